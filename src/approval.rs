@@ -1,0 +1,1 @@
+//! Approvals (DESIGN §6).

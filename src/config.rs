@@ -1,0 +1,108 @@
+//! `llm-do.toml` (DESIGN §9): defaults, limits, approval rules, shell allowlist, providers.
+//! Parsing is strict: unknown keys are errors with their location and a "did you mean".
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The parsed `llm-do.toml`. Every section is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub approvals: Vec<ApprovalRule>,
+    #[serde(default)]
+    pub shell: ShellConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// `[defaults]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Model id used when neither `--model`, the worker, nor `LLM_DO_MODEL` names one.
+    pub model: Option<String>,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Maximum nesting of worker calls (default 5).
+    pub max_depth: Option<u32>,
+    /// Maximum concurrent calls in `call_all`/`parallel` (default 8).
+    pub max_parallel: Option<u32>,
+    /// Rhai operation budget per script run (default 50 million).
+    pub max_operations: Option<u64>,
+}
+
+/// What an approval rule or policy decides for a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+    Prompt,
+}
+
+/// `[[approvals]]`: a rule matched against LLM-initiated tool calls; first match wins.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Tool name glob (e.g. `write_file`, `mcp.github.*`).
+    pub tool: String,
+    /// Glob matched against the call's `path` argument, when set.
+    pub path: Option<String>,
+    /// Glob matched against the call's `command` argument (shell), when set.
+    pub command: Option<String>,
+    pub decision: Decision,
+}
+
+/// `[shell]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// Allowed command prefixes; first match wins. A command matching none is refused.
+    #[serde(default)]
+    pub allow: Vec<ShellRule>,
+    /// Default timeout in seconds (default 30).
+    pub timeout: Option<u64>,
+}
+
+/// One `[shell] allow` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellRule {
+    /// Matches commands equal to this or starting with it followed by a space.
+    pub prefix: String,
+    /// Whether a matching command still needs approval (default true).
+    #[serde(default = "yes")]
+    pub approval: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Wire format of a named provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wire {
+    Openai,
+    Anthropic,
+}
+
+/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub base_url: String,
+    /// Environment variable holding the API key (none: no auth header).
+    pub api_key_env: Option<String>,
+    pub wire: Wire,
+}

@@ -1,0 +1,227 @@
+//! Models: the `Model` trait every provider implements, the provider-neutral request and
+//! response types, and model-id resolution (`provider:model`).
+//!
+//! Providers are pure wire code: they turn a [`ModelRequest`] into an HTTP request and a
+//! response (or SSE stream) back into a [`ModelResponse`]. They never print, never read global
+//! state and never execute tools; the worker run loop does that.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub mod test;
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One message of a conversation (the system prompt travels separately in [`ModelRequest`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub parts: Vec<Part>,
+}
+
+impl Message {
+    /// A user message holding one text part.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self { role: Role::User, parts: vec![Part::Text(text.into())] }
+    }
+    /// An assistant message holding one text part.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, parts: vec![Part::Text(text.into())] }
+    }
+    /// The concatenated text parts of this message.
+    pub fn text(&self) -> String {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+/// A piece of a message. Assistant messages hold text and tool calls; user messages hold text,
+/// attachments and tool results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    Text(String),
+    ToolCall(ToolCall),
+    ToolResult(ToolResult),
+    Attachment(Attachment),
+}
+
+/// A tool call requested by the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id (any shape); echoed back in the matching [`ToolResult`].
+    pub id: String,
+    pub name: String,
+    /// Parsed JSON arguments (an object for well-behaved models).
+    pub arguments: Value,
+}
+
+/// The result of running a tool call, sent back to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResult {
+    pub call_id: String,
+    pub name: String,
+    pub content: String,
+    /// True when the tool failed or was denied; the content says why.
+    pub is_error: bool,
+}
+
+/// A file sent to the model (PDF or image).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Path relative to the project root, for messages and traces.
+    pub path: String,
+    /// MIME type, e.g. `application/pdf`, `image/png`.
+    pub media_type: String,
+    /// Base64-encoded file content.
+    pub data_base64: String,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
+
+/// How the model must use tools on this request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    #[default]
+    Auto,
+    Required,
+    None,
+    /// Force this tool.
+    Tool(String),
+}
+
+/// Everything a provider needs for one round trip.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelRequest {
+    /// Model name without the provider prefix (e.g. `claude-haiku-4-5`).
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolDef>,
+    pub tool_choice: ToolChoice,
+    /// When set, the final answer must be JSON matching this schema (native structured output).
+    pub output_schema: Option<Value>,
+    /// Name for the output schema (the worker name), used by wire formats that need one.
+    pub output_name: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<i64>,
+    /// False when the model should make at most one tool call per turn.
+    pub parallel_tool_calls: Option<bool>,
+}
+
+/// Token counts of one round trip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Self) {
+        self.input_tokens += rhs.input_tokens;
+        self.output_tokens += rhs.output_tokens;
+    }
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    #[default]
+    Stop,
+    ToolCalls,
+    /// Hit `max_tokens`.
+    Length,
+    Other(String),
+}
+
+/// One model reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelResponse {
+    /// Text of the reply (may be empty when only tool calls were made). With an output
+    /// schema this is the JSON text of the structured answer.
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    pub finish: FinishReason,
+}
+
+/// Incremental output while a reply streams in; passed to a [`StreamSink`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    TextDelta(String),
+    ToolCallStart { name: String },
+}
+
+/// Receives stream events (e.g. to show text live with `-v`). Providers call it; they never print.
+pub type StreamSink<'a> = &'a (dyn Fn(StreamEvent) + Send + Sync);
+
+/// Errors a model call can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("missing API key: set the `{var}` environment variable")]
+    MissingKey { var: String },
+    #[error("{provider} returned HTTP {status}: {message}")]
+    Http { provider: String, status: u16, message: String, retryable: bool },
+    #[error("could not reach {provider} at {url}: {message}")]
+    Connect { provider: String, url: String, message: String },
+    #[error("{provider} request timed out after {secs} s")]
+    Timeout { provider: String, secs: u64 },
+    #[error("invalid response from {provider}: {message}")]
+    Protocol { provider: String, message: String },
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<ModelError> },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ModelError {
+    /// Whether retrying the same request may succeed (429, 5xx, overload, connection errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ModelError::Http { retryable, .. } => *retryable,
+            ModelError::Connect { .. } | ModelError::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// A chat model. Implementations: the offline `test` model, `script:` models, and HTTP
+/// providers (`anthropic`, `openai`, `ollama`, named compatible endpoints).
+pub trait Model: Send + Sync {
+    /// The full model id, e.g. `anthropic:claude-haiku-4-5`.
+    fn id(&self) -> &str;
+    /// One round trip. `sink` receives stream events when the provider streams.
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+}
+
+/// A shared model handle.
+pub type SharedModel = Arc<dyn Model>;

@@ -1,0 +1,1 @@
+//! JSON Schema: shorthand expansion and validation.

@@ -1,0 +1,1 @@
+//! Builtin toolsets an LLM can call (DESIGN §5): `fs_ro`, `fs`, `shell`.

@@ -1,0 +1,6 @@
+//! Workers: the `.worker` file format ([`file`]) and the run loop that holds one conversation
+//! with a model, runs its tool calls and validates its output ([`run`]).
+
+pub mod file;
+
+pub use file::{Example, WorkerSpec};
