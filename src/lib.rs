@@ -2,6 +2,7 @@
 
 pub mod approval;
 pub mod config;
+pub mod env_vars;
 pub mod error;
 pub mod model;
 pub mod schema;
