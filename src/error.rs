@@ -105,3 +105,36 @@ mod tests {
         assert_eq!(offset_of(text, 9, 1), text.len());
     }
 }
+
+/// Everything a command can fail with, rendered once by the CLI.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    #[error("{message}")]
+    Usage {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Script(Box<Located>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Call(#[from] crate::call::CallError),
+}
+
+impl Error {
+    /// The process exit code for this error (DESIGN §10).
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Project(_) | Error::Usage { .. } => ExitCode::Usage,
+            Error::Script(_) => ExitCode::Runtime,
+            Error::Call(crate::call::CallError::Aborted) => ExitCode::Aborted,
+            Error::Call(crate::call::CallError::Cancelled) => ExitCode::Interrupted,
+            Error::Call(_) => ExitCode::Runtime,
+        }
+    }
+}

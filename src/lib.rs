@@ -1,11 +1,18 @@
 //! llm-do: LLM applications as ordinary programs. See `src/README.md` for a map.
 
 pub mod approval;
+pub mod call;
+pub mod cli;
 pub mod config;
 pub mod env_vars;
 pub mod error;
 pub mod model;
+pub mod project;
+pub mod runtime;
 pub mod schema;
+pub mod script;
+pub mod settings;
 pub mod suggest;
 pub mod tools;
+pub mod trace;
 pub mod worker;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `llm-do` binary: everything lives in the library.
+
+fn main() {
+    std::process::exit(llm_do::cli::main());
+}

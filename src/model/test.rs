@@ -1,1 +1,112 @@
-//! The built-in offline `test` model.
+//! The built-in offline `test` model (DESIGN §7): deterministic, no network. On each turn it
+//! calls the next tool it has not called yet with schema-valid arguments (strings filled with
+//! the worker's input), then answers: schema-valid output when an output schema is set, else
+//! the last tool result, else an echo of the input.
+
+use futures_util::future::BoxFuture;
+
+use crate::model::{FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall, ToolChoice, Usage};
+use crate::schema;
+
+/// Text that starts a re-ask message (the run loop's structured-output retry).
+pub const REASK_PREFIX: &str = "Your answer did not match";
+
+/// The offline test model.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TestModel;
+
+impl Model for TestModel {
+    fn id(&self) -> &'static str {
+        "test"
+    }
+
+    fn complete<'a>(&'a self, request: &'a ModelRequest, _sink: Option<StreamSink<'a>>) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        Box::pin(async move { Ok(reply(request)) })
+    }
+}
+
+/// The test model's reply to `req` (pure).
+pub fn reply(req: &ModelRequest) -> ModelResponse {
+    let input = input_text(req);
+    let called: Vec<&str> = req
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .flat_map(|m| &m.parts)
+        .filter_map(|p| match p {
+            Part::ToolCall(c) => Some(c.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let usage_in = req.system.len() + req.messages.iter().map(|m| m.text().len()).sum::<usize>();
+    if req.tool_choice != ToolChoice::None
+        && let Some(tool) = req.tools.iter().find(|t| !called.contains(&t.name.as_str()))
+    {
+        let call = ToolCall { id: format!("call_{}", called.len() + 1), name: tool.name.clone(), arguments: schema::example_for(&tool.parameters, &input) };
+        return ModelResponse { text: String::new(), tool_calls: vec![call], usage: usage(usage_in, 10), finish: FinishReason::ToolCalls };
+    }
+    let text = match &req.output_schema {
+        Some(s) => schema::example_for(s, &input).to_string(),
+        None => last_tool_result(req).unwrap_or_else(|| format!("test reply: {input}")),
+    };
+    ModelResponse { usage: usage(usage_in, text.len()), text, tool_calls: vec![], finish: FinishReason::Stop }
+}
+
+fn usage(input_chars: usize, output_chars: usize) -> Usage {
+    Usage { input_tokens: (input_chars / 4 + 1) as u64, output_tokens: (output_chars / 4 + 1) as u64 }
+}
+
+/// The worker's input: the last user text that is not a structured-output re-ask.
+fn input_text(req: &ModelRequest) -> String {
+    req.messages
+        .iter()
+        .rev()
+        .filter(|m| m.role == Role::User)
+        .map(crate::model::Message::text)
+        .find(|t| !t.is_empty() && !t.starts_with(REASK_PREFIX))
+        .unwrap_or_default()
+}
+
+fn last_tool_result(req: &ModelRequest) -> Option<String> {
+    let last = req.messages.last()?;
+    last.parts.iter().rev().find_map(|p| match p {
+        Part::ToolResult(r) => Some(r.content.clone()),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Message, ToolDef, ToolResult};
+    use serde_json::json;
+
+    fn tool(name: &str) -> ToolDef {
+        ToolDef { name: name.into(), description: String::new(), parameters: json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}) }
+    }
+
+    #[test]
+    fn calls_each_tool_once_then_answers_with_the_last_result() {
+        let mut req = ModelRequest { messages: vec![Message::user("Hi There")], tools: vec![tool("a"), tool("b")], ..Default::default() };
+        let r = reply(&req);
+        assert_eq!(r.tool_calls[0].name, "a");
+        assert_eq!(r.tool_calls[0].arguments, json!({"name": "Hi There"}));
+        req.messages.push(Message { role: Role::Assistant, parts: vec![Part::ToolCall(r.tool_calls[0].clone())] });
+        req.messages.push(Message { role: Role::User, parts: vec![Part::ToolResult(ToolResult { call_id: "call_1".into(), name: "a".into(), content: "A!".into(), is_error: false })] });
+        let r = reply(&req);
+        assert_eq!(r.tool_calls[0].name, "b");
+        req.messages.push(Message { role: Role::Assistant, parts: vec![Part::ToolCall(r.tool_calls[0].clone())] });
+        req.messages.push(Message { role: Role::User, parts: vec![Part::ToolResult(ToolResult { call_id: "call_2".into(), name: "b".into(), content: "B!".into(), is_error: false })] });
+        let r = reply(&req);
+        assert!(r.tool_calls.is_empty());
+        assert_eq!(r.text, "B!");
+    }
+
+    #[test]
+    fn answers_schema_valid_output() {
+        let schema = json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
+        let req = ModelRequest { messages: vec![Message::user("x")], output_schema: Some(schema), ..Default::default() };
+        let v: serde_json::Value = serde_json::from_str(&reply(&req).text).unwrap();
+        assert!(v["score"].is_i64());
+    }
+}

@@ -4,3 +4,6 @@
 pub mod file;
 
 pub use file::{Example, WorkerSpec};
+pub mod input;
+pub mod run;
+pub mod toolbox;

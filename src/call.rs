@@ -1,0 +1,162 @@
+//! The call convention shared by script `call()`, LLM tool calls and `llm-do run`: the
+//! per-call context (depth, worker chain), argument mapping by parameter name, and the errors
+//! a call can end with.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::model::ModelError;
+
+/// Where a call happens: how deep in nested workers, and which workers are on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallCtx {
+    /// Number of worker runs enclosing this call (0 at the top of a script).
+    pub depth: u32,
+    /// Names of the enclosing workers, outermost first.
+    pub chain: Arc<Vec<String>>,
+}
+
+impl CallCtx {
+    /// The context inside a run of worker `name`.
+    #[must_use]
+    pub fn enter(&self, name: &str) -> CallCtx {
+        let mut chain = (*self.chain).clone();
+        chain.push(name.to_string());
+        CallCtx { depth: self.depth + 1, chain: Arc::new(chain) }
+    }
+}
+
+/// Errors of one call (a worker run, a fn call, a tool).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CallError {
+    #[error("unknown function or worker `{name}`")]
+    Unknown {
+        name: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("bad arguments for `{name}`: {message}")]
+    #[diagnostic(help("`{name}` takes {}", params_list(.params)))]
+    Args { name: String, message: String, params: Vec<String> },
+    #[error("input for worker `{worker}` does not match its `input` schema: {}", .errors.join("; "))]
+    Input { worker: String, errors: Vec<String> },
+    #[error("maximum worker depth {max} exceeded calling `{name}` (chain: {})", .chain.join(" > "))]
+    #[diagnostic(help("raise it with `--max-depth N` or `[limits] max_depth` in llm-do.toml, or stop the recursion"))]
+    Depth { name: String, max: u32, chain: Vec<String> },
+    #[error("worker `{worker}` reached `max_turns` ({max}) without a final answer")]
+    #[diagnostic(help("raise `max_turns` in the worker file, or check why the model keeps calling tools"))]
+    MaxTurns { worker: String, max: u32 },
+    #[error("worker `{worker}` returned output that does not match its `output` schema after {attempts} attempts: {}", .errors.join("; "))]
+    Output { worker: String, attempts: u32, errors: Vec<String> },
+    #[error("no model for worker `{worker}`")]
+    #[diagnostic(help("pass `--model ID` (e.g. `--model test`), set `model:` in the worker, set `LLM_DO_MODEL`, or set `[defaults] model` in llm-do.toml"))]
+    NoModel { worker: String },
+    #[error("model `{model}` failed in worker `{worker}`")]
+    Model {
+        worker: String,
+        model: String,
+        #[source]
+        source: ModelError,
+    },
+    #[error("worker `{worker}`: {message}")]
+    Attachment { worker: String, message: String },
+    #[error("{0}")]
+    Script(String),
+    #[error("{0}")]
+    Tool(String),
+    #[error("aborted at an approval prompt")]
+    Aborted,
+    #[error("interrupted")]
+    Cancelled,
+}
+
+fn params_list(params: &[String]) -> String {
+    if params.is_empty() {
+        "no arguments".into()
+    } else {
+        format!("({})", params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+/// The input of a call as written by the caller: a map of named arguments, a lone value
+/// (a string is shorthand for `#{input: s}`), or nothing.
+pub fn normalize_input(input: Value) -> Value {
+    match input {
+        Value::Object(_) => input,
+        Value::Null => Value::Object(serde_json::Map::new()),
+        other => serde_json::json!({ "input": other }),
+    }
+}
+
+/// Order named arguments by `params`. `required` leading params must be present; unknown
+/// names are errors naming the parameters. A single-parameter callee also accepts a lone value
+/// (`call("f", "x")`) or `#{input: x}`.
+pub fn map_args<T: Clone>(
+    name: &str,
+    params: &[&str],
+    required: usize,
+    args: Vec<(String, T)>,
+    lone: Option<T>,
+) -> Result<Vec<T>, CallError> {
+    let err = |message: String| CallError::Args { name: name.to_string(), message, params: params.iter().map(|p| (*p).to_string()).collect() };
+    if let Some(v) = lone {
+        return match params.len() {
+            1 => Ok(vec![v]),
+            0 => Err(err("it takes no arguments".into())),
+            _ => Err(err("pass a map of named arguments".into())),
+        };
+    }
+    let mut args = args;
+    if params.len() == 1 && args.len() == 1 && args[0].0 == "input" && params[0] != "input" {
+        args[0].0 = params[0].to_string();
+    }
+    if let Some((unknown, _)) = args.iter().find(|(k, _)| !params.contains(&k.as_str())) {
+        let hint = crate::suggest::did_you_mean(unknown, params.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        return Err(err(format!("unknown argument `{unknown}`{hint}")));
+    }
+    let mut out = Vec::with_capacity(params.len());
+    for (i, p) in params.iter().enumerate() {
+        match args.iter().position(|(k, _)| k == p) {
+            Some(j) => out.push(args.swap_remove(j).1),
+            None if i < required => return Err(err(format!("missing argument `{p}`"))),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
+        pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn maps_named_arguments_in_parameter_order() {
+        let got = map_args("add", &["a", "b"], 2, named(&[("b", 2), ("a", 1)]), None).unwrap();
+        assert_eq!(got, vec![1, 2]);
+    }
+
+    #[test]
+    fn missing_and_unknown_arguments_name_the_parameters() {
+        let e = map_args("add", &["a", "b"], 2, named(&[("a", 1)]), None).unwrap_err();
+        assert_eq!(e.to_string(), "bad arguments for `add`: missing argument `b`");
+        let e = map_args("add", &["a", "b"], 2, named(&[("a", 1), ("b", 2), ("c", 3)]), None).unwrap_err();
+        assert_eq!(e.to_string(), "bad arguments for `add`: unknown argument `c`");
+    }
+
+    #[test]
+    fn lone_value_goes_to_a_single_parameter() {
+        assert_eq!(map_args("f", &["name"], 1, vec![], Some(5)).unwrap(), vec![5]);
+        assert_eq!(map_args("f", &["name"], 1, named(&[("input", 5)]), None).unwrap(), vec![5]);
+        assert!(map_args("f", &["a", "b"], 2, vec![], Some(5)).is_err());
+    }
+
+    #[test]
+    fn optional_parameters_may_be_left_out() {
+        assert_eq!(map_args("list", &["dir", "glob"], 0, named(&[("dir", 1)]), None).unwrap(), vec![1]);
+    }
+}

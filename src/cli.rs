@@ -1,0 +1,293 @@
+//! The command line (DESIGN §10): clap definitions, resolution into [`Settings`], the commands,
+//! and the one place errors are rendered and mapped to exit codes.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::approval::Mode;
+use crate::call::{CallCtx, CallError};
+use crate::error::{Error, ExitCode};
+use crate::project::{self, Project, ProjectError};
+use crate::runtime::Runtime;
+use crate::script::{errors, value};
+use crate::settings::Settings;
+use crate::trace::{Observer, Silent, Tree};
+
+/// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
+#[derive(Debug, Parser)]
+#[command(name = "llm-do", version, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// A Rhai script to run (the main job).
+    #[arg(value_name = "SCRIPT")]
+    pub script: Option<PathBuf>,
+    /// Arguments for the script (`args` in Rhai).
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Project root (default: nearest folder upward holding llm-do.toml or workers/).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Model for every worker, e.g. `test`, `anthropic:claude-haiku-4-5`.
+    #[arg(long, global = true, value_name = "ID")]
+    pub model: Option<String>,
+    /// Approve every tool call an LLM makes.
+    #[arg(long, global = true, conflicts_with = "reject_all")]
+    pub approve_all: bool,
+    /// Reject every tool call that needs approval.
+    #[arg(long, global = true)]
+    pub reject_all: bool,
+    /// Maximum nesting of worker calls (default 5).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_depth: Option<u32>,
+    /// Print results as JSON, strings included.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show the call tree on stderr (-vv adds inputs and outputs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print nothing but results and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one worker or fn with INPUT (text), `--input-json`, or stdin.
+    Run {
+        /// Worker, fn or builtin name.
+        name: String,
+        /// Input text (default: stdin when it is not a terminal).
+        input: Option<String>,
+        /// Input as a JSON value (a map of named arguments).
+        #[arg(long, value_name = "JSON", conflicts_with = "input")]
+        input_json: Option<String>,
+    },
+    /// Load and validate the whole project (no network).
+    Check,
+    /// List workers, fns and builtins with descriptions and sources.
+    List,
+}
+
+/// Parse the process arguments, run, render any error; returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    install_error_hook();
+    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::Runtime as i32;
+        }
+    };
+    match tokio.block_on(run(cli)) {
+        Ok(()) => ExitCode::Ok as i32,
+        Err(e) => {
+            let code = e.exit_code();
+            if !matches!(e, Error::Call(CallError::Cancelled)) {
+                eprintln!("{:?}", miette::Report::new(e));
+            } else {
+                eprintln!("interrupted");
+            }
+            code as i32
+        }
+    }
+}
+
+fn install_error_hook() {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).terminal_links(false).width(100).build())
+    }));
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    let start = cli.script.as_deref().and_then(Path::parent).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    match cli.command {
+        Some(Command::Check) => check(&cli.global),
+        Some(Command::List) => list(&cli.global),
+        Some(Command::Run { name, input, input_json }) => {
+            let input = run_input(input, input_json)?;
+            let rt = runtime(&cli.global, root(&cli.global, Path::new("."), true)?, None)?;
+            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input)).await.map_err(|e| match e {
+                CallError::Unknown { name, help } => Error::Usage { message: format!("unknown function or worker `{name}`"), help },
+                other => Error::Call(other),
+            })?;
+            print_value(&out, cli.global.json);
+            Ok(())
+        }
+        None => match cli.script {
+            Some(script) => run_script(&cli.global, &script, cli.args, &start).await,
+            None => Err(Error::Usage { message: "no script given".into(), help: Some("usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into()) }),
+        },
+    }
+}
+
+/// Find the project root for a command.
+fn root(global: &Global, start: &Path, required: bool) -> Result<PathBuf, Error> {
+    if let Some(p) = &global.project {
+        return p.canonicalize().map_err(|e| Error::Usage { message: format!("cannot use project `{}`: {e}", p.display()), help: None });
+    }
+    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    match project::discover(&start) {
+        Some(r) => Ok(r),
+        None if !required => Ok(start),
+        None => Err(Error::Project(ProjectError::NotFound { start: start.display().to_string() })),
+    }
+}
+
+fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> Settings {
+    let mut s = Settings::new(root);
+    s.model_override = global.model.clone();
+    s.env_model = std::env::var(crate::env_vars::LLM_DO_MODEL).ok().filter(|m| !m.is_empty());
+    s.max_depth = global.max_depth.or(config.limits.max_depth).unwrap_or(s.max_depth);
+    s.max_parallel = config.limits.max_parallel.unwrap_or(s.max_parallel);
+    s.max_operations = config.limits.max_operations.unwrap_or(s.max_operations);
+    s.approval = if global.approve_all {
+        Mode::ApproveAll
+    } else if global.reject_all {
+        Mode::RejectAll
+    } else {
+        Mode::Normal
+    };
+    s.json = global.json;
+    s.verbosity = global.verbose;
+    s.quiet = global.quiet;
+    s
+}
+
+/// Load the project at `root` into a runtime.
+fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<Runtime>, Error> {
+    let config_path = root.join(project::CONFIG_FILE);
+    let config = match std::fs::read_to_string(&config_path) {
+        Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text).map_err(|e| Error::Project(ProjectError::Located(e)))?,
+        Err(_) => crate::config::Config::default(),
+    };
+    let settings = settings(global, root, &config);
+    let observer: Arc<dyn Observer> = if settings.verbosity > 0 { Arc::new(Tree::new(std::io::stderr(), settings.verbosity)) } else { Arc::new(Silent) };
+    Ok(Runtime::new(settings, tokio::runtime::Handle::current(), observer, entry)?)
+}
+
+/// Run `fut`, cancelling the call tree on Ctrl-C.
+async fn with_interrupt<T>(rt: &Arc<Runtime>, fut: impl std::future::Future<Output = Result<T, CallError>>) -> Result<T, CallError> {
+    let cancel = rt.cancel.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(ExitCode::Interrupted as i32);
+            }
+        }
+    });
+    let out = fut.await;
+    watcher.abort();
+    out
+}
+
+async fn run_script(global: &Global, script: &Path, args: Vec<String>, start: &Path) -> Result<(), Error> {
+    let text: Arc<str> = std::fs::read_to_string(script)
+        .map_err(|e| Error::Usage { message: format!("cannot read script `{}`: {e}", script.display()), help: None })?
+        .into();
+    let root = root(global, start, false)?;
+    let rt = runtime(global, root.clone(), Some(script))?;
+    let abs = script.canonicalize().unwrap_or_else(|_| script.to_path_buf());
+    let shown = project::relative(&root, &abs);
+    let (ast, _) = crate::script::compile_file(&rt.engine, &shown, &text).map_err(|e| Error::Project(ProjectError::Located(e)))?;
+    let worker_rt = rt.clone();
+    let eval = async move { tokio::task::spawn_blocking(move || worker_rt.eval_script(&ast, args)).await.map_err(|e| CallError::Script(e.to_string())) };
+    let result = with_interrupt(&rt, eval).await.map_err(Error::Call)?;
+    match result {
+        Ok(v) => {
+            print_value(&value::to_json(&v), global.json);
+            Ok(())
+        }
+        Err(e) => match errors::termination(&e) {
+            Some(errors::Termination::Aborted) => Err(Error::Call(CallError::Aborted)),
+            Some(errors::Termination::Cancelled) => Err(Error::Call(CallError::Cancelled)),
+            None => {
+                let project = rt.project();
+                let lookup = |name: &str| lookup_fn(&project, name);
+                Err(Error::Script(Box::new(errors::locate(&e, (&shown, &text), &lookup))))
+            }
+        },
+    }
+}
+
+/// The file (shown path and text) defining a project fn.
+fn lookup_fn(project: &Project, name: &str) -> Option<(PathBuf, Arc<str>)> {
+    let f = project.fns.get(name)?;
+    let text = std::fs::read_to_string(project.root.join(&f.path)).ok()?;
+    Some((f.path.clone(), text.into()))
+}
+
+fn print_value(v: &Value, json: bool) {
+    if let Some(s) = value::render(v, json) {
+        println!("{s}");
+    }
+}
+
+/// The input of `llm-do run`: `--input-json`, the INPUT text, or stdin when piped.
+fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value, Error> {
+    if let Some(j) = input_json {
+        return serde_json::from_str(&j).map_err(|e| Error::Usage { message: format!("`--input-json` is not valid JSON: {e}"), help: Some("example: --input-json '{\"name\": \"x\"}'".into()) });
+    }
+    if let Some(text) = input {
+        return Ok(Value::String(text));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(Value::Null);
+    }
+    let mut text = String::new();
+    stdin.lock().read_to_string(&mut text).map_err(|e| Error::Usage { message: format!("cannot read stdin: {e}"), help: None })?;
+    Ok(Value::String(text.trim_end_matches('\n').to_string()))
+}
+
+fn check(global: &Global) -> Result<(), Error> {
+    let rt = runtime(global, root(global, Path::new("."), true)?, None)?;
+    let p = rt.project();
+    if !global.quiet {
+        println!("ok: {} workers, {} fns in `{}`", p.workers.len(), p.fns.len(), p.root.display());
+    }
+    Ok(())
+}
+
+fn list(global: &Global) -> Result<(), Error> {
+    let rt = runtime(global, root(global, Path::new("."), true)?, None)?;
+    let p = rt.project();
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for w in p.workers.values() {
+        let source = w.path.as_ref().map_or_else(|| "inline".into(), |p| p.display().to_string());
+        rows.push(["worker".into(), w.name.clone(), w.description.clone().unwrap_or_default(), source]);
+    }
+    for f in p.fns.values() {
+        let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
+        let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
+        rows.push(["fn".into(), format!("{}({})", f.name, f.params.join(", ")), f.summary().to_string(), format!("{}:{line}", f.path.display())]);
+    }
+    for b in crate::script::builtins::BUILTINS {
+        rows.push(["builtin".into(), format!("{}({})", b.name, b.params.join(", ")), b.summary.into(), "built-in".into()]);
+    }
+    for set in crate::tools::TOOLSET_NAMES {
+        let tools: Vec<&str> = crate::tools::toolset(set).unwrap_or_default().iter().map(|t| t.name).collect();
+        rows.push(["toolset".into(), (*set).to_string(), format!("LLM tools: {}", tools.join(", ")), "built-in".into()]);
+    }
+    let widths: Vec<usize> = (0..3).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        println!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3], w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The `call(name, input)` syntax. `call` is a Rhai keyword function, so a native fn of that
+//! name is never reached; a custom syntax whose first token is `call` is (DESIGN §4). The
+//! syntax accepts `call(expr, expr, ...)`: a string first argument dispatches through the
+//! project namespace, a fn pointer keeps Rhai's own `call(fp, args...)` meaning.
+//!
+//! Per-call state (depth, worker chain) travels in the evaluation tag so fns called from
+//! inside a worker's tool call see their real depth; an empty tag means the top of a script.
+
+use std::sync::Weak;
+
+use rhai::{Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+
+use crate::call::{CallCtx, CallError, map_args};
+use crate::project::Target;
+use crate::runtime::Runtime;
+use crate::script::{errors, value};
+
+/// Name of the helper that invokes a fn pointer with a native call context.
+const FP_CALL: &str = "__llm_do_call_fn_ptr";
+
+/// Register the `call` syntax and its fn-pointer helper.
+pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+    engine.register_fn(FP_CALL, |ctx: rhai::NativeCallContext, fp: FnPtr, args: rhai::Array| fp.call_raw(&ctx, None, args));
+    engine.register_custom_syntax_with_state_raw("call", parse, false, move |ctx, inputs, _| eval(&rt, ctx, inputs));
+}
+
+fn parse(symbols: &[ImmutableString], look_ahead: &str, _: &mut Dynamic) -> Result<Option<ImmutableString>, ParseError> {
+    let next = match symbols.last().map(ImmutableString::as_str) {
+        Some("call") => "(",
+        Some("(" | ",") => "$expr$",
+        Some("$expr$") => match look_ahead {
+            "," => ",",
+            ")" => ")",
+            _ => {
+                let msg = "expected `,` or `)` in call(...)".to_string();
+                return Err(ParseError(Box::new(ParseErrorType::BadInput(LexError::ImproperSymbol(look_ahead.into(), msg))), Position::NONE));
+            }
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(next.into()))
+}
+
+/// The calling context carried in the evaluation tag (top of a script when absent).
+pub fn ctx_of(tag: &Dynamic) -> CallCtx {
+    tag.clone().try_cast::<CallCtx>().unwrap_or_default()
+}
+
+fn eval(rt: &Weak<Runtime>, ctx: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic, Box<EvalAltResult>> {
+    let pos = inputs[0].position();
+    let first = ctx.eval_expression_tree(&inputs[0])?;
+    if first.is_fnptr() {
+        let args: rhai::Array = inputs[1..].iter().map(|e| ctx.eval_expression_tree(e)).collect::<Result<_, _>>()?;
+        return ctx.call_fn_raw(FP_CALL, false, false, &mut [&mut first.clone(), &mut Dynamic::from_array(args)]);
+    }
+    let Some(name) = first.clone().into_immutable_string().ok() else {
+        return Err(runtime_error(format!("call() takes a name (string) or a fn pointer first, not {}", first.type_name()), pos));
+    };
+    if inputs.len() > 2 {
+        return Err(runtime_error(format!("call(\"{name}\", input) takes one input; pass a map of named arguments"), pos));
+    }
+    let input = match inputs.get(1) {
+        Some(e) => Some(ctx.eval_expression_tree(e)?),
+        None => None,
+    };
+    let Some(rt) = rt.upgrade() else {
+        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
+    };
+    let call_ctx = ctx_of(ctx.tag());
+    dispatch(&rt, ctx, &call_ctx, &name, input, pos)
+}
+
+/// Named args of a Rhai input value: a map gives its entries; anything else is a lone value.
+fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynamic>) {
+    match input {
+        None => (Vec::new(), None),
+        Some(v) if v.is_map() => {
+            let map = v.cast::<rhai::Map>();
+            (map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), None)
+        }
+        Some(v) if v.is_unit() => (Vec::new(), None),
+        Some(v) => (Vec::new(), Some(v)),
+    }
+}
+
+fn dispatch(rt: &Runtime, ctx: &mut EvalContext, call_ctx: &CallCtx, name: &str, input: Option<Dynamic>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
+    let project = rt.project();
+    let to_eval = |e: CallError| call_error(e, pos);
+    match project.resolve(name) {
+        Some(Target::Fn(f)) => {
+            let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
+            let (named, lone) = split_input(input);
+            let mut args = map_args(name, &params, params.len(), named, lone).map_err(to_eval)?;
+            let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+            ctx.call_fn_raw(name, false, false, &mut refs)
+        }
+        Some(Target::Builtin(b)) => {
+            let (named, lone) = split_input(input);
+            let args = map_args(name, b.params, b.required, named, lone).map_err(to_eval)?;
+            (b.run)(&rt.builtin_env(), args).map_err(|m| runtime_error(m, pos))
+        }
+        Some(Target::Worker(w)) => {
+            let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
+            let out = rt.call_worker_blocking(call_ctx, w, json).map_err(to_eval)?;
+            Ok(value::to_dynamic(&out))
+        }
+        None => Err(to_eval(CallError::Unknown { name: name.to_string(), help: project.suggest(name) })),
+    }
+}
+
+/// A runtime error at `pos`, catchable by `try`/`catch`.
+pub fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(message.into(), pos))
+}
+
+/// A call error as a Rhai error. Aborts and interrupts terminate the script (not catchable).
+pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
+    match e {
+        CallError::Aborted => Box::new(EvalAltResult::ErrorTerminated(errors::ABORTED.into(), pos)),
+        CallError::Cancelled => Box::new(EvalAltResult::ErrorTerminated(errors::CANCELLED.into(), pos)),
+        CallError::Unknown { name, help } => {
+            let hint = help.map(|h| format!(" ({h})")).unwrap_or_default();
+            runtime_error(format!("unknown function or worker `{name}`{hint}"), pos)
+        }
+        CallError::Args { name, message, params } => {
+            runtime_error(format!("bad arguments for `{name}`: {message}; it takes ({})", params.join(", ")), pos)
+        }
+        other => runtime_error(chain(&other), pos),
+    }
+}
+
+/// An error with its sources, `: `-joined.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

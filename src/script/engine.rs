@@ -1,0 +1,58 @@
+//! Building the process's one Rhai engine: limits, cancellation, module resolution for
+//! `std/...`, the builtins and the `call` syntax. Built once per process, never per call.
+
+use std::sync::{Arc, Weak};
+
+use rhai::Engine;
+
+use crate::runtime::{Cancel, Runtime};
+use crate::script::{builtins, call, stdlib};
+use crate::tools::sandbox::Sandbox;
+
+/// Limits applied to every script evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            max_operations: 50_000_000,
+            max_call_levels: 96,
+            max_string_size: 64 * 1024 * 1024,
+            max_array_size: 1_000_000,
+            max_map_size: 1_000_000,
+        }
+    }
+}
+
+/// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
+/// scripts (checked by `on_progress`).
+pub fn build(rt: Weak<Runtime>, cancel: Arc<Cancel>, sandbox: Arc<Sandbox>, limits: EngineLimits, quiet: bool) -> Engine {
+    let mut engine = Engine::new();
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(256, 128);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+    engine.on_progress(move |_| cancel.is_cancelled().then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED)));
+    engine.on_print(|s| println!("{s}"));
+    engine.on_debug(move |s, src, pos| {
+        if !quiet {
+            match src {
+                Some(src) => eprintln!("[debug] {src}:{pos}: {s}"),
+                None => eprintln!("[debug] {s}"),
+            }
+        }
+    });
+    engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
+    builtins::register(&mut engine, sandbox, quiet);
+    call::register(&mut engine, rt);
+    engine
+}

@@ -1,0 +1,174 @@
+//! The Rhai side: building the one engine of the process ([`engine`]), compiling project
+//! scripts and reading their fn signatures and doc comments ([`ScriptFn`]), the `call()`
+//! syntax ([`call`]), the Rust-native builtins ([`builtins`]), the embedded `std/` modules
+//! ([`stdlib`]), value conversion ([`value`]) and error rendering ([`errors`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{AST, Engine, FnAccess};
+use serde_json::{Value, json};
+
+use crate::error::{Located, offset_of};
+
+pub mod builtins;
+pub mod call;
+pub mod engine;
+pub mod errors;
+pub mod stdlib;
+pub mod value;
+
+/// A JSON Schema type name a doc comment may give a parameter.
+const PARAM_TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "any"];
+
+/// A top-level `fn` of a project script, with what its doc comments say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptFn {
+    pub name: String,
+    pub params: Vec<String>,
+    /// Free text of the doc comment (the tool description).
+    pub description: String,
+    /// Per parameter: JSON Schema type (default `string`) and description.
+    pub param_docs: Vec<(String, Option<String>)>,
+    /// `/// @approval required`: LLM-initiated calls need approval.
+    pub approval_required: bool,
+    /// File the fn is defined in, relative to the project root.
+    pub path: PathBuf,
+    /// Byte span of `fn NAME` in that file.
+    pub span: (usize, usize),
+}
+
+impl ScriptFn {
+    /// JSON Schema of the fn's arguments, for LLM tool definitions.
+    pub fn parameters_schema(&self) -> Value {
+        let mut props = serde_json::Map::new();
+        for (param, (ty, desc)) in self.params.iter().zip(&self.param_docs) {
+            let mut p = serde_json::Map::new();
+            if ty != "any" {
+                p.insert("type".into(), json!(ty));
+            }
+            if let Some(d) = desc {
+                p.insert("description".into(), json!(d));
+            }
+            props.insert(param.clone(), Value::Object(p));
+        }
+        json!({"type": "object", "properties": props, "required": self.params, "additionalProperties": false})
+    }
+
+    /// One-line description: the first line of the doc comment, or a placeholder.
+    pub fn summary(&self) -> &str {
+        self.description.lines().next().filter(|l| !l.is_empty()).unwrap_or("(no description)")
+    }
+}
+
+/// Compile one script file and read its public fns. `shown` is the path used in messages.
+pub fn compile_file(engine: &Engine, shown: &Path, text: &Arc<str>) -> Result<(AST, Vec<ScriptFn>), Box<Located>> {
+    let mut ast = engine.compile(&**text).map_err(|e| Box::new(errors::parse_error(shown, text, &e)))?;
+    ast.set_source(shown.display().to_string());
+    let mut fns: Vec<ScriptFn> = Vec::new();
+    for f in ast.iter_functions() {
+        if f.access == FnAccess::Private {
+            continue;
+        }
+        let span = fn_span(text, f.name);
+        if fns.iter().any(|g| g.name == f.name) {
+            let err = Located::new(shown, text, span, format!("`{}` is defined twice in this file", f.name))
+                .label("second definition")
+                .help("Rhai overloads by arity, but callable names must be unique; rename one");
+            return Err(Box::new(err));
+        }
+        let (description, param_docs, approval_required) = parse_doc(&f.comments, &f.params);
+        fns.push(ScriptFn {
+            name: f.name.to_string(),
+            params: f.params.iter().map(|p| (*p).to_string()).collect(),
+            description,
+            param_docs,
+            approval_required,
+            path: shown.to_path_buf(),
+            span,
+        });
+    }
+    Ok((ast, fns))
+}
+
+/// Byte span of `fn NAME` in `text` (start of file when not found).
+fn fn_span(text: &str, name: &str) -> (usize, usize) {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("fn ") {
+        let at = from + i;
+        let rest = text[at + 3..].trim_start();
+        let ident_at = text.len() - rest.len();
+        if rest.starts_with(name) && !rest[name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            return (at, ident_at + name.len() - at);
+        }
+        from = at + 3;
+    }
+    (0, 0)
+}
+
+/// Split doc comment lines into description, per-param types and the approval flag.
+/// Param lines look like `/// name: type` or `/// name: type - description`.
+fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option<String>)>, bool) {
+    let mut description = Vec::new();
+    let mut docs: Vec<(String, Option<String>)> = params.iter().map(|_| ("string".to_string(), None)).collect();
+    let mut approval = false;
+    for block in comments {
+        for raw in block.lines() {
+            let line = raw.trim().trim_start_matches("/**").trim_start_matches("///").trim_end_matches("*/").trim_start_matches('*').trim();
+            if let Some(rest) = line.strip_prefix("@approval") {
+                approval = rest.trim() != "none" && rest.trim() != "false";
+                continue;
+            }
+            if let Some((name, rest)) = line.split_once(':')
+                && let Some(i) = params.iter().position(|p| *p == name.trim())
+            {
+                let rest = rest.trim();
+                let (ty, desc) = match rest.split_once(char::is_whitespace) {
+                    Some((t, d)) => (t, Some(d.trim().trim_start_matches(['-', '—']).trim().to_string())),
+                    None => (rest, None),
+                };
+                if PARAM_TYPES.contains(&ty) {
+                    docs[i] = (ty.to_string(), desc.filter(|d| !d.is_empty()));
+                    continue;
+                }
+            }
+            description.push(line.to_string());
+        }
+    }
+    let text = description.join("\n").trim().to_string();
+    (text, docs, approval)
+}
+
+/// Byte span of a Rhai position in `text`.
+pub fn span_of(text: &str, pos: rhai::Position) -> (usize, usize) {
+    match (pos.line(), pos.position()) {
+        (Some(line), col) => (offset_of(text, line, col.unwrap_or(1)), 1),
+        _ => (0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_comments_give_types_description_and_approval() {
+        let (d, p, a) = parse_doc(&["/// Add two numbers.\n/// a: integer - the first\n/// b: number\n/// @approval required"], &["a", "b"]);
+        assert_eq!(d, "Add two numbers.");
+        assert_eq!(p, vec![("integer".into(), Some("the first".into())), ("number".into(), None)]);
+        assert!(a);
+    }
+
+    #[test]
+    fn undocumented_params_are_strings() {
+        let (d, p, a) = parse_doc(&[], &["x"]);
+        assert_eq!((d.as_str(), p, a), ("", vec![("string".into(), None)], false));
+    }
+
+    #[test]
+    fn fn_span_finds_the_definition() {
+        let text = "let x = 1;\nfn address(a) {}\nfn add(a, b) { a + b }";
+        let (at, len) = fn_span(text, "add");
+        assert_eq!(&text[at..at + len], "fn add");
+    }
+}

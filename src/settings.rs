@@ -1,0 +1,50 @@
+//! Settings resolved once before any work: CLI flags over environment over `llm-do.toml` over
+//! defaults. Commands read these, never clap.
+
+use std::path::PathBuf;
+
+use crate::approval::Mode;
+
+/// Default maximum nesting of worker calls.
+pub const DEFAULT_MAX_DEPTH: u32 = 5;
+/// Default maximum concurrent calls in fan-out.
+pub const DEFAULT_MAX_PARALLEL: u32 = 8;
+/// Default Rhai operation budget per evaluation.
+pub const DEFAULT_MAX_OPERATIONS: u64 = 50_000_000;
+
+/// Read-only settings of one run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project root.
+    pub root: PathBuf,
+    /// `--model`: overrides every worker.
+    pub model_override: Option<String>,
+    /// `LLM_DO_MODEL`.
+    pub env_model: Option<String>,
+    pub max_depth: u32,
+    pub max_parallel: u32,
+    pub max_operations: u64,
+    pub approval: Mode,
+    /// Print results as JSON always.
+    pub json: bool,
+    pub verbosity: u8,
+    pub quiet: bool,
+}
+
+impl Settings {
+    /// Defaults for a project at `root` (used by tests and embedding).
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            model_override: None,
+            env_model: None,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_parallel: DEFAULT_MAX_PARALLEL,
+            max_operations: DEFAULT_MAX_OPERATIONS,
+            approval: Mode::Normal,
+            json: false,
+            verbosity: 0,
+            quiet: false,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The worker run loop (DESIGN §3): one conversation with a model. System prompt, few-shot
+//! examples, the input, then tool-call turns until the model answers without tool calls or
+//! `max_turns` is reached. Structured output is validated and re-asked (bounded).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError, normalize_input};
+use crate::model::test::REASK_PREFIX;
+use crate::model::{Message, ModelRequest, ModelResponse, Part, Role, ToolChoice, Usage};
+use crate::runtime::Runtime;
+use crate::schema::Validator;
+use crate::trace::{CallEnd, CallStart, Kind};
+use crate::worker::WorkerSpec;
+use crate::worker::input;
+use crate::worker::toolbox::Toolbox;
+
+/// Re-asks after an answer that fails the output schema (so at most 1 + this many answers).
+pub const MAX_REASKS: u32 = 2;
+
+/// Run `spec` on `input` in the context `ctx` (the run itself is one level deeper).
+pub async fn run(rt: Arc<Runtime>, ctx: CallCtx, spec: Arc<WorkerSpec>, input: Value) -> Result<Value, CallError> {
+    let max = rt.settings.max_depth;
+    if ctx.depth >= max {
+        let mut chain = (*ctx.chain).clone();
+        chain.push(spec.name.clone());
+        return Err(CallError::Depth { name: spec.name.clone(), max, chain });
+    }
+    let inner = ctx.enter(&spec.name);
+    let started = Instant::now();
+    let id = rt.observer.call_start(&CallStart { depth: ctx.depth, kind: Kind::Neural, name: &spec.name, input: &input });
+    let mut usage = Usage::default();
+    let result = converse(&rt, &inner, &spec, input, &mut usage).await;
+    rt.observer.call_end(id, &CallEnd { depth: ctx.depth, name: &spec.name, elapsed: started.elapsed(), usage, result: result.as_ref().map_err(ToString::to_string) });
+    result
+}
+
+async fn converse(rt: &Arc<Runtime>, ctx: &CallCtx, spec: &WorkerSpec, input: Value, usage: &mut Usage) -> Result<Value, CallError> {
+    let input = normalize_input(input);
+    let validator = Validator::new(&spec.input).map_err(|e| CallError::Input { worker: spec.name.clone(), errors: vec![e] })?;
+    validator.validate(&input).map_err(|errors| CallError::Input { worker: spec.name.clone(), errors })?;
+    let output = match &spec.output {
+        Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output { worker: spec.name.clone(), attempts: 0, errors: vec![e] })?),
+        None => None,
+    };
+    let model = rt.model_for(spec)?;
+    let toolbox = Toolbox::for_worker(rt, spec);
+    let mut messages = input::examples(spec);
+    messages.push(input::user_message(rt, spec, &input)?);
+    let model_name = model.id().split_once(':').map_or(model.id(), |(_, m)| m).to_string();
+    let mut reasks = 0;
+    for turn in 0..spec.max_turns {
+        let request = ModelRequest {
+            model: model_name.clone(),
+            system: spec.instructions.clone(),
+            messages: messages.clone(),
+            tools: toolbox.definitions(),
+            tool_choice: choice_for_turn(&spec.tool_choice, turn),
+            output_schema: spec.output.clone(),
+            output_name: Some(spec.name.clone()),
+            temperature: spec.temperature,
+            max_tokens: spec.max_tokens,
+            seed: spec.seed,
+            parallel_tool_calls: None,
+        };
+        let response = complete(rt, spec, model.as_ref(), &request).await?;
+        *usage += response.usage;
+        if !response.tool_calls.is_empty() {
+            let mut parts = Vec::new();
+            if !response.text.is_empty() {
+                parts.push(Part::Text(response.text.clone()));
+            }
+            parts.extend(response.tool_calls.iter().cloned().map(Part::ToolCall));
+            messages.push(Message { role: Role::Assistant, parts });
+            let mut results = Vec::with_capacity(response.tool_calls.len());
+            for call in &response.tool_calls {
+                results.push(Part::ToolResult(toolbox.run(rt, ctx, call).await?));
+            }
+            messages.push(Message { role: Role::User, parts: results });
+            continue;
+        }
+        let Some(validator) = &output else {
+            return Ok(Value::String(response.text));
+        };
+        match parse_output(&response.text).and_then(|v| validator.validate(&v).map(|()| v)) {
+            Ok(value) => return Ok(value),
+            Err(errors) if reasks >= MAX_REASKS => return Err(CallError::Output { worker: spec.name.clone(), attempts: reasks + 1, errors }),
+            Err(errors) => {
+                reasks += 1;
+                messages.push(Message::assistant(response.text));
+                messages.push(Message::user(format!(
+                    "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
+                    errors.join("\n- ")
+                )));
+            }
+        }
+    }
+    Err(CallError::MaxTurns { worker: spec.name.clone(), max: spec.max_turns })
+}
+
+/// One model round trip, cancelled by Ctrl-C.
+async fn complete(rt: &Runtime, spec: &WorkerSpec, model: &dyn crate::model::Model, request: &ModelRequest) -> Result<ModelResponse, CallError> {
+    tokio::select! {
+        r = model.complete(request, None) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+        () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+    }
+}
+
+/// `required` and a named tool bind the first turn only (DESIGN §3).
+fn choice_for_turn(choice: &ToolChoice, turn: u32) -> ToolChoice {
+    match choice {
+        ToolChoice::Required | ToolChoice::Tool(_) if turn > 0 => ToolChoice::Auto,
+        other => other.clone(),
+    }
+}
+
+/// The model's final text as JSON: fenced code blocks are unwrapped; a bare non-JSON answer is
+/// kept as a string (valid when the schema asks for a string).
+pub fn parse_output(text: &str) -> Result<Value, Vec<String>> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .and_then(|r| r.strip_suffix("```"))
+        .map_or(t, str::trim);
+    match serde_json::from_str(t) {
+        Ok(v) => Ok(v),
+        Err(e) if t.starts_with(['{', '[']) => Err(vec![format!("the answer is not valid JSON: {e}")]),
+        Err(_) => Ok(Value::String(t.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_fenced_and_bare_output() {
+        assert_eq!(parse_output("```json\n{\"a\": 1}\n```").unwrap(), json!({"a": 1}));
+        assert_eq!(parse_output(" [1] ").unwrap(), json!([1]));
+        assert_eq!(parse_output("plain").unwrap(), json!("plain"));
+        assert!(parse_output("{\"a\": ").is_err());
+    }
+
+    #[test]
+    fn forced_tool_choice_binds_the_first_turn_only() {
+        assert_eq!(choice_for_turn(&ToolChoice::Required, 0), ToolChoice::Required);
+        assert_eq!(choice_for_turn(&ToolChoice::Required, 1), ToolChoice::Auto);
+        assert_eq!(choice_for_turn(&ToolChoice::None, 3), ToolChoice::None);
+    }
+}

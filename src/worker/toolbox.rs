@@ -1,0 +1,152 @@
+//! The tools one worker's model may call, built from its `toolsets`, and running one tool call:
+//! approval gate first, then the same dispatch as a script's `call()`. Tool failures and
+//! denials go back to the model as tool results; only aborts, interrupts and runaway depth end
+//! the run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::approval::{Outcome, Request};
+use crate::call::{CallCtx, CallError};
+use crate::model::{ToolCall, ToolDef, ToolResult};
+use crate::runtime::Runtime;
+use crate::trace::{CallEnd, CallStart, Kind};
+use crate::worker::WorkerSpec;
+
+/// Tool results longer than this many characters are cut with a marker.
+pub const MAX_RESULT_CHARS: usize = 100_000;
+
+/// What runs when the model calls a tool.
+#[derive(Debug, Clone)]
+enum Action {
+    /// A project Rhai fn (`approval_required` from its `@approval` doc line).
+    Fn { approval_required: bool },
+    Worker(Arc<WorkerSpec>),
+    /// A builtin tool (`read_file`, `write_file`, `shell`, ...).
+    Builtin,
+}
+
+#[derive(Debug, Clone)]
+struct Tool {
+    def: ToolDef,
+    action: Action,
+}
+
+/// The tools of one worker run.
+#[derive(Debug, Clone, Default)]
+pub struct Toolbox {
+    tools: Vec<Tool>,
+}
+
+impl Toolbox {
+    /// Resolve a worker's `toolsets` (checked at load time; unknown entries are skipped).
+    pub fn for_worker(rt: &Runtime, spec: &WorkerSpec) -> Toolbox {
+        let project = rt.project();
+        let mut tools: Vec<Tool> = Vec::new();
+        let mut add = |tool: Tool| {
+            if !tools.iter().any(|t| t.def.name == tool.def.name) {
+                tools.push(tool);
+            }
+        };
+        for entry in &spec.toolsets {
+            if let Some(set) = crate::tools::toolset(&entry.name) {
+                set.iter().for_each(|t| add(Tool { def: t.to_def(), action: Action::Builtin }));
+            } else if let Some(f) = project.fns.get(&entry.name) {
+                add(fn_tool(f));
+            } else if let Some(w) = project.workers.get(&entry.name) {
+                add(worker_tool(w));
+            } else if let Some(names) = project.modules.get(&entry.name) {
+                names.iter().filter_map(|n| project.fns.get(n)).for_each(|f| add(fn_tool(f)));
+            }
+        }
+        Toolbox { tools }
+    }
+
+    /// Definitions sent to the model.
+    pub fn definitions(&self) -> Vec<ToolDef> {
+        self.tools.iter().map(|t| t.def.clone()).collect()
+    }
+
+    /// Run one tool call in `ctx` (the calling worker's context).
+    pub async fn run(&self, rt: &Arc<Runtime>, ctx: &CallCtx, call: &ToolCall) -> Result<ToolResult, CallError> {
+        let result = |content: String, is_error: bool| ToolResult { call_id: call.id.clone(), name: call.name.clone(), content, is_error };
+        let Some(tool) = self.tools.iter().find(|t| t.def.name == call.name) else {
+            let names: Vec<&str> = self.tools.iter().map(|t| t.def.name.as_str()).collect();
+            return Ok(result(format!("error: unknown tool `{}`; available tools: {}", call.name, names.join(", ")), true));
+        };
+        let args = match &call.arguments {
+            Value::Object(_) => call.arguments.clone(),
+            Value::Null => Value::Object(serde_json::Map::new()),
+            Value::String(s) => match serde_json::from_str::<Value>(s) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => return Ok(result(format!("error: arguments for `{}` must be a JSON object; got {s:?}", call.name), true)),
+            },
+            other => return Ok(result(format!("error: arguments for `{}` must be a JSON object; got {other}", call.name), true)),
+        };
+        let needs = match &tool.action {
+            Action::Fn { approval_required } => *approval_required,
+            Action::Worker(_) => false,
+            Action::Builtin => rt.tool_env().needs_approval(&call.name, &args),
+        };
+        let request = Request { tool: call.name.clone(), args: args.clone(), chain: (*ctx.chain).clone() };
+        let gate = rt.gate();
+        let verdict = tokio::task::spawn_blocking(move || gate.check(&request, needs)).await.map_err(|e| CallError::Tool(e.to_string()))?;
+        rt.observer.approval(ctx.depth, &call.name, &verdict);
+        match verdict.outcome {
+            Outcome::Approved => {}
+            Outcome::Denied(reason) => return Ok(result(format!("denied: {reason}"), true)),
+            Outcome::Abort => return Err(CallError::Aborted),
+        }
+        let started = Instant::now();
+        let kind = match tool.action {
+            Action::Builtin => Kind::Builtin,
+            Action::Worker(_) => Kind::Neural,
+            Action::Fn { .. } => Kind::Symbolic,
+        };
+        let traced = !matches!(tool.action, Action::Worker(_));
+        let id = traced.then(|| rt.observer.call_start(&CallStart { depth: ctx.depth, kind, name: &call.name, input: &args }));
+        let outcome = match &tool.action {
+            Action::Builtin => crate::tools::run(&rt.tool_env(), &call.name, &args).await.map(Value::String).map_err(|e| CallError::Tool(e.to_string())),
+            Action::Fn { .. } => rt.call(ctx, &call.name, args).await,
+            Action::Worker(spec) => crate::worker::run::run(rt.clone(), ctx.clone(), spec.clone(), args).await,
+        };
+        if let Some(id) = id {
+            rt.observer.call_end(id, &CallEnd { depth: ctx.depth, name: &call.name, elapsed: started.elapsed(), usage: Default::default(), result: outcome.as_ref().map_err(ToString::to_string) });
+        }
+        match outcome {
+            Ok(v) => Ok(result(truncate(as_text(v)), false)),
+            Err(e @ (CallError::Aborted | CallError::Cancelled | CallError::Depth { .. })) => Err(e),
+            Err(e) => Ok(result(format!("error: {}", crate::script::call::chain(&e)), true)),
+        }
+    }
+}
+
+fn fn_tool(f: &crate::script::ScriptFn) -> Tool {
+    Tool {
+        def: ToolDef { name: f.name.clone(), description: f.description.clone(), parameters: f.parameters_schema() },
+        action: Action::Fn { approval_required: f.approval_required },
+    }
+}
+
+fn worker_tool(w: &Arc<WorkerSpec>) -> Tool {
+    let description = w.description.clone().unwrap_or_else(|| format!("Run the `{}` worker.", w.name));
+    Tool { def: ToolDef { name: w.name.clone(), description, parameters: w.input.clone() }, action: Action::Worker(w.clone()) }
+}
+
+/// A tool's return value as the text the model sees: strings raw, the rest as JSON.
+fn as_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        Value::Null => String::from("(no result)"),
+        other => other.to_string(),
+    }
+}
+
+fn truncate(s: String) -> String {
+    match s.char_indices().nth(MAX_RESULT_CHARS) {
+        Some((cut, _)) => format!("{}\n[... truncated: the result has {} characters]", &s[..cut], s.chars().count()),
+        None => s,
+    }
+}
