@@ -1,1 +1,408 @@
-//! Approvals (DESIGN §6).
+//! Approvals (DESIGN §6): the gate between "the model asked for a tool call" and "the tool
+//! runs".
+//!
+//! A [`Gate`] asks its decision sources in order and the first that answers wins: the
+//! `--approve-all`/`--reject-all` mode, the project's Rhai policy `fn approve(request)`, the
+//! `[[approvals]]` rules of `llm-do.toml`, and finally the tool's default. A "prompt" answer
+//! goes to a [`Prompter`] (the terminal) one request at a time; without one it is a denial that
+//! says how to approve headlessly. Every [`Verdict`] names its source so traces can record it.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde_json::Value;
+
+use crate::config::{ApprovalRule, Decision};
+
+mod terminal;
+
+pub use terminal::TerminalPrompter;
+
+/// One LLM-initiated tool call awaiting a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Tool name as the model called it.
+    pub tool: String,
+    /// The call's arguments.
+    pub args: Value,
+    /// Worker call chain, outermost first.
+    pub chain: Vec<String>,
+}
+
+/// What happens to the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Run the tool.
+    Approved,
+    /// Do not run it; the model receives `denied: <reason>`.
+    Denied(String),
+    /// Abort the whole run (exit code 3).
+    Abort,
+}
+
+/// Which source decided (recorded in traces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// `--approve-all` or `--reject-all`.
+    Flag,
+    /// The Rhai policy `fn approve(request)`.
+    Policy,
+    /// The `[[approvals]]` rule at this index.
+    Rule(usize),
+    /// The tool's default approval.
+    Default,
+    /// The user at the prompt.
+    User,
+    /// An earlier "approve for this session" answer.
+    Session,
+}
+
+/// An outcome and its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub decided_by: DecidedBy,
+}
+
+/// The user's answer to a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptAnswer {
+    /// Approve this call.
+    Once,
+    /// Approve this tool with these arguments for the rest of the session.
+    Session,
+    /// Deny, with an optional reason passed to the model.
+    Deny(Option<String>),
+    /// Abort the run.
+    Quit,
+}
+
+/// Asks a human about a request. Implementations must be callable from any thread; the gate
+/// calls one at a time.
+pub trait Prompter: Send + Sync {
+    /// Show `req` and return the answer.
+    fn ask(&self, req: &Request) -> PromptAnswer;
+}
+
+/// The global approval mode from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Consult policy, rules and defaults.
+    #[default]
+    Normal,
+    /// `--approve-all`: approve every call.
+    ApproveAll,
+    /// `--reject-all`: deny every call.
+    RejectAll,
+}
+
+/// The project's policy: `Ok(None)` when it has no opinion, `Err` when it failed (the call is
+/// then denied: a broken policy must not let calls through).
+pub type Policy = Box<dyn Fn(&Request) -> Result<Option<Decision>, String> + Send + Sync>;
+
+/// An `[[approvals]]` rule whose globs do not parse.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid glob `{glob}` in `{field}` of `[[approvals]]` rule #{number} in `llm-do.toml`: {message}"
+)]
+pub struct RuleError {
+    /// 1-based position of the rule.
+    pub number: usize,
+    pub field: &'static str,
+    pub glob: String,
+    pub message: String,
+}
+
+/// The approval gate. `Send + Sync`: share it behind an `Arc` across worker threads.
+pub struct Gate {
+    mode: Mode,
+    policy: Option<Policy>,
+    rules: Vec<CompiledRule>,
+    prompter: Option<Box<dyn Prompter>>,
+    /// Tool + canonical arguments approved with `a`.
+    session: Mutex<HashSet<String>>,
+    /// Serializes prompts: one question on the terminal at a time.
+    prompting: Mutex<()>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("mode", &self.mode)
+            .field("policy", &self.policy.is_some())
+            .field("rules", &self.rules.len())
+            .field("prompter", &self.prompter.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct CompiledRule {
+    tool: GlobMatcher,
+    path: Option<GlobMatcher>,
+    command: Option<GlobMatcher>,
+    decision: Decision,
+    /// How the rule reads in `llm-do.toml`, for denial messages.
+    describe: String,
+}
+
+impl Gate {
+    /// A gate with `mode` and the `[[approvals]]` `rules`, no policy and no prompter.
+    pub fn new(mode: Mode, rules: &[ApprovalRule]) -> Result<Self, RuleError> {
+        let rules = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| CompiledRule::new(i + 1, r))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            mode,
+            policy: None,
+            rules,
+            prompter: None,
+            session: Mutex::new(HashSet::new()),
+            prompting: Mutex::new(()),
+        })
+    }
+
+    /// Consult `policy` after the mode and before the rules.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Ask `prompter` when a source says "prompt" (leave unset when there is no terminal).
+    #[must_use]
+    pub fn with_prompter(mut self, prompter: Box<dyn Prompter>) -> Self {
+        self.prompter = Some(prompter);
+        self
+    }
+
+    /// Decide `req`. `needs_approval` is the tool's default (DESIGN §5), used when no flag,
+    /// policy or rule answers.
+    pub fn check(&self, req: &Request, needs_approval: bool) -> Verdict {
+        let (answer, source) = self.decide(req, needs_approval);
+        match answer {
+            Answer::Approve => verdict(Outcome::Approved, source),
+            Answer::Reject(reason) => verdict(Outcome::Denied(reason), source),
+            Answer::Prompt => self.prompt(req, source),
+        }
+    }
+
+    /// The first source that answers, and which one it was.
+    fn decide(&self, req: &Request, needs_approval: bool) -> (Answer, DecidedBy) {
+        match self.mode {
+            Mode::ApproveAll => return (Answer::Approve, DecidedBy::Flag),
+            Mode::RejectAll => {
+                let reason = String::from("rejected by `--reject-all`");
+                return (Answer::Reject(reason), DecidedBy::Flag);
+            }
+            Mode::Normal => {}
+        }
+        if let Some(policy) = &self.policy {
+            let reject = || String::from("rejected by the approval policy `fn approve`");
+            match policy(req) {
+                Ok(Some(decision)) => return (Answer::from(decision, reject), DecidedBy::Policy),
+                Ok(None) => {}
+                // Fail closed: a broken policy must not let calls through.
+                Err(e) => {
+                    let reason = format!("the approval policy `fn approve` failed: {e}");
+                    return (Answer::Reject(reason), DecidedBy::Policy);
+                }
+            }
+        }
+        if let Some(i) = self.rules.iter().position(|r| r.matches(req)) {
+            let rule = &self.rules[i];
+            let reject = || format!("rejected by {}", rule.describe);
+            return (Answer::from(rule.decision, reject), DecidedBy::Rule(i));
+        }
+        let default = if needs_approval {
+            Answer::Prompt
+        } else {
+            Answer::Approve
+        };
+        (default, DecidedBy::Default)
+    }
+
+    fn prompt(&self, req: &Request, source: DecidedBy) -> Verdict {
+        let key = session_key(req);
+        if self.remembered(&key) {
+            return verdict(Outcome::Approved, DecidedBy::Session);
+        }
+        let Some(prompter) = &self.prompter else {
+            return verdict(Outcome::Denied(headless_denial(&req.tool)), source);
+        };
+        let _turn = self
+            .prompting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another thread may have been answered `a` for the same call while we waited.
+        if self.remembered(&key) {
+            return verdict(Outcome::Approved, DecidedBy::Session);
+        }
+        let outcome = match prompter.ask(req) {
+            PromptAnswer::Once => Outcome::Approved,
+            PromptAnswer::Session => {
+                self.session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key);
+                Outcome::Approved
+            }
+            PromptAnswer::Deny(reason) => {
+                Outcome::Denied(reason.unwrap_or_else(|| String::from("denied by the user")))
+            }
+            PromptAnswer::Quit => Outcome::Abort,
+        };
+        verdict(outcome, DecidedBy::User)
+    }
+
+    fn remembered(&self, key: &str) -> bool {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(key)
+    }
+}
+
+/// A source's answer, with the denial reason when it rejects.
+enum Answer {
+    Approve,
+    Reject(String),
+    Prompt,
+}
+
+impl Answer {
+    fn from(decision: Decision, reason: impl FnOnce() -> String) -> Self {
+        match decision {
+            Decision::Approve => Answer::Approve,
+            Decision::Reject => Answer::Reject(reason()),
+            Decision::Prompt => Answer::Prompt,
+        }
+    }
+}
+
+fn verdict(outcome: Outcome, decided_by: DecidedBy) -> Verdict {
+    Verdict {
+        outcome,
+        decided_by,
+    }
+}
+
+fn headless_denial(tool: &str) -> String {
+    format!(
+        "`{tool}` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = \"{tool}\"` with `decision = \"approve\"`"
+    )
+}
+
+impl CompiledRule {
+    fn new(number: usize, rule: &ApprovalRule) -> Result<Self, RuleError> {
+        let compile = |field: &'static str, glob: &str, literal_separator: bool| {
+            GlobBuilder::new(glob)
+                .literal_separator(literal_separator)
+                .build()
+                .map(|g: Glob| g.compile_matcher())
+                .map_err(|e| RuleError {
+                    number,
+                    field,
+                    glob: glob.to_owned(),
+                    message: e.kind().to_string(),
+                })
+        };
+        let mut describe = format!("`[[approvals]]` rule #{number} (tool = `{}`", rule.tool);
+        for (name, value) in [("path", &rule.path), ("command", &rule.command)] {
+            if let Some(value) = value {
+                describe.push_str(&format!(", {name} = `{value}`"));
+            }
+        }
+        describe.push_str(") in `llm-do.toml`");
+        Ok(Self {
+            tool: compile("tool", &rule.tool, false)?,
+            path: rule
+                .path
+                .as_deref()
+                .map(|p| compile("path", p, true))
+                .transpose()?,
+            command: rule
+                .command
+                .as_deref()
+                .map(|c| compile("command", c, false))
+                .transpose()?,
+            decision: rule.decision,
+            describe,
+        })
+    }
+
+    /// The tool glob matches and every set argument glob matches its argument. A rule with a
+    /// `path` glob never matches a call whose path cannot be normalized inside the project.
+    fn matches(&self, req: &Request) -> bool {
+        if !self.tool.is_match(&req.tool) {
+            return false;
+        }
+        let arg = |name: &str| req.args.get(name).and_then(Value::as_str);
+        let path_ok = self.path.as_ref().is_none_or(|glob| {
+            arg("path")
+                .and_then(normalize_rule_path)
+                .is_some_and(|p| glob.is_match(p))
+        });
+        let command_ok = self.command.as_ref().is_none_or(|glob| {
+            arg("command")
+                .is_some_and(|c| glob.is_match(c.split_whitespace().collect::<Vec<_>>().join(" ")))
+        });
+        path_ok && command_ok
+    }
+}
+
+/// A relative path with `.` and `..` folded and `/` separators, so `./out//a.txt` matches
+/// `out/**` and `out/../src/main.rs` does not. `None` for absolute paths and paths that climb
+/// above the project root: those match no path rule (the sandbox refuses them anyway).
+fn normalize_rule_path(path: &str) -> Option<String> {
+    let path = path.replace('\\', "/");
+    if path.starts_with('/') || path.contains(':') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Tool name plus the arguments as JSON with sorted keys: equal calls give equal keys
+/// whatever order the model wrote the arguments in.
+fn session_key(req: &Request) -> String {
+    format!("{}\u{0}{}", req.tool, canonical_json(&req.args))
+}
+
+fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let body = entries
+                .iter()
+                .map(|(k, v)| format!("{}:{}", Value::String((*k).clone()), canonical_json(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("{{{body}}}")
+        }
+        Value::Array(items) => {
+            let body = items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("[{body}]")
+        }
+        scalar => scalar.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,76 +1,348 @@
 //! Path confinement: every path an LLM tool or a script builtin touches resolves inside the
-//! project root. (Interim version; replaced by the tools branch.)
+//! project root.
+//!
+//! A path is checked twice. First lexically: it is joined to the root, `.` and `..` are
+//! folded, and the result must still lie under the root (this refuses `../x`, `a/../../x` and
+//! absolute paths elsewhere without touching the disk). Then physically: the deepest part of
+//! the path that exists is canonicalized, which follows every symlink, and must also lie under
+//! the root, so a symlink pointing out of the project is refused. The components below that
+//! part do not exist yet and cannot be symlinks.
+//!
+//! The check and the later file operation are not atomic: a process that swaps a directory
+//! for a symlink in between could still redirect the access. The sandbox guards against a
+//! model's arguments, not against a hostile process already running on the machine.
 
-use std::io;
+use std::fs;
+use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
-/// Refusals of the sandbox.
+/// Why a path was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The path was empty or only whitespace.
+    #[error("empty path\nhint: pass a path relative to the project root, e.g. `notes/todo.md`")]
+    Empty,
+    /// The path contained a NUL byte.
+    #[error("path `{path}` contains a NUL byte")]
+    NulByte { path: String },
+    /// A relative path whose `..` components climb out of the root.
     #[error("path `{path}` escapes the project root `{root}`")]
-    Escape { path: String, root: String },
-    #[error("cannot access `{path}`: {message}")]
-    Io { path: String, message: String },
+    Escapes { path: String, root: String },
+    /// An absolute path that is not under the root.
+    #[error(
+        "absolute path `{path}` is outside the project root `{root}`\nhint: use a path relative to the project root"
+    )]
+    OutsideRoot { path: String, root: String },
+    /// The path exists under the root lexically but a symlink takes it outside.
+    #[error("path `{path}` leads through a symlink outside the project root `{root}`")]
+    SymlinkEscape { path: String, root: String },
+    /// The existing part of the path could not be resolved (a dangling symlink, a loop, no
+    /// permission).
+    #[error("cannot resolve path `{path}`: {source}")]
+    Unresolvable {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A write aimed at a directory.
+    #[error("`{path}` is a directory, not a file")]
+    IsDirectory { path: String },
+    /// A write inside a `.git` directory (hooks there would run on the next git command).
+    #[error("refusing to write inside `.git/`: `{path}`")]
+    GitDir { path: String },
 }
 
-/// The project root all paths are confined to.
-#[derive(Debug)]
+/// The project root and the rules for resolving paths against it.
+#[derive(Debug, Clone)]
 pub struct Sandbox {
+    /// Canonical (symlink-free, absolute) root.
     root: PathBuf,
 }
 
 impl Sandbox {
+    /// A sandbox rooted at `root`, which must be an existing directory.
     pub fn new(root: &Path) -> io::Result<Self> {
-        Ok(Self { root: root.canonicalize()? })
+        let root = root.canonicalize()?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("project root `{}` is not a directory", root.display()),
+            ));
+        }
+        Ok(Self { root })
     }
+
+    /// The canonical project root.
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Resolve `path` (relative to the root, or absolute inside it) for reading. The result is
+    /// absolute and inside the root; it need not exist.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, SandboxError> {
-        let mut out = self.root.clone();
-        for c in Path::new(path).components() {
-            match c {
-                Component::Normal(p) => out.push(p),
-                Component::CurDir => {}
-                _ => return Err(SandboxError::Escape { path: path.into(), root: self.root.display().to_string() }),
-            }
+        let lexical = self.lexical(path)?;
+        let (existing, rest) = split_existing(&lexical);
+        let canonical = existing
+            .canonicalize()
+            .map_err(|source| SandboxError::Unresolvable {
+                path: path.to_owned(),
+                source,
+            })?;
+        if !canonical.starts_with(&self.root) {
+            return Err(SandboxError::SymlinkEscape {
+                path: path.to_owned(),
+                root: self.root_display(),
+            });
         }
-        Ok(out)
+        if rest.as_os_str().is_empty() {
+            Ok(canonical)
+        } else {
+            Ok(canonical.join(rest))
+        }
     }
+
+    /// Resolve `path` for writing a file that may not exist yet: as [`Sandbox::resolve`], and
+    /// also refuse directories and anything inside a `.git` directory.
     pub fn resolve_for_write(&self, path: &str) -> Result<PathBuf, SandboxError> {
-        self.resolve(path)
-    }
-    pub fn relative(&self, abs: &Path) -> String {
-        abs.strip_prefix(&self.root).unwrap_or(abs).to_string_lossy().replace('\\', "/")
-    }
-    pub fn list(&self, dir: &str, glob: &str) -> Result<Vec<String>, SandboxError> {
-        let base = self.resolve(dir)?;
-        let matcher = globset::Glob::new(glob).map_err(|e| SandboxError::Io { path: glob.into(), message: e.to_string() })?.compile_matcher();
-        let mut out = Vec::new();
-        let mut stack = vec![base.clone()];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if matcher.is_match(p.strip_prefix(&base).unwrap_or(&p)) {
-                    out.push(self.relative(&p));
-                }
-            }
+        let resolved = self.resolve(path)?;
+        if resolved.is_dir() {
+            return Err(SandboxError::IsDirectory {
+                path: path.to_owned(),
+            });
         }
-        out.sort();
-        Ok(out)
+        let inside = resolved.strip_prefix(&self.root).unwrap_or(&resolved);
+        if inside
+            .components()
+            .any(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
+        {
+            return Err(SandboxError::GitDir {
+                path: path.to_owned(),
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// `abs` relative to the root with forward slashes (`.` for the root itself); paths
+    /// outside the root are shown whole.
+    pub fn relative(&self, abs: &Path) -> String {
+        match abs.strip_prefix(&self.root) {
+            Ok(rel) if rel.as_os_str().is_empty() => String::from("."),
+            Ok(rel) => slash_path(rel),
+            Err(_) => slash_path(abs),
+        }
+    }
+
+    /// Join `path` to the root and fold `.`/`..` without touching the disk.
+    fn lexical(&self, path: &str) -> Result<PathBuf, SandboxError> {
+        if path.trim().is_empty() {
+            return Err(SandboxError::Empty);
+        }
+        if path.contains('\0') {
+            return Err(SandboxError::NulByte {
+                path: path.escape_default().to_string(),
+            });
+        }
+        let given = Path::new(path);
+        let joined = self.root.join(given);
+        let normal = normalize(&joined);
+        if normal.starts_with(&self.root) {
+            Ok(normal)
+        } else if given.has_root() {
+            Err(SandboxError::OutsideRoot {
+                path: path.to_owned(),
+                root: self.root_display(),
+            })
+        } else {
+            Err(SandboxError::Escapes {
+                path: path.to_owned(),
+                root: self.root_display(),
+            })
+        }
+    }
+
+    fn root_display(&self) -> String {
+        self.root.display().to_string()
     }
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Fold `.` and `..` lexically; `..` at the filesystem root stays at the root.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
-    io::Write::write_all(&mut tmp, bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    out
+}
+
+/// Split an absolute, normalized path into its deepest existing ancestor (symlinks count as
+/// existing, even dangling ones, so they get canonicalized and checked) and the rest.
+fn split_existing(path: &Path) -> (&Path, PathBuf) {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    while fs::symlink_metadata(existing).is_err() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let rest = rest.iter().rev().collect::<PathBuf>();
+    (existing, rest)
+}
+
+/// A path with `/` separators, whatever the platform.
+fn slash_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if std::path::MAIN_SEPARATOR == '/' {
+        text.into_owned()
+    } else {
+        text.replace(std::path::MAIN_SEPARATOR, "/")
+    }
+}
+
+/// Write `bytes` to `path` atomically: parent directories are created, the data goes to a
+/// temporary file in the same directory, is flushed to disk, and is renamed over `path`.
+/// Readers see the old content or the new one, never a mix; on error no temporary file is
+/// left behind. An existing file keeps its permissions.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".llm-do-").suffix(".tmp");
+    let existing = fs::metadata(path).ok().map(|m| m.permissions());
+    if let Some(permissions) = existing.clone() {
+        builder.permissions(permissions);
+    } else {
+        default_permissions(&mut builder);
+    }
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    sync_dir(dir);
     Ok(())
+}
+
+/// New files get the usual `rw-r--r--` instead of the temp file's private `rw-------`.
+#[cfg(unix)]
+fn default_permissions(builder: &mut tempfile::Builder<'_, '_>) {
+    use std::os::unix::fs::PermissionsExt;
+    builder.permissions(fs::Permissions::from_mode(0o644));
+}
+
+#[cfg(not(unix))]
+fn default_permissions(_builder: &mut tempfile::Builder<'_, '_>) {}
+
+/// Best effort: make the rename durable. Failure only weakens durability, not atomicity.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Sandbox) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("root/sub")).unwrap();
+        fs::write(dir.path().join("root/sub/a.txt"), "a").unwrap();
+        let sandbox = Sandbox::new(&dir.path().join("root")).unwrap();
+        (dir, sandbox)
+    }
+
+    #[test]
+    fn resolves_relative_and_inside_absolute_paths() {
+        let (_dir, sb) = setup();
+        let expected = sb.root().join("sub/a.txt");
+        assert_eq!(sb.resolve("sub/a.txt").unwrap(), expected);
+        assert_eq!(sb.resolve("./sub/../sub/a.txt").unwrap(), expected);
+        let abs = expected.to_str().unwrap();
+        assert_eq!(sb.resolve(abs).unwrap(), expected);
+        assert_eq!(sb.resolve(".").unwrap(), sb.root());
+    }
+
+    #[test]
+    fn resolves_missing_paths_under_existing_dirs() {
+        let (_dir, sb) = setup();
+        assert_eq!(
+            sb.resolve_for_write("sub/new/deep.txt").unwrap(),
+            sb.root().join("sub/new/deep.txt")
+        );
+    }
+
+    #[test]
+    fn refusal_messages_name_path_and_root() {
+        let (_dir, sb) = setup();
+        let err = sb.resolve("../x").unwrap_err().to_string();
+        let root = sb.root().display().to_string();
+        assert_eq!(
+            err,
+            format!("path `../x` escapes the project root `{root}`")
+        );
+        assert!(matches!(sb.resolve(""), Err(SandboxError::Empty)));
+        assert!(matches!(
+            sb.resolve("/etc/passwd"),
+            Err(SandboxError::OutsideRoot { .. })
+        ));
+        assert!(matches!(
+            sb.resolve_for_write("sub"),
+            Err(SandboxError::IsDirectory { .. })
+        ));
+        assert!(matches!(
+            sb.resolve_for_write(".git/hooks/pre-commit"),
+            Err(SandboxError::GitDir { .. })
+        ));
+    }
+
+    #[test]
+    fn relative_uses_forward_slashes() {
+        let (_dir, sb) = setup();
+        assert_eq!(
+            sb.relative(&sb.root().join("sub").join("a.txt")),
+            "sub/a.txt"
+        );
+        assert_eq!(sb.relative(sb.root()), ".");
+    }
+
+    #[test]
+    fn write_atomic_creates_parents_and_leaves_no_temp_files() {
+        let (_dir, sb) = setup();
+        let target = sb.root().join("out/nested/file.txt");
+        write_atomic(&target, b"one").unwrap();
+        write_atomic(&target, b"two").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "two");
+        let names: Vec<_> = fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("file.txt")]);
+    }
+
+    #[test]
+    fn write_atomic_onto_directory_fails_without_leftovers() {
+        let (_dir, sb) = setup();
+        let target = sb.root().join("sub");
+        assert!(write_atomic(&target, b"x").is_err());
+        let names: Vec<_> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
+    }
 }
