@@ -101,7 +101,7 @@ fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let dir = if args.is_empty() { ".".to_string() } else { arg_str(&args, 0, "dir")? };
     let glob = if args.len() < 2 { "**/*".to_string() } else { arg_str(&args, 1, "glob")? };
-    let files = env.sandbox.list(&dir, &glob).map_err(|e| e.to_string())?;
+    let files = crate::tools::fs::matching_files(&env.sandbox, &dir, &glob).map_err(|e| e.to_string())?;
     Ok(Dynamic::from_array(files.into_iter().map(Dynamic::from).collect()))
 }
 

@@ -72,6 +72,15 @@ pub fn list_files(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
     let args = Args::parse("list_files", args, &["path", "pattern"])?;
     let path = args.optional_str("path")?.unwrap_or(".");
     let pattern = args.optional_str("pattern")?.unwrap_or("**/*");
+    let found = matching_files(sandbox, path, pattern)?;
+    let shown = sandbox.relative(&sandbox.resolve(path)?);
+    Ok(render_listing(found, pattern, &shown))
+}
+
+/// Files under `path` whose path (relative to `path`, or to the project root) matches
+/// `pattern`, sorted, relative to the project root. Shared by the `list_files` tool and the
+/// `list_files` Rhai builtin.
+pub fn matching_files(sandbox: &Sandbox, path: &str, pattern: &str) -> Result<Vec<String>, ToolError> {
     let matcher = compile_glob(pattern)?;
     let dir = sandbox.resolve(path)?;
     let shown = sandbox.relative(&dir);
@@ -89,7 +98,7 @@ pub fn list_files(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
     })
     .map_err(|e| io_error("listing", &shown, e))?;
     found.sort();
-    Ok(render_listing(found, pattern, &shown))
+    Ok(found)
 }
 
 /// `write_file(path, content)`: replace or create a file atomically.

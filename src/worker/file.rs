@@ -1,11 +1,18 @@
 //! The `.worker` file format (DESIGN §3): YAML frontmatter between `---` lines, then the
 //! system prompt. Parsing is strict and every error points at file:line:col.
+//!
+//! [`parse_worker`] splits the file ([`super::frontmatter`]), reads the YAML into a map and
+//! validates it key by key ([`super::fields`]) so that each error knows where its key is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use serde_yaml::Value as Yaml;
 
+use super::fields::Fields;
+use super::frontmatter::{self, SplitError};
+use crate::error::Located;
 use crate::model::ToolChoice;
 
 /// A toolset name as written in the frontmatter, with its byte span in the file (for errors
@@ -54,3 +61,257 @@ pub struct WorkerSpec {
     /// Byte span of the `name` value (or of the frontmatter start), for duplicate-name errors.
     pub name_span: (usize, usize),
 }
+
+/// Model round trips per run when the frontmatter sets no `max_turns`.
+pub const DEFAULT_MAX_TURNS: u32 = 20;
+
+/// The input schema of a worker without `input:`: one required string field, `input`.
+#[must_use]
+pub fn default_input_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"input": {"type": "string"}},
+        "required": ["input"],
+    })
+}
+
+/// Parse and validate the worker file at `path` whose content is `text`.
+///
+/// # Errors
+///
+/// A [`Located`] diagnostic pointing at the offending line and column: a missing or unclosed
+/// frontmatter, invalid YAML, unknown keys (with a "did you mean"), values of the wrong type or
+/// out of range, invalid schemas, attachments that are not input fields.
+pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>> {
+    let text: Arc<str> = Arc::from(text);
+    let sections = frontmatter::split(&text).map_err(|e| split_error(path, &text, e))?;
+    let fields = Fields::parse(path, &text, sections.frontmatter.clone(), sections.open.clone())?;
+
+    let name = worker_name(&fields, path)?;
+    let name_span = if fields.get("name").is_some() {
+        fields.value_span("name")
+    } else {
+        sections.open.clone()
+    };
+    let input = input_schema(&fields)?;
+    let output = fields.schema("output")?;
+    let examples = examples(&fields, &input, output.as_ref())?;
+    let attachments = attachments(&fields, &input)?;
+    let toolsets = fields
+        .string_list("toolsets")?
+        .into_iter()
+        .map(|(name, span)| ToolsetRef { name, span: (span.start, span.len()) })
+        .collect();
+    let u32_max = i64::from(u32::MAX);
+    let positive = "a positive integer";
+    Ok(WorkerSpec {
+        name,
+        description: fields.string("description")?,
+        model: model(&fields)?,
+        temperature: fields.number("temperature", 0.0, 2.0, "a number from 0 to 2")?,
+        max_tokens: fields.integer("max_tokens", 1, u32_max, positive)?.map(to_u32),
+        toolsets,
+        input,
+        output,
+        examples,
+        attachments,
+        max_turns: fields
+            .integer("max_turns", 1, u32_max, positive)?
+            .map_or(DEFAULT_MAX_TURNS, to_u32),
+        tool_choice: tool_choice(&fields)?,
+        seed: fields.integer("seed", i64::MIN, i64::MAX, "an integer")?,
+        instructions: instructions(&text[sections.body]),
+        path: Some(path.to_path_buf()),
+        text: text.clone(),
+        name_span: (name_span.start, name_span.len()),
+    })
+}
+
+/// Values already checked to be in `1..=u32::MAX`.
+fn to_u32(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
+    const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
+                         the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
+    let located = match e {
+        SplitError::MissingOpen(span) => Located::new(path, text, (span.start, span.len()), "missing frontmatter in worker file")
+            .label("expected `---` here")
+            .help(SHAPE),
+        SplitError::MissingClose(span) => Located::new(path, text, (span.start, span.len()), "unclosed frontmatter in worker file")
+            .label("expected a closing `---` line before the end")
+            .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
+    };
+    Box::new(located)
+}
+
+/// Whether `s` is `[A-Za-z_][A-Za-z0-9_]*`.
+#[must_use]
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
+    if let Some(name) = fields.string("name")? {
+        if !is_identifier(&name) {
+            let hint = format!("use letters, digits and `_`, e.g. `{}`", identifier_like(&name));
+            return Err(Box::new(
+                fields
+                    .error(fields.value_span("name"), format!("invalid worker name `{name}`"))
+                    .label("not a valid name")
+                    .help(hint),
+            ));
+        }
+        return Ok(name);
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if is_identifier(&stem) {
+        return Ok(stem);
+    }
+    let hint = format!("rename the file or add `name: {}` to the frontmatter", identifier_like(&stem));
+    Err(Box::new(
+        fields
+            .error(fields.open(), format!("worker file name `{stem}` is not a valid worker name"))
+            .help(hint),
+    ))
+}
+
+/// `s` turned into an identifier, for hints.
+fn identifier_like(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn model(fields: &Fields) -> Result<Option<String>, Box<Located>> {
+    let Some(model) = fields.string("model")? else {
+        return Ok(None);
+    };
+    let valid = model
+        .split_once(':')
+        .is_some_and(|(provider, name)| is_identifier(provider) && !name.trim().is_empty());
+    if valid {
+        return Ok(Some(model));
+    }
+    Err(Box::new(
+        fields
+            .error(fields.value_span("model"), format!("invalid model id `{model}`"))
+            .label("expected `provider:model`")
+            .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`"),
+    ))
+}
+
+fn tool_choice(fields: &Fields) -> Result<ToolChoice, Box<Located>> {
+    Ok(match fields.string("tool_choice")?.as_deref() {
+        None | Some("auto") => ToolChoice::Auto,
+        Some("required") => ToolChoice::Required,
+        Some("none") => ToolChoice::None,
+        Some(tool) if !tool.trim().is_empty() => ToolChoice::Tool(tool.to_owned()),
+        Some(_) => {
+            return Err(Box::new(
+                fields
+                    .error(fields.value_span("tool_choice"), "`tool_choice` is empty")
+                    .help("use `auto`, `required`, `none` or a tool name"),
+            ));
+        }
+    })
+}
+
+fn input_schema(fields: &Fields) -> Result<Value, Box<Located>> {
+    let Some(schema) = fields.schema("input")? else {
+        return Ok(default_input_schema());
+    };
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") | None => Ok(schema),
+        Some(other) => Err(Box::new(
+            fields
+                .error(fields.value_span("input"), format!("worker input must be an object schema, not `{other}`"))
+                .help("name the fields, e.g. `input: {text: string}`; without `input:` a worker takes `{input: string}`"),
+        )),
+    }
+}
+
+fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Located>> {
+    let properties: Vec<&str> = input
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut names = Vec::new();
+    for (name, span) in fields.string_list("attachments")? {
+        if !properties.contains(&name.as_str()) {
+            let help = crate::suggest::did_you_mean(&name, properties.iter().copied())
+                .unwrap_or_else(|| "attachments name fields of the `input` schema that hold file paths".to_owned());
+            return Err(Box::new(
+                fields
+                    .error(span, format!("attachment `{name}` is not a field of the worker input"))
+                    .label("not an input field")
+                    .help(help),
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn examples(fields: &Fields, input: &Value, output: Option<&Value>) -> Result<Vec<Example>, Box<Located>> {
+    let Some(value) = fields.get("examples") else {
+        return Ok(Vec::new());
+    };
+    let Yaml::Sequence(items) = value else {
+        return Err(fields.wrong("examples", "a list of `{input, output}` pairs", value));
+    };
+    let span = fields.value_span("examples");
+    let bad = |i: usize, message: String| Box::new(fields.error(span.clone(), format!("example {}: {message}", i + 1)));
+    let input_check = crate::schema::Validator::new(input).ok();
+    let output_check = output.and_then(|o| crate::schema::Validator::new(o).ok());
+    let mut examples = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(pair) = fields.to_json("examples", item)? else {
+            return Err(bad(i, "expected a map with `input` and `output`".to_owned()));
+        };
+        if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
+            return Err(bad(i, format!("unknown key `{extra}`; an example has only `input` and `output`")));
+        }
+        let (Some(ex_in), Some(ex_out)) = (pair.get("input"), pair.get("output")) else {
+            return Err(bad(i, "an example needs both `input` and `output`".to_owned()));
+        };
+        check_example(&bad, i, "input", ex_in, input_check.as_ref())?;
+        check_example(&bad, i, "output", ex_out, output_check.as_ref())?;
+        examples.push(Example { input: ex_in.clone(), output: ex_out.clone() });
+    }
+    Ok(examples)
+}
+
+/// Maps (and non-strings) must match the schema; strings are text and are sent as they are.
+fn check_example(
+    bad: &dyn Fn(usize, String) -> Box<Located>,
+    i: usize,
+    which: &str,
+    value: &Value,
+    validator: Option<&crate::schema::Validator>,
+) -> Result<(), Box<Located>> {
+    match (value, validator) {
+        (Value::String(_), _) | (_, None) => Ok(()),
+        (v, Some(validator)) => validator
+            .validate(v)
+            .map_err(|errors| bad(i, format!("`{which}` does not match the worker's {which} schema: {}", errors.join("; ")))),
+    }
+}
+
+/// The body as the system prompt: leading blank lines and trailing whitespace dropped, line
+/// endings normalised to `\n`.
+fn instructions(body: &str) -> String {
+    body.trim_start_matches(['\r', '\n']).trim_end().replace("\r\n", "\n")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,12 @@
-//! Workers: the `.worker` file format ([`file`]) and the run loop that holds one conversation
-//! with a model, runs its tool calls and validates its output ([`run`]).
+//! Workers: the `.worker` file format ([`file`], with [`frontmatter`] and field validation)
+//! and the run loop that holds one conversation with a model ([`run`]), its input rendering
+//! ([`input`]) and its tools ([`toolbox`]).
 
+mod fields;
 pub mod file;
-
-pub use file::{Example, WorkerSpec};
+pub mod frontmatter;
 pub mod input;
 pub mod run;
 pub mod toolbox;
+
+pub use file::{Example, ToolsetRef, WorkerSpec, parse_worker};

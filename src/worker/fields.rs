@@ -1,0 +1,292 @@
+//! Validation of worker frontmatter, key by key: each field's type and range, with errors
+//! located at the offending key or value in the file (DESIGN §3).
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use serde_yaml::{Mapping, Value as Yaml};
+
+use super::frontmatter::{self, KeySpans};
+use crate::error::Located;
+use crate::schema;
+
+/// Every key a worker's frontmatter may hold.
+pub const KEYS: [&str; 13] = [
+    "name",
+    "description",
+    "model",
+    "temperature",
+    "max_tokens",
+    "toolsets",
+    "input",
+    "output",
+    "examples",
+    "attachments",
+    "max_turns",
+    "tool_choice",
+    "seed",
+];
+
+/// The parsed frontmatter of one file, with what is needed to locate errors in it.
+pub struct Fields<'a> {
+    path: &'a Path,
+    text: &'a Arc<str>,
+    range: Range<usize>,
+    /// The opening `---` line: where errors go when nothing closer is known.
+    open: Range<usize>,
+    map: Mapping,
+}
+
+impl<'a> Fields<'a> {
+    /// Parse the YAML in `range` of `text` and check that it is a map of known keys.
+    ///
+    /// # Errors
+    ///
+    /// YAML syntax errors (at their position in the whole file), a frontmatter that is not a
+    /// map, non-string or unknown keys.
+    pub fn parse(
+        path: &'a Path,
+        text: &'a Arc<str>,
+        range: Range<usize>,
+        open: Range<usize>,
+    ) -> Result<Self, Box<Located>> {
+        let mut fields = Self { path, text, range, open, map: Mapping::new() };
+        let yaml = &text[fields.range.clone()];
+        let value: Yaml = serde_yaml::from_str(yaml).map_err(|e| fields.yaml_error(&e))?;
+        fields.map = match value {
+            Yaml::Null => Mapping::new(),
+            Yaml::Mapping(map) => map,
+            other => {
+                let span = fields.range.start..fields.range.end;
+                return Err(Box::new(
+                    fields
+                        .error(span, format!("worker frontmatter must be a map of keys, found {}", describe(&other)))
+                        .help("write `key: value` lines, e.g. `description: Summarise a text`"),
+                ));
+            }
+        };
+        fields.check_keys()?;
+        Ok(fields)
+    }
+
+    fn yaml_error(&self, e: &serde_yaml::Error) -> Box<Located> {
+        let message = frontmatter::clean_yaml_message(&e.to_string());
+        let at = e.location().map_or(self.range.start, |loc| {
+            let yaml = &self.text[self.range.clone()];
+            self.range.start + crate::error::offset_of(yaml, loc.line(), loc.column())
+        });
+        Box::new(self.error(at..at, format!("invalid YAML in worker frontmatter: {message}")))
+    }
+
+    fn check_keys(&self) -> Result<(), Box<Located>> {
+        for key in self.map.keys() {
+            let Some(name) = key.as_str() else {
+                let shown = display_scalar(key);
+                let span = frontmatter::top_level_keys(self.text, &self.range)
+                    .into_iter()
+                    .find(|(k, _)| *k == shown)
+                    .map_or(self.open.clone(), |(_, span)| span);
+                return Err(Box::new(self.error(span, format!("frontmatter key `{shown}` is not a name"))));
+            };
+            if KEYS.contains(&name) {
+                continue;
+            }
+            let help = crate::suggest::did_you_mean(name, KEYS).unwrap_or_else(|| {
+                let all: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
+                format!("valid keys are {}", all.join(", "))
+            });
+            let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
+            return Err(Box::new(
+                self.error(span, format!("unknown key `{name}` in worker frontmatter"))
+                    .label("unknown key")
+                    .help(help),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A located error in this file.
+    pub fn error(&self, span: Range<usize>, message: impl Into<String>) -> Located {
+        Located::new(self.path, self.text, (span.start, span.len()), message)
+    }
+
+    /// The opening `---` line.
+    pub fn open(&self) -> Range<usize> {
+        self.open.clone()
+    }
+
+    fn key_spans(&self, key: &str) -> Option<KeySpans> {
+        frontmatter::locate_key(self.text, &self.range, key)
+    }
+
+    /// Span of `key`'s value (or of the opening `---` when the key cannot be found).
+    pub fn value_span(&self, key: &str) -> Range<usize> {
+        self.key_spans(key).map_or(self.open.clone(), |s| s.value)
+    }
+
+    /// Span of `key` itself.
+    pub fn key_span(&self, key: &str) -> Range<usize> {
+        self.key_spans(key).map_or(self.open.clone(), |s| s.key)
+    }
+
+    /// The value of `key`; `None` when absent or null (`key:` with nothing after it).
+    pub fn get(&self, key: &str) -> Option<&Yaml> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// The error for `key` holding `found` where `expected` was wanted.
+    pub fn wrong(&self, key: &str, expected: &str, found: &Yaml) -> Box<Located> {
+        self.error(
+            self.value_span(key),
+            format!("`{key}` must be {expected}, found {}", describe(found)),
+        )
+        .label(format!("expected {expected}"))
+        .into()
+    }
+
+    /// An optional string field.
+    pub fn string(&self, key: &str) -> Result<Option<String>, Box<Located>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.wrong(key, "a string", other)),
+        }
+    }
+
+    /// An optional integer in `min..=max`.
+    pub fn integer(&self, key: &str, min: i64, max: i64, expected: &str) -> Result<Option<i64>, Box<Located>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_i64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.wrong(key, expected, v)),
+            },
+        }
+    }
+
+    /// An optional number in `min..=max`.
+    pub fn number(&self, key: &str, min: f64, max: f64, expected: &str) -> Result<Option<f64>, Box<Located>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_f64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.wrong(key, expected, v)),
+            },
+        }
+    }
+
+    /// An optional list of strings, each with its span in the file.
+    pub fn string_list(&self, key: &str) -> Result<Vec<(String, Range<usize>)>, Box<Located>> {
+        let Some(value) = self.get(key) else {
+            return Ok(Vec::new());
+        };
+        let Yaml::Sequence(items) = value else {
+            let err = self.wrong(key, "a list of names", value);
+            return Err(match value {
+                Yaml::String(s) => Box::new((*err).help(format!("write a list: `{key}: [{s}]`"))),
+                _ => err,
+            });
+        };
+        let mut names = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Yaml::String(s) => names.push(s.clone()),
+                other => {
+                    let shown = display_scalar(other);
+                    let region = self.value_span(key);
+                    let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
+                    return Err(Box::new(
+                        self.error(span, format!("`{key}` entries must be names, found {}", describe(other)))
+                            .label("expected a name"),
+                    ));
+                }
+            }
+        }
+        let region = self.value_span(key);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let spans = frontmatter::locate_items(self.text, &region, &refs);
+        Ok(names.into_iter().zip(spans).collect())
+    }
+
+    /// An optional value converted to JSON (for schemas and examples).
+    pub fn json(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
+        self.get(key).map(|v| self.to_json(key, v)).transpose()
+    }
+
+    /// Convert a YAML value under `key` to JSON.
+    pub fn to_json(&self, key: &str, v: &Yaml) -> Result<Json, Box<Located>> {
+        serde_json::to_value(v).map_err(|e| {
+            self.error(self.value_span(key), format!("`{key}` cannot be read as JSON: {e}"))
+                .help("map keys must be strings")
+                .into()
+        })
+    }
+
+    /// An optional schema (shorthand or full), expanded and checked to compile.
+    pub fn schema(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
+        let Some(raw) = self.json(key)? else {
+            return Ok(None);
+        };
+        let expanded = schema::expand_detailed(&raw).map_err(|e| {
+            let region = self.value_span(key);
+            let span = e
+                .path
+                .last()
+                .and_then(|field| find_field(self.text, &region, field))
+                .unwrap_or_else(|| self.key_span(key));
+            Box::new(
+                self.error(span, format!("invalid `{key}` schema: {e}"))
+                    .help_opt(e.help.clone()),
+            )
+        })?;
+        schema::Validator::new(&expanded).map_err(|e| {
+            Box::new(self.error(self.key_span(key), format!("invalid `{key}` schema: {e}")))
+        })?;
+        Ok(Some(expanded))
+    }
+}
+
+/// The span of `field:` inside a schema's region (the line of a nested key).
+fn find_field(text: &str, region: &Range<usize>, field: &str) -> Option<Range<usize>> {
+    let hay = text.get(region.clone())?;
+    let mut from = 0;
+    while let Some(i) = hay[from..].find(field) {
+        let start = from + i;
+        let rest = hay[start + field.len()..].trim_start_matches(['"', '\'']);
+        let before_ok = hay[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if before_ok && rest.trim_start_matches([' ', '\t']).starts_with(':') {
+            return Some(region.start + start..region.start + start + field.len());
+        }
+        from = start + field.len();
+    }
+    None
+}
+
+/// A short description of a YAML value for "found ..." messages.
+pub fn describe(v: &Yaml) -> String {
+    match v {
+        Yaml::Null => "nothing".to_owned(),
+        Yaml::Bool(b) => format!("`{b}`"),
+        Yaml::Number(n) => format!("`{n}`"),
+        Yaml::String(s) => format!("the string `{s}`"),
+        Yaml::Sequence(_) => "a list".to_owned(),
+        Yaml::Mapping(_) => "a map".to_owned(),
+        Yaml::Tagged(t) => format!("a value tagged `{}`", t.tag),
+    }
+}
+
+/// A scalar as written (for locating it in the text).
+fn display_scalar(v: &Yaml) -> String {
+    match v {
+        Yaml::Bool(b) => b.to_string(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::String(s) => s.clone(),
+        Yaml::Null => "null".to_owned(),
+        other => describe(other),
+    }
+}
