@@ -23,7 +23,10 @@ impl CallCtx {
     pub fn enter(&self, name: &str) -> CallCtx {
         let mut chain = (*self.chain).clone();
         chain.push(name.to_string());
-        CallCtx { depth: self.depth + 1, chain: Arc::new(chain) }
+        CallCtx {
+            depth: self.depth + 1,
+            chain: Arc::new(chain),
+        }
     }
 }
 
@@ -38,19 +41,37 @@ pub enum CallError {
     },
     #[error("bad arguments for `{name}`: {message}")]
     #[diagnostic(help("`{name}` takes {}", params_list(.params)))]
-    Args { name: String, message: String, params: Vec<String> },
+    Args {
+        name: String,
+        message: String,
+        params: Vec<String>,
+    },
     #[error("input for worker `{worker}` does not match its `input` schema: {}", .errors.join("; "))]
     Input { worker: String, errors: Vec<String> },
     #[error("maximum worker depth {max} exceeded calling `{name}` (chain: {})", .chain.join(" > "))]
-    #[diagnostic(help("raise it with `--max-depth N` or `[limits] max_depth` in llm-do.toml, or stop the recursion"))]
-    Depth { name: String, max: u32, chain: Vec<String> },
+    #[diagnostic(help(
+        "raise it with `--max-depth N` or `[limits] max_depth` in llm-do.toml, or stop the recursion"
+    ))]
+    Depth {
+        name: String,
+        max: u32,
+        chain: Vec<String>,
+    },
     #[error("worker `{worker}` reached `max_turns` ({max}) without a final answer")]
-    #[diagnostic(help("raise `max_turns` in the worker file, or check why the model keeps calling tools"))]
+    #[diagnostic(help(
+        "raise `max_turns` in the worker file, or check why the model keeps calling tools"
+    ))]
     MaxTurns { worker: String, max: u32 },
     #[error("worker `{worker}` returned output that does not match its `output` schema after {attempts} attempts: {}", .errors.join("; "))]
-    Output { worker: String, attempts: u32, errors: Vec<String> },
+    Output {
+        worker: String,
+        attempts: u32,
+        errors: Vec<String>,
+    },
     #[error("no model for worker `{worker}`")]
-    #[diagnostic(help("pass `--model ID` (e.g. `--model test`), set `model:` in the worker, set `LLM_DO_MODEL`, or set `[defaults] model` in llm-do.toml"))]
+    #[diagnostic(help(
+        "pass `--model ID` (e.g. `--model test`), set `model:` in the worker, set `LLM_DO_MODEL`, or set `[defaults] model` in llm-do.toml"
+    ))]
     NoModel { worker: String },
     #[error("model `{model}` failed in worker `{worker}`")]
     Model {
@@ -75,7 +96,14 @@ fn params_list(params: &[String]) -> String {
     if params.is_empty() {
         "no arguments".into()
     } else {
-        format!("({})", params.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "))
+        format!(
+            "({})",
+            params
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -99,7 +127,11 @@ pub fn map_args<T: Clone>(
     args: Vec<(String, T)>,
     lone: Option<T>,
 ) -> Result<Vec<T>, CallError> {
-    let err = |message: String| CallError::Args { name: name.to_string(), message, params: params.iter().map(|p| (*p).to_string()).collect() };
+    let err = |message: String| CallError::Args {
+        name: name.to_string(),
+        message,
+        params: params.iter().map(|p| (*p).to_string()).collect(),
+    };
     if let Some(v) = lone {
         return match params.len() {
             1 => Ok(vec![v]),
@@ -112,7 +144,9 @@ pub fn map_args<T: Clone>(
         args[0].0 = params[0].to_string();
     }
     if let Some((unknown, _)) = args.iter().find(|(k, _)| !params.contains(&k.as_str())) {
-        let hint = crate::suggest::did_you_mean(unknown, params.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+        let hint = crate::suggest::did_you_mean(unknown, params.iter().copied())
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
         return Err(err(format!("unknown argument `{unknown}`{hint}")));
     }
     let mut out = Vec::with_capacity(params.len());
@@ -143,20 +177,42 @@ mod tests {
     #[test]
     fn missing_and_unknown_arguments_name_the_parameters() {
         let e = map_args("add", &["a", "b"], 2, named(&[("a", 1)]), None).unwrap_err();
-        assert_eq!(e.to_string(), "bad arguments for `add`: missing argument `b`");
-        let e = map_args("add", &["a", "b"], 2, named(&[("a", 1), ("b", 2), ("c", 3)]), None).unwrap_err();
-        assert_eq!(e.to_string(), "bad arguments for `add`: unknown argument `c`");
+        assert_eq!(
+            e.to_string(),
+            "bad arguments for `add`: missing argument `b`"
+        );
+        let e = map_args(
+            "add",
+            &["a", "b"],
+            2,
+            named(&[("a", 1), ("b", 2), ("c", 3)]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad arguments for `add`: unknown argument `c`"
+        );
     }
 
     #[test]
     fn lone_value_goes_to_a_single_parameter() {
-        assert_eq!(map_args("f", &["name"], 1, vec![], Some(5)).unwrap(), vec![5]);
-        assert_eq!(map_args("f", &["name"], 1, named(&[("input", 5)]), None).unwrap(), vec![5]);
+        assert_eq!(
+            map_args("f", &["name"], 1, vec![], Some(5)).unwrap(),
+            vec![5]
+        );
+        assert_eq!(
+            map_args("f", &["name"], 1, named(&[("input", 5)]), None).unwrap(),
+            vec![5]
+        );
         assert!(map_args("f", &["a", "b"], 2, vec![], Some(5)).is_err());
     }
 
     #[test]
     fn optional_parameters_may_be_left_out() {
-        assert_eq!(map_args("list", &["dir", "glob"], 0, named(&[("dir", 1)]), None).unwrap(), vec![1]);
+        assert_eq!(
+            map_args("list", &["dir", "glob"], 0, named(&[("dir", 1)]), None).unwrap(),
+            vec![1]
+        );
     }
 }

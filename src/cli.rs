@@ -19,7 +19,12 @@ use crate::trace::{Observer, Silent, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
-#[command(name = "llm-do", version, args_conflicts_with_subcommands = true, disable_help_subcommand = true)]
+#[command(
+    name = "llm-do",
+    version,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -29,7 +34,11 @@ pub struct Cli {
     #[arg(value_name = "SCRIPT")]
     pub script: Option<PathBuf>,
     /// Arguments for the script (`args` in Rhai).
-    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
     pub args: Vec<String>,
 }
 
@@ -85,7 +94,10 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     install_error_hook();
-    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -109,29 +121,54 @@ pub fn main() -> i32 {
 fn install_error_hook() {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = miette::set_hook(Box::new(move |_| {
-        Box::new(miette::MietteHandlerOpts::new().color(color).unicode(color).terminal_links(false).width(100).build())
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .terminal_links(false)
+                .width(100)
+                .build(),
+        )
     }));
 }
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
-    let start = cli.script.as_deref().and_then(Path::parent).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let start = cli
+        .script
+        .as_deref()
+        .and_then(Path::parent)
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     match cli.command {
         Some(Command::Check) => check(&cli.global),
         Some(Command::List) => list(&cli.global),
-        Some(Command::Run { name, input, input_json }) => {
+        Some(Command::Run {
+            name,
+            input,
+            input_json,
+        }) => {
             let input = run_input(input, input_json)?;
             let rt = runtime(&cli.global, root(&cli.global, Path::new("."), true)?, None)?;
-            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input)).await.map_err(|e| match e {
-                CallError::Unknown { name, help } => Error::Usage { message: format!("unknown function or worker `{name}`"), help },
-                other => Error::Call(other),
-            })?;
+            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input))
+                .await
+                .map_err(|e| match e {
+                    CallError::Unknown { name, help } => Error::Usage {
+                        message: format!("unknown function or worker `{name}`"),
+                        help,
+                    },
+                    other => Error::Call(other),
+                })?;
             print_value(&out, cli.global.json);
             Ok(())
         }
         None => match cli.script {
             Some(script) => run_script(&cli.global, &script, cli.args, &start).await,
-            None => Err(Error::Usage { message: "no script given".into(), help: Some("usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into()) }),
+            None => Err(Error::Usage {
+                message: "no script given".into(),
+                help: Some(
+                    "usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into(),
+                ),
+            }),
         },
     }
 }
@@ -139,21 +176,31 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 /// Find the project root for a command.
 fn root(global: &Global, start: &Path, required: bool) -> Result<PathBuf, Error> {
     if let Some(p) = &global.project {
-        return p.canonicalize().map_err(|e| Error::Usage { message: format!("cannot use project `{}`: {e}", p.display()), help: None });
+        return p.canonicalize().map_err(|e| Error::Usage {
+            message: format!("cannot use project `{}`: {e}", p.display()),
+            help: None,
+        });
     }
     let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
     match project::discover(&start) {
         Some(r) => Ok(r),
         None if !required => Ok(start),
-        None => Err(Error::Project(ProjectError::NotFound { start: start.display().to_string() })),
+        None => Err(Error::Project(ProjectError::NotFound {
+            start: start.display().to_string(),
+        })),
     }
 }
 
 fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> Settings {
     let mut s = Settings::new(root);
     s.model_override = global.model.clone();
-    s.env_model = std::env::var(crate::env_vars::LLM_DO_MODEL).ok().filter(|m| !m.is_empty());
-    s.max_depth = global.max_depth.or(config.limits.max_depth).unwrap_or(s.max_depth);
+    s.env_model = std::env::var(crate::env_vars::LLM_DO_MODEL)
+        .ok()
+        .filter(|m| !m.is_empty());
+    s.max_depth = global
+        .max_depth
+        .or(config.limits.max_depth)
+        .unwrap_or(s.max_depth);
     s.max_parallel = config.limits.max_parallel.unwrap_or(s.max_parallel);
     s.max_operations = config.limits.max_operations.unwrap_or(s.max_operations);
     s.approval = if global.approve_all {
@@ -173,16 +220,29 @@ fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> S
 fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<Runtime>, Error> {
     let config_path = root.join(project::CONFIG_FILE);
     let config = match std::fs::read_to_string(&config_path) {
-        Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text).map_err(|e| Error::Project(ProjectError::Located(e)))?,
+        Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text)
+            .map_err(|e| Error::Project(ProjectError::from(e)))?,
         Err(_) => crate::config::Config::default(),
     };
     let settings = settings(global, root, &config);
-    let observer: Arc<dyn Observer> = if settings.verbosity > 0 { Arc::new(Tree::new(std::io::stderr(), settings.verbosity)) } else { Arc::new(Silent) };
-    Ok(Runtime::new(settings, tokio::runtime::Handle::current(), observer, entry)?)
+    let observer: Arc<dyn Observer> = if settings.verbosity > 0 {
+        Arc::new(Tree::new(std::io::stderr(), settings.verbosity))
+    } else {
+        Arc::new(Silent)
+    };
+    Ok(Runtime::new(
+        settings,
+        tokio::runtime::Handle::current(),
+        observer,
+        entry,
+    )?)
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C.
-async fn with_interrupt<T>(rt: &Arc<Runtime>, fut: impl std::future::Future<Output = Result<T, CallError>>) -> Result<T, CallError> {
+async fn with_interrupt<T>(
+    rt: &Arc<Runtime>,
+    fut: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
     let cancel = rt.cancel.clone();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -197,17 +257,32 @@ async fn with_interrupt<T>(rt: &Arc<Runtime>, fut: impl std::future::Future<Outp
     out
 }
 
-async fn run_script(global: &Global, script: &Path, args: Vec<String>, start: &Path) -> Result<(), Error> {
+async fn run_script(
+    global: &Global,
+    script: &Path,
+    args: Vec<String>,
+    start: &Path,
+) -> Result<(), Error> {
     let text: Arc<str> = std::fs::read_to_string(script)
-        .map_err(|e| Error::Usage { message: format!("cannot read script `{}`: {e}", script.display()), help: None })?
+        .map_err(|e| Error::Usage {
+            message: format!("cannot read script `{}`: {e}", script.display()),
+            help: None,
+        })?
         .into();
     let root = root(global, start, false)?;
     let rt = runtime(global, root.clone(), Some(script))?;
-    let abs = script.canonicalize().unwrap_or_else(|_| script.to_path_buf());
+    let abs = script
+        .canonicalize()
+        .unwrap_or_else(|_| script.to_path_buf());
     let shown = project::relative(&root, &abs);
-    let (ast, _) = crate::script::compile_file(&rt.engine, &shown, &text).map_err(|e| Error::Project(ProjectError::Located(e)))?;
+    let (ast, _) = crate::script::compile_file(&rt.engine, &shown, &text)
+        .map_err(|e| Error::Project(ProjectError::from(e)))?;
     let worker_rt = rt.clone();
-    let eval = async move { tokio::task::spawn_blocking(move || worker_rt.eval_script(&ast, args)).await.map_err(|e| CallError::Script(e.to_string())) };
+    let eval = async move {
+        tokio::task::spawn_blocking(move || worker_rt.eval_script(&ast, args))
+            .await
+            .map_err(|e| CallError::Script(e.to_string()))
+    };
     let result = with_interrupt(&rt, eval).await.map_err(Error::Call)?;
     match result {
         Ok(v) => {
@@ -220,7 +295,7 @@ async fn run_script(global: &Global, script: &Path, args: Vec<String>, start: &P
             None => {
                 let project = rt.project();
                 let lookup = |name: &str| lookup_fn(&project, name);
-                Err(Error::Script(Box::new(errors::locate(&e, (&shown, &text), &lookup))))
+                Err(Error::Script(errors::locate(&e, (&shown, &text), &lookup)))
             }
         },
     }
@@ -242,7 +317,10 @@ fn print_value(v: &Value, json: bool) {
 /// The input of `llm-do run`: `--input-json`, the INPUT text, or stdin when piped.
 fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value, Error> {
     if let Some(j) = input_json {
-        return serde_json::from_str(&j).map_err(|e| Error::Usage { message: format!("`--input-json` is not valid JSON: {e}"), help: Some("example: --input-json '{\"name\": \"x\"}'".into()) });
+        return serde_json::from_str(&j).map_err(|e| Error::Usage {
+            message: format!("`--input-json` is not valid JSON: {e}"),
+            help: Some("example: --input-json '{\"name\": \"x\"}'".into()),
+        });
     }
     if let Some(text) = input {
         return Ok(Value::String(text));
@@ -252,7 +330,13 @@ fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value,
         return Ok(Value::Null);
     }
     let mut text = String::new();
-    stdin.lock().read_to_string(&mut text).map_err(|e| Error::Usage { message: format!("cannot read stdin: {e}"), help: None })?;
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Usage {
+            message: format!("cannot read stdin: {e}"),
+            help: None,
+        })?;
     Ok(Value::String(text.trim_end_matches('\n').to_string()))
 }
 
@@ -260,7 +344,12 @@ fn check(global: &Global) -> Result<(), Error> {
     let rt = runtime(global, root(global, Path::new("."), true)?, None)?;
     let p = rt.project();
     if !global.quiet {
-        println!("ok: {} workers, {} fns in `{}`", p.workers.len(), p.fns.len(), p.root.display());
+        println!(
+            "ok: {} workers, {} fns in `{}`",
+            p.workers.len(),
+            p.fns.len(),
+            p.root.display()
+        );
     }
     Ok(())
 }
@@ -270,24 +359,62 @@ fn list(global: &Global) -> Result<(), Error> {
     let p = rt.project();
     let mut rows: Vec<[String; 4]> = Vec::new();
     for w in p.workers.values() {
-        let source = w.path.as_ref().map_or_else(|| "inline".into(), |p| p.display().to_string());
-        rows.push(["worker".into(), w.name.clone(), w.description.clone().unwrap_or_default(), source]);
+        let source = w
+            .path
+            .as_ref()
+            .map_or_else(|| "inline".into(), |p| p.display().to_string());
+        rows.push([
+            "worker".into(),
+            w.name.clone(),
+            w.description.clone().unwrap_or_default(),
+            source,
+        ]);
     }
     for f in p.fns.values() {
         let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
         let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
-        rows.push(["fn".into(), format!("{}({})", f.name, f.params.join(", ")), f.summary().to_string(), format!("{}:{line}", f.path.display())]);
+        rows.push([
+            "fn".into(),
+            format!("{}({})", f.name, f.params.join(", ")),
+            f.summary().to_string(),
+            format!("{}:{line}", f.path.display()),
+        ]);
     }
     for b in crate::script::builtins::BUILTINS {
-        rows.push(["builtin".into(), format!("{}({})", b.name, b.params.join(", ")), b.summary.into(), "built-in".into()]);
+        rows.push([
+            "builtin".into(),
+            format!("{}({})", b.name, b.params.join(", ")),
+            b.summary.into(),
+            "built-in".into(),
+        ]);
     }
     for set in crate::tools::TOOLSET_NAMES {
-        let tools: Vec<&str> = crate::tools::toolset(set).unwrap_or_default().iter().map(|t| t.name).collect();
-        rows.push(["toolset".into(), (*set).to_string(), format!("LLM tools: {}", tools.join(", ")), "built-in".into()]);
+        let tools: Vec<&str> = crate::tools::toolset(set)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        rows.push([
+            "toolset".into(),
+            (*set).to_string(),
+            format!("LLM tools: {}", tools.join(", ")),
+            "built-in".into(),
+        ]);
     }
-    let widths: Vec<usize> = (0..3).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..3)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for r in &rows {
-        println!("{:w0$}  {:w1$}  {:w2$}  {}", r[0], r[1], r[2], r[3], w0 = widths[0], w1 = widths[1], w2 = widths[2]);
+        println!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
     }
     Ok(())
 }

@@ -106,3 +106,20 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     pub wire: Wire,
 }
+
+/// Parse `llm-do.toml` (interim: replaced by the located parser of the wfile branch).
+pub fn parse_config(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<Config, Box<crate::error::Located>> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().map_or((0, 0), |r| (r.start, r.len()));
+        let text: std::sync::Arc<str> = text.into();
+        Box::new(crate::error::Located::new(
+            path,
+            &text,
+            span,
+            e.message().to_string(),
+        ))
+    })
+}

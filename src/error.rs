@@ -120,7 +120,7 @@ pub enum Error {
     },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Script(Box<Located>),
+    Script(Located),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Call(#[from] crate::call::CallError),

@@ -34,22 +34,29 @@ pub enum ProjectError {
     Io { path: String, message: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Located(Box<Located>),
+    Located(Located),
     #[error("the project has {} errors", .0.len())]
     Many(#[related] Vec<ProjectError>),
 }
 
 impl From<Box<Located>> for ProjectError {
     fn from(e: Box<Located>) -> Self {
-        ProjectError::Located(e)
+        ProjectError::Located(*e)
     }
 }
 
 /// Find the project root: the nearest directory from `start` upward holding `llm-do.toml` or
 /// `workers/`.
 pub fn discover(start: &Path) -> Option<PathBuf> {
-    let start = if start.is_file() { start.parent()? } else { start };
-    start.ancestors().find(|dir| dir.join(CONFIG_FILE).is_file() || dir.join(WORKERS_DIR).is_dir()).map(Path::to_path_buf)
+    let start = if start.is_file() {
+        start.parent()?
+    } else {
+        start
+    };
+    start
+        .ancestors()
+        .find(|dir| dir.join(CONFIG_FILE).is_file() || dir.join(WORKERS_DIR).is_dir())
+        .map(Path::to_path_buf)
 }
 
 /// A named thing in the project namespace and where it was defined.
@@ -86,20 +93,33 @@ pub enum Target {
 impl Project {
     /// A project with nothing in it (stand-in while a load error is reported).
     pub fn empty(root: &Path) -> Project {
-        Project { root: root.to_path_buf(), config: Config::default(), workers: BTreeMap::new(), fns: BTreeMap::new(), modules: BTreeMap::new(), library: Arc::new(AST::empty()), files: Vec::new() }
+        Project {
+            root: root.to_path_buf(),
+            config: Config::default(),
+            workers: BTreeMap::new(),
+            fns: BTreeMap::new(),
+            modules: BTreeMap::new(),
+            library: Arc::new(AST::empty()),
+            files: Vec::new(),
+        }
     }
 
     /// Load the project at `root`. `extra_script` is a script outside `scripts/` whose fns also
     /// join the namespace (the script being run). All errors are collected.
-    pub fn load(engine: &Engine, root: &Path, extra_script: Option<&Path>) -> Result<Project, ProjectError> {
+    pub fn load(
+        engine: &Engine,
+        root: &Path,
+        extra_script: Option<&Path>,
+    ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
         let config = match read_optional(&config_path, &mut files) {
-            Ok(Some(text)) => config::parse_config(&relative(root, &config_path), &text).unwrap_or_else(|e| {
-                errors.push(ProjectError::Located(e));
-                Config::default()
-            }),
+            Ok(Some(text)) => config::parse_config(&relative(root, &config_path), &text)
+                .unwrap_or_else(|e| {
+                    errors.push(ProjectError::from(e));
+                    Config::default()
+                }),
             Ok(None) => Config::default(),
             Err(e) => {
                 errors.push(e);
@@ -110,17 +130,23 @@ impl Project {
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();
         for path in list_dir(&root.join(WORKERS_DIR), "worker", &mut errors) {
-            let Some(text) = read_collect(&path, &mut files, &mut errors) else { continue };
+            let Some(text) = read_collect(&path, &mut files, &mut errors) else {
+                continue;
+            };
             match parse_worker(&relative(root, &path), &text) {
                 Ok(spec) => {
-                    let def = Definition { path: relative(root, &path), text: spec.text.clone(), span: spec.name_span };
+                    let def = Definition {
+                        path: relative(root, &path),
+                        text: spec.text.clone(),
+                        span: spec.name_span,
+                    };
                     if let Some(err) = claim(&mut defs, &spec.name, def, "worker") {
                         errors.push(err);
                         continue;
                     }
                     workers.insert(spec.name.clone(), Arc::new(spec));
                 }
-                Err(e) => errors.push(ProjectError::Located(e)),
+                Err(e) => errors.push(ProjectError::from(e)),
             }
         }
 
@@ -130,19 +156,31 @@ impl Project {
         let mut script_paths = list_dir(&root.join(SCRIPTS_DIR), "rhai", &mut errors);
         if let Some(extra) = extra_script {
             let extra = extra.canonicalize().unwrap_or_else(|_| extra.to_path_buf());
-            if !script_paths.iter().any(|p| p.canonicalize().is_ok_and(|c| c == extra)) {
+            if !script_paths
+                .iter()
+                .any(|p| p.canonicalize().is_ok_and(|c| c == extra))
+            {
                 script_paths.push(extra);
             }
         }
         for path in script_paths {
-            let Some(text) = read_collect(&path, &mut files, &mut errors) else { continue };
+            let Some(text) = read_collect(&path, &mut files, &mut errors) else {
+                continue;
+            };
             let shown = relative(root, &path);
             match script::compile_file(engine, &shown, &text) {
                 Ok((ast, file_fns)) => {
-                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let stem = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let mut names = Vec::new();
                     for f in file_fns {
-                        let def = Definition { path: shown.clone(), text: text.clone(), span: f.span };
+                        let def = Definition {
+                            path: shown.clone(),
+                            text: text.clone(),
+                            span: f.span,
+                        };
                         if let Some(err) = claim(&mut defs, &f.name, def, "fn") {
                             errors.push(err);
                             continue;
@@ -153,11 +191,19 @@ impl Project {
                     modules.insert(stem, names);
                     library.combine(ast.clone_functions_only());
                 }
-                Err(e) => errors.push(ProjectError::Located(e)),
+                Err(e) => errors.push(ProjectError::from(e)),
             }
         }
 
-        let project = Project { root: root.to_path_buf(), config, workers, fns, modules, library: Arc::new(library), files };
+        let project = Project {
+            root: root.to_path_buf(),
+            config,
+            workers,
+            fns,
+            modules,
+            library: Arc::new(library),
+            files,
+        };
         errors.extend(project.check_toolsets());
         match errors.len() {
             0 => Ok(project),
@@ -179,7 +225,11 @@ impl Project {
 
     /// Every callable name (for "did you mean" and completion).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.fns.keys().map(String::as_str).chain(self.workers.keys().map(String::as_str)).chain(script::builtins::BUILTINS.iter().map(|b| b.name))
+        self.fns
+            .keys()
+            .map(String::as_str)
+            .chain(self.workers.keys().map(String::as_str))
+            .chain(script::builtins::BUILTINS.iter().map(|b| b.name))
     }
 
     /// A "did you mean" hint for an unknown name.
@@ -189,12 +239,17 @@ impl Project {
 
     /// Names a worker's `toolsets` entry may take besides fns and workers.
     fn toolset_names(&self) -> impl Iterator<Item = &str> {
-        self.names().chain(crate::tools::TOOLSET_NAMES.iter().copied()).chain(self.modules.keys().map(String::as_str))
+        self.names()
+            .chain(crate::tools::TOOLSET_NAMES.iter().copied())
+            .chain(self.modules.keys().map(String::as_str))
     }
 
     /// Whether `name` is a valid toolset entry.
     pub fn is_toolset(&self, name: &str) -> bool {
-        crate::tools::toolset(name).is_some() || self.fns.contains_key(name) || self.workers.contains_key(name) || self.modules.contains_key(name)
+        crate::tools::toolset(name).is_some()
+            || self.fns.contains_key(name)
+            || self.workers.contains_key(name)
+            || self.modules.contains_key(name)
     }
 
     /// Unknown toolset entries in workers, each pointing at the entry.
@@ -207,10 +262,15 @@ impl Project {
                     let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
                         format!("toolsets are builtin sets ({}), Rhai fns, script modules or workers", crate::tools::TOOLSET_NAMES.join(", "))
                     });
-                    let err = Located::new(&path, &w.text, t.span, format!("unknown toolset `{}` in worker `{}`", t.name, w.name))
-                        .label("not a builtin set, fn, module or worker")
-                        .help(hint);
-                    errors.push(ProjectError::Located(Box::new(err)));
+                    let err = Located::new(
+                        &path,
+                        &w.text,
+                        t.span,
+                        format!("unknown toolset `{}` in worker `{}`", t.name, w.name),
+                    )
+                    .label("not a builtin set, fn, module or worker")
+                    .help(hint);
+                    errors.push(ProjectError::Located(err));
                 }
             }
         }
@@ -219,13 +279,26 @@ impl Project {
 }
 
 /// Record a definition; a second definition of the same name is an error showing both.
-fn claim(defs: &mut BTreeMap<String, Definition>, name: &str, def: Definition, kind: &str) -> Option<ProjectError> {
+fn claim(
+    defs: &mut BTreeMap<String, Definition>,
+    name: &str,
+    def: Definition,
+    kind: &str,
+) -> Option<ProjectError> {
     if let Some(first) = defs.get(name) {
-        let err = Located::new(&def.path, &def.text, def.span, format!("`{name}` is defined twice"))
-            .label(format!("this {kind} is named `{name}`"))
-            .help("names share one namespace across workers and Rhai fns; rename one of them")
-            .related(Located::new(&first.path, &first.text, first.span, "first defined here").label("first definition"));
-        return Some(ProjectError::Located(Box::new(err)));
+        let err = Located::new(
+            &def.path,
+            &def.text,
+            def.span,
+            format!("`{name}` is defined twice"),
+        )
+        .label(format!("this {kind} is named `{name}`"))
+        .help("names share one namespace across workers and Rhai fns; rename one of them")
+        .related(
+            Located::new(&first.path, &first.text, first.span, "first defined here")
+                .label("first definition"),
+        );
+        return Some(ProjectError::Located(err));
     }
     defs.insert(name.to_string(), def);
     None
@@ -233,7 +306,9 @@ fn claim(defs: &mut BTreeMap<String, Definition>, name: &str, def: Definition, k
 
 /// `path` relative to `root` when inside it.
 pub fn relative(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn list_dir(dir: &Path, ext: &str, errors: &mut Vec<ProjectError>) -> Vec<PathBuf> {
@@ -241,7 +316,10 @@ fn list_dir(dir: &Path, ext: &str, errors: &mut Vec<ProjectError>) -> Vec<PathBu
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            errors.push(ProjectError::Io { path: dir.display().to_string(), message: e.to_string() });
+            errors.push(ProjectError::Io {
+                path: dir.display().to_string(),
+                message: e.to_string(),
+            });
             return Vec::new();
         }
     };
@@ -254,18 +332,28 @@ fn list_dir(dir: &Path, ext: &str, errors: &mut Vec<ProjectError>) -> Vec<PathBu
     paths
 }
 
-fn read_optional(path: &Path, files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>) -> Result<Option<Arc<str>>, ProjectError> {
+fn read_optional(
+    path: &Path,
+    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
+) -> Result<Option<Arc<str>>, ProjectError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             files.push((path.to_path_buf(), mtime(path)));
             Ok(Some(Arc::from(text)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ProjectError::Io { path: path.display().to_string(), message: e.to_string() }),
+        Err(e) => Err(ProjectError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }),
     }
 }
 
-fn read_collect(path: &Path, files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>, errors: &mut Vec<ProjectError>) -> Option<Arc<str>> {
+fn read_collect(
+    path: &Path,
+    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
+    errors: &mut Vec<ProjectError>,
+) -> Option<Arc<str>> {
     match read_optional(path, files) {
         Ok(t) => t,
         Err(e) => {

@@ -16,13 +16,13 @@ use std::io::IsTerminal;
 use crate::approval::{Gate, Mode, Request, TerminalPrompter};
 use crate::call::{CallCtx, CallError, map_args};
 use crate::config::Decision;
-use crate::tools::ToolEnv;
 use crate::model::{SharedModel, test::TestModel};
 use crate::project::{Project, ProjectError, Target};
 use crate::script::builtins::BuiltinEnv;
 use crate::script::engine::{self, EngineLimits};
 use crate::script::value;
 use crate::settings::Settings;
+use crate::tools::ToolEnv;
 use crate::tools::sandbox::Sandbox;
 use crate::trace::Observer;
 use crate::worker::WorkerSpec;
@@ -77,13 +77,30 @@ pub struct Runtime {
 impl Runtime {
     /// Load the project at `settings.root` and build the runtime. `entry` is the script about
     /// to run (its fns join the namespace).
-    pub fn new(settings: Settings, handle: Handle, observer: Arc<dyn Observer>, entry: Option<&Path>) -> Result<Arc<Runtime>, ProjectError> {
-        let sandbox = Arc::new(Sandbox::new(&settings.root).map_err(|e| ProjectError::Io { path: settings.root.display().to_string(), message: e.to_string() })?);
+    pub fn new(
+        settings: Settings,
+        handle: Handle,
+        observer: Arc<dyn Observer>,
+        entry: Option<&Path>,
+    ) -> Result<Arc<Runtime>, ProjectError> {
+        let sandbox = Arc::new(Sandbox::new(&settings.root).map_err(|e| ProjectError::Io {
+            path: settings.root.display().to_string(),
+            message: e.to_string(),
+        })?);
         let cancel = Arc::new(Cancel::default());
-        let limits = EngineLimits { max_operations: settings.max_operations, ..EngineLimits::default() };
+        let limits = EngineLimits {
+            max_operations: settings.max_operations,
+            ..EngineLimits::default()
+        };
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
-            let engine = engine::build(weak.clone(), cancel.clone(), sandbox.clone(), limits, settings.quiet);
+            let engine = engine::build(
+                weak.clone(),
+                cancel.clone(),
+                sandbox.clone(),
+                limits,
+                settings.quiet,
+            );
             let project = Project::load(&engine, &settings.root, entry).unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)
@@ -111,38 +128,63 @@ impl Runtime {
     /// Build the approval gate from the settings and the project's rules and policy fn.
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
         let project = self.project();
-        let mut gate = Gate::new(self.settings.approval, &project.config.approvals)
-            .map_err(|e| ProjectError::Io { path: crate::project::CONFIG_FILE.into(), message: e.to_string() })?;
+        let mut gate =
+            Gate::new(self.settings.approval, &project.config.approvals).map_err(|e| {
+                ProjectError::Io {
+                    path: crate::project::CONFIG_FILE.into(),
+                    message: e.to_string(),
+                }
+            })?;
         if project.fns.contains_key(POLICY_FN) {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));
         }
-        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-            gate = gate.with_prompter(Box::new(TerminalPrompter::default()));
+        if std::io::stderr().is_terminal()
+            && let Some(prompter) = TerminalPrompter::detect()
+        {
+            gate = gate.with_prompter(Box::new(prompter));
         }
-        *self.gate.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(gate);
+        *self
+            .gate
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(gate);
         Ok(())
     }
 
     /// The approval gate for LLM-initiated tool calls.
     pub fn gate(&self) -> Arc<Gate> {
-        self.gate.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.gate
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// What builtin tools run against.
     pub fn tool_env(&self) -> ToolEnv {
-        ToolEnv { sandbox: self.sandbox.clone(), shell: self.project().config.shell.clone() }
+        ToolEnv {
+            sandbox: self.sandbox.clone(),
+            shell: self.project().config.shell.clone(),
+        }
     }
 
     /// The project as loaded now.
     pub fn project(&self) -> Arc<Project> {
-        self.project.read().map(|p| p.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.project
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Replace the project (hot reload).
     pub fn set_project(&self, project: Project) -> Result<(), ProjectError> {
-        *self.project.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(project);
-        self.models.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        *self
+            .project
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(project);
+        self.models
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         self.rebuild_gate()
     }
 
@@ -153,7 +195,10 @@ impl Runtime {
 
     /// What builtins need.
     pub fn builtin_env(&self) -> BuiltinEnv {
-        BuiltinEnv { sandbox: self.sandbox.clone(), quiet: self.settings.quiet }
+        BuiltinEnv {
+            sandbox: self.sandbox.clone(),
+            quiet: self.settings.quiet,
+        }
     }
 
     /// The model a worker runs on (DESIGN §7 resolution order), cached per id.
@@ -166,34 +211,62 @@ impl Runtime {
             .or_else(|| spec.model.clone())
             .or_else(|| self.settings.env_model.clone())
             .or_else(|| project.config.defaults.model.clone())
-            .ok_or_else(|| CallError::NoModel { worker: spec.name.clone() })?;
-        let mut models = self.models.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            .ok_or_else(|| CallError::NoModel {
+                worker: spec.name.clone(),
+            })?;
+        let mut models = self
+            .models
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
         let model: SharedModel = if id == "test" {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
-            Arc::new(crate::model::script::ScriptModel::new(self.weak.clone(), f, &id))
+            Arc::new(crate::model::script::ScriptModel::new(
+                self.weak.clone(),
+                f,
+                &id,
+            ))
         } else {
-            crate::model::resolve_http(&id, &project.config, &self.settings).map_err(|source| CallError::Model { worker: spec.name.clone(), model: id.clone(), source })?
+            crate::model::resolve_http(&id, &project.config, &self.settings).map_err(|source| {
+                CallError::Model {
+                    worker: spec.name.clone(),
+                    model: id.clone(),
+                    source,
+                }
+            })?
         };
         models.insert(id, model.clone());
         Ok(model)
     }
 
     /// Run a worker from a blocking thread (a script's `call()`).
-    pub fn call_worker_blocking(&self, ctx: &CallCtx, spec: Arc<WorkerSpec>, input: Value) -> Result<Value, CallError> {
+    pub fn call_worker_blocking(
+        &self,
+        ctx: &CallCtx,
+        spec: Arc<WorkerSpec>,
+        input: Value,
+    ) -> Result<Value, CallError> {
         let rt = self.arc();
         let ctx = ctx.clone();
-        self.handle.block_on(async move { crate::worker::run::run(rt, ctx, spec, input).await })
+        self.handle
+            .block_on(async move { crate::worker::run::run(rt, ctx, spec, input).await })
     }
 
     /// Call any name with JSON input (from `llm-do run` or an LLM tool call).
-    pub async fn call(self: &Arc<Self>, ctx: &CallCtx, name: &str, input: Value) -> Result<Value, CallError> {
+    pub async fn call(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        name: &str,
+        input: Value,
+    ) -> Result<Value, CallError> {
         let project = self.project();
         match project.resolve(name) {
-            Some(Target::Worker(w)) => crate::worker::run::run(self.clone(), ctx.clone(), w, input).await,
+            Some(Target::Worker(w)) => {
+                Box::pin(crate::worker::run::run(self.clone(), ctx.clone(), w, input)).await
+            }
             Some(Target::Fn(f)) => {
                 let (named, lone) = split_json(input);
                 let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
@@ -201,7 +274,9 @@ impl Runtime {
                 let rt = self.clone();
                 let ctx = ctx.clone();
                 let name = name.to_string();
-                tokio::task::spawn_blocking(move || rt.call_fn_blocking(&ctx, &name, args)).await.map_err(|e| CallError::Script(e.to_string()))?
+                tokio::task::spawn_blocking(move || rt.call_fn_blocking(&ctx, &name, args))
+                    .await
+                    .map_err(|e| CallError::Script(e.to_string()))?
             }
             Some(Target::Builtin(b)) => {
                 let (named, lone) = split_json(input);
@@ -209,20 +284,36 @@ impl Runtime {
                 let args = args.iter().map(value::to_dynamic).collect();
                 let env = self.builtin_env();
                 let run = b.run;
-                let out = tokio::task::spawn_blocking(move || run(&env, args)).await.map_err(|e| CallError::Script(e.to_string()))?;
+                let out = tokio::task::spawn_blocking(move || run(&env, args))
+                    .await
+                    .map_err(|e| CallError::Script(e.to_string()))?;
                 out.map(|d| value::to_json(&d)).map_err(CallError::Script)
             }
-            None => Err(CallError::Unknown { name: name.to_string(), help: project.suggest(name) }),
+            None => Err(CallError::Unknown {
+                name: name.to_string(),
+                help: project.suggest(name),
+            }),
         }
     }
 
     /// Call a project Rhai fn with positional JSON args on this (blocking) thread.
-    pub fn call_fn_blocking(&self, ctx: &CallCtx, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
+    pub fn call_fn_blocking(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, CallError> {
         let project = self.project();
         let mut scope = Scope::new();
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
         let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
-        match self.engine.call_fn_with_options::<Dynamic>(options, &mut scope, &project.library, name, args) {
+        match self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            &project.library,
+            name,
+            args,
+        ) {
             Ok(d) => Ok(value::to_json(&d)),
             Err(e) => Err(match crate::script::errors::termination(&e) {
                 Some(crate::script::errors::Termination::Aborted) => CallError::Aborted,
@@ -252,18 +343,34 @@ impl Runtime {
 
     /// Evaluate a script's top-level statements (and `fn main(args)` when defined) on this
     /// blocking thread.
-    pub fn eval_script(&self, ast: &rhai::AST, args: Vec<String>) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    pub fn eval_script(
+        &self,
+        ast: &rhai::AST,
+        args: Vec<String>,
+    ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
         let project = self.project();
         let merged = project.library.merge(ast);
         let mut scope = Scope::new();
         let args: rhai::Array = args.into_iter().map(Dynamic::from).collect();
         scope.push("args", args.clone());
-        let value = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &merged)?;
-        match ast.iter_functions().find(|f| f.name == "main").map(|f| f.params.len()) {
+        let value = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &merged)?;
+        match ast
+            .iter_functions()
+            .find(|f| f.name == "main")
+            .map(|f| f.params.len())
+        {
             Some(n) => {
                 let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
-                let main_args: Vec<Dynamic> = if n == 0 { vec![] } else { vec![Dynamic::from_array(args)] };
-                self.engine.call_fn_with_options::<Dynamic>(options, &mut scope, &merged, "main", main_args)
+                let main_args: Vec<Dynamic> = if n == 0 {
+                    vec![]
+                } else {
+                    vec![Dynamic::from_array(args)]
+                };
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options, &mut scope, &merged, "main", main_args,
+                )
             }
             None => Ok(value),
         }
@@ -286,12 +393,16 @@ pub const POLICY_FN: &str = "approve";
 fn policy(rt: &Weak<Runtime>, req: &Request) -> Result<Option<Decision>, String> {
     let rt = rt.upgrade().ok_or("runtime is gone")?;
     let request = serde_json::json!({"tool": req.tool, "args": req.args, "chain": req.chain});
-    let answer = rt.call_fn_blocking(&CallCtx::default(), POLICY_FN, vec![request]).map_err(|e| e.to_string())?;
+    let answer = rt
+        .call_fn_blocking(&CallCtx::default(), POLICY_FN, vec![request])
+        .map_err(|e| e.to_string())?;
     match answer.as_str() {
         Some("approve") => Ok(Some(Decision::Approve)),
         Some("reject") => Ok(Some(Decision::Reject)),
         Some("prompt") => Ok(Some(Decision::Prompt)),
         None if answer.is_null() => Ok(None),
-        _ => Err(format!("`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}")),
+        _ => Err(format!(
+            "`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}"
+        )),
     }
 }

@@ -80,7 +80,11 @@ pub struct Tree<W: Write + Send> {
 
 impl<W: Write + Send> Tree<W> {
     pub fn new(out: W, verbosity: u8) -> Self {
-        Self { out: Mutex::new(out), next: AtomicU64::new(1), verbosity }
+        Self {
+            out: Mutex::new(out),
+            next: AtomicU64::new(1),
+            verbosity,
+        }
     }
 
     fn line(&self, depth: u32, text: &str) {
@@ -105,16 +109,30 @@ fn excerpt(v: &Value) -> String {
 impl<W: Write + Send> Observer for Tree<W> {
     fn call_start(&self, s: &CallStart) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let input = if self.verbosity >= 2 { format!(" ← {}", excerpt(s.input)) } else { String::new() };
+        let input = if self.verbosity >= 2 {
+            format!(" ← {}", excerpt(s.input))
+        } else {
+            String::new()
+        };
         self.line(s.depth, &format!("▶ {} {}{input}", s.kind.as_str(), s.name));
         id
     }
 
     fn call_end(&self, _: u64, e: &CallEnd) {
         let ms = e.elapsed.as_secs_f64() * 1000.0;
-        let tokens = if e.usage == Usage::default() { String::new() } else { format!(", {} in / {} out tokens", e.usage.input_tokens, e.usage.output_tokens) };
+        let tokens = if e.usage == Usage::default() {
+            String::new()
+        } else {
+            format!(
+                ", {} in / {} out tokens",
+                e.usage.input_tokens, e.usage.output_tokens
+            )
+        };
         match &e.result {
-            Ok(v) if self.verbosity >= 2 => self.line(e.depth, &format!("✓ {} {ms:.1} ms{tokens} → {}", e.name, excerpt(v))),
+            Ok(v) if self.verbosity >= 2 => self.line(
+                e.depth,
+                &format!("✓ {} {ms:.1} ms{tokens} → {}", e.name, excerpt(v)),
+            ),
             Ok(_) => self.line(e.depth, &format!("✓ {} {ms:.1} ms{tokens}", e.name)),
             Err(msg) => self.line(e.depth, &format!("✗ {} {ms:.1} ms: {msg}", e.name)),
         }

@@ -31,11 +31,17 @@ pub struct Message {
 impl Message {
     /// A user message holding one text part.
     pub fn user(text: impl Into<String>) -> Self {
-        Self { role: Role::User, parts: vec![Part::Text(text.into())] }
+        Self {
+            role: Role::User,
+            parts: vec![Part::Text(text.into())],
+        }
     }
     /// An assistant message holding one text part.
     pub fn assistant(text: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, parts: vec![Part::Text(text.into())] }
+        Self {
+            role: Role::Assistant,
+            parts: vec![Part::Text(text.into())],
+        }
     }
     /// The concatenated text parts of this message.
     pub fn text(&self) -> String {
@@ -186,15 +192,27 @@ pub enum ModelError {
     #[error("missing API key: set the `{var}` environment variable")]
     MissingKey { var: String },
     #[error("{provider} returned HTTP {status}: {message}")]
-    Http { provider: String, status: u16, message: String, retryable: bool },
+    Http {
+        provider: String,
+        status: u16,
+        message: String,
+        retryable: bool,
+    },
     #[error("could not reach {provider} at {url}: {message}")]
-    Connect { provider: String, url: String, message: String },
+    Connect {
+        provider: String,
+        url: String,
+        message: String,
+    },
     #[error("{provider} request timed out after {secs} s")]
     Timeout { provider: String, secs: u64 },
     #[error("invalid response from {provider}: {message}")]
     Protocol { provider: String, message: String },
     #[error("gave up after {attempts} attempts: {last}")]
-    RetriesExhausted { attempts: u32, last: Box<ModelError> },
+    RetriesExhausted {
+        attempts: u32,
+        last: Box<ModelError>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -229,6 +247,12 @@ pub type SharedModel = Arc<dyn Model>;
 pub mod script;
 
 /// Resolve an HTTP provider model id (`anthropic:`, `openai:`, `ollama:`, named providers).
-pub fn resolve_http(id: &str, _config: &crate::config::Config, _settings: &crate::settings::Settings) -> Result<SharedModel, ModelError> {
-    Err(ModelError::Other(format!("unknown model `{id}`: HTTP providers are not built in yet")))
+pub fn resolve_http(
+    id: &str,
+    _config: &crate::config::Config,
+    _settings: &crate::settings::Settings,
+) -> Result<SharedModel, ModelError> {
+    Err(ModelError::Other(format!(
+        "unknown model `{id}`: HTTP providers are not built in yet"
+    )))
 }

@@ -12,7 +12,9 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::call::CallCtx;
-use crate::model::{FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall};
+use crate::model::{
+    FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall,
+};
 use crate::runtime::Runtime;
 
 /// A model backed by a Rhai fn of the project.
@@ -24,7 +26,11 @@ pub struct ScriptModel {
 
 impl ScriptModel {
     pub fn new(rt: Weak<Runtime>, func: &str, id: &str) -> Self {
-        Self { rt, func: func.to_string(), id: id.to_string() }
+        Self {
+            rt,
+            func: func.to_string(),
+            id: id.to_string(),
+        }
     }
 }
 
@@ -33,19 +39,36 @@ impl Model for ScriptModel {
         &self.id
     }
 
-    fn complete<'a>(&'a self, request: &'a ModelRequest, _sink: Option<StreamSink<'a>>) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        _sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
         Box::pin(async move {
-            let rt = self.rt.upgrade().ok_or_else(|| ModelError::Other("runtime is gone".into()))?;
+            let rt = self
+                .rt
+                .upgrade()
+                .ok_or_else(|| ModelError::Other("runtime is gone".into()))?;
             if !rt.project().fns.contains_key(&self.func) {
-                let hint = crate::suggest::did_you_mean(&self.func, rt.project().fns.keys().map(String::as_str)).map(|h| format!(" ({h})")).unwrap_or_default();
-                return Err(ModelError::Other(format!("model `{}` needs a Rhai fn `{}(request)` in scripts/{hint}", self.id, self.func)));
+                let hint = crate::suggest::did_you_mean(
+                    &self.func,
+                    rt.project().fns.keys().map(String::as_str),
+                )
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+                return Err(ModelError::Other(format!(
+                    "model `{}` needs a Rhai fn `{}(request)` in scripts/{hint}",
+                    self.id, self.func
+                )));
             }
             let arg = request_value(request);
             let func = self.func.clone();
-            let reply = tokio::task::spawn_blocking(move || rt.call_fn_blocking(&CallCtx::default(), &func, vec![arg]))
-                .await
-                .map_err(|e| ModelError::Other(e.to_string()))?
-                .map_err(|e| ModelError::Other(format!("script model `{}` failed: {e}", self.func)))?;
+            let reply = tokio::task::spawn_blocking(move || {
+                rt.call_fn_blocking(&CallCtx::default(), &func, vec![arg])
+            })
+            .await
+            .map_err(|e| ModelError::Other(e.to_string()))?
+            .map_err(|e| ModelError::Other(format!("script model `{}` failed: {e}", self.func)))?;
             response_from(reply, request.messages.len())
         })
     }
@@ -70,7 +93,13 @@ pub fn request_value(req: &ModelRequest) -> Value {
             json!({"role": role, "text": m.text(), "tool_calls": calls, "tool_results": results})
         })
         .collect();
-    let turn = req.messages.iter().filter(|m| m.role == Role::Assistant && m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)))).count();
+    let turn = req
+        .messages
+        .iter()
+        .filter(|m| {
+            m.role == Role::Assistant && m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)))
+        })
+        .count();
     json!({
         "model": req.model,
         "system": req.system,
@@ -88,24 +117,55 @@ pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError
         other => other.to_string(),
     };
     match reply {
-        Value::String(text) => Ok(ModelResponse { text, ..Default::default() }),
+        Value::String(text) => Ok(ModelResponse {
+            text,
+            ..Default::default()
+        }),
         Value::Object(map) if map.contains_key("tool_calls") => {
-            let calls = map["tool_calls"].as_array().ok_or_else(|| ModelError::Other("`tool_calls` must be an array".into()))?;
+            let calls = map["tool_calls"]
+                .as_array()
+                .ok_or_else(|| ModelError::Other("`tool_calls` must be an array".into()))?;
             let tool_calls = calls
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
-                    let name = c.get("name").and_then(Value::as_str).ok_or_else(|| ModelError::Other("each tool call needs a `name`".into()))?;
-                    let id = c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{n}_{i}"), str::to_string);
-                    Ok(ToolCall { id, name: name.to_string(), arguments: c.get("args").cloned().unwrap_or(json!({})) })
+                    let name = c
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| ModelError::Other("each tool call needs a `name`".into()))?;
+                    let id = c
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("call_{n}_{i}"), str::to_string);
+                    Ok(ToolCall {
+                        id,
+                        name: name.to_string(),
+                        arguments: c.get("args").cloned().unwrap_or(json!({})),
+                    })
                 })
                 .collect::<Result<Vec<_>, ModelError>>()?;
             let text = map.get("text").map(text_of).unwrap_or_default();
-            Ok(ModelResponse { text, tool_calls, finish: FinishReason::ToolCalls, ..Default::default() })
+            Ok(ModelResponse {
+                text,
+                tool_calls,
+                finish: FinishReason::ToolCalls,
+                ..Default::default()
+            })
         }
-        Value::Object(map) if map.contains_key("text") => Ok(ModelResponse { text: text_of(&map["text"]), ..Default::default() }),
-        Value::Object(map) if map.contains_key("output") => Ok(ModelResponse { text: map["output"].to_string(), ..Default::default() }),
-        Value::Null => Err(ModelError::Other("the script model returned nothing".into())),
-        other => Ok(ModelResponse { text: other.to_string(), ..Default::default() }),
+        Value::Object(map) if map.contains_key("text") => Ok(ModelResponse {
+            text: text_of(&map["text"]),
+            ..Default::default()
+        }),
+        Value::Object(map) if map.contains_key("output") => Ok(ModelResponse {
+            text: map["output"].to_string(),
+            ..Default::default()
+        }),
+        Value::Null => Err(ModelError::Other(
+            "the script model returned nothing".into(),
+        )),
+        other => Ok(ModelResponse {
+            text: other.to_string(),
+            ..Default::default()
+        }),
     }
 }

@@ -5,7 +5,10 @@
 
 use futures_util::future::BoxFuture;
 
-use crate::model::{FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall, ToolChoice, Usage};
+use crate::model::{
+    FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall,
+    ToolChoice, Usage,
+};
 use crate::schema;
 
 /// Text that starts a re-ask message (the run loop's structured-output retry).
@@ -20,7 +23,11 @@ impl Model for TestModel {
         "test"
     }
 
-    fn complete<'a>(&'a self, request: &'a ModelRequest, _sink: Option<StreamSink<'a>>) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        _sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
         Box::pin(async move { Ok(reply(request)) })
     }
 }
@@ -40,20 +47,40 @@ pub fn reply(req: &ModelRequest) -> ModelResponse {
         .collect();
     let usage_in = req.system.len() + req.messages.iter().map(|m| m.text().len()).sum::<usize>();
     if req.tool_choice != ToolChoice::None
-        && let Some(tool) = req.tools.iter().find(|t| !called.contains(&t.name.as_str()))
+        && let Some(tool) = req
+            .tools
+            .iter()
+            .find(|t| !called.contains(&t.name.as_str()))
     {
-        let call = ToolCall { id: format!("call_{}", called.len() + 1), name: tool.name.clone(), arguments: schema::example_for(&tool.parameters, &input) };
-        return ModelResponse { text: String::new(), tool_calls: vec![call], usage: usage(usage_in, 10), finish: FinishReason::ToolCalls };
+        let call = ToolCall {
+            id: format!("call_{}", called.len() + 1),
+            name: tool.name.clone(),
+            arguments: schema::example_for(&tool.parameters, &input),
+        };
+        return ModelResponse {
+            text: String::new(),
+            tool_calls: vec![call],
+            usage: usage(usage_in, 10),
+            finish: FinishReason::ToolCalls,
+        };
     }
     let text = match &req.output_schema {
         Some(s) => schema::example_for(s, &input).to_string(),
         None => last_tool_result(req).unwrap_or_else(|| format!("test reply: {input}")),
     };
-    ModelResponse { usage: usage(usage_in, text.len()), text, tool_calls: vec![], finish: FinishReason::Stop }
+    ModelResponse {
+        usage: usage(usage_in, text.len()),
+        text,
+        tool_calls: vec![],
+        finish: FinishReason::Stop,
+    }
 }
 
 fn usage(input_chars: usize, output_chars: usize) -> Usage {
-    Usage { input_tokens: (input_chars / 4 + 1) as u64, output_tokens: (output_chars / 4 + 1) as u64 }
+    Usage {
+        input_tokens: (input_chars / 4 + 1) as u64,
+        output_tokens: (output_chars / 4 + 1) as u64,
+    }
 }
 
 /// The worker's input: the last user text that is not a structured-output re-ask.
@@ -82,21 +109,51 @@ mod tests {
     use serde_json::json;
 
     fn tool(name: &str) -> ToolDef {
-        ToolDef { name: name.into(), description: String::new(), parameters: json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}) }
+        ToolDef {
+            name: name.into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+        }
     }
 
     #[test]
     fn calls_each_tool_once_then_answers_with_the_last_result() {
-        let mut req = ModelRequest { messages: vec![Message::user("Hi There")], tools: vec![tool("a"), tool("b")], ..Default::default() };
+        let mut req = ModelRequest {
+            messages: vec![Message::user("Hi There")],
+            tools: vec![tool("a"), tool("b")],
+            ..Default::default()
+        };
         let r = reply(&req);
         assert_eq!(r.tool_calls[0].name, "a");
         assert_eq!(r.tool_calls[0].arguments, json!({"name": "Hi There"}));
-        req.messages.push(Message { role: Role::Assistant, parts: vec![Part::ToolCall(r.tool_calls[0].clone())] });
-        req.messages.push(Message { role: Role::User, parts: vec![Part::ToolResult(ToolResult { call_id: "call_1".into(), name: "a".into(), content: "A!".into(), is_error: false })] });
+        req.messages.push(Message {
+            role: Role::Assistant,
+            parts: vec![Part::ToolCall(r.tool_calls[0].clone())],
+        });
+        req.messages.push(Message {
+            role: Role::User,
+            parts: vec![Part::ToolResult(ToolResult {
+                call_id: "call_1".into(),
+                name: "a".into(),
+                content: "A!".into(),
+                is_error: false,
+            })],
+        });
         let r = reply(&req);
         assert_eq!(r.tool_calls[0].name, "b");
-        req.messages.push(Message { role: Role::Assistant, parts: vec![Part::ToolCall(r.tool_calls[0].clone())] });
-        req.messages.push(Message { role: Role::User, parts: vec![Part::ToolResult(ToolResult { call_id: "call_2".into(), name: "b".into(), content: "B!".into(), is_error: false })] });
+        req.messages.push(Message {
+            role: Role::Assistant,
+            parts: vec![Part::ToolCall(r.tool_calls[0].clone())],
+        });
+        req.messages.push(Message {
+            role: Role::User,
+            parts: vec![Part::ToolResult(ToolResult {
+                call_id: "call_2".into(),
+                name: "b".into(),
+                content: "B!".into(),
+                is_error: false,
+            })],
+        });
         let r = reply(&req);
         assert!(r.tool_calls.is_empty());
         assert_eq!(r.text, "B!");
@@ -105,7 +162,11 @@ mod tests {
     #[test]
     fn answers_schema_valid_output() {
         let schema = json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
-        let req = ModelRequest { messages: vec![Message::user("x")], output_schema: Some(schema), ..Default::default() };
+        let req = ModelRequest {
+            messages: vec![Message::user("x")],
+            output_schema: Some(schema),
+            ..Default::default()
+        };
         let v: serde_json::Value = serde_json::from_str(&reply(&req).text).unwrap();
         assert!(v["score"].is_i64());
     }

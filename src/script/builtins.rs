@@ -33,23 +33,91 @@ pub struct Builtin {
 
 impl std::fmt::Debug for Builtin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builtin").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Builtin")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
 /// Every builtin, in the order `llm-do list` shows them.
 pub static BUILTINS: &[Builtin] = &[
-    Builtin { name: "read_text", params: &["path"], required: 1, summary: "Read a text file under the project root.", run: read_text },
-    Builtin { name: "write_text", params: &["path", "text"], required: 2, summary: "Write a file atomically under the project root (creates folders).", run: write_text },
-    Builtin { name: "list_files", params: &["dir", "glob"], required: 0, summary: "Sorted file paths under `dir` matching `glob` (default `**/*`).", run: list_files },
-    Builtin { name: "exists", params: &["path"], required: 1, summary: "Whether a path exists under the project root.", run: exists },
-    Builtin { name: "parse_json", params: &["text"], required: 1, summary: "Parse JSON text into a Rhai value.", run: parse_json },
-    Builtin { name: "to_json", params: &["value"], required: 1, summary: "Serialize a value as JSON text.", run: to_json },
-    Builtin { name: "env", params: &["name"], required: 1, summary: "An environment variable, or () when unset.", run: env },
-    Builtin { name: "log", params: &["message"], required: 1, summary: "Print a message to stderr.", run: log },
-    Builtin { name: "now", params: &[], required: 0, summary: "The current UTC time as an RFC 3339 string.", run: now },
-    Builtin { name: "sleep", params: &["ms"], required: 1, summary: "Pause for `ms` milliseconds.", run: sleep },
-    Builtin { name: "ask", params: &["question"], required: 1, summary: "Ask the user a question on the terminal; returns the answer.", run: ask },
+    Builtin {
+        name: "read_text",
+        params: &["path"],
+        required: 1,
+        summary: "Read a text file under the project root.",
+        run: read_text,
+    },
+    Builtin {
+        name: "write_text",
+        params: &["path", "text"],
+        required: 2,
+        summary: "Write a file atomically under the project root (creates folders).",
+        run: write_text,
+    },
+    Builtin {
+        name: "list_files",
+        params: &["dir", "glob"],
+        required: 0,
+        summary: "Sorted file paths under `dir` matching `glob` (default `**/*`).",
+        run: list_files,
+    },
+    Builtin {
+        name: "exists",
+        params: &["path"],
+        required: 1,
+        summary: "Whether a path exists under the project root.",
+        run: exists,
+    },
+    Builtin {
+        name: "parse_json",
+        params: &["text"],
+        required: 1,
+        summary: "Parse JSON text into a Rhai value.",
+        run: parse_json,
+    },
+    Builtin {
+        name: "to_json",
+        params: &["value"],
+        required: 1,
+        summary: "Serialize a value as JSON text.",
+        run: to_json,
+    },
+    Builtin {
+        name: "env",
+        params: &["name"],
+        required: 1,
+        summary: "An environment variable, or () when unset.",
+        run: env,
+    },
+    Builtin {
+        name: "log",
+        params: &["message"],
+        required: 1,
+        summary: "Print a message to stderr.",
+        run: log,
+    },
+    Builtin {
+        name: "now",
+        params: &[],
+        required: 0,
+        summary: "The current UTC time as an RFC 3339 string.",
+        run: now,
+    },
+    Builtin {
+        name: "sleep",
+        params: &["ms"],
+        required: 1,
+        summary: "Pause for `ms` milliseconds.",
+        run: sleep,
+    },
+    Builtin {
+        name: "ask",
+        params: &["question"],
+        required: 1,
+        summary: "Ask the user a question on the terminal; returns the answer.",
+        run: ask,
+    },
 ];
 
 /// The builtin called `name`.
@@ -64,10 +132,14 @@ pub fn register(engine: &mut Engine, sandbox: Arc<Sandbox>, quiet: bool) {
         for arity in b.required..=b.params.len() {
             let env = env.clone();
             let run = b.run;
-            engine.register_raw_fn(b.name, vec![TypeId::of::<Dynamic>(); arity], move |_ctx, args| {
-                let args = args.iter_mut().map(|a| std::mem::take(*a)).collect();
-                run(&env, args).map_err(Into::into)
-            });
+            engine.register_raw_fn(
+                b.name,
+                vec![TypeId::of::<Dynamic>(); arity],
+                move |_ctx, args| {
+                    let args = args.iter_mut().map(|a| std::mem::take(*a)).collect();
+                    run(&env, args).map_err(Into::into)
+                },
+            );
         }
     }
 }
@@ -75,7 +147,10 @@ pub fn register(engine: &mut Engine, sandbox: Arc<Sandbox>, quiet: bool) {
 fn arg_str(args: &[Dynamic], i: usize, name: &str) -> Result<String, String> {
     match args.get(i) {
         Some(v) if v.is_string() => Ok(v.clone().into_string().unwrap_or_default()),
-        Some(v) => Err(format!("argument `{name}` must be a string, got {}", v.type_name())),
+        Some(v) => Err(format!(
+            "argument `{name}` must be a string, got {}",
+            v.type_name()
+        )),
         None => Err(format!("missing argument `{name}`")),
     }
 }
@@ -83,7 +158,9 @@ fn arg_str(args: &[Dynamic], i: usize, name: &str) -> Result<String, String> {
 fn read_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
     let abs = env.sandbox.resolve(&path).map_err(|e| e.to_string())?;
-    std::fs::read_to_string(&abs).map(Dynamic::from).map_err(|e| format!("cannot read `{path}`: {e}"))
+    std::fs::read_to_string(&abs)
+        .map(Dynamic::from)
+        .map_err(|e| format!("cannot read `{path}`: {e}"))
 }
 
 fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
@@ -93,26 +170,44 @@ fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
         Some(v) => value::render(&value::to_json(v), false).unwrap_or_default(),
         None => return Err("missing argument `text`".into()),
     };
-    let abs = env.sandbox.resolve_for_write(&path).map_err(|e| e.to_string())?;
-    sandbox::write_atomic(&abs, text.as_bytes()).map_err(|e| format!("cannot write `{path}`: {e}"))?;
+    let abs = env
+        .sandbox
+        .resolve_for_write(&path)
+        .map_err(|e| e.to_string())?;
+    sandbox::write_atomic(&abs, text.as_bytes())
+        .map_err(|e| format!("cannot write `{path}`: {e}"))?;
     Ok(Dynamic::from(env.sandbox.relative(&abs)))
 }
 
 fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let dir = if args.is_empty() { ".".to_string() } else { arg_str(&args, 0, "dir")? };
-    let glob = if args.len() < 2 { "**/*".to_string() } else { arg_str(&args, 1, "glob")? };
-    let files = crate::tools::fs::matching_files(&env.sandbox, &dir, &glob).map_err(|e| e.to_string())?;
-    Ok(Dynamic::from_array(files.into_iter().map(Dynamic::from).collect()))
+    let dir = if args.is_empty() {
+        ".".to_string()
+    } else {
+        arg_str(&args, 0, "dir")?
+    };
+    let glob = if args.len() < 2 {
+        "**/*".to_string()
+    } else {
+        arg_str(&args, 1, "glob")?
+    };
+    let files =
+        crate::tools::fs::matching_files(&env.sandbox, &dir, &glob).map_err(|e| e.to_string())?;
+    Ok(Dynamic::from_array(
+        files.into_iter().map(Dynamic::from).collect(),
+    ))
 }
 
 fn exists(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
-    Ok(Dynamic::from_bool(env.sandbox.resolve(&path).is_ok_and(|p| p.exists())))
+    Ok(Dynamic::from_bool(
+        env.sandbox.resolve(&path).is_ok_and(|p| p.exists()),
+    ))
 }
 
 fn parse_json(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let text = arg_str(&args, 0, "text")?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(value::to_dynamic(&v))
 }
 
@@ -128,19 +223,33 @@ fn env(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 fn log(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     if !env.quiet {
-        let msg = args.first().map(|m| if m.is_string() { m.to_string() } else { value::to_json(m).to_string() }).unwrap_or_default();
+        let msg = args
+            .first()
+            .map(|m| {
+                if m.is_string() {
+                    m.to_string()
+                } else {
+                    value::to_json(m).to_string()
+                }
+            })
+            .unwrap_or_default();
         eprintln!("[log] {msg}");
     }
     Ok(Dynamic::UNIT)
 }
 
 fn now(_: &BuiltinEnv, _: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     Ok(Dynamic::from(rfc3339(since)))
 }
 
 fn sleep(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let ms = args.first().and_then(|v| v.as_int().ok()).ok_or("argument `ms` must be an integer")?;
+    let ms = args
+        .first()
+        .and_then(|v| v.as_int().ok())
+        .ok_or("argument `ms` must be an integer")?;
     std::thread::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
     Ok(Dynamic::UNIT)
 }
@@ -154,8 +263,13 @@ fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     eprint!("{question} ");
     std::io::stderr().flush().ok();
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| e.to_string())?;
-    Ok(Dynamic::from(line.trim_end_matches(['\n', '\r']).to_string()))
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    Ok(Dynamic::from(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
 }
 
 /// `since` the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -172,7 +286,12 @@ fn rfc3339(since: Duration) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -182,6 +301,9 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(rfc3339(Duration::from_secs(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(Duration::from_secs(1_764_000_000)), "2025-11-24T16:00:00Z");
+        assert_eq!(
+            rfc3339(Duration::from_secs(1_764_000_000)),
+            "2025-11-24T16:00:00Z"
+        );
     }
 }

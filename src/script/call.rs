@@ -8,7 +8,10 @@
 
 use std::sync::Weak;
 
-use rhai::{Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError, ParseError, ParseErrorType, Position};
+use rhai::{
+    Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError,
+    ParseError, ParseErrorType, Position,
+};
 
 use crate::call::{CallCtx, CallError, map_args};
 use crate::project::Target;
@@ -20,11 +23,20 @@ const FP_CALL: &str = "__llm_do_call_fn_ptr";
 
 /// Register the `call` syntax and its fn-pointer helper.
 pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
-    engine.register_fn(FP_CALL, |ctx: rhai::NativeCallContext, fp: FnPtr, args: rhai::Array| fp.call_raw(&ctx, None, args));
-    engine.register_custom_syntax_with_state_raw("call", parse, false, move |ctx, inputs, _| eval(&rt, ctx, inputs));
+    engine.register_fn(
+        FP_CALL,
+        |ctx: rhai::NativeCallContext, fp: FnPtr, args: rhai::Array| fp.call_raw(&ctx, None, args),
+    );
+    engine.register_custom_syntax_with_state_raw("call", parse, false, move |ctx, inputs, _| {
+        eval(&rt, ctx, inputs)
+    });
 }
 
-fn parse(symbols: &[ImmutableString], look_ahead: &str, _: &mut Dynamic) -> Result<Option<ImmutableString>, ParseError> {
+fn parse(
+    symbols: &[ImmutableString],
+    look_ahead: &str,
+    _: &mut Dynamic,
+) -> Result<Option<ImmutableString>, ParseError> {
     let next = match symbols.last().map(ImmutableString::as_str) {
         Some("call") => "(",
         Some("(" | ",") => "$expr$",
@@ -33,7 +45,13 @@ fn parse(symbols: &[ImmutableString], look_ahead: &str, _: &mut Dynamic) -> Resu
             ")" => ")",
             _ => {
                 let msg = "expected `,` or `)` in call(...)".to_string();
-                return Err(ParseError(Box::new(ParseErrorType::BadInput(LexError::ImproperSymbol(look_ahead.into(), msg))), Position::NONE));
+                return Err(ParseError(
+                    Box::new(ParseErrorType::BadInput(LexError::ImproperSymbol(
+                        look_ahead.into(),
+                        msg,
+                    ))),
+                    Position::NONE,
+                ));
             }
         },
         _ => return Ok(None),
@@ -46,18 +64,39 @@ pub fn ctx_of(tag: &Dynamic) -> CallCtx {
     tag.clone().try_cast::<CallCtx>().unwrap_or_default()
 }
 
-fn eval(rt: &Weak<Runtime>, ctx: &mut EvalContext, inputs: &[Expression]) -> Result<Dynamic, Box<EvalAltResult>> {
+fn eval(
+    rt: &Weak<Runtime>,
+    ctx: &mut EvalContext,
+    inputs: &[Expression],
+) -> Result<Dynamic, Box<EvalAltResult>> {
     let pos = inputs[0].position();
     let first = ctx.eval_expression_tree(&inputs[0])?;
     if first.is_fnptr() {
-        let args: rhai::Array = inputs[1..].iter().map(|e| ctx.eval_expression_tree(e)).collect::<Result<_, _>>()?;
-        return ctx.call_fn_raw(FP_CALL, false, false, &mut [&mut first.clone(), &mut Dynamic::from_array(args)]);
+        let args: rhai::Array = inputs[1..]
+            .iter()
+            .map(|e| ctx.eval_expression_tree(e))
+            .collect::<Result<_, _>>()?;
+        return ctx.call_fn_raw(
+            FP_CALL,
+            false,
+            false,
+            &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
+        );
     }
     let Some(name) = first.clone().into_immutable_string().ok() else {
-        return Err(runtime_error(format!("call() takes a name (string) or a fn pointer first, not {}", first.type_name()), pos));
+        return Err(runtime_error(
+            format!(
+                "call() takes a name (string) or a fn pointer first, not {}",
+                first.type_name()
+            ),
+            pos,
+        ));
     };
     if inputs.len() > 2 {
-        return Err(runtime_error(format!("call(\"{name}\", input) takes one input; pass a map of named arguments"), pos));
+        return Err(runtime_error(
+            format!("call(\"{name}\", input) takes one input; pass a map of named arguments"),
+            pos,
+        ));
     }
     let input = match inputs.get(1) {
         Some(e) => Some(ctx.eval_expression_tree(e)?),
@@ -76,14 +115,24 @@ fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynami
         None => (Vec::new(), None),
         Some(v) if v.is_map() => {
             let map = v.cast::<rhai::Map>();
-            (map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), None)
+            (
+                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                None,
+            )
         }
         Some(v) if v.is_unit() => (Vec::new(), None),
         Some(v) => (Vec::new(), Some(v)),
     }
 }
 
-fn dispatch(rt: &Runtime, ctx: &mut EvalContext, call_ctx: &CallCtx, name: &str, input: Option<Dynamic>, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
+fn dispatch(
+    rt: &Runtime,
+    ctx: &mut EvalContext,
+    call_ctx: &CallCtx,
+    name: &str,
+    input: Option<Dynamic>,
+    pos: Position,
+) -> Result<Dynamic, Box<EvalAltResult>> {
     let project = rt.project();
     let to_eval = |e: CallError| call_error(e, pos);
     match project.resolve(name) {
@@ -101,10 +150,15 @@ fn dispatch(rt: &Runtime, ctx: &mut EvalContext, call_ctx: &CallCtx, name: &str,
         }
         Some(Target::Worker(w)) => {
             let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
-            let out = rt.call_worker_blocking(call_ctx, w, json).map_err(to_eval)?;
+            let out = rt
+                .call_worker_blocking(call_ctx, w, json)
+                .map_err(to_eval)?;
             Ok(value::to_dynamic(&out))
         }
-        None => Err(to_eval(CallError::Unknown { name: name.to_string(), help: project.suggest(name) })),
+        None => Err(to_eval(CallError::Unknown {
+            name: name.to_string(),
+            help: project.suggest(name),
+        })),
     }
 }
 
@@ -117,14 +171,25 @@ pub fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
 pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
     match e {
         CallError::Aborted => Box::new(EvalAltResult::ErrorTerminated(errors::ABORTED.into(), pos)),
-        CallError::Cancelled => Box::new(EvalAltResult::ErrorTerminated(errors::CANCELLED.into(), pos)),
+        CallError::Cancelled => Box::new(EvalAltResult::ErrorTerminated(
+            errors::CANCELLED.into(),
+            pos,
+        )),
         CallError::Unknown { name, help } => {
             let hint = help.map(|h| format!(" ({h})")).unwrap_or_default();
             runtime_error(format!("unknown function or worker `{name}`{hint}"), pos)
         }
-        CallError::Args { name, message, params } => {
-            runtime_error(format!("bad arguments for `{name}`: {message}; it takes ({})", params.join(", ")), pos)
-        }
+        CallError::Args {
+            name,
+            message,
+            params,
+        } => runtime_error(
+            format!(
+                "bad arguments for `{name}`: {message}; it takes ({})",
+                params.join(", ")
+            ),
+            pos,
+        ),
         other => runtime_error(chain(&other), pos),
     }
 }

@@ -33,7 +33,13 @@ impl Default for EngineLimits {
 
 /// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
 /// scripts (checked by `on_progress`).
-pub fn build(rt: Weak<Runtime>, cancel: Arc<Cancel>, sandbox: Arc<Sandbox>, limits: EngineLimits, quiet: bool) -> Engine {
+pub fn build(
+    rt: Weak<Runtime>,
+    cancel: Arc<Cancel>,
+    sandbox: Arc<Sandbox>,
+    limits: EngineLimits,
+    quiet: bool,
+) -> Engine {
     let mut engine = Engine::new();
     engine.set_max_operations(limits.max_operations);
     engine.set_max_call_levels(limits.max_call_levels);
@@ -41,7 +47,11 @@ pub fn build(rt: Weak<Runtime>, cancel: Arc<Cancel>, sandbox: Arc<Sandbox>, limi
     engine.set_max_string_size(limits.max_string_size);
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
-    engine.on_progress(move |_| cancel.is_cancelled().then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED)));
+    engine.on_progress(move |_| {
+        cancel
+            .is_cancelled()
+            .then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
+    });
     engine.on_print(|s| println!("{s}"));
     engine.on_debug(move |s, src, pos| {
         if !quiet {

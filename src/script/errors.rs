@@ -17,7 +17,13 @@ pub const CANCELLED: &str = "llm-do:cancelled";
 /// A syntax error in `text` (shown as `shown`).
 pub fn parse_error(shown: &Path, text: &Arc<str>, err: &ParseError) -> Located {
     let msg = err.err_type().to_string();
-    Located::new(shown, text, span_of(text, err.position()), format!("syntax error: {msg}")).label(short(&msg))
+    Located::new(
+        shown,
+        text,
+        span_of(text, err.position()),
+        format!("syntax error: {msg}"),
+    )
+    .label(short(&msg))
 }
 
 /// How a script run ended when it did not succeed normally.
@@ -43,12 +49,17 @@ pub fn termination(err: &EvalAltResult) -> Option<Termination> {
 pub fn message(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
-        EvalAltResult::ErrorTooManyOperations(_) => "the script ran too many operations (limit `limits.max_operations` in llm-do.toml)".into(),
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "the script ran too many operations (limit `limits.max_operations` in llm-do.toml)"
+                .into()
+        }
         EvalAltResult::ErrorStackOverflow(_) => "stack overflow: recursion is too deep".into(),
         other => {
-            let mut e = other.clone();
-            e.clear_position();
-            e.to_string()
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(i) if text.ends_with(')') => text[..i].to_string(),
+                _ => text,
+            }
         }
     }
 }
@@ -71,9 +82,23 @@ pub fn locate(
         current = inner;
     }
     let msg = message(current);
-    let mut located = Located::new(&file.0, &file.1, span_of(&file.1, current.position()), msg.clone()).label(short(&msg));
+    let mut located = Located::new(
+        &file.0,
+        &file.1,
+        span_of(&file.1, current.position()),
+        msg.clone(),
+    )
+    .label(short(&msg));
     if let Some(((path, text), pos, name)) = call_sites.first() {
-        located = located.related(Located::new(path, text, span_of(text, *pos), format!("in the call to `{name}`")).label("called here"));
+        located = located.related(
+            Located::new(
+                path,
+                text,
+                span_of(text, *pos),
+                format!("in the call to `{name}`"),
+            )
+            .label("called here"),
+        );
     }
     located
 }

@@ -19,7 +19,9 @@ pub mod stdlib;
 pub mod value;
 
 /// A JSON Schema type name a doc comment may give a parameter.
-const PARAM_TYPES: &[&str] = &["string", "integer", "number", "boolean", "array", "object", "any"];
+const PARAM_TYPES: &[&str] = &[
+    "string", "integer", "number", "boolean", "array", "object", "any",
+];
 
 /// A top-level `fn` of a project script, with what its doc comments say.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,13 +59,23 @@ impl ScriptFn {
 
     /// One-line description: the first line of the doc comment, or a placeholder.
     pub fn summary(&self) -> &str {
-        self.description.lines().next().filter(|l| !l.is_empty()).unwrap_or("(no description)")
+        self.description
+            .lines()
+            .next()
+            .filter(|l| !l.is_empty())
+            .unwrap_or("(no description)")
     }
 }
 
 /// Compile one script file and read its public fns. `shown` is the path used in messages.
-pub fn compile_file(engine: &Engine, shown: &Path, text: &Arc<str>) -> Result<(AST, Vec<ScriptFn>), Box<Located>> {
-    let mut ast = engine.compile(&**text).map_err(|e| Box::new(errors::parse_error(shown, text, &e)))?;
+pub fn compile_file(
+    engine: &Engine,
+    shown: &Path,
+    text: &Arc<str>,
+) -> Result<(AST, Vec<ScriptFn>), Box<Located>> {
+    let mut ast = engine
+        .compile(&**text)
+        .map_err(|e| Box::new(errors::parse_error(shown, text, &e)))?;
     ast.set_source(shown.display().to_string());
     let mut fns: Vec<ScriptFn> = Vec::new();
     for f in ast.iter_functions() {
@@ -72,9 +84,14 @@ pub fn compile_file(engine: &Engine, shown: &Path, text: &Arc<str>) -> Result<(A
         }
         let span = fn_span(text, f.name);
         if fns.iter().any(|g| g.name == f.name) {
-            let err = Located::new(shown, text, span, format!("`{}` is defined twice in this file", f.name))
-                .label("second definition")
-                .help("Rhai overloads by arity, but callable names must be unique; rename one");
+            let err = Located::new(
+                shown,
+                text,
+                span,
+                format!("`{}` is defined twice in this file", f.name),
+            )
+            .label("second definition")
+            .help("Rhai overloads by arity, but callable names must be unique; rename one");
             return Err(Box::new(err));
         }
         let (description, param_docs, approval_required) = parse_doc(&f.comments, &f.params);
@@ -98,7 +115,9 @@ fn fn_span(text: &str, name: &str) -> (usize, usize) {
         let at = from + i;
         let rest = text[at + 3..].trim_start();
         let ident_at = text.len() - rest.len();
-        if rest.starts_with(name) && !rest[name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+        if rest.starts_with(name)
+            && !rest[name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
             return (at, ident_at + name.len() - at);
         }
         from = at + 3;
@@ -110,11 +129,20 @@ fn fn_span(text: &str, name: &str) -> (usize, usize) {
 /// Param lines look like `/// name: type` or `/// name: type - description`.
 fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option<String>)>, bool) {
     let mut description = Vec::new();
-    let mut docs: Vec<(String, Option<String>)> = params.iter().map(|_| ("string".to_string(), None)).collect();
+    let mut docs: Vec<(String, Option<String>)> = params
+        .iter()
+        .map(|_| ("string".to_string(), None))
+        .collect();
     let mut approval = false;
     for block in comments {
         for raw in block.lines() {
-            let line = raw.trim().trim_start_matches("/**").trim_start_matches("///").trim_end_matches("*/").trim_start_matches('*').trim();
+            let line = raw
+                .trim()
+                .trim_start_matches("/**")
+                .trim_start_matches("///")
+                .trim_end_matches("*/")
+                .trim_start_matches('*')
+                .trim();
             if let Some(rest) = line.strip_prefix("@approval") {
                 approval = rest.trim() != "none" && rest.trim() != "false";
                 continue;
@@ -124,7 +152,10 @@ fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option
             {
                 let rest = rest.trim();
                 let (ty, desc) = match rest.split_once(char::is_whitespace) {
-                    Some((t, d)) => (t, Some(d.trim().trim_start_matches(['-', '—']).trim().to_string())),
+                    Some((t, d)) => (
+                        t,
+                        Some(d.trim().trim_start_matches(['-', '—']).trim().to_string()),
+                    ),
                     None => (rest, None),
                 };
                 if PARAM_TYPES.contains(&ty) {
@@ -153,16 +184,30 @@ mod tests {
 
     #[test]
     fn doc_comments_give_types_description_and_approval() {
-        let (d, p, a) = parse_doc(&["/// Add two numbers.\n/// a: integer - the first\n/// b: number\n/// @approval required"], &["a", "b"]);
+        let (d, p, a) = parse_doc(
+            &[
+                "/// Add two numbers.\n/// a: integer - the first\n/// b: number\n/// @approval required",
+            ],
+            &["a", "b"],
+        );
         assert_eq!(d, "Add two numbers.");
-        assert_eq!(p, vec![("integer".into(), Some("the first".into())), ("number".into(), None)]);
+        assert_eq!(
+            p,
+            vec![
+                ("integer".into(), Some("the first".into())),
+                ("number".into(), None)
+            ]
+        );
         assert!(a);
     }
 
     #[test]
     fn undocumented_params_are_strings() {
         let (d, p, a) = parse_doc(&[], &["x"]);
-        assert_eq!((d.as_str(), p, a), ("", vec![("string".into(), None)], false));
+        assert_eq!(
+            (d.as_str(), p, a),
+            ("", vec![("string".into(), None)], false)
+        );
     }
 
     #[test]

@@ -80,7 +80,11 @@ pub fn list_files(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
 /// Files under `path` whose path (relative to `path`, or to the project root) matches
 /// `pattern`, sorted, relative to the project root. Shared by the `list_files` tool and the
 /// `list_files` Rhai builtin.
-pub fn matching_files(sandbox: &Sandbox, path: &str, pattern: &str) -> Result<Vec<String>, ToolError> {
+pub fn matching_files(
+    sandbox: &Sandbox,
+    path: &str,
+    pattern: &str,
+) -> Result<Vec<String>, ToolError> {
     let matcher = compile_glob(pattern)?;
     let dir = sandbox.resolve(path)?;
     let shown = sandbox.relative(&dir);

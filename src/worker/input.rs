@@ -37,7 +37,10 @@ pub fn user_message(rt: &Runtime, spec: &WorkerSpec, input: &Value) -> Result<Me
             parts.push(Part::Attachment(attachment(rt, spec, path)?));
         }
     }
-    Ok(Message { role: Role::User, parts })
+    Ok(Message {
+        role: Role::User,
+        parts,
+    })
 }
 
 /// An input object as text: a lone `input` string as is, otherwise one labelled field per line
@@ -50,7 +53,7 @@ pub fn render(input: &Value) -> String {
         };
     };
     if map.len() == 1
-        && let Some(Value::String(s)) = map.get("input")
+        && let Some(Value::String(s)) = map.values().next()
     {
         return s.clone();
     }
@@ -78,11 +81,21 @@ pub fn media_type(path: &str) -> Option<&'static str> {
 }
 
 fn attachment(rt: &Runtime, spec: &WorkerSpec, path: &str) -> Result<Attachment, CallError> {
-    let fail = |message: String| CallError::Attachment { worker: spec.name.clone(), message };
+    let fail = |message: String| CallError::Attachment {
+        worker: spec.name.clone(),
+        message,
+    };
     let media = media_type(path).ok_or_else(|| fail(format!("cannot attach `{path}`: unsupported file type (PDF, PNG, JPEG, GIF and WebP are supported)")))?;
-    let abs = rt.sandbox.resolve(path).map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
+    let abs = rt
+        .sandbox
+        .resolve(path)
+        .map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
     let bytes = std::fs::read(&abs).map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
-    Ok(Attachment { path: path.to_string(), media_type: media.to_string(), data_base64: base64::engine::general_purpose::STANDARD.encode(bytes) })
+    Ok(Attachment {
+        path: path.to_string(),
+        media_type: media.to_string(),
+        data_base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+    })
 }
 
 #[cfg(test)]
@@ -93,7 +106,11 @@ mod tests {
     #[test]
     fn renders_lone_input_and_labelled_fields() {
         assert_eq!(render(&json!({"input": "hello"})), "hello");
-        assert_eq!(render(&json!({"company": "Acme", "n": 3})), "company: Acme\nn: 3");
+        assert_eq!(render(&json!({"name": "Ada"})), "Ada");
+        assert_eq!(
+            render(&json!({"company": "Acme", "n": 3})),
+            "company: Acme\nn: 3"
+        );
         assert_eq!(render(&json!({"a": "x\ny", "b": "z"})), "a:\nx\ny\nb: z");
     }
 

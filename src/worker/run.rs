@@ -21,35 +21,80 @@ use crate::worker::toolbox::Toolbox;
 pub const MAX_REASKS: u32 = 2;
 
 /// Run `spec` on `input` in the context `ctx` (the run itself is one level deeper).
-pub async fn run(rt: Arc<Runtime>, ctx: CallCtx, spec: Arc<WorkerSpec>, input: Value) -> Result<Value, CallError> {
+pub async fn run(
+    rt: Arc<Runtime>,
+    ctx: CallCtx,
+    spec: Arc<WorkerSpec>,
+    input: Value,
+) -> Result<Value, CallError> {
     let max = rt.settings.max_depth;
     if ctx.depth >= max {
         let mut chain = (*ctx.chain).clone();
         chain.push(spec.name.clone());
-        return Err(CallError::Depth { name: spec.name.clone(), max, chain });
+        return Err(CallError::Depth {
+            name: spec.name.clone(),
+            max,
+            chain,
+        });
     }
     let inner = ctx.enter(&spec.name);
     let started = Instant::now();
-    let id = rt.observer.call_start(&CallStart { depth: ctx.depth, kind: Kind::Neural, name: &spec.name, input: &input });
+    let id = rt.observer.call_start(&CallStart {
+        depth: ctx.depth,
+        kind: Kind::Neural,
+        name: &spec.name,
+        input: &input,
+    });
     let mut usage = Usage::default();
     let result = converse(&rt, &inner, &spec, input, &mut usage).await;
-    rt.observer.call_end(id, &CallEnd { depth: ctx.depth, name: &spec.name, elapsed: started.elapsed(), usage, result: result.as_ref().map_err(ToString::to_string) });
+    rt.observer.call_end(
+        id,
+        &CallEnd {
+            depth: ctx.depth,
+            name: &spec.name,
+            elapsed: started.elapsed(),
+            usage,
+            result: result.as_ref().map_err(ToString::to_string),
+        },
+    );
     result
 }
 
-async fn converse(rt: &Arc<Runtime>, ctx: &CallCtx, spec: &WorkerSpec, input: Value, usage: &mut Usage) -> Result<Value, CallError> {
-    let input = normalize_input(input);
-    let validator = Validator::new(&spec.input).map_err(|e| CallError::Input { worker: spec.name.clone(), errors: vec![e] })?;
-    validator.validate(&input).map_err(|errors| CallError::Input { worker: spec.name.clone(), errors })?;
+async fn converse(
+    rt: &Arc<Runtime>,
+    ctx: &CallCtx,
+    spec: &WorkerSpec,
+    input: Value,
+    usage: &mut Usage,
+) -> Result<Value, CallError> {
+    let input = fit_input(&spec.input, normalize_input(input));
+    let validator = Validator::new(&spec.input).map_err(|e| CallError::Input {
+        worker: spec.name.clone(),
+        errors: vec![e.to_string()],
+    })?;
+    validator
+        .validate(&input)
+        .map_err(|errors| CallError::Input {
+            worker: spec.name.clone(),
+            errors,
+        })?;
     let output = match &spec.output {
-        Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output { worker: spec.name.clone(), attempts: 0, errors: vec![e] })?),
+        Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output {
+            worker: spec.name.clone(),
+            attempts: 0,
+            errors: vec![e.to_string()],
+        })?),
         None => None,
     };
     let model = rt.model_for(spec)?;
     let toolbox = Toolbox::for_worker(rt, spec);
     let mut messages = input::examples(spec);
     messages.push(input::user_message(rt, spec, &input)?);
-    let model_name = model.id().split_once(':').map_or(model.id(), |(_, m)| m).to_string();
+    let model_name = model
+        .id()
+        .split_once(':')
+        .map_or(model.id(), |(_, m)| m)
+        .to_string();
     let mut reasks = 0;
     for turn in 0..spec.max_turns {
         let request = ModelRequest {
@@ -73,12 +118,18 @@ async fn converse(rt: &Arc<Runtime>, ctx: &CallCtx, spec: &WorkerSpec, input: Va
                 parts.push(Part::Text(response.text.clone()));
             }
             parts.extend(response.tool_calls.iter().cloned().map(Part::ToolCall));
-            messages.push(Message { role: Role::Assistant, parts });
+            messages.push(Message {
+                role: Role::Assistant,
+                parts,
+            });
             let mut results = Vec::with_capacity(response.tool_calls.len());
             for call in &response.tool_calls {
                 results.push(Part::ToolResult(toolbox.run(rt, ctx, call).await?));
             }
-            messages.push(Message { role: Role::User, parts: results });
+            messages.push(Message {
+                role: Role::User,
+                parts: results,
+            });
             continue;
         }
         let Some(validator) = &output else {
@@ -86,7 +137,13 @@ async fn converse(rt: &Arc<Runtime>, ctx: &CallCtx, spec: &WorkerSpec, input: Va
         };
         match parse_output(&response.text).and_then(|v| validator.validate(&v).map(|()| v)) {
             Ok(value) => return Ok(value),
-            Err(errors) if reasks >= MAX_REASKS => return Err(CallError::Output { worker: spec.name.clone(), attempts: reasks + 1, errors }),
+            Err(errors) if reasks >= MAX_REASKS => {
+                return Err(CallError::Output {
+                    worker: spec.name.clone(),
+                    attempts: reasks + 1,
+                    errors,
+                });
+            }
             Err(errors) => {
                 reasks += 1;
                 messages.push(Message::assistant(response.text));
@@ -97,14 +154,41 @@ async fn converse(rt: &Arc<Runtime>, ctx: &CallCtx, spec: &WorkerSpec, input: Va
             }
         }
     }
-    Err(CallError::MaxTurns { worker: spec.name.clone(), max: spec.max_turns })
+    Err(CallError::MaxTurns {
+        worker: spec.name.clone(),
+        max: spec.max_turns,
+    })
 }
 
 /// One model round trip, cancelled by Ctrl-C.
-async fn complete(rt: &Runtime, spec: &WorkerSpec, model: &dyn crate::model::Model, request: &ModelRequest) -> Result<ModelResponse, CallError> {
+async fn complete(
+    rt: &Runtime,
+    spec: &WorkerSpec,
+    model: &dyn crate::model::Model,
+    request: &ModelRequest,
+) -> Result<ModelResponse, CallError> {
     tokio::select! {
         r = model.complete(request, None) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+    }
+}
+
+/// A lone value (`{input: v}`) given to a worker whose input schema has exactly one other
+/// property goes to that property, as a lone value does for a one-parameter fn.
+fn fit_input(schema: &Value, input: Value) -> Value {
+    let props = schema.get("properties").and_then(Value::as_object);
+    match (props, input) {
+        (Some(props), Value::Object(mut map))
+            if props.len() == 1
+                && map.len() == 1
+                && map.contains_key("input")
+                && !props.contains_key("input") =>
+        {
+            let key = props.keys().next().cloned().unwrap_or_default();
+            let v = map.remove("input").unwrap_or(Value::Null);
+            serde_json::json!({ key: v })
+        }
+        (_, input) => input,
     }
 }
 
@@ -127,7 +211,9 @@ pub fn parse_output(text: &str) -> Result<Value, Vec<String>> {
         .map_or(t, str::trim);
     match serde_json::from_str(t) {
         Ok(v) => Ok(v),
-        Err(e) if t.starts_with(['{', '[']) => Err(vec![format!("the answer is not valid JSON: {e}")]),
+        Err(e) if t.starts_with(['{', '[']) => {
+            Err(vec![format!("the answer is not valid JSON: {e}")])
+        }
         Err(_) => Ok(Value::String(t.to_string())),
     }
 }
@@ -139,7 +225,10 @@ mod tests {
 
     #[test]
     fn parses_fenced_and_bare_output() {
-        assert_eq!(parse_output("```json\n{\"a\": 1}\n```").unwrap(), json!({"a": 1}));
+        assert_eq!(
+            parse_output("```json\n{\"a\": 1}\n```").unwrap(),
+            json!({"a": 1})
+        );
         assert_eq!(parse_output(" [1] ").unwrap(), json!([1]));
         assert_eq!(parse_output("plain").unwrap(), json!("plain"));
         assert!(parse_output("{\"a\": ").is_err());
@@ -147,7 +236,10 @@ mod tests {
 
     #[test]
     fn forced_tool_choice_binds_the_first_turn_only() {
-        assert_eq!(choice_for_turn(&ToolChoice::Required, 0), ToolChoice::Required);
+        assert_eq!(
+            choice_for_turn(&ToolChoice::Required, 0),
+            ToolChoice::Required
+        );
         assert_eq!(choice_for_turn(&ToolChoice::Required, 1), ToolChoice::Auto);
         assert_eq!(choice_for_turn(&ToolChoice::None, 3), ToolChoice::None);
     }

@@ -22,7 +22,9 @@ pub const MAX_RESULT_CHARS: usize = 100_000;
 #[derive(Debug, Clone)]
 enum Action {
     /// A project Rhai fn (`approval_required` from its `@approval` doc line).
-    Fn { approval_required: bool },
+    Fn {
+        approval_required: bool,
+    },
     Worker(Arc<WorkerSpec>),
     /// A builtin tool (`read_file`, `write_file`, `shell`, ...).
     Builtin,
@@ -52,13 +54,21 @@ impl Toolbox {
         };
         for entry in &spec.toolsets {
             if let Some(set) = crate::tools::toolset(&entry.name) {
-                set.iter().for_each(|t| add(Tool { def: t.to_def(), action: Action::Builtin }));
+                set.iter().for_each(|t| {
+                    add(Tool {
+                        def: t.to_def(),
+                        action: Action::Builtin,
+                    })
+                });
             } else if let Some(f) = project.fns.get(&entry.name) {
                 add(fn_tool(f));
             } else if let Some(w) = project.workers.get(&entry.name) {
                 add(worker_tool(w));
             } else if let Some(names) = project.modules.get(&entry.name) {
-                names.iter().filter_map(|n| project.fns.get(n)).for_each(|f| add(fn_tool(f)));
+                names
+                    .iter()
+                    .filter_map(|n| project.fns.get(n))
+                    .for_each(|f| add(fn_tool(f)));
             }
         }
         Toolbox { tools }
@@ -70,29 +80,68 @@ impl Toolbox {
     }
 
     /// Run one tool call in `ctx` (the calling worker's context).
-    pub async fn run(&self, rt: &Arc<Runtime>, ctx: &CallCtx, call: &ToolCall) -> Result<ToolResult, CallError> {
-        let result = |content: String, is_error: bool| ToolResult { call_id: call.id.clone(), name: call.name.clone(), content, is_error };
+    pub async fn run(
+        &self,
+        rt: &Arc<Runtime>,
+        ctx: &CallCtx,
+        call: &ToolCall,
+    ) -> Result<ToolResult, CallError> {
+        let result = |content: String, is_error: bool| ToolResult {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content,
+            is_error,
+        };
         let Some(tool) = self.tools.iter().find(|t| t.def.name == call.name) else {
             let names: Vec<&str> = self.tools.iter().map(|t| t.def.name.as_str()).collect();
-            return Ok(result(format!("error: unknown tool `{}`; available tools: {}", call.name, names.join(", ")), true));
+            return Ok(result(
+                format!(
+                    "error: unknown tool `{}`; available tools: {}",
+                    call.name,
+                    names.join(", ")
+                ),
+                true,
+            ));
         };
         let args = match &call.arguments {
             Value::Object(_) => call.arguments.clone(),
             Value::Null => Value::Object(serde_json::Map::new()),
             Value::String(s) => match serde_json::from_str::<Value>(s) {
                 Ok(v @ Value::Object(_)) => v,
-                _ => return Ok(result(format!("error: arguments for `{}` must be a JSON object; got {s:?}", call.name), true)),
+                _ => {
+                    return Ok(result(
+                        format!(
+                            "error: arguments for `{}` must be a JSON object; got {s:?}",
+                            call.name
+                        ),
+                        true,
+                    ));
+                }
             },
-            other => return Ok(result(format!("error: arguments for `{}` must be a JSON object; got {other}", call.name), true)),
+            other => {
+                return Ok(result(
+                    format!(
+                        "error: arguments for `{}` must be a JSON object; got {other}",
+                        call.name
+                    ),
+                    true,
+                ));
+            }
         };
         let needs = match &tool.action {
             Action::Fn { approval_required } => *approval_required,
             Action::Worker(_) => false,
             Action::Builtin => rt.tool_env().needs_approval(&call.name, &args),
         };
-        let request = Request { tool: call.name.clone(), args: args.clone(), chain: (*ctx.chain).clone() };
+        let request = Request {
+            tool: call.name.clone(),
+            args: args.clone(),
+            chain: (*ctx.chain).clone(),
+        };
         let gate = rt.gate();
-        let verdict = tokio::task::spawn_blocking(move || gate.check(&request, needs)).await.map_err(|e| CallError::Tool(e.to_string()))?;
+        let verdict = tokio::task::spawn_blocking(move || gate.check(&request, needs))
+            .await
+            .map_err(|e| CallError::Tool(e.to_string()))?;
         rt.observer.approval(ctx.depth, &call.name, &verdict);
         match verdict.outcome {
             Outcome::Approved => {}
@@ -106,33 +155,81 @@ impl Toolbox {
             Action::Fn { .. } => Kind::Symbolic,
         };
         let traced = !matches!(tool.action, Action::Worker(_));
-        let id = traced.then(|| rt.observer.call_start(&CallStart { depth: ctx.depth, kind, name: &call.name, input: &args }));
+        let id = traced.then(|| {
+            rt.observer.call_start(&CallStart {
+                depth: ctx.depth,
+                kind,
+                name: &call.name,
+                input: &args,
+            })
+        });
         let outcome = match &tool.action {
-            Action::Builtin => crate::tools::run(&rt.tool_env(), &call.name, &args).await.map(Value::String).map_err(|e| CallError::Tool(e.to_string())),
-            Action::Fn { .. } => rt.call(ctx, &call.name, args).await,
-            Action::Worker(spec) => crate::worker::run::run(rt.clone(), ctx.clone(), spec.clone(), args).await,
+            Action::Builtin => crate::tools::run(&rt.tool_env(), &call.name, &args)
+                .await
+                .map(Value::String)
+                .map_err(|e| CallError::Tool(e.to_string())),
+            Action::Fn { .. } => Box::pin(rt.call(ctx, &call.name, args)).await,
+            Action::Worker(spec) => {
+                Box::pin(crate::worker::run::run(
+                    rt.clone(),
+                    ctx.clone(),
+                    spec.clone(),
+                    args,
+                ))
+                .await
+            }
         };
         if let Some(id) = id {
-            rt.observer.call_end(id, &CallEnd { depth: ctx.depth, name: &call.name, elapsed: started.elapsed(), usage: Default::default(), result: outcome.as_ref().map_err(ToString::to_string) });
+            rt.observer.call_end(
+                id,
+                &CallEnd {
+                    depth: ctx.depth,
+                    name: &call.name,
+                    elapsed: started.elapsed(),
+                    usage: Default::default(),
+                    result: outcome.as_ref().map_err(ToString::to_string),
+                },
+            );
         }
         match outcome {
             Ok(v) => Ok(result(truncate(as_text(v)), false)),
-            Err(e @ (CallError::Aborted | CallError::Cancelled | CallError::Depth { .. })) => Err(e),
-            Err(e) => Ok(result(format!("error: {}", crate::script::call::chain(&e)), true)),
+            Err(e @ (CallError::Aborted | CallError::Cancelled | CallError::Depth { .. })) => {
+                Err(e)
+            }
+            Err(e) => Ok(result(
+                format!("error: {}", crate::script::call::chain(&e)),
+                true,
+            )),
         }
     }
 }
 
 fn fn_tool(f: &crate::script::ScriptFn) -> Tool {
     Tool {
-        def: ToolDef { name: f.name.clone(), description: f.description.clone(), parameters: f.parameters_schema() },
-        action: Action::Fn { approval_required: f.approval_required },
+        def: ToolDef {
+            name: f.name.clone(),
+            description: f.description.clone(),
+            parameters: f.parameters_schema(),
+        },
+        action: Action::Fn {
+            approval_required: f.approval_required,
+        },
     }
 }
 
 fn worker_tool(w: &Arc<WorkerSpec>) -> Tool {
-    let description = w.description.clone().unwrap_or_else(|| format!("Run the `{}` worker.", w.name));
-    Tool { def: ToolDef { name: w.name.clone(), description, parameters: w.input.clone() }, action: Action::Worker(w.clone()) }
+    let description = w
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("Run the `{}` worker.", w.name));
+    Tool {
+        def: ToolDef {
+            name: w.name.clone(),
+            description,
+            parameters: w.input.clone(),
+        },
+        action: Action::Worker(w.clone()),
+    }
 }
 
 /// A tool's return value as the text the model sees: strings raw, the rest as JSON.
@@ -146,7 +243,11 @@ fn as_text(v: Value) -> String {
 
 fn truncate(s: String) -> String {
     match s.char_indices().nth(MAX_RESULT_CHARS) {
-        Some((cut, _)) => format!("{}\n[... truncated: the result has {} characters]", &s[..cut], s.chars().count()),
+        Some((cut, _)) => format!(
+            "{}\n[... truncated: the result has {} characters]",
+            &s[..cut],
+            s.chars().count()
+        ),
         None => s,
     }
 }
