@@ -138,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         .script
         .as_deref()
         .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     match cli.command {
         Some(Command::Check) => check(&cli.global),

@@ -1,0 +1,141 @@
+//! A `Test` builder: a temporary project, the real binary, a clean environment.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// Environment variables that must not leak from the developer's shell into tests.
+const CLEARED: &[&str] = &["LLM_DO_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OLLAMA_HOST"];
+
+/// A project in a temp dir and a command line to run in it.
+pub struct Test {
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<String>,
+    cwd: Option<PathBuf>,
+}
+
+/// What a run produced.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("workers")).unwrap();
+        Self { dir, args: Vec::new(), env: Vec::new(), stdin: None, cwd: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(self, rel: &str, text: &str) -> Self {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    pub fn worker(self, name: &str, text: &str) -> Self {
+        self.file(&format!("workers/{name}.worker"), text)
+    }
+
+    pub fn script(self, name: &str, text: &str) -> Self {
+        self.file(&format!("scripts/{name}.rhai"), text)
+    }
+
+    pub fn config(self, text: &str) -> Self {
+        self.file("llm-do.toml", text)
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_string()));
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn stdin(mut self, s: &str) -> Self {
+        self.stdin = Some(s.into());
+        self
+    }
+
+    /// Run in `dir` instead of the project root.
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Run with `args` added to the command line, keeping the project for later checks.
+    pub fn run_with(&self, args: &[&str]) -> Run {
+        self.exec(args)
+    }
+
+    pub fn run(&self) -> Run {
+        self.exec(&[])
+    }
+
+    fn exec(&self, extra: &[&str]) -> Run {
+        let mut cmd = Command::cargo_bin("llm-do").expect("binary");
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
+        for k in CLEARED {
+            cmd.env_remove(k);
+        }
+        cmd.env("HOME", self.dir.path()).env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(&self.args).args(extra);
+        cmd.write_stdin(self.stdin.clone().unwrap_or_default());
+        let out: Output = cmd.output().expect("run llm-do");
+        let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[PROJECT]");
+        Run { status: out.status.code().unwrap_or(-1), stdout: clean(&out.stdout), stderr: clean(&out.stderr) }
+    }
+}
+
+impl Run {
+    /// Assert the exit status, showing the output when it differs.
+    #[track_caller]
+    pub fn status(&self, code: i32) -> &Self {
+        assert_eq!(self.status, code, "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n--- stderr\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// A snapshot of the whole tree under `dir` (paths and contents), to prove nothing changed.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The repository root (the bundled example project).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
