@@ -1,9 +1,15 @@
 //! `llm-do.toml` (DESIGN §9): defaults, limits, approval rules, shell allowlist, providers.
 //! Parsing is strict: unknown keys are errors with their location and a "did you mean".
 
+mod checks;
+mod parse;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+pub use checks::is_model_id;
+pub use parse::{BUILTIN_PROVIDERS, parse_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -106,3 +112,6 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
     pub wire: Wire,
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,14 +13,20 @@ pub fn similar<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// A `did you mean ...?` hint, or `None` when nothing is close.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let found = similar(name, candidates);
     match found.as_slice() {
         [] => None,
         [one] => Some(format!("did you mean `{one}`?")),
         many => Some(format!(
             "did you mean one of {}?",
-            many.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -31,7 +37,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names() {
-        assert_eq!(did_you_mean("modle", ["model", "name", "seed"]).as_deref(), Some("did you mean `model`?"));
+        assert_eq!(
+            did_you_mean("modle", ["model", "name", "seed"]).as_deref(),
+            Some("did you mean `model`?")
+        );
         assert_eq!(did_you_mean("zzz", ["model", "name"]), None);
     }
 }

@@ -52,7 +52,13 @@ impl<'a> Fields<'a> {
         range: Range<usize>,
         open: Range<usize>,
     ) -> Result<Self, Box<Located>> {
-        let mut fields = Self { path, text, range, open, map: Mapping::new() };
+        let mut fields = Self {
+            path,
+            text,
+            range,
+            open,
+            map: Mapping::new(),
+        };
         let yaml = &text[fields.range.clone()];
         let value: Yaml = serde_yaml::from_str(yaml).map_err(|e| fields.yaml_error(&e))?;
         fields.map = match value {
@@ -62,7 +68,13 @@ impl<'a> Fields<'a> {
                 let span = fields.range.start..fields.range.end;
                 return Err(Box::new(
                     fields
-                        .error(span, format!("worker frontmatter must be a map of keys, found {}", describe(&other)))
+                        .error(
+                            span,
+                            format!(
+                                "worker frontmatter must be a map of keys, found {}",
+                                describe(&other)
+                            ),
+                        )
                         .help("write `key: value` lines, e.g. `description: Summarise a text`"),
                 ));
             }
@@ -77,7 +89,10 @@ impl<'a> Fields<'a> {
             let yaml = &self.text[self.range.clone()];
             self.range.start + crate::error::offset_of(yaml, loc.line(), loc.column())
         });
-        Box::new(self.error(at..at, format!("invalid YAML in worker frontmatter: {message}")))
+        Box::new(self.error(
+            at..at,
+            format!("invalid YAML in worker frontmatter: {message}"),
+        ))
     }
 
     fn check_keys(&self) -> Result<(), Box<Located>> {
@@ -88,7 +103,9 @@ impl<'a> Fields<'a> {
                     .into_iter()
                     .find(|(k, _)| *k == shown)
                     .map_or(self.open.clone(), |(_, span)| span);
-                return Err(Box::new(self.error(span, format!("frontmatter key `{shown}` is not a name"))));
+                return Err(Box::new(
+                    self.error(span, format!("frontmatter key `{shown}` is not a name")),
+                ));
             };
             if KEYS.contains(&name) {
                 continue;
@@ -156,7 +173,13 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional integer in `min..=max`.
-    pub fn integer(&self, key: &str, min: i64, max: i64, expected: &str) -> Result<Option<i64>, Box<Located>> {
+    pub fn integer(
+        &self,
+        key: &str,
+        min: i64,
+        max: i64,
+        expected: &str,
+    ) -> Result<Option<i64>, Box<Located>> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => match v.as_i64() {
@@ -167,7 +190,13 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional number in `min..=max`.
-    pub fn number(&self, key: &str, min: f64, max: f64, expected: &str) -> Result<Option<f64>, Box<Located>> {
+    pub fn number(
+        &self,
+        key: &str,
+        min: f64,
+        max: f64,
+        expected: &str,
+    ) -> Result<Option<f64>, Box<Located>> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => match v.as_f64() {
@@ -198,8 +227,11 @@ impl<'a> Fields<'a> {
                     let region = self.value_span(key);
                     let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
                     return Err(Box::new(
-                        self.error(span, format!("`{key}` entries must be names, found {}", describe(other)))
-                            .label("expected a name"),
+                        self.error(
+                            span,
+                            format!("`{key}` entries must be names, found {}", describe(other)),
+                        )
+                        .label("expected a name"),
                     ));
                 }
             }
@@ -218,9 +250,12 @@ impl<'a> Fields<'a> {
     /// Convert a YAML value under `key` to JSON.
     pub fn to_json(&self, key: &str, v: &Yaml) -> Result<Json, Box<Located>> {
         serde_json::to_value(v).map_err(|e| {
-            self.error(self.value_span(key), format!("`{key}` cannot be read as JSON: {e}"))
-                .help("map keys must be strings")
-                .into()
+            self.error(
+                self.value_span(key),
+                format!("`{key}` cannot be read as JSON: {e}"),
+            )
+            .help("map keys must be strings")
+            .into()
         })
     }
 

@@ -85,7 +85,12 @@ pub fn default_input_schema() -> Value {
 pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>> {
     let text: Arc<str> = Arc::from(text);
     let sections = frontmatter::split(&text).map_err(|e| split_error(path, &text, e))?;
-    let fields = Fields::parse(path, &text, sections.frontmatter.clone(), sections.open.clone())?;
+    let fields = Fields::parse(
+        path,
+        &text,
+        sections.frontmatter.clone(),
+        sections.open.clone(),
+    )?;
 
     let name = worker_name(&fields, path)?;
     let name_span = if fields.get("name").is_some() {
@@ -100,7 +105,10 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     let toolsets = fields
         .string_list("toolsets")?
         .into_iter()
-        .map(|(name, span)| ToolsetRef { name, span: (span.start, span.len()) })
+        .map(|(name, span)| ToolsetRef {
+            name,
+            span: (span.start, span.len()),
+        })
         .collect();
     let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
@@ -109,7 +117,9 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         description: fields.string("description")?,
         model: model(&fields)?,
         temperature: fields.number("temperature", 0.0, 2.0, "a number from 0 to 2")?,
-        max_tokens: fields.integer("max_tokens", 1, u32_max, positive)?.map(to_u32),
+        max_tokens: fields
+            .integer("max_tokens", 1, u32_max, positive)?
+            .map(to_u32),
         toolsets,
         input,
         output,
@@ -136,12 +146,22 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
     let located = match e {
-        SplitError::MissingOpen(span) => Located::new(path, text, (span.start, span.len()), "missing frontmatter in worker file")
-            .label("expected `---` here")
-            .help(SHAPE),
-        SplitError::MissingClose(span) => Located::new(path, text, (span.start, span.len()), "unclosed frontmatter in worker file")
-            .label("expected a closing `---` line before the end")
-            .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
+        SplitError::MissingOpen(span) => Located::new(
+            path,
+            text,
+            (span.start, span.len()),
+            "missing frontmatter in worker file",
+        )
+        .label("expected `---` here")
+        .help(SHAPE),
+        SplitError::MissingClose(span) => Located::new(
+            path,
+            text,
+            (span.start, span.len()),
+            "unclosed frontmatter in worker file",
+        )
+        .label("expected a closing `---` line before the end")
+        .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
     };
     Box::new(located)
 }
@@ -150,31 +170,48 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
 #[must_use]
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
     if let Some(name) = fields.string("name")? {
         if !is_identifier(&name) {
-            let hint = format!("use letters, digits and `_`, e.g. `{}`", identifier_like(&name));
+            let hint = format!(
+                "use letters, digits and `_`, e.g. `{}`",
+                identifier_like(&name)
+            );
             return Err(Box::new(
                 fields
-                    .error(fields.value_span("name"), format!("invalid worker name `{name}`"))
+                    .error(
+                        fields.value_span("name"),
+                        format!("invalid worker name `{name}`"),
+                    )
                     .label("not a valid name")
                     .help(hint),
             ));
         }
         return Ok(name);
     }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if is_identifier(&stem) {
         return Ok(stem);
     }
-    let hint = format!("rename the file or add `name: {}` to the frontmatter", identifier_like(&stem));
+    let hint = format!(
+        "rename the file or add `name: {}` to the frontmatter",
+        identifier_like(&stem)
+    );
     Err(Box::new(
         fields
-            .error(fields.open(), format!("worker file name `{stem}` is not a valid worker name"))
+            .error(
+                fields.open(),
+                format!("worker file name `{stem}` is not a valid worker name"),
+            )
             .help(hint),
     ))
 }
@@ -183,7 +220,13 @@ fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
 fn identifier_like(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         out.insert(0, '_');
@@ -195,15 +238,15 @@ fn model(fields: &Fields) -> Result<Option<String>, Box<Located>> {
     let Some(model) = fields.string("model")? else {
         return Ok(None);
     };
-    let valid = model
-        .split_once(':')
-        .is_some_and(|(provider, name)| is_identifier(provider) && !name.trim().is_empty());
-    if valid {
+    if crate::config::is_model_id(&model) {
         return Ok(Some(model));
     }
     Err(Box::new(
         fields
-            .error(fields.value_span("model"), format!("invalid model id `{model}`"))
+            .error(
+                fields.value_span("model"),
+                format!("invalid model id `{model}`"),
+            )
             .label("expected `provider:model`")
             .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`"),
     ))
@@ -249,10 +292,15 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
     for (name, span) in fields.string_list("attachments")? {
         if !properties.contains(&name.as_str()) {
             let help = crate::suggest::did_you_mean(&name, properties.iter().copied())
-                .unwrap_or_else(|| "attachments name fields of the `input` schema that hold file paths".to_owned());
+                .unwrap_or_else(|| {
+                    "attachments name fields of the `input` schema that hold file paths".to_owned()
+                });
             return Err(Box::new(
                 fields
-                    .error(span, format!("attachment `{name}` is not a field of the worker input"))
+                    .error(
+                        span,
+                        format!("attachment `{name}` is not a field of the worker input"),
+                    )
                     .label("not an input field")
                     .help(help),
             ));
@@ -262,7 +310,11 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
     Ok(names)
 }
 
-fn examples(fields: &Fields, input: &Value, output: Option<&Value>) -> Result<Vec<Example>, Box<Located>> {
+fn examples(
+    fields: &Fields,
+    input: &Value,
+    output: Option<&Value>,
+) -> Result<Vec<Example>, Box<Located>> {
     let Some(value) = fields.get("examples") else {
         return Ok(Vec::new());
     };
@@ -270,23 +322,37 @@ fn examples(fields: &Fields, input: &Value, output: Option<&Value>) -> Result<Ve
         return Err(fields.wrong("examples", "a list of `{input, output}` pairs", value));
     };
     let span = fields.value_span("examples");
-    let bad = |i: usize, message: String| Box::new(fields.error(span.clone(), format!("example {}: {message}", i + 1)));
+    let bad = |i: usize, message: String| {
+        Box::new(fields.error(span.clone(), format!("example {}: {message}", i + 1)))
+    };
     let input_check = crate::schema::Validator::new(input).ok();
     let output_check = output.and_then(|o| crate::schema::Validator::new(o).ok());
     let mut examples = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Value::Object(pair) = fields.to_json("examples", item)? else {
-            return Err(bad(i, "expected a map with `input` and `output`".to_owned()));
+            return Err(bad(
+                i,
+                "expected a map with `input` and `output`".to_owned(),
+            ));
         };
         if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
-            return Err(bad(i, format!("unknown key `{extra}`; an example has only `input` and `output`")));
+            return Err(bad(
+                i,
+                format!("unknown key `{extra}`; an example has only `input` and `output`"),
+            ));
         }
         let (Some(ex_in), Some(ex_out)) = (pair.get("input"), pair.get("output")) else {
-            return Err(bad(i, "an example needs both `input` and `output`".to_owned()));
+            return Err(bad(
+                i,
+                "an example needs both `input` and `output`".to_owned(),
+            ));
         };
         check_example(&bad, i, "input", ex_in, input_check.as_ref())?;
         check_example(&bad, i, "output", ex_out, output_check.as_ref())?;
-        examples.push(Example { input: ex_in.clone(), output: ex_out.clone() });
+        examples.push(Example {
+            input: ex_in.clone(),
+            output: ex_out.clone(),
+        });
     }
     Ok(examples)
 }
@@ -301,16 +367,24 @@ fn check_example(
 ) -> Result<(), Box<Located>> {
     match (value, validator) {
         (Value::String(_), _) | (_, None) => Ok(()),
-        (v, Some(validator)) => validator
-            .validate(v)
-            .map_err(|errors| bad(i, format!("`{which}` does not match the worker's {which} schema: {}", errors.join("; ")))),
+        (v, Some(validator)) => validator.validate(v).map_err(|errors| {
+            bad(
+                i,
+                format!(
+                    "`{which}` does not match the worker's {which} schema: {}",
+                    errors.join("; ")
+                ),
+            )
+        }),
     }
 }
 
 /// The body as the system prompt: leading blank lines and trailing whitespace dropped, line
 /// endings normalised to `\n`.
 fn instructions(body: &str) -> String {
-    body.trim_start_matches(['\r', '\n']).trim_end().replace("\r\n", "\n")
+    body.trim_start_matches(['\r', '\n'])
+        .trim_end()
+        .replace("\r\n", "\n")
 }
 
 #[cfg(test)]

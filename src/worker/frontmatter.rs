@@ -97,9 +97,8 @@ pub struct KeySpans {
 /// Find top-level `key:` (plain, `"key":` or `'key':`) in the `frontmatter` range of `text`.
 pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<KeySpans> {
     let fm = &text[..frontmatter.end];
-    let mut found = lines(fm, frontmatter.start).skip_while(|(line, _)| {
-        key_at(&fm[line.clone()], key).is_none()
-    });
+    let mut found = lines(fm, frontmatter.start)
+        .skip_while(|(line, _)| key_at(&fm[line.clone()], key).is_none());
     let (line, _) = found.next()?;
     let (key_len, colon) = key_at(&fm[line.clone()], key)?;
     let key_span = line.start..line.start + key_len;
@@ -108,7 +107,10 @@ pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<K
     let lead = inline.len() - inline.trim_start().len();
     if !inline.trim().is_empty() {
         let start = after + lead;
-        return Some(KeySpans { key: key_span, value: start..start + inline.trim().len() });
+        return Some(KeySpans {
+            key: key_span,
+            value: start..start + inline.trim().len(),
+        });
     }
     let block: Vec<Range<usize>> = found
         .map(|(l, _)| l)
@@ -121,11 +123,15 @@ pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<K
     let value = match (block.first(), block.last()) {
         (Some(first), Some(last)) => {
             let s = &fm[first.clone()];
-            first.start + (s.len() - s.trim_start().len())..last.end - trailing_ws(&fm[last.clone()])
+            first.start + (s.len() - s.trim_start().len())
+                ..last.end - trailing_ws(&fm[last.clone()])
         }
         _ => key_span.clone(),
     };
-    Some(KeySpans { key: key_span, value })
+    Some(KeySpans {
+        key: key_span,
+        value,
+    })
 }
 
 fn trailing_ws(s: &str) -> usize {
@@ -235,13 +241,18 @@ mod tests {
     fn split_errors() {
         assert_eq!(split("name: a\n"), Err(SplitError::MissingOpen(0..7)));
         assert_eq!(split(""), Err(SplitError::MissingOpen(0..0)));
-        assert_eq!(split("---\nname: a\n"), Err(SplitError::MissingClose(12..12)));
+        assert_eq!(
+            split("---\nname: a\n"),
+            Err(SplitError::MissingClose(12..12))
+        );
     }
 
     #[test]
     fn cleans_positions_from_yaml_messages() {
         assert_eq!(
-            clean_yaml_message("did not find expected key at line 3 column 1, while parsing a block mapping at line 1 column 1"),
+            clean_yaml_message(
+                "did not find expected key at line 3 column 1, while parsing a block mapping at line 1 column 1"
+            ),
             "did not find expected key, while parsing a block mapping"
         );
         assert_eq!(clean_yaml_message("x at line y"), "x at line y");

@@ -59,18 +59,33 @@ fn parses_every_field() {
         assert_eq!(&FULL[t.span.0..t.span.0 + t.span.1], t.name);
     }
     assert_eq!(spec.input["required"], json!(["company", "deck"]));
-    assert_eq!(spec.input["properties"]["deck"]["description"], "path to the PDF");
-    assert_eq!(spec.output.as_ref().unwrap()["properties"]["score"], json!({"type": "integer"}));
+    assert_eq!(
+        spec.input["properties"]["deck"]["description"],
+        "path to the PDF"
+    );
+    assert_eq!(
+        spec.output.as_ref().unwrap()["properties"]["score"],
+        json!({"type": "integer"})
+    );
     assert_eq!(spec.examples.len(), 2);
-    assert_eq!(spec.examples[0].output, json!({"score": 7, "summary": "solid"}));
+    assert_eq!(
+        spec.examples[0].output,
+        json!({"score": 7, "summary": "solid"})
+    );
     assert_eq!(spec.examples[1].input, json!("just text"));
     assert_eq!(spec.attachments, ["deck"]);
     assert_eq!(spec.max_turns, 5);
     assert_eq!(spec.tool_choice, ToolChoice::Tool("summarizer".into()));
     assert_eq!(spec.seed, Some(7));
-    assert_eq!(spec.instructions, "You evaluate startup pitch decks.\nBe brief.");
+    assert_eq!(
+        spec.instructions,
+        "You evaluate startup pitch decks.\nBe brief."
+    );
     assert_eq!(spec.path.as_deref(), Some(Path::new("workers/eval.worker")));
-    assert_eq!(&FULL[spec.name_span.0..spec.name_span.0 + spec.name_span.1], "pitch_evaluator");
+    assert_eq!(
+        &FULL[spec.name_span.0..spec.name_span.0 + spec.name_span.1],
+        "pitch_evaluator"
+    );
 }
 
 #[test]
@@ -88,7 +103,8 @@ fn empty_frontmatter_takes_defaults() {
 
 #[test]
 fn accepts_crlf_and_null_values() {
-    let spec = parse("---\r\nmodel: test:x\r\nseed:\r\ntool_choice: required\r\n---\r\nA\r\nB\r\n").unwrap();
+    let spec = parse("---\r\nmodel: test:x\r\nseed:\r\ntool_choice: required\r\n---\r\nA\r\nB\r\n")
+        .unwrap();
     assert_eq!(spec.model.as_deref(), Some("test:x"));
     assert_eq!(spec.seed, None);
     assert_eq!(spec.tool_choice, ToolChoice::Required);
@@ -106,7 +122,10 @@ fn block_lists_get_item_spans() {
 #[test]
 fn broken_yaml() {
     let (msg, at, _) = fail("---\nname: a\nmodel: [x\n---\n");
-    assert!(msg.starts_with("invalid YAML in worker frontmatter: "), "{msg}");
+    assert!(
+        msg.starts_with("invalid YAML in worker frontmatter: "),
+        "{msg}"
+    );
     assert!(!msg.contains("line"), "{msg}");
     assert_eq!(at, "4:1");
     let (_, at, _) = fail("---\nname: a\n  bad: indent\n---\n");
@@ -120,19 +139,28 @@ fn unknown_key_with_suggestion() {
     assert_eq!(at, "3:1");
     assert_eq!(help.as_deref(), Some("did you mean `model`?"));
     let (_, _, help) = fail("---\nzzz: 1\n---\n");
-    assert!(help.unwrap().starts_with("valid keys are `name`, `description`"));
+    assert!(
+        help.unwrap()
+            .starts_with("valid keys are `name`, `description`")
+    );
 }
 
 #[test]
 fn wrong_types() {
     let (msg, at, _) = fail("---\nmax_turns: many\n---\n");
-    assert_eq!(msg, "`max_turns` must be a positive integer, found the string `many`");
+    assert_eq!(
+        msg,
+        "`max_turns` must be a positive integer, found the string `many`"
+    );
     assert_eq!(at, "2:12");
     let (msg, at, _) = fail("---\ntoolsets: 3\n---\n");
     assert_eq!(msg, "`toolsets` must be a list of names, found `3`");
     assert_eq!(at, "2:11");
     let (msg, at, _) = fail("---\ntemperature: hot\n---\n");
-    assert_eq!(msg, "`temperature` must be a number from 0 to 2, found the string `hot`");
+    assert_eq!(
+        msg,
+        "`temperature` must be a number from 0 to 2, found the string `hot`"
+    );
     assert_eq!(at, "2:14");
     let (msg, _, _) = fail("---\ntemperature: 3\n---\n");
     assert_eq!(msg, "`temperature` must be a number from 0 to 2, found `3`");
@@ -169,9 +197,15 @@ fn bad_names() {
     let (msg, at, help) = fail("---\nname: pitch-eval\n---\n");
     assert_eq!(msg, "invalid worker name `pitch-eval`");
     assert_eq!(at, "2:7");
-    assert_eq!(help.as_deref(), Some("use letters, digits and `_`, e.g. `pitch_eval`"));
+    assert_eq!(
+        help.as_deref(),
+        Some("use letters, digits and `_`, e.g. `pitch_eval`")
+    );
     let e = parse_worker(Path::new("workers/my-worker.worker"), "---\n---\n").unwrap_err();
-    assert_eq!(e.message, "worker file name `my-worker` is not a valid worker name");
+    assert_eq!(
+        e.message,
+        "worker file name `my-worker` is not a valid worker name"
+    );
     let (msg, at, _) = fail("---\nmodel: claude\n---\n");
     assert_eq!(msg, "invalid model id `claude`");
     assert_eq!(at, "2:8");
@@ -181,7 +215,10 @@ fn bad_names() {
 fn attachment_not_in_input() {
     let text = "---\ninput:\n  deck: string\nattachments: [deck, slides]\n---\n";
     let (msg, at, _) = fail(text);
-    assert_eq!(msg, "attachment `slides` is not a field of the worker input");
+    assert_eq!(
+        msg,
+        "attachment `slides` is not a field of the worker input"
+    );
     assert_eq!(at, "4:21");
     let (_, _, help) = fail("---\ninput: {deck: string}\nattachments: [dekc]\n---\n");
     assert_eq!(help.as_deref(), Some("did you mean `deck`?"));
@@ -191,7 +228,10 @@ fn attachment_not_in_input() {
 fn unknown_schema_type() {
     let text = "---\noutput:\n  score: integer\n  summary: strng\n---\n";
     let (msg, at, help) = fail(text);
-    assert_eq!(msg, "invalid `output` schema: `summary`: unknown type `strng`");
+    assert_eq!(
+        msg,
+        "invalid `output` schema: `summary`: unknown type `strng`"
+    );
     assert_eq!(at, "4:3");
     assert_eq!(help.as_deref(), Some("did you mean `string`?"));
     let (msg, at, _) = fail("---\ninput: string\n---\n");
@@ -202,7 +242,9 @@ fn unknown_schema_type() {
 #[test]
 fn bad_examples() {
     let head = "---\noutput: {score: integer}\nexamples:\n";
-    let (msg, at, _) = fail(&format!("{head}  - input: a\n    output: {{score: high}}\n---\n"));
+    let (msg, at, _) = fail(&format!(
+        "{head}  - input: a\n    output: {{score: high}}\n---\n"
+    ));
     assert_eq!(
         msg,
         "example 1: `output` does not match the worker's output schema: \
@@ -212,13 +254,19 @@ fn bad_examples() {
     let (msg, _, _) = fail(&format!("{head}  - input: a\n---\n"));
     assert_eq!(msg, "example 1: an example needs both `input` and `output`");
     let (msg, _, _) = fail(&format!("{head}  - inptu: a\n    output: b\n---\n"));
-    assert_eq!(msg, "example 1: unknown key `inptu`; an example has only `input` and `output`");
+    assert_eq!(
+        msg,
+        "example 1: unknown key `inptu`; an example has only `input` and `output`"
+    );
 }
 
 #[test]
 fn frontmatter_must_be_a_map() {
     let (msg, at, _) = fail("---\n- a\n---\n");
-    assert_eq!(msg, "worker frontmatter must be a map of keys, found a list");
+    assert_eq!(
+        msg,
+        "worker frontmatter must be a map of keys, found a list"
+    );
     assert_eq!(at, "2:1");
 }
 
