@@ -1,9 +1,15 @@
 //! `llm-do.toml` (DESIGN §9): defaults, limits, approval rules, shell allowlist, providers.
 //! Parsing is strict: unknown keys are errors with their location and a "did you mean".
 
+mod checks;
+mod parse;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+pub use checks::is_model_id;
+pub use parse::{BUILTIN_PROVIDERS, parse_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -107,19 +113,5 @@ pub struct ProviderConfig {
     pub wire: Wire,
 }
 
-/// Parse `llm-do.toml` (interim: replaced by the located parser of the wfile branch).
-pub fn parse_config(
-    path: &std::path::Path,
-    text: &str,
-) -> Result<Config, Box<crate::error::Located>> {
-    toml::from_str(text).map_err(|e| {
-        let span = e.span().map_or((0, 0), |r| (r.start, r.len()));
-        let text: std::sync::Arc<str> = text.into();
-        Box::new(crate::error::Located::new(
-            path,
-            &text,
-            span,
-            e.message().to_string(),
-        ))
-    })
-}
+#[cfg(test)]
+mod tests;

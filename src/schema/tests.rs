@@ -200,3 +200,9 @@ proptest! {
         prop_assert!(validator.validate(&example).is_ok(), "{schema} {example}");
     }
 }
+
+#[test]
+fn validator_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Validator>();
+}

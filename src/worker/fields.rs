@@ -89,10 +89,30 @@ impl<'a> Fields<'a> {
             let yaml = &self.text[self.range.clone()];
             self.range.start + crate::error::offset_of(yaml, loc.line(), loc.column())
         });
+        if let Some((key, span)) = self.duplicate_key(&message) {
+            return Box::new(
+                self.error(span, format!("duplicate key `{key}` in worker frontmatter"))
+                    .label("written again here")
+                    .help("keep one of them"),
+            );
+        }
         Box::new(self.error(
             at..at,
             format!("invalid YAML in worker frontmatter: {message}"),
         ))
+    }
+
+    /// For libyaml's `duplicate entry with key "k"` (reported at the map's start), the key and
+    /// the span of its second top-level occurrence.
+    fn duplicate_key<'m>(&self, message: &'m str) -> Option<(&'m str, Range<usize>)> {
+        let key = message
+            .strip_prefix("duplicate entry with key \"")?
+            .strip_suffix('"')?;
+        frontmatter::top_level_keys(self.text, &self.range)
+            .into_iter()
+            .filter(|(k, _)| k == key)
+            .nth(1)
+            .map(|(_, span)| (key, span))
     }
 
     fn check_keys(&self) -> Result<(), Box<Located>> {

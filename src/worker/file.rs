@@ -238,10 +238,7 @@ fn model(fields: &Fields) -> Result<Option<String>, Box<Located>> {
     let Some(model) = fields.string("model")? else {
         return Ok(None);
     };
-    let valid = model
-        .split_once(':')
-        .is_some_and(|(provider, name)| is_identifier(provider) && !name.trim().is_empty());
-    if valid {
+    if crate::config::is_model_id(&model) {
         return Ok(Some(model));
     }
     Err(Box::new(

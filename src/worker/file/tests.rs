@@ -133,6 +133,13 @@ fn broken_yaml() {
 }
 
 #[test]
+fn duplicate_key_points_at_the_second() {
+    let (msg, at, _) = fail("---\nname: a\nseed: 1\nname: b\n---\n");
+    assert_eq!(msg, "duplicate key `name` in worker frontmatter");
+    assert_eq!(at, "4:1");
+}
+
+#[test]
 fn unknown_key_with_suggestion() {
     let (msg, at, help) = fail("---\nname: a\nmodle: anthropic:x\n---\n");
     assert_eq!(msg, "unknown key `modle` in worker frontmatter");

@@ -1,0 +1,156 @@
+//! Checks on a deserialized `llm-do.toml` that its types cannot express: limits of at least
+//! one, globs that compile, provider names and URLs, model ids. Each failure names the path
+//! of the offending value; the caller turns that into a located error.
+
+use super::parse::{BUILTIN_PROVIDERS, Seg};
+use super::{Config, Limits};
+use crate::error::Located;
+use crate::worker::file::is_identifier;
+
+/// Builds the located error for the value at a path, with a message and an optional hint.
+pub type At<'a> = &'a dyn Fn(&[Seg], String, Option<String>) -> Box<Located>;
+
+fn key(name: &str) -> Seg {
+    Seg::Key(name.to_owned())
+}
+
+/// Run every check, stopping at the first failure.
+///
+/// # Errors
+///
+/// The located error built by `at` for the first invalid value.
+pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
+    if let Some(model) = &config.defaults.model {
+        if !is_model_id(model) {
+            return Err(at(
+                &[key("defaults"), key("model")],
+                format!("invalid model id `{model}`"),
+                Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
+            ));
+        }
+    }
+    limits(&config.limits, at)?;
+    approvals(config, at)?;
+    shell(config, at)?;
+    providers(config, at)
+}
+
+/// Whether `id` looks like `provider:model`.
+#[must_use]
+pub fn is_model_id(id: &str) -> bool {
+    id.split_once(':')
+        .is_some_and(|(provider, model)| is_identifier(provider) && !model.trim().is_empty())
+}
+
+fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {
+    for (name, value) in [
+        ("max_depth", limits.max_depth),
+        ("max_parallel", limits.max_parallel),
+    ] {
+        if value == Some(0) {
+            return Err(at(
+                &[key("limits"), key(name)],
+                format!("`{name}` must be at least 1"),
+                None,
+            ));
+        }
+    }
+    if limits.max_operations == Some(0) {
+        return Err(at(
+            &[key("limits"), key("max_operations")],
+            "`max_operations` must be at least 1".to_owned(),
+            Some("omit it to use the default budget".to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
+    for (i, rule) in config.approvals.iter().enumerate() {
+        let fields = [
+            ("tool", Some(&rule.tool)),
+            ("path", rule.path.as_ref()),
+            ("command", rule.command.as_ref()),
+        ];
+        for (field, glob) in fields {
+            let Some(glob) = glob else { continue };
+            if let Err(e) = globset::Glob::new(glob) {
+                return Err(at(
+                    &[key("approvals"), Seg::Index(i), key(field)],
+                    format!("invalid glob `{glob}` in `{field}`: {}", glob_reason(&e)),
+                    Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`".to_owned()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// globset's error without the repeated glob.
+fn glob_reason(e: &globset::Error) -> String {
+    e.kind().to_string()
+}
+
+fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
+    for (i, rule) in config.shell.allow.iter().enumerate() {
+        if rule.prefix.trim().is_empty() {
+            return Err(at(
+                &[key("shell"), key("allow"), Seg::Index(i), key("prefix")],
+                "shell `prefix` is empty".to_owned(),
+                Some("an empty prefix would allow every command; name the command, e.g. `git status`".to_owned()),
+            ));
+        }
+    }
+    if config.shell.timeout == Some(0) {
+        return Err(at(
+            &[key("shell"), key("timeout")],
+            "`timeout` must be at least 1 second".to_owned(),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
+    for (name, provider) in &config.providers {
+        let path = [key("providers"), key(name)];
+        if !is_identifier(name) {
+            return Err(at(
+                &path,
+                format!("invalid provider name `{name}`"),
+                Some("provider names use letters, digits and `_`; they prefix model ids as `name:model`".to_owned()),
+            ));
+        }
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+            return Err(at(
+                &path,
+                format!("provider `{name}` is built in and cannot be redefined"),
+                Some(match base_url_variable(name) {
+                    Some(var) => format!(
+                        "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider"
+                    ),
+                    None => format!("choose another name, e.g. `{name}_local`"),
+                }),
+            ));
+        }
+        let url = provider.base_url.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(at(
+                &[key("providers"), key(name), key("base_url")],
+                format!("`base_url` of provider `{name}` must start with `http://` or `https://`"),
+                Some(format!("e.g. `http://localhost:8000/v1`, not `{url}`")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The environment variable that moves a built-in provider, for hints.
+fn base_url_variable(provider: &str) -> Option<&'static str> {
+    match provider {
+        "anthropic" => Some("ANTHROPIC_BASE_URL"),
+        "openai" => Some("OPENAI_BASE_URL"),
+        "ollama" => Some("OLLAMA_HOST"),
+        _ => None,
+    }
+}

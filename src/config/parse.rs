@@ -1,0 +1,261 @@
+//! Reading `llm-do.toml`: `toml`'s serde errors rewritten into located, uv-style messages
+//! (with "did you mean" for unknown keys), then checks serde cannot express (limits, globs,
+//! provider names and URLs), each pointing at the offending key or value.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::Config;
+use crate::error::Located;
+
+/// Providers built into llm-do; a `[providers.NAME]` table cannot reuse these names.
+pub const BUILTIN_PROVIDERS: [&str; 5] = ["anthropic", "openai", "ollama", "test", "script"];
+
+/// One step of a path into the TOML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// Parse and validate `llm-do.toml` at `path` with content `text`.
+///
+/// # Errors
+///
+/// A [`Located`] diagnostic for TOML syntax errors, unknown keys (with a "did you mean"),
+/// values of the wrong type, and invalid limits, globs, provider names or URLs.
+pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
+    let text: Arc<str> = Arc::from(text);
+    let doc = Doc { path, text: &text };
+    let config: Config = toml::from_str(&text).map_err(|e| doc.serde_error(&e))?;
+    // Parsing succeeded above, so the spanned parse cannot fail; an empty table is harmless.
+    let root = DeTable::parse(&text)
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    super::checks::check(&config, &|segs, message, help| {
+        doc.at(&root, segs, message, help)
+    })?;
+    Ok(config)
+}
+
+struct Doc<'a> {
+    path: &'a Path,
+    text: &'a Arc<str>,
+}
+
+impl Doc<'_> {
+    fn located(&self, span: Range<usize>, message: impl Into<String>) -> Located {
+        Located::new(self.path, self.text, (span.start, span.len()), message)
+    }
+
+    /// A located error at the value under `segs` (or its key when `segs` ends in a key whose
+    /// name is the problem, which callers signal by passing a trailing `Seg::Key` of a table).
+    fn at(
+        &self,
+        root: &DeTable,
+        segs: &[Seg],
+        message: String,
+        help: Option<String>,
+    ) -> Box<Located> {
+        let span = value_span(root, segs).unwrap_or(0..0);
+        Box::new(self.located(span, message).help_opt(help))
+    }
+
+    fn serde_error(&self, e: &toml::de::Error) -> Box<Located> {
+        let span = e.span().unwrap_or(0..0);
+        let root = DeTable::parse(self.text).map(Spanned::into_inner).ok();
+        let context = root
+            .as_ref()
+            .map(|r| path_at(r, span.start))
+            .unwrap_or_default();
+        let (message, help) = rewrite(e.message(), &context);
+        Box::new(self.located(span, message).help_opt(help))
+    }
+}
+
+/// The path of the deepest key whose key or value span contains `offset`.
+pub fn path_at(table: &DeTable, offset: usize) -> Vec<Seg> {
+    for (key, value) in table {
+        if key.span().contains(&offset) {
+            return vec![Seg::Key(key.get_ref().to_string())];
+        }
+        let span = value.span();
+        if span.contains(&offset) || span.start == offset {
+            let mut path = vec![Seg::Key(key.get_ref().to_string())];
+            path.extend(path_in_value(value.get_ref(), offset));
+            return path;
+        }
+    }
+    // A header's table spans only the header line: search the children too.
+    for (key, value) in table {
+        let inner = path_in_value(value.get_ref(), offset);
+        if !inner.is_empty() {
+            let mut path = vec![Seg::Key(key.get_ref().to_string())];
+            path.extend(inner);
+            return path;
+        }
+    }
+    Vec::new()
+}
+
+fn path_in_value(value: &DeValue, offset: usize) -> Vec<Seg> {
+    match value {
+        DeValue::Table(t) => path_at(t, offset),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let inner = path_in_value(item.get_ref(), offset);
+                if item.span().contains(&offset) || !inner.is_empty() {
+                    let mut path = vec![Seg::Index(i)];
+                    path.extend(inner);
+                    return path;
+                }
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The span of the value under `segs`; a trailing key that names a table points at the key.
+pub fn value_span(root: &DeTable, segs: &[Seg]) -> Option<Range<usize>> {
+    let (first, rest) = segs.split_first()?;
+    let Seg::Key(name) = first else { return None };
+    let (key, value) = root.get_key_value(name.as_str())?;
+    if rest.is_empty() {
+        return Some(match value.get_ref() {
+            DeValue::Table(_) => key.span(),
+            _ => value.span(),
+        });
+    }
+    span_in_value(value, rest)
+}
+
+fn span_in_value(value: &Spanned<DeValue>, segs: &[Seg]) -> Option<Range<usize>> {
+    match (value.get_ref(), segs.split_first()) {
+        (_, None) => Some(value.span()),
+        (DeValue::Table(t), Some(_)) => value_span(t, segs),
+        (DeValue::Array(items), Some((Seg::Index(i), rest))) => span_in_value(items.get(*i)?, rest),
+        _ => None,
+    }
+}
+
+/// The dotted name of a table path, e.g. `[providers.local]`, `[[approvals]]`.
+fn table_name(path: &[Seg]) -> String {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            Seg::Key(k) => Some(k.as_str()),
+            Seg::Index(_) => None,
+        })
+        .collect();
+    if matches!(path.last(), Some(Seg::Index(_))) {
+        format!("`[[{}]]`", keys.join("."))
+    } else {
+        format!("`[{}]`", keys.join("."))
+    }
+}
+
+/// Rewrite one of `toml`/serde's messages; `context` is the path of the key at the error.
+fn rewrite(message: &str, context: &[Seg]) -> (String, Option<String>) {
+    let parent = context.split_last().map_or(&[][..], |(_, p)| p);
+    let key = match context.last() {
+        Some(Seg::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (name, expected) = split_expected(rest);
+        let place = if parent.is_empty() {
+            "`llm-do.toml`".to_owned()
+        } else {
+            table_name(parent)
+        };
+        let what = if parent.is_empty() { "section" } else { "key" };
+        return (
+            format!("unknown {what} `{name}` in {place}"),
+            Some(suggest(&name, &expected, what)),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let (name, expected) = split_expected(rest);
+        let of = key.map(|k| format!(" for `{k}`")).unwrap_or_default();
+        return (
+            format!("unknown value `{name}`{of}"),
+            Some(suggest(&name, &expected, "value")),
+        );
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        let place = if context.is_empty() {
+            "`llm-do.toml`".to_owned()
+        } else {
+            table_name(context)
+        };
+        let name = rest.trim_matches('`');
+        return (
+            format!("missing key `{name}` in {place}"),
+            Some(format!("add `{name} = ...`")),
+        );
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((found, expected)) = rest.split_once(", expected ") {
+                let subject = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
+                let found = found.strip_prefix("string ").map_or_else(
+                    || {
+                        found
+                            .split_once(' ')
+                            .map_or(found.to_owned(), |(_, v)| v.to_owned())
+                    },
+                    |s| format!("the string {s}"),
+                );
+                return (
+                    format!("{subject} must be {}, found {found}", plain(expected)),
+                    None,
+                );
+            }
+        }
+    }
+    (
+        format!("invalid TOML: {}", message.replace('\n', "; ")),
+        None,
+    )
+}
+
+/// Serde's type names in plain words.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a map" => "a table".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        e if e.starts_with("struct ") => "a table".to_owned(),
+        e => e.to_owned(),
+    }
+}
+
+/// `` `name`, expected one of `a`, `b` `` → (`name`, [a, b]).
+fn split_expected(rest: &str) -> (String, Vec<String>) {
+    let (name, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+    let candidates = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    (name.trim_matches('`').to_owned(), candidates)
+}
+
+fn suggest(name: &str, candidates: &[String], what: &str) -> String {
+    crate::suggest::did_you_mean(name, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
+        let all: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+        if all.is_empty() {
+            format!("no {what}s are allowed here")
+        } else {
+            format!("valid {what}s are {}", all.join(", "))
+        }
+    })
+}

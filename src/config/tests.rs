@@ -1,0 +1,202 @@
+use std::path::Path;
+
+use super::*;
+
+const FULL: &str = r#"
+[defaults]
+model = "anthropic:claude-haiku-4-5"
+
+[limits]
+max_depth = 5
+max_parallel = 8
+max_operations = 1000
+
+[[approvals]]
+tool = "write_file"
+path = "output/**"
+decision = "approve"
+
+[[approvals]]
+tool = "shell"
+command = "git *"
+decision = "prompt"
+
+[shell]
+allow = [{ prefix = "git status", approval = false }, { prefix = "wc" }]
+timeout = 10
+
+[providers.local]
+base_url = "http://localhost:8000/v1"
+api_key_env = "LOCAL_KEY"
+wire = "openai"
+"#;
+
+fn parse(text: &str) -> Result<Config, Box<Located>> {
+    parse_config(Path::new("llm-do.toml"), text)
+}
+
+/// The error's message, `line:col` of its span start, and help.
+fn fail(text: &str) -> (String, String, Option<String>) {
+    let e = parse(text).expect_err("expected an error");
+    let offset = e.span.offset();
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (e.message.clone(), format!("{line}:{col}"), e.help.clone())
+}
+
+use crate::error::Located;
+
+#[test]
+fn parses_every_section() {
+    let c = parse(FULL).unwrap();
+    assert_eq!(
+        c.defaults.model.as_deref(),
+        Some("anthropic:claude-haiku-4-5")
+    );
+    assert_eq!(
+        c.limits,
+        Limits {
+            max_depth: Some(5),
+            max_parallel: Some(8),
+            max_operations: Some(1000)
+        }
+    );
+    assert_eq!(c.approvals.len(), 2);
+    assert_eq!(c.approvals[0].path.as_deref(), Some("output/**"));
+    assert_eq!(c.approvals[1].decision, Decision::Prompt);
+    assert_eq!(
+        c.shell.allow[0],
+        ShellRule {
+            prefix: "git status".into(),
+            approval: false
+        }
+    );
+    assert!(c.shell.allow[1].approval);
+    assert_eq!(c.shell.timeout, Some(10));
+    let local = &c.providers["local"];
+    assert_eq!(
+        (local.base_url.as_str(), local.wire),
+        ("http://localhost:8000/v1", Wire::Openai)
+    );
+    assert_eq!(local.api_key_env.as_deref(), Some("LOCAL_KEY"));
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn unknown_key_with_suggestion() {
+    let (msg, at, help) = fail("[defaults]\nmodle = \"x:y\"\n");
+    assert_eq!(msg, "unknown key `modle` in `[defaults]`");
+    assert_eq!(at, "2:1");
+    assert_eq!(help.as_deref(), Some("did you mean `model`?"));
+    let (msg, at, help) = fail("[defualts]\nmodel = \"x:y\"\n");
+    assert_eq!(msg, "unknown section `defualts` in `llm-do.toml`");
+    assert_eq!(at, "1:2");
+    assert_eq!(help.as_deref(), Some("did you mean `defaults`?"));
+    let (msg, at, help) = fail("[shell]\nallow = [{ prefix = \"git\", aproval = false }]\n");
+    assert_eq!(msg, "unknown key `aproval` in `[[shell.allow]]`");
+    assert_eq!(at, "2:28");
+    assert_eq!(help.as_deref(), Some("did you mean `approval`?"));
+    let (msg, _, help) =
+        fail("[providers.local]\nbase_url = \"http://x\"\nwire = \"openai\"\nzzz = 1\n");
+    assert_eq!(msg, "unknown key `zzz` in `[providers.local]`");
+    assert_eq!(
+        help.as_deref(),
+        Some("valid keys are `base_url`, `api_key_env`, `wire`")
+    );
+    let (msg, at, _) = fail("[limits]\nmax_dept = 3\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("unknown key `max_dept` in `[limits]`", "2:1")
+    );
+}
+
+#[test]
+fn wrong_value_types() {
+    let (msg, at, _) = fail("[limits]\nmax_depth = \"five\"\n");
+    assert_eq!(
+        msg,
+        "`max_depth` must be a non-negative integer, found the string \"five\""
+    );
+    assert_eq!(at, "2:13");
+    let (msg, _, _) = fail("[limits]\nmax_parallel = -1\n");
+    assert_eq!(
+        msg,
+        "`max_parallel` must be a non-negative integer, found `-1`"
+    );
+    let (msg, _, _) = fail("providers = 3\n");
+    assert_eq!(msg, "`providers` must be a table, found `3`");
+    let (msg, at, help) = fail("[[approvals]]\ntool = \"x\"\ndecision = \"aprove\"\n");
+    assert_eq!(msg, "unknown value `aprove` for `decision`");
+    assert_eq!(at, "3:12");
+    assert_eq!(help.as_deref(), Some("did you mean `approve`?"));
+    let (msg, at, _) = fail("[[approvals]]\ntool = \"x\"\n");
+    assert_eq!(msg, "missing key `decision` in `[[approvals]]`");
+    assert_eq!(at, "1:1");
+}
+
+#[test]
+fn syntax_errors() {
+    let (msg, at, _) = fail("[limits\n");
+    assert_eq!(msg, "invalid TOML: unclosed table, expected `]`");
+    assert_eq!(at, "1:8");
+}
+
+#[test]
+fn bad_globs() {
+    let (msg, at, _) =
+        fail("[[approvals]]\ntool = \"write_file\"\npath = \"out/[a\"\ndecision = \"approve\"\n");
+    assert_eq!(
+        msg,
+        "invalid glob `out/[a` in `path`: unclosed character class; missing ']'"
+    );
+    assert_eq!(at, "3:8");
+    let (msg, at, _) = fail("[[approvals]]\ntool = \"{a\"\ndecision = \"reject\"\n");
+    assert!(msg.starts_with("invalid glob `{a` in `tool`"), "{msg}");
+    assert_eq!(at, "2:8");
+}
+
+#[test]
+fn bad_limits() {
+    let (msg, at, _) = fail("[limits]\nmax_parallel = 0\n");
+    assert_eq!(msg, "`max_parallel` must be at least 1");
+    assert_eq!(at, "2:16");
+    let (msg, _, _) = fail("[limits]\nmax_depth = 0\n");
+    assert_eq!(msg, "`max_depth` must be at least 1");
+}
+
+#[test]
+fn bad_providers() {
+    let (msg, at, help) = fail("[providers.openai]\nbase_url = \"http://x\"\nwire = \"openai\"\n");
+    assert_eq!(msg, "provider `openai` is built in and cannot be redefined");
+    assert_eq!(at, "1:12");
+    assert!(help.unwrap().contains("OPENAI_BASE_URL"));
+    let (msg, at, _) = fail("[providers.\"my-llm\"]\nbase_url = \"http://x\"\nwire = \"openai\"\n");
+    assert_eq!(msg, "invalid provider name `my-llm`");
+    assert_eq!(at, "1:12");
+    let (msg, at, _) =
+        fail("[providers.local]\nbase_url = \"localhost:8000\"\nwire = \"openai\"\n");
+    assert_eq!(
+        msg,
+        "`base_url` of provider `local` must start with `http://` or `https://`"
+    );
+    assert_eq!(at, "2:12");
+}
+
+#[test]
+fn bad_default_model_and_shell() {
+    let (msg, at, _) = fail("[defaults]\nmodel = \"haiku\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("invalid model id `haiku`", "2:9")
+    );
+    let (msg, at, _) = fail("[shell]\nallow = [{ prefix = \" \" }]\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("shell `prefix` is empty", "2:21")
+    );
+}
