@@ -86,9 +86,9 @@ pub fn locate(
         &file.0,
         &file.1,
         span_of(&file.1, current.position()),
-        msg.clone(),
+        msg,
     )
-    .label(short(&msg));
+    .label("here");
     if let Some(((path, text), pos, name)) = call_sites.first() {
         located = located.related(
             Located::new(
