@@ -8,6 +8,7 @@
 //! says how to approve headlessly. Every [`Verdict`] names its source so traces can record it.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
@@ -312,7 +313,7 @@ impl CompiledRule {
         let mut describe = format!("`[[approvals]]` rule #{number} (tool = `{}`", rule.tool);
         for (name, value) in [("path", &rule.path), ("command", &rule.command)] {
             if let Some(value) = value {
-                describe.push_str(&format!(", {name} = `{value}`"));
+                let _ = write!(describe, ", {name} = `{value}`");
             }
         }
         describe.push_str(") in `llm-do.toml`");

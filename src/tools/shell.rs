@@ -5,6 +5,7 @@
 //! `tokio::process::Command` (no `sh -c`), a timeout, and capped output. Only the direct child
 //! is killed on timeout: programs that daemonize are the allowlist author's responsibility.
 
+use std::fmt::Write as _;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -162,7 +163,7 @@ impl Captured {
     /// block on a full pipe, so the excess is drained, not ignored).
     async fn fill(&mut self, pipe: Option<impl AsyncRead + Unpin>) {
         let Some(mut pipe) = pipe else { return };
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; 8192];
         while let Ok(n) = pipe.read(&mut buf).await {
             if n == 0 {
                 break;
@@ -182,10 +183,11 @@ impl Captured {
             .map_or(text.len(), |(i, _)| i);
         let mut out = text[..cut].to_owned();
         if cut < text.len() || self.total > self.bytes.len() {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "\n[... truncated: showing the first {MAX_OUTPUT_CHARS} chars of {} bytes]",
                 self.total
-            ));
+            );
         }
         out
     }
@@ -210,7 +212,7 @@ fn render(exit: &str, stdout: &Captured, stderr: &Captured) -> String {
     let mut out = format!("exit code: {exit}");
     for (label, stream) in [("stdout", stdout), ("stderr", stderr)] {
         if stream.total > 0 {
-            out.push_str(&format!("\n--- {label} ---\n{}", stream.text()));
+            let _ = write!(out, "\n--- {label} ---\n{}", stream.text());
         }
     }
     if stdout.total == 0 && stderr.total == 0 {
