@@ -76,6 +76,29 @@ pub fn check_command(command: &str, cfg: &ShellConfig) -> Result<ShellMatch, Too
     })
 }
 
+/// Problems with `[shell] allow` rules, as `(index, message)`: a prefix that is empty, uses
+/// refused characters, or names an interpreter without arguments can never match, so
+/// `llm-do check` should report it.
+pub fn rule_problems(cfg: &ShellConfig) -> Vec<(usize, String)> {
+    let problem = |prefix: &str| -> Option<String> {
+        let why = match split(prefix) {
+            Err(why) => why,
+            Ok(words) if words.len() == 1 && INTERPRETERS.contains(&program_name(&words[0])) => {
+                String::from("an interpreter is only allowed together with its arguments")
+            }
+            Ok(_) => return None,
+        };
+        Some(format!(
+            "`[shell] allow` prefix `{prefix}` can never match: {why}"
+        ))
+    };
+    cfg.allow
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| problem(&rule.prefix).map(|p| (i, p)))
+        .collect()
+}
+
 /// `shell(command, timeout=30)`: run an allowed command in the project root and report its
 /// exit code and output. A non-zero exit is a normal result, not an error.
 pub async fn run_shell(
@@ -249,6 +272,23 @@ mod tests {
         assert_eq!((m.rule, m.needs_approval), (1, true));
         assert!(check_command("git-lfs x", &c).is_err());
         assert!(check_command("gitstatus", &cfg(&[("git", false)])).is_err());
+    }
+
+    #[test]
+    fn reports_rules_that_can_never_match() {
+        let c = cfg(&[
+            ("git status", false),
+            ("ls | wc", false),
+            ("", true),
+            ("bash", true),
+        ]);
+        let problems = rule_problems(&c);
+        assert_eq!(problems.iter().map(|p| p.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(
+            problems[0]
+                .1
+                .starts_with("`[shell] allow` prefix `ls | wc` can never match: `|`")
+        );
     }
 
     #[test]
