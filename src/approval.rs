@@ -10,12 +10,15 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde_json::Value;
 
 use crate::config::{ApprovalRule, Decision};
 
+mod rules;
 mod terminal;
+
+use rules::CompiledRule;
+pub use rules::RuleError;
 
 pub use terminal::TerminalPrompter;
 
@@ -101,19 +104,6 @@ pub enum Mode {
 /// then denied: a broken policy must not let calls through).
 pub type Policy = Box<dyn Fn(&Request) -> Result<Option<Decision>, String> + Send + Sync>;
 
-/// An `[[approvals]]` rule whose globs do not parse.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "invalid glob `{glob}` in `{field}` of `[[approvals]]` rule #{number} in `llm-do.toml`: {message}"
-)]
-pub struct RuleError {
-    /// 1-based position of the rule.
-    pub number: usize,
-    pub field: &'static str,
-    pub glob: String,
-    pub message: String,
-}
-
 /// The approval gate. `Send + Sync`: share it behind an `Arc` across worker threads.
 pub struct Gate {
     mode: Mode,
@@ -135,15 +125,6 @@ impl std::fmt::Debug for Gate {
             .field("prompter", &self.prompter.is_some())
             .finish_non_exhaustive()
     }
-}
-
-struct CompiledRule {
-    tool: GlobMatcher,
-    path: Option<GlobMatcher>,
-    command: Option<GlobMatcher>,
-    decision: Decision,
-    /// How the rule reads in `llm-do.toml`, for denial messages.
-    describe: String,
 }
 
 impl Gate {
@@ -293,85 +274,6 @@ fn headless_denial(tool: &str) -> String {
     format!(
         "`{tool}` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = \"{tool}\"` with `decision = \"approve\"`"
     )
-}
-
-impl CompiledRule {
-    fn new(number: usize, rule: &ApprovalRule) -> Result<Self, RuleError> {
-        let compile = |field: &'static str, glob: &str, literal_separator: bool| {
-            GlobBuilder::new(glob)
-                .literal_separator(literal_separator)
-                .build()
-                .map(|g: Glob| g.compile_matcher())
-                .map_err(|e| RuleError {
-                    number,
-                    field,
-                    glob: glob.to_owned(),
-                    message: e.kind().to_string(),
-                })
-        };
-        let mut describe = format!("`[[approvals]]` rule #{number} (tool = `{}`", rule.tool);
-        for (name, value) in [("path", &rule.path), ("command", &rule.command)] {
-            if let Some(value) = value {
-                describe.push_str(&format!(", {name} = `{value}`"));
-            }
-        }
-        describe.push_str(") in `llm-do.toml`");
-        Ok(Self {
-            tool: compile("tool", &rule.tool, false)?,
-            path: rule
-                .path
-                .as_deref()
-                .map(|p| compile("path", p, true))
-                .transpose()?,
-            command: rule
-                .command
-                .as_deref()
-                .map(|c| compile("command", c, false))
-                .transpose()?,
-            decision: rule.decision,
-            describe,
-        })
-    }
-
-    /// The tool glob matches and every set argument glob matches its argument. A rule with a
-    /// `path` glob never matches a call whose path cannot be normalized inside the project.
-    fn matches(&self, req: &Request) -> bool {
-        if !self.tool.is_match(&req.tool) {
-            return false;
-        }
-        let arg = |name: &str| req.args.get(name).and_then(Value::as_str);
-        let path_ok = self.path.as_ref().is_none_or(|glob| {
-            arg("path")
-                .and_then(normalize_rule_path)
-                .is_some_and(|p| glob.is_match(p))
-        });
-        let command_ok = self.command.as_ref().is_none_or(|glob| {
-            arg("command")
-                .is_some_and(|c| glob.is_match(c.split_whitespace().collect::<Vec<_>>().join(" ")))
-        });
-        path_ok && command_ok
-    }
-}
-
-/// A relative path with `.` and `..` folded and `/` separators, so `./out//a.txt` matches
-/// `out/**` and `out/../src/main.rs` does not. `None` for absolute paths and paths that climb
-/// above the project root: those match no path rule (the sandbox refuses them anyway).
-fn normalize_rule_path(path: &str) -> Option<String> {
-    let path = path.replace('\\', "/");
-    if path.starts_with('/') || path.contains(':') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            other => parts.push(other),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// Tool name plus the arguments as JSON with sorted keys: equal calls give equal keys

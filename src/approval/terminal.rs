@@ -3,6 +3,7 @@
 //! The question goes to the terminal, never to stdout (results only go there), and the answer
 //! is read from `/dev/tty` so a script fed through stdin can still be approved interactively.
 
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::sync::Mutex;
@@ -103,19 +104,20 @@ pub fn parse_answer(line: &str) -> Option<PromptAnswer> {
 pub fn render_request(req: &Request) -> String {
     let mut out = format!("\napproval needed: `{}`\n", req.tool);
     if !req.chain.is_empty() {
-        out.push_str(&format!("  called by: {}\n", req.chain.join(" > ")));
+        let _ = writeln!(out, "  called by: {}", req.chain.join(" > "));
     }
     let pretty = serde_json::to_string_pretty(&shorten(&req.args)).unwrap_or_default();
     let lines: Vec<&str> = pretty.lines().collect();
     out.push_str("  arguments:\n");
     for line in lines.iter().take(MAX_SHOWN_LINES) {
-        out.push_str(&format!("    {line}\n"));
+        let _ = writeln!(out, "    {line}");
     }
     if lines.len() > MAX_SHOWN_LINES {
-        out.push_str(&format!(
-            "    [... {} more lines]\n",
+        let _ = writeln!(
+            out,
+            "    [... {} more lines]",
             lines.len() - MAX_SHOWN_LINES
-        ));
+        );
     }
     out
 }

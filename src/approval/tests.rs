@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
+use super::rules::normalize_rule_path;
 use super::*;
 
 fn rule(tool: &str, path: Option<&str>, command: Option<&str>, decision: Decision) -> ApprovalRule {

@@ -39,6 +39,9 @@ pub enum ToolError {
     /// `read_file` on a directory.
     #[error("`{path}` is a directory\nhint: call `list_files` with `path` = `{path}`")]
     IsADirectory { path: String },
+    /// `read_file` on something other than a regular file (a FIFO, a socket, a device).
+    #[error("`{path}` is not a regular file")]
+    NotARegularFile { path: String },
     /// `list_files` on a file.
     #[error("`{path}` is a file, not a directory\nhint: call `read_file` to read it")]
     NotADirectory { path: String },

@@ -4,6 +4,7 @@
 //! path goes through the [`Sandbox`]; results are bounded (characters read, entries listed) so
 //! one call cannot flood the model's context.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -46,6 +47,10 @@ pub fn read_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> {
     let meta = fs::metadata(&abs).map_err(|e| io_error("reading", &shown, e))?;
     if meta.is_dir() {
         return Err(ToolError::IsADirectory { path: shown });
+    }
+    if !meta.is_file() {
+        // Reading a FIFO would block the tool forever.
+        return Err(ToolError::NotARegularFile { path: shown });
     }
     if meta.len() > MAX_READ_BYTES {
         return Err(ToolError::TooLarge {
@@ -143,9 +148,10 @@ fn window(text: &str, offset: usize, max: usize) -> Result<String, usize> {
         return Ok(rest.to_owned());
     }
     let mut out = rest[..byte_index(rest, max)].to_owned();
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         "\n[... truncated: showing chars {offset}-{end} of {total}; call read_file with offset={end} for more]"
-    ));
+    );
     Ok(out)
 }
 
@@ -208,9 +214,10 @@ fn render_listing(mut found: Vec<String>, pattern: &str, dir: &str) -> String {
     found.truncate(MAX_LIST_ENTRIES);
     let mut out = found.join("\n");
     if total > MAX_LIST_ENTRIES {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "\n[... truncated: showing {MAX_LIST_ENTRIES} of {total} files; narrow `path` or `pattern`]"
-        ));
+        );
     }
     out
 }

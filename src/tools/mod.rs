@@ -24,7 +24,7 @@ mod security_tests;
 
 pub use error::ToolError;
 pub use sandbox::{Sandbox, SandboxError, write_atomic};
-pub use shell::{ShellMatch, check_command};
+pub use shell::{ShellMatch, check_command, rule_problems};
 
 /// Names of the builtin toolsets, for validation and "did you mean".
 pub const TOOLSET_NAMES: &[&str] = &["fs_ro", "fs", "shell"];

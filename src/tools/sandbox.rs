@@ -310,6 +310,20 @@ mod tests {
         ));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_inside_the_root_are_followed() {
+        let (_dir, sb) = setup();
+        std::os::unix::fs::symlink("sub", sb.root().join("alias")).unwrap();
+        let expected = sb.root().join("sub/a.txt");
+        assert_eq!(sb.resolve("alias/a.txt").unwrap(), expected);
+        assert_eq!(sb.resolve_for_write("alias/a.txt").unwrap(), expected);
+        assert_eq!(
+            sb.resolve_for_write("alias/new.txt").unwrap(),
+            sb.root().join("sub/new.txt")
+        );
+    }
+
     #[test]
     fn relative_uses_forward_slashes() {
         let (_dir, sb) = setup();

@@ -5,6 +5,7 @@
 //! `tokio::process::Command` (no `sh -c`), a timeout, and capped output. Only the direct child
 //! is killed on timeout: programs that daemonize are the allowlist author's responsibility.
 
+use std::fmt::Write as _;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -73,6 +74,29 @@ pub fn check_command(command: &str, cfg: &ShellConfig) -> Result<ShellMatch, Too
         rule: index,
         needs_approval: rule.approval,
     })
+}
+
+/// Problems with `[shell] allow` rules, as `(index, message)`: a prefix that is empty, uses
+/// refused characters, or names an interpreter without arguments can never match, so
+/// `llm-do check` should report it.
+pub fn rule_problems(cfg: &ShellConfig) -> Vec<(usize, String)> {
+    let problem = |prefix: &str| -> Option<String> {
+        let why = match split(prefix) {
+            Err(why) => why,
+            Ok(words) if words.len() == 1 && INTERPRETERS.contains(&program_name(&words[0])) => {
+                String::from("an interpreter is only allowed together with its arguments")
+            }
+            Ok(_) => return None,
+        };
+        Some(format!(
+            "`[shell] allow` prefix `{prefix}` can never match: {why}"
+        ))
+    };
+    cfg.allow
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rule)| problem(&rule.prefix).map(|p| (i, p)))
+        .collect()
 }
 
 /// `shell(command, timeout=30)`: run an allowed command in the project root and report its
@@ -162,7 +186,7 @@ impl Captured {
     /// block on a full pipe, so the excess is drained, not ignored).
     async fn fill(&mut self, pipe: Option<impl AsyncRead + Unpin>) {
         let Some(mut pipe) = pipe else { return };
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; 8192];
         while let Ok(n) = pipe.read(&mut buf).await {
             if n == 0 {
                 break;
@@ -182,10 +206,11 @@ impl Captured {
             .map_or(text.len(), |(i, _)| i);
         let mut out = text[..cut].to_owned();
         if cut < text.len() || self.total > self.bytes.len() {
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "\n[... truncated: showing the first {MAX_OUTPUT_CHARS} chars of {} bytes]",
                 self.total
-            ));
+            );
         }
         out
     }
@@ -210,7 +235,7 @@ fn render(exit: &str, stdout: &Captured, stderr: &Captured) -> String {
     let mut out = format!("exit code: {exit}");
     for (label, stream) in [("stdout", stdout), ("stderr", stderr)] {
         if stream.total > 0 {
-            out.push_str(&format!("\n--- {label} ---\n{}", stream.text()));
+            let _ = write!(out, "\n--- {label} ---\n{}", stream.text());
         }
     }
     if stdout.total == 0 && stderr.total == 0 {
@@ -247,6 +272,23 @@ mod tests {
         assert_eq!((m.rule, m.needs_approval), (1, true));
         assert!(check_command("git-lfs x", &c).is_err());
         assert!(check_command("gitstatus", &cfg(&[("git", false)])).is_err());
+    }
+
+    #[test]
+    fn reports_rules_that_can_never_match() {
+        let c = cfg(&[
+            ("git status", false),
+            ("ls | wc", false),
+            ("", true),
+            ("bash", true),
+        ]);
+        let problems = rule_problems(&c);
+        assert_eq!(problems.iter().map(|p| p.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(
+            problems[0]
+                .1
+                .starts_with("`[shell] allow` prefix `ls | wc` can never match: `|`")
+        );
     }
 
     #[test]
