@@ -81,13 +81,19 @@ pub struct Failure {
 
 impl From<ModelError> for Failure {
     fn from(error: ModelError) -> Self {
-        Self { error, retry_after: None }
+        Self {
+            error,
+            retry_after: None,
+        }
     }
 }
 
 /// Runs `attempt` until it succeeds, fails with a non-retryable error, or `policy.max_attempts`
 /// is reached (then [`ModelError::RetriesExhausted`] wraps the last error).
-pub async fn send_with_retries<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, ModelError>
+pub async fn send_with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: F,
+) -> Result<T, ModelError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -104,7 +110,10 @@ where
             return Err(failure.error);
         }
         if attempts >= max_attempts {
-            return Err(ModelError::RetriesExhausted { attempts, last: Box::new(failure.error) });
+            return Err(ModelError::RetriesExhausted {
+                attempts,
+                last: Box::new(failure.error),
+            });
         }
         tokio::time::sleep(policy.delay(attempts, failure.retry_after)).await;
     }
@@ -120,7 +129,10 @@ pub struct ApiKey {
 impl ApiKey {
     /// A key `value` read from the environment variable `var`.
     pub fn new(value: impl Into<String>, var: impl Into<String>) -> Self {
-        Self { value: value.into(), var: var.into() }
+        Self {
+            value: value.into(),
+            var: var.into(),
+        }
     }
     /// The secret itself, for building the auth header.
     pub fn expose(&self) -> &str {
@@ -132,12 +144,13 @@ impl ApiKey {
     }
     /// A header value holding `prefix` + the key, marked sensitive so `Debug` hides it.
     pub fn header(&self, prefix: &str) -> Result<HeaderValue, ModelError> {
-        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.value)).map_err(|_| {
-            ModelError::Other(format!(
-                "the API key in `{}` contains characters not allowed in an HTTP header",
-                self.var
-            ))
-        })?;
+        let mut value =
+            HeaderValue::from_str(&format!("{prefix}{}", self.value)).map_err(|_| {
+                ModelError::Other(format!(
+                    "the API key in `{}` contains characters not allowed in an HTTP header",
+                    self.var
+                ))
+            })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -192,9 +205,16 @@ pub async fn post(
 }
 
 /// Maps a `reqwest` transport error (connect, timeout, broken body) to a [`ModelError`].
-pub fn transport_error(error: &reqwest::Error, endpoint: &Endpoint, policy: &RetryPolicy) -> Failure {
+pub fn transport_error(
+    error: &reqwest::Error,
+    endpoint: &Endpoint,
+    policy: &RetryPolicy,
+) -> Failure {
     let error = if error.is_timeout() {
-        ModelError::Timeout { provider: endpoint.provider.clone(), secs: policy.request_timeout.as_secs() }
+        ModelError::Timeout {
+            provider: endpoint.provider.clone(),
+            secs: policy.request_timeout.as_secs(),
+        }
     } else {
         ModelError::Connect {
             provider: endpoint.provider.clone(),
@@ -239,17 +259,28 @@ pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str
         _ if overloaded => (format!("overloaded: {detail}"), true),
         500..=599 => (format!("server error: {detail}"), true),
         _ if is_context_length(&detail) => (
-            format!("the conversation is too long for the context window of model `{model}`: {detail}"),
+            format!(
+                "the conversation is too long for the context window of model `{model}`: {detail}"
+            ),
             false,
         ),
         _ => (detail, false),
     };
-    ModelError::Http { provider: endpoint.provider.clone(), status, message, retryable }.into()
+    ModelError::Http {
+        provider: endpoint.provider.clone(),
+        status,
+        message,
+        retryable,
+    }
+    .into()
 }
 
 fn auth_message(detail: &str, endpoint: &Endpoint) -> String {
     match (&endpoint.key, &endpoint.keyless_hint) {
-        (Some(key), _) => format!("authentication failed ({detail}); check the API key in `{}`", key.var()),
+        (Some(key), _) => format!(
+            "authentication failed ({detail}); check the API key in `{}`",
+            key.var()
+        ),
         (None, Some(hint)) => format!("authentication failed ({detail}); {hint}"),
         (None, None) => format!("authentication failed ({detail})"),
     }
@@ -311,7 +342,12 @@ pub fn redact(text: &str, secret: Option<&str>) -> String {
 /// The server's requested delay: `retry-after-ms` (milliseconds), else `retry-after` in
 /// seconds or as an HTTP date (relative to `now`).
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         return finite_secs(ms / 1000.0);
     }
@@ -332,12 +368,22 @@ mod tests {
     use super::*;
 
     fn endpoint(key: Option<ApiKey>) -> Endpoint {
-        Endpoint { provider: "openai".into(), url: "http://x/v1/chat/completions".into(), key, keyless_hint: None }
+        Endpoint {
+            provider: "openai".into(),
+            url: "http://x/v1/chat/completions".into(),
+            key,
+            keyless_hint: None,
+        }
     }
 
     fn http(failure: Failure) -> (u16, String, bool) {
         match failure.error {
-            ModelError::Http { status, message, retryable, .. } => (status, message, retryable),
+            ModelError::Http {
+                status,
+                message,
+                retryable,
+                ..
+            } => (status, message, retryable),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -356,7 +402,10 @@ mod tests {
             assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(200));
             assert!(policy.delay(9, None) <= Duration::from_millis(300));
         }
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(9))), Duration::from_millis(300));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(9))),
+            Duration::from_millis(300)
+        );
         assert_eq!(policy.delay(1, Some(Duration::ZERO)), Duration::ZERO);
     }
 
@@ -379,18 +428,32 @@ mod tests {
 
     #[test]
     fn provider_messages_are_extracted() {
-        assert_eq!(provider_message(r#"{"error":{"message":"bad thing","type":"x"}}"#), "bad thing");
-        assert_eq!(provider_message(r#"{"error":"model 'x' not found"}"#), "model 'x' not found");
+        assert_eq!(
+            provider_message(r#"{"error":{"message":"bad thing","type":"x"}}"#),
+            "bad thing"
+        );
+        assert_eq!(
+            provider_message(r#"{"error":"model 'x' not found"}"#),
+            "model 'x' not found"
+        );
         assert_eq!(provider_message("<html>oops</html>"), "<html>oops</html>");
         assert_eq!(provider_message(""), "no details in the response body");
-        assert_eq!(provider_message(&"a".repeat(600)).chars().count(), MAX_DETAIL_CHARS + 1);
+        assert_eq!(
+            provider_message(&"a".repeat(600)).chars().count(),
+            MAX_DETAIL_CHARS + 1
+        );
     }
 
     #[test]
     fn auth_errors_name_the_variable_and_hide_the_key() {
         let key = ApiKey::new("sk-secret-123", "OPENAI_API_KEY");
         let body = r#"{"error":{"message":"Incorrect API key provided: sk-secret-123"}}"#;
-        let (status, message, retryable) = http(classify_status(401, body, &endpoint(Some(key.clone())), "gpt"));
+        let (status, message, retryable) = http(classify_status(
+            401,
+            body,
+            &endpoint(Some(key.clone())),
+            "gpt",
+        ));
         assert_eq!(status, 401);
         assert!(!retryable);
         assert!(message.contains("`OPENAI_API_KEY`"), "{message}");
@@ -404,24 +467,53 @@ mod tests {
         let ep = endpoint(None);
         assert!(http(classify_status(429, "{}", &ep, "m")).2);
         assert!(http(classify_status(503, "", &ep, "m")).2);
-        assert!(http(classify_status(529, r#"{"error":{"type":"overloaded_error","message":"Overloaded"}}"#, &ep, "m")).2);
-        let (_, message, retryable) = http(classify_status(404, r#"{"error":"nope"}"#, &ep, "gpt-9"));
+        assert!(
+            http(classify_status(
+                529,
+                r#"{"error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                &ep,
+                "m"
+            ))
+            .2
+        );
+        let (_, message, retryable) =
+            http(classify_status(404, r#"{"error":"nope"}"#, &ep, "gpt-9"));
         assert!(!retryable && message.contains("`gpt-9`"), "{message}");
         let body = r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
         let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4"));
-        assert!(message.starts_with("the conversation is too long"), "{message}");
-        let (_, message, retryable) = http(classify_status(400, r#"{"error":{"message":"bad schema"}}"#, &ep, "m"));
+        assert!(
+            message.starts_with("the conversation is too long"),
+            "{message}"
+        );
+        let (_, message, retryable) = http(classify_status(
+            400,
+            r#"{"error":{"message":"bad schema"}}"#,
+            &ep,
+            "m",
+        ));
         assert_eq!((message.as_str(), retryable), ("bad schema", false));
     }
 
     #[tokio::test]
     async fn retries_stop_on_success_or_fatal_error_or_budget() {
-        let policy = RetryPolicy { base_delay: Duration::from_millis(1), ..RetryPolicy::default() };
-        let retryable = || ModelError::Http { provider: "p".into(), status: 500, message: "x".into(), retryable: true };
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let retryable = || ModelError::Http {
+            provider: "p".into(),
+            status: 500,
+            message: "x".into(),
+            retryable: true,
+        };
         let mut calls = 0;
         let result = send_with_retries(&policy, || {
             calls += 1;
-            let outcome = if calls < 3 { Err(Failure::from(retryable())) } else { Ok(calls) };
+            let outcome = if calls < 3 {
+                Err(Failure::from(retryable()))
+            } else {
+                Ok(calls)
+            };
             async move { outcome }
         })
         .await;
@@ -433,7 +525,10 @@ mod tests {
             async { Err(Failure::from(retryable())) }
         })
         .await;
-        assert!(matches!(result, Err(ModelError::RetriesExhausted { attempts: 4, .. })));
+        assert!(matches!(
+            result,
+            Err(ModelError::RetriesExhausted { attempts: 4, .. })
+        ));
         assert_eq!(calls, 4);
 
         let mut calls = 0;

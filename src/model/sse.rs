@@ -20,13 +20,23 @@ pub enum Flow {
 pub trait SseHandler {
     /// Handles one event (`event` is the SSE event name, `message` when absent). Events for the
     /// sink go into `out`.
-    fn on_event(&mut self, event: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<Flow, Failure>;
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, Failure>;
     /// The reply once the byte stream ended; errors when the stream was cut short.
     fn finish(self) -> Result<ModelResponse, Failure>;
 }
 
 /// Reads `bytes` to the end (or to the handler's terminal event) and returns the reply.
-pub async fn drive<S, B, H>(bytes: S, mut handler: H, sink: Option<StreamSink<'_>>, provider: &str) -> Result<ModelResponse, Failure>
+pub async fn drive<S, B, H>(
+    bytes: S,
+    mut handler: H,
+    sink: Option<StreamSink<'_>>,
+    provider: &str,
+) -> Result<ModelResponse, Failure>
 where
     S: Stream<Item = Result<B, Failure>> + Unpin,
     B: AsRef<[u8]>,
@@ -59,7 +69,11 @@ fn decode_error(error: EventStreamError<Failure>, provider: &str) -> Failure {
 
 /// A non-retryable [`ModelError::Protocol`] failure.
 pub fn protocol(provider: &str, message: impl Into<String>) -> Failure {
-    ModelError::Protocol { provider: provider.to_owned(), message: message.into() }.into()
+    ModelError::Protocol {
+        provider: provider.to_owned(),
+        message: message.into(),
+    }
+    .into()
 }
 
 /// Splits `bytes` into chunks of 1..=7 bytes (cycling), for tests of boundary handling.
@@ -87,7 +101,12 @@ mod tests {
     struct Echo(Vec<String>, bool);
 
     impl SseHandler for Echo {
-        fn on_event(&mut self, event: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<Flow, Failure> {
+        fn on_event(
+            &mut self,
+            event: &str,
+            data: &str,
+            out: &mut Vec<StreamEvent>,
+        ) -> Result<Flow, Failure> {
             if data == "[DONE]" {
                 self.1 = true;
                 return Ok(Flow::Done);
@@ -100,7 +119,10 @@ mod tests {
             if !self.1 {
                 return Err(protocol("p", "stream ended early"));
             }
-            Ok(ModelResponse { text: self.0.join("|"), ..ModelResponse::default() })
+            Ok(ModelResponse {
+                text: self.0.join("|"),
+                ..ModelResponse::default()
+            })
         }
     }
 
@@ -109,20 +131,36 @@ mod tests {
         let text = ": keep-alive\n\nevent: a\ndata: héllo\n\r\ndata: {\"x\":1}\n\ndata: [DONE]\n\ndata: ignored\n\n";
         let seen = std::sync::Mutex::new(Vec::new());
         let sink = |e: StreamEvent| seen.lock().unwrap().push(e);
-        let reply = drive(stream::iter(ragged_chunks(text.as_bytes())), Echo::default(), Some(&sink), "p")
-            .await
-            .unwrap();
+        let reply = drive(
+            stream::iter(ragged_chunks(text.as_bytes())),
+            Echo::default(),
+            Some(&sink),
+            "p",
+        )
+        .await
+        .unwrap();
         assert_eq!(reply.text, "a:héllo|message:{\"x\":1}");
         assert_eq!(seen.lock().unwrap().len(), 2);
     }
 
     #[tokio::test]
     async fn transport_errors_and_early_ends_surface() {
-        let chunks: Vec<Result<Vec<u8>, Failure>> =
-            vec![Ok(b"data: 1\n\n".to_vec()), Err(ModelError::Other("reset".into()).into())];
-        let err = drive(stream::iter(chunks), Echo::default(), None, "p").await.unwrap_err();
+        let chunks: Vec<Result<Vec<u8>, Failure>> = vec![
+            Ok(b"data: 1\n\n".to_vec()),
+            Err(ModelError::Other("reset".into()).into()),
+        ];
+        let err = drive(stream::iter(chunks), Echo::default(), None, "p")
+            .await
+            .unwrap_err();
         assert!(matches!(err.error, ModelError::Other(m) if m == "reset"));
-        let err = drive(stream::iter(ragged_chunks(b"data: 1\n\n")), Echo::default(), None, "p").await.unwrap_err();
+        let err = drive(
+            stream::iter(ragged_chunks(b"data: 1\n\n")),
+            Echo::default(),
+            None,
+            "p",
+        )
+        .await
+        .unwrap_err();
         assert!(err.error.to_string().contains("stream ended early"));
     }
 }

@@ -20,15 +20,29 @@ pub fn identifier(name: Option<&str>, fallback: &str) -> String {
     let cleaned: String = name
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
-    if cleaned.trim_matches('_').is_empty() { fallback.to_owned() } else { cleaned }
+    if cleaned.trim_matches('_').is_empty() {
+        fallback.to_owned()
+    } else {
+        cleaned
+    }
 }
 
 /// `base` + `/` + `path`, without doubling slashes.
 pub fn join_url(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 /// The error for a reply cut off by `max_tokens` while a tool call was being written: its
@@ -54,7 +68,10 @@ mod tests {
 
     #[test]
     fn identifiers_are_sanitised() {
-        assert_eq!(identifier(Some("pitch evaluator.v2"), "output"), "pitch_evaluator_v2");
+        assert_eq!(
+            identifier(Some("pitch evaluator.v2"), "output"),
+            "pitch_evaluator_v2"
+        );
         assert_eq!(identifier(Some("…"), "output"), "output");
         assert_eq!(identifier(None, "output"), "output");
         assert_eq!(identifier(Some(&"x".repeat(80)), "o").len(), 64);
@@ -62,7 +79,10 @@ mod tests {
 
     #[test]
     fn urls_join_cleanly() {
-        assert_eq!(join_url("http://h/v1/", "/chat/completions"), "http://h/v1/chat/completions");
+        assert_eq!(
+            join_url("http://h/v1/", "/chat/completions"),
+            "http://h/v1/chat/completions"
+        );
         assert_eq!(join_url("http://h", "v1/messages"), "http://h/v1/messages");
     }
 }

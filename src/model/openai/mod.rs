@@ -40,7 +40,14 @@ impl OpenAiModel {
         retry: RetryPolicy,
         stream: bool,
     ) -> Self {
-        Self { id: id.into(), name: name.into(), client, endpoint, retry, stream }
+        Self {
+            id: id.into(),
+            name: name.into(),
+            client,
+            endpoint,
+            retry,
+            stream,
+        }
     }
 
     fn headers(&self) -> Result<HeaderMap, ModelError> {
@@ -51,17 +58,42 @@ impl OpenAiModel {
         Ok(headers)
     }
 
-    async fn attempt(&self, body: &Value, model: &str, sink: Option<StreamSink<'_>>) -> Result<ModelResponse, Failure> {
+    async fn attempt(
+        &self,
+        body: &Value,
+        model: &str,
+        sink: Option<StreamSink<'_>>,
+    ) -> Result<ModelResponse, Failure> {
         let provider = self.endpoint.provider.as_str();
-        let response = http::post(&self.client, &self.endpoint, self.headers()?, body, model, &self.retry).await?;
+        let response = http::post(
+            &self.client,
+            &self.endpoint,
+            self.headers()?,
+            body,
+            model,
+            &self.retry,
+        )
+        .await?;
         if self.stream && is_event_stream(response.headers()) {
-            let bytes = response.bytes_stream().map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));
+            let bytes = response
+                .bytes_stream()
+                .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));
             return sse::drive(Box::pin(bytes), StreamState::new(provider), sink, provider).await;
         }
         // A server that ignores `stream: true` answers with plain JSON; accept that too.
-        let bytes = response.bytes().await.map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry))?;
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| sse::protocol(provider, format!("the response is not JSON ({e}): {}", http::provider_message(&String::from_utf8_lossy(&bytes)))))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry))?;
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            sse::protocol(
+                provider,
+                format!(
+                    "the response is not JSON ({e}): {}",
+                    http::provider_message(&String::from_utf8_lossy(&bytes))
+                ),
+            )
+        })?;
         parse_response(&json, provider)
     }
 }
@@ -71,7 +103,11 @@ pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"))
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
 }
 
 impl Model for OpenAiModel {
@@ -86,7 +122,11 @@ impl Model for OpenAiModel {
         sink: Option<StreamSink<'a>>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
         Box::pin(async move {
-            let model = if request.model.is_empty() { self.name.as_str() } else { request.model.as_str() };
+            let model = if request.model.is_empty() {
+                self.name.as_str()
+            } else {
+                request.model.as_str()
+            };
             let body = build_request(request, model, self.stream);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, sink)).await
         })

@@ -95,7 +95,11 @@ fn user_message(message: &Message, out: &mut Vec<Value>) {
     if content.is_empty() {
         return;
     }
-    let content = if has_attachment { Value::Array(content) } else { json!(message.text()) };
+    let content = if has_attachment {
+        Value::Array(content)
+    } else {
+        json!(message.text())
+    };
     out.push(json!({"role": "user", "content": content}));
 }
 
@@ -125,7 +129,14 @@ fn assistant_message(message: &Message) -> Value {
         .collect();
     let mut out = Map::new();
     out.insert("role".into(), json!("assistant"));
-    out.insert("content".into(), if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) });
+    out.insert(
+        "content".into(),
+        if text.is_empty() && !calls.is_empty() {
+            Value::Null
+        } else {
+            json!(text)
+        },
+    );
     if !calls.is_empty() {
         out.insert("tool_calls".into(), Value::Array(calls));
     }
@@ -154,7 +165,11 @@ mod tests {
                 Message::user("hi"),
                 Message {
                     role: Role::Assistant,
-                    parts: vec![Part::ToolCall(ToolCall { id: "c1".into(), name: "add".into(), arguments: json!({"a": 1}) })],
+                    parts: vec![Part::ToolCall(ToolCall {
+                        id: "c1".into(),
+                        name: "add".into(),
+                        arguments: json!({"a": 1}),
+                    })],
                 },
                 Message {
                     role: Role::User,
@@ -166,7 +181,11 @@ mod tests {
                     })],
                 },
             ],
-            tools: vec![ToolDef { name: "add".into(), description: "Add.".into(), parameters: json!({"type": "object"}) }],
+            tools: vec![ToolDef {
+                name: "add".into(),
+                description: "Add.".into(),
+                parameters: json!({"type": "object"}),
+            }],
             tool_choice: ToolChoice::Tool("add".into()),
             temperature: Some(0.5),
             max_tokens: Some(100),
@@ -210,7 +229,10 @@ mod tests {
             ..ModelRequest::default()
         };
         let body = build_request(&req, "m", true);
-        assert_eq!(body["response_format"]["json_schema"]["name"], "pitch_evaluator");
+        assert_eq!(
+            body["response_format"]["json_schema"]["name"],
+            "pitch_evaluator"
+        );
         assert_eq!(body["response_format"]["json_schema"]["strict"], false);
         assert_eq!(body["stream_options"], json!({"include_usage": true}));
         assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
@@ -220,12 +242,20 @@ mod tests {
     #[test]
     fn attachments_become_content_parts() {
         let attach = |path: &str, media: &str| {
-            Part::Attachment(Attachment { path: path.into(), media_type: media.into(), data_base64: "QUJD".into() })
+            Part::Attachment(Attachment {
+                path: path.into(),
+                media_type: media.into(),
+                data_base64: "QUJD".into(),
+            })
         };
         let req = ModelRequest {
             messages: vec![Message {
                 role: Role::User,
-                parts: vec![Part::Text("see".into()), attach("img/a.png", "image/png"), attach("docs/d.pdf", "application/pdf")],
+                parts: vec![
+                    Part::Text("see".into()),
+                    attach("img/a.png", "image/png"),
+                    attach("docs/d.pdf", "application/pdf"),
+                ],
             }],
             ..ModelRequest::default()
         };

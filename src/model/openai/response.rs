@@ -37,15 +37,31 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
                 .enumerate()
                 .map(|(i, call)| ToolCall {
                     id: str_at(call, &["id"]).map_or_else(|| format!("call_{i}"), str::to_owned),
-                    name: str_at(call, &["function", "name"]).unwrap_or_default().to_owned(),
-                    arguments: parse_arguments(str_at(call, &["function", "arguments"]).unwrap_or_default()),
+                    name: str_at(call, &["function", "name"])
+                        .unwrap_or_default()
+                        .to_owned(),
+                    arguments: parse_arguments(
+                        str_at(call, &["function", "arguments"]).unwrap_or_default(),
+                    ),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let finish = finish_reason(choice.get("finish_reason").and_then(Value::as_str), !tool_calls.is_empty());
-    check_truncation(&finish, tool_calls.last().map(|c| c.name.as_str()), provider)?;
-    Ok(ModelResponse { text, tool_calls, usage: usage(body.get("usage")), finish })
+    let finish = finish_reason(
+        choice.get("finish_reason").and_then(Value::as_str),
+        !tool_calls.is_empty(),
+    );
+    check_truncation(
+        &finish,
+        tool_calls.last().map(|c| c.name.as_str()),
+        provider,
+    )?;
+    Ok(ModelResponse {
+        text,
+        tool_calls,
+        usage: usage(body.get("usage")),
+        finish,
+    })
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -56,14 +72,25 @@ fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
 fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
         _ => String::new(),
     }
 }
 
 fn usage(value: Option<&Value>) -> Usage {
-    let count = |key: &str| value.and_then(|u| u.get(key)).and_then(Value::as_u64).unwrap_or(0);
-    Usage { input_tokens: count("prompt_tokens"), output_tokens: count("completion_tokens") }
+    let count = |key: &str| {
+        value
+            .and_then(|u| u.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Usage {
+        input_tokens: count("prompt_tokens"),
+        output_tokens: count("completion_tokens"),
+    }
 }
 
 fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
@@ -77,7 +104,11 @@ fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
-fn check_truncation(finish: &FinishReason, pending_tool: Option<&str>, provider: &str) -> Result<(), Failure> {
+fn check_truncation(
+    finish: &FinishReason,
+    pending_tool: Option<&str>,
+    provider: &str,
+) -> Result<(), Failure> {
     match (finish, pending_tool) {
         (FinishReason::Length, Some(tool)) => Err(truncated_tool_call(provider, tool).into()),
         _ => Ok(()),
@@ -89,10 +120,19 @@ fn check_truncation(finish: &FinishReason, pending_tool: Option<&str>, provider:
 pub fn body_error(error: &Value, provider: &str) -> Failure {
     let message = match error {
         Value::String(s) => s.clone(),
-        _ => str_at(error, &["message"]).unwrap_or("unknown error").to_owned(),
+        _ => str_at(error, &["message"])
+            .unwrap_or("unknown error")
+            .to_owned(),
     };
-    let kind = [str_at(error, &["type"]), str_at(error, &["code"])].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    let numeric = error.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok());
+    let kind = [str_at(error, &["type"]), str_at(error, &["code"])]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let numeric = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok());
     let status = numeric.or_else(|| {
         let kind = kind.to_lowercase();
         if kind.contains("rate_limit") {
@@ -169,7 +209,9 @@ impl StreamState {
             // The name arrives whole in the first delta; some servers repeat it later.
             if call.name.is_empty() {
                 call.name = name.to_owned();
-                out.push(StreamEvent::ToolCallStart { name: name.to_owned() });
+                out.push(StreamEvent::ToolCallStart {
+                    name: name.to_owned(),
+                });
             }
         }
         if let Some(piece) = delta.get("function").and_then(|f| f.get("arguments")) {
@@ -184,7 +226,12 @@ impl StreamState {
 }
 
 impl SseHandler for StreamState {
-    fn on_event(&mut self, _event: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<Flow, Failure> {
+    fn on_event(
+        &mut self,
+        _event: &str,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, Failure> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -193,8 +240,12 @@ impl SseHandler for StreamState {
         if data.is_empty() {
             return Ok(Flow::Continue);
         }
-        let chunk: Value = serde_json::from_str(data)
-            .map_err(|e| protocol(&self.provider, format!("malformed stream chunk ({e}): {data}")))?;
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            protocol(
+                &self.provider,
+                format!("malformed stream chunk ({e}): {data}"),
+            )
+        })?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
             return Err(body_error(error, &self.provider));
         }
@@ -205,7 +256,11 @@ impl SseHandler for StreamState {
             return Ok(Flow::Continue);
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(text) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             self.text.push_str(text);
             out.push(StreamEvent::TextDelta(text.to_owned()));
         }
@@ -231,14 +286,27 @@ impl SseHandler for StreamState {
             .calls
             .into_iter()
             .map(|(index, c)| ToolCall {
-                id: if c.id.is_empty() { format!("call_{index}") } else { c.id },
+                id: if c.id.is_empty() {
+                    format!("call_{index}")
+                } else {
+                    c.id
+                },
                 name: c.name,
                 arguments: parse_arguments(&c.arguments),
             })
             .collect();
         let finish = finish_reason(self.finish.as_deref(), !tool_calls.is_empty());
-        check_truncation(&finish, tool_calls.last().map(|c| c.name.as_str()), &self.provider)?;
-        Ok(ModelResponse { text: self.text, tool_calls, usage: self.usage, finish })
+        check_truncation(
+            &finish,
+            tool_calls.last().map(|c| c.name.as_str()),
+            &self.provider,
+        )?;
+        Ok(ModelResponse {
+            text: self.text,
+            tool_calls,
+            usage: self.usage,
+            finish,
+        })
     }
 }
 

@@ -17,12 +17,21 @@ fn parses_text_tool_calls_and_usage() {
     assert_eq!(reply.text, "");
     assert_eq!(reply.tool_calls[0].arguments, json!({"a": 1}));
     assert_eq!(reply.tool_calls[1].arguments, json!("{oops"));
-    assert_eq!(reply.usage, Usage { input_tokens: 10, output_tokens: 5 });
+    assert_eq!(
+        reply.usage,
+        Usage {
+            input_tokens: 10,
+            output_tokens: 5
+        }
+    );
     assert_eq!(reply.finish, FinishReason::ToolCalls);
 
     let body = json!({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]});
     let reply = parse_response(&body, "openai").unwrap();
-    assert_eq!((reply.text.as_str(), reply.finish), ("hi", FinishReason::Stop));
+    assert_eq!(
+        (reply.text.as_str(), reply.finish),
+        ("hi", FinishReason::Stop)
+    );
 }
 
 #[test]
@@ -30,15 +39,29 @@ fn truncated_tool_arguments_are_an_error() {
     let body = json!({"choices": [{"message": {"tool_calls": [
         {"id": "a", "function": {"name": "write", "arguments": "{\"con"}}
     ]}, "finish_reason": "length"}]});
-    let err = parse_response(&body, "openai").unwrap_err().error.to_string();
-    assert!(err.contains("`max_tokens`") && err.contains("`write`"), "{err}");
+    let err = parse_response(&body, "openai")
+        .unwrap_err()
+        .error
+        .to_string();
+    assert!(
+        err.contains("`max_tokens`") && err.contains("`write`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn body_errors_are_classified() {
-    let err = parse_response(&json!({"error": {"message": "Overloaded", "type": "overloaded_error"}}), "p").unwrap_err();
+    let err = parse_response(
+        &json!({"error": {"message": "Overloaded", "type": "overloaded_error"}}),
+        "p",
+    )
+    .unwrap_err();
     assert!(err.error.is_retryable());
-    let err = parse_response(&json!({"error": {"message": "bad", "type": "invalid_request_error"}}), "p").unwrap_err();
+    let err = parse_response(
+        &json!({"error": {"message": "bad", "type": "invalid_request_error"}}),
+        "p",
+    )
+    .unwrap_err();
     assert!(!err.error.is_retryable());
     assert!(err.error.to_string().contains("bad"));
     assert!(parse_response(&json!({"object": "x"}), "p").is_err());
@@ -64,7 +87,13 @@ pub const OPENAI_STREAM: &str = concat!(
 async fn run(text: &str) -> (Result<ModelResponse, Failure>, Vec<StreamEvent>) {
     let seen = std::sync::Mutex::new(Vec::new());
     let sink = |e: StreamEvent| seen.lock().unwrap().push(e);
-    let reply = drive(stream::iter(ragged_chunks(text.as_bytes())), StreamState::new("openai"), Some(&sink), "openai").await;
+    let reply = drive(
+        stream::iter(ragged_chunks(text.as_bytes())),
+        StreamState::new("openai"),
+        Some(&sink),
+        "openai",
+    )
+    .await;
     (reply, seen.into_inner().unwrap())
 }
 
@@ -74,10 +103,22 @@ async fn stream_accumulates_text_and_parallel_tool_calls() {
     let reply = reply.unwrap();
     assert_eq!(reply.text, "Let me check é.");
     assert_eq!(reply.tool_calls.len(), 2);
-    assert_eq!((reply.tool_calls[0].id.as_str(), reply.tool_calls[0].name.as_str()), ("call_a", "add"));
+    assert_eq!(
+        (
+            reply.tool_calls[0].id.as_str(),
+            reply.tool_calls[0].name.as_str()
+        ),
+        ("call_a", "add")
+    );
     assert_eq!(reply.tool_calls[0].arguments, json!({"a": 1}));
     assert_eq!(reply.tool_calls[1].arguments, json!({"x": 2}));
-    assert_eq!(reply.usage, Usage { input_tokens: 12, output_tokens: 34 });
+    assert_eq!(
+        reply.usage,
+        Usage {
+            input_tokens: 12,
+            output_tokens: 34
+        }
+    );
     assert_eq!(reply.finish, FinishReason::ToolCalls);
     assert_eq!(
         events,
@@ -102,7 +143,13 @@ async fn llama_cpp_quirks_are_tolerated() {
     let (reply, _) = run(text).await;
     let reply = reply.unwrap();
     assert_eq!(reply.text, "Hi");
-    assert_eq!(reply.usage, Usage { input_tokens: 5, output_tokens: 1 });
+    assert_eq!(
+        reply.usage,
+        Usage {
+            input_tokens: 5,
+            output_tokens: 1
+        }
+    );
     assert_eq!(reply.finish, FinishReason::Stop);
 }
 
