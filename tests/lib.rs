@@ -1,1 +1,3 @@
+//! The integration test binary (`autotests = false`): every test module is included here.
 
+mod providers;

@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod http;
 pub mod openai;
 pub mod providers;
+pub mod retry;
 pub mod sse;
 pub mod test;
 pub mod wire;

@@ -14,7 +14,7 @@ pub use request::{DEFAULT_MAX_TOKENS, build_request, output_tool_name};
 pub use response::{StreamState, parse_response};
 
 use super::http::{self, Endpoint, Failure, RetryPolicy};
-use super::openai::is_event_stream;
+use super::openai::is_plain_json;
 use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink, sse};
 
 /// The API version this wire code speaks.
@@ -82,7 +82,7 @@ impl AnthropicModel {
             &self.retry,
         )
         .await?;
-        if self.stream && is_event_stream(response.headers()) {
+        if self.stream && !is_plain_json(response.headers()) {
             let bytes = response
                 .bytes_stream()
                 .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));

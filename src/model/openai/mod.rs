@@ -74,13 +74,12 @@ impl OpenAiModel {
             &self.retry,
         )
         .await?;
-        if self.stream && is_event_stream(response.headers()) {
+        if self.stream && !is_plain_json(response.headers()) {
             let bytes = response
                 .bytes_stream()
                 .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));
             return sse::drive(Box::pin(bytes), StreamState::new(provider), sink, provider).await;
         }
-        // A server that ignores `stream: true` answers with plain JSON; accept that too.
         let bytes = response
             .bytes()
             .await
@@ -98,15 +97,16 @@ impl OpenAiModel {
     }
 }
 
-/// Whether the response is an SSE stream (`text/event-stream`).
-pub(crate) fn is_event_stream(headers: &HeaderMap) -> bool {
+/// Whether a response to a streaming request is plain JSON (a server that ignores
+/// `stream: true`); anything else, whatever its content type, is read as SSE.
+pub(crate) fn is_plain_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.trim_start()
                 .to_ascii_lowercase()
-                .starts_with("text/event-stream")
+                .starts_with("application/json")
         })
 }
 
