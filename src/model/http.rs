@@ -122,7 +122,8 @@ pub fn transport_error(
     endpoint: &Endpoint,
     policy: &RetryPolicy,
 ) -> Failure {
-    let error = if error.is_timeout() {
+    // A connect timeout is a connection problem, not the request timeout: check it first.
+    let error = if error.is_timeout() && !error.is_connect() {
         ModelError::Timeout {
             provider: endpoint.provider.clone(),
             secs: policy.request_timeout.as_secs(),

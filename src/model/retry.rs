@@ -68,6 +68,9 @@ impl From<ModelError> for Failure {
 
 /// Runs `attempt` until it succeeds, fails with a non-retryable error, or `policy.max_attempts`
 /// is reached (then [`ModelError::RetriesExhausted`] wraps the last error).
+///
+/// A streamed attempt that fails mid-way (e.g. an `overloaded_error` event) is rerun from the
+/// start, so a stream sink may see the beginning of the text again.
 pub async fn send_with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     mut attempt: F,

@@ -361,3 +361,30 @@ async fn llama_cpp_stream_quirks_through_a_named_provider() {
         "keyless provider sends no key"
     );
 }
+
+#[tokio::test]
+async fn unreachable_server_is_retried_then_reported() {
+    let server = MockServer::start().await;
+    let mut settings = settings(&server, false);
+    // Nothing listens on a port we just bound and released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = [
+        ("OPENAI_API_KEY", OPENAI_KEY.to_owned()),
+        ("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1")),
+    ];
+    settings = settings.with_env(env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let model = llm_do::model::providers::resolve("openai:gpt-4o", &settings).unwrap();
+    let err = model.complete(&first_request(), None).await.unwrap_err();
+    let ModelError::RetriesExhausted { attempts: 3, last } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(matches!(**last, ModelError::Connect { .. }), "{last:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+}
