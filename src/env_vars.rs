@@ -2,3 +2,14 @@
 
 /// Default model id when no `--model` flag or worker `model` is given.
 pub const LLM_DO_MODEL: &str = "LLM_DO_MODEL";
+
+/// API key for `anthropic:` models.
+pub const ANTHROPIC_API_KEY: &str = "ANTHROPIC_API_KEY";
+/// Base URL of the Anthropic API (default `https://api.anthropic.com`).
+pub const ANTHROPIC_BASE_URL: &str = "ANTHROPIC_BASE_URL";
+/// API key for `openai:` models.
+pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+/// Base URL of the OpenAI API (default `https://api.openai.com/v1`).
+pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+/// Address of the Ollama server for `ollama:` models (default `http://localhost:11434`).
+pub const OLLAMA_HOST: &str = "OLLAMA_HOST";

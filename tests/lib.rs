@@ -3,4 +3,5 @@
 
 mod cli;
 mod errors;
+mod providers;
 mod util;

@@ -11,7 +11,14 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod anthropic;
+pub mod http;
+pub mod openai;
+pub mod providers;
+pub mod retry;
+pub mod sse;
 pub mod test;
+pub mod wire;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

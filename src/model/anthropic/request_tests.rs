@@ -1,0 +1,188 @@
+use serde_json::json;
+
+use super::*;
+use crate::model::{ToolCall, ToolDef, ToolResult};
+
+fn tool(name: &str) -> ToolDef {
+    ToolDef {
+        name: name.into(),
+        description: format!("{name} it."),
+        parameters: json!({"type": "object"}),
+    }
+}
+
+fn result(id: &str, content: &str, is_error: bool) -> Part {
+    Part::ToolResult(ToolResult {
+        call_id: id.into(),
+        name: "add".into(),
+        content: content.into(),
+        is_error,
+    })
+}
+
+#[test]
+fn builds_a_tool_conversation_with_merged_turns() {
+    let request = ModelRequest {
+        system: "be brief".into(),
+        messages: vec![
+            Message::user("hi"),
+            Message {
+                role: Role::Assistant,
+                parts: vec![
+                    Part::Text(String::new()),
+                    Part::ToolCall(ToolCall {
+                        id: "t1".into(),
+                        name: "add".into(),
+                        arguments: json!({"a": 1}),
+                    }),
+                ],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![result("t1", "2", false)],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![Part::Text("and?".into()), result("t2", "boom", true)],
+            },
+        ],
+        tools: vec![tool("add")],
+        temperature: Some(0.0),
+        parallel_tool_calls: Some(false),
+        ..ModelRequest::default()
+    };
+    let body = build_request(&request, "claude-x", false).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "model": "claude-x",
+            "max_tokens": DEFAULT_MAX_TOKENS,
+            "system": "be brief",
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": "2", "is_error": false},
+                    {"type": "tool_result", "tool_use_id": "t2", "content": "boom", "is_error": true},
+                    {"type": "text", "text": "and?"},
+                ]},
+            ],
+            "tools": [{"name": "add", "description": "add it.", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+            "temperature": 0.0,
+        })
+    );
+}
+
+#[test]
+fn tool_choices_map_to_the_api() {
+    let choice = |c: ToolChoice, tools: Vec<ToolDef>, schema: bool| {
+        let request = ModelRequest {
+            tool_choice: c,
+            tools,
+            output_schema: schema.then(|| json!({"type": "object"})),
+            messages: vec![Message::user("x")],
+            ..ModelRequest::default()
+        };
+        build_request(&request, "m", false).unwrap()["tool_choice"].clone()
+    };
+    assert_eq!(
+        choice(ToolChoice::Required, vec![tool("a")], false),
+        json!({"type": "any"})
+    );
+    assert_eq!(
+        choice(ToolChoice::None, vec![tool("a")], false),
+        json!({"type": "none"})
+    );
+    assert_eq!(
+        choice(ToolChoice::Tool("a".into()), vec![tool("a")], false),
+        json!({"type": "tool", "name": "a"})
+    );
+    assert_eq!(choice(ToolChoice::Auto, vec![], false), Value::Null);
+    assert_eq!(
+        choice(ToolChoice::Auto, vec![], true),
+        json!({"type": "tool", "name": "final_result"})
+    );
+    assert_eq!(
+        choice(ToolChoice::Auto, vec![tool("a")], true),
+        json!({"type": "any"})
+    );
+    assert_eq!(
+        choice(ToolChoice::None, vec![tool("a")], true),
+        json!({"type": "tool", "name": "final_result"})
+    );
+}
+
+#[test]
+fn structured_output_adds_a_forced_tool() {
+    let request = ModelRequest {
+        system: "judge".into(),
+        output_schema: Some(
+            json!({"type": "object", "properties": {"score": {"type": "integer"}}}),
+        ),
+        tools: vec![tool("final_result")],
+        messages: vec![Message::user("x")],
+        max_tokens: Some(50),
+        ..ModelRequest::default()
+    };
+    assert_eq!(
+        output_tool_name(&request).as_deref(),
+        Some("final_result_output")
+    );
+    let body = build_request(&request, "m", true).unwrap();
+    assert_eq!(body["max_tokens"], 50);
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["tools"][1]["name"], "final_result_output");
+    assert_eq!(
+        body["tools"][1]["input_schema"]["properties"]["score"]["type"],
+        "integer"
+    );
+    let system = body["system"].as_str().unwrap();
+    assert!(
+        system.starts_with("judge\n\n") && system.contains("`final_result_output`"),
+        "{system}"
+    );
+}
+
+#[test]
+fn attachments_become_blocks() {
+    let attach = |path: &str, media: &str, data: &str| {
+        Part::Attachment(Attachment {
+            path: path.into(),
+            media_type: media.into(),
+            data_base64: data.into(),
+        })
+    };
+    let request = ModelRequest {
+        messages: vec![Message {
+            role: Role::User,
+            parts: vec![
+                attach("a.png", "image/png", "QUJD"),
+                attach("d.pdf", "application/pdf", "JVBE"),
+                attach("n.txt", "text/plain", "aGk="),
+            ],
+        }],
+        ..ModelRequest::default()
+    };
+    let body = build_request(&request, "m", false).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QUJD"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}},
+            {"type": "document", "title": "n.txt", "source": {"type": "text", "media_type": "text/plain", "data": "hi"}},
+        ])
+    );
+    let bad = ModelRequest {
+        messages: vec![Message {
+            role: Role::User,
+            parts: vec![attach("x.docx", "application/msword", "QQ==")],
+        }],
+        ..ModelRequest::default()
+    };
+    let err = build_request(&bad, "m", false).unwrap_err().to_string();
+    assert!(
+        err.contains("`x.docx`") && err.contains("`application/msword`"),
+        "{err}"
+    );
+}

@@ -1,0 +1,327 @@
+//! Parses Messages API replies: a whole `message` object, or the SSE event sequence
+//! (`message_start`, `content_block_*`, `message_delta`, `message_stop`, `ping`, `error`)
+//! accumulated by [`StreamState`]. A call of the structured-output tool becomes the reply's
+//! text (its input as JSON) instead of a tool call.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::http::Failure;
+use crate::model::sse::{Flow, SseHandler, protocol};
+use crate::model::wire::{parse_arguments, truncated_tool_call};
+use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
+
+/// Parses a non-streamed `message` object. `output_tool` names the structured-output tool.
+pub fn parse_response(
+    body: &Value,
+    provider: &str,
+    output_tool: Option<&str>,
+) -> Result<ModelResponse, Failure> {
+    if body.get("type").and_then(Value::as_str) == Some("error") {
+        return Err(error_event(body, provider));
+    }
+    let content = body
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| protocol(provider, "the response has no `content`"))?;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for block in content {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => text.push_str(
+                block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
+            Some("tool_use") => calls.push(ToolCall {
+                id: str_field(block, "id"),
+                name: str_field(block, "name"),
+                arguments: block
+                    .get("input")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
+            }),
+            _ => {}
+        }
+    }
+    let mut usage = Usage::default();
+    add_usage(&mut usage, body.get("usage"));
+    let stop = body.get("stop_reason").and_then(Value::as_str);
+    finish(text, calls, stop, usage, output_tool, provider)
+}
+
+fn str_field(value: &Value, key: &str) -> String {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Adds the counts present in a `usage` object; input includes cache reads and writes.
+fn add_usage(usage: &mut Usage, value: Option<&Value>) {
+    let Some(value) = value else { return };
+    let count = |key: &str| value.get(key).and_then(Value::as_u64);
+    let input: Option<u64> = [
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+    ]
+    .iter()
+    .filter_map(|k| count(k))
+    .reduce(|a, b| a + b);
+    if let Some(input) = input.filter(|n| *n > 0) {
+        usage.input_tokens = input;
+    }
+    // `output_tokens` is cumulative in `message_delta`, so it replaces.
+    if let Some(output) = count("output_tokens") {
+        usage.output_tokens = output;
+    }
+}
+
+/// The reply from its parts: a structured answer when the output tool was called, an error
+/// when `max_tokens` cut a tool call short.
+fn finish(
+    text: String,
+    calls: Vec<ToolCall>,
+    stop: Option<&str>,
+    usage: Usage,
+    output_tool: Option<&str>,
+    provider: &str,
+) -> Result<ModelResponse, Failure> {
+    if stop == Some("max_tokens") {
+        if let Some(call) = calls.last() {
+            return Err(truncated_tool_call(provider, &call.name).into());
+        }
+    }
+    if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
+        let text = serde_json::to_string(&answer.arguments).unwrap_or_default();
+        return Ok(ModelResponse {
+            text,
+            tool_calls: Vec::new(),
+            usage,
+            finish: FinishReason::Stop,
+        });
+    }
+    let finish = match stop {
+        Some("max_tokens") => FinishReason::Length,
+        Some("tool_use") => FinishReason::ToolCalls,
+        _ if !calls.is_empty() => FinishReason::ToolCalls,
+        None | Some("end_turn" | "stop_sequence") => FinishReason::Stop,
+        Some(other) => FinishReason::Other(other.to_owned()),
+    };
+    Ok(ModelResponse {
+        text,
+        tool_calls: calls,
+        usage,
+        finish,
+    })
+}
+
+/// An `error` event or body: overload, rate limits and API errors are retryable.
+pub fn error_event(body: &Value, provider: &str) -> Failure {
+    let error = body.get("error").unwrap_or(body);
+    let kind = error.get("type").and_then(Value::as_str).unwrap_or("error");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or(kind)
+        .to_owned();
+    let status = match kind {
+        "overloaded_error" => 529,
+        "rate_limit_error" => 429,
+        "api_error" => 500,
+        "timeout_error" => 504,
+        _ => return protocol(provider, format!("the server reported `{kind}`: {message}")),
+    };
+    ModelError::Http {
+        provider: provider.to_owned(),
+        status,
+        message: format!("{kind}: {message}"),
+        retryable: true,
+    }
+    .into()
+}
+
+/// One content block being assembled.
+#[derive(Debug)]
+enum Block {
+    Text,
+    Tool {
+        id: String,
+        name: String,
+        json: String,
+    },
+    Other,
+}
+
+/// Accumulates a streamed reply.
+#[derive(Debug)]
+pub struct StreamState {
+    provider: String,
+    output_tool: Option<String>,
+    text: String,
+    blocks: BTreeMap<u64, Block>,
+    usage: Usage,
+    stop: Option<String>,
+    done: bool,
+}
+
+impl StreamState {
+    /// Empty state for a stream from `provider`; `output_tool` names the structured-output tool.
+    pub fn new(provider: &str, output_tool: Option<String>) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            output_tool,
+            text: String::new(),
+            blocks: BTreeMap::new(),
+            usage: Usage::default(),
+            stop: None,
+            done: false,
+        }
+    }
+
+    fn push_text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+        if !text.is_empty() {
+            self.text.push_str(text);
+            out.push(StreamEvent::TextDelta(text.to_owned()));
+        }
+    }
+
+    fn block_start(&mut self, index: u64, block: &Value, out: &mut Vec<StreamEvent>) {
+        let entry = match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                self.push_text(
+                    block
+                        .get("text")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default(),
+                    out,
+                );
+                Block::Text
+            }
+            Some("tool_use") => {
+                let name = str_field(block, "name");
+                if self.output_tool.as_deref() != Some(name.as_str()) {
+                    out.push(StreamEvent::ToolCallStart { name: name.clone() });
+                }
+                Block::Tool {
+                    id: str_field(block, "id"),
+                    name,
+                    json: String::new(),
+                }
+            }
+            _ => Block::Other,
+        };
+        self.blocks.insert(index, entry);
+    }
+
+    fn block_delta(&mut self, index: u64, delta: &Value, out: &mut Vec<StreamEvent>) {
+        match delta.get("type").and_then(Value::as_str) {
+            Some("text_delta") => self.push_text(
+                delta
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                out,
+            ),
+            Some("input_json_delta") => {
+                if let Some(Block::Tool { json, .. }) = self.blocks.get_mut(&index) {
+                    json.push_str(
+                        delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            // thinking, signature and future delta types carry nothing the reply keeps.
+            _ => {}
+        }
+    }
+}
+
+impl SseHandler for StreamState {
+    fn on_event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, Failure> {
+        let json: Value = serde_json::from_str(data).map_err(|e| {
+            protocol(
+                &self.provider,
+                format!("malformed `{event}` event ({e}): {data}"),
+            )
+        })?;
+        let kind = json.get("type").and_then(Value::as_str).unwrap_or(event);
+        let index = json.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match kind {
+            "message_start" => add_usage(
+                &mut self.usage,
+                json.get("message").and_then(|m| m.get("usage")),
+            ),
+            "content_block_start" => self.block_start(
+                index,
+                json.get("content_block").unwrap_or(&Value::Null),
+                out,
+            ),
+            "content_block_delta" => {
+                self.block_delta(index, json.get("delta").unwrap_or(&Value::Null), out)
+            }
+            "message_delta" => {
+                if let Some(stop) = json
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
+                    self.stop = Some(stop.to_owned());
+                }
+                add_usage(&mut self.usage, json.get("usage"));
+            }
+            "message_stop" => {
+                self.done = true;
+                return Ok(Flow::Done);
+            }
+            "error" => return Err(error_event(&json, &self.provider)),
+            // `ping`, `content_block_stop` and unknown events need nothing.
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(self) -> Result<ModelResponse, Failure> {
+        if !self.done {
+            return Err(protocol(
+                &self.provider,
+                "stream ended early (no `message_stop`); the connection was probably cut",
+            ));
+        }
+        let calls = self
+            .blocks
+            .into_values()
+            .filter_map(|b| match b {
+                Block::Tool { id, name, json } => Some(ToolCall {
+                    id,
+                    name,
+                    arguments: parse_arguments(&json),
+                }),
+                Block::Text | Block::Other => None,
+            })
+            .collect();
+        finish(
+            self.text,
+            calls,
+            self.stop.as_deref(),
+            self.usage,
+            self.output_tool.as_deref(),
+            &self.provider,
+        )
+    }
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

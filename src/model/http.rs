@@ -1,0 +1,347 @@
+//! HTTP plumbing shared by the wire providers: the one `reqwest::Client`, sending one attempt,
+//! and the mapping of HTTP failures to [`ModelError`]s that tell the user what to fix. The
+//! retry policy lives in [`super::retry`] and is re-exported here.
+//!
+//! API keys never appear in errors or `Debug` output: [`ApiKey`] redacts itself, auth headers
+//! are marked sensitive, and provider messages are scrubbed of the key before they are kept.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::ModelError;
+pub use super::retry::{Failure, RetryPolicy, retry_after, send_with_retries};
+
+/// How long to wait for a TCP/TLS connection before giving up on one attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest provider message kept in an error (bodies can be whole HTML pages).
+const MAX_DETAIL_CHARS: usize = 500;
+
+/// Builds the shared HTTP client. Build it once per process and pass clones around: clones
+/// share one connection pool.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_keepalive(Duration::from_secs(30))
+        .user_agent(concat!("llm-do/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// An API key read from an environment variable. Its `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    value: String,
+    var: String,
+}
+
+impl ApiKey {
+    /// A key `value` read from the environment variable `var`.
+    pub fn new(value: impl Into<String>, var: impl Into<String>) -> Self {
+        Self {
+            value: value.into(),
+            var: var.into(),
+        }
+    }
+    /// The secret itself, for building the auth header.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+    /// The environment variable the key came from.
+    pub fn var(&self) -> &str {
+        &self.var
+    }
+    /// A header value holding `prefix` + the key, marked sensitive so `Debug` hides it.
+    pub fn header(&self, prefix: &str) -> Result<HeaderValue, ModelError> {
+        let mut value =
+            HeaderValue::from_str(&format!("{prefix}{}", self.value)).map_err(|_| {
+                ModelError::Other(format!(
+                    "the API key in `{}` contains characters not allowed in an HTTP header",
+                    self.var
+                ))
+            })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}: <redacted>)", self.var)
+    }
+}
+
+/// Where a provider's requests go and how they authenticate.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Provider name used in messages (`openai`, `anthropic`, `ollama`, a config name).
+    pub provider: String,
+    /// Full URL of the endpoint (e.g. `https://api.openai.com/v1/chat/completions`).
+    pub url: String,
+    /// The key, when this provider uses one.
+    pub key: Option<ApiKey>,
+    /// Hint shown on 401/403 when no key is configured (e.g. "set `api_key_env` ...").
+    pub keyless_hint: Option<String>,
+}
+
+/// Sends one attempt of a JSON POST and returns the response when its status is a success.
+/// Failures are classified (retryable or not) with the provider's message extracted.
+pub async fn post(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    headers: HeaderMap,
+    body: &Value,
+    model: &str,
+    policy: &RetryPolicy,
+) -> Result<reqwest::Response, Failure> {
+    let response = client
+        .post(&endpoint.url)
+        .headers(headers)
+        .json(body)
+        .timeout(policy.request_timeout)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e, endpoint, policy))?;
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let retry_after = retry_after(response.headers(), SystemTime::now());
+    let text = response.text().await.unwrap_or_default();
+    let mut failure = classify_status(status, &text, endpoint, model);
+    failure.retry_after = retry_after;
+    Err(failure)
+}
+
+/// Maps a `reqwest` transport error (connect, timeout, broken body) to a [`ModelError`].
+pub fn transport_error(
+    error: &reqwest::Error,
+    endpoint: &Endpoint,
+    policy: &RetryPolicy,
+) -> Failure {
+    // A connect timeout is a connection problem, not the request timeout: check it first.
+    let error = if error.is_timeout() && !error.is_connect() {
+        ModelError::Timeout {
+            provider: endpoint.provider.clone(),
+            secs: policy.request_timeout.as_secs(),
+        }
+    } else {
+        ModelError::Connect {
+            provider: endpoint.provider.clone(),
+            url: endpoint.url.clone(),
+            message: error_chain(error),
+        }
+    };
+    error.into()
+}
+
+/// An error and its sources joined with `: ` (reqwest's own message is terse).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
+}
+
+/// Classifies a non-success HTTP status into an error that says what to do.
+pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str) -> Failure {
+    let secret = endpoint.key.as_ref().map(ApiKey::expose);
+    let detail = redact(&provider_message(body), secret);
+    let overloaded = status == 529 || detail.to_lowercase().contains("overloaded");
+    let (message, retryable) = match status {
+        401 | 403 => (auth_message(&detail, endpoint), false),
+        404 => (
+            format!(
+                "model `{model}` not found at `{}` ({detail}); check the model name and the base URL",
+                endpoint.url
+            ),
+            false,
+        ),
+        408 | 409 | 425 => (detail, true),
+        429 => (format!("rate limited: {detail}"), true),
+        _ if overloaded => (format!("overloaded: {detail}"), true),
+        500..=599 => (format!("server error: {detail}"), true),
+        _ if is_context_length(&detail) => (
+            format!(
+                "the conversation is too long for the context window of model `{model}`: {detail}"
+            ),
+            false,
+        ),
+        _ => (detail, false),
+    };
+    ModelError::Http {
+        provider: endpoint.provider.clone(),
+        status,
+        message,
+        retryable,
+    }
+    .into()
+}
+
+fn auth_message(detail: &str, endpoint: &Endpoint) -> String {
+    match (&endpoint.key, &endpoint.keyless_hint) {
+        (Some(key), _) => format!(
+            "authentication failed ({detail}); check the API key in `{}`",
+            key.var()
+        ),
+        (None, Some(hint)) => format!("authentication failed ({detail}); {hint}"),
+        (None, None) => format!("authentication failed ({detail})"),
+    }
+}
+
+/// Whether a provider message says the prompt exceeds the model's context window.
+pub fn is_context_length(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    [
+        "context_length_exceeded",
+        "context length",
+        "context window",
+        "context size",
+        "prompt is too long",
+        "too many tokens",
+        "maximum context",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// The human message inside an error body: `{"error":{"message":..}}` (OpenAI, Anthropic),
+/// `{"error":".."}` (Ollama), `{"message":..}`, or the raw text, shortened.
+pub fn provider_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<Value>(body).ok().and_then(|json| {
+        let error = json.get("error").unwrap_or(&json);
+        match error {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(map) => map
+                .get("message")
+                .or_else(|| map.get("detail"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            _ => None,
+        }
+    });
+    let text = from_json.unwrap_or_else(|| body.trim().to_owned());
+    if text.is_empty() {
+        return String::from("no details in the response body");
+    }
+    shorten(&text, MAX_DETAIL_CHARS)
+}
+
+fn shorten(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// `text` with every occurrence of `secret` replaced by `<redacted>`.
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(key: Option<ApiKey>) -> Endpoint {
+        Endpoint {
+            provider: "openai".into(),
+            url: "http://x/v1/chat/completions".into(),
+            key,
+            keyless_hint: None,
+        }
+    }
+
+    fn http(failure: Failure) -> (u16, String, bool) {
+        match failure.error {
+            ModelError::Http {
+                status,
+                message,
+                retryable,
+                ..
+            } => (status, message, retryable),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn provider_messages_are_extracted() {
+        assert_eq!(
+            provider_message(r#"{"error":{"message":"bad thing","type":"x"}}"#),
+            "bad thing"
+        );
+        assert_eq!(
+            provider_message(r#"{"error":"model 'x' not found"}"#),
+            "model 'x' not found"
+        );
+        assert_eq!(provider_message("<html>oops</html>"), "<html>oops</html>");
+        assert_eq!(provider_message(""), "no details in the response body");
+        assert_eq!(
+            provider_message(&"a".repeat(600)).chars().count(),
+            MAX_DETAIL_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn auth_errors_name_the_variable_and_hide_the_key() {
+        let key = ApiKey::new("sk-secret-123", "OPENAI_API_KEY");
+        let body = r#"{"error":{"message":"Incorrect API key provided: sk-secret-123"}}"#;
+        let (status, message, retryable) = http(classify_status(
+            401,
+            body,
+            &endpoint(Some(key.clone())),
+            "gpt",
+        ));
+        assert_eq!(status, 401);
+        assert!(!retryable);
+        assert!(message.contains("`OPENAI_API_KEY`"), "{message}");
+        assert!(!message.contains("sk-secret-123"), "{message}");
+        assert!(!format!("{key:?}").contains("sk-secret"));
+        assert!(format!("{:?}", key.header("Bearer ").unwrap()).contains("Sensitive"));
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let ep = endpoint(None);
+        assert!(http(classify_status(429, "{}", &ep, "m")).2);
+        assert!(http(classify_status(503, "", &ep, "m")).2);
+        assert!(
+            http(classify_status(
+                529,
+                r#"{"error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                &ep,
+                "m"
+            ))
+            .2
+        );
+        let (_, message, retryable) =
+            http(classify_status(404, r#"{"error":"nope"}"#, &ep, "gpt-9"));
+        assert!(!retryable && message.contains("`gpt-9`"), "{message}");
+        let body = r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
+        let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4"));
+        assert!(
+            message.starts_with("the conversation is too long"),
+            "{message}"
+        );
+        let (_, message, retryable) = http(classify_status(
+            400,
+            r#"{"error":{"message":"bad schema"}}"#,
+            &ep,
+            "m",
+        ));
+        assert_eq!((message.as_str(), retryable), ("bad schema", false));
+    }
+}

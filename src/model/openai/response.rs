@@ -1,0 +1,315 @@
+//! Parses Chat Completions replies: a whole JSON response, or an SSE stream of chunks
+//! accumulated by [`StreamState`]. Tolerates what OpenAI-compatible servers (llama.cpp,
+//! vLLM, Ollama, LiteLLM) do differently: `content: null`, extra fields such as `timings`,
+//! a usage-only chunk with empty `choices`, tool-call deltas without an `index`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::http::Failure;
+use crate::model::sse::{Flow, SseHandler, protocol};
+use crate::model::wire::{parse_arguments, truncated_tool_call};
+use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
+
+/// Parses a non-streamed `chat.completion` object.
+pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
+    if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
+        return Err(body_error(error, provider));
+    }
+    let choice = body
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .ok_or_else(|| protocol(provider, "the response has no `choices`"))?;
+    let message = choice.get("message").unwrap_or(&Value::Null);
+    let mut text = content_text(message.get("content"));
+    if text.is_empty() {
+        if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
+            text = refusal.to_owned();
+        }
+    }
+    let tool_calls: Vec<ToolCall> = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(i, call)| ToolCall {
+                    id: str_at(call, &["id"]).map_or_else(|| format!("call_{i}"), str::to_owned),
+                    name: str_at(call, &["function", "name"])
+                        .unwrap_or_default()
+                        .to_owned(),
+                    arguments: parse_arguments(
+                        str_at(call, &["function", "arguments"]).unwrap_or_default(),
+                    ),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let finish = finish_reason(
+        choice.get("finish_reason").and_then(Value::as_str),
+        !tool_calls.is_empty(),
+    );
+    check_truncation(
+        &finish,
+        tool_calls.last().map(|c| c.name.as_str()),
+        provider,
+    )?;
+    Ok(ModelResponse {
+        text,
+        tool_calls,
+        usage: usage(body.get("usage")),
+        finish,
+    })
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+}
+
+/// Message content as text: a string, `null`, or an array of `{type: text, text}` parts.
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn usage(value: Option<&Value>) -> Usage {
+    let count = |key: &str| {
+        value
+            .and_then(|u| u.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    Usage {
+        input_tokens: count("prompt_tokens"),
+        output_tokens: count("completion_tokens"),
+    }
+}
+
+fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
+    match reason {
+        Some("length") => FinishReason::Length,
+        Some("tool_calls" | "function_call") => FinishReason::ToolCalls,
+        // Some servers say `stop` even when they return tool calls.
+        _ if has_calls => FinishReason::ToolCalls,
+        None | Some("stop" | "eos" | "end_turn") => FinishReason::Stop,
+        Some(other) => FinishReason::Other(other.to_owned()),
+    }
+}
+
+fn check_truncation(
+    finish: &FinishReason,
+    pending_tool: Option<&str>,
+    provider: &str,
+) -> Result<(), Failure> {
+    match (finish, pending_tool) {
+        (FinishReason::Length, Some(tool)) => Err(truncated_tool_call(provider, tool).into()),
+        _ => Ok(()),
+    }
+}
+
+/// An `error` object inside a 200 response or a stream. Rate limits, overload and server
+/// errors are retryable; anything else is reported as is.
+pub fn body_error(error: &Value, provider: &str) -> Failure {
+    let message = match error {
+        Value::String(s) => s.clone(),
+        _ => str_at(error, &["message"])
+            .unwrap_or("unknown error")
+            .to_owned(),
+    };
+    let kind = [str_at(error, &["type"]), str_at(error, &["code"])]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let numeric = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok());
+    let status = numeric.or_else(|| {
+        let kind = kind.to_lowercase();
+        if kind.contains("rate_limit") {
+            Some(429)
+        } else if kind.contains("overloaded") || message.to_lowercase().contains("overloaded") {
+            Some(529)
+        } else if kind.contains("server_error") {
+            Some(500)
+        } else {
+            None
+        }
+    });
+    match status {
+        Some(status) => ModelError::Http {
+            provider: provider.to_owned(),
+            status,
+            message,
+            retryable: status == 429 || status >= 500,
+        }
+        .into(),
+        None => protocol(provider, format!("the server reported an error: {message}")),
+    }
+}
+
+/// One tool call being assembled from stream deltas.
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// Accumulates a streamed reply (text deltas, tool-call deltas by `index`, usage, finish).
+#[derive(Debug)]
+pub struct StreamState {
+    provider: String,
+    text: String,
+    calls: BTreeMap<u64, PartialCall>,
+    usage: Usage,
+    finish: Option<String>,
+    done: bool,
+}
+
+impl StreamState {
+    /// Empty state for a stream from `provider`.
+    pub fn new(provider: &str) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            text: String::new(),
+            calls: BTreeMap::new(),
+            usage: Usage::default(),
+            finish: None,
+            done: false,
+        }
+    }
+
+    fn on_tool_delta(&mut self, position: usize, delta: &Value, out: &mut Vec<StreamEvent>) {
+        let id = str_at(delta, &["id"]).filter(|id| !id.is_empty());
+        let index = match delta.get("index").and_then(Value::as_u64) {
+            Some(index) => index,
+            // No index: a new id starts a new call, otherwise continue the latest one.
+            None => match (id, self.calls.last_key_value()) {
+                (None, Some((last, _))) => *last,
+                (Some(id), Some((last, call))) if call.id == id => *last,
+                (_, Some((last, _))) => last + 1,
+                (_, None) => position as u64,
+            },
+        };
+        let call = self.calls.entry(index).or_default();
+        if let Some(id) = id {
+            call.id = id.to_owned();
+        }
+        if let Some(name) = str_at(delta, &["function", "name"]).filter(|n| !n.is_empty()) {
+            // The name arrives whole in the first delta; some servers repeat it later.
+            if call.name.is_empty() {
+                call.name = name.to_owned();
+                out.push(StreamEvent::ToolCallStart {
+                    name: name.to_owned(),
+                });
+            }
+        }
+        if let Some(piece) = delta.get("function").and_then(|f| f.get("arguments")) {
+            match piece {
+                Value::String(s) => call.arguments.push_str(s),
+                Value::Null => {}
+                // Some servers send the arguments as an object, not a JSON string.
+                other => call.arguments.push_str(&other.to_string()),
+            }
+        }
+    }
+}
+
+impl SseHandler for StreamState {
+    fn on_event(
+        &mut self,
+        _event: &str,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<Flow, Failure> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(Flow::Done);
+        }
+        if data.is_empty() {
+            return Ok(Flow::Continue);
+        }
+        let chunk: Value = serde_json::from_str(data).map_err(|e| {
+            protocol(
+                &self.provider,
+                format!("malformed stream chunk ({e}): {data}"),
+            )
+        })?;
+        if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+            return Err(body_error(error, &self.provider));
+        }
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = usage(Some(u));
+        }
+        let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
+            return Ok(Flow::Continue);
+        };
+        let delta = choice.get("delta").unwrap_or(&Value::Null);
+        if let Some(text) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            self.text.push_str(text);
+            out.push(StreamEvent::TextDelta(text.to_owned()));
+        }
+        if let Some(deltas) = delta.get("tool_calls").and_then(Value::as_array) {
+            for (position, d) in deltas.iter().enumerate() {
+                self.on_tool_delta(position, d, out);
+            }
+        }
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(reason.to_owned());
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(self) -> Result<ModelResponse, Failure> {
+        if !self.done && self.finish.is_none() {
+            return Err(protocol(
+                &self.provider,
+                "stream ended early (no `finish_reason` or `[DONE]`); the connection was probably cut",
+            ));
+        }
+        let tool_calls: Vec<ToolCall> = self
+            .calls
+            .into_iter()
+            .map(|(index, c)| ToolCall {
+                id: if c.id.is_empty() {
+                    format!("call_{index}")
+                } else {
+                    c.id
+                },
+                name: c.name,
+                arguments: parse_arguments(&c.arguments),
+            })
+            .collect();
+        let finish = finish_reason(self.finish.as_deref(), !tool_calls.is_empty());
+        check_truncation(
+            &finish,
+            tool_calls.last().map(|c| c.name.as_str()),
+            &self.provider,
+        )?;
+        Ok(ModelResponse {
+            text: self.text,
+            tool_calls,
+            usage: self.usage,
+            finish,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

@@ -1,0 +1,373 @@
+//! Resolution of `provider:model` ids to HTTP models (DESIGN §7): the built-in `anthropic:`,
+//! `openai:` and `ollama:` providers and the named endpoints of `[providers.NAME]` in
+//! `llm-do.toml` (which take precedence, so a config can point `openai` at a proxy).
+//!
+//! The offline `test` model and `script:` models are resolved by the caller before this.
+//! Settings carry their own environment lookup, so resolution never reads global state.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::{ProviderConfig, Wire};
+use crate::env_vars;
+use crate::suggest::did_you_mean;
+
+use super::anthropic::AnthropicModel;
+use super::http::{ApiKey, Endpoint, RetryPolicy};
+use super::openai::OpenAiModel;
+use super::wire::join_url;
+use super::{ModelError, SharedModel};
+
+/// Default base URL of `anthropic:`.
+pub const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";
+/// Default base URL of `openai:`.
+pub const OPENAI_DEFAULT_BASE: &str = "https://api.openai.com/v1";
+/// Default address of `ollama:`.
+pub const OLLAMA_DEFAULT_HOST: &str = "http://localhost:11434";
+
+/// The built-in HTTP providers.
+const BUILTIN: [&str; 3] = ["anthropic", "ollama", "openai"];
+/// Providers handled before [`resolve`] (offered in "did you mean" hints only).
+const RESOLVED_ELSEWHERE: [&str; 2] = ["test", "script"];
+
+/// Looks up an environment variable.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Everything model resolution needs: the shared client, configured providers, an environment
+/// lookup, the retry policy and whether to stream.
+#[derive(Clone)]
+pub struct ProviderSettings {
+    pub client: reqwest::Client,
+    /// `[providers.NAME]` tables of `llm-do.toml`.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub env: EnvLookup,
+    pub retry: RetryPolicy,
+    /// Request SSE streams (text deltas reach the caller's sink as they arrive).
+    pub stream: bool,
+}
+
+impl ProviderSettings {
+    /// Settings that read the process environment, with the default retry policy and no
+    /// streaming.
+    pub fn new(client: reqwest::Client, providers: BTreeMap<String, ProviderConfig>) -> Self {
+        Self {
+            client,
+            providers,
+            env: Arc::new(|name| std::env::var(name).ok()),
+            retry: RetryPolicy::default(),
+            stream: false,
+        }
+    }
+
+    /// Replaces the environment with a fixed snapshot (tests, reproducible runs).
+    #[must_use]
+    pub fn with_env(mut self, vars: HashMap<String, String>) -> Self {
+        self.env = Arc::new(move |name| vars.get(name).cloned());
+        self
+    }
+
+    /// The variable's value, treating an empty value as unset.
+    fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn key(&self, var: &str) -> Result<ApiKey, ModelError> {
+        let value = self.var(var).ok_or_else(|| ModelError::MissingKey {
+            var: var.to_owned(),
+        })?;
+        Ok(ApiKey::new(value.trim(), var))
+    }
+}
+
+impl fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("providers", &self.providers)
+            .field("retry", &self.retry)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolves `provider:model` to a model. Errors: an id without a provider or model, an unknown
+/// provider (with a "did you mean"), or a missing API key (naming its variable).
+pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, ModelError> {
+    let (provider, name) = split_id(id)?;
+    if let Some(config) = settings.providers.get(provider) {
+        return named(id, provider, name, config, settings);
+    }
+    let base = |var: &str, default: &str| settings.var(var).unwrap_or_else(|| default.to_owned());
+    match provider {
+        "anthropic" => {
+            let key = settings.key(env_vars::ANTHROPIC_API_KEY)?;
+            let url = anthropic_url(&base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE));
+            Ok(anthropic(
+                id,
+                name,
+                endpoint(provider, url, Some(key), None),
+                settings,
+            ))
+        }
+        "openai" => {
+            let key = settings.key(env_vars::OPENAI_API_KEY)?;
+            let url = join_url(
+                &base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
+                "chat/completions",
+            );
+            Ok(openai(
+                id,
+                name,
+                endpoint(provider, url, Some(key), None),
+                settings,
+            ))
+        }
+        "ollama" => {
+            let host = ollama_host(&base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST));
+            let url = join_url(&host, "v1/chat/completions");
+            Ok(openai(
+                id,
+                name,
+                endpoint(provider, url, None, None),
+                settings,
+            ))
+        }
+        _ => Err(unknown_provider(id, provider, settings)),
+    }
+}
+
+/// Splits `provider:model` at the first colon (model names may hold colons: `ollama:qwen3:8b`).
+fn split_id(id: &str) -> Result<(&str, &str), ModelError> {
+    match id.split_once(':') {
+        Some((provider, name)) if !provider.is_empty() && !name.trim().is_empty() => {
+            Ok((provider, name))
+        }
+        Some((provider, _)) if !provider.is_empty() => Err(ModelError::Other(format!(
+            "model id `{id}` names no model; write it as `{provider}:MODEL`"
+        ))),
+        _ => Err(ModelError::Other(format!(
+            "model id `{id}` names no provider; write it as `provider:model`, e.g. `openai:{}`",
+            id.trim_start_matches(':')
+        ))),
+    }
+}
+
+fn named(
+    id: &str,
+    provider: &str,
+    name: &str,
+    config: &ProviderConfig,
+    settings: &ProviderSettings,
+) -> Result<SharedModel, ModelError> {
+    let key = config
+        .api_key_env
+        .as_deref()
+        .map(|var| settings.key(var))
+        .transpose()?;
+    let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
+    Ok(match config.wire {
+        Wire::Openai => {
+            let url = join_url(&config.base_url, "chat/completions");
+            openai(id, name, endpoint(provider, url, key, Some(hint)), settings)
+        }
+        Wire::Anthropic => {
+            let url = anthropic_url(&config.base_url);
+            anthropic(id, name, endpoint(provider, url, key, Some(hint)), settings)
+        }
+    })
+}
+
+fn endpoint(
+    provider: &str,
+    url: String,
+    key: Option<ApiKey>,
+    keyless_hint: Option<String>,
+) -> Endpoint {
+    Endpoint {
+        provider: provider.to_owned(),
+        url,
+        key,
+        keyless_hint,
+    }
+}
+
+fn openai(id: &str, name: &str, endpoint: Endpoint, s: &ProviderSettings) -> SharedModel {
+    Arc::new(OpenAiModel::new(
+        id,
+        name,
+        s.client.clone(),
+        endpoint,
+        s.retry,
+        s.stream,
+    ))
+}
+
+fn anthropic(id: &str, name: &str, endpoint: Endpoint, s: &ProviderSettings) -> SharedModel {
+    Arc::new(AnthropicModel::new(
+        id,
+        name,
+        s.client.clone(),
+        endpoint,
+        s.retry,
+        s.stream,
+    ))
+}
+
+/// The Messages URL for a base given with or without its `/v1` suffix.
+fn anthropic_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1") {
+        join_url(base, "messages")
+    } else {
+        join_url(base, "v1/messages")
+    }
+}
+
+/// `OLLAMA_HOST` as a URL: Ollama accepts `host:port` without a scheme.
+fn ollama_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/');
+    if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("http://{host}")
+    }
+}
+
+fn unknown_provider(id: &str, provider: &str, settings: &ProviderSettings) -> ModelError {
+    let mut known: Vec<&str> = BUILTIN.iter().chain(&RESOLVED_ELSEWHERE).copied().collect();
+    known.extend(settings.providers.keys().map(String::as_str));
+    known.sort_unstable();
+    known.dedup();
+    let hint = did_you_mean(provider, known.iter().copied()).unwrap_or_else(|| {
+        format!(
+            "known providers: {}",
+            known
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    ModelError::Other(format!(
+        "unknown provider `{provider}` in model id `{id}`; {hint} (add others as `[providers.NAME]` in `llm-do.toml`)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> ProviderSettings {
+        let mut providers = BTreeMap::new();
+        providers.insert(
+            "local".to_owned(),
+            ProviderConfig {
+                base_url: "http://localhost:8000/v1".into(),
+                api_key_env: None,
+                wire: Wire::Openai,
+            },
+        );
+        providers.insert(
+            "proxy".to_owned(),
+            ProviderConfig {
+                base_url: "http://proxy".into(),
+                api_key_env: Some("PROXY_KEY".into()),
+                wire: Wire::Anthropic,
+            },
+        );
+        let env = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        ProviderSettings::new(reqwest::Client::new(), providers).with_env(env)
+    }
+
+    fn error(id: &str, s: &ProviderSettings) -> String {
+        match resolve(id, s) {
+            Ok(_) => panic!("`{id}` resolved"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn resolves_builtin_and_named_providers() {
+        let s = settings(&[
+            ("OPENAI_API_KEY", "sk"),
+            ("ANTHROPIC_API_KEY", "ak"),
+            ("PROXY_KEY", "pk"),
+        ]);
+        for id in [
+            "openai:gpt-4o",
+            "anthropic:claude-haiku-4-5",
+            "ollama:qwen3:8b",
+            "local:m",
+            "proxy:claude",
+        ] {
+            assert_eq!(resolve(id, &s).unwrap().id(), id);
+        }
+    }
+
+    #[test]
+    fn missing_keys_name_the_variable() {
+        let s = settings(&[("OPENAI_API_KEY", "  ")]);
+        assert!(error("openai:gpt-4o", &s).contains("`OPENAI_API_KEY`"));
+        assert!(error("anthropic:c", &s).contains("`ANTHROPIC_API_KEY`"));
+        assert!(error("proxy:c", &s).contains("`PROXY_KEY`"));
+        assert!(resolve("ollama:llama3", &s).is_ok());
+    }
+
+    #[test]
+    fn bad_ids_get_hints() {
+        let s = settings(&[]);
+        let message = error("opanai:gpt-4o", &s);
+        assert!(
+            message.contains("unknown provider `opanai`")
+                && message.contains("did you mean `openai`?"),
+            "{message}"
+        );
+        let message = error("zzz:m", &s);
+        assert!(
+            message.contains("known providers:") && message.contains("`local`"),
+            "{message}"
+        );
+        assert!(error("gpt-4o", &s).contains("`provider:model`"));
+        assert!(error("openai:", &s).contains("`openai:MODEL`"));
+    }
+
+    #[test]
+    fn urls_are_derived_from_bases() {
+        assert_eq!(
+            anthropic_url("https://api.anthropic.com/"),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            anthropic_url("http://litellm:4000/v1"),
+            "http://litellm:4000/v1/messages"
+        );
+        assert_eq!(ollama_host("0.0.0.0:11434"), "http://0.0.0.0:11434");
+        assert_eq!(
+            ollama_host("https://ollama.example/"),
+            "https://ollama.example"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_environment() {
+        let s = settings(&[("OPENAI_API_KEY", "sk-very-secret")]);
+        assert!(!format!("{s:?}").contains("sk-very-secret"));
+        let model = OpenAiModel::new(
+            "openai:m",
+            "m",
+            s.client.clone(),
+            endpoint(
+                "openai",
+                "u".into(),
+                Some(s.key("OPENAI_API_KEY").unwrap()),
+                None,
+            ),
+            s.retry,
+            false,
+        );
+        assert!(!format!("{model:?}").contains("sk-very-secret"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Retrying model requests: the [`RetryPolicy`] (bounded attempts, exponential backoff with
+//! jitter), the server's `retry-after` hint, and [`send_with_retries`], which reruns a whole
+//! attempt (request and response or stream) while its error is retryable.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+
+use super::ModelError;
+
+/// When and how often a failed model request is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles on each further retry.
+    pub base_delay: Duration,
+    /// Upper bound of any single delay, `retry-after` included.
+    pub max_delay: Duration,
+    /// Limit of one whole attempt, response body (or stream) included.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1 for the first retry): the server's
+    /// `retry-after` when it sent one, else exponential backoff with jitter in `[d/2, d]`.
+    /// Both are capped at `max_delay`.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(hint) = retry_after {
+            return hint.min(self.max_delay);
+        }
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        let full = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        let half = full / 2;
+        let jitter_ms = u64::try_from((full - half).as_millis()).unwrap_or(u64::MAX);
+        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    }
+}
+
+/// A failed attempt: the error plus the server's `retry-after` hint, if any.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: ModelError,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<ModelError> for Failure {
+    fn from(error: ModelError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails with a non-retryable error, or `policy.max_attempts`
+/// is reached (then [`ModelError::RetriesExhausted`] wraps the last error).
+///
+/// A streamed attempt that fails mid-way (e.g. an `overloaded_error` event) is rerun from the
+/// start, so a stream sink may see the beginning of the text again.
+pub async fn send_with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: F,
+) -> Result<T, ModelError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let max_attempts = policy.max_attempts.max(1);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let failure = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        if !failure.error.is_retryable() || max_attempts == 1 {
+            return Err(failure.error);
+        }
+        if attempts >= max_attempts {
+            return Err(ModelError::RetriesExhausted {
+                attempts,
+                last: Box::new(failure.error),
+            });
+        }
+        tokio::time::sleep(policy.delay(attempts, failure.retry_after)).await;
+    }
+}
+
+/// The server's requested delay: `retry-after-ms` (milliseconds), else `retry-after` in
+/// seconds or as an HTTP date (relative to `now`).
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return finite_secs(ms / 1000.0);
+    }
+    let value = header("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return finite_secs(secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn finite_secs(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+            ..RetryPolicy::default()
+        };
+        for _ in 0..50 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+            let second = policy.delay(2, None);
+            assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(200));
+            assert!(policy.delay(9, None) <= Duration::from_millis(300));
+        }
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(9))),
+            Duration::from_millis(300)
+        );
+        assert_eq!(policy.delay(1, Some(Duration::ZERO)), Duration::ZERO);
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_ms_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(2)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        headers.insert("retry-after", HeaderValue::from_str(&later).unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(5)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_millis(250)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("nonsense"));
+        headers.insert("retry-after", HeaderValue::from_static("-1"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_on_success_or_fatal_error_or_budget() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let retryable = || ModelError::Http {
+            provider: "p".into(),
+            status: 500,
+            message: "x".into(),
+            retryable: true,
+        };
+        let mut calls = 0;
+        let result = send_with_retries(&policy, || {
+            calls += 1;
+            let outcome = if calls < 3 {
+                Err(Failure::from(retryable()))
+            } else {
+                Ok(calls)
+            };
+            async move { outcome }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+
+        let mut calls = 0;
+        let result: Result<(), _> = send_with_retries(&policy, || {
+            calls += 1;
+            async { Err(Failure::from(retryable())) }
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(ModelError::RetriesExhausted { attempts: 4, .. })
+        ));
+        assert_eq!(calls, 4);
+
+        let mut calls = 0;
+        let result: Result<(), _> = send_with_retries(&policy, || {
+            calls += 1;
+            async { Err(Failure::from(ModelError::Other("fatal".into()))) }
+        })
+        .await;
+        assert!(matches!(result, Err(ModelError::Other(_))));
+        assert_eq!(calls, 1);
+    }
+}
