@@ -30,8 +30,18 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(dir.path().join("workers")).unwrap();
     std::fs::write(dir.path().join("scripts/lib.rhai"), LIB).unwrap();
     let tokio = tokio::runtime::Runtime::new().unwrap();
-    let rt = Runtime::new(Settings::new(dir.path().to_path_buf()), tokio.handle().clone(), Arc::new(Silent), None).unwrap();
-    Fixture { _dir: dir, _tokio: tokio, rt }
+    let rt = Runtime::new(
+        Settings::new(dir.path().to_path_buf()),
+        tokio.handle().clone(),
+        Arc::new(Silent),
+        None,
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        _tokio: tokio,
+        rt,
+    }
 }
 
 fn eval_loop(bencher: divan::Bencher, body: &str) {
@@ -66,7 +76,12 @@ fn call_builtin_x1000(b: divan::Bencher) {
 }
 
 fn llm_do(args: &[&str], cwd: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_llm-do")).args(args).current_dir(cwd).stdout(std::process::Stdio::null()).status().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_llm-do"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 

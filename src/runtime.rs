@@ -16,6 +16,7 @@ use std::io::IsTerminal;
 use crate::approval::{Gate, Mode, Request, TerminalPrompter};
 use crate::call::{CallCtx, CallError, map_args};
 use crate::config::Decision;
+use crate::model::providers::ProviderSettings;
 use crate::model::{SharedModel, test::TestModel};
 use crate::project::{Project, ProjectError, Target};
 use crate::script::builtins::BuiltinEnv;
@@ -70,6 +71,8 @@ pub struct Runtime {
     pub sandbox: Arc<Sandbox>,
     pub observer: Arc<dyn Observer>,
     gate: RwLock<Arc<Gate>>,
+    /// HTTP provider settings with the one shared client, built on first use.
+    providers: std::sync::OnceLock<ProviderSettings>,
     models: Mutex<HashMap<String, SharedModel>>,
     weak: Weak<Runtime>,
 }
@@ -114,6 +117,7 @@ impl Runtime {
                 sandbox,
                 observer,
                 gate: RwLock::new(Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules"))),
+                providers: std::sync::OnceLock::new(),
                 models: Mutex::new(HashMap::new()),
                 weak: weak.clone(),
             }
@@ -157,6 +161,16 @@ impl Runtime {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Settings of HTTP providers: one `reqwest::Client` for the process (connection reuse).
+    pub fn providers(&self) -> &ProviderSettings {
+        self.providers.get_or_init(|| {
+            ProviderSettings::new(
+                crate::model::http::client(),
+                self.project().config.providers.clone(),
+            )
+        })
     }
 
     /// What builtin tools run against.
@@ -230,7 +244,7 @@ impl Runtime {
                 &id,
             ))
         } else {
-            crate::model::resolve_http(&id, &project.config, &self.settings).map_err(|source| {
+            crate::model::providers::resolve(&id, self.providers()).map_err(|source| {
                 CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),

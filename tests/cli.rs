@@ -5,18 +5,24 @@ use serde_json::json;
 use crate::util::{Test, repo, tree};
 
 const ADD: &str = "/// Add two numbers.\n/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n";
-const GREETER: &str = "---\ndescription: Greet someone\ninput:\n  name: string\n---\nGreet the person.\n";
+const GREETER: &str =
+    "---\ndescription: Greet someone\ninput:\n  name: string\n---\nGreet the person.\n";
 
 #[test]
 fn bundled_example_runs_offline_with_the_test_model() {
-    let t = Test::new().cwd(&repo()).args(&["scripts/main.rhai", "--model", "test"]);
+    let t = Test::new()
+        .cwd(&repo())
+        .args(&["scripts/main.rhai", "--model", "test"]);
     let out = t.run();
     out.status(0);
     let v = out.json();
     assert_eq!(v["sanitized"], "q3_report_final_v2.pdf");
     assert_eq!(v["total"], 42);
     assert_eq!(v["greeting"], "test reply: Ada");
-    assert!(["bug", "billing", "question", "other"].contains(&v["ticket"]["category"].as_str().unwrap()));
+    assert!(
+        ["bug", "billing", "question", "other"]
+            .contains(&v["ticket"]["category"].as_str().unwrap())
+    );
     assert_eq!(v["suggested"], "meeting_notes_2024-03_draft.docx");
 }
 
@@ -24,7 +30,11 @@ fn bundled_example_runs_offline_with_the_test_model() {
 fn check_passes_on_the_repository() {
     let out = Test::new().cwd(&repo()).args(&["check"]).run();
     out.status(0);
-    assert!(out.stdout.starts_with("ok: 3 workers, 2 fns"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("ok: 3 workers, 2 fns"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -36,19 +46,44 @@ fn list_shows_every_worker_fn_and_builtin_with_its_source() {
 
 #[test]
 fn call_reaches_a_rhai_fn_by_parameter_name() {
-    Test::new().script("math", ADD).file("main.rhai", r#"call("add", #{b: 2, a: 1})"#).args(&["main.rhai"]).run().status(0);
-    let out = Test::new().script("math", ADD).file("main.rhai", r#"call("add", #{b: 2, a: 1})"#).args(&["main.rhai"]).run();
+    Test::new()
+        .script("math", ADD)
+        .file("main.rhai", r#"call("add", #{b: 2, a: 1})"#)
+        .args(&["main.rhai"])
+        .run()
+        .status(0);
+    let out = Test::new()
+        .script("math", ADD)
+        .file("main.rhai", r#"call("add", #{b: 2, a: 1})"#)
+        .args(&["main.rhai"])
+        .run();
     assert_eq!(out.stdout, "3\n");
 }
 
 #[test]
 fn missing_and_extra_arguments_name_the_parameters() {
-    let out = Test::new().script("math", ADD).file("main.rhai", r#"call("add", #{a: 1})"#).args(&["main.rhai"]).run();
+    let out = Test::new()
+        .script("math", ADD)
+        .file("main.rhai", r#"call("add", #{a: 1})"#)
+        .args(&["main.rhai"])
+        .run();
     out.status(1);
-    assert!(out.stderr.contains("missing argument `b`") && out.stderr.contains("it takes (a, b)"), "{}", out.stderr);
-    let out = Test::new().script("math", ADD).file("main.rhai", r#"call("add", #{a: 1, b: 2, c: 3})"#).args(&["main.rhai"]).run();
+    assert!(
+        out.stderr.contains("missing argument `b`") && out.stderr.contains("it takes (a, b)"),
+        "{}",
+        out.stderr
+    );
+    let out = Test::new()
+        .script("math", ADD)
+        .file("main.rhai", r#"call("add", #{a: 1, b: 2, c: 3})"#)
+        .args(&["main.rhai"])
+        .run();
     out.status(1);
-    assert!(out.stderr.contains("unknown argument `c`") && out.stderr.contains("it takes (a, b)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown argument `c`") && out.stderr.contains("it takes (a, b)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -65,14 +100,26 @@ fn a_worker_and_a_fn_through_the_same_call() {
 
 #[test]
 fn fn_pointers_keep_rhais_own_call() {
-    let out = Test::new().file("main.rhai", "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\ncall(f, 21)").args(&["main.rhai"]).run();
+    let out = Test::new()
+        .file(
+            "main.rhai",
+            "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\ncall(f, 21)",
+        )
+        .args(&["main.rhai"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "42\n");
 }
 
 #[test]
 fn main_fn_receives_args_and_its_value_is_printed() {
-    let out = Test::new().file("main.rhai", "fn main(args) { `hello ${args[0]} and ${args[1]}` }").args(&["main.rhai", "x", "--y"]).run();
+    let out = Test::new()
+        .file(
+            "main.rhai",
+            "fn main(args) { `hello ${args[0]} and ${args[1]}` }",
+        )
+        .args(&["main.rhai", "x", "--y"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "hello x and --y\n");
 }
@@ -85,14 +132,26 @@ fn builtins_work_directly_and_through_call() {
         let files = list_files("out", "*.txt");
         #{files: files, a: read_text("out/a.txt"), b: call("read_text", #{path: "out/b.txt"}), j: parse_json(to_json(#{x: [1, 2]})), e: exists("nope")}
     "#;
-    let out = Test::new().file("main.rhai", script).args(&["main.rhai"]).run();
+    let out = Test::new()
+        .file("main.rhai", script)
+        .args(&["main.rhai"])
+        .run();
     out.status(0);
-    assert_eq!(out.json(), json!({"files": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false}));
+    assert_eq!(
+        out.json(),
+        json!({"files": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false})
+    );
 }
 
 #[test]
 fn stdlib_modules_are_embedded() {
-    let out = Test::new().file("main.rhai", r#"import "std/text" as text; text::slugify("Hello, World!")"#).args(&["main.rhai"]).run();
+    let out = Test::new()
+        .file(
+            "main.rhai",
+            r#"import "std/text" as text; text::slugify("Hello, World!")"#,
+        )
+        .args(&["main.rhai"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "hello-world\n");
 }
@@ -100,23 +159,41 @@ fn stdlib_modules_are_embedded() {
 #[test]
 fn run_takes_text_json_and_stdin() {
     let t = Test::new().worker("greeter", GREETER).script("math", ADD);
-    assert_eq!(t.run_with(&["run", "greeter", "Ada", "--model", "test"]).stdout, "test reply: Ada\n");
+    assert_eq!(
+        t.run_with(&["run", "greeter", "Ada", "--model", "test"])
+            .stdout,
+        "test reply: Ada\n"
+    );
     let t = Test::new().worker("greeter", GREETER).script("math", ADD);
-    assert_eq!(t.run_with(&["run", "add", "--input-json", r#"{"a": 2, "b": 5}"#]).stdout, "7\n");
+    assert_eq!(
+        t.run_with(&["run", "add", "--input-json", r#"{"a": 2, "b": 5}"#])
+            .stdout,
+        "7\n"
+    );
     let t = Test::new().worker("greeter", GREETER).stdin("Grace\n");
-    assert_eq!(t.run_with(&["run", "greeter", "--model", "test"]).stdout, "test reply: Grace\n");
+    assert_eq!(
+        t.run_with(&["run", "greeter", "--model", "test"]).stdout,
+        "test reply: Grace\n"
+    );
 }
 
 #[test]
 fn json_flag_prints_strings_as_json() {
-    let out = Test::new().file("main.rhai", r#""hi""#).args(&["main.rhai", "--json"]).run();
+    let out = Test::new()
+        .file("main.rhai", r#""hi""#)
+        .args(&["main.rhai", "--json"])
+        .run();
     assert_eq!(out.stdout, "\"hi\"\n");
 }
 
 #[test]
 fn a_worker_uses_a_fn_as_a_tool_and_structured_output_is_a_map() {
     let worker = "---\ntoolsets: [add]\noutput:\n  total: integer\n  note: string\n---\nAdd.\n";
-    let out = Test::new().worker("adder", worker).script("math", ADD).args(&["run", "adder", "x", "--model", "test", "-v"]).run();
+    let out = Test::new()
+        .worker("adder", worker)
+        .script("math", ADD)
+        .args(&["run", "adder", "x", "--model", "test", "-v"])
+        .run();
     out.status(0);
     assert!(out.stderr.contains("▶ symbolic add"), "{}", out.stderr);
     let v = out.json();
@@ -132,7 +209,12 @@ fn a_script_model_drives_a_tool_loop_deterministically() {
         }
     "#;
     let worker = "---\nmodel: script:fake\ntoolsets: [add]\n---\nAdd.\n";
-    let out = Test::new().worker("adder", worker).script("math", ADD).script("model", model).args(&["run", "adder", "go"]).run();
+    let out = Test::new()
+        .worker("adder", worker)
+        .script("math", ADD)
+        .script("model", model)
+        .args(&["run", "adder", "go"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "the sum is 42\n");
 }
@@ -146,19 +228,36 @@ fn writes_need_approval_headless_and_the_model_sees_the_denial() {
     out.status(0);
     assert!(out.stdout.starts_with("denied: "), "{}", out.stdout);
     assert!(out.stdout.contains("--approve-all"), "{}", out.stdout);
-    assert_eq!(tree(t.path()), before, "nothing may be written without approval");
+    assert_eq!(
+        tree(t.path()),
+        before,
+        "nothing may be written without approval"
+    );
 
     let t = Test::new().worker("writer", worker);
-    t.run_with(&["run", "writer", "output/summary.md", "--model", "test", "--approve-all"]).status(0);
-    assert_eq!(std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(), "output/summary.md");
+    t.run_with(&[
+        "run",
+        "writer",
+        "output/summary.md",
+        "--model",
+        "test",
+        "--approve-all",
+    ])
+    .status(0);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(),
+        "output/summary.md"
+    );
 }
 
 #[test]
 fn an_approval_rule_lets_writes_under_output_through() {
     let worker = "---\ntoolsets: [fs]\n---\nWrite.\n";
-    let cfg = "[[approvals]]\ntool = \"write_file\"\npath = \"output/**\"\ndecision = \"approve\"\n";
+    let cfg =
+        "[[approvals]]\ntool = \"write_file\"\npath = \"output/**\"\ndecision = \"approve\"\n";
     let t = Test::new().worker("writer", worker).config(cfg);
-    t.run_with(&["run", "writer", "output/x.md", "--model", "test"]).status(0);
+    t.run_with(&["run", "writer", "output/x.md", "--model", "test"])
+        .status(0);
     assert!(t.path().join("output/x.md").exists());
 }
 
@@ -166,11 +265,47 @@ fn an_approval_rule_lets_writes_under_output_through() {
 fn a_policy_fn_decides_approvals() {
     let worker = "---\ntoolsets: [fs]\n---\nWrite.\n";
     let policy = r#"fn approve(request) { if request.args.path.starts_with("output/") { "approve" } else { "reject" } }"#;
-    let t = Test::new().worker("writer", worker).script("policy", policy);
-    t.run_with(&["run", "writer", "output/ok.md", "--model", "test"]).status(0);
+    let t = Test::new()
+        .worker("writer", worker)
+        .script("policy", policy);
+    t.run_with(&["run", "writer", "output/ok.md", "--model", "test"])
+        .status(0);
     assert!(t.path().join("output/ok.md").exists());
-    let t = Test::new().worker("writer", worker).script("policy", policy);
+    let t = Test::new()
+        .worker("writer", worker)
+        .script("policy", policy);
     let out = t.run_with(&["run", "writer", "notes.md", "--model", "test"]);
     assert!(out.stdout.starts_with("denied"), "{}", out.stdout);
     assert!(!t.path().join("notes.md").exists());
+}
+
+/// The binary drives a real HTTP tool loop against an OpenAI-compatible endpoint declared in
+/// `llm-do.toml`: the model calls a Rhai fn, then answers with its result.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_openai_compatible_provider_runs_a_tool_loop_end_to_end() {
+    use wiremock::matchers::{body_partial_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let first = json!({"id": "c1", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "add", "arguments": "{\"a\": 40, \"b\": 2}"}}]}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
+    let second = json!({"id": "c2", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "The answer is 42."}}], "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}});
+    Mock::given(method("POST")).and(path("/v1/chat/completions")).and(body_partial_json(json!({"messages": [{"role": "system"}, {"role": "user"}, {"role": "assistant"}, {"role": "tool", "tool_call_id": "t1", "content": "42"}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second)).mount(&server).await;
+    Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(first)).mount(&server).await;
+
+    let cfg = format!("[providers.local]\nbase_url = \"{}/v1\"\nwire = \"openai\"\n", server.uri());
+    let worker = "---\nmodel: local:tiny\ntoolsets: [add]\n---\nUse the tool.\n";
+    let t = Test::new().config(&cfg).worker("adder", worker).script("math", ADD);
+    let out = tokio::task::spawn_blocking(move || t.run_with(&["run", "adder", "what is 40 + 2?"])).await.unwrap();
+    out.status(0);
+    assert_eq!(out.stdout, "The answer is 42.\n");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2);
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["model"], "tiny");
+    assert_eq!(body["tools"][0]["function"]["name"], "add");
+    assert_eq!(body["tools"][0]["function"]["parameters"]["properties"]["a"]["type"], "integer");
 }

@@ -11,50 +11,76 @@ fn snap(name: &str, out: &Run, code: i32) {
 
 #[test]
 fn broken_yaml() {
-    let out = Test::new().worker("w", "---\nmodel: test\ntoolsets: [a, b\n---\nHi\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("w", "---\nmodel: test\ntoolsets: [a, b\n---\nHi\n")
+        .args(&["check"])
+        .run();
     snap("broken_yaml", &out, 2);
 }
 
 #[test]
 fn unknown_key_with_suggestion() {
-    let out = Test::new().worker("w", "---\nmodle: test\n---\nHi\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("w", "---\nmodle: test\n---\nHi\n")
+        .args(&["check"])
+        .run();
     snap("unknown_key", &out, 2);
 }
 
 #[test]
 fn wrong_type() {
-    let out = Test::new().worker("w", "---\nmax_turns: many\n---\nHi\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("w", "---\nmax_turns: many\n---\nHi\n")
+        .args(&["check"])
+        .run();
     snap("wrong_type", &out, 2);
 }
 
 #[test]
 fn missing_frontmatter() {
-    let out = Test::new().worker("w", "You are a helpful assistant.\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("w", "You are a helpful assistant.\n")
+        .args(&["check"])
+        .run();
     snap("missing_frontmatter", &out, 2);
 }
 
 #[test]
 fn duplicate_names_across_a_worker_and_a_fn() {
-    let out = Test::new().worker("clean", "---\n---\nClean.\n").script("util", "fn clean(x) { x }\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("clean", "---\n---\nClean.\n")
+        .script("util", "fn clean(x) { x }\n")
+        .args(&["check"])
+        .run();
     snap("duplicate_name", &out, 2);
 }
 
 #[test]
 fn unknown_toolset() {
-    let out = Test::new().worker("w", "---\ntoolsets: [fs_r0]\n---\nHi\n").args(&["check"]).run();
+    let out = Test::new()
+        .worker("w", "---\ntoolsets: [fs_r0]\n---\nHi\n")
+        .args(&["check"])
+        .run();
     snap("unknown_toolset", &out, 2);
 }
 
 #[test]
 fn rhai_syntax_error() {
-    let out = Test::new().script("broken", "fn f(x) {\n  let y = x +;\n  y\n}\n").args(&["check"]).run();
+    let out = Test::new()
+        .script("broken", "fn f(x) {\n  let y = x +;\n  y\n}\n")
+        .args(&["check"])
+        .run();
     snap("rhai_syntax_error", &out, 2);
 }
 
 #[test]
 fn rhai_runtime_error_inside_a_called_fn() {
     let lib = "fn risky(n) {\n  let items = [1, 2];\n  items[n]\n}\n";
-    let out = Test::new().script("lib", lib).file("main.rhai", "let x = 1;\ncall(\"risky\", #{n: 5})\n").args(&["main.rhai"]).run();
+    let out = Test::new()
+        .script("lib", lib)
+        .file("main.rhai", "let x = 1;\ncall(\"risky\", #{n: 5})\n")
+        .args(&["main.rhai"])
+        .run();
     snap("rhai_runtime_error", &out, 1);
 }
 
@@ -62,14 +88,29 @@ fn rhai_runtime_error_inside_a_called_fn() {
 fn output_failing_its_schema() {
     let model = "fn bad(request) { #{output: #{score: \"high\"}} }\n";
     let worker = "---\nmodel: script:bad\noutput:\n  score: integer\n---\nScore it.\n";
-    let out = Test::new().worker("scorer", worker).script("model", model).args(&["run", "scorer", "deck"]).run();
+    let out = Test::new()
+        .worker("scorer", worker)
+        .script("model", model)
+        .args(&["run", "scorer", "deck"])
+        .run();
     snap("output_schema", &out, 1);
 }
 
 #[test]
 fn depth_exceeded() {
     let worker = "---\ntoolsets: [recurse]\n---\nCall yourself.\n";
-    let out = Test::new().worker("recurse", worker).args(&["run", "recurse", "go", "--model", "test", "--max-depth", "3"]).run();
+    let out = Test::new()
+        .worker("recurse", worker)
+        .args(&[
+            "run",
+            "recurse",
+            "go",
+            "--model",
+            "test",
+            "--max-depth",
+            "3",
+        ])
+        .run();
     snap("depth_exceeded", &out, 1);
 }
 
@@ -78,8 +119,18 @@ fn path_escaping_the_project_root() {
     let t = Test::new().file("main.rhai", "read_text(\"../secret.txt\")\n");
     let out = t.run_with(&["main.rhai"]);
     out.status(1);
-    assert!(out.stderr.contains("escapes the project root"), "{}", out.stderr);
-    let out = Test::new().file("main.rhai", "write_text(\"/tmp/llm-do-escape.txt\", \"x\")\n").args(&["main.rhai"]).run();
+    assert!(
+        out.stderr.contains("escapes the project root"),
+        "{}",
+        out.stderr
+    );
+    let out = Test::new()
+        .file(
+            "main.rhai",
+            "write_text(\"/tmp/llm-do-escape.txt\", \"x\")\n",
+        )
+        .args(&["main.rhai"])
+        .run();
     out.status(1);
     assert!(!std::path::Path::new("/tmp/llm-do-escape.txt").exists());
     snap("path_escape", &t.run_with(&["main.rhai"]), 1);
@@ -87,25 +138,38 @@ fn path_escaping_the_project_root() {
 
 #[test]
 fn unknown_key_in_config() {
-    let out = Test::new().config("[limits]\nmax_dept = 3\n").args(&["check"]).run();
+    let out = Test::new()
+        .config("[limits]\nmax_dept = 3\n")
+        .args(&["check"])
+        .run();
     snap("config_unknown_key", &out, 2);
 }
 
 #[test]
 fn unknown_name_in_call() {
-    let out = Test::new().worker("greeter", "---\n---\nHi\n").file("main.rhai", "call(\"greeterr\", \"x\")\n").args(&["main.rhai", "--model", "test"]).run();
+    let out = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .file("main.rhai", "call(\"greeterr\", \"x\")\n")
+        .args(&["main.rhai", "--model", "test"])
+        .run();
     snap("unknown_name", &out, 1);
 }
 
 #[test]
 fn unknown_name_in_run_is_a_usage_error() {
-    let out = Test::new().worker("greeter", "---\n---\nHi\n").args(&["run", "greter", "x"]).run();
+    let out = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .args(&["run", "greter", "x"])
+        .run();
     snap("run_unknown_name", &out, 2);
 }
 
 #[test]
 fn no_model_names_every_way_to_set_one() {
-    let out = Test::new().worker("greeter", "---\n---\nHi\n").args(&["run", "greeter", "x"]).run();
+    let out = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .args(&["run", "greeter", "x"])
+        .run();
     snap("no_model", &out, 1);
 }
 
@@ -117,11 +181,19 @@ fn no_project_found() {
     std::fs::remove_dir_all(t.path().join("workers")).unwrap();
     let out = t.cwd(&empty).args(&["check"]).run();
     out.status(2);
-    assert!(out.stderr.contains("no llm-do project found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no llm-do project found"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn runaway_loop_stops_at_the_operation_limit() {
-    let out = Test::new().config("[limits]\nmax_operations = 100000\n").file("main.rhai", "let i = 0;\nloop { i += 1; }\n").args(&["main.rhai"]).run();
+    let out = Test::new()
+        .config("[limits]\nmax_operations = 100000\n")
+        .file("main.rhai", "let i = 0;\nloop { i += 1; }\n")
+        .args(&["main.rhai"])
+        .run();
     snap("runaway_loop", &out, 1);
 }

@@ -6,7 +6,14 @@ use std::process::Output;
 use assert_cmd::Command;
 
 /// Environment variables that must not leak from the developer's shell into tests.
-const CLEARED: &[&str] = &["LLM_DO_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OLLAMA_HOST"];
+const CLEARED: &[&str] = &[
+    "LLM_DO_MODEL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OLLAMA_HOST",
+];
 
 /// A project in a temp dir and a command line to run in it.
 pub struct Test {
@@ -28,7 +35,13 @@ impl Test {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir_all(dir.path().join("workers")).unwrap();
-        Self { dir, args: Vec::new(), env: Vec::new(), stdin: None, cwd: None }
+        Self {
+            dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+            cwd: None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -97,8 +110,14 @@ impl Test {
         cmd.args(&self.args).args(extra);
         cmd.write_stdin(self.stdin.clone().unwrap_or_default());
         let out: Output = cmd.output().expect("run llm-do");
-        let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[PROJECT]");
-        Run { status: out.status.code().unwrap_or(-1), stdout: clean(&out.stdout), stderr: clean(&out.stderr) }
+        let clean = |b: &[u8]| {
+            String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[PROJECT]")
+        };
+        Run {
+            status: out.status.code().unwrap_or(-1),
+            stdout: clean(&out.stdout),
+            stderr: clean(&out.stderr),
+        }
     }
 }
 
@@ -106,14 +125,23 @@ impl Run {
     /// Assert the exit status, showing the output when it differs.
     #[track_caller]
     pub fn status(&self, code: i32) -> &Self {
-        assert_eq!(self.status, code, "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.status, code,
+            "unexpected exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// The stdout as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n--- stderr\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\n--- stderr\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
@@ -127,7 +155,10 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap_or_default()));
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
             }
         }
     }

@@ -252,14 +252,3 @@ pub trait Model: Send + Sync {
 pub type SharedModel = Arc<dyn Model>;
 
 pub mod script;
-
-/// Resolve an HTTP provider model id (`anthropic:`, `openai:`, `ollama:`, named providers).
-pub fn resolve_http(
-    id: &str,
-    _config: &crate::config::Config,
-    _settings: &crate::settings::Settings,
-) -> Result<SharedModel, ModelError> {
-    Err(ModelError::Other(format!(
-        "unknown model `{id}`: HTTP providers are not built in yet"
-    )))
-}

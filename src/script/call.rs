@@ -141,12 +141,13 @@ fn dispatch(
             let (named, lone) = split_input(input);
             let mut args = map_args(name, &params, params.len(), named, lone).map_err(to_eval)?;
             let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
-            ctx.call_fn_raw(name, false, false, &mut refs).map_err(|mut e| {
-                if e.position().is_none() {
-                    e.set_position(pos);
-                }
-                e
-            })
+            ctx.call_fn_raw(name, false, false, &mut refs)
+                .map_err(|mut e| {
+                    if e.position().is_none() {
+                        e.set_position(pos);
+                    }
+                    e
+                })
         }
         Some(Target::Builtin(b)) => {
             let (named, lone) = split_input(input);

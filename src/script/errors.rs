@@ -82,13 +82,8 @@ pub fn locate(
         current = inner;
     }
     let msg = message(current);
-    let mut located = Located::new(
-        &file.0,
-        &file.1,
-        span_of(&file.1, current.position()),
-        msg,
-    )
-    .label("here");
+    let mut located =
+        Located::new(&file.0, &file.1, span_of(&file.1, current.position()), msg).label("here");
     if let Some(((path, text), pos, name)) = call_sites.first() {
         located = located.related(
             Located::new(
