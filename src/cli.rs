@@ -90,12 +90,17 @@ pub enum Command {
     List,
 }
 
+/// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
+/// run on blocking threads, so deep (but limited) script recursion needs room.
+const SCRIPT_STACK: usize = 64 * 1024 * 1024;
+
 /// Parse the process arguments, run, render any error; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     install_error_hook();
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(SCRIPT_STACK)
         .build()
     {
         Ok(t) => t,
@@ -338,7 +343,12 @@ fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value,
             message: format!("cannot read stdin: {e}"),
             help: None,
         })?;
-    Ok(Value::String(text.trim_end_matches('\n').to_string()))
+    let text = text.trim_end_matches('\n');
+    Ok(if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_string())
+    })
 }
 
 fn check(global: &Global) -> Result<(), Error> {

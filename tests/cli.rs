@@ -294,12 +294,24 @@ async fn a_named_openai_compatible_provider_runs_a_tool_loop_end_to_end() {
         "message": {"role": "assistant", "content": "The answer is 42."}}], "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}});
     Mock::given(method("POST")).and(path("/v1/chat/completions")).and(body_partial_json(json!({"messages": [{"role": "system"}, {"role": "user"}, {"role": "assistant"}, {"role": "tool", "tool_call_id": "t1", "content": "42"}]})))
         .respond_with(ResponseTemplate::new(200).set_body_json(second)).mount(&server).await;
-    Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(ResponseTemplate::new(200).set_body_json(first)).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .mount(&server)
+        .await;
 
-    let cfg = format!("[providers.local]\nbase_url = \"{}/v1\"\nwire = \"openai\"\n", server.uri());
+    let cfg = format!(
+        "[providers.local]\nbase_url = \"{}/v1\"\nwire = \"openai\"\n",
+        server.uri()
+    );
     let worker = "---\nmodel: local:tiny\ntoolsets: [add]\n---\nUse the tool.\n";
-    let t = Test::new().config(&cfg).worker("adder", worker).script("math", ADD);
-    let out = tokio::task::spawn_blocking(move || t.run_with(&["run", "adder", "what is 40 + 2?"])).await.unwrap();
+    let t = Test::new()
+        .config(&cfg)
+        .worker("adder", worker)
+        .script("math", ADD);
+    let out = tokio::task::spawn_blocking(move || t.run_with(&["run", "adder", "what is 40 + 2?"]))
+        .await
+        .unwrap();
     out.status(0);
     assert_eq!(out.stdout, "The answer is 42.\n");
     let requests = server.received_requests().await.unwrap();
@@ -307,5 +319,29 @@ async fn a_named_openai_compatible_provider_runs_a_tool_loop_end_to_end() {
     let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
     assert_eq!(body["model"], "tiny");
     assert_eq!(body["tools"][0]["function"]["name"], "add");
-    assert_eq!(body["tools"][0]["function"]["parameters"]["properties"]["a"]["type"], "integer");
+    assert_eq!(
+        body["tools"][0]["function"]["parameters"]["properties"]["a"]["type"],
+        "integer"
+    );
+}
+
+#[test]
+fn llm_do_model_env_var_picks_the_model() {
+    let out = Test::new().worker("greeter", GREETER).env("LLM_DO_MODEL", "test").args(&["run", "greeter", "Ada"]).run();
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+}
+
+#[test]
+fn deep_script_recursion_within_the_limit_works() {
+    let out = Test::new().file("main.rhai", "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\ndepth(90)").args(&["main.rhai"]).run();
+    out.status(0);
+    assert_eq!(out.stdout, "90\n");
+}
+
+#[test]
+fn std_retry_retries_a_closure() {
+    let script = "import \"std/retry\" as retry;\nlet n = 0;\nlet f = || { n += 1; if n < 3 { throw \"flaky\"; } n };\nretry::times(f, 5)";
+    let out = Test::new().file("main.rhai", script).args(&["main.rhai"]).run();
+    out.status(0);
 }

@@ -64,13 +64,12 @@ pub fn message(err: &EvalAltResult) -> String {
     }
 }
 
+/// Finds the file (shown path and text) that defines a fn.
+pub type FnSource<'a> = dyn Fn(&str) -> Option<(std::path::PathBuf, Arc<str>)> + 'a;
+
 /// A runtime error located in the file where it happened. `lookup` maps a fn name to the file
 /// (shown path and text) that defines it; `entry` is the script being run.
-pub fn locate(
-    err: &EvalAltResult,
-    entry: (&Path, &Arc<str>),
-    lookup: &dyn Fn(&str) -> Option<(std::path::PathBuf, Arc<str>)>,
-) -> Located {
+pub fn locate(err: &EvalAltResult, entry: (&Path, &Arc<str>), lookup: &FnSource<'_>) -> Located {
     let mut file: (std::path::PathBuf, Arc<str>) = (entry.0.to_path_buf(), entry.1.clone());
     let mut current = err;
     let mut call_sites = Vec::new();

@@ -79,7 +79,7 @@ pub fn compile_file(
     ast.set_source(shown.display().to_string());
     let mut fns: Vec<ScriptFn> = Vec::new();
     for f in ast.iter_functions() {
-        if f.access == FnAccess::Private {
+        if f.access == FnAccess::Private || f.name.starts_with("anon$") {
             continue;
         }
         let span = fn_span(text, f.name);
