@@ -283,8 +283,7 @@ impl Runtime {
             }
             Some(Target::Fn(f)) => {
                 let (named, lone) = split_json(input);
-                let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
-                let args = map_args(name, &params, params.len(), named, lone)?;
+                let args = map_args(name, &f.params, f.params.len(), named, lone)?;
                 let rt = self.clone();
                 let ctx = ctx.clone();
                 let name = name.to_string();

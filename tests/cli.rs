@@ -100,15 +100,10 @@ fn a_worker_and_a_fn_through_the_same_call() {
 
 #[test]
 fn fn_pointers_keep_rhais_own_call() {
-    let out = Test::new()
-        .file(
-            "main.rhai",
-            "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\ncall(f, 21)",
-        )
-        .args(&["main.rhai"])
-        .run();
+    let script = "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\nlet g = |x| x + 1;\n[call(f, 21), f.call(5), g.call(1), call(g, 2)]";
+    let out = Test::new().file("main.rhai", script).args(&["main.rhai", "--json"]).run();
     out.status(0);
-    assert_eq!(out.stdout, "42\n");
+    assert_eq!(out.json(), json!([42, 10, 2, 3]));
 }
 
 #[test]
@@ -130,7 +125,8 @@ fn builtins_work_directly_and_through_call() {
         write_text("out/a.txt", "alpha");
         call("write_text", #{path: "out/b.txt", text: "beta"});
         let files = list_files("out", "*.txt");
-        #{files: files, a: read_text("out/a.txt"), b: call("read_text", #{path: "out/b.txt"}), j: parse_json(to_json(#{x: [1, 2]})), e: exists("nope")}
+        let only_glob = call("list_files", #{glob: "out/*.txt"});
+        #{files: files, only_glob: only_glob, a: read_text("out/a.txt"), b: call("read_text", #{path: "out/b.txt"}), j: parse_json(to_json(#{x: [1, 2]})), e: exists("nope")}
     "#;
     let out = Test::new()
         .file("main.rhai", script)
@@ -139,7 +135,7 @@ fn builtins_work_directly_and_through_call() {
     out.status(0);
     assert_eq!(
         out.json(),
-        json!({"files": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false})
+        json!({"files": ["out/a.txt", "out/b.txt"], "only_glob": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false})
     );
 }
 
@@ -327,14 +323,24 @@ async fn a_named_openai_compatible_provider_runs_a_tool_loop_end_to_end() {
 
 #[test]
 fn llm_do_model_env_var_picks_the_model() {
-    let out = Test::new().worker("greeter", GREETER).env("LLM_DO_MODEL", "test").args(&["run", "greeter", "Ada"]).run();
+    let out = Test::new()
+        .worker("greeter", GREETER)
+        .env("LLM_DO_MODEL", "test")
+        .args(&["run", "greeter", "Ada"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "test reply: Ada\n");
 }
 
 #[test]
 fn deep_script_recursion_within_the_limit_works() {
-    let out = Test::new().file("main.rhai", "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\ndepth(90)").args(&["main.rhai"]).run();
+    let out = Test::new()
+        .file(
+            "main.rhai",
+            "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\ndepth(90)",
+        )
+        .args(&["main.rhai"])
+        .run();
     out.status(0);
     assert_eq!(out.stdout, "90\n");
 }
@@ -342,6 +348,9 @@ fn deep_script_recursion_within_the_limit_works() {
 #[test]
 fn std_retry_retries_a_closure() {
     let script = "import \"std/retry\" as retry;\nlet n = 0;\nlet f = || { n += 1; if n < 3 { throw \"flaky\"; } n };\nretry::times(f, 5)";
-    let out = Test::new().file("main.rhai", script).args(&["main.rhai"]).run();
+    let out = Test::new()
+        .file("main.rhai", script)
+        .args(&["main.rhai"])
+        .run();
     out.status(0);
 }

@@ -155,6 +155,15 @@ fn arg_str(args: &[Dynamic], i: usize, name: &str) -> Result<String, String> {
     }
 }
 
+/// An optional string argument: absent or `()` means "use the default".
+fn optional_str(args: &[Dynamic], i: usize, name: &str) -> Result<Option<String>, String> {
+    match args.get(i) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(_) => arg_str(args, i, name).map(Some),
+    }
+}
+
 fn read_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
     let abs = env.sandbox.resolve(&path).map_err(|e| e.to_string())?;
@@ -180,16 +189,8 @@ fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 }
 
 fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let dir = if args.is_empty() {
-        ".".to_string()
-    } else {
-        arg_str(&args, 0, "dir")?
-    };
-    let glob = if args.len() < 2 {
-        "**/*".to_string()
-    } else {
-        arg_str(&args, 1, "glob")?
-    };
+    let dir = optional_str(&args, 0, "dir")?.unwrap_or_else(|| ".".to_string());
+    let glob = optional_str(&args, 1, "glob")?.unwrap_or_else(|| "**/*".to_string());
     let files =
         crate::tools::fs::matching_files(&env.sandbox, &dir, &glob).map_err(|e| e.to_string())?;
     Ok(Dynamic::from_array(
