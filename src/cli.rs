@@ -54,7 +54,7 @@ pub struct Global {
     /// Approve every tool call an LLM makes.
     #[arg(long, global = true, conflicts_with = "reject_all")]
     pub approve_all: bool,
-    /// Reject every tool call that needs approval.
+    /// Reject every tool call an LLM makes.
     #[arg(long, global = true)]
     pub reject_all: bool,
     /// Maximum nesting of worker calls (default 5).
