@@ -354,6 +354,19 @@ fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value,
 fn check(global: &Global) -> Result<(), Error> {
     let rt = runtime(global, root(global, Path::new("."), true)?, None)?;
     let p = rt.project();
+    let problems = crate::tools::shell::rule_problems(&p.config.shell);
+    if let Some((i, why)) = problems.first() {
+        let prefix = &p.config.shell.allow[*i].prefix;
+        return Err(Error::Usage {
+            message: format!(
+                "`[shell] allow` rule #{} (prefix `{prefix}`) in llm-do.toml can never match: {why}",
+                i + 1
+            ),
+            help: Some(
+                "fix or remove the rule; commands are matched word by word without a shell".into(),
+            ),
+        });
+    }
     if !global.quiet {
         println!(
             "ok: {} workers, {} fns in `{}`",

@@ -23,16 +23,29 @@ fn summarizer_model(request) {
 const WORKER: &str = "---\nmodel: script:summarizer_model\ntoolsets: [fs]\n---\nSummarize the notes into output/summary.md.\n";
 
 fn project() -> Test {
-    Test::new().worker("summarizer", WORKER).script("model", MODEL).file("notes/a.md", "alpha beta").file("notes/b.md", "gamma")
+    Test::new()
+        .worker("summarizer", WORKER)
+        .script("model", MODEL)
+        .file("notes/a.md", "alpha beta")
+        .file("notes/b.md", "gamma")
 }
 
 #[test]
 fn a_rule_approves_writes_under_output() {
-    let t = project().config("[[approvals]]\ntool = \"write_file\"\npath = \"output/**\"\ndecision = \"approve\"\n");
+    let t = project().config(
+        "[[approvals]]\ntool = \"write_file\"\npath = \"output/**\"\ndecision = \"approve\"\n",
+    );
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(out.stdout.starts_with("write result: wrote"), "{}", out.stdout);
-    assert_eq!(std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(), "Summary: alpha beta");
+    assert!(
+        out.stdout.starts_with("write result: wrote"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(),
+        "Summary: alpha beta"
+    );
 }
 
 #[test]
@@ -41,7 +54,11 @@ fn without_approval_the_write_is_denied_and_the_model_sees_why() {
     let before = tree(t.path());
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(out.stdout.starts_with("write result: denied: "), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("write result: denied: "),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("--approve-all"), "{}", out.stdout);
     assert_eq!(tree(t.path()), before);
 }
@@ -55,7 +72,11 @@ fn a_rule_rejects_and_says_which_rule() {
     assert!(t.path().join("output/summary.md").exists());
     let t = project().config("[[approvals]]\ntool = \"write_file\"\ndecision = \"reject\"\n");
     let out = t.run_with(&["run", "summarizer", "go"]);
-    assert!(out.stdout.starts_with("write result: denied: "), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("write result: denied: "),
+        "{}",
+        out.stdout
+    );
     assert!(!t.path().join("output/summary.md").exists());
 }
 
@@ -65,7 +86,11 @@ fn a_policy_fn_approves_by_path() {
     let t = project().script("policy", policy);
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(t.path().join("output/summary.md").exists(), "{}", out.stdout);
+    assert!(
+        t.path().join("output/summary.md").exists(),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -81,8 +106,12 @@ fn a_failing_policy_denies() {
 fn spawn_on_pty(t: &Test) -> rexpect::session::PtySession {
     let bin = env!("CARGO_BIN_EXE_llm-do");
     let mut cmd = std::process::Command::new(bin);
-    cmd.args(["run", "summarizer", "go"]).current_dir(t.path()).env("NO_COLOR", "1").env("HOME", t.path());
-    rexpect::session::spawn_command(cmd, Some(Duration::from_secs(20).as_millis() as u64)).expect("spawn on a pty")
+    cmd.args(["run", "summarizer", "go"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", t.path());
+    rexpect::session::spawn_command(cmd, Some(Duration::from_secs(20).as_millis() as u64))
+        .expect("spawn on a pty")
 }
 
 #[test]
@@ -95,7 +124,10 @@ fn the_terminal_prompt_approves_once_with_y() {
     p.send_line("y").unwrap();
     p.exp_string("write result: wrote").unwrap();
     p.exp_eof().unwrap();
-    assert_eq!(std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(), "Summary: alpha beta");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(),
+        "Summary: alpha beta"
+    );
 }
 
 #[test]

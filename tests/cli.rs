@@ -101,7 +101,10 @@ fn a_worker_and_a_fn_through_the_same_call() {
 #[test]
 fn fn_pointers_keep_rhais_own_call() {
     let script = "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\nlet g = |x| x + 1;\n[call(f, 21), f.call(5), g.call(1), call(g, 2)]";
-    let out = Test::new().file("main.rhai", script).args(&["main.rhai", "--json"]).run();
+    let out = Test::new()
+        .file("main.rhai", script)
+        .args(&["main.rhai", "--json"])
+        .run();
     out.status(0);
     assert_eq!(out.json(), json!([42, 10, 2, 3]));
 }
