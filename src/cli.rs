@@ -12,7 +12,7 @@ use crate::approval::Mode;
 use crate::call::{CallCtx, CallError};
 use crate::error::{Error, ExitCode};
 use crate::project::{self, Project, ProjectError};
-use crate::runtime::Runtime;
+use crate::runtime::{LiveText, Runtime};
 use crate::script::{errors, value};
 use crate::settings::Settings;
 use crate::trace::{Observer, Silent, Tree};
@@ -236,12 +236,42 @@ fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<R
     } else {
         Arc::new(Silent)
     };
-    Ok(Runtime::new(
+    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
+        && std::io::stderr().is_terminal())
+    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
+    Ok(Runtime::with_live(
         settings,
         tokio::runtime::Handle::current(),
         observer,
+        live,
         entry,
     )?)
+}
+
+/// Prints streamed model text to stderr as it arrives, dimmed on colour terminals.
+#[derive(Default)]
+struct LivePrinter {
+    midline: std::sync::atomic::AtomicBool,
+}
+
+impl LiveText for LivePrinter {
+    fn delta(&self, text: &str) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{text}");
+        let _ = err.flush();
+        self.midline
+            .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self
+            .midline
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            eprintln!();
+        }
+    }
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C.
