@@ -5,4 +5,5 @@ mod approvals;
 mod cli;
 mod errors;
 mod providers;
+mod real_llm;
 mod util;

@@ -110,7 +110,7 @@ async fn converse(
             temperature: spec.temperature,
             max_tokens: spec.max_tokens,
             seed: spec.seed,
-            parallel_tool_calls: None,
+            parallel_tool_calls: spec.parallel_tool_calls,
         };
         let response = complete(rt, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
