@@ -357,3 +357,12 @@ fn std_retry_retries_a_closure() {
         .run();
     out.status(0);
 }
+
+#[test]
+fn ask_reads_answers_from_piped_stdin_and_fails_clearly_without_one() {
+    let t = Test::new().file("main.rhai", "let a = ask(\"name?\"); let b = ask(\"age?\"); `${a} is ${b}`");
+    assert_eq!(t.stdin("Ada\n36\n").run_with(&["main.rhai"]).stdout, "Ada is 36\n");
+    let out = Test::new().file("main.rhai", "ask(\"name?\")").args(&["main.rhai"]).run();
+    out.status(1);
+    assert!(out.stderr.contains("no answer (stdin is closed)"), "{}", out.stderr);
+}

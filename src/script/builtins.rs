@@ -258,19 +258,16 @@ fn sleep(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let question = arg_str(&args, 0, "question")?;
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() && std::env::var_os("LLM_DO_ASK_STDIN").is_none() {
-        return Err(format!("ask(`{question}`) needs a terminal to answer on"));
+    if stdin.is_terminal() {
+        eprint!("{question} ");
+        std::io::stderr().flush().ok();
     }
-    eprint!("{question} ");
-    std::io::stderr().flush().ok();
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    Ok(Dynamic::from(
-        line.trim_end_matches(['\n', '\r']).to_string(),
-    ))
+    match stdin.lock().read_line(&mut line) {
+        Ok(0) => Err(format!("ask(`{question}`): no answer (stdin is closed)")),
+        Ok(_) => Ok(Dynamic::from(line.trim_end_matches(['\n', '\r']).to_string())),
+        Err(e) => Err(format!("ask(`{question}`): {e}")),
+    }
 }
 
 /// `since` the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
