@@ -19,12 +19,7 @@ use crate::trace::{Observer, Silent, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
-#[command(
-    name = "llm-do",
-    version,
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
-)]
+#[command(name = "llm-do", version, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

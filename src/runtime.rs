@@ -259,7 +259,7 @@ impl Runtime {
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
-        let model: SharedModel = if id == "test" {
+        let model: SharedModel = if id == crate::model::test::TEST_MODEL_ID {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
             Arc::new(crate::model::script::ScriptModel::new(

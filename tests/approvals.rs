@@ -164,7 +164,11 @@ async fn verbose_on_a_terminal_streams_model_text_live() {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     let server = MockServer::start().await;
-    let chunk = |content: &str| format!("data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n");
+    let chunk = |content: &str| {
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n"
+        )
+    };
     let body = format!(
         "{}{}{}data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\ndata: [DONE]\n\n",
         chunk("Hello"),
@@ -173,15 +177,25 @@ async fn verbose_on_a_terminal_streams_model_text_live() {
     );
     Mock::given(method("POST"))
         .and(body_partial_json(serde_json::json!({"stream": true})))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream"),
+        )
         .mount(&server)
         .await;
-    let cfg = format!("[providers.local]\nbase_url = \"{}/v1\"\nwire = \"openai\"\n", server.uri());
-    let t = Test::new().config(&cfg).worker("w", "---\nmodel: local:m\n---\nSay hello.\n");
+    let cfg = format!(
+        "[providers.local]\nbase_url = \"{}/v1\"\nwire = \"openai\"\n",
+        server.uri()
+    );
+    let t = Test::new()
+        .config(&cfg)
+        .worker("w", "---\nmodel: local:m\n---\nSay hello.\n");
     let dir = t.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
-        cmd.args(["run", "w", "hi", "-v"]).current_dir(&dir).env("NO_COLOR", "1").env("HOME", &dir);
+        cmd.args(["run", "w", "hi", "-v"])
+            .current_dir(&dir)
+            .env("NO_COLOR", "1")
+            .env("HOME", &dir);
         let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
         p.exp_string("neural w").unwrap();
         p.exp_string("Hello, streaming world").unwrap();

@@ -360,9 +360,31 @@ fn std_retry_retries_a_closure() {
 
 #[test]
 fn ask_reads_answers_from_piped_stdin_and_fails_clearly_without_one() {
-    let t = Test::new().file("main.rhai", "let a = ask(\"name?\"); let b = ask(\"age?\"); `${a} is ${b}`");
-    assert_eq!(t.stdin("Ada\n36\n").run_with(&["main.rhai"]).stdout, "Ada is 36\n");
-    let out = Test::new().file("main.rhai", "ask(\"name?\")").args(&["main.rhai"]).run();
+    let t = Test::new().file(
+        "main.rhai",
+        "let a = ask(\"name?\"); let b = ask(\"age?\"); `${a} is ${b}`",
+    );
+    assert_eq!(
+        t.stdin("Ada\n36\n").run_with(&["main.rhai"]).stdout,
+        "Ada is 36\n"
+    );
+    let out = Test::new()
+        .file("main.rhai", "ask(\"name?\")")
+        .args(&["main.rhai"])
+        .run();
     out.status(1);
-    assert!(out.stderr.contains("no answer (stdin is closed)"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no answer (stdin is closed)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn global_flags_may_come_before_the_subcommand_and_test_is_a_model_id() {
+    let t = Test::new().worker("greeter", "---\nmodel: test\n---\nHi\n").config("[defaults]\nmodel = \"test\"\n");
+    let out = t.run_with(&["--model", "test", "run", "greeter", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    t.run_with(&["--project", ".", "check"]).status(0);
 }

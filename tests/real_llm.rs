@@ -20,7 +20,10 @@ fn base_url() -> String {
 }
 
 fn project() -> Test {
-    Test::new().config(&format!("[providers.local]\nbase_url = \"{}\"\nwire = \"openai\"\n", base_url()))
+    Test::new().config(&format!(
+        "[providers.local]\nbase_url = \"{}\"\nwire = \"openai\"\n",
+        base_url()
+    ))
 }
 
 /// A Rhai fn tool with boolean and enum parameters that records each call's arguments.
@@ -40,18 +43,31 @@ fn record(approve, level) {
 #[ignore = "needs llama-server: see .ci/run"]
 fn a_plain_worker_answers() {
     let _ = NEEDS;
-    let t = project().worker("plain", "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 1\n---\nSay something.\n");
+    let t = project().worker(
+        "plain",
+        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 1\n---\nSay something.\n",
+    );
     let out = t.run_with(&["run", "plain", "hello"]);
     out.status(0);
-    assert!(!out.stdout.trim().is_empty(), "empty answer; stderr: {}", out.stderr);
+    assert!(
+        !out.stdout.trim().is_empty(),
+        "empty answer; stderr: {}",
+        out.stderr
+    );
 }
 
 #[test]
 #[ignore = "needs llama-server: see .ci/run"]
 fn a_plain_worker_streams_on_a_terminal_with_v() {
-    let t = project().worker("plain", "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 2\n---\nSay something.\n");
+    let t = project().worker(
+        "plain",
+        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 2\n---\nSay something.\n",
+    );
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
-    cmd.args(["run", "plain", "hello", "-v"]).current_dir(t.path()).env("NO_COLOR", "1").env("HOME", t.path());
+    cmd.args(["run", "plain", "hello", "-v"])
+        .current_dir(t.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", t.path());
     let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).expect("pty");
     p.exp_string("neural plain").unwrap();
     p.exp_string(" plain ").unwrap();
@@ -66,8 +82,13 @@ fn a_worker_calls_a_rhai_fn_tool_with_valid_arguments() {
     let t = project().worker("judge", worker).script("tools", TOOL);
     let out = t.run_with(&["run", "judge", "decide", "-v"]);
     out.status(0);
-    assert!(out.stderr.contains("symbolic record"), "the tool was not called:\n{}", out.stderr);
-    let calls = std::fs::read_to_string(t.path().join("calls.jsonl")).expect("the fn recorded its call");
+    assert!(
+        out.stderr.contains("symbolic record"),
+        "the tool was not called:\n{}",
+        out.stderr
+    );
+    let calls =
+        std::fs::read_to_string(t.path().join("calls.jsonl")).expect("the fn recorded its call");
     for line in calls.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert!(v["approve"].is_boolean(), "{line}");
@@ -83,6 +104,9 @@ fn structured_output_matches_the_schema() {
     let out = t.run_with(&["run", "judge", "is it good?", "--json"]);
     out.status(0);
     let v = out.json();
-    assert!(["yes", "no"].contains(&v["verdict"].as_str().unwrap_or("")), "{v}");
+    assert!(
+        ["yes", "no"].contains(&v["verdict"].as_str().unwrap_or("")),
+        "{v}"
+    );
     assert!(v["score"].is_i64(), "{v}");
 }

@@ -265,7 +265,9 @@ fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let mut line = String::new();
     match stdin.lock().read_line(&mut line) {
         Ok(0) => Err(format!("ask(`{question}`): no answer (stdin is closed)")),
-        Ok(_) => Ok(Dynamic::from(line.trim_end_matches(['\n', '\r']).to_string())),
+        Ok(_) => Ok(Dynamic::from(
+            line.trim_end_matches(['\n', '\r']).to_string(),
+        )),
         Err(e) => Err(format!("ask(`{question}`): {e}")),
     }
 }
