@@ -12,7 +12,7 @@ use crate::model::test::REASK_PREFIX;
 use crate::model::{Message, ModelRequest, ModelResponse, Part, Role, ToolChoice, Usage};
 use crate::runtime::Runtime;
 use crate::schema::Validator;
-use crate::trace::{CallEnd, CallStart, Kind};
+use crate::trace::{CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent};
 use crate::worker::WorkerSpec;
 use crate::worker::input;
 use crate::worker::toolbox::Toolbox;
@@ -37,14 +37,15 @@ pub async fn run(
             chain,
         });
     }
-    let inner = ctx.enter(&spec.name);
     let started = Instant::now();
     let id = rt.observer.call_start(&CallStart {
         depth: ctx.depth,
+        parent: ctx.parent,
         kind: Kind::Neural,
         name: &spec.name,
         input: &input,
     });
+    let inner = ctx.enter(&spec.name).with_parent(id);
     let mut usage = Usage::default();
     let result = converse(&rt, &inner, &spec, input, &mut usage).await;
     rt.observer.call_end(
@@ -110,7 +111,7 @@ async fn converse(
             seed: spec.seed,
             parallel_tool_calls: None,
         };
-        let response = complete(rt, spec, model.as_ref(), &request).await?;
+        let response = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
         if !response.tool_calls.is_empty() {
             let mut parts = Vec::new();
@@ -160,17 +161,40 @@ async fn converse(
     })
 }
 
-/// One model round trip, cancelled by Ctrl-C.
+/// One model round trip, cancelled by Ctrl-C, reported to the observer.
 async fn complete(
     rt: &Runtime,
+    ctx: &CallCtx,
+    turn: u32,
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
 ) -> Result<ModelResponse, CallError> {
-    tokio::select! {
+    let started = Instant::now();
+    let id = rt.observer.model_request(&ModelRequestEvent {
+        depth: ctx.depth,
+        parent: ctx.parent,
+        worker: &spec.name,
+        model: model.id(),
+        turn,
+        request,
+    });
+    let result = tokio::select! {
         r = model.complete(request, None) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
-    }
+    };
+    rt.observer.model_response(
+        id,
+        &ModelResponseEvent {
+            depth: ctx.depth,
+            parent: ctx.parent,
+            worker: &spec.name,
+            model: model.id(),
+            elapsed: started.elapsed(),
+            result: result.as_ref().map_err(|e| crate::script::call::chain(e)),
+        },
+    );
+    result
 }
 
 /// A lone value (`{input: v}`) given to a worker whose input schema has exactly one other

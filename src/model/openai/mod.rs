@@ -84,6 +84,11 @@ impl OpenAiModel {
             .bytes()
             .await
             .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry))?;
+        http::log_body(
+            &self.endpoint,
+            "reply from",
+            &String::from_utf8_lossy(&bytes),
+        );
         let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
             sse::protocol(
                 provider,
