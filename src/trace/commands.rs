@@ -64,6 +64,12 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>) -> Result<(), Error> {
     flushed
 }
 
+/// Print a report on stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn read_all(traces: &[PathBuf]) -> Result<Vec<super::read::CallRecord>, Error> {
     let mut calls = Vec::new();
     for t in traces {
@@ -80,9 +86,9 @@ pub fn stats(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     let rows = crate::stats::summarize(&read_all(traces)?);
     if json {
         let text = serde_json::to_string_pretty(&crate::stats::to_json(&rows)).unwrap_or_default();
-        println!("{text}");
+        emit(&format!("{text}\n"));
     } else {
-        print!("{}", crate::stats::render_text(&rows));
+        emit(&crate::stats::render_text(&rows));
     }
     Ok(())
 }
@@ -116,7 +122,7 @@ pub async fn shadow(rt: &Arc<Runtime>, name: &str, trace: &Path) -> Result<(), E
             },
             other => Error::Call(other),
         })?;
-    print!("{}", crate::shadow::render(name, &outcomes));
+    emit(&crate::shadow::render(name, &outcomes));
     let agreed = outcomes.iter().filter(|o| o.agrees()).count();
     if agreed == outcomes.len() {
         Ok(())
