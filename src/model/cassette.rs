@@ -183,7 +183,7 @@ impl Cassette {
 fn key_of(request: &Value) -> String {
     let mut r = request.clone();
     if let Some(map) = r.as_object_mut() {
-        map.remove("model");
+        map.shift_remove("model");
     }
     serde_json::to_string(&r).unwrap_or_default()
 }
@@ -191,7 +191,7 @@ fn key_of(request: &Value) -> String {
 fn pretty(request: &Value) -> String {
     let mut r = request.clone();
     if let Some(map) = r.as_object_mut() {
-        map.remove("model");
+        map.shift_remove("model");
     }
     serde_json::to_string_pretty(&r).unwrap_or_default()
 }
