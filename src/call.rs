@@ -15,6 +15,8 @@ pub struct CallCtx {
     pub depth: u32,
     /// Names of the enclosing workers, outermost first.
     pub chain: Arc<Vec<String>>,
+    /// Trace id of the enclosing call (worker run or fn tool call), for parent links.
+    pub parent: Option<u64>,
 }
 
 impl CallCtx {
@@ -26,6 +28,16 @@ impl CallCtx {
         CallCtx {
             depth: self.depth + 1,
             chain: Arc::new(chain),
+            parent: self.parent,
+        }
+    }
+
+    /// The same context with `parent` as the enclosing traced call.
+    #[must_use]
+    pub fn with_parent(&self, parent: u64) -> CallCtx {
+        CallCtx {
+            parent: Some(parent),
+            ..self.clone()
         }
     }
 }

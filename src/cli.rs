@@ -15,7 +15,6 @@ use crate::project::{self, Project, ProjectError};
 use crate::runtime::{LiveText, Runtime};
 use crate::script::{errors, value};
 use crate::settings::Settings;
-use crate::trace::{Observer, Silent, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
@@ -58,9 +57,18 @@ pub struct Global {
     /// Print results as JSON, strings included.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Show the call tree on stderr (-vv adds inputs and outputs).
+    /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Write trace events as JSON lines to FILE (for `shadow`: the trace to read).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Record every model exchange into the cassette FILE (written at exit).
+    #[arg(long, global = true, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer model requests from the cassette FILE, offline; fail at the first difference.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
     /// Print nothing but results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -83,6 +91,17 @@ pub enum Command {
     Check,
     /// List workers, fns and builtins with descriptions and sources.
     List,
+    /// Summarise traces per worker and fn: calls, tokens, latency, distinct outputs.
+    Stats {
+        /// Trace files written with `--trace`.
+        #[arg(required = true, value_name = "TRACE")]
+        traces: Vec<PathBuf>,
+    },
+    /// Re-run the inputs NAME saw in `--trace FILE` through NAME as defined now and compare.
+    Shadow {
+        /// Worker or fn to verify.
+        name: String,
+    },
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -140,7 +159,27 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         .and_then(Path::parent)
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    if cli.global.verbose >= 3 {
+        crate::trace::http_log::install();
+    }
     match cli.command {
+        Some(Command::Stats { traces }) => crate::trace::commands::stats(&traces, cli.global.json),
+        Some(Command::Shadow { name }) => {
+            let Some(trace) = cli.global.trace.clone() else {
+                return Err(Error::Usage {
+                    message: "`shadow` needs the trace to read".into(),
+                    help: Some(format!("usage: `llm-do shadow {name} --trace FILE`")),
+                });
+            };
+            let root = root(&cli.global, Path::new("."), true)?;
+            let rt = runtime_with(&cli.global, root, None, None)?;
+            let shadow = async {
+                Ok::<_, CallError>(crate::trace::commands::shadow(&rt, &name, &trace).await)
+            };
+            let result = with_interrupt(&rt, shadow).await;
+            finish(&rt, &cli.global)?;
+            result.map_err(Error::Call)?
+        }
         Some(Command::Check) => check(&cli.global),
         Some(Command::List) => list(&cli.global),
         Some(Command::Run {
@@ -150,15 +189,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }) => {
             let input = run_input(input, input_json)?;
             let rt = runtime(&cli.global, root(&cli.global, Path::new("."), true)?, None)?;
-            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input))
-                .await
-                .map_err(|e| match e {
-                    CallError::Unknown { name, help } => Error::Usage {
-                        message: format!("unknown function or worker `{name}`"),
-                        help,
-                    },
-                    other => Error::Call(other),
-                })?;
+            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input)).await;
+            finish(&rt, &cli.global)?;
+            let out = out.map_err(|e| match e {
+                CallError::Unknown { name, help } => Error::Usage {
+                    message: format!("unknown function or worker `{name}`"),
+                    help,
+                },
+                other => Error::Call(other),
+            })?;
             print_value(&out, cli.global.json);
             Ok(())
         }
@@ -217,8 +256,18 @@ fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> S
     s
 }
 
-/// Load the project at `root` into a runtime.
+/// Load the project at `root` into a runtime (tracing to `--trace` when given).
 fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<Runtime>, Error> {
+    runtime_with(global, root, entry, global.trace.as_deref())
+}
+
+/// Load the project at `root` into a runtime writing trace events to `trace`.
+fn runtime_with(
+    global: &Global,
+    root: PathBuf,
+    entry: Option<&Path>,
+    trace: Option<&Path>,
+) -> Result<Arc<Runtime>, Error> {
     let config_path = root.join(project::CONFIG_FILE);
     let config = match std::fs::read_to_string(&config_path) {
         Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text)
@@ -226,21 +275,28 @@ fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<R
         Err(_) => crate::config::Config::default(),
     };
     let settings = settings(global, root, &config);
-    let observer: Arc<dyn Observer> = if settings.verbosity > 0 {
-        Arc::new(Tree::new(std::io::stderr(), settings.verbosity))
-    } else {
-        Arc::new(Silent)
-    };
+    let observer = crate::trace::commands::observer(settings.verbosity, trace)?;
     let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
         && std::io::stderr().is_terminal())
     .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
-    Ok(Runtime::with_live(
+    let rt = Runtime::with_live(
         settings,
         tokio::runtime::Handle::current(),
         observer,
         live,
         entry,
-    )?)
+    )?;
+    if let Some(c) =
+        crate::trace::commands::cassette(global.record.as_deref(), global.replay.as_deref())?
+    {
+        rt.set_cassette(c);
+    }
+    Ok(rt)
+}
+
+/// At exit: flush the trace and write a recorded cassette.
+fn finish(rt: &Runtime, global: &Global) -> Result<(), Error> {
+    crate::trace::commands::finish(rt, global.trace.as_deref())
 }
 
 /// Prints streamed model text to stderr as it arrives, dimmed on colour terminals.
@@ -314,7 +370,9 @@ async fn run_script(
             .await
             .map_err(|e| CallError::Script(e.to_string()))
     };
-    let result = with_interrupt(&rt, eval).await.map_err(Error::Call)?;
+    let result = with_interrupt(&rt, eval).await;
+    finish(&rt, global)?;
+    let result = result.map_err(Error::Call)?;
     match result {
         Ok(v) => {
             print_value(&value::to_json(&v), global.json);

@@ -124,6 +124,13 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Call(#[from] crate::call::CallError),
+    /// A command ran but did not succeed (e.g. `shadow` found disagreements): exit code 1.
+    #[error("{message}")]
+    Failed {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
 }
 
 impl Error {
@@ -131,7 +138,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Project(_) | Error::Usage { .. } => ExitCode::Usage,
-            Error::Script(_) => ExitCode::Runtime,
+            Error::Script(_) | Error::Failed { .. } => ExitCode::Runtime,
             Error::Call(crate::call::CallError::Aborted) => ExitCode::Aborted,
             Error::Call(crate::call::CallError::Cancelled) => ExitCode::Interrupted,
             Error::Call(_) => ExitCode::Runtime,

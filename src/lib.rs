@@ -12,6 +12,8 @@ pub mod runtime;
 pub mod schema;
 pub mod script;
 pub mod settings;
+pub mod shadow;
+pub mod stats;
 pub mod suggest;
 pub mod tools;
 pub mod trace;

@@ -16,6 +16,7 @@ use std::io::IsTerminal;
 use crate::approval::{Gate, Mode, Request, TerminalPrompter};
 use crate::call::{CallCtx, CallError, map_args};
 use crate::config::Decision;
+use crate::model::cassette::Cassette;
 use crate::model::providers::ProviderSettings;
 use crate::model::{SharedModel, test::TestModel};
 use crate::project::{Project, ProjectError, Target};
@@ -84,6 +85,8 @@ pub struct Runtime {
     /// HTTP provider settings with the one shared client, built on first use.
     providers: std::sync::OnceLock<ProviderSettings>,
     models: Mutex<HashMap<String, SharedModel>>,
+    /// `--record` / `--replay`: wraps (or replaces) every model.
+    cassette: std::sync::OnceLock<Arc<Cassette>>,
     weak: Weak<Runtime>,
 }
 
@@ -141,6 +144,7 @@ impl Runtime {
                 gate: RwLock::new(Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules"))),
                 providers: std::sync::OnceLock::new(),
                 models: Mutex::new(HashMap::new()),
+                cassette: std::sync::OnceLock::new(),
                 weak: weak.clone(),
             }
         });
@@ -239,6 +243,16 @@ impl Runtime {
         }
     }
 
+    /// Record model exchanges into, or replay them from, `cassette` (set once, before calls).
+    pub fn set_cassette(&self, cassette: Arc<Cassette>) {
+        let _ = self.cassette.set(cassette);
+    }
+
+    /// The cassette of `--record` / `--replay`, if any.
+    pub fn cassette(&self) -> Option<&Arc<Cassette>> {
+        self.cassette.get()
+    }
+
     /// The model a worker runs on (DESIGN §7 resolution order), cached per id.
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let project = self.project();
@@ -249,6 +263,11 @@ impl Runtime {
             .or_else(|| spec.model.clone())
             .or_else(|| self.settings.env_model.clone())
             .or_else(|| project.config.defaults.model.clone())
+            .or_else(|| {
+                self.cassette()
+                    .filter(|c| c.is_replay())
+                    .map(|_| "replay".to_string())
+            })
             .ok_or_else(|| CallError::NoModel {
                 worker: spec.name.clone(),
             })?;
@@ -259,7 +278,10 @@ impl Runtime {
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
-        let model: SharedModel = if id == crate::model::test::TEST_MODEL_ID {
+        let model: SharedModel = if let Some(c) = self.cassette().filter(|c| c.is_replay()) {
+            // Replay is offline: no provider is resolved, so no key is needed.
+            c.wrap(&id, None)
+        } else if id == crate::model::test::TEST_MODEL_ID {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
             Arc::new(crate::model::script::ScriptModel::new(
@@ -275,6 +297,10 @@ impl Runtime {
                     source,
                 }
             })?
+        };
+        let model = match self.cassette().filter(|c| !c.is_replay()) {
+            Some(c) => c.wrap(&id, Some(model)),
+            None => model,
         };
         models.insert(id, model.clone());
         Ok(model)

@@ -1,6 +1,18 @@
-//! Events out of the runtime: every worker run, fn or builtin tool call and approval decision
-//! is reported to an [`Observer`]. The `-v` call tree on stderr is one observer; JSONL traces
-//! are another.
+//! Events out of the runtime: every worker run, fn or builtin tool call, approval decision and
+//! model exchange is reported to an [`Observer`]. The `-v` call tree on stderr is one observer
+//! ([`Tree`]); JSONL traces are another ([`JsonlObserver`]); [`Fanout`] feeds several.
+//!
+//! Ids: [`Observer::call_start`] returns the id of the call, which the runtime threads through
+//! [`crate::call::CallCtx::parent`] so nested events name their parent call.
+
+pub mod commands;
+mod fanout;
+pub mod http_log;
+mod jsonl;
+pub mod read;
+
+pub use fanout::Fanout;
+pub use jsonl::{FORMAT_VERSION, JsonlObserver};
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -10,7 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::approval::{Outcome, Verdict};
-use crate::model::Usage;
+use crate::model::{ModelRequest, ModelResponse, Usage};
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +44,12 @@ impl Kind {
 }
 
 /// A call begins.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct CallStart<'a> {
+    /// Worker runs enclosing the call (0 at the top of a script).
     pub depth: u32,
+    /// Id of the enclosing call (a worker run, or a fn called as a tool), if any.
+    pub parent: Option<u64>,
     pub kind: Kind,
     pub name: &'a str,
     pub input: &'a Value,
@@ -50,12 +65,83 @@ pub struct CallEnd<'a> {
     pub result: Result<&'a Value, String>,
 }
 
+/// A model asked for a tool call (before the approval gate).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolCallEvent<'a> {
+    pub depth: u32,
+    /// The worker run whose model asked.
+    pub parent: Option<u64>,
+    /// The provider's id of the tool call.
+    pub call_id: &'a str,
+    pub name: &'a str,
+    pub input: &'a Value,
+}
+
+/// The approval gate decided about a tool call.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalEvent<'a> {
+    pub depth: u32,
+    /// The worker run whose model asked.
+    pub parent: Option<u64>,
+    pub tool: &'a str,
+    pub input: &'a Value,
+    pub verdict: &'a Verdict,
+}
+
+/// A request is about to be sent to a model.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelRequestEvent<'a> {
+    pub depth: u32,
+    /// The worker run that sends it.
+    pub parent: Option<u64>,
+    pub worker: &'a str,
+    /// Full model id, e.g. `anthropic:claude-haiku-4-5`.
+    pub model: &'a str,
+    /// Round trip number within the run, from 0.
+    pub turn: u32,
+    pub request: &'a ModelRequest,
+}
+
+/// A model replied (or failed).
+#[derive(Debug, Clone)]
+pub struct ModelResponseEvent<'a> {
+    pub depth: u32,
+    pub parent: Option<u64>,
+    pub worker: &'a str,
+    pub model: &'a str,
+    pub elapsed: Duration,
+    pub result: Result<&'a ModelResponse, String>,
+}
+
 /// Receives runtime events. Implementations must be cheap when they do nothing.
+///
+/// Methods other than the first three have defaults, so an observer only implements what it
+/// shows.
 pub trait Observer: Send + Sync {
     /// A call started; returns an id passed back to [`Observer::call_end`].
     fn call_start(&self, start: &CallStart) -> u64;
     fn call_end(&self, id: u64, end: &CallEnd);
     fn approval(&self, depth: u32, tool: &str, verdict: &Verdict);
+    /// Whether events are wanted at all; callers skip building costly event data when not.
+    fn enabled(&self) -> bool {
+        true
+    }
+    /// An approval decision with its context (defaults to [`Observer::approval`]).
+    fn approval_event(&self, event: &ApprovalEvent) {
+        self.approval(event.depth, event.tool, event.verdict);
+    }
+    /// A model asked for a tool call.
+    fn tool_call(&self, _event: &ToolCallEvent) {}
+    /// A model request is sent; returns an id passed back to [`Observer::model_response`].
+    fn model_request(&self, _event: &ModelRequestEvent) -> u64 {
+        0
+    }
+    /// The reply to the request `id`.
+    fn model_response(&self, _id: u64, _event: &ModelResponseEvent) {}
+    /// Write out anything buffered (called once at exit).
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Ignores everything.
@@ -68,6 +154,9 @@ impl Observer for Silent {
     }
     fn call_end(&self, _: u64, _: &CallEnd) {}
     fn approval(&self, _: u32, _: &str, _: &Verdict) {}
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// The `-v` call tree: one line per call start and end, indented by depth.
@@ -146,4 +235,53 @@ impl<W: Write + Send> Observer for Tree<W> {
         };
         self.line(depth, &format!("? {tool} {what} (by {:?})", v.decided_by));
     }
+
+    fn model_request(&self, e: &ModelRequestEvent) -> u64 {
+        if self.verbosity >= 2 {
+            let last = e.request.messages.last().map(message_text);
+            let text = excerpt(&Value::String(last.unwrap_or_default()));
+            self.line(
+                e.depth,
+                &format!("→ {} turn {}: {text}", e.model, e.turn + 1),
+            );
+        }
+        0
+    }
+
+    fn model_response(&self, _: u64, e: &ModelResponseEvent) {
+        if self.verbosity < 2 {
+            return;
+        }
+        let text = match &e.result {
+            Ok(r) => {
+                let mut parts: Vec<String> = Vec::new();
+                if !r.text.is_empty() {
+                    parts.push(r.text.clone());
+                }
+                parts.extend(
+                    r.tool_calls
+                        .iter()
+                        .map(|c| format!("{}({})", c.name, c.arguments)),
+                );
+                excerpt(&Value::String(parts.join(" ")))
+            }
+            Err(msg) => format!("failed: {msg}"),
+        };
+        self.line(e.depth, &format!("← {text}"));
+    }
+}
+
+/// The readable text of one message: text, tool calls, tool results and attachment paths.
+fn message_text(m: &crate::model::Message) -> String {
+    use crate::model::Part;
+    m.parts
+        .iter()
+        .map(|p| match p {
+            Part::Text(t) => t.clone(),
+            Part::ToolCall(c) => format!("{}({})", c.name, c.arguments),
+            Part::ToolResult(r) => format!("{} = {}", r.name, r.content),
+            Part::Attachment(a) => format!("[attachment {}]", a.path),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

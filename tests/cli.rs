@@ -382,7 +382,9 @@ fn ask_reads_answers_from_piped_stdin_and_fails_clearly_without_one() {
 
 #[test]
 fn global_flags_may_come_before_the_subcommand_and_test_is_a_model_id() {
-    let t = Test::new().worker("greeter", "---\nmodel: test\n---\nHi\n").config("[defaults]\nmodel = \"test\"\n");
+    let t = Test::new()
+        .worker("greeter", "---\nmodel: test\n---\nHi\n")
+        .config("[defaults]\nmodel = \"test\"\n");
     let out = t.run_with(&["--model", "test", "run", "greeter", "Ada"]);
     out.status(0);
     assert_eq!(out.stdout, "test reply: Ada\n");

@@ -6,4 +6,5 @@ mod cli;
 mod errors;
 mod providers;
 mod real_llm;
+mod trace;
 mod util;

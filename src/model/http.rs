@@ -87,6 +87,18 @@ pub struct Endpoint {
     pub keyless_hint: Option<String>,
 }
 
+/// The `tracing` target of `-vvv` HTTP events (request bodies, statuses, response bodies).
+pub const LOG_TARGET: &str = "llm_do::http";
+
+/// `-vvv`: log a body at TRACE level with the endpoint's key redacted. Headers are never
+/// logged. Costs one check when no subscriber listens.
+pub fn log_body(endpoint: &Endpoint, what: &str, body: &str) {
+    if tracing::enabled!(target: LOG_TARGET, tracing::Level::TRACE) {
+        let secret = endpoint.key.as_ref().map(ApiKey::expose);
+        tracing::trace!(target: LOG_TARGET, "{what} {}: {}", endpoint.url, redact(body, secret));
+    }
+}
+
 /// Sends one attempt of a JSON POST and returns the response when its status is a success.
 /// Failures are classified (retryable or not) with the provider's message extracted.
 pub async fn post(
@@ -97,6 +109,7 @@ pub async fn post(
     model: &str,
     policy: &RetryPolicy,
 ) -> Result<reqwest::Response, Failure> {
+    log_body(endpoint, "POST", &body.to_string());
     let response = client
         .post(&endpoint.url)
         .headers(headers)
@@ -106,11 +119,13 @@ pub async fn post(
         .await
         .map_err(|e| transport_error(&e, endpoint, policy))?;
     let status = response.status().as_u16();
+    tracing::trace!(target: LOG_TARGET, "HTTP {status} from {}", endpoint.url);
     if response.status().is_success() {
         return Ok(response);
     }
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let text = response.text().await.unwrap_or_default();
+    log_body(endpoint, "error body from", &text);
     let mut failure = classify_status(status, &text, endpoint, model);
     failure.retry_after = retry_after;
     Err(failure)

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod anthropic;
+pub mod cassette;
 pub mod http;
 pub mod http_model;
 pub mod openai;
@@ -65,9 +66,10 @@ impl Message {
 }
 
 /// A piece of a message. Assistant messages hold text and tool calls; user messages hold text,
-/// attachments and tool results.
+/// attachments and tool results. Serialized (traces, cassettes) as `{"type": ..., "value": ...}`:
+/// an internal tag cannot hold the bare string of `Text`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Part {
     Text(String),
     ToolCall(ToolCall),

@@ -22,6 +22,7 @@ use crate::call::{CallCtx, CallError, map_args};
 use crate::project::Target;
 use crate::runtime::Runtime;
 use crate::script::{errors, value};
+use crate::trace::{CallEnd, CallStart, Kind};
 
 /// Name of the helper that invokes a fn pointer with a native call context.
 const FP_CALL: &str = "__llm_do_call_fn_ptr";
@@ -159,24 +160,46 @@ fn dispatch(
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let project = rt.project();
     let to_eval = |e: CallError| call_error(e, pos);
+    // The calling context is only needed for tracing and for workers: not on the hot path.
+    let traced_ctx = || rt.observer.enabled().then(|| ctx_of(ctx.tag()));
     match project.resolve(name) {
         Some(Target::Fn(f)) => {
             let (named, lone) = split_input(input);
             let mut args =
                 map_args(name, &f.params, f.params.len(), named, lone).map_err(to_eval)?;
+            let traced = traced_ctx().and_then(|c| {
+                Traced::start(rt, &c, Kind::Symbolic, name, &f.params, &args).map(|t| (t, c))
+            });
+            let saved = traced
+                .as_ref()
+                .map(|(t, c)| std::mem::replace(ctx.tag_mut(), Dynamic::from(c.with_parent(t.id))));
             let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
-            ctx.call_fn_raw(name, false, false, &mut refs)
+            let out = ctx
+                .call_fn_raw(name, false, false, &mut refs)
                 .map_err(|mut e| {
                     if e.position().is_none() {
                         e.set_position(pos);
                     }
                     e
-                })
+                });
+            if let Some(tag) = saved {
+                *ctx.tag_mut() = tag;
+            }
+            if let Some((t, _)) = traced {
+                t.end(rt, out.as_ref().map_err(|e| rt.describe_rhai_error(e)));
+            }
+            out
         }
         Some(Target::Builtin(b)) => {
             let (named, lone) = split_input(input);
             let args = map_args(name, b.params, b.required, named, lone).map_err(to_eval)?;
-            (b.run)(&rt.builtin_env(), args).map_err(|m| runtime_error(m, pos))
+            let traced = traced_ctx()
+                .and_then(|c| Traced::start(rt, &c, Kind::Builtin, name, b.params, &args));
+            let out = (b.run)(&rt.builtin_env(), args);
+            if let Some(t) = traced {
+                t.end(rt, out.as_ref().map_err(Clone::clone));
+            }
+            out.map_err(|m| runtime_error(m, pos))
         }
         Some(Target::Worker(w)) => {
             let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
@@ -189,6 +212,62 @@ fn dispatch(
             name: name.to_string(),
             help: project.suggest(name),
         })),
+    }
+}
+
+/// A script-level fn or builtin call being reported to the observer (only when it listens:
+/// building the JSON input costs more than the call itself).
+struct Traced {
+    id: u64,
+    depth: u32,
+    name: String,
+    started: std::time::Instant,
+}
+
+impl Traced {
+    fn start(
+        rt: &Runtime,
+        call_ctx: &CallCtx,
+        kind: Kind,
+        name: &str,
+        params: &[impl AsRef<str>],
+        args: &[Dynamic],
+    ) -> Option<Traced> {
+        if !rt.observer.enabled() {
+            return None;
+        }
+        let input: serde_json::Map<String, serde_json::Value> = params
+            .iter()
+            .zip(args)
+            .map(|(p, a)| (p.as_ref().to_string(), value::to_json(a)))
+            .collect();
+        let id = rt.observer.call_start(&CallStart {
+            depth: call_ctx.depth,
+            parent: call_ctx.parent,
+            kind,
+            name,
+            input: &serde_json::Value::Object(input),
+        });
+        Some(Traced {
+            id,
+            depth: call_ctx.depth,
+            name: name.to_string(),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    fn end(self, rt: &Runtime, result: Result<&Dynamic, String>) {
+        let output = result.map(value::to_json);
+        rt.observer.call_end(
+            self.id,
+            &CallEnd {
+                depth: self.depth,
+                name: &self.name,
+                elapsed: self.started.elapsed(),
+                usage: crate::model::Usage::default(),
+                result: output.as_ref().map_err(Clone::clone),
+            },
+        );
     }
 }
 

@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::runtime::Runtime;
 use crate::schema::Validator;
-use crate::trace::{CallEnd, CallStart, Kind};
+use crate::trace::{CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent};
 use crate::worker::WorkerSpec;
 use crate::worker::input;
 use crate::worker::toolbox::Toolbox;
@@ -39,14 +39,15 @@ pub async fn run(
             chain,
         });
     }
-    let inner = ctx.enter(&spec.name);
     let started = Instant::now();
     let id = rt.observer.call_start(&CallStart {
         depth: ctx.depth,
+        parent: ctx.parent,
         kind: Kind::Neural,
         name: &spec.name,
         input: &input,
     });
+    let inner = ctx.enter(&spec.name).with_parent(id);
     let mut usage = Usage::default();
     let result = converse(&rt, &inner, &spec, input, &mut usage).await;
     rt.observer.call_end(
@@ -112,7 +113,7 @@ async fn converse(
             seed: spec.seed,
             parallel_tool_calls: spec.parallel_tool_calls,
         };
-        let response = complete(rt, spec, model.as_ref(), &request).await?;
+        let response = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
         if !response.tool_calls.is_empty() {
             let mut parts = Vec::new();
@@ -162,13 +163,24 @@ async fn converse(
     })
 }
 
-/// One model round trip, cancelled by Ctrl-C.
+/// One model round trip, cancelled by Ctrl-C, reported to the observer.
 async fn complete(
     rt: &Runtime,
+    ctx: &CallCtx,
+    turn: u32,
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
 ) -> Result<ModelResponse, CallError> {
+    let started = Instant::now();
+    let id = rt.observer.model_request(&ModelRequestEvent {
+        depth: ctx.depth,
+        parent: ctx.parent,
+        worker: &spec.name,
+        model: model.id(),
+        turn,
+        request,
+    });
     let live = rt.live.as_deref();
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
@@ -182,6 +194,17 @@ async fn complete(
     if let Some(live) = live {
         live.end();
     }
+    rt.observer.model_response(
+        id,
+        &ModelResponseEvent {
+            depth: ctx.depth,
+            parent: ctx.parent,
+            worker: &spec.name,
+            model: model.id(),
+            elapsed: started.elapsed(),
+            result: result.as_ref().map_err(|e| crate::script::call::chain(e)),
+        },
+    );
     result
 }
 

@@ -12,7 +12,7 @@ use crate::approval::{Outcome, Request};
 use crate::call::{CallCtx, CallError};
 use crate::model::{ToolCall, ToolDef, ToolResult};
 use crate::runtime::Runtime;
-use crate::trace::{CallEnd, CallStart, Kind};
+use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ToolCallEvent};
 use crate::worker::WorkerSpec;
 
 /// Tool results longer than this many characters are cut with a marker.
@@ -128,6 +128,13 @@ impl Toolbox {
                 ));
             }
         };
+        rt.observer.tool_call(&ToolCallEvent {
+            depth: ctx.depth,
+            parent: ctx.parent,
+            call_id: &call.id,
+            name: &call.name,
+            input: &args,
+        });
         let needs = match &tool.action {
             Action::Fn { approval_required } => *approval_required,
             Action::Worker(_) => false,
@@ -142,7 +149,13 @@ impl Toolbox {
         let verdict = tokio::task::spawn_blocking(move || gate.check(&request, needs))
             .await
             .map_err(|e| CallError::Tool(e.to_string()))?;
-        rt.observer.approval(ctx.depth, &call.name, &verdict);
+        rt.observer.approval_event(&ApprovalEvent {
+            depth: ctx.depth,
+            parent: ctx.parent,
+            tool: &call.name,
+            input: &args,
+            verdict: &verdict,
+        });
         match verdict.outcome {
             Outcome::Approved => {}
             Outcome::Denied(reason) => return Ok(result(format!("denied: {reason}"), true)),
@@ -158,17 +171,19 @@ impl Toolbox {
         let id = traced.then(|| {
             rt.observer.call_start(&CallStart {
                 depth: ctx.depth,
+                parent: ctx.parent,
                 kind,
                 name: &call.name,
                 input: &args,
             })
         });
+        let fn_ctx = id.map_or_else(|| ctx.clone(), |id| ctx.with_parent(id));
         let outcome = match &tool.action {
             Action::Builtin => crate::tools::run(&rt.tool_env(), &call.name, &args)
                 .await
                 .map(Value::String)
                 .map_err(|e| CallError::Tool(e.to_string())),
-            Action::Fn { .. } => Box::pin(rt.call(ctx, &call.name, args)).await,
+            Action::Fn { .. } => Box::pin(rt.call(&fn_ctx, &call.name, args)).await,
             Action::Worker(spec) => {
                 Box::pin(crate::worker::run::run(
                     rt.clone(),

@@ -1,0 +1,171 @@
+//! `llm-do shadow NAME --trace TRACE`: the "verify" step of stabilizing (DESIGN §8). The inputs
+//! `NAME` saw in a trace run again through the current implementation of `NAME` (typically the
+//! Rhai fn that replaced a worker, or a worker that replaced a fn, with `--model`), and the
+//! outputs are compared with the recorded ones.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError};
+use crate::runtime::Runtime;
+use crate::stats::{input_key, output_key};
+use crate::trace::read::CallRecord;
+
+/// One recorded input and the output it gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub input: Value,
+    pub recorded: Value,
+}
+
+/// A case and what the current implementation answers now.
+#[derive(Debug)]
+pub struct Outcome {
+    pub case: Case,
+    pub now: Result<Value, String>,
+}
+
+impl Outcome {
+    /// Whether the answer now equals the recorded one.
+    pub fn agrees(&self) -> bool {
+        self.now
+            .as_ref()
+            .is_ok_and(|v| agree(&self.case.recorded, v))
+    }
+}
+
+/// The successful calls of `name`, each distinct (input, output) pair once, in trace order.
+pub fn cases(calls: &[CallRecord], name: &str) -> Vec<Case> {
+    let mut seen = BTreeSet::new();
+    calls
+        .iter()
+        .filter(|c| c.name == name)
+        .filter_map(|c| c.result.as_ref().ok().map(|out| (c, out)))
+        .filter(|(c, out)| seen.insert((input_key(&c.input), output_key(out))))
+        .map(|(c, out)| Case {
+            input: c.input.clone(),
+            recorded: out.clone(),
+        })
+        .collect()
+}
+
+/// JSON equality where strings compare trimmed and numbers by value (`42` equals `42.0`).
+pub fn agree(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x.trim() == y.trim(),
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| agree(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Run every case through `name` as it is defined now, one after the other. Interrupts and
+/// approval aborts stop the run; other failures are answers that disagree.
+pub async fn run(
+    rt: &Arc<Runtime>,
+    name: &str,
+    cases: Vec<Case>,
+) -> Result<Vec<Outcome>, CallError> {
+    let mut out = Vec::with_capacity(cases.len());
+    for case in cases {
+        let now = match rt.call(&CallCtx::default(), name, case.input.clone()).await {
+            Ok(v) => Ok(v),
+            Err(e @ (CallError::Aborted | CallError::Cancelled)) => return Err(e),
+            Err(e @ CallError::Unknown { .. }) => return Err(e),
+            Err(e) => Err(crate::script::call::chain(&e)),
+        };
+        out.push(Outcome { case, now });
+    }
+    Ok(out)
+}
+
+/// The report: agreement `k/n`, then each disagreeing case.
+pub fn render(name: &str, outcomes: &[Outcome]) -> String {
+    let agreed = outcomes.iter().filter(|o| o.agrees()).count();
+    let mut out = format!("`{name}`: {agreed}/{} agree\n", outcomes.len());
+    for (i, o) in outcomes.iter().filter(|o| !o.agrees()).enumerate() {
+        let now = match &o.now {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        out.push_str(&format!(
+            "\ndisagreement {}:\n  input:    {}\n  recorded: {}\n  now:      {now}\n",
+            i + 1,
+            o.case.input,
+            o.case.recorded
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(input: Value, out: Result<Value, String>) -> CallRecord {
+        CallRecord {
+            name: "f".into(),
+            kind: "neural".into(),
+            input,
+            result: out,
+            ms: 1.0,
+            tokens_in: 0,
+            tokens_out: 0,
+        }
+    }
+
+    #[test]
+    fn agreement_trims_strings_and_compares_numbers_by_value() {
+        assert!(agree(&json!(" a\n"), &json!("a")));
+        assert!(agree(
+            &json!({"n": 42, "l": [" x"]}),
+            &json!({"l": ["x"], "n": 42.0})
+        ));
+        assert!(!agree(&json!({"n": 1}), &json!({"n": 1, "m": 2})));
+        assert!(!agree(&json!("1"), &json!(1)));
+    }
+
+    #[test]
+    fn cases_skip_errors_and_repeats() {
+        let calls = vec![
+            rec(json!({"name": "a"}), Ok(json!("x"))),
+            rec(json!({"name": "a"}), Ok(json!("x "))),
+            rec(json!({"name": "b"}), Err("boom".into())),
+            rec(json!({"name": "c"}), Ok(json!("z"))),
+        ];
+        let got = cases(&calls, "f");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].input, json!({"name": "c"}));
+        assert!(cases(&calls, "other").is_empty());
+    }
+
+    #[test]
+    fn the_report_lists_disagreements() {
+        let case = |i: &str, r: &str| Case {
+            input: json!({"name": i}),
+            recorded: json!(r),
+        };
+        let outcomes = vec![
+            Outcome {
+                case: case("a", "x"),
+                now: Ok(json!("x")),
+            },
+            Outcome {
+                case: case("b", "y"),
+                now: Ok(json!("z")),
+            },
+        ];
+        assert_eq!(
+            render("f", &outcomes),
+            "`f`: 1/2 agree\n\ndisagreement 1:\n  input:    {\"name\":\"b\"}\n  recorded: \"y\"\n  now:      \"z\"\n"
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! [`Fanout`]: several observers behind one (e.g. the `-v` tree and a `--trace` file).
+//!
+//! Each child hands out its own ids, so the fanout hands out ids of its own and translates
+//! them per child: a child sees parent ids from its own id space, never another child's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{
+    ApprovalEvent, CallEnd, CallStart, ModelRequestEvent, ModelResponseEvent, Observer,
+    ToolCallEvent,
+};
+use crate::approval::Verdict;
+
+/// Forwards every event to each child observer, in order.
+pub struct Fanout {
+    children: Vec<Arc<dyn Observer>>,
+    next: AtomicU64,
+    /// Fanout id of an open call or exchange → the ids its children gave it.
+    ids: Mutex<HashMap<u64, Vec<u64>>>,
+}
+
+impl Fanout {
+    /// Feed `children`.
+    pub fn new(children: Vec<Arc<dyn Observer>>) -> Self {
+        Self {
+            children,
+            next: AtomicU64::new(1),
+            ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The id child `i` knows `parent` by.
+    fn parent_for(&self, parent: Option<u64>, i: usize) -> Option<u64> {
+        let parent = parent?;
+        let ids = self.ids.lock().ok()?;
+        ids.get(&parent).and_then(|v| v.get(i)).copied()
+    }
+
+    fn open(&self, child_ids: Vec<u64>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.insert(id, child_ids);
+        }
+        id
+    }
+
+    fn close(&self, id: u64) -> Vec<u64> {
+        self.ids
+            .lock()
+            .ok()
+            .and_then(|mut ids| ids.remove(&id))
+            .unwrap_or_default()
+    }
+}
+
+impl Observer for Fanout {
+    fn call_start(&self, s: &CallStart) -> u64 {
+        let child_ids = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.call_start(&CallStart {
+                    parent: self.parent_for(s.parent, i),
+                    ..*s
+                })
+            })
+            .collect();
+        self.open(child_ids)
+    }
+
+    fn call_end(&self, id: u64, end: &CallEnd) {
+        let child_ids = self.close(id);
+        for (c, cid) in self.children.iter().zip(child_ids) {
+            c.call_end(cid, end);
+        }
+    }
+
+    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
+        for c in &self.children {
+            c.approval(depth, tool, verdict);
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.children.iter().any(|c| c.enabled())
+    }
+
+    fn approval_event(&self, e: &ApprovalEvent) {
+        for (i, c) in self.children.iter().enumerate() {
+            c.approval_event(&ApprovalEvent {
+                parent: self.parent_for(e.parent, i),
+                ..*e
+            });
+        }
+    }
+
+    fn tool_call(&self, e: &ToolCallEvent) {
+        for (i, c) in self.children.iter().enumerate() {
+            c.tool_call(&ToolCallEvent {
+                parent: self.parent_for(e.parent, i),
+                ..*e
+            });
+        }
+    }
+
+    fn model_request(&self, e: &ModelRequestEvent) -> u64 {
+        let child_ids = self
+            .children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.model_request(&ModelRequestEvent {
+                    parent: self.parent_for(e.parent, i),
+                    ..*e
+                })
+            })
+            .collect();
+        self.open(child_ids)
+    }
+
+    fn model_response(&self, id: u64, e: &ModelResponseEvent) {
+        let child_ids = self.close(id);
+        for (i, (c, cid)) in self.children.iter().zip(child_ids).enumerate() {
+            let mut event = e.clone();
+            event.parent = self.parent_for(e.parent, i);
+            c.model_response(cid, &event);
+        }
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        let mut first = Ok(());
+        for c in &self.children {
+            if let Err(e) = c.flush()
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Usage;
+    use crate::trace::Kind;
+    use serde_json::json;
+    use std::time::Duration;
+
+    /// Records (own id, parent it was given) for each call start.
+    #[derive(Default)]
+    struct Rec {
+        next: AtomicU64,
+        seen: Mutex<Vec<(u64, Option<u64>)>>,
+        ended: Mutex<Vec<u64>>,
+    }
+    impl Observer for Rec {
+        fn call_start(&self, s: &CallStart) -> u64 {
+            let id = self.next.fetch_add(10, Ordering::Relaxed) + 100;
+            self.seen.lock().unwrap().push((id, s.parent));
+            id
+        }
+        fn call_end(&self, id: u64, _: &CallEnd) {
+            self.ended.lock().unwrap().push(id);
+        }
+        fn approval(&self, _: u32, _: &str, _: &Verdict) {}
+    }
+
+    #[test]
+    fn children_see_parents_in_their_own_id_space() {
+        let a = Arc::new(Rec::default());
+        let f = Fanout::new(vec![a.clone(), Arc::new(crate::trace::Silent)]);
+        let input = json!(null);
+        let start = |parent| CallStart {
+            depth: 0,
+            parent,
+            kind: Kind::Neural,
+            name: "w",
+            input: &input,
+        };
+        let outer = f.call_start(&start(None));
+        let inner = f.call_start(&start(Some(outer)));
+        let end = CallEnd {
+            depth: 0,
+            name: "w",
+            elapsed: Duration::ZERO,
+            usage: Usage::default(),
+            result: Ok(&input),
+        };
+        f.call_end(inner, &end);
+        f.call_end(outer, &end);
+        assert_eq!(*a.seen.lock().unwrap(), vec![(100, None), (110, Some(100))]);
+        assert_eq!(*a.ended.lock().unwrap(), vec![110, 100]);
+        assert!(f.enabled());
+    }
+}

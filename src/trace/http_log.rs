@@ -1,0 +1,25 @@
+//! `-vvv`: HTTP request bodies and response statuses/bodies from the providers' HTTP layer,
+//! emitted as `tracing` events at TRACE level under the [`TARGET`] target and written to
+//! stderr only when `-vvv` installs the subscriber. Headers are never logged and every body
+//! passes through [`crate::model::http::redact`] first, so API keys do not appear.
+
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The `tracing` target of HTTP events.
+pub const TARGET: &str = crate::model::http::LOG_TARGET;
+
+/// Write `llm_do` TRACE events to stderr (only ours: dependencies' logs may hold headers).
+pub fn install() {
+    let filter = Targets::new().with_target("llm_do", LevelFilter::TRACE);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .with_target(true);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init();
+}

@@ -1,0 +1,324 @@
+//! `--trace FILE`: one JSON object per line per event (format in `docs/traces.md`, schema in
+//! `docs/trace.schema.json`). Lines go through a buffer to a file created at start; each event
+//! is one complete line, and the buffer is flushed at exit ([`Observer::flush`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::{
+    ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
+    ToolCallEvent,
+};
+use crate::approval::{DecidedBy, Outcome, Verdict};
+use crate::model::Usage;
+
+/// Version of the trace format, written as `v` in every event. Bumped only on incompatible
+/// changes; new optional fields do not bump it.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// What `call_end` needs from the matching `call_start`.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    parent: Option<u64>,
+    kind: Kind,
+}
+
+/// Writes events as JSON lines.
+pub struct JsonlObserver {
+    out: Mutex<Box<dyn Write + Send>>,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Open>>,
+    /// The first write error, reported by [`Observer::flush`].
+    failed: Mutex<Option<std::io::Error>>,
+}
+
+impl JsonlObserver {
+    /// Create (or truncate) `path` and write events to it.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(Self::new(BufWriter::new(File::create(path)?)))
+    }
+
+    /// Write events to `out` (buffer it yourself when it is unbuffered).
+    pub fn new(out: impl Write + Send + 'static) -> Self {
+        Self {
+            out: Mutex::new(Box::new(out)),
+            next: AtomicU64::new(1),
+            open: Mutex::new(HashMap::new()),
+            failed: Mutex::new(None),
+        }
+    }
+
+    fn id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn emit(&self, event: &Map<String, Value>) {
+        let mut line = Value::Object(event.clone()).to_string();
+        line.push('\n');
+        let result = match self.out.lock() {
+            Ok(mut out) => out.write_all(line.as_bytes()),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = result
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
+/// The fields every event starts with.
+fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("v".into(), json!(FORMAT_VERSION));
+    m.insert("event".into(), json!(event));
+    m.insert("id".into(), json!(id));
+    m.insert("parent".into(), json!(parent));
+    m.insert("depth".into(), json!(depth));
+    m
+}
+
+fn ms(d: Duration) -> Value {
+    // Three decimals: microsecond resolution without float noise in the file.
+    json!((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
+}
+
+fn tokens(u: Usage) -> Value {
+    json!({"in": u.input_tokens, "out": u.output_tokens})
+}
+
+/// `decided_by` as written in traces: `flag`, `policy`, `rule`, `default`, `user`, `session`.
+pub fn decided_by(d: DecidedBy) -> &'static str {
+    match d {
+        DecidedBy::Flag => "flag",
+        DecidedBy::Policy => "policy",
+        DecidedBy::Rule(_) => "rule",
+        DecidedBy::Default => "default",
+        DecidedBy::User => "user",
+        DecidedBy::Session => "session",
+    }
+}
+
+fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
+    match &v.outcome {
+        Outcome::Approved => ("approved", None),
+        Outcome::Denied(reason) => ("denied", Some(reason.as_str())),
+        Outcome::Abort => ("aborted", None),
+    }
+}
+
+impl Observer for JsonlObserver {
+    fn call_start(&self, s: &CallStart) -> u64 {
+        let id = self.id();
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(
+                id,
+                Open {
+                    parent: s.parent,
+                    kind: s.kind,
+                },
+            );
+        }
+        let mut m = head("call_start", id, s.parent, s.depth);
+        m.insert("kind".into(), json!(s.kind.as_str()));
+        m.insert("name".into(), json!(s.name));
+        m.insert("input".into(), s.input.clone());
+        self.emit(&m);
+        id
+    }
+
+    fn call_end(&self, id: u64, e: &CallEnd) {
+        let open = self.open.lock().ok().and_then(|mut o| o.remove(&id));
+        let mut m = head("call_end", id, open.and_then(|o| o.parent), e.depth);
+        if let Some(o) = open {
+            m.insert("kind".into(), json!(o.kind.as_str()));
+        }
+        m.insert("name".into(), json!(e.name));
+        match &e.result {
+            Ok(v) => m.insert("output".into(), (*v).clone()),
+            Err(msg) => m.insert("error".into(), json!(msg)),
+        };
+        m.insert("ms".into(), ms(e.elapsed));
+        m.insert("tokens".into(), tokens(e.usage));
+        self.emit(&m);
+    }
+
+    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
+        self.approval_event(&ApprovalEvent {
+            depth,
+            parent: None,
+            tool,
+            input: &Value::Null,
+            verdict,
+        });
+    }
+
+    fn approval_event(&self, e: &ApprovalEvent) {
+        let mut m = head("approval", self.id(), e.parent, e.depth);
+        m.insert("name".into(), json!(e.tool));
+        m.insert("input".into(), e.input.clone());
+        let (what, reason) = decision(e.verdict);
+        m.insert("decision".into(), json!(what));
+        if let Some(r) = reason {
+            m.insert("reason".into(), json!(r));
+        }
+        m.insert("decided_by".into(), json!(decided_by(e.verdict.decided_by)));
+        if let DecidedBy::Rule(i) = e.verdict.decided_by {
+            m.insert("rule".into(), json!(i));
+        }
+        self.emit(&m);
+    }
+
+    fn tool_call(&self, e: &ToolCallEvent) {
+        let mut m = head("tool_call", self.id(), e.parent, e.depth);
+        m.insert("name".into(), json!(e.name));
+        m.insert("call_id".into(), json!(e.call_id));
+        m.insert("input".into(), e.input.clone());
+        self.emit(&m);
+    }
+
+    fn model_request(&self, e: &ModelRequestEvent) -> u64 {
+        let id = self.id();
+        let mut m = head("model_request", id, e.parent, e.depth);
+        m.insert("name".into(), json!(e.worker));
+        m.insert("model".into(), json!(e.model));
+        m.insert("turn".into(), json!(e.turn));
+        m.insert(
+            "request".into(),
+            serde_json::to_value(e.request).unwrap_or(Value::Null),
+        );
+        self.emit(&m);
+        id
+    }
+
+    fn model_response(&self, id: u64, e: &ModelResponseEvent) {
+        let mut m = head("model_response", id, e.parent, e.depth);
+        m.insert("name".into(), json!(e.worker));
+        m.insert("model".into(), json!(e.model));
+        match &e.result {
+            Ok(r) => {
+                m.insert(
+                    "output".into(),
+                    serde_json::to_value(r).unwrap_or(Value::Null),
+                );
+                m.insert("tokens".into(), tokens(r.usage));
+            }
+            Err(msg) => {
+                m.insert("error".into(), json!(msg));
+            }
+        }
+        m.insert("ms".into(), ms(e.elapsed));
+        self.emit(&m);
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        match self.out.lock() {
+            Ok(mut out) => out.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A shared buffer to read back what was written.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buf: &Buf) -> Vec<Value> {
+        String::from_utf8(buf.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn call_end_repeats_kind_and_parent_of_its_start() {
+        let buf = Buf::default();
+        let obs = JsonlObserver::new(buf.clone());
+        let input = json!({"name": "Ada"});
+        let outer = obs.call_start(&CallStart {
+            depth: 0,
+            parent: None,
+            kind: Kind::Neural,
+            name: "greeter",
+            input: &input,
+        });
+        let inner = obs.call_start(&CallStart {
+            depth: 1,
+            parent: Some(outer),
+            kind: Kind::Symbolic,
+            name: "add",
+            input: &input,
+        });
+        let out = json!(3);
+        obs.call_end(
+            inner,
+            &CallEnd {
+                depth: 1,
+                name: "add",
+                elapsed: Duration::from_micros(1500),
+                usage: Usage::default(),
+                result: Ok(&out),
+            },
+        );
+        obs.flush().unwrap();
+        let ev = lines(&buf);
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[2]["event"], "call_end");
+        assert_eq!(ev[2]["parent"], json!(outer));
+        assert_eq!(ev[2]["kind"], "symbolic");
+        assert_eq!(ev[2]["ms"], json!(1.5));
+        assert_eq!(ev[2]["output"], json!(3));
+        assert!(ev.iter().all(|e| e["v"] == json!(FORMAT_VERSION)));
+    }
+
+    #[test]
+    fn approvals_name_their_source() {
+        let buf = Buf::default();
+        let obs = JsonlObserver::new(buf.clone());
+        let v = Verdict {
+            outcome: Outcome::Denied("no".into()),
+            decided_by: DecidedBy::Rule(2),
+        };
+        obs.approval_event(&ApprovalEvent {
+            depth: 1,
+            parent: Some(7),
+            tool: "write_file",
+            input: &json!({"path": "x"}),
+            verdict: &v,
+        });
+        let ev = &lines(&buf)[0];
+        assert_eq!(ev["decision"], "denied");
+        assert_eq!(ev["reason"], "no");
+        assert_eq!(ev["decided_by"], "rule");
+        assert_eq!(ev["rule"], 2);
+        assert_eq!(ev["parent"], 7);
+    }
+}
