@@ -15,7 +15,7 @@ use crate::project::{self, Project, ProjectError};
 use crate::runtime::Runtime;
 use crate::script::{errors, value};
 use crate::settings::Settings;
-use crate::trace::{Observer, Silent, Tree};
+use crate::trace::{Observer, Silent, Toggle, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
@@ -69,6 +69,9 @@ pub struct Global {
     /// Print nothing but results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Run the script again whenever a project file or the script changes.
+    #[arg(long, global = true)]
+    pub watch: bool,
 }
 
 /// Subcommands.
@@ -88,6 +91,8 @@ pub enum Command {
     Check,
     /// List workers, fns and builtins with descriptions and sources.
     List,
+    /// Interactive session (also: bare `llm-do` on a terminal).
+    Repl,
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -148,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Some(Command::Check) => check(&cli.global),
         Some(Command::List) => list(&cli.global),
+        Some(Command::Repl) => repl(&cli.global).await,
         Some(Command::Run {
             name,
             input,
@@ -168,7 +174,19 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         None => match cli.script {
+            Some(script) if cli.global.watch => {
+                let root = root(&cli.global, &start, false)?;
+                let global = &cli.global;
+                let args = cli.args;
+                crate::watch::run(&root, &script, || {
+                    run_script(global, &script, args.clone(), &start)
+                })
+                .await
+            }
             Some(script) => run_script(&cli.global, &script, cli.args, &start).await,
+            None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+                repl(&cli.global).await
+            }
             None => Err(Error::Usage {
                 message: "no script given".into(),
                 help: Some(
@@ -224,6 +242,30 @@ fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> S
 
 /// Load the project at `root` into a runtime.
 fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<Runtime>, Error> {
+    runtime_observed(global, root, entry, None)
+}
+
+/// The interactive session: the project of the current folder (or none), with a call tree
+/// that `:trace on|off` switches.
+async fn repl(global: &Global) -> Result<(), Error> {
+    let tree = Arc::new(Tree::new(std::io::stderr(), global.verbose.max(1)));
+    let toggle = Arc::new(Toggle::new(tree, global.verbose > 0));
+    let rt = runtime_observed(
+        global,
+        root(global, Path::new("."), false)?,
+        None,
+        Some(toggle.clone()),
+    )?;
+    crate::repl::run(rt, toggle, global.json).await
+}
+
+/// [`runtime`] with a given observer instead of the one `-v` selects.
+fn runtime_observed(
+    global: &Global,
+    root: PathBuf,
+    entry: Option<&Path>,
+    observer: Option<Arc<Toggle>>,
+) -> Result<Arc<Runtime>, Error> {
     let config_path = root.join(project::CONFIG_FILE);
     let config = match std::fs::read_to_string(&config_path) {
         Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text)
@@ -231,7 +273,9 @@ fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<R
         Err(_) => crate::config::Config::default(),
     };
     let settings = settings(global, root, &config);
-    let observer: Arc<dyn Observer> = if settings.verbosity > 0 {
+    let observer: Arc<dyn Observer> = if let Some(o) = observer {
+        o
+    } else if settings.verbosity > 0 {
         Arc::new(Tree::new(std::io::stderr(), settings.verbosity))
     } else {
         Arc::new(Silent)

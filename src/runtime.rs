@@ -28,6 +28,9 @@ use crate::tools::sandbox::Sandbox;
 use crate::trace::Observer;
 use crate::worker::WorkerSpec;
 
+mod session;
+pub use session::SessionState;
+
 /// A cancellation flag for the running call tree (Ctrl-C).
 #[derive(Debug, Default)]
 pub struct Cancel {
@@ -74,6 +77,8 @@ pub struct Runtime {
     /// HTTP provider settings with the one shared client, built on first use.
     providers: std::sync::OnceLock<ProviderSettings>,
     models: Mutex<HashMap<String, SharedModel>>,
+    /// What an interactive session changes at runtime (model, approvals, inline workers).
+    session: SessionState,
     weak: Weak<Runtime>,
 }
 
@@ -119,6 +124,7 @@ impl Runtime {
                 gate: RwLock::new(Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules"))),
                 providers: std::sync::OnceLock::new(),
                 models: Mutex::new(HashMap::new()),
+                session: SessionState::default(),
                 weak: weak.clone(),
             }
         });
@@ -133,7 +139,7 @@ impl Runtime {
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
         let project = self.project();
         let mut gate =
-            Gate::new(self.settings.approval, &project.config.approvals).map_err(|e| {
+            Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
                 ProjectError::Io {
                     path: crate::project::CONFIG_FILE.into(),
                     message: e.to_string(),
@@ -191,6 +197,7 @@ impl Runtime {
 
     /// Replace the project (hot reload).
     pub fn set_project(&self, project: Project) -> Result<(), ProjectError> {
+        let project = self.with_inline_workers(project);
         *self
             .project
             .write()
@@ -212,6 +219,7 @@ impl Runtime {
         BuiltinEnv {
             sandbox: self.sandbox.clone(),
             quiet: self.settings.quiet,
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -219,9 +227,8 @@ impl Runtime {
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let project = self.project();
         let id = self
-            .settings
-            .model_override
-            .clone()
+            .session_model()
+            .or_else(|| self.settings.model_override.clone())
             .or_else(|| spec.model.clone())
             .or_else(|| self.settings.env_model.clone())
             .or_else(|| project.config.defaults.model.clone())
