@@ -138,13 +138,12 @@ impl Runtime {
     /// Build the approval gate from the settings and the project's rules and policy fn.
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
         let project = self.project();
-        let mut gate =
-            Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
-                ProjectError::Io {
-                    path: crate::project::CONFIG_FILE.into(),
-                    message: e.to_string(),
-                }
-            })?;
+        let mut gate = Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
+            ProjectError::Io {
+                path: crate::project::CONFIG_FILE.into(),
+                message: e.to_string(),
+            }
+        })?;
         if project.fns.contains_key(POLICY_FN) {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));

@@ -40,7 +40,9 @@ where
     }
     loop {
         match once().await {
-            Err(Error::Call(CallError::Cancelled)) => return Err(Error::Call(CallError::Cancelled)),
+            Err(Error::Call(CallError::Cancelled)) => {
+                return Err(Error::Call(CallError::Cancelled));
+            }
             Err(e) => eprintln!("{:?}", miette::Report::new(e)),
             Ok(()) => {}
         }
@@ -140,8 +142,14 @@ mod tests {
     fn project_files_and_the_script_are_relevant() {
         let script = Path::new("/p/main.rhai");
         let modify = EventKind::Modify(ModifyKind::Any);
-        assert_eq!(relevant(&event(modify, "/p/scripts/a.rhai"), script).len(), 1);
-        assert_eq!(relevant(&event(modify, "/p/workers/w.worker"), script).len(), 1);
+        assert_eq!(
+            relevant(&event(modify, "/p/scripts/a.rhai"), script).len(),
+            1
+        );
+        assert_eq!(
+            relevant(&event(modify, "/p/workers/w.worker"), script).len(),
+            1
+        );
         assert_eq!(relevant(&event(modify, "/p/llm-do.toml"), script).len(), 1);
         let create = EventKind::Create(CreateKind::File);
         assert_eq!(relevant(&event(create, "/p/main.rhai"), script).len(), 1);

@@ -76,11 +76,9 @@ pub fn dispatch(session: &mut Session, line: &str) -> Result<Flow, String> {
         Some(c) => (c.run)(session, args.trim()),
         None => {
             let names: Vec<String> = COMMANDS.iter().map(|c| format!(":{}", c.name)).collect();
-            let hint = crate::suggest::did_you_mean(
-                &format!(":{name}"),
-                names.iter().map(String::as_str),
-            )
-            .unwrap_or_else(|| "`:help` lists the commands".to_string());
+            let hint =
+                crate::suggest::did_you_mean(&format!(":{name}"), names.iter().map(String::as_str))
+                    .unwrap_or_else(|| "`:help` lists the commands".to_string());
             Err(format!("unknown command `:{name}` ({hint})"))
         }
     }
@@ -126,26 +124,33 @@ fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
             .as_ref()
             .map_or_else(|| "inline".to_string(), |p| p.display().to_string());
         let desc = w.description.as_deref().unwrap_or("");
-        println!("worker   {}  {desc}  ({source})", w.name);
+        println!("{}", row("worker", &w.name, desc, &source));
     }
     for f in project.fns.values() {
-        println!(
-            "fn       {}({})  {}  ({})",
-            f.name,
-            f.params.join(", "),
-            f.summary(),
-            f.path.display()
-        );
+        let sig = format!("{}({})", f.name, f.params.join(", "));
+        let source = f.path.display().to_string();
+        println!("{}", row("fn", &sig, f.summary(), &source));
     }
-    for f in session.prompt_fns() {
-        println!("fn       {f}  (defined at the prompt)");
+    for sig in session.prompt_fns() {
+        println!("{}", row("fn", &sig, "", "prompt"));
     }
     let builtins: Vec<&str> = crate::script::builtins::BUILTINS
         .iter()
         .map(|b| b.name)
         .collect();
-    println!("builtins {}", builtins.join(", "));
+    println!("{}", row("builtins", &builtins.join(", "), "", "built-in"));
     Ok(Flow::Continue)
+}
+
+/// One `:list` line: kind, name, description when there is one, source in parentheses.
+fn row(kind: &str, name: &str, description: &str, source: &str) -> String {
+    let mut line = format!("{kind:8} {name}");
+    if !description.is_empty() {
+        line.push_str("  ");
+        line.push_str(description);
+    }
+    line.push_str(&format!("  ({source})"));
+    line
 }
 
 fn reload(session: &mut Session, _: &str) -> Result<Flow, String> {
@@ -184,9 +189,9 @@ fn model(session: &mut Session, args: &str) -> Result<Flow, String> {
 /// `test`, or `provider:model` with both parts non-empty and no spaces.
 fn valid_model_id(id: &str) -> bool {
     id == "test"
-        || id
-            .split_once(':')
-            .is_some_and(|(p, m)| !p.is_empty() && !m.is_empty() && !id.contains(char::is_whitespace))
+        || id.split_once(':').is_some_and(|(p, m)| {
+            !p.is_empty() && !m.is_empty() && !id.contains(char::is_whitespace)
+        })
 }
 
 fn trace(session: &mut Session, args: &str) -> Result<Flow, String> {
@@ -239,6 +244,15 @@ mod tests {
         for c in COMMANDS {
             assert!(text.contains(&format!(":{}", c.name)), "{}", c.name);
         }
+    }
+
+    #[test]
+    fn list_rows_skip_empty_descriptions() {
+        assert_eq!(row("worker", "w", "", "inline"), "worker   w  (inline)");
+        assert_eq!(
+            row("fn", "f(a)", "Does f.", "scripts/f.rhai"),
+            "fn       f(a)  Does f.  (scripts/f.rhai)"
+        );
     }
 
     #[test]

@@ -154,7 +154,9 @@ impl Validator for ReplHelper {
 impl Helper for ReplHelper {}
 
 /// The REPL's editor with its helper; history is loaded by the caller.
-pub fn build(rt: Arc<Runtime>) -> rustyline::Result<Editor<ReplHelper, rustyline::history::DefaultHistory>> {
+pub fn build(
+    rt: Arc<Runtime>,
+) -> rustyline::Result<Editor<ReplHelper, rustyline::history::DefaultHistory>> {
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .max_history_size(10_000)?

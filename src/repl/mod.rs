@@ -69,6 +69,12 @@ impl Session {
     fn run(mut self) -> Result<(), Error> {
         let mut editor = editor::build(self.rt.clone())
             .map_err(|e| usage(format!("cannot start the line editor: {e}")))?;
+        // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the
+        // first poll of the watcher in `eval` must not kill the process.
+        {
+            let _guard = self.rt.handle.enter();
+            let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
+        }
         let history = editor::history_path();
         if let Some(h) = &history {
             // A missing history file is the normal first run.

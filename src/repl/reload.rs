@@ -122,8 +122,16 @@ mod tests {
 
     #[test]
     fn changes_lists_added_removed_and_modified_files() {
-        let old = snap(&[("scripts/a.rhai", 1), ("workers/b.worker", 2), ("llm-do.toml", 3)]);
-        let new = snap(&[("scripts/a.rhai", 5), ("workers/c.worker", 2), ("llm-do.toml", 3)]);
+        let old = snap(&[
+            ("scripts/a.rhai", 1),
+            ("workers/b.worker", 2),
+            ("llm-do.toml", 3),
+        ]);
+        let new = snap(&[
+            ("scripts/a.rhai", 5),
+            ("workers/c.worker", 2),
+            ("llm-do.toml", 3),
+        ]);
         assert_eq!(
             changes(&old, &new),
             vec![

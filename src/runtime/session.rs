@@ -103,10 +103,7 @@ impl Runtime {
         let mut next = (*project).clone();
         next.workers.insert(spec.name.clone(), spec);
         // The gate only depends on config and fns, which did not change.
-        *self
-            .project
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        *self.project.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         Ok(())
     }
 

@@ -49,8 +49,7 @@ pub fn build(
     engine.set_max_map_size(limits.max_map_size);
     let flag = cancel.clone();
     engine.on_progress(move |_| {
-        flag
-            .is_cancelled()
+        flag.is_cancelled()
             .then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
     engine.on_print(|s| println!("{s}"));

@@ -45,7 +45,10 @@ pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
 /// file the map stands for is invalid (unknown key, bad schema, ...).
 pub fn spec_from(map: &Value) -> Result<WorkerSpec, String> {
     let Value::Object(fields) = map else {
-        return Err("worker(...) takes a map, e.g. worker(#{name: \"haiku\", instructions: \"...\"})".into());
+        return Err(
+            "worker(...) takes a map, e.g. worker(#{name: \"haiku\", instructions: \"...\"})"
+                .into(),
+        );
     };
     let name = match fields.get("name") {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
@@ -68,7 +71,11 @@ pub fn spec_from(map: &Value) -> Result<WorkerSpec, String> {
     let text = render(fields, &instructions);
     let path = PathBuf::from(format!("<inline:{name}>"));
     let mut spec = parse_worker(&path, &text).map_err(|e| {
-        let help = e.help.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+        let help = e
+            .help
+            .as_deref()
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
         format!("invalid worker `{name}`: {}{help}", e.message)
     })?;
     spec.path = None;
@@ -121,14 +128,18 @@ mod tests {
 
     #[test]
     fn missing_fields_and_unknown_keys_are_errors() {
-        assert!(spec_from(&json!({"instructions": "x"})).unwrap_err().contains("`name`"));
+        assert!(
+            spec_from(&json!({"instructions": "x"}))
+                .unwrap_err()
+                .contains("`name`")
+        );
         assert!(
             spec_from(&json!({"name": "a"}))
                 .unwrap_err()
                 .contains("`instructions`")
         );
-        let err = spec_from(&json!({"name": "a", "instructions": "x", "modle": "x:y"}))
-            .unwrap_err();
+        let err =
+            spec_from(&json!({"name": "a", "instructions": "x", "modle": "x:y"})).unwrap_err();
         assert!(err.contains("modle"), "{err}");
     }
 }
