@@ -131,8 +131,12 @@ fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
         let source = f.path.display().to_string();
         println!("{}", row("fn", &sig, f.summary(), &source));
     }
-    for sig in session.prompt_fns() {
-        println!("{}", row("fn", &sig, "", "prompt"));
+    for (sig, shadow) in session.prompt_fns() {
+        let source = shadow.map_or_else(
+            || "prompt".to_string(),
+            |file| format!("prompt; `{file}` wins"),
+        );
+        println!("{}", row("fn", &sig, "", &source));
     }
     let builtins: Vec<&str> = crate::script::builtins::BUILTINS
         .iter()

@@ -2,9 +2,10 @@
 //!
 //! One [`Session`] keeps a Rhai `Scope` and an AST of the fns defined at the prompt (the way
 //! Rhai's own `rhai-repl` does), so `let`s and fns survive between lines. Each line is compiled,
-//! its fns merged into that AST, and evaluated against the project library on a blocking
-//! thread while this thread waits for Ctrl-C, which cancels the running call tree and returns
-//! to the prompt. Project files are reloaded before a line when they changed on disk.
+//! its fns merged into that AST, and evaluated with the project library (whose fns win over
+//! prompt fns of the same name) on a blocking thread while this thread waits for Ctrl-C, which
+//! cancels the running call tree and returns to the prompt. Project files are reloaded before
+//! a line when they changed on disk.
 
 use std::sync::Arc;
 
@@ -135,11 +136,20 @@ impl Session {
         })
     }
 
-    /// Signatures of the fns defined at the prompt.
-    fn prompt_fns(&self) -> Vec<String> {
+    /// Signatures of the fns defined at the prompt (closures left out), each with the project
+    /// file that overrides it, if any.
+    fn prompt_fns(&self) -> Vec<(String, Option<String>)> {
+        let project = self.rt.project();
         self.prompt_ast
             .iter_functions()
-            .map(|f| format!("{}({})", f.name, f.params.join(", ")))
+            .filter(|f| !f.name.starts_with("anon$"))
+            .map(|f| {
+                let shadow = project
+                    .fns
+                    .get(f.name)
+                    .map(|d| d.path.display().to_string());
+                (format!("{}({})", f.name, f.params.join(", ")), shadow)
+            })
             .collect()
     }
 
@@ -152,9 +162,22 @@ impl Session {
                 return;
             }
         };
-        let program = self.prompt_ast.merge(&line_ast);
-        self.prompt_ast = program.clone_functions_only();
-        let full = self.rt.project().library.merge(&program);
+        let project = self.rt.project();
+        for f in line_ast.iter_functions() {
+            if let Some(def) = project.fns.get(f.name) {
+                eprintln!(
+                    "note: `{}` is also defined in `{}`; that definition wins while the file has it",
+                    f.name,
+                    def.path.display()
+                );
+            }
+        }
+        self.prompt_ast = self.prompt_ast.merge(&line_ast.clone_functions_only());
+        // Project files override prompt fns, so an edited file is what runs next.
+        let full = self
+            .prompt_ast
+            .merge(&project.library)
+            .merge(&line_ast.clone_statements_only());
         match self.eval(full) {
             Ok(v) => {
                 if let Some(s) = value::render(&value::to_json(&v), self.json) {
