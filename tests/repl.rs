@@ -196,3 +196,36 @@ fn watch_reruns_the_script_when_it_changes() {
     p.send_control('c').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn bare_llm_do_on_a_terminal_starts_the_repl_and_meta_commands_work() {
+    let t = project();
+    let mut p = rexpect::session::spawn_command(command(t.path(), &[]), Some(30_000)).unwrap();
+    p.exp_string("`:help` for commands").unwrap();
+    line(&mut p, ":model test", "model: test");
+    line(&mut p, "call(\"greeter\", \"Ada\")", "test reply");
+    line(&mut p, ":approve-all on", "approve-all: on");
+    line(&mut p, ":trce on", "did you mean `:trace`?");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn scripts_can_define_inline_workers() {
+    let t = project().script(
+        "main",
+        "let name = worker(#{name: \"shouter\", instructions: \"Shout.\", model: \"script:fake\"});\n\
+         call(name, \"hi\") + \"!\"\n",
+    );
+    let run = t.run_with(&["scripts/main.rhai"]);
+    run.status(0);
+    assert_eq!(run.stdout, "hello from fake!\n");
+    let bad = Test::new()
+        .script(
+            "main",
+            "worker(#{name: \"x\", instructions: \"y\", modle: \"a:b\"})\n",
+        )
+        .run_with(&["scripts/main.rhai"]);
+    bad.status(1);
+    assert!(bad.stderr.contains("modle"), "{}", bad.stderr);
+}

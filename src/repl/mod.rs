@@ -197,16 +197,20 @@ impl Session {
         self.rt.cancel.reset();
         let rt = self.rt.clone();
         let mut scope = std::mem::take(&mut self.scope);
-        let job = tokio::task::spawn_blocking(move || {
-            let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
-            (scope, out)
-        });
         let cancel = self.rt.cancel.clone();
         let joined = self.rt.handle.block_on(async move {
+            // Listen for Ctrl-C before the line starts, so an early one is not missed.
+            let interrupted = tokio::signal::ctrl_c();
+            tokio::pin!(interrupted);
+            let _ = futures_util::poll!(&mut interrupted);
+            let job = tokio::task::spawn_blocking(move || {
+                let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+                (scope, out)
+            });
             tokio::pin!(job);
             tokio::select! {
                 out = &mut job => out,
-                Ok(()) = tokio::signal::ctrl_c() => {
+                Ok(()) = &mut interrupted => {
                     cancel.cancel();
                     job.await
                 }
