@@ -117,20 +117,22 @@ pub fn normalize_input(input: Value) -> Value {
     }
 }
 
-/// Order named arguments by `params`. `required` leading params must be present; unknown
-/// names are errors naming the parameters. A single-parameter callee also accepts a lone value
-/// (`call("f", "x")`) or `#{input: x}`.
-pub fn map_args<T: Clone>(
+/// Order named arguments by `params`. `required` leading params must be present; an optional
+/// param left out before a given one is filled with `T::default()` (unit/null); unknown names
+/// are errors naming the parameters. A single-parameter callee also accepts a lone value
+/// (`call("f", "x")`) or `#{input: x}`. Generic over key and param string types so the hot
+/// path from Rhai allocates nothing but the result.
+pub fn map_args<K: AsRef<str>, P: AsRef<str>, T: Default>(
     name: &str,
-    params: &[&str],
+    params: &[P],
     required: usize,
-    args: Vec<(String, T)>,
+    args: Vec<(K, T)>,
     lone: Option<T>,
 ) -> Result<Vec<T>, CallError> {
     let err = |message: String| CallError::Args {
         name: name.to_string(),
         message,
-        params: params.iter().map(|p| (*p).to_string()).collect(),
+        params: params.iter().map(|p| p.as_ref().to_string()).collect(),
     };
     if let Some(v) = lone {
         return match params.len() {
@@ -139,22 +141,38 @@ pub fn map_args<T: Clone>(
             _ => Err(err("pass a map of named arguments".into())),
         };
     }
-    let mut args = args;
-    if params.len() == 1 && args.len() == 1 && args[0].0 == "input" && params[0] != "input" {
-        args[0].0 = params[0].to_string();
+    let mut args: Vec<(K, Option<T>)> = args.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    if let [only] = params
+        && let [(key, value)] = args.as_mut_slice()
+        && key.as_ref() == "input"
+        && only.as_ref() != "input"
+    {
+        return Ok(vec![value.take().unwrap_or_default()]);
     }
-    if let Some((unknown, _)) = args.iter().find(|(k, _)| !params.contains(&k.as_str())) {
-        let hint = crate::suggest::did_you_mean(unknown, params.iter().copied())
+    if let Some((unknown, _)) = args
+        .iter()
+        .find(|(k, _)| !params.iter().any(|p| p.as_ref() == k.as_ref()))
+    {
+        let hint = crate::suggest::did_you_mean(unknown.as_ref(), params.iter().map(AsRef::as_ref))
             .map(|h| format!(" ({h})"))
             .unwrap_or_default();
-        return Err(err(format!("unknown argument `{unknown}`{hint}")));
+        return Err(err(format!(
+            "unknown argument `{}`{hint}",
+            unknown.as_ref()
+        )));
     }
-    let mut out = Vec::with_capacity(params.len());
-    for (i, p) in params.iter().enumerate() {
-        match args.iter().position(|(k, _)| k == p) {
-            Some(j) => out.push(args.swap_remove(j).1),
-            None if i < required => return Err(err(format!("missing argument `{p}`"))),
-            None => break,
+    // Trailing optional parameters that were left out are not passed at all.
+    let count = params
+        .iter()
+        .rposition(|p| args.iter().any(|(k, _)| k.as_ref() == p.as_ref()))
+        .map_or(required, |i| (i + 1).max(required));
+    let mut out = Vec::with_capacity(count);
+    for (i, p) in params.iter().enumerate().take(count) {
+        match args.iter_mut().find(|(k, _)| k.as_ref() == p.as_ref()) {
+            Some((_, v)) => out.push(v.take().unwrap_or_default()),
+            None if i < required => return Err(err(format!("missing argument `{}`", p.as_ref()))),
+            // An optional parameter left out before a given one.
+            None => out.push(T::default()),
         }
     }
     Ok(out)
@@ -198,18 +216,26 @@ mod tests {
     #[test]
     fn lone_value_goes_to_a_single_parameter() {
         assert_eq!(
-            map_args("f", &["name"], 1, vec![], Some(5)).unwrap(),
+            map_args::<&str, _, _>("f", &["name"], 1, vec![], Some(5)).unwrap(),
             vec![5]
         );
         assert_eq!(
             map_args("f", &["name"], 1, named(&[("input", 5)]), None).unwrap(),
             vec![5]
         );
-        assert!(map_args("f", &["a", "b"], 2, vec![], Some(5)).is_err());
+        assert!(map_args::<&str, _, _>("f", &["a", "b"], 2, vec![], Some(5)).is_err());
     }
 
     #[test]
     fn optional_parameters_may_be_left_out() {
+        assert_eq!(
+            map_args("list", &["dir", "glob"], 0, named(&[("dir", 1)]), None).unwrap(),
+            vec![1]
+        );
+        assert_eq!(
+            map_args("list", &["dir", "glob"], 0, named(&[("glob", 7)]), None).unwrap(),
+            vec![0, 7]
+        );
         assert_eq!(
             map_args("list", &["dir", "glob"], 0, named(&[("dir", 1)]), None).unwrap(),
             vec![1]

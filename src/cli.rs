@@ -12,19 +12,14 @@ use crate::approval::Mode;
 use crate::call::{CallCtx, CallError};
 use crate::error::{Error, ExitCode};
 use crate::project::{self, Project, ProjectError};
-use crate::runtime::Runtime;
+use crate::runtime::{LiveText, Runtime};
 use crate::script::{errors, value};
 use crate::settings::Settings;
 use crate::trace::{Observer, Silent, Toggle, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
-#[command(
-    name = "llm-do",
-    version,
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
-)]
+#[command(name = "llm-do", version, disable_help_subcommand = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -54,7 +49,7 @@ pub struct Global {
     /// Approve every tool call an LLM makes.
     #[arg(long, global = true, conflicts_with = "reject_all")]
     pub approve_all: bool,
-    /// Reject every tool call that needs approval.
+    /// Reject every tool call an LLM makes.
     #[arg(long, global = true)]
     pub reject_all: bool,
     /// Maximum nesting of worker calls (default 5).
@@ -280,12 +275,42 @@ fn runtime_observed(
     } else {
         Arc::new(Silent)
     };
-    Ok(Runtime::new(
+    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
+        && std::io::stderr().is_terminal())
+    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
+    Ok(Runtime::with_live(
         settings,
         tokio::runtime::Handle::current(),
         observer,
+        live,
         entry,
     )?)
+}
+
+/// Prints streamed model text to stderr as it arrives, dimmed on colour terminals.
+#[derive(Default)]
+struct LivePrinter {
+    midline: std::sync::atomic::AtomicBool,
+}
+
+impl LiveText for LivePrinter {
+    fn delta(&self, text: &str) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{text}");
+        let _ = err.flush();
+        self.midline
+            .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self
+            .midline
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            eprintln!();
+        }
+    }
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C.
@@ -398,6 +423,19 @@ fn run_input(input: Option<String>, input_json: Option<String>) -> Result<Value,
 fn check(global: &Global) -> Result<(), Error> {
     let rt = runtime(global, root(global, Path::new("."), true)?, None)?;
     let p = rt.project();
+    let problems = crate::tools::shell::rule_problems(&p.config.shell);
+    if let Some((i, why)) = problems.first() {
+        let prefix = &p.config.shell.allow[*i].prefix;
+        return Err(Error::Usage {
+            message: format!(
+                "`[shell] allow` rule #{} (prefix `{prefix}`) in llm-do.toml can never match: {why}",
+                i + 1
+            ),
+            help: Some(
+                "fix or remove the rule; commands are matched word by word without a shell".into(),
+            ),
+        });
+    }
     if !global.quiet {
         println!(
             "ok: {} workers, {} fns in `{}`",

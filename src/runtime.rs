@@ -64,6 +64,14 @@ impl Cancel {
     }
 }
 
+/// Receives model text while it streams in (shown live with `-v` on a terminal).
+pub trait LiveText: Send + Sync {
+    /// A piece of text.
+    fn delta(&self, text: &str);
+    /// The reply is complete (e.g. end the line).
+    fn end(&self);
+}
+
 /// Shared state of one llm-do process.
 pub struct Runtime {
     pub settings: Settings,
@@ -73,6 +81,8 @@ pub struct Runtime {
     pub cancel: Arc<Cancel>,
     pub sandbox: Arc<Sandbox>,
     pub observer: Arc<dyn Observer>,
+    /// Where streamed model text goes as it arrives (`-v` on a terminal); `None`: no streaming.
+    pub live: Option<Arc<dyn LiveText>>,
     gate: RwLock<Arc<Gate>>,
     /// HTTP provider settings with the one shared client, built on first use.
     providers: std::sync::OnceLock<ProviderSettings>,
@@ -89,6 +99,17 @@ impl Runtime {
         settings: Settings,
         handle: Handle,
         observer: Arc<dyn Observer>,
+        entry: Option<&Path>,
+    ) -> Result<Arc<Runtime>, ProjectError> {
+        Self::with_live(settings, handle, observer, None, entry)
+    }
+
+    /// Like [`Runtime::new`], streaming model replies into `live` as they arrive.
+    pub fn with_live(
+        settings: Settings,
+        handle: Handle,
+        observer: Arc<dyn Observer>,
+        live: Option<Arc<dyn LiveText>>,
         entry: Option<&Path>,
     ) -> Result<Arc<Runtime>, ProjectError> {
         let sandbox = Arc::new(Sandbox::new(&settings.root).map_err(|e| ProjectError::Io {
@@ -121,6 +142,7 @@ impl Runtime {
                 cancel,
                 sandbox,
                 observer,
+                live,
                 gate: RwLock::new(Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules"))),
                 providers: std::sync::OnceLock::new(),
                 models: Mutex::new(HashMap::new()),
@@ -171,10 +193,12 @@ impl Runtime {
     /// Settings of HTTP providers: one `reqwest::Client` for the process (connection reuse).
     pub fn providers(&self) -> &ProviderSettings {
         self.providers.get_or_init(|| {
-            ProviderSettings::new(
+            let mut s = ProviderSettings::new(
                 crate::model::http::client(),
                 self.project().config.providers.clone(),
-            )
+            );
+            s.stream = self.live.is_some();
+            s
         })
     }
 
@@ -241,7 +265,7 @@ impl Runtime {
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
-        let model: SharedModel = if id == "test" {
+        let model: SharedModel = if id == crate::model::test::TEST_MODEL_ID {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
             Arc::new(crate::model::script::ScriptModel::new(
@@ -289,8 +313,7 @@ impl Runtime {
             }
             Some(Target::Fn(f)) => {
                 let (named, lone) = split_json(input);
-                let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
-                let args = map_args(name, &params, params.len(), named, lone)?;
+                let args = map_args(name, &f.params, f.params.len(), named, lone)?;
                 let rt = self.clone();
                 let ctx = ctx.clone();
                 let name = name.to_string();

@@ -100,15 +100,13 @@ fn a_worker_and_a_fn_through_the_same_call() {
 
 #[test]
 fn fn_pointers_keep_rhais_own_call() {
+    let script = "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\nlet g = |x| x + 1;\n[call(f, 21), f.call(5), g.call(1), call(g, 2)]";
     let out = Test::new()
-        .file(
-            "main.rhai",
-            "fn twice(x) { x * 2 }\nlet f = Fn(\"twice\");\ncall(f, 21)",
-        )
-        .args(&["main.rhai"])
+        .file("main.rhai", script)
+        .args(&["main.rhai", "--json"])
         .run();
     out.status(0);
-    assert_eq!(out.stdout, "42\n");
+    assert_eq!(out.json(), json!([42, 10, 2, 3]));
 }
 
 #[test]
@@ -130,7 +128,8 @@ fn builtins_work_directly_and_through_call() {
         write_text("out/a.txt", "alpha");
         call("write_text", #{path: "out/b.txt", text: "beta"});
         let files = list_files("out", "*.txt");
-        #{files: files, a: read_text("out/a.txt"), b: call("read_text", #{path: "out/b.txt"}), j: parse_json(to_json(#{x: [1, 2]})), e: exists("nope")}
+        let only_glob = call("list_files", #{glob: "out/*.txt"});
+        #{files: files, only_glob: only_glob, a: read_text("out/a.txt"), b: call("read_text", #{path: "out/b.txt"}), j: parse_json(to_json(#{x: [1, 2]})), e: exists("nope")}
     "#;
     let out = Test::new()
         .file("main.rhai", script)
@@ -139,7 +138,7 @@ fn builtins_work_directly_and_through_call() {
     out.status(0);
     assert_eq!(
         out.json(),
-        json!({"files": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false})
+        json!({"files": ["out/a.txt", "out/b.txt"], "only_glob": ["out/a.txt", "out/b.txt"], "a": "alpha", "b": "beta", "j": {"x": [1, 2]}, "e": false})
     );
 }
 
@@ -357,4 +356,35 @@ fn std_retry_retries_a_closure() {
         .args(&["main.rhai"])
         .run();
     out.status(0);
+}
+
+#[test]
+fn ask_reads_answers_from_piped_stdin_and_fails_clearly_without_one() {
+    let t = Test::new().file(
+        "main.rhai",
+        "let a = ask(\"name?\"); let b = ask(\"age?\"); `${a} is ${b}`",
+    );
+    assert_eq!(
+        t.stdin("Ada\n36\n").run_with(&["main.rhai"]).stdout,
+        "Ada is 36\n"
+    );
+    let out = Test::new()
+        .file("main.rhai", "ask(\"name?\")")
+        .args(&["main.rhai"])
+        .run();
+    out.status(1);
+    assert!(
+        out.stderr.contains("no answer (stdin is closed)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn global_flags_may_come_before_the_subcommand_and_test_is_a_model_id() {
+    let t = Test::new().worker("greeter", "---\nmodel: test\n---\nHi\n").config("[defaults]\nmodel = \"test\"\n");
+    let out = t.run_with(&["--model", "test", "run", "greeter", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    t.run_with(&["--project", ".", "check"]).status(0);
 }

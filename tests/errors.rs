@@ -197,3 +197,18 @@ fn runaway_loop_stops_at_the_operation_limit() {
         .run();
     snap("runaway_loop", &out, 1);
 }
+
+#[test]
+fn a_shell_rule_that_can_never_match_fails_check() {
+    let out = Test::new()
+        .config("[shell]\nallow = [{ prefix = \"git status; rm\" }]\n")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert!(
+        out.stderr.contains("rule #1 (prefix `git status; rm`)")
+            && out.stderr.contains("can never match"),
+        "{}",
+        out.stderr
+    );
+}

@@ -38,8 +38,10 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
 /// Whether `id` looks like `provider:model`.
 #[must_use]
 pub fn is_model_id(id: &str) -> bool {
-    id.split_once(':')
-        .is_some_and(|(provider, model)| is_identifier(provider) && !model.trim().is_empty())
+    id == crate::model::test::TEST_MODEL_ID
+        || id
+            .split_once(':')
+            .is_some_and(|(provider, model)| is_identifier(provider) && !model.trim().is_empty())
 }
 
 fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 pub mod anthropic;
 pub mod http;
+pub mod http_model;
 pub mod openai;
 pub mod providers;
 pub mod retry;

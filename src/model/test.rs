@@ -11,6 +11,9 @@ use crate::model::{
 };
 use crate::schema;
 
+/// The id of the built-in offline model (it has no provider prefix).
+pub const TEST_MODEL_ID: &str = "test";
+
 /// Text that starts a re-ask message (the run loop's structured-output retry).
 pub const REASK_PREFIX: &str = "Your answer did not match";
 
@@ -20,7 +23,7 @@ pub struct TestModel;
 
 impl Model for TestModel {
     fn id(&self) -> &'static str {
-        "test"
+        TEST_MODEL_ID
     }
 
     fn complete<'a>(

@@ -166,6 +166,15 @@ fn arg_str(args: &[Dynamic], i: usize, name: &str) -> Result<String, String> {
     }
 }
 
+/// An optional string argument: absent or `()` means "use the default".
+fn optional_str(args: &[Dynamic], i: usize, name: &str) -> Result<Option<String>, String> {
+    match args.get(i) {
+        None => Ok(None),
+        Some(v) if v.is_unit() => Ok(None),
+        Some(_) => arg_str(args, i, name).map(Some),
+    }
+}
+
 fn read_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
     let abs = env.sandbox.resolve(&path).map_err(|e| e.to_string())?;
@@ -191,16 +200,8 @@ fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 }
 
 fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let dir = if args.is_empty() {
-        ".".to_string()
-    } else {
-        arg_str(&args, 0, "dir")?
-    };
-    let glob = if args.len() < 2 {
-        "**/*".to_string()
-    } else {
-        arg_str(&args, 1, "glob")?
-    };
+    let dir = optional_str(&args, 0, "dir")?.unwrap_or_else(|| ".".to_string());
+    let glob = optional_str(&args, 1, "glob")?.unwrap_or_else(|| "**/*".to_string());
     let files =
         crate::tools::fs::matching_files(&env.sandbox, &dir, &glob).map_err(|e| e.to_string())?;
     Ok(Dynamic::from_array(
@@ -281,19 +282,18 @@ fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let question = arg_str(&args, 0, "question")?;
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() && std::env::var_os("LLM_DO_ASK_STDIN").is_none() {
-        return Err(format!("ask(`{question}`) needs a terminal to answer on"));
+    if stdin.is_terminal() {
+        eprint!("{question} ");
+        std::io::stderr().flush().ok();
     }
-    eprint!("{question} ");
-    std::io::stderr().flush().ok();
     let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    Ok(Dynamic::from(
-        line.trim_end_matches(['\n', '\r']).to_string(),
-    ))
+    match stdin.lock().read_line(&mut line) {
+        Ok(0) => Err(format!("ask(`{question}`): no answer (stdin is closed)")),
+        Ok(_) => Ok(Dynamic::from(
+            line.trim_end_matches(['\n', '\r']).to_string(),
+        )),
+        Err(e) => Err(format!("ask(`{question}`): {e}")),
+    }
 }
 
 /// `since` the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.

@@ -3,6 +3,11 @@
 //! syntax accepts `call(expr, expr, ...)`: a string first argument dispatches through the
 //! project namespace, a fn pointer keeps Rhai's own `call(fp, args...)` meaning.
 //!
+//! A custom syntax keyed on `call` would also capture the method form `fp.call(x)` (Rhai
+//! tries custom syntax before plain identifiers, and then the dot expression fails). So the
+//! syntax is registered under [`SYNTAX_KEY`] and a token mapper renames the identifier `call`
+//! to it, except right after `.`/`?.`, where `fp.call(x)` keeps Rhai's meaning.
+//!
 //! Per-call state (depth, worker chain) travels in the evaluation tag so fns called from
 //! inside a worker's tool call see their real depth; an empty tag means the top of a script.
 
@@ -10,7 +15,7 @@ use std::sync::Weak;
 
 use rhai::{
     Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError,
-    ParseError, ParseErrorType, Position,
+    ParseError, ParseErrorType, Position, Token,
 };
 
 use crate::call::{CallCtx, CallError, map_args};
@@ -21,15 +26,42 @@ use crate::script::{errors, value};
 /// Name of the helper that invokes a fn pointer with a native call context.
 const FP_CALL: &str = "__llm_do_call_fn_ptr";
 
+/// The key the `call(...)` custom syntax is registered under (see the module docs).
+const SYNTAX_KEY: &str = "__llm_do_call";
+
+thread_local! {
+    /// Whether the previous token of the script being tokenized on this thread was `.`/`?.`.
+    static AFTER_DOT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Rename `call` to the syntax key unless it follows a dot (a method call on a fn pointer).
+#[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated
+fn register_token_mapper(engine: &mut Engine) {
+    engine.on_parse_token(|token, _, _| {
+        let after_dot =
+            AFTER_DOT.with(|c| c.replace(matches!(token, Token::Period | Token::Elvis)));
+        match token {
+            Token::Identifier(id) | Token::Reserved(id) if !after_dot && id.as_str() == "call" => {
+                Token::Identifier(Box::new(SYNTAX_KEY.into()))
+            }
+            other => other,
+        }
+    });
+}
+
 /// Register the `call` syntax and its fn-pointer helper.
 pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+    register_token_mapper(engine);
     engine.register_fn(
         FP_CALL,
         |ctx: rhai::NativeCallContext, fp: FnPtr, args: rhai::Array| fp.call_raw(&ctx, None, args),
     );
-    engine.register_custom_syntax_with_state_raw("call", parse, false, move |ctx, inputs, _| {
-        eval(&rt, ctx, inputs)
-    });
+    engine.register_custom_syntax_with_state_raw(
+        SYNTAX_KEY,
+        parse,
+        false,
+        move |ctx, inputs, _| eval(&rt, ctx, inputs),
+    );
 }
 
 fn parse(
@@ -38,7 +70,7 @@ fn parse(
     _: &mut Dynamic,
 ) -> Result<Option<ImmutableString>, ParseError> {
     let next = match symbols.last().map(ImmutableString::as_str) {
-        Some("call") => "(",
+        Some(SYNTAX_KEY) => "(",
         Some("(" | ",") => "$expr$",
         Some("$expr$") => match look_ahead {
             "," => ",",
@@ -105,21 +137,14 @@ fn eval(
     let Some(rt) = rt.upgrade() else {
         return Err(runtime_error("the llm-do runtime is gone".into(), pos));
     };
-    let call_ctx = ctx_of(ctx.tag());
-    dispatch(&rt, ctx, &call_ctx, &name, input, pos)
+    dispatch(&rt, ctx, &name, input, pos)
 }
 
 /// Named args of a Rhai input value: a map gives its entries; anything else is a lone value.
-fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynamic>) {
+fn split_input(input: Option<Dynamic>) -> (Vec<(rhai::Identifier, Dynamic)>, Option<Dynamic>) {
     match input {
         None => (Vec::new(), None),
-        Some(v) if v.is_map() => {
-            let map = v.cast::<rhai::Map>();
-            (
-                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-                None,
-            )
-        }
+        Some(v) if v.is_map() => (v.cast::<rhai::Map>().into_iter().collect(), None),
         Some(v) if v.is_unit() => (Vec::new(), None),
         Some(v) => (Vec::new(), Some(v)),
     }
@@ -128,7 +153,6 @@ fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynami
 fn dispatch(
     rt: &Runtime,
     ctx: &mut EvalContext,
-    call_ctx: &CallCtx,
     name: &str,
     input: Option<Dynamic>,
     pos: Position,
@@ -148,9 +172,9 @@ fn dispatch(
     }
     match project.resolve(name) {
         Some(Target::Fn(f)) => {
-            let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
             let (named, lone) = split_input(input);
-            let mut args = map_args(name, &params, params.len(), named, lone).map_err(to_eval)?;
+            let mut args =
+                map_args(name, &f.params, f.params.len(), named, lone).map_err(to_eval)?;
             let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
             ctx.call_fn_raw(name, false, false, &mut refs)
                 .map_err(|mut e| {
@@ -168,7 +192,7 @@ fn dispatch(
         Some(Target::Worker(w)) => {
             let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
             let out = rt
-                .call_worker_blocking(call_ctx, w, json)
+                .call_worker_blocking(&ctx_of(ctx.tag()), w, json)
                 .map_err(to_eval)?;
             Ok(value::to_dynamic(&out))
         }

@@ -13,7 +13,7 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 14] = [
     "name",
     "description",
     "model",
@@ -27,6 +27,7 @@ pub const KEYS: [&str; 13] = [
     "max_turns",
     "tool_choice",
     "seed",
+    "parallel_tool_calls",
 ];
 
 /// The parsed frontmatter of one file, with what is needed to locate errors in it.
@@ -189,6 +190,15 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Yaml::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(self.wrong(key, "a string", other)),
+        }
+    }
+
+    /// An optional boolean.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, Box<Located>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Yaml::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong(key, "`true` or `false`", other)),
         }
     }
 

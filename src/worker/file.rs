@@ -52,6 +52,9 @@ pub struct WorkerSpec {
     pub max_turns: u32,
     pub tool_choice: ToolChoice,
     pub seed: Option<i64>,
+    /// `false`: the model may make at most one tool call per turn (sent to providers that
+    /// support it); unset: the provider's default.
+    pub parallel_tool_calls: Option<bool>,
     /// The body: the system prompt.
     pub instructions: String,
     /// Where the worker came from (`None` for inline workers).
@@ -130,6 +133,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
             .map_or(DEFAULT_MAX_TURNS, to_u32),
         tool_choice: tool_choice(&fields)?,
         seed: fields.integer("seed", i64::MIN, i64::MAX, "an integer")?,
+        parallel_tool_calls: fields.boolean("parallel_tool_calls")?,
         instructions: instructions(&text[sections.body]),
         path: Some(path.to_path_buf()),
         text: text.clone(),

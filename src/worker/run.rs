@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, normalize_input};
 use crate::model::test::REASK_PREFIX;
-use crate::model::{Message, ModelRequest, ModelResponse, Part, Role, ToolChoice, Usage};
+use crate::model::{
+    Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice, Usage,
+};
 use crate::runtime::Runtime;
 use crate::schema::Validator;
 use crate::trace::{CallEnd, CallStart, Kind};
@@ -108,7 +110,7 @@ async fn converse(
             temperature: spec.temperature,
             max_tokens: spec.max_tokens,
             seed: spec.seed,
-            parallel_tool_calls: None,
+            parallel_tool_calls: spec.parallel_tool_calls,
         };
         let response = complete(rt, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
@@ -167,10 +169,20 @@ async fn complete(
     model: &dyn crate::model::Model,
     request: &ModelRequest,
 ) -> Result<ModelResponse, CallError> {
-    tokio::select! {
-        r = model.complete(request, None) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+    let live = rt.live.as_deref();
+    let sink = |event: StreamEvent| {
+        if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
+            live.delta(&text);
+        }
+    };
+    let result = tokio::select! {
+        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+    };
+    if let Some(live) = live {
+        live.end();
     }
+    result
 }
 
 /// A lone value (`{input: v}`) given to a worker whose input schema has exactly one other

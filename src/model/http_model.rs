@@ -1,0 +1,162 @@
+//! One HTTP model type for every wire family: request body in, retries, then either an SSE
+//! stream or a JSON body out. What differs between Anthropic and OpenAI (headers, body
+//! building, reply parsing, stream state) is a [`WireFormat`].
+
+use std::marker::PhantomData;
+
+use futures_util::TryStreamExt;
+use futures_util::future::BoxFuture;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+
+use super::http::{self, Endpoint, Failure, RetryPolicy};
+use super::sse::{self, SseHandler};
+use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink};
+
+/// The parts of a wire format that differ between provider families. All pure.
+pub trait WireFormat: Send + Sync + 'static {
+    /// Per-request state of the reply parser (e.g. Anthropic's forced output tool name).
+    type Context: Send + Sync;
+    /// Incremental SSE parser.
+    type Stream: SseHandler + Send;
+    /// Auth and version headers.
+    fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError>;
+    /// What the parser needs to know about this request.
+    fn context(request: &ModelRequest) -> Self::Context;
+    /// The JSON request body.
+    fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError>;
+    /// A non-streamed reply.
+    fn parse(
+        body: &Value,
+        provider: &str,
+        context: &Self::Context,
+    ) -> Result<ModelResponse, Failure>;
+    /// A parser for a streamed reply.
+    fn stream(provider: &str, context: &Self::Context) -> Self::Stream;
+}
+
+/// A model reached over HTTP through wire format `W`.
+pub struct HttpModel<W> {
+    id: String,
+    name: String,
+    client: reqwest::Client,
+    endpoint: Endpoint,
+    retry: RetryPolicy,
+    stream: bool,
+    wire: PhantomData<fn() -> W>,
+}
+
+impl<W> std::fmt::Debug for HttpModel<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpModel")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: WireFormat> HttpModel<W> {
+    /// A model with full id `id` (e.g. `openai:gpt-4o`) whose API name is `name`, sending to
+    /// `endpoint` (the full request URL). With `stream`, replies are requested as SSE and text
+    /// deltas go to the sink as they arrive.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        client: reqwest::Client,
+        endpoint: Endpoint,
+        retry: RetryPolicy,
+        stream: bool,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            client,
+            endpoint,
+            retry,
+            stream,
+            wire: PhantomData,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        body: &Value,
+        model: &str,
+        context: &W::Context,
+        sink: Option<StreamSink<'_>>,
+    ) -> Result<ModelResponse, Failure> {
+        let provider = self.endpoint.provider.as_str();
+        let response = http::post(
+            &self.client,
+            &self.endpoint,
+            W::headers(&self.endpoint)?,
+            body,
+            model,
+            &self.retry,
+        )
+        .await?;
+        if self.stream && !is_plain_json(response.headers()) {
+            let bytes = response
+                .bytes_stream()
+                .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));
+            return sse::drive(
+                Box::pin(bytes),
+                W::stream(provider, context),
+                sink,
+                provider,
+            )
+            .await;
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry))?;
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            let excerpt = http::provider_message(&String::from_utf8_lossy(&bytes));
+            sse::protocol(
+                provider,
+                format!("the response is not JSON ({e}): {excerpt}"),
+            )
+        })?;
+        W::parse(&json, provider, context)
+    }
+}
+
+impl<W: WireFormat> Model for HttpModel<W> {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Uses `request.model` when set, else the model name this handle was resolved with.
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        Box::pin(async move {
+            let model = if request.model.is_empty() {
+                self.name.as_str()
+            } else {
+                request.model.as_str()
+            };
+            let body = W::build(request, model, self.stream)?;
+            let context = W::context(request);
+            http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))
+                .await
+        })
+    }
+}
+
+/// Whether a response to a streaming request is plain JSON (a server that ignores
+/// `stream: true`); anything else, whatever its content type, is read as SSE.
+pub(crate) fn is_plain_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+}
