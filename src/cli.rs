@@ -15,6 +15,7 @@ use crate::project::{self, Project, ProjectError};
 use crate::runtime::{LiveText, Runtime};
 use crate::script::{errors, value};
 use crate::settings::Settings;
+use crate::trace::{Toggle, Tree};
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
@@ -72,6 +73,9 @@ pub struct Global {
     /// Print nothing but results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Run the script again whenever a project file or the script changes.
+    #[arg(long, global = true)]
+    pub watch: bool,
 }
 
 /// Subcommands.
@@ -102,6 +106,8 @@ pub enum Command {
         /// Worker or fn to verify.
         name: String,
     },
+    /// Interactive session (also: bare `llm-do` on a terminal).
+    Repl,
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -172,7 +178,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 });
             };
             let root = root(&cli.global, Path::new("."), true)?;
-            let rt = runtime_with(&cli.global, root, None, None)?;
+            let rt = runtime_with(&cli.global, root, None, None, None)?;
             let shadow = async {
                 Ok::<_, CallError>(crate::trace::commands::shadow(&rt, &name, &trace).await)
             };
@@ -182,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Some(Command::Check) => check(&cli.global),
         Some(Command::List) => list(&cli.global),
+        Some(Command::Repl) => repl(&cli.global).await,
         Some(Command::Run {
             name,
             input,
@@ -202,7 +209,19 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         None => match cli.script {
+            Some(script) if cli.global.watch => {
+                let root = root(&cli.global, &start, false)?;
+                let global = &cli.global;
+                let args = cli.args;
+                crate::watch::run(&root, &script, || {
+                    run_script(global, &script, args.clone(), &start)
+                })
+                .await
+            }
             Some(script) => run_script(&cli.global, &script, cli.args, &start).await,
+            None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+                repl(&cli.global).await
+            }
             None => Err(Error::Usage {
                 message: "no script given".into(),
                 help: Some(
@@ -258,15 +277,32 @@ fn settings(global: &Global, root: PathBuf, config: &crate::config::Config) -> S
 
 /// Load the project at `root` into a runtime (tracing to `--trace` when given).
 fn runtime(global: &Global, root: PathBuf, entry: Option<&Path>) -> Result<Arc<Runtime>, Error> {
-    runtime_with(global, root, entry, global.trace.as_deref())
+    runtime_with(global, root, entry, global.trace.as_deref(), None)
 }
 
-/// Load the project at `root` into a runtime writing trace events to `trace`.
+/// The interactive session: the project of the current folder (or none), with a call tree
+/// that `:trace on|off` switches.
+async fn repl(global: &Global) -> Result<(), Error> {
+    let tree = Arc::new(Tree::new(std::io::stderr(), global.verbose.max(1)));
+    let toggle = Arc::new(Toggle::new(tree, global.verbose > 0));
+    let rt = runtime_with(
+        global,
+        root(global, Path::new("."), false)?,
+        None,
+        None,
+        Some(toggle.clone()),
+    )?;
+    crate::repl::run(rt, toggle, global.json).await
+}
+
+/// Load the project at `root` into a runtime writing trace events to `trace`, or reporting to
+/// `observer` instead of what `-v`/`--trace` select.
 fn runtime_with(
     global: &Global,
     root: PathBuf,
     entry: Option<&Path>,
     trace: Option<&Path>,
+    observer: Option<Arc<Toggle>>,
 ) -> Result<Arc<Runtime>, Error> {
     let config_path = root.join(project::CONFIG_FILE);
     let config = match std::fs::read_to_string(&config_path) {
@@ -275,7 +311,10 @@ fn runtime_with(
         Err(_) => crate::config::Config::default(),
     };
     let settings = settings(global, root, &config);
-    let observer = crate::trace::commands::observer(settings.verbosity, trace)?;
+    let observer: Arc<dyn crate::trace::Observer> = match observer {
+        Some(o) => o,
+        None => crate::trace::commands::observer(settings.verbosity, trace)?,
+    };
     let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
         && std::io::stderr().is_terminal())
     .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);

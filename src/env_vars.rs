@@ -13,3 +13,6 @@ pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
 pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
 /// Address of the Ollama server for `ollama:` models (default `http://localhost:11434`).
 pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
+
+/// Path of the REPL history file (default: `llm-do/history.txt` in the user's data directory).
+pub const LLM_DO_HISTORY: &str = "LLM_DO_HISTORY";

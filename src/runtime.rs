@@ -29,6 +29,9 @@ use crate::tools::sandbox::Sandbox;
 use crate::trace::Observer;
 use crate::worker::WorkerSpec;
 
+mod session;
+pub use session::SessionState;
+
 /// A cancellation flag for the running call tree (Ctrl-C).
 #[derive(Debug, Default)]
 pub struct Cancel {
@@ -87,6 +90,8 @@ pub struct Runtime {
     models: Mutex<HashMap<String, SharedModel>>,
     /// `--record` / `--replay`: wraps (or replaces) every model.
     cassette: std::sync::OnceLock<Arc<Cassette>>,
+    /// What an interactive session changes at runtime (model, approvals, inline workers).
+    session: SessionState,
     weak: Weak<Runtime>,
 }
 
@@ -145,6 +150,7 @@ impl Runtime {
                 providers: std::sync::OnceLock::new(),
                 models: Mutex::new(HashMap::new()),
                 cassette: std::sync::OnceLock::new(),
+                session: SessionState::default(),
                 weak: weak.clone(),
             }
         });
@@ -158,13 +164,12 @@ impl Runtime {
     /// Build the approval gate from the settings and the project's rules and policy fn.
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
         let project = self.project();
-        let mut gate =
-            Gate::new(self.settings.approval, &project.config.approvals).map_err(|e| {
-                ProjectError::Io {
-                    path: crate::project::CONFIG_FILE.into(),
-                    message: e.to_string(),
-                }
-            })?;
+        let mut gate = Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
+            ProjectError::Io {
+                path: crate::project::CONFIG_FILE.into(),
+                message: e.to_string(),
+            }
+        })?;
         if project.fns.contains_key(POLICY_FN) {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));
@@ -219,6 +224,7 @@ impl Runtime {
 
     /// Replace the project (hot reload).
     pub fn set_project(&self, project: Project) -> Result<(), ProjectError> {
+        let project = self.with_inline_workers(project);
         *self
             .project
             .write()
@@ -240,6 +246,7 @@ impl Runtime {
         BuiltinEnv {
             sandbox: self.sandbox.clone(),
             quiet: self.settings.quiet,
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -257,9 +264,8 @@ impl Runtime {
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let project = self.project();
         let id = self
-            .settings
-            .model_override
-            .clone()
+            .session_model()
+            .or_else(|| self.settings.model_override.clone())
             .or_else(|| spec.model.clone())
             .or_else(|| self.settings.env_model.clone())
             .or_else(|| project.config.defaults.model.clone())

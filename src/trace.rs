@@ -285,3 +285,48 @@ fn message_text(m: &crate::model::Message) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// An observer that can be switched on and off while the process runs (the REPL's
+/// `:trace on|off`): events reach `inner` only while on.
+pub struct Toggle {
+    on: std::sync::atomic::AtomicBool,
+    inner: std::sync::Arc<dyn Observer>,
+}
+
+impl Toggle {
+    /// Wrap `inner`, initially on or off.
+    pub fn new(inner: std::sync::Arc<dyn Observer>, on: bool) -> Self {
+        Self {
+            on: std::sync::atomic::AtomicBool::new(on),
+            inner,
+        }
+    }
+    /// Switch events on or off.
+    pub fn set(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+    /// Whether events are passed on.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+}
+
+impl Observer for Toggle {
+    fn call_start(&self, start: &CallStart) -> u64 {
+        if self.is_on() {
+            self.inner.call_start(start)
+        } else {
+            0
+        }
+    }
+    fn call_end(&self, id: u64, end: &CallEnd) {
+        if self.is_on() {
+            self.inner.call_end(id, end);
+        }
+    }
+    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
+        if self.is_on() {
+            self.inner.approval(depth, tool, verdict);
+        }
+    }
+}

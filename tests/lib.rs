@@ -6,5 +6,6 @@ mod cli;
 mod errors;
 mod providers;
 mod real_llm;
+mod repl;
 mod trace;
 mod util;

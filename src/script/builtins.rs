@@ -16,6 +16,8 @@ use crate::tools::sandbox::{self, Sandbox};
 pub struct BuiltinEnv {
     pub sandbox: Arc<Sandbox>,
     pub quiet: bool,
+    /// Ctrl-C: long builtins (`sleep`) stop early when set.
+    pub cancel: Arc<crate::runtime::Cancel>,
 }
 
 /// A builtin's implementation: arguments in parameter order (optional ones may be missing).
@@ -126,8 +128,17 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
 }
 
 /// Register every builtin as a native Rhai function (one overload per accepted arity).
-pub fn register(engine: &mut Engine, sandbox: Arc<Sandbox>, quiet: bool) {
-    let env = BuiltinEnv { sandbox, quiet };
+pub fn register(
+    engine: &mut Engine,
+    sandbox: Arc<Sandbox>,
+    quiet: bool,
+    cancel: Arc<crate::runtime::Cancel>,
+) {
+    let env = BuiltinEnv {
+        sandbox,
+        quiet,
+        cancel,
+    };
     for b in BUILTINS {
         for arity in b.required..=b.params.len() {
             let env = env.clone();
@@ -246,13 +257,26 @@ fn now(_: &BuiltinEnv, _: Vec<Dynamic>) -> Result<Dynamic, String> {
     Ok(Dynamic::from(rfc3339(since)))
 }
 
-fn sleep(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
+/// Slice of a `sleep` between checks for Ctrl-C.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+
+fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let ms = args
         .first()
         .and_then(|v| v.as_int().ok())
         .ok_or("argument `ms` must be an integer")?;
-    std::thread::sleep(Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
-    Ok(Dynamic::UNIT)
+    let until = std::time::Instant::now() + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    // Sleep in slices so Ctrl-C (the REPL, `--watch`) stops a long sleep promptly.
+    loop {
+        if env.cancel.is_cancelled() {
+            return Err("interrupted".into());
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(Dynamic::UNIT);
+        }
+        std::thread::sleep(left.min(SLEEP_SLICE));
+    }
 }
 
 fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {

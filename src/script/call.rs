@@ -162,6 +162,16 @@ fn dispatch(
     let to_eval = |e: CallError| call_error(e, pos);
     // The calling context is only needed for tracing and for workers: not on the hot path.
     let traced_ctx = || rt.observer.enabled().then(|| ctx_of(ctx.tag()));
+    if !project.fns.contains_key(name)
+        && let Some(params) = session_fn(ctx, name)
+    {
+        // A fn defined where this evaluation runs (at the REPL prompt) but not in a project
+        // file: it shadows a worker of the same name, so a stabilized version can be tried live.
+        let (named, lone) = split_input(input);
+        let mut args = map_args(name, &params, params.len(), named, lone).map_err(to_eval)?;
+        let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+        return ctx.call_fn_raw(name, false, false, &mut refs);
+    }
     match project.resolve(name) {
         Some(Target::Fn(f)) => {
             let (named, lone) = split_input(input);
@@ -269,6 +279,20 @@ impl Traced {
             },
         );
     }
+}
+
+/// Most parameters a fn defined outside the project files is looked up with.
+const MAX_SESSION_PARAMS: usize = 16;
+
+/// Parameter names of a script fn `name` visible to this evaluation (e.g. defined at the REPL
+/// prompt), when there is exactly one such arity.
+fn session_fn(ctx: &EvalContext, name: &str) -> Option<Vec<String>> {
+    ctx.iter_namespaces().find_map(|m| {
+        (0..=MAX_SESSION_PARAMS).find_map(|n| {
+            m.get_script_fn(name, n)
+                .map(|f| f.params.iter().map(ToString::to_string).collect())
+        })
+    })
 }
 
 /// A runtime error at `pos`, catchable by `try`/`catch`.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use rhai::Engine;
 
 use crate::runtime::{Cancel, Runtime};
-use crate::script::{builtins, call, stdlib};
+use crate::script::{builtins, call, inline, stdlib};
 use crate::tools::sandbox::Sandbox;
 
 /// Limits applied to every script evaluation.
@@ -47,9 +47,9 @@ pub fn build(
     engine.set_max_string_size(limits.max_string_size);
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
+    let flag = cancel.clone();
     engine.on_progress(move |_| {
-        cancel
-            .is_cancelled()
+        flag.is_cancelled()
             .then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
     engine.on_print(|s| println!("{s}"));
@@ -62,7 +62,8 @@ pub fn build(
         }
     });
     engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
-    builtins::register(&mut engine, sandbox, quiet);
+    builtins::register(&mut engine, sandbox, quiet, cancel);
+    inline::register(&mut engine, rt.clone());
     call::register(&mut engine, rt);
     engine
 }

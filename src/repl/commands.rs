@@ -1,0 +1,268 @@
+//! The REPL's meta-commands as a table: `:name`, a usage line, help text and a handler.
+//! Adding a command is adding a row; `:help` and tab completion read the same table.
+
+use crate::approval::Mode;
+
+use super::Session;
+
+/// What the loop does after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+/// One meta-command.
+pub struct Command {
+    /// Typed after `:`.
+    pub name: &'static str,
+    /// Arguments, for `:help`.
+    pub args: &'static str,
+    pub help: &'static str,
+    pub run: fn(&mut Session, &str) -> Result<Flow, String>,
+}
+
+/// Every meta-command, in the order `:help` lists them.
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "help",
+        args: "",
+        help: "show this help",
+        run: help,
+    },
+    Command {
+        name: "list",
+        args: "",
+        help: "list workers, fns and builtins",
+        run: list,
+    },
+    Command {
+        name: "reload",
+        args: "",
+        help: "reload the project now (it also reloads by itself when files change)",
+        run: reload,
+    },
+    Command {
+        name: "model",
+        args: "[ID|none]",
+        help: "use model ID for every worker this session (`none`: back to the defaults)",
+        run: model,
+    },
+    Command {
+        name: "trace",
+        args: "on|off",
+        help: "show the call tree on stderr (like `-v`)",
+        run: trace,
+    },
+    Command {
+        name: "approve-all",
+        args: "on|off",
+        help: "approve every tool call an LLM makes (like `--approve-all`)",
+        run: approve_all,
+    },
+    Command {
+        name: "quit",
+        args: "",
+        help: "leave the REPL (also Ctrl-D)",
+        run: quit,
+    },
+];
+
+/// Run the meta-command line `line` (starting with `:`).
+pub fn dispatch(session: &mut Session, line: &str) -> Result<Flow, String> {
+    let line = line.trim().trim_start_matches(':');
+    let (name, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    match COMMANDS.iter().find(|c| c.name == name) {
+        Some(c) => (c.run)(session, args.trim()),
+        None => {
+            let names: Vec<String> = COMMANDS.iter().map(|c| format!(":{}", c.name)).collect();
+            let hint =
+                crate::suggest::did_you_mean(&format!(":{name}"), names.iter().map(String::as_str))
+                    .unwrap_or_else(|| "`:help` lists the commands".to_string());
+            Err(format!("unknown command `:{name}` ({hint})"))
+        }
+    }
+}
+
+/// `on` or `off`.
+fn switch(args: &str) -> Result<bool, String> {
+    match args {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("expected `on` or `off`, not `{other}`")),
+    }
+}
+
+fn help(_: &mut Session, _: &str) -> Result<Flow, String> {
+    println!("{}", help_text());
+    Ok(Flow::Continue)
+}
+
+/// The `:help` text.
+fn help_text() -> String {
+    let usage: Vec<String> = COMMANDS
+        .iter()
+        .map(|c| format!(":{} {}", c.name, c.args).trim_end().to_string())
+        .collect();
+    let width = usage.iter().map(String::len).max().unwrap_or(0);
+    let mut out = String::from(
+        "Type Rhai: `let`s and fns persist; `call(\"name\", #{...})` reaches workers and fns.\n\
+         `worker(#{name, instructions, model})` defines a worker for the session.\n",
+    );
+    for (u, c) in usage.iter().zip(COMMANDS) {
+        out.push_str(&format!("\n  {u:width$}  {}", c.help));
+    }
+    out.push_str("\n\nCtrl-C cancels the running line, Ctrl-D exits.");
+    out
+}
+
+fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
+    let project = session.rt.project();
+    for w in project.workers.values() {
+        let source = w
+            .path
+            .as_ref()
+            .map_or_else(|| "inline".to_string(), |p| p.display().to_string());
+        let desc = w.description.as_deref().unwrap_or("");
+        println!("{}", row("worker", &w.name, desc, &source));
+    }
+    for f in project.fns.values() {
+        let sig = format!("{}({})", f.name, f.params.join(", "));
+        let source = f.path.display().to_string();
+        println!("{}", row("fn", &sig, f.summary(), &source));
+    }
+    for (sig, shadow) in session.prompt_fns() {
+        let source = shadow.map_or_else(
+            || "prompt".to_string(),
+            |file| format!("prompt; `{file}` wins"),
+        );
+        println!("{}", row("fn", &sig, "", &source));
+    }
+    let builtins: Vec<&str> = crate::script::builtins::BUILTINS
+        .iter()
+        .map(|b| b.name)
+        .collect();
+    println!("{}", row("builtins", &builtins.join(", "), "", "built-in"));
+    Ok(Flow::Continue)
+}
+
+/// One `:list` line: kind, name, description when there is one, source in parentheses.
+fn row(kind: &str, name: &str, description: &str, source: &str) -> String {
+    let mut line = format!("{kind:8} {name}");
+    if !description.is_empty() {
+        line.push_str("  ");
+        line.push_str(description);
+    }
+    line.push_str(&format!("  ({source})"));
+    line
+}
+
+fn reload(session: &mut Session, _: &str) -> Result<Flow, String> {
+    session.force_reload()?;
+    println!("reloaded");
+    Ok(Flow::Continue)
+}
+
+fn model(session: &mut Session, args: &str) -> Result<Flow, String> {
+    let rt = &session.rt;
+    match args {
+        "" => match rt
+            .session_model()
+            .or_else(|| rt.settings.model_override.clone())
+        {
+            Some(m) => println!("model: {m}"),
+            None => println!("model: per worker (`model:`, `LLM_DO_MODEL`, `llm-do.toml`)"),
+        },
+        "none" => {
+            rt.set_session_model(None);
+            println!("model: per worker");
+        }
+        id if valid_model_id(id) => {
+            rt.set_session_model(Some(id.to_string()));
+            println!("model: {id}");
+        }
+        id => {
+            return Err(format!(
+                "`{id}` is not a model id (expected `provider:model`, `test` or `script:FN`)"
+            ));
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// `test`, or `provider:model` with both parts non-empty and no spaces.
+fn valid_model_id(id: &str) -> bool {
+    id == "test"
+        || id.split_once(':').is_some_and(|(p, m)| {
+            !p.is_empty() && !m.is_empty() && !id.contains(char::is_whitespace)
+        })
+}
+
+fn trace(session: &mut Session, args: &str) -> Result<Flow, String> {
+    let on = switch(args)?;
+    session.trace.set(on);
+    println!("trace: {}", if on { "on" } else { "off" });
+    Ok(Flow::Continue)
+}
+
+fn approve_all(session: &mut Session, args: &str) -> Result<Flow, String> {
+    let on = switch(args)?;
+    let rt = &session.rt;
+    let mode = match (on, rt.settings.approval) {
+        (true, _) => Some(Mode::ApproveAll),
+        (false, Mode::ApproveAll) => Some(Mode::Normal),
+        (false, _) => None,
+    };
+    rt.set_approval_mode(mode).map_err(|e| e.to_string())?;
+    println!("approve-all: {}", if on { "on" } else { "off" });
+    Ok(Flow::Continue)
+}
+
+fn quit(_: &mut Session, _: &str) -> Result<Flow, String> {
+    Ok(Flow::Quit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_take_on_and_off() {
+        assert_eq!(switch("on"), Ok(true));
+        assert_eq!(switch("off"), Ok(false));
+        assert!(switch("yes").is_err());
+    }
+
+    #[test]
+    fn model_ids_need_a_provider() {
+        assert!(valid_model_id("test"));
+        assert!(valid_model_id("anthropic:claude-haiku-4-5"));
+        assert!(valid_model_id("script:fake"));
+        assert!(!valid_model_id("gpt"));
+        assert!(!valid_model_id(":x"));
+    }
+
+    #[test]
+    fn help_lists_every_command() {
+        let text = help_text();
+        for c in COMMANDS {
+            assert!(text.contains(&format!(":{}", c.name)), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn list_rows_skip_empty_descriptions() {
+        assert_eq!(row("worker", "w", "", "inline"), "worker   w  (inline)");
+        assert_eq!(
+            row("fn", "f(a)", "Does f.", "scripts/f.rhai"),
+            "fn       f(a)  Does f.  (scripts/f.rhai)"
+        );
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for (i, c) in COMMANDS.iter().enumerate() {
+            assert!(COMMANDS[i + 1..].iter().all(|d| d.name != c.name));
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The interactive session (DESIGN §11): `llm-do repl`, or bare `llm-do` on a terminal.
+//!
+//! One [`Session`] keeps a Rhai `Scope` and an AST of the fns defined at the prompt (the way
+//! Rhai's own `rhai-repl` does), so `let`s and fns survive between lines. Each line is compiled,
+//! its fns merged into that AST, and evaluated with the project library (whose fns win over
+//! prompt fns of the same name) on a blocking thread while this thread waits for Ctrl-C, which
+//! cancels the running call tree and returns to the prompt. Project files are reloaded before
+//! a line when they changed on disk.
+
+use std::sync::Arc;
+
+use rhai::{AST, Dynamic, EvalAltResult, Scope};
+use rustyline::error::ReadlineError;
+
+use crate::error::Error;
+use crate::runtime::Runtime;
+use crate::script::{errors, value};
+use crate::trace::Toggle;
+
+pub mod commands;
+pub mod editor;
+pub mod reload;
+
+use commands::Flow;
+use reload::{Reload, Reloader};
+
+/// The prompt.
+const PROMPT: &str = "llm-do> ";
+
+/// State of one REPL session.
+pub struct Session {
+    rt: Arc<Runtime>,
+    trace: Arc<Toggle>,
+    json: bool,
+    scope: Scope<'static>,
+    /// Fns defined at the prompt (statements cleared after each line).
+    prompt_ast: AST,
+    reloader: Reloader,
+}
+
+/// Run the REPL until `:quit` or Ctrl-D. `trace` is the runtime's observer switch.
+pub async fn run(rt: Arc<Runtime>, trace: Arc<Toggle>, json: bool) -> Result<(), Error> {
+    tokio::task::spawn_blocking(move || Session::new(rt, trace, json).run())
+        .await
+        .map_err(|e| usage(format!("the REPL stopped: {e}")))?
+}
+
+fn usage(message: String) -> Error {
+    Error::Usage {
+        message,
+        help: None,
+    }
+}
+
+impl Session {
+    /// A session on `rt` with an empty scope.
+    pub fn new(rt: Arc<Runtime>, trace: Arc<Toggle>, json: bool) -> Self {
+        let reloader = Reloader::new(&rt.settings.root);
+        Self {
+            rt,
+            trace,
+            json,
+            scope: Scope::new(),
+            prompt_ast: AST::empty(),
+            reloader,
+        }
+    }
+
+    /// The read-eval-print loop (on a blocking thread).
+    fn run(mut self) -> Result<(), Error> {
+        let mut editor = editor::build(self.rt.clone())
+            .map_err(|e| usage(format!("cannot start the line editor: {e}")))?;
+        // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the
+        // first poll of the watcher in `eval` must not kill the process.
+        {
+            let _guard = self.rt.handle.enter();
+            let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
+        }
+        let history = editor::history_path();
+        if let Some(h) = &history {
+            // A missing history file is the normal first run.
+            let _ = editor.load_history(h);
+        }
+        eprintln!(
+            "llm-do repl in `{}`: `:help` for commands, Ctrl-D to exit",
+            self.rt.settings.root.display()
+        );
+        loop {
+            let line = match editor.readline(PROMPT) {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => return Err(usage(format!("cannot read input: {e}"))),
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let _ = editor.add_history_entry(line.as_str());
+            if let Some(h) = &history {
+                save_history(&mut editor, h);
+            }
+            self.check_reload();
+            if line.trim_start().starts_with(':') {
+                match commands::dispatch(&mut self, &line) {
+                    Ok(Flow::Quit) => break,
+                    Ok(Flow::Continue) => {}
+                    Err(m) => eprintln!("error: {m}"),
+                }
+                continue;
+            }
+            self.eval_line(&line);
+        }
+        Ok(())
+    }
+
+    /// Reload the project if its files changed, printing one line about it.
+    fn check_reload(&mut self) {
+        match self.reloader.check(&self.rt) {
+            Reload::Unchanged => {}
+            Reload::Reloaded(files) => eprintln!("reloaded: {}", list_paths(&files)),
+            Reload::Failed(files, e) => {
+                eprintln!("{:?}", miette::Report::new(e));
+                eprintln!(
+                    "error: cannot reload after changes to {}; keeping the previous version",
+                    list_paths(&files)
+                );
+            }
+        }
+    }
+
+    /// Reload now (`:reload`).
+    fn force_reload(&mut self) -> Result<(), String> {
+        self.reloader.force(&self.rt).map_err(|e| {
+            eprintln!("{:?}", miette::Report::new(e));
+            "the project does not load; keeping the previous version".to_string()
+        })
+    }
+
+    /// Signatures of the fns defined at the prompt (closures left out), each with the project
+    /// file that overrides it, if any.
+    fn prompt_fns(&self) -> Vec<(String, Option<String>)> {
+        let project = self.rt.project();
+        self.prompt_ast
+            .iter_functions()
+            .filter(|f| !f.name.starts_with("anon$"))
+            .map(|f| {
+                let shadow = project
+                    .fns
+                    .get(f.name)
+                    .map(|d| d.path.display().to_string());
+                (format!("{}({})", f.name, f.params.join(", ")), shadow)
+            })
+            .collect()
+    }
+
+    /// Compile, evaluate and print one input.
+    fn eval_line(&mut self, line: &str) {
+        let line_ast = match self.rt.engine.compile_with_scope(&self.scope, line) {
+            Ok(ast) => ast,
+            Err(e) => {
+                eprintln!("{}", syntax_error(line, &e));
+                return;
+            }
+        };
+        let project = self.rt.project();
+        for f in line_ast.iter_functions() {
+            if let Some(def) = project.fns.get(f.name) {
+                eprintln!(
+                    "note: `{}` is also defined in `{}`; that definition wins while the file has it",
+                    f.name,
+                    def.path.display()
+                );
+            }
+        }
+        self.prompt_ast = self.prompt_ast.merge(&line_ast.clone_functions_only());
+        // Project files override prompt fns, so an edited file is what runs next.
+        let full = self
+            .prompt_ast
+            .merge(&project.library)
+            .merge(&line_ast.clone_statements_only());
+        match self.eval(full) {
+            Ok(v) => {
+                if let Some(s) = value::render(&value::to_json(&v), self.json) {
+                    println!("{s}");
+                }
+            }
+            Err(e) => match errors::termination(&e) {
+                Some(errors::Termination::Cancelled) => eprintln!("interrupted"),
+                Some(errors::Termination::Aborted) => eprintln!("aborted at the approval prompt"),
+                None => eprintln!("error: {}", self.rt.describe_rhai_error(&e)),
+            },
+        }
+    }
+
+    /// Evaluate `ast` with the session scope on a blocking thread; Ctrl-C cancels it.
+    fn eval(&mut self, ast: AST) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.rt.cancel.reset();
+        let rt = self.rt.clone();
+        let mut scope = std::mem::take(&mut self.scope);
+        let cancel = self.rt.cancel.clone();
+        let joined = self.rt.handle.block_on(async move {
+            // Listen for Ctrl-C before the line starts, so an early one is not missed.
+            let interrupted = tokio::signal::ctrl_c();
+            tokio::pin!(interrupted);
+            let _ = futures_util::poll!(&mut interrupted);
+            let job = tokio::task::spawn_blocking(move || {
+                let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+                (scope, out)
+            });
+            tokio::pin!(job);
+            tokio::select! {
+                out = &mut job => out,
+                Ok(()) = &mut interrupted => {
+                    cancel.cancel();
+                    job.await
+                }
+            }
+        });
+        self.rt.cancel.reset();
+        match joined {
+            Ok((scope, out)) => {
+                self.scope = scope;
+                out
+            }
+            Err(e) => Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!("the evaluation stopped: {e}").into(),
+                rhai::Position::NONE,
+            ))),
+        }
+    }
+}
+
+fn save_history<H: rustyline::Helper>(
+    editor: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
+    path: &std::path::Path,
+) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Err(e) = editor.save_history(path) {
+        eprintln!("warning: cannot save history to `{}`: {e}", path.display());
+    }
+}
+
+fn list_paths(paths: &[std::path::PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A syntax error with the offending input line and a caret under the position.
+fn syntax_error(input: &str, e: &rhai::ParseError) -> String {
+    let message = format!("error: syntax error: {}", e.err_type());
+    let pos = e.position();
+    let Some(line_no) = pos.line() else {
+        return message;
+    };
+    let line = input.lines().nth(line_no - 1).unwrap_or("");
+    let col = pos.position().unwrap_or(1).saturating_sub(1);
+    let pad: String = line
+        .chars()
+        .take(col)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    format!("{message}\n  | {line}\n  | {pad}^")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_point_at_the_column() {
+        let engine = rhai::Engine::new();
+        let input = "let x = 1;\nlet = 3";
+        let e = engine.compile(input).unwrap_err();
+        let text = syntax_error(input, &e);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("error: syntax error: "), "{text}");
+        assert_eq!(lines[1], "  | let = 3");
+        assert_eq!(lines[2], "  |     ^");
+    }
+}

@@ -1,0 +1,148 @@
+//! Runtime state an interactive session may change while the process runs: the REPL's
+//! `:model ID` override, its `:approve-all on|off` switch, and inline workers registered with
+//! `worker(#{...})`. Everything else in [`Runtime`] is fixed at start (settings) or replaced
+//! whole (the project, on reload); inline workers are merged into every reloaded project.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::approval::Mode;
+use crate::project::{Project, ProjectError};
+use crate::runtime::Runtime;
+use crate::worker::WorkerSpec;
+
+/// Interior-mutable session state of a [`Runtime`].
+#[derive(Debug, Default)]
+pub struct SessionState {
+    model: RwLock<Option<String>>,
+    approval: RwLock<Option<Mode>>,
+    inline_workers: RwLock<BTreeMap<String, Arc<WorkerSpec>>>,
+}
+
+/// Why an inline worker was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InlineError {
+    #[error("`{name}` is already defined in `{path}`")]
+    Taken { name: String, path: String },
+    #[error("unknown toolset `{toolset}` in worker `{name}`{hint}")]
+    Toolset {
+        name: String,
+        toolset: String,
+        hint: String,
+    },
+}
+
+impl Runtime {
+    /// The session's model override (`:model ID`), consulted before `--model`.
+    pub fn session_model(&self) -> Option<String> {
+        self.session
+            .model
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Set or clear the session's model override. Cached models stay valid (they are per id).
+    pub fn set_session_model(&self, model: Option<String>) {
+        *self
+            .session
+            .model
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = model;
+    }
+
+    /// The approval mode in force: the session's choice, else the command line's.
+    pub fn approval_mode(&self) -> Mode {
+        self.session
+            .approval
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or(self.settings.approval)
+    }
+
+    /// Change the approval mode for the rest of the session and rebuild the gate
+    /// (`None` returns to the command line's mode).
+    pub fn set_approval_mode(&self, mode: Option<Mode>) -> Result<(), ProjectError> {
+        *self
+            .session
+            .approval
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = mode;
+        self.rebuild_gate()
+    }
+
+    /// Register an inline worker (`worker(#{...})`) for the session: it joins the current
+    /// project and every project reloaded later. Redefining an inline worker replaces it; a
+    /// name defined by a project file is refused.
+    pub fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), InlineError> {
+        let project = self.project();
+        if let Some(path) = file_definition(&project, &spec.name) {
+            return Err(InlineError::Taken {
+                name: spec.name,
+                path,
+            });
+        }
+        for t in &spec.toolsets {
+            if !project.is_toolset(&t.name) && t.name != spec.name {
+                let hint = crate::suggest::did_you_mean(&t.name, project.names())
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                return Err(InlineError::Toolset {
+                    name: spec.name.clone(),
+                    toolset: t.name.clone(),
+                    hint,
+                });
+            }
+        }
+        let spec = Arc::new(spec);
+        self.session
+            .inline_workers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(spec.name.clone(), spec.clone());
+        let mut next = (*project).clone();
+        next.workers.insert(spec.name.clone(), spec);
+        // The gate only depends on config and fns, which did not change.
+        *self.project.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        Ok(())
+    }
+
+    /// Names of the session's inline workers.
+    pub fn inline_worker_names(&self) -> Vec<String> {
+        self.session
+            .inline_workers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// `project` with the session's inline workers added. A name a project file now defines
+    /// wins over the inline worker.
+    pub(super) fn with_inline_workers(&self, mut project: Project) -> Project {
+        let inline = self
+            .session
+            .inline_workers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (name, spec) in inline.iter() {
+            if file_definition(&project, name).is_none() {
+                project.workers.insert(name.clone(), spec.clone());
+            }
+        }
+        project
+    }
+}
+
+/// The file defining `name` in `project`, when a file (not an inline worker) defines it.
+fn file_definition(project: &Project, name: &str) -> Option<String> {
+    if let Some(f) = project.fns.get(name) {
+        return Some(f.path.display().to_string());
+    }
+    project
+        .workers
+        .get(name)
+        .and_then(|w| w.path.as_ref())
+        .map(|p| p.display().to_string())
+}

@@ -1,0 +1,166 @@
+//! `llm-do SCRIPT --watch` (DESIGN §10): run the script, then run it again whenever a project
+//! file (`llm-do.toml`, `workers/*.worker`, `scripts/*.rhai`) or the script itself changes.
+//! Bursts of file events (an editor's save is several) are debounced into one rerun. A failed
+//! run is reported and watching goes on; Ctrl-C exits.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{Event, EventKind, RecursiveMode, Watcher};
+
+use crate::call::CallError;
+use crate::error::Error;
+use crate::project::{CONFIG_FILE, SCRIPTS_DIR, WORKERS_DIR};
+
+/// Quiet time after the last file event before the script runs again.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Run `once` now and after every relevant change under `root` or to `script`, until Ctrl-C
+/// (or a run interrupted by Ctrl-C), which ends with [`CallError::Cancelled`].
+pub async fn run<F, Fut>(root: &Path, script: &Path, mut once: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), Error>>,
+{
+    let script = script
+        .canonicalize()
+        .unwrap_or_else(|_| script.to_path_buf());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
+        if let Ok(event) = res {
+            let _ = tx.send(event);
+        }
+    })
+    .map_err(|e| watch_error(root, &e))?;
+    for dir in watched_dirs(root, &script) {
+        watcher
+            .watch(&dir, RecursiveMode::NonRecursive)
+            .map_err(|e| watch_error(&dir, &e))?;
+    }
+    loop {
+        match once().await {
+            Err(Error::Call(CallError::Cancelled)) => {
+                return Err(Error::Call(CallError::Cancelled));
+            }
+            Err(e) => eprintln!("{:?}", miette::Report::new(e)),
+            Ok(()) => {}
+        }
+        let mut changed = Vec::new();
+        // Wait for the first relevant change, then for the burst to settle.
+        loop {
+            tokio::select! {
+                event = rx.recv() => match event {
+                    Some(event) => {
+                        changed.extend(relevant(&event, &script));
+                        if !changed.is_empty() {
+                            break;
+                        }
+                    }
+                    None => return Ok(()),
+                },
+                Ok(()) = tokio::signal::ctrl_c() => return Err(Error::Call(CallError::Cancelled)),
+            }
+        }
+        while let Ok(Some(event)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+            changed.extend(relevant(&event, &script));
+        }
+        changed.sort();
+        changed.dedup();
+        eprintln!("{}", separator(root, &changed));
+    }
+}
+
+/// The folders to watch (each non-recursively): the root, `scripts/`, `workers/` and the
+/// script's own folder, those that exist.
+fn watched_dirs(root: &Path, script: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![
+        root.to_path_buf(),
+        root.join(SCRIPTS_DIR),
+        root.join(WORKERS_DIR),
+    ];
+    if let Some(parent) = script.parent() {
+        dirs.push(parent.to_path_buf());
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// The paths of `event` that should trigger a rerun: created, changed or removed project
+/// files, or the script.
+fn relevant(event: &Event, script: &Path) -> Vec<PathBuf> {
+    if !matches!(
+        event.kind,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+    ) {
+        return Vec::new();
+    }
+    event
+        .paths
+        .iter()
+        .filter(|p| is_project_file(p) || *p == script)
+        .cloned()
+        .collect()
+}
+
+/// `llm-do.toml`, a `.worker` or a `.rhai` file.
+fn is_project_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == CONFIG_FILE)
+        || path
+            .extension()
+            .is_some_and(|x| x == "rhai" || x == "worker")
+}
+
+/// The line printed between runs.
+fn separator(root: &Path, changed: &[PathBuf]) -> String {
+    let names: Vec<String> = changed
+        .iter()
+        .map(|p| crate::project::relative(root, p).display().to_string())
+        .collect();
+    format!("──── changed: {} ────", names.join(", "))
+}
+
+fn watch_error(path: &Path, e: &notify::Error) -> Error {
+    Error::Usage {
+        message: format!("cannot watch `{}` for changes: {e}", path.display()),
+        help: Some("run without `--watch`, or raise the inotify watch limit".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, CreateKind, ModifyKind};
+
+    fn event(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn project_files_and_the_script_are_relevant() {
+        let script = Path::new("/p/main.rhai");
+        let modify = EventKind::Modify(ModifyKind::Any);
+        assert_eq!(
+            relevant(&event(modify, "/p/scripts/a.rhai"), script).len(),
+            1
+        );
+        assert_eq!(
+            relevant(&event(modify, "/p/workers/w.worker"), script).len(),
+            1
+        );
+        assert_eq!(relevant(&event(modify, "/p/llm-do.toml"), script).len(), 1);
+        let create = EventKind::Create(CreateKind::File);
+        assert_eq!(relevant(&event(create, "/p/main.rhai"), script).len(), 1);
+        assert!(relevant(&event(modify, "/p/notes.txt"), script).is_empty());
+        let access = EventKind::Access(AccessKind::Any);
+        assert!(relevant(&event(access, "/p/scripts/a.rhai"), script).is_empty());
+    }
+
+    #[test]
+    fn the_separator_names_changed_files_relative_to_the_root() {
+        let line = separator(Path::new("/p"), &[PathBuf::from("/p/scripts/a.rhai")]);
+        assert_eq!(line, "──── changed: scripts/a.rhai ────");
+    }
+}

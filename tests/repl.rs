@@ -1,0 +1,231 @@
+//! The REPL and `--watch` driven through a pseudo-terminal (rexpect): the real binary in a
+//! temporary project, typed at like a user would.
+
+use std::path::Path;
+use std::process::Command;
+
+use rexpect::session::PtySession;
+
+use crate::util::Test;
+
+const PROMPT: &str = "llm-do> ";
+
+/// Provider variables that must not leak into the session.
+const CLEARED: &[&str] = &[
+    "LLM_DO_MODEL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OLLAMA_HOST",
+];
+
+/// A project with a worker on a script model, a slow worker and a Rhai fn.
+fn project() -> Test {
+    Test::new()
+        .worker(
+            "greeter",
+            "---\ndescription: Greets someone\nmodel: script:fake\n---\nYou greet people.\n",
+        )
+        .worker(
+            "slowpoke",
+            "---\ndescription: Takes forever\nmodel: script:slow\n---\nYou are slow.\n",
+        )
+        .script(
+            "models",
+            "fn fake(request) { \"hello from \" + \"fake\" }\nfn slow(request) { sleep(600000); \"late\" }\n",
+        )
+        .script("version", "fn version() { \"first\" + \"-edition\" }\n")
+}
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llm-do"));
+    cmd.args(args).current_dir(dir);
+    for k in CLEARED {
+        cmd.env_remove(k);
+    }
+    cmd.env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("LLM_DO_HISTORY", dir.join("history.txt"));
+    cmd
+}
+
+/// Start `llm-do repl` in the project and wait for the first prompt.
+fn repl(t: &Test) -> PtySession {
+    let mut p = rexpect::session::spawn_command(command(t.path(), &["repl"]), Some(30_000))
+        .expect("spawn llm-do repl");
+    p.exp_string(PROMPT).expect("first prompt");
+    p
+}
+
+/// Type `line`, press Enter, and wait for `expected` in the output (rustyline redraws the
+/// prompt on every keystroke, so the prompt itself is no sign that a line finished).
+fn line(p: &mut PtySession, line: &str, expected: &str) -> String {
+    p.send_line(line).expect("send");
+    p.exp_string(expected)
+        .unwrap_or_else(|e| panic!("no `{expected}` after `{line}`: {e}"))
+}
+
+#[test]
+fn lets_persist_between_lines() {
+    let t = project();
+    let mut p = repl(&t);
+    line(
+        &mut p,
+        "let greeting = \"hel\" + \"lo\"; \"set\" + \"-1\"",
+        "set-1",
+    );
+    line(&mut p, "greeting + \"-there\"", "hello-there");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn a_multi_line_fn_is_read_until_complete_and_stays_defined() {
+    let t = project();
+    let mut p = repl(&t);
+    p.send_line("fn twice(s) {").unwrap();
+    p.send_line("  s + s").unwrap();
+    line(&mut p, "} \"fn\" + \"-ok\"", "fn-ok");
+    line(&mut p, "twice(\"ab\") + \"|\"", "abab|");
+    line(&mut p, "call(\"twice\", #{s: \"cd\"}) + \"|\"", "cdcd|");
+}
+
+#[test]
+fn tab_completes_a_worker_name() {
+    let t = project();
+    let mut p = repl(&t);
+    p.send("call(\"gree").unwrap();
+    p.send("\t").unwrap();
+    line(&mut p, "\", \"Bob\")", "hello from fake");
+}
+
+#[test]
+fn an_edited_script_is_used_on_the_next_line() {
+    let t = project();
+    let mut p = repl(&t);
+    line(&mut p, "call(\"version\")", "first-edition");
+    std::fs::write(
+        t.path().join("scripts/version.rhai"),
+        "fn version() { \"second\" + \"-edition, revised\" }\n",
+    )
+    .unwrap();
+    line(
+        &mut p,
+        "call(\"version\")",
+        "reloaded: scripts/version.rhai",
+    );
+    p.exp_string("second-edition, revised").unwrap();
+}
+
+#[test]
+fn a_broken_edit_keeps_the_previous_version_and_shows_the_error() {
+    let t = project();
+    let mut p = repl(&t);
+    line(&mut p, "call(\"version\")", "first-edition");
+    std::fs::write(
+        t.path().join("scripts/version.rhai"),
+        "fn version() { \"x\" +\n",
+    )
+    .unwrap();
+    let out = line(&mut p, "call(\"version\")", "keeping the previous version");
+    assert!(out.contains("syntax error"), "{out}");
+    assert!(out.contains("scripts/version.rhai"), "{out}");
+    p.exp_string("first-edition").unwrap();
+}
+
+#[test]
+fn ctrl_c_cancels_a_slow_model_call_and_keeps_the_session() {
+    let t = project();
+    let mut p = repl(&t);
+    line(
+        &mut p,
+        "let kept = \"still\" + \"-here\"; \"set\" + \"-1\"",
+        "set-1",
+    );
+    line(&mut p, ":trace on", "trace: on");
+    line(&mut p, "call(\"slowpoke\", \"hi\")", "neural slowpoke");
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    line(&mut p, "kept", "still-here");
+}
+
+#[test]
+fn syntax_errors_show_a_caret_and_inline_workers_join_the_namespace() {
+    let t = project();
+    let mut p = repl(&t);
+    let out = line(&mut p, "let = 3", "  |     ^");
+    assert!(out.contains("syntax error"), "{out}");
+    line(
+        &mut p,
+        "worker(#{name: \"echoer\", instructions: \"Echo.\", model: \"script:fake\"}) + \"-def\"",
+        "echoer-def",
+    );
+    line(
+        &mut p,
+        "call(\"echoer\", \"x\") + \"!\"",
+        "hello from fake!",
+    );
+    line(&mut p, ":list", "echoer  (inline)");
+}
+
+#[test]
+fn history_is_saved_to_the_history_file() {
+    let t = project();
+    let mut p = repl(&t);
+    line(&mut p, "40 + 2", "42");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    let history = std::fs::read_to_string(t.path().join("history.txt")).unwrap();
+    assert!(history.contains("40 + 2"), "{history}");
+}
+
+#[test]
+fn watch_reruns_the_script_when_it_changes() {
+    let t = Test::new().script("main", "\"run \" + \"one\"\n");
+    let mut p = rexpect::session::spawn_command(
+        command(t.path(), &["scripts/main.rhai", "--watch"]),
+        Some(30_000),
+    )
+    .unwrap();
+    p.exp_string("run one").unwrap();
+    std::fs::write(t.path().join("scripts/main.rhai"), "\"run \" + \"two\"\n").unwrap();
+    p.exp_string("changed: scripts/main.rhai").unwrap();
+    p.exp_string("run two").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn bare_llm_do_on_a_terminal_starts_the_repl_and_meta_commands_work() {
+    let t = project();
+    let mut p = rexpect::session::spawn_command(command(t.path(), &[]), Some(30_000)).unwrap();
+    p.exp_string("`:help` for commands").unwrap();
+    line(&mut p, ":model test", "model: test");
+    line(&mut p, "call(\"greeter\", \"Ada\")", "test reply");
+    line(&mut p, ":approve-all on", "approve-all: on");
+    line(&mut p, ":trce on", "did you mean `:trace`?");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn scripts_can_define_inline_workers() {
+    let t = project().script(
+        "main",
+        "let name = worker(#{name: \"shouter\", instructions: \"Shout.\", model: \"script:fake\"});\n\
+         call(name, \"hi\") + \"!\"\n",
+    );
+    let run = t.run_with(&["scripts/main.rhai"]);
+    run.status(0);
+    assert_eq!(run.stdout, "hello from fake!\n");
+    let bad = Test::new()
+        .script(
+            "main",
+            "worker(#{name: \"x\", instructions: \"y\", modle: \"a:b\"})\n",
+        )
+        .run_with(&["scripts/main.rhai"]);
+    bad.status(1);
+    assert!(bad.stderr.contains("modle"), "{}", bad.stderr);
+}
