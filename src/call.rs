@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::cancel::CancelScope;
 use crate::model::ModelError;
 
 /// Where a call happens: how deep in nested workers, and which workers are on the way.
@@ -15,6 +16,8 @@ pub struct CallCtx {
     pub depth: u32,
     /// Names of the enclosing workers, outermost first.
     pub chain: Arc<Vec<String>>,
+    /// The fan-out scope this call runs in: cancelled when a sibling branch fails.
+    pub cancel: CancelScope,
 }
 
 impl CallCtx {
@@ -26,6 +29,16 @@ impl CallCtx {
         CallCtx {
             depth: self.depth + 1,
             chain: Arc::new(chain),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// The same context inside the fan-out scope `cancel`.
+    #[must_use]
+    pub fn within(&self, cancel: CancelScope) -> CallCtx {
+        CallCtx {
+            cancel,
+            ..self.clone()
         }
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod approval;
 pub mod call;
+pub mod cancel;
+pub mod fanout;
 pub mod cli;
 pub mod config;
 pub mod env_vars;

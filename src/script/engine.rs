@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use rhai::Engine;
 
 use crate::runtime::{Cancel, Runtime};
-use crate::script::{builtins, call, stdlib};
+use crate::script::{builtins, call, fanout, stdlib};
 use crate::tools::sandbox::Sandbox;
 
 /// Limits applied to every script evaluation.
@@ -47,10 +47,12 @@ pub fn build(
     engine.set_max_string_size(limits.max_string_size);
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
-    engine.on_progress(move |_| {
-        cancel
-            .is_cancelled()
-            .then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
+    engine.on_progress(move |ops| {
+        // A failed fan-out sibling cancels this thread's scope; checked every 256 operations
+        // to keep the hot path to one atomic load.
+        let stop = cancel.is_cancelled()
+            || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
+        stop.then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
     engine.on_print(|s| println!("{s}"));
     engine.on_debug(move |s, src, pos| {
@@ -63,6 +65,7 @@ pub fn build(
     });
     engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
     builtins::register(&mut engine, sandbox, quiet);
-    call::register(&mut engine, rt);
+    call::register(&mut engine, rt.clone());
+    fanout::register(&mut engine, rt);
     engine
 }

@@ -110,7 +110,7 @@ async fn converse(
             seed: spec.seed,
             parallel_tool_calls: None,
         };
-        let response = complete(rt, spec, model.as_ref(), &request).await?;
+        let response = complete(rt, ctx, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
         if !response.tool_calls.is_empty() {
             let mut parts = Vec::new();
@@ -122,13 +122,12 @@ async fn converse(
                 role: Role::Assistant,
                 parts,
             });
-            let mut results = Vec::with_capacity(response.tool_calls.len());
-            for call in &response.tool_calls {
-                results.push(Part::ToolResult(toolbox.run(rt, ctx, call).await?));
-            }
+            let results =
+                crate::worker::batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
+                    .await?;
             messages.push(Message {
                 role: Role::User,
-                parts: results,
+                parts: results.into_iter().map(Part::ToolResult).collect(),
             });
             continue;
         }
@@ -160,9 +159,10 @@ async fn converse(
     })
 }
 
-/// One model round trip, cancelled by Ctrl-C.
+/// One model round trip, cancelled by Ctrl-C or by a failed fan-out sibling (`ctx.cancel`).
 async fn complete(
     rt: &Runtime,
+    ctx: &CallCtx,
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
@@ -170,6 +170,7 @@ async fn complete(
     tokio::select! {
         r = model.complete(request, None) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+        () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
     }
 }
 
