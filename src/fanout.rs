@@ -126,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn results_keep_input_order_and_the_bound_holds() {
-        let (live, peak) = (Arc::default(), Arc::new(AtomicUsize::new(0)));
+        let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs: Vec<_> = (0..6).map(|i| job(i, live.clone(), peak.clone())).collect();
         let scope = CancelScope::default().child();
         let out = run_ordered(jobs, 2, OnError::CancelSiblings, &scope, &Cancel::default())
@@ -140,7 +140,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_error_cancels_the_scope_and_names_its_index() {
-        let (live, peak) = (Arc::default(), Arc::default());
+        let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs: Vec<_> = (0..9).map(|i| job(i, live.clone(), peak.clone())).collect();
         let scope = CancelScope::default().child();
         let stop = run_ordered(jobs, 3, OnError::CancelSiblings, &scope, &Cancel::default())
@@ -152,7 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn collect_mode_keeps_errors_beside_successes() {
-        let (live, peak) = (Arc::default(), Arc::default());
+        let (live, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let jobs: Vec<_> = (5..9).map(|i| job(i, live.clone(), peak.clone())).collect();
         let out = run_ordered(
             jobs,

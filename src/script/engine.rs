@@ -50,8 +50,8 @@ pub fn build(
     engine.on_progress(move |ops| {
         // A failed fan-out sibling cancels this thread's scope; checked every 256 operations
         // to keep the hot path to one atomic load.
-        let stop = cancel.is_cancelled()
-            || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
+        let stop =
+            cancel.is_cancelled() || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
         stop.then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
     engine.on_print(|s| println!("{s}"));

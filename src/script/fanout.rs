@@ -212,7 +212,9 @@ fn parallel(
         let type_name = c.type_name();
         let Some(fp) = c.try_cast::<FnPtr>() else {
             return Err(runtime_error(
-                format!("`parallel` takes an array of closures (`|| ...`); item {index} is {type_name}"),
+                format!(
+                    "`parallel` takes an array of closures (`|| ...`); item {index} is {type_name}"
+                ),
                 pos,
             ));
         };
@@ -241,13 +243,8 @@ fn run(
     on_error: OnError,
 ) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
     let limit = usize::try_from(rt.settings.max_parallel).unwrap_or(usize::MAX);
-    rt.handle.block_on(run_ordered(
-        jobs,
-        limit,
-        on_error,
-        &ctx.cancel,
-        &rt.cancel,
-    ))
+    rt.handle
+        .block_on(run_ordered(jobs, limit, on_error, &ctx.cancel, &rt.cancel))
 }
 
 fn upgrade(rt: &Weak<Runtime>, pos: Position) -> Result<Arc<Runtime>, Box<EvalAltResult>> {

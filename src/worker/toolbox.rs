@@ -82,7 +82,12 @@ impl Toolbox {
     /// and approval-gated fns run alone, in the model's order. Unknown tools are answered at
     /// once with an error, so they never need ordering.
     pub fn runs_concurrently(&self, name: &str) -> bool {
-        match self.tools.iter().find(|t| t.def.name == name).map(|t| &t.action) {
+        match self
+            .tools
+            .iter()
+            .find(|t| t.def.name == name)
+            .map(|t| &t.action)
+        {
             None | Some(Action::Worker(_)) => true,
             Some(Action::Fn { approval_required }) => !approval_required,
             Some(Action::Builtin) => READ_ONLY_TOOLS.contains(&name),
