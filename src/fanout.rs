@@ -103,24 +103,22 @@ mod tests {
 
     use super::*;
 
-    fn job(
+    async fn job(
         i: usize,
         live: Arc<AtomicUsize>,
         peak: Arc<AtomicUsize>,
-    ) -> impl Future<Output = Result<usize, CallError>> {
-        async move {
-            let now = live.fetch_add(1, Ordering::SeqCst) + 1;
-            peak.fetch_max(now, Ordering::SeqCst);
-            // Later jobs finish first, so ordering is not an accident of completion order.
-            for _ in 0..(10 - i) {
-                tokio::task::yield_now().await;
-            }
-            live.fetch_sub(1, Ordering::SeqCst);
-            if i == 7 {
-                Err(CallError::Tool(format!("job {i} failed")))
-            } else {
-                Ok(i * 10)
-            }
+    ) -> Result<usize, CallError> {
+        let now = live.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        // Later jobs finish first, so ordering is not an accident of completion order.
+        for _ in 0..(10 - i) {
+            tokio::task::yield_now().await;
+        }
+        live.fetch_sub(1, Ordering::SeqCst);
+        if i == 7 {
+            Err(CallError::Tool(format!("job {i} failed")))
+        } else {
+            Ok(i * 10)
         }
     }
 
