@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::cancel::CancelScope;
 use crate::model::ModelError;
 
 /// Where a call happens: how deep in nested workers, and which workers are on the way.
@@ -17,6 +18,8 @@ pub struct CallCtx {
     pub chain: Arc<Vec<String>>,
     /// Trace id of the enclosing call (worker run or fn tool call), for parent links.
     pub parent: Option<u64>,
+    /// The fan-out scope this call runs in: cancelled when a sibling branch fails.
+    pub cancel: CancelScope,
 }
 
 impl CallCtx {
@@ -28,7 +31,7 @@ impl CallCtx {
         CallCtx {
             depth: self.depth + 1,
             chain: Arc::new(chain),
-            parent: self.parent,
+            ..self.clone()
         }
     }
 
@@ -37,6 +40,15 @@ impl CallCtx {
     pub fn with_parent(&self, parent: u64) -> CallCtx {
         CallCtx {
             parent: Some(parent),
+            ..self.clone()
+        }
+    }
+
+    /// The same context inside the fan-out scope `cancel`.
+    #[must_use]
+    pub fn within(&self, cancel: CancelScope) -> CallCtx {
+        CallCtx {
+            cancel,
             ..self.clone()
         }
     }

@@ -2,10 +2,12 @@
 
 pub mod approval;
 pub mod call;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod env_vars;
 pub mod error;
+pub mod fanout;
 pub mod model;
 pub mod project;
 pub mod repl;

@@ -92,6 +92,8 @@ pub struct Runtime {
     cassette: std::sync::OnceLock<Arc<Cassette>>,
     /// What an interactive session changes at runtime (model, approvals, inline workers).
     session: SessionState,
+    /// The running script merged with the project library: where `parallel` closures live.
+    script_ast: RwLock<Option<Arc<rhai::AST>>>,
     weak: Weak<Runtime>,
 }
 
@@ -151,6 +153,7 @@ impl Runtime {
                 models: Mutex::new(HashMap::new()),
                 cassette: std::sync::OnceLock::new(),
                 session: SessionState::default(),
+                script_ast: RwLock::new(None),
                 weak: weak.clone(),
             }
         });
@@ -372,24 +375,84 @@ impl Runtime {
         name: &str,
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
-        let project = self.project();
-        let mut scope = Scope::new();
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
-        let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
-        match self.engine.call_fn_with_options::<Dynamic>(
-            options,
-            &mut scope,
-            &project.library,
-            name,
-            args,
-        ) {
-            Ok(d) => Ok(value::to_json(&d)),
-            Err(e) => Err(match crate::script::errors::termination(&e) {
-                Some(crate::script::errors::Termination::Aborted) => CallError::Aborted,
-                Some(crate::script::errors::Termination::Cancelled) => CallError::Cancelled,
-                None => CallError::Script(self.describe_rhai_error(&e)),
-            }),
+        self.call_fn_dynamic(ctx, name, args)
+            .map(|d| value::to_json(&d))
+    }
+
+    /// Call a project Rhai fn with positional Rhai args on this (blocking) thread, inside
+    /// `ctx`'s fan-out scope. No JSON conversion: fan-out of Rhai fns stays in Rhai values.
+    pub fn call_fn_dynamic(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        let project = self.project();
+        self.call_in_ast(ctx, &project.library, name, args)
+    }
+
+    /// Call a fn pointer or closure (from `parallel`) on this (blocking) thread, with the
+    /// calling context as the evaluation tag so nested `call()`s keep their depth and scope.
+    pub fn call_fn_ptr_blocking(
+        &self,
+        ctx: &CallCtx,
+        fp: &rhai::FnPtr,
+    ) -> Result<Dynamic, CallError> {
+        let ast = self.script_ast();
+        let args: Vec<Dynamic> = fp.curry().to_vec();
+        let scripted = ast
+            .iter_functions()
+            .any(|f| f.name == fp.fn_name() && f.params.len() == args.len());
+        if scripted {
+            return self.call_in_ast(ctx, &ast, fp.fn_name(), args);
         }
+        let _entered = crate::cancel::enter(ctx.cancel.clone());
+        fp.call::<Dynamic>(&self.engine, &ast, ())
+            .map_err(|e| self.call_failure(&e))
+    }
+
+    fn call_in_ast(
+        &self,
+        ctx: &CallCtx,
+        ast: &rhai::AST,
+        name: &str,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        let _entered = crate::cancel::enter(ctx.cancel.clone());
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
+        self.engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, ast, name, args)
+            .map_err(|e| self.call_failure(&e))
+    }
+
+    /// A Rhai error ending a call: aborts and interrupts keep their meaning.
+    fn call_failure(&self, e: &rhai::EvalAltResult) -> CallError {
+        match crate::script::errors::termination(e) {
+            Some(crate::script::errors::Termination::Aborted) => CallError::Aborted,
+            Some(crate::script::errors::Termination::Cancelled) => CallError::Cancelled,
+            None => CallError::Script(self.describe_rhai_error(e)),
+        }
+    }
+
+    /// The AST closures of the running script live in (the project library when no script
+    /// runs, e.g. `llm-do run`).
+    pub fn script_ast(&self) -> Arc<rhai::AST> {
+        self.script_ast
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_else(|| self.project().library.clone())
+    }
+
+    /// Record the AST of the running script (merged with the project library) so fan-out
+    /// branches on other threads can call its closures. The REPL sets its accumulated AST.
+    pub fn set_script_ast(&self, ast: Arc<rhai::AST>) {
+        *self
+            .script_ast
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ast);
     }
 
     /// A one-line description of a Rhai error with its file and line.
@@ -418,7 +481,8 @@ impl Runtime {
         args: Vec<String>,
     ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
         let project = self.project();
-        let merged = project.library.merge(ast);
+        let merged = Arc::new(project.library.merge(ast));
+        self.set_script_ast(merged.clone());
         let mut scope = Scope::new();
         let args: rhai::Array = args.into_iter().map(Dynamic::from).collect();
         scope.push("args", args.clone());

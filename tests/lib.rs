@@ -3,9 +3,14 @@
 
 mod approvals;
 mod cli;
+mod concurrency;
 mod errors;
 mod providers;
 mod real_llm;
 mod repl;
 mod trace;
 mod util;
+
+/// The mock model server of the benchmark harness, shared with `examples/mock_server.rs`.
+#[path = "../bench/mock/mod.rs"]
+mod mock;

@@ -97,6 +97,22 @@ impl Test {
         self.exec(&[])
     }
 
+    /// The command line as a plain `std::process::Command` with the same clean environment,
+    /// for tests that drive the child process themselves (e.g. to send it a signal).
+    pub fn command(&self, extra: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
+        for k in CLEARED {
+            cmd.env_remove(k);
+        }
+        cmd.env("HOME", self.dir.path()).env("NO_COLOR", "1");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.args(&self.args).args(extra);
+        cmd
+    }
+
     fn exec(&self, extra: &[&str]) -> Run {
         let mut cmd = Command::cargo_bin("llm-do").expect("binary");
         cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));

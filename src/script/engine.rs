@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use rhai::Engine;
 
 use crate::runtime::{Cancel, Runtime};
-use crate::script::{builtins, call, inline, stdlib};
+use crate::script::{builtins, call, fanout, inline, stdlib};
 use crate::tools::sandbox::Sandbox;
 
 /// Limits applied to every script evaluation.
@@ -48,9 +48,11 @@ pub fn build(
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
     let flag = cancel.clone();
-    engine.on_progress(move |_| {
-        flag.is_cancelled()
-            .then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
+    engine.on_progress(move |ops| {
+        // A failed fan-out sibling cancels this thread's scope; checked every 256 operations
+        // to keep the hot path to one atomic load.
+        let stop = flag.is_cancelled() || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
+        stop.then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
     engine.on_print(|s| println!("{s}"));
     engine.on_debug(move |s, src, pos| {
@@ -64,6 +66,7 @@ pub fn build(
     engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
     builtins::register(&mut engine, sandbox, quiet, cancel);
     inline::register(&mut engine, rt.clone());
-    call::register(&mut engine, rt);
+    call::register(&mut engine, rt.clone());
+    fanout::register(&mut engine, rt);
     engine
 }

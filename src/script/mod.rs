@@ -15,6 +15,7 @@ pub mod builtins;
 pub mod call;
 pub mod engine;
 pub mod errors;
+pub mod fanout;
 pub mod inline;
 pub mod stdlib;
 pub mod value;

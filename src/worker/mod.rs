@@ -1,7 +1,8 @@
 //! Workers: the `.worker` file format ([`file`], with [`frontmatter`] and field validation)
 //! and the run loop that holds one conversation with a model ([`run`]), its input rendering
-//! ([`input`]) and its tools ([`toolbox`]).
+//! ([`input`]), its tools ([`toolbox`]) and running one turn's tool calls ([`batch`]).
 
+pub mod batch;
 mod fields;
 pub mod file;
 pub mod frontmatter;

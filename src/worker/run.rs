@@ -125,13 +125,12 @@ async fn converse(
                 role: Role::Assistant,
                 parts,
             });
-            let mut results = Vec::with_capacity(response.tool_calls.len());
-            for call in &response.tool_calls {
-                results.push(Part::ToolResult(toolbox.run(rt, ctx, call).await?));
-            }
+            let results =
+                crate::worker::batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
+                    .await?;
             messages.push(Message {
                 role: Role::User,
-                parts: results,
+                parts: results.into_iter().map(Part::ToolResult).collect(),
             });
             continue;
         }
@@ -190,6 +189,7 @@ async fn complete(
     let result = tokio::select! {
         r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+        () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
     };
     if let Some(live) = live {
         live.end();

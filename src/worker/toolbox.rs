@@ -18,6 +18,9 @@ use crate::worker::WorkerSpec;
 /// Tool results longer than this many characters are cut with a marker.
 pub const MAX_RESULT_CHARS: usize = 100_000;
 
+/// Builtin tools that only read, so a model's batch of them may run concurrently.
+pub const READ_ONLY_TOOLS: &[&str] = &["read_file", "list_files"];
+
 /// What runs when the model calls a tool.
 #[derive(Debug, Clone)]
 enum Action {
@@ -72,6 +75,23 @@ impl Toolbox {
             }
         }
         Toolbox { tools }
+    }
+
+    /// Whether a call of `name` may run concurrently with its neighbours in one model turn:
+    /// workers, read-only builtins and Rhai fns without `@approval`. Writes, shell commands
+    /// and approval-gated fns run alone, in the model's order. Unknown tools are answered at
+    /// once with an error, so they never need ordering.
+    pub fn runs_concurrently(&self, name: &str) -> bool {
+        match self
+            .tools
+            .iter()
+            .find(|t| t.def.name == name)
+            .map(|t| &t.action)
+        {
+            None | Some(Action::Worker(_)) => true,
+            Some(Action::Fn { approval_required }) => !approval_required,
+            Some(Action::Builtin) => READ_ONLY_TOOLS.contains(&name),
+        }
     }
 
     /// Definitions sent to the model.

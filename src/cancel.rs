@@ -1,0 +1,162 @@
+//! Cancellation scopes of fan-out (DESIGN §4): each `call_all`/`parallel`/tool-call batch opens a
+//! child [`CancelScope`] and cancels it when a branch fails, so its siblings stop while the rest
+//! of the process keeps going. Ctrl-C stays with the process-wide [`Cancel`] of the runtime.
+//!
+//! A scope reaches running work two ways. Async work (a worker's model round trip) selects on
+//! [`CancelScope::cancelled`] through the scope carried in its [`crate::call::CallCtx`]. Rhai
+//! evaluation on a blocking thread cannot see its call context from the engine's `on_progress`
+//! hook, so the thread's current scope is also kept in a thread-local ([`enter`]) that the hook
+//! polls ([`current_is_cancelled`]).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::future::{FutureExt, select_all};
+
+use crate::runtime::Cancel;
+
+/// A node in the tree of fan-out scopes. The default (root) scope is never cancelled here; the
+/// process-wide Ctrl-C flag covers it.
+#[derive(Clone, Default)]
+pub struct CancelScope(Option<Arc<Node>>);
+
+struct Node {
+    flag: Cancel,
+    parent: CancelScope,
+}
+
+impl CancelScope {
+    /// A new scope below this one: cancelled when it or any ancestor is.
+    #[must_use]
+    pub fn child(&self) -> CancelScope {
+        CancelScope(Some(Arc::new(Node {
+            flag: Cancel::default(),
+            parent: self.clone(),
+        })))
+    }
+
+    /// Cancel this scope and everything below it. The root scope ignores this.
+    pub fn cancel(&self) {
+        if let Some(node) = &self.0 {
+            node.flag.cancel();
+        }
+    }
+
+    /// Whether this scope or an ancestor was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.nodes().any(|n| n.flag.is_cancelled())
+    }
+
+    /// Resolves once this scope or an ancestor is cancelled; never for the root scope.
+    pub async fn cancelled(&self) {
+        let waits: Vec<_> = self.nodes().map(|n| n.flag.cancelled().boxed()).collect();
+        if waits.is_empty() {
+            std::future::pending::<()>().await;
+        } else {
+            select_all(waits).await;
+        }
+    }
+
+    fn nodes(&self) -> impl Iterator<Item = &Node> {
+        std::iter::successors(self.0.as_deref(), |n| n.parent.0.as_deref())
+    }
+}
+
+impl PartialEq for CancelScope {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CancelScope {}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("CancelScope(root)"),
+            Some(_) => write!(f, "CancelScope(depth {})", self.nodes().count()),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<CancelScope> = const { RefCell::new(CancelScope(None)) };
+}
+
+/// Restores the previous thread scope when dropped.
+#[must_use = "the scope is left when the guard drops"]
+pub struct Entered(Option<CancelScope>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0.take() {
+            CURRENT.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+}
+
+/// Make `scope` the current thread's scope (for Rhai evaluation on this blocking thread) until
+/// the guard drops.
+pub fn enter(scope: CancelScope) -> Entered {
+    Entered(Some(CURRENT.with(|c| c.replace(scope))))
+}
+
+/// The current thread's scope.
+pub fn current() -> CancelScope {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Whether the current thread's scope was cancelled (polled by the engine's progress hook).
+pub fn current_is_cancelled() -> bool {
+    CURRENT.with(|c| c.borrow().is_cancelled())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_sees_its_parent_cancelled_but_not_the_reverse() {
+        let root = CancelScope::default();
+        let a = root.child();
+        let b = a.child();
+        b.cancel();
+        assert!(b.is_cancelled() && !a.is_cancelled());
+        let c = a.child();
+        a.cancel();
+        assert!(c.is_cancelled());
+        root.cancel();
+        assert!(!root.is_cancelled());
+    }
+
+    #[test]
+    fn entering_a_scope_is_undone_by_the_guard() {
+        let s = CancelScope::default().child();
+        {
+            let _g = enter(s.clone());
+            assert_eq!(current(), s);
+            s.cancel();
+            assert!(current_is_cancelled());
+        }
+        assert_eq!(current(), CancelScope::default());
+        assert!(!current_is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn cancelled_resolves_when_an_ancestor_is_cancelled() {
+        let parent = CancelScope::default().child();
+        let child = parent.child();
+        let waiter = tokio::spawn({
+            let child = child.clone();
+            async move { child.cancelled().await }
+        });
+        parent.cancel();
+        waiter.await.unwrap();
+        assert!(child.is_cancelled());
+    }
+}

@@ -1,0 +1,322 @@
+//! The fan-out builtins of Rhai (DESIGN §4): `call_all(items)`, `try_call_all(items)` and
+//! `parallel(closures)`. They run on the script's blocking thread and block on
+//! [`crate::fanout::run_ordered`].
+//!
+//! How branches run:
+//! - a worker is a plain future (`worker::run::run`): 100 concurrent worker calls are 100
+//!   futures on the tokio runtime, not 100 threads; Rhai values become JSON only at that
+//!   boundary;
+//! - a Rhai fn or builtin runs on a blocking thread with Rhai values (no JSON round trip);
+//! - a closure runs on a blocking thread through `Engine::call_fn` on the running script's
+//!   merged `AST` ([`Runtime::script_ast`]), so its captured variables (shared, `sync`) and its
+//!   own `call()`s work as on the calling thread. Closures that share captured state run truly
+//!   concurrently: Rhai's shared values are locked per access, not per closure.
+//!
+//! Every branch carries the calling context (depth, chain) with a fresh child cancellation
+//! scope; the first failure cancels that scope so its siblings stop.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
+
+use crate::call::{CallCtx, CallError, map_args};
+use crate::fanout::{OnError, Stopped, run_ordered};
+use crate::project::Target;
+use crate::runtime::Runtime;
+use crate::script::call::{call_error, ctx_of, runtime_error};
+use crate::script::value;
+
+type Job = Pin<Box<dyn Future<Output = Result<Dynamic, CallError>> + Send>>;
+
+/// Register `call_all`, `try_call_all` and `parallel`.
+pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+    let weak = rt.clone();
+    engine.register_fn(
+        "call_all",
+        move |ctx: NativeCallContext, items: Array| -> Result<Array, Box<EvalAltResult>> {
+            call_items(&weak, &ctx, "call_all", items, OnError::CancelSiblings)
+        },
+    );
+    let weak = rt.clone();
+    engine.register_fn(
+        "try_call_all",
+        move |ctx: NativeCallContext, items: Array| -> Result<Array, Box<EvalAltResult>> {
+            call_items(&weak, &ctx, "try_call_all", items, OnError::Collect)
+        },
+    );
+    engine.register_fn(
+        "parallel",
+        move |ctx: NativeCallContext, closures: Array| -> Result<Array, Box<EvalAltResult>> {
+            parallel(&rt, &ctx, closures)
+        },
+    );
+}
+
+/// One `[name, input]` item of `call_all`.
+#[derive(Debug)]
+struct Item {
+    name: String,
+    input: Option<Dynamic>,
+}
+
+/// Read `[name]` or `[name, input]` (`input` a map of named arguments or a lone value).
+fn parse_item(fn_name: &str, index: usize, item: Dynamic) -> Result<Item, String> {
+    let shape = || {
+        format!(
+            "`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {}",
+            item.type_name()
+        )
+    };
+    let Some(mut parts) = item.clone().try_cast::<Array>() else {
+        return Err(shape());
+    };
+    if parts.is_empty() || parts.len() > 2 {
+        return Err(shape());
+    }
+    let input = (parts.len() == 2).then(|| parts.remove(1));
+    let name = parts.remove(0);
+    match name.into_immutable_string() {
+        Ok(name) => Ok(Item {
+            name: name.to_string(),
+            input,
+        }),
+        Err(t) => Err(format!(
+            "`{fn_name}` item {index}: the name must be a string, not {t}"
+        )),
+    }
+}
+
+/// Named args of a Rhai input: a map gives its entries; anything else is a lone value.
+fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynamic>) {
+    match input {
+        None => (Vec::new(), None),
+        Some(v) if v.is_unit() => (Vec::new(), None),
+        Some(v) => match v.try_cast_result::<Map>() {
+            Ok(map) => (
+                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                None,
+            ),
+            Err(v) => (Vec::new(), Some(v)),
+        },
+    }
+}
+
+/// A future running one item in `ctx` (resolved now, so an unknown name fails before any
+/// branch starts).
+fn job_for(rt: &Arc<Runtime>, ctx: &CallCtx, item: Item) -> Result<Job, CallError> {
+    let project = rt.project();
+    let Item { name, input } = item;
+    match project.resolve(&name) {
+        Some(Target::Worker(spec)) => {
+            let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
+            let run = crate::worker::run::run(rt.clone(), ctx.clone(), spec, json);
+            Ok(Box::pin(async move {
+                run.await.map(|out| value::to_dynamic(&out))
+            }))
+        }
+        Some(Target::Fn(f)) => {
+            let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
+            let (named, lone) = split_input(input);
+            let args = map_args(&name, &params, params.len(), named, lone)?;
+            let (rt, ctx) = (rt.clone(), ctx.clone());
+            Ok(blocking(move || rt.call_fn_dynamic(&ctx, &name, args)))
+        }
+        Some(Target::Builtin(b)) => {
+            let (named, lone) = split_input(input);
+            let args = map_args(&name, b.params, b.required, named, lone)?;
+            let env = rt.builtin_env();
+            let run = b.run;
+            Ok(blocking(move || run(&env, args).map_err(CallError::Script)))
+        }
+        None => Err(CallError::Unknown {
+            help: project.suggest(&name),
+            name,
+        }),
+    }
+}
+
+/// A job evaluating Rhai on a blocking thread, started only once it holds a permit.
+fn blocking(f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static) -> Job {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CallError::Script(format!("a parallel branch failed: {e}")))?
+    })
+}
+
+fn call_items(
+    rt: &Weak<Runtime>,
+    ctx: &NativeCallContext,
+    fn_name: &str,
+    items: Array,
+    on_error: OnError,
+) -> Result<Array, Box<EvalAltResult>> {
+    let pos = ctx.call_position();
+    let rt = upgrade(rt, pos)?;
+    let call_ctx = branch_ctx(ctx);
+    let mut names = Vec::with_capacity(items.len());
+    let mut jobs = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        // `try_call_all` never throws for one bad item: it becomes that item's error.
+        let job = parse_item(fn_name, index, item)
+            .map_err(CallError::Script)
+            .and_then(|item| {
+                names.push(item.name.clone());
+                job_for(&rt, &call_ctx, item)
+            });
+        match job {
+            Ok(job) => jobs.push(job),
+            Err(e) if on_error == OnError::Collect => {
+                names.resize(index + 1, String::new());
+                jobs.push(Box::pin(std::future::ready(Err(e))));
+            }
+            Err(CallError::Script(m)) if names.len() == index => {
+                return Err(runtime_error(m, pos));
+            }
+            Err(e) => {
+                let name = &names[index];
+                return Err(describe(e, pos, |m| {
+                    format!("`{fn_name}` item {index} (`{name}`): {m}")
+                }));
+            }
+        }
+    }
+    let results = run(&rt, &call_ctx, jobs, on_error).map_err(|s| {
+        let name = &names[s.index];
+        describe(s.error, pos, |m| {
+            format!("`{fn_name}` item {} (`{name}`) failed: {m}", s.index)
+        })
+    })?;
+    Ok(results
+        .into_iter()
+        .map(|r| match (r, on_error) {
+            (Ok(v), OnError::CancelSiblings) => v,
+            (Ok(v), OnError::Collect) => outcome("ok", v),
+            (Err(e), _) => outcome("error", error_text(e).into()),
+        })
+        .collect())
+}
+
+fn parallel(
+    rt: &Weak<Runtime>,
+    ctx: &NativeCallContext,
+    closures: Array,
+) -> Result<Array, Box<EvalAltResult>> {
+    let pos = ctx.call_position();
+    let rt = upgrade(rt, pos)?;
+    let call_ctx = branch_ctx(ctx);
+    let mut jobs = Vec::with_capacity(closures.len());
+    for (index, c) in closures.into_iter().enumerate() {
+        let type_name = c.type_name();
+        let Some(fp) = c.try_cast::<FnPtr>() else {
+            return Err(runtime_error(
+                format!(
+                    "`parallel` takes an array of closures (`|| ...`); item {index} is {type_name}"
+                ),
+                pos,
+            ));
+        };
+        let (rt, branch) = (rt.clone(), call_ctx.clone());
+        jobs.push(blocking(move || rt.call_fn_ptr_blocking(&branch, &fp)));
+    }
+    let results = run(&rt, &call_ctx, jobs, OnError::CancelSiblings).map_err(|s| {
+        describe(s.error, pos, |m| {
+            format!("`parallel` closure {} failed: {m}", s.index)
+        })
+    })?;
+    Ok(results.into_iter().filter_map(Result::ok).collect())
+}
+
+/// The caller's context with a fresh child scope for this fan-out.
+fn branch_ctx(ctx: &NativeCallContext) -> CallCtx {
+    let caller = ctx.tag().map(ctx_of).unwrap_or_default();
+    let scope = caller.cancel.child();
+    caller.within(scope)
+}
+
+fn run(
+    rt: &Runtime,
+    ctx: &CallCtx,
+    jobs: Vec<Job>,
+    on_error: OnError,
+) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
+    let limit = usize::try_from(rt.settings.max_parallel).unwrap_or(usize::MAX);
+    rt.handle
+        .block_on(run_ordered(jobs, limit, on_error, &ctx.cancel, &rt.cancel))
+}
+
+fn upgrade(rt: &Weak<Runtime>, pos: Position) -> Result<Arc<Runtime>, Box<EvalAltResult>> {
+    rt.upgrade()
+        .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))
+}
+
+/// `#{ok: v}` or `#{error: message}`.
+fn outcome(key: &str, v: Dynamic) -> Dynamic {
+    let mut map = Map::new();
+    map.insert(key.into(), v);
+    Dynamic::from_map(map)
+}
+
+/// A call error as a Rhai error whose message is rewritten by `wrap`; aborts and interrupts
+/// pass through untouched (they terminate the script).
+fn describe(e: CallError, pos: Position, wrap: impl FnOnce(&str) -> String) -> Box<EvalAltResult> {
+    let err = call_error(e, pos);
+    match *err {
+        EvalAltResult::ErrorRuntime(msg, pos) => runtime_error(wrap(&msg.to_string()), pos),
+        other => Box::new(other),
+    }
+}
+
+/// The message of a call error as `try_call_all` reports it.
+fn error_text(e: CallError) -> String {
+    match *call_error(e, Position::NONE) {
+        EvalAltResult::ErrorRuntime(msg, _) => msg.to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_name_input_pairs() {
+        let item = Dynamic::from_array(vec!["sum".into(), Dynamic::from(3_i64)]);
+        let parsed = parse_item("call_all", 0, item).unwrap();
+        assert_eq!(parsed.name, "sum");
+        assert_eq!(parsed.input.unwrap().as_int().unwrap(), 3);
+        let bare = parse_item("call_all", 1, Dynamic::from_array(vec!["now".into()])).unwrap();
+        assert!(bare.input.is_none());
+    }
+
+    #[test]
+    fn malformed_items_say_what_is_expected() {
+        let e = parse_item("call_all", 2, Dynamic::from("sum")).unwrap_err();
+        assert_eq!(
+            e,
+            "`call_all` takes an array of `[name, input]` pairs; item 2 is string"
+        );
+        let e = parse_item("call_all", 0, Dynamic::from_array(vec![1_i64.into()])).unwrap_err();
+        assert_eq!(e, "`call_all` item 0: the name must be a string, not i64");
+        assert!(parse_item("call_all", 0, Dynamic::from_array(vec![])).is_err());
+    }
+
+    #[test]
+    fn map_inputs_become_named_arguments() {
+        let mut map = Map::new();
+        map.insert("a".into(), Dynamic::from(1_i64));
+        let (named, lone) = split_input(Some(Dynamic::from_map(map)));
+        assert_eq!(named.len(), 1);
+        assert!(lone.is_none());
+        let (named, lone) = split_input(Some(Dynamic::from("x")));
+        assert!(named.is_empty() && lone.is_some());
+    }
+
+    #[test]
+    fn collected_outcomes_are_single_key_maps() {
+        let v = outcome("error", "boom".into()).cast::<Map>();
+        assert_eq!(v["error"].clone().into_string().unwrap(), "boom");
+    }
+}
