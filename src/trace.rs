@@ -165,6 +165,8 @@ pub struct Tree<W: Write + Send> {
     next: AtomicU64,
     /// 2 and more also prints inputs and outputs.
     verbosity: u8,
+    /// Model calls and tokens per worker, printed as a summary at exit.
+    totals: Mutex<std::collections::BTreeMap<String, (u64, Usage)>>,
 }
 
 impl<W: Write + Send> Tree<W> {
@@ -173,6 +175,7 @@ impl<W: Write + Send> Tree<W> {
             out: Mutex::new(out),
             next: AtomicU64::new(1),
             verbosity,
+            totals: Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -248,7 +251,19 @@ impl<W: Write + Send> Observer for Tree<W> {
         0
     }
 
+    fn flush(&self) -> std::io::Result<()> {
+        for line in self.summary() {
+            self.line(0, &line);
+        }
+        Ok(())
+    }
+
     fn model_response(&self, _: u64, e: &ModelResponseEvent) {
+        if let (Ok(r), Ok(mut totals)) = (&e.result, self.totals.lock()) {
+            let entry = totals.entry(e.worker.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += r.usage;
+        }
         if self.verbosity < 2 {
             return;
         }
@@ -268,6 +283,35 @@ impl<W: Write + Send> Observer for Tree<W> {
             Err(msg) => format!("failed: {msg}"),
         };
         self.line(e.depth, &format!("← {text}"));
+    }
+}
+
+impl<W: Write + Send> Tree<W> {
+    /// The per-run token summary: one line in all, then one per worker.
+    fn summary(&self) -> Vec<String> {
+        let Ok(totals) = self.totals.lock() else {
+            return Vec::new();
+        };
+        if totals.is_empty() {
+            return Vec::new();
+        }
+        let (calls, usage) = totals
+            .values()
+            .fold((0, Usage::default()), |(c, mut u), (n, x)| {
+                u += *x;
+                (c + n, u)
+            });
+        let mut lines = vec![format!(
+            "total: {calls} model calls, {} in / {} out tokens",
+            usage.input_tokens, usage.output_tokens
+        )];
+        for (worker, (n, u)) in totals.iter() {
+            lines.push(format!(
+                "  {worker}: {n} model calls, {} in / {} out tokens",
+                u.input_tokens, u.output_tokens
+            ));
+        }
+        lines
     }
 }
 
