@@ -195,8 +195,16 @@ fn a_worker_uses_a_fn_as_a_tool_and_structured_output_is_a_map() {
         .run();
     out.status(0);
     assert!(out.stderr.contains("▶ symbolic add"), "{}", out.stderr);
-    assert!(out.stderr.contains("total: 2 model calls"), "{}", out.stderr);
-    assert!(out.stderr.contains("  adder: 2 model calls"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("total: 2 model calls"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("  adder: 2 model calls"),
+        "{}",
+        out.stderr
+    );
     let v = out.json();
     assert!(v["total"].is_i64() && v["note"].is_string(), "{v}");
 }

@@ -8,17 +8,9 @@ use rexpect::session::PtySession;
 
 use crate::util::Test;
 
-const PROMPT: &str = "llm-do> ";
+use crate::util::CLEARED;
 
-/// Provider variables that must not leak into the session.
-const CLEARED: &[&str] = &[
-    "LLM_DO_MODEL",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OLLAMA_HOST",
-];
+const PROMPT: &str = "llm-do> ";
 
 /// A project with a worker on a script model, a slow worker and a Rhai fn.
 fn project() -> Test {

@@ -6,7 +6,7 @@ use std::process::Output;
 use assert_cmd::Command;
 
 /// Environment variables that must not leak from the developer's shell into tests.
-const CLEARED: &[&str] = &[
+pub const CLEARED: &[&str] = &[
     "LLM_DO_MODEL",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",

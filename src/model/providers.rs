@@ -13,9 +13,10 @@ use crate::config::{ProviderConfig, Wire};
 use crate::env_vars;
 use crate::suggest::did_you_mean;
 
-use super::anthropic::AnthropicModel;
+use super::anthropic::AnthropicWire;
 use super::http::{ApiKey, Endpoint, RetryPolicy};
-use super::openai::OpenAiModel;
+use super::http_model::{HttpModel, WireFormat};
+use super::openai::OpenAiWire;
 use super::wire::join_url;
 use super::{ModelError, SharedModel};
 
@@ -102,7 +103,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
         "anthropic" => {
             let key = settings.key(env_vars::ANTHROPIC_API_KEY)?;
             let url = anthropic_url(&base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE));
-            Ok(anthropic(
+            Ok(http_model::<AnthropicWire>(
                 id,
                 name,
                 endpoint(provider, url, Some(key), None),
@@ -115,7 +116,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 &base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
                 "chat/completions",
             );
-            Ok(openai(
+            Ok(http_model::<OpenAiWire>(
                 id,
                 name,
                 endpoint(provider, url, Some(key), None),
@@ -125,7 +126,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
         "ollama" => {
             let host = ollama_host(&base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST));
             let url = join_url(&host, "v1/chat/completions");
-            Ok(openai(
+            Ok(http_model::<OpenAiWire>(
                 id,
                 name,
                 endpoint(provider, url, None, None),
@@ -168,11 +169,16 @@ fn named(
     Ok(match config.wire {
         Wire::Openai => {
             let url = join_url(&config.base_url, "chat/completions");
-            openai(id, name, endpoint(provider, url, key, Some(hint)), settings)
+            http_model::<OpenAiWire>(id, name, endpoint(provider, url, key, Some(hint)), settings)
         }
         Wire::Anthropic => {
             let url = anthropic_url(&config.base_url);
-            anthropic(id, name, endpoint(provider, url, key, Some(hint)), settings)
+            http_model::<AnthropicWire>(
+                id,
+                name,
+                endpoint(provider, url, key, Some(hint)),
+                settings,
+            )
         }
     })
 }
@@ -191,19 +197,14 @@ fn endpoint(
     }
 }
 
-fn openai(id: &str, name: &str, endpoint: Endpoint, s: &ProviderSettings) -> SharedModel {
-    Arc::new(OpenAiModel::new(
-        id,
-        name,
-        s.client.clone(),
-        endpoint,
-        s.retry,
-        s.stream,
-    ))
-}
-
-fn anthropic(id: &str, name: &str, endpoint: Endpoint, s: &ProviderSettings) -> SharedModel {
-    Arc::new(AnthropicModel::new(
+/// A model speaking wire format `W` to `endpoint`, sharing the process's client.
+fn http_model<W: WireFormat>(
+    id: &str,
+    name: &str,
+    endpoint: Endpoint,
+    s: &ProviderSettings,
+) -> SharedModel {
+    Arc::new(HttpModel::<W>::new(
         id,
         name,
         s.client.clone(),
@@ -355,7 +356,7 @@ mod tests {
     fn debug_output_hides_the_environment() {
         let s = settings(&[("OPENAI_API_KEY", "sk-very-secret")]);
         assert!(!format!("{s:?}").contains("sk-very-secret"));
-        let model = OpenAiModel::new(
+        let model = crate::model::openai::OpenAiModel::new(
             "openai:m",
             "m",
             s.client.clone(),
