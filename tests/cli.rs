@@ -327,24 +327,14 @@ async fn a_named_openai_compatible_provider_runs_a_tool_loop_end_to_end() {
 
 #[test]
 fn llm_do_model_env_var_picks_the_model() {
-    let out = Test::new()
-        .worker("greeter", GREETER)
-        .env("LLM_DO_MODEL", "test")
-        .args(&["run", "greeter", "Ada"])
-        .run();
+    let out = Test::new().worker("greeter", GREETER).env("LLM_DO_MODEL", "test").args(&["run", "greeter", "Ada"]).run();
     out.status(0);
     assert_eq!(out.stdout, "test reply: Ada\n");
 }
 
 #[test]
 fn deep_script_recursion_within_the_limit_works() {
-    let out = Test::new()
-        .file(
-            "main.rhai",
-            "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\ndepth(90)",
-        )
-        .args(&["main.rhai"])
-        .run();
+    let out = Test::new().file("main.rhai", "fn depth(n) { if n == 0 { 0 } else { 1 + depth(n - 1) } }\ndepth(90)").args(&["main.rhai"]).run();
     out.status(0);
     assert_eq!(out.stdout, "90\n");
 }
@@ -352,9 +342,6 @@ fn deep_script_recursion_within_the_limit_works() {
 #[test]
 fn std_retry_retries_a_closure() {
     let script = "import \"std/retry\" as retry;\nlet n = 0;\nlet f = || { n += 1; if n < 3 { throw \"flaky\"; } n };\nretry::times(f, 5)";
-    let out = Test::new()
-        .file("main.rhai", script)
-        .args(&["main.rhai"])
-        .run();
+    let out = Test::new().file("main.rhai", script).args(&["main.rhai"]).run();
     out.status(0);
 }
