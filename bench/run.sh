@@ -67,7 +67,7 @@ mean_ms() {
   t0=$(now_ns)
   for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1; done
   t1=$(now_ns)
-  echo "scale=2; ($t1 - $t0) / $n / 1000000" | bc
+  num "$(echo "scale=2; ($t1 - $t0) / $n / 1000000" | bc)"
 }
 # Wall ms and peak RSS (MB) of one run.
 once() {
@@ -77,16 +77,18 @@ once() {
     echo "error: \`$*\` failed:" >&2; cat "$work/err" >&2; exit 1; }
   t1=$(now_ns)
   rss=$(tail -n1 "$work/rss")
-  echo "$(echo "scale=1; ($t1 - $t0) / 1000000" | bc) $(echo "scale=1; $rss / 1024" | bc)"
+  echo "$(num "$(echo "scale=1; ($t1 - $t0) / 1000000" | bc)") $(num "$(echo "scale=1; $rss / 1024" | bc)")"
 }
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { num "$(echo "scale=2; $1 / $2" | bc)"; }
+# bc prints `.39`; tables want `0.39`.
+num() { printf '%.2f' "$1"; }
 
 spawn=$(mean_ms 50 true)
 help=$(mean_ms 50 "$bin" --help)
 check=$(mean_ms 50 "$bin" check)
 floor=$(curl -s -o /dev/null -w '%{time_total}' -H 'content-type: application/json' \
   -d '{"model":"m","messages":[{"role":"user","content":"delay_ms=200 floor"}]}' "$url/v1/chat/completions")
-floor=$(echo "scale=1; $floor * 1000" | bc)
+floor=$(num "$(echo "scale=1; $floor * 1000" | bc)")
 
 read -r one one_rss < <(once "$bin" run echo "delay_ms=200 one")
 read -r loop loop_rss < <(once "$bin" run looper "tools=1000 delay_ms=1 loop")
@@ -99,8 +101,8 @@ ideal_one=$(echo "200 + $spawn" | bc)
 ideal_loop=$(echo "1001 * 1 + $spawn" | bc)
 ideal_seq=$(echo "100 * 20 + $spawn" | bc)
 ideal_conc=$(echo "200 + $spawn" | bc)
-per_trip=$(echo "scale=3; ($loop - $ideal_loop) / 1001" | bc)
-per_seq=$(echo "scale=3; ($seq - $ideal_seq) / 100" | bc)
+per_trip=$(num "$(echo "scale=3; ($loop - $ideal_loop) / 1001" | bc)")
+per_seq=$(num "$(echo "scale=3; ($seq - $ideal_seq) / 100" | bc)")
 
 cat <<TABLE
 | scenario | measured | ideal (floor) | ratio | target (DESIGN §13) |

@@ -99,20 +99,22 @@ async fn converse(
         .map_or(model.id(), |(_, m)| m)
         .to_string();
     let mut reasks = 0;
+    // One request grows turn by turn: no per-turn copy of the whole conversation.
+    let mut request = ModelRequest {
+        model: model_name,
+        system: spec.instructions.clone(),
+        messages,
+        tools: toolbox.definitions(),
+        tool_choice: ToolChoice::Auto,
+        output_schema: spec.output.clone(),
+        output_name: Some(spec.name.clone()),
+        temperature: spec.temperature,
+        max_tokens: spec.max_tokens,
+        seed: spec.seed,
+        parallel_tool_calls: spec.parallel_tool_calls,
+    };
     for turn in 0..spec.max_turns {
-        let request = ModelRequest {
-            model: model_name.clone(),
-            system: spec.instructions.clone(),
-            messages: messages.clone(),
-            tools: toolbox.definitions(),
-            tool_choice: choice_for_turn(&spec.tool_choice, turn),
-            output_schema: spec.output.clone(),
-            output_name: Some(spec.name.clone()),
-            temperature: spec.temperature,
-            max_tokens: spec.max_tokens,
-            seed: spec.seed,
-            parallel_tool_calls: spec.parallel_tool_calls,
-        };
+        request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
         let response = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
         *usage += response.usage;
         if !response.tool_calls.is_empty() {
@@ -121,14 +123,14 @@ async fn converse(
                 parts.push(Part::Text(response.text.clone()));
             }
             parts.extend(response.tool_calls.iter().cloned().map(Part::ToolCall));
-            messages.push(Message {
+            request.messages.push(Message {
                 role: Role::Assistant,
                 parts,
             });
             let results =
                 crate::worker::batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
                     .await?;
-            messages.push(Message {
+            request.messages.push(Message {
                 role: Role::User,
                 parts: results.into_iter().map(Part::ToolResult).collect(),
             });
@@ -148,8 +150,8 @@ async fn converse(
             }
             Err(errors) => {
                 reasks += 1;
-                messages.push(Message::assistant(response.text));
-                messages.push(Message::user(format!(
+                request.messages.push(Message::assistant(response.text));
+                request.messages.push(Message::user(format!(
                     "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
                     errors.join("\n- ")
                 )));
