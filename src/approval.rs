@@ -170,6 +170,16 @@ impl Gate {
         }
     }
 
+    /// Whether [`Gate::check`] may block: it runs a Rhai policy fn, or it may prompt on the
+    /// terminal. When it cannot, callers on an async runtime may call `check` in place instead
+    /// of moving it to a blocking thread.
+    pub fn may_block(&self, needs_approval: bool) -> bool {
+        let may_prompt =
+            needs_approval || self.rules.iter().any(|r| r.decision == Decision::Prompt);
+        self.mode == Mode::Normal
+            && (self.policy.is_some() || (self.prompter.is_some() && may_prompt))
+    }
+
     /// The first source that answers, and which one it was.
     fn decide(&self, req: &Request, needs_approval: bool) -> (Answer, DecidedBy) {
         match self.mode {

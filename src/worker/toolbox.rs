@@ -166,9 +166,14 @@ impl Toolbox {
             chain: (*ctx.chain).clone(),
         };
         let gate = rt.gate();
-        let verdict = tokio::task::spawn_blocking(move || gate.check(&request, needs))
-            .await
-            .map_err(|e| CallError::Tool(e.to_string()))?;
+        // A policy fn or a terminal prompt blocks: only then move the check off the runtime.
+        let verdict = if gate.may_block(needs) {
+            tokio::task::spawn_blocking(move || gate.check(&request, needs))
+                .await
+                .map_err(|e| CallError::Tool(e.to_string()))?
+        } else {
+            gate.check(&request, needs)
+        };
         rt.observer.approval_event(&ApprovalEvent {
             depth: ctx.depth,
             parent: ctx.parent,
