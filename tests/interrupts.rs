@@ -18,7 +18,7 @@ const BIG: usize = 2_000_000;
 /// Writes a large file over and over: `N:` followed by `BIG` copies of `n`.
 const WRITER: &str = "let big = \"\";\nbig.pad(2000000, 'n');\nlet i = 0;\nloop {\n  i += 1;\n  write_text(\"out/big.txt\", i.to_string() + \":\" + big);\n}\n";
 
-fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
+fn spawn(dir: &Path, args: &[&str]) -> Child {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("llm-do"));
     cmd.current_dir(dir)
         .args(args)
@@ -30,9 +30,6 @@ fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     cmd.spawn().expect("spawn llm-do")
 }
 
@@ -68,7 +65,7 @@ fn interrupt_a_writing_script(signal_name: &str) {
         .file("main.rhai", WRITER)
         .file("out/big.txt", "old");
     let target = t.path().join("out/big.txt");
-    let mut child = spawn(t.path(), &["main.rhai"], &[]);
+    let child = spawn(t.path(), &["main.rhai"]);
     wait_for("the first write", || {
         std::fs::read_to_string(&target).is_ok_and(|text| text != "old")
     });
@@ -105,7 +102,7 @@ fn sigterm_during_a_model_call_exits_130() {
         .config(&crate::faults::config(&base))
         .worker("w", worker)
         .file("main.rhai", script);
-    let mut child = spawn(t.path(), &["main.rhai"], &[]);
+    let child = spawn(t.path(), &["main.rhai"]);
     wait_for("the model request", || {
         connections.load(Ordering::SeqCst) > 0
     });

@@ -260,15 +260,15 @@ fn cuts() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0usize..64, 0..24)
 }
 
-fn chunked(bytes: &[u8], cuts: &[usize]) -> Vec<Result<Vec<u8>, Failure>> {
+fn chunked(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     let mut chunks = Vec::new();
     let mut rest = bytes;
     for cut in cuts {
         let (head, tail) = rest.split_at((*cut).min(rest.len()));
-        chunks.push(Ok(head.to_vec()));
+        chunks.push(head.to_vec());
         rest = tail;
     }
-    chunks.push(Ok(rest.to_vec()));
+    chunks.push(rest.to_vec());
     chunks
 }
 
@@ -283,25 +283,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn drive_with<H: SseHandler>(
-    chunks: &[Result<Vec<u8>, Failure>],
-    handler: H,
-) -> Result<ModelResponse, Failure> {
-    let owned: Vec<Result<Vec<u8>, Failure>> = chunks
-        .iter()
-        .map(|c| match c {
-            Ok(bytes) => Ok(bytes.clone()),
-            Err(_) => unreachable!("test chunks are all data"),
-        })
-        .collect();
+fn drive_with<H: SseHandler>(chunks: &[Vec<u8>], handler: H) -> Result<ModelResponse, Failure> {
+    let owned = chunks.iter().cloned().map(Ok::<_, Failure>);
     runtime().block_on(drive(stream::iter(owned), handler, None, "p"))
 }
 
-fn run_openai(chunks: &[Result<Vec<u8>, Failure>]) -> Result<ModelResponse, Failure> {
+fn run_openai(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
     drive_with(chunks, openai::StreamState::new("p"))
 }
 
-fn run_anthropic(chunks: &[Result<Vec<u8>, Failure>]) -> Result<ModelResponse, Failure> {
+fn run_anthropic(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
     drive_with(
         chunks,
         anthropic::StreamState::new("p", Some("final_result".into())),
