@@ -412,3 +412,14 @@ fn growing_an_array_forever_stops_at_the_size_limit() {
         .run_with(&["main.rhai"]);
     fails_with(&out, 1, &["main.rhai:2", "Size of array/BLOB too large"]);
 }
+
+#[test]
+fn builtins_leave_the_callers_variables_intact() {
+    // Regression: builtins moved their arguments out, and Rhai passes a variable given as the
+    // first argument by reference, so a second `write_text(p, ..)` saw `p` as `()`.
+    let script = "let p = \"out/x.txt\";\nwrite_text(p, \"1\");\nwrite_text(p, \"2\");\nlet t = read_text(p);\n[p, t, read_text(p), exists(p)]\n";
+    let t = Test::new().file("main.rhai", script);
+    let out = t.run_with(&["main.rhai"]);
+    out.status(0);
+    assert_eq!(out.json(), json!(["out/x.txt", "2", "2", true]));
+}

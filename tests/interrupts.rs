@@ -94,6 +94,36 @@ fn sigterm_during_writes_leaves_whole_files_and_exits_130() {
 }
 
 #[test]
+fn sigint_during_fan_out_writes_leaves_whole_files_and_exits_130() {
+    let script = "fn writer(name) {\n  let big = \"\";\n  big.pad(2000000, 'n');\n  let i = 0;\n  loop { i += 1; write_text(name, i.to_string() + \":\" + big); }\n}\nparallel([|| writer(\"out/a.txt\"), || writer(\"out/b.txt\"), || writer(\"out/c.txt\")])\n";
+    let names = ["out/a.txt", "out/b.txt", "out/c.txt"];
+    let mut t = Test::new().file("main.rhai", script);
+    for name in names {
+        t = t.file(name, "old");
+    }
+    let child = spawn(t.path(), &["main.rhai"]);
+    for name in names {
+        let target = t.path().join(name);
+        wait_for(name, || {
+            std::fs::read_to_string(&target).is_ok_and(|text| text != "old")
+        });
+    }
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    for name in names {
+        let text = std::fs::read_to_string(t.path().join(name)).unwrap();
+        assert!(
+            is_complete_version(&text),
+            "{name} torn: {} bytes",
+            text.len()
+        );
+    }
+    assert_eq!(temp_files(t.path()), Vec::<String>::new());
+}
+
+#[test]
 fn sigterm_during_a_model_call_exits_130() {
     let (base, connections) = crate::faults::raw_server(crate::faults::stall);
     let worker = "---\nmodel: local:m\n---\nDo it.\n";

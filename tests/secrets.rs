@@ -1,5 +1,6 @@
-//! Secrets: an API key never reaches stdout or stderr (errors, `-v` trees), even when the
-//! server echoes the whole request, auth header included, back in its error.
+//! Secrets: an API key never reaches stdout, stderr (errors, `-v` trees, `-vvv` bodies), trace
+//! files or cassettes, even when the server echoes the whole request, auth header included,
+//! back in its error.
 
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -114,10 +115,27 @@ async fn keys_never_appear_in_output_whatever_the_server_echoes() {
                 .await;
             let (t, model) = project(setup, &server.uri());
             for verbosity in ["-q", "-v", "-vvv"] {
-                let args = ["main.rhai", "--model", model, verbosity];
+                let args = [
+                    "main.rhai",
+                    "--model",
+                    model,
+                    verbosity,
+                    "--trace",
+                    "trace.jsonl",
+                    "--record",
+                    "cassette.json",
+                ];
                 let t = &t;
                 let out = tokio::task::block_in_place(|| t.run_with(&args));
-                assert_hidden(&out, &format!("{setup:?} {status} json={json} {verbosity}"));
+                let context = format!("{setup:?} {status} json={json} {verbosity}");
+                assert_hidden(&out, &context);
+                for file in ["trace.jsonl", "cassette.json"] {
+                    let text = std::fs::read_to_string(t.path().join(file)).unwrap_or_default();
+                    assert!(!text.contains(KEY), "{context}: key in {file}:\n{text}");
+                    if file == "trace.jsonl" {
+                        assert!(!text.is_empty(), "{context}: no trace written");
+                    }
+                }
             }
             let sent = server.received_requests().await.unwrap();
             let auth: Vec<String> = sent[0]
