@@ -364,16 +364,19 @@ impl LiveText for LivePrinter {
     }
 }
 
-/// Run `fut`, cancelling the call tree on Ctrl-C.
+/// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
 async fn with_interrupt<T>(
     rt: &Arc<Runtime>,
     fut: impl std::future::Future<Output = Result<T, CallError>>,
 ) -> Result<T, CallError> {
     let cancel = rt.cancel.clone();
+    // Handlers are installed before `fut` starts, so no signal can hit the default action
+    // (killing the process mid-call) once the call tree runs.
+    let mut signals = crate::interrupt::Signals::install();
     let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if signals.next().await {
             cancel.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if signals.next().await {
                 std::process::exit(ExitCode::Interrupted as i32);
             }
         }

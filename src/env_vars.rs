@@ -16,3 +16,12 @@ pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
 
 /// Path of the REPL history file (default: `llm-do/history.txt` in the user's data directory).
 pub const LLM_DO_HISTORY: &str = "LLM_DO_HISTORY";
+
+/// Seconds one model request may take, response body included (default 300). Mostly for
+/// slow local servers and for tests of timeouts.
+pub const LLM_DO_HTTP_TIMEOUT_SECS: &str = "LLM_DO_HTTP_TIMEOUT_SECS";
+/// Milliseconds before the first retry of a failed model request; doubles on each further
+/// retry (default 500). Tests set it low to keep retries fast.
+pub const LLM_DO_RETRY_BASE_MS: &str = "LLM_DO_RETRY_BASE_MS";
+/// Total attempts of one model request, the first included (default 4; 1 disables retries).
+pub const LLM_DO_RETRY_ATTEMPTS: &str = "LLM_DO_RETRY_ATTEMPTS";

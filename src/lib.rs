@@ -8,6 +8,7 @@ pub mod config;
 pub mod env_vars;
 pub mod error;
 pub mod fanout;
+pub mod interrupt;
 pub mod model;
 pub mod project;
 pub mod repl;

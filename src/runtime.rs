@@ -205,6 +205,7 @@ impl Runtime {
                 self.project().config.providers.clone(),
             );
             s.stream = self.live.is_some();
+            s.retry = crate::model::retry::RetryPolicy::from_env(|name| (s.env)(name));
             s
         })
     }

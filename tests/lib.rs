@@ -5,9 +5,13 @@ mod approvals;
 mod cli;
 mod concurrency;
 mod errors;
+mod faults;
+mod interrupts;
+mod proptests;
 mod providers;
 mod real_llm;
 mod repl;
+mod secrets;
 mod trace;
 mod util;
 

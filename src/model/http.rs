@@ -267,6 +267,45 @@ pub fn redact(text: &str, secret: Option<&str>) -> String {
     }
 }
 
+/// `error` with every occurrence of `secret` in its messages replaced by `<redacted>`: the last
+/// line of defence for bodies and stream chunks a server echoes back (some echo the whole
+/// request, auth header included), whatever path built the message.
+pub fn redact_error(error: ModelError, secret: Option<&str>) -> ModelError {
+    let clean = |text: String| redact(&text, secret);
+    match error {
+        ModelError::Http {
+            provider,
+            status,
+            message,
+            retryable,
+        } => ModelError::Http {
+            provider,
+            status,
+            message: clean(message),
+            retryable,
+        },
+        ModelError::Connect {
+            provider,
+            url,
+            message,
+        } => ModelError::Connect {
+            provider,
+            url: clean(url),
+            message: clean(message),
+        },
+        ModelError::Protocol { provider, message } => ModelError::Protocol {
+            provider,
+            message: clean(message),
+        },
+        ModelError::RetriesExhausted { attempts, last } => ModelError::RetriesExhausted {
+            attempts,
+            last: Box::new(redact_error(*last, secret)),
+        },
+        ModelError::Other(message) => ModelError::Other(clean(message)),
+        other @ (ModelError::MissingKey { .. } | ModelError::Timeout { .. }) => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +329,26 @@ mod tests {
             } => (status, message, retryable),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn errors_are_scrubbed_of_the_key_wherever_it_hides() {
+        let secret = Some("sk-x");
+        let inner = ModelError::Protocol {
+            provider: "p".into(),
+            message: "malformed stream chunk: {\"auth\":\"Bearer sk-x\"}".into(),
+        };
+        let error = ModelError::RetriesExhausted {
+            attempts: 2,
+            last: Box::new(inner),
+        };
+        let text = redact_error(error, secret).to_string();
+        assert!(
+            !text.contains("sk-x") && text.contains("Bearer <redacted>"),
+            "{text}"
+        );
+        let text = redact_error(ModelError::Other("sk-x".into()), None).to_string();
+        assert_eq!(text, "sk-x");
     }
 
     #[test]

@@ -147,8 +147,10 @@ impl<W: WireFormat> Model for HttpModel<W> {
             };
             let body = W::build(request, model, self.stream)?;
             let context = W::context(request);
+            let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))
                 .await
+                .map_err(|e| http::redact_error(e, secret))
         })
     }
 }

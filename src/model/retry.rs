@@ -9,6 +9,7 @@ use rand::Rng;
 use reqwest::header::HeaderMap;
 
 use super::ModelError;
+use crate::env_vars;
 
 /// When and how often a failed model request is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,26 @@ impl RetryPolicy {
         let half = full / 2;
         let jitter_ms = u64::try_from((full - half).as_millis()).unwrap_or(u64::MAX);
         half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    }
+}
+
+impl RetryPolicy {
+    /// The default policy with overrides read through `env`: `LLM_DO_HTTP_TIMEOUT_SECS`,
+    /// `LLM_DO_RETRY_BASE_MS` and `LLM_DO_RETRY_ATTEMPTS`. A value that is not a positive
+    /// whole number (or `0` for the base delay) leaves that default in place.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        let number = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let mut policy = Self::default();
+        if let Some(secs) = number(env_vars::LLM_DO_HTTP_TIMEOUT_SECS).filter(|s| *s > 0) {
+            policy.request_timeout = Duration::from_secs(secs);
+        }
+        if let Some(ms) = number(env_vars::LLM_DO_RETRY_BASE_MS) {
+            policy.base_delay = Duration::from_millis(ms);
+        }
+        if let Some(n) = number(env_vars::LLM_DO_RETRY_ATTEMPTS).filter(|n| *n > 0) {
+            policy.max_attempts = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+        policy
     }
 }
 
@@ -129,6 +150,33 @@ mod tests {
     use reqwest::header::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn policy_reads_overrides_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(RetryPolicy::from_env(vars(&[])), RetryPolicy::default());
+        let policy = RetryPolicy::from_env(vars(&[
+            ("LLM_DO_HTTP_TIMEOUT_SECS", "2"),
+            ("LLM_DO_RETRY_BASE_MS", " 5 "),
+            ("LLM_DO_RETRY_ATTEMPTS", "1"),
+        ]));
+        assert_eq!(policy.request_timeout, Duration::from_secs(2));
+        assert_eq!(policy.base_delay, Duration::from_millis(5));
+        assert_eq!(policy.max_attempts, 1);
+        let policy = RetryPolicy::from_env(vars(&[
+            ("LLM_DO_HTTP_TIMEOUT_SECS", "0"),
+            ("LLM_DO_RETRY_BASE_MS", "soon"),
+            ("LLM_DO_RETRY_ATTEMPTS", "-3"),
+        ]));
+        assert_eq!(policy, RetryPolicy::default());
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_is_capped() {

@@ -147,7 +147,20 @@ pub fn register(
                 b.name,
                 vec![TypeId::of::<Dynamic>(); arity],
                 move |_ctx, args| {
-                    let args = args.iter_mut().map(|a| std::mem::take(*a)).collect();
+                    // Rhai passes a variable given as the first argument by reference:
+                    // taking it would blank the caller's variable (`write_text(p, ..)`
+                    // emptied `p`). Later arguments are temporaries and can be moved.
+                    let args = args
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(i, a)| {
+                            if i == 0 {
+                                a.clone()
+                            } else {
+                                std::mem::take(*a)
+                            }
+                        })
+                        .collect();
                     run(&env, args).map_err(Into::into)
                 },
             );

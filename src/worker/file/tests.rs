@@ -308,3 +308,55 @@ proptest! {
 fn fields_keys() -> Vec<&'static str> {
     super::super::fields::KEYS.to_vec()
 }
+
+/// Flow-style YAML values (JSON is a subset) of every shape a frontmatter key might get.
+fn yaml_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        (-1e9f64..1e9).prop_map(|f| json!(f)),
+        "[ -~\u{e9}\u{4e2d}]{0,12}".prop_map(serde_json::Value::from),
+        prop::sample::select(vec![
+            "string", "integer", "fs_ro", "auto", "required", "test"
+        ])
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Every key with any value: no panic, and an error's span lies inside the text on char
+    /// boundaries (miette slices the source there to render the report).
+    #[test]
+    fn any_value_for_any_key_fails_cleanly(
+        entries in prop::collection::vec((prop::sample::select(fields_keys()), yaml_value()), 0..6),
+        bom in any::<bool>(),
+        crlf in any::<bool>(),
+        body in "\\PC{0,40}",
+    ) {
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let lines: Vec<String> = entries.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let text = format!(
+            "{}---{nl}{}{nl}---{nl}{body}",
+            if bom { "\u{feff}" } else { "" },
+            lines.join(nl)
+        );
+        match parse(&text) {
+            Ok(spec) => prop_assert!(spec.input.is_object(), "{}", spec.input),
+            Err(e) => {
+                let (start, end) = (e.span.offset(), e.span.offset() + e.span.len());
+                prop_assert!(end <= text.len(), "span {start}..{end} of {}", text.len());
+                prop_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Interrupts: SIGINT (Ctrl-C) and SIGTERM stop a run with exit code 130, and every file the
+//! run was writing is either its old content or its complete new content, with no temporary
+//! file left behind. Tests wait for observable progress (a file changed, a connection
+//! arrived) before signalling, never for a fixed time.
+
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+
+use crate::faults::temp_files;
+use crate::util::Test;
+
+/// Size of each version the looping script writes.
+const BIG: usize = 2_000_000;
+
+/// Writes a large file over and over: `N:` followed by `BIG` copies of `n`.
+const WRITER: &str = "let big = \"\";\nbig.pad(2000000, 'n');\nlet i = 0;\nloop {\n  i += 1;\n  write_text(\"out/big.txt\", i.to_string() + \":\" + big);\n}\n";
+
+fn spawn(dir: &Path, args: &[&str]) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("llm-do"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env_remove("LLM_DO_MODEL")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("spawn llm-do")
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+/// Polls until `done` holds; gives up (failing the test) only after a very long time, so a
+/// slow machine never makes the test flaky.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..12_000 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// Whether `text` is one complete version written by [`WRITER`].
+fn is_complete_version(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(n, rest)| {
+        n.parse::<u64>().is_ok() && rest.len() == BIG && rest.bytes().all(|b| b == b'n')
+    })
+}
+
+fn interrupt_a_writing_script(signal_name: &str) {
+    let t = Test::new()
+        .file("main.rhai", WRITER)
+        .file("out/big.txt", "old");
+    let target = t.path().join("out/big.txt");
+    let child = spawn(t.path(), &["main.rhai"]);
+    wait_for("the first write", || {
+        std::fs::read_to_string(&target).is_ok_and(|text| text != "old")
+    });
+    signal(&child, signal_name);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        is_complete_version(&text),
+        "torn file: {} bytes",
+        text.len()
+    );
+    assert_eq!(temp_files(t.path()), Vec::<String>::new());
+}
+
+#[test]
+fn sigint_during_writes_leaves_whole_files_and_exits_130() {
+    interrupt_a_writing_script("INT");
+}
+
+#[test]
+fn sigterm_during_writes_leaves_whole_files_and_exits_130() {
+    interrupt_a_writing_script("TERM");
+}
+
+#[test]
+fn sigint_during_fan_out_writes_leaves_whole_files_and_exits_130() {
+    let script = "fn writer(name) {\n  let big = \"\";\n  big.pad(2000000, 'n');\n  let i = 0;\n  loop { i += 1; write_text(name, i.to_string() + \":\" + big); }\n}\nparallel([|| writer(\"out/a.txt\"), || writer(\"out/b.txt\"), || writer(\"out/c.txt\")])\n";
+    let names = ["out/a.txt", "out/b.txt", "out/c.txt"];
+    let mut t = Test::new().file("main.rhai", script);
+    for name in names {
+        t = t.file(name, "old");
+    }
+    let child = spawn(t.path(), &["main.rhai"]);
+    for name in names {
+        let target = t.path().join(name);
+        wait_for(name, || {
+            std::fs::read_to_string(&target).is_ok_and(|text| text != "old")
+        });
+    }
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    for name in names {
+        let text = std::fs::read_to_string(t.path().join(name)).unwrap();
+        assert!(
+            is_complete_version(&text),
+            "{name} torn: {} bytes",
+            text.len()
+        );
+    }
+    assert_eq!(temp_files(t.path()), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_during_a_model_call_exits_130() {
+    let (base, connections) = crate::faults::raw_server(crate::faults::stall);
+    let worker = "---\nmodel: local:m\n---\nDo it.\n";
+    let script = "write_text(\"out/before.txt\", \"kept\");\ncall(\"w\", \"x\");\nwrite_text(\"out/after.txt\", \"no\");\n";
+    let t = Test::new()
+        .config(&crate::faults::config(&base))
+        .worker("w", worker)
+        .file("main.rhai", script);
+    let child = spawn(t.path(), &["main.rhai"]);
+    wait_for("the model request", || {
+        connections.load(Ordering::SeqCst) > 0
+    });
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out/before.txt")).unwrap(),
+        "kept"
+    );
+    assert!(!t.path().join("out/after.txt").exists());
+    assert_eq!(temp_files(t.path()), Vec::<String>::new());
+}
+
+#[test]
+fn the_completeness_check_rejects_torn_files() {
+    assert!(is_complete_version(&format!("12:{}", "n".repeat(BIG))));
+    assert!(!is_complete_version(&format!("12:{}", "n".repeat(BIG - 1))));
+    assert!(!is_complete_version("old"));
+}

@@ -1,0 +1,487 @@
+//! Property tests of everything that parses untrusted or user-written input, at library level:
+//! `llm-do.toml`, schema shorthand, the SSE decoder with both wire formats' stream states,
+//! tool arguments from models (the worker toolbox and the builtin tools), and the path
+//! sandbox. Properties: no panic, no hang (every stream is finite and every call returns),
+//! and no path outside the project root. Case counts stay modest so `cargo test` is fast.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use futures_util::stream;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use llm_do::config::{ShellConfig, ShellRule, parse_config};
+use llm_do::model::http::Failure;
+use llm_do::model::sse::{SseHandler, drive};
+use llm_do::model::{ModelResponse, ToolCall, anthropic, openai};
+use llm_do::tools::{Sandbox, ToolEnv};
+
+/// Cases per property: enough to find shallow bugs, small enough for every `cargo test`.
+pub const CASES: u32 = 256;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Arbitrary JSON, biased towards the shapes tools and schemas use.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        "\\PC{0,12}".prop_map(Value::from),
+        path_text().prop_map(Value::from),
+        prop::sample::select(vec![
+            "string", "integer", "object", "array", "number", "boolean"
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(key(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Object keys: the argument and schema keywords the code looks for, or anything.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "path",
+            "content",
+            "max_chars",
+            "offset",
+            "pattern",
+            "command",
+            "timeout",
+            "type",
+            "properties",
+            "items",
+            "required",
+            "description",
+            "enum",
+            "input",
+            "$ref",
+        ])
+        .prop_map(String::from),
+        "\\PC{0,6}",
+    ]
+}
+
+/// Path-like text built from the pieces that break naive confinement.
+fn path_text() -> impl Strategy<Value = String> {
+    let part = prop::sample::select(vec![
+        "..", ".", "", "sub", "a.txt", "new", "link_out", "link_in", "dangling", "loop", ".git",
+        "hooks", "ü", "日本", "\0", "x\0y", " ", "...", "~", "$HOME", "\\..\\", "%2e%2e",
+    ]);
+    (
+        any::<bool>(),
+        prop::collection::vec(part, 0..7),
+        any::<bool>(),
+    )
+        .prop_map(|(absolute, parts, trailing)| {
+            let mut text = parts.join("/");
+            if absolute {
+                text.insert(0, '/');
+            }
+            if trailing {
+                text.push('/');
+            }
+            text
+        })
+}
+
+/// A project root with a sibling `outside` directory, symlinks out of and within the root, a
+/// dangling link, a link loop and a `.git` directory. Shared by all sandbox cases.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+    sandbox: Sandbox,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("sub/a.txt"), "inside").unwrap();
+        std::fs::write(outside.join("secret.txt"), "outside").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::symlink;
+            symlink(&outside, root.join("link_out")).unwrap();
+            symlink("sub", root.join("link_in")).unwrap();
+            symlink(dir.path().join("missing"), root.join("dangling")).unwrap();
+            symlink("loop", root.join("loop")).unwrap();
+        }
+        let sandbox = Sandbox::new(&root).unwrap();
+        let root = sandbox.root().to_path_buf();
+        let outside = outside.canonicalize().unwrap();
+        Fixture {
+            _dir: dir,
+            root,
+            outside,
+            sandbox,
+        }
+    })
+}
+
+/// Whether `path` physically lies inside `root`: its deepest existing ancestor, with every
+/// symlink followed, is under the root.
+fn physically_inside(path: &Path, root: &Path) -> bool {
+    let mut existing = path;
+    while std::fs::symlink_metadata(existing).is_err() {
+        match existing.parent() {
+            Some(parent) => existing = parent,
+            None => return false,
+        }
+    }
+    existing
+        .canonicalize()
+        .is_ok_and(|real| real.starts_with(root))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_sandbox_never_resolves_outside_the_root(text in path_text(), prefix_root in any::<bool>()) {
+        let f = fixture();
+        let text = if prefix_root { format!("{}/{text}", f.root.display()) } else { text };
+        if let Ok(path) = f.sandbox.resolve(&text) {
+            prop_assert!(path.starts_with(&f.root), "{text:?} -> {path:?}");
+            prop_assert!(physically_inside(&path, &f.root), "{text:?} -> {path:?}");
+            prop_assert!(!path.starts_with(&f.outside));
+        }
+        if let Ok(path) = f.sandbox.resolve_for_write(&text) {
+            prop_assert!(physically_inside(&path, &f.root), "{text:?} -> {path:?}");
+            let inside = path.strip_prefix(&f.root).unwrap();
+            prop_assert!(!inside.components().any(|c| c.as_os_str() == ".git"), "{text:?}");
+            prop_assert!(!path.is_dir());
+        }
+    }
+
+    #[test]
+    fn config_parsing_never_panics(text in "\\PC{0,200}") {
+        let _ = parse_config(Path::new("llm-do.toml"), &text);
+    }
+
+    #[test]
+    fn toml_shaped_config_never_panics(lines in prop::collection::vec(toml_line(), 0..12)) {
+        let _ = parse_config(Path::new("llm-do.toml"), &lines.join("\n"));
+    }
+
+    #[test]
+    fn schema_expansion_never_panics(value in json_value()) {
+        if let Ok(schema) = llm_do::schema::expand(&value) {
+            let _ = llm_do::schema::Validator::new(&schema);
+        }
+    }
+
+    #[test]
+    fn arbitrary_sse_bytes_never_panic_or_hang(bytes in prop::collection::vec(any::<u8>(), 0..400), cuts in cuts()) {
+        let _ = run_openai(&chunked(&bytes, &cuts));
+        let _ = run_anthropic(&chunked(&bytes, &cuts));
+    }
+
+    #[test]
+    fn sse_shaped_streams_never_panic_or_hang(lines in prop::collection::vec(sse_line(), 0..16), cuts in cuts()) {
+        let text = lines.join("\n").into_bytes();
+        let _ = run_openai(&chunked(&text, &cuts));
+        let _ = run_anthropic(&chunked(&text, &cuts));
+    }
+
+    #[test]
+    fn a_valid_openai_stream_decodes_the_same_however_it_is_cut(
+        pieces in prop::collection::vec("\\PC{1,8}", 1..6),
+        cuts in cuts(),
+        keep in 0usize..=100,
+    ) {
+        let mut text = String::new();
+        for piece in &pieces {
+            let chunk = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+            text.push_str(&format!("data: {chunk}\n\n"));
+        }
+        let before_finish = text.len();
+        text.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+        let bytes = text.as_bytes();
+        let reply = run_openai(&chunked(bytes, &cuts)).map_err(|f| f.error.to_string());
+        prop_assert_eq!(reply.map(|r| r.text), Ok(pieces.concat()));
+        // Cut short before the finish: an error, never a silently partial answer.
+        let cut = before_finish * keep / 100;
+        let reply = run_openai(&chunked(&bytes[..cut], &cuts));
+        prop_assert!(reply.is_err());
+    }
+
+    #[test]
+    fn a_cut_anthropic_stream_is_an_error(keep in 0usize..100, cuts in cuts()) {
+        let text = anthropic_stream();
+        let cut = text.rfind("event: message_stop").unwrap() * keep / 100;
+        prop_assert!(run_anthropic(&chunked(&text.as_bytes()[..cut], &cuts)).is_err());
+        let reply = run_anthropic(&chunked(text.as_bytes(), &cuts)).map_err(|f| f.error.to_string());
+        prop_assert_eq!(reply.map(|r| r.text), Ok("Hello world".to_owned()));
+    }
+
+    #[test]
+    fn builtin_tools_take_any_json_arguments(name in tool_name(), args in json_value()) {
+        let (env, outside_before) = tool_env();
+        let _ = runtime().block_on(llm_do::tools::run(&env, &name, &args));
+        prop_assert_eq!(llm_do_tree(&fixture_outside()), outside_before);
+    }
+
+    #[test]
+    fn the_toolbox_takes_any_arguments_from_a_model(
+        name in tool_name(),
+        args in prop_oneof![json_value(), json_value().prop_map(|v| Value::String(v.to_string())), "\\PC{0,20}".prop_map(Value::from)],
+    ) {
+        let call = ToolCall { id: "t1".into(), name: name.clone(), arguments: args };
+        let result = toolbox_call(&call);
+        // A bad call is a tool result the model can read, never a failed run.
+        prop_assert!(result.is_ok(), "{name}: {result:?}");
+        prop_assert_eq!(llm_do_tree(&fixture_outside()), tool_env().1);
+    }
+}
+
+/// Cut points for splitting a byte string into chunks.
+fn cuts() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0usize..64, 0..24)
+}
+
+fn chunked(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut rest = bytes;
+    for cut in cuts {
+        let (head, tail) = rest.split_at((*cut).min(rest.len()));
+        chunks.push(head.to_vec());
+        rest = tail;
+    }
+    chunks.push(rest.to_vec());
+    chunks
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+fn drive_with<H: SseHandler>(chunks: &[Vec<u8>], handler: H) -> Result<ModelResponse, Failure> {
+    let owned = chunks.iter().cloned().map(Ok::<_, Failure>);
+    runtime().block_on(drive(stream::iter(owned), handler, None, "p"))
+}
+
+fn run_openai(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
+    drive_with(chunks, openai::StreamState::new("p"))
+}
+
+fn run_anthropic(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
+    drive_with(
+        chunks,
+        anthropic::StreamState::new("p", Some("final_result".into())),
+    )
+}
+
+fn anthropic_stream() -> String {
+    let events = [
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}}),
+        ),
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+        ),
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": " world"}}),
+        ),
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": 0}),
+        ),
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}}),
+        ),
+        ("message_stop", json!({"type": "message_stop"})),
+    ];
+    events
+        .iter()
+        .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+        .collect()
+}
+
+/// One line of an SSE stream: fields both wire formats use, with JSON-ish payloads.
+fn sse_line() -> impl Strategy<Value = String> {
+    let event = prop::sample::select(vec![
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "ping",
+        "error",
+        "",
+    ]);
+    prop_oneof![
+        event.prop_map(|e| format!("event: {e}")),
+        json_value().prop_map(|v| format!("data: {v}")),
+        prop::sample::select(vec![
+            "data: [DONE]".to_owned(),
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\"}}]}}]}".to_owned(),
+            "data: {\"choices\":[{\"finish_reason\":\"length\",\"delta\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"w\"}}]}}]}".to_owned(),
+            "data: {\"type\":\"content_block_start\",\"index\":18446744073709551615,\"content_block\":{\"type\":\"tool_use\"}}".to_owned(),
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\"}}".to_owned(),
+            ": keep-alive".to_owned(),
+            "retry: 10".to_owned(),
+            "id: 7".to_owned(),
+            String::new(),
+            "\r".to_owned(),
+        ]),
+        "\\PC{0,20}",
+    ]
+}
+
+/// One line of a TOML file shaped like `llm-do.toml`.
+fn toml_line() -> impl Strategy<Value = String> {
+    let section = prop::sample::select(vec![
+        "[defaults]",
+        "[limits]",
+        "[shell]",
+        "[providers.local]",
+        "[[approvals]]",
+        "[[shell.allow]]",
+        "[providers]",
+        "[limits.x]",
+    ]);
+    let name = prop::sample::select(vec![
+        "model",
+        "max_depth",
+        "max_parallel",
+        "max_operations",
+        "tool",
+        "path",
+        "decision",
+        "allow",
+        "base_url",
+        "wire",
+        "api_key_env",
+        "prefix",
+        "approval",
+        "timeout",
+    ]);
+    let value = prop::sample::select(vec![
+        "\"test\"",
+        "5",
+        "-1",
+        "0",
+        "18446744073709551616",
+        "true",
+        "\"approve\"",
+        "\"prompt\"",
+        "\"openai\"",
+        "\"output/**\"",
+        "\"[\"",
+        "[{ prefix = \"git status\" }]",
+        "{}",
+        "[]",
+        "\"http://x/v1\"",
+        "1.5",
+        "\"\"",
+    ]);
+    prop_oneof![
+        section.prop_map(String::from),
+        (name, value).prop_map(|(n, v)| format!("{n} = {v}")),
+        "\\PC{0,20}",
+    ]
+}
+
+fn tool_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec!["read_file", "list_files", "write_file", "shell"])
+            .prop_map(String::from),
+        "\\PC{0,8}",
+    ]
+}
+
+/// Builtin tools over the fixture, with `echo` allowed in the shell; and the current state of
+/// the directory outside the root (which no tool call may change).
+fn tool_env() -> (ToolEnv, Vec<(String, Vec<u8>)>) {
+    let f = fixture();
+    let env = ToolEnv {
+        sandbox: Arc::new(f.sandbox.clone()),
+        shell: ShellConfig {
+            allow: vec![ShellRule {
+                prefix: "echo".into(),
+                approval: false,
+            }],
+            timeout: Some(5),
+        },
+    };
+    (env, llm_do_tree(&f.outside))
+}
+
+fn fixture_outside() -> PathBuf {
+    fixture().outside.clone()
+}
+
+/// Paths and contents under `dir`.
+fn llm_do_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    crate::util::tree(dir)
+}
+
+/// One model tool call through a worker's toolbox (tools `fs` and `shell`, every call
+/// approved), as the run loop makes it.
+fn toolbox_call(call: &ToolCall) -> Result<llm_do::model::ToolResult, String> {
+    use llm_do::call::CallCtx;
+    use llm_do::runtime::Runtime;
+    use llm_do::worker::toolbox::Toolbox;
+
+    static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        let mut settings = llm_do::settings::Settings::new(fixture().root.clone());
+        settings.approval = llm_do::approval::Mode::ApproveAll;
+        settings.quiet = true;
+        let _guard = runtime().enter();
+        Runtime::new(
+            settings,
+            runtime().handle().clone(),
+            Arc::new(llm_do::trace::Silent),
+            None,
+        )
+        .unwrap()
+    });
+    let spec = llm_do::worker::parse_worker(
+        Path::new("workers/w.worker"),
+        "---\ntoolsets: [fs, shell]\n---\nDo it.\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let toolbox = Toolbox::for_worker(rt, &spec);
+    let ctx = CallCtx::default().enter("w");
+    runtime()
+        .block_on(toolbox.run(rt, &ctx, call))
+        .map_err(|e| e.to_string())
+}
