@@ -147,7 +147,10 @@ pub fn register(
                 b.name,
                 vec![TypeId::of::<Dynamic>(); arity],
                 move |_ctx, args| {
-                    let args = args.iter_mut().map(|a| std::mem::take(*a)).collect();
+                    // Clone, never `mem::take`: Rhai may pass the caller's variable itself
+                    // (e.g. `read_text(path)`), and taking it would leave `path` as `()`.
+                    // Cloning a Rhai string or map is a reference-count bump.
+                    let args = args.iter().map(|a| (**a).clone()).collect();
                     run(&env, args).map_err(Into::into)
                 },
             );
