@@ -5,6 +5,7 @@ mod approvals;
 mod cli;
 mod concurrency;
 mod errors;
+mod examples;
 mod providers;
 mod real_llm;
 mod repl;
