@@ -88,7 +88,11 @@ fn pitchdeck_eval_orchestrator_lists_and_evaluates_every_deck() {
     ]);
     run.status(0);
     assert!(run.stdout.starts_with("# Pitch deck review\n"));
-    let order: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("## ")).collect();
+    let order: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("## "))
+        .collect();
     assert_eq!(
         order,
         ["## Aurora Robotics", "## Cobalt Health", "## Beanstalk AI"]
@@ -136,7 +140,8 @@ fn pitchdeck_eval_code_entry_writes_a_ranked_report() {
     assert!(report.contains("| 1 | Aurora Robotics | 9 | invest |"));
     assert_eq!(report.matches("\n## ").count(), 3);
     // The built-in test model runs it too (placeholder verdicts that fit the schema).
-    t.run_with(&["scripts/main.rhai", "--model", "test"]).status(0);
+    t.run_with(&["scripts/main.rhai", "--model", "test"])
+        .status(0);
 }
 
 #[test]
@@ -175,7 +180,11 @@ fn approvals_demo_meets_every_decision_source_headless() {
         "rm output/draft.md -> denied: `shell` requires approval and there is no terminal",
         "cat output/notes.md -> error: shell command `cat output/notes.md` is not allowed",
     ] {
-        assert!(run.stdout.contains(want), "missing {want:?} in\n{}", run.stdout);
+        assert!(
+            run.stdout.contains(want),
+            "missing {want:?} in\n{}",
+            run.stdout
+        );
     }
     assert!(run.stderr.contains("(by Rule(0))") && run.stderr.contains("(by Policy)"));
     assert!(t.path().join("output/draft.md").is_file());
@@ -194,7 +203,13 @@ fn recursive_summarizer_recurses_within_the_depth_limit() {
     assert!(summary.starts_with("Lighthouses began as open fires"));
     assert!(summary.ends_with("but they still matter."));
     assert!(run.stderr.matches("▶ neural summarize").count() > 4);
-    let shallow = t.run_with(&["scripts/main.rhai", "--model", "script:stand_in", "--max-depth", "2"]);
+    let shallow = t.run_with(&[
+        "scripts/main.rhai",
+        "--model",
+        "script:stand_in",
+        "--max-depth",
+        "2",
+    ]);
     shallow.status(1);
     assert!(shallow.stderr.contains("maximum worker depth 2 exceeded"));
 }
@@ -232,7 +247,10 @@ fn tool_policy_refuses_writes_outside_output() {
     ]);
     run.status(0);
     assert_eq!(run.stdout.trim(), "saved output/notes.md (56 chars)");
-    assert!(run.stderr.contains("save_output writes only under output/, not `notes.md`"));
+    assert!(
+        run.stderr
+            .contains("save_output writes only under output/, not `notes.md`")
+    );
     assert!(read(&t, "output/notes.md").starts_with("# Rust ownership"));
     assert!(!t.path().join("notes.md").exists());
     let direct = t.run_with(&[
@@ -249,7 +267,10 @@ fn tool_policy_refuses_writes_outside_output() {
 fn builtins_leave_their_argument_variables_alone() {
     let run = Test::new()
         .file("a.txt", "hi")
-        .script("t", "let p = \"a.txt\"; let s = read_text(p); [p, s, exists(p)]")
+        .script(
+            "t",
+            "let p = \"a.txt\"; let s = read_text(p); [p, s, exists(p)]",
+        )
         .run_with(&["scripts/t.rhai"]);
     run.status(0);
     assert_eq!(run.json(), serde_json::json!(["a.txt", "hi", true]));
