@@ -4,6 +4,7 @@
 mod approvals;
 mod cli;
 mod concurrency;
+mod doc_snippets;
 mod errors;
 mod examples;
 mod providers;
