@@ -4,7 +4,9 @@
 mod approvals;
 mod cli;
 mod concurrency;
+mod doc_snippets;
 mod errors;
+mod examples;
 mod faults;
 mod interrupts;
 mod proptests;

@@ -147,20 +147,10 @@ pub fn register(
                 b.name,
                 vec![TypeId::of::<Dynamic>(); arity],
                 move |_ctx, args| {
-                    // Rhai passes a variable given as the first argument by reference:
-                    // taking it would blank the caller's variable (`write_text(p, ..)`
-                    // emptied `p`). Later arguments are temporaries and can be moved.
-                    let args = args
-                        .iter_mut()
-                        .enumerate()
-                        .map(|(i, a)| {
-                            if i == 0 {
-                                a.clone()
-                            } else {
-                                std::mem::take(*a)
-                            }
-                        })
-                        .collect();
+                    // Clone, never `mem::take`: Rhai may pass the caller's variable itself
+                    // (e.g. `read_text(path)`), and taking it would leave `path` as `()`.
+                    // Cloning a Rhai string or map is a reference-count bump.
+                    let args = args.iter().map(|a| (**a).clone()).collect();
                     run(&env, args).map_err(Into::into)
                 },
             );
