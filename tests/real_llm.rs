@@ -30,7 +30,7 @@ fn project() -> Test {
 const TOOL: &str = r#"
 /// Record a verdict.
 /// approve: boolean - whether to approve
-/// level: string - one of low, mid, high
+/// level: low|mid|high - how sure
 fn record(approve, level) {
     let line = to_json(#{approve: approve, level: level});
     let old = if exists("calls.jsonl") { read_text("calls.jsonl") } else { "" };
@@ -78,7 +78,7 @@ fn a_plain_worker_streams_on_a_terminal_with_v() {
 #[test]
 #[ignore = "needs llama-server: see .ci/run"]
 fn a_worker_calls_a_rhai_fn_tool_with_valid_arguments() {
-    let worker = "---\nmodel: local:tiny\ntoolsets: [record]\ntool_choice: required\nparallel_tool_calls: false\nseed: 7\nmax_tokens: 128\nmax_turns: 4\n---\nRecord a verdict with the tool.\n";
+    let worker = "---\nmodel: local:tiny\ntoolsets: [record]\ntool_choice: required\nparallel_tool_calls: false\nseed: 7\nmax_tokens: 256\nmax_turns: 4\n---\nRecord a verdict with the tool.\n";
     let t = project().worker("judge", worker).script("tools", TOOL);
     let out = t.run_with(&["run", "judge", "decide", "-v"]);
     out.status(0);
@@ -92,7 +92,10 @@ fn a_worker_calls_a_rhai_fn_tool_with_valid_arguments() {
     for line in calls.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert!(v["approve"].is_boolean(), "{line}");
-        assert!(v["level"].is_string(), "{line}");
+        assert!(
+            ["low", "mid", "high"].contains(&v["level"].as_str().unwrap_or("")),
+            "{line}"
+        );
     }
 }
 
@@ -109,4 +112,28 @@ fn structured_output_matches_the_schema() {
         "{v}"
     );
     assert!(v["score"].is_i64(), "{v}");
+}
+
+#[test]
+#[ignore = "needs llama-server: see .ci/run"]
+fn call_all_of_eight_workers_uses_the_server_slots() {
+    let t = project()
+        .worker("plain", "---\nmodel: local:tiny\nmax_tokens: 24\nseed: 5\n---\nSay something.\n")
+        .file("fan.rhai", "let items = [];\nfor i in 0..8 { items.push([\"plain\", `item ${i}`]); }\ncall_all(items)");
+    let trace = t.path().join("trace.jsonl");
+    let out = t.run_with(&["fan.rhai", "--json", "--trace", trace.to_str().unwrap()]);
+    out.status(0);
+    let results = out.json();
+    assert_eq!(results.as_array().map(Vec::len), Some(8), "{results}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let ends = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["event"] == "call_end"
+                && e["name"] == "plain"
+                && e.get("error").is_none_or(Value::is_null)
+        })
+        .count();
+    assert_eq!(ends, 8, "{text}");
 }

@@ -48,7 +48,10 @@ impl ScriptFn {
         let mut props = serde_json::Map::new();
         for (param, (ty, desc)) in self.params.iter().zip(&self.param_docs) {
             let mut p = serde_json::Map::new();
-            if ty != "any" {
+            if is_enum(ty) {
+                p.insert("type".into(), json!("string"));
+                p.insert("enum".into(), json!(ty.split('|').collect::<Vec<_>>()));
+            } else if ty != "any" {
                 p.insert("type".into(), json!(ty));
             }
             if let Some(d) = desc {
@@ -110,6 +113,14 @@ pub fn compile_file(
     Ok((ast, fns))
 }
 
+/// A doc-comment type of the form `a|b|c`: a string that must be one of the listed values.
+fn is_enum(ty: &str) -> bool {
+    ty.contains('|')
+        && ty
+            .split('|')
+            .all(|v| !v.is_empty() && !v.contains(char::is_whitespace))
+}
+
 /// Byte span of `fn NAME` in `text` (start of file when not found).
 fn fn_span(text: &str, name: &str) -> (usize, usize) {
     let mut from = 0;
@@ -160,7 +171,7 @@ fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option
                     ),
                     None => (rest, None),
                 };
-                if PARAM_TYPES.contains(&ty) {
+                if PARAM_TYPES.contains(&ty) || is_enum(ty) {
                     docs[i] = (ty.to_string(), desc.filter(|d| !d.is_empty()));
                     continue;
                 }
@@ -201,6 +212,24 @@ mod tests {
             ]
         );
         assert!(a);
+    }
+
+    #[test]
+    fn an_alternation_type_is_a_string_enum() {
+        let (_, p, _) = parse_doc(&["/// level: low|mid|high - how sure"], &["level"]);
+        let f = ScriptFn {
+            name: "f".into(),
+            params: vec!["level".into()],
+            description: String::new(),
+            param_docs: p,
+            approval_required: false,
+            path: PathBuf::new(),
+            span: (0, 0),
+        };
+        assert_eq!(
+            f.parameters_schema()["properties"]["level"],
+            json!({"type": "string", "enum": ["low", "mid", "high"], "description": "how sure"})
+        );
     }
 
     #[test]

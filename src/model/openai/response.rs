@@ -51,11 +51,7 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
         choice.get("finish_reason").and_then(Value::as_str),
         !tool_calls.is_empty(),
     );
-    check_truncation(
-        &finish,
-        tool_calls.last().map(|c| c.name.as_str()),
-        provider,
-    )?;
+    check_truncation(&finish, tool_calls.last(), provider)?;
     Ok(ModelResponse {
         text,
         tool_calls,
@@ -104,13 +100,18 @@ fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
+/// A reply cut off by `max_tokens` is an error only when its last tool call's arguments are
+/// not a whole JSON object. llama.cpp, for one, finishes a complete tool call and then keeps
+/// generating text until `length`: those calls are intact and are kept.
 fn check_truncation(
     finish: &FinishReason,
-    pending_tool: Option<&str>,
+    last_call: Option<&ToolCall>,
     provider: &str,
 ) -> Result<(), Failure> {
-    match (finish, pending_tool) {
-        (FinishReason::Length, Some(tool)) => Err(truncated_tool_call(provider, tool).into()),
+    match (finish, last_call) {
+        (FinishReason::Length, Some(call)) if !call.arguments.is_object() => {
+            Err(truncated_tool_call(provider, &call.name).into())
+        }
         _ => Ok(()),
     }
 }
@@ -296,11 +297,7 @@ impl SseHandler for StreamState {
             })
             .collect();
         let finish = finish_reason(self.finish.as_deref(), !tool_calls.is_empty());
-        check_truncation(
-            &finish,
-            tool_calls.last().map(|c| c.name.as_str()),
-            &self.provider,
-        )?;
+        check_truncation(&finish, tool_calls.last(), &self.provider)?;
         Ok(ModelResponse {
             text: self.text,
             tool_calls,

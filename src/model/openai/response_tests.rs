@@ -34,6 +34,17 @@ fn parses_text_tool_calls_and_usage() {
     );
 }
 
+/// llama.cpp: a complete tool call, then text until `length` (seen against llama-server).
+#[test]
+fn a_complete_tool_call_survives_a_length_finish() {
+    let body = json!({"choices": [{"message": {"content": "7,']8", "tool_calls": [
+        {"id": "ns4c3jnq2rkIIkAj9Qoqjoc0tUpLe83Z", "type": "function", "function": {"name": "record", "arguments": "{ \"approve\": true }"}}
+    ]}, "finish_reason": "length"}], "timings": {"prompt_n": 187}});
+    let reply = parse_response(&body, "local").unwrap();
+    assert_eq!(reply.tool_calls[0].arguments, json!({"approve": true}));
+    assert_eq!(reply.tool_calls[0].id, "ns4c3jnq2rkIIkAj9Qoqjoc0tUpLe83Z");
+}
+
 #[test]
 fn truncated_tool_arguments_are_an_error() {
     let body = json!({"choices": [{"message": {"tool_calls": [
