@@ -400,6 +400,7 @@ async fn run_script(
         .into();
     let root = root(global, start, false)?;
     let rt = runtime(global, root.clone(), Some(script))?;
+    rt.prewarm_http();
     let abs = script
         .canonicalize()
         .unwrap_or_else(|_| script.to_path_buf());

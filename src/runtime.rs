@@ -210,6 +210,23 @@ impl Runtime {
         })
     }
 
+    /// Build the HTTP client on a blocking thread now, so that loading the system's root
+    /// certificates (several ms) overlaps script compilation and evaluation instead of
+    /// delaying the first model call. Skipped when no HTTP provider can be used: `--model`
+    /// names the `test` or a `script:` model, or a cassette is replayed.
+    pub fn prewarm_http(self: &Arc<Self>) {
+        let offline =
+            self.settings.model_override.as_deref().is_some_and(|m| {
+                m == crate::model::test::TEST_MODEL_ID || m.starts_with("script:")
+            }) || self.cassette().is_some_and(|c| c.is_replay());
+        if !offline {
+            let rt = self.clone();
+            drop(tokio::task::spawn_blocking(move || {
+                rt.providers();
+            }));
+        }
+    }
+
     /// What builtin tools run against.
     pub fn tool_env(&self) -> ToolEnv {
         ToolEnv {

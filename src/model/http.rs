@@ -92,10 +92,12 @@ pub const LOG_TARGET: &str = "llm_do::http";
 
 /// `-vvv`: log a body at TRACE level with the endpoint's key redacted. Headers are never
 /// logged. Costs one check when no subscriber listens.
-pub fn log_body(endpoint: &Endpoint, what: &str, body: &str) {
+pub fn log_body(endpoint: &Endpoint, what: &str, body: &[u8]) {
+    // Checked before any work: bodies grow with the conversation and this runs per request.
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::TRACE) {
         let secret = endpoint.key.as_ref().map(ApiKey::expose);
-        tracing::trace!(target: LOG_TARGET, "{what} {}: {}", endpoint.url, redact(body, secret));
+        let body = String::from_utf8_lossy(body);
+        tracing::trace!(target: LOG_TARGET, "{what} {}: {}", endpoint.url, redact(&body, secret));
     }
 }
 
@@ -109,11 +111,15 @@ pub async fn post(
     model: &str,
     policy: &RetryPolicy,
 ) -> Result<reqwest::Response, Failure> {
-    log_body(endpoint, "POST", &body.to_string());
+    // Serialize once: the same bytes are logged (only at -vvv) and sent.
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| Failure::from(ModelError::Other(format!("cannot encode the request: {e}"))))?;
+    log_body(endpoint, "POST", &bytes);
     let response = client
         .post(&endpoint.url)
         .headers(headers)
-        .json(body)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(bytes)
         .timeout(policy.request_timeout)
         .send()
         .await
@@ -125,7 +131,7 @@ pub async fn post(
     }
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let text = response.text().await.unwrap_or_default();
-    log_body(endpoint, "error body from", &text);
+    log_body(endpoint, "error body from", text.as_bytes());
     let mut failure = classify_status(status, &text, endpoint, model);
     failure.retry_after = retry_after;
     Err(failure)

@@ -112,11 +112,7 @@ impl<W: WireFormat> HttpModel<W> {
             .bytes()
             .await
             .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry))?;
-        http::log_body(
-            &self.endpoint,
-            "reply from",
-            &String::from_utf8_lossy(&bytes),
-        );
+        http::log_body(&self.endpoint, "reply from", &bytes);
         let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
             let excerpt = http::provider_message(&String::from_utf8_lossy(&bytes));
             sse::protocol(
