@@ -162,7 +162,10 @@ fn dispatch(
     let to_eval = |e: CallError| call_error(e, pos);
     // The calling context is only needed for tracing and for workers: not on the hot path.
     let traced_ctx = || rt.observer.enabled().then(|| ctx_of(ctx.tag()));
-    if !project.fns.contains_key(name)
+    let target = project.resolve(name);
+    // Only a worker or an unknown name can be shadowed by a fn defined outside the project
+    // files; project fns and builtins skip the lookup (it is the hot path).
+    if matches!(target, Some(Target::Worker(_)) | None)
         && let Some(params) = session_fn(ctx, name)
     {
         // A fn defined where this evaluation runs (at the REPL prompt) but not in a project
@@ -172,7 +175,7 @@ fn dispatch(
         let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
         return ctx.call_fn_raw(name, false, false, &mut refs);
     }
-    match project.resolve(name) {
+    match target {
         Some(Target::Fn(f)) => {
             let (named, lone) = split_input(input);
             let mut args =
