@@ -101,25 +101,22 @@ pub fn log_body(endpoint: &Endpoint, what: &str, body: &[u8]) {
     }
 }
 
-/// Sends one attempt of a JSON POST and returns the response when its status is a success.
+/// Sends one attempt of a JSON POST (`body` is the encoded JSON) and returns the response when its status is a success.
 /// Failures are classified (retryable or not) with the provider's message extracted.
 pub async fn post(
     client: &reqwest::Client,
     endpoint: &Endpoint,
     headers: HeaderMap,
-    body: &Value,
+    body: &[u8],
     model: &str,
     policy: &RetryPolicy,
 ) -> Result<reqwest::Response, Failure> {
-    // Serialize once: the same bytes are logged (only at -vvv) and sent.
-    let bytes = serde_json::to_vec(body)
-        .map_err(|e| Failure::from(ModelError::Other(format!("cannot encode the request: {e}"))))?;
-    log_body(endpoint, "POST", &bytes);
+    log_body(endpoint, "POST", body);
     let response = client
         .post(&endpoint.url)
         .headers(headers)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(bytes)
+        .body(body.to_vec())
         .timeout(policy.request_timeout)
         .send()
         .await

@@ -25,6 +25,12 @@ pub trait WireFormat: Send + Sync + 'static {
     fn context(request: &ModelRequest) -> Self::Context;
     /// The JSON request body.
     fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError>;
+    /// The request body as bytes. The default serializes [`WireFormat::build`]; a format may
+    /// encode directly (same JSON) to avoid building a `Value` tree per turn.
+    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
+        serde_json::to_vec(&Self::build(request, model, stream)?)
+            .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
+    }
     /// A non-streamed reply.
     fn parse(
         body: &Value,
@@ -81,7 +87,7 @@ impl<W: WireFormat> HttpModel<W> {
 
     async fn attempt(
         &self,
-        body: &Value,
+        body: &[u8],
         model: &str,
         context: &W::Context,
         sink: Option<StreamSink<'_>>,
@@ -141,7 +147,7 @@ impl<W: WireFormat> Model for HttpModel<W> {
             } else {
                 request.model.as_str()
             };
-            let body = W::build(request, model, self.stream)?;
+            let body = W::encode(request, model, self.stream)?;
             let context = W::context(request);
             let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))

@@ -3,12 +3,14 @@
 //! OpenRouter). Request building and reply parsing are pure functions in the submodules;
 //! [`OpenAiWire`] plugs them into the shared [`HttpModel`].
 
+mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
+pub use encode::encode_request;
 pub use request::build_request;
 pub use response::{StreamState, parse_response};
 
@@ -39,6 +41,11 @@ impl WireFormat for OpenAiWire {
 
     fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
         Ok(build_request(request, model, stream))
+    }
+
+    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
+        encode_request(request, model, stream)
+            .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
     }
 
     fn parse(body: &Value, provider: &str, (): &()) -> Result<ModelResponse, Failure> {

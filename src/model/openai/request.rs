@@ -49,7 +49,7 @@ pub fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Value
     Value::Object(body)
 }
 
-fn tool_choice(choice: &ToolChoice) -> Value {
+pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
     match choice {
         ToolChoice::Auto => json!("auto"),
         ToolChoice::Required => json!("required"),
@@ -103,7 +103,7 @@ fn user_message(message: &Message, out: &mut Vec<Value>) {
     out.push(json!({"role": "user", "content": content}));
 }
 
-fn attachment(a: &Attachment) -> Value {
+pub(super) fn attachment(a: &Attachment) -> Value {
     let data_url = format!("data:{};base64,{}", a.media_type, a.data_base64);
     if a.media_type.starts_with("image/") {
         json!({"type": "image_url", "image_url": {"url": data_url}})
@@ -268,5 +268,57 @@ mod tests {
                 {"type": "file", "file": {"filename": "d.pdf", "file_data": "data:application/pdf;base64,QUJD"}},
             ])
         );
+    }
+
+    /// The fast encoder writes exactly the JSON `build_request` builds.
+    #[test]
+    fn the_fast_encoder_matches_build_request() {
+        use crate::model::Attachment;
+        let mut rich = request();
+        rich.messages.push(Message {
+            role: Role::User,
+            parts: vec![
+                Part::Text("look".into()),
+                Part::Attachment(Attachment {
+                    path: "a/deck.pdf".into(),
+                    media_type: "application/pdf".into(),
+                    data_base64: "JVBE".into(),
+                }),
+                Part::Attachment(Attachment {
+                    path: "p.png".into(),
+                    media_type: "image/png".into(),
+                    data_base64: "iVBO".into(),
+                }),
+            ],
+        });
+        rich.messages.push(Message {
+            role: Role::Assistant,
+            parts: vec![
+                Part::Text("two ".into()),
+                Part::Text("parts".into()),
+                Part::ToolCall(ToolCall {
+                    id: "c2".into(),
+                    name: "add".into(),
+                    arguments: json!("{not json"),
+                }),
+            ],
+        });
+        rich.messages.push(Message::user(""));
+        rich.output_schema =
+            Some(json!({"type": "object", "properties": {"a": {"type": "integer"}}}));
+        rich.output_name = Some("my worker".into());
+        let plain = ModelRequest {
+            messages: vec![Message::user("x"), Message::assistant("y")],
+            ..ModelRequest::default()
+        };
+        for req in [request(), rich, plain] {
+            for stream in [false, true] {
+                let fast: Value = serde_json::from_slice(
+                    &crate::model::openai::encode_request(&req, "m", stream).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(fast, build_request(&req, "m", stream));
+            }
+        }
     }
 }

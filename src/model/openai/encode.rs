@@ -1,0 +1,250 @@
+//! Fast request encoding: the same JSON as [`super::build_request`], written from borrowed,
+//! typed structs straight into bytes. A tool loop resends the whole conversation every turn;
+//! building a `serde_json::Value` tree for it first (allocating and dropping every message)
+//! was most of llm-do's CPU per round trip (docs/performance.md).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::request::{attachment, tool_choice};
+use crate::model::wire::identifier;
+use crate::model::{Message, ModelRequest, Part, Role};
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<Msg<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Msg<'a> {
+    Tool {
+        role: &'static str,
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+    Assistant {
+        role: &'static str,
+        content: Option<Cow<'a, str>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<Call<'a>>,
+    },
+    Text {
+        role: &'static str,
+        content: Cow<'a, str>,
+    },
+    Parts {
+        role: &'static str,
+        content: Vec<Value>,
+    },
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFn<'a>,
+}
+
+#[derive(Serialize)]
+struct CallFn<'a> {
+    name: &'a str,
+    arguments: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ToolFn<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolFn<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchema<'a> {
+    name: String,
+    schema: &'a Value,
+    strict: bool,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// The bytes of `POST /chat/completions` for `request` (equal, as JSON, to `build_request`).
+pub fn encode_request(
+    request: &ModelRequest,
+    model: &str,
+    stream: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let has_tools = !request.tools.is_empty();
+    let body = Body {
+        model,
+        messages: messages(request),
+        tools: request
+            .tools
+            .iter()
+            .map(|t| Tool {
+                kind: "function",
+                function: ToolFn {
+                    name: &t.name,
+                    description: &t.description,
+                    parameters: &t.parameters,
+                },
+            })
+            .collect(),
+        tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
+        parallel_tool_calls: request.parallel_tool_calls.filter(|_| has_tools),
+        response_format: request.output_schema.as_ref().map(|schema| ResponseFormat {
+            kind: "json_schema",
+            json_schema: JsonSchema {
+                name: identifier(request.output_name.as_deref(), "output"),
+                schema,
+                strict: false,
+            },
+        }),
+        temperature: request.temperature,
+        max_tokens: request.max_tokens,
+        seed: request.seed,
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+    };
+    serde_json::to_vec(&body)
+}
+
+fn messages(request: &ModelRequest) -> Vec<Msg<'_>> {
+    let mut out = Vec::with_capacity(request.messages.len() + 1);
+    if !request.system.is_empty() {
+        out.push(Msg::Text {
+            role: "system",
+            content: Cow::Borrowed(&request.system),
+        });
+    }
+    for message in &request.messages {
+        match message.role {
+            Role::User => user(message, &mut out),
+            Role::Assistant => out.push(assistant(message)),
+        }
+    }
+    out
+}
+
+/// A message's text: borrowed when it is a single part.
+fn text(message: &Message) -> Cow<'_, str> {
+    let mut texts = message.parts.iter().filter_map(|p| match p {
+        Part::Text(t) => Some(t.as_str()),
+        _ => None,
+    });
+    match (texts.next(), texts.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(one), None) => Cow::Borrowed(one),
+        _ => Cow::Owned(message.text()),
+    }
+}
+
+fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
+    let mut has_text = false;
+    let mut has_attachment = false;
+    for part in &message.parts {
+        match part {
+            Part::ToolResult(r) => out.push(Msg::Tool {
+                role: "tool",
+                tool_call_id: &r.call_id,
+                content: &r.content,
+            }),
+            Part::Text(_) => has_text = true,
+            Part::Attachment(_) => has_attachment = true,
+            Part::ToolCall(_) => {}
+        }
+    }
+    if has_attachment {
+        let content = message
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(serde_json::json!({"type": "text", "text": t})),
+                Part::Attachment(a) => Some(attachment(a)),
+                _ => None,
+            })
+            .collect();
+        out.push(Msg::Parts {
+            role: "user",
+            content,
+        });
+    } else if has_text {
+        out.push(Msg::Text {
+            role: "user",
+            content: text(message),
+        });
+    }
+}
+
+fn assistant(message: &Message) -> Msg<'_> {
+    let tool_calls: Vec<Call<'_>> = message
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall(c) => Some(Call {
+                id: &c.id,
+                kind: "function",
+                function: CallFn {
+                    name: &c.name,
+                    arguments: match &c.arguments {
+                        Value::String(raw) => Cow::Borrowed(raw.as_str()),
+                        other => Cow::Owned(other.to_string()),
+                    },
+                },
+            }),
+            _ => None,
+        })
+        .collect();
+    let text = text(message);
+    let content = if text.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(text)
+    };
+    Msg::Assistant {
+        role: "assistant",
+        content,
+        tool_calls,
+    }
+}
