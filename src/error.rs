@@ -60,6 +60,14 @@ impl Located {
         self.help = help;
         self
     }
+    /// `line:col` (1-based) of the span's start in `text`, the file this error points into.
+    pub fn line_col(&self, text: &str) -> String {
+        let before = &text[..self.span.offset().min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("{line}:{col}")
+    }
+
     /// Attach a related located note.
     #[must_use]
     pub fn related(mut self, other: Located) -> Self {

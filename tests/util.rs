@@ -114,16 +114,7 @@ impl Test {
     }
 
     fn exec(&self, extra: &[&str]) -> Run {
-        let mut cmd = Command::cargo_bin("llm-do").expect("binary");
-        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()));
-        for k in CLEARED {
-            cmd.env_remove(k);
-        }
-        cmd.env("HOME", self.dir.path()).env("NO_COLOR", "1");
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd.args(&self.args).args(extra);
+        let mut cmd = Command::from_std(self.command(extra));
         cmd.write_stdin(self.stdin.clone().unwrap_or_default());
         let out: Output = cmd.output().expect("run llm-do");
         let clean = |b: &[u8]| {

@@ -38,11 +38,7 @@ fn parse(text: &str) -> Result<Config, Box<Located>> {
 /// The error's message, `line:col` of its span start, and help.
 fn fail(text: &str) -> (String, String, Option<String>) {
     let e = parse(text).expect_err("expected an error");
-    let offset = e.span.offset();
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (e.message.clone(), format!("{line}:{col}"), e.help.clone())
+    (e.message.clone(), e.line_col(text), e.help.clone())
 }
 
 use crate::error::Located;
