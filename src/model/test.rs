@@ -126,37 +126,30 @@ mod tests {
             tools: vec![tool("a"), tool("b")],
             ..Default::default()
         };
+        // Answer the model's call `call` with `content`, as the run loop does.
+        let answer = |req: &mut ModelRequest, call: &ToolCall, content: &str| {
+            req.messages.push(Message {
+                role: Role::Assistant,
+                parts: vec![Part::ToolCall(call.clone())],
+            });
+            let result = ToolResult {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: content.into(),
+                is_error: false,
+            };
+            req.messages.push(Message {
+                role: Role::User,
+                parts: vec![Part::ToolResult(result)],
+            });
+        };
         let r = reply(&req);
         assert_eq!(r.tool_calls[0].name, "a");
         assert_eq!(r.tool_calls[0].arguments, json!({"name": "Hi There"}));
-        req.messages.push(Message {
-            role: Role::Assistant,
-            parts: vec![Part::ToolCall(r.tool_calls[0].clone())],
-        });
-        req.messages.push(Message {
-            role: Role::User,
-            parts: vec![Part::ToolResult(ToolResult {
-                call_id: "call_1".into(),
-                name: "a".into(),
-                content: "A!".into(),
-                is_error: false,
-            })],
-        });
+        answer(&mut req, &r.tool_calls[0], "A!");
         let r = reply(&req);
         assert_eq!(r.tool_calls[0].name, "b");
-        req.messages.push(Message {
-            role: Role::Assistant,
-            parts: vec![Part::ToolCall(r.tool_calls[0].clone())],
-        });
-        req.messages.push(Message {
-            role: Role::User,
-            parts: vec![Part::ToolResult(ToolResult {
-                call_id: "call_2".into(),
-                name: "b".into(),
-                content: "B!".into(),
-                is_error: false,
-            })],
-        });
+        answer(&mut req, &r.tool_calls[0], "B!");
         let r = reply(&req);
         assert!(r.tool_calls.is_empty());
         assert_eq!(r.text, "B!");
