@@ -250,6 +250,13 @@ impl Project {
             || self.fns.contains_key(name)
             || self.workers.contains_key(name)
             || self.modules.contains_key(name)
+            || self.is_mcp_toolset(name)
+    }
+
+    /// Whether `name` is `mcp.NAME` or `mcp.NAME.tool` for a server in `llm-do.toml` (its
+    /// tools are only known once the server runs).
+    pub fn is_mcp_toolset(&self, name: &str) -> bool {
+        crate::mcp::parse_ref(name).is_some_and(|(server, _)| self.config.mcp.contains_key(server))
     }
 
     /// Unknown toolset entries in workers, each pointing at the entry.
