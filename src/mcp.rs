@@ -192,6 +192,18 @@ impl McpClients {
         }
     }
 
+    /// Whether any server was started (and not yet shut down).
+    pub fn has_started(&self) -> bool {
+        self.conns.try_lock().map_or(true, |c| !c.is_empty())
+    }
+
+    /// Drop every connection without waiting (each closes in the background).
+    pub fn drop_all(&self) {
+        if let Ok(mut conns) = self.conns.try_lock() {
+            conns.clear();
+        }
+    }
+
     async fn forget(&self, name: &str, conn: &Arc<Conn>) {
         let mut conns = self.conns.lock().await;
         if conns.get(name).is_some_and(|c| Arc::ptr_eq(c, conn)) {
@@ -225,8 +237,7 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
         }
         (None, Some(url)) => {
             let config = http_config(url, config).map_err(fail)?;
-            let transport =
-                rmcp::transport::StreamableHttpClientTransport::from_config(config);
+            let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
             ().serve(transport).await.map_err(|e| fail(e.to_string()))?
         }
         (None, None) => return Err(fail("it has neither `command` nor `url`".to_owned())),
@@ -253,13 +264,13 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
 fn http_config(
     url: &str,
     config: &McpServer,
-) -> Result<rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig, String>
-{
+) -> Result<rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig, String> {
     use reqwest::header::{HeaderName, HeaderValue};
     let mut headers = HashMap::new();
     for (header, var) in &config.headers_env {
-        let value = std::env::var(var)
-            .map_err(|_| format!("environment variable `{var}` (for header `{header}`) is not set"))?;
+        let value = std::env::var(var).map_err(|_| {
+            format!("environment variable `{var}` (for header `{header}`) is not set")
+        })?;
         let header_name = HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| format!("invalid header name `{header}`"))?;
         let value = HeaderValue::from_str(&value)

@@ -267,7 +267,7 @@ impl Project {
                 if !self.is_toolset(&t.name) {
                     let path = w.path.clone().unwrap_or_default();
                     let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
-                        format!("toolsets are builtin sets ({}), Rhai fns, script modules or workers", crate::tools::TOOLSET_NAMES.join(", "))
+                        format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
                     });
                     let err = Located::new(
                         &path,

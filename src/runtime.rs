@@ -433,10 +433,18 @@ impl Runtime {
             .map_err(|e| CallError::Tool(e.to_string()))
     }
 
-    /// Close the MCP servers started by this process (at exit). Call it outside async code.
+    /// Close the MCP servers started by this process (at exit), waiting briefly for each. On a
+    /// single-threaded runtime it cannot wait: dropping the connections closes them instead.
     pub fn shutdown_mcp(&self) {
-        if Handle::try_current().is_err() {
-            self.handle.block_on(self.mcp.shutdown());
+        if !self.mcp.has_started() {
+            return;
+        }
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => self.handle.block_on(self.mcp.shutdown()),
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.handle.block_on(self.mcp.shutdown()));
+            }
+            Ok(_) => self.mcp.drop_all(),
         }
     }
 

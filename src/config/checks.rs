@@ -165,7 +165,10 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &path,
                 format!("invalid mcp server name `{name}`"),
-                Some("mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`".to_owned()),
+                Some(
+                    "mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`"
+                        .to_owned(),
+                ),
             ));
         }
         match (&server.command, &server.url) {
@@ -173,14 +176,20 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 return Err(at(
                     &[key("mcp"), key(name), key("url")],
                     format!("mcp server `{name}` has both `command` and `url`"),
-                    Some("use `command` for a stdio server or `url` for a streamable HTTP server".to_owned()),
+                    Some(
+                        "use `command` for a stdio server or `url` for a streamable HTTP server"
+                            .to_owned(),
+                    ),
                 ));
             }
             (None, None) => {
                 return Err(at(
                     &path,
                     format!("mcp server `{name}` needs `command` or `url`"),
-                    Some("e.g. `command = \"npx\"` with `args`, or `url = \"https://...\"`".to_owned()),
+                    Some(
+                        "e.g. `command = \"npx\"` with `args`, or `url = \"https://...\"`"
+                            .to_owned(),
+                    ),
                 ));
             }
             (Some(command), None) => {
@@ -203,12 +212,18 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
                     return Err(at(
                         &[key("mcp"), key(name), key("url")],
-                        format!("`url` of mcp server `{name}` must start with `http://` or `https://`"),
+                        format!(
+                            "`url` of mcp server `{name}` must start with `http://` or `https://`"
+                        ),
                         None,
                     ));
                 }
                 if !server.args.is_empty() || !server.env.is_empty() {
-                    let field = if server.args.is_empty() { "env" } else { "args" };
+                    let field = if server.args.is_empty() {
+                        "env"
+                    } else {
+                        "args"
+                    };
                     return Err(at(
                         &[key("mcp"), key(name), key(field)],
                         format!("`{field}` of mcp server `{name}` needs `command`"),

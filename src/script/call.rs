@@ -161,7 +161,10 @@ fn dispatch(
     let to_eval = |e: CallError| call_error(e, pos);
     if name.starts_with(crate::mcp::PREFIX) {
         let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
-        let out = rt.handle.block_on(rt.call_mcp(name, json)).map_err(to_eval)?;
+        let out = rt
+            .handle
+            .block_on(rt.call_mcp(name, json))
+            .map_err(to_eval)?;
         return Ok(value::to_dynamic(&out));
     }
     let project = rt.project();
