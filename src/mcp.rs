@@ -21,6 +21,9 @@ pub const PREFIX: &str = "mcp.";
 /// How long a server gets to exit after its connection is closed.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a server gets to start and list its tools.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Longest tool name providers accept.
 const MAX_TOOL_NAME: usize = 64;
 
@@ -216,7 +219,21 @@ impl McpClients {
         if let Some(c) = conns.get(name) {
             return Ok(c.clone());
         }
-        let conn = Arc::new(start(name, config).await?);
+        let conn = tokio::time::timeout(START_TIMEOUT, start(name, config))
+            .await
+            .map_err(|_| McpError::Start {
+                name: name.to_owned(),
+                message: format!(
+                    "no answer within {} seconds; is `{}` an MCP server?",
+                    START_TIMEOUT.as_secs(),
+                    config
+                        .command
+                        .as_deref()
+                        .or(config.url.as_deref())
+                        .unwrap_or("it")
+                ),
+            })??;
+        let conn = Arc::new(conn);
         conns.insert(name.to_owned(), conn.clone());
         Ok(conn)
     }
@@ -236,7 +253,7 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
             ().serve(transport).await.map_err(|e| fail(e.to_string()))?
         }
         (None, Some(url)) => {
-            let config = http_config(url, config).map_err(fail)?;
+            let config = http_config(url, config, &|var| std::env::var(var).ok()).map_err(fail)?;
             let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
             ().serve(transport).await.map_err(|e| fail(e.to_string()))?
         }
@@ -260,15 +277,16 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
     Ok(Conn { service, tools })
 }
 
-/// The streamable HTTP settings of a server: its URL and headers read from the environment.
+/// The streamable HTTP settings of a server: its URL and headers read through `env`.
 fn http_config(
     url: &str,
     config: &McpServer,
+    env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig, String> {
     use reqwest::header::{HeaderName, HeaderValue};
     let mut headers = HashMap::new();
     for (header, var) in &config.headers_env {
-        let value = std::env::var(var).map_err(|_| {
+        let value = env(var).ok_or_else(|| {
             format!("environment variable `{var}` (for header `{header}`) is not set")
         })?;
         let header_name = HeaderName::from_bytes(header.as_bytes())
@@ -330,6 +348,23 @@ mod tests {
         assert_eq!(model_tool_name("gh", "list-issues"), "gh_list-issues");
         assert_eq!(model_tool_name("fs", "read.file/x"), "fs_read_file_x");
         assert_eq!(model_tool_name("s", &"x".repeat(100)).len(), MAX_TOOL_NAME);
+    }
+
+    #[test]
+    fn http_headers_come_from_the_environment() {
+        let server = McpServer {
+            url: Some("http://localhost:1/mcp".into()),
+            headers_env: [("Authorization".to_owned(), "TOKEN".to_owned())].into(),
+            ..McpServer::default()
+        };
+        let env = |var: &str| (var == "TOKEN").then(|| "Bearer x".to_owned());
+        let c = http_config("http://localhost:1/mcp", &server, &env).unwrap();
+        assert_eq!(&*c.uri, "http://localhost:1/mcp");
+        let e = http_config("http://localhost:1/mcp", &server, &|_| None).unwrap_err();
+        assert_eq!(
+            e,
+            "environment variable `TOKEN` (for header `Authorization`) is not set"
+        );
     }
 
     #[test]

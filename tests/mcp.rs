@@ -148,3 +148,40 @@ fn unknown_keys_in_an_mcp_table_are_rejected() {
         out.stderr
     );
 }
+
+#[test]
+fn llm_do_run_calls_an_mcp_tool() {
+    let t = Test::new().config(&config(""));
+    let out = t.run_with(&["run", "mcp.echo.echo", "--input-json", r#"{"text": "x"}"#]);
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "echo: x");
+}
+
+#[test]
+fn a_worker_naming_a_missing_tool_fails_naming_the_server() {
+    let t = Test::new().config(&config("")).worker(
+        "w",
+        "---\nmodel: test\ntoolsets: [mcp.echo.nope]\n---\nHi.\n",
+    );
+    let out = t.run_with(&["run", "w", "hi"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr
+            .contains("mcp server `echo` has no tool `nope`; its tools are: crash, echo, fail"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_toolset_naming_an_undeclared_server_is_a_load_error() {
+    let t = Test::new().worker("w", "---\nmodel: test\ntoolsets: [mcp.nope]\n---\nHi.\n");
+    let out = t.run_with(&["check"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr.contains("unknown toolset `mcp.nope`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`mcp.NAME` servers"), "{}", out.stderr);
+}
