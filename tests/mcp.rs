@@ -185,3 +185,72 @@ fn a_toolset_naming_an_undeclared_server_is_a_load_error() {
     );
     assert!(out.stderr.contains("`mcp.NAME` servers"), "{}", out.stderr);
 }
+
+/// A minimal streamable HTTP MCP server on wiremock: JSON responses (no SSE), one tool
+/// `whoami` answering with the `Authorization` header it received.
+fn http_mcp_reply(req: &wiremock::Request) -> wiremock::ResponseTemplate {
+    use serde_json::{Value, json};
+    use wiremock::ResponseTemplate;
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return ResponseTemplate::new(400);
+    };
+    let Some(id) = body.get("id").cloned() else {
+        return ResponseTemplate::new(202); // a notification
+    };
+    let result = match body["method"].as_str().unwrap_or_default() {
+        "initialize" => json!({
+            "protocolVersion": body["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "mock", "version": "1.0.0"}
+        }),
+        "tools/list" => json!({"tools": [{
+            "name": "whoami",
+            "description": "Who is calling.",
+            "inputSchema": {"type": "object", "properties": {}}
+        }]}),
+        "tools/call" => {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)")
+                .to_owned();
+            json!({"content": [{"type": "text", "text": auth}]})
+        }
+        _ => return ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}})),
+    };
+    ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamable_http_server_gets_headers_from_the_environment() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(http_mcp_reply)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    let cfg = format!(
+        "[mcp.remote]\nurl = \"{}/mcp\"\nheaders_env = {{ Authorization = \"REMOTE_AUTH\" }}\n",
+        server.uri()
+    );
+    let t = Test::new()
+        .config(&cfg)
+        .env("REMOTE_AUTH", "Bearer s3cret")
+        .script("main", "print(call(\"mcp.remote.whoami\", #{}));\n");
+    let out = tokio::task::spawn_blocking(move || t.run_with(&["scripts/main.rhai"]))
+        .await
+        .unwrap();
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "Bearer s3cret");
+}
