@@ -335,6 +335,7 @@ fn runtime_with(
 
 /// At exit: flush the trace and write a recorded cassette.
 fn finish(rt: &Runtime, global: &Global) -> Result<(), Error> {
+    rt.shutdown_mcp();
     crate::trace::commands::finish(rt, global.trace.as_deref())
 }
 

@@ -25,6 +25,9 @@ pub struct Config {
     pub shell: ShellConfig,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[mcp.NAME]`: MCP servers usable as toolsets (`mcp.NAME`, `mcp.NAME.tool`).
+    #[serde(default)]
+    pub mcp: BTreeMap<String, McpServer>,
 }
 
 /// `[defaults]`
@@ -111,6 +114,26 @@ pub struct ProviderConfig {
     /// Environment variable holding the API key (none: no auth header).
     pub api_key_env: Option<String>,
     pub wire: Wire,
+}
+
+/// `[mcp.NAME]`: an MCP server, either a stdio child process (`command`, `args`, `env`) or a
+/// streamable HTTP endpoint (`url`, `headers_env`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServer {
+    /// Program started for a stdio server.
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment variables for it.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Endpoint of a streamable HTTP server.
+    pub url: Option<String>,
+    /// HTTP header name → environment variable holding its value (e.g. a token).
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, String>,
 }
 
 #[cfg(test)]

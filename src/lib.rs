@@ -9,6 +9,7 @@ pub mod env_vars;
 pub mod error;
 pub mod fanout;
 pub mod interrupt;
+pub mod mcp;
 pub mod model;
 pub mod project;
 pub mod repl;

@@ -250,6 +250,13 @@ impl Project {
             || self.fns.contains_key(name)
             || self.workers.contains_key(name)
             || self.modules.contains_key(name)
+            || self.is_mcp_toolset(name)
+    }
+
+    /// Whether `name` is `mcp.NAME` or `mcp.NAME.tool` for a server in `llm-do.toml` (its
+    /// tools are only known once the server runs).
+    pub fn is_mcp_toolset(&self, name: &str) -> bool {
+        crate::mcp::parse_ref(name).is_some_and(|(server, _)| self.config.mcp.contains_key(server))
     }
 
     /// Unknown toolset entries in workers, each pointing at the entry.
@@ -260,7 +267,7 @@ impl Project {
                 if !self.is_toolset(&t.name) {
                     let path = w.path.clone().unwrap_or_default();
                     let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
-                        format!("toolsets are builtin sets ({}), Rhai fns, script modules or workers", crate::tools::TOOLSET_NAMES.join(", "))
+                        format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
                     });
                     let err = Located::new(
                         &path,

@@ -94,6 +94,8 @@ pub struct Runtime {
     session: SessionState,
     /// The running script merged with the project library: where `parallel` closures live.
     script_ast: RwLock<Option<Arc<rhai::AST>>>,
+    /// MCP servers started so far (lazily, on first use).
+    pub mcp: crate::mcp::McpClients,
     weak: Weak<Runtime>,
 }
 
@@ -154,6 +156,7 @@ impl Runtime {
                 cassette: std::sync::OnceLock::new(),
                 session: SessionState::default(),
                 script_ast: RwLock::new(None),
+                mcp: crate::mcp::McpClients::default(),
                 weak: weak.clone(),
             }
         });
@@ -353,6 +356,9 @@ impl Runtime {
         name: &str,
         input: Value,
     ) -> Result<Value, CallError> {
+        if name.starts_with(crate::mcp::PREFIX) {
+            return self.call_mcp(name, input).await;
+        }
         let project = self.project();
         match project.resolve(name) {
             Some(Target::Worker(w)) => {
@@ -383,6 +389,62 @@ impl Runtime {
                 name: name.to_string(),
                 help: project.suggest(name),
             }),
+        }
+    }
+
+    /// Call the MCP tool `mcp.SERVER.TOOL` (from a script or `llm-do run`: no approval, like
+    /// every script-initiated call). A result the server marks as an error is an error.
+    pub async fn call_mcp(&self, name: &str, input: Value) -> Result<Value, CallError> {
+        let out = self.call_mcp_raw(name, input).await?;
+        if out.is_error {
+            return Err(CallError::Tool(format!("`{name}` failed: {}", out.text)));
+        }
+        Ok(Value::String(out.text))
+    }
+
+    /// Call the MCP tool `mcp.SERVER.TOOL`, keeping the server's error flag.
+    pub async fn call_mcp_raw(
+        &self,
+        name: &str,
+        input: Value,
+    ) -> Result<crate::mcp::McpOutput, CallError> {
+        let bad = || CallError::Tool(crate::mcp::McpError::BadName(name.to_owned()).to_string());
+        let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
+            return Err(bad());
+        };
+        let Some(config) = self.project().config.mcp.get(server).cloned() else {
+            let e = crate::mcp::McpError::UnknownServer {
+                name: server.to_owned(),
+            };
+            return Err(CallError::Tool(e.to_string()));
+        };
+        let input = match input {
+            Value::Null => Value::Object(serde_json::Map::new()),
+            v @ Value::Object(_) => v,
+            other => {
+                return Err(CallError::Tool(format!(
+                    "`{name}` takes a map of named arguments, not {other}"
+                )));
+            }
+        };
+        self.mcp
+            .call(server, &config, tool, input)
+            .await
+            .map_err(|e| CallError::Tool(e.to_string()))
+    }
+
+    /// Close the MCP servers started by this process (at exit), waiting briefly for each. On a
+    /// single-threaded runtime it cannot wait: dropping the connections closes them instead.
+    pub fn shutdown_mcp(&self) {
+        if !self.mcp.has_started() {
+            return;
+        }
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Err(_) => self.handle.block_on(self.mcp.shutdown()),
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.handle.block_on(self.mcp.shutdown()));
+            }
+            Ok(_) => self.mcp.drop_all(),
         }
     }
 

@@ -9,6 +9,7 @@ mod errors;
 mod examples;
 mod faults;
 mod interrupts;
+mod mcp;
 mod proptests;
 mod providers;
 mod real_llm;

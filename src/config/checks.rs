@@ -32,7 +32,8 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
     limits(&config.limits, at)?;
     approvals(config, at)?;
     shell(config, at)?;
-    providers(config, at)
+    providers(config, at)?;
+    mcp(config, at)
 }
 
 /// Whether `id` looks like `provider:model`.
@@ -155,4 +156,82 @@ fn base_url_variable(provider: &str) -> Option<&'static str> {
         "ollama" => Some("OLLAMA_HOST"),
         _ => None,
     }
+}
+
+fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
+    for (name, server) in &config.mcp {
+        let path = [key("mcp"), key(name)];
+        if !is_identifier(name) {
+            return Err(at(
+                &path,
+                format!("invalid mcp server name `{name}`"),
+                Some(
+                    "mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`"
+                        .to_owned(),
+                ),
+            ));
+        }
+        match (&server.command, &server.url) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    &[key("mcp"), key(name), key("url")],
+                    format!("mcp server `{name}` has both `command` and `url`"),
+                    Some(
+                        "use `command` for a stdio server or `url` for a streamable HTTP server"
+                            .to_owned(),
+                    ),
+                ));
+            }
+            (None, None) => {
+                return Err(at(
+                    &path,
+                    format!("mcp server `{name}` needs `command` or `url`"),
+                    Some(
+                        "e.g. `command = \"npx\"` with `args`, or `url = \"https://...\"`"
+                            .to_owned(),
+                    ),
+                ));
+            }
+            (Some(command), None) => {
+                if command.trim().is_empty() {
+                    return Err(at(
+                        &[key("mcp"), key(name), key("command")],
+                        format!("`command` of mcp server `{name}` is empty"),
+                        None,
+                    ));
+                }
+                if !server.headers_env.is_empty() {
+                    return Err(at(
+                        &[key("mcp"), key(name), key("headers_env")],
+                        format!("`headers_env` of mcp server `{name}` needs `url`"),
+                        Some("stdio servers take `env` instead".to_owned()),
+                    ));
+                }
+            }
+            (None, Some(url)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(at(
+                        &[key("mcp"), key(name), key("url")],
+                        format!(
+                            "`url` of mcp server `{name}` must start with `http://` or `https://`"
+                        ),
+                        None,
+                    ));
+                }
+                if !server.args.is_empty() || !server.env.is_empty() {
+                    let field = if server.args.is_empty() {
+                        "env"
+                    } else {
+                        "args"
+                    };
+                    return Err(at(
+                        &[key("mcp"), key(name), key(field)],
+                        format!("`{field}` of mcp server `{name}` needs `command`"),
+                        Some("HTTP servers take `headers_env` instead".to_owned()),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

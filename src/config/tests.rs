@@ -196,3 +196,22 @@ fn bad_default_model_and_shell() {
         ("shell `prefix` is empty", "2:21")
     );
 }
+
+#[test]
+fn mcp_servers_parse_and_are_checked() {
+    let c = parse("[mcp.echo]\ncommand = \"srv\"\nargs = [\"-v\"]\nenv = { A = \"1\" }\n\n[mcp.gh]\nurl = \"https://x/mcp\"\nheaders_env = { Authorization = \"GH_TOKEN\" }\n").unwrap();
+    assert_eq!(c.mcp["echo"].command.as_deref(), Some("srv"));
+    assert_eq!(c.mcp["echo"].args, vec!["-v".to_string()]);
+    assert_eq!(c.mcp["gh"].headers_env["Authorization"], "GH_TOKEN");
+    let (msg, _, help) = fail("[mcp.echo]\ncomand = \"srv\"\n");
+    assert_eq!(msg, "unknown key `comand` in `[mcp.echo]`");
+    assert!(help.unwrap().contains("command"));
+    let (msg, _, _) = fail("[mcp.echo]\nargs = []\n");
+    assert_eq!(msg, "mcp server `echo` needs `command` or `url`");
+    let (msg, _, _) = fail("[mcp.echo]\ncommand = \"a\"\nurl = \"http://x\"\n");
+    assert_eq!(msg, "mcp server `echo` has both `command` and `url`");
+    let (msg, _, _) = fail("[mcp.echo]\nurl = \"ftp://x\"\n");
+    assert!(msg.contains("must start with `http://`"), "{msg}");
+    let (msg, _, _) = fail("[mcp.\"a-b\"]\ncommand = \"a\"\n");
+    assert_eq!(msg, "invalid mcp server name `a-b`");
+}

@@ -158,8 +158,16 @@ fn dispatch(
     input: Option<Dynamic>,
     pos: Position,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let project = rt.project();
     let to_eval = |e: CallError| call_error(e, pos);
+    if name.starts_with(crate::mcp::PREFIX) {
+        let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
+        let out = rt
+            .handle
+            .block_on(rt.call_mcp(name, json))
+            .map_err(to_eval)?;
+        return Ok(value::to_dynamic(&out));
+    }
+    let project = rt.project();
     // The calling context is only needed for tracing and for workers: not on the hot path.
     let traced_ctx = || rt.observer.enabled().then(|| ctx_of(ctx.tag()));
     let target = project.resolve(name);

@@ -90,7 +90,7 @@ async fn converse(
         None => None,
     };
     let model = rt.model_for(spec)?;
-    let toolbox = Toolbox::for_worker(rt, spec);
+    let toolbox = Toolbox::for_worker(rt, spec).with_mcp(rt, spec).await?;
     let mut messages = input::examples(spec);
     messages.push(input::user_message(rt, spec, &input)?);
     let model_name = model

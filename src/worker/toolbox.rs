@@ -31,6 +31,8 @@ enum Action {
     Worker(Arc<WorkerSpec>),
     /// A builtin tool (`read_file`, `write_file`, `shell`, ...).
     Builtin,
+    /// A tool of an MCP server, by its full name `mcp.SERVER.TOOL`.
+    Mcp(String),
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +79,53 @@ impl Toolbox {
         Toolbox { tools }
     }
 
+    /// Add the tools of the MCP servers named in `toolsets` (`mcp.NAME` or `mcp.NAME.tool`),
+    /// starting each server on first use.
+    ///
+    /// # Errors
+    ///
+    /// A server that cannot start or list its tools, or a listed tool it does not have.
+    pub async fn with_mcp(mut self, rt: &Runtime, spec: &WorkerSpec) -> Result<Self, CallError> {
+        let project = rt.project();
+        for entry in &spec.toolsets {
+            let Some((server, only)) = crate::mcp::parse_ref(&entry.name) else {
+                continue;
+            };
+            let Some(config) = project.config.mcp.get(server) else {
+                continue;
+            };
+            let tools = rt
+                .mcp
+                .tools(server, config)
+                .await
+                .map_err(|e| CallError::Tool(e.to_string()))?;
+            if let Some(tool) = only
+                && !tools.iter().any(|t| t.name == tool)
+            {
+                let e = crate::mcp::McpError::UnknownTool {
+                    name: server.to_owned(),
+                    tool: tool.to_owned(),
+                    available: tools.iter().map(|t| t.name.clone()).collect(),
+                };
+                return Err(CallError::Tool(e.to_string()));
+            }
+            for t in tools.iter().filter(|t| only.is_none_or(|o| o == t.name)) {
+                let def = ToolDef {
+                    name: crate::mcp::model_tool_name(server, &t.name),
+                    description: t.description.clone(),
+                    parameters: t.input_schema.clone(),
+                };
+                if !self.tools.iter().any(|x| x.def.name == def.name) {
+                    self.tools.push(Tool {
+                        def,
+                        action: Action::Mcp(format!("{}{server}.{}", crate::mcp::PREFIX, t.name)),
+                    });
+                }
+            }
+        }
+        Ok(self)
+    }
+
     /// Whether a call of `name` may run concurrently with its neighbours in one model turn:
     /// workers, read-only builtins and Rhai fns without `@approval`. Writes, shell commands
     /// and approval-gated fns run alone, in the model's order. Unknown tools are answered at
@@ -91,6 +140,7 @@ impl Toolbox {
             None | Some(Action::Worker(_)) => true,
             Some(Action::Fn { approval_required }) => !approval_required,
             Some(Action::Builtin) => READ_ONLY_TOOLS.contains(&name),
+            Some(Action::Mcp(_)) => false,
         }
     }
 
@@ -159,9 +209,15 @@ impl Toolbox {
             Action::Fn { approval_required } => *approval_required,
             Action::Worker(_) => false,
             Action::Builtin => rt.tool_env().needs_approval(&call.name, &args),
+            Action::Mcp(_) => true,
+        };
+        // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
+        let gated_name = match &tool.action {
+            Action::Mcp(full) => full.clone(),
+            _ => call.name.clone(),
         };
         let request = Request {
-            tool: call.name.clone(),
+            tool: gated_name,
             args: args.clone(),
             chain: (*ctx.chain).clone(),
         };
@@ -188,7 +244,7 @@ impl Toolbox {
         }
         let started = Instant::now();
         let kind = match tool.action {
-            Action::Builtin => Kind::Builtin,
+            Action::Builtin | Action::Mcp(_) => Kind::Builtin,
             Action::Worker(_) => Kind::Neural,
             Action::Fn { .. } => Kind::Symbolic,
         };
@@ -209,6 +265,11 @@ impl Toolbox {
                 .map(Value::String)
                 .map_err(|e| CallError::Tool(e.to_string())),
             Action::Fn { .. } => Box::pin(rt.call(&fn_ctx, &call.name, args)).await,
+            Action::Mcp(full) => match rt.call_mcp_raw(full, args).await {
+                Ok(out) if out.is_error => Err(CallError::Tool(out.text)),
+                Ok(out) => Ok(Value::String(out.text)),
+                Err(e) => Err(e),
+            },
             Action::Worker(spec) => {
                 Box::pin(crate::worker::run::run(
                     rt.clone(),

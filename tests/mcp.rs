@@ -1,0 +1,256 @@
+//! MCP servers as toolsets, end to end against a real stdio MCP server (the
+//! `mcp_echo_server` example: `echo`, `fail` returns an error result, `crash` exits).
+
+use std::path::PathBuf;
+
+use crate::util::Test;
+
+/// `target/debug/examples/mcp_echo_server`, next to this test binary's `deps/` directory.
+fn server() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join("mcp_echo_server");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --example mcp_echo_server`",
+        path.display()
+    );
+    path
+}
+
+fn config(extra: &str) -> String {
+    format!(
+        "[mcp.echo]\ncommand = {:?}\n{extra}",
+        server().display().to_string()
+    )
+}
+
+/// A scripted model calling one tool per turn, then answering with every tool result it saw.
+const MODEL: &str = r#"
+fn m(request) {
+    let calls = [
+        #{name: "echo_echo", args: #{text: "one"}},
+        #{name: "echo_fail", args: #{text: "two"}},
+        #{name: "echo_crash", args: #{}},
+        #{name: "echo_echo", args: #{text: "again"}},
+    ];
+    if request.turn < calls.len() {
+        return #{tool_calls: [calls[request.turn]]};
+    }
+    let seen = [];
+    for msg in request.messages {
+        if msg.tool_results != () { for r in msg.tool_results { seen.push(r.content); } }
+    }
+    seen.reduce(|acc, s| if acc == () { s } else { acc + "\n" + s })
+}
+"#;
+
+fn project(extra_config: &str) -> Test {
+    Test::new()
+        .config(&config(extra_config))
+        .script("model", MODEL)
+        .worker(
+            "scripted",
+            "---\nmodel: script:m\ntoolsets: [mcp.echo]\n---\nUse the tools.\n",
+        )
+}
+
+#[test]
+fn the_test_model_calls_every_listed_tool() {
+    let t = Test::new()
+        .config(&config(
+            "\n[[approvals]]\ntool = \"mcp.echo.*\"\ndecision = \"approve\"\n",
+        ))
+        .worker(
+            "w",
+            "---\nmodel: test\ntoolsets: [mcp.echo.echo, mcp.echo.fail]\n---\nUse the tools.\n",
+        );
+    let out = t.run_with(&["run", "w", "hi", "-v"]);
+    out.status(0);
+    // Tools run in name order; the answer is the last tool result.
+    assert!(out.stdout.contains("failed on hi"), "{}", out.stdout);
+    assert!(out.stderr.contains("✓ echo_echo"), "{}", out.stderr);
+    assert!(out.stderr.contains("✗ echo_fail"), "{}", out.stderr);
+}
+
+#[test]
+fn results_errors_and_a_crash_reach_the_model() {
+    let t = project("\n[[approvals]]\ntool = \"mcp.echo.*\"\ndecision = \"approve\"\n");
+    let out = t.run_with(&["run", "scripted", "go"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "echo: one", "{}", out.stdout);
+    assert_eq!(lines[1], "error: failed on two", "{}", out.stdout);
+    assert!(
+        lines[2].starts_with("error: mcp server `echo` stopped while running `crash`"),
+        "{}",
+        out.stdout
+    );
+    // The crashed server is started again on its next use.
+    assert_eq!(lines[3], "echo: again", "{}", out.stdout);
+}
+
+#[test]
+fn without_approval_the_model_sees_a_denial() {
+    let out = project("").run_with(&["run", "scripted", "go"]);
+    out.status(0);
+    assert!(out.stdout.starts_with("denied: "), "{}", out.stdout);
+    assert_eq!(out.stdout.matches("denied: ").count(), 4, "{}", out.stdout);
+}
+
+#[test]
+fn scripts_call_mcp_tools_by_name() {
+    let t = Test::new().config(&config("")).script(
+        "main",
+        r#"
+let a = call("mcp.echo.echo", #{text: "hi"});
+print(a);
+try { call("mcp.echo.fail", #{text: "x"}); } catch (e) { print(`caught: ${e}`); }
+try { call("mcp.echo.nope", #{}); } catch (e) { print(`caught: ${e}`); }
+"#,
+    );
+    let out = t.run_with(&["scripts/main.rhai"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "echo: hi", "{}", out.stdout);
+    assert!(lines[1].contains("failed on x"), "{}", out.stdout);
+    assert!(
+        lines[2].contains("mcp server `echo` has no tool `nope`"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_server_that_cannot_start_is_named() {
+    let t = Test::new()
+        .config("[mcp.broken]\ncommand = \"/nonexistent/mcp-server\"\n")
+        .script("main", "call(\"mcp.broken.x\", #{})\n");
+    let out = t.run_with(&["scripts/main.rhai"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr.contains("mcp server `broken` failed to start"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unknown_keys_in_an_mcp_table_are_rejected() {
+    let t = Test::new()
+        .config("[mcp.echo]\ncomand = \"x\"\n")
+        .worker("w", "---\nmodel: test\n---\nHi.\n");
+    let out = t.run_with(&["check"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr.contains("unknown key `comand` in `[mcp.echo]`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn llm_do_run_calls_an_mcp_tool() {
+    let t = Test::new().config(&config(""));
+    let out = t.run_with(&["run", "mcp.echo.echo", "--input-json", r#"{"text": "x"}"#]);
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "echo: x");
+}
+
+#[test]
+fn a_worker_naming_a_missing_tool_fails_naming_the_server() {
+    let t = Test::new().config(&config("")).worker(
+        "w",
+        "---\nmodel: test\ntoolsets: [mcp.echo.nope]\n---\nHi.\n",
+    );
+    let out = t.run_with(&["run", "w", "hi"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr
+            .contains("mcp server `echo` has no tool `nope`; its tools are: crash, echo, fail"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_toolset_naming_an_undeclared_server_is_a_load_error() {
+    let t = Test::new().worker("w", "---\nmodel: test\ntoolsets: [mcp.nope]\n---\nHi.\n");
+    let out = t.run_with(&["check"]);
+    assert_ne!(out.status, 0);
+    assert!(
+        out.stderr.contains("unknown toolset `mcp.nope`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`mcp.NAME` servers"), "{}", out.stderr);
+}
+
+/// A minimal streamable HTTP MCP server on wiremock: JSON responses (no SSE), one tool
+/// `whoami` answering with the `Authorization` header it received.
+fn http_mcp_reply(req: &wiremock::Request) -> wiremock::ResponseTemplate {
+    use serde_json::{Value, json};
+    use wiremock::ResponseTemplate;
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return ResponseTemplate::new(400);
+    };
+    let Some(id) = body.get("id").cloned() else {
+        return ResponseTemplate::new(202); // a notification
+    };
+    let result = match body["method"].as_str().unwrap_or_default() {
+        "initialize" => json!({
+            "protocolVersion": body["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "mock", "version": "1.0.0"}
+        }),
+        "tools/list" => json!({"tools": [{
+            "name": "whoami",
+            "description": "Who is calling.",
+            "inputSchema": {"type": "object", "properties": {}}
+        }]}),
+        "tools/call" => {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(none)")
+                .to_owned();
+            json!({"content": [{"type": "text", "text": auth}]})
+        }
+        _ => return ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}})),
+    };
+    ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamable_http_server_gets_headers_from_the_environment() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(http_mcp_reply)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    let cfg = format!(
+        "[mcp.remote]\nurl = \"{}/mcp\"\nheaders_env = {{ Authorization = \"REMOTE_AUTH\" }}\n",
+        server.uri()
+    );
+    let t = Test::new()
+        .config(&cfg)
+        .env("REMOTE_AUTH", "Bearer s3cret")
+        .script("main", "print(call(\"mcp.remote.whoami\", #{}));\n");
+    let out = tokio::task::spawn_blocking(move || t.run_with(&["scripts/main.rhai"]))
+        .await
+        .unwrap();
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "Bearer s3cret");
+}
