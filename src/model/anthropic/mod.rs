@@ -2,12 +2,14 @@
 //! Anthropic-compatible endpoints. Request building and reply parsing are pure functions in
 //! the submodules; [`AnthropicWire`] plugs them into the shared [`HttpModel`].
 
+mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+pub use encode::encode_request;
 pub use request::{DEFAULT_MAX_TOKENS, build_request, output_tool_name};
 pub use response::{StreamState, parse_response};
 
@@ -40,6 +42,10 @@ impl WireFormat for AnthropicWire {
             headers.insert(HeaderName::from_static("x-api-key"), key.header("")?);
         }
         Ok(headers)
+    }
+
+    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
+        encode_request(request, model, stream)
     }
 
     fn context(request: &ModelRequest) -> Option<String> {

@@ -55,7 +55,7 @@ pub fn build_request(
     if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
         tools.push(json!({
             "name": name,
-            "description": "Give your final answer by calling this tool; its input is the answer.",
+            "description": super::encode::OUTPUT_TOOL_DESCRIPTION,
             "input_schema": schema,
         }));
     }
@@ -75,7 +75,7 @@ pub fn build_request(
     Ok(Value::Object(body))
 }
 
-fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
+pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     match output_tool {
         None => system.to_owned(),
         Some(tool) => {
@@ -92,7 +92,7 @@ fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     }
 }
 
-fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> Value {
+pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> Value {
     let mut choice = match (&request.tool_choice, output_tool) {
         (ToolChoice::Tool(name), _) => json!({"type": "tool", "name": name}),
         // The answer must come through the output tool: no real tools, or none allowed.
@@ -166,7 +166,7 @@ fn blocks(message: &Message) -> Result<Vec<Value>, ModelError> {
     Ok(results)
 }
 
-fn attachment(a: &Attachment) -> Result<Value, ModelError> {
+pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {
     let media = a.media_type.as_str();
     if media.starts_with("image/") {
         return Ok(

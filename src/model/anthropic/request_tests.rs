@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::model::{ToolCall, ToolDef, ToolResult};
@@ -185,4 +185,92 @@ fn attachments_become_blocks() {
         err.contains("`x.docx`") && err.contains("`application/msword`"),
         "{err}"
     );
+}
+
+/// The fast encoder writes exactly the JSON `build_request` builds.
+#[test]
+fn the_fast_encoder_matches_build_request() {
+    use crate::model::Attachment;
+    let call = |id: &str, args: Value| {
+        Part::ToolCall(ToolCall {
+            id: id.into(),
+            name: "add".into(),
+            arguments: args,
+        })
+    };
+    let base = ModelRequest {
+        system: "be brief".into(),
+        messages: vec![
+            Message::user("hi"),
+            Message {
+                role: Role::Assistant,
+                parts: vec![
+                    Part::Text("calling".into()),
+                    call("c1", json!({"a": 1})),
+                    call("c2", json!("{bad")),
+                ],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![result("c1", "2", false), result("c2", "bad args", true)],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![
+                    Part::Text("and".into()),
+                    result("c3", "late", false),
+                    Part::Text(String::new()),
+                ],
+            },
+            Message {
+                role: Role::User,
+                parts: vec![
+                    Part::Attachment(Attachment {
+                        path: "deck.pdf".into(),
+                        media_type: "application/pdf".into(),
+                        data_base64: "JVBE".into(),
+                    }),
+                    Part::Attachment(Attachment {
+                        path: "p.png".into(),
+                        media_type: "image/png".into(),
+                        data_base64: "iVBO".into(),
+                    }),
+                ],
+            },
+            Message::assistant(""),
+        ],
+        tools: vec![tool("add")],
+        tool_choice: ToolChoice::Required,
+        temperature: Some(0.2),
+        max_tokens: Some(300),
+        parallel_tool_calls: Some(false),
+        ..ModelRequest::default()
+    };
+    let structured = ModelRequest {
+        output_schema: Some(json!({"type": "object"})),
+        tools: vec![],
+        ..base.clone()
+    };
+    let named = ModelRequest {
+        tool_choice: ToolChoice::Tool("add".into()),
+        output_schema: Some(json!({"type": "object"})),
+        ..base.clone()
+    };
+    for req in [
+        base,
+        structured,
+        named,
+        ModelRequest {
+            messages: vec![Message::user("x")],
+            ..ModelRequest::default()
+        },
+    ] {
+        for stream in [false, true] {
+            let fast: Value = serde_json::from_slice(
+                &crate::model::anthropic::encode_request(&req, "m", stream).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(fast, build_request(&req, "m", stream).unwrap());
+        }
+    }
 }
