@@ -23,14 +23,9 @@ pub trait WireFormat: Send + Sync + 'static {
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError>;
     /// What the parser needs to know about this request.
     fn context(request: &ModelRequest) -> Self::Context;
-    /// The JSON request body.
-    fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError>;
-    /// The request body as bytes. The default serializes [`WireFormat::build`]; a format may
-    /// encode directly (same JSON) to avoid building a `Value` tree per turn.
-    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
-        serde_json::to_vec(&Self::build(request, model, stream)?)
-            .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
-    }
+    /// The request body (JSON bytes), encoded straight from the request: a tool loop resends
+    /// the whole conversation every turn.
+    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError>;
     /// A non-streamed reply.
     fn parse(
         body: &Value,

@@ -1,4 +1,4 @@
-//! Fast request encoding: the same JSON as [`super::build_request`], written from borrowed,
+//! Request encoding: the request body written from borrowed,
 //! typed blocks straight into bytes, so a long tool loop does not rebuild (and drop) a
 //! `serde_json::Value` tree of the whole conversation every turn.
 
@@ -67,7 +67,7 @@ enum Block<'a> {
 static EMPTY_OBJECT: std::sync::LazyLock<Value> =
     std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
 
-/// The bytes of `POST /v1/messages` for `request` (equal, as JSON, to `build_request`).
+/// The bytes of `POST /v1/messages` for `request`.
 pub fn encode_request(
     request: &ModelRequest,
     model: &str,

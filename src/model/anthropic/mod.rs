@@ -52,10 +52,6 @@ impl WireFormat for AnthropicWire {
         output_tool_name(request)
     }
 
-    fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
-        build_request(request, model, stream)
-    }
-
     fn parse(
         body: &Value,
         provider: &str,

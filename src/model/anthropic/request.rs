@@ -3,9 +3,9 @@
 //! with its final answer.
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::model::{Attachment, Message, ModelError, ModelRequest, Part, Role, ToolChoice};
+use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
 
 /// `max_tokens` is required by the Messages API; this is sent when the worker sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -24,55 +24,16 @@ pub fn output_tool_name(request: &ModelRequest) -> Option<String> {
     })
 }
 
-/// The JSON body of `POST /v1/messages`. Fails only on an attachment type the API cannot take.
+/// The JSON body of `POST /v1/messages` as a value (the bytes sent are
+/// [`super::encode_request`]; this decodes them, for tests and inspection).
 pub fn build_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
 ) -> Result<Value, ModelError> {
-    let output_tool = output_tool_name(request);
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert(
-        "max_tokens".into(),
-        json!(request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
-    );
-    let system = system_prompt(&request.system, output_tool.as_deref());
-    if !system.is_empty() {
-        body.insert("system".into(), json!(system));
-    }
-    body.insert(
-        "messages".into(),
-        Value::Array(messages(&request.messages)?),
-    );
-    let mut tools: Vec<Value> = request
-        .tools
-        .iter()
-        .map(
-            |t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}),
-        )
-        .collect();
-    if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
-        tools.push(json!({
-            "name": name,
-            "description": super::encode::OUTPUT_TOOL_DESCRIPTION,
-            "input_schema": schema,
-        }));
-    }
-    if !tools.is_empty() {
-        body.insert("tools".into(), Value::Array(tools));
-        body.insert(
-            "tool_choice".into(),
-            tool_choice(request, output_tool.as_deref()),
-        );
-    }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if stream {
-        body.insert("stream".into(), json!(true));
-    }
-    Ok(Value::Object(body))
+    let bytes = super::encode_request(request, model, stream)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
 }
 
 pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
@@ -106,64 +67,6 @@ pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> 
         choice["disable_parallel_tool_use"] = json!(true);
     }
     choice
-}
-
-/// Messages as content blocks, consecutive messages of one role merged (the API requires
-/// alternating roles). In a user turn, tool results come first, as the API requires.
-fn messages(messages: &[Message]) -> Result<Vec<Value>, ModelError> {
-    let mut out: Vec<(Role, Vec<Value>)> = Vec::new();
-    for message in messages {
-        let blocks = blocks(message)?;
-        if blocks.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((role, existing)) if *role == message.role => {
-                let results = existing
-                    .iter()
-                    .take_while(|b| b["type"] == "tool_result")
-                    .count();
-                let (new_results, rest): (Vec<Value>, Vec<Value>) =
-                    blocks.into_iter().partition(|b| b["type"] == "tool_result");
-                existing.splice(results..results, new_results);
-                existing.extend(rest);
-            }
-            _ => out.push((message.role, blocks)),
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|(role, content)| {
-            let role = if role == Role::User {
-                "user"
-            } else {
-                "assistant"
-            };
-            json!({"role": role, "content": content})
-        })
-        .collect())
-}
-
-fn blocks(message: &Message) -> Result<Vec<Value>, ModelError> {
-    let mut results = Vec::new();
-    let mut rest = Vec::new();
-    for part in &message.parts {
-        match part {
-            // The API rejects empty text blocks.
-            Part::Text(text) if text.is_empty() => {}
-            Part::Text(text) => rest.push(json!({"type": "text", "text": text})),
-            Part::ToolCall(c) => {
-                let input = if c.arguments.is_object() { c.arguments.clone() } else { json!({}) };
-                rest.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}));
-            }
-            Part::ToolResult(r) => results.push(json!({
-                "type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error,
-            })),
-            Part::Attachment(a) => rest.push(attachment(a)?),
-        }
-    }
-    results.extend(rest);
-    Ok(results)
 }
 
 pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {

@@ -1,4 +1,4 @@
-//! Fast request encoding: the same JSON as [`super::build_request`], written from borrowed,
+//! Request encoding: the request body written from borrowed,
 //! typed structs straight into bytes. A tool loop resends the whole conversation every turn;
 //! building a `serde_json::Value` tree for it first (allocating and dropping every message)
 //! was most of llm-do's CPU per round trip (docs/performance.md).
@@ -107,7 +107,7 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// The bytes of `POST /chat/completions` for `request` (equal, as JSON, to `build_request`).
+/// The bytes of `POST /chat/completions` for `request`.
 pub fn encode_request(
     request: &ModelRequest,
     model: &str,

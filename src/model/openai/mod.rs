@@ -39,10 +39,6 @@ impl WireFormat for OpenAiWire {
 
     fn context(_: &ModelRequest) {}
 
-    fn build(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
-        Ok(build_request(request, model, stream))
-    }
-
     fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
         encode_request(request, model, stream)
             .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))

@@ -1,52 +1,20 @@
 //! Builds the Chat Completions request body from a [`ModelRequest`].
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::model::wire::identifier;
-use crate::model::{Attachment, Message, ModelRequest, Part, Role, ToolChoice};
+use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
 
-/// The JSON body of `POST /chat/completions`. `model` is the model name to send.
-pub fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Value {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert("messages".into(), Value::Array(messages(request)));
-    if !request.tools.is_empty() {
-        let tools = request
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"type": "function", "function": {
-                    "name": t.name, "description": t.description, "parameters": t.parameters,
-                }})
-            })
-            .collect();
-        body.insert("tools".into(), Value::Array(tools));
-        body.insert("tool_choice".into(), tool_choice(&request.tool_choice));
-        if let Some(parallel) = request.parallel_tool_calls {
-            body.insert("parallel_tool_calls".into(), json!(parallel));
-        }
-    }
-    if let Some(schema) = &request.output_schema {
-        let name = identifier(request.output_name.as_deref(), "output");
-        body.insert(
-            "response_format".into(),
-            json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}}),
-        );
-    }
-    if let Some(t) = request.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(n) = request.max_tokens {
-        body.insert("max_tokens".into(), json!(n));
-    }
-    if let Some(seed) = request.seed {
-        body.insert("seed".into(), json!(seed));
-    }
-    if stream {
-        body.insert("stream".into(), json!(true));
-        body.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Value::Object(body)
+/// The JSON body of `POST /chat/completions` as a value (the bytes sent are
+/// [`super::encode_request`]; this decodes them, for tests and inspection).
+pub fn build_request(
+    request: &ModelRequest,
+    model: &str,
+    stream: bool,
+) -> Result<Value, ModelError> {
+    let bytes = super::encode_request(request, model, stream)
+        .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
 }
 
 pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
@@ -56,51 +24,6 @@ pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
         ToolChoice::None => json!("none"),
         ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
     }
-}
-
-/// The system prompt first, then each message; a user message's tool results become one
-/// `tool` message each, placed before the rest of that message (they answer the preceding
-/// assistant turn).
-fn messages(request: &ModelRequest) -> Vec<Value> {
-    let mut out = Vec::with_capacity(request.messages.len() + 1);
-    if !request.system.is_empty() {
-        out.push(json!({"role": "system", "content": request.system}));
-    }
-    for message in &request.messages {
-        match message.role {
-            Role::User => user_message(message, &mut out),
-            Role::Assistant => out.push(assistant_message(message)),
-        }
-    }
-    out
-}
-
-fn user_message(message: &Message, out: &mut Vec<Value>) {
-    let mut content = Vec::new();
-    let mut has_attachment = false;
-    for part in &message.parts {
-        match part {
-            Part::ToolResult(r) => {
-                out.push(json!({"role": "tool", "tool_call_id": r.call_id, "content": r.content}));
-            }
-            Part::Text(text) => content.push(json!({"type": "text", "text": text})),
-            Part::Attachment(a) => {
-                has_attachment = true;
-                content.push(attachment(a));
-            }
-            // A tool call in a user message is malformed input; the API has no place for it.
-            Part::ToolCall(_) => {}
-        }
-    }
-    if content.is_empty() {
-        return;
-    }
-    let content = if has_attachment {
-        Value::Array(content)
-    } else {
-        json!(message.text())
-    };
-    out.push(json!({"role": "user", "content": content}));
 }
 
 pub(super) fn attachment(a: &Attachment) -> Value {
@@ -113,49 +36,10 @@ pub(super) fn attachment(a: &Attachment) -> Value {
     }
 }
 
-fn assistant_message(message: &Message) -> Value {
-    let text = message.text();
-    let calls: Vec<Value> = message
-        .parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::ToolCall(c) => Some(json!({
-                "id": c.id,
-                "type": "function",
-                "function": {"name": c.name, "arguments": arguments_text(&c.arguments)},
-            })),
-            _ => None,
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert("role".into(), json!("assistant"));
-    out.insert(
-        "content".into(),
-        if text.is_empty() && !calls.is_empty() {
-            Value::Null
-        } else {
-            json!(text)
-        },
-    );
-    if !calls.is_empty() {
-        out.insert("tool_calls".into(), Value::Array(calls));
-    }
-    Value::Object(out)
-}
-
-/// Arguments as the JSON string the API expects; malformed arguments kept as a string are
-/// sent back verbatim so the model sees what it wrote.
-fn arguments_text(arguments: &Value) -> String {
-    match arguments {
-        Value::String(raw) => raw.clone(),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ToolCall, ToolDef, ToolResult};
+    use crate::model::{Message, Part, Role, ToolCall, ToolDef, ToolResult};
 
     fn request() -> ModelRequest {
         ModelRequest {
@@ -197,7 +81,7 @@ mod tests {
 
     #[test]
     fn builds_a_tool_conversation() {
-        let body = build_request(&request(), "gpt-4o", false);
+        let body = build_request(&request(), "gpt-4o", false).unwrap();
         assert_eq!(
             body,
             json!({
@@ -228,7 +112,7 @@ mod tests {
             messages: vec![Message::user("x")],
             ..ModelRequest::default()
         };
-        let body = build_request(&req, "m", true);
+        let body = build_request(&req, "m", true).unwrap();
         assert_eq!(
             body["response_format"]["json_schema"]["name"],
             "pitch_evaluator"
@@ -259,7 +143,7 @@ mod tests {
             }],
             ..ModelRequest::default()
         };
-        let body = build_request(&req, "m", false);
+        let body = build_request(&req, "m", false).unwrap();
         assert_eq!(
             body["messages"][0]["content"],
             json!([
@@ -270,27 +154,11 @@ mod tests {
         );
     }
 
-    /// The fast encoder writes exactly the JSON `build_request` builds.
+    /// Malformed arguments go back verbatim, several text parts are joined, an empty user
+    /// message is kept.
     #[test]
-    fn the_fast_encoder_matches_build_request() {
-        use crate::model::Attachment;
+    fn encodes_awkward_messages() {
         let mut rich = request();
-        rich.messages.push(Message {
-            role: Role::User,
-            parts: vec![
-                Part::Text("look".into()),
-                Part::Attachment(Attachment {
-                    path: "a/deck.pdf".into(),
-                    media_type: "application/pdf".into(),
-                    data_base64: "JVBE".into(),
-                }),
-                Part::Attachment(Attachment {
-                    path: "p.png".into(),
-                    media_type: "image/png".into(),
-                    data_base64: "iVBO".into(),
-                }),
-            ],
-        });
         rich.messages.push(Message {
             role: Role::Assistant,
             parts: vec![
@@ -304,21 +172,14 @@ mod tests {
             ],
         });
         rich.messages.push(Message::user(""));
-        rich.output_schema =
-            Some(json!({"type": "object", "properties": {"a": {"type": "integer"}}}));
-        rich.output_name = Some("my worker".into());
-        let plain = ModelRequest {
-            messages: vec![Message::user("x"), Message::assistant("y")],
-            ..ModelRequest::default()
-        };
-        for req in [request(), rich, plain] {
-            for stream in [false, true] {
-                let fast: Value = serde_json::from_slice(
-                    &crate::model::openai::encode_request(&req, "m", stream).unwrap(),
-                )
-                .unwrap();
-                assert_eq!(fast, build_request(&req, "m", stream));
-            }
-        }
+        let body = build_request(&rich, "m", false).unwrap();
+        let messages = body["messages"].as_array().unwrap();
+        assert_eq!(
+            messages[4],
+            json!({"role": "assistant", "content": "two parts", "tool_calls": [
+                {"id": "c2", "type": "function", "function": {"name": "add", "arguments": "{not json"}}
+            ]})
+        );
+        assert_eq!(messages[5], json!({"role": "user", "content": ""}));
     }
 }
