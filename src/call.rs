@@ -1,6 +1,7 @@
-//! The call convention shared by script `call()`, LLM tool calls and `llm-do run`: the
-//! per-call context (depth, worker chain), argument mapping by parameter name, and the errors
-//! a call can end with.
+//! The call convention shared by every path that reaches a name (DESIGN §12): the per-call
+//! context (depth, worker chain), the input as the caller wrote it, argument mapping by
+//! parameter name, the errors a call can end with. The script layer reaches the runtime's
+//! one resolver and invoker through `script::caller::Caller`.
 
 use std::sync::Arc;
 
@@ -8,6 +9,14 @@ use serde_json::Value;
 
 use crate::cancel::CancelScope;
 use crate::model::ModelError;
+
+/// The input of a call as its caller wrote it: Rhai values from a script (`None` when
+/// `call(name)` has no input) or JSON from an LLM tool call, `llm-do run` or a case file.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Rhai(Option<rhai::Dynamic>),
+    Json(Value),
+}
 
 /// Where a call happens: how deep in nested workers, and which workers are on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,6 +117,16 @@ pub enum CallError {
     Attachment { worker: String, message: String },
     #[error("{0}")]
     Script(String),
+    /// A Rhai error raised inside a script fn, kept whole so scripts can catch it and
+    /// reports keep its position.
+    #[error("{0}")]
+    Rhai(Box<rhai::EvalAltResult>),
+    /// The fan-out would need more evaluation threads than the process has.
+    #[error("too many nested fan-outs: {active} branches are already evaluating Rhai")]
+    #[diagnostic(help(
+        "nest `parallel`/`call_all` less deeply, or lower `limits.max_parallel` so fewer branches run at once"
+    ))]
+    Threads { active: usize },
     #[error("{0}")]
     Tool(String),
     #[error("aborted at an approval prompt")]

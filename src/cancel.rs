@@ -14,7 +14,40 @@ use std::sync::Arc;
 
 use futures_util::future::{FutureExt, select_all};
 
-use crate::runtime::Cancel;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A cancellation flag for the running call tree (Ctrl-C).
+#[derive(Debug, Default)]
+pub struct Cancel {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Cancel {
+    /// Cancel everything running now.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+    /// Clear the flag (the REPL does this before each line).
+    pub fn reset(&self) {
+        self.flag.store(false, Ordering::SeqCst);
+    }
+    /// Resolves once cancelled.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// A node in the tree of fan-out scopes. The default (root) scope is never cancelled here; the
 /// process-wide Ctrl-C flag covers it.

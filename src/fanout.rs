@@ -9,14 +9,17 @@
 //! next progress check.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use crate::call::CallError;
-use crate::cancel::CancelScope;
-use crate::runtime::Cancel;
+use crate::cancel::{Cancel, CancelScope};
+
+/// A lazy branch of a fan-out: a worker run, a fn call or a closure.
+pub type Job = Pin<Box<dyn Future<Output = Result<rhai::Dynamic, CallError>> + Send>>;
 
 /// What a failing branch does to its siblings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,11 @@
-//! The runtime of one process: settings, the loaded project (reloadable), the Rhai engine, the
-//! tokio handle, models, the approval gate and the observer. Every call goes through here:
-//! scripts (on blocking threads), LLM tool calls and `llm-do run`.
+//! The runtime of one process (DESIGN §12, layer 4): settings, the Rhai engine, the tokio
+//! handle, the observer, and the state a reload replaces as one unit ([`Loaded`]: project and
+//! config, approval gate, providers, models). Every call reaches a name through the one seam
+//! in [`seam`]; the worker run loop ([`worker_run`]) and its tools ([`toolbox`],
+//! [`tool_batch`]) live here because they call back into it.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use rhai::{CallFnOptions, Dynamic, Scope};
@@ -13,13 +14,14 @@ use tokio::runtime::Handle;
 
 use std::io::IsTerminal;
 
+pub use crate::cancel::Cancel;
 use crate::approval::{Gate, Mode, Request, TerminalPrompter};
-use crate::call::{CallCtx, CallError, map_args};
+use crate::call::{CallCtx, CallError};
 use crate::config::Decision;
 use crate::model::cassette::Cassette;
 use crate::model::providers::ProviderSettings;
 use crate::model::{SharedModel, test::TestModel};
-use crate::project::{Project, ProjectError, Target};
+use crate::project::{Project, ProjectError};
 use crate::script::builtins::BuiltinEnv;
 use crate::script::engine::{self, EngineLimits};
 use crate::script::value;
@@ -29,40 +31,28 @@ use crate::tools::sandbox::Sandbox;
 use crate::trace::Observer;
 use crate::worker::WorkerSpec;
 
+mod caller;
+pub mod seam;
 mod session;
+pub mod tool_batch;
+pub mod toolbox;
+pub mod worker_run;
+
+pub use seam::Callee;
 pub use session::SessionState;
 
-/// A cancellation flag for the running call tree (Ctrl-C).
-#[derive(Debug, Default)]
-pub struct Cancel {
-    flag: AtomicBool,
-    notify: tokio::sync::Notify,
-}
+/// How long an MCP tool call may take before it fails (from a script or a model alike).
+pub const MCP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-impl Cancel {
-    /// Cancel everything running now.
-    pub fn cancel(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-    /// Whether cancellation was requested.
-    pub fn is_cancelled(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
-    }
-    /// Clear the flag (the REPL does this before each line).
-    pub fn reset(&self) {
-        self.flag.store(false, Ordering::SeqCst);
-    }
-    /// Resolves once cancelled.
-    pub async fn cancelled(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.is_cancelled() {
-                return;
-            }
-            notified.await;
-        }
-    }
+/// What a reload replaces, swapped as one unit so no part is ever stale against another:
+/// the project (with its config), the approval gate built from it, the HTTP provider settings
+/// of its `[providers]` tables and the models resolved from them.
+struct Loaded {
+    project: Arc<Project>,
+    gate: Arc<Gate>,
+    /// Built on first use (reading the environment and config), shared by every model.
+    providers: Arc<std::sync::OnceLock<ProviderSettings>>,
+    models: Arc<Mutex<HashMap<String, SharedModel>>>,
 }
 
 /// Receives model text while it streams in (shown live with `-v` on a terminal).
@@ -76,7 +66,7 @@ pub trait LiveText: Send + Sync {
 /// Shared state of one llm-do process.
 pub struct Runtime {
     pub settings: Settings,
-    project: RwLock<Arc<Project>>,
+    loaded: RwLock<Arc<Loaded>>,
     pub engine: rhai::Engine,
     pub handle: Handle,
     pub cancel: Arc<Cancel>,
@@ -84,10 +74,11 @@ pub struct Runtime {
     pub observer: Arc<dyn Observer>,
     /// Where streamed model text goes as it arrives (`-v` on a terminal); `None`: no streaming.
     pub live: Option<Arc<dyn LiveText>>,
-    gate: RwLock<Arc<Gate>>,
-    /// HTTP provider settings with the one shared client, built on first use.
-    providers: std::sync::OnceLock<ProviderSettings>,
-    models: Mutex<HashMap<String, SharedModel>>,
+    /// The one HTTP client of the process (connection reuse), built on first use and kept
+    /// across reloads.
+    http: std::sync::OnceLock<reqwest::Client>,
+    /// Threads evaluating Rhai for fan-out branches now (see [`seam::MAX_EVAL_THREADS`]).
+    evaluating: Arc<std::sync::atomic::AtomicUsize>,
     /// `--record` / `--replay`: wraps (or replaces) every model.
     cassette: std::sync::OnceLock<Arc<Cassette>>,
     /// What an interactive session changes at runtime (model, approvals, inline workers).
@@ -130,8 +121,9 @@ impl Runtime {
         };
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
+            let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
             let engine = engine::build(
-                weak.clone(),
+                caller,
                 cancel.clone(),
                 sandbox.clone(),
                 limits,
@@ -143,16 +135,20 @@ impl Runtime {
             });
             Runtime {
                 settings,
-                project: RwLock::new(Arc::new(project)),
+                loaded: RwLock::new(Arc::new(Loaded {
+                    project: Arc::new(project),
+                    gate: Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules")),
+                    providers: Arc::default(),
+                    models: Arc::default(),
+                })),
                 engine,
                 handle,
                 cancel,
                 sandbox,
                 observer,
                 live,
-                gate: RwLock::new(Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules"))),
-                providers: std::sync::OnceLock::new(),
-                models: Mutex::new(HashMap::new()),
+                http: std::sync::OnceLock::new(),
+                evaluating: Arc::default(),
                 cassette: std::sync::OnceLock::new(),
                 session: SessionState::default(),
                 script_ast: RwLock::new(None),
@@ -167,9 +163,37 @@ impl Runtime {
         Ok(rt)
     }
 
-    /// Build the approval gate from the settings and the project's rules and policy fn.
+    /// The state in force now.
+    fn loaded(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn swap(&self, next: Loaded) {
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+    }
+
+    /// Rebuild the approval gate (the session's approval mode changed); the rest stays.
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
-        let project = self.project();
+        let now = self.loaded();
+        let gate = self.build_gate(&now.project)?;
+        self.swap(Loaded {
+            project: now.project.clone(),
+            gate: Arc::new(gate),
+            providers: now.providers.clone(),
+            models: now.models.clone(),
+        });
+        Ok(())
+    }
+
+    /// The approval gate for `project`: the settings' and session's mode, its rules and
+    /// policy fn, the terminal prompt.
+    fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
         let mut gate = Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
             ProjectError::Io {
                 path: crate::project::CONFIG_FILE.into(),
@@ -185,32 +209,27 @@ impl Runtime {
         {
             gate = gate.with_prompter(Box::new(prompter));
         }
-        *self
-            .gate
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(gate);
-        Ok(())
+        Ok(gate)
     }
 
     /// The approval gate for LLM-initiated tool calls.
     pub fn gate(&self) -> Arc<Gate> {
-        self.gate
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.loaded().gate.clone()
     }
 
-    /// Settings of HTTP providers: one `reqwest::Client` for the process (connection reuse).
-    pub fn providers(&self) -> &ProviderSettings {
-        self.providers.get_or_init(|| {
-            let mut s = ProviderSettings::new(
-                crate::model::http::client(),
-                self.project().config.providers.clone(),
-            );
-            s.stream = self.live.is_some();
-            s.retry = crate::model::retry::RetryPolicy::from_env(|name| (s.env)(name));
-            s
-        })
+    /// Settings of HTTP providers from the project's `[providers]` as loaded now, with the one
+    /// `reqwest::Client` of the process (connection reuse).
+    fn providers_of(&self, loaded: &Loaded) -> ProviderSettings {
+        loaded
+            .providers
+            .get_or_init(|| {
+                let client = self.http.get_or_init(crate::model::http::client).clone();
+                let mut s = ProviderSettings::new(client, loaded.project.config.providers.clone());
+                s.stream = self.live.is_some();
+                s.retry = crate::model::retry::RetryPolicy::from_env(|name| (s.env)(name));
+                s
+            })
+            .clone()
     }
 
     /// Build the HTTP client on a blocking thread now, so that loading the system's root
@@ -225,7 +244,7 @@ impl Runtime {
         if !offline {
             let rt = self.clone();
             drop(tokio::task::spawn_blocking(move || {
-                rt.providers();
+                rt.http.get_or_init(crate::model::http::client);
             }));
         }
     }
@@ -240,24 +259,33 @@ impl Runtime {
 
     /// The project as loaded now.
     pub fn project(&self) -> Arc<Project> {
-        self.project
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.loaded().project.clone()
     }
 
-    /// Replace the project (hot reload).
+    /// Replace the project (hot reload): the project, its gate, providers and models change
+    /// together, so a renamed `[providers.NAME]` is usable at once.
     pub fn set_project(&self, project: Project) -> Result<(), ProjectError> {
         let project = self.with_inline_workers(project);
-        *self
-            .project
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(project);
-        self.models
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-        self.rebuild_gate()
+        let gate = self.build_gate(&project)?;
+        self.swap(Loaded {
+            project: Arc::new(project),
+            gate: Arc::new(gate),
+            providers: Arc::default(),
+            models: Arc::default(),
+        });
+        Ok(())
+    }
+
+    /// Replace the project only (an inline worker joined it): config and fns are unchanged,
+    /// so the gate, providers and models stay.
+    fn set_project_only(&self, project: Project) {
+        let now = self.loaded();
+        self.swap(Loaded {
+            project: Arc::new(project),
+            gate: now.gate.clone(),
+            providers: now.providers.clone(),
+            models: now.models.clone(),
+        });
     }
 
     /// A strong handle to this runtime.
@@ -286,7 +314,8 @@ impl Runtime {
 
     /// The model a worker runs on (DESIGN §7 resolution order), cached per id.
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
-        let project = self.project();
+        let loaded = self.loaded();
+        let project = &loaded.project;
         let id = self
             .session_model()
             .or_else(|| self.settings.model_override.clone())
@@ -301,7 +330,7 @@ impl Runtime {
             .ok_or_else(|| CallError::NoModel {
                 worker: spec.name.clone(),
             })?;
-        let mut models = self
+        let mut models = loaded
             .models
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -314,13 +343,10 @@ impl Runtime {
         } else if id == crate::model::test::TEST_MODEL_ID {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
-            Arc::new(crate::model::script::ScriptModel::new(
-                self.weak.clone(),
-                f,
-                &id,
-            ))
+            let caller: Weak<dyn crate::script::caller::Caller> = self.weak.clone();
+            Arc::new(crate::script::model::ScriptModel::new(caller, f, &id))
         } else {
-            crate::model::providers::resolve(&id, self.providers()).map_err(|source| {
+            crate::model::providers::resolve(&id, &self.providers_of(&loaded)).map_err(|source| {
                 CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),
@@ -336,101 +362,29 @@ impl Runtime {
         Ok(model)
     }
 
-    /// Run a worker from a blocking thread (a script's `call()`).
-    pub fn call_worker_blocking(
+    /// Call the MCP tool `TOOL` of `server` (no approval here: a model's calls passed the
+    /// gate before the seam), bounded by [`MCP_CALL_TIMEOUT`].
+    pub async fn call_mcp(
         &self,
-        ctx: &CallCtx,
-        spec: Arc<WorkerSpec>,
-        input: Value,
-    ) -> Result<Value, CallError> {
-        let rt = self.arc();
-        let ctx = ctx.clone();
-        self.handle
-            .block_on(async move { crate::worker::run::run(rt, ctx, spec, input).await })
-    }
-
-    /// Call any name with JSON input (from `llm-do run` or an LLM tool call).
-    pub async fn call(
-        self: &Arc<Self>,
-        ctx: &CallCtx,
-        name: &str,
-        input: Value,
-    ) -> Result<Value, CallError> {
-        if name.starts_with(crate::mcp::PREFIX) {
-            return self.call_mcp(name, input).await;
-        }
-        let project = self.project();
-        match project.resolve(name) {
-            Some(Target::Worker(w)) => {
-                Box::pin(crate::worker::run::run(self.clone(), ctx.clone(), w, input)).await
-            }
-            Some(Target::Fn(f)) => {
-                let (named, lone) = split_json(input);
-                let args = map_args(name, &f.params, f.params.len(), named, lone)?;
-                let rt = self.clone();
-                let ctx = ctx.clone();
-                let name = name.to_string();
-                tokio::task::spawn_blocking(move || rt.call_fn_blocking(&ctx, &name, args))
-                    .await
-                    .map_err(|e| CallError::Script(e.to_string()))?
-            }
-            Some(Target::Builtin(b)) => {
-                let (named, lone) = split_json(input);
-                let args = map_args(name, b.params, b.required, named, lone)?;
-                let args = args.iter().map(value::to_dynamic).collect();
-                let env = self.builtin_env();
-                let run = b.run;
-                let out = tokio::task::spawn_blocking(move || run(&env, args))
-                    .await
-                    .map_err(|e| CallError::Script(e.to_string()))?;
-                out.map(|d| value::to_json(&d)).map_err(CallError::Script)
-            }
-            None => Err(CallError::Unknown {
-                name: name.to_string(),
-                help: project.suggest(name),
-            }),
-        }
-    }
-
-    /// Call the MCP tool `mcp.SERVER.TOOL` (from a script or `llm-do run`: no approval, like
-    /// every script-initiated call). A result the server marks as an error is an error.
-    pub async fn call_mcp(&self, name: &str, input: Value) -> Result<Value, CallError> {
-        let out = self.call_mcp_raw(name, input).await?;
-        if out.is_error {
-            return Err(CallError::Tool(format!("`{name}` failed: {}", out.text)));
-        }
-        Ok(Value::String(out.text))
-    }
-
-    /// Call the MCP tool `mcp.SERVER.TOOL`, keeping the server's error flag.
-    pub async fn call_mcp_raw(
-        &self,
-        name: &str,
+        server: &str,
+        tool: &str,
         input: Value,
     ) -> Result<crate::mcp::McpOutput, CallError> {
-        let bad = || CallError::Tool(crate::mcp::McpError::BadName(name.to_owned()).to_string());
-        let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
-            return Err(bad());
-        };
         let Some(config) = self.project().config.mcp.get(server).cloned() else {
             let e = crate::mcp::McpError::UnknownServer {
                 name: server.to_owned(),
             };
             return Err(CallError::Tool(e.to_string()));
         };
-        let input = match input {
-            Value::Null => Value::Object(serde_json::Map::new()),
-            v @ Value::Object(_) => v,
-            other => {
-                return Err(CallError::Tool(format!(
-                    "`{name}` takes a map of named arguments, not {other}"
-                )));
-            }
-        };
-        self.mcp
-            .call(server, &config, tool, input)
-            .await
-            .map_err(|e| CallError::Tool(e.to_string()))
+        let call = self.mcp.call(server, &config, tool, input);
+        match tokio::time::timeout(MCP_CALL_TIMEOUT, call).await {
+            Ok(out) => out.map_err(|e| CallError::Tool(e.to_string())),
+            Err(_) => Err(CallError::Tool(format!(
+                "`{}{server}.{tool}` did not answer within {} s",
+                crate::mcp::PREFIX,
+                MCP_CALL_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Close the MCP servers started by this process (at exit), waiting briefly for each. On a
@@ -448,7 +402,8 @@ impl Runtime {
         }
     }
 
-    /// Call a project Rhai fn with positional JSON args on this (blocking) thread.
+    /// Call a project Rhai fn with positional JSON args on this (blocking) thread, untraced
+    /// (machinery: the policy fn, the `script:` model).
     pub fn call_fn_blocking(
         &self,
         ctx: &CallCtx,
@@ -456,20 +411,13 @@ impl Runtime {
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
-        self.call_fn_dynamic(ctx, name, args)
+        let library = self.project().library.clone();
+        self.call_in_ast(ctx, &library, name, args)
             .map(|d| value::to_json(&d))
-    }
-
-    /// Call a project Rhai fn with positional Rhai args on this (blocking) thread, inside
-    /// `ctx`'s fan-out scope. No JSON conversion: fan-out of Rhai fns stays in Rhai values.
-    pub fn call_fn_dynamic(
-        &self,
-        ctx: &CallCtx,
-        name: &str,
-        args: Vec<Dynamic>,
-    ) -> Result<Dynamic, CallError> {
-        let project = self.project();
-        self.call_in_ast(ctx, &project.library, name, args)
+            .map_err(|e| match e {
+                CallError::Rhai(e) => CallError::Script(self.describe_rhai_error(&e)),
+                other => other,
+            })
     }
 
     /// Call a fn pointer or closure (from `parallel`) on this (blocking) thread, with the
@@ -489,10 +437,10 @@ impl Runtime {
         }
         let _entered = crate::cancel::enter(ctx.cancel.clone());
         fp.call::<Dynamic>(&self.engine, &ast, ())
-            .map_err(|e| self.call_failure(&e))
+            .map_err(|e| self.call_failure(e))
     }
 
-    fn call_in_ast(
+    pub(crate) fn call_in_ast(
         &self,
         ctx: &CallCtx,
         ast: &rhai::AST,
@@ -504,15 +452,15 @@ impl Runtime {
         let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut scope, ast, name, args)
-            .map_err(|e| self.call_failure(&e))
+            .map_err(|e| self.call_failure(e))
     }
 
     /// A Rhai error ending a call: aborts and interrupts keep their meaning.
-    fn call_failure(&self, e: &rhai::EvalAltResult) -> CallError {
-        match crate::script::errors::termination(e) {
+    fn call_failure(&self, e: Box<rhai::EvalAltResult>) -> CallError {
+        match crate::script::errors::termination(&e) {
             Some(crate::script::errors::Termination::Aborted) => CallError::Aborted,
             Some(crate::script::errors::Termination::Cancelled) => CallError::Cancelled,
-            None => CallError::Script(self.describe_rhai_error(e)),
+            None => CallError::Rhai(e),
         }
     }
 
@@ -587,15 +535,6 @@ impl Runtime {
             }
             None => Ok(value),
         }
-    }
-}
-
-/// Named args of a JSON input: an object gives its entries; a lone value is returned apart.
-fn split_json(input: Value) -> (Vec<(String, Value)>, Option<Value>) {
-    match input {
-        Value::Object(map) => (map.into_iter().collect(), None),
-        Value::Null => (Vec::new(), None),
-        other => (Vec::new(), Some(other)),
     }
 }
 

@@ -69,8 +69,9 @@ fn the_test_model_calls_every_listed_tool() {
     out.status(0);
     // Tools run in name order; the answer is the last tool result.
     assert!(out.stdout.contains("failed on hi"), "{}", out.stdout);
-    assert!(out.stderr.contains("✓ echo_echo"), "{}", out.stderr);
-    assert!(out.stderr.contains("✗ echo_fail"), "{}", out.stderr);
+    // Spans name the tool by its full name, as `call()` reaches it.
+    assert!(out.stderr.contains("✓ mcp.echo.echo"), "{}", out.stderr);
+    assert!(out.stderr.contains("✗ mcp.echo.fail"), "{}", out.stderr);
 }
 
 #[test]
@@ -80,7 +81,10 @@ fn results_errors_and_a_crash_reach_the_model() {
     out.status(0);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "echo: one", "{}", out.stdout);
-    assert_eq!(lines[1], "error: failed on two", "{}", out.stdout);
+    assert_eq!(
+        lines[1], "error: `mcp.echo.fail` failed: failed on two",
+        "{}", out.stdout
+    );
     assert!(
         lines[2].starts_with("error: mcp server `echo` stopped while running `crash`"),
         "{}",

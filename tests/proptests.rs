@@ -458,7 +458,7 @@ fn llm_do_tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn toolbox_call(call: &ToolCall) -> Result<llm_do::model::ToolResult, String> {
     use llm_do::call::CallCtx;
     use llm_do::runtime::Runtime;
-    use llm_do::worker::toolbox::Toolbox;
+    use llm_do::runtime::toolbox::Toolbox;
 
     static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
     let rt = RT.get_or_init(|| {

@@ -254,4 +254,3 @@ pub trait Model: Send + Sync {
 /// A shared model handle.
 pub type SharedModel = Arc<dyn Model>;
 
-pub mod script;

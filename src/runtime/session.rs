@@ -102,8 +102,7 @@ impl Runtime {
             .insert(spec.name.clone(), spec.clone());
         let mut next = (*project).clone();
         next.workers.insert(spec.name.clone(), spec);
-        // The gate only depends on config and fns, which did not change.
-        *self.project.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        self.set_project_only(next);
         Ok(())
     }
 

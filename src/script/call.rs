@@ -10,6 +10,8 @@
 //!
 //! Per-call state (depth, worker chain) travels in the evaluation tag so fns called from
 //! inside a worker's tool call see their real depth; an empty tag means the top of a script.
+//! Resolution, validation, tracing and running are the runtime's one seam, reached through
+//! [`Caller`]; this module only evaluates the syntax and adapts the evaluation as [`Here`].
 
 use std::sync::Weak;
 
@@ -18,11 +20,9 @@ use rhai::{
     ParseError, ParseErrorType, Position, Token,
 };
 
-use crate::call::{CallCtx, CallError, map_args};
-use crate::project::Target;
-use crate::runtime::Runtime;
-use crate::script::{errors, value};
-use crate::trace::{CallEnd, CallStart, Kind};
+use crate::call::{CallCtx, CallError, Input};
+use crate::script::caller::{Caller, Here};
+use crate::script::errors;
 
 /// Name of the helper that invokes a fn pointer with a native call context.
 const FP_CALL: &str = "__llm_do_call_fn_ptr";
@@ -51,7 +51,7 @@ fn register_token_mapper(engine: &mut Engine) {
 }
 
 /// Register the `call` syntax and its fn-pointer helper.
-pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
     register_token_mapper(engine);
     engine.register_fn(
         FP_CALL,
@@ -98,7 +98,7 @@ pub fn ctx_of(tag: &Dynamic) -> CallCtx {
 }
 
 fn eval(
-    rt: &Weak<Runtime>,
+    rt: &Weak<dyn Caller>,
     ctx: &mut EvalContext,
     inputs: &[Expression],
 ) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -138,172 +138,61 @@ fn eval(
     let Some(rt) = rt.upgrade() else {
         return Err(runtime_error("the llm-do runtime is gone".into(), pos));
     };
-    dispatch(&rt, ctx, &name, input, pos)
+    dispatch(rt.as_ref(), ctx, &name, input, pos)
 }
 
-/// Named args of a Rhai input value: a map gives its entries; anything else is a lone value.
-fn split_input(input: Option<Dynamic>) -> (Vec<(rhai::Identifier, Dynamic)>, Option<Dynamic>) {
-    match input {
-        None => (Vec::new(), None),
-        Some(v) if v.is_map() => (v.cast::<rhai::Map>().into_iter().collect(), None),
-        Some(v) if v.is_unit() => (Vec::new(), None),
-        Some(v) => (Vec::new(), Some(v)),
-    }
-}
-
+/// Reach `name` through the seam, from this evaluation.
 fn dispatch(
-    rt: &Runtime,
+    rt: &dyn Caller,
     ctx: &mut EvalContext,
     name: &str,
     input: Option<Dynamic>,
     pos: Position,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let to_eval = |e: CallError| call_error(e, pos);
-    if name.starts_with(crate::mcp::PREFIX) {
-        let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
-        let out = rt
-            .handle
-            .block_on(rt.call_mcp(name, json))
-            .map_err(to_eval)?;
-        return Ok(value::to_dynamic(&out));
-    }
-    let project = rt.project();
-    // The calling context is only needed for tracing and for workers: not on the hot path.
-    let traced_ctx = || rt.observer.enabled().then(|| ctx_of(ctx.tag()));
-    let target = project.resolve(name);
-    // Only a worker or an unknown name can be shadowed by a fn defined outside the project
-    // files; project fns and builtins skip the lookup (it is the hot path).
-    if matches!(target, Some(Target::Worker(_)) | None)
-        && let Some(params) = session_fn(ctx, name)
-    {
-        // A fn defined where this evaluation runs (at the REPL prompt) but not in a project
-        // file: it shadows a worker of the same name, so a stabilized version can be tried live.
-        let (named, lone) = split_input(input);
-        let mut args = map_args(name, &params, params.len(), named, lone).map_err(to_eval)?;
-        let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
-        return ctx.call_fn_raw(name, false, false, &mut refs);
-    }
-    match target {
-        Some(Target::Fn(f)) => {
-            let (named, lone) = split_input(input);
-            let mut args =
-                map_args(name, &f.params, f.params.len(), named, lone).map_err(to_eval)?;
-            let traced = traced_ctx().and_then(|c| {
-                Traced::start(rt, &c, Kind::Symbolic, name, &f.params, &args).map(|t| (t, c))
-            });
-            let saved = traced
-                .as_ref()
-                .map(|(t, c)| std::mem::replace(ctx.tag_mut(), Dynamic::from(c.with_parent(t.id))));
-            let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
-            let out = ctx
-                .call_fn_raw(name, false, false, &mut refs)
-                .map_err(|mut e| {
-                    if e.position().is_none() {
-                        e.set_position(pos);
-                    }
-                    e
-                });
-            if let Some(tag) = saved {
-                *ctx.tag_mut() = tag;
-            }
-            if let Some((t, _)) = traced {
-                t.end(rt, out.as_ref().map_err(|e| rt.describe_rhai_error(e)));
-            }
-            out
-        }
-        Some(Target::Builtin(b)) => {
-            let (named, lone) = split_input(input);
-            let args = map_args(name, b.params, b.required, named, lone).map_err(to_eval)?;
-            let traced = traced_ctx()
-                .and_then(|c| Traced::start(rt, &c, Kind::Builtin, name, b.params, &args));
-            let out = (b.run)(&rt.builtin_env(), args);
-            if let Some(t) = traced {
-                t.end(rt, out.as_ref().map_err(Clone::clone));
-            }
-            out.map_err(|m| runtime_error(m, pos))
-        }
-        Some(Target::Worker(w)) => {
-            let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
-            let out = rt
-                .call_worker_blocking(&ctx_of(ctx.tag()), w, json)
-                .map_err(to_eval)?;
-            Ok(value::to_dynamic(&out))
-        }
-        None => Err(to_eval(CallError::Unknown {
-            name: name.to_string(),
-            help: project.suggest(name),
-        })),
-    }
+    let caller = ctx
+        .tag()
+        .read_lock::<CallCtx>()
+        .map_or_else(CallCtx::default, |c| c.clone());
+    let mut here = InEval { ctx, pos };
+    rt.call_here(&caller, name, Input::Rhai(input), &mut here)
+        .map_err(|e| call_error(e, pos))
 }
 
-/// A script-level fn or builtin call being reported to the observer (only when it listens:
-/// building the JSON input costs more than the call itself).
-struct Traced {
-    id: u64,
-    depth: u32,
-    name: String,
-    started: std::time::Instant,
+/// The running evaluation as the seam sees it.
+struct InEval<'a, 'b, 'c, 'd, 'e, 'f, 'g> {
+    ctx: &'a mut EvalContext<'b, 'c, 'd, 'e, 'f, 'g>,
+    pos: Position,
 }
 
-impl Traced {
-    fn start(
-        rt: &Runtime,
-        call_ctx: &CallCtx,
-        kind: Kind,
+impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
+    fn session_fn(&self, name: &str) -> Option<Vec<String>> {
+        self.ctx.iter_namespaces().find_map(|m| {
+            (0..=crate::runtime::seam::MAX_SESSION_PARAMS).find_map(|n| {
+                m.get_script_fn(name, n)
+                    .map(|f| f.params.iter().map(ToString::to_string).collect())
+            })
+        })
+    }
+
+    fn call_fn(
+        &mut self,
+        inner: Option<&CallCtx>,
         name: &str,
-        params: &[impl AsRef<str>],
-        args: &[Dynamic],
-    ) -> Option<Traced> {
-        if !rt.observer.enabled() {
-            return None;
+        mut args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        let saved = inner.map(|c| std::mem::replace(self.ctx.tag_mut(), Dynamic::from(c.clone())));
+        let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+        let out = self.ctx.call_fn_raw(name, false, false, &mut refs);
+        if let Some(tag) = saved {
+            *self.ctx.tag_mut() = tag;
         }
-        let input: serde_json::Map<String, serde_json::Value> = params
-            .iter()
-            .zip(args)
-            .map(|(p, a)| (p.as_ref().to_string(), value::to_json(a)))
-            .collect();
-        let id = rt.observer.call_start(&CallStart {
-            depth: call_ctx.depth,
-            parent: call_ctx.parent,
-            kind,
-            name,
-            input: &serde_json::Value::Object(input),
-        });
-        Some(Traced {
-            id,
-            depth: call_ctx.depth,
-            name: name.to_string(),
-            started: std::time::Instant::now(),
+        out.map_err(|mut e| {
+            if e.position().is_none() {
+                e.set_position(self.pos);
+            }
+            CallError::Rhai(e)
         })
     }
-
-    fn end(self, rt: &Runtime, result: Result<&Dynamic, String>) {
-        let output = result.map(value::to_json);
-        rt.observer.call_end(
-            self.id,
-            &CallEnd {
-                depth: self.depth,
-                name: &self.name,
-                elapsed: self.started.elapsed(),
-                usage: crate::model::Usage::default(),
-                result: output.as_ref().map_err(Clone::clone),
-            },
-        );
-    }
-}
-
-/// Most parameters a fn defined outside the project files is looked up with.
-const MAX_SESSION_PARAMS: usize = 16;
-
-/// Parameter names of a script fn `name` visible to this evaluation (e.g. defined at the REPL
-/// prompt), when there is exactly one such arity.
-fn session_fn(ctx: &EvalContext, name: &str) -> Option<Vec<String>> {
-    ctx.iter_namespaces().find_map(|m| {
-        (0..=MAX_SESSION_PARAMS).find_map(|n| {
-            m.get_script_fn(name, n)
-                .map(|f| f.params.iter().map(ToString::to_string).collect())
-        })
-    })
 }
 
 /// A runtime error at `pos`, catchable by `try`/`catch`.
@@ -314,6 +203,7 @@ pub fn runtime_error(message: String, pos: Position) -> Box<EvalAltResult> {
 /// A call error as a Rhai error. Aborts and interrupts terminate the script (not catchable).
 pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
     match e {
+        CallError::Rhai(e) => e,
         CallError::Aborted => Box::new(EvalAltResult::ErrorTerminated(errors::ABORTED.into(), pos)),
         CallError::Cancelled => Box::new(EvalAltResult::ErrorTerminated(
             errors::CANCELLED.into(),

@@ -5,7 +5,8 @@ use std::sync::{Arc, Weak};
 
 use rhai::Engine;
 
-use crate::runtime::{Cancel, Runtime};
+use crate::cancel::Cancel;
+use crate::script::caller::Caller;
 use crate::script::{builtins, call, fanout, inline, stdlib};
 use crate::tools::sandbox::Sandbox;
 
@@ -34,7 +35,7 @@ impl Default for EngineLimits {
 /// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
 /// scripts (checked by `on_progress`).
 pub fn build(
-    rt: Weak<Runtime>,
+    rt: Weak<dyn Caller>,
     cancel: Arc<Cancel>,
     sandbox: Arc<Sandbox>,
     limits: EngineLimits,

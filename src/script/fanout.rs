@@ -2,36 +2,31 @@
 //! `parallel(closures)`. They run on the script's blocking thread and block on
 //! [`crate::fanout::run_ordered`].
 //!
-//! How branches run:
-//! - a worker is a plain future (`worker::run::run`): 100 concurrent worker calls are 100
-//!   futures on the tokio runtime, not 100 threads; Rhai values become JSON only at that
-//!   boundary;
+//! Each `[name, input]` item is resolved, validated and run by the runtime's one seam
+//! ([`Caller::job`]), exactly as `call(name, input)` would be, so the same names reach the same
+//! callees with the same errors and trace events. How branches run:
+//! - a worker is a plain future: 100 concurrent worker calls are 100 futures on the tokio
+//!   runtime, not 100 threads; Rhai values become JSON only at that boundary;
 //! - a Rhai fn or builtin runs on a blocking thread with Rhai values (no JSON round trip);
 //! - a closure runs on a blocking thread through `Engine::call_fn` on the running script's
-//!   merged `AST` ([`Runtime::script_ast`]), so its captured variables (shared, `sync`) and its
-//!   own `call()`s work as on the calling thread. Closures that share captured state run truly
-//!   concurrently: Rhai's shared values are locked per access, not per closure.
+//!   merged `AST`, so its captured variables (shared, `sync`) and its own `call()`s work as on
+//!   the calling thread. Closures that share captured state run truly concurrently: Rhai's
+//!   shared values are locked per access, not per closure.
 //!
 //! Every branch carries the calling context (depth, chain) with a fresh child cancellation
 //! scope; the first failure cancels that scope so its siblings stop.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
-use crate::call::{CallCtx, CallError, map_args};
-use crate::fanout::{OnError, Stopped, run_ordered};
-use crate::project::Target;
-use crate::runtime::Runtime;
+use crate::call::{CallCtx, CallError, Input};
+use crate::fanout::OnError;
 use crate::script::call::{call_error, ctx_of, runtime_error};
-use crate::script::value;
-
-type Job = Pin<Box<dyn Future<Output = Result<Dynamic, CallError>> + Send>>;
+use crate::script::caller::Caller;
 
 /// Register `call_all`, `try_call_all` and `parallel`.
-pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
     let weak = rt.clone();
     engine.register_fn(
         "call_all",
@@ -88,66 +83,8 @@ fn parse_item(fn_name: &str, index: usize, item: Dynamic) -> Result<Item, String
     }
 }
 
-/// Named args of a Rhai input: a map gives its entries; anything else is a lone value.
-fn split_input(input: Option<Dynamic>) -> (Vec<(String, Dynamic)>, Option<Dynamic>) {
-    match input {
-        None => (Vec::new(), None),
-        Some(v) if v.is_unit() => (Vec::new(), None),
-        Some(v) => match v.try_cast_result::<Map>() {
-            Ok(map) => (
-                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-                None,
-            ),
-            Err(v) => (Vec::new(), Some(v)),
-        },
-    }
-}
-
-/// A future running one item in `ctx` (resolved now, so an unknown name fails before any
-/// branch starts).
-fn job_for(rt: &Arc<Runtime>, ctx: &CallCtx, item: Item) -> Result<Job, CallError> {
-    let project = rt.project();
-    let Item { name, input } = item;
-    match project.resolve(&name) {
-        Some(Target::Worker(spec)) => {
-            let json = input.map_or(serde_json::Value::Null, |v| value::to_json(&v));
-            let run = crate::worker::run::run(rt.clone(), ctx.clone(), spec, json);
-            Ok(Box::pin(async move {
-                run.await.map(|out| value::to_dynamic(&out))
-            }))
-        }
-        Some(Target::Fn(f)) => {
-            let params: Vec<&str> = f.params.iter().map(String::as_str).collect();
-            let (named, lone) = split_input(input);
-            let args = map_args(&name, &params, params.len(), named, lone)?;
-            let (rt, ctx) = (rt.clone(), ctx.clone());
-            Ok(blocking(move || rt.call_fn_dynamic(&ctx, &name, args)))
-        }
-        Some(Target::Builtin(b)) => {
-            let (named, lone) = split_input(input);
-            let args = map_args(&name, b.params, b.required, named, lone)?;
-            let env = rt.builtin_env();
-            let run = b.run;
-            Ok(blocking(move || run(&env, args).map_err(CallError::Script)))
-        }
-        None => Err(CallError::Unknown {
-            help: project.suggest(&name),
-            name,
-        }),
-    }
-}
-
-/// A job evaluating Rhai on a blocking thread, started only once it holds a permit.
-fn blocking(f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static) -> Job {
-    Box::pin(async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| CallError::Script(format!("a parallel branch failed: {e}")))?
-    })
-}
-
 fn call_items(
-    rt: &Weak<Runtime>,
+    rt: &Weak<dyn Caller>,
     ctx: &NativeCallContext,
     fn_name: &str,
     items: Array,
@@ -164,7 +101,7 @@ fn call_items(
             .map_err(CallError::Script)
             .and_then(|item| {
                 names.push(item.name.clone());
-                job_for(&rt, &call_ctx, item)
+                rt.job(&call_ctx, &item.name, Input::Rhai(item.input))
             });
         match job {
             Ok(job) => jobs.push(job),
@@ -183,7 +120,7 @@ fn call_items(
             }
         }
     }
-    let results = run(&rt, &call_ctx, jobs, on_error).map_err(|s| {
+    let results = rt.run_jobs(&call_ctx, jobs, on_error).map_err(|s| {
         let name = &names[s.index];
         describe(s.error, pos, |m| {
             format!("`{fn_name}` item {} (`{name}`) failed: {m}", s.index)
@@ -200,7 +137,7 @@ fn call_items(
 }
 
 fn parallel(
-    rt: &Weak<Runtime>,
+    rt: &Weak<dyn Caller>,
     ctx: &NativeCallContext,
     closures: Array,
 ) -> Result<Array, Box<EvalAltResult>> {
@@ -218,10 +155,9 @@ fn parallel(
                 pos,
             ));
         };
-        let (rt, branch) = (rt.clone(), call_ctx.clone());
-        jobs.push(blocking(move || rt.call_fn_ptr_blocking(&branch, &fp)));
+        jobs.push(rt.closure_job(&call_ctx, fp));
     }
-    let results = run(&rt, &call_ctx, jobs, OnError::CancelSiblings).map_err(|s| {
+    let results = rt.run_jobs(&call_ctx, jobs, OnError::CancelSiblings).map_err(|s| {
         describe(s.error, pos, |m| {
             format!("`parallel` closure {} failed: {m}", s.index)
         })
@@ -236,18 +172,7 @@ fn branch_ctx(ctx: &NativeCallContext) -> CallCtx {
     caller.within(scope)
 }
 
-fn run(
-    rt: &Runtime,
-    ctx: &CallCtx,
-    jobs: Vec<Job>,
-    on_error: OnError,
-) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
-    let limit = usize::try_from(rt.settings.max_parallel).unwrap_or(usize::MAX);
-    rt.handle
-        .block_on(run_ordered(jobs, limit, on_error, &ctx.cancel, &rt.cancel))
-}
-
-fn upgrade(rt: &Weak<Runtime>, pos: Position) -> Result<Arc<Runtime>, Box<EvalAltResult>> {
+fn upgrade(rt: &Weak<dyn Caller>, pos: Position) -> Result<Arc<dyn Caller>, Box<EvalAltResult>> {
     rt.upgrade()
         .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))
 }
@@ -301,17 +226,6 @@ mod tests {
         let e = parse_item("call_all", 0, Dynamic::from_array(vec![1_i64.into()])).unwrap_err();
         assert_eq!(e, "`call_all` item 0: the name must be a string, not i64");
         assert!(parse_item("call_all", 0, Dynamic::from_array(vec![])).is_err());
-    }
-
-    #[test]
-    fn map_inputs_become_named_arguments() {
-        let mut map = Map::new();
-        map.insert("a".into(), Dynamic::from(1_i64));
-        let (named, lone) = split_input(Some(Dynamic::from_map(map)));
-        assert_eq!(named.len(), 1);
-        assert!(lone.is_none());
-        let (named, lone) = split_input(Some(Dynamic::from("x")));
-        assert!(named.is_empty() && lone.is_some());
     }
 
     #[test]

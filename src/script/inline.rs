@@ -9,7 +9,7 @@ use std::sync::Weak;
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
 use serde_json::Value;
 
-use crate::runtime::Runtime;
+use crate::script::caller::Caller;
 use crate::script::call::runtime_error;
 use crate::script::value;
 use crate::worker::WorkerSpec;
@@ -19,7 +19,7 @@ use crate::worker::file::parse_worker;
 pub const WORKER_FN: &str = "worker";
 
 /// Register `worker(map)`; it returns the worker's name so `call(worker(#{...}), x)` works.
-pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
+pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
     engine.register_fn(
         WORKER_FN,
         move |ctx: NativeCallContext, map: rhai::Map| -> Result<Dynamic, Box<EvalAltResult>> {
@@ -31,7 +31,7 @@ pub fn register(engine: &mut Engine, rt: Weak<Runtime>) {
                 .upgrade()
                 .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))?;
             rt.add_inline_worker(spec)
-                .map_err(|e| runtime_error(e.to_string(), pos))?;
+                .map_err(|e| runtime_error(e, pos))?;
             Ok(Dynamic::from(name))
         },
     );

@@ -6,17 +6,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{AST, Engine, FnAccess};
+use rhai::{AST, Dynamic, Engine, FnAccess};
 use serde_json::{Value, json};
 
 use crate::error::{Located, offset_of};
 
 pub mod builtins;
 pub mod call;
+pub mod caller;
 pub mod engine;
 pub mod errors;
 pub mod fanout;
 pub mod inline;
+pub mod model;
 pub mod stdlib;
 pub mod value;
 
@@ -25,6 +27,15 @@ const PARAM_TYPES: &[&str] = &[
     "string", "integer", "number", "boolean", "array", "object", "any",
 ];
 
+/// What a doc comment says about one parameter (`/// name: type - description`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParamDoc {
+    /// The declared type (a JSON Schema type name or `a|b|c`); `None` when undocumented. Only
+    /// declared types are checked; tool schemas show undocumented params as strings.
+    pub ty: Option<String>,
+    pub description: Option<String>,
+}
+
 /// A top-level `fn` of a project script, with what its doc comments say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScriptFn {
@@ -32,8 +43,8 @@ pub struct ScriptFn {
     pub params: Vec<String>,
     /// Free text of the doc comment (the tool description).
     pub description: String,
-    /// Per parameter: JSON Schema type (default `string`) and description.
-    pub param_docs: Vec<(String, Option<String>)>,
+    /// Per parameter: what its doc comment says.
+    pub param_docs: Vec<ParamDoc>,
     /// `/// @approval required`: LLM-initiated calls need approval.
     pub approval_required: bool,
     /// File the fn is defined in, relative to the project root.
@@ -46,7 +57,8 @@ impl ScriptFn {
     /// JSON Schema of the fn's arguments, for LLM tool definitions.
     pub fn parameters_schema(&self) -> Value {
         let mut props = serde_json::Map::new();
-        for (param, (ty, desc)) in self.params.iter().zip(&self.param_docs) {
+        for (param, doc) in self.params.iter().zip(&self.param_docs) {
+            let ty = doc.ty.as_deref().unwrap_or("string");
             let mut p = serde_json::Map::new();
             if is_enum(ty) {
                 p.insert("type".into(), json!("string"));
@@ -54,12 +66,29 @@ impl ScriptFn {
             } else if ty != "any" {
                 p.insert("type".into(), json!(ty));
             }
-            if let Some(d) = desc {
+            if let Some(d) = &doc.description {
                 p.insert("description".into(), json!(d));
             }
             props.insert(param.clone(), Value::Object(p));
         }
         json!({"type": "object", "properties": props, "required": self.params, "additionalProperties": false})
+    }
+
+    /// Check positional arguments against the declared parameter types (the seam calls this
+    /// on every path). An integral float given for an `integer` becomes an integer.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the first argument of the wrong type.
+    pub fn check_args(&self, args: &mut [Dynamic]) -> Result<(), String> {
+        for ((param, doc), arg) in self.params.iter().zip(&self.param_docs).zip(args) {
+            if let Some(ty) = doc.ty.as_deref() {
+                check_type(ty, arg).map_err(|got| {
+                    format!("argument `{param}` must be {}, not {got}", type_phrase(ty))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// One-line description: the first line of the doc comment, or a placeholder.
@@ -113,6 +142,68 @@ pub fn compile_file(
     Ok((ast, fns))
 }
 
+/// Whether `arg` has the doc-comment type `ty` (an integral float given for an `integer` is
+/// made one); otherwise what it is instead, for the message.
+fn check_type(ty: &str, arg: &mut Dynamic) -> Result<(), String> {
+    let ok = match ty {
+        "any" => true,
+        "string" => arg.is_string(),
+        "integer" => match arg.as_float() {
+            Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as rhai::INT;
+                *arg = Dynamic::from_int(i);
+                true
+            }
+            _ => arg.is_int(),
+        },
+        "number" => arg.is_int() || arg.is_float(),
+        "boolean" => arg.is_bool(),
+        "array" => arg.is_array(),
+        "object" => arg.is_map(),
+        choices => arg
+            .read_lock::<rhai::ImmutableString>()
+            .is_some_and(|s| choices.split('|').any(|c| c == s.as_str())),
+    };
+    if ok { Ok(()) } else { Err(describe_value(arg)) }
+}
+
+/// "a string", "an integer", "one of `a`, `b`" for a doc-comment type.
+fn type_phrase(ty: &str) -> String {
+    match ty {
+        "integer" | "array" | "object" => format!("an {ty}"),
+        "string" | "number" | "boolean" => format!("a {ty}"),
+        choices => format!(
+            "one of {}",
+            choices
+                .split('|')
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A value as an argument error shows it: its JSON type and a short excerpt.
+fn describe_value(v: &Dynamic) -> String {
+    let json = value::to_json(v);
+    let kind = match &json {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let text = json.to_string();
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{kind} ({}…)", &text[..cut]),
+        None if json.is_null() => kind.to_string(),
+        None => format!("{kind} ({text})"),
+    }
+}
+
 /// A doc-comment type of the form `a|b|c`: a string that must be one of the listed values.
 fn is_enum(ty: &str) -> bool {
     ty.contains('|')
@@ -140,12 +231,9 @@ fn fn_span(text: &str, name: &str) -> (usize, usize) {
 
 /// Split doc comment lines into description, per-param types and the approval flag.
 /// Param lines look like `/// name: type` or `/// name: type - description`.
-fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option<String>)>, bool) {
+fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<ParamDoc>, bool) {
     let mut description = Vec::new();
-    let mut docs: Vec<(String, Option<String>)> = params
-        .iter()
-        .map(|_| ("string".to_string(), None))
-        .collect();
+    let mut docs: Vec<ParamDoc> = params.iter().map(|_| ParamDoc::default()).collect();
     let mut approval = false;
     for block in comments {
         for raw in block.lines() {
@@ -172,7 +260,10 @@ fn parse_doc(comments: &[&str], params: &[&str]) -> (String, Vec<(String, Option
                     None => (rest, None),
                 };
                 if PARAM_TYPES.contains(&ty) || is_enum(ty) {
-                    docs[i] = (ty.to_string(), desc.filter(|d| !d.is_empty()));
+                    docs[i] = ParamDoc {
+                        ty: Some(ty.to_string()),
+                        description: desc.filter(|d| !d.is_empty()),
+                    };
                     continue;
                 }
             }
@@ -207,8 +298,14 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                ("integer".into(), Some("the first".into())),
-                ("number".into(), None)
+                ParamDoc {
+                    ty: Some("integer".into()),
+                    description: Some("the first".into())
+                },
+                ParamDoc {
+                    ty: Some("number".into()),
+                    description: None
+                }
             ]
         );
         assert!(a);
@@ -235,9 +332,33 @@ mod tests {
     #[test]
     fn undocumented_params_are_strings() {
         let (d, p, a) = parse_doc(&[], &["x"]);
+        assert_eq!((d.as_str(), p, a), ("", vec![ParamDoc::default()], false));
+    }
+
+    #[test]
+    fn declared_types_are_checked_and_undeclared_are_not() {
+        let (_, param_docs, _) = parse_doc(&["/// a: integer\n/// k: low|high"], &["a", "b", "k"]);
+        let f = ScriptFn {
+            name: "f".into(),
+            params: vec!["a".into(), "b".into(), "k".into()],
+            description: String::new(),
+            param_docs,
+            approval_required: false,
+            path: PathBuf::new(),
+            span: (0, 0),
+        };
+        let mut ok = vec![Dynamic::from(2.0_f64), Dynamic::from(1_i64), "low".into()];
+        f.check_args(&mut ok).unwrap();
+        assert!(ok[0].is_int(), "an integral float becomes an integer");
+        let mut bad = vec!["x".into(), Dynamic::UNIT, "low".into()];
         assert_eq!(
-            (d.as_str(), p, a),
-            ("", vec![("string".into(), None)], false)
+            f.check_args(&mut bad).unwrap_err(),
+            "argument `a` must be an integer, not a string (\"x\")"
+        );
+        let mut bad = vec![Dynamic::from(1_i64), Dynamic::UNIT, "mid".into()];
+        assert_eq!(
+            f.check_args(&mut bad).unwrap_err(),
+            "argument `k` must be one of `low`, `high`, not a string (\"mid\")"
         );
     }
 

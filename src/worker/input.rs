@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::call::{CallError, normalize_input};
 use crate::model::{Attachment, Message, Part, Role};
-use crate::runtime::Runtime;
+use crate::tools::sandbox::Sandbox;
 use crate::worker::WorkerSpec;
 
 /// Few-shot examples as alternating user/assistant messages.
@@ -25,7 +25,11 @@ pub fn examples(spec: &WorkerSpec) -> Vec<Message> {
 }
 
 /// The user message for `input` (already normalized to an object), with attachments.
-pub fn user_message(rt: &Runtime, spec: &WorkerSpec, input: &Value) -> Result<Message, CallError> {
+pub fn user_message(
+    sandbox: &Sandbox,
+    spec: &WorkerSpec,
+    input: &Value,
+) -> Result<Message, CallError> {
     let mut parts = vec![Part::Text(render(input))];
     for field in &spec.attachments {
         let paths: Vec<&str> = match input.get(field) {
@@ -34,7 +38,7 @@ pub fn user_message(rt: &Runtime, spec: &WorkerSpec, input: &Value) -> Result<Me
             _ => Vec::new(),
         };
         for path in paths {
-            parts.push(Part::Attachment(attachment(rt, spec, path)?));
+            parts.push(Part::Attachment(attachment(sandbox, spec, path)?));
         }
     }
     Ok(Message {
@@ -80,14 +84,13 @@ pub fn media_type(path: &str) -> Option<&'static str> {
     })
 }
 
-fn attachment(rt: &Runtime, spec: &WorkerSpec, path: &str) -> Result<Attachment, CallError> {
+fn attachment(sandbox: &Sandbox, spec: &WorkerSpec, path: &str) -> Result<Attachment, CallError> {
     let fail = |message: String| CallError::Attachment {
         worker: spec.name.clone(),
         message,
     };
     let media = media_type(path).ok_or_else(|| fail(format!("cannot attach `{path}`: unsupported file type (PDF, PNG, JPEG, GIF and WebP are supported)")))?;
-    let abs = rt
-        .sandbox
+    let abs = sandbox
         .resolve(path)
         .map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
     let bytes = std::fs::read(&abs).map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;

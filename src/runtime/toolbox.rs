@@ -1,18 +1,18 @@
 //! The tools one worker's model may call, built from its `toolsets`, and running one tool call:
-//! approval gate first, then the same dispatch as a script's `call()`. Tool failures and
-//! denials go back to the model as tool results; only aborts, interrupts and runaway depth end
-//! the run.
+//! the approval gate first, then the one seam ([`Runtime::invoke`]) as for a script's `call()`.
+//! Tool failures and denials go back to the model as tool results; only aborts, interrupts and
+//! runaway depth end the run.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::approval::{Outcome, Request};
-use crate::call::{CallCtx, CallError};
+use crate::call::{CallCtx, CallError, Input};
 use crate::model::{ToolCall, ToolDef, ToolResult};
-use crate::runtime::Runtime;
-use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ToolCallEvent};
+use crate::runtime::{Callee, Runtime};
+use crate::script::value;
+use crate::trace::{ApprovalEvent, ToolCallEvent};
 use crate::worker::WorkerSpec;
 
 /// Tool results longer than this many characters are cut with a marker.
@@ -21,24 +21,10 @@ pub const MAX_RESULT_CHARS: usize = 100_000;
 /// Builtin tools that only read, so a model's batch of them may run concurrently.
 pub const READ_ONLY_TOOLS: &[&str] = &["read_file", "list_files"];
 
-/// What runs when the model calls a tool.
-#[derive(Debug, Clone)]
-enum Action {
-    /// A project Rhai fn (`approval_required` from its `@approval` doc line).
-    Fn {
-        approval_required: bool,
-    },
-    Worker(Arc<WorkerSpec>),
-    /// A builtin tool (`read_file`, `write_file`, `shell`, ...).
-    Builtin,
-    /// A tool of an MCP server, by its full name `mcp.SERVER.TOOL`.
-    Mcp(String),
-}
-
 #[derive(Debug, Clone)]
 struct Tool {
     def: ToolDef,
-    action: Action,
+    callee: Callee,
 }
 
 /// The tools of one worker run.
@@ -62,7 +48,7 @@ impl Toolbox {
                 set.iter().for_each(|t| {
                     add(Tool {
                         def: t.to_def(),
-                        action: Action::Builtin,
+                        callee: Callee::Tool(t.name.to_string()),
                     })
                 });
             } else if let Some(f) = project.fns.get(&entry.name) {
@@ -118,7 +104,11 @@ impl Toolbox {
                 if !self.tools.iter().any(|x| x.def.name == def.name) {
                     self.tools.push(Tool {
                         def,
-                        action: Action::Mcp(format!("{}{server}.{}", crate::mcp::PREFIX, t.name)),
+                        callee: Callee::Mcp {
+                            full: format!("{}{server}.{}", crate::mcp::PREFIX, t.name),
+                            server: server.to_string(),
+                            tool: t.name.clone(),
+                        },
                     });
                 }
             }
@@ -135,12 +125,12 @@ impl Toolbox {
             .tools
             .iter()
             .find(|t| t.def.name == name)
-            .map(|t| &t.action)
+            .map(|t| &t.callee)
         {
-            None | Some(Action::Worker(_)) => true,
-            Some(Action::Fn { approval_required }) => !approval_required,
-            Some(Action::Builtin) => READ_ONLY_TOOLS.contains(&name),
-            Some(Action::Mcp(_)) => false,
+            None | Some(Callee::Worker(_)) => true,
+            Some(Callee::Fn(f)) => !f.approval_required,
+            Some(Callee::Tool(_)) => READ_ONLY_TOOLS.contains(&name),
+            Some(Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. }) => false,
         }
     }
 
@@ -205,19 +195,15 @@ impl Toolbox {
             name: &call.name,
             input: &args,
         });
-        let needs = match &tool.action {
-            Action::Fn { approval_required } => *approval_required,
-            Action::Worker(_) => false,
-            Action::Builtin => rt.tool_env().needs_approval(&call.name, &args),
-            Action::Mcp(_) => true,
+        let needs = match &tool.callee {
+            Callee::Fn(f) => f.approval_required,
+            Callee::Worker(_) => false,
+            Callee::Tool(name) => rt.tool_env().needs_approval(name, &args),
+            Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. } => true,
         };
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
-        let gated_name = match &tool.action {
-            Action::Mcp(full) => full.clone(),
-            _ => call.name.clone(),
-        };
         let request = Request {
-            tool: gated_name,
+            tool: tool.callee.name().to_string(),
             args: args.clone(),
             chain: (*ctx.chain).clone(),
         };
@@ -242,79 +228,24 @@ impl Toolbox {
             Outcome::Denied(reason) => return Ok(result(format!("denied: {reason}"), true)),
             Outcome::Abort => return Err(CallError::Aborted),
         }
-        let started = Instant::now();
-        let kind = match tool.action {
-            Action::Builtin | Action::Mcp(_) => Kind::Builtin,
-            Action::Worker(_) => Kind::Neural,
-            Action::Fn { .. } => Kind::Symbolic,
-        };
-        let traced = !matches!(tool.action, Action::Worker(_));
-        let id = traced.then(|| {
-            rt.observer.call_start(&CallStart {
-                depth: ctx.depth,
-                parent: ctx.parent,
-                kind,
-                name: &call.name,
-                input: &args,
-            })
-        });
-        let fn_ctx = id.map_or_else(|| ctx.clone(), |id| ctx.with_parent(id));
-        let outcome = match &tool.action {
-            Action::Builtin => crate::tools::run(&rt.tool_env(), &call.name, &args)
-                .await
-                .map(Value::String)
-                .map_err(|e| CallError::Tool(e.to_string())),
-            Action::Fn { .. } => Box::pin(rt.call(&fn_ctx, &call.name, args)).await,
-            Action::Mcp(full) => match rt.call_mcp_raw(full, args).await {
-                Ok(out) if out.is_error => Err(CallError::Tool(out.text)),
-                Ok(out) => Ok(Value::String(out.text)),
-                Err(e) => Err(e),
-            },
-            Action::Worker(spec) => {
-                Box::pin(crate::worker::run::run(
-                    rt.clone(),
-                    ctx.clone(),
-                    spec.clone(),
-                    args,
-                ))
-                .await
-            }
-        };
-        if let Some(id) = id {
-            rt.observer.call_end(
-                id,
-                &CallEnd {
-                    depth: ctx.depth,
-                    name: &call.name,
-                    elapsed: started.elapsed(),
-                    usage: Default::default(),
-                    result: outcome.as_ref().map_err(ToString::to_string),
-                },
-            );
-        }
-        match outcome {
-            Ok(v) => Ok(result(truncate(as_text(v)), false)),
+        match Box::pin(rt.invoke(ctx, &tool.callee, Input::Json(args))).await {
+            Ok(v) => Ok(result(truncate(as_text(value::to_json(&v))), false)),
             Err(e @ (CallError::Aborted | CallError::Cancelled | CallError::Depth { .. })) => {
                 Err(e)
             }
-            Err(e) => Ok(result(
-                format!("error: {}", crate::script::call::chain(&e)),
-                true,
-            )),
+            Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }
     }
 }
 
-fn fn_tool(f: &crate::script::ScriptFn) -> Tool {
+fn fn_tool(f: &Arc<crate::script::ScriptFn>) -> Tool {
     Tool {
         def: ToolDef {
             name: f.name.clone(),
             description: f.description.clone(),
             parameters: f.parameters_schema(),
         },
-        action: Action::Fn {
-            approval_required: f.approval_required,
-        },
+        callee: Callee::Fn(f.clone()),
     }
 }
 
@@ -329,7 +260,7 @@ fn worker_tool(w: &Arc<WorkerSpec>) -> Tool {
             description,
             parameters: w.input.clone(),
         },
-        action: Action::Worker(w.clone()),
+        callee: Callee::Worker(w.clone()),
     }
 }
 

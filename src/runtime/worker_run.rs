@@ -7,80 +7,30 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError, normalize_input};
+use crate::call::{CallCtx, CallError};
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
     Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice, Usage,
 };
 use crate::runtime::Runtime;
+use crate::runtime::toolbox::Toolbox;
 use crate::schema::Validator;
-use crate::trace::{CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent};
+use crate::trace::{ModelRequestEvent, ModelResponseEvent};
 use crate::worker::WorkerSpec;
 use crate::worker::input;
-use crate::worker::toolbox::Toolbox;
 
 /// Re-asks after an answer that fails the output schema (so at most 1 + this many answers).
 pub const MAX_REASKS: u32 = 2;
 
-/// Run `spec` on `input` in the context `ctx` (the run itself is one level deeper).
+/// Hold the conversation of `spec` on `input` (already validated by the seam) in `ctx`, the
+/// context inside the run; tokens used are added to `usage`.
 pub async fn run(
-    rt: Arc<Runtime>,
-    ctx: CallCtx,
-    spec: Arc<WorkerSpec>,
-    input: Value,
-) -> Result<Value, CallError> {
-    let max = rt.settings.max_depth;
-    if ctx.depth >= max {
-        let mut chain = (*ctx.chain).clone();
-        chain.push(spec.name.clone());
-        return Err(CallError::Depth {
-            name: spec.name.clone(),
-            max,
-            chain,
-        });
-    }
-    let started = Instant::now();
-    let id = rt.observer.call_start(&CallStart {
-        depth: ctx.depth,
-        parent: ctx.parent,
-        kind: Kind::Neural,
-        name: &spec.name,
-        input: &input,
-    });
-    let inner = ctx.enter(&spec.name).with_parent(id);
-    let mut usage = Usage::default();
-    let result = converse(&rt, &inner, &spec, input, &mut usage).await;
-    rt.observer.call_end(
-        id,
-        &CallEnd {
-            depth: ctx.depth,
-            name: &spec.name,
-            elapsed: started.elapsed(),
-            usage,
-            result: result.as_ref().map_err(ToString::to_string),
-        },
-    );
-    result
-}
-
-async fn converse(
     rt: &Arc<Runtime>,
     ctx: &CallCtx,
     spec: &WorkerSpec,
     input: Value,
     usage: &mut Usage,
 ) -> Result<Value, CallError> {
-    let input = fit_input(&spec.input, normalize_input(input));
-    let validator = Validator::new(&spec.input).map_err(|e| CallError::Input {
-        worker: spec.name.clone(),
-        errors: vec![e.to_string()],
-    })?;
-    validator
-        .validate(&input)
-        .map_err(|errors| CallError::Input {
-            worker: spec.name.clone(),
-            errors,
-        })?;
     let output = match &spec.output {
         Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output {
             worker: spec.name.clone(),
@@ -92,7 +42,7 @@ async fn converse(
     let model = rt.model_for(spec)?;
     let toolbox = Toolbox::for_worker(rt, spec).with_mcp(rt, spec).await?;
     let mut messages = input::examples(spec);
-    messages.push(input::user_message(rt, spec, &input)?);
+    messages.push(input::user_message(&rt.sandbox, spec, &input)?);
     let model_name = model
         .id()
         .split_once(':')
@@ -128,7 +78,7 @@ async fn converse(
                 parts,
             });
             let results =
-                crate::worker::batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
+                super::tool_batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
                     .await?;
             request.messages.push(Message {
                 role: Role::User,
@@ -208,25 +158,6 @@ async fn complete(
         },
     );
     result
-}
-
-/// A lone value (`{input: v}`) given to a worker whose input schema has exactly one other
-/// property goes to that property, as a lone value does for a one-parameter fn.
-fn fit_input(schema: &Value, input: Value) -> Value {
-    let props = schema.get("properties").and_then(Value::as_object);
-    match (props, input) {
-        (Some(props), Value::Object(mut map))
-            if props.len() == 1
-                && map.len() == 1
-                && map.contains_key("input")
-                && !props.contains_key("input") =>
-        {
-            let key = props.keys().next().cloned().unwrap_or_default();
-            let v = map.remove("input").unwrap_or(Value::Null);
-            serde_json::json!({ key: v })
-        }
-        (_, input) => input,
-    }
 }
 
 /// `required` and a named tool bind the first turn only (DESIGN §3).

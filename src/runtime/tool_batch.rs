@@ -13,7 +13,7 @@ use crate::call::{CallCtx, CallError};
 use crate::fanout::{OnError, run_ordered};
 use crate::model::{ToolCall, ToolResult};
 use crate::runtime::Runtime;
-use crate::worker::toolbox::Toolbox;
+use crate::runtime::toolbox::Toolbox;
 
 /// Run `calls` in `ctx` (the calling worker's context); results in the model's order.
 pub async fn run_tool_calls(

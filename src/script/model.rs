@@ -11,21 +11,20 @@ use std::sync::Weak;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::call::CallCtx;
 use crate::model::{
     FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall,
 };
-use crate::runtime::Runtime;
+use crate::script::caller::Caller;
 
 /// A model backed by a Rhai fn of the project.
 pub struct ScriptModel {
-    rt: Weak<Runtime>,
+    rt: Weak<dyn Caller>,
     func: String,
     id: String,
 }
 
 impl ScriptModel {
-    pub fn new(rt: Weak<Runtime>, func: &str, id: &str) -> Self {
+    pub fn new(rt: Weak<dyn Caller>, func: &str, id: &str) -> Self {
         Self {
             rt,
             func: func.to_string(),
@@ -49,11 +48,9 @@ impl Model for ScriptModel {
                 .rt
                 .upgrade()
                 .ok_or_else(|| ModelError::Other("runtime is gone".into()))?;
-            if !rt.project().fns.contains_key(&self.func) {
-                let hint = crate::suggest::did_you_mean(
-                    &self.func,
-                    rt.project().fns.keys().map(String::as_str),
-                )
+            let names = rt.fn_names();
+            if !names.contains(&self.func) {
+                let hint = crate::suggest::did_you_mean(&self.func, names.iter().map(String::as_str))
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
                 return Err(ModelError::Other(format!(
@@ -63,9 +60,7 @@ impl Model for ScriptModel {
             }
             let arg = request_value(request);
             let func = self.func.clone();
-            let reply = tokio::task::spawn_blocking(move || {
-                rt.call_fn_blocking(&CallCtx::default(), &func, vec![arg])
-            })
+            let reply = tokio::task::spawn_blocking(move || rt.run_fn(&func, vec![arg]))
             .await
             .map_err(|e| ModelError::Other(e.to_string()))?
             .map_err(|e| ModelError::Other(format!("script model `{}` failed: {e}", self.func)))?;

@@ -1,0 +1,61 @@
+//! The runtime as the script layer's [`Caller`]: every path from Rhai lands in the seam.
+
+use rhai::Dynamic;
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError, Input};
+use crate::fanout::{Job, OnError, Stopped, run_ordered};
+use crate::script::caller::{Caller, Here};
+use crate::worker::WorkerSpec;
+
+use super::Runtime;
+
+impl Caller for Runtime {
+    fn call_here(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        input: Input,
+        here: &mut dyn Here,
+    ) -> Result<Dynamic, CallError> {
+        let callee = self.resolve_with(name, |n| here.session_fn(n))?;
+        self.invoke_here(ctx, &callee, input, here)
+    }
+
+    fn job(&self, ctx: &CallCtx, name: &str, input: Input) -> Result<Job, CallError> {
+        let callee = self.resolve_with(name, |n| self.script_session_fn(n))?;
+        self.job_for(ctx, callee, input)
+    }
+
+    fn closure_job(&self, ctx: &CallCtx, closure: rhai::FnPtr) -> Job {
+        let (rt, ctx) = (self.arc(), ctx.clone());
+        Box::pin(async move {
+            let inner = rt.clone();
+            rt.evaluate(move || inner.call_fn_ptr_blocking(&ctx, &closure))
+                .await
+        })
+    }
+
+    fn run_jobs(
+        &self,
+        ctx: &CallCtx,
+        jobs: Vec<Job>,
+        on_error: OnError,
+    ) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
+        let limit = usize::try_from(self.settings.max_parallel).unwrap_or(usize::MAX);
+        self.handle
+            .block_on(run_ordered(jobs, limit, on_error, &ctx.cancel, &self.cancel))
+    }
+
+    fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), String> {
+        Runtime::add_inline_worker(self, spec).map_err(|e| e.to_string())
+    }
+
+    fn run_fn(&self, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
+        self.call_fn_blocking(&CallCtx::default(), name, args)
+    }
+
+    fn fn_names(&self) -> Vec<String> {
+        self.project().fns.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,570 @@
+//! The one call seam (DESIGN §12). Every way a name is reached — a script's `call()`,
+//! `call_all`/`try_call_all`, `llm-do run`, an LLM tool call after the approval gate, `shadow`,
+//! `test`, the REPL — goes through [`Runtime::resolve`] and one invoker. The invoker alone maps
+//! and validates the input against the callee (a fn's doc-comment types, a worker's `input`
+//! schema, the worker depth limit), opens and closes the trace span (a guard), and runs the
+//! callee. A new kind of callee or a cross-cutting rule (budgets, the run log) is added here.
+//!
+//! Two entry points share those steps: [`Runtime::invoke`] (async: tool calls, `run`, fan-out
+//! branches) and [`Runtime::invoke_here`] (a `call()` evaluating on a blocking thread, where
+//! script fns run inside the calling evaluation through [`Here`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use rhai::Dynamic;
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError, Input, map_args, normalize_input};
+use crate::model::Usage;
+use crate::project::Target;
+use crate::schema::Validator;
+use crate::script::ScriptFn;
+use crate::script::builtins::Builtin;
+use crate::script::caller::Here;
+use crate::script::value;
+use crate::trace::{CallEnd, CallStart, Kind};
+use crate::worker::WorkerSpec;
+
+use super::Runtime;
+
+/// What a name resolves to: one of the kinds of things a call can reach.
+#[derive(Debug, Clone)]
+pub enum Callee {
+    /// A top-level fn of a project script.
+    Fn(Arc<ScriptFn>),
+    /// A fn defined where the calling evaluation runs but not in a project file (typed at the
+    /// REPL prompt): it shadows a worker of the same name, so a stabilized version can be
+    /// tried live.
+    SessionFn { name: String, params: Vec<String> },
+    /// A worker (a file or an inline `worker(#{...})`).
+    Worker(Arc<WorkerSpec>),
+    /// A Rust-native builtin (`read_text`, `sleep`, ...).
+    Builtin(&'static Builtin),
+    /// A builtin LLM tool (`read_file`, `write_file`, `list_files`, `shell`): reached only by
+    /// a model, through a worker's toolbox.
+    Tool(String),
+    /// A tool of an MCP server, `mcp.SERVER.TOOL`.
+    Mcp {
+        full: String,
+        server: String,
+        tool: String,
+    },
+}
+
+impl Callee {
+    /// The name the callee is reached by.
+    pub fn name(&self) -> &str {
+        match self {
+            Callee::Fn(f) => &f.name,
+            Callee::SessionFn { name, .. } | Callee::Tool(name) => name,
+            Callee::Worker(w) => &w.name,
+            Callee::Builtin(b) => b.name,
+            Callee::Mcp { full, .. } => full,
+        }
+    }
+
+    /// Neural, symbolic or builtin, as traces show it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Callee::Worker(_) => Kind::Neural,
+            Callee::Fn(_) | Callee::SessionFn { .. } => Kind::Symbolic,
+            Callee::Builtin(_) | Callee::Tool(_) | Callee::Mcp { .. } => Kind::Builtin,
+        }
+    }
+
+    /// The input for `llm-do run NAME TEXT`: text given to a callee whose one parameter is
+    /// declared a number or boolean is read as one (`run double 21`); otherwise it is a string.
+    pub fn input_from_text(&self, text: &str) -> Value {
+        if let Callee::Fn(f) = self
+            && let [doc] = f.param_docs.as_slice()
+            && let Some(ty) = doc.ty.as_deref()
+            && matches!(ty, "integer" | "number" | "boolean")
+            && let Ok(v) = serde_json::from_str::<Value>(text.trim())
+            && (v.is_number() || v.is_boolean())
+        {
+            return v;
+        }
+        Value::String(text.to_string())
+    }
+}
+
+/// The input of a callee after mapping and validation.
+enum Args {
+    /// Positional Rhai arguments of a fn or builtin.
+    Positional(Vec<Dynamic>),
+    /// A JSON object: a worker's input (normalized), an MCP or builtin tool's arguments.
+    Json(Value),
+}
+
+/// Most parameters a fn defined outside the project files is looked up with.
+pub const MAX_SESSION_PARAMS: usize = 16;
+
+/// Threads evaluating Rhai for fan-out branches at once, at most. Past it a fan-out fails
+/// with a clear error instead of deadlocking the blocking pool (whose size is
+/// [`BLOCKING_THREADS`]; the margin keeps room for builtins, file I/O and the script itself).
+pub const MAX_EVAL_THREADS: usize = BLOCKING_THREADS - 32;
+
+/// Size of the tokio blocking pool the CLI builds.
+pub const BLOCKING_THREADS: usize = 512;
+
+impl Runtime {
+    /// Resolve `name` in the one namespace: project fns, workers, builtins, then
+    /// `mcp.SERVER.TOOL` (DESIGN §4). Unknown names get a "did you mean".
+    pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
+        self.resolve_with(name, |_| None)
+    }
+
+    /// Like [`Runtime::resolve`], where `session` finds fns visible to the calling evaluation
+    /// only (they shadow a worker of the same name, never a project fn or builtin).
+    pub fn resolve_with(
+        &self,
+        name: &str,
+        session: impl FnOnce(&str) -> Option<Vec<String>>,
+    ) -> Result<Callee, CallError> {
+        let project = self.project();
+        let target = project.resolve(name);
+        if matches!(target, Some(Target::Worker(_)) | None)
+            && let Some(params) = session(name)
+        {
+            return Ok(Callee::SessionFn {
+                name: name.to_string(),
+                params,
+            });
+        }
+        match target {
+            Some(Target::Fn(f)) => Ok(Callee::Fn(f)),
+            Some(Target::Worker(w)) => Ok(Callee::Worker(w)),
+            Some(Target::Builtin(b)) => Ok(Callee::Builtin(b)),
+            None => resolve_mcp(&project, name).unwrap_or_else(|| {
+                Err(CallError::Unknown {
+                    name: name.to_string(),
+                    help: project.suggest(name),
+                })
+            }),
+        }
+    }
+
+    /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
+    pub(crate) fn script_session_fn(&self, name: &str) -> Option<Vec<String>> {
+        if self.project().fns.contains_key(name) {
+            return None;
+        }
+        let ast = self.script_ast();
+        ast.iter_functions()
+            .find(|f| f.name == name && f.params.len() <= MAX_SESSION_PARAMS)
+            .map(|f| f.params.iter().map(|p| (*p).to_string()).collect())
+    }
+
+    /// Invoke `callee` with `input` in `ctx` (async: tool calls, `run`, fan-out branches).
+    pub async fn invoke(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        callee: &Callee,
+        input: Input,
+    ) -> Result<Dynamic, CallError> {
+        let args = self.prepare(ctx, callee, input)?;
+        self.run_traced(ctx, callee, args).await
+    }
+
+    /// Invoke by name with JSON in and out (`llm-do run`, `shadow`, `test`).
+    pub async fn call(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        name: &str,
+        input: Value,
+    ) -> Result<Value, CallError> {
+        let callee = self.resolve(name)?;
+        let out = self.invoke(ctx, &callee, Input::Json(input)).await?;
+        Ok(value::to_json(&out))
+    }
+
+    /// A lazy job invoking `callee` (prepared now: a bad input fails before the job runs).
+    pub(crate) fn job_for(
+        &self,
+        ctx: &CallCtx,
+        callee: Callee,
+        input: Input,
+    ) -> Result<crate::fanout::Job, CallError> {
+        let args = self.prepare(ctx, &callee, input)?;
+        let (rt, ctx) = (self.arc(), ctx.clone());
+        Ok(Box::pin(async move { rt.run_traced(&ctx, &callee, args).await }))
+    }
+
+    /// Invoke `callee` from a thread evaluating Rhai (a script's `call()`): fns run inside the
+    /// calling evaluation through `here`, builtins on this thread, the rest on the async
+    /// runtime while this thread waits.
+    pub fn invoke_here(
+        &self,
+        ctx: &CallCtx,
+        callee: &Callee,
+        input: Input,
+        here: &mut dyn Here,
+    ) -> Result<Dynamic, CallError> {
+        let args = self.prepare(ctx, callee, input)?;
+        match (callee, args) {
+            (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
+                let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
+                let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
+                let out = here.call_fn(inner.as_ref(), callee.name(), args);
+                Span::close(span, self, Usage::default(), &out);
+                out
+            }
+            (Callee::Builtin(b), Args::Positional(args)) => {
+                let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
+                let out = (b.run)(&self.builtin_env(), args).map_err(CallError::Script);
+                Span::close(span, self, Usage::default(), &out);
+                out
+            }
+            (_, args) => {
+                let rt = self.arc();
+                self.handle
+                    .block_on(async move { rt.run_traced(ctx, callee, args).await })
+            }
+        }
+    }
+
+    /// Map and validate `input` for `callee` (the one place arguments are checked).
+    fn prepare(&self, ctx: &CallCtx, callee: &Callee, input: Input) -> Result<Args, CallError> {
+        match callee {
+            Callee::Fn(f) => {
+                let mut args = positional(&f.name, &f.params, f.params.len(), input)?;
+                f.check_args(&mut args).map_err(|message| CallError::Args {
+                    name: f.name.clone(),
+                    message,
+                    params: f.params.clone(),
+                })?;
+                Ok(Args::Positional(args))
+            }
+            Callee::SessionFn { name, params } => {
+                positional(name, params, params.len(), input).map(Args::Positional)
+            }
+            Callee::Builtin(b) => positional(b.name, b.params, b.required, input).map(Args::Positional),
+            Callee::Worker(spec) => {
+                let max = self.settings.max_depth;
+                if ctx.depth >= max {
+                    let mut chain = (*ctx.chain).clone();
+                    chain.push(spec.name.clone());
+                    return Err(CallError::Depth {
+                        name: spec.name.clone(),
+                        max,
+                        chain,
+                    });
+                }
+                worker_input(spec, json_of(input)).map(Args::Json)
+            }
+            Callee::Tool(_) | Callee::Mcp { .. } => match json_of(input) {
+                Value::Null => Ok(Args::Json(Value::Object(serde_json::Map::new()))),
+                v @ Value::Object(_) => Ok(Args::Json(v)),
+                other => Err(CallError::Args {
+                    name: callee.name().to_string(),
+                    message: format!("pass a map of named arguments, not {other}"),
+                    params: Vec::new(),
+                }),
+            },
+        }
+    }
+
+    /// Run a prepared call inside its trace span.
+    async fn run_traced(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        callee: &Callee,
+        args: Args,
+    ) -> Result<Dynamic, CallError> {
+        let span = Span::open(self, ctx, callee, || match &args {
+            Args::Positional(a) => positional_json(callee, a),
+            Args::Json(v) => v.clone(),
+        });
+        let inner = span
+            .as_ref()
+            .map_or_else(|| ctx.clone(), |s| ctx.with_parent(s.id));
+        let mut usage = Usage::default();
+        let out = self.execute(&inner, callee, args, &mut usage).await;
+        Span::close(span, self, usage, &out);
+        out
+    }
+
+    /// Run a prepared call off the calling thread.
+    async fn execute(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        callee: &Callee,
+        args: Args,
+        usage: &mut Usage,
+    ) -> Result<Dynamic, CallError> {
+        match (callee, args) {
+            (Callee::Worker(spec), Args::Json(input)) => {
+                let inner = ctx.enter(&spec.name);
+                Box::pin(super::worker_run::run(self, &inner, spec, input, usage))
+                    .await
+                    .map(|v| value::to_dynamic(&v))
+            }
+            (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
+                let (rt, ctx, name) = (self.clone(), ctx.clone(), callee.name().to_string());
+                let session = matches!(callee, Callee::SessionFn { .. });
+                self.evaluate(move || {
+                    let ast = if session {
+                        rt.script_ast()
+                    } else {
+                        rt.project().library.clone()
+                    };
+                    rt.call_in_ast(&ctx, &ast, &name, args)
+                })
+                .await
+            }
+            (Callee::Builtin(b), Args::Positional(args)) => {
+                let env = self.builtin_env();
+                let run = b.run;
+                self.evaluate(move || run(&env, args).map_err(CallError::Script))
+                    .await
+            }
+            (Callee::Tool(name), Args::Json(args)) => {
+                crate::tools::run(&self.tool_env(), name, &args)
+                    .await
+                    .map(Dynamic::from)
+                    .map_err(|e| CallError::Tool(e.to_string()))
+            }
+            (Callee::Mcp { server, tool, .. }, Args::Json(args)) => {
+                let out = self.call_mcp(server, tool, args).await?;
+                if out.is_error {
+                    return Err(CallError::Tool(format!(
+                        "`{}` failed: {}",
+                        callee.name(),
+                        out.text
+                    )));
+                }
+                Ok(Dynamic::from(out.text))
+            }
+            (callee, _) => Err(CallError::Script(format!(
+                "internal: `{}` was prepared for another kind of callee",
+                callee.name()
+            ))),
+        }
+    }
+
+    /// Run Rhai evaluation on a blocking thread, refusing (instead of deadlocking) when the
+    /// blocking pool is nearly exhausted by nested fan-outs.
+    pub(crate) async fn evaluate(
+        &self,
+        f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static,
+    ) -> Result<Dynamic, CallError> {
+        let slot = EvalSlot::take(self)?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            f()
+        })
+        .await
+        .map_err(|e| CallError::Script(format!("a branch failed: {e}")))?
+    }
+
+    /// The text a failed call is reported with (Rhai errors with their file and line).
+    pub fn error_text(&self, e: &CallError) -> String {
+        match e {
+            CallError::Rhai(e) => self.describe_rhai_error(e),
+            other => crate::script::call::chain(other),
+        }
+    }
+}
+
+/// One blocking thread evaluating Rhai for a fan-out branch; released on drop.
+struct EvalSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl EvalSlot {
+    fn take(rt: &Runtime) -> Result<EvalSlot, CallError> {
+        let counter = rt.evaluating.clone();
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_EVAL_THREADS).then_some(n + 1)
+            })
+            .map_err(|active| CallError::Threads { active })?;
+        Ok(EvalSlot(counter))
+    }
+}
+
+impl Drop for EvalSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `mcp.SERVER.TOOL` for a server declared in llm-do.toml; `None` when `name` is not an MCP
+/// reference at all.
+fn resolve_mcp(
+    project: &crate::project::Project,
+    name: &str,
+) -> Option<Result<Callee, CallError>> {
+    if !name.starts_with(crate::mcp::PREFIX) {
+        return None;
+    }
+    let bad = |e: crate::mcp::McpError| Some(Err(CallError::Tool(e.to_string())));
+    let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
+        return bad(crate::mcp::McpError::BadName(name.to_owned()));
+    };
+    if !project.config.mcp.contains_key(server) {
+        return bad(crate::mcp::McpError::UnknownServer {
+            name: server.to_owned(),
+        });
+    }
+    Some(Ok(Callee::Mcp {
+        full: name.to_string(),
+        server: server.to_string(),
+        tool: tool.to_string(),
+    }))
+}
+
+/// Positional arguments from the caller's input, by parameter name.
+fn positional<P: AsRef<str>>(
+    name: &str,
+    params: &[P],
+    required: usize,
+    input: Input,
+) -> Result<Vec<Dynamic>, CallError> {
+    let (named, lone): (Vec<(String, Dynamic)>, Option<Dynamic>) = match input {
+        Input::Rhai(None) => (Vec::new(), None),
+        Input::Rhai(Some(v)) if v.is_unit() => (Vec::new(), None),
+        Input::Rhai(Some(v)) => match v.try_cast_result::<rhai::Map>() {
+            Ok(map) => (
+                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                None,
+            ),
+            Err(v) => (Vec::new(), Some(v)),
+        },
+        Input::Json(Value::Null) => (Vec::new(), None),
+        Input::Json(Value::Object(map)) => (
+            map.into_iter()
+                .map(|(k, v)| (k, value::to_dynamic(&v)))
+                .collect(),
+            None,
+        ),
+        Input::Json(other) => (Vec::new(), Some(value::to_dynamic(&other))),
+    };
+    map_args(name, params, required, named, lone)
+}
+
+/// JSON of the caller's input.
+fn json_of(input: Input) -> Value {
+    match input {
+        Input::Rhai(None) => Value::Null,
+        Input::Rhai(Some(v)) => value::to_json(&v),
+        Input::Json(v) => v,
+    }
+}
+
+/// A worker's input normalized to an object and checked against its `input` schema.
+fn worker_input(spec: &WorkerSpec, input: Value) -> Result<Value, CallError> {
+    let input = fit_input(&spec.input, normalize_input(input));
+    let invalid = |errors| CallError::Input {
+        worker: spec.name.clone(),
+        errors,
+    };
+    let validator = Validator::new(&spec.input).map_err(|e| invalid(vec![e.to_string()]))?;
+    validator.validate(&input).map_err(invalid)?;
+    Ok(input)
+}
+
+/// A lone value (`{input: v}`) given to a worker whose input schema has exactly one other
+/// property goes to that property, as a lone value does for a one-parameter fn.
+fn fit_input(schema: &Value, input: Value) -> Value {
+    let props = schema.get("properties").and_then(Value::as_object);
+    match (props, input) {
+        (Some(props), Value::Object(mut map))
+            if props.len() == 1
+                && map.len() == 1
+                && map.contains_key("input")
+                && !props.contains_key("input") =>
+        {
+            let key = props.keys().next().cloned().unwrap_or_default();
+            let v = map.remove("input").unwrap_or(Value::Null);
+            serde_json::json!({ key: v })
+        }
+        (_, input) => input,
+    }
+}
+
+/// Positional arguments as the named JSON object a trace shows.
+fn positional_json(callee: &Callee, args: &[Dynamic]) -> Value {
+    let names: Vec<&str> = match callee {
+        Callee::Fn(f) => f.params.iter().map(String::as_str).collect(),
+        Callee::SessionFn { params, .. } => params.iter().map(String::as_str).collect(),
+        Callee::Builtin(b) => b.params.to_vec(),
+        _ => Vec::new(),
+    };
+    Value::Object(
+        names
+            .into_iter()
+            .zip(args)
+            .map(|(p, a)| (p.to_string(), value::to_json(a)))
+            .collect(),
+    )
+}
+
+/// A call's trace span: opened before the callee runs, closed with its result. Only exists
+/// when the observer listens (building the JSON input costs more than a fn call). Dropped
+/// without [`Span::close`] (a cancelled future), it still ends the call, as interrupted.
+struct Span {
+    observer: Arc<dyn crate::trace::Observer>,
+    id: u64,
+    depth: u32,
+    name: String,
+    started: Instant,
+    closed: bool,
+}
+
+impl Span {
+    fn open(
+        rt: &Runtime,
+        ctx: &CallCtx,
+        callee: &Callee,
+        input: impl FnOnce() -> Value,
+    ) -> Option<Span> {
+        if !rt.observer.enabled() {
+            return None;
+        }
+        let name = callee.name().to_string();
+        let id = rt.observer.call_start(&CallStart {
+            depth: ctx.depth,
+            parent: ctx.parent,
+            kind: callee.kind(),
+            name: &name,
+            input: &input(),
+        });
+        Some(Span {
+            observer: rt.observer.clone(),
+            id,
+            depth: ctx.depth,
+            name,
+            started: Instant::now(),
+            closed: false,
+        })
+    }
+
+    fn close(span: Option<Span>, rt: &Runtime, usage: Usage, out: &Result<Dynamic, CallError>) {
+        let Some(mut span) = span else { return };
+        let output = out.as_ref().map(value::to_json).map_err(|e| rt.error_text(e));
+        span.end(usage, output.as_ref().map_err(Clone::clone));
+        span.closed = true;
+    }
+
+    fn end(&self, usage: Usage, result: Result<&Value, String>) {
+        self.observer.call_end(
+            self.id,
+            &CallEnd {
+                depth: self.depth,
+                name: &self.name,
+                elapsed: self.started.elapsed(),
+                usage,
+                result,
+            },
+        );
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.end(Usage::default(), Err(CallError::Cancelled.to_string()));
+        }
+    }
+}

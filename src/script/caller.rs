@@ -1,0 +1,58 @@
+//! How the script layer reaches the runtime without depending on it (DESIGN §12, layer 3 →
+//! layer 4): the `call` syntax, the fan-out builtins, inline workers and the `script:` model
+//! all go through [`Caller`], which the runtime implements with its one resolver and invoker.
+
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError, Input};
+use crate::fanout::{Job, OnError, Stopped};
+use crate::worker::WorkerSpec;
+
+/// How the script layer (the `call` syntax, fan-out builtins, inline workers, the `script:`
+/// model) reaches the runtime without depending on it. Implemented by `runtime::Runtime`.
+pub trait Caller: Send + Sync {
+    /// `call(name, input)` evaluated on this (blocking) thread; `here` runs script fns inside
+    /// the calling evaluation, so they see its scope and stay fast.
+    fn call_here(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        input: Input,
+        here: &mut dyn Here,
+    ) -> Result<rhai::Dynamic, CallError>;
+    /// A lazy job calling `name` (resolved and validated now, so a bad item fails before any
+    /// branch starts).
+    fn job(&self, ctx: &CallCtx, name: &str, input: Input) -> Result<Job, CallError>;
+    /// A lazy job running a closure of the running script (`parallel`).
+    fn closure_job(&self, ctx: &CallCtx, closure: rhai::FnPtr) -> Job;
+    /// Run jobs with the process's fan-out bound, blocking this thread; results in order.
+    fn run_jobs(
+        &self,
+        ctx: &CallCtx,
+        jobs: Vec<Job>,
+        on_error: OnError,
+    ) -> Result<Vec<Result<rhai::Dynamic, CallError>>, Stopped>;
+    /// Register an inline worker (`worker(#{...})`) for the session.
+    fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), String>;
+    /// Call a project fn with positional JSON arguments, untraced: for machinery that is not
+    /// a call of the program (the `script:` model, the approval policy fn).
+    fn run_fn(&self, name: &str, args: Vec<Value>) -> Result<Value, CallError>;
+    /// Names of the project's fns (for "did you mean").
+    fn fn_names(&self) -> Vec<String>;
+}
+
+/// What a `call()` evaluating on a thread offers the invoker: the fns defined where it runs.
+pub trait Here {
+    /// Parameters of a fn visible to this evaluation but not defined in a project file (a fn
+    /// typed at the REPL prompt), if there is one.
+    fn session_fn(&self, name: &str) -> Option<Vec<String>>;
+    /// Call a script fn in this evaluation with positional arguments; `inner` is the context
+    /// the fn runs in when it differs from the caller's (a traced call is its children's
+    /// parent).
+    fn call_fn(
+        &mut self,
+        inner: Option<&CallCtx>,
+        name: &str,
+        args: Vec<rhai::Dynamic>,
+    ) -> Result<rhai::Dynamic, CallError>;
+}
