@@ -135,6 +135,34 @@ pub enum CallError {
     Cancelled,
 }
 
+impl CallError {
+    /// The error on one line with its hint, as a script's `catch` and a model's tool result
+    /// show it (the CLI renders the hint apart).
+    pub fn one_line(&self) -> String {
+        match self {
+            CallError::Unknown {
+                help: Some(help), ..
+            } => format!("{self} ({help})"),
+            CallError::Args { name, params, .. } => {
+                format!("{self}; `{name}` takes {}", params_list(params))
+            }
+            other => chain(other),
+        }
+    }
+}
+
+/// An error with its sources, `: `-joined.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 fn params_list(params: &[String]) -> String {
     if params.is_empty() {
         "no arguments".into()
@@ -180,7 +208,7 @@ pub fn map_args<K: AsRef<str>, P: AsRef<str>, T: Default>(
     if let Some(v) = lone {
         return match params.len() {
             1 => Ok(vec![v]),
-            0 => Err(err("it takes no arguments".into())),
+            0 => Err(err("it takes no input".into())),
             _ => Err(err("pass a map of named arguments".into())),
         };
     }

@@ -194,18 +194,25 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             input,
             input_json,
         }) => {
+            let from_text = input_json.is_none();
             let input = run_input(input, input_json)?;
             let rt = runtime(&cli.global, root(&cli.global, Path::new("."), true)?, None)?;
-            let out = with_interrupt(&rt, rt.call(&CallCtx::default(), &name, input)).await;
-            finish(&rt, &cli.global)?;
-            let out = out.map_err(|e| match e {
+            let callee = rt.resolve(&name).map_err(|e| match e {
                 CallError::Unknown { name, help } => Error::Usage {
                     message: format!("unknown function or worker `{name}`"),
                     help,
                 },
                 other => Error::Call(other),
             })?;
-            print_value(&out, cli.global.json);
+            let input = match input {
+                Value::String(text) if from_text => callee.input_from_text(&text),
+                other => other,
+            };
+            let top = CallCtx::default();
+            let call = rt.invoke(&top, &callee, crate::call::Input::Json(input));
+            let out = with_interrupt(&rt, call).await;
+            finish(&rt, &cli.global)?;
+            print_value(&crate::script::value::to_json(&out?), cli.global.json);
             Ok(())
         }
         None => match cli.script {

@@ -14,9 +14,9 @@ use tokio::runtime::Handle;
 
 use std::io::IsTerminal;
 
-pub use crate::cancel::Cancel;
 use crate::approval::{Gate, Mode, Request, TerminalPrompter};
 use crate::call::{CallCtx, CallError};
+pub use crate::cancel::Cancel;
 use crate::config::Decision;
 use crate::model::cassette::Cassette;
 use crate::model::providers::ProviderSettings;
@@ -346,13 +346,13 @@ impl Runtime {
             let caller: Weak<dyn crate::script::caller::Caller> = self.weak.clone();
             Arc::new(crate::script::model::ScriptModel::new(caller, f, &id))
         } else {
-            crate::model::providers::resolve(&id, &self.providers_of(&loaded)).map_err(|source| {
-                CallError::Model {
+            crate::model::providers::resolve(&id, &self.providers_of(&loaded)).map_err(
+                |source| CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),
                     source,
-                }
-            })?
+                },
+            )?
         };
         let model = match self.cassette().filter(|c| !c.is_replay()) {
             Some(c) => c.wrap(&id, Some(model)),

@@ -79,7 +79,7 @@ pub async fn run(
             Ok(v) => Ok(v),
             Err(e @ (CallError::Aborted | CallError::Cancelled)) => return Err(e),
             Err(e @ CallError::Unknown { .. }) => return Err(e),
-            Err(e) => Err(crate::script::call::chain(&e)),
+            Err(e) => Err(crate::call::chain(&e)),
         };
         out.push(Outcome { case, now });
     }

@@ -69,7 +69,8 @@ fn missing_and_extra_arguments_name_the_parameters() {
         .run();
     out.status(1);
     assert!(
-        out.stderr.contains("missing argument `b`") && out.stderr.contains("it takes (a, b)"),
+        out.stderr.contains("missing argument `b`")
+            && out.stderr.contains("`add` takes (`a`, `b`)"),
         "{}",
         out.stderr
     );

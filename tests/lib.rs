@@ -14,6 +14,7 @@ mod proptests;
 mod providers;
 mod real_llm;
 mod repl;
+mod seam;
 mod secrets;
 mod trace;
 mod util;

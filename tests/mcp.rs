@@ -83,7 +83,8 @@ fn results_errors_and_a_crash_reach_the_model() {
     assert_eq!(lines[0], "echo: one", "{}", out.stdout);
     assert_eq!(
         lines[1], "error: `mcp.echo.fail` failed: failed on two",
-        "{}", out.stdout
+        "{}",
+        out.stdout
     );
     assert!(
         lines[2].starts_with("error: mcp server `echo` stopped while running `crash`"),
@@ -122,6 +123,37 @@ try { call("mcp.echo.nope", #{}); } catch (e) { print(`caught: ${e}`); }
         lines[2].contains("mcp server `echo` has no tool `nope`"),
         "{}",
         out.stdout
+    );
+}
+
+#[test]
+fn call_all_and_try_call_all_reach_mcp_tools_like_call() {
+    let t = Test::new().config(&config("")).script(
+        "main",
+        r#"
+let r = call_all([["mcp.echo.echo", #{text: "a"}], ["mcp.echo.echo", #{text: "b"}]]);
+print(r[0] + " / " + r[1]);
+let t = try_call_all([["mcp.echo.fail", #{text: "x"}], ["mcp.nope.echo", #{}]]);
+print(t[0].error);
+print(t[1].error);
+"#,
+    );
+    let out = t.run_with(&["scripts/main.rhai", "-v"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "echo: a / echo: b", "{}", out.stdout);
+    assert_eq!(
+        lines[1], "`mcp.echo.fail` failed: failed on x",
+        "{}",
+        out.stdout
+    );
+    assert!(lines[2].contains("`nope`"), "{}", out.stdout);
+    // The fan-out's calls are traced like `call()`'s.
+    assert_eq!(
+        out.stderr.matches("▶ builtin mcp.echo.echo").count(),
+        2,
+        "{}",
+        out.stderr
     );
 }
 

@@ -221,3 +221,62 @@ fn scripts_can_define_inline_workers() {
     bad.status(1);
     assert!(bad.stderr.contains("modle"), "{}", bad.stderr);
 }
+
+#[test]
+fn the_repl_reports_the_same_validation_error_as_every_other_path() {
+    let t = project().script(
+        "lib",
+        "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n",
+    );
+    let mut p = repl(&t);
+    line(
+        &mut p,
+        "call(\"add\", #{a: \"x\", b: 2})",
+        "argument `a` must be an integer, not a string",
+    );
+    line(&mut p, "call(\"add\", #{a: 40, b: 2})", "42");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_picks_up_an_edited_providers_table() {
+    let server = crate::mock::MockServer::start(
+        "127.0.0.1:0",
+        crate::mock::Script {
+            latency: std::time::Duration::from_millis(1),
+            ..crate::mock::Script::default()
+        },
+    )
+    .await
+    .expect("mock server");
+    let url = server.url();
+    let t = project().config(&format!(
+        "[providers.alpha]\nbase_url = \"{url}/v1\"\nwire = \"openai\"\n"
+    ));
+    tokio::task::spawn_blocking(move || {
+        let mut p = repl(&t);
+        line(&mut p, ":model alpha:m", "alpha:m");
+        line(
+            &mut p,
+            "call(\"greeter\", \"from alpha\")",
+            "reply to: from alpha",
+        );
+        std::fs::write(
+            t.path().join("llm-do.toml"),
+            format!("[providers.beta]\nbase_url = \"{url}/v1\"\nwire = \"openai\"\n"),
+        )
+        .unwrap();
+        line(&mut p, ":model beta:m", "beta:m");
+        let out = line(
+            &mut p,
+            "call(\"greeter\", \"from beta\")",
+            "reply to: from beta",
+        );
+        assert!(!out.contains("unknown provider"), "{out}");
+        p.send_line(":quit").unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await
+    .unwrap();
+}

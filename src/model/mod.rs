@@ -253,4 +253,3 @@ pub trait Model: Send + Sync {
 
 /// A shared model handle.
 pub type SharedModel = Arc<dyn Model>;
-

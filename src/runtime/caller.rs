@@ -43,8 +43,13 @@ impl Caller for Runtime {
         on_error: OnError,
     ) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
         let limit = usize::try_from(self.settings.max_parallel).unwrap_or(usize::MAX);
-        self.handle
-            .block_on(run_ordered(jobs, limit, on_error, &ctx.cancel, &self.cancel))
+        self.handle.block_on(run_ordered(
+            jobs,
+            limit,
+            on_error,
+            &ctx.cancel,
+            &self.cancel,
+        ))
     }
 
     fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), String> {

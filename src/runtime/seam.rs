@@ -189,7 +189,9 @@ impl Runtime {
     ) -> Result<crate::fanout::Job, CallError> {
         let args = self.prepare(ctx, &callee, input)?;
         let (rt, ctx) = (self.arc(), ctx.clone());
-        Ok(Box::pin(async move { rt.run_traced(&ctx, &callee, args).await }))
+        Ok(Box::pin(
+            async move { rt.run_traced(&ctx, &callee, args).await },
+        ))
     }
 
     /// Invoke `callee` from a thread evaluating Rhai (a script's `call()`): fns run inside the
@@ -240,7 +242,9 @@ impl Runtime {
             Callee::SessionFn { name, params } => {
                 positional(name, params, params.len(), input).map(Args::Positional)
             }
-            Callee::Builtin(b) => positional(b.name, b.params, b.required, input).map(Args::Positional),
+            Callee::Builtin(b) => {
+                positional(b.name, b.params, b.required, input).map(Args::Positional)
+            }
             Callee::Worker(spec) => {
                 let max = self.settings.max_depth;
                 if ctx.depth >= max {
@@ -363,7 +367,7 @@ impl Runtime {
     pub fn error_text(&self, e: &CallError) -> String {
         match e {
             CallError::Rhai(e) => self.describe_rhai_error(e),
-            other => crate::script::call::chain(other),
+            other => other.one_line(),
         }
     }
 }
@@ -391,10 +395,7 @@ impl Drop for EvalSlot {
 
 /// `mcp.SERVER.TOOL` for a server declared in llm-do.toml; `None` when `name` is not an MCP
 /// reference at all.
-fn resolve_mcp(
-    project: &crate::project::Project,
-    name: &str,
-) -> Option<Result<Callee, CallError>> {
+fn resolve_mcp(project: &crate::project::Project, name: &str) -> Option<Result<Callee, CallError>> {
     if !name.starts_with(crate::mcp::PREFIX) {
         return None;
     }
@@ -542,7 +543,10 @@ impl Span {
 
     fn close(span: Option<Span>, rt: &Runtime, usage: Usage, out: &Result<Dynamic, CallError>) {
         let Some(mut span) = span else { return };
-        let output = out.as_ref().map(value::to_json).map_err(|e| rt.error_text(e));
+        let output = out
+            .as_ref()
+            .map(value::to_json)
+            .map_err(|e| rt.error_text(e));
         span.end(usage, output.as_ref().map_err(Clone::clone));
         span.closed = true;
     }

@@ -78,8 +78,7 @@ pub async fn run(
                 parts,
             });
             let results =
-                super::tool_batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls)
-                    .await?;
+                super::tool_batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls).await?;
             request.messages.push(Message {
                 role: Role::User,
                 parts: results.into_iter().map(Part::ToolResult).collect(),
@@ -154,7 +153,7 @@ async fn complete(
             worker: &spec.name,
             model: model.id(),
             elapsed: started.elapsed(),
-            result: result.as_ref().map_err(|e| crate::script::call::chain(e)),
+            result: result.as_ref().map_err(|e| crate::call::chain(e)),
         },
     );
     result

@@ -209,33 +209,6 @@ pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
             errors::CANCELLED.into(),
             pos,
         )),
-        CallError::Unknown { name, help } => {
-            let hint = help.map(|h| format!(" ({h})")).unwrap_or_default();
-            runtime_error(format!("unknown function or worker `{name}`{hint}"), pos)
-        }
-        CallError::Args {
-            name,
-            message,
-            params,
-        } => runtime_error(
-            format!(
-                "bad arguments for `{name}`: {message}; it takes ({})",
-                params.join(", ")
-            ),
-            pos,
-        ),
-        other => runtime_error(chain(&other), pos),
+        other => runtime_error(other.one_line(), pos),
     }
-}
-
-/// An error with its sources, `: `-joined.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

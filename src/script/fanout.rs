@@ -157,11 +157,13 @@ fn parallel(
         };
         jobs.push(rt.closure_job(&call_ctx, fp));
     }
-    let results = rt.run_jobs(&call_ctx, jobs, OnError::CancelSiblings).map_err(|s| {
-        describe(s.error, pos, |m| {
-            format!("`parallel` closure {} failed: {m}", s.index)
-        })
-    })?;
+    let results = rt
+        .run_jobs(&call_ctx, jobs, OnError::CancelSiblings)
+        .map_err(|s| {
+            describe(s.error, pos, |m| {
+                format!("`parallel` closure {} failed: {m}", s.index)
+            })
+        })?;
     Ok(results.into_iter().filter_map(Result::ok).collect())
 }
 

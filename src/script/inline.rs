@@ -9,8 +9,8 @@ use std::sync::Weak;
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext};
 use serde_json::Value;
 
-use crate::script::caller::Caller;
 use crate::script::call::runtime_error;
+use crate::script::caller::Caller;
 use crate::script::value;
 use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;

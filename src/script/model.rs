@@ -50,9 +50,10 @@ impl Model for ScriptModel {
                 .ok_or_else(|| ModelError::Other("runtime is gone".into()))?;
             let names = rt.fn_names();
             if !names.contains(&self.func) {
-                let hint = crate::suggest::did_you_mean(&self.func, names.iter().map(String::as_str))
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
+                let hint =
+                    crate::suggest::did_you_mean(&self.func, names.iter().map(String::as_str))
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
                 return Err(ModelError::Other(format!(
                     "model `{}` needs a Rhai fn `{}(request)` in scripts/{hint}",
                     self.id, self.func
@@ -61,9 +62,11 @@ impl Model for ScriptModel {
             let arg = request_value(request);
             let func = self.func.clone();
             let reply = tokio::task::spawn_blocking(move || rt.run_fn(&func, vec![arg]))
-            .await
-            .map_err(|e| ModelError::Other(e.to_string()))?
-            .map_err(|e| ModelError::Other(format!("script model `{}` failed: {e}", self.func)))?;
+                .await
+                .map_err(|e| ModelError::Other(e.to_string()))?
+                .map_err(|e| {
+                    ModelError::Other(format!("script model `{}` failed: {e}", self.func))
+                })?;
             response_from(reply, request.messages.len())
         })
     }
