@@ -81,7 +81,8 @@ fn missing_and_extra_arguments_name_the_parameters() {
         .run();
     out.status(1);
     assert!(
-        out.stderr.contains("unknown argument `c`") && out.stderr.contains("it takes (a, b)"),
+        out.stderr.contains("unknown argument `c`")
+            && out.stderr.contains("`add` takes (`a`, `b`)"),
         "{}",
         out.stderr
     );
