@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub use checks::is_model_id;
+pub use checks::{is_identifier, is_model_id};
 pub use parse::{BUILTIN_PROVIDERS, parse_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.

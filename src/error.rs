@@ -1,5 +1,6 @@
-//! The error type every command returns, its exit code (DESIGN §10), and [`Located`], the one
-//! diagnostic shape for anything that points into a file (worker, `llm-do.toml`, Rhai script).
+//! [`Located`], the one diagnostic shape for anything that points into a file (worker,
+//! `llm-do.toml`, Rhai script). Base layer: it knows nothing of calls or projects; the error
+//! every command returns and its exit code live with the faces, in `report`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -90,16 +91,6 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
     text.len()
 }
 
-/// Process exit codes (DESIGN §10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    Ok = 0,
-    Runtime = 1,
-    Usage = 2,
-    Aborted = 3,
-    Interrupted = 130,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,45 +102,5 @@ mod tests {
         assert_eq!(offset_of(text, 2, 2), 4);
         assert_eq!(offset_of(text, 3, 1), 7);
         assert_eq!(offset_of(text, 9, 1), text.len());
-    }
-}
-
-/// Everything a command can fail with, rendered once by the CLI.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-pub enum Error {
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Project(#[from] crate::project::ProjectError),
-    #[error("{message}")]
-    Usage {
-        message: String,
-        #[help]
-        help: Option<String>,
-    },
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Script(Located),
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Call(#[from] crate::call::CallError),
-    /// A command ran but did not succeed (e.g. `shadow` found disagreements): exit code 1.
-    #[error("{message}")]
-    Failed {
-        message: String,
-        #[help]
-        help: Option<String>,
-    },
-}
-
-impl Error {
-    /// The process exit code for this error (DESIGN §10).
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            Error::Project(_) | Error::Usage { .. } => ExitCode::Usage,
-            Error::Script(_) | Error::Failed { .. } => ExitCode::Runtime,
-            Error::Call(crate::call::CallError::Aborted) => ExitCode::Aborted,
-            Error::Call(crate::call::CallError::Cancelled) => ExitCode::Interrupted,
-            Error::Call(_) => ExitCode::Runtime,
-        }
     }
 }

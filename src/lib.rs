@@ -1,6 +1,7 @@
 //! llm-do: LLM applications as ordinary programs. See `src/README.md` for a map.
 
 pub mod approval;
+pub mod atomic;
 pub mod call;
 pub mod cancel;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod mcp;
 pub mod model;
 pub mod project;
 pub mod repl;
+pub mod report;
 pub mod runtime;
 pub mod schema;
 pub mod script;

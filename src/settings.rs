@@ -29,6 +29,12 @@ pub struct Settings {
     pub json: bool,
     pub verbosity: u8,
     pub quiet: bool,
+    /// `--trace FILE`: where trace events go (for `shadow`: the trace to read).
+    pub trace: Option<PathBuf>,
+    /// `--record FILE`: the cassette to write at exit.
+    pub record: Option<PathBuf>,
+    /// `--replay FILE`: the cassette answering model requests.
+    pub replay: Option<PathBuf>,
 }
 
 impl Settings {
@@ -45,6 +51,9 @@ impl Settings {
             json: false,
             verbosity: 0,
             quiet: false,
+            trace: None,
+            record: None,
+            replay: None,
         }
     }
 }

@@ -5,7 +5,6 @@
 //! Ids: [`Observer::call_start`] returns the id of the call, which the runtime threads through
 //! [`crate::call::CallCtx::parent`] so nested events name their parent call.
 
-pub mod commands;
 mod fanout;
 pub mod http_log;
 mod jsonl;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use notify::{Event, EventKind, RecursiveMode, Watcher};
 
 use crate::call::CallError;
-use crate::error::Error;
 use crate::project::{CONFIG_FILE, SCRIPTS_DIR, WORKERS_DIR};
+use crate::report::Error;
 
 /// Quiet time after the last file event before the script runs again.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);

@@ -5,7 +5,6 @@
 use super::parse::{BUILTIN_PROVIDERS, Seg};
 use super::{Config, Limits};
 use crate::error::Located;
-use crate::worker::file::is_identifier;
 
 /// Builds the located error for the value at a path, with a message and an optional hint.
 pub type At<'a> = &'a dyn Fn(&[Seg], String, Option<String>) -> Box<Located>;
@@ -234,4 +233,14 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
         }
     }
     Ok(())
+}
+
+/// Whether `s` is `[A-Za-z_][A-Za-z0-9_]*`.
+#[must_use]
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -143,11 +143,9 @@ impl Cassette {
         };
         let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
         text.push('\n');
-        crate::tools::sandbox::write_atomic(path, text.as_bytes()).map_err(|e| {
-            CassetteError::Write {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            }
+        crate::atomic::write_atomic(path, text.as_bytes()).map_err(|e| CassetteError::Write {
+            path: path.display().to_string(),
+            message: e.to_string(),
         })
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rhai::{AST, Dynamic, EvalAltResult, Scope};
 use rustyline::error::ReadlineError;
 
-use crate::error::Error;
+use crate::report::Error;
 use crate::runtime::Runtime;
 use crate::script::{errors, value};
 use crate::trace::Toggle;

@@ -12,6 +12,7 @@ use serde_yaml::Value as Yaml;
 
 use super::fields::Fields;
 use super::frontmatter::{self, SplitError};
+use crate::config::is_identifier;
 use crate::error::Located;
 use crate::model::ToolChoice;
 
@@ -168,16 +169,6 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
         .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
     };
     Box::new(located)
-}
-
-/// Whether `s` is `[A-Za-z_][A-Za-z0-9_]*`.
-#[must_use]
-pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {

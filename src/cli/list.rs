@@ -1,0 +1,72 @@
+//! `llm-do list`: workers, fns, builtins and toolsets with descriptions and sources.
+
+use crate::report::{Error, out_line};
+use crate::settings::Settings;
+
+use super::setup;
+
+/// Print one row per name.
+pub fn run(settings: &Settings) -> Result<(), Error> {
+    let rt = setup::runtime(settings, None, false, None)?;
+    let p = rt.project();
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for w in p.workers.values() {
+        let source = w
+            .path
+            .as_ref()
+            .map_or_else(|| "inline".into(), |p| p.display().to_string());
+        rows.push([
+            "worker".into(),
+            w.name.clone(),
+            w.description.clone().unwrap_or_default(),
+            source,
+        ]);
+    }
+    for f in p.fns.values() {
+        let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
+        let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
+        rows.push([
+            "fn".into(),
+            format!("{}({})", f.name, f.params.join(", ")),
+            f.summary().to_string(),
+            format!("{}:{line}", f.path.display()),
+        ]);
+    }
+    for b in crate::script::builtins::BUILTINS {
+        rows.push([
+            "builtin".into(),
+            format!("{}({})", b.name, b.params.join(", ")),
+            b.summary.into(),
+            "built-in".into(),
+        ]);
+    }
+    for set in crate::tools::TOOLSET_NAMES {
+        let tools: Vec<&str> = crate::tools::toolset(set)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        rows.push([
+            "toolset".into(),
+            (*set).to_string(),
+            format!("LLM tools: {}", tools.join(", ")),
+            "built-in".into(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..3)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        out_line(&format!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `llm-do run NAME [INPUT]`: one worker, fn or builtin, reached through the seam like any
+//! call.
+
+use std::io::{IsTerminal, Read};
+
+use serde_json::Value;
+
+use crate::call::{CallCtx, CallError, Input};
+use crate::report::Error;
+use crate::settings::Settings;
+
+use super::setup;
+
+/// What `run` was given: text (INPUT or piped stdin), JSON (`--input-json`), or nothing.
+pub enum RunInput {
+    Text(String),
+    Json(Value),
+    None,
+}
+
+/// Run `name` on `input` and print the result.
+pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), Error> {
+    let rt = setup::runtime(&settings, None, true, None)?;
+    let callee = rt.resolve(name).map_err(|e| match e {
+        CallError::Unknown { name, help } => Error::Usage {
+            message: format!("unknown function or worker `{name}`"),
+            help,
+        },
+        other => Error::Call(other),
+    })?;
+    let input = match input {
+        RunInput::Text(text) => callee.input_from_text(&text),
+        RunInput::Json(v) => v,
+        RunInput::None => Value::Null,
+    };
+    let top = CallCtx::default();
+    let out = setup::with_interrupt(&rt, rt.invoke(&top, &callee, Input::Json(input))).await;
+    setup::finish(&rt, settings.trace.as_deref())?;
+    setup::print_value(&crate::script::value::to_json(&out?), settings.json)
+}
+
+/// The input of `llm-do run`: `--input-json`, the INPUT text, or stdin when piped.
+pub fn read_input(input: Option<String>, input_json: Option<String>) -> Result<RunInput, Error> {
+    if let Some(j) = input_json {
+        return serde_json::from_str(&j)
+            .map(RunInput::Json)
+            .map_err(|e| Error::Usage {
+                message: format!("`--input-json` is not valid JSON: {e}"),
+                help: Some("example: --input-json '{\"name\": \"x\"}'".into()),
+            });
+    }
+    if let Some(text) = input {
+        return Ok(RunInput::Text(text));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(RunInput::None);
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| Error::Usage {
+            message: format!("cannot read stdin: {e}"),
+            help: None,
+        })?;
+    let text = text.trim_end_matches('\n');
+    Ok(if text.is_empty() {
+        RunInput::None
+    } else {
+        RunInput::Text(text.to_string())
+    })
+}

@@ -1,0 +1,159 @@
+//! What every command that runs calls needs: the runtime built from [`Settings`] (the observer
+//! for `-v`/`--trace`, the cassette of `--record`/`--replay`, live model text), Ctrl-C
+//! handling around the call tree, and the work done at exit.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::call::CallError;
+use crate::model::cassette::Cassette;
+use crate::report::{Error, ExitCode};
+use crate::runtime::{LiveText, Runtime};
+use crate::settings::Settings;
+use crate::trace::{Fanout, JsonlObserver, Observer, Silent, Tree};
+
+/// Load the project of `settings` into a runtime; `entry` is the script about to run. Events
+/// go to `observer` when given, else to what `-v`/`--trace` select (`trace: false` ignores
+/// `--trace`, e.g. for `shadow`, where it names the trace to read).
+pub fn runtime(
+    settings: &Settings,
+    entry: Option<&Path>,
+    trace: bool,
+    observer: Option<Arc<dyn Observer>>,
+) -> Result<Arc<Runtime>, Error> {
+    let observer = match observer {
+        Some(o) => o,
+        None => self::observer(
+            settings.verbosity,
+            settings.trace.as_deref().filter(|_| trace),
+        )?,
+    };
+    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
+        && std::io::stderr().is_terminal())
+    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
+    let rt = Runtime::with_live(
+        settings.clone(),
+        tokio::runtime::Handle::current(),
+        observer,
+        live,
+        entry,
+    )?;
+    if let Some(c) = cassette(settings.record.as_deref(), settings.replay.as_deref())? {
+        rt.set_cassette(c);
+    }
+    Ok(rt)
+}
+
+/// The observer for verbosity `verbosity` and an optional trace file.
+pub fn observer(verbosity: u8, trace: Option<&Path>) -> Result<Arc<dyn Observer>, Error> {
+    let mut all: Vec<Arc<dyn Observer>> = Vec::new();
+    if verbosity > 0 {
+        all.push(Arc::new(Tree::new(std::io::stderr(), verbosity)));
+    }
+    if let Some(path) = trace {
+        let jsonl = JsonlObserver::create(path).map_err(|e| Error::Usage {
+            message: format!("cannot create trace file `{}`: {e}", path.display()),
+            help: None,
+        })?;
+        all.push(Arc::new(jsonl));
+    }
+    Ok(match all.len() {
+        0 => Arc::new(Silent),
+        1 => all.remove(0),
+        _ => Arc::new(Fanout::new(all)),
+    })
+}
+
+/// The cassette of `--record FILE` or `--replay FILE`.
+pub fn cassette(
+    record: Option<&Path>,
+    replay: Option<&Path>,
+) -> Result<Option<Arc<Cassette>>, Error> {
+    if let Some(path) = replay {
+        let c = Cassette::replay(path).map_err(|e| Error::Usage {
+            message: e.to_string(),
+            help: Some(format!("record one with `--record {}`", path.display())),
+        })?;
+        return Ok(Some(Arc::new(c)));
+    }
+    Ok(record.map(|p| Arc::new(Cassette::record(p))))
+}
+
+/// At exit: flush the trace, write a recorded cassette.
+pub fn finish(rt: &Runtime, trace: Option<&Path>) -> Result<(), Error> {
+    rt.shutdown_mcp();
+    let flushed = rt.observer.flush().map_err(|e| Error::Failed {
+        message: format!(
+            "cannot write trace `{}`: {e}",
+            trace.map(|p| p.display().to_string()).unwrap_or_default()
+        ),
+        help: None,
+    });
+    if let Some(c) = rt.cassette() {
+        c.save().map_err(|e| Error::Failed {
+            message: e.to_string(),
+            help: None,
+        })?;
+    }
+    flushed
+}
+
+/// Prints streamed model text to stderr as it arrives.
+#[derive(Default)]
+struct LivePrinter {
+    midline: std::sync::atomic::AtomicBool,
+}
+
+impl LiveText for LivePrinter {
+    fn delta(&self, text: &str) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{text}");
+        let _ = err.flush();
+        self.midline
+            .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self
+            .midline
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+/// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
+pub async fn with_interrupt<T>(
+    rt: &Arc<Runtime>,
+    fut: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    let cancel = rt.cancel.clone();
+    // Handlers are installed before `fut` starts, so no signal can hit the default action
+    // (killing the process mid-call) once the call tree runs.
+    let mut signals = crate::interrupt::Signals::install();
+    let watcher = tokio::spawn(async move {
+        if signals.next().await {
+            cancel.cancel();
+            if signals.next().await {
+                std::process::exit(ExitCode::Interrupted as i32);
+            }
+        }
+    });
+    let out = fut.await;
+    watcher.abort();
+    out
+}
+
+/// Print a result: strings raw, the rest as JSON (`json`: always JSON).
+pub fn print_value(v: &Value, json: bool) -> Result<(), Error> {
+    match crate::script::value::render(v, json) {
+        Some(s) => crate::report::out_line(&s),
+        None => Ok(()),
+    }
+}

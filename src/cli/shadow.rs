@@ -1,0 +1,71 @@
+//! `llm-do shadow NAME --trace TRACE`: re-run the inputs NAME saw through NAME as defined now
+//! and report where the outputs disagree.
+
+use std::sync::Arc;
+
+use crate::call::CallError;
+use crate::report::{Error, out};
+use crate::runtime::Runtime;
+use crate::settings::Settings;
+
+use super::setup;
+
+/// Run the command; disagreements are an error (exit 1).
+pub async fn run(settings: &Settings, name: &str) -> Result<(), Error> {
+    let Some(trace) = settings.trace.clone() else {
+        return Err(Error::Usage {
+            message: "`shadow` needs the trace to read".into(),
+            help: Some(format!("usage: `llm-do shadow {name} --trace FILE`")),
+        });
+    };
+    let rt = setup::runtime(settings, None, false, None)?;
+    let report = async { Ok::<_, CallError>(compare(&rt, name, &trace).await) };
+    let result = setup::with_interrupt(&rt, report).await;
+    setup::finish(&rt, None)?;
+    result.map_err(Error::Call)?
+}
+
+/// `llm-do shadow NAME --trace TRACE`: prints the report; an error (exit 1) on disagreement.
+async fn compare(rt: &Arc<Runtime>, name: &str, trace: &std::path::Path) -> Result<(), Error> {
+    let calls = super::stats::read_all(&[trace.to_path_buf()])?;
+    let cases = crate::shadow::cases(&calls, name);
+    if cases.is_empty() {
+        let mut names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        return Err(Error::Usage {
+            message: format!(
+                "trace `{}` has no successful call of `{name}`",
+                trace.display()
+            ),
+            help: Some(if names.is_empty() {
+                "the trace has no calls".to_string()
+            } else {
+                format!("the trace has calls of: {}", names.join(", "))
+            }),
+        });
+    }
+    let outcomes = crate::shadow::run(rt, name, cases)
+        .await
+        .map_err(|e| match e {
+            CallError::Unknown { name, help } => Error::Usage {
+                message: format!("unknown function or worker `{name}`"),
+                help,
+            },
+            other => Error::Call(other),
+        })?;
+    out(&crate::shadow::render(name, &outcomes))?;
+    let agreed = outcomes.iter().filter(|o| o.agrees()).count();
+    if agreed == outcomes.len() {
+        Ok(())
+    } else {
+        Err(Error::Failed {
+            message: format!(
+                "`{name}` disagrees with the trace on {} of {} cases",
+                outcomes.len() - agreed,
+                outcomes.len()
+            ),
+            help: None,
+        })
+    }
+}
