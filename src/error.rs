@@ -34,10 +34,11 @@ impl Located {
         message: impl Into<String>,
     ) -> Self {
         let name = path.display().to_string();
+        let (text, span) = fit_long_lines(text, span.into());
         Self {
             message: message.into(),
-            src: NamedSource::new(name, text.clone()).with_language("text"),
-            span: span.into(),
+            src: NamedSource::new(name, text).with_language("text"),
+            span,
             label: String::from("here"),
             help: None,
             related: Vec::new(),
@@ -77,6 +78,66 @@ impl Located {
     }
 }
 
+/// Lines longer than this many bytes are cut around the span before rendering: miette pads
+/// to the span's column with a format width, which panics past 65,535, and nobody reads a
+/// 70,000-column snippet.
+pub const MAX_SHOWN_LINE: usize = 400;
+
+/// `text` with every line longer than [`MAX_SHOWN_LINE`] cut to a window (around the span on
+/// its own line, the start elsewhere) marked with `…`, and the span moved to match. Line
+/// numbers are unchanged.
+fn fit_long_lines(text: &Arc<str>, span: SourceSpan) -> (Arc<str>, SourceSpan) {
+    if text.split('\n').all(|l| l.len() <= MAX_SHOWN_LINE) {
+        return (text.clone(), span);
+    }
+    let (start, len) = (span.offset(), span.len());
+    let mut out = String::new();
+    let mut new_start = None;
+    let mut new_len = len;
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        let newline = &line[body.len()..];
+        let here = (at..=at + body.len()).contains(&start).then(|| start - at);
+        if body.len() <= MAX_SHOWN_LINE {
+            if let Some(col) = here {
+                new_start.get_or_insert(out.len() + col);
+            }
+            out.push_str(line);
+        } else {
+            let from = floor_char(
+                body,
+                here.map_or(0, |c| c.saturating_sub(MAX_SHOWN_LINE / 2)),
+            );
+            let to = floor_char(body, (from + MAX_SHOWN_LINE).min(body.len()));
+            if from > 0 {
+                out.push('…');
+            }
+            if let Some(col) = here {
+                new_start.get_or_insert(out.len() + col.clamp(from, to) - from);
+                new_len = len.min(to.saturating_sub(col));
+            }
+            out.push_str(&body[from..to]);
+            if to < body.len() {
+                out.push('…');
+            }
+            out.push_str(newline);
+        }
+        at += line.len();
+    }
+    let offset = new_start.unwrap_or(out.len().min(start));
+    (Arc::from(out), SourceSpan::new(offset.into(), new_len))
+}
+
+/// The largest char boundary of `s` at or before `i`.
+fn floor_char(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// Byte offset of 1-based `line`/`column` in `text` (clamped to the text).
 pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let mut offset = 0;
@@ -94,6 +155,24 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_cut_around_the_span() {
+        let long = "é".repeat(40_000);
+        let text: Arc<str> = format!("a: 1\nb: {long}bad\nc: 3\n").into();
+        let start = text.find("bad").unwrap();
+        let e = Located::new(Path::new("f"), &text, (start, 3), "boom");
+        let shown = e.src.inner();
+        assert!(
+            shown.lines().all(|l| l.len() <= MAX_SHOWN_LINE + 8),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 3, "line numbers stay");
+        let at = e.span.offset();
+        assert_eq!(&shown[at..at + e.span.len()], "bad");
+        // And it renders without panicking.
+        let _ = format!("{:?}", miette::Report::new(e));
+    }
 
     #[test]
     fn offset_of_finds_line_and_column() {

@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod interrupt;
 pub mod mcp;
 pub mod model;
+pub mod output;
 pub mod project;
 pub mod repl;
 pub mod report;

@@ -68,6 +68,11 @@ impl Error {
 
 /// Print `error` on stderr the way its kind reads best and return the exit code for it.
 pub fn render(error: Error) -> ExitCode {
+    // A script stopped because its `print` could not write: say so, not "interrupted".
+    let error = match (crate::output::print_failure(), error) {
+        (Some(why), Error::Call(CallError::Cancelled)) => Error::Output(why.to_string()),
+        (_, e) => e,
+    };
     let code = error.exit_code();
     let text = match error {
         Error::Call(CallError::Cancelled) => "interrupted\n".to_string(),
@@ -113,6 +118,11 @@ pub fn install_error_hook() {
                 .build(),
         )
     }));
+}
+
+/// A line of commentary on stderr (never fails: a closed stderr loses only commentary).
+pub fn note(text: &str) {
+    let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
 /// Write `text` to stdout. A closed pipe ends the process at once with status 0 (the reader

@@ -43,7 +43,9 @@ where
             Err(Error::Call(CallError::Cancelled)) => {
                 return Err(Error::Call(CallError::Cancelled));
             }
-            Err(e) => eprintln!("{:?}", miette::Report::new(e)),
+            Err(e) => {
+                crate::report::render(e);
+            }
             Ok(()) => {}
         }
         let mut changed = Vec::new();
@@ -67,7 +69,7 @@ where
         }
         changed.sort();
         changed.dedup();
-        eprintln!("{}", separator(root, &changed));
+        crate::report::note(&separator(root, &changed));
     }
 }
 

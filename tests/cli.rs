@@ -402,3 +402,70 @@ fn global_flags_may_come_before_the_subcommand_and_test_is_a_model_id() {
     assert_eq!(out.stdout, "test reply: Ada\n");
     t.run_with(&["--project", ".", "check"]).status(0);
 }
+
+/// `llm-do list | head` closes stdout early: llm-do ends quietly with status 0, never a panic.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::io::Read;
+    let mut t = Test::new();
+    for i in 0..200 {
+        t = t.worker(&format!("w{i}"), "---\ndescription: a worker\n---\nHi.\n");
+    }
+    let mut child = t
+        .command(&["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe, as `head -c1` does.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0_u8; 1];
+    stdout.read_exact(&mut one).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Printing to a full disk is a clear error (exit 1), never a panic.
+#[test]
+fn a_full_disk_on_stdout_is_a_clear_error() {
+    let t = Test::new().file("main.rhai", "print(\"from print\"); \"the result\"");
+    for args in [&["list"][..], &["main.rhai", "--model", "test"][..]] {
+        let out = t
+            .command(args)
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error: cannot write to stdout: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// A diagnostic pointing past column 65,535 renders (cut around the span) instead of panicking.
+#[test]
+fn a_diagnostic_on_a_very_long_line_does_not_panic() {
+    let t = Test::new().worker(
+        "w",
+        &format!(
+            "---\ndescription: ok\n{}bogus: 1\n---\nHi.\n",
+            "y".repeat(70_000)
+        ),
+    );
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    assert!(out.stderr.contains("workers/w.worker:3:"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(out.stderr.len() < 5_000, "the snippet is cut");
+}

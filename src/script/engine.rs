@@ -55,7 +55,12 @@ pub fn build(
         let stop = flag.is_cancelled() || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
         stop.then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
     });
-    engine.on_print(|s| println!("{s}"));
+    let stop = cancel.clone();
+    engine.on_print(move |s| {
+        if !crate::output::script_line(s) {
+            stop.cancel();
+        }
+    });
     engine.on_debug(move |s, src, pos| {
         if !quiet {
             match src {
