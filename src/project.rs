@@ -8,10 +8,15 @@ use std::sync::Arc;
 
 use rhai::{AST, Engine};
 
+use serde_json::Value;
+
+use crate::call::CallError;
 use crate::config::{self, Config};
 use crate::error::Located;
+use crate::script::builtins::Builtin;
 use crate::script::{self, ScriptFn};
 use crate::suggest;
+use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;
 
@@ -82,12 +87,65 @@ pub struct Project {
     pub files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
 }
 
-/// What a name resolves to.
+/// What a name resolves to: one of the kinds of things a call can reach.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub enum Callee {
+    /// A top-level fn of a project script.
     Fn(Arc<ScriptFn>),
+    /// A fn defined where the calling evaluation runs but not in a project file (typed at the
+    /// REPL prompt): it shadows a worker of the same name, so a stabilized version can be
+    /// tried live.
+    SessionFn { name: String, params: Vec<String> },
+    /// A worker (a file or an inline `worker(#{...})`).
     Worker(Arc<WorkerSpec>),
-    Builtin(&'static script::builtins::Builtin),
+    /// A Rust-native builtin (`read_text`, `sleep`, ...).
+    Builtin(&'static Builtin),
+    /// A builtin LLM tool (`read_file`, `write_file`, `list_files`, `shell`): reached only by
+    /// a model, through a worker's toolbox.
+    Tool(String),
+    /// A tool of an MCP server, `mcp.SERVER.TOOL`.
+    Mcp {
+        full: String,
+        server: String,
+        tool: String,
+    },
+}
+
+impl Callee {
+    /// The name the callee is reached by.
+    pub fn name(&self) -> &str {
+        match self {
+            Callee::Fn(f) => &f.name,
+            Callee::SessionFn { name, .. } | Callee::Tool(name) => name,
+            Callee::Worker(w) => &w.name,
+            Callee::Builtin(b) => b.name,
+            Callee::Mcp { full, .. } => full,
+        }
+    }
+
+    /// Neural, symbolic or builtin, as traces show it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Callee::Worker(_) => Kind::Neural,
+            Callee::Fn(_) | Callee::SessionFn { .. } => Kind::Symbolic,
+            Callee::Builtin(_) | Callee::Tool(_) | Callee::Mcp { .. } => Kind::Builtin,
+        }
+    }
+
+    /// The input for `llm-do run NAME TEXT`: text given to a callee whose one parameter is
+    /// declared a number or boolean is read as one (`run double 21`); otherwise it is a string.
+    pub fn input_from_text(&self, text: &str) -> Value {
+        if let Callee::Fn(f) = self
+            && let [doc] = f.param_docs.as_slice()
+            && let Some(ty) = doc.ty.as_deref()
+            && matches!(ty, "integer" | "number" | "boolean")
+            && let Ok(v) = serde_json::from_str::<Value>(text.trim())
+            && (v.is_number() || v.is_boolean())
+        {
+            return v;
+        }
+        Value::String(text.to_string())
+    }
 }
 
 impl Project {
@@ -212,15 +270,44 @@ impl Project {
         }
     }
 
-    /// Resolve a name: Rhai fns first, then workers, then builtins (DESIGN §4).
-    pub fn resolve(&self, name: &str) -> Option<Target> {
+    /// Resolve a name in the one namespace: Rhai fns, workers, builtins, then
+    /// `mcp.SERVER.TOOL` for a server in `llm-do.toml` (DESIGN §4). Unknown names get a
+    /// "did you mean".
+    pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
         if let Some(f) = self.fns.get(name) {
-            return Some(Target::Fn(f.clone()));
+            return Ok(Callee::Fn(f.clone()));
         }
         if let Some(w) = self.workers.get(name) {
-            return Some(Target::Worker(w.clone()));
+            return Ok(Callee::Worker(w.clone()));
         }
-        script::builtins::find(name).map(Target::Builtin)
+        if let Some(b) = script::builtins::find(name) {
+            return Ok(Callee::Builtin(b));
+        }
+        if name.starts_with(crate::mcp::PREFIX) {
+            return self.resolve_mcp(name);
+        }
+        Err(CallError::Unknown {
+            name: name.to_string(),
+            help: self.suggest(name),
+        })
+    }
+
+    /// `mcp.SERVER.TOOL` for a server declared in llm-do.toml.
+    fn resolve_mcp(&self, name: &str) -> Result<Callee, CallError> {
+        let bad = |e: crate::mcp::McpError| Err(CallError::Tool(e.to_string()));
+        let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
+            return bad(crate::mcp::McpError::BadName(name.to_owned()));
+        };
+        if !self.config.mcp.contains_key(server) {
+            return bad(crate::mcp::McpError::UnknownServer {
+                name: server.to_owned(),
+            });
+        }
+        Ok(Callee::Mcp {
+            full: name.to_string(),
+            server: server.to_string(),
+            tool: tool.to_string(),
+        })
     }
 
     /// Every callable name (for "did you mean" and completion).

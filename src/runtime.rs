@@ -38,7 +38,6 @@ pub mod tool_batch;
 pub mod toolbox;
 pub mod worker_run;
 
-pub use seam::Callee;
 pub use session::SessionState;
 
 /// How long an MCP tool call may take before it fails (from a script or a model alike).

@@ -9,6 +9,7 @@ mod errors;
 mod examples;
 mod faults;
 mod interrupts;
+mod layers;
 mod mcp;
 mod proptests;
 mod providers;

@@ -18,77 +18,14 @@ use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, Input, map_args, normalize_input};
 use crate::model::Usage;
-use crate::project::Target;
+use crate::project::Callee;
 use crate::schema::Validator;
-use crate::script::ScriptFn;
-use crate::script::builtins::Builtin;
-use crate::script::caller::Here;
+use crate::script::caller::{Here, MAX_SESSION_PARAMS};
 use crate::script::value;
-use crate::trace::{CallEnd, CallStart, Kind};
+use crate::trace::{CallEnd, CallStart};
 use crate::worker::WorkerSpec;
 
 use super::Runtime;
-
-/// What a name resolves to: one of the kinds of things a call can reach.
-#[derive(Debug, Clone)]
-pub enum Callee {
-    /// A top-level fn of a project script.
-    Fn(Arc<ScriptFn>),
-    /// A fn defined where the calling evaluation runs but not in a project file (typed at the
-    /// REPL prompt): it shadows a worker of the same name, so a stabilized version can be
-    /// tried live.
-    SessionFn { name: String, params: Vec<String> },
-    /// A worker (a file or an inline `worker(#{...})`).
-    Worker(Arc<WorkerSpec>),
-    /// A Rust-native builtin (`read_text`, `sleep`, ...).
-    Builtin(&'static Builtin),
-    /// A builtin LLM tool (`read_file`, `write_file`, `list_files`, `shell`): reached only by
-    /// a model, through a worker's toolbox.
-    Tool(String),
-    /// A tool of an MCP server, `mcp.SERVER.TOOL`.
-    Mcp {
-        full: String,
-        server: String,
-        tool: String,
-    },
-}
-
-impl Callee {
-    /// The name the callee is reached by.
-    pub fn name(&self) -> &str {
-        match self {
-            Callee::Fn(f) => &f.name,
-            Callee::SessionFn { name, .. } | Callee::Tool(name) => name,
-            Callee::Worker(w) => &w.name,
-            Callee::Builtin(b) => b.name,
-            Callee::Mcp { full, .. } => full,
-        }
-    }
-
-    /// Neural, symbolic or builtin, as traces show it.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Callee::Worker(_) => Kind::Neural,
-            Callee::Fn(_) | Callee::SessionFn { .. } => Kind::Symbolic,
-            Callee::Builtin(_) | Callee::Tool(_) | Callee::Mcp { .. } => Kind::Builtin,
-        }
-    }
-
-    /// The input for `llm-do run NAME TEXT`: text given to a callee whose one parameter is
-    /// declared a number or boolean is read as one (`run double 21`); otherwise it is a string.
-    pub fn input_from_text(&self, text: &str) -> Value {
-        if let Callee::Fn(f) = self
-            && let [doc] = f.param_docs.as_slice()
-            && let Some(ty) = doc.ty.as_deref()
-            && matches!(ty, "integer" | "number" | "boolean")
-            && let Ok(v) = serde_json::from_str::<Value>(text.trim())
-            && (v.is_number() || v.is_boolean())
-        {
-            return v;
-        }
-        Value::String(text.to_string())
-    }
-}
 
 /// The input of a callee after mapping and validation.
 enum Args {
@@ -97,9 +34,6 @@ enum Args {
     /// A JSON object: a worker's input (normalized), an MCP or builtin tool's arguments.
     Json(Value),
 }
-
-/// Most parameters a fn defined outside the project files is looked up with.
-pub const MAX_SESSION_PARAMS: usize = 16;
 
 /// Threads evaluating Rhai for fan-out branches at once, at most. Past it a fan-out fails
 /// with a clear error instead of deadlocking the blocking pool (whose size is
@@ -123,27 +57,18 @@ impl Runtime {
         name: &str,
         session: impl FnOnce(&str) -> Option<Vec<String>>,
     ) -> Result<Callee, CallError> {
-        let project = self.project();
-        let target = project.resolve(name);
-        if matches!(target, Some(Target::Worker(_)) | None)
-            && let Some(params) = session(name)
+        let resolved = self.project().resolve(name);
+        if matches!(
+            resolved,
+            Ok(Callee::Worker(_)) | Err(CallError::Unknown { .. })
+        ) && let Some(params) = session(name)
         {
             return Ok(Callee::SessionFn {
                 name: name.to_string(),
                 params,
             });
         }
-        match target {
-            Some(Target::Fn(f)) => Ok(Callee::Fn(f)),
-            Some(Target::Worker(w)) => Ok(Callee::Worker(w)),
-            Some(Target::Builtin(b)) => Ok(Callee::Builtin(b)),
-            None => resolve_mcp(&project, name).unwrap_or_else(|| {
-                Err(CallError::Unknown {
-                    name: name.to_string(),
-                    help: project.suggest(name),
-                })
-            }),
-        }
+        resolved
     }
 
     /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
@@ -391,28 +316,6 @@ impl Drop for EvalSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// `mcp.SERVER.TOOL` for a server declared in llm-do.toml; `None` when `name` is not an MCP
-/// reference at all.
-fn resolve_mcp(project: &crate::project::Project, name: &str) -> Option<Result<Callee, CallError>> {
-    if !name.starts_with(crate::mcp::PREFIX) {
-        return None;
-    }
-    let bad = |e: crate::mcp::McpError| Some(Err(CallError::Tool(e.to_string())));
-    let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
-        return bad(crate::mcp::McpError::BadName(name.to_owned()));
-    };
-    if !project.config.mcp.contains_key(server) {
-        return bad(crate::mcp::McpError::UnknownServer {
-            name: server.to_owned(),
-        });
-    }
-    Some(Ok(Callee::Mcp {
-        full: name.to_string(),
-        server: server.to_string(),
-        tool: tool.to_string(),
-    }))
 }
 
 /// Positional arguments from the caller's input, by parameter name.

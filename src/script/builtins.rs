@@ -17,7 +17,7 @@ pub struct BuiltinEnv {
     pub sandbox: Arc<Sandbox>,
     pub quiet: bool,
     /// Ctrl-C: long builtins (`sleep`) stop early when set.
-    pub cancel: Arc<crate::runtime::Cancel>,
+    pub cancel: Arc<crate::cancel::Cancel>,
 }
 
 /// A builtin's implementation: arguments in parameter order (optional ones may be missing).
@@ -132,7 +132,7 @@ pub fn register(
     engine: &mut Engine,
     sandbox: Arc<Sandbox>,
     quiet: bool,
-    cancel: Arc<crate::runtime::Cancel>,
+    cancel: Arc<crate::cancel::Cancel>,
 ) {
     let env = BuiltinEnv {
         sandbox,

@@ -167,7 +167,7 @@ struct InEval<'a, 'b, 'c, 'd, 'e, 'f, 'g> {
 impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
     fn session_fn(&self, name: &str) -> Option<Vec<String>> {
         self.ctx.iter_namespaces().find_map(|m| {
-            (0..=crate::runtime::seam::MAX_SESSION_PARAMS).find_map(|n| {
+            (0..=crate::script::caller::MAX_SESSION_PARAMS).find_map(|n| {
                 m.get_script_fn(name, n)
                     .map(|f| f.params.iter().map(ToString::to_string).collect())
             })

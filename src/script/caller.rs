@@ -41,6 +41,9 @@ pub trait Caller: Send + Sync {
     fn fn_names(&self) -> Vec<String>;
 }
 
+/// Most parameters a fn defined outside the project files is looked up with.
+pub const MAX_SESSION_PARAMS: usize = 16;
+
 /// What a `call()` evaluating on a thread offers the invoker: the fns defined where it runs.
 pub trait Here {
     /// Parameters of a fn visible to this evaluation but not defined in a project file (a fn
