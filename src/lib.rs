@@ -10,6 +10,7 @@ pub mod env_vars;
 pub mod error;
 pub mod fanout;
 pub mod interrupt;
+pub mod log;
 pub mod mcp;
 pub mod model;
 pub mod output;

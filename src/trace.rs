@@ -40,6 +40,15 @@ impl Kind {
             Kind::Builtin => "builtin",
         }
     }
+
+    /// The name the run log gives the kind (`worker`, `fn`, `builtin`).
+    pub fn log_name(self) -> &'static str {
+        match self {
+            Kind::Neural => "worker",
+            Kind::Symbolic => "fn",
+            Kind::Builtin => "builtin",
+        }
+    }
 }
 
 /// A call begins.
@@ -124,6 +133,11 @@ pub trait Observer: Send + Sync {
     /// Whether events are wanted at all; callers skip building costly event data when not.
     fn enabled(&self) -> bool {
         true
+    }
+    /// Whether a call of `kind` is wanted (defaults to [`Observer::enabled`]); the seam opens no
+    /// span for calls nobody wants, keeping `call()` of a fn fast.
+    fn wants(&self, _kind: Kind) -> bool {
+        self.enabled()
     }
     /// An approval decision with its context (defaults to [`Observer::approval`]).
     fn approval_event(&self, event: &ApprovalEvent) {

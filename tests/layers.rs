@@ -24,8 +24,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "pure parts",
         &[
-            "approval", "call", "config", "fanout", "mcp", "model", "schema", "settings", "stats",
-            "tools", "trace",
+            "approval", "call", "config", "fanout", "log", "mcp", "model", "schema", "settings",
+            "stats", "tools", "trace",
         ],
     ),
     (

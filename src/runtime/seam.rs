@@ -423,7 +423,7 @@ impl Span {
         callee: &Callee,
         input: impl FnOnce() -> Value,
     ) -> Option<Span> {
-        if !rt.observer.enabled() {
+        if !rt.observer.wants(callee.kind()) {
             return None;
         }
         let name = callee.name().to_string();

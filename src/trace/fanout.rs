@@ -89,6 +89,10 @@ impl Observer for Fanout {
         self.children.iter().any(|c| c.enabled())
     }
 
+    fn wants(&self, kind: super::Kind) -> bool {
+        self.children.iter().any(|c| c.wants(kind))
+    }
+
     fn approval_event(&self, e: &ApprovalEvent) {
         for (i, c) in self.children.iter().enumerate() {
             c.approval_event(&ApprovalEvent {

@@ -1,0 +1,509 @@
+//! The run log (DESIGN §14): every run appends its calls to `.llm-do/log.db` in the project
+//! root — SQLite in WAL mode, so several processes at once lose nothing. It is fed by the
+//! seam's trace spans (an [`Observer`]), so whatever reaches a name is logged the same way.
+//!
+//! Rows are buffered and written in one transaction per batch (at exit, or every
+//! [`FLUSH_EVERY`] rows), so a call costs a push, not a disk write. Inputs and outputs are
+//! stored as JSON text; secrets never reach the log because they never reach a span (keys
+//! live in the HTTP layer only). A run logs at most [`MAX_SYMBOLIC_ROWS`] fn and builtin calls:
+//! a hot loop of `call()`s must not turn into a million rows.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
+
+/// Folder of llm-do's own state in a project.
+pub const STATE_DIR: &str = ".llm-do";
+/// The log file inside [`STATE_DIR`].
+pub const LOG_FILE: &str = "log.db";
+/// Rows buffered before a write.
+pub const FLUSH_EVERY: usize = 512;
+/// Fn and builtin calls logged per run at most (workers, tools and MCP calls are always).
+pub const MAX_SYMBOLIC_ROWS: u64 = 10_000;
+
+/// Why the log could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open the run log `{path}`: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create `{path}`: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the run log: {0}")]
+    Write(#[from] rusqlite::Error),
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT, command TEXT NOT NULL,
+    status TEXT, calls_dropped INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS calls (
+    run TEXT NOT NULL, id INTEGER NOT NULL, parent INTEGER, depth INTEGER NOT NULL,
+    kind TEXT NOT NULL, name TEXT NOT NULL, input TEXT, output TEXT, error TEXT, model TEXT,
+    tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,
+    cache_read INTEGER NOT NULL DEFAULT 0, cache_write INTEGER NOT NULL DEFAULT 0,
+    cost REAL, ms REAL, time TEXT NOT NULL,
+    PRIMARY KEY (run, id)
+);
+CREATE INDEX IF NOT EXISTS calls_by_name ON calls (name, time);
+CREATE TABLE IF NOT EXISTS approvals (
+    run TEXT NOT NULL, parent INTEGER, tool TEXT NOT NULL, input TEXT, decision TEXT NOT NULL,
+    reason TEXT, time TEXT NOT NULL
+);
+";
+
+/// One call as the log keeps it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CallRow {
+    pub run: String,
+    pub id: i64,
+    pub parent: Option<i64>,
+    pub depth: u32,
+    pub kind: String,
+    pub name: String,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub model: Option<String>,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cache_read: i64,
+    pub cache_write: i64,
+    pub cost: Option<f64>,
+    pub ms: f64,
+    pub time: String,
+}
+
+/// A decision of the approval gate, as logged.
+#[derive(Debug, Clone)]
+struct ApprovalRow {
+    parent: Option<i64>,
+    tool: String,
+    input: Value,
+    decision: String,
+    reason: Option<String>,
+    time: String,
+}
+
+/// A count or id as SQLite stores it.
+fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The path of the run log of the project at `root`.
+pub fn path_in(root: &Path) -> PathBuf {
+    root.join(STATE_DIR).join(LOG_FILE)
+}
+
+/// Open (creating) the log at `path`: WAL mode, a busy timeout for concurrent writers, the
+/// schema, and a `.gitignore` in the state folder so the log is never committed.
+///
+/// # Errors
+///
+/// The folder or the database cannot be created or opened.
+pub fn open(path: &Path) -> Result<Connection, LogError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| LogError::Dir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            let _ = crate::atomic::write_atomic(&ignore, b"*\n");
+        }
+    }
+    let open_err = |source| LogError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(open_err)?;
+    conn.execute_batch(SCHEMA).map_err(open_err)?;
+    Ok(conn)
+}
+
+/// A fresh run id: the start time and random bits, sortable by time.
+pub fn new_run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:012x}{:08x}", now.as_millis(), rand::random::<u32>())
+}
+
+/// The current time as RFC 3339 (UTC, milliseconds).
+pub fn now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The observer that writes the run log.
+pub struct RunLog {
+    run: String,
+    conn: Mutex<Connection>,
+    next: AtomicU64,
+    symbolic: AtomicU64,
+    dropped: AtomicU64,
+    /// Calls started and not yet ended.
+    open: Mutex<std::collections::HashMap<u64, CallRow>>,
+    done: Mutex<Vec<CallRow>>,
+    approvals: Mutex<Vec<ApprovalRow>>,
+    failure: Mutex<Option<LogError>>,
+}
+
+impl RunLog {
+    /// Start a run in the log at `path`; `command` is what was run (for `llm-do logs`).
+    ///
+    /// # Errors
+    ///
+    /// The log cannot be opened or the run row written.
+    pub fn start(path: &Path, command: &str) -> Result<RunLog, LogError> {
+        let conn = open(path)?;
+        let run = new_run_id();
+        conn.execute(
+            "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
+            params![run, now(), command],
+        )?;
+        Ok(RunLog {
+            run,
+            conn: Mutex::new(conn),
+            next: AtomicU64::new(1),
+            symbolic: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            open: Mutex::default(),
+            done: Mutex::default(),
+            approvals: Mutex::default(),
+            failure: Mutex::default(),
+        })
+    }
+
+    /// This run's id.
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// Write buffered rows in one transaction.
+    fn write(&self, status: Option<&str>) -> Result<(), LogError> {
+        let calls = std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()));
+        let approvals =
+            std::mem::take(&mut *self.approvals.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error, model,
+                 tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            )?;
+            for c in &calls {
+                insert.execute(params![
+                    c.run,
+                    c.id,
+                    c.parent,
+                    c.depth,
+                    c.kind,
+                    c.name,
+                    c.input.to_string(),
+                    c.output.as_ref().map(Value::to_string),
+                    c.error,
+                    c.model,
+                    c.tokens_in,
+                    c.tokens_out,
+                    c.cache_read,
+                    c.cache_write,
+                    c.cost,
+                    c.ms,
+                    c.time,
+                ])?;
+            }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for a in &approvals {
+                insert.execute(params![
+                    self.run,
+                    a.parent,
+                    a.tool,
+                    a.input.to_string(),
+                    a.decision,
+                    a.reason,
+                    a.time
+                ])?;
+            }
+            if let Some(status) = status {
+                tx.execute(
+                    "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
+                    params![
+                        self.run,
+                        now(),
+                        status,
+                        sql_int(self.dropped.load(Ordering::Relaxed))
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn keep(&self, row: CallRow) {
+        let full = {
+            let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            done.push(row);
+            done.len() >= FLUSH_EVERY
+        };
+        if full && let Err(e) = self.write(None) {
+            self.fail(e);
+        }
+    }
+
+    fn fail(&self, e: LogError) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert(e);
+    }
+
+    /// End the run: write what is buffered and mark the run `ok` or `error`.
+    ///
+    /// # Errors
+    ///
+    /// The first write failure of the run.
+    pub fn finish(&self, ok: bool) -> Result<(), LogError> {
+        let written = self.write(Some(if ok { "ok" } else { "error" }));
+        match self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(e) => Err(e),
+            None => written,
+        }
+    }
+}
+
+impl Observer for RunLog {
+    fn wants(&self, kind: Kind) -> bool {
+        kind == Kind::Neural || self.symbolic.load(Ordering::Relaxed) < MAX_SYMBOLIC_ROWS
+    }
+
+    fn call_start(&self, s: &CallStart) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if s.kind != Kind::Neural
+            && self.symbolic.fetch_add(1, Ordering::Relaxed) >= MAX_SYMBOLIC_ROWS
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return id;
+        }
+        let row = CallRow {
+            run: self.run.clone(),
+            id: sql_int(id),
+            parent: s.parent.map(sql_int),
+            depth: s.depth,
+            kind: s.kind.log_name().to_string(),
+            name: s.name.to_string(),
+            input: s.input.clone(),
+            time: now(),
+            ..CallRow::default()
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, row);
+        id
+    }
+
+    fn call_end(&self, id: u64, end: &CallEnd) {
+        let Some(mut row) = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id)
+        else {
+            return;
+        };
+        match &end.result {
+            Ok(v) => row.output = Some((*v).clone()),
+            Err(e) => row.error = Some(e.clone()),
+        }
+        row.tokens_in = sql_int(end.usage.input_tokens);
+        row.tokens_out = sql_int(end.usage.output_tokens);
+        row.ms = end.elapsed.as_secs_f64() * 1000.0;
+        self.keep(row);
+    }
+
+    fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
+
+    fn approval_event(&self, e: &ApprovalEvent) {
+        let (decision, reason) = match &e.verdict.outcome {
+            crate::approval::Outcome::Approved => ("approved", None),
+            crate::approval::Outcome::Denied(r) => ("denied", Some(r.clone())),
+            crate::approval::Outcome::Abort => ("aborted", None),
+        };
+        self.approvals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ApprovalRow {
+                parent: e.parent.map(sql_int),
+                tool: e.tool.to_string(),
+                input: e.input.clone(),
+                decision: decision.into(),
+                reason,
+                time: now(),
+            });
+    }
+
+    fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
+        if let Some(parent) = e.parent
+            && let Some(row) = self
+                .open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&parent)
+        {
+            row.model = Some(e.model.to_string());
+        }
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.write(None).map_err(std::io::Error::other)
+    }
+}
+
+/// Read calls back, newest first: of `name` when given, of run `run` when given, at most
+/// `limit`.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn calls(
+    conn: &Connection,
+    name: Option<&str>,
+    run: Option<&str>,
+    limit: usize,
+) -> Result<Vec<CallRow>, LogError> {
+    let mut stmt = conn.prepare(
+        "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
+                tokens_out, cache_read, cache_write, cost, ms, time
+         FROM calls WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR run = ?2)
+         ORDER BY time DESC, id DESC LIMIT ?3",
+    )?;
+    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    let rows = stmt.query_map(
+        params![name, run, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| {
+            Ok(CallRow {
+                run: r.get(0)?,
+                id: r.get(1)?,
+                parent: r.get(2)?,
+                depth: r.get(3)?,
+                kind: r.get(4)?,
+                name: r.get(5)?,
+                input: json(r.get(6)?).unwrap_or(Value::Null),
+                output: json(r.get(7)?),
+                error: r.get(8)?,
+                model: r.get(9)?,
+                tokens_in: r.get(10)?,
+                tokens_out: r.get(11)?,
+                cache_read: r.get(12)?,
+                cache_write: r.get(13)?,
+                cost: r.get(14)?,
+                ms: r.get(15)?,
+                time: r.get(16)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Usage;
+    use serde_json::json;
+    use std::time::Duration;
+
+    #[test]
+    fn calls_are_written_and_read_back_with_their_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let log = RunLog::start(&path, "llm-do run w").unwrap();
+        let id = log.call_start(&CallStart {
+            depth: 0,
+            parent: None,
+            kind: Kind::Neural,
+            name: "w",
+            input: &json!({"input": "hi"}),
+        });
+        log.call_end(
+            id,
+            &CallEnd {
+                depth: 0,
+                name: "w",
+                elapsed: Duration::from_millis(5),
+                usage: Usage {
+                    input_tokens: 3,
+                    output_tokens: 4,
+                    ..Usage::default()
+                },
+                result: Ok(&json!("hello")),
+            },
+        );
+        log.finish(true).unwrap();
+        let conn = open(&path).unwrap();
+        let rows = calls(&conn, Some("w"), None, 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].run, log.run_id());
+        assert_eq!(rows[0].output, Some(json!("hello")));
+        assert_eq!((rows[0].tokens_in, rows[0].tokens_out), (3, 4));
+        assert!(dir.path().join(".llm-do/.gitignore").exists());
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+    }
+}
