@@ -439,6 +439,7 @@ fn tool_env() -> (ToolEnv, Vec<(String, Vec<u8>)>) {
                 approval: false,
             }],
             timeout: Some(5),
+            env: Vec::new(),
         },
     };
     (env, llm_do_tree(&f.outside))
