@@ -187,7 +187,7 @@ fn approvals_demo_meets_every_decision_source_headless() {
         );
     }
     assert!(
-        run.stderr.contains("(by rule #1 in llm-do.toml)") && run.stderr.contains("(by Policy)")
+        run.stderr.contains("(by rule #1 in llm-do.toml)") && run.stderr.contains("(by policy)")
     );
     assert!(t.path().join("output/draft.md").is_file());
     assert!(!t.path().join("output/cleanup.sh").exists());
