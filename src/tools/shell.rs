@@ -45,6 +45,8 @@ pub struct ShellMatch {
     pub normalized: String,
     /// Index of the matching `[shell] allow` rule.
     pub rule: usize,
+    /// How many words of `argv` the rule names (the rest are the model's arguments).
+    pub prefix_len: usize,
     /// Whether the matching rule still asks for approval.
     pub needs_approval: bool,
 }
@@ -81,6 +83,7 @@ pub fn check_command(command: &str, cfg: &ShellConfig) -> Result<ShellMatch, Too
         argv,
         normalized,
         rule: index,
+        prefix_len,
         needs_approval: rule.approval,
     })
 }
@@ -90,15 +93,7 @@ pub fn check_command(command: &str, cfg: &ShellConfig) -> Result<ShellMatch, Too
 /// refused (see [`super::confine`]).
 pub fn check(sandbox: &Sandbox, command: &str, cfg: &ShellConfig) -> Result<ShellMatch, ToolError> {
     let accepted = check_command(command, cfg)?;
-    let prefix_len = cfg
-        .allow
-        .get(accepted.rule)
-        .and_then(|rule| split(&rule.prefix).ok())
-        .map_or(1, |words| words.len());
-    if let Some(escape) = escaping_path(
-        sandbox,
-        &accepted.argv[prefix_len.min(accepted.argv.len())..],
-    ) {
+    if let Some(escape) = escaping_path(sandbox, &accepted.argv[accepted.prefix_len..]) {
         let reading = if escape.path == escape.arg {
             String::new()
         } else {
@@ -373,6 +368,28 @@ mod tests {
         let exact = cfg(&[("python scripts/check.py", false)]);
         assert!(check_command("python scripts/check.py --fast", &exact).is_ok());
         assert!(check_command("python -c 'print(1)'", &exact).is_err());
+    }
+
+    #[test]
+    fn child_env_keeps_only_the_allowlist_and_never_keys() {
+        let mut c = cfg(&[]);
+        c.env = vec!["CARGO_HOME".into(), "MY_API_KEY".into()];
+        let vars = [
+            "PATH",
+            "HOME",
+            "LC_ALL",
+            "CARGO_HOME",
+            "MY_API_KEY",
+            "OPENAI_API_KEY",
+            "GH_TOKEN",
+            "LD_PRELOAD",
+        ]
+        .map(|name| (name.into(), "v".into()));
+        let kept: Vec<_> = child_env(&c, vars)
+            .into_iter()
+            .map(|(name, _)| name.into_string().unwrap())
+            .collect();
+        assert_eq!(kept, ["PATH", "HOME", "LC_ALL", "CARGO_HOME"]);
     }
 
     #[test]
