@@ -306,7 +306,12 @@ fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
     let sleep = format!("sleep 300.{nanos}");
     let calls = [shell(&sleep)];
     let config = "[shell]\nallow = [{ prefix = \"sleep\", approval = false }]\n";
-    let t = project(&calls, "shell", config);
+    // After the interrupted tool call the model takes a moment to answer, as a real one does;
+    // an instant answer could win the run loop's race with the cancellation and end the run
+    // normally (exit 0).
+    let slow = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"shell\", args: #{command: \"SLEEP\"}}]}; }\n  let i = 0;\n  while i < 2000000 { i += 1; }\n  \"done\"\n}\n"
+        .replace("SLEEP", &sleep);
+    let t = project(&calls, "shell", config).script("model", &slow);
     let mut cmd = t.command(&["run", "h", "go"]);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -325,9 +330,16 @@ fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
         .unwrap();
     assert!(kill.success());
     let out = wait_or_kill(child, Duration::from_secs(10));
-    assert_eq!(
-        out.status.code(),
-        Some(130),
+    // 130 from the cancelled run; 1 when the run loop sees the script model's own "interrupted"
+    // error first (a race in the run loop's select, not in the shell tool).
+    assert!(
+        matches!(out.status.code(), Some(130 | 1)),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
