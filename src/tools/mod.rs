@@ -198,6 +198,24 @@ impl ToolEnv {
     }
 }
 
+impl ToolEnv {
+    /// [`run`], abandoned as soon as `cancel` is cancelled (Ctrl-C, SIGTERM): a running shell
+    /// command's process group is then killed without waiting for it, and the call fails with
+    /// [`ToolError::Cancelled`].
+    pub async fn run_until(
+        &self,
+        name: &str,
+        args: &Value,
+        cancel: &crate::runtime::Cancel,
+    ) -> Result<String, ToolError> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ToolError::Cancelled),
+            out = run(self, name, args) => out,
+        }
+    }
+}
+
 /// As [`ToolEnv::canonical_args`], with the sandbox's refusal of the path as an error.
 ///
 /// # Errors
@@ -217,22 +235,6 @@ pub fn canonical_request(env: &ToolEnv, name: &str, args: &Value) -> Result<Valu
         map.insert("path".to_owned(), Value::String(canonical));
     }
     Ok(out)
-}
-
-/// [`run`], abandoned as soon as `cancel` is cancelled (Ctrl-C, SIGTERM): a running shell
-/// command's process group is then killed without waiting for it, and the call fails with
-/// [`ToolError::Cancelled`].
-pub async fn run_until(
-    env: &ToolEnv,
-    name: &str,
-    args: &Value,
-    cancel: &crate::runtime::Cancel,
-) -> Result<String, ToolError> {
-    tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(ToolError::Cancelled),
-        out = run(env, name, args) => out,
-    }
 }
 
 /// Run the builtin tool `name`. File tools run on tokio's blocking pool (a large read or a

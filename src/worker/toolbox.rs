@@ -260,12 +260,12 @@ impl Toolbox {
         });
         let fn_ctx = id.map_or_else(|| ctx.clone(), |id| ctx.with_parent(id));
         let outcome = match &tool.action {
-            Action::Builtin => {
-                crate::tools::run_until(&rt.tool_env(), &call.name, &args, &rt.cancel)
-                    .await
-                    .map(Value::String)
-                    .map_err(|e| CallError::Tool(e.to_string()))
-            }
+            Action::Builtin => rt
+                .tool_env()
+                .run_until(&call.name, &args, &rt.cancel)
+                .await
+                .map(Value::String)
+                .map_err(|e| CallError::Tool(e.to_string())),
             Action::Fn { .. } => Box::pin(rt.call(&fn_ctx, &call.name, args)).await,
             Action::Mcp(full) => match rt.call_mcp_raw(full, args).await {
                 Ok(out) if out.is_error => Err(CallError::Tool(out.text)),
