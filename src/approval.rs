@@ -6,6 +6,12 @@
 //! `[[approvals]]` rules of `llm-do.toml`, and finally the tool's default. A "prompt" answer
 //! goes to a [`Prompter`] (the terminal) one request at a time; without one it is a denial that
 //! says how to approve headlessly. Every [`Verdict`] names its source so traces can record it.
+//!
+//! Before any source is asked, a write into the protected set (`llm-do.toml`, `scripts/`,
+//! `workers/`, `.llm-do/`, `.git/`, see [`protected`]) is refused unless a rule names it. The
+//! gate matches the arguments it is given: callers pass builtin file tools' paths in canonical
+//! form ([`crate::tools::ToolEnv::canonical_args`]) so that no spelling of a path (absolute,
+//! `..`, through a symlink) matches a rule the real target does not.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -14,6 +20,7 @@ use serde_json::Value;
 
 use crate::config::{ApprovalRule, Decision};
 
+pub mod protected;
 mod rules;
 mod terminal;
 
@@ -51,14 +58,29 @@ pub enum DecidedBy {
     Flag,
     /// The Rhai policy `fn approve(request)`.
     Policy,
-    /// The `[[approvals]]` rule at this index.
+    /// The `[[approvals]]` rule at this index (0-based; shown 1-based, as in denials).
     Rule(usize),
-    /// The tool's default approval.
+    /// The tool's default approval, or the protected set.
     Default,
     /// The user at the prompt.
     User,
     /// An earlier "approve for this session" answer.
     Session,
+}
+
+/// How the `-v` call tree names the source: `flag`, `policy`, `rule #2 in llm-do.toml`,
+/// `default`, `user`, `session` (rules numbered from 1, as in denial messages).
+impl std::fmt::Display for DecidedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecidedBy::Flag => f.write_str("flag"),
+            DecidedBy::Policy => f.write_str("policy"),
+            DecidedBy::Rule(i) => write!(f, "rule #{} in llm-do.toml", i + 1),
+            DecidedBy::Default => f.write_str("default"),
+            DecidedBy::User => f.write_str("user"),
+            DecidedBy::Session => f.write_str("session"),
+        }
+    }
 }
 
 /// An outcome and its source.
@@ -182,6 +204,9 @@ impl Gate {
 
     /// The first source that answers, and which one it was.
     fn decide(&self, req: &Request, needs_approval: bool) -> (Answer, DecidedBy) {
+        if let Some(reason) = self.protected_denial(req) {
+            return (Answer::Reject(reason), DecidedBy::Default);
+        }
         match self.mode {
             Mode::ApproveAll => return (Answer::Approve, DecidedBy::Flag),
             Mode::RejectAll => {
@@ -213,6 +238,16 @@ impl Gate {
             Answer::Approve
         };
         (default, DecidedBy::Default)
+    }
+
+    /// The denial of a write into the protected set, unless a rule naming the protected entry
+    /// matches the call without rejecting it (then the usual order decides).
+    fn protected_denial(&self, req: &Request) -> Option<String> {
+        let (path, entry) = protected::protected_target(req)?;
+        let named = self.rules.iter().any(|rule| {
+            rule.decision != Decision::Reject && rule.names(entry) && rule.matches(req)
+        });
+        (!named).then(|| protected::denial(&req.tool, path, entry))
     }
 
     fn prompt(&self, req: &Request, source: DecidedBy) -> Verdict {

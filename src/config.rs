@@ -81,6 +81,10 @@ pub struct ShellConfig {
     pub allow: Vec<ShellRule>,
     /// Default timeout in seconds (default 30).
     pub timeout: Option<u64>,
+    /// Environment variables passed to commands besides the defaults (`PATH`, `HOME`, `LANG`,
+    /// `LC_*`, `TERM`, `TZ`, `USER`, `TMPDIR`). Secrets are refused when the file loads.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 /// One `[shell] allow` entry.

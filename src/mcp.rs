@@ -3,6 +3,10 @@
 //! endpoint), its tool list is read once, and the connection is reused for the run. A server
 //! that stops (crash, closed pipe) is dropped from the registry, so the next use restarts it.
 //! Names: `mcp.NAME` (every tool), `mcp.NAME.tool` (one tool); the model sees `NAME_tool`.
+//!
+//! The values of a server's `headers_env` variables are secrets: when a server echoes them in
+//! an error (a failed start, a protocol error, a result marked as an error), they are replaced
+//! by `<redacted>` before llm-do keeps the text ([`secrets`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use rmcp::{RoleClient, ServiceError, ServiceExt};
 use serde_json::Value;
 
 use crate::config::McpServer;
+use crate::model::http::redact_all;
 
 /// Prefix of every MCP name in toolsets, `call()` and approval rules.
 pub const PREFIX: &str = "mcp.";
@@ -64,6 +69,67 @@ pub enum McpError {
     #[error("invalid mcp name `{0}`; use `mcp.SERVER.TOOL`")]
     BadName(String),
 }
+
+impl McpError {
+    /// The error with each of `secrets` in its messages replaced by `<redacted>`.
+    #[must_use]
+    pub fn scrubbed(self, secrets: &[String]) -> Self {
+        let clean = |text: String| redact_all(&text, secrets);
+        match self {
+            McpError::Start { name, message } => McpError::Start {
+                name,
+                message: clean(message),
+            },
+            McpError::List { name, message } => McpError::List {
+                name,
+                message: clean(message),
+            },
+            McpError::Stopped {
+                name,
+                tool,
+                message,
+            } => McpError::Stopped {
+                name,
+                tool,
+                message: clean(message),
+            },
+            McpError::Rejected {
+                name,
+                tool,
+                message,
+            } => McpError::Rejected {
+                name,
+                tool,
+                message: clean(message),
+            },
+            other @ (McpError::UnknownServer { .. }
+            | McpError::UnknownTool { .. }
+            | McpError::BadName(_)) => other,
+        }
+    }
+}
+
+/// The secrets of a server that it could echo back: the value of each `headers_env` variable
+/// as `env` reads it, and, for a value like `Bearer TOKEN`, the token alone too.
+#[must_use]
+pub fn secrets(config: &McpServer, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for var in config.headers_env.values() {
+        let Some(value) = env(var).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        if let Some((_, token)) = value.trim().rsplit_once(char::is_whitespace)
+            && token.len() >= MIN_TOKEN_CHARS
+        {
+            out.push(token.to_owned());
+        }
+        out.push(value);
+    }
+    out
+}
+
+/// Shortest token scrubbed on its own when a header value has a scheme word before it.
+const MIN_TOKEN_CHARS: usize = 8;
 
 /// One tool of a server, as listed.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,16 +205,39 @@ impl McpClients {
     ///
     /// [`McpError::Start`] or [`McpError::List`] naming the server.
     pub async fn tools(&self, name: &str, config: &McpServer) -> Result<Vec<McpTool>, McpError> {
-        Ok(self.conn(name, config).await?.tools.clone())
+        match self.conn(name, config).await {
+            Ok(conn) => Ok(conn.tools.clone()),
+            Err(e) => Err(e.scrubbed(&secrets(config, &|var| std::env::var(var).ok()))),
+        }
     }
 
-    /// Call `tool` of server `name` with JSON object `args`.
+    /// Call `tool` of server `name` with JSON object `args`. Errors, and results the server
+    /// marks as errors, are scrubbed of the server's secrets; a successful result is the
+    /// server's answer as it is.
     ///
     /// # Errors
     ///
     /// A start failure, an unknown tool, a protocol error, or [`McpError::Stopped`] when the
     /// connection broke (the server is then restarted on its next use).
     pub async fn call(
+        &self,
+        name: &str,
+        config: &McpServer,
+        tool: &str,
+        args: Value,
+    ) -> Result<McpOutput, McpError> {
+        let secrets = secrets(config, &|var| std::env::var(var).ok());
+        match self.call_raw(name, config, tool, args).await {
+            Ok(out) if out.is_error => Ok(McpOutput {
+                text: redact_all(&out.text, &secrets),
+                is_error: true,
+            }),
+            Ok(out) => Ok(out),
+            Err(e) => Err(e.scrubbed(&secrets)),
+        }
+    }
+
+    async fn call_raw(
         &self,
         name: &str,
         config: &McpServer,
@@ -364,6 +453,38 @@ mod tests {
         assert_eq!(
             e,
             "environment variable `TOKEN` (for header `Authorization`) is not set"
+        );
+    }
+
+    #[test]
+    fn errors_are_scrubbed_of_header_secrets() {
+        let server = McpServer {
+            url: Some("http://localhost:1/mcp".into()),
+            headers_env: [
+                ("Authorization".to_owned(), "TOKEN".to_owned()),
+                ("X-Short".to_owned(), "SHORT".to_owned()),
+            ]
+            .into(),
+            ..McpServer::default()
+        };
+        let env = |var: &str| match var {
+            "TOKEN" => Some("Bearer ghp-SECRET-1234".to_owned()),
+            "SHORT" => Some("abc".to_owned()),
+            _ => None,
+        };
+        let secrets = secrets(&server, &env);
+        assert_eq!(
+            secrets,
+            ["ghp-SECRET-1234", "Bearer ghp-SECRET-1234", "abc"]
+        );
+        let e = McpError::Rejected {
+            name: "gh".into(),
+            tool: "t".into(),
+            message: "bad token ghp-SECRET-1234 (header was `Bearer ghp-SECRET-1234`)".into(),
+        };
+        assert_eq!(
+            e.scrubbed(&secrets).to_string(),
+            "mcp server `gh` rejected the call of `t`: bad token <redacted> (header was `<redacted>`)"
         );
     }
 

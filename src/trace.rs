@@ -249,7 +249,7 @@ impl<W: Write + Send> Observer for Tree<W> {
             Outcome::Denied(r) => format!("denied: {r}"),
             Outcome::Abort => "aborted".to_string(),
         };
-        self.line(depth, &format!("? {tool} {what} (by {:?})", v.decided_by));
+        self.line(depth, &format!("? {tool} {what} (by {})", v.decided_by));
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {

@@ -186,7 +186,9 @@ fn approvals_demo_meets_every_decision_source_headless() {
             run.stdout
         );
     }
-    assert!(run.stderr.contains("(by Rule(0))") && run.stderr.contains("(by Policy)"));
+    assert!(
+        run.stderr.contains("(by rule #1 in llm-do.toml)") && run.stderr.contains("(by policy)")
+    );
     assert!(t.path().join("output/draft.md").is_file());
     assert!(!t.path().join("output/cleanup.sh").exists());
     assert!(!t.path().join("notes.md").exists());

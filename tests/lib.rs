@@ -8,6 +8,7 @@ mod doc_snippets;
 mod errors;
 mod examples;
 mod faults;
+mod hostile;
 mod interrupts;
 mod layers;
 mod mcp;

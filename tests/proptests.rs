@@ -439,6 +439,7 @@ fn tool_env() -> (ToolEnv, Vec<(String, Vec<u8>)>) {
                 approval: false,
             }],
             timeout: Some(5),
+            env: Vec::new(),
         },
     };
     (env, llm_do_tree(&f.outside))
@@ -484,4 +485,212 @@ fn toolbox_call(call: &ToolCall) -> Result<llm_do::model::ToolResult, String> {
     runtime()
         .block_on(toolbox.run(rt, &ctx, call))
         .map_err(|e| e.to_string())
+}
+
+/// A project for the approval property: `secrets/` under a reject rule, the protected set
+/// (`llm-do.toml`, `scripts/`, `workers/`, `.llm-do/`, `.git/`), `notes/` with symlinks into all
+/// of them, and `outside/` beside the root.
+struct GateFixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+    env: ToolEnv,
+    /// Counter for the symlink each case creates before its call.
+    links: std::sync::atomic::AtomicUsize,
+}
+
+fn gate_fixture() -> &'static GateFixture {
+    static FIXTURE: OnceLock<GateFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        for (file, text) in [
+            ("secrets/keep.md", "keep"),
+            ("scripts/policy.rhai", "fn approve(r) { () }"),
+            ("workers/w.worker", "---\n---\nHi.\n"),
+            (".llm-do/state", "state"),
+            (".git/config", "[core]"),
+            ("llm-do.toml", "[shell]\n"),
+            ("notes/a.md", "a"),
+        ] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("o.txt"), "o").unwrap();
+        #[cfg(unix)]
+        for (link, target) in [
+            ("notes/s", "../secrets"),
+            ("notes/k", "../secrets/keep.md"),
+            ("notes/sc", "../scripts"),
+            ("notes/cfg", "../llm-do.toml"),
+            ("notes/w", "../workers"),
+            ("notes/g", "../.git"),
+            ("notes/up", ".."),
+            ("notes/out", "../../outside"),
+        ] {
+            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+        }
+        let env = ToolEnv {
+            sandbox: Arc::new(Sandbox::new(&root).unwrap()),
+            shell: ShellConfig::default(),
+        };
+        GateFixture {
+            _dir: dir,
+            root,
+            outside,
+            env,
+            links: std::sync::atomic::AtomicUsize::new(0),
+        }
+    })
+}
+
+impl GateFixture {
+    /// Everything no approved write may change: the rejected folder (`secrets` counts only
+    /// when rules apply), the protected set and the folder outside.
+    fn guarded(&self, with_secrets: bool) -> Vec<(String, Vec<u8>)> {
+        let mut dirs = vec!["scripts", "workers", ".llm-do", ".git"];
+        if with_secrets {
+            dirs.push("secrets");
+        }
+        let mut all: Vec<(String, Vec<u8>)> = dirs
+            .iter()
+            .flat_map(|d| {
+                crate::util::tree(&self.root.join(d))
+                    .into_iter()
+                    .map(move |(p, c)| (format!("{d}/{p}"), c))
+            })
+            .collect();
+        all.extend(crate::util::tree(&self.outside));
+        all.push((
+            "llm-do.toml".into(),
+            std::fs::read(self.root.join("llm-do.toml")).unwrap_or_default(),
+        ));
+        all.sort();
+        all
+    }
+}
+
+/// Paths a hostile model could name for a write: pieces of every protected and rejected name,
+/// the fixture's symlinks, `..`, odd spellings, `LINK` (the symlink this case made), optionally
+/// absolute through the root or the file system root.
+fn hostile_path() -> impl Strategy<Value = (u8, Vec<&'static str>)> {
+    let part = prop::sample::select(vec![
+        "..",
+        ".",
+        "",
+        "notes",
+        "s",
+        "k",
+        "sc",
+        "cfg",
+        "w",
+        "g",
+        "up",
+        "out",
+        "LINK",
+        "LINK",
+        "secrets",
+        "keep.md",
+        "scripts",
+        "Scripts",
+        "policy.rhai",
+        "workers",
+        "w.worker",
+        "llm-do.toml",
+        "LLM-DO.TOML",
+        ".llm-do",
+        ".git",
+        "config",
+        "new.md",
+        "a.md",
+    ]);
+    (0u8..3, prop::collection::vec(part, 1..6))
+}
+
+/// Where the symlink a case creates points (relative to `notes/`).
+fn link_target() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "../secrets",
+        "../secrets/keep.md",
+        "../secrets/new.md",
+        "../scripts",
+        "../scripts/policy.rhai",
+        "../scripts/new.rhai",
+        "../llm-do.toml",
+        "../workers",
+        "../.llm-do",
+        "../.git",
+        "..",
+        ".",
+        "a.md",
+        "../../outside",
+        "../../outside/new.txt",
+        "s",
+        "up/scripts",
+    ])
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// No path a model names, however spelled and through whatever symlinks exist before the
+    /// call, gets a write approved and landed in a rejected folder, the protected set or
+    /// outside the root.
+    #[cfg(unix)]
+    #[test]
+    fn approved_writes_never_land_where_rules_or_the_protected_set_forbid(
+        (prefix, parts) in hostile_path(),
+        target in link_target(),
+        approve_all in any::<bool>(),
+    ) {
+        use llm_do::approval::{Gate, Mode, Outcome, Request};
+        use llm_do::config::{ApprovalRule, Decision};
+
+        let f = gate_fixture();
+        let n = f.links.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let link = format!("l{n}");
+        std::os::unix::fs::symlink(target, f.root.join("notes").join(&link)).unwrap();
+        let mut path = parts
+            .iter()
+            .map(|p| if *p == "LINK" { link.as_str() } else { p })
+            .collect::<Vec<_>>()
+            .join("/");
+        match prefix {
+            1 => path = format!("{}/{path}", f.root.display()),
+            2 => path.insert(0, '/'),
+            _ => {}
+        }
+        let rule = |path: &str, decision| ApprovalRule {
+            tool: "write_file".into(),
+            path: Some(path.into()),
+            command: None,
+            decision,
+        };
+        let rules = [rule("secrets/**", Decision::Reject), rule("**", Decision::Approve)];
+        let mode = if approve_all { Mode::ApproveAll } else { Mode::Normal };
+        let gate = Gate::new(mode, &rules).unwrap();
+        let before = f.guarded(!approve_all);
+        let args = json!({"path": path, "content": "pwned"});
+        let request = Request {
+            tool: "write_file".into(),
+            args: f.env.canonical_args("write_file", &args),
+            chain: vec!["w".into()],
+        };
+        let verdict = gate.check(&request, true);
+        if verdict.outcome == Outcome::Approved {
+            let _ = runtime().block_on(llm_do::tools::run(&f.env, "write_file", &args));
+        }
+        prop_assert_eq!(
+            f.guarded(!approve_all),
+            before,
+            "{} (via notes/{} -> {}) was {:?}",
+            path,
+            link,
+            target,
+            verdict
+        );
+    }
 }

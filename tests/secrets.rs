@@ -171,3 +171,163 @@ async fn auth_failures_name_the_variable_to_fix() {
         out.stderr
     );
 }
+
+/// An MCP server over streamable HTTP that refuses every request with a JSON-RPC error quoting
+/// the `Authorization` header it received.
+fn echoing_mcp_error(req: &Request) -> ResponseTemplate {
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let Some(id) = body.get("id").cloned() else {
+        return ResponseTemplate::new(202);
+    };
+    let auth = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("(none)")
+        .to_owned();
+    let message = format!(
+        "invalid credentials `{auth}` (token {})",
+        auth.trim_start_matches("Bearer ")
+    );
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({
+        "jsonrpc": "2.0", "id": id, "error": {"code": -32001, "message": message}
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_header_secrets_echoed_in_errors_are_scrubbed() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(echoing_mcp_error)
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(405))
+        .mount(&server)
+        .await;
+    let cfg = format!(
+        "[mcp.remote]\nurl = \"{}/mcp\"\nheaders_env = {{ Authorization = \"REMOTE_AUTH\" }}\n",
+        server.uri()
+    );
+    let t = Test::new()
+        .config(&cfg)
+        .env("REMOTE_AUTH", &format!("Bearer {KEY}"))
+        .script("main", "print(call(\"mcp.remote.whoami\", #{}));\n");
+    for verbosity in ["-q", "-vvv"] {
+        let out = tokio::task::block_in_place(|| t.run_with(&["scripts/main.rhai", verbosity]));
+        assert_hidden(&out, verbosity);
+        assert!(
+            unwrapped(&out.stderr).contains(&unwrapped(
+                "invalid credentials `<redacted>` (token <redacted>)"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    let sent = server.received_requests().await.unwrap();
+    assert!(
+        sent.iter().any(|r| r
+            .headers
+            .get("authorization")
+            .is_some_and(|v| v.to_str().unwrap_or_default().contains(KEY))),
+        "the secret was sent, so the test is not vacuous"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_do_not_follow_redirects_to_another_origin() {
+    let other = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(Echo {
+            status: 200,
+            json: false,
+        })
+        .mount(&other)
+        .await;
+    let first = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(
+            ResponseTemplate::new(307)
+                .insert_header("location", format!("{}/v1/messages", other.uri()).as_str()),
+        )
+        .mount(&first)
+        .await;
+    for setup in [Setup::NamedAnthropic, Setup::NamedOpenAi, Setup::OpenAiEnv] {
+        let (t, model) = project(setup, &first.uri());
+        let out =
+            tokio::task::block_in_place(|| t.run_with(&["main.rhai", "--model", model, "-vvv"]));
+        assert_hidden(&out, &format!("{setup:?}"));
+        assert!(
+            unwrapped(&out.stderr).contains(&unwrapped(
+                "llm-do does not follow redirects across origins"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    let leaked = other.received_requests().await.unwrap();
+    assert!(
+        leaked.is_empty(),
+        "a request reached the other origin: {leaked:?}"
+    );
+    assert_eq!(first.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn same_origin_redirects_are_followed() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/old/chat/completions"))
+        .respond_with(ResponseTemplate::new(308).insert_header("location", "/v1/chat/completions"))
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "choices": [{"message": {"role": "assistant", "content": "hi there"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2}
+        })))
+        .mount(&server)
+        .await;
+    let t = Test::new()
+        .worker("w", "---\n---\nSay hi.\n")
+        .file("main.rhai", "call(\"w\", \"hello\")\n")
+        .env("LOCAL_KEY", KEY)
+        .config(&format!(
+            "[providers.local]\nbase_url = \"{}/old\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\n",
+            server.uri()
+        ));
+    let out = tokio::task::block_in_place(|| t.run_with(&["main.rhai", "--model", "local:m"]));
+    out.status(0);
+    assert_eq!(out.stdout, "hi there\n");
+}
+
+#[test]
+fn a_key_in_the_base_url_never_shows_and_the_url_shows_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener); // nothing listens there now: a connection error
+    let t = Test::new()
+        .env("LLM_DO_RETRY_ATTEMPTS", "1")
+        .worker("w", "---\n---\nSay hi.\n")
+        .file("main.rhai", "call(\"w\", \"hello\")\n")
+        .config(&format!(
+            "[providers.local]\nbase_url = \"http://user:{KEY}@127.0.0.1:{port}/v1\"\nwire = \"openai\"\n"
+        ));
+    for verbosity in ["-q", "-vvv"] {
+        let out = t.run_with(&["main.rhai", "--model", "local:m", verbosity]);
+        assert_hidden(&out, verbosity);
+        let shown = format!("http://<redacted>@127.0.0.1:{port}/v1/chat/completions");
+        let stderr = unwrapped(&out.stderr);
+        assert!(stderr.contains(&unwrapped(&shown)), "{}", out.stderr);
+        if verbosity == "-q" {
+            assert_eq!(stderr.matches("127.0.0.1").count(), 1, "{}", out.stderr);
+        }
+    }
+}
+
+/// `text` without whitespace and miette's `|` gutters, so a message wrapped across lines of a
+/// diagnostic can be searched for.
+fn unwrapped(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '|')
+        .collect()
+}

@@ -26,6 +26,8 @@ pub(super) struct CompiledRule {
     tool: GlobMatcher,
     path: Option<GlobMatcher>,
     command: Option<GlobMatcher>,
+    /// The `path` glob as written, to tell whether the rule names a protected entry.
+    path_glob: Option<String>,
     pub(super) decision: Decision,
     /// How the rule reads in `llm-do.toml`, for denial messages.
     pub(super) describe: String,
@@ -64,9 +66,17 @@ impl CompiledRule {
                 .as_deref()
                 .map(|c| compile("command", c, false))
                 .transpose()?,
+            path_glob: rule.path.clone(),
             decision: rule.decision,
             describe,
         })
+    }
+
+    /// Whether the rule's `path` glob names the protected `entry` explicitly.
+    pub(super) fn names(&self, entry: &str) -> bool {
+        self.path_glob
+            .as_deref()
+            .is_some_and(|glob| super::protected::names_entry(glob, entry))
     }
 
     /// The tool glob matches and every set argument glob matches its argument. A rule with a

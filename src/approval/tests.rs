@@ -287,3 +287,104 @@ fn canonical_json_sorts_keys_recursively() {
     let a = json!({"b": [{"y": 1, "x": 2}], "a": "s"});
     assert_eq!(canonical_json(&a), r#"{"a":"s","b":[{"x":2,"y":1}]}"#);
 }
+
+#[test]
+fn writes_into_the_protected_set_need_a_rule_naming_them() {
+    let catch_all = [rule("write_file", Some("**"), None, Decision::Approve)];
+    for mode in [Mode::Normal, Mode::ApproveAll] {
+        let gate = Gate::new(mode, &catch_all)
+            .unwrap()
+            .with_policy(Box::new(|_| Ok(Some(Decision::Approve))));
+        for path in [
+            "llm-do.toml",
+            "scripts/policy.rhai",
+            "workers/w.worker",
+            ".llm-do/x",
+            ".git/config",
+            "Scripts/x.rhai",
+        ] {
+            let v = gate.check(&req("write_file", json!({"path": path})), true);
+            assert_eq!(v.decided_by, DecidedBy::Default, "{path}");
+            let Outcome::Denied(reason) = v.outcome else {
+                panic!("{path} was not denied");
+            };
+            assert!(
+                reason.contains("is refused: it is in the protected"),
+                "{reason}"
+            );
+        }
+        let notes = gate.check(&req("write_file", json!({"path": "notes/a.md"})), true);
+        assert_eq!(notes.outcome, Outcome::Approved);
+        let read = gate.check(&req("read_file", json!({"path": "llm-do.toml"})), false);
+        assert_eq!(read.outcome, Outcome::Approved);
+    }
+    let v = Gate::new(Mode::Normal, &[])
+        .unwrap()
+        .check(&req("write_file", json!({"path": "scripts/p.rhai"})), true);
+    assert_eq!(
+        v.outcome,
+        Outcome::Denied("`write_file` to `scripts/p.rhai` is refused: it is in the protected folder `scripts/` (project code, configuration and state are not written by models); to allow it, add an `[[approvals]]` rule in `llm-do.toml` whose `path` names it, e.g. `tool = \"write_file\"`, `path = \"scripts/**\"`, `decision = \"prompt\"`".into())
+    );
+}
+
+#[test]
+fn a_rule_naming_a_protected_folder_lifts_the_protection_unless_it_rejects() {
+    let rules = [
+        rule(
+            "write_file",
+            Some("scripts/generated/**"),
+            None,
+            Decision::Approve,
+        ),
+        rule("write_file", Some("workers/**"), None, Decision::Reject),
+        rule("write_file", Some("**"), None, Decision::Approve),
+    ];
+    let gate = Gate::new(Mode::Normal, &rules).unwrap();
+    let check = |path: &str| gate.check(&req("write_file", json!({"path": path})), true);
+    assert_eq!(
+        check("scripts/generated/a.rhai"),
+        verdict(Outcome::Approved, DecidedBy::Rule(0))
+    );
+    assert_eq!(check("scripts/policy.rhai").decided_by, DecidedBy::Default);
+    assert!(matches!(
+        check("scripts/policy.rhai").outcome,
+        Outcome::Denied(_)
+    ));
+    let workers = check("workers/a.worker");
+    assert!(matches!(workers.outcome, Outcome::Denied(_)));
+    let named = [rule(
+        "write_file",
+        Some("llm-do.toml"),
+        None,
+        Decision::Prompt,
+    )];
+    let gate = Gate::new(Mode::ApproveAll, &named).unwrap();
+    let v = gate.check(&req("write_file", json!({"path": "llm-do.toml"})), true);
+    assert_eq!(v, verdict(Outcome::Approved, DecidedBy::Flag));
+}
+
+#[test]
+fn sources_read_as_words() {
+    let shown: Vec<String> = [
+        DecidedBy::Flag,
+        DecidedBy::Policy,
+        DecidedBy::Rule(1),
+        DecidedBy::Default,
+        DecidedBy::User,
+        DecidedBy::Session,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        shown,
+        [
+            "flag",
+            "policy",
+            "rule #2 in llm-do.toml",
+            "default",
+            "user",
+            "session"
+        ]
+    );
+}

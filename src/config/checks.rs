@@ -103,6 +103,23 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
             ));
         }
     }
+    for (i, name) in config.shell.env.iter().enumerate() {
+        let at_name = || [key("shell"), key("env"), Seg::Index(i)];
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return Err(at(
+                &at_name(),
+                format!("invalid environment variable name `{name}` in `[shell] env`"),
+                None,
+            ));
+        }
+        if let Some(why) = secret_variable(config, name) {
+            return Err(at(
+                &at_name(),
+                format!("`[shell] env` must not pass `{name}` to commands: it is {why}"),
+                Some("shell commands run with arguments a model chose; keep secrets out of their environment".to_owned()),
+            ));
+        }
+    }
     if config.shell.timeout == Some(0) {
         return Err(at(
             &[key("shell"), key("timeout")],
@@ -111,6 +128,26 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
         ));
     }
     Ok(())
+}
+
+/// Why `name` holds a secret: a provider key (`*_API_KEY`, a provider's `api_key_env`) or an
+/// MCP server's `headers_env` variable.
+fn secret_variable(config: &Config, name: &str) -> Option<String> {
+    if crate::tools::shell::is_secret_name(name) {
+        return Some(String::from("a provider key"));
+    }
+    if let Some((provider, _)) = config
+        .providers
+        .iter()
+        .find(|(_, p)| p.api_key_env.as_deref() == Some(name))
+    {
+        return Some(format!("the API key of provider `{provider}`"));
+    }
+    config
+        .mcp
+        .iter()
+        .find(|(_, server)| server.headers_env.values().any(|v| v == name))
+        .map(|(server, _)| format!("a header secret of MCP server `{server}`"))
 }
 
 fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {

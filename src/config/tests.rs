@@ -215,3 +215,35 @@ fn mcp_servers_parse_and_are_checked() {
     let (msg, _, _) = fail("[mcp.\"a-b\"]\ncommand = \"a\"\n");
     assert_eq!(msg, "invalid mcp server name `a-b`");
 }
+
+#[test]
+fn shell_env_lists_extra_variables_but_never_secrets() {
+    let c = parse("[shell]\nenv = [\"CARGO_HOME\", \"RUST_LOG\"]\n").unwrap();
+    assert_eq!(c.shell.env, ["CARGO_HOME", "RUST_LOG"]);
+    let (msg, at, help) = fail("[shell]\nenv = [\"PATH2\", \"OPENAI_API_KEY\"]\n");
+    assert_eq!(
+        msg,
+        "`[shell] env` must not pass `OPENAI_API_KEY` to commands: it is a provider key"
+    );
+    assert_eq!(at, "2:17");
+    assert!(help.unwrap().contains("secrets"));
+    let (msg, _, _) = fail(
+        "[shell]\nenv = [\"GH_TOKEN\"]\n[mcp.gh]\nurl = \"https://x\"\nheaders_env = { Authorization = \"GH_TOKEN\" }\n",
+    );
+    assert_eq!(
+        msg,
+        "`[shell] env` must not pass `GH_TOKEN` to commands: it is a header secret of MCP server `gh`"
+    );
+    let (msg, _, _) = fail(
+        "[shell]\nenv = [\"LOCAL_KEY\"]\n[providers.local]\nbase_url = \"http://x\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\n",
+    );
+    assert!(
+        msg.ends_with("it is the API key of provider `local`"),
+        "{msg}"
+    );
+    let (msg, _, _) = fail("[shell]\nenv = [\"A=B\"]\n");
+    assert_eq!(
+        msg,
+        "invalid environment variable name `A=B` in `[shell] env`"
+    );
+}

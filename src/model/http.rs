@@ -4,6 +4,9 @@
 //!
 //! API keys never appear in errors or `Debug` output: [`ApiKey`] redacts itself, auth headers
 //! are marked sensitive, and provider messages are scrubbed of the key before they are kept.
+//! A password in a base URL (`https://user:key@host/v1`) is hidden wherever the URL is shown
+//! ([`shown_url`]). Credentials never cross origins: the client follows redirects only within
+//! the origin of the request ([`same_origin_redirects`]); any other redirect is an error.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -18,6 +21,8 @@ pub use super::retry::{Failure, RetryPolicy, retry_after, send_with_retries};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest provider message kept in an error (bodies can be whole HTML pages).
 const MAX_DETAIL_CHARS: usize = 500;
+/// Most redirects followed within one origin.
+const MAX_REDIRECTS: usize = 10;
 
 /// Builds the shared HTTP client. Build it once per process and pass clones around: clones
 /// share one connection pool.
@@ -27,8 +32,51 @@ pub fn client() -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(30))
         .user_agent(concat!("llm-do/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::custom(same_origin_redirects))
         .build()
         .unwrap_or_default()
+}
+
+/// The redirect policy: follow a redirect only to the origin (scheme, host, port) of the first
+/// request, at most [`MAX_REDIRECTS`] times. A redirect elsewhere is not followed, so the auth
+/// headers (`authorization`, `x-api-key`) never reach another server; the 3xx response comes
+/// back and [`post`] reports it.
+pub fn same_origin_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    let same_origin = attempt
+        .previous()
+        .first()
+        .is_some_and(|first| first.origin() == attempt.url().origin());
+    if !same_origin {
+        attempt.stop()
+    } else if attempt.previous().len() > MAX_REDIRECTS {
+        attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+    } else {
+        attempt.follow()
+    }
+}
+
+/// `url` as it may be shown in messages and logs: a user name and password in it (which
+/// become a basic-auth header) are replaced by `<redacted>`.
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("");
+            let text = parsed.to_string();
+            match text.split_once("://") {
+                Some((scheme, rest)) => format!("{scheme}://<redacted>@{rest}"),
+                None => text,
+            }
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL: hide everything between `://` and a `@` anyway.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(start), Some(at)) if at > start => {
+                format!("{}<redacted>{}", &url[..start + 3], &url[at..])
+            }
+            _ => url.to_owned(),
+        },
+    }
 }
 
 /// An API key read from an environment variable. Its `Debug` output is redacted.
@@ -87,6 +135,54 @@ pub struct Endpoint {
     pub keyless_hint: Option<String>,
 }
 
+impl Endpoint {
+    /// The URL as messages and logs show it (credentials in it redacted, see [`shown_url`]).
+    pub fn shown_url(&self) -> String {
+        shown_url(&self.url)
+    }
+
+    /// Every secret a server could echo back: the key, and a password in the URL (as written,
+    /// percent-decoded, and inside the basic-auth header value it becomes).
+    fn secrets(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let mut secrets: Vec<String> = self.key.iter().map(|k| k.expose().to_owned()).collect();
+        if let Ok(url) = reqwest::Url::parse(&self.url)
+            && let Some(password) = url.password()
+        {
+            let decoded = percent_decode(password);
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{decoded}", percent_decode(url.username())));
+            secrets.extend([password.to_owned(), decoded, basic]);
+        }
+        secrets.retain(|s| !s.is_empty());
+        secrets
+    }
+}
+
+/// `%XX` escapes decoded (invalid ones kept as written).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The `tracing` target of `-vvv` HTTP events (request bodies, statuses, response bodies).
 pub const LOG_TARGET: &str = "llm_do::http";
 
@@ -95,9 +191,8 @@ pub const LOG_TARGET: &str = "llm_do::http";
 pub fn log_body(endpoint: &Endpoint, what: &str, body: &[u8]) {
     // Checked before any work: bodies grow with the conversation and this runs per request.
     if tracing::enabled!(target: LOG_TARGET, tracing::Level::TRACE) {
-        let secret = endpoint.key.as_ref().map(ApiKey::expose);
-        let body = String::from_utf8_lossy(body);
-        tracing::trace!(target: LOG_TARGET, "{what} {}: {}", endpoint.url, redact(&body, secret));
+        let body = redact_all(&String::from_utf8_lossy(body), &endpoint.secrets());
+        tracing::trace!(target: LOG_TARGET, "{what} {}: {body}", endpoint.shown_url());
     }
 }
 
@@ -122,9 +217,17 @@ pub async fn post(
         .await
         .map_err(|e| transport_error(&e, endpoint, policy))?;
     let status = response.status().as_u16();
-    tracing::trace!(target: LOG_TARGET, "HTTP {status} from {}", endpoint.url);
+    tracing::trace!(target: LOG_TARGET, "HTTP {status} from {}", endpoint.shown_url());
     if response.status().is_success() {
         return Ok(response);
+    }
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| String::from("(no location)"), shown_url);
+        return Err(redirect_error(status, &location, endpoint));
     }
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let text = response.text().await.unwrap_or_default();
@@ -147,13 +250,33 @@ pub fn transport_error(
             secs: policy.request_timeout.as_secs(),
         }
     } else {
+        // reqwest's message ends with ` for url (...)`; the error names the URL once, redacted.
+        let mut message = error_chain(error);
+        if let Some(url) = error.url() {
+            message = message.replace(&format!(" for url ({url})"), "");
+        }
         ModelError::Connect {
             provider: endpoint.provider.clone(),
-            url: endpoint.url.clone(),
-            message: error_chain(error),
+            url: endpoint.shown_url(),
+            message: redact_all(&message, &endpoint.secrets()),
         }
     };
     error.into()
+}
+
+/// A redirect the client did not follow (to another origin, or a 3xx without a usable
+/// `Location`): not retryable, and it says which URL to configure instead.
+fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> Failure {
+    ModelError::Http {
+        provider: endpoint.provider.clone(),
+        status,
+        message: format!(
+            "`{}` redirected to `{location}`, another origin; llm-do does not follow redirects across origins, so credentials stay with the server you configured\nhint: if the new address is right, use it as the base URL",
+            endpoint.shown_url()
+        ),
+        retryable: false,
+    }
+    .into()
 }
 
 /// An error and its sources joined with `: ` (reqwest's own message is terse).
@@ -173,15 +296,14 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Classifies a non-success HTTP status into an error that says what to do.
 pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str) -> Failure {
-    let secret = endpoint.key.as_ref().map(ApiKey::expose);
-    let detail = redact(&provider_message(body), secret);
+    let detail = redact_all(&provider_message(body), &endpoint.secrets());
     let overloaded = status == 529 || detail.to_lowercase().contains("overloaded");
     let (message, retryable) = match status {
         401 | 403 => (auth_message(&detail, endpoint), false),
         404 => (
             format!(
                 "model `{model}` not found at `{}` ({detail}); check the model name and the base URL",
-                endpoint.url
+                endpoint.shown_url()
             ),
             false,
         ),
@@ -268,6 +390,16 @@ pub fn redact(text: &str, secret: Option<&str>) -> String {
         Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
         _ => text.to_owned(),
     }
+}
+
+/// `text` with every occurrence of each of `secrets` replaced by `<redacted>`, longest first
+/// (so a secret containing another is hidden whole).
+pub fn redact_all(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    sorted.into_iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret.as_str(), "<redacted>")
+    })
 }
 
 /// `error` with every occurrence of `secret` in its messages replaced by `<redacted>`: the last
@@ -388,6 +520,32 @@ mod tests {
         assert!(!message.contains("sk-secret-123"), "{message}");
         assert!(!format!("{key:?}").contains("sk-secret"));
         assert!(format!("{:?}", key.header("Bearer ").unwrap()).contains("Sensitive"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            shown_url("https://user:sk-pass@host.example/v1"),
+            "https://<redacted>@host.example/v1"
+        );
+        assert_eq!(shown_url("http://tok@h:8/x"), "http://<redacted>@h:8/x");
+        assert_eq!(shown_url("https://host/v1"), "https://host/v1");
+        assert_eq!(shown_url("weird://a:b@c d"), "weird://<redacted>@c d");
+        let ep = Endpoint {
+            url: "https://me:p%40ss@h/v1/chat/completions".into(),
+            ..endpoint(Some(ApiKey::new("sk-k", "K")))
+        };
+        let body = "bad p%40ss p@ss sk-k bWU6cEBzcw== at https://me:p%40ss@h/v1";
+        let (_, message, _) = http(classify_status(400, body, &ep, "m"));
+        assert_eq!(
+            message,
+            "bad <redacted> <redacted> <redacted> <redacted> at https://me:<redacted>@h/v1"
+        );
+        let (_, message, _) = http(classify_status(404, "{}", &ep, "m"));
+        assert!(
+            message.contains("at `https://<redacted>@h/v1/chat/completions`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -250,10 +250,16 @@ impl Runtime {
                     .await
             }
             (Callee::Tool(name), Args::Json(args)) => {
-                crate::tools::run(&self.tool_env(), name, &args)
-                    .await
-                    .map(Dynamic::from)
-                    .map_err(|e| CallError::Tool(e.to_string()))
+                let (env, cancel) = (self.tool_env(), self.cancel.clone());
+                tokio::select! {
+                    biased;
+                    () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
+                    out = env.run_until(name, &args, &cancel) => match out {
+                        Ok(text) => Ok(Dynamic::from(text)),
+                        Err(crate::tools::ToolError::Cancelled) => Err(CallError::Cancelled),
+                        Err(e) => Err(CallError::Tool(e.to_string())),
+                    },
+                }
             }
             (Callee::Mcp { server, tool, .. }, Args::Json(args)) => {
                 let out = self.call_mcp(server, tool, args).await?;

@@ -205,7 +205,7 @@ impl Toolbox {
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
         let request = Request {
             tool: tool.callee.name().to_string(),
-            args: args.clone(),
+            args: rt.tool_env().canonical_args(&call.name, &args),
             chain: (*ctx.chain).clone(),
         };
         let gate = rt.gate();

@@ -138,9 +138,10 @@ async fn complete(
         }
     };
     let result = tokio::select! {
-        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+        biased;
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
+        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
     };
     if let Some(live) = live {
         live.end();

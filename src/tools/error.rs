@@ -92,6 +92,9 @@ pub enum ToolError {
         /// Output captured before the kill, already formatted (may be empty).
         partial: String,
     },
+    /// The run was interrupted (Ctrl-C) while the tool ran; a shell command was killed.
+    #[error("interrupted; the tool call was stopped")]
+    Cancelled,
     /// A tool task panicked or was cancelled.
     #[error("internal error in `{tool}`: {message}")]
     Internal { tool: &'static str, message: String },

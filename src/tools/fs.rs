@@ -59,7 +59,7 @@ pub fn read_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> {
             limit: MAX_READ_BYTES,
         });
     }
-    let bytes = fs::read(&abs).map_err(|e| io_error("reading", &shown, e))?;
+    let bytes = read_regular(&abs, &shown)?;
     if let Some(why) = binary_reason(&bytes) {
         return Err(ToolError::Binary { path: shown, why });
     }
@@ -119,6 +119,34 @@ pub fn write_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
     let shown = sandbox.relative(&abs);
     write_atomic(&abs, content.as_bytes()).map_err(|e| io_error("writing", &shown, e))?;
     Ok(format!("wrote {} bytes to `{shown}`", content.len()))
+}
+
+/// Read a file that was checked to be regular, refusing it if it was swapped for a FIFO or a
+/// device since: it is opened without blocking (opening a FIFO with no writer would wait
+/// forever) and checked again on the open handle. At most [`MAX_READ_BYTES`] are read.
+fn read_regular(abs: &Path, shown: &str) -> Result<Vec<u8>, ToolError> {
+    use std::io::Read as _;
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    let file = options
+        .open(abs)
+        .map_err(|e| io_error("reading", shown, e))?;
+    let meta = file.metadata().map_err(|e| io_error("reading", shown, e))?;
+    if !meta.is_file() {
+        return Err(ToolError::NotARegularFile {
+            path: shown.to_owned(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_READ_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error("reading", shown, e))?;
+    Ok(bytes)
 }
 
 /// Why `bytes` is not text, judged on its first 8 KB: NUL bytes or invalid UTF-8 (a multibyte
@@ -298,6 +326,25 @@ mod tests {
             read_file(&sb, &json!({"path": "missing.txt"})),
             Err(ToolError::NotFound { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn read_file_refuses_a_fifo_without_blocking() {
+        let (dir, sb) = project();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here
+        }
+        let err = read_file(&sb, &json!({"path": "pipe"})).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`pipe` is a FIFO (named pipe), not a regular file or folder"
+        );
+        // The last line of defence, for a file swapped for a FIFO after the check.
+        let err = read_regular(&fifo, "pipe").unwrap_err();
+        assert!(matches!(err, ToolError::NotARegularFile { .. }), "{err}");
     }
 
     #[test]

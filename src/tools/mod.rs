@@ -14,8 +14,10 @@ use crate::model::ToolDef;
 
 mod args;
 mod command;
+pub mod confine;
 pub mod error;
 pub mod fs;
+mod group;
 pub mod sandbox;
 pub mod shell;
 
@@ -175,10 +177,64 @@ impl ToolEnv {
             Some(DefaultApproval::Required) | None => true,
             Some(DefaultApproval::ShellRule) => {
                 let command = args.get("command").and_then(Value::as_str).unwrap_or("");
-                check_command(command, &self.shell).is_ok_and(|m| m.needs_approval)
+                shell::check(&self.sandbox, command, &self.shell).is_ok_and(|m| m.needs_approval)
             }
         }
     }
+}
+
+/// Builtin tools whose `path` argument names a file or folder in the project.
+pub const PATH_TOOLS: &[&str] = &["read_file", "list_files", "write_file"];
+
+impl ToolEnv {
+    /// The arguments the approval gate should see for a call of `name`: for the builtin file
+    /// tools, the `path` argument replaced by the real path relative to the project root
+    /// (in-root absolute paths, `.`/`..` and symlinks resolved, also a missing last component
+    /// under a symlinked folder), so rules, the policy fn and the prompt all see the file the
+    /// tool will touch. Other tools' arguments, and a path the sandbox refuses (the tool then
+    /// refuses it too, before touching anything), are returned unchanged.
+    pub fn canonical_args(&self, name: &str, args: &Value) -> Value {
+        canonical_request(self, name, args).unwrap_or_else(|_| args.clone())
+    }
+}
+
+impl ToolEnv {
+    /// [`run`], abandoned as soon as `cancel` is cancelled (Ctrl-C, SIGTERM): a running shell
+    /// command's process group is then killed without waiting for it, and the call fails with
+    /// [`ToolError::Cancelled`].
+    pub async fn run_until(
+        &self,
+        name: &str,
+        args: &Value,
+        cancel: &crate::cancel::Cancel,
+    ) -> Result<String, ToolError> {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ToolError::Cancelled),
+            out = run(self, name, args) => out,
+        }
+    }
+}
+
+/// As [`ToolEnv::canonical_args`], with the sandbox's refusal of the path as an error.
+///
+/// # Errors
+///
+/// [`ToolError::Sandbox`] when the `path` argument of a file tool escapes the root, leads
+/// through a symlink outside it, or cannot be resolved.
+pub fn canonical_request(env: &ToolEnv, name: &str, args: &Value) -> Result<Value, ToolError> {
+    if !PATH_TOOLS.contains(&name) {
+        return Ok(args.clone());
+    }
+    let Some(path) = args.get("path").and_then(Value::as_str) else {
+        return Ok(args.clone());
+    };
+    let canonical = env.sandbox.canonical(path)?;
+    let mut out = args.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.insert("path".to_owned(), Value::String(canonical));
+    }
+    Ok(out)
 }
 
 /// Run the builtin tool `name`. File tools run on tokio's blocking pool (a large read or a
@@ -241,6 +297,7 @@ mod tests {
                     approval: false,
                 }],
                 timeout: None,
+                env: Vec::new(),
             },
         };
         let wrote = run(

@@ -50,6 +50,10 @@ pub enum SandboxError {
     /// A write inside a `.git` directory (hooks there would run on the next git command).
     #[error("refusing to write inside `.git/`: `{path}`")]
     GitDir { path: String },
+    /// The path names a FIFO, a socket or a device: opening or reading it could block forever
+    /// or never end.
+    #[error("`{path}` is a {kind}, not a regular file or folder")]
+    NotRegular { path: String, kind: &'static str },
 }
 
 /// The project root and the rules for resolving paths against it.
@@ -94,11 +98,16 @@ impl Sandbox {
                 root: self.root_display(),
             });
         }
-        if rest.as_os_str().is_empty() {
-            Ok(canonical)
-        } else {
-            Ok(canonical.join(rest))
+        if !rest.as_os_str().is_empty() {
+            return Ok(canonical.join(rest));
         }
+        if let Some(kind) = fs::metadata(&canonical).ok().and_then(|m| special_kind(&m)) {
+            return Err(SandboxError::NotRegular {
+                path: path.to_owned(),
+                kind,
+            });
+        }
+        Ok(canonical)
     }
 
     /// Resolve `path` for writing a file that may not exist yet: as [`Sandbox::resolve`], and
@@ -120,6 +129,12 @@ impl Sandbox {
             });
         }
         Ok(resolved)
+    }
+
+    /// The real path `path` names, relative to the root with forward slashes (`.` for the
+    /// root): what approval rules match. Resolved as [`Sandbox::resolve`] does.
+    pub fn canonical(&self, path: &str) -> Result<String, SandboxError> {
+        self.resolve(path).map(|abs| self.relative(&abs))
     }
 
     /// `abs` relative to the root with forward slashes (`.` for the root itself); paths
@@ -196,6 +211,29 @@ fn split_existing(path: &Path) -> (&Path, PathBuf) {
     }
     let rest = rest.iter().rev().collect::<PathBuf>();
     (existing, rest)
+}
+
+/// What a file that is neither a regular file nor a folder is, for messages; `None` for files
+/// and folders.
+fn special_kind(meta: &fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() || kind.is_dir() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("FIFO (named pipe)");
+        }
+        if kind.is_socket() {
+            return Some("socket");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("device");
+        }
+    }
+    Some("special file")
 }
 
 /// A path with `/` separators, whatever the platform.
@@ -278,6 +316,45 @@ mod tests {
             sb.resolve_for_write("alias/new.txt").unwrap(),
             sb.root().join("sub/new.txt")
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_are_refused_without_opening_them() {
+        let (_dir, sb) = setup();
+        let fifo = sb.root().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo on this system
+        }
+        std::os::unix::fs::symlink("pipe", sb.root().join("to_pipe")).unwrap();
+        for path in ["pipe", "to_pipe"] {
+            let err = sb.resolve(path).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("`{path}` is a FIFO (named pipe), not a regular file or folder")
+            );
+        }
+        assert!(matches!(
+            sb.resolve_for_write("pipe"),
+            Err(SandboxError::NotRegular { .. })
+        ));
+    }
+
+    #[test]
+    fn canonical_paths_are_relative_and_resolved() {
+        let (_dir, sb) = setup();
+        let abs = sb.root().join("sub/a.txt");
+        assert_eq!(sb.canonical(abs.to_str().unwrap()).unwrap(), "sub/a.txt");
+        assert_eq!(sb.canonical("./sub//x/../a.txt").unwrap(), "sub/a.txt");
+        assert_eq!(sb.canonical(".").unwrap(), ".");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("sub", sb.root().join("alias")).unwrap();
+            assert_eq!(sb.canonical("alias/new.txt").unwrap(), "sub/new.txt");
+            std::os::unix::fs::symlink("sub/a.txt", sb.root().join("file_alias")).unwrap();
+            assert_eq!(sb.canonical("file_alias").unwrap(), "sub/a.txt");
+        }
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl Fixture {
             shell: ShellConfig {
                 allow: rules,
                 timeout: Some(5),
+                env: Vec::new(),
             },
         };
         Self { dir, env }

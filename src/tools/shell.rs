@@ -1,9 +1,13 @@
 //! The `shell` tool: run one allowlisted program, without a shell, in the project root.
 //!
-//! [`check_command`] is the pure policy (syntax, interpreters, paths, `[shell] allow` rules)
-//! and decides whether approval is still needed; [`run_shell`] executes what it accepted with
-//! `tokio::process::Command` (no `sh -c`), a timeout, and capped output. Only the direct child
-//! is killed on timeout: programs that daemonize are the allowlist author's responsibility.
+//! [`check_command`] is the pure policy (syntax, interpreters, lexical paths, `[shell] allow`
+//! rules) and decides whether approval is still needed; [`check`] adds the checks that need the
+//! file system (arguments that reach outside the root through symlinks or glued to options,
+//! see [`super::confine`]). [`run_shell`] executes what they accepted with
+//! `tokio::process::Command` (no `sh -c`) in its own process group, with a scrubbed
+//! environment ([`child_env`]), a timeout, and capped output. On timeout or cancellation the
+//! whole group is killed; programs that leave it (daemons, `setsid`) are the allowlist author's
+//! responsibility.
 
 use std::fmt::Write as _;
 use std::process::{ExitStatus, Stdio};
@@ -14,9 +18,14 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::args::Args;
 use super::command::{INTERPRETERS, escaping_argument, program_name, split};
+use super::confine::escaping_path;
 use super::error::ToolError;
+use super::group::{ProcessGroup, put_in_own_group};
 use super::sandbox::Sandbox;
 use crate::config::ShellConfig;
+
+/// Environment variables a command sees by default (`LC_*` too); `[shell] env` adds more.
+pub const DEFAULT_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM", "TZ", "USER", "TMPDIR"];
 
 /// Timeout in seconds when neither the call nor `[shell] timeout` sets one.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -36,6 +45,8 @@ pub struct ShellMatch {
     pub normalized: String,
     /// Index of the matching `[shell] allow` rule.
     pub rule: usize,
+    /// How many words of `argv` the rule names (the rest are the model's arguments).
+    pub prefix_len: usize,
     /// Whether the matching rule still asks for approval.
     pub needs_approval: bool,
 }
@@ -72,8 +83,55 @@ pub fn check_command(command: &str, cfg: &ShellConfig) -> Result<ShellMatch, Too
         argv,
         normalized,
         rule: index,
+        prefix_len,
         needs_approval: rule.approval,
     })
+}
+
+/// [`check_command`], then the arguments after the rule's prefix against the file system:
+/// any reading of an argument that leads outside the root of `sandbox`, symlinks resolved, is
+/// refused (see [`super::confine`]).
+pub fn check(sandbox: &Sandbox, command: &str, cfg: &ShellConfig) -> Result<ShellMatch, ToolError> {
+    let accepted = check_command(command, cfg)?;
+    if let Some(escape) = escaping_path(sandbox, &accepted.argv[accepted.prefix_len..]) {
+        let reading = if escape.path == escape.arg {
+            String::new()
+        } else {
+            format!(" (it may name `{}`)", escape.path)
+        };
+        return Err(ToolError::ShellRefused {
+            reason: format!(
+                "argument `{}` points outside the project root{reading}; use paths relative to the project root, not glued to options, through folders that exist",
+                escape.arg
+            ),
+        });
+    }
+    Ok(accepted)
+}
+
+/// Whether an environment variable may never reach a command, whatever `[shell] env` says:
+/// provider keys (`*_API_KEY`).
+pub fn is_secret_name(name: &str) -> bool {
+    name.to_ascii_uppercase().ends_with("_API_KEY")
+}
+
+/// The environment of a command: only [`DEFAULT_ENV`], `LC_*` and the names in `[shell] env`
+/// that are set in `vars` (llm-do's own environment), never a secret ([`is_secret_name`]).
+pub fn child_env(
+    cfg: &ShellConfig,
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    vars.into_iter()
+        .filter(|(name, _)| {
+            let Some(name) = name.to_str() else {
+                return false;
+            };
+            let listed = DEFAULT_ENV.contains(&name)
+                || name.starts_with("LC_")
+                || cfg.env.iter().any(|n| n == name);
+            listed && !is_secret_name(name)
+        })
+        .collect()
 }
 
 /// Problems with `[shell] allow` rules, as `(index, message)`: a prefix that is empty, uses
@@ -119,27 +177,35 @@ pub async fn run_shell(
             got: secs.to_string(),
         });
     }
-    let accepted = check_command(command, cfg)?;
-    execute(sandbox, &accepted, Duration::from_secs(secs)).await
+    let accepted = check(sandbox, command, cfg)?;
+    let env = child_env(cfg, std::env::vars_os());
+    execute(sandbox, &accepted, &env, Duration::from_secs(secs)).await
 }
 
+/// Run an accepted command. Cancel-safe: dropping the future kills the command's process
+/// group without waiting for it.
 async fn execute(
     sandbox: &Sandbox,
     cmd: &ShellMatch,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
     limit: Duration,
 ) -> Result<String, ToolError> {
-    let mut child = tokio::process::Command::new(&cmd.argv[0])
+    let mut command = tokio::process::Command::new(&cmd.argv[0]);
+    command
         .args(&cmd.argv[1..])
         .current_dir(sandbox.root())
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ToolError::Spawn {
-            program: cmd.argv[0].clone(),
-            source,
-        })?;
+        .kill_on_drop(true);
+    put_in_own_group(&mut command);
+    let mut child = command.spawn().map_err(|source| ToolError::Spawn {
+        program: cmd.argv[0].clone(),
+        source,
+    })?;
+    let mut group = ProcessGroup::of(&child);
     let mut stdout = Captured::default();
     let mut stderr = Captured::default();
     let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
@@ -151,6 +217,7 @@ async fn execute(
     .await;
     match finished {
         Ok(status) => {
+            group.finish();
             let status = status.map_err(|source| ToolError::Spawn {
                 program: cmd.argv[0].clone(),
                 source,
@@ -158,8 +225,7 @@ async fn execute(
             Ok(render(&describe_status(status), &stdout, &stderr))
         }
         Err(_) => {
-            // `kill_on_drop` would do this too; killing here reaps the child before returning.
-            let _ = child.kill().await;
+            group.stop(&mut child).await;
             let partial = if stdout.total == 0 && stderr.total == 0 {
                 String::new()
             } else {
@@ -259,6 +325,7 @@ mod tests {
                 })
                 .collect(),
             timeout: None,
+            env: Vec::new(),
         }
     }
 
@@ -301,6 +368,28 @@ mod tests {
         let exact = cfg(&[("python scripts/check.py", false)]);
         assert!(check_command("python scripts/check.py --fast", &exact).is_ok());
         assert!(check_command("python -c 'print(1)'", &exact).is_err());
+    }
+
+    #[test]
+    fn child_env_keeps_only_the_allowlist_and_never_keys() {
+        let mut c = cfg(&[]);
+        c.env = vec!["CARGO_HOME".into(), "MY_API_KEY".into()];
+        let vars = [
+            "PATH",
+            "HOME",
+            "LC_ALL",
+            "CARGO_HOME",
+            "MY_API_KEY",
+            "OPENAI_API_KEY",
+            "GH_TOKEN",
+            "LD_PRELOAD",
+        ]
+        .map(|name| (name.into(), "v".into()));
+        let kept: Vec<_> = child_env(&c, vars)
+            .into_iter()
+            .map(|(name, _)| name.into_string().unwrap())
+            .collect();
+        assert_eq!(kept, ["PATH", "HOME", "LC_ALL", "CARGO_HOME"]);
     }
 
     #[test]

@@ -1,0 +1,354 @@
+//! A hostile `script:` model (issue 16): it asks for tool calls that try to get around the
+//! approval rules, the protected set and the shell confinement. Every attempt must come back
+//! to the model as a denial or a tool error, with the project and the folder beside it
+//! unchanged, and without hanging.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::util::{Test, tree};
+
+/// A model that makes `calls` in its first turn, then answers with every tool result, one per
+/// line, so the test sees exactly what the model saw.
+fn hostile_model(calls: &[Value]) -> String {
+    let calls: Vec<String> = calls.iter().map(rhai_literal).collect();
+    format!(
+        "fn hostile(request) {{\n  if request.turn == 0 {{\n    #{{tool_calls: [{}]}}\n  }} else {{\n    let out = [];\n    for r in request.messages[-1].tool_results {{ out.push(r.content); }}\n    out.reduce(|acc, s| if acc == () {{ s }} else {{ acc + \"\\n\" + s }})\n  }}\n}}\n",
+        calls.join(", ")
+    )
+}
+
+/// `value` as a Rhai literal (maps as `#{...}`).
+fn rhai_literal(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", rhai_literal(v)))
+                .collect();
+            format!("#{{{}}}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(rhai_literal).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn write(path: &str) -> Value {
+    json!({"name": "write_file", "args": {"path": path, "content": "pwned"}})
+}
+
+fn shell(command: &str) -> Value {
+    json!({"name": "shell", "args": {"command": command}})
+}
+
+/// A project whose worker `h` runs the hostile model with `toolsets`.
+fn project(calls: &[Value], toolsets: &str, config: &str) -> Test {
+    Test::new()
+        .worker(
+            "h",
+            &format!("---\nmodel: script:hostile\ntoolsets: [{toolsets}]\n---\nGo.\n"),
+        )
+        .script("model", &hostile_model(calls))
+        .config(config)
+        .file("notes/a.md", "notes")
+        .file("secrets/keep.md", "keep")
+}
+
+fn symlink(target: &str, link: &Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+const REJECT_SECRETS: &str = "[[approvals]]\ntool = \"write_file\"\npath = \"secrets/**\"\ndecision = \"reject\"\n\n[[approvals]]\ntool = \"write_file\"\ndecision = \"approve\"\n";
+
+#[test]
+fn reject_rules_hold_against_absolute_paths_and_symlinks() {
+    let abs = |t: &Test| t.path().canonicalize().unwrap().join("secrets/keep.md");
+    // The absolute path is only known once the project exists: build it, then the model.
+    let t = project(&[], "fs", REJECT_SECRETS);
+    let calls = [
+        write(abs(&t).to_str().unwrap()),
+        write("notes/s/keep.md"),
+        write("notes/s/new.md"),
+        write("notes/k.md"),
+        write("./notes/../secrets//keep.md"),
+        write("notes/ok.md"),
+    ];
+    let t = t.script("model", &hostile_model(&calls));
+    symlink("../secrets", &t.path().join("notes/s"));
+    symlink("../secrets/keep.md", &t.path().join("notes/k.md"));
+    let before = tree(&t.path().join("secrets"));
+    let out = t.run_with(&["run", "h", "go"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", out.stdout);
+    for line in &lines[..5] {
+        assert_eq!(
+            *line,
+            "denied: rejected by `[[approvals]]` rule #1 (tool = `write_file`, path = `secrets/**`) in `llm-do.toml`"
+        );
+    }
+    assert_eq!(lines[5], "wrote 5 bytes to `notes/ok.md`");
+    assert_eq!(tree(&t.path().join("secrets")), before);
+}
+
+#[test]
+fn the_protected_set_holds_against_symlinks_and_catch_all_approvals() {
+    let calls = [
+        write("notes/cfg"),
+        write("notes/scripts/model.rhai"),
+        write("notes/scripts/new.rhai"),
+        write("notes/w/h.worker"),
+        write("llm-do.toml"),
+        write("notes/ok.md"),
+    ];
+    for (config, flag) in [
+        (
+            "[[approvals]]\ntool = \"write_file\"\npath = \"notes/**\"\ndecision = \"approve\"\n",
+            None,
+        ),
+        (
+            "[[approvals]]\ntool = \"write_file\"\npath = \"**\"\ndecision = \"approve\"\n",
+            None,
+        ),
+        ("", Some("--approve-all")),
+    ] {
+        let t = project(&calls, "fs", config);
+        symlink("../llm-do.toml", &t.path().join("notes/cfg"));
+        symlink("../scripts", &t.path().join("notes/scripts"));
+        symlink("../workers", &t.path().join("notes/w"));
+        let protected = |t: &Test| {
+            let mut all = tree(&t.path().join("scripts"));
+            all.extend(tree(&t.path().join("workers")));
+            all.push((
+                "llm-do.toml".into(),
+                std::fs::read(t.path().join("llm-do.toml")).unwrap(),
+            ));
+            all
+        };
+        let before = protected(&t);
+        let mut args = vec!["run", "h", "go"];
+        args.extend(flag);
+        let out = t.run_with(&args);
+        out.status(0);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 6, "{config}\n{}", out.stdout);
+        for (line, path) in lines.iter().zip([
+            "llm-do.toml",
+            "scripts/model.rhai",
+            "scripts/new.rhai",
+            "workers/h.worker",
+            "llm-do.toml",
+        ]) {
+            // With only `notes/**`, the canonical path matches no rule and nobody can approve.
+            assert!(
+                line.starts_with(&format!(
+                    "denied: `write_file` to `{path}` is refused: it is in the protected"
+                )) || (config.contains("notes/**")
+                    && line.starts_with("denied: `write_file` requires approval")),
+                "{config}: {line}"
+            );
+        }
+        assert_eq!(lines[5], "wrote 5 bytes to `notes/ok.md`", "{config}");
+        assert_eq!(protected(&t), before, "{config}");
+    }
+}
+
+#[test]
+fn a_rule_naming_a_protected_folder_allows_writes_there() {
+    let config = "[[approvals]]\ntool = \"write_file\"\npath = \"scripts/generated/**\"\ndecision = \"approve\"\n";
+    let t = project(&[write("scripts/generated/x.rhai")], "fs", config);
+    let out = t.run_with(&["run", "h", "go"]);
+    out.status(0);
+    assert_eq!(out.stdout, "wrote 5 bytes to `scripts/generated/x.rhai`\n");
+}
+
+#[test]
+fn the_policy_sees_the_canonical_path() {
+    let policy = "fn approve(request) { if request.tool == \"write_file\" && request.args.path == \"secrets/keep.md\" { \"reject\" } else { () } }";
+    let t = project(&[write("notes/s/keep.md")], "fs", "").script("policy", policy);
+    symlink("../secrets", &t.path().join("notes/s"));
+    let out = t.run_with(&["run", "h", "go", "-v"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "denied: rejected by the approval policy `fn approve`\n"
+    );
+    assert!(out.stderr.contains("(by policy)"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("secrets/keep.md")).unwrap(),
+        "keep"
+    );
+}
+
+const SHELL: &str = "[shell]\nallow = [\n  { prefix = \"sed\", approval = false },\n  { prefix = \"cp\", approval = false },\n  { prefix = \"cat\", approval = false },\n  { prefix = \"printenv\", approval = false },\n]\n";
+
+#[test]
+fn shell_arguments_cannot_reach_outside_and_children_see_no_keys() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "outside secret").unwrap();
+    let o = outside.path().display().to_string();
+    let calls = [
+        shell(&format!("sed -n 1w{o}/x notes/a.md")),
+        shell(&format!("cp notes/a.md -t{o}")),
+        shell(&format!("cp notes/a.md --target-directory={o}")),
+        shell("cat link"),
+        shell("cat notes/a.md"),
+        shell("printenv OPENAI_API_KEY"),
+        shell("printenv LLM_DO_HOSTILE"),
+    ];
+    let t = project(&calls, "shell", SHELL)
+        .env("OPENAI_API_KEY", "sk-hostile-KEY-42")
+        .env("LLM_DO_HOSTILE", "visible-only-if-listed");
+    symlink(&format!("{o}/secret.txt"), &t.path().join("link"));
+    let before = tree(outside.path());
+    let out = t.run_with(&["run", "h", "go"]);
+    out.status(0);
+    let text = out.stdout.replace(&o, "[OUTSIDE]");
+    assert_eq!(
+        text,
+        "error: shell command refused: argument `1w[OUTSIDE]/x` points outside the project root (it may name `[OUTSIDE]/x`); use paths relative to the project root, not glued to options, through folders that exist\n\
+         error: shell command refused: argument `-t[OUTSIDE]` points outside the project root (it may name `[OUTSIDE]`); use paths relative to the project root, not glued to options, through folders that exist\n\
+         error: shell command refused: argument `--target-directory=[OUTSIDE]` points outside the project root; use paths relative to the project root\n\
+         error: shell command refused: argument `link` points outside the project root; use paths relative to the project root, not glued to options, through folders that exist\n\
+         exit code: 0\n--- stdout ---\nnotes\n\
+         exit code: 1\n(no output)\n\
+         exit code: 1\n(no output)\n",
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("sk-hostile") && !out.stderr.contains("sk-hostile"));
+    assert_eq!(tree(outside.path()), before);
+    // `[shell] env` passes a listed variable.
+    let listed = format!("{SHELL}env = [\"LLM_DO_HOSTILE\"]\n");
+    let t = project(&[shell("printenv LLM_DO_HOSTILE")], "shell", &listed)
+        .env("LLM_DO_HOSTILE", "visible-only-if-listed");
+    let out = t.run_with(&["run", "h", "go"]);
+    assert_eq!(
+        out.stdout,
+        "exit code: 0\n--- stdout ---\nvisible-only-if-listed\n\n"
+    );
+}
+
+/// Wait for `child` at most `limit`; kill it and fail when it hangs.
+fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("llm-do hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+}
+
+#[test]
+fn fifos_are_refused_by_read_file_and_read_text_without_hanging() {
+    let calls = [json!({"name": "read_file", "args": {"path": "notes/pipe"}})];
+    let t = project(&calls, "fs_ro", "").file("fifo.rhai", "read_text(\"notes/pipe\")\n");
+    mkfifo(&t.path().join("notes/pipe"));
+    let mut cmd = t.command(&["run", "h", "go"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_or_kill(cmd.spawn().unwrap(), Duration::from_secs(20));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "error: `notes/pipe` is a FIFO (named pipe), not a regular file or folder\n"
+    );
+    let mut cmd = t.command(&["fifo.rhai"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_or_kill(cmd.spawn().unwrap(), Duration::from_secs(20));
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is a FIFO (named pipe), not a regular file"),
+        "{stderr}"
+    );
+}
+
+/// Whether a process with exactly this command line runs (Linux `/proc`).
+fn running(cmdline: &str) -> bool {
+    let wanted: Vec<u8> = cmdline
+        .split(' ')
+        .flat_map(|w| w.bytes().chain([0]))
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted))
+}
+
+#[test]
+fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
+    if !Path::new("/proc/self/cmdline").exists() {
+        return;
+    }
+    // A unique duration, to find the child among the machine's processes.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let sleep = format!("sleep 300.{nanos}");
+    let calls = [shell(&sleep)];
+    let config = "[shell]\nallow = [{ prefix = \"sleep\", approval = false }]\n";
+    // After the interrupted tool call the model takes a moment to answer, as a real one does;
+    // an instant answer could win the run loop's race with the cancellation and end the run
+    // normally (exit 0).
+    let slow = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"shell\", args: #{command: \"SLEEP\"}}]}; }\n  let i = 0;\n  while i < 2000000 { i += 1; }\n  \"done\"\n}\n"
+        .replace("SLEEP", &sleep);
+    let t = project(&calls, "shell", config).script("model", &slow);
+    let mut cmd = t.command(&["run", "h", "go"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while !running(&sleep) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the command never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = wait_or_kill(child, Duration::from_secs(10));
+    // 130 from the cancelled run; 1 when the run loop sees the script model's own "interrupted"
+    // error first (a race in the run loop's select, not in the shell tool).
+    assert!(
+        matches!(out.status.code(), Some(130 | 1)),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interrupted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = Instant::now();
+    while running(&sleep) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "`{sleep}` outlived llm-do"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
