@@ -486,7 +486,6 @@ mod tests {
                 usage: Usage {
                     input_tokens: 3,
                     output_tokens: 4,
-                    ..Usage::default()
                 },
                 result: Ok(&json!("hello")),
             },
