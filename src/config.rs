@@ -28,6 +28,19 @@ pub struct Config {
     /// `[mcp.NAME]`: MCP servers usable as toolsets (`mcp.NAME`, `mcp.NAME.tool`).
     #[serde(default)]
     pub mcp: BTreeMap<String, McpServer>,
+    /// `[log]`: the run log (DESIGN §14).
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `false` turns the run log off (default on).
+    pub enabled: Option<bool>,
+    /// Runs older than this many days are deleted when a run starts (default: kept).
+    pub retain_days: Option<u32>,
 }
 
 /// `[defaults]`

@@ -24,6 +24,8 @@ pub const STATE_DIR: &str = ".llm-do";
 pub const LOG_FILE: &str = "log.db";
 /// Rows buffered before a write.
 pub const FLUSH_EVERY: usize = 512;
+/// Buffered rows are written at least this often (a REPL session, a long script).
+pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Fn and builtin calls logged per run at most (workers, tools and MCP calls are always).
 pub const MAX_SYMBOLIC_ROWS: u64 = 10_000;
 
@@ -151,9 +153,12 @@ pub fn new_run_id() -> String {
 
 /// The current time as RFC 3339 (UTC, milliseconds).
 pub fn now() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    format_time(SystemTime::now())
+}
+
+/// `t` as RFC 3339 (UTC, milliseconds): sortable as text.
+fn format_time(t: SystemTime) -> String {
+    let now = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
@@ -191,6 +196,7 @@ pub struct RunLog {
     done: Mutex<Vec<CallRow>>,
     approvals: Mutex<Vec<ApprovalRow>>,
     failure: Mutex<Option<LogError>>,
+    last_write: Mutex<std::time::Instant>,
 }
 
 impl RunLog {
@@ -199,8 +205,11 @@ impl RunLog {
     /// # Errors
     ///
     /// The log cannot be opened or the run row written.
-    pub fn start(path: &Path, command: &str) -> Result<RunLog, LogError> {
+    pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
         let conn = open(path)?;
+        if let Some(days) = retain_days {
+            prune(&conn, days)?;
+        }
         let run = new_run_id();
         conn.execute(
             "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
@@ -216,6 +225,7 @@ impl RunLog {
             done: Mutex::default(),
             approvals: Mutex::default(),
             failure: Mutex::default(),
+            last_write: Mutex::new(std::time::Instant::now()),
         })
     }
 
@@ -295,7 +305,15 @@ impl RunLog {
             done.push(row);
             done.len() >= FLUSH_EVERY
         };
-        if full && let Err(e) = self.write(None) {
+        let due = {
+            let mut last = self.last_write.lock().unwrap_or_else(|p| p.into_inner());
+            let due = full || last.elapsed() >= FLUSH_AFTER;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due && let Err(e) = self.write(None) {
             self.fail(e);
         }
     }
@@ -407,9 +425,44 @@ impl Observer for RunLog {
         }
     }
 
+    /// The log is written at [`RunLog::finish`], with the run's status.
     fn flush(&self) -> std::io::Result<()> {
-        self.write(None).map_err(std::io::Error::other)
+        Ok(())
     }
+}
+
+/// Delete runs (and their calls and approvals) that started more than `days` days ago.
+fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
+    let cutoff = SystemTime::now()
+        .checked_sub(std::time::Duration::from_secs(u64::from(days) * 86_400))
+        .unwrap_or(UNIX_EPOCH);
+    let cutoff = format_time(cutoff);
+    conn.execute_batch("BEGIN")?;
+    conn.execute(
+        "DELETE FROM calls WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
+        [&cutoff],
+    )?;
+    conn.execute(
+        "DELETE FROM approvals WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
+        [&cutoff],
+    )?;
+    conn.execute("DELETE FROM runs WHERE started < ?1", [&cutoff])?;
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+/// Ids of the runs whose id ends with `suffix` or starts with `prefix` (`logs` shows the last
+/// eight characters: the random part).
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn run_ids(conn: &Connection, part: &str) -> Result<Vec<String>, LogError> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM runs WHERE id LIKE ?1 || '%' OR id LIKE '%' || ?1 ORDER BY started",
+    )?;
+    let ids = stmt.query_map([part], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
 }
 
 /// Read calls back, newest first: of `name` when given, of run `run` when given, at most
@@ -469,7 +522,7 @@ mod tests {
     fn calls_are_written_and_read_back_with_their_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do run w").unwrap();
+        let log = RunLog::start(&path, "llm-do run w", Some(30)).unwrap();
         let id = log.call_start(&CallStart {
             depth: 0,
             parent: None,

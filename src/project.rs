@@ -60,8 +60,13 @@ pub fn discover(start: &Path) -> Option<PathBuf> {
     };
     start
         .ancestors()
-        .find(|dir| dir.join(CONFIG_FILE).is_file() || dir.join(WORKERS_DIR).is_dir())
+        .find(|dir| is_root(dir))
         .map(Path::to_path_buf)
+}
+
+/// Whether `dir` is a project root (holds `llm-do.toml` or `workers/`).
+pub fn is_root(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file() || dir.join(WORKERS_DIR).is_dir()
 }
 
 /// A named thing in the project namespace and where it was defined.

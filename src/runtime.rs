@@ -84,6 +84,8 @@ pub struct Runtime {
     session: SessionState,
     /// The running script merged with the project library: where `parallel` closures live.
     script_ast: RwLock<Option<Arc<rhai::AST>>>,
+    /// The run log of this process, when one is kept (set once, before calls).
+    run_log: std::sync::OnceLock<Arc<crate::log::RunLog>>,
     /// MCP servers started so far (lazily, on first use).
     pub mcp: crate::mcp::McpClients,
     weak: Weak<Runtime>,
@@ -147,6 +149,7 @@ impl Runtime {
                 observer,
                 live,
                 http: std::sync::OnceLock::new(),
+                run_log: std::sync::OnceLock::new(),
                 evaluating: Arc::default(),
                 cassette: std::sync::OnceLock::new(),
                 session: SessionState::default(),
@@ -304,6 +307,16 @@ impl Runtime {
     /// Record model exchanges into, or replay them from, `cassette` (set once, before calls).
     pub fn set_cassette(&self, cassette: Arc<Cassette>) {
         let _ = self.cassette.set(cassette);
+    }
+
+    /// Keep the run log `log` (its observer must already be among this runtime's).
+    pub fn set_run_log(&self, log: Arc<crate::log::RunLog>) {
+        let _ = self.run_log.set(log);
+    }
+
+    /// The run log, if one is kept.
+    pub fn run_log(&self) -> Option<&Arc<crate::log::RunLog>> {
+        self.run_log.get()
     }
 
     /// The cassette of `--record` / `--replay`, if any.

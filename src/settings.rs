@@ -35,6 +35,10 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// `--replay FILE`: the cassette answering model requests.
     pub replay: Option<PathBuf>,
+    /// Append calls to the run log (`--no-log`, `[log] enabled = false` turn it off).
+    pub log: bool,
+    /// `[log] retain_days`.
+    pub log_retain_days: Option<u32>,
 }
 
 impl Settings {
@@ -54,6 +58,8 @@ impl Settings {
             trace: None,
             record: None,
             replay: None,
+            log: false,
+            log_retain_days: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod interrupts;
 mod layers;
+mod log;
 mod mcp;
 mod proptests;
 mod providers;

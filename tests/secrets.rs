@@ -129,8 +129,14 @@ async fn keys_never_appear_in_output_whatever_the_server_echoes() {
                 let out = tokio::task::block_in_place(|| t.run_with(&args));
                 let context = format!("{setup:?} {status} json={json} {verbosity}");
                 assert_hidden(&out, &context);
-                for file in ["trace.jsonl", "cassette.json"] {
-                    let text = std::fs::read_to_string(t.path().join(file)).unwrap_or_default();
+                for file in [
+                    "trace.jsonl",
+                    "cassette.json",
+                    ".llm-do/log.db",
+                    ".llm-do/log.db-wal",
+                ] {
+                    let bytes = std::fs::read(t.path().join(file)).unwrap_or_default();
+                    let text = String::from_utf8_lossy(&bytes);
                     assert!(!text.contains(KEY), "{context}: key in {file}:\n{text}");
                     if file == "trace.jsonl" {
                         assert!(!text.is_empty(), "{context}: no trace written");

@@ -7,6 +7,10 @@ use super::setup;
 
 /// Load the project and report problems (exit 2) or a one-line summary.
 pub fn run(settings: &Settings) -> Result<(), Error> {
+    let settings = &Settings {
+        log: false,
+        ..settings.clone()
+    };
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
     let problems = crate::tools::shell::rule_problems(&p.config.shell);

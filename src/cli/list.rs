@@ -7,6 +7,10 @@ use super::setup;
 
 /// Print one row per name.
 pub fn run(settings: &Settings) -> Result<(), Error> {
+    let settings = &Settings {
+        log: false,
+        ..settings.clone()
+    };
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
     let mut rows: Vec<[String; 4]> = Vec::new();

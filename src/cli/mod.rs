@@ -5,6 +5,7 @@
 
 mod check;
 mod list;
+mod logs;
 mod repl;
 mod run;
 mod script;
@@ -81,6 +82,9 @@ pub struct Global {
     /// Run the script again whenever a project file or the script changes.
     #[arg(long, global = true)]
     pub watch: bool,
+    /// Do not append this run to the run log (`.llm-do/log.db`).
+    #[arg(long, global = true)]
+    pub no_log: bool,
 }
 
 /// Subcommands.
@@ -113,6 +117,19 @@ pub enum Command {
     },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl,
+    /// Calls from the run log, newest first; `logs show RUN:ID` shows one whole.
+    Logs {
+        /// Only calls of this worker or fn (or `show`, then the call id).
+        name: Option<String>,
+        /// With `show`: the call id (`RUN:N`, as listed).
+        id: Option<String>,
+        /// At most this many calls.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        /// Only calls of this run (a unique part of its id).
+        #[arg(long, value_name = "RUN")]
+        run: Option<String>,
+    },
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -162,6 +179,29 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Check) => check::run(&settings_for(g, here, true)?),
         Some(Command::List) => list::run(&settings_for(g, here, true)?),
         Some(Command::Repl) => repl::run(settings_for(g, here, false)?).await,
+        Some(Command::Logs {
+            name,
+            id,
+            limit,
+            run,
+        }) => {
+            let query = match (name, id) {
+                (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
+                (name, None) => logs::Query::List { name, run, limit },
+                (name, Some(extra)) => {
+                    return Err(Error::Usage {
+                        message: format!(
+                            "unexpected `{extra}` after `logs {}`",
+                            name.unwrap_or_default()
+                        ),
+                        help: Some(
+                            "usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into(),
+                        ),
+                    });
+                }
+            };
+            logs::run(&settings_for(g, here, true)?, query)
+        }
         Some(Command::Run {
             name,
             input,
@@ -224,6 +264,9 @@ fn settings_for(global: &Global, start: &Path, required: bool) -> Result<Setting
     s.trace.clone_from(&global.trace);
     s.record.clone_from(&global.record);
     s.replay.clone_from(&global.replay);
+    // The run log is kept only in a real project (not a bare folder a script runs from).
+    s.log = !global.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
+    s.log_retain_days = config.log.retain_days;
     Ok(s)
 }
 

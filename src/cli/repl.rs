@@ -14,5 +14,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let tree = Arc::new(Tree::new(std::io::stderr(), settings.verbosity.max(1)));
     let toggle = Arc::new(Toggle::new(tree, settings.verbosity > 0));
     let rt = setup::runtime(&settings, None, false, Some(toggle.clone()))?;
-    crate::repl::run(rt, toggle, settings.json).await
+    let result = crate::repl::run(rt.clone(), toggle, settings.json).await;
+    setup::finish(&rt, None, result.is_ok())?;
+    result
 }

@@ -35,7 +35,7 @@ pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), 
     };
     let top = CallCtx::default();
     let out = setup::with_interrupt(&rt, rt.invoke(&top, &callee, Input::Json(input))).await;
-    setup::finish(&rt, settings.trace.as_deref())?;
+    setup::finish(&rt, settings.trace.as_deref(), out.is_ok())?;
     setup::print_value(&crate::script::value::to_json(&out?), settings.json)
 }
 

@@ -44,7 +44,7 @@ pub async fn run(settings: Settings, script: &Path, args: Vec<String>) -> Result
             .map_err(|e| CallError::Script(e.to_string()))
     };
     let result = setup::with_interrupt(&rt, eval).await;
-    setup::finish(&rt, settings.trace.as_deref())?;
+    setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
     let result = result.map_err(Error::Call)?;
     match result {
         Ok(v) => setup::print_value(&value::to_json(&v), settings.json),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::call::CallError;
+use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
@@ -31,6 +32,26 @@ pub fn runtime(
             settings.trace.as_deref().filter(|_| trace),
         )?,
     };
+    let run_log = if settings.log {
+        let command: Vec<String> = std::env::args().collect();
+        let path = crate::log::path_in(&settings.root);
+        let log =
+            RunLog::start(&path, &command.join(" "), settings.log_retain_days).map_err(|e| {
+                Error::Failed {
+                    message: e.to_string(),
+                    help: Some(
+                        "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml".into(),
+                    ),
+                }
+            })?;
+        Some(Arc::new(log))
+    } else {
+        None
+    };
+    let observer: Arc<dyn Observer> = match &run_log {
+        Some(log) => Arc::new(Fanout::new(vec![observer, log.clone()])),
+        None => observer,
+    };
     let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
         && std::io::stderr().is_terminal())
     .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
@@ -43,6 +64,9 @@ pub fn runtime(
     )?;
     if let Some(c) = cassette(settings.record.as_deref(), settings.replay.as_deref())? {
         rt.set_cassette(c);
+    }
+    if let Some(log) = run_log {
+        rt.set_run_log(log);
     }
     Ok(rt)
 }
@@ -82,9 +106,16 @@ pub fn cassette(
     Ok(record.map(|p| Arc::new(Cassette::record(p))))
 }
 
-/// At exit: flush the trace, write a recorded cassette.
-pub fn finish(rt: &Runtime, trace: Option<&Path>) -> Result<(), Error> {
+/// At exit: flush the trace, write the run log (`ok`: how the run ended) and a recorded
+/// cassette.
+pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     rt.shutdown_mcp();
+    if let Some(log) = rt.run_log() {
+        log.finish(ok).map_err(|e| Error::Failed {
+            message: e.to_string(),
+            help: Some("pass `--no-log`, or set `[log] enabled = false` in llm-do.toml".into()),
+        })?;
+    }
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
         message: format!(
             "cannot write trace `{}`: {e}",

@@ -21,7 +21,7 @@ pub async fn run(settings: &Settings, name: &str) -> Result<(), Error> {
     let rt = setup::runtime(settings, None, false, None)?;
     let report = async { Ok::<_, CallError>(compare(&rt, name, &trace).await) };
     let result = setup::with_interrupt(&rt, report).await;
-    setup::finish(&rt, None)?;
+    setup::finish(&rt, None, matches!(result, Ok(Ok(()))))?;
     result.map_err(Error::Call)?
 }
 

@@ -1,0 +1,122 @@
+//! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
+//! first; `llm-do logs show RUN:ID` shows one whole.
+
+use crate::log::{self, CallRow};
+use crate::report::{Error, out, out_line};
+use crate::settings::Settings;
+
+/// What `logs` was asked for.
+pub enum Query {
+    /// Calls, optionally of one name and/or one run, at most `limit`.
+    List {
+        name: Option<String>,
+        run: Option<String>,
+        limit: usize,
+    },
+    /// One call by `RUN:ID` (a unique prefix of the run id is enough).
+    Show(String),
+}
+
+/// Print the calls `query` selects.
+pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
+    let path = log::path_in(&settings.root);
+    if !path.exists() {
+        return Err(Error::Usage {
+            message: format!("no run log at `{}`", path.display()),
+            help: Some("runs are logged unless `--no-log` or `[log] enabled = false`".into()),
+        });
+    }
+    let conn = log::open(&path).map_err(failed)?;
+    match query {
+        Query::List { name, run, limit } => {
+            let run = run.map(|r| full_run_id(&conn, &r)).transpose()?;
+            let rows = log::calls(&conn, name.as_deref(), run.as_deref(), limit).map_err(failed)?;
+            if settings.json {
+                return out_line(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+            }
+            for row in &rows {
+                out_line(&summary(row))?;
+            }
+            Ok(())
+        }
+        Query::Show(id) => {
+            let (run, n) = id.split_once(':').ok_or_else(|| Error::Usage {
+                message: format!("`{id}` is not a call id"),
+                help: Some("call ids look like `RUN:N`, as `llm-do logs` lists them".into()),
+            })?;
+            let run = full_run_id(&conn, run)?;
+            let row = log::calls(&conn, None, Some(&run), usize::MAX)
+                .map_err(failed)?
+                .into_iter()
+                .find(|r| r.id.to_string() == n)
+                .ok_or_else(|| Error::Usage {
+                    message: format!("no call `{id}` in the run log"),
+                    help: None,
+                })?;
+            out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&row).unwrap_or_default()
+            ))
+        }
+    }
+}
+
+/// The run id a unique prefix names.
+fn full_run_id(conn: &rusqlite::Connection, prefix: &str) -> Result<String, Error> {
+    let ids = log::run_ids(conn, prefix).map_err(failed)?;
+    match ids.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(Error::Usage {
+            message: format!("no run `{prefix}` in the run log"),
+            help: None,
+        }),
+        many => Err(Error::Usage {
+            message: format!("`{prefix}` names {} runs; give more of the id", many.len()),
+            help: None,
+        }),
+    }
+}
+
+/// One line per call: when, id, kind, name, time taken, tokens, and how it ended.
+fn summary(row: &CallRow) -> String {
+    let outcome = match (&row.output, &row.error) {
+        (_, Some(e)) => format!("error: {}", excerpt(e)),
+        (Some(v), None) => format!("→ {}", excerpt(&v.to_string())),
+        (None, None) => "(unfinished)".into(),
+    };
+    let tokens = if row.tokens_in + row.tokens_out > 0 {
+        format!(" {}+{} tok", row.tokens_in, row.tokens_out)
+    } else {
+        String::new()
+    };
+    format!(
+        "{}  {}:{}  {:<7} {}  {:.1} ms{tokens}  {}",
+        row.time.get(..19).unwrap_or(&row.time),
+        short_run(&row.run),
+        row.id,
+        row.kind,
+        row.name,
+        row.ms,
+        outcome
+    )
+}
+
+/// The first 8 characters of a run id: enough to name it in `logs show`/`--run`.
+fn short_run(run: &str) -> &str {
+    run.get(run.len().saturating_sub(8)..).unwrap_or(run)
+}
+
+fn excerpt(s: &str) -> String {
+    let one = s.replace('\n', "⏎");
+    match one.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
+    }
+}
+
+fn failed(e: log::LogError) -> Error {
+    Error::Failed {
+        message: e.to_string(),
+        help: None,
+    }
+}

@@ -1,0 +1,117 @@
+//! The run log (DESIGN §14): on by default in a project, `--no-log` and `[log] enabled = false`
+//! turn it off, several processes at once lose nothing, and `llm-do logs` reads it back.
+
+use serde_json::Value;
+
+use crate::util::Test;
+
+fn project() -> Test {
+    Test::new()
+        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+        .script(
+            "lib",
+            "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n",
+        )
+        .file(
+            "main.rhai",
+            "let g = call(\"greeter\", \"Ada\"); call(\"add\", #{a: 1, b: 2})",
+        )
+}
+
+fn logged(t: &Test, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["logs", "--json", "-n", "1000"];
+    all.extend_from_slice(args);
+    let out = t.run_with(&all);
+    out.status(0);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_call_of_a_run_is_logged_and_read_back() {
+    let t = project();
+    t.run_with(&["main.rhai"]).status(0);
+    let rows = logged(&t, &[]);
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["add", "greeter"], "newest first");
+    let greeter = &rows[1];
+    assert_eq!(greeter["kind"], "worker");
+    assert_eq!(greeter["model"], "test");
+    assert_eq!(greeter["input"], serde_json::json!({"input": "Ada"}));
+    assert!(greeter["tokens_in"].as_i64().unwrap() > 0);
+    assert_eq!(rows[0]["output"], 3);
+    assert_eq!(rows[0]["run"], rows[1]["run"], "one run");
+    // One name, and one call shown whole.
+    assert_eq!(logged(&t, &["add"]).len(), 1);
+    let run = rows[0]["run"].as_str().unwrap();
+    let id = format!("{}:{}", &run[run.len() - 8..], rows[0]["id"]);
+    let out = t.run_with(&["logs", "show", &id]);
+    out.status(0);
+    assert!(out.stdout.contains("\"name\": \"add\""), "{}", out.stdout);
+    // Text listing: one line per call.
+    let out = t.run_with(&["logs"]);
+    out.status(0);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert!(out.stdout.contains("worker  greeter"), "{}", out.stdout);
+}
+
+#[test]
+fn a_failed_call_is_logged_with_its_error() {
+    let t = project().file("bad.rhai", "call(\"add\", #{a: \"x\", b: 2})");
+    t.run_with(&["bad.rhai"]).status(1);
+    // The seam refused the input before the fn ran: nothing ran, nothing to log as a call.
+    let t = t.file("boom.rhai", "fn boom() { throw \"boom\"; } call(\"boom\")");
+    t.run_with(&["boom.rhai"]).status(1);
+    let rows = logged(&t, &["boom"]);
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]["error"].as_str().unwrap().contains("boom"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_log_can_be_turned_off() {
+    let t = project();
+    t.run_with(&["main.rhai", "--no-log"]).status(0);
+    assert!(!t.path().join(".llm-do").exists());
+    let t = project().config("[log]\nenabled = false\n");
+    t.run_with(&["main.rhai"]).status(0);
+    assert!(!t.path().join(".llm-do").exists());
+    // Read-only commands never start a run.
+    let t = project();
+    t.run_with(&["check"]).status(0);
+    t.run_with(&["list"]).status(0);
+    assert!(!t.path().join(".llm-do").exists());
+}
+
+#[test]
+fn the_state_folder_ignores_itself_for_git() {
+    let t = project();
+    t.run_with(&["main.rhai"]).status(0);
+    let ignore = std::fs::read_to_string(t.path().join(".llm-do/.gitignore")).unwrap();
+    assert_eq!(ignore, "*\n");
+}
+
+#[test]
+fn several_processes_at_once_lose_nothing() {
+    let t = project().file(
+        "many.rhai",
+        "for i in 0..20 { call(\"add\", #{a: i, b: 1}); } call(\"greeter\", \"x\")",
+    );
+    let children: Vec<_> = (0..8).map(|_| t.command(&["many.rhai"]).output()).collect();
+    for c in children {
+        assert_eq!(c.unwrap().status.code(), Some(0));
+    }
+    let rows = logged(&t, &[]);
+    assert_eq!(rows.len(), 8 * 21);
+    let runs: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["run"].as_str().unwrap()).collect();
+    assert_eq!(runs.len(), 8);
+}
+
+#[test]
+fn logs_outside_a_logged_project_says_why() {
+    let out = project().run_with(&["logs"]);
+    out.status(2);
+    assert!(out.stderr.contains("no run log at"), "{}", out.stderr);
+}
