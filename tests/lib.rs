@@ -11,6 +11,7 @@ mod examples;
 mod faults;
 mod interrupts;
 mod mcp;
+mod new_users;
 mod proptests;
 mod providers;
 mod real_llm;
