@@ -87,7 +87,9 @@ let tries = 0;
 retry::backoff(|| { tries += 1; if tries < 3 { throw "again" } tries }, 5, 100)
 "#;
     let started = Instant::now();
-    let run = Test::new().file("main.rhai", script).run_with(&["main.rhai"]);
+    let run = Test::new()
+        .file("main.rhai", script)
+        .run_with(&["main.rhai"]);
     let took = started.elapsed();
     run.status(0);
     assert_eq!(run.stdout, "3\n");
@@ -125,7 +127,9 @@ fn a_parse_json_error_says_json_and_where() {
 #[test]
 fn a_bad_sleep_argument_is_an_error_both_ways() {
     for script in ["sleep(\"1\")", "call(\"sleep\", \"1\")"] {
-        let run = Test::new().file("main.rhai", script).run_with(&["main.rhai"]);
+        let run = Test::new()
+            .file("main.rhai", script)
+            .run_with(&["main.rhai"]);
         run.status(1);
         assert!(
             run.stderr

@@ -114,7 +114,10 @@ fn is_fence(line: &str) -> bool {
 
 /// `$ llm-do [FLAGS] X.rhai [ARGS]` and the lines it prints (up to a next `$` command).
 fn stated(command: &str, rest: &[&str]) -> Option<Stated> {
-    let words: Vec<&str> = command.strip_prefix("$ llm-do ")?.split_whitespace().collect();
+    let words: Vec<&str> = command
+        .strip_prefix("$ llm-do ")?
+        .split_whitespace()
+        .collect();
     let script = words.iter().position(|w| w.ends_with(".rhai"))?;
     let output: Vec<&str> = rest
         .iter()
@@ -123,7 +126,10 @@ fn stated(command: &str, rest: &[&str]) -> Option<Stated> {
         .collect();
     Some(Stated {
         flags: words[..script].iter().map(ToString::to_string).collect(),
-        args: words[script + 1..].iter().map(ToString::to_string).collect(),
+        args: words[script + 1..]
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         output: output.iter().map(|l| format!("{l}\n")).collect(),
     })
 }
@@ -265,7 +271,10 @@ fn stated_results_follow_their_block() {
             }
         )]
     );
-    assert_eq!(claimed_ms("sleep(10); // 10 ms\nf() // waits 20 ms, then 40 ms."), Some(70));
+    assert_eq!(
+        claimed_ms("sleep(10); // 10 ms\nf() // waits 20 ms, then 40 ms."),
+        Some(70)
+    );
     assert_eq!(claimed_ms("let x = 10; // ms of nothing"), None);
     assert!(matches_stated("[\n...\n]\n", "[\n  1,\n  2\n]\n"));
     assert!(!matches_stated("[\n  1\n]\n", "[\n  2\n]\n"));
@@ -306,7 +315,9 @@ fn every_runnable_rhai_block_in_the_docs_runs() {
                 .chain(stated.args.iter().cloned())
                 .collect(),
             // `Ada` is an argument for snippets that read `args`; the others ignore it.
-            None => ["--model", "test", "snippet.rhai", "Ada"].map(String::from).to_vec(),
+            None => ["--model", "test", "snippet.rhai", "Ada"]
+                .map(String::from)
+                .to_vec(),
         };
         let command: Vec<&str> = command.iter().map(String::as_str).collect();
         let started = Instant::now();

@@ -38,7 +38,10 @@ fn replaying_more_calls_than_recorded_says_the_cassette_ran_out() {
 fn a_failed_import_names_the_path_and_what_imports_accept() {
     for (import, why) in [
         ("../x", "path `../x.rhai` escapes the project root"),
-        ("helpers", "there is no file `helpers.rhai` under the project root"),
+        (
+            "helpers",
+            "there is no file `helpers.rhai` under the project root",
+        ),
         ("std/txt", "there is no standard module `std/txt`"),
     ] {
         let out = Test::new()
@@ -64,7 +67,11 @@ fn vv_and_traces_number_turns_alike() {
     let t = project();
     let out = t.run_with(&["-vv", "--trace", "t.jsonl", "main.rhai", "1"]);
     out.status(0);
-    assert!(out.stderr.contains("→ script:fake turn 0: same"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("→ script:fake turn 0: same"),
+        "{}",
+        out.stderr
+    );
     let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
     let turns: Vec<u64> = trace
         .lines()

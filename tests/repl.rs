@@ -261,7 +261,8 @@ fn ctrl_c_stops_a_sleep_and_keeps_the_session() {
     let t = project();
     let mut p = repl(&t);
     line(&mut p, "let kept = \"kept\" + \"-value\"; 1", "1");
-    p.send_line("sleep(600000); \"never\" + \"-shown\"").unwrap();
+    p.send_line("sleep(600000); \"never\" + \"-shown\"")
+        .unwrap();
     p.exp_string("-shown\"").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
     p.send_control('c').unwrap();

@@ -164,7 +164,7 @@ fn register_table(engine: &mut Engine, table: &[Builtin], env: &BuiltinEnv) {
                     // (e.g. `read_text(path)`), and taking it would leave `path` as `()`.
                     // Cloning a Rhai string or map is a reference-count bump.
                     let args = args.iter().map(|a| (**a).clone()).collect();
-                    run(&env, args).map_err(|message| to_rhai_error(message))
+                    run(&env, args).map_err(to_rhai_error)
                 });
             }
         }

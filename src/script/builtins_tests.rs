@@ -50,10 +50,7 @@ fn argument_lists(arity: usize) -> Vec<Vec<&'static str>> {
 fn engine_with_stand_ins() -> Engine {
     let stand_ins: Vec<Builtin> = BUILTINS
         .iter()
-        .map(|b| Builtin {
-            run: ours,
-            ..*b
-        })
+        .map(|b| Builtin { run: ours, ..*b })
         .collect();
     let env = BuiltinEnv {
         sandbox: Arc::new(Sandbox::new(std::path::Path::new(".")).unwrap()),

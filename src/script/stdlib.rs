@@ -42,11 +42,7 @@ impl Resolver {
                 .find(|(n, _)| *n == name)
                 .map(|(n, src)| (format!("std/{n}"), (*src).to_string()))
                 .ok_or_else(|| {
-                    cannot_import(
-                        path,
-                        &format!("there is no standard module `{path}`"),
-                        pos,
-                    )
+                    cannot_import(path, &format!("there is no standard module `{path}`"), pos)
                 });
         }
         let file = if path.ends_with(".rhai") {
@@ -155,14 +151,19 @@ mod tests {
         );
         assert_eq!(
             error("std/nope"),
-            format!("cannot import `std/nope`: there is no standard module `std/nope`; {IMPORTABLE}")
+            format!(
+                "cannot import `std/nope`: there is no standard module `std/nope`; {IMPORTABLE}"
+            )
         );
     }
 
     #[test]
     fn project_files_and_std_modules_resolve() {
         let (_dir, r) = resolver();
-        assert_eq!(r.source("scripts/util", Position::NONE).unwrap().0, "scripts/util.rhai");
+        assert_eq!(
+            r.source("scripts/util", Position::NONE).unwrap().0,
+            "scripts/util.rhai"
+        );
         assert_eq!(r.source("std/text", Position::NONE).unwrap().0, "std/text");
     }
 }

@@ -340,7 +340,10 @@ async fn tool_use_without_blocks_is_a_clear_error() {
     let server = MockServer::start().await;
     mount(
         &server,
-        message(json!([{"type": "text", "text": "Let me check."}]), "tool_use"),
+        message(
+            json!([{"type": "text", "text": "Let me check."}]),
+            "tool_use",
+        ),
     )
     .await;
     let err = model("anthropic:claude-haiku-4-5", &server, false)
