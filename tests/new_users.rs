@@ -1,5 +1,7 @@
 //! Regression tests for issue 17 ("What new users hit"), through the binary: replay running
-//! out, `import` errors, `-vv` and traces numbering turns alike.
+//! out, `import` errors, `-vv` and traces numbering turns alike, and what the docs now say about
+//! `model: test`, empty stdin and `check`. (Builtins: `builtins.rs`; signals: `interrupts.rs`;
+//! typing ahead: `repl.rs`; replies: `providers/`; doc snippets: `doc_snippets.rs`.)
 
 use crate::util::Test;
 
@@ -80,4 +82,49 @@ fn vv_and_traces_number_turns_alike() {
         .map(|e| e["turn"].as_u64().unwrap())
         .collect();
     assert_eq!(turns, [0]);
+}
+
+/// docs/workers.md: `model: test` runs, and `check` accepts it.
+#[test]
+fn a_worker_with_model_test_runs() {
+    let t = Test::new().worker("hi", "---\nmodel: test\n---\nSay hi.\n");
+    let run = t.run_with(&["run", "hi", "Ada"]);
+    run.status(0);
+    assert_eq!(run.stdout, "test reply: Ada\n");
+    t.run_with(&["check"]).status(0);
+}
+
+/// docs/cli.md: empty stdin passes no input, as on a terminal.
+#[test]
+fn empty_stdin_passes_no_input() {
+    let t = Test::new().worker("hi", "---\nmodel: test\n---\nSay hi.\n");
+    let now = t.run_with(&["run", "now"]);
+    now.status(0);
+    assert!(now.stdout.ends_with("Z\n"), "{}", now.stdout);
+    let hi = t.run_with(&["run", "hi"]);
+    hi.status(1);
+    assert!(
+        hi.stderr
+            .contains("input for worker `hi` does not match its `input` schema"),
+        "{}",
+        hi.stderr
+    );
+    let explicit = t.run_with(&["run", "hi", ""]);
+    explicit.status(0);
+    assert_eq!(explicit.stdout, "test reply: \n");
+}
+
+/// docs/cli.md: `check` reports errors of different files together, the first of each file.
+#[test]
+fn check_reports_the_first_error_of_each_file() {
+    let run = Test::new()
+        .worker("a", "---\nmodel: nope\ntemprature: 1\n---\nx\n")
+        .worker("b", "---\nmodle: x:y\n---\nx\n")
+        .run_with(&["check"]);
+    run.status(2);
+    assert!(
+        run.stderr.contains("the project has 2 errors"),
+        "{}",
+        run.stderr
+    );
 }
