@@ -230,3 +230,37 @@ fn a_failing_branch_stops_its_sleeping_siblings_at_once() {
         assert!(took < PROMPTLY, "{fan_out} took {took:?}");
     }
 }
+
+/// Needs the builtin branch of `call_all` (src/script/fanout.rs) to run inside its branch's
+/// cancel scope, as Rhai fn branches do.
+#[test]
+#[ignore = "needs src/script/fanout.rs: enter the branch's cancel scope around a builtin item"]
+fn a_failing_item_stops_a_sleeping_builtin_item_at_once() {
+    let started = Instant::now();
+    let run = Test::new()
+        .file(
+            "main.rhai",
+            "call_all([[\"sleep\", 30000], [\"parse_json\", \"{\"]])\n",
+        )
+        .run_with(&["main.rhai"]);
+    run.status(1);
+    let took = started.elapsed();
+    assert!(took < PROMPTLY, "took {took:?}");
+}
+
+/// Needs `Runtime::call` (src/runtime.rs) to map a builtin's cancellation with
+/// `builtins::call_error`.
+#[test]
+#[ignore = "needs src/runtime.rs: map a builtin's error with `builtins::call_error`"]
+fn one_signal_stops_llm_do_run_sleep_with_130() {
+    let t = Test::new();
+    let mut child = spawn(
+        t.path(),
+        &["run", "sleep", "--input-json", "{\"ms\": 600000}"],
+    );
+    // No file to wait for: give the process time to reach the sleep.
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}

@@ -189,6 +189,16 @@ fn collisions(engine: &Engine, name: &str, arity: usize) -> Vec<Vec<TypeId>> {
     found
 }
 
+/// A builtin's error as a call error: [`CANCELLED`] is [`crate::call::CallError::Cancelled`]
+/// (exit 130). For the places that run a builtin outside Rhai (`llm-do run`, `call_all` items).
+pub fn call_error(message: String) -> crate::call::CallError {
+    if message == CANCELLED {
+        crate::call::CallError::Cancelled
+    } else {
+        crate::call::CallError::Script(message)
+    }
+}
+
 /// A builtin's error as a Rhai error: [`CANCELLED`] ends the script like Ctrl-C does in
 /// `on_progress` (not catchable, exit 130); anything else is a catchable runtime error.
 fn to_rhai_error(message: String) -> Box<EvalAltResult> {

@@ -174,3 +174,15 @@ fn parse_json_errors_say_json_and_where() {
         "parse_json: invalid JSON at line 1 column 0: EOF while parsing a value"
     );
 }
+
+#[test]
+fn a_cancelled_builtin_is_a_cancelled_call() {
+    assert!(matches!(
+        call_error(CANCELLED.into()),
+        crate::call::CallError::Cancelled
+    ));
+    assert!(matches!(
+        call_error("boom".into()),
+        crate::call::CallError::Script(m) if m == "boom"
+    ));
+}
