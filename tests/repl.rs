@@ -243,7 +243,7 @@ fn lines_typed_ahead_in_one_write_are_all_evaluated_in_order() {
 fn lines_typed_during_an_evaluation_run_after_it() {
     let t = project();
     let mut p = repl(&t);
-    p.send_line("sleep(1500); \"slow\" + \"-done\"").unwrap();
+    p.send_line("sleep(3000); \"slow\" + \"-done\"").unwrap();
     // Typed once the slow line runs (its echo is the sign), in two writes.
     p.exp_string("-done\"").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
