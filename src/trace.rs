@@ -256,10 +256,9 @@ impl<W: Write + Send> Observer for Tree<W> {
         if self.verbosity >= 2 {
             let last = e.request.messages.last().map(message_text);
             let text = excerpt(&Value::String(last.unwrap_or_default()));
-            self.line(
-                e.depth,
-                &format!("→ {} turn {}: {text}", e.model, e.turn + 1),
-            );
+            // Numbered from 0, as `turn` in `--trace` files (docs/traces.md), so a line here
+            // and an event there name the same turn.
+            self.line(e.depth, &format!("→ {} turn {}: {text}", e.model, e.turn));
         }
         0
     }

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crate::faults::temp_files;
 use crate::util::Test;
@@ -153,4 +154,111 @@ fn the_completeness_check_rejects_torn_files() {
     assert!(is_complete_version(&format!("12:{}", "n".repeat(BIG))));
     assert!(!is_complete_version(&format!("12:{}", "n".repeat(BIG - 1))));
     assert!(!is_complete_version("old"));
+}
+
+/// Runs `script` (which writes `out/ready.txt` right before it sleeps for ten minutes),
+/// signals it once ready, and returns its exit code, stderr and how long it took to stop.
+fn interrupt_a_sleep(script: &str, signal_name: &str) -> (Option<i32>, String, Duration) {
+    let t = Test::new().file("main.rhai", script);
+    let child = spawn(t.path(), &["main.rhai"]);
+    let ready = t.path().join("out/ready.txt");
+    wait_for("the script to sleep", || ready.exists());
+    // Give the write time to return and the sleep to start.
+    std::thread::sleep(Duration::from_millis(50));
+    let signalled = Instant::now();
+    signal(&child, signal_name);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr, signalled.elapsed())
+}
+
+/// Far less than the ten minutes the scripts sleep, far more than a slow machine needs.
+const PROMPTLY: Duration = Duration::from_secs(20);
+
+#[test]
+fn one_signal_stops_a_direct_sleep_with_130() {
+    let script = "write_text(\"out/ready.txt\", \"1\");\nsleep(600000);\n";
+    for name in ["INT", "TERM"] {
+        let (code, stderr, took) = interrupt_a_sleep(script, name);
+        assert_eq!(code, Some(130), "SIG{name}: {stderr}");
+        assert!(stderr.contains("interrupted"), "SIG{name}: {stderr}");
+        assert!(took < PROMPTLY, "SIG{name} took {took:?}");
+    }
+}
+
+#[test]
+fn one_signal_stops_a_sleep_through_call_with_130() {
+    let script = "write_text(\"out/ready.txt\", \"1\");\ncall(\"sleep\", #{ms: 600000});\n";
+    for name in ["INT", "TERM"] {
+        let (code, stderr, took) = interrupt_a_sleep(script, name);
+        assert_eq!(code, Some(130), "SIG{name}: {stderr}");
+        assert!(!stderr.contains("llm-do:cancelled"), "{stderr}");
+        assert!(took < PROMPTLY, "SIG{name} took {took:?}");
+    }
+}
+
+#[test]
+fn one_signal_stops_sleep_inside_try_and_std_retry_with_130() {
+    let script = "import \"std/retry\" as retry;\nwrite_text(\"out/ready.txt\", \"1\");\ntry { sleep(600000); } catch { }\nretry::backoff(|| throw \"again\", 3, 600000)\n";
+    let (code, stderr, took) = interrupt_a_sleep(script, "INT");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(took < PROMPTLY, "took {took:?}");
+}
+
+#[test]
+fn one_signal_stops_sleeping_fan_out_branches_with_130() {
+    let script = "write_text(\"out/ready.txt\", \"1\");\nparallel([|| sleep(600000), || call(\"sleep\", 600000)])\n";
+    let (code, stderr, took) = interrupt_a_sleep(script, "INT");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(took < PROMPTLY, "took {took:?}");
+}
+
+#[test]
+fn a_failing_branch_stops_its_sleeping_siblings_at_once() {
+    let fns = "fn slow() { sleep(600000); 1 }\nfn bad() { sleep(50); throw \"boom\" }\n";
+    for fan_out in [
+        "parallel([|| sleep(600000), || call(\"sleep\", 600000), || bad()])",
+        "call_all([[\"slow\", #{}], [\"bad\", #{}]])",
+    ] {
+        let started = Instant::now();
+        let run = Test::new()
+            .file("main.rhai", &format!("{fns}{fan_out}\n"))
+            .run_with(&["main.rhai"]);
+        run.status(1);
+        assert!(run.stderr.contains("boom"), "{}", run.stderr);
+        let took = started.elapsed();
+        assert!(took < PROMPTLY, "{fan_out} took {took:?}");
+    }
+}
+
+/// Needs the builtin branch of `call_all` (src/script/fanout.rs) to run inside its branch's
+/// cancel scope, as Rhai fn branches do.
+#[test]
+fn a_failing_item_stops_a_sleeping_builtin_item_at_once() {
+    let started = Instant::now();
+    let run = Test::new()
+        .file(
+            "main.rhai",
+            "call_all([[\"sleep\", 30000], [\"parse_json\", \"{\"]])\n",
+        )
+        .run_with(&["main.rhai"]);
+    run.status(1);
+    let took = started.elapsed();
+    assert!(took < PROMPTLY, "took {took:?}");
+}
+
+/// Needs `Runtime::call` (src/runtime.rs) to map a builtin's cancellation with
+/// `builtins::call_error`.
+#[test]
+fn one_signal_stops_llm_do_run_sleep_with_130() {
+    let t = Test::new();
+    let mut child = spawn(
+        t.path(),
+        &["run", "sleep", "--input-json", "{\"ms\": 600000}"],
+    );
+    // No file to wait for: give the process time to reach the sleep.
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
 }

@@ -2,6 +2,7 @@
 //! binary in temporary projects, plus library-level provider tests against a mock server.
 
 mod approvals;
+mod builtins;
 mod cli;
 mod concurrency;
 mod doc_snippets;
@@ -13,6 +14,7 @@ mod interrupts;
 mod layers;
 mod log;
 mod mcp;
+mod new_users;
 mod proptests;
 mod providers;
 mod real_llm;

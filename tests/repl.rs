@@ -280,3 +280,51 @@ async fn reload_picks_up_an_edited_providers_table() {
     .await
     .unwrap();
 }
+
+/// Several lines arriving in one write (a paste without bracketed paste, `tmux send-keys`,
+/// typing ahead): each is evaluated, in order.
+#[test]
+fn lines_typed_ahead_in_one_write_are_all_evaluated_in_order() {
+    let t = project();
+    let mut p = repl(&t);
+    // One write: an incomplete first statement continues on the next line, as typed.
+    p.send("fn pair(a) {\r  a + \"-1\"\r}\rpair(\"a\")\r\"b\" + \"-2\"\r\"c\" + \"-3\"\r")
+        .unwrap();
+    p.flush().unwrap();
+    p.exp_string("a-1").unwrap();
+    p.exp_string("b-2").unwrap();
+    p.exp_string("c-3").unwrap();
+    line(&mut p, "\"d\" + \"-4\"", "d-4");
+}
+
+/// Lines typed while a slow line runs wait for it, then run in order.
+#[test]
+fn lines_typed_during_an_evaluation_run_after_it() {
+    let t = project();
+    let mut p = repl(&t);
+    p.send_line("sleep(3000); \"slow\" + \"-done\"").unwrap();
+    // Typed once the slow line runs (its echo is the sign), in two writes.
+    p.exp_string("-done\"").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send("\"x\" + \"-1\"\r").unwrap();
+    p.flush().unwrap();
+    p.send("\"y\" + \"-2\"\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("slow-done").unwrap();
+    p.exp_string("x-1").unwrap();
+    p.exp_string("y-2").unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_a_sleep_and_keeps_the_session() {
+    let t = project();
+    let mut p = repl(&t);
+    line(&mut p, "let kept = \"kept\" + \"-value\"; 1", "1");
+    p.send_line("sleep(600000); \"never\" + \"-shown\"")
+        .unwrap();
+    p.exp_string("-shown\"").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.send_control('c').unwrap();
+    p.exp_string("interrupted").unwrap();
+    line(&mut p, "kept", "kept-value");
+}

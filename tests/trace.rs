@@ -231,7 +231,7 @@ async fn secrets_never_appear_in_vvv_output_or_traces() {
     );
     assert!(out.stderr.contains("HTTP 200"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("→ local:tiny turn 1: hi"),
+        out.stderr.contains("→ local:tiny turn 0: hi"),
         "{}",
         out.stderr
     );

@@ -159,6 +159,10 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
+            // llm-do's own state (the run log) is not part of the files a run wrote.
+            if p.file_name().is_some_and(|n| n == ".llm-do") {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
             } else {

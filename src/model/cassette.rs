@@ -5,13 +5,15 @@
 //! (no key, no network): a request is answered by the first unused recorded exchange of the
 //! same worker whose request is equal (the model name aside, so a cassette recorded with one
 //! model replays under another). That is a queue per (worker, request) key, deterministic
-//! even when calls run concurrently. A request with no match fails with a line diff against
-//! the closest unused recording of that worker.
+//! even when calls run concurrently. A request with no match fails plainly when the worker has
+//! used up its recordings (the run makes more model calls than the recorded one did), and
+//! otherwise with a line diff against the closest unused recording of that worker.
 //!
 //! Only the provider-neutral request and response are stored: no headers, so no secrets.
 
 mod diff;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -75,8 +77,16 @@ enum Mode {
     },
     Replay {
         path: PathBuf,
-        slots: Mutex<Vec<Slot>>,
+        state: Mutex<Replay>,
     },
+}
+
+/// What a replay has served so far.
+#[derive(Debug, Default)]
+struct Replay {
+    slots: Vec<Slot>,
+    /// Requests each worker has made, answered or not.
+    made: HashMap<String, usize>,
 }
 
 impl Cassette {
@@ -119,7 +129,10 @@ impl Cassette {
             .collect();
         Ok(Cassette(Mode::Replay {
             path: path.to_path_buf(),
-            slots: Mutex::new(slots),
+            state: Mutex::new(Replay {
+                slots,
+                made: HashMap::new(),
+            }),
         }))
     }
 
@@ -159,21 +172,30 @@ impl Cassette {
     }
 
     fn serve(&self, worker: &str, request: &Value) -> Result<ModelResponse, ModelError> {
-        let Mode::Replay { path, slots } = &self.0 else {
+        let Mode::Replay { path, state } = &self.0 else {
             return Err(ModelError::Other("the cassette is not replaying".into()));
         };
         let key = key_of(request);
-        let mut slots = slots
+        let mut state = state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(slot) = slots
+        let made = state.made.entry(worker.to_string()).or_default();
+        *made += 1;
+        let made = *made;
+        if let Some(slot) = state
+            .slots
             .iter_mut()
             .find(|s| !s.used && s.exchange.worker == worker && s.key == key)
         {
             slot.used = true;
             return Ok(slot.exchange.response.clone());
         }
-        Err(ModelError::Other(mismatch(path, worker, request, &slots)))
+        Err(ModelError::Other(mismatch(
+            path,
+            worker,
+            (made, &key, request),
+            &state.slots,
+        )))
     }
 }
 
@@ -194,10 +216,16 @@ fn pretty(request: &Value) -> String {
     serde_json::to_string_pretty(&r).unwrap_or_default()
 }
 
-/// The replay failure: which worker, and a diff against the closest unused recording.
-fn mismatch(path: &Path, worker: &str, request: &Value, slots: &[Slot]) -> String {
+/// The replay failure of `request` (the `made`-th of `worker`, matched on `key`): the cassette
+/// ran out for this worker, or this request was recorded fewer times than it is made, or a
+/// diff against the closest unused recording.
+fn mismatch(
+    path: &Path,
+    worker: &str,
+    (made, key, request): (usize, &str, &Value),
+    slots: &[Slot],
+) -> String {
     let shown = path.display();
-    let now = pretty(request);
     let hint = format!("if the change is intended, record again with `--record {shown}`");
     let mine: Vec<&Slot> = slots
         .iter()
@@ -206,24 +234,43 @@ fn mismatch(path: &Path, worker: &str, request: &Value, slots: &[Slot]) -> Strin
     if mine.is_empty() {
         return format!("replay: cassette `{shown}` has no exchange for worker `{worker}`; {hint}");
     }
-    let closest = mine
+    let recorded = mine.len();
+    let unused: Vec<&&Slot> = mine.iter().filter(|s| !s.used).collect();
+    if unused.is_empty() || made > recorded {
+        return format!(
+            "replay: cassette `{shown}` has {} for worker `{worker}`; request {made} has no recording (this run makes more model calls than the recorded one did); {hint}",
+            plural(recorded, "recorded exchange")
+        );
+    }
+    let same = mine.iter().filter(|s| s.key == key).count();
+    if same > 0 {
+        return format!(
+            "replay: worker `{worker}` repeats a request that cassette `{shown}` recorded {} and that was already replayed; {hint}",
+            plural(same, "time")
+        );
+    }
+    let now = pretty(request);
+    let closest = unused
         .iter()
-        .filter(|s| !s.used)
         .map(|s| {
             let old = pretty(&s.exchange.request);
             let d = diff::distance(&diff::diff_lines(&old, &now));
             (d, old)
         })
         .min_by_key(|(d, _)| *d);
-    match closest {
-        Some((_, old)) => format!(
-            "replay: the request of worker `{worker}` differs from cassette `{shown}` (- recorded, + now):\n{}{hint}",
-            diff::render(&diff::diff_lines(&old, &now))
-        ),
-        None => format!(
-            "replay: worker `{worker}` made more requests than cassette `{shown}` recorded ({}); {hint}",
-            mine.len()
-        ),
+    let old = closest.map(|(_, old)| old).unwrap_or_default();
+    format!(
+        "replay: the request of worker `{worker}` differs from cassette `{shown}` (- recorded, + now):\n{}{hint}",
+        diff::render(&diff::diff_lines(&old, &now))
+    )
+}
+
+/// `n` and `noun`, plural when `n` is not 1.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -326,7 +373,43 @@ mod tests {
         assert_eq!(block(m.complete(&request("b"), None)).unwrap().text, "2");
         assert_eq!(block(m.complete(&request("a"), None)).unwrap().text, "3");
         let e = block(m.complete(&request("a"), None)).unwrap_err();
-        assert!(e.to_string().contains("more requests than"), "{e}");
+        assert!(e.to_string().contains("request 4 has no recording"), "{e}");
+    }
+
+    #[test]
+    fn running_out_says_so_plainly_instead_of_a_diff() {
+        let c = replaying(vec![("a", "1"), ("b", "2")]);
+        let m = c.wrap("test", None);
+        block(m.complete(&request("a"), None)).unwrap();
+        block(m.complete(&request("b"), None)).unwrap();
+        let e = block(m.complete(&request("c"), None))
+            .unwrap_err()
+            .to_string();
+        let path = match &c.0 {
+            Mode::Replay { path, .. } => path.display().to_string(),
+            Mode::Record { .. } => unreachable!(),
+        };
+        assert_eq!(
+            e,
+            format!(
+                "replay: cassette `{path}` has 2 recorded exchanges for worker `w`; request 3 has no recording (this run makes more model calls than the recorded one did); if the change is intended, record again with `--record {path}`"
+            )
+        );
+    }
+
+    #[test]
+    fn a_request_made_more_often_than_recorded_is_not_diffed_against_another() {
+        let c = replaying(vec![("a", "1"), ("b", "2")]);
+        let m = c.wrap("test", None);
+        block(m.complete(&request("a"), None)).unwrap();
+        let e = block(m.complete(&request("a"), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("repeats a request that cassette") && e.contains("recorded 1 time and"),
+            "{e}"
+        );
+        assert!(!e.contains("differs"), "{e}");
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! The validator keeps reading while a statement is incomplete (DESIGN §11: a parse error *at
 //! the end of the input*), the completer offers project fns, workers, builtins and
 //! `:commands`, the hinter shows the rest of a unique name; there is no highlighter.
+//!
+//! Input read ahead survives between lines: rustyline reads whatever the terminal holds (a
+//! paste without bracketed paste, `tmux send-keys`, lines typed while a call ran) in one read,
+//! and only with its `buffer-redux` feature (see `Cargo.toml`) does it hand the unread rest to
+//! the next `readline` instead of dropping it. So the editor is built once per session and
+//! never recreated, and nothing flushes the terminal's pending input.
 
 use std::path::PathBuf;
 use std::sync::Arc;

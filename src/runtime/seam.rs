@@ -20,6 +20,7 @@ use crate::call::{CallCtx, CallError, Input, map_args, normalize_input};
 use crate::model::Usage;
 use crate::project::Callee;
 use crate::schema::Validator;
+use crate::script::builtins;
 use crate::script::caller::{Here, MAX_SESSION_PARAMS};
 use crate::script::value;
 use crate::trace::{CallEnd, CallStart};
@@ -140,7 +141,7 @@ impl Runtime {
             }
             (Callee::Builtin(b), Args::Positional(args)) => {
                 let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
-                let out = (b.run)(&self.builtin_env(), args).map_err(CallError::Script);
+                let out = (b.run)(&self.builtin_env(), args).map_err(builtins::call_error);
                 Span::close(span, self, Usage::default(), &out);
                 out
             }
@@ -244,10 +245,13 @@ impl Runtime {
                 .await
             }
             (Callee::Builtin(b), Args::Positional(args)) => {
-                let env = self.builtin_env();
-                let run = b.run;
-                self.evaluate(move || run(&env, args).map_err(CallError::Script))
-                    .await
+                let (env, run, scope) = (self.builtin_env(), b.run, ctx.cancel.clone());
+                self.evaluate(move || {
+                    // A failed sibling's scope reaches a long builtin (`sleep`) on its thread.
+                    let _entered = crate::cancel::enter(scope);
+                    run(&env, args).map_err(builtins::call_error)
+                })
+                .await
             }
             (Callee::Tool(name), Args::Json(args)) => {
                 let (env, cancel) = (self.tool_env(), self.cancel.clone());

@@ -4,10 +4,11 @@
 use std::any::TypeId;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rhai::{Dynamic, Engine};
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
+use crate::script::errors::CANCELLED;
 use crate::script::value;
 use crate::tools::sandbox::{self, Sandbox};
 
@@ -128,6 +129,13 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
 }
 
 /// Register every builtin as a native Rhai function (one overload per accepted arity).
+///
+/// Rhai's packages define some of the same names (`sleep(seconds)`, `parse_json`,
+/// `to_json(map)`, `log(x)`), and Rhai prefers an exact parameter-type match over a `Dynamic`
+/// one wherever it is registered. So besides the `Dynamic` overload, each builtin is also
+/// registered with the exact parameter types of every package function it collides with
+/// ([`collisions`]): our global namespace is searched before the packages, so a direct call
+/// always reaches the builtin, whatever the argument types.
 pub fn register(
     engine: &mut Engine,
     sandbox: Arc<Sandbox>,
@@ -139,22 +147,68 @@ pub fn register(
         quiet,
         cancel,
     };
-    for b in BUILTINS {
+    register_table(engine, BUILTINS, &env);
+}
+
+/// Register `table` against `env` (the tests register a table of stand-ins).
+fn register_table(engine: &mut Engine, table: &[Builtin], env: &BuiltinEnv) {
+    for b in table {
         for arity in b.required..=b.params.len() {
-            let env = env.clone();
-            let run = b.run;
-            engine.register_raw_fn(
-                b.name,
-                vec![TypeId::of::<Dynamic>(); arity],
-                move |_ctx, args| {
+            let mut signatures = vec![vec![TypeId::of::<Dynamic>(); arity]];
+            signatures.extend(collisions(engine, b.name, arity));
+            for types in signatures {
+                let env = env.clone();
+                let run = b.run;
+                engine.register_raw_fn(b.name, types, move |_ctx, args| {
                     // Clone, never `mem::take`: Rhai may pass the caller's variable itself
                     // (e.g. `read_text(path)`), and taking it would leave `path` as `()`.
                     // Cloning a Rhai string or map is a reference-count bump.
                     let args = args.iter().map(|a| (**a).clone()).collect();
-                    run(&env, args).map_err(Into::into)
-                },
-            );
+                    run(&env, args).map_err(to_rhai_error)
+                });
+            }
         }
+    }
+}
+
+/// Parameter types of the functions already in `engine` (its packages) named `name` with
+/// `arity` parameters, other than the all-`Dynamic` one.
+fn collisions(engine: &Engine, name: &str, arity: usize) -> Vec<Vec<TypeId>> {
+    let mut found: Vec<Vec<TypeId>> = engine.collect_fn_metadata(
+        None,
+        |info| {
+            let m = info.metadata;
+            (m.name == name && m.num_params == arity && m.param_types.len() == arity)
+                .then(|| m.param_types.to_vec())
+        },
+        true,
+    );
+    found.retain(|types| types.iter().any(|t| *t != TypeId::of::<Dynamic>()));
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// A builtin's error as a call error: [`CANCELLED`] is [`crate::call::CallError::Cancelled`]
+/// (exit 130). For the places that run a builtin outside Rhai (`llm-do run`, `call_all` items).
+pub fn call_error(message: String) -> crate::call::CallError {
+    if message == CANCELLED {
+        crate::call::CallError::Cancelled
+    } else {
+        crate::call::CallError::Script(message)
+    }
+}
+
+/// A builtin's error as a Rhai error: [`CANCELLED`] ends the script like Ctrl-C does in
+/// `on_progress` (not catchable, exit 130); anything else is a catchable runtime error.
+fn to_rhai_error(message: String) -> Box<EvalAltResult> {
+    if message == CANCELLED {
+        Box::new(EvalAltResult::ErrorTerminated(
+            CANCELLED.into(),
+            Position::NONE,
+        ))
+    } else {
+        message.into()
     }
 }
 
@@ -221,9 +275,21 @@ fn exists(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 fn parse_json(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let text = arg_str(&args, 0, "text")?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| json_error(&e))?;
     Ok(value::to_dynamic(&v))
+}
+
+/// `parse_json: invalid JSON at line L column C: what`, naming the builtin and the format
+/// (serde's own text ends with the position and does not say JSON).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let what = text.strip_suffix(&suffix).unwrap_or(&text);
+    format!(
+        "parse_json: invalid JSON at line {} column {}: {what}",
+        e.line(),
+        e.column()
+    )
 }
 
 fn to_json(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
@@ -260,26 +326,45 @@ fn now(_: &BuiltinEnv, _: Vec<Dynamic>) -> Result<Dynamic, String> {
     Ok(Dynamic::from(rfc3339(since)))
 }
 
-/// Slice of a `sleep` between checks for Ctrl-C.
-const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// Slice of a `sleep` between checks for Ctrl-C and a cancelled fan-out scope.
+const SLEEP_SLICE: Duration = Duration::from_millis(10);
 
+/// `sleep(ms)`: `ms` milliseconds, an integer or a float (`sleep(1.5)`); zero or negative
+/// returns at once.
 fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let ms = args
-        .first()
-        .and_then(|v| v.as_int().ok())
-        .ok_or("argument `ms` must be an integer")?;
-    let until = std::time::Instant::now() + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    // Sleep in slices so Ctrl-C (the REPL, `--watch`) stops a long sleep promptly.
+    let ms = args.first().ok_or("missing argument `ms`")?;
+    let wait = sleep_duration(ms)?;
+    let until = Instant::now() + wait;
+    // Sleep in slices so Ctrl-C, SIGTERM or a failed fan-out sibling stops a long sleep
+    // promptly; the error is the cancellation marker so the run ends with exit 130.
     loop {
-        if env.cancel.is_cancelled() {
-            return Err("interrupted".into());
+        if env.cancel.is_cancelled() || crate::cancel::current_is_cancelled() {
+            return Err(CANCELLED.into());
         }
-        let left = until.saturating_duration_since(std::time::Instant::now());
+        let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(Dynamic::UNIT);
         }
         std::thread::sleep(left.min(SLEEP_SLICE));
     }
+}
+
+/// How long `sleep(ms)` waits.
+fn sleep_duration(ms: &Dynamic) -> Result<Duration, String> {
+    if let Ok(n) = ms.as_int() {
+        return Ok(Duration::from_millis(u64::try_from(n).unwrap_or(0)));
+    }
+    if let Ok(f) = ms.as_float() {
+        return if f.is_nan() {
+            Err("argument `ms` is NaN".into())
+        } else {
+            Ok(Duration::try_from_secs_f64(f.max(0.0) / 1000.0).unwrap_or(Duration::MAX))
+        };
+    }
+    Err(format!(
+        "argument `ms` must be a number of milliseconds, got {}",
+        ms.type_name()
+    ))
 }
 
 fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
@@ -322,15 +407,5 @@ fn rfc3339(since: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_rfc3339() {
-        assert_eq!(rfc3339(Duration::from_secs(0)), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339(Duration::from_secs(1_764_000_000)),
-            "2025-11-24T16:00:00Z"
-        );
-    }
-}
+#[path = "builtins_tests.rs"]
+mod tests;

@@ -33,9 +33,14 @@ pub enum Termination {
     Cancelled,
 }
 
-/// Whether an error is an abort or a cancellation rather than an ordinary failure.
+/// Whether an error is an abort or a cancellation rather than an ordinary failure. A builtin
+/// stopped by Ctrl-C (`sleep`) fails with the [`CANCELLED`] marker as its message, which
+/// `call("sleep", ..)` turns into a runtime error: that is a cancellation too.
 pub fn termination(err: &EvalAltResult) -> Option<Termination> {
     match err.unwrap_inner() {
+        EvalAltResult::ErrorRuntime(v, _) => {
+            (v.clone().into_string().ok()? == CANCELLED).then_some(Termination::Cancelled)
+        }
         EvalAltResult::ErrorTerminated(v, _) => match v.clone().into_string().ok()?.as_str() {
             ABORTED => Some(Termination::Aborted),
             CANCELLED => Some(Termination::Cancelled),

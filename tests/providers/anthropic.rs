@@ -333,3 +333,25 @@ async fn cut_stream_and_mid_stream_overload() {
     );
     assert!(err.to_string().contains("Overloaded"), "{err}");
 }
+
+/// Issue 17: `stop_reason: tool_use` with no `tool_use` block is not an empty answer.
+#[tokio::test]
+async fn tool_use_without_blocks_is_a_clear_error() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        message(
+            json!([{"type": "text", "text": "Let me check."}]),
+            "tool_use",
+        ),
+    )
+    .await;
+    let err = model("anthropic:claude-haiku-4-5", &server, false)
+        .complete(&first_request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid response from anthropic: stop_reason is `tool_use` but the reply has no `tool_use` content block"
+    );
+}

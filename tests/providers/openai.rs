@@ -388,3 +388,32 @@ async fn unreachable_server_is_retried_then_reported() {
         "{err}"
     );
 }
+
+/// Issue 17: a reply with `message: null`, or without choices, is not an empty answer.
+#[tokio::test]
+async fn a_null_message_or_no_choices_is_a_clear_error() {
+    let server = MockServer::start().await;
+    mount(&server, completion(Value::Null, "stop")).await;
+    let err = model("openai:gpt-4o", &server, false)
+        .complete(&first_request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid response from openai: the reply has no message: `choices[0].message` is null or missing (finish_reason `stop`)"
+    );
+    // Not retried: the server answered, wrongly.
+    assert_eq!(bodies(&server).await.len(), 1);
+
+    let server = MockServer::start().await;
+    let body = json!({"id": "chatcmpl-1", "object": "chat.completion", "choices": []});
+    mount(&server, ResponseTemplate::new(200).set_body_json(body)).await;
+    let err = model("openai:gpt-4o", &server, false)
+        .complete(&first_request(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid response from openai: the response has no `choices`"
+    );
+}

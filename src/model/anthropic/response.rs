@@ -82,7 +82,8 @@ fn add_usage(usage: &mut Usage, value: Option<&Value>) {
 }
 
 /// The reply from its parts: a structured answer when the output tool was called, an error
-/// when `max_tokens` cut a tool call short.
+/// when `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
+/// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
 fn finish(
     text: String,
     calls: Vec<ToolCall>,
@@ -95,6 +96,12 @@ fn finish(
         if let Some(call) = calls.last() {
             return Err(truncated_tool_call(provider, &call.name).into());
         }
+    }
+    if stop == Some("tool_use") && calls.is_empty() {
+        return Err(protocol(
+            provider,
+            "stop_reason is `tool_use` but the reply has no `tool_use` content block",
+        ));
     }
     if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
         let text = serde_json::to_string(&answer.arguments).unwrap_or_default();

@@ -157,3 +157,33 @@ async fn cut_streams_and_overload_errors_are_reported() {
     let text = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"bad\"}}\n\n";
     assert!(!run(text, None).await.0.unwrap_err().error.is_retryable());
 }
+
+#[test]
+fn tool_use_without_a_tool_use_block_is_an_error() {
+    for content in [
+        json!([]),
+        json!([{"type": "text", "text": "I'll call a tool."}]),
+    ] {
+        let body = json!({"content": content, "stop_reason": "tool_use"});
+        let err = parse_response(&body, "anthropic", None).unwrap_err().error;
+        assert_eq!(
+            err.to_string(),
+            "invalid response from anthropic: stop_reason is `tool_use` but the reply has no `tool_use` content block"
+        );
+        assert!(!err.is_retryable());
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_tool_use_without_a_tool_use_block_is_an_error() {
+    let text = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Calling.\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":2}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let message = run(text, None).await.0.unwrap_err().error.to_string();
+    assert!(message.contains("no `tool_use` content block"), "{message}");
+}

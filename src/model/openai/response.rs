@@ -21,7 +21,10 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
         .get("choices")
         .and_then(|c| c.get(0))
         .ok_or_else(|| protocol(provider, "the response has no `choices`"))?;
-    let message = choice.get("message").unwrap_or(&Value::Null);
+    let message = choice
+        .get("message")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| no_message(choice, provider))?;
     let mut text = content_text(message.get("content"));
     if text.is_empty() {
         if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
@@ -58,6 +61,18 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
         usage: usage(body.get("usage")),
         finish,
     })
+}
+
+/// A choice whose `message` is `null` or missing: an empty reply is not an answer.
+fn no_message(choice: &Value, provider: &str) -> Failure {
+    let reason = match choice.get("finish_reason").and_then(Value::as_str) {
+        Some(reason) => format!(" (finish_reason `{reason}`)"),
+        None => String::new(),
+    };
+    protocol(
+        provider,
+        format!("the reply has no message: `choices[0].message` is null or missing{reason}"),
+    )
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -175,6 +190,8 @@ pub struct StreamState {
     usage: Usage,
     finish: Option<String>,
     done: bool,
+    /// Whether any chunk had a choice (usage-only chunks have none).
+    saw_choice: bool,
 }
 
 impl StreamState {
@@ -187,6 +204,7 @@ impl StreamState {
             usage: Usage::default(),
             finish: None,
             done: false,
+            saw_choice: false,
         }
     }
 
@@ -256,6 +274,7 @@ impl SseHandler for StreamState {
         let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
             return Ok(Flow::Continue);
         };
+        self.saw_choice = true;
         let delta = choice.get("delta").unwrap_or(&Value::Null);
         if let Some(text) = delta
             .get("content")
@@ -281,6 +300,12 @@ impl SseHandler for StreamState {
             return Err(protocol(
                 &self.provider,
                 "stream ended early (no `finish_reason` or `[DONE]`); the connection was probably cut",
+            ));
+        }
+        if !self.saw_choice {
+            return Err(protocol(
+                &self.provider,
+                "the stream has no `choices`: no text, no tool calls, no finish_reason",
             ));
         }
         let tool_calls: Vec<ToolCall> = self

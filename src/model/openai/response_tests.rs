@@ -195,3 +195,46 @@ async fn stream_without_indexes_and_length_with_pending_call() {
     let message = run(text).await.0.unwrap_err().error.to_string();
     assert!(message.contains("`max_tokens`"), "{message}");
 }
+
+#[test]
+fn a_null_or_missing_message_is_an_error_not_an_empty_reply() {
+    for body in [
+        json!({"choices": [{"message": null, "finish_reason": "stop"}]}),
+        json!({"choices": [{"index": 0, "finish_reason": "stop"}]}),
+    ] {
+        let err = parse_response(&body, "openai").unwrap_err().error;
+        assert_eq!(
+            err.to_string(),
+            "invalid response from openai: the reply has no message: `choices[0].message` is null or missing (finish_reason `stop`)"
+        );
+        assert!(!err.is_retryable());
+    }
+}
+
+#[test]
+fn a_reply_without_choices_is_an_error() {
+    for body in [
+        json!({"choices": []}),
+        json!({"choices": null}),
+        json!({"id": "x", "usage": {"prompt_tokens": 1}}),
+    ] {
+        let err = parse_response(&body, "openai").unwrap_err().error;
+        assert_eq!(
+            err.to_string(),
+            "invalid response from openai: the response has no `choices`"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stream_without_choices_is_an_error() {
+    let text = concat!(
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":0}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let message = run(text).await.0.unwrap_err().error.to_string();
+    assert_eq!(
+        message,
+        "invalid response from openai: the stream has no `choices`: no text, no tool calls, no finish_reason"
+    );
+}

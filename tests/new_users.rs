@@ -1,0 +1,130 @@
+//! Regression tests for issue 17 ("What new users hit"), through the binary: replay running
+//! out, `import` errors, `-vv` and traces numbering turns alike, and what the docs now say about
+//! `model: test`, empty stdin and `check`. (Builtins: `builtins.rs`; signals: `interrupts.rs`;
+//! typing ahead: `repl.rs`; replies: `providers/`; doc snippets: `doc_snippets.rs`.)
+
+use crate::util::Test;
+
+/// A worker whose `script:` model answers from the request, called `n` times by `main.rhai`.
+fn project() -> Test {
+    Test::new()
+        .worker("echo", "---\nmodel: script:fake\n---\nEcho.\n")
+        .script("fake", "fn fake(request) { \"heard \" + request.messages.len() }\n")
+        .file(
+            "main.rhai",
+            "let out = [];\nfor i in 0..parse_json(args[0]) { out.push(call(\"echo\", \"same\")); }\nout.len()\n",
+        )
+}
+
+#[test]
+fn replaying_more_calls_than_recorded_says_the_cassette_ran_out() {
+    let t = project();
+    t.run_with(&["--record", "c.json", "main.rhai", "2"])
+        .status(0);
+    t.run_with(&["--replay", "c.json", "main.rhai", "2"])
+        .status(0);
+    let out = t.run_with(&["--replay", "c.json", "main.rhai", "3"]);
+    out.status(1);
+    let flat = out.stderr.replace("\n  | ", " ");
+    assert!(
+        flat.contains(
+            "replay: cassette `c.json` has 2 recorded exchanges for worker `echo`; request 3 has no recording"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!flat.contains("differs"), "{}", out.stderr);
+}
+
+#[test]
+fn a_failed_import_names_the_path_and_what_imports_accept() {
+    for (import, why) in [
+        ("../x", "path `../x.rhai` escapes the project root"),
+        (
+            "helpers",
+            "there is no file `helpers.rhai` under the project root",
+        ),
+        ("std/txt", "there is no standard module `std/txt`"),
+    ] {
+        let out = Test::new()
+            .file("main.rhai", &format!("import \"{import}\" as m;\n1\n"))
+            .run_with(&["main.rhai"]);
+        out.status(1);
+        let flat = out.stderr.replace("\n  | ", " ");
+        assert!(
+            flat.contains(&format!("cannot import `{import}`: {why}")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            flat.contains("imports are standard modules (`std/text`, `std/retry`, `std/check`)"),
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn vv_and_traces_number_turns_alike() {
+    let t = project();
+    let out = t.run_with(&["-vv", "--trace", "t.jsonl", "main.rhai", "1"]);
+    out.status(0);
+    assert!(
+        out.stderr.contains("→ script:fake turn 0: same"),
+        "{}",
+        out.stderr
+    );
+    let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
+    let turns: Vec<u64> = trace
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "model_request")
+        .map(|e| e["turn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(turns, [0]);
+}
+
+/// docs/workers.md: `model: test` runs, and `check` accepts it.
+#[test]
+fn a_worker_with_model_test_runs() {
+    let t = Test::new().worker("hi", "---\nmodel: test\n---\nSay hi.\n");
+    let run = t.run_with(&["run", "hi", "Ada"]);
+    run.status(0);
+    assert_eq!(run.stdout, "test reply: Ada\n");
+    t.run_with(&["check"]).status(0);
+}
+
+/// docs/cli.md: empty stdin passes no input, as on a terminal.
+#[test]
+fn empty_stdin_passes_no_input() {
+    let t = Test::new().worker("hi", "---\nmodel: test\n---\nSay hi.\n");
+    let now = t.run_with(&["run", "now"]);
+    now.status(0);
+    assert!(now.stdout.ends_with("Z\n"), "{}", now.stdout);
+    let hi = t.run_with(&["run", "hi"]);
+    hi.status(1);
+    assert!(
+        hi.stderr
+            .contains("input for worker `hi` does not match its `input` schema"),
+        "{}",
+        hi.stderr
+    );
+    let explicit = t.run_with(&["run", "hi", ""]);
+    explicit.status(0);
+    assert_eq!(explicit.stdout, "test reply: \n");
+}
+
+/// docs/cli.md: `check` reports errors of different files together, the first of each file.
+#[test]
+fn check_reports_the_first_error_of_each_file() {
+    let run = Test::new()
+        .worker("a", "---\nmodel: nope\ntemprature: 1\n---\nx\n")
+        .worker("b", "---\nmodle: x:y\n---\nx\n")
+        .run_with(&["check"]);
+    run.status(2);
+    assert!(
+        run.stderr.contains("the project has 2 errors"),
+        "{}",
+        run.stderr
+    );
+}
