@@ -121,6 +121,16 @@ pub enum CallError {
     /// reports keep its position.
     #[error("{0}")]
     Rhai(Box<rhai::EvalAltResult>),
+    /// A `[limits]` budget of the run is spent (DESIGN §15): ends the run.
+    #[error("budget exceeded: `{limit}` is {max} and this run reached {used}")]
+    #[diagnostic(help(
+        "raise `[limits] {limit}` in llm-do.toml, or make the program call models less"
+    ))]
+    Budget {
+        limit: &'static str,
+        max: String,
+        used: String,
+    },
     /// The fan-out would need more evaluation threads than the process has.
     #[error("too many nested fan-outs: {active} branches are already evaluating Rhai")]
     #[diagnostic(help(
@@ -145,6 +155,9 @@ impl CallError {
             } => format!("{self} ({help})"),
             CallError::Args { name, params, .. } => {
                 format!("{self}; `{name}` takes {}", params_list(params))
+            }
+            CallError::Budget { limit, .. } => {
+                format!("{self}; raise `[limits] {limit}` in llm-do.toml")
             }
             other => chain(other),
         }

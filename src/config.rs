@@ -31,6 +31,9 @@ pub struct Config {
     /// `[log]`: the run log (DESIGN §14).
     #[serde(default)]
     pub log: LogConfig,
+    /// `[prices."provider:model"]`: per-million-token prices over the shipped table.
+    #[serde(default)]
+    pub prices: BTreeMap<String, crate::model::prices::Price>,
 }
 
 /// `[log]`
@@ -61,6 +64,14 @@ pub struct Limits {
     pub max_parallel: Option<u32>,
     /// Rhai operation budget per script run (default 50 million).
     pub max_operations: Option<u64>,
+    /// Most US dollars of model use per run (needs a price: shipped or `[prices]`).
+    pub max_cost_usd: Option<f64>,
+    /// Most model tokens (input, output and cache) per run.
+    pub max_tokens: Option<u64>,
+    /// Most model requests per run.
+    pub max_requests: Option<u64>,
+    /// Most worker runs per run (default 10,000): bounds runaway fan-out.
+    pub max_worker_runs: Option<u64>,
 }
 
 /// What an approval rule or policy decides for a tool call.

@@ -41,7 +41,10 @@ pub struct Stopped {
 
 /// Whether an error ends the whole call tree whatever the fan-out mode.
 pub fn is_fatal(e: &CallError) -> bool {
-    matches!(e, CallError::Aborted | CallError::Cancelled)
+    matches!(
+        e,
+        CallError::Aborted | CallError::Cancelled | CallError::Budget { .. }
+    )
 }
 
 /// Run `jobs` at most `limit` at a time inside `scope` (a fresh child scope of the caller's),

@@ -388,6 +388,9 @@ impl Observer for RunLog {
         }
         row.tokens_in = sql_int(end.usage.input_tokens);
         row.tokens_out = sql_int(end.usage.output_tokens);
+        row.cache_read = sql_int(end.usage.cache_read_tokens);
+        row.cache_write = sql_int(end.usage.cache_write_tokens);
+        row.cost = end.cost;
         row.ms = end.elapsed.as_secs_f64() * 1000.0;
         self.keep(row);
     }
@@ -539,7 +542,9 @@ mod tests {
                 usage: Usage {
                     input_tokens: 3,
                     output_tokens: 4,
+                    ..Usage::default()
                 },
+                cost: Some(0.25),
                 result: Ok(&json!("hello")),
             },
         );

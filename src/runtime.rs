@@ -31,6 +31,7 @@ use crate::tools::sandbox::Sandbox;
 use crate::trace::Observer;
 use crate::worker::WorkerSpec;
 
+pub mod budget;
 mod caller;
 pub mod seam;
 mod session;
@@ -84,6 +85,8 @@ pub struct Runtime {
     session: SessionState,
     /// The running script merged with the project library: where `parallel` closures live.
     script_ast: RwLock<Option<Arc<rhai::AST>>>,
+    /// The budgets of this run and what it has used.
+    pub budget: budget::Budget,
     /// The run log of this process, when one is kept (set once, before calls).
     run_log: std::sync::OnceLock<Arc<crate::log::RunLog>>,
     /// MCP servers started so far (lazily, on first use).
@@ -120,6 +123,7 @@ impl Runtime {
             max_operations: settings.max_operations,
             ..EngineLimits::default()
         };
+        let budget_limits = settings.budget;
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
@@ -150,6 +154,7 @@ impl Runtime {
                 live,
                 http: std::sync::OnceLock::new(),
                 run_log: std::sync::OnceLock::new(),
+                budget: budget::Budget::new(budget_limits),
                 evaluating: Arc::default(),
                 cassette: std::sync::OnceLock::new(),
                 session: SessionState::default(),

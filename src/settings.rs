@@ -35,6 +35,8 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// `--replay FILE`: the cassette answering model requests.
     pub replay: Option<PathBuf>,
+    /// `[limits]` budgets of the run.
+    pub budget: Limits,
     /// Append calls to the run log (`--no-log`, `[log] enabled = false` turn it off).
     pub log: bool,
     /// `[log] retain_days`.
@@ -58,8 +60,18 @@ impl Settings {
             trace: None,
             record: None,
             replay: None,
+            budget: Limits::default(),
             log: false,
             log_retain_days: None,
         }
     }
+}
+
+/// The `[limits]` budgets of a run (DESIGN §15), enforced by `runtime::budget`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    pub max_cost_usd: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub max_requests: Option<u64>,
+    pub max_worker_runs: Option<u64>,
 }

@@ -70,6 +70,8 @@ pub struct CallEnd<'a> {
     pub name: &'a str,
     pub elapsed: Duration,
     pub usage: Usage,
+    /// US dollars of the model use inside the call, when every model used has a price.
+    pub cost: Option<f64>,
     pub result: Result<&'a Value, String>,
 }
 
@@ -228,10 +230,7 @@ impl<W: Write + Send> Observer for Tree<W> {
         let tokens = if e.usage == Usage::default() {
             String::new()
         } else {
-            format!(
-                ", {} in / {} out tokens",
-                e.usage.input_tokens, e.usage.output_tokens
-            )
+            format!(", {}{}", usage_text(&e.usage), cost_text(e.cost))
         };
         match &e.result {
             Ok(v) if self.verbosity >= 2 => self.line(
@@ -325,6 +324,27 @@ impl<W: Write + Send> Tree<W> {
         }
         lines
     }
+}
+
+/// Tokens as the `-v` tree and the end-of-run line show them.
+pub fn usage_text(u: &Usage) -> String {
+    let cache = if u.cache_read_tokens + u.cache_write_tokens > 0 {
+        format!(
+            " ({} cache read, {} cache write)",
+            u.cache_read_tokens, u.cache_write_tokens
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} in / {} out tokens{cache}",
+        u.input_tokens, u.output_tokens
+    )
+}
+
+/// `, $0.0012` for a known cost; nothing otherwise.
+pub fn cost_text(cost: Option<f64>) -> String {
+    cost.map(|c| format!(", ${c:.4}")).unwrap_or_default()
 }
 
 /// The readable text of one message: text, tool calls, tool results and attachment paths.

@@ -251,6 +251,12 @@ fn settings_for(global: &Global, start: &Path, required: bool) -> Result<Setting
         .unwrap_or(s.max_depth);
     s.max_parallel = config.limits.max_parallel.unwrap_or(s.max_parallel);
     s.max_operations = config.limits.max_operations.unwrap_or(s.max_operations);
+    s.budget = crate::settings::Limits {
+        max_cost_usd: config.limits.max_cost_usd,
+        max_tokens: config.limits.max_tokens,
+        max_requests: config.limits.max_requests,
+        max_worker_runs: config.limits.max_worker_runs,
+    };
     s.approval = if global.approve_all {
         Mode::ApproveAll
     } else if global.reject_all {

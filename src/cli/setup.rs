@@ -110,6 +110,11 @@ pub fn cassette(
 /// cassette.
 pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     rt.shutdown_mcp();
+    if !rt.settings.quiet && std::io::stderr().is_terminal() {
+        if let Some(line) = spent_line(&rt.budget.spent()) {
+            crate::report::note(&line);
+        }
+    }
     if let Some(log) = rt.run_log() {
         log.finish(ok).map_err(|e| Error::Failed {
             message: e.to_string(),
@@ -130,6 +135,24 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
         })?;
     }
     flushed
+}
+
+/// The one-line summary of a run's model use (DESIGN §15), when it used a model.
+pub fn spent_line(spent: &crate::runtime::budget::Spent) -> Option<String> {
+    if spent.requests == 0 {
+        return None;
+    }
+    let cost = match (spent.unpriced, spent.requests) {
+        (0, _) => format!(", ${:.4}", spent.cost),
+        (n, all) if n == all => ", cost unknown (no price for the model)".to_string(),
+        (n, _) => format!(", ${:.4} + {n} requests without a price", spent.cost),
+    };
+    Some(format!(
+        "llm-do: {} worker runs, {} model requests, {}{cost}",
+        spent.worker_runs,
+        spent.requests,
+        crate::trace::usage_text(&spent.usage)
+    ))
 }
 
 /// Prints streamed model text to stderr as it arrives.

@@ -55,7 +55,8 @@ fn parses_every_section() {
         Limits {
             max_depth: Some(5),
             max_parallel: Some(8),
-            max_operations: Some(1000)
+            max_operations: Some(1000),
+            ..Limits::default()
         }
     );
     assert_eq!(c.approvals.len(), 2);

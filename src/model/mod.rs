@@ -16,6 +16,7 @@ pub mod cassette;
 pub mod http;
 pub mod http_model;
 pub mod openai;
+pub mod prices;
 pub mod providers;
 pub mod retry;
 pub mod sse;
@@ -149,17 +150,37 @@ pub struct ModelRequest {
     pub parallel_tool_calls: Option<bool>,
 }
 
-/// Token counts of one round trip.
+/// Token counts of one round trip (or a sum of them). Input excludes cache reads and writes,
+/// which are counted apart (they are priced apart).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input tokens served from the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read_tokens: u64,
+    /// Input tokens written to the provider's prompt cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Usage {
+    /// Every token counted.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
 }
 
 impl std::ops::AddAssign for Usage {
     fn add_assign(&mut self, rhs: Self) {
         self.input_tokens += rhs.input_tokens;
         self.output_tokens += rhs.output_tokens;
+        self.cache_read_tokens += rhs.cache_read_tokens;
+        self.cache_write_tokens += rhs.cache_write_tokens;
     }
 }
 

@@ -83,6 +83,7 @@ fn usage(input_chars: usize, output_chars: usize) -> Usage {
     Usage {
         input_tokens: (input_chars / 4 + 1) as u64,
         output_tokens: (output_chars / 4 + 1) as u64,
+        ..Usage::default()
     }
 }
 

@@ -17,7 +17,7 @@ use rhai::Dynamic;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, Input, map_args, normalize_input};
-use crate::model::Usage;
+use crate::model::prices::Spend;
 use crate::project::Callee;
 use crate::schema::Validator;
 use crate::script::builtins;
@@ -136,13 +136,13 @@ impl Runtime {
                 let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
                 let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
                 let out = here.call_fn(inner.as_ref(), callee.name(), args);
-                Span::close(span, self, Usage::default(), &out);
+                Span::close(span, self, Spend::default(), &out);
                 out
             }
             (Callee::Builtin(b), Args::Positional(args)) => {
                 let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
                 let out = (b.run)(&self.builtin_env(), args).map_err(builtins::call_error);
-                Span::close(span, self, Usage::default(), &out);
+                Span::close(span, self, Spend::default(), &out);
                 out
             }
             (_, args) => {
@@ -182,7 +182,9 @@ impl Runtime {
                         chain,
                     });
                 }
-                worker_input(spec, json_of(input)).map(Args::Json)
+                let input = worker_input(spec, json_of(input))?;
+                self.budget.start_worker()?;
+                Ok(Args::Json(input))
             }
             Callee::Tool(_) | Callee::Mcp { .. } => match json_of(input) {
                 Value::Null => Ok(Args::Json(Value::Object(serde_json::Map::new()))),
@@ -210,9 +212,9 @@ impl Runtime {
         let inner = span
             .as_ref()
             .map_or_else(|| ctx.clone(), |s| ctx.with_parent(s.id));
-        let mut usage = Usage::default();
-        let out = self.execute(&inner, callee, args, &mut usage).await;
-        Span::close(span, self, usage, &out);
+        let mut spend = Spend::default();
+        let out = self.execute(&inner, callee, args, &mut spend).await;
+        Span::close(span, self, spend, &out);
         out
     }
 
@@ -222,12 +224,12 @@ impl Runtime {
         ctx: &CallCtx,
         callee: &Callee,
         args: Args,
-        usage: &mut Usage,
+        spend: &mut Spend,
     ) -> Result<Dynamic, CallError> {
         match (callee, args) {
             (Callee::Worker(spec), Args::Json(input)) => {
                 let inner = ctx.enter(&spec.name);
-                Box::pin(super::worker_run::run(self, &inner, spec, input, usage))
+                Box::pin(super::worker_run::run(self, &inner, spec, input, spend))
                     .await
                     .map(|v| value::to_dynamic(&v))
             }
@@ -454,24 +456,25 @@ impl Span {
         })
     }
 
-    fn close(span: Option<Span>, rt: &Runtime, usage: Usage, out: &Result<Dynamic, CallError>) {
+    fn close(span: Option<Span>, rt: &Runtime, spend: Spend, out: &Result<Dynamic, CallError>) {
         let Some(mut span) = span else { return };
         let output = out
             .as_ref()
             .map(value::to_json)
             .map_err(|e| rt.error_text(e));
-        span.end(usage, output.as_ref().map_err(Clone::clone));
+        span.end(spend, output.as_ref().map_err(Clone::clone));
         span.closed = true;
     }
 
-    fn end(&self, usage: Usage, result: Result<&Value, String>) {
+    fn end(&self, spend: Spend, result: Result<&Value, String>) {
         self.observer.call_end(
             self.id,
             &CallEnd {
                 depth: self.depth,
                 name: &self.name,
                 elapsed: self.started.elapsed(),
-                usage,
+                usage: spend.usage,
+                cost: spend.cost,
                 result,
             },
         );
@@ -481,7 +484,7 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         if !self.closed {
-            self.end(Usage::default(), Err(CallError::Cancelled.to_string()));
+            self.end(Spend::default(), Err(CallError::Cancelled.to_string()));
         }
     }
 }

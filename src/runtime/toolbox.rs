@@ -231,9 +231,12 @@ impl Toolbox {
         }
         match Box::pin(rt.invoke(ctx, &tool.callee, Input::Json(args))).await {
             Ok(v) => Ok(result(truncate(as_text(value::to_json(&v))), false)),
-            Err(e @ (CallError::Aborted | CallError::Cancelled | CallError::Depth { .. })) => {
-                Err(e)
-            }
+            Err(
+                e @ (CallError::Aborted
+                | CallError::Cancelled
+                | CallError::Depth { .. }
+                | CallError::Budget { .. }),
+            ) => Err(e),
             Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }
     }

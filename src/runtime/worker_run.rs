@@ -8,9 +8,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError};
+use crate::model::prices::Spend;
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
-    Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice, Usage,
+    Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice,
 };
 use crate::runtime::Runtime;
 use crate::runtime::toolbox::Toolbox;
@@ -23,13 +24,13 @@ use crate::worker::input;
 pub const MAX_REASKS: u32 = 2;
 
 /// Hold the conversation of `spec` on `input` (already validated by the seam) in `ctx`, the
-/// context inside the run; tokens used are added to `usage`.
+/// context inside the run; tokens and dollars used are added to `spend`.
 pub async fn run(
     rt: &Arc<Runtime>,
     ctx: &CallCtx,
     spec: &WorkerSpec,
     input: Value,
-    usage: &mut Usage,
+    spend: &mut Spend,
 ) -> Result<Value, CallError> {
     let output = match &spec.output {
         Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output {
@@ -66,7 +67,10 @@ pub async fn run(
     for turn in 0..spec.max_turns {
         request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
         let response = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
-        *usage += response.usage;
+        let cost = crate::model::prices::lookup(model.id(), &rt.project().config.prices)
+            .map(|p| crate::model::prices::cost(&response.usage, &p));
+        spend.add(response.usage, cost);
+        rt.budget.charge(response.usage, cost)?;
         if !response.tool_calls.is_empty() {
             let mut parts = Vec::new();
             if !response.text.is_empty() {
@@ -122,6 +126,7 @@ async fn complete(
     model: &dyn crate::model::Model,
     request: &ModelRequest,
 ) -> Result<ModelResponse, CallError> {
+    rt.budget.start_request()?;
     let started = Instant::now();
     let id = rt.observer.model_request(&ModelRequestEvent {
         depth: ctx.depth,

@@ -194,6 +194,7 @@ mod tests {
             name: "w",
             elapsed: Duration::ZERO,
             usage: Usage::default(),
+            cost: None,
             result: Ok(&input),
         };
         f.call_end(inner, &end);

@@ -94,7 +94,14 @@ fn ms(d: Duration) -> Value {
 }
 
 fn tokens(u: Usage) -> Value {
-    json!({"in": u.input_tokens, "out": u.output_tokens})
+    let mut t = json!({"in": u.input_tokens, "out": u.output_tokens});
+    if u.cache_read_tokens > 0 {
+        t["cache_read"] = json!(u.cache_read_tokens);
+    }
+    if u.cache_write_tokens > 0 {
+        t["cache_write"] = json!(u.cache_write_tokens);
+    }
+    t
 }
 
 /// `decided_by` as written in traces: `flag`, `policy`, `rule`, `default`, `user`, `session`.
@@ -150,6 +157,9 @@ impl Observer for JsonlObserver {
         };
         m.insert("ms".into(), ms(e.elapsed));
         m.insert("tokens".into(), tokens(e.usage));
+        if let Some(cost) = e.cost {
+            m.insert("cost_usd".into(), json!(cost));
+        }
         self.emit(&m);
     }
 
@@ -285,6 +295,7 @@ mod tests {
                 name: "add",
                 elapsed: Duration::from_micros(1500),
                 usage: Usage::default(),
+                cost: None,
                 result: Ok(&out),
             },
         );

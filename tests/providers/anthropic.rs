@@ -73,7 +73,8 @@ async fn tool_loop_with_parallel_calls() {
         reply.usage,
         Usage {
             input_tokens: 40,
-            output_tokens: 12
+            output_tokens: 12,
+            ..Usage::default()
         }
     );
 
@@ -285,7 +286,8 @@ async fn streamed_reply_with_split_tool_input() {
         reply.usage,
         Usage {
             input_tokens: 25,
-            output_tokens: 60
+            output_tokens: 60,
+            ..Usage::default()
         }
     );
     assert_eq!(reply.finish, FinishReason::ToolCalls);

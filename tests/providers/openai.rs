@@ -73,7 +73,8 @@ async fn tool_loop_with_parallel_calls() {
         reply.usage,
         Usage {
             input_tokens: 20,
-            output_tokens: 10
+            output_tokens: 10,
+            ..Usage::default()
         }
     );
 
@@ -307,7 +308,8 @@ async fn streamed_reply_with_split_tool_arguments() {
         reply.usage,
         Usage {
             input_tokens: 31,
-            output_tokens: 17
+            output_tokens: 17,
+            ..Usage::default()
         }
     );
     assert_eq!(events[0], StreamEvent::TextDelta("Adding.".into()));
@@ -351,7 +353,8 @@ async fn llama_cpp_stream_quirks_through_a_named_provider() {
         reply.usage,
         Usage {
             input_tokens: 9,
-            output_tokens: 2
+            output_tokens: 2,
+            ..Usage::default()
         }
     );
     assert_eq!(events, [StreamEvent::TextDelta("Hello".into())]);

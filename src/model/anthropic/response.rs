@@ -60,20 +60,19 @@ fn str_field(value: &Value, key: &str) -> String {
         .to_owned()
 }
 
-/// Adds the counts present in a `usage` object; input includes cache reads and writes.
+/// Takes the counts present in a `usage` object (`message_start` carries the input side,
+/// `message_delta` the output); cache reads and writes are kept apart from input.
 fn add_usage(usage: &mut Usage, value: Option<&Value>) {
     let Some(value) = value else { return };
-    let count = |key: &str| value.get(key).and_then(Value::as_u64);
-    let input: Option<u64> = [
-        "input_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-    ]
-    .iter()
-    .filter_map(|k| count(k))
-    .reduce(|a, b| a + b);
-    if let Some(input) = input.filter(|n| *n > 0) {
-        usage.input_tokens = input;
+    let count = |key: &str| value.get(key).and_then(Value::as_u64).filter(|n| *n > 0);
+    if let Some(n) = count("input_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = count("cache_read_input_tokens") {
+        usage.cache_read_tokens = n;
+    }
+    if let Some(n) = count("cache_creation_input_tokens") {
+        usage.cache_write_tokens = n;
     }
     // `output_tokens` is cumulative in `message_delta`, so it replaces.
     if let Some(output) = count("output_tokens") {

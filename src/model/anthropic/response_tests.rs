@@ -23,8 +23,10 @@ fn parses_text_tool_calls_and_usage() {
     assert_eq!(
         reply.usage,
         Usage {
-            input_tokens: 15,
-            output_tokens: 7
+            input_tokens: 10,
+            output_tokens: 7,
+            cache_read_tokens: 5,
+            cache_write_tokens: 0,
         }
     );
     assert_eq!(reply.finish, FinishReason::ToolCalls);
@@ -109,7 +111,8 @@ async fn stream_accumulates_text_and_tool_calls() {
         reply.usage,
         Usage {
             input_tokens: 25,
-            output_tokens: 89
+            output_tokens: 89,
+            ..Usage::default()
         }
     );
     assert_eq!(reply.finish, FinishReason::ToolCalls);

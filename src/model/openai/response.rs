@@ -98,9 +98,16 @@ fn usage(value: Option<&Value>) -> Usage {
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
+    // `prompt_tokens` includes the cached ones, reported in `prompt_tokens_details`.
+    let cached = value
+        .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Usage {
-        input_tokens: count("prompt_tokens"),
+        input_tokens: count("prompt_tokens").saturating_sub(cached),
         output_tokens: count("completion_tokens"),
+        cache_read_tokens: cached,
+        cache_write_tokens: 0,
     }
 }
 

@@ -21,7 +21,8 @@ fn parses_text_tool_calls_and_usage() {
         reply.usage,
         Usage {
             input_tokens: 10,
-            output_tokens: 5
+            output_tokens: 5,
+            ..Usage::default()
         }
     );
     assert_eq!(reply.finish, FinishReason::ToolCalls);
@@ -127,7 +128,8 @@ async fn stream_accumulates_text_and_parallel_tool_calls() {
         reply.usage,
         Usage {
             input_tokens: 12,
-            output_tokens: 34
+            output_tokens: 34,
+            ..Usage::default()
         }
     );
     assert_eq!(reply.finish, FinishReason::ToolCalls);
@@ -158,7 +160,8 @@ async fn llama_cpp_quirks_are_tolerated() {
         reply.usage,
         Usage {
             input_tokens: 5,
-            output_tokens: 1
+            output_tokens: 1,
+            ..Usage::default()
         }
     );
     assert_eq!(reply.finish, FinishReason::Stop);

@@ -1,0 +1,94 @@
+//! Budgets (DESIGN §15): each `[limits]` budget stops the run with an error naming it (exit 1),
+//! also inside fan-out, and what ran before stays logged; costs come from `[prices]`.
+
+use serde_json::Value;
+
+use crate::util::Test;
+
+fn project(limits: &str) -> Test {
+    Test::new()
+        .config(&format!(
+            "[limits]\n{limits}\n\n[prices.test]\ninput = 1000000.0\noutput = 1000000.0\n"
+        ))
+        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+        .file(
+            "three.rhai",
+            "call(\"greeter\", \"a\"); call(\"greeter\", \"b\"); call(\"greeter\", \"c\"); \"done\"",
+        )
+        .file(
+            "fan.rhai",
+            "let items = []; for i in 0..10 { items.push([\"greeter\", `x${i}`]); } try_call_all(items).len()",
+        )
+}
+
+#[test]
+fn max_requests_stops_the_run_naming_the_limit() {
+    let t = project("max_requests = 2");
+    let out = t.run_with(&["three.rhai"]);
+    out.status(1);
+    assert!(
+        out.stderr
+            .contains("budget exceeded: `max_requests` is 2 and this run reached 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("[limits] max_requests"),
+        "{}",
+        out.stderr
+    );
+    // The two calls that ran are in the log.
+    let logs = t.run_with(&["logs", "greeter", "--json"]);
+    let rows: Vec<Value> = serde_json::from_str(&logs.stdout).unwrap();
+    assert_eq!(rows.iter().filter(|r| r["error"].is_null()).count(), 2);
+}
+
+#[test]
+fn max_worker_runs_bounds_fan_out_even_in_try_call_all() {
+    let t = project("max_worker_runs = 4");
+    let out = t.run_with(&["fan.rhai"]);
+    out.status(1);
+    assert!(
+        out.stderr.contains("`max_worker_runs` is 4"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn max_tokens_and_max_cost_stop_the_run() {
+    let out = project("max_tokens = 10").run_with(&["three.rhai"]);
+    out.status(1);
+    assert!(out.stderr.contains("`max_tokens` is 10"), "{}", out.stderr);
+    // Each test-model reply costs dollars at the configured (absurd) price.
+    let out = project("max_cost_usd = 5.0").run_with(&["three.rhai"]);
+    out.status(1);
+    assert!(
+        out.stderr.contains("`max_cost_usd` is $5.0000"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn costs_reach_the_trace_and_the_log() {
+    let t = project("");
+    t.run_with(&["three.rhai", "--trace", "t.jsonl"]).status(0);
+    let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
+    let end: Value = trace
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event"] == "call_end" && e["name"] == "greeter")
+        .unwrap();
+    let tokens = end["tokens"]["in"].as_f64().unwrap() + end["tokens"]["out"].as_f64().unwrap();
+    assert!(
+        (end["cost_usd"].as_f64().unwrap() - tokens).abs() < 1e-6,
+        "{end}"
+    );
+    let logs = t.run_with(&["logs", "greeter", "--json"]);
+    let rows: Vec<Value> = serde_json::from_str(&logs.stdout).unwrap();
+    assert!(
+        rows.iter().all(|r| r["cost"].as_f64().unwrap() > 0.0),
+        "{rows:?}"
+    );
+}
