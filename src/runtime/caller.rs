@@ -13,13 +13,12 @@ use super::Runtime;
 impl Caller for Runtime {
     fn call_here(
         &self,
-        ctx: &CallCtx,
         name: &str,
         input: Input,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
         let callee = self.resolve_with(name, |n| here.session_fn(n))?;
-        self.invoke_here(ctx, &callee, input, here)
+        self.invoke_here(&callee, input, here)
     }
 
     fn job(&self, ctx: &CallCtx, name: &str, input: Input) -> Result<Job, CallError> {

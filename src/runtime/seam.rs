@@ -58,7 +58,7 @@ impl Runtime {
         name: &str,
         session: impl FnOnce(&str) -> Option<Vec<String>>,
     ) -> Result<Callee, CallError> {
-        let resolved = self.project().resolve(name);
+        let resolved = self.loaded().project.resolve(name);
         if matches!(
             resolved,
             Ok(Callee::Worker(_)) | Err(CallError::Unknown { .. })
@@ -122,54 +122,47 @@ impl Runtime {
 
     /// Invoke `callee` from a thread evaluating Rhai (a script's `call()`): fns run inside the
     /// calling evaluation through `here`, builtins on this thread, the rest on the async
-    /// runtime while this thread waits.
+    /// runtime while this thread waits. The calling context is read from `here` only when
+    /// needed (a span, a worker): the hot path of `call()` of a fn never builds it.
     pub fn invoke_here(
         &self,
-        ctx: &CallCtx,
         callee: &Callee,
         input: Input,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
-        let args = self.prepare(ctx, callee, input)?;
-        match (callee, args) {
-            (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
-                let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
-                let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
-                let out = here.call_fn(inner.as_ref(), callee.name(), args);
-                Span::close(span, self, Spend::default(), &out);
-                out
-            }
-            (Callee::Builtin(b), Args::Positional(args)) => {
-                let span = Span::open(self, ctx, callee, || positional_json(callee, &args));
-                let out = (b.run)(&self.builtin_env(), args).map_err(builtins::call_error);
-                Span::close(span, self, Spend::default(), &out);
-                out
-            }
-            (_, args) => {
-                let rt = self.arc();
-                self.handle
-                    .block_on(async move { rt.run_traced(ctx, callee, args).await })
-            }
+        if !matches!(
+            callee,
+            Callee::Fn(_) | Callee::SessionFn { .. } | Callee::Builtin(_)
+        ) {
+            let ctx = here.ctx();
+            let args = self.prepare(&ctx, callee, input)?;
+            let rt = self.arc();
+            return self
+                .handle
+                .block_on(async move { rt.run_traced(&ctx, callee, args).await });
         }
+        let args = positional_args(callee, input)?;
+        let (span, inner) = if self.observer.wants(callee.kind()) {
+            let ctx = here.ctx();
+            let span = Span::open(self, &ctx, callee, || positional_json(callee, &args));
+            let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
+            (span, inner)
+        } else {
+            (None, None)
+        };
+        let out = match callee {
+            Callee::Builtin(b) => (b.run)(&self.builtin_env(), args).map_err(builtins::call_error),
+            _ => here.call_fn(inner.as_ref(), callee.name(), args),
+        };
+        Span::close(span, self, Spend::default(), &out);
+        out
     }
 
     /// Map and validate `input` for `callee` (the one place arguments are checked).
     fn prepare(&self, ctx: &CallCtx, callee: &Callee, input: Input) -> Result<Args, CallError> {
         match callee {
-            Callee::Fn(f) => {
-                let mut args = positional(&f.name, &f.params, f.params.len(), input)?;
-                f.check_args(&mut args).map_err(|message| CallError::Args {
-                    name: f.name.clone(),
-                    message,
-                    params: f.params.clone(),
-                })?;
-                Ok(Args::Positional(args))
-            }
-            Callee::SessionFn { name, params } => {
-                positional(name, params, params.len(), input).map(Args::Positional)
-            }
-            Callee::Builtin(b) => {
-                positional(b.name, b.params, b.required, input).map(Args::Positional)
+            Callee::Fn(_) | Callee::SessionFn { .. } | Callee::Builtin(_) => {
+                positional_args(callee, input).map(Args::Positional)
             }
             Callee::Worker(spec) => {
                 let max = self.settings.max_depth;
@@ -330,6 +323,28 @@ impl Drop for EvalSlot {
     }
 }
 
+/// The positional arguments of a fn or builtin, mapped by parameter name and checked against
+/// a fn's declared types.
+fn positional_args(callee: &Callee, input: Input) -> Result<Vec<Dynamic>, CallError> {
+    match callee {
+        Callee::Fn(f) => {
+            let mut args = positional(&f.name, &f.params, f.params.len(), input)?;
+            f.check_args(&mut args).map_err(|message| CallError::Args {
+                name: f.name.clone(),
+                message,
+                params: f.params.clone(),
+            })?;
+            Ok(args)
+        }
+        Callee::SessionFn { name, params } => positional(name, params, params.len(), input),
+        Callee::Builtin(b) => positional(b.name, b.params, b.required, input),
+        other => Err(CallError::Script(format!(
+            "internal: `{}` takes no positional arguments",
+            other.name()
+        ))),
+    }
+}
+
 /// Positional arguments from the caller's input, by parameter name.
 fn positional<P: AsRef<str>>(
     name: &str,
@@ -337,20 +352,18 @@ fn positional<P: AsRef<str>>(
     required: usize,
     input: Input,
 ) -> Result<Vec<Dynamic>, CallError> {
-    let (named, lone): (Vec<(String, Dynamic)>, Option<Dynamic>) = match input {
+    // Keys stay `rhai::Identifier`s (inline strings): no allocation per argument.
+    let (named, lone): (Vec<(rhai::Identifier, Dynamic)>, Option<Dynamic>) = match input {
         Input::Rhai(None) => (Vec::new(), None),
         Input::Rhai(Some(v)) if v.is_unit() => (Vec::new(), None),
         Input::Rhai(Some(v)) => match v.try_cast_result::<rhai::Map>() {
-            Ok(map) => (
-                map.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-                None,
-            ),
+            Ok(map) => (map.into_iter().collect(), None),
             Err(v) => (Vec::new(), Some(v)),
         },
         Input::Json(Value::Null) => (Vec::new(), None),
         Input::Json(Value::Object(map)) => (
             map.into_iter()
-                .map(|(k, v)| (k, value::to_dynamic(&v)))
+                .map(|(k, v)| (k.into(), value::to_dynamic(&v)))
                 .collect(),
             None,
         ),

@@ -149,12 +149,8 @@ fn dispatch(
     input: Option<Dynamic>,
     pos: Position,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
-    let caller = ctx
-        .tag()
-        .read_lock::<CallCtx>()
-        .map_or_else(CallCtx::default, |c| c.clone());
     let mut here = InEval { ctx, pos };
-    rt.call_here(&caller, name, Input::Rhai(input), &mut here)
+    rt.call_here(name, Input::Rhai(input), &mut here)
         .map_err(|e| call_error(e, pos))
 }
 
@@ -165,6 +161,13 @@ struct InEval<'a, 'b, 'c, 'd, 'e, 'f, 'g> {
 }
 
 impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
+    fn ctx(&self) -> CallCtx {
+        self.ctx
+            .tag()
+            .read_lock::<CallCtx>()
+            .map_or_else(CallCtx::default, |c| c.clone())
+    }
+
     fn session_fn(&self, name: &str) -> Option<Vec<String>> {
         self.ctx.iter_namespaces().find_map(|m| {
             (0..=crate::script::caller::MAX_SESSION_PARAMS).find_map(|n| {

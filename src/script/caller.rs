@@ -15,7 +15,6 @@ pub trait Caller: Send + Sync {
     /// the calling evaluation, so they see its scope and stay fast.
     fn call_here(
         &self,
-        ctx: &CallCtx,
         name: &str,
         input: Input,
         here: &mut dyn Here,
@@ -46,6 +45,8 @@ pub const MAX_SESSION_PARAMS: usize = 16;
 
 /// What a `call()` evaluating on a thread offers the invoker: the fns defined where it runs.
 pub trait Here {
+    /// The calling context (depth, chain, parent, fan-out scope) of this evaluation.
+    fn ctx(&self) -> CallCtx;
     /// Parameters of a fn visible to this evaluation but not defined in a project file (a fn
     /// typed at the REPL prompt), if there is one.
     fn session_fn(&self, name: &str) -> Option<Vec<String>>;
