@@ -28,6 +28,17 @@ pub struct Config {
     /// `[mcp.NAME]`: MCP servers usable as toolsets (`mcp.NAME`, `mcp.NAME.tool`).
     #[serde(default)]
     pub mcp: BTreeMap<String, McpServer>,
+    /// `[eval]`: settings of `llm-do test`.
+    #[serde(default)]
+    pub eval: Eval,
+}
+
+/// `[eval]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eval {
+    /// Model that grades `judge` comparators (default: the model workers get).
+    pub judge_model: Option<String>,
 }
 
 /// `[defaults]`
