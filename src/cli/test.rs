@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::call::CallError;
 use crate::eval::run::{NameReport, Options};
+use crate::project::ProjectError;
 use crate::report::{Error, out};
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -128,8 +129,8 @@ async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameRe
         .get(name)
         .map(|w| w.examples.clone())
         .unwrap_or_default();
-    let cases =
-        crate::eval::cases::load(&project.root, name, &examples).map_err(|e| Error::Script(*e))?;
+    let cases = crate::eval::cases::load(&project.root, name, &examples)
+        .map_err(|e| Error::Project(ProjectError::from(e)))?;
     if cases.is_empty() {
         return Err(Error::Usage {
             message: format!("`{name}` has no cases"),
