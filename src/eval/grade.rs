@@ -41,7 +41,7 @@ pub struct Grader {
 }
 
 /// Name of the inline worker that grades `judge` fields.
-pub const JUDGE: &str = "judge";
+pub const JUDGE: &str = "eval_judge";
 
 impl Grader {
     /// The grader of `name`: its worker's `compare:` and the project's `compare_NAME`.

@@ -186,7 +186,8 @@ async fn run_once(
 ) -> Result<RunReport, CallError> {
     let start = Instant::now();
     let result = rt.call(&CallCtx::default(), name, case.input.clone()).await;
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    // Rounded to microseconds: reports need no more.
+    let ms = (start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     match result {
         Ok(output) => {
             let graded = grader.grade(&case.expected, &output).await?;
