@@ -190,6 +190,21 @@ fn a_judge_grades_through_a_script_model() {
 }
 
 #[test]
+fn a_judge_without_a_model_says_where_to_set_one() {
+    let worker = "---\nmodel: script:answer\ncompare:\n  value: {judge: same}\n---\nAnswer.\n";
+    let t = Test::new()
+        .worker("w", worker)
+        .script("model", "fn answer(request) { \"x\" }\n")
+        .file("tests/w.jsonl", "{\"input\": \"a\", \"expected\": \"y\"}\n");
+    let out = t.run_with(&["test", "w"]);
+    out.status(1);
+    assert_eq!(
+        out.stderr,
+        "error: a `judge` comparator needs a model: set `[eval] judge_model` in llm-do.toml, `[defaults] model`, or pass `--model ID`\n"
+    );
+}
+
+#[test]
 fn a_compare_fn_overrides_the_comparators() {
     let worker = "---\nmodel: script:answer\n---\nAnswer.\n";
     let model = r#"

@@ -143,7 +143,15 @@ impl Grader {
                 &Callee::Worker(spec),
                 Input::Json(input),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                CallError::NoModel { .. } => CallError::Script(
+                    "a `judge` comparator needs a model: set `[eval] judge_model` in llm-do.toml, \
+                     `[defaults] model`, or pass `--model ID`"
+                        .into(),
+                ),
+                other => other,
+            })?;
         Ok(judge_verdict(&crate::script::value::to_json(&out)))
     }
 }
