@@ -34,6 +34,9 @@ pub struct Config {
     /// `[prices."provider:model"]`: per-million-token prices over the shipped table.
     #[serde(default)]
     pub prices: BTreeMap<String, crate::model::prices::Price>,
+    /// `[eval]`: settings of `llm-do test`.
+    #[serde(default)]
+    pub eval: Eval,
 }
 
 /// `[log]`
@@ -44,6 +47,14 @@ pub struct LogConfig {
     pub enabled: Option<bool>,
     /// Runs older than this many days are deleted when a run starts (default: kept).
     pub retain_days: Option<u32>,
+}
+
+/// `[eval]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eval {
+    /// Model that grades `judge` comparators (default: the model workers get).
+    pub judge_model: Option<String>,
 }
 
 /// `[defaults]`

@@ -1,7 +1,8 @@
 //! `llm-do shadow NAME --trace TRACE`: the "verify" step of stabilizing (DESIGN §8). The inputs
 //! `NAME` saw in a trace run again through the current implementation of `NAME` (typically the
 //! Rhai fn that replaced a worker, or a worker that replaced a fn, with `--model`), and the
-//! outputs are compared with the recorded ones.
+//! outputs are compared with the recorded ones under the same comparators as `llm-do test`
+//! (the worker's `compare:`, `judge`, a `compare_NAME` fn; see [`crate::eval::grade`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError};
+use crate::eval::grade::{FieldResult, Grader};
 use crate::runtime::Runtime;
 use crate::stats::{input_key, output_key};
 use crate::trace::read::CallRecord;
@@ -25,14 +27,14 @@ pub struct Case {
 pub struct Outcome {
     pub case: Case,
     pub now: Result<Value, String>,
+    /// The fields where the answer now disagrees with the recorded one.
+    pub differences: Vec<FieldResult>,
 }
 
 impl Outcome {
-    /// Whether the answer now equals the recorded one.
+    /// Whether the answer now agrees with the recorded one under the comparators.
     pub fn agrees(&self) -> bool {
-        self.now
-            .as_ref()
-            .is_ok_and(|v| agree(&self.case.recorded, v))
+        self.now.is_ok() && self.differences.is_empty()
     }
 }
 
@@ -51,28 +53,15 @@ pub fn cases(calls: &[CallRecord], name: &str) -> Vec<Case> {
         .collect()
 }
 
-/// JSON equality where strings compare trimmed and numbers by value (`42` equals `42.0`).
-pub fn agree(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::String(x), Value::String(y)) => x.trim() == y.trim(),
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| agree(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| agree(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
 /// Run every case through `name` as it is defined now, one after the other. Interrupts and
-/// approval aborts stop the run; other failures are answers that disagree.
+/// approval aborts stop the run, as do failures of the judge model or `compare_NAME`; other
+/// failures are answers that disagree.
 pub async fn run(
     rt: &Arc<Runtime>,
     name: &str,
     cases: Vec<Case>,
 ) -> Result<Vec<Outcome>, CallError> {
+    let grader = Grader::for_name(rt, name);
     let mut out = Vec::with_capacity(cases.len());
     for case in cases {
         let now = match rt.call(&CallCtx::default(), name, case.input.clone()).await {
@@ -81,7 +70,20 @@ pub async fn run(
             Err(e @ CallError::Unknown { .. }) => return Err(e),
             Err(e) => Err(crate::call::chain(&e)),
         };
-        out.push(Outcome { case, now });
+        let differences = match &now {
+            Ok(v) => grader
+                .grade(&case.recorded, v)
+                .await?
+                .into_iter()
+                .filter(|f| !f.pass)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        out.push(Outcome {
+            case,
+            now,
+            differences,
+        });
     }
     Ok(out)
 }
@@ -101,6 +103,15 @@ pub fn render(name: &str, outcomes: &[Outcome]) -> String {
             o.case.input,
             o.case.recorded
         ));
+        // Which fields differ, when the outputs have several.
+        if o.differences.len() > 1
+            || o.differences
+                .iter()
+                .any(|d| d.field != crate::compare::VALUE_FIELD)
+        {
+            let fields: Vec<&str> = o.differences.iter().map(|d| d.field.as_str()).collect();
+            out.push_str(&format!("  fields:   {}\n", fields.join(", ")));
+        }
     }
     out
 }
@@ -120,17 +131,6 @@ mod tests {
             tokens_in: 0,
             tokens_out: 0,
         }
-    }
-
-    #[test]
-    fn agreement_trims_strings_and_compares_numbers_by_value() {
-        assert!(agree(&json!(" a\n"), &json!("a")));
-        assert!(agree(
-            &json!({"n": 42, "l": [" x"]}),
-            &json!({"l": ["x"], "n": 42.0})
-        ));
-        assert!(!agree(&json!({"n": 1}), &json!({"n": 1, "m": 2})));
-        assert!(!agree(&json!("1"), &json!(1)));
     }
 
     #[test]
@@ -157,10 +157,18 @@ mod tests {
             Outcome {
                 case: case("a", "x"),
                 now: Ok(json!("x")),
+                differences: Vec::new(),
             },
             Outcome {
                 case: case("b", "y"),
                 now: Ok(json!("z")),
+                differences: vec![FieldResult {
+                    field: "value".into(),
+                    pass: false,
+                    expected: Some(json!("y")),
+                    actual: Some(json!("z")),
+                    reason: None,
+                }],
             },
         ];
         assert_eq!(

@@ -24,15 +24,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "pure parts",
         &[
-            "approval", "call", "config", "fanout", "log", "mcp", "model", "schema", "settings",
-            "stats", "tools", "trace",
+            "approval", "call", "compare", "config", "fanout", "log", "mcp", "model", "schema",
+            "settings", "stats", "tools", "trace",
         ],
     ),
     (
         "file formats, engine, project",
         &["project", "script", "worker"],
     ),
-    ("runtime", &["runtime", "shadow"]),
+    ("runtime", &["eval", "runtime", "shadow"]),
     ("faces", &["cli", "repl", "report", "watch"]),
 ];
 

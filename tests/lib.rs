@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod doc_snippets;
 mod errors;
+mod evals;
 mod examples;
 mod faults;
 mod hostile;

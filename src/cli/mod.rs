@@ -4,6 +4,7 @@
 //! [`crate::report`] only.
 
 mod check;
+mod dataset;
 mod list;
 mod logs;
 mod repl;
@@ -12,6 +13,7 @@ mod script;
 mod setup;
 mod shadow;
 mod stats;
+mod test;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -115,6 +117,28 @@ pub enum Command {
         /// Worker or fn to verify.
         name: String,
     },
+    /// Run the cases of each NAME (`tests/NAME.jsonl`, worker `examples:`) and report agreement.
+    Test {
+        /// Workers or fns to test (default: every name with cases).
+        names: Vec<String>,
+        /// Run each case N times and report self-agreement (the noise floor).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Pass when overall agreement is at least X (0 to 1; default: every case must pass).
+        #[arg(long, value_name = "X")]
+        min_agreement: Option<f64>,
+        /// Write a JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
+    Dataset {
+        /// Worker or fn whose calls to read.
+        name: String,
+        /// Write to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl,
     /// Calls from the run log, newest first; `logs show RUN:ID` shows one whole.
@@ -177,6 +201,23 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Some(Command::Stats { traces }) => stats::run(&traces, g.json),
         Some(Command::Shadow { name }) => shadow::run(&settings_for(g, here, true)?, &name).await,
         Some(Command::Check) => check::run(&settings_for(g, here, true)?),
+        Some(Command::Test {
+            names,
+            repeat,
+            min_agreement,
+            junit,
+        }) => {
+            let args = test::TestArgs {
+                names,
+                repeat,
+                min_agreement,
+                junit,
+            };
+            test::run(&settings_for(g, here, true)?, &args).await
+        }
+        Some(Command::Dataset { name, output }) => {
+            dataset::run(&settings_for(g, here, true)?, &name, output.as_deref())
+        }
         Some(Command::List) => list::run(&settings_for(g, here, true)?),
         Some(Command::Repl) => repl::run(settings_for(g, here, false)?).await,
         Some(Command::Logs {

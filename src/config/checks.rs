@@ -28,6 +28,18 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
             ));
         }
     }
+    if let Some(model) = &config.eval.judge_model {
+        if !is_model_id(model) {
+            return Err(at(
+                &[key("eval"), key("judge_model")],
+                format!("invalid model id `{model}`"),
+                Some(
+                    "model ids look like `anthropic:claude-haiku-4-5`, `test` or `script:NAME`"
+                        .to_owned(),
+                ),
+            ));
+        }
+    }
     limits(&config.limits, at)?;
     approvals(config, at)?;
     shell(config, at)?;

@@ -248,3 +248,20 @@ fn shell_env_lists_extra_variables_but_never_secrets() {
         "invalid environment variable name `A=B` in `[shell] env`"
     );
 }
+
+#[test]
+fn eval_judge_model_is_a_model_id() {
+    let config = parse("[eval]\njudge_model = \"script:judge\"\n").unwrap();
+    assert_eq!(config.eval.judge_model.as_deref(), Some("script:judge"));
+    let (msg, at, _) = fail("[eval]\njudge_model = \"haiku\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("invalid model id `haiku`", "2:15")
+    );
+    let (msg, at, help) = fail("[eval]\njudge = \"test\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("unknown key `judge` in `[eval]`", "2:1")
+    );
+    assert_eq!(help.as_deref(), Some("did you mean `judge_model`?"));
+}

@@ -13,7 +13,7 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
-pub const KEYS: [&str; 14] = [
+pub const KEYS: [&str; 15] = [
     "name",
     "description",
     "model",
@@ -28,6 +28,7 @@ pub const KEYS: [&str; 14] = [
     "tool_choice",
     "seed",
     "parallel_tool_calls",
+    "compare",
 ];
 
 /// The parsed frontmatter of one file, with what is needed to locate errors in it.
@@ -287,6 +288,12 @@ impl<'a> Fields<'a> {
             .help("map keys must be strings")
             .into()
         })
+    }
+
+    /// Span of `field:` inside `key`'s value (a nested key's line), or of `key`'s value.
+    pub fn nested_span(&self, key: &str, field: &str) -> Range<usize> {
+        let region = self.value_span(key);
+        find_field(self.text, &region, field).unwrap_or(region)
     }
 
     /// An optional schema (shorthand or full), expanded and checked to compile.

@@ -4,6 +4,7 @@
 //! [`parse_worker`] splits the file ([`super::frontmatter`]), reads the YAML into a map and
 //! validates it key by key ([`super::fields`]) so that each error knows where its key is.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use serde_yaml::Value as Yaml;
 
 use super::fields::Fields;
 use super::frontmatter::{self, SplitError};
+use crate::compare::Comparator;
 use crate::config::is_identifier;
 use crate::error::Located;
 use crate::model::ToolChoice;
@@ -47,6 +49,8 @@ pub struct WorkerSpec {
     /// Output JSON Schema (shorthand already expanded), when the worker returns structured data.
     pub output: Option<Value>,
     pub examples: Vec<Example>,
+    /// `compare:`: output field → comparator for `llm-do test` and `shadow` (unlisted: exact).
+    pub compare: BTreeMap<String, Comparator>,
     /// Input fields whose values are paths of files to attach.
     pub attachments: Vec<String>,
     /// Model round trips per run (default 20).
@@ -106,6 +110,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     let output = fields.schema("output")?;
     let examples = examples(&fields, &input, output.as_ref())?;
     let attachments = attachments(&fields, &input)?;
+    let compare = compare(&fields, output.as_ref())?;
     let toolsets = fields
         .string_list("toolsets")?
         .into_iter()
@@ -128,6 +133,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         input,
         output,
         examples,
+        compare,
         attachments,
         max_turns: fields
             .integer("max_turns", 1, u32_max, positive)?
@@ -303,6 +309,53 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
         names.push(name);
     }
     Ok(names)
+}
+
+/// `compare:` — a map of output field → comparator; fields must be output fields (`value` for
+/// a worker whose output is not an object).
+fn compare(
+    fields: &Fields,
+    output: Option<&Value>,
+) -> Result<BTreeMap<String, Comparator>, Box<Located>> {
+    let Some(value) = fields.get("compare") else {
+        return Ok(BTreeMap::new());
+    };
+    let Value::Object(map) = fields.to_json("compare", value)? else {
+        return Err(fields.wrong("compare", "a map of output field to comparator", value));
+    };
+    let known = crate::compare::schema_fields(output);
+    let mut out = BTreeMap::new();
+    for (field, spec) in map {
+        let span = fields.nested_span("compare", &field);
+        if !known.contains(&field) {
+            let help = crate::suggest::did_you_mean(&field, known.iter().map(String::as_str))
+                .unwrap_or_else(|| {
+                    let all: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                    format!("the output fields are {}", all.join(", "))
+                });
+            return Err(Box::new(
+                fields
+                    .error(
+                        span,
+                        format!("`compare` names `{field}`, which is not an output field"),
+                    )
+                    .label("not an output field")
+                    .help(help),
+            ));
+        }
+        let comparator = Comparator::parse(&spec).map_err(|e| {
+            Box::new(
+                fields
+                    .error(
+                        span.clone(),
+                        format!("invalid comparator for `{field}`: {}", e.message),
+                    )
+                    .help_opt(e.help),
+            )
+        })?;
+        out.insert(field, comparator);
+    }
+    Ok(out)
 }
 
 fn examples(

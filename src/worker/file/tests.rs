@@ -356,3 +356,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn compare_maps_output_fields_to_comparators() {
+    let text = "---\noutput:\n  score: number\n  tags: {type: array, items: {type: string}}\n  note: string\ncompare:\n  score: {number: {abs: 0.5}}\n  tags: set\n  note: {judge: same gist}\n---\nx\n";
+    let spec = parse(text).unwrap();
+    assert_eq!(spec.compare.len(), 3);
+    assert_eq!(spec.compare["tags"], crate::compare::Comparator::Set);
+    assert_eq!(spec.compare["score"].kind(), "number");
+    let plain = parse("---\ncompare: {value: text}\n---\nx\n").unwrap();
+    assert_eq!(plain.compare["value"], crate::compare::Comparator::Text);
+}
+
+#[test]
+fn compare_errors_point_at_the_field() {
+    let (msg, at, help) = fail("---\noutput:\n  score: number\ncompare:\n  scor: exact\n---\nx\n");
+    assert_eq!(msg, "`compare` names `scor`, which is not an output field");
+    assert_eq!(at, "5:3");
+    assert_eq!(help.as_deref(), Some("did you mean `score`?"));
+    let (msg, at, help) =
+        fail("---\noutput:\n  score: number\ncompare:\n  score: exactly\n---\nx\n");
+    assert_eq!(
+        msg,
+        "invalid comparator for `score`: unknown comparator `exactly`"
+    );
+    assert_eq!(at, "5:3");
+    assert_eq!(help.as_deref(), Some("did you mean `exact`?"));
+    let (msg, at, _) = fail("---\ncompare: [exact]\n---\nx\n");
+    assert_eq!(
+        msg,
+        "`compare` must be a map of output field to comparator, found a list"
+    );
+    assert_eq!(at, "2:10");
+    let (msg, _, _) = fail("---\ncompare:\n  value: {regex: \"(\"}\n---\nx\n");
+    assert!(
+        msg.starts_with("invalid comparator for `value`: invalid regex `(`"),
+        "{msg}"
+    );
+}

@@ -1,0 +1,57 @@
+//! `llm-do dataset NAME [-o FILE]`: cases for `llm-do test` from the run log
+//! (`.llm-do/log.db`): each distinct input NAME saw with its most frequent output, disputed
+//! inputs marked.
+
+use std::path::Path;
+
+use crate::report::{Error, note, out};
+use crate::settings::Settings;
+
+/// Run the command: JSONL to `output` (atomically) or stdout.
+pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(), Error> {
+    let path = crate::log::path_in(&settings.root);
+    if !path.is_file() {
+        return Err(Error::Usage {
+            message: format!(
+                "no run log at `{}`",
+                crate::log::path_in(Path::new("")).display()
+            ),
+            help: Some(format!(
+                "the log fills as workers and fns run (e.g. `llm-do run {name} ...`); it is off with `--no-log`"
+            )),
+        });
+    }
+    let read_err = |e: crate::log::LogError| Error::Failed {
+        message: e.to_string(),
+        help: None,
+    };
+    let conn = crate::log::open(&path).map_err(read_err)?;
+    let rows = crate::log::calls(&conn, Some(name), None, usize::MAX).map_err(read_err)?;
+    let entries = crate::eval::dataset::entries(&rows);
+    if entries.is_empty() {
+        return Err(Error::Usage {
+            message: format!("the run log has no successful call of `{name}`"),
+            help: Some("run it first, or check the name with `llm-do logs`".into()),
+        });
+    }
+    let text = crate::eval::dataset::jsonl(&entries);
+    let disputed = entries.iter().filter(|e| e.disputed()).count();
+    match output {
+        Some(file) => {
+            crate::atomic::write_atomic(file, text.as_bytes()).map_err(|e| Error::Failed {
+                message: format!("cannot write `{}`: {e}", file.display()),
+                help: None,
+            })?;
+            if !settings.quiet {
+                note(&format!(
+                    "wrote {} case{} to `{}` ({disputed} disputed)",
+                    entries.len(),
+                    if entries.len() == 1 { "" } else { "s" },
+                    file.display()
+                ));
+            }
+            Ok(())
+        }
+        None => out(&text),
+    }
+}

@@ -1,0 +1,156 @@
+//! `llm-do test [NAME...]`: run the cases of each name through it as defined now and report
+//! agreement (DESIGN §14). Exit 0 when every name reaches the pass line, 1 below it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::call::CallError;
+use crate::eval::run::{NameReport, Options};
+use crate::project::ProjectError;
+use crate::report::{Error, out};
+use crate::runtime::Runtime;
+use crate::settings::Settings;
+
+use super::setup;
+
+/// What `test` was asked (resolved from the command line).
+#[derive(Debug, Clone, Default)]
+pub struct TestArgs {
+    /// Names to test; empty: every name with cases.
+    pub names: Vec<String>,
+    /// Runs per case.
+    pub repeat: u32,
+    /// Pass line for agreement (0..1); `None`: every case must pass.
+    pub min_agreement: Option<f64>,
+    /// Where to write JUnit XML.
+    pub junit: Option<PathBuf>,
+}
+
+/// Run the command.
+pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
+    if let Some(x) = args.min_agreement
+        && !(0.0..=1.0).contains(&x)
+    {
+        return Err(Error::Usage {
+            message: format!("`--min-agreement` must be from 0 to 1, not {x}"),
+            help: Some("e.g. `--min-agreement 0.9` passes at 90% agreement".into()),
+        });
+    }
+    // Test runs are not live traffic: they stay out of the run log (datasets, stats).
+    let settings = &Settings {
+        log: false,
+        ..settings.clone()
+    };
+    let rt = setup::runtime(settings, None, true, None)?;
+    let names = names(&rt, &args.names)?;
+    let opts = Options {
+        repeat: args.repeat.max(1),
+        min_agreement: args.min_agreement,
+    };
+    let work = async {
+        let mut reports = Vec::new();
+        for name in &names {
+            reports.push(run_name(&rt, name, opts).await?);
+        }
+        Ok::<_, Error>(reports)
+    };
+    let result = setup::with_interrupt(&rt, async { Ok::<_, CallError>(work.await) }).await;
+    setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
+    let reports = result.map_err(Error::Call)??;
+    if let Some(path) = &args.junit {
+        crate::atomic::write_atomic(path, crate::eval::report::junit(&reports).as_bytes())
+            .map_err(|e| Error::Failed {
+                message: format!("cannot write `{}`: {e}", path.display()),
+                help: None,
+            })?;
+    }
+    if settings.json {
+        let text =
+            serde_json::to_string_pretty(&crate::eval::report::json(&reports)).unwrap_or_default();
+        out(&format!("{text}\n"))?;
+    } else {
+        let texts: Vec<String> = reports.iter().map(crate::eval::report::text).collect();
+        out(&texts.join("\n"))?;
+    }
+    let below: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| {
+            format!(
+                "`{}` ({})",
+                r.name,
+                crate::eval::score::percent(r.agreement.rate)
+            )
+        })
+        .collect();
+    if below.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed {
+            message: format!(
+                "below the pass line {}: {}",
+                crate::eval::score::percent(opts.min_agreement.unwrap_or(1.0)),
+                below.join(", ")
+            ),
+            help: None,
+        })
+    }
+}
+
+/// The names to test: those given, or every name with cases.
+fn names(rt: &Arc<Runtime>, given: &[String]) -> Result<Vec<String>, Error> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let project = rt.project();
+    let mut names = crate::eval::cases::names_with_files(&project.root);
+    names.extend(
+        project
+            .workers
+            .values()
+            .filter(|w| !w.examples.is_empty())
+            .map(|w| w.name.clone()),
+    );
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Err(Error::Usage {
+            message: "no cases to test".into(),
+            help: Some(
+                "write `tests/NAME.jsonl` (one `{\"input\": ..., \"expected\": ...}` a line), add \
+                 `examples:` to a worker, or build cases from the run log with `llm-do dataset NAME -o tests/NAME.jsonl`"
+                    .into(),
+            ),
+        });
+    }
+    Ok(names)
+}
+
+/// Load and run the cases of `name`.
+async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameReport, Error> {
+    let project = rt.project();
+    let examples = project
+        .workers
+        .get(name)
+        .map(|w| w.examples.clone())
+        .unwrap_or_default();
+    let cases = crate::eval::cases::load(&project.root, name, &examples)
+        .map_err(|e| Error::Project(ProjectError::from(e)))?;
+    if cases.is_empty() {
+        return Err(Error::Usage {
+            message: format!("`{name}` has no cases"),
+            help: Some(format!(
+                "write `tests/{name}.jsonl` or build it from the run log with `llm-do dataset {name} -o tests/{name}.jsonl`"
+            )),
+        });
+    }
+    crate::eval::run::run(rt, name, cases, opts)
+        .await
+        .map_err(|e| match e {
+            CallError::Unknown { name, help } => Error::Usage {
+                message: format!("unknown function or worker `{name}`"),
+                help,
+            },
+            other => Error::Call(other),
+        })
+}
