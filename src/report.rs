@@ -71,7 +71,7 @@ impl Error {
 /// `--color`: whether diagnostics use colour.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Color {
-    /// Colour on a terminal unless `NO_COLOR` is set.
+    // Colour on a terminal unless `NO_COLOR` is set.
     #[default]
     Auto,
     Always,
@@ -92,10 +92,10 @@ impl Color {
 /// `--error-format`: how errors are written to stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ErrorFormat {
-    /// For people: miette reports, or `error:` / `Caused by:` / `hint:`.
+    // For people: miette reports, or `error:` / `Caused by:` / `hint:`.
     #[default]
     Human,
-    /// For tools wrapping llm-do: one JSON object per error, on one line.
+    // For tools wrapping llm-do: one JSON object per error, on one line.
     Json,
 }
 

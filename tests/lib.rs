@@ -3,6 +3,7 @@
 
 mod approvals;
 mod cli;
+mod commands;
 mod concurrency;
 mod doc_snippets;
 mod errors;

@@ -85,10 +85,10 @@ pub struct Global {
     /// Print nothing but results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Colour diagnostics: `auto` (a terminal without `NO_COLOR`), `always` or `never`.
+    /// When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: Color,
-    /// How errors are written to stderr: `human` or `json` (one object per error).
+    /// How errors are written to stderr (`json`: one object per error, for tools).
     #[arg(long, global = true, value_name = "FORMAT", default_value = "human")]
     pub error_format: ErrorFormat,
 }
