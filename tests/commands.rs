@@ -380,3 +380,78 @@ fn a_bad_user_config_points_at_its_line() {
     assert_eq!(v["location"]["line"], 2, "{v}");
     assert_eq!(v["location"]["file"], "[PROJECT]/home/config.toml", "{v}");
 }
+
+const ADD: &str = "/// Add two numbers.\n/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n";
+
+#[test]
+fn shadow_prints_json() {
+    let t = Test::new().script("math", ADD).file(
+        "main.rhai",
+        "call(\"add\", #{a: 1, b: 2}) + call(\"add\", #{a: 3, b: 4})",
+    );
+    t.run_with(&["main.rhai", "--trace", "t.jsonl"]).status(0);
+    let out = t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"]);
+    out.status(0);
+    assert_eq!(
+        out.json(),
+        json!({"name": "add", "agreed": 2, "total": 2, "disagreements": []})
+    );
+    let t = t.script("math", "fn add(a, b) { a * b }\n");
+    let out = t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"]);
+    out.status(1);
+    assert_eq!(
+        out.json()["disagreements"][0],
+        json!({"input": {"a": 1, "b": 2}, "recorded": 3, "now": 2})
+    );
+}
+
+/// Every `--json` output and `--error-format json` error matches `docs/cli.schema.json`.
+#[test]
+fn json_outputs_match_the_documented_schema() {
+    let text = std::fs::read_to_string(crate::util::repo().join("docs/cli.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let check = |def: &str, value: &serde_json::Value| {
+        let mut s = schema.clone();
+        s["$ref"] = json!(format!("#/$defs/{def}"));
+        let v = jsonschema::validator_for(&s).unwrap();
+        let errors: Vec<String> = v.iter_errors(value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{def}: {errors:?}\n{value}");
+    };
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .script("math", ADD)
+        .file("main.rhai", "call(\"add\", #{a: 1, b: 2})");
+    check("list", &t.run_with(&["list", "--json"]).json());
+    check("check", &t.run_with(&["check", "--json"]).json());
+    check(
+        "config_path",
+        &t.run_with(&["config", "path", "--json"]).json(),
+    );
+    t.run_with(&["main.rhai", "--trace", "t.jsonl"]).status(0);
+    check(
+        "shadow",
+        &t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"])
+            .json(),
+    );
+    let t = t.script("math", "fn add(a, b) { a * b }\n");
+    check(
+        "shadow",
+        &t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"])
+            .json(),
+    );
+    let err = |out: Run| serde_json::from_str::<serde_json::Value>(out.stderr.trim()).unwrap();
+    check(
+        "error",
+        &err(t.run_with(&["run", "nope", "--error-format", "json"])),
+    );
+    check(
+        "error",
+        &err(t.run_with(&["check", "--watch", "--error-format", "json"])),
+    );
+    let t = t
+        .worker("a", "---\nmodle: x\n---\nHi\n")
+        .worker("b", "---\ntoolsets: [nope]\n---\nHi\n");
+    let e = err(t.run_with(&["check", "--error-format", "json"]));
+    assert_eq!(e["related"].as_array().map(Vec::len), Some(2), "{e}");
+    check("error", &e);
+}
