@@ -103,17 +103,25 @@ fn completions_name_every_subcommand() {
     }
 }
 
+/// Each completion script parses in its shell (`bash -n`, `zsh -n`, `fish -n`), where installed.
 #[test]
-fn bash_completions_parse() {
-    let out = Test::new().args(&["completions", "bash"]).run();
-    let t = Test::new().file("c.bash", &out.stdout);
-    let ok = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(t.path().join("c.bash"))
-        .status();
-    // Where bash is missing there is nothing to check.
-    if let Ok(status) = ok {
-        assert!(status.success());
+fn completions_parse_in_their_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Test::new().args(&["completions", shell]).run();
+        out.status(0);
+        let t = Test::new().file("completions", &out.stdout);
+        let checked = std::process::Command::new(shell)
+            .arg("-n")
+            .arg(t.path().join("completions"))
+            .output();
+        // Where the shell is missing there is nothing to check.
+        if let Ok(result) = checked {
+            assert!(
+                result.status.success(),
+                "{shell} -n: {}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+        }
     }
 }
 
