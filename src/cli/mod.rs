@@ -245,7 +245,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             let text = e.render();
-            let text = if color == Color::Always {
+            let text = if color.for_stderr() && format == ErrorFormat::Human {
                 text.ansi().to_string()
             } else {
                 text.to_string()
