@@ -54,8 +54,9 @@ let who = if args.len() > 0 { args[0] } else { "World" };
     ),
 ];
 
-/// Create the project in `dir` (created when missing) and say what was made.
-pub fn run(dir: &Path, quiet: bool) -> Result<(), Error> {
+/// Create the project in `dir` (created when missing) and say what was made (`json`: as
+/// `{"created": [paths], "next": command}`).
+pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
     let at = |rel: &str| {
         if dir == Path::new(".") {
             PathBuf::from(rel)
@@ -89,6 +90,22 @@ pub fn run(dir: &Path, quiet: bool) -> Result<(), Error> {
         }
         created.push(format!("`{}`", path.display()));
     }
+    let cd = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", shell_word(&dir.display().to_string()))
+    };
+    let next = format!("{cd}llm-do scripts/main.rhai Ada");
+    if json {
+        let created: Vec<String> = targets
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        return out(&format!(
+            "{}\n",
+            serde_json::json!({"created": created, "next": next})
+        ));
+    }
     if quiet {
         return Ok(());
     }
@@ -96,13 +113,8 @@ pub fn run(dir: &Path, quiet: bool) -> Result<(), Error> {
     for (path, _) in &targets {
         text.push_str(&format!("created {}\n", path.display()));
     }
-    let cd = if dir == Path::new(".") {
-        String::new()
-    } else {
-        format!("cd {} && ", shell_word(&dir.display().to_string()))
-    };
     text.push_str(&format!(
-        "\nnext: {cd}llm-do scripts/main.rhai Ada\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n"
+        "\nnext: {next}\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n"
     ));
     out(&text)
 }

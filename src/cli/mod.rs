@@ -357,7 +357,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let input = run::read_input(input, input_json, input_file)?;
             run::run(settings_for(g, &run.or(outer), here, true)?, &name, input).await
         }
-        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet),
+        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
         Command::Config {
