@@ -3,44 +3,48 @@
 
 mod checks;
 mod parse;
+pub mod user;
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use checks::{is_identifier, is_model_id};
-pub use parse::{BUILTIN_PROVIDERS, parse_config};
+pub use parse::{BUILTIN_PROVIDERS, parse_config, parse_user_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub defaults: Defaults,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub limits: Limits,
-    #[serde(default)]
+    /// `[models]`: aliases, short name → model id (resolved elsewhere; parsed and merged here).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalRule>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub shell: ShellConfig,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[mcp.NAME]`: MCP servers usable as toolsets (`mcp.NAME`, `mcp.NAME.tool`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub mcp: BTreeMap<String, McpServer>,
     /// `[log]`: the run log (DESIGN §14).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log: LogConfig,
     /// `[prices."provider:model"]`: per-million-token prices over the shipped table.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prices: BTreeMap<String, crate::model::prices::Price>,
     /// `[eval]`: settings of `llm-do test`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub eval: Eval,
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `false` turns the run log off (default on).
@@ -50,7 +54,7 @@ pub struct LogConfig {
 }
 
 /// `[eval]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Eval {
     /// Model that grades `judge` comparators (default: the model workers get).
@@ -58,7 +62,7 @@ pub struct Eval {
 }
 
 /// `[defaults]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     /// Model id used when neither `--model`, the worker, nor `LLM_DO_MODEL` names one.
@@ -66,7 +70,7 @@ pub struct Defaults {
 }
 
 /// `[limits]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Maximum nesting of worker calls (default 5).
@@ -86,7 +90,7 @@ pub struct Limits {
 }
 
 /// What an approval rule or policy decides for a tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Approve,
@@ -95,7 +99,7 @@ pub enum Decision {
 }
 
 /// `[[approvals]]`: a rule matched against LLM-initiated tool calls; first match wins.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalRule {
     /// Tool name glob (e.g. `write_file`, `mcp.github.*`).
@@ -108,22 +112,22 @@ pub struct ApprovalRule {
 }
 
 /// `[shell]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShellConfig {
     /// Allowed command prefixes; first match wins. A command matching none is refused.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<ShellRule>,
     /// Default timeout in seconds (default 30).
     pub timeout: Option<u64>,
     /// Environment variables passed to commands besides the defaults (`PATH`, `HOME`, `LANG`,
     /// `LC_*`, `TERM`, `TZ`, `USER`, `TMPDIR`). Secrets are refused when the file loads.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
 }
 
 /// One `[shell] allow` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShellRule {
     /// Matches commands equal to this or starting with it followed by a space.
@@ -133,12 +137,16 @@ pub struct ShellRule {
     pub approval: bool,
 }
 
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 fn yes() -> bool {
     true
 }
 
 /// Wire format of a named provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Wire {
     Openai,
@@ -146,7 +154,7 @@ pub enum Wire {
 }
 
 /// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     pub base_url: String,
@@ -157,21 +165,21 @@ pub struct ProviderConfig {
 
 /// `[mcp.NAME]`: an MCP server, either a stdio child process (`command`, `args`, `env`) or a
 /// streamable HTTP endpoint (`url`, `headers_env`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct McpServer {
     /// Program started for a stdio server.
     pub command: Option<String>,
     /// Its arguments.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Extra environment variables for it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// Endpoint of a streamable HTTP server.
     pub url: Option<String>,
     /// HTTP header name → environment variable holding its value (e.g. a token).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_env: BTreeMap<String, String>,
 }
 

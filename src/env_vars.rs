@@ -14,6 +14,10 @@ pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
 /// Address of the Ollama server for `ollama:` models (default `http://localhost:11434`).
 pub const OLLAMA_HOST: &str = "OLLAMA_HOST";
 
+/// Path of the user config file (default: `llm-do/config.toml` in `$XDG_CONFIG_HOME`, i.e.
+/// `~/.config`). Tests point it at a temp file.
+pub const LLM_DO_CONFIG: &str = "LLM_DO_CONFIG";
+
 /// Path of the REPL history file (default: `llm-do/history.txt` in the user's data directory).
 pub const LLM_DO_HISTORY: &str = "LLM_DO_HISTORY";
 

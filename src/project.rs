@@ -50,6 +50,45 @@ impl From<Box<Located>> for ProjectError {
     }
 }
 
+/// The project's `llm-do.toml` at `root` (none: defaults) over the user config.
+///
+/// # Errors
+///
+/// A located error when either file is invalid; an I/O error when one cannot be read.
+pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
+    let mut errors = Vec::new();
+    let path = root.join(CONFIG_FILE);
+    let config = match read_optional(&path, &mut Vec::new())? {
+        Some(text) => config::parse_config(Path::new(CONFIG_FILE), &text)?,
+        None => Config::default(),
+    };
+    let config = with_user_config(config, &mut errors);
+    match errors.pop() {
+        Some(e) => Err(e),
+        None => Ok(config),
+    }
+}
+
+/// The hook that puts the user config (DESIGN §16) under a project's config; its errors join
+/// the project's.
+fn with_user_config(config: Config, errors: &mut Vec<ProjectError>) -> Config {
+    match config::user::load() {
+        Ok(Some(user)) => config.over(&user),
+        Ok(None) => config,
+        Err(config::user::UserConfigError::Io { path, message }) => {
+            errors.push(ProjectError::Io {
+                path: path.display().to_string(),
+                message,
+            });
+            config
+        }
+        Err(config::user::UserConfigError::Invalid(e)) => {
+            errors.push(ProjectError::from(e));
+            config
+        }
+    }
+}
+
 /// Find the project root: the nearest directory from `start` upward holding `llm-do.toml` or
 /// `workers/`.
 pub fn discover(start: &Path) -> Option<PathBuf> {
@@ -189,6 +228,7 @@ impl Project {
                 Config::default()
             }
         };
+        let config = with_user_config(config, &mut errors);
 
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();

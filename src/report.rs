@@ -6,8 +6,10 @@
 //! panic.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
 
 use miette::Diagnostic;
+use serde_json::{Map, Value, json};
 
 use crate::call::CallError;
 use crate::error::Located;
@@ -66,6 +68,40 @@ impl Error {
     }
 }
 
+/// `--color`: whether diagnostics use colour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    // Colour on a terminal unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour output written to stderr.
+    pub fn for_stderr(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
+/// `--error-format`: how errors are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ErrorFormat {
+    // For people: miette reports, or `error:` / `Caused by:` / `hint:`.
+    #[default]
+    Human,
+    // For tools wrapping llm-do: one JSON object per error, on one line.
+    Json,
+}
+
+/// The error format chosen once per process by [`install_error_hook`].
+static FORMAT: OnceLock<ErrorFormat> = OnceLock::new();
+
 /// Print `error` on stderr the way its kind reads best and return the exit code for it.
 pub fn render(error: Error) -> ExitCode {
     // A script stopped because its `print` could not write: say so, not "interrupted".
@@ -74,6 +110,14 @@ pub fn render(error: Error) -> ExitCode {
         (_, e) => e,
     };
     let code = error.exit_code();
+    if FORMAT.get() == Some(&ErrorFormat::Json) {
+        let mut v = to_json(&error);
+        if let Value::Object(m) = &mut v {
+            m.insert("code".into(), json!(code as i32));
+        }
+        let _ = writeln!(io::stderr().lock(), "{v}");
+        return code;
+    }
     let text = match error {
         Error::Call(CallError::Cancelled) => "interrupted\n".to_string(),
         e if is_located(&e) => format!("{:?}\n", miette::Report::new(e)),
@@ -105,9 +149,63 @@ fn plain(e: &Error) -> String {
     out
 }
 
-/// Set up miette's rendering once per process: colour only on a terminal without `NO_COLOR`.
-pub fn install_error_hook() {
-    let color = io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+/// A usage error found by the argument parser, in `format`; returns its exit code (2).
+pub fn render_usage(text: &str, format: ErrorFormat) -> ExitCode {
+    let text = if format == ErrorFormat::Json {
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        format!(
+            "{}\n",
+            json!({"error": message, "code": ExitCode::Usage as i32})
+        )
+    } else {
+        text.to_string()
+    };
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+    ExitCode::Usage
+}
+
+/// An error as one JSON object: `error`, `help` when there is one, `location` (`file`, 1-based
+/// `line` and `column`) when located, and `related` errors (e.g. each of several project
+/// errors).
+fn to_json(e: &dyn Diagnostic) -> Value {
+    let mut m = Map::new();
+    m.insert("error".into(), json!(e.to_string()));
+    if let Some(help) = e.help() {
+        m.insert("help".into(), json!(help.to_string()));
+    }
+    if let Some(loc) = location(e) {
+        m.insert("location".into(), loc);
+    }
+    let related: Vec<Value> = e.related().into_iter().flatten().map(to_json).collect();
+    if !related.is_empty() {
+        if !m.contains_key("location") {
+            if let Some(loc) = related.iter().find_map(|r| r.get("location")) {
+                m.insert("location".into(), loc.clone());
+            }
+        }
+        m.insert("related".into(), Value::Array(related));
+    }
+    Value::Object(m)
+}
+
+/// Where the first label of `e` points, as `{"file", "line", "column"}` (1-based).
+fn location(e: &dyn Diagnostic) -> Option<Value> {
+    let src = e.source_code()?;
+    let span = e.labels()?.next()?.inner().to_owned();
+    let at = src.read_span(&span, 0, 0).ok()?;
+    Some(json!({
+        "file": at.name().unwrap_or_default(),
+        "line": at.line() + 1,
+        "column": at.column() + 1,
+    }))
+}
+
+/// Set up rendering once per process: miette's colour (`--color`, `NO_COLOR`) and the error
+/// format.
+pub fn install_error_hook(color: Color, format: ErrorFormat) {
+    let _ = FORMAT.set(format);
+    let color = color.for_stderr();
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()

@@ -1,5 +1,6 @@
 //! Settings resolved once before any work: CLI flags over environment over `llm-do.toml` over
-//! defaults. Commands read these, never clap.
+//! the user config (`$XDG_CONFIG_HOME/llm-do/config.toml`) over defaults. Commands read these,
+//! never clap.
 
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@ mod approvals;
 mod budgets;
 mod builtins;
 mod cli;
+mod commands;
 mod concurrency;
 mod doc_snippets;
 mod errors;

@@ -8,6 +8,8 @@ use assert_cmd::Command;
 /// Environment variables that must not leak from the developer's shell into tests.
 pub const CLEARED: &[&str] = &[
     "LLM_DO_MODEL",
+    "LLM_DO_CONFIG",
+    "XDG_CONFIG_HOME",
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_BASE_URL",
     "OPENAI_API_KEY",

@@ -5,7 +5,8 @@ use crate::settings::Settings;
 
 use super::setup;
 
-/// Load the project and report problems (exit 2) or a one-line summary.
+/// Load the project and report problems (exit 2) or a one-line summary (`--json`: an object;
+/// errors then follow `--error-format`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let settings = &Settings {
         log: false,
@@ -26,7 +27,15 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             ),
         });
     }
-    if !settings.quiet {
+    if settings.json {
+        let v = serde_json::json!({
+            "ok": true,
+            "workers": p.workers.len(),
+            "fns": p.fns.len(),
+            "root": p.root.display().to_string(),
+        });
+        out_line(&v.to_string())?;
+    } else if !settings.quiet {
         out_line(&format!(
             "ok: {} workers, {} fns in `{}`",
             p.workers.len(),

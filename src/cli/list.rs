@@ -5,7 +5,7 @@ use crate::settings::Settings;
 
 use super::setup;
 
-/// Print one row per name.
+/// Print one row per name (`--json`: an array of `{kind, name, description, source}`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let settings = &Settings {
         log: false,
@@ -56,6 +56,21 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             format!("LLM tools: {}", tools.join(", ")),
             "built-in".into(),
         ]);
+    }
+    if settings.json {
+        let all: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|[kind, name, description, source]| {
+                serde_json::json!({
+                    "kind": kind,
+                    "name": name,
+                    "description": description,
+                    "source": source,
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&all).unwrap_or_default();
+        return out_line(&text);
     }
     let widths: Vec<usize> = (0..3)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))

@@ -1,10 +1,17 @@
-//! The command line (DESIGN §10), a face of the program (DESIGN §12, layer 5): clap
+//! The command line (DESIGN §10, §16), a face of the program (DESIGN §12, layer 5): clap
 //! definitions and their resolution into [`Settings`]; each command lives in its own file and
 //! takes `Settings`, never clap types. Errors are rendered and mapped to exit codes in
 //! [`crate::report`] only.
+//!
+//! Flags belong to the commands they apply to: [`Global`] ones everywhere, [`RunOptions`]
+//! (model, approvals, traces, cassettes) on each command that runs calls, `--watch` and the
+//! script's ARGS on the script form only.
 
 mod check;
+mod completions;
+mod config;
 mod dataset;
+mod init;
 mod list;
 mod logs;
 mod repl;
@@ -18,21 +25,36 @@ mod test;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::approval::Mode;
 use crate::project::{self, ProjectError};
-use crate::report::{Error, ExitCode};
+use crate::report::{Color, Error, ErrorFormat, ExitCode};
 use crate::settings::Settings;
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
 #[derive(Debug, Parser)]
-#[command(name = "llm-do", version, disable_help_subcommand = true)]
+#[command(
+    name = "llm-do",
+    version,
+    disable_version_flag = true,
+    override_usage = "llm-do [OPTIONS] SCRIPT [ARGS]...\n       llm-do [OPTIONS] <COMMAND>"
+)]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: Global,
+    /// Print the version (with `-v`: commit, target and features).
+    #[arg(short = 'V', long)]
+    pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+/// The script form: `llm-do [OPTIONS] SCRIPT [ARGS]...`.
+#[derive(Debug, Args)]
+pub struct ScriptArgs {
     /// A Rhai script to run (the main job).
     #[arg(value_name = "SCRIPT")]
     pub script: Option<PathBuf>,
@@ -43,64 +65,119 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub args: Vec<String>,
+    /// Run the script again whenever a project file or the script changes.
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub run: RunOptions,
 }
 
 /// Flags every command accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Project root (default: nearest folder upward holding llm-do.toml or workers/).
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// Model for every worker, e.g. `test`, `anthropic:claude-haiku-4-5`.
-    #[arg(long, global = true, value_name = "ID")]
-    pub model: Option<String>,
-    /// Approve every tool call an LLM makes.
-    #[arg(long, global = true, conflicts_with = "reject_all")]
-    pub approve_all: bool,
-    /// Reject every tool call an LLM makes.
-    #[arg(long, global = true)]
-    pub reject_all: bool,
-    /// Maximum nesting of worker calls (default 5).
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_depth: Option<u32>,
     /// Print results as JSON, strings included.
     #[arg(long, global = true)]
     pub json: bool,
     /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Write trace events as JSON lines to FILE (for `shadow`: the trace to read).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Record every model exchange into the cassette FILE (written at exit).
-    #[arg(long, global = true, value_name = "FILE", conflicts_with = "replay")]
-    pub record: Option<PathBuf>,
-    /// Answer model requests from the cassette FILE, offline; fail at the first difference.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub replay: Option<PathBuf>,
     /// Print nothing but results and errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Run the script again whenever a project file or the script changes.
-    #[arg(long, global = true)]
-    pub watch: bool,
+    /// When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`).
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: Color,
+    /// How errors are written to stderr (`json`: one object per error, for tools).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "human")]
+    pub error_format: ErrorFormat,
+}
+
+/// Flags of the commands that run calls (the script form, `run`, `repl`, `shadow`, `test`).
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Run options")]
+pub struct RunOptions {
+    /// Model for every worker, e.g. `test`, `anthropic:claude-haiku-4-5`.
+    #[arg(long, value_name = "ID")]
+    pub model: Option<String>,
+    /// Approve every tool call an LLM makes.
+    #[arg(long, conflicts_with = "reject_all")]
+    pub approve_all: bool,
+    /// Reject every tool call an LLM makes.
+    #[arg(long)]
+    pub reject_all: bool,
+    /// Maximum nesting of worker calls (default 5).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_depth: Option<u32>,
+    /// Write trace events as JSON lines to FILE (for `shadow`: the trace to read).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Record every model exchange into the cassette FILE (written at exit).
+    #[arg(long, value_name = "FILE", conflicts_with = "replay")]
+    pub record: Option<PathBuf>,
+    /// Answer model requests from the cassette FILE, offline; fail at the first difference.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
     /// Do not append this run to the run log (`.llm-do/log.db`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_log: bool,
+}
+
+impl RunOptions {
+    /// These options, with any left unset taken from `outer` (given before the command name:
+    /// `llm-do --model test run NAME`).
+    #[must_use]
+    pub fn or(self, outer: RunOptions) -> RunOptions {
+        RunOptions {
+            model: self.model.or(outer.model),
+            approve_all: self.approve_all || (outer.approve_all && !self.reject_all),
+            reject_all: self.reject_all || (outer.reject_all && !self.approve_all),
+            max_depth: self.max_depth.or(outer.max_depth),
+            trace: self.trace.or(outer.trace),
+            record: self.record.or(outer.record),
+            replay: self.replay.or(outer.replay),
+            no_log: self.no_log || outer.no_log,
+        }
+    }
+
+    /// The first option set, as written on the command line (for "does not apply" errors).
+    fn first_set(&self) -> Option<&'static str> {
+        [
+            (self.model.is_some(), "--model"),
+            (self.approve_all, "--approve-all"),
+            (self.reject_all, "--reject-all"),
+            (self.max_depth.is_some(), "--max-depth"),
+            (self.trace.is_some(), "--trace"),
+            (self.record.is_some(), "--record"),
+            (self.replay.is_some(), "--replay"),
+            (self.no_log, "--no-log"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+    }
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one worker or fn with INPUT (text), `--input-json`, or stdin.
+    /// Run one worker or fn with INPUT (text), `@FILE`, `--input-json`, or stdin.
     Run {
         /// Worker, fn or builtin name.
         name: String,
-        /// Input text (default: stdin when it is not a terminal).
+        /// Input text, or `@FILE` to read it from FILE (JSON when FILE ends in `.json`).
+        /// Default: stdin when it is not a terminal.
         input: Option<String>,
         /// Input as a JSON value (a map of named arguments).
-        #[arg(long, value_name = "JSON", conflicts_with = "input")]
+        #[arg(long, value_name = "JSON", conflicts_with_all = ["input", "input_file"])]
         input_json: Option<String>,
+        /// Read the input from FILE (JSON when FILE ends in `.json`).
+        #[arg(long, value_name = "FILE", conflicts_with = "input")]
+        input_file: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunOptions,
     },
     /// Load and validate the whole project (no network).
     Check,
@@ -116,11 +193,15 @@ pub enum Command {
     Shadow {
         /// Worker or fn to verify.
         name: String,
+        #[command(flatten)]
+        run: RunOptions,
     },
     /// Run the cases of each NAME (`tests/NAME.jsonl`, worker `examples:`) and report agreement.
     Test {
         /// Workers or fns to test (default: every name with cases).
         names: Vec<String>,
+        #[command(flatten)]
+        run: RunOptions,
         /// Run each case N times and report self-agreement (the noise floor).
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
@@ -140,7 +221,10 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Interactive session (also: bare `llm-do` on a terminal).
-    Repl,
+    Repl {
+        #[command(flatten)]
+        run: RunOptions,
+    },
     /// Calls from the run log, newest first; `logs show RUN:ID` shows one whole.
     Logs {
         /// Only calls of this worker or fn (or `show`, then the call id).
@@ -154,6 +238,35 @@ pub enum Command {
         #[arg(long, value_name = "RUN")]
         run: Option<String>,
     },
+    /// Create a working project in DIR (default: the current folder); never overwrites.
+    Init {
+        /// Folder to create the project in (created when missing).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    ///
+    /// E.g. `llm-do completions bash > ~/.local/share/bash-completion/completions/llm-do`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, e.g. `llm-do man | man -l -`.
+    Man,
+    /// The user configuration (`$XDG_CONFIG_HOME/llm-do/config.toml`).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `llm-do config ...`
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ConfigAction {
+    /// Print the path of the user configuration file (it need not exist).
+    Path,
+    /// Print the effective configuration: the project's `llm-do.toml` over the user's file.
+    Show,
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -162,8 +275,32 @@ const SCRIPT_STACK: usize = 64 * 1024 * 1024;
 
 /// Parse the process arguments, run, render any error; returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
-    crate::report::install_error_hook();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (color, format) = early_flags(&argv);
+    let clap_color = match color {
+        Color::Auto => clap::ColorChoice::Auto,
+        Color::Always => clap::ColorChoice::Always,
+        Color::Never => clap::ColorChoice::Never,
+    };
+    let parsed = Cli::command()
+        .color(clap_color)
+        .try_get_matches_from(&argv)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let text = e.render();
+            let text = if color.for_stderr() && format == ErrorFormat::Human {
+                text.ansi().to_string()
+            } else {
+                text.to_string()
+            };
+            return crate::report::render_usage(&text, format) as i32;
+        }
+        // `--help` and `help`: not errors.
+        Err(e) => return i32::from(e.print().is_err()),
+    };
+    crate::report::install_error_hook(cli.global.color, cli.global.error_format);
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(SCRIPT_STACK)
@@ -184,48 +321,101 @@ pub fn main() -> i32 {
     }
 }
 
+/// `--color` and `--error-format` read before parsing, so that usage errors follow them.
+fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
+    use clap::ValueEnum;
+    let mut color = Color::Auto;
+    let mut format = ErrorFormat::Human;
+    let args: Vec<&str> = argv.iter().filter_map(|a| a.to_str()).collect();
+    for (i, a) in args.iter().enumerate() {
+        if *a == "--" {
+            break;
+        }
+        let value = |name: &str| {
+            a.strip_prefix(&format!("{name}="))
+                .or_else(|| (*a == name).then(|| args.get(i + 1).copied()).flatten())
+        };
+        if let Some(c) = value("--color").and_then(|v| Color::from_str(v, true).ok()) {
+            color = c;
+        }
+        if let Some(f) = value("--error-format").and_then(|v| ErrorFormat::from_str(v, true).ok()) {
+            format = f;
+        }
+    }
+    (color, format)
+}
+
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
-    let start = cli
-        .script
-        .as_deref()
-        .and_then(Path::parent)
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    if cli.global.verbose >= 3 {
+    let g = &cli.global;
+    if cli.version {
+        return version(g.verbose);
+    }
+    if g.verbose >= 3 {
         crate::trace::http_log::install();
     }
     let here = Path::new(".");
-    let g = &cli.global;
-    match cli.command {
-        Some(Command::Stats { traces }) => stats::run(&traces, g.json),
-        Some(Command::Shadow { name }) => shadow::run(&settings_for(g, here, true)?, &name).await,
-        Some(Command::Check) => check::run(&settings_for(g, here, true)?),
-        Some(Command::Test {
+    let none = RunOptions::default();
+    let Some(command) = cli.command else {
+        return script_form(cli.script, g).await;
+    };
+    // Run options before the command name belong to it when it runs calls.
+    let outer = cli.script.run;
+    let runs = matches!(
+        command,
+        Command::Run { .. } | Command::Shadow { .. } | Command::Repl { .. } | Command::Test { .. }
+    );
+    let misplaced = if cli.script.watch {
+        Some("--watch")
+    } else if runs {
+        None
+    } else {
+        outer.first_set()
+    };
+    if let Some(flag) = misplaced {
+        return Err(Error::Usage {
+            message: format!(
+                "`{flag}` does not apply to `llm-do {}`",
+                command_name(&command)
+            ),
+            help: Some(format!(
+                "`llm-do {} --help` lists its options",
+                command_name(&command)
+            )),
+        });
+    }
+    match command {
+        Command::Stats { traces } => stats::run(&traces, g.json),
+        Command::Shadow { name, run } => {
+            shadow::run(&settings_for(g, &run.or(outer), here, true)?, &name).await
+        }
+        Command::Check => check::run(&settings_for(g, &none, here, true)?),
+        Command::Test {
             names,
+            run,
             repeat,
             min_agreement,
             junit,
-        }) => {
+        } => {
             let args = test::TestArgs {
                 names,
                 repeat,
                 min_agreement,
                 junit,
             };
-            test::run(&settings_for(g, here, true)?, &args).await
+            test::run(&settings_for(g, &run.or(outer), here, true)?, &args).await
         }
-        Some(Command::Dataset { name, output }) => {
-            dataset::run(&settings_for(g, here, true)?, &name, output.as_deref())
-        }
-        Some(Command::List) => list::run(&settings_for(g, here, true)?),
-        Some(Command::Repl) => repl::run(settings_for(g, here, false)?).await,
-        Some(Command::Logs {
+        Command::Dataset { name, output } => dataset::run(
+            &settings_for(g, &none, here, true)?,
+            &name,
+            output.as_deref(),
+        ),
+        Command::Logs {
             name,
             id,
             limit,
             run,
-        }) => {
+        } => {
             let query = match (name, id) {
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
                 (name, None) => logs::Query::List { name, run, limit },
@@ -241,52 +431,142 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                     });
                 }
             };
-            logs::run(&settings_for(g, here, true)?, query)
+            logs::run(&settings_for(g, &none, here, true)?, query)
         }
-        Some(Command::Run {
+        Command::List => list::run(&settings_for(g, &none, here, true)?),
+        Command::Repl { run } => repl::run(settings_for(g, &run.or(outer), here, false)?).await,
+        Command::Run {
             name,
             input,
             input_json,
-        }) => {
-            let input = run::read_input(input, input_json)?;
-            run::run(settings_for(g, here, true)?, &name, input).await
+            input_file,
+            run,
+        } => {
+            let input = run::read_input(input, input_json, input_file)?;
+            run::run(settings_for(g, &run.or(outer), here, true)?, &name, input).await
         }
-        None => match cli.script {
-            Some(script) if g.watch => {
-                let settings = settings_for(g, &start, false)?;
-                script::watch(settings, &script, cli.args).await
-            }
-            Some(script) => script::run(settings_for(g, &start, false)?, &script, cli.args).await,
-            None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
-                repl::run(settings_for(g, here, false)?).await
-            }
-            None => Err(Error::Usage {
-                message: "no script given".into(),
-                help: Some(
-                    "usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into(),
-                ),
-            }),
-        },
+        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
+        Command::Config {
+            action: ConfigAction::Path,
+        } => config::path(g.json),
+        Command::Config {
+            action: ConfigAction::Show,
+        } => config::show(&settings_for(g, &none, here, false)?),
     }
+}
+
+/// The name of `command` as typed.
+fn command_name(command: &Command) -> String {
+    match command {
+        Command::Run { .. } => "run",
+        Command::Check => "check",
+        Command::List => "list",
+        Command::Stats { .. } => "stats",
+        Command::Shadow { .. } => "shadow",
+        Command::Repl { .. } => "repl",
+        Command::Init { .. } => "init",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+        Command::Config { .. } => "config",
+        Command::Test { .. } => "test",
+        Command::Dataset { .. } => "dataset",
+        Command::Logs { .. } => "logs",
+    }
+    .to_string()
+}
+
+/// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.
+async fn script_form(s: ScriptArgs, g: &Global) -> Result<(), Error> {
+    let here = Path::new(".");
+    let Some(script) = s.script else {
+        if s.watch {
+            return Err(Error::Usage {
+                message: "`--watch` needs a script to run".into(),
+                help: Some("usage: `llm-do SCRIPT.rhai --watch`".into()),
+            });
+        }
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            return repl::run(settings_for(g, &s.run, here, false)?).await;
+        }
+        return Err(Error::Usage {
+            message: "no script given".into(),
+            help: Some(
+                "usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into(),
+            ),
+        });
+    };
+    if let Some(e) = mistyped_command(&script) {
+        return Err(e);
+    }
+    let start = script
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let settings = settings_for(g, &s.run, &start, false)?;
+    if s.watch {
+        script::watch(settings, &script, s.args).await
+    } else {
+        script::run(settings, &script, s.args).await
+    }
+}
+
+/// A SCRIPT that is no file but close to a subcommand name (`llm-do chek`) is a typo.
+fn mistyped_command(script: &Path) -> Option<Error> {
+    if script.exists() {
+        return None;
+    }
+    let name = script.to_str()?;
+    let cmd = Cli::command();
+    let names: Vec<&str> = cmd
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .chain(["help"])
+        .collect();
+    let help = crate::suggest::did_you_mean(name, names)?;
+    Some(Error::Usage {
+        message: format!("unknown command or script `{name}`"),
+        help: Some(format!("{help} (`llm-do --help` lists the commands)")),
+    })
+}
+
+/// `llm-do --version`; with `-v` also the commit, target and enabled features.
+fn version(verbose: u8) -> Result<(), Error> {
+    let mut text = format!("llm-do {}\n", env!("CARGO_PKG_VERSION"));
+    if verbose > 0 {
+        text.push_str(&format!(
+            "commit: {}\ntarget: {}\nfeatures: {}\n",
+            env!("LLM_DO_COMMIT"),
+            env!("LLM_DO_TARGET"),
+            env!("LLM_DO_FEATURES")
+        ));
+    }
+    crate::report::out(&text)
+}
+
+/// The clap command tree (for completions and the manual page).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// The settings of a command run from `start`: the project root (`--project`, or discovered
 /// upward; `required` makes a missing project an error), then flags over environment over
-/// `llm-do.toml` over defaults.
-fn settings_for(global: &Global, start: &Path, required: bool) -> Result<Settings, Error> {
+/// `llm-do.toml` over the user config over defaults.
+pub fn settings_for(
+    global: &Global,
+    run: &RunOptions,
+    start: &Path,
+    required: bool,
+) -> Result<Settings, Error> {
     let root = root(global, start, required)?;
-    let config_path = root.join(project::CONFIG_FILE);
-    let config = match std::fs::read_to_string(&config_path) {
-        Ok(text) => crate::config::parse_config(Path::new(project::CONFIG_FILE), &text)
-            .map_err(|e| Error::Project(ProjectError::from(e)))?,
-        Err(_) => crate::config::Config::default(),
-    };
+    let config = project::load_config(&root)?;
     let mut s = Settings::new(root);
-    s.model_override = global.model.clone();
+    s.model_override.clone_from(&run.model);
     s.env_model = std::env::var(crate::env_vars::LLM_DO_MODEL)
         .ok()
         .filter(|m| !m.is_empty());
-    s.max_depth = global
+    s.max_depth = run
         .max_depth
         .or(config.limits.max_depth)
         .unwrap_or(s.max_depth);
@@ -298,9 +578,9 @@ fn settings_for(global: &Global, start: &Path, required: bool) -> Result<Setting
         max_requests: config.limits.max_requests,
         max_worker_runs: config.limits.max_worker_runs,
     };
-    s.approval = if global.approve_all {
+    s.approval = if run.approve_all {
         Mode::ApproveAll
-    } else if global.reject_all {
+    } else if run.reject_all {
         Mode::RejectAll
     } else {
         Mode::Normal
@@ -308,11 +588,11 @@ fn settings_for(global: &Global, start: &Path, required: bool) -> Result<Setting
     s.json = global.json;
     s.verbosity = global.verbose;
     s.quiet = global.quiet;
-    s.trace.clone_from(&global.trace);
-    s.record.clone_from(&global.record);
-    s.replay.clone_from(&global.replay);
+    s.trace.clone_from(&run.trace);
+    s.record.clone_from(&run.record);
+    s.replay.clone_from(&run.replay);
     // The run log is kept only in a real project (not a bare folder a script runs from).
-    s.log = !global.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
+    s.log = !run.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
     s.log_retain_days = config.log.retain_days;
     Ok(s)
 }
@@ -334,3 +614,6 @@ fn root(global: &Global, start: &Path, required: bool) -> Result<PathBuf, Error>
         })),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,7 @@
 //! call.
 
 use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -39,8 +40,13 @@ pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), 
     setup::print_value(&crate::script::value::to_json(&out?), settings.json)
 }
 
-/// The input of `llm-do run`: `--input-json`, the INPUT text, or stdin when piped.
-pub fn read_input(input: Option<String>, input_json: Option<String>) -> Result<RunInput, Error> {
+/// The input of `llm-do run`: `--input-json`, `--input-file FILE` or `@FILE`, the INPUT text,
+/// or stdin when piped.
+pub fn read_input(
+    input: Option<String>,
+    input_json: Option<String>,
+    input_file: Option<PathBuf>,
+) -> Result<RunInput, Error> {
     if let Some(j) = input_json {
         return serde_json::from_str(&j)
             .map(RunInput::Json)
@@ -48,6 +54,15 @@ pub fn read_input(input: Option<String>, input_json: Option<String>) -> Result<R
                 message: format!("`--input-json` is not valid JSON: {e}"),
                 help: Some("example: --input-json '{\"name\": \"x\"}'".into()),
             });
+    }
+    let file = input_file.or_else(|| {
+        input
+            .as_deref()
+            .and_then(|i| i.strip_prefix('@'))
+            .map(PathBuf::from)
+    });
+    if let Some(path) = file {
+        return from_file(&path);
     }
     if let Some(text) = input {
         return Ok(RunInput::Text(text));
@@ -64,10 +79,35 @@ pub fn read_input(input: Option<String>, input_json: Option<String>) -> Result<R
             message: format!("cannot read stdin: {e}"),
             help: None,
         })?;
+    Ok(text_input(&text))
+}
+
+/// The input held in `path`: JSON when it ends in `.json`, else text.
+fn from_file(path: &Path) -> Result<RunInput, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
+        message: format!("cannot read input file `{}`: {e}", path.display()),
+        help: None,
+    })?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return serde_json::from_str(&text)
+            .map(RunInput::Json)
+            .map_err(|e| Error::Usage {
+                message: format!("input file `{}` is not valid JSON: {e}", path.display()),
+                help: Some("a file not ending in `.json` is read as text".into()),
+            });
+    }
+    Ok(text_input(&text))
+}
+
+/// Text input without its trailing newlines; empty text is no input.
+fn text_input(text: &str) -> RunInput {
     let text = text.trim_end_matches('\n');
-    Ok(if text.is_empty() {
+    if text.is_empty() {
         RunInput::None
     } else {
         RunInput::Text(text.to_string())
-    })
+    }
 }

@@ -19,14 +19,20 @@ pub async fn run(settings: &Settings, name: &str) -> Result<(), Error> {
         });
     };
     let rt = setup::runtime(settings, None, false, None)?;
-    let report = async { Ok::<_, CallError>(compare(&rt, name, &trace).await) };
+    let json = settings.json;
+    let report = async { Ok::<_, CallError>(compare(&rt, name, &trace, json).await) };
     let result = setup::with_interrupt(&rt, report).await;
     setup::finish(&rt, None, matches!(result, Ok(Ok(()))))?;
     result.map_err(Error::Call)?
 }
 
 /// `llm-do shadow NAME --trace TRACE`: prints the report; an error (exit 1) on disagreement.
-async fn compare(rt: &Arc<Runtime>, name: &str, trace: &std::path::Path) -> Result<(), Error> {
+async fn compare(
+    rt: &Arc<Runtime>,
+    name: &str,
+    trace: &std::path::Path,
+    json: bool,
+) -> Result<(), Error> {
     let calls = super::stats::read_all(&[trace.to_path_buf()])?;
     let cases = crate::shadow::cases(&calls, name);
     if cases.is_empty() {
@@ -54,7 +60,11 @@ async fn compare(rt: &Arc<Runtime>, name: &str, trace: &std::path::Path) -> Resu
             },
             other => Error::Call(other),
         })?;
-    out(&crate::shadow::render(name, &outcomes))?;
+    if json {
+        out(&format!("{}\n", to_json(name, &outcomes)))?;
+    } else {
+        out(&crate::shadow::render(name, &outcomes))?;
+    }
     let agreed = outcomes.iter().filter(|o| o.agrees()).count();
     if agreed == outcomes.len() {
         Ok(())
@@ -68,4 +78,27 @@ async fn compare(rt: &Arc<Runtime>, name: &str, trace: &std::path::Path) -> Resu
             help: None,
         })
     }
+}
+
+/// The report as JSON: `{name, agreed, total, disagreements: [{input, recorded, now | error}]}`.
+fn to_json(name: &str, outcomes: &[crate::shadow::Outcome]) -> String {
+    let disagreements: Vec<serde_json::Value> = outcomes
+        .iter()
+        .filter(|o| !o.agrees())
+        .map(|o| {
+            let mut v = serde_json::json!({"input": o.case.input, "recorded": o.case.recorded});
+            match &o.now {
+                Ok(now) => v["now"] = now.clone(),
+                Err(e) => v["error"] = serde_json::json!(e),
+            }
+            v
+        })
+        .collect();
+    let v = serde_json::json!({
+        "name": name,
+        "agreed": outcomes.len() - disagreements.len(),
+        "total": outcomes.len(),
+        "disagreements": disagreements,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
 }

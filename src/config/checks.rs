@@ -40,6 +40,15 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
             ));
         }
     }
+    for (alias, model) in &config.models {
+        if !is_model_id(model) {
+            return Err(at(
+                &[key("models"), key(alias)],
+                format!("invalid model id `{model}` for alias `{alias}`"),
+                Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
+            ));
+        }
+    }
     limits(&config.limits, at)?;
     approvals(config, at)?;
     shell(config, at)?;

@@ -42,6 +42,44 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
     Ok(config)
 }
 
+/// The sections a user config (`config.toml`) may hold; approvals, the shell allowlist and
+/// MCP servers grant powers and belong to a project.
+pub const USER_SECTIONS: [&str; 4] = ["defaults", "models", "providers", "limits"];
+
+/// Parse and validate the user config at `path` (DESIGN §16): the same rules as
+/// `llm-do.toml`, and only the sections in [`USER_SECTIONS`].
+///
+/// # Errors
+///
+/// As [`parse_config`], and a located error at a section a user config may not hold.
+pub fn parse_user_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
+    let config = parse_config(path, text)?;
+    let shared: Arc<str> = Arc::from(text);
+    let doc = Doc {
+        path,
+        text: &shared,
+    };
+    let root = DeTable::parse(text)
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    for (key, _) in &root {
+        let name = key.get_ref();
+        if !USER_SECTIONS.contains(&name.as_ref()) {
+            return Err(Box::new(
+                doc.located(
+                    key.span(),
+                    format!("`[{name}]` cannot be set in the user config"),
+                )
+                .help(format!(
+                    "the user config holds only {}; put `[{name}]` in the project's `llm-do.toml`",
+                    USER_SECTIONS.map(|s| format!("`[{s}]`")).join(", ")
+                )),
+            ));
+        }
+    }
+    Ok(config)
+}
+
 struct Doc<'a> {
     path: &'a Path,
     text: &'a Arc<str>,
@@ -72,7 +110,11 @@ impl Doc<'_> {
             .as_ref()
             .map(|r| path_at(r, span.start))
             .unwrap_or_default();
-        let (message, help) = rewrite(e.message(), &context);
+        let file = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        let (message, help) = rewrite(e.message(), &context, &file);
         Box::new(self.located(span, message).help_opt(help))
     }
 }
@@ -160,7 +202,7 @@ fn table_name(path: &[Seg]) -> String {
 }
 
 /// Rewrite one of `toml`/serde's messages; `context` is the path of the key at the error.
-fn rewrite(message: &str, context: &[Seg]) -> (String, Option<String>) {
+fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String>) {
     let parent = context.split_last().map_or(&[][..], |(_, p)| p);
     let key = match context.last() {
         Some(Seg::Key(k)) => Some(k.as_str()),
@@ -169,7 +211,7 @@ fn rewrite(message: &str, context: &[Seg]) -> (String, Option<String>) {
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (name, expected) = split_expected(rest);
         let place = if parent.is_empty() {
-            "`llm-do.toml`".to_owned()
+            format!("`{file}`")
         } else {
             table_name(parent)
         };
@@ -189,7 +231,7 @@ fn rewrite(message: &str, context: &[Seg]) -> (String, Option<String>) {
     }
     if let Some(rest) = message.strip_prefix("missing field ") {
         let place = if context.is_empty() {
-            "`llm-do.toml`".to_owned()
+            format!("`{file}`")
         } else {
             table_name(context)
         };

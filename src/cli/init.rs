@@ -1,0 +1,144 @@
+//! `llm-do init [DIR]`: a small working project (config, a worker, a script with a fn, a test
+//! case) that passes `check` and runs offline on the `test` model. It never overwrites: when
+//! any file it would create exists, it writes nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::report::{Error, out};
+
+/// The files of a new project, relative to its root.
+const FILES: [(&str, &str); 4] = [
+    (
+        "llm-do.toml",
+        r#"# Project settings: docs/cli.md and docs/providers.md.
+[defaults]
+# `test` answers offline, without a key. For a real model set e.g.
+# "anthropic:claude-haiku-4-5" (and ANTHROPIC_API_KEY), or pass `--model`.
+model = "test"
+"#,
+    ),
+    (
+        "workers/greeter.worker",
+        "---
+description: Greet a person warmly in one sentence
+input:
+  name: string
+---
+You write one short, warm greeting for the person named in the input.
+Answer with the greeting only.
+",
+    ),
+    (
+        "scripts/main.rhai",
+        r#"// Run it:  llm-do scripts/main.rhai Ada
+
+/// Shout a text: upper case and an exclamation mark.
+/// text: string
+fn shout(text) {
+    text.to_upper() + "!"
+}
+
+let who = if args.len() > 0 { args[0] } else { "World" };
+
+// A worker (a prompt) and a fn (code), called the same way.
+#{
+    greeting: call("greeter", #{ name: who }),
+    shouted: call("shout", #{ text: who }),
+}
+"#,
+    ),
+    (
+        "tests/shout.jsonl",
+        "{\"input\": {\"text\": \"hello\"}, \"expected\": \"HELLO!\"}\n",
+    ),
+];
+
+/// Create the project in `dir` (created when missing) and say what was made (`json`: as
+/// `{"created": [paths], "next": command}`).
+pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
+    let at = |rel: &str| {
+        if dir == Path::new(".") {
+            PathBuf::from(rel)
+        } else {
+            dir.join(rel)
+        }
+    };
+    let targets: Vec<(PathBuf, &str)> = FILES.iter().map(|(rel, text)| (at(rel), *text)).collect();
+    let existing: Vec<String> = targets
+        .iter()
+        .filter(|(p, _)| p.exists())
+        .map(|(p, _)| format!("`{}`", p.display()))
+        .collect();
+    if !existing.is_empty() {
+        return Err(Error::Usage {
+            message: format!(
+                "`llm-do init` would overwrite {}; nothing was written",
+                existing.join(", ")
+            ),
+            help: Some("run it in an empty folder, or pass one: `llm-do init DIR`".into()),
+        });
+    }
+    let mut created = Vec::new();
+    for (path, text) in &targets {
+        if let Err(e) = create(path, text) {
+            return Err(Error::Failed {
+                message: format!("cannot create `{}`: {e}", path.display()),
+                help: (!created.is_empty())
+                    .then(|| format!("already created: {}", created.join(", "))),
+            });
+        }
+        created.push(format!("`{}`", path.display()));
+    }
+    let cd = if dir == Path::new(".") {
+        String::new()
+    } else {
+        format!("cd {} && ", shell_word(&dir.display().to_string()))
+    };
+    let next = format!("{cd}llm-do scripts/main.rhai Ada");
+    if json {
+        let created: Vec<String> = targets
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        return out(&format!(
+            "{}\n",
+            serde_json::json!({"created": created, "next": next})
+        ));
+    }
+    if quiet {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for (path, _) in &targets {
+        text.push_str(&format!("created {}\n", path.display()));
+    }
+    text.push_str(&format!(
+        "\nnext: {next}\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n"
+    ));
+    out(&text)
+}
+
+/// Write `text` to a new file at `path`, creating its folder; fails if the file exists.
+fn create(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// `word` quoted for a POSIX shell when it needs it.
+fn shell_word(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}

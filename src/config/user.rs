@@ -1,0 +1,136 @@
+//! The user config (DESIGN §16): `$XDG_CONFIG_HOME/llm-do/config.toml` (or `LLM_DO_CONFIG`)
+//! holds a default model, model aliases, provider tables and limits for every project. It
+//! sits under the project's `llm-do.toml`, which wins key by key ([`Config::over`]).
+
+use std::path::{Path, PathBuf};
+
+use etcetera::BaseStrategy;
+
+use super::{Config, parse_user_config};
+use crate::env_vars::LLM_DO_CONFIG;
+use crate::error::Located;
+
+/// Why the user config could not be used.
+#[derive(Debug)]
+pub enum UserConfigError {
+    /// The file exists but cannot be read.
+    Io { path: PathBuf, message: String },
+    /// It does not parse or fails a check.
+    Invalid(Box<Located>),
+}
+
+/// Where the user config lives: `LLM_DO_CONFIG`, else `llm-do/config.toml` in the XDG config
+/// folder (`$XDG_CONFIG_HOME`, default `~/.config`). `None` when there is no home folder.
+pub fn path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(LLM_DO_CONFIG).filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let xdg = etcetera::base_strategy::Xdg::new().ok()?;
+    Some(xdg.config_dir().join("llm-do").join("config.toml"))
+}
+
+/// The user config, if its file exists.
+///
+/// # Errors
+///
+/// [`UserConfigError`] when the file exists but cannot be read or is invalid.
+pub fn load() -> Result<Option<Config>, UserConfigError> {
+    match path() {
+        Some(p) => load_from(&p),
+        None => Ok(None),
+    }
+}
+
+/// The user config at `path`, if the file exists.
+///
+/// # Errors
+///
+/// As [`load`].
+pub fn load_from(path: &Path) -> Result<Option<Config>, UserConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(UserConfigError::Io {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            });
+        }
+    };
+    parse_user_config(path, &text)
+        .map(Some)
+        .map_err(UserConfigError::Invalid)
+}
+
+impl Config {
+    /// This (project) config over `user`: every key set here wins, the rest comes from
+    /// `user`. Aliases and provider tables merge by name (a project table replaces the user's
+    /// table of the same name whole).
+    #[must_use]
+    pub fn over(mut self, user: &Config) -> Config {
+        self.defaults.model = self.defaults.model.or_else(|| user.defaults.model.clone());
+        let l = &mut self.limits;
+        l.max_depth = l.max_depth.or(user.limits.max_depth);
+        l.max_parallel = l.max_parallel.or(user.limits.max_parallel);
+        l.max_operations = l.max_operations.or(user.limits.max_operations);
+        l.max_cost_usd = l.max_cost_usd.or(user.limits.max_cost_usd);
+        l.max_tokens = l.max_tokens.or(user.limits.max_tokens);
+        l.max_requests = l.max_requests.or(user.limits.max_requests);
+        l.max_worker_runs = l.max_worker_runs.or(user.limits.max_worker_runs);
+        for (k, v) in &user.prices {
+            self.prices.entry(k.clone()).or_insert(*v);
+        }
+        for (k, v) in &user.models {
+            self.models.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &user.providers {
+            self.providers.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        super::super::parse_config(Path::new("x.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn the_project_wins_key_by_key() {
+        let user = parse(
+            "[defaults]\nmodel = \"test\"\n[limits]\nmax_depth = 3\nmax_parallel = 2\n\
+             [models]\nfast = \"openai:a\"\nsmart = \"openai:b\"\n",
+        );
+        let project = parse("[limits]\nmax_depth = 9\n[models]\nfast = \"openai:c\"\n");
+        let merged = project.over(&user);
+        assert_eq!(merged.defaults.model.as_deref(), Some("test"));
+        assert_eq!(merged.limits.max_depth, Some(9));
+        assert_eq!(merged.limits.max_parallel, Some(2));
+        assert_eq!(merged.models["fast"], "openai:c");
+        assert_eq!(merged.models["smart"], "openai:b");
+    }
+
+    #[test]
+    fn a_user_config_cannot_grant_powers() {
+        let e = parse_user_config(
+            Path::new("config.toml"),
+            "[defaults]\nmodel = \"test\"\n\n[[approvals]]\ntool = \"*\"\ndecision = \"approve\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("`[approvals]` cannot be set"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_user_file() {
+        let e = parse_user_config(Path::new("/h/config.toml"), "[default]\nmodel = \"test\"\n")
+            .unwrap_err();
+        assert!(e.message.contains("in `config.toml`"), "{}", e.message);
+    }
+}

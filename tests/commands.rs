@@ -1,0 +1,465 @@
+//! The command line people expect (issue 21, DESIGN §16): `init`, `completions`, `man`, `help`,
+//! "did you mean" for subcommands, flags scoped to their commands, `--color`,
+//! `--error-format json`, `--json` everywhere, `run NAME @file`, `--version -v` and the user
+//! config under `llm-do.toml`.
+
+use serde_json::json;
+
+use crate::util::{Run, Test, tree};
+
+const GREETER: &str = "---\ndescription: Greet someone\ninput:\n  name: string\n---\nGreet.\n";
+
+fn usage_snap(name: &str, out: &Run) {
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    insta::assert_snapshot!(name, out.stderr);
+}
+
+#[test]
+fn init_makes_a_project_that_checks_and_runs_offline() {
+    let t = Test::new();
+    let out = t.run_with(&["init", "proj"]);
+    out.status(0);
+    insta::assert_snapshot!("init_output", out.stdout);
+    let dir = t.path().join("proj");
+    let case = std::fs::read_to_string(dir.join("tests/shout.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = case
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [json!({"input": {"text": "hello"}, "expected": "HELLO!"})]
+    );
+    let proj = Test::new().cwd(&dir);
+    let out = proj.run_with(&["check"]);
+    out.status(0);
+    assert!(
+        out.stdout.starts_with("ok: 1 workers, 1 fns"),
+        "{}",
+        out.stdout
+    );
+    let out = proj.run_with(&["scripts/main.rhai", "Ada"]);
+    out.status(0);
+    assert_eq!(
+        out.json(),
+        json!({"greeting": "test reply: Ada", "shouted": "ADA!"})
+    );
+    // The case file's expectation holds.
+    let out = proj.run_with(&["run", "shout", "--input-json", r#"{"text": "hello"}"#]);
+    assert_eq!(out.stdout, "HELLO!\n");
+}
+
+#[test]
+fn init_in_the_current_folder_says_what_to_run_next() {
+    let t = Test::new();
+    let dir = t.path().join("here");
+    std::fs::create_dir(&dir).unwrap();
+    let out = Test::new().cwd(&dir).args(&["init"]).run();
+    out.status(0);
+    assert!(
+        out.stdout.contains("created llm-do.toml\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("next: llm-do scripts/main.rhai Ada"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_writes_nothing() {
+    let t = Test::new().file("proj/scripts/main.rhai", "40 + 2\n");
+    let before = tree(t.path());
+    let out = t.run_with(&["init", "proj"]);
+    usage_snap("init_refuses", &out);
+    assert_eq!(tree(t.path()), before);
+}
+
+#[test]
+fn completions_name_every_subcommand() {
+    let out = Test::new().args(&["completions", "bash"]).run();
+    out.status(0);
+    for cmd in [
+        "run",
+        "check",
+        "list",
+        "stats",
+        "shadow",
+        "repl",
+        "init",
+        "completions",
+        "man",
+        "config",
+    ] {
+        assert!(out.stdout.contains(cmd), "no `{cmd}` in bash completions");
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = Test::new().args(&["completions", shell]).run();
+        out.status(0);
+        assert!(out.stdout.contains("check"), "{shell}");
+    }
+}
+
+/// Each completion script parses in its shell (`bash -n`, `zsh -n`, `fish -n`), where installed.
+#[test]
+fn completions_parse_in_their_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Test::new().args(&["completions", shell]).run();
+        out.status(0);
+        let t = Test::new().file("completions", &out.stdout);
+        let checked = std::process::Command::new(shell)
+            .arg("-n")
+            .arg(t.path().join("completions"))
+            .output();
+        // Where the shell is missing there is nothing to check.
+        if let Ok(result) = checked {
+            assert!(
+                result.status.success(),
+                "{shell} -n: {}",
+                String::from_utf8_lossy(&result.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn man_prints_a_roff_page() {
+    let out = Test::new().args(&["man"]).run();
+    out.status(0);
+    assert!(out.stdout.contains(".TH llm-do 1"), "{}", out.stdout);
+    assert!(out.stdout.contains(".SH SUBCOMMANDS"), "{}", out.stdout);
+}
+
+#[test]
+fn help_is_a_subcommand() {
+    let out = Test::new().args(&["help"]).run();
+    out.status(0);
+    insta::assert_snapshot!("help", out.stdout);
+    let out = Test::new().args(&["help", "run"]).run();
+    out.status(0);
+    insta::assert_snapshot!("help_run", out.stdout);
+}
+
+#[test]
+fn each_subcommand_has_its_own_help() {
+    for cmd in [
+        "check",
+        "list",
+        "stats",
+        "shadow",
+        "repl",
+        "init",
+        "completions",
+        "man",
+        "config",
+    ] {
+        let out = Test::new().args(&[cmd, "--help"]).run();
+        out.status(0);
+        insta::assert_snapshot!(format!("help_{cmd}"), out.stdout);
+    }
+}
+
+#[test]
+fn a_mistyped_command_gets_did_you_mean() {
+    let out = Test::new().args(&["chek"]).run();
+    usage_snap("mistyped_command", &out);
+    // A missing script that is no command name stays a script error.
+    let out = Test::new().args(&["nothing.rhai"]).run();
+    out.status(2);
+    assert!(
+        out.stderr.contains("cannot read script `nothing.rhai`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn flags_belong_to_their_commands() {
+    let t = Test::new().worker("greeter", GREETER);
+    usage_snap("check_watch", &t.run_with(&["check", "--watch"]));
+    let out = t.run_with(&["--model", "test", "list"]);
+    out.status(2);
+    assert!(
+        out.stderr
+            .contains("`--model` does not apply to `llm-do list`"),
+        "{}",
+        out.stderr
+    );
+    let out = t.run_with(&["--watch", "check"]);
+    out.status(2);
+    // Run options before a running command still reach it.
+    let out = t.run_with(&["--model", "test", "run", "greeter", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    // Global options anywhere.
+    t.run_with(&["check", "--project", ".", "-q"]).status(0);
+}
+
+#[test]
+fn color_follows_the_flag_then_no_color() {
+    let t = Test::new().worker("w", "---\nmodle: test\n---\nHi\n");
+    let out = t.run_with(&["check", "--color", "always"]);
+    out.status(2);
+    assert!(out.stderr.contains('\u{1b}'), "{}", out.stderr);
+    let out = t.run_with(&["check", "--color", "never"]);
+    out.status(2);
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+    // The test builder sets NO_COLOR: `auto` means no colour.
+    let out = t.run_with(&["check"]);
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+    // A usage error found by the parser follows `--color` too.
+    let out = t.run_with(&["check", "--bogus", "--color=never"]);
+    out.status(2);
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+}
+
+#[test]
+fn error_format_json_for_a_located_error() {
+    let out = Test::new()
+        .worker("w", "---\nmodle: test\n---\nHi\n")
+        .args(&["check", "--error-format", "json"])
+        .run();
+    out.status(2);
+    let v: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "error": "unknown key `modle` in worker frontmatter",
+            "help": "did you mean `model`?",
+            "code": 2,
+            "location": {"file": "workers/w.worker", "line": 2, "column": 1},
+        }),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn error_format_json_for_unlocated_errors() {
+    let t = Test::new().worker("greeter", GREETER);
+    let out = t.run_with(&["--error-format", "json", "run", "nobody", "--model", "test"]);
+    out.status(2);
+    let v: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(v["error"], "unknown function or worker `nobody`");
+    assert_eq!(v["code"], 2);
+    assert!(v.get("location").is_none(), "{v}");
+    // Usage errors from the parser too.
+    let out = t.run_with(&["check", "--watch", "--error-format=json"]);
+    out.status(2);
+    let v: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(
+        v,
+        json!({"error": "unexpected argument '--watch' found", "code": 2})
+    );
+}
+
+#[test]
+fn list_and_check_print_json() {
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .script("m", "/// Add.\n/// a: integer\nfn inc(a) { a + 1 }\n");
+    let out = t.run_with(&["check", "--json"]);
+    out.status(0);
+    assert_eq!(
+        out.json(),
+        json!({"ok": true, "workers": 1, "fns": 1, "root": "[PROJECT]"})
+    );
+    let out = t.run_with(&["list", "--json"]);
+    out.status(0);
+    let rows = out.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(
+        rows[0],
+        json!({"kind": "worker", "name": "greeter", "description": "Greet someone", "source": "workers/greeter.worker"})
+    );
+    assert_eq!(
+        rows[1],
+        json!({"kind": "fn", "name": "inc(a)", "description": "Add.", "source": "scripts/m.rhai:3"})
+    );
+    assert!(rows.iter().all(|r| r.as_object().unwrap().len() == 4));
+}
+
+#[test]
+fn run_reads_its_input_from_a_file() {
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .script("m", "fn inc(a) { a + 1 }\n")
+        .file("name.txt", "Ada\n")
+        .file("args.json", "{\"a\": 41}\n");
+    let out = t.run_with(&["run", "greeter", "@name.txt", "--model", "test"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    let out = t.run_with(&["run", "inc", "@args.json"]);
+    out.status(0);
+    assert_eq!(out.stdout, "42\n");
+    let out = t.run_with(&["run", "inc", "--input-file", "args.json"]);
+    assert_eq!(out.stdout, "42\n");
+    let out = t.run_with(&["run", "inc", "@missing.json"]);
+    out.status(2);
+    assert!(
+        out.stderr.contains("cannot read input file `missing.json`"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn version_is_verbose_with_v() {
+    let out = Test::new().args(&["--version"]).run();
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        format!("llm-do {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Test::new().args(&["--version", "-v"]).run();
+    out.status(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    assert!(lines[1].starts_with("commit: ") && lines[1].len() > "commit: ".len());
+    assert!(lines[3].starts_with("features: "));
+}
+
+const USER: &str = "[defaults]\nmodel = \"test\"\n\n[models]\nfast = \"openai:gpt-4o-mini\"\n\n\
+                    [providers.local]\nbase_url = \"http://localhost:8080/v1\"\nwire = \"openai\"\n";
+
+#[test]
+fn the_user_config_gives_a_default_model() {
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .file("home/config.toml", USER);
+    let cfg = t.path().join("home/config.toml").display().to_string();
+    let out = t.run_with(&["run", "greeter", "Ada"]);
+    out.status(1);
+    let t = t.env("LLM_DO_CONFIG", &cfg);
+    let out = t.run_with(&["run", "greeter", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+}
+
+#[test]
+fn the_project_config_wins_over_the_user_config() {
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .config("[defaults]\nmodel = \"script:echo\"\n")
+        .script("m", "fn echo(messages) { \"from the project\" }\n")
+        .file("home/config.toml", USER);
+    let cfg = t.path().join("home/config.toml").display().to_string();
+    let t = t.env("LLM_DO_CONFIG", &cfg);
+    let out = t.run_with(&["run", "greeter", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "from the project\n");
+    let out = t.run_with(&["config", "show"]);
+    out.status(0);
+    insta::assert_snapshot!("config_show", out.stdout);
+}
+
+#[test]
+fn config_path_follows_the_environment() {
+    let t = Test::new();
+    let out = t.run_with(&["config", "path"]);
+    out.status(0);
+    assert_eq!(out.stdout, "[PROJECT]/.config/llm-do/config.toml\n");
+    let t = Test::new().env("XDG_CONFIG_HOME", "/xdg");
+    assert_eq!(
+        t.run_with(&["config", "path"]).stdout,
+        "/xdg/llm-do/config.toml\n"
+    );
+    let t = Test::new().env("LLM_DO_CONFIG", "/elsewhere/c.toml");
+    assert_eq!(
+        t.run_with(&["config", "path"]).stdout,
+        "/elsewhere/c.toml\n"
+    );
+}
+
+#[test]
+fn a_bad_user_config_points_at_its_line() {
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .file("home/config.toml", "[defaults]\nmodle = \"test\"\n");
+    let cfg = t.path().join("home/config.toml").display().to_string();
+    let out = t
+        .env("LLM_DO_CONFIG", &cfg)
+        .run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    let v: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    assert_eq!(v["location"]["line"], 2, "{v}");
+    assert_eq!(v["location"]["file"], "[PROJECT]/home/config.toml", "{v}");
+}
+
+const ADD: &str = "/// Add two numbers.\n/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n";
+
+#[test]
+fn shadow_prints_json() {
+    let t = Test::new().script("math", ADD).file(
+        "main.rhai",
+        "call(\"add\", #{a: 1, b: 2}) + call(\"add\", #{a: 3, b: 4})",
+    );
+    t.run_with(&["main.rhai", "--trace", "t.jsonl"]).status(0);
+    let out = t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"]);
+    out.status(0);
+    assert_eq!(
+        out.json(),
+        json!({"name": "add", "agreed": 2, "total": 2, "disagreements": []})
+    );
+    let t = t.script("math", "fn add(a, b) { a * b }\n");
+    let out = t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"]);
+    out.status(1);
+    assert_eq!(
+        out.json()["disagreements"][0],
+        json!({"input": {"a": 1, "b": 2}, "recorded": 3, "now": 2})
+    );
+}
+
+/// Every `--json` output and `--error-format json` error matches `docs/cli.schema.json`.
+#[test]
+fn json_outputs_match_the_documented_schema() {
+    let text = std::fs::read_to_string(crate::util::repo().join("docs/cli.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let check = |def: &str, value: &serde_json::Value| {
+        let mut s = schema.clone();
+        s["$ref"] = json!(format!("#/$defs/{def}"));
+        let v = jsonschema::validator_for(&s).unwrap();
+        let errors: Vec<String> = v.iter_errors(value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{def}: {errors:?}\n{value}");
+    };
+    let t = Test::new()
+        .worker("greeter", GREETER)
+        .script("math", ADD)
+        .file("main.rhai", "call(\"add\", #{a: 1, b: 2})");
+    check("list", &t.run_with(&["list", "--json"]).json());
+    check("check", &t.run_with(&["check", "--json"]).json());
+    check(
+        "config_path",
+        &t.run_with(&["config", "path", "--json"]).json(),
+    );
+    t.run_with(&["main.rhai", "--trace", "t.jsonl"]).status(0);
+    check(
+        "shadow",
+        &t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"])
+            .json(),
+    );
+    let t = t.script("math", "fn add(a, b) { a * b }\n");
+    check(
+        "shadow",
+        &t.run_with(&["shadow", "add", "--trace", "t.jsonl", "--json"])
+            .json(),
+    );
+    let err = |out: Run| serde_json::from_str::<serde_json::Value>(out.stderr.trim()).unwrap();
+    check(
+        "error",
+        &err(t.run_with(&["run", "nope", "--error-format", "json"])),
+    );
+    check(
+        "error",
+        &err(t.run_with(&["check", "--watch", "--error-format", "json"])),
+    );
+    let t = t
+        .worker("a", "---\nmodle: x\n---\nHi\n")
+        .worker("b", "---\ntoolsets: [nope]\n---\nHi\n");
+    let e = err(t.run_with(&["check", "--error-format", "json"]));
+    assert_eq!(e["related"].as_array().map(Vec::len), Some(2), "{e}");
+    check("error", &e);
+}
