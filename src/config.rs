@@ -41,6 +41,64 @@ pub struct Config {
     /// `[eval]`: settings of `llm-do test`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub eval: Eval,
+    /// `[stabilize] NAME = "worker" | "code" | "shadow" | "shadow-code" | "canary:P"`: which of
+    /// a worker and a fn sharing NAME serves (DESIGN §14).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stabilize: BTreeMap<String, Stabilize>,
+}
+
+/// How a name shared by a worker and a fn is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Stabilize {
+    /// The worker serves.
+    Worker,
+    /// The fn serves; a `defer()` answer hands the call to the worker.
+    Code,
+    /// Both run; the worker's answer is returned and disagreements are logged.
+    Shadow,
+    /// Both run; the fn's answer is returned and disagreements are logged.
+    ShadowCode,
+    /// This percentage of distinct inputs (by a hash of the input) goes to the fn.
+    Canary(u8),
+}
+
+impl TryFrom<String> for Stabilize {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Ok(match s.as_str() {
+            "worker" => Stabilize::Worker,
+            "code" => Stabilize::Code,
+            "shadow" => Stabilize::Shadow,
+            "shadow-code" => Stabilize::ShadowCode,
+            other => match other.strip_prefix("canary:").map(str::parse::<u8>) {
+                Some(Ok(p)) if p <= 100 => Stabilize::Canary(p),
+                _ => {
+                    return Err(format!(
+                        "`{s}` is not a stabilize mode: use \"worker\", \"code\", \"shadow\", \"shadow-code\" or \"canary:P\" (P from 0 to 100)"
+                    ));
+                }
+            },
+        })
+    }
+}
+
+impl From<Stabilize> for String {
+    fn from(s: Stabilize) -> String {
+        s.to_string()
+    }
+}
+
+impl std::fmt::Display for Stabilize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stabilize::Worker => f.write_str("worker"),
+            Stabilize::Code => f.write_str("code"),
+            Stabilize::Shadow => f.write_str("shadow"),
+            Stabilize::ShadowCode => f.write_str("shadow-code"),
+            Stabilize::Canary(p) => write!(f, "canary:{p}"),
+        }
+    }
 }
 
 /// `[log]`

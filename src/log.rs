@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS calls (
     PRIMARY KEY (run, id)
 );
 CREATE INDEX IF NOT EXISTS calls_by_name ON calls (name, time);
+CREATE TABLE IF NOT EXISTS switch_events (
+    run TEXT NOT NULL, name TEXT NOT NULL, mode TEXT NOT NULL, served TEXT NOT NULL,
+    deferred INTEGER NOT NULL, agreed INTEGER, fields TEXT, input TEXT, worker_output TEXT,
+    code_output TEXT, time TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS approvals (
     run TEXT NOT NULL, parent INTEGER, tool TEXT NOT NULL, input TEXT, decision TEXT NOT NULL,
     reason TEXT, time TEXT NOT NULL
@@ -88,6 +93,35 @@ pub struct CallRow {
     pub cost: Option<f64>,
     pub ms: f64,
     pub time: String,
+}
+
+/// One call of a stabilize switch (DESIGN §14): which side served, whether the fn deferred,
+/// and in shadow modes whether both sides agreed (with both outputs).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SwitchEvent {
+    pub name: String,
+    pub mode: String,
+    /// `worker` or `code`.
+    pub served: String,
+    pub deferred: bool,
+    /// Shadow modes only: whether the outputs agree under the worker's comparators.
+    pub agreed: Option<bool>,
+    /// Fields that disagreed.
+    pub fields: Vec<String>,
+    pub input: Value,
+    pub worker_output: Option<Value>,
+    pub code_output: Option<Value>,
+}
+
+/// Per-name figures of switch events: calls, deferred, shadow comparisons and agreements.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SwitchFigures {
+    pub name: String,
+    pub mode: String,
+    pub calls: u64,
+    pub deferred: u64,
+    pub compared: u64,
+    pub agreed: u64,
 }
 
 /// A decision of the approval gate, as logged.
@@ -171,6 +205,23 @@ fn format_time(t: SystemTime) -> String {
     )
 }
 
+/// Seconds since the epoch of a time as the log writes it (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub fn seconds_of(time: &str) -> Option<f64> {
+    let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    #[allow(clippy::cast_precision_loss)]
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64)
+}
+
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -195,6 +246,7 @@ pub struct RunLog {
     open: Mutex<std::collections::HashMap<u64, CallRow>>,
     done: Mutex<Vec<CallRow>>,
     approvals: Mutex<Vec<ApprovalRow>>,
+    switches: Mutex<Vec<SwitchEvent>>,
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
 }
@@ -224,6 +276,7 @@ impl RunLog {
             open: Mutex::default(),
             done: Mutex::default(),
             approvals: Mutex::default(),
+            switches: Mutex::default(),
             failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
         })
@@ -239,6 +292,8 @@ impl RunLog {
         let calls = std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()));
         let approvals =
             std::mem::take(&mut *self.approvals.lock().unwrap_or_else(|p| p.into_inner()));
+        let switches =
+            std::mem::take(&mut *self.switches.lock().unwrap_or_else(|p| p.into_inner()));
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction()?;
         {
@@ -283,6 +338,25 @@ impl RunLog {
                     a.time
                 ])?;
             }
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO switch_events (run, name, mode, served, deferred, agreed, fields, input,
+                 worker_output, code_output, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for s in &switches {
+                insert.execute(params![
+                    self.run,
+                    s.name,
+                    s.mode,
+                    s.served,
+                    s.deferred,
+                    s.agreed,
+                    serde_json::to_string(&s.fields).unwrap_or_default(),
+                    s.input.to_string(),
+                    s.worker_output.as_ref().map(Value::to_string),
+                    s.code_output.as_ref().map(Value::to_string),
+                    now(),
+                ])?;
+            }
             if let Some(status) = status {
                 tx.execute(
                     "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
@@ -316,6 +390,14 @@ impl RunLog {
         if due && let Err(e) = self.write(None) {
             self.fail(e);
         }
+    }
+
+    /// Record one call of a stabilize switch (written with the next batch).
+    pub fn switch_event(&self, event: SwitchEvent) {
+        self.switches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
     }
 
     fn fail(&self, e: LogError) {
@@ -454,6 +536,31 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Per-name figures of every switch event in the log.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError> {
+    let mut stmt = conn.prepare(
+        "SELECT name, (SELECT mode FROM switch_events s2 WHERE s2.name = s.name ORDER BY time DESC LIMIT 1),
+                COUNT(*), SUM(deferred), COUNT(agreed), COALESCE(SUM(agreed), 0)
+         FROM switch_events s GROUP BY name ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(SwitchFigures {
+            name: r.get(0)?,
+            mode: r.get(1)?,
+            calls: n(2)?,
+            deferred: n(3)?,
+            compared: n(4)?,
+            agreed: n(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Ids of the runs whose id ends with `suffix` or starts with `prefix` (`logs` shows the last
 /// eight characters: the random part).
 ///
@@ -562,5 +669,13 @@ mod tests {
     fn dates_are_civil() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_788), (2026, 12, 1));
+        assert_eq!(seconds_of("1970-01-02T00:00:01.000Z"), Some(86_401.0));
+        let now = now();
+        let back = seconds_of(&now).unwrap();
+        let sys = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((sys - back).abs() < 5.0);
     }
 }

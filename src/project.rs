@@ -114,6 +114,8 @@ pub struct Definition {
     pub path: PathBuf,
     pub text: Arc<str>,
     pub span: (usize, usize),
+    /// `worker` or `fn`.
+    pub kind: &'static str,
 }
 
 /// A loaded project: configuration, workers and Rhai fns, ready to run.
@@ -147,12 +149,22 @@ pub enum Callee {
     /// A builtin LLM tool (`read_file`, `write_file`, `list_files`, `shell`): reached only by
     /// a model, through a worker's toolbox.
     Tool(String),
+    /// A worker and a fn sharing a name, served as `[stabilize] NAME` says.
+    Switch(Arc<Switch>),
     /// A tool of an MCP server, `mcp.SERVER.TOOL`.
     Mcp {
         full: String,
         server: String,
         tool: String,
     },
+}
+
+/// The stabilize switch of one name (DESIGN §14).
+#[derive(Debug, Clone)]
+pub struct Switch {
+    pub mode: crate::config::Stabilize,
+    pub worker: Arc<WorkerSpec>,
+    pub code: Arc<ScriptFn>,
 }
 
 impl Callee {
@@ -164,6 +176,7 @@ impl Callee {
             Callee::Worker(w) => &w.name,
             Callee::Builtin(b) => b.name,
             Callee::Mcp { full, .. } => full,
+            Callee::Switch(s) => &s.worker.name,
         }
     }
 
@@ -173,6 +186,12 @@ impl Callee {
             Callee::Worker(_) => Kind::Neural,
             Callee::Fn(_) | Callee::SessionFn { .. } => Kind::Symbolic,
             Callee::Builtin(_) | Callee::Tool(_) | Callee::Mcp { .. } => Kind::Builtin,
+            Callee::Switch(s) => match s.mode {
+                crate::config::Stabilize::Code | crate::config::Stabilize::ShadowCode => {
+                    Kind::Symbolic
+                }
+                _ => Kind::Neural,
+            },
         }
     }
 
@@ -242,8 +261,10 @@ impl Project {
                         path: relative(root, &path),
                         text: spec.text.clone(),
                         span: spec.name_span,
+                        kind: "worker",
                     };
-                    if let Some(err) = claim(&mut defs, &spec.name, def, "worker") {
+                    let shared = config.stabilize.contains_key(&spec.name);
+                    if let Some(err) = claim(&mut defs, &spec.name, def, "worker", shared) {
                         errors.push(err);
                         continue;
                     }
@@ -283,8 +304,10 @@ impl Project {
                             path: shown.clone(),
                             text: text.clone(),
                             span: f.span,
+                            kind: "fn",
                         };
-                        if let Some(err) = claim(&mut defs, &f.name, def, "fn") {
+                        let shared = config.stabilize.contains_key(&f.name);
+                        if let Some(err) = claim(&mut defs, &f.name, def, "fn", shared) {
                             errors.push(err);
                             continue;
                         }
@@ -308,6 +331,7 @@ impl Project {
             files,
         };
         errors.extend(project.check_toolsets());
+        errors.extend(project.check_stabilize());
         match errors.len() {
             0 => Ok(project),
             1 => Err(errors.remove(0)),
@@ -319,6 +343,9 @@ impl Project {
     /// `mcp.SERVER.TOOL` for a server in `llm-do.toml` (DESIGN §4). Unknown names get a
     /// "did you mean".
     pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
+        if let Some(switch) = self.switch(name) {
+            return Ok(Callee::Switch(Arc::new(switch)));
+        }
         if let Some(f) = self.fns.get(name) {
             return Ok(Callee::Fn(f.clone()));
         }
@@ -334,6 +361,17 @@ impl Project {
         Err(CallError::Unknown {
             name: name.to_string(),
             help: self.suggest(name),
+        })
+    }
+
+    /// The stabilize switch of `name`, when llm-do.toml sets one and both a worker and a fn
+    /// of that name exist.
+    pub fn switch(&self, name: &str) -> Option<Switch> {
+        let mode = *self.config.stabilize.get(name)?;
+        Some(Switch {
+            mode,
+            worker: self.workers.get(name)?.clone(),
+            code: self.fns.get(name)?.clone(),
         })
     }
 
@@ -391,6 +429,28 @@ impl Project {
         crate::mcp::parse_ref(name).is_some_and(|(server, _)| self.config.mcp.contains_key(server))
     }
 
+    /// `[stabilize]` entries whose name is not both a worker and a fn.
+    fn check_stabilize(&self) -> Vec<ProjectError> {
+        self.config
+            .stabilize
+            .keys()
+            .filter(|name| self.switch(name).is_none())
+            .map(|name| {
+                let missing = match (self.workers.contains_key(name), self.fns.contains_key(name)) {
+                    (true, false) => format!("there is no fn `{name}` in scripts/"),
+                    (false, true) => format!("there is no worker `{name}` in workers/"),
+                    _ => format!("there is neither a worker nor a fn `{name}`"),
+                };
+                ProjectError::Io {
+                    path: CONFIG_FILE.into(),
+                    message: format!(
+                        "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}"
+                    ),
+                }
+            })
+            .collect()
+    }
+
     /// Unknown toolset entries in workers, each pointing at the entry.
     fn check_toolsets(&self) -> Vec<ProjectError> {
         let mut errors = Vec::new();
@@ -422,9 +482,14 @@ fn claim(
     defs: &mut BTreeMap<String, Definition>,
     name: &str,
     def: Definition,
-    kind: &str,
+    kind: &'static str,
+    shared: bool,
 ) -> Option<ProjectError> {
     if let Some(first) = defs.get(name) {
+        // `[stabilize] NAME` lets one worker and one fn share NAME.
+        if shared && first.kind != kind {
+            return None;
+        }
         let err = Located::new(
             &def.path,
             &def.text,

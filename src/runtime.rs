@@ -35,6 +35,7 @@ pub mod budget;
 mod caller;
 pub mod seam;
 mod session;
+mod switch;
 pub mod tool_batch;
 pub mod toolbox;
 pub mod worker_run;

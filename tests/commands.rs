@@ -265,7 +265,7 @@ fn list_and_check_print_json() {
     out.status(0);
     assert_eq!(
         out.json(),
-        json!({"ok": true, "workers": 1, "fns": 1, "root": "[PROJECT]"})
+        json!({"ok": true, "workers": 1, "fns": 1, "root": "[PROJECT]", "stabilize": {}})
     );
     let out = t.run_with(&["list", "--json"]);
     out.status(0);

@@ -24,6 +24,7 @@ mod real_llm;
 mod repl;
 mod seam;
 mod secrets;
+mod stabilize;
 mod trace;
 mod util;
 

@@ -27,12 +27,19 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             ),
         });
     }
+    let switches: serde_json::Map<String, serde_json::Value> = p
+        .config
+        .stabilize
+        .iter()
+        .map(|(name, mode)| (name.clone(), serde_json::json!(mode.to_string())))
+        .collect();
     if settings.json {
         let v = serde_json::json!({
             "ok": true,
             "workers": p.workers.len(),
             "fns": p.fns.len(),
             "root": p.root.display().to_string(),
+            "stabilize": switches,
         });
         out_line(&v.to_string())?;
     } else if !settings.quiet {
@@ -42,6 +49,26 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             p.fns.len(),
             p.root.display()
         ))?;
+        for (name, mode) in &p.config.stabilize {
+            out_line(&format!(
+                "stabilize: `{name}` is served by {}",
+                serves(*mode)
+            ))?;
+        }
     }
     Ok(())
+}
+
+/// Which side serves under `mode`, in words.
+pub fn serves(mode: crate::config::Stabilize) -> String {
+    use crate::config::Stabilize;
+    match mode {
+        Stabilize::Worker => "the worker (`worker`)".into(),
+        Stabilize::Code => "the fn, deferring to the worker (`code`)".into(),
+        Stabilize::Shadow => "the worker, the fn shadowing it (`shadow`)".into(),
+        Stabilize::ShadowCode => "the fn, the worker shadowing it (`shadow-code`)".into(),
+        Stabilize::Canary(p) => {
+            format!("the fn for {p}% of inputs, the worker for the rest (`canary:{p}`)")
+        }
+    }
 }

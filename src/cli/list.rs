@@ -36,6 +36,14 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             format!("{}:{line}", f.path.display()),
         ]);
     }
+    for (name, mode) in &p.config.stabilize {
+        rows.push([
+            "switch".into(),
+            name.clone(),
+            format!("served by {}", super::check::serves(*mode)),
+            "llm-do.toml [stabilize]".into(),
+        ]);
+    }
     for b in crate::script::builtins::BUILTINS {
         rows.push([
             "builtin".into(),

@@ -185,8 +185,8 @@ pub enum Command {
     List,
     /// Summarise traces per worker and fn: calls, tokens, latency, distinct outputs.
     Stats {
-        /// Trace files written with `--trace`.
-        #[arg(required = true, value_name = "TRACE")]
+        /// Trace files written with `--trace` (default: the run log).
+        #[arg(value_name = "TRACE")]
         traces: Vec<PathBuf>,
     },
     /// Re-run the inputs NAME saw in `--trace FILE` through NAME as defined now and compare.
@@ -385,6 +385,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         });
     }
     match command {
+        Command::Stats { traces } if traces.is_empty() => {
+            stats::from_log(&settings_for(g, &none, here, true)?)
+        }
         Command::Stats { traces } => stats::run(&traces, g.json),
         Command::Shadow { name, run } => {
             shadow::run(&settings_for(g, &run.or(outer), here, true)?, &name).await

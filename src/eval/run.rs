@@ -85,6 +85,7 @@ pub fn kind_name(callee: &Callee) -> &'static str {
         Callee::Fn(_) | Callee::SessionFn { .. } => "fn",
         Callee::Builtin(_) | Callee::Tool(_) => "builtin",
         Callee::Mcp { .. } => "mcp tool",
+        Callee::Switch(_) => "switch",
     }
 }
 

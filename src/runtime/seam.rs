@@ -179,6 +179,7 @@ impl Runtime {
                 self.budget.start_worker()?;
                 Ok(Args::Json(input))
             }
+            Callee::Switch(_) => Ok(Args::Json(json_of(input))),
             Callee::Tool(_) | Callee::Mcp { .. } => match json_of(input) {
                 Value::Null => Ok(Args::Json(Value::Object(serde_json::Map::new()))),
                 v @ Value::Object(_) => Ok(Args::Json(v)),
@@ -198,6 +199,10 @@ impl Runtime {
         callee: &Callee,
         args: Args,
     ) -> Result<Dynamic, CallError> {
+        // A switch is not a call of its own: the side(s) it runs are.
+        if let (Callee::Switch(switch), Args::Json(input)) = (callee, &args) {
+            return Box::pin(self.run_switch(ctx, switch, input.clone())).await;
+        }
         let span = Span::open(self, ctx, callee, || match &args {
             Args::Positional(a) => positional_json(callee, a),
             Args::Json(v) => v.clone(),

@@ -52,6 +52,13 @@ impl Toolbox {
                         callee: Callee::Tool(t.name.to_string()),
                     })
                 });
+            } else if let Some(switch) = project.switch(&entry.name) {
+                // A stabilized name: the model sees the worker's tool; the switch serves it.
+                let def = worker_tool(&switch.worker).def;
+                add(Tool {
+                    def,
+                    callee: Callee::Switch(Arc::new(switch)),
+                });
             } else if let Some(f) = project.fns.get(&entry.name) {
                 add(fn_tool(f));
             } else if let Some(w) = project.workers.get(&entry.name) {
@@ -130,6 +137,7 @@ impl Toolbox {
         {
             None | Some(Callee::Worker(_)) => true,
             Some(Callee::Fn(f)) => !f.approval_required,
+            Some(Callee::Switch(s)) => !s.code.approval_required,
             Some(Callee::Tool(_)) => READ_ONLY_TOOLS.contains(&name),
             Some(Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. }) => false,
         }
@@ -198,6 +206,7 @@ impl Toolbox {
         });
         let needs = match &tool.callee {
             Callee::Fn(f) => f.approval_required,
+            Callee::Switch(s) => s.code.approval_required,
             Callee::Worker(_) => false,
             Callee::Tool(name) => rt.tool_env().needs_approval(name, &args),
             Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. } => true,

@@ -72,6 +72,7 @@ pub fn build(
     engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
     builtins::register(&mut engine, sandbox, quiet, cancel);
     inline::register(&mut engine, rt.clone());
+    engine.register_fn(super::DEFER_FN, || rhai::Dynamic::from(super::Deferred));
     call::register(&mut engine, rt.clone());
     fanout::register(&mut engine, rt);
     engine

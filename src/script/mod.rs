@@ -22,6 +22,14 @@ pub mod model;
 pub mod stdlib;
 pub mod value;
 
+/// What a fn returns to hand its call to the worker of the same name (`return defer();`),
+/// under `[stabilize] NAME = "code"` or `"canary:P"` (DESIGN §14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferred;
+
+/// The Rhai name of [`Deferred`]'s constructor.
+pub const DEFER_FN: &str = "defer";
+
 /// A JSON Schema type name a doc comment may give a parameter.
 const PARAM_TYPES: &[&str] = &[
     "string", "integer", "number", "boolean", "array", "object", "any",
