@@ -328,3 +328,28 @@ fn ctrl_c_stops_a_sleep_and_keeps_the_session() {
     p.exp_string("interrupted").unwrap();
     line(&mut p, "kept", "kept-value");
 }
+
+/// The live-swap story: `:stabilize NAME MODE` switches which side serves without a restart.
+#[test]
+fn stabilize_switches_which_side_serves_live() {
+    let t = project()
+        .config("[stabilize]\ngreeter = \"worker\"\n")
+        .script(
+            "greet_code",
+            "fn greeter(input) { \"hello from \" + \"code\" }\n",
+        );
+    let mut p = repl(&t);
+    line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
+    line(&mut p, ":stabilize greeter code", "greeter: code");
+    line(&mut p, "call(\"greeter\", \"x\")", "hello from code");
+    line(&mut p, ":list", "serves: code");
+    line(&mut p, ":stabilize greeter file", "greeter: worker");
+    line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
+    line(
+        &mut p,
+        ":stabilize version code",
+        "is not both a worker and a fn",
+    );
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}

@@ -61,6 +61,12 @@ pub static COMMANDS: &[Command] = &[
         run: approve_all,
     },
     Command {
+        name: "stabilize",
+        args: "NAME worker|code|shadow|shadow-code|canary:P|file",
+        help: "switch which of worker and fn NAME serves, live (`file`: back to llm-do.toml)",
+        run: stabilize,
+    },
+    Command {
         name: "quit",
         args: "",
         help: "leave the REPL (also Ctrl-D)",
@@ -137,6 +143,12 @@ fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
             |file| format!("prompt; `{file}` wins"),
         );
         println!("{}", row("fn", &sig, "", &source));
+    }
+    for (name, mode) in &project.config.stabilize {
+        println!(
+            "{}",
+            row("switch", name, &format!("serves: {mode}"), "[stabilize]")
+        );
     }
     let builtins: Vec<&str> = crate::script::builtins::BUILTINS
         .iter()
@@ -215,6 +227,24 @@ fn approve_all(session: &mut Session, args: &str) -> Result<Flow, String> {
     };
     rt.set_approval_mode(mode).map_err(|e| e.to_string())?;
     println!("approve-all: {}", if on { "on" } else { "off" });
+    Ok(Flow::Continue)
+}
+
+fn stabilize(session: &mut Session, args: &str) -> Result<Flow, String> {
+    let usage = "usage: `:stabilize NAME worker|code|shadow|shadow-code|canary:P|file`";
+    let Some((name, mode)) = args.split_once(char::is_whitespace) else {
+        return Err(usage.to_string());
+    };
+    let mode = match mode.trim() {
+        "file" => None,
+        m => Some(crate::config::Stabilize::try_from(m.to_string())?),
+    };
+    session.rt.set_stabilize(name, mode)?;
+    let now = session.rt.project().config.stabilize.get(name).copied();
+    match now {
+        Some(m) => println!("{name}: {m}"),
+        None => println!("{name}: no switch"),
+    }
     Ok(Flow::Continue)
 }
 

@@ -17,6 +17,8 @@ pub struct SessionState {
     model: RwLock<Option<String>>,
     approval: RwLock<Option<Mode>>,
     inline_workers: RwLock<BTreeMap<String, Arc<WorkerSpec>>>,
+    /// `:stabilize NAME MODE`: switch modes chosen for this session, over llm-do.toml's.
+    stabilize: RwLock<BTreeMap<String, crate::config::Stabilize>>,
 }
 
 /// Why an inline worker was refused.
@@ -106,6 +108,57 @@ impl Runtime {
         Ok(())
     }
 
+    /// Serve `name` as `mode` for the rest of the session (`:stabilize NAME MODE`), over
+    /// `[stabilize]` in llm-do.toml; `None` returns to the file's mode. The project must
+    /// define both a worker and a fn `name` (llm-do.toml's `[stabilize]` lets them share it).
+    ///
+    /// # Errors
+    ///
+    /// A message when `name` is not both a worker and a fn.
+    pub fn set_stabilize(
+        &self,
+        name: &str,
+        mode: Option<crate::config::Stabilize>,
+    ) -> Result<(), String> {
+        let project = self.project();
+        if !(project.workers.contains_key(name) && project.fns.contains_key(name)) {
+            return Err(format!(
+                "`{name}` is not both a worker and a fn; add `[stabilize] {name} = \"worker\"` to llm-do.toml and a fn `{name}` to scripts/ first"
+            ));
+        }
+        {
+            let mut modes = self
+                .session
+                .stabilize
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            match mode {
+                Some(m) => modes.insert(name.to_string(), m),
+                None => modes.remove(name),
+            };
+        }
+        // Back to the file's mode: reload the config's value.
+        let mut next = (*project).clone();
+        match mode {
+            Some(m) => {
+                next.config.stabilize.insert(name.to_string(), m);
+            }
+            None => {
+                let path = project.root.join(crate::project::CONFIG_FILE);
+                let file_mode = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| crate::config::parse_config(&path, &t).ok())
+                    .and_then(|c| c.stabilize.get(name).copied());
+                match file_mode {
+                    Some(m) => next.config.stabilize.insert(name.to_string(), m),
+                    None => next.config.stabilize.remove(name),
+                };
+            }
+        }
+        self.set_project_only(next);
+        Ok(())
+    }
+
     /// Names of the session's inline workers.
     pub fn inline_worker_names(&self) -> Vec<String> {
         self.session
@@ -128,6 +181,16 @@ impl Runtime {
         for (name, spec) in inline.iter() {
             if file_definition(&project, name).is_none() {
                 project.workers.insert(name.clone(), spec.clone());
+            }
+        }
+        let modes = self
+            .session
+            .stabilize
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (name, mode) in modes.iter() {
+            if project.config.stabilize.contains_key(name) {
+                project.config.stabilize.insert(name.clone(), *mode);
             }
         }
         project
