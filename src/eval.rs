@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod dataset;
+pub mod draft;
 pub mod grade;
 pub mod report;
 pub mod run;

@@ -150,3 +150,102 @@ fn a_switch_naming_a_missing_side_is_a_project_error() {
         out.stderr
     );
 }
+
+/// A drafting "model" (a script model): a wrong draft first, the right one once told why.
+const DRAFTER: &str = r#"
+fn drafter(request) {
+    let text = request.messages[0].text;
+    if text.contains("previous draft") {
+        #{output: #{code: "fn triage(message) { if message.contains(\"crash\") || message.contains(\"slow\") { #{category: \"bug\"} } else { #{category: \"feature\"} } }"}}
+    } else {
+        #{output: #{code: "```rhai\nfn triage(message) { #{category: \"bug\"} }\n```"}}
+    }
+}
+fn bad_drafter(request) { #{output: #{code: "fn triage(message) { read_text(\"llm-do.toml\") }"}} }
+"#;
+
+fn draft_project() -> Test {
+    Test::new()
+        .worker(
+            "triage",
+            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
+        )
+        .script(
+            "models",
+            &format!("fn fake(request) {{ let m = request.messages[0].text; if m.contains(\"idea\") {{ #{{output: #{{category: \"feature\"}}}} }} else {{ #{{output: #{{category: \"bug\"}}}} }} }}\n{DRAFTER}"),
+        )
+        .file(
+            "tests/triage.jsonl",
+            "{\"input\": {\"message\": \"it crashes\"}, \"expected\": {\"category\": \"bug\"}}\n{\"input\": {\"message\": \"an idea\"}, \"expected\": {\"category\": \"feature\"}}\n{\"input\": {\"message\": \"slow page\"}, \"expected\": {\"category\": \"bug\"}}\n",
+        )
+}
+
+#[test]
+fn a_draft_that_reaches_the_workers_self_agreement_is_written_with_a_shadow_switch() {
+    let t = draft_project();
+    let out = t.run_with(&[
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:drafter",
+    ]);
+    out.status(0);
+    assert!(
+        out.stdout.contains("agrees with itself on 9/9 pairs"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("attempt 1: 2/3 cases agree"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("attempt 2: 3/3 cases agree"),
+        "{}",
+        out.stdout
+    );
+    let code = std::fs::read_to_string(t.path().join("scripts/triage.rhai")).unwrap();
+    assert!(code.contains("fn triage(message)"), "{code}");
+    let config = std::fs::read_to_string(t.path().join("llm-do.toml")).unwrap();
+    assert!(
+        config.contains("[stabilize]\ntriage = \"shadow\""),
+        "{config}"
+    );
+    // The project now loads with the switch, and the worker still serves.
+    let out = t.run_with(&["check"]);
+    out.status(0);
+    assert!(
+        out.stdout.contains("the worker, the fn shadowing it"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn drafts_that_fall_short_write_nothing() {
+    let t = draft_project();
+    let before = crate::util::tree(t.path());
+    let out = t.run_with(&[
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:bad_drafter",
+        "--attempts",
+        "2",
+        "--min-agreement",
+        "0.9",
+    ]);
+    out.status(1);
+    // The sandbox has no llm-do builtins: the draft cannot read files.
+    assert!(out.stdout.contains("the draft failed"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("no draft reached 90.0% agreement; nothing written"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(crate::util::tree(t.path()), before);
+}

@@ -19,6 +19,7 @@ mod run;
 mod script;
 mod setup;
 mod shadow;
+mod stabilize;
 mod stats;
 mod test;
 
@@ -211,6 +212,25 @@ pub enum Command {
         /// Write a JUnit XML report to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+    },
+    /// Turn worker NAME into code: `--draft` asks a model for the fn, tests it on the cases and
+    /// writes it (with `[stabilize] NAME = "shadow"`) only if it reaches the worker's
+    /// self-agreement or `--min-agreement`.
+    Stabilize {
+        /// The worker to stabilize.
+        name: String,
+        /// Draft the fn with a model (the only action for now).
+        #[arg(long, required = true)]
+        draft: bool,
+        /// Drafts to try at most, each told how the last one failed.
+        #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        attempts: u32,
+        /// Write the draft when it agrees with at least X of the cases (0 to 1; default: the
+        /// worker's own self-agreement, measured with 3 runs per case).
+        #[arg(long, value_name = "X")]
+        min_agreement: Option<f64>,
+        #[command(flatten)]
+        run: RunOptions,
     },
     /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
     Dataset {
@@ -408,6 +428,24 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             };
             test::run(&settings_for(g, &run.or(outer), here, true)?, &args).await
         }
+        Command::Stabilize {
+            name,
+            draft: _,
+            attempts,
+            min_agreement,
+            run,
+        } => {
+            let run = run.or(outer);
+            let args = stabilize::StabilizeArgs {
+                name,
+                // `--model` picks the drafting model; the worker keeps its own for its runs.
+                model: run.model.clone(),
+                attempts,
+                min_agreement,
+            };
+            let run = RunOptions { model: None, ..run };
+            stabilize::run(&settings_for(g, &run, here, true)?, args).await
+        }
         Command::Dataset { name, output } => dataset::run(
             &settings_for(g, &none, here, true)?,
             &name,
@@ -475,6 +513,7 @@ fn command_name(command: &Command) -> String {
         Command::Config { .. } => "config",
         Command::Test { .. } => "test",
         Command::Dataset { .. } => "dataset",
+        Command::Stabilize { .. } => "stabilize",
         Command::Logs { .. } => "logs",
     }
     .to_string()
