@@ -332,6 +332,8 @@ impl Project {
         };
         errors.extend(project.check_toolsets());
         errors.extend(project.check_stabilize());
+        errors.extend(project.check_tool_choices());
+        errors.extend(project.check_reserved_names());
         match errors.len() {
             0 => Ok(project),
             1 => Err(errors.remove(0)),
@@ -427,6 +429,89 @@ impl Project {
     /// tools are only known once the server runs).
     pub fn is_mcp_toolset(&self, name: &str) -> bool {
         crate::mcp::parse_ref(name).is_some_and(|(server, _)| self.config.mcp.contains_key(server))
+    }
+
+    /// A worker's `tool_choice: NAME` must name one of the tools its `toolsets` give (MCP
+    /// toolsets are listed only when their server runs, so a worker with one is not checked).
+    fn check_tool_choices(&self) -> Vec<ProjectError> {
+        let mut errors = Vec::new();
+        for w in self.workers.values() {
+            let crate::model::ToolChoice::Tool(choice) = &w.tool_choice else {
+                continue;
+            };
+            if w.toolsets.iter().any(|t| self.is_mcp_toolset(&t.name)) {
+                continue;
+            }
+            let tools: Vec<String> = w
+                .toolsets
+                .iter()
+                .flat_map(|t| match crate::tools::toolset(&t.name) {
+                    Some(set) => set.iter().map(|x| x.name.to_string()).collect(),
+                    None => self
+                        .modules
+                        .get(&t.name)
+                        .cloned()
+                        .unwrap_or_else(|| vec![t.name.clone()]),
+                })
+                .collect();
+            if !tools.contains(choice) {
+                let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
+                let start = w.text.find("tool_choice").unwrap_or(0);
+                let err = Located::new(
+                    &w.path.clone().unwrap_or_default(),
+                    &w.text,
+                    (start, "tool_choice".len()),
+                    format!(
+                        "`tool_choice: {choice}` in worker `{}` names no tool it has",
+                        w.name
+                    ),
+                )
+                .label("not among the worker's tools")
+                .help(hint);
+                errors.push(ProjectError::Located(err));
+            }
+        }
+        errors
+    }
+
+    /// Workers and fns may not take the name of a builtin, a builtin toolset or tool, and a
+    /// worker may not be called `approve` (the policy fn's name): they would shadow them.
+    fn check_reserved_names(&self) -> Vec<ProjectError> {
+        let reserved = |name: &str| {
+            script::builtins::find(name).is_some()
+                || crate::tools::TOOLSET_NAMES.contains(&name)
+                || crate::tools::TOOL_NAMES.contains(&name)
+                || name == crate::script::DEFER_FN
+        };
+        let mut errors = Vec::new();
+        for w in self.workers.values() {
+            if reserved(&w.name) || w.name == "approve" {
+                if let Some(path) = &w.path {
+                    let err = Located::new(
+                        path,
+                        &w.text,
+                        w.name_span,
+                        format!("a worker cannot be named `{}`", w.name),
+                    )
+                    .label("a reserved name")
+                    .help("builtins, builtin toolsets and tools, `defer` and `approve` (the approval policy fn) keep their names; rename the worker");
+                    errors.push(ProjectError::Located(err));
+                }
+            }
+        }
+        for f in self.fns.values() {
+            if reserved(&f.name) {
+                errors.push(ProjectError::Io {
+                    path: f.path.display().to_string(),
+                    message: format!(
+                        "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
+                        f.name
+                    ),
+                });
+            }
+        }
+        errors
     }
 
     /// `[stabilize]` entries whose name is not both a worker and a fn.

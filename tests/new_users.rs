@@ -128,3 +128,46 @@ fn check_reports_the_first_error_of_each_file() {
         run.stderr
     );
 }
+
+/// `check` refuses what `run` would trip on: a `tool_choice` naming no tool of the worker.
+#[test]
+fn check_refuses_a_tool_choice_naming_no_tool() {
+    let t = crate::util::Test::new().worker(
+        "w",
+        "---\nmodel: test\ntoolsets: [fs_ro]\ntool_choice: write_file\n---\nHi.\n",
+    );
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    assert!(
+        out.stderr
+            .contains("`tool_choice: write_file` in worker `w` names no tool it has"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("workers/w.worker:4"), "{}", out.stderr);
+    let ok = crate::util::Test::new().worker(
+        "w",
+        "---\nmodel: test\ntoolsets: [fs_ro]\ntool_choice: read_file\n---\nHi.\n",
+    );
+    ok.run_with(&["check"]).status(0);
+}
+
+/// Workers and fns cannot take a builtin's, a toolset's or the policy's name.
+#[test]
+fn reserved_names_are_refused() {
+    for (file, text) in [
+        ("workers/read_text.worker", "---\nmodel: test\n---\nHi.\n"),
+        ("workers/fs.worker", "---\nmodel: test\n---\nHi.\n"),
+        ("workers/approve.worker", "---\nmodel: test\n---\nHi.\n"),
+        ("scripts/lib.rhai", "fn sleep(ms) { ms }\n"),
+    ] {
+        let t = crate::util::Test::new().file(file, text);
+        let out = t.run_with(&["check"]);
+        out.status(2);
+        assert!(
+            out.stderr.contains("cannot be named"),
+            "{file}: {}",
+            out.stderr
+        );
+    }
+}
