@@ -2,6 +2,7 @@
 //! binary in temporary projects, plus library-level provider tests against a mock server.
 
 mod approvals;
+mod batch;
 mod budgets;
 mod builtins;
 mod cli;

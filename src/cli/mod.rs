@@ -7,6 +7,7 @@
 //! (model, approvals, traces, cassettes) on each command that runs calls, `--watch` and the
 //! script's ARGS on the script form only.
 
+mod batch;
 mod check;
 mod completions;
 mod config;
@@ -232,6 +233,18 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// Run NAME over every line of INPUTS (JSONL) into OUT, in input order, resumably.
+    Batch {
+        /// Worker or fn to run on each input.
+        name: String,
+        /// One input per line: a map of named arguments or a string.
+        inputs: PathBuf,
+        /// Where results go, one line per input (`{"line", "input", "output"|"error"}`).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        #[command(flatten)]
+        run: RunOptions,
+    },
     /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
     Dataset {
         /// Worker or fn whose calls to read.
@@ -446,6 +459,20 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let run = RunOptions { model: None, ..run };
             stabilize::run(&settings_for(g, &run, here, true)?, args).await
         }
+        Command::Batch {
+            name,
+            inputs,
+            output,
+            run,
+        } => {
+            batch::run(
+                &settings_for(g, &run.or(outer), here, true)?,
+                &name,
+                &inputs,
+                &output,
+            )
+            .await
+        }
         Command::Dataset { name, output } => dataset::run(
             &settings_for(g, &none, here, true)?,
             &name,
@@ -514,6 +541,7 @@ fn command_name(command: &Command) -> String {
         Command::Test { .. } => "test",
         Command::Dataset { .. } => "dataset",
         Command::Stabilize { .. } => "stabilize",
+        Command::Batch { .. } => "batch",
         Command::Logs { .. } => "logs",
     }
     .to_string()
