@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{ProviderConfig, Wire};
 use crate::env_vars;
@@ -16,6 +16,7 @@ use crate::suggest::did_you_mean;
 use super::anthropic::AnthropicWire;
 use super::http::{ApiKey, Endpoint, RetryPolicy};
 use super::http_model::{HttpModel, WireFormat};
+use super::limit::Limiter;
 use super::openai::OpenAiWire;
 use super::wire::join_url;
 use super::{ModelError, SharedModel};
@@ -46,6 +47,9 @@ pub struct ProviderSettings {
     pub retry: RetryPolicy,
     /// Request SSE streams (text deltas reach the caller's sink as they arrive).
     pub stream: bool,
+    /// Rate limiters of the named providers that set limits, made on first use and shared by
+    /// every model (and clone of these settings) in the process.
+    limiters: Arc<Mutex<HashMap<String, Arc<Limiter>>>>,
 }
 
 impl ProviderSettings {
@@ -58,7 +62,25 @@ impl ProviderSettings {
             env: Arc::new(|name| std::env::var(name).ok()),
             retry: RetryPolicy::default(),
             stream: false,
+            limiters: Arc::default(),
         }
+    }
+
+    /// The shared limiter of provider `name`, when its table sets limits.
+    fn limiter(&self, name: &str, config: &ProviderConfig) -> Option<Arc<Limiter>> {
+        let mut limiters = self
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = limiters.get(name) {
+            return Some(l.clone());
+        }
+        let limiter = Arc::new(Limiter::new(
+            config.requests_per_minute,
+            config.max_concurrent,
+        )?);
+        limiters.insert(name.to_owned(), limiter.clone());
+        Some(limiter)
     }
 
     /// Replaces the environment with a fixed snapshot (tests, reproducible runs).
@@ -166,19 +188,17 @@ fn named(
         .map(|var| settings.key(var))
         .transpose()?;
     let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
+    let limiter = settings.limiter(provider, config);
     Ok(match config.wire {
         Wire::Openai => {
             let url = join_url(&config.base_url, "chat/completions");
-            http_model::<OpenAiWire>(id, name, endpoint(provider, url, key, Some(hint)), settings)
+            let e = endpoint(provider, url, key, Some(hint));
+            Arc::new(HttpModel::<OpenAiWire>::new(id, name, settings.client.clone(), e, settings.retry, settings.stream).with_limiter(limiter))
         }
         Wire::Anthropic => {
             let url = anthropic_url(&config.base_url);
-            http_model::<AnthropicWire>(
-                id,
-                name,
-                endpoint(provider, url, key, Some(hint)),
-                settings,
-            )
+            let e = endpoint(provider, url, key, Some(hint));
+            Arc::new(HttpModel::<AnthropicWire>::new(id, name, settings.client.clone(), e, settings.retry, settings.stream).with_limiter(limiter))
         }
     })
 }
@@ -266,6 +286,8 @@ mod tests {
                 base_url: "http://localhost:8000/v1".into(),
                 api_key_env: None,
                 wire: Wire::Openai,
+                requests_per_minute: None,
+                max_concurrent: None,
             },
         );
         providers.insert(
@@ -274,6 +296,8 @@ mod tests {
                 base_url: "http://proxy".into(),
                 api_key_env: Some("PROXY_KEY".into()),
                 wire: Wire::Anthropic,
+                requests_per_minute: None,
+                max_concurrent: None,
             },
         );
         let env = vars

@@ -38,6 +38,8 @@ pub fn settings(server: &MockServer, stream: bool) -> ProviderSettings {
             base_url: format!("{uri}/v1"),
             api_key_env: None,
             wire: Wire::Openai,
+            requests_per_minute: None,
+            max_concurrent: None,
         },
     )]);
     let mut settings = ProviderSettings::new(client(), providers).with_env(env);
