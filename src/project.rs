@@ -308,6 +308,10 @@ impl Project {
             files,
         };
         errors.extend(project.check_toolsets());
+        for w in project.workers.values() {
+            let bad = crate::worker::check_models(w, &project.config);
+            errors.extend(bad.into_iter().map(ProjectError::Located));
+        }
         match errors.len() {
             0 => Ok(project),
             1 => Err(errors.remove(0)),

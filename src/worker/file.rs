@@ -291,6 +291,32 @@ fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
         .collect()
 }
 
+/// Entries of `model:` that name an unknown `[models]` alias or provider, each pointing at the
+/// entry (checked when the project loads, so `check` reports them before a run fails).
+#[must_use]
+pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
+    let path = spec.path.clone().unwrap_or_default();
+    let mut errors = Vec::new();
+    for m in &spec.models {
+        let message = match config.expand_model(&m.name) {
+            Err(e) => e.to_string(),
+            Ok(ids) => match ids
+                .iter()
+                .find_map(|id| crate::config::unknown_provider(config, id))
+            {
+                Some(message) => message,
+                None => continue,
+            },
+        };
+        errors.push(
+            Located::new(&path, &spec.text, m.span, format!("{message} (worker `{}`)", spec.name))
+                .label("not a known model")
+                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
+        );
+    }
+    errors
+}
+
 /// `reasoning: low|medium|high` or a token budget.
 fn reasoning(fields: &Fields) -> Result<Option<Reasoning>, Box<Located>> {
     const EXPECTED: &str = "`low`, `medium`, `high` or a token budget of at least 1024";
