@@ -246,14 +246,19 @@ pub enum Wire {
     Anthropic,
 }
 
-/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint (`base_url` and `wire`
+/// required), or the rate limits of a built-in provider (`[providers.anthropic]` with only
+/// `requests_per_minute`/`max_concurrent`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
+    /// Empty for a built-in provider.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base_url: String,
     /// Environment variable holding the API key (none: no auth header).
     pub api_key_env: Option<String>,
-    pub wire: Wire,
+    /// `None` for a built-in provider.
+    pub wire: Option<Wire>,
     /// Most requests started per minute by the whole process (a token bucket).
     pub requests_per_minute: Option<u32>,
     /// Most requests in flight at once across the whole process.

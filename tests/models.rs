@@ -116,8 +116,9 @@ fn a_chain_moves_on_when_answers_keep_failing_the_schema() {
     out.status(1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn max_concurrent_holds_across_nested_fan_out() {
+/// Runs 4 outer calls each fanning out to 2 workers on `model` (8 requests wanted at once)
+/// against the mock server and returns its counters.
+async fn nested_fan_out(providers: &str, model: &str, builtin: bool) -> Value {
     let script = Script {
         latency: Duration::from_millis(60),
         ..Script::default()
@@ -126,12 +127,12 @@ async fn max_concurrent_holds_across_nested_fan_out() {
         .await
         .expect("mock server");
     let url = server.url();
-    // 4 outer calls, each fanning out to 2 workers: 8 requests wanted at once.
-    let t = Test::new()
+    let mut t = Test::new()
         .config(&format!(
-            "[limits]\nmax_parallel = 8\n\n[providers.mock]\nbase_url = \"{url}/v1\"\nwire = \"openai\"\nmax_concurrent = 2\n"
+            "[limits]\nmax_parallel = 8\n\n{}",
+            providers.replace("URL", &url)
         ))
-        .worker("echo", "---\nmodel: mock:m\n---\nEcho.\n")
+        .worker("echo", &format!("---\nmodel: {model}\n---\nEcho.\n"))
         .script(
             "fan",
             "fn pair(x) { call_all([[\"echo\", x + \" a\"], [\"echo\", x + \" b\"]]) }\n",
@@ -141,14 +142,33 @@ async fn max_concurrent_holds_across_nested_fan_out() {
             "call_all([[\"pair\", \"1\"], [\"pair\", \"2\"], [\"pair\", \"3\"], [\"pair\", \"4\"]])",
         )
         .args(&["main.rhai", "--json"]);
+    if builtin {
+        t = t
+            .env("OPENAI_BASE_URL", &format!("{url}/v1"))
+            .env("OPENAI_API_KEY", "sk-test");
+    }
     let out = tokio::task::spawn_blocking(move || t.run())
         .await
         .expect("run");
     out.status(0);
     assert_eq!(out.json().as_array().map(Vec::len), Some(4));
-    let stats = server.stats.snapshot();
+    server.stats.snapshot()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_concurrent_holds_across_nested_fan_out() {
+    let named = "[providers.mock]\nbase_url = \"URL/v1\"\nwire = \"openai\"\nmax_concurrent = 2\n";
+    let stats = nested_fan_out(named, "mock:m", false).await;
     assert_eq!(stats["requests"], 8, "{stats}");
     assert_eq!(stats["max_in_flight"], 2, "{stats}");
+    // A built-in provider takes the same limits from its own table.
+    let builtin = "[providers.openai]\nmax_concurrent = 3\n";
+    let stats = nested_fan_out(builtin, "openai:m", true).await;
+    assert_eq!(stats["max_in_flight"], 3, "{stats}");
+    // Without a limit the fan-out reaches the mock all at once.
+    let unlimited = "[providers.mock]\nbase_url = \"URL/v1\"\nwire = \"openai\"\n";
+    let stats = nested_fan_out(unlimited, "mock:m", false).await;
+    assert!(stats["max_in_flight"].as_u64().unwrap() > 3, "{stats}");
 }
 
 #[test]

@@ -39,14 +39,23 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
 }
 
 fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
-    let builtin = |name: &str, wire, base_var: &str, default: &str, key: Option<&str>| Provider {
-        name: name.to_owned(),
-        wire,
-        base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
-        key_env: key.map(str::to_owned),
-        builtin: true,
-        requests_per_minute: None,
-        max_concurrent: None,
+    let limits = |name: &str| {
+        config
+            .providers
+            .get(name)
+            .map_or((None, None), |p| (p.requests_per_minute, p.max_concurrent))
+    };
+    let builtin = |name: &str, wire, base_var: &str, default: &str, key: Option<&str>| {
+        let (requests_per_minute, max_concurrent) = limits(name);
+        Provider {
+            name: name.to_owned(),
+            wire,
+            base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
+            key_env: key.map(str::to_owned),
+            builtin: true,
+            requests_per_minute,
+            max_concurrent,
+        }
     };
     let mut rows = vec![
         builtin(
@@ -71,11 +80,15 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
             None,
         ),
     ];
-    rows.extend(config.providers.iter().map(|(name, p)| Provider {
+    let named = config
+        .providers
+        .iter()
+        .filter(|(name, _)| !crate::config::BUILTIN_PROVIDERS.contains(&name.as_str()));
+    rows.extend(named.map(|(name, p)| Provider {
         name: name.clone(),
         wire: match p.wire {
-            Wire::Openai => "openai",
-            Wire::Anthropic => "anthropic",
+            Some(Wire::Anthropic) => "anthropic",
+            _ => "openai",
         },
         base_url: p.base_url.clone(),
         key_env: p.api_key_env.clone(),

@@ -224,13 +224,15 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
                 Some("provider names use letters, digits and `_`; they prefix model ids as `name:model`".to_owned()),
             ));
         }
-        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+        let redefines =
+            !provider.base_url.is_empty() || provider.wire.is_some() || provider.api_key_env.is_some();
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) && redefines {
             return Err(at(
                 &path,
                 format!("provider `{name}` is built in and cannot be redefined"),
                 Some(match base_url_variable(name) {
                     Some(var) => format!(
-                        "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider"
+                        "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider; its table takes only `requests_per_minute` and `max_concurrent`"
                     ),
                     None => format!("choose another name, e.g. `{name}_local`"),
                 }),
@@ -247,6 +249,23 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
                     Some("omit it for no limit".to_owned()),
                 ));
             }
+        }
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+            continue;
+        }
+        if provider.base_url.is_empty() {
+            return Err(at(
+                &path,
+                format!("provider `{name}` needs `base_url`"),
+                Some("e.g. `base_url = \"http://localhost:8000/v1\"`".to_owned()),
+            ));
+        }
+        if provider.wire.is_none() {
+            return Err(at(
+                &path,
+                format!("provider `{name}` needs `wire`"),
+                Some("`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks".to_owned()),
+            ));
         }
         let url = provider.base_url.as_str();
         if !(url.starts_with("http://") || url.starts_with("https://")) {

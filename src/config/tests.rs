@@ -74,7 +74,7 @@ fn parses_every_section() {
     let local = &c.providers["local"];
     assert_eq!(
         (local.base_url.as_str(), local.wire),
-        ("http://localhost:8000/v1", Wire::Openai)
+        ("http://localhost:8000/v1", Some(Wire::Openai))
     );
     assert_eq!(local.api_key_env.as_deref(), Some("LOCAL_KEY"));
 }
@@ -174,6 +174,20 @@ fn bad_providers() {
     assert_eq!(msg, "provider `openai` is built in and cannot be redefined");
     assert_eq!(at, "1:12");
     assert!(help.unwrap().contains("OPENAI_BASE_URL"));
+    // Rate limits alone are fine for a built-in provider.
+    let c = parse("[providers.openai]\nmax_concurrent = 4\n").unwrap();
+    assert_eq!(c.providers["openai"].max_concurrent, Some(4));
+    let (msg, at, _) = fail("[providers.local]\nwire = \"openai\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("provider `local` needs `base_url`", "1:12")
+    );
+    let (msg, _, help) = fail("[providers.local]\nbase_url = \"http://x\"\n");
+    assert_eq!(msg, "provider `local` needs `wire`");
+    assert_eq!(
+        help.as_deref(),
+        Some("`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks")
+    );
     let (msg, at, _) = fail("[providers.\"my-llm\"]\nbase_url = \"http://x\"\nwire = \"openai\"\n");
     assert_eq!(msg, "invalid provider name `my-llm`");
     assert_eq!(at, "1:12");

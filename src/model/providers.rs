@@ -117,9 +117,12 @@ impl fmt::Debug for ProviderSettings {
 /// provider (with a "did you mean"), or a missing API key (naming its variable).
 pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, ModelError> {
     let (provider, name) = split_id(id)?;
-    if let Some(config) = settings.providers.get(provider) {
+    let config = settings.providers.get(provider);
+    if let Some(config) = config.filter(|_| !BUILTIN.contains(&provider)) {
         return named(id, provider, name, config, settings);
     }
+    // A built-in provider's table holds only its rate limits.
+    let limiter = config.and_then(|c| settings.limiter(provider, c));
     let base = |var: &str, default: &str| settings.var(var).unwrap_or_else(|| default.to_owned());
     match provider {
         "anthropic" => {
@@ -130,6 +133,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, Some(key), None),
                 settings,
+                limiter,
             ))
         }
         "openai" => {
@@ -143,6 +147,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, Some(key), None),
                 settings,
+                limiter,
             ))
         }
         "ollama" => {
@@ -153,6 +158,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, None, None),
                 settings,
+                limiter,
             ))
         }
         _ => Err(unknown_provider(id, provider, settings)),
@@ -189,16 +195,17 @@ fn named(
         .transpose()?;
     let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
     let limiter = settings.limiter(provider, config);
-    Ok(match config.wire {
+    // The config checks make `wire` required for a named provider.
+    Ok(match config.wire.unwrap_or(Wire::Openai) {
         Wire::Openai => {
             let url = join_url(&config.base_url, "chat/completions");
             let e = endpoint(provider, url, key, Some(hint));
-            Arc::new(HttpModel::<OpenAiWire>::new(id, name, settings.client.clone(), e, settings.retry, settings.stream).with_limiter(limiter))
+            http_model::<OpenAiWire>(id, name, e, settings, limiter)
         }
         Wire::Anthropic => {
             let url = anthropic_url(&config.base_url);
             let e = endpoint(provider, url, key, Some(hint));
-            Arc::new(HttpModel::<AnthropicWire>::new(id, name, settings.client.clone(), e, settings.retry, settings.stream).with_limiter(limiter))
+            http_model::<AnthropicWire>(id, name, e, settings, limiter)
         }
     })
 }
@@ -223,15 +230,12 @@ fn http_model<W: WireFormat>(
     name: &str,
     endpoint: Endpoint,
     s: &ProviderSettings,
+    limiter: Option<Arc<Limiter>>,
 ) -> SharedModel {
-    Arc::new(HttpModel::<W>::new(
-        id,
-        name,
-        s.client.clone(),
-        endpoint,
-        s.retry,
-        s.stream,
-    ))
+    Arc::new(
+        HttpModel::<W>::new(id, name, s.client.clone(), endpoint, s.retry, s.stream)
+            .with_limiter(limiter),
+    )
 }
 
 /// The Messages URL for a base given with or without its `/v1` suffix.
@@ -285,7 +289,7 @@ mod tests {
             ProviderConfig {
                 base_url: "http://localhost:8000/v1".into(),
                 api_key_env: None,
-                wire: Wire::Openai,
+                wire: Some(Wire::Openai),
                 requests_per_minute: None,
                 max_concurrent: None,
             },
@@ -295,7 +299,7 @@ mod tests {
             ProviderConfig {
                 base_url: "http://proxy".into(),
                 api_key_env: Some("PROXY_KEY".into()),
-                wire: Wire::Anthropic,
+                wire: Some(Wire::Anthropic),
                 requests_per_minute: None,
                 max_concurrent: None,
             },
