@@ -337,7 +337,10 @@ impl Runtime {
             .session_model()
             .or_else(|| self.settings.model_override.clone())
             .map(|id| vec![id])
-            .or_else(|| (!spec.models.is_empty()).then(|| spec.models.iter().map(|m| m.name.clone()).collect()))
+            .or_else(|| {
+                (!spec.models.is_empty())
+                    .then(|| spec.models.iter().map(|m| m.name.clone()).collect())
+            })
             .or_else(|| self.settings.env_model.clone().map(|id| vec![id]))
             .or_else(|| project.config.defaults.model.clone().map(|id| vec![id]))
             .or_else(|| {
@@ -357,10 +360,12 @@ impl Runtime {
         for id in ids {
             chain.push(self.model_by_id(&loaded, spec, id)?);
         }
-        Ok(match crate::model::fallback::FallbackModel::new(chain.clone()) {
-            Some(f) => Arc::new(f),
-            None => chain.remove(0),
-        })
+        Ok(
+            match crate::model::fallback::FallbackModel::new(chain.clone()) {
+                Some(f) => Arc::new(f),
+                None => chain.remove(0),
+            },
+        )
     }
 
     /// The model of one concrete id, made once per id and cached.
@@ -386,13 +391,13 @@ impl Runtime {
             let caller: Weak<dyn crate::script::caller::Caller> = self.weak.clone();
             Arc::new(crate::script::model::ScriptModel::new(caller, f, &id))
         } else {
-            crate::model::providers::resolve(&id, &self.providers_of(loaded)).map_err(
-                |source| CallError::Model {
+            crate::model::providers::resolve(&id, &self.providers_of(loaded)).map_err(|source| {
+                CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),
                     source,
-                },
-            )?
+                }
+            })?
         };
         let model = match self.cassette().filter(|c| !c.is_replay()) {
             Some(c) => c.wrap(&id, Some(model)),

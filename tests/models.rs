@@ -57,7 +57,11 @@ fn check_reports_unknown_aliases_and_providers_at_their_line() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("workers/a.worker:2:8"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("workers/a.worker:2:8"),
+        "{}",
+        out.stderr
+    );
     let out = Test::new()
         .config("[models]\nfast = \"test\"\n")
         .worker("b", "---\nmodel: [test, fsat]\n---\nB.\n")
@@ -70,7 +74,11 @@ fn check_reports_unknown_aliases_and_providers_at_their_line() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("workers/b.worker:2:15"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("workers/b.worker:2:15"),
+        "{}",
+        out.stderr
+    );
     // A loop in `[models]` is a config error pointing into llm-do.toml.
     let out = Test::new()
         .config("[models]\na = \"b\"\nb = \"a\"\n")
@@ -85,7 +93,8 @@ fn check_reports_unknown_aliases_and_providers_at_their_line() {
 }
 
 /// `bad` answers text that fails the schema; `good` answers a valid output.
-const FAKES: &str = "fn bad(request) { \"no idea\" }\nfn good(request) { #{output: #{score: 7}} }\n";
+const FAKES: &str =
+    "fn bad(request) { \"no idea\" }\nfn good(request) { #{output: #{score: 7}} }\n";
 
 #[test]
 fn a_chain_moves_on_when_answers_keep_failing_the_schema() {
@@ -173,11 +182,13 @@ async fn max_concurrent_holds_across_nested_fan_out() {
 
 #[test]
 fn models_lists_providers_aliases_and_prices() {
-    let t = || Test::new().config(
+    let t = || {
+        Test::new().config(
         "[models]\nfast = \"anthropic:claude-haiku-4-5\"\nsmart = [\"fast\", \"openai:gpt-4.1\"]\n\n\
          [providers.local]\nbase_url = \"http://localhost:8000/v1\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\nmax_concurrent = 2\n\n\
          [prices.\"openai:gpt-4.1\"]\ninput = 1.0\noutput = 2.0\n\n[prices.\"local:m\"]\ninput = 0.5\noutput = 0.5\n",
-    );
+    )
+    };
     let out = t()
         .env("LOCAL_KEY", "secret-value-123")
         .args(&["models"])
@@ -194,14 +205,20 @@ fn models_lists_providers_aliases_and_prices() {
         lines[4],
         "  local      http://localhost:8000/v1 (openai wire, key `LOCAL_KEY` (set), 2 at once)"
     );
-    assert!(lines.contains(&"  smart = fast, openai:gpt-4.1"), "{}", out.stdout);
+    assert!(
+        lines.contains(&"  smart = fast, openai:gpt-4.1"),
+        "{}",
+        out.stdout
+    );
     assert!(
         lines.iter().any(|l| l.starts_with("* openai:gpt-4.1 ")),
         "{}",
         out.stdout
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("  anthropic:claude-haiku-4-5 ")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("  anthropic:claude-haiku-4-5 ")),
         "{}",
         out.stdout
     );

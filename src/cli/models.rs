@@ -105,7 +105,11 @@ fn price_rows(config: &Config) -> Vec<(String, Price, bool)> {
         .iter()
         .map(|(id, p)| {
             let over = config.prices.get(*id);
-            ((*id).to_owned(), over.copied().unwrap_or(*p), over.is_some())
+            (
+                (*id).to_owned(),
+                over.copied().unwrap_or(*p),
+                over.is_some(),
+            )
         })
         .collect();
     for (id, p) in &config.prices {

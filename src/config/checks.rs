@@ -35,8 +35,7 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
             if matches!(target, super::AliasTarget::Chain(_)) {
                 path.push(Seg::Index(i));
             }
-            if !is_model_id(entry) && !config.models.contains_key(entry) && !is_identifier(entry)
-            {
+            if !is_model_id(entry) && !config.models.contains_key(entry) && !is_identifier(entry) {
                 return Err(at(
                     &path,
                     format!("invalid model id `{entry}` for alias `{alias}`"),
@@ -224,8 +223,9 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
                 Some("provider names use letters, digits and `_`; they prefix model ids as `name:model`".to_owned()),
             ));
         }
-        let redefines =
-            !provider.base_url.is_empty() || provider.wire.is_some() || provider.api_key_env.is_some();
+        let redefines = !provider.base_url.is_empty()
+            || provider.wire.is_some()
+            || provider.api_key_env.is_some();
         if BUILTIN_PROVIDERS.contains(&name.as_str()) && redefines {
             return Err(at(
                 &path,
@@ -264,7 +264,10 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &path,
                 format!("provider `{name}` needs `wire`"),
-                Some("`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks".to_owned()),
+                Some(
+                    "`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks"
+                        .to_owned(),
+                ),
             ));
         }
         let url = provider.base_url.as_str();

@@ -323,7 +323,10 @@ fn alias_errors_are_located() {
     let (msg, at, _) = fail("[models]\na = \"b\"\nb = [\"openai:x\", \"a\"]\n");
     assert_eq!(
         (msg.as_str(), at.as_str()),
-        ("model alias `b` refers to itself through `b` → `a` → `b`", "2:5")
+        (
+            "model alias `b` refers to itself through `b` → `a` → `b`",
+            "2:5"
+        )
     );
     let (msg, at, help) = fail("[models]\nfast = [\"openai:x\", \"opnai:y\"]\n");
     assert_eq!(
@@ -348,11 +351,13 @@ fn rate_limits_are_at_least_one() {
     )
     .unwrap();
     assert_eq!(config.providers["local"].max_concurrent, Some(2));
-    let (msg, at, _) = fail(
-        "[providers.local]\nbase_url = \"http://x\"\nwire = \"openai\"\nmax_concurrent = 0\n",
-    );
+    let (msg, at, _) =
+        fail("[providers.local]\nbase_url = \"http://x\"\nwire = \"openai\"\nmax_concurrent = 0\n");
     assert_eq!(
         (msg.as_str(), at.as_str()),
-        ("`max_concurrent` of provider `local` must be at least 1", "4:18")
+        (
+            "`max_concurrent` of provider `local` must be at least 1",
+            "4:18"
+        )
     );
 }

@@ -161,10 +161,13 @@ mod tests {
 
     #[tokio::test]
     async fn moves_on_at_overload_and_names_the_server() {
-        let a = fake("p:a", Some(|| ModelError::RetriesExhausted {
-            attempts: 3,
-            last: Box::new(http(529)),
-        }));
+        let a = fake(
+            "p:a",
+            Some(|| ModelError::RetriesExhausted {
+                attempts: 3,
+                last: Box::new(http(529)),
+            }),
+        );
         let b = fake("q:b", None);
         let f = chain(&[&a, &b]);
         let req = ModelRequest {
@@ -179,7 +182,14 @@ mod tests {
     #[tokio::test]
     async fn stops_at_errors_the_next_model_would_not_fix() {
         for status in [400, 401] {
-            let a = fake("p:a", Some(if status == 400 { || http(400) } else { || http(401) }));
+            let a = fake(
+                "p:a",
+                Some(if status == 400 {
+                    || http(400)
+                } else {
+                    || http(401)
+                }),
+            );
             let b = fake("q:b", None);
             let err = chain(&[&a, &b])
                 .complete(&request(), None)
@@ -193,11 +203,17 @@ mod tests {
     #[tokio::test]
     async fn all_failing_names_every_model() {
         let a = fake("p:a", Some(|| http(503)));
-        let b = fake("q:b", Some(|| ModelError::Timeout {
-            provider: "q".into(),
-            secs: 1,
-        }));
-        let err = chain(&[&a, &b]).complete(&request(), None).await.unwrap_err();
+        let b = fake(
+            "q:b",
+            Some(|| ModelError::Timeout {
+                provider: "q".into(),
+                secs: 1,
+            }),
+        );
+        let err = chain(&[&a, &b])
+            .complete(&request(), None)
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(
             message.contains("`p:a`, `q:b`") && message.contains("timed out"),

@@ -174,7 +174,9 @@ async fn complete(
             parent: ctx.parent,
             worker: &spec.name,
             // The model that served: a member of a fallback chain.
-            model: result.as_ref().map_or(model.id(), |(_, served)| served.as_str()),
+            model: result
+                .as_ref()
+                .map_or(model.id(), |(_, served)| served.as_str()),
             elapsed: started.elapsed(),
             result: result
                 .as_ref()

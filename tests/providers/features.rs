@@ -157,10 +157,22 @@ async fn reasoning_on_both_wires() {
     };
     let anthropic = model("anthropic:claude-sonnet-4-5", &server, false);
     let openai = model("openai:o4-mini", &server, false);
-    anthropic.complete(&request(Reasoning::High), None).await.unwrap();
-    anthropic.complete(&request(Reasoning::Tokens(3000)), None).await.unwrap();
-    openai.complete(&request(Reasoning::Low), None).await.unwrap();
-    openai.complete(&request(Reasoning::Tokens(20_000)), None).await.unwrap();
+    anthropic
+        .complete(&request(Reasoning::High), None)
+        .await
+        .unwrap();
+    anthropic
+        .complete(&request(Reasoning::Tokens(3000)), None)
+        .await
+        .unwrap();
+    openai
+        .complete(&request(Reasoning::Low), None)
+        .await
+        .unwrap();
+    openai
+        .complete(&request(Reasoning::Tokens(20_000)), None)
+        .await
+        .unwrap();
     let bodies = bodies(&server).await;
     assert_eq!(
         bodies[0]["thinking"],
@@ -215,10 +227,17 @@ async fn fallback_moves_on_after_retries_at_overload_and_5xx() {
         let (reply, served) = chain.complete_served(&req, None).await.unwrap();
         assert_eq!((reply.text.as_str(), served), ("done", "openai:gpt-4.1"));
         // The settings retry three times before the chain moves on.
-        assert_eq!(first.received_requests().await.unwrap().len(), 3, "{status}");
+        assert_eq!(
+            first.received_requests().await.unwrap().len(),
+            3,
+            "{status}"
+        );
         let sent = bodies(&second).await;
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0]["model"], "gpt-4.1", "the next model gets its own name");
+        assert_eq!(
+            sent[0]["model"], "gpt-4.1",
+            "the next model gets its own name"
+        );
     }
 }
 
@@ -244,10 +263,7 @@ async fn fallback_moves_on_when_a_server_is_unreachable() {
     };
     let mut s = settings(&second, false);
     s = s.with_env(std::collections::HashMap::from([
-        (
-            "ANTHROPIC_BASE_URL".to_owned(),
-            format!("http://{closed}"),
-        ),
+        ("ANTHROPIC_BASE_URL".to_owned(), format!("http://{closed}")),
         ("ANTHROPIC_API_KEY".to_owned(), ANTHROPIC_KEY.to_owned()),
         ("OPENAI_BASE_URL".to_owned(), format!("{}/v1", second.uri())),
         ("OPENAI_API_KEY".to_owned(), OPENAI_KEY.to_owned()),

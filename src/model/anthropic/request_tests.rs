@@ -297,7 +297,11 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
     );
     assert!(body["tools"][0].get("cache_control").is_none());
     assert_eq!(body["tools"][1]["cache_control"], ephemeral);
-    assert!(body["messages"][0]["content"][0].get("cache_control").is_none());
+    assert!(
+        body["messages"][0]["content"][0]
+            .get("cache_control")
+            .is_none()
+    );
     assert_eq!(
         body["messages"][2]["content"],
         json!([{"type": "text", "text": "three", "cache_control": ephemeral}])
@@ -316,7 +320,8 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
         cache: false,
         ..request
     };
-    let bytes = String::from_utf8(super::super::encode_request(&plain, "m", false).unwrap()).unwrap();
+    let bytes =
+        String::from_utf8(super::super::encode_request(&plain, "m", false).unwrap()).unwrap();
     assert!(!bytes.contains("cache_control"), "{bytes}");
 }
 

@@ -216,8 +216,8 @@ fn bad_names() {
 
 #[test]
 fn model_lists_aliases_cache_and_reasoning() {
-    let spec = parse("---\nmodel: [fast, openai:gpt-4.1]\ncache: false\nreasoning: high\n---\n")
-        .unwrap();
+    let spec =
+        parse("---\nmodel: [fast, openai:gpt-4.1]\ncache: false\nreasoning: high\n---\n").unwrap();
     let names: Vec<&str> = spec.models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["fast", "openai:gpt-4.1"]);
     assert_eq!(spec.model.as_deref(), Some("fast"));
@@ -238,7 +238,10 @@ fn model_lists_aliases_cache_and_reasoning() {
         )
     );
     let (msg, at, _) = fail("---\nmodel: [openai:a, \"b c\"]\n---\n");
-    assert_eq!((msg.as_str(), at.as_str()), ("invalid model id `b c`", "2:20"));
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("invalid model id `b c`", "2:20")
+    );
     let (msg, _, _) = fail("---\nmodel: []\n---\n");
     assert_eq!(msg, "`model` is an empty list");
 }
