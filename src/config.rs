@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use checks::{is_identifier, is_model_id};
+pub use checks::{is_identifier, is_model_id, unknown_provider};
 pub use parse::{BUILTIN_PROVIDERS, parse_config, parse_user_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.
@@ -20,9 +20,10 @@ pub struct Config {
     pub defaults: Defaults,
     #[serde(default, skip_serializing_if = "is_default")]
     pub limits: Limits,
-    /// `[models]`: aliases, short name → model id (resolved elsewhere; parsed and merged here).
+    /// `[models]`: aliases, short name → model id or fallback chain (expanded by
+    /// [`Config::expand_model`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub models: BTreeMap<String, String>,
+    pub models: BTreeMap<String, AliasTarget>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<ApprovalRule>,
     #[serde(default, skip_serializing_if = "is_default")]
@@ -98,6 +99,98 @@ impl std::fmt::Display for Stabilize {
             Stabilize::ShadowCode => f.write_str("shadow-code"),
             Stabilize::Canary(p) => write!(f, "canary:{p}"),
         }
+    }
+}
+
+/// The value of a `[models]` alias: one model id (or alias), or a fallback chain of them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum AliasTarget {
+    One(String),
+    Chain(Vec<String>),
+}
+
+impl AliasTarget {
+    /// The entries in order.
+    #[must_use]
+    pub fn entries(&self) -> &[String] {
+        match self {
+            AliasTarget::One(id) => std::slice::from_ref(id),
+            AliasTarget::Chain(ids) => ids,
+        }
+    }
+}
+
+impl PartialEq<&str> for AliasTarget {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, AliasTarget::One(id) if id == other)
+    }
+}
+
+/// Why a model name could not be expanded through `[models]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AliasError {
+    #[error("unknown model alias `{name}`{hint}")]
+    Unknown { name: String, hint: String },
+    #[error("model alias `{0}` refers to itself through {1}")]
+    Loop(String, String),
+    #[error("model alias `{0}` names an empty list")]
+    Empty(String),
+}
+
+impl Config {
+    /// `name` expanded through `[models]` into concrete model ids, in fallback order: a model
+    /// id stays as it is, an alias is replaced by its entries (recursively). Duplicates after
+    /// the first are dropped.
+    ///
+    /// # Errors
+    ///
+    /// A name that is neither a model id nor an alias (with a "did you mean"), an alias loop or
+    /// an alias of an empty list.
+    pub fn expand_model(&self, name: &str) -> Result<Vec<String>, AliasError> {
+        let mut out = Vec::new();
+        self.expand_into(name, &mut Vec::new(), &mut out)?;
+        Ok(out)
+    }
+
+    fn expand_into(
+        &self,
+        name: &str,
+        stack: &mut Vec<String>,
+        out: &mut Vec<String>,
+    ) -> Result<(), AliasError> {
+        let Some(target) = self.models.get(name) else {
+            if is_model_id(name) {
+                if !out.iter().any(|o| o == name) {
+                    out.push(name.to_owned());
+                }
+                return Ok(());
+            }
+            let hint = crate::suggest::did_you_mean(name, self.models.keys().map(String::as_str))
+                .map(|h| format!("; {h}"))
+                .unwrap_or_else(|| {
+                    "; name a `[models]` alias of `llm-do.toml` or a model id `provider:model`"
+                        .to_owned()
+                });
+            return Err(AliasError::Unknown {
+                name: name.to_owned(),
+                hint,
+            });
+        };
+        if let Some(start) = stack.iter().position(|s| s == name) {
+            let mut path: Vec<String> = stack[start..].iter().map(|s| format!("`{s}`")).collect();
+            path.push(format!("`{name}`"));
+            return Err(AliasError::Loop(name.to_owned(), path.join(" → ")));
+        }
+        if target.entries().is_empty() {
+            return Err(AliasError::Empty(name.to_owned()));
+        }
+        stack.push(name.to_owned());
+        for entry in target.entries() {
+            self.expand_into(entry, stack, out)?;
+        }
+        stack.pop();
+        Ok(())
     }
 }
 
@@ -211,14 +304,23 @@ pub enum Wire {
     Anthropic,
 }
 
-/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint (`base_url` and `wire`
+/// required), or the rate limits of a built-in provider (`[providers.anthropic]` with only
+/// `requests_per_minute`/`max_concurrent`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
+    /// Empty for a built-in provider.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub base_url: String,
     /// Environment variable holding the API key (none: no auth header).
     pub api_key_env: Option<String>,
-    pub wire: Wire,
+    /// `None` for a built-in provider.
+    pub wire: Option<Wire>,
+    /// Most requests started per minute by the whole process (a token bucket).
+    pub requests_per_minute: Option<u32>,
+    /// Most requests in flight at once across the whole process.
+    pub max_concurrent: Option<u32>,
 }
 
 /// `[mcp.NAME]`: an MCP server, either a stdio child process (`command`, `args`, `env`) or a

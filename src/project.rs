@@ -334,6 +334,10 @@ impl Project {
         errors.extend(project.check_stabilize());
         errors.extend(project.check_tool_choices());
         errors.extend(project.check_reserved_names());
+        for w in project.workers.values() {
+            let bad = crate::worker::check_models(w, &project.config);
+            errors.extend(bad.into_iter().map(ProjectError::Located));
+        }
         match errors.len() {
             0 => Ok(project),
             1 => Err(errors.remove(0)),

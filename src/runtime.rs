@@ -334,20 +334,48 @@ impl Runtime {
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let loaded = self.loaded();
         let project = &loaded.project;
-        let id = self
+        let chosen = self
             .session_model()
             .or_else(|| self.settings.model_override.clone())
-            .or_else(|| spec.model.clone())
-            .or_else(|| self.settings.env_model.clone())
-            .or_else(|| project.config.defaults.model.clone())
+            .map(|id| vec![id])
+            .or_else(|| {
+                (!spec.models.is_empty())
+                    .then(|| spec.models.iter().map(|m| m.name.clone()).collect())
+            })
+            .or_else(|| self.settings.env_model.clone().map(|id| vec![id]))
+            .or_else(|| project.config.defaults.model.clone().map(|id| vec![id]))
             .or_else(|| {
                 self.cassette()
                     .filter(|c| c.is_replay())
-                    .map(|_| "replay".to_string())
+                    .map(|_| vec!["replay".to_string()])
             })
             .ok_or_else(|| CallError::NoModel {
                 worker: spec.name.clone(),
             })?;
+        let ids = expand_aliases(&project.config, &chosen).map_err(|e| CallError::Model {
+            worker: spec.name.clone(),
+            model: chosen.join(", "),
+            source: crate::model::ModelError::Other(e.to_string()),
+        })?;
+        let mut chain = Vec::with_capacity(ids.len());
+        for id in ids {
+            chain.push(self.model_by_id(&loaded, spec, id)?);
+        }
+        Ok(
+            match crate::model::fallback::FallbackModel::new(chain.clone()) {
+                Some(f) => Arc::new(f),
+                None => chain.remove(0),
+            },
+        )
+    }
+
+    /// The model of one concrete id, made once per id and cached.
+    fn model_by_id(
+        &self,
+        loaded: &Loaded,
+        spec: &WorkerSpec,
+        id: String,
+    ) -> Result<SharedModel, CallError> {
         let mut models = loaded
             .models
             .lock()
@@ -364,13 +392,13 @@ impl Runtime {
             let caller: Weak<dyn crate::script::caller::Caller> = self.weak.clone();
             Arc::new(crate::script::model::ScriptModel::new(caller, f, &id))
         } else {
-            crate::model::providers::resolve(&id, &self.providers_of(&loaded)).map_err(
-                |source| CallError::Model {
+            crate::model::providers::resolve(&id, &self.providers_of(loaded)).map_err(|source| {
+                CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),
                     source,
-                },
-            )?
+                }
+            })?
         };
         let model = match self.cassette().filter(|c| !c.is_replay()) {
             Some(c) => c.wrap(&id, Some(model)),
@@ -575,4 +603,24 @@ fn policy(rt: &Weak<Runtime>, req: &Request) -> Result<Option<Decision>, String>
             "`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}"
         )),
     }
+}
+
+/// Model names (ids or `[models]` aliases) expanded into concrete ids in fallback order.
+fn expand_aliases(
+    config: &crate::config::Config,
+    names: &[String],
+) -> Result<Vec<String>, crate::config::AliasError> {
+    let mut ids: Vec<String> = Vec::new();
+    for name in names {
+        if name == "replay" {
+            ids.push(name.clone());
+            continue;
+        }
+        for id in config.expand_model(name)? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
 }

@@ -293,7 +293,8 @@ impl<W: Write + Send> Observer for Tree<W> {
             }
             Err(msg) => format!("failed: {msg}"),
         };
-        self.line(e.depth, &format!("← {text}"));
+        // The model that answered: with a fallback chain, not always the one asked.
+        self.line(e.depth, &format!("← {}: {text}", e.model));
     }
 }
 

@@ -18,6 +18,7 @@ mod interrupts;
 mod layers;
 mod log;
 mod mcp;
+mod models;
 mod new_users;
 mod proptests;
 mod providers;

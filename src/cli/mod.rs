@@ -15,6 +15,7 @@ mod dataset;
 mod init;
 mod list;
 mod logs;
+mod models;
 mod repl;
 mod run;
 mod script;
@@ -253,6 +254,8 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// List providers (base URL, key variable), `[models]` aliases and prices.
+    Models,
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl {
         #[command(flatten)]
@@ -502,6 +505,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             logs::run(&settings_for(g, &none, here, true)?, query)
         }
         Command::List => list::run(&settings_for(g, &none, here, true)?),
+        Command::Models => models::run(&settings_for(g, &none, here, false)?),
         Command::Repl { run } => repl::run(settings_for(g, &run.or(outer), here, false)?).await,
         Command::Run {
             name,
@@ -531,6 +535,7 @@ fn command_name(command: &Command) -> String {
         Command::Run { .. } => "run",
         Command::Check => "check",
         Command::List => "list",
+        Command::Models => "models",
         Command::Stats { .. } => "stats",
         Command::Shadow { .. } => "shadow",
         Command::Repl { .. } => "repl",

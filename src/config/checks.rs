@@ -19,34 +19,33 @@ fn key(name: &str) -> Seg {
 ///
 /// The located error built by `at` for the first invalid value.
 pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
-    if let Some(model) = &config.defaults.model {
-        if !is_model_id(model) {
-            return Err(at(
-                &[key("defaults"), key("model")],
-                format!("invalid model id `{model}`"),
-                Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
-            ));
+    let named = [
+        (&config.defaults.model, "defaults", "model"),
+        (&config.eval.judge_model, "eval", "judge_model"),
+    ];
+    for (model, table, field) in named {
+        if let Some(model) = model {
+            model_name(config, model, &[key(table), key(field)], at)?;
         }
     }
-    if let Some(model) = &config.eval.judge_model {
-        if !is_model_id(model) {
-            return Err(at(
-                &[key("eval"), key("judge_model")],
-                format!("invalid model id `{model}`"),
-                Some(
-                    "model ids look like `anthropic:claude-haiku-4-5`, `test` or `script:NAME`"
-                        .to_owned(),
-                ),
-            ));
+    for (alias, target) in &config.models {
+        let entries = target.entries();
+        for (i, entry) in entries.iter().enumerate() {
+            let mut path = vec![key("models"), key(alias)];
+            if matches!(target, super::AliasTarget::Chain(_)) {
+                path.push(Seg::Index(i));
+            }
+            if !is_model_id(entry) && !config.models.contains_key(entry) && !is_identifier(entry) {
+                return Err(at(
+                    &path,
+                    format!("invalid model id `{entry}` for alias `{alias}`"),
+                    Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
+                ));
+            }
+            model_name(config, entry, &path, at)?;
         }
-    }
-    for (alias, model) in &config.models {
-        if !is_model_id(model) {
-            return Err(at(
-                &[key("models"), key(alias)],
-                format!("invalid model id `{model}` for alias `{alias}`"),
-                Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
-            ));
+        if let Err(e) = config.expand_model(alias) {
+            return Err(at(&[key("models"), key(alias)], e.to_string(), None));
         }
     }
     limits(&config.limits, at)?;
@@ -54,6 +53,49 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
     shell(config, at)?;
     providers(config, at)?;
     mcp(config, at)
+}
+
+/// Checks a model name of the config: a model id of a known provider, or a known alias.
+fn model_name(config: &Config, name: &str, path: &[Seg], at: At) -> Result<(), Box<Located>> {
+    if let Err(e) = config.expand_model(name) {
+        let hint = Some(
+            "model ids look like `anthropic:claude-haiku-4-5`, `test` or `script:NAME`; \
+             aliases are keys of `[models]`"
+                .to_owned(),
+        );
+        return Err(at(path, e.to_string(), hint));
+    }
+    if let Some(message) = unknown_provider(config, name) {
+        return Err(at(
+            path,
+            message,
+            Some("add it as `[providers.NAME]` in `llm-do.toml`".to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+/// The complaint about a model id whose provider is neither built in nor configured (with a
+/// "did you mean"); `None` for aliases and known providers.
+#[must_use]
+pub fn unknown_provider(config: &Config, id: &str) -> Option<String> {
+    let (provider, _) = id.split_once(':')?;
+    if BUILTIN_PROVIDERS.contains(&provider)
+        || provider == "replay"
+        || config.providers.contains_key(provider)
+    {
+        return None;
+    }
+    let known = BUILTIN_PROVIDERS
+        .iter()
+        .copied()
+        .chain(config.providers.keys().map(String::as_str));
+    let hint = crate::suggest::did_you_mean(provider, known)
+        .map(|h| format!("; {h}"))
+        .unwrap_or_default();
+    Some(format!(
+        "unknown provider `{provider}` in model id `{id}`{hint}"
+    ))
 }
 
 /// Whether `id` looks like `provider:model`.
@@ -181,16 +223,51 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
                 Some("provider names use letters, digits and `_`; they prefix model ids as `name:model`".to_owned()),
             ));
         }
-        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+        let redefines = !provider.base_url.is_empty()
+            || provider.wire.is_some()
+            || provider.api_key_env.is_some();
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) && redefines {
             return Err(at(
                 &path,
                 format!("provider `{name}` is built in and cannot be redefined"),
                 Some(match base_url_variable(name) {
                     Some(var) => format!(
-                        "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider"
+                        "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider; its table takes only `requests_per_minute` and `max_concurrent`"
                     ),
                     None => format!("choose another name, e.g. `{name}_local`"),
                 }),
+            ));
+        }
+        for (field, value) in [
+            ("requests_per_minute", provider.requests_per_minute),
+            ("max_concurrent", provider.max_concurrent),
+        ] {
+            if value == Some(0) {
+                return Err(at(
+                    &[key("providers"), key(name), key(field)],
+                    format!("`{field}` of provider `{name}` must be at least 1"),
+                    Some("omit it for no limit".to_owned()),
+                ));
+            }
+        }
+        if BUILTIN_PROVIDERS.contains(&name.as_str()) {
+            continue;
+        }
+        if provider.base_url.is_empty() {
+            return Err(at(
+                &path,
+                format!("provider `{name}` needs `base_url`"),
+                Some("e.g. `base_url = \"http://localhost:8000/v1\"`".to_owned()),
+            ));
+        }
+        if provider.wire.is_none() {
+            return Err(at(
+                &path,
+                format!("provider `{name}` needs `wire`"),
+                Some(
+                    "`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks"
+                        .to_owned(),
+                ),
             ));
         }
         let url = provider.base_url.as_str();

@@ -74,7 +74,7 @@ fn parses_every_section() {
     let local = &c.providers["local"];
     assert_eq!(
         (local.base_url.as_str(), local.wire),
-        ("http://localhost:8000/v1", Wire::Openai)
+        ("http://localhost:8000/v1", Some(Wire::Openai))
     );
     assert_eq!(local.api_key_env.as_deref(), Some("LOCAL_KEY"));
 }
@@ -103,7 +103,9 @@ fn unknown_key_with_suggestion() {
     assert_eq!(msg, "unknown key `zzz` in `[providers.local]`");
     assert_eq!(
         help.as_deref(),
-        Some("valid keys are `base_url`, `api_key_env`, `wire`")
+        Some(
+            "valid keys are `base_url`, `api_key_env`, `wire`, `requests_per_minute`, `max_concurrent`"
+        )
     );
     let (msg, at, _) = fail("[limits]\nmax_dept = 3\n");
     assert_eq!(
@@ -172,6 +174,20 @@ fn bad_providers() {
     assert_eq!(msg, "provider `openai` is built in and cannot be redefined");
     assert_eq!(at, "1:12");
     assert!(help.unwrap().contains("OPENAI_BASE_URL"));
+    // Rate limits alone are fine for a built-in provider.
+    let c = parse("[providers.openai]\nmax_concurrent = 4\n").unwrap();
+    assert_eq!(c.providers["openai"].max_concurrent, Some(4));
+    let (msg, at, _) = fail("[providers.local]\nwire = \"openai\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("provider `local` needs `base_url`", "1:12")
+    );
+    let (msg, _, help) = fail("[providers.local]\nbase_url = \"http://x\"\n");
+    assert_eq!(msg, "provider `local` needs `wire`");
+    assert_eq!(
+        help.as_deref(),
+        Some("`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks")
+    );
     let (msg, at, _) = fail("[providers.\"my-llm\"]\nbase_url = \"http://x\"\nwire = \"openai\"\n");
     assert_eq!(msg, "invalid provider name `my-llm`");
     assert_eq!(at, "1:12");
@@ -189,7 +205,10 @@ fn bad_default_model_and_shell() {
     let (msg, at, _) = fail("[defaults]\nmodel = \"haiku\"\n");
     assert_eq!(
         (msg.as_str(), at.as_str()),
-        ("invalid model id `haiku`", "2:9")
+        (
+            "unknown model alias `haiku`; name a `[models]` alias of `llm-do.toml` or a model id `provider:model`",
+            "2:9"
+        )
     );
     let (msg, at, _) = fail("[shell]\nallow = [{ prefix = \" \" }]\n");
     assert_eq!(
@@ -256,7 +275,10 @@ fn eval_judge_model_is_a_model_id() {
     let (msg, at, _) = fail("[eval]\njudge_model = \"haiku\"\n");
     assert_eq!(
         (msg.as_str(), at.as_str()),
-        ("invalid model id `haiku`", "2:15")
+        (
+            "unknown model alias `haiku`; name a `[models]` alias of `llm-do.toml` or a model id `provider:model`",
+            "2:15"
+        )
     );
     let (msg, at, help) = fail("[eval]\njudge = \"test\"\n");
     assert_eq!(
@@ -264,4 +286,78 @@ fn eval_judge_model_is_a_model_id() {
         ("unknown key `judge` in `[eval]`", "2:1")
     );
     assert_eq!(help.as_deref(), Some("did you mean `judge_model`?"));
+}
+
+#[test]
+fn aliases_expand_to_chains() {
+    let config = parse(
+        "[models]\nfast = \"anthropic:claude-haiku-4-5\"\nsmart = [\"anthropic:claude-sonnet-4-5\", \"openai:gpt-4.1\"]\n\
+         both = [\"fast\", \"smart\", \"fast\"]\n[defaults]\nmodel = \"both\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.expand_model("both").unwrap(),
+        [
+            "anthropic:claude-haiku-4-5",
+            "anthropic:claude-sonnet-4-5",
+            "openai:gpt-4.1"
+        ]
+    );
+    assert_eq!(config.expand_model("openai:x").unwrap(), ["openai:x"]);
+    assert_eq!(
+        config.expand_model("fats").unwrap_err().to_string(),
+        "unknown model alias `fats`; did you mean `fast`?"
+    );
+}
+
+#[test]
+fn alias_errors_are_located() {
+    let (msg, at, _) = fail("[models]\nfast = \"quick\"\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        (
+            "unknown model alias `quick`; name a `[models]` alias of `llm-do.toml` or a model id `provider:model`",
+            "2:8"
+        )
+    );
+    let (msg, at, _) = fail("[models]\na = \"b\"\nb = [\"openai:x\", \"a\"]\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        (
+            "model alias `b` refers to itself through `b` → `a` → `b`",
+            "2:5"
+        )
+    );
+    let (msg, at, help) = fail("[models]\nfast = [\"openai:x\", \"opnai:y\"]\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        (
+            "unknown provider `opnai` in model id `opnai:y`; did you mean `openai`?",
+            "2:21"
+        )
+    );
+    assert!(help.unwrap().contains("[providers.NAME]"));
+    let (msg, at, _) = fail("[models]\nnone = []\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("model alias `none` names an empty list", "2:8")
+    );
+}
+
+#[test]
+fn rate_limits_are_at_least_one() {
+    let config = parse(
+        "[providers.local]\nbase_url = \"http://x\"\nwire = \"openai\"\nrequests_per_minute = 60\nmax_concurrent = 2\n",
+    )
+    .unwrap();
+    assert_eq!(config.providers["local"].max_concurrent, Some(2));
+    let (msg, at, _) =
+        fail("[providers.local]\nbase_url = \"http://x\"\nwire = \"openai\"\nmax_concurrent = 0\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        (
+            "`max_concurrent` of provider `local` must be at least 1",
+            "4:18"
+        )
+    );
 }

@@ -432,6 +432,10 @@ pub fn redact_error(error: ModelError, secret: Option<&str>) -> ModelError {
             provider,
             message: clean(message),
         },
+        ModelError::Fallback { tried, last } => ModelError::Fallback {
+            tried,
+            last: Box::new(redact_error(*last, secret)),
+        },
         ModelError::RetriesExhausted { attempts, last } => ModelError::RetriesExhausted {
             attempts,
             last: Box::new(redact_error(*last, secret)),

@@ -3,6 +3,7 @@
 //! building, reply parsing, stream state) is a [`WireFormat`].
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use futures_util::future::BoxFuture;
@@ -10,6 +11,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
 use super::http::{self, Endpoint, Failure, RetryPolicy};
+use super::limit::Limiter;
 use super::sse::{self, SseHandler};
 use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink};
 
@@ -44,6 +46,8 @@ pub struct HttpModel<W> {
     endpoint: Endpoint,
     retry: RetryPolicy,
     stream: bool,
+    /// The provider's rate limits, shared with every model of that provider.
+    limiter: Option<Arc<Limiter>>,
     wire: PhantomData<fn() -> W>,
 }
 
@@ -76,8 +80,16 @@ impl<W: WireFormat> HttpModel<W> {
             endpoint,
             retry,
             stream,
+            limiter: None,
             wire: PhantomData,
         }
+    }
+
+    /// Every attempt of this model waits for a slot of `limiter`.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     async fn attempt(
@@ -88,6 +100,11 @@ impl<W: WireFormat> HttpModel<W> {
         sink: Option<StreamSink<'_>>,
     ) -> Result<ModelResponse, Failure> {
         let provider = self.endpoint.provider.as_str();
+        // Held until the reply is read (or the stream ends).
+        let _slot = match &self.limiter {
+            Some(limiter) => Some(limiter.acquire().await),
+            None => None,
+        };
         let response = http::post(
             &self.client,
             &self.endpoint,

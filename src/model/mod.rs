@@ -13,8 +13,10 @@ use serde_json::Value;
 
 pub mod anthropic;
 pub mod cassette;
+pub mod fallback;
 pub mod http;
 pub mod http_model;
+pub mod limit;
 pub mod openai;
 pub mod prices;
 pub mod providers;
@@ -130,6 +132,44 @@ pub enum ToolChoice {
     Tool(String),
 }
 
+/// How hard the model should think before answering (frontmatter `reasoning:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reasoning {
+    Low,
+    Medium,
+    High,
+    /// A thinking budget in tokens.
+    Tokens(u32),
+}
+
+impl Reasoning {
+    /// The thinking budget in tokens (Anthropic): low 1024, medium 4096, high 16384.
+    #[must_use]
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            Reasoning::Low => 1024,
+            Reasoning::Medium => 4096,
+            Reasoning::High => 16384,
+            Reasoning::Tokens(n) => n,
+        }
+    }
+
+    /// The effort level (OpenAI `reasoning_effort`): a budget maps to the nearest level.
+    #[must_use]
+    pub fn effort(self) -> &'static str {
+        let n = self.budget_tokens();
+        // Nearest on a log scale: the midpoints of 1024–4096 and 4096–16384.
+        if n < 2048 {
+            "low"
+        } else if n < 8192 {
+            "medium"
+        } else {
+            "high"
+        }
+    }
+}
+
 /// Everything a provider needs for one round trip.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ModelRequest {
@@ -148,6 +188,13 @@ pub struct ModelRequest {
     pub seed: Option<i64>,
     /// False when the model should make at most one tool call per turn.
     pub parallel_tool_calls: Option<bool>,
+    /// Mark the system prompt, the last tool and the last message as cacheable (Anthropic
+    /// `cache_control`; other wires cache on their own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cache: bool,
+    /// Thinking effort or budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
 }
 
 /// Token counts of one round trip (or a sum of them). Input excludes cache reads and writes,
@@ -244,6 +291,11 @@ pub enum ModelError {
         attempts: u32,
         last: Box<ModelError>,
     },
+    #[error("every model of the fallback chain failed ({}); the last: {last}", tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))]
+    Fallback {
+        tried: Vec<String>,
+        last: Box<ModelError>,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -270,6 +322,22 @@ pub trait Model: Send + Sync {
         request: &'a ModelRequest,
         sink: Option<StreamSink<'a>>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+
+    /// [`Model::complete`], also naming the model that served the reply (a member of a
+    /// fallback chain; else this model).
+    fn complete_served<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
+        Box::pin(async move { Ok((self.complete(request, sink).await?, self.id())) })
+    }
+
+    /// What to try after this model when its answers keep failing the output schema: the
+    /// rest of a fallback chain.
+    fn next_in_chain(&self) -> Option<SharedModel> {
+        None
+    }
 }
 
 /// A shared model handle.

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{ProviderConfig, Wire};
 use crate::env_vars;
@@ -16,6 +16,7 @@ use crate::suggest::did_you_mean;
 use super::anthropic::AnthropicWire;
 use super::http::{ApiKey, Endpoint, RetryPolicy};
 use super::http_model::{HttpModel, WireFormat};
+use super::limit::Limiter;
 use super::openai::OpenAiWire;
 use super::wire::join_url;
 use super::{ModelError, SharedModel};
@@ -46,6 +47,9 @@ pub struct ProviderSettings {
     pub retry: RetryPolicy,
     /// Request SSE streams (text deltas reach the caller's sink as they arrive).
     pub stream: bool,
+    /// Rate limiters of the named providers that set limits, made on first use and shared by
+    /// every model (and clone of these settings) in the process.
+    limiters: Arc<Mutex<HashMap<String, Arc<Limiter>>>>,
 }
 
 impl ProviderSettings {
@@ -58,7 +62,25 @@ impl ProviderSettings {
             env: Arc::new(|name| std::env::var(name).ok()),
             retry: RetryPolicy::default(),
             stream: false,
+            limiters: Arc::default(),
         }
+    }
+
+    /// The shared limiter of provider `name`, when its table sets limits.
+    fn limiter(&self, name: &str, config: &ProviderConfig) -> Option<Arc<Limiter>> {
+        let mut limiters = self
+            .limiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = limiters.get(name) {
+            return Some(l.clone());
+        }
+        let limiter = Arc::new(Limiter::new(
+            config.requests_per_minute,
+            config.max_concurrent,
+        )?);
+        limiters.insert(name.to_owned(), limiter.clone());
+        Some(limiter)
     }
 
     /// Replaces the environment with a fixed snapshot (tests, reproducible runs).
@@ -95,9 +117,12 @@ impl fmt::Debug for ProviderSettings {
 /// provider (with a "did you mean"), or a missing API key (naming its variable).
 pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, ModelError> {
     let (provider, name) = split_id(id)?;
-    if let Some(config) = settings.providers.get(provider) {
+    let config = settings.providers.get(provider);
+    if let Some(config) = config.filter(|_| !BUILTIN.contains(&provider)) {
         return named(id, provider, name, config, settings);
     }
+    // A built-in provider's table holds only its rate limits.
+    let limiter = config.and_then(|c| settings.limiter(provider, c));
     let base = |var: &str, default: &str| settings.var(var).unwrap_or_else(|| default.to_owned());
     match provider {
         "anthropic" => {
@@ -108,6 +133,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, Some(key), None),
                 settings,
+                limiter,
             ))
         }
         "openai" => {
@@ -121,6 +147,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, Some(key), None),
                 settings,
+                limiter,
             ))
         }
         "ollama" => {
@@ -131,6 +158,7 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
                 name,
                 endpoint(provider, url, None, None),
                 settings,
+                limiter,
             ))
         }
         _ => Err(unknown_provider(id, provider, settings)),
@@ -166,19 +194,18 @@ fn named(
         .map(|var| settings.key(var))
         .transpose()?;
     let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
-    Ok(match config.wire {
+    let limiter = settings.limiter(provider, config);
+    // The config checks make `wire` required for a named provider.
+    Ok(match config.wire.unwrap_or(Wire::Openai) {
         Wire::Openai => {
             let url = join_url(&config.base_url, "chat/completions");
-            http_model::<OpenAiWire>(id, name, endpoint(provider, url, key, Some(hint)), settings)
+            let e = endpoint(provider, url, key, Some(hint));
+            http_model::<OpenAiWire>(id, name, e, settings, limiter)
         }
         Wire::Anthropic => {
             let url = anthropic_url(&config.base_url);
-            http_model::<AnthropicWire>(
-                id,
-                name,
-                endpoint(provider, url, key, Some(hint)),
-                settings,
-            )
+            let e = endpoint(provider, url, key, Some(hint));
+            http_model::<AnthropicWire>(id, name, e, settings, limiter)
         }
     })
 }
@@ -203,15 +230,12 @@ fn http_model<W: WireFormat>(
     name: &str,
     endpoint: Endpoint,
     s: &ProviderSettings,
+    limiter: Option<Arc<Limiter>>,
 ) -> SharedModel {
-    Arc::new(HttpModel::<W>::new(
-        id,
-        name,
-        s.client.clone(),
-        endpoint,
-        s.retry,
-        s.stream,
-    ))
+    Arc::new(
+        HttpModel::<W>::new(id, name, s.client.clone(), endpoint, s.retry, s.stream)
+            .with_limiter(limiter),
+    )
 }
 
 /// The Messages URL for a base given with or without its `/v1` suffix.
@@ -265,7 +289,9 @@ mod tests {
             ProviderConfig {
                 base_url: "http://localhost:8000/v1".into(),
                 api_key_env: None,
-                wire: Wire::Openai,
+                wire: Some(Wire::Openai),
+                requests_per_minute: None,
+                max_concurrent: None,
             },
         );
         providers.insert(
@@ -273,7 +299,9 @@ mod tests {
             ProviderConfig {
                 base_url: "http://proxy".into(),
                 api_key_env: Some("PROXY_KEY".into()),
-                wire: Wire::Anthropic,
+                wire: Some(Wire::Anthropic),
+                requests_per_minute: None,
+                max_concurrent: None,
             },
         );
         let env = vars

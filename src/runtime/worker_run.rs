@@ -40,15 +40,11 @@ pub async fn run(
         })?),
         None => None,
     };
-    let model = rt.model_for(spec)?;
+    let mut model = rt.model_for(spec)?;
     let toolbox = Toolbox::for_worker(rt, spec).with_mcp(rt, spec).await?;
     let mut messages = input::examples(spec);
     messages.push(input::user_message(&rt.sandbox, spec, &input)?);
-    let model_name = model
-        .id()
-        .split_once(':')
-        .map_or(model.id(), |(_, m)| m)
-        .to_string();
+    let model_name = api_name(model.id());
     let mut reasks = 0;
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
@@ -63,11 +59,14 @@ pub async fn run(
         max_tokens: spec.max_tokens,
         seed: spec.seed,
         parallel_tool_calls: spec.parallel_tool_calls,
+        cache: false,
+        reasoning: spec.reasoning,
     };
+    request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
     for turn in 0..spec.max_turns {
         request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
-        let response = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
-        let cost = crate::model::prices::lookup(model.id(), &rt.project().config.prices)
+        let (response, served) = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
+        let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
             .map(|p| crate::model::prices::cost(&response.usage, &p));
         spend.add(response.usage, cost);
         rt.budget.charge(response.usage, cost)?;
@@ -95,19 +94,22 @@ pub async fn run(
         match parse_output(&response.text).and_then(|v| validator.validate(&v).map(|()| v)) {
             Ok(value) => return Ok(value),
             Err(errors) if reasks >= MAX_REASKS => {
-                return Err(CallError::Output {
-                    worker: spec.name.clone(),
-                    attempts: reasks + 1,
-                    errors,
-                });
+                // A fallback chain moves on: the next model gets the conversation so far.
+                let Some(next) = model.next_in_chain() else {
+                    return Err(CallError::Output {
+                        worker: spec.name.clone(),
+                        attempts: reasks + 1,
+                        errors,
+                    });
+                };
+                model = next;
+                request.model = api_name(model.id());
+                reasks = 0;
+                push_reask(&mut request, response.text, &errors);
             }
             Err(errors) => {
                 reasks += 1;
-                request.messages.push(Message::assistant(response.text));
-                request.messages.push(Message::user(format!(
-                    "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
-                    errors.join("\n- ")
-                )));
+                push_reask(&mut request, response.text, &errors);
             }
         }
     }
@@ -115,6 +117,20 @@ pub async fn run(
         worker: spec.name.clone(),
         max: spec.max_turns,
     })
+}
+
+/// The model's failing answer and the request to correct it.
+fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
+    request.messages.push(Message::assistant(answer));
+    request.messages.push(Message::user(format!(
+        "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
+        errors.join("\n- ")
+    )));
+}
+
+/// The API name of a model id (`anthropic:claude-x` → `claude-x`).
+fn api_name(id: &str) -> String {
+    id.split_once(':').map_or(id, |(_, m)| m).to_string()
 }
 
 /// One model round trip, cancelled by Ctrl-C, reported to the observer.
@@ -125,7 +141,7 @@ async fn complete(
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
-) -> Result<ModelResponse, CallError> {
+) -> Result<(ModelResponse, String), CallError> {
     rt.budget.start_request()?;
     let started = Instant::now();
     let id = rt.observer.model_request(&ModelRequestEvent {
@@ -146,7 +162,7 @@ async fn complete(
         biased;
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
-        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+        r = model.complete_served(request, live.map(|_| &sink as StreamSink)) => r.map(|(reply, served)| (reply, served.to_owned())).map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
     };
     if let Some(live) = live {
         live.end();
@@ -157,13 +173,33 @@ async fn complete(
             depth: ctx.depth,
             parent: ctx.parent,
             worker: &spec.name,
-            model: model.id(),
+            // The model that served: a member of a fallback chain.
+            model: result
+                .as_ref()
+                .map_or(model.id(), |(_, served)| served.as_str()),
             elapsed: started.elapsed(),
-            result: result.as_ref().map_err(|e| crate::call::chain(e)),
+            result: result
+                .as_ref()
+                .map(|(reply, _)| reply)
+                .map_err(|e| crate::call::chain(e)),
         },
     );
     result
 }
+
+/// Prompt caching pays once the cached prefix is long (Anthropic caches nothing under ~1,024
+/// tokens): on by default past [`CACHE_MIN_CHARS`] of system prompt and tool definitions.
+fn long_prompt(request: &ModelRequest) -> bool {
+    let tools: usize = request
+        .tools
+        .iter()
+        .map(|t| t.name.len() + t.description.len() + t.parameters.to_string().len())
+        .sum();
+    request.system.len() + tools > CACHE_MIN_CHARS
+}
+
+/// Characters of system prompt plus tools past which `cache` defaults to on.
+pub const CACHE_MIN_CHARS: usize = 4000;
 
 /// `required` and a named tool bind the first turn only (DESIGN §3).
 fn choice_for_turn(choice: &ToolChoice, turn: u32) -> ToolChoice {

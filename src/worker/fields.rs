@@ -13,7 +13,7 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
-pub const KEYS: [&str; 15] = [
+pub const KEYS: [&str; 17] = [
     "name",
     "description",
     "model",
@@ -29,6 +29,8 @@ pub const KEYS: [&str; 15] = [
     "seed",
     "parallel_tool_calls",
     "compare",
+    "cache",
+    "reasoning",
 ];
 
 /// The parsed frontmatter of one file, with what is needed to locate errors in it.

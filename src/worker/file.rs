@@ -16,12 +16,21 @@ use super::frontmatter::{self, SplitError};
 use crate::compare::Comparator;
 use crate::config::is_identifier;
 use crate::error::Located;
-use crate::model::ToolChoice;
+use crate::model::{Reasoning, ToolChoice};
 
 /// A toolset name as written in the frontmatter, with its byte span in the file (for errors
 /// such as an unknown toolset).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolsetRef {
+    pub name: String,
+    /// Byte offset and length in [`WorkerSpec::text`].
+    pub span: (usize, usize),
+}
+
+/// One entry of a worker's `model:` (a model id or a `[models]` alias), with its byte span in
+/// the file (for errors such as an unknown alias).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRef {
     pub name: String,
     /// Byte offset and length in [`WorkerSpec::text`].
     pub span: (usize, usize),
@@ -40,7 +49,14 @@ pub struct WorkerSpec {
     /// Registered name (frontmatter `name`, default: the file stem).
     pub name: String,
     pub description: Option<String>,
+    /// The first entry of `model:` (a model id or an alias).
     pub model: Option<String>,
+    /// Every entry of `model:` in fallback order (`model: [a, b]`); one for a plain string.
+    pub models: Vec<ModelRef>,
+    /// `cache:` Anthropic prompt caching; unset: on when the prompt and tools are long.
+    pub cache: Option<bool>,
+    /// `reasoning:` thinking effort or token budget.
+    pub reasoning: Option<Reasoning>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u32>,
     pub toolsets: Vec<ToolsetRef>,
@@ -121,10 +137,14 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         .collect();
     let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
+    let models = models(&fields)?;
     Ok(WorkerSpec {
         name,
         description: fields.string("description")?,
-        model: model(&fields)?,
+        model: models.first().map(|m| m.name.clone()),
+        models,
+        cache: fields.boolean("cache")?,
+        reasoning: reasoning(&fields)?,
         temperature: fields.number("temperature", 0.0, 2.0, "a number from 0 to 2")?,
         max_tokens: fields
             .integer("max_tokens", 1, u32_max, positive)?
@@ -235,22 +255,84 @@ fn identifier_like(s: &str) -> String {
     out
 }
 
-fn model(fields: &Fields) -> Result<Option<String>, Box<Located>> {
-    let Some(model) = fields.string("model")? else {
-        return Ok(None);
+/// `model:` as a string or a list (a fallback chain); each entry a model id or an alias name
+/// (resolved against `[models]` when the project loads).
+fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
+    let entries = match fields.get("model") {
+        None => return Ok(Vec::new()),
+        Some(Yaml::String(s)) => vec![(s.clone(), fields.value_span("model"))],
+        Some(Yaml::Sequence(_)) => fields.string_list("model")?,
+        Some(other) => return Err(fields.wrong("model", "a model id or a list of them", other)),
     };
-    if crate::config::is_model_id(&model) {
-        return Ok(Some(model));
+    if entries.is_empty() {
+        return Err(Box::new(
+            fields
+                .error(fields.value_span("model"), "`model` is an empty list")
+                .label("expected at least one model id")
+                .help("write `model: [anthropic:claude-haiku-4-5, openai:gpt-4.1-mini]`"),
+        ));
     }
-    Err(Box::new(
-        fields
-            .error(
-                fields.value_span("model"),
-                format!("invalid model id `{model}`"),
-            )
-            .label("expected `provider:model`")
-            .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`"),
-    ))
+    entries
+        .into_iter()
+        .map(|(name, span)| {
+            if crate::config::is_model_id(&name) || is_identifier(&name) {
+                return Ok(ModelRef {
+                    name,
+                    span: (span.start, span.len()),
+                });
+            }
+            Err(Box::new(
+                fields
+                    .error(span, format!("invalid model id `{name}`"))
+                    .label("expected `provider:model` or an alias")
+                    .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`; aliases are keys of `[models]` in `llm-do.toml`"),
+            ))
+        })
+        .collect()
+}
+
+/// Entries of `model:` that name an unknown `[models]` alias or provider, each pointing at the
+/// entry (checked when the project loads, so `check` reports them before a run fails).
+#[must_use]
+pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
+    let path = spec.path.clone().unwrap_or_default();
+    let mut errors = Vec::new();
+    for m in &spec.models {
+        let message = match config.expand_model(&m.name) {
+            Err(e) => e.to_string(),
+            Ok(ids) => match ids
+                .iter()
+                .find_map(|id| crate::config::unknown_provider(config, id))
+            {
+                Some(message) => message,
+                None => continue,
+            },
+        };
+        errors.push(
+            Located::new(&path, &spec.text, m.span, format!("{message} (worker `{}`)", spec.name))
+                .label("not a known model")
+                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
+        );
+    }
+    errors
+}
+
+/// `reasoning: low|medium|high` or a token budget.
+fn reasoning(fields: &Fields) -> Result<Option<Reasoning>, Box<Located>> {
+    const EXPECTED: &str = "`low`, `medium`, `high` or a token budget of at least 1024";
+    match fields.get("reasoning") {
+        None => Ok(None),
+        Some(Yaml::String(s)) => match s.as_str() {
+            "low" => Ok(Some(Reasoning::Low)),
+            "medium" => Ok(Some(Reasoning::Medium)),
+            "high" => Ok(Some(Reasoning::High)),
+            _ => Err(fields.wrong("reasoning", EXPECTED, &Yaml::String(s.clone()))),
+        },
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) if n >= 1024 => Ok(Some(Reasoning::Tokens(n))),
+            _ => Err(fields.wrong("reasoning", EXPECTED, v)),
+        },
+    }
 }
 
 fn tool_choice(fields: &Fields) -> Result<ToolChoice, Box<Located>> {

@@ -37,7 +37,9 @@ pub fn settings(server: &MockServer, stream: bool) -> ProviderSettings {
         ProviderConfig {
             base_url: format!("{uri}/v1"),
             api_key_env: None,
-            wire: Wire::Openai,
+            wire: Some(Wire::Openai),
+            requests_per_minute: None,
+            max_concurrent: None,
         },
     )]);
     let mut settings = ProviderSettings::new(client(), providers).with_env(env);

@@ -3,4 +3,5 @@
 
 mod anthropic;
 mod common;
+mod features;
 mod openai;

@@ -18,8 +18,8 @@ pub(super) const OUTPUT_TOOL_DESCRIPTION: &str =
 struct Body<'a> {
     model: &'a str,
     max_tokens: u32,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    system: String,
+    #[serde(skip_serializing_if = "System::is_empty")]
+    system: System,
     messages: Vec<Turn<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
@@ -28,13 +28,63 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Thinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
+}
+
+/// The system prompt: a plain string, or one text block carrying a cache breakpoint.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum System {
+    Plain(String),
+    Blocks([SystemBlock; 1]),
+}
+
+impl System {
+    fn is_empty(&self) -> bool {
+        matches!(self, System::Plain(s) if s.is_empty())
+    }
+}
+
+#[derive(Serialize)]
+struct SystemBlock {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+    cache_control: Ephemeral,
+}
+
+/// `{"type": "ephemeral"}`: a prompt-cache breakpoint; everything up to and including the
+/// block that carries it is cached.
+#[derive(Serialize, Clone, Copy)]
+struct Ephemeral {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+const EPHEMERAL: Ephemeral = Ephemeral { kind: "ephemeral" };
+
+#[derive(Serialize)]
+struct Thinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u32,
 }
 
 #[derive(Serialize)]
 struct Turn<'a> {
     role: &'static str,
-    content: Vec<Block<'a>>,
+    content: Vec<Cached<'a>>,
+}
+
+/// A content block, with a cache breakpoint on the last block of the conversation.
+#[derive(Serialize)]
+struct Cached<'a> {
+    #[serde(flatten)]
+    block: Block<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<Ephemeral>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +92,8 @@ struct Tool<'a> {
     name: &'a str,
     description: &'a str,
     input_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<Ephemeral>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +133,7 @@ pub fn encode_request(
             name: &t.name,
             description: &t.description,
             input_schema: &t.parameters,
+            cache_control: None,
         })
         .collect();
     if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
@@ -88,16 +141,65 @@ pub fn encode_request(
             name,
             description: OUTPUT_TOOL_DESCRIPTION,
             input_schema: schema,
+            cache_control: None,
         });
+    }
+    let mut messages = turns(&request.messages)?;
+    let system = system_prompt(&request.system, output_tool.as_deref());
+    let system = if request.cache && !system.is_empty() {
+        System::Blocks([SystemBlock {
+            kind: "text",
+            text: system,
+            cache_control: EPHEMERAL,
+        }])
+    } else {
+        System::Plain(system)
+    };
+    if request.cache {
+        // Three of the four breakpoints the API allows: system, tools, conversation so far.
+        if let Some(tool) = tools.last_mut() {
+            tool.cache_control = Some(EPHEMERAL);
+        }
+        if let Some(block) = messages.last_mut().and_then(|t| t.content.last_mut()) {
+            block.cache_control = Some(EPHEMERAL);
+        }
+    }
+    let thinking = request.reasoning.map(|r| Thinking {
+        kind: "enabled",
+        budget_tokens: r.budget_tokens(),
+    });
+    let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    let mut choice = (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref()));
+    if let Some(t) = &thinking {
+        // The API wants `max_tokens` above the thinking budget, no temperature, and only
+        // `auto`/`none` tool choices while thinking (the system prompt still asks for the
+        // output tool).
+        if max_tokens <= t.budget_tokens {
+            max_tokens = t.budget_tokens + DEFAULT_MAX_TOKENS;
+        }
+        if let Some(c) = &mut choice {
+            if matches!(c["type"].as_str(), Some("any" | "tool")) {
+                let parallel = c.get("disable_parallel_tool_use").cloned();
+                *c = serde_json::json!({"type": "auto"});
+                if let Some(p) = parallel {
+                    c["disable_parallel_tool_use"] = p;
+                }
+            }
+        }
     }
     let body = Body {
         model,
-        max_tokens: request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        system: system_prompt(&request.system, output_tool.as_deref()),
-        messages: turns(&request.messages)?,
-        tool_choice: (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref())),
+        max_tokens,
+        system,
+        messages,
+        tool_choice: choice,
         tools,
-        temperature: request.temperature,
+        temperature: if thinking.is_some() {
+            None
+        } else {
+            request.temperature
+        },
+        thinking,
         stream: stream.then_some(true),
     };
     serde_json::to_vec(&body)
@@ -135,7 +237,13 @@ fn turns(messages: &[Message]) -> Result<Vec<Turn<'_>>, ModelError> {
             } else {
                 "assistant"
             },
-            content,
+            content: content
+                .into_iter()
+                .map(|block| Cached {
+                    block,
+                    cache_control: None,
+                })
+                .collect(),
         })
         .collect())
 }

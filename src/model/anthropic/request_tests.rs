@@ -275,3 +275,83 @@ fn encodes_awkward_conversations() {
     );
     assert_eq!(messages[2]["content"][2]["tool_use_id"], "c3");
 }
+
+#[test]
+fn cache_breakpoints_mark_system_last_tool_and_last_block() {
+    let ephemeral = json!({"type": "ephemeral"});
+    let request = ModelRequest {
+        system: "long prompt".into(),
+        messages: vec![
+            Message::user("one"),
+            Message::assistant("two"),
+            Message::user("three"),
+        ],
+        tools: vec![tool("a"), tool("b")],
+        cache: true,
+        ..ModelRequest::default()
+    };
+    let body = build_request(&request, "m", false).unwrap();
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "long prompt", "cache_control": ephemeral}])
+    );
+    assert!(body["tools"][0].get("cache_control").is_none());
+    assert_eq!(body["tools"][1]["cache_control"], ephemeral);
+    assert!(
+        body["messages"][0]["content"][0]
+            .get("cache_control")
+            .is_none()
+    );
+    assert_eq!(
+        body["messages"][2]["content"],
+        json!([{"type": "text", "text": "three", "cache_control": ephemeral}])
+    );
+    // With structured output the last tool is the output tool.
+    let request = ModelRequest {
+        output_schema: Some(json!({"type": "object"})),
+        ..request
+    };
+    let body = build_request(&request, "m", false).unwrap();
+    assert_eq!(body["tools"][2]["name"], "final_result");
+    assert_eq!(body["tools"][2]["cache_control"], ephemeral);
+    assert!(body["tools"][1].get("cache_control").is_none());
+    // Off: a plain system string, no breakpoint anywhere.
+    let plain = ModelRequest {
+        cache: false,
+        ..request
+    };
+    let bytes =
+        String::from_utf8(super::super::encode_request(&plain, "m", false).unwrap()).unwrap();
+    assert!(!bytes.contains("cache_control"), "{bytes}");
+}
+
+#[test]
+fn reasoning_enables_thinking_with_room_for_the_answer() {
+    let request = ModelRequest {
+        messages: vec![Message::user("hi")],
+        temperature: Some(0.2),
+        reasoning: Some(crate::model::Reasoning::Medium),
+        output_schema: Some(json!({"type": "object"})),
+        ..ModelRequest::default()
+    };
+    let body = build_request(&request, "m", false).unwrap();
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4096})
+    );
+    // `max_tokens` must exceed the budget; thinking takes no temperature and no forced tool.
+    assert_eq!(body["max_tokens"], 4096 + DEFAULT_MAX_TOKENS);
+    assert!(body.get("temperature").is_none());
+    assert_eq!(body["tool_choice"], json!({"type": "auto"}));
+    let request = ModelRequest {
+        reasoning: Some(crate::model::Reasoning::Tokens(2000)),
+        max_tokens: Some(9000),
+        output_schema: None,
+        ..request
+    };
+    let body = build_request(&request, "m", false).unwrap();
+    assert_eq!(body["thinking"]["budget_tokens"], 2000);
+    assert_eq!(body["max_tokens"], 9000);
+    let body = build_request(&ModelRequest::default(), "m", false).unwrap();
+    assert!(body.get("thinking").is_none());
+}

@@ -31,6 +31,8 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_options: Option<StreamOptions>,
@@ -142,6 +144,7 @@ pub fn encode_request(
         temperature: request.temperature,
         max_tokens: request.max_tokens,
         seed: request.seed,
+        reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
         stream: stream.then_some(true),
         stream_options: stream.then_some(StreamOptions {
             include_usage: true,

@@ -124,6 +124,28 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_maps_to_the_nearest_effort() {
+        use crate::model::Reasoning;
+        for (reasoning, effort) in [
+            (Reasoning::Low, "low"),
+            (Reasoning::Medium, "medium"),
+            (Reasoning::High, "high"),
+            (Reasoning::Tokens(1500), "low"),
+            (Reasoning::Tokens(6000), "medium"),
+            (Reasoning::Tokens(10_000), "high"),
+        ] {
+            let req = ModelRequest {
+                reasoning: Some(reasoning),
+                ..request()
+            };
+            let body = build_request(&req, "m", false).unwrap();
+            assert_eq!(body["reasoning_effort"], effort, "{reasoning:?}");
+        }
+        let body = build_request(&request(), "m", false).unwrap();
+        assert!(body.get("reasoning_effort").is_none());
+    }
+
+    #[test]
     fn attachments_become_content_parts() {
         let attach = |path: &str, media: &str| {
             Part::Attachment(Attachment {

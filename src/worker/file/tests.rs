@@ -209,9 +209,41 @@ fn bad_names() {
         e.message,
         "worker file name `my-worker` is not a valid worker name"
     );
-    let (msg, at, _) = fail("---\nmodel: claude\n---\n");
-    assert_eq!(msg, "invalid model id `claude`");
+    let (msg, at, _) = fail("---\nmodel: claude 4\n---\n");
+    assert_eq!(msg, "invalid model id `claude 4`");
     assert_eq!(at, "2:8");
+}
+
+#[test]
+fn model_lists_aliases_cache_and_reasoning() {
+    let spec =
+        parse("---\nmodel: [fast, openai:gpt-4.1]\ncache: false\nreasoning: high\n---\n").unwrap();
+    let names: Vec<&str> = spec.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["fast", "openai:gpt-4.1"]);
+    assert_eq!(spec.model.as_deref(), Some("fast"));
+    let text = &spec.text;
+    let (start, len) = spec.models[1].span;
+    assert_eq!(&text[start..start + len], "openai:gpt-4.1");
+    assert_eq!(spec.cache, Some(false));
+    assert_eq!(spec.reasoning, Some(Reasoning::High));
+    let spec = parse("---\nreasoning: 2000\n---\n").unwrap();
+    assert_eq!(spec.reasoning, Some(Reasoning::Tokens(2000)));
+    assert!(spec.models.is_empty() && spec.cache.is_none());
+    let (msg, at, _) = fail("---\nreasoning: extreme\n---\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        (
+            "`reasoning` must be `low`, `medium`, `high` or a token budget of at least 1024, found the string `extreme`",
+            "2:12"
+        )
+    );
+    let (msg, at, _) = fail("---\nmodel: [openai:a, \"b c\"]\n---\n");
+    assert_eq!(
+        (msg.as_str(), at.as_str()),
+        ("invalid model id `b c`", "2:20")
+    );
+    let (msg, _, _) = fail("---\nmodel: []\n---\n");
+    assert_eq!(msg, "`model` is an empty list");
 }
 
 #[test]

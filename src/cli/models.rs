@@ -1,0 +1,242 @@
+//! `llm-do models`: the providers (built in and `[providers.NAME]`, with base URL and key
+//! variable, never a key), the `[models]` aliases and the price table with `[prices]`
+//! overrides marked. Works outside a project too (built-ins and the user config).
+
+use serde_json::{Value, json};
+
+use crate::config::{Config, Wire};
+use crate::env_vars;
+use crate::model::prices::{self, Price};
+use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENAI_DEFAULT_BASE};
+use crate::report::{Error, out_line};
+use crate::settings::Settings;
+
+/// One provider row.
+struct Provider {
+    name: String,
+    wire: &'static str,
+    base_url: String,
+    key_env: Option<String>,
+    builtin: bool,
+    requests_per_minute: Option<u32>,
+    max_concurrent: Option<u32>,
+}
+
+/// Print providers, aliases and prices (`--json`: one object).
+pub fn run(settings: &Settings) -> Result<(), Error> {
+    let config = crate::project::load_config(&settings.root)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let providers = providers(&config, &env);
+    let prices = price_rows(&config);
+    if settings.json {
+        let v = to_json(&config, &providers, &prices, &env);
+        return out_line(&v.to_string());
+    }
+    for line in text(&config, &providers, &prices, &env) {
+        out_line(&line)?;
+    }
+    Ok(())
+}
+
+fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
+    let limits = |name: &str| {
+        config
+            .providers
+            .get(name)
+            .map_or((None, None), |p| (p.requests_per_minute, p.max_concurrent))
+    };
+    let builtin = |name: &str, wire, base_var: &str, default: &str, key: Option<&str>| {
+        let (requests_per_minute, max_concurrent) = limits(name);
+        Provider {
+            name: name.to_owned(),
+            wire,
+            base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
+            key_env: key.map(str::to_owned),
+            builtin: true,
+            requests_per_minute,
+            max_concurrent,
+        }
+    };
+    let mut rows = vec![
+        builtin(
+            "anthropic",
+            "anthropic",
+            env_vars::ANTHROPIC_BASE_URL,
+            ANTHROPIC_DEFAULT_BASE,
+            Some(env_vars::ANTHROPIC_API_KEY),
+        ),
+        builtin(
+            "openai",
+            "openai",
+            env_vars::OPENAI_BASE_URL,
+            OPENAI_DEFAULT_BASE,
+            Some(env_vars::OPENAI_API_KEY),
+        ),
+        builtin(
+            "ollama",
+            "openai",
+            env_vars::OLLAMA_HOST,
+            OLLAMA_DEFAULT_HOST,
+            None,
+        ),
+    ];
+    let named = config
+        .providers
+        .iter()
+        .filter(|(name, _)| !crate::config::BUILTIN_PROVIDERS.contains(&name.as_str()));
+    rows.extend(named.map(|(name, p)| Provider {
+        name: name.clone(),
+        wire: match p.wire {
+            Some(Wire::Anthropic) => "anthropic",
+            _ => "openai",
+        },
+        base_url: p.base_url.clone(),
+        key_env: p.api_key_env.clone(),
+        builtin: false,
+        requests_per_minute: p.requests_per_minute,
+        max_concurrent: p.max_concurrent,
+    }));
+    rows
+}
+
+/// `(model id, price, overridden)`: the shipped table, then overrides and additions.
+fn price_rows(config: &Config) -> Vec<(String, Price, bool)> {
+    let mut rows: Vec<(String, Price, bool)> = prices::TABLE
+        .iter()
+        .map(|(id, p)| {
+            let over = config.prices.get(*id);
+            (
+                (*id).to_owned(),
+                over.copied().unwrap_or(*p),
+                over.is_some(),
+            )
+        })
+        .collect();
+    for (id, p) in &config.prices {
+        if !prices::TABLE.iter().any(|(m, _)| m == id) {
+            rows.push((id.clone(), *p, true));
+        }
+    }
+    rows
+}
+
+fn key_state(p: &Provider, env: &dyn Fn(&str) -> Option<String>) -> String {
+    match &p.key_env {
+        Some(var) if env(var).is_some() => format!("key `{var}` (set)"),
+        Some(var) => format!("key `{var}` (not set)"),
+        None => "no key".to_owned(),
+    }
+}
+
+fn text(
+    config: &Config,
+    providers: &[Provider],
+    prices: &[(String, Price, bool)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut lines = vec!["providers:".to_owned()];
+    let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for p in providers {
+        let mut limits = Vec::new();
+        if let Some(n) = p.requests_per_minute {
+            limits.push(format!("{n}/min"));
+        }
+        if let Some(n) = p.max_concurrent {
+            limits.push(format!("{n} at once"));
+        }
+        let limits = if limits.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", limits.join(", "))
+        };
+        lines.push(format!(
+            "  {:width$}  {} ({} wire{}, {}{limits})",
+            p.name,
+            p.base_url,
+            p.wire,
+            if p.builtin { ", built in" } else { "" },
+            key_state(p, env),
+        ));
+    }
+    lines.push(format!("  {:width$}  offline, deterministic", "test"));
+    lines.push("aliases:".to_owned());
+    if config.models.is_empty() {
+        lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
+    }
+    for (alias, target) in &config.models {
+        lines.push(format!("  {alias} = {}", target.entries().join(", ")));
+    }
+    lines.push(format!(
+        "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",
+        prices::TABLE_DATE
+    ));
+    let width = prices.iter().map(|(id, ..)| id.len()).max().unwrap_or(0);
+    for (id, p, over) in prices {
+        lines.push(format!(
+            "{} {id:width$}  {}  {}  {}  {}",
+            if *over { "*" } else { " " },
+            money(p.input),
+            money(p.output),
+            money(p.cache_read.unwrap_or(p.input)),
+            money(p.cache_write.unwrap_or(p.input)),
+        ));
+    }
+    lines
+}
+
+fn money(n: f64) -> String {
+    format!("{n:>7.3}")
+}
+
+fn to_json(
+    config: &Config,
+    providers: &[Provider],
+    prices: &[(String, Price, bool)],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Value {
+    let providers: Vec<Value> = providers
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "wire": p.wire,
+                "base_url": p.base_url,
+                "key_env": p.key_env,
+                "key_set": p.key_env.as_deref().is_some_and(|v| env(v).is_some()),
+                "builtin": p.builtin,
+                "requests_per_minute": p.requests_per_minute,
+                "max_concurrent": p.max_concurrent,
+            })
+        })
+        .collect();
+    let aliases: serde_json::Map<String, Value> = config
+        .models
+        .iter()
+        .map(|(alias, target)| {
+            let expanded = config.expand_model(alias).unwrap_or_default();
+            (
+                alias.clone(),
+                json!({"value": target.entries(), "models": expanded}),
+            )
+        })
+        .collect();
+    let prices: Vec<Value> = prices
+        .iter()
+        .map(|(id, p, over)| {
+            json!({
+                "model": id,
+                "input": p.input,
+                "output": p.output,
+                "cache_read": p.cache_read.unwrap_or(p.input),
+                "cache_write": p.cache_write.unwrap_or(p.input),
+                "override": over,
+            })
+        })
+        .collect();
+    json!({
+        "providers": providers,
+        "aliases": aliases,
+        "prices": prices,
+        "prices_date": prices::TABLE_DATE,
+    })
+}

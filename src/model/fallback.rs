@@ -1,0 +1,232 @@
+//! Fallback chains (`model: [a, b, c]`, DESIGN §15): a [`Model`] that tries its members in
+//! order and moves on when one is overloaded or unreachable (429/529 or 5xx after retries,
+//! timeouts, connection errors). Errors that the next model would hit too, or that need a fix
+//! (400, 401, a missing key), end the call at once.
+
+use futures_util::future::BoxFuture;
+
+use super::{Model, ModelError, ModelRequest, ModelResponse, SharedModel, StreamSink};
+
+/// Models tried in order; its id is the first member's.
+pub struct FallbackModel {
+    models: Vec<SharedModel>,
+}
+
+impl FallbackModel {
+    /// A chain of at least two models; `None` for fewer (use the one model itself).
+    #[must_use]
+    pub fn new(models: Vec<SharedModel>) -> Option<Self> {
+        (models.len() > 1).then_some(Self { models })
+    }
+
+    /// The ids of the members, in order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.models.iter().map(|m| m.id())
+    }
+}
+
+/// The API model name of a full id (`anthropic:claude-x` → `claude-x`).
+fn api_name(id: &str) -> &str {
+    id.split_once(':').map_or(id, |(_, m)| m)
+}
+
+/// Whether the next model of a chain may succeed where this one failed.
+#[must_use]
+pub fn moves_on(e: &ModelError) -> bool {
+    match e {
+        ModelError::RetriesExhausted { last, .. } => moves_on(last),
+        other => other.is_retryable(),
+    }
+}
+
+impl Model for FallbackModel {
+    fn id(&self) -> &str {
+        self.models[0].id()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        Box::pin(async move { self.complete_served(request, sink).await.map(|(r, _)| r) })
+    }
+
+    fn complete_served<'a>(
+        &'a self,
+        request: &'a ModelRequest,
+        sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
+        Box::pin(async move {
+            let mut tried = Vec::new();
+            let mut last = None;
+            for model in &self.models {
+                let name = api_name(model.id());
+                // The request names the first member; the others get their own name.
+                let result = if request.model.is_empty() || request.model == name {
+                    model.complete_served(request, sink).await
+                } else {
+                    let own = ModelRequest {
+                        model: name.to_owned(),
+                        ..request.clone()
+                    };
+                    model.complete(&own, sink).await.map(|r| (r, model.id()))
+                };
+                match result {
+                    Ok(served) => return Ok(served),
+                    Err(e) if moves_on(&e) => {
+                        tried.push(model.id().to_owned());
+                        last = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(ModelError::Fallback {
+                tried,
+                last: Box::new(last.unwrap_or_else(|| ModelError::Other("no model".into()))),
+            })
+        })
+    }
+
+    fn next_in_chain(&self) -> Option<SharedModel> {
+        let rest = self.models[1..].to_vec();
+        if rest.len() == 1 {
+            return rest.into_iter().next();
+        }
+        FallbackModel::new(rest).map(|f| std::sync::Arc::new(f) as SharedModel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails with `error` (a constructor) or answers with its id; counts calls.
+    struct Fake {
+        id: String,
+        error: Option<fn() -> ModelError>,
+        calls: AtomicU32,
+    }
+
+    impl Model for Fake {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn complete<'a>(
+            &'a self,
+            request: &'a ModelRequest,
+            _: Option<StreamSink<'a>>,
+        ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let result = match self.error {
+                Some(e) => Err(e()),
+                None => Ok(ModelResponse {
+                    text: format!("{} as {}", self.id, request.model),
+                    ..ModelResponse::default()
+                }),
+            };
+            Box::pin(async move { result })
+        }
+    }
+
+    fn fake(id: &str, error: Option<fn() -> ModelError>) -> Arc<Fake> {
+        Arc::new(Fake {
+            id: id.into(),
+            error,
+            calls: AtomicU32::new(0),
+        })
+    }
+
+    fn http(status: u16) -> ModelError {
+        ModelError::Http {
+            provider: "p".into(),
+            status,
+            message: "m".into(),
+            retryable: status == 429 || status >= 500,
+        }
+    }
+
+    fn chain(models: &[&Arc<Fake>]) -> FallbackModel {
+        FallbackModel::new(models.iter().map(|m| (*m).clone() as SharedModel).collect()).unwrap()
+    }
+
+    fn request() -> ModelRequest {
+        ModelRequest {
+            model: "a".into(),
+            ..ModelRequest::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn moves_on_at_overload_and_names_the_server() {
+        let a = fake(
+            "p:a",
+            Some(|| ModelError::RetriesExhausted {
+                attempts: 3,
+                last: Box::new(http(529)),
+            }),
+        );
+        let b = fake("q:b", None);
+        let f = chain(&[&a, &b]);
+        let req = ModelRequest {
+            model: "a".into(),
+            ..request()
+        };
+        let (reply, served) = f.complete_served(&req, None).await.unwrap();
+        assert_eq!((reply.text.as_str(), served), ("q:b as b", "q:b"));
+        assert_eq!(f.id(), "p:a");
+    }
+
+    #[tokio::test]
+    async fn stops_at_errors_the_next_model_would_not_fix() {
+        for status in [400, 401] {
+            let a = fake(
+                "p:a",
+                Some(if status == 400 {
+                    || http(400)
+                } else {
+                    || http(401)
+                }),
+            );
+            let b = fake("q:b", None);
+            let err = chain(&[&a, &b])
+                .complete(&request(), None)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains(&status.to_string()), "{err}");
+            assert_eq!(b.calls.load(Ordering::SeqCst), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn all_failing_names_every_model() {
+        let a = fake("p:a", Some(|| http(503)));
+        let b = fake(
+            "q:b",
+            Some(|| ModelError::Timeout {
+                provider: "q".into(),
+                secs: 1,
+            }),
+        );
+        let err = chain(&[&a, &b])
+            .complete(&request(), None)
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("`p:a`, `q:b`") && message.contains("timed out"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_rest_of_a_chain() {
+        let (a, b, c) = (fake("p:a", None), fake("p:b", None), fake("p:c", None));
+        let rest = chain(&[&a, &b, &c]).next_in_chain().unwrap();
+        assert_eq!(rest.id(), "p:b");
+        assert_eq!(rest.next_in_chain().unwrap().id(), "p:c");
+        assert!(rest.next_in_chain().unwrap().next_in_chain().is_none());
+    }
+}

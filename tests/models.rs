@@ -1,0 +1,247 @@
+//! Model aliases, fallback chains and rate limits end to end (issue 20): `[models]` names
+//! wherever a model id goes, `check` catching unknown aliases and providers with their
+//! location, a chain moving on when answers keep failing the schema (and the trace naming the
+//! model that served), `max_concurrent` holding across nested fan-out, and `llm-do models`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::mock::{MockServer, Script};
+use crate::util::Test;
+
+const GREETER: &str = "---\nmodel: fast\n---\nGreet.\n";
+
+#[test]
+fn aliases_resolve_wherever_a_model_id_goes() {
+    let config = "[models]\nfast = \"quick\"\nquick = \"test\"\n";
+    // Worker `model:`.
+    let out = Test::new()
+        .config(config)
+        .worker("greeter", GREETER)
+        .args(&["run", "greeter", "Ada"])
+        .run();
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    // `--model`, `LLM_DO_MODEL` and `[defaults] model`.
+    let plain = "---\ndescription: Greet\n---\nGreet.\n";
+    let t = Test::new().config(config).worker("greeter", plain);
+    t.run_with(&["run", "greeter", "Ada", "--model", "fast"])
+        .status(0);
+    let out = Test::new()
+        .config(config)
+        .worker("greeter", plain)
+        .env("LLM_DO_MODEL", "quick")
+        .args(&["run", "greeter", "Ada"])
+        .run();
+    out.status(0);
+    let out = Test::new()
+        .config(&format!("{config}[defaults]\nmodel = \"fast\"\n"))
+        .worker("greeter", plain)
+        .args(&["run", "greeter", "Ada"])
+        .run();
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+}
+
+#[test]
+fn check_reports_unknown_aliases_and_providers_at_their_line() {
+    let out = Test::new()
+        .worker("a", "---\nmodel: nope:model\n---\nA.\n")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert!(
+        out.stderr
+            .contains("unknown provider `nope` in model id `nope:model` (worker `a`)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("workers/a.worker:2:8"),
+        "{}",
+        out.stderr
+    );
+    let out = Test::new()
+        .config("[models]\nfast = \"test\"\n")
+        .worker("b", "---\nmodel: [test, fsat]\n---\nB.\n")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert!(
+        out.stderr
+            .contains("unknown model alias `fsat`; did you mean `fast`? (worker `b`)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("workers/b.worker:2:15"),
+        "{}",
+        out.stderr
+    );
+    // A loop in `[models]` is a config error pointing into llm-do.toml.
+    let out = Test::new()
+        .config("[models]\na = \"b\"\nb = \"a\"\n")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert!(
+        out.stderr.contains("refers to itself") && out.stderr.contains("llm-do.toml:2:5"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `bad` answers text that fails the schema; `good` answers a valid output.
+const FAKES: &str =
+    "fn bad(request) { \"no idea\" }\nfn good(request) { #{output: #{score: 7}} }\n";
+
+#[test]
+fn a_chain_moves_on_when_answers_keep_failing_the_schema() {
+    let t = Test::new()
+        .config("[models]\nsmart = [\"script:bad\", \"script:good\"]\n")
+        .script("fakes", FAKES)
+        .worker(
+            "rate",
+            "---\nmodel: smart\noutput:\n  score: integer\n---\nRate it.\n",
+        );
+    let out = t.run_with(&["run", "rate", "x", "--trace", "t.jsonl"]);
+    out.status(0);
+    assert_eq!(out.json(), json!({"score": 7}));
+    let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
+    let served: Vec<String> = trace
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "model_response")
+        .map(|e| e["model"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    // One answer and two re-asks from `bad`, then `good`.
+    assert_eq!(
+        served,
+        ["script:bad", "script:bad", "script:bad", "script:good"]
+    );
+    // Without a next model the schema error stands.
+    let out = t.run_with(&["run", "rate", "x", "--model", "script:bad"]);
+    out.status(1);
+}
+
+/// Runs 4 outer calls each fanning out to 2 workers on `model` (8 requests wanted at once)
+/// against the mock server and returns its counters.
+async fn nested_fan_out(providers: &str, model: &str, builtin: bool) -> Value {
+    let script = Script {
+        latency: Duration::from_millis(60),
+        ..Script::default()
+    };
+    let server = MockServer::start("127.0.0.1:0", script)
+        .await
+        .expect("mock server");
+    let url = server.url();
+    let mut t = Test::new()
+        .config(&format!(
+            "[limits]\nmax_parallel = 8\n\n{}",
+            providers.replace("URL", &url)
+        ))
+        .worker("echo", &format!("---\nmodel: {model}\n---\nEcho.\n"))
+        .script(
+            "fan",
+            "fn pair(x) { call_all([[\"echo\", x + \" a\"], [\"echo\", x + \" b\"]]) }\n",
+        )
+        .file(
+            "main.rhai",
+            "call_all([[\"pair\", \"1\"], [\"pair\", \"2\"], [\"pair\", \"3\"], [\"pair\", \"4\"]])",
+        )
+        .args(&["main.rhai", "--json"]);
+    if builtin {
+        t = t
+            .env("OPENAI_BASE_URL", &format!("{url}/v1"))
+            .env("OPENAI_API_KEY", "sk-test");
+    }
+    let out = tokio::task::spawn_blocking(move || t.run())
+        .await
+        .expect("run");
+    out.status(0);
+    assert_eq!(out.json().as_array().map(Vec::len), Some(4));
+    server.stats.snapshot()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_concurrent_holds_across_nested_fan_out() {
+    let named = "[providers.mock]\nbase_url = \"URL/v1\"\nwire = \"openai\"\nmax_concurrent = 2\n";
+    let stats = nested_fan_out(named, "mock:m", false).await;
+    assert_eq!(stats["requests"], 8, "{stats}");
+    assert_eq!(stats["max_in_flight"], 2, "{stats}");
+    // A built-in provider takes the same limits from its own table.
+    let builtin = "[providers.openai]\nmax_concurrent = 3\n";
+    let stats = nested_fan_out(builtin, "openai:m", true).await;
+    assert_eq!(stats["max_in_flight"], 3, "{stats}");
+    // Without a limit the fan-out reaches the mock all at once.
+    let unlimited = "[providers.mock]\nbase_url = \"URL/v1\"\nwire = \"openai\"\n";
+    let stats = nested_fan_out(unlimited, "mock:m", false).await;
+    assert!(stats["max_in_flight"].as_u64().unwrap() > 3, "{stats}");
+}
+
+#[test]
+fn models_lists_providers_aliases_and_prices() {
+    let t = || {
+        Test::new().config(
+        "[models]\nfast = \"anthropic:claude-haiku-4-5\"\nsmart = [\"fast\", \"openai:gpt-4.1\"]\n\n\
+         [providers.local]\nbase_url = \"http://localhost:8000/v1\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\nmax_concurrent = 2\n\n\
+         [prices.\"openai:gpt-4.1\"]\ninput = 1.0\noutput = 2.0\n\n[prices.\"local:m\"]\ninput = 0.5\noutput = 0.5\n",
+    )
+    };
+    let out = t()
+        .env("LOCAL_KEY", "secret-value-123")
+        .args(&["models"])
+        .run();
+    out.status(0);
+    assert!(!out.stdout.contains("secret-value-123"));
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "providers:");
+    assert_eq!(
+        lines[1],
+        "  anthropic  https://api.anthropic.com (anthropic wire, built in, key `ANTHROPIC_API_KEY` (not set))"
+    );
+    assert_eq!(
+        lines[4],
+        "  local      http://localhost:8000/v1 (openai wire, key `LOCAL_KEY` (set), 2 at once)"
+    );
+    assert!(
+        lines.contains(&"  smart = fast, openai:gpt-4.1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("* openai:gpt-4.1 ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("  anthropic:claude-haiku-4-5 ")),
+        "{}",
+        out.stdout
+    );
+    let v = t().args(&["models", "--json"]).run().json();
+    assert_eq!(
+        v["aliases"]["smart"],
+        json!({"value": ["fast", "openai:gpt-4.1"], "models": ["anthropic:claude-haiku-4-5", "openai:gpt-4.1"]})
+    );
+    let local = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "local")
+        .unwrap();
+    assert_eq!(local["key_env"], "LOCAL_KEY");
+    assert_eq!(local["key_set"], false);
+    assert_eq!(local["max_concurrent"], 2);
+    let added = v["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["model"] == "local:m")
+        .unwrap();
+    assert_eq!(added["override"], true);
+    assert_eq!(v["prices_date"], llm_do::model::prices::TABLE_DATE);
+}
