@@ -171,3 +171,19 @@ fn reserved_names_are_refused() {
         );
     }
 }
+
+/// `call` as a map key stays the key `call` (it used to become `__llm_do_call`), and `call()`
+/// in the values still calls.
+#[test]
+fn call_is_a_plain_map_key() {
+    let t = crate::util::Test::new()
+        .script("lib", "fn add(a, b) { a + b }\n")
+        .file(
+            "k.rhai",
+            "let m = #{call: 1, b: call(\"add\", #{a: 1, b: 2}), c: [call(\"add\", #{a: 2, b: 2})]}; [m.keys(), m[\"call\"] + m.b + m.c[0]]",
+        );
+    let out = t.run_with(&["k.rhai", "--json"]);
+    out.status(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([["b", "c", "call"], 8]));
+}

@@ -30,18 +30,48 @@ const FP_CALL: &str = "__llm_do_call_fn_ptr";
 /// The key the `call(...)` custom syntax is registered under (see the module docs).
 const SYNTAX_KEY: &str = "__llm_do_call";
 
-thread_local! {
-    /// Whether the previous token of the script being tokenized on this thread was `.`/`?.`.
-    static AFTER_DOT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// What the token mapper remembers of the script being tokenized on this thread.
+#[derive(Default)]
+struct Seen {
+    /// The previous token was `.`/`?.` (a method call follows).
+    after_dot: bool,
+    /// The previous token opened a map literal or separated its entries (a key follows, if the
+    /// innermost open bracket is a map's).
+    key_position: bool,
+    /// Open brackets, innermost last: `true` for a map literal's `#{`.
+    open: Vec<bool>,
 }
 
-/// Rename `call` to the syntax key unless it follows a dot (a method call on a fn pointer).
+thread_local! {
+    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::default();
+}
+
+/// Rename `call` to the syntax key unless it follows a dot (a method call on a fn pointer) or
+/// is a map key (`#{call: 1}`).
 #[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated
 fn register_token_mapper(engine: &mut Engine) {
     engine.on_parse_token(|token, _, _| {
-        let after_dot =
-            AFTER_DOT.with(|c| c.replace(matches!(token, Token::Period | Token::Elvis)));
+        let (after_dot, map_key) = SEEN.with(|s| {
+            let mut s = s.borrow_mut();
+            let before = (s.after_dot, s.key_position && s.open.last() == Some(&true));
+            match &token {
+                Token::MapStart => s.open.push(true),
+                Token::LeftBrace | Token::LeftParen | Token::LeftBracket => s.open.push(false),
+                Token::RightBrace | Token::RightParen | Token::RightBracket => {
+                    s.open.pop();
+                }
+                Token::EOF => s.open.clear(),
+                _ => {}
+            }
+            s.after_dot = matches!(token, Token::Period | Token::Elvis);
+            s.key_position = matches!(token, Token::MapStart | Token::Comma);
+            before
+        });
         match token {
+            // Rhai reserves `call`; as a map key it is the string "call".
+            Token::Identifier(id) | Token::Reserved(id) if map_key && id.as_str() == "call" => {
+                Token::StringConstant(Box::new("call".into()))
+            }
             Token::Identifier(id) | Token::Reserved(id) if !after_dot && id.as_str() == "call" => {
                 Token::Identifier(Box::new(SYNTAX_KEY.into()))
             }
