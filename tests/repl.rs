@@ -235,6 +235,11 @@ fn the_repl_reports_the_same_validation_error_as_every_other_path() {
         "argument `a` must be an integer, not a string",
     );
     line(&mut p, "call(\"add\", #{a: 40, b: 2})", "42");
+    // The same span as every other path: a symbolic call of `add`, started and ended.
+    line(&mut p, ":trace on", "trace: on");
+    // (rexpect reads bytes as Latin-1, so match the ASCII part of `▶ symbolic add`, `✓ add`.)
+    line(&mut p, "call(\"add\", #{a: 1, b: 2})", "symbolic add");
+    p.exp_string(" add 0.").unwrap();
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
