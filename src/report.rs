@@ -56,6 +56,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// A call's error where the name came from the command line: an unknown name is a usage
+    /// error (exit 2), with its "did you mean".
+    pub fn of_named_call(e: CallError) -> Error {
+        match e {
+            CallError::Unknown { name, help } => Error::Usage {
+                message: format!("unknown function or worker `{name}`"),
+                help,
+            },
+            other => Error::Call(other),
+        }
+    }
+
     /// The process exit code for this error (DESIGN §10).
     pub fn exit_code(&self) -> ExitCode {
         match self {

@@ -8,10 +8,7 @@ use super::setup;
 /// Load the project and report problems (exit 2) or a one-line summary (`--json`: an object;
 /// errors then follow `--error-format`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let settings = &Settings {
-        log: false,
-        ..settings.clone()
-    };
+    let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
     let problems = crate::tools::shell::rule_problems(&p.config.shell);

@@ -7,10 +7,7 @@ use super::setup;
 
 /// Print one row per name (`--json`: an array of `{kind, name, description, source}`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let settings = &Settings {
-        log: false,
-        ..settings.clone()
-    };
+    let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
     let mut rows: Vec<[String; 4]> = Vec::new();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError, Input};
+use crate::call::{CallCtx, Input};
 use crate::report::Error;
 use crate::settings::Settings;
 
@@ -22,13 +22,7 @@ pub enum RunInput {
 /// Run `name` on `input` and print the result.
 pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), Error> {
     let rt = setup::runtime(&settings, None, true, None)?;
-    let callee = rt.resolve(name).map_err(|e| match e {
-        CallError::Unknown { name, help } => Error::Usage {
-            message: format!("unknown function or worker `{name}`"),
-            help,
-        },
-        other => Error::Call(other),
-    })?;
+    let callee = rt.resolve(name).map_err(Error::of_named_call)?;
     let input = match input {
         RunInput::Text(text) => callee.input_from_text(&text),
         RunInput::Json(v) => v,

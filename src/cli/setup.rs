@@ -16,6 +16,15 @@ use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Silent, Tree};
 
+/// `settings` for a command whose calls are not live traffic (`check`, `list`, `test`,
+/// `stabilize`): they stay out of the run log.
+pub fn unlogged(settings: &Settings) -> Settings {
+    Settings {
+        log: false,
+        ..settings.clone()
+    }
+}
+
 /// Load the project of `settings` into a runtime; `entry` is the script about to run. Events
 /// go to `observer` when given, else to what `-v`/`--trace` select (`trace: false` ignores
 /// `--trace`, e.g. for `shadow`, where it names the trace to read).

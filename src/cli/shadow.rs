@@ -53,13 +53,7 @@ async fn compare(
     }
     let outcomes = crate::shadow::run(rt, name, cases)
         .await
-        .map_err(|e| match e {
-            CallError::Unknown { name, help } => Error::Usage {
-                message: format!("unknown function or worker `{name}`"),
-                help,
-            },
-            other => Error::Call(other),
-        })?;
+        .map_err(Error::of_named_call)?;
     if json {
         out(&format!("{}\n", to_json(name, &outcomes)))?;
     } else {

@@ -25,10 +25,7 @@ pub struct StabilizeArgs {
 
 /// Run the command; below the bar is exit 1 with the best report, and nothing written.
 pub async fn run(settings: &Settings, args: StabilizeArgs) -> Result<(), Error> {
-    let settings = &Settings {
-        log: false,
-        ..settings.clone()
-    };
+    let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, true, None)?;
     let result = setup::with_interrupt(&rt, async {
         Ok::<_, CallError>(stabilize(&rt, &args).await)

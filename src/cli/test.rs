@@ -37,10 +37,7 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
         });
     }
     // Test runs are not live traffic: they stay out of the run log (datasets, stats).
-    let settings = &Settings {
-        log: false,
-        ..settings.clone()
-    };
+    let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, true, None)?;
     let names = names(&rt, &args.names)?;
     let opts = Options {
@@ -146,11 +143,5 @@ async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameRe
     }
     crate::eval::run::run(rt, name, cases, opts)
         .await
-        .map_err(|e| match e {
-            CallError::Unknown { name, help } => Error::Usage {
-                message: format!("unknown function or worker `{name}`"),
-                help,
-            },
-            other => Error::Call(other),
-        })
+        .map_err(Error::of_named_call)
 }
