@@ -187,3 +187,13 @@ fn call_is_a_plain_map_key() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!([["b", "c", "call"], 8]));
 }
+
+/// `llm-do run sleep 20`: the text "20" is a number of milliseconds.
+#[test]
+fn run_sleep_takes_its_milliseconds_as_text() {
+    let out = crate::util::Test::new().run_with(&["run", "sleep", "20"]);
+    out.status(0);
+    let out = crate::util::Test::new().run_with(&["run", "sleep", "soon"]);
+    out.status(1);
+    assert!(out.stderr.contains("must be a number of milliseconds"), "{}", out.stderr);
+}

@@ -351,6 +351,13 @@ fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 /// How long `sleep(ms)` waits.
 fn sleep_duration(ms: &Dynamic) -> Result<Duration, String> {
+    // Text that is a number (`llm-do run sleep 250`) counts as that number.
+    if let Some(n) = ms
+        .read_lock::<rhai::ImmutableString>()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+    {
+        return sleep_duration(&Dynamic::from_float(n));
+    }
     if let Ok(n) = ms.as_int() {
         return Ok(Duration::from_millis(u64::try_from(n).unwrap_or(0)));
     }
