@@ -126,6 +126,10 @@ fn sleep_takes_milliseconds_as_an_integer_or_a_float() {
     assert_eq!(sleep_duration(&Dynamic::from_int(-5)), Ok(Duration::ZERO));
     assert_eq!(
         sleep_duration(&Dynamic::from("1")),
+        Ok(Duration::from_millis(1))
+    );
+    assert_eq!(
+        sleep_duration(&Dynamic::from("soon")),
         Err("argument `ms` must be a number of milliseconds, got string".into())
     );
 }
