@@ -195,5 +195,9 @@ fn run_sleep_takes_its_milliseconds_as_text() {
     out.status(0);
     let out = crate::util::Test::new().run_with(&["run", "sleep", "soon"]);
     out.status(1);
-    assert!(out.stderr.contains("must be a number of milliseconds"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("must be a number of milliseconds"),
+        "{}",
+        out.stderr
+    );
 }
