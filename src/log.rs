@@ -48,6 +48,9 @@ pub enum LogError {
     Write(#[from] rusqlite::Error),
 }
 
+/// `PRAGMA user_version` once [`SCHEMA`] is in place (creating it is skipped after that).
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY, started TEXT NOT NULL, ended TEXT, command TEXT NOT NULL,
@@ -173,7 +176,14 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         .map_err(open_err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(open_err)?;
-    conn.execute_batch(SCHEMA).map_err(open_err)?;
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(open_err)?;
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(open_err)?;
+    }
     Ok(conn)
 }
 
@@ -235,10 +245,34 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The log's connection: being opened on its own thread, then open.
+enum Conn {
+    Opening(Option<std::thread::JoinHandle<Result<Connection, LogError>>>),
+    Open(Connection),
+}
+
+impl Conn {
+    /// The open connection, waiting for the opening thread the first time.
+    fn ready(&mut self) -> Result<&mut Connection, LogError> {
+        if let Conn::Opening(handle) = self {
+            let conn = handle
+                .take()
+                .ok_or_else(|| LogError::Write(rusqlite::Error::InvalidQuery))?
+                .join()
+                .map_err(|_| LogError::Write(rusqlite::Error::InvalidQuery))??;
+            *self = Conn::Open(conn);
+        }
+        match self {
+            Conn::Open(conn) => Ok(conn),
+            Conn::Opening(_) => Err(LogError::Write(rusqlite::Error::InvalidQuery)),
+        }
+    }
+}
+
 /// The observer that writes the run log.
 pub struct RunLog {
     run: String,
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     next: AtomicU64,
     symbolic: AtomicU64,
     dropped: AtomicU64,
@@ -258,18 +292,27 @@ impl RunLog {
     ///
     /// The log cannot be opened or the run row written.
     pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
-        let conn = open(path)?;
-        if let Some(days) = retain_days {
-            prune(&conn, days)?;
-        }
         let run = new_run_id();
-        conn.execute(
-            "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
-            params![run, now(), command],
-        )?;
+        // Opening (and pruning) happens on a thread of its own while the run starts, so a short
+        // run does not wait for SQLite before its first call.
+        let (path, row) = (
+            path.to_path_buf(),
+            (run.clone(), now(), command.to_string()),
+        );
+        let opening = std::thread::spawn(move || {
+            let conn = open(&path)?;
+            if let Some(days) = retain_days {
+                prune(&conn, days)?;
+            }
+            conn.execute(
+                "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
+                params![row.0, row.1, row.2],
+            )?;
+            Ok(conn)
+        });
         Ok(RunLog {
             run,
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn::Opening(Some(opening))),
             next: AtomicU64::new(1),
             symbolic: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -294,7 +337,8 @@ impl RunLog {
             std::mem::take(&mut *self.approvals.lock().unwrap_or_else(|p| p.into_inner()));
         let switches =
             std::mem::take(&mut *self.switches.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = state.ready()?;
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
