@@ -178,8 +178,11 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         .map_err(open_err)?;
     // No checkpoint (and fsync) when a run closes the log: the WAL is checkpointed as it grows
     // (every 1,000 pages), so a short run does not pay for it at exit.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-        .map_err(open_err)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .map_err(open_err)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(open_err)?;

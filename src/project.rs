@@ -333,6 +333,7 @@ impl Project {
         errors.extend(project.check_toolsets());
         errors.extend(project.check_stabilize());
         errors.extend(project.check_tool_choices());
+        errors.extend(project.check_shell_rules());
         errors.extend(project.check_reserved_names());
         for w in project.workers.values() {
             let bad = crate::worker::check_models(w, &project.config);
@@ -477,6 +478,22 @@ impl Project {
             }
         }
         errors
+    }
+
+    /// `[shell] allow` rules that can never match a command (`run` and `check` refuse them
+    /// alike).
+    fn check_shell_rules(&self) -> Vec<ProjectError> {
+        crate::tools::shell::rule_problems(&self.config.shell)
+            .into_iter()
+            .map(|(i, why)| ProjectError::Io {
+                path: CONFIG_FILE.into(),
+                message: format!(
+                    "`[shell] allow` rule #{} (prefix `{}`) can never match: {why}; fix or remove it (commands are matched word by word, without a shell)",
+                    i + 1,
+                    self.config.shell.allow[i].prefix
+                ),
+            })
+            .collect()
     }
 
     /// Workers and fns may not take the name of a builtin, a builtin toolset or tool, and a

@@ -199,16 +199,18 @@ fn runaway_loop_stops_at_the_operation_limit() {
 }
 
 #[test]
-fn a_shell_rule_that_can_never_match_fails_check() {
-    let out = Test::new()
+fn a_shell_rule_that_can_never_match_fails_check_and_run_alike() {
+    let t = Test::new()
         .config("[shell]\nallow = [{ prefix = \"git status; rm\" }]\n")
-        .args(&["check"])
-        .run();
-    out.status(2);
-    assert!(
-        out.stderr.contains("rule #1 (prefix `git status; rm`)")
-            && out.stderr.contains("can never match"),
-        "{}",
-        out.stderr
-    );
+        .file("main.rhai", "1");
+    for args in [&["check"][..], &["main.rhai"][..], &["run", "now"][..]] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert!(
+            out.stderr.contains("rule #1 (prefix `git status; rm`)")
+                && out.stderr.contains("can never match"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
 }

@@ -11,19 +11,6 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
     let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
-    let problems = crate::tools::shell::rule_problems(&p.config.shell);
-    if let Some((i, why)) = problems.first() {
-        let prefix = &p.config.shell.allow[*i].prefix;
-        return Err(Error::Usage {
-            message: format!(
-                "`[shell] allow` rule #{} (prefix `{prefix}`) in llm-do.toml can never match: {why}",
-                i + 1
-            ),
-            help: Some(
-                "fix or remove the rule; commands are matched word by word without a shell".into(),
-            ),
-        });
-    }
     let switches: serde_json::Map<String, serde_json::Value> = p
         .config
         .stabilize
