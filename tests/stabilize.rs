@@ -249,3 +249,22 @@ fn drafts_that_fall_short_write_nothing() {
     );
     assert_eq!(crate::util::tree(t.path()), before);
 }
+
+#[test]
+fn a_fn_that_throws_in_shadow_mode_never_breaks_the_workers_answer() {
+    let t = project(Some("shadow")).script(
+        "triage",
+        "/// message: string\nfn triage(message) { throw \"the fn is broken\"; }\n",
+    );
+    let out = t.run_with(&["main.rhai", "--json"]);
+    out.status(0);
+    let got: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(got, serde_json::json!(["bug", "feature", "bug", "bug"]));
+    // Each call is logged as a disagreement.
+    let out = t.run_with(&["stats"]);
+    assert!(
+        out.stdout.contains("triage (shadow): 4 calls, live agreement 0/4 (0.0%)"),
+        "{}",
+        out.stdout
+    );
+}
