@@ -263,7 +263,8 @@ fn a_fn_that_throws_in_shadow_mode_never_breaks_the_workers_answer() {
     // Each call is logged as a disagreement.
     let out = t.run_with(&["stats"]);
     assert!(
-        out.stdout.contains("triage (shadow): 4 calls, live agreement 0/4 (0.0%)"),
+        out.stdout
+            .contains("triage (shadow): 4 calls, live agreement 0/4 (0.0%)"),
         "{}",
         out.stdout
     );
