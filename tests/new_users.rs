@@ -201,3 +201,16 @@ fn run_sleep_takes_its_milliseconds_as_text() {
         out.stderr
     );
 }
+
+/// An error inside `.map(|t| call(..))` is reported once (at the fn, with the call site as a
+/// frame), not twice.
+#[test]
+fn an_error_inside_map_is_reported_once() {
+    let t = Test::new()
+        .script("boom", "fn boom(x) { throw \"bad \" + x; }\n")
+        .file("m.rhai", "[1, 2].map(|t| call(\"boom\", #{x: t}))");
+    let out = t.run_with(&["m.rhai"]);
+    out.status(1);
+    assert_eq!(out.stderr.matches("bad 1").count(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("scripts/boom.rhai:1"), "{}", out.stderr);
+}
