@@ -131,6 +131,17 @@ pub enum CallError {
         max: String,
         used: String,
     },
+    /// A budget in a worker's frontmatter is spent by one run of it: ends the run.
+    #[error("budget exceeded: worker `{worker}` has `{limit}: {max}` and its run reached {used}")]
+    #[diagnostic(help(
+        "raise `{limit}` in the worker's frontmatter, or make it call the model less"
+    ))]
+    WorkerBudget {
+        worker: String,
+        limit: &'static str,
+        max: String,
+        used: String,
+    },
     /// The fan-out would need more evaluation threads than the process has.
     #[error("too many nested fan-outs: {active} branches are already evaluating Rhai")]
     #[diagnostic(help(
@@ -158,6 +169,9 @@ impl CallError {
             }
             CallError::Budget { limit, .. } => {
                 format!("{self}; raise `[limits] {limit}` in llm-do.toml")
+            }
+            CallError::WorkerBudget { limit, .. } => {
+                format!("{self}; raise `{limit}` in the worker's frontmatter")
             }
             other => chain(other),
         }

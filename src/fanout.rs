@@ -43,7 +43,10 @@ pub struct Stopped {
 pub fn is_fatal(e: &CallError) -> bool {
     matches!(
         e,
-        CallError::Aborted | CallError::Cancelled | CallError::Budget { .. }
+        CallError::Aborted
+            | CallError::Cancelled
+            | CallError::Budget { .. }
+            | CallError::WorkerBudget { .. }
     )
 }
 

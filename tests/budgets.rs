@@ -92,3 +92,46 @@ fn costs_reach_the_trace_and_the_log() {
         "{rows:?}"
     );
 }
+
+/// A worker's own budgets stop a tool loop that `max_turns` would let run on.
+#[test]
+fn a_workers_frontmatter_budget_stops_its_tool_loop() {
+    let t = Test::new()
+        .worker(
+            "looper",
+            "---\nmodel: script:forever\ntoolsets: [add]\nmax_turns: 50\nmax_requests: 2\n---\nLoop.\n",
+        )
+        .script(
+            "lib",
+            "fn add(a, b) { a + b }\nfn forever(request) { #{tool_calls: [#{name: \"add\", args: #{a: 1, b: 2}}]} }\n",
+        );
+    let out = t.run_with(&["run", "looper", "go", "--trace", "t.jsonl"]);
+    out.status(1);
+    assert!(
+        out.stderr.contains(
+            "budget exceeded: worker `looper` has `max_requests: 2` and its run reached 3 requests"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("raise `max_requests` in the worker's frontmatter"),
+        "{}",
+        out.stderr
+    );
+    // Exactly two requests went out.
+    let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
+    assert_eq!(
+        trace.matches("\"event\":\"model_request\"").count(),
+        2,
+        "{trace}"
+    );
+    let t = Test::new().worker(
+        "chatty",
+        "---\nmodel: test\nmax_run_tokens: 3\n---\nTalk.\n",
+    );
+    let out = t.run_with(&["run", "chatty", "a long enough input to cost tokens"]);
+    out.status(1);
+    assert!(out.stderr.contains("`max_run_tokens: 3`"), "{}", out.stderr);
+}

@@ -244,7 +244,8 @@ impl Toolbox {
                 e @ (CallError::Aborted
                 | CallError::Cancelled
                 | CallError::Depth { .. }
-                | CallError::Budget { .. }),
+                | CallError::Budget { .. }
+                | CallError::WorkerBudget { .. }),
             ) => Err(e),
             Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }

@@ -65,11 +65,22 @@ pub async fn run(
     request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
     for turn in 0..spec.max_turns {
         request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
+        if let Some(max) = spec.budget.max_requests
+            && spend.requests >= max
+        {
+            return Err(CallError::WorkerBudget {
+                worker: spec.name.clone(),
+                limit: "max_requests",
+                max: max.to_string(),
+                used: format!("{} requests", spend.requests + 1),
+            });
+        }
         let (response, served) = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
         let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
             .map(|p| crate::model::prices::cost(&response.usage, &p));
         spend.add(response.usage, cost);
         rt.budget.charge(response.usage, cost)?;
+        check_worker_budget(spec, spend)?;
         if !response.tool_calls.is_empty() {
             let mut parts = Vec::new();
             if !response.text.is_empty() {
@@ -200,6 +211,37 @@ fn long_prompt(request: &ModelRequest) -> bool {
 
 /// Characters of system prompt plus tools past which `cache` defaults to on.
 pub const CACHE_MIN_CHARS: usize = 4000;
+
+/// The worker's own budgets against what this run of it has spent (`requests` counts the
+/// replies so far, so the check before the next request uses `>=`).
+fn check_worker_budget(spec: &WorkerSpec, spend: &Spend) -> Result<(), CallError> {
+    let b = &spec.budget;
+    let over = |limit: &'static str, max: String, used: String| CallError::WorkerBudget {
+        worker: spec.name.clone(),
+        limit,
+        max,
+        used,
+    };
+    if let Some(max) = b.max_tokens
+        && spend.usage.total() > max
+    {
+        return Err(over(
+            "max_run_tokens",
+            max.to_string(),
+            format!("{} tokens", spend.usage.total()),
+        ));
+    }
+    if let (Some(max), Some(cost)) = (b.max_cost_usd, spend.cost)
+        && cost > max
+    {
+        return Err(over(
+            "max_cost_usd",
+            format!("${max:.4}"),
+            format!("${cost:.4}"),
+        ));
+    }
+    Ok(())
+}
 
 /// `required` and a named tool bind the first turn only (DESIGN §3).
 fn choice_for_turn(choice: &ToolChoice, turn: u32) -> ToolChoice {

@@ -13,7 +13,7 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 20] = [
     "name",
     "description",
     "model",
@@ -31,6 +31,9 @@ pub const KEYS: [&str; 17] = [
     "compare",
     "cache",
     "reasoning",
+    "max_cost_usd",
+    "max_requests",
+    "max_run_tokens",
 ];
 
 /// The parsed frontmatter of one file, with what is needed to locate errors in it.

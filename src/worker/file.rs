@@ -76,6 +76,8 @@ pub struct WorkerSpec {
     /// `false`: the model may make at most one tool call per turn (sent to providers that
     /// support it); unset: the provider's default.
     pub parallel_tool_calls: Option<bool>,
+    /// Budgets of one run of this worker (DESIGN §15), beside the run-wide `[limits]`.
+    pub budget: WorkerBudget,
     /// The body: the system prompt.
     pub instructions: String,
     /// Where the worker came from (`None` for inline workers).
@@ -161,11 +163,29 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         tool_choice: tool_choice(&fields)?,
         seed: fields.integer("seed", i64::MIN, i64::MAX, "an integer")?,
         parallel_tool_calls: fields.boolean("parallel_tool_calls")?,
+        budget: WorkerBudget {
+            max_cost_usd: fields.number("max_cost_usd", 0.0, f64::MAX, "a number of dollars")?,
+            max_requests: fields
+                .integer("max_requests", 1, i64::MAX, positive)?
+                .and_then(|n| u64::try_from(n).ok()),
+            max_tokens: fields
+                .integer("max_run_tokens", 1, i64::MAX, positive)?
+                .and_then(|n| u64::try_from(n).ok()),
+        },
         instructions: instructions(&text[sections.body]),
         path: Some(path.to_path_buf()),
         text: text.clone(),
         name_span: (name_span.start, name_span.len()),
     })
+}
+
+/// Budgets of one run of a worker, from its frontmatter: `max_cost_usd`, `max_requests` and
+/// `max_run_tokens` (not `max_tokens`, which is the length of one reply).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WorkerBudget {
+    pub max_cost_usd: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub max_tokens: Option<u64>,
 }
 
 /// Values already checked to be in `1..=u32::MAX`.
