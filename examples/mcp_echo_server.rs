@@ -36,6 +36,12 @@ impl Echo {
         CallToolResult::error(vec![ContentBlock::text(format!("failed on {text}"))])
     }
 
+    #[tool(description = "Never answer.")]
+    async fn hang(&self) -> String {
+        std::future::pending::<()>().await;
+        String::new()
+    }
+
     #[tool(description = "Exit the server process.")]
     fn crash(&self) -> String {
         std::process::exit(3)

@@ -341,6 +341,9 @@ pub struct McpServer {
     /// HTTP header name → environment variable holding its value (e.g. a token).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers_env: BTreeMap<String, String>,
+    /// Seconds one tool call may take (default 60), from a script or a model alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ pub mod worker_run;
 
 pub use session::SessionState;
 
-/// How long an MCP tool call may take before it fails (from a script or a model alike).
+/// How long an MCP tool call may take before it fails (from a script or a model alike) unless
+/// `[mcp.NAME] timeout_secs` says otherwise.
 pub const MCP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a reload replaces, swapped as one unit so no part is ever stale against another:
@@ -422,13 +423,16 @@ impl Runtime {
             };
             return Err(CallError::Tool(e.to_string()));
         };
+        let limit = config
+            .timeout_secs
+            .map_or(MCP_CALL_TIMEOUT, std::time::Duration::from_secs);
         let call = self.mcp.call(server, &config, tool, input);
-        match tokio::time::timeout(MCP_CALL_TIMEOUT, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(out) => out.map_err(|e| CallError::Tool(e.to_string())),
             Err(_) => Err(CallError::Tool(format!(
-                "`{}{server}.{tool}` did not answer within {} s",
+                "`{}{server}.{tool}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`)",
                 crate::mcp::PREFIX,
-                MCP_CALL_TIMEOUT.as_secs()
+                limit.as_secs()
             ))),
         }
     }

@@ -157,6 +157,28 @@ print(t[1].error);
     );
 }
 
+/// A server that never answers holds a script's `call()` only until `timeout_secs`.
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let t = Test::new()
+        .config(&config(
+            "timeout_secs = 1
+",
+        ))
+        .script(
+            "main",
+            "let r = \"\"; try { call(\"mcp.echo.hang\", #{}); } catch (e) { r = e; } r",
+        );
+    let out = t.run_with(&["scripts/main.rhai"]);
+    out.status(0);
+    assert!(
+        out.stdout
+            .contains("`mcp.echo.hang` did not answer within 1 s"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn a_server_that_cannot_start_is_named() {
     let t = Test::new()
