@@ -115,3 +115,28 @@ fn logs_outside_a_logged_project_says_why() {
     out.status(2);
     assert!(out.stderr.contains("no run log at"), "{}", out.stderr);
 }
+
+#[test]
+fn a_killed_run_leaves_a_readable_log() {
+    // Calls logged in batches as the run goes; SIGKILL mid-run; the log still opens and holds
+    // the earlier runs and whatever batches the killed run had written.
+    let t = project().file(
+        "long.rhai",
+        "for i in 0..100000 { call(\"add\", #{a: i, b: 1}); if i % 100 == 0 { sleep(5); } } 0",
+    );
+    t.run_with(&["main.rhai"]).status(0);
+    let mut child = t
+        .command(&["long.rhai"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The earlier run is intact, and the batches the killed run wrote read back.
+    assert_eq!(logged(&t, &["greeter"]).len(), 1);
+    let adds = logged(&t, &["add"]);
+    assert!(adds.len() > 1, "{}", adds.len());
+    assert!(adds.iter().all(|r| r["output"].is_number()));
+}
