@@ -22,6 +22,9 @@ use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, 
 pub const STATE_DIR: &str = ".llm-do";
 /// The log file inside [`STATE_DIR`].
 pub const LOG_FILE: &str = "log.db";
+/// The WAL size past which a run's end checkpoints it (and truncates it).
+pub const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024;
+
 /// Rows buffered before a write.
 pub const FLUSH_EVERY: usize = 512;
 /// Buffered rows are written at least this often (a REPL session, a long script).
@@ -279,6 +282,8 @@ impl Conn {
 /// The observer that writes the run log.
 pub struct RunLog {
     run: String,
+    /// The database file (its WAL is beside it).
+    path: PathBuf,
     conn: Mutex<Conn>,
     next: AtomicU64,
     symbolic: AtomicU64,
@@ -302,6 +307,7 @@ impl RunLog {
         let run = new_run_id();
         // Opening (and pruning) happens on a thread of its own while the run starts, so a short
         // run does not wait for SQLite before its first call.
+        let path_owned = path.to_path_buf();
         let (path, row) = (
             path.to_path_buf(),
             (run.clone(), now(), command.to_string()),
@@ -319,6 +325,7 @@ impl RunLog {
         });
         Ok(RunLog {
             run,
+            path: path_owned,
             conn: Mutex::new(Conn::Opening(Some(opening))),
             next: AtomicU64::new(1),
             symbolic: AtomicU64::new(0),
@@ -463,6 +470,15 @@ impl RunLog {
     /// The first write failure of the run.
     pub fn finish(&self, ok: bool) -> Result<(), LogError> {
         let written = self.write(Some(if ok { "ok" } else { "error" }));
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES);
+        if written.is_ok() && grown {
+            let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            state
+                .ready()?
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
         match self
             .failure
             .lock()
