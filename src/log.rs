@@ -642,27 +642,49 @@ pub fn run_ids(conn: &Connection, part: &str) -> Result<Vec<String>, LogError> {
     Ok(ids.collect::<Result<_, _>>()?)
 }
 
-/// Read calls back, newest first: of `name` when given, of run `run` when given, at most
-/// `limit`.
+/// Which calls [`calls`] reads: every filter left `None` matches everything.
+#[derive(Debug, Clone, Copy)]
+pub struct CallFilter<'a> {
+    pub name: Option<&'a str>,
+    pub run: Option<&'a str>,
+    /// One call of `run` by its id.
+    pub id: Option<i64>,
+    pub limit: usize,
+}
+
+impl Default for CallFilter<'_> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            run: None,
+            id: None,
+            limit: usize::MAX,
+        }
+    }
+}
+
+/// Read calls back, newest first, as `filter` selects them.
 ///
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn calls(
-    conn: &Connection,
-    name: Option<&str>,
-    run: Option<&str>,
-    limit: usize,
-) -> Result<Vec<CallRow>, LogError> {
+pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
+    let CallFilter {
+        name,
+        run,
+        id,
+        limit,
+    } = *filter;
     let mut stmt = conn.prepare(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
                 tokens_out, cache_read, cache_write, cost, ms, time
          FROM calls WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR run = ?2)
-         ORDER BY time DESC, id DESC LIMIT ?3",
+           AND (?3 IS NULL OR id = ?3)
+         ORDER BY time DESC, id DESC LIMIT ?4",
     )?;
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt.query_map(
-        params![name, run, i64::try_from(limit).unwrap_or(i64::MAX)],
+        params![name, run, id, i64::try_from(limit).unwrap_or(i64::MAX)],
         |r| {
             Ok(CallRow {
                 run: r.get(0)?,
@@ -724,7 +746,15 @@ mod tests {
         );
         log.finish(true).unwrap();
         let conn = open(&path).unwrap();
-        let rows = calls(&conn, Some("w"), None, 10).unwrap();
+        let rows = calls(
+            &conn,
+            &CallFilter {
+                name: Some("w"),
+                limit: 10,
+                ..CallFilter::default()
+            },
+        )
+        .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].run, log.run_id());
         assert_eq!(rows[0].output, Some(json!("hello")));

@@ -26,7 +26,14 @@ pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(),
         help: None,
     };
     let conn = crate::log::open(&path).map_err(read_err)?;
-    let rows = crate::log::calls(&conn, Some(name), None, usize::MAX).map_err(read_err)?;
+    let rows = crate::log::calls(
+        &conn,
+        &crate::log::CallFilter {
+            name: Some(name),
+            ..crate::log::CallFilter::default()
+        },
+    )
+    .map_err(read_err)?;
     let entries = crate::eval::dataset::entries(&rows);
     if entries.is_empty() {
         return Err(Error::Usage {

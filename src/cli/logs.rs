@@ -30,7 +30,13 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
     match query {
         Query::List { name, run, limit } => {
             let run = run.map(|r| full_run_id(&conn, &r)).transpose()?;
-            let rows = log::calls(&conn, name.as_deref(), run.as_deref(), limit).map_err(failed)?;
+            let filter = log::CallFilter {
+                name: name.as_deref(),
+                run: run.as_deref(),
+                limit,
+                ..log::CallFilter::default()
+            };
+            let rows = log::calls(&conn, &filter).map_err(failed)?;
             if settings.json {
                 return out_line(&serde_json::to_string_pretty(&rows).unwrap_or_default());
             }
@@ -45,10 +51,20 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
                 help: Some("call ids look like `RUN:N`, as `llm-do logs` lists them".into()),
             })?;
             let run = full_run_id(&conn, run)?;
-            let row = log::calls(&conn, None, Some(&run), usize::MAX)
+            let missing = || Error::Usage {
+                message: format!("no call `{id}` in the run log"),
+                help: None,
+            };
+            let n: i64 = n.parse().map_err(|_| missing())?;
+            let filter = log::CallFilter {
+                run: Some(&run),
+                id: Some(n),
+                ..log::CallFilter::default()
+            };
+            let row = log::calls(&conn, &filter)
                 .map_err(failed)?
                 .into_iter()
-                .find(|r| r.id.to_string() == n)
+                .next()
                 .ok_or_else(|| Error::Usage {
                     message: format!("no call `{id}` in the run log"),
                     help: None,

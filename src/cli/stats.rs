@@ -45,7 +45,7 @@ pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
         help: None,
     };
     let conn = crate::log::open(&path).map_err(failed)?;
-    let rows = crate::log::calls(&conn, None, None, usize::MAX).map_err(failed)?;
+    let rows = crate::log::calls(&conn, &crate::log::CallFilter::default()).map_err(failed)?;
     let calls: Vec<CallRecord> = rows.iter().rev().map(record).collect();
     let summary = crate::stats::summarize(&calls);
     let switches = crate::log::switch_figures(&conn).map_err(failed)?;
