@@ -49,6 +49,7 @@ pub const MCP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 /// What a reload replaces, swapped as one unit so no part is ever stale against another:
 /// the project (with its config), the approval gate built from it, the HTTP provider settings
 /// of its `[providers]` tables and the models resolved from them.
+#[derive(Clone)]
 struct Loaded {
     project: Arc<Project>,
     gate: Arc<Gate>,
@@ -180,24 +181,28 @@ impl Runtime {
             .clone()
     }
 
-    fn swap(&self, next: Loaded) {
-        *self
+    /// Replace the state in force with what `next` makes of it, under one write lock (so two
+    /// changes at once cannot lose one another).
+    fn update(
+        &self,
+        next: impl FnOnce(&Loaded) -> Result<Loaded, ProjectError>,
+    ) -> Result<(), ProjectError> {
+        let mut slot = self
             .loaded
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(next);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Arc::new(next(&slot)?);
+        Ok(())
     }
 
     /// Rebuild the approval gate (the session's approval mode changed); the rest stays.
     fn rebuild_gate(&self) -> Result<(), ProjectError> {
-        let now = self.loaded();
-        let gate = self.build_gate(&now.project)?;
-        self.swap(Loaded {
-            project: now.project.clone(),
-            gate: Arc::new(gate),
-            providers: now.providers.clone(),
-            models: now.models.clone(),
-        });
-        Ok(())
+        self.update(|now| {
+            Ok(Loaded {
+                gate: Arc::new(self.build_gate(&now.project)?),
+                ..now.clone()
+            })
+        })
     }
 
     /// The approval gate for `project`: the settings' and session's mode, its rules and
@@ -275,25 +280,25 @@ impl Runtime {
     /// together, so a renamed `[providers.NAME]` is usable at once.
     pub fn set_project(&self, project: Project) -> Result<(), ProjectError> {
         let project = self.with_inline_workers(project);
-        let gate = self.build_gate(&project)?;
-        self.swap(Loaded {
-            project: Arc::new(project),
-            gate: Arc::new(gate),
-            providers: Arc::default(),
-            models: Arc::default(),
-        });
-        Ok(())
+        let gate = Arc::new(self.build_gate(&project)?);
+        self.update(|_| {
+            Ok(Loaded {
+                project: Arc::new(project),
+                gate,
+                providers: Arc::default(),
+                models: Arc::default(),
+            })
+        })
     }
 
     /// Replace the project only (an inline worker joined it): config and fns are unchanged,
     /// so the gate, providers and models stay.
     fn set_project_only(&self, project: Project) {
-        let now = self.loaded();
-        self.swap(Loaded {
-            project: Arc::new(project),
-            gate: now.gate.clone(),
-            providers: now.providers.clone(),
-            models: now.models.clone(),
+        let _ = self.update(|now| {
+            Ok(Loaded {
+                project: Arc::new(project),
+                ..now.clone()
+            })
         });
     }
 
