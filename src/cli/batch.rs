@@ -75,12 +75,16 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
         let mut results = futures_util::stream::iter(pending.iter().map(|&(n, line)| {
             let (rt, callee, top) = (&rt, &callee, &top);
             async move {
-                let result = match serde_json::from_str::<Value>(line) {
-                    Err(e) => Err(format!("input line {n} is not valid JSON: {e}")),
+                let (input, result) = match serde_json::from_str::<Value>(line) {
+                    // A malformed line is kept as the text it is.
+                    Err(e) => (
+                        Value::String(line.to_string()),
+                        Err(format!("input line {n} is not valid JSON: {e}")),
+                    ),
                     Ok(input) => {
                         let out = rt.invoke(top, callee, Input::Json(input.clone())).await;
-                        match out {
-                            Ok(v) => Ok((input, crate::script::value::to_json(&v))),
+                        let result = match out {
+                            Ok(v) => Ok(crate::script::value::to_json(&v)),
                             Err(
                                 e @ (CallError::Cancelled
                                 | CallError::Aborted
@@ -89,24 +93,23 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
                                 return Err(e);
                             }
                             Err(e) => Err(rt.error_text(&e)),
-                        }
+                        };
+                        (input, result)
                     }
                 };
-                Ok((n, line, result))
+                Ok((n, input, result))
             }
         }))
         .buffered(limit);
         while let Some(item) = results.next().await {
-            let (n, line, result) = item?;
+            let (n, input, result) = item?;
             let record = match result {
-                Ok((input, output)) => {
+                Ok(output) => {
                     summary.done += 1;
                     json!({"line": n, "input": input, "output": output})
                 }
                 Err(error) => {
                     summary.errors += 1;
-                    let input = serde_json::from_str::<Value>(line)
-                        .unwrap_or(Value::String(line.to_string()));
                     json!({"line": n, "input": input, "error": error})
                 }
             };
