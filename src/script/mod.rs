@@ -14,6 +14,7 @@ use crate::error::{Located, offset_of};
 pub mod builtins;
 pub mod call;
 pub mod caller;
+pub mod clock;
 pub mod engine;
 pub mod errors;
 pub mod fanout;
