@@ -289,6 +289,10 @@ pub struct ShellRule {
     /// Whether a matching command still needs approval (default true).
     #[serde(default = "yes")]
     pub approval: bool,
+    /// Whether the model's arguments may name the protected set (`llm-do.toml`, `scripts/`,
+    /// `workers/`, `.llm-do/`, `.git/`; default false).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protected: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

@@ -437,6 +437,7 @@ fn tool_env() -> (ToolEnv, Vec<(String, Vec<u8>)>) {
             allow: vec![ShellRule {
                 prefix: "echo".into(),
                 approval: false,
+                protected: false,
             }],
             timeout: Some(5),
             env: Vec::new(),
