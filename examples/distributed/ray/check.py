@@ -6,6 +6,7 @@
 - OUT_DIR/merged.jsonl: every line whole JSON; one line per non-blank input line, in input
   order (`line` strictly increasing), none missing, none twice; each echoes its input and has
   exactly one of `output` and `error`; an input that is not JSON came back as an error line.
+  A failed call (an error line for a JSON input) fails the check unless --allow-call-errors.
 - --reference: the same lines as REF (the output of one `llm-do batch` over all of INPUTS; only
   meaningful with a deterministic model such as `test`).
 - OUT_DIR/logs.jsonl: one row per (run, id), each run in one shard only, the runs summary.json
@@ -49,6 +50,12 @@ def main():
     p.add_argument("--reference")
     p.add_argument("--expect-retry", type=int, metavar="SHARD")
     p.add_argument("--expect-resumed", action="store_true")
+    p.add_argument(
+        "--allow-call-errors",
+        action="store_true",
+        help="accept error lines for inputs that are JSON (failed calls); by default only an "
+        "input that is not JSON may come back as an error",
+    )
     args = p.parse_args()
 
     inputs = input_lines(args.inputs)
@@ -69,9 +76,9 @@ def main():
     malformed = 0
     for (n, text), record in zip(inputs, merged):
         try:
-            value = json.loads(text)
+            value, is_json = json.loads(text), True
         except json.JSONDecodeError:
-            value = text
+            value, is_json = text, False
             malformed += 1
             if "not valid JSON" not in str(record.get("error")):
                 fail(f"line {n} is not JSON but came back without its error: {record}")
@@ -79,6 +86,8 @@ def main():
             fail(f"line {n} came back with another input: {record.get('input')!r}")
         if ("output" in record) == ("error" in record):
             fail(f"line {n} has not exactly one of `output` and `error`: {record}")
+        if "error" in record and is_json and not args.allow_call_errors:
+            fail(f"line {n}: the call failed: {record['error']} (--allow-call-errors to accept)")
     print(f"ok: {len(merged)} inputs came back exactly once, in input order "
           f"({sum('error' in r for r in merged)} error lines, {malformed} of them not JSON)")
 

@@ -274,7 +274,7 @@ def main():
         f"ray job: {len(lines)} inputs in {len(shards)} shards, {summary['done']} done now, "
         f"{summary['skipped']} resumed, {summary['errors']} error lines; "
         f"{summary['runs']} runs, {summary['calls']} calls logged; "
-        f"retried shards {retried or 'none'}; {seconds}s\n"
+        f"shards attempted more than once {retried or 'none'}; {seconds}s\n"
         f"  {out_path}\n  {logs_path}\n  {summary_path}",
         file=sys.stderr,
     )

@@ -11,14 +11,19 @@ A shard lives in its own folder, `WORKDIR/shard-NNNN/`:
     out.jsonl      llm-do's OUT: a retry resumes it (lines already there are skipped)
     project/       a copy of the project, so `.llm-do/log.db` holds this shard's runs only
     attempts       how many times a task started on this shard
+    lock           held (flock) by the task and its llm-do while a batch runs on out.jsonl
     killed.json    only after --kill-first-attempt: what the killed attempt left in out.jsonl
 """
 
+import ctypes
+import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
 
 import ray
 
@@ -81,6 +86,35 @@ def _write_inputs(path, text):
     os.replace(tmp, path)
 
 
+def _die_with_parent():
+    """Linux: llm-do gets SIGKILL when the task's thread dies (a crashed or killed Ray worker),
+    so an orphaned batch cannot go on appending to OUT beside the retry."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+
+
+def _lock(root, timeout=60.0):
+    """The shard's lock, an open file the caller keeps and passes to llm-do: it is released only
+    when both have exited, so two batches never append to the same OUT at once."""
+    fd = os.open(os.path.join(root, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise Retryable(f"`{root}` is locked: another llm-do batch still runs on it")
+            time.sleep(0.2)
+
+
+def _spawn(cmd, lock, **kwargs):
+    return subprocess.Popen(cmd, pass_fds=(lock,), preexec_fn=_die_with_parent(), **kwargs)
+
+
 def _whole_lines(path):
     try:
         with open(path, "rb") as f:
@@ -89,10 +123,10 @@ def _whole_lines(path):
         return 0
 
 
-def _kill_mid_batch(cmd, out_path, root):
+def _kill_mid_batch(cmd, lock, out_path, root):
     """Chaos for the retry demo: SIGKILL llm-do as soon as OUT has its first bytes, then kill
     this Ray worker, so Ray retries the task on the same shard."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _spawn(cmd, lock, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while proc.poll() is None:
         try:
             if os.path.getsize(out_path) > 0:
@@ -138,21 +172,27 @@ def run_shard(shard, numbers, lines, cfg):
     if cfg.get("model"):
         cmd += ["--model", cfg["model"]]
 
-    if cfg.get("kill_first_attempt") == shard and attempt == 1:
-        _kill_mid_batch(cmd, out_path, root)
-
+    lock = _lock(root)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.get("timeout"))
-    except subprocess.TimeoutExpired as e:
-        # subprocess.run has SIGKILLed llm-do: OUT holds whole lines only, so a retry resumes.
-        raise Retryable(f"shard {shard}: llm-do batch timed out after {e.timeout}s") from None
+        if cfg.get("kill_first_attempt") == shard and attempt == 1:
+            _kill_mid_batch(cmd, lock, out_path, root)
+        proc = _spawn(cmd, lock, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=cfg.get("timeout"))
+        except subprocess.TimeoutExpired:
+            # SIGKILL leaves OUT with whole lines (a cut-off last one is dropped on resume).
+            proc.kill()
+            proc.wait()
+            raise Retryable(f"shard {shard}: llm-do batch timed out after {cfg['timeout']}s") from None
+    finally:
+        os.close(lock)
     if proc.returncode != 0:
-        tail = proc.stderr[-2000:]
+        tail = stderr[-2000:]
         message = f"shard {shard} (attempt {attempt}): llm-do batch exited {proc.returncode}: {tail}"
         if proc.returncode in (2, 3):
             raise Fatal(message)
         raise Retryable(message)
-    summary = json.loads(proc.stdout)
+    summary = json.loads(stdout)
 
     logs = subprocess.run(
         [llm_do, "logs", "--json", "-n", str(2**62), "--project", project],
