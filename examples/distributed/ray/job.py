@@ -220,9 +220,9 @@ def main():
     expected = [n for n, _ in lines]
     got = [r["line"] for r in records]
     if got != expected:
-        counts = collections.Counter(got)
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(n for n, c in counts.items() if c > 1 or n not in set(expected))
+        known = set(expected)
+        missing = sorted(known - set(got))
+        extra = sorted(n for n, c in collections.Counter(got).items() if c > 1 or n not in known)
         print(
             f"error: the shards' outputs do not cover the inputs exactly once: "
             f"missing lines {missing[:20]}, duplicate or unknown lines {extra[:20]}",

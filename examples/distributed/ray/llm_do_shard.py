@@ -111,8 +111,16 @@ def _lock(root, timeout=60.0):
             time.sleep(0.2)
 
 
-def _spawn(cmd, lock, **kwargs):
-    return subprocess.Popen(cmd, pass_fds=(lock,), preexec_fn=_die_with_parent(), **kwargs)
+def _spawn(cmd, lock, nice=0, **kwargs):
+    die = _die_with_parent()
+
+    def setup():
+        if die:
+            die()
+        if nice:
+            os.nice(nice)
+
+    return subprocess.Popen(cmd, pass_fds=(lock,), preexec_fn=setup, **kwargs)
 
 
 def _whole_lines(path):
@@ -126,7 +134,9 @@ def _whole_lines(path):
 def _kill_mid_batch(cmd, lock, out_path, root):
     """Chaos for the retry demo: SIGKILL llm-do as soon as OUT has its first bytes, then kill
     this Ray worker, so Ray retries the task on the same shard."""
-    proc = _spawn(cmd, lock, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # At the lowest priority, so on a busy machine the watcher sees the first line before the
+    # `test` model (a few ms per shard) has finished the whole shard.
+    proc = _spawn(cmd, lock, nice=19, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while proc.poll() is None:
         try:
             if os.path.getsize(out_path) > 0:
@@ -155,6 +165,14 @@ def run_shard(shard, numbers, lines, cfg):
     """
     root = os.path.join(cfg["workdir"], f"shard-{shard:04d}")
     os.makedirs(root, exist_ok=True)
+    lock = _lock(root)
+    try:
+        return _run_locked(shard, numbers, lines, cfg, root, lock)
+    finally:
+        os.close(lock)
+
+
+def _run_locked(shard, numbers, lines, cfg, root, lock):
     attempt = _attempt(root)
     in_path = os.path.join(root, "in.jsonl")
     out_path = os.path.join(root, "out.jsonl")
@@ -172,23 +190,19 @@ def run_shard(shard, numbers, lines, cfg):
     if cfg.get("model"):
         cmd += ["--model", cfg["model"]]
 
-    lock = _lock(root)
+    if cfg.get("kill_first_attempt") == shard and attempt == 1:
+        _kill_mid_batch(cmd, lock, out_path, root)
+    proc = _spawn(cmd, lock, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        if cfg.get("kill_first_attempt") == shard and attempt == 1:
-            _kill_mid_batch(cmd, lock, out_path, root)
-        proc = _spawn(cmd, lock, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=cfg.get("timeout"))
-        except subprocess.TimeoutExpired:
-            # SIGKILL leaves OUT with whole lines (a cut-off last one is dropped on resume).
-            proc.kill()
-            proc.wait()
-            raise Retryable(f"shard {shard}: llm-do batch timed out after {cfg['timeout']}s") from None
-    finally:
-        os.close(lock)
+        stdout, stderr = proc.communicate(timeout=cfg.get("timeout"))
+    except subprocess.TimeoutExpired:
+        # SIGKILL leaves OUT with whole lines (a cut-off last one is dropped on resume).
+        proc.kill()
+        proc.wait()
+        raise Retryable(f"shard {shard}: llm-do batch timed out after {cfg['timeout']}s") from None
     if proc.returncode != 0:
         tail = stderr[-2000:]
-        message = f"shard {shard} (attempt {attempt}): llm-do batch exited {proc.returncode}: {tail}"
+        message = f"shard {shard} (attempt {attempt}): llm-do batch exited {proc.returncode}:\n{tail}"
         if proc.returncode in (2, 3):
             raise Fatal(message)
         raise Retryable(message)
@@ -200,7 +214,8 @@ def run_shard(shard, numbers, lines, cfg):
         text=True,
     )
     if logs.returncode != 0:
-        raise Retryable(f"shard {shard}: llm-do logs exited {logs.returncode}: {logs.stderr[-2000:]}")
+        tail = logs.stderr[-2000:]
+        raise Retryable(f"shard {shard}: llm-do logs exited {logs.returncode}:\n{tail}")
     rows = json.loads(logs.stdout)
 
     records = []
@@ -214,7 +229,8 @@ def run_shard(shard, numbers, lines, cfg):
             error = record.get("error")
             prefix = f"input line {local} is not valid JSON"
             if isinstance(error, str) and error.startswith(prefix):
-                record["error"] = f"input line {record['line']} is not valid JSON" + error[len(prefix):]
+                rest = error[len(prefix) :]
+                record["error"] = f"input line {record['line']} is not valid JSON{rest}"
             records.append(record)
 
     killed = None

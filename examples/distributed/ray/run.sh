@@ -28,7 +28,8 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 
 bin=${LLM_DO_BIN:-$(command -v llm-do || true)}
-[ -n "$bin" ] && [ -x "$bin" ] || die "no llm-do binary: set LLM_DO_BIN (e.g. target/release/llm-do) or put llm-do on PATH"
+[ -n "$bin" ] && [ -x "$bin" ] ||
+  die "no llm-do binary: set LLM_DO_BIN (e.g. target/release/llm-do) or put llm-do on PATH"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 command -v "$python" >/dev/null || die "no $python (set PYTHON to a Python 3.9-3.13 with venv)"
 
@@ -76,7 +77,9 @@ trap stop_cluster EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() {
+  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 port=$(free_port)
 # Token auth: only holders of this run's random token can use the cluster.
 export RAY_AUTH_MODE=token
@@ -93,7 +96,8 @@ ray_pid=$!
 export RAY_ADDRESS=127.0.0.1:$port
 until "$venv/bin/ray" status --address "$RAY_ADDRESS" 2>/dev/null | grep -q '2.0 CPU'; do
   kill -0 "$ray_pid" 2>/dev/null || die "ray start exited (see the log above)"
-  awk -v a="$t" -v b="$(now)" 'BEGIN { exit !(b - a > 120) }' && die "the Ray cluster did not come up in 120s"
+  awk -v a="$t" -v b="$(now)" 'BEGIN { exit !(b - a > 120) }' &&
+    die "the Ray cluster did not come up in 120s"
   sleep 0.5
 done
 echo "run.sh: Ray cluster up at $RAY_ADDRESS in $(since "$t")" >&2
