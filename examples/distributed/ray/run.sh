@@ -31,7 +31,8 @@ bin=${LLM_DO_BIN:-$(command -v llm-do || true)}
 [ -n "$bin" ] && [ -x "$bin" ] ||
   die "no llm-do binary: set LLM_DO_BIN (e.g. target/release/llm-do) or put llm-do on PATH"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-command -v "$python" >/dev/null || die "no $python (set PYTHON to a Python 3.9-3.13 with venv)"
+command -v "$python" >/dev/null ||
+  die "no $python (set PYTHON to a Python 3 with venv that ray==$ray_version has wheels for)"
 
 # 1. The venv: created once per Ray version and Python, marked complete only after pip succeeded,
 #    so an interrupted install is redone rather than reused.
