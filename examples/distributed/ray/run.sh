@@ -41,7 +41,7 @@ venv=${LLM_DO_RAY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-do/ray-$ray_version-
 mkdir -p "$(dirname "$venv")"
 t=$(now)
 (
-  flock 9
+  if command -v flock >/dev/null; then flock 9; fi # two runs at once build it once
   if [ ! -f "$venv/.complete" ]; then
     echo "run.sh: creating $venv (ray==$ray_version)" >&2
     rm -rf "$venv"
