@@ -97,6 +97,19 @@ fn a_malformed_input_is_an_error_line_and_order_is_kept() {
     );
 }
 
+#[test]
+fn an_unknown_name_is_a_usage_error_as_in_run() {
+    // Exit 2, not 1: an engine retrying failed shards (the Ray example) must not retry this.
+    let t = project(4).file("in.jsonl", "\"a\"\n");
+    let out = t.run_with(&["batch", "slwo", "in.jsonl", "-o", "out.jsonl"]);
+    out.status(2);
+    assert!(
+        out.stderr.contains("unknown function or worker `slwo`") && out.stderr.contains("slow"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrency_stays_at_the_limit() {
     let server = crate::mock::MockServer::start(

@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
         settings.budget.max_worker_runs = Some(per.saturating_mul(lines.len().max(1) as u64));
     }
     let rt = setup::runtime(&settings, None, true, None)?;
-    let callee = rt.resolve(name).map_err(Error::Call)?;
+    let callee = rt.resolve(name).map_err(Error::of_named_call)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
