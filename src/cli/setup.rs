@@ -34,6 +34,21 @@ pub fn runtime(
     trace: bool,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<Arc<Runtime>, Error> {
+    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
+        && std::io::stderr().is_terminal())
+    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
+    runtime_with_live(settings, entry, trace, observer, live)
+}
+
+/// Like [`runtime`], with model text streaming into `live` (`llm-do chat` on a terminal)
+/// instead of the `-v` printer.
+pub fn runtime_with_live(
+    settings: &Settings,
+    entry: Option<&Path>,
+    trace: bool,
+    observer: Option<Arc<dyn Observer>>,
+    live: Option<Arc<dyn LiveText>>,
+) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
         None => self::observer(
@@ -61,9 +76,6 @@ pub fn runtime(
         Some(log) => Arc::new(Fanout::new(vec![observer, log.clone()])),
         None => observer,
     };
-    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
-        && std::io::stderr().is_terminal())
-    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
     let rt = Runtime::with_live(
         settings.clone(),
         tokio::runtime::Handle::current(),
