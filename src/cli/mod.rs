@@ -258,7 +258,7 @@ pub enum Command {
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
     Models,
-    /// Hold a conversation with WORKER: a prompt on a terminal, one turn per line from a pipe.
+    /// Talk with WORKER, turn by turn (a prompt, or one turn per line from a pipe).
     ///
     /// Each turn sends the conversation so far. `/exit` or Ctrl-D ends it; Ctrl-C cancels the
     /// reply being written. The run log keeps the conversation for `--continue`.
