@@ -58,7 +58,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
             })
             .and_then(|r| r)
     } else {
-        chat.from_pipe().await
+        chat.on_pipe().await
     };
     setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
     result
@@ -198,7 +198,7 @@ impl Chat {
     }
 
     /// The pipe loop: one turn per line until the end of input; Ctrl-C or SIGTERM ends it.
-    async fn from_pipe(&self) -> Result<(), Error> {
+    async fn on_pipe(&self) -> Result<(), Error> {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let top = CallCtx::default();
         loop {
