@@ -394,3 +394,42 @@ async fn ctrl_c_cancels_the_reply_not_the_chat() {
         pairs(&[("system", "Be helpful."), ("user", "be quick")])
     );
 }
+
+/// Between turns from a pipe (waiting for the next line), Ctrl-C still ends the chat with 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_a_pipe_waits_for_the_next_line_exits_130() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let t = project("http://127.0.0.1:9");
+    let mut child = t
+        .command(&["chat", "helper", "--model", "test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "hi").unwrap();
+    let mut reply = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut reply)
+        .unwrap();
+    assert_eq!(reply, "test reply: hi\n");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(status.code(), Some(130));
+}

@@ -8,13 +8,12 @@
 //! line, each reply printed plain, exit 0 at the end of input; a failed turn ends the chat with
 //! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustyline::error::ReadlineError;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::project::Callee;
@@ -197,16 +196,27 @@ impl Chat {
         out.map(|v| crate::script::value::to_json(&v))
     }
 
-    /// The pipe loop: one turn per line until the end of input; Ctrl-C or SIGTERM ends it.
+    /// The pipe loop: one turn per line until the end of input. Ctrl-C or SIGTERM ends it,
+    /// during a turn or while waiting for the next line alike (once handlers are installed,
+    /// nothing else would).
     async fn on_pipe(&self) -> Result<(), Error> {
-        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        setup::with_interrupt(&self.rt, self.pipe_turns()).await
+    }
+
+    async fn pipe_turns(&self) -> Result<(), Error> {
+        let mut lines = stdin_lines();
         let top = CallCtx::default();
         loop {
-            let line = lines.next_line().await.map_err(|e| Error::Usage {
+            let line = tokio::select! {
+                biased;
+                () = self.rt.cancel.cancelled() => return Err(Error::Call(CallError::Cancelled)),
+                line = lines.recv() => line,
+            };
+            let Some(line) = line else { break };
+            let line = line.map_err(|e| Error::Usage {
                 message: format!("cannot read stdin: {e}"),
                 help: None,
             })?;
-            let Some(line) = line else { break };
             let text = line.trim();
             if text.is_empty() {
                 continue;
@@ -214,8 +224,7 @@ impl Chat {
             if text == EXIT {
                 break;
             }
-            let turn = self.rt.invoke(&top, &self.callee, self.input(text));
-            let out = setup::with_interrupt(&self.rt, turn).await?;
+            let out = self.rt.invoke(&top, &self.callee, self.input(text)).await?;
             self.print(text, &crate::script::value::to_json(&out))?;
         }
         Ok(())
@@ -237,6 +246,21 @@ impl Chat {
             None => Ok(()),
         }
     }
+}
+
+/// The lines of stdin, read on a thread of its own: a read still waiting for input when the
+/// chat ends (Ctrl-C) must not hold up the async runtime's shutdown, as a read on its blocking
+/// pool would.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// One turn as `--json` prints it (`chat_turn` in `docs/cli.schema.json`).

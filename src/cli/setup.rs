@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::call::CallError;
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::report::{Error, ExitCode};
@@ -204,10 +203,10 @@ impl LiveText for LivePrinter {
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
-pub async fn with_interrupt<T>(
+pub async fn with_interrupt<T, E>(
     rt: &Arc<Runtime>,
-    fut: impl std::future::Future<Output = Result<T, CallError>>,
-) -> Result<T, CallError> {
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let cancel = rt.cancel.clone();
     // Handlers are installed before `fut` starts, so no signal can hit the default action
     // (killing the process mid-call) once the call tree runs.
