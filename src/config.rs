@@ -230,6 +230,9 @@ pub struct Limits {
     pub max_parallel: Option<u32>,
     /// Rhai operation budget per script run (default 50 million).
     pub max_operations: Option<u64>,
+    /// CPU seconds one script evaluation may use on its own thread (default 30); bounds work
+    /// the operation count does not see, such as an array grown in a loop.
+    pub max_cpu_seconds: Option<u64>,
     /// Most US dollars of model use per run (needs a price: shipped or `[prices]`).
     pub max_cost_usd: Option<f64>,
     /// Most model tokens (input, output and cache) per run.
@@ -286,6 +289,10 @@ pub struct ShellRule {
     /// Whether a matching command still needs approval (default true).
     #[serde(default = "yes")]
     pub approval: bool,
+    /// Whether the model's arguments may name the protected set (`llm-do.toml`, `scripts/`,
+    /// `workers/`, `.llm-do/`, `.git/`; default false).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protected: bool,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

@@ -130,6 +130,7 @@ impl Runtime {
         let cancel = Arc::new(Cancel::default());
         let limits = EngineLimits {
             max_operations: settings.max_operations,
+            max_cpu: std::time::Duration::from_secs(settings.max_cpu_seconds),
             ..EngineLimits::default()
         };
         let budget_limits = settings.budget;
@@ -497,6 +498,7 @@ impl Runtime {
             return self.call_in_ast(ctx, &ast, fp.fn_name(), args);
         }
         let _entered = crate::cancel::enter(ctx.cancel.clone());
+        let _clock = crate::script::clock::evaluation();
         fp.call::<Dynamic>(&self.engine, &ast, ())
             .map_err(|e| self.call_failure(e))
     }
@@ -509,6 +511,7 @@ impl Runtime {
         args: Vec<Dynamic>,
     ) -> Result<Dynamic, CallError> {
         let _entered = crate::cancel::enter(ctx.cancel.clone());
+        let _clock = crate::script::clock::evaluation();
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
         self.engine
@@ -569,6 +572,7 @@ impl Runtime {
         ast: &rhai::AST,
         args: Vec<String>,
     ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+        let _clock = crate::script::clock::evaluation();
         let project = self.project();
         let merged = Arc::new(project.library.merge(ast));
         self.set_script_ast(merged.clone());

@@ -12,6 +12,8 @@ pub const DEFAULT_MAX_DEPTH: u32 = 5;
 pub const DEFAULT_MAX_PARALLEL: u32 = 8;
 /// Default Rhai operation budget per evaluation.
 pub const DEFAULT_MAX_OPERATIONS: u64 = 50_000_000;
+/// CPU seconds one script evaluation may use on its own thread (`[limits] max_cpu_seconds`).
+pub const DEFAULT_MAX_CPU_SECONDS: u64 = 30;
 
 /// Read-only settings of one run.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct Settings {
     pub max_depth: u32,
     pub max_parallel: u32,
     pub max_operations: u64,
+    /// CPU seconds one script evaluation may use on its own thread.
+    pub max_cpu_seconds: u64,
     pub approval: Mode,
     /// Print results as JSON always.
     pub json: bool,
@@ -54,6 +58,7 @@ impl Settings {
             max_depth: DEFAULT_MAX_DEPTH,
             max_parallel: DEFAULT_MAX_PARALLEL,
             max_operations: DEFAULT_MAX_OPERATIONS,
+            max_cpu_seconds: DEFAULT_MAX_CPU_SECONDS,
             approval: Mode::Normal,
             json: false,
             verbosity: 0,

@@ -199,6 +199,40 @@ fn runaway_loop_stops_at_the_operation_limit() {
 }
 
 #[test]
+fn an_array_grown_in_a_loop_stops_at_the_cpu_limit() {
+    // Rhai checks an array's size by walking it after every push, so this loop's time is
+    // quadratic while its operation count stays far under the limit: only the CPU clock
+    // bounds it.
+    let out = Test::new()
+        .config("[limits]\nmax_cpu_seconds = 1\n")
+        .file(
+            "main.rhai",
+            "let a = [];\nfor i in 0..300000 { a.push(i); }\nprint(`done ${a.len()}`);\n",
+        )
+        .args(&["main.rhai"])
+        .run();
+    out.status(1);
+    assert!(
+        out.stderr.contains("the script used too much CPU time")
+            && out.stderr.contains("limits.max_cpu_seconds")
+            && out.stderr.contains("main.rhai:2"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn waiting_does_not_count_against_the_cpu_limit() {
+    let out = Test::new()
+        .config("[limits]\nmax_cpu_seconds = 1\n")
+        .file("main.rhai", "sleep(1.5);\nprint(\"woke\");\n")
+        .args(&["main.rhai"])
+        .run();
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "woke");
+}
+
+#[test]
 fn a_shell_rule_that_can_never_match_fails_check_and_run_alike() {
     let t = Test::new()
         .config("[shell]\nallow = [{ prefix = \"git status; rm\" }]\n")

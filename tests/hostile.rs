@@ -235,6 +235,38 @@ fn shell_arguments_cannot_reach_outside_and_children_see_no_keys() {
     );
 }
 
+#[test]
+fn shell_commands_cannot_rewrite_the_protected_set() {
+    // A model under plain `cp`/`sed` rules tries to replace the policy script, the config and a
+    // git hook: by name, glued to options, in another case, and through a symlink made earlier.
+    let calls = [
+        shell("cp notes/a.md scripts/model.rhai"),
+        shell("sed -i s,fn,xx, scripts/model.rhai"),
+        shell("cp notes/a.md -tscripts"),
+        shell("cp notes/a.md LLM-DO.TOML"),
+        shell("cp notes/a.md .git/hooks/pre-commit"),
+        shell("cp notes/a.md notes/code/model.rhai"),
+    ];
+    let t = project(&calls, "shell", SHELL).file(".git/hooks/keep", "hook");
+    symlink("../scripts", &t.path().join("notes/code"));
+    let before = tree(t.path());
+    let out = t.run_with(&["run", "h", "go", "--approve-all"]);
+    out.status(0);
+    let refused: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("which is protected"))
+        .collect();
+    assert_eq!(refused.len(), calls.len(), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(tree(t.path()), before, "{}", out.stdout);
+    // A rule that says `protected = true` lets its commands name the set.
+    let allowed = "[shell]\nallow = [{ prefix = \"cp\", approval = false, protected = true }]\n";
+    let t = project(&[shell("cp notes/a.md scripts/copy.txt")], "shell", allowed);
+    let out = t.run_with(&["run", "h", "go"]);
+    assert_eq!(out.stdout, "exit code: 0\n(no output)\n", "{}", out.stderr);
+    assert!(t.path().join("scripts/copy.txt").exists());
+}
+
 /// Wait for `child` at most `limit`; kill it and fail when it hangs.
 fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
     let start = Instant::now();

@@ -437,6 +437,7 @@ fn tool_env() -> (ToolEnv, Vec<(String, Vec<u8>)>) {
             allow: vec![ShellRule {
                 prefix: "echo".into(),
                 approval: false,
+                protected: false,
             }],
             timeout: Some(5),
             env: Vec::new(),
@@ -691,6 +692,63 @@ proptest! {
             link,
             target,
             verdict
+        );
+    }
+
+    /// The same paths as the `shell` arguments of a model under plain `cp` and `touch` rules
+    /// that need no approval: nothing lands in the protected set or outside the root.
+    #[cfg(unix)]
+    #[test]
+    fn shell_commands_never_write_into_the_protected_set_or_outside(
+        (prefix, parts) in hostile_path(),
+        target in link_target(),
+        form in 0u8..4,
+    ) {
+        let f = gate_fixture();
+        let n = f.links.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let link = format!("l{n}");
+        std::os::unix::fs::symlink(target, f.root.join("notes").join(&link)).unwrap();
+        let mut path = parts
+            .iter()
+            .map(|p| if *p == "LINK" { link.as_str() } else { p })
+            .collect::<Vec<_>>()
+            .join("/");
+        match prefix {
+            1 => path = format!("{}/{path}", f.root.display()),
+            2 => path.insert(0, '/'),
+            _ => {}
+        }
+        if path.is_empty() {
+            path.push('.');
+        }
+        let command = match form {
+            0 => format!("cp notes/a.md {path}"),
+            1 => format!("cp notes/a.md -t{path}"),
+            2 => format!("cp --target-directory={path} notes/a.md"),
+            _ => format!("touch {path}"),
+        };
+        let rule = |prefix: &str| ShellRule {
+            prefix: prefix.into(),
+            approval: false,
+            protected: false,
+        };
+        let env = ToolEnv {
+            sandbox: f.env.sandbox.clone(),
+            shell: ShellConfig {
+                allow: vec![rule("cp"), rule("touch")],
+                ..ShellConfig::default()
+            },
+        };
+        let before = f.guarded(false);
+        let out = runtime().block_on(llm_do::tools::run(&env, "shell", &json!({"command": command})));
+        prop_assert_eq!(
+            f.guarded(false),
+            before,
+            "{} (via notes/{} -> {}) gave {:?}",
+            command,
+            link,
+            target,
+            out
         );
     }
 }

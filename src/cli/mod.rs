@@ -679,6 +679,7 @@ pub fn settings_for(
         .unwrap_or(s.max_depth);
     s.max_parallel = config.limits.max_parallel.unwrap_or(s.max_parallel);
     s.max_operations = config.limits.max_operations.unwrap_or(s.max_operations);
+    s.max_cpu_seconds = config.limits.max_cpu_seconds.unwrap_or(s.max_cpu_seconds);
     s.budget = crate::settings::Limits {
         max_cost_usd: config.limits.max_cost_usd,
         max_tokens: config.limits.max_tokens,

@@ -109,23 +109,18 @@ pub fn is_model_id(id: &str) -> bool {
 
 fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {
     for (name, value) in [
-        ("max_depth", limits.max_depth),
-        ("max_parallel", limits.max_parallel),
+        ("max_depth", limits.max_depth.map(u64::from)),
+        ("max_parallel", limits.max_parallel.map(u64::from)),
+        ("max_operations", limits.max_operations),
+        ("max_cpu_seconds", limits.max_cpu_seconds),
     ] {
         if value == Some(0) {
             return Err(at(
                 &[key("limits"), key(name)],
                 format!("`{name}` must be at least 1"),
-                None,
+                Some("omit it to use the default".to_owned()),
             ));
         }
-    }
-    if limits.max_operations == Some(0) {
-        return Err(at(
-            &[key("limits"), key("max_operations")],
-            "`max_operations` must be at least 1".to_owned(),
-            Some("omit it to use the default budget".to_owned()),
-        ));
     }
     Ok(())
 }

@@ -66,7 +66,8 @@ fn parses_every_section() {
         c.shell.allow[0],
         ShellRule {
             prefix: "git status".into(),
-            approval: false
+            approval: false,
+            protected: false,
         }
     );
     assert!(c.shell.allow[1].approval);

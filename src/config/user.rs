@@ -73,6 +73,7 @@ impl Config {
         l.max_depth = l.max_depth.or(user.limits.max_depth);
         l.max_parallel = l.max_parallel.or(user.limits.max_parallel);
         l.max_operations = l.max_operations.or(user.limits.max_operations);
+        l.max_cpu_seconds = l.max_cpu_seconds.or(user.limits.max_cpu_seconds);
         l.max_cost_usd = l.max_cost_usd.or(user.limits.max_cost_usd);
         l.max_tokens = l.max_tokens.or(user.limits.max_tokens);
         l.max_requests = l.max_requests.or(user.limits.max_requests);

@@ -204,6 +204,7 @@ impl Session {
             tokio::pin!(interrupted);
             let _ = futures_util::poll!(&mut interrupted);
             let job = tokio::task::spawn_blocking(move || {
+                let _clock = crate::script::clock::evaluation();
                 let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
                 (scope, out)
             });

@@ -1,5 +1,6 @@
 //! Building the process's one Rhai engine: limits, cancellation, module resolution for
-//! `std/...`, the builtins, the `call` syntax and `chat()`. Built once per process, never per call.
+//! `std/...`, the builtins, the `call` syntax and `chat()`. Built once per process, never per
+//! call.
 
 use std::sync::{Arc, Weak};
 
@@ -18,6 +19,8 @@ pub struct EngineLimits {
     pub max_string_size: usize,
     pub max_array_size: usize,
     pub max_map_size: usize,
+    /// CPU time one evaluation may spend on its own thread ([`super::clock`]).
+    pub max_cpu: std::time::Duration,
 }
 
 impl Default for EngineLimits {
@@ -28,6 +31,7 @@ impl Default for EngineLimits {
             max_string_size: 64 * 1024 * 1024,
             max_array_size: 1_000_000,
             max_map_size: 1_000_000,
+            max_cpu: std::time::Duration::from_secs(crate::settings::DEFAULT_MAX_CPU_SECONDS),
         }
     }
 }
@@ -49,11 +53,25 @@ pub fn build(
     engine.set_max_array_size(limits.max_array_size);
     engine.set_max_map_size(limits.max_map_size);
     let flag = cancel.clone();
+    let max_cpu = limits.max_cpu;
     engine.on_progress(move |ops| {
-        // A failed fan-out sibling cancels this thread's scope; checked every 256 operations
-        // to keep the hot path to one atomic load.
-        let stop = flag.is_cancelled() || (ops % 256 == 0 && crate::cancel::current_is_cancelled());
-        stop.then(|| rhai::Dynamic::from(crate::script::errors::CANCELLED))
+        // A failed fan-out sibling cancels this thread's scope, and the CPU limit bounds work
+        // the operation count does not see; both are checked every 256 operations to keep the
+        // hot path to one atomic load.
+        use crate::script::errors::{CANCELLED, CPU_LIMIT};
+        if flag.is_cancelled() {
+            return Some(rhai::Dynamic::from(CANCELLED));
+        }
+        if ops % 256 != 0 {
+            return None;
+        }
+        if crate::cancel::current_is_cancelled() {
+            Some(rhai::Dynamic::from(CANCELLED))
+        } else if super::clock::over(max_cpu) {
+            Some(rhai::Dynamic::from(CPU_LIMIT))
+        } else {
+            None
+        }
     });
     let stop = cancel.clone();
     engine.on_print(move |s| {

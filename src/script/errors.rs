@@ -13,6 +13,9 @@ use crate::script::span_of;
 pub const ABORTED: &str = "llm-do:aborted";
 /// Marker carried by `ErrorTerminated` when the run was interrupted (Ctrl-C).
 pub const CANCELLED: &str = "llm-do:cancelled";
+/// Marker carried by `ErrorTerminated` when an evaluation used up its CPU time
+/// ([`super::clock`]).
+pub const CPU_LIMIT: &str = "llm-do:cpu-limit";
 
 /// A syntax error in `text` (shown as `shown`).
 pub fn parse_error(shown: &Path, text: &Arc<str>, err: &ParseError) -> Located {
@@ -56,6 +59,12 @@ pub fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
         EvalAltResult::ErrorTooManyOperations(_) => {
             "the script ran too many operations (limit `limits.max_operations` in llm-do.toml)"
+                .into()
+        }
+        EvalAltResult::ErrorTerminated(v, _)
+            if v.clone().into_string().is_ok_and(|m| m == CPU_LIMIT) =>
+        {
+            "the script used too much CPU time (limit `limits.max_cpu_seconds` in llm-do.toml)"
                 .into()
         }
         EvalAltResult::ErrorStackOverflow(_) => "stack overflow: recursion is too deep".into(),

@@ -17,6 +17,7 @@
 //! shaped like a path.
 
 use super::sandbox::Sandbox;
+use crate::approval::protected::protected_entry;
 
 /// An argument refused because it may name a path outside the project root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,22 +40,64 @@ pub fn escaping_path(sandbox: &Sandbox, words: &[String]) -> Option<Escape> {
     })
 }
 
+/// An argument refused because it may name a place in the protected set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protected {
+    /// The argument as the model wrote it.
+    pub arg: String,
+    /// The protected entry it may name (`scripts/`, `llm-do.toml`, ...).
+    pub entry: &'static str,
+}
+
+/// The first of `words` that may name a path in the protected set
+/// ([`crate::approval::protected`]), read every way [`escaping_path`] reads it, symlinks
+/// resolved: `scripts/x.rhai`, `-tscripts`, `--out=LLM-DO.TOML`, the absolute path of
+/// `workers/`, or `notes/link` where `link` points into `.git/`.
+pub fn protected_path(sandbox: &Sandbox, words: &[String]) -> Option<Protected> {
+    words.iter().find_map(|word| {
+        word.split_whitespace()
+            .flat_map(readings)
+            .find_map(|reading| {
+                let abs = sandbox.resolve(reading).ok()?;
+                protected_entry(&sandbox.relative(&abs))
+            })
+            .map(|entry| Protected {
+                arg: word.clone(),
+                entry,
+            })
+    })
+}
+
+/// Every way `word` may be read as a path: [`relative_readings`], then [`absolute_reading`].
+fn readings(word: &str) -> impl Iterator<Item = &str> {
+    relative_readings(word).chain(absolute_reading(word))
+}
+
+/// Each suffix of `word` starting inside its first path component, as a path relative to the
+/// root.
+fn relative_readings(word: &str) -> impl Iterator<Item = &str> {
+    let slash = word.find('/').unwrap_or(word.len());
+    word.char_indices()
+        .map(|(i, _)| i)
+        .take_while(move |i| *i < slash)
+        .map(move |i| &word[i..])
+}
+
+/// The part of `word` from its first `/` on, as an absolute path.
+fn absolute_reading(word: &str) -> Option<&str> {
+    word.find('/').map(|slash| &word[slash..])
+}
+
 /// The reading of `word` that leaves the root, if any.
 fn escaping_reading(sandbox: &Sandbox, word: &str) -> Option<String> {
-    let slash = word.find('/').unwrap_or(word.len());
-    let relative = word
-        .char_indices()
-        .map(|(i, _)| i)
-        .take_while(|i| *i < slash)
-        .map(|i| &word[i..])
-        .find(|suffix| leaves_root(sandbox, suffix));
-    if let Some(suffix) = relative {
+    if let Some(suffix) = relative_readings(word).find(|suffix| leaves_root(sandbox, suffix)) {
         return Some(suffix.to_owned());
     }
-    let absolute = word.get(slash..).filter(|a| !a.is_empty())?;
+    let absolute = absolute_reading(word)?;
     if !leaves_root(sandbox, absolute) {
         return None;
     }
+    let slash = word.len() - absolute.len();
     let head = &word[..slash];
     let plain_folder = !head.is_empty() && !head.starts_with('-') && is_project_dir(sandbox, head);
     (!plain_folder).then(|| absolute.to_owned())

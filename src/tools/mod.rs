@@ -295,6 +295,7 @@ mod tests {
                 allow: vec![crate::config::ShellRule {
                     prefix: "echo".into(),
                     approval: false,
+                    protected: false,
                 }],
                 timeout: None,
                 env: Vec::new(),

@@ -41,6 +41,7 @@ impl Fixture {
             .map(|p| ShellRule {
                 prefix: (*p).to_owned(),
                 approval: false,
+                protected: false,
             })
             .collect();
         let env = ToolEnv {
@@ -270,6 +271,62 @@ fn shell_arguments_leaving_the_project_are_refused() {
         let e = f.refused("shell", json!({"command": command}));
         assert!(shell_refused(&e), "{command:?}: {e}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn shell_arguments_naming_the_protected_set_are_refused() {
+    let mut f = Fixture::new();
+    let root = f.env.sandbox.root().to_path_buf();
+    for dir in ["scripts", "workers", ".git/hooks", ".llm-do"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs::write(
+        root.join("scripts/main.rhai"),
+        "fn approve(r) { \"approve\" }",
+    )
+    .unwrap();
+    fs::write(root.join("workers/w.worker"), "---\n---\nhi").unwrap();
+    fs::write(root.join("llm-do.toml"), "").unwrap();
+    std::os::unix::fs::symlink("../scripts", root.join("sub/code")).unwrap();
+    for command in [
+        "rm scripts/main.rhai",
+        "touch scripts/evil.rhai",
+        "rm LLM-DO.TOML",
+        "rm ./llm-do.toml",
+        "touch .git/hooks/pre-commit",
+        "touch .llm-do/log.db",
+        "rm sub/code/main.rhai",
+        "touch -rscripts notes.txt",
+        "touch --reference=LLM-DO.toml notes.txt",
+        "cat scripts/main.rhai",
+    ] {
+        let e = f.refused("shell", json!({"command": command}));
+        assert!(
+            shell_refused(&e) && e.to_string().contains("protected = true"),
+            "{command:?}: {e}"
+        );
+    }
+    // A rule that says so lets its commands name the protected set.
+    f.env.shell.allow.insert(
+        0,
+        ShellRule {
+            prefix: "touch".into(),
+            approval: false,
+            protected: true,
+        },
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(
+        &f.env,
+        "shell",
+        &json!({"command": "touch scripts/new.rhai"}),
+    ))
+    .unwrap();
+    assert!(root.join("scripts/new.rhai").exists());
 }
 
 #[test]

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::args::Args;
 use super::command::{INTERPRETERS, escaping_argument, program_name, split};
-use super::confine::escaping_path;
+use super::confine::{escaping_path, protected_path};
 use super::error::ToolError;
 use super::group::{ProcessGroup, put_in_own_group};
 use super::sandbox::Sandbox;
@@ -103,6 +103,17 @@ pub fn check(sandbox: &Sandbox, command: &str, cfg: &ShellConfig) -> Result<Shel
             reason: format!(
                 "argument `{}` points outside the project root{reading}; use paths relative to the project root, not glued to options, through folders that exist",
                 escape.arg
+            ),
+        });
+    }
+    let rule = &cfg.allow[accepted.rule];
+    if !rule.protected
+        && let Some(hit) = protected_path(sandbox, &accepted.argv[accepted.prefix_len..])
+    {
+        return Err(ToolError::ShellRefused {
+            reason: format!(
+                "argument `{}` may name `{}`, which is protected (project code, configuration and state are not changed by models); read it with `read_file`, or add `protected = true` to the `[shell] allow` rule `{}` in `llm-do.toml`",
+                hit.arg, hit.entry, rule.prefix
             ),
         });
     }
@@ -322,6 +333,7 @@ mod tests {
                 .map(|(p, a)| ShellRule {
                     prefix: (*p).to_owned(),
                     approval: *a,
+                    protected: false,
                 })
                 .collect(),
             timeout: None,
