@@ -3,19 +3,101 @@
 //! parameter name, the errors a call can end with. The script layer reaches the runtime's
 //! one resolver and invoker through `script::caller::Caller`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
 use crate::cancel::CancelScope;
-use crate::model::ModelError;
+use crate::model::{Message, ModelError};
 
 /// The input of a call as its caller wrote it: Rhai values from a script (`None` when
 /// `call(name)` has no input) or JSON from an LLM tool call, `llm-do run` or a case file.
+/// A turn of a conversation (`llm-do chat`, a script's `chat()`) is JSON input sent after the
+/// conversation's earlier messages; only a worker takes one.
 #[derive(Debug, Clone)]
 pub enum Input {
     Rhai(Option<rhai::Dynamic>),
     Json(Value),
+    Turn(Value, Conversation),
+}
+
+/// A conversation with one worker held across calls (`llm-do chat`, a script's `chat()`): the
+/// messages of its turns so far, which a worker run sends before the new input. A turn that
+/// ends with an answer appends its messages (the input, tool calls and results, the answer);
+/// a failed or interrupted turn leaves the conversation as it was. Clones share it.
+#[derive(Debug, Clone)]
+pub struct Conversation(Arc<Mutex<Turns>>);
+
+#[derive(Debug)]
+struct Turns {
+    id: String,
+    /// Turns ended so far.
+    count: u32,
+    messages: Vec<Message>,
+}
+
+/// Where an ended turn landed in its conversation (what the run log keys it by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnPlace {
+    /// The turn's number, from 1.
+    pub turn: u32,
+    /// Index of the turn's first message in the conversation.
+    pub first: usize,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Self::resume(crate::log::new_run_id(), 0, Vec::new())
+    }
+}
+
+impl Conversation {
+    /// A new, empty conversation with a fresh id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The conversation `id` as kept so far: `turns` ended turns holding `messages`.
+    pub fn resume(id: String, turns: u32, messages: Vec<Message>) -> Self {
+        Self(Arc::new(Mutex::new(Turns {
+            id,
+            count: turns,
+            messages,
+        })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Turns> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Its id (the run log's key).
+    pub fn id(&self) -> String {
+        self.lock().id.clone()
+    }
+
+    /// Turns ended so far.
+    pub fn turns(&self) -> u32 {
+        self.lock().count
+    }
+
+    /// The messages so far, oldest first.
+    pub fn messages(&self) -> Vec<Message> {
+        self.lock().messages.clone()
+    }
+
+    /// Append the messages of one ended turn.
+    pub fn append(&self, turn: &[Message]) -> TurnPlace {
+        let mut t = self.lock();
+        t.count += 1;
+        let place = TurnPlace {
+            turn: t.count,
+            first: t.messages.len(),
+        };
+        t.messages.extend_from_slice(turn);
+        place
+    }
 }
 
 /// Where a call happens: how deep in nested workers, and which workers are on the way.
@@ -90,6 +172,15 @@ pub enum CallError {
         max: u32,
         chain: Vec<String>,
     },
+    /// A conversation (`llm-do chat`, `chat()`) needs a worker; `name` is `is` (a fn, a
+    /// builtin) or nothing at all (`is: None`).
+    #[error("{}", not_a_worker(.name, *.is))]
+    NotAWorker {
+        name: String,
+        is: Option<&'static str>,
+        #[help]
+        help: Option<String>,
+    },
     #[error("worker `{worker}` reached `max_turns` ({max}) without a final answer")]
     #[diagnostic(help(
         "raise `max_turns` in the worker file, or check why the model keeps calling tools"
@@ -163,6 +254,9 @@ impl CallError {
         match self {
             CallError::Unknown {
                 help: Some(help), ..
+            }
+            | CallError::NotAWorker {
+                help: Some(help), ..
             } => format!("{self} ({help})"),
             CallError::Args { name, params, .. } => {
                 format!("{self}; `{name}` takes {}", params_list(params))
@@ -188,6 +282,15 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+fn not_a_worker(name: &str, is: Option<&str>) -> String {
+    match is {
+        None => format!("unknown worker `{name}`"),
+        Some(kind) => {
+            format!("`{name}` is a {kind}, not a worker; only a worker holds a conversation")
+        }
+    }
 }
 
 fn params_list(params: &[String]) -> String {

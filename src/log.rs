@@ -6,7 +6,10 @@
 //! [`FLUSH_EVERY`] rows), so a call costs a push, not a disk write. Inputs and outputs are
 //! stored as JSON text; secrets never reach the log because they never reach a span (keys
 //! live in the HTTP layer only). A run logs at most [`MAX_SYMBOLIC_ROWS`] fn and builtin calls:
-//! a hot loop of `call()`s must not turn into a million rows.
+//! a hot loop of `call()`s must not turn into a million rows. Conversations (`chat`) keep
+//! their messages in [`chat`].
+
+pub mod chat;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -49,10 +52,12 @@ pub enum LogError {
     },
     #[error("cannot write the run log: {0}")]
     Write(#[from] rusqlite::Error),
+    #[error("the run log holds {what} that cannot be read: {message}")]
+    Corrupt { what: String, message: String },
 }
 
 /// `PRAGMA user_version` once [`SCHEMA`] is in place (creating it is skipped after that).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -191,6 +196,7 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         .map_err(open_err)?;
     if version < SCHEMA_VERSION {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(chat::SCHEMA).map_err(open_err)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(open_err)?;
     }
@@ -293,6 +299,7 @@ pub struct RunLog {
     done: Mutex<Vec<CallRow>>,
     approvals: Mutex<Vec<ApprovalRow>>,
     switches: Mutex<Vec<SwitchEvent>>,
+    turns: Mutex<Vec<chat::TurnRows>>,
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
 }
@@ -334,6 +341,7 @@ impl RunLog {
             done: Mutex::default(),
             approvals: Mutex::default(),
             switches: Mutex::default(),
+            turns: Mutex::default(),
             failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
         })
@@ -351,6 +359,7 @@ impl RunLog {
             std::mem::take(&mut *self.approvals.lock().unwrap_or_else(|p| p.into_inner()));
         let switches =
             std::mem::take(&mut *self.switches.lock().unwrap_or_else(|p| p.into_inner()));
+        let turns = std::mem::take(&mut *self.turns.lock().unwrap_or_else(|p| p.into_inner()));
         let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let conn = state.ready()?;
         let tx = conn.transaction()?;
@@ -415,6 +424,7 @@ impl RunLog {
                     now(),
                 ])?;
             }
+            chat::insert(&tx, &self.run, &turns)?;
             if let Some(status) = status {
                 tx.execute(
                     "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
@@ -456,6 +466,30 @@ impl RunLog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(event);
+    }
+
+    /// Record one ended turn of conversation `conversation` with `worker`, written now: a
+    /// turn is a person's time, and `--continue` must find it even if the process dies next.
+    pub fn chat_turn(
+        &self,
+        conversation: &str,
+        worker: &str,
+        place: crate::call::TurnPlace,
+        messages: &[crate::model::Message],
+    ) {
+        self.turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(chat::TurnRows {
+                conversation: conversation.to_string(),
+                worker: worker.to_string(),
+                place,
+                messages: messages.to_vec(),
+                time: now(),
+            });
+        if let Err(e) = self.write(None) {
+            self.fail(e);
+        }
     }
 
     fn fail(&self, e: LogError) {
@@ -596,6 +630,10 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
     )?;
     conn.execute(
         "DELETE FROM approvals WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
+        [&cutoff],
+    )?;
+    conn.execute(
+        "DELETE FROM chat_messages WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
         [&cutoff],
     )?;
     conn.execute("DELETE FROM runs WHERE started < ?1", [&cutoff])?;

@@ -64,6 +64,15 @@ impl Error {
                 message: format!("unknown function or worker `{name}`"),
                 help,
             },
+            CallError::NotAWorker { name, is, help } => Error::Usage {
+                message: CallError::NotAWorker {
+                    name,
+                    is,
+                    help: None,
+                }
+                .to_string(),
+                help,
+            },
             other => Error::Call(other),
         }
     }

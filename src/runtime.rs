@@ -64,6 +64,12 @@ pub trait LiveText: Send + Sync {
     fn delta(&self, text: &str);
     /// The reply is complete (e.g. end the line).
     fn end(&self);
+    /// Whether replies of a worker run `depth` deep stream here (1: a worker called from the
+    /// top, e.g. the one `llm-do chat` talks with).
+    fn wants(&self, depth: u32) -> bool {
+        let _ = depth;
+        true
+    }
 }
 
 /// Shared state of one llm-do process.

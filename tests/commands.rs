@@ -88,6 +88,7 @@ fn completions_name_every_subcommand() {
         "list",
         "stats",
         "shadow",
+        "chat",
         "repl",
         "init",
         "completions",
@@ -150,6 +151,7 @@ fn each_subcommand_has_its_own_help() {
         "list",
         "stats",
         "shadow",
+        "chat",
         "repl",
         "init",
         "completions",
@@ -435,6 +437,12 @@ fn json_outputs_match_the_documented_schema() {
         "config_path",
         &t.run_with(&["config", "path", "--json"]).json(),
     );
+    let chat = Test::new().worker("greeter", GREETER).stdin("Ada\nBob\n");
+    let out = chat.run_with(&["chat", "greeter", "--json", "--model", "test"]);
+    out.status(0);
+    for line in out.stdout.lines() {
+        check("chat_turn", &serde_json::from_str(line).unwrap());
+    }
     t.run_with(&["main.rhai", "--trace", "t.jsonl"]).status(0);
     check(
         "shadow",

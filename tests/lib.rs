@@ -5,6 +5,7 @@ mod approvals;
 mod batch;
 mod budgets;
 mod builtins;
+mod chat;
 mod cli;
 mod commands;
 mod concurrency;

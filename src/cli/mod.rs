@@ -8,6 +8,7 @@
 //! script's ARGS on the script form only.
 
 mod batch;
+mod chat;
 mod check;
 mod completions;
 mod config;
@@ -99,7 +100,8 @@ pub struct Global {
     pub error_format: ErrorFormat,
 }
 
-/// Flags of the commands that run calls (the script form, `run`, `repl`, `shadow`, `test`).
+/// Flags of the commands that run calls (the script form, `run`, `chat`, `repl`, `shadow`,
+/// `test`).
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
@@ -256,6 +258,19 @@ pub enum Command {
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
     Models,
+    /// Talk with WORKER, turn by turn (a prompt, or one turn per line from a pipe).
+    ///
+    /// Each turn sends the conversation so far. `/exit` or Ctrl-D ends it; Ctrl-C cancels the
+    /// reply being written. The run log keeps the conversation for `--continue`.
+    Chat {
+        /// The worker to talk with.
+        worker: String,
+        /// Continue the newest conversation with WORKER kept in the run log.
+        #[arg(long = "continue")]
+        resume: bool,
+        #[command(flatten)]
+        run: RunOptions,
+    },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl {
         #[command(flatten)]
@@ -399,7 +414,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     let outer = cli.script.run;
     let runs = matches!(
         command,
-        Command::Run { .. } | Command::Shadow { .. } | Command::Repl { .. } | Command::Test { .. }
+        Command::Run { .. }
+            | Command::Chat { .. }
+            | Command::Shadow { .. }
+            | Command::Repl { .. }
+            | Command::Test { .. }
     );
     let misplaced = if cli.script.watch {
         Some("--watch")
@@ -507,6 +526,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::List => list::run(&settings_for(g, &none, here, true)?),
         Command::Models => models::run(&settings_for(g, &none, here, false)?),
         Command::Repl { run } => repl::run(settings_for(g, &run.or(outer), here, false)?).await,
+        Command::Chat {
+            worker,
+            resume,
+            run,
+        } => {
+            chat::run(
+                settings_for(g, &run.or(outer), here, true)?,
+                &worker,
+                resume,
+            )
+            .await
+        }
         Command::Run {
             name,
             input,
@@ -539,6 +570,7 @@ fn command_name(command: &Command) -> String {
         Command::Stats { .. } => "stats",
         Command::Shadow { .. } => "shadow",
         Command::Repl { .. } => "repl",
+        Command::Chat { .. } => "chat",
         Command::Init { .. } => "init",
         Command::Completions { .. } => "completions",
         Command::Man => "man",

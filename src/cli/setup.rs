@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::call::CallError;
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::report::{Error, ExitCode};
@@ -33,6 +32,21 @@ pub fn runtime(
     entry: Option<&Path>,
     trace: bool,
     observer: Option<Arc<dyn Observer>>,
+) -> Result<Arc<Runtime>, Error> {
+    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
+        && std::io::stderr().is_terminal())
+    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
+    runtime_with_live(settings, entry, trace, observer, live)
+}
+
+/// Like [`runtime`], with model text streaming into `live` (`llm-do chat` on a terminal)
+/// instead of the `-v` printer.
+pub fn runtime_with_live(
+    settings: &Settings,
+    entry: Option<&Path>,
+    trace: bool,
+    observer: Option<Arc<dyn Observer>>,
+    live: Option<Arc<dyn LiveText>>,
 ) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
@@ -61,9 +75,6 @@ pub fn runtime(
         Some(log) => Arc::new(Fanout::new(vec![observer, log.clone()])),
         None => observer,
     };
-    let live: Option<Arc<dyn LiveText>> = (settings.verbosity > 0
-        && std::io::stderr().is_terminal())
-    .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>);
     let rt = Runtime::with_live(
         settings.clone(),
         tokio::runtime::Handle::current(),
@@ -192,10 +203,10 @@ impl LiveText for LivePrinter {
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
-pub async fn with_interrupt<T>(
+pub async fn with_interrupt<T, E>(
     rt: &Arc<Runtime>,
-    fut: impl std::future::Future<Output = Result<T, CallError>>,
-) -> Result<T, CallError> {
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let cancel = rt.cancel.clone();
     // Handlers are installed before `fut` starts, so no signal can hit the default action
     // (killing the process mid-call) once the call tree runs.

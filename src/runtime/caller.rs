@@ -3,7 +3,7 @@
 use rhai::Dynamic;
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError, Input};
+use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::fanout::{Job, OnError, Stopped, run_ordered};
 use crate::script::caller::{Caller, Here};
 use crate::worker::WorkerSpec;
@@ -49,6 +49,24 @@ impl Caller for Runtime {
             &ctx.cancel,
             &self.cancel,
         ))
+    }
+
+    fn chat_worker(&self, name: &str) -> Result<(), CallError> {
+        self.resolve_worker(name).map(drop)
+    }
+
+    fn chat_turn(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        input: Value,
+        conversation: &Conversation,
+    ) -> Result<Dynamic, CallError> {
+        let callee = self.resolve_worker(name)?;
+        let (rt, ctx) = (self.arc(), ctx.clone());
+        let input = Input::Turn(input, conversation.clone());
+        self.handle
+            .block_on(async move { rt.invoke(&ctx, &callee, input).await })
     }
 
     fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), String> {

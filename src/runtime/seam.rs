@@ -16,7 +16,7 @@ use std::time::Instant;
 use rhai::Dynamic;
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError, Input, map_args, normalize_input};
+use crate::call::{CallCtx, CallError, Conversation, Input, map_args, normalize_input};
 use crate::model::prices::Spend;
 use crate::project::Callee;
 use crate::schema::Validator;
@@ -34,6 +34,8 @@ enum Args {
     Positional(Vec<Dynamic>),
     /// A JSON object: a worker's input (normalized), an MCP or builtin tool's arguments.
     Json(Value),
+    /// A worker's input (normalized) as the next turn of a conversation.
+    Turn(Value, Conversation),
 }
 
 /// Threads evaluating Rhai for fan-out branches at once, at most. Past it a fan-out fails
@@ -70,6 +72,26 @@ impl Runtime {
             });
         }
         resolved
+    }
+
+    /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
+    /// a worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
+    pub fn resolve_worker(&self, name: &str) -> Result<Callee, CallError> {
+        let project = self.project();
+        let not = |is| CallError::NotAWorker {
+            name: name.to_string(),
+            is,
+            help: crate::suggest::did_you_mean(name, project.workers.keys().map(String::as_str)),
+        };
+        match self.resolve(name) {
+            Ok(Callee::Worker(spec)) => Ok(Callee::Worker(spec)),
+            Ok(Callee::Switch(s)) => Ok(Callee::Worker(s.worker.clone())),
+            Ok(Callee::Fn(_) | Callee::SessionFn { .. }) => Err(not(Some("fn"))),
+            Ok(Callee::Mcp { .. }) => Err(not(Some("MCP tool"))),
+            Ok(Callee::Builtin(_) | Callee::Tool(_)) => Err(not(Some("builtin"))),
+            Err(CallError::Unknown { .. }) => Err(not(None)),
+            Err(e) => Err(e),
+        }
     }
 
     /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
@@ -160,6 +182,17 @@ impl Runtime {
 
     /// Map and validate `input` for `callee` (the one place arguments are checked).
     fn prepare(&self, ctx: &CallCtx, callee: &Callee, input: Input) -> Result<Args, CallError> {
+        let (input, conversation) = match input {
+            Input::Turn(v, c) => (Input::Json(v), Some(c)),
+            other => (other, None),
+        };
+        if conversation.is_some() && !matches!(callee, Callee::Worker(_)) {
+            return Err(CallError::NotAWorker {
+                name: callee.name().to_string(),
+                is: Some(callee.kind().log_name()),
+                help: None,
+            });
+        }
         match callee {
             Callee::Fn(_) | Callee::SessionFn { .. } | Callee::Builtin(_) => {
                 positional_args(callee, input).map(Args::Positional)
@@ -177,7 +210,10 @@ impl Runtime {
                 }
                 let input = worker_input(spec, json_of(input))?;
                 self.budget.start_worker()?;
-                Ok(Args::Json(input))
+                Ok(match conversation {
+                    Some(c) => Args::Turn(input, c),
+                    None => Args::Json(input),
+                })
             }
             Callee::Switch(_) => Ok(Args::Json(json_of(input))),
             Callee::Tool(_) | Callee::Mcp { .. } => match json_of(input) {
@@ -205,7 +241,7 @@ impl Runtime {
         }
         let span = Span::open(self, ctx, callee, || match &args {
             Args::Positional(a) => positional_json(callee, a),
-            Args::Json(v) => v.clone(),
+            Args::Json(v) | Args::Turn(v, _) => v.clone(),
         });
         let inner = span
             .as_ref()
@@ -226,10 +262,11 @@ impl Runtime {
     ) -> Result<Dynamic, CallError> {
         match (callee, args) {
             (Callee::Worker(spec), Args::Json(input)) => {
-                let inner = ctx.enter(&spec.name);
-                Box::pin(super::worker_run::run(self, &inner, spec, input, spend))
+                self.run_worker(ctx, spec, input, None, spend).await
+            }
+            (Callee::Worker(spec), Args::Turn(input, conversation)) => {
+                self.run_worker(ctx, spec, input, Some(&conversation), spend)
                     .await
-                    .map(|v| value::to_dynamic(&v))
             }
             (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
                 let (rt, ctx, name) = (self.clone(), ctx.clone(), callee.name().to_string());
@@ -281,6 +318,28 @@ impl Runtime {
                 callee.name()
             ))),
         }
+    }
+
+    /// Run worker `spec` (a turn of `conversation`, when given) inside its own context.
+    async fn run_worker(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        spec: &WorkerSpec,
+        input: Value,
+        conversation: Option<&Conversation>,
+        spend: &mut Spend,
+    ) -> Result<Dynamic, CallError> {
+        let inner = ctx.enter(&spec.name);
+        Box::pin(super::worker_run::run(
+            self,
+            &inner,
+            spec,
+            input,
+            conversation,
+            spend,
+        ))
+        .await
+        .map(|v| value::to_dynamic(&v))
     }
 
     /// Run Rhai evaluation on a blocking thread, refusing (instead of deadlocking) when the
@@ -365,6 +424,13 @@ fn positional<P: AsRef<str>>(
             Ok(map) => (map.into_iter().collect(), None),
             Err(v) => (Vec::new(), Some(v)),
         },
+        Input::Turn(..) => {
+            return Err(CallError::NotAWorker {
+                name: name.to_string(),
+                is: Some("fn"),
+                help: None,
+            });
+        }
         Input::Json(Value::Null) => (Vec::new(), None),
         Input::Json(Value::Object(map)) => (
             map.into_iter()
@@ -382,7 +448,7 @@ fn json_of(input: Input) -> Value {
     match input {
         Input::Rhai(None) => Value::Null,
         Input::Rhai(Some(v)) => value::to_json(&v),
-        Input::Json(v) => v,
+        Input::Json(v) | Input::Turn(v, _) => v,
     }
 }
 

@@ -1,13 +1,15 @@
 //! The worker run loop (DESIGN §3): one conversation with a model. System prompt, few-shot
 //! examples, the input, then tool-call turns until the model answers without tool calls or
-//! `max_turns` is reached. Structured output is validated and re-asked (bounded).
+//! `max_turns` is reached. Structured output is validated and re-asked (bounded). A turn of a
+//! [`Conversation`] sends the conversation's earlier messages before the input and, once it
+//! has an answer, appends its own (and writes them to the run log).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError};
+use crate::call::{CallCtx, CallError, Conversation};
 use crate::model::prices::Spend;
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
@@ -24,12 +26,14 @@ use crate::worker::input;
 pub const MAX_REASKS: u32 = 2;
 
 /// Hold the conversation of `spec` on `input` (already validated by the seam) in `ctx`, the
-/// context inside the run; tokens and dollars used are added to `spend`.
+/// context inside the run, after the messages of `conversation` when given; tokens and
+/// dollars used are added to `spend`.
 pub async fn run(
     rt: &Arc<Runtime>,
     ctx: &CallCtx,
     spec: &WorkerSpec,
     input: Value,
+    conversation: Option<&Conversation>,
     spend: &mut Spend,
 ) -> Result<Value, CallError> {
     let output = match &spec.output {
@@ -40,12 +44,16 @@ pub async fn run(
         })?),
         None => None,
     };
-    let mut model = rt.model_for(spec)?;
+    let model = rt.model_for(spec)?;
     let toolbox = Toolbox::for_worker(rt, spec).with_mcp(rt, spec).await?;
     let mut messages = input::examples(spec);
+    if let Some(c) = conversation {
+        messages.extend(c.messages());
+    }
+    // Where this turn's messages start.
+    let first = messages.len();
     messages.push(input::user_message(&rt.sandbox, spec, &input)?);
     let model_name = api_name(model.id());
-    let mut reasks = 0;
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
         model: model_name,
@@ -63,6 +71,42 @@ pub async fn run(
         reasoning: spec.reasoning,
     };
     request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
+    let (value, answer) = converse(
+        rt,
+        ctx,
+        spec,
+        model,
+        &toolbox,
+        output.as_ref(),
+        &mut request,
+        spend,
+    )
+    .await?;
+    if let Some(c) = conversation {
+        let mut turn = request.messages.split_off(first);
+        turn.push(Message::assistant(answer));
+        let place = c.append(&turn);
+        if let Some(log) = rt.run_log() {
+            log.chat_turn(&c.id(), &spec.name, place, &turn);
+        }
+    }
+    Ok(value)
+}
+
+/// The model round trips of one run: tool-call turns and re-asks until an answer (the value
+/// and the text it was read from).
+#[allow(clippy::too_many_arguments)]
+async fn converse(
+    rt: &Arc<Runtime>,
+    ctx: &CallCtx,
+    spec: &WorkerSpec,
+    mut model: crate::model::SharedModel,
+    toolbox: &Toolbox,
+    output: Option<&Validator>,
+    request: &mut ModelRequest,
+    spend: &mut Spend,
+) -> Result<(Value, String), CallError> {
+    let mut reasks = 0;
     for turn in 0..spec.max_turns {
         request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
         if let Some(max) = spec.budget.max_requests
@@ -75,7 +119,7 @@ pub async fn run(
                 used: format!("{} requests", spend.requests + 1),
             });
         }
-        let (response, served) = complete(rt, ctx, turn, spec, model.as_ref(), &request).await?;
+        let (response, served) = complete(rt, ctx, turn, spec, model.as_ref(), request).await?;
         let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
             .map(|p| crate::model::prices::cost(&response.usage, &p));
         spend.add(response.usage, cost);
@@ -92,18 +136,18 @@ pub async fn run(
                 parts,
             });
             let results =
-                super::tool_batch::run_tool_calls(&toolbox, rt, ctx, &response.tool_calls).await?;
+                super::tool_batch::run_tool_calls(toolbox, rt, ctx, &response.tool_calls).await?;
             request.messages.push(Message {
                 role: Role::User,
                 parts: results.into_iter().map(Part::ToolResult).collect(),
             });
             continue;
         }
-        let Some(validator) = &output else {
-            return Ok(Value::String(response.text));
+        let Some(validator) = output else {
+            return Ok((Value::String(response.text.clone()), response.text));
         };
         match parse_output(&response.text).and_then(|v| validator.validate(&v).map(|()| v)) {
-            Ok(value) => return Ok(value),
+            Ok(value) => return Ok((value, response.text)),
             Err(errors) if reasks >= MAX_REASKS => {
                 // A fallback chain moves on: the next model gets the conversation so far.
                 let Some(next) = model.next_in_chain() else {
@@ -116,11 +160,11 @@ pub async fn run(
                 model = next;
                 request.model = api_name(model.id());
                 reasks = 0;
-                push_reask(&mut request, response.text, &errors);
+                push_reask(request, response.text, &errors);
             }
             Err(errors) => {
                 reasks += 1;
-                push_reask(&mut request, response.text, &errors);
+                push_reask(request, response.text, &errors);
             }
         }
     }
@@ -163,7 +207,7 @@ async fn complete(
         turn,
         request,
     });
-    let live = rt.live.as_deref();
+    let live = rt.live.as_deref().filter(|l| l.wants(ctx.depth));
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
             live.delta(&text);

@@ -1,10 +1,10 @@
 //! How the script layer reaches the runtime without depending on it (DESIGN §12, layer 3 →
-//! layer 4): the `call` syntax, the fan-out builtins, inline workers and the `script:` model
-//! all go through [`Caller`], which the runtime implements with its one resolver and invoker.
+//! layer 4): the `call` syntax, the fan-out builtins, inline workers, `chat()` and the
+//! `script:` model all go through [`Caller`], which the runtime implements with its one resolver and invoker.
 
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError, Input};
+use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::fanout::{Job, OnError, Stopped};
 use crate::worker::WorkerSpec;
 
@@ -31,6 +31,17 @@ pub trait Caller: Send + Sync {
         jobs: Vec<Job>,
         on_error: OnError,
     ) -> Result<Vec<Result<rhai::Dynamic, CallError>>, Stopped>;
+    /// Check that `name` is a worker a conversation can be held with (`chat(name)`).
+    fn chat_worker(&self, name: &str) -> Result<(), CallError>;
+    /// One turn of `conversation` with worker `name` (`c.send(input)`) in `ctx`, through the
+    /// seam, blocking this thread.
+    fn chat_turn(
+        &self,
+        ctx: &CallCtx,
+        name: &str,
+        input: Value,
+        conversation: &Conversation,
+    ) -> Result<rhai::Dynamic, CallError>;
     /// Register an inline worker (`worker(#{...})`) for the session.
     fn add_inline_worker(&self, spec: WorkerSpec) -> Result<(), String>;
     /// Call a project fn with positional JSON arguments, untraced: for machinery that is not

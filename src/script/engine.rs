@@ -1,5 +1,6 @@
 //! Building the process's one Rhai engine: limits, cancellation, module resolution for
-//! `std/...`, the builtins and the `call` syntax. Built once per process, never per call.
+//! `std/...`, the builtins, the `call` syntax and `chat()`. Built once per process, never per
+//! call.
 
 use std::sync::{Arc, Weak};
 
@@ -7,7 +8,7 @@ use rhai::Engine;
 
 use crate::cancel::Cancel;
 use crate::script::caller::Caller;
-use crate::script::{builtins, call, fanout, inline, stdlib};
+use crate::script::{builtins, call, chat, fanout, inline, stdlib};
 use crate::tools::sandbox::Sandbox;
 
 /// Limits applied to every script evaluation.
@@ -91,6 +92,7 @@ pub fn build(
     inline::register(&mut engine, rt.clone());
     engine.register_fn(super::DEFER_FN, || rhai::Dynamic::from(super::Deferred));
     call::register(&mut engine, rt.clone());
+    chat::register(&mut engine, rt.clone());
     fanout::register(&mut engine, rt);
     engine
 }

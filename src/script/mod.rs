@@ -1,7 +1,8 @@
 //! The Rhai side: building the one engine of the process ([`engine`]), compiling project
 //! scripts and reading their fn signatures and doc comments ([`ScriptFn`]), the `call()`
-//! syntax ([`call`]), the Rust-native builtins ([`builtins`]), the embedded `std/` modules
-//! ([`stdlib`]), value conversion ([`value`]) and error rendering ([`errors`]).
+//! syntax ([`call`]), conversations with a worker ([`chat`]), the Rust-native builtins
+//! ([`builtins`]), the embedded `std/` modules ([`stdlib`]), value conversion ([`value`]) and
+//! error rendering ([`errors`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::error::{Located, offset_of};
 pub mod builtins;
 pub mod call;
 pub mod caller;
+pub mod chat;
 pub mod clock;
 pub mod engine;
 pub mod errors;

@@ -1,0 +1,327 @@
+//! `llm-do chat WORKER [--continue]` (DESIGN §16): a conversation with one worker, its system
+//! prompt, tools and approvals as when it runs. Each line is one turn through the seam as an
+//! [`Input::Turn`], so the worker run sends the conversation so far before it; the run log
+//! keeps every ended turn, and `--continue` reads the newest conversation with WORKER back.
+//!
+//! On a terminal: a line editor prompt, the reply streamed as it arrives, `/exit` or Ctrl-D to
+//! end, Ctrl-C to cancel the reply being written (not the chat). From a pipe: one turn per
+//! line, each reply printed plain, exit 0 at the end of input; a failed turn ends the chat with
+//! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustyline::error::ReadlineError;
+use serde_json::{Value, json};
+
+use crate::call::{CallCtx, CallError, Conversation, Input};
+use crate::project::Callee;
+use crate::report::Error;
+use crate::runtime::{LiveText, Runtime};
+use crate::settings::Settings;
+
+use super::setup;
+
+/// The prompt on a terminal.
+const PROMPT: &str = "you> ";
+/// The line that ends the chat.
+const EXIT: &str = "/exit";
+
+/// Hold a conversation with `worker`, a new one or (`resume`) the newest in the run log.
+pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), Error> {
+    let interactive = std::io::stdin().is_terminal();
+    let printer = (interactive && std::io::stdout().is_terminal() && !settings.json)
+        .then(|| Arc::new(ReplyPrinter::default()));
+    let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
+    let rt = setup::runtime_with_live(&settings, None, true, None, live)?;
+    let callee = rt.resolve_worker(worker).map_err(Error::of_named_call)?;
+    let conversation = if resume {
+        resumed(&settings, worker)?
+    } else {
+        Conversation::new()
+    };
+    let chat = Chat {
+        rt: rt.clone(),
+        callee,
+        conversation,
+        json: settings.json,
+        printer,
+    };
+    let result = if interactive {
+        tokio::task::spawn_blocking(move || chat.on_terminal())
+            .await
+            .map_err(|e| Error::Failed {
+                message: format!("the chat stopped: {e}"),
+                help: None,
+            })
+            .and_then(|r| r)
+    } else {
+        chat.on_pipe().await
+    };
+    setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
+    result
+}
+
+/// The newest conversation with `worker` in the run log.
+fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
+    let nothing = |why: &str, help: String| Error::Usage {
+        message: format!("nothing to continue: {why}"),
+        help: Some(help),
+    };
+    if !settings.log {
+        return Err(nothing(
+            "the run log is off, so no conversation was kept",
+            "conversations are kept in the run log `.llm-do/log.db`: leave out `--no-log` (and `[log] enabled = false` in llm-do.toml)".into(),
+        ));
+    }
+    let path = crate::log::path_in(&settings.root);
+    let saved = if path.exists() {
+        let failed = |e: crate::log::LogError| Error::Failed {
+            message: e.to_string(),
+            help: None,
+        };
+        let conn = crate::log::open(&path).map_err(failed)?;
+        crate::log::chat::latest(&conn, worker).map_err(failed)?
+    } else {
+        None
+    };
+    let Some(saved) = saved else {
+        return Err(nothing(
+            &format!("the run log holds no conversation with `{worker}`"),
+            format!("start one with `llm-do chat {worker}`"),
+        ));
+    };
+    if !settings.quiet {
+        crate::report::note(&format!(
+            "continuing the conversation with `{worker}` of {} ({} turns)",
+            saved.last, saved.turns
+        ));
+    }
+    Ok(Conversation::resume(saved.id, saved.turns, saved.messages))
+}
+
+/// One chat session.
+struct Chat {
+    rt: Arc<Runtime>,
+    /// The worker (resolved once: a reload does not apply mid-conversation).
+    callee: Callee,
+    conversation: Conversation,
+    json: bool,
+    /// Streams replies on a terminal (not with `--json`).
+    printer: Option<Arc<ReplyPrinter>>,
+}
+
+impl Chat {
+    /// The terminal loop (on a blocking thread): read a line, hold a turn, print the reply.
+    fn on_terminal(&self) -> Result<(), Error> {
+        let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Failed {
+            message: format!("cannot start the line editor: {e}"),
+            help: None,
+        })?;
+        // Install the SIGINT handler now, so a Ctrl-C early in a reply cannot kill the process.
+        {
+            let _guard = self.rt.handle.enter();
+            let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
+        }
+        if !self.rt.settings.quiet {
+            crate::report::note(&format!(
+                "chat with `{}`: `{EXIT}` or Ctrl-D to end, Ctrl-C to cancel a reply",
+                self.callee.name()
+            ));
+        }
+        loop {
+            let line = match editor.readline(PROMPT) {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted) => continue,
+                Err(ReadlineError::Eof) => break,
+                Err(e) => {
+                    return Err(Error::Failed {
+                        message: format!("cannot read input: {e}"),
+                        help: None,
+                    });
+                }
+            };
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if text == EXIT {
+                break;
+            }
+            let _ = editor.add_history_entry(text);
+            if let Some(p) = &self.printer {
+                p.streamed.store(false, Ordering::Relaxed);
+            }
+            match self.interruptible_turn(text) {
+                Ok(out) => {
+                    let streamed = self
+                        .printer
+                        .as_ref()
+                        .is_some_and(|p| p.streamed.load(Ordering::Relaxed));
+                    if !streamed {
+                        self.print(text, &out)?;
+                    }
+                }
+                Err(CallError::Cancelled) => eprintln!("interrupted"),
+                Err(CallError::Aborted) => eprintln!("aborted at the approval prompt"),
+                Err(e) => eprintln!("error: {}", self.rt.error_text(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// One turn from a blocking thread; Ctrl-C cancels it (and only it).
+    fn interruptible_turn(&self, text: &str) -> Result<Value, CallError> {
+        self.rt.cancel.reset();
+        let (rt, cancel, input) = (self.rt.clone(), self.rt.cancel.clone(), self.input(text));
+        let callee = self.callee.clone();
+        let out = self.rt.handle.block_on(async move {
+            // Listen for Ctrl-C before the turn starts, so an early one is not missed.
+            let interrupted = tokio::signal::ctrl_c();
+            tokio::pin!(interrupted);
+            let _ = futures_util::poll!(&mut interrupted);
+            let top = CallCtx::default();
+            let turn = rt.invoke(&top, &callee, input);
+            tokio::pin!(turn);
+            tokio::select! {
+                out = &mut turn => out,
+                Ok(()) = &mut interrupted => {
+                    cancel.cancel();
+                    turn.await
+                }
+            }
+        });
+        self.rt.cancel.reset();
+        out.map(|v| crate::script::value::to_json(&v))
+    }
+
+    /// The pipe loop: one turn per line until the end of input. Ctrl-C or SIGTERM ends it,
+    /// during a turn or while waiting for the next line alike (once handlers are installed,
+    /// nothing else would).
+    async fn on_pipe(&self) -> Result<(), Error> {
+        setup::with_interrupt(&self.rt, self.pipe_turns()).await
+    }
+
+    async fn pipe_turns(&self) -> Result<(), Error> {
+        let mut lines = stdin_lines();
+        let top = CallCtx::default();
+        loop {
+            let line = tokio::select! {
+                biased;
+                () = self.rt.cancel.cancelled() => return Err(Error::Call(CallError::Cancelled)),
+                line = lines.recv() => line,
+            };
+            let Some(line) = line else { break };
+            let line = line.map_err(|e| Error::Usage {
+                message: format!("cannot read stdin: {e}"),
+                help: None,
+            })?;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if text == EXIT {
+                break;
+            }
+            let out = self.rt.invoke(&top, &self.callee, self.input(text)).await?;
+            self.print(text, &crate::script::value::to_json(&out))?;
+        }
+        Ok(())
+    }
+
+    /// The turn's input: the line as the worker's lone input.
+    fn input(&self, text: &str) -> Input {
+        Input::Turn(self.callee.input_from_text(text), self.conversation.clone())
+    }
+
+    /// Print a reply: plain (strings raw, the rest as JSON), or with `--json` one object a
+    /// turn.
+    fn print(&self, text: &str, out: &Value) -> Result<(), Error> {
+        if self.json {
+            return crate::report::out_line(&turn_json(&self.conversation, text, out).to_string());
+        }
+        match crate::script::value::render(out, false) {
+            Some(s) => crate::report::out_line(&s),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The lines of stdin, read on a thread of its own: a read still waiting for input when the
+/// chat ends (Ctrl-C) must not hold up the async runtime's shutdown, as a read on its blocking
+/// pool would.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// One turn as `--json` prints it (`chat_turn` in `docs/cli.schema.json`).
+fn turn_json(conversation: &Conversation, input: &str, output: &Value) -> Value {
+    json!({
+        "conversation": conversation.id(),
+        "turn": conversation.turns(),
+        "input": input,
+        "output": output,
+    })
+}
+
+/// Streams the reply of the chat's worker (not of workers it calls) to stdout.
+#[derive(Default)]
+struct ReplyPrinter {
+    midline: AtomicBool,
+    /// Text streamed since the turn began (then the reply is not printed again).
+    streamed: AtomicBool,
+}
+
+impl LiveText for ReplyPrinter {
+    fn delta(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
+        self.streamed.store(true, Ordering::Relaxed);
+        self.midline.store(!text.ends_with('\n'), Ordering::Relaxed);
+    }
+
+    fn end(&self) {
+        if self.midline.swap(false, Ordering::Relaxed) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out);
+            let _ = out.flush();
+        }
+    }
+
+    fn wants(&self, depth: u32) -> bool {
+        depth == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Message;
+
+    #[test]
+    fn a_turn_in_json_names_its_conversation_and_number() {
+        let c = Conversation::resume("c1".into(), 0, Vec::new());
+        c.append(&[Message::user("hi"), Message::assistant("hello")]);
+        assert_eq!(
+            turn_json(&c, "hi", &json!("hello")),
+            json!({"conversation": "c1", "turn": 1, "input": "hi", "output": "hello"})
+        );
+    }
+
+    #[test]
+    fn only_the_chat_workers_own_replies_stream() {
+        let p = ReplyPrinter::default();
+        assert!(p.wants(1));
+        assert!(!p.wants(2));
+    }
+}

@@ -1,0 +1,435 @@
+//! `llm-do chat WORKER` and Rhai `chat()` (issue 21, DESIGN §16): a conversation with a worker
+//! whose every request carries the turns before it, kept in the run log for `--continue`.
+//! Driven through a pipe and a pseudo-terminal against a mock OpenAI-compatible server.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::faults::{config, text_reply};
+use crate::util::{CLEARED, Run, Test};
+
+const HELPER: &str = "---\ndescription: Answers questions\nmodel: local:m\n---\nBe helpful.\n";
+
+/// A project with the worker `helper` on the mock server at `base`, and a fn.
+fn project(base: &str) -> Test {
+    Test::new()
+        .config(&config(base))
+        .worker("helper", HELPER)
+        .script("math", "fn add(a, b) { a + b }\n")
+}
+
+/// Mounts one reply per request, in order (each built by `reply`); later requests get an
+/// error, so a test that makes too many fails loudly.
+async fn replies(server: &MockServer, texts: &[&str], reply: fn(&str) -> ResponseTemplate) {
+    for text in texts {
+        Mock::given(method("POST"))
+            .and(path("/v1/chat/completions"))
+            .respond_with(reply(text))
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("no more replies"))
+        .mount(server)
+        .await;
+}
+
+/// A whole Chat Completions reply.
+fn whole(text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(text_reply(text))
+}
+
+/// A streamed (SSE) Chat Completions reply, in two chunks.
+fn streamed(text: &str) -> ResponseTemplate {
+    let (a, b) = text.split_at(text.len() / 2);
+    let chunk = |content: &str| {
+        let c = json!({"id": "c", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+        format!("data: {c}\n\n")
+    };
+    let end = json!({"id": "c", "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    let body = format!("{}{}data: {end}\n\ndata: [DONE]\n\n", chunk(a), chunk(b));
+    ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/event-stream")
+}
+
+/// The request bodies the mock received.
+async fn bodies(server: &MockServer) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+/// A request's messages as `(role, content)` pairs.
+fn messages(body: &Value) -> Vec<(String, String)> {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (text(&m["role"]), text(&m["content"]))
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(r, c)| ((*r).to_string(), (*c).to_string()))
+        .collect()
+}
+
+/// Runs the binary off the async runtime (the mock server lives on it).
+async fn run(t: Test, args: &[&str]) -> (Test, Run) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = t.run_with(&refs);
+        (t, out)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn piped_lines_are_turns_and_each_request_carries_the_turns_before_it() {
+    let server = MockServer::start().await;
+    replies(&server, &["Hello, Ada.", "You said you are Ada."], whole).await;
+    let t = project(&server.uri()).stdin("hi, I am Ada\n\n  \nwho am I?\n");
+    let (_t, out) = run(t, &["chat", "helper"]).await;
+    out.status(0);
+    assert_eq!(out.stdout, "Hello, Ada.\nYou said you are Ada.\n");
+    assert_eq!(out.stderr, "");
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2, "blank lines are no turns");
+    assert_eq!(
+        messages(&bodies[0]),
+        pairs(&[("system", "Be helpful."), ("user", "hi, I am Ada")])
+    );
+    assert_eq!(
+        messages(&bodies[1]),
+        pairs(&[
+            ("system", "Be helpful."),
+            ("user", "hi, I am Ada"),
+            ("assistant", "Hello, Ada."),
+            ("user", "who am I?"),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn continue_resumes_the_newest_conversation_from_the_run_log() {
+    let server = MockServer::start().await;
+    replies(&server, &["Noted: blue.", "Blue.", "Hi."], whole).await;
+    let t = project(&server.uri()).stdin("my colour is blue\n");
+    let (t, out) = run(t, &["chat", "helper"]).await;
+    out.status(0);
+    let t = t.stdin("what is my colour?\n");
+    let (t, out) = run(t, &["chat", "helper", "--continue"]).await;
+    out.status(0);
+    assert_eq!(out.stdout, "Blue.\n");
+    assert!(
+        out.stderr
+            .contains("continuing the conversation with `helper` of "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("(1 turns)"), "{}", out.stderr);
+    let sent = bodies(&server).await;
+    assert_eq!(
+        messages(&sent[1]),
+        pairs(&[
+            ("system", "Be helpful."),
+            ("user", "my colour is blue"),
+            ("assistant", "Noted: blue."),
+            ("user", "what is my colour?"),
+        ])
+    );
+    // Without `--continue` a new conversation starts.
+    let t = t.stdin("hello\n");
+    let (t, out) = run(t, &["chat", "helper"]).await;
+    out.status(0);
+    assert_eq!(
+        messages(&bodies(&server).await[2]),
+        pairs(&[("system", "Be helpful."), ("user", "hello")])
+    );
+    // `--no-log` keeps nothing, and then says there is nothing to continue.
+    let (_t, out) = run(t, &["chat", "helper", "--continue", "--no-log"]).await;
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: nothing to continue: the run log is off, so no conversation was kept\n  \
+         hint: conversations are kept in the run log `.llm-do/log.db`: leave out `--no-log` \
+         (and `[log] enabled = false` in llm-do.toml)\n"
+    );
+    assert_eq!(bodies(&server).await.len(), 3);
+}
+
+#[test]
+fn continue_without_a_kept_conversation_says_so() {
+    let t = project("http://127.0.0.1:9").stdin("hi\n");
+    let out = t.run_with(&["chat", "helper", "--continue"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: nothing to continue: the run log holds no conversation with `helper`\n  \
+         hint: start one with `llm-do chat helper`\n"
+    );
+    // A conversation held with `--no-log` is not kept.
+    let out = t.run_with(&["chat", "helper", "--no-log", "--model", "test"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: hi\n");
+    t.run_with(&["chat", "helper", "--continue"]).status(2);
+}
+
+#[test]
+fn json_prints_one_object_per_turn() {
+    let t = project("http://127.0.0.1:9").stdin("Ada\nBob\n");
+    let out = t.run_with(&["chat", "helper", "--json", "--model", "test"]);
+    out.status(0);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let id = lines[0]["conversation"].as_str().unwrap();
+    assert_eq!(
+        lines[1],
+        json!({"conversation": id, "turn": 2, "input": "Bob", "output": "test reply: Bob"})
+    );
+    assert_eq!(lines[0]["turn"], 1);
+}
+
+#[test]
+fn an_unknown_worker_gets_did_you_mean() {
+    let t = project("http://127.0.0.1:9");
+    let out = t.run_with(&["chat", "helpr"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: unknown worker `helpr`\n  hint: did you mean `helper`?\n"
+    );
+    let out = t.run_with(&["chat", "add"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: `add` is a fn, not a worker; only a worker holds a conversation\n"
+    );
+}
+
+#[test]
+fn a_failed_turn_from_a_pipe_ends_the_chat_with_its_error() {
+    // Nothing listens on port 9: the model request fails.
+    let t = project("http://127.0.0.1:9")
+        .env("LLM_DO_RETRY_BASE_MS", "1")
+        .stdin("hi\nagain\n");
+    let out = t.run_with(&["chat", "helper"]);
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("model `local:m` failed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rhai_chat_keeps_its_history_across_sends() {
+    let server = MockServer::start().await;
+    replies(&server, &["Hello, Ada.", "You are Ada."], whole).await;
+    let t = project(&server.uri()).file(
+        "main.rhai",
+        "let c = chat(\"helper\");\nlet a = c.send(\"hi, I am Ada\");\nlet b = c.send(\"who am I?\");\n\
+         #{a: a, b: b, turns: c.turns, worker: c.worker, history: c.history.len()}\n",
+    );
+    let (t, out) = run(t, &["main.rhai"]).await;
+    out.status(0);
+    assert_eq!(
+        out.json(),
+        json!({"a": "Hello, Ada.", "b": "You are Ada.", "turns": 2, "worker": "helper", "history": 4})
+    );
+    let bodies = bodies(&server).await;
+    assert_eq!(
+        messages(&bodies[1]),
+        pairs(&[
+            ("system", "Be helpful."),
+            ("user", "hi, I am Ada"),
+            ("assistant", "Hello, Ada."),
+            ("user", "who am I?"),
+        ])
+    );
+    // Each send is a worker call in the run log, like `call()`.
+    let out = t.run_with(&["logs", "helper", "--json"]);
+    out.status(0);
+    assert_eq!(
+        out.json().as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn rhai_chat_with_a_name_that_is_no_worker_fails_clearly() {
+    let t = project("http://127.0.0.1:9")
+        .file("a.rhai", "chat(\"helpr\")\n")
+        .file("b.rhai", "let c = chat(\"add\");\n");
+    let out = t.run_with(&["a.rhai"]);
+    out.status(1);
+    assert!(
+        out.stderr
+            .contains("unknown worker `helpr` (did you mean `helper`?)"),
+        "{}",
+        out.stderr
+    );
+    let out = t.run_with(&["b.rhai"]);
+    out.status(1);
+    assert!(
+        out.stderr.contains("`add` is a fn, not a worker"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `llm-do chat ARGS` in the project at `dir` on a pseudo-terminal.
+fn spawn_chat(dir: &std::path::Path, args: &[&str]) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
+    cmd.arg("chat").args(args).current_dir(dir);
+    for k in CLEARED {
+        cmd.env_remove(k);
+    }
+    cmd.env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawn llm-do chat");
+    p.exp_string("`/exit` or Ctrl-D to end").expect("banner");
+    p.exp_string("you> ").expect("first prompt");
+    p
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_replies_stream_and_empty_lines_are_ignored() {
+    let server = MockServer::start().await;
+    replies(&server, &["Hello, Ada.", "You are Ada."], streamed).await;
+    let t = project(&server.uri());
+    let dir = t.path().to_path_buf();
+    let status = tokio::task::spawn_blocking(move || {
+        let mut p = spawn_chat(&dir, &["helper"]);
+        p.send_line("hi, I am Ada").unwrap();
+        let shown = p.exp_string("you> ").unwrap();
+        // Streamed once, not printed again at the end.
+        assert_eq!(shown.matches("Hello, Ada.").count(), 1, "{shown:?}");
+        p.send_line("").unwrap();
+        p.exp_string("you> ").unwrap();
+        p.send_line("who am I?").unwrap();
+        p.exp_string("You are Ada.").unwrap();
+        p.exp_string("you> ").unwrap();
+        p.send_line("/exit").unwrap();
+        p.exp_eof().unwrap();
+        p.process().wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2, "the empty line is no turn");
+    assert_eq!(bodies[1]["stream"], true);
+    assert_eq!(
+        messages(&bodies[1]),
+        pairs(&[
+            ("system", "Be helpful."),
+            ("user", "hi, I am Ada"),
+            ("assistant", "Hello, Ada."),
+            ("user", "who am I?"),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_the_reply_not_the_chat() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(streamed("Too late.").set_delay(Duration::from_secs(600)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    replies(&server, &["Quick."], streamed).await;
+    let t = project(&server.uri());
+    let dir = t.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut p = spawn_chat(&dir, &["helper"]);
+        p.send_line("take your time").unwrap();
+        // Let the request leave before interrupting it.
+        std::thread::sleep(Duration::from_millis(500));
+        p.send_control('c').unwrap();
+        p.exp_string("interrupted").unwrap();
+        p.exp_string("you> ").unwrap();
+        p.send_line("be quick").unwrap();
+        p.exp_string("Quick.").unwrap();
+        p.exp_string("you> ").unwrap();
+        // Ctrl-D ends the chat.
+        p.send_control('d').unwrap();
+        p.exp_eof().unwrap();
+    })
+    .await
+    .unwrap();
+    let bodies = bodies(&server).await;
+    assert_eq!(bodies.len(), 2);
+    // The cancelled turn is not part of the conversation.
+    assert_eq!(
+        messages(&bodies[1]),
+        pairs(&[("system", "Be helpful."), ("user", "be quick")])
+    );
+}
+
+/// Between turns from a pipe (waiting for the next line), Ctrl-C still ends the chat with 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_a_pipe_waits_for_the_next_line_exits_130() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let t = project("http://127.0.0.1:9");
+    let mut child = t
+        .command(&["chat", "helper", "--model", "test"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "hi").unwrap();
+    let mut reply = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut reply)
+        .unwrap();
+    assert_eq!(reply, "test reply: hi\n");
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "still running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(status.code(), Some(130));
+}
