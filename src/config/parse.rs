@@ -293,11 +293,10 @@ fn split_expected(rest: &str) -> (String, Vec<String>) {
 
 fn suggest(name: &str, candidates: &[String], what: &str) -> String {
     crate::suggest::did_you_mean(name, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
-        let all: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
-        if all.is_empty() {
+        if candidates.is_empty() {
             format!("no {what}s are allowed here")
         } else {
-            format!("valid {what}s are {}", all.join(", "))
+            format!("valid {what}s are {}", crate::suggest::quoted(candidates))
         }
     })
 }
