@@ -97,10 +97,13 @@ impl Doc<'_> {
         root: &DeTable,
         segs: &[Seg],
         message: String,
-        help: Option<String>,
+        help: Option<&str>,
     ) -> Box<Located> {
         let span = value_span(root, segs).unwrap_or(0..0);
-        Box::new(self.located(span, message).help_opt(help))
+        Box::new(
+            self.located(span, message)
+                .help_opt(help.map(str::to_owned)),
+        )
     }
 
     fn serde_error(&self, e: &toml::de::Error) -> Box<Located> {
