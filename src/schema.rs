@@ -253,14 +253,9 @@ fn is_full_schema(map: &Map<String, Value>) -> bool {
 pub struct SchemaError(String);
 
 /// A JSON Schema compiled once, validating many values.
+#[derive(Debug)]
 pub struct Validator {
     inner: jsonschema::Validator,
-}
-
-impl std::fmt::Debug for Validator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validator").finish_non_exhaustive()
-    }
 }
 
 impl Validator {
