@@ -324,31 +324,9 @@ fn headless_denial(tool: &str) -> String {
 /// Tool name plus the arguments as JSON with sorted keys: equal calls give equal keys
 /// whatever order the model wrote the arguments in.
 fn session_key(req: &Request) -> String {
-    format!("{}\u{0}{}", req.tool, canonical_json(&req.args))
-}
-
-fn canonical_json(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let body = entries
-                .iter()
-                .map(|(k, v)| format!("{}:{}", Value::String((*k).clone()), canonical_json(v)))
-                .collect::<Vec<_>>()
-                .join(",");
-            format!("{{{body}}}")
-        }
-        Value::Array(items) => {
-            let body = items
-                .iter()
-                .map(canonical_json)
-                .collect::<Vec<_>>()
-                .join(",");
-            format!("[{body}]")
-        }
-        scalar => scalar.to_string(),
-    }
+    let mut args = req.args.clone();
+    args.sort_all_objects();
+    format!("{}\u{0}{args}", req.tool)
 }
 
 #[cfg(test)]

@@ -297,14 +297,7 @@ fn params_list(params: &[String]) -> String {
     if params.is_empty() {
         "no arguments".into()
     } else {
-        format!(
-            "({})",
-            params
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("({})", crate::suggest::quoted(params))
     }
 }
 

@@ -73,39 +73,15 @@ pub enum McpError {
 impl McpError {
     /// The error with each of `secrets` in its messages replaced by `<redacted>`.
     #[must_use]
-    pub fn scrubbed(self, secrets: &[String]) -> Self {
-        let clean = |text: String| redact_all(&text, secrets);
-        match self {
-            McpError::Start { name, message } => McpError::Start {
-                name,
-                message: clean(message),
-            },
-            McpError::List { name, message } => McpError::List {
-                name,
-                message: clean(message),
-            },
-            McpError::Stopped {
-                name,
-                tool,
-                message,
-            } => McpError::Stopped {
-                name,
-                tool,
-                message: clean(message),
-            },
-            McpError::Rejected {
-                name,
-                tool,
-                message,
-            } => McpError::Rejected {
-                name,
-                tool,
-                message: clean(message),
-            },
-            other @ (McpError::UnknownServer { .. }
-            | McpError::UnknownTool { .. }
-            | McpError::BadName(_)) => other,
+    pub fn scrubbed(mut self, secrets: &[String]) -> Self {
+        if let McpError::Start { message, .. }
+        | McpError::List { message, .. }
+        | McpError::Stopped { message, .. }
+        | McpError::Rejected { message, .. } = &mut self
+        {
+            *message = redact_all(message, secrets);
         }
+        self
     }
 }
 

@@ -56,6 +56,31 @@ pub enum Error {
 }
 
 impl Error {
+    /// A usage error (exit 2) without a hint; [`Error::with_help`] adds one.
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A failure (exit 1) without a hint; [`Error::with_help`] adds one.
+    pub fn failed(message: impl Into<String>) -> Error {
+        Error::Failed {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// The error with the hint `help` (usage errors and failures; other errors are unchanged).
+    #[must_use]
+    pub fn with_help(mut self, help: impl Into<String>) -> Error {
+        if let Error::Usage { help: h, .. } | Error::Failed { help: h, .. } = &mut self {
+            *h = Some(help.into());
+        }
+        self
+    }
+
     /// A call's error where the name came from the command line: an unknown name is a usage
     /// error (exit 2), with its "did you mean".
     pub fn of_named_call(e: CallError) -> Error {
@@ -86,6 +111,13 @@ impl Error {
             Error::Call(CallError::Cancelled) => ExitCode::Interrupted,
             Error::Call(_) => ExitCode::Runtime,
         }
+    }
+}
+
+/// A run log that cannot be read is a failure of the command (exit 1).
+impl From<crate::log::LogError> for Error {
+    fn from(e: crate::log::LogError) -> Error {
+        Error::failed(e.to_string())
     }
 }
 

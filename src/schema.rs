@@ -154,7 +154,10 @@ fn property(v: &Value, path: &mut Vec<String>) -> Result<(Value, bool), ExpandEr
         other => Err(err(
             path,
             format!("expected a type name or a map, found `{other}`"),
-            Some(format!("type names are {}", quoted(&TYPE_NAMES))),
+            Some(format!(
+                "type names are {}",
+                crate::suggest::quoted(TYPE_NAMES)
+            )),
         )),
     }
 }
@@ -217,8 +220,12 @@ fn type_spec(spec: &str, path: &[String]) -> Result<(Value, bool), ExpandError> 
     if TYPE_NAMES.contains(&spec) {
         return Ok((json!({"type": spec}), optional));
     }
-    let help = crate::suggest::did_you_mean(spec, TYPE_NAMES)
-        .or_else(|| Some(format!("type names are {}", quoted(&TYPE_NAMES))));
+    let help = crate::suggest::did_you_mean(spec, TYPE_NAMES).or_else(|| {
+        Some(format!(
+            "type names are {}",
+            crate::suggest::quoted(TYPE_NAMES)
+        ))
+    });
     Err(err(path, format!("unknown type `{spec}`"), help))
 }
 
@@ -240,28 +247,15 @@ fn is_full_schema(map: &Map<String, Value>) -> bool {
     has_anchor && type_ok && enum_ok && map.keys().all(|k| KEYWORDS.contains(&k.as_str()))
 }
 
-fn quoted(names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Why a schema could not be compiled.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid JSON Schema: {0}")]
 pub struct SchemaError(String);
 
 /// A JSON Schema compiled once, validating many values.
+#[derive(Debug)]
 pub struct Validator {
     inner: jsonschema::Validator,
-}
-
-impl std::fmt::Debug for Validator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Validator").finish_non_exhaustive()
-    }
 }
 
 impl Validator {

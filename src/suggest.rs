@@ -21,14 +21,17 @@ pub fn did_you_mean<'a>(
     match found.as_slice() {
         [] => None,
         [one] => Some(format!("did you mean `{one}`?")),
-        many => Some(format!(
-            "did you mean one of {}?",
-            many.iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        many => Some(format!("did you mean one of {}?", quoted(many))),
     }
+}
+
+/// Names in backticks, joined by commas: `` `a`, `b` ``.
+pub fn quoted<S: std::fmt::Display>(names: impl IntoIterator<Item = S>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

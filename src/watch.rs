@@ -125,10 +125,11 @@ fn separator(root: &Path, changed: &[PathBuf]) -> String {
 }
 
 fn watch_error(path: &Path, e: &notify::Error) -> Error {
-    Error::Usage {
-        message: format!("cannot watch `{}` for changes: {e}", path.display()),
-        help: Some("run without `--watch`, or raise the inotify watch limit".into()),
-    }
+    Error::usage(format!(
+        "cannot watch `{}` for changes: {e}",
+        path.display()
+    ))
+    .with_help("run without `--watch`, or raise the inotify watch limit")
 }
 
 #[cfg(test)]

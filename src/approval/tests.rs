@@ -283,9 +283,16 @@ fn gate_is_shared_across_threads_and_prompts_one_at_a_time() {
 }
 
 #[test]
-fn canonical_json_sorts_keys_recursively() {
-    let a = json!({"b": [{"y": 1, "x": 2}], "a": "s"});
-    assert_eq!(canonical_json(&a), r#"{"a":"s","b":[{"x":2,"y":1}]}"#);
+fn session_keys_sort_keys_recursively() {
+    let req = Request {
+        tool: "t".into(),
+        args: json!({"b": [{"y": 1, "x": 2}], "a": "s"}),
+        chain: Vec::new(),
+    };
+    assert_eq!(
+        session_key(&req),
+        "t\u{0}{\"a\":\"s\",\"b\":[{\"x\":2,\"y\":1}]}"
+    );
 }
 
 #[test]

@@ -32,9 +32,8 @@ pub struct Summary {
 
 /// Run the batch; an interrupt leaves OUT whole and resumable (exit 130).
 pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> Result<(), Error> {
-    let io = |what: &Path, e: std::io::Error| Error::Failed {
-        message: format!("cannot use `{}`: {e}", what.display()),
-        help: None,
+    let io = |what: &Path, e: std::io::Error| {
+        Error::failed(format!("cannot use `{}`: {e}", what.display()))
     };
     let text = std::fs::read_to_string(inputs).map_err(|e| io(inputs, e))?;
     let lines: Vec<(usize, &str)> = text

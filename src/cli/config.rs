@@ -9,12 +9,11 @@ use crate::settings::Settings;
 
 /// `llm-do config path`: works even when the file is invalid or missing.
 pub fn path(json: bool) -> Result<(), Error> {
-    let path = crate::config::user::path().ok_or_else(|| Error::Usage {
-        message: "no home folder to hold the user config".into(),
-        help: Some(format!(
+    let path = crate::config::user::path().ok_or_else(|| {
+        Error::usage("no home folder to hold the user config").with_help(format!(
             "set `{}` to the config file's path",
             crate::env_vars::LLM_DO_CONFIG
-        )),
+        ))
     })?;
     if json {
         out_line(&serde_json::json!({ "path": path }).to_string())
@@ -31,10 +30,8 @@ pub fn show(settings: &Settings) -> Result<(), Error> {
         let v = serde_json::to_value(&config).unwrap_or_default();
         return out_line(&serde_json::to_string_pretty(&v).unwrap_or_default());
     }
-    let text = toml::to_string(&config).map_err(|e| Error::Failed {
-        message: format!("cannot show the configuration: {e}"),
-        help: None,
-    })?;
+    let text = toml::to_string(&config)
+        .map_err(|e| Error::failed(format!("cannot show the configuration: {e}")))?;
     out(&text)
 }
 

@@ -11,44 +11,35 @@ use crate::settings::Settings;
 pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(), Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.is_file() {
-        return Err(Error::Usage {
-            message: format!(
-                "no run log at `{}`",
-                crate::log::path_in(Path::new("")).display()
-            ),
-            help: Some(format!(
-                "the log fills as workers and fns run (e.g. `llm-do run {name} ...`); it is off with `--no-log`"
-            )),
-        });
+        return Err(Error::usage(format!(
+            "no run log at `{}`",
+            crate::log::path_in(Path::new("")).display()
+        ))
+        .with_help(format!(
+            "the log fills as workers and fns run (e.g. `llm-do run {name} ...`); it is off with `--no-log`"
+        )));
     }
-    let read_err = |e: crate::log::LogError| Error::Failed {
-        message: e.to_string(),
-        help: None,
-    };
-    let conn = crate::log::open(&path).map_err(read_err)?;
+    let conn = crate::log::open(&path)?;
     let rows = crate::log::calls(
         &conn,
         &crate::log::CallFilter {
             name: Some(name),
             ..crate::log::CallFilter::default()
         },
-    )
-    .map_err(read_err)?;
+    )?;
     let entries = crate::eval::dataset::entries(&rows);
     if entries.is_empty() {
-        return Err(Error::Usage {
-            message: format!("the run log has no successful call of `{name}`"),
-            help: Some("run it first, or check the name with `llm-do logs`".into()),
-        });
+        return Err(
+            Error::usage(format!("the run log has no successful call of `{name}`"))
+                .with_help("run it first, or check the name with `llm-do logs`"),
+        );
     }
     let text = crate::eval::dataset::jsonl(&entries);
     let disputed = entries.iter().filter(|e| e.disputed()).count();
     match output {
         Some(file) => {
-            crate::atomic::write_atomic(file, text.as_bytes()).map_err(|e| Error::Failed {
-                message: format!("cannot write `{}`: {e}", file.display()),
-                help: None,
-            })?;
+            crate::atomic::write_atomic(file, text.as_bytes())
+                .map_err(|e| Error::failed(format!("cannot write `{}`: {e}", file.display())))?;
             if !settings.quiet {
                 note(&format!(
                     "wrote {} case{} to `{}` ({disputed} disputed)",

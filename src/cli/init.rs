@@ -71,13 +71,11 @@ pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
         .map(|(p, _)| format!("`{}`", p.display()))
         .collect();
     if !existing.is_empty() {
-        return Err(Error::Usage {
-            message: format!(
-                "`llm-do init` would overwrite {}; nothing was written",
-                existing.join(", ")
-            ),
-            help: Some("run it in an empty folder, or pass one: `llm-do init DIR`".into()),
-        });
+        return Err(Error::usage(format!(
+            "`llm-do init` would overwrite {}; nothing was written",
+            existing.join(", ")
+        ))
+        .with_help("run it in an empty folder, or pass one: `llm-do init DIR`"));
     }
     let mut created = Vec::new();
     for (path, text) in &targets {

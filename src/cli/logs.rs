@@ -21,12 +21,10 @@ pub enum Query {
 pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
     let path = log::path_in(&settings.root);
     if !path.exists() {
-        return Err(Error::Usage {
-            message: format!("no run log at `{}`", path.display()),
-            help: Some("runs are logged unless `--no-log` or `[log] enabled = false`".into()),
-        });
+        return Err(Error::usage(format!("no run log at `{}`", path.display()))
+            .with_help("runs are logged unless `--no-log` or `[log] enabled = false`"));
     }
-    let conn = log::open(&path).map_err(failed)?;
+    let conn = log::open(&path)?;
     match query {
         Query::List { name, run, limit } => {
             let run = run.map(|r| full_run_id(&conn, &r)).transpose()?;
@@ -36,7 +34,7 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
                 limit,
                 ..log::CallFilter::default()
             };
-            let rows = log::calls(&conn, &filter).map_err(failed)?;
+            let rows = log::calls(&conn, &filter)?;
             if settings.json {
                 return out_line(&serde_json::to_string_pretty(&rows).unwrap_or_default());
             }
@@ -46,29 +44,22 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             Ok(())
         }
         Query::Show(id) => {
-            let (run, n) = id.split_once(':').ok_or_else(|| Error::Usage {
-                message: format!("`{id}` is not a call id"),
-                help: Some("call ids look like `RUN:N`, as `llm-do logs` lists them".into()),
+            let (run, n) = id.split_once(':').ok_or_else(|| {
+                Error::usage(format!("`{id}` is not a call id"))
+                    .with_help("call ids look like `RUN:N`, as `llm-do logs` lists them")
             })?;
             let run = full_run_id(&conn, run)?;
-            let missing = || Error::Usage {
-                message: format!("no call `{id}` in the run log"),
-                help: None,
-            };
+            let missing = || Error::usage(format!("no call `{id}` in the run log"));
             let n: i64 = n.parse().map_err(|_| missing())?;
             let filter = log::CallFilter {
                 run: Some(&run),
                 id: Some(n),
                 ..log::CallFilter::default()
             };
-            let row = log::calls(&conn, &filter)
-                .map_err(failed)?
+            let row = log::calls(&conn, &filter)?
                 .into_iter()
                 .next()
-                .ok_or_else(|| Error::Usage {
-                    message: format!("no call `{id}` in the run log"),
-                    help: None,
-                })?;
+                .ok_or_else(missing)?;
             out(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&row).unwrap_or_default()
@@ -79,17 +70,14 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
 
 /// The run id a unique prefix names.
 fn full_run_id(conn: &rusqlite::Connection, prefix: &str) -> Result<String, Error> {
-    let ids = log::run_ids(conn, prefix).map_err(failed)?;
+    let ids = log::run_ids(conn, prefix)?;
     match ids.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(Error::Usage {
-            message: format!("no run `{prefix}` in the run log"),
-            help: None,
-        }),
-        many => Err(Error::Usage {
-            message: format!("`{prefix}` names {} runs; give more of the id", many.len()),
-            help: None,
-        }),
+        [] => Err(Error::usage(format!("no run `{prefix}` in the run log"))),
+        many => Err(Error::usage(format!(
+            "`{prefix}` names {} runs; give more of the id",
+            many.len()
+        ))),
     }
 }
 
@@ -127,12 +115,5 @@ fn excerpt(s: &str) -> String {
     match one.char_indices().nth(60) {
         Some((i, _)) => format!("{}…", &one[..i]),
         None => one,
-    }
-}
-
-fn failed(e: log::LogError) -> Error {
-    Error::Failed {
-        message: e.to_string(),
-        help: None,
     }
 }

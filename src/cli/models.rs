@@ -11,12 +11,14 @@ use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENA
 use crate::report::{Error, out_line};
 use crate::settings::Settings;
 
-/// One provider row.
+/// One provider row (as `--json` shows it).
+#[derive(serde::Serialize)]
 struct Provider {
     name: String,
     wire: &'static str,
     base_url: String,
     key_env: Option<String>,
+    key_set: bool,
     builtin: bool,
     requests_per_minute: Option<u32>,
     max_concurrent: Option<u32>,
@@ -29,10 +31,10 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
     let providers = providers(&config, &env);
     let prices = price_rows(&config);
     if settings.json {
-        let v = to_json(&config, &providers, &prices, &env);
+        let v = to_json(&config, &providers, &prices);
         return out_line(&v.to_string());
     }
-    for line in text(&config, &providers, &prices, &env) {
+    for line in text(&config, &providers, &prices) {
         out_line(&line)?;
     }
     Ok(())
@@ -52,6 +54,7 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
             wire,
             base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
             key_env: key.map(str::to_owned),
+            key_set: key.is_some_and(|v| env(v).is_some()),
             builtin: true,
             requests_per_minute,
             max_concurrent,
@@ -92,6 +95,7 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
         },
         base_url: p.base_url.clone(),
         key_env: p.api_key_env.clone(),
+        key_set: p.api_key_env.as_deref().is_some_and(|v| env(v).is_some()),
         builtin: false,
         requests_per_minute: p.requests_per_minute,
         max_concurrent: p.max_concurrent,
@@ -120,20 +124,15 @@ fn price_rows(config: &Config) -> Vec<(String, Price, bool)> {
     rows
 }
 
-fn key_state(p: &Provider, env: &dyn Fn(&str) -> Option<String>) -> String {
+fn key_state(p: &Provider) -> String {
     match &p.key_env {
-        Some(var) if env(var).is_some() => format!("key `{var}` (set)"),
+        Some(var) if p.key_set => format!("key `{var}` (set)"),
         Some(var) => format!("key `{var}` (not set)"),
         None => "no key".to_owned(),
     }
 }
 
-fn text(
-    config: &Config,
-    providers: &[Provider],
-    prices: &[(String, Price, bool)],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Vec<String> {
+fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Vec<String> {
     let mut lines = vec!["providers:".to_owned()];
     let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in providers {
@@ -155,7 +154,7 @@ fn text(
             p.base_url,
             p.wire,
             if p.builtin { ", built in" } else { "" },
-            key_state(p, env),
+            key_state(p),
         ));
     }
     lines.push(format!("  {:width$}  offline, deterministic", "test"));
@@ -188,27 +187,7 @@ fn money(n: f64) -> String {
     format!("{n:>7.3}")
 }
 
-fn to_json(
-    config: &Config,
-    providers: &[Provider],
-    prices: &[(String, Price, bool)],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Value {
-    let providers: Vec<Value> = providers
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "wire": p.wire,
-                "base_url": p.base_url,
-                "key_env": p.key_env,
-                "key_set": p.key_env.as_deref().is_some_and(|v| env(v).is_some()),
-                "builtin": p.builtin,
-                "requests_per_minute": p.requests_per_minute,
-                "max_concurrent": p.max_concurrent,
-            })
-        })
-        .collect();
+fn to_json(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Value {
     let aliases: serde_json::Map<String, Value> = config
         .models
         .iter()

@@ -42,12 +42,10 @@ pub fn read_input(
     input_file: Option<PathBuf>,
 ) -> Result<RunInput, Error> {
     if let Some(j) = input_json {
-        return serde_json::from_str(&j)
-            .map(RunInput::Json)
-            .map_err(|e| Error::Usage {
-                message: format!("`--input-json` is not valid JSON: {e}"),
-                help: Some("example: --input-json '{\"name\": \"x\"}'".into()),
-            });
+        return serde_json::from_str(&j).map(RunInput::Json).map_err(|e| {
+            Error::usage(format!("`--input-json` is not valid JSON: {e}"))
+                .with_help("example: --input-json '{\"name\": \"x\"}'")
+        });
     }
     let file = input_file.or_else(|| {
         input
@@ -69,28 +67,26 @@ pub fn read_input(
     stdin
         .lock()
         .read_to_string(&mut text)
-        .map_err(|e| Error::Usage {
-            message: format!("cannot read stdin: {e}"),
-            help: None,
-        })?;
+        .map_err(|e| Error::usage(format!("cannot read stdin: {e}")))?;
     Ok(text_input(&text))
 }
 
 /// The input held in `path`: JSON when it ends in `.json`, else text.
 fn from_file(path: &Path) -> Result<RunInput, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
-        message: format!("cannot read input file `{}`: {e}", path.display()),
-        help: None,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read input file `{}`: {e}", path.display())))?;
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
     {
         return serde_json::from_str(&text)
             .map(RunInput::Json)
-            .map_err(|e| Error::Usage {
-                message: format!("input file `{}` is not valid JSON: {e}", path.display()),
-                help: Some("a file not ending in `.json` is read as text".into()),
+            .map_err(|e| {
+                Error::usage(format!(
+                    "input file `{}` is not valid JSON: {e}",
+                    path.display()
+                ))
+                .with_help("a file not ending in `.json` is read as text")
             });
     }
     Ok(text_input(&text))

@@ -23,10 +23,7 @@ pub async fn watch(settings: Settings, script: &Path, args: Vec<String>) -> Resu
 /// Run `script` with `args` and print its value.
 pub async fn run(settings: Settings, script: &Path, args: Vec<String>) -> Result<(), Error> {
     let text: Arc<str> = std::fs::read_to_string(script)
-        .map_err(|e| Error::Usage {
-            message: format!("cannot read script `{}`: {e}", script.display()),
-            help: None,
-        })?
+        .map_err(|e| Error::usage(format!("cannot read script `{}`: {e}", script.display())))?
         .into();
     let root = settings.root.clone();
     let rt = setup::runtime(&settings, Some(script), true, None)?;

@@ -13,10 +13,8 @@ use super::setup;
 /// Run the command; disagreements are an error (exit 1).
 pub async fn run(settings: &Settings, name: &str) -> Result<(), Error> {
     let Some(trace) = settings.trace.clone() else {
-        return Err(Error::Usage {
-            message: "`shadow` needs the trace to read".into(),
-            help: Some(format!("usage: `llm-do shadow {name} --trace FILE`")),
-        });
+        return Err(Error::usage("`shadow` needs the trace to read")
+            .with_help(format!("usage: `llm-do shadow {name} --trace FILE`")));
     };
     let rt = setup::runtime(settings, None, false, None)?;
     let json = settings.json;
@@ -39,17 +37,16 @@ async fn compare(
         let mut names: Vec<&str> = calls.iter().map(|c| c.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        return Err(Error::Usage {
-            message: format!(
-                "trace `{}` has no successful call of `{name}`",
-                trace.display()
-            ),
-            help: Some(if names.is_empty() {
-                "the trace has no calls".to_string()
-            } else {
-                format!("the trace has calls of: {}", names.join(", "))
-            }),
-        });
+        let help = if names.is_empty() {
+            "the trace has no calls".to_string()
+        } else {
+            format!("the trace has calls of: {}", names.join(", "))
+        };
+        return Err(Error::usage(format!(
+            "trace `{}` has no successful call of `{name}`",
+            trace.display()
+        ))
+        .with_help(help));
     }
     let outcomes = crate::shadow::run(rt, name, cases)
         .await
@@ -63,14 +60,11 @@ async fn compare(
     if agreed == outcomes.len() {
         Ok(())
     } else {
-        Err(Error::Failed {
-            message: format!(
-                "`{name}` disagrees with the trace on {} of {} cases",
-                outcomes.len() - agreed,
-                outcomes.len()
-            ),
-            help: None,
-        })
+        Err(Error::failed(format!(
+            "`{name}` disagrees with the trace on {} of {} cases",
+            outcomes.len() - agreed,
+            outcomes.len()
+        )))
     }
 }
 

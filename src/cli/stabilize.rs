@@ -39,29 +39,25 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
     let project = rt.project();
     let name = &args.name;
     let Some(worker) = project.workers.get(name).cloned() else {
-        return Err(Error::Usage {
-            message: format!("`{name}` is not a worker"),
-            help: Some("`stabilize --draft` turns a worker into a fn of the same name".into()),
-        });
+        return Err(Error::usage(format!("`{name}` is not a worker"))
+            .with_help("`stabilize --draft` turns a worker into a fn of the same name"));
     };
     let script = project.root.join(SCRIPTS_DIR).join(format!("{name}.rhai"));
     if project.fns.contains_key(name) || script.exists() {
-        return Err(Error::Usage {
-            message: format!("`{name}` already has a fn (or `{}` exists)", rel(&script)),
-            help: Some(format!(
-                "`llm-do test {name}` measures it; delete it to draft anew"
-            )),
-        });
+        return Err(Error::usage(format!(
+            "`{name}` already has a fn (or `{}` exists)",
+            rel(&script)
+        ))
+        .with_help(format!(
+            "`llm-do test {name}` measures it; delete it to draft anew"
+        )));
     }
     let cases = crate::eval::cases::load(&project.root, name, &worker.examples)
         .map_err(|e| Error::Project(e.into()))?;
     if cases.is_empty() {
-        return Err(Error::Usage {
-            message: format!("`{name}` has no cases to draft against"),
-            help: Some(format!(
-                "write `tests/{name}.jsonl`, or `llm-do dataset {name} -o tests/{name}.jsonl` from the run log"
-            )),
-        });
+        return Err(Error::usage(format!("`{name}` has no cases to draft against")).with_help(format!(
+            "write `tests/{name}.jsonl`, or `llm-do dataset {name} -o tests/{name}.jsonl` from the run log"
+        )));
     }
     let bar = match args.min_agreement {
         Some(x) => x,
@@ -96,13 +92,13 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
             if let Some(a) = best {
                 out(&format!("best draft (attempt {}):\n{}", a.number, a.code))?;
             }
-            Err(Error::Failed {
-                message: format!(
-                    "no draft reached {:.1}% agreement; nothing written",
-                    bar * 100.0
-                ),
-                help: Some("add cases that pin down the rule, raise `--attempts`, or try a stronger `--model`".into()),
-            })
+            Err(Error::failed(format!(
+                "no draft reached {:.1}% agreement; nothing written",
+                bar * 100.0
+            ))
+            .with_help(
+                "add cases that pin down the rule, raise `--attempts`, or try a stronger `--model`",
+            ))
         }
     }
 }
@@ -155,10 +151,8 @@ fn summary(a: &Attempt) -> String {
 /// each.
 fn write_draft(rt: &Runtime, name: &str, code: &str) -> Result<(), Error> {
     let root = &rt.project().root;
-    let fail = |what: String, e: std::io::Error| Error::Failed {
-        message: format!("cannot write `{what}`: {e}"),
-        help: None,
-    };
+    let fail =
+        |what: String, e: std::io::Error| Error::failed(format!("cannot write `{what}`: {e}"));
     let script = root.join(SCRIPTS_DIR).join(format!("{name}.rhai"));
     let text = format!(
         "/// Drafted by `llm-do stabilize {name} --draft` from the worker `{name}`.\n{code}"

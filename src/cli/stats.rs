@@ -11,10 +11,7 @@ use crate::trace::read::{CallRecord, read_calls};
 pub(super) fn read_all(traces: &[PathBuf]) -> Result<Vec<CallRecord>, Error> {
     let mut calls = Vec::new();
     for t in traces {
-        calls.extend(read_calls(t).map_err(|e| Error::Usage {
-            message: e.to_string(),
-            help: None,
-        })?);
+        calls.extend(read_calls(t).map_err(|e| Error::usage(e.to_string()))?);
     }
     Ok(calls)
 }
@@ -35,20 +32,17 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
 pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.exists() {
-        return Err(Error::Usage {
-            message: format!("no run log at `{}` and no trace given", path.display()),
-            help: Some("run something first, or pass trace files: `llm-do stats t.jsonl`".into()),
-        });
+        return Err(Error::usage(format!(
+            "no run log at `{}` and no trace given",
+            path.display()
+        ))
+        .with_help("run something first, or pass trace files: `llm-do stats t.jsonl`"));
     }
-    let failed = |e: crate::log::LogError| Error::Failed {
-        message: e.to_string(),
-        help: None,
-    };
-    let conn = crate::log::open(&path).map_err(failed)?;
-    let rows = crate::log::calls(&conn, &crate::log::CallFilter::default()).map_err(failed)?;
+    let conn = crate::log::open(&path)?;
+    let rows = crate::log::calls(&conn, &crate::log::CallFilter::default())?;
     let calls: Vec<CallRecord> = rows.iter().rev().map(record).collect();
     let summary = crate::stats::summarize(&calls);
-    let switches = crate::log::switch_figures(&conn).map_err(failed)?;
+    let switches = crate::log::switch_figures(&conn)?;
     let savings: Vec<Saving> = switches.iter().map(|s| saving(s, &rows)).collect();
     if settings.json {
         let json = serde_json::json!({

@@ -31,10 +31,10 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     if let Some(x) = args.min_agreement
         && !(0.0..=1.0).contains(&x)
     {
-        return Err(Error::Usage {
-            message: format!("`--min-agreement` must be from 0 to 1, not {x}"),
-            help: Some("e.g. `--min-agreement 0.9` passes at 90% agreement".into()),
-        });
+        return Err(
+            Error::usage(format!("`--min-agreement` must be from 0 to 1, not {x}"))
+                .with_help("e.g. `--min-agreement 0.9` passes at 90% agreement"),
+        );
     }
     // Test runs are not live traffic: they stay out of the run log (datasets, stats).
     let settings = &setup::unlogged(settings);
@@ -56,10 +56,7 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     let reports = result.map_err(Error::Call)??;
     if let Some(path) = &args.junit {
         crate::atomic::write_atomic(path, crate::eval::report::junit(&reports).as_bytes())
-            .map_err(|e| Error::Failed {
-                message: format!("cannot write `{}`: {e}", path.display()),
-                help: None,
-            })?;
+            .map_err(|e| Error::failed(format!("cannot write `{}`: {e}", path.display())))?;
     }
     if settings.json {
         let text =
@@ -83,14 +80,11 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     if below.is_empty() {
         Ok(())
     } else {
-        Err(Error::Failed {
-            message: format!(
-                "below the pass line {}: {}",
-                crate::eval::score::percent(opts.min_agreement.unwrap_or(1.0)),
-                below.join(", ")
-            ),
-            help: None,
-        })
+        Err(Error::failed(format!(
+            "below the pass line {}: {}",
+            crate::eval::score::percent(opts.min_agreement.unwrap_or(1.0)),
+            below.join(", ")
+        )))
     }
 }
 
@@ -111,14 +105,10 @@ fn names(rt: &Arc<Runtime>, given: &[String]) -> Result<Vec<String>, Error> {
     names.sort();
     names.dedup();
     if names.is_empty() {
-        return Err(Error::Usage {
-            message: "no cases to test".into(),
-            help: Some(
-                "write `tests/NAME.jsonl` (one `{\"input\": ..., \"expected\": ...}` a line), add \
-                 `examples:` to a worker, or build cases from the run log with `llm-do dataset NAME -o tests/NAME.jsonl`"
-                    .into(),
-            ),
-        });
+        return Err(Error::usage("no cases to test").with_help(
+            "write `tests/NAME.jsonl` (one `{\"input\": ..., \"expected\": ...}` a line), add \
+             `examples:` to a worker, or build cases from the run log with `llm-do dataset NAME -o tests/NAME.jsonl`",
+        ));
     }
     Ok(names)
 }
@@ -134,12 +124,9 @@ async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameRe
     let cases = crate::eval::cases::load(&project.root, name, &examples)
         .map_err(|e| Error::Project(ProjectError::from(e)))?;
     if cases.is_empty() {
-        return Err(Error::Usage {
-            message: format!("`{name}` has no cases"),
-            help: Some(format!(
-                "write `tests/{name}.jsonl` or build it from the run log with `llm-do dataset {name} -o tests/{name}.jsonl`"
-            )),
-        });
+        return Err(Error::usage(format!("`{name}` has no cases")).with_help(format!(
+            "write `tests/{name}.jsonl` or build it from the run log with `llm-do dataset {name} -o tests/{name}.jsonl`"
+        )));
     }
     crate::eval::run::run(rt, name, cases, opts)
         .await

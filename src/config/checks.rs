@@ -7,7 +7,7 @@ use super::{Config, Limits};
 use crate::error::Located;
 
 /// Builds the located error for the value at a path, with a message and an optional hint.
-pub type At<'a> = &'a dyn Fn(&[Seg], String, Option<String>) -> Box<Located>;
+pub type At<'a> = &'a dyn Fn(&[Seg], String, Option<&str>) -> Box<Located>;
 
 fn key(name: &str) -> Seg {
     Seg::Key(name.to_owned())
@@ -39,7 +39,7 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
                 return Err(at(
                     &path,
                     format!("invalid model id `{entry}` for alias `{alias}`"),
-                    Some("model ids look like `anthropic:claude-haiku-4-5`".to_owned()),
+                    Some("model ids look like `anthropic:claude-haiku-4-5`"),
                 ));
             }
             model_name(config, entry, &path, at)?;
@@ -60,8 +60,7 @@ fn model_name(config: &Config, name: &str, path: &[Seg], at: At) -> Result<(), B
     if let Err(e) = config.expand_model(name) {
         let hint = Some(
             "model ids look like `anthropic:claude-haiku-4-5`, `test` or `script:NAME`; \
-             aliases are keys of `[models]`"
-                .to_owned(),
+             aliases are keys of `[models]`",
         );
         return Err(at(path, e.to_string(), hint));
     }
@@ -69,7 +68,7 @@ fn model_name(config: &Config, name: &str, path: &[Seg], at: At) -> Result<(), B
         return Err(at(
             path,
             message,
-            Some("add it as `[providers.NAME]` in `llm-do.toml`".to_owned()),
+            Some("add it as `[providers.NAME]` in `llm-do.toml`"),
         ));
     }
     Ok(())
@@ -118,7 +117,7 @@ fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &[key("limits"), key(name)],
                 format!("`{name}` must be at least 1"),
-                Some("omit it to use the default".to_owned()),
+                Some("omit it to use the default"),
             ));
         }
     }
@@ -137,18 +136,13 @@ fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
             if let Err(e) = globset::Glob::new(glob) {
                 return Err(at(
                     &[key("approvals"), Seg::Index(i), key(field)],
-                    format!("invalid glob `{glob}` in `{field}`: {}", glob_reason(&e)),
-                    Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`".to_owned()),
+                    format!("invalid glob `{glob}` in `{field}`: {}", e.kind()),
+                    Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`"),
                 ));
             }
         }
     }
     Ok(())
-}
-
-/// globset's error without the repeated glob.
-fn glob_reason(e: &globset::Error) -> String {
-    e.kind().to_string()
 }
 
 fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
@@ -157,7 +151,9 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &[key("shell"), key("allow"), Seg::Index(i), key("prefix")],
                 "shell `prefix` is empty".to_owned(),
-                Some("an empty prefix would allow every command; name the command, e.g. `git status`".to_owned()),
+                Some(
+                    "an empty prefix would allow every command; name the command, e.g. `git status`",
+                ),
             ));
         }
     }
@@ -174,7 +170,9 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &at_name(),
                 format!("`[shell] env` must not pass `{name}` to commands: it is {why}"),
-                Some("shell commands run with arguments a model chose; keep secrets out of their environment".to_owned()),
+                Some(
+                    "shell commands run with arguments a model chose; keep secrets out of their environment",
+                ),
             ));
         }
     }
@@ -215,7 +213,9 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &path,
                 format!("invalid provider name `{name}`"),
-                Some("provider names use letters, digits and `_`; they prefix model ids as `name:model`".to_owned()),
+                Some(
+                    "provider names use letters, digits and `_`; they prefix model ids as `name:model`",
+                ),
             ));
         }
         let redefines = !provider.base_url.is_empty()
@@ -225,7 +225,7 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &path,
                 format!("provider `{name}` is built in and cannot be redefined"),
-                Some(match base_url_variable(name) {
+                Some(&match base_url_variable(name) {
                     Some(var) => format!(
                         "choose another name, e.g. `{name}_local`, or set `{var}` to move the built-in provider; its table takes only `requests_per_minute` and `max_concurrent`"
                     ),
@@ -241,7 +241,7 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
                 return Err(at(
                     &[key("providers"), key(name), key(field)],
                     format!("`{field}` of provider `{name}` must be at least 1"),
-                    Some("omit it for no limit".to_owned()),
+                    Some("omit it for no limit"),
                 ));
             }
         }
@@ -252,17 +252,14 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &path,
                 format!("provider `{name}` needs `base_url`"),
-                Some("e.g. `base_url = \"http://localhost:8000/v1\"`".to_owned()),
+                Some("e.g. `base_url = \"http://localhost:8000/v1\"`"),
             ));
         }
         if provider.wire.is_none() {
             return Err(at(
                 &path,
                 format!("provider `{name}` needs `wire`"),
-                Some(
-                    "`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks"
-                        .to_owned(),
-                ),
+                Some("`wire = \"openai\"` or `wire = \"anthropic\"`: the API the endpoint speaks"),
             ));
         }
         let url = provider.base_url.as_str();
@@ -270,7 +267,7 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(
                 &[key("providers"), key(name), key("base_url")],
                 format!("`base_url` of provider `{name}` must start with `http://` or `https://`"),
-                Some(format!("e.g. `http://localhost:8000/v1`, not `{url}`")),
+                Some(&format!("e.g. `http://localhost:8000/v1`, not `{url}`")),
             ));
         }
     }
@@ -295,8 +292,7 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 &path,
                 format!("invalid mcp server name `{name}`"),
                 Some(
-                    "mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`"
-                        .to_owned(),
+                    "mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`",
                 ),
             ));
         }
@@ -305,20 +301,14 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 return Err(at(
                     &[key("mcp"), key(name), key("url")],
                     format!("mcp server `{name}` has both `command` and `url`"),
-                    Some(
-                        "use `command` for a stdio server or `url` for a streamable HTTP server"
-                            .to_owned(),
-                    ),
+                    Some("use `command` for a stdio server or `url` for a streamable HTTP server"),
                 ));
             }
             (None, None) => {
                 return Err(at(
                     &path,
                     format!("mcp server `{name}` needs `command` or `url`"),
-                    Some(
-                        "e.g. `command = \"npx\"` with `args`, or `url = \"https://...\"`"
-                            .to_owned(),
-                    ),
+                    Some("e.g. `command = \"npx\"` with `args`, or `url = \"https://...\"`"),
                 ));
             }
             (Some(command), None) => {
@@ -333,7 +323,7 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                     return Err(at(
                         &[key("mcp"), key(name), key("headers_env")],
                         format!("`headers_env` of mcp server `{name}` needs `url`"),
-                        Some("stdio servers take `env` instead".to_owned()),
+                        Some("stdio servers take `env` instead"),
                     ));
                 }
             }
@@ -356,7 +346,7 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                     return Err(at(
                         &[key("mcp"), key(name), key(field)],
                         format!("`{field}` of mcp server `{name}` needs `command`"),
-                        Some("HTTP servers take `headers_env` instead".to_owned()),
+                        Some("HTTP servers take `headers_env` instead"),
                     ));
                 }
             }

@@ -97,10 +97,13 @@ impl Doc<'_> {
         root: &DeTable,
         segs: &[Seg],
         message: String,
-        help: Option<String>,
+        help: Option<&str>,
     ) -> Box<Located> {
         let span = value_span(root, segs).unwrap_or(0..0);
-        Box::new(self.located(span, message).help_opt(help))
+        Box::new(
+            self.located(span, message)
+                .help_opt(help.map(str::to_owned)),
+        )
     }
 
     fn serde_error(&self, e: &toml::de::Error) -> Box<Located> {
@@ -293,11 +296,10 @@ fn split_expected(rest: &str) -> (String, Vec<String>) {
 
 fn suggest(name: &str, candidates: &[String], what: &str) -> String {
     crate::suggest::did_you_mean(name, candidates.iter().map(String::as_str)).unwrap_or_else(|| {
-        let all: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
-        if all.is_empty() {
+        if candidates.is_empty() {
             format!("no {what}s are allowed here")
         } else {
-            format!("valid {what}s are {}", all.join(", "))
+            format!("valid {what}s are {}", crate::suggest::quoted(candidates))
         }
     })
 }

@@ -17,7 +17,7 @@ use crate::runtime::Runtime;
 use crate::worker::WorkerSpec;
 
 /// The verdict on one field.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct FieldResult {
     pub field: String,
     pub pass: bool,
@@ -173,9 +173,7 @@ fn override_with(out: &mut Vec<FieldResult>, f: &str, verdict: &Value) -> Result
                     None => out.push(FieldResult {
                         field: field.clone(),
                         pass,
-                        expected: None,
-                        actual: None,
-                        reason: None,
+                        ..FieldResult::default()
                     }),
                 }
             }

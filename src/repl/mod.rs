@@ -42,14 +42,7 @@ pub struct Session {
 pub async fn run(rt: Arc<Runtime>, trace: Arc<Toggle>, json: bool) -> Result<(), Error> {
     tokio::task::spawn_blocking(move || Session::new(rt, trace, json).run())
         .await
-        .map_err(|e| usage(format!("the REPL stopped: {e}")))?
-}
-
-fn usage(message: String) -> Error {
-    Error::Usage {
-        message,
-        help: None,
-    }
+        .map_err(|e| Error::usage(format!("the REPL stopped: {e}")))?
 }
 
 impl Session {
@@ -69,7 +62,7 @@ impl Session {
     /// The read-eval-print loop (on a blocking thread).
     fn run(mut self) -> Result<(), Error> {
         let mut editor = editor::build(self.rt.clone())
-            .map_err(|e| usage(format!("cannot start the line editor: {e}")))?;
+            .map_err(|e| Error::usage(format!("cannot start the line editor: {e}")))?;
         // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the
         // first poll of the watcher in `eval` must not kill the process.
         {
@@ -90,7 +83,7 @@ impl Session {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => break,
-                Err(e) => return Err(usage(format!("cannot read input: {e}"))),
+                Err(e) => return Err(Error::usage(format!("cannot read input: {e}"))),
             };
             if line.trim().is_empty() {
                 continue;

@@ -27,20 +27,18 @@ use crate::script::caller::Caller;
 
 /// Register `call_all`, `try_call_all` and `parallel`.
 pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
-    let weak = rt.clone();
-    engine.register_fn(
-        "call_all",
-        move |ctx: NativeCallContext, items: Array| -> Result<Array, Box<EvalAltResult>> {
-            call_items(&weak, &ctx, "call_all", items, OnError::CancelSiblings)
-        },
-    );
-    let weak = rt.clone();
-    engine.register_fn(
-        "try_call_all",
-        move |ctx: NativeCallContext, items: Array| -> Result<Array, Box<EvalAltResult>> {
-            call_items(&weak, &ctx, "try_call_all", items, OnError::Collect)
-        },
-    );
+    for (name, on_error) in [
+        ("call_all", OnError::CancelSiblings),
+        ("try_call_all", OnError::Collect),
+    ] {
+        let weak = rt.clone();
+        engine.register_fn(
+            name,
+            move |ctx: NativeCallContext, items: Array| -> Result<Array, Box<EvalAltResult>> {
+                call_items(&weak, &ctx, name, items, on_error)
+            },
+        );
+    }
     engine.register_fn(
         "parallel",
         move |ctx: NativeCallContext, closures: Array| -> Result<Array, Box<EvalAltResult>> {
@@ -49,15 +47,13 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
     );
 }
 
-/// One `[name, input]` item of `call_all`.
-#[derive(Debug)]
-struct Item {
-    name: String,
-    input: Option<Dynamic>,
-}
-
-/// Read `[name]` or `[name, input]` (`input` a map of named arguments or a lone value).
-fn parse_item(fn_name: &str, index: usize, item: Dynamic) -> Result<Item, String> {
+/// Read an item `[name]` or `[name, input]` of `call_all` (`input` a map of named arguments or
+/// a lone value).
+fn parse_item(
+    fn_name: &str,
+    index: usize,
+    item: Dynamic,
+) -> Result<(String, Option<Dynamic>), String> {
     let shape = || {
         format!(
             "`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {}",
@@ -73,10 +69,7 @@ fn parse_item(fn_name: &str, index: usize, item: Dynamic) -> Result<Item, String
     let input = (parts.len() == 2).then(|| parts.remove(1));
     let name = parts.remove(0);
     match name.into_immutable_string() {
-        Ok(name) => Ok(Item {
-            name: name.to_string(),
-            input,
-        }),
+        Ok(name) => Ok((name.to_string(), input)),
         Err(t) => Err(format!(
             "`{fn_name}` item {index}: the name must be a string, not {t}"
         )),
@@ -99,9 +92,10 @@ fn call_items(
         // `try_call_all` never throws for one bad item: it becomes that item's error.
         let job = parse_item(fn_name, index, item)
             .map_err(CallError::Script)
-            .and_then(|item| {
-                names.push(item.name.clone());
-                rt.job(&call_ctx, &item.name, Input::Rhai(item.input))
+            .and_then(|(name, input)| {
+                let job = rt.job(&call_ctx, &name, Input::Rhai(input));
+                names.push(name);
+                job
             });
         match job {
             Ok(job) => jobs.push(job),
@@ -211,11 +205,11 @@ mod tests {
     #[test]
     fn items_are_name_input_pairs() {
         let item = Dynamic::from_array(vec!["sum".into(), Dynamic::from(3_i64)]);
-        let parsed = parse_item("call_all", 0, item).unwrap();
-        assert_eq!(parsed.name, "sum");
-        assert_eq!(parsed.input.unwrap().as_int().unwrap(), 3);
+        let (name, input) = parse_item("call_all", 0, item).unwrap();
+        assert_eq!(name, "sum");
+        assert_eq!(input.unwrap().as_int().unwrap(), 3);
         let bare = parse_item("call_all", 1, Dynamic::from_array(vec!["now".into()])).unwrap();
-        assert!(bare.input.is_none());
+        assert!(bare.1.is_none());
     }
 
     #[test]

@@ -184,14 +184,7 @@ fn type_phrase(ty: &str) -> String {
     match ty {
         "integer" | "array" | "object" => format!("an {ty}"),
         "string" | "number" | "boolean" => format!("a {ty}"),
-        choices => format!(
-            "one of {}",
-            choices
-                .split('|')
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        choices => format!("one of {}", crate::suggest::quoted(choices.split('|'))),
     }
 }
 

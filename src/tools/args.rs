@@ -37,11 +37,7 @@ impl<'a> Args<'a> {
             return Err(ToolError::UnknownArgument {
                 name: unknown.clone(),
                 tool,
-                expected: accepted
-                    .iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                expected: crate::suggest::quoted(accepted),
             });
         }
         Ok(Self { map })

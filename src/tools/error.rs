@@ -106,12 +106,10 @@ fn allowed_hint(allowed: &[String]) -> String {
             "; no shell commands are allowed in this project\nhint: allow a command prefix in `llm-do.toml`, e.g.\n  [shell]\n  allow = [{ prefix = \"git status\", approval = false }]",
         )
     } else {
-        let list = allowed
-            .iter()
-            .map(|p| format!("`{p}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("; allowed command prefixes: {list}")
+        format!(
+            "; allowed command prefixes: {}",
+            crate::suggest::quoted(allowed)
+        )
     }
 }
 

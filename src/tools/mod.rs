@@ -160,6 +160,9 @@ fn shell_tool() -> BuiltinTool {
     }
 }
 
+/// Builtin tools whose `path` argument names a file or folder in the project.
+pub const PATH_TOOLS: &[&str] = &["read_file", "list_files", "write_file"];
+
 /// What the builtin tools run against: the project sandbox and the shell allowlist.
 #[derive(Debug, Clone)]
 pub struct ToolEnv {
@@ -181,12 +184,7 @@ impl ToolEnv {
             }
         }
     }
-}
 
-/// Builtin tools whose `path` argument names a file or folder in the project.
-pub const PATH_TOOLS: &[&str] = &["read_file", "list_files", "write_file"];
-
-impl ToolEnv {
     /// The arguments the approval gate should see for a call of `name`: for the builtin file
     /// tools, the `path` argument replaced by the real path relative to the project root
     /// (in-root absolute paths, `.`/`..` and symlinks resolved, also a missing last component
@@ -194,11 +192,17 @@ impl ToolEnv {
     /// tool will touch. Other tools' arguments, and a path the sandbox refuses (the tool then
     /// refuses it too, before touching anything), are returned unchanged.
     pub fn canonical_args(&self, name: &str, args: &Value) -> Value {
-        canonical_request(self, name, args).unwrap_or_else(|_| args.clone())
+        let mut out = args.clone();
+        if PATH_TOOLS.contains(&name)
+            && let Some(path) = args.get("path").and_then(Value::as_str)
+            && let Ok(canonical) = self.sandbox.canonical(path)
+            && let Some(map) = out.as_object_mut()
+        {
+            map.insert("path".to_owned(), Value::String(canonical));
+        }
+        out
     }
-}
 
-impl ToolEnv {
     /// [`run`], abandoned as soon as `cancel` is cancelled (Ctrl-C, SIGTERM): a running shell
     /// command's process group is then killed without waiting for it, and the call fails with
     /// [`ToolError::Cancelled`].
@@ -214,27 +218,6 @@ impl ToolEnv {
             out = run(self, name, args) => out,
         }
     }
-}
-
-/// As [`ToolEnv::canonical_args`], with the sandbox's refusal of the path as an error.
-///
-/// # Errors
-///
-/// [`ToolError::Sandbox`] when the `path` argument of a file tool escapes the root, leads
-/// through a symlink outside it, or cannot be resolved.
-pub fn canonical_request(env: &ToolEnv, name: &str, args: &Value) -> Result<Value, ToolError> {
-    if !PATH_TOOLS.contains(&name) {
-        return Ok(args.clone());
-    }
-    let Some(path) = args.get("path").and_then(Value::as_str) else {
-        return Ok(args.clone());
-    };
-    let canonical = env.sandbox.canonical(path)?;
-    let mut out = args.clone();
-    if let Some(map) = out.as_object_mut() {
-        map.insert("path".to_owned(), Value::String(canonical));
-    }
-    Ok(out)
 }
 
 /// Run the builtin tool `name`. File tools run on tokio's blocking pool (a large read or a

@@ -39,6 +39,18 @@ impl Fanout {
         ids.get(&parent).and_then(|v| v.get(i)).copied()
     }
 
+    /// `f` on each child, with `parent` as that child knows it.
+    fn each<T>(
+        &self,
+        parent: Option<u64>,
+        f: impl Fn(&Arc<dyn Observer>, Option<u64>) -> T,
+    ) -> Vec<T> {
+        let children = self.children.iter().enumerate();
+        children
+            .map(|(i, c)| f(c, self.parent_for(parent, i)))
+            .collect()
+    }
+
     fn open(&self, child_ids: Vec<u64>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut ids) = self.ids.lock() {
@@ -58,18 +70,9 @@ impl Fanout {
 
 impl Observer for Fanout {
     fn call_start(&self, s: &CallStart) -> u64 {
-        let child_ids = self
-            .children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                c.call_start(&CallStart {
-                    parent: self.parent_for(s.parent, i),
-                    ..*s
-                })
-            })
-            .collect();
-        self.open(child_ids)
+        self.open(self.each(s.parent, |c, parent| {
+            c.call_start(&CallStart { parent, ..*s })
+        }))
     }
 
     fn call_end(&self, id: u64, end: &CallEnd) {
@@ -94,36 +97,21 @@ impl Observer for Fanout {
     }
 
     fn approval_event(&self, e: &ApprovalEvent) {
-        for (i, c) in self.children.iter().enumerate() {
-            c.approval_event(&ApprovalEvent {
-                parent: self.parent_for(e.parent, i),
-                ..*e
-            });
-        }
+        self.each(e.parent, |c, parent| {
+            c.approval_event(&ApprovalEvent { parent, ..*e });
+        });
     }
 
     fn tool_call(&self, e: &ToolCallEvent) {
-        for (i, c) in self.children.iter().enumerate() {
-            c.tool_call(&ToolCallEvent {
-                parent: self.parent_for(e.parent, i),
-                ..*e
-            });
-        }
+        self.each(e.parent, |c, parent| {
+            c.tool_call(&ToolCallEvent { parent, ..*e });
+        });
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {
-        let child_ids = self
-            .children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                c.model_request(&ModelRequestEvent {
-                    parent: self.parent_for(e.parent, i),
-                    ..*e
-                })
-            })
-            .collect();
-        self.open(child_ids)
+        self.open(self.each(e.parent, |c, parent| {
+            c.model_request(&ModelRequestEvent { parent, ..*e })
+        }))
     }
 
     fn model_response(&self, id: u64, e: &ModelResponseEvent) {

@@ -137,10 +137,8 @@ impl<'a> Fields<'a> {
             if KEYS.contains(&name) {
                 continue;
             }
-            let help = crate::suggest::did_you_mean(name, KEYS).unwrap_or_else(|| {
-                let all: Vec<String> = KEYS.iter().map(|k| format!("`{k}`")).collect();
-                format!("valid keys are {}", all.join(", "))
-            });
+            let help = crate::suggest::did_you_mean(name, KEYS)
+                .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
             let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
             return Err(Box::new(
                 self.error(span, format!("unknown key `{name}` in worker frontmatter"))
@@ -208,38 +206,21 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional integer in `min..=max`.
-    pub fn integer(
+    /// An optional number (`Yaml::as_i64`, `Yaml::as_f64`, as `read` says) in `range`.
+    pub fn in_range<T: PartialOrd>(
         &self,
         key: &str,
-        min: i64,
-        max: i64,
+        read: fn(&Yaml) -> Option<T>,
+        range: std::ops::RangeInclusive<T>,
         expected: &str,
-    ) -> Result<Option<i64>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match v.as_i64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(self.wrong(key, expected, v)),
-            },
-        }
-    }
-
-    /// An optional number in `min..=max`.
-    pub fn number(
-        &self,
-        key: &str,
-        min: f64,
-        max: f64,
-        expected: &str,
-    ) -> Result<Option<f64>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match v.as_f64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(self.wrong(key, expected, v)),
-            },
-        }
+    ) -> Result<Option<T>, Box<Located>> {
+        self.get(key)
+            .map(|v| {
+                read(v)
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| self.wrong(key, expected, v))
+            })
+            .transpose()
     }
 
     /// An optional list of strings, each with its span in the file.

@@ -5,6 +5,7 @@
 //! validates it key by key ([`super::fields`]) so that each error knows where its key is.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,23 +19,29 @@ use crate::config::is_identifier;
 use crate::error::Located;
 use crate::model::{Reasoning, ToolChoice};
 
-/// A toolset name as written in the frontmatter, with its byte span in the file (for errors
-/// such as an unknown toolset).
+/// A name as written in the frontmatter, with its byte span in the file (for errors such as
+/// an unknown toolset or alias).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToolsetRef {
+pub struct NameRef {
     pub name: String,
     /// Byte offset and length in [`WorkerSpec::text`].
     pub span: (usize, usize),
 }
 
-/// One entry of a worker's `model:` (a model id or a `[models]` alias), with its byte span in
-/// the file (for errors such as an unknown alias).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelRef {
-    pub name: String,
-    /// Byte offset and length in [`WorkerSpec::text`].
-    pub span: (usize, usize),
+impl From<(String, Range<usize>)> for NameRef {
+    fn from((name, span): (String, Range<usize>)) -> Self {
+        Self {
+            name,
+            span: (span.start, span.len()),
+        }
+    }
 }
+
+/// A toolset name of `toolsets:`.
+pub type ToolsetRef = NameRef;
+
+/// One entry of a worker's `model:` (a model id or a `[models]` alias).
+pub type ModelRef = NameRef;
 
 /// A few-shot example: sent as a prior user/assistant turn.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,14 +139,12 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     let toolsets = fields
         .string_list("toolsets")?
         .into_iter()
-        .map(|(name, span)| ToolsetRef {
-            name,
-            span: (span.start, span.len()),
-        })
+        .map(NameRef::from)
         .collect();
     let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
     let models = models(&fields)?;
+    let int = Yaml::as_i64;
     Ok(WorkerSpec {
         name,
         description: fields.string("description")?,
@@ -147,9 +152,14 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         models,
         cache: fields.boolean("cache")?,
         reasoning: reasoning(&fields)?,
-        temperature: fields.number("temperature", 0.0, 2.0, "a number from 0 to 2")?,
+        temperature: fields.in_range(
+            "temperature",
+            Yaml::as_f64,
+            0.0..=2.0,
+            "a number from 0 to 2",
+        )?,
         max_tokens: fields
-            .integer("max_tokens", 1, u32_max, positive)?
+            .in_range("max_tokens", int, 1..=u32_max, positive)?
             .map(to_u32),
         toolsets,
         input,
@@ -158,18 +168,23 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         compare,
         attachments,
         max_turns: fields
-            .integer("max_turns", 1, u32_max, positive)?
+            .in_range("max_turns", int, 1..=u32_max, positive)?
             .map_or(DEFAULT_MAX_TURNS, to_u32),
         tool_choice: tool_choice(&fields)?,
-        seed: fields.integer("seed", i64::MIN, i64::MAX, "an integer")?,
+        seed: fields.in_range("seed", int, i64::MIN..=i64::MAX, "an integer")?,
         parallel_tool_calls: fields.boolean("parallel_tool_calls")?,
         budget: WorkerBudget {
-            max_cost_usd: fields.number("max_cost_usd", 0.0, f64::MAX, "a number of dollars")?,
+            max_cost_usd: fields.in_range(
+                "max_cost_usd",
+                Yaml::as_f64,
+                0.0..=f64::MAX,
+                "a number of dollars",
+            )?,
             max_requests: fields
-                .integer("max_requests", 1, i64::MAX, positive)?
+                .in_range("max_requests", int, 1..=i64::MAX, positive)?
                 .and_then(|n| u64::try_from(n).ok()),
             max_tokens: fields
-                .integer("max_run_tokens", 1, i64::MAX, positive)?
+                .in_range("max_run_tokens", int, 1..=i64::MAX, positive)?
                 .and_then(|n| u64::try_from(n).ok()),
         },
         instructions: instructions(&text[sections.body]),
@@ -296,10 +311,7 @@ fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
         .into_iter()
         .map(|(name, span)| {
             if crate::config::is_model_id(&name) || is_identifier(&name) {
-                return Ok(ModelRef {
-                    name,
-                    span: (span.start, span.len()),
-                });
+                return Ok(NameRef::from((name, span)));
             }
             Err(Box::new(
                 fields
@@ -432,8 +444,7 @@ fn compare(
         if !known.contains(&field) {
             let help = crate::suggest::did_you_mean(&field, known.iter().map(String::as_str))
                 .unwrap_or_else(|| {
-                    let all: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-                    format!("the output fields are {}", all.join(", "))
+                    format!("the output fields are {}", crate::suggest::quoted(&known))
                 });
             return Err(Box::new(
                 fields
