@@ -358,6 +358,7 @@ fn message_text(m: &crate::model::Message) -> String {
             Part::ToolCall(c) => format!("{}({})", c.name, c.arguments),
             Part::ToolResult(r) => format!("{} = {}", r.name, r.content),
             Part::Attachment(a) => format!("[attachment {}]", a.path),
+            Part::Thinking(_) => "[thinking]".to_owned(),
         })
         .collect::<Vec<_>>()
         .join(" ")

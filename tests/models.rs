@@ -245,3 +245,62 @@ fn models_lists_providers_aliases_and_prices() {
     assert_eq!(added["override"], true);
     assert_eq!(v["prices_date"], llm_do::model::prices::TABLE_DATE);
 }
+
+/// Anthropic extended thinking with tools: the turn that called a tool goes back with its
+/// thinking block (signature included) first, or the API rejects the next request.
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_thinking_goes_back_with_the_tool_calls_it_led_to() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    let reply = |content: Value, stop: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+            "content": content, "stop_reason": stop,
+            "usage": {"input_tokens": 10, "output_tokens": 5},
+        }))
+    };
+    let thinking = json!({"type": "thinking", "thinking": "I should add.", "signature": "c2ln"});
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(reply(
+            json!([thinking, {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 1, "b": 2}}]),
+            "tool_use",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(reply(json!([{"type": "text", "text": "3"}]), "end_turn"))
+        .mount(&server)
+        .await;
+    let t = Test::new()
+        .config(&format!(
+            "[providers.claude]\nbase_url = \"{}\"\napi_key_env = \"CLAUDE_KEY\"\nwire = \"anthropic\"\n",
+            server.uri()
+        ))
+        .env("CLAUDE_KEY", "test-key")
+        .worker(
+            "adder",
+            "---\nmodel: claude:claude-sonnet-4-5\nreasoning: low\ntoolsets: [add]\n---\nAdd.\n",
+        )
+        .script("math", "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n");
+    let out = tokio::task::spawn_blocking(move || t.run_with(&["run", "adder", "1 and 2"]))
+        .await
+        .unwrap();
+    out.status(0);
+    assert_eq!(out.stdout.trim(), "3");
+    let requests = server.received_requests().await.unwrap();
+    let second: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        second["messages"][1],
+        json!({"role": "assistant", "content": [
+            thinking,
+            {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 1, "b": 2}},
+        ]})
+    );
+    assert!(second["thinking"].is_object(), "{second}");
+}

@@ -78,6 +78,10 @@ pub enum Part {
     ToolCall(ToolCall),
     ToolResult(ToolResult),
     Attachment(Attachment),
+    /// A reasoning block of an assistant message as the provider sent it (Anthropic `thinking`
+    /// with its signature, or `redacted_thinking`): sent back unchanged on the same wire,
+    /// dropped on the others.
+    Thinking(Value),
 }
 
 /// A tool call requested by the model.
@@ -250,6 +254,10 @@ pub struct ModelResponse {
     /// schema this is the JSON text of the structured answer.
     pub text: String,
     pub tool_calls: Vec<ToolCall>,
+    /// Reasoning blocks a provider wants back in the following requests (Anthropic extended
+    /// thinking with tools), opaque here; kept in the assistant message as [`Part::Thinking`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thinking: Vec<Value>,
     pub usage: Usage,
     pub finish: FinishReason,
 }

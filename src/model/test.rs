@@ -65,6 +65,7 @@ pub fn reply(req: &ModelRequest) -> ModelResponse {
             tool_calls: vec![call],
             usage: usage(usage_in, 10),
             finish: FinishReason::ToolCalls,
+            ..ModelResponse::default()
         };
     }
     let text = match &req.output_schema {
@@ -76,6 +77,7 @@ pub fn reply(req: &ModelRequest) -> ModelResponse {
         text,
         tool_calls: vec![],
         finish: FinishReason::Stop,
+        ..ModelResponse::default()
     }
 }
 

@@ -126,7 +126,14 @@ async fn converse(
         rt.budget.charge(response.usage, cost)?;
         check_worker_budget(spec, spend)?;
         if !response.tool_calls.is_empty() {
-            let mut parts = Vec::new();
+            // Thinking blocks go back first: with tools, Anthropic rejects the next request when
+            // the turn that called them lost its thinking.
+            let mut parts: Vec<Part> = response
+                .thinking
+                .iter()
+                .cloned()
+                .map(Part::Thinking)
+                .collect();
             if !response.text.is_empty() {
                 parts.push(Part::Text(response.text.clone()));
             }

@@ -274,6 +274,8 @@ fn blocks(message: &Message) -> Result<Vec<Block<'_>>, ModelError> {
                 is_error: r.is_error,
             }),
             Part::Attachment(a) => rest.push(Block::Raw(attachment(a)?)),
+            // Sent back as the API sent it, signature included, before the turn's text.
+            Part::Thinking(block) => rest.push(Block::Raw(block.clone())),
         }
     }
     results.extend(rest);

@@ -27,6 +27,7 @@ pub fn parse_response(
         .ok_or_else(|| protocol(provider, "the response has no `content`"))?;
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     for block in content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(
@@ -43,13 +44,32 @@ pub fn parse_response(
                     .cloned()
                     .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
             }),
+            Some(THINKING | REDACTED_THINKING) => thinking.push(block.clone()),
             _ => {}
         }
     }
     let mut usage = Usage::default();
     add_usage(&mut usage, body.get("usage"));
     let stop = body.get("stop_reason").and_then(Value::as_str);
-    finish(text, calls, stop, usage, output_tool, provider)
+    let reply = Reply {
+        text,
+        calls,
+        thinking,
+    };
+    finish(reply, stop, usage, output_tool, provider)
+}
+
+/// The block types of extended thinking. With tools, the API wants an assistant turn's thinking
+/// blocks sent back unchanged (signature included) in the requests that follow it.
+const THINKING: &str = "thinking";
+const REDACTED_THINKING: &str = "redacted_thinking";
+
+/// What a reply's content blocks hold.
+struct Reply {
+    text: String,
+    calls: Vec<ToolCall>,
+    /// `thinking` and `redacted_thinking` blocks as the API sent them.
+    thinking: Vec<Value>,
 }
 
 fn str_field(value: &Value, key: &str) -> String {
@@ -84,8 +104,11 @@ fn add_usage(usage: &mut Usage, value: Option<&Value>) {
 /// when `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
 /// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
 fn finish(
-    text: String,
-    calls: Vec<ToolCall>,
+    Reply {
+        text,
+        calls,
+        thinking,
+    }: Reply,
     stop: Option<&str>,
     usage: Usage,
     output_tool: Option<&str>,
@@ -107,6 +130,7 @@ fn finish(
         return Ok(ModelResponse {
             text,
             tool_calls: Vec::new(),
+            thinking,
             usage,
             finish: FinishReason::Stop,
         });
@@ -121,6 +145,7 @@ fn finish(
     Ok(ModelResponse {
         text,
         tool_calls: calls,
+        thinking,
         usage,
         finish,
     })
@@ -160,6 +185,9 @@ enum Block {
         name: String,
         json: String,
     },
+    /// A `thinking` block (its text and signature arrive as deltas) or a `redacted_thinking`
+    /// one (whole at its start), kept as the block to send back.
+    Thinking(Value),
     Other,
 }
 
@@ -219,6 +247,7 @@ impl StreamState {
                     json: String::new(),
                 }
             }
+            Some(THINKING | REDACTED_THINKING) => Block::Thinking(block.clone()),
             _ => Block::Other,
         };
         self.blocks.insert(index, entry);
@@ -243,7 +272,25 @@ impl StreamState {
                     );
                 }
             }
-            // thinking, signature and future delta types carry nothing the reply keeps.
+            Some(kind @ ("thinking_delta" | "signature_delta")) => {
+                let key = if kind == "thinking_delta" {
+                    "thinking"
+                } else {
+                    "signature"
+                };
+                if let (Some(Block::Thinking(Value::Object(block))), Some(part)) = (
+                    self.blocks.get_mut(&index),
+                    delta.get(key).and_then(Value::as_str),
+                ) {
+                    let field = block
+                        .entry(key)
+                        .or_insert_with(|| Value::String(String::new()));
+                    if let Value::String(s) = field {
+                        s.push_str(part);
+                    }
+                }
+            }
+            // Future delta types carry nothing the reply keeps.
             _ => {}
         }
     }
@@ -305,21 +352,24 @@ impl SseHandler for StreamState {
                 "stream ended early (no `message_stop`); the connection was probably cut",
             ));
         }
-        let calls = self
-            .blocks
-            .into_values()
-            .filter_map(|b| match b {
-                Block::Tool { id, name, json } => Some(ToolCall {
+        let mut reply = Reply {
+            text: self.text,
+            calls: Vec::new(),
+            thinking: Vec::new(),
+        };
+        for block in self.blocks.into_values() {
+            match block {
+                Block::Tool { id, name, json } => reply.calls.push(ToolCall {
                     id,
                     name,
                     arguments: parse_arguments(&json),
                 }),
-                Block::Text | Block::Other => None,
-            })
-            .collect();
+                Block::Thinking(block) => reply.thinking.push(block),
+                Block::Text | Block::Other => {}
+            }
+        }
         finish(
-            self.text,
-            calls,
+            reply,
             self.stop.as_deref(),
             self.usage,
             self.output_tool.as_deref(),

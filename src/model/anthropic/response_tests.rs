@@ -190,3 +190,54 @@ async fn a_streamed_tool_use_without_a_tool_use_block_is_an_error() {
     let message = run(text, None).await.0.unwrap_err().error.to_string();
     assert!(message.contains("no `tool_use` content block"), "{message}");
 }
+
+#[test]
+fn thinking_blocks_are_kept_whole_beside_text_and_tool_calls() {
+    let thinking = json!({"type": "thinking", "thinking": "Add first.", "signature": "sig=="});
+    let redacted = json!({"type": "redacted_thinking", "data": "opaque"});
+    let body = json!({"content": [
+        thinking,
+        redacted,
+        {"type": "tool_use", "id": "toolu_1", "name": "add", "input": {"a": 1}},
+    ], "stop_reason": "tool_use"});
+    let reply = parse_response(&body, "anthropic", None).unwrap();
+    assert_eq!(reply.thinking, [thinking, redacted]);
+    assert_eq!(reply.tool_calls.len(), 1);
+    assert_eq!(reply.text, "");
+}
+
+#[tokio::test]
+async fn a_streamed_thinking_block_gathers_its_text_and_signature() {
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Add \"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"first.\"}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sig==\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_a\",\"name\":\"add\",\"input\":{}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\": 1}\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let (reply, events) = run(stream, None).await;
+    let reply = reply.unwrap();
+    assert_eq!(
+        reply.thinking,
+        [
+            json!({"type": "thinking", "thinking": "Add first.", "signature": "sig=="}),
+            json!({"type": "redacted_thinking", "data": "opaque"}),
+        ]
+    );
+    assert_eq!(reply.tool_calls[0].arguments, json!({"a": 1}));
+    // Thinking is not streamed as reply text.
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::TextDelta(_))),
+        "{events:?}"
+    );
+}

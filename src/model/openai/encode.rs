@@ -195,7 +195,7 @@ fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
             }),
             Part::Text(_) => has_text = true,
             Part::Attachment(_) => has_attachment = true,
-            Part::ToolCall(_) => {}
+            Part::ToolCall(_) | Part::Thinking(_) => {}
         }
     }
     if has_attachment {

@@ -60,6 +60,7 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
         tool_calls,
         usage: usage(body.get("usage")),
         finish,
+        ..ModelResponse::default()
     })
 }
 
@@ -335,6 +336,7 @@ impl SseHandler for StreamState {
             tool_calls,
             usage: self.usage,
             finish,
+            ..ModelResponse::default()
         })
     }
 }
