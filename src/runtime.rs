@@ -371,8 +371,16 @@ impl Runtime {
             source: crate::model::ModelError::Other(e.to_string()),
         })?;
         let mut chain = Vec::with_capacity(ids.len());
-        for id in ids {
-            chain.push(self.model_by_id(&loaded, spec, id)?);
+        for (i, id) in ids.into_iter().enumerate() {
+            match self.model_by_id(&loaded, spec, id.clone()) {
+                Ok(model) => chain.push(model),
+                // A later member is made when the chain reaches it: a missing key for a
+                // fallback does not stop the members before it from serving.
+                Err(CallError::Model { source, .. }) if i > 0 => chain.push(Arc::new(
+                    crate::model::fallback::Unavailable::new(id, source.to_string()),
+                )),
+                Err(e) => return Err(e),
+            }
         }
         Ok(
             match crate::model::fallback::FallbackModel::new(chain.clone()) {

@@ -125,6 +125,26 @@ fn a_chain_moves_on_when_answers_keep_failing_the_schema() {
     out.status(1);
 }
 
+#[test]
+fn a_fallback_without_a_key_fails_only_when_the_chain_reaches_it() {
+    let t = Test::new()
+        .config("[models]\nfast = [\"test\", \"openai:gpt-4o-mini\"]\nsmart = [\"script:bad\", \"openai:gpt-4o-mini\"]\n")
+        .script("fakes", FAKES)
+        .worker("greet", "---\nmodel: fast\n---\nGreet.\n")
+        .worker(
+            "rate",
+            "---\nmodel: smart\noutput:\n  score: integer\n---\nRate it.\n",
+        );
+    // The first member serves; the second's missing key does not matter.
+    let out = t.run_with(&["run", "greet", "Ada"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: Ada\n");
+    // Reached (the first member's answers keep failing the schema), it says why.
+    let out = t.run_with(&["run", "rate", "x"]);
+    out.status(1);
+    assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
+}
+
 /// Runs 4 outer calls each fanning out to 2 workers on `model` (8 requests wanted at once)
 /// against the mock server and returns its counters.
 async fn nested_fan_out(providers: &str, model: &str, builtin: bool) -> Value {

@@ -25,6 +25,35 @@ impl FallbackModel {
     }
 }
 
+/// A later member of a chain that could not be made (its provider has no key, say): the chain
+/// still serves from the members before it, and fails with this reason only when it gets here.
+pub struct Unavailable {
+    id: String,
+    why: String,
+}
+
+impl Unavailable {
+    /// The member `id`, failing with `why` when reached.
+    #[must_use]
+    pub fn new(id: String, why: String) -> Self {
+        Self { id, why }
+    }
+}
+
+impl Model for Unavailable {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _request: &'a ModelRequest,
+        _sink: Option<StreamSink<'a>>,
+    ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
+        Box::pin(async move { Err(ModelError::Other(self.why.clone())) })
+    }
+}
+
 /// The API model name of a full id (`anthropic:claude-x` → `claude-x`).
 fn api_name(id: &str) -> &str {
     id.split_once(':').map_or(id, |(_, m)| m)
