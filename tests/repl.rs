@@ -191,9 +191,12 @@ fn watch_reruns_the_script_when_it_changes() {
 
 #[test]
 fn bare_llm_do_on_a_terminal_starts_the_repl_and_meta_commands_work() {
-    let t = project();
+    let t = project().config("[models]\nquick = \"test\"\n");
     let mut p = rexpect::session::spawn_command(command(t.path(), &[]), Some(30_000)).unwrap();
     p.exp_string("`:help` for commands").unwrap();
+    line(&mut p, ":model gpt", "is not a model id");
+    line(&mut p, ":model quick", "model: quick");
+    line(&mut p, "call(\"greeter\", \"Bo\")", "test reply");
     line(&mut p, ":model test", "model: test");
     line(&mut p, "call(\"greeter\", \"Ada\")", "test reply");
     line(&mut p, ":approve-all on", "approve-all: on");

@@ -362,3 +362,14 @@ fn rate_limits_are_at_least_one() {
         )
     );
 }
+
+#[test]
+fn model_ids_need_a_provider() {
+    use super::is_model_id;
+    assert!(is_model_id("test"));
+    assert!(is_model_id("anthropic:claude-haiku-4-5"));
+    assert!(is_model_id("script:fake"));
+    assert!(!is_model_id("gpt"));
+    assert!(!is_model_id(":x"));
+    assert!(!is_model_id("a:"));
+}

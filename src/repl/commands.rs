@@ -189,25 +189,17 @@ fn model(session: &mut Session, args: &str) -> Result<Flow, String> {
             rt.set_session_model(None);
             println!("model: per worker");
         }
-        id if valid_model_id(id) => {
+        id if crate::config::is_model_id(id) || rt.project().config.models.contains_key(id) => {
             rt.set_session_model(Some(id.to_string()));
             println!("model: {id}");
         }
         id => {
             return Err(format!(
-                "`{id}` is not a model id (expected `provider:model`, `test` or `script:FN`)"
+                "`{id}` is not a model id (expected `provider:model`, `test`, `script:FN` or an alias under `[models]`)"
             ));
         }
     }
     Ok(Flow::Continue)
-}
-
-/// `test`, or `provider:model` with both parts non-empty and no spaces.
-fn valid_model_id(id: &str) -> bool {
-    id == "test"
-        || id.split_once(':').is_some_and(|(p, m)| {
-            !p.is_empty() && !m.is_empty() && !id.contains(char::is_whitespace)
-        })
 }
 
 fn trace(session: &mut Session, args: &str) -> Result<Flow, String> {
@@ -261,15 +253,6 @@ mod tests {
         assert_eq!(switch("on"), Ok(true));
         assert_eq!(switch("off"), Ok(false));
         assert!(switch("yes").is_err());
-    }
-
-    #[test]
-    fn model_ids_need_a_provider() {
-        assert!(valid_model_id("test"));
-        assert!(valid_model_id("anthropic:claude-haiku-4-5"));
-        assert!(valid_model_id("script:fake"));
-        assert!(!valid_model_id("gpt"));
-        assert!(!valid_model_id(":x"));
     }
 
     #[test]
