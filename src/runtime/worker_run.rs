@@ -61,6 +61,7 @@ pub async fn run(
         parallel_tool_calls: spec.parallel_tool_calls,
         cache: false,
         reasoning: spec.reasoning,
+        encoded: crate::model::EncodeCache::default(),
     };
     request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
     for turn in 0..spec.max_turns {
