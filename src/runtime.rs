@@ -66,10 +66,19 @@ pub trait LiveText: Send + Sync {
     fn end(&self);
 }
 
+/// A generation number no runtime has used: a `call()` site keeps its target only while its
+/// runtime's state is the one it resolved the name in.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Shared state of one llm-do process.
 pub struct Runtime {
     pub settings: Settings,
     loaded: RwLock<Arc<Loaded>>,
+    /// Changes with every swap of `loaded` (see [`Caller::generation`](crate::script::caller::Caller::generation)).
+    generation: std::sync::atomic::AtomicU64,
     pub engine: rhai::Engine,
     pub handle: Handle,
     pub cancel: Arc<Cancel>,
@@ -149,6 +158,7 @@ impl Runtime {
                     providers: Arc::default(),
                     models: Arc::default(),
                 })),
+                generation: std::sync::atomic::AtomicU64::new(next_generation()),
                 engine,
                 handle,
                 cancel,
@@ -192,7 +202,14 @@ impl Runtime {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Arc::new(next(&slot)?);
+        self.generation
+            .store(next_generation(), std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// The generation of the state in force.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Rebuild the approval gate (the session's approval mode changed); the rest stays.

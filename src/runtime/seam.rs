@@ -142,6 +142,16 @@ impl Runtime {
                 .block_on(async move { rt.run_traced(&ctx, callee, args).await });
         }
         let args = positional_args(callee, input)?;
+        self.run_here(callee, args, here)
+    }
+
+    /// Run a fn or builtin with mapped and checked arguments on this thread, inside its span.
+    pub(crate) fn run_here(
+        &self,
+        callee: &Callee,
+        args: Vec<Dynamic>,
+        here: &mut dyn Here,
+    ) -> Result<Dynamic, CallError> {
         let (span, inner) = if self.observer.wants(callee.kind()) {
             let ctx = here.ctx();
             let span = Span::open(self, &ctx, callee, || positional_json(callee, &args));

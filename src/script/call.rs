@@ -13,7 +13,7 @@
 //! Resolution, validation, tracing and running are the runtime's one seam, reached through
 //! [`Caller`]; this module only evaluates the syntax and adapts the evaluation as [`Here`].
 
-use std::sync::Weak;
+use std::sync::{Arc, RwLock, Weak};
 
 use rhai::{
     Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError,
@@ -21,7 +21,7 @@ use rhai::{
 };
 
 use crate::call::{CallCtx, CallError, Input};
-use crate::script::caller::{Caller, Here};
+use crate::script::caller::{Caller, Direct, DirectArgs, Here};
 use crate::script::errors;
 
 /// Name of the helper that invokes a fn pointer with a native call context.
@@ -91,17 +91,95 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
         SYNTAX_KEY,
         parse,
         false,
-        move |ctx, inputs, _| eval(&rt, ctx, inputs),
+        move |ctx, inputs, state| eval(&rt, ctx, inputs, state),
     );
+}
+
+/// What `call()` sites keep between evaluations, by site number (the syntax's state in the
+/// parsed script is the number: Rhai hashes that state when a closure holds the call, and only
+/// plain values hash): the fn or builtin the name resolved to, while the runtime's namespace is
+/// unchanged.
+static SITES: RwLock<Vec<Option<Arc<Kept>>>> = RwLock::new(Vec::new());
+
+/// A new call site's number.
+fn new_site() -> rhai::INT {
+    let mut sites = SITES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    sites.push(None);
+    rhai::INT::try_from(sites.len() - 1).unwrap_or(rhai::INT::MAX)
+}
+
+struct Kept {
+    generation: u64,
+    name: ImmutableString,
+    /// `None`: the name is something else (a worker, a tool...), resolved at every call.
+    target: Option<Direct>,
+    /// When the input is a map literal naming each of the fn's parameters once: the parameter
+    /// index of each key, in the order written.
+    order: Option<Vec<usize>>,
+}
+
+/// What site `site` keeps for `name` in the runtime's current generation, resolving it when
+/// it keeps nothing (or something older).
+fn site_target(
+    site: rhai::INT,
+    rt: &dyn Caller,
+    name: &ImmutableString,
+    input: Option<&Expression>,
+) -> Option<Arc<Kept>> {
+    let index = usize::try_from(site).ok()?;
+    let generation = rt.generation();
+    {
+        let sites = SITES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(Some(kept)) = sites.get(index)
+            && kept.generation == generation
+            && kept.name == *name
+        {
+            return Some(kept.clone());
+        }
+    }
+    let target = rt.direct(name);
+    let order = match (&target, input.map(|e| &**e)) {
+        (Some(Direct::Fn(f)), Some(rhai::Expr::Map(map, _))) => {
+            param_order(&f.params, map.0.iter().map(|(key, _)| key.name.as_str()))
+        }
+        _ => None,
+    };
+    let kept = Arc::new(Kept {
+        generation,
+        name: name.clone(),
+        target,
+        order,
+    });
+    let mut sites = SITES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(slot) = sites.get_mut(index) {
+        *slot = Some(kept.clone());
+    }
+    Some(kept)
+}
+
+/// The parameter index of each key, when the keys name every parameter exactly once.
+fn param_order<'a>(params: &[String], keys: impl Iterator<Item = &'a str>) -> Option<Vec<usize>> {
+    let mut order = Vec::with_capacity(params.len());
+    for key in keys {
+        let i = params.iter().position(|p| p == key)?;
+        if order.contains(&i) {
+            return None;
+        }
+        order.push(i);
+    }
+    (order.len() == params.len()).then_some(order)
 }
 
 fn parse(
     symbols: &[ImmutableString],
     look_ahead: &str,
-    _: &mut Dynamic,
+    state: &mut Dynamic,
 ) -> Result<Option<ImmutableString>, ParseError> {
     let next = match symbols.last().map(ImmutableString::as_str) {
-        Some(SYNTAX_KEY) => "(",
+        Some(SYNTAX_KEY) => {
+            *state = Dynamic::from(new_site());
+            "("
+        }
         Some("(" | ",") => "$expr$",
         Some("$expr$") => match look_ahead {
             "," => ",",
@@ -131,6 +209,7 @@ fn eval(
     rt: &Weak<dyn Caller>,
     ctx: &mut EvalContext,
     inputs: &[Expression],
+    state: &Dynamic,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let pos = inputs[0].position();
     let first = ctx.eval_expression_tree(&inputs[0])?;
@@ -146,12 +225,10 @@ fn eval(
             &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
         );
     }
-    let Some(name) = first.clone().into_immutable_string().ok() else {
+    let type_name = first.type_name();
+    let Ok(name) = first.into_immutable_string() else {
         return Err(runtime_error(
-            format!(
-                "call() takes a name (string) or a fn pointer first, not {}",
-                first.type_name()
-            ),
+            format!("call() takes a name (string) or a fn pointer first, not {type_name}"),
             pos,
         ));
     };
@@ -161,12 +238,41 @@ fn eval(
             pos,
         ));
     }
+    let Some(rt) = rt.upgrade() else {
+        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
+    };
+    let kept = state
+        .as_int()
+        .ok()
+        .and_then(|site| site_target(site, rt.as_ref(), &name, inputs.get(1)));
+    if let Some(Kept {
+        target: Some(target),
+        order,
+        ..
+    }) = kept.as_deref()
+    {
+        // A map literal of the fn's parameters: its values go straight to their places.
+        let args = match (order, inputs.get(1).map(|e| &**e)) {
+            (Some(order), Some(rhai::Expr::Map(map, _))) => {
+                let mut args = vec![Dynamic::UNIT; order.len()];
+                for ((_, value), &i) in map.0.iter().zip(order) {
+                    args[i] = ctx.eval_expression_tree(&value.into())?;
+                }
+                DirectArgs::Mapped(args)
+            }
+            _ => DirectArgs::Input(Input::Rhai(match inputs.get(1) {
+                Some(e) => Some(ctx.eval_expression_tree(e)?),
+                None => None,
+            })),
+        };
+        let mut here = InEval { ctx, pos };
+        return rt
+            .call_direct(target, args, &mut here)
+            .map_err(|e| call_error(e, pos));
+    }
     let input = match inputs.get(1) {
         Some(e) => Some(ctx.eval_expression_tree(e)?),
         None => None,
-    };
-    let Some(rt) = rt.upgrade() else {
-        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
     };
     dispatch(rt.as_ref(), ctx, &name, input, pos)
 }
@@ -214,7 +320,8 @@ impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
         mut args: Vec<Dynamic>,
     ) -> Result<Dynamic, CallError> {
         let saved = inner.map(|c| std::mem::replace(self.ctx.tag_mut(), Dynamic::from(c.clone())));
-        let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+        // Inline for up to three arguments: no allocation per call.
+        let mut refs: rhai::StaticVec<&mut Dynamic> = args.iter_mut().collect();
         let out = self.ctx.call_fn_raw(name, false, false, &mut refs);
         if let Some(tag) = saved {
             *self.ctx.tag_mut() = tag;
@@ -243,5 +350,22 @@ pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
             pos,
         )),
         other => runtime_error(other.one_line(), pos),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param_order;
+
+    /// A map literal maps straight to parameters only when its keys name each parameter once.
+    #[test]
+    fn map_literal_keys_in_parameter_order() {
+        let params = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(param_order(&params, ["b", "a"].into_iter()), Some(vec![1, 0]));
+        assert_eq!(param_order(&params, ["a", "b"].into_iter()), Some(vec![0, 1]));
+        assert_eq!(param_order(&params, ["a"].into_iter()), None);
+        assert_eq!(param_order(&params, ["a", "a"].into_iter()), None);
+        assert_eq!(param_order(&params, ["a", "c"].into_iter()), None);
+        assert_eq!(param_order(&[], std::iter::empty()), Some(vec![]));
     }
 }
