@@ -139,13 +139,17 @@ impl Runtime {
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
-            let engine = engine::build(
-                caller,
-                cancel.clone(),
-                sandbox.clone(),
-                limits,
-                settings.quiet,
-            );
+            let engine = if settings.load_only {
+                engine::build_for_parsing(caller, limits)
+            } else {
+                engine::build(
+                    caller,
+                    cancel.clone(),
+                    sandbox.clone(),
+                    limits,
+                    settings.quiet,
+                )
+            };
             let project = Project::load(&engine, &settings.root, entry).unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)
