@@ -354,7 +354,9 @@ impl RunLog {
         let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let conn = state.ready()?;
         let tx = conn.transaction()?;
-        {
+        // A statement is compiled only when there are rows for it (a short run has none of
+        // most kinds, and each compile is a parse of its SQL).
+        if !calls.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error, model,
                  tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
@@ -381,6 +383,8 @@ impl RunLog {
                     c.time,
                 ])?;
             }
+        }
+        if !approvals.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -396,6 +400,8 @@ impl RunLog {
                     a.time
                 ])?;
             }
+        }
+        if !switches.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO switch_events (run, name, mode, served, deferred, agreed, fields, input,
                  worker_output, code_output, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -415,17 +421,17 @@ impl RunLog {
                     now(),
                 ])?;
             }
-            if let Some(status) = status {
-                tx.execute(
-                    "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
-                    params![
-                        self.run,
-                        now(),
-                        status,
-                        sql_int(self.dropped.load(Ordering::Relaxed))
-                    ],
-                )?;
-            }
+        }
+        if let Some(status) = status {
+            tx.execute(
+                "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
+                params![
+                    self.run,
+                    now(),
+                    status,
+                    sql_int(self.dropped.load(Ordering::Relaxed))
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(())
