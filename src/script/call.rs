@@ -13,7 +13,8 @@
 //! Resolution, validation, tracing and running are the runtime's one seam, reached through
 //! [`Caller`]; this module only evaluates the syntax and adapts the evaluation as [`Here`].
 
-use std::sync::{Arc, RwLock, Weak};
+use std::rc::Rc;
+use std::sync::Weak;
 
 use rhai::{
     Dynamic, Engine, EvalAltResult, EvalContext, Expression, FnPtr, ImmutableString, LexError,
@@ -98,14 +99,24 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
 /// What `call()` sites keep between evaluations, by site number (the syntax's state in the
 /// parsed script is the number: Rhai hashes that state when a closure holds the call, and only
 /// plain values hash): the fn or builtin the name resolved to, while the runtime's namespace is
-/// unchanged.
-static SITES: RwLock<Vec<Option<Arc<Kept>>>> = RwLock::new(Vec::new());
+/// unchanged. Kept per thread (the thread evaluating a script, a fan-out branch's thread) in a
+/// small direct-mapped table, so a call takes no lock and touches no shared counter to find
+/// it, and a thread keeps at most [`SLOTS`] sites (others are resolved again when evicted).
+static NEXT_SITE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+const SLOTS: usize = 64;
+
+type Slot = Option<(usize, Rc<Kept>)>;
+
+thread_local! {
+    static SITES: std::cell::RefCell<[Slot; SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; SLOTS]) };
+}
 
 /// A new call site's number.
 fn new_site() -> rhai::INT {
-    let mut sites = SITES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    sites.push(None);
-    rhai::INT::try_from(sites.len() - 1).unwrap_or(rhai::INT::MAX)
+    let n = NEXT_SITE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rhai::INT::try_from(n).unwrap_or(rhai::INT::MAX)
 }
 
 struct Kept {
@@ -119,55 +130,66 @@ struct Kept {
 }
 
 /// What site `site` keeps for `name` in the runtime's current generation, resolving it when
-/// it keeps nothing (or something older).
+/// this thread keeps nothing for it (or something older).
 fn site_target(
     site: rhai::INT,
     rt: &dyn Caller,
-    name: &ImmutableString,
+    name: &str,
     input: Option<&Expression>,
-) -> Option<Arc<Kept>> {
+) -> Option<Rc<Kept>> {
     let index = usize::try_from(site).ok()?;
     let generation = rt.generation();
-    {
-        let sites = SITES.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(Some(kept)) = sites.get(index)
-            && kept.generation == generation
-            && kept.name == *name
-        {
-            return Some(kept.clone());
+    let kept = SITES.with_borrow(|sites| match &sites[index % SLOTS] {
+        Some((at, kept)) if *at == index && kept.generation == generation && kept.name == name => {
+            Some(kept.clone())
         }
+        _ => None,
+    });
+    if kept.is_some() {
+        return kept;
     }
     let target = rt.direct(name);
     let order = match (&target, input.map(|e| &**e)) {
-        (Some(Direct::Fn(f)), Some(rhai::Expr::Map(map, _))) => {
-            param_order(&f.params, map.0.iter().map(|(key, _)| key.name.as_str()))
-        }
+        (Some(Direct::Fn(f)), Some(rhai::Expr::Map(map, _))) => param_order(
+            &f.params,
+            f.params.len(),
+            map.0.iter().map(|(key, _)| key.name.as_str()),
+        ),
+        (Some(Direct::Builtin(b)), Some(rhai::Expr::Map(map, _))) => param_order(
+            b.params,
+            b.required,
+            map.0.iter().map(|(key, _)| key.name.as_str()),
+        ),
         _ => None,
     };
-    let kept = Arc::new(Kept {
+    let kept = Rc::new(Kept {
         generation,
-        name: name.clone(),
+        name: name.into(),
         target,
         order,
     });
-    let mut sites = SITES.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(slot) = sites.get_mut(index) {
-        *slot = Some(kept.clone());
-    }
+    SITES.with_borrow_mut(|sites| sites[index % SLOTS] = Some((index, kept.clone())));
     Some(kept)
 }
 
-/// The parameter index of each key, when the keys name every parameter exactly once.
-fn param_order<'a>(params: &[String], keys: impl Iterator<Item = &'a str>) -> Option<Vec<usize>> {
+/// The parameter index of each key, when the keys name the first parameters (at least the
+/// `required` ones) once each: the arguments the invoker's mapping would pass (it leaves out
+/// trailing optional parameters not given).
+fn param_order<'a, P: AsRef<str>>(
+    params: &[P],
+    required: usize,
+    keys: impl Iterator<Item = &'a str>,
+) -> Option<Vec<usize>> {
     let mut order = Vec::with_capacity(params.len());
     for key in keys {
-        let i = params.iter().position(|p| p == key)?;
+        let i = params.iter().position(|p| p.as_ref() == key)?;
         if order.contains(&i) {
             return None;
         }
         order.push(i);
     }
-    (order.len() == params.len()).then_some(order)
+    let given = order.len();
+    (given >= required && order.iter().all(|&i| i < given)).then_some(order)
 }
 
 fn parse(
@@ -212,25 +234,33 @@ fn eval(
     state: &Dynamic,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let pos = inputs[0].position();
-    let first = ctx.eval_expression_tree(&inputs[0])?;
-    if first.is_fnptr() {
-        let args: rhai::Array = inputs[1..]
-            .iter()
-            .map(|e| ctx.eval_expression_tree(e))
-            .collect::<Result<_, _>>()?;
-        return ctx.call_fn_raw(
-            FP_CALL,
-            false,
-            false,
-            &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
-        );
-    }
-    let type_name = first.type_name();
-    let Ok(name) = first.into_immutable_string() else {
-        return Err(runtime_error(
-            format!("call() takes a name (string) or a fn pointer first, not {type_name}"),
-            pos,
-        ));
+    // A constant name (the usual case) is read from the script, not evaluated into a value.
+    let evaluated;
+    let name: &str = if let rhai::Expr::StringConstant(name, _) = &*inputs[0] {
+        name
+    } else {
+        let first = ctx.eval_expression_tree(&inputs[0])?;
+        if first.is_fnptr() {
+            let args: rhai::Array = inputs[1..]
+                .iter()
+                .map(|e| ctx.eval_expression_tree(e))
+                .collect::<Result<_, _>>()?;
+            return ctx.call_fn_raw(
+                FP_CALL,
+                false,
+                false,
+                &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
+            );
+        }
+        let type_name = first.type_name();
+        let Ok(name) = first.into_immutable_string() else {
+            return Err(runtime_error(
+                format!("call() takes a name (string) or a fn pointer first, not {type_name}"),
+                pos,
+            ));
+        };
+        evaluated = name;
+        &evaluated
     };
     if inputs.len() > 2 {
         return Err(runtime_error(
@@ -244,7 +274,7 @@ fn eval(
     let kept = state
         .as_int()
         .ok()
-        .and_then(|site| site_target(site, rt.as_ref(), &name, inputs.get(1)));
+        .and_then(|site| site_target(site, rt.as_ref(), name, inputs.get(1)));
     if let Some(Kept {
         target: Some(target),
         order,
@@ -254,7 +284,7 @@ fn eval(
         // A map literal of the fn's parameters: its values go straight to their places.
         let args = match (order, inputs.get(1).map(|e| &**e)) {
             (Some(order), Some(rhai::Expr::Map(map, _))) => {
-                let mut args = vec![Dynamic::UNIT; order.len()];
+                let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.len());
                 for ((_, value), &i) in map.0.iter().zip(order) {
                     args[i] = ctx.eval_expression_tree(&value.into())?;
                 }
@@ -274,7 +304,7 @@ fn eval(
         Some(e) => Some(ctx.eval_expression_tree(e)?),
         None => None,
     };
-    dispatch(rt.as_ref(), ctx, &name, input, pos)
+    dispatch(rt.as_ref(), ctx, name, input, pos)
 }
 
 /// Reach `name` through the seam, from this evaluation.
@@ -317,7 +347,7 @@ impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
         &mut self,
         inner: Option<&CallCtx>,
         name: &str,
-        mut args: Vec<Dynamic>,
+        args: &mut [Dynamic],
     ) -> Result<Dynamic, CallError> {
         let saved = inner.map(|c| std::mem::replace(self.ctx.tag_mut(), Dynamic::from(c.clone())));
         // Inline for up to three arguments: no allocation per call.
@@ -357,15 +387,26 @@ pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
 mod tests {
     use super::param_order;
 
-    /// A map literal maps straight to parameters only when its keys name each parameter once.
+    /// A map literal maps straight to parameters only when its keys name each parameter once
+    /// (a fn), or the first ones, the required ones included (a builtin).
     #[test]
     fn map_literal_keys_in_parameter_order() {
         let params = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(param_order(&params, ["b", "a"].into_iter()), Some(vec![1, 0]));
-        assert_eq!(param_order(&params, ["a", "b"].into_iter()), Some(vec![0, 1]));
-        assert_eq!(param_order(&params, ["a"].into_iter()), None);
-        assert_eq!(param_order(&params, ["a", "a"].into_iter()), None);
-        assert_eq!(param_order(&params, ["a", "c"].into_iter()), None);
-        assert_eq!(param_order(&[], std::iter::empty()), Some(vec![]));
+        let order = |keys: &[&str]| param_order(&params, 2, keys.iter().copied());
+        assert_eq!(order(&["b", "a"]), Some(vec![1, 0]));
+        assert_eq!(order(&["a", "b"]), Some(vec![0, 1]));
+        assert_eq!(order(&["a"]), None);
+        assert_eq!(order(&["a", "a"]), None);
+        assert_eq!(order(&["a", "c"]), None);
+        assert_eq!(
+            param_order::<&str>(&[], 0, std::iter::empty()),
+            Some(vec![])
+        );
+        let optional = ["path", "default", "more"];
+        let order = |keys: &[&str]| param_order(&optional, 1, keys.iter().copied());
+        assert_eq!(order(&["path"]), Some(vec![0]));
+        assert_eq!(order(&["default", "path"]), Some(vec![1, 0]));
+        assert_eq!(order(&["default"]), None);
+        assert_eq!(order(&["path", "more"]), None);
     }
 }

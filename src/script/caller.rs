@@ -65,9 +65,9 @@ pub enum Direct {
 pub enum DirectArgs {
     /// The caller's input, mapped by parameter name by the invoker.
     Input(Input),
-    /// Arguments already in parameter order (a map literal whose keys are the fn's
-    /// parameters); the invoker still checks their declared types.
-    Mapped(Vec<rhai::Dynamic>),
+    /// Arguments already in parameter order (a map literal whose keys are the parameters);
+    /// the invoker still checks a fn's declared types. Inline up to three: no allocation.
+    Mapped(rhai::StaticVec<rhai::Dynamic>),
 }
 
 /// Most parameters a fn defined outside the project files is looked up with.
@@ -87,6 +87,6 @@ pub trait Here {
         &mut self,
         inner: Option<&CallCtx>,
         name: &str,
-        args: Vec<rhai::Dynamic>,
+        args: &mut [rhai::Dynamic],
     ) -> Result<rhai::Dynamic, CallError>;
 }
