@@ -77,7 +77,10 @@ impl EncodeCache {
         assemble: impl FnOnce(&[Encoded]) -> R,
     ) -> Result<R, E> {
         let Ok(mut state) = self.state.try_lock() else {
-            let fresh = messages.iter().map(&encode).collect::<Result<Vec<_>, E>>()?;
+            let fresh = messages
+                .iter()
+                .map(&encode)
+                .collect::<Result<Vec<_>, E>>()?;
             return Ok(assemble(&fresh));
         };
         if state.wire != wire {

@@ -216,7 +216,8 @@ pub fn encode_request(
         thinking,
         stream: stream.then_some(true),
     };
-    let encoding = |e: serde_json::Error| ModelError::Other(format!("cannot encode the request: {e}"));
+    let encoding =
+        |e: serde_json::Error| ModelError::Other(format!("cannot encode the request: {e}"));
     let head_bytes = serde_json::to_vec(&head).map_err(encoding)?;
     let tail_bytes = serde_json::to_vec(&tail).map_err(encoding)?;
     let mut out = Vec::new();
