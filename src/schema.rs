@@ -94,18 +94,6 @@ fn path_prefix(path: &[String]) -> String {
     }
 }
 
-/// Build the JSON Schema meta-validator on a thread of its own. Checking a worker's schemas
-/// needs it, and building it (once per process) took a few milliseconds of `check`; started
-/// early, it is ready (or nearly) when the first worker file is read.
-pub fn prewarm() {
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        drop(std::thread::spawn(|| {
-            let _ = jsonschema::validator_for(&json!({"type": "object"}));
-        }));
-    });
-}
-
 /// Expand shorthand (see the module docs) into JSON Schema; full schemas are kept as they are.
 ///
 /// # Errors

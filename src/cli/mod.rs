@@ -641,9 +641,6 @@ pub fn settings_for(
     required: bool,
 ) -> Result<Settings, Error> {
     let root = root(global, start, required)?;
-    if root.join(crate::project::WORKERS_DIR).is_dir() {
-        crate::schema::prewarm();
-    }
     let config = project::load_config(&root)?;
     let mut s = Settings::new(root);
     s.model_override.clone_from(&run.model);
