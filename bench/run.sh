@@ -127,8 +127,8 @@ scenario() {
 }
 
 spawn_wall=$(for _ in $(seq 1 30); do once true; done | awk '{print $1}' | median)
-scenario help 30 --help
-scenario check 30 check
+scenario help 60 --help
+scenario check 60 check
 scenario one 5 run echo "delay_ms=200 one"
 scenario loop "$runs" run looper "tools=1000 delay_ms=1 loop"
 scenario ten "$runs" ten.rhai
