@@ -109,12 +109,14 @@ floor() {
 bins=(new)
 [[ -n "$base" ]] && bins=(base new)
 binpath() { if [[ $1 == base ]]; then echo "$base"; else echo "$bin"; fi; }
+# The binaries of round N, in alternating order: the second of a pair runs a little slower.
+order() { if (( $1 % 2 )); then echo "${bins[@]}"; else printf '%s\n' "${bins[@]}" | tac | xargs; fi; }
 
 # Each scenario runs every binary, interleaved round by round (same machine state).
 scenario() {
   local key=$1 n=$2; shift 2
   for round in $(seq 1 "$n"); do
-    for b in "${bins[@]}"; do
+    for b in $(order "$round"); do
       once "$(binpath "$b")" "$@" >>"$work/$key.$b.raw"
     done
   done
@@ -139,7 +141,7 @@ scenario loopnolog "$runs" run --no-log looper "tools=1000 delay_ms=1 loop"
 # The log's cost per run: one short run (the `test` model: no network) with the log and
 # without, in interleaved pairs; the median of the pairs' differences.
 for round in $(seq 1 40); do
-  for b in "${bins[@]}"; do
+  for b in $(order "$round"); do
     read -r aw ac _ < <(once "$(binpath "$b")" run --model test echo "log")
     read -r nw nc _ < <(once "$(binpath "$b")" run --model test --no-log echo "log")
     echo "$aw - $nw" | bc >>"$work/logpair.$b.wraw"
