@@ -363,7 +363,9 @@ impl RunLog {
         let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let conn = state.ready()?;
         let tx = conn.transaction()?;
-        {
+        // A statement is compiled only when there are rows for it (a short run has none of
+        // most kinds, and each compile is a parse of its SQL).
+        if !calls.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error, model,
                  tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
@@ -390,6 +392,8 @@ impl RunLog {
                     c.time,
                 ])?;
             }
+        }
+        if !approvals.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -405,6 +409,8 @@ impl RunLog {
                     a.time
                 ])?;
             }
+        }
+        if !switches.is_empty() {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO switch_events (run, name, mode, served, deferred, agreed, fields, input,
                  worker_output, code_output, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -424,18 +430,18 @@ impl RunLog {
                     now(),
                 ])?;
             }
-            chat::insert(&tx, &self.run, &turns)?;
-            if let Some(status) = status {
-                tx.execute(
-                    "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
-                    params![
-                        self.run,
-                        now(),
-                        status,
-                        sql_int(self.dropped.load(Ordering::Relaxed))
-                    ],
-                )?;
-            }
+        }
+        chat::insert(&tx, &self.run, &turns)?;
+        if let Some(status) = status {
+            tx.execute(
+                "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
+                params![
+                    self.run,
+                    now(),
+                    status,
+                    sql_int(self.dropped.load(Ordering::Relaxed))
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(())

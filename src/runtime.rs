@@ -72,10 +72,19 @@ pub trait LiveText: Send + Sync {
     }
 }
 
+/// A generation number no runtime has used: a `call()` site keeps its target only while its
+/// runtime's state is the one it resolved the name in.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Shared state of one llm-do process.
 pub struct Runtime {
     pub settings: Settings,
     loaded: RwLock<Arc<Loaded>>,
+    /// Changes with every swap of `loaded` (see [`Caller::generation`](crate::script::caller::Caller::generation)).
+    generation: std::sync::atomic::AtomicU64,
     pub engine: rhai::Engine,
     pub handle: Handle,
     pub cancel: Arc<Cancel>,
@@ -137,13 +146,17 @@ impl Runtime {
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
-            let engine = engine::build(
-                caller,
-                cancel.clone(),
-                sandbox.clone(),
-                limits,
-                settings.quiet,
-            );
+            let engine = if settings.load_only {
+                engine::build_for_parsing(caller, limits)
+            } else {
+                engine::build(
+                    caller,
+                    cancel.clone(),
+                    sandbox.clone(),
+                    limits,
+                    settings.quiet,
+                )
+            };
             let project = Project::load(&engine, &settings.root, entry).unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)
@@ -156,6 +169,7 @@ impl Runtime {
                     providers: Arc::default(),
                     models: Arc::default(),
                 })),
+                generation: std::sync::atomic::AtomicU64::new(next_generation()),
                 engine,
                 handle,
                 cancel,
@@ -199,7 +213,14 @@ impl Runtime {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Arc::new(next(&slot)?);
+        self.generation
+            .store(next_generation(), std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// The generation of the state in force.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Rebuild the approval gate (the session's approval mode changed); the rest stays.

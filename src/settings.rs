@@ -46,6 +46,9 @@ pub struct Settings {
     pub log: bool,
     /// `[log] retain_days`.
     pub log_retain_days: Option<u32>,
+    /// The command only loads and checks the project (`check`): its engine parses scripts but
+    /// never runs them, so it is built without Rhai's standard packages and the builtins.
+    pub load_only: bool,
 }
 
 impl Settings {
@@ -69,6 +72,7 @@ impl Settings {
             budget: Limits::default(),
             log: false,
             log_retain_days: None,
+            load_only: false,
         }
     }
 }

@@ -8,7 +8,10 @@ use super::setup;
 /// Load the project and report problems (exit 2) or a one-line summary (`--json`: an object;
 /// errors then follow `--error-format`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let settings = &setup::unlogged(settings);
+    let settings = &crate::settings::Settings {
+        load_only: true,
+        ..setup::unlogged(settings)
+    };
     let rt = setup::runtime(settings, None, false, None)?;
     let p = rt.project();
     let switches: serde_json::Map<String, serde_json::Value> = p

@@ -352,7 +352,13 @@ pub fn main() -> i32 {
         Err(e) => return i32::from(e.print().is_err()),
     };
     crate::report::install_error_hook(cli.global.color, cli.global.error_format);
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
+    // `check` runs nothing: no worker threads to start.
+    let mut builder = if matches!(cli.command, Some(Command::Check)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let tokio = match builder
         .enable_all()
         .thread_stack_size(SCRIPT_STACK)
         .max_blocking_threads(crate::runtime::seam::BLOCKING_THREADS)

@@ -33,6 +33,10 @@ pub(super) struct TurnRows {
 
 /// Write `turns` of run `run` in `tx`.
 pub(super) fn insert(tx: &Transaction, run: &str, turns: &[TurnRows]) -> Result<(), LogError> {
+    // A run without chat turns compiles no statement (most runs).
+    if turns.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO chat_messages (conversation, seq, turn, run, worker, message, time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -198,11 +198,13 @@ pub fn log_body(endpoint: &Endpoint, what: &str, body: &[u8]) {
 
 /// Sends one attempt of a JSON POST (`body` is the encoded JSON) and returns the response when its status is a success.
 /// Failures are classified (retryable or not) with the provider's message extracted.
+/// Every attempt shares `body` (a reference count, not a copy of a body that grows with the
+/// conversation).
 pub async fn post(
     client: &reqwest::Client,
     endpoint: &Endpoint,
     headers: HeaderMap,
-    body: &[u8],
+    body: &bytes::Bytes,
     model: &str,
     policy: &RetryPolicy,
 ) -> Result<reqwest::Response, Failure> {
@@ -211,7 +213,7 @@ pub async fn post(
         .post(&endpoint.url)
         .headers(headers)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_vec())
+        .body(body.clone())
         .timeout(policy.request_timeout)
         .send()
         .await

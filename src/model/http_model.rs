@@ -94,7 +94,7 @@ impl<W: WireFormat> HttpModel<W> {
 
     async fn attempt(
         &self,
-        body: &[u8],
+        body: &bytes::Bytes,
         model: &str,
         context: &W::Context,
         sink: Option<StreamSink<'_>>,
@@ -159,7 +159,7 @@ impl<W: WireFormat> Model for HttpModel<W> {
             } else {
                 request.model.as_str()
             };
-            let body = W::encode(request, model, self.stream)?;
+            let body = bytes::Bytes::from(W::encode(request, model, self.stream)?);
             let context = W::context(request);
             let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))

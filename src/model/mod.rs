@@ -11,8 +11,12 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use encoded::EncodeCache;
+pub(crate) use encoded::Encoded;
+
 pub mod anthropic;
 pub mod cassette;
+mod encoded;
 pub mod fallback;
 pub mod http;
 pub mod http_model;
@@ -199,6 +203,10 @@ pub struct ModelRequest {
     /// Thinking effort or budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<Reasoning>,
+    /// Each message's encoded bytes, kept across the turns of a conversation (a copy starts
+    /// empty).
+    #[serde(skip)]
+    pub encoded: EncodeCache,
 }
 
 /// Token counts of one round trip (or a sum of them). Input excludes cache reads and writes,

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::fanout::{Job, OnError, Stopped, run_ordered};
-use crate::script::caller::{Caller, Here};
+use crate::project::Callee;
+use crate::script::caller::{Caller, Direct, DirectArgs, Here};
 use crate::worker::WorkerSpec;
 
 use super::Runtime;
@@ -79,5 +80,42 @@ impl Caller for Runtime {
 
     fn fn_names(&self) -> Vec<String> {
         self.project().fns.keys().cloned().collect()
+    }
+
+    fn generation(&self) -> u64 {
+        Runtime::generation(self)
+    }
+
+    fn direct(&self, name: &str) -> Option<Direct> {
+        match self.resolve(name) {
+            Ok(Callee::Fn(f)) => Some(Direct::Fn(f)),
+            Ok(Callee::Builtin(b)) => Some(Direct::Builtin(b)),
+            _ => None,
+        }
+    }
+
+    fn call_direct(
+        &self,
+        target: &Direct,
+        args: DirectArgs,
+        here: &mut dyn Here,
+    ) -> Result<Dynamic, CallError> {
+        let callee = match target {
+            Direct::Fn(f) => Callee::Fn(f.clone()),
+            Direct::Builtin(b) => Callee::Builtin(b),
+        };
+        match args {
+            DirectArgs::Input(input) => self.invoke_here(&callee, input, here),
+            DirectArgs::Mapped(mut args) => {
+                if let Direct::Fn(f) = target {
+                    f.check_args(&mut args).map_err(|message| CallError::Args {
+                        name: f.name.clone(),
+                        message,
+                        params: f.params.clone(),
+                    })?;
+                }
+                self.run_here(&callee, args, here)
+            }
+        }
     }
 }

@@ -164,6 +164,16 @@ impl Runtime {
                 .block_on(async move { rt.run_traced(&ctx, callee, args).await });
         }
         let args = positional_args(callee, input)?;
+        self.run_here(callee, rhai::StaticVec::from_vec(args), here)
+    }
+
+    /// Run a fn or builtin with mapped and checked arguments on this thread, inside its span.
+    pub(crate) fn run_here(
+        &self,
+        callee: &Callee,
+        mut args: rhai::StaticVec<Dynamic>,
+        here: &mut dyn Here,
+    ) -> Result<Dynamic, CallError> {
         let (span, inner) = if self.observer.wants(callee.kind()) {
             let ctx = here.ctx();
             let span = Span::open(self, &ctx, callee, || positional_json(callee, &args));
@@ -173,8 +183,10 @@ impl Runtime {
             (None, None)
         };
         let out = match callee {
-            Callee::Builtin(b) => (b.run)(&self.builtin_env(), args).map_err(builtins::call_error),
-            _ => here.call_fn(inner.as_ref(), callee.name(), args),
+            Callee::Builtin(b) => {
+                (b.run)(&self.builtin_env(), args.into_vec()).map_err(builtins::call_error)
+            }
+            _ => here.call_fn(inner.as_ref(), callee.name(), &mut args),
         };
         Span::close(span, self, Spend::default(), &out);
         out

@@ -69,6 +69,7 @@ pub async fn run(
         parallel_tool_calls: spec.parallel_tool_calls,
         cache: false,
         reasoning: spec.reasoning,
+        encoded: crate::model::EncodeCache::default(),
     };
     request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
     let (value, answer) = converse(

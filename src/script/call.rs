@@ -13,6 +13,7 @@
 //! Resolution, validation, tracing and running are the runtime's one seam, reached through
 //! [`Caller`]; this module only evaluates the syntax and adapts the evaluation as [`Here`].
 
+use std::rc::Rc;
 use std::sync::Weak;
 
 use rhai::{
@@ -21,7 +22,7 @@ use rhai::{
 };
 
 use crate::call::{CallCtx, CallError, Input};
-use crate::script::caller::{Caller, Here};
+use crate::script::caller::{Caller, Direct, DirectArgs, Here};
 use crate::script::errors;
 
 /// Name of the helper that invokes a fn pointer with a native call context.
@@ -91,17 +92,116 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
         SYNTAX_KEY,
         parse,
         false,
-        move |ctx, inputs, _| eval(&rt, ctx, inputs),
+        move |ctx, inputs, state| eval(&rt, ctx, inputs, state),
     );
+}
+
+/// What `call()` sites keep between evaluations, by site number (the syntax's state in the
+/// parsed script is the number: Rhai hashes that state when a closure holds the call, and only
+/// plain values hash): the fn or builtin the name resolved to, while the runtime's namespace is
+/// unchanged. Kept per thread (the thread evaluating a script, a fan-out branch's thread) in a
+/// small direct-mapped table, so a call takes no lock and touches no shared counter to find
+/// it, and a thread keeps at most [`SLOTS`] sites (others are resolved again when evicted).
+static NEXT_SITE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+const SLOTS: usize = 64;
+
+type Slot = Option<(usize, Rc<Kept>)>;
+
+thread_local! {
+    static SITES: std::cell::RefCell<[Slot; SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; SLOTS]) };
+}
+
+/// A new call site's number.
+fn new_site() -> rhai::INT {
+    let n = NEXT_SITE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rhai::INT::try_from(n).unwrap_or(rhai::INT::MAX)
+}
+
+struct Kept {
+    generation: u64,
+    name: ImmutableString,
+    /// `None`: the name is something else (a worker, a tool...), resolved at every call.
+    target: Option<Direct>,
+    /// When the input is a map literal naming each of the fn's parameters once: the parameter
+    /// index of each key, in the order written.
+    order: Option<Vec<usize>>,
+}
+
+/// What site `site` keeps for `name` in the runtime's current generation, resolving it when
+/// this thread keeps nothing for it (or something older).
+fn site_target(
+    site: rhai::INT,
+    rt: &dyn Caller,
+    name: &str,
+    input: Option<&Expression>,
+) -> Option<Rc<Kept>> {
+    let index = usize::try_from(site).ok()?;
+    let generation = rt.generation();
+    let kept = SITES.with_borrow(|sites| match &sites[index % SLOTS] {
+        Some((at, kept)) if *at == index && kept.generation == generation && kept.name == name => {
+            Some(kept.clone())
+        }
+        _ => None,
+    });
+    if kept.is_some() {
+        return kept;
+    }
+    let target = rt.direct(name);
+    let order = match (&target, input.map(|e| &**e)) {
+        (Some(Direct::Fn(f)), Some(rhai::Expr::Map(map, _))) => param_order(
+            &f.params,
+            f.params.len(),
+            map.0.iter().map(|(key, _)| key.name.as_str()),
+        ),
+        (Some(Direct::Builtin(b)), Some(rhai::Expr::Map(map, _))) => param_order(
+            b.params,
+            b.required,
+            map.0.iter().map(|(key, _)| key.name.as_str()),
+        ),
+        _ => None,
+    };
+    let kept = Rc::new(Kept {
+        generation,
+        name: name.into(),
+        target,
+        order,
+    });
+    SITES.with_borrow_mut(|sites| sites[index % SLOTS] = Some((index, kept.clone())));
+    Some(kept)
+}
+
+/// The parameter index of each key, when the keys name the first parameters (at least the
+/// `required` ones) once each: the arguments the invoker's mapping would pass (it leaves out
+/// trailing optional parameters not given).
+fn param_order<'a, P: AsRef<str>>(
+    params: &[P],
+    required: usize,
+    keys: impl Iterator<Item = &'a str>,
+) -> Option<Vec<usize>> {
+    let mut order = Vec::with_capacity(params.len());
+    for key in keys {
+        let i = params.iter().position(|p| p.as_ref() == key)?;
+        if order.contains(&i) {
+            return None;
+        }
+        order.push(i);
+    }
+    let given = order.len();
+    (given >= required && order.iter().all(|&i| i < given)).then_some(order)
 }
 
 fn parse(
     symbols: &[ImmutableString],
     look_ahead: &str,
-    _: &mut Dynamic,
+    state: &mut Dynamic,
 ) -> Result<Option<ImmutableString>, ParseError> {
     let next = match symbols.last().map(ImmutableString::as_str) {
-        Some(SYNTAX_KEY) => "(",
+        Some(SYNTAX_KEY) => {
+            *state = Dynamic::from(new_site());
+            "("
+        }
         Some("(" | ",") => "$expr$",
         Some("$expr$") => match look_ahead {
             "," => ",",
@@ -131,29 +231,36 @@ fn eval(
     rt: &Weak<dyn Caller>,
     ctx: &mut EvalContext,
     inputs: &[Expression],
+    state: &Dynamic,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let pos = inputs[0].position();
-    let first = ctx.eval_expression_tree(&inputs[0])?;
-    if first.is_fnptr() {
-        let args: rhai::Array = inputs[1..]
-            .iter()
-            .map(|e| ctx.eval_expression_tree(e))
-            .collect::<Result<_, _>>()?;
-        return ctx.call_fn_raw(
-            FP_CALL,
-            false,
-            false,
-            &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
-        );
-    }
-    let Some(name) = first.clone().into_immutable_string().ok() else {
-        return Err(runtime_error(
-            format!(
-                "call() takes a name (string) or a fn pointer first, not {}",
-                first.type_name()
-            ),
-            pos,
-        ));
+    // A constant name (the usual case) is read from the script, not evaluated into a value.
+    let evaluated;
+    let name: &str = if let rhai::Expr::StringConstant(name, _) = &*inputs[0] {
+        name
+    } else {
+        let first = ctx.eval_expression_tree(&inputs[0])?;
+        if first.is_fnptr() {
+            let args: rhai::Array = inputs[1..]
+                .iter()
+                .map(|e| ctx.eval_expression_tree(e))
+                .collect::<Result<_, _>>()?;
+            return ctx.call_fn_raw(
+                FP_CALL,
+                false,
+                false,
+                &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
+            );
+        }
+        let type_name = first.type_name();
+        let Ok(name) = first.into_immutable_string() else {
+            return Err(runtime_error(
+                format!("call() takes a name (string) or a fn pointer first, not {type_name}"),
+                pos,
+            ));
+        };
+        evaluated = name;
+        &evaluated
     };
     if inputs.len() > 2 {
         return Err(runtime_error(
@@ -161,14 +268,43 @@ fn eval(
             pos,
         ));
     }
+    let Some(rt) = rt.upgrade() else {
+        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
+    };
+    let kept = state
+        .as_int()
+        .ok()
+        .and_then(|site| site_target(site, rt.as_ref(), name, inputs.get(1)));
+    if let Some(Kept {
+        target: Some(target),
+        order,
+        ..
+    }) = kept.as_deref()
+    {
+        // A map literal of the fn's parameters: its values go straight to their places.
+        let args = match (order, inputs.get(1).map(|e| &**e)) {
+            (Some(order), Some(rhai::Expr::Map(map, _))) => {
+                let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.len());
+                for ((_, value), &i) in map.0.iter().zip(order) {
+                    args[i] = ctx.eval_expression_tree(&value.into())?;
+                }
+                DirectArgs::Mapped(args)
+            }
+            _ => DirectArgs::Input(Input::Rhai(match inputs.get(1) {
+                Some(e) => Some(ctx.eval_expression_tree(e)?),
+                None => None,
+            })),
+        };
+        let mut here = InEval { ctx, pos };
+        return rt
+            .call_direct(target, args, &mut here)
+            .map_err(|e| call_error(e, pos));
+    }
     let input = match inputs.get(1) {
         Some(e) => Some(ctx.eval_expression_tree(e)?),
         None => None,
     };
-    let Some(rt) = rt.upgrade() else {
-        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
-    };
-    dispatch(rt.as_ref(), ctx, &name, input, pos)
+    dispatch(rt.as_ref(), ctx, name, input, pos)
 }
 
 /// Reach `name` through the seam, from this evaluation.
@@ -211,10 +347,11 @@ impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
         &mut self,
         inner: Option<&CallCtx>,
         name: &str,
-        mut args: Vec<Dynamic>,
+        args: &mut [Dynamic],
     ) -> Result<Dynamic, CallError> {
         let saved = inner.map(|c| std::mem::replace(self.ctx.tag_mut(), Dynamic::from(c.clone())));
-        let mut refs: Vec<&mut Dynamic> = args.iter_mut().collect();
+        // Inline for up to three arguments: no allocation per call.
+        let mut refs: rhai::StaticVec<&mut Dynamic> = args.iter_mut().collect();
         let out = self.ctx.call_fn_raw(name, false, false, &mut refs);
         if let Some(tag) = saved {
             *self.ctx.tag_mut() = tag;
@@ -243,5 +380,33 @@ pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
             pos,
         )),
         other => runtime_error(other.one_line(), pos),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param_order;
+
+    /// A map literal maps straight to parameters only when its keys name each parameter once
+    /// (a fn), or the first ones, the required ones included (a builtin).
+    #[test]
+    fn map_literal_keys_in_parameter_order() {
+        let params = vec!["a".to_string(), "b".to_string()];
+        let order = |keys: &[&str]| param_order(&params, 2, keys.iter().copied());
+        assert_eq!(order(&["b", "a"]), Some(vec![1, 0]));
+        assert_eq!(order(&["a", "b"]), Some(vec![0, 1]));
+        assert_eq!(order(&["a"]), None);
+        assert_eq!(order(&["a", "a"]), None);
+        assert_eq!(order(&["a", "c"]), None);
+        assert_eq!(
+            param_order::<&str>(&[], 0, std::iter::empty()),
+            Some(vec![])
+        );
+        let optional = ["path", "default", "more"];
+        let order = |keys: &[&str]| param_order(&optional, 1, keys.iter().copied());
+        assert_eq!(order(&["path"]), Some(vec![0]));
+        assert_eq!(order(&["default", "path"]), Some(vec![1, 0]));
+        assert_eq!(order(&["default"]), None);
+        assert_eq!(order(&["path", "more"]), None);
     }
 }

@@ -49,6 +49,36 @@ pub trait Caller: Send + Sync {
     fn run_fn(&self, name: &str, args: Vec<Value>) -> Result<Value, CallError>;
     /// Names of the project's fns (for "did you mean").
     fn fn_names(&self) -> Vec<String>;
+    /// A number that changes whenever what a name resolves to may change (a reload, a session
+    /// change), unique across runtimes: what a `call()` site's kept target is checked against.
+    fn generation(&self) -> u64;
+    /// `name` when it resolves to a project fn or a builtin (what a call site may keep).
+    fn direct(&self, name: &str) -> Option<Direct>;
+    /// `call()` of a kept fn or builtin on this thread: the seam's invoker without resolving
+    /// the name again.
+    fn call_direct(
+        &self,
+        target: &Direct,
+        args: DirectArgs,
+        here: &mut dyn Here,
+    ) -> Result<rhai::Dynamic, CallError>;
+}
+
+/// A name resolved to a project fn or a builtin: these do not depend on the calling
+/// evaluation, so a `call()` site keeps them until [`Caller::generation`] changes.
+#[derive(Clone)]
+pub enum Direct {
+    Fn(std::sync::Arc<crate::script::ScriptFn>),
+    Builtin(&'static crate::script::builtins::Builtin),
+}
+
+/// The input of [`Caller::call_direct`].
+pub enum DirectArgs {
+    /// The caller's input, mapped by parameter name by the invoker.
+    Input(Input),
+    /// Arguments already in parameter order (a map literal whose keys are the parameters);
+    /// the invoker still checks a fn's declared types. Inline up to three: no allocation.
+    Mapped(rhai::StaticVec<rhai::Dynamic>),
 }
 
 /// Most parameters a fn defined outside the project files is looked up with.
@@ -68,6 +98,6 @@ pub trait Here {
         &mut self,
         inner: Option<&CallCtx>,
         name: &str,
-        args: Vec<rhai::Dynamic>,
+        args: &mut [rhai::Dynamic],
     ) -> Result<rhai::Dynamic, CallError>;
 }

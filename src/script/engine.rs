@@ -36,6 +36,25 @@ impl Default for EngineLimits {
     }
 }
 
+/// An engine that parses scripts exactly as [`build`]'s does (limits, the `call` syntax) but
+/// cannot run them: no standard packages, no builtins. For commands that only load and check
+/// a project (`check`), where building the full engine was most of the start-up.
+pub fn build_for_parsing(rt: Weak<dyn Caller>, limits: EngineLimits) -> Engine {
+    let mut engine = Engine::new_raw();
+    set_limits(&mut engine, limits);
+    call::register(&mut engine, rt);
+    engine
+}
+
+fn set_limits(engine: &mut Engine, limits: EngineLimits) {
+    engine.set_max_operations(limits.max_operations);
+    engine.set_max_call_levels(limits.max_call_levels);
+    engine.set_max_expr_depths(256, 128);
+    engine.set_max_string_size(limits.max_string_size);
+    engine.set_max_array_size(limits.max_array_size);
+    engine.set_max_map_size(limits.max_map_size);
+}
+
 /// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
 /// scripts (checked by `on_progress`).
 pub fn build(
@@ -46,12 +65,7 @@ pub fn build(
     quiet: bool,
 ) -> Engine {
     let mut engine = Engine::new();
-    engine.set_max_operations(limits.max_operations);
-    engine.set_max_call_levels(limits.max_call_levels);
-    engine.set_max_expr_depths(256, 128);
-    engine.set_max_string_size(limits.max_string_size);
-    engine.set_max_array_size(limits.max_array_size);
-    engine.set_max_map_size(limits.max_map_size);
+    set_limits(&mut engine, limits);
     let flag = cancel.clone();
     let max_cpu = limits.max_cpu;
     engine.on_progress(move |ops| {

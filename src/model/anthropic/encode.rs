@@ -8,19 +8,35 @@ use serde_json::Value;
 use super::request::{
     DEFAULT_MAX_TOKENS, attachment, output_tool_name, system_prompt, tool_choice,
 };
-use crate::model::{Message, ModelError, ModelRequest, Part, Role};
+use crate::model::{Encoded, Message, ModelError, ModelRequest, Part, Role};
 
 /// The description of the forced output tool (as in the `Value` builder).
 pub(super) const OUTPUT_TOOL_DESCRIPTION: &str =
     "Give your final answer by calling this tool; its input is the answer.";
 
+/// The body as one serde struct: what debug builds check the cached encoding against.
+#[cfg(debug_assertions)]
 #[derive(Serialize)]
 struct Body<'a> {
+    #[serde(flatten)]
+    head: &'a Head<'a>,
+    messages: Vec<Turn<'a>>,
+    #[serde(flatten)]
+    tail: &'a Tail<'a>,
+}
+
+/// The fields before `messages`.
+#[derive(Serialize)]
+struct Head<'a> {
     model: &'a str,
     max_tokens: u32,
     #[serde(skip_serializing_if = "System::is_empty")]
     system: System,
-    messages: Vec<Turn<'a>>,
+}
+
+/// The fields after `messages`.
+#[derive(Serialize)]
+struct Tail<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +88,7 @@ struct Thinking {
     budget_tokens: u32,
 }
 
+#[cfg(debug_assertions)]
 #[derive(Serialize)]
 struct Turn<'a> {
     role: &'static str,
@@ -144,7 +161,6 @@ pub fn encode_request(
             cache_control: None,
         });
     }
-    let mut messages = turns(&request.messages)?;
     let system = system_prompt(&request.system, output_tool.as_deref());
     let system = if request.cache && !system.is_empty() {
         System::Blocks([SystemBlock {
@@ -159,9 +175,6 @@ pub fn encode_request(
         // Three of the four breakpoints the API allows: system, tools, conversation so far.
         if let Some(tool) = tools.last_mut() {
             tool.cache_control = Some(EPHEMERAL);
-        }
-        if let Some(block) = messages.last_mut().and_then(|t| t.content.last_mut()) {
-            block.cache_control = Some(EPHEMERAL);
         }
     }
     let thinking = request.reasoning.map(|r| Thinking {
@@ -187,11 +200,12 @@ pub fn encode_request(
             }
         }
     }
-    let body = Body {
+    let head = Head {
         model,
         max_tokens,
         system,
-        messages,
+    };
+    let tail = Tail {
         tool_choice: choice,
         tools,
         temperature: if thinking.is_some() {
@@ -202,10 +216,122 @@ pub fn encode_request(
         thinking,
         stream: stream.then_some(true),
     };
-    serde_json::to_vec(&body)
-        .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
+    let encoding =
+        |e: serde_json::Error| ModelError::Other(format!("cannot encode the request: {e}"));
+    let head_bytes = serde_json::to_vec(&head).map_err(encoding)?;
+    let tail_bytes = serde_json::to_vec(&tail).map_err(encoding)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(&head_bytes[..head_bytes.len() - 1]);
+    out.extend_from_slice(b",\"messages\":");
+    request
+        .encoded
+        .with("anthropic", &request.messages, encode_message, |encoded| {
+            write_turns(&mut out, &request.messages, encoded, request.cache);
+        })?;
+    if tail_bytes.len() > 2 {
+        out.push(b',');
+        out.extend_from_slice(&tail_bytes[1..]);
+    } else {
+        out.push(b'}');
+    }
+    #[cfg(debug_assertions)]
+    {
+        let mut messages = turns(&request.messages)?;
+        if request.cache
+            && let Some(block) = messages.last_mut().and_then(|t| t.content.last_mut())
+        {
+            block.cache_control = Some(EPHEMERAL);
+        }
+        let body = Body {
+            head: &head,
+            messages,
+            tail: &tail,
+        };
+        debug_assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&serde_json::to_vec(&body).map_err(encoding)?),
+            "the cached encoding differs from a fresh one"
+        );
+    }
+    Ok(out)
 }
 
+/// One message's blocks (tool results first), each encoded on its own.
+fn encode_message(message: &Message) -> Result<Encoded, ModelError> {
+    let blocks = blocks(message)?;
+    let mut encoded = Encoded::with_results(
+        blocks
+            .iter()
+            .take_while(|b| matches!(b, Block::ToolResult { .. }))
+            .count(),
+    );
+    for block in blocks {
+        let cached = Cached {
+            block,
+            cache_control: None,
+        };
+        serde_json::to_writer(&mut encoded.bytes, &cached)
+            .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))?;
+        encoded.ends.push(encoded.bytes.len());
+    }
+    Ok(encoded)
+}
+
+/// The `messages` array from encoded messages: consecutive messages of one role merge into
+/// one turn, tool results first (as [`turns`] does); with `cache`, the last block carries a
+/// cache breakpoint.
+fn write_turns(out: &mut Vec<u8>, messages: &[Message], encoded: &[Encoded], cache: bool) {
+    let size: usize = encoded.iter().map(|e| e.bytes.len() + 32).sum();
+    out.reserve(size + 64);
+    let mut turns: Vec<(Role, Vec<&[u8]>)> = Vec::new();
+    let mut results_in_turn = 0;
+    for (message, e) in messages.iter().zip(encoded) {
+        if e.ends.is_empty() {
+            continue;
+        }
+        let same = matches!(turns.last(), Some((role, _)) if *role == message.role);
+        if !same {
+            turns.push((message.role, Vec::new()));
+            results_in_turn = 0;
+        }
+        let Some((_, blocks)) = turns.last_mut() else {
+            continue;
+        };
+        let mut all = e.blocks();
+        let results: Vec<&[u8]> = all.by_ref().take(e.results).collect();
+        let n = results.len();
+        blocks.splice(results_in_turn..results_in_turn, results);
+        results_in_turn += n;
+        blocks.extend(all);
+    }
+    out.push(b'[');
+    let last_turn = turns.len().saturating_sub(1);
+    for (t, (role, blocks)) in turns.iter().enumerate() {
+        if t > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(match role {
+            Role::User => b"{\"role\":\"user\",\"content\":[",
+            Role::Assistant => b"{\"role\":\"assistant\",\"content\":[",
+        });
+        let last_block = blocks.len().saturating_sub(1);
+        for (i, block) in blocks.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if cache && t == last_turn && i == last_block {
+                out.extend_from_slice(&block[..block.len() - 1]);
+                out.extend_from_slice(b",\"cache_control\":{\"type\":\"ephemeral\"}}");
+            } else {
+                out.extend_from_slice(block);
+            }
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.push(b']');
+}
+
+#[cfg(debug_assertions)]
 /// Messages as turns; consecutive messages of one role merge, tool results first.
 fn turns(messages: &[Message]) -> Result<Vec<Turn<'_>>, ModelError> {
     let mut out: Vec<(Role, Vec<Block<'_>>)> = Vec::new();

@@ -10,12 +10,21 @@ use serde_json::Value;
 
 use super::request::{attachment, tool_choice};
 use crate::model::wire::identifier;
-use crate::model::{Message, ModelRequest, Part, Role};
+use crate::model::{Encoded, Message, ModelRequest, Part, Role};
 
+/// The body as one serde struct: what debug builds check the cached encoding against.
+#[cfg(debug_assertions)]
 #[derive(Serialize)]
 struct Body<'a> {
     model: &'a str,
     messages: Vec<Msg<'a>>,
+    #[serde(flatten)]
+    rest: &'a Rest<'a>,
+}
+
+/// The fields after `messages`, in the order they are sent.
+#[derive(Serialize)]
+struct Rest<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Tool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,16 +118,15 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// The bytes of `POST /chat/completions` for `request`.
+/// The bytes of `POST /chat/completions` for `request`. Each message's bytes come from the
+/// request's [`EncodeCache`](crate::model::EncodeCache): a turn encodes only what it appends.
 pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
 ) -> Result<Vec<u8>, serde_json::Error> {
     let has_tools = !request.tools.is_empty();
-    let body = Body {
-        model,
-        messages: messages(request),
+    let rest = Rest {
         tools: request
             .tools
             .iter()
@@ -150,16 +158,81 @@ pub fn encode_request(
             include_usage: true,
         }),
     };
-    serde_json::to_vec(&body)
+    let tail = serde_json::to_vec(&rest)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"model\":");
+    serde_json::to_writer(&mut out, model)?;
+    out.extend_from_slice(b",\"messages\":[");
+    let mut first = true;
+    if !request.system.is_empty() {
+        serde_json::to_writer(&mut out, &system(request))?;
+        first = false;
+    }
+    request
+        .encoded
+        .with("openai", &request.messages, encode_message, |encoded| {
+            let size: usize = encoded.iter().map(|e| e.bytes.len() + 1).sum();
+            out.reserve(size + tail.len() + 2);
+            for e in encoded.iter().filter(|e| !e.bytes.is_empty()) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(&e.bytes);
+            }
+        })?;
+    out.push(b']');
+    if tail.len() > 2 {
+        out.push(b',');
+        out.extend_from_slice(&tail[1..]);
+    } else {
+        out.push(b'}');
+    }
+    #[cfg(debug_assertions)]
+    {
+        let body = Body {
+            model,
+            messages: messages(request),
+            rest: &rest,
+        };
+        debug_assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&serde_json::to_vec(&body)?),
+            "the cached encoding differs from a fresh one"
+        );
+    }
+    Ok(out)
 }
 
+fn system(request: &ModelRequest) -> Msg<'_> {
+    Msg::Text {
+        role: "system",
+        content: Cow::Borrowed(&request.system),
+    }
+}
+
+/// One message's entries (a user message with tool results is several), comma-separated.
+fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
+    let mut entries = Vec::new();
+    match message.role {
+        Role::User => user(message, &mut entries),
+        Role::Assistant => entries.push(assistant(message)),
+    }
+    let mut bytes = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        serde_json::to_writer(&mut bytes, entry)?;
+    }
+    Ok(Encoded::fragment(bytes))
+}
+
+#[cfg(debug_assertions)]
 fn messages(request: &ModelRequest) -> Vec<Msg<'_>> {
     let mut out = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
-        out.push(Msg::Text {
-            role: "system",
-            content: Cow::Borrowed(&request.system),
-        });
+        out.push(system(request));
     }
     for message in &request.messages {
         match message.role {
