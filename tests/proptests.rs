@@ -572,6 +572,27 @@ impl GateFixture {
         all.sort();
         all
     }
+
+    /// A case of the hostile-path properties: a new symlink `notes/lN` to `target` made now,
+    /// and the path `parts` spell (`LINK` naming that symlink), made absolute through the root
+    /// (`prefix` 1) or the file system root (2). Returns the path and the link's name.
+    #[cfg(unix)]
+    fn hostile_case(&self, prefix: u8, parts: &[&str], target: &str) -> (String, String) {
+        let n = self.links.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let link = format!("l{n}");
+        std::os::unix::fs::symlink(target, self.root.join("notes").join(&link)).unwrap();
+        let mut path = parts
+            .iter()
+            .map(|p| if *p == "LINK" { link.as_str() } else { p })
+            .collect::<Vec<_>>()
+            .join("/");
+        match prefix {
+            1 => path = format!("{}/{path}", self.root.display()),
+            2 => path.insert(0, '/'),
+            _ => {}
+        }
+        (path, link)
+    }
 }
 
 /// Paths a hostile model could name for a write: pieces of every protected and rejected name,
@@ -651,19 +672,7 @@ proptest! {
         use llm_do::config::{ApprovalRule, Decision};
 
         let f = gate_fixture();
-        let n = f.links.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let link = format!("l{n}");
-        std::os::unix::fs::symlink(target, f.root.join("notes").join(&link)).unwrap();
-        let mut path = parts
-            .iter()
-            .map(|p| if *p == "LINK" { link.as_str() } else { p })
-            .collect::<Vec<_>>()
-            .join("/");
-        match prefix {
-            1 => path = format!("{}/{path}", f.root.display()),
-            2 => path.insert(0, '/'),
-            _ => {}
-        }
+        let (path, link) = f.hostile_case(prefix, &parts, target);
         let rule = |path: &str, decision| ApprovalRule {
             tool: "write_file".into(),
             path: Some(path.into()),
@@ -705,19 +714,7 @@ proptest! {
         form in 0u8..4,
     ) {
         let f = gate_fixture();
-        let n = f.links.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let link = format!("l{n}");
-        std::os::unix::fs::symlink(target, f.root.join("notes").join(&link)).unwrap();
-        let mut path = parts
-            .iter()
-            .map(|p| if *p == "LINK" { link.as_str() } else { p })
-            .collect::<Vec<_>>()
-            .join("/");
-        match prefix {
-            1 => path = format!("{}/{path}", f.root.display()),
-            2 => path.insert(0, '/'),
-            _ => {}
-        }
+        let (mut path, link) = f.hostile_case(prefix, &parts, target);
         if path.is_empty() {
             path.push('.');
         }
