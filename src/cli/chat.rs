@@ -51,10 +51,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
     let result = if interactive {
         tokio::task::spawn_blocking(move || chat.on_terminal())
             .await
-            .map_err(|e| Error::Failed {
-                message: format!("the chat stopped: {e}"),
-                help: None,
-            })
+            .map_err(|e| Error::failed(format!("the chat stopped: {e}")))
             .and_then(|r| r)
     } else {
         chat.on_pipe().await
@@ -65,9 +62,8 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
 
 /// The newest conversation with `worker` in the run log.
 fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
-    let nothing = |why: &str, help: String| Error::Usage {
-        message: format!("nothing to continue: {why}"),
-        help: Some(help),
+    let nothing = |why: &str, help: String| {
+        Error::usage(format!("nothing to continue: {why}")).with_help(help)
     };
     if !settings.log {
         return Err(nothing(
@@ -77,12 +73,8 @@ fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
     }
     let path = crate::log::path_in(&settings.root);
     let saved = if path.exists() {
-        let failed = |e: crate::log::LogError| Error::Failed {
-            message: e.to_string(),
-            help: None,
-        };
-        let conn = crate::log::open(&path).map_err(failed)?;
-        crate::log::chat::latest(&conn, worker).map_err(failed)?
+        let conn = crate::log::open(&path)?;
+        crate::log::chat::latest(&conn, worker)?
     } else {
         None
     };
@@ -115,10 +107,8 @@ struct Chat {
 impl Chat {
     /// The terminal loop (on a blocking thread): read a line, hold a turn, print the reply.
     fn on_terminal(&self) -> Result<(), Error> {
-        let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Failed {
-            message: format!("cannot start the line editor: {e}"),
-            help: None,
-        })?;
+        let mut editor = rustyline::DefaultEditor::new()
+            .map_err(|e| Error::failed(format!("cannot start the line editor: {e}")))?;
         // Install the SIGINT handler now, so a Ctrl-C early in a reply cannot kill the process.
         {
             let _guard = self.rt.handle.enter();
@@ -136,10 +126,7 @@ impl Chat {
                 Err(ReadlineError::Interrupted) => continue,
                 Err(ReadlineError::Eof) => break,
                 Err(e) => {
-                    return Err(Error::Failed {
-                        message: format!("cannot read input: {e}"),
-                        help: None,
-                    });
+                    return Err(Error::failed(format!("cannot read input: {e}")));
                 }
             };
             let text = line.trim();
@@ -213,10 +200,7 @@ impl Chat {
                 line = lines.recv() => line,
             };
             let Some(line) = line else { break };
-            let line = line.map_err(|e| Error::Usage {
-                message: format!("cannot read stdin: {e}"),
-                help: None,
-            })?;
+            let line = line.map_err(|e| Error::usage(format!("cannot read stdin: {e}")))?;
             let text = line.trim();
             if text.is_empty() {
                 continue;

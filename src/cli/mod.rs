@@ -366,10 +366,9 @@ pub fn main() -> i32 {
     {
         Ok(t) => t,
         Err(e) => {
-            return crate::report::render(Error::Failed {
-                message: format!("cannot start the async runtime: {e}"),
-                help: None,
-            }) as i32;
+            return crate::report::render(Error::failed(format!(
+                "cannot start the async runtime: {e}"
+            ))) as i32;
         }
     };
     match tokio.block_on(run(cli)) {
@@ -595,10 +594,8 @@ async fn script_form(s: ScriptArgs, g: &Global) -> Result<(), Error> {
     let here = Path::new(".");
     let Some(script) = s.script else {
         if s.watch {
-            return Err(Error::Usage {
-                message: "`--watch` needs a script to run".into(),
-                help: Some("usage: `llm-do SCRIPT.rhai --watch`".into()),
-            });
+            return Err(Error::usage("`--watch` needs a script to run")
+                .with_help("usage: `llm-do SCRIPT.rhai --watch`"));
         }
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             return repl::run(settings_for(g, &s.run, here, false)?).await;
@@ -638,10 +635,10 @@ fn mistyped_command(script: &Path) -> Option<Error> {
         .chain(["help"])
         .collect();
     let help = crate::suggest::did_you_mean(name, names)?;
-    Some(Error::Usage {
-        message: format!("unknown command or script `{name}`"),
-        help: Some(format!("{help} (`llm-do --help` lists the commands)")),
-    })
+    Some(
+        Error::usage(format!("unknown command or script `{name}`"))
+            .with_help(format!("{help} (`llm-do --help` lists the commands)")),
+    )
 }
 
 /// `llm-do --version`; with `-v` also the commit, target and enabled features.
@@ -714,10 +711,9 @@ pub fn settings_for(
 /// Find the project root for a command.
 fn root(global: &Global, start: &Path, required: bool) -> Result<PathBuf, Error> {
     if let Some(p) = &global.project {
-        return p.canonicalize().map_err(|e| Error::Usage {
-            message: format!("cannot use project `{}`: {e}", p.display()),
-            help: None,
-        });
+        return p
+            .canonicalize()
+            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())));
     }
     let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
     match project::discover(&start) {

@@ -15,6 +15,9 @@ use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Silent, Tree};
 
+/// The way out of a run log that cannot be written.
+const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";
+
 /// `settings` for a command whose calls are not live traffic (`check`, `list`, `test`,
 /// `stabilize`): they stay out of the run log.
 pub fn unlogged(settings: &Settings) -> Settings {
@@ -58,15 +61,8 @@ pub fn runtime_with_live(
     let run_log = if settings.log {
         let command: Vec<String> = std::env::args().collect();
         let path = crate::log::path_in(&settings.root);
-        let log =
-            RunLog::start(&path, &command.join(" "), settings.log_retain_days).map_err(|e| {
-                Error::Failed {
-                    message: e.to_string(),
-                    help: Some(
-                        "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml".into(),
-                    ),
-                }
-            })?;
+        let log = RunLog::start(&path, &command.join(" "), settings.log_retain_days)
+            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
         Some(Arc::new(log))
     } else {
         None
@@ -98,9 +94,11 @@ pub fn observer(verbosity: u8, trace: Option<&Path>) -> Result<Arc<dyn Observer>
         all.push(Arc::new(Tree::new(std::io::stderr(), verbosity)));
     }
     if let Some(path) = trace {
-        let jsonl = JsonlObserver::create(path).map_err(|e| Error::Usage {
-            message: format!("cannot create trace file `{}`: {e}", path.display()),
-            help: None,
+        let jsonl = JsonlObserver::create(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot create trace file `{}`: {e}",
+                path.display()
+            ))
         })?;
         all.push(Arc::new(jsonl));
     }
@@ -117,9 +115,9 @@ pub fn cassette(
     replay: Option<&Path>,
 ) -> Result<Option<Arc<Cassette>>, Error> {
     if let Some(path) = replay {
-        let c = Cassette::replay(path).map_err(|e| Error::Usage {
-            message: e.to_string(),
-            help: Some(format!("record one with `--record {}`", path.display())),
+        let c = Cassette::replay(path).map_err(|e| {
+            Error::usage(e.to_string())
+                .with_help(format!("record one with `--record {}`", path.display()))
         })?;
         return Ok(Some(Arc::new(c)));
     }
@@ -136,10 +134,8 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
         }
     }
     if let Some(log) = rt.run_log() {
-        log.finish(ok).map_err(|e| Error::Failed {
-            message: e.to_string(),
-            help: Some("pass `--no-log`, or set `[log] enabled = false` in llm-do.toml".into()),
-        })?;
+        log.finish(ok)
+            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
     }
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
         message: format!(
@@ -149,10 +145,7 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
         help: None,
     });
     if let Some(c) = rt.cassette() {
-        c.save().map_err(|e| Error::Failed {
-            message: e.to_string(),
-            help: None,
-        })?;
+        c.save().map_err(|e| Error::failed(e.to_string()))?;
     }
     flushed
 }
