@@ -258,10 +258,7 @@ impl Gate {
         let Some(prompter) = &self.prompter else {
             return verdict(Outcome::Denied(headless_denial(&req.tool)), source);
         };
-        let _turn = self
-            .prompting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = crate::sync::lock(&self.prompting);
         // Another thread may have been answered `a` for the same call while we waited.
         if self.remembered(&key) {
             return verdict(Outcome::Approved, DecidedBy::Session);
@@ -269,10 +266,7 @@ impl Gate {
         let outcome = match prompter.ask(req) {
             PromptAnswer::Once => Outcome::Approved,
             PromptAnswer::Session => {
-                self.session
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(key);
+                crate::sync::lock(&self.session).insert(key);
                 Outcome::Approved
             }
             PromptAnswer::Deny(reason) => {
@@ -284,10 +278,7 @@ impl Gate {
     }
 
     fn remembered(&self, key: &str) -> bool {
-        self.session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(key)
+        crate::sync::lock(&self.session).contains(key)
     }
 }
 

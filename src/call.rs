@@ -67,9 +67,7 @@ impl Conversation {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Turns> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.0)
     }
 
     /// Its id (the run log's key).

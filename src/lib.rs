@@ -26,6 +26,7 @@ pub mod settings;
 pub mod shadow;
 pub mod stats;
 pub mod suggest;
+pub mod sync;
 pub mod tools;
 pub mod trace;
 pub mod watch;

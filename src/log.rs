@@ -354,13 +354,11 @@ impl RunLog {
 
     /// Write buffered rows in one transaction.
     fn write(&self, status: Option<&str>) -> Result<(), LogError> {
-        let calls = std::mem::take(&mut *self.done.lock().unwrap_or_else(|p| p.into_inner()));
-        let approvals =
-            std::mem::take(&mut *self.approvals.lock().unwrap_or_else(|p| p.into_inner()));
-        let switches =
-            std::mem::take(&mut *self.switches.lock().unwrap_or_else(|p| p.into_inner()));
-        let turns = std::mem::take(&mut *self.turns.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let calls = std::mem::take(&mut *crate::sync::lock(&self.done));
+        let approvals = std::mem::take(&mut *crate::sync::lock(&self.approvals));
+        let switches = std::mem::take(&mut *crate::sync::lock(&self.switches));
+        let turns = std::mem::take(&mut *crate::sync::lock(&self.turns));
+        let mut state = crate::sync::lock(&self.conn);
         let conn = state.ready()?;
         let tx = conn.transaction()?;
         // A statement is compiled only when there are rows for it (a short run has none of
@@ -449,12 +447,12 @@ impl RunLog {
 
     fn keep(&self, row: CallRow) {
         let full = {
-            let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+            let mut done = crate::sync::lock(&self.done);
             done.push(row);
             done.len() >= FLUSH_EVERY
         };
         let due = {
-            let mut last = self.last_write.lock().unwrap_or_else(|p| p.into_inner());
+            let mut last = crate::sync::lock(&self.last_write);
             let due = full || last.elapsed() >= FLUSH_AFTER;
             if due {
                 *last = std::time::Instant::now();
@@ -468,10 +466,7 @@ impl RunLog {
 
     /// Record one call of a stabilize switch (written with the next batch).
     pub fn switch_event(&self, event: SwitchEvent) {
-        self.switches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(event);
+        crate::sync::lock(&self.switches).push(event);
     }
 
     /// Record one ended turn of conversation `conversation` with `worker`, written now: a
@@ -483,23 +478,20 @@ impl RunLog {
         place: crate::call::TurnPlace,
         messages: &[crate::model::Message],
     ) {
-        self.turns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(chat::TurnRows {
-                conversation: conversation.to_string(),
-                worker: worker.to_string(),
-                place,
-                messages: messages.to_vec(),
-                time: now(),
-            });
+        crate::sync::lock(&self.turns).push(chat::TurnRows {
+            conversation: conversation.to_string(),
+            worker: worker.to_string(),
+            place,
+            messages: messages.to_vec(),
+            time: now(),
+        });
         if let Err(e) = self.write(None) {
             self.fail(e);
         }
     }
 
     fn fail(&self, e: LogError) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failure = crate::sync::lock(&self.failure);
         failure.get_or_insert(e);
     }
 
@@ -514,17 +506,12 @@ impl RunLog {
         wal.push("-wal");
         let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES);
         if written.is_ok() && grown {
-            let mut state = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let mut state = crate::sync::lock(&self.conn);
             state
                 .ready()?
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
-        match self
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        match crate::sync::lock(&self.failure).take() {
             Some(e) => Err(e),
             None => written,
         }
@@ -555,20 +542,12 @@ impl Observer for RunLog {
             time: now(),
             ..CallRow::default()
         };
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, row);
+        crate::sync::lock(&self.open).insert(id, row);
         id
     }
 
     fn call_end(&self, id: u64, end: &CallEnd) {
-        let Some(mut row) = self
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id)
-        else {
+        let Some(mut row) = crate::sync::lock(&self.open).remove(&id) else {
             return;
         };
         match &end.result {
@@ -592,26 +571,19 @@ impl Observer for RunLog {
             crate::approval::Outcome::Denied(r) => ("denied", Some(r.clone())),
             crate::approval::Outcome::Abort => ("aborted", None),
         };
-        self.approvals
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(ApprovalRow {
-                parent: e.parent.map(sql_int),
-                tool: e.tool.to_string(),
-                input: e.input.clone(),
-                decision: decision.into(),
-                reason,
-                time: now(),
-            });
+        crate::sync::lock(&self.approvals).push(ApprovalRow {
+            parent: e.parent.map(sql_int),
+            tool: e.tool.to_string(),
+            input: e.input.clone(),
+            decision: decision.into(),
+            reason,
+            time: now(),
+        });
     }
 
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
         if let Some(parent) = e.parent
-            && let Some(row) = self
-                .open
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&parent)
+            && let Some(row) = crate::sync::lock(&self.open).get_mut(&parent)
         {
             row.model = Some(e.model.to_string());
         }

@@ -196,10 +196,7 @@ impl Runtime {
 
     /// The state in force now.
     fn loaded(&self) -> Arc<Loaded> {
-        self.loaded
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        crate::sync::read(&self.loaded).clone()
     }
 
     /// Replace the state in force with what `next` makes of it, under one write lock (so two
@@ -208,10 +205,7 @@ impl Runtime {
         &self,
         next: impl FnOnce(&Loaded) -> Result<Loaded, ProjectError>,
     ) -> Result<(), ProjectError> {
-        let mut slot = self
-            .loaded
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = crate::sync::write(&self.loaded);
         *slot = Arc::new(next(&slot)?);
         self.generation
             .store(next_generation(), std::sync::atomic::Ordering::Release);
@@ -418,10 +412,7 @@ impl Runtime {
         spec: &WorkerSpec,
         id: String,
     ) -> Result<SharedModel, CallError> {
-        let mut models = loaded
-            .models
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut models = crate::sync::lock(&loaded.models);
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
@@ -560,9 +551,7 @@ impl Runtime {
     /// The AST closures of the running script live in (the project library when no script
     /// runs, e.g. `llm-do run`).
     pub fn script_ast(&self) -> Arc<rhai::AST> {
-        self.script_ast
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.script_ast)
             .clone()
             .unwrap_or_else(|| self.project().library.clone())
     }
@@ -570,10 +559,7 @@ impl Runtime {
     /// Record the AST of the running script (merged with the project library) so fan-out
     /// branches on other threads can call its closures. The REPL sets its accumulated AST.
     pub fn set_script_ast(&self, ast: Arc<rhai::AST>) {
-        *self
-            .script_ast
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ast);
+        *crate::sync::write(&self.script_ast) = Some(ast);
     }
 
     /// A one-line description of a Rhai error with its file and line.

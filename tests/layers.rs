@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interrupt",
             "output",
             "suggest",
+            "sync",
         ],
     ),
     (

@@ -53,10 +53,7 @@ impl TerminalPrompter {
 
 impl Prompter for TerminalPrompter {
     fn ask(&self, req: &Request) -> PromptAnswer {
-        let mut guard = self
-            .io
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = crate::sync::lock(&self.io);
         let (input, output) = &mut *guard;
         // Write errors are ignored: the answer still decides, and an unreadable terminal ends
         // in a denial below.

@@ -146,10 +146,7 @@ impl Cassette {
         let Mode::Record { path, exchanges } = &self.0 else {
             return Ok(());
         };
-        let exchanges = exchanges
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let exchanges = crate::sync::lock(exchanges).clone();
         let file = CassetteFile {
             version: CASSETTE_VERSION,
             exchanges,
@@ -176,9 +173,7 @@ impl Cassette {
             return Err(ModelError::Other("the cassette is not replaying".into()));
         };
         let key = key_of(request);
-        let mut state = state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = crate::sync::lock(state);
         let made = state.made.entry(worker.to_string()).or_default();
         *made += 1;
         let made = *made;
@@ -298,15 +293,12 @@ impl Model for CassetteModel {
             match (&self.cassette.0, &self.inner) {
                 (Mode::Record { exchanges, .. }, Some(inner)) => {
                     let response = inner.complete(request, sink).await?;
-                    exchanges
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push(Exchange {
-                            worker,
-                            model: self.id.clone(),
-                            request: json,
-                            response: response.clone(),
-                        });
+                    crate::sync::lock(exchanges).push(Exchange {
+                        worker,
+                        model: self.id.clone(),
+                        request: json,
+                        response: response.clone(),
+                    });
                     Ok(response)
                 }
                 _ => self.cassette.serve(&worker, &json),

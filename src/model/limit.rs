@@ -39,10 +39,7 @@ impl Limiter {
     pub async fn acquire(&self) -> Slot<'_> {
         if let Some(interval) = self.interval {
             let start = {
-                let mut next = self
-                    .next_start
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut next = crate::sync::lock(&self.next_start);
                 let now = Instant::now();
                 let start = next.map_or(now, |n| n.max(now));
                 *next = Some(start + interval);

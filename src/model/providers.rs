@@ -68,10 +68,7 @@ impl ProviderSettings {
 
     /// The shared limiter of provider `name`, when its table sets limits.
     fn limiter(&self, name: &str, config: &ProviderConfig) -> Option<Arc<Limiter>> {
-        let mut limiters = self
-            .limiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut limiters = crate::sync::lock(&self.limiters);
         if let Some(l) = limiters.get(name) {
             return Some(l.clone());
         }

@@ -84,7 +84,7 @@ impl Budget {
     /// [`CallError::Budget`] when tokens or cost went past their limits.
     pub fn charge(&self, usage: Usage, cost: Option<f64>) -> Result<(), CallError> {
         {
-            let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut spent = crate::sync::lock(&self.spent);
             spent.requests += 1;
             spent.usage += usage;
             match cost {
@@ -120,7 +120,7 @@ impl Budget {
 
     /// What the run has used so far.
     pub fn spent(&self) -> Spent {
-        let mut spent = *self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        let mut spent = *crate::sync::lock(&self.spent);
         spent.worker_runs = self.worker_runs.load(Ordering::Relaxed);
         spent
     }

@@ -4,7 +4,7 @@
 //! whole (the project, on reload); inline workers are merged into every reloaded project.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 
 use crate::approval::Mode;
 use crate::project::{Project, ProjectError};
@@ -37,39 +37,23 @@ pub enum InlineError {
 impl Runtime {
     /// The session's model override (`:model ID`), consulted before `--model`.
     pub fn session_model(&self) -> Option<String> {
-        self.session
-            .model
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        crate::sync::read(&self.session.model).clone()
     }
 
     /// Set or clear the session's model override. Cached models stay valid (they are per id).
     pub fn set_session_model(&self, model: Option<String>) {
-        *self
-            .session
-            .model
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = model;
+        *crate::sync::write(&self.session.model) = model;
     }
 
     /// The approval mode in force: the session's choice, else the command line's.
     pub fn approval_mode(&self) -> Mode {
-        self.session
-            .approval
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unwrap_or(self.settings.approval)
+        crate::sync::read(&self.session.approval).unwrap_or(self.settings.approval)
     }
 
     /// Change the approval mode for the rest of the session and rebuild the gate
     /// (`None` returns to the command line's mode).
     pub fn set_approval_mode(&self, mode: Option<Mode>) -> Result<(), ProjectError> {
-        *self
-            .session
-            .approval
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = mode;
+        *crate::sync::write(&self.session.approval) = mode;
         self.rebuild_gate()
     }
 
@@ -97,11 +81,7 @@ impl Runtime {
             }
         }
         let spec = Arc::new(spec);
-        self.session
-            .inline_workers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(spec.name.clone(), spec.clone());
+        crate::sync::write(&self.session.inline_workers).insert(spec.name.clone(), spec.clone());
         let mut next = (*project).clone();
         next.workers.insert(spec.name.clone(), spec);
         self.set_project_only(next);
@@ -127,11 +107,7 @@ impl Runtime {
             ));
         }
         {
-            let mut modes = self
-                .session
-                .stabilize
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut modes = crate::sync::write(&self.session.stabilize);
             match mode {
                 Some(m) => modes.insert(name.to_string(), m),
                 None => modes.remove(name),
@@ -161,10 +137,7 @@ impl Runtime {
 
     /// Names of the session's inline workers.
     pub fn inline_worker_names(&self) -> Vec<String> {
-        self.session
-            .inline_workers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        crate::sync::read(&self.session.inline_workers)
             .keys()
             .cloned()
             .collect()
@@ -173,21 +146,13 @@ impl Runtime {
     /// `project` with the session's inline workers added. A name a project file now defines
     /// wins over the inline worker.
     pub(super) fn with_inline_workers(&self, mut project: Project) -> Project {
-        let inline = self
-            .session
-            .inline_workers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let inline = crate::sync::read(&self.session.inline_workers);
         for (name, spec) in inline.iter() {
             if file_definition(&project, name).is_none() {
                 project.workers.insert(name.clone(), spec.clone());
             }
         }
-        let modes = self
-            .session
-            .stabilize
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let modes = crate::sync::read(&self.session.stabilize);
         for (name, mode) in modes.iter() {
             if project.config.stabilize.contains_key(name) {
                 project.config.stabilize.insert(name.clone(), *mode);
