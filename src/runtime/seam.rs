@@ -32,10 +32,9 @@ use super::Runtime;
 enum Args {
     /// Positional Rhai arguments of a fn or builtin.
     Positional(Vec<Dynamic>),
-    /// A JSON object: a worker's input (normalized), an MCP or builtin tool's arguments.
-    Json(Value),
-    /// A worker's input (normalized) as the next turn of a conversation.
-    Turn(Value, Conversation),
+    /// A JSON object: a worker's input (normalized), an MCP or builtin tool's arguments; with
+    /// a conversation, a worker's input as its next turn.
+    Json(Value, Option<Conversation>),
 }
 
 /// Threads evaluating Rhai for fan-out branches at once, at most. Past it a fan-out fails
@@ -222,15 +221,12 @@ impl Runtime {
                 }
                 let input = worker_input(spec, json_of(input))?;
                 self.budget.start_worker()?;
-                Ok(match conversation {
-                    Some(c) => Args::Turn(input, c),
-                    None => Args::Json(input),
-                })
+                Ok(Args::Json(input, conversation))
             }
-            Callee::Switch(_) => Ok(Args::Json(json_of(input))),
+            Callee::Switch(_) => Ok(Args::Json(json_of(input), None)),
             Callee::Tool(_) | Callee::Mcp { .. } => match json_of(input) {
-                Value::Null => Ok(Args::Json(Value::Object(serde_json::Map::new()))),
-                v @ Value::Object(_) => Ok(Args::Json(v)),
+                Value::Null => Ok(Args::Json(Value::Object(serde_json::Map::new()), None)),
+                v @ Value::Object(_) => Ok(Args::Json(v, None)),
                 other => Err(CallError::Args {
                     name: callee.name().to_string(),
                     message: format!("pass a map of named arguments, not {other}"),
@@ -248,12 +244,12 @@ impl Runtime {
         args: Args,
     ) -> Result<Dynamic, CallError> {
         // A switch is not a call of its own: the side(s) it runs are.
-        if let (Callee::Switch(switch), Args::Json(input)) = (callee, &args) {
+        if let (Callee::Switch(switch), Args::Json(input, _)) = (callee, &args) {
             return Box::pin(self.run_switch(ctx, switch, input.clone())).await;
         }
         let span = Span::open(self, ctx, callee, || match &args {
             Args::Positional(a) => positional_json(callee, a),
-            Args::Json(v) | Args::Turn(v, _) => v.clone(),
+            Args::Json(v, _) => v.clone(),
         });
         let inner = span
             .as_ref()
@@ -273,12 +269,12 @@ impl Runtime {
         spend: &mut Spend,
     ) -> Result<Dynamic, CallError> {
         match (callee, args) {
-            (Callee::Worker(spec), Args::Json(input)) => {
-                self.run_worker(ctx, spec, input, None, spend).await
-            }
-            (Callee::Worker(spec), Args::Turn(input, conversation)) => {
-                self.run_worker(ctx, spec, input, Some(&conversation), spend)
+            (Callee::Worker(spec), Args::Json(input, conversation)) => {
+                let inner = ctx.enter(&spec.name);
+                let c = conversation.as_ref();
+                Box::pin(super::worker_run::run(self, &inner, spec, input, c, spend))
                     .await
+                    .map(|v| value::to_dynamic(&v))
             }
             (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
                 let (rt, ctx, name) = (self.clone(), ctx.clone(), callee.name().to_string());
@@ -302,7 +298,7 @@ impl Runtime {
                 })
                 .await
             }
-            (Callee::Tool(name), Args::Json(args)) => {
+            (Callee::Tool(name), Args::Json(args, _)) => {
                 let (env, cancel) = (self.tool_env(), self.cancel.clone());
                 tokio::select! {
                     biased;
@@ -314,7 +310,7 @@ impl Runtime {
                     },
                 }
             }
-            (Callee::Mcp { server, tool, .. }, Args::Json(args)) => {
+            (Callee::Mcp { server, tool, .. }, Args::Json(args, _)) => {
                 let out = self.call_mcp(server, tool, args).await?;
                 if out.is_error {
                     return Err(CallError::Tool(format!(
@@ -330,28 +326,6 @@ impl Runtime {
                 callee.name()
             ))),
         }
-    }
-
-    /// Run worker `spec` (a turn of `conversation`, when given) inside its own context.
-    async fn run_worker(
-        self: &Arc<Self>,
-        ctx: &CallCtx,
-        spec: &WorkerSpec,
-        input: Value,
-        conversation: Option<&Conversation>,
-        spend: &mut Spend,
-    ) -> Result<Dynamic, CallError> {
-        let inner = ctx.enter(&spec.name);
-        Box::pin(super::worker_run::run(
-            self,
-            &inner,
-            spec,
-            input,
-            conversation,
-            spend,
-        ))
-        .await
-        .map(|v| value::to_dynamic(&v))
     }
 
     /// Run Rhai evaluation on a blocking thread, refusing (instead of deadlocking) when the
