@@ -44,6 +44,16 @@ pub enum ProjectError {
     Many(#[related] Vec<ProjectError>),
 }
 
+impl ProjectError {
+    /// A problem with file `path` (or the config file), described by `message`.
+    pub(crate) fn io(path: impl AsRef<Path>, message: impl ToString) -> Self {
+        ProjectError::Io {
+            path: path.as_ref().display().to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
 impl From<Box<Located>> for ProjectError {
     fn from(e: Box<Located>) -> Self {
         ProjectError::Located(*e)
@@ -76,10 +86,7 @@ fn with_user_config(config: Config, errors: &mut Vec<ProjectError>) -> Config {
         Ok(Some(user)) => config.over(&user),
         Ok(None) => config,
         Err(config::user::UserConfigError::Io { path, message }) => {
-            errors.push(ProjectError::Io {
-                path: path.display().to_string(),
-                message,
-            });
+            errors.push(ProjectError::io(path, message));
             config
         }
         Err(config::user::UserConfigError::Invalid(e)) => {
@@ -235,17 +242,13 @@ impl Project {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
-        let config = match read_optional(&config_path, &mut files) {
-            Ok(Some(text)) => config::parse_config(&relative(root, &config_path), &text)
+        let config = match read_collect(&config_path, &mut files, &mut errors) {
+            Some(text) => config::parse_config(&relative(root, &config_path), &text)
                 .unwrap_or_else(|e| {
                     errors.push(ProjectError::from(e));
                     Config::default()
                 }),
-            Ok(None) => Config::default(),
-            Err(e) => {
-                errors.push(e);
-                Config::default()
-            }
+            None => Config::default(),
         };
         let config = with_user_config(config, &mut errors);
 
@@ -485,13 +488,12 @@ impl Project {
     fn check_shell_rules(&self) -> Vec<ProjectError> {
         crate::tools::shell::rule_problems(&self.config.shell)
             .into_iter()
-            .map(|(i, why)| ProjectError::Io {
-                path: CONFIG_FILE.into(),
-                message: format!(
+            .map(|(i, why)| {
+                ProjectError::io(CONFIG_FILE, format!(
                     "`[shell] allow` rule #{} (prefix `{}`) can never match: {why}; fix or remove it (commands are matched word by word, without a shell)",
                     i + 1,
                     self.config.shell.allow[i].prefix
-                ),
+                ))
             })
             .collect()
     }
@@ -507,9 +509,10 @@ impl Project {
         };
         let mut errors = Vec::new();
         for w in self.workers.values() {
-            if reserved(&w.name) || w.name == "approve" {
-                if let Some(path) = &w.path {
-                    let err = Located::new(
+            if (reserved(&w.name) || w.name == "approve")
+                && let Some(path) = &w.path
+            {
+                let err = Located::new(
                         path,
                         &w.text,
                         w.name_span,
@@ -517,19 +520,15 @@ impl Project {
                     )
                     .label("a reserved name")
                     .help("builtins, builtin toolsets and tools, `defer` and `approve` (the approval policy fn) keep their names; rename the worker");
-                    errors.push(ProjectError::Located(err));
-                }
+                errors.push(ProjectError::Located(err));
             }
         }
         for f in self.fns.values() {
             if reserved(&f.name) {
-                errors.push(ProjectError::Io {
-                    path: f.path.display().to_string(),
-                    message: format!(
-                        "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
-                        f.name
-                    ),
-                });
+                errors.push(ProjectError::io(&f.path, format!(
+                    "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
+                    f.name
+                )));
             }
         }
         errors
@@ -547,12 +546,9 @@ impl Project {
                     (false, true) => format!("there is no worker `{name}` in workers/"),
                     _ => format!("there is neither a worker nor a fn `{name}`"),
                 };
-                ProjectError::Io {
-                    path: CONFIG_FILE.into(),
-                    message: format!(
-                        "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}"
-                    ),
-                }
+                ProjectError::io(CONFIG_FILE, format!(
+                    "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}"
+                ))
             })
             .collect()
     }
@@ -626,10 +622,7 @@ fn list_dir(dir: &Path, ext: &str, errors: &mut Vec<ProjectError>) -> Vec<PathBu
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            errors.push(ProjectError::Io {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            });
+            errors.push(ProjectError::io(dir, e));
             return Vec::new();
         }
     };
@@ -652,10 +645,7 @@ fn read_optional(
             Ok(Some(Arc::from(text)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ProjectError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        }),
+        Err(e) => Err(ProjectError::io(path, e)),
     }
 }
 
@@ -664,13 +654,10 @@ fn read_collect(
     files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
     errors: &mut Vec<ProjectError>,
 ) -> Option<Arc<str>> {
-    match read_optional(path, files) {
-        Ok(t) => t,
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    }
+    read_optional(path, files).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    })
 }
 
 /// Modification time of a file, if it can be read.

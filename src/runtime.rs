@@ -132,10 +132,9 @@ impl Runtime {
         live: Option<Arc<dyn LiveText>>,
         entry: Option<&Path>,
     ) -> Result<Arc<Runtime>, ProjectError> {
-        let sandbox = Arc::new(Sandbox::new(&settings.root).map_err(|e| ProjectError::Io {
-            path: settings.root.display().to_string(),
-            message: e.to_string(),
-        })?);
+        let sandbox = Arc::new(
+            Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
+        );
         let cancel = Arc::new(Cancel::default());
         let limits = EngineLimits {
             max_operations: settings.max_operations,
@@ -230,12 +229,8 @@ impl Runtime {
     /// The approval gate for `project`: the settings' and session's mode, its rules and
     /// policy fn, the terminal prompt.
     fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
-        let mut gate = Gate::new(self.approval_mode(), &project.config.approvals).map_err(|e| {
-            ProjectError::Io {
-                path: crate::project::CONFIG_FILE.into(),
-                message: e.to_string(),
-            }
-        })?;
+        let mut gate = Gate::new(self.approval_mode(), &project.config.approvals)
+            .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
         if project.fns.contains_key(POLICY_FN) {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));
