@@ -118,48 +118,25 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
     if let Some(config) = config.filter(|_| !BUILTIN.contains(&provider)) {
         return named(id, provider, name, config, settings);
     }
-    // A built-in provider's table holds only its rate limits.
-    let limiter = config.and_then(|c| settings.limiter(provider, c));
     let base = |var: &str, default: &str| settings.var(var).unwrap_or_else(|| default.to_owned());
-    match provider {
+    let (wire, base, key) = match provider {
         "anthropic" => {
             let key = settings.key(env_vars::ANTHROPIC_API_KEY)?;
-            let url = anthropic_url(&base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE));
-            Ok(http_model::<AnthropicWire>(
-                id,
-                name,
-                endpoint(provider, url, Some(key), None),
-                settings,
-                limiter,
-            ))
+            let base = base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE);
+            (Wire::Anthropic, base, Some(key))
         }
         "openai" => {
             let key = settings.key(env_vars::OPENAI_API_KEY)?;
-            let url = join_url(
-                &base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
-                "chat/completions",
-            );
-            Ok(http_model::<OpenAiWire>(
-                id,
-                name,
-                endpoint(provider, url, Some(key), None),
-                settings,
-                limiter,
-            ))
+            let base = base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE);
+            (Wire::Openai, base, Some(key))
         }
         "ollama" => {
             let host = ollama_host(&base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST));
-            let url = join_url(&host, "v1/chat/completions");
-            Ok(http_model::<OpenAiWire>(
-                id,
-                name,
-                endpoint(provider, url, None, None),
-                settings,
-                limiter,
-            ))
+            (Wire::Openai, join_url(&host, "v1"), None)
         }
-        _ => Err(unknown_provider(id, provider, settings)),
-    }
+        _ => return Err(unknown_provider(id, provider, settings)),
+    };
+    Ok(http_model(wire, id, name, &base, key, None, settings))
 }
 
 /// Splits `provider:model` at the first colon (model names may hold colons: `ollama:qwen3:8b`).
@@ -191,48 +168,56 @@ fn named(
         .map(|var| settings.key(var))
         .transpose()?;
     let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
-    let limiter = settings.limiter(provider, config);
-    // The config checks make `wire` required for a named provider.
-    Ok(match config.wire.unwrap_or(Wire::Openai) {
-        Wire::Openai => {
-            let url = join_url(&config.base_url, "chat/completions");
-            let e = endpoint(provider, url, key, Some(hint));
-            http_model::<OpenAiWire>(id, name, e, settings, limiter)
-        }
-        Wire::Anthropic => {
-            let url = anthropic_url(&config.base_url);
-            let e = endpoint(provider, url, key, Some(hint));
-            http_model::<AnthropicWire>(id, name, e, settings, limiter)
-        }
-    })
+    let wire = config.wire.unwrap_or(Wire::Openai);
+    Ok(http_model(
+        wire,
+        id,
+        name,
+        &config.base_url,
+        key,
+        Some(hint),
+        settings,
+    ))
 }
 
-fn endpoint(
-    provider: &str,
-    url: String,
+/// A model speaking `wire` to the API at `base`, sharing the process's client and its
+/// provider's rate limits (a built-in provider's table holds only those).
+fn http_model(
+    wire: Wire,
+    id: &str,
+    name: &str,
+    base: &str,
     key: Option<ApiKey>,
     keyless_hint: Option<String>,
-) -> Endpoint {
-    Endpoint {
-        provider: provider.to_owned(),
+    s: &ProviderSettings,
+) -> SharedModel {
+    fn make<W: WireFormat>(
+        id: &str,
+        name: &str,
+        e: Endpoint,
+        s: &ProviderSettings,
+    ) -> HttpModel<W> {
+        HttpModel::new(id, name, s.client.clone(), e, s.retry, s.stream)
+    }
+    let provider = id.split_once(':').map_or(id, |(p, _)| p).to_owned();
+    let limiter = s
+        .providers
+        .get(&provider)
+        .and_then(|c| s.limiter(&provider, c));
+    let url = match wire {
+        Wire::Openai => join_url(base, "chat/completions"),
+        Wire::Anthropic => anthropic_url(base),
+    };
+    let e = Endpoint {
+        provider,
         url,
         key,
         keyless_hint,
+    };
+    match wire {
+        Wire::Openai => Arc::new(make::<OpenAiWire>(id, name, e, s).with_limiter(limiter)),
+        Wire::Anthropic => Arc::new(make::<AnthropicWire>(id, name, e, s).with_limiter(limiter)),
     }
-}
-
-/// A model speaking wire format `W` to `endpoint`, sharing the process's client.
-fn http_model<W: WireFormat>(
-    id: &str,
-    name: &str,
-    endpoint: Endpoint,
-    s: &ProviderSettings,
-    limiter: Option<Arc<Limiter>>,
-) -> SharedModel {
-    Arc::new(
-        HttpModel::<W>::new(id, name, s.client.clone(), endpoint, s.retry, s.stream)
-            .with_limiter(limiter),
-    )
 }
 
 /// The Messages URL for a base given with or without its `/v1` suffix.
@@ -385,12 +370,12 @@ mod tests {
             "openai:m",
             "m",
             s.client.clone(),
-            endpoint(
-                "openai",
-                "u".into(),
-                Some(s.key("OPENAI_API_KEY").unwrap()),
-                None,
-            ),
+            Endpoint {
+                provider: "openai".into(),
+                url: "u".into(),
+                key: Some(s.key("OPENAI_API_KEY").unwrap()),
+                keyless_hint: None,
+            },
             s.retry,
             false,
         );
