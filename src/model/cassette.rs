@@ -196,19 +196,19 @@ impl Cassette {
 
 /// What a request is matched on: everything but the model name, as canonical JSON text.
 fn key_of(request: &Value) -> String {
-    let mut r = request.clone();
-    if let Some(map) = r.as_object_mut() {
-        map.shift_remove("model");
-    }
-    serde_json::to_string(&r).unwrap_or_default()
+    serde_json::to_string(&without_model(request)).unwrap_or_default()
 }
 
 fn pretty(request: &Value) -> String {
+    serde_json::to_string_pretty(&without_model(request)).unwrap_or_default()
+}
+
+fn without_model(request: &Value) -> Value {
     let mut r = request.clone();
     if let Some(map) = r.as_object_mut() {
         map.shift_remove("model");
     }
-    serde_json::to_string_pretty(&r).unwrap_or_default()
+    r
 }
 
 /// The replay failure of `request` (the `made`-th of `worker`, matched on `key`): the cassette
