@@ -54,7 +54,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
             .map_err(|e| Error::failed(format!("the chat stopped: {e}")))
             .and_then(|r| r)
     } else {
-        chat.on_pipe().await
+        setup::with_interrupt(&rt, chat.pipe_turns()).await
     };
     setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
     result
@@ -129,13 +129,11 @@ impl Chat {
                     return Err(Error::failed(format!("cannot read input: {e}")));
                 }
             };
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            if text == EXIT {
-                break;
-            }
+            let text = match line.trim() {
+                "" => continue,
+                EXIT => break,
+                text => text,
+            };
             let _ = editor.add_history_entry(text);
             if let Some(p) = &self.printer {
                 p.streamed.store(false, Ordering::Relaxed);
@@ -183,13 +181,9 @@ impl Chat {
         out.map(|v| crate::script::value::to_json(&v))
     }
 
-    /// The pipe loop: one turn per line until the end of input. Ctrl-C or SIGTERM ends it,
-    /// during a turn or while waiting for the next line alike (once handlers are installed,
-    /// nothing else would).
-    async fn on_pipe(&self) -> Result<(), Error> {
-        setup::with_interrupt(&self.rt, self.pipe_turns()).await
-    }
-
+    /// The pipe loop: one turn per line until the end of input. Run under
+    /// `setup::with_interrupt`, Ctrl-C or SIGTERM ends it, during a turn or while waiting for
+    /// the next line alike (once handlers are installed, nothing else would).
     async fn pipe_turns(&self) -> Result<(), Error> {
         let mut lines = stdin_lines();
         let top = CallCtx::default();
@@ -201,13 +195,11 @@ impl Chat {
             };
             let Some(line) = line else { break };
             let line = line.map_err(|e| Error::usage(format!("cannot read stdin: {e}")))?;
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            if text == EXIT {
-                break;
-            }
+            let text = match line.trim() {
+                "" => continue,
+                EXIT => break,
+                text => text,
+            };
             let out = self.rt.invoke(&top, &self.callee, self.input(text)).await?;
             self.print(text, &crate::script::value::to_json(&out))?;
         }
@@ -225,10 +217,7 @@ impl Chat {
         if self.json {
             return crate::report::out_line(&turn_json(&self.conversation, text, out).to_string());
         }
-        match crate::script::value::render(out, false) {
-            Some(s) => crate::report::out_line(&s),
-            None => Ok(()),
-        }
+        crate::script::value::render(out, false).map_or(Ok(()), |s| crate::report::out_line(&s))
     }
 }
 
