@@ -290,31 +290,22 @@ fn eval(
                 }
                 DirectArgs::Mapped(args)
             }
-            _ => DirectArgs::Input(Input::Rhai(match inputs.get(1) {
-                Some(e) => Some(ctx.eval_expression_tree(e)?),
-                None => None,
-            })),
+            _ => DirectArgs::Input(Input::Rhai(
+                inputs
+                    .get(1)
+                    .map(|e| ctx.eval_expression_tree(e))
+                    .transpose()?,
+            )),
         };
         let mut here = InEval { ctx, pos };
         return rt
             .call_direct(target, args, &mut here)
             .map_err(|e| call_error(e, pos));
     }
-    let input = match inputs.get(1) {
-        Some(e) => Some(ctx.eval_expression_tree(e)?),
-        None => None,
-    };
-    dispatch(rt.as_ref(), ctx, name, input, pos)
-}
-
-/// Reach `name` through the seam, from this evaluation.
-fn dispatch(
-    rt: &dyn Caller,
-    ctx: &mut EvalContext,
-    name: &str,
-    input: Option<Dynamic>,
-    pos: Position,
-) -> Result<Dynamic, Box<EvalAltResult>> {
+    let input = inputs
+        .get(1)
+        .map(|e| ctx.eval_expression_tree(e))
+        .transpose()?;
     let mut here = InEval { ctx, pos };
     rt.call_here(name, Input::Rhai(input), &mut here)
         .map_err(|e| call_error(e, pos))
