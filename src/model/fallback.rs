@@ -55,7 +55,7 @@ impl Model for Unavailable {
 }
 
 /// The API model name of a full id (`anthropic:claude-x` → `claude-x`).
-fn api_name(id: &str) -> &str {
+pub fn api_name(id: &str) -> &str {
     id.split_once(':').map_or(id, |(_, m)| m)
 }
 

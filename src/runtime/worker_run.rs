@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, Conversation};
+use crate::model::fallback::api_name;
 use crate::model::prices::Spend;
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
@@ -36,14 +37,12 @@ pub async fn run(
     conversation: Option<&Conversation>,
     spend: &mut Spend,
 ) -> Result<Value, CallError> {
-    let output = match &spec.output {
-        Some(schema) => Some(Validator::new(schema).map_err(|e| CallError::Output {
-            worker: spec.name.clone(),
-            attempts: 0,
-            errors: vec![e.to_string()],
-        })?),
-        None => None,
-    };
+    let output = spec.output.as_ref().map(Validator::new).transpose();
+    let output = output.map_err(|e| CallError::Output {
+        worker: spec.name.clone(),
+        attempts: 0,
+        errors: vec![e.to_string()],
+    })?;
     let model = rt.model_for(spec)?;
     let toolbox = Toolbox::for_worker(rt, spec).with_mcp(rt, spec).await?;
     let mut messages = input::examples(spec);
@@ -53,7 +52,7 @@ pub async fn run(
     // Where this turn's messages start.
     let first = messages.len();
     messages.push(input::user_message(&rt.sandbox, spec, &input)?);
-    let model_name = api_name(model.id());
+    let model_name = api_name(model.id()).to_owned();
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
         model: model_name,
@@ -166,7 +165,7 @@ async fn converse(
                     });
                 };
                 model = next;
-                request.model = api_name(model.id());
+                request.model = api_name(model.id()).to_owned();
                 reasks = 0;
                 push_reask(request, response.text, &errors);
             }
@@ -189,11 +188,6 @@ fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
         "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
         errors.join("\n- ")
     )));
-}
-
-/// The API name of a model id (`anthropic:claude-x` → `claude-x`).
-fn api_name(id: &str) -> String {
-    id.split_once(':').map_or(id, |(_, m)| m).to_string()
 }
 
 /// One model round trip, cancelled by Ctrl-C, reported to the observer.
