@@ -380,24 +380,19 @@ impl Runtime {
             model: chosen.join(", "),
             source: crate::model::ModelError::Other(e.to_string()),
         })?;
-        let mut chain = Vec::with_capacity(ids.len());
-        for (i, id) in ids.into_iter().enumerate() {
+        let chain = ids.into_iter().enumerate().map(|(i, id)| {
             match self.model_by_id(&loaded, spec, id.clone()) {
-                Ok(model) => chain.push(model),
                 // A later member is made when the chain reaches it: a missing key for a
                 // fallback does not stop the members before it from serving.
-                Err(CallError::Model { source, .. }) if i > 0 => chain.push(Arc::new(
+                Err(CallError::Model { source, .. }) if i > 0 => Ok(Arc::new(
                     crate::model::fallback::Unavailable::new(id, source.to_string()),
-                )),
-                Err(e) => return Err(e),
+                )
+                    as SharedModel),
+                other => other,
             }
-        }
-        Ok(
-            match crate::model::fallback::FallbackModel::new(chain.clone()) {
-                Some(f) => Arc::new(f),
-                None => chain.remove(0),
-            },
-        )
+        });
+        let chain = chain.collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::model::fallback::FallbackModel::shared(chain).expect("a model was chosen"))
     }
 
     /// The model of one concrete id, made once per id and cached.

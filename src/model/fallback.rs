@@ -19,6 +19,14 @@ impl FallbackModel {
         (models.len() > 1).then_some(Self { models })
     }
 
+    /// `models` as one model: the only one, or a chain of them; `None` for none.
+    pub fn shared(mut models: Vec<SharedModel>) -> Option<SharedModel> {
+        match models.len() {
+            0 | 1 => models.pop(),
+            _ => Some(std::sync::Arc::new(Self { models })),
+        }
+    }
+
     /// The ids of the members, in order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.models.iter().map(|m| m.id())
@@ -118,11 +126,7 @@ impl Model for FallbackModel {
     }
 
     fn next_in_chain(&self) -> Option<SharedModel> {
-        let rest = self.models[1..].to_vec();
-        if rest.len() == 1 {
-            return rest.into_iter().next();
-        }
-        FallbackModel::new(rest).map(|f| std::sync::Arc::new(f) as SharedModel)
+        Self::shared(self.models[1..].to_vec())
     }
 }
 
