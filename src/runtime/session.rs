@@ -106,31 +106,17 @@ impl Runtime {
                 "`{name}` is not both a worker and a fn; add `[stabilize] {name} = \"worker\"` to llm-do.toml and a fn `{name}` to scripts/ first"
             ));
         }
-        {
-            let mut modes = crate::sync::write(&self.session.stabilize);
-            match mode {
-                Some(m) => modes.insert(name.to_string(), m),
-                None => modes.remove(name),
-            };
-        }
+        set_entry(&mut crate::sync::write(&self.session.stabilize), name, mode);
         // Back to the file's mode: reload the config's value.
+        let file_mode = || {
+            let path = project.root.join(crate::project::CONFIG_FILE);
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| crate::config::parse_config(&path, &t).ok())
+                .and_then(|c| c.stabilize.get(name).copied())
+        };
         let mut next = (*project).clone();
-        match mode {
-            Some(m) => {
-                next.config.stabilize.insert(name.to_string(), m);
-            }
-            None => {
-                let path = project.root.join(crate::project::CONFIG_FILE);
-                let file_mode = std::fs::read_to_string(&path)
-                    .ok()
-                    .and_then(|t| crate::config::parse_config(&path, &t).ok())
-                    .and_then(|c| c.stabilize.get(name).copied());
-                match file_mode {
-                    Some(m) => next.config.stabilize.insert(name.to_string(), m),
-                    None => next.config.stabilize.remove(name),
-                };
-            }
-        }
+        set_entry(&mut next.config.stabilize, name, mode.or_else(file_mode));
         self.set_project_only(next);
         Ok(())
     }
@@ -164,12 +150,17 @@ impl Runtime {
 
 /// The file defining `name` in `project`, when a file (not an inline worker) defines it.
 fn file_definition(project: &Project, name: &str) -> Option<String> {
-    if let Some(f) = project.fns.get(name) {
-        return Some(f.path.display().to_string());
-    }
-    project
-        .workers
-        .get(name)
-        .and_then(|w| w.path.as_ref())
-        .map(|p| p.display().to_string())
+    let path = match project.fns.get(name) {
+        Some(f) => &f.path,
+        None => project.workers.get(name)?.path.as_ref()?,
+    };
+    Some(path.display().to_string())
+}
+
+/// Set `name` in `map` to `value`, or remove it for `None`.
+fn set_entry<V>(map: &mut BTreeMap<String, V>, name: &str, value: Option<V>) {
+    match value {
+        Some(v) => map.insert(name.to_string(), v),
+        None => map.remove(name),
+    };
 }
