@@ -566,17 +566,13 @@ impl Observer for RunLog {
     fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
 
     fn approval_event(&self, e: &ApprovalEvent) {
-        let (decision, reason) = match &e.verdict.outcome {
-            crate::approval::Outcome::Approved => ("approved", None),
-            crate::approval::Outcome::Denied(r) => ("denied", Some(r.clone())),
-            crate::approval::Outcome::Abort => ("aborted", None),
-        };
+        let (decision, reason) = crate::trace::decision(e.verdict);
         crate::sync::lock(&self.approvals).push(ApprovalRow {
             parent: e.parent.map(sql_int),
             tool: e.tool.to_string(),
             input: e.input.clone(),
             decision: decision.into(),
-            reason,
+            reason: reason.map(str::to_owned),
             time: now(),
         });
     }
@@ -602,18 +598,12 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
         .unwrap_or(UNIX_EPOCH);
     let cutoff = format_time(cutoff);
     conn.execute_batch("BEGIN")?;
-    conn.execute(
-        "DELETE FROM calls WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
-        [&cutoff],
-    )?;
-    conn.execute(
-        "DELETE FROM approvals WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
-        [&cutoff],
-    )?;
-    conn.execute(
-        "DELETE FROM chat_messages WHERE run IN (SELECT id FROM runs WHERE started < ?1)",
-        [&cutoff],
-    )?;
+    for table in ["calls", "approvals", "chat_messages"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM runs WHERE started < ?1)"),
+            [&cutoff],
+        )?;
+    }
     conn.execute("DELETE FROM runs WHERE started < ?1", [&cutoff])?;
     conn.execute_batch("COMMIT")?;
     Ok(())

@@ -4,7 +4,7 @@
 //! WORKER back whole. Messages are stored as the model saw them (JSON of
 //! [`crate::model::Message`]); like every other row, they hold no keys.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::call::TurnPlace;
 use crate::model::Message;
@@ -83,11 +83,7 @@ pub fn latest(conn: &Connection, worker: &str) -> Result<Option<SavedConversatio
             [worker],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            other => Err(other),
-        })?;
+        .optional()?;
     let Some((id, last)) = found else {
         return Ok(None);
     };

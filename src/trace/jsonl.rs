@@ -116,7 +116,8 @@ pub fn decided_by(d: DecidedBy) -> &'static str {
     }
 }
 
-fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
+/// How a verdict is recorded: `approved`, `denied` (with its reason) or `aborted`.
+pub fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
     match &v.outcome {
         Outcome::Approved => ("approved", None),
         Outcome::Denied(reason) => ("denied", Some(reason.as_str())),
