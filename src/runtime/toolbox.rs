@@ -38,16 +38,11 @@ impl Toolbox {
     /// Resolve a worker's `toolsets` (checked at load time; unknown entries are skipped).
     pub fn for_worker(rt: &Runtime, spec: &WorkerSpec) -> Toolbox {
         let project = rt.project();
-        let mut tools: Vec<Tool> = Vec::new();
-        let mut add = |tool: Tool| {
-            if !tools.iter().any(|t| t.def.name == tool.def.name) {
-                tools.push(tool);
-            }
-        };
+        let mut toolbox = Toolbox::default();
         for entry in &spec.toolsets {
             if let Some(set) = crate::tools::toolset(&entry.name) {
                 set.iter().for_each(|t| {
-                    add(Tool {
+                    toolbox.add(Tool {
                         def: t.to_def(),
                         callee: Callee::Tool(t.name.to_string()),
                     })
@@ -55,22 +50,29 @@ impl Toolbox {
             } else if let Some(switch) = project.switch(&entry.name) {
                 // A stabilized name: the model sees the worker's tool; the switch serves it.
                 let def = worker_tool(&switch.worker).def;
-                add(Tool {
+                toolbox.add(Tool {
                     def,
                     callee: Callee::Switch(Arc::new(switch)),
                 });
             } else if let Some(f) = project.fns.get(&entry.name) {
-                add(fn_tool(f));
+                toolbox.add(fn_tool(f));
             } else if let Some(w) = project.workers.get(&entry.name) {
-                add(worker_tool(w));
+                toolbox.add(worker_tool(w));
             } else if let Some(names) = project.modules.get(&entry.name) {
                 names
                     .iter()
                     .filter_map(|n| project.fns.get(n))
-                    .for_each(|f| add(fn_tool(f)));
+                    .for_each(|f| toolbox.add(fn_tool(f)));
             }
         }
-        Toolbox { tools }
+        toolbox
+    }
+
+    /// Add `tool` unless one of that name is there already.
+    fn add(&mut self, tool: Tool) {
+        if !self.tools.iter().any(|t| t.def.name == tool.def.name) {
+            self.tools.push(tool);
+        }
     }
 
     /// Add the tools of the MCP servers named in `toolsets` (`mcp.NAME` or `mcp.NAME.tool`),
@@ -109,16 +111,14 @@ impl Toolbox {
                     description: t.description.clone(),
                     parameters: t.input_schema.clone(),
                 };
-                if !self.tools.iter().any(|x| x.def.name == def.name) {
-                    self.tools.push(Tool {
-                        def,
-                        callee: Callee::Mcp {
-                            full: format!("{}{server}.{}", crate::mcp::PREFIX, t.name),
-                            server: server.to_string(),
-                            tool: t.name.clone(),
-                        },
-                    });
-                }
+                self.add(Tool {
+                    def,
+                    callee: Callee::Mcp {
+                        full: format!("{}{server}.{}", crate::mcp::PREFIX, t.name),
+                        server: server.to_string(),
+                        tool: t.name.clone(),
+                    },
+                });
             }
         }
         Ok(self)
@@ -173,29 +173,23 @@ impl Toolbox {
             ));
         };
         let args = match &call.arguments {
-            Value::Object(_) => call.arguments.clone(),
-            Value::Null => Value::Object(serde_json::Map::new()),
-            Value::String(s) => match serde_json::from_str::<Value>(s) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    return Ok(result(
-                        format!(
-                            "error: arguments for `{}` must be a JSON object; got {s:?}",
-                            call.name
-                        ),
-                        true,
-                    ));
-                }
-            },
-            other => {
-                return Ok(result(
-                    format!(
-                        "error: arguments for `{}` must be a JSON object; got {other}",
-                        call.name
-                    ),
-                    true,
-                ));
-            }
+            Value::Object(_) => Some(call.arguments.clone()),
+            Value::Null => Some(Value::Object(serde_json::Map::new())),
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .ok()
+                .filter(Value::is_object),
+            _ => None,
+        };
+        let Some(args) = args else {
+            let got = match &call.arguments {
+                Value::String(s) => format!("{s:?}"),
+                other => other.to_string(),
+            };
+            let message = format!(
+                "error: arguments for `{}` must be a JSON object; got {got}",
+                call.name
+            );
+            return Ok(result(message, true));
         };
         rt.observer.tool_call(&ToolCallEvent {
             depth: ctx.depth,
