@@ -5,6 +5,14 @@
 
 use std::io::{self, Write};
 
+/// `text` cut to its first `max_chars` characters, with `…` when it was longer.
+pub fn clip(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// Write `text` to stdout and flush. A closed pipe exits the process quietly (status 0).
 ///
 /// # Errors

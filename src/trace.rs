@@ -206,11 +206,7 @@ fn excerpt(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let one_line = s.replace('\n', "⏎");
-    match one_line.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
+    crate::output::clip(&s.replace('\n', "⏎"), 200)
 }
 
 impl<W: Write + Send> Observer for Tree<W> {

@@ -111,9 +111,5 @@ fn short_run(run: &str) -> &str {
 }
 
 fn excerpt(s: &str) -> String {
-    let one = s.replace('\n', "⏎");
-    match one.char_indices().nth(60) {
-        Some((i, _)) => format!("{}…", &one[..i]),
-        None => one,
-    }
+    crate::output::clip(&s.replace('\n', "⏎"), 60)
 }

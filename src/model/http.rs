@@ -376,14 +376,7 @@ pub fn provider_message(body: &str) -> String {
     if text.is_empty() {
         return String::from("no details in the response body");
     }
-    shorten(&text, MAX_DETAIL_CHARS)
-}
-
-fn shorten(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    crate::output::clip(&text, MAX_DETAIL_CHARS)
 }
 
 /// `text` with every occurrence of `secret` replaced by `<redacted>`.
@@ -407,44 +400,25 @@ pub fn redact_all(text: &str, secrets: &[String]) -> String {
 /// `error` with every occurrence of `secret` in its messages replaced by `<redacted>`: the last
 /// line of defence for bodies and stream chunks a server echoes back (some echo the whole
 /// request, auth header included), whatever path built the message.
-pub fn redact_error(error: ModelError, secret: Option<&str>) -> ModelError {
-    let clean = |text: String| redact(&text, secret);
-    match error {
-        ModelError::Http {
-            provider,
-            status,
-            message,
-            retryable,
-        } => ModelError::Http {
-            provider,
-            status,
-            message: clean(message),
-            retryable,
-        },
-        ModelError::Connect {
-            provider,
-            url,
-            message,
-        } => ModelError::Connect {
-            provider,
-            url: clean(url),
-            message: clean(message),
-        },
-        ModelError::Protocol { provider, message } => ModelError::Protocol {
-            provider,
-            message: clean(message),
-        },
-        ModelError::Fallback { tried, last } => ModelError::Fallback {
-            tried,
-            last: Box::new(redact_error(*last, secret)),
-        },
-        ModelError::RetriesExhausted { attempts, last } => ModelError::RetriesExhausted {
-            attempts,
-            last: Box::new(redact_error(*last, secret)),
-        },
-        ModelError::Other(message) => ModelError::Other(clean(message)),
-        other @ (ModelError::MissingKey { .. } | ModelError::Timeout { .. }) => other,
+pub fn redact_error(mut error: ModelError, secret: Option<&str>) -> ModelError {
+    fn redact_in(error: &mut ModelError, secret: Option<&str>) {
+        let clean = |text: &mut String| *text = redact(text, secret);
+        match error {
+            ModelError::Http { message, .. }
+            | ModelError::Protocol { message, .. }
+            | ModelError::Other(message) => clean(message),
+            ModelError::Connect { url, message, .. } => {
+                clean(url);
+                clean(message);
+            }
+            ModelError::Fallback { last, .. } | ModelError::RetriesExhausted { last, .. } => {
+                redact_in(last, secret);
+            }
+            ModelError::MissingKey { .. } | ModelError::Timeout { .. } => {}
+        }
     }
+    redact_in(&mut error, secret);
+    error
 }
 
 #[cfg(test)]
