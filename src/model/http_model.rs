@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, OptionFuture};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use serde_json::Value;
 
@@ -101,10 +101,7 @@ impl<W: WireFormat> HttpModel<W> {
     ) -> Result<ModelResponse, Failure> {
         let provider = self.endpoint.provider.as_str();
         // Held until the reply is read (or the stream ends).
-        let _slot = match &self.limiter {
-            Some(limiter) => Some(limiter.acquire().await),
-            None => None,
-        };
+        let _slot = OptionFuture::from(self.limiter.as_ref().map(|l| l.acquire())).await;
         let response = http::post(
             &self.client,
             &self.endpoint,

@@ -49,9 +49,7 @@ impl RetryPolicy {
         let jitter_ms = u64::try_from((full - half).as_millis()).unwrap_or(u64::MAX);
         half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
     }
-}
 
-impl RetryPolicy {
     /// The default policy with overrides read through `env`: `LLM_DO_HTTP_TIMEOUT_SECS`,
     /// `LLM_DO_RETRY_BASE_MS` and `LLM_DO_RETRY_ATTEMPTS`. A value that is not a positive
     /// whole number (or `0` for the base delay) leaves that default in place.
