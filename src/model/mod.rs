@@ -67,8 +67,7 @@ impl Message {
                 Part::Text(t) => Some(t.as_str()),
                 _ => None,
             })
-            .collect::<Vec<_>>()
-            .join("")
+            .collect()
     }
 }
 
