@@ -81,16 +81,12 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for r in &rows {
-        out_line(&format!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        ))?;
+        let padded: String = r[..3]
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:w$}  "))
+            .collect();
+        out_line(&format!("{padded}{}", r[3]))?;
     }
     Ok(())
 }
