@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use futures_util::future::OptionFuture;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
@@ -25,10 +26,7 @@ impl Limiter {
     /// A limiter, or `None` when neither limit is set.
     #[must_use]
     pub fn new(requests_per_minute: Option<u32>, max_concurrent: Option<u32>) -> Option<Self> {
-        if requests_per_minute.is_none() && max_concurrent.is_none() {
-            return None;
-        }
-        Some(Self {
+        (requests_per_minute.is_some() || max_concurrent.is_some()).then(|| Self {
             concurrent: max_concurrent.map(|n| Semaphore::new(n.max(1) as usize)),
             interval: requests_per_minute.map(|n| Duration::from_secs(60) / n.max(1)),
             next_start: Mutex::new(None),
@@ -47,12 +45,11 @@ impl Limiter {
             };
             tokio::time::sleep_until(start).await;
         }
-        let permit = match &self.concurrent {
-            // The semaphore is never closed.
-            Some(s) => s.acquire().await.ok(),
-            None => None,
-        };
-        Slot { _permit: permit }
+        // The semaphore is never closed.
+        let permit = OptionFuture::from(self.concurrent.as_ref().map(Semaphore::acquire)).await;
+        Slot {
+            _permit: permit.and_then(Result::ok),
+        }
     }
 }
 
