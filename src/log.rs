@@ -270,17 +270,18 @@ enum Conn {
 impl Conn {
     /// The open connection, waiting for the opening thread the first time.
     fn ready(&mut self) -> Result<&mut Connection, LogError> {
+        let lost = || LogError::Write(rusqlite::Error::InvalidQuery);
         if let Conn::Opening(handle) = self {
             let conn = handle
                 .take()
-                .ok_or_else(|| LogError::Write(rusqlite::Error::InvalidQuery))?
+                .ok_or_else(lost)?
                 .join()
-                .map_err(|_| LogError::Write(rusqlite::Error::InvalidQuery))??;
+                .map_err(|_| lost())??;
             *self = Conn::Open(conn);
         }
         match self {
             Conn::Open(conn) => Ok(conn),
-            Conn::Opening(_) => Err(LogError::Write(rusqlite::Error::InvalidQuery)),
+            Conn::Opening(_) => Err(lost()),
         }
     }
 }
@@ -314,25 +315,22 @@ impl RunLog {
         let run = new_run_id();
         // Opening (and pruning) happens on a thread of its own while the run starts, so a short
         // run does not wait for SQLite before its first call.
-        let path_owned = path.to_path_buf();
-        let (path, row) = (
-            path.to_path_buf(),
-            (run.clone(), now(), command.to_string()),
-        );
+        let (db, id) = (path.to_path_buf(), run.clone());
+        let (started, command) = (now(), command.to_string());
         let opening = std::thread::spawn(move || {
-            let conn = open(&path)?;
+            let conn = open(&db)?;
             if let Some(days) = retain_days {
                 prune(&conn, days)?;
             }
             conn.execute(
                 "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
-                params![row.0, row.1, row.2],
+                params![id, started, command],
             )?;
             Ok(conn)
         });
         Ok(RunLog {
             run,
-            path: path_owned,
+            path: path.to_path_buf(),
             conn: Mutex::new(Conn::Opening(Some(opening))),
             next: AtomicU64::new(1),
             symbolic: AtomicU64::new(0),
