@@ -108,11 +108,7 @@ impl Caller for Runtime {
             DirectArgs::Input(input) => self.invoke_here(&callee, input, here),
             DirectArgs::Mapped(mut args) => {
                 if let Direct::Fn(f) = target {
-                    f.check_args(&mut args).map_err(|message| CallError::Args {
-                        name: f.name.clone(),
-                        message,
-                        params: f.params.clone(),
-                    })?;
+                    f.check_args(&mut args)?;
                 }
                 self.run_here(&callee, args, here)
             }

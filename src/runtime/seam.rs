@@ -379,11 +379,7 @@ fn positional_args(callee: &Callee, input: Input) -> Result<Vec<Dynamic>, CallEr
     match callee {
         Callee::Fn(f) => {
             let mut args = positional(&f.name, &f.params, f.params.len(), input)?;
-            f.check_args(&mut args).map_err(|message| CallError::Args {
-                name: f.name.clone(),
-                message,
-                params: f.params.clone(),
-            })?;
+            f.check_args(&mut args)?;
             Ok(args)
         }
         Callee::SessionFn { name, params } => positional(name, params, params.len(), input),

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rhai::{AST, Dynamic, Engine, FnAccess};
 use serde_json::{Value, json};
 
+use crate::call::CallError;
 use crate::error::{Located, offset_of};
 
 pub mod builtins;
@@ -90,12 +91,14 @@ impl ScriptFn {
     ///
     /// # Errors
     ///
-    /// A message naming the first argument of the wrong type.
-    pub fn check_args(&self, args: &mut [Dynamic]) -> Result<(), String> {
+    /// [`CallError::Args`] naming the first argument of the wrong type.
+    pub fn check_args(&self, args: &mut [Dynamic]) -> Result<(), CallError> {
         for ((param, doc), arg) in self.params.iter().zip(&self.param_docs).zip(args) {
             if let Some(ty) = doc.ty.as_deref() {
-                check_type(ty, arg).map_err(|got| {
-                    format!("argument `{param}` must be {}, not {got}", type_phrase(ty))
+                check_type(ty, arg).map_err(|got| CallError::Args {
+                    name: self.name.clone(),
+                    message: format!("argument `{param}` must be {}, not {got}", type_phrase(ty)),
+                    params: self.params.clone(),
                 })?;
             }
         }
@@ -355,13 +358,17 @@ mod tests {
         f.check_args(&mut ok).unwrap();
         assert!(ok[0].is_int(), "an integral float becomes an integer");
         let mut bad = vec!["x".into(), Dynamic::UNIT, "low".into()];
+        let message = |args: &mut Vec<Dynamic>| match f.check_args(args) {
+            Err(CallError::Args { message, .. }) => message,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(
-            f.check_args(&mut bad).unwrap_err(),
+            message(&mut bad),
             "argument `a` must be an integer, not a string (\"x\")"
         );
         let mut bad = vec![Dynamic::from(1_i64), Dynamic::UNIT, "mid".into()];
         assert_eq!(
-            f.check_args(&mut bad).unwrap_err(),
+            message(&mut bad),
             "argument `k` must be one of `low`, `high`, not a string (\"mid\")"
         );
     }
