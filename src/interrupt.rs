@@ -3,6 +3,26 @@
 //! tree the same way, so a terminated run stops between script operations, finishes any
 //! atomic write in progress, and exits 130.
 
+/// Run `work` to its end; a Ctrl-C meanwhile cancels `cancel` (and `work` then stops at its
+/// next cancellation point). Ctrl-C is listened for before `work` starts, so an early one is
+/// not missed.
+pub async fn ctrl_c_cancels<T>(
+    cancel: &crate::cancel::Cancel,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let _ = futures_util::poll!(&mut interrupted);
+    tokio::pin!(work);
+    tokio::select! {
+        out = &mut work => out,
+        Ok(()) = &mut interrupted => {
+            cancel.cancel();
+            work.await
+        }
+    }
+}
+
 /// Installed handlers for the interrupting signals.
 pub struct Signals {
     #[cfg(unix)]

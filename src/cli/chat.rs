@@ -16,6 +16,7 @@ use rustyline::error::ReadlineError;
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
+use crate::interrupt::ctrl_c_cancels;
 use crate::project::Callee;
 use crate::report::Error;
 use crate::runtime::{LiveText, Runtime};
@@ -159,24 +160,12 @@ impl Chat {
     /// One turn from a blocking thread; Ctrl-C cancels it (and only it).
     fn interruptible_turn(&self, text: &str) -> Result<Value, CallError> {
         self.rt.cancel.reset();
-        let (rt, cancel, input) = (self.rt.clone(), self.rt.cancel.clone(), self.input(text));
-        let callee = self.callee.clone();
-        let out = self.rt.handle.block_on(async move {
-            // Listen for Ctrl-C before the turn starts, so an early one is not missed.
-            let interrupted = tokio::signal::ctrl_c();
-            tokio::pin!(interrupted);
-            let _ = futures_util::poll!(&mut interrupted);
-            let top = CallCtx::default();
-            let turn = rt.invoke(&top, &callee, input);
-            tokio::pin!(turn);
-            tokio::select! {
-                out = &mut turn => out,
-                Ok(()) = &mut interrupted => {
-                    cancel.cancel();
-                    turn.await
-                }
-            }
-        });
+        let (rt, input, callee) = (self.rt.clone(), self.input(text), self.callee.clone());
+        let turn = async move { rt.invoke(&CallCtx::default(), &callee, input).await };
+        let out = self
+            .rt
+            .handle
+            .block_on(ctrl_c_cancels(&self.rt.cancel, turn));
         self.rt.cancel.reset();
         out.map(|v| crate::script::value::to_json(&v))
     }

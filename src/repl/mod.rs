@@ -190,26 +190,19 @@ impl Session {
         self.rt.cancel.reset();
         let rt = self.rt.clone();
         let mut scope = std::mem::take(&mut self.scope);
-        let cancel = self.rt.cancel.clone();
-        let joined = self.rt.handle.block_on(async move {
-            // Listen for Ctrl-C before the line starts, so an early one is not missed.
-            let interrupted = tokio::signal::ctrl_c();
-            tokio::pin!(interrupted);
-            let _ = futures_util::poll!(&mut interrupted);
-            let job = tokio::task::spawn_blocking(move || {
+        // The job is spawned when first polled: after Ctrl-C is listened for.
+        let job = async move {
+            tokio::task::spawn_blocking(move || {
                 let _clock = crate::script::clock::evaluation();
                 let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
                 (scope, out)
-            });
-            tokio::pin!(job);
-            tokio::select! {
-                out = &mut job => out,
-                Ok(()) = &mut interrupted => {
-                    cancel.cancel();
-                    job.await
-                }
-            }
-        });
+            })
+            .await
+        };
+        let joined = self
+            .rt
+            .handle
+            .block_on(crate::interrupt::ctrl_c_cancels(&self.rt.cancel, job));
         self.rt.cancel.reset();
         match joined {
             Ok((scope, out)) => {
