@@ -266,9 +266,7 @@ impl Project {
                         span: spec.name_span,
                         kind: "worker",
                     };
-                    let shared = config.stabilize.contains_key(&spec.name);
-                    if let Some(err) = claim(&mut defs, &spec.name, def, "worker", shared) {
-                        errors.push(err);
+                    if !claim(&mut defs, &mut errors, &config, &spec.name, def) {
                         continue;
                     }
                     workers.insert(spec.name.clone(), Arc::new(spec));
@@ -309,9 +307,7 @@ impl Project {
                             span: f.span,
                             kind: "fn",
                         };
-                        let shared = config.stabilize.contains_key(&f.name);
-                        if let Some(err) = claim(&mut defs, &f.name, def, "fn", shared) {
-                            errors.push(err);
+                        if !claim(&mut defs, &mut errors, &config, &f.name, def) {
                             continue;
                         }
                         names.push(f.name.clone());
@@ -579,19 +575,21 @@ impl Project {
     }
 }
 
-/// Record a definition; a second definition of the same name is an error showing both.
+/// Record a definition; a second definition of the same name is an error showing both,
+/// pushed to `errors` (and `false` returned).
 fn claim(
     defs: &mut BTreeMap<String, Definition>,
+    errors: &mut Vec<ProjectError>,
+    config: &Config,
     name: &str,
     def: Definition,
-    kind: &'static str,
-    shared: bool,
-) -> Option<ProjectError> {
+) -> bool {
     if let Some(first) = defs.get(name) {
         // `[stabilize] NAME` lets one worker and one fn share NAME.
-        if shared && first.kind != kind {
-            return None;
+        if config.stabilize.contains_key(name) && first.kind != def.kind {
+            return true;
         }
+        let kind = def.kind;
         let err = Located::new(
             &def.path,
             &def.text,
@@ -604,10 +602,11 @@ fn claim(
             Located::new(&first.path, &first.text, first.span, "first defined here")
                 .label("first definition"),
         );
-        return Some(ProjectError::Located(err));
+        errors.push(ProjectError::Located(err));
+        return false;
     }
     defs.insert(name.to_string(), def);
-    None
+    true
 }
 
 /// `path` relative to `root` when inside it.
