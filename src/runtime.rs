@@ -587,24 +587,17 @@ impl Runtime {
         let value = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut scope, &merged)?;
-        match ast
-            .iter_functions()
-            .find(|f| f.name == "main")
-            .map(|f| f.params.len())
-        {
-            Some(n) => {
-                let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
-                let main_args: Vec<Dynamic> = if n == 0 {
-                    vec![]
-                } else {
-                    vec![Dynamic::from_array(args)]
-                };
-                self.engine.call_fn_with_options::<Dynamic>(
-                    options, &mut scope, &merged, "main", main_args,
-                )
-            }
-            None => Ok(value),
-        }
+        let Some(main) = ast.iter_functions().find(|f| f.name == "main") else {
+            return Ok(value);
+        };
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
+        let main_args: Vec<Dynamic> = if main.params.is_empty() {
+            vec![]
+        } else {
+            vec![Dynamic::from_array(args)]
+        };
+        self.engine
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &merged, "main", main_args)
     }
 }
 
