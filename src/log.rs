@@ -457,8 +457,8 @@ impl RunLog {
             }
             due
         };
-        if due && let Err(e) = self.write(None) {
-            self.fail(e);
+        if due {
+            self.write_batch();
         }
     }
 
@@ -483,14 +483,14 @@ impl RunLog {
             messages: messages.to_vec(),
             time: now(),
         });
-        if let Err(e) = self.write(None) {
-            self.fail(e);
-        }
+        self.write_batch();
     }
 
-    fn fail(&self, e: LogError) {
-        let mut failure = crate::sync::lock(&self.failure);
-        failure.get_or_insert(e);
+    /// Write what is buffered; the first failure is kept for [`RunLog::finish`].
+    fn write_batch(&self) {
+        if let Err(e) = self.write(None) {
+            crate::sync::lock(&self.failure).get_or_insert(e);
+        }
     }
 
     /// End the run: write what is buffered and mark the run `ok` or `error`.
