@@ -105,18 +105,16 @@ impl Cassette {
             path: shown.clone(),
             message: e.to_string(),
         })?;
-        let file: CassetteFile = serde_json::from_str(&text).map_err(|e| CassetteError::Parse {
+        let invalid = |message: String| CassetteError::Parse {
             path: shown.clone(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let file: CassetteFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         if file.version != CASSETTE_VERSION {
-            return Err(CassetteError::Parse {
-                path: shown,
-                message: format!(
-                    "format version {} (this llm-do reads version {CASSETTE_VERSION})",
-                    file.version
-                ),
-            });
+            return Err(invalid(format!(
+                "format version {} (this llm-do reads version {CASSETTE_VERSION})",
+                file.version
+            )));
         }
         let slots = file
             .exchanges
