@@ -334,10 +334,9 @@ impl Project {
         errors.extend(project.check_tool_choices());
         errors.extend(project.check_shell_rules());
         errors.extend(project.check_reserved_names());
-        for w in project.workers.values() {
-            let bad = crate::worker::check_models(w, &project.config);
-            errors.extend(bad.into_iter().map(ProjectError::Located));
-        }
+        let bad_models = project.workers.values();
+        let bad_models = bad_models.flat_map(|w| crate::worker::check_models(w, &project.config));
+        errors.extend(bad_models.map(ProjectError::Located));
         match errors.len() {
             0 => Ok(project),
             1 => Err(errors.remove(0)),
@@ -519,14 +518,11 @@ impl Project {
                 errors.push(ProjectError::Located(err));
             }
         }
-        for f in self.fns.values() {
-            if reserved(&f.name) {
-                errors.push(ProjectError::io(&f.path, format!(
-                    "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
-                    f.name
-                )));
-            }
-        }
+        let fns = self.fns.values().filter(|f| reserved(&f.name));
+        errors.extend(fns.map(|f| ProjectError::io(&f.path, format!(
+            "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
+            f.name
+        ))));
         errors
     }
 
@@ -553,22 +549,20 @@ impl Project {
     fn check_toolsets(&self) -> Vec<ProjectError> {
         let mut errors = Vec::new();
         for w in self.workers.values() {
-            for t in &w.toolsets {
-                if !self.is_toolset(&t.name) {
-                    let path = w.path.clone().unwrap_or_default();
-                    let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
-                        format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
-                    });
-                    let err = Located::new(
-                        &path,
-                        &w.text,
-                        t.span,
-                        format!("unknown toolset `{}` in worker `{}`", t.name, w.name),
-                    )
-                    .label("not a builtin set, fn, module or worker")
-                    .help(hint);
-                    errors.push(ProjectError::Located(err));
-                }
+            for t in w.toolsets.iter().filter(|t| !self.is_toolset(&t.name)) {
+                let path = w.path.clone().unwrap_or_default();
+                let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
+                    format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
+                });
+                let err = Located::new(
+                    &path,
+                    &w.text,
+                    t.span,
+                    format!("unknown toolset `{}` in worker `{}`", t.name, w.name),
+                )
+                .label("not a builtin set, fn, module or worker")
+                .help(hint);
+                errors.push(ProjectError::Located(err));
             }
         }
         errors
