@@ -334,8 +334,8 @@ impl Project {
         errors.extend(project.check_tool_choices());
         errors.extend(project.check_shell_rules());
         errors.extend(project.check_reserved_names());
-        let bad_models = project.workers.values();
-        let bad_models = bad_models.flat_map(|w| crate::worker::check_models(w, &project.config));
+        let workers = project.workers.values();
+        let bad_models = workers.flat_map(|w| crate::worker::check_models(w, &project.config));
         errors.extend(bad_models.map(ProjectError::Located));
         match errors.len() {
             0 => Ok(project),
