@@ -149,17 +149,13 @@ fn site_target(
         return kept;
     }
     let target = rt.direct(name);
-    let order = match (&target, input.map(|e| &**e)) {
-        (Some(Direct::Fn(f)), Some(rhai::Expr::Map(map, _))) => param_order(
-            &f.params,
-            f.params.len(),
-            map.0.iter().map(|(key, _)| key.name.as_str()),
-        ),
-        (Some(Direct::Builtin(b)), Some(rhai::Expr::Map(map, _))) => param_order(
-            b.params,
-            b.required,
-            map.0.iter().map(|(key, _)| key.name.as_str()),
-        ),
+    let keys = match input.map(|e| &**e) {
+        Some(rhai::Expr::Map(map, _)) => Some(map.0.iter().map(|(key, _)| key.name.as_str())),
+        _ => None,
+    };
+    let order = match (&target, keys) {
+        (Some(Direct::Fn(f)), Some(keys)) => param_order(&f.params, f.params.len(), keys),
+        (Some(Direct::Builtin(b)), Some(keys)) => param_order(b.params, b.required, keys),
         _ => None,
     };
     let kept = Rc::new(Kept {
