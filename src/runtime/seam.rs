@@ -400,7 +400,7 @@ fn positional<P: AsRef<str>>(
 ) -> Result<Vec<Dynamic>, CallError> {
     // Keys stay `rhai::Identifier`s (inline strings): no allocation per argument.
     let (named, lone): (Vec<(rhai::Identifier, Dynamic)>, Option<Dynamic>) = match input {
-        Input::Rhai(None) => (Vec::new(), None),
+        Input::Rhai(None) | Input::Json(Value::Null) => (Vec::new(), None),
         Input::Rhai(Some(v)) if v.is_unit() => (Vec::new(), None),
         Input::Rhai(Some(v)) => match v.try_cast_result::<rhai::Map>() {
             Ok(map) => (map.into_iter().collect(), None),
@@ -413,7 +413,6 @@ fn positional<P: AsRef<str>>(
                 help: None,
             });
         }
-        Input::Json(Value::Null) => (Vec::new(), None),
         Input::Json(Value::Object(map)) => (
             map.into_iter()
                 .map(|(k, v)| (k.into(), value::to_dynamic(&v)))
