@@ -47,21 +47,9 @@ pub async fn run_tool_calls(
 
 /// Split `items` into maximal runs of concurrent items, with every other item alone.
 fn groups<T>(items: &[T], concurrent: impl Fn(&T) -> bool) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, item) in items.iter().enumerate() {
-        if !concurrent(item) {
-            if start < i {
-                out.push(&items[start..i]);
-            }
-            out.push(&items[i..=i]);
-            start = i + 1;
-        }
-    }
-    if start < items.len() {
-        out.push(&items[start..]);
-    }
-    out
+    items
+        .chunk_by(|a, b| concurrent(a) && concurrent(b))
+        .collect()
 }
 
 #[cfg(test)]
