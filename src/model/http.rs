@@ -169,16 +169,12 @@ fn percent_decode(text: &str) -> String {
             .get(i + 1..i + 3)
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
+        let (byte, len) = match (bytes[i], hex) {
+            (b'%', Some(byte)) => (byte, 3),
+            (byte, _) => (byte, 1),
+        };
+        out.push(byte);
+        i += len;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
