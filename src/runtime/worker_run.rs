@@ -128,16 +128,11 @@ async fn converse(
         if !response.tool_calls.is_empty() {
             // Thinking blocks go back first: with tools, Anthropic rejects the next request when
             // the turn that called them lost its thinking.
-            let mut parts: Vec<Part> = response
-                .thinking
-                .iter()
-                .cloned()
-                .map(Part::Thinking)
+            let text = Some(&response.text).filter(|t| !t.is_empty());
+            let parts = (response.thinking.iter().cloned().map(Part::Thinking))
+                .chain(text.cloned().map(Part::Text))
+                .chain(response.tool_calls.iter().cloned().map(Part::ToolCall))
                 .collect();
-            if !response.text.is_empty() {
-                parts.push(Part::Text(response.text.clone()));
-            }
-            parts.extend(response.tool_calls.iter().cloned().map(Part::ToolCall));
             request.messages.push(Message {
                 role: Role::Assistant,
                 parts,
