@@ -173,34 +173,29 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
             let _ = crate::atomic::write_atomic(&ignore, b"*\n");
         }
     }
-    let open_err = |source| LogError::Open {
+    let setup = || -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // No checkpoint (and fsync) when a run closes the log: the WAL is checkpointed as it
+        // grows (every 1,000 pages), so a short run does not pay for it at exit.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(SCHEMA)?;
+            conn.execute_batch(chat::SCHEMA)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        Ok(conn)
+    };
+    setup().map_err(|source| LogError::Open {
         path: path.display().to_string(),
         source,
-    };
-    let conn = Connection::open(path).map_err(open_err)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(open_err)?;
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(open_err)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(open_err)?;
-    // No checkpoint (and fsync) when a run closes the log: the WAL is checkpointed as it grows
-    // (every 1,000 pages), so a short run does not pay for it at exit.
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-        true,
-    )
-    .map_err(open_err)?;
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(open_err)?;
-    if version < SCHEMA_VERSION {
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
-        conn.execute_batch(chat::SCHEMA).map_err(open_err)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(open_err)?;
-    }
-    Ok(conn)
+    })
 }
 
 /// A fresh run id: the start time and random bits, sortable by time.
