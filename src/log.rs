@@ -499,15 +499,11 @@ impl RunLog {
         wal.push("-wal");
         let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES);
         if written.is_ok() && grown {
-            let mut state = crate::sync::lock(&self.conn);
-            state
-                .ready()?
+            let mut conn = crate::sync::lock(&self.conn);
+            conn.ready()?
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         }
-        match crate::sync::lock(&self.failure).take() {
-            Some(e) => Err(e),
-            None => written,
-        }
+        crate::sync::lock(&self.failure).take().map_or(written, Err)
     }
 }
 
