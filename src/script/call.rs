@@ -264,9 +264,7 @@ fn eval(
             pos,
         ));
     }
-    let Some(rt) = rt.upgrade() else {
-        return Err(runtime_error("the llm-do runtime is gone".into(), pos));
-    };
+    let rt = upgrade(rt, pos)?;
     let kept = state
         .as_int()
         .ok()
@@ -350,6 +348,15 @@ impl Here for InEval<'_, '_, '_, '_, '_, '_, '_> {
             CallError::Rhai(e)
         })
     }
+}
+
+/// The runtime behind `rt`, or the error for a script outliving it.
+pub fn upgrade(
+    rt: &Weak<dyn Caller>,
+    pos: Position,
+) -> Result<std::sync::Arc<dyn Caller>, Box<EvalAltResult>> {
+    rt.upgrade()
+        .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))
 }
 
 /// A runtime error at `pos`, catchable by `try`/`catch`.

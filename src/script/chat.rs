@@ -4,13 +4,13 @@
 //! traces and the run log apply exactly as to `call("helper", ...)`; the worker run sends the
 //! conversation so far before the new input. Copies of a chat value share its conversation.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
 
 use crate::call::Conversation;
 use crate::model::Role;
-use crate::script::call::{call_error, ctx_of, runtime_error};
+use crate::script::call::{call_error, ctx_of, upgrade};
 use crate::script::caller::Caller;
 use crate::script::value;
 
@@ -91,11 +91,6 @@ fn history(conversation: &Conversation) -> Array {
             Some(Dynamic::from_map(map))
         })
         .collect()
-}
-
-fn upgrade(rt: &Weak<dyn Caller>, pos: Position) -> Result<Arc<dyn Caller>, Box<EvalAltResult>> {
-    rt.upgrade()
-        .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@
 //! Every branch carries the calling context (depth, chain) with a fresh child cancellation
 //! scope; the first failure cancels that scope so its siblings stop.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext, Position};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::fanout::OnError;
-use crate::script::call::{call_error, ctx_of, runtime_error};
+use crate::script::call::{call_error, ctx_of, runtime_error, upgrade};
 use crate::script::caller::Caller;
 
 /// Register `call_all`, `try_call_all` and `parallel`.
@@ -166,11 +166,6 @@ fn branch_ctx(ctx: &NativeCallContext) -> CallCtx {
     let caller = ctx.tag().map(ctx_of).unwrap_or_default();
     let scope = caller.cancel.child();
     caller.within(scope)
-}
-
-fn upgrade(rt: &Weak<dyn Caller>, pos: Position) -> Result<Arc<dyn Caller>, Box<EvalAltResult>> {
-    rt.upgrade()
-        .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))
 }
 
 /// `#{ok: v}` or `#{error: message}`.

@@ -27,10 +27,8 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
             let spec = spec_from(&value::to_json(&Dynamic::from_map(map)))
                 .map_err(|m| runtime_error(m, pos))?;
             let name = spec.name.clone();
-            let rt = rt
-                .upgrade()
-                .ok_or_else(|| runtime_error("the llm-do runtime is gone".into(), pos))?;
-            rt.add_inline_worker(spec)
+            crate::script::call::upgrade(&rt, pos)?
+                .add_inline_worker(spec)
                 .map_err(|e| runtime_error(e, pos))?;
             Ok(Dynamic::from(name))
         },
