@@ -664,12 +664,6 @@ impl Default for CallFilter<'_> {
 ///
 /// The log cannot be read.
 pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
-    let CallFilter {
-        name,
-        run,
-        id,
-        limit,
-    } = *filter;
     let mut stmt = conn.prepare(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
                 tokens_out, cache_read, cache_write, cost, ms, time
@@ -678,30 +672,28 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
          ORDER BY time DESC, id DESC LIMIT ?4",
     )?;
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    let rows = stmt.query_map(
-        params![name, run, id, i64::try_from(limit).unwrap_or(i64::MAX)],
-        |r| {
-            Ok(CallRow {
-                run: r.get(0)?,
-                id: r.get(1)?,
-                parent: r.get(2)?,
-                depth: r.get(3)?,
-                kind: r.get(4)?,
-                name: r.get(5)?,
-                input: json(r.get(6)?).unwrap_or(Value::Null),
-                output: json(r.get(7)?),
-                error: r.get(8)?,
-                model: r.get(9)?,
-                tokens_in: r.get(10)?,
-                tokens_out: r.get(11)?,
-                cache_read: r.get(12)?,
-                cache_write: r.get(13)?,
-                cost: r.get(14)?,
-                ms: r.get(15)?,
-                time: r.get(16)?,
-            })
-        },
-    )?;
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![filter.name, filter.run, filter.id, limit], |r| {
+        Ok(CallRow {
+            run: r.get(0)?,
+            id: r.get(1)?,
+            parent: r.get(2)?,
+            depth: r.get(3)?,
+            kind: r.get(4)?,
+            name: r.get(5)?,
+            input: json(r.get(6)?).unwrap_or(Value::Null),
+            output: json(r.get(7)?),
+            error: r.get(8)?,
+            model: r.get(9)?,
+            tokens_in: r.get(10)?,
+            tokens_out: r.get(11)?,
+            cache_read: r.get(12)?,
+            cache_write: r.get(13)?,
+            cost: r.get(14)?,
+            ms: r.get(15)?,
+            time: r.get(16)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
