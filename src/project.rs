@@ -126,7 +126,7 @@ pub struct Definition {
 }
 
 /// A loaded project: configuration, workers and Rhai fns, ready to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Project {
     pub root: PathBuf,
     pub config: Config,
@@ -223,12 +223,7 @@ impl Project {
     pub fn empty(root: &Path) -> Project {
         Project {
             root: root.to_path_buf(),
-            config: Config::default(),
-            workers: BTreeMap::new(),
-            fns: BTreeMap::new(),
-            modules: BTreeMap::new(),
-            library: Arc::new(AST::empty()),
-            files: Vec::new(),
+            ..Project::default()
         }
     }
 
