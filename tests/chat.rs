@@ -87,6 +87,17 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The messages of the second request in the Ada conversation: the first turn, then the new
+/// question.
+fn ada_second_turn() -> Vec<(String, String)> {
+    pairs(&[
+        ("system", "Be helpful."),
+        ("user", "hi, I am Ada"),
+        ("assistant", "Hello, Ada."),
+        ("user", "who am I?"),
+    ])
+}
+
 /// Runs the binary off the async runtime (the mock server lives on it).
 async fn run(t: Test, args: &[&str]) -> (Test, Run) {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -114,15 +125,7 @@ async fn piped_lines_are_turns_and_each_request_carries_the_turns_before_it() {
         messages(&bodies[0]),
         pairs(&[("system", "Be helpful."), ("user", "hi, I am Ada")])
     );
-    assert_eq!(
-        messages(&bodies[1]),
-        pairs(&[
-            ("system", "Be helpful."),
-            ("user", "hi, I am Ada"),
-            ("assistant", "Hello, Ada."),
-            ("user", "who am I?"),
-        ])
-    );
+    assert_eq!(messages(&bodies[1]), ada_second_turn());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,15 +262,7 @@ async fn rhai_chat_keeps_its_history_across_sends() {
         json!({"a": "Hello, Ada.", "b": "You are Ada.", "turns": 2, "worker": "helper", "history": 4})
     );
     let bodies = bodies(&server).await;
-    assert_eq!(
-        messages(&bodies[1]),
-        pairs(&[
-            ("system", "Be helpful."),
-            ("user", "hi, I am Ada"),
-            ("assistant", "Hello, Ada."),
-            ("user", "who am I?"),
-        ])
-    );
+    assert_eq!(messages(&bodies[1]), ada_second_turn());
     // Each send is a worker call in the run log, like `call()`.
     let out = t.run_with(&["logs", "helper", "--json"]);
     out.status(0);
@@ -347,15 +342,7 @@ async fn on_a_terminal_replies_stream_and_empty_lines_are_ignored() {
     let bodies = bodies(&server).await;
     assert_eq!(bodies.len(), 2, "the empty line is no turn");
     assert_eq!(bodies[1]["stream"], true);
-    assert_eq!(
-        messages(&bodies[1]),
-        pairs(&[
-            ("system", "Be helpful."),
-            ("user", "hi, I am Ada"),
-            ("assistant", "Hello, Ada."),
-            ("user", "who am I?"),
-        ])
-    );
+    assert_eq!(messages(&bodies[1]), ada_second_turn());
 }
 
 #[tokio::test(flavor = "multi_thread")]
