@@ -9,7 +9,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::faults::{config, text_reply};
-use crate::util::{CLEARED, Run, Test};
+use crate::util::{CLEARED, Test, run};
 
 const HELPER: &str = "---\ndescription: Answers questions\nmodel: local:m\n---\nBe helpful.\n";
 
@@ -96,18 +96,6 @@ fn ada_second_turn() -> Vec<(String, String)> {
         ("assistant", "Hello, Ada."),
         ("user", "who am I?"),
     ])
-}
-
-/// Runs the binary off the async runtime (the mock server lives on it).
-async fn run(t: Test, args: &[&str]) -> (Test, Run) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = t.run_with(&refs);
-        (t, out)
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

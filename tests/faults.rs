@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::{Run, Test};
+use crate::util::{Run, Test, run};
 
 /// Retries as fast as possible, so fault tests stay quick without changing what they test.
 const FAST_RETRY: (&str, &str) = ("LLM_DO_RETRY_BASE_MS", "1");
@@ -43,18 +43,6 @@ pub fn tool_reply(name: &str, arguments: &str) -> Value {
         "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
         "tool_calls": [{"id": "t1", "type": "function",
             "function": {"name": name, "arguments": arguments}}]}}]})
-}
-
-/// Runs the binary off the async runtime (the mock server lives on it).
-async fn run(t: Test, args: &[&str]) -> (Test, Run) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = t.run_with(&refs);
-        (t, out)
-    })
-    .await
-    .unwrap()
 }
 
 /// Mounts: the first `n` requests get `first`, every later one gets `then`.

@@ -183,3 +183,15 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Runs the binary off the async runtime (the mock server lives on it).
+pub async fn run(t: Test, args: &[&str]) -> (Test, Run) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = t.run_with(&refs);
+        (t, out)
+    })
+    .await
+    .unwrap()
+}
