@@ -121,14 +121,6 @@ impl Runtime {
         Ok(())
     }
 
-    /// Names of the session's inline workers.
-    pub fn inline_worker_names(&self) -> Vec<String> {
-        crate::sync::read(&self.session.inline_workers)
-            .keys()
-            .cloned()
-            .collect()
-    }
-
     /// `project` with the session's inline workers added. A name a project file now defines
     /// wins over the inline worker.
     pub(super) fn with_inline_workers(&self, mut project: Project) -> Project {
