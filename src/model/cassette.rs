@@ -314,7 +314,7 @@ mod tests {
         ModelRequest {
             model: "m".into(),
             system: "sys".into(),
-            messages: vec![Message::user(text)],
+            messages: vec![Message::user(text)].into(),
             output_name: Some("w".into()),
             ..ModelRequest::default()
         }

@@ -1,22 +1,22 @@
-//! Each message's encoded bytes, kept across the turns of one conversation so a turn encodes
-//! only the messages it appends (a tool loop resends the whole conversation every turn; encoding
-//! it again each time made a 1,000-call loop quadratic in llm-do's own CPU).
+//! A request's messages with each one's encoded bytes, kept across the turns of one
+//! conversation so a turn encodes only the messages it appends (a tool loop resends the whole
+//! conversation every turn; encoding it again each time made a 1,000-call loop quadratic in
+//! llm-do's own CPU).
 //!
-//! The cache travels in the [`ModelRequest`](super::ModelRequest) that the worker run loop grows
-//! turn by turn. Messages already sent are not edited; should one be (same position, other
-//! content), its fingerprint (role, part kinds and every string's length) no longer matches and
-//! it and everything after it are encoded again. Debug builds check every cached encoding
-//! against a fresh one.
+//! [`Messages`] is append-only except through [`Messages::edit`], which forgets every kept
+//! encoding: a kept encoding always belongs to the message at its position, by construction
+//! (no per-turn check of the whole conversation). Debug builds still compare every body
+//! assembled from kept encodings against a fresh encoding.
 
+use std::ops::Deref;
 use std::sync::Mutex;
 
-use super::{Message, Part};
+use super::Message;
 
 /// One message as a wire encodes it: `bytes` holds its blocks back to back, `ends` where each
 /// block ends, and the first `results` blocks are tool results (wires that order them first).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Encoded {
-    fingerprint: u64,
     pub bytes: Vec<u8>,
     pub ends: Vec<usize>,
     pub results: usize,
@@ -35,7 +35,6 @@ impl Encoded {
     pub fn fragment(bytes: Vec<u8>) -> Self {
         let ends = vec![bytes.len()];
         Encoded {
-            fingerprint: 0,
             bytes,
             ends,
             results: 0,
@@ -53,147 +52,130 @@ impl Encoded {
     }
 }
 
-/// The per-message encodings of one conversation for the wire that last encoded it.
+/// The messages of a request, and their encodings for the wire that last sent them.
+///
+/// Reading is through the slice it derefs to; appending ([`push`](Messages::push)) keeps every
+/// kept encoding, [`split_off`](Messages::split_off) keeps those before the split, and any
+/// other change goes through [`edit`](Messages::edit), which drops them all.
 #[derive(Default)]
-pub struct EncodeCache {
-    state: Mutex<State>,
+pub struct Messages {
+    list: Vec<Message>,
+    /// Encodings of the first messages of `list`, never more than `list` holds.
+    encoded: Mutex<Kept>,
 }
 
 #[derive(Default)]
-struct State {
+struct Kept {
     wire: &'static str,
     messages: Vec<Encoded>,
 }
 
-impl EncodeCache {
-    /// Call `assemble` with the encodings of `messages` for `wire`, encoding with `encode` the
-    /// messages not cached yet (or changed since). Without the cache (held elsewhere), every
-    /// message is encoded for this call only.
-    pub(crate) fn with<R, E>(
+impl Messages {
+    /// Append `message`: what was encoded stays kept.
+    pub fn push(&mut self, message: Message) {
+        self.list.push(message);
+    }
+
+    /// The messages from `at` on, removed; the encodings before `at` stay kept.
+    pub fn split_off(&mut self, at: usize) -> Vec<Message> {
+        crate::sync::get_mut(&mut self.encoded)
+            .messages
+            .truncate(at);
+        self.list.split_off(at)
+    }
+
+    /// The messages to change in any way; every kept encoding is dropped.
+    pub fn edit(&mut self) -> &mut Vec<Message> {
+        *crate::sync::get_mut(&mut self.encoded) = Kept::default();
+        &mut self.list
+    }
+
+    /// The messages, without their encodings.
+    #[must_use]
+    pub fn into_vec(self) -> Vec<Message> {
+        self.list
+    }
+
+    /// Call `assemble` with the encodings of every message for `wire`, encoding with `encode`
+    /// the messages not kept yet. While another request holds the kept encodings (a copy of
+    /// this one in flight elsewhere), every message is encoded for this call only.
+    pub(crate) fn encoded<R, E>(
         &self,
         wire: &'static str,
-        messages: &[Message],
         encode: impl Fn(&Message) -> Result<Encoded, E>,
         assemble: impl FnOnce(&[Encoded]) -> R,
     ) -> Result<R, E> {
-        let Ok(mut state) = self.state.try_lock() else {
-            let fresh = messages
+        let Ok(mut kept) = self.encoded.try_lock() else {
+            let fresh = self
+                .list
                 .iter()
                 .map(&encode)
                 .collect::<Result<Vec<_>, E>>()?;
             return Ok(assemble(&fresh));
         };
-        if state.wire != wire {
-            state.wire = wire;
-            state.messages.clear();
+        if kept.wire != wire {
+            kept.wire = wire;
+            kept.messages.clear();
         }
-        let kept = state
-            .messages
-            .iter()
-            .zip(messages)
-            .take_while(|(cached, m)| cached.fingerprint == fingerprint(m))
-            .count();
-        state.messages.truncate(kept);
-        for message in &messages[kept..] {
-            let mut encoded = encode(message)?;
-            encoded.fingerprint = fingerprint(message);
-            state.messages.push(encoded);
+        let done = kept.messages.len();
+        debug_assert!(done <= self.list.len(), "more encodings kept than messages");
+        for message in &self.list[done..] {
+            let encoded = encode(message)?;
+            kept.messages.push(encoded);
         }
-        Ok(assemble(&state.messages))
+        Ok(assemble(&kept.messages))
     }
 }
 
-impl Clone for EncodeCache {
-    /// A copy starts empty: the copy may be edited apart from the original.
+impl Deref for Messages {
+    type Target = [Message];
+
+    fn deref(&self) -> &[Message] {
+        &self.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Messages {
+    type Item = &'a Message;
+    type IntoIter = std::slice::Iter<'a, Message>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl From<Vec<Message>> for Messages {
+    fn from(list: Vec<Message>) -> Self {
+        Messages {
+            list,
+            encoded: Mutex::default(),
+        }
+    }
+}
+
+impl Clone for Messages {
+    /// A copy keeps no encodings: it may be edited apart from the original.
     fn clone(&self) -> Self {
-        EncodeCache::default()
+        Messages::from(self.list.clone())
     }
 }
 
-impl PartialEq for EncodeCache {
-    /// A cache never makes two requests differ.
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl PartialEq for Messages {
+    /// Kept encodings never make two requests differ.
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
     }
 }
 
-impl std::fmt::Debug for EncodeCache {
+impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EncodeCache")
+        self.list.fmt(f)
     }
 }
 
-/// What identifies a message's content cheaply: its role, the kind of each part and the length
-/// of each of its strings.
-fn fingerprint(message: &Message) -> u64 {
-    let mut h = Fnv::default();
-    h.add(message.role as u64);
-    h.add(message.parts.len() as u64);
-    for part in &message.parts {
-        match part {
-            Part::Text(t) => {
-                h.add(1);
-                h.add(t.len() as u64);
-            }
-            Part::ToolCall(c) => {
-                h.add(2);
-                h.add(c.id.len() as u64);
-                h.add(c.name.len() as u64);
-                h.add(json_size(&c.arguments));
-            }
-            Part::ToolResult(r) => {
-                h.add(3 + u64::from(r.is_error));
-                h.add(r.call_id.len() as u64);
-                h.add(r.name.len() as u64);
-                h.add(r.content.len() as u64);
-            }
-            Part::Attachment(a) => {
-                h.add(5);
-                h.add(a.path.len() as u64);
-                h.add(a.media_type.len() as u64);
-                h.add(a.data_base64.len() as u64);
-            }
-            Part::Thinking(block) => {
-                h.add(6);
-                h.add(json_size(block));
-            }
-        }
-    }
-    h.0
-}
-
-/// A size of a JSON value (its strings' lengths and its element counts), without encoding it.
-fn json_size(value: &serde_json::Value) -> u64 {
-    use serde_json::Value;
-    match value {
-        Value::Null => 1,
-        Value::Bool(b) => 2 + u64::from(*b),
-        Value::Number(n) => 4 + n.as_f64().map_or(0, f64::to_bits),
-        Value::String(s) => 8 + s.len() as u64,
-        Value::Array(a) => a.iter().fold(16 + a.len() as u64, |acc, v| {
-            acc.wrapping_mul(31).wrapping_add(json_size(v))
-        }),
-        Value::Object(m) => m.iter().fold(32 + m.len() as u64, |acc, (k, v)| {
-            acc.wrapping_mul(31)
-                .wrapping_add(k.len() as u64)
-                .wrapping_mul(31)
-                .wrapping_add(json_size(v))
-        }),
-    }
-}
-
-/// FNV-1a over 64-bit words.
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(0x0100_0000_01b3);
+impl serde::Serialize for Messages {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.list.serialize(serializer)
     }
 }
 
@@ -205,9 +187,9 @@ mod tests {
         Ok(Encoded::fragment(m.text().into_bytes()))
     }
 
-    fn texts(cache: &EncodeCache, wire: &'static str, messages: &[Message]) -> Vec<String> {
-        cache
-            .with(wire, messages, encode, |e| {
+    fn texts(messages: &Messages, wire: &'static str) -> Vec<String> {
+        messages
+            .encoded(wire, encode, |e| {
                 e.iter()
                     .map(|e| String::from_utf8(e.bytes.clone()).unwrap())
                     .collect()
@@ -215,27 +197,30 @@ mod tests {
             .unwrap()
     }
 
-    /// Appended messages are encoded; a changed one is encoded again with all after it; another
-    /// wire starts over.
+    fn kept(messages: &Messages) -> usize {
+        messages.encoded.lock().unwrap().messages.len()
+    }
+
+    /// Appended messages are encoded; an edit drops every kept encoding, a split those after
+    /// it; another wire starts over; a copy keeps none.
     #[test]
     fn keeps_what_did_not_change() {
-        let cache = EncodeCache::default();
-        let mut messages = vec![Message::user("a"), Message::assistant("b")];
-        assert_eq!(texts(&cache, "w", &messages), ["a", "b"]);
+        let mut messages = Messages::from(vec![Message::user("a"), Message::assistant("b")]);
+        assert_eq!(texts(&messages, "w"), ["a", "b"]);
         messages.push(Message::user("c"));
-        assert_eq!(texts(&cache, "w", &messages), ["a", "b", "c"]);
-        messages[1] = Message::assistant("bb");
-        assert_eq!(texts(&cache, "w", &messages), ["a", "bb", "c"]);
-        messages.truncate(1);
-        assert_eq!(texts(&cache, "w", &messages), ["a"]);
-        assert_eq!(texts(&cache, "other", &messages), ["a"]);
-        let held = cache.state.lock().unwrap();
-        assert_eq!(
-            cache
-                .with("w", &messages, encode, <[Encoded]>::len)
-                .unwrap(),
-            1
-        );
+        assert_eq!(kept(&messages), 2);
+        assert_eq!(texts(&messages, "w"), ["a", "b", "c"]);
+        messages.edit()[1] = Message::assistant("bb");
+        assert_eq!(kept(&messages), 0);
+        assert_eq!(texts(&messages, "w"), ["a", "bb", "c"]);
+        assert_eq!(messages.split_off(1).len(), 2);
+        assert_eq!(kept(&messages), 1);
+        assert_eq!(texts(&messages, "w"), ["a"]);
+        assert_eq!(texts(&messages, "other"), ["a"]);
+        assert_eq!(kept(&messages.clone()), 0);
+        // While the encodings are held elsewhere, a request is encoded afresh.
+        let held = messages.encoded.lock().unwrap();
+        assert_eq!(messages.encoded("w", encode, <[Encoded]>::len).unwrap(), 1);
         drop(held);
     }
 
@@ -244,7 +229,7 @@ mod tests {
     /// encodes to.
     #[test]
     fn growing_conversations_encode_as_fresh_ones() {
-        use crate::model::{ModelRequest, ToolCall, ToolDef, ToolResult, anthropic, openai};
+        use crate::model::{ModelRequest, Part, ToolCall, ToolDef, ToolResult, anthropic, openai};
         use serde_json::json;
         for cache in [false, true] {
             let mut request = ModelRequest {
@@ -255,7 +240,7 @@ mod tests {
                     parameters: json!({"type": "object"}),
                 }],
                 cache,
-                messages: vec![Message::user("go \"quoted\" \u{e9}")],
+                messages: vec![Message::user("go \"quoted\" \u{e9}")].into(),
                 ..ModelRequest::default()
             };
             let check = |request: &ModelRequest| {
@@ -299,7 +284,7 @@ mod tests {
                 }
                 check(&request);
             }
-            request.messages[0] = Message::user("edited");
+            request.messages.edit()[0] = Message::user("edited");
             check(&request);
         }
     }

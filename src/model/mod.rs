@@ -11,8 +11,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use encoded::EncodeCache;
 pub(crate) use encoded::Encoded;
+pub use encoded::Messages;
 
 pub mod anthropic;
 pub mod cassette;
@@ -183,7 +183,7 @@ pub struct ModelRequest {
     /// Model name without the provider prefix (e.g. `claude-haiku-4-5`).
     pub model: String,
     pub system: String,
-    pub messages: Vec<Message>,
+    pub messages: Messages,
     pub tools: Vec<ToolDef>,
     pub tool_choice: ToolChoice,
     /// When set, the final answer must be JSON matching this schema (native structured output).
@@ -202,10 +202,6 @@ pub struct ModelRequest {
     /// Thinking effort or budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<Reasoning>,
-    /// Each message's encoded bytes, kept across the turns of a conversation (a copy starts
-    /// empty).
-    #[serde(skip)]
-    pub encoded: EncodeCache,
 }
 
 /// Token counts of one round trip (or a sum of them). Input excludes cache reads and writes,

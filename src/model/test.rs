@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn calls_each_tool_once_then_answers_with_the_last_result() {
         let mut req = ModelRequest {
-            messages: vec![Message::user("Hi There")],
+            messages: vec![Message::user("Hi There")].into(),
             tools: vec![tool("a"), tool("b")],
             ..Default::default()
         };
@@ -162,7 +162,7 @@ mod tests {
     fn answers_schema_valid_output() {
         let schema = json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
         let req = ModelRequest {
-            messages: vec![Message::user("x")],
+            messages: vec![Message::user("x")].into(),
             output_schema: Some(schema),
             ..Default::default()
         };

@@ -271,10 +271,10 @@ impl Runtime {
         match (callee, args) {
             (Callee::Worker(spec), Args::Json(input, conversation)) => {
                 let inner = ctx.enter(&spec.name);
-                let c = conversation.as_ref();
-                Box::pin(super::worker_run::run(self, &inner, spec, input, c, spend))
-                    .await
-                    .map(|v| value::to_dynamic(&v))
+                let task = super::worker_run::spawn(self, inner, spec, input, conversation);
+                let (out, used) = task.await;
+                *spend = used;
+                out.map(|v| value::to_dynamic(&v))
             }
             (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
                 let (rt, ctx, name) = (self.clone(), ctx.clone(), callee.name().to_string());

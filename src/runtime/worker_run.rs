@@ -26,10 +26,66 @@ use crate::worker::input;
 /// Re-asks after an answer that fails the output schema (so at most 1 + this many answers).
 pub const MAX_REASKS: u32 = 2;
 
+/// [`run`] as a task of its own on the runtime's workers, with what it spent. Dropping the
+/// returned future aborts the run; a panic in it resumes in the caller.
+///
+/// A task of its own, because the thread awaiting a run is often not a runtime worker (the
+/// CLI's main thread, a script's blocking thread): the run's model round trips and tool calls
+/// then woke that thread at every event, crossing threads where the HTTP client's connection
+/// tasks run on the workers. A 1,000-call tool loop made 12 context switches per round trip
+/// and spent half its CPU on them (docs/performance.md).
+pub fn spawn(
+    rt: &Arc<Runtime>,
+    ctx: CallCtx,
+    spec: &Arc<WorkerSpec>,
+    input: Value,
+    conversation: Option<Conversation>,
+) -> RunTask {
+    let (rt, spec) = (rt.clone(), spec.clone());
+    RunTask(tokio::spawn(async move {
+        let mut spend = Spend::default();
+        let out = run(&rt, &ctx, &spec, input, conversation.as_ref(), &mut spend).await;
+        (out, spend)
+    }))
+}
+
+/// A worker run spawned by [`spawn`]. Its type names only its output, so a run whose tools are
+/// workers (a recursion through the seam) is still `Send`.
+pub struct RunTask(tokio::task::JoinHandle<(Result<Value, CallError>, Spend)>);
+
+impl Future for RunTask {
+    type Output = (Result<Value, CallError>, Spend);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|out| match out {
+                Ok(out) => out,
+                Err(e) => match e.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Aborted only by this handle's drop, or by the runtime shutting down.
+                    Err(e) => (
+                        Err(CallError::Script(format!("a worker run ended: {e}"))),
+                        Spend::default(),
+                    ),
+                },
+            })
+    }
+}
+
+impl Drop for RunTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Hold the conversation of `spec` on `input` (already validated by the seam) in `ctx`, the
 /// context inside the run, after the messages of `conversation` when given; tokens and
 /// dollars used are added to `spend`.
-pub async fn run(
+async fn run(
     rt: &Arc<Runtime>,
     ctx: &CallCtx,
     spec: &WorkerSpec,
@@ -57,7 +113,7 @@ pub async fn run(
     let mut request = ModelRequest {
         model: model_name,
         system: spec.instructions.clone(),
-        messages,
+        messages: messages.into(),
         tools: toolbox.definitions(),
         tool_choice: ToolChoice::Auto,
         output_schema: spec.output.clone(),
@@ -68,7 +124,6 @@ pub async fn run(
         parallel_tool_calls: spec.parallel_tool_calls,
         cache: false,
         reasoning: spec.reasoning,
-        encoded: crate::model::EncodeCache::default(),
     };
     request.cache = spec.cache.unwrap_or_else(|| long_prompt(&request));
     let (value, answer) = converse(

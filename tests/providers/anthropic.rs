@@ -122,7 +122,7 @@ async fn structured_output_is_a_forced_tool() {
     let schema = json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
     let request = ModelRequest {
         system: "Rate pitches.".into(),
-        messages: vec![Message::user("rate it")],
+        messages: vec![Message::user("rate it")].into(),
         output_schema: Some(schema.clone()),
         output_name: Some("pitch_evaluator".into()),
         ..ModelRequest::default()

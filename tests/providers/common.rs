@@ -83,7 +83,7 @@ pub fn tool(name: &str) -> ToolDef {
 pub fn first_request() -> ModelRequest {
     ModelRequest {
         system: "You add numbers.".into(),
-        messages: vec![Message::user("add 1 and 2 twice")],
+        messages: vec![Message::user("add 1 and 2 twice")].into(),
         tools: vec![tool("add")],
         max_tokens: Some(256),
         ..ModelRequest::default()
@@ -142,7 +142,8 @@ pub fn attachment_request() -> ModelRequest {
                     data_base64: encode(PDF_BYTES),
                 }),
             ],
-        }],
+        }]
+        .into(),
         ..ModelRequest::default()
     }
 }

@@ -47,7 +47,8 @@ fn conversation(cache: bool) -> ModelRequest {
             Message::user("add 1 and 2"),
             Message::assistant("3"),
             Message::user("and 3 and 4?"),
-        ],
+        ]
+        .into(),
         tools: vec![tool("add"), tool("mul")],
         cache,
         ..ModelRequest::default()
@@ -150,7 +151,7 @@ async fn reasoning_on_both_wires() {
     )
     .await;
     let request = |reasoning| ModelRequest {
-        messages: vec![Message::user("think")],
+        messages: vec![Message::user("think")].into(),
         temperature: Some(0.5),
         reasoning: Some(reasoning),
         ..ModelRequest::default()
@@ -214,7 +215,7 @@ fn request() -> ModelRequest {
     ModelRequest {
         // What the run loop sends: the first member's API name.
         model: "claude-haiku-4-5".into(),
-        messages: vec![Message::user("hi")],
+        messages: vec![Message::user("hi")].into(),
         ..ModelRequest::default()
     }
 }

@@ -128,7 +128,7 @@ async fn structured_output_uses_response_format() {
     .await;
     let schema = json!({"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]});
     let request = ModelRequest {
-        messages: vec![llm_do::model::Message::user("rate it")],
+        messages: vec![llm_do::model::Message::user("rate it")].into(),
         output_schema: Some(schema.clone()),
         output_name: Some("pitch_evaluator".into()),
         tool_choice: ToolChoice::Required,

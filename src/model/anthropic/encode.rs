@@ -224,8 +224,8 @@ pub fn encode_request(
     out.extend_from_slice(&head_bytes[..head_bytes.len() - 1]);
     out.extend_from_slice(b",\"messages\":");
     request
-        .encoded
-        .with("anthropic", &request.messages, encode_message, |encoded| {
+        .messages
+        .encoded("anthropic", encode_message, |encoded| {
             write_turns(&mut out, &request.messages, encoded, request.cache);
         })?;
     if tail_bytes.len() > 2 {

@@ -45,7 +45,8 @@ fn builds_a_tool_conversation_with_merged_turns() {
                 role: Role::User,
                 parts: vec![Part::Text("and?".into()), result("t2", "boom", true)],
             },
-        ],
+        ]
+        .into(),
         tools: vec![tool("add")],
         temperature: Some(0.0),
         parallel_tool_calls: Some(false),
@@ -81,7 +82,7 @@ fn tool_choices_map_to_the_api() {
             tool_choice: c,
             tools,
             output_schema: schema.then(|| json!({"type": "object"})),
-            messages: vec![Message::user("x")],
+            messages: vec![Message::user("x")].into(),
             ..ModelRequest::default()
         };
         build_request(&request, "m", false).unwrap()["tool_choice"].clone()
@@ -121,7 +122,7 @@ fn structured_output_adds_a_forced_tool() {
             json!({"type": "object", "properties": {"score": {"type": "integer"}}}),
         ),
         tools: vec![tool("final_result")],
-        messages: vec![Message::user("x")],
+        messages: vec![Message::user("x")].into(),
         max_tokens: Some(50),
         ..ModelRequest::default()
     };
@@ -161,7 +162,8 @@ fn attachments_become_blocks() {
                 attach("d.pdf", "application/pdf", "JVBE"),
                 attach("n.txt", "text/plain", "aGk="),
             ],
-        }],
+        }]
+        .into(),
         ..ModelRequest::default()
     };
     let body = build_request(&request, "m", false).unwrap();
@@ -177,7 +179,8 @@ fn attachments_become_blocks() {
         messages: vec![Message {
             role: Role::User,
             parts: vec![attach("x.docx", "application/msword", "QQ==")],
-        }],
+        }]
+        .into(),
         ..ModelRequest::default()
     };
     let err = build_request(&bad, "m", false).unwrap_err().to_string();
@@ -239,7 +242,8 @@ fn encodes_awkward_conversations() {
                 ],
             },
             Message::assistant(""),
-        ],
+        ]
+        .into(),
         tools: vec![tool("add")],
         tool_choice: ToolChoice::Required,
         temperature: Some(0.2),
@@ -285,7 +289,8 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
             Message::user("one"),
             Message::assistant("two"),
             Message::user("three"),
-        ],
+        ]
+        .into(),
         tools: vec![tool("a"), tool("b")],
         cache: true,
         ..ModelRequest::default()
@@ -328,7 +333,7 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
 #[test]
 fn reasoning_enables_thinking_with_room_for_the_answer() {
     let request = ModelRequest {
-        messages: vec![Message::user("hi")],
+        messages: vec![Message::user("hi")].into(),
         temperature: Some(0.2),
         reasoning: Some(crate::model::Reasoning::Medium),
         output_schema: Some(json!({"type": "object"})),

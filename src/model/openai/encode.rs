@@ -169,8 +169,8 @@ pub fn encode_request(
         first = false;
     }
     request
-        .encoded
-        .with("openai", &request.messages, encode_message, |encoded| {
+        .messages
+        .encoded("openai", encode_message, |encoded| {
             let size: usize = encoded.iter().map(|e| e.bytes.len() + 1).sum();
             out.reserve(size + tail.len() + 2);
             for e in encoded.iter().filter(|e| !e.bytes.is_empty()) {

@@ -64,7 +64,8 @@ mod tests {
                         is_error: false,
                     })],
                 },
-            ],
+            ]
+            .into(),
             tools: vec![ToolDef {
                 name: "add".into(),
                 description: "Add.".into(),
@@ -109,7 +110,7 @@ mod tests {
         let req = ModelRequest {
             output_schema: Some(json!({"type": "object"})),
             output_name: Some("pitch evaluator".into()),
-            messages: vec![Message::user("x")],
+            messages: vec![Message::user("x")].into(),
             ..ModelRequest::default()
         };
         let body = build_request(&req, "m", true).unwrap();
@@ -162,7 +163,8 @@ mod tests {
                     attach("img/a.png", "image/png"),
                     attach("docs/d.pdf", "application/pdf"),
                 ],
-            }],
+            }]
+            .into(),
             ..ModelRequest::default()
         };
         let body = build_request(&req, "m", false).unwrap();
