@@ -19,13 +19,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use crate::approval::{DecidedBy, Outcome};
 use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
 
 /// Folder of llm-do's own state in a project.
 pub const STATE_DIR: &str = ".llm-do";
 /// The log file inside [`STATE_DIR`].
 pub const LOG_FILE: &str = "log.db";
-/// The WAL size past which a run's end checkpoints it (and truncates it).
+/// The WAL size past which a run checkpoints it as it opens the log (off the critical path).
 pub const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024;
 
 /// Rows buffered before a write.
@@ -178,6 +179,7 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "journal_size_limit", 0)?;
         // No checkpoint (and fsync) when a run closes the log: the WAL is checkpointed as it
         // grows (every 1,000 pages), so a short run does not pay for it at exit.
         conn.set_db_config(
@@ -284,8 +286,11 @@ impl Conn {
 /// The observer that writes the run log.
 pub struct RunLog {
     run: String,
-    /// The database file (its WAL is beside it).
-    path: PathBuf,
+    started: String,
+    command: String,
+    /// Whether the run's row is in the log: it is written with the first batch (one
+    /// transaction less per run than writing it at the start).
+    run_written: std::sync::atomic::AtomicBool,
     conn: Mutex<Conn>,
     next: AtomicU64,
     symbolic: AtomicU64,
@@ -310,22 +315,20 @@ impl RunLog {
         let run = new_run_id();
         // Opening (and pruning) happens on a thread of its own while the run starts, so a short
         // run does not wait for SQLite before its first call.
-        let (db, id) = (path.to_path_buf(), run.clone());
-        let (started, command) = (now(), command.to_string());
+        let db = path.to_path_buf();
         let opening = std::thread::spawn(move || {
             let conn = open(&db)?;
             if let Some(days) = retain_days {
                 prune(&conn, days)?;
             }
-            conn.execute(
-                "INSERT INTO runs (id, started, command) VALUES (?1, ?2, ?3)",
-                params![id, started, command],
-            )?;
+            checkpoint_if_grown(&conn, &db)?;
             Ok(conn)
         });
         Ok(RunLog {
             run,
-            path: path.to_path_buf(),
+            started: now(),
+            command: command.to_string(),
+            run_written: std::sync::atomic::AtomicBool::new(false),
             conn: Mutex::new(Conn::Opening(Some(opening))),
             next: AtomicU64::new(1),
             symbolic: AtomicU64::new(0),
@@ -364,7 +367,7 @@ impl RunLog {
             )?;
             for c in &calls {
                 insert.execute(params![
-                    c.run,
+                    self.run,
                     c.id,
                     c.parent,
                     c.depth,
@@ -423,18 +426,25 @@ impl RunLog {
             }
         }
         chat::insert(&tx, &self.run, &turns)?;
-        if let Some(status) = status {
-            tx.execute(
-                "UPDATE runs SET ended = ?2, status = ?3, calls_dropped = ?4 WHERE id = ?1",
-                params![
-                    self.run,
-                    now(),
-                    status,
-                    sql_int(self.dropped.load(Ordering::Relaxed))
-                ],
-            )?;
+        let first = !self.run_written.load(Ordering::Relaxed);
+        if first || status.is_some() {
+            tx.prepare_cached(
+                "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
+                 calls_dropped = excluded.calls_dropped",
+            )?
+            .execute(params![
+                self.run,
+                self.started,
+                self.command,
+                status.map(|_| now()),
+                status,
+                sql_int(self.dropped.load(Ordering::Relaxed))
+            ])?;
         }
         tx.commit()?;
+        self.run_written.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -495,14 +505,6 @@ impl RunLog {
     /// The first write failure of the run.
     pub fn finish(&self, ok: bool) -> Result<(), LogError> {
         let written = self.write(Some(if ok { "ok" } else { "error" }));
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let grown = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES);
-        if written.is_ok() && grown {
-            let mut conn = crate::sync::lock(&self.conn);
-            conn.ready()?
-                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        }
         crate::sync::lock(&self.failure).take().map_or(written, Err)
     }
 }
@@ -520,8 +522,8 @@ impl Observer for RunLog {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return id;
         }
+        // The run id is bound when the row is written.
         let row = CallRow {
-            run: self.run.clone(),
             id: sql_int(id),
             parent: s.parent.map(sql_int),
             depth: s.depth,
@@ -554,8 +556,15 @@ impl Observer for RunLog {
 
     fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
 
+    /// A decision of the gate. A call approved by default (its tool needs no approval) is in
+    /// `calls` already and is not a decision anyone made: only the others are kept, which
+    /// also keeps a tool loop's log to one row per round trip.
     fn approval_event(&self, e: &ApprovalEvent) {
-        let (decision, reason) = crate::trace::decision(e.verdict);
+        let verdict = e.verdict;
+        if verdict.outcome == Outcome::Approved && verdict.decided_by == DecidedBy::Default {
+            return;
+        }
+        let (decision, reason) = crate::trace::decision(verdict);
         crate::sync::lock(&self.approvals).push(ApprovalRow {
             parent: e.parent.map(sql_int),
             tool: e.tool.to_string(),
@@ -569,6 +578,7 @@ impl Observer for RunLog {
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
         if let Some(parent) = e.parent
             && let Some(row) = crate::sync::lock(&self.open).get_mut(&parent)
+            && row.model.as_deref() != Some(e.model)
         {
             row.model = Some(e.model.to_string());
         }
@@ -578,6 +588,22 @@ impl Observer for RunLog {
     fn flush(&self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Checkpoint the WAL once it passes [`WAL_CHECKPOINT_BYTES`], without waiting for other
+/// processes (`PASSIVE`: what they still read stays in the WAL for a later run).
+///
+/// Every process start reads the whole WAL to rebuild its index (no other connection holds
+/// it), so the WAL is kept small; the checkpoint's fsync runs on the opening thread, beside
+/// the run's start, not at its end. With `journal_size_limit = 0` the next writer truncates
+/// a fully checkpointed WAL as it starts it over, so its size on disk tells what is left.
+fn checkpoint_if_grown(conn: &Connection, db: &Path) -> rusqlite::Result<()> {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES) {
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 /// Delete runs (and their calls and approvals) that started more than `days` days ago.
@@ -747,6 +773,104 @@ mod tests {
         assert_eq!(rows[0].output, Some(json!("hello")));
         assert_eq!((rows[0].tokens_in, rows[0].tokens_out), (3, 4));
         assert!(dir.path().join(".llm-do/.gitignore").exists());
+    }
+
+    fn approval(log: &RunLog, tool: &str, outcome: Outcome, decided_by: DecidedBy) {
+        log.approval_event(&ApprovalEvent {
+            depth: 1,
+            parent: None,
+            tool,
+            input: &json!({}),
+            verdict: &crate::approval::Verdict {
+                outcome,
+                decided_by,
+            },
+        });
+    }
+
+    /// Decisions are kept; a call approved because its tool needs no approval is not (it is
+    /// in `calls`). The run's row is written with its first batch, ended by `finish`.
+    #[test]
+    fn decisions_are_logged_and_default_approvals_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        approval(&log, "read_file", Outcome::Approved, DecidedBy::Default);
+        approval(&log, "write_file", Outcome::Approved, DecidedBy::Rule(0));
+        approval(
+            &log,
+            "shell",
+            Outcome::Denied("no".into()),
+            DecidedBy::Default,
+        );
+        log.finish(true).unwrap();
+        let conn = open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT tool, decision FROM approvals ORDER BY rowid")
+            .unwrap();
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                ("write_file".to_string(), "approved".to_string()),
+                ("shell".to_string(), "denied".to_string())
+            ]
+        );
+        let status: String = conn
+            .query_row(
+                "SELECT status FROM runs WHERE id = ?1",
+                [log.run_id()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(status, "ok");
+    }
+
+    /// Many runs leave a WAL of bounded size: a run that finds it past the threshold
+    /// checkpoints it as it opens the log, and the next write starts it over, truncated.
+    #[test]
+    fn the_wal_stays_bounded_over_many_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let big = json!("x".repeat(20_000));
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let mut largest = 0;
+        for _ in 0..60 {
+            let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+            let id = log.call_start(&CallStart {
+                depth: 0,
+                parent: None,
+                kind: Kind::Neural,
+                name: "w",
+                input: &big,
+            });
+            log.call_end(
+                id,
+                &CallEnd {
+                    depth: 0,
+                    name: "w",
+                    elapsed: Duration::ZERO,
+                    usage: Usage::default(),
+                    cost: None,
+                    result: Ok(&big),
+                },
+            );
+            log.finish(true).unwrap();
+            drop(log);
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        // 60 runs of about 50 KiB each: 3 MB without checkpoints.
+        assert!(largest < 2 * WAL_CHECKPOINT_BYTES, "{largest}");
+        let conn = open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 60);
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub fn runtime_with_live(
     } else {
         None
     };
+    // Without `-v` or `--trace` the log is the only observer: no fanout (and its id
+    // translation) on every call.
     let observer: Arc<dyn Observer> = match &run_log {
+        Some(log) if !observer.enabled() => log.clone(),
         Some(log) => Arc::new(Fanout::new(vec![observer, log.clone()])),
         None => observer,
     };

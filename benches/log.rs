@@ -1,0 +1,134 @@
+//! What the run log costs a run (DESIGN §14: under 0.5 ms), measured in one process so that
+//! process start-up and scheduling noise stay out of it.
+//!
+//! - `run_log_one_call`: the log's whole life in a short run against a database that other
+//!   runs already wrote (its WAL as they left it): open it, log one worker call, write the
+//!   run and close. Beside it, `spawn_thread_baseline` spawns and joins a thread, which the
+//!   log does once per run to open the database off the critical path.
+//! - `run_log_tool_loop_x1000`: what the log does for a 1,000-call tool loop, fed the events
+//!   such a run sends it (one worker call; per round trip a model response, an approval
+//!   decision and a fn call with its input and output), written and closed. Its share of a
+//!   1,000-call loop is this over the loop's own CPU that `bench/run.sh` measures.
+//!
+//! Run with `cargo bench --bench log`; figures go to `docs/performance.md`.
+
+use std::time::Duration;
+
+use llm_do::approval::{DecidedBy, Outcome, Verdict};
+use llm_do::log::RunLog;
+use llm_do::model::{ModelResponse, Usage};
+use llm_do::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
+use serde_json::json;
+
+fn main() {
+    divan::main();
+}
+
+/// One run's log: start, one worker call, finish.
+fn one_run(path: &std::path::Path) {
+    let log = RunLog::start(path, "run greeter Ada", None).unwrap();
+    let input = json!({"input": "Ada"});
+    let output = json!("Hello, Ada!");
+    let id = log.call_start(&CallStart {
+        depth: 0,
+        parent: None,
+        kind: Kind::Neural,
+        name: "greeter",
+        input: &input,
+    });
+    log.call_end(
+        id,
+        &CallEnd {
+            depth: 0,
+            name: "greeter",
+            elapsed: Duration::from_millis(3),
+            usage: Usage::default(),
+            cost: None,
+            result: Ok(&output),
+        },
+    );
+    log.finish(true).unwrap();
+}
+
+/// A short run's whole log, on a database 200 earlier runs wrote.
+#[divan::bench(sample_count = 300)]
+fn run_log_one_call(b: divan::Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = llm_do::log::path_in(dir.path());
+    for _ in 0..200 {
+        one_run(&path);
+    }
+    b.bench_local(|| one_run(&path));
+}
+
+/// A call's end, 50 µs after its start.
+fn end<'a>(name: &'a str, result: &'a serde_json::Value) -> CallEnd<'a> {
+    CallEnd {
+        depth: 1,
+        name,
+        elapsed: Duration::from_micros(50),
+        usage: Usage::default(),
+        cost: None,
+        result: Ok(result),
+    }
+}
+
+/// The log's part of a 1,000-call tool loop (`looper` calling `noop` 1,000 times).
+fn tool_loop(path: &std::path::Path) {
+    let log = RunLog::start(path, "run looper tools=1000", None).unwrap();
+    let (input, empty, one) = (json!({"input": "tools=1000"}), json!({}), json!(1));
+    let verdict = Verdict {
+        outcome: Outcome::Approved,
+        decided_by: DecidedBy::Default,
+    };
+    let response = ModelResponse::default();
+    let start = |parent: Option<u64>, kind, name, input| CallStart {
+        depth: u32::from(parent.is_some()),
+        parent,
+        kind,
+        name,
+        input,
+    };
+    let worker = log.call_start(&start(None, Kind::Neural, "looper", &input));
+    for _ in 0..1000 {
+        log.model_response(
+            0,
+            &ModelResponseEvent {
+                depth: 1,
+                parent: Some(worker),
+                worker: "looper",
+                model: "mock:m",
+                elapsed: Duration::from_millis(1),
+                result: Ok(&response),
+            },
+        );
+        log.approval_event(&ApprovalEvent {
+            depth: 1,
+            parent: Some(worker),
+            tool: "noop",
+            input: &empty,
+            verdict: &verdict,
+        });
+        let id = log.call_start(&start(Some(worker), Kind::Symbolic, "noop", &empty));
+        log.call_end(id, &end("noop", &one));
+    }
+    log.call_end(worker, &end("looper", &one));
+    log.finish(true).unwrap();
+}
+
+/// The log's work for a 1,000-call tool loop, on a database 20 such runs wrote.
+#[divan::bench(sample_count = 40)]
+fn run_log_tool_loop_x1000(b: divan::Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = llm_do::log::path_in(dir.path());
+    for _ in 0..20 {
+        tool_loop(&path);
+    }
+    b.bench_local(|| tool_loop(&path));
+}
+
+/// Baseline: spawning and joining a thread (the log opens the database on one).
+#[divan::bench(sample_count = 300)]
+fn spawn_thread_baseline(b: divan::Bencher) {
+    b.bench_local(|| std::thread::spawn(|| 1).join().unwrap());
+}
