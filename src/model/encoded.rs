@@ -68,6 +68,21 @@ pub struct Messages {
 struct Kept {
     wire: &'static str,
     messages: Vec<Encoded>,
+    /// The last body [`Messages::joined_body`] made, to append the next turn to.
+    body: Option<KeptBody>,
+}
+
+/// A body made of a head, the messages' encodings joined by commas, and a tail.
+struct KeptBody {
+    /// Shared with the request while it is in flight; unique again once it is done.
+    bytes: bytes::Bytes,
+    head: usize,
+    /// Where the last message ends (the tail starts).
+    messages_end: usize,
+    /// Messages in it.
+    count: usize,
+    /// Whether nothing follows the head before the tail.
+    empty: bool,
 }
 
 impl Messages {
@@ -78,9 +93,9 @@ impl Messages {
 
     /// The messages from `at` on, removed; the encodings before `at` stay kept.
     pub fn split_off(&mut self, at: usize) -> Vec<Message> {
-        crate::sync::get_mut(&mut self.encoded)
-            .messages
-            .truncate(at);
+        let kept = crate::sync::get_mut(&mut self.encoded);
+        kept.messages.truncate(at);
+        kept.body = None;
         self.list.split_off(at)
     }
 
@@ -113,9 +128,76 @@ impl Messages {
                 .collect::<Result<Vec<_>, E>>()?;
             return Ok(assemble(&fresh));
         };
+        self.encode_new(&mut kept, wire, &encode)?;
+        Ok(assemble(&kept.messages))
+    }
+}
+
+impl Messages {
+    /// The body `head`, then the encodings of every message (by `encode`, for `wire`) joined
+    /// by commas, then `tail`; `empty` says whether the head ends where a first element would
+    /// go (no comma before it).
+    ///
+    /// The last body is kept: when the next turn only appends messages to the same head, and
+    /// the request that carried the last body is done with it, the new messages and tail are
+    /// written over the old tail in place. A tool loop's body then grows by what a turn adds
+    /// instead of being copied whole every turn (which was a tenth of a 1,000-call loop's
+    /// CPU). Anything else builds the body afresh from the kept encodings.
+    pub(crate) fn joined_body<E>(
+        &self,
+        wire: &'static str,
+        encode: impl Fn(&Message) -> Result<Encoded, E>,
+        head: &[u8],
+        empty: bool,
+        tail: &[u8],
+    ) -> Result<bytes::Bytes, E> {
+        let Ok(mut kept) = self.encoded.try_lock() else {
+            let fresh = self
+                .list
+                .iter()
+                .map(&encode)
+                .collect::<Result<Vec<_>, E>>()?;
+            let (bytes, _) = join(bytes::BytesMut::new(), head, empty, &fresh, tail);
+            return Ok(bytes.freeze());
+        };
+        self.encode_new(&mut kept, wire, &encode)?;
+        let last = kept.body.take().filter(|b| {
+            b.count <= kept.messages.len() && b.head == head.len() && b.bytes.starts_with(head)
+        });
+        let (buf, from, empty) =
+            match last.map(|b| (b.bytes.try_into_mut(), b.count, b.messages_end, b.empty)) {
+                Some((Ok(mut buf), count, end, was_empty)) => {
+                    buf.truncate(end);
+                    (buf, count, was_empty)
+                }
+                _ => (bytes::BytesMut::new(), 0, empty),
+            };
+        let start = if from == 0 { head } else { &[] };
+        let (buf, (messages_end, now_empty)) =
+            join(buf, start, empty, &kept.messages[from..], tail);
+        let bytes = buf.freeze();
+        kept.body = Some(KeptBody {
+            bytes: bytes.clone(),
+            head: head.len(),
+            messages_end,
+            count: kept.messages.len(),
+            empty: now_empty,
+        });
+        Ok(bytes)
+    }
+
+    /// Encode the messages not kept yet (all of them for another wire).
+    fn encode_new<E>(
+        &self,
+        kept: &mut Kept,
+        wire: &'static str,
+        encode: impl Fn(&Message) -> Result<Encoded, E>,
+    ) -> Result<(), E> {
         if kept.wire != wire {
-            kept.wire = wire;
-            kept.messages.clear();
+            *kept = Kept {
+                wire,
+                ..Kept::default()
+            };
         }
         let done = kept.messages.len();
         debug_assert!(done <= self.list.len(), "more encodings kept than messages");
@@ -123,8 +205,32 @@ impl Messages {
             let encoded = encode(message)?;
             kept.messages.push(encoded);
         }
-        Ok(assemble(&kept.messages))
+        Ok(())
     }
+}
+
+/// `buf` + `head` + the non-empty `encoded` joined by commas (a comma first unless `empty`)
+/// + `tail`; with where the messages end and whether none was written at all.
+fn join(
+    mut buf: bytes::BytesMut,
+    head: &[u8],
+    mut empty: bool,
+    encoded: &[Encoded],
+    tail: &[u8],
+) -> (bytes::BytesMut, (usize, bool)) {
+    let size: usize = encoded.iter().map(|e| e.bytes.len() + 1).sum();
+    buf.reserve(head.len() + size + tail.len());
+    buf.extend_from_slice(head);
+    for e in encoded.iter().filter(|e| !e.bytes.is_empty()) {
+        if !empty {
+            buf.extend_from_slice(b",");
+        }
+        empty = false;
+        buf.extend_from_slice(&e.bytes);
+    }
+    let end = buf.len();
+    buf.extend_from_slice(tail);
+    (buf, (end, empty))
 }
 
 impl Deref for Messages {
@@ -222,6 +328,38 @@ mod tests {
         let held = messages.encoded.lock().unwrap();
         assert_eq!(messages.encoded("w", encode, <[Encoded]>::len).unwrap(), 1);
         drop(held);
+    }
+
+    fn body(messages: &Messages, head: &str, tail: &str) -> String {
+        let empty = head.ends_with('[');
+        let bytes = messages
+            .joined_body("w", encode, head.as_bytes(), empty, tail.as_bytes())
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// A kept body grows by what is appended; one still held elsewhere is never written
+    /// over; another head, an edit or a split builds it afresh.
+    #[test]
+    fn joined_bodies_append_and_never_change_what_is_held() {
+        let mut messages = Messages::from(vec![Message::user("a"), Message::user("b")]);
+        assert_eq!(body(&messages, "[", "]"), "[a,b]");
+        messages.push(Message::user("c"));
+        assert_eq!(body(&messages, "[", "],t"), "[a,b,c],t");
+        let held = messages.joined_body("w", encode, b"[", true, b"]").unwrap();
+        messages.push(Message::user("d"));
+        assert_eq!(body(&messages, "[", "]"), "[a,b,c,d]");
+        assert_eq!(&held[..], b"[a,b,c]");
+        assert_eq!(body(&messages, "[s", "]"), "[s,a,b,c,d]");
+        messages.push(Message::user(""));
+        messages.push(Message::user("e"));
+        assert_eq!(body(&messages, "[s", "]"), "[s,a,b,c,d,e]");
+        assert_eq!(messages.split_off(2).len(), 4);
+        assert_eq!(body(&messages, "[s", "]"), "[s,a,b]");
+        messages.edit()[0] = Message::user("z");
+        assert_eq!(body(&messages, "[", "]"), "[z,b]");
+        let empty = Messages::default();
+        assert_eq!(body(&empty, "[", "]"), "[]");
     }
 
     /// A conversation grown turn by turn (tool calls, merged user turns, an edit of a sent

@@ -27,7 +27,11 @@ pub trait WireFormat: Send + Sync + 'static {
     fn context(request: &ModelRequest) -> Self::Context;
     /// The request body (JSON bytes), encoded straight from the request: a tool loop resends
     /// the whole conversation every turn.
-    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError>;
+    fn encode(
+        request: &ModelRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<bytes::Bytes, ModelError>;
     /// A non-streamed reply.
     fn parse(
         body: &Value,
@@ -156,7 +160,7 @@ impl<W: WireFormat> Model for HttpModel<W> {
             } else {
                 request.model.as_str()
             };
-            let body = bytes::Bytes::from(W::encode(request, model, self.stream)?);
+            let body = W::encode(request, model, self.stream)?;
             let context = W::context(request);
             let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))

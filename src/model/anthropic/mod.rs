@@ -44,8 +44,12 @@ impl WireFormat for AnthropicWire {
         Ok(headers)
     }
 
-    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
-        encode_request(request, model, stream)
+    fn encode(
+        request: &ModelRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<bytes::Bytes, ModelError> {
+        encode_request(request, model, stream).map(bytes::Bytes::from)
     }
 
     fn context(request: &ModelRequest) -> Option<String> {

@@ -118,13 +118,14 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// The bytes of `POST /chat/completions` for `request`. Each message's bytes come from the
-/// request's [`EncodeCache`](crate::model::EncodeCache): a turn encodes only what it appends.
+/// The bytes of `POST /chat/completions` for `request`. Each message's bytes, and the last
+/// body, are kept in the request's [`Messages`](crate::model::Messages): a turn encodes only
+/// what it appends, and writes it over the last body's tail.
 pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
-) -> Result<Vec<u8>, serde_json::Error> {
+) -> Result<bytes::Bytes, serde_json::Error> {
     let has_tools = !request.tools.is_empty();
     let rest = Rest {
         tools: request
@@ -158,36 +159,27 @@ pub fn encode_request(
             include_usage: true,
         }),
     };
-    let tail = serde_json::to_vec(&rest)?;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"{\"model\":");
-    serde_json::to_writer(&mut out, model)?;
-    out.extend_from_slice(b",\"messages\":[");
-    let mut first = true;
+    let fields = serde_json::to_vec(&rest)?;
+    let mut head = Vec::new();
+    head.extend_from_slice(b"{\"model\":");
+    serde_json::to_writer(&mut head, model)?;
+    head.extend_from_slice(b",\"messages\":[");
     if !request.system.is_empty() {
-        serde_json::to_writer(&mut out, &system(request))?;
-        first = false;
+        serde_json::to_writer(&mut head, &system(request))?;
     }
-    request
-        .messages
-        .encoded("openai", encode_message, |encoded| {
-            let size: usize = encoded.iter().map(|e| e.bytes.len() + 1).sum();
-            out.reserve(size + tail.len() + 2);
-            for e in encoded.iter().filter(|e| !e.bytes.is_empty()) {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                out.extend_from_slice(&e.bytes);
-            }
-        })?;
-    out.push(b']');
-    if tail.len() > 2 {
-        out.push(b',');
-        out.extend_from_slice(&tail[1..]);
+    // `]` then the fields after `messages` (`fields` is an object: `{...}` or `{}`).
+    let mut tail = Vec::with_capacity(fields.len() + 1);
+    tail.push(b']');
+    if fields.len() > 2 {
+        tail.push(b',');
+        tail.extend_from_slice(&fields[1..]);
     } else {
-        out.push(b'}');
+        tail.push(b'}');
     }
+    let empty = request.system.is_empty();
+    let out = request
+        .messages
+        .joined_body("openai", encode_message, &head, empty, &tail)?;
     #[cfg(debug_assertions)]
     {
         let body = Body {

@@ -39,7 +39,11 @@ impl WireFormat for OpenAiWire {
 
     fn context(_: &ModelRequest) {}
 
-    fn encode(request: &ModelRequest, model: &str, stream: bool) -> Result<Vec<u8>, ModelError> {
+    fn encode(
+        request: &ModelRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<bytes::Bytes, ModelError> {
         encode_request(request, model, stream)
             .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
     }
