@@ -53,12 +53,17 @@ fn one_run(path: &std::path::Path) {
 /// A short run's whole log, on a database 200 earlier runs wrote.
 #[divan::bench(sample_count = 300)]
 fn run_log_one_call(b: divan::Bencher) {
+    on_a_used_log(b, 200, one_run);
+}
+
+/// Bench `run` on a log that `earlier` runs of it wrote first.
+fn on_a_used_log(b: divan::Bencher, earlier: usize, run: fn(&std::path::Path)) {
     let dir = tempfile::tempdir().unwrap();
     let path = llm_do::log::path_in(dir.path());
-    for _ in 0..200 {
-        one_run(&path);
+    for _ in 0..earlier {
+        run(&path);
     }
-    b.bench_local(|| one_run(&path));
+    b.bench_local(|| run(&path));
 }
 
 /// A call's end, 50 µs after its start.
@@ -119,12 +124,7 @@ fn tool_loop(path: &std::path::Path) {
 /// The log's work for a 1,000-call tool loop, on a database 20 such runs wrote.
 #[divan::bench(sample_count = 40)]
 fn run_log_tool_loop_x1000(b: divan::Bencher) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = llm_do::log::path_in(dir.path());
-    for _ in 0..20 {
-        tool_loop(&path);
-    }
-    b.bench_local(|| tool_loop(&path));
+    on_a_used_log(b, 20, tool_loop);
 }
 
 /// Baseline: spawning and joining a thread (the log opens the database on one).

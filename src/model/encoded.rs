@@ -121,19 +121,12 @@ impl Messages {
         assemble: impl FnOnce(&[Encoded]) -> R,
     ) -> Result<R, E> {
         let Ok(mut kept) = self.encoded.try_lock() else {
-            let fresh = self
-                .list
-                .iter()
-                .map(&encode)
-                .collect::<Result<Vec<_>, E>>()?;
-            return Ok(assemble(&fresh));
+            return Ok(assemble(&self.fresh(&encode)?));
         };
         self.encode_new(&mut kept, wire, &encode)?;
         Ok(assemble(&kept.messages))
     }
-}
 
-impl Messages {
     /// The body `head`, then the encodings of every message (by `encode`, for `wire`) joined
     /// by commas, then `tail`; `empty` says whether the head ends where a first element would
     /// go (no comma before it).
@@ -152,11 +145,7 @@ impl Messages {
         tail: &[u8],
     ) -> Result<bytes::Bytes, E> {
         let Ok(mut kept) = self.encoded.try_lock() else {
-            let fresh = self
-                .list
-                .iter()
-                .map(&encode)
-                .collect::<Result<Vec<_>, E>>()?;
+            let fresh = self.fresh(&encode)?;
             let (bytes, _) = join(bytes::BytesMut::new(), head, empty, &fresh, tail);
             return Ok(bytes.freeze());
         };
@@ -184,6 +173,11 @@ impl Messages {
             empty: now_empty,
         });
         Ok(bytes)
+    }
+
+    /// Every message encoded for this call only (the kept encodings are held elsewhere).
+    fn fresh<E>(&self, encode: impl Fn(&Message) -> Result<Encoded, E>) -> Result<Vec<Encoded>, E> {
+        self.list.iter().map(encode).collect()
     }
 
     /// Encode the messages not kept yet (all of them for another wire).
