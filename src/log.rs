@@ -177,16 +177,20 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
     let setup = || -> rusqlite::Result<Connection> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // WAL mode stays with the file: only a log without the schema needs it set (each
+        // statement here is parsed, and the first one that needs the schema reads it).
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "journal_size_limit", 0)?;
-        // No checkpoint (and fsync) when a run closes the log: the WAL is checkpointed as it
-        // grows (every 1,000 pages), so a short run does not pay for it at exit.
+        // No checkpoint (and fsync) when a run closes the log: a run's opening thread
+        // checkpoints it once it passes `WAL_CHECKPOINT_BYTES`, so no run pays for it at exit.
         conn.set_db_config(
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
             true,
         )?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < SCHEMA_VERSION {
             conn.execute_batch(SCHEMA)?;
             conn.execute_batch(chat::SCHEMA)?;
@@ -205,7 +209,11 @@ pub fn new_run_id() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{:012x}{:08x}", now.as_millis(), rand::random::<u32>())
+    // Random bits from std's per-process random hash keys (seeded by the OS), not `rand`:
+    // its generator probes CPU features on first use, a trap to the hypervisor on a VM that
+    // cost a short run 40 µs.
+    let bits = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), now.as_nanos());
+    format!("{:012x}{:08x}", now.as_millis(), bits as u32)
 }
 
 /// The current time as RFC 3339 (UTC, milliseconds).
