@@ -72,17 +72,21 @@ struct Kept {
     body: Option<KeptBody>,
 }
 
-/// A body made of a head, the messages' encodings joined by commas, and a tail.
+/// A body [`Messages::kept_body`] made, and where the next turn can continue it.
 struct KeptBody {
     /// Shared with the request while it is in flight; unique again once it is done.
     bytes: bytes::Bytes,
     head: usize,
-    /// Where the last message ends (the tail starts).
-    messages_end: usize,
-    /// Messages in it.
-    count: usize,
-    /// Whether nothing follows the head before the tail.
-    empty: bool,
+    resume: Resume,
+}
+
+/// Where a body can be continued: the messages before `count` are written, ending at byte
+/// `end`; what follows comes after a separator unless `empty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub count: usize,
+    pub end: usize,
+    pub empty: bool,
 }
 
 impl Messages {
@@ -111,66 +115,65 @@ impl Messages {
         self.list
     }
 
-    /// Call `assemble` with the encodings of every message for `wire`, encoding with `encode`
-    /// the messages not kept yet. While another request holds the kept encodings (a copy of
-    /// this one in flight elsewhere), every message is encoded for this call only.
-    pub(crate) fn encoded<R, E>(
-        &self,
-        wire: &'static str,
-        encode: impl Fn(&Message) -> Result<Encoded, E>,
-        assemble: impl FnOnce(&[Encoded]) -> R,
-    ) -> Result<R, E> {
-        let Ok(mut kept) = self.encoded.try_lock() else {
-            return Ok(assemble(&self.fresh(&encode)?));
-        };
-        self.encode_new(&mut kept, wire, &encode)?;
-        Ok(assemble(&kept.messages))
-    }
-
-    /// The body `head`, then the encodings of every message (by `encode`, for `wire`) joined
-    /// by commas, then `tail`; `empty` says whether the head ends where a first element would
-    /// go (no comma before it).
+    /// The body `head`, then what `write` appends for the messages, then `tail`. `write` gets
+    /// the body so far, where it resumes (`empty`: whether the head ends where a first
+    /// element goes, with no separator before it), the messages from there and their
+    /// encodings; it returns where a later turn may resume, `count` relative to the messages
+    /// it got (everything before that point must stay as written whatever is appended).
     ///
-    /// The last body is kept: when the next turn only appends messages to the same head, and
-    /// the request that carried the last body is done with it, the new messages and tail are
-    /// written over the old tail in place. A tool loop's body then grows by what a turn adds
-    /// instead of being copied whole every turn (which was a tenth of a 1,000-call loop's
-    /// CPU). Anything else builds the body afresh from the kept encodings.
-    pub(crate) fn joined_body<E>(
+    /// The last body is kept: when the next turn keeps the head, and the request that carried
+    /// the last body is done with it, `write` continues it in place from its resume point. A
+    /// tool loop's body then grows by what a turn adds instead of being copied whole every
+    /// turn (a tenth of a 1,000-call loop's CPU). Anything else builds the body afresh from
+    /// the kept encodings.
+    pub(crate) fn kept_body<E>(
         &self,
         wire: &'static str,
         encode: impl Fn(&Message) -> Result<Encoded, E>,
-        head: &[u8],
-        empty: bool,
-        tail: &[u8],
+        (head, empty, tail): (&[u8], bool, &[u8]),
+        write: impl Fn(&mut bytes::BytesMut, Resume, &[Message], &[Encoded]) -> Resume,
     ) -> Result<bytes::Bytes, E> {
+        let start = Resume {
+            count: 0,
+            end: head.len(),
+            empty,
+        };
+        let fresh_buf = || {
+            let mut buf = bytes::BytesMut::new();
+            buf.extend_from_slice(head);
+            buf
+        };
         let Ok(mut kept) = self.encoded.try_lock() else {
             let fresh = self.fresh(&encode)?;
-            let (bytes, _) = join(bytes::BytesMut::new(), head, empty, &fresh, tail);
-            return Ok(bytes.freeze());
+            let mut buf = fresh_buf();
+            write(&mut buf, start, &self.list, &fresh);
+            buf.extend_from_slice(tail);
+            return Ok(buf.freeze());
         };
         self.encode_new(&mut kept, wire, &encode)?;
         let last = kept.body.take().filter(|b| {
-            b.count <= kept.messages.len() && b.head == head.len() && b.bytes.starts_with(head)
+            b.resume.count <= kept.messages.len()
+                && b.head == head.len()
+                && b.bytes.starts_with(head)
         });
-        let (buf, from, empty) =
-            match last.map(|b| (b.bytes.try_into_mut(), b.count, b.messages_end, b.empty)) {
-                Some((Ok(mut buf), count, end, was_empty)) => {
-                    buf.truncate(end);
-                    (buf, count, was_empty)
-                }
-                _ => (bytes::BytesMut::new(), 0, empty),
-            };
-        let start = if from == 0 { head } else { &[] };
-        let (buf, (messages_end, now_empty)) =
-            join(buf, start, empty, &kept.messages[from..], tail);
+        let (mut buf, from) = match last.map(|b| (b.bytes.try_into_mut(), b.resume)) {
+            Some((Ok(mut buf), resume)) => {
+                buf.truncate(resume.end);
+                (buf, resume)
+            }
+            _ => (fresh_buf(), start),
+        };
+        let n = from.count;
+        let resume = write(&mut buf, from, &self.list[n..], &kept.messages[n..]);
+        buf.extend_from_slice(tail);
         let bytes = buf.freeze();
         kept.body = Some(KeptBody {
             bytes: bytes.clone(),
             head: head.len(),
-            messages_end,
-            count: kept.messages.len(),
-            empty: now_empty,
+            resume: Resume {
+                count: n + resume.count,
+                ..resume
+            },
         });
         Ok(bytes)
     }
@@ -203,18 +206,17 @@ impl Messages {
     }
 }
 
-/// `buf` + `head` + the non-empty `encoded` joined by commas (a comma first unless `empty`)
-/// + `tail`; with where the messages end and whether none was written at all.
-fn join(
-    mut buf: bytes::BytesMut,
-    head: &[u8],
-    mut empty: bool,
+/// A [`Messages::kept_body`] writer for wires whose messages are a plain comma-separated
+/// list: the non-empty encodings joined by commas, all of them settled once written.
+pub(crate) fn join(
+    buf: &mut bytes::BytesMut,
+    from: Resume,
+    _: &[Message],
     encoded: &[Encoded],
-    tail: &[u8],
-) -> (bytes::BytesMut, (usize, bool)) {
+) -> Resume {
     let size: usize = encoded.iter().map(|e| e.bytes.len() + 1).sum();
-    buf.reserve(head.len() + size + tail.len());
-    buf.extend_from_slice(head);
+    buf.reserve(size);
+    let mut empty = from.empty;
     for e in encoded.iter().filter(|e| !e.bytes.is_empty()) {
         if !empty {
             buf.extend_from_slice(b",");
@@ -222,9 +224,11 @@ fn join(
         empty = false;
         buf.extend_from_slice(&e.bytes);
     }
-    let end = buf.len();
-    buf.extend_from_slice(tail);
-    (buf, (end, empty))
+    Resume {
+        count: encoded.len(),
+        end: buf.len(),
+        empty,
+    }
 }
 
 impl Deref for Messages {
@@ -287,14 +291,10 @@ mod tests {
         Ok(Encoded::fragment(m.text().into_bytes()))
     }
 
-    fn texts(messages: &Messages, wire: &'static str) -> Vec<String> {
-        messages
-            .encoded(wire, encode, |e| {
-                e.iter()
-                    .map(|e| String::from_utf8(e.bytes.clone()).unwrap())
-                    .collect()
-            })
-            .unwrap()
+    /// The messages' kept (or fresh) encodings for `wire`, comma-joined.
+    fn texts(messages: &Messages, wire: &'static str) -> String {
+        let body = messages.kept_body(wire, encode, (b"", true, b""), join);
+        String::from_utf8(body.unwrap().to_vec()).unwrap()
     }
 
     fn kept(messages: &Messages) -> usize {
@@ -306,28 +306,28 @@ mod tests {
     #[test]
     fn keeps_what_did_not_change() {
         let mut messages = Messages::from(vec![Message::user("a"), Message::assistant("b")]);
-        assert_eq!(texts(&messages, "w"), ["a", "b"]);
+        assert_eq!(texts(&messages, "w"), "a,b");
         messages.push(Message::user("c"));
         assert_eq!(kept(&messages), 2);
-        assert_eq!(texts(&messages, "w"), ["a", "b", "c"]);
+        assert_eq!(texts(&messages, "w"), "a,b,c");
         messages.edit()[1] = Message::assistant("bb");
         assert_eq!(kept(&messages), 0);
-        assert_eq!(texts(&messages, "w"), ["a", "bb", "c"]);
+        assert_eq!(texts(&messages, "w"), "a,bb,c");
         assert_eq!(messages.split_off(1).len(), 2);
         assert_eq!(kept(&messages), 1);
-        assert_eq!(texts(&messages, "w"), ["a"]);
-        assert_eq!(texts(&messages, "other"), ["a"]);
+        assert_eq!(texts(&messages, "w"), "a");
+        assert_eq!(texts(&messages, "other"), "a");
         assert_eq!(kept(&messages.clone()), 0);
         // While the encodings are held elsewhere, a request is encoded afresh.
         let held = messages.encoded.lock().unwrap();
-        assert_eq!(messages.encoded("w", encode, <[Encoded]>::len).unwrap(), 1);
+        assert_eq!(texts(&messages, "w"), "a");
         drop(held);
     }
 
     fn body(messages: &Messages, head: &str, tail: &str) -> String {
         let empty = head.ends_with('[');
         let bytes = messages
-            .joined_body("w", encode, head.as_bytes(), empty, tail.as_bytes())
+            .kept_body("w", encode, (head.as_bytes(), empty, tail.as_bytes()), join)
             .unwrap();
         String::from_utf8(bytes.to_vec()).unwrap()
     }
@@ -340,7 +340,9 @@ mod tests {
         assert_eq!(body(&messages, "[", "]"), "[a,b]");
         messages.push(Message::user("c"));
         assert_eq!(body(&messages, "[", "],t"), "[a,b,c],t");
-        let held = messages.joined_body("w", encode, b"[", true, b"]").unwrap();
+        let held = messages
+            .kept_body("w", encode, (b"[", true, b"]"), join)
+            .unwrap();
         messages.push(Message::user("d"));
         assert_eq!(body(&messages, "[", "]"), "[a,b,c,d]");
         assert_eq!(&held[..], b"[a,b,c]");
@@ -411,7 +413,9 @@ mod tests {
                     })],
                 });
                 if turn == 3 {
-                    // Two user messages in a row merge into one turn (tool results first).
+                    // Two user messages in a row merge into one turn (tool results first),
+                    // also into the last turn of a body already sent.
+                    check(&request);
                     request.messages.push(Message::user("and more"));
                 }
                 check(&request);

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::request::{
     DEFAULT_MAX_TOKENS, attachment, output_tool_name, system_prompt, tool_choice,
 };
+use crate::model::encoded::Resume;
 use crate::model::{Encoded, Message, ModelError, ModelRequest, Part, Role};
 
 /// The description of the forced output tool (as in the `Value` builder).
@@ -141,7 +142,7 @@ pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
-) -> Result<Vec<u8>, ModelError> {
+) -> Result<bytes::Bytes, ModelError> {
     let output_tool = output_tool_name(request);
     let mut tools: Vec<Tool<'_>> = request
         .tools
@@ -220,20 +221,22 @@ pub fn encode_request(
         |e: serde_json::Error| ModelError::Other(format!("cannot encode the request: {e}"));
     let head_bytes = serde_json::to_vec(&head).map_err(encoding)?;
     let tail_bytes = serde_json::to_vec(&tail).map_err(encoding)?;
-    let mut out = Vec::new();
-    out.extend_from_slice(&head_bytes[..head_bytes.len() - 1]);
-    out.extend_from_slice(b",\"messages\":");
-    request
-        .messages
-        .encoded("anthropic", encode_message, |encoded| {
-            write_turns(&mut out, &request.messages, encoded, request.cache);
-        })?;
+    let mut start = head_bytes[..head_bytes.len() - 1].to_vec();
+    start.extend_from_slice(b",\"messages\":[");
+    let mut end = b"]".to_vec();
     if tail_bytes.len() > 2 {
-        out.push(b',');
-        out.extend_from_slice(&tail_bytes[1..]);
+        end.push(b',');
+        end.extend_from_slice(&tail_bytes[1..]);
     } else {
-        out.push(b'}');
+        end.push(b'}');
     }
+    let cache = request.cache;
+    let out = request.messages.kept_body(
+        "anthropic",
+        encode_message,
+        (&start, true, &end),
+        |buf, from, messages, encoded| write_turns(buf, from, messages, encoded, cache),
+    )?;
     #[cfg(debug_assertions)]
     {
         let mut messages = turns(&request.messages)?;
@@ -277,24 +280,33 @@ fn encode_message(message: &Message) -> Result<Encoded, ModelError> {
     Ok(encoded)
 }
 
-/// The `messages` array from encoded messages: consecutive messages of one role merge into
-/// one turn, tool results first (as [`turns`] does); with `cache`, the last block carries a
-/// cache breakpoint.
-fn write_turns(out: &mut Vec<u8>, messages: &[Message], encoded: &[Encoded], cache: bool) {
+/// The turns of the `messages` array from encoded messages, continuing at `from`:
+/// consecutive messages of one role merge into one turn, tool results first (as [`turns`]
+/// does); with `cache`, the last block carries a cache breakpoint. Returns where the last
+/// turn starts: a later message of its role merges into it and the breakpoint moves on, so
+/// a later turn rewrites it (everything before it stays).
+fn write_turns(
+    out: &mut bytes::BytesMut,
+    from: Resume,
+    messages: &[Message],
+    encoded: &[Encoded],
+    cache: bool,
+) -> Resume {
     let size: usize = encoded.iter().map(|e| e.bytes.len() + 32).sum();
     out.reserve(size + 64);
-    let mut turns: Vec<(Role, Vec<&[u8]>)> = Vec::new();
+    // Each turn: its role, its first message (index into `messages`) and its blocks.
+    let mut turns: Vec<(Role, usize, Vec<&[u8]>)> = Vec::new();
     let mut results_in_turn = 0;
-    for (message, e) in messages.iter().zip(encoded) {
+    for (i, (message, e)) in messages.iter().zip(encoded).enumerate() {
         if e.ends.is_empty() {
             continue;
         }
-        let same = matches!(turns.last(), Some((role, _)) if *role == message.role);
+        let same = matches!(turns.last(), Some((role, _, _)) if *role == message.role);
         if !same {
-            turns.push((message.role, Vec::new()));
+            turns.push((message.role, i, Vec::new()));
             results_in_turn = 0;
         }
-        let Some((_, blocks)) = turns.last_mut() else {
+        let Some((_, _, blocks)) = turns.last_mut() else {
             continue;
         };
         let mut all = e.blocks();
@@ -304,11 +316,18 @@ fn write_turns(out: &mut Vec<u8>, messages: &[Message], encoded: &[Encoded], cac
         results_in_turn += n;
         blocks.extend(all);
     }
-    out.push(b'[');
+    let mut resume = Resume { count: 0, ..from };
     let last_turn = turns.len().saturating_sub(1);
-    for (t, (role, blocks)) in turns.iter().enumerate() {
-        if t > 0 {
-            out.push(b',');
+    for (t, (role, first, blocks)) in turns.iter().enumerate() {
+        if t == last_turn {
+            resume = Resume {
+                count: *first,
+                end: out.len(),
+                empty: from.empty && t == 0,
+            };
+        }
+        if t > 0 || !from.empty {
+            out.extend_from_slice(b",");
         }
         out.extend_from_slice(match role {
             Role::User => b"{\"role\":\"user\",\"content\":[",
@@ -317,7 +336,7 @@ fn write_turns(out: &mut Vec<u8>, messages: &[Message], encoded: &[Encoded], cac
         let last_block = blocks.len().saturating_sub(1);
         for (i, block) in blocks.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.extend_from_slice(b",");
             }
             if cache && t == last_turn && i == last_block {
                 out.extend_from_slice(&block[..block.len() - 1]);
@@ -328,7 +347,7 @@ fn write_turns(out: &mut Vec<u8>, messages: &[Message], encoded: &[Encoded], cac
         }
         out.extend_from_slice(b"]}");
     }
-    out.push(b']');
+    resume
 }
 
 #[cfg(debug_assertions)]

@@ -49,7 +49,7 @@ impl WireFormat for AnthropicWire {
         model: &str,
         stream: bool,
     ) -> Result<bytes::Bytes, ModelError> {
-        encode_request(request, model, stream).map(bytes::Bytes::from)
+        encode_request(request, model, stream)
     }
 
     fn context(request: &ModelRequest) -> Option<String> {

@@ -325,8 +325,12 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
         cache: false,
         ..request
     };
-    let bytes =
-        String::from_utf8(super::super::encode_request(&plain, "m", false).unwrap()).unwrap();
+    let bytes = String::from_utf8(
+        super::super::encode_request(&plain, "m", false)
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
     assert!(!bytes.contains("cache_control"), "{bytes}");
 }
 

@@ -177,9 +177,12 @@ pub fn encode_request(
         tail.push(b'}');
     }
     let empty = request.system.is_empty();
-    let out = request
-        .messages
-        .joined_body("openai", encode_message, &head, empty, &tail)?;
+    let out = request.messages.kept_body(
+        "openai",
+        encode_message,
+        (&head, empty, &tail),
+        crate::model::encoded::join,
+    )?;
     #[cfg(debug_assertions)]
     {
         let body = Body {
