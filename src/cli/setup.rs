@@ -13,7 +13,7 @@ use crate::model::cassette::Cassette;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
-use crate::trace::{Fanout, JsonlObserver, Observer, Silent, Tree};
+use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
 /// The way out of a run log that cannot be written.
 const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";
@@ -67,11 +67,8 @@ pub fn runtime_with_live(
     } else {
         None
     };
-    // Without `-v` or `--trace` the log is the only observer: no fanout (and its id
-    // translation) on every call.
-    let observer: Arc<dyn Observer> = match &run_log {
-        Some(log) if !observer.enabled() => log.clone(),
-        Some(log) => Arc::new(Fanout::new(vec![observer, log.clone()])),
+    let observer = match &run_log {
+        Some(log) => Fanout::of(vec![observer, log.clone()]),
         None => observer,
     };
     let rt = Runtime::with_live(
@@ -105,11 +102,7 @@ pub fn observer(verbosity: u8, trace: Option<&Path>) -> Result<Arc<dyn Observer>
         })?;
         all.push(Arc::new(jsonl));
     }
-    Ok(match all.len() {
-        0 => Arc::new(Silent),
-        1 => all.remove(0),
-        _ => Arc::new(Fanout::new(all)),
-    })
+    Ok(Fanout::of(all))
 }
 
 /// The cassette of `--record FILE` or `--replay FILE`.

@@ -109,12 +109,6 @@ impl Messages {
         &mut self.list
     }
 
-    /// The messages, without their encodings.
-    #[must_use]
-    pub fn into_vec(self) -> Vec<Message> {
-        self.list
-    }
-
     /// The body `head`, then what `write` appends for the messages, then `tail`. `write` gets
     /// the body so far, where it resumes (`empty`: whether the head ends where a first
     /// element goes, with no separator before it), the messages from there and their

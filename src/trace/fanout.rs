@@ -32,6 +32,17 @@ impl Fanout {
         }
     }
 
+    /// One observer for `observers`: those that want no events are left out, a single one
+    /// is used as it is (no id translation on every call), several are fanned out to.
+    pub fn of(mut observers: Vec<Arc<dyn Observer>>) -> Arc<dyn Observer> {
+        observers.retain(|o| o.enabled());
+        match observers.len() {
+            0 => Arc::new(super::Silent),
+            1 => observers.remove(0),
+            _ => Arc::new(Fanout::new(observers)),
+        }
+    }
+
     /// The id child `i` knows `parent` by.
     fn parent_for(&self, parent: Option<u64>, i: usize) -> Option<u64> {
         let parent = parent?;
