@@ -330,6 +330,7 @@ impl RunLog {
                 prune(&conn, days)?;
             }
             checkpoint_if_grown(&conn, &db)?;
+            warm(&conn)?;
             Ok(conn)
         });
         Ok(RunLog {
@@ -368,11 +369,7 @@ impl RunLog {
         // A statement is compiled only when there are rows for it (a short run has none of
         // most kinds, and each compile is a parse of its SQL).
         if !calls.is_empty() {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error, model,
-                 tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-            )?;
+            let mut insert = tx.prepare_cached(INSERT_CALL)?;
             for c in &calls {
                 insert.execute(params![
                     self.run,
@@ -436,13 +433,7 @@ impl RunLog {
         chat::insert(&tx, &self.run, &turns)?;
         let first = !self.run_written.load(Ordering::Relaxed);
         if first || status.is_some() {
-            tx.prepare_cached(
-                "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
-                 calls_dropped = excluded.calls_dropped",
-            )?
-            .execute(params![
+            tx.prepare_cached(UPSERT_RUN)?.execute(params![
                 self.run,
                 self.started,
                 self.command,
@@ -611,6 +602,25 @@ fn checkpoint_if_grown(conn: &Connection, db: &Path) -> rusqlite::Result<()> {
     if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES) {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     }
+    Ok(())
+}
+
+/// One call row of a run.
+const INSERT_CALL: &str = "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input,
+    output, error, model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+/// A run's row: written with its first batch, its end and status with its last.
+const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
+    calls_dropped = excluded.calls_dropped";
+
+/// Compile the statements every run uses, on the opening thread: the first compile reads and
+/// parses the whole schema, which would otherwise fall on the run's last write, at its exit.
+fn warm(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(UPSERT_RUN)?;
+    conn.prepare_cached(INSERT_CALL)?;
     Ok(())
 }
 
