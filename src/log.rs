@@ -2,14 +2,18 @@
 //! root — SQLite in WAL mode, so several processes at once lose nothing. It is fed by the
 //! seam's trace spans (an [`Observer`]), so whatever reaches a name is logged the same way.
 //!
-//! Rows are buffered and written in one transaction per batch (at exit, or every
-//! [`FLUSH_EVERY`] rows), so a call costs a push, not a disk write. Inputs and outputs are
+//! Rows are buffered and handed to the run's writer thread (`log::writer`) in batches (every
+//! [`FLUSH_EVERY`] rows or [`FLUSH_AFTER`], and at the end), each written in one transaction:
+//! a call costs a push, never a wait for the disk. Inputs and outputs are
 //! stored as JSON text; secrets never reach the log because they never reach a span (keys
 //! live in the HTTP layer only). A run logs at most [`MAX_SYMBOLIC_ROWS`] fn and builtin calls:
 //! a hot loop of `call()`s must not turn into a million rows. Conversations (`chat`) keep
 //! their messages in [`chat`].
 
 pub mod chat;
+mod writer;
+
+pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,6 +22,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
+
+use writer::{Batch, End, Writer};
 
 use crate::approval::{DecidedBy, Outcome};
 use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
@@ -53,6 +59,10 @@ pub enum LogError {
     },
     #[error("cannot write the run log: {0}")]
     Write(#[from] rusqlite::Error),
+    #[error("cannot start the run log's writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error("the run log's writer thread stopped without a word (a bug)")]
+    Lost,
     #[error("the run log holds {what} that cannot be read: {message}")]
     Corrupt { what: String, message: String },
 }
@@ -266,40 +276,12 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// The log's connection: being opened on its own thread, then open.
-enum Conn {
-    Opening(Option<std::thread::JoinHandle<Result<Connection, LogError>>>),
-    Open(Connection),
-}
-
-impl Conn {
-    /// The open connection, waiting for the opening thread the first time.
-    fn ready(&mut self) -> Result<&mut Connection, LogError> {
-        let lost = || LogError::Write(rusqlite::Error::InvalidQuery);
-        if let Conn::Opening(handle) = self {
-            let conn = handle
-                .take()
-                .ok_or_else(lost)?
-                .join()
-                .map_err(|_| lost())??;
-            *self = Conn::Open(conn);
-        }
-        match self {
-            Conn::Open(conn) => Ok(conn),
-            Conn::Opening(_) => Err(lost()),
-        }
-    }
-}
-
-/// The observer that writes the run log.
+/// The observer that writes the run log: rows are buffered here and handed to the run's
+/// writer thread (`log::writer`) in batches.
 pub struct RunLog {
     run: String,
-    started: String,
-    command: String,
-    /// Whether the run's row is in the log: it is written with the first batch (one
-    /// transaction less per run than writing it at the start).
-    run_written: std::sync::atomic::AtomicBool,
-    conn: Mutex<Conn>,
+    /// `None` once the run is closed.
+    writer: Mutex<Option<Writer>>,
     next: AtomicU64,
     symbolic: AtomicU64,
     dropped: AtomicU64,
@@ -309,36 +291,30 @@ pub struct RunLog {
     approvals: Mutex<Vec<ApprovalRow>>,
     switches: Mutex<Vec<SwitchEvent>>,
     turns: Mutex<Vec<chat::TurnRows>>,
+    /// The first failure to write a chat turn (waited for, unlike the other batches).
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
 }
 
 impl RunLog {
     /// Start a run in the log at `path`; `command` is what was run (for `llm-do logs`).
+    /// The log is opened (and pruned to `retain_days`) on the run's writer thread while the run
+    /// starts, so a short run does not wait for SQLite before its first call.
     ///
     /// # Errors
     ///
-    /// The log cannot be opened or the run row written.
+    /// The writer thread cannot be started.
     pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
         let run = new_run_id();
-        // Opening (and pruning) happens on a thread of its own while the run starts, so a short
-        // run does not wait for SQLite before its first call.
-        let db = path.to_path_buf();
-        let opening = std::thread::spawn(move || {
-            let conn = open(&db)?;
-            if let Some(days) = retain_days {
-                prune(&conn, days)?;
-            }
-            checkpoint_if_grown(&conn, &db)?;
-            warm(&conn)?;
-            Ok(conn)
-        });
-        Ok(RunLog {
-            run,
+        let row = writer::RunRow {
+            id: run.clone(),
             started: now(),
             command: command.to_string(),
-            run_written: std::sync::atomic::AtomicBool::new(false),
-            conn: Mutex::new(Conn::Opening(Some(opening))),
+        };
+        let writer = Writer::start(path.to_path_buf(), row, retain_days)?;
+        Ok(RunLog {
+            run,
+            writer: Mutex::new(Some(writer)),
             next: AtomicU64::new(1),
             symbolic: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
@@ -357,94 +333,15 @@ impl RunLog {
         &self.run
     }
 
-    /// Write buffered rows in one transaction.
-    fn write(&self, status: Option<&str>) -> Result<(), LogError> {
-        let calls = std::mem::take(&mut *crate::sync::lock(&self.done));
-        let approvals = std::mem::take(&mut *crate::sync::lock(&self.approvals));
-        let switches = std::mem::take(&mut *crate::sync::lock(&self.switches));
-        let turns = std::mem::take(&mut *crate::sync::lock(&self.turns));
-        let mut state = crate::sync::lock(&self.conn);
-        let conn = state.ready()?;
-        let tx = conn.transaction()?;
-        // A statement is compiled only when there are rows for it (a short run has none of
-        // most kinds, and each compile is a parse of its SQL).
-        if !calls.is_empty() {
-            let mut insert = tx.prepare_cached(INSERT_CALL)?;
-            for c in &calls {
-                insert.execute(params![
-                    self.run,
-                    c.id,
-                    c.parent,
-                    c.depth,
-                    c.kind,
-                    c.name,
-                    c.input.to_string(),
-                    c.output.as_ref().map(Value::to_string),
-                    c.error,
-                    c.model,
-                    c.tokens_in,
-                    c.tokens_out,
-                    c.cache_read,
-                    c.cache_write,
-                    c.cost,
-                    c.ms,
-                    c.time,
-                ])?;
-            }
+    /// The rows buffered so far, taken.
+    fn take_batch(&self) -> Batch {
+        Batch {
+            calls: std::mem::take(&mut *crate::sync::lock(&self.done)),
+            approvals: std::mem::take(&mut *crate::sync::lock(&self.approvals)),
+            switches: std::mem::take(&mut *crate::sync::lock(&self.switches)),
+            turns: std::mem::take(&mut *crate::sync::lock(&self.turns)),
+            end: None,
         }
-        if !approvals.is_empty() {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for a in &approvals {
-                insert.execute(params![
-                    self.run,
-                    a.parent,
-                    a.tool,
-                    a.input.to_string(),
-                    a.decision,
-                    a.reason,
-                    a.time
-                ])?;
-            }
-        }
-        if !switches.is_empty() {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO switch_events (run, name, mode, served, deferred, agreed, fields, input,
-                 worker_output, code_output, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for s in &switches {
-                insert.execute(params![
-                    self.run,
-                    s.name,
-                    s.mode,
-                    s.served,
-                    s.deferred,
-                    s.agreed,
-                    serde_json::to_string(&s.fields).unwrap_or_default(),
-                    s.input.to_string(),
-                    s.worker_output.as_ref().map(Value::to_string),
-                    s.code_output.as_ref().map(Value::to_string),
-                    now(),
-                ])?;
-            }
-        }
-        chat::insert(&tx, &self.run, &turns)?;
-        let first = !self.run_written.load(Ordering::Relaxed);
-        if first || status.is_some() {
-            tx.prepare_cached(UPSERT_RUN)?.execute(params![
-                self.run,
-                self.started,
-                self.command,
-                status.map(|_| now()),
-                status,
-                sql_int(self.dropped.load(Ordering::Relaxed))
-            ])?;
-        }
-        tx.commit()?;
-        self.run_written.store(true, Ordering::Relaxed);
-        Ok(())
     }
 
     fn keep(&self, row: CallRow) {
@@ -461,8 +358,8 @@ impl RunLog {
             }
             due
         };
-        if due {
-            self.write_batch();
+        if due && let Some(w) = crate::sync::lock(&self.writer).as_ref() {
+            w.send(self.take_batch());
         }
     }
 
@@ -487,24 +384,39 @@ impl RunLog {
             messages: messages.to_vec(),
             time: now(),
         });
-        self.write_batch();
-    }
-
-    /// Write what is buffered; the first failure is kept for [`RunLog::finish`].
-    fn write_batch(&self) {
-        if let Err(e) = self.write(None) {
+        let written = match crate::sync::lock(&self.writer).as_ref() {
+            Some(w) => w.write_now(self.take_batch()),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
             crate::sync::lock(&self.failure).get_or_insert(e);
         }
     }
 
-    /// End the run: write what is buffered and mark the run `ok` or `error`.
+    /// End the run: hand what is buffered to the writer with the run's status (`ok` or
+    /// `error`). The writer commits it and closes the log while the caller goes on; wait with
+    /// [`Closing::wait`]. A run closes once: later calls return `None`.
+    pub fn close(&self, ok: bool) -> Option<Closing> {
+        let writer = crate::sync::lock(&self.writer).take()?;
+        let mut last = self.take_batch();
+        last.end = Some(End {
+            status: if ok { "ok" } else { "error" },
+            calls_dropped: self.dropped.load(Ordering::Relaxed),
+        });
+        let closing = writer.close(last);
+        Some(match crate::sync::lock(&self.failure).take() {
+            Some(e) => closing.failed(e),
+            None => closing,
+        })
+    }
+
+    /// [`RunLog::close`], and wait for the log to be written.
     ///
     /// # Errors
     ///
-    /// The first write failure of the run.
+    /// The first failure to open or write the log in this run.
     pub fn finish(&self, ok: bool) -> Result<(), LogError> {
-        let written = self.write(Some(if ok { "ok" } else { "error" }));
-        crate::sync::lock(&self.failure).take().map_or(written, Err)
+        self.close(ok).map_or(Ok(()), Closing::wait)
     }
 }
 
@@ -583,7 +495,7 @@ impl Observer for RunLog {
         }
     }
 
-    /// The log is written at [`RunLog::finish`], with the run's status.
+    /// The last batch is written at [`RunLog::close`], with the run's status.
     fn flush(&self) -> std::io::Result<()> {
         Ok(())
     }
@@ -602,25 +514,6 @@ fn checkpoint_if_grown(conn: &Connection, db: &Path) -> rusqlite::Result<()> {
     if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_CHECKPOINT_BYTES) {
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     }
-    Ok(())
-}
-
-/// One call row of a run.
-const INSERT_CALL: &str = "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input,
-    output, error, model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
-
-/// A run's row: written with its first batch, its end and status with its last.
-const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-    ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
-    calls_dropped = excluded.calls_dropped";
-
-/// Compile the statements every run uses, on the opening thread: the first compile reads and
-/// parses the whole schema, which would otherwise fall on the run's last write, at its exit.
-fn warm(conn: &Connection) -> rusqlite::Result<()> {
-    conn.prepare_cached(UPSERT_RUN)?;
-    conn.prepare_cached(INSERT_CALL)?;
     Ok(())
 }
 

@@ -140,3 +140,23 @@ fn a_killed_run_leaves_a_readable_log() {
     assert!(adds.len() > 1, "{}", adds.len());
     assert!(adds.iter().all(|r| r["output"].is_number()));
 }
+
+#[test]
+fn a_log_that_cannot_be_written_fails_the_run_after_its_output() {
+    // The state folder's name is taken by a file: the log cannot be created.
+    let t = project().file(".llm-do", "not a folder\n");
+    let out = t.run_with(&["run", "add", "--input-json", "{\"a\": 1, \"b\": 2}"]);
+    out.status(1);
+    assert_eq!(out.stdout, "3\n", "the result is not lost");
+    insta::assert_snapshot!(out.stderr);
+    // The way out the error names works.
+    let out = t.run_with(&[
+        "run",
+        "add",
+        "--input-json",
+        "{\"a\": 1, \"b\": 2}",
+        "--no-log",
+    ]);
+    out.status(0);
+    assert_eq!(out.stdout, "3\n");
+}

@@ -371,9 +371,18 @@ pub fn main() -> i32 {
             ))) as i32;
         }
     };
-    match tokio.block_on(run(cli)) {
-        Ok(()) => ExitCode::Ok as i32,
-        Err(e) => crate::report::render(e) as i32,
+    let result = tokio.block_on(run(cli));
+    drop(tokio);
+    // A run's log is committed while the runtime shuts down; its failure fails the command.
+    let logged = setup::wait_for_logs();
+    match (result, logged) {
+        (Ok(()), Ok(())) => ExitCode::Ok as i32,
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => crate::report::render(e) as i32,
+        (Err(e), Err(log)) => {
+            let code = crate::report::render(e);
+            crate::report::render(log);
+            code as i32
+        }
     }
 }
 

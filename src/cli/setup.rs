@@ -18,6 +18,26 @@ use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 /// The way out of a run log that cannot be written.
 const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";
 
+/// Run logs whose last batch is being written as their command ends.
+static CLOSING: std::sync::Mutex<Vec<crate::log::Closing>> = std::sync::Mutex::new(Vec::new());
+
+/// Wait for the run logs closed by [`finish`]. The CLI calls this last, once its async runtime
+/// has shut down: the log's last commit overlaps that teardown instead of adding to it.
+///
+/// # Errors
+///
+/// A log could not be opened or written.
+pub fn wait_for_logs() -> Result<(), Error> {
+    let closing = std::mem::take(&mut *crate::sync::lock(&CLOSING));
+    let mut first = Ok(());
+    for c in closing {
+        if let Err(e) = c.wait() {
+            first = first.and(Err(Error::failed(e.to_string()).with_help(LOG_HINT)));
+        }
+    }
+    first
+}
+
 /// `settings` for a command whose calls are not live traffic (`check`, `list`, `test`,
 /// `stabilize`): they stay out of the run log.
 pub fn unlogged(settings: &Settings) -> Settings {
@@ -120,8 +140,8 @@ pub fn cassette(
     Ok(record.map(|p| Arc::new(Cassette::record(p))))
 }
 
-/// At exit: flush the trace, write the run log (`ok`: how the run ended) and a recorded
-/// cassette.
+/// At exit: flush the trace, close the run log (`ok`: how the run ended; [`wait_for_logs`]
+/// waits for its last write) and write a recorded cassette.
 pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     rt.shutdown_mcp();
     if !rt.settings.quiet && std::io::stderr().is_terminal() {
@@ -129,9 +149,8 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
             crate::report::note(&line);
         }
     }
-    if let Some(log) = rt.run_log() {
-        log.finish(ok)
-            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+    if let Some(closing) = rt.run_log().and_then(|log| log.close(ok)) {
+        crate::sync::lock(&CLOSING).push(closing);
     }
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
         message: format!(

@@ -1,0 +1,279 @@
+//! The run log's writer: one thread per run that opens the log while the run starts, then
+//! writes each batch of rows it is sent in one transaction, in the order sent.
+//!
+//! Nothing on a call's path waits for SQLite: a batch is handed over on a channel. The last
+//! batch is handed over as the run ends ([`Writer::close`]); a command waits for it with
+//! [`Closing::wait`] as late as it can — the CLI after its async runtime has shut down — so the
+//! last commit overlaps the process's own teardown instead of adding to it.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::{ApprovalRow, CallRow, LogError, SwitchEvent, chat, now, sql_int};
+
+/// Rows of one run to write in one transaction.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub calls: Vec<CallRow>,
+    pub approvals: Vec<ApprovalRow>,
+    pub switches: Vec<SwitchEvent>,
+    pub turns: Vec<chat::TurnRows>,
+    /// The last batch: how the run ended.
+    pub end: Option<End>,
+}
+
+/// How a run ended, written with its last batch.
+pub(super) struct End {
+    pub status: &'static str,
+    pub calls_dropped: u64,
+}
+
+/// What identifies the run in every batch: its row in `runs`.
+pub(super) struct RunRow {
+    pub id: String,
+    pub started: String,
+    pub command: String,
+}
+
+/// A batch, and where to say that it is written (a chat turn waits for that).
+struct Job {
+    batch: Batch,
+    written: Option<mpsc::SyncSender<Result<(), LogError>>>,
+}
+
+/// The sending side of a run's writer thread.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+    /// What the thread says once it has closed the log: its first failure, if any.
+    done: mpsc::Receiver<Result<(), LogError>>,
+}
+
+impl Writer {
+    /// Start the thread: it opens the log at `db` (pruning runs older than `retain_days` and
+    /// checkpointing a grown WAL), then writes the batches of `run` as they come.
+    pub fn start(db: PathBuf, run: RunRow, retain_days: Option<u32>) -> Result<Writer, LogError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (said, done) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("llm-do-log".into())
+            .spawn(move || {
+                let served = (|| {
+                    let mut conn = super::open(&db)?;
+                    if let Some(days) = retain_days {
+                        super::prune(&conn, days)?;
+                    }
+                    super::checkpoint_if_grown(&conn, &db)?;
+                    warm(&conn)?;
+                    let served = serve(&mut conn, &run, &queue);
+                    conn.close().map_err(|(_, e)| e)?;
+                    served
+                })();
+                // Said once the log is closed, not when the thread has ended: a process that
+                // exits next need not wait for the thread's own teardown.
+                let _ = said.send(served);
+            })
+            .map_err(LogError::Thread)?;
+        Ok(Writer { jobs, done })
+    }
+
+    /// Queue `batch`; the first failure to write it is returned by [`Closing::wait`].
+    pub fn send(&self, batch: Batch) {
+        // A send fails only when the thread has ended, which it does on its first failure
+        // to open the log: that failure is what `Closing::wait` returns.
+        let _ = self.jobs.send(Job {
+            batch,
+            written: None,
+        });
+    }
+
+    /// Write `batch` and wait until it is committed.
+    ///
+    /// # Errors
+    ///
+    /// The batch cannot be written, or the log could not be opened.
+    pub fn write_now(&self, batch: Batch) -> Result<(), LogError> {
+        let (written, wait) = mpsc::sync_channel(1);
+        let sent = self.jobs.send(Job {
+            batch,
+            written: Some(written),
+        });
+        match (sent, wait.recv()) {
+            (Ok(()), Ok(result)) => result,
+            // The thread ended before the batch: it failed to open the log, and says why at
+            // `Closing::wait`.
+            _ => Ok(()),
+        }
+    }
+
+    /// Hand over the last batch; the thread commits it and ends.
+    pub fn close(self, last: Batch) -> Closing {
+        self.send(last);
+        drop(self.jobs);
+        Closing {
+            done: self.done,
+            failure: None,
+        }
+    }
+}
+
+/// A run log's last batch being written; [`Closing::wait`] waits for it.
+#[must_use = "the last batch is only known to be written once waited for"]
+pub struct Closing {
+    done: mpsc::Receiver<Result<(), LogError>>,
+    /// A failure known before the close (a chat turn's), returned first.
+    failure: Option<LogError>,
+}
+
+impl Closing {
+    /// This closing, failing with `e` (a failure the run saw before it closed).
+    pub(super) fn failed(self, e: LogError) -> Closing {
+        Closing {
+            failure: Some(e),
+            ..self
+        }
+    }
+
+    /// Wait until the log is written and closed.
+    ///
+    /// # Errors
+    ///
+    /// The first failure to open the log or to write a batch of the run.
+    pub fn wait(self) -> Result<(), LogError> {
+        // Nothing said: the thread panicked.
+        let written = self.done.recv().unwrap_or(Err(LogError::Lost));
+        self.failure.map_or(written, Err)
+    }
+}
+
+/// Write each queued batch until the channel closes; the first failure of a batch nobody waits
+/// for is returned at the end (later batches are still tried: they may be fine).
+fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Result<(), LogError> {
+    let mut run_written = false;
+    let mut failure = None;
+    for job in queue {
+        let result = write(conn, run, &job.batch, run_written);
+        run_written |= result.is_ok();
+        match job.written {
+            Some(reply) => {
+                let _ = reply.send(result);
+            }
+            None => {
+                if let Err(e) = result {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// One call row of a run.
+const INSERT_CALL: &str = "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input,
+    output, error, model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+/// A run's row: written with its first batch, its end and status with its last.
+const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
+    calls_dropped = excluded.calls_dropped";
+
+/// Compile the statements every run uses before the first batch comes: the first compile
+/// reads and parses the whole schema, which would otherwise fall on the run's last write.
+fn warm(conn: &Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(UPSERT_RUN)?;
+    conn.prepare_cached(INSERT_CALL)?;
+    Ok(())
+}
+
+/// Write `batch` of `run` in one transaction, with the run's row when it is the first one
+/// written (`run_written` false) or the last.
+fn write(
+    conn: &mut Connection,
+    run: &RunRow,
+    batch: &Batch,
+    run_written: bool,
+) -> Result<(), LogError> {
+    let tx = conn.transaction()?;
+    // A statement is compiled only when there are rows for it (a short run has none of most
+    // kinds, and each compile is a parse of its SQL).
+    if !batch.calls.is_empty() {
+        let mut insert = tx.prepare_cached(INSERT_CALL)?;
+        for c in &batch.calls {
+            insert.execute(params![
+                run.id,
+                c.id,
+                c.parent,
+                c.depth,
+                c.kind,
+                c.name,
+                c.input.to_string(),
+                c.output.as_ref().map(Value::to_string),
+                c.error,
+                c.model,
+                c.tokens_in,
+                c.tokens_out,
+                c.cache_read,
+                c.cache_write,
+                c.cost,
+                c.ms,
+                c.time,
+            ])?;
+        }
+    }
+    if !batch.approvals.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for a in &batch.approvals {
+            insert.execute(params![
+                run.id,
+                a.parent,
+                a.tool,
+                a.input.to_string(),
+                a.decision,
+                a.reason,
+                a.time
+            ])?;
+        }
+    }
+    if !batch.switches.is_empty() {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO switch_events (run, name, mode, served, deferred, agreed, fields, input,
+             worker_output, code_output, time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for s in &batch.switches {
+            insert.execute(params![
+                run.id,
+                s.name,
+                s.mode,
+                s.served,
+                s.deferred,
+                s.agreed,
+                serde_json::to_string(&s.fields).unwrap_or_default(),
+                s.input.to_string(),
+                s.worker_output.as_ref().map(Value::to_string),
+                s.code_output.as_ref().map(Value::to_string),
+                now(),
+            ])?;
+        }
+    }
+    chat::insert(&tx, &run.id, &batch.turns)?;
+    if !run_written || batch.end.is_some() {
+        let end = batch.end.as_ref();
+        tx.prepare_cached(UPSERT_RUN)?.execute(params![
+            run.id,
+            run.started,
+            run.command,
+            end.map(|_| now()),
+            end.map(|e| e.status),
+            sql_int(end.map_or(0, |e| e.calls_dropped)),
+        ])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
