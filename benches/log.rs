@@ -3,8 +3,12 @@
 //!
 //! - `run_log_one_call`: the log's whole life in a short run against a database that other
 //!   runs already wrote (its WAL as they left it): open it, log one worker call, write the
-//!   run and close. Beside it, `spawn_thread_baseline` spawns and joins a thread, which the
-//!   log does once per run to open the database off the critical path.
+//!   run and close, one step after the other — all the work, though a real run does most of
+//!   it on the log's writer thread while it runs. Beside it, `spawn_thread_baseline` spawns and
+//!   joins a thread, which the log does once per run.
+//! - `run_log_exit_wait`: what a run of 2 ms or more waits for at its end: its last batch (one
+//!   worker call and the run's row) handed to the writer, committed, and the log closed. The
+//!   CLI waits for this only after its async runtime has shut down, so even this overlaps.
 //! - `run_log_tool_loop_x1000`: what the log does for a 1,000-call tool loop, fed the events
 //!   such a run sends it (one worker call; per round trip a model response, an approval
 //!   decision and a fn call with its input and output), written and closed. Its share of a
@@ -27,6 +31,12 @@ fn main() {
 /// One run's log: start, one worker call, finish.
 fn one_run(path: &std::path::Path) {
     let log = RunLog::start(path, "run greeter Ada", None).unwrap();
+    one_call(&log);
+    log.finish(true).unwrap();
+}
+
+/// One worker call, logged.
+fn one_call(log: &RunLog) {
     let input = json!({"input": "Ada"});
     let output = json!("Hello, Ada!");
     let id = log.call_start(&CallStart {
@@ -47,13 +57,30 @@ fn one_run(path: &std::path::Path) {
             result: Ok(&output),
         },
     );
-    log.finish(true).unwrap();
 }
 
 /// A short run's whole log, on a database 200 earlier runs wrote.
 #[divan::bench(sample_count = 300)]
 fn run_log_one_call(b: divan::Bencher) {
     on_a_used_log(b, 200, one_run);
+}
+
+/// A short run's wait at its end, the writer having opened the log while the run ran.
+#[divan::bench(sample_count = 300)]
+fn run_log_exit_wait(b: divan::Bencher) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = llm_do::log::path_in(dir.path());
+    for _ in 0..200 {
+        one_run(&path);
+    }
+    b.with_inputs(|| {
+        let log = RunLog::start(&path, "run greeter Ada", None).unwrap();
+        one_call(&log);
+        // The run's own work, during which the writer opens the log.
+        std::thread::sleep(Duration::from_millis(2));
+        log
+    })
+    .bench_local_values(|log| log.close(true).unwrap().wait().unwrap());
 }
 
 /// Bench `run` on a log that `earlier` runs of it wrote first.

@@ -60,20 +60,23 @@ impl Writer {
         std::thread::Builder::new()
             .name("llm-do-log".into())
             .spawn(move || {
-                let served = (|| {
-                    let mut conn = super::open(&db)?;
+                let opened = (|| {
+                    let conn = super::open(&db)?;
                     if let Some(days) = retain_days {
                         super::prune(&conn, days)?;
                     }
                     super::checkpoint_if_grown(&conn, &db)?;
                     warm(&conn)?;
-                    let served = serve(&mut conn, &run, &queue);
-                    conn.close().map_err(|(_, e)| e)?;
-                    served
+                    Ok(conn)
                 })();
-                // Said once the log is closed, not when the thread has ended: a process that
-                // exits next need not wait for the thread's own teardown.
+                let (served, conn) = match opened {
+                    Ok(mut conn) => (serve(&mut conn, &run, &queue), Some(conn)),
+                    Err(e) => (Err(e), None),
+                };
+                // Said once the last batch is committed, before the connection closes: a
+                // process that exits next leaves unmapping and closing files to the kernel.
                 let _ = said.send(served);
+                drop(conn);
             })
             .map_err(LogError::Thread)?;
         Ok(Writer { jobs, done })
