@@ -17,6 +17,7 @@
 #   PY_LLM_DO=/path/to/python/llm-do bench/run.sh
 #       # also time the Python original (when installed) on the scenarios it can run
 #   RUNS=5 bench/run.sh                # repetitions of the long scenarios (default 3)
+#   LOG_ROUNDS=600 bench/run.sh        # rounds of the run log's per-run pairs (default 300)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,6 +40,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# Every binary runs from a copy in the same folder: the same binary runs 10-20% slower from
+# where the linker wrote it than from a copy (its page cache differs), which would skew
+# before/after figures.
+cp "$bin" "$work/llm-do.new" && bin="$work/llm-do.new"
+if [[ -n "$base" ]]; then cp "$base" "$work/llm-do.base" && base="$work/llm-do.base"; fi
 
 # --- the mock -------------------------------------------------------------------------------
 "$mock_bin" --latency-ms 200 >"$work/mock.out" &
@@ -139,19 +145,10 @@ scenario conc "$runs" conc.rhai
 grep -qx 100 "$work/out" || { echo "error: conc.rhai did not return 100" >&2; exit 1; }
 scenario loopnolog "$runs" run --no-log looper "tools=1000 delay_ms=1 loop"
 # The log's cost per run: one short run (the `test` model: no network) with the log and
-# without, in interleaved pairs; the median of the pairs' differences.
-for round in $(seq 1 40); do
-  for b in $(order "$round"); do
-    read -r aw ac _ < <(once "$(binpath "$b")" run --model test echo "log")
-    read -r nw nc _ < <(once "$(binpath "$b")" run --model test --no-log echo "log")
-    echo "$aw - $nw" | bc >>"$work/logpair.$b.wraw"
-    echo "$ac - $nc" | bc >>"$work/logpair.$b.craw"
-  done
-done
-for b in "${bins[@]}"; do
-  median <"$work/logpair.$b.wraw" >"$work/logpair.$b.wall"
-  median <"$work/logpair.$b.craw" >"$work/logpair.$b.cpu"
-done
+# without, every binary in each round, in a random order (bench/logpair.py).
+pairs=()
+for b in "${bins[@]}"; do pairs+=("$b=$(binpath "$b")"); done
+python3 "$repo/bench/logpair.py" "${LOG_ROUNDS:-300}" "$work" "${pairs[@]}" -- run --model test echo log
 
 floor_one=$(floor 5 one 200)
 floor_loop=$(floor "$runs" loop 1000 1)
@@ -198,8 +195,8 @@ for b in "${bins[@]}"; do
   echo "| 100 concurrent: wall / plain client's floor | $b | $(calc "$(cat "$work/conc.$b.wall") / $floor_conc") | <= 1.1 |"
   echo "| run log, share of a 1,000-call loop (CPU, log on vs \`--no-log\`) | $b | $(calc "100 * ($lc - $nc) / $nc") % | < 2 % |"
   echo "| run log, share of a 1,000-call loop (wall) | $b | $(calc "100 * ($lw - $nw) / $nw") % | < 2 % |"
-  echo "| run log per run (median of 40 paired runs of the test model, log on - off): wall | $b | $(get "logpair.$b" wall) ms | < 0.5 ms |"
-  echo "| run log per run (same pairs): CPU | $b | $(get "logpair.$b" cpu) ms | - |"
+  echo "| run log per run (test model, log on - off, median of ${LOG_ROUNDS:-300} shuffled rounds): wall | $b | $(get "logpair.$b" wall) ms (90%: $(get "logpair.$b" lo)-$(get "logpair.$b" hi)) | < 0.5 ms |"
+  echo "| run log per run (same rounds): CPU | $b | $(get "logpair.$b" cpu) ms | - |"
 done
 if [[ -n "$base" ]]; then
   echo

@@ -68,7 +68,8 @@ pub enum LogError {
 }
 
 /// `PRAGMA user_version` once [`SCHEMA`] is in place (creating it is skipped after that).
-const SCHEMA_VERSION: i64 = 2;
+/// 3: approvals say who decided (`decided_by`, `rule`).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -91,7 +92,7 @@ CREATE TABLE IF NOT EXISTS switch_events (
 );
 CREATE TABLE IF NOT EXISTS approvals (
     run TEXT NOT NULL, parent INTEGER, tool TEXT NOT NULL, input TEXT, decision TEXT NOT NULL,
-    reason TEXT, time TEXT NOT NULL
+    reason TEXT, time TEXT NOT NULL, decided_by TEXT, rule INTEGER
 );
 ";
 
@@ -147,14 +148,22 @@ pub struct SwitchFigures {
 }
 
 /// A decision of the approval gate, as logged.
-#[derive(Debug, Clone)]
-struct ApprovalRow {
-    parent: Option<i64>,
-    tool: String,
-    input: Value,
-    decision: String,
-    reason: Option<String>,
-    time: String,
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApprovalRow {
+    /// The call (a worker run) whose tool call was decided.
+    pub parent: Option<i64>,
+    pub tool: String,
+    pub input: Value,
+    /// `approved`, `denied` or `aborted`.
+    pub decision: String,
+    /// Why a call was denied.
+    pub reason: Option<String>,
+    /// Who decided, as traces say it: `flag`, `policy`, `rule`, `user`, `session` or `default`
+    /// (a denial by the protected set). `None` in rows of logs older than schema 3.
+    pub decided_by: Option<String>,
+    /// The 0-based index of the `[[approvals]]` rule that decided.
+    pub rule: Option<i64>,
+    pub time: String,
 }
 
 /// A count or id as SQLite stores it.
@@ -185,7 +194,7 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         }
     }
     let setup = || -> rusqlite::Result<Connection> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL mode stays with the file: only a log without the schema needs it set (each
         // statement here is parsed, and the first one that needs the schema reads it).
@@ -202,9 +211,7 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
             true,
         )?;
         if version < SCHEMA_VERSION {
-            conn.execute_batch(SCHEMA)?;
-            conn.execute_batch(chat::SCHEMA)?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            migrate(&mut conn)?;
         }
         Ok(conn)
     };
@@ -212,6 +219,35 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Bring the schema up to [`SCHEMA_VERSION`]: create what is missing and add the columns
+/// later versions added. Under `BEGIN IMMEDIATE`, with the version read again inside: two
+/// processes that open an old log at once take turns, and the second finds nothing to do.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(chat::SCHEMA)?;
+    // 3: a log from before keeps its approvals table; it gains who decided.
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        tx.query_row(
+            "SELECT count(*) FROM pragma_table_info('approvals') WHERE name = ?1",
+            [column],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    for (column, kind) in [("decided_by", "TEXT"), ("rule", "INTEGER")] {
+        if !has(column)? {
+            tx.execute_batch(&format!("ALTER TABLE approvals ADD COLUMN {column} {kind}"))?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
 }
 
 /// A fresh run id: the start time and random bits, sortable by time.
@@ -482,6 +518,11 @@ impl Observer for RunLog {
             input: e.input.clone(),
             decision: decision.into(),
             reason: reason.map(str::to_owned),
+            decided_by: Some(crate::trace::decided_by(verdict.decided_by).into()),
+            rule: match verdict.decided_by {
+                DecidedBy::Rule(i) => i64::try_from(i).ok(),
+                _ => None,
+            },
             time: now(),
         });
     }
@@ -572,6 +613,34 @@ pub fn run_ids(conn: &Connection, part: &str) -> Result<Vec<String>, LogError> {
     )?;
     let ids = stmt.query_map([part], |r| r.get(0))?;
     Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// The approval decisions made within call `parent` of run `run` (its tool calls), in order.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn approvals(conn: &Connection, run: &str, parent: i64) -> Result<Vec<ApprovalRow>, LogError> {
+    let mut stmt = conn.prepare(
+        "SELECT parent, tool, input, decision, reason, decided_by, rule, time
+         FROM approvals WHERE run = ?1 AND parent = ?2 ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map(params![run, parent], |r| {
+        let input: Option<String> = r.get(2)?;
+        Ok(ApprovalRow {
+            parent: r.get(0)?,
+            tool: r.get(1)?,
+            input: input
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(Value::Null),
+            decision: r.get(3)?,
+            reason: r.get(4)?,
+            decided_by: r.get(5)?,
+            rule: r.get(6)?,
+            time: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -689,7 +758,7 @@ mod tests {
     fn approval(log: &RunLog, tool: &str, outcome: Outcome, decided_by: DecidedBy) {
         log.approval_event(&ApprovalEvent {
             depth: 1,
-            parent: None,
+            parent: Some(7),
             tool,
             input: &json!({}),
             verdict: &crate::approval::Verdict {
@@ -739,6 +808,75 @@ mod tests {
             )
             .unwrap();
         assert_eq!(status, "ok");
+    }
+
+    /// Who decided is kept with each decision, and read back per call.
+    #[test]
+    fn approvals_say_who_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        approval(&log, "write_file", Outcome::Approved, DecidedBy::Rule(2));
+        approval(&log, "shell", Outcome::Denied("no".into()), DecidedBy::User);
+        log.finish(true).unwrap();
+        let conn = open(&path).unwrap();
+        let got = approvals(&conn, log.run_id(), 7).unwrap();
+        let who: Vec<_> = got
+            .iter()
+            .map(|a| (a.tool.as_str(), a.decided_by.as_deref(), a.rule))
+            .collect();
+        assert_eq!(
+            who,
+            [
+                ("write_file", Some("rule"), Some(2)),
+                ("shell", Some("user"), None)
+            ]
+        );
+        assert_eq!(got[1].reason.as_deref(), Some("no"));
+        assert!(approvals(&conn, log.run_id(), 8).unwrap().is_empty());
+    }
+
+    /// A log written before schema 3 gains the columns and keeps its rows, also when several
+    /// processes open it at once (each migration runs under the write lock and finds the
+    /// version again).
+    #[test]
+    fn an_older_log_is_migrated_once_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let old = Connection::open(&path).unwrap();
+            old.pragma_update(None, "journal_mode", "WAL").unwrap();
+            let v2 = SCHEMA.replace(", decided_by TEXT, rule INTEGER", "");
+            assert_ne!(v2, SCHEMA);
+            old.execute_batch(&v2).unwrap();
+            old.execute_batch(chat::SCHEMA).unwrap();
+            old.execute(
+                "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
+                 VALUES ('r', 7, 'shell', '{}', 'denied', 'no', 't')",
+                [],
+            )
+            .unwrap();
+            old.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || open(&path).map(|_| ()))
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap();
+        }
+        let conn = open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let old = approvals(&conn, "r", 7).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!((old[0].decided_by.as_deref(), old[0].rule), (None, None));
+        assert_eq!(old[0].reason.as_deref(), Some("no"));
     }
 
     /// Many runs leave a WAL of bounded size: a run that finds it past the threshold

@@ -11,7 +11,7 @@ mod jsonl;
 pub mod read;
 
 pub use fanout::Fanout;
-pub use jsonl::{FORMAT_VERSION, JsonlObserver, decision};
+pub use jsonl::{FORMAT_VERSION, JsonlObserver, decided_by, decision};
 
 use std::io::Write;
 use std::sync::Mutex;

@@ -206,3 +206,55 @@ async fn verbose_on_a_terminal_streams_model_text_live() {
     .unwrap();
     assert!(out.contains("Hello, streaming world"), "{out}");
 }
+
+/// `logs show` of a worker's call lists the decisions on its tool calls, each with who made
+/// it; a call its tool's default approved is not a decision (it is in the calls).
+#[test]
+fn the_log_says_who_decided_each_tool_call() {
+    let decisions = |t: &Test, args: &[&str]| {
+        t.run_with(args).status(0);
+        let out = t.run_with(&["logs", "--json", "-n", "1", "summarizer"]);
+        out.status(0);
+        let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let run = rows[0]["run"].as_str().unwrap();
+        let id = format!("{}:{}", &run[run.len() - 8..], rows[0]["id"]);
+        let out = t.run_with(&["logs", "show", &id]);
+        out.status(0);
+        let shown: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        shown["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["tool"].as_str().unwrap().to_string(),
+                    a["decision"].as_str().unwrap().to_string(),
+                    a["decided_by"].as_str().unwrap().to_string(),
+                    a["rule"].as_i64(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let write = |decision: &str, by: &str, rule: Option<i64>| {
+        vec![("write_file".into(), decision.into(), by.into(), rule)]
+    };
+    let rules = "[[approvals]]\ntool = \"shell\"\ndecision = \"reject\"\n\n\
+                 [[approvals]]\ntool = \"write_file\"\npath = \"output/**\"\ndecision = \"approve\"\n";
+    let t = project().config(rules);
+    assert_eq!(
+        decisions(&t, &["run", "summarizer", "go"]),
+        write("approved", "rule", Some(1))
+    );
+    // The flag decides every tool call, those that need no approval too.
+    let flag = |tool: &str| (tool.to_string(), "approved".into(), "flag".into(), None);
+    assert_eq!(
+        decisions(&t, &["run", "summarizer", "go", "--approve-all"]),
+        vec![flag("list_files"), flag("read_file"), flag("write_file")]
+    );
+    // No rule, no terminal: the write's default is to ask, and nobody can answer.
+    let t = project();
+    assert_eq!(
+        decisions(&t, &["run", "summarizer", "go"]),
+        write("denied", "default", None)
+    );
+}

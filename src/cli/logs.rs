@@ -1,5 +1,5 @@
 //! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
-//! first; `llm-do logs show RUN:ID` shows one whole.
+//! first; `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it.
 
 use crate::log::{self, CallRow};
 use crate::report::{Error, out, out_line};
@@ -60,9 +60,13 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
                 .into_iter()
                 .next()
                 .ok_or_else(missing)?;
+            // The call with the approval decisions made within it (a worker's tool calls).
+            let mut shown = serde_json::to_value(&row).unwrap_or_default();
+            shown["approvals"] =
+                serde_json::to_value(log::approvals(&conn, &run, n)?).unwrap_or_default();
             out(&format!(
                 "{}\n",
-                serde_json::to_string_pretty(&row).unwrap_or_default()
+                serde_json::to_string_pretty(&shown).unwrap_or_default()
             ))
         }
     }

@@ -229,8 +229,8 @@ fn write(
     }
     if !batch.approvals.is_empty() {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO approvals (run, parent, tool, input, decision, reason, decided_by, rule,
+             time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for a in &batch.approvals {
             insert.execute(params![
@@ -240,6 +240,8 @@ fn write(
                 a.input.to_string(),
                 a.decision,
                 a.reason,
+                a.decided_by,
+                a.rule,
                 a.time
             ])?;
         }
