@@ -14,6 +14,9 @@
 //!   decision and a fn call with its input and output), written and closed. Its share of a
 //!   1,000-call loop is this over the loop's own CPU that `bench/run.sh` measures.
 //!
+//! After divan's table, the tool loop's log work is measured once more as CPU time of every
+//! thread (the log's writer works beside the run, so its wall time hides part of it).
+//!
 //! Run with `cargo bench --bench log`; figures go to `docs/performance.md`.
 
 use std::time::Duration;
@@ -26,6 +29,33 @@ use serde_json::json;
 
 fn main() {
     divan::main();
+    tool_loop_cpu();
+}
+
+/// The CPU time (every thread of the process: the run's and the log's writer) of the log's
+/// work for a 1,000-call tool loop, printed after divan's table: the figure to set against
+/// the loop's own CPU from `bench/run.sh`.
+fn tool_loop_cpu() {
+    use nix::time::{ClockId, clock_gettime};
+    let cpu = || Duration::from(clock_gettime(ClockId::CLOCK_PROCESS_CPUTIME_ID).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let path = llm_do::log::path_in(dir.path());
+    for _ in 0..20 {
+        tool_loop(&path);
+    }
+    let mut spent: Vec<Duration> = (0..40)
+        .map(|_| {
+            let before = cpu();
+            tool_loop(&path);
+            cpu() - before
+        })
+        .collect();
+    spent.sort();
+    println!(
+        "run_log_tool_loop_x1000, CPU of all threads: median {:.2} ms, fastest {:.2} ms (40 runs)",
+        spent[20].as_secs_f64() * 1000.0,
+        spent[0].as_secs_f64() * 1000.0
+    );
 }
 
 /// One run's log: start, one worker call, finish.

@@ -765,6 +765,61 @@ mod tests {
         assert!(dir.path().join(".llm-do/.gitignore").exists());
     }
 
+    /// Rows go in statements of many rows and the rest one by one: every row lands whole,
+    /// whatever the batch's size (here two full statements and 6 rows after them).
+    #[test]
+    fn every_row_of_a_batch_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        for i in 0..70 {
+            let input = json!({"i": i});
+            let id = log.call_start(&CallStart {
+                depth: 1,
+                parent: Some(99),
+                kind: Kind::Symbolic,
+                name: "f",
+                input: &input,
+            });
+            let result = if i % 7 == 0 {
+                Err("boom".to_string())
+            } else {
+                Ok(json!(i * 2))
+            };
+            log.call_end(
+                id,
+                &CallEnd {
+                    depth: 1,
+                    name: "f",
+                    elapsed: Duration::from_micros(i),
+                    usage: Usage::default(),
+                    cost: None,
+                    result: result.as_ref().map_err(String::clone),
+                },
+            );
+        }
+        log.finish(true).unwrap();
+        let conn = open(&path).unwrap();
+        let mut rows = calls(&conn, &CallFilter::default()).unwrap();
+        rows.sort_by_key(|r| r.id);
+        assert_eq!(rows.len(), 70);
+        for (i, r) in (0_i64..).zip(&rows) {
+            assert_eq!((r.id, r.parent, r.depth), (i + 1, Some(99), 1));
+            assert_eq!(r.input, json!({"i": i}));
+            if i % 7 == 0 {
+                assert_eq!(
+                    (r.output.as_ref(), r.error.as_deref()),
+                    (None, Some("boom"))
+                );
+            } else {
+                assert_eq!(
+                    (r.output.clone(), r.error.as_ref()),
+                    (Some(json!(i * 2)), None)
+                );
+            }
+        }
+    }
+
     fn approval(log: &RunLog, tool: &str, outcome: Outcome, decided_by: DecidedBy) {
         log.approval_event(&ApprovalEvent {
             depth: 1,

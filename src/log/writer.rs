@@ -173,10 +173,78 @@ fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Re
     failure.map_or(Ok(()), Err)
 }
 
-/// One call row of a run.
-const INSERT_CALL: &str = "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input,
-    output, error, model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+/// Columns of a call row, in the order [`bind_call`] binds them.
+const CALL_COLUMNS: usize = 17;
+
+/// Call rows one statement inserts at most: a batch of 512 runs 16 statements, not 512 (each
+/// run of a statement costs about as much as a row).
+const CALLS_PER_INSERT: usize = 32;
+
+/// The statement that inserts `rows` call rows.
+fn insert_calls_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; CALL_COLUMNS].join(", "));
+    format!(
+        "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error,
+         model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time) VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
+
+/// Insert `calls` of run `run`: in statements of [`CALLS_PER_INSERT`] rows, the rest one by one
+/// (two statements to compile and keep, whatever the batch's size).
+fn insert_calls(tx: &rusqlite::Transaction, run: &str, calls: &[CallRow]) -> rusqlite::Result<()> {
+    let chunks = calls.chunks_exact(CALLS_PER_INSERT);
+    let rest = chunks.remainder();
+    if chunks.len() > 0 {
+        let mut insert = tx.prepare_cached(&insert_calls_sql(CALLS_PER_INSERT))?;
+        for chunk in chunks {
+            for (i, c) in chunk.iter().enumerate() {
+                bind_call(&mut insert, i * CALL_COLUMNS, run, c)?;
+            }
+            insert.raw_execute()?;
+        }
+    }
+    if !rest.is_empty() {
+        let mut insert = tx.prepare_cached(&insert_calls_sql(1))?;
+        for c in rest {
+            bind_call(&mut insert, 0, run, c)?;
+            insert.raw_execute()?;
+        }
+    }
+    Ok(())
+}
+
+/// Bind call row `c` of run `run` to the parameters after `at`.
+fn bind_call(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    run: &str,
+    c: &CallRow,
+) -> rusqlite::Result<()> {
+    let values: [&dyn rusqlite::ToSql; CALL_COLUMNS] = [
+        &run,
+        &c.id,
+        &c.parent,
+        &c.depth,
+        &c.kind,
+        &c.name,
+        &c.input.to_string(),
+        &c.output.as_ref().map(Value::to_string),
+        &c.error,
+        &c.model,
+        &c.tokens_in,
+        &c.tokens_out,
+        &c.cache_read,
+        &c.cache_write,
+        &c.cost,
+        &c.ms,
+        &c.time,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 1, v)?;
+    }
+    Ok(())
+}
 
 /// A run's row: written with its first batch, its end and status with its last.
 const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
@@ -188,7 +256,7 @@ const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status,
 /// reads and parses the whole schema, which would otherwise fall on the run's last write.
 fn warm(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(UPSERT_RUN)?;
-    conn.prepare_cached(INSERT_CALL)?;
+    conn.prepare_cached(&insert_calls_sql(1))?;
     Ok(())
 }
 
@@ -204,28 +272,7 @@ fn write(
     // A statement is compiled only when there are rows for it (a short run has none of most
     // kinds, and each compile is a parse of its SQL).
     if !batch.calls.is_empty() {
-        let mut insert = tx.prepare_cached(INSERT_CALL)?;
-        for c in &batch.calls {
-            insert.execute(params![
-                run.id,
-                c.id,
-                c.parent,
-                c.depth,
-                c.kind,
-                c.name,
-                c.input.to_string(),
-                c.output.as_ref().map(Value::to_string),
-                c.error,
-                c.model,
-                c.tokens_in,
-                c.tokens_out,
-                c.cache_read,
-                c.cache_write,
-                c.cost,
-                c.ms,
-                c.time,
-            ])?;
-        }
+        insert_calls(&tx, &run.id, &batch.calls)?;
     }
     if !batch.approvals.is_empty() {
         let mut insert = tx.prepare_cached(
