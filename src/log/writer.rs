@@ -47,7 +47,7 @@ struct Job {
 /// The sending side of a run's writer thread.
 pub(super) struct Writer {
     jobs: mpsc::Sender<Job>,
-    /// What the thread says once it has closed the log: its first failure, if any.
+    /// What the thread says once its last batch is committed: its first failure, if any.
     done: mpsc::Receiver<Result<(), LogError>>,
 }
 
@@ -96,7 +96,8 @@ impl Writer {
     ///
     /// # Errors
     ///
-    /// The batch cannot be written, or the log could not be opened.
+    /// The batch cannot be written. (A log that could not be opened at all is reported once,
+    /// by [`Closing::wait`].)
     pub fn write_now(&self, batch: Batch) -> Result<(), LogError> {
         let (written, wait) = mpsc::sync_channel(1);
         let sent = self.jobs.send(Job {
@@ -139,7 +140,7 @@ impl Closing {
         }
     }
 
-    /// Wait until the log is written and closed.
+    /// Wait until the run's last batch is committed.
     ///
     /// # Errors
     ///
