@@ -473,6 +473,13 @@ impl Observer for RunLog {
 
     fn call_start(&self, s: &CallStart) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if id == 1
+            && let Some(w) = crate::sync::lock(&self.writer).as_ref()
+        {
+            // The run's first call: from now on it is a run the log must show, even if it
+            // is killed before its first batch.
+            w.send(Batch::default());
+        }
         if s.kind != Kind::Neural
             && self.symbolic.fetch_add(1, Ordering::Relaxed) >= MAX_SYMBOLIC_ROWS
         {

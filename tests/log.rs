@@ -160,3 +160,43 @@ fn a_log_that_cannot_be_written_fails_the_run_after_its_output() {
     out.status(0);
     assert_eq!(out.stdout, "3\n");
 }
+
+/// A run is in the log from its first call: killed before its first batch, it is still
+/// there, with no end and no status. A command that fails before calling anything is not a run.
+#[test]
+fn a_run_killed_before_its_first_batch_is_in_the_log_unfinished() {
+    let t = project().file("slow.rhai", "call(\"add\", #{a: 1, b: 2}); sleep(20000); 0");
+    let runs = |t: &Test| -> Vec<(String, Option<String>, Option<String>)> {
+        let path = llm_do::log::path_in(t.path());
+        if !path.exists() {
+            return Vec::new();
+        }
+        let conn = llm_do::log::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT command, ended, status FROM runs ORDER BY started")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    t.run_with(&["run", "no_such_name"]).status(2);
+    assert!(runs(&t).is_empty(), "{:?}", runs(&t));
+    let mut child = t
+        .command(&["slow.rhai"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while runs(&t).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let all = runs(&t);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let (command, ended, status) = &all[0];
+    assert!(command.contains("slow.rhai"), "{command}");
+    assert_eq!((ended, status), (&None, &None));
+}

@@ -25,6 +25,17 @@ pub(super) struct Batch {
     pub end: Option<End>,
 }
 
+impl Batch {
+    /// No rows and no end: what announces a run's first call.
+    fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+            && self.approvals.is_empty()
+            && self.switches.is_empty()
+            && self.turns.is_empty()
+            && self.end.is_none()
+    }
+}
+
 /// How a run ended, written with its last batch.
 pub(super) struct End {
     pub status: &'static str,
@@ -154,10 +165,24 @@ impl Closing {
 
 /// Write each queued batch until the channel closes; the first failure of a batch nobody waits
 /// for is returned at the end (later batches are still tried: they may be fine).
+///
+/// An empty batch announces the run's first call: the run's row is written then, with no end
+/// and no status, so that a run killed before its first batch is in the log all the same —
+/// unless a batch is already waiting behind it (a short run's only one), which carries the row.
 fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Result<(), LogError> {
     let mut run_written = false;
     let mut failure = None;
-    for job in queue {
+    let mut waiting = None;
+    while let Some(job) = waiting.take().or_else(|| queue.recv().ok()) {
+        if job.batch.is_empty() {
+            if run_written {
+                continue;
+            }
+            if let Ok(next) = queue.try_recv() {
+                waiting = Some(next);
+                continue;
+            }
+        }
         let result = write(conn, run, &job.batch, run_written);
         run_written |= result.is_ok();
         match job.written {
