@@ -292,7 +292,8 @@ fn format_time(t: SystemTime) -> String {
     out.iter().map(|&b| char::from(b)).collect()
 }
 
-/// Seconds since the epoch of a time as the log writes it (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+/// Seconds since the epoch of a time as the log writes it (`YYYY-MM-DDTHH:MM:SS.mmmZ`), with
+/// its milliseconds.
 pub fn seconds_of(time: &str) -> Option<f64> {
     let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<i64>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -305,8 +306,10 @@ pub fn seconds_of(time: &str) -> Option<f64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
+    // Milliseconds when the time has them (`.mmm`).
+    let ms = num(20..23).unwrap_or(0);
     #[allow(clippy::cast_precision_loss)]
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64)
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
@@ -660,6 +663,48 @@ pub fn approvals(conn: &Connection, run: &str, parent: i64) -> Result<Vec<Approv
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// One run as `llm-do logs --runs` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub started: String,
+    /// `None` while the run goes on, or when it was killed.
+    pub ended: Option<String>,
+    /// `ok`, `error`, or `None` (see `ended`).
+    pub status: Option<String>,
+    pub command: String,
+    /// Calls of the run in the log.
+    pub calls: i64,
+    /// Fn and builtin calls past the run's limit, counted but not logged.
+    pub calls_dropped: i64,
+}
+
+/// The newest `limit` runs, newest first, with how many calls each logged.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunSummary>, LogError> {
+    let mut stmt = conn.prepare(
+        "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
+                (SELECT count(*) FROM calls c WHERE c.run = r.id)
+         FROM runs r ORDER BY r.started DESC, r.id DESC LIMIT ?1",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map([limit], |r| {
+        Ok(RunSummary {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            ended: r.get(2)?,
+            status: r.get(3)?,
+            command: r.get(4)?,
+            calls_dropped: r.get(5)?,
+            calls: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
 #[derive(Debug, Clone, Copy)]
 pub struct CallFilter<'a> {
@@ -1002,6 +1047,7 @@ mod tests {
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(civil_from_days(20_788), (2026, 12, 1));
         assert_eq!(seconds_of("1970-01-02T00:00:01.000Z"), Some(86_401.0));
+        assert_eq!(seconds_of("1970-01-02T00:00:01.250Z"), Some(86_401.25));
         let now = now();
         let back = seconds_of(&now).unwrap();
         let sys = SystemTime::now()

@@ -166,19 +166,13 @@ fn a_log_that_cannot_be_written_fails_the_run_after_its_output() {
 #[test]
 fn a_run_killed_before_its_first_batch_is_in_the_log_unfinished() {
     let t = project().file("slow.rhai", "call(\"add\", #{a: 1, b: 2}); sleep(20000); 0");
-    let runs = |t: &Test| -> Vec<(String, Option<String>, Option<String>)> {
-        let path = llm_do::log::path_in(t.path());
-        if !path.exists() {
+    let runs = |t: &Test| -> Vec<Value> {
+        if !llm_do::log::path_in(t.path()).exists() {
             return Vec::new();
         }
-        let conn = llm_do::log::open(&path).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT command, ended, status FROM runs ORDER BY started")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        let out = t.run_with(&["logs", "--runs", "--json"]);
+        out.status(0);
+        serde_json::from_str(&out.stdout).unwrap()
     };
     t.run_with(&["run", "no_such_name"]).status(2);
     assert!(runs(&t).is_empty(), "{:?}", runs(&t));
@@ -196,7 +190,36 @@ fn a_run_killed_before_its_first_batch_is_in_the_log_unfinished() {
     child.wait().unwrap();
     let all = runs(&t);
     assert_eq!(all.len(), 1, "{all:?}");
-    let (command, ended, status) = &all[0];
-    assert!(command.contains("slow.rhai"), "{command}");
-    assert_eq!((ended, status), (&None, &None));
+    assert!(all[0]["command"].as_str().unwrap().contains("slow.rhai"));
+    assert_eq!(
+        (&all[0]["ended"], &all[0]["status"]),
+        (&Value::Null, &Value::Null)
+    );
+    let out = t.run_with(&["logs", "--runs"]);
+    assert!(out.stdout.contains(" unfinished "), "{}", out.stdout);
+}
+
+/// `logs --runs` lists runs newest first, with how each ended and the calls it logged.
+#[test]
+fn runs_are_listed_with_how_they_ended() {
+    let t = project().file("bad.rhai", "call(\"add\", #{a: 1, b: 2}); throw \"no\"");
+    t.run_with(&["main.rhai"]).status(0);
+    t.run_with(&["bad.rhai"]).status(1);
+    let out = t.run_with(&["logs", "--runs", "--json"]);
+    out.status(0);
+    let runs: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let seen: Vec<(&str, i64)> = runs
+        .iter()
+        .map(|r| (r["status"].as_str().unwrap(), r["calls"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(seen, [("error", 1), ("ok", 2)]);
+    assert!(runs.iter().all(|r| r["ended"].is_string()));
+    let out = t.run_with(&["logs", "--runs", "-n", "1"]);
+    out.status(0);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stdout.contains(" error "), "{}", out.stdout);
+    assert!(out.stdout.contains(" 1 call "), "{}", out.stdout);
+    assert!(out.stdout.contains("bad.rhai"), "{}", out.stdout);
+    let out = t.run_with(&["logs", "--runs", "add"]);
+    out.status(2);
 }

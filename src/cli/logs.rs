@@ -1,5 +1,5 @@
 //! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
-//! first; `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it.
+//! first; `llm-do logs --runs` lists runs, with how each ended (or that it did not); `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it.
 
 use crate::log::{self, CallRow};
 use crate::report::{Error, out, out_line};
@@ -15,6 +15,8 @@ pub enum Query {
     },
     /// One call by `RUN:ID` (a unique prefix of the run id is enough).
     Show(String),
+    /// The newest runs, at most `limit`.
+    Runs { limit: usize },
 }
 
 /// Print the calls `query` selects.
@@ -40,6 +42,16 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             }
             for row in &rows {
                 out_line(&summary(row))?;
+            }
+            Ok(())
+        }
+        Query::Runs { limit } => {
+            let runs = log::runs(&conn, limit)?;
+            if settings.json {
+                return out_line(&serde_json::to_string_pretty(&runs).unwrap_or_default());
+            }
+            for r in &runs {
+                out_line(&run_line(r))?;
             }
             Ok(())
         }
@@ -106,6 +118,33 @@ fn summary(row: &CallRow) -> String {
         row.name,
         row.ms,
         outcome
+    )
+}
+
+/// One line per run: when, id, how it ended, how long it took, calls logged, command.
+fn run_line(r: &log::RunSummary) -> String {
+    let status = r.status.as_deref().unwrap_or("unfinished");
+    let took = r
+        .ended
+        .as_deref()
+        .and_then(log::seconds_of)
+        .zip(log::seconds_of(&r.started))
+        .map(|(end, start)| format!("{:.3} s", (end - start).max(0.0)))
+        .unwrap_or_else(|| "-".into());
+    let dropped = if r.calls_dropped > 0 {
+        format!(" (+{} not logged)", r.calls_dropped)
+    } else {
+        String::new()
+    };
+    let calls = if r.calls == 1 { "call" } else { "calls" };
+    format!(
+        "{}  {}  {:<10} {:>9}  {} {calls}{dropped}  {}",
+        r.started.get(..19).unwrap_or(&r.started),
+        short_run(&r.id),
+        status,
+        took,
+        r.calls,
+        crate::output::clip(&r.command, 80)
     )
 }
 

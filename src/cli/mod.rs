@@ -288,6 +288,10 @@ pub enum Command {
         /// Only calls of this run (a unique part of its id).
         #[arg(long, value_name = "RUN")]
         run: Option<String>,
+        /// List runs instead of calls: when, how each ended (`unfinished`: killed or still
+        /// going), how long it took, its calls, its command line.
+        #[arg(long, conflicts_with_all = ["name", "id", "run"])]
+        runs: bool,
     },
     /// Create a working project in DIR (default: the current folder); never overwrites.
     Init {
@@ -519,8 +523,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             id,
             limit,
             run,
+            runs,
         } => {
             let query = match (name, id) {
+                _ if runs => logs::Query::Runs { limit },
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
                 (name, None) => logs::Query::List { name, run, limit },
                 (name, Some(extra)) => {
