@@ -64,6 +64,26 @@ fn interrupted_then_resumed(signal: &str) {
     }
     let summary: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(summary["skipped"], partial);
+    // Each line names the run that wrote it: the stopped one for the first lines, the rerun
+    // for the rest; both are in the log, the stopped one not `ok`.
+    let runs: Vec<&str> = all.iter().map(|l| l["run"].as_str().unwrap()).collect();
+    assert!(runs[..partial].iter().all(|r| *r == runs[0]), "{runs:?}");
+    assert!(
+        runs[partial..].iter().all(|r| *r == runs[partial]),
+        "{runs:?}"
+    );
+    assert_ne!(runs[0], runs[partial]);
+    let out = t.run_with(&["logs", "--runs", "--json"]);
+    let logged: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    let status = |run: &str| {
+        let row = logged
+            .iter()
+            .find(|r| r["id"] == run)
+            .expect("the run is in the log");
+        row["status"].as_str().map(str::to_owned)
+    };
+    assert_eq!(status(runs[partial]).as_deref(), Some("ok"));
+    assert_ne!(status(runs[0]).as_deref(), Some("ok"));
 }
 
 #[test]

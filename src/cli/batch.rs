@@ -1,7 +1,8 @@
 //! `llm-do batch NAME INPUTS.jsonl -o OUT.jsonl` (DESIGN §16): NAME over every input line with
 //! bounded concurrency (`limits.max_parallel`; budgets and rate limits apply), each through the
 //! seam like any call. OUT gets one line per input, in input order, `{"line", "input",
-//! "output"}` or `{"line", "input", "error"}`; a malformed input is an error line, not a crash.
+//! "output"}` or `{"line", "input", "error"}`, with the `run` that wrote it when the run log is
+//! on; a malformed input is an error line, not a crash.
 //!
 //! Resumable: a rerun skips the lines OUT already has. Each result is appended as one whole
 //! line in one write and flushed, so an interrupted run (Ctrl-C, SIGTERM, SIGKILL) leaves only
@@ -100,9 +101,11 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
             }
         }))
         .buffered(limit);
+        // The run that wrote a line, for `llm-do logs --run` (a resumed batch has several).
+        let run = rt.run_log().map(|log| log.run_id().to_string());
         while let Some(item) = results.next().await {
             let (n, input, result) = item?;
-            let record = match result {
+            let mut record = match result {
                 Ok(output) => {
                     summary.done += 1;
                     json!({"line": n, "input": input, "output": output})
@@ -112,6 +115,9 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
                     json!({"line": n, "input": input, "error": error})
                 }
             };
+            if let Some(run) = &run {
+                record["run"] = json!(run);
+            }
             let text = format!("{record}\n");
             file.write_all(text.as_bytes())
                 .and_then(|()| file.flush())

@@ -91,12 +91,18 @@ def main():
     print(f"ok: {len(merged)} inputs came back exactly once, in input order "
           f"({sum('error' in r for r in merged)} error lines, {malformed} of them not JSON)")
 
+    # A line names the run that wrote it (`run`, when the run log is on): the one-machine
+    # reference is another run, so lines are compared without it.
+    def without_run(records):
+        return [{k: v for k, v in r.items() if k != "run"} for r in records]
+
     if args.reference:
-        reference = read_jsonl(args.reference)
-        if reference != merged:
+        reference = without_run(read_jsonl(args.reference))
+        merged_lines = without_run(merged)
+        if reference != merged_lines:
             diff = next(
-                (i for i, (a, b) in enumerate(zip(reference, merged)) if a != b),
-                min(len(reference), len(merged)),
+                (i for i, (a, b) in enumerate(zip(reference, merged_lines)) if a != b),
+                min(len(reference), len(merged_lines)),
             )
             fail(f"differs from the one-machine batch {args.reference} at its line {diff + 1}")
         print(f"ok: the same {len(merged)} lines as one `llm-do batch` over the whole input")
@@ -113,6 +119,13 @@ def main():
     if listed != shard_of:
         fail("summary.json's runs per shard differ from logs.jsonl")
     print(f"ok: {len(rows)} logged calls in {len(shard_of)} runs, each run in one shard")
+    named = {r["run"] for r in merged if "run" in r}
+    if any(len(run) != 20 for run in named):
+        fail(f"a line names a run that is not a run id: {sorted(named)}")
+    # A killed attempt's runs may have no calls in the log yet; every other run a line names
+    # logged calls.
+    print(f"ok: lines name the {len(named)} runs that wrote them, "
+          f"{len(named & set(shard_of))} of them with logged calls")
 
     shards = {s["shard"]: s for s in summary["shards"]}
     for s in shards.values():
