@@ -30,12 +30,7 @@ fn lines(t: &Test) -> Vec<Value> {
 /// Start a batch, stop it with `signal` once some lines are out, then rerun to the end.
 fn interrupted_then_resumed(signal: &str) {
     let t = project(2);
-    let mut child = t
-        .command(&["batch", "slow", "in.jsonl", "-o", "out.jsonl"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_quiet(&["batch", "slow", "in.jsonl", "-o", "out.jsonl"]);
     let start = std::time::Instant::now();
     while lines(&t).len() < 3 && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(20));

@@ -125,12 +125,7 @@ fn a_killed_run_leaves_a_readable_log() {
         "for i in 0..100000 { call(\"add\", #{a: i, b: 1}); if i % 100 == 0 { sleep(5); } } 0",
     );
     t.run_with(&["main.rhai"]).status(0);
-    let mut child = t
-        .command(&["long.rhai"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_quiet(&["long.rhai"]);
     std::thread::sleep(std::time::Duration::from_millis(2500));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -176,12 +171,7 @@ fn a_run_killed_before_its_first_batch_is_in_the_log_unfinished() {
     };
     t.run_with(&["run", "no_such_name"]).status(2);
     assert!(runs(&t).is_empty(), "{:?}", runs(&t));
-    let mut child = t
-        .command(&["slow.rhai"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = t.spawn_quiet(&["slow.rhai"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while runs(&t).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -99,6 +99,16 @@ impl Test {
         self.exec(&[])
     }
 
+    /// Start llm-do with `extra` in the background, its output discarded, for tests that stop
+    /// it midway (a signal, a kill).
+    pub fn spawn_quiet(&self, extra: &[&str]) -> std::process::Child {
+        self.command(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn llm-do")
+    }
+
     /// The command line as a plain `std::process::Command` with the same clean environment,
     /// for tests that drive the child process themselves (e.g. to send it a signal).
     pub fn command(&self, extra: &[&str]) -> std::process::Command {
