@@ -886,7 +886,7 @@ mod tests {
     }
 
     /// Decisions are kept; a call approved because its tool needs no approval is not (it is
-    /// in `calls`). The run's row is written with its first batch, ended by `finish`.
+    /// in `calls`). The run's row is ended by `finish`.
     #[test]
     fn decisions_are_logged_and_default_approvals_are_not() {
         let dir = tempfile::tempdir().unwrap();

@@ -272,7 +272,8 @@ fn bind_call(
     Ok(())
 }
 
-/// A run's row: written with its first batch, its end and status with its last.
+/// A run's row: written when its first call is announced (or with the batch that follows at
+/// once), its end and status with its last batch.
 const UPSERT_RUN: &str = "INSERT INTO runs (id, started, command, ended, status, calls_dropped)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
     ON CONFLICT (id) DO UPDATE SET ended = excluded.ended, status = excluded.status,
