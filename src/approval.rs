@@ -68,6 +68,17 @@ pub enum DecidedBy {
     Session,
 }
 
+impl DecidedBy {
+    /// The index of the rule that decided (0-based), when a rule did: what traces and the run
+    /// log record beside `decided_by`.
+    pub fn rule(&self) -> Option<usize> {
+        match self {
+            DecidedBy::Rule(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
 /// How the `-v` call tree names the source: `flag`, `policy`, `rule #2 in llm-do.toml`,
 /// `default`, `user`, `session` (rules numbered from 1, as in denial messages).
 impl std::fmt::Display for DecidedBy {

@@ -539,10 +539,10 @@ impl Observer for RunLog {
             decision: decision.into(),
             reason: reason.map(str::to_owned),
             decided_by: Some(crate::trace::decided_by(verdict.decided_by).into()),
-            rule: match verdict.decided_by {
-                DecidedBy::Rule(i) => i64::try_from(i).ok(),
-                _ => None,
-            },
+            rule: verdict
+                .decided_by
+                .rule()
+                .and_then(|i| i64::try_from(i).ok()),
             time: now(),
         });
     }

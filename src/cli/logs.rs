@@ -1,5 +1,6 @@
 //! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
-//! first; `llm-do logs --runs` lists runs, with how each ended (or that it did not); `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it.
+//! first; `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it;
+//! `llm-do logs --runs` lists runs, with how each ended (or that it did not).
 
 use crate::log::{self, CallRow};
 use crate::report::{Error, out, out_line};

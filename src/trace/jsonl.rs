@@ -184,7 +184,7 @@ impl Observer for JsonlObserver {
             m.insert("reason".into(), json!(r));
         }
         m.insert("decided_by".into(), json!(decided_by(e.verdict.decided_by)));
-        if let DecidedBy::Rule(i) = e.verdict.decided_by {
+        if let Some(i) = e.verdict.decided_by.rule() {
             m.insert("rule".into(), json!(i));
         }
         self.emit(&m);
