@@ -26,15 +26,20 @@
 //!   together as a terminal shows them. `? CODE` right after a command states a non-zero exit
 //!   status (none means 0). In the output, a line `...` stands for any number of lines and
 //!   `[..]` for any text within a line; `[ROOT]` is the project's folder and `[HOME]` the home
-//!   folder. Commands run in `sh` (so `cd`, `|`, `>` and `&&` work; a `cd` carries over to the
-//!   next command), with `llm-do` on `PATH` resolving to the binary under test, a clean
-//!   environment (no API keys, `NO_COLOR=1`) and no stdin.
+//!   folder; a duration (`1.2 ms`, `0.4 s`) matches any duration, so the docs can show real
+//!   ones. Commands run in `sh` (so `cd`, `|`, `>` and `&&` work), with `llm-do` on `PATH`
+//!   resolving to the binary under test, a clean environment (no API keys, `NO_COLOR=1`) and
+//!   no stdin. Each block starts in the project's root, or in `cwd=DIR` of it when the info
+//!   string says so (```` ```console cwd=hello ````); a `cd` carries over to the block's next
+//!   command.
 //!   When a console block's first command runs a `.rhai` file that does not exist and the fence
 //!   right before it is a runnable ```` ```rhai ```` block, that block is written there first.
 //! - ```` ```console,ignore ```` blocks cannot run offline (a real API key, an interactive
 //!   terminal, a build): they are counted as skipped, and the prose nearby says why.
-//! - Any fence with `file=PATH` in its info string (```` ```yaml,file=workers/haiku.worker ````)
-//!   is the text of PATH in the page's project: it is written there when the walk reaches it.
+//! - Any fence with `file=PATH` in its info string (```` ```yaml file=workers/haiku.worker ````)
+//!   is the text of PATH: it is written there, relative to the project's root, when the
+//!   walk reaches it (`ignore` or not; a ```` ```rhai file=... ```` block runs only through the
+//!   commands that use it).
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -54,12 +59,16 @@ struct Fence {
     ignore: bool,
     /// `file=PATH`: the block is the text of PATH in the page's project.
     file: Option<String>,
+    /// `cwd=DIR`: a console block runs in DIR of the page's project instead of its root.
+    cwd: Option<String>,
     body: Vec<String>,
 }
 
 impl Fence {
+    /// A complete program the rhai runner runs: a ```` ```rhai ```` block that is neither
+    /// ignored nor a file of a walk (those run through the console blocks that use them).
     fn runnable_rhai(&self) -> bool {
-        self.lang == "rhai" && !self.ignore
+        self.lang == "rhai" && !self.ignore && self.file.is_none()
     }
 }
 
@@ -87,6 +96,10 @@ fn fences(markdown: &str) -> Vec<Fence> {
                         file: words
                             .iter()
                             .find_map(|w| w.strip_prefix("file="))
+                            .map(String::from),
+                        cwd: words
+                            .iter()
+                            .find_map(|w| w.strip_prefix("cwd="))
                             .map(String::from),
                         body: Vec::new(),
                     });
@@ -150,8 +163,19 @@ fn commands(fence: &Fence) -> Result<Vec<Command>, String> {
     Ok(out)
 }
 
-/// Whether `line` matches `pattern`, where `[..]` in the pattern stands for any text (pure).
+/// `line` with every duration (`1.2 ms`, `0.4 s`) replaced by one placeholder (pure).
+fn mask_durations(line: &str) -> std::borrow::Cow<'_, str> {
+    static DURATION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:\b\d+(?:\.\d+)?|\[\.\.\]) ?(?:ms|s)\b").unwrap()
+    });
+    DURATION.replace_all(line, "<duration>")
+}
+
+/// Whether `line` matches `pattern`, where `[..]` in the pattern stands for any text and a
+/// duration for any duration (pure).
 fn line_matches(pattern: &str, line: &str) -> bool {
+    let (pattern, line) = (mask_durations(pattern), mask_durations(line));
+    let (pattern, line) = (pattern.as_ref(), line.as_ref());
     let parts: Vec<&str> = pattern.split("[..]").collect();
     if parts.len() == 1 {
         return pattern == line;
@@ -435,13 +459,10 @@ fn check_page(page: &Page) -> Checked {
     }
     make_project(page, &root);
     link_binary(&bin);
-    let mut cwd = root.clone();
     let mut previous: Option<&Fence> = None;
     for fence in &fenced {
         let last = previous.replace(fence);
-        if let Some(file) = &fence.file
-            && !fence.ignore
-        {
+        if let Some(file) = &fence.file {
             let p = root.join(file);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(&p, fence.body.iter().map(|l| format!("{l}\n")).collect::<String>())
@@ -463,6 +484,7 @@ fn check_page(page: &Page) -> Checked {
             }
         };
         checked.blocks += 1;
+        let mut cwd = root.join(fence.cwd.as_deref().unwrap_or(""));
         // The runnable rhai block right before is the script the first command runs.
         if let (Some(rhai), Some(first)) = (last.filter(|f| f.runnable_rhai()), cmds.first())
             && let Some(script) = first.cmd.split_whitespace().find(|w| w.ends_with(".rhai"))
@@ -705,6 +727,9 @@ fn console_blocks_split_into_commands() {
 fn elisions_match_what_varies_only() {
     let v = |s: &str| s.lines().map(String::from).collect::<Vec<_>>();
     assert!(line_matches("took [..] ms", "took 1.2 ms"));
+    assert!(line_matches("✓ a 0.8 ms, 3 in", "✓ a 12 ms, 3 in"));
+    assert!(line_matches("waited 1.5 s", "waited 2 s"));
+    assert!(!line_matches("✓ a 0.8 ms, 3 in", "✓ a 0.8 ms, 4 in"));
     assert!(line_matches("[..]", ""));
     assert!(!line_matches("took [..] ms", "took 1.2 s"));
     assert!(line_matches("a[..]b[..]c", "a1b2b3c"));
