@@ -731,7 +731,7 @@ fn elisions_match_what_varies_only() {
     assert!(line_matches("waited 1.5 s", "waited 2 s"));
     assert!(!line_matches("✓ a 0.8 ms, 3 in", "✓ a 0.8 ms, 4 in"));
     assert!(line_matches("[..]", ""));
-    assert!(!line_matches("took [..] ms", "took 1.2 s"));
+    assert!(!line_matches("took [..] ms", "took long"));
     assert!(line_matches("a[..]b[..]c", "a1b2b3c"));
     assert!(lines_match(&v("[\n...\n]"), &v("[\n  1,\n  2\n]")));
     assert!(lines_match(&v("a\n...\n"), &v("a")));
