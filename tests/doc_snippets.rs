@@ -181,8 +181,7 @@ fn line_matches(pattern: &str, line: &str) -> bool {
         return pattern == line;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !line.starts_with(first) || line.len() < first.len() + last.len() || !line.ends_with(last)
-    {
+    if !line.starts_with(first) || line.len() < first.len() + last.len() || !line.ends_with(last) {
         return false;
     }
     let mut rest = &line[first.len()..line.len() - last.len()];
@@ -204,10 +203,7 @@ fn lines_match(patterns: &[String], lines: &[String]) -> bool {
             (0..=lines.len()).any(|skip| lines_match(rest, &lines[skip..]))
         }
         Some((p, rest)) => {
-            lines
-                .first()
-                .is_some_and(|l| line_matches(p, l))
-                && lines_match(rest, &lines[1..])
+            lines.first().is_some_and(|l| line_matches(p, l)) && lines_match(rest, &lines[1..])
         }
     }
 }
@@ -217,7 +213,8 @@ fn lines_match(patterns: &[String], lines: &[String]) -> bool {
 /// between its matched neighbours (pure).
 fn bless(expected: &[String], actual: &[String]) -> Vec<String> {
     let (n, m) = (expected.len(), actual.len());
-    let same = |i: usize, j: usize| expected[i].trim() != "..." && line_matches(&expected[i], &actual[j]);
+    let same =
+        |i: usize, j: usize| expected[i].trim() != "..." && line_matches(&expected[i], &actual[j]);
     // Longest common subsequence, pattern against line.
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
@@ -359,6 +356,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// What checking one page found.
 #[derive(Default)]
 struct Checked {
+    /// Console fences on the page, run or not.
+    fences: usize,
     blocks: usize,
     commands: usize,
     skipped: usize,
@@ -372,7 +371,13 @@ const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// Runs `cmd` in `sh` in `cwd`; returns its status, its output (stdout and stderr together) and
 /// the folder it ended in.
-fn run_shell(cmd: &str, cwd: &Path, home: &Path, bin: &Path, scratch: &Path) -> (i32, String, PathBuf) {
+fn run_shell(
+    cmd: &str,
+    cwd: &Path,
+    home: &Path,
+    bin: &Path,
+    scratch: &Path,
+) -> (i32, String, PathBuf) {
     let out_file = scratch.join("output");
     let cwd_file = scratch.join("cwd");
     let script = format!(
@@ -441,6 +446,7 @@ fn check_page(page: &Page) -> Checked {
     let mut checked = Checked::default();
     let text = std::fs::read_to_string(repo().join(&page.rel)).unwrap();
     let fenced = fences(&text);
+    checked.fences = fenced.iter().filter(|f| f.lang == "console").count();
     if !fenced.iter().any(|f| f.lang == "console" && !f.ignore) {
         checked.skipped = fenced.iter().filter(|f| f.lang == "console").count();
         return checked;
@@ -465,8 +471,15 @@ fn check_page(page: &Page) -> Checked {
         if let Some(file) = &fence.file {
             let p = root.join(file);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, fence.body.iter().map(|l| format!("{l}\n")).collect::<String>())
-                .unwrap();
+            std::fs::write(
+                &p,
+                fence
+                    .body
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>(),
+            )
+            .unwrap();
         }
         if fence.lang != "console" {
             continue;
@@ -492,8 +505,14 @@ fn check_page(page: &Page) -> Checked {
         {
             let p = cwd.join(script);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(&p, rhai.body.iter().map(|l| format!("{l}\n")).collect::<String>())
-                .unwrap();
+            std::fs::write(
+                &p,
+                rhai.body
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>(),
+            )
+            .unwrap();
         }
         for c in cmds {
             checked.commands += 1;
@@ -550,6 +569,7 @@ fn every_console_block_in_the_docs_runs_as_shown() {
     let all = pages();
     for page in &all {
         let checked = check_page(page);
+        totals.fences += checked.fences;
         totals.blocks += checked.blocks;
         totals.commands += checked.commands;
         totals.skipped += checked.skipped;
@@ -559,13 +579,23 @@ fn every_console_block_in_the_docs_runs_as_shown() {
         totals.failures.extend(checked.failures);
     }
     println!(
-        "docs: checked {} console blocks ({} commands) in {} pages; skipped {} marked `ignore`",
+        "docs: {} console blocks: checked {} ({} commands) in {} pages; skipped {} marked `ignore`",
+        totals.fences,
         totals.blocks,
         totals.commands,
         all.len(),
         totals.skipped
     );
-    assert!(totals.blocks >= 40, "only {} console blocks ran", totals.blocks);
+    assert_eq!(
+        totals.blocks + totals.skipped,
+        totals.fences,
+        "every console block is either checked or marked `ignore`"
+    );
+    assert!(
+        totals.blocks >= 40,
+        "only {} console blocks ran",
+        totals.blocks
+    );
     if bless {
         return;
     }
@@ -743,7 +773,10 @@ fn elisions_match_what_varies_only() {
 fn blessing_keeps_elisions_that_still_match() {
     let v = |s: &str| s.lines().map(String::from).collect::<Vec<_>>();
     assert_eq!(
-        bless(&v("head\ntook [..] ms\n...\nend"), &v("head\nnew\ntook 3 ms\nx\ny\nend")),
+        bless(
+            &v("head\ntook [..] ms\n...\nend"),
+            &v("head\nnew\ntook 3 ms\nx\ny\nend")
+        ),
         v("head\nnew\ntook [..] ms\n...\nend")
     );
     assert_eq!(bless(&v("old"), &v("new\nlines")), v("new\nlines"));
