@@ -341,8 +341,9 @@ fn copy_dir(from: &Path, to: &Path) {
     for e in std::fs::read_dir(from).unwrap().flatten() {
         let p = e.path();
         let name = e.file_name();
-        // A previous run's state and outputs are not part of the example.
-        if name == ".llm-do" || name == "traces" {
+        // A previous run's state and outputs (left by trying an example by hand) are not part
+        // of the example: the page starts from what a fresh clone holds.
+        if name == ".llm-do" || name == "traces" || name == "output" {
             continue;
         }
         if p.is_dir() {
