@@ -401,7 +401,9 @@ fn run_shell(
         .env("PATH", path)
         .env("HOME", home)
         .env("NO_COLOR", "1");
-    for k in CLEARED {
+    // Besides the keys and settings of `CLEARED`: the blessing switch, and a terminal width
+    // that error reports would wrap to.
+    for k in CLEARED.iter().chain(&["LLM_DO_BLESS", "COLUMNS", "LINES"]) {
         command.env_remove(k);
     }
     let _ = std::fs::remove_file(&cwd_file);
