@@ -600,6 +600,10 @@ fn every_console_block_in_the_docs_runs_as_shown() {
         totals.blocks
     );
     if bless {
+        println!(
+            "docs: re-blessed {} console commands; review with `git diff`",
+            totals.failures.len()
+        );
         return;
     }
     assert!(
