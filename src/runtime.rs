@@ -136,11 +136,7 @@ impl Runtime {
             Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
         );
         let cancel = Arc::new(Cancel::default());
-        let limits = EngineLimits {
-            max_operations: settings.max_operations,
-            max_cpu: std::time::Duration::from_secs(settings.max_cpu_seconds),
-            ..EngineLimits::default()
-        };
+        let limits = EngineLimits::of(&settings);
         let budget_limits = settings.budget;
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
