@@ -182,6 +182,14 @@ pub struct Switch {
     pub code: Arc<ScriptFn>,
 }
 
+impl Switch {
+    /// The side that is code a model wrote and no person has accepted yet (`Some("fn")`):
+    /// it runs in the restricted engine whatever the mode.
+    pub fn untrusted_side(&self) -> Option<&'static str> {
+        self.code.untrusted.then_some("fn")
+    }
+}
+
 impl Callee {
     /// The name the callee is reached by.
     pub fn name(&self) -> &str {

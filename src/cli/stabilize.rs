@@ -260,9 +260,9 @@ fn summary(a: &Attempt) -> String {
 /// both and showing the diff.
 fn write_draft(rt: &Runtime, name: &str, paths: &Paths, code: &str) -> Result<(), Error> {
     let text = format!(
-        "{MARK}: written by `llm-do stabilize {name} --draft` from the worker `{name}`.\n\
-         // It runs in the restricted engine until a person accepts it: `llm-do stabilize {name} --accept`,\n\
-         // or delete the line above.\n{code}"
+        "{MARK}: it runs in the restricted engine until a person accepts it\n\
+         // (`llm-do stabilize {name} --accept`, or delete the line above).\n\
+         // Written by `llm-do stabilize {name} --draft` from the worker `{name}`.\n{code}"
     );
     let config = paths.root.join(CONFIG_FILE);
     let old = match std::fs::read_to_string(&config) {
@@ -276,7 +276,12 @@ fn write_draft(rt: &Runtime, name: &str, paths: &Paths, code: &str) -> Result<()
     let mut overlay = Overlay::new();
     overlay.insert(config.clone(), Some(new.as_str().into()));
     overlay.insert(paths.draft.clone(), Some(text.as_str().into()));
-    still_loads(rt, &overlay)?;
+    let next = still_loads(rt, &overlay)?;
+    if !next.fns.get(name).is_some_and(|f| f.untrusted) {
+        return Err(Error::failed(format!(
+            "internal: the draft of `{name}` would not load as untrusted; nothing written"
+        )));
+    }
     out(&diff(CONFIG_FILE, CONFIG_FILE, &old, &new))?;
     out(&diff("/dev/null", &paths.shown(&paths.draft), "", &text))?;
     write(paths, &paths.draft, &text)?;
@@ -289,11 +294,9 @@ fn write(paths: &Paths, path: &Path, text: &str) -> Result<(), Error> {
 }
 
 /// The project must load with `overlay`'s changes, or nothing is written.
-fn still_loads(rt: &Runtime, overlay: &Overlay) -> Result<(), Error> {
+fn still_loads(rt: &Runtime, overlay: &Overlay) -> Result<Project, Error> {
     let root = &rt.project().root;
-    Project::load_with(&rt.engine, root, None, overlay)
-        .map(|_| ())
-        .map_err(|e| {
+    Project::load_with(&rt.engine, root, None, overlay).map_err(|e| {
             Error::failed(format!(
                 "the project would no longer load: {}; nothing written",
                 problems(&e).join("; ")

@@ -356,9 +356,21 @@ impl Runtime {
     /// never the process's (DESIGN §17), whatever path reached it.
     fn call_untrusted(&self, name: &str, args: Vec<Dynamic>) -> Result<Dynamic, CallError> {
         let engine = crate::script::untrusted::engine(self.cancel.clone(), crate::script::engine::EngineLimits::of(&self.settings));
-        let drafts = self.project().drafts.clone();
-        crate::script::untrusted::call(&engine, &drafts, name, args)
-            .map_err(|e| self.call_failure(e))
+        let project = self.project();
+        crate::script::untrusted::call(&engine, &project.drafts, name, args).map_err(|e| {
+            match self.call_failure(e) {
+                CallError::Rhai(e) => {
+                    let path = project.fns.get(name).map(|f| f.path.display().to_string());
+                    let line = e.position().line().map(|l| format!(":{l}")).unwrap_or_default();
+                    CallError::Script(format!(
+                        "{} (at {}{line}; an untrusted draft runs without llm-do's builtins until `llm-do stabilize {name} --accept`)",
+                        crate::script::errors::message(&e),
+                        path.unwrap_or_default(),
+                    ))
+                }
+                other => other,
+            }
+        })
     }
 
     /// The text a failed call is reported with (Rhai errors with their file and line).

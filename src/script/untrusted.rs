@@ -56,15 +56,15 @@ pub enum DraftRule {
     Syntax(String),
 }
 
-/// Whether `text` is an untrusted draft (holds the [`MARK`] line).
+/// Whether `text` is an untrusted draft (holds a line starting with [`MARK`]).
 pub fn is_draft(text: &str) -> bool {
-    text.lines().any(|l| l.trim() == MARK)
+    text.lines().any(|l| l.trim_start().starts_with(MARK))
 }
 
 /// `text` without the [`MARK`] line(s): the draft as a person accepts it.
 pub fn without_mark(text: &str) -> String {
     text.lines()
-        .filter(|l| l.trim() != MARK)
+        .filter(|l| !l.trim_start().starts_with(MARK))
         .map(|l| format!("{l}\n"))
         .collect()
 }
