@@ -331,12 +331,18 @@ pub fn with_switch(text: &str, name: &str) -> Result<String, String> {
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         e.message().to_string()
     })?;
-    let table = doc
+    let item = doc
         .entry("stabilize")
-        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()))
-        .as_table_like_mut()
-        .ok_or("`stabilize` is not a table")?;
-    table.insert(name, toml_edit::value("shadow"));
+        .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+    if let Some(inline) = item.as_inline_table_mut() {
+        inline.insert(name, "shadow".into());
+        inline.fmt();
+    } else {
+        let table = item
+            .as_table_like_mut()
+            .ok_or("`stabilize` is not a table")?;
+        table.insert(name, toml_edit::value("shadow"));
+    }
     Ok(doc.to_string())
 }
 
