@@ -761,7 +761,9 @@ fn hostile_statement() -> impl Strategy<Value = &'static str> {
         "let w = worker(#{name: \"w\", instructions: \"x\"});",
         "loop {}",
         "while true { let s = \"\"; s.pad(1000, 'x'); }",
+        // Rhai's own `sleep` would hold the thread with no operation or CPU spent.
         "sleep(100);",
+        "sleep(100.0);",
         "eval(\"write_text(\\\"pwned.txt\\\", \\\"x\\\")\");",
         "Fn(\"write_text\").call(\"pwned.txt\", \"x\");",
         "return defer();",

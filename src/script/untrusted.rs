@@ -145,6 +145,13 @@ pub fn engine(cancel: Arc<Cancel>, limits: EngineLimits) -> Engine {
     engine.set_max_map_size(MAX_COLLECTION.min(limits.max_map_size));
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
+    // Rhai's own `sleep` blocks the thread without spending operations or CPU: a draft could
+    // hold live calls for ever. It is replaced by an error.
+    let no_sleep = |_: Dynamic| -> Result<(), Box<rhai::EvalAltResult>> {
+        Err("`sleep` is not available to an untrusted draft".into())
+    };
+    engine.register_fn("sleep", move |s: rhai::INT| no_sleep(s.into()));
+    engine.register_fn("sleep", move |s: rhai::FLOAT| no_sleep(s.into()));
     // `defer()` only builds a marker value: a draft under `code`/`canary` may hand a call on.
     engine.register_fn(crate::script::DEFER_FN, || Dynamic::from(crate::script::Deferred));
     engine.on_print(|_| {});
@@ -231,6 +238,8 @@ mod tests {
             "fn f() { env(\"HOME\") }",
             "fn f() { eval(\"1\") }",
             "fn f() { loop {} }",
+            "fn f() { sleep(1000) }",
+            "fn f() { sleep(1000.0) }",
         ] {
             // Refused when compiled (`eval` is disabled) or when run.
             let ran = e.compile(code).map(|ast| call(&e, &ast, "f", vec![]).is_ok());
