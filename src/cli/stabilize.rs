@@ -260,9 +260,8 @@ fn summary(a: &Attempt) -> String {
 /// both and showing the diff.
 fn write_draft(rt: &Runtime, name: &str, paths: &Paths, code: &str) -> Result<(), Error> {
     let text = format!(
-        "{MARK}: it runs in the restricted engine until a person accepts it\n\
-         // (`llm-do stabilize {name} --accept`, or delete the line above).\n\
-         // Written by `llm-do stabilize {name} --draft` from the worker `{name}`.\n{code}"
+        "{MARK}: it runs in the restricted engine until a person accepts it (`llm-do stabilize {name} --accept`, or delete this line).\n\
+         /// Drafted by `llm-do stabilize {name} --draft` from the worker `{name}`.\n{code}"
     );
     let config = paths.root.join(CONFIG_FILE);
     let old = match std::fs::read_to_string(&config) {

@@ -69,9 +69,11 @@ pub fn without_mark(text: &str) -> String {
         .collect()
 }
 
-/// Names a draft may not take: builtins, builtin toolsets and tools, `defer`, `approve`.
+/// Names a draft may not take: builtins, builtin toolsets and tools, `defer`, `approve`, and
+/// `main` (what running a script file calls, in the full engine).
 pub fn reserved(name: &str) -> bool {
-    crate::script::builtins::find(name).is_some()
+    name == "main"
+        || crate::script::builtins::find(name).is_some()
         || crate::tools::TOOLSET_NAMES.contains(&name)
         || crate::tools::TOOL_NAMES.contains(&name)
         || name == crate::script::DEFER_FN
