@@ -312,7 +312,7 @@ fn a_hostile_draft_has_no_script_powers_on_live_traffic() {
     out.status(1);
     assert_eq!(
         out.stderr,
-        "error: Function not found: env (&str | ImmutableString | String) (at scripts/drafts/triage.rhai:4; an untrusted draft runs without llm-do's builtins until `llm-do stabilize triage --accept`)\n"
+        "error: Function not found: env (&str | ImmutableString | String) (at scripts/drafts/triage.rhai:3; an untrusted draft runs without llm-do's builtins until `llm-do stabilize triage --accept`)\n"
     );
     assert!(!t.path().join("pwned.txt").exists());
     // A script's `call()` reaches it the same way: the answer on other inputs, never powers.
