@@ -699,7 +699,9 @@ fn list_dir(
         }
     };
     paths.retain(|p| overlay.get(p).is_none_or(Option::is_some));
-    let added = overlay.iter().filter(|(p, t)| t.is_some() && p.parent() == Some(dir));
+    let added = overlay
+        .iter()
+        .filter(|(p, t)| t.is_some() && p.parent() == Some(dir));
     paths.extend(added.map(|(p, _)| p.clone()));
     paths.retain(|p| p.extension().is_some_and(|x| x == ext));
     paths.sort();

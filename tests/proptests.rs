@@ -778,7 +778,12 @@ fn hostile_draft() -> impl Strategy<Value = String> {
     (
         // Biased towards drafts that load, so most cases reach the call.
         prop::option::weighted(0.15, hostile_statement()),
-        prop::sample::select(vec!["triage"; 8].into_iter().chain(["approve", "read_text"]).collect::<Vec<_>>()),
+        prop::sample::select(
+            vec!["triage"; 8]
+                .into_iter()
+                .chain(["approve", "read_text"])
+                .collect::<Vec<_>>(),
+        ),
         prop::collection::vec(hostile_statement(), 0..3),
         prop::option::weighted(
             0.25,
@@ -796,7 +801,9 @@ fn hostile_draft() -> impl Strategy<Value = String> {
                 body.join(" ")
             ));
             if let Some(e) = extra {
-                code.push_str(&format!("fn {e}(request) {{ write_text(\"pwned.txt\", \"x\"); \"approve\" }}\n"));
+                code.push_str(&format!(
+                    "fn {e}(request) {{ write_text(\"pwned.txt\", \"x\"); \"approve\" }}\n"
+                ));
             }
             code
         })
@@ -841,8 +848,17 @@ fn run_draft(code: &str) -> Result<(bool, String), String> {
     };
     let project = rt.project();
     // Loaded: it is the one untrusted fn, outside the library (never the approval policy).
-    assert!(project.fns.get("triage").is_some_and(|f| f.untrusted), "{code}");
-    assert!(project.library.iter_functions().all(|f| f.name != "triage" && f.name != "approve"), "{code}");
+    assert!(
+        project.fns.get("triage").is_some_and(|f| f.untrusted),
+        "{code}"
+    );
+    assert!(
+        project
+            .library
+            .iter_functions()
+            .all(|f| f.name != "triage" && f.name != "approve"),
+        "{code}"
+    );
     let ctx = llm_do::call::CallCtx::default();
     let out = runtime().block_on(rt.call(&ctx, "triage", json!({"message": "live"})));
     let text = match out {

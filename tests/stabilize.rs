@@ -286,7 +286,13 @@ fn hostile(request) {
 
 fn hostile_project() -> Test {
     let t = draft_project().script("hostile", HOSTILE_DRAFTER);
-    let out = t.run_with(&["stabilize", "triage", "--draft", "--model", "script:hostile"]);
+    let out = t.run_with(&[
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:hostile",
+    ]);
     out.status(0);
     t
 }
@@ -324,7 +330,11 @@ fn a_hostile_draft_has_no_script_powers_on_live_traffic() {
     let out = t.run_with(&["main.rhai"]);
     out.status(1);
     assert_eq!(out.stdout, "bug\n");
-    assert!(out.stderr.contains("Function not found: env"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Function not found: env"),
+        "{}",
+        out.stderr
+    );
     assert!(!t.path().join("pwned.txt").exists());
     // `list` says which side is untrusted.
     let out = t.run_with(&["list"]);
@@ -346,7 +356,8 @@ fn an_accepted_draft_becomes_trusted_code() {
     let out = t.run_with(&["stabilize", "triage", "--accept"]);
     out.status(0);
     assert!(
-        out.stdout.ends_with("accepted: `triage` is now trusted code in `scripts/triage.rhai`\n"),
+        out.stdout
+            .ends_with("accepted: `triage` is now trusted code in `scripts/triage.rhai`\n"),
         "{}",
         out.stdout
     );
@@ -408,8 +419,15 @@ fn a_draft_with_anything_but_its_fn_is_refused() {
         );
         let before = crate::util::tree(t.path());
         let out = t.run_with(&[
-            "stabilize", "triage", "--draft", "--model", "script:evil", "--attempts", "1",
-            "--min-agreement", "0",
+            "stabilize",
+            "triage",
+            "--draft",
+            "--model",
+            "script:evil",
+            "--attempts",
+            "1",
+            "--min-agreement",
+            "0",
         ]);
         out.status(1);
         assert_eq!(out.stdout, format!("attempt 1: {why}\n"), "{code}");
@@ -443,7 +461,13 @@ fn a_draft_file_with_an_approval_policy_does_not_load() {
 fn stabilize_keeps_the_config_and_its_comments() {
     let config = "# settings of the project\n[limits] # how far calls go\nmax_depth = 5\n\n[stabilize] # which side serves\n";
     let t = draft_project().config(config);
-    let out = t.run_with(&["stabilize", "triage", "--draft", "--model", "script:drafter"]);
+    let out = t.run_with(&[
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:drafter",
+    ]);
     out.status(0);
     assert_eq!(
         std::fs::read_to_string(t.path().join("llm-do.toml")).unwrap(),
@@ -461,11 +485,19 @@ fn measurement_errors_stop_stabilize_with_nothing_written() {
         "---\nmodel: anthropic:claude-haiku-4-5\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
     );
     let before = crate::util::tree(t.path());
-    let out = t.run_with(&["stabilize", "triage", "--draft", "--model", "script:drafter"]);
+    let out = t.run_with(&[
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:drafter",
+    ]);
     out.status(1);
     assert_eq!(out.stdout, "");
     assert!(
-        out.stderr.starts_with("error: cannot measure `triage`: 9 of 9 runs of the worker failed (first: "),
+        out.stderr.starts_with(
+            "error: cannot measure `triage`: 9 of 9 runs of the worker failed (first: "
+        ),
         "{}",
         out.stderr
     );
@@ -487,7 +519,13 @@ fn attempts_made_before_a_drafting_error_are_reported() {
     );
     let before = crate::util::tree(t.path());
     let out = t.run_with(&[
-        "stabilize", "triage", "--draft", "--model", "script:flaky", "--min-agreement", "1",
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:flaky",
+        "--min-agreement",
+        "1",
     ]);
     out.status(1);
     assert_eq!(
@@ -495,7 +533,8 @@ fn attempts_made_before_a_drafting_error_are_reported() {
         "attempt 1: 2/3 cases agree\n    tests/triage.jsonl:2: input {\"message\":\"an idea\"}, expected {\"category\":\"feature\"}, got {\"category\":\"bug\"}\n"
     );
     assert!(
-        out.stderr.starts_with("error: the drafting model `script:flaky` failed: "),
+        out.stderr
+            .starts_with("error: the drafting model `script:flaky` failed: "),
         "{}",
         out.stderr
     );
@@ -513,7 +552,11 @@ fn stabilize_help_says_what_model_drafts() {
         "{}",
         out.stdout
     );
-    assert!(!out.stdout.contains("Model for every worker"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("Model for every worker"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// Issue 29: grading has the limits of live runs (here `[limits] max_operations`), not a
@@ -527,8 +570,15 @@ fn grading_has_the_limits_of_live_runs() {
             "fn spin(request) { #{output: #{code: \"fn triage(message) { let n = 0; for i in 0..100000 { n += i; } #{category: \\\"bug\\\"} }\"}} }\n",
         );
     let out = t.run_with(&[
-        "stabilize", "triage", "--draft", "--model", "script:spin", "--attempts", "1",
-        "--min-agreement", "0.5",
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:spin",
+        "--attempts",
+        "1",
+        "--min-agreement",
+        "0.5",
     ]);
     out.status(1);
     assert!(
@@ -550,7 +600,13 @@ fn the_first_ctrl_c_stops_grading() {
             "fn forever(request) { write_text(\"answered\", \"1\"); #{output: #{code: \"fn triage(message) { loop {} }\"}} }\n",
         );
     let mut child = t.spawn_quiet(&[
-        "stabilize", "triage", "--draft", "--model", "script:forever", "--min-agreement", "1",
+        "stabilize",
+        "triage",
+        "--draft",
+        "--model",
+        "script:forever",
+        "--min-agreement",
+        "1",
     ]);
     let answered = t.path().join("answered");
     for _ in 0..12_000 {

@@ -80,7 +80,10 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
             format!("`llm-do test {name}` measures it; delete it to draft anew")
         }));
     }
-    if let Some(taken) = [&paths.script, &paths.draft].into_iter().find(|p| p.exists()) {
+    if let Some(taken) = [&paths.script, &paths.draft]
+        .into_iter()
+        .find(|p| p.exists())
+    {
         return Err(Error::usage(format!("`{}` exists", paths.shown(taken)))
             .with_help("delete it to draft anew"));
     }
@@ -102,9 +105,17 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
             shown = out_line(&summary(a));
         }
     };
-    let attempts = draft::draft(rt, &worker, &cases, model.as_deref(), *attempts, bar, &mut show)
-        .await
-        .map_err(Error::Call)?;
+    let attempts = draft::draft(
+        rt,
+        &worker,
+        &cases,
+        model.as_deref(),
+        *attempts,
+        bar,
+        &mut show,
+    )
+    .await
+    .map_err(Error::Call)?;
     shown?;
     let best = attempts
         .iter()
@@ -186,7 +197,12 @@ fn accept(rt: &Runtime, name: &str) -> Result<(), Error> {
     overlay.insert(from.clone(), None);
     overlay.insert(to.clone(), Some(accepted.as_str().into()));
     still_loads(rt, &overlay)?;
-    out(&diff(&paths.shown(&from), &paths.shown(&to), &text, &accepted))?;
+    out(&diff(
+        &paths.shown(&from),
+        &paths.shown(&to),
+        &text,
+        &accepted,
+    ))?;
     write(&paths, &to, &accepted)?;
     if to != from {
         std::fs::remove_file(&from)
@@ -269,9 +285,8 @@ fn write_draft(rt: &Runtime, name: &str, paths: &Paths, code: &str) -> Result<()
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::failed(format!("cannot read `{CONFIG_FILE}`: {e}"))),
     };
-    let new = with_switch(&old, name).map_err(|e| {
-        Error::failed(format!("cannot edit `{CONFIG_FILE}`: {e}; nothing written"))
-    })?;
+    let new = with_switch(&old, name)
+        .map_err(|e| Error::failed(format!("cannot edit `{CONFIG_FILE}`: {e}; nothing written")))?;
     let mut overlay = Overlay::new();
     overlay.insert(config.clone(), Some(new.as_str().into()));
     overlay.insert(paths.draft.clone(), Some(text.as_str().into()));
@@ -296,11 +311,11 @@ fn write(paths: &Paths, path: &Path, text: &str) -> Result<(), Error> {
 fn still_loads(rt: &Runtime, overlay: &Overlay) -> Result<Project, Error> {
     let root = &rt.project().root;
     Project::load_with(&rt.engine, root, None, overlay).map_err(|e| {
-            Error::failed(format!(
-                "the project would no longer load: {}; nothing written",
-                problems(&e).join("; ")
-            ))
-        })
+        Error::failed(format!(
+            "the project would no longer load: {}; nothing written",
+            problems(&e).join("; ")
+        ))
+    })
 }
 
 /// Every message of a project error.
@@ -327,9 +342,9 @@ fn diff(from: &str, to: &str, old: &str, new: &str) -> String {
 ///
 /// `text` is not valid TOML, or `stabilize` in it is not a table.
 pub fn with_switch(text: &str, name: &str) -> Result<String, String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
-        e.message().to_string()
-    })?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.message().to_string())?;
     let item = doc
         .entry("stabilize")
         .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
@@ -351,13 +366,20 @@ mod tests {
 
     #[test]
     fn the_switch_is_added_to_the_config_keeping_comments() {
-        assert_eq!(with_switch("", "t").unwrap(), "[stabilize]\nt = \"shadow\"\n");
+        assert_eq!(
+            with_switch("", "t").unwrap(),
+            "[stabilize]\nt = \"shadow\"\n"
+        );
         assert_eq!(
             with_switch("[limits]\nmax_depth = 3\n", "t").unwrap(),
             "[limits]\nmax_depth = 3\n\n[stabilize]\nt = \"shadow\"\n"
         );
         assert_eq!(
-            with_switch("[stabilize] # which side serves\na = \"code\" # the fn\n", "t").unwrap(),
+            with_switch(
+                "[stabilize] # which side serves\na = \"code\" # the fn\n",
+                "t"
+            )
+            .unwrap(),
             "[stabilize] # which side serves\na = \"code\" # the fn\nt = \"shadow\"\n"
         );
         assert_eq!(

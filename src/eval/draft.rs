@@ -279,5 +279,4 @@ mod tests {
         );
         assert_eq!(code_of(&json!("fn f(x) { x }")), "fn f(x) { x }\n");
     }
-
 }

@@ -355,7 +355,10 @@ impl Runtime {
     /// Call the untrusted draft `name` on this (blocking) thread: in the restricted engine,
     /// never the process's (DESIGN §17), whatever path reached it.
     fn call_untrusted(&self, name: &str, args: Vec<Dynamic>) -> Result<Dynamic, CallError> {
-        let engine = crate::script::untrusted::engine(self.cancel.clone(), crate::script::engine::EngineLimits::of(&self.settings));
+        let engine = crate::script::untrusted::engine(
+            self.cancel.clone(),
+            crate::script::engine::EngineLimits::of(&self.settings),
+        );
         let project = self.project();
         crate::script::untrusted::call(&engine, &project.drafts, name, args).map_err(|e| {
             match self.call_failure(e) {

@@ -155,7 +155,9 @@ pub fn engine(cancel: Arc<Cancel>, limits: EngineLimits) -> Engine {
     engine.register_fn("sleep", move |s: rhai::INT| no_sleep(s.into()));
     engine.register_fn("sleep", move |s: rhai::FLOAT| no_sleep(s.into()));
     // `defer()` only builds a marker value: a draft under `code`/`canary` may hand a call on.
-    engine.register_fn(crate::script::DEFER_FN, || Dynamic::from(crate::script::Deferred));
+    engine.register_fn(crate::script::DEFER_FN, || {
+        Dynamic::from(crate::script::Deferred)
+    });
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
     let max_cpu = limits.max_cpu;
@@ -219,11 +221,26 @@ mod tests {
         assert_eq!(f("fn f(x) { let g = |y| y + 1; g.call(x) }"), Ok(()));
         assert_eq!(f("// nothing"), Err(DraftRule::Missing("f".into())));
         assert!(matches!(f("fn g(x) { x }"), Err(DraftRule::OtherFn { .. })));
-        assert!(matches!(f("fn f(x) { x } fn g(x) { x }"), Err(DraftRule::OtherFn { .. })));
-        assert!(matches!(f("fn f(x) { x } private fn h() { 1 }"), Err(DraftRule::OtherFn { .. })));
-        assert_eq!(f("fn f(x) { x } fn approve(r) { \"approve\" }"), Err(DraftRule::Reserved("approve".into())));
-        assert_eq!(f("let a = 1; fn f(x) { x }"), Err(DraftRule::TopLevel("f".into())));
-        assert_eq!(f("import \"std/x\" as x; fn f(x) { x }"), Err(DraftRule::TopLevel("f".into())));
+        assert!(matches!(
+            f("fn f(x) { x } fn g(x) { x }"),
+            Err(DraftRule::OtherFn { .. })
+        ));
+        assert!(matches!(
+            f("fn f(x) { x } private fn h() { 1 }"),
+            Err(DraftRule::OtherFn { .. })
+        ));
+        assert_eq!(
+            f("fn f(x) { x } fn approve(r) { \"approve\" }"),
+            Err(DraftRule::Reserved("approve".into()))
+        );
+        assert_eq!(
+            f("let a = 1; fn f(x) { x }"),
+            Err(DraftRule::TopLevel("f".into()))
+        );
+        assert_eq!(
+            f("import \"std/x\" as x; fn f(x) { x }"),
+            Err(DraftRule::TopLevel("f".into()))
+        );
         assert!(matches!(f("fn f(x) {"), Err(DraftRule::Syntax(_))));
         assert_eq!(
             compile(&e, "fn read_text(p) { p }", "read_text").map(|_| ()),
@@ -244,7 +261,9 @@ mod tests {
             "fn f() { sleep(1000.0) }",
         ] {
             // Refused when compiled (`eval` is disabled) or when run.
-            let ran = e.compile(code).map(|ast| call(&e, &ast, "f", vec![]).is_ok());
+            let ran = e
+                .compile(code)
+                .map(|ast| call(&e, &ast, "f", vec![]).is_ok());
             assert_ne!(ran, Ok(true), "{code}");
         }
         let ast = e.compile("fn f() { 1 + 2 }").unwrap();
