@@ -336,7 +336,15 @@ fn a_hostile_draft_has_no_script_powers_on_live_traffic() {
         out.stderr
     );
     assert!(!t.path().join("pwned.txt").exists());
-    // `list` says which side is untrusted.
+    // `check` and `list` say which side is untrusted.
+    let out = t.run_with(&["check"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout.lines().nth(1),
+        Some(
+            "stabilize: `triage` is served by the fn, the worker shadowing it (`shadow-code`); the fn is an untrusted draft (`llm-do stabilize triage --accept` trusts it)"
+        )
+    );
     let out = t.run_with(&["list"]);
     out.status(0);
     assert!(
