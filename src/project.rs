@@ -664,6 +664,7 @@ pub fn relative(root: &Path, path: &Path) -> PathBuf {
 fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, ScriptFn), ProjectError> {
     let mut parser = Engine::new_raw();
     parser.set_max_expr_depths(256, 128);
+    parser.disable_symbol("eval");
     let (ast, mut fns) = script::compile_file(&parser, shown, text)?;
     let stem = path
         .file_stem()

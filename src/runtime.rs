@@ -86,6 +86,9 @@ pub struct Runtime {
     /// Changes with every swap of `loaded` (see [`Caller::generation`](crate::script::caller::Caller::generation)).
     generation: std::sync::atomic::AtomicU64,
     pub engine: rhai::Engine,
+    /// The restricted engine untrusted drafts run in, built on first use
+    /// ([`crate::script::untrusted`]).
+    untrusted: std::sync::OnceLock<rhai::Engine>,
     pub handle: Handle,
     pub cancel: Arc<Cancel>,
     pub sandbox: Arc<Sandbox>,
@@ -166,6 +169,7 @@ impl Runtime {
                 })),
                 generation: std::sync::atomic::AtomicU64::new(next_generation()),
                 engine,
+                untrusted: std::sync::OnceLock::new(),
                 handle,
                 cancel,
                 sandbox,

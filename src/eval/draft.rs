@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{AST, Dynamic, Engine};
+use rhai::{AST, Dynamic};
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
@@ -18,7 +18,6 @@ use crate::eval::cases::Case;
 use crate::eval::grade::Grader;
 use crate::project::Callee;
 use crate::runtime::Runtime;
-use crate::script::engine::EngineLimits;
 use crate::script::errors::{Termination, termination};
 use crate::script::{untrusted, value};
 use crate::worker::WorkerSpec;
@@ -136,8 +135,7 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let engine = Arc::new(restricted(rt));
-    let ast = untrusted::compile(&engine, &attempt.code, &worker.name)
+    let ast = untrusted::compile(rt.untrusted_engine(), &attempt.code, &worker.name)
         .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
     let ast = match ast {
         Ok(ast) => Arc::new(ast),
@@ -151,7 +149,7 @@ async fn try_draft(
             .iter()
             .map(|p| value::to_dynamic(case.input.get(p).unwrap_or(&case.input)))
             .collect();
-        let actual = match run_case(&engine, &ast, &worker.name, args).await? {
+        let actual = match run_case(rt, &ast, &worker.name, args).await? {
             Ok(v) => value::to_json(&v),
             Err(e) => {
                 attempt
@@ -176,15 +174,17 @@ async fn try_draft(
 /// Run one case of a draft on a blocking thread (as live calls of a draft run), so Ctrl-C is
 /// seen while it runs. The outer error stops drafting (Ctrl-C); the inner one is the draft's.
 async fn run_case(
-    engine: &Arc<Engine>,
+    rt: &Arc<Runtime>,
     ast: &Arc<AST>,
     name: &str,
     args: Vec<Dynamic>,
 ) -> Result<Result<Dynamic, String>, CallError> {
-    let (engine, ast, name) = (engine.clone(), ast.clone(), name.to_string());
-    let out = tokio::task::spawn_blocking(move || untrusted::call(&engine, &ast, &name, args))
-        .await
-        .map_err(|e| CallError::Script(format!("a draft's run failed: {e}")))?;
+    let (rt, ast, name) = (rt.clone(), ast.clone(), name.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        untrusted::call(rt.untrusted_engine(), &ast, &name, args)
+    })
+    .await
+    .map_err(|e| CallError::Script(format!("a draft's run failed: {e}")))?;
     match out {
         Ok(v) => Ok(Ok(v)),
         Err(e) => match termination(&e) {
@@ -193,11 +193,6 @@ async fn run_case(
             None => Ok(Err(crate::script::errors::message(&e))),
         },
     }
-}
-
-/// The restricted engine under this run's limits and Ctrl-C: the one drafts also run in live.
-fn restricted(rt: &Runtime) -> Engine {
-    untrusted::engine(rt.cancel.clone(), EngineLimits::of(&rt.settings))
 }
 
 /// What the next attempt is told about `last`.

@@ -355,12 +355,9 @@ impl Runtime {
     /// Call the untrusted draft `name` on this (blocking) thread: in the restricted engine,
     /// never the process's (DESIGN §17), whatever path reached it.
     fn call_untrusted(&self, name: &str, args: Vec<Dynamic>) -> Result<Dynamic, CallError> {
-        let engine = crate::script::untrusted::engine(
-            self.cancel.clone(),
-            crate::script::engine::EngineLimits::of(&self.settings),
-        );
+        let engine = self.untrusted_engine();
         let project = self.project();
-        crate::script::untrusted::call(&engine, &project.drafts, name, args).map_err(|e| {
+        crate::script::untrusted::call(engine, &project.drafts, name, args).map_err(|e| {
             match self.call_failure(e) {
                 CallError::Rhai(e) => {
                     let path = project.fns.get(name).map(|f| f.path.display().to_string());
@@ -373,6 +370,17 @@ impl Runtime {
                 }
                 other => other,
             }
+        })
+    }
+
+    /// The restricted engine of this runtime (its limits and Ctrl-C), built once: drafts run
+    /// in it live and when graded.
+    pub fn untrusted_engine(&self) -> &rhai::Engine {
+        self.untrusted.get_or_init(|| {
+            crate::script::untrusted::engine(
+                self.cancel.clone(),
+                crate::script::engine::EngineLimits::of(&self.settings),
+            )
         })
     }
 
