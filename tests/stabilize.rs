@@ -637,3 +637,27 @@ fn the_first_ctrl_c_stops_grading() {
         "[limits]\nmax_operations = 1000000000000\nmax_cpu_seconds = 100000\n"
     );
 }
+
+/// The other way a person accepts a draft: deleting the mark line by hand.
+#[test]
+fn deleting_the_mark_by_hand_trusts_the_draft() {
+    let t = hostile_project().env("OPENAI_API_KEY", "sk-secret");
+    let path = t.path().join("scripts/drafts/triage.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (mark, rest) = text.split_once('\n').unwrap();
+    assert!(mark.starts_with("// llm-do: untrusted draft"), "{mark}");
+    std::fs::write(&path, rest).unwrap();
+    let out = t.run_with(&["list"]);
+    assert!(!out.stdout.contains("untrusted"), "{}", out.stdout);
+    std::fs::write(
+        t.path().join("llm-do.toml"),
+        "[stabilize]\ntriage = \"code\"\n",
+    )
+    .unwrap();
+    t.run_with(&["run", "triage", "--input-json", r#"{"message":"live"}"#])
+        .status(0);
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("pwned.txt")).unwrap(),
+        "sk-secret"
+    );
+}
