@@ -271,6 +271,22 @@ mod tests {
     }
 
     #[test]
+    fn the_cpu_limit_of_live_runs_stops_a_draft() {
+        let limits = EngineLimits {
+            max_operations: 0,
+            max_cpu: std::time::Duration::ZERO,
+            ..EngineLimits::default()
+        };
+        let e = engine(Arc::new(Cancel::default()), limits);
+        let ast = e.compile("fn f() { loop {} }").unwrap();
+        let err = call(&e, &ast, "f", vec![]).unwrap_err();
+        assert!(
+            matches!(&*err, rhai::EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().ok().as_deref() == Some(CPU_LIMIT)),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_cancelled_runtime_stops_a_draft() {
         let cancel = Arc::new(Cancel::default());
         let limits = EngineLimits {
