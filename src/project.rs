@@ -27,6 +27,10 @@ pub const WORKERS_DIR: &str = "workers";
 /// Folder of Rhai scripts.
 pub const SCRIPTS_DIR: &str = "scripts";
 
+/// Files as a change would leave them, to check that a project still loads before anything is
+/// written: a path (under the root) maps to its new text, or to `None` when it would be gone.
+pub type Overlay = BTreeMap<PathBuf, Option<Arc<str>>>;
+
 /// Errors found while loading a project. Several may be reported at once.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ProjectError {
@@ -68,7 +72,7 @@ impl From<Box<Located>> for ProjectError {
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
     let path = root.join(CONFIG_FILE);
-    let config = match read_optional(&path, &mut Vec::new())? {
+    let config = match read_optional(&path, &mut Vec::new(), &Overlay::new())? {
         Some(text) => config::parse_config(Path::new(CONFIG_FILE), &text)?,
         None => Config::default(),
     };
@@ -135,7 +139,11 @@ pub struct Project {
     /// Rhai modules usable as toolsets: script file stem → fn names defined in it.
     pub modules: BTreeMap<String, Vec<String>>,
     /// All fn definitions of the project (no top-level statements), merged into one AST.
+    /// Untrusted drafts are never in it.
     pub library: Arc<AST>,
+    /// The untrusted drafts' fns (`scripts/drafts/`, marked): run only in the restricted
+    /// engine ([`script::untrusted`]).
+    pub drafts: Arc<AST>,
     /// Files the project was loaded from, with their modification times (for hot reload).
     pub files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
 }
@@ -172,6 +180,14 @@ pub struct Switch {
     pub mode: crate::config::Stabilize,
     pub worker: Arc<WorkerSpec>,
     pub code: Arc<ScriptFn>,
+}
+
+impl Switch {
+    /// The side that is code a model wrote and no person has accepted yet (`Some("fn")`):
+    /// it runs in the restricted engine whatever the mode.
+    pub fn untrusted_side(&self) -> Option<&'static str> {
+        self.code.untrusted.then_some("fn")
+    }
 }
 
 impl Callee {
@@ -234,10 +250,25 @@ impl Project {
         root: &Path,
         extra_script: Option<&Path>,
     ) -> Result<Project, ProjectError> {
+        Self::load_with(engine, root, extra_script, &Overlay::new())
+    }
+
+    /// [`Project::load`] as if the files in `overlay` were changed: whether a change leaves a
+    /// project that loads, before it is written.
+    ///
+    /// # Errors
+    ///
+    /// Every error found, as [`Project::load`].
+    pub fn load_with(
+        engine: &Engine,
+        root: &Path,
+        extra_script: Option<&Path>,
+        overlay: &Overlay,
+    ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
-        let config = match read_collect(&config_path, &mut files, &mut errors) {
+        let config = match read_collect(&config_path, &mut files, &mut errors, overlay) {
             Some(text) => config::parse_config(&relative(root, &config_path), &text)
                 .unwrap_or_else(|e| {
                     errors.push(ProjectError::from(e));
@@ -249,8 +280,8 @@ impl Project {
 
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();
-        for path in list_dir(&root.join(WORKERS_DIR), "worker", &mut errors) {
-            let Some(text) = read_collect(&path, &mut files, &mut errors) else {
+        for path in list_dir(&root.join(WORKERS_DIR), "worker", &mut errors, overlay) {
+            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
                 continue;
             };
             match parse_worker(&relative(root, &path), &text) {
@@ -273,7 +304,11 @@ impl Project {
         let mut fns = BTreeMap::new();
         let mut modules = BTreeMap::new();
         let mut library = AST::empty();
-        let mut script_paths = list_dir(&root.join(SCRIPTS_DIR), "rhai", &mut errors);
+        let mut drafts = AST::empty();
+        let scripts = root.join(SCRIPTS_DIR);
+        let mut script_paths = list_dir(&scripts, "rhai", &mut errors, overlay);
+        let drafts_dir = scripts.join(script::untrusted::DRAFTS_DIR);
+        script_paths.extend(list_dir(&drafts_dir, "rhai", &mut errors, overlay));
         if let Some(extra) = extra_script {
             let extra = extra.canonicalize().unwrap_or_else(|_| extra.to_path_buf());
             if !script_paths
@@ -284,10 +319,28 @@ impl Project {
             }
         }
         for path in script_paths {
-            let Some(text) = read_collect(&path, &mut files, &mut errors) else {
+            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
                 continue;
             };
             let shown = relative(root, &path);
+            if script::untrusted::is_draft(&text) {
+                match load_draft(&path, &shown, &text) {
+                    Ok((ast, f)) => {
+                        let def = Definition {
+                            path: shown.clone(),
+                            text: text.clone(),
+                            span: f.span,
+                            kind: "fn",
+                        };
+                        if claim(&mut defs, &mut errors, &config, &f.name, def) {
+                            fns.insert(f.name.clone(), Arc::new(f));
+                            drafts.combine(ast.clone_functions_only());
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+                continue;
+            }
             match script::compile_file(engine, &shown, &text) {
                 Ok((ast, file_fns)) => {
                     let stem = path
@@ -322,6 +375,7 @@ impl Project {
             fns,
             modules,
             library: Arc::new(library),
+            drafts: Arc::new(drafts),
             files,
         };
         errors.extend(project.check_toolsets());
@@ -605,28 +659,65 @@ pub fn relative(root: &Path, path: &Path) -> PathBuf {
         .unwrap_or_else(|_| path.to_path_buf())
 }
 
-fn list_dir(dir: &Path, ext: &str, errors: &mut Vec<ProjectError>) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+/// Load an untrusted draft (a script holding [`script::untrusted::MARK`]): parsed as the
+/// restricted engine parses (no `call()` syntax), exactly one fn named after the file.
+fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, ScriptFn), ProjectError> {
+    let mut parser = Engine::new_raw();
+    parser.set_max_expr_depths(256, 128);
+    parser.disable_symbol("eval");
+    let (ast, mut fns) = script::compile_file(&parser, shown, text)?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    script::untrusted::check(&ast, &stem, None).map_err(|rule| {
+        ProjectError::io(
+            shown,
+            format!("an untrusted draft is one fn named after its file: {rule}"),
+        )
+    })?;
+    let mut f = fns.remove(0);
+    f.untrusted = true;
+    Ok((ast, f))
+}
+
+fn list_dir(
+    dir: &Path,
+    ext: &str,
+    errors: &mut Vec<ProjectError>,
+    overlay: &Overlay,
+) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
             errors.push(ProjectError::io(dir, e));
-            return Vec::new();
+            Vec::new()
         }
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext) && p.is_file())
-        .collect();
+    paths.retain(|p| overlay.get(p).is_none_or(Option::is_some));
+    let added = overlay
+        .iter()
+        .filter(|(p, t)| t.is_some() && p.parent() == Some(dir));
+    paths.extend(added.map(|(p, _)| p.clone()));
+    paths.retain(|p| p.extension().is_some_and(|x| x == ext));
     paths.sort();
+    paths.dedup();
     paths
 }
 
 fn read_optional(
     path: &Path,
     files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
+    overlay: &Overlay,
 ) -> Result<Option<Arc<str>>, ProjectError> {
+    if let Some(changed) = overlay.get(path) {
+        return Ok(changed.clone());
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => {
             files.push((path.to_path_buf(), mtime(path)));
@@ -641,8 +732,9 @@ fn read_collect(
     path: &Path,
     files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
     errors: &mut Vec<ProjectError>,
+    overlay: &Overlay,
 ) -> Option<Arc<str>> {
-    read_optional(path, files).unwrap_or_else(|e| {
+    read_optional(path, files, overlay).unwrap_or_else(|e| {
         errors.push(e);
         None
     })

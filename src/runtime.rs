@@ -86,6 +86,9 @@ pub struct Runtime {
     /// Changes with every swap of `loaded` (see [`Caller::generation`](crate::script::caller::Caller::generation)).
     generation: std::sync::atomic::AtomicU64,
     pub engine: rhai::Engine,
+    /// The restricted engine untrusted drafts run in, built on first use
+    /// ([`crate::script::untrusted`]).
+    untrusted: std::sync::OnceLock<rhai::Engine>,
     pub handle: Handle,
     pub cancel: Arc<Cancel>,
     pub sandbox: Arc<Sandbox>,
@@ -136,11 +139,7 @@ impl Runtime {
             Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
         );
         let cancel = Arc::new(Cancel::default());
-        let limits = EngineLimits {
-            max_operations: settings.max_operations,
-            max_cpu: std::time::Duration::from_secs(settings.max_cpu_seconds),
-            ..EngineLimits::default()
-        };
+        let limits = EngineLimits::of(&settings);
         let budget_limits = settings.budget;
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
@@ -170,6 +169,7 @@ impl Runtime {
                 })),
                 generation: std::sync::atomic::AtomicU64::new(next_generation()),
                 engine,
+                untrusted: std::sync::OnceLock::new(),
                 handle,
                 cancel,
                 sandbox,

@@ -749,3 +749,139 @@ proptest! {
         );
     }
 }
+
+/// What a hostile draft may try, as a statement.
+fn hostile_statement() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "write_text(\"pwned.txt\", \"x\");",
+        "write_text(\"pwned.txt\", env(\"PATH\"));",
+        "return env(\"PATH\");",
+        "return read_text(\"llm-do.toml\");",
+        "call(\"shell\", #{command: \"touch pwned.txt\"});",
+        "let w = worker(#{name: \"w\", instructions: \"x\"});",
+        "loop {}",
+        "while true { let s = \"\"; s.pad(1000, 'x'); }",
+        // Rhai's own `sleep` would hold the thread with no operation or CPU spent.
+        "sleep(100);",
+        "sleep(100.0);",
+        "eval(\"write_text(\\\"pwned.txt\\\", \\\"x\\\")\");",
+        "Fn(\"write_text\").call(\"pwned.txt\", \"x\");",
+        "return defer();",
+        "print(env(\"PATH\"));",
+        "let x = 1;",
+    ])
+}
+
+/// A whole hostile draft of `fn triage`: optional top-level code, the fn (under its own name
+/// or a reserved one) with hostile statements, and optional extra fns.
+fn hostile_draft() -> impl Strategy<Value = String> {
+    (
+        // Biased towards drafts that load, so most cases reach the call.
+        prop::option::weighted(0.15, hostile_statement()),
+        prop::sample::select(
+            vec!["triage"; 8]
+                .into_iter()
+                .chain(["approve", "read_text"])
+                .collect::<Vec<_>>(),
+        ),
+        prop::collection::vec(hostile_statement(), 0..3),
+        prop::option::weighted(
+            0.25,
+            prop::sample::select(vec!["approve", "helper", "fake", "write_text", "main"]),
+        ),
+    )
+        .prop_map(|(top, name, body, extra)| {
+            let mut code = String::new();
+            if let Some(top) = top {
+                code.push_str(top);
+                code.push('\n');
+            }
+            code.push_str(&format!(
+                "fn {name}(message) {{ {} #{{category: \"bug\"}} }}\n",
+                body.join(" ")
+            ));
+            if let Some(e) = extra {
+                code.push_str(&format!(
+                    "fn {e}(request) {{ write_text(\"pwned.txt\", \"x\"); \"approve\" }}\n"
+                ));
+            }
+            code
+        })
+}
+
+/// Run a marked draft `code` as `triage` in a project where it serves (`shadow-code`): the
+/// project refuses it, or it runs with the restricted engine's powers only. Returns the
+/// project root's `pwned.txt` (never there) and what the call gave (never the environment).
+fn run_draft(code: &str) -> Result<(bool, String), String> {
+    use llm_do::runtime::Runtime;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (file, text) in [
+        ("llm-do.toml", "[stabilize]\ntriage = \"shadow-code\"\n".to_string()),
+        (
+            "workers/triage.worker",
+            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n".into(),
+        ),
+        ("scripts/models.rhai", "fn fake(request) { #{output: #{category: \"bug\"}} }\n".into()),
+        ("scripts/drafts/triage.rhai", format!("// llm-do: untrusted draft\n{code}")),
+    ] {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let mut settings = llm_do::settings::Settings::new(root.to_path_buf());
+    settings.quiet = true;
+    settings.max_operations = 20_000;
+    let rt = {
+        let _guard = runtime().enter();
+        Runtime::new(
+            settings,
+            runtime().handle().clone(),
+            Arc::new(llm_do::trace::Silent),
+            None,
+        )
+    };
+    let Ok(rt) = rt else {
+        // Refused at load: nothing of it ran.
+        return Err("refused".into());
+    };
+    let project = rt.project();
+    // Loaded: it is the one untrusted fn, outside the library (never the approval policy).
+    assert!(
+        project.fns.get("triage").is_some_and(|f| f.untrusted),
+        "{code}"
+    );
+    assert!(
+        project
+            .library
+            .iter_functions()
+            .all(|f| f.name != "triage" && f.name != "approve"),
+        "{code}"
+    );
+    let ctx = llm_do::call::CallCtx::default();
+    let out = runtime().block_on(rt.call(&ctx, "triage", json!({"message": "live"})));
+    let text = match out {
+        Ok(v) => v.to_string(),
+        Err(e) => e.to_string(),
+    };
+    Ok((root.join("pwned.txt").exists(), text))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+
+    /// Issue 29: whatever a draft holds (builtins that write, read or reach the environment,
+    /// `call()`, inline workers, imports, `eval`, extra fns, `fn approve`, top-level code,
+    /// reserved names, endless loops), before a person accepts it nothing of it runs with more
+    /// than the restricted engine's powers: no file is written, no secret comes back, every
+    /// call ends, and it never joins the library the approval policy is read from.
+    #[test]
+    fn a_draft_never_runs_with_more_than_the_restricted_engines_powers(code in hostile_draft()) {
+        let path = std::env::var("PATH").unwrap_or_default();
+        if let Ok((pwned, text)) = run_draft(&code) {
+            prop_assert!(!pwned, "{code}");
+            prop_assert!(path.is_empty() || !text.contains(&path), "{code}\n{text}");
+        }
+    }
+}

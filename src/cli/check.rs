@@ -37,8 +37,14 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
             p.root.display()
         ))?;
         for (name, mode) in &p.config.stabilize {
+            let untrusted = match p.switch(name).and_then(|s| s.untrusted_side()) {
+                Some(side) => format!(
+                    "; the {side} is an untrusted draft (`llm-do stabilize {name} --accept` trusts it)"
+                ),
+                None => String::new(),
+            };
             out_line(&format!(
-                "stabilize: `{name}` is served by {}",
+                "stabilize: `{name}` is served by {}{untrusted}",
                 serves(*mode)
             ))?;
         }

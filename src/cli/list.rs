@@ -26,10 +26,15 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
     for f in p.fns.values() {
         let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
         let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
+        let summary = if f.untrusted {
+            format!("untrusted draft: {}", f.summary())
+        } else {
+            f.summary().to_string()
+        };
         rows.push([
             "fn".into(),
             format!("{}({})", f.name, f.params.join(", ")),
-            f.summary().to_string(),
+            summary,
             format!("{}:{line}", f.path.display()),
         ]);
     }
@@ -37,7 +42,13 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
         rows.push([
             "switch".into(),
             name.clone(),
-            format!("served by {}", super::check::serves(*mode)),
+            match p.switch(name).and_then(|s| s.untrusted_side()) {
+                Some(side) => format!(
+                    "served by {}; the {side} is an untrusted draft",
+                    super::check::serves(*mode)
+                ),
+                None => format!("served by {}", super::check::serves(*mode)),
+            },
             "llm-do.toml [stabilize]".into(),
         ]);
     }

@@ -218,14 +218,22 @@ pub enum Command {
         junit: Option<PathBuf>,
     },
     /// Turn worker NAME into code: `--draft` asks a model for the fn, tests it on the cases and
-    /// writes it (with `[stabilize] NAME = "shadow"`) only if it reaches the worker's
-    /// self-agreement or `--min-agreement`.
+    /// writes it as an untrusted draft (with `[stabilize] NAME = "shadow"`) only if it reaches
+    /// the worker's self-agreement or `--min-agreement`; `--accept` trusts the draft.
+    #[command(
+        group(clap::ArgGroup::new("action").required(true).args(["draft", "accept"])),
+        mut_arg("model", |a| a.help("The model that drafts the fn, e.g. `anthropic:claude-haiku-4-5` (the worker keeps its own model for its runs)"))
+    )]
     Stabilize {
         /// The worker to stabilize.
         name: String,
-        /// Draft the fn with a model (the only action for now).
-        #[arg(long, required = true)]
+        /// Draft the fn with a model: written to `scripts/drafts/NAME.rhai`, untrusted (it runs
+        /// in the restricted engine) until accepted.
+        #[arg(long)]
         draft: bool,
+        /// Accept the draft after reading it: it becomes trusted code in `scripts/NAME.rhai`.
+        #[arg(long, conflicts_with_all = ["attempts", "min_agreement"])]
+        accept: bool,
         /// Drafts to try at most, each told how the last one failed.
         #[arg(long, value_name = "K", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         attempts: u32,
@@ -484,18 +492,23 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Stabilize {
             name,
             draft: _,
+            accept,
             attempts,
             min_agreement,
             run,
         } => {
             let run = run.or(outer);
-            let args = stabilize::StabilizeArgs {
-                name,
-                // `--model` picks the drafting model; the worker keeps its own for its runs.
-                model: run.model.clone(),
-                attempts,
-                min_agreement,
+            let action = if accept {
+                stabilize::Action::Accept
+            } else {
+                stabilize::Action::Draft {
+                    // `--model` picks the drafting model; the worker keeps its own for its runs.
+                    model: run.model.clone(),
+                    attempts,
+                    min_agreement,
+                }
             };
+            let args = stabilize::StabilizeArgs { name, action };
             let run = RunOptions { model: None, ..run };
             stabilize::run(&settings_for(g, &run, here, true)?, args).await
         }

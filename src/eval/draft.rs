@@ -1,13 +1,16 @@
-//! `llm-do stabilize NAME --draft` (DESIGN §14): a model drafts `fn NAME` in Rhai from the
-//! worker's prompt, schemas and cases. Each draft is compiled in a sandboxed engine (Rhai's
-//! own packages only: no llm-do builtins, no files, no network, operation and size limits), run
-//! on every case and graded with the worker's comparators; disagreements are fed back for the
-//! next attempt. The caller writes the best draft only when it reaches the bar.
+//! `llm-do stabilize NAME --draft` (DESIGN §14, §17): a model drafts `fn NAME` in Rhai from
+//! the worker's prompt, schemas and cases. A draft is code a model wrote, so it is untrusted
+//! ([`crate::script::untrusted`]): it must be exactly `fn NAME` (no other fn, no top-level
+//! statement, no reserved name), and it is compiled and run on every case in the restricted
+//! engine, under the operation and CPU limits of live runs and Ctrl-C, as it will run on live
+//! traffic until a person accepts it. Each draft is graded with the worker's comparators;
+//! disagreements are fed back for the next attempt. The caller writes the best draft only
+//! when it reaches the bar.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Scope};
+use rhai::{AST, Dynamic};
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
@@ -15,21 +18,19 @@ use crate::eval::cases::Case;
 use crate::eval::grade::Grader;
 use crate::project::Callee;
 use crate::runtime::Runtime;
-use crate::script::value;
+use crate::script::errors::{Termination, termination};
+use crate::script::{untrusted, value};
 use crate::worker::WorkerSpec;
 
-/// Name of the inline worker that drafts code.
+/// Name of the inline worker that drafts code (internal: never shown in an error).
 pub const DRAFTER: &str = "stabilize_drafter";
-
-/// Operations one case of a draft may take.
-pub const MAX_OPERATIONS: u64 = 2_000_000;
 
 /// How one draft did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Attempt {
     pub number: u32,
     pub code: String,
-    /// Why the draft could not run at all (syntax, missing fn, wrong parameters).
+    /// Why the draft could not run at all (syntax, another fn, wrong parameters).
     pub error: Option<String>,
     pub passed: usize,
     pub total: usize,
@@ -49,11 +50,14 @@ impl Attempt {
     }
 }
 
-/// Draft up to `attempts` times; returns every attempt, best last-found-first order kept.
+/// Draft up to `attempts` times, stopping at the first draft that reaches `bar`; every
+/// attempt is handed to `done` as soon as it is graded (so none is lost when a later one
+/// fails), and all are returned in order.
 ///
 /// # Errors
 ///
-/// The drafting model failed (not a bad draft: that is an attempt with an error).
+/// The drafting model failed (not a bad draft: that is an attempt with an error), grading
+/// failed, or Ctrl-C stopped it.
 pub async fn draft(
     rt: &Arc<Runtime>,
     worker: &WorkerSpec,
@@ -61,11 +65,12 @@ pub async fn draft(
     model: Option<&str>,
     attempts: u32,
     bar: f64,
+    done: &mut (dyn FnMut(&Attempt) + Send),
 ) -> Result<Vec<Attempt>, CallError> {
     let drafter = Callee::Worker(Arc::new(drafter_spec(model).map_err(CallError::Script)?));
     let params = params_of(worker);
     let grader = Grader::for_name(rt, &worker.name);
-    let mut done: Vec<Attempt> = Vec::new();
+    let mut made: Vec<Attempt> = Vec::new();
     for number in 1..=attempts.max(1) {
         let request = json!({
             "name": worker.name,
@@ -74,24 +79,47 @@ pub async fn draft(
             "input_schema": worker.input.to_string(),
             "output_schema": worker.output.as_ref().map_or_else(|| "a string".to_string(), Value::to_string),
             "cases": cases.iter().map(|c| json!({"input": c.input, "expected": c.expected}).to_string()).collect::<Vec<_>>().join("\n"),
-            "feedback": done.last().map(feedback).unwrap_or_default(),
+            "feedback": made.last().map(feedback).unwrap_or_default(),
         });
         let reply = rt
             .invoke(&CallCtx::default(), &drafter, Input::Json(request))
-            .await?;
+            .await
+            .map_err(drafter_error)?;
         let code = code_of(&value::to_json(&reply));
-        let attempt = try_draft(&grader, worker, &params, cases, number, code).await?;
+        let attempt = try_draft(rt, &grader, worker, &params, cases, number, code).await?;
         let good = attempt.error.is_none() && attempt.agreement() >= bar;
-        done.push(attempt);
+        done(&attempt);
+        made.push(attempt);
         if good {
             break;
         }
     }
-    Ok(done)
+    Ok(made)
 }
 
-/// Compile `code`, run it on every case and grade the outputs.
+/// The drafting model's failure, said without the drafter's internal worker name.
+fn drafter_error(e: CallError) -> CallError {
+    match e {
+        CallError::Model { model, source, .. } => {
+            CallError::Script(format!("the drafting model `{model}` failed: {source}"))
+        }
+        CallError::NoModel { .. } => CallError::Script(
+            "no model to draft with: pass `--model ID`, set `LLM_DO_MODEL`, or set `[defaults] model` in llm-do.toml".into(),
+        ),
+        e @ (CallError::Cancelled | CallError::Aborted | CallError::Budget { .. }) => e,
+        other => CallError::Script(format!(
+            "the drafting model failed: {}",
+            other
+                .one_line()
+                .replace(&format!("worker `{DRAFTER}`"), "the drafter")
+        )),
+    }
+}
+
+/// Check `code` as a draft of the worker's fn, run it on every case in the restricted engine
+/// and grade the outputs.
 async fn try_draft(
+    rt: &Arc<Runtime>,
     grader: &Grader,
     worker: &WorkerSpec,
     params: &[String],
@@ -107,41 +135,21 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let engine = sandbox();
-    let ast = match engine.compile(&attempt.code) {
-        Ok(ast) => ast,
-        Err(e) => {
-            attempt.error = Some(format!("syntax error: {e}"));
+    let ast = untrusted::compile(rt.untrusted_engine(), &attempt.code, &worker.name)
+        .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
+    let ast = match ast {
+        Ok(ast) => Arc::new(ast),
+        Err(rule) => {
+            attempt.error = Some(rule.to_string());
             return Ok(attempt);
         }
     };
-    let signature = ast
-        .iter_functions()
-        .find(|f| f.name == worker.name)
-        .map(|f| f.params.iter().map(ToString::to_string).collect::<Vec<_>>());
-    match signature {
-        None => {
-            attempt.error = Some(format!("the draft defines no `fn {}`", worker.name));
-            return Ok(attempt);
-        }
-        Some(p) if p != params => {
-            attempt.error = Some(format!(
-                "`fn {}` must take ({}), not ({})",
-                worker.name,
-                params.join(", "),
-                p.join(", ")
-            ));
-            return Ok(attempt);
-        }
-        Some(_) => {}
-    }
     for case in cases {
         let args: Vec<Dynamic> = params
             .iter()
             .map(|p| value::to_dynamic(case.input.get(p).unwrap_or(&case.input)))
             .collect();
-        let out = engine.call_fn::<Dynamic>(&mut Scope::new(), &ast, &worker.name, args);
-        let actual = match out {
+        let actual = match run_case(rt, &ast, &worker.name, args).await? {
             Ok(v) => value::to_json(&v),
             Err(e) => {
                 attempt
@@ -163,18 +171,28 @@ async fn try_draft(
     Ok(attempt)
 }
 
-/// The engine drafts run in: Rhai's own packages and limits, nothing of llm-do's.
-fn sandbox() -> Engine {
-    let mut engine = Engine::new();
-    engine.set_max_operations(MAX_OPERATIONS);
-    engine.set_max_call_levels(32);
-    engine.set_max_string_size(1 << 20);
-    engine.set_max_array_size(100_000);
-    engine.set_max_map_size(100_000);
-    engine.on_print(|_| {});
-    engine.on_debug(|_, _, _| {});
-    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
-    engine
+/// Run one case of a draft on a blocking thread (as live calls of a draft run), so Ctrl-C is
+/// seen while it runs. The outer error stops drafting (Ctrl-C); the inner one is the draft's.
+async fn run_case(
+    rt: &Arc<Runtime>,
+    ast: &Arc<AST>,
+    name: &str,
+    args: Vec<Dynamic>,
+) -> Result<Result<Dynamic, String>, CallError> {
+    let (rt, ast, name) = (rt.clone(), ast.clone(), name.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        untrusted::call(rt.untrusted_engine(), &ast, &name, args)
+    })
+    .await
+    .map_err(|e| CallError::Script(format!("a draft's run failed: {e}")))?;
+    match out {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => match termination(&e) {
+            Some(Termination::Cancelled) => Err(CallError::Cancelled),
+            Some(Termination::Aborted) => Err(CallError::Aborted),
+            None => Ok(Err(crate::script::errors::message(&e))),
+        },
+    }
 }
 
 /// What the next attempt is told about `last`.
@@ -236,7 +254,8 @@ fn drafter_spec(model: Option<&str>) -> Result<WorkerSpec, String> {
          You turn an LLM worker into code. Write one Rhai function `fn NAME(PARAMETERS)` that does\n\
          what the worker's instructions say, returning values of the output schema (a Rhai map\n\
          `#{{...}}` for an object). Only Rhai's standard functions are available: no files, no\n\
-         network, no other functions of the project. Every case (one JSON object per line, with\n\
+         network, no other functions of the project. Write only that one function: no other\n\
+         function, no code outside it. Every case (one JSON object per line, with\n\
          `input` and `expected`) must come out as expected. When `feedback` is not empty it\n\
          tells you how your previous draft failed: fix exactly that. Answer with the code only.\n"
     );
@@ -254,13 +273,5 @@ mod tests {
             "fn f(x) { x }\n"
         );
         assert_eq!(code_of(&json!("fn f(x) { x }")), "fn f(x) { x }\n");
-    }
-
-    #[test]
-    fn the_sandbox_has_no_llm_do_builtins_and_stops_loops() {
-        let engine = sandbox();
-        assert!(engine.eval::<Dynamic>("read_text(\"x\")").is_err());
-        assert!(engine.eval::<Dynamic>("loop {}").is_err());
-        assert!(engine.eval::<i64>("1 + 2").is_ok());
     }
 }

@@ -185,6 +185,7 @@ impl Runtime {
             Callee::Builtin(b) => {
                 (b.run)(&self.builtin_env(), args.into_vec()).map_err(builtins::call_error)
             }
+            Callee::Fn(f) if f.untrusted => self.call_untrusted(&f.name, args.into_vec()),
             _ => here.call_fn(inner.as_ref(), callee.name(), &mut args),
         };
         Span::close(span, self, Spend::default(), &out);
@@ -276,6 +277,14 @@ impl Runtime {
                 *spend = used;
                 out.map(|v| value::to_dynamic(&v))
             }
+            (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
+                let (rt, name, scope) = (self.clone(), f.name.clone(), ctx.cancel.clone());
+                self.evaluate(move || {
+                    let _entered = crate::cancel::enter(scope);
+                    rt.call_untrusted(&name, args)
+                })
+                .await
+            }
             (Callee::Fn(_) | Callee::SessionFn { .. }, Args::Positional(args)) => {
                 let (rt, ctx, name) = (self.clone(), ctx.clone(), callee.name().to_string());
                 let session = matches!(callee, Callee::SessionFn { .. });
@@ -341,6 +350,38 @@ impl Runtime {
         })
         .await
         .map_err(|e| CallError::Script(format!("a branch failed: {e}")))?
+    }
+
+    /// Call the untrusted draft `name` on this (blocking) thread: in the restricted engine,
+    /// never the process's (DESIGN §17), whatever path reached it.
+    fn call_untrusted(&self, name: &str, args: Vec<Dynamic>) -> Result<Dynamic, CallError> {
+        let engine = self.untrusted_engine();
+        let project = self.project();
+        crate::script::untrusted::call(engine, &project.drafts, name, args).map_err(|e| {
+            match self.call_failure(e) {
+                CallError::Rhai(e) => {
+                    let path = project.fns.get(name).map(|f| f.path.display().to_string());
+                    let line = e.position().line().map(|l| format!(":{l}")).unwrap_or_default();
+                    CallError::Script(format!(
+                        "{} (at {}{line}; an untrusted draft runs without llm-do's builtins until `llm-do stabilize {name} --accept`)",
+                        crate::script::errors::message(&e),
+                        path.unwrap_or_default(),
+                    ))
+                }
+                other => other,
+            }
+        })
+    }
+
+    /// The restricted engine of this runtime (its limits and Ctrl-C), built once: drafts run
+    /// in it live and when graded.
+    pub fn untrusted_engine(&self) -> &rhai::Engine {
+        self.untrusted.get_or_init(|| {
+            crate::script::untrusted::engine(
+                self.cancel.clone(),
+                crate::script::engine::EngineLimits::of(&self.settings),
+            )
+        })
     }
 
     /// The text a failed call is reported with (Rhai errors with their file and line).

@@ -36,6 +36,17 @@ impl Default for EngineLimits {
     }
 }
 
+impl EngineLimits {
+    /// The limits of live runs under `settings` (`[limits] max_operations`, `max_cpu_seconds`).
+    pub fn of(settings: &crate::settings::Settings) -> Self {
+        Self {
+            max_operations: settings.max_operations,
+            max_cpu: std::time::Duration::from_secs(settings.max_cpu_seconds),
+            ..Self::default()
+        }
+    }
+}
+
 /// An engine that parses scripts exactly as [`build`]'s does (limits, the `call` syntax) but
 /// cannot run them: no standard packages, no builtins. For commands that only load and check
 /// a project (`check`), where building the full engine was most of the start-up.

@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod inline;
 pub mod model;
 pub mod stdlib;
+pub mod untrusted;
 pub mod value;
 
 /// What a fn returns to hand its call to the worker of the same name (`return defer();`),
@@ -63,6 +64,9 @@ pub struct ScriptFn {
     pub path: PathBuf,
     /// Byte span of `fn NAME` in that file.
     pub span: (usize, usize),
+    /// An untrusted draft ([`untrusted`]): runs only in the restricted engine, never joins
+    /// the project library.
+    pub untrusted: bool,
 }
 
 impl ScriptFn {
@@ -151,6 +155,7 @@ pub fn compile_file(
             approval_required,
             path: shown.to_path_buf(),
             span,
+            untrusted: false,
         });
     }
     Ok((ast, fns))
@@ -329,6 +334,7 @@ mod tests {
             approval_required: false,
             path: PathBuf::new(),
             span: (0, 0),
+            untrusted: false,
         };
         assert_eq!(
             f.parameters_schema()["properties"]["level"],
@@ -353,6 +359,7 @@ mod tests {
             approval_required: false,
             path: PathBuf::new(),
             span: (0, 0),
+            untrusted: false,
         };
         let mut ok = vec![Dynamic::from(2.0_f64), Dynamic::from(1_i64), "low".into()];
         f.check_args(&mut ok).unwrap();
