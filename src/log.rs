@@ -433,6 +433,14 @@ impl RunLog {
             messages: messages.to_vec(),
             time: now(),
         });
+        self.commit();
+    }
+
+    /// Hand every row buffered so far to the writer and wait until it is committed: what a
+    /// command does before it reports calls as done outside the log (a chat turn, a `batch`
+    /// output line), so that a process killed next leaves no result the log lacks. A failure
+    /// is reported when the run closes.
+    pub fn commit(&self) {
         let written = match crate::sync::lock(&self.writer).as_ref() {
             Some(w) => w.write_now(self.take_batch()),
             None => Ok(()),

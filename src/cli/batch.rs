@@ -2,17 +2,24 @@
 //! bounded concurrency (`limits.max_parallel`; budgets and rate limits apply), each through the
 //! seam like any call. OUT gets one line per input, in input order, `{"line", "input",
 //! "output"}` or `{"line", "input", "error"}`, with the `run` that wrote it when the run log is
-//! on; a malformed input is an error line, not a crash.
+//! on; a malformed input (not JSON, not UTF-8) is an error line, not a crash.
 //!
-//! Resumable: a rerun skips the lines OUT already has. Each result is appended as one whole
-//! line in one write and flushed, so an interrupted run (Ctrl-C, SIGTERM, SIGKILL) leaves only
-//! whole lines; a partial last line (a kill mid-write) is cut off before resuming.
+//! Resumable: a rerun skips the lines OUT already has (`--retry-errors`: their error lines are
+//! rerun). Each result is appended as one whole line in one write and flushed, after the run
+//! log has committed its calls, so an interrupted run (Ctrl-C, SIGTERM, SIGKILL) leaves only
+//! whole lines, each one in the log; a result cut off mid-write is cut before resuming, and
+//! nothing else is. A run that appended a result out of input order (a retried error) rewrites
+//! OUT in input order at its end, atomically.
+//!
+//! OUT must be a regular file other than INPUTS: batch reads it back, and reading back a pipe
+//! or a terminal waits forever.
 
-use std::collections::BTreeSet;
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
@@ -29,26 +36,63 @@ pub struct Summary {
     pub errors: usize,
     /// Lines OUT already had (a resumed run).
     pub skipped: usize,
+    /// Error lines OUT had that this run ran again (`--retry-errors`).
+    pub retried: usize,
 }
 
-/// Run the batch; an interrupt leaves OUT whole and resumable (exit 130).
-pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> Result<(), Error> {
-    let io = |what: &Path, e: std::io::Error| {
-        Error::failed(format!("cannot use `{}`: {e}", what.display()))
+/// Why OUT cannot be used; nothing in it has been changed.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    #[error("`{0}` is the input file: its results would be appended to its own inputs")]
+    IsInput(String),
+    #[error(
+        "`{0}` is not a regular file (a pipe, a terminal or a device): batch reads its output back to resume"
+    )]
+    NotAFile(String),
+    #[error("`{path}` line {line} is not a result of `llm-do batch`")]
+    Foreign { path: String, line: usize },
+    #[error("cannot use `{0}`: {1}")]
+    Io(String, #[source] std::io::Error),
+}
+
+impl From<OutputError> for Error {
+    fn from(e: OutputError) -> Error {
+        let message = e.to_string();
+        match e {
+            OutputError::IsInput(_) => Error::usage(message)
+                .with_help("name another file for the results, e.g. `-o results.jsonl`"),
+            OutputError::NotAFile(_) => Error::usage(message)
+                .with_help("write to a file and read it from there: `-o out.jsonl && cat out.jsonl`"),
+            OutputError::Foreign { .. } => Error::usage(message).with_help(
+                "batch appends only to its own results: name a new file, or fix that line",
+            ),
+            OutputError::Io(..) => Error::failed(message),
+        }
+    }
+}
+
+/// Run the batch; an interrupt leaves OUT whole and resumable (exit 130). With
+/// `retry_errors`, the error lines OUT has are run again.
+pub async fn run(
+    settings: &Settings,
+    name: &str,
+    inputs: &Path,
+    out: &Path,
+    retry_errors: bool,
+) -> Result<(), Error> {
+    let (bytes, input_id) = read_input(inputs)?;
+    let lines = input_lines(&bytes);
+    let existing_file = match open_output(out, input_id, false) {
+        Err(OutputError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        opened => Some(opened?),
     };
-    let text = std::fs::read_to_string(inputs).map_err(|e| io(inputs, e))?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .collect();
-    let done = completed(out).map_err(|e| io(out, e))?;
-    let pending: Vec<(usize, &str)> = lines
-        .iter()
-        .copied()
-        .filter(|(n, _)| !done.contains(n))
-        .collect();
+    let existing = match existing_file {
+        Some(mut file) => Some(resume(&mut file, out)?),
+        None => None,
+    };
+    let had = existing.as_ref().map(|e| e.results.clone()).unwrap_or_default();
+    let skip = |n: &usize| had.get(n).is_some_and(|error| !error || !retry_errors);
+    let pending: Vec<(usize, Line)> = lines.iter().filter(|(n, _)| !skip(n)).cloned().collect();
     let mut settings = settings.clone();
     // The run-wide worker cap guards one program against runaway fan-out; a batch is many
     // independent programs, so it scales with the inputs unless set explicitly.
@@ -58,72 +102,99 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
     }
     let rt = setup::runtime(&settings, None, true, None)?;
     let callee = rt.resolve(name).map_err(Error::of_named_call)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .map_err(|e| io(out, e))?;
+    let mut file = open_output(out, input_id, true)?;
     let mut summary = Summary {
         inputs: lines.len(),
         skipped: lines.len() - pending.len(),
+        retried: pending.iter().filter(|(n, _)| had.contains_key(n)).count(),
         ..Summary::default()
     };
     let bar = progress(&settings, pending.len());
     let limit = usize::try_from(settings.max_parallel).unwrap_or(1).max(1);
     let top = CallCtx::default();
     let work = async {
-        let mut results = futures_util::stream::iter(pending.iter().map(|&(n, line)| {
+        let mut results = futures_util::stream::iter(pending.iter().map(|(n, line)| {
             let (rt, callee, top) = (&rt, &callee, &top);
             async move {
-                let (input, result) = match serde_json::from_str::<Value>(line) {
-                    // A malformed line is kept as the text it is.
-                    Err(e) => (
-                        Value::String(line.to_string()),
-                        Err(format!("input line {n} is not valid JSON: {e}")),
+                let (input, result) = match line {
+                    // An undecodable line is kept as the text it decodes to.
+                    Line::NotText(text, e) => (
+                        Value::String(text.clone()),
+                        Err(format!("input line {n} is not valid UTF-8: {e}")),
                     ),
-                    Ok(input) => {
-                        let out = rt.invoke(top, callee, Input::Json(input.clone())).await;
-                        let result = match out {
-                            Ok(v) => Ok(crate::script::value::to_json(&v)),
-                            Err(
-                                e @ (CallError::Cancelled
-                                | CallError::Aborted
-                                | CallError::Budget { .. }),
-                            ) => {
-                                return Err(e);
-                            }
-                            Err(e) => Err(rt.error_text(&e)),
-                        };
-                        (input, result)
-                    }
+                    Line::Text(text) => match serde_json::from_str::<Value>(text) {
+                        // A malformed line is kept as the text it is.
+                        Err(e) => (
+                            Value::String(text.clone()),
+                            Err(format!("input line {n} is not valid JSON: {e}")),
+                        ),
+                        Ok(input) => {
+                            let out = rt.invoke(top, callee, Input::Json(input.clone())).await;
+                            let result = match out {
+                                Ok(v) => Ok(crate::script::value::to_json(&v)),
+                                Err(
+                                    e @ (CallError::Cancelled
+                                    | CallError::Aborted
+                                    | CallError::Budget { .. }),
+                                ) => {
+                                    return Err(e);
+                                }
+                                Err(e) => Err(rt.error_text(&e)),
+                            };
+                            (input, result)
+                        }
+                    },
                 };
-                Ok((n, input, result))
+                Ok((*n, input, result))
             }
         }))
         .buffered(limit);
         // The run that wrote a line, for `llm-do logs --run` (a resumed batch has several).
         let run = rt.run_log().map(|log| log.run_id().to_string());
-        while let Some(item) = results.next().await {
-            let (n, input, result) = item?;
-            let mut record = match result {
-                Ok(output) => {
-                    summary.done += 1;
-                    json!({"line": n, "input": input, "output": output})
+        while let Some(first) = results.next().await {
+            // The results ready now, in input order, up to the first that stops the batch.
+            let mut ready = Vec::new();
+            let mut stop = None;
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    Ok(r) => ready.push(r),
+                    Err(e) => stop = Some(e),
                 }
-                Err(error) => {
-                    summary.errors += 1;
-                    json!({"line": n, "input": input, "error": error})
+                if stop.is_none() {
+                    next = results.next().now_or_never().flatten();
                 }
-            };
-            if let Some(run) = &run {
-                record["run"] = json!(run);
             }
-            let text = format!("{record}\n");
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.flush())
-                .map_err(|e| CallError::Tool(format!("cannot write `{}`: {e}", out.display())))?;
-            if let Some(bar) = &bar {
-                bar.inc(1);
+            // The log first: a line in OUT is a call the log has, even after a SIGKILL.
+            if let Some(log) = rt.run_log() {
+                log.commit();
+            }
+            for (n, input, result) in ready {
+                let mut record = match result {
+                    Ok(output) => {
+                        summary.done += 1;
+                        json!({"line": n, "input": input, "output": output})
+                    }
+                    Err(error) => {
+                        summary.errors += 1;
+                        json!({"line": n, "input": input, "error": error})
+                    }
+                };
+                if let Some(run) = &run {
+                    record["run"] = json!(run);
+                }
+                let text = format!("{record}\n");
+                file.write_all(text.as_bytes())
+                    .and_then(|()| file.flush())
+                    .map_err(|e| {
+                        CallError::Tool(format!("cannot write `{}`: {e}", out.display()))
+                    })?;
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+            }
+            if let Some(e) = stop {
+                return Err(e);
             }
         }
         Ok::<_, CallError>(())
@@ -132,43 +203,244 @@ pub async fn run(settings: &Settings, name: &str, inputs: &Path, out: &Path) -> 
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
+    // Also after an interrupt: what was retried replaces its error line in place.
+    let ordered = put_in_order(&mut file, out);
+    setup::finish_unsummarized(&rt, settings.trace.as_deref(), result.is_ok())?;
     result.map_err(Error::Call)?;
+    ordered?;
     if settings.json {
         out_line(&serde_json::to_string(&summary).unwrap_or_default())
     } else if settings.quiet {
         Ok(())
     } else {
-        crate::report::note(&format!(
-            "batch: {} inputs, {} done, {} errors, {} already in `{}`",
-            summary.inputs,
-            summary.done,
-            summary.errors,
-            summary.skipped,
-            out.display()
+        crate::report::note(&summary_line(
+            &summary,
+            out,
+            retry_errors,
+            setup::spent_figures(&rt.budget.spent()),
         ));
         Ok(())
     }
 }
 
-/// The input line numbers OUT already has; a partial last line (no newline) is cut off.
-fn completed(out: &Path) -> std::io::Result<BTreeSet<usize>> {
-    let text = match std::fs::read(out) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-        Err(e) => return Err(e),
-    };
-    let whole = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if whole < text.len() {
-        let file = std::fs::OpenOptions::new().write(true).open(out)?;
-        file.set_len(whole as u64)?;
+/// The one line a batch ends with: what it did and, when it used a model, what it spent.
+fn summary_line(s: &Summary, out: &Path, retry_errors: bool, spent: Option<String>) -> String {
+    let mut line = format!(
+        "batch: {} inputs, {} done, {} errors, {} already in `{}`",
+        s.inputs,
+        s.done,
+        s.errors,
+        s.skipped,
+        out.display()
+    );
+    if retry_errors {
+        line.push_str(&format!(", {} errors retried", s.retried));
     }
-    Ok(String::from_utf8_lossy(&text[..whole])
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v.get("line").and_then(Value::as_u64))
-        .filter_map(|n| usize::try_from(n).ok())
-        .collect())
+    if let Some(spent) = spent {
+        line.push_str(&format!("; {spent}"));
+    }
+    line
+}
+
+/// The identity of a file (device and inode): two paths naming one file have the same.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
+    None
+}
+
+/// The bytes of INPUTS and the identity of the file they came from.
+fn read_input(inputs: &Path) -> Result<(Vec<u8>, Option<FileId>), Error> {
+    let cannot = |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", inputs.display()));
+    let mut file = File::open(inputs).map_err(cannot)?;
+    let id = file.metadata().map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok((bytes, file_id(&id)))
+}
+
+/// One input line: its text, or the text it decodes to with why it is not UTF-8.
+#[derive(Debug, Clone, PartialEq)]
+enum Line {
+    Text(String),
+    NotText(String, std::str::Utf8Error),
+}
+
+/// The non-blank lines of `bytes` with their numbers (from 1); a line that is not UTF-8 is
+/// one line all the same.
+fn input_lines(bytes: &[u8]) -> Vec<(usize, Line)> {
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter_map(|(i, raw)| {
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let line = match std::str::from_utf8(raw) {
+                Ok(text) if text.trim().is_empty() => return None,
+                Ok(text) => Line::Text(text.to_string()),
+                Err(e) => Line::NotText(String::from_utf8_lossy(raw).into_owned(), e),
+            };
+            Some((i + 1, line))
+        })
+        .collect()
+}
+
+/// Open OUT to read it back and append to it (`create`: also when it does not exist yet);
+/// refused, before anything is read or written, when it is not a regular file or is INPUTS.
+///
+/// It is opened non-blocking, so that a pipe with no reader does not stop the open itself;
+/// its type is then checked on the open file, not on the path.
+fn open_output(out: &Path, input: Option<FileId>, create: bool) -> Result<File, OutputError> {
+    let name = || out.display().to_string();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).append(true).create(create);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
+    }
+    let file = options.open(out).map_err(|e| OutputError::Io(name(), e))?;
+    let meta = file.metadata().map_err(|e| OutputError::Io(name(), e))?;
+    if !meta.is_file() {
+        return Err(OutputError::NotAFile(name()));
+    }
+    if input.is_some() && file_id(&meta) == input {
+        return Err(OutputError::IsInput(name()));
+    }
+    Ok(file)
+}
+
+/// What OUT already holds.
+#[derive(Debug, Default, PartialEq)]
+struct Existing {
+    /// Per input line, whether its newest result is an error.
+    results: BTreeMap<usize, bool>,
+    /// The length to keep: all of it, or up to a result cut off mid-write (or trailing blanks).
+    keep: usize,
+    /// The last result is whole but has no newline (a file edited by hand): one is added.
+    unterminated: bool,
+}
+
+/// One line of OUT.
+#[derive(Debug, PartialEq)]
+enum OutLine {
+    Blank,
+    /// A result of input line `line`; `error` when it is an error line.
+    Result { line: usize, error: bool },
+    /// The start of a result, cut off before its end (only the last line can be).
+    CutOff,
+    Foreign,
+}
+
+/// What `raw` (one line of OUT, without its newline) is.
+fn out_line_kind(raw: &[u8]) -> OutLine {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return OutLine::Blank;
+    }
+    // A cut can fall inside a character: read up to it.
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => text,
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return OutLine::Foreign,
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => {
+            let line = v.get("line").and_then(Value::as_u64);
+            let line = line.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0);
+            let (output, error) = (v.get("output").is_some(), v.get("error").is_some());
+            match line {
+                Some(line) if v.get("input").is_some() && output != error => {
+                    OutLine::Result { line, error }
+                }
+                _ => OutLine::Foreign,
+            }
+        }
+        // Every result starts so (`line` is its first key).
+        Err(e) if e.is_eof() && text.starts_with("{\"line\":") => OutLine::CutOff,
+        Err(_) => OutLine::Foreign,
+    }
+}
+
+/// Read OUT's bytes: its results, and what to cut; a line that is not a result (the file is
+/// not batch's own) is refused by its number.
+fn existing(bytes: &[u8]) -> Result<Existing, usize> {
+    let mut found = Existing {
+        keep: bytes.len(),
+        ..Existing::default()
+    };
+    let tail_start = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let count = bytes.split(|b| *b == b'\n').count();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let last = i + 1 == count;
+        match out_line_kind(raw) {
+            OutLine::Result { line, error } => {
+                found.results.insert(line, error);
+                found.unterminated = last && !raw.is_empty();
+            }
+            OutLine::Blank if last => found.keep = tail_start,
+            OutLine::Blank => {}
+            OutLine::CutOff if last => found.keep = tail_start,
+            OutLine::CutOff | OutLine::Foreign => return Err(i + 1),
+        }
+    }
+    Ok(found)
+}
+
+/// Read OUT back to resume: cut a result cut off mid-write, end a last line that has no
+/// newline; refused when OUT is not batch's own (nothing changed then).
+fn resume(file: &mut File, out: &Path) -> Result<Existing, OutputError> {
+    let io = |e| OutputError::Io(out.display().to_string(), e);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    let found = existing(&bytes).map_err(|line| OutputError::Foreign {
+        path: out.display().to_string(),
+        line,
+    })?;
+    if found.keep < bytes.len() {
+        file.set_len(found.keep as u64).map_err(io)?;
+    }
+    if found.unterminated {
+        file.write_all(b"\n").map_err(io)?;
+    }
+    Ok(found)
+}
+
+/// OUT's lines in input order, the newest result per input line; `None` when they are so
+/// already (or OUT holds something else than results, which is then left as it is).
+fn in_order(bytes: &[u8]) -> Option<String> {
+    let mut lines: Vec<(usize, &str)> = Vec::new();
+    for raw in bytes.split(|b| *b == b'\n') {
+        match out_line_kind(raw) {
+            OutLine::Blank => {}
+            OutLine::Result { line, .. } => lines.push((line, std::str::from_utf8(raw).ok()?)),
+            OutLine::CutOff | OutLine::Foreign => return None,
+        }
+    }
+    if lines.windows(2).all(|w| w[0].0 < w[1].0) {
+        return None;
+    }
+    let newest: BTreeMap<usize, &str> = lines.into_iter().collect();
+    Some(newest.values().map(|l| format!("{l}\n")).collect())
+}
+
+/// Rewrite OUT in input order (atomically) when this run appended out of order.
+fn put_in_order(file: &mut File, out: &Path) -> Result<(), Error> {
+    let cannot = |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", out.display()));
+    let mut bytes = Vec::new();
+    file.rewind().map_err(cannot)?;
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    match in_order(&bytes) {
+        Some(text) => crate::atomic::write_atomic(out, text.as_bytes()).map_err(cannot),
+        None => Ok(()),
+    }
 }
 
 /// A progress bar on a terminal (stderr), unless `-q`.
@@ -184,4 +456,53 @@ fn progress(settings: &Settings, total: usize) -> Option<indicatif::ProgressBar>
         bar.set_style(style);
     }
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_lines_keep_undecodable_ones_and_skip_blanks() {
+        let got = input_lines(b"\"a\"\r\n\n  \n\xff\"b\"\n\"c\"");
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (1, Line::Text("\"a\"".into())));
+        assert!(matches!(&got[1], (4, Line::NotText(t, _)) if t == "\u{fffd}\"b\""));
+        assert_eq!(got[2], (5, Line::Text("\"c\"".into())));
+    }
+
+    #[test]
+    fn only_a_result_cut_off_mid_write_is_cut() {
+        let ok = b"{\"line\":1,\"input\":\"a\",\"output\":\"x\"}";
+        let mut whole = ok.to_vec();
+        whole.push(b'\n');
+        // A whole last result without a newline is kept and ended.
+        let found = existing(ok).unwrap();
+        assert_eq!((found.keep, found.unterminated), (ok.len(), true));
+        assert_eq!(found.results, BTreeMap::from([(1, false)]));
+        // Any prefix of a result after a whole line is cut, down to that line.
+        for cut in 1..ok.len() {
+            let mut bytes = whole.clone();
+            bytes.extend_from_slice(&ok[..cut]);
+            let found = existing(&bytes).unwrap();
+            assert_eq!((found.keep, found.unterminated), (whole.len(), false), "{cut}");
+        }
+        // Something that is not a result is never cut: it is refused.
+        assert_eq!(existing(b"{\"line\":1}\n"), Err(1));
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(b"hello");
+        assert_eq!(existing(&bytes), Err(2));
+    }
+
+    #[test]
+    fn results_are_put_in_input_order_newest_first() {
+        let a = "{\"line\":1,\"input\":\"a\",\"error\":\"e\"}";
+        let b = "{\"line\":2,\"input\":\"b\",\"output\":\"y\"}";
+        let a2 = "{\"line\":1,\"input\":\"a\",\"output\":\"x\"}";
+        assert_eq!(in_order(format!("{a}\n{b}\n").as_bytes()), None);
+        assert_eq!(
+            in_order(format!("{a}\n{b}\n{a2}\n").as_bytes()),
+            Some(format!("{a2}\n{b}\n"))
+        );
+    }
 }
