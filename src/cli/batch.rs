@@ -338,6 +338,9 @@ enum OutLine {
     Foreign,
 }
 
+/// How every result line begins (`line` is its first key).
+const START: &str = "{\"line\":";
+
 /// What `raw` (one line of OUT, without its newline) is.
 fn out_line_kind(raw: &[u8]) -> OutLine {
     if raw.iter().all(u8::is_ascii_whitespace) {
@@ -363,8 +366,9 @@ fn out_line_kind(raw: &[u8]) -> OutLine {
                 _ => OutLine::Foreign,
             }
         }
-        // Every result starts so (`line` is its first key).
-        Err(e) if e.is_eof() && text.starts_with("{\"line\":") => OutLine::CutOff,
+        Err(e) if e.is_eof() && (text.starts_with(START) || START.starts_with(text)) => {
+            OutLine::CutOff
+        }
         Err(_) => OutLine::Foreign,
     }
 }
