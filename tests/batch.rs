@@ -211,7 +211,14 @@ fn retry_errors_reruns_only_error_lines_and_keeps_input_order() {
         "fn m(request) { \"fixed: \" + request.messages[0].text }\n",
     )
     .unwrap();
-    let out = t.run_with(&["batch", "w", "in.jsonl", "-o", "out.jsonl", "--retry-errors"]);
+    let out = t.run_with(&[
+        "batch",
+        "w",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+        "--retry-errors",
+    ]);
     out.status(0);
     assert_eq!(
         out.stderr,
@@ -219,7 +226,13 @@ fn retry_errors_reruns_only_error_lines_and_keeps_input_order() {
     );
     assert_eq!(
         digest(&t),
-        ["1: ok: a", "2: fixed: bad b", "3: ok: c", "4: fixed: bad d", "5: ok: e"],
+        [
+            "1: ok: a",
+            "2: fixed: bad b",
+            "3: ok: c",
+            "4: fixed: bad d",
+            "5: ok: e"
+        ],
         "one line per input, in input order"
     );
     // The lines not rerun are kept byte for byte.

@@ -611,7 +611,13 @@ fn stats_gives_the_shadowing_fn_its_own_row() {
         .iter()
         .filter(|r| r["name"] == "triage")
         .map(|r| {
-            json!([r["kind"], r["calls"], r["distinct_inputs"], r["max_outputs_per_input"], r["candidate"]])
+            json!([
+                r["kind"],
+                r["calls"],
+                r["distinct_inputs"],
+                r["max_outputs_per_input"],
+                r["candidate"]
+            ])
         })
         .collect();
     assert_eq!(

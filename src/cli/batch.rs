@@ -61,8 +61,9 @@ impl From<OutputError> for Error {
         match e {
             OutputError::IsInput(_) => Error::usage(message)
                 .with_help("name another file for the results, e.g. `-o results.jsonl`"),
-            OutputError::NotAFile(_) => Error::usage(message)
-                .with_help("write to a file and read it from there: `-o out.jsonl && cat out.jsonl`"),
+            OutputError::NotAFile(_) => Error::usage(message).with_help(
+                "write to a file and read it from there: `-o out.jsonl && cat out.jsonl`",
+            ),
             OutputError::Foreign { .. } => Error::usage(message).with_help(
                 "batch appends only to its own results: name a new file, or fix that line",
             ),
@@ -90,7 +91,10 @@ pub async fn run(
         Some(mut file) => Some(resume(&mut file, out)?),
         None => None,
     };
-    let had = existing.as_ref().map(|e| e.results.clone()).unwrap_or_default();
+    let had = existing
+        .as_ref()
+        .map(|e| e.results.clone())
+        .unwrap_or_default();
     let skip = |n: &usize| had.get(n).is_some_and(|error| !error || !retry_errors);
     let pending: Vec<(usize, Line)> = lines.iter().filter(|(n, _)| !skip(n)).cloned().collect();
     let mut settings = settings.clone();
@@ -258,7 +262,8 @@ fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
 
 /// The bytes of INPUTS and the identity of the file they came from.
 fn read_input(inputs: &Path) -> Result<(Vec<u8>, Option<FileId>), Error> {
-    let cannot = |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", inputs.display()));
+    let cannot =
+        |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", inputs.display()));
     let mut file = File::open(inputs).map_err(cannot)?;
     let id = file.metadata().map_err(cannot)?;
     let mut bytes = Vec::new();
@@ -332,7 +337,10 @@ struct Existing {
 enum OutLine {
     Blank,
     /// A result of input line `line`; `error` when it is an error line.
-    Result { line: usize, error: bool },
+    Result {
+        line: usize,
+        error: bool,
+    },
     /// The start of a result, cut off before its end (only the last line can be).
     CutOff,
     Foreign,
@@ -357,7 +365,9 @@ fn out_line_kind(raw: &[u8]) -> OutLine {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => {
             let line = v.get("line").and_then(Value::as_u64);
-            let line = line.and_then(|n| usize::try_from(n).ok()).filter(|n| *n > 0);
+            let line = line
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0);
             let (output, error) = (v.get("output").is_some(), v.get("error").is_some());
             match line {
                 Some(line) if v.get("input").is_some() && output != error => {
@@ -489,7 +499,11 @@ mod tests {
             let mut bytes = whole.clone();
             bytes.extend_from_slice(&ok[..cut]);
             let found = existing(&bytes).unwrap();
-            assert_eq!((found.keep, found.unterminated), (whole.len(), false), "{cut}");
+            assert_eq!(
+                (found.keep, found.unterminated),
+                (whole.len(), false),
+                "{cut}"
+            );
         }
         // Something that is not a result is never cut: it is refused.
         assert_eq!(existing(b"{\"line\":1}\n"), Err(1));

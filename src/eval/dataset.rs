@@ -136,7 +136,10 @@ mod tests {
             fn_row(2, json!("a"), json!("y")),
             fn_row(3, json!("b"), json!("z")),
         ];
-        assert_eq!(jsonl(&entries(&rows)), "{\"input\":\"a\",\"expected\":\"x\"}\n");
+        assert_eq!(
+            jsonl(&entries(&rows)),
+            "{\"input\":\"a\",\"expected\":\"x\"}\n"
+        );
         // A plain fn's calls are its cases.
         assert_eq!(entries(&rows[1..]).len(), 2);
     }
