@@ -211,18 +211,22 @@ fn retry_errors_reruns_only_error_lines_and_keeps_input_order() {
         "fn m(request) { \"fixed: \" + request.messages[0].text }\n",
     )
     .unwrap();
+    // Through a symlink: the file it names is rewritten in order, the link stays.
+    std::os::unix::fs::symlink("out.jsonl", t.path().join("link.jsonl")).unwrap();
     let out = t.run_with(&[
         "batch",
         "w",
         "in.jsonl",
         "-o",
-        "out.jsonl",
+        "link.jsonl",
         "--retry-errors",
     ]);
     out.status(0);
+    let link = std::fs::symlink_metadata(t.path().join("link.jsonl")).unwrap();
+    assert!(link.file_type().is_symlink());
     assert_eq!(
         out.stderr,
-        "batch: 5 inputs, 2 done, 0 errors, 3 already in `out.jsonl`, 2 errors retried; 2 worker runs, 2 model requests, 0 in / 0 out tokens, cost unknown (no price for the model)\n"
+        "batch: 5 inputs, 2 done, 0 errors, 3 already in `link.jsonl`, 2 errors retried; 2 worker runs, 2 model requests, 0 in / 0 out tokens, cost unknown (no price for the model)\n"
     );
     assert_eq!(
         digest(&t),

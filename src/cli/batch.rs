@@ -452,7 +452,10 @@ fn put_in_order(file: &mut File, out: &Path) -> Result<(), Error> {
     file.rewind().map_err(cannot)?;
     file.read_to_end(&mut bytes).map_err(cannot)?;
     match in_order(&bytes) {
-        Some(text) => crate::atomic::write_atomic(out, text.as_bytes()).map_err(cannot),
+        // Through a symlink, the file it names is replaced, not the link.
+        Some(text) => std::fs::canonicalize(out)
+            .and_then(|file| crate::atomic::write_atomic(&file, text.as_bytes()))
+            .map_err(cannot),
         None => Ok(()),
     }
 }
