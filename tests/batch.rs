@@ -347,3 +347,46 @@ fn an_output_pipe_is_refused_instead_of_read_back() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn a_batch_on_a_terminal_ends_with_one_summary_line() {
+    // On a terminal the run's spent line used to follow the batch's own summary: two lines.
+    // `script` (util-linux) gives the batch a terminal; without it there is nothing to check.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` command for a terminal");
+        return;
+    }
+    let t = flaky();
+    let bin = env!("CARGO_BIN_EXE_llm-do");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{bin} batch w in.jsonl -o out.jsonl"),
+        "/dev/null",
+    ])
+    .current_dir(t.path())
+    .env("HOME", t.path())
+    .env("NO_COLOR", "1");
+    for k in crate::util::CLEARED {
+        cmd.env_remove(k);
+    }
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    // What is left on screen once the progress bar has cleared itself.
+    let lines: Vec<&str> = screen
+        .split("\r\n")
+        .map(|l| l.rsplit("\u{1b}[2K").next().unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "batch: 5 inputs, 3 done, 2 errors, 0 already in `out.jsonl`; 5 worker runs, 3 model requests, 0 in / 0 out tokens, cost unknown (no price for the model)"
+        ]
+    );
+}
