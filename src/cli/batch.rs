@@ -140,8 +140,10 @@ pub async fn run(
                 }
             }
             // The log first: a line in OUT is a call the log has, even after a SIGKILL.
-            if let Some(log) = rt.run_log() {
-                log.commit();
+            // The commit waits for the log's writer thread, so it waits off the runtime's
+            // threads (the calls in flight go on meanwhile).
+            if let Some(log) = rt.run_log().cloned() {
+                let _ = tokio::task::spawn_blocking(move || log.commit()).await;
             }
             for (n, input, result) in ready {
                 let mut record = match result {
