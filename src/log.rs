@@ -3,7 +3,8 @@
 //! seam's trace spans (an [`Observer`]), so whatever reaches a name is logged the same way.
 //!
 //! Rows are buffered and handed to the run's writer thread (`log::writer`) in batches (every
-//! [`FLUSH_EVERY`] rows or [`FLUSH_AFTER`], and at the end), each written in one transaction:
+//! [`FLUSH_EVERY`] rows or [`FLUSH_AFTER`], at the end, and when a command must not report a
+//! result the log lacks: [`RunLog::commit`]), each written in one transaction:
 //! a call costs a push, never a wait for the disk. Inputs and outputs are
 //! stored as JSON text; secrets never reach the log because they never reach a span (keys
 //! live in the HTTP layer only). A run logs at most [`MAX_SYMBOLIC_ROWS`] fn and builtin calls:
@@ -433,6 +434,14 @@ impl RunLog {
             messages: messages.to_vec(),
             time: now(),
         });
+        self.commit();
+    }
+
+    /// Hand every row buffered so far to the writer and wait until it is committed: what a
+    /// command does before it reports calls as done outside the log (a chat turn, a `batch`
+    /// output line), so that a process killed next leaves no result the log lacks. A failure
+    /// is reported when the run closes.
+    pub fn commit(&self) {
         let written = match crate::sync::lock(&self.writer).as_ref() {
             Some(w) => w.write_now(self.take_batch()),
             None => Ok(()),

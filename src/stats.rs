@@ -73,15 +73,20 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// Figures per name, sorted by name.
+/// Figures per name and kind, sorted by name (then kind). A worker and the fn that shadows it
+/// under `[stabilize] NAME` share a name but are two rows: the fn's outputs must not count as
+/// the worker's (they would hide that the worker answers each input one way).
 pub fn summarize(calls: &[CallRecord]) -> Vec<Row> {
-    let mut by_name: BTreeMap<&str, Vec<&CallRecord>> = BTreeMap::new();
+    let mut by_name: BTreeMap<(&str, &str), Vec<&CallRecord>> = BTreeMap::new();
     for c in calls {
-        by_name.entry(c.name.as_str()).or_default().push(c);
+        by_name
+            .entry((c.name.as_str(), c.kind.as_str()))
+            .or_default()
+            .push(c);
     }
     by_name
         .into_iter()
-        .map(|(name, calls)| row(name, &calls))
+        .map(|((name, _), calls)| row(name, &calls))
         .collect()
 }
 
@@ -266,5 +271,26 @@ mod tests {
                 "`w`: 4 calls, 2 distinct inputs, always the same output per input → candidate for a Rhai fn"
             ]
         );
+    }
+
+    #[test]
+    fn a_worker_and_its_shadowing_fn_are_two_rows() {
+        let fn_call = |input: Value, out: Value| CallRecord {
+            kind: "symbolic".into(),
+            ..call("w", input, Ok(out), 0.1)
+        };
+        let calls = vec![
+            call("w", json!("a"), Ok(json!("x")), 1.0),
+            fn_call(json!("a"), json!("not x")),
+            call("w", json!("a"), Ok(json!("x")), 1.0),
+            fn_call(json!("a"), json!("not x")),
+        ];
+        let rows = summarize(&calls);
+        let kinds: Vec<(&str, usize, usize)> = rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.calls, r.max_outputs_per_input))
+            .collect();
+        assert_eq!(kinds, [("neural", 2, 1), ("symbolic", 2, 1)]);
+        assert!(rows[0].is_candidate());
     }
 }

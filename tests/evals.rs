@@ -574,3 +574,84 @@ fn shadow_uses_the_worker_comparators() {
     let t = t.worker("w", &worker(""));
     t.run_with(&["shadow", "w", "--trace", "t.jsonl"]).status(1);
 }
+
+/// `triage` under `[stabilize] triage = "shadow"`: the worker answers "bug" unless the message
+/// has "idea"; the fn shadowing it says "feature" for "slow page", where the worker says "bug".
+/// `main.rhai` sends each of 4 messages twice: 8 worker calls, 8 fn calls beside them.
+fn shadowed() -> Test {
+    Test::new()
+        .config("[stabilize]\ntriage = \"shadow\"\n")
+        .worker(
+            "triage",
+            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
+        )
+        .script(
+            "models",
+            "fn fake(request) { let m = request.messages[0].text; if m.contains(\"idea\") { #{output: #{category: \"feature\"}} } else { #{output: #{category: \"bug\"}} } }\n",
+        )
+        .script(
+            "triage",
+            "/// message: string\nfn triage(message) { if message.contains(\"crash\") { #{category: \"bug\"} } else { #{category: \"feature\"} } }\n",
+        )
+        .file(
+            "main.rhai",
+            "for i in 0..2 { for m in [\"it crashes\", \"an idea\", \"slow page\", \"typo\"] { call(\"triage\", #{message: m}); } }",
+        )
+}
+
+#[test]
+fn stats_gives_the_shadowing_fn_its_own_row() {
+    let t = shadowed();
+    t.run_with(&["main.rhai"]).status(0);
+    let out = t.run_with(&["stats", "--json"]);
+    out.status(0);
+    let names: Vec<Value> = out.json()["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "triage")
+        .map(|r| {
+            json!([
+                r["kind"],
+                r["calls"],
+                r["distinct_inputs"],
+                r["max_outputs_per_input"],
+                r["candidate"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            json!(["neural", 8, 4, 1, true]),
+            json!(["symbolic", 8, 4, 1, false])
+        ]
+    );
+    let out = t.run_with(&["stats"]);
+    out.status(0);
+    assert!(
+        out.stdout.contains(
+            "stabilization candidates:\n  `triage`: 8 calls, 4 distinct inputs, always the same output per input → candidate for a Rhai fn\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn dataset_takes_the_workers_answers_not_its_shadows() {
+    let t = shadowed();
+    t.run_with(&["main.rhai"]).status(0);
+    let out = t.run_with(&["dataset", "triage"]);
+    out.status(0);
+    // The worker's answers, none disputed (the fn's "feature" for "slow page" is not one).
+    assert_eq!(
+        out.stdout,
+        concat!(
+            "{\"input\":{\"message\":\"it crashes\"},\"expected\":{\"category\":\"bug\"}}\n",
+            "{\"input\":{\"message\":\"an idea\"},\"expected\":{\"category\":\"feature\"}}\n",
+            "{\"input\":{\"message\":\"slow page\"},\"expected\":{\"category\":\"bug\"}}\n",
+            "{\"input\":{\"message\":\"typo\"},\"expected\":{\"category\":\"bug\"}}\n",
+        )
+    );
+}

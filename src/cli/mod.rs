@@ -253,6 +253,9 @@ pub enum Command {
         /// Where results go, one line per input (`{"line", "input", "output"|"error"}`).
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
+        /// Also rerun the inputs whose line in OUT is an error (OUT stays in input order).
+        #[arg(long)]
+        retry_errors: bool,
         #[command(flatten)]
         run: RunOptions,
     },
@@ -516,6 +519,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             name,
             inputs,
             output,
+            retry_errors,
             run,
         } => {
             batch::run(
@@ -523,6 +527,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 &name,
                 &inputs,
                 &output,
+                retry_errors,
             )
             .await
         }

@@ -143,12 +143,22 @@ pub fn cassette(
 /// At exit: flush the trace, close the run log (`ok`: how the run ended; [`wait_for_logs`]
 /// waits for its last write) and write a recorded cassette.
 pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
-    rt.shutdown_mcp();
     if !rt.settings.quiet && std::io::stderr().is_terminal() {
         if let Some(line) = spent_line(&rt.budget.spent()) {
             crate::report::note(&line);
         }
     }
+    finish_unsummarized(rt, trace, ok)
+}
+
+/// [`finish`] without the spent line: for a command whose own summary line says what was
+/// spent (`batch`), so that a run ends with one summary, not two.
+///
+/// # Errors
+///
+/// As [`finish`].
+pub fn finish_unsummarized(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
+    rt.shutdown_mcp();
     if let Some(closing) = rt.run_log().and_then(|log| log.close(ok)) {
         crate::sync::lock(&CLOSING).push(closing);
     }
@@ -167,6 +177,11 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
 
 /// The one-line summary of a run's model use (DESIGN §15), when it used a model.
 pub fn spent_line(spent: &crate::runtime::budget::Spent) -> Option<String> {
+    spent_figures(spent).map(|figures| format!("llm-do: {figures}"))
+}
+
+/// What a run spent on models (worker runs, requests, tokens, cost), when it used a model.
+pub fn spent_figures(spent: &crate::runtime::budget::Spent) -> Option<String> {
     if spent.requests == 0 {
         return None;
     }
@@ -176,7 +191,7 @@ pub fn spent_line(spent: &crate::runtime::budget::Spent) -> Option<String> {
         (n, _) => format!(", ${:.4} + {n} requests without a price", spent.cost),
     };
     Some(format!(
-        "llm-do: {} worker runs, {} model requests, {}{cost}",
+        "{} worker runs, {} model requests, {}{cost}",
         spent.worker_runs,
         spent.requests,
         crate::trace::usage_text(&spent.usage)

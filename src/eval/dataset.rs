@@ -42,9 +42,14 @@ impl Entry {
 }
 
 /// The distinct inputs of `rows` (any order; read oldest first), each with its outputs.
+///
+/// When the name is a worker's, only the worker's calls count: a fn of the same name (one
+/// that shadows the worker under `[stabilize]`) is what the cases will grade, not a reference.
 pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
+    let has_worker = rows.iter().any(|r| r.kind == "worker");
     let mut rows: Vec<&CallRow> = rows
         .iter()
+        .filter(|r| !has_worker || r.kind == "worker")
         .filter(|r| r.error.is_none() && r.output.is_some())
         .collect();
     rows.sort_by(|a, b| {
@@ -92,6 +97,7 @@ mod tests {
         CallRow {
             run: "r".into(),
             id,
+            kind: "worker".into(),
             name: "w".into(),
             input,
             output,
@@ -117,5 +123,24 @@ mod tests {
             jsonl(&got),
             "{\"input\":{\"input\":\"a\"},\"expected\":\"y \",\"disputed\":true}\n{\"input\":{\"input\":\"b\"},\"expected\":\"z\"}\n"
         );
+    }
+
+    #[test]
+    fn a_shadowing_fn_is_not_a_reference() {
+        let fn_row = |id, input, output| CallRow {
+            kind: "fn".into(),
+            ..row(id, input, Some(output))
+        };
+        let rows = vec![
+            row(1, json!("a"), Some(json!("x"))),
+            fn_row(2, json!("a"), json!("y")),
+            fn_row(3, json!("b"), json!("z")),
+        ];
+        assert_eq!(
+            jsonl(&entries(&rows)),
+            "{\"input\":\"a\",\"expected\":\"x\"}\n"
+        );
+        // A plain fn's calls are its cases.
+        assert_eq!(entries(&rows[1..]).len(), 2);
     }
 }
