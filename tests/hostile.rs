@@ -384,3 +384,45 @@ fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Issue 29: a model that asks a fn to sleep for `1e300` ms (or infinity, or NaN) gets a tool
+/// error back, never a panic ("overflow when adding duration to instant").
+#[test]
+fn a_model_cannot_crash_llm_do_with_an_endless_sleep() {
+    let model = "fn hostile(request) {\n  if request.turn == 0 {\n    #{tool_calls: [#{name: \"nap\", args: #{ms: 1.0e300}}, #{name: \"nap\", args: #{ms: -1.0e300}}]}\n  } else {\n    let out = [];\n    for r in request.messages[-1].tool_results { out.push(r.content); }\n    out.reduce(|acc, s| if acc == () { s } else { acc + \"\\n\" + s })\n  }\n}\n";
+    let t = Test::new()
+        .worker("h", "---\nmodel: script:hostile\ntoolsets: [nap]\n---\nGo.\n")
+        .script("model", model)
+        .script(
+            "nap",
+            "/// Rest a while.\n/// ms: number\nfn nap(ms) { sleep(ms); \"rested\" }\n",
+        );
+    let out = t.run_with(&["run", "h", "go"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "error: argument `ms` is too large: at most 86400000 ms (one day)\nrested\n"
+    );
+    assert_eq!(out.stderr, "");
+}
+
+/// Issue 29: `init` checks every file it would write before writing any: a dangling symlink at
+/// one target, or a folder on the way that is a symlink, refuses the whole init.
+#[test]
+fn init_refuses_a_dangling_symlink_or_a_symlinked_folder_and_writes_nothing() {
+    let t = Test::new();
+    std::fs::create_dir_all(t.path().join("proj/tests")).unwrap();
+    std::fs::create_dir_all(t.path().join("outside")).unwrap();
+    symlink("../../gone.jsonl", &t.path().join("proj/tests/shout.jsonl"));
+    symlink("../outside", &t.path().join("proj/workers"));
+    let before = tree(t.path());
+    let out = t.run_with(&["init", "proj"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: `llm-do init` would overwrite `proj/workers` (a symlink), `proj/tests/shout.jsonl` (a symlink); nothing was written\n  hint: run it in an empty folder, or pass one: `llm-do init DIR`\n"
+    );
+    assert_eq!(tree(t.path()), before);
+    assert!(!t.path().join("proj/llm-do.toml").exists());
+    assert!(!t.path().join("gone.jsonl").exists());
+}
