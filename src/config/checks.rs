@@ -145,7 +145,9 @@ fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
-fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
+/// `[shell]`: allow rules, the variables `env` passes (never a secret of `config`, which is
+/// the merged config once the user config is in), the timeout.
+pub(super) fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
     for (i, rule) in config.shell.allow.iter().enumerate() {
         if rule.prefix.trim().is_empty() {
             return Err(at(
@@ -186,8 +188,8 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
-/// Why `name` holds a secret: a provider key (`*_API_KEY`, a provider's `api_key_env`) or an
-/// MCP server's `headers_env` variable.
+/// Why `name` holds a secret: a provider key (`*_API_KEY`, a provider's `api_key_env`, the
+/// project's or the user config's) or an MCP server's `headers_env` variable.
 fn secret_variable(config: &Config, name: &str) -> Option<String> {
     if crate::tools::shell::is_secret_name(name) {
         return Some(String::from("a provider key"));
