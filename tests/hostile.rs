@@ -426,3 +426,58 @@ fn init_refuses_a_dangling_symlink_or_a_symlinked_folder_and_writes_nothing() {
     assert!(!t.path().join("proj/llm-do.toml").exists());
     assert!(!t.path().join("gone.jsonl").exists());
 }
+
+/// Issue 29: the run log never follows a planted `.llm-do/` or `log.db` (a symlink, dangling
+/// or not, a hard link, a WAL file that is a symlink) out of the project: the run is refused
+/// with a clear error, and the file outside is neither created nor changed.
+#[test]
+fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.db");
+    let plant = |t: &Test, case: &str| {
+        let state = t.path().join(".llm-do");
+        std::fs::write(&victim, b"not llm-do's").unwrap();
+        match case {
+            "dir" => std::os::unix::fs::symlink(outside.path(), &state).unwrap(),
+            "file" => std::fs::create_dir(&state).and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db"))).unwrap(),
+            "dangling" => {
+                std::fs::remove_file(&victim).unwrap();
+                std::fs::create_dir(&state).unwrap();
+                std::os::unix::fs::symlink(&victim, state.join("log.db")).unwrap();
+            }
+            "hard" => std::fs::create_dir(&state).and_then(|()| std::fs::hard_link(&victim, state.join("log.db"))).unwrap(),
+            "wal" => std::fs::create_dir(&state).and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db-wal"))).unwrap(),
+            _ => unreachable!(),
+        }
+    };
+    for (case, path, why) in [
+        ("dir", ".llm-do", "is a symlink"),
+        ("file", ".llm-do/log.db", "is a symlink"),
+        ("dangling", ".llm-do/log.db", "is a symlink"),
+        ("hard", ".llm-do/log.db", "has another hard link"),
+        ("wal", ".llm-do/log.db-wal", "is a symlink"),
+    ] {
+        let t = Test::new()
+            .worker("w", "---\nmodel: test\n---\nHi.\n")
+            .file("main.rhai", "call(\"w\", \"hello\")\n");
+        plant(&t, case);
+        let before: Vec<_> = std::fs::read_dir(outside.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let victim_before = std::fs::read(&victim).ok();
+        let expected = format!(
+            "error: refusing the run log: `[PROJECT]/{path}` {why}; llm-do writes its log only to a real `.llm-do/log.db` inside the project\n  hint: pass `--no-log`, or set `[log] enabled = false` in llm-do.toml\n"
+        );
+        let out = t.run_with(&["main.rhai"]);
+        out.status(1);
+        assert_eq!(out.stdout, "", "{case}");
+        assert_eq!(out.stderr, expected, "{case}");
+        // Reading it is refused too (or finds no log): either way nothing outside is opened.
+        let out = t.run_with(&["logs"]);
+        assert_ne!(out.status, 0, "{case}");
+        let after: Vec<_> = std::fs::read_dir(outside.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(after, before, "{case}: files appeared outside the project");
+        assert_eq!(std::fs::read(&victim).ok(), victim_before, "{case}");
+        // Without the log the run goes ahead.
+        t.run_with(&["main.rhai", "--no-log"]).status(0);
+        let _ = std::fs::remove_file(&victim);
+    }
+}
