@@ -226,12 +226,12 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
 }
 
 /// Make the log's folder and check that nothing planted stands at the log's names (see
-/// [`open`]); before a run starts, so a refused log ends it before it calls anything.
+/// [`open`]).
 ///
 /// # Errors
 ///
 /// [`LogError::Planted`], or the folder cannot be created.
-pub fn guard(path: &Path) -> Result<(), LogError> {
+fn guard(path: &Path) -> Result<(), LogError> {
     if let Some(dir) = path.parent() {
         state_dir(dir)?;
         let ignore = dir.join(".gitignore");
@@ -438,7 +438,6 @@ impl RunLog {
             started: now(),
             command: command.to_string(),
         };
-        guard(path)?;
         let writer = Writer::start(path.to_path_buf(), row, retain_days)?;
         Ok(RunLog {
             run,
