@@ -482,3 +482,64 @@ fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
         let _ = std::fs::remove_file(&victim);
     }
 }
+
+/// Whether `text` holds anything that acts on a terminal: a control other than newline and
+/// tab, or a bidi override.
+fn has_terminal_controls(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c)
+    })
+}
+
+/// Issue 29: what a model puts in a tool argument (a window title, a screen clear, a carriage
+/// return forging a line, a C1 control, a bidi override) is shown escaped by every face: the
+/// `-v` tree, `logs`, `logs --json`, `logs show` and errors. The JSON forms decode to the text
+/// the model sent.
+#[test]
+fn terminal_controls_from_a_model_are_shown_escaped_everywhere() {
+    const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\rforged\u{9b}\u{202e}gpj.exe";
+    let model = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"note\", args: #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"}}]}; }\n  request.messages[-1].tool_results[0].content\n}\n";
+    let t = Test::new()
+        .worker("h", "---\nmodel: script:hostile\ntoolsets: [note]\n---\nGo.\n")
+        .script("model", model)
+        .script("note", "/// Take a note.\n/// text: string\nfn note(text) { throw text; }\n")
+        .file("fail.rhai", "call(\"note\", #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"})\n");
+    let shown = r"\x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe";
+    // The result itself goes to a pipe here: data, as it is (escaped only on a terminal).
+    let out = t.run_with(&["run", "h", "go", "-vv"]);
+    out.status(0);
+    assert_eq!(out.stdout, format!("error: {EVIL}\n"));
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    // An error carrying the text, plain and located.
+    let out = t.run_with(&["fail.rhai"]);
+    out.status(1);
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    let out = t.run_with(&["logs"]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    assert!(out.stdout.contains(r"\x1b]0;pwned\x07"), "{}", out.stdout);
+    let out = t.run_with(&["logs", "--json"]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    let rows = out.json();
+    let errors: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["error"].as_str())
+        .collect();
+    assert!(errors.iter().any(|e| e.contains(EVIL)), "{errors:?}");
+    let id = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "note")
+        .map(|r| format!("{}:{}", r["run"].as_str().unwrap(), r["id"]))
+        .unwrap();
+    let out = t.run_with(&["logs", "show", &id]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    assert_eq!(out.json()["input"]["text"], EVIL);
+}
