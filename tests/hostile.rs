@@ -268,7 +268,7 @@ fn shell_commands_cannot_rewrite_the_protected_set() {
 }
 
 /// Wait for `child` at most `limit`; kill it and fail when it hangs.
-fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
+pub(crate) fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -314,7 +314,8 @@ fn fifos_are_refused_by_read_file_and_read_text_without_hanging() {
 }
 
 /// Whether a process with exactly this command line runs (Linux `/proc`).
-fn running(cmdline: &str) -> bool {
+/// Whether a process with exactly `cmdline` (words split on spaces) is running.
+pub(crate) fn running(cmdline: &str) -> bool {
     let wanted: Vec<u8> = cmdline
         .split(' ')
         .flat_map(|w| w.bytes().chain([0]))

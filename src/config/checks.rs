@@ -298,6 +298,13 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 ),
             ));
         }
+        if server.timeout_secs == Some(0) {
+            return Err(at(
+                &[key("mcp"), key(name), key("timeout_secs")],
+                format!("`timeout_secs` of mcp server `{name}` must be at least 1"),
+                Some("it is how long one tool call may take; leave it out for the default, 60"),
+            ));
+        }
         match (&server.command, &server.url) {
             (Some(_), Some(_)) => {
                 return Err(at(
