@@ -412,3 +412,38 @@ fn a_zero_timeout_is_refused_at_load() {
         out.stderr
     );
 }
+
+/// Issue 29: a server that does not answer within `timeout_secs` is stopped whole, its own
+/// children included, while llm-do goes on.
+#[test]
+fn a_timed_out_server_is_stopped_with_its_children() {
+    if !std::path::Path::new("/proc/self/cmdline").exists() {
+        return;
+    }
+    let sleep = unique("sleep 300.");
+    let t = Test::new()
+        .config(&config_with_child(&sleep, "timeout_secs = 1\n"))
+        .script(
+            "main",
+            "try { call(\"mcp.echo.hang\", #{}); } catch (e) { write_text(\"timed-out\", e); }\nsleep(60000);\n",
+        );
+    let mut child = t.spawn_quiet(&["scripts/main.rhai"]);
+    let marker = t.path().join("timed-out");
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the call never timed out"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    gone(&sleep);
+    assert!(child.try_wait().unwrap().is_none(), "llm-do is still running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let message = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(
+        message,
+        "`mcp.echo.hang` did not answer within 1 s (`timeout_secs` in `[mcp.echo]`); the server was stopped"
+    );
+}

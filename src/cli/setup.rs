@@ -216,6 +216,7 @@ pub async fn with_interrupt<T, E>(
     fut: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let cancel = rt.cancel.clone();
+    let runtime = rt.clone();
     // Handlers are installed before `fut` starts, so no signal can hit the default action
     // (killing the process mid-call) once the call tree runs.
     let mut signals = crate::interrupt::Signals::install();
@@ -223,6 +224,9 @@ pub async fn with_interrupt<T, E>(
         if signals.next().await {
             cancel.cancel();
             if signals.next().await {
+                // MCP servers run in process groups of their own, out of the terminal's reach:
+                // killed here, since exiting now skips the orderly shutdown.
+                runtime.mcp.drop_all();
                 std::process::exit(ExitCode::Interrupted as i32);
             }
         }
