@@ -544,3 +544,24 @@ fn terminal_controls_from_a_model_are_shown_escaped_everywhere() {
     assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
     assert_eq!(out.json()["input"]["text"], EVIL);
 }
+
+/// Issue 29: at `-vvv` the HTTP bodies, which hold what a model wrote, are escaped too (JSON
+/// leaves C1 controls and bidi overrides raw).
+#[tokio::test(flavor = "multi_thread")]
+async fn http_bodies_at_vvv_show_terminal_controls_escaped() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(crate::faults::text_reply("a\u{9b}2J\u{202e}gpj.exe")),
+        )
+        .mount(&server)
+        .await;
+    let t = Test::new()
+        .config(&crate::faults::config(&server.uri()))
+        .worker("w", "---\nmodel: local:m\n---\nHi.\n");
+    let (_t, out) = crate::util::run(t, &["run", "w", "go", "-vvv"]).await;
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"), "{}", out.stderr);
+}
