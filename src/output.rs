@@ -139,7 +139,10 @@ mod tests {
     #[test]
     fn styled_text_keeps_only_colour_sequences() {
         assert_eq!(
-            escape("\u{1b}[1;31merror\u{1b}[0m: \u{1b}]0;x\u{7}\u{1b}[2J", Escaped::Styled),
+            escape(
+                "\u{1b}[1;31merror\u{1b}[0m: \u{1b}]0;x\u{7}\u{1b}[2J",
+                Escaped::Styled
+            ),
             "\u{1b}[1;31merror\u{1b}[0m: \\x1b]0;x\\x07\\x1b[2J"
         );
     }

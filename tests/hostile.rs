@@ -392,7 +392,10 @@ fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
 fn a_model_cannot_crash_llm_do_with_an_endless_sleep() {
     let model = "fn hostile(request) {\n  if request.turn == 0 {\n    #{tool_calls: [#{name: \"nap\", args: #{ms: 1.0e300}}, #{name: \"nap\", args: #{ms: -1.0e300}}]}\n  } else {\n    let out = [];\n    for r in request.messages[-1].tool_results { out.push(r.content); }\n    out.reduce(|acc, s| if acc == () { s } else { acc + \"\\n\" + s })\n  }\n}\n";
     let t = Test::new()
-        .worker("h", "---\nmodel: script:hostile\ntoolsets: [nap]\n---\nGo.\n")
+        .worker(
+            "h",
+            "---\nmodel: script:hostile\ntoolsets: [nap]\n---\nGo.\n",
+        )
         .script("model", model)
         .script(
             "nap",
@@ -440,14 +443,20 @@ fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
         std::fs::write(&victim, b"not llm-do's").unwrap();
         match case {
             "dir" => std::os::unix::fs::symlink(outside.path(), &state).unwrap(),
-            "file" => std::fs::create_dir(&state).and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db"))).unwrap(),
+            "file" => std::fs::create_dir(&state)
+                .and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db")))
+                .unwrap(),
             "dangling" => {
                 std::fs::remove_file(&victim).unwrap();
                 std::fs::create_dir(&state).unwrap();
                 std::os::unix::fs::symlink(&victim, state.join("log.db")).unwrap();
             }
-            "hard" => std::fs::create_dir(&state).and_then(|()| std::fs::hard_link(&victim, state.join("log.db"))).unwrap(),
-            "wal" => std::fs::create_dir(&state).and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db-wal"))).unwrap(),
+            "hard" => std::fs::create_dir(&state)
+                .and_then(|()| std::fs::hard_link(&victim, state.join("log.db")))
+                .unwrap(),
+            "wal" => std::fs::create_dir(&state)
+                .and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db-wal")))
+                .unwrap(),
             _ => unreachable!(),
         }
     };
@@ -462,7 +471,11 @@ fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
             .worker("w", "---\nmodel: test\n---\nHi.\n")
             .file("main.rhai", "call(\"w\", \"hello\")\n");
         plant(&t, case);
-        let before: Vec<_> = std::fs::read_dir(outside.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let before: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         let victim_before = std::fs::read(&victim).ok();
         let expected = format!(
             "error: refusing the run log: `[PROJECT]/{path}` {why}; llm-do writes its log only to a real `.llm-do/log.db` inside the project\n  hint: pass `--no-log`, or set `[log] enabled = false` in llm-do.toml\n"
@@ -475,7 +488,11 @@ fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
         // Reading it is refused too (or finds no log): either way nothing outside is opened.
         let out = t.run_with(&["logs"]);
         assert_ne!(out.status, 0, "{case}");
-        let after: Vec<_> = std::fs::read_dir(outside.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        let after: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(after, before, "{case}: files appeared outside the project");
         assert_eq!(std::fs::read(&victim).ok(), victim_before, "{case}");
         // Without the log the run goes ahead.
@@ -563,5 +580,9 @@ async fn http_bodies_at_vvv_show_terminal_controls_escaped() {
     let (_t, out) = crate::util::run(t, &["run", "w", "go", "-vvv"]).await;
     out.status(0);
     assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
-    assert!(out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"),
+        "{}",
+        out.stderr
+    );
 }

@@ -224,8 +224,9 @@ fn a_worker_naming_a_missing_tool_fails_naming_the_server() {
     let out = t.run_with(&["run", "w", "hi"]);
     assert_ne!(out.status, 0);
     assert!(
-        out.stderr
-            .contains("mcp server `echo` has no tool `nope`; its tools are: big, crash, echo, fail, hang"),
+        out.stderr.contains(
+            "mcp server `echo` has no tool `nope`; its tools are: big, crash, echo, fail, hang"
+        ),
         "{}",
         out.stderr
     );
@@ -440,7 +441,10 @@ fn a_timed_out_server_is_stopped_with_its_children() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     gone(&sleep);
-    assert!(child.try_wait().unwrap().is_none(), "llm-do is still running");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "llm-do is still running"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let message = std::fs::read_to_string(&marker).unwrap();

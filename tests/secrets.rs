@@ -346,12 +346,24 @@ fn unwrapped(text: &str) -> String {
 fn shell_env_never_passes_a_key_from_any_source() {
     let model = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"shell\", args: #{command: \"printenv VAR\"}}]}; }\n  request.messages[-1].tool_results[0].content\n}\n";
     let provider = |var: &str| {
-        format!("[providers.corp]\nbase_url = \"http://127.0.0.1:9/v1\"\nwire = \"openai\"\napi_key_env = \"{var}\"\n")
+        format!(
+            "[providers.corp]\nbase_url = \"http://127.0.0.1:9/v1\"\nwire = \"openai\"\napi_key_env = \"{var}\"\n"
+        )
     };
     let cases = [
         ("OPENAI_API_KEY", "", "", "a provider key"),
-        ("CORP_TOKEN", &*provider("CORP_TOKEN"), "", "the API key of provider `corp`"),
-        ("CORP_TOKEN", "", &*provider("CORP_TOKEN"), "the API key of provider `corp`"),
+        (
+            "CORP_TOKEN",
+            &*provider("CORP_TOKEN"),
+            "",
+            "the API key of provider `corp`",
+        ),
+        (
+            "CORP_TOKEN",
+            "",
+            &*provider("CORP_TOKEN"),
+            "the API key of provider `corp`",
+        ),
     ];
     for (var, project_extra, user_config, why) in cases {
         let t = Test::new()

@@ -193,7 +193,11 @@ impl LiveText for LivePrinter {
     fn delta(&self, text: &str) {
         use std::io::Write;
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{}", crate::output::escape(text, crate::output::Escaped::Text));
+        let _ = write!(
+            err,
+            "{}",
+            crate::output::escape(text, crate::output::Escaped::Text)
+        );
         let _ = err.flush();
         self.midline
             .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);

@@ -325,7 +325,9 @@ mod tests {
 
     /// Reserve and settle at once, in a small runtime.
     fn spend(b: &Budget, e: Estimate, used: Usage, cost: f64) -> Result<(), CallError> {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async { b.reserve(e).await?.settle(used, Some(cost)) })
     }
 
@@ -415,10 +417,7 @@ mod tests {
             tokens: 1,
             cost: None,
         };
-        assert!(matches!(
-            verdict(&limits, &ledger, unpriced),
-            Verdict::Send
-        ));
+        assert!(matches!(verdict(&limits, &ledger, unpriced), Verdict::Send));
         let b = Budget::new(limits);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -436,7 +435,11 @@ mod tests {
             );
             // ... and goes once the first is released (its request failed).
             drop(first);
-            second.await.unwrap().settle(usage(1, 1), Some(0.1)).unwrap();
+            second
+                .await
+                .unwrap()
+                .settle(usage(1, 1), Some(0.1))
+                .unwrap();
         });
         assert!((b.spent().cost - 0.1).abs() < 1e-9);
     }

@@ -12,12 +12,12 @@ use serde_json::Value;
 use crate::call::{CallCtx, CallError, Conversation};
 use crate::model::fallback::api_name;
 use crate::model::prices::Spend;
-use crate::runtime::budget::Estimate;
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
     Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice,
 };
 use crate::runtime::Runtime;
+use crate::runtime::budget::Estimate;
 use crate::runtime::toolbox::Toolbox;
 use crate::schema::Validator;
 use crate::trace::{ModelRequestEvent, ModelResponseEvent};

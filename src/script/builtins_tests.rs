@@ -152,7 +152,10 @@ fn sleep_refuses_what_no_clock_can_wait() {
         sleep_duration(&Dynamic::from_float(-1e300)),
         Ok(Duration::ZERO)
     );
-    assert_eq!(sleep_duration(&Dynamic::from_int(86_400_000)), Ok(MAX_SLEEP));
+    assert_eq!(
+        sleep_duration(&Dynamic::from_int(86_400_000)),
+        Ok(MAX_SLEEP)
+    );
 }
 
 #[test]
