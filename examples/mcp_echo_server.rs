@@ -1,5 +1,6 @@
 //! A tiny stdio MCP server for the integration tests (`tests/mcp.rs`): `echo` returns its
-//! text, `fail` returns an error result, `crash` exits the process mid-call.
+//! text, `fail` returns an error result, `crash` exits the process mid-call, `big` returns a
+//! text of the size asked for.
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -11,6 +12,13 @@ use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router}
 struct Text {
     /// The text to return.
     text: String,
+}
+
+/// Arguments of `big`.
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+struct Size {
+    /// Bytes of text to return.
+    bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +48,11 @@ impl Echo {
     async fn hang(&self) -> String {
         std::future::pending::<()>().await;
         String::new()
+    }
+
+    #[tool(description = "Return `bytes` bytes of text.")]
+    fn big(&self, Parameters(Size { bytes }): Parameters<Size>) -> String {
+        "x".repeat(bytes)
     }
 
     #[tool(description = "Exit the server process.")]

@@ -210,15 +210,22 @@ pub enum CallError {
     /// reports keep its position.
     #[error("{0}")]
     Rhai(Box<rhai::EvalAltResult>),
-    /// A `[limits]` budget of the run is spent (DESIGN §15): ends the run.
-    #[error("budget exceeded: `{limit}` is {max} and this run reached {used}")]
+    /// A `[limits]` budget of the run is spent, or its next request could overspend it
+    /// (DESIGN §15): ends the run.
+    #[error(
+        "budget exceeded: `{limit}` is {max} and this run reached {used}{}",
+        next.as_ref().map(|n| format!("; its next request could use up to {n}")).unwrap_or_default()
+    )]
     #[diagnostic(help(
         "raise `[limits] {limit}` in llm-do.toml, or make the program call models less"
     ))]
     Budget {
         limit: &'static str,
         max: String,
+        /// What the run actually spent (settled requests).
         used: String,
+        /// The worst case of the request that was refused, when one was.
+        next: Option<String>,
     },
     /// A budget in a worker's frontmatter is spent by one run of it: ends the run.
     #[error("budget exceeded: worker `{worker}` has `{limit}: {max}` and its run reached {used}")]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use checks::{is_identifier, is_model_id, unknown_provider};
-pub use parse::{BUILTIN_PROVIDERS, parse_config, parse_user_config};
+pub use parse::{BUILTIN_PROVIDERS, check_merged, parse_config, parse_user_config};
 
 /// The parsed `llm-do.toml`. Every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

@@ -52,6 +52,12 @@ pub enum LogError {
         #[source]
         source: rusqlite::Error,
     },
+    /// `.llm-do/`, the log or one of its WAL files is a symlink, a hard link or not what it
+    /// should be: opening it could write outside the project.
+    #[error(
+        "refusing the run log: `{path}` {why}; llm-do writes its log only to a real `.llm-do/log.db` inside the project"
+    )]
+    Planted { path: String, why: &'static str },
     #[error("cannot create `{path}`: {source}")]
     Dir {
         path: String,
@@ -180,22 +186,20 @@ pub fn path_in(root: &Path) -> PathBuf {
 /// Open (creating) the log at `path`: WAL mode, a busy timeout for concurrent writers, the
 /// schema, and a `.gitignore` in the state folder so the log is never committed.
 ///
+/// The state folder and the log stay inside the project: a `.llm-do/` that is a symlink or not
+/// a folder, and a log (or its `-wal`, `-shm`, `-journal` file) that is a symlink, a hard link
+/// or not a file, are refused before anything is created or opened, and SQLite opens the log
+/// with `SQLITE_OPEN_NOFOLLOW`. (A file swapped in between the check and the open is not
+/// caught; models cannot write `.llm-do/`, the protected set keeps it from them.)
+///
 /// # Errors
 ///
-/// The folder or the database cannot be created or opened.
+/// [`LogError::Planted`], or the folder or the database cannot be created or opened.
 pub fn open(path: &Path) -> Result<Connection, LogError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| LogError::Dir {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let ignore = dir.join(".gitignore");
-        if !ignore.exists() {
-            let _ = crate::atomic::write_atomic(&ignore, b"*\n");
-        }
-    }
+    guard(path)?;
     let setup = || -> rusqlite::Result<Connection> {
-        let mut conn = Connection::open(path)?;
+        let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // WAL mode stays with the file: only a log without the schema needs it set (each
         // statement here is parsed, and the first one that needs the schema reads it).
@@ -220,6 +224,80 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+/// Make the log's folder and check that nothing planted stands at the log's names (see
+/// [`open`]).
+///
+/// # Errors
+///
+/// [`LogError::Planted`], or the folder cannot be created.
+fn guard(path: &Path) -> Result<(), LogError> {
+    if let Some(dir) = path.parent() {
+        state_dir(dir)?;
+        let ignore = dir.join(".gitignore");
+        if std::fs::symlink_metadata(&ignore).is_err() {
+            // Written to a temporary file renamed over the name: never through a symlink.
+            let _ = crate::atomic::write_atomic(&ignore, b"*\n");
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        refuse_planted_file(Path::new(&file))?;
+    }
+    Ok(())
+}
+
+/// Make sure the state folder `dir` is a real folder (created when missing), never a
+/// symlink or a file.
+fn state_dir(dir: &Path) -> Result<(), LogError> {
+    let planted = |why| LogError::Planted {
+        path: dir.display().to_string(),
+        why,
+    };
+    let io = |source| LogError::Dir {
+        path: dir.display().to_string(),
+        source,
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(planted("is a symlink")),
+        Ok(meta) if !meta.is_dir() => return Err(planted("is not a folder")),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    // `mkdir` itself never follows a symlink: one planted since the check makes it fail.
+    std::fs::create_dir(dir).map_err(io)
+}
+
+/// Refuse a log file at `path` that is a symlink (dangling or not), a hard link to another
+/// name (which may be outside the project) or not a regular file; a missing one is fine.
+fn refuse_planted_file(path: &Path) -> Result<(), LogError> {
+    let planted = |why| LogError::Planted {
+        path: path.display().to_string(),
+        why,
+    };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if meta.file_type().is_symlink() {
+        return Err(planted("is a symlink"));
+    }
+    if !meta.is_file() {
+        return Err(planted("is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if meta.nlink() > 1 {
+            return Err(planted("has another hard link"));
+        }
+    }
+    Ok(())
 }
 
 /// Bring the schema up to [`SCHEMA_VERSION`]: create what is missing and add the columns

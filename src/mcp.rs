@@ -4,13 +4,25 @@
 //! that stops (crash, closed pipe) is dropped from the registry, so the next use restarts it.
 //! Names: `mcp.NAME` (every tool), `mcp.NAME.tool` (one tool); the model sees `NAME_tool`.
 //!
+//! A stdio server runs in a process group of its own, killed whole when its connection goes
+//! (exit, a call's timeout, a crash, Ctrl-C), so nothing it started outlives llm-do. Its
+//! stderr is read as it comes and only its last [`STDERR_TAIL`] bytes kept (shown when it fails
+//! to start or stops), so a server flooding stderr neither blocks nor fills memory. A message
+//! from it over [`MAX_MESSAGE_BYTES`] ends the call at once with [`McpError::TooLarge`] and
+//! stops the server, instead of being dropped while the call waits for its timeout.
+//!
 //! The values of a server's `headers_env` variables are secrets: when a server echoes them in
 //! an error (a failed start, a protocol error, a result marked as an error), they are replaced
 //! by `<redacted>` before llm-do keeps the text ([`secrets`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::RunningService;
@@ -19,6 +31,7 @@ use serde_json::Value;
 
 use crate::config::McpServer;
 use crate::model::http::redact_all;
+use crate::tools::group::{ProcessGroup, put_in_own_group};
 
 /// Prefix of every MCP name in toolsets, `call()` and approval rules.
 pub const PREFIX: &str = "mcp.";
@@ -28,6 +41,13 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a server gets to start and list its tools.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest message (one JSON-RPC line) llm-do reads from a stdio server: one byte under the
+/// 16 MiB at which `rmcp` would drop the line silently.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024 - 1;
+
+/// Bytes of a stdio server's stderr kept (its last ones) for error messages.
+pub const STDERR_TAIL: usize = 2048;
 
 /// Longest tool name providers accept.
 const MAX_TOOL_NAME: usize = 64;
@@ -65,6 +85,13 @@ pub enum McpError {
         tool: String,
         message: String,
     },
+    /// The server sent a message over [`MAX_MESSAGE_BYTES`]: the call failed and the server
+    /// was stopped (it restarts on its next use).
+    #[error(
+        "mcp server `{name}` answered `{tool}` with a message over {} MiB; the server was stopped",
+        MAX_MESSAGE_BYTES.div_ceil(1024 * 1024)
+    )]
+    TooLarge { name: String, tool: String },
     /// `mcp.NAME.tool` expected.
     #[error("invalid mcp name `{0}`; use `mcp.SERVER.TOOL`")]
     BadName(String),
@@ -129,6 +156,90 @@ pub struct McpOutput {
 struct Conn {
     service: RunningService<RoleClient, ()>,
     tools: Vec<McpTool>,
+    /// The process of a stdio server (`None` for HTTP).
+    process: Option<ServerProcess>,
+}
+
+/// A stdio server's process: its group (killed whole when this drops), the child itself, the
+/// tail of its stderr and whether it sent an oversized message.
+struct ServerProcess {
+    /// Declared before `child`: the group is signalled before the leader can be reaped, so its
+    /// id cannot have been reused.
+    group: Mutex<ProcessGroup>,
+    child: tokio::process::Child,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    oversized: Arc<AtomicBool>,
+}
+
+impl ServerProcess {
+    /// Kill the whole group now (SIGKILL).
+    fn kill(&self) {
+        crate::sync::lock(&self.group).finish();
+    }
+
+    /// The last lines the server wrote to stderr, escaped for a terminal; empty when none.
+    fn stderr_tail(&self) -> String {
+        let tail = crate::sync::lock(&self.stderr);
+        let text = String::from_utf8_lossy(&tail);
+        let text = text.trim();
+        if text.is_empty() {
+            return String::new();
+        }
+        let shown = crate::output::escape(text, crate::output::Escaped::Text);
+        format!(" (its stderr ended with: {shown})")
+    }
+}
+
+/// A stdio server's stdout, failing the read once one line passes [`MAX_MESSAGE_BYTES`]
+/// (and saying so in `over`): the connection then closes and the pending call fails at once.
+struct Bounded<R> {
+    inner: R,
+    line: usize,
+    over: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Bounded<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        for &b in &buf.filled()[before..] {
+            if b == b'\n' {
+                this.line = 0;
+            } else {
+                this.line += 1;
+            }
+            if this.line > MAX_MESSAGE_BYTES {
+                this.over.store(true, Ordering::Relaxed);
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "message over the size limit",
+                )));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Read `stderr` to its end, keeping only its last [`STDERR_TAIL`] bytes in `tail`.
+async fn drain_stderr(mut stderr: tokio::process::ChildStderr, tail: Arc<Mutex<Vec<u8>>>) {
+    let mut buf = vec![0u8; 8192];
+    while let Ok(n) = stderr.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let mut t = crate::sync::lock(&tail);
+        t.extend_from_slice(&buf[..n]);
+        let excess = t.len().saturating_sub(STDERR_TAIL);
+        t.drain(..excess);
+    }
 }
 
 /// Started servers of this process, by name.
@@ -241,22 +352,58 @@ impl McpClients {
             }),
             Err(e) => {
                 self.forget(name, &conn).await;
+                let process = conn.process.as_ref();
+                if let Some(p) = process {
+                    p.kill();
+                }
+                if process.is_some_and(|p| p.oversized.load(Ordering::Relaxed)) {
+                    return Err(McpError::TooLarge {
+                        name: name.to_owned(),
+                        tool: tool.to_owned(),
+                    });
+                }
                 Err(McpError::Stopped {
                     name: name.to_owned(),
                     tool: tool.to_owned(),
-                    message: e.to_string(),
+                    message: format!(
+                        "{e}{}",
+                        process.map(ServerProcess::stderr_tail).unwrap_or_default()
+                    ),
                 })
             }
         }
     }
 
-    /// Close every started server and wait briefly for each to exit.
+    /// Close every started server, wait briefly for each to exit, then kill what is left of
+    /// its process group (a server's own children included).
     pub async fn shutdown(&self) {
         let conns: Vec<Arc<Conn>> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
         for conn in conns {
-            if let Ok(mut conn) = Arc::try_unwrap(conn) {
-                let _ = conn.service.close_with_timeout(SHUTDOWN_TIMEOUT).await;
+            match Arc::try_unwrap(conn) {
+                Ok(mut conn) => {
+                    let _ = conn.service.close_with_timeout(SHUTDOWN_TIMEOUT).await;
+                    if let Some(p) = &mut conn.process {
+                        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, p.child.wait()).await;
+                        p.kill();
+                    }
+                }
+                // A call still holds it (it was cancelled): no waiting for it.
+                Err(conn) => {
+                    if let Some(p) = &conn.process {
+                        p.kill();
+                    }
+                }
             }
+        }
+    }
+
+    /// Stop server `name` now (a call to it timed out): its whole process group is killed and
+    /// its next use starts it again.
+    pub async fn stop(&self, name: &str) {
+        if let Some(conn) = self.conns.lock().await.remove(name)
+            && let Some(p) = &conn.process
+        {
+            p.kill();
         }
     }
 
@@ -265,9 +412,14 @@ impl McpClients {
         self.conns.try_lock().map_or(true, |c| !c.is_empty())
     }
 
-    /// Drop every connection without waiting (each closes in the background).
+    /// Drop every connection without waiting, killing each server's process group.
     pub fn drop_all(&self) {
         if let Ok(mut conns) = self.conns.try_lock() {
+            for conn in conns.values() {
+                if let Some(p) = &conn.process {
+                    p.kill();
+                }
+            }
             conns.clear();
         }
     }
@@ -309,18 +461,49 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
         name: name.to_owned(),
         message,
     };
-    let service = match (&config.command, &config.url) {
+    let (service, process) = match (&config.command, &config.url) {
         (Some(command), _) => {
             let mut cmd = tokio::process::Command::new(command);
-            cmd.args(&config.args).envs(&config.env);
-            let transport = rmcp::transport::TokioChildProcess::new(cmd)
+            cmd.args(&config.args)
+                .envs(&config.env)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .kill_on_drop(true);
+            put_in_own_group(&mut cmd);
+            let mut child = cmd
+                .spawn()
                 .map_err(|e| fail(format!("cannot run `{command}`: {e}")))?;
-            ().serve(transport).await.map_err(|e| fail(e.to_string()))?
+            let (Some(stdin), Some(stdout), Some(stderr)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                return Err(fail(format!("cannot talk to `{command}`")));
+            };
+            let process = ServerProcess {
+                group: Mutex::new(ProcessGroup::of(&child)),
+                child,
+                stderr: Arc::default(),
+                oversized: Arc::default(),
+            };
+            tokio::spawn(drain_stderr(stderr, process.stderr.clone()));
+            let stdout = Bounded {
+                inner: stdout,
+                line: 0,
+                over: process.oversized.clone(),
+            };
+            match ().serve((stdout, stdin)).await {
+                Ok(service) => (service, Some(process)),
+                Err(e) => {
+                    process.kill();
+                    return Err(fail(format!("{e}{}", process.stderr_tail())));
+                }
+            }
         }
         (None, Some(url)) => {
             let config = http_config(url, config, &|var| std::env::var(var).ok()).map_err(fail)?;
             let transport = rmcp::transport::StreamableHttpClientTransport::from_config(config);
-            ().serve(transport).await.map_err(|e| fail(e.to_string()))?
+            let service = ().serve(transport).await.map_err(|e| fail(e.to_string()))?;
+            (service, None)
         }
         (None, None) => return Err(fail("it has neither `command` nor `url`".to_owned())),
     };
@@ -339,7 +522,11 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
         })
         .collect();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Conn { service, tools })
+    Ok(Conn {
+        service,
+        tools,
+        process,
+    })
 }
 
 /// The streamable HTTP settings of a server: its URL and headers read through `env`.

@@ -2,8 +2,76 @@
 //! pipe (`llm-do list | head`) or a full disk; everything llm-do prints to stdout goes through
 //! [`stdout`] instead. A closed pipe ends the process at once with status 0: the reader has
 //! what it wanted (as ripgrep does).
+//!
+//! Text a model or a file wrote never reaches a terminal raw: [`escape`] is the one function
+//! every face passes such text through (`logs`, `-v`, chat, errors), so a tool argument cannot
+//! set the window title, clear the screen, forge lines with a carriage return or reorder text
+//! with a bidi override.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// How [`escape`] writes the characters it escapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escaped {
+    /// As Rust writes them: `\x1b`, `\r`, `\u{202e}`. Newlines and tabs stay.
+    Text,
+    /// As [`Escaped::Text`], but colour and style sequences (`ESC [ digits ; m`, which change
+    /// nothing but colour) stay: for llm-do's own coloured diagnostics around escaped text.
+    Styled,
+    /// As JSON string escapes (`\u001b`, `\u202e`), for JSON text: valid JSON that decodes to
+    /// the same value. (JSON already escapes C0 controls; this adds DEL, C1 and bidi.)
+    Json,
+}
+
+/// Whether `c` can change a terminal's state or how the text around it reads: C0 controls
+/// but newline and tab, DEL, C1 controls, and the bidi embeddings, overrides, isolates and
+/// marks.
+fn is_unsafe(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The length of a colour/style sequence (`ESC [` digits and `;`, then `m`) at the start of
+/// `rest`, if one is there.
+fn sgr_len(rest: &str) -> Option<usize> {
+    let body = rest.strip_prefix("\u{1b}[")?;
+    let params = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    (body[params..].starts_with('m')).then_some(2 + params + 1)
+}
+
+/// `text` with everything that could act on a terminal escaped (see [`is_unsafe`]), written as
+/// `how` says. Text without such characters is returned as it is.
+#[must_use]
+pub fn escape(text: &str, how: Escaped) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if how == Escaped::Styled
+            && let Some(n) = sgr_len(rest)
+        {
+            out.push_str(&rest[..n]);
+            rest = &rest[n..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        if !is_unsafe(c) {
+            out.push(c);
+            continue;
+        }
+        let code = u32::from(c);
+        match (how, c) {
+            (Escaped::Json, _) => out.push_str(&format!("\\u{code:04x}")),
+            (_, '\r') => out.push_str("\\r"),
+            (_, _) if code < 0x80 => out.push_str(&format!("\\x{code:02x}")),
+            _ => out.push_str(&format!("\\u{{{code:x}}}")),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// `text` cut to its first `max_chars` characters, with `…` when it was longer.
 pub fn clip(text: &str, max_chars: usize) -> String {
@@ -44,4 +112,48 @@ pub fn script_line(text: &str) -> bool {
 /// Why a script's `print` failed, if it did.
 pub fn print_failure() -> Option<&'static str> {
     PRINT_FAILURE.get().map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_are_shown_escaped() {
+        let hostile = "title\u{1b}]0;pwned\u{7}\u{1b}[2J\rforged\u{9b}1m\u{202e}txt.exe\u{7f}";
+        assert_eq!(
+            escape(hostile, Escaped::Text),
+            r"title\x1b]0;pwned\x07\x1b[2J\rforged\u{9b}1m\u{202e}txt.exe\x7f"
+        );
+        assert_eq!(
+            escape(hostile, Escaped::Json),
+            r"title\u001b]0;pwned\u0007\u001b[2J\u000dforged\u009b1m\u202etxt.exe\u007f"
+        );
+        // Plain text, newlines and tabs included, comes back borrowed and unchanged.
+        assert!(matches!(
+            escape("a\tb\nc — ü", Escaped::Text),
+            Cow::Borrowed("a\tb\nc — ü")
+        ));
+    }
+
+    #[test]
+    fn styled_text_keeps_only_colour_sequences() {
+        assert_eq!(
+            escape(
+                "\u{1b}[1;31merror\u{1b}[0m: \u{1b}]0;x\u{7}\u{1b}[2J",
+                Escaped::Styled
+            ),
+            "\u{1b}[1;31merror\u{1b}[0m: \\x1b]0;x\\x07\\x1b[2J"
+        );
+    }
+
+    #[test]
+    fn json_escapes_decode_to_the_same_text() {
+        let value = serde_json::json!({"arg": "\u{1b}[2J\u{202e}\u{9b}\u{7f}"});
+        let text = serde_json::to_string(&value).unwrap();
+        let shown = escape(&text, Escaped::Json);
+        assert!(!shown.chars().any(is_unsafe), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
+    }
 }

@@ -72,22 +72,37 @@ impl From<Box<Located>> for ProjectError {
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
     let path = root.join(CONFIG_FILE);
-    let config = match read_optional(&path, &mut Vec::new(), &Overlay::new())? {
-        Some(text) => config::parse_config(Path::new(CONFIG_FILE), &text)?,
+    let text = read_optional(&path, &mut Vec::new(), &Overlay::new())?;
+    let config = match &text {
+        Some(text) => config::parse_config(Path::new(CONFIG_FILE), text)?,
         None => Config::default(),
     };
-    let config = with_user_config(config, &mut errors);
+    let project = text.as_deref().map(|t| (Path::new(CONFIG_FILE), t));
+    let config = with_user_config(config, project, &mut errors);
     match errors.pop() {
         Some(e) => Err(e),
         None => Ok(config),
     }
 }
 
-/// The hook that puts the user config (DESIGN §16) under a project's config; its errors join
-/// the project's.
-fn with_user_config(config: Config, errors: &mut Vec<ProjectError>) -> Config {
+/// The hook that puts the user config (DESIGN §16) under a project's config (`project`: the
+/// path and text of its `llm-do.toml`, checked again against the merged config); its errors
+/// join the project's.
+fn with_user_config(
+    config: Config,
+    project: Option<(&Path, &str)>,
+    errors: &mut Vec<ProjectError>,
+) -> Config {
     match config::user::load() {
-        Ok(Some(user)) => config.over(&user),
+        Ok(Some(user)) => {
+            let merged = config.over(&user);
+            if let Some((path, text)) = project
+                && let Err(e) = config::check_merged(path, text, &merged)
+            {
+                errors.push(ProjectError::from(e));
+            }
+            merged
+        }
         Ok(None) => config,
         Err(config::user::UserConfigError::Io { path, message }) => {
             errors.push(ProjectError::io(path, message));
@@ -268,15 +283,17 @@ impl Project {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
-        let config = match read_collect(&config_path, &mut files, &mut errors, overlay) {
-            Some(text) => config::parse_config(&relative(root, &config_path), &text)
-                .unwrap_or_else(|e| {
-                    errors.push(ProjectError::from(e));
-                    Config::default()
-                }),
+        let text = read_collect(&config_path, &mut files, &mut errors, overlay);
+        let config_rel = relative(root, &config_path);
+        let config = match &text {
+            Some(text) => config::parse_config(&config_rel, text).unwrap_or_else(|e| {
+                errors.push(ProjectError::from(e));
+                Config::default()
+            }),
             None => Config::default(),
         };
-        let config = with_user_config(config, &mut errors);
+        let project = text.as_deref().map(|t| (config_rel.as_path(), t));
+        let config = with_user_config(config, project, &mut errors);
 
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::call::CallError;
 use crate::error::Located;
+use crate::output::{Escaped, escape};
 use crate::project::ProjectError;
 
 /// Process exit codes (DESIGN §10).
@@ -168,13 +169,18 @@ pub fn render(error: Error) -> ExitCode {
         if let Value::Object(m) = &mut v {
             m.insert("code".into(), json!(code as i32));
         }
-        let _ = writeln!(io::stderr().lock(), "{v}");
+        let line = escape(&v.to_string(), Escaped::Json).into_owned();
+        let _ = writeln!(io::stderr().lock(), "{line}");
         return code;
     }
     let text = match error {
         Error::Call(CallError::Cancelled) => "interrupted\n".to_string(),
-        e if is_located(&e) => format!("{:?}\n", miette::Report::new(e)),
-        e => plain(&e),
+        // Messages and source lines may hold what a model or a file wrote: escaped, keeping
+        // only miette's own colours.
+        e if is_located(&e) => {
+            escape(&format!("{:?}\n", miette::Report::new(e)), Escaped::Styled).into_owned()
+        }
+        e => escape(&plain(&e), Escaped::Styled).into_owned(),
     };
     let _ = io::stderr().lock().write_all(text.as_bytes());
     code

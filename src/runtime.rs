@@ -451,11 +451,15 @@ impl Runtime {
         let call = self.mcp.call(server, &config, tool, input);
         match tokio::time::timeout(limit, call).await {
             Ok(out) => out.map_err(|e| CallError::Tool(e.to_string())),
-            Err(_) => Err(CallError::Tool(format!(
-                "`{}{server}.{tool}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`)",
-                crate::mcp::PREFIX,
-                limit.as_secs()
-            ))),
+            Err(_) => {
+                // A server that does not answer is in an unknown state: stop it whole.
+                self.mcp.stop(server).await;
+                Err(CallError::Tool(format!(
+                    "`{}{server}.{tool}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`); the server was stopped",
+                    crate::mcp::PREFIX,
+                    limit.as_secs()
+                )))
+            }
         }
     }
 

@@ -196,6 +196,8 @@ impl<W: Write + Send> Tree<W> {
 
     fn line(&self, depth: u32, text: &str) {
         if let Ok(mut out) = self.out.lock() {
+            // Names, inputs and outputs come from models and files: never raw controls.
+            let text = crate::output::escape(text, crate::output::Escaped::Text);
             let _ = writeln!(out, "{}{text}", "  ".repeat(depth as usize));
         }
     }

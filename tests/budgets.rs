@@ -135,3 +135,44 @@ fn a_workers_frontmatter_budget_stops_its_tool_loop() {
     out.status(1);
     assert!(out.stderr.contains("`max_run_tokens: 3`"), "{}", out.stderr);
 }
+
+/// Issue 29: a budget is reserved before a request is sent, so fan-out cannot put more in
+/// flight than the budget can pay for. Each request could cost $10 (10 output tokens at $1,
+/// input free) and costs $5; with $25, at most two are in flight, and the run stops, refusing
+/// the next request, once $20 is spent: never past the limit, and the error says what was spent.
+#[tokio::test(flavor = "multi_thread")]
+async fn fan_out_cannot_put_more_in_flight_than_the_budget_can_pay_for() {
+    let server = crate::mock::MockServer::start(
+        "127.0.0.1:0",
+        crate::mock::Script {
+            latency: std::time::Duration::from_millis(50),
+            ..crate::mock::Script::default()
+        },
+    )
+    .await
+    .expect("mock server");
+    let url = server.url();
+    let t = Test::new()
+        .config(&format!(
+            "[limits]\nmax_parallel = 8\nmax_cost_usd = 25.0\n\n[providers.mock]\nbase_url = \"{url}/v1\"\nwire = \"openai\"\n\n[prices.\"mock:m\"]\ninput = 0.0\noutput = 1000000.0\n"
+        ))
+        .worker("echo", "---\nmodel: mock:m\nmax_tokens: 10\n---\nEcho.\n")
+        .file(
+            "fan.rhai",
+            "let items = []; for i in 0..12 { items.push([\"echo\", `x${i}`]); } call_all(items).len()",
+        );
+    let (_t, out) = crate::util::run(t, &["fan.rhai"]).await;
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    // Which item is refused depends on which reply came first; the message does not. (miette
+    // wraps it: join the lines.)
+    let message = out.stderr.replace("\n  | ", " ");
+    assert!(
+        message.contains("failed: budget exceeded: `max_cost_usd` is $25.0000 and this run reached $20.0000; its next request could use up to $10.0000; raise `[limits] max_cost_usd` in llm-do.toml\n"),
+        "{}",
+        out.stderr
+    );
+    let stats = server.stats.snapshot();
+    assert_eq!(stats["requests"], 4, "{stats}");
+    assert!(stats["max_in_flight"].as_u64().unwrap() <= 2, "{stats}");
+}

@@ -268,7 +268,7 @@ fn shell_commands_cannot_rewrite_the_protected_set() {
 }
 
 /// Wait for `child` at most `limit`; kill it and fail when it hangs.
-fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
+pub(crate) fn wait_or_kill(mut child: Child, limit: Duration) -> std::process::Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -314,7 +314,8 @@ fn fifos_are_refused_by_read_file_and_read_text_without_hanging() {
 }
 
 /// Whether a process with exactly this command line runs (Linux `/proc`).
-fn running(cmdline: &str) -> bool {
+/// Whether a process with exactly `cmdline` (words split on spaces) is running.
+pub(crate) fn running(cmdline: &str) -> bool {
     let wanted: Vec<u8> = cmdline
         .split(' ')
         .flat_map(|w| w.bytes().chain([0]))
@@ -383,4 +384,205 @@ fn ctrl_c_during_a_shell_command_kills_its_process_group_at_once() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Issue 29: a model that asks a fn to sleep for `1e300` ms (or infinity, or NaN) gets a tool
+/// error back, never a panic ("overflow when adding duration to instant").
+#[test]
+fn a_model_cannot_crash_llm_do_with_an_endless_sleep() {
+    let model = "fn hostile(request) {\n  if request.turn == 0 {\n    #{tool_calls: [#{name: \"nap\", args: #{ms: 1.0e300}}, #{name: \"nap\", args: #{ms: -1.0e300}}]}\n  } else {\n    let out = [];\n    for r in request.messages[-1].tool_results { out.push(r.content); }\n    out.reduce(|acc, s| if acc == () { s } else { acc + \"\\n\" + s })\n  }\n}\n";
+    let t = Test::new()
+        .worker(
+            "h",
+            "---\nmodel: script:hostile\ntoolsets: [nap]\n---\nGo.\n",
+        )
+        .script("model", model)
+        .script(
+            "nap",
+            "/// Rest a while.\n/// ms: number\nfn nap(ms) { sleep(ms); \"rested\" }\n",
+        );
+    let out = t.run_with(&["run", "h", "go"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "error: argument `ms` is too large: at most 86400000 ms (one day)\nrested\n"
+    );
+    assert_eq!(out.stderr, "");
+}
+
+/// Issue 29: `init` checks every file it would write before writing any: a dangling symlink at
+/// one target, or a folder on the way that is a symlink, refuses the whole init.
+#[test]
+fn init_refuses_a_dangling_symlink_or_a_symlinked_folder_and_writes_nothing() {
+    let t = Test::new();
+    std::fs::create_dir_all(t.path().join("proj/tests")).unwrap();
+    std::fs::create_dir_all(t.path().join("outside")).unwrap();
+    symlink("../../gone.jsonl", &t.path().join("proj/tests/shout.jsonl"));
+    symlink("../outside", &t.path().join("proj/workers"));
+    let before = tree(t.path());
+    let out = t.run_with(&["init", "proj"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: `llm-do init` would overwrite `proj/workers` (a symlink), `proj/tests/shout.jsonl` (a symlink); nothing was written\n  hint: run it in an empty folder, or pass one: `llm-do init DIR`\n"
+    );
+    assert_eq!(tree(t.path()), before);
+    assert!(!t.path().join("proj/llm-do.toml").exists());
+    assert!(!t.path().join("gone.jsonl").exists());
+}
+
+/// Issue 29: the run log never follows a planted `.llm-do/` or `log.db` (a symlink, dangling
+/// or not, a hard link, a WAL file that is a symlink) out of the project: the run ends with a
+/// clear error, and the file outside is neither created nor changed.
+#[test]
+fn the_run_log_refuses_planted_links_and_never_touches_the_outside() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim.db");
+    let plant = |t: &Test, case: &str| {
+        let state = t.path().join(".llm-do");
+        std::fs::write(&victim, b"not llm-do's").unwrap();
+        match case {
+            "dir" => std::os::unix::fs::symlink(outside.path(), &state).unwrap(),
+            "file" => std::fs::create_dir(&state)
+                .and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db")))
+                .unwrap(),
+            "dangling" => {
+                std::fs::remove_file(&victim).unwrap();
+                std::fs::create_dir(&state).unwrap();
+                std::os::unix::fs::symlink(&victim, state.join("log.db")).unwrap();
+            }
+            "hard" => std::fs::create_dir(&state)
+                .and_then(|()| std::fs::hard_link(&victim, state.join("log.db")))
+                .unwrap(),
+            "wal" => std::fs::create_dir(&state)
+                .and_then(|()| std::os::unix::fs::symlink(&victim, state.join("log.db-wal")))
+                .unwrap(),
+            _ => unreachable!(),
+        }
+    };
+    for (case, path, why) in [
+        ("dir", ".llm-do", "is a symlink"),
+        ("file", ".llm-do/log.db", "is a symlink"),
+        ("dangling", ".llm-do/log.db", "is a symlink"),
+        ("hard", ".llm-do/log.db", "has another hard link"),
+        ("wal", ".llm-do/log.db-wal", "is a symlink"),
+    ] {
+        let t = Test::new()
+            .worker("w", "---\nmodel: test\n---\nHi.\n")
+            .file("main.rhai", "call(\"w\", \"hello\")\n");
+        plant(&t, case);
+        let before: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        let victim_before = std::fs::read(&victim).ok();
+        let expected = format!(
+            "error: refusing the run log: `[PROJECT]/{path}` {why}; llm-do writes its log only to a real `.llm-do/log.db` inside the project\n  hint: pass `--no-log`, or set `[log] enabled = false` in llm-do.toml\n"
+        );
+        // The run's result is not lost; the run fails after it, naming the log.
+        let out = t.run_with(&["main.rhai"]);
+        out.status(1);
+        assert_eq!(out.stdout, "test reply: hello\n", "{case}");
+        assert_eq!(out.stderr, expected, "{case}");
+        // Reading it is refused too (or finds no log): either way nothing outside is opened.
+        let out = t.run_with(&["logs"]);
+        assert_ne!(out.status, 0, "{case}");
+        let after: Vec<_> = std::fs::read_dir(outside.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(after, before, "{case}: files appeared outside the project");
+        assert_eq!(std::fs::read(&victim).ok(), victim_before, "{case}");
+        // Without the log the run goes ahead.
+        t.run_with(&["main.rhai", "--no-log"]).status(0);
+        let _ = std::fs::remove_file(&victim);
+    }
+}
+
+/// Whether `text` holds anything that acts on a terminal: a control other than newline and
+/// tab, or a bidi override.
+fn has_terminal_controls(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c)
+    })
+}
+
+/// Issue 29: what a model puts in a tool argument (a window title, a screen clear, a carriage
+/// return forging a line, a C1 control, a bidi override) is shown escaped by every face: the
+/// `-v` tree, `logs`, `logs --json`, `logs show` and errors. The JSON forms decode to the text
+/// the model sent.
+#[test]
+fn terminal_controls_from_a_model_are_shown_escaped_everywhere() {
+    const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\rforged\u{9b}\u{202e}gpj.exe";
+    let model = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"note\", args: #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"}}]}; }\n  request.messages[-1].tool_results[0].content\n}\n";
+    let t = Test::new()
+        .worker("h", "---\nmodel: script:hostile\ntoolsets: [note]\n---\nGo.\n")
+        .script("model", model)
+        .script("note", "/// Take a note.\n/// text: string\nfn note(text) { throw text; }\n")
+        .file("fail.rhai", "call(\"note\", #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"})\n");
+    let shown = r"\x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe";
+    // The result itself goes to a pipe here: data, as it is (escaped only on a terminal).
+    let out = t.run_with(&["run", "h", "go", "-vv"]);
+    out.status(0);
+    assert_eq!(out.stdout, format!("error: {EVIL}\n"));
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    // An error carrying the text, plain and located.
+    let out = t.run_with(&["fail.rhai"]);
+    out.status(1);
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    let out = t.run_with(&["logs"]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    assert!(out.stdout.contains(r"\x1b]0;pwned\x07"), "{}", out.stdout);
+    let out = t.run_with(&["logs", "--json"]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    let rows = out.json();
+    let errors: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["error"].as_str())
+        .collect();
+    assert!(errors.iter().any(|e| e.contains(EVIL)), "{errors:?}");
+    let id = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "note")
+        .map(|r| format!("{}:{}", r["run"].as_str().unwrap(), r["id"]))
+        .unwrap();
+    let out = t.run_with(&["logs", "show", &id]);
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
+    assert_eq!(out.json()["input"]["text"], EVIL);
+}
+
+/// Issue 29: at `-vvv` the HTTP bodies, which hold what a model wrote, are escaped too (JSON
+/// leaves C1 controls and bidi overrides raw).
+#[tokio::test(flavor = "multi_thread")]
+async fn http_bodies_at_vvv_show_terminal_controls_escaped() {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(crate::faults::text_reply("a\u{9b}2J\u{202e}gpj.exe")),
+        )
+        .mount(&server)
+        .await;
+    let t = Test::new()
+        .config(&crate::faults::config(&server.uri()))
+        .worker("w", "---\nmodel: local:m\n---\nHi.\n");
+    let (_t, out) = crate::util::run(t, &["run", "w", "go", "-vvv"]).await;
+    out.status(0);
+    assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
+    assert!(
+        out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"),
+        "{}",
+        out.stderr
+    );
 }

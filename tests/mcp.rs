@@ -224,8 +224,9 @@ fn a_worker_naming_a_missing_tool_fails_naming_the_server() {
     let out = t.run_with(&["run", "w", "hi"]);
     assert_ne!(out.status, 0);
     assert!(
-        out.stderr
-            .contains("mcp server `echo` has no tool `nope`; its tools are: crash, echo, fail"),
+        out.stderr.contains(
+            "mcp server `echo` has no tool `nope`; its tools are: big, crash, echo, fail, hang"
+        ),
         "{}",
         out.stderr
     );
@@ -311,4 +312,144 @@ async fn a_streamable_http_server_gets_headers_from_the_environment() {
         .unwrap();
     out.status(0);
     assert_eq!(out.stdout.trim(), "Bearer s3cret");
+}
+
+/// A unique `sleep` duration, to find a process among the machine's.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}{nanos}")
+}
+
+/// The echo server started through `sh -c "BEFORE & exec SERVER"`: `BEFORE` runs in the
+/// background as the server's own child.
+fn config_with_child(before: &str, extra: &str) -> String {
+    format!(
+        "[mcp.echo]\ncommand = \"sh\"\nargs = [\"-c\", {:?}]\n{extra}",
+        format!("{before} & exec {}", server().display())
+    )
+}
+
+/// Wait (at most 20 s) until no process runs `cmdline`.
+#[track_caller]
+fn gone(cmdline: &str) {
+    let start = std::time::Instant::now();
+    while crate::hostile::running(cmdline) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "`{cmdline}` outlived llm-do"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Issue 29: what an MCP server starts runs in its process group and goes with it: after
+/// llm-do exits, the server's own child is gone too.
+#[test]
+fn a_servers_children_do_not_outlive_llm_do() {
+    if !std::path::Path::new("/proc/self/cmdline").exists() {
+        return;
+    }
+    let sleep = unique("sleep 300.");
+    let t = Test::new()
+        .config(&config_with_child(&sleep, ""))
+        .script("main", "call(\"mcp.echo.echo\", #{text: \"hi\"})\n");
+    // Output discarded: a child left running would hold a captured stderr open forever.
+    let child = t.spawn_quiet(&["scripts/main.rhai"]);
+    let out = crate::hostile::wait_or_kill(child, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{:?}", out.status);
+    gone(&sleep);
+}
+
+/// Issue 29: a server flooding stderr neither hangs llm-do nor leaves its flood running.
+#[test]
+fn a_server_flooding_stderr_is_bounded_and_stopped() {
+    if !std::path::Path::new("/proc/self/cmdline").exists() {
+        return;
+    }
+    let flood = unique("yes flood-");
+    let t = Test::new()
+        .config(&config_with_child(&format!("{flood} >&2"), ""))
+        .script("main", "call(\"mcp.echo.echo\", #{text: \"hi\"})\n");
+    let child = t.spawn_quiet(&["scripts/main.rhai"]);
+    let out = crate::hostile::wait_or_kill(child, std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "{:?}", out.status);
+    gone(&flood);
+}
+
+/// Issue 29: a result over the size limit fails the call at once, naming the limit, instead of
+/// being dropped while the call waits for its timeout; the server restarts on its next use.
+#[test]
+fn an_oversized_result_is_an_error_at_once() {
+    // Well under the timeout: the error comes at once, not when the call times out.
+    let t = Test::new().config(&config("timeout_secs = 30\n")).script(
+        "main",
+        "let r = \"\"; try { call(\"mcp.echo.big\", #{bytes: 17000000}); } catch (e) { r = e; }\nprint(r);\ncall(\"mcp.echo.echo\", #{text: \"again\"})\n",
+    );
+    let out = t.run_with(&["scripts/main.rhai"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "mcp server `echo` answered `big` with a message over 16 MiB; the server was stopped\necho: again\n"
+    );
+}
+
+/// Issue 29: `timeout_secs = 0` would fail every call: refused when the project loads.
+#[test]
+fn a_zero_timeout_is_refused_at_load() {
+    let t = Test::new()
+        .config(&config("timeout_secs = 0\n"))
+        .script("main", "1\n");
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "  x `timeout_secs` of mcp server `echo` must be at least 1",
+            "   ,-[llm-do.toml:3:16]"
+        ],
+        "{}",
+        out.stderr
+    );
+}
+
+/// Issue 29: a server that does not answer within `timeout_secs` is stopped whole, its own
+/// children included, while llm-do goes on.
+#[test]
+fn a_timed_out_server_is_stopped_with_its_children() {
+    if !std::path::Path::new("/proc/self/cmdline").exists() {
+        return;
+    }
+    let sleep = unique("sleep 300.");
+    let t = Test::new()
+        .config(&config_with_child(&sleep, "timeout_secs = 1\n"))
+        .script(
+            "main",
+            "try { call(\"mcp.echo.hang\", #{}); } catch (e) { write_text(\"timed-out\", e); }\nsleep(60000);\n",
+        );
+    let mut child = t.spawn_quiet(&["scripts/main.rhai"]);
+    let marker = t.path().join("timed-out");
+    let start = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "the call never timed out"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    gone(&sleep);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "llm-do is still running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let message = std::fs::read_to_string(&marker).unwrap();
+    assert_eq!(
+        message,
+        "`mcp.echo.hang` did not answer within 1 s (`timeout_secs` in `[mcp.echo]`); the server was stopped"
+    );
 }

@@ -337,3 +337,64 @@ fn unwrapped(text: &str) -> String {
         .filter(|c| !c.is_whitespace() && *c != '|')
         .collect()
 }
+
+/// Issue 29: a cloned project's `[shell] env` cannot hand a key to a model's `printenv`,
+/// whichever way the key is declared: a `*_API_KEY` variable, a provider of the project, or a
+/// provider of the user's own config (the project cannot see that file, but it could guess the
+/// variable's name). Each is refused when the project loads, pointing at the entry.
+#[test]
+fn shell_env_never_passes_a_key_from_any_source() {
+    let model = "fn hostile(request) {\n  if request.turn == 0 { return #{tool_calls: [#{name: \"shell\", args: #{command: \"printenv VAR\"}}]}; }\n  request.messages[-1].tool_results[0].content\n}\n";
+    let provider = |var: &str| {
+        format!(
+            "[providers.corp]\nbase_url = \"http://127.0.0.1:9/v1\"\nwire = \"openai\"\napi_key_env = \"{var}\"\n"
+        )
+    };
+    let cases = [
+        ("OPENAI_API_KEY", "", "", "a provider key"),
+        (
+            "CORP_TOKEN",
+            &*provider("CORP_TOKEN"),
+            "",
+            "the API key of provider `corp`",
+        ),
+        (
+            "CORP_TOKEN",
+            "",
+            &*provider("CORP_TOKEN"),
+            "the API key of provider `corp`",
+        ),
+    ];
+    for (var, project_extra, user_config, why) in cases {
+        let t = Test::new()
+            .worker("h", "---\nmodel: script:hostile\ntoolsets: [shell]\n---\nGo.\n")
+            .script("model", &model.replace("VAR", var))
+            .config(&format!(
+                "[shell]\nallow = [{{ prefix = \"printenv\", approval = false }}]\nenv = [\"{var}\"]\n{project_extra}"
+            ))
+            .file("home/config.toml", user_config)
+            .env(var, KEY);
+        let config = t.path().join("home/config.toml");
+        let t = t.env("LLM_DO_CONFIG", config.to_str().unwrap());
+        let out = t.run_with(&["run", "h", "go"]);
+        assert_eq!(out.stdout, "", "{var}: {why}");
+        assert!(!out.stderr.contains(KEY), "{}", out.stderr);
+        out.status(2);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(
+            lines[..2],
+            [
+                &*format!("  x `[shell] env` must not pass `{var}` to commands: it is {why}"),
+                "   ,-[llm-do.toml:3:8]"
+            ],
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("help: shell commands run with arguments a model chose; keep secrets"),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::interrupt::ctrl_c_cancels;
+use crate::output::{Escaped, escape};
 use crate::project::Callee;
 use crate::report::Error;
 use crate::runtime::{LiveText, Runtime};
@@ -151,7 +152,7 @@ impl Chat {
                 }
                 Err(CallError::Cancelled) => eprintln!("interrupted"),
                 Err(CallError::Aborted) => eprintln!("aborted at the approval prompt"),
-                Err(e) => eprintln!("error: {}", self.rt.error_text(&e)),
+                Err(e) => eprintln!("error: {}", escape(&self.rt.error_text(&e), Escaped::Text)),
             }
         }
         Ok(())
@@ -204,9 +205,12 @@ impl Chat {
     /// turn.
     fn print(&self, text: &str, out: &Value) -> Result<(), Error> {
         if self.json {
-            return crate::report::out_line(&turn_json(&self.conversation, text, out).to_string());
+            let line = turn_json(&self.conversation, text, out).to_string();
+            return crate::report::out_line(&escape(&line, Escaped::Json));
         }
-        crate::script::value::render(out, false).map_or(Ok(()), |s| crate::report::out_line(&s))
+        crate::script::value::render(out, false).map_or(Ok(()), |s| {
+            crate::report::out_line(&escape(&s, Escaped::Text))
+        })
     }
 }
 
@@ -246,7 +250,7 @@ struct ReplyPrinter {
 impl LiveText for ReplyPrinter {
     fn delta(&self, text: &str) {
         let mut out = std::io::stdout().lock();
-        let _ = write!(out, "{text}");
+        let _ = write!(out, "{}", escape(text, Escaped::Text));
         let _ = out.flush();
         self.streamed.store(true, Ordering::Relaxed);
         self.midline.store(!text.ends_with('\n'), Ordering::Relaxed);

@@ -65,10 +65,9 @@ pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
         }
     };
     let targets: Vec<(PathBuf, &str)> = FILES.iter().map(|(rel, text)| (at(rel), *text)).collect();
-    let existing: Vec<String> = targets
+    let existing: Vec<String> = FILES
         .iter()
-        .filter(|(p, _)| p.exists())
-        .map(|(p, _)| format!("`{}`", p.display()))
+        .flat_map(|(rel, _)| in_the_way(dir, rel))
         .collect();
     if !existing.is_empty() {
         return Err(Error::usage(format!(
@@ -115,6 +114,41 @@ pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
         "\nnext: {next}\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n"
     ));
     out(&text)
+}
+
+/// What stands in the way of creating `rel` under `dir`, each as it is shown: the file itself
+/// when anything is there (a dangling symlink too: `exists()` would miss it), and every folder
+/// on the way that is a symlink or not a folder (writing through one would put files outside
+/// the project, or fail half-way). Checked for every file before any is written.
+fn in_the_way(dir: &Path, rel: &str) -> Vec<String> {
+    let shown = |p: &Path| {
+        if dir == Path::new(".") {
+            p.strip_prefix(".").unwrap_or(p).display().to_string()
+        } else {
+            p.display().to_string()
+        }
+    };
+    let mut found = Vec::new();
+    let mut path = dir.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            break;
+        };
+        let last = i + 1 == parts.len();
+        if meta.file_type().is_symlink() {
+            found.push(format!("`{}` (a symlink)", shown(&path)));
+            break;
+        }
+        if last {
+            found.push(format!("`{}`", shown(&path)));
+        } else if !meta.is_dir() {
+            found.push(format!("`{}` (not a folder)", shown(&path)));
+            break;
+        }
+    }
+    found
 }
 
 /// Write `text` to a new file at `path`, creating its folder; fails if the file exists.

@@ -1,8 +1,11 @@
 //! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
 //! first; `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it;
-//! `llm-do logs --runs` lists runs, with how each ended (or that it did not).
+//! `llm-do logs --runs` lists runs, with how each ended (or that it did not). What a model or
+//! a file put in the log is printed through [`crate::output::escape`]: never a raw terminal
+//! control.
 
 use crate::log::{self, CallRow};
+use crate::output::{Escaped, escape};
 use crate::report::{Error, out, out_line};
 use crate::settings::Settings;
 
@@ -39,20 +42,20 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             };
             let rows = log::calls(&conn, &filter)?;
             if settings.json {
-                return out_line(&serde_json::to_string_pretty(&rows).unwrap_or_default());
+                return out_line(&json_text(&rows));
             }
             for row in &rows {
-                out_line(&summary(row))?;
+                out_line(&escape(&summary(row), Escaped::Text))?;
             }
             Ok(())
         }
         Query::Runs { limit } => {
             let runs = log::runs(&conn, limit)?;
             if settings.json {
-                return out_line(&serde_json::to_string_pretty(&runs).unwrap_or_default());
+                return out_line(&json_text(&runs));
             }
             for r in &runs {
-                out_line(&run_line(r))?;
+                out_line(&escape(&run_line(r), Escaped::Text))?;
             }
             Ok(())
         }
@@ -77,12 +80,16 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             let mut shown = serde_json::to_value(&row).unwrap_or_default();
             shown["approvals"] =
                 serde_json::to_value(log::approvals(&conn, &run, n)?).unwrap_or_default();
-            out(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&shown).unwrap_or_default()
-            ))
+            out(&format!("{}\n", json_text(&shown)))
         }
     }
+}
+
+/// `value` as pretty JSON with every terminal control escaped (JSON escapes C0 controls
+/// itself; C1 controls and bidi overrides become `\uXXXX` too).
+fn json_text(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    escape(&text, Escaped::Json).into_owned()
 }
 
 /// The run id a unique prefix names.

@@ -208,7 +208,11 @@ impl LiveText for LivePrinter {
     fn delta(&self, text: &str) {
         use std::io::Write;
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{text}");
+        let _ = write!(
+            err,
+            "{}",
+            crate::output::escape(text, crate::output::Escaped::Text)
+        );
         let _ = err.flush();
         self.midline
             .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);
@@ -231,6 +235,7 @@ pub async fn with_interrupt<T, E>(
     fut: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let cancel = rt.cancel.clone();
+    let runtime = rt.clone();
     // Handlers are installed before `fut` starts, so no signal can hit the default action
     // (killing the process mid-call) once the call tree runs.
     let mut signals = crate::interrupt::Signals::install();
@@ -238,6 +243,9 @@ pub async fn with_interrupt<T, E>(
         if signals.next().await {
             cancel.cancel();
             if signals.next().await {
+                // MCP servers run in process groups of their own, out of the terminal's reach:
+                // killed here, since exiting now skips the orderly shutdown.
+                runtime.mcp.drop_all();
                 std::process::exit(ExitCode::Interrupted as i32);
             }
         }
@@ -247,10 +255,17 @@ pub async fn with_interrupt<T, E>(
     out
 }
 
-/// Print a result: strings raw, the rest as JSON (`json`: always JSON).
+/// Print a result: strings raw, the rest as JSON (`json`: always JSON). On a terminal,
+/// controls in it are shown escaped ([`crate::output::escape`]); to a pipe or a file it is the
+/// data as it is.
 pub fn print_value(v: &Value, json: bool) -> Result<(), Error> {
-    match crate::script::value::render(v, json) {
-        Some(s) => crate::report::out_line(&s),
-        None => Ok(()),
+    use crate::output::{Escaped, escape};
+    let Some(s) = crate::script::value::render(v, json) else {
+        return Ok(());
+    };
+    if std::io::stdout().is_terminal() {
+        let how = if json { Escaped::Json } else { Escaped::Text };
+        return crate::report::out_line(&escape(&s, how));
     }
+    crate::report::out_line(&s)
 }

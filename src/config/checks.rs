@@ -145,7 +145,9 @@ fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
-fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
+/// `[shell]`: allow rules, the variables `env` passes (never a secret of `config`, which is
+/// the merged config once the user config is in), the timeout.
+pub(super) fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
     for (i, rule) in config.shell.allow.iter().enumerate() {
         if rule.prefix.trim().is_empty() {
             return Err(at(
@@ -186,8 +188,8 @@ fn shell(config: &Config, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
-/// Why `name` holds a secret: a provider key (`*_API_KEY`, a provider's `api_key_env`) or an
-/// MCP server's `headers_env` variable.
+/// Why `name` holds a secret: a provider key (`*_API_KEY`, a provider's `api_key_env`, the
+/// project's or the user config's) or an MCP server's `headers_env` variable.
 fn secret_variable(config: &Config, name: &str) -> Option<String> {
     if crate::tools::shell::is_secret_name(name) {
         return Some(String::from("a provider key"));
@@ -294,6 +296,13 @@ fn mcp(config: &Config, at: At) -> Result<(), Box<Located>> {
                 Some(
                     "mcp server names use letters, digits and `_`; tools are named `mcp.NAME.tool`",
                 ),
+            ));
+        }
+        if server.timeout_secs == Some(0) {
+            return Err(at(
+                &[key("mcp"), key(name), key("timeout_secs")],
+                format!("`timeout_secs` of mcp server `{name}` must be at least 1"),
+                Some("it is how long one tool call may take; leave it out for the default, 60"),
             ));
         }
         match (&server.command, &server.url) {

@@ -42,6 +42,25 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
     Ok(config)
 }
 
+/// Check the project's `llm-do.toml` (`path`, `text`) again once the user config is merged
+/// under it (`merged`): `[shell] env` must not pass a key of a provider the user config
+/// declares, the same rule as for the project's own providers. Only the project sets
+/// `[shell]`, so the error points into its file.
+///
+/// # Errors
+///
+/// A located error at the `[shell] env` entry naming a secret.
+pub fn check_merged(path: &Path, text: &str, merged: &Config) -> Result<(), Box<Located>> {
+    let text: Arc<str> = Arc::from(text);
+    let doc = Doc { path, text: &text };
+    let root = DeTable::parse(&text)
+        .map(Spanned::into_inner)
+        .unwrap_or_default();
+    super::checks::shell(merged, &|segs, message, help| {
+        doc.at(&root, segs, message, help)
+    })
+}
+
 /// The sections a user config (`config.toml`) may hold; approvals, the shell allowlist and
 /// MCP servers grant powers and belong to a project.
 pub const USER_SECTIONS: [&str; 4] = ["defaults", "models", "providers", "limits"];

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rhai::{AST, Dynamic, EvalAltResult, Scope};
 use rustyline::error::ReadlineError;
 
+use crate::output::{Escaped, escape};
 use crate::report::Error;
 use crate::runtime::Runtime;
 use crate::script::{errors, value};
@@ -174,13 +175,21 @@ impl Session {
         match self.eval(full) {
             Ok(v) => {
                 if let Some(s) = value::render(&value::to_json(&v), self.json) {
-                    println!("{s}");
+                    let how = if self.json {
+                        Escaped::Json
+                    } else {
+                        Escaped::Text
+                    };
+                    println!("{}", escape(&s, how));
                 }
             }
             Err(e) => match errors::termination(&e) {
                 Some(errors::Termination::Cancelled) => eprintln!("interrupted"),
                 Some(errors::Termination::Aborted) => eprintln!("aborted at the approval prompt"),
-                None => eprintln!("error: {}", self.rt.describe_rhai_error(&e)),
+                None => eprintln!(
+                    "error: {}",
+                    escape(&self.rt.describe_rhai_error(&e), Escaped::Text)
+                ),
             },
         }
     }

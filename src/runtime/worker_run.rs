@@ -17,6 +17,7 @@ use crate::model::{
     Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice,
 };
 use crate::runtime::Runtime;
+use crate::runtime::budget::Estimate;
 use crate::runtime::toolbox::Toolbox;
 use crate::schema::Validator;
 use crate::trace::{ModelRequestEvent, ModelResponseEvent};
@@ -174,11 +175,8 @@ async fn converse(
                 used: format!("{} requests", spend.requests + 1),
             });
         }
-        let (response, served) = complete(rt, ctx, turn, spec, model.as_ref(), request).await?;
-        let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
-            .map(|p| crate::model::prices::cost(&response.usage, &p));
+        let (response, cost) = complete(rt, ctx, turn, spec, model.as_ref(), request).await?;
         spend.add(response.usage, cost);
-        rt.budget.charge(response.usage, cost)?;
         check_worker_budget(spec, spend)?;
         if !response.tool_calls.is_empty() {
             // Thinking blocks go back first: with tools, Anthropic rejects the next request when
@@ -240,7 +238,8 @@ fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
     )));
 }
 
-/// One model round trip, cancelled by Ctrl-C, reported to the observer.
+/// One model round trip within the run's budget, cancelled by Ctrl-C, reported to the
+/// observer: the reply and its cost (`None`: the model that served has no price).
 async fn complete(
     rt: &Runtime,
     ctx: &CallCtx,
@@ -248,8 +247,21 @@ async fn complete(
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
-) -> Result<(ModelResponse, String), CallError> {
-    rt.budget.start_request()?;
+) -> Result<(ModelResponse, Option<f64>), CallError> {
+    // The budget's reservation of this request's worst case, replaced by its real charge
+    // below; a failed or cancelled request releases it.
+    let estimate = if rt.budget.reserves() {
+        let price = crate::model::prices::lookup(model.id(), &rt.project().config.prices);
+        Estimate::of(request, price.as_ref())
+    } else {
+        Estimate::default()
+    };
+    let reservation = tokio::select! {
+        biased;
+        () = rt.cancel.cancelled() => return Err(CallError::Cancelled),
+        () = ctx.cancel.cancelled() => return Err(CallError::Cancelled),
+        r = rt.budget.reserve(estimate) => r?,
+    };
     let started = Instant::now();
     let id = rt.observer.model_request(&ModelRequestEvent {
         depth: ctx.depth,
@@ -291,7 +303,11 @@ async fn complete(
                 .map_err(|e| crate::call::chain(e)),
         },
     );
-    result
+    let (reply, served) = result?;
+    let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
+        .map(|p| crate::model::prices::cost(&reply.usage, &p));
+    reservation.settle(reply.usage, cost)?;
+    Ok((reply, cost))
 }
 
 /// Prompt caching pays once the cached prefix is long (Anthropic caches nothing under ~1,024

@@ -329,12 +329,20 @@ fn now(_: &BuiltinEnv, _: Vec<Dynamic>) -> Result<Dynamic, String> {
 /// Slice of a `sleep` between checks for Ctrl-C and a cancelled fan-out scope.
 const SLEEP_SLICE: Duration = Duration::from_millis(10);
 
+/// The longest `sleep`: one day. Longer waits (up to `1e300` ms, which no clock can add) are
+/// refused rather than clamped, so a script that asks for one learns it is wrong.
+pub const MAX_SLEEP: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// `sleep(ms)`: `ms` milliseconds, an integer or a float (`sleep(1.5)`); zero or negative
-/// returns at once.
+/// returns at once; NaN, infinity or more than [`MAX_SLEEP`] is an error.
 fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let ms = args.first().ok_or("missing argument `ms`")?;
     let wait = sleep_duration(ms)?;
-    let until = Instant::now() + wait;
+    // `sleep_duration` caps the wait at a day, so this cannot overflow; `checked_add` keeps it
+    // that way should the cap ever change.
+    let until = Instant::now()
+        .checked_add(wait)
+        .ok_or("argument `ms` is too large")?;
     // Sleep in slices so Ctrl-C, SIGTERM or a failed fan-out sibling stops a long sleep
     // promptly; the error is the cancellation marker so the run ends with exit 130.
     loop {
@@ -349,7 +357,7 @@ fn sleep(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     }
 }
 
-/// How long `sleep(ms)` waits.
+/// How long `sleep(ms)` waits: at most [`MAX_SLEEP`]; negative counts as zero.
 fn sleep_duration(ms: &Dynamic) -> Result<Duration, String> {
     // Text that is a number (`llm-do run sleep 250`) counts as that number.
     if let Some(n) = ms
@@ -358,20 +366,26 @@ fn sleep_duration(ms: &Dynamic) -> Result<Duration, String> {
     {
         return sleep_duration(&Dynamic::from_float(n));
     }
-    if let Ok(n) = ms.as_int() {
-        return Ok(Duration::from_millis(u64::try_from(n).unwrap_or(0)));
+    let wait = if let Ok(n) = ms.as_int() {
+        Duration::from_millis(u64::try_from(n).unwrap_or(0))
+    } else if let Ok(f) = ms.as_float() {
+        if !f.is_finite() {
+            return Err(format!("argument `ms` must be a finite number, got {f}"));
+        }
+        Duration::try_from_secs_f64(f.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
+    } else {
+        return Err(format!(
+            "argument `ms` must be a number of milliseconds, got {}",
+            ms.type_name()
+        ));
+    };
+    if wait > MAX_SLEEP {
+        return Err(format!(
+            "argument `ms` is too large: at most {} ms (one day)",
+            MAX_SLEEP.as_millis()
+        ));
     }
-    if let Ok(f) = ms.as_float() {
-        return if f.is_nan() {
-            Err("argument `ms` is NaN".into())
-        } else {
-            Ok(Duration::try_from_secs_f64(f.max(0.0) / 1000.0).unwrap_or(Duration::MAX))
-        };
-    }
-    Err(format!(
-        "argument `ms` must be a number of milliseconds, got {}",
-        ms.type_name()
-    ))
+    Ok(wait)
 }
 
 fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {

@@ -135,6 +135,30 @@ fn sleep_takes_milliseconds_as_an_integer_or_a_float() {
 }
 
 #[test]
+fn sleep_refuses_what_no_clock_can_wait() {
+    let too_large = Err("argument `ms` is too large: at most 86400000 ms (one day)".into());
+    assert_eq!(sleep_duration(&Dynamic::from_float(1e300)), too_large);
+    assert_eq!(sleep_duration(&Dynamic::from_int(i64::MAX)), too_large);
+    assert_eq!(sleep_duration(&Dynamic::from("1e300")), too_large);
+    assert_eq!(
+        sleep_duration(&Dynamic::from_float(f64::INFINITY)),
+        Err("argument `ms` must be a finite number, got inf".into())
+    );
+    assert_eq!(
+        sleep_duration(&Dynamic::from_float(f64::NAN)),
+        Err("argument `ms` must be a finite number, got NaN".into())
+    );
+    assert_eq!(
+        sleep_duration(&Dynamic::from_float(-1e300)),
+        Ok(Duration::ZERO)
+    );
+    assert_eq!(
+        sleep_duration(&Dynamic::from_int(86_400_000)),
+        Ok(MAX_SLEEP)
+    );
+}
+
+#[test]
 fn a_cancelled_sleep_stops_at_once_with_the_cancellation_marker() {
     let cancel = Arc::new(crate::runtime::Cancel::default());
     cancel.cancel();

@@ -17,7 +17,7 @@ mod command;
 pub mod confine;
 pub mod error;
 pub mod fs;
-mod group;
+pub mod group;
 pub mod sandbox;
 pub mod shell;
 
