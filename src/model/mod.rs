@@ -240,10 +240,10 @@ impl std::ops::AddAssign for Usage {
 
 /// `max_tokens` sent on every wire when neither the worker nor `[defaults] max_tokens` sets
 /// one. Without a limit a local server (llama-server, Ollama) generates until its context is
-/// full: a small model that loops took a minute for one reply. 4096 tokens is far above any
-/// structured answer or tool call of a worker, and is what the Anthropic wire (which requires a
-/// value) always sent.
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// full: a small model that loops took minutes for one reply. A worker's reply is an answer,
+/// a structured value or tool calls: 1,024 tokens (about 750 words) holds them, and a reply
+/// that needs more fails loudly, naming this limit, instead of running on (docs/workers.md).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -38,6 +38,8 @@ struct Rest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
@@ -126,6 +128,38 @@ pub fn encode_request(
     model: &str,
     stream: bool,
 ) -> Result<bytes::Bytes, serde_json::Error> {
+    encode_request_with(request, model, stream, LengthField::MaxTokens)
+}
+
+/// Which field carries a reply's length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthField {
+    /// `max_tokens`: what OpenAI-compatible servers (llama-server, Ollama, vLLM) read.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's own API, whose reasoning models reject `max_tokens`.
+    MaxCompletionTokens,
+}
+
+impl LengthField {
+    /// The field for provider `provider`: `max_completion_tokens` for `openai`, else
+    /// `max_tokens`.
+    #[must_use]
+    pub fn of(provider: &str) -> Self {
+        if provider == "openai" {
+            LengthField::MaxCompletionTokens
+        } else {
+            LengthField::MaxTokens
+        }
+    }
+}
+
+/// [`encode_request`] with the length limit in `field`.
+pub fn encode_request_with(
+    request: &ModelRequest,
+    model: &str,
+    stream: bool,
+    field: LengthField,
+) -> Result<bytes::Bytes, serde_json::Error> {
     let has_tools = !request.tools.is_empty();
     let rest = Rest {
         tools: request
@@ -151,7 +185,12 @@ pub fn encode_request(
             },
         }),
         temperature: request.temperature,
-        max_tokens: request.max_tokens,
+        max_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxTokens),
+        max_completion_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxCompletionTokens),
         seed: request.seed,
         reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
         stream: stream.then_some(true),
