@@ -409,3 +409,60 @@ async fn a_fallback_says_why_it_moved_on() {
     );
     assert_eq!(row["model"], "local:m");
 }
+
+/// Streamed, a cut-off reply says so on both wires: OpenAI `finish_reason: "length"` as
+/// plain text, Anthropic `stop_reason: "max_tokens"` inside the structured-output tool (which
+/// was an error naming `final_result`, a tool the worker never wrote).
+#[tokio::test]
+async fn a_streamed_cut_off_reply_says_so_on_both_wires() {
+    use super::common::{complete_streaming, model, sse};
+    use llm_do::model::{FinishReason, Message, ModelRequest};
+
+    let chunk = |delta: Value, finish: Value| {
+        let c = json!({"id": "c", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        format!("data: {c}\n\n")
+    };
+    let body = format!(
+        "{}{}data: [DONE]\n\n",
+        chunk(json!({"content": "Once upon"}), Value::Null),
+        chunk(json!({}), json!("length"))
+    );
+    let server = serve(OPENAI, vec![sse(&body)]).await;
+    let request = ModelRequest {
+        messages: vec![Message::user("a story")].into(),
+        max_tokens: Some(2),
+        ..ModelRequest::default()
+    };
+    let (reply, _) = complete_streaming(&model("llama:m", &server, true), &request).await;
+    let reply = reply.unwrap();
+    assert_eq!(
+        (reply.text.as_str(), reply.finish),
+        ("Once upon", FinishReason::Length)
+    );
+
+    let events = [
+        json!({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "content": [], "model": "c", "stop_reason": null, "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t1", "name": "final_result", "input": {}}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"sum\": "}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": {"output_tokens": 2}}),
+        json!({"type": "message_stop"}),
+    ];
+    let body: String = events
+        .iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap()))
+        .collect();
+    let server = serve(ANTHROPIC, vec![sse(&body)]).await;
+    let request = ModelRequest {
+        output_schema: Some(json!({"type": "object", "properties": {"sum": {"type": "integer"}}})),
+        ..request
+    };
+    let claude = model("anthropic:claude-haiku-4-5", &server, true);
+    let (reply, _) = complete_streaming(&claude, &request).await;
+    let reply = reply.unwrap();
+    assert_eq!(
+        (reply.text.as_str(), reply.finish, reply.tool_calls.len()),
+        ("{\"sum\": ", FinishReason::Length, 0)
+    );
+}
