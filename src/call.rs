@@ -209,7 +209,9 @@ pub enum CallError {
     },
     /// `tool_choice: required` (or a named tool) and the model answered without a tool call,
     /// also after being asked again.
-    #[error("worker `{worker}` has `tool_choice: {choice}` but model `{model}` answered without calling a tool ({attempts} attempts)")]
+    #[error(
+        "worker `{worker}` has `tool_choice: {choice}` but model `{model}` answered without calling a tool ({attempts} attempts)"
+    )]
     #[diagnostic(help(
         "the model or its server may ignore tools (a llama-server chat template without tools drops them); use a model that calls tools, or drop `tool_choice`"
     ))]

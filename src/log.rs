@@ -995,7 +995,11 @@ mod tests {
             let v2 = SCHEMA
                 .replace(", decided_by TEXT, rule INTEGER", "")
                 .replace(" stop TEXT, fallback TEXT,", "");
-            assert_eq!(v2.len() + 57, SCHEMA.len(), "both columns of 3 and 4 removed");
+            assert_eq!(
+                v2.len() + 57,
+                SCHEMA.len(),
+                "both columns of 3 and 4 removed"
+            );
             old.execute_batch(&v2).unwrap();
             old.execute_batch(chat::SCHEMA).unwrap();
             old.execute(
@@ -1031,7 +1035,11 @@ mod tests {
         assert_eq!(old[0].reason.as_deref(), Some("no"));
         let rows = calls(&conn, &CallFilter::default()).unwrap();
         assert_eq!(
-            (rows.len(), rows[0].stop.as_deref(), rows[0].fallback.as_deref()),
+            (
+                rows.len(),
+                rows[0].stop.as_deref(),
+                rows[0].fallback.as_deref()
+            ),
             (1, None, None)
         );
     }

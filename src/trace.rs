@@ -281,7 +281,10 @@ impl<W: Write + Send> Observer for Tree<W> {
             if self.verbosity < 2 && r.finish == FinishReason::Length {
                 self.line(
                     e.depth,
-                    &format!("← {}: stop reason `length` (cut off at max_tokens)", e.model),
+                    &format!(
+                        "← {}: stop reason `length` (cut off at max_tokens)",
+                        e.model
+                    ),
                 );
             }
         }

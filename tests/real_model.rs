@@ -127,7 +127,12 @@ fn an_answer_failing_the_schema_is_re_asked_with_the_schema_enforced() {
     let reask = requests[1]["request"]["messages"]
         .as_array()
         .and_then(|m| m.last())
-        .map(|m| m["parts"][0]["value"].as_str().unwrap_or_default().to_owned())
+        .map(|m| {
+            m["parts"][0]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .unwrap_or_default();
     assert!(
         reask.starts_with("Your answer did not match the required output schema:"),
@@ -198,7 +203,10 @@ fn test_json_agreement_and_the_noise_floor() {
         .file("tests/verdict_hot.jsonl", CASES);
     let cold = figures(&t, "verdict", "3");
     assert_eq!(
-        (&cold["self_agreement"]["agreed"], &cold["self_agreement"]["total"]),
+        (
+            &cold["self_agreement"]["agreed"],
+            &cold["self_agreement"]["total"]
+        ),
         (&json!(12), &json!(12)),
         "{cold}"
     );
@@ -262,9 +270,7 @@ fn a_chat_carries_its_turns() {
     let events = trace(&t, "b.jsonl");
     let requests = of_kind(&events, "model_request");
     assert_eq!(
-        requests[0]["request"]["messages"]
-            .as_array()
-            .map(Vec::len),
+        requests[0]["request"]["messages"].as_array().map(Vec::len),
         Some(5),
         "the two turns before, then the new line"
     );

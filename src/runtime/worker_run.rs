@@ -227,7 +227,10 @@ async fn converse(
                 structured: output.is_some(),
             });
         }
-        if matches!(request.tool_choice, ToolChoice::Required | ToolChoice::Tool(_)) {
+        if matches!(
+            request.tool_choice,
+            ToolChoice::Required | ToolChoice::Tool(_)
+        ) {
             missed += 1;
             if missed > MAX_TOOL_REASKS {
                 return Err(CallError::ToolNotCalled {
@@ -476,7 +479,10 @@ mod tests {
 
     #[test]
     fn forced_tool_choice_binds_until_a_tool_is_called() {
-        assert_eq!(choice_for(&ToolChoice::Required, false), ToolChoice::Required);
+        assert_eq!(
+            choice_for(&ToolChoice::Required, false),
+            ToolChoice::Required
+        );
         assert_eq!(choice_for(&ToolChoice::Required, true), ToolChoice::Auto);
         assert_eq!(choice_for(&ToolChoice::None, true), ToolChoice::None);
     }

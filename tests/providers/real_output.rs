@@ -38,7 +38,9 @@ async fn serve(at: &str, replies: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;
     let last = replies.len() - 1;
     for (i, reply) in replies.into_iter().enumerate() {
-        let mock = Mock::given(method("POST")).and(path(at)).respond_with(reply);
+        let mock = Mock::given(method("POST"))
+            .and(path(at))
+            .respond_with(reply);
         let mock = if i < last {
             mock.up_to_n_times(1)
                 .with_priority(u8::try_from(i + 1).unwrap())
@@ -99,7 +101,10 @@ async fn a_cut_off_text_answer_fails_unless_the_worker_keeps_it() {
         (
             ANTHROPIC,
             "claude:claude-haiku-4-5",
-            anthropic(json!([{"type": "text", "text": "Once upon a"}]), "max_tokens"),
+            anthropic(
+                json!([{"type": "text", "text": "Once upon a"}]),
+                "max_tokens",
+            ),
         ),
     ] {
         let server = serve(wire, vec![reply]).await;
@@ -202,7 +207,10 @@ async fn a_default_max_tokens_goes_on_every_wire() {
     let server = serve(OPENAI, vec![openai_text("hi", "stop")]).await;
     let anthropic_server = serve(
         ANTHROPIC,
-        vec![anthropic(json!([{"type": "text", "text": "hi"}]), "end_turn")],
+        vec![anthropic(
+            json!([{"type": "text", "text": "hi"}]),
+            "end_turn",
+        )],
     )
     .await;
     let plain = "---\nmodel: local:m\n---\nGreet.\n";
@@ -295,7 +303,10 @@ async fn required_tool_choice_re_asked_once_can_succeed() {
     assert_eq!(out.stdout, "3\n");
     let sent = bodies(&server).await;
     let choices: Vec<&Value> = sent.iter().map(|b| &b["tool_choice"]).collect();
-    assert_eq!(choices, [&json!("required"), &json!("required"), &json!("auto")]);
+    assert_eq!(
+        choices,
+        [&json!("required"), &json!("required"), &json!("auto")]
+    );
 }
 
 /// With tools and `output:`, `response_format` went with every request; on llama-server it is
