@@ -338,3 +338,128 @@ fn filename_cleaner_is_bounded_by_the_default_max_tokens() {
         }
     }
 }
+
+/// A llama-server of this test's own (the batch test kills it), on
+/// `LLM_DO_REAL_MODEL_SPARE_PORT` (default 18481), started by `LLM_DO_REAL_MODEL_SETUP`
+/// (default `../shared/real-llm/real-model.sh`); killed when dropped.
+struct OwnServer {
+    pid: u32,
+    port: u16,
+}
+
+impl OwnServer {
+    fn start(port: u16) -> Self {
+        let script = std::env::var("LLM_DO_REAL_MODEL_SETUP").map_or_else(
+            |_| repo().join("../shared/real-llm/real-model.sh"),
+            std::path::PathBuf::from,
+        );
+        let out = std::process::Command::new(&script)
+            .args(["--serve", &port.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pid = text
+            .lines()
+            .find_map(|l| l.strip_prefix("PID="))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} did not start a server: {text}{}",
+                    script.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        Self { pid, port }
+    }
+
+    fn kill(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status();
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `batch` with the server killed and started again mid-run: the requests that failed are
+/// retried until it is back, and every input has exactly one output line, none an error.
+#[test]
+#[ignore = "needs the real model: see .ci/run"]
+fn batch_survives_the_server_killed_and_restarted_mid_run() {
+    let port: u16 = std::env::var("LLM_DO_REAL_MODEL_SPARE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(18481);
+    let server = OwnServer::start(port);
+    let inputs: String = (1..=12)
+        .map(|i| format!("{}\n", json!({"review": format!("Review number {i}: it works.")})))
+        .collect();
+    let t = Test::new()
+        .config(&format!(
+            "[providers.real]\nbase_url = \"http://127.0.0.1:{}/v1\"\nwire = \"openai\"\n",
+            server.port
+        ))
+        .worker("verdict", VERDICT)
+        .file("in.jsonl", &inputs)
+        // Retries (backoff from 0.5 s, doubling) span the restart.
+        .env("LLM_DO_RETRY_ATTEMPTS", "8");
+    let lines = || -> Vec<Value> {
+        std::fs::read_to_string(t.path().join("out.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every line whole"))
+            .collect()
+    };
+    let mut batch = t.spawn_quiet(&["batch", "verdict", "in.jsonl", "-o", "out.jsonl"]);
+    let waited = std::time::Instant::now();
+    while lines().len() < 3 && waited.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let before = lines().len();
+    assert!((3..12).contains(&before), "{before} lines before the kill");
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _again = OwnServer::start(port);
+    let status = batch.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let all = lines();
+    let mut numbers: Vec<u64> = all.iter().map(|l| l["line"].as_u64().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>(), "every input once");
+    for line in &all {
+        assert!(line.get("error").is_none_or(Value::is_null), "{line}");
+        assert_verdict(&line["output"]);
+    }
+}
+
+/// `stabilize --draft` with this model as the drafter: its Rhai never reaches the worker's
+/// agreement, so nothing is written and every file stays as it was.
+#[test]
+#[ignore = "needs the real model: see .ci/run"]
+fn stabilize_draft_leaves_every_file_untouched_when_no_draft_qualifies() {
+    let t = Test::new()
+        // Bounds each draft: this model writes until the limit.
+        .config(&format!("{}\n[defaults]\nmax_tokens = 256\n", provider()))
+        .worker("verdict", VERDICT)
+        .file("tests/verdict.jsonl", CASES);
+    let before = crate::util::tree(t.path());
+    let out = t.run_with(&[
+        "stabilize",
+        "verdict",
+        "--draft",
+        "--model",
+        MODEL,
+        "--attempts",
+        "2",
+    ]);
+    out.status(1);
+    assert_eq!(
+        out.stderr,
+        "error: no draft reached 100.0% agreement; nothing written\n  hint: add cases that pin down the rule, raise `--attempts`, or try a stronger `--model`\n"
+    );
+    assert_eq!(crate::util::tree(t.path()), before);
+}
