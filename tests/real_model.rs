@@ -396,7 +396,12 @@ fn batch_survives_the_server_killed_and_restarted_mid_run() {
         .unwrap_or(18481);
     let server = OwnServer::start(port);
     let inputs: String = (1..=12)
-        .map(|i| format!("{}\n", json!({"review": format!("Review number {i}: it works.")})))
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"review": format!("Review number {i}: it works.")})
+            )
+        })
         .collect();
     let t = Test::new()
         .config(&format!(

@@ -54,8 +54,15 @@ pub fn reply(req: &ModelRequest) -> ModelResponse {
     let next = match &req.tool_choice {
         ToolChoice::None => None,
         ToolChoice::Tool(name) => req.tools.iter().find(|t| &t.name == name),
-        choice => (req.tools.iter().find(|t| !called.contains(&t.name.as_str())))
-            .or_else(|| req.tools.first().filter(|_| *choice == ToolChoice::Required)),
+        choice => (req
+            .tools
+            .iter()
+            .find(|t| !called.contains(&t.name.as_str())))
+        .or_else(|| {
+            req.tools
+                .first()
+                .filter(|_| *choice == ToolChoice::Required)
+        }),
     };
     if let Some(tool) = next {
         let call = ToolCall {

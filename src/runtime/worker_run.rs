@@ -222,24 +222,18 @@ async fn converse(
             return Err(CallError::CutOff {
                 worker: spec.name.clone(),
                 model: served,
-                max_tokens: request.max_tokens.unwrap_or(max_tokens),
+                max_tokens,
                 from,
                 structured: output.is_some(),
             });
         }
-        if matches!(
-            request.tool_choice,
-            ToolChoice::Required | ToolChoice::Tool(_)
-        ) {
+        if let Some(choice) = forced(&request.tool_choice) {
             missed += 1;
             if missed > MAX_TOOL_REASKS {
                 return Err(CallError::ToolNotCalled {
                     worker: spec.name.clone(),
                     model: served,
-                    choice: match &request.tool_choice {
-                        ToolChoice::Tool(name) => name.clone(),
-                        _ => "required".into(),
-                    },
+                    choice: choice.to_owned(),
                     attempts: missed,
                 });
             }
@@ -297,6 +291,16 @@ fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
         "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
         errors.join("\n- ")
     )));
+}
+
+/// What `choice` forces the model to call, as the frontmatter says it (`required` or the tool's
+/// name); `None` when it forces nothing.
+fn forced(choice: &ToolChoice) -> Option<&str> {
+    match choice {
+        ToolChoice::Required => Some("required"),
+        ToolChoice::Tool(name) => Some(name),
+        ToolChoice::Auto | ToolChoice::None => None,
+    }
 }
 
 /// The answer without a tool call, and the request to call one (`tool_choice` forces it).
