@@ -190,6 +190,37 @@ pub enum CallError {
         attempts: u32,
         errors: Vec<String>,
     },
+    /// The model's answer hit `max_tokens` (`finish_reason: "length"`, `stop_reason:
+    /// "max_tokens"`): never taken as an answer, except a text answer with `keep_cut_off`.
+    #[error("worker `{worker}`: the reply of model `{model}` was cut off at `max_tokens` ({max_tokens} tokens, {from}){}", if *.structured { "; a cut-off structured answer is never valid JSON, so it is not re-asked" } else { "" })]
+    #[diagnostic(help(
+        "raise `max_tokens` in the worker's frontmatter or `[defaults] max_tokens` in llm-do.toml{}",
+        if *.structured { "" } else { ", or set `keep_cut_off: true` to keep a cut-off text answer" }
+    ))]
+    CutOff {
+        worker: String,
+        model: String,
+        /// The `max_tokens` sent.
+        max_tokens: u32,
+        /// Where it came from: `the worker's max_tokens`, `[defaults] max_tokens`, `the default`.
+        from: &'static str,
+        /// Whether the worker has `output:`.
+        structured: bool,
+    },
+    /// `tool_choice: required` (or a named tool) and the model answered without a tool call,
+    /// also after being asked again.
+    #[error(
+        "worker `{worker}` has `tool_choice: {choice}` but model `{model}` answered without calling a tool ({attempts} attempts)"
+    )]
+    #[diagnostic(help(
+        "the model or its server may ignore tools (a llama-server chat template without tools drops them); use a model that calls tools, or drop `tool_choice`"
+    ))]
+    ToolNotCalled {
+        worker: String,
+        model: String,
+        choice: String,
+        attempts: u32,
+    },
     #[error("no model for worker `{worker}`")]
     #[diagnostic(help(
         "pass `--model ID` (e.g. `--model test`), set `model:` in the worker, set `LLM_DO_MODEL`, or set `[defaults] model` in llm-do.toml"

@@ -218,6 +218,9 @@ pub struct Eval {
 pub struct Defaults {
     /// Model id used when neither `--model`, the worker, nor `LLM_DO_MODEL` names one.
     pub model: Option<String>,
+    /// Most tokens of one model reply for workers without `max_tokens:` (default
+    /// [`crate::model::DEFAULT_MAX_TOKENS`]).
+    pub max_tokens: Option<u32>,
 }
 
 /// `[limits]`

@@ -76,7 +76,9 @@ pub enum LogError {
 
 /// `PRAGMA user_version` once [`SCHEMA`] is in place (creating it is skipped after that).
 /// 3: approvals say who decided (`decided_by`, `rule`).
-const SCHEMA_VERSION: i64 = 3;
+/// 4: worker calls say why their model stopped (`stop`) and why a fallback chain moved on
+/// (`fallback`).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,7 +90,7 @@ CREATE TABLE IF NOT EXISTS calls (
     kind TEXT NOT NULL, name TEXT NOT NULL, input TEXT, output TEXT, error TEXT, model TEXT,
     tokens_in INTEGER NOT NULL DEFAULT 0, tokens_out INTEGER NOT NULL DEFAULT 0,
     cache_read INTEGER NOT NULL DEFAULT 0, cache_write INTEGER NOT NULL DEFAULT 0,
-    cost REAL, ms REAL, time TEXT NOT NULL,
+    cost REAL, ms REAL, time TEXT NOT NULL, stop TEXT, fallback TEXT,
     PRIMARY KEY (run, id)
 );
 CREATE INDEX IF NOT EXISTS calls_by_name ON calls (name, time);
@@ -123,6 +125,12 @@ pub struct CallRow {
     pub cost: Option<f64>,
     pub ms: f64,
     pub time: String,
+    /// A worker run: why its model's last reply stopped (`stop`, `tool_calls`, `length`, ...).
+    /// `None` for other calls and in rows of logs older than schema 4.
+    pub stop: Option<String>,
+    /// A worker run: why a fallback chain moved on, one `FROM → TO: REASON` per move, `; `
+    /// between them.
+    pub fallback: Option<String>,
 }
 
 /// One call of a stabilize switch (DESIGN §14): which side served, whether the fn deferred,
@@ -312,17 +320,24 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(chat::SCHEMA)?;
     // 3: a log from before keeps its approvals table; it gains who decided.
-    let has = |column: &str| -> rusqlite::Result<bool> {
+    // 4: its calls table gains the stop reason and the fallback reason.
+    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
         tx.query_row(
-            "SELECT count(*) FROM pragma_table_info('approvals') WHERE name = ?1",
-            [column],
+            "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n > 0)
     };
-    for (column, kind) in [("decided_by", "TEXT"), ("rule", "INTEGER")] {
-        if !has(column)? {
-            tx.execute_batch(&format!("ALTER TABLE approvals ADD COLUMN {column} {kind}"))?;
+    let added = [
+        ("approvals", "decided_by", "TEXT"),
+        ("approvals", "rule", "INTEGER"),
+        ("calls", "stop", "TEXT"),
+        ("calls", "fallback", "TEXT"),
+    ];
+    for (table, column, kind) in added {
+        if !has(table, column)? {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -637,9 +652,20 @@ impl Observer for RunLog {
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
         if let Some(parent) = e.parent
             && let Some(row) = crate::sync::lock(&self.open).get_mut(&parent)
-            && row.model.as_deref() != Some(e.model)
         {
-            row.model = Some(e.model.to_string());
+            if row.model.as_deref() != Some(e.model) {
+                row.model = Some(e.model.to_string());
+            }
+            if let Ok(reply) = &e.result {
+                row.stop = Some(reply.finish.as_str().to_owned());
+                for f in &reply.fallbacks {
+                    let moved = format!("{} → {}: {}", f.from, f.to, f.reason);
+                    row.fallback = Some(match row.fallback.take() {
+                        Some(before) => format!("{before}; {moved}"),
+                        None => moved,
+                    });
+                }
+            }
         }
     }
 
@@ -821,7 +847,7 @@ impl Default for CallFilter<'_> {
 pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
-                tokens_out, cache_read, cache_write, cost, ms, time
+                tokens_out, cache_read, cache_write, cost, ms, time, stop, fallback
          FROM calls WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR run = ?2)
            AND (?3 IS NULL OR id = ?3)
          ORDER BY time DESC, id DESC LIMIT ?4",
@@ -847,6 +873,8 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
             cost: r.get(14)?,
             ms: r.get(15)?,
             time: r.get(16)?,
+            stop: r.get(17)?,
+            fallback: r.get(18)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -1051,13 +1079,24 @@ mod tests {
         {
             let old = Connection::open(&path).unwrap();
             old.pragma_update(None, "journal_mode", "WAL").unwrap();
-            let v2 = SCHEMA.replace(", decided_by TEXT, rule INTEGER", "");
-            assert_ne!(v2, SCHEMA);
+            let v2 = SCHEMA
+                .replace(", decided_by TEXT, rule INTEGER", "")
+                .replace(" stop TEXT, fallback TEXT,", "");
+            assert_eq!(
+                v2.len() + 57,
+                SCHEMA.len(),
+                "both columns of 3 and 4 removed"
+            );
             old.execute_batch(&v2).unwrap();
             old.execute_batch(chat::SCHEMA).unwrap();
             old.execute(
                 "INSERT INTO approvals (run, parent, tool, input, decision, reason, time)
                  VALUES ('r', 7, 'shell', '{}', 'denied', 'no', 't')",
+                [],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO calls (run, id, depth, kind, name, ms, time) VALUES ('r', 1, 0, 'worker', 'w', 1.0, 't')",
                 [],
             )
             .unwrap();
@@ -1081,6 +1120,15 @@ mod tests {
         assert_eq!(old.len(), 1);
         assert_eq!((old[0].decided_by.as_deref(), old[0].rule), (None, None));
         assert_eq!(old[0].reason.as_deref(), Some("no"));
+        let rows = calls(&conn, &CallFilter::default()).unwrap();
+        assert_eq!(
+            (
+                rows.len(),
+                rows[0].stop.as_deref(),
+                rows[0].fallback.as_deref()
+            ),
+            (1, None, None)
+        );
     }
 
     /// Many runs leave a WAL of bounded size: a run that finds it past the threshold

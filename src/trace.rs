@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::approval::{Outcome, Verdict};
-use crate::model::{ModelRequest, ModelResponse, Usage};
+use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +273,23 @@ impl<W: Write + Send> Observer for Tree<W> {
             entry.0 += 1;
             entry.1 += r.usage;
         }
+        if let Ok(r) = &e.result {
+            for f in &r.fallbacks {
+                self.line(
+                    e.depth,
+                    &format!("↪ fallback {} → {}: {}", f.from, f.to, f.reason),
+                );
+            }
+            if self.verbosity < 2 && r.finish == FinishReason::Length {
+                self.line(
+                    e.depth,
+                    &format!(
+                        "← {}: stop reason `length` (cut off at max_tokens)",
+                        e.model
+                    ),
+                );
+            }
+        }
         if self.verbosity < 2 {
             return;
         }
@@ -287,7 +304,11 @@ impl<W: Write + Send> Observer for Tree<W> {
                         .iter()
                         .map(|c| format!("{}({})", c.name, c.arguments)),
                 );
-                excerpt(&Value::String(parts.join(" ")))
+                format!(
+                    "{} [stop: {}]",
+                    excerpt(&Value::String(parts.join(" "))),
+                    r.finish.as_str()
+                )
             }
             Err(msg) => format!("failed: {msg}"),
         };

@@ -24,6 +24,7 @@ mod new_users;
 mod proptests;
 mod providers;
 mod real_llm;
+mod real_model;
 mod repl;
 mod seam;
 mod secrets;

@@ -1,7 +1,8 @@
 //! The real-server tier: llm-do against llama.cpp's `llama-server` with a tiny random-weight
 //! model (`../shared/real-llm/setup.sh`). The model's text is gibberish by design, so these
 //! tests assert structure (exit codes, tool calls with valid arguments, schema-valid output),
-//! never text.
+//! never text. Their text workers keep a reply cut off at their small `max_tokens`
+//! (`keep_cut_off: true`): random weights rarely stop on their own.
 //!
 //! Ignored by plain `cargo test`; `.ci/run` starts the server and runs them with
 //! `LLM_DO_REAL_LLM_URL=http://127.0.0.1:PORT/v1 cargo test --test integration real_llm -- --ignored`.
@@ -45,7 +46,7 @@ fn a_plain_worker_answers() {
     let _ = NEEDS;
     let t = project().worker(
         "plain",
-        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 1\n---\nSay something.\n",
+        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 1\nkeep_cut_off: true\n---\nSay something.\n",
     );
     let out = t.run_with(&["run", "plain", "hello"]);
     out.status(0);
@@ -61,7 +62,7 @@ fn a_plain_worker_answers() {
 fn a_plain_worker_streams_on_a_terminal_with_v() {
     let t = project().worker(
         "plain",
-        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 2\n---\nSay something.\n",
+        "---\nmodel: local:tiny\nmax_tokens: 32\nseed: 2\nkeep_cut_off: true\n---\nSay something.\n",
     );
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
     cmd.args(["run", "plain", "hello", "-v"])
@@ -78,7 +79,7 @@ fn a_plain_worker_streams_on_a_terminal_with_v() {
 #[test]
 #[ignore = "needs llama-server: see .ci/run"]
 fn a_worker_calls_a_rhai_fn_tool_with_valid_arguments() {
-    let worker = "---\nmodel: local:tiny\ntoolsets: [record]\ntool_choice: required\nparallel_tool_calls: false\nseed: 7\nmax_tokens: 256\nmax_turns: 4\n---\nRecord a verdict with the tool.\n";
+    let worker = "---\nmodel: local:tiny\ntoolsets: [record]\ntool_choice: required\nparallel_tool_calls: false\nseed: 7\nmax_tokens: 256\nmax_turns: 4\nkeep_cut_off: true\n---\nRecord a verdict with the tool.\n";
     let t = project().worker("judge", worker).script("tools", TOOL);
     let out = t.run_with(&["run", "judge", "decide", "-v"]);
     out.status(0);
@@ -118,7 +119,7 @@ fn structured_output_matches_the_schema() {
 #[ignore = "needs llama-server: see .ci/run"]
 fn call_all_of_eight_workers_uses_the_server_slots() {
     let t = project()
-        .worker("plain", "---\nmodel: local:tiny\nmax_tokens: 24\nseed: 5\n---\nSay something.\n")
+        .worker("plain", "---\nmodel: local:tiny\nmax_tokens: 24\nseed: 5\nkeep_cut_off: true\n---\nSay something.\n")
         .file("fan.rhai", "let items = [];\nfor i in 0..8 { items.push([\"plain\", `item ${i}`]); }\ncall_all(items)");
     let trace = t.path().join("trace.jsonl");
     let out = t.run_with(&["fan.rhai", "--json", "--trace", trace.to_str().unwrap()]);

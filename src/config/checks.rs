@@ -48,6 +48,13 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
             return Err(at(&[key("models"), key(alias)], e.to_string(), None));
         }
     }
+    if config.defaults.max_tokens == Some(0) {
+        return Err(at(
+            &[key("defaults"), key("max_tokens")],
+            "`max_tokens` must be at least 1".into(),
+            Some("omit it to use the default (1024)"),
+        ));
+    }
     limits(&config.limits, at)?;
     approvals(config, at)?;
     shell(config, at)?;

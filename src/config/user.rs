@@ -69,6 +69,7 @@ impl Config {
     #[must_use]
     pub fn over(mut self, user: &Config) -> Config {
         self.defaults.model = self.defaults.model.or_else(|| user.defaults.model.clone());
+        self.defaults.max_tokens = self.defaults.max_tokens.or(user.defaults.max_tokens);
         let l = &mut self.limits;
         l.max_depth = l.max_depth.or(user.limits.max_depth);
         l.max_parallel = l.max_parallel.or(user.limits.max_parallel);

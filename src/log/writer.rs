@@ -200,7 +200,7 @@ fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Re
 }
 
 /// Columns of a call row, in the order [`bind_call`] binds them.
-const CALL_COLUMNS: usize = 17;
+const CALL_COLUMNS: usize = 19;
 
 /// Call rows one statement inserts at most: a batch of 512 runs 16 statements, not 512 (each
 /// run of a statement costs about as much as a row).
@@ -211,7 +211,8 @@ fn insert_calls_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; CALL_COLUMNS].join(", "));
     format!(
         "INSERT OR REPLACE INTO calls (run, id, parent, depth, kind, name, input, output, error,
-         model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time) VALUES {}",
+         model, tokens_in, tokens_out, cache_read, cache_write, cost, ms, time, stop, fallback)
+         VALUES {}",
         vec![one; rows].join(", ")
     )
 }
@@ -265,6 +266,8 @@ fn bind_call(
         &c.cost,
         &c.ms,
         &c.time,
+        &c.stop,
+        &c.fallback,
     ];
     for (i, v) in values.into_iter().enumerate() {
         stmt.raw_bind_parameter(at + i + 1, v)?;

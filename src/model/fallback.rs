@@ -96,8 +96,17 @@ impl Model for FallbackModel {
     ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
         Box::pin(async move {
             let mut tried = Vec::new();
-            let mut last = None;
+            let mut last: Option<ModelError> = None;
+            let mut skipped = Vec::new();
             for model in &self.models {
+                if let Some(e) = &last {
+                    // The reply will say why the chain moved on (`-v`, traces, the run log).
+                    skipped.push(super::Fallback {
+                        from: tried.last().cloned().unwrap_or_default(),
+                        to: model.id().to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
                 let name = api_name(model.id());
                 // The request names the first member; the others get their own name.
                 let result = if request.model.is_empty() || request.model == name {
@@ -110,7 +119,11 @@ impl Model for FallbackModel {
                     model.complete(&own, sink).await.map(|r| (r, model.id()))
                 };
                 match result {
-                    Ok(served) => return Ok(served),
+                    Ok((mut reply, served)) => {
+                        skipped.append(&mut reply.fallbacks);
+                        reply.fallbacks = skipped;
+                        return Ok((reply, served));
+                    }
                     Err(e) if moves_on(&e) => {
                         tried.push(model.id().to_owned());
                         last = Some(e);
@@ -209,6 +222,14 @@ mod tests {
         };
         let (reply, served) = f.complete_served(&req, None).await.unwrap();
         assert_eq!((reply.text.as_str(), served), ("q:b as b", "q:b"));
+        assert_eq!(
+            reply.fallbacks,
+            vec![crate::model::Fallback {
+                from: "p:a".into(),
+                to: "q:b".into(),
+                reason: "gave up after 3 attempts: p returned HTTP 529: m".into(),
+            }]
+        );
         assert_eq!(f.id(), "p:a");
     }
 

@@ -25,12 +25,13 @@ pub trait WireFormat: Send + Sync + 'static {
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError>;
     /// What the parser needs to know about this request.
     fn context(request: &ModelRequest) -> Self::Context;
-    /// The request body (JSON bytes), encoded straight from the request: a tool loop resends
-    /// the whole conversation every turn.
+    /// The request body (JSON bytes) for `endpoint`, encoded straight from the request: a
+    /// tool loop resends the whole conversation every turn.
     fn encode(
         request: &ModelRequest,
         model: &str,
         stream: bool,
+        endpoint: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError>;
     /// A non-streamed reply.
     fn parse(
@@ -160,7 +161,7 @@ impl<W: WireFormat> Model for HttpModel<W> {
             } else {
                 request.model.as_str()
             };
-            let body = W::encode(request, model, self.stream)?;
+            let body = W::encode(request, model, self.stream, &self.endpoint)?;
             let context = W::context(request);
             let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
             http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))

@@ -238,6 +238,13 @@ impl std::ops::AddAssign for Usage {
     }
 }
 
+/// `max_tokens` sent on every wire when neither the worker nor `[defaults] max_tokens` sets
+/// one. Without a limit a local server (llama-server, Ollama) generates until its context is
+/// full: a small model that loops took minutes for one reply. A worker's reply is an answer,
+/// a structured value or tool calls: 1,024 tokens (about 750 words) holds them, and a reply
+/// that needs more fails loudly, naming this limit, instead of running on (docs/workers.md).
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -248,6 +255,32 @@ pub enum FinishReason {
     /// Hit `max_tokens`.
     Length,
     Other(String),
+}
+
+impl FinishReason {
+    /// The stop reason as traces, `-v` and the run log name it (`stop`, `tool_calls`,
+    /// `length`, or the provider's own word).
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Length => "length",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+/// A member of a fallback chain that was skipped before a reply: which model, and why the
+/// chain moved on from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fallback {
+    /// Full id of the model the chain moved on from.
+    pub from: String,
+    /// Full id of the model tried next.
+    pub to: String,
+    /// Why: the error that member ended with, or its answers failing the output schema.
+    pub reason: String,
 }
 
 /// One model reply.
@@ -263,6 +296,9 @@ pub struct ModelResponse {
     pub thinking: Vec<Value>,
     pub usage: Usage,
     pub finish: FinishReason,
+    /// Members of a fallback chain skipped before this reply, in order (empty without one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<Fallback>,
 }
 
 /// Incremental output while a reply streams in; passed to a [`StreamSink`].

@@ -1,6 +1,6 @@
 //! The built-in offline `test` model (DESIGN §7): deterministic, no network. On each turn it
-//! calls the next tool it has not called yet with schema-valid arguments (strings filled with
-//! the worker's input), then answers: schema-valid output when an output schema is set, else
+//! calls the next tool it has not called yet (or the tool a forced `tool_choice` names) with
+//! schema-valid arguments (strings filled with the worker's input), then answers: schema-valid output when an output schema is set, else
 //! the last tool result, else an echo of the input.
 
 use futures_util::future::BoxFuture;
@@ -49,12 +49,22 @@ pub fn reply(req: &ModelRequest) -> ModelResponse {
         })
         .collect();
     let usage_in = req.system.len() + req.messages.iter().map(|m| m.text().len()).sum::<usize>();
-    if req.tool_choice != ToolChoice::None
-        && let Some(tool) = req
+    // A forced choice is honoured (a named tool, or some tool even when all were called in
+    // earlier turns of a conversation); otherwise the next tool not called yet.
+    let next = match &req.tool_choice {
+        ToolChoice::None => None,
+        ToolChoice::Tool(name) => req.tools.iter().find(|t| &t.name == name),
+        choice => (req
             .tools
             .iter()
-            .find(|t| !called.contains(&t.name.as_str()))
-    {
+            .find(|t| !called.contains(&t.name.as_str())))
+        .or_else(|| {
+            req.tools
+                .first()
+                .filter(|_| *choice == ToolChoice::Required)
+        }),
+    };
+    if let Some(tool) = next {
         let call = ToolCall {
             id: format!("call_{}", called.len() + 1),
             name: tool.name.clone(),
@@ -156,6 +166,34 @@ mod tests {
         let r = reply(&req);
         assert!(r.tool_calls.is_empty());
         assert_eq!(r.text, "B!");
+    }
+
+    #[test]
+    fn a_forced_tool_choice_is_honoured() {
+        let mut req = ModelRequest {
+            tools: vec![tool("a"), tool("b")],
+            messages: vec![Message::user("x")].into(),
+            tool_choice: ToolChoice::Tool("b".into()),
+            ..ModelRequest::default()
+        };
+        assert_eq!(reply(&req).tool_calls[0].name, "b");
+        // `required` after every tool was called (an earlier turn of a chat): still a call.
+        req.messages.push(Message {
+            role: Role::Assistant,
+            parts: ["a", "b"]
+                .map(|n| {
+                    Part::ToolCall(ToolCall {
+                        id: n.into(),
+                        name: n.into(),
+                        arguments: json!({}),
+                    })
+                })
+                .to_vec(),
+        });
+        req.tool_choice = ToolChoice::Required;
+        assert_eq!(reply(&req).tool_calls[0].name, "a");
+        req.tool_choice = ToolChoice::Auto;
+        assert!(reply(&req).tool_calls.is_empty());
     }
 
     #[test]

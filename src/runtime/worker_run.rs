@@ -14,7 +14,8 @@ use crate::model::fallback::api_name;
 use crate::model::prices::Spend;
 use crate::model::test::REASK_PREFIX;
 use crate::model::{
-    Message, ModelRequest, ModelResponse, Part, Role, StreamEvent, StreamSink, ToolChoice,
+    DEFAULT_MAX_TOKENS, Fallback, FinishReason, Message, ModelRequest, ModelResponse, Part, Role,
+    StreamEvent, StreamSink, ToolChoice,
 };
 use crate::runtime::Runtime;
 use crate::runtime::budget::Estimate;
@@ -110,6 +111,7 @@ async fn run(
     let first = messages.len();
     messages.push(input::user_message(&rt.sandbox, spec, &input)?);
     let model_name = api_name(model.id()).to_owned();
+    let (max_tokens, _) = max_tokens(spec, &rt.project().config.defaults);
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
         model: model_name,
@@ -120,7 +122,7 @@ async fn run(
         output_schema: spec.output.clone(),
         output_name: Some(spec.name.clone()),
         temperature: spec.temperature,
-        max_tokens: spec.max_tokens,
+        max_tokens: Some(max_tokens),
         seed: spec.seed,
         parallel_tool_calls: spec.parallel_tool_calls,
         cache: false,
@@ -163,8 +165,21 @@ async fn converse(
     spend: &mut Spend,
 ) -> Result<(Value, String), CallError> {
     let mut reasks = 0;
+    // Whether a tool was called yet: `required` and a named tool bind until then.
+    let mut called = false;
+    // Answers without the tool call `tool_choice` forces.
+    let mut missed = 0;
+    // Once an answer failed the schema, the re-asks offer no tool: the model is answering.
+    let mut answering = false;
+    // Why a fallback chain moved on in this loop (answers failing the schema): said by the
+    // next reply.
+    let mut moved: Option<Fallback> = None;
     for turn in 0..spec.max_turns {
-        request.tool_choice = choice_for_turn(&spec.tool_choice, turn);
+        request.tool_choice = if answering {
+            ToolChoice::None
+        } else {
+            choice_for(&spec.tool_choice, called)
+        };
         if let Some(max) = spec.budget.max_requests
             && spend.requests >= max
         {
@@ -175,10 +190,12 @@ async fn converse(
                 used: format!("{} requests", spend.requests + 1),
             });
         }
-        let (response, cost) = complete(rt, ctx, turn, spec, model.as_ref(), request).await?;
+        let (response, served, cost) =
+            complete(rt, ctx, turn, spec, model.as_ref(), request, moved.take()).await?;
         spend.add(response.usage, cost);
         check_worker_budget(spec, spend)?;
         if !response.tool_calls.is_empty() {
+            called = true;
             // Thinking blocks go back first: with tools, Anthropic rejects the next request when
             // the turn that called them lost its thinking.
             let text = Some(&response.text).filter(|t| !t.is_empty());
@@ -198,6 +215,29 @@ async fn converse(
             });
             continue;
         }
+        if response.finish == FinishReason::Length && (output.is_some() || !spec.keep_cut_off) {
+            let (max_tokens, from) = max_tokens(spec, &rt.project().config.defaults);
+            return Err(CallError::CutOff {
+                worker: spec.name.clone(),
+                model: served,
+                max_tokens,
+                from,
+                structured: output.is_some(),
+            });
+        }
+        if let Some(choice) = forced(&request.tool_choice) {
+            missed += 1;
+            if missed > MAX_TOOL_REASKS {
+                return Err(CallError::ToolNotCalled {
+                    worker: spec.name.clone(),
+                    model: served,
+                    choice: choice.to_owned(),
+                    attempts: missed,
+                });
+            }
+            push_tool_reask(request, response.text);
+            continue;
+        }
         let Some(validator) = output else {
             return Ok((Value::String(response.text.clone()), response.text));
         };
@@ -212,13 +252,26 @@ async fn converse(
                         errors,
                     });
                 };
+                moved = Some(Fallback {
+                    from: served,
+                    to: next.id().to_owned(),
+                    reason: format!(
+                        "{} answers did not match the output schema: {}",
+                        reasks + 1,
+                        errors.join("; ")
+                    ),
+                });
                 model = next;
+                answering = !request.tools.is_empty();
                 request.model = api_name(model.id()).to_owned();
                 reasks = 0;
                 push_reask(request, response.text, &errors);
             }
             Err(errors) => {
                 reasks += 1;
+                // With tools, the answer turn offers none: on a server whose `response_format`
+                // is a grammar (llama-server) that is the turn the schema is enforced on.
+                answering = !request.tools.is_empty();
                 push_reask(request, response.text, &errors);
             }
         }
@@ -238,8 +291,48 @@ fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
     )));
 }
 
+/// What `choice` forces the model to call, as the frontmatter says it (`required` or the tool's
+/// name); `None` when it forces nothing.
+fn forced(choice: &ToolChoice) -> Option<&str> {
+    match choice {
+        ToolChoice::Required => Some("required"),
+        ToolChoice::Tool(name) => Some(name),
+        ToolChoice::Auto | ToolChoice::None => None,
+    }
+}
+
+/// The answer without a tool call, and the request to call one (`tool_choice` forces it).
+fn push_tool_reask(request: &mut ModelRequest, answer: String) {
+    let which = match &request.tool_choice {
+        ToolChoice::Tool(name) => format!("the tool `{name}`"),
+        _ => "one of your tools".to_owned(),
+    };
+    request.messages.push(Message::assistant(answer));
+    request.messages.push(Message::user(format!(
+        "{TOOL_REASK_PREFIX} but this step must call a tool. Call {which} now."
+    )));
+}
+
+/// Text that starts the re-ask after an answer without the tool call `tool_choice` forces.
+pub const TOOL_REASK_PREFIX: &str = "You answered without calling a tool,";
+
+/// Re-asks after an answer without the tool call `tool_choice` forces (then it is an error).
+pub const MAX_TOOL_REASKS: u32 = 1;
+
+/// The `max_tokens` of `spec`'s replies and where it comes from: the worker's frontmatter,
+/// `[defaults] max_tokens`, else [`DEFAULT_MAX_TOKENS`]. Sent on every wire.
+fn max_tokens(spec: &WorkerSpec, defaults: &crate::config::Defaults) -> (u32, &'static str) {
+    match (spec.max_tokens, defaults.max_tokens) {
+        (Some(n), _) => (n, "the worker's `max_tokens`"),
+        (None, Some(n)) => (n, "`[defaults] max_tokens`"),
+        (None, None) => (DEFAULT_MAX_TOKENS, "the default"),
+    }
+}
+
 /// One model round trip within the run's budget, cancelled by Ctrl-C, reported to the
-/// observer: the reply and its cost (`None`: the model that served has no price).
+/// observer: the reply, the model that served it (a member of a fallback chain) and its cost
+/// (`None`: that model has no price). `moved` (why
+/// a fallback chain moved on before this request) is added to the reply's fallbacks.
 async fn complete(
     rt: &Runtime,
     ctx: &CallCtx,
@@ -247,7 +340,8 @@ async fn complete(
     spec: &WorkerSpec,
     model: &dyn crate::model::Model,
     request: &ModelRequest,
-) -> Result<(ModelResponse, Option<f64>), CallError> {
+    moved: Option<Fallback>,
+) -> Result<(ModelResponse, String, Option<f64>), CallError> {
     // The budget's reservation of this request's worst case, replaced by its real charge
     // below; a failed or cancelled request releases it.
     let estimate = if rt.budget.reserves() {
@@ -286,6 +380,12 @@ async fn complete(
     if let Some(live) = live {
         live.end();
     }
+    let result = result.map(|(mut reply, served)| {
+        if let Some(moved) = moved {
+            reply.fallbacks.insert(0, moved);
+        }
+        (reply, served)
+    });
     rt.observer.model_response(
         id,
         &ModelResponseEvent {
@@ -307,7 +407,7 @@ async fn complete(
     let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
         .map(|p| crate::model::prices::cost(&reply.usage, &p));
     reservation.settle(reply.usage, cost)?;
-    Ok((reply, cost))
+    Ok((reply, served, cost))
 }
 
 /// Prompt caching pays once the cached prefix is long (Anthropic caches nothing under ~1,024
@@ -355,10 +455,11 @@ fn check_worker_budget(spec: &WorkerSpec, spend: &Spend) -> Result<(), CallError
     Ok(())
 }
 
-/// `required` and a named tool bind the first turn only (DESIGN §3).
-fn choice_for_turn(choice: &ToolChoice, turn: u32) -> ToolChoice {
+/// `required` and a named tool bind until a tool is called (DESIGN §3): the first turn, and
+/// the re-ask after an answer that called none.
+fn choice_for(choice: &ToolChoice, called: bool) -> ToolChoice {
     match choice {
-        ToolChoice::Required | ToolChoice::Tool(_) if turn > 0 => ToolChoice::Auto,
+        ToolChoice::Required | ToolChoice::Tool(_) if called => ToolChoice::Auto,
         other => other.clone(),
     }
 }
@@ -398,12 +499,12 @@ mod tests {
     }
 
     #[test]
-    fn forced_tool_choice_binds_the_first_turn_only() {
+    fn forced_tool_choice_binds_until_a_tool_is_called() {
         assert_eq!(
-            choice_for_turn(&ToolChoice::Required, 0),
+            choice_for(&ToolChoice::Required, false),
             ToolChoice::Required
         );
-        assert_eq!(choice_for_turn(&ToolChoice::Required, 1), ToolChoice::Auto);
-        assert_eq!(choice_for_turn(&ToolChoice::None, 3), ToolChoice::None);
+        assert_eq!(choice_for(&ToolChoice::Required, true), ToolChoice::Auto);
+        assert_eq!(choice_for(&ToolChoice::None, true), ToolChoice::None);
     }
 }

@@ -223,6 +223,13 @@ impl Observer for JsonlObserver {
                     serde_json::to_value(r).unwrap_or(Value::Null),
                 );
                 m.insert("tokens".into(), tokens(r.usage));
+                m.insert("stop".into(), json!(r.finish.as_str()));
+                if !r.fallbacks.is_empty() {
+                    m.insert(
+                        "fallback".into(),
+                        serde_json::to_value(&r.fallbacks).unwrap_or(Value::Null),
+                    );
+                }
             }
             Err(msg) => {
                 m.insert("error".into(), json!(msg));

@@ -13,12 +13,13 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 21] = [
     "name",
     "description",
     "model",
     "temperature",
     "max_tokens",
+    "keep_cut_off",
     "toolsets",
     "input",
     "output",

@@ -65,7 +65,12 @@ pub struct WorkerSpec {
     /// `reasoning:` thinking effort or token budget.
     pub reasoning: Option<Reasoning>,
     pub temperature: Option<f64>,
+    /// Most tokens of one reply; unset: `[defaults] max_tokens`, else
+    /// [`crate::model::DEFAULT_MAX_TOKENS`].
     pub max_tokens: Option<u32>,
+    /// `keep_cut_off: true`: a text answer cut off at `max_tokens` is returned as it is
+    /// (default: it is an error). Structured output cut off is always an error.
+    pub keep_cut_off: bool,
     pub toolsets: Vec<ToolsetRef>,
     /// Input JSON Schema (shorthand already expanded). Default: `{input: string}`.
     pub input: Value,
@@ -133,6 +138,13 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     };
     let input = input_schema(&fields)?;
     let output = fields.schema("output")?;
+    let keep_cut_off = fields.boolean("keep_cut_off")?.unwrap_or(false);
+    if keep_cut_off && output.is_some() {
+        return Err(Box::new(fields.error(
+            fields.key_span("keep_cut_off"),
+            "`keep_cut_off` keeps a cut-off text answer; a cut-off structured answer (`output:`) is never valid",
+        )));
+    }
     let examples = examples(&fields, &input, output.as_ref())?;
     let attachments = attachments(&fields, &input)?;
     let compare = compare(&fields, output.as_ref())?;
@@ -161,6 +173,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         max_tokens: fields
             .in_range("max_tokens", int, 1..=u32_max, positive)?
             .map(to_u32),
+        keep_cut_off,
         toolsets,
         input,
         output,

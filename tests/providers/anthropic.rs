@@ -138,7 +138,7 @@ async fn structured_output_is_a_forced_tool() {
     assert!(reply.tool_calls.is_empty());
     assert_eq!(reply.finish, FinishReason::Stop);
     let body = &bodies(&server).await[0];
-    assert_eq!(body["max_tokens"], 4096);
+    assert_eq!(body["max_tokens"], llm_do::model::DEFAULT_MAX_TOKENS);
     assert_eq!(body["tools"][0]["name"], "final_result");
     assert_eq!(body["tools"][0]["input_schema"], schema);
     assert_eq!(

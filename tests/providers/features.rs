@@ -179,7 +179,10 @@ async fn reasoning_on_both_wires() {
         bodies[0]["thinking"],
         json!({"type": "enabled", "budget_tokens": 16384})
     );
-    assert_eq!(bodies[0]["max_tokens"], 16384 + 4096);
+    assert_eq!(
+        bodies[0]["max_tokens"],
+        16384 + llm_do::model::DEFAULT_MAX_TOKENS
+    );
     assert_eq!(bodies[0].get("temperature"), None);
     assert_eq!(bodies[1]["thinking"]["budget_tokens"], 3000);
     assert_eq!(bodies[2]["reasoning_effort"], "low");

@@ -5,3 +5,4 @@ mod anthropic;
 mod common;
 mod features;
 mod openai;
+mod real_output;

@@ -99,7 +99,8 @@ async fn tool_loop_with_parallel_calls() {
                 "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}},
             }}],
             "tool_choice": "auto",
-            "max_tokens": 256,
+            // OpenAI's own API: its reasoning models reject `max_tokens`.
+            "max_completion_tokens": 256,
         })
     );
     assert_eq!(

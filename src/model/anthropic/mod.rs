@@ -48,6 +48,7 @@ impl WireFormat for AnthropicWire {
         request: &ModelRequest,
         model: &str,
         stream: bool,
+        _: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError> {
         encode_request(request, model, stream)
     }

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
 
-/// `max_tokens` is required by the Messages API; this is sent when the worker sets none.
-pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// `max_tokens` is required by the Messages API: a request without one (the run loop always
+/// sets it) gets the default of every wire.
+pub use crate::model::DEFAULT_MAX_TOKENS;
 /// Name of the tool that carries a structured answer.
 const OUTPUT_TOOL: &str = "final_result";
 

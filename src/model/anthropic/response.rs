@@ -116,6 +116,21 @@ fn finish(
 ) -> Result<ModelResponse, Failure> {
     if stop == Some("max_tokens") {
         if let Some(call) = calls.last() {
+            // A cut-off structured answer is a cut-off answer (the run loop says so, naming
+            // the worker's `max_tokens`); a cut-off call of a real tool is an error here.
+            if output_tool == Some(call.name.as_str()) {
+                let text = match &call.arguments {
+                    Value::String(raw) => raw.clone(),
+                    whole => whole.to_string(),
+                };
+                return Ok(ModelResponse {
+                    text,
+                    thinking,
+                    usage,
+                    finish: FinishReason::Length,
+                    ..ModelResponse::default()
+                });
+            }
             return Err(truncated_tool_call(provider, &call.name).into());
         }
     }
@@ -133,6 +148,7 @@ fn finish(
             thinking,
             usage,
             finish: FinishReason::Stop,
+            fallbacks: Vec::new(),
         });
     }
     let finish = match stop {
@@ -148,6 +164,7 @@ fn finish(
         thinking,
         usage,
         finish,
+        fallbacks: Vec::new(),
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::request::{attachment, tool_choice};
 use crate::model::wire::identifier;
-use crate::model::{Encoded, Message, ModelRequest, Part, Role};
+use crate::model::{Encoded, Message, ModelRequest, Part, Role, ToolChoice};
 
 /// The body as one serde struct: what debug builds check the cached encoding against.
 #[cfg(debug_assertions)]
@@ -37,6 +37,8 @@ struct Rest<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +128,38 @@ pub fn encode_request(
     model: &str,
     stream: bool,
 ) -> Result<bytes::Bytes, serde_json::Error> {
+    encode_request_with(request, model, stream, LengthField::MaxTokens)
+}
+
+/// Which field carries a reply's length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthField {
+    /// `max_tokens`: what OpenAI-compatible servers (llama-server, Ollama, vLLM) read.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's own API, whose reasoning models reject `max_tokens`.
+    MaxCompletionTokens,
+}
+
+impl LengthField {
+    /// The field for provider `provider`: `max_completion_tokens` for `openai`, else
+    /// `max_tokens`.
+    #[must_use]
+    pub fn of(provider: &str) -> Self {
+        if provider == "openai" {
+            LengthField::MaxCompletionTokens
+        } else {
+            LengthField::MaxTokens
+        }
+    }
+}
+
+/// [`encode_request`] with the length limit in `field`.
+pub fn encode_request_with(
+    request: &ModelRequest,
+    model: &str,
+    stream: bool,
+    field: LengthField,
+) -> Result<bytes::Bytes, serde_json::Error> {
     let has_tools = !request.tools.is_empty();
     let rest = Rest {
         tools: request
@@ -142,7 +176,7 @@ pub fn encode_request(
             .collect(),
         tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
         parallel_tool_calls: request.parallel_tool_calls.filter(|_| has_tools),
-        response_format: request.output_schema.as_ref().map(|schema| ResponseFormat {
+        response_format: format_sent(request).map(|schema| ResponseFormat {
             kind: "json_schema",
             json_schema: JsonSchema {
                 name: identifier(request.output_name.as_deref(), "output"),
@@ -151,7 +185,12 @@ pub fn encode_request(
             },
         }),
         temperature: request.temperature,
-        max_tokens: request.max_tokens,
+        max_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxTokens),
+        max_completion_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxCompletionTokens),
         seed: request.seed,
         reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
         stream: stream.then_some(true),
@@ -164,8 +203,9 @@ pub fn encode_request(
     head.extend_from_slice(b"{\"model\":");
     serde_json::to_writer(&mut head, model)?;
     head.extend_from_slice(b",\"messages\":[");
-    if !request.system.is_empty() {
-        serde_json::to_writer(&mut head, &system(request))?;
+    let system = system(request);
+    if let Some(system) = &system {
+        serde_json::to_writer(&mut head, system)?;
     }
     // `]` then the fields after `messages` (`fields` is an object: `{...}` or `{}`).
     let mut tail = Vec::with_capacity(fields.len() + 1);
@@ -176,7 +216,7 @@ pub fn encode_request(
     } else {
         tail.push(b'}');
     }
-    let empty = request.system.is_empty();
+    let empty = system.is_none();
     let out = request.messages.kept_body(
         "openai",
         encode_message,
@@ -199,11 +239,37 @@ pub fn encode_request(
     Ok(out)
 }
 
-fn system(request: &ModelRequest) -> Msg<'_> {
-    Msg::Text {
+/// The schema of the answer, when `response_format` is sent: always without tools, and with
+/// tools only on a turn that offers none (`tool_choice: none`). Servers whose `response_format`
+/// is a grammar (llama-server) never call a tool while it is there; the run loop turns to
+/// `tool_choice: none` for the answer once the model has answered without a tool call.
+fn format_sent(request: &ModelRequest) -> Option<&Value> {
+    let schema = request.output_schema.as_ref()?;
+    (request.tools.is_empty() || request.tool_choice == ToolChoice::None).then_some(schema)
+}
+
+/// The system message: the worker's prompt and, when tools and an output schema meet (the
+/// schema is then not always in `response_format`), the schema of the answer.
+fn system(request: &ModelRequest) -> Option<Msg<'_>> {
+    let content = match &request.output_schema {
+        Some(schema) if !request.tools.is_empty() => {
+            let instruction = format!(
+                "When you have your final answer, reply with only a JSON value matching this \
+                 JSON Schema:\n{schema}"
+            );
+            Cow::Owned(if request.system.is_empty() {
+                instruction
+            } else {
+                format!("{}\n\n{instruction}", request.system)
+            })
+        }
+        _ if request.system.is_empty() => return None,
+        _ => Cow::Borrowed(request.system.as_str()),
+    };
+    Some(Msg::Text {
         role: "system",
-        content: Cow::Borrowed(&request.system),
-    }
+        content,
+    })
 }
 
 /// One message's entries (a user message with tool results is several), comma-separated.
@@ -226,9 +292,7 @@ fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
 #[cfg(debug_assertions)]
 fn messages(request: &ModelRequest) -> Vec<Msg<'_>> {
     let mut out = Vec::with_capacity(request.messages.len() + 1);
-    if !request.system.is_empty() {
-        out.push(system(request));
-    }
+    out.extend(system(request));
     for message in &request.messages {
         match message.role {
             Role::User => user(message, &mut out),

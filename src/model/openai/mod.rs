@@ -10,7 +10,7 @@ mod response;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
-pub use encode::encode_request;
+pub use encode::{LengthField, encode_request};
 pub use request::build_request;
 pub use response::{StreamState, parse_response};
 
@@ -43,8 +43,9 @@ impl WireFormat for OpenAiWire {
         request: &ModelRequest,
         model: &str,
         stream: bool,
+        endpoint: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError> {
-        encode_request(request, model, stream)
+        encode::encode_request_with(request, model, stream, LengthField::of(&endpoint.provider))
             .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
     }
 

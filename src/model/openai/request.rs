@@ -124,6 +124,50 @@ mod tests {
         assert_eq!(body["messages"], json!([{"role": "user", "content": "x"}]));
     }
 
+    /// With tools, `response_format` goes only with a turn that offers none (on llama-server
+    /// it is a grammar that wins over tools); the schema is then in the system prompt.
+    #[test]
+    fn tools_and_output_schema_share_the_request() {
+        let schema = json!({"type": "object", "properties": {"sum": {"type": "integer"}}});
+        let mut req = ModelRequest {
+            output_schema: Some(schema.clone()),
+            output_name: Some("sum".into()),
+            tool_choice: ToolChoice::Auto,
+            ..request()
+        };
+        let body = build_request(&req, "m", false).unwrap();
+        assert!(body.get("response_format").is_none(), "{body}");
+        assert_eq!(
+            body["messages"][0]["content"],
+            format!(
+                "be brief\n\nWhen you have your final answer, reply with only a JSON value matching this JSON Schema:\n{schema}"
+            )
+        );
+        req.tool_choice = ToolChoice::None;
+        let body = build_request(&req, "m", false).unwrap();
+        assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+        assert_eq!(body["tool_choice"], "none");
+    }
+
+    #[test]
+    fn the_length_limit_field_depends_on_the_provider() {
+        use super::super::encode::{LengthField, encode_request_with};
+        let body = |field| -> Value {
+            serde_json::from_slice(&encode_request_with(&request(), "m", false, field).unwrap())
+                .unwrap()
+        };
+        let openai = body(LengthField::of("openai"));
+        assert_eq!(
+            (openai.get("max_tokens"), &openai["max_completion_tokens"]),
+            (None, &json!(100))
+        );
+        let local = body(LengthField::of("ollama"));
+        assert_eq!(
+            (&local["max_tokens"], local.get("max_completion_tokens")),
+            (&json!(100), None)
+        );
+    }
+
     #[test]
     fn reasoning_maps_to_the_nearest_effort() {
         use crate::model::Reasoning;
