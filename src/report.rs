@@ -155,6 +155,24 @@ pub enum ErrorFormat {
 /// The error format chosen once per process by [`install_error_hook`].
 static FORMAT: OnceLock<ErrorFormat> = OnceLock::new();
 
+/// Whether error lines on stderr are coloured, chosen once per process by
+/// [`install_error_hook`] (`--color`, `NO_COLOR`, a terminal).
+static COLOR: OnceLock<bool> = OnceLock::new();
+
+/// The styles of an error's labels (as uv and cargo colour them).
+const RED_BOLD: &str = "\x1b[1;31m";
+const CYAN_BOLD: &str = "\x1b[1;36m";
+const RESET: &str = "\x1b[0m";
+
+/// `label` (`error`, `hint`) in `style` when error lines are coloured.
+fn label(label: &str, style: &str) -> String {
+    if COLOR.get() == Some(&true) {
+        format!("{style}{label}{RESET}")
+    } else {
+        label.to_string()
+    }
+}
+
 /// Print `error` on stderr the way its kind reads best and return the exit code for it.
 pub fn render(error: Error) -> ExitCode {
     // A script stopped because its `print` could not write: say so, not "interrupted".
@@ -187,7 +205,7 @@ fn is_located(e: &Error) -> bool {
 
 /// An unlocated error, uv-style: `error: msg`, then `Caused by:` lines and a `hint:`.
 fn plain(e: &Error) -> String {
-    let mut out = format!("error: {e}\n");
+    let mut out = format!("{}: {e}\n", label("error", RED_BOLD));
     let mut cause = std::error::Error::source(e);
     if cause.is_some() {
         out.push_str("  Caused by:\n");
@@ -197,7 +215,7 @@ fn plain(e: &Error) -> String {
         cause = c.source();
     }
     if let Some(help) = e.help() {
-        out.push_str(&format!("  hint: {help}\n"));
+        out.push_str(&format!("  {}: {help}\n", label("hint", CYAN_BOLD)));
     }
     out
 }
@@ -218,12 +236,18 @@ pub fn render_usage(text: &str, format: ErrorFormat) -> ExitCode {
     ExitCode::Usage
 }
 
-/// An error as one JSON object: `error`, `help` when there is one, `location` (`file`, 1-based
-/// `line` and `column`) when located, and `related` errors (e.g. each of several project
-/// errors).
+/// An error as one JSON object: `error`, `causes` (the chain of what caused it, outermost
+/// first) when there are any, `help` when there is one, `location` (`file`, 1-based `line` and
+/// `column`) when located, and `related` errors (e.g. each of several project errors).
 fn to_json(e: &dyn Diagnostic) -> Value {
     let mut m = Map::new();
     m.insert("error".into(), json!(e.to_string()));
+    let causes: Vec<Value> = std::iter::successors(e.source(), |c| c.source())
+        .map(|c| json!(c.to_string()))
+        .collect();
+    if !causes.is_empty() {
+        m.insert("causes".into(), Value::Array(causes));
+    }
     if let Some(help) = e.help() {
         m.insert("help".into(), json!(help.to_string()));
     }
@@ -259,6 +283,7 @@ fn location(e: &dyn Diagnostic) -> Option<Value> {
 pub fn install_error_hook(color: Color, format: ErrorFormat) {
     let _ = FORMAT.set(format);
     let color = color.for_stderr();
+    let _ = COLOR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()

@@ -248,3 +248,41 @@ fn a_shell_rule_that_can_never_match_fails_check_and_run_alike() {
         );
     }
 }
+
+/// `--error-format json` keeps what caused an error (issue 30: the missing key was dropped).
+#[test]
+fn json_errors_keep_their_causes() {
+    let out = Test::new()
+        .worker("greeter", "---\nmodel: anthropic:claude-haiku-4-5\n---\nGreet.\n")
+        .args(&["run", "greeter", "Ada", "--error-format", "json"])
+        .run();
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"model `anthropic:claude-haiku-4-5` failed in worker `greeter`\",\
+         \"causes\":[\"missing API key: set the `ANTHROPIC_API_KEY` environment variable\"],\
+         \"code\":1}\n"
+    );
+}
+
+/// llm-do's own `error:` and `hint:` labels are coloured with `--color always` (even with
+/// `NO_COLOR`, which the test environment sets), and plain otherwise.
+#[test]
+fn error_labels_are_coloured_only_when_asked() {
+    let t = Test::new().worker("greeter", "---\n---\nHi\n");
+    let out = t.run_with(&["chek", "--color", "always"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "\u{1b}[1;31merror\u{1b}[0m: unknown command or script `chek`\n  \
+         \u{1b}[1;36mhint\u{1b}[0m: did you mean `check`? (`llm-do --help` lists the commands)\n"
+    );
+    let plain = "error: unknown command or script `chek`\n  \
+                 hint: did you mean `check`? (`llm-do --help` lists the commands)\n";
+    for args in [&["chek", "--color", "never"][..], &["chek"]] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert_eq!(out.stderr, plain, "{args:?}");
+    }
+}
