@@ -469,3 +469,40 @@ fn a_diagnostic_on_a_very_long_line_does_not_panic() {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     assert!(out.stderr.len() < 5_000, "the snippet is cut");
 }
+
+/// Run options before the command name reach every command that runs calls, `batch` and
+/// `stabilize` included (issue 30: a second list of such commands refused them).
+#[test]
+fn run_options_before_the_name_reach_batch() {
+    let t = Test::new()
+        .worker("greeter", "---\n---\nGreet.\n")
+        .file("in.jsonl", "\"Ada\"\n");
+    let out = t.run_with(&["--model", "test", "--no-log", "batch", "greeter", "in.jsonl", "-o", "out.jsonl"]);
+    out.status(0);
+    let written = std::fs::read_to_string(t.path().join("out.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(written.trim()).unwrap();
+    assert_eq!(line["output"], json!("test reply: Ada"));
+}
+
+/// `--json`, `-q` and `-v` are refused where they would do nothing.
+#[test]
+fn output_flags_are_refused_where_they_do_nothing() {
+    let t = Test::new().worker("greeter", GREETER);
+    for (args, flag, cmd) in [
+        (&["man", "--json"][..], "--json", "man"),
+        (&["-q", "list"], "--quiet", "list"),
+        (&["completions", "bash", "-v"], "--verbose", "completions"),
+        (&["dataset", "greeter", "--json"], "--json", "dataset"),
+    ] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: `{flag}` does not apply to `llm-do {cmd}`\n  \
+                 hint: `llm-do {cmd} --help` lists its options\n"
+            )
+        );
+    }
+}

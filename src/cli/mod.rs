@@ -17,6 +17,7 @@ mod init;
 mod list;
 mod logs;
 mod models;
+mod options;
 mod repl;
 mod run;
 mod script;
@@ -100,8 +101,8 @@ pub struct Global {
     pub error_format: ErrorFormat,
 }
 
-/// Flags of the commands that run calls (the script form, `run`, `chat`, `repl`, `shadow`,
-/// `test`).
+/// Flags of the commands that run calls: the script form and each command whose variant
+/// carries them ([`Command::run_options`]).
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
@@ -429,41 +430,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         return script_form(cli.script, g).await;
     };
     // Run options before the command name belong to it when it runs calls.
-    let outer = cli.script.run;
-    let runs = matches!(
-        command,
-        Command::Run { .. }
-            | Command::Chat { .. }
-            | Command::Shadow { .. }
-            | Command::Repl { .. }
-            | Command::Test { .. }
-    );
-    let misplaced = if cli.script.watch {
-        Some("--watch")
-    } else if runs {
-        None
-    } else {
-        outer.first_set()
-    };
-    if let Some(flag) = misplaced {
-        return Err(Error::Usage {
-            message: format!(
-                "`{flag}` does not apply to `llm-do {}`",
-                command_name(&command)
-            ),
-            help: Some(format!(
-                "`llm-do {} --help` lists its options",
-                command_name(&command)
-            )),
-        });
-    }
+    let mut command = command;
+    options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
     match command {
         Command::Stats { traces } if traces.is_empty() => {
             stats::from_log(&settings_for(g, &none, here, true)?)
         }
         Command::Stats { traces } => stats::run(&traces, g.json),
         Command::Shadow { name, run } => {
-            shadow::run(&settings_for(g, &run.or(outer), here, true)?, &name).await
+            shadow::run(&settings_for(g, &run, here, true)?, &name).await
         }
         Command::Check => check::run(&settings_for(g, &none, here, true)?),
         Command::Test {
@@ -479,7 +454,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 min_agreement,
                 junit,
             };
-            test::run(&settings_for(g, &run.or(outer), here, true)?, &args).await
+            test::run(&settings_for(g, &run, here, true)?, &args).await
         }
         Command::Stabilize {
             name,
@@ -488,7 +463,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             min_agreement,
             run,
         } => {
-            let run = run.or(outer);
             let args = stabilize::StabilizeArgs {
                 name,
                 // `--model` picks the drafting model; the worker keeps its own for its runs.
@@ -506,7 +480,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             run,
         } => {
             batch::run(
-                &settings_for(g, &run.or(outer), here, true)?,
+                &settings_for(g, &run, here, true)?,
                 &name,
                 &inputs,
                 &output,
@@ -545,14 +519,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::List => list::run(&settings_for(g, &none, here, true)?),
         Command::Models => models::run(&settings_for(g, &none, here, false)?),
-        Command::Repl { run } => repl::run(settings_for(g, &run.or(outer), here, false)?).await,
+        Command::Repl { run } => repl::run(settings_for(g, &run, here, false)?).await,
         Command::Chat {
             worker,
             resume,
             run,
         } => {
             chat::run(
-                settings_for(g, &run.or(outer), here, true)?,
+                settings_for(g, &run, here, true)?,
                 &worker,
                 resume,
             )
@@ -566,7 +540,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             run,
         } => {
             let input = run::read_input(input, input_json, input_file)?;
-            run::run(settings_for(g, &run.or(outer), here, true)?, &name, input).await
+            run::run(settings_for(g, &run, here, true)?, &name, input).await
         }
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
