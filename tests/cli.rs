@@ -506,3 +506,39 @@ fn output_flags_are_refused_where_they_do_nothing() {
         );
     }
 }
+
+/// One Ctrl-C ends `--watch` with 130 whenever it comes, even while a burst of changes is
+/// settling before a rerun (issue 30: a signal there was lost and watching went on). The test
+/// keeps changing the script, so the watch stays in that state until the signal ends it.
+#[cfg(unix)]
+#[test]
+fn one_ctrl_c_ends_watch_while_changes_settle() {
+    let t = Test::new().file("main.rhai", "write_text(\"out/run.txt\", \"1\"); \"one\"\n");
+    let mut child = t.spawn_quiet(&["main.rhai", "--watch"]);
+    let marker = t.path().join("out/run.txt");
+    let script = t.path().join("main.rhai");
+    let (mut signalled, mut changes) = (false, 0);
+    for i in 0..6_000 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(signalled, "llm-do exited before the signal: {status}");
+            assert_eq!(status.code(), Some(130));
+            return;
+        }
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m == "1") {
+            std::fs::write(&script, format!("write_text(\"out/run.txt\", \"1\"); {i}\n")).unwrap();
+            changes += 1;
+            // Ten changes in: the watch is settling the burst, not waiting for a first change.
+            if !signalled && changes == 10 {
+                let sent = std::process::Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                signalled = true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("`--watch` still running after one SIGINT");
+}
