@@ -542,3 +542,64 @@ fn one_ctrl_c_ends_watch_while_changes_settle() {
     let _ = child.kill();
     panic!("`--watch` still running after one SIGINT");
 }
+
+/// `logs show` without an id, and a name the log has no call of, are errors (issue 30: both
+/// printed nothing with exit 0).
+#[test]
+fn logs_refuses_a_missing_id_and_an_unknown_name() {
+    let t = Test::new().worker("greeter", GREETER);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"]).status(0);
+    let out = t.run_with(&["logs", "show"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `llm-do logs show` needs a call id\n  \
+         hint: `llm-do logs show RUN:N`, with an id as `llm-do logs` lists them\n"
+    );
+    let out = t.run_with(&["logs", "shwo"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: no calls of `shwo` in the run log\n  hint: did you mean `show`?\n"
+    );
+    let out = t.run_with(&["logs", "greter"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: no calls of `greter` in the run log\n  hint: did you mean `greeter`?\n"
+    );
+    let out = t.run_with(&["logs", "greeter", "--json"]);
+    out.status(0);
+    assert_eq!(out.json().as_array().map(Vec::len), Some(1));
+}
+
+/// A run stopped by Ctrl-C is `interrupted` in `logs --runs`, not `error`.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_is_logged_as_interrupted() {
+    let t = Test::new().file(
+        "main.rhai",
+        "write_text(\"out/started.txt\", \"yes\"); loop { sleep(0.05); }\n",
+    );
+    let child = t.spawn_quiet(&["main.rhai"]);
+    let marker = t.path().join("out/started.txt");
+    for _ in 0..6_000 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the script never started");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let runs = t.run_with(&["logs", "--runs", "--json"]);
+    runs.status(0);
+    assert_eq!(runs.json()[0]["status"], json!("interrupted"), "{}", runs.stdout);
+}

@@ -502,6 +502,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let query = match (name, id) {
                 _ if runs => logs::Query::Runs { limit },
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
+                (Some(show), None) if show == "show" => {
+                    return Err(Error::usage("`llm-do logs show` needs a call id").with_help(
+                        "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
+                    ));
+                }
                 (name, None) => logs::Query::List { name, run, limit },
                 (name, Some(extra)) => {
                     return Err(Error::Usage {

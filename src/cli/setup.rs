@@ -149,7 +149,12 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
             crate::report::note(&line);
         }
     }
-    if let Some(closing) = rt.run_log().and_then(|log| log.close(ok)) {
+    let status = match ok {
+        true => crate::log::RunStatus::Ok,
+        false if rt.cancel.is_cancelled() => crate::log::RunStatus::Interrupted,
+        false => crate::log::RunStatus::Error,
+    };
+    if let Some(closing) = rt.run_log().and_then(|log| log.close_as(status)) {
         crate::sync::lock(&CLOSING).push(closing);
     }
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
