@@ -603,3 +603,36 @@ fn an_interrupted_run_is_logged_as_interrupted() {
     runs.status(0);
     assert_eq!(runs.json()[0]["status"], json!("interrupted"), "{}", runs.stdout);
 }
+
+/// A small real cost keeps its significant digits (issue 30: `$0.0000`), and counts of one
+/// are singular.
+#[test]
+fn small_costs_and_counts_of_one_read_right() {
+    let t = Test::new()
+        .config("[limits]\nmax_cost_usd = 0.000005\n\n[prices.test]\ninput = 1.0\noutput = 1.0\n")
+        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+        .script("util", ADD);
+    let out = t.run_with(&["run", "greeter", "Ada"]);
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: budget exceeded: `max_cost_usd` is $0.0000050 and this run reached $0.0000070\n  \
+         hint: raise `[limits] max_cost_usd` in llm-do.toml, or make the program call models less\n"
+    );
+    let out = t.run_with(&["check"]);
+    out.status(0);
+    assert_eq!(out.stdout, "ok: 1 worker, 1 fn in `[PROJECT]`\n");
+    let t = t.config("[prices.test]\ninput = 1.0\noutput = 1.0\n");
+    let out = t.run_with(&["run", "greeter", "Ada", "-v"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"), "{}", out.stderr);
+    assert_eq!(
+        lines[2..],
+        [
+            "total: 1 model call, 3 in / 4 out tokens",
+            "  greeter: 1 model call, 3 in / 4 out tokens"
+        ]
+    );
+}

@@ -35,7 +35,7 @@ fn init_makes_a_project_that_checks_and_runs_offline() {
     let out = proj.run_with(&["check"]);
     out.status(0);
     assert!(
-        out.stdout.starts_with("ok: 1 workers, 1 fns"),
+        out.stdout.starts_with("ok: 1 worker, 1 fn in"),
         "{}",
         out.stdout
     );

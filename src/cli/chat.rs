@@ -87,8 +87,9 @@ fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
     };
     if !settings.quiet {
         crate::report::note(&format!(
-            "continuing the conversation with `{worker}` of {} ({} turns)",
-            saved.last, saved.turns
+            "continuing the conversation with `{worker}` of {} ({})",
+            saved.last,
+            crate::output::count(saved.turns as u64, "turn")
         ));
     }
     Ok(Conversation::resume(saved.id, saved.turns, saved.messages))

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
+use crate::model::prices::dollars;
+use crate::output::count;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
@@ -176,14 +178,18 @@ pub fn spent_line(spent: &crate::runtime::budget::Spent) -> Option<String> {
         return None;
     }
     let cost = match (spent.unpriced, spent.requests) {
-        (0, _) => format!(", ${:.4}", spent.cost),
+        (0, _) => format!(", {}", dollars(spent.cost)),
         (n, all) if n == all => ", cost unknown (no price for the model)".to_string(),
-        (n, _) => format!(", ${:.4} + {n} requests without a price", spent.cost),
+        (n, _) => format!(
+            ", {} + {} without a price",
+            dollars(spent.cost),
+            count(n, "request")
+        ),
     };
     Some(format!(
-        "llm-do: {} worker runs, {} model requests, {}{cost}",
-        spent.worker_runs,
-        spent.requests,
+        "llm-do: {}, {}, {}{cost}",
+        count(spent.worker_runs, "worker run"),
+        count(spent.requests, "model request"),
         crate::trace::usage_text(&spent.usage)
     ))
 }
