@@ -225,10 +225,11 @@ pub fn render_usage(text: &str, format: ErrorFormat) -> ExitCode {
     let text = if format == ErrorFormat::Json {
         let first = text.lines().next().unwrap_or_default();
         let message = first.strip_prefix("error: ").unwrap_or(first);
-        format!(
-            "{}\n",
-            json!({"error": message, "code": ExitCode::Usage as i32})
-        )
+        let mut v = json!({"error": message, "code": ExitCode::Usage as i32});
+        if let Some(tip) = text.lines().find_map(|l| l.trim().strip_prefix("tip: ")) {
+            v["help"] = json!(tip);
+        }
+        format!("{v}\n")
     } else {
         text.to_string()
     };

@@ -584,3 +584,47 @@ fn json_outputs_match_the_documented_schema() {
         .collect();
     assert_eq!(*checked.borrow(), documented);
 }
+
+/// `llm-do man` points at pages it can print (`llm-do man COMMAND`), not at `llm-do-run(1)`
+/// pages nothing installs; `man COMMAND` prints one; an unknown one is refused.
+#[test]
+fn man_points_at_the_pages_it_prints() {
+    let out = Test::new().args(&["man"]).run();
+    out.status(0);
+    assert!(!out.stdout.contains("(1)\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(".TP\nllm\\-do run (\\fBllm\\-do man run\\fR)\nRun one worker or fn"),
+        "{}",
+        out.stdout
+    );
+    let out = Test::new().args(&["man", "run"]).run();
+    out.status(0);
+    assert!(out.stdout.contains(".TH llm-do-run 1"), "{}", out.stdout);
+    assert!(out.stdout.contains("\\-\\-input\\-json"), "{}", out.stdout);
+    let out = Test::new().args(&["man", "chek"]).run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: no command `chek` to show the page of\n  hint: did you mean `check`?\n"
+    );
+}
+
+/// `llm-do help CMD` with a mistyped CMD says which command was meant.
+#[test]
+fn help_suggests_a_mistyped_command() {
+    let out = Test::new().args(&["help", "chek"]).run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: unrecognized subcommand 'chek'\n\n  tip: a similar subcommand exists: 'check'\n\n\
+         Usage: llm-do [OPTIONS] SCRIPT [ARGS]...\n       llm-do [OPTIONS] <COMMAND>\n\n\
+         For more information, try '--help'.\n"
+    );
+    let out = Test::new().args(&["help", "chek", "--error-format", "json"]).run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"unrecognized subcommand 'chek'\",\"code\":2,\"help\":\"a similar subcommand exists: 'check'\"}\n"
+    );
+}

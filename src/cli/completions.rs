@@ -28,13 +28,48 @@ fn fix_bash(script: &str, bin: &str) -> String {
     script.replace(&mangled, &meant)
 }
 
-/// Print the manual page (roff) of `llm-do`; its SUBCOMMANDS section lists every command.
-pub fn man() -> Result<(), Error> {
+/// Print the manual page (roff) of `llm-do`, or of one of its commands: the main page lists
+/// every command with the `llm-do man COMMAND` that prints its page (clap_mangen would point
+/// at `llm-do-COMMAND(1)` pages that nothing installs).
+pub fn man(command: Option<&str>) -> Result<(), Error> {
+    let mut root = super::command();
+    root.build();
+    let (page, spaced) = match command {
+        None => (root.clone(), BIN.to_string()),
+        Some(name) => {
+            let Some(sub) = root.find_subcommand(name) else {
+                let names = root.get_subcommands().map(clap::Command::get_name);
+                let error = Error::usage(format!("no command `{name}` to show the page of"));
+                return Err(match crate::suggest::did_you_mean(name, names) {
+                    Some(help) => error.with_help(help),
+                    None => error.with_help("`llm-do man` lists the commands"),
+                });
+            };
+            (sub.clone(), format!("{BIN} {name}"))
+        }
+    };
     let mut buf = Vec::new();
-    clap_mangen::Man::new(super::command())
+    clap_mangen::Man::new(page.clone())
         .render(&mut buf)
         .map_err(|e| Error::Output(e.to_string()))?;
-    out(&String::from_utf8_lossy(&buf))
+    let mut text = String::from_utf8_lossy(&buf).into_owned();
+    let display = page.get_display_name().unwrap_or(BIN).to_string();
+    for sub in page.get_subcommands() {
+        let name = sub.get_name();
+        let linked = roff(&format!("{display}-{name}(1)"));
+        let named = if command.is_none() && name != "help" {
+            format!("{} (\\fB{}\\fR)", roff(&format!("{spaced} {name}")), roff(&format!("llm-do man {name}")))
+        } else {
+            roff(&format!("{spaced} {name}"))
+        };
+        text = text.replace(&linked, &named);
+    }
+    out(&text)
+}
+
+/// `text` as roff writes it (a hyphen is `\-`).
+fn roff(text: &str) -> String {
+    text.replace('-', "\\-")
 }
 
 #[cfg(test)]

@@ -308,7 +308,10 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the manual page (roff) to stdout, e.g. `llm-do man | man -l -`.
-    Man,
+    Man {
+        /// The command whose page to print (default: llm-do's own, which lists the commands).
+        command: Option<String>,
+    },
     /// The user configuration (`$XDG_CONFIG_HOME/llm-do/config.toml`).
     Config {
         #[command(subcommand)]
@@ -344,7 +347,8 @@ pub fn main() -> i32 {
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
+        Err(mut e) if e.use_stderr() => {
+            suggest_subcommand(&mut e);
             let text = e.render();
             let text = if color.for_stderr() && format == ErrorFormat::Human {
                 text.ansi().to_string()
@@ -388,6 +392,27 @@ pub fn main() -> i32 {
             crate::report::render(log);
             code as i32
         }
+    }
+}
+
+/// An unknown command name that clap leaves without a "did you mean" (`llm-do help chek`)
+/// gets one.
+fn suggest_subcommand(e: &mut clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand || e.get(ContextKind::SuggestedSubcommand).is_some()
+    {
+        return;
+    }
+    let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand) else {
+        return;
+    };
+    let cmd = Cli::command();
+    let names = cmd.get_subcommands().map(clap::Command::get_name);
+    if let Some(best) = crate::suggest::similar(name, names).first() {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::String((*best).to_string()),
+        );
     }
 }
 
@@ -549,7 +574,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
-        Command::Man => completions::man(),
+        Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
             action: ConfigAction::Path,
         } => config::path(g.json),
@@ -572,7 +597,7 @@ fn command_name(command: &Command) -> String {
         Command::Chat { .. } => "chat",
         Command::Init { .. } => "init",
         Command::Completions { .. } => "completions",
-        Command::Man => "man",
+        Command::Man { .. } => "man",
         Command::Config { .. } => "config",
         Command::Test { .. } => "test",
         Command::Dataset { .. } => "dataset",

@@ -29,7 +29,7 @@ impl Command {
             | Command::Logs { .. }
             | Command::Init { .. }
             | Command::Completions { .. }
-            | Command::Man
+            | Command::Man { .. }
             | Command::Config { .. } => None,
         }
     }
@@ -64,7 +64,7 @@ impl Uses {
                 action: ConfigAction::Path | ConfigAction::Show,
             } => (true, false),
             Command::Dataset { .. } => (false, true),
-            Command::Completions { .. } | Command::Man => (false, false),
+            Command::Completions { .. } | Command::Man { .. } => (false, false),
             _ => (runs, runs),
         };
         Uses {
