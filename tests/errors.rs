@@ -286,3 +286,45 @@ fn error_labels_are_coloured_only_when_asked() {
         assert_eq!(out.stderr, plain, "{args:?}");
     }
 }
+
+/// `LLM_DO_CONFIG` naming a file that is not there is an error, not ignored (issue 30).
+#[test]
+fn a_missing_config_named_by_the_environment_is_an_error() {
+    let out = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .env("LLM_DO_CONFIG", "/nonexistent/llm-do.toml")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: cannot read `/nonexistent/llm-do.toml`: no such file (named by `LLM_DO_CONFIG`)\n"
+    );
+}
+
+/// Valid TOML with a value a key refuses is not "invalid TOML": the message names the key and
+/// its table (issue 30); a real syntax error still says invalid TOML.
+#[test]
+fn a_bad_value_in_valid_toml_names_its_key() {
+    let t = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .config("[stabilize]\ngreeter = \"sometimes\"\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"bad value for `greeter` in `[stabilize]`: `sometimes` is not a stabilize \
+         mode: use \\\"worker\\\", \\\"code\\\", \\\"shadow\\\", \\\"shadow-code\\\" or \
+         \\\"canary:P\\\" (P from 0 to 100)\",\"location\":{\"file\":\"llm-do.toml\",\"line\":2,\
+         \"column\":11},\"code\":2}\n"
+    );
+    let t = t.config("x = [\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"invalid TOML: unclosed array, expected `]`\",\"location\":{\"file\":\
+         \"llm-do.toml\",\"line\":1,\"column\":6},\"code\":2}\n"
+    );
+}
