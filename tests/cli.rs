@@ -636,3 +636,25 @@ fn small_costs_and_counts_of_one_read_right() {
         ]
     );
 }
+
+/// `chat` refuses up front a worker whose input is not one string (issue 30: it failed on the
+/// first turn with a raw schema error); one string property is fine.
+#[test]
+fn chat_refuses_a_worker_whose_input_is_not_one_string() {
+    let t = Test::new()
+        .worker("pair", "---\nmodel: test\ninput:\n  a: string\n  b: integer\n---\nX\n")
+        .worker("one", "---\nmodel: test\ninput:\n  message: string\n---\nX\n")
+        .stdin("hi\n");
+    let out = t.run_with(&["chat", "pair"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: cannot chat with `pair`: a chat line is one string, and its `input` is not (it \
+         takes `a`, `b`)\n  hint: chat with a worker whose `input` is a string (the default) or \
+         one string property; run this one with `llm-do run pair --input-json '{...}'`\n"
+    );
+    let out = t.run_with(&["chat", "one"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: hi\n");
+}

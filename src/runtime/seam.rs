@@ -477,6 +477,12 @@ fn json_of(input: Input) -> Value {
     }
 }
 
+/// Whether `spec` takes one line of text as its whole input, as `chat` sends each turn (its
+/// `input` is the default string, or one string property).
+pub fn takes_text(spec: &WorkerSpec) -> bool {
+    worker_input(spec, Value::String("a line of text".into())).is_ok()
+}
+
 /// A worker's input normalized to an object and checked against its `input` schema.
 fn worker_input(spec: &WorkerSpec, input: Value) -> Result<Value, CallError> {
     let input = fit_input(&spec.input, normalize_input(input));
