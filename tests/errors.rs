@@ -328,3 +328,41 @@ fn a_bad_value_in_valid_toml_names_its_key() {
          \"llm-do.toml\",\"line\":1,\"column\":6},\"code\":2}\n"
     );
 }
+
+/// `check` reports every mistake in a worker file, not only the first (issue 30): all unknown
+/// keys, and every bad value.
+#[test]
+fn check_reports_every_error_of_a_file() {
+    let t = Test::new()
+        .worker("a", "---\nmodle: x\ndescripton: y\n---\nHi\n")
+        .worker("b", "---\nmax_turns: \"z\"\ntemperature: 9\n---\nHi\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    let e: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    let messages = |v: &serde_json::Value| -> Vec<String> {
+        std::iter::once(v["error"].as_str().unwrap().to_string())
+            .chain(
+                v["related"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["error"].as_str().unwrap().to_string()),
+            )
+            .collect()
+    };
+    let files: Vec<Vec<String>> = e["related"].as_array().unwrap().iter().map(messages).collect();
+    assert_eq!(
+        files,
+        [
+            vec![
+                "unknown key `modle` in worker frontmatter".to_string(),
+                "unknown key `descripton` in worker frontmatter".to_string(),
+            ],
+            vec![
+                "`max_turns` must be a positive integer, found the string `z`".to_string(),
+                "`temperature` must be a number from 0 to 2, found `9`".to_string(),
+            ],
+        ],
+        "{e}"
+    );
+}
