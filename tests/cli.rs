@@ -658,3 +658,30 @@ fn chat_refuses_a_worker_whose_input_is_not_one_string() {
     out.status(0);
     assert_eq!(out.stdout, "test reply: hi\n");
 }
+
+/// A mistyped name gets a "did you mean" in `dataset`, `test` and `[stabilize]` (issue 30).
+#[test]
+fn mistyped_names_get_a_suggestion_in_dataset_test_and_stabilize() {
+    let t = Test::new().worker("greeter", GREETER);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"]).status(0);
+    let out = t.run_with(&["dataset", "greter"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: the run log has no successful call of `greter`\n  hint: did you mean `greeter`?\n"
+    );
+    let out = t.run_with(&["test", "greter", "--model", "test"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: unknown worker or fn `greter`\n  hint: did you mean `greeter`?\n"
+    );
+    let t = t.config("[stabilize]\ngreter = \"code\"\n");
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: cannot read `llm-do.toml`: `[stabilize] greter` switches between a worker and a \
+         fn of that name, but there is neither a worker nor a fn `greter`; did you mean `greeter`?\n"
+    );
+}
