@@ -54,4 +54,3 @@ pub fn count(n: u64, thing: &str) -> String {
         n => format!("{n} {thing}s"),
     }
 }
-

@@ -477,7 +477,16 @@ fn run_options_before_the_name_reach_batch() {
     let t = Test::new()
         .worker("greeter", "---\n---\nGreet.\n")
         .file("in.jsonl", "\"Ada\"\n");
-    let out = t.run_with(&["--model", "test", "--no-log", "batch", "greeter", "in.jsonl", "-o", "out.jsonl"]);
+    let out = t.run_with(&[
+        "--model",
+        "test",
+        "--no-log",
+        "batch",
+        "greeter",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+    ]);
     out.status(0);
     let written = std::fs::read_to_string(t.path().join("out.jsonl")).unwrap();
     let line: serde_json::Value = serde_json::from_str(written.trim()).unwrap();
@@ -525,7 +534,11 @@ fn one_ctrl_c_ends_watch_while_changes_settle() {
             return;
         }
         if std::fs::read_to_string(&marker).is_ok_and(|m| m == "1") {
-            std::fs::write(&script, format!("write_text(\"out/run.txt\", \"1\"); {i}\n")).unwrap();
+            std::fs::write(
+                &script,
+                format!("write_text(\"out/run.txt\", \"1\"); {i}\n"),
+            )
+            .unwrap();
             changes += 1;
             // Ten changes in: the watch is settling the burst, not waiting for a first change.
             if !signalled && changes == 10 {
@@ -548,7 +561,8 @@ fn one_ctrl_c_ends_watch_while_changes_settle() {
 #[test]
 fn logs_refuses_a_missing_id_and_an_unknown_name() {
     let t = Test::new().worker("greeter", GREETER);
-    t.run_with(&["run", "greeter", "Ada", "--model", "test"]).status(0);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"])
+        .status(0);
     let out = t.run_with(&["logs", "show"]);
     out.status(2);
     assert_eq!(out.stdout, "");
@@ -601,7 +615,12 @@ fn an_interrupted_run_is_logged_as_interrupted() {
     assert_eq!(out.status.code(), Some(130));
     let runs = t.run_with(&["logs", "--runs", "--json"]);
     runs.status(0);
-    assert_eq!(runs.json()[0]["status"], json!("interrupted"), "{}", runs.stdout);
+    assert_eq!(
+        runs.json()[0]["status"],
+        json!("interrupted"),
+        "{}",
+        runs.stdout
+    );
 }
 
 /// A small real cost keeps its significant digits (issue 30: `$0.0000`), and counts of one
@@ -627,7 +646,11 @@ fn small_costs_and_counts_of_one_read_right() {
     let out = t.run_with(&["run", "greeter", "Ada", "-v"]);
     out.status(0);
     let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"), "{}", out.stderr);
+    assert!(
+        lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         lines[2..],
         [
@@ -642,8 +665,14 @@ fn small_costs_and_counts_of_one_read_right() {
 #[test]
 fn chat_refuses_a_worker_whose_input_is_not_one_string() {
     let t = Test::new()
-        .worker("pair", "---\nmodel: test\ninput:\n  a: string\n  b: integer\n---\nX\n")
-        .worker("one", "---\nmodel: test\ninput:\n  message: string\n---\nX\n")
+        .worker(
+            "pair",
+            "---\nmodel: test\ninput:\n  a: string\n  b: integer\n---\nX\n",
+        )
+        .worker(
+            "one",
+            "---\nmodel: test\ninput:\n  message: string\n---\nX\n",
+        )
         .stdin("hi\n");
     let out = t.run_with(&["chat", "pair"]);
     out.status(2);
@@ -663,7 +692,8 @@ fn chat_refuses_a_worker_whose_input_is_not_one_string() {
 #[test]
 fn mistyped_names_get_a_suggestion_in_dataset_test_and_stabilize() {
     let t = Test::new().worker("greeter", GREETER);
-    t.run_with(&["run", "greeter", "Ada", "--model", "test"]).status(0);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"])
+        .status(0);
     let out = t.run_with(&["dataset", "greter"]);
     out.status(2);
     assert_eq!(

@@ -126,7 +126,11 @@ fn complete_in_bash(lines: &[Vec<&str>]) -> Vec<String> {
         .current_dir(t.path())
         .output()
         .expect("bash runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -530,7 +534,11 @@ fn json_outputs_match_the_documented_schema() {
         .script("greet", "fn greeter(name) { `Hi ${name}` }\n");
     let listed = switch.run_with(&["list", "--json"]).json();
     assert!(
-        listed.as_array().unwrap().iter().any(|r| r["kind"] == "switch"),
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "switch"),
         "{listed}"
     );
     check("list", &listed);
@@ -621,7 +629,9 @@ fn help_suggests_a_mistyped_command() {
          Usage: llm-do [OPTIONS] SCRIPT [ARGS]...\n       llm-do [OPTIONS] <COMMAND>\n\n\
          For more information, try '--help'.\n"
     );
-    let out = Test::new().args(&["help", "chek", "--error-format", "json"]).run();
+    let out = Test::new()
+        .args(&["help", "chek", "--error-format", "json"])
+        .run();
     out.status(2);
     assert_eq!(
         out.stderr,

@@ -253,7 +253,10 @@ fn a_shell_rule_that_can_never_match_fails_check_and_run_alike() {
 #[test]
 fn json_errors_keep_their_causes() {
     let out = Test::new()
-        .worker("greeter", "---\nmodel: anthropic:claude-haiku-4-5\n---\nGreet.\n")
+        .worker(
+            "greeter",
+            "---\nmodel: anthropic:claude-haiku-4-5\n---\nGreet.\n",
+        )
         .args(&["run", "greeter", "Ada", "--error-format", "json"])
         .run();
     out.status(1);
@@ -350,7 +353,12 @@ fn check_reports_every_error_of_a_file() {
             )
             .collect()
     };
-    let files: Vec<Vec<String>> = e["related"].as_array().unwrap().iter().map(messages).collect();
+    let files: Vec<Vec<String>> = e["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(messages)
+        .collect();
     assert_eq!(
         files,
         [

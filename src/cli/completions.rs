@@ -58,7 +58,11 @@ pub fn man(command: Option<&str>) -> Result<(), Error> {
         let name = sub.get_name();
         let linked = roff(&format!("{display}-{name}(1)"));
         let named = if command.is_none() && name != "help" {
-            format!("{} (\\fB{}\\fR)", roff(&format!("{spaced} {name}")), roff(&format!("llm-do man {name}")))
+            format!(
+                "{} (\\fB{}\\fR)",
+                roff(&format!("{spaced} {name}")),
+                roff(&format!("llm-do man {name}"))
+            )
         } else {
             roff(&format!("{spaced} {name}"))
         };

@@ -503,15 +503,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             inputs,
             output,
             run,
-        } => {
-            batch::run(
-                &settings_for(g, &run, here, true)?,
-                &name,
-                &inputs,
-                &output,
-            )
-            .await
-        }
+        } => batch::run(&settings_for(g, &run, here, true)?, &name, &inputs, &output).await,
         Command::Dataset { name, output } => dataset::run(
             &settings_for(g, &none, here, true)?,
             &name,
@@ -528,9 +520,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 _ if runs => logs::Query::Runs { limit },
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
                 (Some(show), None) if show == "show" => {
-                    return Err(Error::usage("`llm-do logs show` needs a call id").with_help(
-                        "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
-                    ));
+                    return Err(
+                        Error::usage("`llm-do logs show` needs a call id").with_help(
+                            "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
+                        ),
+                    );
                 }
                 (name, None) => logs::Query::List { name, run, limit },
                 (name, Some(extra)) => {
@@ -554,14 +548,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             worker,
             resume,
             run,
-        } => {
-            chat::run(
-                settings_for(g, &run, here, true)?,
-                &worker,
-                resume,
-            )
-            .await
-        }
+        } => chat::run(settings_for(g, &run, here, true)?, &worker, resume).await,
         Command::Run {
             name,
             input,

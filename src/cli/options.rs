@@ -134,7 +134,9 @@ mod tests {
     fn run_options_before_the_name_reach_every_command_that_runs_calls() {
         for argv in [
             &["llm-do", "--model", "test", "run", "x"][..],
-            &["llm-do", "--model", "test", "batch", "x", "in.jsonl", "-o", "o"],
+            &[
+                "llm-do", "--model", "test", "batch", "x", "in.jsonl", "-o", "o",
+            ],
             &["llm-do", "--model", "test", "stabilize", "x", "--draft"],
             &["llm-do", "--model", "test", "test"],
             &["llm-do", "--model", "test", "shadow", "x"],
