@@ -203,9 +203,15 @@ fn is_located(e: &Error) -> bool {
     e.source_code().is_some() || e.related().is_some_and(|mut r| r.next().is_some())
 }
 
+/// One `error: message` line (no newline), its label coloured as [`render`] colours it: for
+/// the faces that report an error and go on (the REPL).
+pub fn error_line(message: &str) -> String {
+    format!("{}: {message}", label("error", RED_BOLD))
+}
+
 /// An unlocated error, uv-style: `error: msg`, then `Caused by:` lines and a `hint:`.
 fn plain(e: &Error) -> String {
-    let mut out = format!("{}: {e}\n", label("error", RED_BOLD));
+    let mut out = format!("{}\n", error_line(&e.to_string()));
     let mut cause = std::error::Error::source(e);
     if cause.is_some() {
         out.push_str("  Caused by:\n");

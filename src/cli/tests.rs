@@ -103,6 +103,10 @@ fn every_run_option_is_named_and_merged() {
         let alone = RunOptions::from_arg_matches(&matches).unwrap();
         assert_eq!(alone.first_set(), Some(flag.as_str()), "{flag}");
         let merged = RunOptions::default().or(alone);
-        assert_eq!(merged.first_set(), Some(flag.as_str()), "{flag} is not merged");
+        assert_eq!(
+            merged.first_set(),
+            Some(flag.as_str()),
+            "{flag} is not merged"
+        );
     }
 }

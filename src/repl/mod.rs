@@ -97,7 +97,7 @@ impl Session {
                 match commands::dispatch(&mut self, &line) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
-                    Err(m) => eprintln!("error: {m}"),
+                    Err(m) => eprintln!("{}", crate::report::error_line(&m)),
                 }
                 continue;
             }
@@ -114,8 +114,11 @@ impl Session {
             Reload::Failed(files, e) => {
                 eprintln!("{:?}", miette::Report::new(e));
                 eprintln!(
-                    "error: cannot reload after changes to {}; keeping the previous version",
-                    list_paths(&files)
+                    "{}",
+                    crate::report::error_line(&format!(
+                        "cannot reload after changes to {}; keeping the previous version",
+                        list_paths(&files)
+                    ))
                 );
             }
         }
@@ -180,7 +183,10 @@ impl Session {
             Err(e) => match errors::termination(&e) {
                 Some(errors::Termination::Cancelled) => eprintln!("interrupted"),
                 Some(errors::Termination::Aborted) => eprintln!("aborted at the approval prompt"),
-                None => eprintln!("error: {}", self.rt.describe_rhai_error(&e)),
+                None => eprintln!(
+                    "{}",
+                    crate::report::error_line(&self.rt.describe_rhai_error(&e))
+                ),
             },
         }
     }
