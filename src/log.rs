@@ -709,7 +709,7 @@ pub struct RunSummary {
     pub started: String,
     /// `None` while the run goes on, or when it was killed.
     pub ended: Option<String>,
-    /// `ok`, `error`, or `None` (see `ended`).
+    /// `ok`, `error`, `interrupted`, or `None` (see `ended`).
     pub status: Option<String>,
     pub command: String,
     /// Calls of the run in the log.

@@ -582,6 +582,18 @@ fn json_outputs_match_the_documented_schema() {
     check("error", &e);
     let init = Test::new();
     check("init", &init.run_with(&["init", "fresh", "--json"]).json());
+    let logged = Test::new()
+        .config("[models]\nfast = \"test\"\nboth = [\"fast\", \"openai:gpt-4.1\"]\n")
+        .worker("greeter", GREETER);
+    logged
+        .run_with(&["run", "greeter", "Ada", "--model", "fast"])
+        .status(0);
+    check("logs", &logged.run_with(&["logs", "--json"]).json());
+    check(
+        "logs_runs",
+        &logged.run_with(&["logs", "--runs", "--json"]).json(),
+    );
+    check("models", &logged.run_with(&["models", "--json"]).json());
     // Every documented shape was checked here (the parts of others excepted).
     let documented: std::collections::BTreeSet<String> = schema["$defs"]
         .as_object()
