@@ -105,6 +105,27 @@ CREATE TABLE IF NOT EXISTS approvals (
 );
 ";
 
+/// How a run ended, as the log keeps it (`logs --runs`; a run with no status never ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Ok,
+    Error,
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The word stored and shown.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One call as the log keeps it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CallRow {
@@ -548,10 +569,15 @@ impl RunLog {
     /// `error`). The writer commits it and closes the log while the caller goes on; wait with
     /// [`Closing::wait`]. A run closes once: later calls return `None`.
     pub fn close(&self, ok: bool) -> Option<Closing> {
+        self.close_as(if ok { RunStatus::Ok } else { RunStatus::Error })
+    }
+
+    /// [`RunLog::close`] with how the run ended said in full (e.g. interrupted).
+    pub fn close_as(&self, status: RunStatus) -> Option<Closing> {
         let writer = crate::sync::lock(&self.writer).take()?;
         let mut last = self.take_batch();
         last.end = Some(End {
-            status: if ok { "ok" } else { "error" },
+            status: status.as_str(),
             calls_dropped: self.dropped.load(Ordering::Relaxed),
         });
         let closing = writer.close(last);
@@ -734,6 +760,19 @@ pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError>
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Every name the log has calls of, sorted (for "did you mean" on an unknown name).
+///
+/// # Errors
+///
+/// When the log cannot be read.
+pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
+    let mut stmt = conn.prepare("SELECT DISTINCT name FROM calls ORDER BY name")?;
+    let names = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
 /// Ids of the runs whose id ends with `suffix` or starts with `prefix` (`logs` shows the last
 /// eight characters: the random part).
 ///
@@ -783,7 +822,7 @@ pub struct RunSummary {
     pub started: String,
     /// `None` while the run goes on, or when it was killed.
     pub ended: Option<String>,
-    /// `ok`, `error`, or `None` (see `ended`).
+    /// `ok`, `error`, `interrupted`, or `None` (see `ended`).
     pub status: Option<String>,
     pub command: String,
     /// Calls of the run in the log.

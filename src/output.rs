@@ -114,6 +114,15 @@ pub fn print_failure() -> Option<&'static str> {
     PRINT_FAILURE.get().map(String::as_str)
 }
 
+/// `n` and `thing`, plural unless one: `1 worker run`, `2 worker runs`.
+#[must_use]
+pub fn count(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -604,8 +604,14 @@ impl Project {
                     (false, true) => format!("there is no worker `{name}` in workers/"),
                     _ => format!("there is neither a worker nor a fn `{name}`"),
                 };
+                // A mistyped name: the names that are both (else any worker) are close.
+                let both = self.workers.keys().filter(|w| self.fns.contains_key(*w));
+                let close = suggest::did_you_mean(name, both.map(String::as_str))
+                    .or_else(|| suggest::did_you_mean(name, self.workers.keys().map(String::as_str)))
+                    .map(|d| format!("; {d}"))
+                    .unwrap_or_default();
                 ProjectError::io(CONFIG_FILE, format!(
-                    "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}"
+                    "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}{close}"
                 ))
             })
             .collect()

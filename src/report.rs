@@ -156,6 +156,24 @@ pub enum ErrorFormat {
 /// The error format chosen once per process by [`install_error_hook`].
 static FORMAT: OnceLock<ErrorFormat> = OnceLock::new();
 
+/// Whether error lines on stderr are coloured, chosen once per process by
+/// [`install_error_hook`] (`--color`, `NO_COLOR`, a terminal).
+static COLOR: OnceLock<bool> = OnceLock::new();
+
+/// The styles of an error's labels (as uv and cargo colour them).
+const RED_BOLD: &str = "\x1b[1;31m";
+const CYAN_BOLD: &str = "\x1b[1;36m";
+const RESET: &str = "\x1b[0m";
+
+/// `label` (`error`, `hint`) in `style` when error lines are coloured.
+fn label(label: &str, style: &str) -> String {
+    if COLOR.get() == Some(&true) {
+        format!("{style}{label}{RESET}")
+    } else {
+        label.to_string()
+    }
+}
+
 /// Print `error` on stderr the way its kind reads best and return the exit code for it.
 pub fn render(error: Error) -> ExitCode {
     // A script stopped because its `print` could not write: say so, not "interrupted".
@@ -191,9 +209,16 @@ fn is_located(e: &Error) -> bool {
     e.source_code().is_some() || e.related().is_some_and(|mut r| r.next().is_some())
 }
 
+/// One `error: message` line (no newline), its label coloured as [`render`] colours it: for
+/// the faces that report an error and go on (the REPL).
+pub fn error_line(message: &str) -> String {
+    let message = escape(message, Escaped::Text);
+    format!("{}: {message}", label("error", RED_BOLD))
+}
+
 /// An unlocated error, uv-style: `error: msg`, then `Caused by:` lines and a `hint:`.
 fn plain(e: &Error) -> String {
-    let mut out = format!("error: {e}\n");
+    let mut out = format!("{}\n", error_line(&e.to_string()));
     let mut cause = std::error::Error::source(e);
     if cause.is_some() {
         out.push_str("  Caused by:\n");
@@ -203,7 +228,7 @@ fn plain(e: &Error) -> String {
         cause = c.source();
     }
     if let Some(help) = e.help() {
-        out.push_str(&format!("  hint: {help}\n"));
+        out.push_str(&format!("  {}: {help}\n", label("hint", CYAN_BOLD)));
     }
     out
 }
@@ -213,10 +238,11 @@ pub fn render_usage(text: &str, format: ErrorFormat) -> ExitCode {
     let text = if format == ErrorFormat::Json {
         let first = text.lines().next().unwrap_or_default();
         let message = first.strip_prefix("error: ").unwrap_or(first);
-        format!(
-            "{}\n",
-            json!({"error": message, "code": ExitCode::Usage as i32})
-        )
+        let mut v = json!({"error": message, "code": ExitCode::Usage as i32});
+        if let Some(tip) = text.lines().find_map(|l| l.trim().strip_prefix("tip: ")) {
+            v["help"] = json!(tip);
+        }
+        format!("{v}\n")
     } else {
         text.to_string()
     };
@@ -224,12 +250,18 @@ pub fn render_usage(text: &str, format: ErrorFormat) -> ExitCode {
     ExitCode::Usage
 }
 
-/// An error as one JSON object: `error`, `help` when there is one, `location` (`file`, 1-based
-/// `line` and `column`) when located, and `related` errors (e.g. each of several project
-/// errors).
+/// An error as one JSON object: `error`, `causes` (the chain of what caused it, outermost
+/// first) when there are any, `help` when there is one, `location` (`file`, 1-based `line` and
+/// `column`) when located, and `related` errors (e.g. each of several project errors).
 fn to_json(e: &dyn Diagnostic) -> Value {
     let mut m = Map::new();
     m.insert("error".into(), json!(e.to_string()));
+    let causes: Vec<Value> = std::iter::successors(e.source(), |c| c.source())
+        .map(|c| json!(c.to_string()))
+        .collect();
+    if !causes.is_empty() {
+        m.insert("causes".into(), Value::Array(causes));
+    }
     if let Some(help) = e.help() {
         m.insert("help".into(), json!(help.to_string()));
     }
@@ -265,6 +297,7 @@ fn location(e: &dyn Diagnostic) -> Option<Value> {
 pub fn install_error_hook(color: Color, format: ErrorFormat) {
     let _ = FORMAT.set(format);
     let color = color.for_stderr();
+    let _ = COLOR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()

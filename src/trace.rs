@@ -333,13 +333,17 @@ impl<W: Write + Send> Tree<W> {
                 (c + n, u)
             });
         let mut lines = vec![format!(
-            "total: {calls} model calls, {} in / {} out tokens",
-            usage.input_tokens, usage.output_tokens
+            "total: {}, {} in / {} out tokens",
+            crate::output::count(calls, "model call"),
+            usage.input_tokens,
+            usage.output_tokens
         )];
         for (worker, (n, u)) in totals.iter() {
             lines.push(format!(
-                "  {worker}: {n} model calls, {} in / {} out tokens",
-                u.input_tokens, u.output_tokens
+                "  {worker}: {}, {} in / {} out tokens",
+                crate::output::count(*n, "model call"),
+                u.input_tokens,
+                u.output_tokens
             ));
         }
         lines
@@ -364,7 +368,8 @@ pub fn usage_text(u: &Usage) -> String {
 
 /// `, $0.0012` for a known cost; nothing otherwise.
 pub fn cost_text(cost: Option<f64>) -> String {
-    cost.map(|c| format!(", ${c:.4}")).unwrap_or_default()
+    cost.map(|c| format!(", {}", crate::model::prices::dollars(c)))
+        .unwrap_or_default()
 }
 
 /// The readable text of one message: text, tool calls, tool results and attachment paths.

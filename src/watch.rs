@@ -16,8 +16,9 @@ use crate::report::Error;
 /// Quiet time after the last file event before the script runs again.
 pub const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// Run `once` now and after every relevant change under `root` or to `script`, until Ctrl-C
-/// (or a run interrupted by Ctrl-C), which ends with [`CallError::Cancelled`].
+/// Run `once` now and after every relevant change under `root` or to `script`, until Ctrl-C or
+/// SIGTERM (during a run, between runs or while changes settle), which ends with
+/// [`CallError::Cancelled`] (exit 130).
 pub async fn run<F, Fut>(root: &Path, script: &Path, mut once: F) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
@@ -38,8 +39,14 @@ where
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(|e| watch_error(&dir, &e))?;
     }
+    // One set of handlers for the whole watch: a signal between runs, while a burst of
+    // changes settles or while a run starts up is never lost (a handler made per wait missed
+    // those, and a single Ctrl-C did not end the watch).
+    let mut signals = crate::interrupt::Signals::install();
     loop {
-        match once().await {
+        let (result, interrupted) = run_once(&mut signals, once()).await;
+        match result {
+            _ if interrupted => return Err(Error::Call(CallError::Cancelled)),
             Err(Error::Call(CallError::Cancelled)) => {
                 return Err(Error::Call(CallError::Cancelled));
             }
@@ -61,15 +68,43 @@ where
                     }
                     None => return Ok(()),
                 },
-                Ok(()) = tokio::signal::ctrl_c() => return Err(Error::Call(CallError::Cancelled)),
+                true = signals.next() => return Err(Error::Call(CallError::Cancelled)),
             }
         }
-        while let Ok(Some(event)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
-            changed.extend(relevant(&event, &script));
+        loop {
+            tokio::select! {
+                event = tokio::time::timeout(DEBOUNCE, rx.recv()) => match event {
+                    Ok(Some(event)) => changed.extend(relevant(&event, &script)),
+                    _ => break,
+                },
+                true = signals.next() => return Err(Error::Call(CallError::Cancelled)),
+            }
         }
         changed.sort();
         changed.dedup();
         crate::report::note(&separator(root, &changed));
+    }
+}
+
+/// Run one pass; `true` with its result when a signal came meanwhile. The run stops at its
+/// next cancellation point (its own handlers cancel it); a second signal exits at once.
+async fn run_once<Fut>(
+    signals: &mut crate::interrupt::Signals,
+    run: Fut,
+) -> (Result<(), Error>, bool)
+where
+    Fut: Future<Output = Result<(), Error>>,
+{
+    tokio::pin!(run);
+    tokio::select! {
+        out = &mut run => return (out, false),
+        got = signals.next() => if !got {
+            return (run.await, false);
+        },
+    }
+    tokio::select! {
+        out = &mut run => (out, true),
+        true = signals.next() => std::process::exit(crate::report::ExitCode::Interrupted as i32),
     }
 }
 

@@ -133,7 +133,7 @@ async fn continue_resumes_the_newest_conversation_from_the_run_log() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("(1 turns)"), "{}", out.stderr);
+    assert!(out.stderr.contains("(1 turn)"), "{}", out.stderr);
     let sent = bodies(&server).await;
     assert_eq!(
         messages(&sent[1]),

@@ -469,3 +469,249 @@ fn a_diagnostic_on_a_very_long_line_does_not_panic() {
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     assert!(out.stderr.len() < 5_000, "the snippet is cut");
 }
+
+/// Run options before the command name reach every command that runs calls, `batch` and
+/// `stabilize` included (issue 30: a second list of such commands refused them).
+#[test]
+fn run_options_before_the_name_reach_batch() {
+    let t = Test::new()
+        .worker("greeter", "---\n---\nGreet.\n")
+        .file("in.jsonl", "\"Ada\"\n");
+    let out = t.run_with(&[
+        "--model",
+        "test",
+        "--no-log",
+        "batch",
+        "greeter",
+        "in.jsonl",
+        "-o",
+        "out.jsonl",
+    ]);
+    out.status(0);
+    let written = std::fs::read_to_string(t.path().join("out.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(written.trim()).unwrap();
+    assert_eq!(line["output"], json!("test reply: Ada"));
+}
+
+/// `--json`, `-q` and `-v` are refused where they would do nothing.
+#[test]
+fn output_flags_are_refused_where_they_do_nothing() {
+    let t = Test::new().worker("greeter", GREETER);
+    for (args, flag, cmd) in [
+        (&["man", "--json"][..], "--json", "man"),
+        (&["-q", "list"], "--quiet", "list"),
+        (&["completions", "bash", "-v"], "--verbose", "completions"),
+        (&["dataset", "greeter", "--json"], "--json", "dataset"),
+    ] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert_eq!(
+            out.stderr,
+            format!(
+                "error: `{flag}` does not apply to `llm-do {cmd}`\n  \
+                 hint: `llm-do {cmd} --help` lists its options\n"
+            )
+        );
+    }
+}
+
+/// One Ctrl-C ends `--watch` with 130 whenever it comes, even while a burst of changes is
+/// settling before a rerun (issue 30: a signal there was lost and watching went on). The test
+/// keeps changing the script, so the watch stays in that state until the signal ends it.
+#[cfg(unix)]
+#[test]
+fn one_ctrl_c_ends_watch_while_changes_settle() {
+    let t = Test::new().file("main.rhai", "write_text(\"out/run.txt\", \"1\"); \"one\"\n");
+    let mut child = t.spawn_quiet(&["main.rhai", "--watch"]);
+    let marker = t.path().join("out/run.txt");
+    let script = t.path().join("main.rhai");
+    let (mut signalled, mut changes) = (false, 0);
+    for i in 0..6_000 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(signalled, "llm-do exited before the signal: {status}");
+            assert_eq!(status.code(), Some(130));
+            return;
+        }
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m == "1") {
+            std::fs::write(
+                &script,
+                format!("write_text(\"out/run.txt\", \"1\"); {i}\n"),
+            )
+            .unwrap();
+            changes += 1;
+            // Ten changes in: the watch is settling the burst, not waiting for a first change.
+            if !signalled && changes == 10 {
+                let sent = std::process::Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                signalled = true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("`--watch` still running after one SIGINT");
+}
+
+/// `logs show` without an id, and a name the log has no call of, are errors (issue 30: both
+/// printed nothing with exit 0).
+#[test]
+fn logs_refuses_a_missing_id_and_an_unknown_name() {
+    let t = Test::new().worker("greeter", GREETER);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"])
+        .status(0);
+    let out = t.run_with(&["logs", "show"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `llm-do logs show` needs a call id\n  \
+         hint: `llm-do logs show RUN:N`, with an id as `llm-do logs` lists them\n"
+    );
+    let out = t.run_with(&["logs", "shwo"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: no calls of `shwo` in the run log\n  hint: did you mean `show`?\n"
+    );
+    let out = t.run_with(&["logs", "greter"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: no calls of `greter` in the run log\n  hint: did you mean `greeter`?\n"
+    );
+    let out = t.run_with(&["logs", "greeter", "--json"]);
+    out.status(0);
+    assert_eq!(out.json().as_array().map(Vec::len), Some(1));
+}
+
+/// A run stopped by Ctrl-C is `interrupted` in `logs --runs`, not `error`.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_run_is_logged_as_interrupted() {
+    let t = Test::new().file(
+        "main.rhai",
+        "write_text(\"out/started.txt\", \"yes\"); loop { sleep(0.05); }\n",
+    );
+    let child = t.spawn_quiet(&["main.rhai"]);
+    let marker = t.path().join("out/started.txt");
+    for _ in 0..6_000 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the script never started");
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let runs = t.run_with(&["logs", "--runs", "--json"]);
+    runs.status(0);
+    assert_eq!(
+        runs.json()[0]["status"],
+        json!("interrupted"),
+        "{}",
+        runs.stdout
+    );
+}
+
+/// A small real cost keeps its significant digits (issue 30: `$0.0000`), and counts of one
+/// are singular.
+#[test]
+fn small_costs_and_counts_of_one_read_right() {
+    let t = Test::new()
+        .config("[limits]\nmax_cost_usd = 0.000005\n\n[prices.test]\ninput = 1.0\noutput = 1.0\n")
+        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+        .script("util", ADD);
+    let out = t.run_with(&["run", "greeter", "Ada"]);
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: budget exceeded: `max_cost_usd` is $0.0000050 and this run reached $0.0000070\n  \
+         hint: raise `[limits] max_cost_usd` in llm-do.toml, or make the program call models less\n"
+    );
+    let out = t.run_with(&["check"]);
+    out.status(0);
+    assert_eq!(out.stdout, "ok: 1 worker, 1 fn in `[PROJECT]`\n");
+    let t = t.config("[prices.test]\ninput = 1.0\noutput = 1.0\n");
+    let out = t.run_with(&["run", "greeter", "Ada", "-v"]);
+    out.status(0);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        lines[2..],
+        [
+            "total: 1 model call, 3 in / 4 out tokens",
+            "  greeter: 1 model call, 3 in / 4 out tokens"
+        ]
+    );
+}
+
+/// `chat` refuses up front a worker whose input is not one string (issue 30: it failed on the
+/// first turn with a raw schema error); one string property is fine.
+#[test]
+fn chat_refuses_a_worker_whose_input_is_not_one_string() {
+    let t = Test::new()
+        .worker(
+            "pair",
+            "---\nmodel: test\ninput:\n  a: string\n  b: integer\n---\nX\n",
+        )
+        .worker(
+            "one",
+            "---\nmodel: test\ninput:\n  message: string\n---\nX\n",
+        )
+        .stdin("hi\n");
+    let out = t.run_with(&["chat", "pair"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: cannot chat with `pair`: a chat line is one string, and its `input` is not (it \
+         takes `a`, `b`)\n  hint: chat with a worker whose `input` is a string (the default) or \
+         one string property; run this one with `llm-do run pair --input-json '{...}'`\n"
+    );
+    let out = t.run_with(&["chat", "one"]);
+    out.status(0);
+    assert_eq!(out.stdout, "test reply: hi\n");
+}
+
+/// A mistyped name gets a "did you mean" in `dataset`, `test` and `[stabilize]` (issue 30).
+#[test]
+fn mistyped_names_get_a_suggestion_in_dataset_test_and_stabilize() {
+    let t = Test::new().worker("greeter", GREETER);
+    t.run_with(&["run", "greeter", "Ada", "--model", "test"])
+        .status(0);
+    let out = t.run_with(&["dataset", "greter"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: the run log has no successful call of `greter`\n  hint: did you mean `greeter`?\n"
+    );
+    let out = t.run_with(&["test", "greter", "--model", "test"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: unknown worker or fn `greter`\n  hint: did you mean `greeter`?\n"
+    );
+    let t = t.config("[stabilize]\ngreter = \"code\"\n");
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: cannot read `llm-do.toml`: `[stabilize] greter` switches between a worker and a \
+         fn of that name, but there is neither a worker nor a fn `greter`; did you mean `greeter`?\n"
+    );
+}

@@ -35,7 +35,7 @@ fn init_makes_a_project_that_checks_and_runs_offline() {
     let out = proj.run_with(&["check"]);
     out.status(0);
     assert!(
-        out.stdout.starts_with("ok: 1 workers, 1 fns"),
+        out.stdout.starts_with("ok: 1 worker, 1 fn in"),
         "{}",
         out.stdout
     );
@@ -102,6 +102,99 @@ fn completions_name_every_subcommand() {
         out.status(0);
         assert!(out.stdout.contains("check"), "{shell}");
     }
+}
+
+/// Completes the words of each line of `lines` (the last word is the one being completed) with
+/// the generated bash script, in a real bash: one line of candidates per line, sorted.
+fn complete_in_bash(lines: &[Vec<&str>]) -> Vec<String> {
+    let script = Test::new().args(&["completions", "bash"]).run();
+    script.status(0);
+    let t = Test::new().file("completions.bash", &script.stdout);
+    let mut driver = String::from(
+        "source ./completions.bash\n\
+         c() { COMP_WORDS=(\"$@\"); COMP_CWORD=$(( $# - 1 )); COMPREPLY=();\n\
+         _llm__do llm-do \"${COMP_WORDS[COMP_CWORD]}\" \"${COMP_WORDS[COMP_CWORD-1]}\";\n\
+         printf '%s\\n' \"${COMPREPLY[*]}\"; }\n",
+    );
+    for words in lines {
+        let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        driver.push_str(&format!("c llm-do {}\n", quoted.join(" ")));
+    }
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&driver)
+        .current_dir(t.path())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut words: Vec<&str> = l.split_whitespace().collect();
+            words.sort_unstable();
+            words.join(" ")
+        })
+        .collect()
+}
+
+/// Bash completes after the subcommand (issue 30: the script's state names disagreed, so
+/// nothing past `llm-do test` completed).
+#[test]
+fn bash_completes_options_and_subcommands_after_the_subcommand() {
+    let got = complete_in_bash(&[
+        vec!["test", "--re"],
+        vec!["logs", "--ru"],
+        vec!["config", "sh"],
+        vec!["completions", "z"],
+        vec!["--color", "al"],
+    ]);
+    assert_eq!(
+        got,
+        [
+            "--record --reject-all --repeat --replay",
+            "--run --runs",
+            "show",
+            "zsh",
+            "always",
+        ]
+    );
+}
+
+/// Bash offers every long flag of every subcommand (and of `config`'s own subcommands).
+#[test]
+fn bash_completes_the_flags_of_every_subcommand() {
+    let mut cmd = llm_do::cli::command();
+    cmd.build();
+    let long_flags = |c: &clap::Command| {
+        let mut flags: Vec<String> = c
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+            .collect();
+        flags.sort_unstable();
+        flags.join(" ")
+    };
+    let mut paths: Vec<Vec<&str>> = Vec::new();
+    let mut expected = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        paths.push(vec![sub.get_name(), "--"]);
+        expected.push(long_flags(sub));
+        for inner in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+            paths.push(vec![sub.get_name(), inner.get_name(), "--"]);
+            expected.push(long_flags(inner));
+        }
+    }
+    assert!(paths.len() > 15, "{paths:?}");
+    let got = complete_in_bash(&paths);
+    for ((path, want), got) in paths.iter().zip(&expected).zip(&got) {
+        assert!(want.contains("--help"), "{path:?}: {want}");
+        assert_eq!(got, want, "llm-do {}<Tab>", path.join(" "));
+    }
+    assert_eq!(got.len(), expected.len());
 }
 
 /// Each completion script parses in its shell (`bash -n`, `zsh -n`, `fish -n`), where installed.
@@ -420,7 +513,9 @@ fn shadow_prints_json() {
 fn json_outputs_match_the_documented_schema() {
     let text = std::fs::read_to_string(crate::util::repo().join("docs/cli.schema.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let checked = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let check = |def: &str, value: &serde_json::Value| {
+        checked.borrow_mut().insert(def.to_string());
         let mut s = schema.clone();
         s["$ref"] = json!(format!("#/$defs/{def}"));
         let v = jsonschema::validator_for(&s).unwrap();
@@ -432,6 +527,21 @@ fn json_outputs_match_the_documented_schema() {
         .script("math", ADD)
         .file("main.rhai", "call(\"add\", #{a: 1, b: 2})");
     check("list", &t.run_with(&["list", "--json"]).json());
+    // A `[stabilize]` switch is listed as kind `switch` (issue 30).
+    let switch = Test::new()
+        .config("[stabilize]\ngreeter = \"code\"\n")
+        .worker("greeter", GREETER)
+        .script("greet", "fn greeter(name) { `Hi ${name}` }\n");
+    let listed = switch.run_with(&["list", "--json"]).json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "switch"),
+        "{listed}"
+    );
+    check("list", &listed);
     check("check", &t.run_with(&["check", "--json"]).json());
     check(
         "config_path",
@@ -470,4 +580,73 @@ fn json_outputs_match_the_documented_schema() {
     let e = err(t.run_with(&["check", "--error-format", "json"]));
     assert_eq!(e["related"].as_array().map(Vec::len), Some(2), "{e}");
     check("error", &e);
+    let init = Test::new();
+    check("init", &init.run_with(&["init", "fresh", "--json"]).json());
+    let logged = Test::new()
+        .config("[models]\nfast = \"test\"\nboth = [\"fast\", \"openai:gpt-4.1\"]\n")
+        .worker("greeter", GREETER);
+    logged
+        .run_with(&["run", "greeter", "Ada", "--model", "fast"])
+        .status(0);
+    check("logs", &logged.run_with(&["logs", "--json"]).json());
+    check(
+        "logs_runs",
+        &logged.run_with(&["logs", "--runs", "--json"]).json(),
+    );
+    check("models", &logged.run_with(&["models", "--json"]).json());
+    // Every documented shape was checked here (the parts of others excepted).
+    let documented: std::collections::BTreeSet<String> = schema["$defs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !["related", "location"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(*checked.borrow(), documented);
+}
+
+/// `llm-do man` points at pages it can print (`llm-do man COMMAND`), not at `llm-do-run(1)`
+/// pages nothing installs; `man COMMAND` prints one; an unknown one is refused.
+#[test]
+fn man_points_at_the_pages_it_prints() {
+    let out = Test::new().args(&["man"]).run();
+    out.status(0);
+    assert!(!out.stdout.contains("(1)\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(".TP\nllm\\-do run (\\fBllm\\-do man run\\fR)\nRun one worker or fn"),
+        "{}",
+        out.stdout
+    );
+    let out = Test::new().args(&["man", "run"]).run();
+    out.status(0);
+    assert!(out.stdout.contains(".TH llm-do-run 1"), "{}", out.stdout);
+    assert!(out.stdout.contains("\\-\\-input\\-json"), "{}", out.stdout);
+    let out = Test::new().args(&["man", "chek"]).run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: no command `chek` to show the page of\n  hint: did you mean `check`?\n"
+    );
+}
+
+/// `llm-do help CMD` with a mistyped CMD says which command was meant.
+#[test]
+fn help_suggests_a_mistyped_command() {
+    let out = Test::new().args(&["help", "chek"]).run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "error: unrecognized subcommand 'chek'\n\n  tip: a similar subcommand exists: 'check'\n\n\
+         Usage: llm-do [OPTIONS] SCRIPT [ARGS]...\n       llm-do [OPTIONS] <COMMAND>\n\n\
+         For more information, try '--help'.\n"
+    );
+    let out = Test::new()
+        .args(&["help", "chek", "--error-format", "json"])
+        .run();
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"unrecognized subcommand 'chek'\",\"code\":2,\"help\":\"a similar subcommand exists: 'check'\"}\n"
+    );
 }

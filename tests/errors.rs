@@ -248,3 +248,129 @@ fn a_shell_rule_that_can_never_match_fails_check_and_run_alike() {
         );
     }
 }
+
+/// `--error-format json` keeps what caused an error (issue 30: the missing key was dropped).
+#[test]
+fn json_errors_keep_their_causes() {
+    let out = Test::new()
+        .worker(
+            "greeter",
+            "---\nmodel: anthropic:claude-haiku-4-5\n---\nGreet.\n",
+        )
+        .args(&["run", "greeter", "Ada", "--error-format", "json"])
+        .run();
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"model `anthropic:claude-haiku-4-5` failed in worker `greeter`\",\
+         \"causes\":[\"missing API key: set the `ANTHROPIC_API_KEY` environment variable\"],\
+         \"code\":1}\n"
+    );
+}
+
+/// llm-do's own `error:` and `hint:` labels are coloured with `--color always` (even with
+/// `NO_COLOR`, which the test environment sets), and plain otherwise.
+#[test]
+fn error_labels_are_coloured_only_when_asked() {
+    let t = Test::new().worker("greeter", "---\n---\nHi\n");
+    let out = t.run_with(&["chek", "--color", "always"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "\u{1b}[1;31merror\u{1b}[0m: unknown command or script `chek`\n  \
+         \u{1b}[1;36mhint\u{1b}[0m: did you mean `check`? (`llm-do --help` lists the commands)\n"
+    );
+    let plain = "error: unknown command or script `chek`\n  \
+                 hint: did you mean `check`? (`llm-do --help` lists the commands)\n";
+    for args in [&["chek", "--color", "never"][..], &["chek"]] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert_eq!(out.stderr, plain, "{args:?}");
+    }
+}
+
+/// `LLM_DO_CONFIG` naming a file that is not there is an error, not ignored (issue 30).
+#[test]
+fn a_missing_config_named_by_the_environment_is_an_error() {
+    let out = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .env("LLM_DO_CONFIG", "/nonexistent/llm-do.toml")
+        .args(&["check"])
+        .run();
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: cannot read `/nonexistent/llm-do.toml`: no such file (named by `LLM_DO_CONFIG`)\n"
+    );
+}
+
+/// Valid TOML with a value a key refuses is not "invalid TOML": the message names the key and
+/// its table (issue 30); a real syntax error still says invalid TOML.
+#[test]
+fn a_bad_value_in_valid_toml_names_its_key() {
+    let t = Test::new()
+        .worker("greeter", "---\n---\nHi\n")
+        .config("[stabilize]\ngreeter = \"sometimes\"\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"bad value for `greeter` in `[stabilize]`: `sometimes` is not a stabilize \
+         mode: use \\\"worker\\\", \\\"code\\\", \\\"shadow\\\", \\\"shadow-code\\\" or \
+         \\\"canary:P\\\" (P from 0 to 100)\",\"location\":{\"file\":\"llm-do.toml\",\"line\":2,\
+         \"column\":11},\"code\":2}\n"
+    );
+    let t = t.config("x = [\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    assert_eq!(
+        out.stderr,
+        "{\"error\":\"invalid TOML: unclosed array, expected `]`\",\"location\":{\"file\":\
+         \"llm-do.toml\",\"line\":1,\"column\":6},\"code\":2}\n"
+    );
+}
+
+/// `check` reports every mistake in a worker file, not only the first (issue 30): all unknown
+/// keys, and every bad value.
+#[test]
+fn check_reports_every_error_of_a_file() {
+    let t = Test::new()
+        .worker("a", "---\nmodle: x\ndescripton: y\n---\nHi\n")
+        .worker("b", "---\nmax_turns: \"z\"\ntemperature: 9\n---\nHi\n");
+    let out = t.run_with(&["check", "--error-format", "json"]);
+    out.status(2);
+    let e: serde_json::Value = serde_json::from_str(out.stderr.trim()).unwrap();
+    let messages = |v: &serde_json::Value| -> Vec<String> {
+        std::iter::once(v["error"].as_str().unwrap().to_string())
+            .chain(
+                v["related"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r["error"].as_str().unwrap().to_string()),
+            )
+            .collect()
+    };
+    let files: Vec<Vec<String>> = e["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(messages)
+        .collect();
+    assert_eq!(
+        files,
+        [
+            vec![
+                "unknown key `modle` in worker frontmatter".to_string(),
+                "unknown key `descripton` in worker frontmatter".to_string(),
+            ],
+            vec![
+                "`max_turns` must be a positive integer, found the string `z`".to_string(),
+                "`temperature` must be a number from 0 to 2, found `9`".to_string(),
+            ],
+        ],
+        "{e}"
+    );
+}

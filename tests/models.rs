@@ -226,7 +226,12 @@ fn models_lists_providers_aliases_and_prices() {
         "  local      http://localhost:8000/v1 (openai wire, key `LOCAL_KEY` (set), 2 at once)"
     );
     assert!(
-        lines.contains(&"  smart = fast, openai:gpt-4.1"),
+        // What an alias of aliases expands to is shown (issue 30).
+        lines[7..9]
+            == [
+                "  fast = anthropic:claude-haiku-4-5",
+                "  smart = fast, openai:gpt-4.1  (→ anthropic:claude-haiku-4-5, openai:gpt-4.1)"
+            ],
         "{}",
         out.stdout
     );

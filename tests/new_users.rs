@@ -214,3 +214,70 @@ fn an_error_inside_map_is_reported_once() {
     assert_eq!(out.stderr.matches("bad 1").count(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("scripts/boom.rhai:1"), "{}", out.stderr);
 }
+
+// Issue 30, round 3.
+
+/// `[stabilize] triage = "code"` whose fn defers on "???" to a worker answering "bug".
+fn deferring_switch() -> Test {
+    Test::new()
+        .config("[stabilize]\ntriage = \"code\"\n")
+        .worker(
+            "triage",
+            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
+        )
+        .script("models", "fn fake(request) { #{output: #{category: \"bug\"}} }\n")
+        .script(
+            "triage",
+            "/// message: string\nfn triage(message) { if message == \"???\" { return defer(); } #{category: \"feature\"} }\n",
+        )
+        .file(
+            "main.rhai",
+            "let out = []; for m in [\"an idea\", \"???\"] { out.push(call(\"triage\", #{message: m}).category); } out",
+        )
+}
+
+/// A deferred call is no output: the run log does not record the internal marker, so
+/// `dataset` takes the worker's answer and marks nothing disputed.
+#[test]
+fn a_deferred_call_is_not_logged_as_an_output() {
+    let t = deferring_switch();
+    let out = t.run_with(&["main.rhai", "--json"]);
+    out.status(0);
+    assert_eq!(out.stdout, "[\n  \"feature\",\n  \"bug\"\n]\n");
+    let out = t.run_with(&["dataset", "triage"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "{\"input\":{\"message\":\"an idea\"},\"expected\":{\"category\":\"feature\"}}\n\
+         {\"input\":{\"message\":\"???\"},\"expected\":{\"category\":\"bug\"}}\n"
+    );
+    let out = t.run_with(&["logs", "triage", "--json"]);
+    out.status(0);
+    assert!(!out.stdout.contains("Deferred"), "{}", out.stdout);
+}
+
+/// `defer()` without a switch to hand the call to is an error naming the fn and its place.
+#[test]
+fn defer_without_a_switch_is_an_error() {
+    let t = Test::new()
+        .config("")
+        .script("lonely", "fn lonely(x) { defer() }\n")
+        .file("top.rhai", "fn f() { defer() }\nf()\n");
+    let out = t.run_with(&["run", "lonely", "hi"]);
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: fn `lonely` (`scripts/lonely.rhai:1`) returned `defer()`, which means something \
+         only under `[stabilize] lonely = \"code\"` or `\"canary:P\"`: it hands the call to the \
+         worker `lonely`\n"
+    );
+    let out = t.run_with(&["top.rhai"]);
+    out.status(1);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `top.rhai` ended with `defer()`, which means something only in a fn under \
+         `[stabilize] NAME = \"code\"` or `\"canary:P\"`\n"
+    );
+}

@@ -38,6 +38,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
     let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
     let rt = setup::runtime_with_live(&settings, None, true, None, live)?;
     let callee = rt.resolve_worker(worker).map_err(Error::of_named_call)?;
+    refuse_structured_input(&callee)?;
     let conversation = if resume {
         resumed(&settings, worker)?
     } else {
@@ -60,6 +61,39 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
     };
     setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
     result
+}
+
+/// A worker whose input is not one string cannot take a chat line as its input: say so before
+/// the first turn, not with a schema error after it.
+fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
+    let spec = match callee {
+        Callee::Worker(spec) => spec,
+        Callee::Switch(switch) => &switch.worker,
+        _ => return Ok(()),
+    };
+    if crate::runtime::seam::takes_text(spec) {
+        return Ok(());
+    }
+    let fields: Vec<&str> = spec
+        .input
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let takes = if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" (it takes {})", crate::suggest::quoted(fields))
+    };
+    Err(Error::usage(format!(
+        "cannot chat with `{}`: a chat line is one string, and its `input` is not{takes}",
+        spec.name
+    ))
+    .with_help(format!(
+        "chat with a worker whose `input` is a string (the default) or one string property; \
+         run this one with `llm-do run {} --input-json '{{...}}'`",
+        spec.name
+    )))
 }
 
 /// The newest conversation with `worker` in the run log.
@@ -88,8 +122,9 @@ fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
     };
     if !settings.quiet {
         crate::report::note(&format!(
-            "continuing the conversation with `{worker}` of {} ({} turns)",
-            saved.last, saved.turns
+            "continuing the conversation with `{worker}` of {} ({})",
+            saved.last,
+            crate::output::count(saved.turns as u64, "turn")
         ));
     }
     Ok(Conversation::resume(saved.id, saved.turns, saved.messages))

@@ -31,9 +31,9 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
         out_line(&v.to_string())?;
     } else if !settings.quiet {
         out_line(&format!(
-            "ok: {} workers, {} fns in `{}`",
-            p.workers.len(),
-            p.fns.len(),
+            "ok: {}, {} in `{}`",
+            crate::output::count(p.workers.len() as u64, "worker"),
+            crate::output::count(p.fns.len() as u64, "fn"),
             p.root.display()
         ))?;
         for (name, mode) in &p.config.stabilize {

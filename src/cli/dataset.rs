@@ -29,10 +29,15 @@ pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(),
     )?;
     let entries = crate::eval::dataset::entries(&rows);
     if entries.is_empty() {
-        return Err(
-            Error::usage(format!("the run log has no successful call of `{name}`"))
-                .with_help("run it first, or check the name with `llm-do logs`"),
-        );
+        let error = Error::usage(format!("the run log has no successful call of `{name}`"));
+        let names = crate::log::call_names(&conn)?;
+        let close = (!names.iter().any(|n| n == name))
+            .then(|| crate::suggest::did_you_mean(name, names.iter().map(String::as_str)))
+            .flatten();
+        return Err(match close {
+            Some(close) => error.with_help(close),
+            None => error.with_help("run it first, or check the name with `llm-do logs`"),
+        });
     }
     let text = crate::eval::dataset::jsonl(&entries);
     let disputed = entries.iter().filter(|e| e.disputed()).count();

@@ -41,6 +41,9 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
                 ..log::CallFilter::default()
             };
             let rows = log::calls(&conn, &filter)?;
+            if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
+                unknown_name(&conn, name)?;
+            }
             if settings.json {
                 return out_line(&json_text(&rows));
             }
@@ -90,6 +93,21 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
 fn json_text(value: &impl serde::Serialize) -> String {
     let text = serde_json::to_string_pretty(value).unwrap_or_default();
     escape(&text, Escaped::Json).into_owned()
+}
+
+/// A name the log has no call of: a usage error with a "did you mean" (the names in the log,
+/// and `show`), unless the name has calls (only not in the run asked for).
+fn unknown_name(conn: &rusqlite::Connection, name: &str) -> Result<(), Error> {
+    let names = log::call_names(conn)?;
+    if names.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let candidates = names.iter().map(String::as_str).chain(["show"]);
+    let error = Error::usage(format!("no calls of `{name}` in the run log"));
+    Err(match crate::suggest::did_you_mean(name, candidates) {
+        Some(help) => error.with_help(help),
+        None => error.with_help("`llm-do logs` lists the calls logged"),
+    })
 }
 
 /// The run id a unique prefix names.

@@ -17,6 +17,7 @@ mod init;
 mod list;
 mod logs;
 mod models;
+mod options;
 mod repl;
 mod run;
 mod script;
@@ -100,8 +101,8 @@ pub struct Global {
     pub error_format: ErrorFormat,
 }
 
-/// Flags of the commands that run calls (the script form, `run`, `chat`, `repl`, `shadow`,
-/// `test`).
+/// Flags of the commands that run calls: the script form and each command whose variant
+/// carries them ([`Command::run_options`]).
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
@@ -318,7 +319,10 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
     /// Print the manual page (roff) to stdout, e.g. `llm-do man | man -l -`.
-    Man,
+    Man {
+        /// The command whose page to print (default: llm-do's own, which lists the commands).
+        command: Option<String>,
+    },
     /// The user configuration (`$XDG_CONFIG_HOME/llm-do/config.toml`).
     Config {
         #[command(subcommand)]
@@ -354,7 +358,8 @@ pub fn main() -> i32 {
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(e) if e.use_stderr() => {
+        Err(mut e) if e.use_stderr() => {
+            suggest_subcommand(&mut e);
             let text = e.render();
             let text = if color.for_stderr() && format == ErrorFormat::Human {
                 text.ansi().to_string()
@@ -401,6 +406,27 @@ pub fn main() -> i32 {
     }
 }
 
+/// An unknown command name that clap leaves without a "did you mean" (`llm-do help chek`)
+/// gets one.
+fn suggest_subcommand(e: &mut clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand || e.get(ContextKind::SuggestedSubcommand).is_some()
+    {
+        return;
+    }
+    let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand) else {
+        return;
+    };
+    let cmd = Cli::command();
+    let names = cmd.get_subcommands().map(clap::Command::get_name);
+    if let Some(best) = crate::suggest::similar(name, names).first() {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::String((*best).to_string()),
+        );
+    }
+}
+
 /// `--color` and `--error-format` read before parsing, so that usage errors follow them.
 fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
     use clap::ValueEnum;
@@ -440,41 +466,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         return script_form(cli.script, g).await;
     };
     // Run options before the command name belong to it when it runs calls.
-    let outer = cli.script.run;
-    let runs = matches!(
-        command,
-        Command::Run { .. }
-            | Command::Chat { .. }
-            | Command::Shadow { .. }
-            | Command::Repl { .. }
-            | Command::Test { .. }
-    );
-    let misplaced = if cli.script.watch {
-        Some("--watch")
-    } else if runs {
-        None
-    } else {
-        outer.first_set()
-    };
-    if let Some(flag) = misplaced {
-        return Err(Error::Usage {
-            message: format!(
-                "`{flag}` does not apply to `llm-do {}`",
-                command_name(&command)
-            ),
-            help: Some(format!(
-                "`llm-do {} --help` lists its options",
-                command_name(&command)
-            )),
-        });
-    }
+    let mut command = command;
+    options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
     match command {
         Command::Stats { traces } if traces.is_empty() => {
             stats::from_log(&settings_for(g, &none, here, true)?)
         }
         Command::Stats { traces } => stats::run(&traces, g.json),
         Command::Shadow { name, run } => {
-            shadow::run(&settings_for(g, &run.or(outer), here, true)?, &name).await
+            shadow::run(&settings_for(g, &run, here, true)?, &name).await
         }
         Command::Check => check::run(&settings_for(g, &none, here, true)?),
         Command::Test {
@@ -490,7 +490,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                 min_agreement,
                 junit,
             };
-            test::run(&settings_for(g, &run.or(outer), here, true)?, &args).await
+            test::run(&settings_for(g, &run, here, true)?, &args).await
         }
         Command::Stabilize {
             name,
@@ -500,7 +500,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             min_agreement,
             run,
         } => {
-            let run = run.or(outer);
             let action = if accept {
                 stabilize::Action::Accept
             } else {
@@ -523,7 +522,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             run,
         } => {
             batch::run(
-                &settings_for(g, &run.or(outer), here, true)?,
+                &settings_for(g, &run, here, true)?,
                 &name,
                 &inputs,
                 &output,
@@ -546,6 +545,13 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let query = match (name, id) {
                 _ if runs => logs::Query::Runs { limit },
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
+                (Some(show), None) if show == "show" => {
+                    return Err(
+                        Error::usage("`llm-do logs show` needs a call id").with_help(
+                            "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
+                        ),
+                    );
+                }
                 (name, None) => logs::Query::List { name, run, limit },
                 (name, Some(extra)) => {
                     return Err(Error::Usage {
@@ -563,19 +569,12 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::List => list::run(&settings_for(g, &none, here, true)?),
         Command::Models => models::run(&settings_for(g, &none, here, false)?),
-        Command::Repl { run } => repl::run(settings_for(g, &run.or(outer), here, false)?).await,
+        Command::Repl { run } => repl::run(settings_for(g, &run, here, false)?).await,
         Command::Chat {
             worker,
             resume,
             run,
-        } => {
-            chat::run(
-                settings_for(g, &run.or(outer), here, true)?,
-                &worker,
-                resume,
-            )
-            .await
-        }
+        } => chat::run(settings_for(g, &run, here, true)?, &worker, resume).await,
         Command::Run {
             name,
             input,
@@ -584,11 +583,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             run,
         } => {
             let input = run::read_input(input, input_json, input_file)?;
-            run::run(settings_for(g, &run.or(outer), here, true)?, &name, input).await
+            run::run(settings_for(g, &run, here, true)?, &name, input).await
         }
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
-        Command::Man => completions::man(),
+        Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
             action: ConfigAction::Path,
         } => config::path(g.json),
@@ -611,7 +610,7 @@ fn command_name(command: &Command) -> String {
         Command::Chat { .. } => "chat",
         Command::Init { .. } => "init",
         Command::Completions { .. } => "completions",
-        Command::Man => "man",
+        Command::Man { .. } => "man",
         Command::Config { .. } => "config",
         Command::Test { .. } => "test",
         Command::Dataset { .. } => "dataset",

@@ -163,7 +163,14 @@ fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)
         lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
     }
     for (alias, target) in &config.models {
-        lines.push(format!("  {alias} = {}", target.entries().join(", ")));
+        let written = target.entries().join(", ");
+        // What the alias finally names, when it names other aliases.
+        let expanded = config.expand_model(alias).unwrap_or_default().join(", ");
+        if expanded.is_empty() || expanded == written {
+            lines.push(format!("  {alias} = {written}"));
+        } else {
+            lines.push(format!("  {alias} = {written}  (→ {expanded})"));
+        }
     }
     lines.push(format!(
         "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",

@@ -44,6 +44,11 @@ pub async fn run(settings: Settings, script: &Path, args: Vec<String>) -> Result
     setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
     let result = result.map_err(Error::Call)?;
     match result {
+        Ok(v) if v.is::<crate::script::Deferred>() => Err(Error::failed(format!(
+            "`{}` ended with `defer()`, which means something only in a fn under \
+             `[stabilize] NAME = \"code\"` or `\"canary:P\"`",
+            shown.display()
+        ))),
         Ok(v) => setup::print_value(&value::to_json(&v), settings.json),
         Err(e) => match errors::termination(&e) {
             Some(errors::Termination::Aborted) => Err(Error::Call(CallError::Aborted)),

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
+use crate::model::prices::dollars;
+use crate::output::count;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
@@ -159,7 +161,12 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
 /// As [`finish`].
 pub fn finish_unsummarized(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     rt.shutdown_mcp();
-    if let Some(closing) = rt.run_log().and_then(|log| log.close(ok)) {
+    let status = match ok {
+        true => crate::log::RunStatus::Ok,
+        false if rt.cancel.is_cancelled() => crate::log::RunStatus::Interrupted,
+        false => crate::log::RunStatus::Error,
+    };
+    if let Some(closing) = rt.run_log().and_then(|log| log.close_as(status)) {
         crate::sync::lock(&CLOSING).push(closing);
     }
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
@@ -186,14 +193,18 @@ pub fn spent_figures(spent: &crate::runtime::budget::Spent) -> Option<String> {
         return None;
     }
     let cost = match (spent.unpriced, spent.requests) {
-        (0, _) => format!(", ${:.4}", spent.cost),
+        (0, _) => format!(", {}", dollars(spent.cost)),
         (n, all) if n == all => ", cost unknown (no price for the model)".to_string(),
-        (n, _) => format!(", ${:.4} + {n} requests without a price", spent.cost),
+        (n, _) => format!(
+            ", {} + {} without a price",
+            dollars(spent.cost),
+            count(n, "request")
+        ),
     };
     Some(format!(
-        "{} worker runs, {} model requests, {}{cost}",
-        spent.worker_runs,
-        spent.requests,
+        "{}, {}, {}{cost}",
+        count(spent.worker_runs, "worker run"),
+        count(spent.requests, "model request"),
         crate::trace::usage_text(&spent.usage)
     ))
 }

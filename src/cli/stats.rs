@@ -117,13 +117,13 @@ impl Saving {
         );
         let cost = self
             .cost_per_week
-            .map(|c| format!(", ${c:.4}/week"))
+            .map(|c| format!(", {}/week", crate::model::prices::dollars(c)))
             .unwrap_or_default();
         format!(
-            "  {} ({}): {} calls, {agreement}, deferred {:.1}%; switching to code saves ~{:.0} tokens/week{cost} at the observed volume",
+            "  {} ({}): {}, {agreement}, deferred {:.1}%; switching to code saves ~{:.0} tokens/week{cost} at the observed volume",
             f.name,
             f.mode,
-            f.calls,
+            crate::output::count(f.calls, "call"),
             self.deferred_share * 100.0,
             self.tokens_per_week * (1.0 - self.deferred_share),
         )

@@ -124,6 +124,14 @@ async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameRe
     let cases = crate::eval::cases::load(&project.root, name, &examples)
         .map_err(|e| Error::Project(ProjectError::from(e)))?;
     if cases.is_empty() {
+        let known = project.workers.contains_key(name) || project.fns.contains_key(name);
+        let names = project.workers.keys().chain(project.fns.keys());
+        if let (false, Some(close)) = (
+            known,
+            crate::suggest::did_you_mean(name, names.map(String::as_str)),
+        ) {
+            return Err(Error::usage(format!("unknown worker or fn `{name}`")).with_help(close));
+        }
         return Err(Error::usage(format!("`{name}` has no cases")).with_help(format!(
             "write `tests/{name}.jsonl` or build it from the run log with `llm-do dataset {name} -o tests/{name}.jsonl`"
         )));

@@ -84,3 +84,29 @@ fn a_close_command_name_is_a_typo_not_a_script() {
     assert!(mistyped_command(Path::new("scripts/main.rhai")).is_none());
     assert!(mistyped_command(Path::new("zzzz")).is_none());
 }
+
+/// Each run option, written alone, is one `first_set` names (for "does not apply") and one
+/// `or` carries from before the command name: a flag added to [`RunOptions`] without both
+/// fails here.
+#[test]
+fn every_run_option_is_named_and_merged() {
+    use clap::Args as _;
+    let cmd = RunOptions::augment_args(clap::Command::new("llm-do"));
+    assert!(cmd.get_arguments().count() >= 8);
+    for arg in cmd.get_arguments() {
+        let flag = format!("--{}", arg.get_long().unwrap());
+        let mut argv = vec!["llm-do".to_string(), flag.clone()];
+        if arg.get_action().takes_values() {
+            argv.push("1".into());
+        }
+        let matches = cmd.clone().try_get_matches_from(&argv).unwrap();
+        let alone = RunOptions::from_arg_matches(&matches).unwrap();
+        assert_eq!(alone.first_set(), Some(flag.as_str()), "{flag}");
+        let merged = RunOptions::default().or(alone);
+        assert_eq!(
+            merged.first_set(),
+            Some(flag.as_str()),
+            "{flag} is not merged"
+        );
+    }
+}

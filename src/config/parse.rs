@@ -136,7 +136,11 @@ impl Doc<'_> {
             || self.path.display().to_string(),
             |f| f.to_string_lossy().into_owned(),
         );
-        let (message, help) = rewrite(e.message(), &context, &file);
+        let (message, help) = if root.is_some() {
+            rewrite(e.message(), &context, &file)
+        } else {
+            (invalid_toml(e.message()), None)
+        };
         Box::new(self.located(span, message).help_opt(help))
     }
 }
@@ -282,10 +286,20 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
             }
         }
     }
-    (
-        format!("invalid TOML: {}", message.replace('\n', "; ")),
-        None,
-    )
+    // The TOML is valid (syntax errors never reach here): a value a key does not accept,
+    // said by the key's own check (e.g. a stabilize mode).
+    let message = message.replace('\n', "; ");
+    let message = match key {
+        Some(k) if parent.is_empty() => format!("bad value for `{k}`: {message}"),
+        Some(k) => format!("bad value for `{k}` in {}: {message}", table_name(parent)),
+        None => message,
+    };
+    (message, None)
+}
+
+/// A TOML syntax error.
+fn invalid_toml(message: &str) -> String {
+    format!("invalid TOML: {}", message.replace('\n', "; "))
 }
 
 /// Serde's type names in plain words.

@@ -33,9 +33,16 @@ pub fn path() -> Option<PathBuf> {
 ///
 /// # Errors
 ///
-/// [`UserConfigError`] when the file exists but cannot be read or is invalid.
+/// [`UserConfigError`] when the file exists but cannot be read or is invalid, or when
+/// `LLM_DO_CONFIG` names a file that does not exist.
 pub fn load() -> Result<Option<Config>, UserConfigError> {
+    let named = std::env::var_os(LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
     match path() {
+        // A file named on purpose must be there: a typo in the variable is not ignored.
+        Some(p) if named && !p.exists() => Err(UserConfigError::Io {
+            path: p,
+            message: format!("no such file (named by `{LLM_DO_CONFIG}`)"),
+        }),
         Some(p) => load_from(&p),
         None => Ok(None),
     }

@@ -111,6 +111,20 @@ pub fn cost(usage: &Usage, price: &Price) -> f64 {
         + million(usage.cache_write_tokens) * price.cache_write.unwrap_or(price.input)
 }
 
+/// `usd` as shown to people: `$` and four decimals, more for a small amount so that it keeps
+/// two significant digits (`$0.00012`, never `$0.0000` for a real cost).
+#[must_use]
+pub fn dollars(usd: f64) -> String {
+    let decimals = if usd > 0.0 && usd < 0.001 {
+        // Digits up to the first significant one, plus one more.
+        let first = (-usd.log10()).ceil();
+        (first as usize + 1).clamp(4, 12)
+    } else {
+        4
+    };
+    format!("${usd:.decimals$}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +153,15 @@ mod tests {
         );
         let local = lookup("local:m", &over).unwrap();
         assert!((cost(&usage, &local) - (2.0 + 0.4 + 2.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn small_amounts_keep_two_significant_digits() {
+        assert_eq!(dollars(0.5), "$0.5000");
+        assert_eq!(dollars(0.0123), "$0.0123");
+        assert_eq!(dollars(0.001), "$0.0010");
+        assert_eq!(dollars(0.00012), "$0.00012");
+        assert_eq!(dollars(0.000_003_4), "$0.0000034");
+        assert_eq!(dollars(0.0), "$0.0000");
     }
 }

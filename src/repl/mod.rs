@@ -98,7 +98,7 @@ impl Session {
                 match commands::dispatch(&mut self, &line) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
-                    Err(m) => eprintln!("error: {m}"),
+                    Err(m) => eprintln!("{}", crate::report::error_line(&m)),
                 }
                 continue;
             }
@@ -115,8 +115,11 @@ impl Session {
             Reload::Failed(files, e) => {
                 eprintln!("{:?}", miette::Report::new(e));
                 eprintln!(
-                    "error: cannot reload after changes to {}; keeping the previous version",
-                    list_paths(&files)
+                    "{}",
+                    crate::report::error_line(&format!(
+                        "cannot reload after changes to {}; keeping the previous version",
+                        list_paths(&files)
+                    ))
                 );
             }
         }
@@ -187,8 +190,8 @@ impl Session {
                 Some(errors::Termination::Cancelled) => eprintln!("interrupted"),
                 Some(errors::Termination::Aborted) => eprintln!("aborted at the approval prompt"),
                 None => eprintln!(
-                    "error: {}",
-                    escape(&self.rt.describe_rhai_error(&e), Escaped::Text)
+                    "{}",
+                    crate::report::error_line(&self.rt.describe_rhai_error(&e))
                 ),
             },
         }

@@ -247,8 +247,8 @@ impl Budget {
         {
             return Err(exceeded(
                 "max_cost_usd",
-                format!("${max:.4}"),
-                format!("${:.4}", spent.cost),
+                crate::model::prices::dollars(max),
+                crate::model::prices::dollars(spent.cost),
             ));
         }
         Ok(())

@@ -22,7 +22,7 @@ use crate::project::Callee;
 use crate::schema::Validator;
 use crate::script::builtins;
 use crate::script::caller::{Here, MAX_SESSION_PARAMS};
-use crate::script::value;
+use crate::script::{Deferred, value};
 use crate::trace::{CallEnd, CallStart};
 use crate::worker::WorkerSpec;
 
@@ -188,6 +188,7 @@ impl Runtime {
             Callee::Fn(f) if f.untrusted => self.call_untrusted(&f.name, args.into_vec()),
             _ => here.call_fn(inner.as_ref(), callee.name(), &mut args),
         };
+        let out = self.refuse_deferred(callee, out);
         Span::close(span, self, Spend::default(), &out);
         out
     }
@@ -237,12 +238,35 @@ impl Runtime {
         }
     }
 
+    /// Invoke one side of a `[stabilize]` switch: the fn's `defer()` comes back as
+    /// [`Deferred`] for the switch to hand the call to the worker (anywhere else it is an error).
+    pub(super) async fn invoke_side(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        callee: &Callee,
+        input: Input,
+    ) -> Result<Dynamic, CallError> {
+        let args = self.prepare(ctx, callee, input)?;
+        self.run_traced_deferring(ctx, callee, args, true).await
+    }
+
     /// Run a prepared call inside its trace span.
     async fn run_traced(
         self: &Arc<Self>,
         ctx: &CallCtx,
         callee: &Callee,
         args: Args,
+    ) -> Result<Dynamic, CallError> {
+        self.run_traced_deferring(ctx, callee, args, false).await
+    }
+
+    /// [`Runtime::run_traced`]; `may_defer` when a switch asked (see [`Runtime::invoke_side`]).
+    async fn run_traced_deferring(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        callee: &Callee,
+        args: Args,
+        may_defer: bool,
     ) -> Result<Dynamic, CallError> {
         // A switch is not a call of its own: the side(s) it runs are.
         if let (Callee::Switch(switch), Args::Json(input, _)) = (callee, &args) {
@@ -257,8 +281,28 @@ impl Runtime {
             .map_or_else(|| ctx.clone(), |s| ctx.with_parent(s.id));
         let mut spend = Spend::default();
         let out = self.execute(&inner, callee, args, &mut spend).await;
+        let out = if may_defer {
+            out
+        } else {
+            self.refuse_deferred(callee, out)
+        };
         Span::close(span, self, spend, &out);
         out
+    }
+
+    /// A fn's `defer()` outside a switch: an error saying where and what it would mean.
+    fn refuse_deferred(
+        &self,
+        callee: &Callee,
+        out: Result<Dynamic, CallError>,
+    ) -> Result<Dynamic, CallError> {
+        match out {
+            Ok(v) if v.is::<Deferred>() => Err(CallError::Script(deferred_outside_a_switch(
+                callee,
+                &self.project().root,
+            ))),
+            other => other,
+        }
     }
 
     /// Run a prepared call off the calling thread.
@@ -474,6 +518,12 @@ fn json_of(input: Input) -> Value {
     }
 }
 
+/// Whether `spec` takes one line of text as its whole input, as `chat` sends each turn (its
+/// `input` is the default string, or one string property).
+pub fn takes_text(spec: &WorkerSpec) -> bool {
+    worker_input(spec, Value::String("a line of text".into())).is_ok()
+}
+
 /// A worker's input normalized to an object and checked against its `input` schema.
 fn worker_input(spec: &WorkerSpec, input: Value) -> Result<Value, CallError> {
     let input = fit_input(&spec.input, normalize_input(input));
@@ -564,10 +614,12 @@ impl Span {
 
     fn close(span: Option<Span>, rt: &Runtime, spend: Spend, out: &Result<Dynamic, CallError>) {
         let Some(mut span) = span else { return };
-        let output = out
-            .as_ref()
-            .map(value::to_json)
-            .map_err(|e| rt.error_text(e));
+        let output = match out {
+            // Not an output: the worker answers this call (and its own span says what).
+            Ok(v) if v.is::<Deferred>() => Err(DEFERRED.to_string()),
+            Ok(v) => Ok(value::to_json(v)),
+            Err(e) => Err(rt.error_text(e)),
+        };
         span.end(spend, output.as_ref().map_err(Clone::clone));
         span.closed = true;
     }
@@ -593,4 +645,25 @@ impl Drop for Span {
             self.end(Spend::default(), Err(CallError::Cancelled.to_string()));
         }
     }
+}
+
+/// How a fn's call that deferred is recorded (traces, the run log): no output of its own.
+const DEFERRED: &str = "deferred to the worker (`defer()`)";
+
+/// The error of a fn that returned `defer()` where no switch can hand its call to a worker.
+fn deferred_outside_a_switch(callee: &Callee, root: &std::path::Path) -> String {
+    let name = callee.name();
+    let at = match callee {
+        Callee::Fn(f) => {
+            let text = std::fs::read_to_string(root.join(&f.path)).unwrap_or_default();
+            let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
+            format!(" (`{}:{line}`)", f.path.display())
+        }
+        _ => String::new(),
+    };
+    format!(
+        "fn `{name}`{at} returned `defer()`, which means something only under \
+         `[stabilize] {name} = \"code\"` or `\"canary:P\"`: it hands the call to the worker \
+         `{name}`"
+    )
 }

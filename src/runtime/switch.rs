@@ -50,7 +50,9 @@ impl Runtime {
             }
             Stabilize::Code | Stabilize::Canary(_) => {
                 event.served = "code".into();
-                let out = self.invoke(ctx, &code, Input::Json(input.clone())).await?;
+                let out = self
+                    .invoke_side(ctx, &code, Input::Json(input.clone()))
+                    .await?;
                 if out.is::<Deferred>() {
                     event.deferred = true;
                     event.served = "worker".into();
@@ -62,7 +64,7 @@ impl Runtime {
             Stabilize::Shadow | Stabilize::ShadowCode => {
                 let (from_worker, from_code) = tokio::join!(
                     self.invoke(ctx, &worker, Input::Json(input.clone())),
-                    self.invoke(ctx, &code, Input::Json(input)),
+                    self.invoke_side(ctx, &code, Input::Json(input)),
                 );
                 self.grade_shadow(&name, &mut event, &from_worker, &from_code)
                     .await;

@@ -448,8 +448,8 @@ fn check_worker_budget(spec: &WorkerSpec, spend: &Spend) -> Result<(), CallError
     {
         return Err(over(
             "max_cost_usd",
-            format!("${max:.4}"),
-            format!("${cost:.4}"),
+            crate::model::prices::dollars(max),
+            crate::model::prices::dollars(cost),
         ));
     }
     Ok(())

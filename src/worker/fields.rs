@@ -123,31 +123,37 @@ impl<'a> Fields<'a> {
             .map(|(_, span)| (key, span))
     }
 
+    /// Every key is a known name; all unknown ones are reported together.
     fn check_keys(&self) -> Result<(), Box<Located>> {
+        let mut found = super::file::Gather::default();
         for key in self.map.keys() {
-            let Some(name) = key.as_str() else {
-                let shown = display_scalar(key);
-                let span = frontmatter::top_level_keys(self.text, &self.range)
-                    .into_iter()
-                    .find(|(k, _)| *k == shown)
-                    .map_or(self.open.clone(), |(_, span)| span);
-                return Err(Box::new(
-                    self.error(span, format!("frontmatter key `{shown}` is not a name")),
-                ));
-            };
-            if KEYS.contains(&name) {
-                continue;
-            }
-            let help = crate::suggest::did_you_mean(name, KEYS)
-                .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
-            let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
-            return Err(Box::new(
-                self.error(span, format!("unknown key `{name}` in worker frontmatter"))
-                    .label("unknown key")
-                    .help(help),
-            ));
+            found.take(self.check_key(key));
         }
-        Ok(())
+        found.finish(())
+    }
+
+    fn check_key(&self, key: &Yaml) -> Result<(), Box<Located>> {
+        let Some(name) = key.as_str() else {
+            let shown = display_scalar(key);
+            let span = frontmatter::top_level_keys(self.text, &self.range)
+                .into_iter()
+                .find(|(k, _)| *k == shown)
+                .map_or(self.open.clone(), |(_, span)| span);
+            return Err(Box::new(
+                self.error(span, format!("frontmatter key `{shown}` is not a name")),
+            ));
+        };
+        if KEYS.contains(&name) {
+            return Ok(());
+        }
+        let help = crate::suggest::did_you_mean(name, KEYS)
+            .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
+        let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
+        Err(Box::new(
+            self.error(span, format!("unknown key `{name}` in worker frontmatter"))
+                .label("unknown key")
+                .help(help),
+        ))
     }
 
     /// A located error in this file.

@@ -129,49 +129,60 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         sections.frontmatter.clone(),
         sections.open.clone(),
     )?;
-
-    let name = worker_name(&fields, path)?;
+    // Every field is checked, so that one report holds every mistake in the file.
+    let mut found = Gather::default();
+    let name = found.take(worker_name(&fields, path));
     let name_span = if fields.get("name").is_some() {
         fields.value_span("name")
     } else {
         sections.open.clone()
     };
-    let input = input_schema(&fields)?;
-    let output = fields.schema("output")?;
-    let keep_cut_off = fields.boolean("keep_cut_off")?.unwrap_or(false);
+    let before = found.count();
+    let input = found.take(input_schema(&fields));
+    let output = found.take(fields.schema("output"));
+    let keep_cut_off = found
+        .take(fields.boolean("keep_cut_off"))
+        .unwrap_or(false);
     if keep_cut_off && output.is_some() {
-        return Err(Box::new(fields.error(
+        found.take::<()>(Err(Box::new(fields.error(
             fields.key_span("keep_cut_off"),
             "`keep_cut_off` keeps a cut-off text answer; a cut-off structured answer (`output:`) is never valid",
-        )));
+        ))));
     }
-    let examples = examples(&fields, &input, output.as_ref())?;
-    let attachments = attachments(&fields, &input)?;
-    let compare = compare(&fields, output.as_ref())?;
-    let toolsets = fields
-        .string_list("toolsets")?
+    // Examples and attachments are checked against the schemas: only valid ones.
+    let (examples, attachments, compare) = if found.count() == before {
+        (
+            found.take(examples(&fields, &input, output.as_ref())),
+            found.take(attachments(&fields, &input)),
+            found.take(compare(&fields, output.as_ref())),
+        )
+    } else {
+        Default::default()
+    };
+    let toolsets = found
+        .take(fields.string_list("toolsets"))
         .into_iter()
         .map(NameRef::from)
         .collect();
     let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
-    let models = models(&fields)?;
+    let models = found.take(models(&fields));
     let int = Yaml::as_i64;
-    Ok(WorkerSpec {
+    let spec = WorkerSpec {
         name,
-        description: fields.string("description")?,
+        description: found.take(fields.string("description")),
         model: models.first().map(|m| m.name.clone()),
         models,
-        cache: fields.boolean("cache")?,
-        reasoning: reasoning(&fields)?,
-        temperature: fields.in_range(
+        cache: found.take(fields.boolean("cache")),
+        reasoning: found.take(reasoning(&fields)),
+        temperature: found.take(fields.in_range(
             "temperature",
             Yaml::as_f64,
             0.0..=2.0,
             "a number from 0 to 2",
-        )?,
-        max_tokens: fields
-            .in_range("max_tokens", int, 1..=u32_max, positive)?
+        )),
+        max_tokens: found
+            .take(fields.in_range("max_tokens", int, 1..=u32_max, positive))
             .map(to_u32),
         keep_cut_off,
         toolsets,
@@ -180,31 +191,66 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         examples,
         compare,
         attachments,
-        max_turns: fields
-            .in_range("max_turns", int, 1..=u32_max, positive)?
+        max_turns: found
+            .take(fields.in_range("max_turns", int, 1..=u32_max, positive))
             .map_or(DEFAULT_MAX_TURNS, to_u32),
-        tool_choice: tool_choice(&fields)?,
-        seed: fields.in_range("seed", int, i64::MIN..=i64::MAX, "an integer")?,
-        parallel_tool_calls: fields.boolean("parallel_tool_calls")?,
+        tool_choice: found.take(tool_choice(&fields)),
+        seed: found.take(fields.in_range("seed", int, i64::MIN..=i64::MAX, "an integer")),
+        parallel_tool_calls: found.take(fields.boolean("parallel_tool_calls")),
         budget: WorkerBudget {
-            max_cost_usd: fields.in_range(
+            max_cost_usd: found.take(fields.in_range(
                 "max_cost_usd",
                 Yaml::as_f64,
                 0.0..=f64::MAX,
                 "a number of dollars",
-            )?,
-            max_requests: fields
-                .in_range("max_requests", int, 1..=i64::MAX, positive)?
+            )),
+            max_requests: found
+                .take(fields.in_range("max_requests", int, 1..=i64::MAX, positive))
                 .and_then(|n| u64::try_from(n).ok()),
-            max_tokens: fields
-                .in_range("max_run_tokens", int, 1..=i64::MAX, positive)?
+            max_tokens: found
+                .take(fields.in_range("max_run_tokens", int, 1..=i64::MAX, positive))
                 .and_then(|n| u64::try_from(n).ok()),
         },
         instructions: instructions(&text[sections.body]),
         path: Some(path.to_path_buf()),
         text: text.clone(),
         name_span: (name_span.start, name_span.len()),
-    })
+    };
+    found.finish(spec)
+}
+
+/// The errors found in one file: the first is reported, the rest ride along as related
+/// errors (each located), so a file's every mistake is shown at once.
+#[derive(Default)]
+pub(crate) struct Gather(Vec<Located>);
+
+impl Gather {
+    /// The value of `checked`, or its type's default with the error kept.
+    pub(crate) fn take<T: Default>(&mut self, checked: Result<T, Box<Located>>) -> T {
+        checked.unwrap_or_else(|e| {
+            self.0.push(*e);
+            T::default()
+        })
+    }
+
+    /// How many errors so far.
+    pub(crate) fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `value` when nothing was found, else the first error in the file with the others (in
+    /// the order they appear) related.
+    pub(crate) fn finish<T>(mut self, value: T) -> Result<T, Box<Located>> {
+        self.0.sort_by_key(|e| e.span.offset());
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(value),
+            Some(mut first) => {
+                first.related.extend(all);
+                Err(Box::new(first))
+            }
+        }
+    }
 }
 
 /// Budgets of one run of a worker, from its frontmatter: `max_cost_usd`, `max_requests` and
