@@ -193,7 +193,8 @@ fn references(code: &str, me: &[String], children: &BTreeSet<String>) -> Vec<Vec
         }
         let preceded = i > 0 && (is_ident(bytes[i - 1]) || bytes[i - 1] == b':');
         let word = &code[i..word_end];
-        let rooted = word == "crate" || word == "self" || word == "super" || children.contains(word);
+        let rooted =
+            word == "crate" || word == "self" || word == "super" || children.contains(word);
         if preceded || !rooted || !code[word_end..].starts_with("::") {
             i = word_end;
             continue;
@@ -467,7 +468,12 @@ fn beyond_known(found: Vec<Vec<String>>, known: &[&[&str]]) -> Vec<String> {
         known
             .iter()
             .filter(|k| !found.iter().any(|c| within(c, k)))
-            .map(|k| format!("{} is broken: remove it from the known circles", k.join(" ↔ "))),
+            .map(|k| {
+                format!(
+                    "{} is broken: remove it from the known circles",
+                    k.join(" ↔ ")
+                )
+            }),
     );
     wrong
 }
@@ -634,6 +640,9 @@ fn known_circles_may_shrink_but_not_grow_or_linger() {
     assert!(beyond_known(vec![c(&["b", "a", "c"]), c(&["x", "y"])], known).is_empty());
     assert_eq!(
         beyond_known(vec![c(&["a", "b", "e"]), c(&["x", "y"])], known),
-        ["a ↔ b ↔ e", "a ↔ b ↔ c ↔ d is broken: remove it from the known circles"]
+        [
+            "a ↔ b ↔ e",
+            "a ↔ b ↔ c ↔ d is broken: remove it from the known circles"
+        ]
     );
 }
