@@ -47,7 +47,7 @@ pub struct TurnPlace {
 
 impl Default for Conversation {
     fn default() -> Self {
-        Self::resume(crate::log::new_run_id(), 0, Vec::new())
+        Self::resume(crate::id::new_run_id(), 0, Vec::new())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod env_vars;
 pub mod error;
 pub mod eval;
 pub mod fanout;
+pub mod id;
 pub mod interrupt;
 pub mod log;
 pub mod mcp;

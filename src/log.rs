@@ -365,18 +365,6 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// A fresh run id: the start time and random bits, sortable by time.
-pub fn new_run_id() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    // Random bits from std's per-process random hash keys (seeded by the OS), not `rand`:
-    // its generator probes CPU features on first use, a trap to the hypervisor on a VM that
-    // cost a short run 40 µs.
-    let bits = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), now.as_nanos());
-    format!("{:012x}{:08x}", now.as_millis(), bits as u32)
-}
-
 /// The current time as RFC 3339 (UTC, milliseconds).
 pub fn now() -> String {
     format_time(SystemTime::now())
@@ -469,7 +457,7 @@ impl RunLog {
     ///
     /// The writer thread cannot be started.
     pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
-        let run = new_run_id();
+        let run = crate::id::new_run_id();
         let row = writer::RunRow {
             id: run.clone(),
             started: now(),

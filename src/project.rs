@@ -20,6 +20,10 @@ use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;
 
+mod toolset;
+
+pub use toolset::{Member, Toolset};
+
 /// The file that marks a project root.
 pub const CONFIG_FILE: &str = "llm-do.toml";
 /// Folder of worker files.
@@ -485,19 +489,21 @@ impl Project {
             .chain(self.modules.keys().map(String::as_str))
     }
 
-    /// Whether `name` is a valid toolset entry.
-    pub fn is_toolset(&self, name: &str) -> bool {
-        crate::tools::toolset(name).is_some()
-            || self.fns.contains_key(name)
-            || self.workers.contains_key(name)
-            || self.modules.contains_key(name)
-            || self.is_mcp_toolset(name)
-    }
-
-    /// Whether `name` is `mcp.NAME` or `mcp.NAME.tool` for a server in `llm-do.toml` (its
-    /// tools are only known once the server runs).
-    pub fn is_mcp_toolset(&self, name: &str) -> bool {
-        crate::mcp::parse_ref(name).is_some_and(|(server, _)| self.config.mcp.contains_key(server))
+    /// The names of the tools a worker's `toolsets` give its model, or `None` when an MCP
+    /// toolset's are known only once its server runs. An unknown entry (reported apart) stands
+    /// for its own name.
+    fn tool_names(&self, w: &WorkerSpec) -> Option<Vec<String>> {
+        let mut names = Vec::new();
+        for t in &w.toolsets {
+            match self.toolset(&t.name) {
+                Some(Toolset::Tools(members)) => {
+                    names.extend(members.iter().map(|m| m.name().to_owned()))
+                }
+                Some(Toolset::Mcp { .. }) => return None,
+                None => names.push(t.name.clone()),
+            }
+        }
+        Some(names)
     }
 
     /// A worker's `tool_choice: NAME` must name one of the tools its `toolsets` give (MCP
@@ -508,21 +514,9 @@ impl Project {
             let crate::model::ToolChoice::Tool(choice) = &w.tool_choice else {
                 continue;
             };
-            if w.toolsets.iter().any(|t| self.is_mcp_toolset(&t.name)) {
+            let Some(tools) = self.tool_names(w) else {
                 continue;
-            }
-            let tools: Vec<String> = w
-                .toolsets
-                .iter()
-                .flat_map(|t| match crate::tools::toolset(&t.name) {
-                    Some(set) => set.iter().map(|x| x.name.to_string()).collect(),
-                    None => self
-                        .modules
-                        .get(&t.name)
-                        .cloned()
-                        .unwrap_or_else(|| vec![t.name.clone()]),
-                })
-                .collect();
+            };
             if !tools.contains(choice) {
                 let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));

@@ -179,3 +179,30 @@ fn nested_fan_out_past_the_thread_pool_fails_instead_of_hanging() {
         out.stderr
     );
 }
+
+/// A `toolsets:` entry means one thing to `check` and to a run: `text`, a fn and also the name
+/// of the script module holding it, gives the model the fn alone, so a `tool_choice` naming
+/// the module's other fn is refused (the check used to read the entry as the module).
+#[test]
+fn check_and_a_run_read_a_toolset_entry_alike() {
+    let t = Test::new()
+        .script("text", "fn text(s) { s }\nfn other(s) { s }\n")
+        .worker(
+            "w",
+            "---\nmodel: test\ntoolsets: [text]\ntool_choice: other\n---\nHi.\n",
+        );
+    let out = t.run_with(&["check"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "  x `tool_choice: other` in worker `w` names no tool it has\n   ,-[workers/w.worker:4:1]\n 3 | toolsets: [text]\n 4 | tool_choice: other\n   : ^^^^^|^^^^^\n   :      `-- not among the worker's tools\n 5 | ---\n   `----\n  help: its tools are: text\n\n"
+    );
+    let fine = Test::new()
+        .script("text", "fn text(s) { s }\nfn other(s) { s }\n")
+        .worker(
+            "w",
+            "---\nmodel: test\ntoolsets: [text]\ntool_choice: text\n---\nHi.\n",
+        );
+    fine.run_with(&["check"]).status(0);
+}

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::approval::{Outcome, Request};
 use crate::call::{CallCtx, CallError, Input};
 use crate::model::{ToolCall, ToolDef, ToolResult};
-use crate::project::Callee;
+use crate::project::{Callee, Member, Toolset};
 use crate::runtime::Runtime;
 use crate::script::value;
 use crate::trace::{ApprovalEvent, ToolCallEvent};
@@ -35,34 +35,14 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    /// Resolve a worker's `toolsets` (checked at load time; unknown entries are skipped).
+    /// Resolve a worker's `toolsets` (checked at load time; unknown entries are skipped, MCP
+    /// ones wait for [`Toolbox::with_mcp`]).
     pub fn for_worker(rt: &Runtime, spec: &WorkerSpec) -> Toolbox {
         let project = rt.project();
         let mut toolbox = Toolbox::default();
         for entry in &spec.toolsets {
-            if let Some(set) = crate::tools::toolset(&entry.name) {
-                set.iter().for_each(|t| {
-                    toolbox.add(Tool {
-                        def: t.to_def(),
-                        callee: Callee::Tool(t.name.to_string()),
-                    })
-                });
-            } else if let Some(switch) = project.switch(&entry.name) {
-                // A stabilized name: the model sees the worker's tool; the switch serves it.
-                let def = worker_tool(&switch.worker).def;
-                toolbox.add(Tool {
-                    def,
-                    callee: Callee::Switch(Arc::new(switch)),
-                });
-            } else if let Some(f) = project.fns.get(&entry.name) {
-                toolbox.add(fn_tool(f));
-            } else if let Some(w) = project.workers.get(&entry.name) {
-                toolbox.add(worker_tool(w));
-            } else if let Some(names) = project.modules.get(&entry.name) {
-                names
-                    .iter()
-                    .filter_map(|n| project.fns.get(n))
-                    .for_each(|f| toolbox.add(fn_tool(f)));
+            if let Some(Toolset::Tools(members)) = project.toolset(&entry.name) {
+                members.iter().for_each(|m| toolbox.add(member_tool(m)));
             }
         }
         toolbox
@@ -84,10 +64,12 @@ impl Toolbox {
     pub async fn with_mcp(mut self, rt: &Runtime, spec: &WorkerSpec) -> Result<Self, CallError> {
         let project = rt.project();
         for entry in &spec.toolsets {
-            let Some((server, only)) = crate::mcp::parse_ref(&entry.name) else {
-                continue;
-            };
-            let Some(config) = project.config.mcp.get(server) else {
+            let Some(Toolset::Mcp {
+                server,
+                only,
+                config,
+            }) = project.toolset(&entry.name)
+            else {
                 continue;
             };
             let tools = rt
@@ -243,6 +225,22 @@ impl Toolbox {
             ) => Err(e),
             Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }
+    }
+}
+
+/// The tool a toolset member gives the model, and the callee that serves it.
+fn member_tool(member: &Member<'_>) -> Tool {
+    match member {
+        Member::Builtin(t) => Tool {
+            def: t.to_def(),
+            callee: Callee::Tool(t.name.to_string()),
+        },
+        Member::Fn(f) => fn_tool(f),
+        Member::Worker(w) => worker_tool(w),
+        Member::Switch(switch) => Tool {
+            def: worker_tool(&switch.worker).def,
+            callee: Callee::Switch(Arc::new(switch.clone())),
+        },
     }
 }
 
