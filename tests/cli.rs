@@ -624,7 +624,8 @@ fn an_interrupted_run_is_logged_as_interrupted() {
 }
 
 /// A small real cost keeps its significant digits (issue 30: `$0.0000`), and counts of one
-/// are singular.
+/// are singular. (The budget is reserved before the request is sent, so the run is refused
+/// with nothing spent.)
 #[test]
 fn small_costs_and_counts_of_one_read_right() {
     let t = Test::new()
@@ -636,7 +637,8 @@ fn small_costs_and_counts_of_one_read_right() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        "error: budget exceeded: `max_cost_usd` is $0.0000050 and this run reached $0.0000070\n  \
+        "error: budget exceeded: `max_cost_usd` is $0.0000050 and this run reached $0.0000; its next \
+         request could use up to $0.0011\n  \
          hint: raise `[limits] max_cost_usd` in llm-do.toml, or make the program call models less\n"
     );
     let out = t.run_with(&["check"]);

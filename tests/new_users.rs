@@ -237,7 +237,8 @@ fn deferring_switch() -> Test {
 }
 
 /// A deferred call is no output: the run log does not record the internal marker, so
-/// `dataset` takes the worker's answer and marks nothing disputed.
+/// `dataset` takes the worker's answer and marks nothing disputed. (Only the worker's calls
+/// are references: the fn's own answer to "an idea" is what the cases will grade.)
 #[test]
 fn a_deferred_call_is_not_logged_as_an_output() {
     let t = deferring_switch();
@@ -248,8 +249,7 @@ fn a_deferred_call_is_not_logged_as_an_output() {
     out.status(0);
     assert_eq!(
         out.stdout,
-        "{\"input\":{\"message\":\"an idea\"},\"expected\":{\"category\":\"feature\"}}\n\
-         {\"input\":{\"message\":\"???\"},\"expected\":{\"category\":\"bug\"}}\n"
+        "{\"input\":{\"message\":\"???\"},\"expected\":{\"category\":\"bug\"}}\n"
     );
     let out = t.run_with(&["logs", "triage", "--json"]);
     out.status(0);

@@ -283,9 +283,9 @@ fn verdict(limits: &Limits, ledger: &Ledger, estimate: Estimate) -> Verdict {
     {
         over = Some(CallError::Budget {
             limit: "max_cost_usd",
-            max: format!("${max:.4}"),
-            used: format!("${:.4}", spent.cost),
-            next: Some(format!("${cost:.4}")),
+            max: crate::model::prices::dollars(max),
+            used: crate::model::prices::dollars(spent.cost),
+            next: Some(crate::model::prices::dollars(cost)),
         });
     }
     match over {
