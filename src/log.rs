@@ -11,6 +11,8 @@
 //! their messages in [`chat`].
 
 pub mod chat;
+pub mod search;
+pub mod window;
 mod writer;
 
 pub use writer::Closing;
@@ -24,6 +26,8 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use writer::{Batch, End, Writer};
+
+pub use window::Window;
 
 use crate::approval::{DecidedBy, Outcome};
 use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
@@ -69,7 +73,42 @@ pub enum LogError {
 
 /// `PRAGMA user_version` once [`SCHEMA`] is in place (creating it is skipped after that).
 /// 3: approvals say who decided (`decided_by`, `rule`).
-const SCHEMA_VERSION: i64 = 3;
+/// 5: readers' indexes, the documented views and the search index (`SCHEMA_5`).
+const SCHEMA_VERSION: i64 = 5;
+
+/// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
+/// million calls, the views documented as a stable interface, and the full-text index of
+/// inputs and outputs that `logs -q` fills lazily (`search`). All of it is additive: a log of
+/// an older version keeps its rows and gains these.
+const SCHEMA_5: &str = "
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
+CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5 (input, output, content = '');
+CREATE TABLE IF NOT EXISTS calls_fts_state (
+    last INTEGER NOT NULL, run TEXT, id INTEGER
+);
+CREATE VIEW IF NOT EXISTS run_summary AS
+    SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
+           count(c.id) AS calls, count(c.error) AS errors,
+           coalesce(sum(c.tokens_in), 0) AS tokens_in, coalesce(sum(c.tokens_out), 0) AS tokens_out,
+           sum(c.cost) AS cost
+    FROM runs r LEFT JOIN calls c ON c.run = r.id GROUP BY r.id;
+CREATE VIEW IF NOT EXISTS call_list AS
+    SELECT run, id, parent, depth, kind, name, model, substr(time, 1, 10) AS day, time, ms,
+           tokens_in, tokens_out, cache_read, cache_write, cost,
+           error IS NULL AS ok, input, output, error
+    FROM calls;
+CREATE VIEW IF NOT EXISTS cost_per_name_day AS
+    SELECT name, substr(time, 1, 10) AS day, count(*) AS calls, count(error) AS errors,
+           sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, sum(cost) AS cost,
+           avg(ms) AS avg_ms
+    FROM calls GROUP BY name, day;
+CREATE VIEW IF NOT EXISTS agreement_per_name_day AS
+    SELECT name, substr(time, 1, 10) AS day, count(*) AS calls, sum(deferred) AS deferred,
+           count(agreed) AS compared, coalesce(sum(agreed), 0) AS agreed,
+           CASE WHEN count(agreed) > 0 THEN 1.0 * sum(agreed) / count(agreed) END AS agreement
+    FROM switch_events GROUP BY name, day;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -246,6 +285,8 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             tx.execute_batch(&format!("ALTER TABLE approvals ADD COLUMN {column} {kind}"))?;
         }
     }
+    // 5: indexes, views and the search index; additive, so its own step.
+    tx.execute_batch(SCHEMA_5)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
@@ -354,13 +395,30 @@ impl RunLog {
     ///
     /// The writer thread cannot be started.
     pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
+        let retention = Retention {
+            days: retain_days,
+            max_mb: None,
+        };
+        RunLog::start_with(path, command, retention)
+    }
+
+    /// [`RunLog::start`] with the whole [`Retention`] (`[log] retain_days` and `max_mb`).
+    ///
+    /// # Errors
+    ///
+    /// The writer thread cannot be started.
+    pub fn start_with(
+        path: &Path,
+        command: &str,
+        retention: Retention,
+    ) -> Result<RunLog, LogError> {
         let run = new_run_id();
         let row = writer::RunRow {
             id: run.clone(),
             started: now(),
             command: command.to_string(),
         };
-        let writer = Writer::start(path.to_path_buf(), row, retain_days)?;
+        let writer = Writer::start(path.to_path_buf(), row, retention)?;
         Ok(RunLog {
             run,
             writer: Mutex::new(Some(writer)),
@@ -602,12 +660,25 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
 ///
 /// The log cannot be read.
 pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError> {
+    switch_figures_within(conn, &Window::default())
+}
+
+/// Per-name figures of the switch events within `window`.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn switch_figures_within(
+    conn: &Connection,
+    window: &Window,
+) -> Result<Vec<SwitchFigures>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT name, (SELECT mode FROM switch_events s2 WHERE s2.name = s.name ORDER BY time DESC LIMIT 1),
                 COUNT(*), SUM(deferred), COUNT(agreed), COALESCE(SUM(agreed), 0)
-         FROM switch_events s GROUP BY name ORDER BY name",
+         FROM switch_events s WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
+         GROUP BY name ORDER BY name",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![window.since, window.until], |r| {
         let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
         Ok(SwitchFigures {
             name: r.get(0)?,
@@ -619,6 +690,49 @@ pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError>
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The worker calls of one name, summed: how many, their tokens, their cost (`None` when a
+/// call has none) and the first and last time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Volume {
+    pub calls: u64,
+    pub tokens: u64,
+    pub cost: Option<f64>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+/// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, LogError> {
+    let (clause, values) = filter.clause();
+    let clause = if clause.is_empty() {
+        "WHERE kind = 'worker'".to_string()
+    } else {
+        format!("{clause} AND kind = 'worker'")
+    };
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*), coalesce(sum(tokens_in + tokens_out), 0),
+                    CASE WHEN count(cost) = count(*) THEN coalesce(sum(cost), 0.0) END,
+                    min(time), max(time)
+             FROM calls {clause}"
+        ),
+        rusqlite::params_from_iter(values),
+        |r| {
+            Ok(Volume {
+                calls: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                tokens: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                cost: r.get(2)?,
+                first: r.get(3)?,
+                last: r.get(4)?,
+            })
+        },
+    )?)
 }
 
 /// Ids of the runs whose id ends with `suffix` or starts with `prefix` (`logs` shows the last
@@ -679,19 +793,25 @@ pub struct RunSummary {
     pub calls_dropped: i64,
 }
 
-/// The newest `limit` runs, newest first, with how many calls each logged.
+/// The newest `limit` runs that started within `window`, newest first, with how many calls
+/// each logged.
 ///
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunSummary>, LogError> {
+pub fn runs(
+    conn: &Connection,
+    window: &Window,
+    limit: usize,
+) -> Result<Vec<RunSummary>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
                 (SELECT count(*) FROM calls c WHERE c.run = r.id)
-         FROM runs r ORDER BY r.started DESC, r.id DESC LIMIT ?1",
+         FROM runs r WHERE (?1 IS NULL OR r.started >= ?1) AND (?2 IS NULL OR r.started < ?2)
+         ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map([limit], |r| {
+    let rows = stmt.query_map(params![window.since, window.until, limit], |r| {
         Ok(RunSummary {
             id: r.get(0)?,
             started: r.get(1)?,
@@ -712,6 +832,15 @@ pub struct CallFilter<'a> {
     pub run: Option<&'a str>,
     /// One call of `run` by its id.
     pub id: Option<i64>,
+    /// Calls that started at or after this time (the log's time text, see [`Window`]).
+    pub since: Option<&'a str>,
+    /// Calls that started before this time.
+    pub until: Option<&'a str>,
+    /// Calls answered by this model.
+    pub model: Option<&'a str>,
+    /// Calls whose input or output has every word of this text ([`search`]; its index must be
+    /// caught up first with [`search::catch_up`]).
+    pub text: Option<&'a str>,
     pub limit: usize,
 }
 
@@ -721,8 +850,66 @@ impl Default for CallFilter<'_> {
             name: None,
             run: None,
             id: None,
+            since: None,
+            until: None,
+            model: None,
+            text: None,
             limit: usize::MAX,
         }
+    }
+}
+
+impl<'a> CallFilter<'a> {
+    /// This filter narrowed to `window`.
+    pub fn within(self, window: &'a Window) -> Self {
+        Self {
+            since: window.since.as_deref(),
+            until: window.until.as_deref(),
+            ..self
+        }
+    }
+
+    /// The `WHERE` clause of the filters set, and their values in order. Only the filters
+    /// that are set take part, so SQLite picks the index that fits (`name`, `time`, `run`).
+    pub(crate) fn clause(&self) -> (String, Vec<rusqlite::types::Value>) {
+        use rusqlite::types::Value as V;
+        let mut terms: Vec<&str> = Vec::new();
+        let mut values: Vec<V> = Vec::new();
+        let text = |s: &str| V::Text(s.to_string());
+        let mut add = |term, value| {
+            terms.push(term);
+            values.push(value);
+        };
+        if let Some(n) = self.name {
+            add("name = ?", text(n));
+        }
+        if let Some(r) = self.run {
+            add("run = ?", text(r));
+        }
+        if let Some(i) = self.id {
+            add("id = ?", V::Integer(i));
+        }
+        if let Some(s) = self.since {
+            add("time >= ?", text(s));
+        }
+        if let Some(u) = self.until {
+            add("time < ?", text(u));
+        }
+        if let Some(m) = self.model {
+            add("model = ?", text(m));
+        }
+        if let Some(q) = self.text {
+            add(
+                "rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)",
+                text(&search::match_expr(q)),
+            );
+        }
+        let clause = if terms.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", terms.join(" AND "))
+        };
+        (clause, values)
     }
 }
 
@@ -732,16 +919,17 @@ impl Default for CallFilter<'_> {
 ///
 /// The log cannot be read.
 pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
-    let mut stmt = conn.prepare(
+    let (clause, mut values) = filter.clause();
+    let mut stmt = conn.prepare(&format!(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
                 tokens_out, cache_read, cache_write, cost, ms, time
-         FROM calls WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR run = ?2)
-           AND (?3 IS NULL OR id = ?3)
-         ORDER BY time DESC, id DESC LIMIT ?4",
-    )?;
+         FROM calls {clause} ORDER BY time DESC, id DESC LIMIT ?"
+    ))?;
+    values.push(rusqlite::types::Value::Integer(
+        i64::try_from(filter.limit).unwrap_or(i64::MAX),
+    ));
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![filter.name, filter.run, filter.id, limit], |r| {
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
             run: r.get(0)?,
             id: r.get(1)?,
@@ -763,6 +951,94 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How much of the log a run keeps when it opens it: runs older than `days`, and the oldest
+/// runs while the log's pages in use pass `max_mb`, are deleted, each run whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Retention {
+    /// `[log] retain_days`.
+    pub days: Option<u32>,
+    /// `[log] max_mb`: megabytes (10^6 bytes) of pages in use.
+    pub max_mb: Option<f64>,
+}
+
+/// Bytes of the log's pages in use (its size less its free pages), as a run sees it now.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn used_bytes(conn: &Connection) -> Result<u64, LogError> {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+    let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+    Ok(u64::try_from(used).unwrap_or(0))
+}
+
+/// Delete the oldest runs, whole (calls, approvals, switch events and chat turns with them),
+/// while the pages in use pass `max_bytes`. A run that has not ended and started less than
+/// a day ago may still be writing, and is never deleted here. Each step deletes about as many
+/// runs as the excess holds at the log's mean run size, in one transaction, and measures again.
+fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
+    let recent = format_time(
+        SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(UNIX_EPOCH),
+    );
+    loop {
+        let used = used_bytes(conn)?;
+        if used <= max_bytes {
+            return Ok(());
+        }
+        let runs: i64 = conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0))?;
+        if runs == 0 {
+            return Ok(());
+        }
+        let mean = used / u64::try_from(runs).unwrap_or(1).max(1);
+        let take = sql_int(((used - max_bytes) / mean.max(1)).max(1));
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = (|| -> Result<usize, LogError> {
+            conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
+            )?;
+            let n = conn.execute(
+                "INSERT INTO doomed SELECT id FROM runs
+                 WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
+                params![recent, take],
+            )?;
+            for table in ["calls", "approvals", "chat_messages", "switch_events"] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
+                    [],
+                )?;
+            }
+            conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
+            Ok(n)
+        })();
+        match done {
+            Ok(n) => {
+                conn.execute_batch("COMMIT")?;
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Apply `retention` to the log (as a run opens it).
+fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
+    if let Some(days) = retention.days {
+        prune(conn, days)?;
+    }
+    if let Some(mb) = retention.max_mb {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        prune_to_size(conn, (mb.max(0.0) * 1e6) as u64)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
