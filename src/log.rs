@@ -84,6 +84,7 @@ const SCHEMA_5: &str = "
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
 CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5 (input, output, content = '');
+CREATE TABLE IF NOT EXISTS run_counts (run TEXT PRIMARY KEY, calls INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS calls_fts_state (
     last INTEGER NOT NULL, run TEXT, id INTEGER
 );
@@ -643,7 +644,7 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
         .unwrap_or(UNIX_EPOCH);
     let cutoff = format_time(cutoff);
     conn.execute_batch("BEGIN")?;
-    for table in ["calls", "approvals", "chat_messages"] {
+    for table in ["calls", "approvals", "chat_messages", "run_counts"] {
         conn.execute(
             &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM runs WHERE started < ?1)"),
             [&cutoff],
@@ -805,24 +806,66 @@ pub fn runs(
     limit: usize,
 ) -> Result<Vec<RunSummary>, LogError> {
     let mut stmt = conn.prepare(
-        "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
-                (SELECT count(*) FROM calls c WHERE c.run = r.id)
-         FROM runs r WHERE (?1 IS NULL OR r.started >= ?1) AND (?2 IS NULL OR r.started < ?2)
+        "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped, n.calls
+         FROM runs r LEFT JOIN run_counts n ON n.run = r.id
+         WHERE (?1 IS NULL OR r.started >= ?1) AND (?2 IS NULL OR r.started < ?2)
          ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![window.since, window.until, limit], |r| {
-        Ok(RunSummary {
-            id: r.get(0)?,
-            started: r.get(1)?,
-            ended: r.get(2)?,
-            status: r.get(3)?,
-            command: r.get(4)?,
-            calls_dropped: r.get(5)?,
-            calls: r.get(6)?,
-        })
+        Ok((
+            RunSummary {
+                id: r.get(0)?,
+                started: r.get(1)?,
+                ended: r.get(2)?,
+                status: r.get(3)?,
+                command: r.get(4)?,
+                calls_dropped: r.get(5)?,
+                calls: 0,
+            },
+            r.get::<_, Option<i64>>(6)?,
+        ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows: Vec<(RunSummary, Option<i64>)> = rows.collect::<Result<_, _>>()?;
+    let mut count = conn.prepare_cached("SELECT count(*) FROM calls WHERE run = ?1")?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut ended = Vec::new();
+    for (mut run, known) in rows {
+        run.calls = match known {
+            Some(n) => n,
+            None => {
+                let n = count.query_row([&run.id], |r| r.get(0))?;
+                if run.status.is_some() {
+                    ended.push((run.id.clone(), n));
+                }
+                n
+            }
+        };
+        out.push(run);
+    }
+    remember_counts(conn, &ended);
+    Ok(out)
+}
+
+/// Keep the call counts of ended runs (`run_counts`), which no longer change, so that the next
+/// `logs --runs` reads them instead of counting again: the count is the reader's work, and
+/// writing a run costs nothing more. Best effort: a log busy with writers is left as it is.
+fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
+    if counts.is_empty() {
+        return;
+    }
+    let _ = (|| -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut insert =
+            conn.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
+        for (run, n) in counts {
+            if let Err(e) = insert.execute(params![run, n]) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        conn.execute_batch("COMMIT")
+    })();
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -920,10 +963,22 @@ impl<'a> CallFilter<'a> {
 /// The log cannot be read.
 pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
     let (clause, mut values) = filter.clause();
+    // Without a name, run or search, the newest calls are read off the time index; SQLite's
+    // planner, which knows nothing of how many calls a model answered, would rather sort
+    // the whole table.
+    let by_time = filter.name.is_none()
+        && filter.run.is_none()
+        && filter.id.is_none()
+        && filter.text.is_none();
+    let from = if by_time {
+        "calls INDEXED BY calls_by_time"
+    } else {
+        "calls"
+    };
     let mut stmt = conn.prepare(&format!(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
                 tokens_out, cache_read, cache_write, cost, ms, time
-         FROM calls {clause} ORDER BY time DESC, id DESC LIMIT ?"
+         FROM {from} {clause} ORDER BY time DESC, id DESC LIMIT ?"
     ))?;
     values.push(rusqlite::types::Value::Integer(
         i64::try_from(filter.limit).unwrap_or(i64::MAX),
@@ -1005,7 +1060,13 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
                  WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
                 params![recent, take],
             )?;
-            for table in ["calls", "approvals", "chat_messages", "switch_events"] {
+            for table in [
+                "calls",
+                "approvals",
+                "chat_messages",
+                "switch_events",
+                "run_counts",
+            ] {
                 conn.execute(
                     &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
                     [],
