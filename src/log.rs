@@ -800,11 +800,7 @@ pub struct RunSummary {
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn runs(
-    conn: &Connection,
-    window: &Window,
-    limit: usize,
-) -> Result<Vec<RunSummary>, LogError> {
+pub fn runs(conn: &Connection, window: &Window, limit: usize) -> Result<Vec<RunSummary>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped, n.calls
          FROM runs r LEFT JOIN run_counts n ON n.run = r.id

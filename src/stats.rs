@@ -79,10 +79,7 @@ pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
     let b = json.as_bytes();
     let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
-    let trimmed = b.len() >= 3
-        && plain(b[1])
-        && plain(b[b.len() - 2])
-        && b[b.len() - 3] != b'\\';
+    let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
     if !json.starts_with('"') || b.len() == 2 || trimmed {
         return Cow::Borrowed(json);
     }
@@ -206,7 +203,12 @@ pub fn from_log(
         let tally = match by_name.get_mut(name) {
             Some(t) => t,
             None => by_name.entry(name.to_string()).or_insert_with(|| Tally {
-                kind: trace_kind(r.get_ref(1).ok().and_then(|v| v.as_str().ok()).unwrap_or("")),
+                kind: trace_kind(
+                    r.get_ref(1)
+                        .ok()
+                        .and_then(|v| v.as_str().ok())
+                        .unwrap_or(""),
+                ),
                 ..Tally::default()
             }),
         };
@@ -218,7 +220,12 @@ pub fn from_log(
             tally.errors += 1;
             continue;
         }
-        let input = r.get_ref(2)?.as_str_or_null().ok().flatten().unwrap_or("null");
+        let input = r
+            .get_ref(2)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or("null");
         let input = input_key_text(input);
         let output = output_key_text(r.get_ref(3)?.as_str().unwrap_or("null"));
         let entry = match tally.seen.get_mut(input.as_ref()) {

@@ -57,7 +57,10 @@ fn windows_narrow_logs_stats_and_dataset() {
     assert_eq!(inputs(&t, &[]), ["New Grace", "Old Ada", "Old Ada"]);
     assert_eq!(inputs(&t, &["--since", "7d"]), ["New Grace"]);
     assert_eq!(inputs(&t, &["--until", "7d"]), ["Old Ada", "Old Ada"]);
-    assert_eq!(inputs(&t, &["--since", "2000-01-01", "--until", "3h"]).len(), 2);
+    assert_eq!(
+        inputs(&t, &["--since", "2000-01-01", "--until", "3h"]).len(),
+        2
+    );
     let runs = t.run_with(&["logs", "--runs", "--json", "--since", "1d"]);
     runs.status(0);
     assert_eq!(runs.json().as_array().unwrap().len(), 1);
@@ -73,7 +76,13 @@ fn windows_narrow_logs_stats_and_dataset() {
     let all = t.run_with(&["stats", "--json"]);
     assert_eq!(calls(&all.json()), json!(3));
     assert_eq!(all.json()["names"][0]["repeated_inputs"], json!(1));
-    let text = t.run_with(&["stats", "--since", "2026-01-01T00:00:00+01:00", "--until", "1d"]);
+    let text = t.run_with(&[
+        "stats",
+        "--since",
+        "2026-01-01T00:00:00+01:00",
+        "--until",
+        "1d",
+    ]);
     text.status(0);
     let first = text.stdout.lines().next().unwrap();
     assert!(
@@ -89,7 +98,11 @@ fn windows_narrow_logs_stats_and_dataset() {
         out.stdout,
         "{\"input\":{\"input\":\"Old Ada\"},\"expected\":\"test reply: Old Ada\"}\n"
     );
-    assert!(out.stderr.starts_with("read calls before 20"), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("read calls before 20"),
+        "{}",
+        out.stderr
+    );
     let none = t.run_with(&["dataset", "greeter", "--since", "1h", "--model", "gpt-x"]);
     none.status(2);
     assert!(

@@ -22,10 +22,7 @@ pub enum Query {
     /// One call by `RUN:ID` (a unique prefix of the run id is enough).
     Show(String),
     /// The newest runs, at most `limit`.
-    Runs {
-        limit: usize,
-        window: log::Window,
-    },
+    Runs { limit: usize, window: log::Window },
 }
 
 /// Print the calls `query` selects.

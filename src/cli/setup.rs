@@ -89,7 +89,7 @@ pub fn runtime_with_live(
                 max_mb: settings.log_max_mb,
             },
         )
-            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+        .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
         Some(Arc::new(log))
     } else {
         None

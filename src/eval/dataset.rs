@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-
 use crate::log::CallRow;
 use crate::stats::{input_key_text, output_key_text};
 
@@ -138,7 +137,12 @@ pub fn from_log(
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     let mut c = Collector::default();
     while let Some(r) = rows.next()? {
-        let input = r.get_ref(0)?.as_str_or_null().ok().flatten().unwrap_or("null");
+        let input = r
+            .get_ref(0)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or("null");
         c.push(input, r.get_ref(1)?.as_str().unwrap_or("null"));
     }
     Ok(c.finish())

@@ -74,17 +74,18 @@ fn chunk(conn: &Connection) -> Result<u64, LogError> {
         Some((0, _, _)) => 0,
         Some((last, run, id)) => {
             let same: Option<(String, i64)> = conn
-                .query_row(
-                    "SELECT run, id FROM calls WHERE rowid = ?1",
-                    [last],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row("SELECT run, id FROM calls WHERE rowid = ?1", [last], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             if same.is_some() && same == run.zip(id) {
                 last
             } else {
                 // Its last indexed call is gone: rowids may be reused, start over.
-                conn.execute("INSERT INTO calls_fts (calls_fts) VALUES ('delete-all')", [])?;
+                conn.execute(
+                    "INSERT INTO calls_fts (calls_fts) VALUES ('delete-all')",
+                    [],
+                )?;
                 conn.execute(
                     "UPDATE calls_fts_state SET last = 0, run = NULL, id = NULL",
                     [],

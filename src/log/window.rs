@@ -92,7 +92,9 @@ fn timestamp(t: &str) -> Option<i64> {
     let b = t.as_bytes();
     let digits = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = t.get(r)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&mo) {
@@ -172,11 +174,30 @@ mod tests {
         let now = at(0);
         let one = |s: &str| Window::parse(Some(s), None, now).map(|w| w.since.unwrap());
         assert_eq!(one("2026-12-01").unwrap(), "2026-12-01T00:00:00.000Z");
-        assert_eq!(one("2026-12-01T09:30:00Z").unwrap(), "2026-12-01T09:30:00.000Z");
-        assert_eq!(one("2026-12-01T09:30:00+02:00").unwrap(), "2026-12-01T07:30:00.000Z");
-        assert_eq!(one("2026-12-01 01:00-01:30").unwrap(), "2026-12-01T02:30:00.000Z");
-        assert_eq!(one("2026-12-01T09:30:00.250Z").unwrap(), "2026-12-01T09:30:00.000Z");
-        for bad in ["yesterday", "7x", "2026-13-01", "2026-12-01T25:00Z", "2026-12-01T09:30", ""] {
+        assert_eq!(
+            one("2026-12-01T09:30:00Z").unwrap(),
+            "2026-12-01T09:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01T09:30:00+02:00").unwrap(),
+            "2026-12-01T07:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01 01:00-01:30").unwrap(),
+            "2026-12-01T02:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01T09:30:00.250Z").unwrap(),
+            "2026-12-01T09:30:00.000Z"
+        );
+        for bad in [
+            "yesterday",
+            "7x",
+            "2026-13-01",
+            "2026-12-01T25:00Z",
+            "2026-12-01T09:30",
+            "",
+        ] {
             assert_eq!(one(bad), Err(BadTime(bad.into())), "{bad}");
         }
     }
