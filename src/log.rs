@@ -1372,6 +1372,55 @@ mod tests {
         assert_eq!(n, 60);
     }
 
+    /// Pruning by size deletes the oldest runs whole, and never a run that may still be writing
+    /// (not ended, started within a day), even when the log stays over the limit.
+    #[test]
+    fn size_pruning_deletes_whole_ended_runs_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let conn = open(&path).unwrap();
+        let big = "x".repeat(50_000);
+        let old = format_time(SystemTime::now() - std::time::Duration::from_secs(3 * 86_400));
+        for (run, started, ended) in [
+            ("a", old.as_str(), Some("e")),
+            ("b", "2099-01-01T00:00:00.000Z", Some("e")),
+            ("c", "2099-01-02T00:00:00.000Z", None),
+        ] {
+            conn.execute(
+                "INSERT INTO runs (id, started, ended, command) VALUES (?1, ?2, ?3, 'x')",
+                params![run, started, ended],
+            )
+            .unwrap();
+            for id in 1..=3 {
+                conn.execute(
+                    "INSERT INTO calls (run, id, depth, kind, name, input, time)
+                     VALUES (?1, ?2, 0, 'worker', 'w', ?3, ?4)",
+                    params![run, id, big, started],
+                )
+                .unwrap();
+            }
+        }
+        let all = used_bytes(&conn).unwrap();
+        // Room for about two runs: the oldest goes, whole.
+        prune_to_size(&conn, all - 100_000).unwrap();
+        let left = |conn: &Connection| -> Vec<(String, i64)> {
+            conn.prepare("SELECT run, count(*) FROM calls GROUP BY run ORDER BY run")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(left(&conn), [("b".to_string(), 3), ("c".to_string(), 3)]);
+        // No room at all: the run that may still be writing stays.
+        prune_to_size(&conn, 0).unwrap();
+        assert_eq!(left(&conn), [("c".to_string(), 3)]);
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 1);
+    }
+
     #[test]
     fn dates_are_civil() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
