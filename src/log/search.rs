@@ -113,6 +113,51 @@ fn chunk(conn: &Connection) -> Result<u64, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::{CallFilter, calls, open, path_in};
+
+    fn add(conn: &Connection, run: &str, id: i64, input: &str) {
+        conn.execute(
+            "INSERT INTO calls (run, id, depth, kind, name, input, output, ms, time)
+             VALUES (?1, ?2, 0, 'worker', 'w', ?3, '\"ok\"', 1, '2026-12-01T00:00:00.000Z')",
+            params![run, id, input],
+        )
+        .unwrap();
+    }
+
+    fn found(conn: &Connection, text: &str) -> Vec<(String, i64)> {
+        catch_up(conn).unwrap();
+        let filter = CallFilter {
+            text: Some(text),
+            ..CallFilter::default()
+        };
+        let mut got: Vec<_> = calls(conn, &filter)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.run, c.id))
+            .collect();
+        got.sort();
+        got
+    }
+
+    /// Each search indexes only what is new; once the indexed calls are all gone and their
+    /// rowids handed out again, the index is built again rather than matching old words.
+    #[test]
+    fn the_index_catches_up_and_survives_reused_rowids() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&path_in(dir.path())).unwrap();
+        add(&conn, "r1", 1, "\"ada lovelace\"");
+        add(&conn, "r1", 2, "\"grace hopper\"");
+        assert_eq!(found(&conn, "ada"), [("r1".to_string(), 1)]);
+        add(&conn, "r2", 1, "\"ada byron\"");
+        assert_eq!(catch_up(&conn).unwrap(), 1);
+        assert_eq!(found(&conn, "ada").len(), 2);
+        conn.execute("DELETE FROM calls", []).unwrap();
+        add(&conn, "r3", 1, "\"edsger\"");
+        add(&conn, "r3", 2, "\"dijkstra\"");
+        assert!(found(&conn, "ada").is_empty());
+        assert!(found(&conn, "hopper").is_empty());
+        assert_eq!(found(&conn, "dijkstra"), [("r3".to_string(), 2)]);
+    }
 
     #[test]
     fn every_word_is_quoted() {
