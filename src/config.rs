@@ -202,6 +202,9 @@ pub struct LogConfig {
     pub enabled: Option<bool>,
     /// Runs older than this many days are deleted when a run starts (default: kept).
     pub retain_days: Option<u32>,
+    /// When a run starts, the oldest runs are deleted, each whole, while the log's pages in
+    /// use pass this many megabytes (default: no limit).
+    pub max_mb: Option<f64>,
 }
 
 /// `[eval]`

@@ -12,7 +12,12 @@
 //! their messages in [`chat`].
 
 pub mod chat;
+pub mod search;
+mod time;
+pub mod window;
 mod writer;
+
+pub use time::{civil_from_days, format_time, now, seconds_of};
 
 pub use writer::Closing;
 
@@ -25,6 +30,8 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use writer::{Batch, End, Writer};
+
+pub use window::Window;
 
 use crate::approval::{DecidedBy, Outcome};
 use crate::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
@@ -78,7 +85,43 @@ pub enum LogError {
 /// 3: approvals say who decided (`decided_by`, `rule`).
 /// 4: worker calls say why their model stopped (`stop`) and why a fallback chain moved on
 /// (`fallback`).
-const SCHEMA_VERSION: i64 = 4;
+/// 5: readers' indexes, the documented views and the search index (`SCHEMA_5`).
+const SCHEMA_VERSION: i64 = 5;
+
+/// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
+/// million calls, the views documented as a stable interface, and the full-text index of
+/// inputs and outputs that `logs --query` fills lazily (`search`). All of it is additive: a log of
+/// an older version keeps its rows and gains these.
+const SCHEMA_5: &str = "
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (time);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started);
+CREATE VIRTUAL TABLE IF NOT EXISTS calls_fts USING fts5 (input, output, content = '');
+CREATE TABLE IF NOT EXISTS run_counts (run TEXT PRIMARY KEY, calls INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS calls_fts_state (
+    last INTEGER NOT NULL, run TEXT, id INTEGER
+);
+CREATE VIEW IF NOT EXISTS run_summary AS
+    SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
+           count(c.id) AS calls, count(c.error) AS errors,
+           coalesce(sum(c.tokens_in), 0) AS tokens_in, coalesce(sum(c.tokens_out), 0) AS tokens_out,
+           sum(c.cost) AS cost
+    FROM runs r LEFT JOIN calls c ON c.run = r.id GROUP BY r.id;
+CREATE VIEW IF NOT EXISTS call_list AS
+    SELECT run, id, parent, depth, kind, name, model, substr(time, 1, 10) AS day, time, ms,
+           tokens_in, tokens_out, cache_read, cache_write, cost,
+           error IS NULL AS ok, input, output, error
+    FROM calls;
+CREATE VIEW IF NOT EXISTS cost_per_name_day AS
+    SELECT name, substr(time, 1, 10) AS day, count(*) AS calls, count(error) AS errors,
+           sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, sum(cost) AS cost,
+           avg(ms) AS avg_ms
+    FROM calls GROUP BY name, day;
+CREATE VIEW IF NOT EXISTS agreement_per_name_day AS
+    SELECT name, substr(time, 1, 10) AS day, count(*) AS calls, sum(deferred) AS deferred,
+           count(agreed) AS compared, coalesce(sum(agreed), 0) AS agreed,
+           CASE WHEN count(agreed) > 0 THEN 1.0 * sum(agreed) / count(agreed) END AS agreement
+    FROM switch_events GROUP BY name, day;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -361,71 +404,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
+    // 5: indexes, views and the search index; additive, so its own step.
+    tx.execute_batch(SCHEMA_5)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
-}
-
-/// The current time as RFC 3339 (UTC, milliseconds).
-pub fn now() -> String {
-    format_time(SystemTime::now())
-}
-
-/// `t` as RFC 3339 (UTC, milliseconds): sortable as text. Written digit by digit: every
-/// logged call has a time, and `format!` made this 1 µs of each.
-fn format_time(t: SystemTime) -> String {
-    let now = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, value: u64| {
-        let mut v = value;
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
-            v /= 10;
-        }
-    };
-    put(0, 4, u64::try_from(y.clamp(0, 9999)).unwrap_or(0));
-    put(5, 2, u64::from(m));
-    put(8, 2, u64::from(d));
-    put(11, 2, rem / 3600);
-    put(14, 2, (rem % 3600) / 60);
-    put(17, 2, rem % 60);
-    put(20, 3, u64::from(now.subsec_millis()));
-    out.iter().map(|&b| char::from(b)).collect()
-}
-
-/// Seconds since the epoch of a time as the log writes it (`YYYY-MM-DDTHH:MM:SS.mmmZ`), with
-/// its milliseconds.
-pub fn seconds_of(time: &str) -> Option<f64> {
-    let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    // Milliseconds when the time has them (`.mmm`).
-    let ms = num(20..23).unwrap_or(0);
-    #[allow(clippy::cast_precision_loss)]
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The observer that writes the run log: rows are buffered here and handed to the run's
@@ -457,13 +439,30 @@ impl RunLog {
     ///
     /// The writer thread cannot be started.
     pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
+        let retention = Retention {
+            days: retain_days,
+            max_mb: None,
+        };
+        RunLog::start_with(path, command, retention)
+    }
+
+    /// [`RunLog::start`] with the whole [`Retention`] (`[log] retain_days` and `max_mb`).
+    ///
+    /// # Errors
+    ///
+    /// The writer thread cannot be started.
+    pub fn start_with(
+        path: &Path,
+        command: &str,
+        retention: Retention,
+    ) -> Result<RunLog, LogError> {
         let run = crate::id::new_run_id();
         let row = writer::RunRow {
             id: run.clone(),
             started: now(),
             command: command.to_string(),
         };
-        let writer = Writer::start(path.to_path_buf(), row, retain_days)?;
+        let writer = Writer::start(path.to_path_buf(), row, retention)?;
         Ok(RunLog {
             run,
             writer: Mutex::new(Some(writer)),
@@ -712,7 +711,7 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
         .unwrap_or(UNIX_EPOCH);
     let cutoff = format_time(cutoff);
     conn.execute_batch("BEGIN")?;
-    for table in ["calls", "approvals", "chat_messages"] {
+    for table in ["calls", "approvals", "chat_messages", "run_counts"] {
         conn.execute(
             &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM runs WHERE started < ?1)"),
             [&cutoff],
@@ -729,12 +728,25 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
 ///
 /// The log cannot be read.
 pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError> {
+    switch_figures_within(conn, &Window::default())
+}
+
+/// Per-name figures of the switch events within `window`.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn switch_figures_within(
+    conn: &Connection,
+    window: &Window,
+) -> Result<Vec<SwitchFigures>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT name, (SELECT mode FROM switch_events s2 WHERE s2.name = s.name ORDER BY time DESC LIMIT 1),
                 COUNT(*), SUM(deferred), COUNT(agreed), COALESCE(SUM(agreed), 0)
-         FROM switch_events s GROUP BY name ORDER BY name",
+         FROM switch_events s WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
+         GROUP BY name ORDER BY name",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map(params![window.since, window.until], |r| {
         let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
         Ok(SwitchFigures {
             name: r.get(0)?,
@@ -759,6 +771,49 @@ pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(names)
+}
+
+/// The worker calls of one name, summed: how many, their tokens, their cost (`None` when a
+/// call has none) and the first and last time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Volume {
+    pub calls: u64,
+    pub tokens: u64,
+    pub cost: Option<f64>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+/// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, LogError> {
+    let (clause, values) = filter.clause();
+    let clause = if clause.is_empty() {
+        "WHERE kind = 'worker'".to_string()
+    } else {
+        format!("{clause} AND kind = 'worker'")
+    };
+    Ok(conn.query_row(
+        &format!(
+            "SELECT count(*), coalesce(sum(tokens_in + tokens_out), 0),
+                    CASE WHEN count(cost) = count(*) THEN coalesce(sum(cost), 0.0) END,
+                    min(time), max(time)
+             FROM calls {clause}"
+        ),
+        rusqlite::params_from_iter(values),
+        |r| {
+            Ok(Volume {
+                calls: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                tokens: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                cost: r.get(2)?,
+                first: r.get(3)?,
+                last: r.get(4)?,
+            })
+        },
+    )?)
 }
 
 /// Ids of the runs whose id ends with `suffix` or starts with `prefix` (`logs` shows the last
@@ -819,30 +874,74 @@ pub struct RunSummary {
     pub calls_dropped: i64,
 }
 
-/// The newest `limit` runs, newest first, with how many calls each logged.
+/// The newest `limit` runs that started within `window`, newest first, with how many calls
+/// each logged.
 ///
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunSummary>, LogError> {
+pub fn runs(conn: &Connection, window: &Window, limit: usize) -> Result<Vec<RunSummary>, LogError> {
     let mut stmt = conn.prepare(
-        "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped,
-                (SELECT count(*) FROM calls c WHERE c.run = r.id)
-         FROM runs r ORDER BY r.started DESC, r.id DESC LIMIT ?1",
+        "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped, n.calls
+         FROM runs r LEFT JOIN run_counts n ON n.run = r.id
+         WHERE (?1 IS NULL OR r.started >= ?1) AND (?2 IS NULL OR r.started < ?2)
+         ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map([limit], |r| {
-        Ok(RunSummary {
-            id: r.get(0)?,
-            started: r.get(1)?,
-            ended: r.get(2)?,
-            status: r.get(3)?,
-            command: r.get(4)?,
-            calls_dropped: r.get(5)?,
-            calls: r.get(6)?,
-        })
+    let rows = stmt.query_map(params![window.since, window.until, limit], |r| {
+        Ok((
+            RunSummary {
+                id: r.get(0)?,
+                started: r.get(1)?,
+                ended: r.get(2)?,
+                status: r.get(3)?,
+                command: r.get(4)?,
+                calls_dropped: r.get(5)?,
+                calls: 0,
+            },
+            r.get::<_, Option<i64>>(6)?,
+        ))
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let rows: Vec<(RunSummary, Option<i64>)> = rows.collect::<Result<_, _>>()?;
+    let mut count = conn.prepare_cached("SELECT count(*) FROM calls WHERE run = ?1")?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut ended = Vec::new();
+    for (mut run, known) in rows {
+        run.calls = match known {
+            Some(n) => n,
+            None => {
+                let n = count.query_row([&run.id], |r| r.get(0))?;
+                if run.status.is_some() {
+                    ended.push((run.id.clone(), n));
+                }
+                n
+            }
+        };
+        out.push(run);
+    }
+    remember_counts(conn, &ended);
+    Ok(out)
+}
+
+/// Keep the call counts of ended runs (`run_counts`), which no longer change, so that the next
+/// `logs --runs` reads them instead of counting again: the count is the reader's work, and
+/// writing a run costs nothing more. Best effort: a log busy with writers is left as it is.
+fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
+    if counts.is_empty() {
+        return;
+    }
+    let _ = (|| -> rusqlite::Result<()> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut insert =
+            conn.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
+        for (run, n) in counts {
+            if let Err(e) = insert.execute(params![run, n]) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        conn.execute_batch("COMMIT")
+    })();
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -852,6 +951,15 @@ pub struct CallFilter<'a> {
     pub run: Option<&'a str>,
     /// One call of `run` by its id.
     pub id: Option<i64>,
+    /// Calls that started at or after this time (the log's time text, see [`Window`]).
+    pub since: Option<&'a str>,
+    /// Calls that started before this time.
+    pub until: Option<&'a str>,
+    /// Calls answered by this model.
+    pub model: Option<&'a str>,
+    /// Calls whose input or output has every word of this text ([`search`]; its index must be
+    /// caught up first with [`search::catch_up`]).
+    pub text: Option<&'a str>,
     pub limit: usize,
 }
 
@@ -861,8 +969,66 @@ impl Default for CallFilter<'_> {
             name: None,
             run: None,
             id: None,
+            since: None,
+            until: None,
+            model: None,
+            text: None,
             limit: usize::MAX,
         }
+    }
+}
+
+impl<'a> CallFilter<'a> {
+    /// This filter narrowed to `window`.
+    pub fn within(self, window: &'a Window) -> Self {
+        Self {
+            since: window.since.as_deref(),
+            until: window.until.as_deref(),
+            ..self
+        }
+    }
+
+    /// The `WHERE` clause of the filters set, and their values in order. Only the filters
+    /// that are set take part, so SQLite picks the index that fits (`name`, `time`, `run`).
+    pub(crate) fn clause(&self) -> (String, Vec<rusqlite::types::Value>) {
+        use rusqlite::types::Value as V;
+        let mut terms: Vec<&str> = Vec::new();
+        let mut values: Vec<V> = Vec::new();
+        let text = |s: &str| V::Text(s.to_string());
+        let mut add = |term, value| {
+            terms.push(term);
+            values.push(value);
+        };
+        if let Some(n) = self.name {
+            add("name = ?", text(n));
+        }
+        if let Some(r) = self.run {
+            add("run = ?", text(r));
+        }
+        if let Some(i) = self.id {
+            add("id = ?", V::Integer(i));
+        }
+        if let Some(s) = self.since {
+            add("time >= ?", text(s));
+        }
+        if let Some(u) = self.until {
+            add("time < ?", text(u));
+        }
+        if let Some(m) = self.model {
+            add("model = ?", text(m));
+        }
+        if let Some(q) = self.text {
+            add(
+                "rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)",
+                text(&search::match_expr(q)),
+            );
+        }
+        let clause = if terms.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", terms.join(" AND "))
+        };
+        (clause, values)
     }
 }
 
@@ -872,16 +1038,29 @@ impl Default for CallFilter<'_> {
 ///
 /// The log cannot be read.
 pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, LogError> {
-    let mut stmt = conn.prepare(
+    let (clause, mut values) = filter.clause();
+    // Without a name, run or search, the newest calls are read off the time index; SQLite's
+    // planner, which knows nothing of how many calls a model answered, would rather sort
+    // the whole table.
+    let by_time = filter.name.is_none()
+        && filter.run.is_none()
+        && filter.id.is_none()
+        && filter.text.is_none();
+    let from = if by_time {
+        "calls INDEXED BY calls_by_time"
+    } else {
+        "calls"
+    };
+    let mut stmt = conn.prepare(&format!(
         "SELECT run, id, parent, depth, kind, name, input, output, error, model, tokens_in,
                 tokens_out, cache_read, cache_write, cost, ms, time, stop, fallback
-         FROM calls WHERE (?1 IS NULL OR name = ?1) AND (?2 IS NULL OR run = ?2)
-           AND (?3 IS NULL OR id = ?3)
-         ORDER BY time DESC, id DESC LIMIT ?4",
-    )?;
+         FROM {from} {clause} ORDER BY time DESC, id DESC LIMIT ?"
+    ))?;
+    values.push(rusqlite::types::Value::Integer(
+        i64::try_from(filter.limit).unwrap_or(i64::MAX),
+    ));
     let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![filter.name, filter.run, filter.id, limit], |r| {
+    let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
             run: r.get(0)?,
             id: r.get(1)?,
@@ -905,6 +1084,100 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// How much of the log a run keeps when it opens it: runs older than `days`, and the oldest
+/// runs while the log's pages in use pass `max_mb`, are deleted, each run whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Retention {
+    /// `[log] retain_days`.
+    pub days: Option<u32>,
+    /// `[log] max_mb`: megabytes (10^6 bytes) of pages in use.
+    pub max_mb: Option<f64>,
+}
+
+/// Bytes of the log's pages in use (its size less its free pages), as a run sees it now.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn used_bytes(conn: &Connection) -> Result<u64, LogError> {
+    let pragma = |name: &str| conn.pragma_query_value(None, name, |r| r.get::<_, i64>(0));
+    let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+    Ok(u64::try_from(used).unwrap_or(0))
+}
+
+/// Delete the oldest runs, whole (calls, approvals, switch events and chat turns with them),
+/// while the pages in use pass `max_bytes`. A run that has not ended and started less than
+/// a day ago may still be writing, and is never deleted here. Each step deletes about as many
+/// runs as the excess holds at the log's mean run size, in one transaction, and measures again.
+fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
+    let recent = format_time(
+        SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(86_400))
+            .unwrap_or(UNIX_EPOCH),
+    );
+    loop {
+        let used = used_bytes(conn)?;
+        if used <= max_bytes {
+            return Ok(());
+        }
+        let runs: i64 = conn.query_row("SELECT count(*) FROM runs", [], |r| r.get(0))?;
+        if runs == 0 {
+            return Ok(());
+        }
+        let mean = used / u64::try_from(runs).unwrap_or(1).max(1);
+        let take = sql_int(((used - max_bytes) / mean.max(1)).max(1));
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = (|| -> Result<usize, LogError> {
+            conn.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
+            )?;
+            let n = conn.execute(
+                "INSERT INTO doomed SELECT id FROM runs
+                 WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
+                params![recent, take],
+            )?;
+            for table in [
+                "calls",
+                "approvals",
+                "chat_messages",
+                "switch_events",
+                "run_counts",
+            ] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
+                    [],
+                )?;
+            }
+            conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
+            Ok(n)
+        })();
+        match done {
+            Ok(n) => {
+                conn.execute_batch("COMMIT")?;
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Apply `retention` to the log (as a run opens it).
+fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
+    if let Some(days) = retention.days {
+        prune(conn, days)?;
+    }
+    if let Some(mb) = retention.max_mb {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        prune_to_size(conn, (mb.max(0.0) * 1e6) as u64)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1199,6 +1472,55 @@ mod tests {
             .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 60);
+    }
+
+    /// Pruning by size deletes the oldest runs whole, and never a run that may still be writing
+    /// (not ended, started within a day), even when the log stays over the limit.
+    #[test]
+    fn size_pruning_deletes_whole_ended_runs_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(dir.path());
+        let conn = open(&path).unwrap();
+        let big = "x".repeat(50_000);
+        let old = format_time(SystemTime::now() - std::time::Duration::from_secs(3 * 86_400));
+        for (run, started, ended) in [
+            ("a", old.as_str(), Some("e")),
+            ("b", "2099-01-01T00:00:00.000Z", Some("e")),
+            ("c", "2099-01-02T00:00:00.000Z", None),
+        ] {
+            conn.execute(
+                "INSERT INTO runs (id, started, ended, command) VALUES (?1, ?2, ?3, 'x')",
+                params![run, started, ended],
+            )
+            .unwrap();
+            for id in 1..=3 {
+                conn.execute(
+                    "INSERT INTO calls (run, id, depth, kind, name, input, time)
+                     VALUES (?1, ?2, 0, 'worker', 'w', ?3, ?4)",
+                    params![run, id, big, started],
+                )
+                .unwrap();
+            }
+        }
+        let all = used_bytes(&conn).unwrap();
+        // Room for about two runs: the oldest goes, whole.
+        prune_to_size(&conn, all - 100_000).unwrap();
+        let left = |conn: &Connection| -> Vec<(String, i64)> {
+            conn.prepare("SELECT run, count(*) FROM calls GROUP BY run ORDER BY run")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(left(&conn), [("b".to_string(), 3), ("c".to_string(), 3)]);
+        // No room at all: the run that may still be writing stays.
+        prune_to_size(&conn, 0).unwrap();
+        assert_eq!(left(&conn), [("c".to_string(), 3)]);
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! calls, tokens, latency, error rate, and how many distinct outputs equal inputs produced. A
 //! worker that always answers the same for equal inputs is a candidate for a Rhai fn.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -56,6 +56,36 @@ pub fn output_key(output: &Value) -> String {
     match output {
         Value::String(s) => Value::String(s.trim().to_string()).to_string(),
         other => other.to_string(),
+    }
+}
+
+/// [`input_key`] of an input given as compact JSON text (as the run log keeps it), without
+/// parsing it: an object is its own key, `null` is `{}`, and any other value `v` is
+/// `{"input":v}`.
+pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if json.starts_with('{') {
+        Cow::Borrowed(json)
+    } else if json == "null" {
+        Cow::Borrowed("{}")
+    } else {
+        Cow::Owned(format!("{{\"input\":{json}}}"))
+    }
+}
+
+/// [`output_key`] of an output given as compact JSON text, parsed only when it is a string
+/// that may begin or end with white space (or an escape).
+pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let b = json.as_bytes();
+    let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
+    let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
+    if !json.starts_with('"') || b.len() == 2 || trimmed {
+        return Cow::Borrowed(json);
+    }
+    match serde_json::from_str::<Value>(json) {
+        Ok(v) => Cow::Owned(output_key(&v)),
+        Err(_) => Cow::Borrowed(json),
     }
 }
 
@@ -116,6 +146,116 @@ fn row(name: &str, calls: &[&CallRecord]) -> Row {
         repeated_inputs: seen.values().filter(|(n, _)| *n > 1).count(),
         max_outputs_per_input: seen.values().map(|(_, o)| o.len()).max().unwrap_or(0),
     }
+}
+
+/// What [`from_log`] gathers of one name: inputs and outputs keyed from the log's JSON text,
+/// which is not parsed (see [`input_key_text`]).
+#[derive(Default)]
+struct Tally {
+    kind: String,
+    calls: usize,
+    errors: usize,
+    tokens_in: u64,
+    tokens_out: u64,
+    ms: Vec<f64>,
+    /// Input key → (successful calls, distinct output keys), from the texts
+    /// ([`input_key_text`], [`output_key_text`]).
+    seen: HashMap<String, (usize, HashSet<String>)>,
+}
+
+impl Tally {
+    /// The name's figures.
+    fn row(mut self, name: String) -> Row {
+        self.ms.sort_by(f64::total_cmp);
+        let merged = self.seen;
+        Row {
+            name,
+            kind: self.kind,
+            calls: self.calls,
+            errors: self.errors,
+            tokens_in: self.tokens_in,
+            tokens_out: self.tokens_out,
+            p50_ms: percentile(&self.ms, 0.5),
+            p90_ms: percentile(&self.ms, 0.9),
+            max_ms: self.ms.last().copied().unwrap_or(0.0),
+            distinct_inputs: merged.len(),
+            repeated_inputs: merged.values().filter(|(n, _)| *n > 1).count(),
+            max_outputs_per_input: merged.values().map(|(_, o)| o.len()).max().unwrap_or(0),
+        }
+    }
+}
+
+/// Figures per name, sorted by name, of the calls in the run log that `filter` selects (its
+/// limit is not used), read in one pass without parsing each call's JSON: the same figures
+/// [`summarize`] gives for those calls as trace records.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn from_log(
+    conn: &rusqlite::Connection,
+    filter: &crate::log::CallFilter,
+) -> Result<Vec<Row>, crate::log::LogError> {
+    let (clause, values) = filter.clause();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name, kind, input, output, error IS NULL AND output IS NOT NULL, ms, tokens_in,
+                tokens_out FROM calls {clause}"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+    // Keyed by name and kind: a worker and the fn shadowing it are two rows (see [`summarize`]).
+    let mut by_name: HashMap<(String, String), Tally> = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let name = r.get_ref(0)?.as_str().unwrap_or_default();
+        let kind = trace_kind(
+            r.get_ref(1)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .unwrap_or(""),
+        );
+        let tally = by_name
+            .entry((name.to_string(), kind.clone()))
+            .or_insert_with(|| Tally {
+                kind,
+                ..Tally::default()
+            });
+        tally.calls += 1;
+        tally.ms.push(r.get::<_, Option<f64>>(5)?.unwrap_or(0.0));
+        tally.tokens_in += u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0);
+        tally.tokens_out += u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0);
+        if !r.get::<_, bool>(4)? {
+            tally.errors += 1;
+            continue;
+        }
+        let input = r
+            .get_ref(2)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or("null");
+        let input = input_key_text(input);
+        let output = output_key_text(r.get_ref(3)?.as_str().unwrap_or("null"));
+        let entry = match tally.seen.get_mut(input.as_ref()) {
+            Some(e) => e,
+            None => tally.seen.entry(input.into_owned()).or_default(),
+        };
+        entry.0 += 1;
+        if !entry.1.contains(output.as_ref()) {
+            entry.1.insert(output.into_owned());
+        }
+    }
+    let mut out: Vec<Row> = by_name.into_iter().map(|((n, _), t)| t.row(n)).collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
+    Ok(out)
+}
+
+/// A kind as the log writes it (`worker`, `fn`), as traces name it (`neural`, `symbolic`).
+pub fn trace_kind(kind: &str) -> String {
+    match kind {
+        "worker" => "neural",
+        "fn" => "symbolic",
+        other => other,
+    }
+    .to_string()
 }
 
 /// The stabilization hints, one line per candidate.
@@ -235,6 +375,33 @@ mod tests {
             ms,
             tokens_in: 10,
             tokens_out: 2,
+        }
+    }
+
+    /// The text forms give the keys the values give, for values as the log writes them.
+    #[test]
+    fn keys_from_text_are_the_keys_of_the_values() {
+        let values = [
+            json!("a"),
+            json!(" a "),
+            json!("a\n"),
+            json!("\ta"),
+            json!("say \"hi\""),
+            json!("\u{3000}wide\u{3000}"),
+            json!(""),
+            json!(" "),
+            json!("x"),
+            json!(null),
+            json!(3),
+            json!(2.5),
+            json!([1, " a "]),
+            json!({"input": "a"}),
+            json!({"b": 1, "a": [true, null]}),
+        ];
+        for v in &values {
+            let text = v.to_string();
+            assert_eq!(input_key_text(&text), input_key(v), "{text}");
+            assert_eq!(output_key_text(&text), output_key(v), "{text}");
         }
     }
 

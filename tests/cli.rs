@@ -638,7 +638,7 @@ fn small_costs_and_counts_of_one_read_right() {
     assert_eq!(
         out.stderr,
         "error: budget exceeded: `max_cost_usd` is $0.0000050 and this run reached $0.0000; its next \
-         request could use up to $0.0011\n  \
+         request could use up to $0.0042\n  \
          hint: raise `[limits] max_cost_usd` in llm-do.toml, or make the program call models less\n"
     );
     let out = t.run_with(&["check"]);

@@ -18,6 +18,7 @@ mod hostile;
 mod interrupts;
 mod layers;
 mod log;
+mod log_query;
 mod mcp;
 mod models;
 mod new_users;

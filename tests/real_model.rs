@@ -278,11 +278,12 @@ fn a_chat_carries_its_turns() {
 
 /// The bundled `filename_cleaner` on the real model: without a default `max_tokens` a reply
 /// ran until the server's context was full (about a minute). Now every request carries the
-/// default and no reply is longer. Stage 2 forces its tool, which this model's chat template
+/// worker's own `max_tokens: 128` (a file name is a few tokens) and no reply is longer: the
+/// run ends in seconds. Stage 2 forces its tool, which this model's chat template
 /// drops: re-asked once, then an error naming it. Stage 1 (prompt only) answers or is cut off.
 #[test]
 #[ignore = "needs the real model: see .ci/run"]
-fn filename_cleaner_is_bounded_by_the_default_max_tokens() {
+fn filename_cleaner_is_bounded_by_its_max_tokens() {
     let example = repo().join("examples/filename_cleaner");
     let read = |rel: &str| std::fs::read_to_string(example.join(rel)).unwrap();
     let t = Test::new()
@@ -307,7 +308,7 @@ fn filename_cleaner_is_bounded_by_the_default_max_tokens() {
     assert!(
         out.stderr.starts_with(
             "error: worker `filename_cleaner` has `tool_choice: sanitize_filename` but model `real:smollm2` answered without calling a tool (2 attempts)\n"
-        ) || out.stderr.starts_with("error: worker `filename_cleaner`: the reply of model `real:smollm2` was cut off at `max_tokens` (1024 tokens, the default)"),
+        ) || out.stderr.starts_with("error: worker `filename_cleaner`: the reply of model `real:smollm2` was cut off at `max_tokens` (128 tokens, the worker's `max_tokens`)"),
         "{}",
         out.stderr
     );
@@ -323,7 +324,7 @@ fn filename_cleaner_is_bounded_by_the_default_max_tokens() {
     assert!(
         out.status == 0
             || out.stderr.starts_with(
-                "error: worker `filename_cleaner_v1`: the reply of model `real:smollm2` was cut off at `max_tokens` (1024 tokens, the default)"
+                "error: worker `filename_cleaner_v1`: the reply of model `real:smollm2` was cut off at `max_tokens` (128 tokens, the worker's `max_tokens`)"
             ),
         "{}",
         out.stderr
@@ -331,10 +332,10 @@ fn filename_cleaner_is_bounded_by_the_default_max_tokens() {
     for file in ["s2.jsonl", "s1.jsonl"] {
         let events = trace(&t, file);
         for r in of_kind(&events, "model_request") {
-            assert_eq!(r["request"]["max_tokens"], 1024, "{r}");
+            assert_eq!(r["request"]["max_tokens"], 128, "{r}");
         }
         for r in of_kind(&events, "model_response") {
-            assert!(r["tokens"]["out"].as_u64().unwrap() <= 1024, "{r}");
+            assert!(r["tokens"]["out"].as_u64().unwrap() <= 128, "{r}");
         }
     }
 }

@@ -7,8 +7,14 @@ use std::path::Path;
 use crate::report::{Error, note, out};
 use crate::settings::Settings;
 
-/// Run the command: JSONL to `output` (atomically) or stdout.
-pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(), Error> {
+/// Run the command over the calls `scope` selects: JSONL to `output` (atomically) or stdout.
+/// A narrowed scope is said on stderr (unless quiet).
+pub fn run(
+    settings: &Settings,
+    name: &str,
+    output: Option<&Path>,
+    scope: &super::stats::Scope,
+) -> Result<(), Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.is_file() {
         return Err(Error::usage(format!(
@@ -20,16 +26,16 @@ pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(),
         )));
     }
     let conn = crate::log::open(&path)?;
-    let rows = crate::log::calls(
-        &conn,
-        &crate::log::CallFilter {
-            name: Some(name),
-            ..crate::log::CallFilter::default()
-        },
-    )?;
-    let entries = crate::eval::dataset::entries(&rows);
+    let entries = crate::eval::dataset::from_log(&conn, &scope.filter(Some(name)))?;
     if entries.is_empty() {
-        let error = Error::usage(format!("the run log has no successful call of `{name}`"));
+        let within = if scope.is_all() {
+            String::new()
+        } else {
+            format!(" among {}", scope.describe())
+        };
+        let error = Error::usage(format!(
+            "the run log has no successful call of `{name}`{within}"
+        ));
         let names = crate::log::call_names(&conn)?;
         let close = (!names.iter().any(|n| n == name))
             .then(|| crate::suggest::did_you_mean(name, names.iter().map(String::as_str)))
@@ -38,6 +44,9 @@ pub fn run(settings: &Settings, name: &str, output: Option<&Path>) -> Result<(),
             Some(close) => error.with_help(close),
             None => error.with_help("run it first, or check the name with `llm-do logs`"),
         });
+    }
+    if !scope.is_all() && !settings.quiet {
+        note(&format!("read {}", scope.describe()));
     }
     let text = crate::eval::dataset::jsonl(&entries);
     let disputed = entries.iter().filter(|e| e.disputed()).count();

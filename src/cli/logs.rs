@@ -1,8 +1,9 @@
 //! `llm-do logs [NAME] [-n N] [--run ID] [--json]` lists calls from the run log, newest
 //! first; `llm-do logs show RUN:ID` shows one whole, with the approval decisions made in it;
-//! `llm-do logs --runs` lists runs, with how each ended (or that it did not). What a model or
-//! a file put in the log is printed through [`crate::output::escape`]: never a raw terminal
-//! control.
+//! `llm-do logs --runs` lists runs, with how each ended (or that it did not). `--since`,
+//! `--until`, `--model` and `--query TEXT` (full-text search, `log::search`) narrow the list.
+//! What a model or a file put in the log is printed through [`crate::output::escape`]: never a
+//! raw terminal control.
 
 use crate::log::{self, CallRow};
 use crate::output::{Escaped, escape};
@@ -16,11 +17,15 @@ pub enum Query {
         name: Option<String>,
         run: Option<String>,
         limit: usize,
+        /// `-q TEXT`: full-text search over inputs and outputs.
+        text: Option<String>,
+        /// `--since`, `--until`, `--model`.
+        scope: super::stats::Scope,
     },
     /// One call by `RUN:ID` (a unique prefix of the run id is enough).
     Show(String),
     /// The newest runs, at most `limit`.
-    Runs { limit: usize },
+    Runs { limit: usize, window: log::Window },
 }
 
 /// Print the calls `query` selects.
@@ -32,13 +37,22 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
     }
     let conn = log::open(&path)?;
     match query {
-        Query::List { name, run, limit } => {
+        Query::List {
+            name,
+            run,
+            limit,
+            text,
+            scope,
+        } => {
             let run = run.map(|r| full_run_id(&conn, &r)).transpose()?;
+            if text.is_some() {
+                log::search::catch_up(&conn).map_err(log::LogError::from)?;
+            }
             let filter = log::CallFilter {
-                name: name.as_deref(),
                 run: run.as_deref(),
+                text: text.as_deref(),
                 limit,
-                ..log::CallFilter::default()
+                ..scope.filter(name.as_deref())
             };
             let rows = log::calls(&conn, &filter)?;
             if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
@@ -52,8 +66,8 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             }
             Ok(())
         }
-        Query::Runs { limit } => {
-            let runs = log::runs(&conn, limit)?;
+        Query::Runs { limit, window } => {
+            let runs = log::runs(&conn, &window, limit)?;
             if settings.json {
                 return out_line(&json_text(&runs));
             }

@@ -101,6 +101,27 @@ pub struct Global {
     pub error_format: ErrorFormat,
 }
 
+/// Which calls of the run log a reader sees (`logs`, `stats`, `dataset`).
+#[derive(Debug, Default, Args)]
+pub struct LogScope {
+    /// Only calls since then: a duration back from now (`30m`, `3h`, `7d`, `2w`) or an RFC 3339
+    /// timestamp (`2026-12-01T09:30:00Z`, `2026-12-01`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only calls before then (same forms as `--since`).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only calls answered by this model (as the log names it, e.g. `test`).
+    #[arg(long = "model", value_name = "MODEL")]
+    pub model: Option<String>,
+}
+
+impl LogScope {
+    fn resolve(self) -> Result<stats::Scope, Error> {
+        stats::Scope::parse(self.since.as_deref(), self.until.as_deref(), self.model)
+    }
+}
+
 /// Flags of the commands that run calls: the script form and each command whose variant
 /// carries them ([`Command::run_options`]).
 #[derive(Debug, Default, Args)]
@@ -194,6 +215,8 @@ pub enum Command {
         /// Trace files written with `--trace` (default: the run log).
         #[arg(value_name = "TRACE")]
         traces: Vec<PathBuf>,
+        #[command(flatten)]
+        scope: LogScope,
     },
     /// Re-run the inputs NAME saw in `--trace FILE` through NAME as defined now and compare.
     Shadow {
@@ -267,6 +290,8 @@ pub enum Command {
         /// Write to FILE instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        scope: LogScope,
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
     Models,
@@ -302,8 +327,14 @@ pub enum Command {
         run: Option<String>,
         /// List runs instead of calls: when, how each ended (`unfinished`: killed or still
         /// going), how long it took, its calls, its command line.
-        #[arg(long, conflicts_with_all = ["name", "id", "run"])]
+        #[arg(long, conflicts_with_all = ["name", "id", "run", "query", "model"])]
         runs: bool,
+        /// Only calls whose input or output has every word of TEXT (full-text search; `-q` is
+        /// `--quiet` everywhere, so this has no short form).
+        #[arg(long = "query", alias = "search", value_name = "TEXT")]
+        query: Option<String>,
+        #[command(flatten)]
+        scope: LogScope,
     },
     /// Create a working project in DIR (default: the current folder); never overwrites.
     Init {
@@ -469,10 +500,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     let mut command = command;
     options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
     match command {
-        Command::Stats { traces } if traces.is_empty() => {
-            stats::from_log(&settings_for(g, &none, here, true)?)
+        Command::Stats { traces, scope } if traces.is_empty() => {
+            let scope = scope.resolve()?;
+            stats::from_log(&settings_for(g, &none, here, true)?, &scope)
         }
-        Command::Stats { traces } => stats::run(&traces, g.json),
+        Command::Stats { traces, scope } => {
+            if scope.since.is_some() || scope.until.is_some() || scope.model.is_some() {
+                return Err(Error::usage(
+                    "`--since`, `--until` and `--model` read the run log, not trace files",
+                ));
+            }
+            stats::run(&traces, g.json)
+        }
         Command::Shadow { name, run } => {
             shadow::run(&settings_for(g, &run, here, true)?, &name).await
         }
@@ -530,20 +569,34 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             )
             .await
         }
-        Command::Dataset { name, output } => dataset::run(
-            &settings_for(g, &none, here, true)?,
-            &name,
-            output.as_deref(),
-        ),
+        Command::Dataset {
+            name,
+            output,
+            scope,
+        } => {
+            let scope = scope.resolve()?;
+            dataset::run(
+                &settings_for(g, &none, here, true)?,
+                &name,
+                output.as_deref(),
+                &scope,
+            )
+        }
         Command::Logs {
             name,
             id,
             limit,
             run,
             runs,
+            query: text,
+            scope,
         } => {
+            let scope = scope.resolve()?;
             let query = match (name, id) {
-                _ if runs => logs::Query::Runs { limit },
+                _ if runs => logs::Query::Runs {
+                    limit,
+                    window: scope.window,
+                },
                 (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
                 (Some(show), None) if show == "show" => {
                     return Err(
@@ -552,7 +605,13 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
                         ),
                     );
                 }
-                (name, None) => logs::Query::List { name, run, limit },
+                (name, None) => logs::Query::List {
+                    name,
+                    run,
+                    limit,
+                    text,
+                    scope,
+                },
                 (name, Some(extra)) => {
                     return Err(Error::Usage {
                         message: format!(
@@ -737,6 +796,7 @@ pub fn settings_for(
     // The run log is kept only in a real project (not a bare folder a script runs from).
     s.log = !run.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
     s.log_retain_days = config.log.retain_days;
+    s.log_max_mb = config.log.max_mb;
     Ok(s)
 }
 

@@ -83,8 +83,15 @@ pub fn runtime_with_live(
     let run_log = if settings.log {
         let command: Vec<String> = std::env::args().collect();
         let path = crate::log::path_in(&settings.root);
-        let log = RunLog::start(&path, &command.join(" "), settings.log_retain_days)
-            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+        let log = RunLog::start_with(
+            &path,
+            &command.join(" "),
+            crate::log::Retention {
+                days: settings.log_retain_days,
+                max_mb: settings.log_max_mb,
+            },
+        )
+        .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
         Some(Arc::new(log))
     } else {
         None

@@ -28,8 +28,55 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// `llm-do stats` on the run log.
-pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
+/// Which calls `stats` and `dataset` read from the run log: a window and a model.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub window: crate::log::Window,
+    pub model: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `--since`, `--until` and `--model`.
+    ///
+    /// # Errors
+    ///
+    /// A bound is not a time.
+    pub fn parse(
+        since: Option<&str>,
+        until: Option<&str>,
+        model: Option<String>,
+    ) -> Result<Scope, Error> {
+        let window = crate::log::Window::parse(since, until, std::time::SystemTime::now())
+            .map_err(|e| Error::usage(e.to_string()))?;
+        Ok(Scope { window, model })
+    }
+
+    /// The filter of this scope (and `name`).
+    pub fn filter<'a>(&'a self, name: Option<&'a str>) -> crate::log::CallFilter<'a> {
+        crate::log::CallFilter {
+            name,
+            model: self.model.as_deref(),
+            ..crate::log::CallFilter::default()
+        }
+        .within(&self.window)
+    }
+
+    /// How a report names what it read: `all of the run log`, `calls since T (model m)`.
+    pub fn describe(&self) -> String {
+        match &self.model {
+            Some(m) => format!("{} (model {m})", self.window.describe()),
+            None => self.window.describe(),
+        }
+    }
+
+    /// Whether nothing narrows the log.
+    pub fn is_all(&self) -> bool {
+        self.window.is_all() && self.model.is_none()
+    }
+}
+
+/// `llm-do stats` on the run log, over `scope`.
+pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(), Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.exists() {
         return Err(Error::usage(format!(
@@ -39,13 +86,21 @@ pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
         .with_help("run something first, or pass trace files: `llm-do stats t.jsonl`"));
     }
     let conn = crate::log::open(&path)?;
-    let rows = crate::log::calls(&conn, &crate::log::CallFilter::default())?;
-    let calls: Vec<CallRecord> = rows.iter().rev().map(record).collect();
-    let summary = crate::stats::summarize(&calls);
-    let switches = crate::log::switch_figures(&conn)?;
-    let savings: Vec<Saving> = switches.iter().map(|s| saving(s, &rows)).collect();
+    let summary = crate::stats::from_log(&conn, &scope.filter(None))?;
+    let switches = crate::log::switch_figures_within(&conn, &scope.window)?;
+    let savings = switches
+        .iter()
+        .map(|s| {
+            crate::log::worker_volume(&conn, &scope.filter(Some(&s.name))).map(|v| saving(s, &v))
+        })
+        .collect::<Result<Vec<Saving>, _>>()?;
     if settings.json {
         let json = serde_json::json!({
+            "window": {
+                "since": scope.window.since,
+                "until": scope.window.until,
+                "model": scope.model,
+            },
             "names": crate::stats::to_json(&summary),
             "switches": savings,
         });
@@ -53,6 +108,9 @@ pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
             "{}\n",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         ));
+    }
+    if !scope.is_all() {
+        out(&format!("{}\n\n", scope.describe()))?;
     }
     out(&crate::stats::render_text(&summary))?;
     if !savings.is_empty() {
@@ -62,28 +120,6 @@ pub fn from_log(settings: &crate::settings::Settings) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// A log row as the trace reader gives it.
-fn record(row: &crate::log::CallRow) -> CallRecord {
-    let kind = match row.kind.as_str() {
-        "worker" => "neural",
-        "fn" => "symbolic",
-        other => other,
-    };
-    CallRecord {
-        name: row.name.clone(),
-        kind: kind.to_string(),
-        input: row.input.clone(),
-        result: match (&row.output, &row.error) {
-            (_, Some(e)) => Err(e.clone()),
-            (Some(v), None) => Ok(v.clone()),
-            (None, None) => Err("unfinished".into()),
-        },
-        ms: row.ms,
-        tokens_in: u64::try_from(row.tokens_in).unwrap_or(0),
-        tokens_out: u64::try_from(row.tokens_out).unwrap_or(0),
-    }
 }
 
 /// One switch's live figures and what switching it to code would save.
@@ -131,27 +167,16 @@ impl Saving {
 }
 
 /// The saving of serving `f.name` with its fn, from the worker's logged calls of that name.
-fn saving(f: &crate::log::SwitchFigures, rows: &[crate::log::CallRow]) -> Saving {
-    let worker: Vec<&crate::log::CallRow> = rows
-        .iter()
-        .filter(|r| r.name == f.name && r.kind == "worker")
-        .collect();
-    let times: Vec<f64> = worker
-        .iter()
-        .filter_map(|r| crate::log::seconds_of(&r.time))
-        .collect();
-    let span = times.iter().copied().fold(f64::NAN, f64::max)
-        - times.iter().copied().fold(f64::NAN, f64::min);
+fn saving(f: &crate::log::SwitchFigures, v: &crate::log::Volume) -> Saving {
+    let time = |t: &Option<String>| t.as_deref().and_then(crate::log::seconds_of);
+    let span = match (time(&v.first), time(&v.last)) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
     // At least a day of observation, so a burst of test calls is not read as a huge rate.
     let weeks = span.max(86_400.0) / (7.0 * 86_400.0);
     #[allow(clippy::cast_precision_loss)]
-    let n = worker.len() as f64;
-    #[allow(clippy::cast_precision_loss)]
-    let tokens: f64 = worker
-        .iter()
-        .map(|r| (r.tokens_in + r.tokens_out) as f64)
-        .sum();
-    let cost: Option<f64> = worker.iter().map(|r| r.cost).sum();
+    let (n, tokens) = (v.calls as f64, v.tokens as f64);
     #[allow(clippy::cast_precision_loss)]
     let (calls, deferred, compared, agreed) = (
         f.calls as f64,
@@ -165,6 +190,6 @@ fn saving(f: &crate::log::SwitchFigures, rows: &[crate::log::CallRow]) -> Saving
         agreement: (compared > 0.0).then(|| agreed / compared),
         worker_calls_per_week: n / weeks,
         tokens_per_week: tokens / weeks,
-        cost_per_week: cost.map(|c| c / weeks),
+        cost_per_week: v.cost.map(|c| c / weeks),
     }
 }

@@ -52,7 +52,7 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
         return Err(at(
             &[key("defaults"), key("max_tokens")],
             "`max_tokens` must be at least 1".into(),
-            Some("omit it to use the default (1024)"),
+            Some("omit it to use the default (4096)"),
         ));
     }
     limits(&config.limits, at)?;

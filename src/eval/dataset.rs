@@ -2,22 +2,23 @@
 //! calls only) becomes a case whose `expected` is its most frequent output; an input that got
 //! different outputs is marked `"disputed": true`, for a person to settle.
 
-use serde_json::{Value, json};
+use std::collections::HashMap;
 
 use crate::log::CallRow;
-use crate::stats::{input_key, output_key};
+use crate::stats::{input_key_text, output_key_text};
 
-/// One distinct input, its outputs and how often each came.
+/// One distinct input, its outputs and how often each came, as compact JSON text (the log's
+/// own: a case line is written from it without parsing it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    pub input: Value,
+    pub input: String,
     /// Distinct outputs with counts, in the order first seen.
-    pub outputs: Vec<(Value, usize)>,
+    pub outputs: Vec<(String, usize)>,
 }
 
 impl Entry {
     /// The most frequent output (the first seen among equals).
-    pub fn expected(&self) -> &Value {
+    pub fn expected(&self) -> &str {
         let mut best = &self.outputs[0];
         for o in &self.outputs[1..] {
             if o.1 > best.1 {
@@ -32,12 +33,63 @@ impl Entry {
     }
 
     /// The case line: `{"input", "expected"}` and `"disputed": true` when it is.
-    pub fn to_case(&self) -> Value {
-        let mut v = json!({"input": self.input, "expected": self.expected()});
-        if self.disputed() {
-            v["disputed"] = Value::Bool(true);
+    pub fn to_case(&self) -> String {
+        let disputed = if self.disputed() {
+            ",\"disputed\":true"
+        } else {
+            ""
+        };
+        format!(
+            "{{\"input\":{},\"expected\":{}{disputed}}}",
+            self.input,
+            self.expected()
+        )
+    }
+}
+
+/// Gathers entries from successful calls fed oldest first, as the log's JSON text: equal
+/// inputs and outputs are found by their keys from the text (`stats::input_key_text`), and
+/// only the first text of each input and output is parsed.
+#[derive(Default)]
+pub struct Collector {
+    entries: Vec<Entry>,
+    /// Input key → its entry.
+    by_key: HashMap<String, usize>,
+    /// Per entry: output key → index in that entry's outputs.
+    outputs: Vec<HashMap<String, usize>>,
+}
+
+impl Collector {
+    /// One successful call: its input and output as JSON text.
+    pub fn push(&mut self, input: &str, output: &str) {
+        let key = input_key_text(input);
+        let i = match self.by_key.get(key.as_ref()) {
+            Some(&i) => i,
+            None => {
+                self.entries.push(Entry {
+                    input: input.to_string(),
+                    outputs: Vec::new(),
+                });
+                self.outputs.push(HashMap::new());
+                let i = self.entries.len() - 1;
+                self.by_key.insert(key.into_owned(), i);
+                i
+            }
+        };
+        let key = output_key_text(output);
+        match self.outputs[i].get(key.as_ref()) {
+            Some(&o) => self.entries[i].outputs[o].1 += 1,
+            None => {
+                let outputs = &mut self.entries[i].outputs;
+                outputs.push((output.to_string(), 1));
+                self.outputs[i].insert(key.into_owned(), outputs.len() - 1);
+            }
         }
-        v
+    }
+
+    /// The entries, in the order their inputs were first seen.
+    pub fn finish(self) -> Vec<Entry> {
+        self.entries
     }
 }
 
@@ -58,27 +110,59 @@ pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
             .then(a.run.cmp(&b.run))
             .then(a.id.cmp(&b.id))
     });
-    let mut keys: Vec<String> = Vec::new();
-    let mut out: Vec<Entry> = Vec::new();
+    let mut c = Collector::default();
     for r in rows {
-        let Some(output) = &r.output else { continue };
-        let key = input_key(&r.input);
-        let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-            keys.push(key);
-            out.push(Entry {
-                input: r.input.clone(),
-                outputs: Vec::new(),
-            });
-            out.len() - 1
-        });
-        let outputs = &mut out[i].outputs;
-        let ok = output_key(output);
-        match outputs.iter_mut().find(|(o, _)| output_key(o) == ok) {
-            Some(o) => o.1 += 1,
-            None => outputs.push((output.clone(), 1)),
+        if let Some(output) = &r.output {
+            c.push(&r.input.to_string(), &output.to_string());
         }
     }
-    out
+    c.finish()
+}
+
+/// The entries of the successful calls `filter` selects in the run log, oldest first (its
+/// limit is not used), read without parsing each call's JSON. As in [`entries`], a worker's
+/// name takes only the worker's calls.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn from_log(
+    conn: &rusqlite::Connection,
+    filter: &crate::log::CallFilter,
+) -> Result<Vec<Entry>, crate::log::LogError> {
+    let (clause, values) = filter.clause();
+    let clause = if clause.is_empty() {
+        "WHERE".to_string()
+    } else {
+        format!("{clause} AND")
+    };
+    // When the name is a worker's, only the worker's calls count (see [`entries`]).
+    let has_worker = conn
+        .prepare(&format!(
+            "SELECT 1 FROM calls {clause} kind = 'worker' LIMIT 1"
+        ))?
+        .exists(rusqlite::params_from_iter(values.iter()))?;
+    let clause = if has_worker {
+        format!("{clause} kind = 'worker' AND")
+    } else {
+        clause
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT input, output FROM calls {clause} error IS NULL AND output IS NOT NULL
+         ORDER BY time, run, id"
+    ))?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+    let mut c = Collector::default();
+    while let Some(r) = rows.next()? {
+        let input = r
+            .get_ref(0)?
+            .as_str_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or("null");
+        c.push(input, r.get_ref(1)?.as_str().unwrap_or("null"));
+    }
+    Ok(c.finish())
 }
 
 /// The JSONL text of `entries`.
@@ -92,6 +176,7 @@ pub fn jsonl(entries: &[Entry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn row(id: i64, input: Value, output: Option<Value>) -> CallRow {
         CallRow {
@@ -118,7 +203,10 @@ mod tests {
         ];
         let got = entries(&rows);
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0].outputs, vec![(json!("x"), 1), (json!("y "), 2)]);
+        assert_eq!(
+            got[0].outputs,
+            vec![("\"x\"".to_string(), 1), ("\"y \"".to_string(), 2)]
+        );
         assert_eq!(
             jsonl(&got),
             "{\"input\":{\"input\":\"a\"},\"expected\":\"y \",\"disputed\":true}\n{\"input\":{\"input\":\"b\"},\"expected\":\"z\"}\n"

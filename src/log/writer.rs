@@ -63,9 +63,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Start the thread: it opens the log at `db` (pruning runs older than `retain_days` and
+    /// Start the thread: it opens the log at `db` (applying `retention`, and
     /// checkpointing a grown WAL), then writes the batches of `run` as they come.
-    pub fn start(db: PathBuf, run: RunRow, retain_days: Option<u32>) -> Result<Writer, LogError> {
+    pub fn start(
+        db: PathBuf,
+        run: RunRow,
+        retention: super::Retention,
+    ) -> Result<Writer, LogError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (said, done) = mpsc::sync_channel(1);
         std::thread::Builder::new()
@@ -73,9 +77,7 @@ impl Writer {
             .spawn(move || {
                 let opened = (|| {
                     let conn = super::open(&db)?;
-                    if let Some(days) = retain_days {
-                        super::prune(&conn, days)?;
-                    }
+                    super::retain(&conn, retention)?;
                     super::checkpoint_if_grown(&conn, &db)?;
                     warm(&conn)?;
                     Ok(conn)

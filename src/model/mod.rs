@@ -240,10 +240,13 @@ impl std::ops::AddAssign for Usage {
 
 /// `max_tokens` sent on every wire when neither the worker nor `[defaults] max_tokens` sets
 /// one. Without a limit a local server (llama-server, Ollama) generates until its context is
-/// full: a small model that loops took minutes for one reply. A worker's reply is an answer,
-/// a structured value or tool calls: 1,024 tokens (about 750 words) holds them, and a reply
-/// that needs more fails loudly, naming this limit, instead of running on (docs/workers.md).
-pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+/// full: a small model that loops took minutes for one reply. 4,096 tokens (about 3,000 words)
+/// is what Anthropic requests always carried here and what peers default to, so a long answer
+/// from a hosted model is not cut off by surprise; a reply that needs more fails loudly, naming
+/// this limit, instead of running on. A worker whose answers are short says so with its own
+/// `max_tokens` (the bundled `filename_cleaner` sets 128), which also bounds a local model's
+/// runaway to seconds (docs/workers.md).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Why the model stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -85,7 +85,7 @@ async fn a_cut_off_structured_answer_fails_at_once_naming_max_tokens() {
     out.status(1);
     assert_eq!(
         out.stderr,
-        "error: worker `sum`: the reply of model `local:m` was cut off at `max_tokens` (1024 tokens, \
+        "error: worker `sum`: the reply of model `local:m` was cut off at `max_tokens` (4096 tokens, \
          the default); a cut-off structured answer is never valid JSON, so it is not re-asked\n  \
          hint: raise `max_tokens` in the worker's frontmatter or `[defaults] max_tokens` in llm-do.toml\n"
     );
@@ -216,7 +216,7 @@ async fn a_default_max_tokens_goes_on_every_wire() {
     let plain = "---\nmodel: local:m\n---\nGreet.\n";
     let own = "---\nmodel: local:m\nmax_tokens: 50\n---\nGreet.\n";
     for (config, worker, sent) in [
-        ("", plain, 1024),
+        ("", plain, 4096),
         ("[defaults]\nmax_tokens = 300\n", plain, 300),
         ("[defaults]\nmax_tokens = 300\n", own, 50),
     ] {
@@ -237,7 +237,7 @@ async fn a_default_max_tokens_goes_on_every_wire() {
     let last = bodies(&server).await.pop().unwrap();
     assert_eq!(
         (last.get("max_tokens"), &last["max_completion_tokens"]),
-        (None, &json!(1024))
+        (None, &json!(4096))
     );
     let t = project(&anthropic_server, "[defaults]\nmax_tokens = 300\n").worker(
         "greet",

@@ -1,0 +1,204 @@
+//! Time windows over the run log (`--since`, `--until`): a duration back from now (`90s`,
+//! `15m`, `3h`, `7d`, `2w`) or a moment (RFC 3339, `2026-12-01T09:30:00+02:00`, or a day,
+//! `2026-12-01`), turned into the log's own time text (UTC, milliseconds) so that a window is
+//! two text comparisons the `time` indexes answer.
+
+use std::time::{Duration, SystemTime};
+
+/// A bound that is neither a duration nor a timestamp.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "`{0}` is not a time: give a duration back from now (`30m`, `3h`, `7d`, `2w`) or an RFC 3339 timestamp (`2026-12-01T09:30:00Z`, `2026-12-01`)"
+)]
+pub struct BadTime(pub String);
+
+/// Which calls a reader sees, by the time each started: `since <= time < until`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Inclusive lower bound, as the log writes times.
+    pub since: Option<String>,
+    /// Exclusive upper bound, as the log writes times.
+    pub until: Option<String>,
+}
+
+impl Window {
+    /// The window `--since`/`--until` name, read at `now`.
+    ///
+    /// # Errors
+    ///
+    /// Either bound is not a time.
+    pub fn parse(
+        since: Option<&str>,
+        until: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Window, BadTime> {
+        let bound = |s: Option<&str>| s.map(|s| moment(s, now)).transpose();
+        Ok(Window {
+            since: bound(since)?,
+            until: bound(until)?,
+        })
+    }
+
+    /// Whether the window is the whole log.
+    pub fn is_all(&self) -> bool {
+        self.since.is_none() && self.until.is_none()
+    }
+
+    /// How a report names the window: `all of the run log`, `since T`, `until T`, `T to U`.
+    pub fn describe(&self) -> String {
+        match (&self.since, &self.until) {
+            (None, None) => "all of the run log".into(),
+            (Some(s), None) => format!("calls since {s}"),
+            (None, Some(u)) => format!("calls before {u}"),
+            (Some(s), Some(u)) => format!("calls from {s} to {u}"),
+        }
+    }
+}
+
+/// One bound: a duration before `now`, or a timestamp, as the log's time text.
+fn moment(text: &str, now: SystemTime) -> Result<String, BadTime> {
+    let bad = || BadTime(text.to_string());
+    let t = text.trim();
+    if let Some(back) = duration(t) {
+        let at = now.checked_sub(back).ok_or_else(bad)?;
+        return Ok(super::time::format_time(at));
+    }
+    let secs = timestamp(t).ok_or_else(bad)?;
+    let at = u64::try_from(secs)
+        .ok()
+        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .ok_or_else(bad)?;
+    Ok(super::time::format_time(at))
+}
+
+/// `N` followed by one unit: `s`, `m`, `h`, `d` or `w`.
+fn duration(t: &str) -> Option<Duration> {
+    let unit = t.chars().last()?;
+    let n: u64 = t.get(..t.len() - unit.len_utf8())?.parse().ok()?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(n.checked_mul(secs)?))
+}
+
+/// Seconds since the epoch of `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z`
+/// or `±HH:MM` (a space may stand for the `T`).
+fn timestamp(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&mo) {
+        return None;
+    }
+    if !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    if t.len() == 10 {
+        return Some(days * 86_400);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (h, mi) = (digits(11..13)?, digits(14..16)?);
+    let mut at = 16;
+    let mut s = 0;
+    if b.get(at) == Some(&b':') {
+        s = digits(17..19)?;
+        at = 19;
+        if b.get(at) == Some(&b'.') {
+            at += 1;
+            while b.get(at).is_some_and(u8::is_ascii_digit) {
+                at += 1;
+            }
+        }
+    }
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let offset = match t.get(at..)? {
+        "Z" | "z" => 0,
+        zone if zone.len() == 6 && matches!(&zone[..1], "+" | "-") && &zone[3..4] == ":" => {
+            let (zh, zm) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            sign * (zh * 3600 + zm * 60)
+        }
+        _ => return None,
+    };
+    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn durations_count_back_from_now() {
+        let now = at(1_796_158_954_038); // 2026-12-01T21:02:34.038Z
+        let w = Window::parse(Some("3h"), Some("90s"), now).unwrap();
+        assert_eq!(w.since.as_deref(), Some("2026-12-01T18:02:34.038Z"));
+        assert_eq!(w.until.as_deref(), Some("2026-12-01T21:01:04.038Z"));
+        let w = Window::parse(Some("7d"), None, now).unwrap();
+        assert_eq!(w.since.as_deref(), Some("2026-11-24T21:02:34.038Z"));
+        assert_eq!(w.describe(), "calls since 2026-11-24T21:02:34.038Z");
+        assert!(Window::parse(None, None, now).unwrap().is_all());
+    }
+
+    #[test]
+    fn timestamps_are_read_in_utc() {
+        let now = at(0);
+        let one = |s: &str| Window::parse(Some(s), None, now).map(|w| w.since.unwrap());
+        assert_eq!(one("2026-12-01").unwrap(), "2026-12-01T00:00:00.000Z");
+        assert_eq!(
+            one("2026-12-01T09:30:00Z").unwrap(),
+            "2026-12-01T09:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01T09:30:00+02:00").unwrap(),
+            "2026-12-01T07:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01 01:00-01:30").unwrap(),
+            "2026-12-01T02:30:00.000Z"
+        );
+        assert_eq!(
+            one("2026-12-01T09:30:00.250Z").unwrap(),
+            "2026-12-01T09:30:00.000Z"
+        );
+        for bad in [
+            "yesterday",
+            "7x",
+            "2026-13-01",
+            "2026-12-01T25:00Z",
+            "2026-12-01T09:30",
+            "",
+        ] {
+            assert_eq!(one(bad), Err(BadTime(bad.into())), "{bad}");
+        }
+    }
+}
