@@ -171,13 +171,18 @@ pub fn render(error: Error) -> ExitCode {
         let _ = writeln!(io::stderr().lock(), "{v}");
         return code;
     }
-    let text = match error {
+    let _ = io::stderr().lock().write_all(text(error).as_bytes());
+    code
+}
+
+/// The text [`render`] writes for `error` in the human format (for faces that hand errors
+/// on instead of printing them, e.g. MCP tool errors of `llm-do mcp serve`).
+pub fn text(error: Error) -> String {
+    match error {
         Error::Call(CallError::Cancelled) => "interrupted\n".to_string(),
         e if is_located(&e) => format!("{:?}\n", miette::Report::new(e)),
         e => plain(&e),
-    };
-    let _ = io::stderr().lock().write_all(text.as_bytes());
-    code
+    }
 }
 
 /// Whether miette has a source snippet to show for `e` (or for something related to it).

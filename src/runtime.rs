@@ -227,7 +227,7 @@ impl Runtime {
     }
 
     /// The approval gate for `project`: the settings' and session's mode, its rules and
-    /// policy fn, the terminal prompt.
+    /// policy fn, the terminal prompt (never when serving MCP clients).
     fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
         let mut gate = Gate::new(self.approval_mode(), &project.config.approvals)
             .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
@@ -235,7 +235,9 @@ impl Runtime {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));
         }
-        if std::io::stderr().is_terminal()
+        if self.settings.serving {
+            gate = gate.with_headless(crate::approval::Headless::McpClient);
+        } else if std::io::stderr().is_terminal()
             && let Some(prompter) = TerminalPrompter::detect()
         {
             gate = gate.with_prompter(Box::new(prompter));
