@@ -19,6 +19,7 @@ mod interrupts;
 mod layers;
 mod log;
 mod mcp;
+mod mcp_serve;
 mod models;
 mod new_users;
 mod proptests;

@@ -150,7 +150,10 @@ pub fn tool_for(callee: &Callee) -> Option<Tool> {
     let (description, input, output) = match callee {
         Callee::Worker(w) => (worker_description(w), w.input.clone(), w.output.clone()),
         Callee::Switch(s) => (
-            worker_description(&s.worker),
+            match (&s.worker.description, s.code.description.trim()) {
+                (None, doc) if !doc.is_empty() => doc.to_string(),
+                _ => worker_description(&s.worker),
+            },
             s.worker.input.clone(),
             s.worker.output.clone(),
         ),
