@@ -27,7 +27,7 @@ mod terminal;
 use rules::CompiledRule;
 pub use rules::RuleError;
 
-pub use terminal::TerminalPrompter;
+pub use terminal::{TerminalPrompter, render_request};
 
 /// One LLM-initiated tool call awaiting a decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +130,13 @@ pub enum Headless {
     /// `llm-do mcp serve`: the MCP client cannot be asked; start the server with
     /// `--approve-all` or add a rule.
     McpClient,
+}
+
+/// A prompter shared with whoever set it up (`llm-do mcp serve` keeps the client's).
+impl<P: Prompter + ?Sized> Prompter for std::sync::Arc<P> {
+    fn ask(&self, req: &Request) -> PromptAnswer {
+        (**self).ask(req)
+    }
 }
 
 /// The global approval mode from the command line.

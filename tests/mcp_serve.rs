@@ -1,10 +1,13 @@
 //! `llm-do mcp serve` end to end: rmcp's client drives the real binary over the child's
 //! stdio (listing tools, calling a fn, a worker with the test model, errors as tool errors,
-//! an approval denied for want of someone to ask), `--list` prints what a client sees, and
+//! approvals asked through elicitation, or denied for want of someone to ask), `--list` prints what a client sees, and
 //! llm-do's own MCP client calls another project through it.
 
+use std::sync::{Arc, Mutex};
+
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, Implementation,
 };
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
@@ -165,15 +168,20 @@ fn writer_model(request) {
 }
 "#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_approval_is_denied_with_how_to_allow_it() {
-    let t = Test::new()
+/// A project offering one worker that writes `out.txt` (which needs approval).
+fn writer_project() -> Test {
+    Test::new()
         .config("[serve]\nexpose = [\"writer\"]\n")
         .script("model", WRITER_MODEL)
         .worker(
             "writer",
             "---\nmodel: script:writer_model\ntoolsets: [fs]\n---\nWrite out.txt.\n",
-        );
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_elicitation_an_approval_is_denied_with_how_to_allow_it() {
+    let t = writer_project();
     let before = tree(t.path());
     let client = connect(&t, &["--no-log"]).await;
     let result = call(&client, "writer", json!({"input": "go"})).await;
@@ -189,6 +197,68 @@ async fn an_approval_is_denied_with_how_to_allow_it() {
     let result = call(&client, "writer", json!({"input": "go"})).await;
     assert!(text(&result).starts_with("write result: wrote"), "{}", text(&result));
     client.cancel().await.unwrap();
+    assert_eq!(std::fs::read_to_string(t.path().join("out.txt")).unwrap(), "x");
+}
+
+/// A client that answers every elicitation with `action` and keeps the questions.
+#[derive(Clone)]
+struct Answering {
+    action: ElicitationAction,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for Answering {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("asking-agent", "1.0"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
+            self.asked.lock().unwrap().push(message);
+        }
+        Ok(ElicitResult::new(self.action.clone()))
+    }
+}
+
+/// The approval question of the writer worker's `write_file` call.
+const QUESTION: &str = "approval needed: `write_file`\n  called by: writer\n  arguments:\n    {\n      \"content\": \"x\",\n      \"path\": \"out.txt\"\n    }\nAccept to approve this call; decline to deny it.";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_are_asked_of_a_client_that_elicits() {
+    let t = writer_project();
+    for (action, answer) in [
+        (
+            ElicitationAction::Decline,
+            "write result: denied: declined by the MCP client's user",
+        ),
+        (ElicitationAction::Accept, "write result: wrote 1 bytes to `out.txt`"),
+    ] {
+        let client = Answering {
+            action,
+            asked: Arc::default(),
+        };
+        let mut cmd = tokio::process::Command::from(t.command(&["mcp", "serve", "--no-log"]));
+        cmd.stderr(std::process::Stdio::null());
+        let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
+        let running = client.clone().serve(transport).await.expect("MCP handshake");
+        let Value::Object(args) = json!({"input": "go"}) else {
+            unreachable!()
+        };
+        let result = running
+            .call_tool(CallToolRequestParams::new("writer").with_arguments(args))
+            .await
+            .unwrap();
+        assert_eq!(text(&result), answer);
+        assert_eq!(*client.asked.lock().unwrap(), [QUESTION]);
+        running.cancel().await.unwrap();
+    }
     assert_eq!(std::fs::read_to_string(t.path().join("out.txt")).unwrap(), "x");
 }
 

@@ -5,8 +5,9 @@
 //! narrowed by `[serve] expose`. Each tool call is one run, exactly as `llm-do run NAME`: a
 //! runtime loaded for it, the call through the seam (validation, budgets, traces, the switch),
 //! the run log recording the client's name and the tool. Errors come back as tool errors
-//! (`isError`) with the text the CLI prints. Approvals are never asked on a terminal: a call
-//! needing one is denied with a message saying how to allow it.
+//! (`isError`) with the text the CLI prints. Approvals are never asked on a terminal: a worker's
+//! tool call needing one is asked of the client through MCP elicitation when it offers it, and
+//! otherwise denied with a message saying how to allow it.
 
 use std::sync::Arc;
 
@@ -14,10 +15,12 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::Value;
 
+use crate::approval::{PromptAnswer, Prompter, Request};
 use crate::call::{CallCtx, Input};
 use crate::project::Callee;
 use crate::report::Error;
@@ -227,8 +230,15 @@ struct Server {
 }
 
 impl Server {
-    /// Call `tool` with `args` for `client`, as one run.
-    async fn call(&self, tool: &Offered, args: JsonObject, client: &str) -> CallToolResult {
+    /// Call `tool` with `args` for `client` (asked about approvals through `ask`, when it can
+    /// be), as one run.
+    async fn call(
+        &self,
+        tool: &Offered,
+        args: JsonObject,
+        client: &str,
+        ask: Option<Peer<RoleServer>>,
+    ) -> CallToolResult {
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
         let rt = match setup::runtime_logged_as(
             &self.settings,
@@ -241,6 +251,15 @@ impl Server {
             Ok(rt) => rt,
             Err(e) => return failure(e),
         };
+        if let Some(peer) = ask {
+            let prompter = Arc::new(Elicit {
+                peer,
+                handle: rt.handle.clone(),
+            });
+            if let Err(e) = rt.set_prompter(prompter) {
+                return failure(e.into());
+            }
+        }
         let out = match rt.resolve(tool.name()) {
             Ok(callee) => {
                 let top = CallCtx::default();
@@ -304,11 +323,50 @@ impl ServerHandler for Server {
             }
             return Err(ErrorData::invalid_params(message, None));
         };
-        let client = context
-            .peer
-            .peer_info()
+        let info = context.peer.peer_info();
+        let client = info
+            .as_ref()
             .map_or_else(|| "an MCP client".to_string(), |i| i.client_info.name.clone());
+        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
+        let ask = elicits.then(|| context.peer.clone());
         let args = request.arguments.unwrap_or_default();
-        Ok(self.call(tool, args, &client).await.into())
+        Ok(self.call(tool, args, &client, ask).await.into())
     }
+}
+
+/// Asks the connected client about an approval with an MCP elicitation (a form with no
+/// fields): accept approves this call, decline denies it, cancel aborts the run.
+struct Elicit {
+    peer: Peer<RoleServer>,
+    /// The async runtime the request is sent on (the gate asks from a blocking thread).
+    handle: tokio::runtime::Handle,
+}
+
+impl Prompter for Elicit {
+    fn ask(&self, req: &Request) -> PromptAnswer {
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: question(req),
+            requested_schema: ElicitationSchema::new(std::collections::BTreeMap::new()),
+        };
+        match self.handle.block_on(self.peer.create_elicitation(params)) {
+            Ok(r) => match r.action {
+                ElicitationAction::Accept => PromptAnswer::Once,
+                ElicitationAction::Decline => {
+                    PromptAnswer::Deny(Some("declined by the MCP client's user".into()))
+                }
+                ElicitationAction::Cancel => PromptAnswer::Quit,
+                other => PromptAnswer::Deny(Some(format!(
+                    "the MCP client answered `{other:?}`, which llm-do does not know"
+                ))),
+            },
+            Err(e) => PromptAnswer::Deny(Some(format!("the MCP client could not be asked: {e}"))),
+        }
+    }
+}
+
+/// The approval question: what the terminal prompt shows, without its leading blank line.
+fn question(req: &Request) -> String {
+    let text = crate::approval::render_request(req);
+    format!("{}\nAccept to approve this call; decline to deny it.", text.trim())
 }
