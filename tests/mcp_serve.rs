@@ -282,6 +282,12 @@ fn list_prints_what_a_client_sees() {
         .collect();
     assert_eq!(names, ["summarise", "double"]);
     assert_eq!(json[0]["outputSchema"]["required"], json!(["summary"]));
+    let text = std::fs::read_to_string(crate::util::repo().join("docs/cli.schema.json")).unwrap();
+    let mut schema: Value = serde_json::from_str(&text).unwrap();
+    schema["$ref"] = json!("#/$defs/mcp_serve_list");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[test]
