@@ -213,7 +213,7 @@ pub struct LogConfig {
 pub struct Serve {
     /// The names `llm-do mcp serve` offers as tools, exactly (workers, fns, `[stabilize]`
     /// names). Unset: every worker, trusted fn and switch name except the approval policy
-    /// `approve`.
+    /// `approve` and `script:` model fns.
     pub expose: Option<Vec<String>>,
 }
 

@@ -324,3 +324,11 @@ fn llm_do_calls_another_project_through_its_server() {
     out.status(0);
     assert_eq!(out.stdout, "42\n");
 }
+
+#[test]
+fn script_model_fns_are_not_offered_by_default() {
+    let t = writer_project().config("");
+    let out = t.run_with(&["mcp", "serve", "--list"]);
+    out.status(0);
+    assert_eq!(out.stdout, "worker  writer  Run the `writer` worker.  workers/writer.worker\n");
+}

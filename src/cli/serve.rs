@@ -88,7 +88,7 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
 }
 
 /// The tools offered for the project loaded in `rt`: `[serve] expose` when set, else every
-/// worker, trusted fn and switch name but the approval policy fn.
+/// worker, trusted fn and switch name but the approval policy fn and `script:` model fns.
 ///
 /// # Errors
 ///
@@ -110,9 +110,11 @@ pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
                     .iter()
                     .any(|e| e.kind == EntryKind::Switch && e.name == name)
             };
+            let models = script_models(&project);
             servable
                 .iter()
                 .filter(|e| !e.untrusted && e.name != crate::runtime::POLICY_FN)
+                .filter(|e| e.kind != EntryKind::Fn || !models.contains(e.name.as_str()))
                 .filter(|e| e.kind == EntryKind::Switch || !switch(&e.name))
                 .collect()
         }
@@ -129,6 +131,19 @@ pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
         }
     }
     Ok(out)
+}
+
+/// The fns the project uses as `script:NAME` models (by workers or `[defaults] model`): they
+/// answer model requests, not callers, so they are not offered by default.
+fn script_models(project: &crate::project::Project) -> std::collections::BTreeSet<&str> {
+    let workers = project
+        .workers
+        .values()
+        .flat_map(|w| w.models.iter().map(|m| m.name.as_str()));
+    workers
+        .chain(project.config.defaults.model.as_deref())
+        .filter_map(|m| m.strip_prefix("script:"))
+        .collect()
 }
 
 /// The servable entry called `name` (a switch before the worker and fn sharing its name).
