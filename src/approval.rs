@@ -295,7 +295,10 @@ impl Gate {
             return verdict(Outcome::Approved, DecidedBy::Session);
         }
         let Some(prompter) = &self.prompter else {
-            return verdict(Outcome::Denied(headless_denial(&req.tool, self.headless)), source);
+            return verdict(
+                Outcome::Denied(headless_denial(&req.tool, self.headless)),
+                source,
+            );
         };
         let _turn = crate::sync::lock(&self.prompting);
         // Another thread may have been answered `a` for the same call while we waited.

@@ -57,7 +57,10 @@ async fn call(
 
 fn text(result: &CallToolResult) -> String {
     let v = serde_json::to_value(result).unwrap();
-    v["content"][0]["text"].as_str().unwrap_or_default().to_string()
+    v["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,9 +198,16 @@ async fn without_elicitation_an_approval_is_denied_with_how_to_allow_it() {
     // `--approve-all` on the server lets it through.
     let client = connect(&t, &["--no-log", "--approve-all"]).await;
     let result = call(&client, "writer", json!({"input": "go"})).await;
-    assert!(text(&result).starts_with("write result: wrote"), "{}", text(&result));
+    assert!(
+        text(&result).starts_with("write result: wrote"),
+        "{}",
+        text(&result)
+    );
     client.cancel().await.unwrap();
-    assert_eq!(std::fs::read_to_string(t.path().join("out.txt")).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out.txt")).unwrap(),
+        "x"
+    );
 }
 
 /// A client that answers every elicitation with `action` and keeps the questions.
@@ -238,7 +248,10 @@ async fn approvals_are_asked_of_a_client_that_elicits() {
             ElicitationAction::Decline,
             "write result: denied: declined by the MCP client's user",
         ),
-        (ElicitationAction::Accept, "write result: wrote 1 bytes to `out.txt`"),
+        (
+            ElicitationAction::Accept,
+            "write result: wrote 1 bytes to `out.txt`",
+        ),
     ] {
         let client = Answering {
             action,
@@ -247,7 +260,11 @@ async fn approvals_are_asked_of_a_client_that_elicits() {
         let mut cmd = tokio::process::Command::from(t.command(&["mcp", "serve", "--no-log"]));
         cmd.stderr(std::process::Stdio::null());
         let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
-        let running = client.clone().serve(transport).await.expect("MCP handshake");
+        let running = client
+            .clone()
+            .serve(transport)
+            .await
+            .expect("MCP handshake");
         let Value::Object(args) = json!({"input": "go"}) else {
             unreachable!()
         };
@@ -259,7 +276,10 @@ async fn approvals_are_asked_of_a_client_that_elicits() {
         assert_eq!(*client.asked.lock().unwrap(), [QUESTION]);
         running.cancel().await.unwrap();
     }
-    assert_eq!(std::fs::read_to_string(t.path().join("out.txt")).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out.txt")).unwrap(),
+        "x"
+    );
 }
 
 #[test]
@@ -286,7 +306,10 @@ fn list_prints_what_a_client_sees() {
     let mut schema: Value = serde_json::from_str(&text).unwrap();
     schema["$ref"] = json!("#/$defs/mcp_serve_list");
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
 
@@ -330,5 +353,8 @@ fn script_model_fns_are_not_offered_by_default() {
     let t = writer_project().config("");
     let out = t.run_with(&["mcp", "serve", "--list"]);
     out.status(0);
-    assert_eq!(out.stdout, "worker  writer  Run the `writer` worker.  workers/writer.worker\n");
+    assert_eq!(
+        out.stdout,
+        "worker  writer  Run the `writer` worker.  workers/writer.worker\n"
+    );
 }

@@ -64,7 +64,13 @@ pub fn entries(p: &Project) -> Vec<Entry> {
             .as_ref()
             .map_or_else(|| "inline".into(), |p| p.display().to_string());
         let description = w.description.clone().unwrap_or_default();
-        rows.push(entry(EntryKind::Worker, &w.name, w.name.clone(), description, source));
+        rows.push(entry(
+            EntryKind::Worker,
+            &w.name,
+            w.name.clone(),
+            description,
+            source,
+        ));
     }
     for f in p.fns.values() {
         let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
@@ -92,7 +98,13 @@ pub fn entries(p: &Project) -> Vec<Entry> {
             None => format!("served by {serves}"),
         };
         let source = "llm-do.toml [stabilize]".to_string();
-        rows.push(entry(EntryKind::Switch, name, name.clone(), description, source));
+        rows.push(entry(
+            EntryKind::Switch,
+            name,
+            name.clone(),
+            description,
+            source,
+        ));
     }
     for b in crate::script::builtins::BUILTINS {
         rows.push(entry(

@@ -97,7 +97,12 @@ pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
     let project = rt.project();
     let servable: Vec<Entry> = entries(&project)
         .into_iter()
-        .filter(|e| matches!(e.kind, EntryKind::Worker | EntryKind::Fn | EntryKind::Switch))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntryKind::Worker | EntryKind::Fn | EntryKind::Switch
+            )
+        })
         .collect();
     let chosen: Vec<&Entry> = match &project.config.serve.expose {
         Some(names) => names
@@ -339,9 +344,10 @@ impl ServerHandler for Server {
             return Err(ErrorData::invalid_params(message, None));
         };
         let info = context.peer.peer_info();
-        let client = info
-            .as_ref()
-            .map_or_else(|| "an MCP client".to_string(), |i| i.client_info.name.clone());
+        let client = info.as_ref().map_or_else(
+            || "an MCP client".to_string(),
+            |i| i.client_info.name.clone(),
+        );
         let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
         let ask = elicits.then(|| context.peer.clone());
         let args = request.arguments.unwrap_or_default();
@@ -383,5 +389,8 @@ impl Prompter for Elicit {
 /// The approval question: what the terminal prompt shows, without its leading blank line.
 fn question(req: &Request) -> String {
     let text = crate::approval::render_request(req);
-    format!("{}\nAccept to approve this call; decline to deny it.", text.trim())
+    format!(
+        "{}\nAccept to approve this call; decline to deny it.",
+        text.trim()
+    )
 }

@@ -212,9 +212,9 @@ fn finish_closing(
         ),
         help: None,
     });
-    let saved = rt
-        .cassette()
-        .map_or(Ok(()), |c| c.save().map_err(|e| Error::failed(e.to_string())));
+    let saved = rt.cassette().map_or(Ok(()), |c| {
+        c.save().map_err(|e| Error::failed(e.to_string()))
+    });
     (closing, saved.and(flushed))
 }
 
