@@ -358,3 +358,56 @@ fn script_model_fns_are_not_offered_by_default() {
         "worker  writer  Run the `writer` worker.  workers/writer.worker\n"
     );
 }
+
+/// Wait until `done` holds, checking every 20 ms; a safety net gives up after a minute.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_clients_cancellation_cancels_the_call() {
+    use std::io::Write;
+    let t = Test::new().script(
+        "wait",
+        "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
+    );
+    let mut child = t
+        .command(&["mcp", "serve"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    wait_until("the call to start", || t.path().join("started").exists());
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#;
+    writeln!(stdin, "{cancel}").unwrap();
+    // With the server still connected, the run ends, cancelled: an error, not `ok` a minute on.
+    let mut line = String::new();
+    wait_until("the run to end", || {
+        let runs = t.run_with(&["logs", "--runs"]);
+        line = runs.stdout.trim_end().to_string();
+        !line.is_empty() && line.split_whitespace().nth(2) != Some("unfinished")
+    });
+    assert_eq!(line.split_whitespace().nth(2), Some("error"), "{line}");
+    assert!(
+        line.ends_with("llm-do mcp serve: raw called wait"),
+        "{line}"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

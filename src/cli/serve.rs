@@ -4,7 +4,8 @@
 //! The names offered come from the one enumeration of `llm-do list` ([`super::list::entries`]),
 //! narrowed by `[serve] expose`. Each tool call is one run, exactly as `llm-do run NAME`: a
 //! runtime loaded for it, the call through the seam (validation, budgets, traces, the switch),
-//! the run log recording the client's name and the tool. Errors come back as tool errors
+//! the run log recording the client's name and the tool; the client's cancellation (or its
+//! going away) cancels the call tree. Errors come back as tool errors
 //! (`isError`) with the text the CLI prints. Approvals are never asked on a terminal: a worker's
 //! tool call needing one is asked of the client through MCP elicitation when it offers it, and
 //! otherwise denied with a message saying how to allow it.
@@ -71,20 +72,84 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
         return print(&tools, settings.json);
     }
     let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
+    let running = Arc::new(Running::default());
     let server = Server {
         settings: Arc::new(settings),
         tools: Arc::new(tools),
         observer,
+        running: running.clone(),
     };
     let service = server
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
-    service
-        .waiting()
-        .await
-        .map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
+    let stopped = service.waiting().await;
+    // The client is gone: calls still running are cancelled, and each run ends in the log.
+    running.stop().await;
+    stopped.map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
     Ok(())
+}
+
+/// The calls running now: cancelled together when the client goes away, then waited for, so
+/// that every run ends (in the run log too) before the process does.
+#[derive(Default)]
+struct Running {
+    calls: std::sync::Mutex<Vec<(u64, Arc<crate::cancel::Cancel>)>>,
+    next: std::sync::atomic::AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+impl Running {
+    /// Count a call whose run is cancelled through `cancel`, until the guard drops.
+    fn enter(self: &Arc<Self>, cancel: Arc<crate::cancel::Cancel>) -> RunningGuard {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::sync::lock(&self.calls).push((id, cancel));
+        RunningGuard {
+            running: self.clone(),
+            id,
+        }
+    }
+
+    /// Cancel every running call and wait until all have ended.
+    async fn stop(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            {
+                let calls = crate::sync::lock(&self.calls);
+                if calls.is_empty() {
+                    return;
+                }
+                for (_, cancel) in calls.iter() {
+                    cancel.cancel();
+                }
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One running call, counted in [`Running`] while alive.
+struct RunningGuard {
+    running: Arc<Running>,
+    id: u64,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.running.calls).retain(|(id, _)| *id != self.id);
+        self.running.idle.notify_waiters();
+    }
 }
 
 /// The tools offered for the project loaded in `rt`: `[serve] expose` when set, else every
@@ -247,6 +312,8 @@ struct Server {
     tools: Arc<Vec<Offered>>,
     /// `-v` and `--trace FILE`, shared by every call's run.
     observer: Arc<dyn Observer>,
+    /// The calls running now.
+    running: Arc<Running>,
 }
 
 impl Server {
@@ -258,6 +325,7 @@ impl Server {
         args: JsonObject,
         client: &str,
         ask: Option<Peer<RoleServer>>,
+        cancelled: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> CallToolResult {
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
         let rt = match setup::runtime_logged_as(
@@ -271,6 +339,14 @@ impl Server {
             Ok(rt) => rt,
             Err(e) => return failure(e),
         };
+        let _running = self.running.enter(rt.cancel.clone());
+        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
+        let cancel = rt.cancel.clone();
+        let watcher = tokio::spawn(async move {
+            cancelled.await;
+            cancel.cancel();
+        });
+        let _watching = AbortOnDrop(watcher);
         if let Some(peer) = ask {
             let prompter = Arc::new(Elicit {
                 peer,
@@ -351,7 +427,18 @@ impl ServerHandler for Server {
         let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
         let ask = elicits.then(|| context.peer.clone());
         let args = request.arguments.unwrap_or_default();
-        Ok(self.call(tool, args, &client, ask).await.into())
+        // The run goes on in its own task when the request is dropped (the client went away),
+        // so it still ends in the run log once cancelled.
+        let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
+        let cancelled = async move { ct.cancelled().await };
+        let run =
+            tokio::spawn(async move { server.call(&tool, args, &client, ask, cancelled).await });
+        let result = run.await.unwrap_or_else(|e| {
+            failure(Error::failed(format!(
+                "internal: the call ended abnormally: {e}"
+            )))
+        });
+        Ok(result.into())
     }
 }
 
