@@ -238,3 +238,53 @@ fn print(tools: &[Offered], json: bool) -> Result<(), Error> {
         .collect();
     super::list::print_table(&rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: EntryKind, name: &str) -> Entry {
+        Entry {
+            kind,
+            name: name.into(),
+            signature: name.into(),
+            description: String::new(),
+            source: String::new(),
+            untrusted: false,
+        }
+    }
+
+    #[test]
+    fn a_switch_is_found_before_its_worker_and_fn() {
+        let all = [
+            entry(EntryKind::Worker, "triage"),
+            entry(EntryKind::Fn, "triage"),
+            entry(EntryKind::Switch, "triage"),
+            entry(EntryKind::Fn, "double"),
+        ];
+        assert_eq!(find(&all, "triage").unwrap().kind, EntryKind::Switch);
+        assert_eq!(find(&all, "double").unwrap().kind, EntryKind::Fn);
+    }
+
+    #[test]
+    fn an_unknown_name_suggests_the_nearest() {
+        let all = [entry(EntryKind::Worker, "summarise")];
+        let e = find(&all, "sumarise").unwrap_err();
+        assert_eq!(
+            crate::report::text(e),
+            "error: `[serve] expose` in llm-do.toml names `sumarise`, which is no worker, fn or `[stabilize]` name of the project\n  hint: did you mean `summarise`?\n"
+        );
+    }
+
+    #[test]
+    fn only_object_schemas_are_output_schemas() {
+        let object = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(
+            object_schema(object.clone()).map(Value::Object),
+            Some(object)
+        );
+        assert_eq!(object_schema(json!({"type": "string"})), None);
+        assert_eq!(object_schema(json!(true)), None);
+    }
+}
