@@ -27,7 +27,7 @@ mod terminal;
 use rules::CompiledRule;
 pub use rules::RuleError;
 
-pub use terminal::TerminalPrompter;
+pub use terminal::{TerminalPrompter, render_request};
 
 /// One LLM-initiated tool call awaiting a decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,24 @@ pub trait Prompter: Send + Sync {
     fn ask(&self, req: &Request) -> PromptAnswer;
 }
 
+/// Why a gate has no one to ask: what its denials of "prompt" answers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Headless {
+    /// No terminal (a pipe, CI): rerun with `--approve-all` or add a rule.
+    #[default]
+    NoTerminal,
+    /// `llm-do mcp serve`: the MCP client cannot be asked; start the server with
+    /// `--approve-all` or add a rule.
+    McpClient,
+}
+
+/// A prompter shared with whoever set it up (`llm-do mcp serve` keeps the client's).
+impl<P: Prompter + ?Sized> Prompter for std::sync::Arc<P> {
+    fn ask(&self, req: &Request) -> PromptAnswer {
+        (**self).ask(req)
+    }
+}
+
 /// The global approval mode from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -143,6 +161,8 @@ pub struct Gate {
     policy: Option<Policy>,
     rules: Vec<CompiledRule>,
     prompter: Option<Box<dyn Prompter>>,
+    /// What a "prompt" answer without a prompter says.
+    headless: Headless,
     /// Tool + canonical arguments approved with `a`.
     session: Mutex<HashSet<String>>,
     /// Serializes prompts: one question on the terminal at a time.
@@ -173,6 +193,7 @@ impl Gate {
             policy: None,
             rules,
             prompter: None,
+            headless: Headless::default(),
             session: Mutex::new(HashSet::new()),
             prompting: Mutex::new(()),
         })
@@ -189,6 +210,13 @@ impl Gate {
     #[must_use]
     pub fn with_prompter(mut self, prompter: Box<dyn Prompter>) -> Self {
         self.prompter = Some(prompter);
+        self
+    }
+
+    /// Say `why` when a "prompt" answer finds no prompter.
+    #[must_use]
+    pub fn with_headless(mut self, why: Headless) -> Self {
+        self.headless = why;
         self
     }
 
@@ -267,7 +295,10 @@ impl Gate {
             return verdict(Outcome::Approved, DecidedBy::Session);
         }
         let Some(prompter) = &self.prompter else {
-            return verdict(Outcome::Denied(headless_denial(&req.tool)), source);
+            return verdict(
+                Outcome::Denied(headless_denial(&req.tool, self.headless)),
+                source,
+            );
         };
         let _turn = crate::sync::lock(&self.prompting);
         // Another thread may have been answered `a` for the same call while we waited.
@@ -317,9 +348,16 @@ fn verdict(outcome: Outcome, decided_by: DecidedBy) -> Verdict {
     }
 }
 
-fn headless_denial(tool: &str) -> String {
+fn headless_denial(tool: &str, why: Headless) -> String {
+    let (lacking, flag) = match why {
+        Headless::NoTerminal => ("there is no terminal to ask", "rerun with `--approve-all`"),
+        Headless::McpClient => (
+            "`llm-do mcp serve` cannot ask the MCP client",
+            "start the server with `llm-do mcp serve --approve-all`",
+        ),
+    };
     format!(
-        "`{tool}` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = \"{tool}\"` with `decision = \"approve\"`"
+        "`{tool}` requires approval and {lacking}; {flag} or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = \"{tool}\"` with `decision = \"approve\"`"
     )
 }
 

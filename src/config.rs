@@ -46,6 +46,9 @@ pub struct Config {
     /// a worker and a fn sharing NAME serves (DESIGN §14).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stabilize: BTreeMap<String, Stabilize>,
+    /// `[serve]`: what `llm-do mcp serve` offers MCP clients.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub serve: Serve,
 }
 
 /// How a name shared by a worker and a fn is served.
@@ -205,6 +208,16 @@ pub struct LogConfig {
     /// When a run starts, the oldest runs are deleted, each whole, while the log's pages in
     /// use pass this many megabytes (default: no limit).
     pub max_mb: Option<f64>,
+}
+
+/// `[serve]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// The names `llm-do mcp serve` offers as tools, exactly (workers, fns, `[stabilize]`
+    /// names). Unset: every worker, trusted fn and switch name except the approval policy
+    /// `approve` and `script:` model fns.
+    pub expose: Option<Vec<String>>,
 }
 
 /// `[eval]`

@@ -191,7 +191,14 @@ pub fn render(error: Error) -> ExitCode {
         let _ = writeln!(io::stderr().lock(), "{line}");
         return code;
     }
-    let text = match error {
+    let _ = io::stderr().lock().write_all(text(error).as_bytes());
+    code
+}
+
+/// The text [`render`] writes for `error` in the human format (for faces that hand errors
+/// on instead of printing them, e.g. MCP tool errors of `llm-do mcp serve`).
+pub fn text(error: Error) -> String {
+    match error {
         Error::Call(CallError::Cancelled) => "interrupted\n".to_string(),
         // Messages and source lines may hold what a model or a file wrote: escaped, keeping
         // only miette's own colours.
@@ -199,9 +206,7 @@ pub fn render(error: Error) -> ExitCode {
             escape(&format!("{:?}\n", miette::Report::new(e)), Escaped::Styled).into_owned()
         }
         e => escape(&plain(&e), Escaped::Styled).into_owned(),
-    };
-    let _ = io::stderr().lock().write_all(text.as_bytes());
-    code
+    }
 }
 
 /// Whether miette has a source snippet to show for `e` (or for something related to it).

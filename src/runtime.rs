@@ -112,6 +112,9 @@ pub struct Runtime {
     run_log: std::sync::OnceLock<Arc<crate::log::RunLog>>,
     /// MCP servers started so far (lazily, on first use).
     pub mcp: crate::mcp::McpClients,
+    /// Who approvals are asked of, when a face set it (`llm-do mcp serve`: the MCP client);
+    /// unset: the terminal, if any.
+    prompter: std::sync::OnceLock<Arc<dyn crate::approval::Prompter>>,
     weak: Weak<Runtime>,
 }
 
@@ -183,6 +186,7 @@ impl Runtime {
                 session: SessionState::default(),
                 script_ast: RwLock::new(None),
                 mcp: crate::mcp::McpClients::default(),
+                prompter: std::sync::OnceLock::new(),
                 weak: weak.clone(),
             }
         });
@@ -227,7 +231,7 @@ impl Runtime {
     }
 
     /// The approval gate for `project`: the settings' and session's mode, its rules and
-    /// policy fn, the terminal prompt.
+    /// policy fn, the terminal prompt (never when serving MCP clients).
     fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
         let mut gate = Gate::new(self.approval_mode(), &project.config.approvals)
             .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
@@ -235,12 +239,31 @@ impl Runtime {
             let weak = self.weak.clone();
             gate = gate.with_policy(Box::new(move |req| policy(&weak, req)));
         }
-        if std::io::stderr().is_terminal()
+        if let Some(prompter) = self.prompter.get() {
+            gate = gate.with_prompter(Box::new(prompter.clone()));
+        } else if self.settings.serving {
+            gate = gate.with_headless(crate::approval::Headless::McpClient);
+        } else if std::io::stderr().is_terminal()
             && let Some(prompter) = TerminalPrompter::detect()
         {
             gate = gate.with_prompter(Box::new(prompter));
         }
         Ok(gate)
+    }
+
+    /// Ask approvals of `prompter` from now on (once per runtime; a later one is ignored).
+    ///
+    /// # Errors
+    ///
+    /// The gate could not be rebuilt (a rule of the project no longer compiles).
+    pub fn set_prompter(
+        &self,
+        prompter: Arc<dyn crate::approval::Prompter>,
+    ) -> Result<(), ProjectError> {
+        if self.prompter.set(prompter).is_err() {
+            return Ok(());
+        }
+        self.rebuild_gate()
     }
 
     /// The approval gate for LLM-initiated tool calls.

@@ -51,6 +51,9 @@ pub struct Settings {
     /// The command only loads and checks the project (`check`): its engine parses scripts but
     /// never runs them, so it is built without Rhai's standard packages and the builtins.
     pub load_only: bool,
+    /// Calls come from an MCP client (`llm-do mcp serve`): approvals are never asked on the
+    /// terminal, and a denial for want of one says how to allow the call to a server.
+    pub serving: bool,
 }
 
 impl Settings {
@@ -76,6 +79,7 @@ impl Settings {
             log_retain_days: None,
             log_max_mb: None,
             load_only: false,
+            serving: false,
         }
     }
 }

@@ -594,6 +594,12 @@ fn json_outputs_match_the_documented_schema() {
         &logged.run_with(&["logs", "--runs", "--json"]).json(),
     );
     check("models", &logged.run_with(&["models", "--json"]).json());
+    check(
+        "mcp_serve_list",
+        &logged
+            .run_with(&["mcp", "serve", "--list", "--json"])
+            .json(),
+    );
     // Every documented shape was checked here (the parts of others excepted).
     let documented: std::collections::BTreeSet<String> = schema["$defs"]
         .as_object()

@@ -20,6 +20,7 @@ mod layers;
 mod log;
 mod log_query;
 mod mcp;
+mod mcp_serve;
 mod models;
 mod new_users;
 mod proptests;

@@ -21,6 +21,7 @@ mod options;
 mod repl;
 mod run;
 mod script;
+mod serve;
 mod setup;
 mod shadow;
 mod stabilize;
@@ -354,10 +355,30 @@ pub enum Command {
         /// The command whose page to print (default: llm-do's own, which lists the commands).
         command: Option<String>,
     },
+    /// Model Context Protocol: serve this project to MCP clients.
+    Mcp {
+        #[command(subcommand)]
+        action: McpAction,
+    },
     /// The user configuration (`$XDG_CONFIG_HOME/llm-do/config.toml`).
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+/// `llm-do mcp ...`
+#[derive(Debug, Subcommand)]
+pub enum McpAction {
+    /// Serve the project's workers, fns and `[stabilize]` names as MCP tools on stdio (the
+    /// form agents' config files launch), e.g. `claude mcp add llm-do -- llm-do mcp serve
+    /// --project DIR`. `[serve] expose` in llm-do.toml picks the names.
+    Serve {
+        /// Print the tools a client would see and exit (`--json`: their definitions).
+        #[arg(long)]
+        list: bool,
+        #[command(flatten)]
+        run: RunOptions,
     },
 }
 
@@ -644,6 +665,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             let input = run::read_input(input, input_json, input_file)?;
             run::run(settings_for(g, &run, here, true)?, &name, input).await
         }
+        Command::Mcp {
+            action: McpAction::Serve { list, run },
+        } => serve::run(settings_for(g, &run, here, true)?, list).await,
         Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
@@ -671,6 +695,7 @@ fn command_name(command: &Command) -> String {
         Command::Completions { .. } => "completions",
         Command::Man { .. } => "man",
         Command::Config { .. } => "config",
+        Command::Mcp { .. } => "mcp",
         Command::Test { .. } => "test",
         Command::Dataset { .. } => "dataset",
         Command::Stabilize { .. } => "stabilize",

@@ -7,7 +7,7 @@
 //! - The global `--json`, `-q` and `-v` are accepted by every command for clap, and refused
 //!   here where they would do nothing ([`Uses::of`] is the table).
 
-use super::{Command, ConfigAction, Global, RunOptions, command_name};
+use super::{Command, ConfigAction, Global, McpAction, RunOptions, command_name};
 use crate::report::Error;
 
 impl Command {
@@ -20,7 +20,10 @@ impl Command {
             | Command::Stabilize { run, .. }
             | Command::Batch { run, .. }
             | Command::Chat { run, .. }
-            | Command::Repl { run } => Some(run),
+            | Command::Repl { run }
+            | Command::Mcp {
+                action: McpAction::Serve { run, .. },
+            } => Some(run),
             Command::Check
             | Command::List
             | Command::Stats { .. }
@@ -65,6 +68,9 @@ impl Uses {
             } => (true, false),
             Command::Dataset { .. } => (false, true),
             Command::Completions { .. } | Command::Man { .. } => (false, false),
+            // `mcp serve --list --json` prints the tools' definitions; the server itself
+            // speaks JSON-RPC on stdout and has no commentary to leave out.
+            Command::Mcp { .. } => (true, false),
             _ => (runs, runs),
         };
         Uses {

@@ -73,6 +73,20 @@ pub fn runtime_with_live(
     observer: Option<Arc<dyn Observer>>,
     live: Option<Arc<dyn LiveText>>,
 ) -> Result<Arc<Runtime>, Error> {
+    let command: Vec<String> = std::env::args().collect();
+    runtime_logged_as(settings, entry, trace, observer, live, &command.join(" "))
+}
+
+/// Like [`runtime_with_live`], where the run log records the run's command as `command`
+/// (`llm-do mcp serve` names the client and the tool called, not its own command line).
+pub fn runtime_logged_as(
+    settings: &Settings,
+    entry: Option<&Path>,
+    trace: bool,
+    observer: Option<Arc<dyn Observer>>,
+    live: Option<Arc<dyn LiveText>>,
+    command: &str,
+) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
         None => self::observer(
@@ -81,11 +95,10 @@ pub fn runtime_with_live(
         )?,
     };
     let run_log = if settings.log {
-        let command: Vec<String> = std::env::args().collect();
         let path = crate::log::path_in(&settings.root);
         let log = RunLog::start_with(
             &path,
-            &command.join(" "),
+            command,
             crate::log::Retention {
                 days: settings.log_retain_days,
                 max_mb: settings.log_max_mb,
@@ -167,15 +180,45 @@ pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error>
 ///
 /// As [`finish`].
 pub fn finish_unsummarized(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
+    let (closing, done) = finish_closing(rt, trace, ok);
+    if let Some(closing) = closing {
+        crate::sync::lock(&CLOSING).push(closing);
+    }
+    done
+}
+
+/// At the end of one run of a process that goes on (a call of `llm-do mcp serve`): like
+/// [`finish_unsummarized`], but the run log's last write is waited for here.
+///
+/// # Errors
+///
+/// As [`finish`], and a run log that could not be written.
+pub async fn finish_run(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
+    let (closing, done) = finish_closing(rt, trace, ok);
+    let Some(closing) = closing else {
+        return done;
+    };
+    match tokio::task::spawn_blocking(move || closing.wait()).await {
+        Ok(Ok(())) => done,
+        Ok(Err(e)) => Err(Error::failed(e.to_string()).with_help(LOG_HINT)),
+        Err(e) => Err(Error::failed(format!("the run log writer failed: {e}"))),
+    }
+}
+
+/// Stop MCP servers, close the run log (returning its last write), flush the trace, save a
+/// recorded cassette (the first failure of these last two).
+fn finish_closing(
+    rt: &Runtime,
+    trace: Option<&Path>,
+    ok: bool,
+) -> (Option<crate::log::Closing>, Result<(), Error>) {
     rt.shutdown_mcp();
     let status = match ok {
         true => crate::log::RunStatus::Ok,
         false if rt.cancel.is_cancelled() => crate::log::RunStatus::Interrupted,
         false => crate::log::RunStatus::Error,
     };
-    if let Some(closing) = rt.run_log().and_then(|log| log.close_as(status)) {
-        crate::sync::lock(&CLOSING).push(closing);
-    }
+    let closing = rt.run_log().and_then(|log| log.close_as(status));
     let flushed = rt.observer.flush().map_err(|e| Error::Failed {
         message: format!(
             "cannot write trace `{}`: {e}",
@@ -183,10 +226,10 @@ pub fn finish_unsummarized(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Resu
         ),
         help: None,
     });
-    if let Some(c) = rt.cassette() {
-        c.save().map_err(|e| Error::failed(e.to_string()))?;
-    }
-    flushed
+    let saved = rt.cassette().map_or(Ok(()), |c| {
+        c.save().map_err(|e| Error::failed(e.to_string()))
+    });
+    (closing, saved.and(flushed))
 }
 
 /// The one-line summary of a run's model use (DESIGN §15), when it used a model.

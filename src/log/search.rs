@@ -13,7 +13,6 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-
 /// Calls indexed per write transaction.
 pub const CHUNK: i64 = 20_000;
 

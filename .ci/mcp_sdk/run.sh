@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `llm-do mcp serve` against the official MCP Python SDK: a pinned `mcp` from PyPI in a cached
+# venv (created once per version and Python, marked complete only after pip succeeded), then
+# check.py (tools/list, a fn, a worker with structured output, a switch name, a tool error,
+# approvals accepted, declined and denied). Exits non-zero when any step fails.
+#
+# Environment: LLM_DO_BIN (default target/debug/llm-do), LLM_DO_MCP_VENV (default under
+# ~/.cache/llm-do), PYTHON.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mcp_version=2.3.0
+python=${PYTHON:-python3}
+bin=${LLM_DO_BIN:-$here/../../target/debug/llm-do}
+
+die() { echo "mcp_sdk/run.sh: error: $*" >&2; exit 1; }
+[ -x "$bin" ] || die "no llm-do binary at $bin (set LLM_DO_BIN)"
+command -v "$python" >/dev/null || die "no $python (set PYTHON to a Python 3.10+ with venv)"
+
+pyver=$("$python" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
+venv=${LLM_DO_MCP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-do/mcp-$mcp_version-$pyver}
+mkdir -p "$(dirname "$venv")"
+(
+  if command -v flock >/dev/null; then flock 9; fi # two runs at once build it once
+  if [ ! -f "$venv/.complete" ]; then
+    echo "mcp_sdk/run.sh: creating $venv (mcp==$mcp_version)" >&2
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version"
+    touch "$venv/.complete"
+  fi
+) 9>"$venv.lock"
+"$venv/bin/python" "$here/check.py" "$bin"

@@ -1,0 +1,290 @@
+//! `llm-do mcp serve`: the project's workers, fns and `[stabilize]` names as tools of an MCP
+//! server on stdio, for agents (Claude Code, Codex, Cursor, ...) to call.
+//!
+//! The names offered come from the one enumeration of `llm-do list` ([`super::list::entries`]),
+//! narrowed by `[serve] expose`. Each tool call is one run, exactly as `llm-do run NAME`: a
+//! runtime loaded for it, the call through the seam (validation, budgets, traces, the switch),
+//! the run log recording the client's name and the tool; the client's cancellation (or its
+//! going away) cancels the call tree. Errors come back as tool errors (`isError`) with the text
+//! the CLI prints. Approvals are never asked on a terminal: a worker's tool call needing one is
+//! asked of the client through MCP elicitation when it offers it, and otherwise denied with a
+//! message saying how to allow it. This file is what is offered; [`server`] answers calls.
+
+mod server;
+
+use std::sync::Arc;
+
+use rmcp::ServiceExt;
+use rmcp::model::{JsonObject, Tool};
+use serde_json::Value;
+
+use crate::project::Callee;
+use crate::report::Error;
+use crate::runtime::Runtime;
+use crate::settings::Settings;
+use crate::trace::Fanout;
+
+use super::list::{Entry, EntryKind, entries};
+use super::setup;
+use server::{Running, Server};
+
+/// One tool offered to clients: the MCP definition and where its name comes from.
+#[derive(Debug, Clone)]
+pub struct Offered {
+    /// `worker`, `fn` or `switch`.
+    pub kind: EntryKind,
+    /// Where the name is defined, as `llm-do list` shows it.
+    pub source: String,
+    /// The definition clients see in `tools/list`.
+    pub tool: Tool,
+}
+
+impl Offered {
+    /// The tool's name (the project name it calls).
+    pub fn name(&self) -> &str {
+        &self.tool.name
+    }
+}
+
+/// Serve the project of `settings` on stdio until the client closes it; `list`: print what a
+/// client would see instead (`--json`: the `tools/list` definitions).
+pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
+    if let Some(path) = &settings.record {
+        return Err(Error::usage(format!(
+            "`--record {}` does not apply to `llm-do mcp serve`: each call is a run of its own",
+            path.display()
+        ))
+        .with_help("record a cassette with `llm-do run NAME --record FILE`"));
+    }
+    let settings = Settings {
+        serving: true,
+        ..settings
+    };
+    let quiet = Fanout::of(Vec::new());
+    let rt = setup::runtime(&setup::unlogged(&settings), None, false, Some(quiet))?;
+    let tools = offered(&rt)?;
+    drop(rt);
+    if list {
+        return print(&tools, settings.json);
+    }
+    let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
+    let running = Arc::new(Running::default());
+    let server = Server {
+        settings: Arc::new(settings),
+        tools: Arc::new(tools),
+        observer,
+        running: running.clone(),
+    };
+    let service = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
+    let stopped = service.waiting().await;
+    // The client is gone: calls still running are cancelled, and each run ends in the log.
+    running.stop().await;
+    stopped.map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
+    Ok(())
+}
+
+/// The tools offered for the project loaded in `rt`: `[serve] expose` when set, else every
+/// worker, trusted fn and switch name but the approval policy fn and `script:` model fns.
+///
+/// # Errors
+///
+/// `expose` names something that is no worker, fn or `[stabilize]` name.
+pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
+    let project = rt.project();
+    let servable: Vec<Entry> = entries(&project)
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntryKind::Worker | EntryKind::Fn | EntryKind::Switch
+            )
+        })
+        .collect();
+    let chosen: Vec<&Entry> = match &project.config.serve.expose {
+        Some(names) => names
+            .iter()
+            .map(|name| find(&servable, name))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let switch = |name: &str| {
+                servable
+                    .iter()
+                    .any(|e| e.kind == EntryKind::Switch && e.name == name)
+            };
+            let models = script_models(&project);
+            servable
+                .iter()
+                .filter(|e| !e.untrusted && e.name != crate::runtime::POLICY_FN)
+                .filter(|e| e.kind != EntryKind::Fn || !models.contains(e.name.as_str()))
+                .filter(|e| e.kind == EntryKind::Switch || !switch(&e.name))
+                .collect()
+        }
+    };
+    let mut out = Vec::new();
+    for e in chosen {
+        let callee = rt.resolve(&e.name).map_err(Error::of_named_call)?;
+        if let Some(tool) = tool_for(&callee) {
+            out.push(Offered {
+                kind: e.kind,
+                source: e.source.clone(),
+                tool,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The fns the project uses as `script:NAME` models (by workers or `[defaults] model`): they
+/// answer model requests, not callers, so they are not offered by default.
+fn script_models(project: &crate::project::Project) -> std::collections::BTreeSet<&str> {
+    let workers = project
+        .workers
+        .values()
+        .flat_map(|w| w.models.iter().map(|m| m.name.as_str()));
+    workers
+        .chain(project.config.defaults.model.as_deref())
+        .filter_map(|m| m.strip_prefix("script:"))
+        .collect()
+}
+
+/// The servable entry called `name` (a switch before the worker and fn sharing its name).
+fn find<'a>(servable: &'a [Entry], name: &str) -> Result<&'a Entry, Error> {
+    servable
+        .iter()
+        .filter(|e| e.name == name)
+        .max_by_key(|e| e.kind == EntryKind::Switch)
+        .ok_or_else(|| {
+            let names = servable.iter().map(|e| e.name.as_str());
+            let hint = crate::suggest::did_you_mean(name, names);
+            Error::usage(format!(
+                "`[serve] expose` in llm-do.toml names `{name}`, which is no worker, fn or `[stabilize]` name of the project"
+            ))
+            .with_help(hint.unwrap_or_else(|| "`llm-do list` shows the project's names".into()))
+        })
+}
+
+/// The MCP definition of a worker, fn or switch: description, input schema, and the output
+/// schema of a worker whose `output:` is an object.
+pub fn tool_for(callee: &Callee) -> Option<Tool> {
+    let (description, input, output) = match callee {
+        Callee::Worker(w) => (worker_description(w), w.input.clone(), w.output.clone()),
+        Callee::Switch(s) => (
+            match (&s.worker.description, s.code.description.trim()) {
+                (None, doc) if !doc.is_empty() => doc.to_string(),
+                _ => worker_description(&s.worker),
+            },
+            s.worker.input.clone(),
+            s.worker.output.clone(),
+        ),
+        Callee::Fn(f) => {
+            let description = if f.description.trim().is_empty() {
+                format!("Call the fn `{}`.", f.name)
+            } else {
+                f.description.trim().to_string()
+            };
+            (description, f.parameters_schema(), None)
+        }
+        _ => return None,
+    };
+    let Value::Object(input) = input else {
+        return None;
+    };
+    let tool = Tool::new(callee.name().to_string(), description, Arc::new(input));
+    Some(match output.and_then(object_schema) {
+        Some(schema) => tool.with_raw_output_schema(Arc::new(schema)),
+        None => tool,
+    })
+}
+
+fn worker_description(w: &crate::worker::WorkerSpec) -> String {
+    w.description
+        .clone()
+        .unwrap_or_else(|| format!("Run the `{}` worker.", w.name))
+}
+
+/// `schema` when it describes an object (MCP output schemas must).
+fn object_schema(schema: Value) -> Option<JsonObject> {
+    match schema {
+        Value::Object(m) if m.get("type").and_then(Value::as_str) == Some("object") => Some(m),
+        _ => None,
+    }
+}
+
+/// `--list`: one row per tool (kind, name, description, source), or the definitions as JSON.
+fn print(tools: &[Offered], json: bool) -> Result<(), Error> {
+    if json {
+        let all: Vec<&Tool> = tools.iter().map(|t| &t.tool).collect();
+        let text = serde_json::to_string_pretty(&all).unwrap_or_default();
+        return crate::report::out_line(&text);
+    }
+    let rows: Vec<[String; 4]> = tools
+        .iter()
+        .map(|t| {
+            [
+                t.kind.as_str().into(),
+                t.name().into(),
+                t.tool
+                    .description
+                    .as_deref()
+                    .and_then(|d| d.lines().next())
+                    .unwrap_or_default()
+                    .into(),
+                t.source.clone(),
+            ]
+        })
+        .collect();
+    super::list::print_table(&rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: EntryKind, name: &str) -> Entry {
+        Entry {
+            kind,
+            name: name.into(),
+            signature: name.into(),
+            description: String::new(),
+            source: String::new(),
+            untrusted: false,
+        }
+    }
+
+    #[test]
+    fn a_switch_is_found_before_its_worker_and_fn() {
+        let all = [
+            entry(EntryKind::Worker, "triage"),
+            entry(EntryKind::Fn, "triage"),
+            entry(EntryKind::Switch, "triage"),
+            entry(EntryKind::Fn, "double"),
+        ];
+        assert_eq!(find(&all, "triage").unwrap().kind, EntryKind::Switch);
+        assert_eq!(find(&all, "double").unwrap().kind, EntryKind::Fn);
+    }
+
+    #[test]
+    fn an_unknown_name_suggests_the_nearest() {
+        let all = [entry(EntryKind::Worker, "summarise")];
+        let e = find(&all, "sumarise").unwrap_err();
+        assert_eq!(
+            crate::report::text(e),
+            "error: `[serve] expose` in llm-do.toml names `sumarise`, which is no worker, fn or `[stabilize]` name of the project\n  hint: did you mean `summarise`?\n"
+        );
+    }
+
+    #[test]
+    fn only_object_schemas_are_output_schemas() {
+        let object = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert_eq!(
+            object_schema(object.clone()).map(Value::Object),
+            Some(object)
+        );
+        assert_eq!(object_schema(json!({"type": "string"})), None);
+        assert_eq!(object_schema(json!(true)), None);
+    }
+}

@@ -1,0 +1,261 @@
+//! The MCP server of `llm-do mcp serve`: each tool call as one run, the calls running now
+//! (cancelled when the client cancels or goes away), and approvals asked by elicitation.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams,
+    ElicitationAction, ElicitationSchema, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
+
+use crate::approval::{PromptAnswer, Prompter, Request};
+use crate::call::{CallCtx, Input};
+use crate::report::Error;
+use crate::settings::Settings;
+use crate::trace::Observer;
+
+use super::super::setup;
+use super::Offered;
+
+/// The MCP server: what it offers and how each call's run is set up.
+#[derive(Clone)]
+pub(super) struct Server {
+    pub(super) settings: Arc<Settings>,
+    pub(super) tools: Arc<Vec<Offered>>,
+    /// `-v` and `--trace FILE`, shared by every call's run.
+    pub(super) observer: Arc<dyn Observer>,
+    /// The calls running now.
+    pub(super) running: Arc<Running>,
+}
+
+impl Server {
+    /// Call `tool` with `args` for `client` (asked about approvals through `ask`, when it can
+    /// be), as one run.
+    async fn call(
+        &self,
+        tool: &Offered,
+        args: JsonObject,
+        client: &str,
+        ask: Option<Peer<RoleServer>>,
+        cancelled: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> CallToolResult {
+        let command = format!("llm-do mcp serve: {client} called {}", tool.name());
+        let rt = match setup::runtime_logged_as(
+            &self.settings,
+            None,
+            true,
+            Some(self.observer.clone()),
+            None,
+            &command,
+        ) {
+            Ok(rt) => rt,
+            Err(e) => return failure(e),
+        };
+        let _running = self.running.enter(rt.cancel.clone());
+        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
+        let cancel = rt.cancel.clone();
+        let watcher = tokio::spawn(async move {
+            cancelled.await;
+            cancel.cancel();
+        });
+        let _watching = AbortOnDrop(watcher);
+        if let Some(peer) = ask {
+            let prompter = Arc::new(Elicit {
+                peer,
+                handle: rt.handle.clone(),
+            });
+            if let Err(e) = rt.set_prompter(prompter) {
+                return failure(e.into());
+            }
+        }
+        let out = match rt.resolve(tool.name()) {
+            Ok(callee) => {
+                let top = CallCtx::default();
+                rt.invoke(&top, &callee, Input::Json(Value::Object(args)))
+                    .await
+                    .map(|v| crate::script::value::to_json(&v))
+            }
+            Err(e) => Err(e),
+        };
+        let finished = setup::finish_run(&rt, self.settings.trace.as_deref(), out.is_ok()).await;
+        match (out, finished) {
+            (Err(e), _) => failure(Error::of_named_call(e)),
+            (Ok(_), Err(e)) => failure(e),
+            (Ok(v), Ok(())) => success(v, tool.tool.output_schema.is_some()),
+        }
+    }
+}
+
+/// A result: strings as text, the rest as JSON text, and as `structuredContent` when the tool
+/// declares an output schema.
+fn success(v: Value, structured: bool) -> CallToolResult {
+    let text = crate::script::value::render(&v, false).unwrap_or_default();
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if structured && v.is_object() {
+        result.structured_content = Some(v);
+    }
+    result
+}
+
+/// A tool error with the text the CLI prints for `e`.
+fn failure(e: Error) -> CallToolResult {
+    let text = crate::report::text(e);
+    CallToolResult::error(vec![ContentBlock::text(text.trim_end().to_string())])
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("llm-do", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = self.tools.iter().map(|t| t.tool.clone()).collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = self.tools.iter().find(|t| t.name() == request.name) else {
+            let names = self.tools.iter().map(Offered::name);
+            let mut message = format!("unknown tool `{}`", request.name);
+            if let Some(hint) = crate::suggest::did_you_mean(&request.name, names) {
+                message.push_str(&format!(" ({hint})"));
+            }
+            return Err(ErrorData::invalid_params(message, None));
+        };
+        let info = context.peer.peer_info();
+        let client = info.as_ref().map_or_else(
+            || "an MCP client".to_string(),
+            |i| i.client_info.name.clone(),
+        );
+        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
+        let ask = elicits.then(|| context.peer.clone());
+        let args = request.arguments.unwrap_or_default();
+        // The run goes on in its own task when the request is dropped (the client went away),
+        // so it still ends in the run log once cancelled.
+        let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
+        let cancelled = async move { ct.cancelled().await };
+        let run =
+            tokio::spawn(async move { server.call(&tool, args, &client, ask, cancelled).await });
+        let result = run.await.unwrap_or_else(|e| {
+            failure(Error::failed(format!(
+                "internal: the call ended abnormally: {e}"
+            )))
+        });
+        Ok(result.into())
+    }
+}
+
+/// Asks the connected client about an approval with an MCP elicitation (a form with no
+/// fields): accept approves this call, decline denies it, cancel aborts the run.
+struct Elicit {
+    peer: Peer<RoleServer>,
+    /// The async runtime the request is sent on (the gate asks from a blocking thread).
+    handle: tokio::runtime::Handle,
+}
+
+impl Prompter for Elicit {
+    fn ask(&self, req: &Request) -> PromptAnswer {
+        let params = ElicitRequestParams::FormElicitationParams {
+            meta: None,
+            message: question(req),
+            requested_schema: ElicitationSchema::new(std::collections::BTreeMap::new()),
+        };
+        match self.handle.block_on(self.peer.create_elicitation(params)) {
+            Ok(r) => match r.action {
+                ElicitationAction::Accept => PromptAnswer::Once,
+                ElicitationAction::Decline => {
+                    PromptAnswer::Deny(Some("declined by the MCP client's user".into()))
+                }
+                ElicitationAction::Cancel => PromptAnswer::Quit,
+                other => PromptAnswer::Deny(Some(format!(
+                    "the MCP client answered `{other:?}`, which llm-do does not know"
+                ))),
+            },
+            Err(e) => PromptAnswer::Deny(Some(format!("the MCP client could not be asked: {e}"))),
+        }
+    }
+}
+
+/// The approval question: what the terminal prompt shows, without its leading blank line.
+fn question(req: &Request) -> String {
+    let text = crate::approval::render_request(req);
+    format!(
+        "{}\nAccept to approve this call; decline to deny it.",
+        text.trim()
+    )
+}
+
+/// The calls running now: cancelled together when the client goes away, then waited for, so
+/// that every run ends (in the run log too) before the process does.
+#[derive(Default)]
+pub(super) struct Running {
+    calls: std::sync::Mutex<Vec<(u64, Arc<crate::cancel::Cancel>)>>,
+    next: std::sync::atomic::AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+impl Running {
+    /// Count a call whose run is cancelled through `cancel`, until the guard drops.
+    fn enter(self: &Arc<Self>, cancel: Arc<crate::cancel::Cancel>) -> RunningGuard {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::sync::lock(&self.calls).push((id, cancel));
+        RunningGuard {
+            running: self.clone(),
+            id,
+        }
+    }
+
+    /// Cancel every running call and wait until all have ended.
+    pub(super) async fn stop(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            {
+                let calls = crate::sync::lock(&self.calls);
+                if calls.is_empty() {
+                    return;
+                }
+                for (_, cancel) in calls.iter() {
+                    cancel.cancel();
+                }
+            }
+            idle.await;
+        }
+    }
+}
+
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One running call, counted in [`Running`] while alive.
+struct RunningGuard {
+    running: Arc<Running>,
+    id: u64,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.running.calls).retain(|(id, _)| *id != self.id);
+        self.running.idle.notify_waiters();
+    }
+}

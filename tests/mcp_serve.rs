@@ -1,0 +1,418 @@
+//! `llm-do mcp serve` end to end: rmcp's client drives the real binary over the child's
+//! stdio (listing tools, calling a fn, a worker with the test model, errors as tool errors,
+//! approvals asked through elicitation, or denied for want of someone to ask), `--list` prints what a client sees, and
+//! llm-do's own MCP client calls another project through it.
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, Implementation,
+};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::util::{Test, tree};
+
+const SUMMARISE: &str = "---\ndescription: Summarise a text.\ninput:\n  text: string\noutput:\n  summary: string\n---\nSummarise {{ text }}.\n";
+
+const MATH: &str = "/// Double a number.\n/// n: integer - the number to double\nfn double(n) { n * 2 }\n\n/// The approval policy: never offered as a tool.\nfn approve(request) { () }\n";
+
+/// A project with a worker (test model, structured output) and a fn.
+fn project() -> Test {
+    Test::new()
+        .config("[defaults]\nmodel = \"test\"\n")
+        .worker("summarise", SUMMARISE)
+        .script("math", MATH)
+}
+
+/// `llm-do mcp serve` of `t` (with `extra` flags), connected as the client `test-agent`.
+async fn connect(t: &Test, extra: &[&str]) -> RunningService<RoleClient, ClientConfig> {
+    let mut args = vec!["mcp", "serve"];
+    args.extend_from_slice(extra);
+    let mut cmd = tokio::process::Command::from(t.command(&args));
+    cmd.stderr(std::process::Stdio::null());
+    let transport = rmcp::transport::TokioChildProcess::new(cmd).expect("spawn llm-do mcp serve");
+    let client = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("test-agent", "1.0"),
+    );
+    client.serve(transport).await.expect("MCP handshake")
+}
+
+async fn call(
+    client: &RunningService<RoleClient, ClientConfig>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+        .await
+        .expect("tools/call")
+}
+
+fn text(result: &CallToolResult) -> String {
+    let v = serde_json::to_value(result).unwrap();
+    v["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tools_list_offers_workers_and_fns_with_their_schemas() {
+    let t = project();
+    let client = connect(&t, &[]).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let listed = serde_json::to_value(&tools).unwrap();
+    assert_eq!(
+        listed,
+        json!([
+            {
+                "name": "summarise",
+                "description": "Summarise a text.",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"text": {"type": "string"}},
+                    "required": ["text"],
+                    "additionalProperties": false
+                },
+                "outputSchema": {
+                    "type": "object",
+                    "properties": {"summary": {"type": "string"}},
+                    "required": ["summary"],
+                    "additionalProperties": false
+                }
+            },
+            {
+                "name": "double",
+                "description": "Double a number.",
+                "inputSchema": {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer", "description": "the number to double"}},
+                    "required": ["n"],
+                    "additionalProperties": false
+                }
+            }
+        ])
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fn_call_returns_its_result_and_the_run_log_names_the_client() {
+    let t = project();
+    let client = connect(&t, &[]).await;
+    let result = call(&client, "double", json!({"n": 21})).await;
+    assert_eq!(result.is_error, Some(false));
+    assert_eq!(text(&result), "42");
+    assert_eq!(result.structured_content, None);
+    client.cancel().await.unwrap();
+    let runs = t.run_with(&["logs", "--runs"]);
+    runs.status(0);
+    let line = runs.stdout.trim_end();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert_eq!(line.split_whitespace().nth(2), Some("ok"), "{line}");
+    assert!(
+        line.ends_with("  llm-do mcp serve: test-agent called double"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_with_output_gives_structured_content() {
+    let t = project();
+    let client = connect(&t, &[]).await;
+    let result = call(&client, "summarise", json!({"text": "hello"})).await;
+    assert_eq!(result.is_error, Some(false));
+    assert_eq!(result.structured_content, Some(json!({"summary": "hello"})));
+    assert_eq!(text(&result), "{\n  \"summary\": \"hello\"\n}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_call_is_a_tool_error_with_the_cli_text() {
+    let t = project();
+    let cli = t.run_with(&["run", "double", "--input-json", r#"{"n": "x"}"#]);
+    cli.status(1);
+    let client = connect(&t, &[]).await;
+    let result = call(&client, "double", json!({"n": "x"})).await;
+    assert_eq!(result.is_error, Some(true));
+    assert_eq!(
+        text(&result),
+        "error: bad arguments for `double`: argument `n` must be an integer, not a string (\"x\")\n  hint: `double` takes (`n`)"
+    );
+    assert_eq!(format!("{}\n", text(&result)), cli.stderr);
+    // An unknown tool is a protocol error naming the nearest tool.
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("doubel"))
+        .await
+        .unwrap_err();
+    assert!(
+        unknown
+            .to_string()
+            .contains("unknown tool `doubel` (did you mean `double`?)"),
+        "{unknown}"
+    );
+    client.cancel().await.unwrap();
+}
+
+/// A scripted model that writes a file, then reports what the tool answered.
+const WRITER_MODEL: &str = r#"
+fn writer_model(request) {
+    if request.turn == 0 {
+        return #{tool_calls: [#{name: "write_file", args: #{path: "out.txt", content: "x"}}]};
+    }
+    `write result: ${request.messages[-1].tool_results[0].content}`
+}
+"#;
+
+/// A project offering one worker that writes `out.txt` (which needs approval).
+fn writer_project() -> Test {
+    Test::new()
+        .config("[serve]\nexpose = [\"writer\"]\n")
+        .script("model", WRITER_MODEL)
+        .worker(
+            "writer",
+            "---\nmodel: script:writer_model\ntoolsets: [fs]\n---\nWrite out.txt.\n",
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_elicitation_an_approval_is_denied_with_how_to_allow_it() {
+    let t = writer_project();
+    let before = tree(t.path());
+    let client = connect(&t, &["--no-log"]).await;
+    let result = call(&client, "writer", json!({"input": "go"})).await;
+    assert_eq!(result.is_error, Some(false));
+    assert_eq!(
+        text(&result),
+        "write result: denied: `write_file` requires approval and `llm-do mcp serve` cannot ask the MCP client; start the server with `llm-do mcp serve --approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = \"write_file\"` with `decision = \"approve\"`"
+    );
+    client.cancel().await.unwrap();
+    assert_eq!(tree(t.path()), before);
+    // `--approve-all` on the server lets it through.
+    let client = connect(&t, &["--no-log", "--approve-all"]).await;
+    let result = call(&client, "writer", json!({"input": "go"})).await;
+    assert!(
+        text(&result).starts_with("write result: wrote"),
+        "{}",
+        text(&result)
+    );
+    client.cancel().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out.txt")).unwrap(),
+        "x"
+    );
+}
+
+/// A client that answers every elicitation with `action` and keeps the questions.
+#[derive(Clone)]
+struct Answering {
+    action: ElicitationAction,
+    asked: Arc<Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for Answering {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_elicitation().build(),
+            Implementation::new("asking-agent", "1.0"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, rmcp::ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = request {
+            self.asked.lock().unwrap().push(message);
+        }
+        Ok(ElicitResult::new(self.action.clone()))
+    }
+}
+
+/// The approval question of the writer worker's `write_file` call.
+const QUESTION: &str = "approval needed: `write_file`\n  called by: writer\n  arguments:\n    {\n      \"content\": \"x\",\n      \"path\": \"out.txt\"\n    }\nAccept to approve this call; decline to deny it.";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_are_asked_of_a_client_that_elicits() {
+    let t = writer_project();
+    for (action, answer) in [
+        (
+            ElicitationAction::Decline,
+            "write result: denied: declined by the MCP client's user",
+        ),
+        (
+            ElicitationAction::Accept,
+            "write result: wrote 1 bytes to `out.txt`",
+        ),
+    ] {
+        let client = Answering {
+            action,
+            asked: Arc::default(),
+        };
+        let mut cmd = tokio::process::Command::from(t.command(&["mcp", "serve", "--no-log"]));
+        cmd.stderr(std::process::Stdio::null());
+        let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
+        let running = client
+            .clone()
+            .serve(transport)
+            .await
+            .expect("MCP handshake");
+        let Value::Object(args) = json!({"input": "go"}) else {
+            unreachable!()
+        };
+        let result = running
+            .call_tool(CallToolRequestParams::new("writer").with_arguments(args))
+            .await
+            .unwrap();
+        assert_eq!(text(&result), answer);
+        assert_eq!(*client.asked.lock().unwrap(), [QUESTION]);
+        running.cancel().await.unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("out.txt")).unwrap(),
+        "x"
+    );
+}
+
+#[test]
+fn list_prints_what_a_client_sees() {
+    let t = project();
+    let out = t.run_with(&["mcp", "serve", "--list"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "worker  summarise  Summarise a text.  workers/summarise.worker\n\
+         fn      double     Double a number.   scripts/math.rhai:3\n"
+    );
+    assert_eq!(out.stderr, "");
+    let json = t.run_with(&["mcp", "serve", "--list", "--json"]).json();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["summarise", "double"]);
+    assert_eq!(json[0]["outputSchema"]["required"], json!(["summary"]));
+    let text = std::fs::read_to_string(crate::util::repo().join("docs/cli.schema.json")).unwrap();
+    let mut schema: Value = serde_json::from_str(&text).unwrap();
+    schema["$ref"] = json!("#/$defs/mcp_serve_list");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn expose_picks_the_names_and_a_stabilized_name_is_one_tool() {
+    let t = project()
+        .worker("double", "---\ninput:\n  n: integer\n---\nDouble {{ n }}.\n")
+        .config("[defaults]\nmodel = \"test\"\n\n[stabilize]\ndouble = \"code\"\n\n[serve]\nexpose = [\"double\"]\n");
+    let out = t.run_with(&["mcp", "serve", "--list"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "switch  double  Double a number.  llm-do.toml [stabilize]\n"
+    );
+    let bad = project().config("[serve]\nexpose = [\"sumarise\"]\n");
+    let out = bad.run_with(&["mcp", "serve", "--list"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `[serve] expose` in llm-do.toml names `sumarise`, which is no worker, fn or `[stabilize]` name of the project\n  hint: did you mean `summarise`?\n"
+    );
+}
+
+#[test]
+fn llm_do_calls_another_project_through_its_server() {
+    let served = project();
+    let config = format!(
+        "[mcp.other]\ncommand = {:?}\nargs = [\"mcp\", \"serve\", \"--no-log\", \"--project\", {:?}]\n",
+        env!("CARGO_BIN_EXE_llm-do"),
+        served.path().display().to_string()
+    );
+    let t = Test::new().config(&config);
+    let out = t.run_with(&["run", "mcp.other.double", "--input-json", r#"{"n": 21}"#]);
+    out.status(0);
+    assert_eq!(out.stdout, "42\n");
+}
+
+#[test]
+fn script_model_fns_are_not_offered_by_default() {
+    let t = writer_project().config("");
+    let out = t.run_with(&["mcp", "serve", "--list"]);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "worker  writer  Run the `writer` worker.  workers/writer.worker\n"
+    );
+}
+
+/// Wait until `done` holds, checking every 20 ms; a safety net gives up after a minute.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_clients_cancellation_cancels_the_call() {
+    use std::io::Write;
+    let t = Test::new().script(
+        "wait",
+        "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
+    );
+    let mut child = t
+        .command(&["mcp", "serve"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    wait_until("the call to start", || t.path().join("started").exists());
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#;
+    writeln!(stdin, "{cancel}").unwrap();
+    // With the server still connected, the run ends, cancelled: interrupted, not `ok` a minute
+    // on.
+    let mut line = String::new();
+    wait_until("the run to end", || {
+        let runs = t.run_with(&["logs", "--runs"]);
+        line = runs.stdout.trim_end().to_string();
+        !line.is_empty() && line.split_whitespace().nth(2) != Some("unfinished")
+    });
+    assert_eq!(
+        line.split_whitespace().nth(2),
+        Some("interrupted"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("llm-do mcp serve: raw called wait"),
+        "{line}"
+    );
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
