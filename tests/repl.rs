@@ -45,7 +45,13 @@ fn command(dir: &Path, args: &[&str]) -> Command {
 
 /// Start `llm-do repl` in the project and wait for the first prompt.
 fn repl(t: &Test) -> PtySession {
-    let mut p = rexpect::session::spawn_command(command(t.path(), &["repl"]), Some(30_000))
+    repl_with(t, &[])
+}
+
+/// [`repl`] with more arguments.
+fn repl_with(t: &Test, args: &[&str]) -> PtySession {
+    let args: Vec<&str> = ["repl"].iter().chain(args).copied().collect();
+    let mut p = rexpect::session::spawn_command(command(t.path(), &args), Some(30_000))
         .expect("spawn llm-do repl");
     p.exp_string(PROMPT).expect("first prompt");
     p
@@ -419,6 +425,32 @@ fn list_at_the_prompt_prints_the_rows_of_llm_do_list() {
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), (LISTING, ""));
     let mut p = repl(&t);
     assert_eq!(list_at_the_prompt(&mut p), LISTING);
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// A line that fails and a meta-command that fails leave the same error line as every face
+/// (`report::error_line`, issue 32): with `--error-format json`, one JSON object each, and the
+/// session goes on.
+#[test]
+fn with_error_format_json_failed_lines_are_json_objects() {
+    let t = project();
+    let mut p = repl_with(&t, &["--error-format", "json"]);
+    let mut error_line = |input: &str| {
+        p.send_line(input).unwrap();
+        let (_, line) = p.exp_regex(r#"\{"error".*\r\n"#).unwrap();
+        line.trim_end().to_string()
+    };
+    assert_eq!(error_line("let = 3"), r#"{"error":"syntax error: Expecting name of a variable"}"#);
+    assert_eq!(
+        error_line(":stabilize"),
+        r#"{"error":"usage: `:stabilize NAME worker|code|shadow|shadow-code|canary:P|file`"}"#
+    );
+    assert_eq!(
+        error_line(r#"throw "no" + "pe""#),
+        r#"{"error":"nope"}"#
+    );
+    line(&mut p, "40 + 2", "42");
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
