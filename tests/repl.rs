@@ -356,7 +356,11 @@ fn stabilize_switches_which_side_serves_live() {
     line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
     line(&mut p, ":stabilize greeter code", "greeter: code");
     line(&mut p, "call(\"greeter\", \"x\")", "hello from code");
-    line(&mut p, ":list", "served by the fn, deferring to the worker (`code`)");
+    line(
+        &mut p,
+        ":list",
+        "served by the fn, deferring to the worker (`code`)",
+    );
     line(&mut p, ":stabilize greeter file", "greeter: worker");
     line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
     line(
@@ -441,15 +445,15 @@ fn with_error_format_json_failed_lines_are_json_objects() {
         let (_, line) = p.exp_regex(r#"\{"error".*\r\n"#).unwrap();
         line.trim_end().to_string()
     };
-    assert_eq!(error_line("let = 3"), r#"{"error":"syntax error: Expecting name of a variable"}"#);
+    assert_eq!(
+        error_line("let = 3"),
+        r#"{"error":"syntax error: Expecting name of a variable"}"#
+    );
     assert_eq!(
         error_line(":stabilize"),
         r#"{"error":"usage: `:stabilize NAME worker|code|shadow|shadow-code|canary:P|file`"}"#
     );
-    assert_eq!(
-        error_line(r#"throw "no" + "pe""#),
-        r#"{"error":"nope"}"#
-    );
+    assert_eq!(error_line(r#"throw "no" + "pe""#), r#"{"error":"nope"}"#);
     line(&mut p, "40 + 2", "42");
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();

@@ -460,23 +460,24 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     if g.verbose >= 3 {
         crate::trace::http_log::install();
     }
-    let here = Path::new(".");
-    let none = RunOptions::default();
-    let Some(command) = cli.command else {
+    let Some(mut command) = cli.command else {
         return script_form(cli.script, g).await;
     };
     // Run options before the command name belong to it when it runs calls.
-    let mut command = command;
     options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
+    dispatch(command, g).await
+}
+
+/// Hand one command's arguments to its file (settings resolved here, the rest there).
+async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
+    let none = RunOptions::default();
+    let project = |run: &RunOptions| in_project(g, run);
+    let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
     match command {
-        Command::Stats { traces } if traces.is_empty() => {
-            stats::from_log(&settings_for(g, &none, here, true)?)
-        }
+        Command::Stats { traces } if traces.is_empty() => stats::from_log(&project(&none)?),
         Command::Stats { traces } => stats::run(&traces, g.json),
-        Command::Shadow { name, run } => {
-            shadow::run(&settings_for(g, &run, here, true)?, &name).await
-        }
-        Command::Check => check::run(&settings_for(g, &none, here, true)?),
+        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name).await,
+        Command::Check => check::run(&project(&none)?),
         Command::Test {
             names,
             run,
@@ -484,13 +485,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             min_agreement,
             junit,
         } => {
-            let args = test::TestArgs {
-                names,
-                repeat,
-                min_agreement,
-                junit,
-            };
-            test::run(&settings_for(g, &run, here, true)?, &args).await
+            test::run(
+                &project(&run)?,
+                &test::TestArgs::new(names, repeat, min_agreement, junit),
+            )
+            .await
         }
         Command::Stabilize {
             name,
@@ -499,42 +498,17 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             attempts,
             min_agreement,
             run,
-        } => {
-            let action = if accept {
-                stabilize::Action::Accept
-            } else {
-                stabilize::Action::Draft {
-                    // `--model` picks the drafting model; the worker keeps its own for its runs.
-                    model: run.model.clone(),
-                    attempts,
-                    min_agreement,
-                }
-            };
-            let args = stabilize::StabilizeArgs { name, action };
-            let run = RunOptions { model: None, ..run };
-            stabilize::run(&settings_for(g, &run, here, true)?, args).await
-        }
+        } => stabilize::from_cli(g, name, accept, attempts, min_agreement, run).await,
         Command::Batch {
             name,
             inputs,
             output,
             retry_errors,
             run,
-        } => {
-            batch::run(
-                &settings_for(g, &run, here, true)?,
-                &name,
-                &inputs,
-                &output,
-                retry_errors,
-            )
-            .await
+        } => batch::run(&project(&run)?, &name, &inputs, &output, retry_errors).await,
+        Command::Dataset { name, output } => {
+            dataset::run(&project(&none)?, &name, output.as_deref())
         }
-        Command::Dataset { name, output } => dataset::run(
-            &settings_for(g, &none, here, true)?,
-            &name,
-            output.as_deref(),
-        ),
         Command::Logs {
             name,
             id,
@@ -542,50 +516,28 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             run,
             runs,
         } => {
-            let query = match (name, id) {
-                _ if runs => logs::Query::Runs { limit },
-                (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
-                (Some(show), None) if show == "show" => {
-                    return Err(
-                        Error::usage("`llm-do logs show` needs a call id").with_help(
-                            "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
-                        ),
-                    );
-                }
-                (name, None) => logs::Query::List { name, run, limit },
-                (name, Some(extra)) => {
-                    return Err(Error::Usage {
-                        message: format!(
-                            "unexpected `{extra}` after `logs {}`",
-                            name.unwrap_or_default()
-                        ),
-                        help: Some(
-                            "usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into(),
-                        ),
-                    });
-                }
-            };
-            logs::run(&settings_for(g, &none, here, true)?, query)
+            // A malformed query is said before a missing project.
+            let query = logs::Query::from_cli(name, id, limit, run, runs)?;
+            logs::run(&project(&none)?, query)
         }
-        Command::List => list::run(&settings_for(g, &none, here, true)?),
-        Command::Models => models::run(&settings_for(g, &none, here, false)?),
-        Command::Repl { run } => repl::run(settings_for(g, &run, here, false)?).await,
+        Command::List => list::run(&project(&none)?),
+        Command::Models => models::run(&anywhere(&none)?),
+        Command::Repl { run } => repl::run(anywhere(&run)?).await,
         Command::Chat {
             worker,
             resume,
             run,
-        } => chat::run(settings_for(g, &run, here, true)?, &worker, resume).await,
+        } => chat::run(project(&run)?, &worker, resume).await,
         Command::Run {
             name,
             input,
             input_json,
             input_file,
             run,
-        } => {
-            let input = run::read_input(input, input_json, input_file)?;
-            run::run(settings_for(g, &run, here, true)?, &name, input).await
+        } => run::from_cli(g, &name, input, input_json, input_file, run).await,
+        Command::Init { dir } => {
+            init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
-        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
@@ -593,8 +545,13 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         } => config::path(g.json),
         Command::Config {
             action: ConfigAction::Show,
-        } => config::show(&settings_for(g, &none, here, false)?),
+        } => config::show(&anywhere(&none)?),
     }
+}
+
+/// The settings of a command that needs a project, run from the current directory.
+fn in_project(g: &Global, run: &RunOptions) -> Result<Settings, Error> {
+    settings_for(g, run, Path::new("."), true)
 }
 
 /// The name of `command` as typed.

@@ -101,7 +101,12 @@ fn fns(p: &Project) -> Vec<Row> {
                 f.summary().to_string()
             };
             let name = format!("{}({})", f.name, f.params.join(", "));
-            Row::new(Kind::Fn, name, summary, format!("{}:{line}", f.path.display()))
+            Row::new(
+                Kind::Fn,
+                name,
+                summary,
+                format!("{}:{line}", f.path.display()),
+            )
         })
         .collect()
 }
@@ -166,7 +171,10 @@ pub fn serves(mode: Stabilize) -> String {
 /// ending in a newline.
 pub fn text(rows: &[Row]) -> String {
     let cells = |r: &Row| [r.kind.word().len(), r.name.chars().count()];
-    let widths = rows.iter().map(cells).fold([0, 0], |[a, b], [c, d]| [a.max(c), b.max(d)]);
+    let widths = rows
+        .iter()
+        .map(cells)
+        .fold([0, 0], |[a, b], [c, d]| [a.max(c), b.max(d)]);
     let desc = rows
         .iter()
         .map(|r| r.description.chars().count())
