@@ -471,7 +471,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 /// Hand one command's arguments to its file (settings resolved here, the rest there).
 async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
     let none = RunOptions::default();
-    let project = |run: &RunOptions| in_project(g, run);
+    let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
     let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
     match command {
         Command::Stats { traces } if traces.is_empty() => stats::from_log(&project(&none)?),
@@ -497,8 +497,18 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             accept,
             attempts,
             min_agreement,
-            run,
-        } => stabilize::from_cli(g, name, accept, attempts, min_agreement, run).await,
+            mut run,
+        } => {
+            // `--model` picks the drafting model; the worker keeps its own for its runs.
+            let args = stabilize::StabilizeArgs::new(
+                name,
+                accept,
+                attempts,
+                min_agreement,
+                run.model.take(),
+            );
+            stabilize::run(&project(&run)?, args).await
+        }
         Command::Batch {
             name,
             inputs,
@@ -534,7 +544,11 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             input_json,
             input_file,
             run,
-        } => run::from_cli(g, &name, input, input_json, input_file, run).await,
+        } => {
+            // The input is read before the project is looked for.
+            let input = run::read_input(input, input_json, input_file)?;
+            run::run(project(&run)?, &name, input).await
+        }
         Command::Init { dir } => {
             init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
@@ -547,11 +561,6 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             action: ConfigAction::Show,
         } => config::show(&anywhere(&none)?),
     }
-}
-
-/// The settings of a command that needs a project, run from the current directory.
-fn in_project(g: &Global, run: &RunOptions) -> Result<Settings, Error> {
-    settings_for(g, run, Path::new("."), true)
 }
 
 /// The name of `command` as typed.

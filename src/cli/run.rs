@@ -34,20 +34,6 @@ pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), 
     setup::print_value(&crate::script::value::to_json(&out?), settings.json)
 }
 
-/// `llm-do run NAME [INPUT]` as given on the command line: the input is read first, then the
-/// project.
-pub async fn from_cli(
-    g: &super::Global,
-    name: &str,
-    input: Option<String>,
-    input_json: Option<String>,
-    input_file: Option<PathBuf>,
-    options: super::RunOptions,
-) -> Result<(), Error> {
-    let input = read_input(input, input_json, input_file)?;
-    run(super::in_project(g, &options)?, name, input).await
-}
-
 /// The input of `llm-do run`: `--input-json`, `--input-file FILE` or `@FILE`, the INPUT text,
 /// or stdin when piped.
 pub fn read_input(

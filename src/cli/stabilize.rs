@@ -38,34 +38,27 @@ pub enum Action {
     Accept,
 }
 
-/// `llm-do stabilize NAME --draft|--accept` as given on the command line: `--model` picks the
-/// drafting model; the worker keeps its own for its runs.
-pub async fn from_cli(
-    g: &super::Global,
-    name: String,
-    accept: bool,
-    attempts: u32,
-    min_agreement: Option<f64>,
-    options: super::RunOptions,
-) -> Result<(), Error> {
-    let action = if accept {
-        Action::Accept
-    } else {
-        Action::Draft {
-            model: options.model.clone(),
-            attempts,
-            min_agreement,
-        }
-    };
-    let options = super::RunOptions {
-        model: None,
-        ..options
-    };
-    run(
-        &super::in_project(g, &options)?,
-        StabilizeArgs { name, action },
-    )
-    .await
+impl StabilizeArgs {
+    /// The arguments as given on the command line: `--accept`, or a draft by `model` (the
+    /// drafting model; `None`: the default model).
+    pub fn new(
+        name: String,
+        accept: bool,
+        attempts: u32,
+        min_agreement: Option<f64>,
+        model: Option<String>,
+    ) -> Self {
+        let action = if accept {
+            Action::Accept
+        } else {
+            Action::Draft {
+                model,
+                attempts,
+                min_agreement,
+            }
+        };
+        StabilizeArgs { name, action }
+    }
 }
 
 /// Run the command; below the bar is exit 1 with the best report, and nothing written.
