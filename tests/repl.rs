@@ -458,3 +458,19 @@ fn with_error_format_json_failed_lines_are_json_objects() {
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+/// With `--json`, `:list` prints what `llm-do list --json` prints.
+#[test]
+fn list_at_the_prompt_with_json_prints_the_json_of_llm_do_list() {
+    let t = listed();
+    let out = t.run_with(&["list", "--json"]);
+    out.status(0);
+    let mut p = repl_with(&t, &["--json"]);
+    p.send_line(":list").unwrap();
+    p.exp_string("\n[").unwrap();
+    let body = p.exp_string("\n]").unwrap();
+    let shown = format!("[{}\n]\n", body.replace('\r', ""));
+    assert_eq!(shown, out.stdout);
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
