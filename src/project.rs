@@ -20,6 +20,7 @@ use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;
 
+pub mod listing;
 mod toolset;
 
 pub use toolset::{Member, Toolset};

@@ -214,11 +214,50 @@ fn is_located(e: &Error) -> bool {
     e.source_code().is_some() || e.related().is_some_and(|mut r| r.next().is_some())
 }
 
-/// One `error: message` line (no newline), its label coloured as [`render`] colours it: for
-/// the faces that report an error and go on (the REPL).
+/// One `error: message` line (no newline), its label coloured as [`render`] colours it; with
+/// `--error-format json`, `{"error": message}` on one line. The one renderer of an error that
+/// a face reports and then goes on (a REPL line, a meta-command, a chat turn).
 pub fn error_line(message: &str) -> String {
+    if FORMAT.get() == Some(&ErrorFormat::Json) {
+        return escape(&json!({ "error": message }).to_string(), Escaped::Json).into_owned();
+    }
     let message = escape(message, Escaped::Text);
     format!("{}: {message}", label("error", RED_BOLD))
+}
+
+/// [`error_line`] on stderr, followed in human format by `detail` (lines already escaped,
+/// such as a syntax error's source line and caret); the caller goes on.
+pub fn error_note(message: &str, detail: Option<&str>) {
+    match detail {
+        Some(d) if FORMAT.get() != Some(&ErrorFormat::Json) => {
+            note(&format!("{}\n{d}", error_line(message)));
+        }
+        _ => note(&error_line(message)),
+    }
+}
+
+/// How one line of an interactive face (a REPL line, a chat turn) ended, when not well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setback {
+    /// Ctrl-C cancelled it.
+    Interrupted,
+    /// A person refused a tool call at the approval prompt.
+    Aborted,
+    /// It failed with this message.
+    Failed(String),
+}
+
+/// Say on stderr how a line or turn ended ([`Setback`]), in `--error-format`, and go on:
+/// `interrupted`, `aborted at the approval prompt`, or an [`error_line`].
+pub fn setback(s: &Setback) {
+    let json = FORMAT.get() == Some(&ErrorFormat::Json);
+    match s {
+        Setback::Interrupted if !json => note("interrupted"),
+        Setback::Aborted if !json => note("aborted at the approval prompt"),
+        Setback::Interrupted => note(&error_line("interrupted")),
+        Setback::Aborted => note(&error_line("aborted at the approval prompt")),
+        Setback::Failed(m) => note(&error_line(m)),
+    }
 }
 
 /// An unlocated error, uv-style: `error: msg`, then `Caused by:` lines and a `hint:`.

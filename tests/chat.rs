@@ -293,7 +293,8 @@ fn spawn_chat(dir: &std::path::Path, args: &[&str]) -> rexpect::session::PtySess
     }
     cmd.env("HOME", dir)
         .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
+        .env("TERM", "xterm")
+        .env("LLM_DO_RETRY_BASE_MS", "1");
     let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawn llm-do chat");
     p.exp_string("`/exit` or Ctrl-D to end").expect("banner");
     p.exp_string("you> ").expect("first prompt");
@@ -407,4 +408,35 @@ fn ctrl_c_while_a_pipe_waits_for_the_next_line_exits_130() {
     };
     drop(stdin);
     assert_eq!(status.code(), Some(130));
+}
+
+/// The error line a failed turn leaves on a terminal, where the chat goes on after it.
+fn failed_turn_line(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut p = spawn_chat(dir, args);
+    p.send_line("hi").unwrap();
+    let (_, line) = p.exp_regex(r#"(error: |\{"error").*\r\n"#).unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send_line("/exit").unwrap();
+    p.exp_eof().unwrap();
+    line.trim_end().to_string()
+}
+
+/// On a terminal a failed turn is said and the chat goes on; the line is the one every face
+/// writes (`report::error_line`, issue 32), so `--error-format json` makes it a JSON object.
+#[test]
+fn on_a_terminal_a_failed_turn_is_one_error_line_in_the_error_format() {
+    // Nothing listens on port 9: every model request fails.
+    let t = project("http://127.0.0.1:9");
+    let message = "model `local:m` failed in worker `helper`: gave up after 4 attempts: could \
+                   not reach local at http://127.0.0.1:9/v1/chat/completions: error sending \
+                   request: client error (Connect): tcp connect error: Connection refused (os \
+                   error 111)";
+    assert_eq!(
+        failed_turn_line(t.path(), &["helper"]),
+        format!("error: {message}")
+    );
+    assert_eq!(
+        failed_turn_line(t.path(), &["helper", "--error-format", "json"]),
+        json!({ "error": message }).to_string()
+    );
 }

@@ -45,7 +45,13 @@ fn command(dir: &Path, args: &[&str]) -> Command {
 
 /// Start `llm-do repl` in the project and wait for the first prompt.
 fn repl(t: &Test) -> PtySession {
-    let mut p = rexpect::session::spawn_command(command(t.path(), &["repl"]), Some(30_000))
+    repl_with(t, &[])
+}
+
+/// [`repl`] with more arguments.
+fn repl_with(t: &Test, args: &[&str]) -> PtySession {
+    let args: Vec<&str> = ["repl"].iter().chain(args).copied().collect();
+    let mut p = rexpect::session::spawn_command(command(t.path(), &args), Some(30_000))
         .expect("spawn llm-do repl");
     p.exp_string(PROMPT).expect("first prompt");
     p
@@ -159,7 +165,7 @@ fn syntax_errors_show_a_caret_and_inline_workers_join_the_namespace() {
         "call(\"echoer\", \"x\") + \"!\"",
         "hello from fake!",
     );
-    line(&mut p, ":list", "echoer  (inline)");
+    line(&mut p, ":list", "worker   echoer ");
 }
 
 #[test]
@@ -350,7 +356,11 @@ fn stabilize_switches_which_side_serves_live() {
     line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
     line(&mut p, ":stabilize greeter code", "greeter: code");
     line(&mut p, "call(\"greeter\", \"x\")", "hello from code");
-    line(&mut p, ":list", "serves: code");
+    line(
+        &mut p,
+        ":list",
+        "served by the fn, deferring to the worker (`code`)",
+    );
     line(&mut p, ":stabilize greeter file", "greeter: worker");
     line(&mut p, "call(\"greeter\", \"x\")", "hello from fake");
     line(
@@ -358,6 +368,109 @@ fn stabilize_switches_which_side_serves_live() {
         ":stabilize version code",
         "is not both a worker and a fn",
     );
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// What `llm-do list` prints for [`listed`]: `:list` prints the same (issue 32).
+const LISTING: &str = "\
+worker   greeter                 Greets someone                                                     workers/greeter.worker
+fn       fake(request)           Stands in for a model.                                             scripts/models.rhai:2
+fn       greeter(input)          (no description)                                                   scripts/models.rhai:4
+switch   greeter                 served by the worker (`worker`)                                    llm-do.toml [stabilize]
+builtin  read_text(path)         Read a text file under the project root.                           built-in
+builtin  write_text(path, text)  Write a file atomically under the project root (creates folders).  built-in
+builtin  list_files(dir, glob)   Sorted file paths under `dir` matching `glob` (default `**/*`).    built-in
+builtin  exists(path)            Whether a path exists under the project root.                      built-in
+builtin  parse_json(text)        Parse JSON text into a Rhai value.                                 built-in
+builtin  to_json(value)          Serialize a value as JSON text.                                    built-in
+builtin  env(name)               An environment variable, or () when unset.                         built-in
+builtin  log(message)            Print a message to stderr.                                         built-in
+builtin  now()                   The current UTC time as an RFC 3339 string.                        built-in
+builtin  sleep(ms)               Pause for `ms` milliseconds.                                       built-in
+builtin  ask(question)           Ask the user a question on the terminal; returns the answer.       built-in
+toolset  fs_ro                   LLM tools: read_file, list_files                                   built-in
+toolset  fs                      LLM tools: read_file, list_files, write_file                       built-in
+toolset  shell                   LLM tools: shell                                                   built-in
+";
+
+/// A worker, two fns (one the code side of a switch) and a `[stabilize]` switch.
+fn listed() -> Test {
+    Test::new()
+        .config("[stabilize]\ngreeter = \"worker\"\n")
+        .worker(
+            "greeter",
+            "---\ndescription: Greets someone\nmodel: script:fake\n---\nYou greet people.\n",
+        )
+        .script(
+            "models",
+            "/// Stands in for a model.\nfn fake(request) { \"hello\" }\n\nfn greeter(input) { \"hi\" }\n",
+        )
+}
+
+/// The rows `:list` prints, up to the next prompt, without the pty's carriage returns.
+fn list_at_the_prompt(p: &mut PtySession) -> String {
+    p.send_line(":list").unwrap();
+    // Rustyline redraws the typed line; the listing starts on a line of its own.
+    p.exp_string("\nworker ").unwrap();
+    let shown = p.exp_string(PROMPT).unwrap();
+    // What follows the rows is the prompt's terminal codes (rows never hold an ESC).
+    let rows = shown.split('\x1b').next().unwrap_or_default();
+    format!("worker {}", rows.replace('\r', ""))
+}
+
+/// `llm-do list` and the REPL's `:list` are one listing: the same rows, the same columns
+/// (issue 32: they were written twice and differed).
+#[test]
+fn list_at_the_prompt_prints_the_rows_of_llm_do_list() {
+    let t = listed();
+    let out = t.run_with(&["list"]);
+    out.status(0);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), (LISTING, ""));
+    let mut p = repl(&t);
+    assert_eq!(list_at_the_prompt(&mut p), LISTING);
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// A line that fails and a meta-command that fails leave the same error line as every face
+/// (`report::error_line`, issue 32): with `--error-format json`, one JSON object each, and the
+/// session goes on.
+#[test]
+fn with_error_format_json_failed_lines_are_json_objects() {
+    let t = project();
+    let mut p = repl_with(&t, &["--error-format", "json"]);
+    let mut error_line = |input: &str| {
+        p.send_line(input).unwrap();
+        let (_, line) = p.exp_regex(r#"\{"error".*\r\n"#).unwrap();
+        line.trim_end().to_string()
+    };
+    assert_eq!(
+        error_line("let = 3"),
+        r#"{"error":"syntax error: Expecting name of a variable"}"#
+    );
+    assert_eq!(
+        error_line(":stabilize"),
+        r#"{"error":"usage: `:stabilize NAME worker|code|shadow|shadow-code|canary:P|file`"}"#
+    );
+    assert_eq!(error_line(r#"throw "no" + "pe""#), r#"{"error":"nope"}"#);
+    line(&mut p, "40 + 2", "42");
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// With `--json`, `:list` prints what `llm-do list --json` prints.
+#[test]
+fn list_at_the_prompt_with_json_prints_the_json_of_llm_do_list() {
+    let t = listed();
+    let out = t.run_with(&["list", "--json"]);
+    out.status(0);
+    let mut p = repl_with(&t, &["--json"]);
+    p.send_line(":list").unwrap();
+    p.exp_string("\n[").unwrap();
+    let body = p.exp_string("\n]").unwrap();
+    let shown = format!("[{}\n]\n", body.replace('\r', ""));
+    assert_eq!(shown, out.stdout);
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }

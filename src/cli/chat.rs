@@ -19,7 +19,7 @@ use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::interrupt::ctrl_c_cancels;
 use crate::output::{Escaped, escape};
 use crate::project::Callee;
-use crate::report::Error;
+use crate::report::{Error, Setback};
 use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
 
@@ -185,9 +185,11 @@ impl Chat {
                         self.print(text, &out)?;
                     }
                 }
-                Err(CallError::Cancelled) => eprintln!("interrupted"),
-                Err(CallError::Aborted) => eprintln!("aborted at the approval prompt"),
-                Err(e) => eprintln!("error: {}", escape(&self.rt.error_text(&e), Escaped::Text)),
+                Err(e) => crate::report::setback(&match e {
+                    CallError::Cancelled => Setback::Interrupted,
+                    CallError::Aborted => Setback::Aborted,
+                    e => Setback::Failed(self.rt.error_text(&e)),
+                }),
             }
         }
         Ok(())

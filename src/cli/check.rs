@@ -52,16 +52,4 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
     Ok(())
 }
 
-/// Which side serves under `mode`, in words.
-pub fn serves(mode: crate::config::Stabilize) -> String {
-    use crate::config::Stabilize;
-    match mode {
-        Stabilize::Worker => "the worker (`worker`)".into(),
-        Stabilize::Code => "the fn, deferring to the worker (`code`)".into(),
-        Stabilize::Shadow => "the worker, the fn shadowing it (`shadow`)".into(),
-        Stabilize::ShadowCode => "the fn, the worker shadowing it (`shadow-code`)".into(),
-        Stabilize::Canary(p) => {
-            format!("the fn for {p}% of inputs, the worker for the rest (`canary:{p}`)")
-        }
-    }
-}
+pub use crate::project::listing::serves;

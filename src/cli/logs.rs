@@ -17,7 +17,7 @@ pub enum Query {
         name: Option<String>,
         run: Option<String>,
         limit: usize,
-        /// `-q TEXT`: full-text search over inputs and outputs.
+        /// `--query TEXT`: full-text search over inputs and outputs.
         text: Option<String>,
         /// `--since`, `--until`, `--model`.
         scope: super::stats::Scope,
@@ -26,6 +26,49 @@ pub enum Query {
     Show(String),
     /// The newest runs, at most `limit`.
     Runs { limit: usize, window: log::Window },
+}
+
+impl Query {
+    /// The query the command line asks for: `logs [NAME]`, `logs show RUN:ID`, `logs --runs`.
+    ///
+    /// # Errors
+    ///
+    /// A usage error for `logs show` without an id, or words after `logs NAME`.
+    pub fn from_cli(
+        name: Option<String>,
+        id: Option<String>,
+        limit: usize,
+        run: Option<String>,
+        runs: bool,
+        text: Option<String>,
+        scope: super::stats::Scope,
+    ) -> Result<Query, Error> {
+        match (name, id) {
+            _ if runs => Ok(Query::Runs {
+                limit,
+                window: scope.window,
+            }),
+            (Some(show), Some(id)) if show == "show" => Ok(Query::Show(id)),
+            (Some(show), None) if show == "show" => {
+                Err(Error::usage("`llm-do logs show` needs a call id")
+                    .with_help("`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them"))
+            }
+            (name, None) => Ok(Query::List {
+                name,
+                run,
+                limit,
+                text,
+                scope,
+            }),
+            (name, Some(extra)) => Err(Error::Usage {
+                message: format!(
+                    "unexpected `{extra}` after `logs {}`",
+                    name.unwrap_or_default()
+                ),
+                help: Some("usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into()),
+            }),
+        }
+    }
 }
 
 /// Print the calls `query` selects.
@@ -195,4 +238,50 @@ fn short_run(run: &str) -> &str {
 
 fn excerpt(s: &str) -> String {
     crate::output::clip(&s.replace('\n', "⏎"), 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: Option<&str>, id: Option<&str>, runs: bool) -> Result<Query, Error> {
+        let scope = super::super::stats::Scope::default();
+        Query::from_cli(
+            name.map(Into::into),
+            id.map(Into::into),
+            5,
+            None,
+            runs,
+            None,
+            scope,
+        )
+    }
+
+    #[test]
+    fn the_command_line_picks_the_query() {
+        assert!(matches!(
+            query(None, None, true),
+            Ok(Query::Runs { limit: 5, .. })
+        ));
+        assert!(
+            matches!(query(Some("show"), Some("r:1"), false), Ok(Query::Show(id)) if id == "r:1")
+        );
+        assert!(matches!(
+            query(Some("w"), None, false),
+            Ok(Query::List { name: Some(n), run: None, limit: 5, .. }) if n == "w"
+        ));
+    }
+
+    #[test]
+    fn show_without_an_id_and_words_after_a_name_are_usage_errors() {
+        let message = |r: Result<Query, Error>| r.err().map(|e| e.to_string());
+        assert_eq!(
+            message(query(Some("show"), None, false)).as_deref(),
+            Some("`llm-do logs show` needs a call id")
+        );
+        assert_eq!(
+            message(query(Some("w"), Some("x"), false)).as_deref(),
+            Some("unexpected `x` after `logs w`")
+        );
+    }
 }

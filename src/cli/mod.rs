@@ -512,18 +512,22 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     if g.verbose >= 3 {
         crate::trace::http_log::install();
     }
-    let here = Path::new(".");
-    let none = RunOptions::default();
-    let Some(command) = cli.command else {
+    let Some(mut command) = cli.command else {
         return script_form(cli.script, g).await;
     };
     // Run options before the command name belong to it when it runs calls.
-    let mut command = command;
     options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
+    dispatch(command, g).await
+}
+
+/// Hand one command's arguments to its file (settings resolved here, the rest there).
+async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
+    let none = RunOptions::default();
+    let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
+    let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
     match command {
         Command::Stats { traces, scope } if traces.is_empty() => {
-            let scope = scope.resolve()?;
-            stats::from_log(&settings_for(g, &none, here, true)?, &scope)
+            stats::from_log(&project(&none)?, &scope.resolve()?)
         }
         Command::Stats { traces, scope } => {
             if scope.since.is_some() || scope.until.is_some() || scope.model.is_some() {
@@ -533,10 +537,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             }
             stats::run(&traces, g.json)
         }
-        Command::Shadow { name, run } => {
-            shadow::run(&settings_for(g, &run, here, true)?, &name).await
-        }
-        Command::Check => check::run(&settings_for(g, &none, here, true)?),
+        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name).await,
+        Command::Check => check::run(&project(&none)?),
         Command::Test {
             names,
             run,
@@ -544,13 +546,11 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             min_agreement,
             junit,
         } => {
-            let args = test::TestArgs {
-                names,
-                repeat,
-                min_agreement,
-                junit,
-            };
-            test::run(&settings_for(g, &run, here, true)?, &args).await
+            test::run(
+                &project(&run)?,
+                &test::TestArgs::new(names, repeat, min_agreement, junit),
+            )
+            .await
         }
         Command::Stabilize {
             name,
@@ -558,21 +558,17 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             accept,
             attempts,
             min_agreement,
-            run,
+            mut run,
         } => {
-            let action = if accept {
-                stabilize::Action::Accept
-            } else {
-                stabilize::Action::Draft {
-                    // `--model` picks the drafting model; the worker keeps its own for its runs.
-                    model: run.model.clone(),
-                    attempts,
-                    min_agreement,
-                }
-            };
-            let args = stabilize::StabilizeArgs { name, action };
-            let run = RunOptions { model: None, ..run };
-            stabilize::run(&settings_for(g, &run, here, true)?, args).await
+            // `--model` picks the drafting model; the worker keeps its own for its runs.
+            let args = stabilize::StabilizeArgs::new(
+                name,
+                accept,
+                attempts,
+                min_agreement,
+                run.model.take(),
+            );
+            stabilize::run(&project(&run)?, args).await
         }
         Command::Batch {
             name,
@@ -580,29 +576,17 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             output,
             retry_errors,
             run,
-        } => {
-            batch::run(
-                &settings_for(g, &run, here, true)?,
-                &name,
-                &inputs,
-                &output,
-                retry_errors,
-            )
-            .await
-        }
+        } => batch::run(&project(&run)?, &name, &inputs, &output, retry_errors).await,
         Command::Dataset {
             name,
             output,
             scope,
-        } => {
-            let scope = scope.resolve()?;
-            dataset::run(
-                &settings_for(g, &none, here, true)?,
-                &name,
-                output.as_deref(),
-                &scope,
-            )
-        }
+        } => dataset::run(
+            &project(&none)?,
+            &name,
+            output.as_deref(),
+            &scope.resolve()?,
+        ),
         Command::Logs {
             name,
             id,
@@ -612,49 +596,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             query: text,
             scope,
         } => {
-            let scope = scope.resolve()?;
-            let query = match (name, id) {
-                _ if runs => logs::Query::Runs {
-                    limit,
-                    window: scope.window,
-                },
-                (Some(show), Some(id)) if show == "show" => logs::Query::Show(id),
-                (Some(show), None) if show == "show" => {
-                    return Err(
-                        Error::usage("`llm-do logs show` needs a call id").with_help(
-                            "`llm-do logs show RUN:N`, with an id as `llm-do logs` lists them",
-                        ),
-                    );
-                }
-                (name, None) => logs::Query::List {
-                    name,
-                    run,
-                    limit,
-                    text,
-                    scope,
-                },
-                (name, Some(extra)) => {
-                    return Err(Error::Usage {
-                        message: format!(
-                            "unexpected `{extra}` after `logs {}`",
-                            name.unwrap_or_default()
-                        ),
-                        help: Some(
-                            "usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into(),
-                        ),
-                    });
-                }
-            };
-            logs::run(&settings_for(g, &none, here, true)?, query)
+            // A malformed query is said before a missing project.
+            let query = logs::Query::from_cli(name, id, limit, run, runs, text, scope.resolve()?)?;
+            logs::run(&project(&none)?, query)
         }
-        Command::List => list::run(&settings_for(g, &none, here, true)?),
-        Command::Models => models::run(&settings_for(g, &none, here, false)?),
-        Command::Repl { run } => repl::run(settings_for(g, &run, here, false)?).await,
+        Command::List => list::run(&project(&none)?),
+        Command::Models => models::run(&anywhere(&none)?),
+        Command::Repl { run } => repl::run(anywhere(&run)?).await,
         Command::Chat {
             worker,
             resume,
             run,
-        } => chat::run(settings_for(g, &run, here, true)?, &worker, resume).await,
+        } => chat::run(project(&run)?, &worker, resume).await,
         Command::Run {
             name,
             input,
@@ -662,13 +615,16 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             input_file,
             run,
         } => {
+            // The input is read before the project is looked for.
             let input = run::read_input(input, input_json, input_file)?;
-            run::run(settings_for(g, &run, here, true)?, &name, input).await
+            run::run(project(&run)?, &name, input).await
+        }
+        Command::Init { dir } => {
+            init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
         Command::Mcp {
             action: McpAction::Serve { list, run },
-        } => serve::run(settings_for(g, &run, here, true)?, list).await,
-        Command::Init { dir } => init::run(dir.as_deref().unwrap_or(here), g.quiet, g.json),
+        } => serve::run(project(&run)?, list).await,
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
@@ -676,7 +632,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         } => config::path(g.json),
         Command::Config {
             action: ConfigAction::Show,
-        } => config::show(&settings_for(g, &none, here, false)?),
+        } => config::show(&anywhere(&none)?),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `llm-do mcp serve`: the project's workers, fns and `[stabilize]` names as tools of an MCP
 //! server on stdio, for agents (Claude Code, Codex, Cursor, ...) to call.
 //!
-//! The names offered come from the one enumeration of `llm-do list` ([`super::list::entries`]),
+//! The names offered come from the one enumeration of `llm-do list` ([`crate::project::listing::rows`]),
 //! narrowed by `[serve] expose`. Each tool call is one run, exactly as `llm-do run NAME`: a
 //! runtime loaded for it, the call through the seam (validation, budgets, traces, the switch),
 //! the run log recording the client's name and the tool; the client's cancellation (or its
@@ -24,15 +24,15 @@ use crate::runtime::Runtime;
 use crate::settings::Settings;
 use crate::trace::Fanout;
 
-use super::list::{Entry, EntryKind, entries};
 use super::setup;
+use crate::project::listing::{self, Kind, Row};
 use server::{Running, Server};
 
 /// One tool offered to clients: the MCP definition and where its name comes from.
 #[derive(Debug, Clone)]
 pub struct Offered {
     /// `worker`, `fn` or `switch`.
-    pub kind: EntryKind,
+    pub kind: Kind,
     /// Where the name is defined, as `llm-do list` shows it.
     pub source: String,
     /// The definition clients see in `tools/list`.
@@ -94,16 +94,11 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
 /// `expose` names something that is no worker, fn or `[stabilize]` name.
 pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
     let project = rt.project();
-    let servable: Vec<Entry> = entries(&project)
+    let servable: Vec<Row> = listing::rows(&project, Vec::new())
         .into_iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EntryKind::Worker | EntryKind::Fn | EntryKind::Switch
-            )
-        })
+        .filter(|e| matches!(e.kind, Kind::Worker | Kind::Fn | Kind::Switch))
         .collect();
-    let chosen: Vec<&Entry> = match &project.config.serve.expose {
+    let chosen: Vec<&Row> = match &project.config.serve.expose {
         Some(names) => names
             .iter()
             .map(|name| find(&servable, name))
@@ -112,20 +107,20 @@ pub fn offered(rt: &Runtime) -> Result<Vec<Offered>, Error> {
             let switch = |name: &str| {
                 servable
                     .iter()
-                    .any(|e| e.kind == EntryKind::Switch && e.name == name)
+                    .any(|e| e.kind == Kind::Switch && e.call_name == name)
             };
             let models = script_models(&project);
             servable
                 .iter()
-                .filter(|e| !e.untrusted && e.name != crate::runtime::POLICY_FN)
-                .filter(|e| e.kind != EntryKind::Fn || !models.contains(e.name.as_str()))
-                .filter(|e| e.kind == EntryKind::Switch || !switch(&e.name))
+                .filter(|e| !e.untrusted && e.call_name != crate::runtime::POLICY_FN)
+                .filter(|e| e.kind != Kind::Fn || !models.contains(e.call_name.as_str()))
+                .filter(|e| e.kind == Kind::Switch || !switch(&e.call_name))
                 .collect()
         }
     };
     let mut out = Vec::new();
     for e in chosen {
-        let callee = rt.resolve(&e.name).map_err(Error::of_named_call)?;
+        let callee = rt.resolve(&e.call_name).map_err(Error::of_named_call)?;
         if let Some(tool) = tool_for(&callee) {
             out.push(Offered {
                 kind: e.kind,
@@ -151,13 +146,13 @@ fn script_models(project: &crate::project::Project) -> std::collections::BTreeSe
 }
 
 /// The servable entry called `name` (a switch before the worker and fn sharing its name).
-fn find<'a>(servable: &'a [Entry], name: &str) -> Result<&'a Entry, Error> {
+fn find<'a>(servable: &'a [Row], name: &str) -> Result<&'a Row, Error> {
     servable
         .iter()
-        .filter(|e| e.name == name)
-        .max_by_key(|e| e.kind == EntryKind::Switch)
+        .filter(|e| e.call_name == name)
+        .max_by_key(|e| e.kind == Kind::Switch)
         .ok_or_else(|| {
-            let names = servable.iter().map(|e| e.name.as_str());
+            let names = servable.iter().map(|e| e.call_name.as_str());
             let hint = crate::suggest::did_you_mean(name, names);
             Error::usage(format!(
                 "`[serve] expose` in llm-do.toml names `{name}`, which is no worker, fn or `[stabilize]` name of the project"
@@ -220,23 +215,19 @@ fn print(tools: &[Offered], json: bool) -> Result<(), Error> {
         let text = serde_json::to_string_pretty(&all).unwrap_or_default();
         return crate::report::out_line(&text);
     }
-    let rows: Vec<[String; 4]> = tools
+    let rows: Vec<Row> = tools
         .iter()
         .map(|t| {
-            [
-                t.kind.as_str().into(),
+            let description = t.tool.description.as_deref().and_then(|d| d.lines().next());
+            Row::new(
+                t.kind,
                 t.name().into(),
-                t.tool
-                    .description
-                    .as_deref()
-                    .and_then(|d| d.lines().next())
-                    .unwrap_or_default()
-                    .into(),
+                description.unwrap_or_default().into(),
                 t.source.clone(),
-            ]
+            )
         })
         .collect();
-    super::list::print_table(&rows)
+    crate::report::out(&listing::text(&rows))
 }
 
 #[cfg(test)]
@@ -244,32 +235,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn entry(kind: EntryKind, name: &str) -> Entry {
-        Entry {
-            kind,
-            name: name.into(),
-            signature: name.into(),
-            description: String::new(),
-            source: String::new(),
-            untrusted: false,
-        }
+    fn entry(kind: Kind, name: &str) -> Row {
+        Row::new(kind, name.into(), String::new(), String::new())
     }
 
     #[test]
     fn a_switch_is_found_before_its_worker_and_fn() {
         let all = [
-            entry(EntryKind::Worker, "triage"),
-            entry(EntryKind::Fn, "triage"),
-            entry(EntryKind::Switch, "triage"),
-            entry(EntryKind::Fn, "double"),
+            entry(Kind::Worker, "triage"),
+            entry(Kind::Fn, "triage"),
+            entry(Kind::Switch, "triage"),
+            entry(Kind::Fn, "double"),
         ];
-        assert_eq!(find(&all, "triage").unwrap().kind, EntryKind::Switch);
-        assert_eq!(find(&all, "double").unwrap().kind, EntryKind::Fn);
+        assert_eq!(find(&all, "triage").unwrap().kind, Kind::Switch);
+        assert_eq!(find(&all, "double").unwrap().kind, Kind::Fn);
     }
 
     #[test]
     fn an_unknown_name_suggests_the_nearest() {
-        let all = [entry(EntryKind::Worker, "summarise")];
+        let all = [entry(Kind::Worker, "summarise")];
         let e = find(&all, "sumarise").unwrap_err();
         assert_eq!(
             crate::report::text(e),

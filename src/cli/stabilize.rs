@@ -38,6 +38,29 @@ pub enum Action {
     Accept,
 }
 
+impl StabilizeArgs {
+    /// The arguments as given on the command line: `--accept`, or a draft by `model` (the
+    /// drafting model; `None`: the default model).
+    pub fn new(
+        name: String,
+        accept: bool,
+        attempts: u32,
+        min_agreement: Option<f64>,
+        model: Option<String>,
+    ) -> Self {
+        let action = if accept {
+            Action::Accept
+        } else {
+            Action::Draft {
+                model,
+                attempts,
+                min_agreement,
+            }
+        };
+        StabilizeArgs { name, action }
+    }
+}
+
 /// Run the command; below the bar is exit 1 with the best report, and nothing written.
 pub async fn run(settings: &Settings, args: StabilizeArgs) -> Result<(), Error> {
     let settings = &setup::unlogged(settings);

@@ -123,50 +123,19 @@ fn help_text() -> String {
 }
 
 fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
-    let project = session.rt.project();
-    for w in project.workers.values() {
-        let source = w
-            .path
-            .as_ref()
-            .map_or_else(|| "inline".to_string(), |p| p.display().to_string());
-        let desc = w.description.as_deref().unwrap_or("");
-        println!("{}", row("worker", &w.name, desc, &source));
-    }
-    for f in project.fns.values() {
-        let sig = format!("{}({})", f.name, f.params.join(", "));
-        let source = f.path.display().to_string();
-        println!("{}", row("fn", &sig, f.summary(), &source));
-    }
-    for (sig, shadow) in session.prompt_fns() {
-        let source = shadow.map_or_else(
-            || "prompt".to_string(),
-            |file| format!("prompt; `{file}` wins"),
-        );
-        println!("{}", row("fn", &sig, "", &source));
-    }
-    for (name, mode) in &project.config.stabilize {
-        println!(
-            "{}",
-            row("switch", name, &format!("serves: {mode}"), "[stabilize]")
-        );
-    }
-    let builtins: Vec<&str> = crate::script::builtins::BUILTINS
-        .iter()
-        .map(|b| b.name)
+    use crate::project::listing;
+    let session_fns = session
+        .prompt_fns()
+        .into_iter()
+        .map(|(sig, file)| listing::Row::session_fn(sig, file.as_deref()))
         .collect();
-    println!("{}", row("builtins", &builtins.join(", "), "", "built-in"));
-    Ok(Flow::Continue)
-}
-
-/// One `:list` line: kind, name, description when there is one, source in parentheses.
-fn row(kind: &str, name: &str, description: &str, source: &str) -> String {
-    let mut line = format!("{kind:8} {name}");
-    if !description.is_empty() {
-        line.push_str("  ");
-        line.push_str(description);
+    let rows = listing::rows(&session.rt.project(), session_fns);
+    if session.json {
+        println!("{}", listing::json(&rows));
+    } else {
+        print!("{}", listing::text(&rows));
     }
-    line.push_str(&format!("  ({source})"));
-    line
+    Ok(Flow::Continue)
 }
 
 fn reload(session: &mut Session, _: &str) -> Result<Flow, String> {
@@ -261,15 +230,6 @@ mod tests {
         for c in COMMANDS {
             assert!(text.contains(&format!(":{}", c.name)), "{}", c.name);
         }
-    }
-
-    #[test]
-    fn list_rows_skip_empty_descriptions() {
-        assert_eq!(row("worker", "w", "", "inline"), "worker   w  (inline)");
-        assert_eq!(
-            row("fn", "f(a)", "Does f.", "scripts/f.rhai"),
-            "fn       f(a)  Does f.  (scripts/f.rhai)"
-        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rhai::{AST, Dynamic, EvalAltResult, Scope};
 use rustyline::error::ReadlineError;
 
 use crate::output::{Escaped, escape};
-use crate::report::Error;
+use crate::report::{self, Error, Setback};
 use crate::runtime::Runtime;
 use crate::script::{errors, value};
 use crate::trace::Toggle;
@@ -98,7 +98,7 @@ impl Session {
                 match commands::dispatch(&mut self, &line) {
                     Ok(Flow::Quit) => break,
                     Ok(Flow::Continue) => {}
-                    Err(m) => eprintln!("{}", crate::report::error_line(&m)),
+                    Err(m) => report::error_note(&m, None),
                 }
                 continue;
             }
@@ -113,13 +113,13 @@ impl Session {
             Reload::Unchanged => {}
             Reload::Reloaded(files) => eprintln!("reloaded: {}", list_paths(&files)),
             Reload::Failed(files, e) => {
-                eprintln!("{:?}", miette::Report::new(e));
-                eprintln!(
-                    "{}",
-                    crate::report::error_line(&format!(
+                let _ = report::render(Error::Project(e));
+                report::error_note(
+                    &format!(
                         "cannot reload after changes to {}; keeping the previous version",
                         list_paths(&files)
-                    ))
+                    ),
+                    None,
                 );
             }
         }
@@ -128,7 +128,7 @@ impl Session {
     /// Reload now (`:reload`).
     fn force_reload(&mut self) -> Result<(), String> {
         self.reloader.force(&self.rt).map_err(|e| {
-            eprintln!("{:?}", miette::Report::new(e));
+            let _ = report::render(Error::Project(e));
             "the project does not load; keeping the previous version".to_string()
         })
     }
@@ -155,7 +155,8 @@ impl Session {
         let line_ast = match self.rt.engine.compile_with_scope(&self.scope, line) {
             Ok(ast) => ast,
             Err(e) => {
-                eprintln!("{}", syntax_error(line, &e));
+                let (message, snippet) = syntax_error(line, &e);
+                report::error_note(&message, snippet.as_deref());
                 return;
             }
         };
@@ -186,14 +187,11 @@ impl Session {
                     println!("{}", escape(&s, how));
                 }
             }
-            Err(e) => match errors::termination(&e) {
-                Some(errors::Termination::Cancelled) => eprintln!("interrupted"),
-                Some(errors::Termination::Aborted) => eprintln!("aborted at the approval prompt"),
-                None => eprintln!(
-                    "{}",
-                    crate::report::error_line(&self.rt.describe_rhai_error(&e))
-                ),
-            },
+            Err(e) => report::setback(&match errors::termination(&e) {
+                Some(errors::Termination::Cancelled) => Setback::Interrupted,
+                Some(errors::Termination::Aborted) => Setback::Aborted,
+                None => Setback::Failed(self.rt.describe_rhai_error(&e)),
+            }),
         }
     }
 
@@ -249,12 +247,13 @@ fn list_paths(paths: &[std::path::PathBuf]) -> String {
         .join(", ")
 }
 
-/// A syntax error with the offending input line and a caret under the position.
-fn syntax_error(input: &str, e: &rhai::ParseError) -> String {
-    let message = format!("error: syntax error: {}", e.err_type());
+/// A syntax error's message, and the offending input line with a caret under the position
+/// (escaped) when it has one.
+fn syntax_error(input: &str, e: &rhai::ParseError) -> (String, Option<String>) {
+    let message = format!("syntax error: {}", e.err_type());
     let pos = e.position();
     let Some(line_no) = pos.line() else {
-        return message;
+        return (message, None);
     };
     let line = input.lines().nth(line_no - 1).unwrap_or("");
     let col = pos.position().unwrap_or(1).saturating_sub(1);
@@ -263,7 +262,8 @@ fn syntax_error(input: &str, e: &rhai::ParseError) -> String {
         .take(col)
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    format!("{message}\n  | {line}\n  | {pad}^")
+    let line = escape(line, Escaped::Text);
+    (message, Some(format!("  | {line}\n  | {pad}^")))
 }
 
 #[cfg(test)]
@@ -275,10 +275,8 @@ mod tests {
         let engine = rhai::Engine::new();
         let input = "let x = 1;\nlet = 3";
         let e = engine.compile(input).unwrap_err();
-        let text = syntax_error(input, &e);
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("error: syntax error: "), "{text}");
-        assert_eq!(lines[1], "  | let = 3");
-        assert_eq!(lines[2], "  |     ^");
+        let (message, snippet) = syntax_error(input, &e);
+        assert!(message.starts_with("syntax error: "), "{message}");
+        assert_eq!(snippet.as_deref(), Some("  | let = 3\n  |     ^"));
     }
 }
