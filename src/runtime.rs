@@ -112,6 +112,9 @@ pub struct Runtime {
     run_log: std::sync::OnceLock<Arc<crate::log::RunLog>>,
     /// MCP servers started so far (lazily, on first use).
     pub mcp: crate::mcp::McpClients,
+    /// Work running beside the call that started it (the shadow side of a `[stabilize]`
+    /// switch), which [`Runtime::settle`] waits for before the run ends.
+    beside: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     weak: Weak<Runtime>,
 }
 
@@ -183,6 +186,7 @@ impl Runtime {
                 session: SessionState::default(),
                 script_ast: RwLock::new(None),
                 mcp: crate::mcp::McpClients::default(),
+                beside: Mutex::default(),
                 weak: weak.clone(),
             }
         });
@@ -346,6 +350,29 @@ impl Runtime {
     /// The run log, if one is kept.
     pub fn run_log(&self) -> Option<&Arc<crate::log::RunLog>> {
         self.run_log.get()
+    }
+
+    /// Run `task` beside the call that started it: the caller goes on at once, and
+    /// [`Runtime::settle`] waits for the task before the run ends (so what it logs is kept).
+    pub(crate) fn beside(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut all = crate::sync::lock(&self.beside);
+        all.retain(|t| !t.is_finished());
+        all.push(self.handle.spawn(task));
+    }
+
+    /// Wait for everything started with [`Runtime::beside`] (and what that started in turn) to
+    /// end. Every face calls this before closing the run log.
+    pub async fn settle(&self) {
+        loop {
+            let all = std::mem::take(&mut *crate::sync::lock(&self.beside));
+            if all.is_empty() {
+                return;
+            }
+            for task in all {
+                // A task that panicked has nothing left to log.
+                let _ = task.await;
+            }
+        }
     }
 
     /// The cassette of `--record` / `--replay`, if any.

@@ -241,6 +241,7 @@ impl LiveText for LivePrinter {
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
+/// Then wait for the work `fut` left running beside it ([`Runtime::settle`]).
 pub async fn with_interrupt<T, E>(
     rt: &Arc<Runtime>,
     fut: impl std::future::Future<Output = Result<T, E>>,
@@ -262,6 +263,9 @@ pub async fn with_interrupt<T, E>(
         }
     });
     let out = fut.await;
+    // The shadow sides still running beside their callers end (or see Ctrl-C) here, before
+    // the run log closes.
+    rt.settle().await;
     watcher.abort();
     out
 }

@@ -140,9 +140,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     let before = found.count();
     let input = found.take(input_schema(&fields));
     let output = found.take(fields.schema("output"));
-    let keep_cut_off = found
-        .take(fields.boolean("keep_cut_off"))
-        .unwrap_or(false);
+    let keep_cut_off = found.take(fields.boolean("keep_cut_off")).unwrap_or(false);
     if keep_cut_off && output.is_some() {
         found.take::<()>(Err(Box::new(fields.error(
             fields.key_span("keep_cut_off"),
