@@ -202,6 +202,9 @@ pub struct LogConfig {
     pub enabled: Option<bool>,
     /// Runs older than this many days are deleted when a run starts (default: kept).
     pub retain_days: Option<u32>,
+    /// An input or output longer than this many KiB (as JSON) is stored as a truncation
+    /// marker (default [`crate::log::DEFAULT_MAX_VALUE_KB`]).
+    pub max_value_kb: Option<u64>,
 }
 
 /// `[eval]`

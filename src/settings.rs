@@ -46,6 +46,8 @@ pub struct Settings {
     pub log: bool,
     /// `[log] retain_days`.
     pub log_retain_days: Option<u32>,
+    /// `[log] max_value_kb`.
+    pub log_max_value_kb: Option<u64>,
     /// The command only loads and checks the project (`check`): its engine parses scripts but
     /// never runs them, so it is built without Rhai's standard packages and the builtins.
     pub load_only: bool,
@@ -72,6 +74,7 @@ impl Settings {
             budget: Limits::default(),
             log: false,
             log_retain_days: None,
+            log_max_value_kb: None,
             load_only: false,
         }
     }

@@ -737,6 +737,7 @@ pub fn settings_for(
     // The run log is kept only in a real project (not a bare folder a script runs from).
     s.log = !run.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
     s.log_retain_days = config.log.retain_days;
+    s.log_max_value_kb = config.log.max_value_kb;
     Ok(s)
 }
 

@@ -84,7 +84,8 @@ pub fn runtime_with_live(
         let command: Vec<String> = std::env::args().collect();
         let path = crate::log::path_in(&settings.root);
         let log = RunLog::start(&path, &command.join(" "), settings.log_retain_days)
-            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+            .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?
+            .with_max_value_kb(settings.log_max_value_kb);
         Some(Arc::new(log))
     } else {
         None

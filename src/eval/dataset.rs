@@ -51,6 +51,11 @@ pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
         .iter()
         .filter(|r| !has_worker || r.kind == "worker")
         .filter(|r| r.error.is_none() && r.output.is_some())
+        // A value too long to log is known only by its marker: no case can be made of it.
+        .filter(|r| {
+            !crate::log::is_truncated(&r.input)
+                && !r.output.as_ref().is_some_and(crate::log::is_truncated)
+        })
         .collect();
     rows.sort_by(|a, b| {
         a.time
