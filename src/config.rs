@@ -208,6 +208,9 @@ pub struct LogConfig {
     /// When a run starts, the oldest runs are deleted, each whole, while the log's pages in
     /// use pass this many megabytes (default: no limit).
     pub max_mb: Option<f64>,
+    /// An input or output longer than this many KiB (as JSON) is stored as a truncation
+    /// marker (default [`crate::log::DEFAULT_MAX_VALUE_KB`]).
+    pub max_value_kb: Option<u64>,
 }
 
 /// `[serve]`

@@ -49,6 +49,67 @@ pub const FLUSH_EVERY: usize = 512;
 pub const FLUSH_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// Fn and builtin calls logged per run at most (workers, tools and MCP calls are always).
 pub const MAX_SYMBOLIC_ROWS: u64 = 10_000;
+/// KiB of JSON past which a logged input or output is stored as a truncation marker, unless
+/// `[log] max_value_kb` says otherwise.
+pub const DEFAULT_MAX_VALUE_KB: u64 = 1024;
+/// The key of the one-key object that stands for a value too long to log (see [`capped`]).
+pub const TRUNCATED: &str = "llm_do_truncated";
+/// Bytes of a truncated value's JSON kept in its marker.
+const TRUNCATED_HEAD: usize = 1024;
+
+/// `value` as the run log keeps it: itself when its JSON fits in `max` bytes, else the marker
+/// `{"llm_do_truncated": {"bytes": N, "head": "<its first KiB of JSON>"}}`. `dataset` and
+/// `stats` treat a marker as not comparable (see [`is_truncated`]).
+#[must_use]
+pub fn capped(value: Value, max: usize) -> Value {
+    let mut left = max;
+    if !exceeds(&value, &mut left) {
+        return value;
+    }
+    let text = value.to_string();
+    let mut end = TRUNCATED_HEAD.min(max).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({ TRUNCATED: { "bytes": text.len(), "head": &text[..end] } })
+}
+
+/// Whether `value` is the marker of a value too long to log (its content is unknown, so it
+/// equals nothing).
+#[must_use]
+pub fn is_truncated(value: &Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|m| m.len() == 1 && m.contains_key(TRUNCATED))
+}
+
+/// [`is_truncated`] for a value as the log stores it (compact JSON text), without parsing it.
+pub fn is_truncated_text(json: &str) -> bool {
+    json.strip_prefix("{\"")
+        .and_then(|rest| rest.strip_prefix(TRUNCATED))
+        .is_some_and(|rest| rest.starts_with("\":"))
+}
+
+/// Whether `value`'s JSON takes more than `left` bytes (strings counted unescaped), counting
+/// `left` down and stopping as soon as it does: a small value costs a short walk.
+fn exceeds(value: &Value, left: &mut usize) -> bool {
+    let own = match value {
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 2 + a.len(),
+        Value::Object(m) => 2 + m.keys().map(|k| k.len() + 4).sum::<usize>(),
+        Value::Number(_) => 20,
+        Value::Bool(_) | Value::Null => 5,
+    };
+    if own > *left {
+        return true;
+    }
+    *left -= own;
+    match value {
+        Value::Array(a) => a.iter().any(|v| exceeds(v, left)),
+        Value::Object(m) => m.values().any(|v| exceeds(v, left)),
+        _ => false,
+    }
+}
 
 /// Why the log could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -428,6 +489,13 @@ pub struct RunLog {
     /// The first failure to write a chat turn (waited for, unlike the other batches).
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
+    /// Bytes of JSON past which an input or output is stored as a marker ([`capped`]).
+    max_value: usize,
+}
+
+/// `kb` KiB in bytes (saturating).
+fn kib(kb: u64) -> usize {
+    usize::try_from(kb.saturating_mul(1024)).unwrap_or(usize::MAX)
 }
 
 impl RunLog {
@@ -476,7 +544,21 @@ impl RunLog {
             turns: Mutex::default(),
             failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
+            max_value: kib(DEFAULT_MAX_VALUE_KB),
         })
+    }
+
+    /// Store inputs and outputs longer than `kb` KiB (`[log] max_value_kb`; `None`: the
+    /// default) as truncation markers ([`capped`]).
+    #[must_use]
+    pub fn with_max_value_kb(mut self, kb: Option<u64>) -> Self {
+        self.max_value = kib(kb.unwrap_or(DEFAULT_MAX_VALUE_KB));
+        self
+    }
+
+    /// `value` as this log keeps it.
+    fn cap(&self, value: Value) -> Value {
+        capped(value, self.max_value)
     }
 
     /// This run's id.
@@ -515,7 +597,10 @@ impl RunLog {
     }
 
     /// Record one call of a stabilize switch (written with the next batch).
-    pub fn switch_event(&self, event: SwitchEvent) {
+    pub fn switch_event(&self, mut event: SwitchEvent) {
+        event.input = self.cap(std::mem::take(&mut event.input));
+        event.worker_output = event.worker_output.map(|v| self.cap(v));
+        event.code_output = event.code_output.map(|v| self.cap(v));
         crate::sync::lock(&self.switches).push(event);
     }
 
@@ -611,7 +696,7 @@ impl Observer for RunLog {
             depth: s.depth,
             kind: s.kind.log_name().to_string(),
             name: s.name.to_string(),
-            input: s.input.clone(),
+            input: self.cap(s.input.clone()),
             time: now(),
             ..CallRow::default()
         };
@@ -624,7 +709,7 @@ impl Observer for RunLog {
             return;
         };
         match &end.result {
-            Ok(v) => row.output = Some((*v).clone()),
+            Ok(v) => row.output = Some(self.cap((*v).clone())),
             Err(e) => row.error = Some(e.clone()),
         }
         row.tokens_in = sql_int(end.usage.input_tokens);
@@ -650,7 +735,7 @@ impl Observer for RunLog {
         crate::sync::lock(&self.approvals).push(ApprovalRow {
             parent: e.parent.map(sql_int),
             tool: e.tool.to_string(),
-            input: e.input.clone(),
+            input: self.cap(e.input.clone()),
             decision: decision.into(),
             reason: reason.map(str::to_owned),
             decided_by: Some(crate::trace::decided_by(verdict.decided_by).into()),
@@ -1186,6 +1271,31 @@ mod tests {
     use crate::model::Usage;
     use serde_json::json;
     use std::time::Duration;
+
+    #[test]
+    fn a_value_past_the_cap_becomes_a_marker_cut_on_a_char_boundary() {
+        let small = json!({"a": ["x", 1, true, null]});
+        assert_eq!(capped(small.clone(), 64), small);
+        assert!(!is_truncated(&small));
+        // 'é' is two bytes: a head cut inside one steps back to the boundary.
+        let big = json!({"text": "é".repeat(2000)});
+        let text = big.to_string();
+        let marker = capped(big, 1000);
+        assert!(is_truncated(&marker));
+        // As the log stores it, the marker is known without parsing; a value that merely
+        // mentions the key is not one.
+        assert!(is_truncated_text(&marker.to_string()));
+        assert!(!is_truncated_text(
+            &json!({"llm_do_truncatedx": 1}).to_string()
+        ));
+        assert!(!is_truncated_text(&small.to_string()));
+        let head = marker[TRUNCATED]["head"].as_str().unwrap();
+        assert_eq!(marker[TRUNCATED]["bytes"], text.len());
+        assert!(text.starts_with(head) && head.len() <= 1000 && head.len() >= 998);
+        // Deep values are measured too, and an array of many small items counts them all.
+        let many = Value::Array(vec![json!(1); 100]);
+        assert!(is_truncated(&capped(many, 100)));
+    }
 
     #[test]
     fn calls_are_written_and_read_back_with_their_run() {

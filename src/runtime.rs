@@ -115,6 +115,9 @@ pub struct Runtime {
     /// Who approvals are asked of, when a face set it (`llm-do mcp serve`: the MCP client);
     /// unset: the terminal, if any.
     prompter: std::sync::OnceLock<Arc<dyn crate::approval::Prompter>>,
+    /// Work running beside the call that started it (the shadow side of a `[stabilize]`
+    /// switch), which [`Runtime::settle`] waits for before the run ends.
+    beside: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     weak: Weak<Runtime>,
 }
 
@@ -187,6 +190,7 @@ impl Runtime {
                 script_ast: RwLock::new(None),
                 mcp: crate::mcp::McpClients::default(),
                 prompter: std::sync::OnceLock::new(),
+                beside: Mutex::default(),
                 weak: weak.clone(),
             }
         });
@@ -369,6 +373,29 @@ impl Runtime {
     /// The run log, if one is kept.
     pub fn run_log(&self) -> Option<&Arc<crate::log::RunLog>> {
         self.run_log.get()
+    }
+
+    /// Run `task` beside the call that started it: the caller goes on at once, and
+    /// [`Runtime::settle`] waits for the task before the run ends (so what it logs is kept).
+    pub(crate) fn beside(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut all = crate::sync::lock(&self.beside);
+        all.retain(|t| !t.is_finished());
+        all.push(self.handle.spawn(task));
+    }
+
+    /// Wait for everything started with [`Runtime::beside`] (and what that started in turn) to
+    /// end. Every face calls this before closing the run log.
+    pub async fn settle(&self) {
+        loop {
+            let all = std::mem::take(&mut *crate::sync::lock(&self.beside));
+            if all.is_empty() {
+                return;
+            }
+            for task in all {
+                // A task that panicked has nothing left to log.
+                let _ = task.await;
+            }
+        }
     }
 
     /// The cassette of `--record` / `--replay`, if any.

@@ -48,6 +48,8 @@ pub struct Settings {
     pub log_retain_days: Option<u32>,
     /// `[log] max_mb`.
     pub log_max_mb: Option<f64>,
+    /// `[log] max_value_kb`.
+    pub log_max_value_kb: Option<u64>,
     /// The command only loads and checks the project (`check`): its engine parses scripts but
     /// never runs them, so it is built without Rhai's standard packages and the builtins.
     pub load_only: bool,
@@ -78,6 +80,7 @@ impl Settings {
             log: false,
             log_retain_days: None,
             log_max_mb: None,
+            log_max_value_kb: None,
             load_only: false,
             serving: false,
         }

@@ -127,6 +127,10 @@ fn row(name: &str, calls: &[&CallRecord]) -> Row {
     let mut seen: BTreeMap<String, (usize, BTreeMap<String, ()>)> = BTreeMap::new();
     for c in calls {
         if let Ok(out) = &c.result {
+            // A value too long to log equals nothing: it says nothing of consistency.
+            if crate::log::is_truncated(&c.input) || crate::log::is_truncated(out) {
+                continue;
+            }
             let entry = seen.entry(input_key(&c.input)).or_default();
             entry.0 += 1;
             entry.1.insert(output_key(out), ());
@@ -232,8 +236,13 @@ pub fn from_log(
             .ok()
             .flatten()
             .unwrap_or("null");
+        let output = r.get_ref(3)?.as_str().unwrap_or("null");
+        // A value too long to log equals nothing: it says nothing of consistency.
+        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
+            continue;
+        }
         let input = input_key_text(input);
-        let output = output_key_text(r.get_ref(3)?.as_str().unwrap_or("null"));
+        let output = output_key_text(output);
         let entry = match tally.seen.get_mut(input.as_ref()) {
             Some(e) => e,
             None => tally.seen.entry(input.into_owned()).or_default(),

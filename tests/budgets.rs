@@ -176,3 +176,44 @@ async fn fan_out_cannot_put_more_in_flight_than_the_budget_can_pay_for() {
     assert_eq!(stats["requests"], 4, "{stats}");
     assert!(stats["max_in_flight"].as_u64().unwrap() <= 2, "{stats}");
 }
+
+/// Issue 29: `[limits] max_tokens` under fan-out, end to end on a `script:` model. Each
+/// request reserves its worst case (its input estimated from its size, about a hundred
+/// tokens here, plus the worker's `max_tokens: 1000`), so 2500 tokens let at most two be in
+/// flight at once, however wide the fan-out: the trace, written in the order things happen,
+/// never shows a third request sent before one of the two replied. A script model reports no
+/// usage, so every reservation is given back and all eight calls complete.
+#[test]
+fn max_tokens_bounds_what_fan_out_puts_in_flight() {
+    let t = Test::new()
+        .config("[limits]\nmax_parallel = 8\nmax_tokens = 2500\n")
+        .worker("echo", "---\nmodel: script:slow\nmax_tokens: 1000\n---\nEcho.\n")
+        // Slow enough that, charged only after replies, all eight would be in flight at once.
+        .script("models", "fn slow(request) { sleep(200); \"ok\" }\n")
+        .file(
+            "fan.rhai",
+            "let items = []; for i in 0..8 { items.push([\"echo\", `x${i}`]); } call_all(items).len()",
+        );
+    let out = t.run_with(&["fan.rhai", "--trace", "t.jsonl"]);
+    out.status(0);
+    assert_eq!(out.stdout, "8\n", "{}", out.stderr);
+    let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
+    let (mut in_flight, mut most, mut sent) = (0_i32, 0, 0);
+    for line in trace.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        match event["event"].as_str() {
+            Some("model_request") => {
+                in_flight += 1;
+                sent += 1;
+            }
+            Some("model_response") => in_flight -= 1,
+            _ => {}
+        }
+        most = most.max(in_flight);
+    }
+    assert_eq!(sent, 8, "{trace}");
+    assert!(
+        (1..=2).contains(&most),
+        "{most} requests in flight at once:\n{trace}"
+    );
+}

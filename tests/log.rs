@@ -213,3 +213,79 @@ fn runs_are_listed_with_how_they_ended() {
     let out = t.run_with(&["logs", "--runs", "add"]);
     out.status(2);
 }
+
+/// Bytes of every file under `dir`.
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// Issue 29: one 60 MB output took about 190 MB of log (the value once per enclosing call,
+/// and again in the WAL). A value longer than `[log] max_value_kb` (default 1024) is stored as
+/// a marker with its size and first KiB: a 10 MB output nested in a fn now takes a few KiB.
+#[test]
+fn a_long_output_is_logged_as_a_truncation_marker() {
+    let t = Test::new()
+        .worker("w", "---\nmodel: script:big\n---\nSay.\n")
+        .script(
+            "lib",
+            "fn big(request) { read_text(\"big.txt\") }\nfn outer() { call(\"w\", \"go\") }\n",
+        )
+        .file("big.txt", &"x".repeat(10_000_000));
+    let out = t.run_with(&["run", "outer"]);
+    out.status(0);
+    assert_eq!(out.stdout.len(), 10_000_001);
+    let log = bytes_under(&t.path().join(".llm-do"));
+    assert!(log < 1_000_000, "the log takes {log} bytes");
+    let out = t.run_with(&["logs", "--json"]);
+    out.status(0);
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    let head = format!("\"{}", "x".repeat(1023));
+    for row in rows.as_array().unwrap() {
+        assert_eq!(
+            row["output"],
+            serde_json::json!({"llm_do_truncated": {"bytes": 10_000_002, "head": head}}),
+            "{}",
+            row["name"]
+        );
+    }
+    // A marker equals nothing: `dataset` makes no case of it.
+    let out = t.run_with(&["dataset", "w"]);
+    out.status(2);
+    assert!(
+        out.stderr
+            .contains("the run log has no successful call of `w`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `[log] max_value_kb` sets the cap: under it a value is kept whole.
+#[test]
+fn max_value_kb_sets_what_is_logged_whole() {
+    let t = Test::new()
+        .config("[log]\nmax_value_kb = 4\n")
+        .script("lib", "fn echo(text) { text }\n");
+    let small = "y".repeat(3000);
+    let big = "z".repeat(5000);
+    t.run_with(&["run", "echo", &small]).status(0);
+    t.run_with(&["run", "echo", &big]).status(0);
+    let out = t.run_with(&["logs", "--json"]);
+    let rows: Value = serde_json::from_str(&out.stdout).unwrap();
+    let outputs: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["output"])
+        .collect();
+    assert!(outputs.contains(&&Value::String(small)), "{}", out.stdout);
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o["llm_do_truncated"]["bytes"] == 5002),
+        "{}",
+        out.stdout
+    );
+}

@@ -661,3 +661,57 @@ fn deleting_the_mark_by_hand_trusts_the_draft() {
         "sk-secret"
     );
 }
+
+/// A side that waits (at most 20 s) for the file `answered`, which the caller writes only once
+/// its call returned: it sees the file only if the caller got its answer first.
+const WAITS_FOR_THE_CALLER: &str =
+    "for i in 0..400 { if exists(\"answered\") { return ANSWER; } sleep(50); } LATE";
+
+/// Issue 29: under `shadow`, the worker's answer waited for the shadow fn. Now it is returned
+/// at once; the fn runs on beside the caller (here it outlives the script's last line) and is
+/// still graded and logged before the process exits.
+#[test]
+fn shadow_mode_answers_without_waiting_for_the_shadow_side() {
+    let fn_waits = format!(
+        "/// message: string\nfn triage(message) {{ {} }}\n",
+        WAITS_FOR_THE_CALLER
+            .replace("ANSWER", "#{category: \"bug\"}")
+            .replace("LATE", "#{category: \"the caller was kept waiting\"}")
+    );
+    let model_waits = format!(
+        "fn fake(request) {{ {} }}\n",
+        WAITS_FOR_THE_CALLER
+            .replace("ANSWER", "#{output: #{category: \"bug\"}}")
+            .replace(
+                "LATE",
+                "#{output: #{category: \"the caller was kept waiting\"}}"
+            )
+    );
+    let caller = "let a = call(\"triage\", #{message: \"it crashes\"}); write_text(\"answered\", \"yes\"); a.category";
+    // shadow: the fn is the shadow; shadow-code: the worker is.
+    for (mode, shadow_side) in [
+        ("shadow", ("triage", fn_waits)),
+        ("shadow-code", ("models", model_waits)),
+    ] {
+        let t = project(Some(mode))
+            .script(shadow_side.0, &shadow_side.1)
+            .file("main.rhai", caller);
+        let out = t.run_with(&["main.rhai"]);
+        out.status(0);
+        assert_eq!(out.stdout, "bug\n", "mode {mode}: {}", out.stderr);
+        let out = t.run_with(&["stats", "--json"]);
+        out.status(0);
+        let json: Value = serde_json::from_str(&out.stdout).unwrap();
+        let switch = &json["switches"][0];
+        assert_eq!(
+            (
+                switch["calls"].clone(),
+                switch["compared"].clone(),
+                switch["agreed"].clone()
+            ),
+            (1.into(), 1.into(), 1.into()),
+            "mode {mode}: {}",
+            out.stdout
+        );
+    }
+}

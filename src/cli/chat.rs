@@ -52,10 +52,12 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
         printer,
     };
     let result = if interactive {
-        tokio::task::spawn_blocking(move || chat.on_terminal())
+        let result = tokio::task::spawn_blocking(move || chat.on_terminal())
             .await
             .map_err(|e| Error::failed(format!("the chat stopped: {e}")))
-            .and_then(|r| r)
+            .and_then(|r| r);
+        rt.settle().await;
+        result
     } else {
         setup::with_interrupt(&rt, chat.pipe_turns()).await
     };

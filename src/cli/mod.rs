@@ -778,6 +778,7 @@ pub fn settings_for(
     s.log = !run.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
     s.log_retain_days = config.log.retain_days;
     s.log_max_mb = config.log.max_mb;
+    s.log_max_value_kb = config.log.max_value_kb;
     Ok(s)
 }
 

@@ -15,6 +15,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let toggle = Arc::new(Toggle::new(tree, settings.verbosity > 0));
     let rt = setup::runtime(&settings, None, false, Some(toggle.clone()))?;
     let result = crate::repl::run(rt.clone(), toggle, settings.json).await;
+    rt.settle().await;
     setup::finish(&rt, None, result.is_ok())?;
     result
 }

@@ -104,7 +104,8 @@ pub fn runtime_logged_as(
                 max_mb: settings.log_max_mb,
             },
         )
-        .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+        .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?
+        .with_max_value_kb(settings.log_max_value_kb);
         Some(Arc::new(log))
     } else {
         None
@@ -194,6 +195,8 @@ pub fn finish_unsummarized(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Resu
 ///
 /// As [`finish`], and a run log that could not be written.
 pub async fn finish_run(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
+    // The shadow side of a `[stabilize]` switch may still run: its row goes in this run.
+    rt.settle().await;
     let (closing, done) = finish_closing(rt, trace, ok);
     let Some(closing) = closing else {
         return done;
@@ -291,6 +294,7 @@ impl LiveText for LivePrinter {
 }
 
 /// Run `fut`, cancelling the call tree on Ctrl-C or SIGTERM; a second signal exits at once.
+/// Then wait for the work `fut` left running beside it ([`Runtime::settle`]).
 pub async fn with_interrupt<T, E>(
     rt: &Arc<Runtime>,
     fut: impl std::future::Future<Output = Result<T, E>>,
@@ -312,6 +316,9 @@ pub async fn with_interrupt<T, E>(
         }
     });
     let out = fut.await;
+    // The shadow sides still running beside their callers end (or see Ctrl-C) here, before
+    // the run log closes.
+    rt.settle().await;
     watcher.abort();
     out
 }

@@ -103,6 +103,11 @@ pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
         .iter()
         .filter(|r| !has_worker || r.kind == "worker")
         .filter(|r| r.error.is_none() && r.output.is_some())
+        // A value too long to log is known only by its marker: no case can be made of it.
+        .filter(|r| {
+            !crate::log::is_truncated(&r.input)
+                && !r.output.as_ref().is_some_and(crate::log::is_truncated)
+        })
         .collect();
     rows.sort_by(|a, b| {
         a.time
@@ -160,7 +165,12 @@ pub fn from_log(
             .ok()
             .flatten()
             .unwrap_or("null");
-        c.push(input, r.get_ref(1)?.as_str().unwrap_or("null"));
+        let output = r.get_ref(1)?.as_str().unwrap_or("null");
+        // A value too long to log is known only by its marker: no case can be made of it.
+        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
+            continue;
+        }
+        c.push(input, output);
     }
     Ok(c.finish())
 }

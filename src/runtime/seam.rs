@@ -134,11 +134,23 @@ impl Runtime {
         callee: Callee,
         input: Input,
     ) -> Result<crate::fanout::Job, CallError> {
+        self.job_deferring(ctx, callee, input, false)
+    }
+
+    /// [`Runtime::job_for`]; `may_defer` for one side of a switch (see [`Runtime::invoke_side`]).
+    pub(super) fn job_deferring(
+        &self,
+        ctx: &CallCtx,
+        callee: Callee,
+        input: Input,
+        may_defer: bool,
+    ) -> Result<crate::fanout::Job, CallError> {
         let args = self.prepare(ctx, &callee, input)?;
         let (rt, ctx) = (self.arc(), ctx.clone());
-        Ok(Box::pin(
-            async move { rt.run_traced(&ctx, &callee, args).await },
-        ))
+        Ok(Box::pin(async move {
+            rt.run_traced_deferring(&ctx, &callee, args, may_defer)
+                .await
+        }))
     }
 
     /// Invoke `callee` from a thread evaluating Rhai (a script's `call()`): fns run inside the

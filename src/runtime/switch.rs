@@ -5,8 +5,10 @@
 //! and logged as such); this module only decides which runs and what is returned:
 //! - `worker` / `code`: one side serves; in `code` (and for the fn's share of `canary`) a fn
 //!   that returns `defer()` hands that call to the worker;
-//! - `shadow` / `shadow-code`: both run concurrently, one answer is returned, and every call
-//!   is graded with the worker's comparators and logged (agreement, or both outputs);
+//! - `shadow` / `shadow-code`: both run concurrently; the served side's answer is returned as
+//!   soon as it is done (the other side runs on beside the caller, and the run waits for it
+//!   before it ends), and every call is graded with the worker's comparators and logged
+//!   (agreement, or both outputs);
 //! - `canary:P`: P% of distinct inputs (by a hash of the input) go to the fn.
 
 use std::sync::Arc;
@@ -62,25 +64,7 @@ impl Runtime {
                 }
             }
             Stabilize::Shadow | Stabilize::ShadowCode => {
-                let (from_worker, from_code) = tokio::join!(
-                    self.invoke(ctx, &worker, Input::Json(input.clone())),
-                    self.invoke_side(ctx, &code, Input::Json(input)),
-                );
-                self.grade_shadow(&name, &mut event, &from_worker, &from_code)
-                    .await;
-                if switch.mode == Stabilize::Shadow {
-                    event.served = "worker".into();
-                    from_worker
-                } else {
-                    event.served = "code".into();
-                    from_code.and_then(|v| {
-                        if v.is::<Deferred>() {
-                            from_worker
-                        } else {
-                            Ok(v)
-                        }
-                    })
-                }
+                return self.serve_shadowed(ctx, switch, event, input).await;
             }
         };
         if let Some(log) = self.run_log() {
@@ -89,32 +73,107 @@ impl Runtime {
         out
     }
 
+    /// Serve a `shadow` / `shadow-code` call: the served side answers the caller as soon as
+    /// it is done, the other side runs beside it ([`Runtime::beside`]), and the task that
+    /// waits for both grades and logs the call. Only a `defer()` of the served fn
+    /// (`shadow-code`) makes the caller wait, for the worker's answer.
+    async fn serve_shadowed(
+        self: &Arc<Self>,
+        ctx: &CallCtx,
+        switch: &Switch,
+        mut event: SwitchEvent,
+        input: Value,
+    ) -> Result<Dynamic, CallError> {
+        let serve_code = switch.mode == Stabilize::ShadowCode;
+        event.served = if serve_code { "code" } else { "worker" }.into();
+        let shadow = if serve_code {
+            self.job_for(
+                ctx,
+                Callee::Worker(switch.worker.clone()),
+                Input::Json(input.clone()),
+            )
+        } else {
+            self.job_deferring(
+                ctx,
+                Callee::Fn(switch.code.clone()),
+                Input::Json(input.clone()),
+                true,
+            )
+        };
+        let (tell, heard) = tokio::sync::oneshot::channel();
+        let (hand_back, handed) = tokio::sync::oneshot::channel();
+        self.shadow_beside(event, shadow, heard, hand_back);
+        let served = if serve_code {
+            let code = Callee::Fn(switch.code.clone());
+            self.invoke_side(ctx, &code, Input::Json(input)).await
+        } else {
+            let worker = Callee::Worker(switch.worker.clone());
+            self.invoke(ctx, &worker, Input::Json(input)).await
+        };
+        let outcome = Outcome::of(self, &served);
+        let deferred = outcome == Outcome::Deferred;
+        // The task is gone only if the process is ending; then there is nothing to tell.
+        let _ = tell.send(outcome);
+        if deferred {
+            return handed.await.unwrap_or(Err(CallError::Cancelled));
+        }
+        served
+    }
+
+    /// Start the shadow side of `event`'s call beside its caller: run `shadow`, hear how the
+    /// served side ended, hand the worker's answer back when the served fn deferred, then
+    /// grade both and log the call. A caller that went away (cancelled) logs nothing.
+    fn shadow_beside(
+        self: &Arc<Self>,
+        mut event: SwitchEvent,
+        shadow: Result<crate::fanout::Job, CallError>,
+        heard: tokio::sync::oneshot::Receiver<Outcome>,
+        hand_back: tokio::sync::oneshot::Sender<Result<Dynamic, CallError>>,
+    ) {
+        let rt = self.clone();
+        self.beside(async move {
+            let from_shadow = match shadow {
+                Ok(job) => job.await,
+                Err(e) => Err(e),
+            };
+            let Ok(served) = heard.await else {
+                return;
+            };
+            let shadow = Outcome::of(&rt, &from_shadow);
+            let (worker, code) = if event.served == "code" {
+                (shadow, served)
+            } else {
+                (served, shadow)
+            };
+            if event.served == "code" && code == Outcome::Deferred {
+                let _ = hand_back.send(from_shadow);
+            }
+            rt.grade_shadow(&mut event, &worker, &code).await;
+            if let Some(log) = rt.run_log() {
+                log.switch_event(event);
+            }
+        });
+    }
+
     /// Compare both sides of a shadow call with the worker's comparators; the verdict and
     /// both outputs go to `event`. A failed side is a disagreement.
     async fn grade_shadow(
         self: &Arc<Self>,
-        name: &str,
         event: &mut SwitchEvent,
-        from_worker: &Result<Dynamic, CallError>,
-        from_code: &Result<Dynamic, CallError>,
+        worker: &Outcome,
+        code: &Outcome,
     ) {
-        let text = |r: &Result<Dynamic, CallError>| match r {
-            Ok(v) if v.is::<Deferred>() => Value::String("(deferred)".into()),
-            Ok(v) => value::to_json(v),
-            Err(e) => serde_json::json!({"error": self.error_text(e)}),
-        };
-        event.worker_output = Some(text(from_worker));
-        event.code_output = Some(text(from_code));
-        event.deferred = matches!(from_code, Ok(v) if v.is::<Deferred>());
-        let (Ok(w), Ok(c)) = (from_worker, from_code) else {
-            event.agreed = Some(false);
+        event.worker_output = Some(worker.logged());
+        event.code_output = Some(code.logged());
+        event.deferred = *code == Outcome::Deferred;
+        let (Outcome::Answer(w), Outcome::Answer(c)) = (worker, code) else {
+            if matches!(worker, Outcome::Failed(_)) || matches!(code, Outcome::Failed(_)) {
+                event.agreed = Some(false);
+            }
             return;
         };
-        if event.deferred {
-            return;
-        }
-        let grader = crate::eval::grade::Grader::for_name(self, name);
-        match grader.grade(&value::to_json(w), &value::to_json(c)).await {
+        let grader = crate::eval::grade::Grader::for_name(self, &event.name);
+        match grader.grade(w, c).await {
             Ok(fields) => {
                 event.agreed = Some(fields.iter().all(|f| f.pass));
                 event.fields = fields
@@ -127,6 +186,37 @@ impl Runtime {
                 event.agreed = Some(false);
                 event.fields = vec![format!("(grading failed: {})", self.error_text(&e))];
             }
+        }
+    }
+}
+
+/// How one side of a shadow call ended, as it is graded and logged.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    /// An answer (as JSON).
+    Answer(Value),
+    /// The fn returned `defer()`.
+    Deferred,
+    /// The side failed; the error as one line.
+    Failed(String),
+}
+
+impl Outcome {
+    /// How `result` ended.
+    fn of(rt: &Runtime, result: &Result<Dynamic, CallError>) -> Outcome {
+        match result {
+            Ok(v) if v.is::<Deferred>() => Outcome::Deferred,
+            Ok(v) => Outcome::Answer(value::to_json(v)),
+            Err(e) => Outcome::Failed(rt.error_text(e)),
+        }
+    }
+
+    /// The side's output as the run log keeps it.
+    fn logged(&self) -> Value {
+        match self {
+            Outcome::Answer(v) => v.clone(),
+            Outcome::Deferred => Value::String("(deferred)".into()),
+            Outcome::Failed(e) => serde_json::json!({ "error": e }),
         }
     }
 }
