@@ -39,18 +39,22 @@ pub fn seconds_of(time: &str) -> Option<f64> {
     let num = |r: std::ops::Range<usize>| time.get(r)?.parse::<i64>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    // Days from civil (Howard Hinnant's algorithm).
+    let days = days_from_civil(y, m, d);
+    // Milliseconds when the time has them (`.mmm`).
+    let ms = num(20..23).unwrap_or(0);
+    #[allow(clippy::cast_precision_loss)]
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    // Milliseconds when the time has them (`.mmm`).
-    let ms = num(20..23).unwrap_or(0);
-    #[allow(clippy::cast_precision_loss)]
-    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + ms as f64 / 1000.0)
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).

@@ -103,7 +103,7 @@ fn timestamp(t: &str) -> Option<i64> {
     if !(1..=31).contains(&d) {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
+    let days = super::time::days_from_civil(y, mo, d);
     if t.len() == 10 {
         return Some(days * 86_400);
     }
@@ -136,17 +136,6 @@ fn timestamp(t: &str) -> Option<i64> {
         _ => return None,
     };
     Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
