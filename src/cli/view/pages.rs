@@ -201,7 +201,7 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
             esc(&crate::output::clip(&r.command, 120)),
             r.calls,
             volume.tokens,
-            dollars(volume.cost),
+            dollars(volume.cost.filter(|_| volume.calls > 0)),
         );
     }
     body.push_str("</table>");
