@@ -121,7 +121,7 @@ fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
 nav{margin-bottom:1em}table{border-collapse:collapse}\
 th,td{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}td.when{white-space:nowrap}\
 pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;max-width:60em;overflow:auto}\
 .error,.status-error{color:#b00}.status-interrupted,.status-unfinished{color:#a60}\
 .badge{background:#2a7;color:#fff;border-radius:.6em;padding:0 .5em;font-size:90%}\
@@ -192,10 +192,10 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         };
         let _ = write!(
             body,
-            "<tr class=\"run\"><td>{}</td><td><a href=\"{}\">{}</a></td><td><code>{}</code></td>\
+            "<tr class=\"run\"><td class=\"when\">{}</td><td><a href=\"{}\">{}</a></td><td><code>{}</code></td>\
              <td class=\"status-{status}\">{status}</td><td class=\"n\">{took}</td>\
              <td class=\"n\">{}{dropped}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(r.started.get(..19).unwrap_or(&r.started)),
+            esc(&r.started.get(..19).unwrap_or(&r.started).replace('T', " ")),
             link(&format!("/run/{}", url_part(&r.id)), ask, false),
             esc(&r.id),
             esc(&crate::output::clip(&r.command, 120)),
