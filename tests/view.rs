@@ -183,7 +183,11 @@ async fn a_run_page_shows_its_call_tree_with_what_a_model_wrote_escaped() {
     assert_eq!(status, 200);
     assert_eq!(title(&html), format!("Run {id} · llm-do view"));
     assert_eq!(count(&html, "<details class=\"call\""), 2);
-    assert_eq!(count(&html, "<svg class=\"bar\""), 2, "a waterfall bar per call");
+    assert_eq!(
+        count(&html, "<svg class=\"bar\""),
+        2,
+        "a waterfall bar per call"
+    );
     let (greeter, add) = (
         html.find("<b>greeter</b>").unwrap(),
         html.find("<b>add</b>").unwrap(),

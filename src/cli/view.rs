@@ -29,12 +29,14 @@ struct State {
     token: String,
 }
 
-/// Serve the pages of the project's run log until Ctrl-C.
+/// Serve the pages of the project's run log until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 ///
 /// No run log, a log that cannot be opened, or an address that cannot be bound.
 pub async fn run(settings: &Settings, port: u16, host: Option<IpAddr>) -> Result<(), Error> {
+    // Ctrl-C and SIGTERM end the server (listened for from the start, so none is missed).
+    let mut signals = crate::interrupt::Signals::install();
     let log = crate::log::path_in(&settings.root);
     if !log.exists() {
         return Err(Error::usage(format!("no run log at `{}`", log.display()))
@@ -63,7 +65,7 @@ pub async fn run(settings: &Settings, port: u16, host: Option<IpAddr>) -> Result
                 // A connection that failed before it was accepted is the client's business.
                 Err(_) => continue,
             },
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = signals.next() => return Ok(()),
         };
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -135,7 +137,10 @@ async fn answer(
     })
     .await
     .unwrap_or_else(|_| {
-        pages::refused(StatusCode::INTERNAL_SERVER_ERROR, "the page could not be drawn")
+        pages::refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the page could not be drawn",
+        )
     });
     Ok(respond(page))
 }

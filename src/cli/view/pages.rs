@@ -56,10 +56,11 @@ fn url_part(text: &str) -> String {
 pub fn refused(status: StatusCode, why: &str) -> Page {
     Page {
         status,
-        html: document(status.canonical_reason().unwrap_or("error"), None, &format!(
-            "<p class=\"error\">{}</p>",
-            esc(why)
-        )),
+        html: document(
+            status.canonical_reason().unwrap_or("error"),
+            None,
+            &format!("<p class=\"error\">{}</p>", esc(why)),
+        ),
     }
 }
 
@@ -213,7 +214,7 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
 /// fallbacks and approval decisions. `None` when no run has that id.
 fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, log::LogError> {
     let id = percent_decoded(id);
-    if !log::run_ids(conn, &id)?.iter().any(|r| *r == id) {
+    if !log::run_ids(conn, &id)?.contains(&id) {
         return Ok(None);
     }
     let mut calls = log::calls(
@@ -285,7 +286,12 @@ fn tree_order(calls: &[CallRow]) -> Vec<usize> {
 }
 
 /// One call of a run's tree: a summary line with its waterfall bar, and its details.
-fn call_html(conn: &Connection, c: &CallRow, start: f64, span: f64) -> Result<String, log::LogError> {
+fn call_html(
+    conn: &Connection,
+    c: &CallRow,
+    start: f64,
+    span: f64,
+) -> Result<String, log::LogError> {
     let width = 240.0;
     let scale = if span > 0.0 { width / span } else { 0.0 };
     let x = start * scale;
@@ -329,7 +335,11 @@ fn call_html(conn: &Connection, c: &CallRow, start: f64, span: f64) -> Result<St
         );
     }
     if let Some(error) = &c.error {
-        let _ = write!(html, "<p>error</p><pre class=\"error\">{}</pre>", esc(error));
+        let _ = write!(
+            html,
+            "<p>error</p><pre class=\"error\">{}</pre>",
+            esc(error)
+        );
     }
     if let Some(stop) = &c.stop {
         let cut = if stop == "length" {
@@ -470,7 +480,12 @@ mod tests {
             parent,
             ..CallRow::default()
         };
-        let calls = [call(1, None), call(2, Some(1)), call(3, None), call(4, Some(1))];
+        let calls = [
+            call(1, None),
+            call(2, Some(1)),
+            call(3, None),
+            call(4, Some(1)),
+        ];
         assert_eq!(tree_order(&calls), vec![0, 1, 3, 2]);
     }
 
