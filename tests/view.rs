@@ -236,6 +236,10 @@ async fn the_names_page_shows_candidates_and_stabilize_switches() {
     // `greeter` answered the same input the same twice: a candidate; `add` is code already.
     assert_eq!(count(&html, "<span class=\"badge\""), 1);
     assert!(html.contains("<td><b>greeter</b> <span class=\"badge\""));
+    assert!(
+        html.contains("<td class=\"n\">≤1 over 1 input</td>"),
+        "{html}"
+    );
     // The switch: its mode, live agreement of the shadow comparisons, and deferrals.
     assert!(
         html.contains(

@@ -400,7 +400,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
     }
     body.push_str(
         "<table id=\"names\"><tr><th>name</th><th>kind</th><th>calls</th><th>errors</th>\
-         <th>p50</th><th>p90</th><th>tokens</th><th>cost</th><th>outputs per input</th>\
+         <th>p50</th><th>p90</th><th>tokens</th><th>cost</th><th>distinct outputs per input</th>\
          <th>stabilize</th></tr>",
     );
     for r in &rows {
@@ -436,8 +436,9 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         });
         let per_input = if r.distinct_inputs > 0 {
             format!(
-                "≤{} over {} inputs",
-                r.max_outputs_per_input, r.distinct_inputs
+                "≤{} over {}",
+                r.max_outputs_per_input,
+                crate::output::count(r.distinct_inputs as u64, "input")
             )
         } else {
             "-".into()
