@@ -182,6 +182,11 @@ async fn a_run_page_shows_its_call_tree_with_what_a_model_wrote_escaped() {
     let (status, html) = server.page(&format!("/run/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(title(&html), format!("Run {id} · llm-do view"));
+    assert!(
+        html.contains("<span class=\"status-ok\">ok</span> · started "),
+        "how the run ended: {html}"
+    );
+    assert!(html.contains("main.rhai</code>"), "{html}");
     assert_eq!(count(&html, "<details class=\"call\""), 2);
     assert_eq!(
         count(&html, "<svg class=\"bar\""),

@@ -160,6 +160,31 @@ fn dollars(cost: Option<f64>) -> String {
     cost.map_or_else(|| "-".into(), crate::model::prices::dollars)
 }
 
+/// How a run ended, as the log says it (`unfinished`: killed, or still going).
+fn status_of(r: &log::RunSummary) -> &str {
+    r.status.as_deref().unwrap_or("unfinished")
+}
+
+/// How long a run took, when it ended.
+fn took(r: &log::RunSummary) -> String {
+    r.ended
+        .as_deref()
+        .and_then(|end| seconds_between(&r.started, end))
+        .map_or_else(|| "-".into(), |s| format!("{s:.3} s"))
+}
+
+/// A run's page starts with its command line, how it ended, when and for how long.
+fn run_header(r: &log::RunSummary) -> String {
+    let status = status_of(r);
+    format!(
+        "<p id=\"run\"><code>{}</code> · <span class=\"status-{status}\">{status}</span> · \
+         started {} · took {}</p>",
+        esc(&r.command),
+        esc(&r.started),
+        took(r)
+    )
+}
+
 /// `/runs`: the newest runs in the window, with how each ended, how long it took, its calls,
 /// and its workers' tokens and cost.
 fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, log::LogError> {
@@ -180,12 +205,8 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
                 ..CallFilter::default()
             },
         )?;
-        let status = r.status.as_deref().unwrap_or("unfinished");
-        let took = r
-            .ended
-            .as_deref()
-            .and_then(|end| seconds_between(&r.started, end))
-            .map_or_else(|| "-".into(), |s| format!("{s:.3} s"));
+        let status = status_of(r);
+        let took = took(r);
         let dropped = if r.calls_dropped > 0 {
             format!(" (+{} not logged)", r.calls_dropped)
         } else {
@@ -214,9 +235,9 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
 /// fallbacks and approval decisions. `None` when no run has that id.
 fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, log::LogError> {
     let id = percent_decoded(id);
-    if !log::run_ids(conn, &id)?.contains(&id) {
+    let Some(run) = log::run_summary(conn, &id)? else {
         return Ok(None);
-    }
+    };
     let mut calls = log::calls(
         conn,
         &CallFilter {
@@ -237,7 +258,7 @@ fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, lo
         .iter()
         .filter_map(|c| Some(log::seconds_of(&c.time)? - t0 + c.ms / 1000.0))
         .fold(0.0_f64, f64::max);
-    let mut body = String::new();
+    let mut body = run_header(&run);
     let _ = write!(
         body,
         "<p>{} · {:.1} ms from the first call's start to the last call's end</p>",
