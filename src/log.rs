@@ -966,14 +966,36 @@ pub struct RunSummary {
 ///
 /// The log cannot be read.
 pub fn runs(conn: &Connection, window: &Window, limit: usize) -> Result<Vec<RunSummary>, LogError> {
+    select_runs(conn, window, None, limit)
+}
+
+/// The run with id `id`, as [`runs`] lists it (`llm-do view`'s page of one run).
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn run_summary(conn: &Connection, id: &str) -> Result<Option<RunSummary>, LogError> {
+    Ok(select_runs(conn, &Window::default(), Some(id), 1)?
+        .into_iter()
+        .next())
+}
+
+/// The runs of [`runs`] and [`run_summary`]: within `window`, and only `id` when given.
+fn select_runs(
+    conn: &Connection,
+    window: &Window,
+    id: Option<&str>,
+    limit: usize,
+) -> Result<Vec<RunSummary>, LogError> {
     let mut stmt = conn.prepare(
         "SELECT r.id, r.started, r.ended, r.status, r.command, r.calls_dropped, n.calls
          FROM runs r LEFT JOIN run_counts n ON n.run = r.id
          WHERE (?1 IS NULL OR r.started >= ?1) AND (?2 IS NULL OR r.started < ?2)
+           AND (?4 IS NULL OR r.id = ?4)
          ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![window.since, window.until, limit], |r| {
+    let rows = stmt.query_map(params![window.since, window.until, limit, id], |r| {
         Ok((
             RunSummary {
                 id: r.get(0)?,

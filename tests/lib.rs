@@ -33,6 +33,7 @@ mod secrets;
 mod stabilize;
 mod trace;
 mod util;
+mod view;
 
 /// The mock model server of the benchmark harness, shared with `examples/mock_server.rs`.
 #[path = "../bench/mock/mod.rs"]

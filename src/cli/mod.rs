@@ -27,6 +27,7 @@ mod shadow;
 mod stabilize;
 mod stats;
 mod test;
+mod view;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -314,6 +315,19 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
     },
+    /// A read-only local web page over the run log: runs, a run's call tree, names.
+    ///
+    /// Prints the page's URL (with a random token; requests without it are refused) and opens
+    /// it in the browser when on a terminal. Serves until Ctrl-C.
+    View {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Address to listen on. Without it, only 127.0.0.1: the page shows prompts and
+        /// outputs, so another interface must be asked for by name.
+        #[arg(long, value_name = "ADDR")]
+        host: Option<std::net::IpAddr>,
+    },
     /// Calls from the run log, newest first; `logs show RUN:ID` shows one whole.
     Logs {
         /// Only calls of this worker or fn (or `show`, then the call id).
@@ -600,6 +614,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             let query = logs::Query::from_cli(name, id, limit, run, runs, text, scope.resolve()?)?;
             logs::run(&project(&none)?, query)
         }
+        Command::View { port, host } => view::run(&project(&none)?, port, host).await,
         Command::List => list::run(&project(&none)?),
         Command::Models => models::run(&anywhere(&none)?),
         Command::Repl { run } => repl::run(anywhere(&run)?).await,
@@ -657,6 +672,7 @@ fn command_name(command: &Command) -> String {
         Command::Stabilize { .. } => "stabilize",
         Command::Batch { .. } => "batch",
         Command::Logs { .. } => "logs",
+        Command::View { .. } => "view",
     }
     .to_string()
 }

@@ -30,6 +30,7 @@ impl Command {
             | Command::Dataset { .. }
             | Command::Models
             | Command::Logs { .. }
+            | Command::View { .. }
             | Command::Init { .. }
             | Command::Completions { .. }
             | Command::Man { .. }
