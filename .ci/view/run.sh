@@ -9,6 +9,10 @@
 set -euo pipefail
 bin=$(realpath "${LLM_DO_BIN:?set LLM_DO_BIN to the llm-do binary}")
 chromium=${LLM_DO_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$chromium" ] && [ -z "${LLM_DO_CHROMIUM:-}" ] && command -v apt-get >/dev/null; then
+  # A fresh machine: Debian's chromium, as setup.sh installs its build tools.
+  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || true
+fi
 if [ ! -x "$chromium" ]; then
   echo "error: the view browser tier needs $chromium (Debian package chromium)" >&2
   exit 1
