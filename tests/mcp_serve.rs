@@ -416,3 +416,184 @@ fn a_clients_cancellation_cancels_the_call() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// A client that keeps the progress notifications and counts `tools/list_changed`.
+#[derive(Clone, Default)]
+struct Watching {
+    progress: Arc<Mutex<Vec<(f64, String)>>>,
+    list_changed: Arc<Mutex<u32>>,
+}
+
+impl rmcp::ClientHandler for Watching {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("watching-agent", "1.0"),
+        )
+    }
+
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let message = params.message.unwrap_or_default();
+        self.progress
+            .lock()
+            .unwrap()
+            .push((params.progress, message));
+    }
+
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
+        *self.list_changed.lock().unwrap() += 1;
+    }
+}
+
+async fn connect_watching(
+    t: &Test,
+    extra: &[&str],
+) -> (Watching, RunningService<RoleClient, Watching>) {
+    let mut args = vec!["mcp", "serve", "--no-log"];
+    args.extend_from_slice(extra);
+    let mut cmd = tokio::process::Command::from(t.command(&args));
+    cmd.stderr(std::process::Stdio::null());
+    let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
+    let client = Watching::default();
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake");
+    (client, running)
+}
+
+/// Wait (without blocking the async runtime) until `done` holds; gives up after a minute.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn names_and_descriptions(
+    client: &RunningService<RoleClient, Watching>,
+) -> Vec<(String, String)> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools
+        .iter()
+        .map(|t| {
+            (
+                t.name.to_string(),
+                t.description.as_deref().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_project_changes_the_tool_list_and_tells_the_client() {
+    let t = project();
+    let (client, running) = connect_watching(&t, &[]).await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            ("summarise".to_string(), "Summarise a text.".to_string()),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    // An edited worker description.
+    std::fs::write(
+        t.path().join("workers/summarise.worker"),
+        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
+    )
+    .unwrap();
+    wait_for("tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 1
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            (
+                "summarise".to_string(),
+                "Summarise a text briefly.".to_string()
+            ),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    // A new fn in a new script is offered and callable.
+    std::fs::write(
+        t.path().join("scripts/more.rhai"),
+        "/// Add one.\nfn inc(n) { n + 1 }\n",
+    )
+    .unwrap();
+    wait_for("a second tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 2
+    })
+    .await;
+    let names: Vec<String> = names_and_descriptions(&running)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["summarise", "double", "inc"]);
+    let Value::Object(args) = json!({"n": 1}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("inc").with_arguments(args))
+        .await
+        .unwrap();
+    assert_eq!(text(&result), "2");
+    // A broken `llm-do.toml` keeps the last good list; fixing it and exposing one name
+    // narrows the list.
+    std::fs::write(t.path().join("llm-do.toml"), "[defaults\n").unwrap();
+    std::fs::write(
+        t.path().join("llm-do.toml"),
+        "[defaults]\nmodel = \"test\"\n\n[serve]\nexpose = [\"inc\"]\n",
+    )
+    .unwrap();
+    wait_for("a third tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 3
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [("inc".to_string(), "Add one.".to_string())]
+    );
+    running.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_with_a_progress_token_reports_each_finished_step() {
+    let t = writer_project();
+    let (client, running) = connect_watching(&t, &["--approve-all"]).await;
+    // rmcp's client sends a `progressToken` with every request.
+    let Value::Object(args) = json!({"input": "go"}) else {
+        unreachable!()
+    };
+    let params = CallToolRequestParams::new("writer").with_arguments(args);
+    let result = running.call_tool(params).await.unwrap();
+    assert_eq!(text(&result), "write result: wrote 1 bytes to `out.txt`");
+    let expected = [
+        (
+            1.0,
+            "`writer` got an answer from `script:writer_model`".to_string(),
+        ),
+        (2.0, "`write_file` finished".to_string()),
+        (
+            3.0,
+            "`writer` got an answer from `script:writer_model`".to_string(),
+        ),
+    ];
+    wait_for("the progress notifications", || {
+        client.progress.lock().unwrap().len() >= expected.len()
+    })
+    .await;
+    assert_eq!(*client.progress.lock().unwrap(), expected);
+    running.cancel().await.unwrap();
+}

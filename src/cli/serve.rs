@@ -60,30 +60,126 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
         serving: true,
         ..settings
     };
-    let quiet = Fanout::of(Vec::new());
-    let rt = setup::runtime(&setup::unlogged(&settings), None, false, Some(quiet))?;
-    let tools = offered(&rt)?;
-    drop(rt);
+    let tools = load(&settings)?;
     if list {
         return print(&tools, settings.json);
     }
     let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
+    // Watching starts before the handshake, so no edit made once the client is connected is
+    // missed.
+    let changes = crate::watch::Changes::new(&settings.root, None);
     let running = Arc::new(Running::default());
     let server = Server {
         settings: Arc::new(settings),
-        tools: Arc::new(tools),
+        tools: Arc::new(Tools::new(tools)),
         observer,
         running: running.clone(),
     };
     let service = server
+        .clone()
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
+    let reload = match changes {
+        Ok(changes) => Some(AbortOnDrop(tokio::spawn(hot_reload(
+            server,
+            changes,
+            service.peer().clone(),
+        )))),
+        Err(e) => {
+            crate::report::note(&format!(
+                "warning: the tool list will not follow edits: {}",
+                crate::report::text(e).trim_end()
+            ));
+            None
+        }
+    };
     let stopped = service.waiting().await;
+    drop(reload);
     // The client is gone: calls still running are cancelled, and each run ends in the log.
     running.stop().await;
     stopped.map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
     Ok(())
+}
+
+/// The tools offered for the project of `settings` as it is on disk now.
+fn load(settings: &Settings) -> Result<Vec<Offered>, Error> {
+    let quiet = Fanout::of(Vec::new());
+    let rt = setup::runtime(&setup::unlogged(settings), None, false, Some(quiet))?;
+    offered(&rt)
+}
+
+/// Hot reload: after each settled burst of edits to the project's files, the tool list is
+/// read again; when it differs from what clients were offered, it replaces it and the client
+/// is sent `notifications/tools/list_changed`. A project that no longer loads keeps the last
+/// good list (the error goes to stderr), as the REPL does.
+async fn hot_reload(
+    server: Server,
+    mut changes: crate::watch::Changes,
+    peer: rmcp::service::Peer<rmcp::RoleServer>,
+) {
+    while let Some(changed) = changes.next().await {
+        let tools = match load(&server.settings) {
+            Ok(tools) => tools,
+            Err(e) => {
+                let files: Vec<String> = changed
+                    .iter()
+                    .map(|p| {
+                        crate::project::relative(&server.settings.root, p)
+                            .display()
+                            .to_string()
+                    })
+                    .collect();
+                crate::report::note(&format!(
+                    "the project no longer loads after editing {}; the tool list stays as it was:",
+                    files.join(", ")
+                ));
+                crate::report::render(e);
+                continue;
+            }
+        };
+        if server.tools.replace(tools) && peer.notify_tool_list_changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The tools offered now: replaced as a whole by hot reload, read as a whole by each request.
+pub(crate) struct Tools(std::sync::RwLock<Arc<Vec<Offered>>>);
+
+impl Tools {
+    fn new(tools: Vec<Offered>) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(tools)))
+    }
+
+    /// The list as it is now.
+    pub(crate) fn now(&self) -> Arc<Vec<Offered>> {
+        match self.0.read() {
+            Ok(tools) => tools.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Offer `tools` from now on; `true` when clients see a different list than before.
+    fn replace(&self, tools: Vec<Offered>) -> bool {
+        let mut now = match self.0.write() {
+            Ok(now) => now,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let same =
+            now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| a.tool == b.tool);
+        *now = Arc::new(tools);
+        !same
+    }
+}
+
+/// Stops a task when dropped.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The tools offered for the project loaded in `rt`: `[serve] expose` when set, else every
