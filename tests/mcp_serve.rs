@@ -549,8 +549,8 @@ async fn an_edited_project_changes_the_tool_list_and_tells_the_client() {
         .await
         .unwrap();
     assert_eq!(text(&result), "2");
-    // A broken `llm-do.toml` keeps the last good list; fixing it and exposing one name
-    // narrows the list.
+    // An editor's broken intermediate save, then the fixed file exposing one name: the list
+    // narrows to it.
     std::fs::write(t.path().join("llm-do.toml"), "[defaults\n").unwrap();
     std::fs::write(
         t.path().join("llm-do.toml"),
@@ -596,4 +596,102 @@ async fn a_call_with_a_progress_token_reports_each_finished_step() {
     .await;
     assert_eq!(*client.progress.lock().unwrap(), expected);
     running.cancel().await.unwrap();
+}
+
+/// `llm-do mcp serve --http 127.0.0.1:0` of `t`, and the URL it says it listens on.
+fn serve_http(t: &Test) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = t
+        .command(&["mcp", "serve", "--no-log", "--http", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("llm-do mcp serve: listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_tools_are_listed_called_and_reloaded() {
+    let t = project();
+    let (mut child, url) = serve_http(&t);
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
+        "{url}"
+    );
+    let client = Watching::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake over HTTP");
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            ("summarise".to_string(), "Summarise a text.".to_string()),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    let Value::Object(args) = json!({"n": 21}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("double").with_arguments(args))
+        .await
+        .unwrap();
+    assert_eq!(text(&result), "42");
+    let Value::Object(args) = json!({"text": "hello"}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("summarise").with_arguments(args))
+        .await
+        .unwrap();
+    assert!(result.structured_content.is_some(), "{result:?}");
+    std::fs::write(
+        t.path().join("workers/summarise.worker"),
+        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
+    )
+    .unwrap();
+    wait_for("tools/list_changed over HTTP", || {
+        *client.list_changed.lock().unwrap() == 1
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await[0],
+        (
+            "summarise".to_string(),
+            "Summarise a text briefly.".to_string()
+        )
+    );
+    running.cancel().await.unwrap();
+    // SIGTERM stops the server cleanly.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn http_on_a_non_loopback_address_is_refused_without_the_flag() {
+    let t = project();
+    let out = t.run_with(&["mcp", "serve", "--http", "0.0.0.0:8765"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `--http 0.0.0.0:8765` would let anyone who can reach that address call the project's workers and fns, without a login\n  hint: serve on loopback (`--http 127.0.0.1:8765`), or add `--http-allow-remote` behind a proxy that authenticates\n"
+    );
 }

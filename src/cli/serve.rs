@@ -10,7 +10,10 @@
 //! asked of the client through MCP elicitation when it offers it, and otherwise denied with a
 //! message saying how to allow it. This file is what is offered; [`server`] answers calls.
 
+mod http;
 mod server;
+
+use std::net::SocketAddr;
 
 use std::sync::Arc;
 
@@ -46,9 +49,41 @@ impl Offered {
     }
 }
 
-/// Serve the project of `settings` on stdio until the client closes it; `list`: print what a
-/// client would see instead (`--json`: the `tools/list` definitions).
-pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
+/// How `llm-do mcp serve` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Standard input and output, one client (the form agents' config files launch).
+    Stdio,
+    /// Streamable HTTP on this address, any number of clients.
+    Http(SocketAddr),
+}
+
+impl Transport {
+    /// `--http ADDR` (with `--http-allow-remote`), or stdio.
+    ///
+    /// # Errors
+    ///
+    /// `ADDR` is not a loopback address and `allow_remote` is not set: anyone who can reach
+    /// it could run the project's workers and fns (and spend its model keys), with no login.
+    pub fn of(http: Option<SocketAddr>, allow_remote: bool) -> Result<Self, Error> {
+        match http {
+            None => Ok(Self::Stdio),
+            Some(addr) if addr.ip().is_loopback() || allow_remote => Ok(Self::Http(addr)),
+            Some(addr) => Err(Error::usage(format!(
+                "`--http {addr}` would let anyone who can reach that address call the project's workers and fns, without a login"
+            ))
+            .with_help(format!(
+                "serve on loopback (`--http 127.0.0.1:{}`), or add `--http-allow-remote` behind a proxy that authenticates",
+                addr.port()
+            ))),
+        }
+    }
+}
+
+/// Serve the project of `settings` over `transport` until the client closes stdio (or, over
+/// HTTP, until Ctrl-C / SIGTERM); `list`: print what a client would see instead (`--json`:
+/// the `tools/list` definitions).
+pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result<(), Error> {
     if let Some(path) = &settings.record {
         return Err(Error::usage(format!(
             "`--record {}` does not apply to `llm-do mcp serve`: each call is a run of its own",
@@ -65,8 +100,7 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
         return print(&tools, settings.json);
     }
     let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
-    // Watching starts before the handshake, so no edit made once the client is connected is
-    // missed.
+    // Watching starts before any client connects, so no edit made once one has is missed.
     let changes = crate::watch::Changes::new(&settings.root, None);
     let running = Arc::new(Running::default());
     let server = Server {
@@ -74,17 +108,12 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
         tools: Arc::new(Tools::new(tools)),
         observer,
         running: running.clone(),
+        peers: Arc::default(),
     };
-    let service = server
-        .clone()
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
-    let reload = match changes {
+    let _reload = match changes {
         Ok(changes) => Some(AbortOnDrop(tokio::spawn(hot_reload(
-            server,
+            server.clone(),
             changes,
-            service.peer().clone(),
         )))),
         Err(e) => {
             crate::report::note(&format!(
@@ -94,11 +123,25 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
             None
         }
     };
-    let stopped = service.waiting().await;
-    drop(reload);
-    // The client is gone: calls still running are cancelled, and each run ends in the log.
+    let served = match transport {
+        Transport::Stdio => stdio(server).await,
+        Transport::Http(addr) => http::serve(server, addr).await,
+    };
+    // The clients are gone: calls still running are cancelled, and each run ends in the log.
     running.stop().await;
-    stopped.map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
+    served
+}
+
+/// Serve one client on stdio until it closes.
+async fn stdio(server: Server) -> Result<(), Error> {
+    let service = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
+    service
+        .waiting()
+        .await
+        .map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
     Ok(())
 }
 
@@ -113,11 +156,7 @@ fn load(settings: &Settings) -> Result<Vec<Offered>, Error> {
 /// read again; when it differs from what clients were offered, it replaces it and the client
 /// is sent `notifications/tools/list_changed`. A project that no longer loads keeps the last
 /// good list (the error goes to stderr), as the REPL does.
-async fn hot_reload(
-    server: Server,
-    mut changes: crate::watch::Changes,
-    peer: rmcp::service::Peer<rmcp::RoleServer>,
-) {
+async fn hot_reload(server: Server, mut changes: crate::watch::Changes) {
     while let Some(changed) = changes.next().await {
         let tools = match load(&server.settings) {
             Ok(tools) => tools,
@@ -138,8 +177,8 @@ async fn hot_reload(
                 continue;
             }
         };
-        if server.tools.replace(tools) && peer.notify_tool_list_changed().await.is_err() {
-            return;
+        if server.tools.replace(tools) {
+            server.peers.tool_list_changed().await;
         }
     }
 }

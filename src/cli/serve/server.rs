@@ -31,6 +31,8 @@ pub(super) struct Server {
     pub(super) observer: Arc<dyn Observer>,
     /// The calls running now.
     pub(super) running: Arc<Running>,
+    /// The clients connected now.
+    pub(super) peers: Arc<Peers>,
 }
 
 impl Server {
@@ -131,6 +133,10 @@ impl ServerHandler for Server {
                 .build(),
         )
         .with_server_info(Implementation::new("llm-do", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.peers.add(context.peer);
     }
 
     async fn list_tools(
@@ -340,5 +346,28 @@ impl Observer for Progress {
             "`{}` got an answer from `{}`",
             event.worker, event.model
         ));
+    }
+}
+
+/// The clients connected now (one on stdio, any number over HTTP), told when the tool list
+/// changes.
+#[derive(Default)]
+pub(super) struct Peers(std::sync::Mutex<Vec<Peer<RoleServer>>>);
+
+impl Peers {
+    fn add(&self, peer: Peer<RoleServer>) {
+        crate::sync::lock(&self.0).push(peer);
+    }
+
+    /// Send `notifications/tools/list_changed` to every client; those gone are forgotten.
+    pub(super) async fn tool_list_changed(&self) {
+        let peers = std::mem::take(&mut *crate::sync::lock(&self.0));
+        let mut alive = Vec::new();
+        for peer in peers {
+            if !peer.is_transport_closed() && peer.notify_tool_list_changed().await.is_ok() {
+                alive.push(peer);
+            }
+        }
+        crate::sync::lock(&self.0).extend(alive);
     }
 }
