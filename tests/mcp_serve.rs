@@ -695,3 +695,15 @@ fn http_on_a_non_loopback_address_is_refused_without_the_flag() {
         "error: `--http 0.0.0.0:8765` would let anyone who can reach that address call the project's workers and fns, without a login\n  hint: serve on loopback (`--http 127.0.0.1:8765`), or add `--http-allow-remote` behind a proxy that authenticates\n"
     );
 }
+
+#[test]
+fn llm_do_calls_another_project_served_over_http() {
+    let served = project();
+    let (mut child, url) = serve_http(&served);
+    let t = Test::new().config(&format!("[mcp.other]\nurl = {url:?}\n"));
+    let out = t.run_with(&["run", "mcp.other.double", "--input-json", r#"{"n": 21}"#]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    out.status(0);
+    assert_eq!(out.stdout, "42\n");
+}
