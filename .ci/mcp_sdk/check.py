@@ -3,7 +3,8 @@ over streamable HTTP (`--http 127.0.0.1:0`).
 
 Usage: check.py LLM_DO_BIN. Builds a project in a temp folder, then, on each transport, as a
 client: lists the tools; calls a fn, a worker (the `test` model, structured output) and a
-`[stabilize]` name; gets a bad call back as a tool error; gets progress notifications for a
+`[stabilize]` name; gets a bad call back as a tool error; cancels a call whose worker runs
+`sleep` through the shell tool, and sees that child stop; gets progress notifications for a
 call with a progress callback; sees `tools/list_changed` and the new description after a
 worker is edited; has an approval accepted and one declined through elicitation, and denied
 for a client without elicitation. Exits non-zero at the first difference.
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 
+import anyio
 import mcp
 from mcp import types
 from mcp.client.streamable_http import streamable_http_client
@@ -24,7 +26,8 @@ from mcp.client.streamable_http import streamable_http_client
 INFO = types.Implementation(name="python-sdk-check", version="1")
 
 FILES = {
-    "llm-do.toml": '[defaults]\nmodel = "test"\n\n[stabilize]\ntriage = "code"\n',
+    "llm-do.toml": '[defaults]\nmodel = "test"\n\n[stabilize]\ntriage = "code"\n\n[shell]\nallow = [{ prefix = "sleep 123", approval = false }]\n',
+    "workers/sleeper.worker": "---\nmodel: script:sleeper_model\ntoolsets: [shell]\n---\nSleep.\n",
     "workers/summarise.worker": "---\ndescription: Summarise a text.\ninput:\n  text: string\noutput:\n  summary: string\n---\nSummarise {{ text }}.\n",
     "workers/triage.worker": "---\ndescription: Classify a message.\ninput:\n  message: string\n---\nClassify {{ message }}.\n",
     "workers/writer.worker": "---\nmodel: script:writer_model\ntoolsets: [fs]\n---\nWrite out.txt.\n",
@@ -37,8 +40,36 @@ fn writer_model(request) {
     }
     `write result: ${request.messages[-1].tool_results[0].content}`
 }
+
+fn sleeper_model(request) {
+    if request.turn == 0 {
+        return #{tool_calls: [#{name: "shell", args: #{command: "sleep 123", timeout: 300}}]};
+    }
+    "slept"
+}
 """,
 }
+
+
+def sleepers():
+    """The pids of `sleep 123` processes (the shell child of the `sleeper` worker)."""
+    pids = []
+    for proc in pathlib.Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes() == b"sleep\x00123\x00":
+                pids.append(int(proc.name))
+        except OSError:
+            pass
+    return pids
+
+
+async def until(done):
+    """Whether `done()` holds within a minute, checking every 20 ms."""
+    for _ in range(3000):
+        if done():
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def expect(what, got, want):
@@ -102,7 +133,7 @@ async def run(binary, root, session, label):
 
     async with session(binary, root, message_handler=on_message) as s:
         tools = (await s.list_tools()).tools
-        expect_("tool names", sorted(t.name for t in tools), ["double", "summarise", "triage", "writer"])
+        expect_("tool names", sorted(t.name for t in tools), ["double", "sleeper", "summarise", "triage", "writer"])
         summarise = next(t for t in tools if t.name == "summarise")
         expect_("output schema", summarise.output_schema["required"], ["summary"])
         r = await s.call_tool("double", {"n": 21})
@@ -126,14 +157,21 @@ async def run(binary, root, session, label):
 
         r = await s.call_tool("summarise", {"text": "hi"}, progress_callback=progress)
         expect_("progress", steps, [(1.0, "`summarise` got an answer from `test`")])
+        # Cancellation: the call tree stops, its shell child too, and the session goes on.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(s.call_tool, "sleeper", {"input": "go"})
+            expect_("shell child started", await until(sleepers), True)
+            started = sleepers()
+            tg.cancel_scope.cancel()
+        stopped = await until(lambda: not set(started) & set(sleepers()))
+        expect_("cancellation stops the shell child", stopped, True)
+        r = await s.call_tool("double", {"n": 2})
+        expect_("a call after the cancellation", text(r), "4")
         # Hot reload: an edited worker description, then `tools/list_changed`.
         worker = root / "workers/summarise.worker"
         original = worker.read_text()
         worker.write_text(original.replace("Summarise a text.", "Summarise a text briefly."))
-        for _ in range(3000):
-            if changed:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: changed)
         expect_("tools/list_changed after editing a worker", len(changed), 1)
         tools = (await s.list_tools()).tools
         summarise = next(t for t in tools if t.name == "summarise")

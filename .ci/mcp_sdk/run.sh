@@ -2,7 +2,8 @@
 # `llm-do mcp serve` against the official MCP Python SDK: a pinned `mcp` from PyPI in a cached
 # venv (created once per version and Python, marked complete only after pip succeeded), then
 # check.py (over stdio and over `--http`: tools/list, a fn, a worker with structured output, a
-# switch name, a tool error, progress, tools/list_changed after an edit, approvals accepted,
+# switch name, a tool error, a cancellation that stops a shell child, progress,
+# tools/list_changed after an edit, approvals accepted,
 # declined and denied). Exits non-zero when any step fails.
 #
 # Environment: LLM_DO_BIN (default target/debug/llm-do), LLM_DO_MCP_VENV (default under
