@@ -707,3 +707,40 @@ fn llm_do_calls_another_project_served_over_http() {
     out.status(0);
     assert_eq!(out.stdout, "42\n");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_that_stops_loading_keeps_the_last_good_tool_list() {
+    use tokio::io::AsyncBufReadExt;
+    let t = project();
+    let mut cmd = tokio::process::Command::from(t.command(&["mcp", "serve", "--no-log"]));
+    cmd.stderr(std::process::Stdio::piped());
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = Watching::default();
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake");
+    std::fs::write(t.path().join("llm-do.toml"), "[defaults\n").unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr.unwrap()).lines();
+    let mut said = Vec::new();
+    while said.len() < 2 {
+        said.push(lines.next_line().await.unwrap().expect("a line on stderr"));
+    }
+    assert_eq!(
+        said[0],
+        "the project no longer loads after editing llm-do.toml; the tool list stays as it was:"
+    );
+    assert_eq!(said[1], "  x invalid TOML: unclosed table, expected `]`");
+    let names: Vec<String> = names_and_descriptions(&running)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["summarise", "double"]);
+    assert_eq!(*client.list_changed.lock().unwrap(), 0);
+    running.cancel().await.unwrap();
+}
