@@ -27,18 +27,7 @@ where
     let script = script
         .canonicalize()
         .unwrap_or_else(|_| script.to_path_buf());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
-        if let Ok(event) = res {
-            let _ = tx.send(event);
-        }
-    })
-    .map_err(|e| watch_error(root, &e))?;
-    for dir in watched_dirs(root, &script) {
-        watcher
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(|e| watch_error(&dir, &e))?;
-    }
+    let mut changes = Changes::new(root, Some(&script))?;
     // One set of handlers for the whole watch: a signal between runs, while a burst of
     // changes settles or while a run starts up is never lost (a handler made per wait missed
     // those, and a single Ctrl-C did not end the watch).
@@ -55,34 +44,67 @@ where
             }
             Ok(()) => {}
         }
-        let mut changed = Vec::new();
-        // Wait for the first relevant change, then for the burst to settle.
-        loop {
-            tokio::select! {
-                event = rx.recv() => match event {
-                    Some(event) => {
-                        changed.extend(relevant(&event, &script));
-                        if !changed.is_empty() {
-                            break;
-                        }
-                    }
-                    None => return Ok(()),
-                },
-                true = signals.next() => return Err(Error::Call(CallError::Cancelled)),
+        let changed = tokio::select! {
+            changed = changes.next() => match changed {
+                Some(changed) => changed,
+                None => return Ok(()),
+            },
+            true = signals.next() => return Err(Error::Call(CallError::Cancelled)),
+        };
+        crate::report::note(&separator(root, &changed));
+    }
+}
+
+/// The project files under a root (`llm-do.toml`, `workers/*.worker`, `scripts/*.rhai`), and
+/// optionally one script elsewhere, watched for changes: each [`Changes::next`] is one settled
+/// burst of edits. Used by `--watch` and by `llm-do mcp serve`'s hot reload.
+pub struct Changes {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    script: Option<PathBuf>,
+    /// Kept alive: dropping it stops the events.
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl Changes {
+    /// Start watching `root` (and `script`'s folder, when given).
+    ///
+    /// # Errors
+    ///
+    /// A folder cannot be watched (e.g. the inotify watch limit is reached).
+    pub fn new(root: &Path, script: Option<&Path>) -> Result<Self, Error> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| {
+            if let Ok(event) = res {
+                let _ = tx.send(event);
             }
+        })
+        .map_err(|e| watch_error(root, &e))?;
+        for dir in watched_dirs(root, script) {
+            watcher
+                .watch(&dir, RecursiveMode::NonRecursive)
+                .map_err(|e| watch_error(&dir, &e))?;
         }
-        loop {
-            tokio::select! {
-                event = tokio::time::timeout(DEBOUNCE, rx.recv()) => match event {
-                    Ok(Some(event)) => changed.extend(relevant(&event, &script)),
-                    _ => break,
-                },
-                true = signals.next() => return Err(Error::Call(CallError::Cancelled)),
-            }
+        Ok(Self {
+            rx,
+            script: script.map(Path::to_path_buf),
+            _watcher: watcher,
+        })
+    }
+
+    /// Wait for the next relevant change, then for the burst to settle ([`DEBOUNCE`]); the
+    /// changed files, sorted. `None` when the watcher has stopped.
+    pub async fn next(&mut self) -> Option<Vec<PathBuf>> {
+        let script = self.script.as_deref();
+        let mut changed = Vec::new();
+        while changed.is_empty() {
+            changed.extend(relevant(&self.rx.recv().await?, script));
+        }
+        while let Ok(Some(event)) = tokio::time::timeout(DEBOUNCE, self.rx.recv()).await {
+            changed.extend(relevant(&event, script));
         }
         changed.sort();
         changed.dedup();
-        crate::report::note(&separator(root, &changed));
+        Some(changed)
     }
 }
 
@@ -110,13 +132,13 @@ where
 
 /// The folders to watch (each non-recursively): the root, `scripts/`, `workers/` and the
 /// script's own folder, those that exist.
-fn watched_dirs(root: &Path, script: &Path) -> Vec<PathBuf> {
+fn watched_dirs(root: &Path, script: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = vec![
         root.to_path_buf(),
         root.join(SCRIPTS_DIR),
         root.join(WORKERS_DIR),
     ];
-    if let Some(parent) = script.parent() {
+    if let Some(parent) = script.and_then(Path::parent) {
         dirs.push(parent.to_path_buf());
     }
     dirs.retain(|d| d.is_dir());
@@ -127,7 +149,7 @@ fn watched_dirs(root: &Path, script: &Path) -> Vec<PathBuf> {
 
 /// The paths of `event` that should trigger a rerun: created, changed or removed project
 /// files, or the script.
-fn relevant(event: &Event, script: &Path) -> Vec<PathBuf> {
+fn relevant(event: &Event, script: Option<&Path>) -> Vec<PathBuf> {
     if !matches!(
         event.kind,
         EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
@@ -137,7 +159,7 @@ fn relevant(event: &Event, script: &Path) -> Vec<PathBuf> {
     event
         .paths
         .iter()
-        .filter(|p| is_project_file(p) || *p == script)
+        .filter(|p| is_project_file(p) || Some(p.as_path()) == script)
         .cloned()
         .collect()
 }
@@ -164,7 +186,7 @@ fn watch_error(path: &Path, e: &notify::Error) -> Error {
         "cannot watch `{}` for changes: {e}",
         path.display()
     ))
-    .with_help("run without `--watch`, or raise the inotify watch limit")
+    .with_help("raise the inotify watch limit (`fs.inotify.max_user_watches`)")
 }
 
 #[cfg(test)]
@@ -178,7 +200,7 @@ mod tests {
 
     #[test]
     fn project_files_and_the_script_are_relevant() {
-        let script = Path::new("/p/main.rhai");
+        let script = Some(Path::new("/p/main.rhai"));
         let modify = EventKind::Modify(ModifyKind::Any);
         assert_eq!(
             relevant(&event(modify, "/p/scripts/a.rhai"), script).len(),

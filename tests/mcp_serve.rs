@@ -416,3 +416,331 @@ fn a_clients_cancellation_cancels_the_call() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// A client that keeps the progress notifications and counts `tools/list_changed`.
+#[derive(Clone, Default)]
+struct Watching {
+    progress: Arc<Mutex<Vec<(f64, String)>>>,
+    list_changed: Arc<Mutex<u32>>,
+}
+
+impl rmcp::ClientHandler for Watching {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("watching-agent", "1.0"),
+        )
+    }
+
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let message = params.message.unwrap_or_default();
+        self.progress
+            .lock()
+            .unwrap()
+            .push((params.progress, message));
+    }
+
+    async fn on_tool_list_changed(&self, _context: rmcp::service::NotificationContext<RoleClient>) {
+        *self.list_changed.lock().unwrap() += 1;
+    }
+}
+
+async fn connect_watching(
+    t: &Test,
+    extra: &[&str],
+) -> (Watching, RunningService<RoleClient, Watching>) {
+    let mut args = vec!["mcp", "serve", "--no-log"];
+    args.extend_from_slice(extra);
+    let mut cmd = tokio::process::Command::from(t.command(&args));
+    cmd.stderr(std::process::Stdio::null());
+    let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
+    let client = Watching::default();
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake");
+    (client, running)
+}
+
+/// Wait (without blocking the async runtime) until `done` holds; gives up after a minute.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn names_and_descriptions(
+    client: &RunningService<RoleClient, Watching>,
+) -> Vec<(String, String)> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools
+        .iter()
+        .map(|t| {
+            (
+                t.name.to_string(),
+                t.description.as_deref().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_project_changes_the_tool_list_and_tells_the_client() {
+    let t = project();
+    let (client, running) = connect_watching(&t, &[]).await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            ("summarise".to_string(), "Summarise a text.".to_string()),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    // An edited worker description.
+    std::fs::write(
+        t.path().join("workers/summarise.worker"),
+        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
+    )
+    .unwrap();
+    wait_for("tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 1
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            (
+                "summarise".to_string(),
+                "Summarise a text briefly.".to_string()
+            ),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    // A new fn in a new script is offered and callable.
+    std::fs::write(
+        t.path().join("scripts/more.rhai"),
+        "/// Add one.\nfn inc(n) { n + 1 }\n",
+    )
+    .unwrap();
+    wait_for("a second tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 2
+    })
+    .await;
+    let names: Vec<String> = names_and_descriptions(&running)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["summarise", "double", "inc"]);
+    let Value::Object(args) = json!({"n": 1}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("inc").with_arguments(args))
+        .await
+        .unwrap();
+    assert_eq!(text(&result), "2");
+    // An editor's broken intermediate save, then the fixed file exposing one name: the list
+    // narrows to it.
+    std::fs::write(t.path().join("llm-do.toml"), "[defaults\n").unwrap();
+    std::fs::write(
+        t.path().join("llm-do.toml"),
+        "[defaults]\nmodel = \"test\"\n\n[serve]\nexpose = [\"inc\"]\n",
+    )
+    .unwrap();
+    wait_for("a third tools/list_changed", || {
+        *client.list_changed.lock().unwrap() == 3
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [("inc".to_string(), "Add one.".to_string())]
+    );
+    running.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_with_a_progress_token_reports_each_finished_step() {
+    let t = writer_project();
+    let (client, running) = connect_watching(&t, &["--approve-all"]).await;
+    // rmcp's client sends a `progressToken` with every request.
+    let Value::Object(args) = json!({"input": "go"}) else {
+        unreachable!()
+    };
+    let params = CallToolRequestParams::new("writer").with_arguments(args);
+    let result = running.call_tool(params).await.unwrap();
+    assert_eq!(text(&result), "write result: wrote 1 bytes to `out.txt`");
+    let expected = [
+        (
+            1.0,
+            "`writer` got an answer from `script:writer_model`".to_string(),
+        ),
+        (2.0, "`write_file` finished".to_string()),
+        (
+            3.0,
+            "`writer` got an answer from `script:writer_model`".to_string(),
+        ),
+    ];
+    wait_for("the progress notifications", || {
+        client.progress.lock().unwrap().len() >= expected.len()
+    })
+    .await;
+    assert_eq!(*client.progress.lock().unwrap(), expected);
+    running.cancel().await.unwrap();
+}
+
+/// `llm-do mcp serve --http 127.0.0.1:0` of `t`, and the URL it says it listens on.
+fn serve_http(t: &Test) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = t
+        .command(&["mcp", "serve", "--no-log", "--http", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("llm-do mcp serve: listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_tools_are_listed_called_and_reloaded() {
+    let t = project();
+    let (mut child, url) = serve_http(&t);
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
+        "{url}"
+    );
+    let client = Watching::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake over HTTP");
+    assert_eq!(
+        names_and_descriptions(&running).await,
+        [
+            ("summarise".to_string(), "Summarise a text.".to_string()),
+            ("double".to_string(), "Double a number.".to_string()),
+        ]
+    );
+    let Value::Object(args) = json!({"n": 21}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("double").with_arguments(args))
+        .await
+        .unwrap();
+    assert_eq!(text(&result), "42");
+    let Value::Object(args) = json!({"text": "hello"}) else {
+        unreachable!()
+    };
+    let result = running
+        .call_tool(CallToolRequestParams::new("summarise").with_arguments(args))
+        .await
+        .unwrap();
+    assert!(result.structured_content.is_some(), "{result:?}");
+    std::fs::write(
+        t.path().join("workers/summarise.worker"),
+        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
+    )
+    .unwrap();
+    wait_for("tools/list_changed over HTTP", || {
+        *client.list_changed.lock().unwrap() == 1
+    })
+    .await;
+    assert_eq!(
+        names_and_descriptions(&running).await[0],
+        (
+            "summarise".to_string(),
+            "Summarise a text briefly.".to_string()
+        )
+    );
+    running.cancel().await.unwrap();
+    // SIGTERM stops the server cleanly.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn http_on_a_non_loopback_address_is_refused_without_the_flag() {
+    let t = project();
+    let out = t.run_with(&["mcp", "serve", "--http", "0.0.0.0:8765"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: `--http 0.0.0.0:8765` would let anyone who can reach that address call the project's workers and fns, without a login\n  hint: serve on loopback (`--http 127.0.0.1:8765`), or add `--http-allow-remote` behind a proxy that authenticates\n"
+    );
+}
+
+#[test]
+fn llm_do_calls_another_project_served_over_http() {
+    let served = project();
+    let (mut child, url) = serve_http(&served);
+    let t = Test::new().config(&format!("[mcp.other]\nurl = {url:?}\n"));
+    let out = t.run_with(&["run", "mcp.other.double", "--input-json", r#"{"n": 21}"#]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    out.status(0);
+    assert_eq!(out.stdout, "42\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_that_stops_loading_keeps_the_last_good_tool_list() {
+    use tokio::io::AsyncBufReadExt;
+    let t = project();
+    let mut cmd = tokio::process::Command::from(t.command(&["mcp", "serve", "--no-log"]));
+    cmd.stderr(std::process::Stdio::piped());
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = Watching::default();
+    let running = client
+        .clone()
+        .serve(transport)
+        .await
+        .expect("MCP handshake");
+    std::fs::write(t.path().join("llm-do.toml"), "[defaults\n").unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr.unwrap()).lines();
+    let mut said = Vec::new();
+    while said.len() < 2 {
+        said.push(lines.next_line().await.unwrap().expect("a line on stderr"));
+    }
+    assert_eq!(
+        said[0],
+        "the project no longer loads after editing llm-do.toml; the tool list stays as it was:"
+    );
+    assert_eq!(said[1], "  x invalid TOML: unclosed table, expected `]`");
+    let names: Vec<String> = names_and_descriptions(&running)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["summarise", "double"]);
+    assert_eq!(*client.list_changed.lock().unwrap(), 0);
+    running.cancel().await.unwrap();
+}

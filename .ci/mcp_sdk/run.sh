@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `llm-do mcp serve` against the official MCP Python SDK: a pinned `mcp` from PyPI in a cached
 # venv (created once per version and Python, marked complete only after pip succeeded), then
-# check.py (tools/list, a fn, a worker with structured output, a switch name, a tool error,
-# approvals accepted, declined and denied). Exits non-zero when any step fails.
+# check.py (over stdio and over `--http`: tools/list, a fn, a worker with structured output, a
+# switch name, a tool error, a cancellation that stops a shell child, progress,
+# tools/list_changed after an edit, approvals accepted,
+# declined and denied). Exits non-zero when any step fails.
 #
 # Environment: LLM_DO_BIN (default target/debug/llm-do), LLM_DO_MCP_VENV (default under
 # ~/.cache/llm-do), PYTHON.

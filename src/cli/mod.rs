@@ -386,11 +386,20 @@ pub enum Command {
 pub enum McpAction {
     /// Serve the project's workers, fns and `[stabilize]` names as MCP tools on stdio (the
     /// form agents' config files launch), e.g. `claude mcp add llm-do -- llm-do mcp serve
-    /// --project DIR`. `[serve] expose` in llm-do.toml picks the names.
+    /// --project DIR`, or over streamable HTTP (`--http`). `[serve] expose` in llm-do.toml
+    /// picks the names.
     Serve {
         /// Print the tools a client would see and exit (`--json`: their definitions).
         #[arg(long)]
         list: bool,
+        /// Serve over streamable HTTP on ADDR (e.g. `127.0.0.1:8765`; port 0 picks one) instead
+        /// of stdio, until Ctrl-C; a loopback address unless `--http-allow-remote`.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// Let `--http` listen on a non-loopback address (there is no login: put it behind a
+        /// proxy that authenticates).
+        #[arg(long, requires = "http")]
+        http_allow_remote: bool,
         #[command(flatten)]
         run: RunOptions,
     },
@@ -638,8 +647,17 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
         Command::Mcp {
-            action: McpAction::Serve { list, run },
-        } => serve::run(project(&run)?, list).await,
+            action:
+                McpAction::Serve {
+                    list,
+                    http,
+                    http_allow_remote,
+                    run,
+                },
+        } => {
+            let transport = serve::Transport::of(http, http_allow_remote)?;
+            serve::run(project(&run)?, list, transport).await
+        }
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {

@@ -10,7 +10,10 @@
 //! asked of the client through MCP elicitation when it offers it, and otherwise denied with a
 //! message saying how to allow it. This file is what is offered; [`server`] answers calls.
 
+mod http;
 mod server;
+
+use std::net::SocketAddr;
 
 use std::sync::Arc;
 
@@ -46,9 +49,41 @@ impl Offered {
     }
 }
 
-/// Serve the project of `settings` on stdio until the client closes it; `list`: print what a
-/// client would see instead (`--json`: the `tools/list` definitions).
-pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
+/// How `llm-do mcp serve` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Standard input and output, one client (the form agents' config files launch).
+    Stdio,
+    /// Streamable HTTP on this address, any number of clients.
+    Http(SocketAddr),
+}
+
+impl Transport {
+    /// `--http ADDR` (with `--http-allow-remote`), or stdio.
+    ///
+    /// # Errors
+    ///
+    /// `ADDR` is not a loopback address and `allow_remote` is not set: anyone who can reach
+    /// it could run the project's workers and fns (and spend its model keys), with no login.
+    pub fn of(http: Option<SocketAddr>, allow_remote: bool) -> Result<Self, Error> {
+        match http {
+            None => Ok(Self::Stdio),
+            Some(addr) if addr.ip().is_loopback() || allow_remote => Ok(Self::Http(addr)),
+            Some(addr) => Err(Error::usage(format!(
+                "`--http {addr}` would let anyone who can reach that address call the project's workers and fns, without a login"
+            ))
+            .with_help(format!(
+                "serve on loopback (`--http 127.0.0.1:{}`), or add `--http-allow-remote` behind a proxy that authenticates",
+                addr.port()
+            ))),
+        }
+    }
+}
+
+/// Serve the project of `settings` over `transport` until the client closes stdio (or, over
+/// HTTP, until Ctrl-C / SIGTERM); `list`: print what a client would see instead (`--json`:
+/// the `tools/list` definitions).
+pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result<(), Error> {
     if let Some(path) = &settings.record {
         return Err(Error::usage(format!(
             "`--record {}` does not apply to `llm-do mcp serve`: each call is a run of its own",
@@ -60,30 +95,130 @@ pub async fn run(settings: Settings, list: bool) -> Result<(), Error> {
         serving: true,
         ..settings
     };
-    let quiet = Fanout::of(Vec::new());
-    let rt = setup::runtime(&setup::unlogged(&settings), None, false, Some(quiet))?;
-    let tools = offered(&rt)?;
-    drop(rt);
+    let tools = load(&settings)?;
     if list {
         return print(&tools, settings.json);
     }
     let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
+    // Watching starts before any client connects, so no edit made once one has is missed.
+    let changes = crate::watch::Changes::new(&settings.root, None);
     let running = Arc::new(Running::default());
     let server = Server {
         settings: Arc::new(settings),
-        tools: Arc::new(tools),
+        tools: Arc::new(Tools::new(tools)),
         observer,
         running: running.clone(),
+        peers: Arc::default(),
     };
+    let _reload = match changes {
+        Ok(changes) => Some(AbortOnDrop(tokio::spawn(hot_reload(
+            server.clone(),
+            changes,
+        )))),
+        Err(e) => {
+            crate::report::note(&format!(
+                "warning: the tool list will not follow edits: {}",
+                crate::report::text(e).trim_end()
+            ));
+            None
+        }
+    };
+    let served = match transport {
+        Transport::Stdio => stdio(server).await,
+        Transport::Http(addr) => http::serve(server, addr).await,
+    };
+    // The clients are gone: calls still running are cancelled, and each run ends in the log.
+    running.stop().await;
+    served
+}
+
+/// Serve one client on stdio until it closes.
+async fn stdio(server: Server) -> Result<(), Error> {
     let service = server
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
-    let stopped = service.waiting().await;
-    // The client is gone: calls still running are cancelled, and each run ends in the log.
-    running.stop().await;
-    stopped.map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
+    service
+        .waiting()
+        .await
+        .map_err(|e| Error::failed(format!("MCP server stopped: {e}")))?;
     Ok(())
+}
+
+/// The tools offered for the project of `settings` as it is on disk now.
+fn load(settings: &Settings) -> Result<Vec<Offered>, Error> {
+    let quiet = Fanout::of(Vec::new());
+    let rt = setup::runtime(&setup::unlogged(settings), None, false, Some(quiet))?;
+    offered(&rt)
+}
+
+/// Hot reload: after each settled burst of edits to the project's files, the tool list is
+/// read again; when it differs from what clients were offered, it replaces it and the client
+/// is sent `notifications/tools/list_changed`. A project that no longer loads keeps the last
+/// good list (the error goes to stderr), as the REPL does.
+async fn hot_reload(server: Server, mut changes: crate::watch::Changes) {
+    while let Some(changed) = changes.next().await {
+        let tools = match load(&server.settings) {
+            Ok(tools) => tools,
+            Err(e) => {
+                let files: Vec<String> = changed
+                    .iter()
+                    .map(|p| {
+                        crate::project::relative(&server.settings.root, p)
+                            .display()
+                            .to_string()
+                    })
+                    .collect();
+                crate::report::note(&format!(
+                    "the project no longer loads after editing {}; the tool list stays as it was:",
+                    files.join(", ")
+                ));
+                crate::report::render(e);
+                continue;
+            }
+        };
+        if server.tools.replace(tools) {
+            server.peers.tool_list_changed().await;
+        }
+    }
+}
+
+/// The tools offered now: replaced as a whole by hot reload, read as a whole by each request.
+pub(crate) struct Tools(std::sync::RwLock<Arc<Vec<Offered>>>);
+
+impl Tools {
+    fn new(tools: Vec<Offered>) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(tools)))
+    }
+
+    /// The list as it is now.
+    pub(crate) fn now(&self) -> Arc<Vec<Offered>> {
+        match self.0.read() {
+            Ok(tools) => tools.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Offer `tools` from now on; `true` when clients see a different list than before.
+    fn replace(&self, tools: Vec<Offered>) -> bool {
+        let mut now = match self.0.write() {
+            Ok(now) => now,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let same =
+            now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| a.tool == b.tool);
+        *now = Arc::new(tools);
+        !same
+    }
+}
+
+/// Stops a task when dropped.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The tools offered for the project loaded in `rt`: `[serve] expose` when set, else every

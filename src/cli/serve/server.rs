@@ -6,7 +6,8 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequestParams,
     ElicitationAction, ElicitationSchema, Implementation, JsonObject, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -16,20 +17,22 @@ use crate::approval::{PromptAnswer, Prompter, Request};
 use crate::call::{CallCtx, Input};
 use crate::report::Error;
 use crate::settings::Settings;
-use crate::trace::Observer;
+use crate::trace::{CallEnd, CallStart, ModelResponseEvent, Observer};
 
 use super::super::setup;
-use super::Offered;
+use super::{AbortOnDrop, Offered, Tools};
 
 /// The MCP server: what it offers and how each call's run is set up.
 #[derive(Clone)]
 pub(super) struct Server {
     pub(super) settings: Arc<Settings>,
-    pub(super) tools: Arc<Vec<Offered>>,
+    pub(super) tools: Arc<Tools>,
     /// `-v` and `--trace FILE`, shared by every call's run.
     pub(super) observer: Arc<dyn Observer>,
     /// The calls running now.
     pub(super) running: Arc<Running>,
+    /// The clients connected now.
+    pub(super) peers: Arc<Peers>,
 }
 
 impl Server {
@@ -41,14 +44,23 @@ impl Server {
         args: JsonObject,
         client: &str,
         ask: Option<Peer<RoleServer>>,
+        progress: Option<(ProgressToken, Peer<RoleServer>)>,
         cancelled: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> CallToolResult {
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
+        let (observer, reporting) = match progress {
+            Some((token, peer)) => {
+                let (progress, task) = Progress::start(token, peer);
+                let both = crate::trace::Fanout::of(vec![self.observer.clone(), progress.clone()]);
+                (both, Some((progress, task)))
+            }
+            None => (self.observer.clone(), None),
+        };
         let rt = match setup::runtime_logged_as(
             &self.settings,
             None,
             true,
-            Some(self.observer.clone()),
+            Some(observer),
             None,
             &command,
         ) {
@@ -82,6 +94,11 @@ impl Server {
             Err(e) => Err(e),
         };
         let finished = setup::finish_run(&rt, self.settings.trace.as_deref(), out.is_ok()).await;
+        // Every progress notification goes out before the result.
+        if let Some((progress, task)) = reporting {
+            progress.close();
+            let _ = task.await;
+        }
         match (out, finished) {
             (Err(e), _) => failure(Error::of_named_call(e)),
             (Ok(_), Err(e)) => failure(e),
@@ -109,8 +126,17 @@ fn failure(e: Error) -> CallToolResult {
 
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("llm-do", env!("CARGO_PKG_VERSION")))
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("llm-do", env!("CARGO_PKG_VERSION")))
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.peers.add(context.peer);
     }
 
     async fn list_tools(
@@ -118,7 +144,7 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self.tools.iter().map(|t| t.tool.clone()).collect();
+        let tools = self.tools.now().iter().map(|t| t.tool.clone()).collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -127,8 +153,9 @@ impl ServerHandler for Server {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let Some(tool) = self.tools.iter().find(|t| t.name() == request.name) else {
-            let names = self.tools.iter().map(Offered::name);
+        let tools = self.tools.now();
+        let Some(tool) = tools.iter().find(|t| t.name() == request.name) else {
+            let names = tools.iter().map(Offered::name);
             let mut message = format!("unknown tool `{}`", request.name);
             if let Some(hint) = crate::suggest::did_you_mean(&request.name, names) {
                 message.push_str(&format!(" ({hint})"));
@@ -142,13 +169,20 @@ impl ServerHandler for Server {
         );
         let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
         let ask = elicits.then(|| context.peer.clone());
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| (token, context.peer.clone()));
         let args = request.arguments.unwrap_or_default();
         // The run goes on in its own task when the request is dropped (the client went away),
         // so it still ends in the run log once cancelled.
         let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
         let cancelled = async move { ct.cancelled().await };
-        let run =
-            tokio::spawn(async move { server.call(&tool, args, &client, ask, cancelled).await });
+        let run = tokio::spawn(async move {
+            server
+                .call(&tool, args, &client, ask, progress, cancelled)
+                .await
+        });
         let result = run.await.unwrap_or_else(|e| {
             failure(Error::failed(format!(
                 "internal: the call ended abnormally: {e}"
@@ -238,15 +272,6 @@ impl Running {
     }
 }
 
-/// Stops a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One running call, counted in [`Running`] while alive.
 struct RunningGuard {
     running: Arc<Running>,
@@ -257,5 +282,92 @@ impl Drop for RunningGuard {
     fn drop(&mut self) {
         crate::sync::lock(&self.running.calls).retain(|(id, _)| *id != self.id);
         self.running.idle.notify_waiters();
+    }
+}
+
+/// Progress of one call whose client sent a `progressToken`: one `notifications/progress` per
+/// finished step of the call tree (each model request and each call below the top one), with
+/// the count of steps so far and what finished. The total is unknown, so none is sent.
+struct Progress {
+    /// `None` once the call has ended.
+    steps: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+}
+
+impl Progress {
+    /// The observer, and the task sending its notifications in order (it ends after
+    /// [`Progress::close`]).
+    fn start(
+        token: ProgressToken,
+        peer: Peer<RoleServer>,
+    ) -> (Arc<Progress>, tokio::task::JoinHandle<()>) {
+        let (steps, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let task = tokio::spawn(async move {
+            let mut done = 0u32;
+            while let Some(message) = rx.recv().await {
+                done += 1;
+                let mut param = ProgressNotificationParam::new(token.clone(), f64::from(done));
+                param.message = Some(message);
+                if peer.notify_progress(param).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let steps = std::sync::Mutex::new(Some(steps));
+        (Arc::new(Progress { steps }), task)
+    }
+
+    /// The call has ended: no more steps (anything reported later is dropped).
+    fn close(&self) {
+        crate::sync::lock(&self.steps).take();
+    }
+
+    fn send(&self, step: String) {
+        if let Some(steps) = crate::sync::lock(&self.steps).as_ref() {
+            let _ = steps.send(step);
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn call_start(&self, _: &CallStart) -> u64 {
+        0
+    }
+
+    fn call_end(&self, _: u64, end: &CallEnd) {
+        if end.depth > 0 {
+            self.send(format!("`{}` finished", end.name));
+        }
+    }
+
+    fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
+
+    fn model_response(&self, _: u64, event: &ModelResponseEvent) {
+        self.send(format!(
+            "`{}` got an answer from `{}`",
+            event.worker, event.model
+        ));
+    }
+}
+
+/// The clients connected now (one on stdio, any number over HTTP), told when the tool list
+/// changes.
+#[derive(Default)]
+pub(super) struct Peers(std::sync::Mutex<Vec<Peer<RoleServer>>>);
+
+impl Peers {
+    fn add(&self, peer: Peer<RoleServer>) {
+        crate::sync::lock(&self.0).push(peer);
+    }
+
+    /// Send `notifications/tools/list_changed` to every client; those gone are forgotten.
+    pub(super) async fn tool_list_changed(&self) {
+        let peers = std::mem::take(&mut *crate::sync::lock(&self.0));
+        let mut alive = Vec::new();
+        for peer in peers {
+            if !peer.is_transport_closed() && peer.notify_tool_list_changed().await.is_ok() {
+                alive.push(peer);
+            }
+        }
+        crate::sync::lock(&self.0).extend(alive);
     }
 }
