@@ -1,0 +1,464 @@
+//! Per-name aggregates of the run log (schema 6): what `stats` and `dataset` read over the
+//! whole history instead of every call.
+//!
+//! - `agg_names`: per (name, kind), the calls, the failed calls (`error` set or no output), and
+//!   the token sums.
+//! - `agg_outputs`: per (name, kind, input key, output key) of the successful calls whose input
+//!   and output are not truncation markers, how many calls, and the first of them (time, run,
+//!   id) with its input and output text (`NULL` when the text is its key).
+//! - `calls_by_latency`, an index on `calls (name, kind, ms)`: exact p50/p90/max latency by
+//!   rank, read off the index (no sketch, so the figures equal those of a scan).
+//! - `agg_state`: the largest `calls` rowid the aggregates cover. A reader that finds another
+//!   (a log written by a program that does not keep the aggregates) reads the calls instead.
+//!
+//! The run's writer thread upserts them in the same transaction as the call rows
+//! ([`Pending`]); a migration, and pruning, rebuild them from the calls ([`rebuild`]).
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use super::is_truncated_text;
+
+/// The tables and the index of schema 6 (docs/log-schema.md).
+pub(super) const SCHEMA_6: &str = "
+CREATE TABLE IF NOT EXISTS agg_names (
+    name TEXT NOT NULL, kind TEXT NOT NULL, calls INTEGER NOT NULL, errors INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, PRIMARY KEY (name, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_outputs (
+    name TEXT NOT NULL, kind TEXT NOT NULL, input_key TEXT NOT NULL, output_key TEXT NOT NULL,
+    calls INTEGER NOT NULL, input TEXT, output TEXT,
+    first_time TEXT NOT NULL, first_run TEXT NOT NULL, first_id INTEGER NOT NULL,
+    PRIMARY KEY (name, kind, input_key, output_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_state (last INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_by_latency ON calls (name, kind, ms);
+";
+
+/// Canonical text of an output: strings are compared trimmed.
+pub fn output_key(output: &Value) -> String {
+    match output {
+        Value::String(s) => Value::String(s.trim().to_string()).to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The canonical key of an input given as compact JSON text (as the run log keeps it), without
+/// parsing it: an object is its own key, `null` is `{}`, and any other value `v` is
+/// `{"input":v}` (a lone value and `{input: v}` are the same input).
+pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if json.starts_with('{') {
+        Cow::Borrowed(json)
+    } else if json == "null" {
+        Cow::Borrowed("{}")
+    } else {
+        Cow::Owned(format!("{{\"input\":{json}}}"))
+    }
+}
+
+/// [`output_key`] of an output given as compact JSON text, parsed only when it is a string
+/// that may begin or end with white space (or an escape).
+pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let b = json.as_bytes();
+    let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
+    let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
+    if !json.starts_with('"') || b.len() == 2 || trimmed {
+        return Cow::Borrowed(json);
+    }
+    match serde_json::from_str::<Value>(json) {
+        Ok(v) => Cow::Owned(output_key(&v)),
+        Err(_) => Cow::Borrowed(json),
+    }
+}
+
+/// One call as the aggregates see it (texts as the log stores them).
+pub(super) struct Call<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub run: &'a str,
+    pub id: i64,
+    pub time: &'a str,
+    pub input: &'a str,
+    /// `None` for a failed call (an error, or no output).
+    pub output: Option<&'a str>,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+}
+
+/// Sums of one (name, kind).
+#[derive(Default)]
+struct NameSums {
+    calls: i64,
+    errors: i64,
+    tokens_in: i64,
+    tokens_out: i64,
+}
+
+/// The first call of an (input, output) pair: time, run, id (the order `dataset` reads in).
+type First = (String, String, i64);
+
+/// One (name, kind, input key, output key): calls, the first, and its texts.
+struct OutputSums {
+    calls: i64,
+    first: First,
+    input: String,
+    output: String,
+}
+
+/// Aggregates of calls not yet written: summed in memory, then upserted once per key.
+#[derive(Default)]
+pub(super) struct Pending {
+    names: HashMap<(String, String), NameSums>,
+    outputs: HashMap<(String, String, String, String), OutputSums>,
+}
+
+impl Pending {
+    /// Count `c`.
+    pub fn add(&mut self, c: &Call) {
+        let sums = self
+            .names
+            .entry((c.name.to_string(), c.kind.to_string()))
+            .or_default();
+        sums.calls += 1;
+        sums.tokens_in += c.tokens_in;
+        sums.tokens_out += c.tokens_out;
+        let Some(output) = c.output else {
+            sums.errors += 1;
+            return;
+        };
+        // A value too long to log equals nothing: it says nothing of consistency.
+        if is_truncated_text(c.input) || is_truncated_text(output) {
+            return;
+        }
+        let key = (
+            c.name.to_string(),
+            c.kind.to_string(),
+            input_key_text(c.input).into_owned(),
+            output_key_text(output).into_owned(),
+        );
+        let first = || (c.time.to_string(), c.run.to_string(), c.id);
+        match self.outputs.entry(key) {
+            Entry::Occupied(mut e) => {
+                let o = e.get_mut();
+                o.calls += 1;
+                if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
+                    o.first = first();
+                    o.input = c.input.to_string();
+                    o.output = output.to_string();
+                }
+            }
+            Entry::Vacant(e) => {
+                e.insert(OutputSums {
+                    calls: 1,
+                    first: first(),
+                    input: c.input.to_string(),
+                    output: output.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Upsert what was added into the aggregates (inside the caller's transaction) and say
+    /// that they cover the calls as they stand. Leaves this empty.
+    pub fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if !self.names.is_empty() {
+            let mut names = conn.prepare_cached(
+                "INSERT INTO agg_names (name, kind, calls, errors, tokens_in, tokens_out)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (name, kind) DO UPDATE SET
+                 calls = calls + excluded.calls, errors = errors + excluded.errors,
+                 tokens_in = tokens_in + excluded.tokens_in,
+                 tokens_out = tokens_out + excluded.tokens_out",
+            )?;
+            for ((name, kind), s) in self.names.drain() {
+                names.execute(params![
+                    name,
+                    kind,
+                    s.calls,
+                    s.errors,
+                    s.tokens_in,
+                    s.tokens_out
+                ])?;
+            }
+        }
+        if !self.outputs.is_empty() {
+            // An earlier first call (a batch written late) takes the place of the one kept.
+            let mut outputs = conn.prepare_cached(
+                "INSERT INTO agg_outputs (name, kind, input_key, output_key, calls, input, output,
+                 first_time, first_run, first_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (name, kind, input_key, output_key) DO UPDATE SET
+                 calls = calls + excluded.calls,
+                 input = iif(earlier, excluded.input, input),
+                 output = iif(earlier, excluded.output, output),
+                 first_time = iif(earlier, excluded.first_time, first_time),
+                 first_run = iif(earlier, excluded.first_run, first_run),
+                 first_id = iif(earlier, excluded.first_id, first_id)"
+                    .replace(
+                        "earlier",
+                        "(excluded.first_time, excluded.first_run, excluded.first_id)
+                         < (first_time, first_run, first_id)",
+                    )
+                    .as_str(),
+            )?;
+            for ((name, kind, input_key, output_key), o) in self.outputs.drain() {
+                // The text is stored only when it is not its key (most are).
+                let input = (o.input != input_key).then_some(o.input);
+                let output = (o.output != output_key).then_some(o.output);
+                outputs.execute(params![
+                    name, kind, input_key, output_key, o.calls, input, output, o.first.0,
+                    o.first.1, o.first.2
+                ])?;
+            }
+        }
+        mark_current(conn)
+    }
+}
+
+/// Say that the aggregates cover the calls as they stand now.
+fn mark_current(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM agg_state", [])?;
+    conn.execute(
+        "INSERT INTO agg_state (last) SELECT coalesce(max(rowid), 0) FROM calls",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Calls summed in memory before an upsert while rebuilding (bounds the memory a rebuild of a
+/// large log takes).
+const REBUILD_CHUNK: usize = 100_000;
+
+/// Build the aggregates again from the calls: of every name (`only` `None`: a migration), or
+/// of the given (name, kind) pairs (after pruning deleted some of their calls). Run inside the
+/// caller's transaction.
+pub(super) fn rebuild(conn: &Connection, only: Option<&[(String, String)]>) -> rusqlite::Result<()> {
+    let select = "SELECT name, kind, run, id, time, coalesce(input, 'null'),
+                  CASE WHEN error IS NULL THEN output END, tokens_in, tokens_out FROM calls";
+    let pairs: Vec<Option<(&str, &str)>> = match only {
+        None => {
+            conn.execute_batch("DELETE FROM agg_names; DELETE FROM agg_outputs")?;
+            vec![None]
+        }
+        Some(pairs) => pairs
+            .iter()
+            .map(|(n, k)| Some((n.as_str(), k.as_str())))
+            .collect(),
+    };
+    for pair in pairs {
+        let mut stmt;
+        let mut rows = match pair {
+            None => {
+                stmt = conn.prepare(select)?;
+                stmt.query([])?
+            }
+            Some((name, kind)) => {
+                for table in ["agg_names", "agg_outputs"] {
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE name = ?1 AND kind = ?2"),
+                        [name, kind],
+                    )?;
+                }
+                stmt = conn.prepare(&format!("{select} WHERE name = ?1 AND kind = ?2"))?;
+                stmt.query([name, kind])?
+            }
+        };
+        let mut pending = Pending::default();
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let text = |i| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+            pending.add(&Call {
+                name: text(0).unwrap_or_default(),
+                kind: text(1).unwrap_or_default(),
+                run: text(2).unwrap_or_default(),
+                id: r.get(3)?,
+                time: text(4).unwrap_or_default(),
+                input: text(5).unwrap_or("null"),
+                output: text(6),
+                tokens_in: r.get(7)?,
+                tokens_out: r.get(8)?,
+            });
+            n += 1;
+            if n % REBUILD_CHUNK == 0 {
+                pending.write(conn)?;
+            }
+        }
+        pending.write(conn)?;
+    }
+    mark_current(conn)
+}
+
+/// The (name, kind) pairs that have calls in the runs of temp table `doomed` (pruning): the
+/// ones to [`rebuild`] once they are deleted.
+pub(super) fn touched_by(conn: &Connection, runs: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT DISTINCT name, kind FROM calls WHERE run IN ({runs})"
+    ))?;
+    let pairs = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    pairs.collect()
+}
+
+/// Whether the aggregates cover every call (a log last written by a program that keeps
+/// them). Read inside the reader's transaction.
+fn current(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT (SELECT last FROM agg_state) IS (SELECT coalesce(max(rowid), 0) FROM calls)",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Run `read` in one read transaction if the aggregates cover every call; `None` if they do
+/// not (the caller reads the calls).
+fn when_current<T>(
+    conn: &Connection,
+    read: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    conn.execute_batch("BEGIN")?;
+    let result = current(conn).and_then(|ok| if ok { read().map(Some) } else { Ok(None) });
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// The figures of one (name, kind) over the whole log, as `stats` shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameFigures {
+    pub name: String,
+    /// As the log writes it (`worker`, `fn`, ...).
+    pub kind: String,
+    pub calls: u64,
+    pub errors: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    /// Nearest-rank percentiles and the largest, in ms (a missing latency counts as 0).
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub max_ms: f64,
+    pub distinct_inputs: u64,
+    pub repeated_inputs: u64,
+    pub max_outputs_per_input: u64,
+}
+
+/// The 1-based nearest rank of quantile `q` among `n` values (as `stats::percentile`).
+fn rank(q: f64, n: u64) -> u64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let r = (q * n as f64).ceil() as u64;
+    r.clamp(1, n.max(1))
+}
+
+/// Per (name, kind) figures of the whole log, sorted by name and kind; `None` when the
+/// aggregates do not cover every call.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigures>>> {
+    when_current(conn, || {
+        let mut names = conn.prepare(
+            "SELECT name, kind, calls, errors, tokens_in, tokens_out FROM agg_names
+             WHERE calls > 0 ORDER BY name, kind",
+        )?;
+        let mut at_rank = conn.prepare(
+            "SELECT coalesce(ms, 0.0) FROM calls INDEXED BY calls_by_latency
+             WHERE name = ?1 AND kind = ?2 ORDER BY ms LIMIT 1 OFFSET ?3",
+        )?;
+        let mut inputs = conn.prepare(
+            "SELECT count(*), coalesce(sum(n > 1), 0), coalesce(max(o), 0) FROM (
+                 SELECT sum(calls) AS n, count(*) AS o FROM agg_outputs
+                 WHERE name = ?1 AND kind = ?2 GROUP BY input_key)",
+        )?;
+        let count = |v: i64| u64::try_from(v).unwrap_or(0);
+        let rows = names.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                count(r.get(2)?),
+                count(r.get(3)?),
+                count(r.get(4)?),
+                count(r.get(5)?),
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, kind, calls, errors, tokens_in, tokens_out) = row?;
+            let mut ms = |q: f64| -> rusqlite::Result<f64> {
+                let offset = i64::try_from(rank(q, calls) - 1).unwrap_or(i64::MAX);
+                at_rank.query_row(params![name, kind, offset], |r| r.get(0))
+            };
+            let (p50_ms, p90_ms, max_ms) = (ms(0.5)?, ms(0.9)?, ms(1.0)?);
+            let (distinct_inputs, repeated_inputs, max_outputs_per_input) =
+                inputs.query_row([&name, &kind], |r| {
+                    Ok((count(r.get(0)?), count(r.get(1)?), count(r.get(2)?)))
+                })?;
+            out.push(NameFigures {
+                name,
+                kind,
+                calls,
+                errors,
+                tokens_in,
+                tokens_out,
+                p50_ms,
+                p90_ms,
+                max_ms,
+                distinct_inputs,
+                repeated_inputs,
+                max_outputs_per_input,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// One (input, output) pair of a name as the aggregates keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputCount {
+    pub input_key: String,
+    pub output_key: String,
+    pub calls: u64,
+    /// The input's text in the pair's first call.
+    pub input: String,
+    /// The output's text in the pair's first call.
+    pub output: String,
+    /// The first call: time, run, id.
+    pub first: (String, String, i64),
+}
+
+/// The (input, output) pairs of the successful calls of `name` over the whole log, oldest
+/// first call first; when the name is a worker's, only the worker's (a fn of the same name
+/// shadows it). `None` when the aggregates do not cover every call.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn output_counts(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<OutputCount>>> {
+    when_current(conn, || {
+        let has_worker: bool = conn
+            .prepare("SELECT 1 FROM agg_names WHERE name = ?1 AND kind = 'worker' AND calls > 0")?
+            .exists([name])?;
+        let kind = if has_worker { " AND kind = 'worker'" } else { "" };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT input_key, output_key, calls, coalesce(input, input_key),
+                    coalesce(output, output_key), first_time, first_run, first_id
+             FROM agg_outputs WHERE name = ?1{kind}
+             ORDER BY first_time, first_run, first_id"
+        ))?;
+        let rows = stmt.query_map([name], |r| {
+            Ok(OutputCount {
+                input_key: r.get(0)?,
+                output_key: r.get(1)?,
+                calls: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                input: r.get(3)?,
+                output: r.get(4)?,
+                first: (r.get(5)?, r.get(6)?, r.get(7)?),
+            })
+        })?;
+        rows.collect()
+    })
+}
