@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::is_truncated_text;
@@ -390,7 +390,11 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
             let (name, kind, calls, errors, tokens_in, tokens_out) = row?;
             let mut ms = |q: f64| -> rusqlite::Result<f64> {
                 let offset = i64::try_from(rank(q, calls) - 1).unwrap_or(i64::MAX);
-                at_rank.query_row(params![name, kind, offset], |r| r.get(0))
+                // Rows missing (a log edited by hand) read as 0, as a missing latency does.
+                at_rank
+                    .query_row(params![name, kind, offset], |r| r.get(0))
+                    .optional()
+                    .map(Option::unwrap_or_default)
             };
             let (p50_ms, p90_ms, max_ms) = (ms(0.5)?, ms(0.9)?, ms(1.0)?);
             let (distinct_inputs, repeated_inputs, max_outputs_per_input) =
