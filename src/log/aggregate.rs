@@ -1,8 +1,10 @@
 //! Per-name aggregates of the run log (schema 6): what `stats` and `dataset` read over the
 //! whole history instead of every call.
 //!
-//! - `agg_names`: per (name, kind), the calls, the failed calls (`error` set or no output), and
-//!   the token sums.
+//! - `agg_names`: per (name, kind), the calls, the failed calls (`error` set or no output),
+//!   the token sums, and the consistency figures of `stats`: distinct inputs, inputs seen more
+//!   than once, and the most distinct outputs of one input (over `agg_outputs`, kept as the
+//!   pairs are upserted).
 //! - `agg_outputs`: per (name, kind, input key, output key) of the successful calls whose input
 //!   and output are not truncation markers, how many calls, and the first of them (time, run,
 //!   id) with its input and output text (`NULL` when the text is its key).
@@ -26,7 +28,9 @@ use super::is_truncated_text;
 pub(super) const SCHEMA_6: &str = "
 CREATE TABLE IF NOT EXISTS agg_names (
     name TEXT NOT NULL, kind TEXT NOT NULL, calls INTEGER NOT NULL, errors INTEGER NOT NULL,
-    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, PRIMARY KEY (name, kind)
+    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+    distinct_inputs INTEGER NOT NULL DEFAULT 0, repeated_inputs INTEGER NOT NULL DEFAULT 0,
+    max_outputs INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (name, kind)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agg_outputs (
     name TEXT NOT NULL, kind TEXT NOT NULL, input_key TEXT NOT NULL, output_key TEXT NOT NULL,
@@ -204,6 +208,8 @@ impl Pending {
                     )
                     .as_str(),
             )?;
+            // Per input touched: the calls this batch adds to it.
+            let mut inputs: HashMap<(String, String, String), i64> = HashMap::new();
             for ((name, kind, input_key, output_key), o) in self.outputs.drain() {
                 // The text is stored only when it is not its key (most are).
                 let input = (o.input != input_key).then_some(o.input);
@@ -212,10 +218,46 @@ impl Pending {
                     name, kind, input_key, output_key, o.calls, input, output, o.first.0,
                     o.first.1, o.first.2
                 ])?;
+                *inputs.entry((name, kind, input_key)).or_default() += o.calls;
             }
+            count_inputs(conn, inputs)?;
         }
         mark_current(conn)
     }
+}
+
+/// Bring the consistency figures of `agg_names` up to date with the pairs just upserted:
+/// each input touched (with the calls added to it) is read back from `agg_outputs`. A new
+/// input counts as distinct, one that passes one call as repeated, and the most outputs of
+/// one input can only grow (pruning rebuilds the names it touches, so nothing is subtracted).
+fn count_inputs(
+    conn: &Connection,
+    inputs: HashMap<(String, String, String), i64>,
+) -> rusqlite::Result<()> {
+    let mut read = conn.prepare_cached(
+        "SELECT sum(calls), count(*) FROM agg_outputs
+         WHERE name = ?1 AND kind = ?2 AND input_key = ?3",
+    )?;
+    // Per name: new distinct inputs, new repeated inputs, most outputs of one input.
+    let mut per_name: HashMap<(String, String), (i64, i64, i64)> = HashMap::new();
+    for ((name, kind, input_key), added) in inputs {
+        let (calls, outputs): (i64, i64) =
+            read.query_row([&name, &kind, &input_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let before = calls - added;
+        let sums = per_name.entry((name, kind)).or_default();
+        sums.0 += i64::from(before == 0);
+        sums.1 += i64::from(before <= 1 && calls > 1);
+        sums.2 = sums.2.max(outputs);
+    }
+    let mut update = conn.prepare_cached(
+        "UPDATE agg_names SET distinct_inputs = distinct_inputs + ?3,
+         repeated_inputs = repeated_inputs + ?4, max_outputs = max(max_outputs, ?5)
+         WHERE name = ?1 AND kind = ?2",
+    )?;
+    for ((name, kind), (distinct, repeated, most)) in per_name {
+        update.execute(params![name, kind, distinct, repeated, most])?;
+    }
+    Ok(())
 }
 
 /// Say that the aggregates cover the calls as they stand now.
@@ -362,17 +404,13 @@ fn rank(q: f64, n: u64) -> u64 {
 pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigures>>> {
     when_current(conn, || {
         let mut names = conn.prepare(
-            "SELECT name, kind, calls, errors, tokens_in, tokens_out FROM agg_names
+            "SELECT name, kind, calls, errors, tokens_in, tokens_out, distinct_inputs,
+                    repeated_inputs, max_outputs FROM agg_names
              WHERE calls > 0 ORDER BY name, kind",
         )?;
         let mut at_rank = conn.prepare(
             "SELECT coalesce(ms, 0.0) FROM calls INDEXED BY calls_by_latency
              WHERE name = ?1 AND kind = ?2 ORDER BY ms LIMIT 1 OFFSET ?3",
-        )?;
-        let mut inputs = conn.prepare(
-            "SELECT count(*), coalesce(sum(n > 1), 0), coalesce(max(o), 0) FROM (
-                 SELECT sum(calls) AS n, count(*) AS o FROM agg_outputs
-                 WHERE name = ?1 AND kind = ?2 GROUP BY input_key)",
         )?;
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
         let rows = names.query_map([], |r| {
@@ -383,11 +421,12 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
                 count(r.get(3)?),
                 count(r.get(4)?),
                 count(r.get(5)?),
+                (count(r.get(6)?), count(r.get(7)?), count(r.get(8)?)),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, kind, calls, errors, tokens_in, tokens_out) = row?;
+            let (name, kind, calls, errors, tokens_in, tokens_out, consistency) = row?;
             let mut ms = |q: f64| -> rusqlite::Result<f64> {
                 let offset = i64::try_from(rank(q, calls) - 1).unwrap_or(i64::MAX);
                 // Rows missing (a log edited by hand) read as 0, as a missing latency does.
@@ -397,10 +436,7 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
                     .map(Option::unwrap_or_default)
             };
             let (p50_ms, p90_ms, max_ms) = (ms(0.5)?, ms(0.9)?, ms(1.0)?);
-            let (distinct_inputs, repeated_inputs, max_outputs_per_input) =
-                inputs.query_row([&name, &kind], |r| {
-                    Ok((count(r.get(0)?), count(r.get(1)?), count(r.get(2)?)))
-                })?;
+            let (distinct_inputs, repeated_inputs, max_outputs_per_input) = consistency;
             out.push(NameFigures {
                 name,
                 kind,
