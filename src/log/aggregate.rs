@@ -190,73 +190,148 @@ impl Pending {
             }
         }
         if !self.outputs.is_empty() {
-            // An earlier first call (a batch written late) takes the place of the one kept.
-            let mut outputs = conn.prepare_cached(
-                "INSERT INTO agg_outputs (name, kind, input_key, output_key, calls, input, output,
-                 first_time, first_run, first_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (name, kind, input_key, output_key) DO UPDATE SET
-                 calls = calls + excluded.calls,
-                 input = iif(earlier, excluded.input, input),
-                 output = iif(earlier, excluded.output, output),
-                 first_time = iif(earlier, excluded.first_time, first_time),
-                 first_run = iif(earlier, excluded.first_run, first_run),
-                 first_id = iif(earlier, excluded.first_id, first_id)"
-                    .replace(
-                        "earlier",
-                        "(excluded.first_time, excluded.first_run, excluded.first_id)
-                         < (first_time, first_run, first_id)",
-                    )
-                    .as_str(),
-            )?;
-            // Per input touched: the calls this batch adds to it.
-            let mut inputs: HashMap<(String, String, String), i64> = HashMap::new();
-            for ((name, kind, input_key, output_key), o) in self.outputs.drain() {
-                // The text is stored only when it is not its key (most are).
-                let input = (o.input != input_key).then_some(o.input);
-                let output = (o.output != output_key).then_some(o.output);
-                outputs.execute(params![
-                    name, kind, input_key, output_key, o.calls, input, output, o.first.0,
-                    o.first.1, o.first.2
-                ])?;
-                *inputs.entry((name, kind, input_key)).or_default() += o.calls;
+            let pairs: Vec<_> = self.outputs.drain().collect();
+            let chunks = pairs.chunks_exact(PER_STATEMENT);
+            let rest = chunks.remainder();
+            if chunks.len() > 0 {
+                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(PER_STATEMENT))?;
+                for chunk in chunks {
+                    for (i, pair) in chunk.iter().enumerate() {
+                        bind_pair(&mut upsert, i * PAIR_COLUMNS, pair)?;
+                    }
+                    upsert.raw_execute()?;
+                }
             }
-            count_inputs(conn, inputs)?;
+            if !rest.is_empty() {
+                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(1))?;
+                for pair in rest {
+                    bind_pair(&mut upsert, 0, pair)?;
+                    upsert.raw_execute()?;
+                }
+            }
+            // Per name and kind, per input touched: the calls this batch adds to it.
+            let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
+            for ((name, kind, input_key, _), o) in &pairs {
+                *inputs
+                    .entry((name, kind))
+                    .or_default()
+                    .entry(input_key)
+                    .or_default() += o.calls;
+            }
+            for ((name, kind), added) in inputs {
+                count_inputs(conn, name, kind, &added)?;
+            }
         }
         mark_current(conn)
     }
 }
 
-/// Bring the consistency figures of `agg_names` up to date with the pairs just upserted:
-/// each input touched (with the calls added to it) is read back from `agg_outputs`. A new
-/// input counts as distinct, one that passes one call as repeated, and the most outputs of
-/// one input can only grow (pruning rebuilds the names it touches, so nothing is subtracted).
+/// Rows one statement upserts or reads at most: a statement's run costs about as much as a
+/// row, so a batch's pairs go 32 to a statement (the rest one by one).
+const PER_STATEMENT: usize = 32;
+
+/// Columns of a row of `agg_outputs`, in the order [`bind_pair`] binds them.
+const PAIR_COLUMNS: usize = 10;
+
+/// The statement that upserts `rows` pairs. An earlier first call (a batch written late)
+/// takes the place of the one kept.
+fn upsert_pairs_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; PAIR_COLUMNS].join(", "));
+    let earlier = "(excluded.first_time, excluded.first_run, excluded.first_id)
+                   < (first_time, first_run, first_id)";
+    format!(
+        "INSERT INTO agg_outputs (name, kind, input_key, output_key, calls, input, output,
+         first_time, first_run, first_id) VALUES {}
+         ON CONFLICT (name, kind, input_key, output_key) DO UPDATE SET
+         calls = calls + excluded.calls,
+         input = iif({earlier}, excluded.input, input),
+         output = iif({earlier}, excluded.output, output),
+         first_time = iif({earlier}, excluded.first_time, first_time),
+         first_run = iif({earlier}, excluded.first_run, first_run),
+         first_id = iif({earlier}, excluded.first_id, first_id)",
+        vec![one; rows].join(", ")
+    )
+}
+
+/// Bind one pair to the parameters after `at`. Its texts are stored only when they are not
+/// their keys (most are).
+fn bind_pair(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    ((name, kind, input_key, output_key), o): &((String, String, String, String), OutputSums),
+) -> rusqlite::Result<()> {
+    let input = (o.input != *input_key).then_some(&o.input);
+    let output = (o.output != *output_key).then_some(&o.output);
+    let values: [&dyn rusqlite::ToSql; PAIR_COLUMNS] = [
+        name,
+        kind,
+        input_key,
+        output_key,
+        &o.calls,
+        &input,
+        &output,
+        &o.first.0,
+        &o.first.1,
+        &o.first.2,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 1, v)?;
+    }
+    Ok(())
+}
+
+/// The statement that reads the calls and outputs of `keys` inputs of one name and kind.
+fn read_inputs_sql(keys: usize) -> String {
+    format!(
+        "SELECT input_key, sum(calls), count(*) FROM agg_outputs
+         WHERE name = ?1 AND kind = ?2 AND input_key IN ({}) GROUP BY input_key",
+        vec!["?"; keys].join(", ")
+    )
+}
+
+/// Bring the consistency figures of `agg_names` for `name` and `kind` up to date with the
+/// pairs just upserted: each input touched (`added`: the calls added to it) is read back from
+/// `agg_outputs`. A new input counts as distinct, one that passes one call as repeated, and
+/// the most outputs of one input can only grow (pruning rebuilds the names it touches, so
+/// nothing is subtracted).
 fn count_inputs(
     conn: &Connection,
-    inputs: HashMap<(String, String, String), i64>,
+    name: &str,
+    kind: &str,
+    added: &HashMap<&str, i64>,
 ) -> rusqlite::Result<()> {
-    let mut read = conn.prepare_cached(
-        "SELECT sum(calls), count(*) FROM agg_outputs
-         WHERE name = ?1 AND kind = ?2 AND input_key = ?3",
-    )?;
-    // Per name: new distinct inputs, new repeated inputs, most outputs of one input.
-    let mut per_name: HashMap<(String, String), (i64, i64, i64)> = HashMap::new();
-    for ((name, kind, input_key), added) in inputs {
-        let (calls, outputs): (i64, i64) =
-            read.query_row([&name, &kind, &input_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let before = calls - added;
-        let sums = per_name.entry((name, kind)).or_default();
-        sums.0 += i64::from(before == 0);
-        sums.1 += i64::from(before <= 1 && calls > 1);
-        sums.2 = sums.2.max(outputs);
+    let keys: Vec<&str> = added.keys().copied().collect();
+    // New distinct inputs, new repeated inputs, most outputs of one input.
+    let (mut distinct, mut repeated, mut most) = (0_i64, 0_i64, 0_i64);
+    let chunks = keys.chunks_exact(PER_STATEMENT);
+    let rest = chunks.remainder();
+    let mut read = |size: usize, chunk: &[&str]| -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(&read_inputs_sql(size))?;
+        let mut values: Vec<&str> = vec![name, kind];
+        values.extend_from_slice(chunk);
+        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(0)?.as_str().unwrap_or_default();
+            let (calls, outputs): (i64, i64) = (r.get(1)?, r.get(2)?);
+            let before = calls - added.get(key).copied().unwrap_or(0);
+            distinct += i64::from(before == 0);
+            repeated += i64::from(before <= 1 && calls > 1);
+            most = most.max(outputs);
+        }
+        Ok(())
+    };
+    for chunk in chunks {
+        read(PER_STATEMENT, chunk)?;
     }
-    let mut update = conn.prepare_cached(
+    for key in rest {
+        read(1, std::slice::from_ref(key))?;
+    }
+    conn.prepare_cached(
         "UPDATE agg_names SET distinct_inputs = distinct_inputs + ?3,
          repeated_inputs = repeated_inputs + ?4, max_outputs = max(max_outputs, ?5)
          WHERE name = ?1 AND kind = ?2",
-    )?;
-    for ((name, kind), (distinct, repeated, most)) in per_name {
-        update.execute(params![name, kind, distinct, repeated, most])?;
-    }
+    )?
+    .execute(params![name, kind, distinct, repeated, most])?;
     Ok(())
 }
 
