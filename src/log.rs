@@ -148,7 +148,8 @@ pub enum LogError {
 /// 4: worker calls say why their model stopped (`stop`) and why a fallback chain moved on
 /// (`fallback`).
 /// 5: readers' indexes, the documented views and the search index (`SCHEMA_5`).
-/// 6: per-name aggregates for full-history `stats` and `dataset` ([`aggregate`]).
+/// 6: per-name aggregates for full-history `stats` and `dataset`, kept by their readers
+/// ([`aggregate`]).
 const SCHEMA_VERSION: i64 = 6;
 
 /// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
@@ -834,6 +835,10 @@ fn doom(conn: &Connection) -> rusqlite::Result<()> {
 /// names that lost calls (inside the caller's transaction).
 fn delete_doomed(conn: &Connection, tables: &[&str]) -> Result<(), LogError> {
     let touched = aggregate::touched_by(conn, "SELECT id FROM doomed")?;
+    if !touched.is_empty() {
+        // The names not rebuilt keep what they have: calls not folded in yet are, first.
+        aggregate::catch_up(conn)?;
+    }
     for table in tables {
         conn.execute(
             &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),

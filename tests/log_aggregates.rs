@@ -1,5 +1,6 @@
 //! The run log's per-name aggregates (schema 6): full-history `stats` and `dataset` read them
-//! instead of every call, and answer exactly what reading the calls answers.
+//! instead of every call, and answer exactly what reading the calls answers. Runs do not
+//! write them; the readers fold in what was written since they last read.
 
 use serde_json::{Value, json};
 
@@ -30,14 +31,22 @@ fn names(t: &Test, args: &[&str]) -> Value {
 }
 
 /// The whole history (`stats`, `dataset NAME`) is answered from the aggregates, and gives
-/// what a window over every call (which reads the calls) gives. A call the aggregates do not
-/// cover (written by another program) makes the readers read the calls.
+/// what a window over every call (which reads the calls) gives. Runs leave the aggregates
+/// alone; a reader folds in the calls written since, by llm-do or another program.
 #[test]
 fn full_history_is_read_from_the_aggregates_and_equals_the_calls() {
     let t = project();
     for who in ["Ada", "Grace", "Ada"] {
         t.run_with(&["run", "greeter", who]).status(0);
     }
+    let folded = |t: &Test| -> i64 {
+        db(t)
+            .query_row("SELECT coalesce(sum(calls), 0) FROM agg_names", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(folded(&t), 0, "runs do not write the aggregates");
     let all = ["--since", "2000-01-01"];
     let whole = names(&t, &[]);
     assert_eq!(whole, names(&t, &all));
@@ -87,7 +96,7 @@ fn full_history_is_read_from_the_aggregates_and_equals_the_calls() {
     assert_eq!(names(&t, &[])[0]["tokens"]["in"], json!(tokens + 1000));
     assert_eq!(names(&t, &all)[0]["tokens"]["in"], json!(tokens));
 
-    // A call another program appended is not in them: both read the calls again.
+    // A call another program appended is folded in by the next reader.
     conn.execute(
         "INSERT INTO calls (run, id, depth, kind, name, input, output, ms, time)
          VALUES ('elsewhere', 1, 0, 'worker', 'greeter', '{\"input\":\"Edsger\"}',
@@ -96,6 +105,7 @@ fn full_history_is_read_from_the_aggregates_and_equals_the_calls() {
     )
     .unwrap();
     assert_eq!(names(&t, &[])[0]["calls"], json!(4));
+    assert_eq!(folded(&t), 4);
     assert!(stdout(&t, &["dataset", "greeter"]).ends_with(
         "{\"input\":{\"input\":\"Edsger\"},\"expected\":\"hi\"}\n"
     ));
@@ -111,7 +121,7 @@ fn a_schema_5_log_gains_aggregates_of_its_calls() {
     let conn = db(&t);
     conn.execute_batch(
         "DROP TABLE agg_names; DROP TABLE agg_outputs; DROP TABLE agg_state;
-         DROP INDEX calls_by_latency; PRAGMA user_version = 5;",
+         DROP TABLE agg_latency; PRAGMA user_version = 5;",
     )
     .unwrap();
     drop(conn);

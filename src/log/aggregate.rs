@@ -8,18 +8,21 @@
 //! - `agg_outputs`: per (name, kind, input key, output key) of the successful calls whose input
 //!   and output are not truncation markers, how many calls, and the first of them (time, run,
 //!   id) with its input and output text (`NULL` when the text is its key).
-//! - `calls_by_latency`, an index on `calls (name, kind, ms)`: exact p50/p90/max latency by
-//!   rank, read off the index (no sketch, so the figures equal those of a scan).
-//! - `agg_state`: the largest `calls` rowid the aggregates cover. A reader that finds another
-//!   (a log written by a program that does not keep the aggregates) reads the calls instead.
+//! - `agg_latency`: per (name, kind), how many calls took each latency (ms, a missing one as
+//!   0): exact p50/p90/max, as a scan of the calls gives them, in one pass over distinct values.
+//! - `agg_state`: the largest `calls` rowid the aggregates cover.
 //!
-//! The run's writer thread upserts them in the same transaction as the call rows
-//! ([`Pending`]); a migration, and pruning, rebuild them from the calls ([`rebuild`]).
+//! Writing a run costs nothing more: the aggregates are kept by their readers. A reader folds
+//! in the calls written since (`rowid > last`, by any program) before it reads ([`catch_up`]),
+//! in one write transaction with its read, as `logs --query` fills its search index. Folding
+//! into these keyed tables dirties pages all over them, which the run's writer thread measured
+//! at 7 times the WAL of its call rows. A migration, and pruning, rebuild them from the calls
+//! ([`rebuild`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use super::is_truncated_text;
@@ -38,8 +41,11 @@ CREATE TABLE IF NOT EXISTS agg_outputs (
     first_time TEXT NOT NULL, first_run TEXT NOT NULL, first_id INTEGER NOT NULL,
     PRIMARY KEY (name, kind, input_key, output_key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg_latency (
+    name TEXT NOT NULL, kind TEXT NOT NULL, ms REAL NOT NULL, calls INTEGER NOT NULL,
+    PRIMARY KEY (name, kind, ms)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS agg_state (last INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS calls_by_latency ON calls (name, kind, ms);
 ";
 
 /// Canonical text of an output: strings are compared trimmed.
@@ -92,6 +98,8 @@ pub(super) struct Call<'a> {
     pub output: Option<&'a str>,
     pub tokens_in: i64,
     pub tokens_out: i64,
+    /// Latency in ms (a missing one as 0).
+    pub ms: f64,
 }
 
 /// Sums of one (name, kind).
@@ -119,6 +127,8 @@ struct OutputSums {
 pub(super) struct Pending {
     names: HashMap<(String, String), NameSums>,
     outputs: HashMap<(String, String, String, String), OutputSums>,
+    /// Calls per (name, kind, latency's bits).
+    latency: HashMap<(String, String, u64), i64>,
 }
 
 impl Pending {
@@ -131,6 +141,10 @@ impl Pending {
         sums.calls += 1;
         sums.tokens_in += c.tokens_in;
         sums.tokens_out += c.tokens_out;
+        *self
+            .latency
+            .entry((c.name.to_string(), c.kind.to_string(), c.ms.to_bits()))
+            .or_default() += 1;
         let Some(output) = c.output else {
             sums.errors += 1;
             return;
@@ -167,8 +181,8 @@ impl Pending {
         }
     }
 
-    /// Upsert what was added into the aggregates (inside the caller's transaction) and say
-    /// that they cover the calls as they stand. Leaves this empty.
+    /// Upsert what was added into the aggregates (inside the caller's transaction). Leaves
+    /// this empty.
     pub fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if !self.names.is_empty() {
             let mut names = conn.prepare_cached(
@@ -222,7 +236,16 @@ impl Pending {
                 count_inputs(conn, name, kind, &added)?;
             }
         }
-        mark_current(conn)
+        if !self.latency.is_empty() {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO agg_latency (name, kind, ms, calls) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name, kind, ms) DO UPDATE SET calls = calls + excluded.calls",
+            )?;
+            for ((name, kind, ms), calls) in self.latency.drain() {
+                upsert.execute(params![name, kind, f64::from_bits(ms), calls])?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -349,61 +372,82 @@ fn mark_current(conn: &Connection) -> rusqlite::Result<()> {
 /// large log takes).
 const REBUILD_CHUNK: usize = 100_000;
 
-/// Build the aggregates again from the calls: of every name (`only` `None`: a migration), or
-/// of the given (name, kind) pairs (after pruning deleted some of their calls). Run inside the
-/// caller's transaction.
-pub(super) fn rebuild(conn: &Connection, only: Option<&[(String, String)]>) -> rusqlite::Result<()> {
-    let select = "SELECT name, kind, run, id, time, coalesce(input, 'null'),
-                  CASE WHEN error IS NULL THEN output END, tokens_in, tokens_out FROM calls";
-    let pairs: Vec<Option<(&str, &str)>> = match only {
-        None => {
-            conn.execute_batch("DELETE FROM agg_names; DELETE FROM agg_outputs")?;
-            vec![None]
+/// The calls as the aggregates read them (see [`Call`]).
+const SELECT_CALLS: &str = "SELECT name, kind, run, id, time, coalesce(input, 'null'),
+    CASE WHEN error IS NULL THEN output END, tokens_in, tokens_out, coalesce(ms, 0.0)
+    FROM calls";
+
+/// Fold the calls `sql` (a [`SELECT_CALLS`] with a `WHERE`) selects into the aggregates.
+fn fold(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare(sql)?;
+    let mut rows = stmt.query(values)?;
+    let mut pending = Pending::default();
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+        pending.add(&Call {
+            name: text(0).unwrap_or_default(),
+            kind: text(1).unwrap_or_default(),
+            run: text(2).unwrap_or_default(),
+            id: r.get(3)?,
+            time: text(4).unwrap_or_default(),
+            input: text(5).unwrap_or("null"),
+            output: text(6),
+            tokens_in: r.get(7)?,
+            tokens_out: r.get(8)?,
+            ms: r.get(9)?,
+        });
+        n += 1;
+        if n % REBUILD_CHUNK == 0 {
+            pending.write(conn)?;
         }
-        Some(pairs) => pairs
-            .iter()
-            .map(|(n, k)| Some((n.as_str(), k.as_str())))
-            .collect(),
-    };
-    for pair in pairs {
-        let mut stmt;
-        let mut rows = match pair {
-            None => {
-                stmt = conn.prepare(select)?;
-                stmt.query([])?
+    }
+    pending.write(conn)
+}
+
+/// Fold the calls written since the aggregates were last brought up to date (by any program)
+/// into them. Run inside the caller's write transaction.
+pub(super) fn catch_up(conn: &Connection) -> rusqlite::Result<()> {
+    let (last, max): (i64, i64) = conn.query_row(
+        "SELECT coalesce((SELECT last FROM agg_state), 0),
+                coalesce((SELECT max(rowid) FROM calls), 0)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if last == max {
+        return Ok(());
+    }
+    fold(conn, &format!("{SELECT_CALLS} WHERE rowid > ?1"), [last])?;
+    mark_current(conn)
+}
+
+/// Build the aggregates again from the calls: of every name (`only` `None`: a migration), or
+/// of the given (name, kind) pairs (after pruning deleted some of their calls; the others must
+/// be caught up first). Run inside the caller's transaction.
+pub(super) fn rebuild(conn: &Connection, only: Option<&[(String, String)]>) -> rusqlite::Result<()> {
+    let tables = ["agg_names", "agg_outputs", "agg_latency"];
+    match only {
+        None => {
+            for table in tables {
+                conn.execute(&format!("DELETE FROM {table}"), [])?;
             }
-            Some((name, kind)) => {
-                for table in ["agg_names", "agg_outputs"] {
+            fold(conn, SELECT_CALLS, [])?;
+        }
+        Some(pairs) => {
+            for (name, kind) in pairs {
+                for table in tables {
                     conn.execute(
                         &format!("DELETE FROM {table} WHERE name = ?1 AND kind = ?2"),
                         [name, kind],
                     )?;
                 }
-                stmt = conn.prepare(&format!("{select} WHERE name = ?1 AND kind = ?2"))?;
-                stmt.query([name, kind])?
-            }
-        };
-        let mut pending = Pending::default();
-        let mut n = 0;
-        while let Some(r) = rows.next()? {
-            let text = |i| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
-            pending.add(&Call {
-                name: text(0).unwrap_or_default(),
-                kind: text(1).unwrap_or_default(),
-                run: text(2).unwrap_or_default(),
-                id: r.get(3)?,
-                time: text(4).unwrap_or_default(),
-                input: text(5).unwrap_or("null"),
-                output: text(6),
-                tokens_in: r.get(7)?,
-                tokens_out: r.get(8)?,
-            });
-            n += 1;
-            if n % REBUILD_CHUNK == 0 {
-                pending.write(conn)?;
+                fold(
+                    conn,
+                    &format!("{SELECT_CALLS} WHERE name = ?1 AND kind = ?2"),
+                    [name, kind],
+                )?;
             }
         }
-        pending.write(conn)?;
     }
     mark_current(conn)
 }
@@ -418,26 +462,25 @@ pub(super) fn touched_by(conn: &Connection, runs: &str) -> rusqlite::Result<Vec<
     pairs.collect()
 }
 
-/// Whether the aggregates cover every call (a log last written by a program that keeps
-/// them). Read inside the reader's transaction.
-fn current(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT (SELECT last FROM agg_state) IS (SELECT coalesce(max(rowid), 0) FROM calls)",
-        [],
-        |r| r.get(0),
-    )
-}
-
-/// Run `read` in one read transaction if the aggregates cover every call; `None` if they do
-/// not (the caller reads the calls).
+/// Run `read` on the aggregates, caught up first, in one write transaction; `None` when the
+/// log cannot be written (read-only, or busy past the timeout): the caller reads the calls.
 fn when_current<T>(
     conn: &Connection,
     read: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Option<T>> {
-    conn.execute_batch("BEGIN")?;
-    let result = current(conn).and_then(|ok| if ok { read().map(Some) } else { Ok(None) });
-    let _ = conn.execute_batch("COMMIT");
-    result
+    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        return Ok(None);
+    }
+    match catch_up(conn).and_then(|()| read()) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(Some(v))
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// The figures of one (name, kind) over the whole log, as `stats` shows them.
@@ -483,9 +526,8 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
                     repeated_inputs, max_outputs FROM agg_names
              WHERE calls > 0 ORDER BY name, kind",
         )?;
-        let mut at_rank = conn.prepare(
-            "SELECT coalesce(ms, 0.0) FROM calls INDEXED BY calls_by_latency
-             WHERE name = ?1 AND kind = ?2 ORDER BY ms LIMIT 1 OFFSET ?3",
+        let mut latency = conn.prepare(
+            "SELECT ms, calls FROM agg_latency WHERE name = ?1 AND kind = ?2 ORDER BY ms",
         )?;
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
         let rows = names.query_map([], |r| {
@@ -502,15 +544,23 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
         let mut out = Vec::new();
         for row in rows {
             let (name, kind, calls, errors, tokens_in, tokens_out, consistency) = row?;
-            let mut ms = |q: f64| -> rusqlite::Result<f64> {
-                let offset = i64::try_from(rank(q, calls) - 1).unwrap_or(i64::MAX);
-                // Rows missing (a log edited by hand) read as 0, as a missing latency does.
-                at_rank
-                    .query_row(params![name, kind, offset], |r| r.get(0))
-                    .optional()
-                    .map(Option::unwrap_or_default)
-            };
-            let (p50_ms, p90_ms, max_ms) = (ms(0.5)?, ms(0.9)?, ms(1.0)?);
+            // Nearest ranks, found in one pass over the distinct latencies.
+            let (r50, r90) = (rank(0.5, calls), rank(0.9, calls));
+            let (mut p50_ms, mut p90_ms, mut max_ms) = (None, None, 0.0);
+            let mut seen = 0_u64;
+            let mut rows = latency.query([&name, &kind])?;
+            while let Some(r) = rows.next()? {
+                let ms: f64 = r.get(0)?;
+                seen += u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0);
+                if seen >= r50 {
+                    p50_ms.get_or_insert(ms);
+                }
+                if seen >= r90 {
+                    p90_ms.get_or_insert(ms);
+                }
+                max_ms = ms;
+            }
+            let (p50_ms, p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
             let (distinct_inputs, repeated_inputs, max_outputs_per_input) = consistency;
             out.push(NameFigures {
                 name,

@@ -221,52 +221,27 @@ fn insert_calls_sql(rows: usize) -> String {
 
 /// Insert `calls` of run `run`: in statements of [`CALLS_PER_INSERT`] rows, the rest one by one
 /// (two statements to compile and keep, whatever the batch's size).
-/// The calls' rows are summed into the aggregates (`super::aggregate`) in the same
-/// transaction.
 fn insert_calls(tx: &rusqlite::Transaction, run: &str, calls: &[CallRow]) -> rusqlite::Result<()> {
-    // Each input and output is made JSON text once, for its row and for the aggregates.
-    let texts: Vec<Texts> = calls
-        .iter()
-        .map(|c| (c.input.to_string(), c.output.as_ref().map(Value::to_string)))
-        .collect();
-    let rows: Vec<(&CallRow, &Texts)> = calls.iter().zip(&texts).collect();
-    let chunks = rows.chunks_exact(CALLS_PER_INSERT);
+    let chunks = calls.chunks_exact(CALLS_PER_INSERT);
     let rest = chunks.remainder();
     if chunks.len() > 0 {
         let mut insert = tx.prepare_cached(&insert_calls_sql(CALLS_PER_INSERT))?;
         for chunk in chunks {
-            for (i, (c, t)) in chunk.iter().enumerate() {
-                bind_call(&mut insert, i * CALL_COLUMNS, run, c, t)?;
+            for (i, c) in chunk.iter().enumerate() {
+                bind_call(&mut insert, i * CALL_COLUMNS, run, c)?;
             }
             insert.raw_execute()?;
         }
     }
     if !rest.is_empty() {
         let mut insert = tx.prepare_cached(&insert_calls_sql(1))?;
-        for (c, t) in rest {
-            bind_call(&mut insert, 0, run, c, t)?;
+        for c in rest {
+            bind_call(&mut insert, 0, run, c)?;
             insert.raw_execute()?;
         }
     }
-    let mut pending = super::aggregate::Pending::default();
-    for (c, (input, output)) in &rows {
-        pending.add(&super::aggregate::Call {
-            name: &c.name,
-            kind: &c.kind,
-            run,
-            id: c.id,
-            time: &c.time,
-            input,
-            output: output.as_deref().filter(|_| c.error.is_none()),
-            tokens_in: c.tokens_in,
-            tokens_out: c.tokens_out,
-        });
-    }
-    pending.write(tx)
+    Ok(())
 }
-
-/// A call's input and output as JSON text.
-type Texts = (String, Option<String>);
 
 /// Bind call row `c` of run `run` to the parameters after `at`.
 fn bind_call(
@@ -274,7 +249,6 @@ fn bind_call(
     at: usize,
     run: &str,
     c: &CallRow,
-    (input, output): &Texts,
 ) -> rusqlite::Result<()> {
     let values: [&dyn rusqlite::ToSql; CALL_COLUMNS] = [
         &run,
@@ -283,8 +257,8 @@ fn bind_call(
         &c.depth,
         &c.kind,
         &c.name,
-        input,
-        output,
+        &c.input.to_string(),
+        &c.output.as_ref().map(Value::to_string),
         &c.error,
         &c.model,
         &c.tokens_in,
