@@ -106,9 +106,10 @@ fn full_history_is_read_from_the_aggregates_and_equals_the_calls() {
     .unwrap();
     assert_eq!(names(&t, &[])[0]["calls"], json!(4));
     assert_eq!(folded(&t), 4);
-    assert!(stdout(&t, &["dataset", "greeter"]).ends_with(
-        "{\"input\":{\"input\":\"Edsger\"},\"expected\":\"hi\"}\n"
-    ));
+    assert!(
+        stdout(&t, &["dataset", "greeter"])
+            .ends_with("{\"input\":{\"input\":\"Edsger\"},\"expected\":\"hi\"}\n")
+    );
 }
 
 /// A log of schema 5 gains the aggregates, built from its calls, when this binary opens it.

@@ -259,7 +259,7 @@ const PAIR_COLUMNS: usize = 10;
 /// The statement that upserts `rows` pairs. An earlier first call (a batch written late)
 /// takes the place of the one kept.
 fn upsert_pairs_sql(rows: usize) -> String {
-    let one = format!("({})", vec!["?"; PAIR_COLUMNS].join(", "));
+    let one = format!("({})", ["?"; PAIR_COLUMNS].join(", "));
     let earlier = "(excluded.first_time, excluded.first_run, excluded.first_id)
                    < (first_time, first_run, first_id)";
     format!(
@@ -286,15 +286,7 @@ fn bind_pair(
     let input = (o.input != *input_key).then_some(&o.input);
     let output = (o.output != *output_key).then_some(&o.output);
     let values: [&dyn rusqlite::ToSql; PAIR_COLUMNS] = [
-        name,
-        kind,
-        input_key,
-        output_key,
-        &o.calls,
-        &input,
-        &output,
-        &o.first.0,
-        &o.first.1,
+        name, kind, input_key, output_key, &o.calls, &input, &output, &o.first.0, &o.first.1,
         &o.first.2,
     ];
     for (i, v) in values.into_iter().enumerate() {
@@ -424,7 +416,10 @@ pub(super) fn catch_up(conn: &Connection) -> rusqlite::Result<()> {
 /// Build the aggregates again from the calls: of every name (`only` `None`: a migration), or
 /// of the given (name, kind) pairs (after pruning deleted some of their calls; the others must
 /// be caught up first). Run inside the caller's transaction.
-pub(super) fn rebuild(conn: &Connection, only: Option<&[(String, String)]>) -> rusqlite::Result<()> {
+pub(super) fn rebuild(
+    conn: &Connection,
+    only: Option<&[(String, String)]>,
+) -> rusqlite::Result<()> {
     let tables = ["agg_names", "agg_outputs", "agg_latency"];
     match only {
         None => {
@@ -610,7 +605,11 @@ pub fn inputs_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<I
         let has_worker: bool = conn
             .prepare("SELECT 1 FROM agg_names WHERE name = ?1 AND kind = 'worker' AND calls > 0")?
             .exists([name])?;
-        let kind = if has_worker { " AND kind = 'worker'" } else { "" };
+        let kind = if has_worker {
+            " AND kind = 'worker'"
+        } else {
+            ""
+        };
         let mut stmt = conn.prepare(&format!(
             "SELECT input_key, output_key, calls, coalesce(input, input_key),
                     coalesce(output, output_key), first_time, first_run, first_id, kind
