@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod chat;
+mod marker;
 pub mod search;
 mod time;
 pub mod window;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use time::{civil_from_days, format_time, now, seconds_of};
 
+pub use marker::{TRUNCATED, is_truncated_text};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
@@ -53,8 +55,6 @@ pub const MAX_SYMBOLIC_ROWS: u64 = 10_000;
 /// KiB of JSON past which a logged input or output is stored as a truncation marker, unless
 /// `[log] max_value_kb` says otherwise.
 pub const DEFAULT_MAX_VALUE_KB: u64 = 1024;
-/// The key of the one-key object that stands for a value too long to log (see [`capped`]).
-pub const TRUNCATED: &str = "llm_do_truncated";
 /// Bytes of a truncated value's JSON kept in its marker.
 const TRUNCATED_HEAD: usize = 1024;
 
@@ -82,13 +82,6 @@ pub fn is_truncated(value: &Value) -> bool {
     value
         .as_object()
         .is_some_and(|m| m.len() == 1 && m.contains_key(TRUNCATED))
-}
-
-/// [`is_truncated`] for a value as the log stores it (compact JSON text), without parsing it.
-pub fn is_truncated_text(json: &str) -> bool {
-    json.strip_prefix("{\"")
-        .and_then(|rest| rest.strip_prefix(TRUNCATED))
-        .is_some_and(|rest| rest.starts_with("\":"))
 }
 
 /// Whether `value`'s JSON takes more than `left` bytes (strings counted unescaped), counting

@@ -25,7 +25,7 @@ use std::collections::hash_map::Entry;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::is_truncated_text;
+use super::marker::is_truncated_text;
 
 /// The tables and the index of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
