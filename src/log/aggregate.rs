@@ -15,9 +15,9 @@
 //! Writing a run costs nothing more: the aggregates are kept by their readers. A reader folds
 //! in the calls written since (`rowid > last`, by any program) before it reads ([`catch_up`]),
 //! in one write transaction with its read, as `logs --query` fills its search index. Folding
-//! into these keyed tables dirties pages all over them, which the run's writer thread measured
-//! at 7 times the WAL of its call rows. A migration, and pruning, rebuild them from the calls
-//! ([`rebuild`]).
+//! into these keyed tables dirties pages all over them: done on the run's writer thread, it
+//! made a run write 7 times the WAL of its call rows (docs/performance.md). A migration, and
+//! pruning, rebuild them from the calls ([`rebuild`]).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::marker::is_truncated_text;
 
-/// The tables and the index of schema 6 (docs/log-schema.md).
+/// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
 CREATE TABLE IF NOT EXISTS agg_names (
     name TEXT NOT NULL, kind TEXT NOT NULL, calls INTEGER NOT NULL, errors INTEGER NOT NULL,
@@ -122,7 +122,8 @@ struct OutputSums {
     output: String,
 }
 
-/// Aggregates of calls not yet written: summed in memory, then upserted once per key.
+/// Aggregates of calls being folded in: summed in memory, then upserted once per key, 32
+/// pairs to a statement.
 #[derive(Default)]
 pub(super) struct Pending {
     names: HashMap<(String, String), NameSums>,
