@@ -87,7 +87,7 @@ pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One call as the aggregates see it (texts as the log stores them).
-pub(super) struct Call<'a> {
+struct Call<'a> {
     pub name: &'a str,
     pub kind: &'a str,
     pub run: &'a str,
@@ -125,7 +125,7 @@ struct OutputSums {
 /// Aggregates of calls being folded in: summed in memory, then upserted once per key, 32
 /// pairs to a statement.
 #[derive(Default)]
-pub(super) struct Pending {
+struct Pending {
     names: HashMap<(String, String), NameSums>,
     outputs: HashMap<(String, String, String, String), OutputSums>,
     /// Calls per (name, kind, latency's bits).
@@ -134,7 +134,7 @@ pub(super) struct Pending {
 
 impl Pending {
     /// Count `c`.
-    pub fn add(&mut self, c: &Call) {
+    fn add(&mut self, c: &Call) {
         let sums = self
             .names
             .entry((c.name.to_string(), c.kind.to_string()))
@@ -184,7 +184,7 @@ impl Pending {
 
     /// Upsert what was added into the aggregates (inside the caller's transaction). Leaves
     /// this empty.
-    pub fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         if !self.names.is_empty() {
             let mut names = conn.prepare_cached(
                 "INSERT INTO agg_names (name, kind, calls, errors, tokens_in, tokens_out)
