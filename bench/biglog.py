@@ -6,7 +6,8 @@
 Makes a project in DIR (a `greeter` worker on the `test` model and a `classify` worker), runs
 BIN once so that the binary itself creates `.llm-do/log.db` in its current schema, then appends
 CALLS calls (default 1,000,000) spread over RUNS runs (default 100) straight into the `calls`
-and `runs` tables with sqlite3, in seconds. Rows look like the ones the binary writes: a third of
+and `runs` tables with sqlite3, in seconds, and runs BIN again so that its migration builds the
+per-name aggregates (schema 6) of those rows. Rows look like the ones the binary writes: a third of
 the inputs repeat, times spread over the last 30 days, token counts and costs on workers.
 It is a bench helper, not part of the test suite.
 """
@@ -68,8 +69,13 @@ def main():
             " tokens_in, tokens_out, cache_read, cache_write, cost, ms, time)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         db.execute("COMMIT")
+    # The rows went around the aggregates the binary keeps (schema 6): mark the log as of
+    # schema 5 so that the binary's migration builds them, once, as it does for an old log.
+    db.execute("PRAGMA user_version = 5")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
+    subprocess.run([binary, "logs", "-n", "1"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
     size = os.path.getsize(os.path.join(root, ".llm-do", "log.db"))
     print(f"{per_run * runs} calls in {runs} runs, {size / 1e6:.0f} MB")
 

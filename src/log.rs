@@ -11,7 +11,9 @@
 //! a hot loop of `call()`s must not turn into a million rows. Conversations (`chat`) keep
 //! their messages in [`chat`].
 
+pub mod aggregate;
 pub mod chat;
+mod marker;
 pub mod search;
 mod time;
 pub mod window;
@@ -19,6 +21,7 @@ mod writer;
 
 pub use time::{civil_from_days, format_time, now, seconds_of};
 
+pub use marker::{TRUNCATED, is_truncated_text};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
@@ -52,8 +55,6 @@ pub const MAX_SYMBOLIC_ROWS: u64 = 10_000;
 /// KiB of JSON past which a logged input or output is stored as a truncation marker, unless
 /// `[log] max_value_kb` says otherwise.
 pub const DEFAULT_MAX_VALUE_KB: u64 = 1024;
-/// The key of the one-key object that stands for a value too long to log (see [`capped`]).
-pub const TRUNCATED: &str = "llm_do_truncated";
 /// Bytes of a truncated value's JSON kept in its marker.
 const TRUNCATED_HEAD: usize = 1024;
 
@@ -81,13 +82,6 @@ pub fn is_truncated(value: &Value) -> bool {
     value
         .as_object()
         .is_some_and(|m| m.len() == 1 && m.contains_key(TRUNCATED))
-}
-
-/// [`is_truncated`] for a value as the log stores it (compact JSON text), without parsing it.
-pub fn is_truncated_text(json: &str) -> bool {
-    json.strip_prefix("{\"")
-        .and_then(|rest| rest.strip_prefix(TRUNCATED))
-        .is_some_and(|rest| rest.starts_with("\":"))
 }
 
 /// Whether `value`'s JSON takes more than `left` bytes (strings counted unescaped), counting
@@ -147,7 +141,9 @@ pub enum LogError {
 /// 4: worker calls say why their model stopped (`stop`) and why a fallback chain moved on
 /// (`fallback`).
 /// 5: readers' indexes, the documented views and the search index (`SCHEMA_5`).
-const SCHEMA_VERSION: i64 = 5;
+/// 6: per-name aggregates for full-history `stats` and `dataset`, kept by their readers
+/// ([`aggregate`]).
+const SCHEMA_VERSION: i64 = 6;
 
 /// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
 /// million calls, the views documented as a stable interface, and the full-text index of
@@ -467,6 +463,9 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     // 5: indexes, views and the search index; additive, so its own step.
     tx.execute_batch(SCHEMA_5)?;
+    // 6: the aggregates, built once from the calls there are.
+    tx.execute_batch(aggregate::SCHEMA_6)?;
+    aggregate::rebuild(&tx, None)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
@@ -796,14 +795,53 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
         .unwrap_or(UNIX_EPOCH);
     let cutoff = format_time(cutoff);
     conn.execute_batch("BEGIN")?;
-    for table in ["calls", "approvals", "chat_messages", "run_counts"] {
+    let done = (|| -> Result<(), LogError> {
+        doom(conn)?;
         conn.execute(
-            &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM runs WHERE started < ?1)"),
+            "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
             [&cutoff],
         )?;
+        delete_doomed(conn, &["calls", "approvals", "chat_messages", "run_counts"])
+    })();
+    finish_tx(conn, done)
+}
+
+/// Commit when `done` is fine, else roll back and return its error.
+fn finish_tx(conn: &Connection, done: Result<(), LogError>) -> Result<(), LogError> {
+    match done {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
-    conn.execute("DELETE FROM runs WHERE started < ?1", [&cutoff])?;
-    conn.execute_batch("COMMIT")?;
+}
+
+/// An empty temp table `doomed` of run ids to delete.
+fn doom(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
+    )
+}
+
+/// Delete the runs in `doomed` with their rows in `tables`, and rebuild the aggregates of the
+/// names that lost calls (inside the caller's transaction).
+fn delete_doomed(conn: &Connection, tables: &[&str]) -> Result<(), LogError> {
+    let touched = aggregate::touched_by(conn, "SELECT id FROM doomed")?;
+    if !touched.is_empty() {
+        // The names not rebuilt keep what they have: calls not folded in yet are, first.
+        aggregate::catch_up(conn)?;
+    }
+    for table in tables {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
+            [],
+        )?;
+    }
+    conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
+    if !touched.is_empty() {
+        aggregate::rebuild(conn, Some(&touched))?;
+    }
     Ok(())
 }
 
@@ -1095,6 +1133,17 @@ impl<'a> CallFilter<'a> {
         }
     }
 
+    /// Whether the filter reads the whole history (of one name or all): no run, call, window,
+    /// model or search narrows it. Such reads can be answered by [`aggregate`].
+    pub fn is_whole_history(&self) -> bool {
+        self.run.is_none()
+            && self.id.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.model.is_none()
+            && self.text.is_none()
+    }
+
     /// The `WHERE` clause of the filters set, and their values in order. Only the filters
     /// that are set take part, so SQLite picks the index that fits (`name`, `time`, `run`).
     pub(crate) fn clause(&self) -> (String, Vec<rusqlite::types::Value>) {
@@ -1236,41 +1285,28 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
         let mean = used / u64::try_from(runs).unwrap_or(1).max(1);
         let take = sql_int(((used - max_bytes) / mean.max(1)).max(1));
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = (|| -> Result<usize, LogError> {
-            conn.execute_batch(
-                "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
-            )?;
-            let n = conn.execute(
+        let mut n = 0;
+        let done = (|| -> Result<(), LogError> {
+            doom(conn)?;
+            n = conn.execute(
                 "INSERT INTO doomed SELECT id FROM runs
                  WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
                 params![recent, take],
             )?;
-            for table in [
-                "calls",
-                "approvals",
-                "chat_messages",
-                "switch_events",
-                "run_counts",
-            ] {
-                conn.execute(
-                    &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
-                    [],
-                )?;
-            }
-            conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
-            Ok(n)
+            delete_doomed(
+                conn,
+                &[
+                    "calls",
+                    "approvals",
+                    "chat_messages",
+                    "switch_events",
+                    "run_counts",
+                ],
+            )
         })();
-        match done {
-            Ok(n) => {
-                conn.execute_batch("COMMIT")?;
-                if n == 0 {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+        finish_tx(conn, done)?;
+        if n == 0 {
+            return Ok(());
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Value, json};
 
 use crate::call::normalize_input;
+pub use crate::log::aggregate::{input_key_text, output_key, output_key_text};
 use crate::trace::read::CallRecord;
 
 /// The figures of one name.
@@ -49,44 +50,6 @@ impl Row {
 /// Canonical text of an input (a lone value and `{input: v}` are the same input).
 pub fn input_key(input: &Value) -> String {
     normalize_input(input.clone()).to_string()
-}
-
-/// Canonical text of an output: strings are compared trimmed.
-pub fn output_key(output: &Value) -> String {
-    match output {
-        Value::String(s) => Value::String(s.trim().to_string()).to_string(),
-        other => other.to_string(),
-    }
-}
-
-/// [`input_key`] of an input given as compact JSON text (as the run log keeps it), without
-/// parsing it: an object is its own key, `null` is `{}`, and any other value `v` is
-/// `{"input":v}`.
-pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
-    if json.starts_with('{') {
-        Cow::Borrowed(json)
-    } else if json == "null" {
-        Cow::Borrowed("{}")
-    } else {
-        Cow::Owned(format!("{{\"input\":{json}}}"))
-    }
-}
-
-/// [`output_key`] of an output given as compact JSON text, parsed only when it is a string
-/// that may begin or end with white space (or an escape).
-pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
-    let b = json.as_bytes();
-    let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
-    let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
-    if !json.starts_with('"') || b.len() == 2 || trimmed {
-        return Cow::Borrowed(json);
-    }
-    match serde_json::from_str::<Value>(json) {
-        Ok(v) => Cow::Owned(output_key(&v)),
-        Err(_) => Cow::Borrowed(json),
-    }
 }
 
 /// Nearest-rank percentile `q` (0 to 1) of sorted values; 0 when empty.
@@ -190,13 +153,56 @@ impl Tally {
 }
 
 /// Figures per name, sorted by name, of the calls in the run log that `filter` selects (its
-/// limit is not used), read in one pass without parsing each call's JSON: the same figures
-/// [`summarize`] gives for those calls as trace records.
+/// limit is not used): the same figures [`summarize`] gives for those calls as trace records.
+/// The whole history is read from the log's per-name aggregates (`log::aggregate`), a window
+/// or a model from the calls ([`from_calls`]).
 ///
 /// # Errors
 ///
 /// The log cannot be read.
 pub fn from_log(
+    conn: &rusqlite::Connection,
+    filter: &crate::log::CallFilter,
+) -> Result<Vec<Row>, crate::log::LogError> {
+    if filter.is_whole_history() && filter.name.is_none() {
+        if let Some(figures) = crate::log::aggregate::name_figures(conn)? {
+            return Ok(from_figures(figures));
+        }
+    }
+    from_calls(conn, filter)
+}
+
+/// The rows of the aggregates' figures, sorted as [`from_calls`] sorts them.
+fn from_figures(figures: Vec<crate::log::aggregate::NameFigures>) -> Vec<Row> {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let mut out: Vec<Row> = figures
+        .into_iter()
+        .map(|f| Row {
+            name: f.name,
+            kind: trace_kind(&f.kind),
+            calls: size(f.calls),
+            errors: size(f.errors),
+            tokens_in: f.tokens_in,
+            tokens_out: f.tokens_out,
+            p50_ms: f.p50_ms,
+            p90_ms: f.p90_ms,
+            max_ms: f.max_ms,
+            distinct_inputs: size(f.distinct_inputs),
+            repeated_inputs: size(f.repeated_inputs),
+            max_outputs_per_input: size(f.max_outputs_per_input),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
+    out
+}
+
+/// [`from_log`] read from the calls `filter` selects, in one pass without parsing each call's
+/// JSON.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn from_calls(
     conn: &rusqlite::Connection,
     filter: &crate::log::CallFilter,
 ) -> Result<Vec<Row>, crate::log::LogError> {

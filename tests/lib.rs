@@ -18,6 +18,7 @@ mod hostile;
 mod interrupts;
 mod layers;
 mod log;
+mod log_aggregates;
 mod log_query;
 mod mcp;
 mod mcp_serve;

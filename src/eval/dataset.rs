@@ -125,13 +125,39 @@ pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
 }
 
 /// The entries of the successful calls `filter` selects in the run log, oldest first (its
-/// limit is not used), read without parsing each call's JSON. As in [`entries`], a worker's
-/// name takes only the worker's calls.
+/// limit is not used). As in [`entries`], a worker's name takes only the worker's calls. A
+/// name's whole history is read from the log's aggregates (`log::aggregate`), a window or a
+/// model from the calls ([`from_calls`]).
 ///
 /// # Errors
 ///
 /// The log cannot be read.
 pub fn from_log(
+    conn: &rusqlite::Connection,
+    filter: &crate::log::CallFilter,
+) -> Result<Vec<Entry>, crate::log::LogError> {
+    if filter.is_whole_history()
+        && let Some(name) = filter.name
+        && let Some(inputs) = crate::log::aggregate::inputs_of(conn, name)?
+    {
+        return Ok(inputs
+            .into_iter()
+            .map(|i| Entry {
+                input: i.input,
+                outputs: i.outputs,
+            })
+            .collect());
+    }
+    from_calls(conn, filter)
+}
+
+/// [`from_log`] read from the calls `filter` selects, oldest first, without parsing each
+/// call's JSON.
+///
+/// # Errors
+///
+/// The log cannot be read.
+pub fn from_calls(
     conn: &rusqlite::Connection,
     filter: &crate::log::CallFilter,
 ) -> Result<Vec<Entry>, crate::log::LogError> {
@@ -177,10 +203,12 @@ pub fn from_log(
 
 /// The JSONL text of `entries`.
 pub fn jsonl(entries: &[Entry]) -> String {
-    entries
-        .iter()
-        .map(|e| format!("{}\n", e.to_case()))
-        .collect()
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&e.to_case());
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -240,5 +268,117 @@ mod tests {
         );
         // A plain fn's calls are its cases.
         assert_eq!(entries(&rows[1..]).len(), 2);
+    }
+
+    /// Runs of a worker `w`, the fn `w` that shadows it, and a fn or builtin `f`: equal inputs
+    /// written two ways, outputs equal once trimmed, errors, truncation markers, several runs.
+    fn write_runs(path: &std::path::Path, runs: u32, retention: crate::log::Retention) {
+        use crate::model::Usage;
+        use crate::trace::{CallEnd, CallStart, Kind, Observer};
+        let marker = json!({"llm_do_truncated": {"bytes": 9, "head": "x"}});
+        for r in 0..runs {
+            let log = crate::log::RunLog::start_with(path, "llm-do run t", retention).unwrap();
+            for i in 0..40_u32 {
+                let (kind, name) = match i % 5 {
+                    0 => (Kind::Symbolic, "w"),
+                    // `f` is a fn in some runs and a builtin in others: its cases merge both.
+                    1 if r % 2 == 0 => (Kind::Symbolic, "f"),
+                    1 => (Kind::Builtin, "f"),
+                    _ => (Kind::Neural, "w"),
+                };
+                let input = match (i + r) % 6 {
+                    0 => json!("a"),
+                    1 => json!({"input": "a"}),
+                    2 => json!(null),
+                    3 => json!({"x": i % 2}),
+                    4 => marker.clone(),
+                    _ => json!(format!("n{r}-{i}")),
+                };
+                let output = match (i * 7 + r) % 5 {
+                    // The fn and the builtin `f` answer an input alike.
+                    _ if name == "f" && i % 10 == 1 => Ok(json!("same")),
+                    0 => Ok(json!(" x ")),
+                    1 => Ok(json!("x")),
+                    2 => Ok(json!(["y", r % 2])),
+                    3 => Err("boom".to_string()),
+                    _ if i % 2 == 0 => Ok(marker.clone()),
+                    _ => Ok(json!("z")),
+                };
+                let id = log.call_start(&CallStart {
+                    depth: 0,
+                    parent: None,
+                    kind,
+                    name,
+                    input: &input,
+                });
+                log.call_end(
+                    id,
+                    &CallEnd {
+                        depth: 0,
+                        name,
+                        elapsed: std::time::Duration::from_micros(u64::from((i * 37 + r) % 23)),
+                        usage: Usage {
+                            input_tokens: u64::from(i),
+                            output_tokens: 2,
+                            ..Usage::default()
+                        },
+                        cost: None,
+                        result: output.as_ref().map_err(String::clone),
+                    },
+                );
+            }
+            log.finish(true).unwrap();
+        }
+    }
+
+    /// What the aggregates answer equals what reading every call answers, for `stats` and
+    /// for `dataset` of a worker's name and a fn's; and they stay equal once pruning deleted
+    /// runs. (The aggregates must have been used, not the calls read twice.)
+    #[test]
+    fn aggregates_answer_as_the_calls_do() {
+        use crate::log::{CallFilter, aggregate};
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::log::path_in(dir.path());
+        let check = |conn: &rusqlite::Connection, disputes: bool| {
+            let all = CallFilter::default();
+            assert!(aggregate::name_figures(conn).unwrap().is_some());
+            let stats = crate::stats::from_log(conn, &all).unwrap();
+            assert_eq!(stats, crate::stats::from_calls(conn, &all).unwrap());
+            for name in ["w", "f"] {
+                let one = CallFilter {
+                    name: Some(name),
+                    ..all
+                };
+                assert!(aggregate::inputs_of(conn, name).unwrap().is_some());
+                let got = from_log(conn, &one).unwrap();
+                assert_eq!(got, from_calls(conn, &one).unwrap(), "{name}");
+                assert!(!disputes || got.iter().any(Entry::disputed), "{name}");
+            }
+            stats
+        };
+        write_runs(&path, 4, crate::log::Retention::default());
+        let conn = crate::log::open(&path).unwrap();
+        let before = check(&conn, true);
+        let kinds: Vec<(&str, &str, usize)> = before
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind.as_str(), r.calls))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("f", "builtin", 16),
+                ("f", "symbolic", 16),
+                ("w", "neural", 96),
+                ("w", "symbolic", 32)
+            ]
+        );
+        // A run that keeps the log under a size it is far past deletes the older runs.
+        let tiny = crate::log::Retention {
+            days: None,
+            max_mb: Some(0.000_001),
+        };
+        write_runs(&path, 1, tiny);
+        let after = check(&conn, false);
+        assert!(after[2].calls < before[2].calls, "{after:?}");
     }
 }
