@@ -581,14 +581,7 @@ fn shadow_uses_the_worker_comparators() {
 fn shadowed() -> Test {
     Test::new()
         .config("[stabilize]\ntriage = \"shadow\"\n")
-        .worker(
-            "triage",
-            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
-        )
-        .script(
-            "models",
-            "fn fake(request) { let m = request.messages[0].text; if m.contains(\"idea\") { #{output: #{category: \"feature\"}} } else { #{output: #{category: \"bug\"}} } }\n",
-        )
+        .fake_triage_worker()
         .script(
             "triage",
             "/// message: string\nfn triage(message) { if message.contains(\"crash\") { #{category: \"bug\"} } else { #{category: \"feature\"} } }\n",

@@ -221,10 +221,7 @@ fn an_error_inside_map_is_reported_once() {
 fn deferring_switch() -> Test {
     Test::new()
         .config("[stabilize]\ntriage = \"code\"\n")
-        .worker(
-            "triage",
-            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
-        )
+        .worker("triage", crate::util::TRIAGE_WORKER)
         .script("models", "fn fake(request) { #{output: #{category: \"bug\"}} }\n")
         .script(
             "triage",

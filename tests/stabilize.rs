@@ -12,14 +12,7 @@ fn project(mode: Option<&str>) -> Test {
     let config = mode.map_or_else(String::new, |m| format!("[stabilize]\ntriage = \"{m}\"\n"));
     Test::new()
         .config(&config)
-        .worker(
-            "triage",
-            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
-        )
-        .script(
-            "models",
-            "fn fake(request) { let m = request.messages[0].text; if m.contains(\"idea\") { #{output: #{category: \"feature\"}} } else { #{output: #{category: \"bug\"}} } }\n",
-        )
+        .fake_triage_worker()
         .script(
             "triage",
             "/// message: string\nfn triage(message) { if message == \"???\" { return defer(); } if message.contains(\"crash\") { #{category: \"bug\"} } else { #{category: \"feature\"} } }\n",
@@ -166,10 +159,7 @@ fn bad_drafter(request) { #{output: #{code: "fn triage(message) { read_text(\"ll
 
 fn draft_project() -> Test {
     Test::new()
-        .worker(
-            "triage",
-            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
-        )
+        .worker("triage", crate::util::TRIAGE_WORKER)
         .script(
             "models",
             &format!("fn fake(request) {{ let m = request.messages[0].text; if m.contains(\"idea\") {{ #{{output: #{{category: \"feature\"}}}} }} else {{ #{{output: #{{category: \"bug\"}}}} }} }}\n{DRAFTER}"),

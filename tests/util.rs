@@ -17,6 +17,12 @@ pub const CLEARED: &[&str] = &[
     "OLLAMA_HOST",
 ];
 
+/// A worker `triage` on the `script:fake` model, with a `category` output.
+pub const TRIAGE_WORKER: &str = "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n";
+
+/// `fn fake(request)`: `feature` for a message with "idea", `bug` otherwise.
+pub const FAKE_TRIAGE_MODEL: &str = "fn fake(request) { let m = request.messages[0].text; if m.contains(\"idea\") { #{output: #{category: \"feature\"}} } else { #{output: #{category: \"bug\"}} } }\n";
+
 /// A project in a temp dir and a command line to run in it.
 pub struct Test {
     pub dir: tempfile::TempDir,
@@ -55,6 +61,13 @@ impl Test {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, text).unwrap();
         self
+    }
+
+    /// The `triage` worker of the stabilize tests: a `script:fake` model that answers
+    /// `feature` for messages with "idea" and `bug` otherwise (`category`, per the schema).
+    pub fn fake_triage_worker(self) -> Self {
+        self.worker("triage", TRIAGE_WORKER)
+            .script("models", FAKE_TRIAGE_MODEL)
     }
 
     pub fn worker(self, name: &str, text: &str) -> Self {

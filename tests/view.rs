@@ -214,14 +214,7 @@ async fn a_run_page_shows_its_call_tree_with_what_a_model_wrote_escaped() {
 async fn the_names_page_shows_candidates_and_stabilize_switches() {
     let t = project("Ada")
         .config("[stabilize]\ntriage = \"shadow\"\n")
-        .worker(
-            "triage",
-            "---\nmodel: script:fake\ninput:\n  message: string\noutput:\n  category: string\n---\nClassify.\n",
-        )
-        .script(
-            "models",
-            "fn fake(request) { let m = request.messages[0].text; if m.contains(\"idea\") { #{output: #{category: \"feature\"}} } else { #{output: #{category: \"bug\"}} } }\n",
-        )
+        .fake_triage_worker()
         .script(
             "triage",
             "/// message: string\nfn triage(message) { if message == \"???\" { return defer(); } if message.contains(\"crash\") { #{category: \"bug\"} } else { #{category: \"feature\"} } }\n",
