@@ -19,17 +19,7 @@ die() { echo "mcp_sdk/run.sh: error: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no llm-do binary at $bin (set LLM_DO_BIN)"
 command -v "$python" >/dev/null || die "no $python (set PYTHON to a Python 3.10+ with venv)"
 
-pyver=$("$python" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
-venv=${LLM_DO_MCP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-do/mcp-$mcp_version-$pyver}
-mkdir -p "$(dirname "$venv")"
-(
-  if command -v flock >/dev/null; then flock 9; fi # two runs at once build it once
-  if [ ! -f "$venv/.complete" ]; then
-    echo "mcp_sdk/run.sh: creating $venv (mcp==$mcp_version)" >&2
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "mcp==$mcp_version"
-    touch "$venv/.complete"
-  fi
-) 9>"$venv.lock"
+# shellcheck source=../venv.sh
+. "$here/../venv.sh"
+venv=$(cached_venv mcp "mcp==$mcp_version" "${LLM_DO_MCP_VENV:-}")
 "$venv/bin/python" "$here/check.py" "$bin"

@@ -20,19 +20,9 @@ bin=${LLM_DO_BIN:-$here/../../target/debug/llm-do}
 [ -x "$bin" ] || die "no llm-do binary at $bin (set LLM_DO_BIN)"
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
-pyver=$("$python" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
-venv=${LLM_DO_DATASETTE_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-do/datasette-$version-$pyver}
-mkdir -p "$(dirname "$venv")"
-(
-  if command -v flock >/dev/null; then flock 9; fi
-  if [ ! -f "$venv/.complete" ]; then
-    echo "datasette tier: creating $venv (datasette==$version)" >&2
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "datasette==$version"
-    touch "$venv/.complete"
-  fi
-) 9>"$venv.lock"
+# shellcheck source=../../.ci/venv.sh
+. "$here/../../.ci/venv.sh"
+venv=$(cached_venv datasette "datasette==$version" "${LLM_DO_DATASETTE_VENV:-}")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/llm-do-datasette.XXXXXX")
 server=

@@ -36,20 +36,10 @@ command -v "$python" >/dev/null ||
 
 # 1. The venv: created once per Ray version and Python, marked complete only after pip succeeded,
 #    so an interrupted install is redone rather than reused.
-pyver=$("$python" -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
-venv=${LLM_DO_RAY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-do/ray-$ray_version-$pyver}
-mkdir -p "$(dirname "$venv")"
 t=$(now)
-(
-  if command -v flock >/dev/null; then flock 9; fi # two runs at once build it once
-  if [ ! -f "$venv/.complete" ]; then
-    echo "run.sh: creating $venv (ray==$ray_version)" >&2
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "ray==$ray_version"
-    touch "$venv/.complete"
-  fi
-) 9>"$venv.lock"
+# shellcheck source=../../../.ci/venv.sh
+. "$here/../../../.ci/venv.sh"
+venv=$(cached_venv ray "ray==$ray_version" "${LLM_DO_RAY_VENV:-}")
 echo "run.sh: venv ready in $(since "$t"): $venv" >&2
 py=$venv/bin/python
 
