@@ -6,16 +6,7 @@ use serde_json::Value;
 use crate::util::Test;
 
 fn project() -> Test {
-    Test::new()
-        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
-        .script(
-            "lib",
-            "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n",
-        )
-        .file(
-            "main.rhai",
-            "let g = call(\"greeter\", \"Ada\"); call(\"add\", #{a: 1, b: 2})",
-        )
+    Test::greeter_and_add("Ada")
 }
 
 fn logged(t: &Test, args: &[&str]) -> Vec<Value> {

@@ -70,6 +70,21 @@ impl Test {
             .script("models", FAKE_TRIAGE_MODEL)
     }
 
+    /// `greeter` (the `test` model echoes its input) and a fn `add`, both called by
+    /// `main.rhai`, which greets `name`: a run of two calls, one of each kind.
+    pub fn greeter_and_add(name: &str) -> Self {
+        Test::new()
+            .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+            .script(
+                "lib",
+                "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n",
+            )
+            .file(
+                "main.rhai",
+                &format!("let g = call(\"greeter\", {name:?}); call(\"add\", #{{a: 1, b: 2}})"),
+            )
+    }
+
     pub fn worker(self, name: &str, text: &str) -> Self {
         self.file(&format!("workers/{name}.worker"), text)
     }

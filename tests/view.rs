@@ -10,16 +10,7 @@ use crate::util::Test;
 
 /// `greeter` (the test model echoes its input) and `add`, called by `main.rhai` with `input`.
 fn project(input: &str) -> Test {
-    Test::new()
-        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
-        .script(
-            "lib",
-            "/// a: integer\n/// b: integer\nfn add(a, b) { a + b }\n",
-        )
-        .file(
-            "main.rhai",
-            &format!("let g = call(\"greeter\", {input:?}); call(\"add\", #{{a: 1, b: 2}})"),
-        )
+    Test::greeter_and_add(input)
 }
 
 /// A running `llm-do view --port 0` and the URL it printed; killed when dropped.
