@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use crate::log::CallRow;
 use crate::stats::{input_key_text, output_key_text};
 
 /// One distinct input, its outputs and how often each came, as compact JSON text (the log's
@@ -93,39 +92,10 @@ impl Collector {
     }
 }
 
-/// The distinct inputs of `rows` (any order; read oldest first), each with its outputs.
-///
-/// When the name is a worker's, only the worker's calls count: a fn of the same name (one
-/// that shadows the worker under `[stabilize]`) is what the cases will grade, not a reference.
-pub fn entries(rows: &[CallRow]) -> Vec<Entry> {
-    let has_worker = rows.iter().any(|r| r.kind == "worker");
-    let mut rows: Vec<&CallRow> = rows
-        .iter()
-        .filter(|r| !has_worker || r.kind == "worker")
-        .filter(|r| r.error.is_none() && r.output.is_some())
-        // A value too long to log is known only by its marker: no case can be made of it.
-        .filter(|r| {
-            !crate::log::is_truncated(&r.input)
-                && !r.output.as_ref().is_some_and(crate::log::is_truncated)
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        a.time
-            .cmp(&b.time)
-            .then(a.run.cmp(&b.run))
-            .then(a.id.cmp(&b.id))
-    });
-    let mut c = Collector::default();
-    for r in rows {
-        if let Some(output) = &r.output {
-            c.push(&r.input.to_string(), &output.to_string());
-        }
-    }
-    c.finish()
-}
-
 /// The entries of the successful calls `filter` selects in the run log, oldest first (its
-/// limit is not used). As in [`entries`], a worker's name takes only the worker's calls. A
+/// limit is not used). When the name is a worker's, only the worker's calls count: a fn of the
+/// same name (one that shadows the worker under `[stabilize]`) is what the cases will grade,
+/// not a reference. A
 /// name's whole history is read from the log's aggregates (`log::aggregate`), a window or a
 /// model from the calls ([`from_calls`]).
 ///
@@ -167,7 +137,7 @@ pub fn from_calls(
     } else {
         format!("{clause} AND")
     };
-    // When the name is a worker's, only the worker's calls count (see [`entries`]).
+    // When the name is a worker's, only the worker's calls count (see [`from_log`]).
     let has_worker = conn
         .prepare(&format!(
             "SELECT 1 FROM calls {clause} kind = 'worker' LIMIT 1"
@@ -214,6 +184,7 @@ pub fn jsonl(entries: &[Entry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::CallRow;
     use serde_json::{Value, json};
 
     fn row(id: i64, input: Value, output: Option<Value>) -> CallRow {
@@ -229,6 +200,38 @@ mod tests {
         }
     }
 
+    /// `rows` written to a fresh run log, then read back as `dataset` reads `name`: from the
+    /// calls and from the aggregates, which must agree.
+    fn entries(rows: &[CallRow], name: &str) -> Vec<Entry> {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::log::open(&crate::log::path_in(dir.path())).unwrap();
+        let text = |v: &Value| serde_json::to_string(v).unwrap();
+        for r in rows {
+            conn.execute(
+                "INSERT INTO calls (run, id, depth, kind, name, input, output, error, time)
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)",
+                rusqlite::params![
+                    r.run,
+                    r.id,
+                    r.kind,
+                    r.name,
+                    text(&r.input),
+                    r.output.as_ref().map(text),
+                    r.error,
+                    r.time
+                ],
+            )
+            .unwrap();
+        }
+        let filter = crate::log::CallFilter {
+            name: Some(name),
+            ..crate::log::CallFilter::default()
+        };
+        let got = from_calls(&conn, &filter).unwrap();
+        assert_eq!(from_log(&conn, &filter).unwrap(), got);
+        got
+    }
+
     #[test]
     fn inputs_dedup_and_disputes_are_marked() {
         let rows = vec![
@@ -239,7 +242,7 @@ mod tests {
             row(5, json!({"input": "b"}), Some(json!("z"))),
             row(6, json!({"input": "c"}), None),
         ];
-        let got = entries(&rows);
+        let got = entries(&rows, "w");
         assert_eq!(got.len(), 2);
         assert_eq!(
             got[0].outputs,
@@ -263,11 +266,11 @@ mod tests {
             fn_row(3, json!("b"), json!("z")),
         ];
         assert_eq!(
-            jsonl(&entries(&rows)),
+            jsonl(&entries(&rows, "w")),
             "{\"input\":\"a\",\"expected\":\"x\"}\n"
         );
         // A plain fn's calls are its cases.
-        assert_eq!(entries(&rows[1..]).len(), 2);
+        assert_eq!(entries(&rows[1..], "w").len(), 2);
     }
 
     /// Runs of a worker `w`, the fn `w` that shadows it, and a fn or builtin `f`: equal inputs
