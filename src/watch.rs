@@ -60,9 +60,11 @@ where
 /// burst of edits. Used by `--watch` and by `llm-do mcp serve`'s hot reload.
 pub struct Changes {
     rx: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    root: PathBuf,
     script: Option<PathBuf>,
-    /// Kept alive: dropping it stops the events.
-    _watcher: notify::RecommendedWatcher,
+    /// Kept alive: dropping it stops the events. A `workers/` or `scripts/` folder made after
+    /// the start is added to it as it appears.
+    watcher: notify::RecommendedWatcher,
 }
 
 impl Changes {
@@ -86,26 +88,68 @@ impl Changes {
         }
         Ok(Self {
             rx,
+            root: root.to_path_buf(),
             script: script.map(Path::to_path_buf),
-            _watcher: watcher,
+            watcher,
         })
     }
 
     /// Wait for the next relevant change, then for the burst to settle ([`DEBOUNCE`]); the
     /// changed files, sorted. `None` when the watcher has stopped.
     pub async fn next(&mut self) -> Option<Vec<PathBuf>> {
-        let script = self.script.as_deref();
         let mut changed = Vec::new();
         while changed.is_empty() {
-            changed.extend(relevant(&self.rx.recv().await?, script));
+            let event = self.rx.recv().await?;
+            self.take(&event, &mut changed);
         }
         while let Ok(Some(event)) = tokio::time::timeout(DEBOUNCE, self.rx.recv()).await {
-            changed.extend(relevant(&event, script));
+            self.take(&event, &mut changed);
         }
         changed.sort();
         changed.dedup();
         Some(changed)
     }
+}
+
+impl Changes {
+    /// Add the project files `event` touched to `changed`. A project folder (`workers/`,
+    /// `scripts/`) created under the root is watched from now on, and the project files
+    /// already in it count as changed: they may have been written before its watch began.
+    fn take(&mut self, event: &Event, changed: &mut Vec<PathBuf>) {
+        changed.extend(relevant(event, self.script.as_deref()));
+        for dir in new_project_folders(event, &self.root) {
+            if self
+                .watcher
+                .watch(&dir, RecursiveMode::NonRecursive)
+                .is_ok()
+                && let Ok(entries) = std::fs::read_dir(&dir)
+            {
+                changed.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| is_project_file(p)),
+                );
+            }
+        }
+    }
+}
+
+/// The project folders (`workers/`, `scripts/` right under `root`) `event` says were created.
+fn new_project_folders(event: &Event, root: &Path) -> Vec<PathBuf> {
+    if !matches!(event.kind, EventKind::Create(_)) {
+        return Vec::new();
+    }
+    event
+        .paths
+        .iter()
+        .filter(|p| {
+            p.parent() == Some(root)
+                && p.file_name()
+                    .is_some_and(|n| n == SCRIPTS_DIR || n == WORKERS_DIR)
+                && p.is_dir()
+        })
+        .cloned()
+        .collect()
 }
 
 /// Run one pass; `true` with its result when a signal came meanwhile. The run stops at its
@@ -216,6 +260,28 @@ mod tests {
         assert!(relevant(&event(modify, "/p/notes.txt"), script).is_empty());
         let access = EventKind::Access(AccessKind::Any);
         assert!(relevant(&event(access, "/p/scripts/a.rhai"), script).is_empty());
+    }
+
+    /// A `workers/` folder made after watching began is watched too: a worker written in it
+    /// (at once, or later) is a change.
+    #[tokio::test]
+    async fn a_project_folder_made_later_is_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let mut changes = Changes::new(&root, None).unwrap();
+        std::fs::create_dir(root.join("workers")).unwrap();
+        std::fs::write(root.join("workers/a.worker"), "---\n---\nA.\n").unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), changes.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(first, vec![root.join("workers/a.worker")]);
+        std::fs::write(root.join("workers/b.worker"), "---\n---\nB.\n").unwrap();
+        let second = tokio::time::timeout(Duration::from_secs(10), changes.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second, vec![root.join("workers/b.worker")]);
     }
 
     #[test]
