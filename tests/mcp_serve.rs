@@ -161,6 +161,45 @@ async fn a_failed_call_is_a_tool_error_with_the_cli_text() {
     client.cancel().await.unwrap();
 }
 
+/// A message over the 16 MiB limit is answered under its id (rmcp's transport dropped it, and
+/// the call waited forever), nothing of it runs, and the next call is served as usual.
+#[tokio::test]
+async fn an_oversized_message_is_refused_and_the_next_call_served() {
+    let t = project();
+    let client = connect(&t, &[]).await;
+    let huge = "7".repeat(17 * 1024 * 1024);
+    let request = client.call_tool(
+        CallToolRequestParams::new("double")
+            .with_arguments(json!({"n": huge}).as_object().unwrap().clone()),
+    );
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(120), request)
+        .await
+        .expect("an answer to the oversized message")
+        .unwrap_err()
+        .to_string();
+    let size = refused
+        .split("message too large: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        size.parse::<usize>().unwrap() > 17 * 1024 * 1024,
+        "{refused}"
+    );
+    assert_eq!(
+        refused.split("message too large: ").nth(1).unwrap(),
+        format!(
+            "{size} bytes, over the limit of 16777216 bytes (16 MiB) on one message; nothing of it \
+             was read. Pass large inputs as files in the project instead"
+        ),
+        "{refused}"
+    );
+    let result = call(&client, "double", json!({"n": 21})).await;
+    assert_eq!(text(&result), "42");
+    client.cancel().await.unwrap();
+}
+
 /// A scripted model that writes a file, then reports what the tool answered.
 const WRITER_MODEL: &str = r#"
 fn writer_model(request) {

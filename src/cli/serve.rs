@@ -12,6 +12,7 @@
 
 mod http;
 mod server;
+mod stdio;
 
 use std::net::SocketAddr;
 
@@ -135,7 +136,7 @@ pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result
 /// Serve one client on stdio until it closes.
 async fn stdio(server: Server) -> Result<(), Error> {
     let service = server
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::Lines::new(tokio::io::stdin(), tokio::io::stdout()))
         .await
         .map_err(|e| Error::failed(format!("MCP client handshake failed: {e}")))?;
     service
