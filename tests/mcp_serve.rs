@@ -643,9 +643,16 @@ async fn a_call_with_a_progress_token_reports_each_finished_step() {
 
 /// `llm-do mcp serve --http 127.0.0.1:0` of `t`, and the URL it says it listens on.
 fn serve_http(t: &Test) -> (std::process::Child, String) {
+    serve_http_with(t, &["--no-log"])
+}
+
+/// [`serve_http`] with `extra` flags.
+fn serve_http_with(t: &Test, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
+    let mut args = vec!["mcp", "serve", "--http", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
     let mut child = t
-        .command(&["mcp", "serve", "--no-log", "--http", "127.0.0.1:0"])
+        .command(&args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -786,4 +793,71 @@ async fn a_project_that_stops_loading_keeps_the_last_good_tool_list() {
     assert_eq!(names, ["summarise", "double"]);
     assert_eq!(*client.list_changed.lock().unwrap(), 0);
     running.cancel().await.unwrap();
+}
+
+/// Over HTTP, a client that closes its connection in the middle of a call, without sending
+/// `notifications/cancelled`, cancels the call: its run ends interrupted at once, not when
+/// the call would have finished a minute later.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_a_client_that_goes_away_cancels_its_call() {
+    let t = Test::new().script(
+        "wait",
+        "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
+    );
+    let (mut child, url) = serve_http_with(&t, &[]);
+    let http = reqwest::Client::new();
+    let post = |body: &str, session: Option<&str>| {
+        let mut req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(session) = session {
+            req = req.header("mcp-session-id", session);
+        }
+        req.send()
+    };
+    let init = post(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    init.text().await.unwrap();
+    let initialized = post(
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(initialized.status(), 202);
+    let call = post(
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let started = t.path().join("started");
+    wait_for("the call to start", || started.exists()).await;
+    // The client goes away: its response (and with it the connection) is dropped.
+    drop(call);
+    drop(http);
+    let mut line = String::new();
+    wait_for("the run to end", || {
+        let runs = t.run_with(&["logs", "--runs"]);
+        line = runs.stdout.trim_end().to_string();
+        !line.is_empty() && line.split_whitespace().nth(2) != Some("unfinished")
+    })
+    .await;
+    assert_eq!(
+        line.split_whitespace().nth(2),
+        Some("interrupted"),
+        "{line}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -1,13 +1,20 @@
 //! `llm-do mcp serve --http ADDR`: rmcp's streamable HTTP service on a plain hyper server,
-//! one MCP session per client, until Ctrl-C or SIGTERM.
+//! one MCP session per client, until Ctrl-C or SIGTERM. A client that drops its connection in
+//! the middle of a call cancels that call, as if it had sent `notifications/cancelled`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tower_service::Service as _;
 
 use super::server::Server;
 use crate::report::Error;
@@ -39,7 +46,10 @@ pub(super) async fn serve(server: Server, addr: SocketAddr) -> Result<(), Error>
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let service = TowerToHyperService::new(service.clone());
+                let service = service.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    watch_disconnect(service.clone(), req)
+                });
                 tokio::spawn(async move {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -51,4 +61,138 @@ pub(super) async fn serve(server: Server, addr: SocketAddr) -> Result<(), Error>
     }
     stop.cancel();
     Ok(())
+}
+
+type Mcp = StreamableHttpService<Server, LocalSessionManager>;
+
+/// How much of a request body is kept to find its JSON-RPC id in (see `stdio::request_id`).
+const ID_WINDOW: usize = 64 * 1024;
+
+/// A response body boxed, as rmcp's are.
+type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+/// Serve `req` with rmcp's service; when it is a request of a session (a POST with
+/// `Mcp-Session-Id`) and its response stream is dropped before its end (the client went
+/// away; hyper drops it when the connection closes mid-response), the request is cancelled
+/// through the same service with the `notifications/cancelled` the client did not send.
+async fn watch_disconnect(
+    mut service: Mcp,
+    req: Request<Incoming>,
+) -> Result<Response<Watched>, std::convert::Infallible> {
+    let in_session =
+        req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
+    if !in_session {
+        let response = service.call(req).await?;
+        return Ok(response.map(|body| Watched::new(body.boxed_unsync(), None)));
+    }
+    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let start = Arc::new(Mutex::new(Vec::new()));
+    let body = Kept {
+        body,
+        start: start.clone(),
+    };
+    let response = service
+        .call(Request::from_parts(parts, body.boxed_unsync()))
+        .await?;
+    let on_drop: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let text = start.lock().map(|s| s.clone()).unwrap_or_default();
+        let Some(id) = super::stdio::request_id(&text) else {
+            return;
+        };
+        let cancel = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": "the client closed its connection"},
+        });
+        let mut req = Request::post("/mcp")
+            .body(http_body_util::Full::new(Bytes::from(cancel.to_string())).boxed_unsync())
+            .expect("a request of constant parts");
+        *req.headers_mut() = headers;
+        req.headers_mut().remove(hyper::header::CONTENT_LENGTH);
+        tokio::spawn(async move {
+            let _ = service.call(req).await;
+        });
+    });
+    Ok(response.map(|body| Watched::new(body.boxed_unsync(), Some(on_drop))))
+}
+
+/// A request body that keeps its first [`ID_WINDOW`] bytes as rmcp reads it.
+struct Kept {
+    body: Incoming,
+    start: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Body for Kept {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+            && let Ok(mut start) = self.start.lock()
+        {
+            let room = ID_WINDOW.saturating_sub(start.len()).min(data.len());
+            start.extend_from_slice(&data[..room]);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A response body that runs `on_drop` when it is dropped before its end.
+struct Watched {
+    body: BoxBody,
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Watched {
+    fn new(body: BoxBody, on_drop: Option<Box<dyn FnOnce() + Send>>) -> Self {
+        Self { body, on_drop }
+    }
+}
+
+impl Body for Watched {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.on_drop = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(on_drop) = self.on_drop.take()
+            && !self.body.is_end_stream()
+        {
+            on_drop();
+        }
+    }
 }

@@ -175,7 +175,7 @@ fn too_large(bytes: usize, max: usize) -> String {
 
 /// The `id` of the JSON-RPC request `text` starts (a number or a string), read from its top
 /// level as far as the text goes: it may be cut anywhere after the id.
-fn request_id(text: &[u8]) -> Option<Value> {
+pub(super) fn request_id(text: &[u8]) -> Option<Value> {
     struct FindId<'a>(&'a mut Option<Value>);
 
     impl<'de> Visitor<'de> for FindId<'_> {
