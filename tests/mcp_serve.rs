@@ -861,3 +861,65 @@ async fn over_http_a_client_that_goes_away_cancels_its_call() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The pids of processes whose command line is `argv`.
+fn processes(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            (std::fs::read(e.path().join("cmdline")).ok()? == want).then_some(pid)
+        })
+        .collect()
+}
+
+/// A stdio client that goes away in the middle of a call (its end of stdin closes) leaves no
+/// process behind: the server cancels the call, its shell child is stopped, and it exits.
+#[test]
+fn a_stdio_client_that_goes_away_leaves_no_process_behind() {
+    use std::io::Write;
+    // A sleep no other test runs, so that its processes are this test's.
+    let sleep = ["sleep", "4171"];
+    let t = Test::new()
+        .config("[shell]\nallow = [{ prefix = \"sleep 4171\", approval = false }]\n")
+        .worker(
+            "sleeper",
+            "---\nmodel: script:sleeper_model\ntoolsets: [shell]\n---\nSleep.\n",
+        )
+        .script(
+            "model",
+            "fn sleeper_model(request) {\n    if request.turn == 0 {\n        return #{tool_calls: [#{name: \"shell\", args: #{command: \"sleep 4171\", timeout: 300}}]};\n    }\n    \"slept\"\n}\n",
+        );
+    let mut child = t
+        .command(&["mcp", "serve"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleeper","arguments":{"input":"go"}}}"#,
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    wait_until("the shell child to start", || !processes(&sleep).is_empty());
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    wait_until("the shell child to stop", || processes(&sleep).is_empty());
+    let runs = t.run_with(&["logs", "--runs"]);
+    assert_eq!(
+        runs.stdout.split_whitespace().nth(2),
+        Some("interrupted"),
+        "{}",
+        runs.stdout
+    );
+}
