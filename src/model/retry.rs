@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::HeaderMap;
 
 use super::ModelError;
@@ -140,6 +140,7 @@ fn finite_secs(secs: f64) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder;
     use reqwest::header::HeaderValue;
 
     use super::*;
