@@ -432,6 +432,8 @@ fn refuse_planted_file(path: &Path) -> Result<(), LogError> {
 /// Bring the schema up to [`SCHEMA_VERSION`]: create what is missing and add the columns
 /// later versions added. Under `BEGIN IMMEDIATE`, with the version read again inside: two
 /// processes that open an old log at once take turns, and the second finds nothing to do.
+/// (Not `rusqlite_migration` 2.4: it reads the version before opening its transaction, so
+/// both would run the `ALTER TABLE`s.)
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
