@@ -9,14 +9,13 @@
 //! polls ([`current_is_cancelled`]).
 
 use std::cell::RefCell;
-use std::fmt;
-use std::sync::Arc;
-
-use futures_util::future::{FutureExt, select_all};
-
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A cancellation flag for the running call tree (Ctrl-C).
+use tokio_util::sync::CancellationToken;
+
+/// A cancellation flag for the running call tree (Ctrl-C). Not a [`CancellationToken`]: the
+/// REPL clears it before each line, and the engine's progress hook reads it on every operation
+/// (one atomic load; a token takes a lock).
 #[derive(Debug, Default)]
 pub struct Cancel {
     flag: AtomicBool,
@@ -49,70 +48,40 @@ impl Cancel {
     }
 }
 
-/// A node in the tree of fan-out scopes. The default (root) scope is never cancelled here; the
+/// A node in the tree of fan-out scopes: a [`CancellationToken`] whose children are cancelled
+/// with it. The default (root) scope has no token and is never cancelled here; the
 /// process-wide Ctrl-C flag covers it.
-#[derive(Clone, Default)]
-pub struct CancelScope(Option<Arc<Node>>);
-
-struct Node {
-    flag: Cancel,
-    parent: CancelScope,
-}
+#[derive(Clone, Default, Debug, PartialEq, Eq)]
+pub struct CancelScope(Option<CancellationToken>);
 
 impl CancelScope {
     /// A new scope below this one: cancelled when it or any ancestor is.
     #[must_use]
     pub fn child(&self) -> CancelScope {
-        CancelScope(Some(Arc::new(Node {
-            flag: Cancel::default(),
-            parent: self.clone(),
-        })))
+        let token = self
+            .0
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        CancelScope(Some(token))
     }
 
     /// Cancel this scope and everything below it. The root scope ignores this.
     pub fn cancel(&self) {
-        if let Some(node) = &self.0 {
-            node.flag.cancel();
+        if let Some(token) = &self.0 {
+            token.cancel();
         }
     }
 
     /// Whether this scope or an ancestor was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.nodes().any(|n| n.flag.is_cancelled())
+        self.0.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 
     /// Resolves once this scope or an ancestor is cancelled; never for the root scope.
     pub async fn cancelled(&self) {
-        let waits: Vec<_> = self.nodes().map(|n| n.flag.cancelled().boxed()).collect();
-        if waits.is_empty() {
-            std::future::pending::<()>().await;
-        } else {
-            select_all(waits).await;
-        }
-    }
-
-    fn nodes(&self) -> impl Iterator<Item = &Node> {
-        std::iter::successors(self.0.as_deref(), |n| n.parent.0.as_deref())
-    }
-}
-
-impl PartialEq for CancelScope {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
-
-impl Eq for CancelScope {}
-
-impl fmt::Debug for CancelScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            None => f.write_str("CancelScope(root)"),
-            Some(_) => write!(f, "CancelScope(depth {})", self.nodes().count()),
+        match &self.0 {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
         }
     }
 }

@@ -1,19 +1,17 @@
 //! Bounded, ordered, cancellable fan-out: the executor behind `call_all`, `try_call_all`,
 //! `parallel` (DESIGN §4) and a worker's concurrent tool calls.
 //!
-//! Jobs are lazy futures. At most `limit` run at once (a per-fan-out semaphore: nested fan-outs
-//! each get their own bound, so a branch holding a permit can never deadlock waiting for its
-//! own children). Results come back in input order. On a failure that stops the fan-out the
-//! remaining futures are dropped (in-flight HTTP requests with them) and the fan-out's
-//! [`CancelScope`] is cancelled so branches evaluating Rhai on blocking threads stop at their
-//! next progress check.
+//! Jobs are lazy futures. At most `limit` run at once (`buffer_unordered`: nested fan-outs each
+//! get their own bound, so a running branch can never deadlock waiting for its own children).
+//! Results come back in input order; a failure is seen as soon as it happens, not after the
+//! jobs before it (why not `buffered`). On a failure that stops the fan-out the remaining
+//! futures are dropped (in-flight HTTP requests with them) and the fan-out's [`CancelScope`] is
+//! cancelled so branches evaluating Rhai on blocking threads stop at their next progress check.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
-use tokio::sync::Semaphore;
+use futures_util::{StreamExt, stream};
 
 use crate::call::CallError;
 use crate::cancel::{Cancel, CancelScope};
@@ -64,17 +62,10 @@ where
     F: Future<Output = Result<T, CallError>>,
 {
     let n = jobs.len();
-    let permits = Semaphore::new(limit.max(1));
-    let permits = &permits;
-    let mut running: FuturesUnordered<_> = jobs
-        .into_iter()
-        .enumerate()
-        .map(|(index, job)| async move {
-            // The semaphore is never closed, so acquiring fails only if it were.
-            let _permit = permits.acquire().await;
-            (index, job.await)
-        })
-        .collect();
+    // `buffer_unordered` starts the jobs in input order, at most `limit` in flight.
+    let mut running = stream::iter(jobs.into_iter().enumerate())
+        .map(|(index, job)| async move { (index, job.await) })
+        .buffer_unordered(limit.max(1));
     let mut results: Vec<Option<Result<T, CallError>>> = (0..n).map(|_| None).collect();
     loop {
         let next = tokio::select! {

@@ -20,6 +20,7 @@ mod layers;
 mod log;
 mod log_aggregates;
 mod log_query;
+mod log_times;
 mod mcp;
 mod mcp_serve;
 mod models;

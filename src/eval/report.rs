@@ -1,6 +1,7 @@
 //! How an eval reads: a text report per name, the whole report as JSON, and JUnit XML (one
 //! `testsuite` per name, one `testcase` per case) for CI. The XML is written by hand: a
-//! handful of elements, every attribute and text escaped.
+//! handful of elements, every attribute and text escaped. (Not `quick-junit`: it always writes
+//! `skipped` on `testsuites`, which Jenkins' `junit-10.xsd` does not allow.)
 
 use std::fmt::Write as _;
 

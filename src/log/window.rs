@@ -5,6 +5,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use jiff::Timestamp;
+
 /// A bound that is neither a duration nor a timestamp.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
@@ -63,12 +65,7 @@ fn moment(text: &str, now: SystemTime) -> Result<String, BadTime> {
         let at = now.checked_sub(back).ok_or_else(bad)?;
         return Ok(super::time::format_time(at));
     }
-    let secs = timestamp(t).ok_or_else(bad)?;
-    let at = u64::try_from(secs)
-        .ok()
-        .and_then(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
-        .ok_or_else(bad)?;
-    Ok(super::time::format_time(at))
+    timestamp(t).map(super::time::text).ok_or_else(bad)
 }
 
 /// `N` followed by one unit: `s`, `m`, `h`, `d` or `w`.
@@ -86,56 +83,13 @@ fn duration(t: &str) -> Option<Duration> {
     Some(Duration::from_secs(n.checked_mul(secs)?))
 }
 
-/// Seconds since the epoch of `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM[:SS[.fff]]` followed by `Z`
-/// or `±HH:MM` (a space may stand for the `T`).
-fn timestamp(t: &str) -> Option<i64> {
-    let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = t.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&mo) {
-        return None;
-    }
-    if !(1..=31).contains(&d) {
-        return None;
-    }
-    let days = super::time::days_from_civil(y, mo, d);
+/// The moment of `YYYY-MM-DD` (midnight UTC), or of RFC 3339 `YYYY-MM-DDTHH:MM[:SS[.fff]]`
+/// followed by `Z` or `±HH:MM` (a space may stand for the `T`).
+fn timestamp(t: &str) -> Option<Timestamp> {
     if t.len() == 10 {
-        return Some(days * 86_400);
+        return format!("{t}T00:00Z").parse().ok();
     }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
-        return None;
-    }
-    let (h, mi) = (digits(11..13)?, digits(14..16)?);
-    let mut at = 16;
-    let mut s = 0;
-    if b.get(at) == Some(&b':') {
-        s = digits(17..19)?;
-        at = 19;
-        if b.get(at) == Some(&b'.') {
-            at += 1;
-            while b.get(at).is_some_and(u8::is_ascii_digit) {
-                at += 1;
-            }
-        }
-    }
-    if h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let offset = match t.get(at..)? {
-        "Z" | "z" => 0,
-        zone if zone.len() == 6 && matches!(&zone[..1], "+" | "-") && &zone[3..4] == ":" => {
-            let (zh, zm) = (digits(at + 1..at + 3)?, digits(at + 4..at + 6)?);
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            sign * (zh * 3600 + zm * 60)
-        }
-        _ => return None,
-    };
-    Some(days * 86_400 + h * 3600 + mi * 60 + s - offset)
+    t.parse().ok()
 }
 
 #[cfg(test)]
@@ -177,8 +131,9 @@ mod tests {
         );
         assert_eq!(
             one("2026-12-01T09:30:00.250Z").unwrap(),
-            "2026-12-01T09:30:00.000Z"
+            "2026-12-01T09:30:00.250Z"
         );
+        assert_eq!(one("1969-12-31").unwrap(), "1969-12-31T00:00:00.000Z");
         for bad in [
             "yesterday",
             "7x",

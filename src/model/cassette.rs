@@ -197,8 +197,10 @@ fn key_of(request: &Value) -> String {
     serde_json::to_string(&without_model(request)).unwrap_or_default()
 }
 
+/// The request as diffed: pretty JSON, each line ending in a newline.
 fn pretty(request: &Value) -> String {
-    serde_json::to_string_pretty(&without_model(request)).unwrap_or_default()
+    let json = serde_json::to_string_pretty(&without_model(request)).unwrap_or_default();
+    json + "\n"
 }
 
 fn without_model(request: &Value) -> Value {
@@ -247,14 +249,13 @@ fn mismatch(
         .iter()
         .map(|s| {
             let old = pretty(&s.exchange.request);
-            let d = diff::distance(&diff::diff_lines(&old, &now));
-            (d, old)
+            (diff::distance(&old, &now), old)
         })
         .min_by_key(|(d, _)| *d);
     let old = closest.map(|(_, old)| old).unwrap_or_default();
     format!(
         "replay: the request of worker `{worker}` differs from cassette `{shown}` (- recorded, + now):\n{}{hint}",
-        diff::render(&diff::diff_lines(&old, &now))
+        diff::render(&old, &now)
     )
 }
 

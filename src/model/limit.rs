@@ -10,6 +10,9 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 /// Caps the requests in flight and spaces request starts evenly (`60 s / requests_per_minute`).
+/// Each caller reserves the next start under a lock, so waiters start in the order they came
+/// (not `governor`: its `until_ready` waiters re-check on a timer thread of their own, in no
+/// order, for about the same lines).
 #[derive(Debug)]
 pub struct Limiter {
     concurrent: Option<Semaphore>,

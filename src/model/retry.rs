@@ -1,11 +1,11 @@
 //! Retrying model requests: the [`RetryPolicy`] (bounded attempts, exponential backoff with
-//! jitter), the server's `retry-after` hint, and [`send_with_retries`], which reruns a whole
-//! attempt (request and response or stream) while its error is retryable.
+//! jitter, on `backon`), the server's `retry-after` hint, and [`send_with_retries`], which
+//! reruns a whole attempt (request and response or stream) while its error is retryable.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::HeaderMap;
 
 use super::ModelError;
@@ -36,18 +36,22 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `retry` (1 for the first retry): the server's
-    /// `retry-after` when it sent one, else exponential backoff with jitter in `[d/2, d]`.
-    /// Both are capped at `max_delay`.
-    pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(hint) = retry_after {
-            return hint.min(self.max_delay);
-        }
-        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
-        let full = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        let half = full / 2;
-        let jitter_ms = u64::try_from((full - half).as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+    /// The delays between attempts: the base delay doubling on each retry, capped at
+    /// `max_delay`, each with jitter in `[d/2, d)` (`backon` adds up to the delay again, so it
+    /// starts from half of both).
+    pub fn backoff(&self) -> ExponentialBuilder {
+        let retries = self.max_attempts.max(1) - 1;
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay.min(self.max_delay) / 2)
+            .with_max_delay(self.max_delay / 2)
+            .with_max_times(usize::try_from(retries).unwrap_or(usize::MAX))
+            .with_jitter()
+    }
+
+    /// The delay before a retry: the server's `retry-after` hint when it sent one (capped at
+    /// `max_delay`), else the backoff's.
+    pub fn delay(&self, backoff: Duration, retry_after: Option<Duration>) -> Duration {
+        retry_after.map_or(backoff, |hint| hint.min(self.max_delay))
     }
 
     /// The default policy with overrides read through `env`: `LLM_DO_HTTP_TIMEOUT_SECS`,
@@ -90,33 +94,24 @@ impl From<ModelError> for Failure {
 ///
 /// A streamed attempt that fails mid-way (e.g. an `overloaded_error` event) is rerun from the
 /// start, so a stream sink may see the beginning of the text again.
-pub async fn send_with_retries<T, F, Fut>(
-    policy: &RetryPolicy,
-    mut attempt: F,
-) -> Result<T, ModelError>
+pub async fn send_with_retries<T, F, Fut>(policy: &RetryPolicy, attempt: F) -> Result<T, ModelError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
 {
     let max_attempts = policy.max_attempts.max(1);
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let failure = match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(failure) => failure,
-        };
-        if !failure.error.is_retryable() || max_attempts == 1 {
-            return Err(failure.error);
-        }
-        if attempts >= max_attempts {
-            return Err(ModelError::RetriesExhausted {
-                attempts,
-                last: Box::new(failure.error),
-            });
-        }
-        tokio::time::sleep(policy.delay(attempts, failure.retry_after)).await;
-    }
+    attempt
+        .retry(policy.backoff())
+        .when(|f| f.error.is_retryable())
+        .adjust(|f, next| next.map(|d| policy.delay(d, f.retry_after)))
+        .await
+        .map_err(|f| match f.error {
+            last if last.is_retryable() && max_attempts > 1 => ModelError::RetriesExhausted {
+                attempts: max_attempts,
+                last: Box::new(last),
+            },
+            error => error,
+        })
 }
 
 /// The server's requested delay: `retry-after-ms` (milliseconds), else `retry-after` in
@@ -145,6 +140,7 @@ fn finite_secs(secs: f64) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use backon::BackoffBuilder;
     use reqwest::header::HeaderValue;
 
     use super::*;
@@ -181,20 +177,20 @@ mod tests {
         let policy = RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(300),
+            max_attempts: 6,
             ..RetryPolicy::default()
         };
+        let ms = Duration::from_millis;
         for _ in 0..50 {
-            let first = policy.delay(1, None);
-            assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-            let second = policy.delay(2, None);
-            assert!(second >= Duration::from_millis(100) && second <= Duration::from_millis(200));
-            assert!(policy.delay(9, None) <= Duration::from_millis(300));
+            let delays: Vec<Duration> = policy.backoff().build().collect();
+            assert_eq!(delays.len(), 5, "one delay before each retry");
+            assert!(delays[0] >= ms(50) && delays[0] <= ms(100), "{delays:?}");
+            assert!(delays[1] >= ms(100) && delays[1] <= ms(200), "{delays:?}");
+            assert!(delays[2..].iter().all(|d| *d >= ms(150) && *d <= ms(300)));
         }
-        assert_eq!(
-            policy.delay(1, Some(Duration::from_secs(9))),
-            Duration::from_millis(300)
-        );
-        assert_eq!(policy.delay(1, Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(policy.delay(ms(80), None), ms(80));
+        assert_eq!(policy.delay(ms(80), Some(Duration::from_secs(9))), ms(300));
+        assert_eq!(policy.delay(ms(80), Some(Duration::ZERO)), Duration::ZERO);
     }
 
     #[test]
