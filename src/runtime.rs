@@ -32,6 +32,7 @@ use crate::trace::Observer;
 use crate::worker::WorkerSpec;
 
 pub mod budget;
+pub mod callee;
 mod caller;
 pub mod seam;
 mod session;

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::call::{CallCtx, CallError, Input};
 use crate::eval::cases::Case;
 use crate::eval::grade::Grader;
-use crate::project::Callee;
 use crate::runtime::Runtime;
+use crate::runtime::callee::Callee;
 use crate::script::errors::{Termination, termination};
 use crate::script::{untrusted, value};
 use crate::worker::WorkerSpec;
@@ -67,7 +67,7 @@ pub async fn draft(
     bar: f64,
     done: &mut (dyn FnMut(&Attempt) + Send),
 ) -> Result<Vec<Attempt>, CallError> {
-    let drafter = Callee::Worker(Arc::new(drafter_spec(model).map_err(CallError::Script)?));
+    let drafter: Callee = Arc::new(drafter_spec(model).map_err(CallError::Script)?).into();
     let params = params_of(worker);
     let grader = Grader::for_name(rt, &worker.name);
     let mut made: Vec<Attempt> = Vec::new();

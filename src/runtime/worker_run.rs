@@ -28,30 +28,32 @@ use crate::worker::input;
 /// Re-asks after an answer that fails the output schema (so at most 1 + this many answers).
 pub const MAX_REASKS: u32 = 2;
 
-/// [`run`] as a task of its own on the runtime's workers, with what it spent. Dropping the
-/// returned future aborts the run; a panic in it resumes in the caller.
-///
-/// A task of its own, because the thread awaiting a run is often not a runtime worker (the
-/// CLI's main thread, a script's blocking thread): the run's model round trips and tool calls
-/// then woke that thread at every event, crossing threads where the HTTP client's connection
-/// tasks run on the workers. A 1,000-call tool loop made 12 context switches per round trip
-/// and spent half its CPU on them (docs/performance.md).
-pub fn spawn(
-    rt: &Arc<Runtime>,
-    ctx: CallCtx,
-    spec: &Arc<WorkerSpec>,
-    input: Value,
-    conversation: Option<Conversation>,
-) -> RunTask {
-    let (rt, spec) = (rt.clone(), spec.clone());
-    RunTask(tokio::spawn(async move {
-        let mut spend = Spend::default();
-        let out = run(&rt, &ctx, &spec, input, conversation.as_ref(), &mut spend).await;
-        (out, spend)
-    }))
+impl Runtime {
+    /// [`run`] as a task of its own on the runtime's workers, with what it spent. Dropping the
+    /// returned future aborts the run; a panic in it resumes in the caller.
+    ///
+    /// A task of its own, because the thread awaiting a run is often not a runtime worker (the
+    /// CLI's main thread, a script's blocking thread): the run's model round trips and tool calls
+    /// then woke that thread at every event, crossing threads where the HTTP client's connection
+    /// tasks run on the workers. A 1,000-call tool loop made 12 context switches per round trip
+    /// and spent half its CPU on them (docs/performance.md).
+    pub(super) fn spawn_worker(
+        self: &Arc<Self>,
+        ctx: CallCtx,
+        spec: &Arc<WorkerSpec>,
+        input: Value,
+        conversation: Option<Conversation>,
+    ) -> RunTask {
+        let (rt, spec) = (self.clone(), spec.clone());
+        RunTask(tokio::spawn(async move {
+            let mut spend = Spend::default();
+            let out = run(&rt, &ctx, &spec, input, conversation.as_ref(), &mut spend).await;
+            (out, spend)
+        }))
+    }
 }
 
-/// A worker run spawned by [`spawn`]. Its type names only its output, so a run whose tools are
+/// A worker run spawned by [`Runtime::spawn_worker`]. Its type names only its output, so a run whose tools are
 /// workers (a recursion through the seam) is still `Send`.
 pub struct RunTask(tokio::task::JoinHandle<(Result<Value, CallError>, Spend)>);
 
