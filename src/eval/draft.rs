@@ -135,7 +135,7 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let ast = untrusted::compile(rt.untrusted_engine(), &attempt.code, &worker.name)
+    let ast = untrusted::compile(rt.rhai.untrusted_engine(), &attempt.code, &worker.name)
         .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
     let ast = match ast {
         Ok(ast) => Arc::new(ast),
@@ -181,7 +181,7 @@ async fn run_case(
 ) -> Result<Result<Dynamic, String>, CallError> {
     let (rt, ast, name) = (rt.clone(), ast.clone(), name.to_string());
     let out = tokio::task::spawn_blocking(move || {
-        untrusted::call(rt.untrusted_engine(), &ast, &name, args)
+        untrusted::call(rt.rhai.untrusted_engine(), &ast, &name, args)
     })
     .await
     .map_err(|e| CallError::Script(format!("a draft's run failed: {e}")))?;

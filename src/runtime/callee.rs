@@ -464,7 +464,7 @@ impl Callee {
                     });
                 }
                 let input = worker_input(spec, json_of(input))?;
-                rt.budget.start_worker()?;
+                rt.run.budget.start_worker()?;
                 Args::Json(input, conversation)
             }
             Callee::Switch(_) => Args::Json(json_of(input), None),
@@ -515,7 +515,10 @@ impl Callee {
             Callee::Builtin(b) => {
                 (b.run)(&rt.builtin_env(), args.into_vec()).map_err(builtins::call_error)
             }
-            Callee::Fn(f) if f.untrusted => rt.call_untrusted(&f.name, args.into_vec()),
+            Callee::Fn(f) if f.untrusted => {
+                rt.rhai
+                    .call_untrusted(&rt.project(), &f.name, args.into_vec())
+            }
             _ => here.call_fn(inner, self.name(), &mut args),
         }
     }
@@ -561,34 +564,37 @@ impl Invocation {
             }
             (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
                 let (inner, name, scope) = (rt.clone(), f.name.clone(), ctx.cancel.clone());
-                rt.evaluate(move || {
-                    let _entered = crate::cancel::enter(scope);
-                    inner.call_untrusted(&name, args)
-                })
-                .await
+                rt.rhai
+                    .evaluate(move || {
+                        let _entered = crate::cancel::enter(scope);
+                        inner.rhai.call_untrusted(&inner.project(), &name, args)
+                    })
+                    .await
             }
             (callee @ (Callee::Fn(_) | Callee::SessionFn { .. }), Args::Positional(args)) => {
                 let (inner, ctx) = (rt.clone(), ctx.clone());
                 let session = matches!(callee, Callee::SessionFn { .. });
                 let name = callee.name().to_string();
-                rt.evaluate(move || {
-                    let ast = if session {
-                        inner.script_ast()
-                    } else {
-                        inner.project().library.clone()
-                    };
-                    inner.call_in_ast(&ctx, &ast, &name, args)
-                })
-                .await
+                rt.rhai
+                    .evaluate(move || {
+                        let ast = if session {
+                            inner.script_ast()
+                        } else {
+                            inner.project().library.clone()
+                        };
+                        inner.rhai.call_in_ast(&ctx, &ast, &name, args)
+                    })
+                    .await
             }
             (Callee::Builtin(b), Args::Positional(args)) => {
                 let (env, run, scope) = (rt.builtin_env(), b.run, ctx.cancel.clone());
-                rt.evaluate(move || {
-                    // A failed sibling's scope reaches a long builtin (`sleep`) on its thread.
-                    let _entered = crate::cancel::enter(scope);
-                    run(&env, args).map_err(builtins::call_error)
-                })
-                .await
+                rt.rhai
+                    .evaluate(move || {
+                        // A failed sibling's scope reaches a long builtin (`sleep`) on its thread.
+                        let _entered = crate::cancel::enter(scope);
+                        run(&env, args).map_err(builtins::call_error)
+                    })
+                    .await
             }
             (Callee::Tool(name), Args::Json(args, _)) => {
                 let (env, cancel) = (rt.tool_env(), rt.cancel.clone());

@@ -31,7 +31,12 @@ impl Caller for Runtime {
         let (rt, ctx) = (self.arc(), ctx.clone());
         Box::pin(async move {
             let inner = rt.clone();
-            rt.evaluate(move || inner.call_fn_ptr_blocking(&ctx, &closure))
+            rt.rhai
+                .evaluate(move || {
+                    inner
+                        .rhai
+                        .call_fn_ptr_blocking(&inner.project(), &ctx, &closure)
+                })
                 .await
         })
     }

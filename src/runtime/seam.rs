@@ -11,7 +11,6 @@
 //! script fns run inside the calling evaluation through [`Here`]).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rhai::Dynamic;
@@ -26,13 +25,7 @@ use crate::trace::{CallEnd, CallStart};
 use super::Runtime;
 use super::callee::{Callee, Invocation, positional_json};
 
-/// Threads evaluating Rhai for fan-out branches at once, at most. Past it a fan-out fails
-/// with a clear error instead of deadlocking the blocking pool (whose size is
-/// [`BLOCKING_THREADS`]; the margin keeps room for builtins, file I/O and the script itself).
-pub const MAX_EVAL_THREADS: usize = BLOCKING_THREADS - 32;
-
-/// Size of the tokio blocking pool the CLI builds.
-pub const BLOCKING_THREADS: usize = 512;
+pub use super::evaluator::{BLOCKING_THREADS, MAX_EVAL_THREADS};
 
 impl Runtime {
     /// Resolve `name` in the one namespace: project fns, workers, builtins, then
@@ -224,86 +217,6 @@ impl Runtime {
             ))),
             other => other,
         }
-    }
-
-    /// Run Rhai evaluation on a blocking thread, refusing (instead of deadlocking) when the
-    /// blocking pool is nearly exhausted by nested fan-outs.
-    pub(crate) async fn evaluate(
-        &self,
-        f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static,
-    ) -> Result<Dynamic, CallError> {
-        let slot = EvalSlot::take(self)?;
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            f()
-        })
-        .await
-        .map_err(|e| CallError::Script(format!("a branch failed: {e}")))?
-    }
-
-    /// Call the untrusted draft `name` on this (blocking) thread: in the restricted engine,
-    /// never the process's (DESIGN §17), whatever path reached it.
-    pub(super) fn call_untrusted(
-        &self,
-        name: &str,
-        args: Vec<Dynamic>,
-    ) -> Result<Dynamic, CallError> {
-        let engine = self.untrusted_engine();
-        let project = self.project();
-        crate::script::untrusted::call(engine, &project.drafts, name, args).map_err(|e| {
-            match self.call_failure(e) {
-                CallError::Rhai(e) => {
-                    let path = project.fns.get(name).map(|f| f.path.display().to_string());
-                    let line = e.position().line().map(|l| format!(":{l}")).unwrap_or_default();
-                    CallError::Script(format!(
-                        "{} (at {}{line}; an untrusted draft runs without llm-do's builtins until `llm-do stabilize {name} --accept`)",
-                        crate::script::errors::message(&e),
-                        path.unwrap_or_default(),
-                    ))
-                }
-                other => other,
-            }
-        })
-    }
-
-    /// The restricted engine of this runtime (its limits and Ctrl-C), built once: drafts run
-    /// in it live and when graded.
-    pub fn untrusted_engine(&self) -> &rhai::Engine {
-        self.untrusted.get_or_init(|| {
-            crate::script::untrusted::engine(
-                self.cancel.clone(),
-                crate::script::engine::EngineLimits::of(&self.settings),
-            )
-        })
-    }
-
-    /// The text a failed call is reported with (Rhai errors with their file and line).
-    pub fn error_text(&self, e: &CallError) -> String {
-        match e {
-            CallError::Rhai(e) => self.describe_rhai_error(e),
-            other => other.one_line(),
-        }
-    }
-}
-
-/// One blocking thread evaluating Rhai for a fan-out branch; released on drop.
-struct EvalSlot(Arc<std::sync::atomic::AtomicUsize>);
-
-impl EvalSlot {
-    fn take(rt: &Runtime) -> Result<EvalSlot, CallError> {
-        let counter = rt.evaluating.clone();
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_EVAL_THREADS).then_some(n + 1)
-            })
-            .map_err(|active| CallError::Threads { active })?;
-        Ok(EvalSlot(counter))
-    }
-}
-
-impl Drop for EvalSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

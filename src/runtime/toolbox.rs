@@ -76,6 +76,7 @@ impl Toolbox {
                 continue;
             };
             let tools = rt
+                .run
                 .mcp
                 .tools(server, config)
                 .await

@@ -111,7 +111,7 @@ async fn run(
     }
     // Where this turn's messages start.
     let first = messages.len();
-    messages.push(input::user_message(&rt.sandbox, spec, &input)?);
+    messages.push(input::user_message(&rt.run.sandbox, spec, &input)?);
     let model_name = api_name(model.id()).to_owned();
     let (max_tokens, _) = max_tokens(spec, &rt.project().config.defaults);
     // One request grows turn by turn: no per-turn copy of the whole conversation.
@@ -346,7 +346,7 @@ async fn complete(
 ) -> Result<(ModelResponse, String, Option<f64>), CallError> {
     // The budget's reservation of this request's worst case, replaced by its real charge
     // below; a failed or cancelled request releases it.
-    let estimate = if rt.budget.reserves() {
+    let estimate = if rt.run.budget.reserves() {
         let price = crate::model::prices::lookup(model.id(), &rt.project().config.prices);
         Estimate::of(request, price.as_ref())
     } else {
@@ -356,7 +356,7 @@ async fn complete(
         biased;
         () = rt.cancel.cancelled() => return Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => return Err(CallError::Cancelled),
-        r = rt.budget.reserve(estimate) => r?,
+        r = rt.run.budget.reserve(estimate) => r?,
     };
     let started = Instant::now();
     let id = rt.observer.model_request(&ModelRequestEvent {
@@ -367,7 +367,7 @@ async fn complete(
         turn,
         request,
     });
-    let live = rt.live.as_deref().filter(|l| l.wants(ctx.depth));
+    let live = rt.live().map(|l| &**l).filter(|l| l.wants(ctx.depth));
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
             live.delta(&text);
