@@ -139,7 +139,7 @@ impl Evaluator {
         let _entered = crate::cancel::enter(ctx.cancel.clone());
         let _clock = crate::script::clock::evaluation();
         fp.call::<Dynamic>(&self.engine, &ast, ())
-            .map_err(|e| call_failure(e))
+            .map_err(call_failure)
     }
 
     /// Call fn `name` of `ast` with positional `args` on this (blocking) thread, with `ctx` as
@@ -157,7 +157,7 @@ impl Evaluator {
         let options = CallFnOptions::new().eval_ast(false).with_tag(ctx.clone());
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut scope, ast, name, args)
-            .map_err(|e| call_failure(e))
+            .map_err(call_failure)
     }
 
     /// The AST closures of the running script live in (the project library when no script
