@@ -125,7 +125,10 @@ impl Callee {
             Callee::Switch(s) => Ok(Callee::Worker(s.worker.clone())),
             other => Err(CallError::NotAWorker {
                 name: other.name().to_string(),
-                is: Some(other.kind_label()),
+                is: Some(match other {
+                    Callee::Mcp { .. } => "MCP tool",
+                    _ => other.kind_label(),
+                }),
                 help: crate::suggest::did_you_mean(
                     other.name(),
                     project.workers.keys().map(String::as_str),
@@ -260,14 +263,14 @@ impl Callee {
         }
     }
 
-    /// What kind of thing this is, as reports and errors say it (`worker`, `fn`, `builtin`,
-    /// `MCP tool`, `switch`).
+    /// What kind of thing this is, as reports say it (`worker`, `fn`, `builtin`, `mcp tool`,
+    /// `switch`).
     pub fn kind_label(&self) -> &'static str {
         match self {
             Callee::Worker(_) => "worker",
             Callee::Fn(_) | Callee::SessionFn { .. } => "fn",
             Callee::Builtin(_) | Callee::Tool(_) => "builtin",
-            Callee::Mcp { .. } => "MCP tool",
+            Callee::Mcp { .. } => "mcp tool",
             Callee::Switch(_) => "switch",
         }
     }
