@@ -404,15 +404,6 @@ impl Callee {
             _ => String::new(),
         }
     }
-
-    /// The switch this callee is, if it is one (a switch is not a call of its own: the
-    /// side(s) it runs are).
-    pub fn as_switch(&self) -> Option<&Arc<Switch>> {
-        match self {
-            Callee::Switch(s) => Some(s),
-            _ => None,
-        }
-    }
 }
 
 fn worker_description(w: &WorkerSpec) -> String {
