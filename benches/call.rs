@@ -47,7 +47,7 @@ fn fixture() -> Fixture {
 fn eval_loop(bencher: divan::Bencher, body: &str) {
     let f = fixture();
     let script = format!("let s = 0; for i in 0..1000 {{ s += {body}; }} s");
-    let ast = f.rt.engine.compile(&script).unwrap();
+    let ast = f.rt.rhai.engine.compile(&script).unwrap();
     bencher.bench_local(|| f.rt.eval_script(&ast, Vec::new()).unwrap());
 }
 

@@ -347,11 +347,91 @@ pub fn normalize_input(input: Value) -> Value {
     }
 }
 
+/// Where named arguments go, worked out once from their keys (in the order given): what
+/// [`map_args`] applies, and what a `call()` site keeps for a map literal so that each call
+/// only places its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// The parameter index of each key, in the order the keys were given.
+    pub slots: Vec<usize>,
+    /// How many arguments are passed: trailing optional parameters not given are left out,
+    /// one left out before a given one is passed as the default value.
+    pub count: usize,
+}
+
+impl Mapping {
+    /// The arguments in parameter order: `values` (in the order of the keys) placed in their
+    /// slots, the gaps left as `T::default()`.
+    pub fn place<T: Default>(&self, values: impl IntoIterator<Item = T>) -> Vec<T> {
+        let mut out: Vec<T> = std::iter::repeat_with(T::default)
+            .take(self.count)
+            .collect();
+        for (&slot, v) in self.slots.iter().zip(values) {
+            out[slot] = v;
+        }
+        out
+    }
+}
+
+/// The [`Mapping`] of named arguments `keys` onto the parameters `params` of `name` (the first
+/// `required` of them required).
+///
+/// # Errors
+///
+/// An unknown key (with a "did you mean"), a key given twice, a missing required argument.
+pub fn mapping<K: AsRef<str>, P: AsRef<str>>(
+    name: &str,
+    params: &[P],
+    required: usize,
+    keys: &[K],
+) -> Result<Mapping, CallError> {
+    let err = |message: String| CallError::Args {
+        name: name.to_string(),
+        message,
+        params: params.iter().map(|p| p.as_ref().to_string()).collect(),
+    };
+    // `{input: v}` for a one-parameter fn whose parameter has another name: v is its argument.
+    if let ([only], [key]) = (params, keys)
+        && key.as_ref() == "input"
+        && only.as_ref() != "input"
+    {
+        return Ok(Mapping {
+            slots: vec![0],
+            count: 1,
+        });
+    }
+    let mut slots = Vec::with_capacity(keys.len());
+    for key in keys {
+        let key = key.as_ref();
+        let Some(i) = params.iter().position(|p| p.as_ref() == key) else {
+            let hint = crate::suggest::did_you_mean(key, params.iter().map(AsRef::as_ref))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(err(format!("unknown argument `{key}`{hint}")));
+        };
+        if slots.contains(&i) {
+            return Err(err(format!("argument `{key}` is given twice")));
+        }
+        slots.push(i);
+    }
+    let count = slots
+        .iter()
+        .max()
+        .map_or(required, |&i| (i + 1).max(required));
+    if let Some(missing) = (0..required.min(count)).find(|i| !slots.contains(i)) {
+        return Err(err(format!(
+            "missing argument `{}`",
+            params[missing].as_ref()
+        )));
+    }
+    Ok(Mapping { slots, count })
+}
+
 /// Order named arguments by `params`. `required` leading params must be present; an optional
 /// param left out before a given one is filled with `T::default()` (unit/null); unknown names
 /// are errors naming the parameters. A single-parameter callee also accepts a lone value
-/// (`call("f", "x")`) or `#{input: x}`. Generic over key and param string types so the hot
-/// path from Rhai allocates nothing but the result.
+/// (`call("f", "x")`) or `#{input: x}`: the [`mapping`] of the keys, then its placing of the
+/// values.
 pub fn map_args<K: AsRef<str>, P: AsRef<str>, T: Default>(
     name: &str,
     params: &[P],
@@ -359,53 +439,20 @@ pub fn map_args<K: AsRef<str>, P: AsRef<str>, T: Default>(
     args: Vec<(K, T)>,
     lone: Option<T>,
 ) -> Result<Vec<T>, CallError> {
-    let err = |message: String| CallError::Args {
-        name: name.to_string(),
-        message,
-        params: params.iter().map(|p| p.as_ref().to_string()).collect(),
-    };
     if let Some(v) = lone {
+        let err = |message: &str| CallError::Args {
+            name: name.to_string(),
+            message: message.to_string(),
+            params: params.iter().map(|p| p.as_ref().to_string()).collect(),
+        };
         return match params.len() {
             1 => Ok(vec![v]),
-            0 => Err(err("it takes no input".into())),
-            _ => Err(err("pass a map of named arguments".into())),
+            0 => Err(err("it takes no input")),
+            _ => Err(err("pass a map of named arguments")),
         };
     }
-    let mut args: Vec<(K, Option<T>)> = args.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    if let [only] = params
-        && let [(key, value)] = args.as_mut_slice()
-        && key.as_ref() == "input"
-        && only.as_ref() != "input"
-    {
-        return Ok(vec![value.take().unwrap_or_default()]);
-    }
-    if let Some((unknown, _)) = args
-        .iter()
-        .find(|(k, _)| !params.iter().any(|p| p.as_ref() == k.as_ref()))
-    {
-        let hint = crate::suggest::did_you_mean(unknown.as_ref(), params.iter().map(AsRef::as_ref))
-            .map(|h| format!(" ({h})"))
-            .unwrap_or_default();
-        return Err(err(format!(
-            "unknown argument `{}`{hint}",
-            unknown.as_ref()
-        )));
-    }
-    // Trailing optional parameters that were left out are not passed at all.
-    let count = params
-        .iter()
-        .rposition(|p| args.iter().any(|(k, _)| k.as_ref() == p.as_ref()))
-        .map_or(required, |i| (i + 1).max(required));
-    let mut out = Vec::with_capacity(count);
-    for (i, p) in params.iter().enumerate().take(count) {
-        match args.iter_mut().find(|(k, _)| k.as_ref() == p.as_ref()) {
-            Some((_, v)) => out.push(v.take().unwrap_or_default()),
-            None if i < required => return Err(err(format!("missing argument `{}`", p.as_ref()))),
-            // An optional parameter left out before a given one.
-            None => out.push(T::default()),
-        }
-    }
-    Ok(out)
+    let (keys, values): (Vec<K>, Vec<T>) = args.into_iter().unzip();
+    Ok(mapping(name, params, required, &keys)?.place(values))
 }
 
 #[cfg(test)]
@@ -454,6 +501,26 @@ mod tests {
             vec![5]
         );
         assert!(map_args::<&str, _, _>("f", &["a", "b"], 2, vec![], Some(5)).is_err());
+    }
+
+    #[test]
+    fn a_mapping_places_values_and_fills_gaps() {
+        let m = mapping("list", &["dir", "glob", "more"], 0, &["glob"]).unwrap();
+        assert_eq!(
+            m,
+            Mapping {
+                slots: vec![1],
+                count: 2
+            }
+        );
+        assert_eq!(m.place([7]), vec![0, 7]);
+        let m = mapping("add", &["a", "b"], 2, &["b", "a"]).unwrap();
+        assert_eq!(m.place([2, 1]), vec![1, 2]);
+        let e = mapping("add", &["a", "b"], 2, &["a", "a"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bad arguments for `add`: argument `a` is given twice"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A project on disk (DESIGN §2): root discovery, loading `llm-do.toml`, `workers/*.worker` and
-//! `scripts/*.rhai`, and the registry that resolves one namespace of names to workers, Rhai fns
-//! and builtins. Loading is pure with respect to execution: no script statement runs here.
+//! `scripts/*.rhai`, and the names of the one namespace (workers, Rhai fns, `[stabilize]`
+//! switches; `runtime::callee` resolves a name to what it calls). Loading is pure with respect
+//! to execution: no script statement runs here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,15 +9,10 @@ use std::sync::Arc;
 
 use rhai::{AST, Engine};
 
-use serde_json::Value;
-
-use crate::call::CallError;
 use crate::config::{self, Config};
 use crate::error::Located;
-use crate::script::builtins::Builtin;
 use crate::script::{self, ScriptFn};
 use crate::suggest;
-use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;
 
@@ -168,32 +164,6 @@ pub struct Project {
     pub files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
 }
 
-/// What a name resolves to: one of the kinds of things a call can reach.
-#[derive(Debug, Clone)]
-pub enum Callee {
-    /// A top-level fn of a project script.
-    Fn(Arc<ScriptFn>),
-    /// A fn defined where the calling evaluation runs but not in a project file (typed at the
-    /// REPL prompt): it shadows a worker of the same name, so a stabilized version can be
-    /// tried live.
-    SessionFn { name: String, params: Vec<String> },
-    /// A worker (a file or an inline `worker(#{...})`).
-    Worker(Arc<WorkerSpec>),
-    /// A Rust-native builtin (`read_text`, `sleep`, ...).
-    Builtin(&'static Builtin),
-    /// A builtin LLM tool (`read_file`, `write_file`, `list_files`, `shell`): reached only by
-    /// a model, through a worker's toolbox.
-    Tool(String),
-    /// A worker and a fn sharing a name, served as `[stabilize] NAME` says.
-    Switch(Arc<Switch>),
-    /// A tool of an MCP server, `mcp.SERVER.TOOL`.
-    Mcp {
-        full: String,
-        server: String,
-        tool: String,
-    },
-}
-
 /// The stabilize switch of one name (DESIGN §14).
 #[derive(Debug, Clone)]
 pub struct Switch {
@@ -207,50 +177,6 @@ impl Switch {
     /// it runs in the restricted engine whatever the mode.
     pub fn untrusted_side(&self) -> Option<&'static str> {
         self.code.untrusted.then_some("fn")
-    }
-}
-
-impl Callee {
-    /// The name the callee is reached by.
-    pub fn name(&self) -> &str {
-        match self {
-            Callee::Fn(f) => &f.name,
-            Callee::SessionFn { name, .. } | Callee::Tool(name) => name,
-            Callee::Worker(w) => &w.name,
-            Callee::Builtin(b) => b.name,
-            Callee::Mcp { full, .. } => full,
-            Callee::Switch(s) => &s.worker.name,
-        }
-    }
-
-    /// Neural, symbolic or builtin, as traces show it.
-    pub fn kind(&self) -> Kind {
-        match self {
-            Callee::Worker(_) => Kind::Neural,
-            Callee::Fn(_) | Callee::SessionFn { .. } => Kind::Symbolic,
-            Callee::Builtin(_) | Callee::Tool(_) | Callee::Mcp { .. } => Kind::Builtin,
-            Callee::Switch(s) => match s.mode {
-                crate::config::Stabilize::Code | crate::config::Stabilize::ShadowCode => {
-                    Kind::Symbolic
-                }
-                _ => Kind::Neural,
-            },
-        }
-    }
-
-    /// The input for `llm-do run NAME TEXT`: text given to a callee whose one parameter is
-    /// declared a number or boolean is read as one (`run double 21`); otherwise it is a string.
-    pub fn input_from_text(&self, text: &str) -> Value {
-        if let Callee::Fn(f) = self
-            && let [doc] = f.param_docs.as_slice()
-            && let Some(ty) = doc.ty.as_deref()
-            && matches!(ty, "integer" | "number" | "boolean")
-            && let Ok(v) = serde_json::from_str::<Value>(text.trim())
-            && (v.is_number() || v.is_boolean())
-        {
-            return v;
-        }
-        Value::String(text.to_string())
     }
 }
 
@@ -415,31 +341,6 @@ impl Project {
         }
     }
 
-    /// Resolve a name in the one namespace: Rhai fns, workers, builtins, then
-    /// `mcp.SERVER.TOOL` for a server in `llm-do.toml` (DESIGN §4). Unknown names get a
-    /// "did you mean".
-    pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
-        if let Some(switch) = self.switch(name) {
-            return Ok(Callee::Switch(Arc::new(switch)));
-        }
-        if let Some(f) = self.fns.get(name) {
-            return Ok(Callee::Fn(f.clone()));
-        }
-        if let Some(w) = self.workers.get(name) {
-            return Ok(Callee::Worker(w.clone()));
-        }
-        if let Some(b) = script::builtins::find(name) {
-            return Ok(Callee::Builtin(b));
-        }
-        if name.starts_with(crate::mcp::PREFIX) {
-            return self.resolve_mcp(name);
-        }
-        Err(CallError::Unknown {
-            name: name.to_string(),
-            help: self.suggest(name),
-        })
-    }
-
     /// The stabilize switch of `name`, when llm-do.toml sets one and both a worker and a fn
     /// of that name exist.
     pub fn switch(&self, name: &str) -> Option<Switch> {
@@ -448,24 +349,6 @@ impl Project {
             mode,
             worker: self.workers.get(name)?.clone(),
             code: self.fns.get(name)?.clone(),
-        })
-    }
-
-    /// `mcp.SERVER.TOOL` for a server declared in llm-do.toml.
-    fn resolve_mcp(&self, name: &str) -> Result<Callee, CallError> {
-        let bad = |e: crate::mcp::McpError| Err(CallError::Tool(e.to_string()));
-        let Some((server, Some(tool))) = crate::mcp::parse_ref(name) else {
-            return bad(crate::mcp::McpError::BadName(name.to_owned()));
-        };
-        if !self.config.mcp.contains_key(server) {
-            return bad(crate::mcp::McpError::UnknownServer {
-                name: server.to_owned(),
-            });
-        }
-        Ok(Callee::Mcp {
-            full: name.to_string(),
-            server: server.to_string(),
-            tool: tool.to_string(),
         })
     }
 

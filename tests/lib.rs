@@ -30,6 +30,7 @@ mod providers;
 mod real_llm;
 mod real_model;
 mod repl;
+mod runtime_twice;
 mod seam;
 mod secrets;
 mod stabilize;

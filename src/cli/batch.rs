@@ -193,7 +193,7 @@ pub async fn run(
             &summary,
             out,
             retry_errors,
-            setup::spent_figures(&rt.budget.spent()),
+            setup::spent_figures(&rt.run.budget.spent()),
         ));
         Ok(())
     }

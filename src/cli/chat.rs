@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::interrupt::ctrl_c_cancels;
 use crate::output::{Escaped, escape};
-use crate::project::Callee;
 use crate::report::{Error, Setback};
+use crate::runtime::callee::Callee;
 use crate::runtime::{LiveText, Runtime};
 use crate::settings::Settings;
 
@@ -68,12 +68,10 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
 /// A worker whose input is not one string cannot take a chat line as its input: say so before
 /// the first turn, not with a schema error after it.
 fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
-    let spec = match callee {
-        Callee::Worker(spec) => spec,
-        Callee::Switch(switch) => &switch.worker,
-        _ => return Ok(()),
+    let Some(spec) = callee.worker_spec() else {
+        return Ok(());
     };
-    if crate::runtime::seam::takes_text(spec) {
+    if crate::runtime::callee::takes_text(spec) {
         return Ok(());
     }
     let fields: Vec<&str> = spec

@@ -32,7 +32,7 @@ pub async fn run(settings: Settings, script: &Path, args: Vec<String>) -> Result
         .canonicalize()
         .unwrap_or_else(|_| script.to_path_buf());
     let shown = project::relative(&root, &abs);
-    let (ast, _) = crate::script::compile_file(&rt.engine, &shown, &text)
+    let (ast, _) = crate::script::compile_file(&rt.rhai.engine, &shown, &text)
         .map_err(|e| Error::Project(ProjectError::from(e)))?;
     let worker_rt = rt.clone();
     let eval = async move {

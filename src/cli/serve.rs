@@ -22,9 +22,9 @@ use rmcp::ServiceExt;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
 
-use crate::project::Callee;
 use crate::report::Error;
 use crate::runtime::Runtime;
+use crate::runtime::callee::Callee;
 use crate::settings::Settings;
 use crate::trace::Fanout;
 
@@ -300,26 +300,11 @@ fn find<'a>(servable: &'a [Row], name: &str) -> Result<&'a Row, Error> {
 /// The MCP definition of a worker, fn or switch: description, input schema, and the output
 /// schema of a worker whose `output:` is an object.
 pub fn tool_for(callee: &Callee) -> Option<Tool> {
-    let (description, input, output) = match callee {
-        Callee::Worker(w) => (worker_description(w), w.input.clone(), w.output.clone()),
-        Callee::Switch(s) => (
-            match (&s.worker.description, s.code.description.trim()) {
-                (None, doc) if !doc.is_empty() => doc.to_string(),
-                _ => worker_description(&s.worker),
-            },
-            s.worker.input.clone(),
-            s.worker.output.clone(),
-        ),
-        Callee::Fn(f) => {
-            let description = if f.description.trim().is_empty() {
-                format!("Call the fn `{}`.", f.name)
-            } else {
-                f.description.trim().to_string()
-            };
-            (description, f.parameters_schema(), None)
-        }
-        _ => return None,
-    };
+    let crate::runtime::callee::Served {
+        description,
+        input,
+        output,
+    } = callee.served()?;
     let Value::Object(input) = input else {
         return None;
     };
@@ -328,12 +313,6 @@ pub fn tool_for(callee: &Callee) -> Option<Tool> {
         Some(schema) => tool.with_raw_output_schema(Arc::new(schema)),
         None => tool,
     })
-}
-
-fn worker_description(w: &crate::worker::WorkerSpec) -> String {
-    w.description
-        .clone()
-        .unwrap_or_else(|| format!("Run the `{}` worker.", w.name))
 }
 
 /// `schema` when it describes an object (MCP output schemas must).

@@ -74,11 +74,20 @@ pub fn runtime_with_live(
     live: Option<Arc<dyn LiveText>>,
 ) -> Result<Arc<Runtime>, Error> {
     let command: Vec<String> = std::env::args().collect();
-    runtime_logged_as(settings, entry, trace, observer, live, &command.join(" "))
+    runtime_logged_as(
+        settings,
+        entry,
+        trace,
+        observer,
+        live,
+        &command.join(" "),
+        None,
+    )
 }
 
 /// Like [`runtime_with_live`], where the run log records the run's command as `command`
-/// (`llm-do mcp serve` names the client and the tool called, not its own command line).
+/// (`llm-do mcp serve` names the client and the tool called, not its own command line), and
+/// approvals are asked of `prompter` when given.
 pub fn runtime_logged_as(
     settings: &Settings,
     entry: Option<&Path>,
@@ -86,6 +95,7 @@ pub fn runtime_logged_as(
     observer: Option<Arc<dyn Observer>>,
     live: Option<Arc<dyn LiveText>>,
     command: &str,
+    prompter: Option<Arc<dyn crate::approval::Prompter>>,
 ) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
@@ -110,23 +120,18 @@ pub fn runtime_logged_as(
     } else {
         None
     };
-    let observer = match &run_log {
-        Some(log) => Fanout::of(vec![observer, log.clone()]),
-        None => observer,
-    };
-    let rt = Runtime::with_live(
+    let cassette = cassette(settings.record.as_deref(), settings.replay.as_deref())?;
+    let rt = Runtime::builder(
         settings.clone(),
         tokio::runtime::Handle::current(),
         observer,
-        live,
-        entry,
-    )?;
-    if let Some(c) = cassette(settings.record.as_deref(), settings.replay.as_deref())? {
-        rt.set_cassette(c);
-    }
-    if let Some(log) = run_log {
-        rt.set_run_log(log);
-    }
+    )
+    .live(live)
+    .entry(entry)
+    .cassette(cassette)
+    .run_log(run_log)
+    .prompter(prompter)
+    .build()?;
     Ok(rt)
 }
 
@@ -167,7 +172,7 @@ pub fn cassette(
 /// waits for its last write) and write a recorded cassette.
 pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     if !rt.settings.quiet && std::io::stderr().is_terminal() {
-        if let Some(line) = spent_line(&rt.budget.spent()) {
+        if let Some(line) = spent_line(&rt.run.budget.spent()) {
             crate::report::note(&line);
         }
     }
@@ -310,7 +315,7 @@ pub async fn with_interrupt<T, E>(
             if signals.next().await {
                 // MCP servers run in process groups of their own, out of the terminal's reach:
                 // killed here, since exiting now skips the orderly shutdown.
-                runtime.mcp.drop_all();
+                runtime.run.mcp.drop_all();
                 std::process::exit(ExitCode::Interrupted as i32);
             }
         }

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::call::{CallCtx, CallError, Input};
 use crate::eval::cases::Case;
 use crate::eval::grade::Grader;
-use crate::project::Callee;
 use crate::runtime::Runtime;
+use crate::runtime::callee::Callee;
 use crate::script::errors::{Termination, termination};
 use crate::script::{untrusted, value};
 use crate::worker::WorkerSpec;
@@ -67,7 +67,7 @@ pub async fn draft(
     bar: f64,
     done: &mut (dyn FnMut(&Attempt) + Send),
 ) -> Result<Vec<Attempt>, CallError> {
-    let drafter = Callee::Worker(Arc::new(drafter_spec(model).map_err(CallError::Script)?));
+    let drafter: Callee = Arc::new(drafter_spec(model).map_err(CallError::Script)?).into();
     let params = params_of(worker);
     let grader = Grader::for_name(rt, &worker.name);
     let mut made: Vec<Attempt> = Vec::new();
@@ -135,7 +135,7 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let ast = untrusted::compile(rt.untrusted_engine(), &attempt.code, &worker.name)
+    let ast = untrusted::compile(rt.rhai.untrusted_engine(), &attempt.code, &worker.name)
         .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
     let ast = match ast {
         Ok(ast) => Arc::new(ast),
@@ -181,7 +181,7 @@ async fn run_case(
 ) -> Result<Result<Dynamic, String>, CallError> {
     let (rt, ast, name) = (rt.clone(), ast.clone(), name.to_string());
     let out = tokio::task::spawn_blocking(move || {
-        untrusted::call(rt.untrusted_engine(), &ast, &name, args)
+        untrusted::call(rt.rhai.untrusted_engine(), &ast, &name, args)
     })
     .await
     .map_err(|e| CallError::Script(format!("a draft's run failed: {e}")))?;

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::compare::{self, Check, Comparator};
-use crate::project::Callee;
 use crate::runtime::Runtime;
 use crate::worker::WorkerSpec;
 
@@ -138,11 +137,7 @@ impl Grader {
         });
         let out = self
             .rt
-            .invoke(
-                &CallCtx::default(),
-                &Callee::Worker(spec),
-                Input::Json(input),
-            )
+            .invoke(&CallCtx::default(), &spec.into(), Input::Json(input))
             .await
             .map_err(|e| match e {
                 CallError::NoModel { .. } => CallError::Script(

@@ -13,7 +13,6 @@ use crate::compare;
 use crate::eval::cases::Case;
 use crate::eval::grade::{FieldResult, Grader};
 use crate::eval::score::{Confusion, Rate, label};
-use crate::project::Callee;
 use crate::runtime::Runtime;
 
 /// How to run.
@@ -78,17 +77,6 @@ pub struct NameReport {
     pub pass: bool,
 }
 
-/// What kind of thing `callee` is, as reports say it.
-pub fn kind_name(callee: &Callee) -> &'static str {
-    match callee {
-        Callee::Worker(_) => "worker",
-        Callee::Fn(_) | Callee::SessionFn { .. } => "fn",
-        Callee::Builtin(_) | Callee::Tool(_) => "builtin",
-        Callee::Mcp { .. } => "mcp tool",
-        Callee::Switch(_) => "switch",
-    }
-}
-
 /// Run `cases` through `name`. Interrupts, approval aborts, an unknown name and grading
 /// failures (judge model, `compare_NAME`) stop the run; a failing call is a failing run.
 ///
@@ -103,14 +91,12 @@ pub async fn run(
 ) -> Result<NameReport, CallError> {
     let callee = rt.resolve(name)?;
     let grader = Grader::for_name(rt, name);
-    let output_schema = match &callee {
-        Callee::Worker(w) => w.output.clone(),
-        _ => rt
-            .project()
+    let output_schema = callee.output_schema().or_else(|| {
+        rt.project()
             .workers
             .get(name)
-            .and_then(|w| w.output.clone()),
-    };
+            .and_then(|w| w.output.clone())
+    });
     let mut confusion: Vec<Confusion> = compare::enum_fields(output_schema.as_ref())
         .iter()
         .map(|(f, values)| Confusion::new(f, values))
@@ -160,7 +146,7 @@ pub async fn run(
     let pass_line = opts.min_agreement.unwrap_or(1.0);
     Ok(NameReport {
         name: name.to_owned(),
-        kind: kind_name(&callee),
+        kind: callee.kind_label(),
         repeat: opts.repeat.max(1),
         pass: agreement.rate + 1e-12 >= pass_line,
         cases: reports,

@@ -149,7 +149,7 @@ impl Highlighter for ReplHelper {}
 
 impl Validator for ReplHelper {
     fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if is_incomplete(&self.rt.engine, ctx.input()) {
+        Ok(if is_incomplete(&self.rt.rhai.engine, ctx.input()) {
             ValidationResult::Incomplete
         } else {
             ValidationResult::Valid(None)

@@ -152,7 +152,7 @@ impl Session {
 
     /// Compile, evaluate and print one input.
     fn eval_line(&mut self, line: &str) {
-        let line_ast = match self.rt.engine.compile_with_scope(&self.scope, line) {
+        let line_ast = match self.rt.rhai.engine.compile_with_scope(&self.scope, line) {
             Ok(ast) => ast,
             Err(e) => {
                 let (message, snippet) = syntax_error(line, &e);
@@ -204,7 +204,10 @@ impl Session {
         let job = async move {
             tokio::task::spawn_blocking(move || {
                 let _clock = crate::script::clock::evaluation();
-                let out = rt.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+                let out = rt
+                    .rhai
+                    .engine
+                    .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
                 (scope, out)
             })
             .await

@@ -105,7 +105,7 @@ impl Reloader {
 
 /// Load the project again and install it in `rt` (inline workers are kept).
 pub fn reload(rt: &Runtime) -> Result<(), ProjectError> {
-    let project = Project::load(&rt.engine, &rt.settings.root, None)?;
+    let project = Project::load(&rt.rhai.engine, &rt.settings.root, None)?;
     rt.set_project(project)
 }
 

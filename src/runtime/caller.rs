@@ -5,11 +5,11 @@ use serde_json::Value;
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
 use crate::fanout::{Job, OnError, Stopped, run_ordered};
-use crate::project::Callee;
 use crate::script::caller::{Caller, Direct, DirectArgs, Here};
 use crate::worker::WorkerSpec;
 
 use super::Runtime;
+use super::callee::Callee;
 
 impl Caller for Runtime {
     fn call_here(
@@ -31,7 +31,12 @@ impl Caller for Runtime {
         let (rt, ctx) = (self.arc(), ctx.clone());
         Box::pin(async move {
             let inner = rt.clone();
-            rt.evaluate(move || inner.call_fn_ptr_blocking(&ctx, &closure))
+            rt.rhai
+                .evaluate(move || {
+                    inner
+                        .rhai
+                        .call_fn_ptr_blocking(&inner.project(), &ctx, &closure)
+                })
                 .await
         })
     }
@@ -87,11 +92,7 @@ impl Caller for Runtime {
     }
 
     fn direct(&self, name: &str) -> Option<Direct> {
-        match self.resolve(name) {
-            Ok(Callee::Fn(f)) => Some(Direct::Fn(f)),
-            Ok(Callee::Builtin(b)) => Some(Direct::Builtin(b)),
-            _ => None,
-        }
+        self.resolve(name).ok().and_then(|c| c.direct())
     }
 
     fn call_direct(
@@ -100,10 +101,7 @@ impl Caller for Runtime {
         args: DirectArgs,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
-        let callee = match target {
-            Direct::Fn(f) => Callee::Fn(f.clone()),
-            Direct::Builtin(b) => Callee::Builtin(b),
-        };
+        let callee: Callee = target.into();
         match args {
             DirectArgs::Input(input) => self.invoke_here(&callee, input, here),
             DirectArgs::Mapped(mut args) => {

@@ -37,23 +37,23 @@ pub enum InlineError {
 impl Runtime {
     /// The session's model override (`:model ID`), consulted before `--model`.
     pub fn session_model(&self) -> Option<String> {
-        crate::sync::read(&self.session.model).clone()
+        crate::sync::read(&self.state.session.model).clone()
     }
 
     /// Set or clear the session's model override. Cached models stay valid (they are per id).
     pub fn set_session_model(&self, model: Option<String>) {
-        *crate::sync::write(&self.session.model) = model;
+        *crate::sync::write(&self.state.session.model) = model;
     }
 
     /// The approval mode in force: the session's choice, else the command line's.
     pub fn approval_mode(&self) -> Mode {
-        crate::sync::read(&self.session.approval).unwrap_or(self.settings.approval)
+        crate::sync::read(&self.state.session.approval).unwrap_or(self.settings.approval)
     }
 
     /// Change the approval mode for the rest of the session and rebuild the gate
     /// (`None` returns to the command line's mode).
     pub fn set_approval_mode(&self, mode: Option<Mode>) -> Result<(), ProjectError> {
-        *crate::sync::write(&self.session.approval) = mode;
+        *crate::sync::write(&self.state.session.approval) = mode;
         self.rebuild_gate()
     }
 
@@ -81,7 +81,8 @@ impl Runtime {
             }
         }
         let spec = Arc::new(spec);
-        crate::sync::write(&self.session.inline_workers).insert(spec.name.clone(), spec.clone());
+        crate::sync::write(&self.state.session.inline_workers)
+            .insert(spec.name.clone(), spec.clone());
         let mut next = (*project).clone();
         next.workers.insert(spec.name.clone(), spec);
         self.set_project_only(next);
@@ -106,7 +107,11 @@ impl Runtime {
                 "`{name}` is not both a worker and a fn; add `[stabilize] {name} = \"worker\"` to llm-do.toml and a fn `{name}` to scripts/ first"
             ));
         }
-        set_entry(&mut crate::sync::write(&self.session.stabilize), name, mode);
+        set_entry(
+            &mut crate::sync::write(&self.state.session.stabilize),
+            name,
+            mode,
+        );
         // Back to the file's mode: reload the config's value.
         let file_mode = || {
             let path = project.root.join(crate::project::CONFIG_FILE);
@@ -124,13 +129,13 @@ impl Runtime {
     /// `project` with the session's inline workers added. A name a project file now defines
     /// wins over the inline worker.
     pub(super) fn with_inline_workers(&self, mut project: Project) -> Project {
-        let inline = crate::sync::read(&self.session.inline_workers);
+        let inline = crate::sync::read(&self.state.session.inline_workers);
         for (name, spec) in inline.iter() {
             if file_definition(&project, name).is_none() {
                 project.workers.insert(name.clone(), spec.clone());
             }
         }
-        let modes = crate::sync::read(&self.session.stabilize);
+        let modes = crate::sync::read(&self.state.session.stabilize);
         for (name, mode) in modes.iter() {
             if project.config.stabilize.contains_key(name) {
                 project.config.stabilize.insert(name.clone(), *mode);

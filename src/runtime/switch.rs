@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::call::{CallCtx, CallError, Input};
 use crate::config::Stabilize;
 use crate::log::SwitchEvent;
-use crate::project::{Callee, Switch};
+use crate::project::Switch;
 use crate::script::{Deferred, value};
 
 use super::Runtime;
@@ -32,8 +32,8 @@ impl Runtime {
         switch: &Switch,
         input: Value,
     ) -> Result<Dynamic, CallError> {
-        let worker = Callee::Worker(switch.worker.clone());
-        let code = Callee::Fn(switch.code.clone());
+        let worker = switch.worker_side();
+        let code = switch.code_side();
         let name = switch.worker.name.clone();
         let mut event = SwitchEvent {
             name: name.clone(),
@@ -87,27 +87,18 @@ impl Runtime {
         let serve_code = switch.mode == Stabilize::ShadowCode;
         event.served = if serve_code { "code" } else { "worker" }.into();
         let shadow = if serve_code {
-            self.job_for(
-                ctx,
-                Callee::Worker(switch.worker.clone()),
-                Input::Json(input.clone()),
-            )
+            self.job_for(ctx, switch.worker_side(), Input::Json(input.clone()))
         } else {
-            self.job_deferring(
-                ctx,
-                Callee::Fn(switch.code.clone()),
-                Input::Json(input.clone()),
-                true,
-            )
+            self.job_deferring(ctx, switch.code_side(), Input::Json(input.clone()), true)
         };
         let (tell, heard) = tokio::sync::oneshot::channel();
         let (hand_back, handed) = tokio::sync::oneshot::channel();
         self.shadow_beside(event, shadow, heard, hand_back);
         let served = if serve_code {
-            let code = Callee::Fn(switch.code.clone());
+            let code = switch.code_side();
             self.invoke_side(ctx, &code, Input::Json(input)).await
         } else {
-            let worker = Callee::Worker(switch.worker.clone());
+            let worker = switch.worker_side();
             self.invoke(ctx, &worker, Input::Json(input)).await
         };
         let outcome = Outcome::of(self, &served);

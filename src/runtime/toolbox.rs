@@ -10,17 +10,15 @@ use serde_json::Value;
 use crate::approval::{Outcome, Request};
 use crate::call::{CallCtx, CallError, Input};
 use crate::model::{ToolCall, ToolDef, ToolResult};
-use crate::project::{Callee, Member, Toolset};
+use crate::project::Toolset;
 use crate::runtime::Runtime;
+use crate::runtime::callee::Callee;
 use crate::script::value;
 use crate::trace::{ApprovalEvent, ToolCallEvent};
 use crate::worker::WorkerSpec;
 
 /// Tool results longer than this many characters are cut with a marker.
 pub const MAX_RESULT_CHARS: usize = 100_000;
-
-/// Builtin tools that only read, so a model's batch of them may run concurrently.
-pub const READ_ONLY_TOOLS: &[&str] = &["read_file", "list_files"];
 
 #[derive(Debug, Clone)]
 struct Tool {
@@ -42,7 +40,12 @@ impl Toolbox {
         let mut toolbox = Toolbox::default();
         for entry in &spec.toolsets {
             if let Some(Toolset::Tools(members)) = project.toolset(&entry.name) {
-                members.iter().for_each(|m| toolbox.add(member_tool(m)));
+                for member in &members {
+                    let callee: Callee = member.into();
+                    if let Some(def) = callee.tool_def() {
+                        toolbox.add(Tool { def, callee });
+                    }
+                }
             }
         }
         toolbox
@@ -73,6 +76,7 @@ impl Toolbox {
                 continue;
             };
             let tools = rt
+                .run
                 .mcp
                 .tools(server, config)
                 .await
@@ -88,41 +92,21 @@ impl Toolbox {
                 return Err(CallError::Tool(e.to_string()));
             }
             for t in tools.iter().filter(|t| only.is_none_or(|o| o == t.name)) {
-                let def = ToolDef {
-                    name: crate::mcp::model_tool_name(server, &t.name),
-                    description: t.description.clone(),
-                    parameters: t.input_schema.clone(),
-                };
-                self.add(Tool {
-                    def,
-                    callee: Callee::Mcp {
-                        full: format!("{}{server}.{}", crate::mcp::PREFIX, t.name),
-                        server: server.to_string(),
-                        tool: t.name.clone(),
-                    },
-                });
+                let (def, callee) = crate::runtime::callee::mcp_tool(server, t);
+                self.add(Tool { def, callee });
             }
         }
         Ok(self)
     }
 
-    /// Whether a call of `name` may run concurrently with its neighbours in one model turn:
-    /// workers, read-only builtins and Rhai fns without `@approval`. Writes, shell commands
-    /// and approval-gated fns run alone, in the model's order. Unknown tools are answered at
-    /// once with an error, so they never need ordering.
+    /// Whether a call of `name` may run concurrently with its neighbours in one model turn
+    /// (as its callee's `runs_concurrently` says). Unknown tools are answered at once with an
+    /// error, so they never need ordering.
     pub fn runs_concurrently(&self, name: &str) -> bool {
-        match self
-            .tools
+        self.tools
             .iter()
             .find(|t| t.def.name == name)
-            .map(|t| &t.callee)
-        {
-            None | Some(Callee::Worker(_)) => true,
-            Some(Callee::Fn(f)) => !f.approval_required,
-            Some(Callee::Switch(s)) => !s.code.approval_required,
-            Some(Callee::Tool(_)) => READ_ONLY_TOOLS.contains(&name),
-            Some(Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. }) => false,
-        }
+            .is_none_or(|t| t.callee.runs_concurrently())
     }
 
     /// Definitions sent to the model.
@@ -180,13 +164,7 @@ impl Toolbox {
             name: &call.name,
             input: &args,
         });
-        let needs = match &tool.callee {
-            Callee::Fn(f) => f.approval_required,
-            Callee::Switch(s) => s.code.approval_required,
-            Callee::Worker(_) => false,
-            Callee::Tool(name) => rt.tool_env().needs_approval(name, &args),
-            Callee::Mcp { .. } | Callee::Builtin(_) | Callee::SessionFn { .. } => true,
-        };
+        let needs = tool.callee.needs_approval(&rt.tool_env(), &args);
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
         let request = Request {
             tool: tool.callee.name().to_string(),
@@ -225,48 +203,6 @@ impl Toolbox {
             ) => Err(e),
             Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }
-    }
-}
-
-/// The tool a toolset member gives the model, and the callee that serves it.
-fn member_tool(member: &Member<'_>) -> Tool {
-    match member {
-        Member::Builtin(t) => Tool {
-            def: t.to_def(),
-            callee: Callee::Tool(t.name.to_string()),
-        },
-        Member::Fn(f) => fn_tool(f),
-        Member::Worker(w) => worker_tool(w),
-        Member::Switch(switch) => Tool {
-            def: worker_tool(&switch.worker).def,
-            callee: Callee::Switch(Arc::new(switch.clone())),
-        },
-    }
-}
-
-fn fn_tool(f: &Arc<crate::script::ScriptFn>) -> Tool {
-    Tool {
-        def: ToolDef {
-            name: f.name.clone(),
-            description: f.description.clone(),
-            parameters: f.parameters_schema(),
-        },
-        callee: Callee::Fn(f.clone()),
-    }
-}
-
-fn worker_tool(w: &Arc<WorkerSpec>) -> Tool {
-    let description = w
-        .description
-        .clone()
-        .unwrap_or_else(|| format!("Run the `{}` worker.", w.name));
-    Tool {
-        def: ToolDef {
-            name: w.name.clone(),
-            description,
-            parameters: w.input.clone(),
-        },
-        callee: Callee::Worker(w.clone()),
     }
 }
 

@@ -28,30 +28,32 @@ use crate::worker::input;
 /// Re-asks after an answer that fails the output schema (so at most 1 + this many answers).
 pub const MAX_REASKS: u32 = 2;
 
-/// [`run`] as a task of its own on the runtime's workers, with what it spent. Dropping the
-/// returned future aborts the run; a panic in it resumes in the caller.
-///
-/// A task of its own, because the thread awaiting a run is often not a runtime worker (the
-/// CLI's main thread, a script's blocking thread): the run's model round trips and tool calls
-/// then woke that thread at every event, crossing threads where the HTTP client's connection
-/// tasks run on the workers. A 1,000-call tool loop made 12 context switches per round trip
-/// and spent half its CPU on them (docs/performance.md).
-pub fn spawn(
-    rt: &Arc<Runtime>,
-    ctx: CallCtx,
-    spec: &Arc<WorkerSpec>,
-    input: Value,
-    conversation: Option<Conversation>,
-) -> RunTask {
-    let (rt, spec) = (rt.clone(), spec.clone());
-    RunTask(tokio::spawn(async move {
-        let mut spend = Spend::default();
-        let out = run(&rt, &ctx, &spec, input, conversation.as_ref(), &mut spend).await;
-        (out, spend)
-    }))
+impl Runtime {
+    /// [`run`] as a task of its own on the runtime's workers, with what it spent. Dropping the
+    /// returned future aborts the run; a panic in it resumes in the caller.
+    ///
+    /// A task of its own, because the thread awaiting a run is often not a runtime worker (the
+    /// CLI's main thread, a script's blocking thread): the run's model round trips and tool calls
+    /// then woke that thread at every event, crossing threads where the HTTP client's connection
+    /// tasks run on the workers. A 1,000-call tool loop made 12 context switches per round trip
+    /// and spent half its CPU on them (docs/performance.md).
+    pub(super) fn spawn_worker(
+        self: &Arc<Self>,
+        ctx: CallCtx,
+        spec: &Arc<WorkerSpec>,
+        input: Value,
+        conversation: Option<Conversation>,
+    ) -> RunTask {
+        let (rt, spec) = (self.clone(), spec.clone());
+        RunTask(tokio::spawn(async move {
+            let mut spend = Spend::default();
+            let out = run(&rt, &ctx, &spec, input, conversation.as_ref(), &mut spend).await;
+            (out, spend)
+        }))
+    }
 }
 
-/// A worker run spawned by [`spawn`]. Its type names only its output, so a run whose tools are
+/// A worker run spawned by [`Runtime::spawn_worker`]. Its type names only its output, so a run whose tools are
 /// workers (a recursion through the seam) is still `Send`.
 pub struct RunTask(tokio::task::JoinHandle<(Result<Value, CallError>, Spend)>);
 
@@ -109,7 +111,7 @@ async fn run(
     }
     // Where this turn's messages start.
     let first = messages.len();
-    messages.push(input::user_message(&rt.sandbox, spec, &input)?);
+    messages.push(input::user_message(&rt.run.sandbox, spec, &input)?);
     let model_name = api_name(model.id()).to_owned();
     let (max_tokens, _) = max_tokens(spec, &rt.project().config.defaults);
     // One request grows turn by turn: no per-turn copy of the whole conversation.
@@ -344,7 +346,7 @@ async fn complete(
 ) -> Result<(ModelResponse, String, Option<f64>), CallError> {
     // The budget's reservation of this request's worst case, replaced by its real charge
     // below; a failed or cancelled request releases it.
-    let estimate = if rt.budget.reserves() {
+    let estimate = if rt.run.budget.reserves() {
         let price = crate::model::prices::lookup(model.id(), &rt.project().config.prices);
         Estimate::of(request, price.as_ref())
     } else {
@@ -354,7 +356,7 @@ async fn complete(
         biased;
         () = rt.cancel.cancelled() => return Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => return Err(CallError::Cancelled),
-        r = rt.budget.reserve(estimate) => r?,
+        r = rt.run.budget.reserve(estimate) => r?,
     };
     let started = Instant::now();
     let id = rt.observer.model_request(&ModelRequestEvent {
@@ -365,7 +367,7 @@ async fn complete(
         turn,
         request,
     });
-    let live = rt.live.as_deref().filter(|l| l.wants(ctx.depth));
+    let live = rt.live().map(|l| &**l).filter(|l| l.wants(ctx.depth));
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
             live.delta(&text);

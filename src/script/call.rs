@@ -124,9 +124,9 @@ struct Kept {
     name: ImmutableString,
     /// `None`: the name is something else (a worker, a tool...), resolved at every call.
     target: Option<Direct>,
-    /// When the input is a map literal naming each of the fn's parameters once: the parameter
-    /// index of each key, in the order written.
-    order: Option<Vec<usize>>,
+    /// When the input is a map literal whose keys map onto the target's parameters: where
+    /// each key's value goes (prepared once, by the invoker's own mapping).
+    order: Option<crate::call::Mapping>,
 }
 
 /// What site `site` keeps for `name` in the runtime's current generation, resolving it when
@@ -149,13 +149,11 @@ fn site_target(
         return kept;
     }
     let target = rt.direct(name);
-    let keys = match input.map(|e| &**e) {
-        Some(rhai::Expr::Map(map, _)) => Some(map.0.iter().map(|(key, _)| key.name.as_str())),
-        _ => None,
-    };
-    let order = match (&target, keys) {
-        (Some(Direct::Fn(f)), Some(keys)) => param_order(&f.params, f.params.len(), keys),
-        (Some(Direct::Builtin(b)), Some(keys)) => param_order(b.params, b.required, keys),
+    let order = match (&target, input.map(|e| &**e)) {
+        (Some(target), Some(rhai::Expr::Map(map, _))) => {
+            let keys: Vec<&str> = map.0.iter().map(|(key, _)| key.name.as_str()).collect();
+            target.mapping(&keys)
+        }
         _ => None,
     };
     let kept = Rc::new(Kept {
@@ -166,26 +164,6 @@ fn site_target(
     });
     SITES.with_borrow_mut(|sites| sites[index % SLOTS] = Some((index, kept.clone())));
     Some(kept)
-}
-
-/// The parameter index of each key, when the keys name the first parameters (at least the
-/// `required` ones) once each: the arguments the invoker's mapping would pass (it leaves out
-/// trailing optional parameters not given).
-fn param_order<'a, P: AsRef<str>>(
-    params: &[P],
-    required: usize,
-    keys: impl Iterator<Item = &'a str>,
-) -> Option<Vec<usize>> {
-    let mut order = Vec::with_capacity(params.len());
-    for key in keys {
-        let i = params.iter().position(|p| p.as_ref() == key)?;
-        if order.contains(&i) {
-            return None;
-        }
-        order.push(i);
-    }
-    let given = order.len();
-    (given >= required && order.iter().all(|&i| i < given)).then_some(order)
 }
 
 fn parse(
@@ -278,8 +256,8 @@ fn eval(
         // A map literal of the fn's parameters: its values go straight to their places.
         let args = match (order, inputs.get(1).map(|e| &**e)) {
             (Some(order), Some(rhai::Expr::Map(map, _))) => {
-                let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.len());
-                for ((_, value), &i) in map.0.iter().zip(order) {
+                let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.count);
+                for ((_, value), &i) in map.0.iter().zip(&order.slots) {
                     args[i] = ctx.eval_expression_tree(&value.into())?;
                 }
                 DirectArgs::Mapped(args)
@@ -374,33 +352,5 @@ pub fn call_error(e: CallError, pos: Position) -> Box<EvalAltResult> {
             pos,
         )),
         other => runtime_error(other.one_line(), pos),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::param_order;
-
-    /// A map literal maps straight to parameters only when its keys name each parameter once
-    /// (a fn), or the first ones, the required ones included (a builtin).
-    #[test]
-    fn map_literal_keys_in_parameter_order() {
-        let params = vec!["a".to_string(), "b".to_string()];
-        let order = |keys: &[&str]| param_order(&params, 2, keys.iter().copied());
-        assert_eq!(order(&["b", "a"]), Some(vec![1, 0]));
-        assert_eq!(order(&["a", "b"]), Some(vec![0, 1]));
-        assert_eq!(order(&["a"]), None);
-        assert_eq!(order(&["a", "a"]), None);
-        assert_eq!(order(&["a", "c"]), None);
-        assert_eq!(
-            param_order::<&str>(&[], 0, std::iter::empty()),
-            Some(vec![])
-        );
-        let optional = ["path", "default", "more"];
-        let order = |keys: &[&str]| param_order(&optional, 1, keys.iter().copied());
-        assert_eq!(order(&["path"]), Some(vec![0]));
-        assert_eq!(order(&["default", "path"]), Some(vec![1, 0]));
-        assert_eq!(order(&["default"]), None);
-        assert_eq!(order(&["path", "more"]), None);
     }
 }

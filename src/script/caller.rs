@@ -72,12 +72,26 @@ pub enum Direct {
     Builtin(&'static crate::script::builtins::Builtin),
 }
 
+impl Direct {
+    /// The [`Mapping`](crate::call::Mapping) of a map literal's `keys` onto this target's
+    /// parameters, as the invoker would map them; `None` when they do not map (the invoker
+    /// then says why, at each call).
+    pub fn mapping(&self, keys: &[&str]) -> Option<crate::call::Mapping> {
+        match self {
+            Direct::Fn(f) => crate::call::mapping(&f.name, &f.params, f.params.len(), keys),
+            Direct::Builtin(b) => crate::call::mapping(b.name, b.params, b.required, keys),
+        }
+        .ok()
+    }
+}
+
 /// The input of [`Caller::call_direct`].
 pub enum DirectArgs {
     /// The caller's input, mapped by parameter name by the invoker.
     Input(Input),
-    /// Arguments already in parameter order (a map literal whose keys are the parameters);
-    /// the invoker still checks a fn's declared types. Inline up to three: no allocation.
+    /// Arguments already in parameter order (a map literal placed by the call site's kept
+    /// [`Direct::mapping`]); the invoker still checks a fn's declared types. Inline up to
+    /// three: no allocation.
     Mapped(rhai::StaticVec<rhai::Dynamic>),
 }
 

@@ -56,6 +56,12 @@ impl Server {
             }
             None => (self.observer.clone(), None),
         };
+        let prompter = ask.map(|peer| {
+            Arc::new(Elicit {
+                peer,
+                handle: tokio::runtime::Handle::current(),
+            }) as Arc<dyn crate::approval::Prompter>
+        });
         let rt = match setup::runtime_logged_as(
             &self.settings,
             None,
@@ -63,6 +69,7 @@ impl Server {
             Some(observer),
             None,
             &command,
+            prompter,
         ) {
             Ok(rt) => rt,
             Err(e) => return failure(e),
@@ -75,15 +82,6 @@ impl Server {
             cancel.cancel();
         });
         let _watching = AbortOnDrop(watcher);
-        if let Some(peer) = ask {
-            let prompter = Arc::new(Elicit {
-                peer,
-                handle: rt.handle.clone(),
-            });
-            if let Err(e) = rt.set_prompter(prompter) {
-                return failure(e.into());
-            }
-        }
         let out = match rt.resolve(tool.name()) {
             Ok(callee) => {
                 let top = CallCtx::default();

@@ -1,0 +1,66 @@
+//! The approval gate of a runtime (DESIGN §6): built from the project's `[approvals]` rules,
+//! the mode in force, the project's policy fn (`fn approve(request)`) and who approvals are
+//! asked of (a face's prompter, the terminal, or nobody when serving MCP clients). The runtime
+//! builds one with every reload and mode change.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Weak};
+
+use crate::approval::{Gate, Mode, Prompter, Request, TerminalPrompter};
+use crate::config::Decision;
+use crate::project::{Project, ProjectError};
+use crate::script::caller::Caller;
+
+/// What a gate is built from besides the project.
+pub(super) struct GateInputs<'a> {
+    /// The approval mode in force (the session's, else the command line's).
+    pub mode: Mode,
+    /// Who approvals are asked of, when a face said.
+    pub prompter: Option<&'a Arc<dyn Prompter>>,
+    /// Serving MCP clients: never the terminal.
+    pub serving: bool,
+    /// Where the policy fn is called.
+    pub caller: Weak<dyn Caller>,
+}
+
+/// The approval gate for `project`: the mode, its rules and policy fn, the prompter (or the
+/// terminal prompt, never when serving MCP clients).
+pub(super) fn build(project: &Project, inputs: GateInputs<'_>) -> Result<Gate, ProjectError> {
+    let mut gate = Gate::new(inputs.mode, &project.config.approvals)
+        .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
+    if project.fns.contains_key(POLICY_FN) {
+        let caller = inputs.caller;
+        gate = gate.with_policy(Box::new(move |req| policy(&caller, req)));
+    }
+    if let Some(prompter) = inputs.prompter {
+        gate = gate.with_prompter(Box::new(prompter.clone()));
+    } else if inputs.serving {
+        gate = gate.with_headless(crate::approval::Headless::McpClient);
+    } else if std::io::stderr().is_terminal()
+        && let Some(prompter) = TerminalPrompter::detect()
+    {
+        gate = gate.with_prompter(Box::new(prompter));
+    }
+    Ok(gate)
+}
+
+/// The Rhai fn that decides approvals when defined (DESIGN §6).
+pub const POLICY_FN: &str = "approve";
+
+/// Ask the project's `fn approve(request)` about a tool call.
+fn policy(caller: &Weak<dyn Caller>, req: &Request) -> Result<Option<Decision>, String> {
+    let caller = caller.upgrade().ok_or("runtime is gone")?;
+    let request = serde_json::json!({"tool": req.tool, "args": req.args, "chain": req.chain});
+    let answer = caller
+        .run_fn(POLICY_FN, vec![request])
+        .map_err(|e| e.to_string())?;
+    match answer.as_str() {
+        Some("approve") => Ok(Some(Decision::Approve)),
+        Some("reject") => Ok(Some(Decision::Reject)),
+        Some("prompt") => Ok(Some(Decision::Prompt)),
+        None if answer.is_null() => Ok(None),
+        _ => Err(format!(
+            "`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}"
+        )),
+    }
+}
