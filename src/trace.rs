@@ -8,6 +8,7 @@
 mod fanout;
 pub mod http_log;
 mod jsonl;
+pub mod otel;
 pub mod read;
 
 pub use fanout::Fanout;

@@ -23,6 +23,7 @@ mod log_query;
 mod mcp;
 mod mcp_serve;
 mod models;
+mod otel;
 mod new_users;
 mod proptests;
 mod providers;

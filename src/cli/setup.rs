@@ -41,10 +41,11 @@ pub fn wait_for_logs() -> Result<(), Error> {
 }
 
 /// `settings` for a command whose calls are not live traffic (`check`, `list`, `test`,
-/// `stabilize`): they stay out of the run log.
+/// `stabilize`): they stay out of the run log and out of OpenTelemetry export.
 pub fn unlogged(settings: &Settings) -> Settings {
     Settings {
         log: false,
+        otel: None,
         ..settings.clone()
     }
 }
@@ -110,9 +111,14 @@ pub fn runtime_logged_as(
     } else {
         None
     };
-    let observer = match &run_log {
-        Some(log) => Fanout::of(vec![observer, log.clone()]),
-        None => observer,
+    let mut observers = vec![observer];
+    if let Some(log) = &run_log {
+        observers.push(log.clone());
+    }
+    observers.extend(otel_observer(settings, entry)?);
+    let observer = match observers.len() {
+        1 => observers.remove(0),
+        _ => Fanout::of(observers),
     };
     let rt = Runtime::with_live(
         settings.clone(),
@@ -128,6 +134,36 @@ pub fn runtime_logged_as(
         rt.set_run_log(log);
     }
     Ok(rt)
+}
+
+/// The OpenTelemetry exporter of a run, when export is configured (nothing is built when it
+/// is not). Its root span is named after the script `entry` (else `run`) and is a child of
+/// the `TRACEPARENT` of the environment when there is a valid one.
+fn otel_observer(
+    settings: &Settings,
+    entry: Option<&Path>,
+) -> Result<Option<Arc<dyn Observer>>, Error> {
+    let Some(otel) = &settings.otel else {
+        return Ok(None);
+    };
+    let label = entry
+        .and_then(Path::file_name)
+        .map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
+    let remote = std::env::var(crate::env_vars::TRACEPARENT)
+        .ok()
+        .and_then(|tp| {
+            let state = std::env::var(crate::env_vars::TRACESTATE).ok();
+            crate::trace::otel::parse_traceparent(&tp, state.as_deref())
+        });
+    let warn: crate::trace::otel::Warn = Arc::new(crate::report::note);
+    let exporter = crate::trace::otel::OtelObserver::start(otel, &label, remote, warn)
+        .map_err(|e| {
+            Error::usage(e.to_string()).with_help(
+                "check OTEL_EXPORTER_OTLP_ENDPOINT or `[otel] endpoint` in llm-do.toml \
+                 (docs/observability.md)",
+            )
+        })?;
+    Ok(Some(Arc::new(exporter)))
 }
 
 /// The observer for verbosity `verbosity` and an optional trace file.
