@@ -98,7 +98,8 @@ async fn collector() -> MockServer {
 /// its result.
 fn shouter() -> Test {
     Test::new()
-        .config("")
+        // $1 a token in, $2 out: every cost is a whole number of dollars.
+        .config("[prices.test]\ninput = 1000000.0\noutput = 2000000.0\n")
         .worker(
             "shouter",
             "---\nmodel: test\ntoolsets: [shout]\n---\nShout it.\n",
@@ -196,8 +197,8 @@ async fn every_call_is_a_span_in_one_tree_per_run() {
         ("llm.token_count.completion".into(), json!(tout)),
         ("llm.token_count.total".into(), json!(tin + tout)),
     ]);
-    // The `test` model is free: a known cost of 0.
-    expected_agent.insert("llm_do.cost_usd".into(), json!(0.0));
+    // Priced by `[prices.test]`.
+    expected_agent.insert("llm_do.cost_usd".into(), json!((tin + 2 * tout) as f64));
     assert_eq!(agent.attrs, expected_agent);
     assert_eq!(
         agent.events,
@@ -288,7 +289,7 @@ async fn the_project_config_turns_export_on() {
             server.uri()
         ))
         .script("lib", "fn boom() { throw \"boom\"; }\n")
-        .file("main.rhai", "boom()");
+        .file("main.rhai", "call(\"boom\", #{})");
     let (_t, out) = run(t, &["main.rhai"]).await;
     out.status(1);
     let spans = spans(&server).await;
