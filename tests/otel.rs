@@ -349,3 +349,60 @@ async fn an_unreachable_collector_warns_once_and_the_run_succeeds() {
         out.stderr
     );
 }
+
+/// Ctrl-C in the middle of a run: the spans of what ran, the interrupted call's (an error)
+/// and the run's root still reach the collector before the process exits 130.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_run_still_exports_its_spans() {
+    let server = collector().await;
+    let t = shouter()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.uri())
+        .file(
+            "main.rhai",
+            "call(\"shouter\", \"hi\");\nwrite_text(\"out/ready.txt\", \"1\");\ncall(\"sleep\", #{ms: 600000});\n",
+        );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = t
+            .command(&["main.rhai"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn llm-do");
+        let ready = t.path().join("out/ready.txt");
+        // Polls for progress; gives up only after a very long time (never a timed assertion).
+        for _ in 0..12_000 {
+            if ready.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(ready.exists(), "the script never got to its sleep");
+        // Give the write time to return and the sleep to start (as tests/interrupts.rs does).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(kill.success());
+        child.wait().unwrap().code()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, Some(130));
+    let spans = spans(&server).await;
+    let mut names: Vec<(&str, i32)> = spans.iter().map(|s| (s.name.as_str(), s.status)).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            ("chat test", 0),
+            ("chat test", 0),
+            ("execute_tool shout", 0),
+            ("execute_tool sleep", 2),
+            ("invoke_agent shouter", 0),
+            ("llm-do main.rhai", 0),
+        ]
+    );
+    let root = by_name(&spans, "llm-do main.rhai")[0];
+    assert_eq!(by_name(&spans, "execute_tool sleep")[0].parent, root.id);
+}
