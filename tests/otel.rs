@@ -406,3 +406,50 @@ async fn an_interrupted_run_still_exports_its_spans() {
     let root = by_name(&spans, "llm-do main.rhai")[0];
     assert_eq!(by_name(&spans, "execute_tool sleep")[0].parent, root.id);
 }
+
+/// A `[stabilize]` switch's calls are events of the span enclosing them (here the run's
+/// root), saying which side served; the side that ran is a span of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stabilize_switch_says_which_side_served() {
+    let server = collector().await;
+    let t = Test::new()
+        .config("[stabilize]\ntriage = \"code\"\n")
+        .fake_triage_worker()
+        .script(
+            "triage",
+            "/// message: string\nfn triage(message) { if message == \"???\" { return defer(); } #{category: \"bug\"} }\n",
+        )
+        .file(
+            "main.rhai",
+            "[call(\"triage\", #{message: \"it crashes\"}).category, call(\"triage\", #{message: \"???\"}).category]",
+        )
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.uri());
+    let (_t, out) = run(t, &["main.rhai", "--json"]).await;
+    out.status(0);
+    assert_eq!(out.json(), json!(["bug", "bug"]));
+    let spans = spans(&server).await;
+    let root = by_name(&spans, "llm-do main.rhai")[0];
+    let event = |served: &str, deferred: bool| {
+        (
+            "llm_do.stabilize".to_string(),
+            BTreeMap::from([
+                ("llm_do.name".to_string(), json!("triage")),
+                ("llm_do.stabilize.mode".into(), json!("code")),
+                ("llm_do.stabilize.served".into(), json!(served)),
+                ("llm_do.stabilize.deferred".into(), json!(deferred)),
+            ]),
+        )
+    };
+    assert_eq!(root.events, [event("code", false), event("worker", true)]);
+    // Both fn calls ran, and the worker answered the deferred one.
+    let mut names: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.parent == root.id)
+        .map(|s| s.name.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["execute_tool triage", "execute_tool triage", "invoke_agent triage"]
+    );
+}

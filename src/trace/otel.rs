@@ -35,6 +35,7 @@ use opentelemetry_sdk::trace::{
 
 use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
+    SwitchServed,
 };
 use crate::approval::Verdict;
 use crate::model::Usage;
@@ -73,10 +74,14 @@ pub mod attr {
     pub const COST: &str = "llm_do.cost_usd";
     /// A model exchange's round trip within its worker run, from 0.
     pub const TURN: &str = "llm_do.turn";
-    /// A `[stabilize]` switch: its mode and the side that served (`worker` or `code`).
+    /// The span event of a `[stabilize]` switch's call (on the span of the call enclosing
+    /// it), and its attributes: the mode, the side that served (`worker` or `code`), whether
+    /// the fn deferred and, in shadow modes, whether both sides agreed.
+    pub const STABILIZE_EVENT: &str = "llm_do.stabilize";
     pub const STABILIZE_MODE: &str = "llm_do.stabilize.mode";
     pub const STABILIZE_SERVED: &str = "llm_do.stabilize.served";
     pub const STABILIZE_DEFERRED: &str = "llm_do.stabilize.deferred";
+    pub const STABILIZE_AGREED: &str = "llm_do.stabilize.agreed";
     /// The span event of an approval decision, and its attributes.
     pub const APPROVAL_EVENT: &str = "llm_do.approval";
     pub const TOOL: &str = "llm_do.tool";
@@ -406,6 +411,21 @@ impl Observer for OtelObserver {
             Err(msg) => span.set_status(Status::error(msg.clone())),
         }
         span.end();
+    }
+
+    fn switch_served(&self, e: &SwitchServed) {
+        let mut attrs = vec![
+            KeyValue::new(attr::NAME, e.name.to_owned()),
+            KeyValue::new(attr::STABILIZE_MODE, e.mode.to_owned()),
+            KeyValue::new(attr::STABILIZE_SERVED, e.served.to_owned()),
+            KeyValue::new(attr::STABILIZE_DEFERRED, e.deferred),
+        ];
+        if let Some(agreed) = e.agreed {
+            attrs.push(KeyValue::new(attr::STABILIZE_AGREED, agreed));
+        }
+        self.parent_cx(e.parent)
+            .span()
+            .add_event(attr::STABILIZE_EVENT, attrs);
     }
 
     /// End what is still open (an interrupted run's calls), then the root, and wait (bounded)
