@@ -103,9 +103,9 @@ pub struct Limits {
 /// Where OpenTelemetry spans go, when export is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtelSettings {
-    /// The OTLP/HTTP traces URL from `[otel] endpoint` (with `/v1/traces` appended); `None`
-    /// when the standard `OTEL_EXPORTER_OTLP_*` environment names it (the exporter reads it).
-    pub endpoint: Option<String>,
+    /// The OTLP/HTTP traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `[otel] endpoint` with `/v1/traces` appended.
+    pub endpoint: String,
     /// `service.name` of the spans: `[otel] service_name`, else `llm-do`; `None` when
     /// `OTEL_SERVICE_NAME` names it (the SDK reads it).
     pub service_name: Option<String>,
@@ -128,13 +128,14 @@ impl OtelSettings {
         if set(OTEL_SDK_DISABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
             return None;
         }
-        let from_env =
-            set(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).is_some() || set(OTEL_EXPORTER_OTLP_ENDPOINT).is_some();
-        let endpoint = match (from_env, endpoint.filter(|e| !e.trim().is_empty())) {
-            (true, _) => None,
-            (false, Some(base)) => Some(traces_url(base)),
-            (false, None) => return None,
-        };
+        let endpoint = set(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+            .map(|url| url.trim().to_owned())
+            .or_else(|| set(OTEL_EXPORTER_OTLP_ENDPOINT).map(|base| traces_url(&base)))
+            .or_else(|| {
+                endpoint
+                    .filter(|e| !e.trim().is_empty())
+                    .map(traces_url)
+            })?;
         let service_name = match set(OTEL_SERVICE_NAME) {
             Some(_) => None,
             None => Some(service_name.unwrap_or("llm-do").to_owned()),
@@ -146,7 +147,7 @@ impl OtelSettings {
     }
 }
 
-/// The OTLP/HTTP traces URL under a base endpoint (as the exporter does for
+/// The OTLP/HTTP traces URL under a base endpoint (as the OpenTelemetry SDKs do with
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
 fn traces_url(base: &str) -> String {
     format!("{}/v1/traces", base.trim().trim_end_matches('/'))
@@ -166,7 +167,7 @@ mod tests {
         assert_eq!(
             OtelSettings::resolve(Some("http://h:4318/"), None, env(&[])),
             Some(OtelSettings {
-                endpoint: Some("http://h:4318/v1/traces".into()),
+                endpoint: "http://h:4318/v1/traces".into(),
                 service_name: Some("llm-do".into()),
             })
         );
@@ -175,9 +176,17 @@ mod tests {
         assert_eq!(
             OtelSettings::resolve(Some("http://h:4318"), Some("x"), env(&vars)),
             Some(OtelSettings {
-                endpoint: None,
+                endpoint: "http://e:4318/v1/traces".into(),
                 service_name: None,
             })
+        );
+        let traces = [
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t/otlp/traces"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+        ];
+        assert_eq!(
+            OtelSettings::resolve(None, None, env(&traces)).map(|o| o.endpoint),
+            Some("https://t/otlp/traces".into())
         );
         let off = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"), ("OTEL_SDK_DISABLED", "true")];
         assert_eq!(OtelSettings::resolve(Some("http://h"), None, env(&off)), None);

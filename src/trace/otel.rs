@@ -216,10 +216,11 @@ impl OtelObserver {
         let mut builder = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(settings.endpoint.clone())
             .with_timeout(EXPORT_TIMEOUT)
             .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
-        if let Some(endpoint) = &settings.endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
+        if settings.endpoint.starts_with("http://") {
+            builder = builder.with_http_client(plain_http_client()?);
         }
         let exporter = builder.build().map_err(|e| OtelError(e.to_string()))?;
         let exporter = Warned {
@@ -286,6 +287,22 @@ impl OtelObserver {
     fn take(&self, id: u64) -> Option<Context> {
         crate::sync::lock(&self.open).remove(&id)
     }
+}
+
+/// A client for a plain `http://` collector (Phoenix, Jaeger or an OpenTelemetry Collector on
+/// the machine): without TLS roots, whose loading costs more than the rest of export in a
+/// short run. Built on a thread of its own, as a blocking client must be outside an async
+/// runtime.
+fn plain_http_client() -> Result<reqwest::blocking::Client, OtelError> {
+    std::thread::spawn(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .tls_certs_only([])
+            .build()
+    })
+    .join()
+    .map_err(|_| OtelError("the thread building the HTTP client failed".into()))?
+    .map_err(|e| OtelError(e.to_string()))
 }
 
 /// The attributes of a call's span as it starts.
