@@ -131,11 +131,7 @@ impl OtelSettings {
         let endpoint = set(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
             .map(|url| url.trim().to_owned())
             .or_else(|| set(OTEL_EXPORTER_OTLP_ENDPOINT).map(|base| traces_url(&base)))
-            .or_else(|| {
-                endpoint
-                    .filter(|e| !e.trim().is_empty())
-                    .map(traces_url)
-            })?;
+            .or_else(|| endpoint.filter(|e| !e.trim().is_empty()).map(traces_url))?;
         let service_name = match set(OTEL_SERVICE_NAME) {
             Some(_) => None,
             None => Some(service_name.unwrap_or("llm-do").to_owned()),
@@ -158,7 +154,11 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
@@ -172,7 +172,10 @@ mod tests {
             })
         );
         // The environment wins over llm-do.toml and is left to the exporter to read.
-        let vars = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"), ("OTEL_SERVICE_NAME", "svc")];
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+            ("OTEL_SERVICE_NAME", "svc"),
+        ];
         assert_eq!(
             OtelSettings::resolve(Some("http://h:4318"), Some("x"), env(&vars)),
             Some(OtelSettings {
@@ -181,15 +184,27 @@ mod tests {
             })
         );
         let traces = [
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://t/otlp/traces"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://t/otlp/traces",
+            ),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
         ];
         assert_eq!(
             OtelSettings::resolve(None, None, env(&traces)).map(|o| o.endpoint),
             Some("https://t/otlp/traces".into())
         );
-        let off = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"), ("OTEL_SDK_DISABLED", "true")];
-        assert_eq!(OtelSettings::resolve(Some("http://h"), None, env(&off)), None);
-        assert_eq!(OtelSettings::resolve(None, None, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])), None);
+        let off = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ];
+        assert_eq!(
+            OtelSettings::resolve(Some("http://h"), None, env(&off)),
+            None
+        );
+        assert_eq!(
+            OtelSettings::resolve(None, None, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])),
+            None
+        );
     }
 }

@@ -32,18 +32,17 @@ fn value(v: &Option<AnyValue>) -> Value {
         Some(any_value::Value::IntValue(i)) => json!(i),
         Some(any_value::Value::DoubleValue(d)) => json!(d),
         Some(any_value::Value::BoolValue(b)) => json!(b),
-        Some(any_value::Value::ArrayValue(a)) => Value::Array(
-            a.values
-                .iter()
-                .map(|v| value(&Some(v.clone())))
-                .collect(),
-        ),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(|v| value(&Some(v.clone()))).collect())
+        }
         other => panic!("unexpected attribute value {other:?}"),
     }
 }
 
 fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, Value> {
-    kvs.iter().map(|kv| (kv.key.clone(), value(&kv.value))).collect()
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), value(&kv.value)))
+        .collect()
 }
 
 /// Every span of every OTLP request `server` received, in the order they arrived.
@@ -53,7 +52,10 @@ async fn spans(server: &MockServer) -> Vec<Span> {
         let decoded = ExportTraceServiceRequest::decode(request.body.as_slice())
             .expect("an OTLP protobuf body");
         for rs in decoded.resource_spans {
-            let resource = rs.resource.map(|r| attributes(&r.attributes)).unwrap_or_default();
+            let resource = rs
+                .resource
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default();
             let service = resource.get("service.name").cloned().unwrap_or(Value::Null);
             for ss in rs.scope_spans {
                 for s in ss.spans {
@@ -104,7 +106,10 @@ fn shouter() -> Test {
             "shouter",
             "---\nmodel: test\ntoolsets: [shout]\n---\nShout it.\n",
         )
-        .script("lib", "/// text: string\nfn shout(text) { text.to_upper() }\n")
+        .script(
+            "lib",
+            "/// text: string\nfn shout(text) { text.to_upper() }\n",
+        )
 }
 
 /// Run `t` with `args` off the async runtime (the binary is a blocking child process).
@@ -154,7 +159,10 @@ async fn every_call_is_a_span_in_one_tree_per_run() {
 
     let root = by_name(&spans, "llm-do run")[0];
     assert_eq!(root.parent, "");
-    assert_eq!(root.attrs, BTreeMap::from([("openinference.span.kind".into(), json!("CHAIN"))]));
+    assert_eq!(
+        root.attrs,
+        BTreeMap::from([("openinference.span.kind".into(), json!("CHAIN"))])
+    );
     let agent = by_name(&spans, "invoke_agent shouter")[0];
     assert_eq!(agent.parent, root.id);
     let tool = by_name(&spans, "execute_tool shout")[0];
@@ -172,11 +180,15 @@ async fn every_call_is_a_span_in_one_tree_per_run() {
         .iter()
         .find(|r| r["name"] == "shouter")
         .unwrap_or_else(|| panic!("no shouter row in {logged:#}"));
-    let (tin, tout) = (row["tokens_in"].as_i64().unwrap(), row["tokens_out"].as_i64().unwrap());
+    let (tin, tout) = (
+        row["tokens_in"].as_i64().unwrap(),
+        row["tokens_out"].as_i64().unwrap(),
+    );
     assert!(tin > 0 && tout > 0, "{row:#}");
     let tokens = |s: &Span, key: &str| s.attrs[key].as_i64().unwrap();
     assert_eq!(
-        tokens(chats[0], "gen_ai.usage.input_tokens") + tokens(chats[1], "gen_ai.usage.input_tokens"),
+        tokens(chats[0], "gen_ai.usage.input_tokens")
+            + tokens(chats[1], "gen_ai.usage.input_tokens"),
         tin
     );
     assert_eq!(
@@ -321,7 +333,10 @@ async fn without_an_endpoint_nothing_is_exported() {
         out.status(0);
         assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("HELLO\n", ""));
     }
-    assert_eq!(server.received_requests().await.unwrap_or_default().len(), 0);
+    assert_eq!(
+        server.received_requests().await.unwrap_or_default().len(),
+        0
+    );
 }
 
 /// A collector that cannot be reached costs one warning on stderr, never the run.
@@ -343,7 +358,8 @@ async fn an_unreachable_collector_warns_once_and_the_run_succeeds() {
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{}", out.stderr);
     assert!(
-        lines[0].starts_with("llm-do: warning: cannot send traces to the OpenTelemetry collector (")
+        lines[0]
+            .starts_with("llm-do: warning: cannot send traces to the OpenTelemetry collector (")
             && lines[0].ends_with("); the run goes on without them"),
         "{}",
         out.stderr
@@ -450,6 +466,10 @@ async fn a_stabilize_switch_says_which_side_served() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["execute_tool triage", "execute_tool triage", "invoke_agent triage"]
+        [
+            "execute_tool triage",
+            "execute_tool triage",
+            "invoke_agent triage"
+        ]
     );
 }

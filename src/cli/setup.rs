@@ -156,8 +156,8 @@ fn otel_observer(
             crate::trace::otel::parse_traceparent(&tp, state.as_deref())
         });
     let warn: crate::trace::otel::Warn = Arc::new(crate::report::note);
-    let exporter = crate::trace::otel::OtelObserver::start(otel, &label, remote, warn)
-        .map_err(|e| {
+    let exporter =
+        crate::trace::otel::OtelObserver::start(otel, &label, remote, warn).map_err(|e| {
             Error::usage(e.to_string()).with_help(
                 "check OTEL_EXPORTER_OTLP_ENDPOINT or `[otel] endpoint` in llm-do.toml \
                  (docs/observability.md)",

@@ -21,16 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
-    TraceState, Tracer as _, TracerProvider as _,
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData,
-    SpanExporter,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
 };
 
 use super::{
@@ -113,7 +112,9 @@ pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<
         return None;
     };
     let hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     // Version ff is invalid; version 00 has exactly four fields, later ones may add more.
     if !hex(version, 2) || *version == "ff" || (*version == "00" && !rest.is_empty()) {
@@ -155,7 +156,9 @@ struct Warned {
 
 impl std::fmt::Debug for Warned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Warned").field("inner", &self.inner).finish()
+        f.debug_struct("Warned")
+            .field("inner", &self.inner)
+            .finish()
     }
 }
 
@@ -343,7 +346,10 @@ fn usage_attributes(u: &Usage) -> Vec<KeyValue> {
         ),
     ];
     if u.cache_read_tokens > 0 {
-        attrs.push(KeyValue::new(attr::CACHE_READ_TOKENS, n(u.cache_read_tokens)));
+        attrs.push(KeyValue::new(
+            attr::CACHE_READ_TOKENS,
+            n(u.cache_read_tokens),
+        ));
     }
     if u.cache_write_tokens > 0 {
         attrs.push(KeyValue::new(
@@ -422,7 +428,12 @@ impl Observer for OtelObserver {
                 span.set_attributes(usage_attributes(&r.usage));
                 span.set_attribute(KeyValue::new(
                     attr::FINISH_REASONS,
-                    Value::Array(vec![opentelemetry::StringValue::from(r.finish.as_str().to_owned())].into()),
+                    Value::Array(
+                        vec![opentelemetry::StringValue::from(
+                            r.finish.as_str().to_owned(),
+                        )]
+                        .into(),
+                    ),
                 ));
             }
             Err(msg) => span.set_status(Status::error(msg.clone())),
@@ -451,7 +462,10 @@ impl Observer for OtelObserver {
         let Some(root) = crate::sync::lock(&self.root).take() else {
             return Ok(());
         };
-        let open: Vec<Context> = crate::sync::lock(&self.open).drain().map(|(_, c)| c).collect();
+        let open: Vec<Context> = crate::sync::lock(&self.open)
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
         for cx in open {
             cx.span().set_status(Status::error("the run ended first"));
             cx.span().end();
@@ -501,7 +515,10 @@ mod tests {
 
     #[test]
     fn model_ids_split_into_provider_and_model() {
-        assert_eq!(split_model("anthropic:claude-haiku-4-5"), ("anthropic", "claude-haiku-4-5"));
+        assert_eq!(
+            split_model("anthropic:claude-haiku-4-5"),
+            ("anthropic", "claude-haiku-4-5")
+        );
         assert_eq!(split_model("test"), ("test", "test"));
     }
 }
