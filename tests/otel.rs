@@ -23,6 +23,7 @@ struct Span {
     events: Vec<(String, BTreeMap<String, Value>)>,
     /// 0 unset, 1 ok, 2 error.
     status: i32,
+    status_message: String,
     service: Value,
 }
 
@@ -70,7 +71,8 @@ async fn spans(server: &MockServer) -> Vec<Span> {
                             .iter()
                             .map(|e| (e.name.clone(), attributes(&e.attributes)))
                             .collect(),
-                        status: s.status.map_or(0, |st| st.code),
+                        status: s.status.as_ref().map_or(0, |st| st.code),
+                        status_message: s.status.map(|st| st.message).unwrap_or_default(),
                         service: service.clone(),
                     });
                 }
@@ -472,4 +474,52 @@ async fn a_stabilize_switch_says_which_side_served() {
             "invoke_agent triage"
         ]
     );
+}
+
+/// No secret reaches a collector: a provider error that echoes the API key is exported
+/// redacted (as every error message is), and a call's input is not exported at all.
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_carry_neither_keys_nor_inputs() {
+    let key = "sk-otel-secret-7f3a9";
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": {"message": format!("Incorrect API key provided: {key}")}
+        })))
+        .mount(&provider)
+        .await;
+    let server = collector().await;
+    let t = Test::new()
+        .config(&format!(
+            "[providers.local]\nbase_url = \"{}/v1\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\n",
+            provider.uri()
+        ))
+        .worker("w", "---\nmodel: local:m\n---\nSay hello.\n")
+        .env("LOCAL_KEY", key)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.uri());
+    let (_t, out) = run(t, &["run", "w", "my password is hunter2"]).await;
+    out.status(1);
+    let bodies: Vec<Vec<u8>> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert!(!bodies.is_empty());
+    for body in &bodies {
+        let text = String::from_utf8_lossy(body);
+        assert!(!text.contains(key), "the key was exported: {text}");
+        assert!(!text.contains("hunter2"), "the input was exported: {text}");
+    }
+    let spans = spans(&server).await;
+    let chat = by_name(&spans, "chat m")[0];
+    assert_eq!(chat.status, 2, "{chat:#?}");
+    // The provider's message is there, with the key redacted.
+    assert!(
+        chat.status_message
+            .contains("Incorrect API key provided: <redacted>"),
+        "{chat:#?}"
+    );
+    assert_eq!(by_name(&spans, "invoke_agent w")[0].status, 2);
 }
