@@ -523,3 +523,20 @@ async fn spans_carry_neither_keys_nor_inputs() {
     );
     assert_eq!(by_name(&spans, "invoke_agent w")[0].status, 2);
 }
+
+/// A malformed endpoint is a mistake in the setup, said before anything runs (exit 2), not a
+/// collector that is down.
+#[test]
+fn a_malformed_endpoint_is_a_usage_error() {
+    let out = shouter()
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318")
+        .run_with(&["run", "shouter", "hello"]);
+    out.status(2);
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        (
+            "",
+            "error: cannot set up OpenTelemetry export: invalid exporter configuration: endpoint: invalid endpoint 'localhost:4318/v1/traces': invalid format\n  hint: check OTEL_EXPORTER_OTLP_ENDPOINT or `[otel] endpoint` in llm-do.toml (docs/observability.md)\n"
+        )
+    );
+}

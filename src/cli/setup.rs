@@ -95,6 +95,8 @@ pub fn runtime_logged_as(
             settings.trace.as_deref().filter(|_| trace),
         )?,
     };
+    // Before the run log opens: a malformed endpoint stops the command before anything starts.
+    let otel = otel_observer(settings, entry)?;
     let run_log = if settings.log {
         let path = crate::log::path_in(&settings.root);
         let log = RunLog::start_with(
@@ -115,7 +117,7 @@ pub fn runtime_logged_as(
     if let Some(log) = &run_log {
         observers.push(log.clone());
     }
-    observers.extend(otel_observer(settings, entry)?);
+    observers.extend(otel);
     let observer = match observers.len() {
         1 => observers.remove(0),
         _ => Fanout::of(observers),
