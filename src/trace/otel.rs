@@ -477,6 +477,14 @@ impl Observer for OtelObserver {
     }
 }
 
+/// A run that ends without [`Observer::flush`] (a path that skips the exit work) still ends
+/// its root and sends what it has; after a flush this does nothing.
+impl Drop for OtelObserver {
+    fn drop(&mut self) {
+        let _ = Observer::flush(self);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,6 +519,41 @@ mod tests {
             )
             .is_some_and(|sc| !sc.is_sampled())
         );
+    }
+
+    #[test]
+    fn cache_tokens_are_attributes_only_when_there_are_some() {
+        let keys = |u: &Usage| -> Vec<(String, i64)> {
+            usage_attributes(u)
+                .into_iter()
+                .map(|kv| match kv.value {
+                    Value::I64(n) => (kv.key.to_string(), n),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let plain = Usage {
+            input_tokens: 10,
+            output_tokens: 3,
+            ..Usage::default()
+        };
+        let cached = Usage {
+            cache_read_tokens: 7,
+            cache_write_tokens: 2,
+            ..plain
+        };
+        let base = vec![
+            ("gen_ai.usage.input_tokens".to_string(), 10),
+            ("gen_ai.usage.output_tokens".into(), 3),
+            ("llm.token_count.prompt".into(), 10),
+            ("llm.token_count.completion".into(), 3),
+            ("llm.token_count.total".into(), 13),
+        ];
+        assert_eq!(keys(&plain), base);
+        let mut with_cache = base;
+        with_cache.push(("gen_ai.usage.cache_read.input_tokens".into(), 7));
+        with_cache.push(("gen_ai.usage.cache_creation.input_tokens".into(), 2));
+        assert_eq!(keys(&cached), with_cache);
     }
 
     #[test]
