@@ -225,7 +225,10 @@ impl OtelObserver {
         if settings.endpoint.starts_with("http://") {
             builder = builder.with_http_client(plain_http_client()?);
         }
-        let exporter = builder.build().map_err(|e| OtelError(e.to_string()))?;
+        // The message names the endpoint: credentials in it are not shown.
+        let exporter = builder
+            .build()
+            .map_err(|e| OtelError(crate::model::http::shown_url(&e.to_string())))?;
         let exporter = Warned {
             inner: exporter,
             warned: AtomicBool::new(false),
