@@ -1,4 +1,4 @@
-# Sourced by the tiers that need Python packages (the MCP SDK, Datasette and Ray tiers).
+# Sourced by the tiers that need Python packages (the MCP SDK, Datasette, Phoenix and Ray tiers).
 #
 # cached_venv NAME PACKAGE==VERSION [VENV]: prints the path of a venv holding that one pinned
 # package, created once per version and Python under ~/.cache/llm-do/NAME-VERSION-pyXY (or at

@@ -49,6 +49,9 @@ pub struct Config {
     /// `[serve]`: what `llm-do mcp serve` offers MCP clients.
     #[serde(default, skip_serializing_if = "is_default")]
     pub serve: Serve,
+    /// `[otel]`: OpenTelemetry export (docs/observability.md).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub otel: Otel,
 }
 
 /// How a name shared by a worker and a fn is served.
@@ -211,6 +214,18 @@ pub struct LogConfig {
     /// An input or output longer than this many KiB (as JSON) is stored as a truncation
     /// marker (default [`crate::log::DEFAULT_MAX_VALUE_KB`]).
     pub max_value_kb: Option<u64>,
+}
+
+/// `[otel]`: where every call goes as an OpenTelemetry span (the standard `OTEL_*`
+/// environment variables win over these).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Otel {
+    /// The OTLP/HTTP base endpoint, e.g. `http://localhost:6006` (`/v1/traces` is appended);
+    /// unset: no export unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    pub endpoint: Option<String>,
+    /// `service.name` of the spans (default `llm-do`).
+    pub service_name: Option<String>,
 }
 
 /// `[serve]`

@@ -29,3 +29,17 @@ pub const LLM_DO_HTTP_TIMEOUT_SECS: &str = "LLM_DO_HTTP_TIMEOUT_SECS";
 pub const LLM_DO_RETRY_BASE_MS: &str = "LLM_DO_RETRY_BASE_MS";
 /// Total attempts of one model request, the first included (default 4; 1 disables retries).
 pub const LLM_DO_RETRY_ATTEMPTS: &str = "LLM_DO_RETRY_ATTEMPTS";
+
+/// OpenTelemetry export (docs/observability.md): the OTLP/HTTP base endpoint (`/v1/traces` is
+/// appended); setting it turns export on.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The full OTLP/HTTP traces URL (used as it is); setting it turns export on.
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `true` turns OpenTelemetry export off whatever else says.
+pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+/// `service.name` of exported spans (default `llm-do`).
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// A W3C trace context: the run's root span becomes a child of this span.
+pub const TRACEPARENT: &str = "TRACEPARENT";
+/// The W3C trace state that goes with [`TRACEPARENT`].
+pub const TRACESTATE: &str = "TRACESTATE";

@@ -56,6 +56,9 @@ pub struct Settings {
     /// Calls come from an MCP client (`llm-do mcp serve`): approvals are never asked on the
     /// terminal, and a denial for want of one says how to allow the call to a server.
     pub serving: bool,
+    /// OpenTelemetry export of every call as a span (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+    /// `[otel] endpoint`); `None`: off, and nothing of it is built.
+    pub otel: Option<OtelSettings>,
 }
 
 impl Settings {
@@ -83,6 +86,7 @@ impl Settings {
             log_max_value_kb: None,
             load_only: false,
             serving: false,
+            otel: None,
         }
     }
 }
@@ -94,4 +98,113 @@ pub struct Limits {
     pub max_tokens: Option<u64>,
     pub max_requests: Option<u64>,
     pub max_worker_runs: Option<u64>,
+}
+
+/// Where OpenTelemetry spans go, when export is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtelSettings {
+    /// The OTLP/HTTP traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `[otel] endpoint` with `/v1/traces` appended.
+    pub endpoint: String,
+    /// `service.name` of the spans: `[otel] service_name`, else `llm-do`; `None` when
+    /// `OTEL_SERVICE_NAME` names it (the SDK reads it).
+    pub service_name: Option<String>,
+}
+
+impl OtelSettings {
+    /// Export settings from the environment (`env`) over `[otel]`: on when
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_EXPORTER_OTLP_ENDPOINT` is set, or else
+    /// `[otel] endpoint`; off (`None`) otherwise and whenever `OTEL_SDK_DISABLED=true`.
+    pub fn resolve(
+        endpoint: Option<&str>,
+        service_name: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
+        use crate::env_vars::{
+            OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_SDK_DISABLED,
+            OTEL_SERVICE_NAME,
+        };
+        let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        if set(OTEL_SDK_DISABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+            return None;
+        }
+        let endpoint = set(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+            .map(|url| url.trim().to_owned())
+            .or_else(|| set(OTEL_EXPORTER_OTLP_ENDPOINT).map(|base| traces_url(&base)))
+            .or_else(|| endpoint.filter(|e| !e.trim().is_empty()).map(traces_url))?;
+        let service_name = match set(OTEL_SERVICE_NAME) {
+            Some(_) => None,
+            None => Some(service_name.unwrap_or("llm-do").to_owned()),
+        };
+        Some(Self {
+            endpoint,
+            service_name,
+        })
+    }
+}
+
+/// The OTLP/HTTP traces URL under a base endpoint (as the OpenTelemetry SDKs do with
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+fn traces_url(base: &str) -> String {
+    format!("{}/v1/traces", base.trim().trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn otel_is_off_unless_an_endpoint_is_named() {
+        assert_eq!(OtelSettings::resolve(None, Some("x"), env(&[])), None);
+        assert_eq!(
+            OtelSettings::resolve(Some("http://h:4318/"), None, env(&[])),
+            Some(OtelSettings {
+                endpoint: "http://h:4318/v1/traces".into(),
+                service_name: Some("llm-do".into()),
+            })
+        );
+        // The environment wins over llm-do.toml and is left to the exporter to read.
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+            ("OTEL_SERVICE_NAME", "svc"),
+        ];
+        assert_eq!(
+            OtelSettings::resolve(Some("http://h:4318"), Some("x"), env(&vars)),
+            Some(OtelSettings {
+                endpoint: "http://e:4318/v1/traces".into(),
+                service_name: None,
+            })
+        );
+        let traces = [
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://t/otlp/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+        ];
+        assert_eq!(
+            OtelSettings::resolve(None, None, env(&traces)).map(|o| o.endpoint),
+            Some("https://t/otlp/traces".into())
+        );
+        let off = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://e:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ];
+        assert_eq!(
+            OtelSettings::resolve(Some("http://h"), None, env(&off)),
+            None
+        );
+        assert_eq!(
+            OtelSettings::resolve(None, None, env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])),
+            None
+        );
+    }
 }

@@ -8,6 +8,7 @@
 mod fanout;
 pub mod http_log;
 mod jsonl;
+pub mod otel;
 pub mod read;
 
 pub use fanout::Fanout;
@@ -123,6 +124,22 @@ pub struct ModelResponseEvent<'a> {
     pub result: Result<&'a ModelResponse, String>,
 }
 
+/// A `[stabilize]` switch served a call (DESIGN §14): which side, in which mode.
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchServed<'a> {
+    /// The call enclosing the switch's call (the sides are calls of their own beside it).
+    pub parent: Option<u64>,
+    pub name: &'a str,
+    /// The `[stabilize]` mode, e.g. `code` or `canary:20`.
+    pub mode: &'a str,
+    /// `worker` or `code`.
+    pub served: &'a str,
+    /// The fn returned `defer()` and the worker answered.
+    pub deferred: bool,
+    /// Shadow modes: whether both sides agreed.
+    pub agreed: Option<bool>,
+}
+
 /// Receives runtime events. Implementations must be cheap when they do nothing.
 ///
 /// Methods other than the first three have defaults, so an observer only implements what it
@@ -153,6 +170,8 @@ pub trait Observer: Send + Sync {
     }
     /// The reply to the request `id`.
     fn model_response(&self, _id: u64, _event: &ModelResponseEvent) {}
+    /// A stabilize switch served a call (the run log records these on its own).
+    fn switch_served(&self, _event: &SwitchServed) {}
     /// Write out anything buffered (called once at exit).
     fn flush(&self) -> std::io::Result<()> {
         Ok(())

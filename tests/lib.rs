@@ -25,6 +25,7 @@ mod mcp;
 mod mcp_serve;
 mod models;
 mod new_users;
+mod otel;
 mod proptests;
 mod providers;
 mod real_llm;

@@ -15,6 +15,13 @@ pub const CLEARED: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OLLAMA_HOST",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_SDK_DISABLED",
+    "TRACEPARENT",
+    "TRACESTATE",
 ];
 
 /// A worker `triage` on the `script:fake` model, with a `category` output.

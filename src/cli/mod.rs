@@ -813,6 +813,11 @@ pub fn settings_for(
     s.log_retain_days = config.log.retain_days;
     s.log_max_mb = config.log.max_mb;
     s.log_max_value_kb = config.log.max_value_kb;
+    s.otel = crate::settings::OtelSettings::resolve(
+        config.otel.endpoint.as_deref(),
+        config.otel.service_name.as_deref(),
+        |k| std::env::var(k).ok(),
+    );
     Ok(s)
 }
 

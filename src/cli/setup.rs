@@ -41,10 +41,11 @@ pub fn wait_for_logs() -> Result<(), Error> {
 }
 
 /// `settings` for a command whose calls are not live traffic (`check`, `list`, `test`,
-/// `stabilize`): they stay out of the run log.
+/// `stabilize`): they stay out of the run log and out of OpenTelemetry export.
 pub fn unlogged(settings: &Settings) -> Settings {
     Settings {
         log: false,
+        otel: None,
         ..settings.clone()
     }
 }
@@ -104,6 +105,8 @@ pub fn runtime_logged_as(
             settings.trace.as_deref().filter(|_| trace),
         )?,
     };
+    // Before the run log opens: a malformed endpoint stops the command before anything starts.
+    let otel = otel_observer(settings, entry)?;
     let run_log = if settings.log {
         let path = crate::log::path_in(&settings.root);
         let log = RunLog::start_with(
@@ -120,6 +123,11 @@ pub fn runtime_logged_as(
     } else {
         None
     };
+    // The builder adds the run log to the observers itself.
+    let observer = match otel {
+        Some(otel) => Fanout::of(vec![observer, otel]),
+        None => observer,
+    };
     let cassette = cassette(settings.record.as_deref(), settings.replay.as_deref())?;
     let rt = Runtime::builder(
         settings.clone(),
@@ -133,6 +141,36 @@ pub fn runtime_logged_as(
     .prompter(prompter)
     .build()?;
     Ok(rt)
+}
+
+/// The OpenTelemetry exporter of a run, when export is configured (nothing is built when it
+/// is not). Its root span is named after the script `entry` (else `run`) and is a child of
+/// the `TRACEPARENT` of the environment when there is a valid one.
+fn otel_observer(
+    settings: &Settings,
+    entry: Option<&Path>,
+) -> Result<Option<Arc<dyn Observer>>, Error> {
+    let Some(otel) = &settings.otel else {
+        return Ok(None);
+    };
+    let label = entry
+        .and_then(Path::file_name)
+        .map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
+    let remote = std::env::var(crate::env_vars::TRACEPARENT)
+        .ok()
+        .and_then(|tp| {
+            let state = std::env::var(crate::env_vars::TRACESTATE).ok();
+            crate::trace::otel::parse_traceparent(&tp, state.as_deref())
+        });
+    let warn: crate::trace::otel::Warn = Arc::new(crate::report::note);
+    let exporter =
+        crate::trace::otel::OtelObserver::start(otel, &label, remote, warn).map_err(|e| {
+            Error::usage(e.to_string()).with_help(
+                "check OTEL_EXPORTER_OTLP_ENDPOINT or `[otel] endpoint` in llm-do.toml \
+                 (docs/observability.md)",
+            )
+        })?;
+    Ok(Some(Arc::new(exporter)))
 }
 
 /// The observer for verbosity `verbosity` and an optional trace file.

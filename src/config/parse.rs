@@ -63,7 +63,7 @@ pub fn check_merged(path: &Path, text: &str, merged: &Config) -> Result<(), Box<
 
 /// The sections a user config (`config.toml`) may hold; approvals, the shell allowlist and
 /// MCP servers grant powers and belong to a project.
-pub const USER_SECTIONS: [&str; 4] = ["defaults", "models", "providers", "limits"];
+pub const USER_SECTIONS: [&str; 5] = ["defaults", "models", "providers", "limits", "otel"];
 
 /// Parse and validate the user config at `path` (DESIGN §16): the same rules as
 /// `llm-do.toml`, and only the sections in [`USER_SECTIONS`].

@@ -86,6 +86,12 @@ impl Config {
         l.max_tokens = l.max_tokens.or(user.limits.max_tokens);
         l.max_requests = l.max_requests.or(user.limits.max_requests);
         l.max_worker_runs = l.max_worker_runs.or(user.limits.max_worker_runs);
+        let o = &mut self.otel;
+        o.endpoint = o.endpoint.take().or_else(|| user.otel.endpoint.clone());
+        o.service_name = o
+            .service_name
+            .take()
+            .or_else(|| user.otel.service_name.clone());
         for (k, v) in &user.prices {
             self.prices.entry(k.clone()).or_insert(*v);
         }

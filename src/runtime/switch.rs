@@ -67,10 +67,24 @@ impl Runtime {
                 return self.serve_shadowed(ctx, switch, event, input).await;
             }
         };
+        self.switch_served(ctx.parent, event);
+        out
+    }
+
+    /// Record a switch's call: a span event for the observers (OpenTelemetry), a row for the
+    /// run log.
+    fn switch_served(&self, parent: Option<u64>, event: SwitchEvent) {
+        self.observer.switch_served(&crate::trace::SwitchServed {
+            parent,
+            name: &event.name,
+            mode: &event.mode,
+            served: &event.served,
+            deferred: event.deferred,
+            agreed: event.agreed,
+        });
         if let Some(log) = self.run_log() {
             log.switch_event(event);
         }
-        out
     }
 
     /// Serve a `shadow` / `shadow-code` call: the served side answers the caller as soon as
@@ -93,7 +107,7 @@ impl Runtime {
         };
         let (tell, heard) = tokio::sync::oneshot::channel();
         let (hand_back, handed) = tokio::sync::oneshot::channel();
-        self.shadow_beside(event, shadow, heard, hand_back);
+        self.shadow_beside(ctx.parent, event, shadow, heard, hand_back);
         let served = if serve_code {
             let code = switch.code_side();
             self.invoke_side(ctx, &code, Input::Json(input)).await
@@ -116,6 +130,7 @@ impl Runtime {
     /// grade both and log the call. A caller that went away (cancelled) logs nothing.
     fn shadow_beside(
         self: &Arc<Self>,
+        parent: Option<u64>,
         mut event: SwitchEvent,
         shadow: Result<crate::fanout::Job, CallError>,
         heard: tokio::sync::oneshot::Receiver<Outcome>,
@@ -140,9 +155,7 @@ impl Runtime {
                 let _ = hand_back.send(from_shadow);
             }
             rt.grade_shadow(&mut event, &worker, &code).await;
-            if let Some(log) = rt.run_log() {
-                log.switch_event(event);
-            }
+            rt.switch_served(parent, event);
         });
     }
 

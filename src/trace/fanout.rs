@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
     ApprovalEvent, CallEnd, CallStart, ModelRequestEvent, ModelResponseEvent, Observer,
-    ToolCallEvent,
+    SwitchServed, ToolCallEvent,
 };
 use crate::approval::Verdict;
 
@@ -132,6 +132,12 @@ impl Observer for Fanout {
             event.parent = self.parent_for(e.parent, i);
             c.model_response(cid, &event);
         }
+    }
+
+    fn switch_served(&self, e: &SwitchServed) {
+        self.each(e.parent, |c, parent| {
+            c.switch_served(&SwitchServed { parent, ..*e });
+        });
     }
 
     fn flush(&self) -> std::io::Result<()> {
