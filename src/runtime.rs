@@ -33,6 +33,7 @@ use crate::worker::WorkerSpec;
 
 pub mod budget;
 mod caller;
+pub mod grade;
 pub mod seam;
 mod session;
 mod switch;

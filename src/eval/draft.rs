@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::eval::cases::Case;
-use crate::eval::grade::Grader;
+use crate::runtime::grade::Grader;
 use crate::project::Callee;
 use crate::runtime::Runtime;
 use crate::script::errors::{Termination, termination};

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::eval::grade::FieldResult;
+use crate::runtime::grade::FieldResult;
 use crate::eval::run::{CaseReport, NameReport};
 use crate::eval::score::{Confusion, percent};
 

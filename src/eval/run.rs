@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::call::{CallCtx, CallError};
 use crate::compare;
 use crate::eval::cases::Case;
-use crate::eval::grade::{FieldResult, Grader};
+use crate::runtime::grade::{FieldResult, Grader};
 use crate::eval::score::{Confusion, Rate, label};
 use crate::project::Callee;
 use crate::runtime::Runtime;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ToolEnv, ToolError, run};
 use crate::approval::{Gate, Mode, Outcome, Request};
-use crate::config::{ShellConfig, ShellRule};
+use super::{ShellConfig, ShellRule};
 use crate::tools::Sandbox;
 
 /// A temp dir with `project/` (the root) and `outside/` next to it.
