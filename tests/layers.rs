@@ -94,7 +94,7 @@ fn module_of(file: &Path) -> Vec<String> {
 
 /// The source without comments and string literals (so paths in docs and messages are not
 /// taken for imports).
-fn code_of(text: &str) -> String {
+pub(crate) fn code_of(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {

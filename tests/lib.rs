@@ -32,6 +32,7 @@ mod repl;
 mod seam;
 mod secrets;
 mod stabilize;
+mod style;
 mod trace;
 mod util;
 mod view;

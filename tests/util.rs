@@ -1,9 +1,15 @@
 //! A `Test` builder: a temporary project, the real binary, a clean environment.
+//!
+//! As just's `Test`, it can state what the run must print up front: `.stdout(..)`,
+//! `.stderr(..)`, `.status(..)`; once any is set, `run` checks all three, an unset stream
+//! meaning empty and an unset status meaning 0. `.filter(regex, replacement)` normalises what
+//! varies between runs (timings, ids) before anything is compared or returned.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use regex::Regex;
 
 /// Environment variables that must not leak from the developer's shell into tests.
 pub const CLEARED: &[&str] = &[
@@ -30,6 +36,16 @@ pub struct Test {
     env: Vec<(String, String)>,
     stdin: Option<String>,
     cwd: Option<PathBuf>,
+    expect: Option<Expect>,
+    filters: Vec<(Regex, String)>,
+}
+
+/// What a run must print and return: all three are checked, so an unset stream is empty.
+#[derive(Debug, Default, Clone)]
+struct Expect {
+    stdout: String,
+    stderr: String,
+    status: i32,
 }
 
 /// What a run produced.
@@ -49,6 +65,8 @@ impl Test {
             env: Vec::new(),
             stdin: None,
             cwd: None,
+            expect: None,
+            filters: Vec::new(),
         }
     }
 
@@ -112,19 +130,53 @@ impl Test {
         self
     }
 
+    /// The whole stdout the run must print (see the module doc).
+    pub fn stdout(mut self, s: &str) -> Self {
+        self.expect.get_or_insert_default().stdout = s.into();
+        self
+    }
+
+    /// The whole stderr the run must print (see the module doc).
+    pub fn stderr(mut self, s: &str) -> Self {
+        self.expect.get_or_insert_default().stderr = s.into();
+        self
+    }
+
+    /// The exit status the run must end with (see the module doc).
+    pub fn status(mut self, code: i32) -> Self {
+        self.expect.get_or_insert_default().status = code;
+        self
+    }
+
+    /// Replace every match of `pattern` in stdout and stderr with `replacement` (a regex
+    /// replacement: `$1` names a group) before they are checked or returned.
+    pub fn filter(mut self, pattern: &str, replacement: &str) -> Self {
+        let re = Regex::new(pattern).unwrap_or_else(|e| panic!("filter `{pattern}`: {e}"));
+        self.filters.push((re, replacement.into()));
+        self
+    }
+
     /// Run in `dir` instead of the project root.
     pub fn cwd(mut self, dir: &Path) -> Self {
         self.cwd = Some(dir.to_path_buf());
         self
     }
 
-    /// Run with `args` added to the command line, keeping the project for later checks.
+    /// Run with `args` added to the command line, keeping the project for later checks; the
+    /// expectations, if any were stated, are checked.
+    #[track_caller]
     pub fn run_with(&self, args: &[&str]) -> Run {
-        self.exec(args)
+        let run = self.exec(args);
+        if let Some(expect) = &self.expect {
+            run.check(expect);
+        }
+        run
     }
 
+    /// Run the command line; the expectations, if any were stated, are checked.
+    #[track_caller]
     pub fn run(&self) -> Run {
-        self.exec(&[])
+        self.run_with(&[])
     }
 
     /// Start llm-do with `extra` in the background, its output discarded, for tests that stop
@@ -158,7 +210,11 @@ impl Test {
         cmd.write_stdin(self.stdin.clone().unwrap_or_default());
         let out: Output = cmd.output().expect("run llm-do");
         let clean = |b: &[u8]| {
-            String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[PROJECT]")
+            let text = String::from_utf8_lossy(b)
+                .replace(&self.dir.path().display().to_string(), "[PROJECT]");
+            self.filters.iter().fold(text, |text, (re, to)| {
+                re.replace_all(&text, to.as_str()).into_owned()
+            })
         };
         Run {
             status: out.status.code().unwrap_or(-1),
@@ -169,6 +225,24 @@ impl Test {
 }
 
 impl Run {
+    /// Panic, showing both, unless the run printed and returned exactly what `e` says.
+    #[track_caller]
+    fn check(&self, e: &Expect) {
+        let mut wrong = Vec::new();
+        for (name, want, got) in [
+            ("stdout", &e.stdout, &self.stdout),
+            ("stderr", &e.stderr, &self.stderr),
+        ] {
+            if want != got {
+                wrong.push(format!("--- expected {name}\n{want}\n--- actual {name}\n{got}"));
+            }
+        }
+        if e.status != self.status {
+            wrong.push(format!("expected status {}, got {}", e.status, self.status));
+        }
+        assert!(wrong.is_empty(), "unexpected output\n{}", wrong.join("\n"));
+    }
+
     /// Assert the exit status, showing the output when it differs.
     #[track_caller]
     pub fn status(&self, code: i32) -> &Self {
