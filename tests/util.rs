@@ -266,6 +266,18 @@ impl Run {
     }
 }
 
+/// insta filters for what varies between runs of the same command: durations of the `-v` call
+/// tree (`18.4 ms`), the latency columns of `llm-do stats` (p50, p90, max) and a mock server's
+/// port. Use as `insta::with_settings!({filters => VARYING.to_vec()}, { ... })`.
+pub const VARYING: &[(&str, &str)] = &[
+    (r"\b\d+\.\d+ ms\b", "[T] ms"),
+    (
+        r"(?m)^(\S+ +\S+ +\d+ +\d+% +\d+ +\d+) +[\d.]+ +[\d.]+ +[\d.]+",
+        "$1  [p50]  [p90]  [max]",
+    ),
+    (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+];
+
 /// A snapshot of the whole tree under `dir` (paths and contents), to prove nothing changed.
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
