@@ -307,10 +307,14 @@ fn fifos_are_refused_by_read_file_and_read_text_without_hanging() {
     let out = wait_or_kill(cmd.spawn().unwrap(), Duration::from_secs(20));
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("is a FIFO (named pipe), not a regular file"),
-        "{stderr}"
-    );
+    insta::assert_snapshot!(stderr, @r#"
+         x `notes/pipe` is a FIFO (named pipe), not a regular file or folder
+          ,-[fifo.rhai:1:1]
+        1 | read_text("notes/pipe")
+          : |
+          : `-- here
+          `----
+        "#);
 }
 
 /// Whether a process with exactly this command line runs (Linux `/proc`).

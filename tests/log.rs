@@ -104,7 +104,10 @@ fn several_processes_at_once_lose_nothing() {
 fn logs_outside_a_logged_project_says_why() {
     let out = project().run_with(&["logs"]);
     out.status(2);
-    assert!(out.stderr.contains("no run log at"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r"
+        error: no run log at `[PROJECT]/.llm-do/log.db`
+          hint: runs are logged unless `--no-log` or `[log] enabled = false`
+        ");
 }
 
 #[test]

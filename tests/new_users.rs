@@ -122,11 +122,31 @@ fn check_reports_the_first_error_of_each_file() {
         .worker("b", "---\nmodle: x:y\n---\nx\n")
         .run_with(&["check"]);
     run.status(2);
-    assert!(
-        run.stderr.contains("the project has 2 errors"),
-        "{}",
-        run.stderr
-    );
+    insta::assert_snapshot!(run.stderr, @r"
+          x the project has 2 errors
+
+        Error: 
+          x unknown key `temprature` in worker frontmatter
+           ,-[workers/a.worker:3:1]
+         2 | model: nope
+         3 | temprature: 1
+           : ^^^^^|^^^^
+           :      `-- unknown key
+         4 | ---
+           `----
+          help: did you mean `temperature`?
+
+        Error: 
+          x unknown key `modle` in worker frontmatter
+           ,-[workers/b.worker:2:1]
+         1 | ---
+         2 | modle: x:y
+           : ^^|^^
+           :   `-- unknown key
+         3 | ---
+           `----
+          help: did you mean `model`?
+        ");
 }
 
 /// `check` refuses what `run` would trip on: a `tool_choice` naming no tool of the worker.
@@ -138,13 +158,17 @@ fn check_refuses_a_tool_choice_naming_no_tool() {
     );
     let out = t.run_with(&["check"]);
     out.status(2);
-    assert!(
-        out.stderr
-            .contains("`tool_choice: write_file` in worker `w` names no tool it has"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("workers/w.worker:4"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r"
+         x `tool_choice: write_file` in worker `w` names no tool it has
+          ,-[workers/w.worker:4:1]
+        3 | toolsets: [fs_ro]
+        4 | tool_choice: write_file
+          : ^^^^^|^^^^^
+          :      `-- not among the worker's tools
+        5 | ---
+          `----
+         help: its tools are: read_file, list_files
+        ");
     let ok = crate::util::Test::new().worker(
         "w",
         "---\nmodel: test\ntoolsets: [fs_ro]\ntool_choice: read_file\n---\nHi.\n",
@@ -195,11 +219,7 @@ fn run_sleep_takes_its_milliseconds_as_text() {
     out.status(0);
     let out = crate::util::Test::new().run_with(&["run", "sleep", "soon"]);
     out.status(1);
-    assert!(
-        out.stderr.contains("must be a number of milliseconds"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @"error: argument `ms` must be a number of milliseconds, got string");
 }
 
 /// An error inside `.map(|t| call(..))` is reported once (at the fn, with the call site as a
@@ -212,7 +232,22 @@ fn an_error_inside_map_is_reported_once() {
     let out = t.run_with(&["m.rhai"]);
     out.status(1);
     assert_eq!(out.stderr.matches("bad 1").count(), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("scripts/boom.rhai:1"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r#"
+          x bad 1
+           ,-[scripts/boom.rhai:1:14]
+         1 | fn boom(x) { throw "bad " + x; }
+           :              |
+           :              `-- here
+           `----
+
+        Error: 
+          x in the call to `map`
+           ,-[m.rhai:1:8]
+         1 | [1, 2].map(|t| call("boom", #{x: t}))
+           :        |
+           :        `-- called here
+           `----
+        "#);
 }
 
 // Issue 30, round 3.

@@ -141,6 +141,7 @@ fn suite() -> Counts {
 #[test]
 fn whole_output_checks_outnumber_contains_checks() {
     let c = suite();
+    println!("whole-output checks: {}, contains checks: {}", c.whole, c.contains);
     assert!(
         c.whole > c.contains,
         "{} checks state a whole output, {} look for a piece of one (see tests/style.rs)",
