@@ -169,17 +169,23 @@ async fn fan_out_cannot_put_more_in_flight_than_the_budget_can_pay_for() {
             "fan.rhai",
             "let items = []; for i in 0..12 { items.push([\"echo\", `x${i}`]); } call_all(items).len()",
         );
-    let (_t, out) = crate::util::run(t, &["fan.rhai"]).await;
-    out.status(1);
-    assert_eq!(out.stdout, "");
     // Which item is refused depends on which reply came first; the message does not. (miette
-    // wraps it: join the lines.)
-    let message = out.stderr.replace("\n  | ", " ");
-    assert!(
-        message.contains("failed: budget exceeded: `max_cost_usd` is $25.0000 and this run reached $20.0000; its next request could use up to $10.0000; raise `[limits] max_cost_usd` in llm-do.toml\n"),
-        "{}",
-        out.stderr
-    );
+    // wraps it where the item's number puts it: join the lines.)
+    let t = t
+        .filter(r"\n  \| ", " ")
+        .filter(r"item \d+", "item [N]")
+        .status(1)
+        .stderr(
+            "  x `call_all` item [N] (`echo`) failed: budget exceeded: `max_cost_usd` is $25.0000 and this run reached $20.0000; its next request could use up to $10.0000; raise `[limits] max_cost_usd` in llm-do.toml
+   ,-[fan.rhai:1:67]
+ 1 | let items = []; for i in 0..12 { items.push([\"echo\", `x${i}`]); } call_all(items).len()
+   :                                                                   |
+   :                                                                   `-- here
+   `----
+
+",
+        );
+    crate::util::run(t, &["fan.rhai"]).await;
     let stats = server.stats.snapshot();
     assert_eq!(stats["requests"], 4, "{stats}");
     assert!(stats["max_in_flight"].as_u64().unwrap() <= 2, "{stats}");

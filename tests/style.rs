@@ -178,3 +178,43 @@ fn the_counter_tells_whole_from_contains() {
         }
     );
 }
+
+/// The `Test` builder's expectations: all three are checked once any is stated.
+mod builder {
+    use crate::util::Test;
+
+    fn version() -> String {
+        format!("llm-do {}\n", env!("CARGO_PKG_VERSION"))
+    }
+
+    #[test]
+    fn a_run_matching_every_expectation_passes() {
+        Test::new().args(&["--version"]).stdout(&version()).run();
+        Test::new()
+            .args(&["--version"])
+            .filter(r"\d+\.\d+\.\d+", "[VERSION]")
+            .stdout("llm-do [VERSION]\n")
+            .run();
+    }
+
+    #[test]
+    #[should_panic(expected = "--- expected stderr\n\n--- actual stderr\nerror: cannot read script")]
+    fn an_unset_stream_means_empty() {
+        Test::new().args(&["nosuch"]).status(2).run();
+    }
+
+    #[test]
+    #[should_panic(expected = "expected status 0, got 2")]
+    fn an_unset_status_means_zero() {
+        Test::new()
+            .args(&["nosuch"])
+            .stderr("error: cannot read script `nosuch`: No such file or directory (os error 2)\n")
+            .run();
+    }
+
+    #[test]
+    #[should_panic(expected = "--- expected stdout\nllm-do 9.9.9\n")]
+    fn a_different_stdout_fails() {
+        Test::new().args(&["--version"]).stdout("llm-do 9.9.9\n").run();
+    }
+}

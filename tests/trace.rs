@@ -169,12 +169,6 @@ fn replay_fails_with_a_diff_when_the_prompt_changed() {
     std::fs::copy(t.path().join("c.json"), changed.path().join("c.json")).unwrap();
     let out = changed.run_with(&["main.rhai", "--replay", "c.json"]);
     out.status(1);
-    assert!(
-        out.stderr
-            .contains("`summer` differs from cassette `c.json`"),
-        "{}",
-        out.stderr
-    );
     insta::assert_snapshot!(out.stderr, @r#"
          x model `anthropic:claude-haiku-4-5` failed in worker `summer`: replay: the request of worker
          | `summer` differs from cassette `c.json` (- recorded, + now):
@@ -193,7 +187,6 @@ fn replay_fails_with_a_diff_when_the_prompt_changed() {
         2 | #{r: r, again: call("summer", "add 2 and 3")}
           `----
         "#);
-    assert!(out.stderr.contains("--record c.json"), "{}", out.stderr);
 }
 
 #[test]
