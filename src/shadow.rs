@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError};
-use crate::runtime::grade::{FieldResult, Grader};
 use crate::runtime::Runtime;
+use crate::runtime::grade::{FieldResult, Grader};
 use crate::stats::{input_key, output_key};
 use crate::trace::read::CallRecord;
 

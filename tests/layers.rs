@@ -631,4 +631,3 @@ fn known_circles_may_shrink_but_not_grow_or_linger() {
         ]
     );
 }
-

@@ -141,7 +141,10 @@ fn suite() -> Counts {
 #[test]
 fn whole_output_checks_outnumber_contains_checks() {
     let c = suite();
-    println!("whole-output checks: {}, contains checks: {}", c.whole, c.contains);
+    println!(
+        "whole-output checks: {}, contains checks: {}",
+        c.whole, c.contains
+    );
     assert!(
         c.whole > c.contains,
         "{} checks state a whole output, {} look for a piece of one (see tests/style.rs)",
@@ -198,7 +201,9 @@ mod builder {
     }
 
     #[test]
-    #[should_panic(expected = "--- expected stderr\n\n--- actual stderr\nerror: cannot read script")]
+    #[should_panic(
+        expected = "--- expected stderr\n\n--- actual stderr\nerror: cannot read script"
+    )]
     fn an_unset_stream_means_empty() {
         Test::new().args(&["nosuch"]).status(2).run();
     }
@@ -215,6 +220,9 @@ mod builder {
     #[test]
     #[should_panic(expected = "--- expected stdout\nllm-do 9.9.9\n")]
     fn a_different_stdout_fails() {
-        Test::new().args(&["--version"]).stdout("llm-do 9.9.9\n").run();
+        Test::new()
+            .args(&["--version"])
+            .stdout("llm-do 9.9.9\n")
+            .run();
     }
 }

@@ -234,7 +234,9 @@ impl Run {
             ("stderr", &e.stderr, &self.stderr),
         ] {
             if want != got {
-                wrong.push(format!("--- expected {name}\n{want}\n--- actual {name}\n{got}"));
+                wrong.push(format!(
+                    "--- expected {name}\n{want}\n--- actual {name}\n{got}"
+                ));
             }
         }
         if e.status != self.status {

@@ -11,10 +11,10 @@ use serde_json::Value;
 use crate::call::{CallCtx, CallError};
 use crate::compare;
 use crate::eval::cases::Case;
-use crate::runtime::grade::{FieldResult, Grader};
 use crate::eval::score::{Confusion, Rate, label};
 use crate::project::Callee;
 use crate::runtime::Runtime;
+use crate::runtime::grade::{FieldResult, Grader};
 
 /// How to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
