@@ -179,7 +179,13 @@ fn the_policy_sees_the_canonical_path() {
         out.stdout,
         "denied: rejected by the approval policy `fn approve`\n"
     );
-    assert!(out.stderr.contains("(by policy)"), "{}", out.stderr);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, { insta::assert_snapshot!(out.stderr, @r"
+        ▶ neural h
+          ? write_file denied: rejected by the approval policy `fn approve` (by policy)
+        ✓ h [T] ms
+        total: 2 model calls, 0 in / 0 out tokens
+          h: 2 model calls, 0 in / 0 out tokens
+        "); });
     assert_eq!(
         std::fs::read_to_string(t.path().join("secrets/keep.md")).unwrap(),
         "keep"
@@ -584,9 +590,15 @@ async fn http_bodies_at_vvv_show_terminal_controls_escaped() {
     let (_t, out) = crate::util::run(t, &["run", "w", "go", "-vvv"]).await;
     out.status(0);
     assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
-    assert!(
-        out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, { insta::assert_snapshot!(out.stderr, @r#"
+        ▶ neural w ← {"input":"go"}
+          → local:m turn 0: go
+        TRACE llm_do::http: POST http://127.0.0.1:[PORT]/v1/chat/completions: {"model":"m","messages":[{"role":"system","content":"Hi."},{"role":"user","content":"go"}],"max_tokens":4096}
+        TRACE llm_do::http: HTTP 200 from http://127.0.0.1:[PORT]/v1/chat/completions
+        TRACE llm_do::http: reply from http://127.0.0.1:[PORT]/v1/chat/completions: {"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"a\u{9b}2J\u{202e}gpj.exe"}}]}
+          ← local:m: a\u{9b}2J\u{202e}gpj.exe [stop: stop]
+        ✓ w [T] ms → a\u{9b}2J\u{202e}gpj.exe
+        total: 1 model call, 0 in / 0 out tokens
+          w: 1 model call, 0 in / 0 out tokens
+        "#); });
 }

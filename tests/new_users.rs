@@ -69,11 +69,14 @@ fn vv_and_traces_number_turns_alike() {
     let t = project();
     let out = t.run_with(&["-vv", "--trace", "t.jsonl", "main.rhai", "1"]);
     out.status(0);
-    assert!(
-        out.stderr.contains("→ script:fake turn 0: same"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, { insta::assert_snapshot!(out.stderr, @r#"
+        ▶ neural echo ← {"input":"same"}
+          → script:fake turn 0: same
+          ← script:fake: heard 1 [stop: stop]
+        ✓ echo [T] ms → heard 1
+        total: 1 model call, 0 in / 0 out tokens
+          echo: 1 model call, 0 in / 0 out tokens
+        "#); });
     let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
     let turns: Vec<u64> = trace
         .lines()

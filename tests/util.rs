@@ -269,8 +269,8 @@ impl Run {
 }
 
 /// insta filters for what varies between runs of the same command: durations of the `-v` call
-/// tree (`18.4 ms`), the latency columns of `llm-do stats` (p50, p90, max) and a mock server's
-/// port. Use as `insta::with_settings!({filters => VARYING.to_vec()}, { ... })`.
+/// tree (`18.4 ms`) and of runs (`0.046 s`), the latency columns of `llm-do stats` (p50, p90,
+/// max), a mock server's port, timestamps, the run ids of the run log and the binary's path. Use as `insta::with_settings!({filters => VARYING.to_vec()}, { ... })`.
 pub const VARYING: &[(&str, &str)] = &[
     (r"\b\d+\.\d+ ms\b", "[T] ms"),
     (
@@ -278,6 +278,12 @@ pub const VARYING: &[(&str, &str)] = &[
         "$1  [p50]  [p90]  [max]",
     ),
     (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+    (r"\b\d+\.\d+ s\b", "[T] s"),
+    // The run log's lines: a start time, then a run id (`ba81d18d`, with `:N` a call in it).
+    (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", "[TIME]"),
+    (r"(?m)^\[TIME\]  [0-9a-f]{8}", "[TIME]  [RUN]"),
+    // The command line a run log records starts with the binary's own path.
+    (r"\S*/target/debug/llm-do\b", "llm-do"),
 ];
 
 /// A snapshot of the whole tree under `dir` (paths and contents), to prove nothing changed.
