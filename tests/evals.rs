@@ -277,24 +277,24 @@ fn junit_output_is_well_formed_and_escaped() {
     check_junit(&xml);
     let times = regex_lite_times(&xml);
     insta::assert_snapshot!(times, @r#"
-    <?xml version="1.0" encoding="UTF-8"?>
-    <testsuites name="llm-do test" tests="2" failures="1" errors="0" time="T">
-      <testsuite name="w" tests="2" failures="1" errors="0" skipped="0" time="T">
-        <properties>
-          <property name="kind" value="worker"/>
-          <property name="agreement" value="0.5000"/>
-          <property name="agreement_low" value="0.0945"/>
-          <property name="agreement_high" value="0.9055"/>
-          <property name="pass_line" value="1.0000"/>
-          <property name="repeat" value="1"/>
-        </properties>
-        <testcase name="tests/w.jsonl:1" classname="w" time="T"/>
-        <testcase name="tests/w.jsonl:2" classname="w" time="T">
-          <failure message="1 of 1 runs disagree: value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;" type="disagreement">input: &quot;y&quot;&#10;expected: &quot;a &lt; b &amp;&amp; c&quot;&#10;value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;</failure>
-        </testcase>
-      </testsuite>
-    </testsuites>
-    "#);
+        <?xml version="1.0" encoding="UTF-8"?>
+        <testsuites name="llm-do test" tests="2" failures="1" errors="0" time="T">
+          <testsuite name="w" tests="2" failures="1" errors="0" skipped="0" time="T">
+            <properties>
+              <property name="kind" value="worker"/>
+              <property name="agreement" value="0.5000"/>
+              <property name="agreement_low" value="0.0945"/>
+              <property name="agreement_high" value="0.9055"/>
+              <property name="pass_line" value="1.0000"/>
+              <property name="repeat" value="1"/>
+            </properties>
+            <testcase name="tests/w.jsonl:1" classname="w" time="T"/>
+            <testcase name="tests/w.jsonl:2" classname="w" time="T">
+              <failure message="1 of 1 runs disagree: value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;" type="disagreement">input: &quot;y&quot;&#10;expected: &quot;a &lt; b &amp;&amp; c&quot;&#10;value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;</failure>
+            </testcase>
+          </testsuite>
+        </testsuites>
+        "#);
 }
 
 /// Replace `time="..."` values (they vary) with `time="T"`.

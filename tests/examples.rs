@@ -274,18 +274,20 @@ fn tool_policy_refuses_writes_outside_output() {
     ]);
     run.status(0);
     assert_eq!(run.stdout.trim(), "saved output/notes.md (56 chars)");
-    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, { insta::assert_snapshot!(run.stderr, @r"
-        ▶ neural note_writer
-          ? save_output approved (by default)
-          ▶ symbolic save_output
-          ✗ save_output [T] ms: save_output writes only under output/, not `notes.md`; use a path like output/notes.md
-          ? save_output approved (by default)
-          ▶ symbolic save_output
-          ✓ save_output [T] ms
-        ✓ note_writer [T] ms
-        total: 3 model calls, 0 in / 0 out tokens
-          note_writer: 3 model calls, 0 in / 0 out tokens
-        "); });
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(run.stderr, @r"
+            ▶ neural note_writer
+              ? save_output approved (by default)
+              ▶ symbolic save_output
+              ✗ save_output [T] ms: save_output writes only under output/, not `notes.md`; use a path like output/notes.md
+              ? save_output approved (by default)
+              ▶ symbolic save_output
+              ✓ save_output [T] ms
+            ✓ note_writer [T] ms
+            total: 3 model calls, 0 in / 0 out tokens
+              note_writer: 3 model calls, 0 in / 0 out tokens
+            ");
+    });
     assert!(read(&t, "output/notes.md").starts_with("# Rust ownership"));
     assert!(!t.path().join("notes.md").exists());
     let direct = t.run_with(&[
