@@ -1,9 +1,10 @@
 //! A `Test` builder: a temporary project, the real binary, a clean environment.
 //!
 //! As just's `Test`, it can state what the run must print up front: `.stdout(..)`,
-//! `.stderr(..)`, `.status(..)`; once any is set, `run` checks all three, an unset stream
-//! meaning empty and an unset status meaning 0. `.filter(regex, replacement)` normalises what
-//! varies between runs (timings, ids) before anything is compared or returned.
+//! `.stderr(..)`, `.status(..)`. Once any is set, every `run`/`run_with` of that `Test` checks
+//! all three, an unset stream meaning empty and an unset status 0, so state them on a `Test`
+//! that runs once. `.filter(regex, replacement)` normalises what varies between runs (an item
+//! number, a timing) before anything is compared or returned.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
