@@ -534,7 +534,6 @@ fn terminal_controls_from_a_model_are_shown_escaped_everywhere() {
         .script("model", model)
         .script("note", "/// Take a note.\n/// text: string\nfn note(text) { throw text; }\n")
         .file("fail.rhai", "call(\"note\", #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"})\n");
-    let shown = r"\x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe";
     // The result itself goes to a pipe here: data, as it is (escaped only on a terminal).
     let out = t.run_with(&["run", "h", "go", "-vv"]);
     out.status(0);
