@@ -16,29 +16,16 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use serde_json::Value;
-
-use crate::config::{ApprovalRule, Decision};
-
 pub mod protected;
+mod request;
 mod rules;
 mod terminal;
 
+pub use request::{PromptAnswer, Prompter, Request};
 use rules::CompiledRule;
-pub use rules::RuleError;
+pub use rules::{ApprovalRule, Decision, RuleError};
 
 pub use terminal::{TerminalPrompter, render_request};
-
-/// One LLM-initiated tool call awaiting a decision.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    /// Tool name as the model called it.
-    pub tool: String,
-    /// The call's arguments.
-    pub args: Value,
-    /// Worker call chain, outermost first.
-    pub chain: Vec<String>,
-}
 
 /// What happens to the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,26 +88,6 @@ pub struct Verdict {
     pub decided_by: DecidedBy,
 }
 
-/// The user's answer to a prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PromptAnswer {
-    /// Approve this call.
-    Once,
-    /// Approve this tool with these arguments for the rest of the session.
-    Session,
-    /// Deny, with an optional reason passed to the model.
-    Deny(Option<String>),
-    /// Abort the run.
-    Quit,
-}
-
-/// Asks a human about a request. Implementations must be callable from any thread; the gate
-/// calls one at a time.
-pub trait Prompter: Send + Sync {
-    /// Show `req` and return the answer.
-    fn ask(&self, req: &Request) -> PromptAnswer;
-}
-
 /// Why a gate has no one to ask: what its denials of "prompt" answers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Headless {
@@ -130,13 +97,6 @@ pub enum Headless {
     /// `llm-do mcp serve`: the MCP client cannot be asked; start the server with
     /// `--approve-all` or add a rule.
     McpClient,
-}
-
-/// A prompter shared with whoever set it up (`llm-do mcp serve` keeps the client's).
-impl<P: Prompter + ?Sized> Prompter for std::sync::Arc<P> {
-    fn ask(&self, req: &Request) -> PromptAnswer {
-        (**self).ask(req)
-    }
 }
 
 /// The global approval mode from the command line.

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 pub use checks::{is_identifier, is_model_id, unknown_provider};
 pub use parse::{BUILTIN_PROVIDERS, check_merged, parse_config, parse_user_config};
 
+// Sections parsed here but defined by the module that acts on them, so that module needs
+// nothing from `config` (no import circle).
+pub use crate::approval::{ApprovalRule, Decision};
+pub use crate::model::providers::{ProviderConfig, Wire};
+pub use crate::tools::shell::{ShellConfig, ShellRule};
+
 /// The parsed `llm-do.toml`. Every section is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -280,91 +286,8 @@ pub struct Limits {
     pub max_worker_runs: Option<u64>,
 }
 
-/// What an approval rule or policy decides for a tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Reject,
-    Prompt,
-}
-
-/// `[[approvals]]`: a rule matched against LLM-initiated tool calls; first match wins.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalRule {
-    /// Tool name glob (e.g. `write_file`, `mcp.github.*`).
-    pub tool: String,
-    /// Glob matched against the call's `path` argument, when set.
-    pub path: Option<String>,
-    /// Glob matched against the call's `command` argument (shell), when set.
-    pub command: Option<String>,
-    pub decision: Decision,
-}
-
-/// `[shell]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShellConfig {
-    /// Allowed command prefixes; first match wins. A command matching none is refused.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow: Vec<ShellRule>,
-    /// Default timeout in seconds (default 30).
-    pub timeout: Option<u64>,
-    /// Environment variables passed to commands besides the defaults (`PATH`, `HOME`, `LANG`,
-    /// `LC_*`, `TERM`, `TZ`, `USER`, `TMPDIR`). Secrets are refused when the file loads.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
-}
-
-/// One `[shell] allow` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShellRule {
-    /// Matches commands equal to this or starting with it followed by a space.
-    pub prefix: String,
-    /// Whether a matching command still needs approval (default true).
-    #[serde(default = "yes")]
-    pub approval: bool,
-    /// Whether the model's arguments may name the protected set (`llm-do.toml`, `scripts/`,
-    /// `workers/`, `.llm-do/`, `.git/`; default false).
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub protected: bool,
-}
-
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Wire format of a named provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Wire {
-    Openai,
-    Anthropic,
-}
-
-/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint (`base_url` and `wire`
-/// required), or the rate limits of a built-in provider (`[providers.anthropic]` with only
-/// `requests_per_minute`/`max_concurrent`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
-    /// Empty for a built-in provider.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub base_url: String,
-    /// Environment variable holding the API key (none: no auth header).
-    pub api_key_env: Option<String>,
-    /// `None` for a built-in provider.
-    pub wire: Option<Wire>,
-    /// Most requests started per minute by the whole process (a token bucket).
-    pub requests_per_minute: Option<u32>,
-    /// Most requests in flight at once across the whole process.
-    pub max_concurrent: Option<u32>,
 }
 
 /// `[mcp.NAME]`: an MCP server, either a stdio child process (`command`, `args`, `env`) or a

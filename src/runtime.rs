@@ -33,6 +33,7 @@ pub mod callee;
 mod caller;
 pub mod evaluator;
 mod gate;
+pub mod grade;
 mod models;
 pub mod seam;
 mod session;

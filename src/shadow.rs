@@ -2,7 +2,7 @@
 //! `NAME` saw in a trace run again through the current implementation of `NAME` (typically the
 //! Rhai fn that replaced a worker, or a worker that replaced a fn, with `--model`), and the
 //! outputs are compared with the recorded ones under the same comparators as `llm-do test`
-//! (the worker's `compare:`, `judge`, a `compare_NAME` fn; see [`crate::eval::grade`]).
+//! (the worker's `compare:`, `judge`, a `compare_NAME` fn; see [`crate::runtime::grade`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::call::{CallCtx, CallError};
-use crate::eval::grade::{FieldResult, Grader};
 use crate::runtime::Runtime;
+use crate::runtime::grade::{FieldResult, Grader};
 use crate::stats::{input_key, output_key};
 use crate::trace::read::CallRecord;
 

@@ -37,11 +37,7 @@ fn a_rule_approves_writes_under_output() {
     );
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(
-        out.stdout.starts_with("write result: wrote"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.stdout, @"write result: wrote 19 bytes to `output/summary.md`");
     assert_eq!(
         std::fs::read_to_string(t.path().join("output/summary.md")).unwrap(),
         "Summary: alpha beta"
@@ -54,12 +50,9 @@ fn without_approval_the_write_is_denied_and_the_model_sees_why() {
     let before = tree(t.path());
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(
-        out.stdout.starts_with("write result: denied: "),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("--approve-all"), "{}", out.stdout);
+    insta::assert_snapshot!(out.stdout, @r#"
+        write result: denied: `write_file` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = "write_file"` with `decision = "approve"`
+        "#);
     assert_eq!(tree(t.path()), before);
 }
 
@@ -72,11 +65,7 @@ fn a_rule_rejects_and_says_which_rule() {
     assert!(t.path().join("output/summary.md").exists());
     let t = project().config("[[approvals]]\ntool = \"write_file\"\ndecision = \"reject\"\n");
     let out = t.run_with(&["run", "summarizer", "go"]);
-    assert!(
-        out.stdout.starts_with("write result: denied: "),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.stdout, @"write result: denied: rejected by `[[approvals]]` rule #1 (tool = `write_file`) in `llm-do.toml`");
     assert!(!t.path().join("output/summary.md").exists());
 }
 
@@ -98,7 +87,7 @@ fn a_failing_policy_denies() {
     let t = project().script("policy", "fn approve(request) { throw \"policy broke\" }");
     let out = t.run_with(&["run", "summarizer", "go"]);
     out.status(0);
-    assert!(out.stdout.contains("denied"), "{}", out.stdout);
+    insta::assert_snapshot!(out.stdout, @"write result: denied: the approval policy `fn approve` failed: policy broke");
     assert!(!t.path().join("output/summary.md").exists());
 }
 

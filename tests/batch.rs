@@ -129,11 +129,10 @@ fn an_unknown_name_is_a_usage_error_as_in_run() {
     let t = project(4).file("in.jsonl", "\"a\"\n");
     let out = t.run_with(&["batch", "slwo", "in.jsonl", "-o", "out.jsonl"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("unknown function or worker `slwo`") && out.stderr.contains("slow"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: unknown function or worker `slwo`
+          hint: did you mean one of `slow`, `slowly`?
+        ");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,12 +105,14 @@ fn a_parse_json_error_says_json_and_where() {
         .file("main.rhai", "parse_json(\"{\\\"a\\\" 1}\")\n")
         .run_with(&["main.rhai"]);
     run.status(1);
-    assert!(
-        run.stderr
-            .contains("parse_json: invalid JSON at line 1 column 6: expected `:`"),
-        "{}",
-        run.stderr
-    );
+    insta::assert_snapshot!(run.stderr, @r#"
+         x parse_json: invalid JSON at line 1 column 6: expected `:`
+          ,-[main.rhai:1:1]
+        1 | parse_json("{\"a\" 1}")
+          : |
+          : `-- here
+          `----
+        "#);
     let through_call = Test::new()
         .file("main.rhai", "call(\"parse_json\", \"[1,\")\n")
         .run_with(&["main.rhai"]);

@@ -127,13 +127,9 @@ async fn continue_resumes_the_newest_conversation_from_the_run_log() {
     let (t, out) = run(t, &["chat", "helper", "--continue"]).await;
     out.status(0);
     assert_eq!(out.stdout, "Blue.\n");
-    assert!(
-        out.stderr
-            .contains("continuing the conversation with `helper` of "),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("(1 turn)"), "{}", out.stderr);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @"continuing the conversation with `helper` of [TIME] (1 turn)");
+    });
     let sent = bodies(&server).await;
     assert_eq!(
         messages(&sent[1]),
@@ -227,11 +223,11 @@ fn a_failed_turn_from_a_pipe_ends_the_chat_with_its_error() {
     let out = t.run_with(&["chat", "helper"]);
     out.status(1);
     assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.contains("model `local:m` failed"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: model `local:m` failed in worker `helper`
+          Caused by:
+            gave up after 4 attempts: could not reach local at http://127.0.0.1:9/v1/chat/completions: error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)
+        ");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,19 +265,24 @@ fn rhai_chat_with_a_name_that_is_no_worker_fails_clearly() {
         .file("b.rhai", "let c = chat(\"add\");\n");
     let out = t.run_with(&["a.rhai"]);
     out.status(1);
-    assert!(
-        out.stderr
-            .contains("unknown worker `helpr` (did you mean `helper`?)"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x unknown worker `helpr` (did you mean `helper`?)
+          ,-[a.rhai:1:1]
+        1 | chat("helpr")
+          : |
+          : `-- here
+          `----
+        "#);
     let out = t.run_with(&["b.rhai"]);
     out.status(1);
-    assert!(
-        out.stderr.contains("`add` is a fn, not a worker"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x `add` is a fn, not a worker; only a worker holds a conversation
+          ,-[b.rhai:1:9]
+        1 | let c = chat("add");
+          :         |
+          :         `-- here
+          `----
+        "#);
 }
 
 /// `llm-do chat ARGS` in the project at `dir` on a pseudo-terminal.

@@ -123,11 +123,16 @@ async fn the_first_error_cancels_the_siblings_requests() {
     ])"#;
     let out = run(project(&server, 8), script).await;
     out.status(1);
-    assert!(
-        out.stderr.contains("`call_all` item 1 (`echo`) failed") && out.stderr.contains("400"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x `call_all` item 1 (`echo`) failed: model `mock:m` failed in worker `echo`: mock returned HTTP
+         | 400: mock status 400
+          ,-[main.rhai:1:1]
+        1 | call_all([
+          : |
+          : `-- here
+        2 |         ["echo", "delay_ms=60000 slow one"],
+          `----
+        "#);
     let stats = settled(&server).await;
     // Only the failing request got an answer; both slow ones were abandoned mid-wait.
     assert_eq!(stats["requests"], 3);
@@ -144,12 +149,16 @@ async fn a_failing_closure_cancels_a_sibling_closures_worker_call() {
     ])"#;
     let out = run(project(&server, 8), script).await;
     out.status(1);
-    assert!(
-        out.stderr
-            .contains("`parallel` closure 1 failed: closure failed"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x `parallel` closure 1 failed: closure failed
+          ,-[main.rhai:3:75]
+        2 |         || call("echo", "delay_ms=60000 slow"),
+        3 |         || { try { call("echo", "status=400 await_in_flight=2") } catch { throw "closure failed" } },
+          :                                                                           |
+          :                                                                           `-- here
+        4 |     ])
+          `----
+        "#);
     let stats = settled(&server).await;
     assert_eq!(stats["completed"], 1, "{stats}");
     assert_eq!(stats["dropped"], 1, "{stats}");

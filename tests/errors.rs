@@ -119,11 +119,14 @@ fn path_escaping_the_project_root() {
     let t = Test::new().file("main.rhai", "read_text(\"../secret.txt\")\n");
     let out = t.run_with(&["main.rhai"]);
     out.status(1);
-    assert!(
-        out.stderr.contains("escapes the project root"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x path `../secret.txt` escapes the project root `[PROJECT]`
+          ,-[main.rhai:1:1]
+        1 | read_text("../secret.txt")
+          : |
+          : `-- here
+          `----
+        "#);
     let out = Test::new()
         .file(
             "main.rhai",
@@ -181,11 +184,10 @@ fn no_project_found() {
     std::fs::remove_dir_all(t.path().join("workers")).unwrap();
     let out = t.cwd(&empty).args(&["check"]).run();
     out.status(2);
-    assert!(
-        out.stderr.contains("no llm-do project found"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: no llm-do project found from `[PROJECT]/empty` upward
+          hint: a project root holds `llm-do.toml` or a `workers/` folder; create one or pass `--project DIR`
+        ");
 }
 
 #[test]

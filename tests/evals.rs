@@ -143,11 +143,10 @@ fn the_pass_line_sets_the_exit_code() {
     t.run_with(&["test"]).status(1);
     let out = t.run_with(&["test", "--min-agreement", "1.5"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("`--min-agreement` must be from 0 to 1"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: `--min-agreement` must be from 0 to 1, not 1.5
+          hint: e.g. `--min-agreement 0.9` passes at 90% agreement
+        ");
 }
 
 #[test]
@@ -174,19 +173,18 @@ fn a_judge_grades_through_a_script_model() {
         );
     let out = t.run_with(&["test", "w"]);
     out.status(1);
-    assert!(
-        out.stdout.contains(
-            "  FAIL  tests/w.jsonl:2\n          value: expected \"affirmative\", got \"no\" (judge: it says no)\n"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("  ok    tests/w.jsonl:1\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(out.stdout.contains("  value  judge"), "{}", out.stdout);
+    insta::assert_snapshot!(out.stdout, @r#"
+        `w` (worker): 2 cases
+          ok    tests/w.jsonl:1
+          FAIL  tests/w.jsonl:2
+                  value: expected "affirmative", got "no" (judge: it says no)
+
+        fields:
+          value  judge      1/2   50.0%
+
+        agreement: 1/2 = 50.0% (95% CI 9.5%–90.5%)
+        result: FAIL (pass line 100.0%)
+        "#);
 }
 
 #[test]
@@ -248,18 +246,18 @@ fn repeats_measure_self_agreement_of_a_noisy_worker() {
     assert!(r["self_agreement"]["rate"].as_f64().unwrap() < 1.0);
 
     let out = t.run_with(&["test", "w", "--repeat", "2"]);
-    assert!(
-        out.stdout
-            .contains("  FAIL  tests/w.jsonl:1  1/2 runs, self-agreement 0.0%\n"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("self-agreement (pairs of runs): 0/1 = 0.0% (95% CI 0.0%–79.3%)\n"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.stdout, @r#"
+        `w` (worker): 1 case, 2 runs each
+          FAIL  tests/w.jsonl:1  1/2 runs, self-agreement 0.0%
+                  value: expected "a", got "b"
+
+        fields:
+          value  exact      1/2   50.0%
+
+        agreement: 1/2 = 50.0% (95% CI 9.5%–90.5%)
+        self-agreement (pairs of runs): 0/1 = 0.0% (95% CI 0.0%–79.3%)
+        result: FAIL (pass line 100.0%)
+        "#);
 }
 
 #[test]
@@ -279,24 +277,24 @@ fn junit_output_is_well_formed_and_escaped() {
     check_junit(&xml);
     let times = regex_lite_times(&xml);
     insta::assert_snapshot!(times, @r#"
-    <?xml version="1.0" encoding="UTF-8"?>
-    <testsuites name="llm-do test" tests="2" failures="1" errors="0" time="T">
-      <testsuite name="w" tests="2" failures="1" errors="0" skipped="0" time="T">
-        <properties>
-          <property name="kind" value="worker"/>
-          <property name="agreement" value="0.5000"/>
-          <property name="agreement_low" value="0.0945"/>
-          <property name="agreement_high" value="0.9055"/>
-          <property name="pass_line" value="1.0000"/>
-          <property name="repeat" value="1"/>
-        </properties>
-        <testcase name="tests/w.jsonl:1" classname="w" time="T"/>
-        <testcase name="tests/w.jsonl:2" classname="w" time="T">
-          <failure message="1 of 1 runs disagree: value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;" type="disagreement">input: &quot;y&quot;&#10;expected: &quot;a &lt; b &amp;&amp; c&quot;&#10;value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;</failure>
-        </testcase>
-      </testsuite>
-    </testsuites>
-    "#);
+        <?xml version="1.0" encoding="UTF-8"?>
+        <testsuites name="llm-do test" tests="2" failures="1" errors="0" time="T">
+          <testsuite name="w" tests="2" failures="1" errors="0" skipped="0" time="T">
+            <properties>
+              <property name="kind" value="worker"/>
+              <property name="agreement" value="0.5000"/>
+              <property name="agreement_low" value="0.0945"/>
+              <property name="agreement_high" value="0.9055"/>
+              <property name="pass_line" value="1.0000"/>
+              <property name="repeat" value="1"/>
+            </properties>
+            <testcase name="tests/w.jsonl:1" classname="w" time="T"/>
+            <testcase name="tests/w.jsonl:2" classname="w" time="T">
+              <failure message="1 of 1 runs disagree: value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;" type="disagreement">input: &quot;y&quot;&#10;expected: &quot;a &lt; b &amp;&amp; c&quot;&#10;value: expected &quot;a &lt; b &amp;&amp; c&quot;, got &quot;&lt;b&gt;&amp;&apos;\&quot;&quot;</failure>
+            </testcase>
+          </testsuite>
+        </testsuites>
+        "#);
 }
 
 /// Replace `time="..."` values (they vary) with `time="T"`.
@@ -424,17 +422,16 @@ fn a_bad_case_line_is_an_error_at_file_and_line() {
         );
     let out = t.run_with(&["test", "w"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("unknown key `expectd` in case"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("tests/w.jsonl:2:1"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("did you mean `expected`?"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x unknown key `expectd` in case
+          ,-[tests/w.jsonl:2:1]
+        1 | {"input": "a", "expected": "a"}
+        2 | {"input": "b", "expectd": "b"}
+          : ^^^^^^^^^^^^^^^|^^^^^^^^^^^^^^
+          :                `-- here
+          `----
+         help: did you mean `expected`?
+        "#);
 }
 
 #[test]
@@ -442,19 +439,14 @@ fn no_cases_and_unknown_names_are_usage_errors() {
     let t = Test::new().worker("w", "---\nmodel: test\n---\nAnswer.\n");
     let out = t.run_with(&["test"]);
     out.status(2);
-    assert!(
-        out.stderr.starts_with("error: no cases to test\n"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+        error: no cases to test
+          hint: write `tests/NAME.jsonl` (one `{"input": ..., "expected": ...}` a line), add `examples:` to a worker, or build cases from the run log with `llm-do dataset NAME -o tests/NAME.jsonl`
+        "#);
     let t = t.file("tests/nope.jsonl", "{\"input\": 1, \"expected\": 1}\n");
     let out = t.run_with(&["test", "nope"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("unknown function or worker `nope`"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @"error: unknown function or worker `nope`");
 }
 
 #[test]
@@ -504,11 +496,10 @@ fn dataset_dedups_inputs_and_marks_disputes() {
     );
     let out = t.run_with(&["dataset", "w"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("no run log at `.llm-do/log.db`"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: no run log at `.llm-do/log.db`
+          hint: the log fills as workers and fns run (e.g. `llm-do run w ...`); it is off with `--no-log`
+        ");
     let a = json!({"input": "a"});
     let b = json!({"input": "b"});
     log_calls(
@@ -541,18 +532,23 @@ fn dataset_dedups_inputs_and_marks_disputes() {
     );
     let out = t.run_with(&["test", "w"]);
     out.status(0);
-    assert!(
-        out.stdout.contains("  ok    tests/w.jsonl:2  (disputed)\n"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.stdout, @r"
+        `w` (worker): 2 cases
+          ok    tests/w.jsonl:1
+          ok    tests/w.jsonl:2  (disputed)
+
+        fields:
+          value  exact      2/2  100.0%
+
+        agreement: 2/2 = 100.0% (95% CI 34.2%–100.0%)
+        result: pass (pass line 100.0%)
+        ");
     let out = t.run_with(&["dataset", "nobody"]);
     out.status(2);
-    assert!(
-        out.stderr.contains("no successful call of `nobody`"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+        error: the run log has no successful call of `nobody`
+          hint: run it first, or check the name with `llm-do logs`
+        ");
 }
 
 #[test]
@@ -622,13 +618,19 @@ fn stats_gives_the_shadowing_fn_its_own_row() {
     );
     let out = t.run_with(&["stats"]);
     out.status(0);
-    assert!(
-        out.stdout.contains(
-            "stabilization candidates:\n  `triage`: 8 calls, 4 distinct inputs, always the same output per input → candidate for a Rhai fn\n"
-        ),
-        "{}",
-        out.stdout
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stdout, @r"
+            name    kind      calls  errors  tokens in  tokens out  p50 ms  p90 ms  max ms  inputs  outputs/input
+            triage  neural        8      0%          0           0  [p50]  [p90]  [max]       4              1
+            triage  symbolic      8      0%          0           0  [p50]  [p90]  [max]       4              1
+
+            stabilization candidates:
+              `triage`: 8 calls, 4 distinct inputs, always the same output per input → candidate for a Rhai fn
+
+            stabilize switches:
+              triage (shadow): 8 calls, live agreement 4/8 (50.0%), deferred 0.0%; switching to code saves ~0 tokens/week at the observed volume
+            ");
+    });
 }
 
 #[test]

@@ -179,7 +179,15 @@ fn the_policy_sees_the_canonical_path() {
         out.stdout,
         "denied: rejected by the approval policy `fn approve`\n"
     );
-    assert!(out.stderr.contains("(by policy)"), "{}", out.stderr);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r"
+            ▶ neural h
+              ? write_file denied: rejected by the approval policy `fn approve` (by policy)
+            ✓ h [T] ms
+            total: 2 model calls, 0 in / 0 out tokens
+              h: 2 model calls, 0 in / 0 out tokens
+            ");
+    });
     assert_eq!(
         std::fs::read_to_string(t.path().join("secrets/keep.md")).unwrap(),
         "keep"
@@ -307,10 +315,14 @@ fn fifos_are_refused_by_read_file_and_read_text_without_hanging() {
     let out = wait_or_kill(cmd.spawn().unwrap(), Duration::from_secs(20));
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("is a FIFO (named pipe), not a regular file"),
-        "{stderr}"
-    );
+    insta::assert_snapshot!(stderr, @r#"
+         x `notes/pipe` is a FIFO (named pipe), not a regular file or folder
+          ,-[fifo.rhai:1:1]
+        1 | read_text("notes/pipe")
+          : |
+          : `-- here
+          `----
+        "#);
 }
 
 /// Whether a process with exactly this command line runs (Linux `/proc`).
@@ -522,22 +534,59 @@ fn terminal_controls_from_a_model_are_shown_escaped_everywhere() {
         .script("model", model)
         .script("note", "/// Take a note.\n/// text: string\nfn note(text) { throw text; }\n")
         .file("fail.rhai", "call(\"note\", #{text: \"\\x1b]0;pwned\\x07\\x1b[2J\\rforged\\u009b\\u202egpj.exe\"})\n");
-    let shown = r"\x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe";
     // The result itself goes to a pipe here: data, as it is (escaped only on a terminal).
     let out = t.run_with(&["run", "h", "go", "-vv"]);
     out.status(0);
     assert_eq!(out.stdout, format!("error: {EVIL}\n"));
     assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
-    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r#"
+            ▶ neural h ← {"input":"go"}
+              → script:hostile turn 0: go
+              ← script:hostile: note({"text":"\u001b]0;pwned\u0007\u001b[2J\rforged\u{9b}\u{202e}gpj.exe"}) [stop: tool_calls]
+              ? note approved (by default)
+              ▶ symbolic note ← {"text":"\u001b]0;pwned\u0007\u001b[2J\rforged\u{9b}\u{202e}gpj.exe"}
+              ✗ note [T] ms: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe
+              → script:hostile turn 1: note = error: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe
+              ← script:hostile: error: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe [stop: stop]
+            ✓ h [T] ms → error: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe
+            total: 2 model calls, 0 in / 0 out tokens
+              h: 2 model calls, 0 in / 0 out tokens
+            "#);
+    });
     // An error carrying the text, plain and located.
     let out = t.run_with(&["fail.rhai"]);
     out.status(1);
     assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
-    assert!(out.stderr.contains(shown), "{}", out.stderr);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r#"
+              x \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe
+               ,-[scripts/note.rhai:3:17]
+             2 | /// text: string
+             3 | fn note(text) { throw text; }
+               :                 |
+               :                 `-- here
+               `----
+
+            Error: 
+              x in the call to `note`
+               ,-[fail.rhai:1:6]
+             1 | call("note", #{text: "\x1b]0;pwned\x07\x1b[2J\rforged\u009b\u202egpj.exe"})
+               :      |
+               :      `-- called here
+               `----
+            "#);
+    });
     let out = t.run_with(&["logs"]);
     out.status(0);
     assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
-    assert!(out.stdout.contains(r"\x1b]0;pwned\x07"), "{}", out.stdout);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stdout, @r#"
+            [TIME]  [RUN]:1  fn      note  [T] ms  error: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe (at scripts/note.rhai:3)
+            [TIME]  [RUN]:2  fn      note  [T] ms  error: \x1b]0;pwned\x07\x1b[2J\rforged\u{9b}\u{202e}gpj.exe
+            [TIME]  [RUN]:1  worker  h  [T] ms  → "error: \u001b]0;pwned\u0007\u001b[2J\rforged\u{9b}\u{202e}gpj.exe"
+            "#);
+    });
     let out = t.run_with(&["logs", "--json"]);
     out.status(0);
     assert!(!has_terminal_controls(&out.stdout), "{:?}", out.stdout);
@@ -580,9 +629,17 @@ async fn http_bodies_at_vvv_show_terminal_controls_escaped() {
     let (_t, out) = crate::util::run(t, &["run", "w", "go", "-vvv"]).await;
     out.status(0);
     assert!(!has_terminal_controls(&out.stderr), "{:?}", out.stderr);
-    assert!(
-        out.stderr.contains(r"a\u{9b}2J\u{202e}gpj.exe"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r#"
+            ▶ neural w ← {"input":"go"}
+              → local:m turn 0: go
+            TRACE llm_do::http: POST http://127.0.0.1:[PORT]/v1/chat/completions: {"model":"m","messages":[{"role":"system","content":"Hi."},{"role":"user","content":"go"}],"max_tokens":4096}
+            TRACE llm_do::http: HTTP 200 from http://127.0.0.1:[PORT]/v1/chat/completions
+            TRACE llm_do::http: reply from http://127.0.0.1:[PORT]/v1/chat/completions: {"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"a\u{9b}2J\u{202e}gpj.exe"}}]}
+              ← local:m: a\u{9b}2J\u{202e}gpj.exe [stop: stop]
+            ✓ w [T] ms → a\u{9b}2J\u{202e}gpj.exe
+            total: 1 model call, 0 in / 0 out tokens
+              w: 1 model call, 0 in / 0 out tokens
+            "#);
+    });
 }

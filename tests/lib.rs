@@ -35,6 +35,7 @@ mod runtime_twice;
 mod seam;
 mod secrets;
 mod stabilize;
+mod style;
 mod trace;
 mod util;
 mod view;

@@ -98,19 +98,17 @@ fn windows_narrow_logs_stats_and_dataset() {
         out.stdout,
         "{\"input\":{\"input\":\"Old Ada\"},\"expected\":\"test reply: Old Ada\"}\n"
     );
-    assert!(
-        out.stderr.starts_with("read calls before 20"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @"read calls before [TIME]");
+    });
     let none = t.run_with(&["dataset", "greeter", "--since", "1h", "--model", "gpt-x"]);
     none.status(2);
-    assert!(
-        none.stderr
-            .contains("error: the run log has no successful call of `greeter` among calls since "),
-        "{}",
-        none.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(none.stderr, @r"
+            error: the run log has no successful call of `greeter` among calls since [TIME] (model gpt-x)
+              hint: run it first, or check the name with `llm-do logs`
+            ");
+    });
 }
 
 #[test]
@@ -154,11 +152,11 @@ fn query_searches_inputs_and_outputs_and_catches_up() {
     let out = t.run_with(&["logs", "--query", "byron"]);
     out.status(0);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
-    assert!(
-        out.stdout.ends_with("→ \"test reply: Ada Byron\"\n"),
-        "{}",
-        out.stdout
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stdout, @r#"
+            [TIME]  [RUN]:1  worker  greeter  [T] ms 4+6 tok  → "test reply: Ada Byron"
+            "#);
+    });
 }
 
 #[test]

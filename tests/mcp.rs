@@ -99,7 +99,12 @@ fn results_errors_and_a_crash_reach_the_model() {
 fn without_approval_the_model_sees_a_denial() {
     let out = project("").run_with(&["run", "scripted", "go"]);
     out.status(0);
-    assert!(out.stdout.starts_with("denied: "), "{}", out.stdout);
+    insta::assert_snapshot!(out.stdout, @r#"
+        denied: `mcp.echo.echo` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = "mcp.echo.echo"` with `decision = "approve"`
+        denied: `mcp.echo.fail` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = "mcp.echo.fail"` with `decision = "approve"`
+        denied: `mcp.echo.crash` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = "mcp.echo.crash"` with `decision = "approve"`
+        denied: `mcp.echo.echo` requires approval and there is no terminal to ask; rerun with `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. `tool = "mcp.echo.echo"` with `decision = "approve"`
+        "#);
     assert_eq!(out.stdout.matches("denied: ").count(), 4, "{}", out.stdout);
 }
 
@@ -171,12 +176,7 @@ fn a_server_that_never_answers_times_out() {
         );
     let out = t.run_with(&["scripts/main.rhai"]);
     out.status(0);
-    assert!(
-        out.stdout
-            .contains("`mcp.echo.hang` did not answer within 1 s"),
-        "{}",
-        out.stdout
-    );
+    insta::assert_snapshot!(out.stdout, @"`mcp.echo.hang` did not answer within 1 s (`timeout_secs` in `[mcp.echo]`); the server was stopped");
 }
 
 #[test]
@@ -186,11 +186,15 @@ fn a_server_that_cannot_start_is_named() {
         .script("main", "call(\"mcp.broken.x\", #{})\n");
     let out = t.run_with(&["scripts/main.rhai"]);
     assert_ne!(out.status, 0);
-    assert!(
-        out.stderr.contains("mcp server `broken` failed to start"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x mcp server `broken` failed to start: cannot run `/nonexistent/mcp-server`: No such file or
+         | directory (os error 2)
+          ,-[scripts/main.rhai:1:6]
+        1 | call("mcp.broken.x", #{})
+          :      |
+          :      `-- here
+          `----
+        "#);
 }
 
 #[test]
@@ -200,11 +204,16 @@ fn unknown_keys_in_an_mcp_table_are_rejected() {
         .worker("w", "---\nmodel: test\n---\nHi.\n");
     let out = t.run_with(&["check"]);
     assert_ne!(out.status, 0);
-    assert!(
-        out.stderr.contains("unknown key `comand` in `[mcp.echo]`"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+         x unknown key `comand` in `[mcp.echo]`
+          ,-[llm-do.toml:2:1]
+        1 | [mcp.echo]
+        2 | comand = "x"
+          : ^^^|^^
+          :    `-- here
+          `----
+         help: did you mean `command`?
+        "#);
 }
 
 #[test]
@@ -223,13 +232,7 @@ fn a_worker_naming_a_missing_tool_fails_naming_the_server() {
     );
     let out = t.run_with(&["run", "w", "hi"]);
     assert_ne!(out.status, 0);
-    assert!(
-        out.stderr.contains(
-            "mcp server `echo` has no tool `nope`; its tools are: big, crash, echo, fail, hang"
-        ),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @"error: mcp server `echo` has no tool `nope`; its tools are: big, crash, echo, fail, hang");
 }
 
 #[test]
@@ -237,12 +240,18 @@ fn a_toolset_naming_an_undeclared_server_is_a_load_error() {
     let t = Test::new().worker("w", "---\nmodel: test\ntoolsets: [mcp.nope]\n---\nHi.\n");
     let out = t.run_with(&["check"]);
     assert_ne!(out.status, 0);
-    assert!(
-        out.stderr.contains("unknown toolset `mcp.nope`"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("`mcp.NAME` servers"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r"
+         x unknown toolset `mcp.nope` in worker `w`
+          ,-[workers/w.worker:3:12]
+        2 | model: test
+        3 | toolsets: [mcp.nope]
+          :            ^^^^|^^^
+          :                `-- not a builtin set, fn, module or worker
+        4 | ---
+          `----
+         help: toolsets are builtin sets (fs_ro, fs, shell), Rhai fns, script modules, workers or
+               `mcp.NAME` servers from `llm-do.toml`
+        ");
 }
 
 /// A minimal streamable HTTP MCP server on wiremock: JSON responses (no SSE), one tool

@@ -51,34 +51,36 @@ fn check_reports_unknown_aliases_and_providers_at_their_line() {
         .args(&["check"])
         .run();
     out.status(2);
-    assert!(
-        out.stderr
-            .contains("unknown provider `nope` in model id `nope:model` (worker `a`)"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("workers/a.worker:2:8"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+         x unknown provider `nope` in model id `nope:model` (worker `a`)
+          ,-[workers/a.worker:2:8]
+        1 | ---
+        2 | model: nope:model
+          :        ^^^^^|^^^^
+          :             `-- not a known model
+        3 | ---
+          `----
+         help: models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`),
+               of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`
+        ");
     let out = Test::new()
         .config("[models]\nfast = \"test\"\n")
         .worker("b", "---\nmodel: [test, fsat]\n---\nB.\n")
         .args(&["check"])
         .run();
     out.status(2);
-    assert!(
-        out.stderr
-            .contains("unknown model alias `fsat`; did you mean `fast`? (worker `b`)"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("workers/b.worker:2:15"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r"
+         x unknown model alias `fsat`; did you mean `fast`? (worker `b`)
+          ,-[workers/b.worker:2:15]
+        1 | ---
+        2 | model: [test, fsat]
+          :               ^^|^
+          :                 `-- not a known model
+        3 | ---
+          `----
+         help: models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`),
+               of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`
+        ");
     // A loop in `[models]` is a config error pointing into llm-do.toml.
     let out = Test::new()
         .config("[models]\na = \"b\"\nb = \"a\"\n")
@@ -142,7 +144,11 @@ fn a_fallback_without_a_key_fails_only_when_the_chain_reaches_it() {
     // Reached (the first member's answers keep failing the schema), it says why.
     let out = t.run_with(&["run", "rate", "x"]);
     out.status(1);
-    assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r"
+        error: model `openai:gpt-4o-mini` failed in worker `rate`
+          Caused by:
+            missing API key: set the `OPENAI_API_KEY` environment variable
+        ");
 }
 
 /// Runs 4 outer calls each fanning out to 2 workers on `model` (8 requests wanted at once)
@@ -214,7 +220,36 @@ fn models_lists_providers_aliases_and_prices() {
         .args(&["models"])
         .run();
     out.status(0);
-    assert!(!out.stdout.contains("secret-value-123"));
+    insta::assert_snapshot!(out.stdout, @r"
+        providers:
+          anthropic  https://api.anthropic.com (anthropic wire, built in, key `ANTHROPIC_API_KEY` (not set))
+          openai     https://api.openai.com/v1 (openai wire, built in, key `OPENAI_API_KEY` (not set))
+          ollama     http://localhost:11434 (openai wire, built in, no key)
+          local      http://localhost:8000/v1 (openai wire, key `LOCAL_KEY` (set), 2 at once)
+          test       offline, deterministic
+        aliases:
+          fast = anthropic:claude-haiku-4-5
+          smart = fast, openai:gpt-4.1  (→ anthropic:claude-haiku-4-5, openai:gpt-4.1)
+        prices (USD per million tokens: input, output, cache read, cache write; table of 2025-08-15, * = `[prices]`):
+          anthropic:claude-opus-4-1            15.000   75.000    1.500   18.750
+          anthropic:claude-opus-4-0            15.000   75.000    1.500   18.750
+          anthropic:claude-sonnet-4-5           3.000   15.000    0.300    3.750
+          anthropic:claude-sonnet-4-0           3.000   15.000    0.300    3.750
+          anthropic:claude-3-7-sonnet-latest    3.000   15.000    0.300    3.750
+          anthropic:claude-haiku-4-5            1.000    5.000    0.100    1.250
+          anthropic:claude-3-5-haiku-latest     0.800    4.000    0.080    1.000
+          openai:gpt-5                          1.250   10.000    0.125    1.250
+          openai:gpt-5-mini                     0.250    2.000    0.025    0.250
+          openai:gpt-5-nano                     0.050    0.400    0.005    0.050
+        * openai:gpt-4.1                        1.000    2.000    1.000    1.000
+          openai:gpt-4.1-mini                   0.400    1.600    0.100    0.400
+          openai:gpt-4.1-nano                   0.100    0.400    0.025    0.100
+          openai:gpt-4o                         2.500   10.000    1.250    2.500
+          openai:gpt-4o-mini                    0.150    0.600    0.075    0.150
+          openai:o4-mini                        1.100    4.400    0.275    1.100
+          openai:o3                             2.000    8.000    0.500    2.000
+        * local:m                               0.500    0.500    0.500    0.500
+        ");
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "providers:");
     assert_eq!(

@@ -69,11 +69,16 @@ fn vv_and_traces_number_turns_alike() {
     let t = project();
     let out = t.run_with(&["-vv", "--trace", "t.jsonl", "main.rhai", "1"]);
     out.status(0);
-    assert!(
-        out.stderr.contains("→ script:fake turn 0: same"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r#"
+            ▶ neural echo ← {"input":"same"}
+              → script:fake turn 0: same
+              ← script:fake: heard 1 [stop: stop]
+            ✓ echo [T] ms → heard 1
+            total: 1 model call, 0 in / 0 out tokens
+              echo: 1 model call, 0 in / 0 out tokens
+            "#);
+    });
     let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
     let turns: Vec<u64> = trace
         .lines()
@@ -100,15 +105,16 @@ fn empty_stdin_passes_no_input() {
     let t = Test::new().worker("hi", "---\nmodel: test\n---\nSay hi.\n");
     let now = t.run_with(&["run", "now"]);
     now.status(0);
-    assert!(now.stdout.ends_with("Z\n"), "{}", now.stdout);
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(now.stdout, @"[TIME]");
+    });
     let hi = t.run_with(&["run", "hi"]);
     hi.status(1);
-    assert!(
-        hi.stderr
-            .contains("input for worker `hi` does not match its `input` schema"),
-        "{}",
-        hi.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(hi.stderr, @r#"
+            error: input for worker `hi` does not match its `input` schema: `/`: "input" is a required property
+            "#);
+    });
     let explicit = t.run_with(&["run", "hi", ""]);
     explicit.status(0);
     assert_eq!(explicit.stdout, "test reply: \n");
@@ -122,11 +128,31 @@ fn check_reports_the_first_error_of_each_file() {
         .worker("b", "---\nmodle: x:y\n---\nx\n")
         .run_with(&["check"]);
     run.status(2);
-    assert!(
-        run.stderr.contains("the project has 2 errors"),
-        "{}",
-        run.stderr
-    );
+    insta::assert_snapshot!(run.stderr, @r"
+          x the project has 2 errors
+
+        Error: 
+          x unknown key `temprature` in worker frontmatter
+           ,-[workers/a.worker:3:1]
+         2 | model: nope
+         3 | temprature: 1
+           : ^^^^^|^^^^
+           :      `-- unknown key
+         4 | ---
+           `----
+          help: did you mean `temperature`?
+
+        Error: 
+          x unknown key `modle` in worker frontmatter
+           ,-[workers/b.worker:2:1]
+         1 | ---
+         2 | modle: x:y
+           : ^^|^^
+           :   `-- unknown key
+         3 | ---
+           `----
+          help: did you mean `model`?
+        ");
 }
 
 /// `check` refuses what `run` would trip on: a `tool_choice` naming no tool of the worker.
@@ -138,13 +164,17 @@ fn check_refuses_a_tool_choice_naming_no_tool() {
     );
     let out = t.run_with(&["check"]);
     out.status(2);
-    assert!(
-        out.stderr
-            .contains("`tool_choice: write_file` in worker `w` names no tool it has"),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("workers/w.worker:4"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r"
+         x `tool_choice: write_file` in worker `w` names no tool it has
+          ,-[workers/w.worker:4:1]
+        3 | toolsets: [fs_ro]
+        4 | tool_choice: write_file
+          : ^^^^^|^^^^^
+          :      `-- not among the worker's tools
+        5 | ---
+          `----
+         help: its tools are: read_file, list_files
+        ");
     let ok = crate::util::Test::new().worker(
         "w",
         "---\nmodel: test\ntoolsets: [fs_ro]\ntool_choice: read_file\n---\nHi.\n",
@@ -195,11 +225,7 @@ fn run_sleep_takes_its_milliseconds_as_text() {
     out.status(0);
     let out = crate::util::Test::new().run_with(&["run", "sleep", "soon"]);
     out.status(1);
-    assert!(
-        out.stderr.contains("must be a number of milliseconds"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @"error: argument `ms` must be a number of milliseconds, got string");
 }
 
 /// An error inside `.map(|t| call(..))` is reported once (at the fn, with the call site as a
@@ -212,7 +238,22 @@ fn an_error_inside_map_is_reported_once() {
     let out = t.run_with(&["m.rhai"]);
     out.status(1);
     assert_eq!(out.stderr.matches("bad 1").count(), 1, "{}", out.stderr);
-    assert!(out.stderr.contains("scripts/boom.rhai:1"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r#"
+          x bad 1
+           ,-[scripts/boom.rhai:1:14]
+         1 | fn boom(x) { throw "bad " + x; }
+           :              |
+           :              `-- here
+           `----
+
+        Error: 
+          x in the call to `map`
+           ,-[m.rhai:1:8]
+         1 | [1, 2].map(|t| call("boom", #{x: t}))
+           :        |
+           :        `-- called here
+           `----
+        "#);
 }
 
 // Issue 30, round 3.

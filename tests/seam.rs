@@ -139,12 +139,10 @@ fn run_reads_text_input_as_the_declared_type() {
     assert_eq!(out.stdout, "42\n");
     let out = t.run_with(&["run", "double", "many"]);
     out.status(1);
-    assert!(
-        out.stderr
-            .contains("argument `n` must be an integer, not a string (\"many\")"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @r#"
+        error: bad arguments for `double`: argument `n` must be an integer, not a string ("many")
+          hint: `double` takes (`n`)
+        "#);
 }
 
 #[test]

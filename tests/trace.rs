@@ -132,7 +132,12 @@ fn replay_reproduces_a_recorded_run_offline() {
     let t = replay_project("Add.");
     let recorded = t.run_with(&["main.rhai", "--model", "script:fake", "--record", "c.json"]);
     recorded.status(0);
-    assert!(recorded.stdout.contains("sum is 5"), "{}", recorded.stdout);
+    insta::assert_snapshot!(recorded.stdout, @r#"
+        {
+          "again": "sum is 5",
+          "r": "sum is 5"
+        }
+        "#);
     // No key and a provider model: only the cassette can answer.
     let replayed = t.run_with(&["main.rhai", "--replay", "c.json"]);
     replayed.status(0);
@@ -164,23 +169,24 @@ fn replay_fails_with_a_diff_when_the_prompt_changed() {
     std::fs::copy(t.path().join("c.json"), changed.path().join("c.json")).unwrap();
     let out = changed.run_with(&["main.rhai", "--replay", "c.json"]);
     out.status(1);
-    assert!(
-        out.stderr
-            .contains("`summer` differs from cassette `c.json`"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("-   \"system\": \"Add.\","),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("+   \"system\": \"Add the numbers.\","),
-        "{}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("--record c.json"), "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr, @r#"
+         x model `anthropic:claude-haiku-4-5` failed in worker `summer`: replay: the request of worker
+         | `summer` differs from cassette `c.json` (- recorded, + now):
+         |   {
+         | -   "system": "Add.",
+         | +   "system": "Add the numbers.",
+         |     "messages": [
+         |       {
+         |         "role": "user",
+         |   ...
+         | if the change is intended, record again with `--record c.json`
+          ,-[main.rhai:1:14]
+        1 | let r = call("summer", "add 2 and 3");
+          :              |
+          :              `-- here
+        2 | #{r: r, again: call("summer", "add 2 and 3")}
+          `----
+        "#);
 }
 
 #[test]
@@ -224,17 +230,19 @@ async fn secrets_never_appear_in_vvv_output_or_traces() {
     .unwrap();
     out.status(0);
     assert_eq!(out.stdout, "hello there\n");
-    assert!(
-        out.stderr.contains("\"messages\""),
-        "the request body is shown: {}",
-        out.stderr
-    );
-    assert!(out.stderr.contains("HTTP 200"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("→ local:tiny turn 0: hi"),
-        "{}",
-        out.stderr
-    );
+    insta::with_settings!({filters => crate::util::VARYING.to_vec()}, {
+        insta::assert_snapshot!(out.stderr, @r#"
+            ▶ neural w ← {"input":"hi"}
+              → local:tiny turn 0: hi
+            TRACE llm_do::http: POST http://127.0.0.1:[PORT]/v1/chat/completions: {"model":"tiny","messages":[{"role":"system","content":"Say hello."},{"role":"user","content":"hi"}],"max_tokens":4096}
+            TRACE llm_do::http: HTTP 200 from http://127.0.0.1:[PORT]/v1/chat/completions
+            TRACE llm_do::http: reply from http://127.0.0.1:[PORT]/v1/chat/completions: {"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hello there"}}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}
+              ← local:tiny: hello there [stop: stop]
+            ✓ w [T] ms, 3 in / 2 out tokens → hello there
+            total: 1 model call, 3 in / 2 out tokens
+              w: 1 model call, 3 in / 2 out tokens
+            "#);
+    });
     let trace = std::fs::read_to_string(t.path().join("t.jsonl")).unwrap();
     assert!(trace.contains("hello there"));
     for text in [&out.stderr, &out.stdout, &trace] {
@@ -293,12 +301,7 @@ fn shadow_reports_where_the_stabilized_fn_disagrees() {
         out.stdout,
         "`filename_cleaner`: 2/3 agree\n\ndisagreement 1:\n  input:    {\"name\":\"2024-03 notes.md\"}\n  recorded: \"notes_2024-03.md\"\n  now:      \"2024-03_notes.md\"\n"
     );
-    assert!(
-        out.stderr
-            .contains("`filename_cleaner` disagrees with the trace on 1 of 3 cases"),
-        "{}",
-        out.stderr
-    );
+    insta::assert_snapshot!(out.stderr, @"error: `filename_cleaner` disagrees with the trace on 1 of 3 cases");
 }
 
 #[test]
@@ -313,9 +316,8 @@ fn shadow_agrees_with_a_trace_of_the_same_implementation() {
     assert_eq!(out.stdout, "`add`: 2/2 agree\n");
     let missing = t.run_with(&["shadow", "nope", "--trace", "t.jsonl"]);
     missing.status(2);
-    assert!(
-        missing.stderr.contains("has no successful call of `nope`"),
-        "{}",
-        missing.stderr
-    );
+    insta::assert_snapshot!(missing.stderr, @r"
+        error: trace `t.jsonl` has no successful call of `nope`
+          hint: the trace has calls of: add
+        ");
 }

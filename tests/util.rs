@@ -1,9 +1,16 @@
 //! A `Test` builder: a temporary project, the real binary, a clean environment.
+//!
+//! As just's `Test`, it can state what the run must print up front: `.stdout(..)`,
+//! `.stderr(..)`, `.status(..)`. Once any is set, every `run`/`run_with` of that `Test` checks
+//! all three, an unset stream meaning empty and an unset status 0, so state them on a `Test`
+//! that runs once. `.filter(regex, replacement)` normalises what varies between runs (an item
+//! number, a timing) before anything is compared or returned.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+use regex::Regex;
 
 /// Environment variables that must not leak from the developer's shell into tests.
 pub const CLEARED: &[&str] = &[
@@ -37,6 +44,16 @@ pub struct Test {
     env: Vec<(String, String)>,
     stdin: Option<String>,
     cwd: Option<PathBuf>,
+    expect: Option<Expect>,
+    filters: Vec<(Regex, String)>,
+}
+
+/// What a run must print and return: all three are checked, so an unset stream is empty.
+#[derive(Debug, Default, Clone)]
+struct Expect {
+    stdout: String,
+    stderr: String,
+    status: i32,
 }
 
 /// What a run produced.
@@ -56,6 +73,8 @@ impl Test {
             env: Vec::new(),
             stdin: None,
             cwd: None,
+            expect: None,
+            filters: Vec::new(),
         }
     }
 
@@ -119,19 +138,53 @@ impl Test {
         self
     }
 
+    /// The whole stdout the run must print (see the module doc).
+    pub fn stdout(mut self, s: &str) -> Self {
+        self.expect.get_or_insert_default().stdout = s.into();
+        self
+    }
+
+    /// The whole stderr the run must print (see the module doc).
+    pub fn stderr(mut self, s: &str) -> Self {
+        self.expect.get_or_insert_default().stderr = s.into();
+        self
+    }
+
+    /// The exit status the run must end with (see the module doc).
+    pub fn status(mut self, code: i32) -> Self {
+        self.expect.get_or_insert_default().status = code;
+        self
+    }
+
+    /// Replace every match of `pattern` in stdout and stderr with `replacement` (a regex
+    /// replacement: `$1` names a group) before they are checked or returned.
+    pub fn filter(mut self, pattern: &str, replacement: &str) -> Self {
+        let re = Regex::new(pattern).unwrap_or_else(|e| panic!("filter `{pattern}`: {e}"));
+        self.filters.push((re, replacement.into()));
+        self
+    }
+
     /// Run in `dir` instead of the project root.
     pub fn cwd(mut self, dir: &Path) -> Self {
         self.cwd = Some(dir.to_path_buf());
         self
     }
 
-    /// Run with `args` added to the command line, keeping the project for later checks.
+    /// Run with `args` added to the command line, keeping the project for later checks; the
+    /// expectations, if any were stated, are checked.
+    #[track_caller]
     pub fn run_with(&self, args: &[&str]) -> Run {
-        self.exec(args)
+        let run = self.exec(args);
+        if let Some(expect) = &self.expect {
+            run.check(expect);
+        }
+        run
     }
 
+    /// Run the command line; the expectations, if any were stated, are checked.
+    #[track_caller]
     pub fn run(&self) -> Run {
-        self.exec(&[])
+        self.run_with(&[])
     }
 
     /// Start llm-do with `extra` in the background, its output discarded, for tests that stop
@@ -165,7 +218,11 @@ impl Test {
         cmd.write_stdin(self.stdin.clone().unwrap_or_default());
         let out: Output = cmd.output().expect("run llm-do");
         let clean = |b: &[u8]| {
-            String::from_utf8_lossy(b).replace(&self.dir.path().display().to_string(), "[PROJECT]")
+            let text = String::from_utf8_lossy(b)
+                .replace(&self.dir.path().display().to_string(), "[PROJECT]");
+            self.filters.iter().fold(text, |text, (re, to)| {
+                re.replace_all(&text, to.as_str()).into_owned()
+            })
         };
         Run {
             status: out.status.code().unwrap_or(-1),
@@ -176,6 +233,26 @@ impl Test {
 }
 
 impl Run {
+    /// Panic, showing both, unless the run printed and returned exactly what `e` says.
+    #[track_caller]
+    fn check(&self, e: &Expect) {
+        let mut wrong = Vec::new();
+        for (name, want, got) in [
+            ("stdout", &e.stdout, &self.stdout),
+            ("stderr", &e.stderr, &self.stderr),
+        ] {
+            if want != got {
+                wrong.push(format!(
+                    "--- expected {name}\n{want}\n--- actual {name}\n{got}"
+                ));
+            }
+        }
+        if e.status != self.status {
+            wrong.push(format!("expected status {}, got {}", e.status, self.status));
+        }
+        assert!(wrong.is_empty(), "unexpected output\n{}", wrong.join("\n"));
+    }
+
     /// Assert the exit status, showing the output when it differs.
     #[track_caller]
     pub fn status(&self, code: i32) -> &Self {
@@ -198,6 +275,24 @@ impl Run {
         })
     }
 }
+
+/// insta filters for what varies between runs of the same command: durations of the `-v` call
+/// tree (`18.4 ms`) and of runs (`0.046 s`), the latency columns of `llm-do stats` (p50, p90,
+/// max), a mock server's port, timestamps, the run ids of the run log and the binary's path. Use as `insta::with_settings!({filters => VARYING.to_vec()}, { ... })`.
+pub const VARYING: &[(&str, &str)] = &[
+    (r"\b\d+\.\d+ ms\b", "[T] ms"),
+    (
+        r"(?m)^(\S+ +\S+ +\d+ +\d+% +\d+ +\d+) +[\d.]+ +[\d.]+ +[\d.]+",
+        "$1  [p50]  [p90]  [max]",
+    ),
+    (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+    (r"\b\d+\.\d+ s\b", "[T] s"),
+    // The run log's lines: a start time, then a run id (`ba81d18d`, with `:N` a call in it).
+    (r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", "[TIME]"),
+    (r"(?m)^\[TIME\]  [0-9a-f]{8}", "[TIME]  [RUN]"),
+    // The command line a run log records starts with the binary's own path.
+    (r"\S*/target/debug/llm-do\b", "llm-do"),
+];
 
 /// A snapshot of the whole tree under `dir` (paths and contents), to prove nothing changed.
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {

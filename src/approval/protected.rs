@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use super::Request;
+use super::request::Request;
 use super::rules::normalize_rule_path;
 
 /// Tools that write the file named by their `path` argument.

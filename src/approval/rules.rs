@@ -4,10 +4,32 @@
 use std::fmt::Write as _;
 
 use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Request;
-use crate::config::{ApprovalRule, Decision};
+use super::request::Request;
+
+/// What an approval rule or policy decides for a tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+    Prompt,
+}
+
+/// `[[approvals]]`: a rule matched against LLM-initiated tool calls; first match wins.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Tool name glob (e.g. `write_file`, `mcp.github.*`).
+    pub tool: String,
+    /// Glob matched against the call's `path` argument, when set.
+    pub path: Option<String>,
+    /// Glob matched against the call's `command` argument (shell), when set.
+    pub command: Option<String>,
+    pub decision: Decision,
+}
 
 /// An `[[approvals]]` rule whose globs do not parse.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{PromptAnswer, Prompter, Request};
+use super::request::{PromptAnswer, Prompter, Request};
 
 /// Longest string argument shown in full.
 const MAX_SHOWN_CHARS: usize = 300;

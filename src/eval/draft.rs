@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::eval::cases::Case;
-use crate::eval::grade::Grader;
 use crate::runtime::Runtime;
 use crate::runtime::callee::Callee;
+use crate::runtime::grade::Grader;
 use crate::script::errors::{Termination, termination};
 use crate::script::{untrusted, value};
 use crate::worker::WorkerSpec;

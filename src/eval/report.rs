@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::eval::grade::FieldResult;
 use crate::eval::run::{CaseReport, NameReport};
 use crate::eval::score::{Confusion, percent};
+use crate::runtime::grade::FieldResult;
 
 /// The text report of one name.
 pub fn text(r: &NameReport) -> String {

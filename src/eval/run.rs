@@ -11,9 +11,9 @@ use serde_json::Value;
 use crate::call::{CallCtx, CallError};
 use crate::compare;
 use crate::eval::cases::Case;
-use crate::eval::grade::{FieldResult, Grader};
 use crate::eval::score::{Confusion, Rate, label};
 use crate::runtime::Runtime;
+use crate::runtime::grade::{FieldResult, Grader};
 
 /// How to run.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::config::{ProviderConfig, Wire};
+use serde::{Deserialize, Serialize};
+
 use crate::env_vars;
 use crate::suggest::did_you_mean;
 
@@ -20,6 +21,33 @@ use super::limit::Limiter;
 use super::openai::OpenAiWire;
 use super::wire::join_url;
 use super::{ModelError, SharedModel};
+
+/// Wire format of a named provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wire {
+    Openai,
+    Anthropic,
+}
+
+/// `[providers.NAME]`: an OpenAI- or Anthropic-compatible endpoint (`base_url` and `wire`
+/// required), or the rate limits of a built-in provider (`[providers.anthropic]` with only
+/// `requests_per_minute`/`max_concurrent`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Empty for a built-in provider.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_url: String,
+    /// Environment variable holding the API key (none: no auth header).
+    pub api_key_env: Option<String>,
+    /// `None` for a built-in provider.
+    pub wire: Option<Wire>,
+    /// Most requests started per minute by the whole process (a token bucket).
+    pub requests_per_minute: Option<u32>,
+    /// Most requests in flight at once across the whole process.
+    pub max_concurrent: Option<u32>,
+}
 
 /// Default base URL of `anthropic:`.
 pub const ANTHROPIC_DEFAULT_BASE: &str = "https://api.anthropic.com";

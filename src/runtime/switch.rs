@@ -176,7 +176,7 @@ impl Runtime {
             }
             return;
         };
-        let grader = crate::eval::grade::Grader::for_name(self, &event.name);
+        let grader = super::grade::Grader::for_name(self, &event.name);
         match grader.grade(w, c).await {
             Ok(fields) => {
                 event.agreed = Some(fields.iter().all(|f| f.pass));

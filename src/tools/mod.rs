@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::config::ShellConfig;
 use crate::model::ToolDef;
 
 mod args;
@@ -26,7 +25,7 @@ mod security_tests;
 
 pub use error::ToolError;
 pub use sandbox::{Sandbox, SandboxError, write_atomic};
-pub use shell::{ShellMatch, check_command, rule_problems};
+pub use shell::{ShellConfig, ShellMatch, ShellRule, check_command, rule_problems};
 
 /// Names of the builtin toolsets, for validation and "did you mean".
 pub const TOOLSET_NAMES: &[&str] = &["fs_ro", "fs", "shell"];
@@ -275,7 +274,7 @@ mod tests {
         let env = ToolEnv {
             sandbox: Arc::new(Sandbox::new(dir.path()).unwrap()),
             shell: ShellConfig {
-                allow: vec![crate::config::ShellRule {
+                allow: vec![shell::ShellRule {
                     prefix: "echo".into(),
                     approval: false,
                     protected: false,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::{ShellConfig, ShellRule};
 use super::{ToolEnv, ToolError, run};
 use crate::approval::{Gate, Mode, Outcome, Request};
-use crate::config::{ShellConfig, ShellRule};
 use crate::tools::Sandbox;
 
 /// A temp dir with `project/` (the root) and `outside/` next to it.

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -22,7 +23,44 @@ use super::confine::{escaping_path, protected_path};
 use super::error::ToolError;
 use super::group::{ProcessGroup, put_in_own_group};
 use super::sandbox::Sandbox;
-use crate::config::ShellConfig;
+
+/// `[shell]`
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// Allowed command prefixes; first match wins. A command matching none is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<ShellRule>,
+    /// Default timeout in seconds (default 30).
+    pub timeout: Option<u64>,
+    /// Environment variables passed to commands besides the defaults (`PATH`, `HOME`, `LANG`,
+    /// `LC_*`, `TERM`, `TZ`, `USER`, `TMPDIR`). Secrets are refused when the file loads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+/// One `[shell] allow` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellRule {
+    /// Matches commands equal to this or starting with it followed by a space.
+    pub prefix: String,
+    /// Whether a matching command still needs approval (default true).
+    #[serde(default = "yes")]
+    pub approval: bool,
+    /// Whether the model's arguments may name the protected set (`llm-do.toml`, `scripts/`,
+    /// `workers/`, `.llm-do/`, `.git/`; default false).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub protected: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// Environment variables a command sees by default (`LC_*` too); `[shell] env` adds more.
 pub const DEFAULT_ENV: &[&str] = &["PATH", "HOME", "LANG", "TERM", "TZ", "USER", "TMPDIR"];
@@ -324,7 +362,6 @@ fn render(exit: &str, stdout: &Captured, stderr: &Captured) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ShellRule;
 
     fn cfg(rules: &[(&str, bool)]) -> ShellConfig {
         ShellConfig {
