@@ -358,7 +358,7 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
     );
     // The fake model has no price: the saving cannot be projected, and the page says why.
     assert!(html.contains(
-        "<p id=\"saving\">Projected saving: unknown — no worker call of `triage` with a cost in this window (a model without a price), over the 6 calls the fn did not defer.</p>"
+        "<p id=\"saving\">Projected saving: unknown — no worker call of <code>triage</code> with a cost in this window (a model without a price), over the 6 calls the fn did not defer.</p>"
     ), "{html}");
     // The disputed input of each run, the two outputs field by field.
     assert!(html.contains("<h2 id=\"disputes\">Disputed inputs (2 of 2)</h2>"), "{html}");

@@ -193,7 +193,7 @@ fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
             crate::output::count(served, "call"),
         ),
         None => format!(
-            "<p id=\"saving\">Projected saving: unknown — no worker call of `{}` with a cost \
+            "<p id=\"saving\">Projected saving: unknown — no worker call of <code>{}</code> with a cost \
              in this window (a model without a price), over the {} the fn did not defer.</p>",
             esc(name),
             crate::output::count(served, "call"),
@@ -249,9 +249,12 @@ fn chart(runs: &[RunAgreement], floor: Option<f64>, ask: &Ask) -> String {
         let _ = write!(
             svg,
             "<line class=\"floor\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" \
-             stroke=\"#a60\" stroke-dasharray=\"6 4\"><title>noise floor {:.1}%</title></line>",
+             stroke=\"#a60\" stroke-dasharray=\"6 4\"><title>noise floor {:.1}%</title></line>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" fill=\"#a60\" text-anchor=\"end\">noise floor</text>",
             W - 10.0,
-            f * 100.0
+            f * 100.0,
+            W - 12.0,
+            if f > 0.9 { y + 14.0 } else { y - 4.0 }
         );
     }
     let line: Vec<String> = points

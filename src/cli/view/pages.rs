@@ -145,7 +145,9 @@ pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;max-width:60em;overflow
 .error,.status-error{color:#b00}.status-interrupted,.status-unfinished{color:#a60}\
 .badge{background:#2a7;color:#fff;border-radius:.6em;padding:0 .5em;font-size:90%}\
 .mode{background:#eef;border-radius:.3em;padding:0 .4em}\
-details{margin:.1em 0}summary{cursor:pointer}svg.bar{vertical-align:middle}";
+details{margin:.1em 0}summary{cursor:pointer}svg.bar{vertical-align:middle}\
+tr.differs td{background:#fdeaea}del{background:#fbd0d0}ins{background:#d4f4d4;text-decoration:none}\
+.dispute{border-top:1px solid #ccc;margin-top:1em}figure{margin:1em 0}";
 
 /// The time filter: a form that reloads the page with `since` (no script needed).
 pub(super) fn since_form(path: &str, ask: &Ask) -> String {
