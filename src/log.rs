@@ -17,6 +17,7 @@ pub mod chat;
 mod marker;
 pub mod search;
 mod time;
+pub mod volume;
 pub mod window;
 mod writer;
 
@@ -154,7 +155,7 @@ pub enum LogError {
 /// 6: per-name aggregates for full-history `stats` and `dataset`, kept by their readers
 /// ([`aggregate`]).
 /// 7: `llm-do test` results (`test_results`) and one name's switch events by index
-/// ([`agreement`]).
+/// ([`agreement`]); ended runs' worker sums, kept by their readers ([`volume`]).
 const SCHEMA_VERSION: i64 = 7;
 
 /// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
@@ -508,6 +509,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     // 7: test results and the switch events' index; additive.
     tx.execute_batch(agreement::SCHEMA_7)?;
+    tx.execute_batch(volume::SCHEMA_7)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
@@ -843,7 +845,16 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
             "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
             [&cutoff],
         )?;
-        delete_doomed(conn, &["calls", "approvals", "chat_messages", "run_counts"])
+        delete_doomed(
+            conn,
+            &[
+                "calls",
+                "approvals",
+                "chat_messages",
+                "run_counts",
+                "run_volumes",
+            ],
+        )
     })();
     finish_tx(conn, done)
 }
@@ -1347,6 +1358,7 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
                     "chat_messages",
                     "switch_events",
                     "run_counts",
+                    "run_volumes",
                 ],
             )
         })();

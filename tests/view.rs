@@ -129,6 +129,8 @@ async fn the_runs_page_lists_each_run_newest_first_with_a_link_to_it() {
     let (status, html) = server.page("/").await;
     assert_eq!(status, 200);
     assert_eq!(title(&html), "Runs · llm-do view");
+    // The second time, the ended runs' sums are read from what the first kept: the same page.
+    assert_eq!(server.page("/").await.1, html);
     assert_eq!(count(&html, "<tr class=\"run\">"), 2, "{html}");
     // Newest first: the failed `add` run, then the script; each links to its page.
     let (newest, oldest) = (

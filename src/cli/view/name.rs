@@ -53,14 +53,7 @@ pub(super) fn page(
     let mut body = since_form(&esc(&path), ask);
     body.push_str(&figures_table(&rows));
     if let Some(s) = &switch {
-        let volume = log::worker_volume(
-            conn,
-            &CallFilter {
-                name: Some(name),
-                ..CallFilter::default()
-            }
-            .within(window),
-        )?;
+        let volume = super::pages::worker_volume_of(conn, name, window, &mut None)?;
         body.push_str(&switch_summary(s, floor.as_ref()));
         let runs = agreement::agreement_by_run(conn, name, window, MAX_RUNS)?;
         body.push_str(&chart(&runs, floor.as_ref().and_then(TestResult::self_rate), ask));

@@ -217,14 +217,13 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         "<table id=\"runs\"><tr><th>started</th><th>run</th><th>command</th><th>status</th>\
          <th>duration</th><th>calls</th><th>tokens</th><th>cost</th></tr>",
     );
+    let ids: Vec<(&str, bool)> = runs
+        .iter()
+        .map(|r| (r.id.as_str(), r.status.is_some()))
+        .collect();
+    let volumes = log::volume::per_run(conn, &ids)?;
     for r in &runs {
-        let volume = log::worker_volume(
-            conn,
-            &CallFilter {
-                run: Some(&r.id),
-                ..CallFilter::default()
-            },
-        )?;
+        let volume = volumes.get(&r.id).cloned().unwrap_or_default();
         let status = status_of(r);
         let took = took(r);
         let dropped = if r.calls_dropped > 0 {
@@ -441,6 +440,31 @@ pub(super) fn shown(value: &serde_json::Value) -> String {
     crate::output::clip(&text, MAX_VALUE)
 }
 
+/// The worker volume of `name` in `window`: over the whole log from the runs' kept sums
+/// (read once into `whole` for every name), in a window from the calls.
+pub(super) fn worker_volume_of(
+    conn: &Connection,
+    name: &str,
+    window: &Window,
+    whole: &mut Option<HashMap<String, log::Volume>>,
+) -> Result<log::Volume, log::LogError> {
+    if window.is_all() {
+        if whole.is_none() {
+            *whole = Some(log::volume::per_name(conn)?);
+        }
+        return Ok(whole
+            .as_ref()
+            .and_then(|w| w.get(name).cloned())
+            .unwrap_or_default());
+    }
+    let filter = CallFilter {
+        name: Some(name),
+        ..CallFilter::default()
+    }
+    .within(window);
+    log::worker_volume(conn, &filter)
+}
+
 /// `/names`: per worker and fn the figures of `llm-do stats` (calls, error share, p50/p90,
 /// tokens, distinct outputs per input, the candidate badge), the workers' cost, and each
 /// `[stabilize]` name's mode and live agreement.
@@ -459,14 +483,10 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
          <th>p50</th><th>p90</th><th>tokens</th><th>cost</th><th>distinct outputs per input</th>\
          <th>stabilize</th></tr>",
     );
+    let mut whole = None;
     for r in &rows {
         let cost = if r.kind == "neural" {
-            let filter = CallFilter {
-                name: Some(&r.name),
-                ..CallFilter::default()
-            }
-            .within(window);
-            dollars(log::worker_volume(conn, &filter)?.cost)
+            dollars(worker_volume_of(conn, &r.name, window, &mut whole)?.cost)
         } else {
             "-".into()
         };
