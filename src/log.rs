@@ -11,8 +11,8 @@
 //! a hot loop of `call()`s must not turn into a million rows. Conversations (`chat`) keep
 //! their messages in [`chat`].
 
-pub mod agreement;
 pub mod aggregate;
+pub mod agreement;
 pub mod chat;
 mod marker;
 pub mod search;

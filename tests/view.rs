@@ -325,7 +325,9 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
     let (status, html) = server.page("/name/triage").await;
     assert_eq!(status, 200, "{html}");
     assert!(
-        html.contains("<p id=\"floor\">no noise floor yet: run <code>llm-do test NAME --repeat 3</code></p>"),
+        html.contains(
+            "<p id=\"floor\">no noise floor yet: run <code>llm-do test NAME --repeat 3</code></p>"
+        ),
         "{html}"
     );
     assert_eq!(count(&html, "<line class=\"floor\""), 0);
@@ -335,7 +337,11 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
     assert_eq!(status, 200);
     assert_eq!(title(&html), "Name triage · llm-do view");
     // Both sides of the switch, as `stats` counts them.
-    assert_eq!(count(&html, "<tr><td>neural</td><td class=\"n\">8</td>"), 1, "{html}");
+    assert_eq!(
+        count(&html, "<tr><td>neural</td><td class=\"n\">8</td>"),
+        1,
+        "{html}"
+    );
     assert!(
         html.contains(
             "<p id=\"switch\"><span class=\"mode\">shadow</span> · live agreement 4/6 (66.7%) · deferred 2/8 (25.0%)</p>"
@@ -354,7 +360,10 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
     assert_eq!(count(&html, "<title>run "), 2);
     assert_eq!(count(&html, ": agreed 2/3 (66.7%)</title>"), 2, "{html}");
     assert_eq!(
-        count(&html, "<line class=\"floor\" x1=\"44\" x2=\"630\" y1=\"10.0\" y2=\"10.0\""),
+        count(
+            &html,
+            "<line class=\"floor\" x1=\"44\" x2=\"630\" y1=\"10.0\" y2=\"10.0\""
+        ),
         1,
         "{html}"
     );
@@ -363,7 +372,10 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
         "<p id=\"saving\">Projected saving: unknown — no worker call of <code>triage</code> with a cost in this window (a model without a price), over the 6 calls the fn did not defer.</p>"
     ), "{html}");
     // The disputed input of each run, the two outputs field by field.
-    assert!(html.contains("<h2 id=\"disputes\">Disputed inputs (2 of 2)</h2>"), "{html}");
+    assert!(
+        html.contains("<h2 id=\"disputes\">Disputed inputs (2 of 2)</h2>"),
+        "{html}"
+    );
     assert_eq!(count(&html, "<div class=\"dispute\">"), 2);
     assert_eq!(
         count(
@@ -374,7 +386,10 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
         "{html}"
     );
     assert_eq!(count(&html, "slow page"), 2);
-    assert!(!html.contains("it crashes"), "agreed inputs are no disputes");
+    assert!(
+        !html.contains("it crashes"),
+        "agreed inputs are no disputes"
+    );
     // A window with none of its events has nothing to draw.
     let (status, html) = server.page("/name/triage?since=2999-01-01").await;
     assert_eq!(status, 200);
@@ -395,7 +410,10 @@ async fn a_plain_name_has_a_page_and_an_unknown_one_is_not_found() {
     let (status, html) = server.page("/name/greeter").await;
     assert_eq!(status, 200);
     assert_eq!(title(&html), "Name greeter · llm-do view");
-    assert!(html.contains("<tr><td>neural</td><td class=\"n\">1</td>"), "{html}");
+    assert!(
+        html.contains("<tr><td>neural</td><td class=\"n\">1</td>"),
+        "{html}"
+    );
     assert!(
         html.contains("<p id=\"no-switch\">No shadow comparisons of <code>greeter</code> as a <code>[stabilize]</code> switch (all of the run log).</p>"),
         "{html}"
@@ -453,13 +471,25 @@ async fn the_runs_page_reloads_itself_while_a_run_is_in_progress() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(count(&html, "<meta http-equiv=\"refresh\" content=\"5\">"), 1, "{html}");
+    assert_eq!(
+        count(&html, "<meta http-equiv=\"refresh\" content=\"5\">"),
+        1,
+        "{html}"
+    );
     assert!(html.contains("<p id=\"live\">A run is in progress: this page reloads every 5 s.</p>"));
-    assert_eq!(count(&html, "<td class=\"status-unfinished\">unfinished</td>"), 1, "{html}");
+    assert_eq!(
+        count(&html, "<td class=\"status-unfinished\">unfinished</td>"),
+        1,
+        "{html}"
+    );
     interrupt(child);
     let (status, html) = server.page("/runs").await;
     assert_eq!(status, 200);
-    assert_eq!(count(&html, "http-equiv"), 0, "no reloads once it ended: {html}");
+    assert_eq!(
+        count(&html, "http-equiv"),
+        0,
+        "no reloads once it ended: {html}"
+    );
     assert_eq!(count(&html, "<p id=\"live\">"), 0);
 }
 
@@ -489,7 +519,9 @@ fn a_foreign_database_at_the_logs_place_is_refused_before_serving() {
     std::fs::create_dir_all(t.path().join(".llm-do")).unwrap();
     let foreign = rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap();
     foreign
-        .execute_batch("CREATE TABLE calls (who TEXT, what TEXT); INSERT INTO calls VALUES ('ada', 'hello');")
+        .execute_batch(
+            "CREATE TABLE calls (who TEXT, what TEXT); INSERT INTO calls VALUES ('ada', 'hello');",
+        )
         .unwrap();
     drop(foreign);
     let out = t.run();

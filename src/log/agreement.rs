@@ -145,20 +145,17 @@ pub fn agreement_by_run(
          GROUP BY run ORDER BY first DESC LIMIT ?4",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(
-        params![name, window.since, window.until, limit],
-        |r| {
-            let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
-            Ok(RunAgreement {
-                run: r.get(0)?,
-                first: r.get(1)?,
-                calls: n(2)?,
-                deferred: n(3)?,
-                compared: n(4)?,
-                agreed: n(5)?,
-            })
-        },
-    )?;
+    let rows = stmt.query_map(params![name, window.since, window.until, limit], |r| {
+        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(RunAgreement {
+            run: r.get(0)?,
+            first: r.get(1)?,
+            calls: n(2)?,
+            deferred: n(3)?,
+            compared: n(4)?,
+            agreed: n(5)?,
+        })
+    })?;
     let mut out: Vec<RunAgreement> = rows.collect::<Result<_, _>>()?;
     out.reverse();
     Ok(out)

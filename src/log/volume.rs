@@ -251,13 +251,18 @@ mod tests {
         }
         // The ended run was kept, the one in progress was not: its next call counts.
         let kept: i64 = conn
-            .query_row("SELECT count(DISTINCT run) FROM run_volumes", [], |r| r.get(0))
+            .query_row("SELECT count(DISTINCT run) FROM run_volumes", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(kept, 1);
         call(&conn, "b", 2, "worker", "greeter", Some(0.25));
         assert_eq!(per_name(&conn).unwrap()["greeter"].calls, 3);
         let runs = per_run(&conn, &[("a", true), ("b", false)]).unwrap();
-        assert_eq!((runs["a"].calls, runs["a"].tokens, runs["a"].cost), (2, 10, None));
+        assert_eq!(
+            (runs["a"].calls, runs["a"].tokens, runs["a"].cost),
+            (2, 10, None)
+        );
         assert_eq!((runs["b"].calls, runs["b"].cost), (2, Some(0.5)));
     }
 }

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::pages::{Ask, dollars, document, esc, link, shown, since_form, url_part};
+use super::pages::{Ask, document, dollars, esc, link, shown, since_form, url_part};
 use crate::log::agreement::{self, Dispute, RunAgreement, TestResult};
 use crate::log::{self, CallFilter, SwitchFigures, Volume, Window};
 
@@ -56,7 +56,11 @@ pub(super) fn page(
         let volume = super::pages::worker_volume_of(conn, name, window, &mut None)?;
         body.push_str(&switch_summary(s, floor.as_ref()));
         let runs = agreement::agreement_by_run(conn, name, window, MAX_RUNS)?;
-        body.push_str(&chart(&runs, floor.as_ref().and_then(TestResult::self_rate), ask));
+        body.push_str(&chart(
+            &runs,
+            floor.as_ref().and_then(TestResult::self_rate),
+            ask,
+        ));
         body.push_str(&saving(name, s, &volume));
         let (disputes, total) = agreement::disputes(conn, name, window, MAX_DISPUTES)?;
         body.push_str(&disputes_html(&disputes, total));
@@ -289,7 +293,11 @@ fn chart(runs: &[RunAgreement], floor: Option<f64>, ask: &Ask) -> String {
         "<figcaption>Live agreement of {} with comparisons (blue) against the worker's \
          noise floor (dashed){}.</figcaption></figure>",
         crate::output::count(points.len() as u64, "run"),
-        if floor.is_none() { ", not measured yet" } else { "" }
+        if floor.is_none() {
+            ", not measured yet"
+        } else {
+            ""
+        }
     );
     svg
 }
@@ -307,10 +315,7 @@ fn disputes_html(disputes: &[Dispute], total: u64) -> String {
         let fields = if d.fields.is_empty() {
             String::new()
         } else {
-            format!(
-                " · fields that differ: {}",
-                esc(&d.fields.join(", "))
-            )
+            format!(" · fields that differ: {}", esc(&d.fields.join(", ")))
         };
         let _ = write!(
             html,
@@ -460,7 +465,11 @@ mod tests {
             token: "t",
             since: None,
         };
-        let svg = chart(&[run("r1", 2, 1), run("r2", 0, 0), run("r3", 4, 4)], Some(0.75), &ask);
+        let svg = chart(
+            &[run("r1", 2, 1), run("r2", 0, 0), run("r3", 4, 4)],
+            Some(0.75),
+            &ask,
+        );
         assert_eq!(svg.matches("<circle class=\"run\"").count(), 2);
         assert_eq!(svg.matches("<line class=\"floor\"").count(), 1);
         assert!(svg.contains(&format!("y1=\"{:.1}\"", y_of(0.75))));
