@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use writer::{Batch, End, Writer};
 
+pub use volume::Volume;
 pub use window::Window;
 
 use crate::approval::{DecidedBy, Outcome};
@@ -947,17 +948,6 @@ pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(names)
-}
-
-/// The worker calls of one name, summed: how many, their tokens, their cost (`None` when a
-/// call has none) and the first and last time.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Volume {
-    pub calls: u64,
-    pub tokens: u64,
-    pub cost: Option<f64>,
-    pub first: Option<String>,
-    pub last: Option<String>,
 }
 
 /// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.

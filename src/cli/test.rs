@@ -116,7 +116,7 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
 fn record(settings: &Settings, reports: &[NameReport]) {
     let results: Vec<TestResult> = reports.iter().map(result_row).collect();
     let written = crate::log::open(&crate::log::path_in(&settings.root))
-        .and_then(|conn| crate::log::agreement::record_tests(&conn, &results));
+        .and_then(|conn| Ok(crate::log::agreement::record_tests(&conn, &results)?));
     if let Err(e) = written {
         crate::report::error_note(&format!("the test results were not logged: {e}"), None);
     }

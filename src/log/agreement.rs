@@ -1,12 +1,15 @@
 //! What the log knows about how well a `[stabilize]` fn agrees with its worker: the live
 //! agreement of shadow comparisons run by run, the disputed inputs with both outputs, and the
 //! worker's own noise floor, kept from `llm-do test` runs as rows of their own (`test_results`,
-//! schema 7). `llm-do view`'s page of one name reads these; `test` writes the last.
+//! schema 7). `llm-do view`'s page of one name reads these; `test` writes the last. Like
+//! `aggregate`, it imports nothing of `log.rs` (which creates its table), so errors are
+//! SQLite's.
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::{LogError, Window, now, sql_int};
+use super::time::now;
+use super::window::Window;
 
 /// What schema 7 adds: the results of `llm-do test` (one row per name tested), and an index
 /// that lets one name's switch events be read without a scan of every name's.
@@ -52,12 +55,17 @@ pub fn share(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
 }
 
+/// A count as SQLite stores it.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// Keep `results` in the log, timed now, in one transaction.
 ///
 /// # Errors
 ///
 /// The log cannot be written.
-pub fn record_tests(conn: &Connection, results: &[TestResult]) -> Result<(), LogError> {
+pub fn record_tests(conn: &Connection, results: &[TestResult]) -> rusqlite::Result<()> {
     let time = now();
     let tx = conn.unchecked_transaction()?;
     {
@@ -71,16 +79,15 @@ pub fn record_tests(conn: &Connection, results: &[TestResult]) -> Result<(), Log
                 r.kind,
                 time,
                 r.repeat,
-                sql_int(r.cases),
-                sql_int(r.runs),
-                sql_int(r.agreed),
-                r.self_agreement.map(|(_, n)| sql_int(n)),
-                r.self_agreement.map(|(k, _)| sql_int(k)),
+                int(r.cases),
+                int(r.runs),
+                int(r.agreed),
+                r.self_agreement.map(|(_, n)| int(n)),
+                r.self_agreement.map(|(k, _)| int(k)),
             ])?;
         }
     }
-    tx.commit()?;
-    Ok(())
+    tx.commit()
 }
 
 /// The newest test of `name` that measured a self-agreement (it repeated its cases): the
@@ -89,7 +96,7 @@ pub fn record_tests(conn: &Connection, results: &[TestResult]) -> Result<(), Log
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn noise_floor(conn: &Connection, name: &str) -> Result<Option<TestResult>, LogError> {
+pub fn noise_floor(conn: &Connection, name: &str) -> rusqlite::Result<Option<TestResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, kind, time, repeat, cases, runs, agreed, self_pairs, self_agreed
          FROM test_results WHERE name = ?1 AND self_pairs > 0 ORDER BY time DESC LIMIT 1",
@@ -110,7 +117,7 @@ pub fn noise_floor(conn: &Connection, name: &str) -> Result<Option<TestResult>, 
             self_agreement: pairs.zip(agreed).map(|(p, k)| (count(k), count(p))),
         })
     })?;
-    Ok(rows.next().transpose()?)
+    rows.next().transpose()
 }
 
 /// One run's switch events of one name: how many, deferred, compared and agreed.
@@ -136,7 +143,7 @@ pub fn agreement_by_run(
     name: &str,
     window: &Window,
     limit: usize,
-) -> Result<Vec<RunAgreement>, LogError> {
+) -> rusqlite::Result<Vec<RunAgreement>> {
     let mut stmt = conn.prepare_cached(
         "SELECT run, min(time) AS first, count(*), sum(deferred), count(agreed),
                 coalesce(sum(agreed), 0)
@@ -156,7 +163,7 @@ pub fn agreement_by_run(
             agreed: n(5)?,
         })
     })?;
-    let mut out: Vec<RunAgreement> = rows.collect::<Result<_, _>>()?;
+    let mut out: Vec<RunAgreement> = rows.collect::<rusqlite::Result<_>>()?;
     out.reverse();
     Ok(out)
 }
@@ -184,7 +191,7 @@ pub fn disputes(
     name: &str,
     window: &Window,
     limit: usize,
-) -> Result<(Vec<Dispute>, u64), LogError> {
+) -> rusqlite::Result<(Vec<Dispute>, u64)> {
     let filter = "FROM switch_events WHERE name = ?1 AND agreed = 0
          AND (?2 IS NULL OR time >= ?2) AND (?3 IS NULL OR time < ?3)";
     let total: i64 = conn.query_row(
@@ -211,7 +218,7 @@ pub fn disputes(
         })
     })?;
     Ok((
-        rows.collect::<Result<_, _>>()?,
+        rows.collect::<rusqlite::Result<_>>()?,
         u64::try_from(total).unwrap_or(0),
     ))
 }
@@ -222,7 +229,7 @@ mod tests {
 
     fn log() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::open(&dir.path().join(".llm-do/log.db")).unwrap();
+        let conn = crate::log::open(&dir.path().join(".llm-do/log.db")).unwrap();
         (dir, conn)
     }
 

@@ -3,13 +3,12 @@
 //! calls no longer change, so its sums are read from its calls once, and then from here.
 //! `llm-do view`'s runs page (tokens and cost per run) and names page (cost per worker over
 //! the whole history) read these instead of summing a million calls on every page. Writing a
-//! run costs nothing more.
+//! run costs nothing more. Like `aggregate`, it imports nothing of `log.rs` (which creates
+//! its table), so errors are SQLite's.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-
-use super::{LogError, Volume};
 
 /// The table of schema 7: per ended run and worker name, its calls, tokens, the calls that
 /// had a cost and the sum of those costs. A row with the name `''` marks a run whose sums are
@@ -20,6 +19,17 @@ CREATE TABLE IF NOT EXISTS run_volumes (
     costed INTEGER NOT NULL, cost REAL NOT NULL, PRIMARY KEY (run, name)
 ) WITHOUT ROWID;
 ";
+
+/// The worker calls of one name, summed: how many, their tokens, their cost (`None` when a
+/// call has none) and the first and last time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Volume {
+    pub calls: u64,
+    pub tokens: u64,
+    pub cost: Option<f64>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
 
 /// Sums of one run and name, as read from the calls or kept.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,7 +48,7 @@ impl Sums {
         self.cost += other.cost;
     }
 
-    /// As [`super::worker_volume`] says it: a cost only when every call had one.
+    /// As `log::worker_volume` says it: a cost only when every call had one.
     fn volume(&self) -> Volume {
         Volume {
             calls: self.calls,
@@ -56,7 +66,7 @@ fn count(v: i64) -> u64 {
 
 /// The sums of `run` per worker name: kept ones, or read from its calls (and kept when the
 /// run has ended, best effort: a busy log is left as it is).
-fn of_run(conn: &Connection, run: &str, ended: bool) -> Result<HashMap<String, Sums>, LogError> {
+fn of_run(conn: &Connection, run: &str, ended: bool) -> rusqlite::Result<HashMap<String, Sums>> {
     let mut kept = conn.prepare_cached(
         "SELECT name, calls, tokens, costed, cost FROM run_volumes WHERE run = ?1",
     )?;
@@ -71,7 +81,7 @@ fn of_run(conn: &Connection, run: &str, ended: bool) -> Result<HashMap<String, S
             },
         ))
     })?;
-    let kept: HashMap<String, Sums> = rows.collect::<Result<_, _>>()?;
+    let kept: HashMap<String, Sums> = rows.collect::<rusqlite::Result<_>>()?;
     if kept.contains_key("") {
         return Ok(kept.into_iter().filter(|(n, _)| !n.is_empty()).collect());
     }
@@ -91,15 +101,19 @@ fn of_run(conn: &Connection, run: &str, ended: bool) -> Result<HashMap<String, S
             },
         ))
     })?;
-    let sums: HashMap<String, Sums> = rows.collect::<Result<_, _>>()?;
+    let sums: HashMap<String, Sums> = rows.collect::<rusqlite::Result<_>>()?;
     if ended {
         remember(conn, run, &sums);
     }
     Ok(sums)
 }
 
-/// Keep an ended run's sums, without waiting for another process's write lock.
+/// Keep an ended run's sums, without waiting for another process's write lock (the
+/// connection's own wait is put back after).
 fn remember(conn: &Connection, run: &str, sums: &HashMap<String, Sums>) {
+    let wait: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+        .unwrap_or(0);
     let _ = conn.busy_timeout(std::time::Duration::ZERO);
     let _ = (|| -> rusqlite::Result<()> {
         let tx = conn.unchecked_transaction()?;
@@ -123,7 +137,9 @@ fn remember(conn: &Connection, run: &str, sums: &HashMap<String, Sums>) {
         }
         tx.commit()
     })();
-    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    let _ = conn.busy_timeout(std::time::Duration::from_millis(
+        u64::try_from(wait).unwrap_or(0),
+    ));
 }
 
 /// The worker volume of each of `runs` (id, and whether it has ended), summed over names:
@@ -135,7 +151,7 @@ fn remember(conn: &Connection, run: &str, sums: &HashMap<String, Sums>) {
 pub fn per_run(
     conn: &Connection,
     runs: &[(&str, bool)],
-) -> Result<HashMap<String, Volume>, LogError> {
+) -> rusqlite::Result<HashMap<String, Volume>> {
     let mut out = HashMap::with_capacity(runs.len());
     for &(run, ended) in runs {
         let mut total = Sums::default();
@@ -153,7 +169,7 @@ pub fn per_run(
 /// # Errors
 ///
 /// The log cannot be read.
-pub fn per_name(conn: &Connection) -> Result<HashMap<String, Volume>, LogError> {
+pub fn per_name(conn: &Connection) -> rusqlite::Result<HashMap<String, Volume>> {
     // The kept runs first, then the others from their calls (kept as they are read, once
     // ended): each run counted once, whether keeping it succeeds or not.
     let mut sums: HashMap<String, Sums> = HashMap::new();
@@ -182,7 +198,7 @@ pub fn per_name(conn: &Connection) -> Result<HashMap<String, Volume>, LogError> 
     )?;
     let missing: Vec<(String, bool)> = missing
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+        .collect::<rusqlite::Result<_>>()?;
     for (run, ended) in &missing {
         for (name, s) in of_run(conn, run, *ended)? {
             sums.entry(name).or_default().add(&s);
@@ -198,7 +214,7 @@ mod tests {
 
     fn log() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = super::super::open(&dir.path().join(".llm-do/log.db")).unwrap();
+        let conn = crate::log::open(&dir.path().join(".llm-do/log.db")).unwrap();
         (dir, conn)
     }
 
