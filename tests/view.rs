@@ -283,23 +283,7 @@ async fn an_interrupted_run_is_listed_as_interrupted() {
         "main.rhai",
         "write_text(\"out/ready.txt\", \"1\");\nsleep(600000);\n",
     );
-    let mut child = t
-        .command(&["main.rhai"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready = t.path().join("out/ready.txt");
-    for _ in 0..2000 {
-        if ready.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(ready.exists(), "the script never got to its sleep");
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    interrupt(sleeping_run(&t));
     let server = Server::start(&t);
     let (status, html) = server.page("/runs").await;
     assert_eq!(status, 200);
