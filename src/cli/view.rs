@@ -6,6 +6,7 @@
 //! page shows prompts and outputs). Only `GET`/`HEAD`: nothing here writes. Pages are drawn
 //! in `view/pages.rs`, with everything from the log HTML-escaped.
 
+mod chart;
 mod name;
 mod pages;
 
