@@ -315,7 +315,15 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
         "{html}"
     );
     assert_eq!(count(&html, "<line class=\"floor\""), 0);
-    // `test --repeat` keeps its result in the log: the worker's self-agreement.
+    // `test --repeat` keeps its result in the log (not with `--no-log`): the worker's
+    // self-agreement.
+    t.run_with(&["test", "triage", "--repeat", "2", "--no-log"])
+        .status(0);
+    let (_, html) = server.page("/name/triage").await;
+    assert!(
+        html.contains("<p id=\"floor\">no noise floor yet"),
+        "{html}"
+    );
     t.run_with(&["test", "triage", "--repeat", "2"]).status(0);
     let (status, html) = server.page("/name/triage").await;
     assert_eq!(status, 200);
