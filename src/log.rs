@@ -12,10 +12,12 @@
 //! their messages in [`chat`].
 
 pub mod aggregate;
+pub mod agreement;
 pub mod chat;
 mod marker;
 pub mod search;
 mod time;
+pub mod volume;
 pub mod window;
 mod writer;
 
@@ -34,6 +36,7 @@ use serde_json::Value;
 
 use writer::{Batch, End, Writer};
 
+pub use volume::Volume;
 pub use window::Window;
 
 use crate::approval::{DecidedBy, Outcome};
@@ -45,6 +48,9 @@ pub const STATE_DIR: &str = ".llm-do";
 pub const LOG_FILE: &str = "log.db";
 /// The WAL size past which a run checkpoints it as it opens the log (off the critical path).
 pub const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024;
+
+/// How long a statement waits for another process's lock on the log before it fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rows buffered before a write.
 pub const FLUSH_EVERY: usize = 512;
@@ -132,6 +138,12 @@ pub enum LogError {
     Thread(#[source] std::io::Error),
     #[error("the run log's writer thread stopped without a word (a bug)")]
     Lost,
+    /// A database of another program stands where the log should: llm-do neither reads nor
+    /// changes it.
+    #[error(
+        "`{path}` is not an llm-do run log: it holds tables llm-do did not write; move it away and llm-do starts a new log"
+    )]
+    Foreign { path: String },
     #[error("the run log holds {what} that cannot be read: {message}")]
     Corrupt { what: String, message: String },
 }
@@ -143,7 +155,9 @@ pub enum LogError {
 /// 5: readers' indexes, the documented views and the search index (`SCHEMA_5`).
 /// 6: per-name aggregates for full-history `stats` and `dataset`, kept by their readers
 /// ([`aggregate`]).
-const SCHEMA_VERSION: i64 = 6;
+/// 7: `llm-do test` results (`test_results`) and one name's switch events by index
+/// ([`agreement`]); ended runs' worker sums, kept by their readers ([`volume`]).
+const SCHEMA_VERSION: i64 = 7;
 
 /// What schema 5 adds (docs/log-schema.md): indexes that keep the readers interactive at a
 /// million calls, the views documented as a stable interface, and the full-text index of
@@ -326,14 +340,17 @@ pub fn path_in(root: &Path) -> PathBuf {
 /// [`LogError::Planted`], or the folder or the database cannot be created or opened.
 pub fn open(path: &Path) -> Result<Connection, LogError> {
     guard(path)?;
-    let setup = || -> rusqlite::Result<Connection> {
+    let setup = || -> rusqlite::Result<Option<Connection>> {
         let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NOFOLLOW;
         let mut conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL mode stays with the file: only a log without the schema needs it set (each
         // statement here is parsed, and the first one that needs the schema reads it).
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version < SCHEMA_VERSION {
+            if is_foreign(&conn)? {
+                return Ok(None);
+            }
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -347,12 +364,34 @@ pub fn open(path: &Path) -> Result<Connection, LogError> {
         if version < SCHEMA_VERSION {
             migrate(&mut conn)?;
         }
-        Ok(conn)
+        Ok(Some(conn))
     };
-    setup().map_err(|source| LogError::Open {
-        path: path.display().to_string(),
-        source,
-    })
+    let path = || path.display().to_string();
+    match setup() {
+        Ok(Some(conn)) => Ok(conn),
+        Ok(None) => Err(LogError::Foreign { path: path() }),
+        Err(source) => Err(LogError::Open {
+            path: path(),
+            source,
+        }),
+    }
+}
+
+/// Whether the database holds tables but not the `runs` and `calls` every version of the log
+/// has had: another program's file, which migrating would change.
+fn is_foreign(conn: &Connection) -> rusqlite::Result<bool> {
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    if count("SELECT count(*) FROM sqlite_master WHERE type = 'table'")? == 0 {
+        return Ok(false);
+    }
+    let runs = count(
+        "SELECT count(*) FROM pragma_table_info('runs') WHERE name IN ('id', 'started', 'command')",
+    )?;
+    let calls = count(
+        "SELECT count(*) FROM pragma_table_info('calls')
+         WHERE name IN ('run', 'id', 'kind', 'name', 'time')",
+    )?;
+    Ok(runs < 3 || calls < 5)
 }
 
 /// Make the log's folder and check that nothing planted stands at the log's names (see
@@ -465,9 +504,15 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     // 5: indexes, views and the search index; additive, so its own step.
     tx.execute_batch(SCHEMA_5)?;
-    // 6: the aggregates, built once from the calls there are.
-    tx.execute_batch(aggregate::SCHEMA_6)?;
-    aggregate::rebuild(&tx, None)?;
+    // 6: the aggregates, built once from the calls there are (a log at 6 already keeps
+    // them: rebuilding a million calls' would cost its next run seconds for nothing).
+    if version < 6 {
+        tx.execute_batch(aggregate::SCHEMA_6)?;
+        aggregate::rebuild(&tx, None)?;
+    }
+    // 7: test results and the switch events' index; additive.
+    tx.execute_batch(agreement::SCHEMA_7)?;
+    tx.execute_batch(volume::SCHEMA_7)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
 }
@@ -803,7 +848,16 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
             "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
             [&cutoff],
         )?;
-        delete_doomed(conn, &["calls", "approvals", "chat_messages", "run_counts"])
+        delete_doomed(
+            conn,
+            &[
+                "calls",
+                "approvals",
+                "chat_messages",
+                "run_counts",
+                "run_volumes",
+            ],
+        )
     })();
     finish_tx(conn, done)
 }
@@ -896,17 +950,6 @@ pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
         .query_map([], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
     Ok(names)
-}
-
-/// The worker calls of one name, summed: how many, their tokens, their cost (`None` when a
-/// call has none) and the first and last time.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Volume {
-    pub calls: u64,
-    pub tokens: u64,
-    pub cost: Option<f64>,
-    pub first: Option<String>,
-    pub last: Option<String>,
 }
 
 /// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.
@@ -1077,6 +1120,9 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
     if counts.is_empty() {
         return;
     }
+    // Never wait for a writer's lock (the connection would wait `BUSY_TIMEOUT`): the reader
+    // already has its answer, and the counts can be kept next time.
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
     let _ = (|| -> rusqlite::Result<()> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut insert =
@@ -1089,6 +1135,7 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
         }
         conn.execute_batch("COMMIT")
     })();
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -1303,6 +1350,7 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
                     "chat_messages",
                     "switch_events",
                     "run_counts",
+                    "run_volumes",
                 ],
             )
         })();

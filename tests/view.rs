@@ -129,6 +129,8 @@ async fn the_runs_page_lists_each_run_newest_first_with_a_link_to_it() {
     let (status, html) = server.page("/").await;
     assert_eq!(status, 200);
     assert_eq!(title(&html), "Runs · llm-do view");
+    // The second time, the ended runs' sums are read from what the first kept: the same page.
+    assert_eq!(server.page("/").await.1, html);
     assert_eq!(count(&html, "<tr class=\"run\">"), 2, "{html}");
     // Newest first: the failed `add` run, then the script; each links to its page.
     let (newest, oldest) = (
@@ -201,9 +203,11 @@ async fn a_run_page_shows_its_call_tree_with_what_a_model_wrote_escaped() {
     assert_eq!(server.page("/nothing").await.0, 404);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_names_page_shows_candidates_and_stabilize_switches() {
-    let t = project("Ada")
+/// The greeter project with `triage` in shadow: the fake worker says `bug` unless a message
+/// has "idea"; the fn says `bug` for "crash", `feature` otherwise, and defers "???".
+/// `sort.rhai` triages four messages: two agree, "slow page" is disputed, "???" deferred.
+fn triage_project() -> Test {
+    project("Ada")
         .config("[stabilize]\ntriage = \"shadow\"\n")
         .fake_triage_worker()
         .script(
@@ -213,7 +217,12 @@ async fn the_names_page_shows_candidates_and_stabilize_switches() {
         .file(
             "sort.rhai",
             "for m in [\"it crashes\", \"an idea\", \"slow page\", \"???\"] { call(\"triage\", #{message: m}); }",
-        );
+        )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_names_page_shows_candidates_and_stabilize_switches() {
+    let t = triage_project();
     t.run_with(&["main.rhai"]).status(0);
     t.run_with(&["main.rhai"]).status(0);
     t.run_with(&["sort.rhai"]).status(0);
@@ -224,7 +233,10 @@ async fn the_names_page_shows_candidates_and_stabilize_switches() {
     assert_eq!(count(&html, "<tr class=\"name\">"), 4, "{html}");
     // `greeter` answered the same input the same twice: a candidate; `add` is code already.
     assert_eq!(count(&html, "<span class=\"badge\""), 1);
-    assert!(html.contains("<td><b>greeter</b> <span class=\"badge\""));
+    assert!(html.contains(&format!(
+        "<td><b><a href=\"/name/greeter?token={}\">greeter</a></b> <span class=\"badge\"",
+        server.token
+    )));
     assert!(
         html.contains("<td class=\"n\">≤1 over 1 input</td>"),
         "{html}"
@@ -271,7 +283,142 @@ async fn an_interrupted_run_is_listed_as_interrupted() {
         "main.rhai",
         "write_text(\"out/ready.txt\", \"1\");\nsleep(600000);\n",
     );
-    let mut child = t
+    interrupt(sleeping_run(&t));
+    let server = Server::start(&t);
+    let (status, html) = server.page("/runs").await;
+    assert_eq!(status, 200);
+    assert_eq!(count(&html, "<tr class=\"run\">"), 1, "{html}");
+    assert_eq!(
+        count(&html, "<td class=\"status-interrupted\">interrupted</td>"),
+        1,
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disputes() {
+    let t = triage_project().file(
+        "tests/triage.jsonl",
+        "{\"input\": {\"message\": \"it crashes\"}, \"expected\": {\"category\": \"bug\"}}\n\
+         {\"input\": {\"message\": \"an idea\"}, \"expected\": {\"category\": \"feature\"}}\n",
+    );
+    t.run_with(&["sort.rhai"]).status(0);
+    t.run_with(&["sort.rhai"]).status(0);
+    let server = Server::start(&t);
+    // Before any `test --repeat`, there is no noise floor to draw.
+    let (status, html) = server.page("/name/triage").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(
+            "<p id=\"floor\">no noise floor yet: run <code>llm-do test NAME --repeat 3</code></p>"
+        ),
+        "{html}"
+    );
+    assert_eq!(count(&html, "<line class=\"floor\""), 0);
+    // `test --repeat` keeps its result in the log (not with `--no-log`): the worker's
+    // self-agreement.
+    t.run_with(&["test", "triage", "--repeat", "2", "--no-log"])
+        .status(0);
+    let (_, html) = server.page("/name/triage").await;
+    assert!(
+        html.contains("<p id=\"floor\">no noise floor yet"),
+        "{html}"
+    );
+    t.run_with(&["test", "triage", "--repeat", "2"]).status(0);
+    let (status, html) = server.page("/name/triage").await;
+    assert_eq!(status, 200);
+    assert_eq!(title(&html), "Name triage · llm-do view");
+    // Both sides of the switch, as `stats` counts them.
+    assert_eq!(
+        count(&html, "<tr><td>neural</td><td class=\"n\">8</td>"),
+        1,
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<p id=\"switch\"><span class=\"mode\">shadow</span> · live agreement 4/6 (66.7%) · deferred 2/8 (25.0%)</p>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<p id=\"floor\">noise floor 2/2 (100.0%) (self-agreement of <code>llm-do test --repeat 2</code> as a switch, 2 cases, "
+        ),
+        "{html}"
+    );
+    // The chart: a point per run (each 2 of 3 agreed), the floor dashed at 100%.
+    assert_eq!(count(&html, "<svg id=\"agreement\""), 1);
+    assert_eq!(count(&html, "<circle class=\"run\""), 2);
+    assert_eq!(count(&html, "<title>run "), 2);
+    assert_eq!(count(&html, ": agreed 2/3 (66.7%)</title>"), 2, "{html}");
+    assert_eq!(
+        count(
+            &html,
+            "<line class=\"floor\" x1=\"44\" x2=\"630\" y1=\"10.0\" y2=\"10.0\""
+        ),
+        1,
+        "{html}"
+    );
+    // The fake model has no price: the saving cannot be projected, and the page says why.
+    assert!(html.contains(
+        "<p id=\"saving\">Projected saving: unknown — no worker call of <code>triage</code> with a cost in this window (a model without a price), over the 6 calls the fn did not defer.</p>"
+    ), "{html}");
+    // The disputed input of each run, the two outputs field by field.
+    assert!(
+        html.contains("<h2 id=\"disputes\">Disputed inputs (2 of 2)</h2>"),
+        "{html}"
+    );
+    assert_eq!(count(&html, "<div class=\"dispute\">"), 2);
+    assert_eq!(
+        count(
+            &html,
+            "<tr class=\"field differs\"><td>category</td><td>bug</td><td>feature</td></tr>"
+        ),
+        2,
+        "{html}"
+    );
+    assert_eq!(count(&html, "slow page"), 2);
+    assert!(
+        !html.contains("it crashes"),
+        "agreed inputs are no disputes"
+    );
+    // A window with none of its events has nothing to draw.
+    let (status, html) = server.page("/name/triage?since=2999-01-01").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(
+            "<p id=\"no-switch\">No shadow comparisons of <code>triage</code> as a <code>[stabilize]</code> switch (calls since 2999-01-01T00:00:00.000Z).</p>"
+        ),
+        "{html}"
+    );
+    assert_eq!(count(&html, "<svg"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_name_has_a_page_and_an_unknown_one_is_not_found() {
+    let t = project("Ada");
+    t.run_with(&["main.rhai"]).status(0);
+    let server = Server::start(&t);
+    let (status, html) = server.page("/name/greeter").await;
+    assert_eq!(status, 200);
+    assert_eq!(title(&html), "Name greeter · llm-do view");
+    assert!(
+        html.contains("<tr><td>neural</td><td class=\"n\">1</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p id=\"no-switch\">No shadow comparisons of <code>greeter</code> as a <code>[stabilize]</code> switch (all of the run log).</p>"),
+        "{html}"
+    );
+    let (status, html) = server.page("/name/nosuchname").await;
+    assert_eq!(status, 404);
+    assert_eq!(title(&html), "Not Found · llm-do view");
+}
+
+/// A run that goes on (a script asleep) until its SIGINT, and the `out/ready.txt` it wrote.
+#[cfg(unix)]
+fn sleeping_run(t: &Test) -> Child {
+    let child = t
         .command(&["main.rhai"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -285,16 +432,105 @@ async fn an_interrupted_run_is_listed_as_interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(ready.exists(), "the script never got to its sleep");
+    child
+}
+
+#[cfg(unix)]
+fn interrupt(mut child: Child) {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runs_page_reloads_itself_while_a_run_is_in_progress() {
+    // A run shows in the log from its first call on: this one is in the call `slow`.
+    let t = Test::new()
+        .script(
+            "slow",
+            "fn slow() { write_text(\"out/ready.txt\", \"1\"); sleep(600000); }\n",
+        )
+        .file("main.rhai", "call(\"slow\", #{});\n");
+    let child = sleeping_run(&t);
     let server = Server::start(&t);
-    let (status, html) = server.page("/runs").await;
-    assert_eq!(status, 200);
-    assert_eq!(count(&html, "<tr class=\"run\">"), 1, "{html}");
+    // The run's row is written by its writer thread just after the call began.
+    let mut html = String::new();
+    for _ in 0..500 {
+        html = server.page("/runs").await.1;
+        if html.contains("<tr class=\"run\">") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
-        count(&html, "<td class=\"status-interrupted\">interrupted</td>"),
+        count(&html, "<meta http-equiv=\"refresh\" content=\"5\">"),
         1,
         "{html}"
     );
+    assert!(html.contains("<p id=\"live\">A run is in progress: this page reloads every 5 s.</p>"));
+    assert_eq!(
+        count(&html, "<td class=\"status-unfinished\">unfinished</td>"),
+        1,
+        "{html}"
+    );
+    interrupt(child);
+    let (status, html) = server.page("/runs").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        count(&html, "http-equiv"),
+        0,
+        "no reloads once it ended: {html}"
+    );
+    assert_eq!(count(&html, "<p id=\"live\">"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_another_process_is_writing_is_still_served() {
+    let t = project("Ada");
+    t.run_with(&["main.rhai"]).status(0);
+    let server = Server::start(&t);
+    // Another process holds the log's write lock (as a run's writer does, briefly), and the
+    // runs page has call counts to remember (which it would write, best effort).
+    let writer = rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap();
+    writer
+        .execute_batch("DELETE FROM run_counts; BEGIN IMMEDIATE; DELETE FROM approvals;")
+        .unwrap();
+    for path in ["/runs", "/names", "/name/greeter"] {
+        let (status, html) = server.page(path).await;
+        assert_eq!(status, 200, "{path}: {html}");
+    }
+    let (_, html) = server.page("/runs").await;
+    assert_eq!(count(&html, "<tr class=\"run\">"), 1, "{html}");
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn a_foreign_database_at_the_logs_place_is_refused_before_serving() {
+    let t = Test::new().args(&["view", "--port", "0"]);
+    std::fs::create_dir_all(t.path().join(".llm-do")).unwrap();
+    let foreign = rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap();
+    foreign
+        .execute_batch(
+            "CREATE TABLE calls (who TEXT, what TEXT); INSERT INTO calls VALUES ('ada', 'hello');",
+        )
+        .unwrap();
+    drop(foreign);
+    let out = t.run();
+    out.status(1);
+    assert_eq!(out.stdout, "", "no URL printed");
+    assert_eq!(
+        out.stderr,
+        "error: `[PROJECT]/.llm-do/log.db` is not an llm-do run log: it holds tables llm-do did not write; move it away and llm-do starts a new log\n"
+    );
+    // Refused without a change: the foreign table is as it was, and nothing was added.
+    let foreign = rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap();
+    let tables: Vec<String> = foreign
+        .prepare("SELECT name FROM sqlite_master ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["calls"]);
 }

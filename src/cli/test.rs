@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::call::CallError;
 use crate::eval::run::{NameReport, Options};
+use crate::log::agreement::TestResult;
 use crate::project::ProjectError;
 use crate::report::{Error, out};
 use crate::runtime::Runtime;
@@ -53,7 +54,9 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
                 .with_help("e.g. `--min-agreement 0.9` passes at 90% agreement"),
         );
     }
-    // Test runs are not live traffic: they stay out of the run log (datasets, stats).
+    // Test runs are not live traffic: their calls stay out of the run log (datasets, stats);
+    // only the results are kept, as rows of their own (the noise floor `view` draws).
+    let keep_results = settings.log;
     let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, true, None)?;
     let names = names(&rt, &args.names)?;
@@ -71,6 +74,9 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     let result = setup::with_interrupt(&rt, async { Ok::<_, CallError>(work.await) }).await;
     setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
     let reports = result.map_err(Error::Call)??;
+    if keep_results {
+        record(settings, &reports);
+    }
     if let Some(path) = &args.junit {
         crate::atomic::write_atomic(path, crate::eval::report::junit(&reports).as_bytes())
             .map_err(|e| Error::failed(format!("cannot write `{}`: {e}", path.display())))?;
@@ -102,6 +108,32 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
             crate::eval::score::percent(opts.min_agreement.unwrap_or(1.0)),
             below.join(", ")
         )))
+    }
+}
+
+/// Keep each name's result in the run log (`test_results`). Best effort: a log that cannot
+/// be written is said on stderr, and the test's own verdict stands.
+fn record(settings: &Settings, reports: &[NameReport]) {
+    let results: Vec<TestResult> = reports.iter().map(result_row).collect();
+    let written = crate::log::open(&crate::log::path_in(&settings.root))
+        .and_then(|conn| Ok(crate::log::agreement::record_tests(&conn, &results)?));
+    if let Err(e) = written {
+        crate::report::error_note(&format!("the test results were not logged: {e}"), None);
+    }
+}
+
+/// What the log keeps of one name's report.
+fn result_row(r: &NameReport) -> TestResult {
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    TestResult {
+        name: r.name.clone(),
+        kind: r.kind.to_string(),
+        time: String::new(),
+        repeat: r.repeat,
+        cases: n(r.cases.len()),
+        runs: n(r.agreement.total),
+        agreed: n(r.agreement.agreed),
+        self_agreement: r.self_agreement.map(|s| (n(s.agreed), n(s.total))),
     }
 }
 

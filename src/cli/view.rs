@@ -6,6 +6,8 @@
 //! page shows prompts and outputs). Only `GET`/`HEAD`: nothing here writes. Pages are drawn
 //! in `view/pages.rs`, with everything from the log HTML-escaped.
 
+mod chart;
+mod name;
 mod pages;
 
 use std::convert::Infallible;
@@ -57,6 +59,14 @@ pub async fn run(settings: &Settings, port: u16, host: Option<IpAddr>) -> Result
     if std::io::stdout().is_terminal() {
         open_browser(&url);
     }
+    // Sum the ended runs' worker calls once now, off the request path, so the first runs and
+    // names pages of a log written before `run_volumes` do not pay for it (best effort).
+    let warm = log.clone();
+    drop(tokio::task::spawn_blocking(move || {
+        if let Ok(conn) = crate::log::open(&warm) {
+            let _ = crate::log::volume::per_name(&conn);
+        }
+    }));
     let state = Arc::new(State { log, token });
     loop {
         let (stream, _) = tokio::select! {

@@ -28,8 +28,12 @@ pub struct Ask<'a> {
 const MAX_RUNS: usize = 200;
 /// Calls drawn on a run's page at most (the rest are counted, not drawn).
 const MAX_CALLS: usize = 2_000;
+/// How long a page waits for another process's write lock on the log.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Seconds between reloads of the runs page while a run is in progress.
+const REFRESH_SECONDS: u32 = 5;
 /// Characters of an input or output shown before it is cut.
-const MAX_VALUE: usize = 20_000;
+pub(super) const MAX_VALUE: usize = 20_000;
 
 /// `text` safe inside HTML text and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -48,7 +52,7 @@ pub fn esc(text: &str) -> String {
 }
 
 /// `text` as one component of a URL (path segment or query value).
-fn url_part(text: &str) -> String {
+pub(super) fn url_part(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
@@ -74,13 +78,22 @@ pub fn page(log: &Path, path: &str, ask: &Ask) -> Page {
         Ok(c) => c,
         Err(e) => return refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
+    // Reads never wait in WAL mode; only the readers' own bookkeeping writes (aggregates,
+    // counts) do. A page waits less for a run's writer than a command does, and past that
+    // reads around the lock.
+    let _ = conn.busy_timeout(WRITER_WAIT);
     let drawn = match path {
         "/" | "/runs" => runs_page(&conn, &window, ask).map(Some),
         "/names" => names_page(&conn, &window, ask).map(Some),
-        _ => match path.strip_prefix("/run/") {
-            Some(id) => run_page(&conn, id, ask),
-            None => Ok(None),
-        },
+        _ => {
+            if let Some(id) = path.strip_prefix("/run/") {
+                run_page(&conn, id, ask)
+            } else if let Some(name) = path.strip_prefix("/name/") {
+                super::name::page(&conn, &percent_decoded(name), &window, ask)
+            } else {
+                Ok(None)
+            }
+        }
     };
     match drawn {
         Ok(Some(html)) => Page {
@@ -93,7 +106,7 @@ pub fn page(log: &Path, path: &str, ask: &Ask) -> Page {
 }
 
 /// `/path` with the token (and `since`, when kept) as its query.
-fn link(path: &str, ask: &Ask, keep_since: bool) -> String {
+pub(super) fn link(path: &str, ask: &Ask, keep_since: bool) -> String {
     let mut url = format!("{path}?token={}", url_part(ask.token));
     if let (true, Some(s)) = (keep_since, ask.since) {
         let _ = write!(url, "&since={}", url_part(s));
@@ -102,7 +115,12 @@ fn link(path: &str, ask: &Ask, keep_since: bool) -> String {
 }
 
 /// The whole document: title, style, navigation (when asked), body.
-fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
+pub(super) fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
+    document_with(title, ask, "", body)
+}
+
+/// [`document`] with `head` (trusted markup drawn here) added to its `<head>`.
+fn document_with(title: &str, ask: Option<&Ask>, head: &str, body: &str) -> String {
     let nav = ask.map_or_else(String::new, |ask| {
         format!(
             "<nav><a href=\"{}\">Runs</a> · <a href=\"{}\">Names</a></nav>",
@@ -113,7 +131,7 @@ fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{title} · llm-do view</title><style>{STYLE}</style></head>\
+         <title>{title} · llm-do view</title>{head}<style>{STYLE}</style></head>\
          <body>{nav}<h1>{title}</h1>{body}</body></html>\n",
         title = esc(title)
     )
@@ -127,10 +145,12 @@ pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;max-width:60em;overflow
 .error,.status-error{color:#b00}.status-interrupted,.status-unfinished{color:#a60}\
 .badge{background:#2a7;color:#fff;border-radius:.6em;padding:0 .5em;font-size:90%}\
 .mode{background:#eef;border-radius:.3em;padding:0 .4em}\
-details{margin:.1em 0}summary{cursor:pointer}svg.bar{vertical-align:middle}";
+details{margin:.1em 0}summary{cursor:pointer}svg.bar{vertical-align:middle}\
+tr.differs td{background:#fdeaea}del{background:#fbd0d0}ins{background:#d4f4d4;text-decoration:none}\
+.dispute{border-top:1px solid #ccc;margin-top:1em}figure{margin:1em 0}";
 
 /// The time filter: a form that reloads the page with `since` (no script needed).
-fn since_form(path: &str, ask: &Ask) -> String {
+pub(super) fn since_form(path: &str, ask: &Ask) -> String {
     let option = |value: &str, label: &str| {
         let selected = if ask.since.unwrap_or("") == value {
             " selected"
@@ -156,7 +176,7 @@ fn seconds_between(start: &str, end: &str) -> Option<f64> {
     Some((log::seconds_of(end)? - log::seconds_of(start)?).max(0.0))
 }
 
-fn dollars(cost: Option<f64>) -> String {
+pub(super) fn dollars(cost: Option<f64>) -> String {
     cost.map_or_else(|| "-".into(), crate::model::prices::dollars)
 }
 
@@ -197,14 +217,13 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         "<table id=\"runs\"><tr><th>started</th><th>run</th><th>command</th><th>status</th>\
          <th>duration</th><th>calls</th><th>tokens</th><th>cost</th></tr>",
     );
+    let ids: Vec<(&str, bool)> = runs
+        .iter()
+        .map(|r| (r.id.as_str(), r.status.is_some()))
+        .collect();
+    let volumes = log::volume::per_run(conn, &ids)?;
     for r in &runs {
-        let volume = log::worker_volume(
-            conn,
-            &CallFilter {
-                run: Some(&r.id),
-                ..CallFilter::default()
-            },
-        )?;
+        let volume = volumes.get(&r.id).cloned().unwrap_or_default();
         let status = status_of(r);
         let took = took(r);
         let dropped = if r.calls_dropped > 0 {
@@ -227,7 +246,22 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         );
     }
     body.push_str("</table>");
-    Ok(document("Runs", Some(ask), &body))
+    // Live updates without script: while the newest run goes on, the page reloads itself.
+    // (A run killed without a word also has no end; it stops the reloads once a later run
+    // starts and ends.)
+    let live = runs.first().is_some_and(|r| r.status.is_none());
+    let head = if live {
+        body.insert_str(
+            0,
+            &format!(
+                "<p id=\"live\">A run is in progress: this page reloads every {REFRESH_SECONDS} s.</p>"
+            ),
+        );
+        format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">")
+    } else {
+        String::new()
+    };
+    Ok(document_with("Runs", Some(ask), &head, &body))
 }
 
 /// `/run/ID`: one run's calls as a tree (parents before their children, in the order they
@@ -398,12 +432,37 @@ fn call_html(
 }
 
 /// A logged value as text: a string as it is, anything else as pretty JSON, cut when long.
-fn shown(value: &serde_json::Value) -> String {
+pub(super) fn shown(value: &serde_json::Value) -> String {
     let text = match value {
         serde_json::Value::String(s) => s.clone(),
         other => serde_json::to_string_pretty(other).unwrap_or_default(),
     };
     crate::output::clip(&text, MAX_VALUE)
+}
+
+/// The worker volume of `name` in `window`: over the whole log from the runs' kept sums
+/// (read once into `whole` for every name), in a window from the calls.
+pub(super) fn worker_volume_of(
+    conn: &Connection,
+    name: &str,
+    window: &Window,
+    whole: &mut Option<HashMap<String, log::Volume>>,
+) -> Result<log::Volume, log::LogError> {
+    if window.is_all() {
+        if whole.is_none() {
+            *whole = Some(log::volume::per_name(conn)?);
+        }
+        return Ok(whole
+            .as_ref()
+            .and_then(|w| w.get(name).cloned())
+            .unwrap_or_default());
+    }
+    let filter = CallFilter {
+        name: Some(name),
+        ..CallFilter::default()
+    }
+    .within(window);
+    log::worker_volume(conn, &filter)
 }
 
 /// `/names`: per worker and fn the figures of `llm-do stats` (calls, error share, p50/p90,
@@ -424,14 +483,10 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
          <th>p50</th><th>p90</th><th>tokens</th><th>cost</th><th>distinct outputs per input</th>\
          <th>stabilize</th></tr>",
     );
+    let mut whole = None;
     for r in &rows {
         let cost = if r.kind == "neural" {
-            let filter = CallFilter {
-                name: Some(&r.name),
-                ..CallFilter::default()
-            }
-            .within(window);
-            dollars(log::worker_volume(conn, &filter)?.cost)
+            dollars(worker_volume_of(conn, &r.name, window, &mut whole)?.cost)
         } else {
             "-".into()
         };
@@ -466,10 +521,11 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         };
         let _ = write!(
             body,
-            "<tr class=\"name\"><td><b>{}</b>{badge}</td><td>{}</td><td class=\"n\">{}</td>\
+            "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{:.1}%</td><td class=\"n\">{:.1} ms</td><td class=\"n\">{:.1} ms</td>\
              <td class=\"n\">{}</td><td class=\"n\">{cost}</td><td class=\"n\">{per_input}</td>\
              <td>{switch}</td></tr>",
+            link(&format!("/name/{}", url_part(&r.name)), ask, true),
             esc(&r.name),
             esc(&r.kind),
             r.calls,
