@@ -410,13 +410,10 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn a_clients_cancellation_cancels_the_call() {
+/// `llm-do mcp serve` of `t` on stdio, after a raw client named `raw` has shaken hands and
+/// sent `call`: the server and its stdin.
+fn raw_client_calling(t: &Test, call: &str) -> (std::process::Child, std::process::ChildStdin) {
     use std::io::Write;
-    let t = Test::new().script(
-        "wait",
-        "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
-    );
     let mut child = t
         .command(&["mcp", "serve"])
         .stdin(std::process::Stdio::piped())
@@ -428,10 +425,24 @@ fn a_clients_cancellation_cancels_the_call() {
     for line in [
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+        call,
     ] {
         writeln!(stdin, "{line}").unwrap();
     }
+    (child, stdin)
+}
+
+#[test]
+fn a_clients_cancellation_cancels_the_call() {
+    use std::io::Write;
+    let t = Test::new().script(
+        "wait",
+        "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
+    );
+    let (mut child, mut stdin) = raw_client_calling(
+        &t,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+    );
     wait_until("the call to start", || t.path().join("started").exists());
     let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}"#;
     writeln!(stdin, "{cancel}").unwrap();
@@ -882,7 +893,6 @@ fn processes(argv: &[&str]) -> Vec<u32> {
 /// process behind: the server cancels the call, its shell child is stopped, and it exits.
 #[test]
 fn a_stdio_client_that_goes_away_leaves_no_process_behind() {
-    use std::io::Write;
     // A sleep no other test runs, so that its processes are this test's.
     let sleep = ["sleep", "4171"];
     let t = Test::new()
@@ -895,21 +905,10 @@ fn a_stdio_client_that_goes_away_leaves_no_process_behind() {
             "model",
             "fn sleeper_model(request) {\n    if request.turn == 0 {\n        return #{tool_calls: [#{name: \"shell\", args: #{command: \"sleep 4171\", timeout: 300}}]};\n    }\n    \"slept\"\n}\n",
         );
-    let mut child = t
-        .command(&["mcp", "serve"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for line in [
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    let (mut child, stdin) = raw_client_calling(
+        &t,
         r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleeper","arguments":{"input":"go"}}}"#,
-    ] {
-        writeln!(stdin, "{line}").unwrap();
-    }
+    );
     wait_until("the shell child to start", || !processes(&sleep).is_empty());
     drop(stdin);
     let status = child.wait().unwrap();

@@ -129,25 +129,11 @@ fn check_and_list_show_which_side_serves() {
         stabilize: `triage` is served by the fn for 25% of inputs, the worker for the rest (`canary:25`)
         ");
     let out = t.run_with(&["list"]);
-    insta::assert_snapshot!(out.stdout, @r"
+    insta::assert_snapshot!(project_rows(&out.stdout), @r"
         worker   triage                                                                                             workers/triage.worker
         fn       fake(request)           (no description)                                                           scripts/models.rhai:1
         fn       triage(message)         (no description)                                                           scripts/triage.rhai:2
         switch   triage                  served by the fn for 25% of inputs, the worker for the rest (`canary:25`)  llm-do.toml [stabilize]
-        builtin  read_text(path)         Read a text file under the project root.                                   built-in
-        builtin  write_text(path, text)  Write a file atomically under the project root (creates folders).          built-in
-        builtin  list_files(dir, glob)   Sorted file paths under `dir` matching `glob` (default `**/*`).            built-in
-        builtin  exists(path)            Whether a path exists under the project root.                              built-in
-        builtin  parse_json(text)        Parse JSON text into a Rhai value.                                         built-in
-        builtin  to_json(value)          Serialize a value as JSON text.                                            built-in
-        builtin  env(name)               An environment variable, or () when unset.                                 built-in
-        builtin  log(message)            Print a message to stderr.                                                 built-in
-        builtin  now()                   The current UTC time as an RFC 3339 string.                                built-in
-        builtin  sleep(ms)               Pause for `ms` milliseconds.                                               built-in
-        builtin  ask(question)           Ask the user a question on the terminal; returns the answer.               built-in
-        toolset  fs_ro                   LLM tools: read_file, list_files                                           built-in
-        toolset  fs                      LLM tools: read_file, list_files, write_file                               built-in
-        toolset  shell                   LLM tools: shell                                                           built-in
         ");
 }
 
@@ -381,7 +367,7 @@ fn a_hostile_draft_has_no_script_powers_on_live_traffic() {
     );
     let out = t.run_with(&["list"]);
     out.status(0);
-    insta::assert_snapshot!(out.stdout, @r"
+    insta::assert_snapshot!(project_rows(&out.stdout), @r"
         worker   triage                                                                                                           workers/triage.worker
         fn       bad_drafter(request)    (no description)                                                                         scripts/models.rhai:11
         fn       drafter(request)        (no description)                                                                         scripts/models.rhai:3
@@ -389,20 +375,6 @@ fn a_hostile_draft_has_no_script_powers_on_live_traffic() {
         fn       hostile(request)        (no description)                                                                         scripts/hostile.rhai:2
         fn       triage(message)         untrusted draft: Drafted by `llm-do stabilize triage --draft` from the worker `triage`.  scripts/drafts/triage.rhai:3
         switch   triage                  served by the fn, the worker shadowing it (`shadow-code`); the fn is an untrusted draft  llm-do.toml [stabilize]
-        builtin  read_text(path)         Read a text file under the project root.                                                 built-in
-        builtin  write_text(path, text)  Write a file atomically under the project root (creates folders).                        built-in
-        builtin  list_files(dir, glob)   Sorted file paths under `dir` matching `glob` (default `**/*`).                          built-in
-        builtin  exists(path)            Whether a path exists under the project root.                                            built-in
-        builtin  parse_json(text)        Parse JSON text into a Rhai value.                                                       built-in
-        builtin  to_json(value)          Serialize a value as JSON text.                                                          built-in
-        builtin  env(name)               An environment variable, or () when unset.                                               built-in
-        builtin  log(message)            Print a message to stderr.                                                               built-in
-        builtin  now()                   The current UTC time as an RFC 3339 string.                                              built-in
-        builtin  sleep(ms)               Pause for `ms` milliseconds.                                                             built-in
-        builtin  ask(question)           Ask the user a question on the terminal; returns the answer.                             built-in
-        toolset  fs_ro                   LLM tools: read_file, list_files                                                         built-in
-        toolset  fs                      LLM tools: read_file, list_files, write_file                                             built-in
-        toolset  shell                   LLM tools: shell                                                                         built-in
         ");
 }
 
@@ -724,7 +696,7 @@ fn deleting_the_mark_by_hand_trusts_the_draft() {
     assert!(mark.starts_with("// llm-do: untrusted draft"), "{mark}");
     std::fs::write(&path, rest).unwrap();
     let out = t.run_with(&["list"]);
-    insta::assert_snapshot!(out.stdout, @r"
+    insta::assert_snapshot!(project_rows(&out.stdout), @r"
         worker   triage                                                                                          workers/triage.worker
         fn       bad_drafter(request)    (no description)                                                        scripts/models.rhai:11
         fn       drafter(request)        (no description)                                                        scripts/models.rhai:3
@@ -732,20 +704,6 @@ fn deleting_the_mark_by_hand_trusts_the_draft() {
         fn       hostile(request)        (no description)                                                        scripts/hostile.rhai:2
         fn       triage(message)         Drafted by `llm-do stabilize triage --draft` from the worker `triage`.  scripts/drafts/triage.rhai:2
         switch   triage                  served by the worker, the fn shadowing it (`shadow`)                    llm-do.toml [stabilize]
-        builtin  read_text(path)         Read a text file under the project root.                                built-in
-        builtin  write_text(path, text)  Write a file atomically under the project root (creates folders).       built-in
-        builtin  list_files(dir, glob)   Sorted file paths under `dir` matching `glob` (default `**/*`).         built-in
-        builtin  exists(path)            Whether a path exists under the project root.                           built-in
-        builtin  parse_json(text)        Parse JSON text into a Rhai value.                                      built-in
-        builtin  to_json(value)          Serialize a value as JSON text.                                         built-in
-        builtin  env(name)               An environment variable, or () when unset.                              built-in
-        builtin  log(message)            Print a message to stderr.                                              built-in
-        builtin  now()                   The current UTC time as an RFC 3339 string.                             built-in
-        builtin  sleep(ms)               Pause for `ms` milliseconds.                                            built-in
-        builtin  ask(question)           Ask the user a question on the terminal; returns the answer.            built-in
-        toolset  fs_ro                   LLM tools: read_file, list_files                                        built-in
-        toolset  fs                      LLM tools: read_file, list_files, write_file                            built-in
-        toolset  shell                   LLM tools: shell                                                        built-in
         ");
     std::fs::write(
         t.path().join("llm-do.toml"),
@@ -812,4 +770,13 @@ fn shadow_mode_answers_without_waiting_for_the_shadow_side() {
             out.stdout
         );
     }
+}
+
+/// The rows of `llm-do list` the project defines: builtins and builtin toolsets are the same in
+/// every project (tests/repl.rs checks the whole listing once).
+fn project_rows(list: &str) -> String {
+    list.lines()
+        .filter(|l| !l.starts_with("builtin ") && !l.starts_with("toolset "))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
