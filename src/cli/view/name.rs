@@ -99,15 +99,7 @@ fn figures_table(rows: &[crate::stats::Row]) -> String {
          <th>p90</th><th>tokens</th><th>distinct outputs per input</th></tr>",
     );
     for r in rows {
-        let per_input = if r.distinct_inputs > 0 {
-            format!(
-                "≤{} over {}",
-                r.max_outputs_per_input,
-                crate::output::count(r.distinct_inputs as u64, "input")
-            )
-        } else {
-            "-".into()
-        };
+        let per_input = super::pages::per_input(r);
         let _ = write!(
             html,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>\

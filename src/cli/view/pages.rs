@@ -510,15 +510,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
                 s.calls
             )
         });
-        let per_input = if r.distinct_inputs > 0 {
-            format!(
-                "≤{} over {}",
-                r.max_outputs_per_input,
-                crate::output::count(r.distinct_inputs as u64, "input")
-            )
-        } else {
-            "-".into()
-        };
+        let per_input = per_input(r);
         let _ = write!(
             body,
             "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td><td class=\"n\">{}</td>\
@@ -570,5 +562,18 @@ mod tests {
     #[test]
     fn run_ids_survive_the_link() {
         assert_eq!(percent_decoded(&url_part("r 1/ü")), "r 1/ü");
+    }
+}
+
+/// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
+pub(super) fn per_input(r: &crate::stats::Row) -> String {
+    if r.distinct_inputs > 0 {
+        format!(
+            "≤{} over {}",
+            r.max_outputs_per_input,
+            crate::output::count(r.distinct_inputs as u64, "input")
+        )
+    } else {
+        "-".into()
     }
 }
