@@ -21,9 +21,10 @@ use crate::config::Decision;
 use crate::model::cassette::Cassette;
 use crate::model::providers::ProviderSettings;
 use crate::model::{SharedModel, test::TestModel};
-use crate::project::{Project, ProjectError};
+use crate::project::{Overlay, Project, ProjectError};
 use crate::script::builtins::BuiltinEnv;
 use crate::script::engine::{self, EngineLimits};
+use crate::script::host::HostFn;
 use crate::script::value;
 use crate::settings::Settings;
 use crate::tools::ToolEnv;
@@ -118,6 +119,8 @@ pub struct Runtime {
     /// Work running beside the call that started it (the shadow side of a `[stabilize]`
     /// switch), which [`Runtime::settle`] waits for before the run ends.
     beside: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The embedding program's host fns: every (re)load of the project includes them.
+    hosts: RwLock<Vec<Arc<HostFn>>>,
     weak: Weak<Runtime>,
 }
 
@@ -141,6 +144,19 @@ impl Runtime {
         live: Option<Arc<dyn LiveText>>,
         entry: Option<&Path>,
     ) -> Result<Arc<Runtime>, ProjectError> {
+        Self::hosted(settings, handle, observer, live, entry, Vec::new())
+    }
+
+    /// Like [`Runtime::with_live`], with the embedding program's host fns in the namespace
+    /// from the start (so workers naming them in `toolsets:` load).
+    pub fn hosted(
+        settings: Settings,
+        handle: Handle,
+        observer: Arc<dyn Observer>,
+        live: Option<Arc<dyn LiveText>>,
+        entry: Option<&Path>,
+        hosts: Vec<Arc<HostFn>>,
+    ) -> Result<Arc<Runtime>, ProjectError> {
         let sandbox = Arc::new(
             Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
         );
@@ -161,7 +177,9 @@ impl Runtime {
                     settings.quiet,
                 )
             };
-            let project = Project::load(&engine, &settings.root, entry).unwrap_or_else(|e| {
+            let none = Overlay::new();
+            let loaded = Project::load_hosted(&engine, &settings.root, entry, &none, &hosts);
+            let project = loaded.unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)
             });
@@ -191,6 +209,7 @@ impl Runtime {
                 mcp: crate::mcp::McpClients::default(),
                 prompter: std::sync::OnceLock::new(),
                 beside: Mutex::default(),
+                hosts: RwLock::new(hosts),
                 weak: weak.clone(),
             }
         });
@@ -333,6 +352,44 @@ impl Runtime {
                 models: Arc::default(),
             })
         })
+    }
+
+    /// Load the project from disk again, with the host fns (hot reload).
+    ///
+    /// # Errors
+    ///
+    /// The project no longer loads.
+    pub fn load_project(&self) -> Result<Project, ProjectError> {
+        let hosts = crate::sync::read(&self.hosts).clone();
+        Project::load_hosted(
+            &self.engine,
+            &self.settings.root,
+            None,
+            &Overlay::new(),
+            &hosts,
+        )
+    }
+
+    /// Add (or replace) the host fn `f` and reload the project with it: it is callable at
+    /// once, and stays across later reloads.
+    ///
+    /// # Errors
+    ///
+    /// The project does not load with it (its name is taken); then it is not added.
+    pub fn add_host(&self, f: HostFn) -> Result<(), ProjectError> {
+        let f = Arc::new(f);
+        let mut hosts = crate::sync::read(&self.hosts).clone();
+        hosts.retain(|h| h.name != f.name);
+        hosts.push(f);
+        let project = Project::load_hosted(
+            &self.engine,
+            &self.settings.root,
+            None,
+            &Overlay::new(),
+            &hosts,
+        )?;
+        *crate::sync::write(&self.hosts) = hosts;
+        self.set_project(project)
     }
 
     /// Replace the project only (an inline worker joined it): config and fns are unchanged,
@@ -536,6 +593,13 @@ impl Runtime {
         name: &str,
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
+        // A host fn (the embedding program's policy fn) runs its own body.
+        if let Some(host) = self.project().fns.get(name).and_then(|f| f.host.clone()) {
+            return self
+                .handle
+                .block_on(host.call(args))
+                .map_err(CallError::Tool);
+        }
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
         let library = self.project().library.clone();
         self.call_in_ast(ctx, &library, name, args)

@@ -14,6 +14,7 @@ use crate::model::prices::dollars;
 use crate::output::count;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
+use crate::script::host::HostFn;
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
@@ -87,6 +88,33 @@ pub fn runtime_logged_as(
     live: Option<Arc<dyn LiveText>>,
     command: &str,
 ) -> Result<Arc<Runtime>, Error> {
+    runtime_hosted(settings, entry, trace, observer, live, command, Vec::new())
+}
+
+/// The runtime of an embedding program ([`crate::session`]): no live text, the run log
+/// records the program's command line, and the program's `hosts` are in the namespace.
+///
+/// # Errors
+///
+/// As [`runtime`].
+pub fn embedded_runtime(
+    settings: &Settings,
+    hosts: Vec<Arc<HostFn>>,
+) -> Result<Arc<Runtime>, Error> {
+    let command: Vec<String> = std::env::args().collect();
+    runtime_hosted(settings, None, true, None, None, &command.join(" "), hosts)
+}
+
+/// [`runtime_logged_as`] with host fns.
+fn runtime_hosted(
+    settings: &Settings,
+    entry: Option<&Path>,
+    trace: bool,
+    observer: Option<Arc<dyn Observer>>,
+    live: Option<Arc<dyn LiveText>>,
+    command: &str,
+    hosts: Vec<Arc<HostFn>>,
+) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
         None => self::observer(
@@ -114,12 +142,13 @@ pub fn runtime_logged_as(
         Some(log) => Fanout::of(vec![observer, log.clone()]),
         None => observer,
     };
-    let rt = Runtime::with_live(
+    let rt = Runtime::hosted(
         settings.clone(),
         tokio::runtime::Handle::current(),
         observer,
         live,
         entry,
+        hosts,
     )?;
     if let Some(c) = cassette(settings.record.as_deref(), settings.replay.as_deref())? {
         rt.set_cassette(c);

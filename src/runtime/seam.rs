@@ -198,6 +198,13 @@ impl Runtime {
                 (b.run)(&self.builtin_env(), args.into_vec()).map_err(builtins::call_error)
             }
             Callee::Fn(f) if f.untrusted => self.call_untrusted(&f.name, args.into_vec()),
+            Callee::Fn(f) if f.host.is_some() => {
+                let ctx = here.ctx();
+                let rt = self.arc();
+                let f = f.clone();
+                self.handle
+                    .block_on(async move { rt.run_host(&ctx, &f, args.into_vec()).await })
+            }
             _ => here.call_fn(inner.as_ref(), callee.name(), &mut args),
         };
         let out = self.refuse_deferred(callee, out);
@@ -333,6 +340,9 @@ impl Runtime {
                 *spend = used;
                 out.map(|v| value::to_dynamic(&v))
             }
+            (Callee::Fn(f), Args::Positional(args)) if f.host.is_some() => {
+                self.run_host(ctx, f, args).await
+            }
             (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
                 let (rt, name, scope) = (self.clone(), f.name.clone(), ctx.cancel.clone());
                 self.evaluate(move || {
@@ -390,6 +400,31 @@ impl Runtime {
                 "internal: `{}` was prepared for another kind of callee",
                 callee.name()
             ))),
+        }
+    }
+
+    /// Run the body of the host fn `f` (checked positional `args`), until the call tree is
+    /// cancelled (Ctrl-C, a failed sibling branch): then its result is not waited for.
+    async fn run_host(
+        &self,
+        ctx: &CallCtx,
+        f: &crate::script::ScriptFn,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        let Some(host) = &f.host else {
+            return Err(CallError::Script(format!(
+                "internal: `{}` is not a host fn",
+                f.name
+            )));
+        };
+        let body = host.call(args.iter().map(value::to_json).collect());
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
+            () = self.cancel.cancelled() => Err(CallError::Cancelled),
+            out = body => out
+                .map(|v| value::to_dynamic(&v))
+                .map_err(|e| CallError::Tool(format!("fn `{}` failed: {e}", f.name))),
         }
     }
 
