@@ -136,12 +136,13 @@ def test_a_python_policy_refuses_a_call(make_project, mock):
     assert deleted == []
     assert asked == ["read_note", "delete_file"]
     assert last_tool_result(mock.requests[1]) == "note a.txt"
-    refusal = last_tool_result(mock.requests[2])
-    assert "delete_file" in refusal and "policy" in refusal, refusal
+    assert last_tool_result(mock.requests[2]) == "denied: rejected by the approval policy `fn approve`"
 
 
 SENTIMENT = """---
 name: sentiment
+input:
+  text: {type: string}
 ---
 Say whether the text is positive or negative.
 """
