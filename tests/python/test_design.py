@@ -173,3 +173,36 @@ def test_stabilizing_a_worker_into_a_python_fn_keeps_the_call_site(make_project,
         assert p.run_script(script, ["a good day"]) == "sentiment: positive (code)"
         assert p.call("sentiment", {"text": "bad"}) == "negative (code)"
     assert len(mock.requests) == 2
+
+
+WRITER = """---
+name: writer
+toolsets: [fs]
+---
+Write the notes.
+"""
+
+
+def test_a_python_approval_prompt_answers_for_the_terminal(make_project, mock):
+    root = make_project({"workers/writer.worker": WRITER})
+    calls = iter(
+        [
+            tool_call("write_file", {"path": "out/a.txt", "content": "A"}, id="c1"),
+            tool_call("write_file", {"path": "secret.txt", "content": "S"}, id="c2"),
+            reply("written"),
+        ]
+    )
+    mock.answer = lambda body: next(calls)
+    asked = []
+    with llm_do.Project(root) as p:
+
+        @p.prompter
+        def ask(request):
+            asked.append((request["tool"], request["args"]["path"]))
+            return "approve" if request["args"]["path"].startswith("out/") else "only out/ is writable"
+
+        assert p.call("writer", "notes") == "written"
+    assert asked == [("write_file", "out/a.txt"), ("write_file", "secret.txt")]
+    assert (root / "out" / "a.txt").read_text() == "A"
+    assert not (root / "secret.txt").exists()
+    assert last_tool_result(mock.requests[2]) == "denied: only out/ is writable"
