@@ -3,7 +3,8 @@
 # venv), install it into a fresh venv with pytest, and run tests/python/ (the design's examples
 # in Python against a small OpenAI-wire mock, asyncio at scale, exceptions, cancellation).
 # Then install the same wheel with pip into another fresh venv with cargo and rustc off PATH,
-# and import it and call a fn: the wheel needs no Rust toolchain.
+# and import it and call a fn: the wheel needs no Rust toolchain. Last, the Ray example's
+# package variant.
 #   LLM_DO_PY_RELEASE=1 builds the wheel with --release (for the figure in docs/performance.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,3 +51,18 @@ assert p.call("add", {"a": 2, "b": 3}) == 5, "add"
 print("python tier: the wheel installs and calls without a Rust toolchain")
 PY
 ' _ "$(command -v "$python")" "$work" "$wheel"
+
+# The Ray example's package variant (examples/distributed/ray/package_job.py): Ray tasks import
+# this wheel instead of running the binary; compared with one `llm-do batch` of the debug
+# binary `cargo test` built. Skipped with the Ray tier (LLM_DO_SKIP_RAY=1, never under CI=true).
+if [ "${LLM_DO_SKIP_RAY:-}" = 1 ] && [ "${CI:-}" != true ]; then
+  echo "note: the Ray package variant is skipped (LLM_DO_SKIP_RAY=1)" >&2
+else
+  bin=${CARGO_TARGET_DIR:-target}/debug/llm-do
+  if [ ! -x "$bin" ]; then
+    echo "error: the Ray package variant needs the debug binary $bin that cargo test builds" >&2
+    exit 1
+  fi
+  LLM_DO_BIN=$bin LLM_DO_MODEL=test LLM_DO_WHEEL=$wheel LLM_DO_RAY_OUT=$work/ray \
+    examples/distributed/ray/run.sh
+fi
