@@ -131,10 +131,7 @@ async fn a_host_fn_serves_a_stabilized_name_and_stays_across_a_reload() {
     let script = dir.path().join("scripts/main.rhai");
 
     let by_worker = s.run_script(&script, vec!["  Mixed Case ".into()]).await;
-    assert_eq!(
-        by_worker.expect("ran"),
-        json!("test reply:   Mixed Case ")
-    );
+    assert_eq!(by_worker.expect("ran"), json!("test reply:   Mixed Case "));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
     // The same call site, now served by the host fn: only llm-do.toml changed.

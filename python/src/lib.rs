@@ -73,9 +73,7 @@ where
             if let Ok(out) = step {
                 return Ok(out);
             }
-            if let Err(e) = Python::attach(|py| py.check_signals()) {
-                return Err(e);
-            }
+            Python::attach(|py| py.check_signals())?;
         }
     });
     drop(guard);
@@ -449,7 +447,7 @@ impl Drop for Project {
         if let Ok(State::Open(s)) = state {
             // The run log's last batch is written; the GIL is released meanwhile (a shadow
             // side still running may be a Python fn).
-            Python::attach(|py| py.detach(|| tokio().block_on(s.close(true)))).unwrap_or(());
+            let _ = Python::attach(|py| py.detach(|| tokio().block_on(s.close(true))));
         }
     }
 }
