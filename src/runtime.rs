@@ -360,14 +360,12 @@ impl Runtime {
     ///
     /// The project no longer loads.
     pub fn load_project(&self) -> Result<Project, ProjectError> {
-        let hosts = crate::sync::read(&self.hosts).clone();
-        Project::load_hosted(
-            &self.engine,
-            &self.settings.root,
-            None,
-            &Overlay::new(),
-            &hosts,
-        )
+        self.load_with_hosts(&crate::sync::read(&self.hosts))
+    }
+
+    fn load_with_hosts(&self, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
+        let root = &self.settings.root;
+        Project::load_hosted(&self.engine, root, None, &Overlay::new(), hosts)
     }
 
     /// Add (or replace) the host fn `f` and reload the project with it: it is callable at
@@ -377,18 +375,14 @@ impl Runtime {
     ///
     /// The project does not load with it (its name is taken); then it is not added.
     pub fn add_host(&self, f: HostFn) -> Result<(), ProjectError> {
-        let f = Arc::new(f);
-        let mut hosts = crate::sync::read(&self.hosts).clone();
+        // Held while the project loads, so two additions at once cannot lose one another.
+        let mut slot = crate::sync::write(&self.hosts);
+        let mut hosts = slot.clone();
         hosts.retain(|h| h.name != f.name);
-        hosts.push(f);
-        let project = Project::load_hosted(
-            &self.engine,
-            &self.settings.root,
-            None,
-            &Overlay::new(),
-            &hosts,
-        )?;
-        *crate::sync::write(&self.hosts) = hosts;
+        hosts.push(Arc::new(f));
+        let project = self.load_with_hosts(&hosts)?;
+        *slot = hosts;
+        drop(slot);
         self.set_project(project)
     }
 

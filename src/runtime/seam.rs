@@ -199,7 +199,7 @@ impl Runtime {
             }
             Callee::Fn(f) if f.untrusted => self.call_untrusted(&f.name, args.into_vec()),
             Callee::Fn(f) if f.host.is_some() => {
-                let ctx = here.ctx();
+                let ctx = inner.clone().unwrap_or_else(|| here.ctx());
                 let rt = self.arc();
                 let f = f.clone();
                 self.handle
