@@ -185,3 +185,33 @@ async fn a_failing_host_fn_is_a_call_error_naming_it() {
         json!({"error": "fn `broken` failed: ValueError: no", "code": 1})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_the_call_tree_stops_waiting_for_a_host_fn() {
+    let dir = project(&[("llm-do.toml", "")]);
+    let never = HostFn {
+        name: "never".into(),
+        description: "Never answers.".into(),
+        schema: json!({"type": "object", "properties": {}}),
+        handler: Arc::new(|_| Box::pin(std::future::pending())),
+    };
+    let s = open(dir.path(), vec![Arc::new(never)]);
+    let scope = CancelScope::default().child();
+    let call = s.call("never", Value::Null, scope.clone());
+    let cancel = async {
+        tokio::task::yield_now().await;
+        scope.cancel();
+        std::future::pending::<()>().await;
+    };
+    // Without cancellation the call would never end: the bound only keeps a broken build
+    // from hanging the suite.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        tokio::select! {
+            out = call => out,
+            () = cancel => unreachable!(),
+        }
+    })
+    .await
+    .expect("the cancelled call ended");
+    assert_eq!(out.expect_err("cancelled").to_string(), "interrupted");
+}
