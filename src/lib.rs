@@ -23,6 +23,7 @@ pub mod report;
 pub mod runtime;
 pub mod schema;
 pub mod script;
+pub mod session;
 pub mod settings;
 pub mod shadow;
 pub mod stats;

@@ -11,6 +11,7 @@ use rhai::{AST, Engine};
 
 use crate::config::{self, Config};
 use crate::error::Located;
+use crate::script::host::HostFn;
 use crate::script::{self, ScriptFn};
 use crate::suggest;
 use crate::worker::WorkerSpec;
@@ -45,6 +46,16 @@ pub enum ProjectError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Located(Located),
+    /// A host fn of the embedding program takes a name the project already uses.
+    #[error("the host fn `{name}` has the name of the {kind} in `{path}`")]
+    #[diagnostic(help(
+        "names share one namespace: rename one of them, or name it under `[stabilize]` to switch between the worker and the host fn"
+    ))]
+    HostName {
+        name: String,
+        kind: &'static str,
+        path: String,
+    },
     #[error("the project has {} errors", .0.len())]
     Many(#[related] Vec<ProjectError>),
 }
@@ -211,6 +222,23 @@ impl Project {
         extra_script: Option<&Path>,
         overlay: &Overlay,
     ) -> Result<Project, ProjectError> {
+        Self::load_hosted(engine, root, extra_script, overlay, &[])
+    }
+
+    /// [`Project::load_with`], where the embedding program's `hosts` join the namespace as
+    /// fns (a worker's `toolsets:` and `[stabilize]` may name them).
+    ///
+    /// # Errors
+    ///
+    /// Every error found, as [`Project::load`]; a host fn sharing the name of a worker or fn
+    /// (outside `[stabilize]`) is one.
+    pub fn load_hosted(
+        engine: &Engine,
+        root: &Path,
+        extra_script: Option<&Path>,
+        overlay: &Overlay,
+        hosts: &[Arc<HostFn>],
+    ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
@@ -313,6 +341,30 @@ impl Project {
                     library.combine(ast.clone_functions_only());
                 }
                 Err(e) => errors.push(ProjectError::from(e)),
+            }
+        }
+
+        for h in hosts {
+            let def = Definition {
+                path: PathBuf::from(script::host::HOST_PATH),
+                text: Arc::from(""),
+                span: (0, 0),
+                kind: "fn",
+            };
+            match defs.get(&h.name) {
+                Some(first)
+                    if !(config.stabilize.contains_key(&h.name) && first.kind == "worker") =>
+                {
+                    errors.push(ProjectError::HostName {
+                        name: h.name.clone(),
+                        kind: first.kind,
+                        path: first.path.display().to_string(),
+                    });
+                }
+                _ => {
+                    defs.insert(h.name.clone(), def);
+                    fns.insert(h.name.clone(), Arc::new(h.script_fn()));
+                }
             }
         }
 

@@ -183,16 +183,23 @@ pub fn render(error: Error) -> ExitCode {
     };
     let code = error.exit_code();
     if FORMAT.get() == Some(&ErrorFormat::Json) {
-        let mut v = to_json(&error);
-        if let Value::Object(m) = &mut v {
-            m.insert("code".into(), json!(code as i32));
-        }
+        let v = error_json(&error);
         let line = escape(&v.to_string(), Escaped::Json).into_owned();
         let _ = writeln!(io::stderr().lock(), "{line}");
         return code;
     }
     let _ = io::stderr().lock().write_all(text(error).as_bytes());
     code
+}
+
+/// `error` as `--error-format json` writes it: `error`, `causes`, `help`, `location`,
+/// `related` (see `to_json`) and the exit `code` (embedding programs raise it as data).
+pub fn error_json(error: &Error) -> Value {
+    let mut v = to_json(error);
+    if let Value::Object(m) = &mut v {
+        m.insert("code".into(), json!(error.exit_code() as i32));
+    }
+    v
 }
 
 /// The text [`render`] writes for `error` in the human format (for faces that hand errors

@@ -19,9 +19,10 @@ use crate::call::CallError;
 pub use crate::cancel::Cancel;
 use crate::model::SharedModel;
 use crate::model::cassette::Cassette;
-use crate::project::{Project, ProjectError};
+use crate::project::{Overlay, Project, ProjectError};
 use crate::script::builtins::BuiltinEnv;
 use crate::script::engine::{self, EngineLimits};
+use crate::script::host::HostFn;
 use crate::settings::Settings;
 use crate::tools::ToolEnv;
 use crate::tools::sandbox::Sandbox;
@@ -93,6 +94,8 @@ struct State {
     generation: AtomicU64,
     /// What an interactive session changes at runtime (model, approvals, inline workers).
     session: SessionState,
+    /// The embedding program's host fns: every (re)load of the project includes them.
+    hosts: RwLock<Vec<Arc<HostFn>>>,
     weak: Weak<Runtime>,
 }
 
@@ -127,6 +130,7 @@ pub struct RuntimeBuilder {
     cassette: Option<Arc<Cassette>>,
     run_log: Option<Arc<crate::log::RunLog>>,
     prompter: Option<Arc<dyn Prompter>>,
+    hosts: Vec<Arc<HostFn>>,
 }
 
 impl RuntimeBuilder {
@@ -160,6 +164,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The embedding program's host fns, in the namespace from the start (so workers naming
+    /// them in `toolsets:` load).
+    pub fn hosts(mut self, hosts: Vec<Arc<HostFn>>) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
     /// Load the project at the settings' root and build the runtime.
     ///
     /// # Errors
@@ -175,6 +186,7 @@ impl RuntimeBuilder {
             cassette,
             run_log,
             prompter,
+            hosts,
         } = self;
         let sandbox = Arc::new(
             Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
@@ -199,11 +211,13 @@ impl RuntimeBuilder {
                     settings.quiet,
                 )
             };
-            let project =
-                Project::load(&engine, &settings.root, entry.as_deref()).unwrap_or_else(|e| {
-                    failure = Some(e);
-                    Project::empty(&settings.root)
-                });
+            let none = Overlay::new();
+            let loaded =
+                Project::load_hosted(&engine, &settings.root, entry.as_deref(), &none, &hosts);
+            let project = loaded.unwrap_or_else(|e| {
+                failure = Some(e);
+                Project::empty(&settings.root)
+            });
             let loaded = Loaded {
                 project: Arc::new(project),
                 gate: Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules")),
@@ -214,6 +228,7 @@ impl RuntimeBuilder {
                     loaded: RwLock::new(Arc::new(loaded)),
                     generation: AtomicU64::new(next_generation()),
                     session: SessionState::default(),
+                    hosts: RwLock::new(hosts),
                     weak: weak.clone(),
                 },
                 rhai: Evaluator::new(engine, cancel.clone(), limits),
@@ -257,6 +272,7 @@ impl Runtime {
             cassette: None,
             run_log: None,
             prompter: None,
+            hosts: Vec::new(),
         }
     }
 
@@ -462,7 +478,46 @@ impl Runtime {
         name: &str,
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
+        // A host fn (the embedding program's policy fn) runs its own body.
+        if let Some(host) = self.project().fns.get(name).and_then(|f| f.host.clone()) {
+            return self
+                .handle
+                .block_on(host.call(args))
+                .map_err(CallError::Tool);
+        }
         self.rhai.call_fn_blocking(&self.project(), ctx, name, args)
+    }
+
+    /// Load the project from disk again, with the host fns (hot reload).
+    ///
+    /// # Errors
+    ///
+    /// The project no longer loads.
+    pub fn load_project(&self) -> Result<Project, ProjectError> {
+        self.load_with_hosts(&crate::sync::read(&self.state.hosts))
+    }
+
+    fn load_with_hosts(&self, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
+        let root = &self.settings.root;
+        Project::load_hosted(&self.rhai.engine, root, None, &Overlay::new(), hosts)
+    }
+
+    /// Add (or replace) the host fn `f` and reload the project with it: it is callable at
+    /// once, and stays across later reloads.
+    ///
+    /// # Errors
+    ///
+    /// The project does not load with it (its name is taken); then it is not added.
+    pub fn add_host(&self, f: HostFn) -> Result<(), ProjectError> {
+        // Held while the project loads, so two additions at once cannot lose one another.
+        let mut slot = crate::sync::write(&self.state.hosts);
+        let mut hosts = slot.clone();
+        hosts.retain(|h| h.name != f.name);
+        hosts.push(Arc::new(f));
+        let project = self.load_with_hosts(&hosts)?;
+        *slot = hosts;
+        drop(slot);
+        self.set_project(project)
     }
 
     /// The AST closures of the running script live in (the project library when no script

@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["project", "script", "worker"],
     ),
     ("runtime", &["eval", "runtime", "shadow"]),
-    ("faces", &["cli", "repl", "report", "watch"]),
+    ("faces", &["cli", "repl", "report", "session", "watch"]),
 ];
 
 /// Longest import circle allowed, in files.

@@ -14,6 +14,7 @@ mod errors;
 mod evals;
 mod examples;
 mod faults;
+mod host_fns;
 mod hostile;
 mod interrupts;
 mod layers;

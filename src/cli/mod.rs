@@ -20,13 +20,13 @@ mod models;
 mod options;
 mod repl;
 mod run;
-mod script;
+pub(crate) mod script;
 mod serve;
-mod setup;
+pub(crate) mod setup;
 mod shadow;
 mod stabilize;
 mod stats;
-mod test;
+pub(crate) mod test;
 mod view;
 
 use std::io::IsTerminal;

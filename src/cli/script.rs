@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::call::CallError;
 use crate::project::{self, Project, ProjectError};
 use crate::report::Error;
+use crate::runtime::Runtime;
 use crate::script::{errors, value};
 use crate::settings::Settings;
 
@@ -43,20 +44,32 @@ pub async fn run(settings: Settings, script: &Path, args: Vec<String>) -> Result
     let result = setup::with_interrupt(&rt, eval).await;
     setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
     let result = result.map_err(Error::Call)?;
+    let value = script_value(&rt, &shown, &text, result)?;
+    setup::print_value(&value, settings.json)
+}
+
+/// What a script evaluation (of the file shown as `shown`, holding `text`) comes to: its value
+/// as JSON, or the error located in the script or the project fn it failed in.
+pub(crate) fn script_value(
+    rt: &Runtime,
+    shown: &Path,
+    text: &Arc<str>,
+    result: Result<rhai::Dynamic, Box<rhai::EvalAltResult>>,
+) -> Result<serde_json::Value, Error> {
     match result {
         Ok(v) if v.is::<crate::script::Deferred>() => Err(Error::failed(format!(
             "`{}` ended with `defer()`, which means something only in a fn under \
              `[stabilize] NAME = \"code\"` or `\"canary:P\"`",
             shown.display()
         ))),
-        Ok(v) => setup::print_value(&value::to_json(&v), settings.json),
+        Ok(v) => Ok(value::to_json(&v)),
         Err(e) => match errors::termination(&e) {
             Some(errors::Termination::Aborted) => Err(Error::Call(CallError::Aborted)),
             Some(errors::Termination::Cancelled) => Err(Error::Call(CallError::Cancelled)),
             None => {
                 let project = rt.project();
                 let lookup = |name: &str| lookup_fn(&project, name);
-                Err(Error::Script(errors::locate(&e, (&shown, &text), &lookup)))
+                Err(Error::Script(errors::locate(&e, (shown, text), &lookup)))
             }
         },
     }

@@ -14,6 +14,7 @@ use crate::model::prices::dollars;
 use crate::output::count;
 use crate::report::{Error, ExitCode};
 use crate::runtime::{LiveText, Runtime};
+use crate::script::host::HostFn;
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
@@ -82,13 +83,33 @@ pub fn runtime_with_live(
         observer,
         live,
         &command.join(" "),
-        None,
+        Extras::default(),
     )
 }
 
+/// What a face other than the command line adds to a runtime.
+#[derive(Default)]
+pub struct Extras {
+    /// Who approvals are asked of (`mcp serve`: the MCP client); `None`: the terminal.
+    pub prompter: Option<Arc<dyn crate::approval::Prompter>>,
+    /// The embedding program's host fns ([`crate::session`]).
+    pub hosts: Vec<Arc<HostFn>>,
+}
+
+/// The runtime of an embedding program ([`crate::session`]): no live text, the run log
+/// records the program's command line, and the program's host fns and prompter are in it.
+///
+/// # Errors
+///
+/// As [`runtime`].
+pub fn embedded_runtime(settings: &Settings, extras: Extras) -> Result<Arc<Runtime>, Error> {
+    let command: Vec<String> = std::env::args().collect();
+    runtime_logged_as(settings, None, true, None, None, &command.join(" "), extras)
+}
+
 /// Like [`runtime_with_live`], where the run log records the run's command as `command`
-/// (`llm-do mcp serve` names the client and the tool called, not its own command line), and
-/// approvals are asked of `prompter` when given.
+/// (`llm-do mcp serve` names the client and the tool called, not its own command line), with
+/// what the face adds (`extras`).
 pub fn runtime_logged_as(
     settings: &Settings,
     entry: Option<&Path>,
@@ -96,7 +117,7 @@ pub fn runtime_logged_as(
     observer: Option<Arc<dyn Observer>>,
     live: Option<Arc<dyn LiveText>>,
     command: &str,
-    prompter: Option<Arc<dyn crate::approval::Prompter>>,
+    extras: Extras,
 ) -> Result<Arc<Runtime>, Error> {
     let observer = match observer {
         Some(o) => o,
@@ -138,7 +159,8 @@ pub fn runtime_logged_as(
     .entry(entry)
     .cassette(cassette)
     .run_log(run_log)
-    .prompter(prompter)
+    .prompter(extras.prompter)
+    .hosts(extras.hosts)
     .build()?;
     Ok(rt)
 }

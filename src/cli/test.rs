@@ -163,7 +163,11 @@ fn names(rt: &Arc<Runtime>, given: &[String]) -> Result<Vec<String>, Error> {
 }
 
 /// Load and run the cases of `name`.
-async fn run_name(rt: &Arc<Runtime>, name: &str, opts: Options) -> Result<NameReport, Error> {
+pub(crate) async fn run_name(
+    rt: &Arc<Runtime>,
+    name: &str,
+    opts: Options,
+) -> Result<NameReport, Error> {
     let project = rt.project();
     let examples = project
         .workers

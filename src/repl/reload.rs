@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::project::{self, CONFIG_FILE, Project, ProjectError, SCRIPTS_DIR, WORKERS_DIR};
+use crate::project::{self, CONFIG_FILE, ProjectError, SCRIPTS_DIR, WORKERS_DIR};
 use crate::runtime::Runtime;
 
 /// Project files, relative to the root, with what identifies a version of each.
@@ -105,7 +105,7 @@ impl Reloader {
 
 /// Load the project again and install it in `rt` (inline workers are kept).
 pub fn reload(rt: &Runtime) -> Result<(), ProjectError> {
-    let project = Project::load(&rt.rhai.engine, &rt.settings.root, None)?;
+    let project = rt.load_project()?;
     rt.set_project(project)
 }
 

@@ -513,6 +513,12 @@ impl Callee {
                 rt.rhai
                     .call_untrusted(&rt.project(), &f.name, args.into_vec())
             }
+            Callee::Fn(f) if f.host.is_some() => {
+                let ctx = inner.cloned().unwrap_or_else(|| here.ctx());
+                let (owner, f) = (rt.arc(), f.clone());
+                rt.handle
+                    .block_on(async move { run_host(&owner, &ctx, &f, args.into_vec()).await })
+            }
             _ => here.call_fn(inner, self.name(), &mut args),
         }
     }
@@ -555,6 +561,9 @@ impl Invocation {
                 let (out, used) = task.await;
                 *spend = used;
                 out.map(|v| value::to_dynamic(&v))
+            }
+            (Callee::Fn(f), Args::Positional(args)) if f.host.is_some() => {
+                run_host(rt, ctx, &f, args).await
             }
             (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
                 let (inner, name, scope) = (rt.clone(), f.name.clone(), ctx.cancel.clone());
@@ -706,4 +715,29 @@ pub(super) fn positional_json(callee: &Callee, args: &[Dynamic]) -> Value {
             .map(|(p, a)| (p.to_string(), value::to_json(a)))
             .collect(),
     )
+}
+
+/// Run the body of the host fn `f` (checked positional `args`), until the call tree is
+/// cancelled (Ctrl-C, a failed sibling branch): then its result is not waited for.
+async fn run_host(
+    rt: &Runtime,
+    ctx: &CallCtx,
+    f: &ScriptFn,
+    args: Vec<Dynamic>,
+) -> Result<Dynamic, CallError> {
+    let Some(host) = &f.host else {
+        return Err(CallError::Script(format!(
+            "internal: `{}` is not a host fn",
+            f.name
+        )));
+    };
+    let body = host.call(args.iter().map(value::to_json).collect());
+    tokio::select! {
+        biased;
+        () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
+        () = rt.cancel.cancelled() => Err(CallError::Cancelled),
+        out = body => out
+            .map(|v| value::to_dynamic(&v))
+            .map_err(|e| CallError::Tool(format!("fn `{}` failed: {e}", f.name))),
+    }
 }

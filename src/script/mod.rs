@@ -21,6 +21,7 @@ pub mod clock;
 pub mod engine;
 pub mod errors;
 pub mod fanout;
+pub mod host;
 pub mod inline;
 pub mod model;
 pub mod stdlib;
@@ -67,11 +68,16 @@ pub struct ScriptFn {
     /// An untrusted draft ([`untrusted`]): runs only in the restricted engine, never joins
     /// the project library.
     pub untrusted: bool,
+    /// A host fn ([`host`]): its body is the embedding program's, run by the seam.
+    pub host: Option<Arc<host::HostFn>>,
 }
 
 impl ScriptFn {
     /// JSON Schema of the fn's arguments, for LLM tool definitions.
     pub fn parameters_schema(&self) -> Value {
+        if let Some(h) = &self.host {
+            return h.schema.clone();
+        }
         let mut props = serde_json::Map::new();
         for (param, doc) in self.params.iter().zip(&self.param_docs) {
             let ty = doc.ty.as_deref().unwrap_or("string");
@@ -156,6 +162,7 @@ pub fn compile_file(
             path: shown.to_path_buf(),
             span,
             untrusted: false,
+            host: None,
         });
     }
     Ok((ast, fns))
@@ -335,6 +342,7 @@ mod tests {
             path: PathBuf::new(),
             span: (0, 0),
             untrusted: false,
+            host: None,
         };
         assert_eq!(
             f.parameters_schema()["properties"]["level"],
@@ -360,6 +368,7 @@ mod tests {
             path: PathBuf::new(),
             span: (0, 0),
             untrusted: false,
+            host: None,
         };
         let mut ok = vec![Dynamic::from(2.0_f64), Dynamic::from(1_i64), "low".into()];
         f.check_args(&mut ok).unwrap();

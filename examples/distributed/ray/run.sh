@@ -9,6 +9,9 @@
 #   5. the job again over the same shard folders: nothing runs twice;
 # and stops the cluster on every exit. Exits non-zero when any step fails.
 #
+# With LLM_DO_WHEEL=PATH (an `llm_do` wheel), steps 3-5 are replaced by the package variant
+# (package_job.py: tasks import the Python package instead of running the binary).
+#
 # Environment: LLM_DO_BIN (the binary to ship; default llm-do on PATH), LLM_DO_MODEL (default
 # `test`, offline), LLM_DO_RAY_OUT (default ./out beside this script, cleared first),
 # LLM_DO_RAY_SHARDS (default 4), LLM_DO_RAY_VENV (default under ~/.cache/llm-do), PYTHON.
@@ -92,6 +95,23 @@ until "$venv/bin/ray" status --address "$RAY_ADDRESS" 2>/dev/null | grep -q '2.0
   sleep 0.5
 done
 echo "run.sh: Ray cluster up at $RAY_ADDRESS in $(since "$t")" >&2
+
+# The package variant (LLM_DO_WHEEL set): the same inputs through package_job.py, whose tasks
+# import the `llm_do` wheel (installed with `pip --target` beside the cluster, not into the
+# cached venv) instead of running the binary; compared line by line with one `llm-do batch`.
+if [ -n "${LLM_DO_WHEEL:-}" ]; then
+  "$py" -m pip install --quiet --disable-pip-version-check --target "$tmp/site" "$LLM_DO_WHEEL"
+  rm -rf "$out"
+  mkdir -p "$out"
+  "$bin" batch filename_cleaner "$inputs" -o "$out/reference.jsonl" --project "$project" \
+    --model "$model" --no-log -q || true
+  t=$(now)
+  PYTHONPATH=$tmp/site "$py" "$here/package_job.py" --input "$inputs" --project "$project" \
+    --name filename_cleaner --model "$model" --shards "$shards" --out "$out/package.jsonl" \
+    --reference "$out/reference.jsonl"
+  echo "run.sh: package job done in $(since "$t")" >&2
+  exit 0
+fi
 
 # 3. The job, from scratch; shard 1's first attempt is killed after its first output line.
 rm -rf "$out"

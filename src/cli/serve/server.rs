@@ -69,7 +69,10 @@ impl Server {
             Some(observer),
             None,
             &command,
-            prompter,
+            setup::Extras {
+                prompter,
+                ..setup::Extras::default()
+            },
         ) {
             Ok(rt) => rt,
             Err(e) => return failure(e),
