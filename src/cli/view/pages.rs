@@ -531,6 +531,19 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
     Ok(document("Names", Some(ask), &body))
 }
 
+/// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
+pub(super) fn per_input(r: &crate::stats::Row) -> String {
+    if r.distinct_inputs > 0 {
+        format!(
+            "≤{} over {}",
+            r.max_outputs_per_input,
+            crate::output::count(r.distinct_inputs as u64, "input")
+        )
+    } else {
+        "-".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,18 +575,5 @@ mod tests {
     #[test]
     fn run_ids_survive_the_link() {
         assert_eq!(percent_decoded(&url_part("r 1/ü")), "r 1/ü");
-    }
-}
-
-/// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
-pub(super) fn per_input(r: &crate::stats::Row) -> String {
-    if r.distinct_inputs > 0 {
-        format!(
-            "≤{} over {}",
-            r.max_outputs_per_input,
-            crate::output::count(r.distinct_inputs as u64, "input")
-        )
-    } else {
-        "-".into()
     }
 }
