@@ -19,6 +19,7 @@
 import argparse
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -120,7 +121,8 @@ def main():
         fail("summary.json's runs per shard differ from logs.jsonl")
     print(f"ok: {len(rows)} logged calls in {len(shard_of)} runs, each run in one shard")
     named = {r["run"] for r in merged if "run" in r}
-    if any(len(run) != 20 for run in named):
+    # A run id: 32 hex digits (a UUID v7, docs/log-schema.md).
+    if not all(re.fullmatch(r"[0-9a-f]{32}", run) for run in named):
         fail(f"a line names a run that is not a run id: {sorted(named)}")
     # A killed attempt's runs may have no calls in the log yet; every other run a line names
     # logged calls.
