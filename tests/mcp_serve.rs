@@ -922,3 +922,45 @@ fn a_stdio_client_that_goes_away_leaves_no_process_behind() {
         runs.stdout
     );
 }
+
+/// Over HTTP, a client ending its session with `DELETE` gets `204 No Content` (what the MCP
+/// SDKs take as success; rmcp's own 202 made the Python SDK log a failed termination), and the
+/// session is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_http_ending_a_session_answers_204_and_ends_it() {
+    let t = project();
+    let (mut child, url) = serve_http(&t);
+    let http = reqwest::Client::new();
+    let init = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    init.text().await.unwrap();
+    let ended = http
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let after = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 404);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,6 +1,7 @@
 //! `llm-do mcp serve --http ADDR`: rmcp's streamable HTTP service on a plain hyper server,
 //! one MCP session per client, until Ctrl-C or SIGTERM. A client that drops its connection in
-//! the middle of a call cancels that call, as if it had sent `notifications/cancelled`.
+//! the middle of a call cancels that call, as if it had sent `notifications/cancelled`; a
+//! session ended with `DELETE` is answered `204 No Content`.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -79,6 +80,15 @@ async fn watch_disconnect(
     mut service: Mcp,
     req: Request<Incoming>,
 ) -> Result<Response<Watched>, std::convert::Infallible> {
+    if req.method() == hyper::Method::DELETE {
+        let mut response = service.call(req).await?;
+        // rmcp ends a session with 202; the MCP SDKs take 200 or 204 as success and log a
+        // failed termination otherwise.
+        if response.status() == hyper::StatusCode::ACCEPTED {
+            *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+        }
+        return Ok(response.map(|body| Watched::new(body.boxed_unsync(), None)));
+    }
     let in_session =
         req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
     if !in_session {
