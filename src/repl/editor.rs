@@ -1,5 +1,5 @@
-//! The line editor of the REPL: `rustyline` with a helper that knows Rhai and the project.
-//! The validator keeps reading while a statement is incomplete (DESIGN §11: a parse error *at
+//! The line editor of the interactive loop (`build`), and the REPL's helper that knows Rhai and
+//! the project (`ReplHelper`; chat has none). The validator keeps reading while a statement is incomplete (DESIGN §11: a parse error *at
 //! the end of the input*), the completer offers project fns, workers, builtins and
 //! `:commands`, the hinter shows the rest of a unique name; there is no highlighter.
 //!
@@ -159,17 +159,17 @@ impl Validator for ReplHelper {
 
 impl Helper for ReplHelper {}
 
-/// The REPL's editor with its helper; history is loaded by the caller.
-pub fn build(
-    rt: Arc<Runtime>,
-) -> rustyline::Result<Editor<ReplHelper, rustyline::history::DefaultHistory>> {
+/// The loop's editor with `helper` (if any); history is loaded by the caller.
+pub fn build<H: Helper>(
+    helper: Option<H>,
+) -> rustyline::Result<Editor<H, rustyline::history::DefaultHistory>> {
     let config = rustyline::Config::builder()
         .auto_add_history(false)
         .max_history_size(10_000)?
         .completion_type(rustyline::CompletionType::List)
         .build();
     let mut editor = Editor::with_config(config)?;
-    editor.set_helper(Some(ReplHelper::new(rt)));
+    editor.set_helper(helper);
     Ok(editor)
 }
 
