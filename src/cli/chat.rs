@@ -10,7 +10,6 @@
 //! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -51,9 +50,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
         printer,
     };
     let result = if interactive {
-        let result = crate::repl::run(rt.clone(), chat).await;
-        rt.settle().await;
-        result
+        crate::repl::run(rt.clone(), chat).await
     } else {
         setup::with_interrupt(&rt, chat.pipe_turns()).await
     };
@@ -137,20 +134,12 @@ struct Chat {
     printer: Option<Arc<ReplyPrinter>>,
 }
 
-/// On a terminal, each line is one turn.
+/// On a terminal, each line is one turn. No completion, and no history file: the turns are
+/// kept in the run log.
 impl Handler for Chat {
     type Helper = ();
 
     const PROMPT: &'static str = "you> ";
-
-    fn helper(&self) -> Option<()> {
-        None
-    }
-
-    /// Turns are kept in the run log, not in a history file.
-    fn history(&self) -> Option<PathBuf> {
-        None
-    }
 
     fn banner(&self) -> Option<String> {
         (!self.rt.settings.quiet).then(|| {

@@ -16,7 +16,6 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let rt = setup::runtime(&settings, None, false, Some(toggle.clone()))?;
     let session = crate::repl::rhai_line::Session::new(rt.clone(), toggle, settings.json);
     let result = crate::repl::run(rt.clone(), session).await;
-    rt.settle().await;
     setup::finish(&rt, None, result.is_ok())?;
     result
 }

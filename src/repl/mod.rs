@@ -44,11 +44,16 @@ pub trait Handler: Send + 'static {
     /// The prompt before each line.
     const PROMPT: &'static str;
 
-    /// The helper the editor is built with, if any.
-    fn helper(&self) -> Option<Self::Helper>;
+    /// The helper the editor is built with, if any (none unless said).
+    fn helper(&self) -> Option<Self::Helper> {
+        None
+    }
 
-    /// The file the history is loaded from and saved to, if any.
-    fn history(&self) -> Option<PathBuf>;
+    /// The file the history is loaded from and saved to, if any (none unless said: the
+    /// history then lasts the session).
+    fn history(&self) -> Option<PathBuf> {
+        None
+    }
 
     /// The line said on stderr before the first prompt, if any.
     fn banner(&self) -> Option<String>;
@@ -62,15 +67,19 @@ pub trait Handler: Send + 'static {
     fn line(&mut self, line: &str) -> Result<Flow, Error>;
 }
 
-/// Serve `handler` on the terminal until it quits or Ctrl-D, on a blocking thread of `rt`.
+/// Serve `handler` on the terminal until it quits or Ctrl-D, on a blocking thread of `rt`;
+/// then wait for the work still running beside its lines (`Runtime::settle`).
 ///
 /// # Errors
 ///
 /// When the line editor cannot start or read, or the handler ends the session with an error.
 pub async fn run<H: Handler>(rt: Arc<Runtime>, handler: H) -> Result<(), Error> {
-    tokio::task::spawn_blocking(move || serve(&rt, handler))
+    let runtime = rt.clone();
+    let out = tokio::task::spawn_blocking(move || serve(&runtime, handler))
         .await
-        .map_err(|e| Error::failed(format!("the interactive session stopped: {e}")))?
+        .map_err(|e| Error::failed(format!("the interactive session stopped: {e}")));
+    rt.settle().await;
+    out?
 }
 
 /// The loop itself (on a blocking thread).
