@@ -8,8 +8,14 @@
 //! and hands it to the handler. Work a line starts runs through [`interruptible`], so Ctrl-C
 //! cancels that work and the session goes on.
 //!
-//! The editor is built once per session and never recreated: input read ahead (a paste, lines
-//! typed while a call ran) survives between lines (see [`editor`]).
+//! Input read ahead survives between lines: rustyline reads whatever the terminal holds (a
+//! paste without bracketed paste, `tmux send-keys`, lines typed while a call ran) in one read,
+//! and only with its `buffer-redux` feature (see `Cargo.toml`) does it hand the unread rest to
+//! the next `readline` instead of dropping it. So the editor is built once per session and
+//! never recreated, and nothing flushes the terminal's pending input.
+//!
+//! The loop imports nothing from the files of its handlers (`tests/layers.rs` keeps import
+//! circles to three files).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -84,7 +90,7 @@ pub async fn run<H: Handler>(rt: Arc<Runtime>, handler: H) -> Result<(), Error> 
 
 /// The loop itself (on a blocking thread).
 fn serve<H: Handler>(rt: &Runtime, mut handler: H) -> Result<(), Error> {
-    let mut editor = editor::build(handler.helper())
+    let mut editor = build(handler.helper())
         .map_err(|e| Error::failed(format!("cannot start the line editor: {e}")))?;
     // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the first
     // poll in `interruptible` must not kill the process.
@@ -119,6 +125,18 @@ fn serve<H: Handler>(rt: &Runtime, mut handler: H) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The editor with `helper` (if any); history is loaded by the caller.
+fn build<H: Helper>(helper: Option<H>) -> rustyline::Result<Editor<H, DefaultHistory>> {
+    let config = rustyline::Config::builder()
+        .auto_add_history(false)
+        .max_history_size(10_000)?
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor = Editor::with_config(config)?;
+    editor.set_helper(helper);
+    Ok(editor)
 }
 
 /// Run `work` (started by a line) to its end from the loop's thread; Ctrl-C meanwhile cancels
