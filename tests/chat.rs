@@ -285,8 +285,8 @@ fn rhai_chat_with_a_name_that_is_no_worker_fails_clearly() {
         "#);
 }
 
-/// `llm-do chat ARGS` in the project at `dir` on a pseudo-terminal.
-fn spawn_chat(dir: &std::path::Path, args: &[&str]) -> rexpect::session::PtySession {
+/// `llm-do chat ARGS` in the project at `dir`, in a clean environment.
+fn chat_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-do"));
     cmd.arg("chat").args(args).current_dir(dir);
     for k in CLEARED {
@@ -296,10 +296,67 @@ fn spawn_chat(dir: &std::path::Path, args: &[&str]) -> rexpect::session::PtySess
         .env("NO_COLOR", "1")
         .env("TERM", "xterm")
         .env("LLM_DO_RETRY_BASE_MS", "1");
-    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).expect("spawn llm-do chat");
+    cmd
+}
+
+/// `llm-do chat ARGS` in the project at `dir` on a pseudo-terminal, at its first prompt.
+fn spawn_chat(dir: &std::path::Path, args: &[&str]) -> rexpect::session::PtySession {
+    let mut p = rexpect::session::spawn_command(chat_command(dir, args), Some(30_000))
+        .expect("spawn llm-do chat");
     p.exp_string("`/exit` or Ctrl-D to end").expect("banner");
     p.exp_string("you> ").expect("first prompt");
     p
+}
+
+/// The exit code of the chat on `p` once its output ended.
+fn exit_code(mut p: rexpect::session::PtySession) -> i32 {
+    p.exp_eof().unwrap();
+    match p.process().wait().unwrap() {
+        rexpect::process::WaitStatus::Exited(_, code) => code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The interactive loop chat shares with the REPL (issue 32): lines arriving in one write are
+/// turns in order; Ctrl-C at the prompt drops the line being typed, not the chat; Ctrl-D ends
+/// it with 0. Chat keeps no history file (the REPL's is not touched).
+#[test]
+fn on_a_terminal_typed_ahead_lines_are_turns_and_ctrl_c_drops_only_the_typed_line() {
+    let t = project("http://127.0.0.1:9");
+    let history = t.path().join("history.txt");
+    let mut cmd = chat_command(t.path(), &["helper", "--model", "test"]);
+    cmd.env("LLM_DO_HISTORY", &history);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send("one\rtwo\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("test reply: one").unwrap();
+    p.exp_string("test reply: two").unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send("never sent").unwrap();
+    p.flush().unwrap();
+    p.exp_string("never sent").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string("you> ").unwrap();
+    p.send_line("three").unwrap();
+    let shown = p.exp_string("test reply: three").unwrap();
+    assert!(!shown.contains("test reply: never"), "{shown:?}");
+    p.exp_string("you> ").unwrap();
+    p.send_control('d').unwrap();
+    assert_eq!(exit_code(p), 0);
+    assert!(!history.exists(), "chat wrote the REPL's history file");
+}
+
+/// `-q` leaves out the banner: the first thing shown is the prompt.
+#[test]
+fn on_a_terminal_quiet_starts_at_the_prompt() {
+    let t = project("http://127.0.0.1:9");
+    let cmd = chat_command(t.path(), &["helper", "--model", "test", "-q"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    let before = p.exp_string("you> ").unwrap();
+    assert!(!before.contains("chat with"), "{before:?}");
+    p.send_line("/exit").unwrap();
+    assert_eq!(exit_code(p), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -168,6 +168,29 @@ fn syntax_errors_show_a_caret_and_inline_workers_join_the_namespace() {
     line(&mut p, ":list", "worker   echoer ");
 }
 
+/// Ctrl-C at the prompt drops the line being typed and the session goes on; Ctrl-D ends it
+/// with 0 (the interactive loop chat shares, issue 32).
+#[test]
+fn ctrl_c_at_the_prompt_drops_the_typed_line_and_ctrl_d_exits_0() {
+    let t = project();
+    let mut p = repl(&t);
+    p.send("\"dropped\" + \"-x\"").unwrap();
+    p.flush().unwrap();
+    p.exp_string("-x\"").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_string(PROMPT).unwrap();
+    let shown = line(&mut p, "\"kept\" + \"-y\"", "kept-y");
+    assert!(!shown.contains("dropped-x"), "{shown:?}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+    assert!(matches!(
+        p.process().wait().unwrap(),
+        rexpect::process::WaitStatus::Exited(_, 0)
+    ));
+    let history = std::fs::read_to_string(t.path().join("history.txt")).unwrap();
+    assert_eq!(history.lines().filter(|l| l.contains("dropped")).count(), 0);
+}
+
 #[test]
 fn history_is_saved_to_the_history_file() {
     let t = project();

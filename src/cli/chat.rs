@@ -3,8 +3,9 @@
 //! [`Input::Turn`], so the worker run sends the conversation so far before it; the run log
 //! keeps every ended turn, and `--continue` reads the newest conversation with WORKER back.
 //!
-//! On a terminal: a line editor prompt, the reply streamed as it arrives, `/exit` or Ctrl-D to
-//! end, Ctrl-C to cancel the reply being written (not the chat). From a pipe: one turn per
+//! On a terminal: the interactive loop (`crate::repl`) serving the chat-turn handler here: a
+//! `you> ` prompt, the reply streamed as it arrives, `/exit` or Ctrl-D to end, Ctrl-C to cancel
+//! the reply being written (not the chat). From a pipe: one turn per
 //! line, each reply printed plain, exit 0 at the end of input; a failed turn ends the chat with
 //! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
 
@@ -12,12 +13,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustyline::error::ReadlineError;
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Conversation, Input};
-use crate::interrupt::ctrl_c_cancels;
 use crate::output::{Escaped, escape};
+use crate::repl::{Flow, Handler};
 use crate::report::{Error, Setback};
 use crate::runtime::callee::Callee;
 use crate::runtime::{LiveText, Runtime};
@@ -25,8 +25,6 @@ use crate::settings::Settings;
 
 use super::setup;
 
-/// The prompt on a terminal.
-const PROMPT: &str = "you> ";
 /// The line that ends the chat.
 const EXIT: &str = "/exit";
 
@@ -52,12 +50,7 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
         printer,
     };
     let result = if interactive {
-        let result = tokio::task::spawn_blocking(move || chat.on_terminal())
-            .await
-            .map_err(|e| Error::failed(format!("the chat stopped: {e}")))
-            .and_then(|r| r);
-        rt.settle().await;
-        result
+        crate::repl::run(rt.clone(), chat).await
     } else {
         setup::with_interrupt(&rt, chat.pipe_turns()).await
     };
@@ -141,71 +134,57 @@ struct Chat {
     printer: Option<Arc<ReplyPrinter>>,
 }
 
-impl Chat {
-    /// The terminal loop (on a blocking thread): read a line, hold a turn, print the reply.
-    fn on_terminal(&self) -> Result<(), Error> {
-        let mut editor = rustyline::DefaultEditor::new()
-            .map_err(|e| Error::failed(format!("cannot start the line editor: {e}")))?;
-        // Install the SIGINT handler now, so a Ctrl-C early in a reply cannot kill the process.
-        {
-            let _guard = self.rt.handle.enter();
-            let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
-        }
-        if !self.rt.settings.quiet {
-            crate::report::note(&format!(
+/// On a terminal, each line is one turn. No completion, and no history file: the turns are
+/// kept in the run log.
+impl Handler for Chat {
+    type Helper = ();
+
+    const PROMPT: &'static str = "you> ";
+
+    fn banner(&self) -> Option<String> {
+        (!self.rt.settings.quiet).then(|| {
+            format!(
                 "chat with `{}`: `{EXIT}` or Ctrl-D to end, Ctrl-C to cancel a reply",
                 self.callee.name()
-            ));
-        }
-        loop {
-            let line = match editor.readline(PROMPT) {
-                Ok(line) => line,
-                Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => break,
-                Err(e) => {
-                    return Err(Error::failed(format!("cannot read input: {e}")));
-                }
-            };
-            let text = match line.trim() {
-                "" => continue,
-                EXIT => break,
-                text => text,
-            };
-            let _ = editor.add_history_entry(text);
-            if let Some(p) = &self.printer {
-                p.streamed.store(false, Ordering::Relaxed);
-            }
-            match self.interruptible_turn(text) {
-                Ok(out) => {
-                    let streamed = self
-                        .printer
-                        .as_ref()
-                        .is_some_and(|p| p.streamed.load(Ordering::Relaxed));
-                    if !streamed {
-                        self.print(text, &out)?;
-                    }
-                }
-                Err(e) => crate::report::setback(&match e {
-                    CallError::Cancelled => Setback::Interrupted,
-                    CallError::Aborted => Setback::Aborted,
-                    e => Setback::Failed(self.rt.error_text(&e)),
-                }),
-            }
-        }
-        Ok(())
+            )
+        })
     }
 
-    /// One turn from a blocking thread; Ctrl-C cancels it (and only it).
+    /// Hold one turn and print its reply (unless it was streamed), or say how it failed.
+    fn line(&mut self, line: &str) -> Result<Flow, Error> {
+        let text = line.trim();
+        if text == EXIT {
+            return Ok(Flow::Quit);
+        }
+        if let Some(p) = &self.printer {
+            p.streamed.store(false, Ordering::Relaxed);
+        }
+        match self.interruptible_turn(text) {
+            Ok(out) => {
+                let streamed = self
+                    .printer
+                    .as_ref()
+                    .is_some_and(|p| p.streamed.load(Ordering::Relaxed));
+                if !streamed {
+                    self.print(text, &out)?;
+                }
+            }
+            Err(e) => crate::report::setback(&match e {
+                CallError::Cancelled => Setback::Interrupted,
+                CallError::Aborted => Setback::Aborted,
+                e => Setback::Failed(self.rt.error_text(&e)),
+            }),
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+impl Chat {
+    /// One turn from the loop's thread; Ctrl-C cancels it (and only it).
     fn interruptible_turn(&self, text: &str) -> Result<Value, CallError> {
-        self.rt.cancel.reset();
         let (rt, input, callee) = (self.rt.clone(), self.input(text), self.callee.clone());
         let turn = async move { rt.invoke(&CallCtx::default(), &callee, input).await };
-        let out = self
-            .rt
-            .handle
-            .block_on(ctrl_c_cancels(&self.rt.cancel, turn));
-        self.rt.cancel.reset();
-        out.map(|v| crate::script::value::to_json(&v))
+        crate::repl::interruptible(&self.rt, turn).map(|v| crate::script::value::to_json(&v))
     }
 
     /// The pipe loop: one turn per line until the end of input. Run under

@@ -3,14 +3,8 @@
 
 use crate::approval::Mode;
 
-use super::Session;
-
-/// What the loop does after a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Quit,
-}
+use super::Flow;
+use super::rhai_line::Session;
 
 /// One meta-command.
 pub struct Command {

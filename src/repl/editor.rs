@@ -1,13 +1,8 @@
-//! The line editor of the REPL: `rustyline` with a helper that knows Rhai and the project.
-//! The validator keeps reading while a statement is incomplete (DESIGN §11: a parse error *at
-//! the end of the input*), the completer offers project fns, workers, builtins and
-//! `:commands`, the hinter shows the rest of a unique name; there is no highlighter.
-//!
-//! Input read ahead survives between lines: rustyline reads whatever the terminal holds (a
-//! paste without bracketed paste, `tmux send-keys`, lines typed while a call ran) in one read,
-//! and only with its `buffer-redux` feature (see `Cargo.toml`) does it hand the unread rest to
-//! the next `readline` instead of dropping it. So the editor is built once per session and
-//! never recreated, and nothing flushes the terminal's pending input.
+//! The REPL's rustyline helper, which knows Rhai and the project (chat's turns have none), and
+//! where the REPL's history is kept. The validator keeps reading while a statement is
+//! incomplete (DESIGN §11: a parse error *at the end of the input*), the completer offers
+//! project fns, workers, builtins and `:commands`, the hinter shows the rest of a unique name;
+//! there is no highlighter.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +12,7 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Context, Editor, Helper};
+use rustyline::{Context, Helper};
 
 use crate::runtime::Runtime;
 
@@ -158,20 +153,6 @@ impl Validator for ReplHelper {
 }
 
 impl Helper for ReplHelper {}
-
-/// The REPL's editor with its helper; history is loaded by the caller.
-pub fn build(
-    rt: Arc<Runtime>,
-) -> rustyline::Result<Editor<ReplHelper, rustyline::history::DefaultHistory>> {
-    let config = rustyline::Config::builder()
-        .auto_add_history(false)
-        .max_history_size(10_000)?
-        .completion_type(rustyline::CompletionType::List)
-        .build();
-    let mut editor = Editor::with_config(config)?;
-    editor.set_helper(Some(ReplHelper::new(rt)));
-    Ok(editor)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,285 +1,163 @@
-//! The interactive session (DESIGN §11): `llm-do repl`, or bare `llm-do` on a terminal.
+//! The one interactive loop (DESIGN §11, §16): a rustyline editor, its prompt and history,
+//! Ctrl-C and Ctrl-D, multi-line and pasted input, serving a [`Handler`] that does what a
+//! line means. Two handlers use it: the Rhai line handler of `llm-do repl` ([`rhai_line`])
+//! and the chat-turn handler of `llm-do chat` on a terminal (`cli/chat.rs`).
 //!
-//! One [`Session`] keeps a Rhai `Scope` and an AST of the fns defined at the prompt (the way
-//! Rhai's own `rhai-repl` does), so `let`s and fns survive between lines. Each line is compiled,
-//! its fns merged into that AST, and evaluated with the project library (whose fns win over
-//! prompt fns of the same name) on a blocking thread while this thread waits for Ctrl-C, which
-//! cancels the running call tree and returns to the prompt. Project files are reloaded before
-//! a line when they changed on disk.
+//! The loop reads a line (Ctrl-C at the prompt drops it, Ctrl-D ends the session), skips blank
+//! ones, keeps the rest in the history (saved after each line when the handler names a file)
+//! and hands it to the handler. Work a line starts runs through [`interruptible`], so Ctrl-C
+//! cancels that work and the session goes on.
+//!
+//! Input read ahead survives between lines: rustyline reads whatever the terminal holds (a
+//! paste without bracketed paste, `tmux send-keys`, lines typed while a call ran) in one read,
+//! and only with its `buffer-redux` feature (see `Cargo.toml`) does it hand the unread rest to
+//! the next `readline` instead of dropping it. So the editor is built once per session and
+//! never recreated, and nothing flushes the terminal's pending input.
+//!
+//! The loop imports nothing from the files of its handlers (`tests/layers.rs` keeps import
+//! circles to three files).
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{AST, Dynamic, EvalAltResult, Scope};
 use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Editor, Helper};
 
-use crate::output::{Escaped, escape};
-use crate::report::{self, Error, Setback};
+use crate::report::{self, Error};
 use crate::runtime::Runtime;
-use crate::script::{errors, value};
-use crate::trace::Toggle;
 
 pub mod commands;
 pub mod editor;
 pub mod reload;
+pub mod rhai_line;
 
-use commands::Flow;
-use reload::{Reload, Reloader};
-
-/// The prompt.
-const PROMPT: &str = "llm-do> ";
-
-/// State of one REPL session.
-pub struct Session {
-    rt: Arc<Runtime>,
-    trace: Arc<Toggle>,
-    json: bool,
-    scope: Scope<'static>,
-    /// Fns defined at the prompt (statements cleared after each line).
-    prompt_ast: AST,
-    reloader: Reloader,
+/// What the loop does after a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next line.
+    Continue,
+    /// End the session (as Ctrl-D does).
+    Quit,
 }
 
-/// Run the REPL until `:quit` or Ctrl-D. `trace` is the runtime's observer switch.
-pub async fn run(rt: Arc<Runtime>, trace: Arc<Toggle>, json: bool) -> Result<(), Error> {
-    tokio::task::spawn_blocking(move || Session::new(rt, trace, json).run())
+/// What one interactive face does with the lines the loop reads.
+pub trait Handler: Send + 'static {
+    /// The rustyline helper (completion, hints, when a statement is incomplete); `()` for none.
+    type Helper: Helper;
+
+    /// The prompt before each line.
+    const PROMPT: &'static str;
+
+    /// The helper the editor is built with, if any (none unless said).
+    fn helper(&self) -> Option<Self::Helper> {
+        None
+    }
+
+    /// The file the history is loaded from and saved to, if any (none unless said: the
+    /// history then lasts the session).
+    fn history(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// The line said on stderr before the first prompt, if any.
+    fn banner(&self) -> Option<String>;
+
+    /// Handle one line that is not blank. A line that fails is said by the handler, which goes
+    /// on; an `Err` ends the session with that error.
+    ///
+    /// # Errors
+    ///
+    /// What makes going on impossible (e.g. stdout cannot be written).
+    fn line(&mut self, line: &str) -> Result<Flow, Error>;
+}
+
+/// Serve `handler` on the terminal until it quits or Ctrl-D, on a blocking thread of `rt`;
+/// then wait for the work still running beside its lines (`Runtime::settle`).
+///
+/// # Errors
+///
+/// When the line editor cannot start or read, or the handler ends the session with an error.
+pub async fn run<H: Handler>(rt: Arc<Runtime>, handler: H) -> Result<(), Error> {
+    let runtime = rt.clone();
+    let out = tokio::task::spawn_blocking(move || serve(&runtime, handler))
         .await
-        .map_err(|e| Error::usage(format!("the REPL stopped: {e}")))?
+        .map_err(|e| Error::failed(format!("the interactive session stopped: {e}")));
+    rt.settle().await;
+    out?
 }
 
-impl Session {
-    /// A session on `rt` with an empty scope.
-    pub fn new(rt: Arc<Runtime>, trace: Arc<Toggle>, json: bool) -> Self {
-        let reloader = Reloader::new(&rt.settings.root);
-        Self {
-            rt,
-            trace,
-            json,
-            scope: Scope::new(),
-            prompt_ast: AST::empty(),
-            reloader,
-        }
+/// The loop itself (on a blocking thread).
+fn serve<H: Handler>(rt: &Runtime, mut handler: H) -> Result<(), Error> {
+    let mut editor = build(handler.helper())
+        .map_err(|e| Error::failed(format!("cannot start the line editor: {e}")))?;
+    // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the first
+    // poll in `interruptible` must not kill the process.
+    {
+        let _guard = rt.handle.enter();
+        let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
     }
-
-    /// The read-eval-print loop (on a blocking thread).
-    fn run(mut self) -> Result<(), Error> {
-        let mut editor = editor::build(self.rt.clone())
-            .map_err(|e| Error::usage(format!("cannot start the line editor: {e}")))?;
-        // Install the SIGINT handler now: a Ctrl-C that lands between a line's start and the
-        // first poll of the watcher in `eval` must not kill the process.
-        {
-            let _guard = self.rt.handle.enter();
-            let _ = futures_util::FutureExt::now_or_never(tokio::signal::ctrl_c());
+    let history = handler.history();
+    if let Some(h) = &history {
+        // A missing history file is the normal first run.
+        let _ = editor.load_history(h);
+    }
+    if let Some(banner) = handler.banner() {
+        report::note(&banner);
+    }
+    loop {
+        let line = match editor.readline(H::PROMPT) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(Error::failed(format!("cannot read input: {e}"))),
+        };
+        if line.trim().is_empty() {
+            continue;
         }
-        let history = editor::history_path();
+        let _ = editor.add_history_entry(line.as_str());
         if let Some(h) = &history {
-            // A missing history file is the normal first run.
-            let _ = editor.load_history(h);
+            save_history(&mut editor, h);
         }
-        eprintln!(
-            "llm-do repl in `{}`: `:help` for commands, Ctrl-D to exit",
-            self.rt.settings.root.display()
-        );
-        loop {
-            let line = match editor.readline(PROMPT) {
-                Ok(line) => line,
-                Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => break,
-                Err(e) => return Err(Error::usage(format!("cannot read input: {e}"))),
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            let _ = editor.add_history_entry(line.as_str());
-            if let Some(h) = &history {
-                save_history(&mut editor, h);
-            }
-            self.check_reload();
-            if line.trim_start().starts_with(':') {
-                match commands::dispatch(&mut self, &line) {
-                    Ok(Flow::Quit) => break,
-                    Ok(Flow::Continue) => {}
-                    Err(m) => report::error_note(&m, None),
-                }
-                continue;
-            }
-            self.eval_line(&line);
-        }
-        Ok(())
-    }
-
-    /// Reload the project if its files changed, printing one line about it.
-    fn check_reload(&mut self) {
-        match self.reloader.check(&self.rt) {
-            Reload::Unchanged => {}
-            Reload::Reloaded(files) => eprintln!("reloaded: {}", list_paths(&files)),
-            Reload::Failed(files, e) => {
-                let _ = report::render(Error::Project(e));
-                report::error_note(
-                    &format!(
-                        "cannot reload after changes to {}; keeping the previous version",
-                        list_paths(&files)
-                    ),
-                    None,
-                );
-            }
+        if handler.line(&line)? == Flow::Quit {
+            break;
         }
     }
-
-    /// Reload now (`:reload`).
-    fn force_reload(&mut self) -> Result<(), String> {
-        self.reloader.force(&self.rt).map_err(|e| {
-            let _ = report::render(Error::Project(e));
-            "the project does not load; keeping the previous version".to_string()
-        })
-    }
-
-    /// Signatures of the fns defined at the prompt (closures left out), each with the project
-    /// file that overrides it, if any.
-    fn prompt_fns(&self) -> Vec<(String, Option<String>)> {
-        let project = self.rt.project();
-        self.prompt_ast
-            .iter_functions()
-            .filter(|f| !f.name.starts_with("anon$"))
-            .map(|f| {
-                let shadow = project
-                    .fns
-                    .get(f.name)
-                    .map(|d| d.path.display().to_string());
-                (format!("{}({})", f.name, f.params.join(", ")), shadow)
-            })
-            .collect()
-    }
-
-    /// Compile, evaluate and print one input.
-    fn eval_line(&mut self, line: &str) {
-        let line_ast = match self.rt.rhai.engine.compile_with_scope(&self.scope, line) {
-            Ok(ast) => ast,
-            Err(e) => {
-                let (message, snippet) = syntax_error(line, &e);
-                report::error_note(&message, snippet.as_deref());
-                return;
-            }
-        };
-        let project = self.rt.project();
-        for f in line_ast.iter_functions() {
-            if let Some(def) = project.fns.get(f.name) {
-                eprintln!(
-                    "note: `{}` is also defined in `{}`; that definition wins while the file has it",
-                    f.name,
-                    def.path.display()
-                );
-            }
-        }
-        self.prompt_ast = self.prompt_ast.merge(&line_ast.clone_functions_only());
-        // Project files override prompt fns, so an edited file is what runs next.
-        let full = self
-            .prompt_ast
-            .merge(&project.library)
-            .merge(&line_ast.clone_statements_only());
-        match self.eval(full) {
-            Ok(v) => {
-                if let Some(s) = value::render(&value::to_json(&v), self.json) {
-                    let how = if self.json {
-                        Escaped::Json
-                    } else {
-                        Escaped::Text
-                    };
-                    println!("{}", escape(&s, how));
-                }
-            }
-            Err(e) => report::setback(&match errors::termination(&e) {
-                Some(errors::Termination::Cancelled) => Setback::Interrupted,
-                Some(errors::Termination::Aborted) => Setback::Aborted,
-                None => Setback::Failed(self.rt.describe_rhai_error(&e)),
-            }),
-        }
-    }
-
-    /// Evaluate `ast` with the session scope on a blocking thread; Ctrl-C cancels it.
-    fn eval(&mut self, ast: AST) -> Result<Dynamic, Box<EvalAltResult>> {
-        self.rt.cancel.reset();
-        let rt = self.rt.clone();
-        let mut scope = std::mem::take(&mut self.scope);
-        // The job is spawned when first polled: after Ctrl-C is listened for.
-        let job = async move {
-            tokio::task::spawn_blocking(move || {
-                let _clock = crate::script::clock::evaluation();
-                let out = rt
-                    .rhai
-                    .engine
-                    .eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
-                (scope, out)
-            })
-            .await
-        };
-        let joined = self
-            .rt
-            .handle
-            .block_on(crate::interrupt::ctrl_c_cancels(&self.rt.cancel, job));
-        self.rt.cancel.reset();
-        match joined {
-            Ok((scope, out)) => {
-                self.scope = scope;
-                out
-            }
-            Err(e) => Err(Box::new(EvalAltResult::ErrorRuntime(
-                format!("the evaluation stopped: {e}").into(),
-                rhai::Position::NONE,
-            ))),
-        }
-    }
+    Ok(())
 }
 
-fn save_history<H: rustyline::Helper>(
-    editor: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
-    path: &std::path::Path,
-) {
+/// The editor with `helper` (if any); history is loaded by the caller.
+fn build<H: Helper>(helper: Option<H>) -> rustyline::Result<Editor<H, DefaultHistory>> {
+    let config = rustyline::Config::builder()
+        .auto_add_history(false)
+        .max_history_size(10_000)?
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor = Editor::with_config(config)?;
+    editor.set_helper(helper);
+    Ok(editor)
+}
+
+/// Run `work` (started by a line) to its end from the loop's thread; Ctrl-C meanwhile cancels
+/// `rt`'s call tree, and only this work: the cancellation is cleared before and after.
+pub fn interruptible<T>(rt: &Runtime, work: impl Future<Output = T>) -> T {
+    rt.cancel.reset();
+    let out = rt
+        .handle
+        .block_on(crate::interrupt::ctrl_c_cancels(&rt.cancel, work));
+    rt.cancel.reset();
+    out
+}
+
+fn save_history<H: Helper>(editor: &mut Editor<H, DefaultHistory>, path: &Path) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
     if let Err(e) = editor.save_history(path) {
-        eprintln!("warning: cannot save history to `{}`: {e}", path.display());
-    }
-}
-
-fn list_paths(paths: &[std::path::PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A syntax error's message, and the offending input line with a caret under the position
-/// (escaped) when it has one.
-fn syntax_error(input: &str, e: &rhai::ParseError) -> (String, Option<String>) {
-    let message = format!("syntax error: {}", e.err_type());
-    let pos = e.position();
-    let Some(line_no) = pos.line() else {
-        return (message, None);
-    };
-    let line = input.lines().nth(line_no - 1).unwrap_or("");
-    let col = pos.position().unwrap_or(1).saturating_sub(1);
-    let pad: String = line
-        .chars()
-        .take(col)
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    let line = escape(line, Escaped::Text);
-    (message, Some(format!("  | {line}\n  | {pad}^")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn syntax_errors_point_at_the_column() {
-        let engine = rhai::Engine::new();
-        let input = "let x = 1;\nlet = 3";
-        let e = engine.compile(input).unwrap_err();
-        let (message, snippet) = syntax_error(input, &e);
-        assert!(message.starts_with("syntax error: "), "{message}");
-        assert_eq!(snippet.as_deref(), Some("  | let = 3\n  |     ^"));
+        report::note(&format!(
+            "warning: cannot save history to `{}`: {e}",
+            path.display()
+        ));
     }
 }
