@@ -901,15 +901,6 @@ fn delete_doomed(conn: &Connection, tables: &[&str]) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Per-name figures of every switch event in the log.
-///
-/// # Errors
-///
-/// The log cannot be read.
-pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError> {
-    switch_figures_within(conn, &Window::default())
-}
-
 /// Per-name figures of the switch events within `window`.
 ///
 /// # Errors

@@ -513,18 +513,12 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         let per_input = per_input(r);
         let _ = write!(
             body,
-            "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{:.1}%</td><td class=\"n\">{:.1} ms</td><td class=\"n\">{:.1} ms</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{cost}</td><td class=\"n\">{per_input}</td>\
-             <td>{switch}</td></tr>",
+            "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td>{}\
+             <td class=\"n\">{cost}</td><td class=\"n\">{per_input}</td><td>{switch}</td></tr>",
             link(&format!("/name/{}", url_part(&r.name)), ask, true),
             esc(&r.name),
             esc(&r.kind),
-            r.calls,
-            r.error_rate() * 100.0,
-            r.p50_ms,
-            r.p90_ms,
-            r.tokens_in + r.tokens_out,
+            figure_cells(r),
         );
     }
     body.push_str("</table>");
@@ -532,6 +526,19 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
 }
 
 /// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
+/// The `stats` figures of a row as table cells: calls, errors, p50, p90 and tokens.
+pub(super) fn figure_cells(r: &crate::stats::Row) -> String {
+    format!(
+        "<td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{:.1} ms</td>\
+         <td class=\"n\">{:.1} ms</td><td class=\"n\">{}</td>",
+        r.calls,
+        r.error_rate() * 100.0,
+        r.p50_ms,
+        r.p90_ms,
+        r.tokens_in + r.tokens_out,
+    )
+}
+
 pub(super) fn per_input(r: &crate::stats::Row) -> String {
     if r.distinct_inputs > 0 {
         format!(
