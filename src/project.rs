@@ -299,16 +299,16 @@ impl Project {
                 continue;
             };
             let shown = relative(root, &path);
+            let def = |f: &ScriptFn| Definition {
+                path: shown.clone(),
+                text: text.clone(),
+                span: f.span,
+                kind: "fn",
+            };
             if script::untrusted::is_draft(&text) {
                 match load_draft(&path, &shown, &text) {
                     Ok((ast, f)) => {
-                        let def = Definition {
-                            path: shown.clone(),
-                            text: text.clone(),
-                            span: f.span,
-                            kind: "fn",
-                        };
-                        if claim(&mut defs, &mut errors, &config, &f.name, def) {
+                        if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
                             fns.insert(f.name.clone(), Arc::new(f));
                             drafts.combine(ast.clone_functions_only());
                         }
@@ -325,13 +325,7 @@ impl Project {
                         .unwrap_or_default();
                     let mut names = Vec::new();
                     for f in file_fns {
-                        let def = Definition {
-                            path: shown.clone(),
-                            text: text.clone(),
-                            span: f.span,
-                            kind: "fn",
-                        };
-                        if !claim(&mut defs, &mut errors, &config, &f.name, def) {
+                        if !claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
                             continue;
                         }
                         names.push(f.name.clone());

@@ -130,7 +130,7 @@ pub fn runtime_logged_as(
     let otel = otel_observer(settings, entry)?;
     let run_log = if settings.log {
         let path = crate::log::path_in(&settings.root);
-        let log = RunLog::start_with(
+        let log = RunLog::start(
             &path,
             command,
             crate::log::Retention {

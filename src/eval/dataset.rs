@@ -280,7 +280,7 @@ mod tests {
         use crate::trace::{CallEnd, CallStart, Kind, Observer};
         let marker = json!({"llm_do_truncated": {"bytes": 9, "head": "x"}});
         for r in 0..runs {
-            let log = crate::log::RunLog::start_with(path, "llm-do run t", retention).unwrap();
+            let log = crate::log::RunLog::start(path, "llm-do run t", retention).unwrap();
             for i in 0..40_u32 {
                 let (kind, name) = match i % 5 {
                     0 => (Kind::Symbolic, "w"),
