@@ -747,8 +747,6 @@ impl Observer for RunLog {
         self.keep(row);
     }
 
-    fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
-
     /// A decision of the gate. A call approved by default (its tool needs no approval) is in
     /// `calls` already and is not a decision anyone made: only the others are kept, which
     /// also keeps a tool loop's log to one row per round trip.

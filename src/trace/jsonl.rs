@@ -164,16 +164,6 @@ impl Observer for JsonlObserver {
         self.emit(&m);
     }
 
-    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
-        self.approval_event(&ApprovalEvent {
-            depth,
-            parent: None,
-            tool,
-            input: &Value::Null,
-            verdict,
-        });
-    }
-
     fn approval_event(&self, e: &ApprovalEvent) {
         let mut m = head("approval", self.id(), e.parent, e.depth);
         m.insert("name".into(), json!(e.tool));

@@ -36,7 +36,6 @@ use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
     SwitchServed,
 };
-use crate::approval::Verdict;
 use crate::model::Usage;
 use crate::settings::OtelSettings;
 
@@ -388,8 +387,6 @@ impl Observer for OtelObserver {
         }
         span.end();
     }
-
-    fn approval(&self, _: u32, _: &str, _: &Verdict) {}
 
     fn approval_event(&self, e: &ApprovalEvent) {
         let (decision, reason) = super::decision(e.verdict);
