@@ -23,7 +23,7 @@ mod writer;
 
 pub use time::{format_time, now, seconds_of};
 
-pub use marker::{TRUNCATED, is_truncated_text};
+pub use marker::{TRUNCATED, is_truncated_text, logged_pair};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};

@@ -236,17 +236,10 @@ pub fn from_calls(
             tally.errors += 1;
             continue;
         }
-        let input = r
-            .get_ref(2)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .unwrap_or("null");
-        let output = r.get_ref(3)?.as_str().unwrap_or("null");
         // A value too long to log equals nothing: it says nothing of consistency.
-        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
+        let Some((input, output)) = crate::log::logged_pair(r, 2)? else {
             continue;
-        }
+        };
         let input = input_key_text(input);
         let output = output_key_text(output);
         let entry = match tally.seen.get_mut(input.as_ref()) {

@@ -155,30 +155,16 @@ pub fn from_calls(
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     let mut c = Collector::default();
     while let Some(r) = rows.next()? {
-        let input = r
-            .get_ref(0)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .unwrap_or("null");
-        let output = r.get_ref(1)?.as_str().unwrap_or("null");
-        // A value too long to log is known only by its marker: no case can be made of it.
-        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
-            continue;
+        if let Some((input, output)) = crate::log::logged_pair(r, 0)? {
+            c.push(input, output);
         }
-        c.push(input, output);
     }
     Ok(c.finish())
 }
 
 /// The JSONL text of `entries`.
 pub fn jsonl(entries: &[Entry]) -> String {
-    let mut text = String::new();
-    for e in entries {
-        text.push_str(&e.to_case());
-        text.push('\n');
-    }
-    text
+    entries.iter().map(|e| e.to_case() + "\n").collect()
 }
 
 #[cfg(test)]
