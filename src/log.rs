@@ -762,7 +762,7 @@ impl Observer for RunLog {
             input: self.cap(e.input.clone()),
             decision: decision.into(),
             reason: reason.map(str::to_owned),
-            decided_by: Some(crate::trace::decided_by(verdict.decided_by).into()),
+            decided_by: Some(verdict.decided_by.as_str().into()),
             rule: verdict
                 .decided_by
                 .rule()

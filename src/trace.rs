@@ -12,7 +12,7 @@ pub mod otel;
 pub mod read;
 
 pub use fanout::Fanout;
-pub use jsonl::{FORMAT_VERSION, JsonlObserver, decided_by, decision};
+pub use jsonl::{FORMAT_VERSION, JsonlObserver, decision};
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::approval::{Outcome, Verdict};
+use crate::approval::Verdict;
 use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
@@ -256,13 +256,12 @@ impl<W: Write + Send> Observer for Tree<W> {
     }
 
     fn approval_event(&self, e: &ApprovalEvent) {
-        let v = e.verdict;
-        let what = match &v.outcome {
-            Outcome::Approved => "approved".to_string(),
-            Outcome::Denied(r) => format!("denied: {r}"),
-            Outcome::Abort => "aborted".to_string(),
+        let what = match decision(e.verdict) {
+            (what, Some(reason)) => format!("{what}: {reason}"),
+            (what, None) => what.to_string(),
         };
-        self.line(e.depth, &format!("? {} {what} (by {})", e.tool, v.decided_by));
+        let by = e.verdict.decided_by;
+        self.line(e.depth, &format!("? {} {what} (by {by})", e.tool));
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {

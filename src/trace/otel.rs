@@ -393,7 +393,7 @@ impl Observer for OtelObserver {
         let mut attrs = vec![
             KeyValue::new(attr::TOOL, e.tool.to_owned()),
             KeyValue::new(attr::DECISION, decision),
-            KeyValue::new(attr::DECIDED_BY, super::decided_by(e.verdict.decided_by)),
+            KeyValue::new(attr::DECIDED_BY, e.verdict.decided_by.as_str()),
         ];
         if let Some(reason) = reason {
             attrs.push(KeyValue::new(attr::REASON, reason.to_owned()));
