@@ -212,8 +212,7 @@ impl RuntimeBuilder {
                 )
             };
             let none = Overlay::new();
-            let loaded =
-                Project::load(&engine, &settings.root, entry.as_deref(), &none, &hosts);
+            let loaded = Project::load(&engine, &settings.root, entry.as_deref(), &none, &hosts);
             let project = loaded.unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)

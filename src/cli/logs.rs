@@ -101,23 +101,10 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
                 unknown_name(&conn, name)?;
             }
-            if settings.json {
-                return out_line(&json_text(&rows));
-            }
-            for row in &rows {
-                out_line(&escape(&summary(row), Escaped::Text))?;
-            }
-            Ok(())
+            print_rows(settings.json, &rows, summary)
         }
         Query::Runs { limit, window } => {
-            let runs = log::runs(&conn, &window, limit)?;
-            if settings.json {
-                return out_line(&json_text(&runs));
-            }
-            for r in &runs {
-                out_line(&escape(&run_line(r), Escaped::Text))?;
-            }
-            Ok(())
+            print_rows(settings.json, &log::runs(&conn, &window, limit)?, run_line)
         }
         Query::Show(id) => {
             let (run, n) = id.split_once(':').ok_or_else(|| {
@@ -143,6 +130,19 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             out(&format!("{}\n", json_text(&shown)))
         }
     }
+}
+
+/// `rows` as pretty JSON (`--json`), else one line each, terminal controls escaped.
+fn print_rows<T: serde::Serialize>(
+    json: bool,
+    rows: &[T],
+    line: fn(&T) -> String,
+) -> Result<(), Error> {
+    if json {
+        return out_line(&json_text(&rows));
+    }
+    rows.iter()
+        .try_for_each(|r| out_line(&escape(&line(r), Escaped::Text)))
 }
 
 /// `value` as pretty JSON with every terminal control escaped (JSON escapes C0 controls
@@ -219,14 +219,13 @@ fn run_line(r: &log::RunSummary) -> String {
     } else {
         String::new()
     };
-    let calls = if r.calls == 1 { "call" } else { "calls" };
     format!(
-        "{}  {}  {:<10} {:>9}  {} {calls}{dropped}  {}",
+        "{}  {}  {:<10} {:>9}  {}{dropped}  {}",
         r.started.get(..19).unwrap_or(&r.started),
         short_run(&r.id),
         status,
         took,
-        r.calls,
+        crate::output::count(u64::try_from(r.calls).unwrap_or(0), "call"),
         crate::output::clip(&r.command, 80)
     )
 }
