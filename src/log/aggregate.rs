@@ -526,52 +526,41 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
             "SELECT ms, calls FROM agg_latency WHERE name = ?1 AND kind = ?2 ORDER BY ms",
         )?;
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
-        let rows = names.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                count(r.get(2)?),
-                count(r.get(3)?),
-                count(r.get(4)?),
-                count(r.get(5)?),
-                (count(r.get(6)?), count(r.get(7)?), count(r.get(8)?)),
-            ))
-        })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (name, kind, calls, errors, tokens_in, tokens_out, consistency) = row?;
+        let mut rows = names.query([])?;
+        while let Some(r) = rows.next()? {
+            let mut f = NameFigures {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                calls: count(r.get(2)?),
+                errors: count(r.get(3)?),
+                tokens_in: count(r.get(4)?),
+                tokens_out: count(r.get(5)?),
+                p50_ms: 0.0,
+                p90_ms: 0.0,
+                max_ms: 0.0,
+                distinct_inputs: count(r.get(6)?),
+                repeated_inputs: count(r.get(7)?),
+                max_outputs_per_input: count(r.get(8)?),
+            };
             // Nearest ranks, found in one pass over the distinct latencies.
-            let (r50, r90) = (rank(0.5, calls), rank(0.9, calls));
-            let (mut p50_ms, mut p90_ms, mut max_ms) = (None, None, 0.0);
+            let (r50, r90) = (rank(0.5, f.calls), rank(0.9, f.calls));
+            let (mut p50_ms, mut p90_ms) = (None, None);
             let mut seen = 0_u64;
-            let mut rows = latency.query([&name, &kind])?;
-            while let Some(r) = rows.next()? {
-                let ms: f64 = r.get(0)?;
-                seen += u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0);
+            let mut latencies = latency.query([&f.name, &f.kind])?;
+            while let Some(l) = latencies.next()? {
+                let ms: f64 = l.get(0)?;
+                seen += count(l.get(1)?);
                 if seen >= r50 {
                     p50_ms.get_or_insert(ms);
                 }
                 if seen >= r90 {
                     p90_ms.get_or_insert(ms);
                 }
-                max_ms = ms;
+                f.max_ms = ms;
             }
-            let (p50_ms, p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
-            let (distinct_inputs, repeated_inputs, max_outputs_per_input) = consistency;
-            out.push(NameFigures {
-                name,
-                kind,
-                calls,
-                errors,
-                tokens_in,
-                tokens_out,
-                p50_ms,
-                p90_ms,
-                max_ms,
-                distinct_inputs,
-                repeated_inputs,
-                max_outputs_per_input,
-            });
+            (f.p50_ms, f.p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
+            out.push(f);
         }
         Ok(out)
     })
