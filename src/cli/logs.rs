@@ -204,16 +204,25 @@ fn summary(row: &CallRow) -> String {
     )
 }
 
+/// How a run ended, as the log says it (`unfinished`: killed, or still going).
+pub(super) fn status_of(r: &log::RunSummary) -> &str {
+    r.status.as_deref().unwrap_or("unfinished")
+}
+
+/// How long a run took (`1.234 s`), `-` until it ended.
+pub(super) fn took(r: &log::RunSummary) -> String {
+    let (end, start) = (
+        r.ended.as_deref().and_then(log::seconds_of),
+        log::seconds_of(&r.started),
+    );
+    end.zip(start).map_or_else(
+        || "-".into(),
+        |(end, start)| format!("{:.3} s", (end - start).max(0.0)),
+    )
+}
+
 /// One line per run: when, id, how it ended, how long it took, calls logged, command.
 fn run_line(r: &log::RunSummary) -> String {
-    let status = r.status.as_deref().unwrap_or("unfinished");
-    let took = r
-        .ended
-        .as_deref()
-        .and_then(log::seconds_of)
-        .zip(log::seconds_of(&r.started))
-        .map(|(end, start)| format!("{:.3} s", (end - start).max(0.0)))
-        .unwrap_or_else(|| "-".into());
     let dropped = if r.calls_dropped > 0 {
         format!(" (+{} not logged)", r.calls_dropped)
     } else {
@@ -223,8 +232,8 @@ fn run_line(r: &log::RunSummary) -> String {
         "{}  {}  {:<10} {:>9}  {}{dropped}  {}",
         r.started.get(..19).unwrap_or(&r.started),
         short_run(&r.id),
-        status,
-        took,
+        status_of(r),
+        took(r),
         crate::output::count(u64::try_from(r.calls).unwrap_or(0), "call"),
         crate::output::clip(&r.command, 80)
     )

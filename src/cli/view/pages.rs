@@ -10,6 +10,7 @@ use std::path::Path;
 use hyper::StatusCode;
 use rusqlite::Connection;
 
+use crate::cli::logs::{status_of, took};
 use crate::log::{self, CallFilter, CallRow, Window};
 
 /// A drawn page and the status it is answered with.
@@ -171,26 +172,8 @@ pub(super) fn since_form(path: &str, ask: &Ask) -> String {
     )
 }
 
-/// The seconds between two log times, when both read.
-fn seconds_between(start: &str, end: &str) -> Option<f64> {
-    Some((log::seconds_of(end)? - log::seconds_of(start)?).max(0.0))
-}
-
 pub(super) fn dollars(cost: Option<f64>) -> String {
     cost.map_or_else(|| "-".into(), crate::model::prices::dollars)
-}
-
-/// How a run ended, as the log says it (`unfinished`: killed, or still going).
-fn status_of(r: &log::RunSummary) -> &str {
-    r.status.as_deref().unwrap_or("unfinished")
-}
-
-/// How long a run took, when it ended.
-fn took(r: &log::RunSummary) -> String {
-    r.ended
-        .as_deref()
-        .and_then(|end| seconds_between(&r.started, end))
-        .map_or_else(|| "-".into(), |s| format!("{s:.3} s"))
 }
 
 /// A run's page starts with its command line, how it ended, when and for how long.
