@@ -928,11 +928,7 @@ pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
 /// The log cannot be read.
 pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, LogError> {
     let (clause, values) = filter.clause();
-    let clause = if clause.is_empty() {
-        "WHERE kind = 'worker'".to_string()
-    } else {
-        format!("{clause} AND kind = 'worker'")
-    };
+    let clause = and_term(&clause, "kind = 'worker'");
     Ok(conn.query_row(
         &format!(
             "SELECT count(*), coalesce(sum(tokens_in + tokens_out), 0),
@@ -1203,6 +1199,15 @@ impl<'a> CallFilter<'a> {
             format!("WHERE {}", terms.join(" AND "))
         };
         (clause, values)
+    }
+}
+
+/// `clause` (a `WHERE` clause of [`CallFilter::clause`], or nothing) with `term` ANDed on.
+pub(crate) fn and_term(clause: &str, term: &str) -> String {
+    if clause.is_empty() {
+        format!("WHERE {term}")
+    } else {
+        format!("{clause} AND {term}")
     }
 }
 

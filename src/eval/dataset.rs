@@ -132,25 +132,15 @@ pub fn from_calls(
     filter: &crate::log::CallFilter,
 ) -> Result<Vec<Entry>, crate::log::LogError> {
     let (clause, values) = filter.clause();
-    let clause = if clause.is_empty() {
-        "WHERE".to_string()
-    } else {
-        format!("{clause} AND")
-    };
     // When the name is a worker's, only the worker's calls count (see [`from_log`]).
+    let of_worker = crate::log::and_term(&clause, "kind = 'worker'");
     let has_worker = conn
-        .prepare(&format!(
-            "SELECT 1 FROM calls {clause} kind = 'worker' LIMIT 1"
-        ))?
+        .prepare(&format!("SELECT 1 FROM calls {of_worker} LIMIT 1"))?
         .exists(rusqlite::params_from_iter(values.iter()))?;
-    let clause = if has_worker {
-        format!("{clause} kind = 'worker' AND")
-    } else {
-        clause
-    };
+    let clause = if has_worker { of_worker } else { clause };
+    let clause = crate::log::and_term(&clause, "error IS NULL AND output IS NOT NULL");
     let mut stmt = conn.prepare(&format!(
-        "SELECT input, output FROM calls {clause} error IS NULL AND output IS NOT NULL
-         ORDER BY time, run, id"
+        "SELECT input, output FROM calls {clause} ORDER BY time, run, id"
     ))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     let mut c = Collector::default();
