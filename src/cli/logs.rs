@@ -60,13 +60,13 @@ impl Query {
                 text,
                 scope,
             }),
-            (name, Some(extra)) => Err(Error::Usage {
-                message: format!(
-                    "unexpected `{extra}` after `logs {}`",
-                    name.unwrap_or_default()
-                ),
-                help: Some("usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into()),
-            }),
+            (name, Some(extra)) => {
+                let name = name.unwrap_or_default();
+                Err(
+                    Error::usage(format!("unexpected `{extra}` after `logs {name}`"))
+                        .with_help("usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`"),
+                )
+            }
         }
     }
 }

@@ -287,12 +287,9 @@ fn finish_closing(
         false => crate::log::RunStatus::Error,
     };
     let closing = rt.run_log().and_then(|log| log.close_as(status));
-    let flushed = rt.observer.flush().map_err(|e| Error::Failed {
-        message: format!(
-            "cannot write trace `{}`: {e}",
-            trace.map(|p| p.display().to_string()).unwrap_or_default()
-        ),
-        help: None,
+    let flushed = rt.observer.flush().map_err(|e| {
+        let trace = trace.map(|p| p.display().to_string()).unwrap_or_default();
+        Error::failed(format!("cannot write trace `{trace}`: {e}"))
     });
     let saved = rt.cassette().map_or(Ok(()), |c| {
         c.save().map_err(|e| Error::failed(e.to_string()))
