@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use llm_do::approval::{DecidedBy, Outcome, Verdict};
-use llm_do::log::RunLog;
+use llm_do::log::{Retention, RunLog, RunStatus};
 use llm_do::model::{ModelResponse, Usage};
 use llm_do::trace::{ApprovalEvent, CallEnd, CallStart, Kind, ModelResponseEvent, Observer};
 use serde_json::json;
@@ -60,7 +60,7 @@ fn tool_loop_cpu() {
 
 /// One run's log: start, one worker call, finish.
 fn one_run(path: &std::path::Path) {
-    let log = RunLog::start(path, "run greeter Ada", None).unwrap();
+    let log = RunLog::start(path, "run greeter Ada", Retention::default()).unwrap();
     one_call(&log);
     log.finish(true).unwrap();
 }
@@ -104,13 +104,13 @@ fn run_log_exit_wait(b: divan::Bencher) {
         one_run(&path);
     }
     b.with_inputs(|| {
-        let log = RunLog::start(&path, "run greeter Ada", None).unwrap();
+        let log = RunLog::start(&path, "run greeter Ada", Retention::default()).unwrap();
         one_call(&log);
         // The run's own work, during which the writer opens the log.
         std::thread::sleep(Duration::from_millis(2));
         log
     })
-    .bench_local_values(|log| log.close(true).unwrap().wait().unwrap());
+    .bench_local_values(|log| log.close_as(RunStatus::Ok).unwrap().wait().unwrap());
 }
 
 /// Bench `run` on a log that `earlier` runs of it wrote first.
@@ -137,7 +137,7 @@ fn end<'a>(name: &'a str, result: &'a serde_json::Value) -> CallEnd<'a> {
 
 /// The log's part of a 1,000-call tool loop (`looper` calling `noop` 1,000 times).
 fn tool_loop(path: &std::path::Path) {
-    let log = RunLog::start(path, "run looper tools=1000", None).unwrap();
+    let log = RunLog::start(path, "run looper tools=1000", Retention::default()).unwrap();
     let (input, empty, one) = (json!({"input": "tools=1000"}), json!({}), json!(1));
     let verdict = Verdict {
         outcome: Outcome::Approved,

@@ -56,6 +56,19 @@ pub enum DecidedBy {
 }
 
 impl DecidedBy {
+    /// The source as traces and the run log record it: `flag`, `policy`, `rule`, `default`,
+    /// `user` or `session`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::Flag => "flag",
+            DecidedBy::Policy => "policy",
+            DecidedBy::Rule(_) => "rule",
+            DecidedBy::Default => "default",
+            DecidedBy::User => "user",
+            DecidedBy::Session => "session",
+        }
+    }
+
     /// The index of the rule that decided (0-based), when a rule did: what traces and the run
     /// log record beside `decided_by`.
     pub fn rule(&self) -> Option<usize> {
@@ -71,12 +84,8 @@ impl DecidedBy {
 impl std::fmt::Display for DecidedBy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DecidedBy::Flag => f.write_str("flag"),
-            DecidedBy::Policy => f.write_str("policy"),
             DecidedBy::Rule(i) => write!(f, "rule #{} in llm-do.toml", i + 1),
-            DecidedBy::Default => f.write_str("default"),
-            DecidedBy::User => f.write_str("user"),
-            DecidedBy::Session => f.write_str("session"),
+            other => f.write_str(other.as_str()),
         }
     }
 }

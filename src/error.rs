@@ -62,14 +62,6 @@ impl Located {
         self.help = help;
         self
     }
-    /// `line:col` (1-based) of the span's start in `text`, the file this error points into.
-    pub fn line_col(&self, text: &str) -> String {
-        let before = &text[..self.span.offset().min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        format!("{line}:{col}")
-    }
-
     /// Attach a related located note.
     #[must_use]
     pub fn related(mut self, other: Located) -> Self {
@@ -150,6 +142,18 @@ pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
         offset += l.len();
     }
     text.len()
+}
+
+#[cfg(test)]
+impl Located {
+    /// `line:col` (1-based) of the span's start in `text`, the file this error points into
+    /// (the tests' way to state where an error points).
+    pub(crate) fn line_col(&self, text: &str) -> String {
+        let before = &text[..self.span.offset().min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        format!("{line}:{col}")
+    }
 }
 
 #[cfg(test)]

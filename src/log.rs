@@ -23,7 +23,7 @@ mod writer;
 
 pub use time::{format_time, now, seconds_of};
 
-pub use marker::{TRUNCATED, is_truncated_text};
+pub use marker::{TRUNCATED, is_truncated_text, logged_pair};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
@@ -546,30 +546,14 @@ fn kib(kb: u64) -> usize {
 
 impl RunLog {
     /// Start a run in the log at `path`; `command` is what was run (for `llm-do logs`).
-    /// The log is opened (and pruned to `retain_days`) on the run's writer thread while the run
-    /// starts, so a short run does not wait for SQLite before its first call.
+    /// The log is opened (and pruned as `retention` says: `[log] retain_days` and `max_mb`) on
+    /// the run's writer thread while the run starts, so a short run does not wait for SQLite
+    /// before its first call.
     ///
     /// # Errors
     ///
     /// The writer thread cannot be started.
-    pub fn start(path: &Path, command: &str, retain_days: Option<u32>) -> Result<RunLog, LogError> {
-        let retention = Retention {
-            days: retain_days,
-            max_mb: None,
-        };
-        RunLog::start_with(path, command, retention)
-    }
-
-    /// [`RunLog::start`] with the whole [`Retention`] (`[log] retain_days` and `max_mb`).
-    ///
-    /// # Errors
-    ///
-    /// The writer thread cannot be started.
-    pub fn start_with(
-        path: &Path,
-        command: &str,
-        retention: Retention,
-    ) -> Result<RunLog, LogError> {
+    pub fn start(path: &Path, command: &str, retention: Retention) -> Result<RunLog, LogError> {
         let run = crate::id::new_run_id();
         let row = writer::RunRow {
             id: run.clone(),
@@ -683,14 +667,9 @@ impl RunLog {
         }
     }
 
-    /// End the run: hand what is buffered to the writer with the run's status (`ok` or
-    /// `error`). The writer commits it and closes the log while the caller goes on; wait with
-    /// [`Closing::wait`]. A run closes once: later calls return `None`.
-    pub fn close(&self, ok: bool) -> Option<Closing> {
-        self.close_as(if ok { RunStatus::Ok } else { RunStatus::Error })
-    }
-
-    /// [`RunLog::close`] with how the run ended said in full (e.g. interrupted).
+    /// End the run: hand what is buffered to the writer with how the run ended. The writer
+    /// commits it and closes the log while the caller goes on; wait with [`Closing::wait`].
+    /// A run closes once: later calls return `None`.
     pub fn close_as(&self, status: RunStatus) -> Option<Closing> {
         let writer = crate::sync::lock(&self.writer).take()?;
         let mut last = self.take_batch();
@@ -705,13 +684,14 @@ impl RunLog {
         })
     }
 
-    /// [`RunLog::close`], and wait for the log to be written.
+    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written.
     ///
     /// # Errors
     ///
     /// The first failure to open or write the log in this run.
     pub fn finish(&self, ok: bool) -> Result<(), LogError> {
-        self.close(ok).map_or(Ok(()), Closing::wait)
+        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
+        self.close_as(status).map_or(Ok(()), Closing::wait)
     }
 }
 
@@ -767,8 +747,6 @@ impl Observer for RunLog {
         self.keep(row);
     }
 
-    fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
-
     /// A decision of the gate. A call approved by default (its tool needs no approval) is in
     /// `calls` already and is not a decision anyone made: only the others are kept, which
     /// also keeps a tool loop's log to one row per round trip.
@@ -784,7 +762,7 @@ impl Observer for RunLog {
             input: self.cap(e.input.clone()),
             decision: decision.into(),
             reason: reason.map(str::to_owned),
-            decided_by: Some(crate::trace::decided_by(verdict.decided_by).into()),
+            decided_by: Some(verdict.decided_by.as_str().into()),
             rule: verdict
                 .decided_by
                 .rule()
@@ -901,15 +879,6 @@ fn delete_doomed(conn: &Connection, tables: &[&str]) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Per-name figures of every switch event in the log.
-///
-/// # Errors
-///
-/// The log cannot be read.
-pub fn switch_figures(conn: &Connection) -> Result<Vec<SwitchFigures>, LogError> {
-    switch_figures_within(conn, &Window::default())
-}
-
 /// Per-name figures of the switch events within `window`.
 ///
 /// # Errors
@@ -959,11 +928,7 @@ pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
 /// The log cannot be read.
 pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, LogError> {
     let (clause, values) = filter.clause();
-    let clause = if clause.is_empty() {
-        "WHERE kind = 'worker'".to_string()
-    } else {
-        format!("{clause} AND kind = 'worker'")
-    };
+    let clause = and_term(&clause, "kind = 'worker'");
     Ok(conn.query_row(
         &format!(
             "SELECT count(*), coalesce(sum(tokens_in + tokens_out), 0),
@@ -1237,6 +1202,15 @@ impl<'a> CallFilter<'a> {
     }
 }
 
+/// `clause` (a `WHERE` clause of [`CallFilter::clause`], or nothing) with `term` ANDed on.
+pub(crate) fn and_term(clause: &str, term: &str) -> String {
+    if clause.is_empty() {
+        format!("WHERE {term}")
+    } else {
+        format!("{clause} AND {term}")
+    }
+}
+
 /// Read calls back, newest first, as `filter` selects them.
 ///
 /// # Errors
@@ -1409,7 +1383,15 @@ mod tests {
     fn calls_are_written_and_read_back_with_their_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do run w", Some(30)).unwrap();
+        let log = RunLog::start(
+            &path,
+            "llm-do run w",
+            Retention {
+                days: Some(30),
+                max_mb: None,
+            },
+        )
+        .unwrap();
         let id = log.call_start(&CallStart {
             depth: 0,
             parent: None,
@@ -1456,7 +1438,7 @@ mod tests {
     fn every_row_of_a_batch_is_written_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        let log = RunLog::start(&path, "llm-do run w", Retention::default()).unwrap();
         for i in 0..70 {
             let input = json!({"i": i});
             let id = log.call_start(&CallStart {
@@ -1524,7 +1506,7 @@ mod tests {
     fn decisions_are_logged_and_default_approvals_are_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        let log = RunLog::start(&path, "llm-do run w", Retention::default()).unwrap();
         approval(&log, "read_file", Outcome::Approved, DecidedBy::Default);
         approval(&log, "write_file", Outcome::Approved, DecidedBy::Rule(0));
         approval(
@@ -1565,7 +1547,7 @@ mod tests {
     fn approvals_say_who_decided() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+        let log = RunLog::start(&path, "llm-do run w", Retention::default()).unwrap();
         approval(&log, "write_file", Outcome::Approved, DecidedBy::Rule(2));
         approval(&log, "shell", Outcome::Denied("no".into()), DecidedBy::User);
         log.finish(true).unwrap();
@@ -1660,7 +1642,7 @@ mod tests {
         wal.push("-wal");
         let mut largest = 0;
         for _ in 0..60 {
-            let log = RunLog::start(&path, "llm-do run w", None).unwrap();
+            let log = RunLog::start(&path, "llm-do run w", Retention::default()).unwrap();
             let id = log.call_start(&CallStart {
                 depth: 0,
                 parent: None,

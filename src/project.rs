@@ -201,38 +201,16 @@ impl Project {
     }
 
     /// Load the project at `root`. `extra_script` is a script outside `scripts/` whose fns also
-    /// join the namespace (the script being run). All errors are collected.
+    /// join the namespace (the script being run). The files in `overlay` are read as if changed
+    /// (whether a change leaves a project that loads, before it is written). The embedding
+    /// program's `hosts` join the namespace as fns (a worker's `toolsets:` and `[stabilize]` may
+    /// name them).
+    ///
+    /// # Errors
+    ///
+    /// Every error found, all collected; a host fn sharing the name of a worker or fn (outside
+    /// `[stabilize]`) is one.
     pub fn load(
-        engine: &Engine,
-        root: &Path,
-        extra_script: Option<&Path>,
-    ) -> Result<Project, ProjectError> {
-        Self::load_with(engine, root, extra_script, &Overlay::new())
-    }
-
-    /// [`Project::load`] as if the files in `overlay` were changed: whether a change leaves a
-    /// project that loads, before it is written.
-    ///
-    /// # Errors
-    ///
-    /// Every error found, as [`Project::load`].
-    pub fn load_with(
-        engine: &Engine,
-        root: &Path,
-        extra_script: Option<&Path>,
-        overlay: &Overlay,
-    ) -> Result<Project, ProjectError> {
-        Self::load_hosted(engine, root, extra_script, overlay, &[])
-    }
-
-    /// [`Project::load_with`], where the embedding program's `hosts` join the namespace as
-    /// fns (a worker's `toolsets:` and `[stabilize]` may name them).
-    ///
-    /// # Errors
-    ///
-    /// Every error found, as [`Project::load`]; a host fn sharing the name of a worker or fn
-    /// (outside `[stabilize]`) is one.
-    pub fn load_hosted(
         engine: &Engine,
         root: &Path,
         extra_script: Option<&Path>,
@@ -299,16 +277,16 @@ impl Project {
                 continue;
             };
             let shown = relative(root, &path);
+            let def = |f: &ScriptFn| Definition {
+                path: shown.clone(),
+                text: text.clone(),
+                span: f.span,
+                kind: "fn",
+            };
             if script::untrusted::is_draft(&text) {
                 match load_draft(&path, &shown, &text) {
                     Ok((ast, f)) => {
-                        let def = Definition {
-                            path: shown.clone(),
-                            text: text.clone(),
-                            span: f.span,
-                            kind: "fn",
-                        };
-                        if claim(&mut defs, &mut errors, &config, &f.name, def) {
+                        if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
                             fns.insert(f.name.clone(), Arc::new(f));
                             drafts.combine(ast.clone_functions_only());
                         }
@@ -325,13 +303,7 @@ impl Project {
                         .unwrap_or_default();
                     let mut names = Vec::new();
                     for f in file_fns {
-                        let def = Definition {
-                            path: shown.clone(),
-                            text: text.clone(),
-                            span: f.span,
-                            kind: "fn",
-                        };
-                        if !claim(&mut defs, &mut errors, &config, &f.name, def) {
+                        if !claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
                             continue;
                         }
                         names.push(f.name.clone());

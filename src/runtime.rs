@@ -212,8 +212,7 @@ impl RuntimeBuilder {
                 )
             };
             let none = Overlay::new();
-            let loaded =
-                Project::load_hosted(&engine, &settings.root, entry.as_deref(), &none, &hosts);
+            let loaded = Project::load(&engine, &settings.root, entry.as_deref(), &none, &hosts);
             let project = loaded.unwrap_or_else(|e| {
                 failure = Some(e);
                 Project::empty(&settings.root)
@@ -499,7 +498,7 @@ impl Runtime {
 
     fn load_with_hosts(&self, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
         let root = &self.settings.root;
-        Project::load_hosted(&self.rhai.engine, root, None, &Overlay::new(), hosts)
+        Project::load(&self.rhai.engine, root, None, &Overlay::new(), hosts)
     }
 
     /// Add (or replace) the host fn `f` and reload the project with it: it is callable at

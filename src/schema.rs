@@ -98,21 +98,9 @@ fn path_prefix(path: &[String]) -> String {
 ///
 /// # Errors
 ///
-/// A readable message (with a "did you mean" where one fits) for unknown type names and values
-/// that are neither a type name, a list of one type, nor a map.
-pub fn expand(v: &Value) -> Result<Value, String> {
-    expand_detailed(v).map_err(|e| match &e.help {
-        Some(help) => format!("{e}; {help}"),
-        None => e.to_string(),
-    })
-}
-
-/// [`expand`] with the error's path and hint kept apart, for callers that locate errors.
-///
-/// # Errors
-///
-/// See [`expand`].
-pub fn expand_detailed(v: &Value) -> Result<Value, ExpandError> {
+/// An [`ExpandError`] (its path, and a "did you mean" where one fits) for unknown type names
+/// and values that are neither a type name, a list of one type, nor a map.
+pub fn expand(v: &Value) -> Result<Value, ExpandError> {
     let mut path = Vec::new();
     match v {
         Value::String(s) => {

@@ -11,41 +11,7 @@ pub use crate::log::aggregate::{input_key_text, output_key, output_key_text};
 use crate::trace::read::CallRecord;
 
 /// The figures of one name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub name: String,
-    /// `neural`, `symbolic` or `builtin`.
-    pub kind: String,
-    pub calls: usize,
-    pub errors: usize,
-    pub tokens_in: u64,
-    pub tokens_out: u64,
-    pub p50_ms: f64,
-    pub p90_ms: f64,
-    pub max_ms: f64,
-    /// Distinct inputs among successful calls.
-    pub distinct_inputs: usize,
-    /// Inputs seen more than once (successful calls only).
-    pub repeated_inputs: usize,
-    /// The most distinct outputs any one input produced.
-    pub max_outputs_per_input: usize,
-}
-
-impl Row {
-    /// Errors as a share of calls, 0 to 1.
-    pub fn error_rate(&self) -> f64 {
-        if self.calls == 0 {
-            0.0
-        } else {
-            self.errors as f64 / self.calls as f64
-        }
-    }
-
-    /// A worker whose equal inputs always gave the same output (seen at least twice).
-    pub fn is_candidate(&self) -> bool {
-        self.kind == "neural" && self.repeated_inputs > 0 && self.max_outputs_per_input == 1
-    }
-}
+pub use crate::log::aggregate::NameFigures as Row;
 
 /// Canonical text of an input (a lone value and `{input: v}` are the same input).
 pub fn input_key(input: &Value) -> String {
@@ -173,23 +139,12 @@ pub fn from_log(
 }
 
 /// The rows of the aggregates' figures, sorted as [`from_calls`] sorts them.
-fn from_figures(figures: Vec<crate::log::aggregate::NameFigures>) -> Vec<Row> {
-    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+fn from_figures(figures: Vec<Row>) -> Vec<Row> {
     let mut out: Vec<Row> = figures
         .into_iter()
         .map(|f| Row {
-            name: f.name,
             kind: trace_kind(&f.kind),
-            calls: size(f.calls),
-            errors: size(f.errors),
-            tokens_in: f.tokens_in,
-            tokens_out: f.tokens_out,
-            p50_ms: f.p50_ms,
-            p90_ms: f.p90_ms,
-            max_ms: f.max_ms,
-            distinct_inputs: size(f.distinct_inputs),
-            repeated_inputs: size(f.repeated_inputs),
-            max_outputs_per_input: size(f.max_outputs_per_input),
+            ..f
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
@@ -236,17 +191,10 @@ pub fn from_calls(
             tally.errors += 1;
             continue;
         }
-        let input = r
-            .get_ref(2)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .unwrap_or("null");
-        let output = r.get_ref(3)?.as_str().unwrap_or("null");
         // A value too long to log equals nothing: it says nothing of consistency.
-        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
+        let Some((input, output)) = crate::log::logged_pair(r, 2)? else {
             continue;
-        }
+        };
         let input = input_key_text(input);
         let output = output_key_text(output);
         let entry = match tally.seen.get_mut(input.as_ref()) {

@@ -12,7 +12,7 @@ pub mod otel;
 pub mod read;
 
 pub use fanout::Fanout;
-pub use jsonl::{FORMAT_VERSION, JsonlObserver, decided_by, decision};
+pub use jsonl::{FORMAT_VERSION, JsonlObserver, decision};
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::approval::{Outcome, Verdict};
+use crate::approval::Verdict;
 use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
@@ -142,13 +142,12 @@ pub struct SwitchServed<'a> {
 
 /// Receives runtime events. Implementations must be cheap when they do nothing.
 ///
-/// Methods other than the first three have defaults, so an observer only implements what it
+/// Methods other than the first two have defaults, so an observer only implements what it
 /// shows.
 pub trait Observer: Send + Sync {
     /// A call started; returns an id passed back to [`Observer::call_end`].
     fn call_start(&self, start: &CallStart) -> u64;
     fn call_end(&self, id: u64, end: &CallEnd);
-    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict);
     /// Whether events are wanted at all; callers skip building costly event data when not.
     fn enabled(&self) -> bool {
         true
@@ -158,10 +157,8 @@ pub trait Observer: Send + Sync {
     fn wants(&self, _kind: Kind) -> bool {
         self.enabled()
     }
-    /// An approval decision with its context (defaults to [`Observer::approval`]).
-    fn approval_event(&self, event: &ApprovalEvent) {
-        self.approval(event.depth, event.tool, event.verdict);
-    }
+    /// An approval decision with its context.
+    fn approval_event(&self, _event: &ApprovalEvent) {}
     /// A model asked for a tool call.
     fn tool_call(&self, _event: &ToolCallEvent) {}
     /// A model request is sent; returns an id passed back to [`Observer::model_response`].
@@ -187,7 +184,6 @@ impl Observer for Silent {
         0
     }
     fn call_end(&self, _: u64, _: &CallEnd) {}
-    fn approval(&self, _: u32, _: &str, _: &Verdict) {}
     fn enabled(&self) -> bool {
         false
     }
@@ -259,13 +255,13 @@ impl<W: Write + Send> Observer for Tree<W> {
         }
     }
 
-    fn approval(&self, depth: u32, tool: &str, v: &Verdict) {
-        let what = match &v.outcome {
-            Outcome::Approved => "approved".to_string(),
-            Outcome::Denied(r) => format!("denied: {r}"),
-            Outcome::Abort => "aborted".to_string(),
+    fn approval_event(&self, e: &ApprovalEvent) {
+        let what = match decision(e.verdict) {
+            (what, Some(reason)) => format!("{what}: {reason}"),
+            (what, None) => what.to_string(),
         };
-        self.line(depth, &format!("? {tool} {what} (by {})", v.decided_by));
+        let by = e.verdict.decided_by;
+        self.line(e.depth, &format!("? {} {what} (by {by})", e.tool));
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {
@@ -445,9 +441,9 @@ impl Observer for Toggle {
             self.inner.call_end(id, end);
         }
     }
-    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
+    fn approval_event(&self, event: &ApprovalEvent) {
         if self.is_on() {
-            self.inner.approval(depth, tool, verdict);
+            self.inner.approval_event(event);
         }
     }
 }

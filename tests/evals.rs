@@ -463,7 +463,9 @@ fn examples_are_cases_too_and_the_test_model_runs_offline() {
 /// Log calls of `name` with these (input, output) pairs, as the run log of a run would.
 fn log_calls(dir: &std::path::Path, name: &str, calls: &[(Value, Value)]) {
     use llm_do::trace::{CallEnd, CallStart, Kind, Observer};
-    let log = llm_do::log::RunLog::start(&llm_do::log::path_in(dir), "llm-do run", None).unwrap();
+    let log =
+        llm_do::log::RunLog::start(&llm_do::log::path_in(dir), "llm-do run", Default::default())
+            .unwrap();
     for (input, output) in calls {
         let id = log.call_start(&CallStart {
             depth: 0,

@@ -127,6 +127,20 @@ fn a_bad_time_is_a_usage_error() {
     out.status(2);
 }
 
+/// A second name after `logs NAME` is refused, with the usage (not a filter silently dropped).
+#[test]
+fn a_second_name_is_a_usage_error() {
+    let t = project();
+    greet_days_ago(&t, &["Ada"], 0);
+    let out = t.run_with(&["logs", "greeter", "extra"]);
+    out.status(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: unexpected `extra` after `logs greeter`\n  hint: usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`\n"
+    );
+}
+
 #[test]
 fn query_searches_inputs_and_outputs_and_catches_up() {
     let t = project();

@@ -12,8 +12,7 @@ fn one_command(handle: &tokio::runtime::Handle, root: &std::path::Path, n: i64) 
     let mut settings = llm_do::settings::Settings::new(root.to_path_buf());
     settings.quiet = true;
     let path = llm_do::log::path_in(root);
-    let log =
-        Arc::new(RunLog::start_with(&path, &format!("run {n}"), Retention::default()).unwrap());
+    let log = Arc::new(RunLog::start(&path, &format!("run {n}"), Retention::default()).unwrap());
     let _entered = handle.enter();
     let rt = Runtime::builder(settings, handle.clone(), Arc::new(llm_do::trace::Silent))
         .run_log(Some(log))

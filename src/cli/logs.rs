@@ -60,13 +60,13 @@ impl Query {
                 text,
                 scope,
             }),
-            (name, Some(extra)) => Err(Error::Usage {
-                message: format!(
-                    "unexpected `{extra}` after `logs {}`",
-                    name.unwrap_or_default()
-                ),
-                help: Some("usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`".into()),
-            }),
+            (name, Some(extra)) => {
+                let name = name.unwrap_or_default();
+                Err(
+                    Error::usage(format!("unexpected `{extra}` after `logs {name}`"))
+                        .with_help("usage: `llm-do logs [NAME]` or `llm-do logs show RUN:ID`"),
+                )
+            }
         }
     }
 }
@@ -101,23 +101,10 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
                 unknown_name(&conn, name)?;
             }
-            if settings.json {
-                return out_line(&json_text(&rows));
-            }
-            for row in &rows {
-                out_line(&escape(&summary(row), Escaped::Text))?;
-            }
-            Ok(())
+            print_rows(settings.json, &rows, summary)
         }
         Query::Runs { limit, window } => {
-            let runs = log::runs(&conn, &window, limit)?;
-            if settings.json {
-                return out_line(&json_text(&runs));
-            }
-            for r in &runs {
-                out_line(&escape(&run_line(r), Escaped::Text))?;
-            }
-            Ok(())
+            print_rows(settings.json, &log::runs(&conn, &window, limit)?, run_line)
         }
         Query::Show(id) => {
             let (run, n) = id.split_once(':').ok_or_else(|| {
@@ -143,6 +130,19 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             out(&format!("{}\n", json_text(&shown)))
         }
     }
+}
+
+/// `rows` as pretty JSON (`--json`), else one line each, terminal controls escaped.
+fn print_rows<T: serde::Serialize>(
+    json: bool,
+    rows: &[T],
+    line: fn(&T) -> String,
+) -> Result<(), Error> {
+    if json {
+        return out_line(&json_text(&rows));
+    }
+    rows.iter()
+        .try_for_each(|r| out_line(&escape(&line(r), Escaped::Text)))
 }
 
 /// `value` as pretty JSON with every terminal control escaped (JSON escapes C0 controls
@@ -204,29 +204,37 @@ fn summary(row: &CallRow) -> String {
     )
 }
 
+/// How a run ended, as the log says it (`unfinished`: killed, or still going).
+pub(super) fn status_of(r: &log::RunSummary) -> &str {
+    r.status.as_deref().unwrap_or("unfinished")
+}
+
+/// How long a run took (`1.234 s`), `-` until it ended.
+pub(super) fn took(r: &log::RunSummary) -> String {
+    let (end, start) = (
+        r.ended.as_deref().and_then(log::seconds_of),
+        log::seconds_of(&r.started),
+    );
+    end.zip(start).map_or_else(
+        || "-".into(),
+        |(end, start)| format!("{:.3} s", (end - start).max(0.0)),
+    )
+}
+
 /// One line per run: when, id, how it ended, how long it took, calls logged, command.
 fn run_line(r: &log::RunSummary) -> String {
-    let status = r.status.as_deref().unwrap_or("unfinished");
-    let took = r
-        .ended
-        .as_deref()
-        .and_then(log::seconds_of)
-        .zip(log::seconds_of(&r.started))
-        .map(|(end, start)| format!("{:.3} s", (end - start).max(0.0)))
-        .unwrap_or_else(|| "-".into());
     let dropped = if r.calls_dropped > 0 {
         format!(" (+{} not logged)", r.calls_dropped)
     } else {
         String::new()
     };
-    let calls = if r.calls == 1 { "call" } else { "calls" };
     format!(
-        "{}  {}  {:<10} {:>9}  {} {calls}{dropped}  {}",
+        "{}  {}  {:<10} {:>9}  {}{dropped}  {}",
         r.started.get(..19).unwrap_or(&r.started),
         short_run(&r.id),
-        status,
-        took,
-        r.calls,
+        status_of(r),
+        took(r),
+        crate::output::count(u64::try_from(r.calls).unwrap_or(0), "call"),
         crate::output::clip(&r.command, 80)
     )
 }

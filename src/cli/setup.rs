@@ -130,7 +130,7 @@ pub fn runtime_logged_as(
     let otel = otel_observer(settings, entry)?;
     let run_log = if settings.log {
         let path = crate::log::path_in(&settings.root);
-        let log = RunLog::start_with(
+        let log = RunLog::start(
             &path,
             command,
             crate::log::Retention {
@@ -232,8 +232,8 @@ pub fn cassette(
 /// waits for its last write) and write a recorded cassette.
 pub fn finish(rt: &Runtime, trace: Option<&Path>, ok: bool) -> Result<(), Error> {
     if !rt.settings.quiet && std::io::stderr().is_terminal() {
-        if let Some(line) = spent_line(&rt.run.budget.spent()) {
-            crate::report::note(&line);
+        if let Some(figures) = spent_figures(&rt.run.budget.spent()) {
+            crate::report::note(&format!("llm-do: {figures}"));
         }
     }
     finish_unsummarized(rt, trace, ok)
@@ -287,12 +287,9 @@ fn finish_closing(
         false => crate::log::RunStatus::Error,
     };
     let closing = rt.run_log().and_then(|log| log.close_as(status));
-    let flushed = rt.observer.flush().map_err(|e| Error::Failed {
-        message: format!(
-            "cannot write trace `{}`: {e}",
-            trace.map(|p| p.display().to_string()).unwrap_or_default()
-        ),
-        help: None,
+    let flushed = rt.observer.flush().map_err(|e| {
+        let trace = trace.map(|p| p.display().to_string()).unwrap_or_default();
+        Error::failed(format!("cannot write trace `{trace}`: {e}"))
     });
     let saved = rt.cassette().map_or(Ok(()), |c| {
         c.save().map_err(|e| Error::failed(e.to_string()))
@@ -300,12 +297,8 @@ fn finish_closing(
     (closing, saved.and(flushed))
 }
 
-/// The one-line summary of a run's model use (DESIGN §15), when it used a model.
-pub fn spent_line(spent: &crate::runtime::budget::Spent) -> Option<String> {
-    spent_figures(spent).map(|figures| format!("llm-do: {figures}"))
-}
-
-/// What a run spent on models (worker runs, requests, tokens, cost), when it used a model.
+/// What a run spent on models (worker runs, requests, tokens, cost), when it used a model:
+/// the one-line summary of a run (DESIGN §15) after `llm-do: `.
 pub fn spent_figures(spent: &crate::runtime::budget::Spent) -> Option<String> {
     if spent.requests == 0 {
         return None;

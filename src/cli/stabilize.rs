@@ -333,7 +333,7 @@ fn write(paths: &Paths, path: &Path, text: &str) -> Result<(), Error> {
 /// The project must load with `overlay`'s changes, or nothing is written.
 fn still_loads(rt: &Runtime, overlay: &Overlay) -> Result<Project, Error> {
     let root = &rt.project().root;
-    Project::load_with(&rt.rhai.engine, root, None, overlay).map_err(|e| {
+    Project::load(&rt.rhai.engine, root, None, overlay, &[]).map_err(|e| {
         Error::failed(format!(
             "the project would no longer load: {}; nothing written",
             problems(&e).join("; ")

@@ -132,53 +132,29 @@ pub fn from_calls(
     filter: &crate::log::CallFilter,
 ) -> Result<Vec<Entry>, crate::log::LogError> {
     let (clause, values) = filter.clause();
-    let clause = if clause.is_empty() {
-        "WHERE".to_string()
-    } else {
-        format!("{clause} AND")
-    };
     // When the name is a worker's, only the worker's calls count (see [`from_log`]).
+    let of_worker = crate::log::and_term(&clause, "kind = 'worker'");
     let has_worker = conn
-        .prepare(&format!(
-            "SELECT 1 FROM calls {clause} kind = 'worker' LIMIT 1"
-        ))?
+        .prepare(&format!("SELECT 1 FROM calls {of_worker} LIMIT 1"))?
         .exists(rusqlite::params_from_iter(values.iter()))?;
-    let clause = if has_worker {
-        format!("{clause} kind = 'worker' AND")
-    } else {
-        clause
-    };
+    let clause = if has_worker { of_worker } else { clause };
+    let clause = crate::log::and_term(&clause, "error IS NULL AND output IS NOT NULL");
     let mut stmt = conn.prepare(&format!(
-        "SELECT input, output FROM calls {clause} error IS NULL AND output IS NOT NULL
-         ORDER BY time, run, id"
+        "SELECT input, output FROM calls {clause} ORDER BY time, run, id"
     ))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     let mut c = Collector::default();
     while let Some(r) = rows.next()? {
-        let input = r
-            .get_ref(0)?
-            .as_str_or_null()
-            .ok()
-            .flatten()
-            .unwrap_or("null");
-        let output = r.get_ref(1)?.as_str().unwrap_or("null");
-        // A value too long to log is known only by its marker: no case can be made of it.
-        if crate::log::is_truncated_text(input) || crate::log::is_truncated_text(output) {
-            continue;
+        if let Some((input, output)) = crate::log::logged_pair(r, 0)? {
+            c.push(input, output);
         }
-        c.push(input, output);
     }
     Ok(c.finish())
 }
 
 /// The JSONL text of `entries`.
 pub fn jsonl(entries: &[Entry]) -> String {
-    let mut text = String::new();
-    for e in entries {
-        text.push_str(&e.to_case());
-        text.push('\n');
-    }
-    text
+    entries.iter().map(|e| e.to_case() + "\n").collect()
 }
 
 #[cfg(test)]
@@ -280,7 +256,7 @@ mod tests {
         use crate::trace::{CallEnd, CallStart, Kind, Observer};
         let marker = json!({"llm_do_truncated": {"bytes": 9, "head": "x"}});
         for r in 0..runs {
-            let log = crate::log::RunLog::start_with(path, "llm-do run t", retention).unwrap();
+            let log = crate::log::RunLog::start(path, "llm-do run t", retention).unwrap();
             for i in 0..40_u32 {
                 let (kind, name) = match i % 5 {
                     0 => (Kind::Symbolic, "w"),

@@ -479,23 +479,43 @@ fn when_current<T>(
     }
 }
 
-/// The figures of one (name, kind) over the whole log, as `stats` shows them.
+/// The figures of one (name, kind), as `stats` shows them (`stats::Row`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameFigures {
     pub name: String,
-    /// As the log writes it (`worker`, `fn`, ...).
+    /// `neural`, `symbolic` or `builtin` (in [`name_figures`], as the log writes it: `worker`,
+    /// `fn`, ...).
     pub kind: String,
-    pub calls: u64,
-    pub errors: u64,
+    pub calls: usize,
+    pub errors: usize,
     pub tokens_in: u64,
     pub tokens_out: u64,
     /// Nearest-rank percentiles and the largest, in ms (a missing latency counts as 0).
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub max_ms: f64,
-    pub distinct_inputs: u64,
-    pub repeated_inputs: u64,
-    pub max_outputs_per_input: u64,
+    /// Distinct inputs among successful calls.
+    pub distinct_inputs: usize,
+    /// Inputs seen more than once (successful calls only).
+    pub repeated_inputs: usize,
+    /// The most distinct outputs any one input produced.
+    pub max_outputs_per_input: usize,
+}
+
+impl NameFigures {
+    /// Errors as a share of calls, 0 to 1.
+    pub fn error_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.calls as f64
+        }
+    }
+
+    /// A worker whose equal inputs always gave the same output (seen at least twice).
+    pub fn is_candidate(&self) -> bool {
+        self.kind == "neural" && self.repeated_inputs > 0 && self.max_outputs_per_input == 1
+    }
 }
 
 /// The 1-based nearest rank of quantile `q` among `n` values (as `stats::percentile`).
@@ -526,52 +546,43 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
             "SELECT ms, calls FROM agg_latency WHERE name = ?1 AND kind = ?2 ORDER BY ms",
         )?;
         let count = |v: i64| u64::try_from(v).unwrap_or(0);
-        let rows = names.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                count(r.get(2)?),
-                count(r.get(3)?),
-                count(r.get(4)?),
-                count(r.get(5)?),
-                (count(r.get(6)?), count(r.get(7)?), count(r.get(8)?)),
-            ))
-        })?;
+        let size = |v: i64| usize::try_from(v).unwrap_or(0);
         let mut out = Vec::new();
-        for row in rows {
-            let (name, kind, calls, errors, tokens_in, tokens_out, consistency) = row?;
+        let mut rows = names.query([])?;
+        while let Some(r) = rows.next()? {
+            let calls: i64 = r.get(2)?;
+            let mut f = NameFigures {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                calls: size(calls),
+                errors: size(r.get(3)?),
+                tokens_in: count(r.get(4)?),
+                tokens_out: count(r.get(5)?),
+                p50_ms: 0.0,
+                p90_ms: 0.0,
+                max_ms: 0.0,
+                distinct_inputs: size(r.get(6)?),
+                repeated_inputs: size(r.get(7)?),
+                max_outputs_per_input: size(r.get(8)?),
+            };
             // Nearest ranks, found in one pass over the distinct latencies.
-            let (r50, r90) = (rank(0.5, calls), rank(0.9, calls));
-            let (mut p50_ms, mut p90_ms, mut max_ms) = (None, None, 0.0);
+            let (r50, r90) = (rank(0.5, count(calls)), rank(0.9, count(calls)));
+            let (mut p50_ms, mut p90_ms) = (None, None);
             let mut seen = 0_u64;
-            let mut rows = latency.query([&name, &kind])?;
-            while let Some(r) = rows.next()? {
-                let ms: f64 = r.get(0)?;
-                seen += u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0);
+            let mut latencies = latency.query([&f.name, &f.kind])?;
+            while let Some(l) = latencies.next()? {
+                let ms: f64 = l.get(0)?;
+                seen += count(l.get(1)?);
                 if seen >= r50 {
                     p50_ms.get_or_insert(ms);
                 }
                 if seen >= r90 {
                     p90_ms.get_or_insert(ms);
                 }
-                max_ms = ms;
+                f.max_ms = ms;
             }
-            let (p50_ms, p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
-            let (distinct_inputs, repeated_inputs, max_outputs_per_input) = consistency;
-            out.push(NameFigures {
-                name,
-                kind,
-                calls,
-                errors,
-                tokens_in,
-                tokens_out,
-                p50_ms,
-                p90_ms,
-                max_ms,
-                distinct_inputs,
-                repeated_inputs,
-                max_outputs_per_input,
-            });
+            (f.p50_ms, f.p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
+            out.push(f);
         }
         Ok(out)
     })

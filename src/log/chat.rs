@@ -111,14 +111,14 @@ pub fn latest(conn: &Connection, worker: &str) -> Result<Option<SavedConversatio
 
 #[cfg(test)]
 mod tests {
-    use super::super::{RunLog, open, path_in};
+    use super::super::{Retention, RunLog, open, path_in};
     use super::*;
 
     #[test]
     fn the_newest_conversation_of_a_worker_is_read_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = path_in(dir.path());
-        let log = RunLog::start(&path, "llm-do chat w", None).unwrap();
+        let log = RunLog::start(&path, "llm-do chat w", Retention::default()).unwrap();
         let first = [Message::user("hi"), Message::assistant("hello")];
         let second = [Message::user("again"), Message::assistant("sure")];
         log.chat_turn("old", "w", TurnPlace { turn: 1, first: 0 }, &first);

@@ -64,23 +64,24 @@ fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// A row of `name, calls, tokens, costed, cost`.
+fn named_sums(r: &rusqlite::Row) -> rusqlite::Result<(String, Sums)> {
+    let sums = Sums {
+        calls: count(r.get(1)?),
+        tokens: count(r.get(2)?),
+        costed: count(r.get(3)?),
+        cost: r.get(4)?,
+    };
+    Ok((r.get(0)?, sums))
+}
+
 /// The sums of `run` per worker name: kept ones, or read from its calls (and kept when the
 /// run has ended, best effort: a busy log is left as it is).
 fn of_run(conn: &Connection, run: &str, ended: bool) -> rusqlite::Result<HashMap<String, Sums>> {
     let mut kept = conn.prepare_cached(
         "SELECT name, calls, tokens, costed, cost FROM run_volumes WHERE run = ?1",
     )?;
-    let rows = kept.query_map([run], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Sums {
-                calls: count(r.get(1)?),
-                tokens: count(r.get(2)?),
-                costed: count(r.get(3)?),
-                cost: r.get(4)?,
-            },
-        ))
-    })?;
+    let rows = kept.query_map([run], named_sums)?;
     let kept: HashMap<String, Sums> = rows.collect::<rusqlite::Result<_>>()?;
     if kept.contains_key("") {
         return Ok(kept.into_iter().filter(|(n, _)| !n.is_empty()).collect());
@@ -90,17 +91,7 @@ fn of_run(conn: &Connection, run: &str, ended: bool) -> rusqlite::Result<HashMap
                 coalesce(sum(cost), 0.0)
          FROM calls WHERE run = ?1 AND kind = 'worker' GROUP BY name",
     )?;
-    let rows = read.query_map([run], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Sums {
-                calls: count(r.get(1)?),
-                tokens: count(r.get(2)?),
-                costed: count(r.get(3)?),
-                cost: r.get(4)?,
-            },
-        ))
-    })?;
+    let rows = read.query_map([run], named_sums)?;
     let sums: HashMap<String, Sums> = rows.collect::<rusqlite::Result<_>>()?;
     if ended {
         remember(conn, run, &sums);
@@ -177,18 +168,7 @@ pub fn per_name(conn: &Connection) -> rusqlite::Result<HashMap<String, Volume>> 
         "SELECT name, sum(calls), sum(tokens), sum(costed), sum(cost) FROM run_volumes
          WHERE name != '' GROUP BY name",
     )?;
-    let rows = kept.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Sums {
-                calls: count(r.get(1)?),
-                tokens: count(r.get(2)?),
-                costed: count(r.get(3)?),
-                cost: r.get(4)?,
-            },
-        ))
-    })?;
-    for row in rows {
+    for row in kept.query_map([], named_sums)? {
         let (name, s) = row?;
         sums.entry(name).or_default().add(&s);
     }

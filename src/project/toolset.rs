@@ -101,7 +101,7 @@ mod tests {
             .iter()
             .map(|(p, t)| (root.join(p), Some(Arc::from(*t))))
             .collect();
-        Project::load_with(&rhai::Engine::new(), root, None, &overlay).expect("project loads")
+        Project::load(&rhai::Engine::new(), root, None, &overlay, &[]).expect("project loads")
     }
 
     fn names(set: Option<Toolset<'_>>) -> Vec<String> {

@@ -3,6 +3,14 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// [`super::expand`] with its error as one line: the message, then `; ` and the hint.
+fn expand(v: &Value) -> Result<Value, String> {
+    super::expand(v).map_err(|e| match &e.help {
+        Some(help) => format!("{e}; {help}"),
+        None => e.to_string(),
+    })
+}
+
 #[test]
 fn expands_flat_shorthand() {
     let got = expand(&json!({"company": "string", "score": "integer?", "tags": "string[]"}));
@@ -80,7 +88,7 @@ fn bare_type_name_is_a_schema_of_that_type() {
 fn unknown_type_suggests_a_name() {
     let err = expand(&json!({"deck": "strng"})).unwrap_err();
     assert_eq!(err, "`deck`: unknown type `strng`; did you mean `string`?");
-    let err = expand_detailed(&json!({"a": {"b": "intger"}})).unwrap_err();
+    let err = super::expand(&json!({"a": {"b": "intger"}})).unwrap_err();
     assert_eq!(err.path, ["a", "b"]);
     assert_eq!(err.message, "unknown type `intger`");
     let err = expand(&json!({"a": "zzz"})).unwrap_err();

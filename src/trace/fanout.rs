@@ -12,7 +12,6 @@ use super::{
     ApprovalEvent, CallEnd, CallStart, ModelRequestEvent, ModelResponseEvent, Observer,
     SwitchServed, ToolCallEvent,
 };
-use crate::approval::Verdict;
 
 /// Forwards every event to each child observer, in order.
 pub struct Fanout {
@@ -90,12 +89,6 @@ impl Observer for Fanout {
         let child_ids = self.close(id);
         for (c, cid) in self.children.iter().zip(child_ids) {
             c.call_end(cid, end);
-        }
-    }
-
-    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
-        for c in &self.children {
-            c.approval(depth, tool, verdict);
         }
     }
 
@@ -177,7 +170,6 @@ mod tests {
         fn call_end(&self, id: u64, _: &CallEnd) {
             self.ended.lock().unwrap().push(id);
         }
-        fn approval(&self, _: u32, _: &str, _: &Verdict) {}
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
     ToolCallEvent,
 };
-use crate::approval::{DecidedBy, Outcome, Verdict};
+use crate::approval::{Outcome, Verdict};
 use crate::model::Usage;
 
 /// Version of the trace format, written as `v` in every event. Bumped only on incompatible
@@ -104,18 +104,6 @@ fn tokens(u: Usage) -> Value {
     t
 }
 
-/// `decided_by` as written in traces: `flag`, `policy`, `rule`, `default`, `user`, `session`.
-pub fn decided_by(d: DecidedBy) -> &'static str {
-    match d {
-        DecidedBy::Flag => "flag",
-        DecidedBy::Policy => "policy",
-        DecidedBy::Rule(_) => "rule",
-        DecidedBy::Default => "default",
-        DecidedBy::User => "user",
-        DecidedBy::Session => "session",
-    }
-}
-
 /// How a verdict is recorded: `approved`, `denied` (with its reason) or `aborted`.
 pub fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
     match &v.outcome {
@@ -164,16 +152,6 @@ impl Observer for JsonlObserver {
         self.emit(&m);
     }
 
-    fn approval(&self, depth: u32, tool: &str, verdict: &Verdict) {
-        self.approval_event(&ApprovalEvent {
-            depth,
-            parent: None,
-            tool,
-            input: &Value::Null,
-            verdict,
-        });
-    }
-
     fn approval_event(&self, e: &ApprovalEvent) {
         let mut m = head("approval", self.id(), e.parent, e.depth);
         m.insert("name".into(), json!(e.tool));
@@ -183,7 +161,7 @@ impl Observer for JsonlObserver {
         if let Some(r) = reason {
             m.insert("reason".into(), json!(r));
         }
-        m.insert("decided_by".into(), json!(decided_by(e.verdict.decided_by)));
+        m.insert("decided_by".into(), json!(e.verdict.decided_by.as_str()));
         if let Some(i) = e.verdict.decided_by.rule() {
             m.insert("rule".into(), json!(i));
         }
@@ -253,6 +231,7 @@ impl Observer for JsonlObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::approval::DecidedBy;
     use std::sync::Arc;
 
     /// A shared buffer to read back what was written.

@@ -36,7 +36,6 @@ use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
     SwitchServed,
 };
-use crate::approval::Verdict;
 use crate::model::Usage;
 use crate::settings::OtelSettings;
 
@@ -389,14 +388,12 @@ impl Observer for OtelObserver {
         span.end();
     }
 
-    fn approval(&self, _: u32, _: &str, _: &Verdict) {}
-
     fn approval_event(&self, e: &ApprovalEvent) {
         let (decision, reason) = super::decision(e.verdict);
         let mut attrs = vec![
             KeyValue::new(attr::TOOL, e.tool.to_owned()),
             KeyValue::new(attr::DECISION, decision),
-            KeyValue::new(attr::DECIDED_BY, super::decided_by(e.verdict.decided_by)),
+            KeyValue::new(attr::DECIDED_BY, e.verdict.decided_by.as_str()),
         ];
         if let Some(reason) = reason {
             attrs.push(KeyValue::new(attr::REASON, reason.to_owned()));

@@ -294,7 +294,7 @@ impl<'a> Fields<'a> {
         let Some(raw) = self.json(key)? else {
             return Ok(None);
         };
-        let expanded = schema::expand_detailed(&raw).map_err(|e| {
+        let expanded = schema::expand(&raw).map_err(|e| {
             let region = self.value_span(key);
             let span = e
                 .path

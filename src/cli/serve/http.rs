@@ -93,15 +93,25 @@ async fn watch_disconnect(
         req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
     if !in_session {
         let response = service.call(req).await?;
-        return Ok(response.map(|body| Watched::new(body.boxed_unsync(), None)));
+        return Ok(response.map(|body| Watched {
+            body: body.boxed_unsync(),
+            on_drop: None,
+        }));
     }
     let headers = req.headers().clone();
     let (parts, body) = req.into_parts();
+    // The request body keeps its first [`ID_WINDOW`] bytes as rmcp reads it.
     let start = Arc::new(Mutex::new(Vec::new()));
-    let body = Kept {
-        body,
-        start: start.clone(),
-    };
+    let kept = start.clone();
+    let body = body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref()
+            && let Ok(mut start) = kept.lock()
+        {
+            let room = ID_WINDOW.saturating_sub(start.len()).min(data.len());
+            start.extend_from_slice(&data[..room]);
+        }
+        frame
+    });
     let response = service
         .call(Request::from_parts(parts, body.boxed_unsync()))
         .await?;
@@ -124,53 +134,16 @@ async fn watch_disconnect(
             let _ = service.call(req).await;
         });
     });
-    Ok(response.map(|body| Watched::new(body.boxed_unsync(), Some(on_drop))))
-}
-
-/// A request body that keeps its first [`ID_WINDOW`] bytes as rmcp reads it.
-struct Kept {
-    body: Incoming,
-    start: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Body for Kept {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-            && let Ok(mut start) = self.start.lock()
-        {
-            let room = ID_WINDOW.saturating_sub(start.len()).min(data.len());
-            start.extend_from_slice(&data[..room]);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
+    Ok(response.map(|body| Watched {
+        body: body.boxed_unsync(),
+        on_drop: Some(on_drop),
+    }))
 }
 
 /// A response body that runs `on_drop` when it is dropped before its end.
 struct Watched {
     body: BoxBody,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl Watched {
-    fn new(body: BoxBody, on_drop: Option<Box<dyn FnOnce() + Send>>) -> Self {
-        Self { body, on_drop }
-    }
 }
 
 impl Body for Watched {

@@ -340,8 +340,6 @@ impl Observer for Progress {
         }
     }
 
-    fn approval(&self, _: u32, _: &str, _: &crate::approval::Verdict) {}
-
     fn model_response(&self, _: u64, event: &ModelResponseEvent) {
         self.send(format!(
             "`{}` got an answer from `{}`",

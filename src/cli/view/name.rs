@@ -99,18 +99,11 @@ fn figures_table(rows: &[crate::stats::Row]) -> String {
          <th>p90</th><th>tokens</th><th>distinct outputs per input</th></tr>",
     );
     for r in rows {
-        let per_input = super::pages::per_input(r);
+        let (cells, per_input) = (super::pages::figure_cells(r), super::pages::per_input(r));
         let _ = write!(
             html,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td>\
-             <td class=\"n\">{:.1} ms</td><td class=\"n\">{:.1} ms</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{per_input}</td></tr>",
-            esc(&r.kind),
-            r.calls,
-            r.error_rate() * 100.0,
-            r.p50_ms,
-            r.p90_ms,
-            r.tokens_in + r.tokens_out,
+            "<tr><td>{}</td>{cells}<td class=\"n\">{per_input}</td></tr>",
+            esc(&r.kind)
         );
     }
     html.push_str("</table>");

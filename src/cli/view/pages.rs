@@ -10,6 +10,7 @@ use std::path::Path;
 use hyper::StatusCode;
 use rusqlite::Connection;
 
+use crate::cli::logs::{status_of, took};
 use crate::log::{self, CallFilter, CallRow, Window};
 
 /// A drawn page and the status it is answered with.
@@ -171,26 +172,8 @@ pub(super) fn since_form(path: &str, ask: &Ask) -> String {
     )
 }
 
-/// The seconds between two log times, when both read.
-fn seconds_between(start: &str, end: &str) -> Option<f64> {
-    Some((log::seconds_of(end)? - log::seconds_of(start)?).max(0.0))
-}
-
 pub(super) fn dollars(cost: Option<f64>) -> String {
     cost.map_or_else(|| "-".into(), crate::model::prices::dollars)
-}
-
-/// How a run ended, as the log says it (`unfinished`: killed, or still going).
-fn status_of(r: &log::RunSummary) -> &str {
-    r.status.as_deref().unwrap_or("unfinished")
-}
-
-/// How long a run took, when it ended.
-fn took(r: &log::RunSummary) -> String {
-    r.ended
-        .as_deref()
-        .and_then(|end| seconds_between(&r.started, end))
-        .map_or_else(|| "-".into(), |s| format!("{s:.3} s"))
 }
 
 /// A run's page starts with its command line, how it ended, when and for how long.
@@ -513,18 +496,12 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         let per_input = per_input(r);
         let _ = write!(
             body,
-            "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{:.1}%</td><td class=\"n\">{:.1} ms</td><td class=\"n\">{:.1} ms</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{cost}</td><td class=\"n\">{per_input}</td>\
-             <td>{switch}</td></tr>",
+            "<tr class=\"name\"><td><b><a href=\"{}\">{}</a></b>{badge}</td><td>{}</td>{}\
+             <td class=\"n\">{cost}</td><td class=\"n\">{per_input}</td><td>{switch}</td></tr>",
             link(&format!("/name/{}", url_part(&r.name)), ask, true),
             esc(&r.name),
             esc(&r.kind),
-            r.calls,
-            r.error_rate() * 100.0,
-            r.p50_ms,
-            r.p90_ms,
-            r.tokens_in + r.tokens_out,
+            figure_cells(r),
         );
     }
     body.push_str("</table>");
@@ -532,6 +509,19 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
 }
 
 /// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
+/// The `stats` figures of a row as table cells: calls, errors, p50, p90 and tokens.
+pub(super) fn figure_cells(r: &crate::stats::Row) -> String {
+    format!(
+        "<td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{:.1} ms</td>\
+         <td class=\"n\">{:.1} ms</td><td class=\"n\">{}</td>",
+        r.calls,
+        r.error_rate() * 100.0,
+        r.p50_ms,
+        r.p90_ms,
+        r.tokens_in + r.tokens_out,
+    )
+}
+
 pub(super) fn per_input(r: &crate::stats::Row) -> String {
     if r.distinct_inputs > 0 {
         format!(
