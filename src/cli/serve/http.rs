@@ -87,7 +87,10 @@ async fn watch_disconnect(
         if response.status() == hyper::StatusCode::ACCEPTED {
             *response.status_mut() = hyper::StatusCode::NO_CONTENT;
         }
-        return Ok(response.map(|body| Watched::new(body.boxed_unsync(), None)));
+        return Ok(response.map(|body| Watched {
+            body: body.boxed_unsync(),
+            on_drop: None,
+        }));
     }
     let in_session =
         req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
