@@ -816,47 +816,26 @@ async fn over_http_a_client_that_goes_away_cancels_its_call() {
         "/// Mark the start, then wait a minute.\nfn wait() { write_text(\"started\", \"1\"); sleep(60000); \"done\" }\n",
     );
     let (mut child, url) = serve_http_with(&t, &[]);
-    let http = reqwest::Client::new();
-    let post = |body: &str, session: Option<&str>| {
-        let mut req = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(body.to_string());
-        if let Some(session) = session {
-            req = req.header("mcp-session-id", session);
-        }
-        req.send()
-    };
-    let init = post(
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
-        None,
-    )
-    .await
-    .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    init.text().await.unwrap();
-    let initialized = post(
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-        Some(&session),
-    )
-    .await
-    .unwrap();
+    let client = RawHttp::new(&url);
+    let session = client.initialize().await;
+    let initialized = client
+        .post(
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            Some(&session),
+        )
+        .await;
     assert_eq!(initialized.status(), 202);
-    let call = post(
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
-        Some(&session),
-    )
-    .await
-    .unwrap();
+    let call = client
+        .post(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"wait","arguments":{}}}"#,
+            Some(&session),
+        )
+        .await;
     let started = t.path().join("started");
     wait_for("the call to start", || started.exists()).await;
     // The client goes away: its response (and with it the connection) is dropped.
     drop(call);
-    drop(http);
+    drop(client);
     let mut line = String::new();
     wait_for("the run to end", || {
         let runs = t.run_with(&["logs", "--runs"]);
@@ -930,37 +909,69 @@ fn a_stdio_client_that_goes_away_leaves_no_process_behind() {
 async fn over_http_ending_a_session_answers_204_and_ends_it() {
     let t = project();
     let (mut child, url) = serve_http(&t);
-    let http = reqwest::Client::new();
-    let init = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#)
-        .send()
-        .await
-        .unwrap();
-    let session = init.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    init.text().await.unwrap();
-    let ended = http
+    let client = RawHttp::new(&url);
+    let session = client.initialize().await;
+    let ended = client
+        .http
         .delete(&url)
         .header("mcp-session-id", &session)
         .send()
         .await
         .unwrap();
     assert_eq!(ended.status(), 204);
-    let after = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", &session)
-        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
-        .send()
-        .await
-        .unwrap();
+    let after = client
+        .post(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+            Some(&session),
+        )
+        .await;
     assert_eq!(after.status(), 404);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// A client of `mcp serve --http` speaking raw JSON-RPC over HTTP, for what an SDK client
+/// does not do (going away mid-call, ending its session).
+struct RawHttp {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl RawHttp {
+    fn new(url: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: url.to_string(),
+        }
+    }
+
+    /// POST `body`, in `session` when given.
+    async fn post(&self, body: &str, session: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(session) = session {
+            req = req.header("mcp-session-id", session);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Shake hands as the client `raw`; the session id.
+    async fn initialize(&self) -> String {
+        let init = self
+            .post(
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+                None,
+            )
+            .await;
+        let session = init.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        init.text().await.unwrap();
+        session
+    }
 }
