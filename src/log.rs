@@ -826,16 +826,7 @@ fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
             "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
             [&cutoff],
         )?;
-        delete_doomed(
-            conn,
-            &[
-                "calls",
-                "approvals",
-                "chat_messages",
-                "run_counts",
-                "run_volumes",
-            ],
-        )
+        delete_doomed(conn)
     })();
     finish_tx(conn, done)
 }
@@ -858,15 +849,26 @@ fn doom(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Delete the runs in `doomed` with their rows in `tables`, and rebuild the aggregates of the
-/// names that lost calls (inside the caller's transaction).
-fn delete_doomed(conn: &Connection, tables: &[&str]) -> Result<(), LogError> {
+/// The tables holding rows of a run (a `run` column): pruning deletes a run from all of them,
+/// so a run goes whole, whichever retention deletes it.
+const RUN_TABLES: &[&str] = &[
+    "calls",
+    "approvals",
+    "chat_messages",
+    "switch_events",
+    "run_counts",
+    "run_volumes",
+];
+
+/// Delete the runs in `doomed` with their rows in every [`RUN_TABLES`] table, and rebuild the
+/// aggregates of the names that lost calls (inside the caller's transaction).
+fn delete_doomed(conn: &Connection) -> Result<(), LogError> {
     let touched = aggregate::touched_by(conn, "SELECT id FROM doomed")?;
     if !touched.is_empty() {
         // The names not rebuilt keep what they have: calls not folded in yet are, first.
         aggregate::catch_up(conn)?;
     }
-    for table in tables {
+    for table in RUN_TABLES {
         conn.execute(
             &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
             [],
@@ -1316,17 +1318,7 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
                  WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
                 params![recent, take],
             )?;
-            delete_doomed(
-                conn,
-                &[
-                    "calls",
-                    "approvals",
-                    "chat_messages",
-                    "switch_events",
-                    "run_counts",
-                    "run_volumes",
-                ],
-            )
+            delete_doomed(conn)
         })();
         finish_tx(conn, done)?;
         if n == 0 {

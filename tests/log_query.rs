@@ -280,3 +280,52 @@ fn a_schema_3_log_is_migrated_and_read() {
         .unwrap();
     assert_eq!(run, (1, 7));
 }
+
+/// `[log] retain_days` deletes an old run whole: its switch events go with its calls (they
+/// stayed behind, so a switch's agreement still counted runs the log no longer had).
+#[test]
+fn retention_by_age_deletes_a_runs_switch_events_too() {
+    let t = Test::new()
+        .config("[stabilize]\ngreeter = \"shadow\"\n")
+        .worker("greeter", "---\nmodel: test\n---\nGreet.\n")
+        .script(
+            "greeter",
+            "/// Greet.\nfn greeter(input) { `test reply: ${input}` }\n",
+        );
+    t.run_with(&["run", "greeter", "Old Ada"]).status(0);
+    let conn = db(&t);
+    let events = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM switch_events", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(events(&conn), 1);
+    for (table, column) in [
+        ("calls", "time"),
+        ("runs", "started"),
+        ("switch_events", "time"),
+    ] {
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET {column} = strftime('%Y-%m-%dT%H:%M:%fZ', {column}, '-10 days')"
+            ),
+            [],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    std::fs::write(
+        t.path().join("llm-do.toml"),
+        "[stabilize]\ngreeter = \"shadow\"\n\n[log]\nretain_days = 7\n",
+    )
+    .unwrap();
+    t.run_with(&["run", "greeter", "New Grace"]).status(0);
+    let conn = db(&t);
+    let runs: i64 = conn
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((runs, events(&conn)), (1, 1));
+    let input: String = conn
+        .query_row("SELECT input FROM switch_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(input, r#""New Grace""#);
+}
