@@ -1339,6 +1339,14 @@ fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
     Ok(())
 }
 
+/// A fresh run log in a temporary folder (for the tests of the log's modules).
+#[cfg(test)]
+pub(crate) fn temp_log() -> (tempfile::TempDir, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open(&dir.path().join(".llm-do/log.db")).unwrap();
+    (dir, conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,9 +109,7 @@ impl Changes {
         changed.dedup();
         Some(changed)
     }
-}
 
-impl Changes {
     /// Add the project files `event` touched to `changed`. A project folder (`workers/`,
     /// `scripts/`) created under the root is watched from now on, and the project files
     /// already in it count as changed: they may have been written before its watch began.

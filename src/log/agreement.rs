@@ -226,12 +226,7 @@ pub fn disputes(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn log() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::log::open(&dir.path().join(".llm-do/log.db")).unwrap();
-        (dir, conn)
-    }
+    use crate::log::temp_log as log;
 
     fn event(conn: &Connection, run: &str, time: &str, deferred: bool, agreed: Option<bool>) {
         conn.execute(

@@ -191,12 +191,7 @@ pub fn per_name(conn: &Connection) -> rusqlite::Result<HashMap<String, Volume>> 
 mod tests {
     use super::*;
     use crate::log::CallFilter;
-
-    fn log() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::log::open(&dir.path().join(".llm-do/log.db")).unwrap();
-        (dir, conn)
-    }
+    use crate::log::temp_log as log;
 
     fn run(conn: &Connection, id: &str, ended: bool) {
         conn.execute(

@@ -66,9 +66,6 @@ pub(super) async fn serve(server: Server, addr: SocketAddr) -> Result<(), Error>
 
 type Mcp = StreamableHttpService<Server, LocalSessionManager>;
 
-/// How much of a request body is kept to find its JSON-RPC id in (see `stdio::request_id`).
-const ID_WINDOW: usize = 64 * 1024;
-
 /// A response body boxed, as rmcp's are.
 type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
@@ -80,11 +77,14 @@ async fn watch_disconnect(
     mut service: Mcp,
     req: Request<Incoming>,
 ) -> Result<Response<Watched>, std::convert::Infallible> {
-    if req.method() == hyper::Method::DELETE {
+    let in_session =
+        req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
+    if !in_session {
+        let ending = req.method() == hyper::Method::DELETE;
         let mut response = service.call(req).await?;
         // rmcp ends a session with 202; the MCP SDKs take 200 or 204 as success and log a
         // failed termination otherwise.
-        if response.status() == hyper::StatusCode::ACCEPTED {
+        if ending && response.status() == hyper::StatusCode::ACCEPTED {
             *response.status_mut() = hyper::StatusCode::NO_CONTENT;
         }
         return Ok(response.map(|body| Watched {
@@ -92,25 +92,18 @@ async fn watch_disconnect(
             on_drop: None,
         }));
     }
-    let in_session =
-        req.method() == hyper::Method::POST && req.headers().contains_key("mcp-session-id");
-    if !in_session {
-        let response = service.call(req).await?;
-        return Ok(response.map(|body| Watched {
-            body: body.boxed_unsync(),
-            on_drop: None,
-        }));
-    }
     let headers = req.headers().clone();
     let (parts, body) = req.into_parts();
-    // The request body keeps its first [`ID_WINDOW`] bytes as rmcp reads it.
+    // The request body keeps its first `ID_WINDOW` bytes as rmcp reads it, to find its id in.
     let start = Arc::new(Mutex::new(Vec::new()));
     let kept = start.clone();
     let body = body.map_frame(move |frame| {
         if let Some(data) = frame.data_ref()
             && let Ok(mut start) = kept.lock()
         {
-            let room = ID_WINDOW.saturating_sub(start.len()).min(data.len());
+            let room = super::stdio::ID_WINDOW
+                .saturating_sub(start.len())
+                .min(data.len());
             start.extend_from_slice(&data[..room]);
         }
         frame

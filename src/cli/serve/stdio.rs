@@ -16,9 +16,9 @@ use tokio::sync::Mutex;
 /// The largest message a client may send, in bytes (rmcp's limit, and its HTTP client's).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
 
-/// How much of an oversized line is kept to find its request's id in: clients write `id`
-/// before `params` (the MCP SDKs do).
-const ID_WINDOW: usize = 64 * 1024;
+/// How much of an oversized message is kept to find its request's id in (over stdio, and over
+/// HTTP when a client goes away): clients write `id` before `params` (the MCP SDKs do).
+pub(super) const ID_WINDOW: usize = 64 * 1024;
 
 /// JSON-RPC's "Invalid Request".
 const INVALID_REQUEST: i64 = -32600;
