@@ -6,16 +6,16 @@ use serde_json::{Value, json};
 
 use crate::util::Test;
 
-fn project() -> Test {
+pub(crate) fn project() -> Test {
     Test::new().worker("greeter", "---\nmodel: test\n---\nGreet.\n")
 }
 
-fn db(t: &Test) -> rusqlite::Connection {
+pub(crate) fn db(t: &Test) -> rusqlite::Connection {
     rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap()
 }
 
 /// The inputs of the calls a `logs --json` command lists, newest first.
-fn inputs(t: &Test, args: &[&str]) -> Vec<String> {
+pub(crate) fn inputs(t: &Test, args: &[&str]) -> Vec<String> {
     let mut all = vec!["logs", "--json", "-n", "100"];
     all.extend_from_slice(args);
     let out = t.run_with(&all);

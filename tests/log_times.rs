@@ -7,35 +7,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::util::Test;
-
-fn project() -> Test {
-    Test::new().worker("greeter", "---\nmodel: test\n---\nGreet.\n")
-}
-
-fn db(t: &Test) -> rusqlite::Connection {
-    rusqlite::Connection::open(t.path().join(".llm-do/log.db")).unwrap()
-}
+use crate::log_query::{db, inputs, project};
 
 fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis()
-}
-
-/// The `input` of each call a `logs --json` command lists, newest first.
-fn inputs(t: &Test, args: &[&str]) -> Vec<String> {
-    let mut all = vec!["logs", "--json"];
-    all.extend_from_slice(args);
-    let out = t.run_with(&all);
-    out.status(0);
-    out.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["input"]["input"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[test]

@@ -529,6 +529,17 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Edit `summarise`'s description to "Summarise a text briefly." and wait until `client` has
+/// been told the tool list changed (its first `tools/list_changed`).
+async fn brief_summarise(t: &Test, client: &Watching, what: &str) {
+    std::fs::write(
+        t.path().join("workers/summarise.worker"),
+        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
+    )
+    .unwrap();
+    wait_for(what, || *client.list_changed.lock().unwrap() == 1).await;
+}
+
 async fn names_and_descriptions(
     client: &RunningService<RoleClient, Watching>,
 ) -> Vec<(String, String)> {
@@ -556,15 +567,7 @@ async fn an_edited_project_changes_the_tool_list_and_tells_the_client() {
         ]
     );
     // An edited worker description.
-    std::fs::write(
-        t.path().join("workers/summarise.worker"),
-        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
-    )
-    .unwrap();
-    wait_for("tools/list_changed", || {
-        *client.list_changed.lock().unwrap() == 1
-    })
-    .await;
+    brief_summarise(&t, &client, "tools/list_changed").await;
     assert_eq!(
         names_and_descriptions(&running).await,
         [
@@ -719,15 +722,7 @@ async fn over_http_tools_are_listed_called_and_reloaded() {
         .await
         .unwrap();
     assert!(result.structured_content.is_some(), "{result:?}");
-    std::fs::write(
-        t.path().join("workers/summarise.worker"),
-        SUMMARISE.replace("Summarise a text.", "Summarise a text briefly."),
-    )
-    .unwrap();
-    wait_for("tools/list_changed over HTTP", || {
-        *client.list_changed.lock().unwrap() == 1
-    })
-    .await;
+    brief_summarise(&t, &client, "tools/list_changed over HTTP").await;
     assert_eq!(
         names_and_descriptions(&running).await[0],
         (
