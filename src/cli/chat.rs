@@ -21,20 +21,25 @@ use crate::repl::{Flow, Handler};
 use crate::report::{Error, Setback};
 use crate::runtime::callee::Callee;
 use crate::runtime::{LiveText, Runtime};
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
-
-use super::setup;
 
 /// The line that ends the chat.
 const EXIT: &str = "/exit";
 
 /// Hold a conversation with `worker`, a new one or (`resume`) the newest in the run log.
-pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), Error> {
+pub async fn run(
+    settings: Settings,
+    worker: &str,
+    resume: bool,
+    closings: &Closings,
+) -> Result<(), Error> {
     let interactive = std::io::stdin().is_terminal();
     let printer = (interactive && std::io::stdout().is_terminal() && !settings.json)
         .then(|| Arc::new(ReplyPrinter::default()));
     let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
-    let rt = setup::runtime_with_live(&settings, None, true, None, live)?;
+    let session = Session::of(&settings).live(live).open()?;
+    let rt = session.runtime();
     let callee = rt.resolve_worker(worker).map_err(Error::of_named_call)?;
     refuse_structured_input(&callee)?;
     let conversation = if resume {
@@ -52,10 +57,9 @@ pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), E
     let result = if interactive {
         crate::repl::run(rt.clone(), chat).await
     } else {
-        setup::with_interrupt(&rt, chat.pipe_turns()).await
+        session.interrupting(chat.pipe_turns()).await
     };
-    setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
-    result
+    session.end(closings, result)
 }
 
 /// A worker whose input is not one string cannot take a chat line as its input: say so before
@@ -188,7 +192,7 @@ impl Chat {
     }
 
     /// The pipe loop: one turn per line until the end of input. Run under
-    /// `setup::with_interrupt`, Ctrl-C or SIGTERM ends it, during a turn or while waiting for
+    /// `Session::interrupting`, Ctrl-C or SIGTERM ends it, during a turn or while waiting for
     /// the next line alike (once handlers are installed, nothing else would).
     async fn pipe_turns(&self) -> Result<(), Error> {
         let mut lines = stdin_lines();

@@ -16,10 +16,10 @@ use serde_json::Value;
 use crate::approval::{PromptAnswer, Prompter, Request};
 use crate::call::{CallCtx, Input};
 use crate::report::Error;
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::trace::{CallEnd, CallStart, ModelResponseEvent, Observer};
 
-use super::super::setup;
 use super::{AbortOnDrop, Offered, Tools};
 
 /// The MCP server: what it offers and how each call's run is set up.
@@ -62,21 +62,17 @@ impl Server {
                 handle: tokio::runtime::Handle::current(),
             }) as Arc<dyn crate::approval::Prompter>
         });
-        let rt = match setup::runtime_logged_as(
-            &self.settings,
-            None,
-            true,
-            Some(observer),
-            None,
-            &command,
-            setup::Extras {
-                prompter,
-                ..setup::Extras::default()
-            },
-        ) {
-            Ok(rt) => rt,
+        let opened = Session::of(&self.settings)
+            .observer(observer)
+            .live(None)
+            .logged_as(command)
+            .prompter(prompter)
+            .open();
+        let session = match opened {
+            Ok(session) => session,
             Err(e) => return failure(e),
         };
+        let rt = session.runtime();
         let _running = self.running.enter(rt.cancel.clone());
         // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
         let cancel = rt.cancel.clone();
@@ -94,7 +90,7 @@ impl Server {
             }
             Err(e) => Err(e),
         };
-        let finished = setup::finish_run(&rt, self.settings.trace.as_deref(), out.is_ok()).await;
+        let finished = session.close(out.is_ok()).await;
         // Every progress notification goes out before the result.
         if let Some((progress, task)) = reporting {
             progress.close();
