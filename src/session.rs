@@ -22,7 +22,7 @@ use crate::eval::run::{NameReport, Options};
 use crate::log::{Closing, RunStatus};
 use crate::model::prices::dollars;
 use crate::output::count;
-use crate::project::{self, Project, ProjectError};
+use crate::project::{self, ProjectError};
 use crate::report::{Error, ExitCode};
 use crate::runtime::Runtime;
 use crate::runtime::budget::Spent;
@@ -68,11 +68,9 @@ impl Closings {
     /// The first run log that could not be opened or written.
     pub fn wait(self) -> Result<(), Error> {
         let closing = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut first = Ok(());
-        for c in closing {
-            first = first.and(c.wait().map_err(log_error));
-        }
-        first
+        // Every one is waited for before the first failure is said.
+        let waited: Vec<_> = closing.into_iter().map(Closing::wait).collect();
+        waited.into_iter().collect::<Result<(), _>>().map_err(log_error)
     }
 }
 
@@ -265,26 +263,24 @@ impl Session {
     ///
     /// The script cannot be read or compiled, or it failed (located in its file).
     pub async fn run_script(&self, path: &Path, args: Vec<String>) -> Result<Value, Error> {
-        let script = self.compile(Script::read(path)?)?;
+        let script = self.compile(path, read_script(path)?)?;
         let v = self.eval(&script, args).await?;
         script.value(v)
     }
 
-    /// Compile `script` (read from its file) with the project's engine.
+    /// Compile the script at `path`, holding `text` ([`read_script`]), with the project's
+    /// engine.
     ///
     /// # Errors
     ///
     /// It does not compile (located in its file).
-    pub fn compile(&self, script: Script) -> Result<Compiled, Error> {
-        let abs = script.path.canonicalize().unwrap_or(script.path);
+    pub fn compile(&self, path: &Path, text: Arc<str>) -> Result<Compiled, Error> {
+        let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let shown = project::relative(&self.rt.settings.root, &abs);
-        let (ast, _) = crate::script::compile_file(&self.rt.rhai.engine, &shown, &script.text)
+        let (ast, _) = crate::script::compile_file(&self.rt.rhai.engine, &shown, &text)
             .map_err(|e| Error::Project(ProjectError::from(e)))?;
-        Ok(Compiled {
-            shown,
-            text: script.text,
-            ast: Arc::new(ast),
-        })
+        let ast = Arc::new(ast);
+        Ok(Compiled { shown, text, ast })
     }
 
     /// Evaluate `script` with `args` on a blocking thread: its value, or the error located in
@@ -302,8 +298,13 @@ impl Session {
             Some(errors::Termination::Aborted) => Error::Call(CallError::Aborted),
             Some(errors::Termination::Cancelled) => Error::Call(CallError::Cancelled),
             None => {
+                // Where a project fn the script called is defined (shown path and text).
                 let project = self.rt.project();
-                let lookup = |name: &str| lookup_fn(&project, name);
+                let lookup = |name: &str| {
+                    let f = project.fns.get(name)?;
+                    let text = std::fs::read_to_string(project.root.join(&f.path)).ok()?;
+                    Some((f.path.clone(), text.into()))
+                };
                 Error::Script(errors::locate(&e, (&script.shown, &script.text), &lookup))
             }
         })
@@ -402,26 +403,15 @@ pub fn spent_figures(spent: &Spent) -> Option<String> {
     ))
 }
 
-/// A script read from its file.
-pub struct Script {
-    path: PathBuf,
-    text: Arc<str>,
-}
-
-impl Script {
-    /// Read the script at `path`.
-    ///
-    /// # Errors
-    ///
-    /// It cannot be read.
-    pub fn read(path: &Path) -> Result<Script, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read script `{}`: {e}", path.display())))?;
-        Ok(Script {
-            path: path.to_path_buf(),
-            text: text.into(),
-        })
-    }
+/// The text of the script at `path`.
+///
+/// # Errors
+///
+/// It cannot be read.
+pub fn read_script(path: &Path) -> Result<Arc<str>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read script `{}`: {e}", path.display())))?;
+    Ok(text.into())
 }
 
 /// A script compiled in a session ([`Session::compile`]).
@@ -448,13 +438,6 @@ impl Compiled {
         }
         Ok(value::to_json(&v))
     }
-}
-
-/// The file (shown path and text) defining a project fn.
-fn lookup_fn(project: &Project, name: &str) -> Option<(PathBuf, Arc<str>)> {
-    let f = project.fns.get(name)?;
-    let text = std::fs::read_to_string(project.root.join(&f.path)).ok()?;
-    Some((f.path.clone(), text.into()))
 }
 
 /// A conversation held with one worker: each [`Chat::send`] is a turn after the earlier ones.

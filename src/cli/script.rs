@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::report::Error;
-use crate::session::{Closings, Script, Session};
+use crate::session::{Closings, Session, read_script};
 use crate::settings::Settings;
 
 use super::setup;
@@ -29,10 +29,10 @@ pub async fn run(
     args: Vec<String>,
     closings: &Closings,
 ) -> Result<(), Error> {
-    let text = Script::read(script)?;
+    let text = read_script(script)?;
     let session = Session::of(&settings).entry(script).open()?;
     session.runtime().prewarm_http();
-    let script = session.compile(text)?;
+    let script = session.compile(script, text)?;
     let value = session.run(closings, session.eval(&script, args)).await?;
     setup::print_value(&script.value(value)?, settings.json)
 }
