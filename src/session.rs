@@ -361,12 +361,13 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// `worker` is not a worker.
+    /// `worker` is not a worker, or its input is not one string.
     pub fn chat(&self, worker: &str) -> Result<Chat, Error> {
         let callee = self
             .rt
             .resolve_worker(worker)
             .map_err(Error::of_named_call)?;
+        refuse_structured_input(&callee)?;
         Ok(Chat {
             rt: self.rt.clone(),
             callee,
@@ -440,7 +441,9 @@ impl Compiled {
     }
 }
 
-/// A conversation held with one worker: each [`Chat::send`] is a turn after the earlier ones.
+/// A conversation held with one worker: each turn ([`Chat::send`]) comes after the earlier
+/// ones. A clone holds the same conversation.
+#[derive(Clone)]
 pub struct Chat {
     rt: Arc<Runtime>,
     callee: Callee,
@@ -448,6 +451,25 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// This chat, going on from `conversation` (kept before: `llm-do chat --continue`).
+    #[must_use]
+    pub fn resume(self, conversation: Conversation) -> Chat {
+        Chat {
+            conversation,
+            ..self
+        }
+    }
+
+    /// The name of the worker.
+    pub fn worker(&self) -> &str {
+        self.callee.name()
+    }
+
+    /// The conversation so far.
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
     /// Send `text` as the next turn and return the worker's answer.
     ///
     /// # Errors
@@ -458,8 +480,48 @@ impl Chat {
             cancel: scope,
             ..CallCtx::default()
         };
+        Ok(self.turn(&ctx, text).await?)
+    }
+
+    /// Hold the next turn, `text`, as a call in `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// The turn failed (it is not part of the conversation then).
+    pub async fn turn(&self, ctx: &CallCtx, text: &str) -> Result<Value, CallError> {
         let input = Input::Turn(self.callee.input_from_text(text), self.conversation.clone());
-        let out = self.rt.invoke(&ctx, &self.callee, input).await?;
+        let out = self.rt.invoke(ctx, &self.callee, input).await?;
         Ok(value::to_json(&out))
     }
+}
+
+/// A worker whose input is not one string cannot take a chat line as its input: say so before
+/// the first turn, not with a schema error after it.
+fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
+    let Some(spec) = callee.worker_spec() else {
+        return Ok(());
+    };
+    if crate::runtime::callee::takes_text(spec) {
+        return Ok(());
+    }
+    let fields: Vec<&str> = spec
+        .input
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let takes = if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" (it takes {})", crate::suggest::quoted(fields))
+    };
+    Err(Error::usage(format!(
+        "cannot chat with `{}`: a chat line is one string, and its `input` is not{takes}",
+        spec.name
+    ))
+    .with_help(format!(
+        "chat with a worker whose `input` is a string (the default) or one string property; \
+         run this one with `llm-do run {} --input-json '{{...}}'`",
+        spec.name
+    )))
 }

@@ -15,11 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::call::{CallCtx, CallError, Conversation, Input};
+use crate::call::{CallCtx, CallError, Conversation};
 use crate::output::{Escaped, escape};
 use crate::repl::{Flow, Handler};
 use crate::report::{Error, Setback};
-use crate::runtime::callee::Callee;
 use crate::runtime::{LiveText, Runtime};
 use crate::session::{Closings, Session};
 use crate::settings::Settings;
@@ -40,17 +39,13 @@ pub async fn run(
     let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
     let session = Session::of(&settings).live(live).open()?;
     let rt = session.runtime();
-    let callee = rt.resolve_worker(worker).map_err(Error::of_named_call)?;
-    refuse_structured_input(&callee)?;
-    let conversation = if resume {
-        resumed(&settings, worker)?
-    } else {
-        Conversation::new()
-    };
+    let mut turns = session.chat(worker)?;
+    if resume {
+        turns = turns.resume(resumed(&settings, worker)?);
+    }
     let chat = Chat {
         rt: rt.clone(),
-        callee,
-        conversation,
+        turns,
         json: settings.json,
         printer,
     };
@@ -60,37 +55,6 @@ pub async fn run(
         session.interrupting(chat.pipe_turns()).await
     };
     session.end(closings, result)
-}
-
-/// A worker whose input is not one string cannot take a chat line as its input: say so before
-/// the first turn, not with a schema error after it.
-fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
-    let Some(spec) = callee.worker_spec() else {
-        return Ok(());
-    };
-    if crate::runtime::callee::takes_text(spec) {
-        return Ok(());
-    }
-    let fields: Vec<&str> = spec
-        .input
-        .get("properties")
-        .and_then(serde_json::Value::as_object)
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    let takes = if fields.is_empty() {
-        String::new()
-    } else {
-        format!(" (it takes {})", crate::suggest::quoted(fields))
-    };
-    Err(Error::usage(format!(
-        "cannot chat with `{}`: a chat line is one string, and its `input` is not{takes}",
-        spec.name
-    ))
-    .with_help(format!(
-        "chat with a worker whose `input` is a string (the default) or one string property; \
-         run this one with `llm-do run {} --input-json '{{...}}'`",
-        spec.name
-    )))
 }
 
 /// The newest conversation with `worker` in the run log.
@@ -130,9 +94,9 @@ fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
 /// One chat session.
 struct Chat {
     rt: Arc<Runtime>,
-    /// The worker (resolved once: a reload does not apply mid-conversation).
-    callee: Callee,
-    conversation: Conversation,
+    /// The conversation with the worker (resolved once: a reload does not apply
+    /// mid-conversation).
+    turns: crate::session::Chat,
     json: bool,
     /// Streams replies on a terminal (not with `--json`).
     printer: Option<Arc<ReplyPrinter>>,
@@ -149,7 +113,7 @@ impl Handler for Chat {
         (!self.rt.settings.quiet).then(|| {
             format!(
                 "chat with `{}`: `{EXIT}` or Ctrl-D to end, Ctrl-C to cancel a reply",
-                self.callee.name()
+                self.turns.worker()
             )
         })
     }
@@ -186,9 +150,9 @@ impl Handler for Chat {
 impl Chat {
     /// One turn from the loop's thread; Ctrl-C cancels it (and only it).
     fn interruptible_turn(&self, text: &str) -> Result<Value, CallError> {
-        let (rt, input, callee) = (self.rt.clone(), self.input(text), self.callee.clone());
-        let turn = async move { rt.invoke(&CallCtx::default(), &callee, input).await };
-        crate::repl::interruptible(&self.rt, turn).map(|v| crate::script::value::to_json(&v))
+        let (turns, text) = (self.turns.clone(), text.to_owned());
+        let turn = async move { turns.turn(&CallCtx::default(), &text).await };
+        crate::repl::interruptible(&self.rt, turn)
     }
 
     /// The pipe loop: one turn per line until the end of input. Run under
@@ -210,22 +174,17 @@ impl Chat {
                 EXIT => break,
                 text => text,
             };
-            let out = self.rt.invoke(&top, &self.callee, self.input(text)).await?;
-            self.print(text, &crate::script::value::to_json(&out))?;
+            let out = self.turns.turn(&top, text).await?;
+            self.print(text, &out)?;
         }
         Ok(())
-    }
-
-    /// The turn's input: the line as the worker's lone input.
-    fn input(&self, text: &str) -> Input {
-        Input::Turn(self.callee.input_from_text(text), self.conversation.clone())
     }
 
     /// Print a reply: plain (strings raw, the rest as JSON), or with `--json` one object a
     /// turn.
     fn print(&self, text: &str, out: &Value) -> Result<(), Error> {
         if self.json {
-            let line = turn_json(&self.conversation, text, out).to_string();
+            let line = turn_json(self.turns.conversation(), text, out).to_string();
             return crate::report::out_line(&escape(&line, Escaped::Json));
         }
         crate::script::value::render(out, false).map_or(Ok(()), |s| {
