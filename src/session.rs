@@ -31,7 +31,7 @@ use crate::script::host::HostFn;
 use crate::script::{errors, value};
 use crate::settings::Settings;
 
-pub use open::{Opening, observer, settings};
+pub use open::{LivePrinter, Opening, observer, settings};
 
 /// The way out of a run log that cannot be written.
 const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";

@@ -9,9 +9,8 @@
 //! line, each reply printed plain, exit 0 at the end of input; a failed turn ends the chat with
 //! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
@@ -20,7 +19,7 @@ use crate::output::{Escaped, escape};
 use crate::repl::{Flow, Handler};
 use crate::report::{Error, Setback};
 use crate::runtime::{LiveText, Runtime};
-use crate::session::{Closings, Session};
+use crate::session::{Closings, LivePrinter, Session};
 use crate::settings::Settings;
 
 /// The line that ends the chat.
@@ -35,7 +34,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let interactive = std::io::stdin().is_terminal();
     let printer = (interactive && std::io::stdout().is_terminal() && !settings.json)
-        .then(|| Arc::new(ReplyPrinter::default()));
+        .then(|| Arc::new(LivePrinter::replies()));
     let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
     let session = Session::of(&settings).live(live).open()?;
     let rt = session.runtime();
@@ -99,7 +98,7 @@ struct Chat {
     turns: crate::session::Chat,
     json: bool,
     /// Streams replies on a terminal (not with `--json`).
-    printer: Option<Arc<ReplyPrinter>>,
+    printer: Option<Arc<LivePrinter>>,
 }
 
 /// On a terminal, each line is one turn. No completion, and no history file: the turns are
@@ -125,14 +124,14 @@ impl Handler for Chat {
             return Ok(Flow::Quit);
         }
         if let Some(p) = &self.printer {
-            p.streamed.store(false, Ordering::Relaxed);
+            p.take_streamed();
         }
         match self.interruptible_turn(text) {
             Ok(out) => {
                 let streamed = self
                     .printer
                     .as_ref()
-                    .is_some_and(|p| p.streamed.load(Ordering::Relaxed));
+                    .is_some_and(|p| p.take_streamed());
                 if !streamed {
                     self.print(text, &out)?;
                 }
@@ -218,36 +217,6 @@ fn turn_json(conversation: &Conversation, input: &str, output: &Value) -> Value 
     })
 }
 
-/// Streams the reply of the chat's worker (not of workers it calls) to stdout.
-#[derive(Default)]
-struct ReplyPrinter {
-    midline: AtomicBool,
-    /// Text streamed since the turn began (then the reply is not printed again).
-    streamed: AtomicBool,
-}
-
-impl LiveText for ReplyPrinter {
-    fn delta(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "{}", escape(text, Escaped::Text));
-        let _ = out.flush();
-        self.streamed.store(true, Ordering::Relaxed);
-        self.midline.store(!text.ends_with('\n'), Ordering::Relaxed);
-    }
-
-    fn end(&self) {
-        if self.midline.swap(false, Ordering::Relaxed) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out);
-            let _ = out.flush();
-        }
-    }
-
-    fn wants(&self, depth: u32) -> bool {
-        depth == 1
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,7 +234,7 @@ mod tests {
 
     #[test]
     fn only_the_chat_workers_own_replies_stream() {
-        let p = ReplyPrinter::default();
+        let p = LivePrinter::replies();
         assert!(p.wants(1));
         assert!(!p.wants(2));
     }

@@ -3,9 +3,10 @@
 //! the cassette of `--record`/`--replay`, live model text, the run log, OpenTelemetry export,
 //! the face's prompter and host fns.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LOG_HINT, Session};
 use crate::approval::Prompter;
@@ -279,33 +280,56 @@ fn cassette(record: Option<&Path>, replay: Option<&Path>) -> Result<Option<Arc<C
     Ok(record.map(|p| Arc::new(Cassette::record(p))))
 }
 
-/// Prints streamed model text to stderr as it arrives.
+/// Prints streamed model text as it arrives, escaped: to stderr (the `-v` printer), or to
+/// stdout ([`LivePrinter::replies`]).
 #[derive(Default)]
-struct LivePrinter {
-    midline: std::sync::atomic::AtomicBool,
+pub struct LivePrinter {
+    /// `chat`'s replies: on stdout, only those of the worker called from the top.
+    replies: bool,
+    midline: AtomicBool,
+    /// Text streamed since [`LivePrinter::take_streamed`] was last asked.
+    streamed: AtomicBool,
+}
+
+impl LivePrinter {
+    /// The printer of `chat`'s replies: the chat worker's own (not of workers it calls), on
+    /// stdout.
+    pub fn replies() -> LivePrinter {
+        LivePrinter {
+            replies: true,
+            ..LivePrinter::default()
+        }
+    }
+
+    /// Whether text was streamed since this was last asked.
+    pub fn take_streamed(&self) -> bool {
+        self.streamed.swap(false, Ordering::Relaxed)
+    }
+
+    fn write(&self, text: &str) {
+        let _ = if self.replies {
+            let mut out = std::io::stdout().lock();
+            write!(out, "{text}").and_then(|()| out.flush())
+        } else {
+            write!(std::io::stderr().lock(), "{text}")
+        };
+    }
 }
 
 impl LiveText for LivePrinter {
     fn delta(&self, text: &str) {
-        use std::io::Write;
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "{}",
-            crate::output::escape(text, crate::output::Escaped::Text)
-        );
-        let _ = err.flush();
-        self.midline
-            .store(!text.ends_with('\n'), std::sync::atomic::Ordering::Relaxed);
+        self.write(&crate::output::escape(text, crate::output::Escaped::Text));
+        self.streamed.store(true, Ordering::Relaxed);
+        self.midline.store(!text.ends_with('\n'), Ordering::Relaxed);
     }
 
     fn end(&self) {
-        if self
-            .midline
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr());
+        if self.midline.swap(false, Ordering::Relaxed) {
+            self.write("\n");
         }
+    }
+
+    fn wants(&self, depth: u32) -> bool {
+        !self.replies || depth == 1
     }
 }
