@@ -14,7 +14,6 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::approval::{PromptAnswer, Prompter, Request};
-use crate::call::{CallCtx, Input};
 use crate::report::Error;
 use crate::session::Session;
 use crate::settings::Settings;
@@ -72,24 +71,16 @@ impl Server {
             Ok(session) => session,
             Err(e) => return failure(e),
         };
-        let rt = session.runtime();
-        let _running = self.running.enter(rt.cancel.clone());
+        let cancel = session.runtime().cancel.clone();
+        let _running = self.running.enter(cancel.clone());
         // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
-        let cancel = rt.cancel.clone();
         let watcher = tokio::spawn(async move {
             cancelled.await;
             cancel.cancel();
         });
         let _watching = AbortOnDrop(watcher);
-        let out = match rt.resolve(tool.name()) {
-            Ok(callee) => {
-                let top = CallCtx::default();
-                rt.invoke(&top, &callee, Input::Json(Value::Object(args)))
-                    .await
-                    .map(|v| crate::script::value::to_json(&v))
-            }
-            Err(e) => Err(e),
-        };
+        let scope = crate::cancel::CancelScope::default();
+        let out = session.call(tool.name(), Value::Object(args), scope).await;
         let finished = session.close(out.is_ok()).await;
         // Every progress notification goes out before the result.
         if let Some((progress, task)) = reporting {
@@ -97,7 +88,7 @@ impl Server {
             let _ = task.await;
         }
         match (out, finished) {
-            (Err(e), _) => failure(Error::of_named_call(e)),
+            (Err(e), _) => failure(e),
             (Ok(_), Err(e)) => failure(e),
             (Ok(v), Ok(())) => success(v, tool.tool.output_schema.is_some()),
         }
