@@ -70,7 +70,10 @@ impl Closings {
         let closing = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
         // Every one is waited for before the first failure is said.
         let waited: Vec<_> = closing.into_iter().map(Closing::wait).collect();
-        waited.into_iter().collect::<Result<(), _>>().map_err(log_error)
+        waited
+            .into_iter()
+            .collect::<Result<(), _>>()
+            .map_err(log_error)
     }
 }
 
@@ -100,7 +103,10 @@ impl Session {
         settings.model_override.clone_from(&options.model);
         settings.quiet = true;
         settings.log &= options.log;
-        Session::of(&settings).hosts(hosts).prompter(prompter).open()
+        Session::of(&settings)
+            .hosts(hosts)
+            .prompter(prompter)
+            .open()
     }
 
     /// The runtime (for what this API does not cover).

@@ -226,7 +226,10 @@ fn logged_runs(root: &Path) -> Vec<(Option<String>, i64)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log() {
-    let (a, b) = (project(&[("llm-do.toml", "")]), project(&[("llm-do.toml", "")]));
+    let (a, b) = (
+        project(&[("llm-do.toml", "")]),
+        project(&[("llm-do.toml", "")]),
+    );
     // The first as a command opens it (its log's last write left to the caller to wait for),
     // the second as an embedding program does; both open at once.
     let mut settings = llm_do::session::settings(None, a.path(), true).expect("settings");
@@ -239,7 +242,8 @@ async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log()
         model: Some("test".into()),
         log: true,
     };
-    let second = Session::open(b.path(), &logged, vec![shout(Arc::default())], None).expect("opens");
+    let second =
+        Session::open(b.path(), &logged, vec![shout(Arc::default())], None).expect("opens");
     for text in ["two", "three"] {
         let out = second.call("shout", json!({"text": text}), CancelScope::default());
         assert_eq!(out.await.expect("called"), json!(text.to_uppercase()));

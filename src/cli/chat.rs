@@ -128,10 +128,7 @@ impl Handler for Chat {
         }
         match self.interruptible_turn(text) {
             Ok(out) => {
-                let streamed = self
-                    .printer
-                    .as_ref()
-                    .is_some_and(|p| p.take_streamed());
+                let streamed = self.printer.as_ref().is_some_and(|p| p.take_streamed());
                 if !streamed {
                     self.print(text, &out)?;
                 }

@@ -602,7 +602,17 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             output,
             retry_errors,
             run,
-        } => batch::run(&project(&run)?, &name, &inputs, &output, retry_errors, closings).await,
+        } => {
+            batch::run(
+                &project(&run)?,
+                &name,
+                &inputs,
+                &output,
+                retry_errors,
+                closings,
+            )
+            .await
+        }
         Command::Dataset {
             name,
             output,

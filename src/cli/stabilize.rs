@@ -14,8 +14,8 @@ use crate::eval::run::Options;
 use crate::project::{CONFIG_FILE, Overlay, Project, ProjectError, SCRIPTS_DIR};
 use crate::report::{Error, out, out_line};
 use crate::runtime::Runtime;
-use crate::session::{Closings, Session};
 use crate::script::untrusted::{self, DRAFTS_DIR, MARK};
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
 
 /// What `stabilize` was asked.
@@ -60,7 +60,11 @@ impl StabilizeArgs {
 }
 
 /// Run the command; below the bar is exit 1 with the best report, and nothing written.
-pub async fn run(settings: &Settings, args: StabilizeArgs, closings: &Closings) -> Result<(), Error> {
+pub async fn run(
+    settings: &Settings,
+    args: StabilizeArgs,
+    closings: &Closings,
+) -> Result<(), Error> {
     let session = Session::of(settings).unlogged().open()?;
     if matches!(args.action, Action::Accept) {
         return accept(session.runtime(), &args.name);
