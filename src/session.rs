@@ -12,7 +12,7 @@ pub mod open;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -67,13 +67,11 @@ impl Closings {
     ///
     /// The first run log that could not be opened or written.
     pub fn wait(self) -> Result<(), Error> {
-        let closing = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        let closing = self.0.into_inner().unwrap_or_else(PoisonError::into_inner);
         // Every one is waited for before the first failure is said.
         let waited: Vec<_> = closing.into_iter().map(Closing::wait).collect();
-        waited
-            .into_iter()
-            .collect::<Result<(), _>>()
-            .map_err(log_error)
+        let first: Result<(), _> = waited.into_iter().collect();
+        first.map_err(log_error)
     }
 }
 

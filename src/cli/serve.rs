@@ -194,18 +194,12 @@ impl Tools {
 
     /// The list as it is now.
     pub(crate) fn now(&self) -> Arc<Vec<Offered>> {
-        match self.0.read() {
-            Ok(tools) => tools.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::sync::read(&self.0).clone()
     }
 
     /// Offer `tools` from now on; `true` when clients see a different list than before.
     fn replace(&self, tools: Vec<Offered>) -> bool {
-        let mut now = match self.0.write() {
-            Ok(now) => now,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut now = crate::sync::write(&self.0);
         let same =
             now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| a.tool == b.tool);
         *now = Arc::new(tools);
