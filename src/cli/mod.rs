@@ -573,7 +573,12 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
         } => {
             test::run(
                 &project(&run)?,
-                &test::TestArgs::new(names, repeat, min_agreement, junit),
+                &test::TestArgs {
+                    names,
+                    repeat,
+                    min_agreement,
+                    junit,
+                },
                 closings,
             )
             .await

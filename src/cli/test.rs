@@ -24,23 +24,6 @@ pub struct TestArgs {
     pub junit: Option<PathBuf>,
 }
 
-impl TestArgs {
-    /// The arguments as given on the command line.
-    pub fn new(
-        names: Vec<String>,
-        repeat: u32,
-        min_agreement: Option<f64>,
-        junit: Option<PathBuf>,
-    ) -> Self {
-        TestArgs {
-            names,
-            repeat,
-            min_agreement,
-            junit,
-        }
-    }
-}
-
 /// Run the command.
 pub async fn run(settings: &Settings, args: &TestArgs, closings: &Closings) -> Result<(), Error> {
     if let Some(x) = args.min_agreement
