@@ -256,3 +256,23 @@ async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log()
     assert_eq!(logged_runs(a.path()), vec![(Some("ok".to_string()), 1)]);
     assert_eq!(logged_runs(b.path()), vec![(Some("error".to_string()), 2)]);
 }
+
+/// An embedding program's chat refuses a worker whose input is not one string up front, as
+/// `llm-do chat` does (it failed on the first turn with a schema error).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_refuses_a_worker_whose_input_is_not_one_string() {
+    let pair = "---\nname: pair\ninput:\n  a: string\n  b: integer\n---\nX\n";
+    let dir = project(&[("workers/pair.worker", pair)]);
+    let err = open(dir.path(), Vec::new())
+        .chat("pair")
+        .err()
+        .expect("refused");
+    assert_eq!(
+        llm_do::report::error_json(&err),
+        json!({
+            "error": "cannot chat with `pair`: a chat line is one string, and its `input` is not (it takes `a`, `b`)",
+            "help": "chat with a worker whose `input` is a string (the default) or one string property; run this one with `llm-do run pair --input-json '{...}'`",
+            "code": 2
+        })
+    );
+}
