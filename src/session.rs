@@ -1,5 +1,5 @@
 //! One session: a project's runtime opened from [`Settings`] with what the face opening it adds
-//! ([`Session::of`], [`open`]), the work run in it (Ctrl-C cancels the call tree), and its end
+//! ([`Session::of`], then [`Opening`]), the work run in it (Ctrl-C cancels the call tree), and its end
 //! (the trace flushed, the run log closed with how the run ended, a recorded cassette saved,
 //! the spent line). Every face that runs calls goes through it: each `llm-do` command reads
 //! "arguments -> session -> print", `mcp serve` opens one per call, and an embedding program
@@ -8,7 +8,7 @@
 //! its report as data, hold a chat, and close. Errors are [`Error`]s, which
 //! [`crate::report::error_json`] turns into the fields of `--error-format json`.
 
-pub mod open;
+mod open;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
