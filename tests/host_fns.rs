@@ -215,3 +215,64 @@ async fn cancelling_the_call_tree_stops_waiting_for_a_host_fn() {
     .expect("the cancelled call ended");
     assert_eq!(out.expect_err("cancelled").to_string(), "interrupted");
 }
+
+/// The runs of the run log of the project in `root`, as `llm-do logs --runs` lists them:
+/// (status, calls).
+fn logged_runs(root: &Path) -> Vec<(Option<String>, i64)> {
+    let conn = llm_do::log::open(&llm_do::log::path_in(root)).expect("the log opens");
+    let runs = llm_do::log::runs(&conn, &llm_do::log::Window::default(), 10).expect("runs");
+    runs.into_iter().map(|r| (r.status, r.calls)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log() {
+    let (a, b) = (
+        project(&[("llm-do.toml", "")]),
+        project(&[("llm-do.toml", "")]),
+    );
+    // The first as a command opens it (its log's last write left to the caller to wait for),
+    // the second as an embedding program does; both open at once.
+    let mut settings = llm_do::session::settings(None, a.path(), true).expect("settings");
+    settings.model_override = Some("test".into());
+    let first = Session::of(&settings)
+        .hosts(vec![shout(Arc::default())])
+        .open()
+        .expect("opens");
+    let logged = OpenOptions {
+        model: Some("test".into()),
+        log: true,
+    };
+    let second =
+        Session::open(b.path(), &logged, vec![shout(Arc::default())], None).expect("opens");
+    for text in ["two", "three"] {
+        let out = second.call("shout", json!({"text": text}), CancelScope::default());
+        assert_eq!(out.await.expect("called"), json!(text.to_uppercase()));
+    }
+    let closings = llm_do::session::Closings::default();
+    let call = first.call("shout", json!({"text": "one"}), CancelScope::default());
+    assert_eq!(first.run(&closings, call).await.expect("ran"), json!("ONE"));
+    second.close(false).await.expect("the second run closes");
+    closings.wait().expect("the first run's log is written");
+    assert_eq!(logged_runs(a.path()), vec![(Some("ok".to_string()), 1)]);
+    assert_eq!(logged_runs(b.path()), vec![(Some("error".to_string()), 2)]);
+}
+
+/// An embedding program's chat refuses a worker whose input is not one string up front, as
+/// `llm-do chat` does (it failed on the first turn with a schema error).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_refuses_a_worker_whose_input_is_not_one_string() {
+    let pair = "---\nname: pair\ninput:\n  a: string\n  b: integer\n---\nX\n";
+    let dir = project(&[("workers/pair.worker", pair)]);
+    let err = open(dir.path(), Vec::new())
+        .chat("pair")
+        .err()
+        .expect("refused");
+    assert_eq!(
+        llm_do::report::error_json(&err),
+        json!({
+            "error": "cannot chat with `pair`: a chat line is one string, and its `input` is not (it takes `a`, `b`)",
+            "help": "chat with a worker whose `input` is a string (the default) or one string property; run this one with `llm-do run pair --input-json '{...}'`",
+            "code": 2
+        })
+    );
+}

@@ -22,9 +22,8 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::report::{Error, out_line};
+use crate::session::{Closings, Session, spent_figures};
 use crate::settings::Settings;
-
-use super::setup;
 
 mod files;
 
@@ -50,6 +49,7 @@ pub async fn run(
     inputs: &Path,
     out: &Path,
     retry_errors: bool,
+    closings: &Closings,
 ) -> Result<(), Error> {
     let (bytes, input_id) = read_input(inputs)?;
     let lines = input_lines(&bytes);
@@ -74,7 +74,9 @@ pub async fn run(
         let per = crate::runtime::budget::DEFAULT_MAX_WORKER_RUNS;
         settings.budget.max_worker_runs = Some(per.saturating_mul(lines.len().max(1) as u64));
     }
-    let rt = setup::runtime(&settings, None, true, None)?;
+    // The summary line says what was spent.
+    let session = Session::of(&settings).no_spent_line().open()?;
+    let rt = session.runtime();
     let callee = rt.resolve(name).map_err(Error::of_named_call)?;
     let mut file = open_output(out, input_id, true)?;
     let mut summary = Summary {
@@ -88,7 +90,7 @@ pub async fn run(
     let top = CallCtx::default();
     let work = async {
         let mut results = futures_util::stream::iter(pending.iter().map(|(n, line)| {
-            let (rt, callee, top) = (&rt, &callee, &top);
+            let (callee, top) = (&callee, &top);
             async move {
                 let (input, result) = match line {
                     // An undecodable line is kept as the text it decodes to.
@@ -175,14 +177,13 @@ pub async fn run(
         }
         Ok::<_, CallError>(())
     };
-    let result = setup::with_interrupt(&rt, work).await;
+    let result = session.interrupting(work).await;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     // Also after an interrupt: what was retried replaces its error line in place.
     let ordered = put_in_order(&mut file, out);
-    setup::finish_unsummarized(&rt, settings.trace.as_deref(), result.is_ok())?;
-    result.map_err(Error::Call)?;
+    session.end(closings, result.map_err(Error::Call))?;
     ordered?;
     if settings.json {
         out_line(&serde_json::to_string(&summary).unwrap_or_default())
@@ -193,7 +194,7 @@ pub async fn run(
             &summary,
             out,
             retry_errors,
-            setup::spent_figures(&rt.run.budget.spent()),
+            spent_figures(&rt.run.budget.spent()),
         ));
         Ok(())
     }

@@ -9,84 +9,51 @@
 //! line, each reply printed plain, exit 0 at the end of input; a failed turn ends the chat with
 //! its error. `--json` prints one object per turn (`chat_turn` in `docs/cli.schema.json`).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::call::{CallCtx, CallError, Conversation, Input};
+use crate::call::{CallCtx, CallError, Conversation};
 use crate::output::{Escaped, escape};
 use crate::repl::{Flow, Handler};
 use crate::report::{Error, Setback};
-use crate::runtime::callee::Callee;
 use crate::runtime::{LiveText, Runtime};
+use crate::session::{Closings, LivePrinter, Session};
 use crate::settings::Settings;
-
-use super::setup;
 
 /// The line that ends the chat.
 const EXIT: &str = "/exit";
 
 /// Hold a conversation with `worker`, a new one or (`resume`) the newest in the run log.
-pub async fn run(settings: Settings, worker: &str, resume: bool) -> Result<(), Error> {
+pub async fn run(
+    settings: Settings,
+    worker: &str,
+    resume: bool,
+    closings: &Closings,
+) -> Result<(), Error> {
     let interactive = std::io::stdin().is_terminal();
     let printer = (interactive && std::io::stdout().is_terminal() && !settings.json)
-        .then(|| Arc::new(ReplyPrinter::default()));
+        .then(|| Arc::new(LivePrinter::replies()));
     let live = printer.clone().map(|p| p as Arc<dyn LiveText>);
-    let rt = setup::runtime_with_live(&settings, None, true, None, live)?;
-    let callee = rt.resolve_worker(worker).map_err(Error::of_named_call)?;
-    refuse_structured_input(&callee)?;
-    let conversation = if resume {
-        resumed(&settings, worker)?
-    } else {
-        Conversation::new()
-    };
+    let session = Session::of(&settings).live(live).open()?;
+    let rt = session.runtime();
+    let mut turns = session.chat(worker)?;
+    if resume {
+        turns = turns.resume(resumed(&settings, worker)?);
+    }
     let chat = Chat {
         rt: rt.clone(),
-        callee,
-        conversation,
+        turns,
         json: settings.json,
         printer,
     };
     let result = if interactive {
         crate::repl::run(rt.clone(), chat).await
     } else {
-        setup::with_interrupt(&rt, chat.pipe_turns()).await
+        session.interrupting(chat.pipe_turns()).await
     };
-    setup::finish(&rt, settings.trace.as_deref(), result.is_ok())?;
-    result
-}
-
-/// A worker whose input is not one string cannot take a chat line as its input: say so before
-/// the first turn, not with a schema error after it.
-fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
-    let Some(spec) = callee.worker_spec() else {
-        return Ok(());
-    };
-    if crate::runtime::callee::takes_text(spec) {
-        return Ok(());
-    }
-    let fields: Vec<&str> = spec
-        .input
-        .get("properties")
-        .and_then(serde_json::Value::as_object)
-        .map(|p| p.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    let takes = if fields.is_empty() {
-        String::new()
-    } else {
-        format!(" (it takes {})", crate::suggest::quoted(fields))
-    };
-    Err(Error::usage(format!(
-        "cannot chat with `{}`: a chat line is one string, and its `input` is not{takes}",
-        spec.name
-    ))
-    .with_help(format!(
-        "chat with a worker whose `input` is a string (the default) or one string property; \
-         run this one with `llm-do run {} --input-json '{{...}}'`",
-        spec.name
-    )))
+    session.end(closings, result)
 }
 
 /// The newest conversation with `worker` in the run log.
@@ -126,12 +93,12 @@ fn resumed(settings: &Settings, worker: &str) -> Result<Conversation, Error> {
 /// One chat session.
 struct Chat {
     rt: Arc<Runtime>,
-    /// The worker (resolved once: a reload does not apply mid-conversation).
-    callee: Callee,
-    conversation: Conversation,
+    /// The conversation with the worker (resolved once: a reload does not apply
+    /// mid-conversation).
+    turns: crate::session::Chat,
     json: bool,
     /// Streams replies on a terminal (not with `--json`).
-    printer: Option<Arc<ReplyPrinter>>,
+    printer: Option<Arc<LivePrinter>>,
 }
 
 /// On a terminal, each line is one turn. No completion, and no history file: the turns are
@@ -145,7 +112,7 @@ impl Handler for Chat {
         (!self.rt.settings.quiet).then(|| {
             format!(
                 "chat with `{}`: `{EXIT}` or Ctrl-D to end, Ctrl-C to cancel a reply",
-                self.callee.name()
+                self.turns.worker()
             )
         })
     }
@@ -157,14 +124,11 @@ impl Handler for Chat {
             return Ok(Flow::Quit);
         }
         if let Some(p) = &self.printer {
-            p.streamed.store(false, Ordering::Relaxed);
+            p.take_streamed();
         }
         match self.interruptible_turn(text) {
             Ok(out) => {
-                let streamed = self
-                    .printer
-                    .as_ref()
-                    .is_some_and(|p| p.streamed.load(Ordering::Relaxed));
+                let streamed = self.printer.as_ref().is_some_and(|p| p.take_streamed());
                 if !streamed {
                     self.print(text, &out)?;
                 }
@@ -182,13 +146,13 @@ impl Handler for Chat {
 impl Chat {
     /// One turn from the loop's thread; Ctrl-C cancels it (and only it).
     fn interruptible_turn(&self, text: &str) -> Result<Value, CallError> {
-        let (rt, input, callee) = (self.rt.clone(), self.input(text), self.callee.clone());
-        let turn = async move { rt.invoke(&CallCtx::default(), &callee, input).await };
-        crate::repl::interruptible(&self.rt, turn).map(|v| crate::script::value::to_json(&v))
+        let (turns, text) = (self.turns.clone(), text.to_owned());
+        let turn = async move { turns.turn(&CallCtx::default(), &text).await };
+        crate::repl::interruptible(&self.rt, turn)
     }
 
     /// The pipe loop: one turn per line until the end of input. Run under
-    /// `setup::with_interrupt`, Ctrl-C or SIGTERM ends it, during a turn or while waiting for
+    /// `Session::interrupting`, Ctrl-C or SIGTERM ends it, during a turn or while waiting for
     /// the next line alike (once handlers are installed, nothing else would).
     async fn pipe_turns(&self) -> Result<(), Error> {
         let mut lines = stdin_lines();
@@ -206,22 +170,17 @@ impl Chat {
                 EXIT => break,
                 text => text,
             };
-            let out = self.rt.invoke(&top, &self.callee, self.input(text)).await?;
-            self.print(text, &crate::script::value::to_json(&out))?;
+            let out = self.turns.turn(&top, text).await?;
+            self.print(text, &out)?;
         }
         Ok(())
-    }
-
-    /// The turn's input: the line as the worker's lone input.
-    fn input(&self, text: &str) -> Input {
-        Input::Turn(self.callee.input_from_text(text), self.conversation.clone())
     }
 
     /// Print a reply: plain (strings raw, the rest as JSON), or with `--json` one object a
     /// turn.
     fn print(&self, text: &str, out: &Value) -> Result<(), Error> {
         if self.json {
-            let line = turn_json(&self.conversation, text, out).to_string();
+            let line = turn_json(self.turns.conversation(), text, out).to_string();
             return crate::report::out_line(&escape(&line, Escaped::Json));
         }
         crate::script::value::render(out, false).map_or(Ok(()), |s| {
@@ -255,36 +214,6 @@ fn turn_json(conversation: &Conversation, input: &str, output: &Value) -> Value 
     })
 }
 
-/// Streams the reply of the chat's worker (not of workers it calls) to stdout.
-#[derive(Default)]
-struct ReplyPrinter {
-    midline: AtomicBool,
-    /// Text streamed since the turn began (then the reply is not printed again).
-    streamed: AtomicBool,
-}
-
-impl LiveText for ReplyPrinter {
-    fn delta(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "{}", escape(text, Escaped::Text));
-        let _ = out.flush();
-        self.streamed.store(true, Ordering::Relaxed);
-        self.midline.store(!text.ends_with('\n'), Ordering::Relaxed);
-    }
-
-    fn end(&self) {
-        if self.midline.swap(false, Ordering::Relaxed) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out);
-            let _ = out.flush();
-        }
-    }
-
-    fn wants(&self, depth: u32) -> bool {
-        depth == 1
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +231,7 @@ mod tests {
 
     #[test]
     fn only_the_chat_workers_own_replies_stream() {
-        let p = ReplyPrinter::default();
+        let p = LivePrinter::replies();
         assert!(p.wants(1));
         assert!(!p.wants(2));
     }

@@ -1,19 +1,18 @@
 //! `llm-do check`: load and validate the whole project, no network.
 
 use crate::report::{Error, out_line};
+use crate::session::Session;
 use crate::settings::Settings;
-
-use super::setup;
 
 /// Load the project and report problems (exit 2) or a one-line summary (`--json`: an object;
 /// errors then follow `--error-format`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let settings = &crate::settings::Settings {
+    let settings = &Settings {
         load_only: true,
-        ..setup::unlogged(settings)
+        ..settings.clone()
     };
-    let rt = setup::runtime(settings, None, false, None)?;
-    let p = rt.project();
+    let session = Session::of(settings).unlogged().no_trace_file().open()?;
+    let p = session.runtime().project();
     let switches: serde_json::Map<String, serde_json::Value> = p
         .config
         .stabilize

@@ -4,15 +4,13 @@
 
 use crate::project::listing;
 use crate::report::{Error, out, out_line};
+use crate::session::Session;
 use crate::settings::Settings;
-
-use super::setup;
 
 /// Print one row per name (`--json`: an array of `{kind, name, description, source}`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let settings = &setup::unlogged(settings);
-    let rt = setup::runtime(settings, None, false, None)?;
-    let rows = listing::rows(&rt.project(), Vec::new());
+    let session = Session::of(settings).unlogged().no_trace_file().open()?;
+    let rows = listing::rows(&session.runtime().project(), Vec::new());
     if settings.json {
         out_line(&listing::json(&rows))
     } else {

@@ -20,13 +20,13 @@ mod models;
 mod options;
 mod repl;
 mod run;
-pub(crate) mod script;
+mod script;
 mod serve;
-pub(crate) mod setup;
+mod setup;
 mod shadow;
 mod stabilize;
 mod stats;
-pub(crate) mod test;
+mod test;
 mod view;
 
 use std::io::IsTerminal;
@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::approval::Mode;
-use crate::project::{self, ProjectError};
 use crate::report::{Color, Error, ErrorFormat, ExitCode};
+use crate::session::Closings;
 use crate::settings::Settings;
 
 /// LLM applications as ordinary programs: workers (prompts) and Rhai functions behind one call.
@@ -466,10 +466,11 @@ pub fn main() -> i32 {
             ))) as i32;
         }
     };
-    let result = tokio.block_on(run(cli));
+    let closings = Closings::default();
+    let result = tokio.block_on(run(cli, &closings));
     drop(tokio);
     // A run's log is committed while the runtime shuts down; its failure fails the command.
-    let logged = setup::wait_for_logs();
+    let logged = closings.wait();
     match (result, logged) {
         (Ok(()), Ok(())) => ExitCode::Ok as i32,
         (Err(e), Ok(())) | (Ok(()), Err(e)) => crate::report::render(e) as i32,
@@ -526,8 +527,9 @@ fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
     (color, format)
 }
 
-/// Run a parsed command line.
-pub async fn run(cli: Cli) -> Result<(), Error> {
+/// Run a parsed command line; the run logs of the sessions it ends are left closing in
+/// `closings`.
+pub async fn run(cli: Cli, closings: &Closings) -> Result<(), Error> {
     let g = &cli.global;
     if cli.version {
         return version(g.verbose);
@@ -536,15 +538,15 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         crate::trace::http_log::install();
     }
     let Some(mut command) = cli.command else {
-        return script_form(cli.script, g).await;
+        return script_form(cli.script, g, closings).await;
     };
     // Run options before the command name belong to it when it runs calls.
     options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
-    dispatch(command, g).await
+    dispatch(command, g, closings).await
 }
 
 /// Hand one command's arguments to its file (settings resolved here, the rest there).
-async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
+async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(), Error> {
     let none = RunOptions::default();
     let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
     let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
@@ -560,7 +562,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             }
             stats::run(&traces, g.json)
         }
-        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name).await,
+        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name, closings).await,
         Command::Check => check::run(&project(&none)?),
         Command::Test {
             names,
@@ -571,7 +573,13 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
         } => {
             test::run(
                 &project(&run)?,
-                &test::TestArgs::new(names, repeat, min_agreement, junit),
+                &test::TestArgs {
+                    names,
+                    repeat,
+                    min_agreement,
+                    junit,
+                },
+                closings,
             )
             .await
         }
@@ -591,7 +599,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
                 min_agreement,
                 run.model.take(),
             );
-            stabilize::run(&project(&run)?, args).await
+            stabilize::run(&project(&run)?, args, closings).await
         }
         Command::Batch {
             name,
@@ -599,7 +607,17 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             output,
             retry_errors,
             run,
-        } => batch::run(&project(&run)?, &name, &inputs, &output, retry_errors).await,
+        } => {
+            batch::run(
+                &project(&run)?,
+                &name,
+                &inputs,
+                &output,
+                retry_errors,
+                closings,
+            )
+            .await
+        }
         Command::Dataset {
             name,
             output,
@@ -626,12 +644,12 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
         Command::View { port, host } => view::run(&project(&none)?, port, host).await,
         Command::List => list::run(&project(&none)?),
         Command::Models => models::run(&anywhere(&none)?),
-        Command::Repl { run } => repl::run(anywhere(&run)?).await,
+        Command::Repl { run } => repl::run(anywhere(&run)?, closings).await,
         Command::Chat {
             worker,
             resume,
             run,
-        } => chat::run(project(&run)?, &worker, resume).await,
+        } => chat::run(project(&run)?, &worker, resume, closings).await,
         Command::Run {
             name,
             input,
@@ -641,7 +659,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
         } => {
             // The input is read before the project is looked for.
             let input = run::read_input(input, input_json, input_file)?;
-            run::run(project(&run)?, &name, input).await
+            run::run(project(&run)?, &name, input, closings).await
         }
         Command::Init { dir } => {
             init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
@@ -696,7 +714,7 @@ fn command_name(command: &Command) -> String {
 }
 
 /// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.
-async fn script_form(s: ScriptArgs, g: &Global) -> Result<(), Error> {
+async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(), Error> {
     let here = Path::new(".");
     let Some(script) = s.script else {
         if s.watch {
@@ -704,7 +722,7 @@ async fn script_form(s: ScriptArgs, g: &Global) -> Result<(), Error> {
                 .with_help("usage: `llm-do SCRIPT.rhai --watch`"));
         }
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            return repl::run(settings_for(g, &s.run, here, false)?).await;
+            return repl::run(settings_for(g, &s.run, here, false)?, closings).await;
         }
         return Err(Error::Usage {
             message: "no script given".into(),
@@ -722,9 +740,9 @@ async fn script_form(s: ScriptArgs, g: &Global) -> Result<(), Error> {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let settings = settings_for(g, &s.run, &start, false)?;
     if s.watch {
-        script::watch(settings, &script, s.args).await
+        script::watch(settings, &script, s.args, closings).await
     } else {
-        script::run(settings, &script, s.args).await
+        script::run(settings, &script, s.args, closings).await
     }
 }
 
@@ -766,35 +784,18 @@ pub fn command() -> clap::Command {
     Cli::command()
 }
 
-/// The settings of a command run from `start`: the project root (`--project`, or discovered
-/// upward; `required` makes a missing project an error), then flags over environment over
-/// `llm-do.toml` over the user config over defaults.
+/// The settings of a command run from `start`: the project's ([`crate::session::settings`];
+/// `--project`, or discovered upward; `required` makes a missing project an error) with the
+/// flags over them.
 pub fn settings_for(
     global: &Global,
     run: &RunOptions,
     start: &Path,
     required: bool,
 ) -> Result<Settings, Error> {
-    let root = root(global, start, required)?;
-    let config = project::load_config(&root)?;
-    let mut s = Settings::new(root);
+    let mut s = crate::session::settings(global.project.as_deref(), start, required)?;
     s.model_override.clone_from(&run.model);
-    s.env_model = std::env::var(crate::env_vars::LLM_DO_MODEL)
-        .ok()
-        .filter(|m| !m.is_empty());
-    s.max_depth = run
-        .max_depth
-        .or(config.limits.max_depth)
-        .unwrap_or(s.max_depth);
-    s.max_parallel = config.limits.max_parallel.unwrap_or(s.max_parallel);
-    s.max_operations = config.limits.max_operations.unwrap_or(s.max_operations);
-    s.max_cpu_seconds = config.limits.max_cpu_seconds.unwrap_or(s.max_cpu_seconds);
-    s.budget = crate::settings::Limits {
-        max_cost_usd: config.limits.max_cost_usd,
-        max_tokens: config.limits.max_tokens,
-        max_requests: config.limits.max_requests,
-        max_worker_runs: config.limits.max_worker_runs,
-    };
+    s.max_depth = run.max_depth.unwrap_or(s.max_depth);
     s.approval = if run.approve_all {
         Mode::ApproveAll
     } else if run.reject_all {
@@ -808,34 +809,8 @@ pub fn settings_for(
     s.trace.clone_from(&run.trace);
     s.record.clone_from(&run.record);
     s.replay.clone_from(&run.replay);
-    // The run log is kept only in a real project (not a bare folder a script runs from).
-    s.log = !run.no_log && config.log.enabled != Some(false) && project::is_root(&s.root);
-    s.log_retain_days = config.log.retain_days;
-    s.log_max_mb = config.log.max_mb;
-    s.log_max_value_kb = config.log.max_value_kb;
-    s.otel = crate::settings::OtelSettings::resolve(
-        config.otel.endpoint.as_deref(),
-        config.otel.service_name.as_deref(),
-        |k| std::env::var(k).ok(),
-    );
+    s.log &= !run.no_log;
     Ok(s)
-}
-
-/// Find the project root for a command.
-fn root(global: &Global, start: &Path, required: bool) -> Result<PathBuf, Error> {
-    if let Some(p) = &global.project {
-        return p
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())));
-    }
-    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
-    match project::discover(&start) {
-        Some(r) => Ok(r),
-        None if !required => Ok(start),
-        None => Err(Error::Project(ProjectError::NotFound {
-            start: start.display().to_string(),
-        })),
-    }
 }
 
 #[cfg(test)]

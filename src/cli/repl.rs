@@ -4,18 +4,20 @@
 use std::sync::Arc;
 
 use crate::report::Error;
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
 use crate::trace::{Toggle, Tree};
 
-use super::setup;
-
 /// Start the session in the project of `settings` (or none).
-pub async fn run(settings: Settings) -> Result<(), Error> {
+pub async fn run(settings: Settings, closings: &Closings) -> Result<(), Error> {
     let tree = Arc::new(Tree::new(std::io::stderr(), settings.verbosity.max(1)));
     let toggle = Arc::new(Toggle::new(tree, settings.verbosity > 0));
-    let rt = setup::runtime(&settings, None, false, Some(toggle.clone()))?;
-    let session = crate::repl::rhai_line::Session::new(rt.clone(), toggle, settings.json);
-    let result = crate::repl::run(rt.clone(), session).await;
-    setup::finish(&rt, None, result.is_ok())?;
-    result
+    let session = Session::of(&settings)
+        .no_trace_file()
+        .observer(toggle.clone())
+        .open()?;
+    let rt = session.runtime();
+    let lines = crate::repl::rhai_line::Session::new(rt.clone(), toggle, settings.json);
+    let result = crate::repl::run(rt.clone(), lines).await;
+    session.end(closings, result)
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::call::{CallCtx, Input};
 use crate::report::Error;
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
 
 use super::setup;
@@ -20,8 +21,14 @@ pub enum RunInput {
 }
 
 /// Run `name` on `input` and print the result.
-pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), Error> {
-    let rt = setup::runtime(&settings, None, true, None)?;
+pub async fn run(
+    settings: Settings,
+    name: &str,
+    input: RunInput,
+    closings: &Closings,
+) -> Result<(), Error> {
+    let session = Session::of(&settings).open()?;
+    let rt = session.runtime();
     let callee = rt.resolve(name).map_err(Error::of_named_call)?;
     let input = match input {
         RunInput::Text(text) => callee.input_from_text(&text),
@@ -29,9 +36,10 @@ pub async fn run(settings: Settings, name: &str, input: RunInput) -> Result<(), 
         RunInput::None => Value::Null,
     };
     let top = CallCtx::default();
-    let out = setup::with_interrupt(&rt, rt.invoke(&top, &callee, Input::Json(input))).await;
-    setup::finish(&rt, settings.trace.as_deref(), out.is_ok())?;
-    setup::print_value(&crate::script::value::to_json(&out?), settings.json)
+    let out = session
+        .run(closings, rt.invoke(&top, &callee, Input::Json(input)))
+        .await?;
+    setup::print_value(&crate::script::value::to_json(&out), settings.json)
 }
 
 /// The input of `llm-do run`: `--input-json`, `--input-file FILE` or `@FILE`, the INPUT text,

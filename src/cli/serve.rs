@@ -25,10 +25,10 @@ use serde_json::Value;
 use crate::report::Error;
 use crate::runtime::Runtime;
 use crate::runtime::callee::Callee;
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::trace::Fanout;
 
-use super::setup;
 use crate::project::listing::{self, Kind, Row};
 use server::{Running, Server};
 
@@ -100,7 +100,7 @@ pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result
     if list {
         return print(&tools, settings.json);
     }
-    let observer = setup::observer(settings.verbosity, settings.trace.as_deref())?;
+    let observer = crate::session::observer(settings.verbosity, settings.trace.as_deref())?;
     // Watching starts before any client connects, so no edit made once one has is missed.
     let changes = crate::watch::Changes::new(&settings.root, None);
     let running = Arc::new(Running::default());
@@ -149,8 +149,8 @@ async fn stdio(server: Server) -> Result<(), Error> {
 /// The tools offered for the project of `settings` as it is on disk now.
 fn load(settings: &Settings) -> Result<Vec<Offered>, Error> {
     let quiet = Fanout::of(Vec::new());
-    let rt = setup::runtime(&setup::unlogged(settings), None, false, Some(quiet))?;
-    offered(&rt)
+    let session = Session::of(settings).unlogged().observer(quiet).open()?;
+    offered(session.runtime())
 }
 
 /// Hot reload: after each settled burst of edits to the project's files, the tool list is
@@ -194,18 +194,12 @@ impl Tools {
 
     /// The list as it is now.
     pub(crate) fn now(&self) -> Arc<Vec<Offered>> {
-        match self.0.read() {
-            Ok(tools) => tools.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::sync::read(&self.0).clone()
     }
 
     /// Offer `tools` from now on; `true` when clients see a different list than before.
     fn replace(&self, tools: Vec<Offered>) -> bool {
-        let mut now = match self.0.write() {
-            Ok(now) => now,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut now = crate::sync::write(&self.0);
         let same =
             now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| a.tool == b.tool);
         *now = Arc::new(tools);

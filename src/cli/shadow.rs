@@ -3,25 +3,20 @@
 
 use std::sync::Arc;
 
-use crate::call::CallError;
 use crate::report::{Error, out};
 use crate::runtime::Runtime;
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
 
-use super::setup;
-
 /// Run the command; disagreements are an error (exit 1).
-pub async fn run(settings: &Settings, name: &str) -> Result<(), Error> {
+pub async fn run(settings: &Settings, name: &str, closings: &Closings) -> Result<(), Error> {
     let Some(trace) = settings.trace.clone() else {
         return Err(Error::usage("`shadow` needs the trace to read")
             .with_help(format!("usage: `llm-do shadow {name} --trace FILE`")));
     };
-    let rt = setup::runtime(settings, None, false, None)?;
-    let json = settings.json;
-    let report = async { Ok::<_, CallError>(compare(&rt, name, &trace, json).await) };
-    let result = setup::with_interrupt(&rt, report).await;
-    setup::finish(&rt, None, matches!(result, Ok(Ok(()))))?;
-    result.map_err(Error::Call)?
+    let session = Session::of(settings).no_trace_file().open()?;
+    let report = compare(session.runtime(), name, &trace, settings.json);
+    session.run(closings, report).await
 }
 
 /// `llm-do shadow NAME --trace TRACE`: prints the report; an error (exit 1) on disagreement.

@@ -9,16 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::call::CallError;
 use crate::eval::draft::{self, Attempt};
 use crate::eval::run::Options;
 use crate::project::{CONFIG_FILE, Overlay, Project, ProjectError, SCRIPTS_DIR};
 use crate::report::{Error, out, out_line};
 use crate::runtime::Runtime;
 use crate::script::untrusted::{self, DRAFTS_DIR, MARK};
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
-
-use super::setup;
 
 /// What `stabilize` was asked.
 pub struct StabilizeArgs {
@@ -62,18 +60,18 @@ impl StabilizeArgs {
 }
 
 /// Run the command; below the bar is exit 1 with the best report, and nothing written.
-pub async fn run(settings: &Settings, args: StabilizeArgs) -> Result<(), Error> {
-    let settings = &setup::unlogged(settings);
-    let rt = setup::runtime(settings, None, true, None)?;
+pub async fn run(
+    settings: &Settings,
+    args: StabilizeArgs,
+    closings: &Closings,
+) -> Result<(), Error> {
+    let session = Session::of(settings).unlogged().open()?;
     if matches!(args.action, Action::Accept) {
-        return accept(&rt, &args.name);
+        return accept(session.runtime(), &args.name);
     }
-    let result = setup::with_interrupt(&rt, async {
-        Ok::<_, CallError>(stabilize(&rt, &args).await)
-    })
-    .await;
-    setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(()))))?;
-    result.map_err(Error::Call)?
+    session
+        .run(closings, stabilize(session.runtime(), &args))
+        .await
 }
 
 async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error> {

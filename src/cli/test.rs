@@ -4,15 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::call::CallError;
 use crate::eval::run::{NameReport, Options};
 use crate::log::agreement::TestResult;
-use crate::project::ProjectError;
 use crate::report::{Error, out};
 use crate::runtime::Runtime;
+use crate::session::{Closings, Session};
 use crate::settings::Settings;
-
-use super::setup;
 
 /// What `test` was asked (resolved from the command line).
 #[derive(Debug, Clone, Default)]
@@ -27,25 +24,8 @@ pub struct TestArgs {
     pub junit: Option<PathBuf>,
 }
 
-impl TestArgs {
-    /// The arguments as given on the command line.
-    pub fn new(
-        names: Vec<String>,
-        repeat: u32,
-        min_agreement: Option<f64>,
-        junit: Option<PathBuf>,
-    ) -> Self {
-        TestArgs {
-            names,
-            repeat,
-            min_agreement,
-            junit,
-        }
-    }
-}
-
 /// Run the command.
-pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
+pub async fn run(settings: &Settings, args: &TestArgs, closings: &Closings) -> Result<(), Error> {
     if let Some(x) = args.min_agreement
         && !(0.0..=1.0).contains(&x)
     {
@@ -57,9 +37,8 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     // Test runs are not live traffic: their calls stay out of the run log (datasets, stats);
     // only the results are kept, as rows of their own (the noise floor `view` draws).
     let keep_results = settings.log;
-    let settings = &setup::unlogged(settings);
-    let rt = setup::runtime(settings, None, true, None)?;
-    let names = names(&rt, &args.names)?;
+    let session = Session::of(settings).unlogged().open()?;
+    let names = names(session.runtime(), &args.names)?;
     let opts = Options {
         repeat: args.repeat.max(1),
         min_agreement: args.min_agreement,
@@ -67,13 +46,11 @@ pub async fn run(settings: &Settings, args: &TestArgs) -> Result<(), Error> {
     let work = async {
         let mut reports = Vec::new();
         for name in &names {
-            reports.push(run_name(&rt, name, opts).await?);
+            reports.push(session.test_name(name, opts).await?);
         }
         Ok::<_, Error>(reports)
     };
-    let result = setup::with_interrupt(&rt, async { Ok::<_, CallError>(work.await) }).await;
-    setup::finish(&rt, settings.trace.as_deref(), matches!(result, Ok(Ok(_))))?;
-    let reports = result.map_err(Error::Call)??;
+    let reports = session.run(closings, work).await?;
     if keep_results {
         record(settings, &reports);
     }
@@ -160,36 +137,4 @@ fn names(rt: &Arc<Runtime>, given: &[String]) -> Result<Vec<String>, Error> {
         ));
     }
     Ok(names)
-}
-
-/// Load and run the cases of `name`.
-pub(crate) async fn run_name(
-    rt: &Arc<Runtime>,
-    name: &str,
-    opts: Options,
-) -> Result<NameReport, Error> {
-    let project = rt.project();
-    let examples = project
-        .workers
-        .get(name)
-        .map(|w| w.examples.clone())
-        .unwrap_or_default();
-    let cases = crate::eval::cases::load(&project.root, name, &examples)
-        .map_err(|e| Error::Project(ProjectError::from(e)))?;
-    if cases.is_empty() {
-        let known = project.workers.contains_key(name) || project.fns.contains_key(name);
-        let names = project.workers.keys().chain(project.fns.keys());
-        if let (false, Some(close)) = (
-            known,
-            crate::suggest::did_you_mean(name, names.map(String::as_str)),
-        ) {
-            return Err(Error::usage(format!("unknown worker or fn `{name}`")).with_help(close));
-        }
-        return Err(Error::usage(format!("`{name}` has no cases")).with_help(format!(
-            "write `tests/{name}.jsonl` or build it from the run log with `llm-do dataset {name} -o tests/{name}.jsonl`"
-        )));
-    }
-    crate::eval::run::run(rt, name, cases, opts)
-        .await
-        .map_err(Error::of_named_call)
 }

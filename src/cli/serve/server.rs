@@ -14,12 +14,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::approval::{PromptAnswer, Prompter, Request};
-use crate::call::{CallCtx, Input};
 use crate::report::Error;
+use crate::session::Session;
 use crate::settings::Settings;
 use crate::trace::{CallEnd, CallStart, ModelResponseEvent, Observer};
 
-use super::super::setup;
 use super::{AbortOnDrop, Offered, Tools};
 
 /// The MCP server: what it offers and how each call's run is set up.
@@ -62,46 +61,34 @@ impl Server {
                 handle: tokio::runtime::Handle::current(),
             }) as Arc<dyn crate::approval::Prompter>
         });
-        let rt = match setup::runtime_logged_as(
-            &self.settings,
-            None,
-            true,
-            Some(observer),
-            None,
-            &command,
-            setup::Extras {
-                prompter,
-                ..setup::Extras::default()
-            },
-        ) {
-            Ok(rt) => rt,
+        let opened = Session::of(&self.settings)
+            .observer(observer)
+            .live(None)
+            .logged_as(command)
+            .prompter(prompter)
+            .open();
+        let session = match opened {
+            Ok(session) => session,
             Err(e) => return failure(e),
         };
-        let _running = self.running.enter(rt.cancel.clone());
+        let cancel = session.runtime().cancel.clone();
+        let _running = self.running.enter(cancel.clone());
         // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
-        let cancel = rt.cancel.clone();
         let watcher = tokio::spawn(async move {
             cancelled.await;
             cancel.cancel();
         });
         let _watching = AbortOnDrop(watcher);
-        let out = match rt.resolve(tool.name()) {
-            Ok(callee) => {
-                let top = CallCtx::default();
-                rt.invoke(&top, &callee, Input::Json(Value::Object(args)))
-                    .await
-                    .map(|v| crate::script::value::to_json(&v))
-            }
-            Err(e) => Err(e),
-        };
-        let finished = setup::finish_run(&rt, self.settings.trace.as_deref(), out.is_ok()).await;
+        let scope = crate::cancel::CancelScope::default();
+        let out = session.call(tool.name(), Value::Object(args), scope).await;
+        let finished = session.close(out.is_ok()).await;
         // Every progress notification goes out before the result.
         if let Some((progress, task)) = reporting {
             progress.close();
             let _ = task.await;
         }
         match (out, finished) {
-            (Err(e), _) => failure(Error::of_named_call(e)),
+            (Err(e), _) => failure(e),
             (Ok(_), Err(e)) => failure(e),
             (Ok(v), Ok(())) => success(v, tool.tool.output_schema.is_some()),
         }
