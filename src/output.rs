@@ -7,6 +7,10 @@
 //! every face passes such text through (`logs`, `-v`, chat, errors), so a tool argument cannot
 //! set the window title, clear the screen, forge lines with a carriage return or reorder text
 //! with a bidi override.
+//!
+//! A command's result is printed by one printer: it returns a value that is [`Show`], and
+//! [`shown`] renders it as text for people or, with `--json`, as JSON in one style for every
+//! command (pretty, 2-space indents).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -71,6 +75,33 @@ pub fn escape(text: &str, how: Escaped) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A command's result as data that prints itself: as text, or as its serde form (`--json`).
+pub trait Show: serde::Serialize {
+    /// The text form, every line ending in a newline (empty: nothing is printed).
+    fn text(&self) -> String;
+}
+
+/// What the printer writes for `value`: its text, or (`json`) its JSON, pretty with 2-space
+/// indents, and a newline. Terminal controls are escaped in both ([`escape`]), so what a
+/// model or a file wrote never reaches a terminal raw, and the JSON still decodes to the
+/// same value.
+#[must_use]
+pub fn shown(value: &impl Show, json: bool) -> String {
+    if json {
+        let text = serde_json::to_string_pretty(value).unwrap_or_default();
+        format!("{}\n", escape(&text, Escaped::Json))
+    } else {
+        escape(&value.text(), Escaped::Text).into_owned()
+    }
+}
+
+/// A JSON value shows as its JSON (pretty) in both forms.
+impl Show for serde_json::Value {
+    fn text(&self) -> String {
+        format!("{}\n", serde_json::to_string_pretty(self).unwrap_or_default())
+    }
 }
 
 /// `text` cut to its first `max_chars` characters, with `…` when it was longer.
@@ -153,6 +184,28 @@ mod tests {
                 Escaped::Styled
             ),
             "\u{1b}[1;31merror\u{1b}[0m: \\x1b]0;x\\x07\\x1b[2J"
+        );
+    }
+
+    #[derive(serde::Serialize)]
+    struct Pair {
+        a: u8,
+        b: &'static str,
+    }
+
+    impl Show for Pair {
+        fn text(&self) -> String {
+            format!("{} {}\n", self.a, self.b)
+        }
+    }
+
+    #[test]
+    fn one_printer_writes_text_or_pretty_json_escaped() {
+        let pair = Pair { a: 1, b: "x\u{1b}[2J" };
+        assert_eq!(shown(&pair, false), "1 x\\x1b[2J\n");
+        assert_eq!(
+            shown(&pair, true),
+            "{\n  \"a\": 1,\n  \"b\": \"x\\u001b[2J\"\n}\n"
         );
     }
 

@@ -235,7 +235,7 @@ pub fn candidates(rows: &[Row]) -> Vec<String> {
 }
 
 /// The text report: a table, then the candidates.
-pub fn render_text(rows: &[Row]) -> String {
+fn render_text(rows: &[Row]) -> String {
     let header = [
         "name",
         "kind",
@@ -302,8 +302,24 @@ pub fn render_text(rows: &[Row]) -> String {
     out
 }
 
+/// The per-name report: a table and the candidates as text, one object per name as JSON.
+#[derive(Debug, Clone)]
+pub struct Names(pub Vec<Row>);
+
+impl serde::Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&to_json(&self.0), s)
+    }
+}
+
+impl crate::output::Show for Names {
+    fn text(&self) -> String {
+        render_text(&self.0)
+    }
+}
+
 /// The JSON report: one object per name.
-pub fn to_json(rows: &[Row]) -> Value {
+fn to_json(rows: &[Row]) -> Value {
     Value::Array(
         rows.iter()
             .map(|r| {

@@ -2,8 +2,8 @@
 //! (the rows and their rendering are [`crate::project::listing`], shared with the REPL's
 //! `:list`).
 
-use crate::project::listing;
-use crate::report::{Error, out, out_line};
+use crate::project::listing::{Listing, rows};
+use crate::report::{Error, show};
 use crate::settings::Settings;
 
 use super::setup;
@@ -12,10 +12,5 @@ use super::setup;
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let settings = &setup::unlogged(settings);
     let rt = setup::runtime(settings, None, false, None)?;
-    let rows = listing::rows(&rt.project(), Vec::new());
-    if settings.json {
-        out_line(&listing::json(&rows))
-    } else {
-        out(&listing::text(&rows))
-    }
+    show(&Listing(rows(&rt.project(), Vec::new())), settings.json)
 }

@@ -4,7 +4,8 @@
 //! [`crate::report`] only.
 //!
 //! Flags belong to the commands they apply to: [`Global`] ones everywhere, [`RunOptions`]
-//! (model, approvals, traces, cassettes) on each command that runs calls, `--watch` and the
+//! (model, approvals, traces, cassettes, `-v`) on each command that runs calls, [`Json`] and
+//! [`Quiet`] on each command that has a JSON form or text to leave out, `--watch` and the
 //! script's ARGS on the script form only.
 
 mod batch;
@@ -77,23 +78,43 @@ pub struct ScriptArgs {
     pub watch: bool,
     #[command(flatten)]
     pub run: RunOptions,
+    #[command(flatten)]
+    pub json: Json,
+    #[command(flatten)]
+    pub quiet: Quiet,
 }
 
-/// Flags every command accepts.
+/// `--json`, on the commands that have a JSON form (declared here once, flattened into each).
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub struct Json {
+    /// Print results as JSON (pretty, 2-space indents), strings included.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `-q`, on the commands that have something to leave out.
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub struct Quiet {
+    /// Print nothing but results and errors (not with `-v`).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Flags every command accepts, and what the command's own output flags resolved to.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Project root (default: nearest folder upward holding llm-do.toml or workers/).
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// Print results as JSON, strings included.
-    #[arg(long, global = true)]
+    /// `--json` of the command (set from its [`Json`], not parsed here).
+    #[arg(skip)]
     pub json: bool,
-    /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// `-v` of the command (set from its [`RunOptions`], not parsed here).
+    #[arg(skip)]
     pub verbose: u8,
-    /// Print nothing but results and errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    /// `-q` of the command (set from its [`Quiet`], not parsed here).
+    #[arg(skip)]
     pub quiet: bool,
     /// When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
@@ -153,6 +174,9 @@ pub struct RunOptions {
     /// Do not append this run to the run log (`.llm-do/log.db`).
     #[arg(long)]
     pub no_log: bool,
+    /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl RunOptions {
@@ -169,6 +193,7 @@ impl RunOptions {
             record: self.record.or(outer.record),
             replay: self.replay.or(outer.replay),
             no_log: self.no_log || outer.no_log,
+            verbose: self.verbose.max(outer.verbose),
         }
     }
 
@@ -183,6 +208,7 @@ impl RunOptions {
             (self.record.is_some(), "--record"),
             (self.replay.is_some(), "--replay"),
             (self.no_log, "--no-log"),
+            (self.verbose > 0, "--verbose"),
         ]
         .into_iter()
         .find_map(|(set, name)| set.then_some(name))
@@ -207,11 +233,23 @@ pub enum Command {
         input_file: Option<PathBuf>,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Load and validate the whole project (no network).
-    Check,
+    Check {
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
+    },
     /// List workers, fns and builtins with descriptions and sources.
-    List,
+    List {
+        #[command(flatten)]
+        json: Json,
+    },
     /// Summarise traces per worker and fn: calls, tokens, latency, distinct outputs.
     Stats {
         /// Trace files written with `--trace` (default: the run log).
@@ -219,6 +257,8 @@ pub enum Command {
         traces: Vec<PathBuf>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        json: Json,
     },
     /// Re-run the inputs NAME saw in `--trace FILE` through NAME as defined now and compare.
     Shadow {
@@ -226,6 +266,10 @@ pub enum Command {
         name: String,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Run the cases of each NAME (`tests/NAME.jsonl`, worker `examples:`) and report agreement.
     Test {
@@ -242,6 +286,10 @@ pub enum Command {
         /// Write a JUnit XML report to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Turn worker NAME into code: `--draft` asks a model for the fn, tests it on the cases and
     /// writes it as an untrusted draft (with `[stabilize] NAME = "shadow"`) only if it reaches
@@ -269,6 +317,8 @@ pub enum Command {
         min_agreement: Option<f64>,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Run NAME over every line of INPUTS (JSONL) into OUT, in input order, resumably.
     Batch {
@@ -284,6 +334,10 @@ pub enum Command {
         retry_errors: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
     Dataset {
@@ -294,9 +348,14 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
-    Models,
+    Models {
+        #[command(flatten)]
+        json: Json,
+    },
     /// Talk with WORKER, turn by turn (a prompt, or one turn per line from a pipe).
     ///
     /// Each turn sends the conversation so far. `/exit` or Ctrl-D ends it; Ctrl-C cancels the
@@ -309,11 +368,19 @@ pub enum Command {
         resume: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl {
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// A read-only local web page over the run log: runs, a run's call tree, names.
     ///
@@ -350,12 +417,18 @@ pub enum Command {
         query: Option<String>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        json: Json,
     },
     /// Create a working project in DIR (default: the current folder); never overwrites.
     Init {
         /// Folder to create the project in (created when missing).
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        json: Json,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     ///
@@ -402,6 +475,8 @@ pub enum McpAction {
         http_allow_remote: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
     },
 }
 
@@ -409,9 +484,15 @@ pub enum McpAction {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum ConfigAction {
     /// Print the path of the user configuration file (it need not exist).
-    Path,
+    Path {
+        #[command(flatten)]
+        json: Json,
+    },
     /// Print the effective configuration: the project's `llm-do.toml` over the user's file.
-    Show,
+    Show {
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -448,7 +529,7 @@ pub fn main() -> i32 {
     };
     crate::report::install_error_hook(cli.global.color, cli.global.error_format);
     // `check` runs nothing: no worker threads to start.
-    let mut builder = if matches!(cli.command, Some(Command::Check)) {
+    let mut builder = if matches!(cli.command, Some(Command::Check { .. })) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -528,19 +609,31 @@ fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
-    let g = &cli.global;
-    if cli.version {
-        return version(g.verbose);
+    let Cli {
+        version: asked_version,
+        command,
+        script,
+        mut global,
+    } = cli;
+    if asked_version {
+        return version(script.run.verbose);
     }
+    let Some(mut command) = command else {
+        options::output(&mut global, script.json.json, script.quiet.quiet, script.run.verbose)?;
+        install_http_log(&global);
+        return script_form(script, &global).await;
+    };
+    // Flags before the command name belong to it when it takes them.
+    options::settle(&mut command, script, &mut global)?;
+    install_http_log(&global);
+    dispatch(command, &global).await
+}
+
+/// `-vvv`: HTTP bodies are logged.
+fn install_http_log(g: &Global) {
     if g.verbose >= 3 {
         crate::trace::http_log::install();
     }
-    let Some(mut command) = cli.command else {
-        return script_form(cli.script, g).await;
-    };
-    // Run options before the command name belong to it when it runs calls.
-    options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
-    dispatch(command, g).await
 }
 
 /// Hand one command's arguments to its file (settings resolved here, the rest there).
@@ -549,10 +642,10 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
     let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
     let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
     match command {
-        Command::Stats { traces, scope } if traces.is_empty() => {
+        Command::Stats { traces, scope, .. } if traces.is_empty() => {
             stats::from_log(&project(&none)?, &scope.resolve()?)
         }
-        Command::Stats { traces, scope } => {
+        Command::Stats { traces, scope, .. } => {
             if scope.since.is_some() || scope.until.is_some() || scope.model.is_some() {
                 return Err(Error::usage(
                     "`--since`, `--until` and `--model` read the run log, not trace files",
@@ -560,14 +653,15 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             }
             stats::run(&traces, g.json)
         }
-        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name).await,
-        Command::Check => check::run(&project(&none)?),
+        Command::Shadow { name, run, .. } => shadow::run(&project(&run)?, &name).await,
+        Command::Check { .. } => check::run(&project(&none)?),
         Command::Test {
             names,
             run,
             repeat,
             min_agreement,
             junit,
+            ..
         } => {
             test::run(
                 &project(&run)?,
@@ -582,6 +676,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             attempts,
             min_agreement,
             mut run,
+            ..
         } => {
             // `--model` picks the drafting model; the worker keeps its own for its runs.
             let args = stabilize::StabilizeArgs::new(
@@ -599,11 +694,13 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             output,
             retry_errors,
             run,
+            ..
         } => batch::run(&project(&run)?, &name, &inputs, &output, retry_errors).await,
         Command::Dataset {
             name,
             output,
             scope,
+            ..
         } => dataset::run(
             &project(&none)?,
             &name,
@@ -618,19 +715,21 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             runs,
             query: text,
             scope,
+            ..
         } => {
             // A malformed query is said before a missing project.
             let query = logs::Query::from_cli(name, id, limit, run, runs, text, scope.resolve()?)?;
             logs::run(&project(&none)?, query)
         }
         Command::View { port, host } => view::run(&project(&none)?, port, host).await,
-        Command::List => list::run(&project(&none)?),
-        Command::Models => models::run(&anywhere(&none)?),
-        Command::Repl { run } => repl::run(anywhere(&run)?).await,
+        Command::List { .. } => list::run(&project(&none)?),
+        Command::Models { .. } => models::run(&anywhere(&none)?),
+        Command::Repl { run, .. } => repl::run(anywhere(&run)?).await,
         Command::Chat {
             worker,
             resume,
             run,
+            ..
         } => chat::run(project(&run)?, &worker, resume).await,
         Command::Run {
             name,
@@ -638,12 +737,13 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             input_json,
             input_file,
             run,
+            ..
         } => {
             // The input is read before the project is looked for.
             let input = run::read_input(input, input_json, input_file)?;
             run::run(project(&run)?, &name, input).await
         }
-        Command::Init { dir } => {
+        Command::Init { dir, .. } => {
             init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
         Command::Mcp {
@@ -653,6 +753,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
                     http,
                     http_allow_remote,
                     run,
+                    ..
                 },
         } => {
             let transport = serve::Transport::of(http, http_allow_remote)?;
@@ -661,11 +762,11 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
-            action: ConfigAction::Path,
+            action: ConfigAction::Path { .. },
         } => config::path(g.json),
         Command::Config {
-            action: ConfigAction::Show,
-        } => config::show(&anywhere(&none)?),
+            action: ConfigAction::Show { .. },
+        } => config::show_config(&anywhere(&none)?),
     }
 }
 
@@ -673,9 +774,9 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
 fn command_name(command: &Command) -> String {
     match command {
         Command::Run { .. } => "run",
-        Command::Check => "check",
-        Command::List => "list",
-        Command::Models => "models",
+        Command::Check { .. } => "check",
+        Command::List { .. } => "list",
+        Command::Models { .. } => "models",
         Command::Stats { .. } => "stats",
         Command::Shadow { .. } => "shadow",
         Command::Repl { .. } => "repl",

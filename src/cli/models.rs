@@ -2,17 +2,47 @@
 //! variable, never a key), the `[models]` aliases and the price table with `[prices]`
 //! overrides marked. Works outside a project too (built-ins and the user config).
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use crate::config::{Config, Wire};
 use crate::env_vars;
 use crate::model::prices::{self, Price};
 use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENAI_DEFAULT_BASE};
-use crate::report::{Error, out_line};
+use crate::report::{Error, show};
 use crate::settings::Settings;
 
+/// What `models` shows: providers, aliases and prices.
+#[derive(Debug, serde::Serialize)]
+pub struct Models {
+    providers: Vec<Provider>,
+    /// Each alias: as written (`value`) and the models it finally names (`models`).
+    aliases: BTreeMap<String, Alias>,
+    prices: Vec<PriceRow>,
+    prices_date: &'static str,
+}
+
+/// One `[models]` alias.
+#[derive(Debug, serde::Serialize)]
+struct Alias {
+    value: Vec<String>,
+    models: Vec<String>,
+}
+
+/// One model's price, USD per million tokens (cache prices default to the input price).
+#[derive(Debug, serde::Serialize)]
+struct PriceRow {
+    model: String,
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+    /// Set by `[prices]` in the config.
+    #[serde(rename = "override")]
+    overridden: bool,
+}
+
 /// One provider row (as `--json` shows it).
-#[derive(serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 struct Provider {
     name: String,
     wire: &'static str,
@@ -28,16 +58,28 @@ struct Provider {
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let config = crate::project::load_config(&settings.root)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let providers = providers(&config, &env);
-    let prices = price_rows(&config);
-    if settings.json {
-        let v = to_json(&config, &providers, &prices);
-        return out_line(&v.to_string());
+    show(&Models::of(&config, &env), settings.json)
+}
+
+impl Models {
+    /// What `config` (and the environment `env` reads) says about providers, aliases, prices.
+    pub fn of(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Models {
+        let aliases = config
+            .models
+            .iter()
+            .map(|(alias, target)| {
+                let value = target.entries().to_vec();
+                let models = config.expand_model(alias).unwrap_or_default();
+                (alias.clone(), Alias { value, models })
+            })
+            .collect();
+        Models {
+            providers: providers(config, env),
+            aliases,
+            prices: price_rows(config),
+            prices_date: prices::TABLE_DATE,
+        }
     }
-    for line in text(&config, &providers, &prices) {
-        out_line(&line)?;
-    }
-    Ok(())
 }
 
 fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
@@ -103,25 +145,26 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
     rows
 }
 
-/// `(model id, price, overridden)`: the shipped table, then overrides and additions.
-fn price_rows(config: &Config) -> Vec<(String, Price, bool)> {
-    let mut rows: Vec<(String, Price, bool)> = prices::TABLE
+/// The shipped table, then overrides and additions.
+fn price_rows(config: &Config) -> Vec<PriceRow> {
+    let row = |model: &str, p: &Price, overridden| PriceRow {
+        model: model.to_owned(),
+        input: p.input,
+        output: p.output,
+        cache_read: p.cache_read.unwrap_or(p.input),
+        cache_write: p.cache_write.unwrap_or(p.input),
+        overridden,
+    };
+    let shipped = prices::TABLE.iter().map(|(id, p)| {
+        let over = config.prices.get(*id);
+        row(id, over.unwrap_or(p), over.is_some())
+    });
+    let added = config
+        .prices
         .iter()
-        .map(|(id, p)| {
-            let over = config.prices.get(*id);
-            (
-                (*id).to_owned(),
-                over.copied().unwrap_or(*p),
-                over.is_some(),
-            )
-        })
-        .collect();
-    for (id, p) in &config.prices {
-        if !prices::TABLE.iter().any(|(m, _)| m == id) {
-            rows.push((id.clone(), *p, true));
-        }
-    }
-    rows
+        .filter(|(id, _)| !prices::TABLE.iter().any(|(m, _)| m == id))
+        .map(|(id, p)| row(id, p, true));
+    shipped.chain(added).collect()
 }
 
 fn key_state(p: &Provider) -> String {
@@ -132,7 +175,9 @@ fn key_state(p: &Provider) -> String {
     }
 }
 
-fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Vec<String> {
+impl crate::output::Show for Models {
+    fn text(&self) -> String {
+    let (providers, prices) = (&self.providers, &self.prices);
     let mut lines = vec!["providers:".to_owned()];
     let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in providers {
@@ -159,13 +204,13 @@ fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)
     }
     lines.push(format!("  {:width$}  offline, deterministic", "test"));
     lines.push("aliases:".to_owned());
-    if config.models.is_empty() {
+    if self.aliases.is_empty() {
         lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
     }
-    for (alias, target) in &config.models {
-        let written = target.entries().join(", ");
+    for (alias, a) in &self.aliases {
+        let written = a.value.join(", ");
         // What the alias finally names, when it names other aliases.
-        let expanded = config.expand_model(alias).unwrap_or_default().join(", ");
+        let expanded = a.models.join(", ");
         if expanded.is_empty() || expanded == written {
             lines.push(format!("  {alias} = {written}"));
         } else {
@@ -176,53 +221,22 @@ fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)
         "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",
         prices::TABLE_DATE
     ));
-    let width = prices.iter().map(|(id, ..)| id.len()).max().unwrap_or(0);
-    for (id, p, over) in prices {
+    let width = prices.iter().map(|p| p.model.len()).max().unwrap_or(0);
+    for p in prices {
         lines.push(format!(
-            "{} {id:width$}  {}  {}  {}  {}",
-            if *over { "*" } else { " " },
+            "{} {:width$}  {}  {}  {}  {}",
+            if p.overridden { "*" } else { " " },
+            p.model,
             money(p.input),
             money(p.output),
-            money(p.cache_read.unwrap_or(p.input)),
-            money(p.cache_write.unwrap_or(p.input)),
+            money(p.cache_read),
+            money(p.cache_write),
         ));
     }
-    lines
+    lines.iter().map(|l| format!("{l}\n")).collect()
+    }
 }
 
 fn money(n: f64) -> String {
     format!("{n:>7.3}")
-}
-
-fn to_json(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Value {
-    let aliases: serde_json::Map<String, Value> = config
-        .models
-        .iter()
-        .map(|(alias, target)| {
-            let expanded = config.expand_model(alias).unwrap_or_default();
-            (
-                alias.clone(),
-                json!({"value": target.entries(), "models": expanded}),
-            )
-        })
-        .collect();
-    let prices: Vec<Value> = prices
-        .iter()
-        .map(|(id, p, over)| {
-            json!({
-                "model": id,
-                "input": p.input,
-                "output": p.output,
-                "cache_read": p.cache_read.unwrap_or(p.input),
-                "cache_write": p.cache_write.unwrap_or(p.input),
-                "override": over,
-            })
-        })
-        .collect();
-    json!({
-        "providers": providers,
-        "aliases": aliases,
-        "prices": prices,
-        "prices_date": prices::TABLE_DATE,
-    })
 }

@@ -134,6 +134,24 @@ fn confusion(c: &Confusion) -> String {
     out
 }
 
+/// The reports of one `llm-do test`: each name's text, blank-line apart, or as JSON
+/// `{pass, names: [...]}`.
+#[derive(Debug)]
+pub struct Reports<'a>(pub &'a [NameReport]);
+
+impl serde::Serialize for Reports<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&json(self.0), s)
+    }
+}
+
+impl crate::output::Show for Reports<'_> {
+    fn text(&self) -> String {
+        let texts: Vec<String> = self.0.iter().map(text).collect();
+        texts.join("\n")
+    }
+}
+
 /// The whole report as JSON: `{pass, names: [...]}`.
 pub fn json(reports: &[NameReport]) -> Value {
     serde_json::json!({
