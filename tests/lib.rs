@@ -25,6 +25,7 @@ mod log_times;
 mod mcp;
 mod mcp_serve;
 mod models;
+mod printer;
 mod new_users;
 mod otel;
 mod proptests;

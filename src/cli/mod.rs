@@ -86,6 +86,7 @@ pub struct ScriptArgs {
 
 /// `--json`, on the commands that have a JSON form (declared here once, flattened into each).
 #[derive(Debug, Default, Clone, Copy, Args)]
+#[command(next_help_heading = "Output options")]
 pub struct Json {
     /// Print results as JSON (pretty, 2-space indents), strings included.
     #[arg(long)]
@@ -94,6 +95,7 @@ pub struct Json {
 
 /// `-q`, on the commands that have something to leave out.
 #[derive(Debug, Default, Clone, Copy, Args)]
+#[command(next_help_heading = "Output options")]
 pub struct Quiet {
     /// Print nothing but results and errors (not with `-v`).
     #[arg(short, long)]
