@@ -100,7 +100,10 @@ pub fn shown(value: &impl Show, json: bool) -> String {
 /// A JSON value shows as its JSON (pretty) in both forms.
 impl Show for serde_json::Value {
     fn text(&self) -> String {
-        format!("{}\n", serde_json::to_string_pretty(self).unwrap_or_default())
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        )
     }
 }
 
@@ -201,7 +204,10 @@ mod tests {
 
     #[test]
     fn one_printer_writes_text_or_pretty_json_escaped() {
-        let pair = Pair { a: 1, b: "x\u{1b}[2J" };
+        let pair = Pair {
+            a: 1,
+            b: "x\u{1b}[2J",
+        };
         assert_eq!(shown(&pair, false), "1 x\\x1b[2J\n");
         assert_eq!(
             shown(&pair, true),

@@ -19,9 +19,7 @@ fn project() -> Test {
             "tests/shout.jsonl",
             "{\"input\": {\"text\": \"hi\"}, \"expected\": \"HI!\"}\n",
         )
-        .config(
-            "[models]\nfast = \"test\"\n\n[prices]\n\"test\" = { input = 1.0, output = 2.0 }\n",
-        )
+        .config("[models]\nfast = \"test\"\n\n[prices]\n\"test\" = { input = 1.0, output = 2.0 }\n")
 }
 
 /// `args` run in `t`: status 0, nothing on stderr, and stdout as it is.
@@ -64,7 +62,10 @@ fn config_prints_text_or_pretty_json() {
     );
     let t = project();
     insta::assert_snapshot!("config_show_text", stdout(&t, &["config", "show"]));
-    insta::assert_snapshot!("config_show_json", stdout(&t, &["config", "show", "--json"]));
+    insta::assert_snapshot!(
+        "config_show_json",
+        stdout(&t, &["config", "show", "--json"])
+    );
 }
 
 #[test]
@@ -98,14 +99,22 @@ fn mcp_serve_list_prints_rows_or_the_definitions() {
 #[test]
 fn shadow_and_stats_print_text_or_pretty_json() {
     let t = project().filter(r#""(p50|p90|max)": [0-9.e-]+"#, r#""$1": MS"#);
-    stdout(&t, &["run", "shout", "hi", "--trace", "t.jsonl", "--no-log"]);
+    stdout(
+        &t,
+        &["run", "shout", "hi", "--trace", "t.jsonl", "--no-log"],
+    );
     insta::assert_snapshot!(
         "shadow_text",
         stdout(&t, &["shadow", "shout", "--trace", "t.jsonl", "--no-log"])
     );
     insta::assert_snapshot!(
         "shadow_json",
-        stdout(&t, &["shadow", "shout", "--trace", "t.jsonl", "--no-log", "--json"])
+        stdout(
+            &t,
+            &[
+                "shadow", "shout", "--trace", "t.jsonl", "--no-log", "--json"
+            ]
+        )
     );
     insta::assert_snapshot!("stats_json", stdout(&t, &["stats", "t.jsonl", "--json"]));
 }

@@ -100,11 +100,23 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
                 unknown_name(&conn, name)?;
             }
-            show(&Lines { rows, line: summary }, settings.json)
+            show(
+                &Lines {
+                    rows,
+                    line: summary,
+                },
+                settings.json,
+            )
         }
         Query::Runs { limit, window } => {
             let rows = log::runs(&conn, &window, limit)?;
-            show(&Lines { rows, line: run_line }, settings.json)
+            show(
+                &Lines {
+                    rows,
+                    line: run_line,
+                },
+                settings.json,
+            )
         }
         Query::Show(id) => {
             let (run, n) = id.split_once(':').ok_or_else(|| {
@@ -147,7 +159,10 @@ impl<T: serde::Serialize> serde::Serialize for Lines<T> {
 
 impl<T: serde::Serialize> crate::output::Show for Lines<T> {
     fn text(&self) -> String {
-        self.rows.iter().map(|r| format!("{}\n", (self.line)(r))).collect()
+        self.rows
+            .iter()
+            .map(|r| format!("{}\n", (self.line)(r)))
+            .collect()
     }
 }
 

@@ -621,7 +621,12 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         return version(script.run.verbose);
     }
     let Some(mut command) = command else {
-        options::output(&mut global, script.json.json, script.quiet.quiet, script.run.verbose)?;
+        options::output(
+            &mut global,
+            script.json.json,
+            script.quiet.quiet,
+            script.run.verbose,
+        )?;
         install_http_log(&global);
         return script_form(script, &global).await;
     };

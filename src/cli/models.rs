@@ -177,63 +177,63 @@ fn key_state(p: &Provider) -> String {
 
 impl crate::output::Show for Models {
     fn text(&self) -> String {
-    let (providers, prices) = (&self.providers, &self.prices);
-    let mut lines = vec!["providers:".to_owned()];
-    let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in providers {
-        let mut limits = Vec::new();
-        if let Some(n) = p.requests_per_minute {
-            limits.push(format!("{n}/min"));
+        let (providers, prices) = (&self.providers, &self.prices);
+        let mut lines = vec!["providers:".to_owned()];
+        let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for p in providers {
+            let mut limits = Vec::new();
+            if let Some(n) = p.requests_per_minute {
+                limits.push(format!("{n}/min"));
+            }
+            if let Some(n) = p.max_concurrent {
+                limits.push(format!("{n} at once"));
+            }
+            let limits = if limits.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", limits.join(", "))
+            };
+            lines.push(format!(
+                "  {:width$}  {} ({} wire{}, {}{limits})",
+                p.name,
+                p.base_url,
+                p.wire,
+                if p.builtin { ", built in" } else { "" },
+                key_state(p),
+            ));
         }
-        if let Some(n) = p.max_concurrent {
-            limits.push(format!("{n} at once"));
+        lines.push(format!("  {:width$}  offline, deterministic", "test"));
+        lines.push("aliases:".to_owned());
+        if self.aliases.is_empty() {
+            lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
         }
-        let limits = if limits.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", limits.join(", "))
-        };
+        for (alias, a) in &self.aliases {
+            let written = a.value.join(", ");
+            // What the alias finally names, when it names other aliases.
+            let expanded = a.models.join(", ");
+            if expanded.is_empty() || expanded == written {
+                lines.push(format!("  {alias} = {written}"));
+            } else {
+                lines.push(format!("  {alias} = {written}  (→ {expanded})"));
+            }
+        }
         lines.push(format!(
-            "  {:width$}  {} ({} wire{}, {}{limits})",
-            p.name,
-            p.base_url,
-            p.wire,
-            if p.builtin { ", built in" } else { "" },
-            key_state(p),
-        ));
-    }
-    lines.push(format!("  {:width$}  offline, deterministic", "test"));
-    lines.push("aliases:".to_owned());
-    if self.aliases.is_empty() {
-        lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
-    }
-    for (alias, a) in &self.aliases {
-        let written = a.value.join(", ");
-        // What the alias finally names, when it names other aliases.
-        let expanded = a.models.join(", ");
-        if expanded.is_empty() || expanded == written {
-            lines.push(format!("  {alias} = {written}"));
-        } else {
-            lines.push(format!("  {alias} = {written}  (→ {expanded})"));
-        }
-    }
-    lines.push(format!(
         "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",
         prices::TABLE_DATE
     ));
-    let width = prices.iter().map(|p| p.model.len()).max().unwrap_or(0);
-    for p in prices {
-        lines.push(format!(
-            "{} {:width$}  {}  {}  {}  {}",
-            if p.overridden { "*" } else { " " },
-            p.model,
-            money(p.input),
-            money(p.output),
-            money(p.cache_read),
-            money(p.cache_write),
-        ));
-    }
-    lines.iter().map(|l| format!("{l}\n")).collect()
+        let width = prices.iter().map(|p| p.model.len()).max().unwrap_or(0);
+        for p in prices {
+            lines.push(format!(
+                "{} {:width$}  {}  {}  {}  {}",
+                if p.overridden { "*" } else { " " },
+                p.model,
+                money(p.input),
+                money(p.output),
+                money(p.cache_read),
+                money(p.cache_write),
+            ));
+        }
+        lines.iter().map(|l| format!("{l}\n")).collect()
     }
 }
 

@@ -10,8 +10,8 @@
 //!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
 //!   command does not take it ([`settle`]).
 
-use super::{Command, ConfigAction, Global, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use super::command_name;
+use super::{Command, ConfigAction, Global, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
 impl Command {
@@ -63,7 +63,9 @@ impl Command {
             | Command::Config {
                 action: ConfigAction::Path { json } | ConfigAction::Show { json },
             } => (Some(json), None),
-            Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => (None, Some(quiet)),
+            Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => {
+                (None, Some(quiet))
+            }
             Command::View { .. } | Command::Completions { .. } | Command::Man { .. } => {
                 (None, None)
             }
