@@ -79,6 +79,13 @@ pub struct ScriptArgs {
     #[command(flatten)]
     pub run: RunOptions,
     #[command(flatten)]
+    pub out: Output,
+}
+
+/// `--json` and `-q`, on the commands that take both.
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub struct Output {
+    #[command(flatten)]
     pub json: Json,
     #[command(flatten)]
     pub quiet: Quiet,
@@ -149,7 +156,7 @@ impl LogScope {
 
 /// Flags of the commands that run calls: the script form and each command whose variant
 /// carries them ([`Command::run_options`]).
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
     /// Model for every worker, e.g. `test`, `anthropic:claude-haiku-4-5`.
@@ -236,22 +243,12 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Load and validate the whole project (no network).
-    Check {
-        #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
-    },
+    Check(Output),
     /// List workers, fns and builtins with descriptions and sources.
-    List {
-        #[command(flatten)]
-        json: Json,
-    },
+    List(Json),
     /// Summarise traces per worker and fn: calls, tokens, latency, distinct outputs.
     Stats {
         /// Trace files written with `--trace` (default: the run log).
@@ -269,9 +266,7 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Run the cases of each NAME (`tests/NAME.jsonl`, worker `examples:`) and report agreement.
     Test {
@@ -289,9 +284,7 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Turn worker NAME into code: `--draft` asks a model for the fn, tests it on the cases and
     /// writes it as an untrusted draft (with `[stabilize] NAME = "shadow"`) only if it reaches
@@ -337,9 +330,7 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
     Dataset {
@@ -354,10 +345,7 @@ pub enum Command {
         quiet: Quiet,
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
-    Models {
-        #[command(flatten)]
-        json: Json,
-    },
+    Models(Json),
     /// Talk with WORKER, turn by turn (a prompt, or one turn per line from a pipe).
     ///
     /// Each turn sends the conversation so far. `/exit` or Ctrl-D ends it; Ctrl-C cancels the
@@ -371,18 +359,14 @@ pub enum Command {
         #[command(flatten)]
         run: RunOptions,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl {
         #[command(flatten)]
         run: RunOptions,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// A read-only local web page over the run log: runs, a run's call tree, names.
     ///
@@ -428,9 +412,7 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
         #[command(flatten)]
-        json: Json,
-        #[command(flatten)]
-        quiet: Quiet,
+        out: Output,
     },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     ///
@@ -486,15 +468,9 @@ pub enum McpAction {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum ConfigAction {
     /// Print the path of the user configuration file (it need not exist).
-    Path {
-        #[command(flatten)]
-        json: Json,
-    },
+    Path(Json),
     /// Print the effective configuration: the project's `llm-do.toml` over the user's file.
-    Show {
-        #[command(flatten)]
-        json: Json,
-    },
+    Show(Json),
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -531,7 +507,7 @@ pub fn main() -> i32 {
     };
     crate::report::install_error_hook(cli.global.color, cli.global.error_format);
     // `check` runs nothing: no worker threads to start.
-    let mut builder = if matches!(cli.command, Some(Command::Check { .. })) {
+    let mut builder = if matches!(cli.command, Some(Command::Check(_))) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -611,35 +587,24 @@ fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
 
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), Error> {
-    let Cli {
-        version: asked_version,
-        command,
-        script,
-        mut global,
-    } = cli;
-    if asked_version {
-        return version(script.run.verbose);
+    let (mut g, outer) = (cli.global, &cli.script);
+    if cli.version {
+        return version(outer.run.verbose);
     }
-    let Some(mut command) = command else {
-        options::output(
-            &mut global,
-            script.json.json,
-            script.quiet.quiet,
-            script.run.verbose,
-        )?;
-        install_http_log(&global);
-        return script_form(script, &global).await;
-    };
-    // Flags before the command name belong to it when it takes them.
-    options::settle(&mut command, script, &mut global)?;
-    install_http_log(&global);
-    dispatch(command, &global).await
-}
-
-/// `-vvv`: HTTP bodies are logged.
-fn install_http_log(g: &Global) {
+    let command = match cli.command {
+        // Flags before the command name belong to it when it takes them.
+        Some(mut command) => options::settle(&mut command, outer, &mut g).map(|()| Some(command)),
+        None => {
+            let (json, quiet) = (outer.out.json.json, outer.out.quiet.quiet);
+            options::output(&mut g, json, quiet, outer.run.verbose).map(|()| None)
+        }
+    }?;
     if g.verbose >= 3 {
         crate::trace::http_log::install();
+    }
+    match command {
+        Some(command) => dispatch(command, &g).await,
+        None => script_form(cli.script, &g).await,
     }
 }
 
@@ -661,7 +626,7 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             stats::run(&traces, g.json)
         }
         Command::Shadow { name, run, .. } => shadow::run(&project(&run)?, &name).await,
-        Command::Check { .. } => check::run(&project(&none)?),
+        Command::Check(_) => check::run(&project(&none)?),
         Command::Test {
             names,
             run,
@@ -729,8 +694,8 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
             logs::run(&project(&none)?, query)
         }
         Command::View { port, host } => view::run(&project(&none)?, port, host).await,
-        Command::List { .. } => list::run(&project(&none)?),
-        Command::Models { .. } => models::run(&anywhere(&none)?),
+        Command::List(_) => list::run(&project(&none)?),
+        Command::Models(_) => models::run(&anywhere(&none)?),
         Command::Repl { run, .. } => repl::run(anywhere(&run)?).await,
         Command::Chat {
             worker,
@@ -769,10 +734,10 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
-            action: ConfigAction::Path { .. },
+            action: ConfigAction::Path(_),
         } => config::path(g.json),
         Command::Config {
-            action: ConfigAction::Show { .. },
+            action: ConfigAction::Show(_),
         } => config::show_config(&anywhere(&none)?),
     }
 }
@@ -781,9 +746,9 @@ async fn dispatch(command: Command, g: &Global) -> Result<(), Error> {
 fn command_name(command: &Command) -> String {
     match command {
         Command::Run { .. } => "run",
-        Command::Check { .. } => "check",
-        Command::List { .. } => "list",
-        Command::Models { .. } => "models",
+        Command::Check(_) => "check",
+        Command::List(_) => "list",
+        Command::Models(_) => "models",
         Command::Stats { .. } => "stats",
         Command::Shadow { .. } => "shadow",
         Command::Repl { .. } => "repl",

@@ -28,11 +28,11 @@ impl Command {
             | Command::Mcp {
                 action: McpAction::Serve { run, .. },
             } => Some(run),
-            Command::Check { .. }
-            | Command::List { .. }
+            Command::Check(_)
+            | Command::List(_)
             | Command::Stats { .. }
             | Command::Dataset { .. }
-            | Command::Models { .. }
+            | Command::Models(_)
             | Command::Logs { .. }
             | Command::View { .. }
             | Command::Init { .. }
@@ -45,23 +45,23 @@ impl Command {
     /// This command's `--json` and `-q`, where its variant carries them.
     pub fn output_flags(&mut self) -> (Option<&mut Json>, Option<&mut Quiet>) {
         match self {
-            Command::Run { json, quiet, .. }
-            | Command::Check { json, quiet }
-            | Command::Shadow { json, quiet, .. }
-            | Command::Test { json, quiet, .. }
-            | Command::Batch { json, quiet, .. }
-            | Command::Chat { json, quiet, .. }
-            | Command::Repl { json, quiet, .. }
-            | Command::Init { json, quiet, .. } => (Some(json), Some(quiet)),
-            Command::List { json }
+            Command::Run { out, .. }
+            | Command::Check(out)
+            | Command::Shadow { out, .. }
+            | Command::Test { out, .. }
+            | Command::Batch { out, .. }
+            | Command::Chat { out, .. }
+            | Command::Repl { out, .. }
+            | Command::Init { out, .. } => (Some(&mut out.json), Some(&mut out.quiet)),
+            Command::List(json)
             | Command::Stats { json, .. }
-            | Command::Models { json }
+            | Command::Models(json)
             | Command::Logs { json, .. }
             | Command::Mcp {
                 action: McpAction::Serve { json, .. },
             }
             | Command::Config {
-                action: ConfigAction::Path { json } | ConfigAction::Show { json },
+                action: ConfigAction::Path(json) | ConfigAction::Show(json),
             } => (Some(json), None),
             Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => {
                 (None, Some(quiet))
@@ -95,19 +95,19 @@ pub fn output(global: &mut Global, json: bool, quiet: bool, verbose: u8) -> Resu
 /// # Errors
 ///
 /// A usage error naming the first flag the command does not take.
-pub fn settle(command: &mut Command, outer: ScriptArgs, global: &mut Global) -> Result<(), Error> {
+pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) -> Result<(), Error> {
     let outer_run = outer.run.first_set();
     let (json, quiet) = command.output_flags();
-    let json = json.map(|j| j.json || outer.json.json);
-    let quiet = quiet.map(|q| q.quiet || outer.quiet.quiet);
+    let json = json.map(|j| j.json || outer.out.json.json);
+    let quiet = quiet.map(|q| q.quiet || outer.out.quiet.quiet);
     let run = command.run_options().map(|run| {
-        *run = std::mem::take(run).or(outer.run);
+        *run = std::mem::take(run).or(outer.run.clone());
         run.verbose
     });
     let misplaced = [
         (outer.watch, "--watch"),
-        (outer.json.json && json.is_none(), "--json"),
-        (outer.quiet.quiet && quiet.is_none(), "--quiet"),
+        (outer.out.json.json && json.is_none(), "--json"),
+        (outer.out.quiet.quiet && quiet.is_none(), "--quiet"),
     ]
     .into_iter()
     .find_map(|(set, flag)| set.then_some(flag))
@@ -119,12 +119,8 @@ pub fn settle(command: &mut Command, outer: ScriptArgs, global: &mut Global) -> 
                 .with_help(format!("`llm-do {name} --help` lists its options")),
         );
     }
-    output(
-        global,
-        json.unwrap_or(false),
-        quiet.unwrap_or(false),
-        run.unwrap_or(0),
-    )
+    let (json, quiet) = (json.unwrap_or(false), quiet.unwrap_or(false));
+    output(global, json, quiet, run.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -137,7 +133,7 @@ mod tests {
     fn settled(argv: &[&str]) -> Result<(Command, Global), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())?;
         let (mut command, mut global) = (cli.command.expect("a command"), cli.global);
-        settle(&mut command, cli.script, &mut global).map_err(|e| e.to_string())?;
+        settle(&mut command, &cli.script, &mut global).map_err(|e| e.to_string())?;
         Ok((command, global))
     }
 
