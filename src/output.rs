@@ -148,6 +148,25 @@ pub fn print_failure() -> Option<&'static str> {
     PRINT_FAILURE.get().map(String::as_str)
 }
 
+/// `rows` as aligned columns two spaces apart, one line each with no trailing blanks: the
+/// first `left` columns aligned left, the rest right.
+#[must_use]
+pub fn table(rows: &[Vec<String>], left: usize) -> String {
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len)).map(width).collect();
+    let line = |r: &Vec<String>| {
+        let cells = r.iter().zip(&widths).enumerate().map(|(i, (c, w))| {
+            if i < left {
+                format!("{c:<w$}")
+            } else {
+                format!("{c:>w$}")
+            }
+        });
+        format!("{}\n", cells.collect::<Vec<_>>().join("  ").trim_end())
+    };
+    rows.iter().map(line).collect()
+}
+
 /// `n` and `thing`, plural unless one: `1 worker run`, `2 worker runs`.
 #[must_use]
 pub fn count(n: u64, thing: &str) -> String {

@@ -4,9 +4,11 @@
 
 use crate::util::Test;
 
-/// A project with a worker, a fn with a case, an alias, a price override and a switch.
+/// A project with a worker, a fn with a case, an alias and a price override (times, which
+/// vary, shown as `MS`).
 fn project() -> Test {
     Test::new()
+        .filter(r#""(ms|p50|p90|max)": [0-9.e-]+"#, r#""$1": MS"#)
         .worker(
             "greeter",
             "---\ndescription: Greet someone\nmodel: test\n---\nGreet.\n",
@@ -98,7 +100,7 @@ fn mcp_serve_list_prints_rows_or_the_definitions() {
 
 #[test]
 fn shadow_and_stats_print_text_or_pretty_json() {
-    let t = project().filter(r#""(p50|p90|max)": [0-9.e-]+"#, r#""$1": MS"#);
+    let t = project();
     stdout(
         &t,
         &["run", "shout", "hi", "--trace", "t.jsonl", "--no-log"],

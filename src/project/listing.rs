@@ -195,30 +195,11 @@ impl crate::output::Show for Listing {
 }
 
 fn text(rows: &[Row]) -> String {
-    let cells = |r: &Row| [r.kind.word().len(), r.name.chars().count()];
-    let widths = rows
-        .iter()
-        .map(cells)
-        .fold([0, 0], |[a, b], [c, d]| [a.max(c), b.max(d)]);
-    let desc = rows
-        .iter()
-        .map(|r| r.description.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|r| {
-            format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}\n",
-                r.kind.word(),
-                r.name,
-                r.description,
-                r.source,
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = desc
-            )
-        })
-        .collect()
+    let cells = |r: &Row| {
+        let cells = [r.kind.word(), &r.name, &r.description, &r.source];
+        cells.map(str::to_owned).to_vec()
+    };
+    crate::output::table(&rows.iter().map(cells).collect::<Vec<_>>(), 4)
 }
 
 #[cfg(test)]
