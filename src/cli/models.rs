@@ -8,6 +8,7 @@ use crate::config::{Config, Wire};
 use crate::env_vars;
 use crate::model::prices::{self, Price};
 use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENAI_DEFAULT_BASE};
+use crate::output::table;
 use crate::report::{Error, show};
 use crate::settings::Settings;
 
@@ -177,66 +178,60 @@ fn key_state(p: &Provider) -> String {
 
 impl crate::output::Show for Models {
     fn text(&self) -> String {
-        let (providers, prices) = (&self.providers, &self.prices);
-        let mut lines = vec!["providers:".to_owned()];
-        let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
-        for p in providers {
-            let mut limits = Vec::new();
-            if let Some(n) = p.requests_per_minute {
-                limits.push(format!("{n}/min"));
-            }
-            if let Some(n) = p.max_concurrent {
-                limits.push(format!("{n} at once"));
-            }
-            let limits = if limits.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", limits.join(", "))
-            };
-            lines.push(format!(
-                "  {:width$}  {} ({} wire{}, {}{limits})",
-                p.name,
-                p.base_url,
-                p.wire,
-                if p.builtin { ", built in" } else { "" },
-                key_state(p),
-            ));
-        }
-        lines.push(format!("  {:width$}  offline, deterministic", "test"));
-        lines.push("aliases:".to_owned());
+        let mut providers: Vec<Vec<String>> = self.providers.iter().map(provider_line).collect();
+        providers.push(vec![
+            String::new(),
+            "test".into(),
+            "offline, deterministic".into(),
+        ]);
+        let mut text = format!("providers:\n{}aliases:\n", table(&providers, 3));
         if self.aliases.is_empty() {
-            lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
+            text.push_str("  (none; add them under `[models]` in `llm-do.toml`)\n");
         }
         for (alias, a) in &self.aliases {
-            let written = a.value.join(", ");
+            let (written, expanded) = (a.value.join(", "), a.models.join(", "));
             // What the alias finally names, when it names other aliases.
-            let expanded = a.models.join(", ");
             if expanded.is_empty() || expanded == written {
-                lines.push(format!("  {alias} = {written}"));
+                text.push_str(&format!("  {alias} = {written}\n"));
             } else {
-                lines.push(format!("  {alias} = {written}  (→ {expanded})"));
+                text.push_str(&format!("  {alias} = {written}  (→ {expanded})\n"));
             }
         }
-        lines.push(format!(
-        "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",
-        prices::TABLE_DATE
-    ));
-        let width = prices.iter().map(|p| p.model.len()).max().unwrap_or(0);
-        for p in prices {
-            lines.push(format!(
-                "{} {:width$}  {}  {}  {}  {}",
-                if p.overridden { "*" } else { " " },
-                p.model,
-                money(p.input),
-                money(p.output),
-                money(p.cache_read),
-                money(p.cache_write),
-            ));
-        }
-        lines.iter().map(|l| format!("{l}\n")).collect()
+        text.push_str(&format!(
+            "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):\n",
+            self.prices_date
+        ));
+        let money = |n: f64| format!("{n:>7.3}");
+        let prices: Vec<Vec<String>> = self
+            .prices
+            .iter()
+            .map(|p| {
+                let marker = if p.overridden { "*" } else { " " };
+                let cells = [p.input, p.output, p.cache_read, p.cache_write].map(money);
+                [format!("{marker} {}", p.model)]
+                    .into_iter()
+                    .chain(cells)
+                    .collect()
+            })
+            .collect();
+        text.push_str(&table(&prices, 1));
+        text
     }
 }
 
-fn money(n: f64) -> String {
-    format!("{n:>7.3}")
+/// A provider's row: indent, name, then where it is, its wire, its key and its limits.
+fn provider_line(p: &Provider) -> Vec<String> {
+    let limits = [
+        p.requests_per_minute.map(|n| format!(", {n}/min")),
+        p.max_concurrent.map(|n| format!(", {n} at once")),
+    ];
+    let about = format!(
+        "{} ({} wire{}, {}{})",
+        p.base_url,
+        p.wire,
+        if p.builtin { ", built in" } else { "" },
+        key_state(p),
+        limits.into_iter().flatten().collect::<String>(),
+    );
+    vec![String::new(), p.name.clone(), about]
 }
