@@ -7,6 +7,10 @@
 //! every face passes such text through (`logs`, `-v`, chat, errors), so a tool argument cannot
 //! set the window title, clear the screen, forge lines with a carriage return or reorder text
 //! with a bidi override.
+//!
+//! A command's result is printed by one printer: it returns a value that is [`Show`], and
+//! [`shown`] renders it as text for people or, with `--json`, as JSON in one style for every
+//! command (pretty, 2-space indents).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -73,6 +77,36 @@ pub fn escape(text: &str, how: Escaped) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A command's result as data that prints itself: as text, or as its serde form (`--json`).
+pub trait Show: serde::Serialize {
+    /// The text form, every line ending in a newline (empty: nothing is printed).
+    fn text(&self) -> String;
+}
+
+/// What the printer writes for `value`: its text, or (`json`) its JSON, pretty with 2-space
+/// indents, and a newline. Terminal controls are escaped in both ([`escape`]), so what a
+/// model or a file wrote never reaches a terminal raw, and the JSON still decodes to the
+/// same value.
+#[must_use]
+pub fn shown(value: &impl Show, json: bool) -> String {
+    if json {
+        let text = serde_json::to_string_pretty(value).unwrap_or_default();
+        format!("{}\n", escape(&text, Escaped::Json))
+    } else {
+        escape(&value.text(), Escaped::Text).into_owned()
+    }
+}
+
+/// A JSON value shows as its JSON (pretty) in both forms.
+impl Show for serde_json::Value {
+    fn text(&self) -> String {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        )
+    }
+}
+
 /// `text` cut to its first `max_chars` characters, with `…` when it was longer.
 pub fn clip(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
@@ -114,6 +148,25 @@ pub fn print_failure() -> Option<&'static str> {
     PRINT_FAILURE.get().map(String::as_str)
 }
 
+/// `rows` as aligned columns two spaces apart, one line each with no trailing blanks: the
+/// first `left` columns aligned left, the rest right.
+#[must_use]
+pub fn table(rows: &[Vec<String>], left: usize) -> String {
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..rows.first().map_or(0, Vec::len)).map(width).collect();
+    let line = |r: &Vec<String>| {
+        let cells = r.iter().zip(&widths).enumerate().map(|(i, (c, w))| {
+            if i < left {
+                format!("{c:<w$}")
+            } else {
+                format!("{c:>w$}")
+            }
+        });
+        format!("{}\n", cells.collect::<Vec<_>>().join("  ").trim_end())
+    };
+    rows.iter().map(line).collect()
+}
+
 /// `n` and `thing`, plural unless one: `1 worker run`, `2 worker runs`.
 #[must_use]
 pub fn count(n: u64, thing: &str) -> String {
@@ -153,6 +206,31 @@ mod tests {
                 Escaped::Styled
             ),
             "\u{1b}[1;31merror\u{1b}[0m: \\x1b]0;x\\x07\\x1b[2J"
+        );
+    }
+
+    #[derive(serde::Serialize)]
+    struct Pair {
+        a: u8,
+        b: &'static str,
+    }
+
+    impl Show for Pair {
+        fn text(&self) -> String {
+            format!("{} {}\n", self.a, self.b)
+        }
+    }
+
+    #[test]
+    fn one_printer_writes_text_or_pretty_json_escaped() {
+        let pair = Pair {
+            a: 1,
+            b: "x\u{1b}[2J",
+        };
+        assert_eq!(shown(&pair, false), "1 x\\x1b[2J\n");
+        assert_eq!(
+            shown(&pair, true),
+            "{\n  \"a\": 1,\n  \"b\": \"x\\u001b[2J\"\n}\n"
         );
     }
 

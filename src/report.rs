@@ -373,15 +373,17 @@ pub fn note(text: &str) {
 ///
 /// [`Error::Output`] when stdout cannot be written (e.g. a full disk).
 pub fn out(text: &str) -> Result<(), Error> {
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(Error::Output(e.to_string())),
-    }
+    crate::output::stdout(text).map_err(|e| Error::Output(e.to_string()))
+}
+
+/// Print a command's result, the one printer of every command and REPL meta-command: its
+/// text, or with `json` its JSON ([`crate::output::shown`]).
+///
+/// # Errors
+///
+/// As [`out`].
+pub fn show(value: &impl crate::output::Show, json: bool) -> Result<(), Error> {
+    out(&crate::output::shown(value, json))
 }
 
 /// [`out`] with a newline.

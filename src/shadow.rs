@@ -88,8 +88,47 @@ pub async fn run(
     Ok(out)
 }
 
+/// What `llm-do shadow` reports about `name`: agreement `k/n` and each disagreeing case; as
+/// JSON `{name, agreed, total, disagreements: [{input, recorded, now | error}]}`.
+#[derive(Debug)]
+pub struct Report<'a> {
+    pub name: &'a str,
+    pub outcomes: &'a [Outcome],
+}
+
+impl serde::Serialize for Report<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let disagreements: Vec<Value> = self
+            .outcomes
+            .iter()
+            .filter(|o| !o.agrees())
+            .map(|o| {
+                let mut v = serde_json::json!({"input": o.case.input, "recorded": o.case.recorded});
+                match &o.now {
+                    Ok(now) => v["now"] = now.clone(),
+                    Err(e) => v["error"] = serde_json::json!(e),
+                }
+                v
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "agreed": self.outcomes.len() - disagreements.len(),
+            "total": self.outcomes.len(),
+            "disagreements": disagreements,
+        })
+        .serialize(s)
+    }
+}
+
+impl crate::output::Show for Report<'_> {
+    fn text(&self) -> String {
+        render(self.name, self.outcomes)
+    }
+}
+
 /// The report: agreement `k/n`, then each disagreeing case.
-pub fn render(name: &str, outcomes: &[Outcome]) -> String {
+fn render(name: &str, outcomes: &[Outcome]) -> String {
     let agreed = outcomes.iter().filter(|o| o.agrees()).count();
     let mut out = format!("`{name}`: {agreed}/{} agree\n", outcomes.len());
     for (i, o) in outcomes.iter().filter(|o| !o.agrees()).enumerate() {

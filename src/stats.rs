@@ -235,7 +235,7 @@ pub fn candidates(rows: &[Row]) -> Vec<String> {
 }
 
 /// The text report: a table, then the candidates.
-pub fn render_text(rows: &[Row]) -> String {
+fn render_text(rows: &[Row]) -> String {
     let header = [
         "name",
         "kind",
@@ -265,31 +265,7 @@ pub fn render_text(rows: &[Row]) -> String {
             r.max_outputs_per_input.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            table
-                .iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in &table {
-        let cells: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 2 {
-                    format!("{c:<w$}", w = widths[i])
-                } else {
-                    format!("{c:>w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = crate::output::table(&table, 2);
     let hints = candidates(rows);
     if !hints.is_empty() {
         out.push_str("\nstabilization candidates:\n");
@@ -302,8 +278,24 @@ pub fn render_text(rows: &[Row]) -> String {
     out
 }
 
+/// The per-name report: a table and the candidates as text, one object per name as JSON.
+#[derive(Debug, Clone)]
+pub struct Names(pub Vec<Row>);
+
+impl serde::Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&to_json(&self.0), s)
+    }
+}
+
+impl crate::output::Show for Names {
+    fn text(&self) -> String {
+        render_text(&self.0)
+    }
+}
+
 /// The JSON report: one object per name.
-pub fn to_json(rows: &[Row]) -> Value {
+fn to_json(rows: &[Row]) -> Value {
     Value::Array(
         rows.iter()
             .map(|r| {

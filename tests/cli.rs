@@ -493,15 +493,27 @@ fn run_options_before_the_name_reach_batch() {
     assert_eq!(line["output"], json!("test reply: Ada"));
 }
 
-/// `--json`, `-q` and `-v` are refused where they would do nothing.
+/// `--json`, `-q` and `-v` belong to the commands that use them (issue 32: they were global
+/// and accepted where they did nothing). After the name of a command that does not use one,
+/// clap does not know it; before the name, llm-do says it does not apply.
 #[test]
 fn output_flags_are_refused_where_they_do_nothing() {
     let t = Test::new().worker("greeter", GREETER);
+    for (args, snapshot) in [
+        (&["view", "--json"][..], "refused_json"),
+        (&["completions", "bash", "-v"], "refused_verbose"),
+        (&["list", "-q"], "refused_quiet"),
+    ] {
+        let out = t.run_with(args);
+        out.status(2);
+        assert_eq!(out.stdout, "", "{args:?}");
+        insta::assert_snapshot!(snapshot, out.stderr);
+    }
     for (args, flag, cmd) in [
-        (&["man", "--json"][..], "--json", "man"),
+        (&["--json", "man"][..], "--json", "man"),
         (&["-q", "list"], "--quiet", "list"),
-        (&["completions", "bash", "-v"], "--verbose", "completions"),
-        (&["dataset", "greeter", "--json"], "--json", "dataset"),
+        (&["-v", "completions", "bash"], "--verbose", "completions"),
+        (&["--json", "dataset", "greeter"], "--json", "dataset"),
     ] {
         let out = t.run_with(args);
         out.status(2);

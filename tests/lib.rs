@@ -27,6 +27,7 @@ mod mcp_serve;
 mod models;
 mod new_users;
 mod otel;
+mod printer;
 mod proptests;
 mod providers;
 mod real_llm;

@@ -597,14 +597,15 @@ fn stabilize_help_says_what_model_drafts() {
               --replay <FILE>  Answer model requests from the cassette FILE, offline; fail at the first
                                difference
               --no-log         Do not append this run to the run log (`.llm-do/log.db`)
+          -v, --verbose...     Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv
+                               HTTP bodies)
+
+        Output options:
+          -q, --quiet  Print nothing but results and errors (not with `-v`)
 
         Global options:
               --project <DIR>          Project root (default: nearest folder upward holding llm-do.toml or
                                        workers/)
-              --json                   Print results as JSON, strings included
-          -v, --verbose...             Show the call tree on stderr (-vv adds inputs, outputs and messages,
-                                       -vvv HTTP bodies)
-          -q, --quiet                  Print nothing but results and errors
               --color <WHEN>           When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`)
                                        [default: auto] [possible values: auto, always, never]
               --error-format <FORMAT>  How errors are written to stderr (`json`: one object per error, for

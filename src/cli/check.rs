@@ -1,54 +1,90 @@
 //! `llm-do check`: load and validate the whole project, no network.
 
-use crate::report::{Error, out_line};
-use crate::session::Session;
+use std::collections::BTreeMap;
+
+use crate::config::Stabilize;
+use crate::project::Project;
+use crate::report::{Error, show};
 use crate::settings::Settings;
 
-/// Load the project and report problems (exit 2) or a one-line summary (`--json`: an object;
-/// errors then follow `--error-format`).
+use crate::session::Session;
+
+/// What `check` found in a project that loads.
+#[derive(Debug, serde::Serialize)]
+pub struct Checked {
+    ok: bool,
+    workers: usize,
+    fns: usize,
+    root: String,
+    /// Each `[stabilize]` name and its mode.
+    stabilize: BTreeMap<String, Stabilize>,
+    /// The untrusted side of a switch, by name (said in the text only).
+    #[serde(skip)]
+    untrusted: BTreeMap<String, String>,
+}
+
+impl Checked {
+    /// The summary of a loaded `project`.
+    pub fn of(p: &Project) -> Checked {
+        let untrusted = p
+            .config
+            .stabilize
+            .keys()
+            .filter_map(|name| {
+                let side = p.switch(name).and_then(|s| s.untrusted_side())?;
+                Some((name.clone(), side.to_string()))
+            })
+            .collect();
+        Checked {
+            ok: true,
+            workers: p.workers.len(),
+            fns: p.fns.len(),
+            root: p.root.display().to_string(),
+            stabilize: p.config.stabilize.clone(),
+            untrusted,
+        }
+    }
+}
+
+impl crate::output::Show for Checked {
+    /// `ok: N workers, N fns in ROOT`, then how each switch is served.
+    fn text(&self) -> String {
+        let count = |n: usize, what| crate::output::count(n as u64, what);
+        let mut text = format!(
+            "ok: {}, {} in `{}`\n",
+            count(self.workers, "worker"),
+            count(self.fns, "fn"),
+            self.root
+        );
+        for (name, mode) in &self.stabilize {
+            let untrusted = match self.untrusted.get(name) {
+                Some(side) => format!(
+                    "; the {side} is an untrusted draft (`llm-do stabilize {name} --accept` trusts it)"
+                ),
+                None => String::new(),
+            };
+            text.push_str(&format!(
+                "stabilize: `{name}` is served by {}{untrusted}\n",
+                serves(*mode)
+            ));
+        }
+        text
+    }
+}
+
+/// Load the project and report problems (exit 2) or a summary (`--json`: an object; errors
+/// then follow `--error-format`); `-q` leaves the text summary out.
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let settings = &Settings {
         load_only: true,
         ..settings.clone()
     };
     let session = Session::of(settings).unlogged().no_trace_file().open()?;
-    let p = session.runtime().project();
-    let switches: serde_json::Map<String, serde_json::Value> = p
-        .config
-        .stabilize
-        .iter()
-        .map(|(name, mode)| (name.clone(), serde_json::json!(mode.to_string())))
-        .collect();
-    if settings.json {
-        let v = serde_json::json!({
-            "ok": true,
-            "workers": p.workers.len(),
-            "fns": p.fns.len(),
-            "root": p.root.display().to_string(),
-            "stabilize": switches,
-        });
-        out_line(&v.to_string())?;
-    } else if !settings.quiet {
-        out_line(&format!(
-            "ok: {}, {} in `{}`",
-            crate::output::count(p.workers.len() as u64, "worker"),
-            crate::output::count(p.fns.len() as u64, "fn"),
-            p.root.display()
-        ))?;
-        for (name, mode) in &p.config.stabilize {
-            let untrusted = match p.switch(name).and_then(|s| s.untrusted_side()) {
-                Some(side) => format!(
-                    "; the {side} is an untrusted draft (`llm-do stabilize {name} --accept` trusts it)"
-                ),
-                None => String::new(),
-            };
-            out_line(&format!(
-                "stabilize: `{name}` is served by {}{untrusted}",
-                serves(*mode)
-            ))?;
-        }
+    let rt = session.runtime();
+    if settings.quiet && !settings.json {
+        return Ok(());
     }
-    Ok(())
+    show(&Checked::of(&rt.project()), settings.json)
 }
 
 pub use crate::project::listing::serves;

@@ -4,8 +4,20 @@
 
 use crate::config::Config;
 use crate::project;
-use crate::report::{Error, out, out_line};
+use crate::report::{Error, show};
 use crate::settings::Settings;
+
+/// Where the user config lives (`{"path"}` as JSON).
+#[derive(Debug, serde::Serialize)]
+pub struct ConfigPath {
+    path: std::path::PathBuf,
+}
+
+impl crate::output::Show for ConfigPath {
+    fn text(&self) -> String {
+        format!("{}\n", self.path.display())
+    }
+}
 
 /// `llm-do config path`: works even when the file is invalid or missing.
 pub fn path(json: bool) -> Result<(), Error> {
@@ -15,24 +27,35 @@ pub fn path(json: bool) -> Result<(), Error> {
             crate::env_vars::LLM_DO_CONFIG
         ))
     })?;
-    if json {
-        out_line(&serde_json::json!({ "path": path }).to_string())
-    } else {
-        out_line(&path.display().to_string())
+    show(&ConfigPath { path }, json)
+}
+
+/// The configuration in effect: TOML as text, the same value as JSON.
+#[derive(Debug)]
+pub struct Effective {
+    config: Config,
+    toml: String,
+}
+
+impl serde::Serialize for Effective {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.config.serialize(s)
+    }
+}
+
+impl crate::output::Show for Effective {
+    fn text(&self) -> String {
+        self.toml.clone()
     }
 }
 
 /// `llm-do config show`: the project's `llm-do.toml` over the user config, as TOML (`--json`:
 /// as JSON).
-pub fn show(settings: &Settings) -> Result<(), Error> {
+pub fn show_config(settings: &Settings) -> Result<(), Error> {
     let config = masked(project::load_config(&settings.root)?);
-    if settings.json {
-        let v = serde_json::to_value(&config).unwrap_or_default();
-        return out_line(&serde_json::to_string_pretty(&v).unwrap_or_default());
-    }
-    let text = toml::to_string(&config)
+    let toml = toml::to_string(&config)
         .map_err(|e| Error::failed(format!("cannot show the configuration: {e}")))?;
-    out(&text)
+    show(&Effective { config, toml }, settings.json)
 }
 
 /// `config` with MCP server `env` values hidden (they may hold tokens).

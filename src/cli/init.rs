@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::report::{Error, out};
+use crate::report::{Error, show};
 
 /// The files of a new project, relative to its root.
 const FILES: [(&str, &str); 4] = [
@@ -92,28 +92,39 @@ pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
     } else {
         format!("cd {} && ", shell_word(&dir.display().to_string()))
     };
-    let next = format!("{cd}llm-do scripts/main.rhai Ada");
-    if json {
-        let created: Vec<String> = targets
+    let made = Made {
+        created: targets
             .iter()
             .map(|(p, _)| p.display().to_string())
-            .collect();
-        return out(&format!(
-            "{}\n",
-            serde_json::json!({"created": created, "next": next})
-        ));
-    }
-    if quiet {
+            .collect(),
+        next: format!("{cd}llm-do scripts/main.rhai Ada"),
+    };
+    if quiet && !json {
         return Ok(());
     }
-    let mut text = String::new();
-    for (path, _) in &targets {
-        text.push_str(&format!("created {}\n", path.display()));
+    show(&made, json)
+}
+
+/// What `init` made: the files created and the command to run next.
+#[derive(Debug, serde::Serialize)]
+struct Made {
+    created: Vec<String>,
+    next: String,
+}
+
+impl crate::output::Show for Made {
+    fn text(&self) -> String {
+        let mut text: String = self
+            .created
+            .iter()
+            .map(|path| format!("created {path}\n"))
+            .collect();
+        text.push_str(&format!(
+            "\nnext: {}\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n",
+            self.next
+        ));
+        text
     }
-    text.push_str(&format!(
-        "\nnext: {next}\n  (then `llm-do check`, `llm-do list`, and set a real model in llm-do.toml)\n"
-    ));
-    out(&text)
 }
 
 /// What stands in the way of creating `rel` under `dir`, each as it is shown: the file itself

@@ -2,18 +2,16 @@
 //! (the rows and their rendering are [`crate::project::listing`], shared with the REPL's
 //! `:list`).
 
-use crate::project::listing;
-use crate::report::{Error, out, out_line};
+use crate::project::listing::{Listing, rows};
+use crate::report::{Error, show};
 use crate::session::Session;
 use crate::settings::Settings;
 
 /// Print one row per name (`--json`: an array of `{kind, name, description, source}`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let session = Session::of(settings).unlogged().no_trace_file().open()?;
-    let rows = listing::rows(&session.runtime().project(), Vec::new());
-    if settings.json {
-        out_line(&listing::json(&rows))
-    } else {
-        out(&listing::text(&rows))
-    }
+    show(
+        &Listing(rows(&session.runtime().project(), Vec::new())),
+        settings.json,
+    )
 }

@@ -6,8 +6,7 @@
 //! raw terminal control.
 
 use crate::log::{self, CallRow};
-use crate::output::{Escaped, escape};
-use crate::report::{Error, out, out_line};
+use crate::report::{Error, show};
 use crate::settings::Settings;
 
 /// What `logs` was asked for.
@@ -101,10 +100,23 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             if let (true, Some(name)) = (rows.is_empty(), name.as_deref()) {
                 unknown_name(&conn, name)?;
             }
-            print_rows(settings.json, &rows, summary)
+            show(
+                &Lines {
+                    rows,
+                    line: summary,
+                },
+                settings.json,
+            )
         }
         Query::Runs { limit, window } => {
-            print_rows(settings.json, &log::runs(&conn, &window, limit)?, run_line)
+            let rows = log::runs(&conn, &window, limit)?;
+            show(
+                &Lines {
+                    rows,
+                    line: run_line,
+                },
+                settings.json,
+            )
         }
         Query::Show(id) => {
             let (run, n) = id.split_once(':').ok_or_else(|| {
@@ -123,33 +135,35 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
                 .into_iter()
                 .next()
                 .ok_or_else(missing)?;
-            // The call with the approval decisions made within it (a worker's tool calls).
+            // The call with the approval decisions made within it (a worker's tool calls),
+            // as JSON with or without `--json`: every field, whole.
             let mut shown = serde_json::to_value(&row).unwrap_or_default();
             shown["approvals"] =
                 serde_json::to_value(log::approvals(&conn, &run, n)?).unwrap_or_default();
-            out(&format!("{}\n", json_text(&shown)))
+            show(&shown, true)
         }
     }
 }
 
-/// `rows` as pretty JSON (`--json`), else one line each, terminal controls escaped.
-fn print_rows<T: serde::Serialize>(
-    json: bool,
-    rows: &[T],
+/// Rows of the log: one line each as text, an array of every field as JSON.
+struct Lines<T> {
+    rows: Vec<T>,
     line: fn(&T) -> String,
-) -> Result<(), Error> {
-    if json {
-        return out_line(&json_text(&rows));
-    }
-    rows.iter()
-        .try_for_each(|r| out_line(&escape(&line(r), Escaped::Text)))
 }
 
-/// `value` as pretty JSON with every terminal control escaped (JSON escapes C0 controls
-/// itself; C1 controls and bidi overrides become `\uXXXX` too).
-fn json_text(value: &impl serde::Serialize) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    escape(&text, Escaped::Json).into_owned()
+impl<T: serde::Serialize> serde::Serialize for Lines<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.rows.serialize(s)
+    }
+}
+
+impl<T: serde::Serialize> crate::output::Show for Lines<T> {
+    fn text(&self) -> String {
+        self.rows
+            .iter()
+            .map(|r| format!("{}\n", (self.line)(r)))
+            .collect()
+    }
 }
 
 /// A name the log has no call of: a usage error with a "did you mean" (the names in the log,

@@ -4,7 +4,8 @@
 //! [`crate::report`] only.
 //!
 //! Flags belong to the commands they apply to: [`Global`] ones everywhere, [`RunOptions`]
-//! (model, approvals, traces, cassettes) on each command that runs calls, `--watch` and the
+//! (model, approvals, traces, cassettes, `-v`) on each command that runs calls, [`Json`] and
+//! [`Quiet`] on each command that has a JSON form or text to leave out, `--watch` and the
 //! script's ARGS on the script form only.
 
 mod batch;
@@ -77,23 +78,52 @@ pub struct ScriptArgs {
     pub watch: bool,
     #[command(flatten)]
     pub run: RunOptions,
+    #[command(flatten)]
+    pub out: Output,
 }
 
-/// Flags every command accepts.
+/// `--json` and `-q`, on the commands that take both.
+#[derive(Debug, Default, Clone, Copy, Args)]
+pub struct Output {
+    #[command(flatten)]
+    pub json: Json,
+    #[command(flatten)]
+    pub quiet: Quiet,
+}
+
+/// `--json`, on the commands that have a JSON form (declared here once, flattened into each).
+#[derive(Debug, Default, Clone, Copy, Args)]
+#[command(next_help_heading = "Output options")]
+pub struct Json {
+    /// Print results as JSON (pretty, 2-space indents), strings included.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `-q`, on the commands that have something to leave out.
+#[derive(Debug, Default, Clone, Copy, Args)]
+#[command(next_help_heading = "Output options")]
+pub struct Quiet {
+    /// Print nothing but results and errors (not with `-v`).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Flags every command accepts, and what the command's own output flags resolved to.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Project root (default: nearest folder upward holding llm-do.toml or workers/).
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// Print results as JSON, strings included.
-    #[arg(long, global = true)]
+    /// `--json` of the command (set from its [`Json`], not parsed here).
+    #[arg(skip)]
     pub json: bool,
-    /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// `-v` of the command (set from its [`RunOptions`], not parsed here).
+    #[arg(skip)]
     pub verbose: u8,
-    /// Print nothing but results and errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    /// `-q` of the command (set from its [`Quiet`], not parsed here).
+    #[arg(skip)]
     pub quiet: bool,
     /// When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
@@ -126,7 +156,7 @@ impl LogScope {
 
 /// Flags of the commands that run calls: the script form and each command whose variant
 /// carries them ([`Command::run_options`]).
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
     /// Model for every worker, e.g. `test`, `anthropic:claude-haiku-4-5`.
@@ -153,6 +183,9 @@ pub struct RunOptions {
     /// Do not append this run to the run log (`.llm-do/log.db`).
     #[arg(long)]
     pub no_log: bool,
+    /// Show the call tree on stderr (-vv adds inputs, outputs and messages, -vvv HTTP bodies).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 impl RunOptions {
@@ -169,6 +202,7 @@ impl RunOptions {
             record: self.record.or(outer.record),
             replay: self.replay.or(outer.replay),
             no_log: self.no_log || outer.no_log,
+            verbose: self.verbose.max(outer.verbose),
         }
     }
 
@@ -183,6 +217,7 @@ impl RunOptions {
             (self.record.is_some(), "--record"),
             (self.replay.is_some(), "--replay"),
             (self.no_log, "--no-log"),
+            (self.verbose > 0, "--verbose"),
         ]
         .into_iter()
         .find_map(|(set, name)| set.then_some(name))
@@ -207,11 +242,13 @@ pub enum Command {
         input_file: Option<PathBuf>,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        out: Output,
     },
     /// Load and validate the whole project (no network).
-    Check,
+    Check(Output),
     /// List workers, fns and builtins with descriptions and sources.
-    List,
+    List(Json),
     /// Summarise traces per worker and fn: calls, tokens, latency, distinct outputs.
     Stats {
         /// Trace files written with `--trace` (default: the run log).
@@ -219,6 +256,8 @@ pub enum Command {
         traces: Vec<PathBuf>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        json: Json,
     },
     /// Re-run the inputs NAME saw in `--trace FILE` through NAME as defined now and compare.
     Shadow {
@@ -226,6 +265,8 @@ pub enum Command {
         name: String,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        out: Output,
     },
     /// Run the cases of each NAME (`tests/NAME.jsonl`, worker `examples:`) and report agreement.
     Test {
@@ -242,6 +283,8 @@ pub enum Command {
         /// Write a JUnit XML report to FILE.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
     },
     /// Turn worker NAME into code: `--draft` asks a model for the fn, tests it on the cases and
     /// writes it as an untrusted draft (with `[stabilize] NAME = "shadow"`) only if it reaches
@@ -269,6 +312,8 @@ pub enum Command {
         min_agreement: Option<f64>,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// Run NAME over every line of INPUTS (JSONL) into OUT, in input order, resumably.
     Batch {
@@ -284,6 +329,8 @@ pub enum Command {
         retry_errors: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        out: Output,
     },
     /// Write the distinct inputs NAME saw in the run log as cases (JSONL), disputed ones marked.
     Dataset {
@@ -294,9 +341,11 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        quiet: Quiet,
     },
     /// List providers (base URL, key variable), `[models]` aliases and prices.
-    Models,
+    Models(Json),
     /// Talk with WORKER, turn by turn (a prompt, or one turn per line from a pipe).
     ///
     /// Each turn sends the conversation so far. `/exit` or Ctrl-D ends it; Ctrl-C cancels the
@@ -309,11 +358,15 @@ pub enum Command {
         resume: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        out: Output,
     },
     /// Interactive session (also: bare `llm-do` on a terminal).
     Repl {
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        out: Output,
     },
     /// A read-only local web page over the run log: runs, a run's call tree, names.
     ///
@@ -350,12 +403,16 @@ pub enum Command {
         query: Option<String>,
         #[command(flatten)]
         scope: LogScope,
+        #[command(flatten)]
+        json: Json,
     },
     /// Create a working project in DIR (default: the current folder); never overwrites.
     Init {
         /// Folder to create the project in (created when missing).
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
     },
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     ///
@@ -402,6 +459,8 @@ pub enum McpAction {
         http_allow_remote: bool,
         #[command(flatten)]
         run: RunOptions,
+        #[command(flatten)]
+        json: Json,
     },
 }
 
@@ -409,9 +468,9 @@ pub enum McpAction {
 #[derive(Debug, Clone, Copy, Subcommand)]
 pub enum ConfigAction {
     /// Print the path of the user configuration file (it need not exist).
-    Path,
+    Path(Json),
     /// Print the effective configuration: the project's `llm-do.toml` over the user's file.
-    Show,
+    Show(Json),
 }
 
 /// Stack size of runtime threads: Rhai evaluation recurses on the native stack, and scripts
@@ -448,7 +507,7 @@ pub fn main() -> i32 {
     };
     crate::report::install_error_hook(cli.global.color, cli.global.error_format);
     // `check` runs nothing: no worker threads to start.
-    let mut builder = if matches!(cli.command, Some(Command::Check)) {
+    let mut builder = if matches!(cli.command, Some(Command::Check(_))) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -530,19 +589,25 @@ fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
 /// Run a parsed command line; the run logs of the sessions it ends are left closing in
 /// `closings`.
 pub async fn run(cli: Cli, closings: &Closings) -> Result<(), Error> {
-    let g = &cli.global;
+    let (mut g, outer) = (cli.global, &cli.script);
     if cli.version {
-        return version(g.verbose);
+        return version(outer.run.verbose);
     }
+    let command = match cli.command {
+        // Flags before the command name belong to it when it takes them.
+        Some(mut command) => options::settle(&mut command, outer, &mut g).map(|()| Some(command)),
+        None => {
+            let (json, quiet) = (outer.out.json.json, outer.out.quiet.quiet);
+            options::output(&mut g, json, quiet, outer.run.verbose).map(|()| None)
+        }
+    }?;
     if g.verbose >= 3 {
         crate::trace::http_log::install();
     }
-    let Some(mut command) = cli.command else {
-        return script_form(cli.script, g, closings).await;
-    };
-    // Run options before the command name belong to it when it runs calls.
-    options::settle(&mut command, cli.script.run, cli.script.watch, g)?;
-    dispatch(command, g, closings).await
+    match command {
+        Some(command) => dispatch(command, &g, closings).await,
+        None => script_form(cli.script, &g, closings).await,
+    }
 }
 
 /// Hand one command's arguments to its file (settings resolved here, the rest there).
@@ -551,10 +616,10 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
     let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
     let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
     match command {
-        Command::Stats { traces, scope } if traces.is_empty() => {
+        Command::Stats { traces, scope, .. } if traces.is_empty() => {
             stats::from_log(&project(&none)?, &scope.resolve()?)
         }
-        Command::Stats { traces, scope } => {
+        Command::Stats { traces, scope, .. } => {
             if scope.since.is_some() || scope.until.is_some() || scope.model.is_some() {
                 return Err(Error::usage(
                     "`--since`, `--until` and `--model` read the run log, not trace files",
@@ -562,14 +627,15 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             }
             stats::run(&traces, g.json)
         }
-        Command::Shadow { name, run } => shadow::run(&project(&run)?, &name, closings).await,
-        Command::Check => check::run(&project(&none)?),
+        Command::Shadow { name, run, .. } => shadow::run(&project(&run)?, &name, closings).await,
+        Command::Check(_) => check::run(&project(&none)?),
         Command::Test {
             names,
             run,
             repeat,
             min_agreement,
             junit,
+            ..
         } => {
             test::run(
                 &project(&run)?,
@@ -590,6 +656,7 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             attempts,
             min_agreement,
             mut run,
+            ..
         } => {
             // `--model` picks the drafting model; the worker keeps its own for its runs.
             let args = stabilize::StabilizeArgs::new(
@@ -607,6 +674,7 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             output,
             retry_errors,
             run,
+            ..
         } => {
             batch::run(
                 &project(&run)?,
@@ -622,6 +690,7 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             name,
             output,
             scope,
+            ..
         } => dataset::run(
             &project(&none)?,
             &name,
@@ -636,19 +705,21 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             runs,
             query: text,
             scope,
+            ..
         } => {
             // A malformed query is said before a missing project.
             let query = logs::Query::from_cli(name, id, limit, run, runs, text, scope.resolve()?)?;
             logs::run(&project(&none)?, query)
         }
         Command::View { port, host } => view::run(&project(&none)?, port, host).await,
-        Command::List => list::run(&project(&none)?),
-        Command::Models => models::run(&anywhere(&none)?),
-        Command::Repl { run } => repl::run(anywhere(&run)?, closings).await,
+        Command::List(_) => list::run(&project(&none)?),
+        Command::Models(_) => models::run(&anywhere(&none)?),
+        Command::Repl { run, .. } => repl::run(anywhere(&run)?, closings).await,
         Command::Chat {
             worker,
             resume,
             run,
+            ..
         } => chat::run(project(&run)?, &worker, resume, closings).await,
         Command::Run {
             name,
@@ -656,12 +727,13 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             input_json,
             input_file,
             run,
+            ..
         } => {
             // The input is read before the project is looked for.
             let input = run::read_input(input, input_json, input_file)?;
             run::run(project(&run)?, &name, input, closings).await
         }
-        Command::Init { dir } => {
+        Command::Init { dir, .. } => {
             init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
         }
         Command::Mcp {
@@ -671,6 +743,7 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
                     http,
                     http_allow_remote,
                     run,
+                    ..
                 },
         } => {
             let transport = serve::Transport::of(http, http_allow_remote)?;
@@ -679,11 +752,11 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
         Command::Completions { shell } => completions::completions(shell),
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
-            action: ConfigAction::Path,
+            action: ConfigAction::Path(_),
         } => config::path(g.json),
         Command::Config {
-            action: ConfigAction::Show,
-        } => config::show(&anywhere(&none)?),
+            action: ConfigAction::Show(_),
+        } => config::show_config(&anywhere(&none)?),
     }
 }
 
@@ -691,9 +764,9 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
 fn command_name(command: &Command) -> String {
     match command {
         Command::Run { .. } => "run",
-        Command::Check => "check",
-        Command::List => "list",
-        Command::Models => "models",
+        Command::Check(_) => "check",
+        Command::List(_) => "list",
+        Command::Models(_) => "models",
         Command::Stats { .. } => "stats",
         Command::Shadow { .. } => "shadow",
         Command::Repl { .. } => "repl",

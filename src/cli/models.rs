@@ -2,17 +2,48 @@
 //! variable, never a key), the `[models]` aliases and the price table with `[prices]`
 //! overrides marked. Works outside a project too (built-ins and the user config).
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use crate::config::{Config, Wire};
 use crate::env_vars;
 use crate::model::prices::{self, Price};
 use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENAI_DEFAULT_BASE};
-use crate::report::{Error, out_line};
+use crate::output::table;
+use crate::report::{Error, show};
 use crate::settings::Settings;
 
+/// What `models` shows: providers, aliases and prices.
+#[derive(Debug, serde::Serialize)]
+pub struct Models {
+    providers: Vec<Provider>,
+    /// Each alias: as written (`value`) and the models it finally names (`models`).
+    aliases: BTreeMap<String, Alias>,
+    prices: Vec<PriceRow>,
+    prices_date: &'static str,
+}
+
+/// One `[models]` alias.
+#[derive(Debug, serde::Serialize)]
+struct Alias {
+    value: Vec<String>,
+    models: Vec<String>,
+}
+
+/// One model's price, USD per million tokens (cache prices default to the input price).
+#[derive(Debug, serde::Serialize)]
+struct PriceRow {
+    model: String,
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+    /// Set by `[prices]` in the config.
+    #[serde(rename = "override")]
+    overridden: bool,
+}
+
 /// One provider row (as `--json` shows it).
-#[derive(serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 struct Provider {
     name: String,
     wire: &'static str,
@@ -28,16 +59,28 @@ struct Provider {
 pub fn run(settings: &Settings) -> Result<(), Error> {
     let config = crate::project::load_config(&settings.root)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let providers = providers(&config, &env);
-    let prices = price_rows(&config);
-    if settings.json {
-        let v = to_json(&config, &providers, &prices);
-        return out_line(&v.to_string());
+    show(&Models::of(&config, &env), settings.json)
+}
+
+impl Models {
+    /// What `config` (and the environment `env` reads) says about providers, aliases, prices.
+    pub fn of(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Models {
+        let aliases = config
+            .models
+            .iter()
+            .map(|(alias, target)| {
+                let value = target.entries().to_vec();
+                let models = config.expand_model(alias).unwrap_or_default();
+                (alias.clone(), Alias { value, models })
+            })
+            .collect();
+        Models {
+            providers: providers(config, env),
+            aliases,
+            prices: price_rows(config),
+            prices_date: prices::TABLE_DATE,
+        }
     }
-    for line in text(&config, &providers, &prices) {
-        out_line(&line)?;
-    }
-    Ok(())
 }
 
 fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
@@ -103,25 +146,26 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
     rows
 }
 
-/// `(model id, price, overridden)`: the shipped table, then overrides and additions.
-fn price_rows(config: &Config) -> Vec<(String, Price, bool)> {
-    let mut rows: Vec<(String, Price, bool)> = prices::TABLE
+/// The shipped table, then overrides and additions.
+fn price_rows(config: &Config) -> Vec<PriceRow> {
+    let row = |model: &str, p: &Price, overridden| PriceRow {
+        model: model.to_owned(),
+        input: p.input,
+        output: p.output,
+        cache_read: p.cache_read.unwrap_or(p.input),
+        cache_write: p.cache_write.unwrap_or(p.input),
+        overridden,
+    };
+    let shipped = prices::TABLE.iter().map(|(id, p)| {
+        let over = config.prices.get(*id);
+        row(id, over.unwrap_or(p), over.is_some())
+    });
+    let added = config
+        .prices
         .iter()
-        .map(|(id, p)| {
-            let over = config.prices.get(*id);
-            (
-                (*id).to_owned(),
-                over.copied().unwrap_or(*p),
-                over.is_some(),
-            )
-        })
-        .collect();
-    for (id, p) in &config.prices {
-        if !prices::TABLE.iter().any(|(m, _)| m == id) {
-            rows.push((id.clone(), *p, true));
-        }
-    }
-    rows
+        .filter(|(id, _)| !prices::TABLE.iter().any(|(m, _)| m == id))
+        .map(|(id, p)| row(id, p, true));
+    shipped.chain(added).collect()
 }
 
 fn key_state(p: &Provider) -> String {
@@ -132,97 +176,62 @@ fn key_state(p: &Provider) -> String {
     }
 }
 
-fn text(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Vec<String> {
-    let mut lines = vec!["providers:".to_owned()];
-    let width = providers.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in providers {
-        let mut limits = Vec::new();
-        if let Some(n) = p.requests_per_minute {
-            limits.push(format!("{n}/min"));
+impl crate::output::Show for Models {
+    fn text(&self) -> String {
+        let mut providers: Vec<Vec<String>> = self.providers.iter().map(provider_line).collect();
+        providers.push(vec![
+            String::new(),
+            "test".into(),
+            "offline, deterministic".into(),
+        ]);
+        let mut text = format!("providers:\n{}aliases:\n", table(&providers, 3));
+        if self.aliases.is_empty() {
+            text.push_str("  (none; add them under `[models]` in `llm-do.toml`)\n");
         }
-        if let Some(n) = p.max_concurrent {
-            limits.push(format!("{n} at once"));
+        for (alias, a) in &self.aliases {
+            let (written, expanded) = (a.value.join(", "), a.models.join(", "));
+            // What the alias finally names, when it names other aliases.
+            if expanded.is_empty() || expanded == written {
+                text.push_str(&format!("  {alias} = {written}\n"));
+            } else {
+                text.push_str(&format!("  {alias} = {written}  (→ {expanded})\n"));
+            }
         }
-        let limits = if limits.is_empty() {
-            String::new()
-        } else {
-            format!(", {}", limits.join(", "))
-        };
-        lines.push(format!(
-            "  {:width$}  {} ({} wire{}, {}{limits})",
-            p.name,
-            p.base_url,
-            p.wire,
-            if p.builtin { ", built in" } else { "" },
-            key_state(p),
+        text.push_str(&format!(
+            "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):\n",
+            self.prices_date
         ));
-    }
-    lines.push(format!("  {:width$}  offline, deterministic", "test"));
-    lines.push("aliases:".to_owned());
-    if config.models.is_empty() {
-        lines.push("  (none; add them under `[models]` in `llm-do.toml`)".to_owned());
-    }
-    for (alias, target) in &config.models {
-        let written = target.entries().join(", ");
-        // What the alias finally names, when it names other aliases.
-        let expanded = config.expand_model(alias).unwrap_or_default().join(", ");
-        if expanded.is_empty() || expanded == written {
-            lines.push(format!("  {alias} = {written}"));
-        } else {
-            lines.push(format!("  {alias} = {written}  (→ {expanded})"));
-        }
-    }
-    lines.push(format!(
-        "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):",
-        prices::TABLE_DATE
-    ));
-    let width = prices.iter().map(|(id, ..)| id.len()).max().unwrap_or(0);
-    for (id, p, over) in prices {
-        lines.push(format!(
-            "{} {id:width$}  {}  {}  {}  {}",
-            if *over { "*" } else { " " },
-            money(p.input),
-            money(p.output),
-            money(p.cache_read.unwrap_or(p.input)),
-            money(p.cache_write.unwrap_or(p.input)),
-        ));
-    }
-    lines
-}
-
-fn money(n: f64) -> String {
-    format!("{n:>7.3}")
-}
-
-fn to_json(config: &Config, providers: &[Provider], prices: &[(String, Price, bool)]) -> Value {
-    let aliases: serde_json::Map<String, Value> = config
-        .models
-        .iter()
-        .map(|(alias, target)| {
-            let expanded = config.expand_model(alias).unwrap_or_default();
-            (
-                alias.clone(),
-                json!({"value": target.entries(), "models": expanded}),
-            )
-        })
-        .collect();
-    let prices: Vec<Value> = prices
-        .iter()
-        .map(|(id, p, over)| {
-            json!({
-                "model": id,
-                "input": p.input,
-                "output": p.output,
-                "cache_read": p.cache_read.unwrap_or(p.input),
-                "cache_write": p.cache_write.unwrap_or(p.input),
-                "override": over,
+        let money = |n: f64| format!("{n:>7.3}");
+        let prices: Vec<Vec<String>> = self
+            .prices
+            .iter()
+            .map(|p| {
+                let marker = if p.overridden { "*" } else { " " };
+                let cells = [p.input, p.output, p.cache_read, p.cache_write].map(money);
+                [format!("{marker} {}", p.model)]
+                    .into_iter()
+                    .chain(cells)
+                    .collect()
             })
-        })
-        .collect();
-    json!({
-        "providers": providers,
-        "aliases": aliases,
-        "prices": prices,
-        "prices_date": prices::TABLE_DATE,
-    })
+            .collect();
+        text.push_str(&table(&prices, 1));
+        text
+    }
+}
+
+/// A provider's row: indent, name, then where it is, its wire, its key and its limits.
+fn provider_line(p: &Provider) -> Vec<String> {
+    let limits = [
+        p.requests_per_minute.map(|n| format!(", {n}/min")),
+        p.max_concurrent.map(|n| format!(", {n} at once")),
+    ];
+    let about = format!(
+        "{} ({} wire{}, {}{})",
+        p.base_url,
+        p.wire,
+        if p.builtin { ", built in" } else { "" },
+        key_state(p),
+        limits.into_iter().flatten().collect::<String>(),
+    );
+    vec![String::new(), p.name.clone(), about]
 }

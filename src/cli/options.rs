@@ -1,13 +1,17 @@
 //! Which options each command takes, said once (issue 32: the list of commands that run calls
-//! existed twice and the copies disagreed).
+//! existed twice and the copies disagreed; `--json`, `-q` and `-v` were global and accepted
+//! where they did nothing).
 //!
-//! - Run options ([`RunOptions`]: model, approvals, traces, cassettes) belong to exactly the
-//!   commands whose clap variant carries them: [`Command::run_options`] is the one list, and
-//!   those given before the command name (`llm-do --model test batch ...`) merge into them.
-//! - The global `--json`, `-q` and `-v` are accepted by every command for clap, and refused
-//!   here where they would do nothing ([`Uses::of`] is the table).
+//! - Run options ([`RunOptions`]: model, approvals, traces, cassettes, `-v`) belong to exactly
+//!   the commands whose clap variant carries them: [`Command::run_options`] is the one list.
+//! - `--json` ([`Json`]) and `-q` ([`Quiet`]) belong to the variants that carry them:
+//!   [`Command::output_flags`]. After the command name clap refuses any other flag.
+//! - Any of these given before the command name (`llm-do --model test batch ...`,
+//!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
+//!   command does not take it ([`settle`]).
 
-use super::{Command, ConfigAction, Global, McpAction, RunOptions, command_name};
+use super::command_name;
+use super::{Command, ConfigAction, Global, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
 impl Command {
@@ -20,15 +24,15 @@ impl Command {
             | Command::Stabilize { run, .. }
             | Command::Batch { run, .. }
             | Command::Chat { run, .. }
-            | Command::Repl { run }
+            | Command::Repl { run, .. }
             | Command::Mcp {
                 action: McpAction::Serve { run, .. },
             } => Some(run),
-            Command::Check
-            | Command::List
+            Command::Check(_)
+            | Command::List(_)
             | Command::Stats { .. }
             | Command::Dataset { .. }
-            | Command::Models
+            | Command::Models(_)
             | Command::Logs { .. }
             | Command::View { .. }
             | Command::Init { .. }
@@ -37,89 +41,86 @@ impl Command {
             | Command::Config { .. } => None,
         }
     }
-}
 
-/// The global output flags a command makes use of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Uses {
-    /// `--json`: it prints its result as JSON.
-    pub json: bool,
-    /// `-q`: it has commentary to leave out.
-    pub quiet: bool,
-    /// `-v`: it runs calls, so there is a call tree to show.
-    pub verbose: bool,
-}
-
-impl Uses {
-    /// What `command` does with `--json`, `-q` and `-v`: a command that runs calls shows the
-    /// call tree and prints from scripts; the rest, only what their own output needs.
-    #[must_use]
-    pub fn of(command: &mut Command) -> Uses {
-        let runs = command.run_options().is_some();
-        let (json, quiet) = match command {
-            // `stabilize` reports in prose only.
-            Command::Stabilize { .. } => (false, true),
-            Command::Check | Command::Init { .. } => (true, true),
-            Command::List
-            | Command::Stats { .. }
-            | Command::Models
-            | Command::Logs { .. }
+    /// This command's `--json` and `-q`, where its variant carries them.
+    pub fn output_flags(&mut self) -> (Option<&mut Json>, Option<&mut Quiet>) {
+        match self {
+            Command::Run { out, .. }
+            | Command::Check(out)
+            | Command::Shadow { out, .. }
+            | Command::Test { out, .. }
+            | Command::Batch { out, .. }
+            | Command::Chat { out, .. }
+            | Command::Repl { out, .. }
+            | Command::Init { out, .. } => (Some(&mut out.json), Some(&mut out.quiet)),
+            Command::List(json)
+            | Command::Stats { json, .. }
+            | Command::Models(json)
+            | Command::Logs { json, .. }
+            | Command::Mcp {
+                action: McpAction::Serve { json, .. },
+            }
             | Command::Config {
-                action: ConfigAction::Path | ConfigAction::Show,
-            } => (true, false),
-            Command::Dataset { .. } => (false, true),
-            Command::Completions { .. } | Command::Man { .. } => (false, false),
-            // `mcp serve --list --json` prints the tools' definitions; the server itself
-            // speaks JSON-RPC on stdout and has no commentary to leave out.
-            Command::Mcp { .. } => (true, false),
-            _ => (runs, runs),
-        };
-        Uses {
-            json,
-            quiet,
-            verbose: runs,
+                action: ConfigAction::Path(json) | ConfigAction::Show(json),
+            } => (Some(json), None),
+            Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => {
+                (None, Some(quiet))
+            }
+            Command::View { .. } | Command::Completions { .. } | Command::Man { .. } => {
+                (None, None)
+            }
         }
     }
 }
 
-/// Merge the run options written before the command name into the command's own, and refuse
-/// any option given to a command that does nothing with it.
+/// Resolve the output flags into `global`.
 ///
 /// # Errors
 ///
-/// A usage error naming the first such option.
-pub fn settle(
-    command: &mut Command,
-    outer: RunOptions,
-    watch: bool,
-    global: &Global,
-) -> Result<(), Error> {
-    let uses = Uses::of(command);
-    let misplaced = if watch {
-        Some("--watch")
-    } else if let Some(run) = command.run_options() {
-        *run = std::mem::take(run).or(outer);
-        None
-    } else {
-        outer.first_set()
-    };
-    let unused = [
-        (global.json && !uses.json, "--json"),
-        (global.quiet && !uses.quiet, "--quiet"),
-        (global.verbose > 0 && !uses.verbose, "--verbose"),
+/// `-q` with `-v`: a usage error.
+pub fn output(global: &mut Global, json: bool, quiet: bool, verbose: u8) -> Result<(), Error> {
+    if quiet && verbose > 0 {
+        return Err(Error::usage("`--quiet` cannot be used with `--verbose`")
+            .with_help("leave one out: `-q` prints only results, `-v` adds the call tree"));
+    }
+    global.json = json;
+    global.quiet = quiet;
+    global.verbose = verbose;
+    Ok(())
+}
+
+/// Merge the flags written before the command name (`outer`) into the command's own, refuse
+/// any the command does not take, and resolve its output flags into `global`.
+///
+/// # Errors
+///
+/// A usage error naming the first flag the command does not take.
+pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) -> Result<(), Error> {
+    let outer_run = outer.run.first_set();
+    let (json, quiet) = command.output_flags();
+    let json = json.map(|j| j.json || outer.out.json.json);
+    let quiet = quiet.map(|q| q.quiet || outer.out.quiet.quiet);
+    let run = command.run_options().map(|run| {
+        *run = std::mem::take(run).or(outer.run.clone());
+        run.verbose
+    });
+    let misplaced = [
+        (outer.watch, "--watch"),
+        (outer.out.json.json && json.is_none(), "--json"),
+        (outer.out.quiet.quiet && quiet.is_none(), "--quiet"),
     ]
     .into_iter()
-    .find_map(|(set, flag)| set.then_some(flag));
-    match misplaced.or(unused) {
-        None => Ok(()),
-        Some(flag) => {
-            let name = command_name(command);
-            Err(
-                Error::usage(format!("`{flag}` does not apply to `llm-do {name}`"))
-                    .with_help(format!("`llm-do {name} --help` lists its options")),
-            )
-        }
+    .find_map(|(set, flag)| set.then_some(flag))
+    .or(run.map_or(outer_run, |_| None));
+    if let Some(flag) = misplaced {
+        let name = command_name(command);
+        return Err(
+            Error::usage(format!("`{flag}` does not apply to `llm-do {name}`"))
+                .with_help(format!("`llm-do {name} --help` lists its options")),
+        );
     }
+    let (json, quiet) = (json.unwrap_or(false), quiet.unwrap_or(false));
+    output(global, json, quiet, run.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -129,12 +130,11 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    fn settled(argv: &[&str]) -> Result<Command, String> {
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
-        let mut command = cli.command.expect("a command");
-        settle(&mut command, cli.script.run, cli.script.watch, &cli.global)
-            .map_err(|e| e.to_string())?;
-        Ok(command)
+    fn settled(argv: &[&str]) -> Result<(Command, Global), String> {
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())?;
+        let (mut command, mut global) = (cli.command.expect("a command"), cli.global);
+        settle(&mut command, &cli.script, &mut global).map_err(|e| e.to_string())?;
+        Ok((command, global))
     }
 
     #[test]
@@ -150,7 +150,7 @@ mod tests {
             &["llm-do", "--model", "test", "chat", "x"],
             &["llm-do", "--model", "test", "repl"],
         ] {
-            let mut command = settled(argv).unwrap();
+            let (mut command, _) = settled(argv).unwrap();
             let run = command.run_options().expect("runs calls");
             assert_eq!(run.model.as_deref(), Some("test"), "{argv:?}");
         }
@@ -165,20 +165,50 @@ mod tests {
     }
 
     #[test]
+    fn output_flags_before_the_name_are_the_commands_own() {
+        let (_, g) = settled(&["llm-do", "--json", "-v", "run", "x"]).unwrap();
+        assert_eq!((g.json, g.quiet, g.verbose), (true, false, 1));
+        let (_, g) = settled(&["llm-do", "-q", "check"]).unwrap();
+        assert_eq!((g.json, g.quiet, g.verbose), (false, true, 0));
+        let (_, g) = settled(&["llm-do", "config", "path", "--json"]).unwrap();
+        assert!(g.json);
+    }
+
+    #[test]
     fn output_flags_are_refused_where_they_do_nothing() {
+        // Before the name: said by llm-do.
         for (argv, flag) in [
-            (&["llm-do", "man", "--json"][..], "--json"),
-            (&["llm-do", "completions", "bash", "-q"], "--quiet"),
-            (&["llm-do", "list", "-v"], "--verbose"),
-            (&["llm-do", "dataset", "x", "--json"], "--json"),
-            (&["llm-do", "stabilize", "x", "--draft", "--json"], "--json"),
+            (&["llm-do", "--json", "man"][..], "--json"),
+            (&["llm-do", "-q", "completions", "bash"], "--quiet"),
+            (&["llm-do", "-v", "list"], "--verbose"),
+            (&["llm-do", "--json", "dataset", "x"], "--json"),
+            (&["llm-do", "--json", "stabilize", "x", "--draft"], "--json"),
         ] {
-            let cmd = argv[1];
+            let cmd = argv[2];
             assert_eq!(
                 settled(argv).unwrap_err(),
                 format!("`{flag}` does not apply to `llm-do {cmd}`")
             );
         }
+        // After it: clap does not know the flag there.
+        for argv in [
+            &["llm-do", "man", "--json"][..],
+            &["llm-do", "completions", "bash", "-q"],
+            &["llm-do", "list", "-v"],
+            &["llm-do", "view", "--json"],
+            &["llm-do", "mcp", "serve", "-q"],
+            &["llm-do", "stabilize", "x", "--draft", "--json"],
+        ] {
+            assert_eq!(
+                settled(argv).unwrap_err(),
+                "unexpected argument found",
+                "{argv:?}"
+            );
+        }
+        assert_eq!(
+            settled(&["llm-do", "run", "x", "-q", "-v"]).unwrap_err(),
+            "`--quiet` cannot be used with `--verbose`"
+        );
         for argv in [
             &["llm-do", "list", "--json"][..],
             &["llm-do", "check", "-q"],

@@ -98,7 +98,7 @@ pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result
     };
     let tools = load(&settings)?;
     if list {
-        return print(&tools, settings.json);
+        return crate::report::show(&ToolList(tools), settings.json);
     }
     let observer = crate::session::observer(settings.verbosity, settings.trace.as_deref())?;
     // Watching starts before any client connects, so no edit made once one has is missed.
@@ -317,16 +317,19 @@ fn object_schema(schema: Value) -> Option<JsonObject> {
     }
 }
 
-/// `--list`: one row per tool (kind, name, description, source), or the definitions as JSON.
-fn print(tools: &[Offered], json: bool) -> Result<(), Error> {
-    if json {
-        let all: Vec<&Tool> = tools.iter().map(|t| &t.tool).collect();
-        let text = serde_json::to_string_pretty(&all).unwrap_or_default();
-        return crate::report::out_line(&text);
+/// `--list`: one row per tool (kind, name, description, source) as text, the definitions
+/// clients see as JSON.
+struct ToolList(Vec<Offered>);
+
+impl serde::Serialize for ToolList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|t| &t.tool))
     }
-    let rows: Vec<Row> = tools
-        .iter()
-        .map(|t| {
+}
+
+impl crate::output::Show for ToolList {
+    fn text(&self) -> String {
+        let row = |t: &Offered| {
             let description = t.tool.description.as_deref().and_then(|d| d.lines().next());
             Row::new(
                 t.kind,
@@ -334,9 +337,9 @@ fn print(tools: &[Offered], json: bool) -> Result<(), Error> {
                 description.unwrap_or_default().into(),
                 t.source.clone(),
             )
-        })
-        .collect();
-    crate::report::out(&listing::text(&rows))
+        };
+        listing::Listing(self.0.iter().map(row).collect()).text()
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::report::{Error, out};
+use crate::report::{Error, show};
 use crate::runtime::Runtime;
 use crate::session::{Closings, Session};
 use crate::settings::Settings;
@@ -46,11 +46,11 @@ async fn compare(
     let outcomes = crate::shadow::run(rt, name, cases)
         .await
         .map_err(Error::of_named_call)?;
-    if json {
-        out(&format!("{}\n", to_json(name, &outcomes)))?;
-    } else {
-        out(&crate::shadow::render(name, &outcomes))?;
-    }
+    let report = crate::shadow::Report {
+        name,
+        outcomes: &outcomes,
+    };
+    show(&report, json)?;
     let agreed = outcomes.iter().filter(|o| o.agrees()).count();
     if agreed == outcomes.len() {
         Ok(())
@@ -61,27 +61,4 @@ async fn compare(
             outcomes.len()
         )))
     }
-}
-
-/// The report as JSON: `{name, agreed, total, disagreements: [{input, recorded, now | error}]}`.
-fn to_json(name: &str, outcomes: &[crate::shadow::Outcome]) -> String {
-    let disagreements: Vec<serde_json::Value> = outcomes
-        .iter()
-        .filter(|o| !o.agrees())
-        .map(|o| {
-            let mut v = serde_json::json!({"input": o.case.input, "recorded": o.case.recorded});
-            match &o.now {
-                Ok(now) => v["now"] = now.clone(),
-                Err(e) => v["error"] = serde_json::json!(e),
-            }
-            v
-        })
-        .collect();
-    let v = serde_json::json!({
-        "name": name,
-        "agreed": outcomes.len() - disagreements.len(),
-        "total": outcomes.len(),
-        "disagreements": disagreements,
-    });
-    serde_json::to_string_pretty(&v).unwrap_or_default()
 }

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::report::{Error, out};
+use crate::report::{Error, show};
+use crate::stats::Names;
 use crate::trace::read::{CallRecord, read_calls};
 
 /// The calls recorded in `traces`.
@@ -18,14 +19,7 @@ pub(super) fn read_all(traces: &[PathBuf]) -> Result<Vec<CallRecord>, Error> {
 
 /// `llm-do stats TRACE...`: prints the report (JSON with `json`).
 pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
-    let rows = crate::stats::summarize(&read_all(traces)?);
-    if json {
-        let text = serde_json::to_string_pretty(&crate::stats::to_json(&rows)).unwrap_or_default();
-        out(&format!("{text}\n"))?;
-    } else {
-        out(&crate::stats::render_text(&rows))?;
-    }
-    Ok(())
+    show(&Names(crate::stats::summarize(&read_all(traces)?)), json)
 }
 
 /// Which calls `stats` and `dataset` read from the run log: a window and a model.
@@ -77,6 +71,48 @@ impl Scope {
 
 /// `llm-do stats` on the run log, over `scope`.
 pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(), Error> {
+    show(&log_report(settings, scope)?, settings.json)
+}
+
+/// What the run log says over `scope`: per-name figures and each switch's saving.
+#[derive(Debug, serde::Serialize)]
+struct LogReport {
+    /// What was read: `null` for no bound.
+    window: WindowShown,
+    names: Names,
+    switches: Vec<Saving>,
+    /// How the text names what was read, when it is not the whole log.
+    #[serde(skip)]
+    scope: Option<String>,
+}
+
+/// The window and model a report read.
+#[derive(Debug, serde::Serialize)]
+struct WindowShown {
+    since: Option<String>,
+    until: Option<String>,
+    model: Option<String>,
+}
+
+impl crate::output::Show for LogReport {
+    fn text(&self) -> String {
+        let mut text = self
+            .scope
+            .as_ref()
+            .map(|s| format!("{s}\n\n"))
+            .unwrap_or_default();
+        text.push_str(&self.names.text());
+        if !self.switches.is_empty() {
+            text.push_str("\nstabilize switches:\n");
+            for s in &self.switches {
+                text.push_str(&format!("{}\n", s.line()));
+            }
+        }
+        text
+    }
+}
+
+fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<LogReport, Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.exists() {
         return Err(Error::usage(format!(
@@ -88,38 +124,22 @@ pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(
     let conn = crate::log::open(&path)?;
     let summary = crate::stats::from_log(&conn, &scope.filter(None))?;
     let switches = crate::log::switch_figures_within(&conn, &scope.window)?;
-    let savings = switches
+    let switches = switches
         .iter()
         .map(|s| {
             crate::log::worker_volume(&conn, &scope.filter(Some(&s.name))).map(|v| saving(s, &v))
         })
         .collect::<Result<Vec<Saving>, _>>()?;
-    if settings.json {
-        let json = serde_json::json!({
-            "window": {
-                "since": scope.window.since,
-                "until": scope.window.until,
-                "model": scope.model,
-            },
-            "names": crate::stats::to_json(&summary),
-            "switches": savings,
-        });
-        return out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        ));
-    }
-    if !scope.is_all() {
-        out(&format!("{}\n\n", scope.describe()))?;
-    }
-    out(&crate::stats::render_text(&summary))?;
-    if !savings.is_empty() {
-        out("\nstabilize switches:\n")?;
-        for s in &savings {
-            out(&format!("{}\n", s.line()))?;
-        }
-    }
-    Ok(())
+    Ok(LogReport {
+        window: WindowShown {
+            since: scope.window.since.clone(),
+            until: scope.window.until.clone(),
+            model: scope.model.clone(),
+        },
+        names: Names(summary),
+        switches,
+        scope: (!scope.is_all()).then(|| scope.describe()),
+    })
 }
 
 /// One switch's live figures and what switching it to code would save.

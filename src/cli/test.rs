@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::eval::run::{NameReport, Options};
 use crate::log::agreement::TestResult;
-use crate::report::{Error, out};
+use crate::report::{Error, show};
 use crate::runtime::Runtime;
 use crate::session::{Closings, Session};
 use crate::settings::Settings;
@@ -58,14 +58,7 @@ pub async fn run(settings: &Settings, args: &TestArgs, closings: &Closings) -> R
         crate::atomic::write_atomic(path, crate::eval::report::junit(&reports).as_bytes())
             .map_err(|e| Error::failed(format!("cannot write `{}`: {e}", path.display())))?;
     }
-    if settings.json {
-        let text =
-            serde_json::to_string_pretty(&crate::eval::report::json(&reports)).unwrap_or_default();
-        out(&format!("{text}\n"))?;
-    } else {
-        let texts: Vec<String> = reports.iter().map(crate::eval::report::text).collect();
-        out(&texts.join("\n"))?;
-    }
+    show(&crate::eval::report::Reports(&reports), settings.json)?;
     let below: Vec<String> = reports
         .iter()
         .filter(|r| !r.pass)

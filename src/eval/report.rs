@@ -118,20 +118,39 @@ fn confusion(c: &Confusion) -> String {
         "confusion of `{}` (rows: expected, columns: actual):\n",
         c.field
     );
-    let first = c.labels.iter().map(String::len).max().unwrap_or(0);
-    let _ = write!(out, "  {:first$}", "");
-    for l in &c.labels {
-        let _ = write!(out, "  {l}");
-    }
-    out.push('\n');
+    let header = ["", ""]
+        .into_iter()
+        .chain(c.labels.iter().map(String::as_str));
+    let mut rows = vec![header.map(str::to_owned).collect::<Vec<_>>()];
     for (label, row) in c.labels.iter().zip(&c.counts) {
-        let _ = write!(out, "  {label:first$}");
-        for (l, n) in c.labels.iter().zip(row) {
-            let _ = write!(out, "  {n:>w$}", w = l.len());
-        }
-        out.push('\n');
+        let counts = row.iter().map(ToString::to_string);
+        rows.push(
+            [String::new(), label.clone()]
+                .into_iter()
+                .chain(counts)
+                .collect(),
+        );
     }
+    out.push_str(&crate::output::table(&rows, 2));
     out
+}
+
+/// The reports of one `llm-do test`: each name's text, blank-line apart, or as JSON
+/// `{pass, names: [...]}`.
+#[derive(Debug)]
+pub struct Reports<'a>(pub &'a [NameReport]);
+
+impl serde::Serialize for Reports<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&json(self.0), s)
+    }
+}
+
+impl crate::output::Show for Reports<'_> {
+    fn text(&self) -> String {
+        let texts: Vec<String> = self.0.iter().map(text).collect();
+        texts.join("\n")
+    }
 }
 
 /// The whole report as JSON: `{pass, names: [...]}`.

@@ -1,6 +1,6 @@
 //! What `llm-do list` and the REPL's `:list` show: one [`Row`] per name of the project, as
-//! data, and its two renderings (aligned text and `--json`). Both faces call these; neither
-//! builds rows of its own.
+//! data, and its rendering as aligned text ([`Listing`], shown by the one printer, which also
+//! writes it as `--json`). Both faces call these; neither builds rows of its own.
 
 use serde::Serialize;
 
@@ -181,38 +181,25 @@ pub fn serves(mode: Stabilize) -> String {
     }
 }
 
-/// The rows as aligned columns (kind, name, description, source), one line each, every line
-/// ending in a newline.
-pub fn text(rows: &[Row]) -> String {
-    let cells = |r: &Row| [r.kind.word().len(), r.name.chars().count()];
-    let widths = rows
-        .iter()
-        .map(cells)
-        .fold([0, 0], |[a, b], [c, d]| [a.max(c), b.max(d)]);
-    let desc = rows
-        .iter()
-        .map(|r| r.description.chars().count())
-        .max()
-        .unwrap_or(0);
-    rows.iter()
-        .map(|r| {
-            format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}\n",
-                r.kind.word(),
-                r.name,
-                r.description,
-                r.source,
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = desc
-            )
-        })
-        .collect()
+/// The rows of a listing (`llm-do list`, `:list`, `mcp serve --list`); as JSON an array of
+/// `{kind, name, description, source}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Listing(pub Vec<Row>);
+
+impl crate::output::Show for Listing {
+    /// The rows as aligned columns (kind, name, description, source), one line each.
+    fn text(&self) -> String {
+        text(&self.0)
+    }
 }
 
-/// The rows as a pretty JSON array of `{kind, name, description, source}`.
-pub fn json(rows: &[Row]) -> String {
-    serde_json::to_string_pretty(rows).unwrap_or_default()
+fn text(rows: &[Row]) -> String {
+    let cells = |r: &Row| {
+        let cells = [r.kind.word(), &r.name, &r.description, &r.source];
+        cells.map(str::to_owned).to_vec()
+    };
+    crate::output::table(&rows.iter().map(cells).collect::<Vec<_>>(), 4)
 }
 
 #[cfg(test)]
@@ -242,7 +229,7 @@ mod tests {
     fn json_names_the_kind_in_lowercase() {
         let rows = [row(Kind::Toolset, "fs", "LLM tools: x", "built-in")];
         assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&json(&rows)).unwrap(),
+            serde_json::to_value(Listing(rows.to_vec())).unwrap(),
             serde_json::json!([{"kind": "toolset", "name": "fs", "description": "LLM tools: x", "source": "built-in"}])
         );
     }

@@ -123,12 +123,8 @@ fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
         .into_iter()
         .map(|(sig, file)| listing::Row::session_fn(sig, file.as_deref()))
         .collect();
-    let rows = listing::rows(&session.rt.project(), session_fns);
-    if session.json {
-        println!("{}", listing::json(&rows));
-    } else {
-        print!("{}", listing::text(&rows));
-    }
+    let rows = listing::Listing(listing::rows(&session.rt.project(), session_fns));
+    crate::report::show(&rows, session.json).map_err(|e| e.to_string())?;
     Ok(Flow::Continue)
 }
 
