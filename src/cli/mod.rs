@@ -651,7 +651,6 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
         }
         Command::Stabilize {
             name,
-            draft: _,
             accept,
             attempts,
             min_agreement,
@@ -659,14 +658,13 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             ..
         } => {
             // `--model` picks the drafting model; the worker keeps its own for its runs.
-            let args = stabilize::StabilizeArgs::new(
-                name,
-                accept,
+            let draft = stabilize::Draft {
+                model: run.model.take(),
                 attempts,
                 min_agreement,
-                run.model.take(),
-            );
-            stabilize::run(&project(&run)?, args, closings).await
+            };
+            let draft = (!accept).then_some(draft);
+            stabilize::run(&project(&run)?, &name, draft, closings).await
         }
         Command::Batch {
             name,
@@ -760,30 +758,12 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
     }
 }
 
-/// The name of `command` as typed.
+/// The name of `command` as typed: clap names a command after its variant, lowercased (each
+/// is one word), and `Debug` starts with the variant's name.
 fn command_name(command: &Command) -> String {
-    match command {
-        Command::Run { .. } => "run",
-        Command::Check(_) => "check",
-        Command::List(_) => "list",
-        Command::Models(_) => "models",
-        Command::Stats { .. } => "stats",
-        Command::Shadow { .. } => "shadow",
-        Command::Repl { .. } => "repl",
-        Command::Chat { .. } => "chat",
-        Command::Init { .. } => "init",
-        Command::Completions { .. } => "completions",
-        Command::Man { .. } => "man",
-        Command::Config { .. } => "config",
-        Command::Mcp { .. } => "mcp",
-        Command::Test { .. } => "test",
-        Command::Dataset { .. } => "dataset",
-        Command::Stabilize { .. } => "stabilize",
-        Command::Batch { .. } => "batch",
-        Command::Logs { .. } => "logs",
-        Command::View { .. } => "view",
-    }
-    .to_string()
+    let debug = format!("{command:?}");
+    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
+    variant.unwrap_or_default().to_lowercase()
 }
 
 /// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.
