@@ -394,3 +394,21 @@ pub fn show(value: &impl crate::output::Show, json: bool) -> Result<(), Error> {
 pub fn out_line(text: &str) -> Result<(), Error> {
     out(&format!("{text}\n"))
 }
+
+/// Print a result value: strings raw, the rest as JSON (`json`: always JSON). On a terminal,
+/// controls in it are shown escaped ([`crate::output::escape`]); to a pipe or a file it is the
+/// data as it is.
+///
+/// # Errors
+///
+/// Stdout cannot be written.
+pub fn show_value(v: &Value, json: bool) -> Result<(), Error> {
+    let Some(s) = crate::script::value::render(v, json) else {
+        return Ok(());
+    };
+    if io::stdout().is_terminal() {
+        let how = if json { Escaped::Json } else { Escaped::Text };
+        return out_line(&escape(&s, how));
+    }
+    out_line(&s)
+}

@@ -72,12 +72,7 @@ impl Query {
 
 /// Print the calls `query` selects.
 pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
-    let path = log::path_in(&settings.root);
-    if !path.exists() {
-        return Err(Error::usage(format!("no run log at `{}`", path.display()))
-            .with_help("runs are logged unless `--no-log` or `[log] enabled = false`"));
-    }
-    let conn = log::open(&path)?;
+    let conn = log::open(&crate::session::run_log_path(&settings.root)?)?;
     match query {
         Query::List {
             name,

@@ -23,7 +23,6 @@ mod repl;
 mod run;
 mod script;
 mod serve;
-mod setup;
 mod shadow;
 mod stabilize;
 mod stats;
