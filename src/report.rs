@@ -122,24 +122,16 @@ impl From<crate::log::LogError> for Error {
     }
 }
 
-/// `--color`: whether diagnostics use colour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Color {
-    // Colour on a terminal unless `NO_COLOR` is set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
+/// `--color`: whether diagnostics use colour (`auto`: on a terminal unless `NO_COLOR` is set).
+pub use clap::ColorChoice as Color;
 
-impl Color {
-    /// Whether to colour output written to stderr.
-    pub fn for_stderr(self) -> bool {
-        match self {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
+/// Whether to colour output written to stderr under `color`.
+#[must_use]
+pub fn colors_stderr(color: Color) -> bool {
+    match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
@@ -347,7 +339,7 @@ fn location(e: &dyn Diagnostic) -> Option<Value> {
 /// format.
 pub fn install_error_hook(color: Color, format: ErrorFormat) {
     let _ = FORMAT.set(format);
-    let color = color.for_stderr();
+    let color = colors_stderr(color);
     let _ = COLOR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(

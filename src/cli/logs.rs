@@ -141,15 +141,12 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
 }
 
 /// Rows of the log: one line each as text, an array of every field as JSON.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct Lines<T> {
     rows: Vec<T>,
+    #[serde(skip)]
     line: fn(&T) -> String,
-}
-
-impl<T: serde::Serialize> serde::Serialize for Lines<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.rows.serialize(s)
-    }
 }
 
 impl<T: serde::Serialize> crate::output::Show for Lines<T> {

@@ -480,13 +480,8 @@ const SCRIPT_STACK: usize = 64 * 1024 * 1024;
 pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let (color, format) = early_flags(&argv);
-    let clap_color = match color {
-        Color::Auto => clap::ColorChoice::Auto,
-        Color::Always => clap::ColorChoice::Always,
-        Color::Never => clap::ColorChoice::Never,
-    };
     let parsed = Cli::command()
-        .color(clap_color)
+        .color(color)
         .try_get_matches_from(&argv)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
@@ -494,7 +489,7 @@ pub fn main() -> i32 {
         Err(mut e) if e.use_stderr() => {
             suggest_subcommand(&mut e);
             let text = e.render();
-            let text = if color.for_stderr() && format == ErrorFormat::Human {
+            let text = if crate::report::colors_stderr(color) && format == ErrorFormat::Human {
                 text.ansi().to_string()
             } else {
                 text.to_string()
