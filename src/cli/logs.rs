@@ -166,11 +166,9 @@ fn unknown_name(conn: &rusqlite::Connection, name: &str) -> Result<(), Error> {
         return Ok(());
     }
     let candidates = names.iter().map(String::as_str).chain(["show"]);
-    let error = Error::usage(format!("no calls of `{name}` in the run log"));
-    Err(match crate::suggest::did_you_mean(name, candidates) {
-        Some(help) => error.with_help(help),
-        None => error.with_help("`llm-do logs` lists the calls logged"),
-    })
+    let help = crate::suggest::did_you_mean(name, candidates)
+        .unwrap_or_else(|| "`llm-do logs` lists the calls logged".into());
+    Err(Error::usage(format!("no calls of `{name}` in the run log")).with_help(help))
 }
 
 /// The run id a unique prefix names.
