@@ -771,12 +771,8 @@ async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             return repl::run(settings_for(g, &s.run, here, false)?, closings).await;
         }
-        return Err(Error::Usage {
-            message: "no script given".into(),
-            help: Some(
-                "usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into(),
-            ),
-        });
+        return Err(Error::usage("no script given")
+            .with_help("usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands"));
     };
     if let Some(e) = mistyped_command(&script) {
         return Err(e);
