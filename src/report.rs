@@ -122,24 +122,16 @@ impl From<crate::log::LogError> for Error {
     }
 }
 
-/// `--color`: whether diagnostics use colour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Color {
-    // Colour on a terminal unless `NO_COLOR` is set.
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
+/// `--color`: whether diagnostics use colour (`auto`: on a terminal unless `NO_COLOR` is set).
+pub use clap::ColorChoice as Color;
 
-impl Color {
-    /// Whether to colour output written to stderr.
-    pub fn for_stderr(self) -> bool {
-        match self {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
+/// Whether to colour output written to stderr under `color`.
+#[must_use]
+pub fn colors_stderr(color: Color) -> bool {
+    match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
 
@@ -347,7 +339,7 @@ fn location(e: &dyn Diagnostic) -> Option<Value> {
 /// format.
 pub fn install_error_hook(color: Color, format: ErrorFormat) {
     let _ = FORMAT.set(format);
-    let color = color.for_stderr();
+    let color = colors_stderr(color);
     let _ = COLOR.set(color);
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
@@ -393,4 +385,22 @@ pub fn show(value: &impl crate::output::Show, json: bool) -> Result<(), Error> {
 /// As [`out`].
 pub fn out_line(text: &str) -> Result<(), Error> {
     out(&format!("{text}\n"))
+}
+
+/// Print a result value: strings raw, the rest as JSON (`json`: always JSON). On a terminal,
+/// controls in it are shown escaped ([`crate::output::escape`]); to a pipe or a file it is the
+/// data as it is.
+///
+/// # Errors
+///
+/// Stdout cannot be written.
+pub fn show_value(v: &Value, json: bool) -> Result<(), Error> {
+    let Some(s) = crate::script::value::render(v, json) else {
+        return Ok(());
+    };
+    if io::stdout().is_terminal() {
+        let how = if json { Escaped::Json } else { Escaped::Text };
+        return out_line(&escape(&s, how));
+    }
+    out_line(&s)
 }

@@ -381,6 +381,20 @@ impl Session {
 }
 
 /// A run log that could not be written, with the way out.
+/// The run log of the project at `root`, for the commands that read it (`logs`, `view`).
+///
+/// # Errors
+///
+/// There is no run log yet.
+pub fn run_log_path(root: &Path) -> Result<PathBuf, Error> {
+    let path = crate::log::path_in(root);
+    if !path.exists() {
+        return Err(Error::usage(format!("no run log at `{}`", path.display()))
+            .with_help("runs are logged unless `--no-log` or `[log] enabled = false`"));
+    }
+    Ok(path)
+}
+
 fn log_error(e: crate::log::LogError) -> Error {
     Error::failed(e.to_string()).with_help(LOG_HINT)
 }

@@ -39,11 +39,10 @@ pub fn man(command: Option<&str>) -> Result<(), Error> {
         Some(name) => {
             let Some(sub) = root.find_subcommand(name) else {
                 let names = root.get_subcommands().map(clap::Command::get_name);
+                let help = crate::suggest::did_you_mean(name, names)
+                    .unwrap_or_else(|| "`llm-do man` lists the commands".into());
                 let error = Error::usage(format!("no command `{name}` to show the page of"));
-                return Err(match crate::suggest::did_you_mean(name, names) {
-                    Some(help) => error.with_help(help),
-                    None => error.with_help("`llm-do man` lists the commands"),
-                });
+                return Err(error.with_help(help));
             };
             (sub.clone(), format!("{BIN} {name}"))
         }

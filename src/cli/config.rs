@@ -31,16 +31,12 @@ pub fn path(json: bool) -> Result<(), Error> {
 }
 
 /// The configuration in effect: TOML as text, the same value as JSON.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
+#[serde(transparent)]
 pub struct Effective {
     config: Config,
+    #[serde(skip)]
     toml: String,
-}
-
-impl serde::Serialize for Effective {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.config.serialize(s)
-    }
 }
 
 impl crate::output::Show for Effective {

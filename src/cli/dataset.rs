@@ -40,10 +40,9 @@ pub fn run(
         let close = (!names.iter().any(|n| n == name))
             .then(|| crate::suggest::did_you_mean(name, names.iter().map(String::as_str)))
             .flatten();
-        return Err(match close {
-            Some(close) => error.with_help(close),
-            None => error.with_help("run it first, or check the name with `llm-do logs`"),
-        });
+        let help =
+            close.unwrap_or_else(|| "run it first, or check the name with `llm-do logs`".into());
+        return Err(error.with_help(help));
     }
     if !scope.is_all() && !settings.quiet {
         note(&format!("read {}", scope.describe()));

@@ -72,12 +72,7 @@ impl Query {
 
 /// Print the calls `query` selects.
 pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
-    let path = log::path_in(&settings.root);
-    if !path.exists() {
-        return Err(Error::usage(format!("no run log at `{}`", path.display()))
-            .with_help("runs are logged unless `--no-log` or `[log] enabled = false`"));
-    }
-    let conn = log::open(&path)?;
+    let conn = log::open(&crate::session::run_log_path(&settings.root)?)?;
     match query {
         Query::List {
             name,
@@ -146,15 +141,12 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
 }
 
 /// Rows of the log: one line each as text, an array of every field as JSON.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
 struct Lines<T> {
     rows: Vec<T>,
+    #[serde(skip)]
     line: fn(&T) -> String,
-}
-
-impl<T: serde::Serialize> serde::Serialize for Lines<T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.rows.serialize(s)
-    }
 }
 
 impl<T: serde::Serialize> crate::output::Show for Lines<T> {
@@ -174,11 +166,9 @@ fn unknown_name(conn: &rusqlite::Connection, name: &str) -> Result<(), Error> {
         return Ok(());
     }
     let candidates = names.iter().map(String::as_str).chain(["show"]);
-    let error = Error::usage(format!("no calls of `{name}` in the run log"));
-    Err(match crate::suggest::did_you_mean(name, candidates) {
-        Some(help) => error.with_help(help),
-        None => error.with_help("`llm-do logs` lists the calls logged"),
-    })
+    let help = crate::suggest::did_you_mean(name, candidates)
+        .unwrap_or_else(|| "`llm-do logs` lists the calls logged".into());
+    Err(Error::usage(format!("no calls of `{name}` in the run log")).with_help(help))
 }
 
 /// The run id a unique prefix names.

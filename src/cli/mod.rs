@@ -23,7 +23,6 @@ mod repl;
 mod run;
 mod script;
 mod serve;
-mod setup;
 mod shadow;
 mod stabilize;
 mod stats;
@@ -481,13 +480,8 @@ const SCRIPT_STACK: usize = 64 * 1024 * 1024;
 pub fn main() -> i32 {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let (color, format) = early_flags(&argv);
-    let clap_color = match color {
-        Color::Auto => clap::ColorChoice::Auto,
-        Color::Always => clap::ColorChoice::Always,
-        Color::Never => clap::ColorChoice::Never,
-    };
     let parsed = Cli::command()
-        .color(clap_color)
+        .color(color)
         .try_get_matches_from(&argv)
         .and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
@@ -495,7 +489,7 @@ pub fn main() -> i32 {
         Err(mut e) if e.use_stderr() => {
             suggest_subcommand(&mut e);
             let text = e.render();
-            let text = if color.for_stderr() && format == ErrorFormat::Human {
+            let text = if crate::report::colors_stderr(color) && format == ErrorFormat::Human {
                 text.ansi().to_string()
             } else {
                 text.to_string()
@@ -651,7 +645,6 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
         }
         Command::Stabilize {
             name,
-            draft: _,
             accept,
             attempts,
             min_agreement,
@@ -659,14 +652,13 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             ..
         } => {
             // `--model` picks the drafting model; the worker keeps its own for its runs.
-            let args = stabilize::StabilizeArgs::new(
-                name,
-                accept,
+            let draft = stabilize::Draft {
+                model: run.model.take(),
                 attempts,
                 min_agreement,
-                run.model.take(),
-            );
-            stabilize::run(&project(&run)?, args, closings).await
+            };
+            let draft = (!accept).then_some(draft);
+            stabilize::run(&project(&run)?, &name, draft, closings).await
         }
         Command::Batch {
             name,
@@ -760,30 +752,12 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
     }
 }
 
-/// The name of `command` as typed.
+/// The name of `command` as typed: clap names a command after its variant, lowercased (each
+/// is one word), and `Debug` starts with the variant's name.
 fn command_name(command: &Command) -> String {
-    match command {
-        Command::Run { .. } => "run",
-        Command::Check(_) => "check",
-        Command::List(_) => "list",
-        Command::Models(_) => "models",
-        Command::Stats { .. } => "stats",
-        Command::Shadow { .. } => "shadow",
-        Command::Repl { .. } => "repl",
-        Command::Chat { .. } => "chat",
-        Command::Init { .. } => "init",
-        Command::Completions { .. } => "completions",
-        Command::Man { .. } => "man",
-        Command::Config { .. } => "config",
-        Command::Mcp { .. } => "mcp",
-        Command::Test { .. } => "test",
-        Command::Dataset { .. } => "dataset",
-        Command::Stabilize { .. } => "stabilize",
-        Command::Batch { .. } => "batch",
-        Command::Logs { .. } => "logs",
-        Command::View { .. } => "view",
-    }
-    .to_string()
+    let debug = format!("{command:?}");
+    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
+    variant.unwrap_or_default().to_lowercase()
 }
 
 /// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.
@@ -797,12 +771,8 @@ async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             return repl::run(settings_for(g, &s.run, here, false)?, closings).await;
         }
-        return Err(Error::Usage {
-            message: "no script given".into(),
-            help: Some(
-                "usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands".into(),
-            ),
-        });
+        return Err(Error::usage("no script given")
+            .with_help("usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands"));
     };
     if let Some(e) = mistyped_command(&script) {
         return Err(e);

@@ -11,8 +11,6 @@ use crate::report::Error;
 use crate::session::{Closings, Session};
 use crate::settings::Settings;
 
-use super::setup;
-
 /// What `run` was given: text (INPUT or piped stdin), JSON (`--input-json`), or nothing.
 pub enum RunInput {
     Text(String),
@@ -39,7 +37,7 @@ pub async fn run(
     let out = session
         .run(closings, rt.invoke(&top, &callee, Input::Json(input)))
         .await?;
-    setup::print_value(&crate::script::value::to_json(&out), settings.json)
+    crate::report::show_value(&crate::script::value::to_json(&out), settings.json)
 }
 
 /// The input of `llm-do run`: `--input-json`, `--input-file FILE` or `@FILE`, the INPUT text,

@@ -6,8 +6,6 @@ use crate::report::Error;
 use crate::session::{Closings, Session, read_script};
 use crate::settings::Settings;
 
-use super::setup;
-
 /// Run `script` with `args` again whenever the project or the script changes.
 pub async fn watch(
     settings: Settings,
@@ -34,5 +32,5 @@ pub async fn run(
     session.runtime().prewarm_http();
     let script = session.compile(script, text)?;
     let value = session.run(closings, session.eval(&script, args)).await?;
-    setup::print_value(&script.value(value)?, settings.json)
+    crate::report::show_value(&script.value(value)?, settings.json)
 }

@@ -200,8 +200,10 @@ impl Tools {
     /// Offer `tools` from now on; `true` when clients see a different list than before.
     fn replace(&self, tools: Vec<Offered>) -> bool {
         let mut now = crate::sync::write(&self.0);
-        let same =
-            now.len() == tools.len() && now.iter().zip(&tools).all(|(a, b)| a.tool == b.tool);
+        let same = now
+            .iter()
+            .map(|o| &o.tool)
+            .eq(tools.iter().map(|o| &o.tool));
         *now = Arc::new(tools);
         !same
     }

@@ -18,73 +18,36 @@ use crate::script::untrusted::{self, DRAFTS_DIR, MARK};
 use crate::session::{Closings, Session};
 use crate::settings::Settings;
 
-/// What `stabilize` was asked.
-pub struct StabilizeArgs {
-    pub name: String,
-    pub action: Action,
+/// `--draft`: how the fn is drafted.
+pub struct Draft {
+    /// The drafting model (`None`: the default model; the worker keeps its own for its runs).
+    pub model: Option<String>,
+    /// Drafts to try at most.
+    pub attempts: u32,
+    /// The bar (`None`: the worker's self-agreement).
+    pub min_agreement: Option<f64>,
 }
 
-/// `--draft` or `--accept`.
-pub enum Action {
-    /// Draft the fn with a model (`model`: the drafting model; `None`: the default model).
-    Draft {
-        model: Option<String>,
-        attempts: u32,
-        min_agreement: Option<f64>,
-    },
-    /// A person accepts the draft: it becomes trusted code.
-    Accept,
-}
-
-impl StabilizeArgs {
-    /// The arguments as given on the command line: `--accept`, or a draft by `model` (the
-    /// drafting model; `None`: the default model).
-    pub fn new(
-        name: String,
-        accept: bool,
-        attempts: u32,
-        min_agreement: Option<f64>,
-        model: Option<String>,
-    ) -> Self {
-        let action = if accept {
-            Action::Accept
-        } else {
-            Action::Draft {
-                model,
-                attempts,
-                min_agreement,
-            }
-        };
-        StabilizeArgs { name, action }
-    }
-}
-
-/// Run the command; below the bar is exit 1 with the best report, and nothing written.
+/// Run the command: `draft` the fn of `name`, or (`None`, `--accept`) a person accepts its
+/// draft. Below the bar is exit 1 with the best report, and nothing written.
 pub async fn run(
     settings: &Settings,
-    args: StabilizeArgs,
+    name: &str,
+    draft: Option<Draft>,
     closings: &Closings,
 ) -> Result<(), Error> {
     let session = Session::of(settings).unlogged().open()?;
-    if matches!(args.action, Action::Accept) {
-        return accept(session.runtime(), &args.name);
+    match draft {
+        None => accept(session.runtime(), name),
+        Some(draft) => {
+            let rt = session.runtime();
+            session.run(closings, stabilize(rt, name, &draft)).await
+        }
     }
-    session
-        .run(closings, stabilize(session.runtime(), &args))
-        .await
 }
 
-async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error> {
-    let Action::Draft {
-        model,
-        attempts,
-        min_agreement,
-    } = &args.action
-    else {
-        return Ok(());
-    };
+async fn stabilize(rt: &Arc<Runtime>, name: &str, draft: &Draft) -> Result<(), Error> {
     let project = rt.project();
-    let name = &args.name;
     let Some(worker) = project.workers.get(name).cloned() else {
         return Err(Error::usage(format!("`{name}` is not a worker"))
             .with_help("`stabilize --draft` turns a worker into a fn of the same name"));
@@ -115,8 +78,8 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
             "write `tests/{name}.jsonl`, or `llm-do dataset {name} -o tests/{name}.jsonl` from the run log"
         )));
     }
-    let bar = match min_agreement {
-        Some(x) => *x,
+    let bar = match draft.min_agreement {
+        Some(x) => x,
         None => self_agreement(rt, name, cases.clone()).await?,
     };
     // Each attempt is shown as soon as it is graded: a later drafting error loses none.
@@ -130,8 +93,8 @@ async fn stabilize(rt: &Arc<Runtime>, args: &StabilizeArgs) -> Result<(), Error>
         rt,
         &worker,
         &cases,
-        model.as_deref(),
-        *attempts,
+        draft.model.as_deref(),
+        draft.attempts,
         bar,
         &mut show,
     )

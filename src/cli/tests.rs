@@ -110,3 +110,41 @@ fn every_run_option_is_named_and_merged() {
         );
     }
 }
+
+#[test]
+fn every_command_is_named_as_typed() {
+    let typed: &[&[&str]] = &[
+        &["run", "x"],
+        &["check"],
+        &["list"],
+        &["models"],
+        &["stats"],
+        &["shadow", "x"],
+        &["repl"],
+        &["chat", "w"],
+        &["init"],
+        &["completions", "bash"],
+        &["man"],
+        &["config", "path"],
+        &["mcp", "serve"],
+        &["test"],
+        &["dataset", "x"],
+        &["stabilize", "x", "--draft"],
+        &["batch", "x", "in.jsonl", "-o", "out.jsonl"],
+        &["logs"],
+        &["view"],
+    ];
+    let names: Vec<String> = typed
+        .iter()
+        .map(|argv| command_name(&parse(argv).unwrap().command.unwrap()))
+        .collect();
+    let mut clap_names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    clap_names.sort();
+    assert_eq!(sorted, clap_names);
+    assert!(typed.iter().zip(&names).all(|(argv, name)| argv[0] == name));
+}

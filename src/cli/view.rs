@@ -39,11 +39,7 @@ struct State {
 pub async fn run(settings: &Settings, port: u16, host: Option<IpAddr>) -> Result<(), Error> {
     // Ctrl-C and SIGTERM end the server (listened for from the start, so none is missed).
     let mut signals = crate::interrupt::Signals::install();
-    let log = crate::log::path_in(&settings.root);
-    if !log.exists() {
-        return Err(Error::usage(format!("no run log at `{}`", log.display()))
-            .with_help("runs are logged unless `--no-log` or `[log] enabled = false`"));
-    }
+    let log = crate::session::run_log_path(&settings.root)?;
     // A locked, corrupt or foreign log is said now, not on the first page.
     drop(crate::log::open(&log)?);
     let ip = host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -16,56 +16,57 @@ pub struct Command {
     pub run: fn(&mut Session, &str) -> Result<Flow, String>,
 }
 
+impl Command {
+    const fn new(
+        name: &'static str,
+        args: &'static str,
+        help: &'static str,
+        run: fn(&mut Session, &str) -> Result<Flow, String>,
+    ) -> Command {
+        Command {
+            name,
+            args,
+            help,
+            run,
+        }
+    }
+}
+
 /// Every meta-command, in the order `:help` lists them.
 pub static COMMANDS: &[Command] = &[
-    Command {
-        name: "help",
-        args: "",
-        help: "show this help",
-        run: help,
-    },
-    Command {
-        name: "list",
-        args: "",
-        help: "list workers, fns and builtins",
-        run: list,
-    },
-    Command {
-        name: "reload",
-        args: "",
-        help: "reload the project now (it also reloads by itself when files change)",
-        run: reload,
-    },
-    Command {
-        name: "model",
-        args: "[ID|none]",
-        help: "use model ID for every worker this session (`none`: back to the defaults)",
-        run: model,
-    },
-    Command {
-        name: "trace",
-        args: "on|off",
-        help: "show the call tree on stderr (like `-v`)",
-        run: trace,
-    },
-    Command {
-        name: "approve-all",
-        args: "on|off",
-        help: "approve every tool call an LLM makes (like `--approve-all`)",
-        run: approve_all,
-    },
-    Command {
-        name: "stabilize",
-        args: "NAME worker|code|shadow|shadow-code|canary:P|file",
-        help: "switch which of worker and fn NAME serves, live (`file`: back to llm-do.toml)",
-        run: stabilize,
-    },
-    Command {
-        name: "quit",
-        args: "",
-        help: "leave the REPL (also Ctrl-D)",
-        run: quit,
-    },
+    Command::new("help", "", "show this help", help),
+    Command::new("list", "", "list workers, fns and builtins", list),
+    Command::new(
+        "reload",
+        "",
+        "reload the project now (it also reloads by itself when files change)",
+        reload,
+    ),
+    Command::new(
+        "model",
+        "[ID|none]",
+        "use model ID for every worker this session (`none`: back to the defaults)",
+        model,
+    ),
+    Command::new(
+        "trace",
+        "on|off",
+        "show the call tree on stderr (like `-v`)",
+        trace,
+    ),
+    Command::new(
+        "approve-all",
+        "on|off",
+        "approve every tool call an LLM makes (like `--approve-all`)",
+        approve_all,
+    ),
+    Command::new(
+        "stabilize",
+        "NAME worker|code|shadow|shadow-code|canary:P|file",
+        "switch which of worker and fn NAME serves, live (`file`: back to llm-do.toml)",
+        stabilize,
+    ),
+    Command::new("quit", "", "leave the REPL (also Ctrl-D)", quit),
 ];
 
 /// Run the meta-command line `line` (starting with `:`).

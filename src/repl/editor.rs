@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rhai::{Engine, LexError, ParseErrorType};
-use rustyline::completion::{Completer, Pair};
+use rustyline::completion::Completer;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
@@ -104,23 +104,15 @@ impl ReplHelper {
 }
 
 impl Completer for ReplHelper {
-    type Candidate = Pair;
+    type Candidate = String;
 
     fn complete(
         &self,
         line: &str,
         pos: usize,
         _: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, names) = self.candidates(line, pos);
-        let pairs = names
-            .into_iter()
-            .map(|n| Pair {
-                display: n.clone(),
-                replacement: n,
-            })
-            .collect();
-        Ok((start, pairs))
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(self.candidates(line, pos))
     }
 }
 
