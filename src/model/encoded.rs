@@ -132,17 +132,16 @@ impl Messages {
             end: head.len(),
             empty,
         };
-        let fresh_buf = || {
-            let mut buf = bytes::BytesMut::new();
-            buf.extend_from_slice(head);
-            buf
-        };
-        let Ok(mut kept) = self.encoded.try_lock() else {
-            let fresh = self.fresh(&encode)?;
-            let mut buf = fresh_buf();
-            write(&mut buf, start, &self.list, &fresh);
+        // The whole body written from `encoded`, one encoding per message.
+        let fresh = |encoded: &[Encoded]| {
+            let mut buf = bytes::BytesMut::from(head);
+            write(&mut buf, start, &self.list, encoded);
             buf.extend_from_slice(tail);
-            return Ok(buf.freeze());
+            buf.freeze()
+        };
+        let encode_all = || self.list.iter().map(&encode).collect::<Result<Vec<_>, E>>();
+        let Ok(mut kept) = self.encoded.try_lock() else {
+            return Ok(fresh(&encode_all()?));
         };
         self.encode_new(&mut kept, wire, &encode)?;
         let last = kept.body.take().filter(|b| {
@@ -155,12 +154,17 @@ impl Messages {
                 buf.truncate(resume.end);
                 (buf, resume)
             }
-            _ => (fresh_buf(), start),
+            _ => (bytes::BytesMut::from(head), start),
         };
         let n = from.count;
         let resume = write(&mut buf, from, &self.list[n..], &kept.messages[n..]);
         buf.extend_from_slice(tail);
         let bytes = buf.freeze();
+        debug_assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&fresh(&encode_all()?)),
+            "the cached encoding differs from a fresh one"
+        );
         kept.body = Some(KeptBody {
             bytes: bytes.clone(),
             head: head.len(),
@@ -170,11 +174,6 @@ impl Messages {
             },
         });
         Ok(bytes)
-    }
-
-    /// Every message encoded for this call only (the kept encodings are held elsewhere).
-    fn fresh<E>(&self, encode: impl Fn(&Message) -> Result<Encoded, E>) -> Result<Vec<Encoded>, E> {
-        self.list.iter().map(encode).collect()
     }
 
     /// Encode the messages not kept yet (all of them for another wire).
@@ -374,8 +373,8 @@ mod tests {
             let check = |request: &ModelRequest| {
                 let fresh = request.clone();
                 assert_eq!(
-                    openai::encode_request(request, "m", false).unwrap(),
-                    openai::encode_request(&fresh, "m", false).unwrap()
+                    openai::encode_request(request, "m", false, openai::LengthField::MaxTokens).unwrap(),
+                    openai::encode_request(&fresh, "m", false, openai::LengthField::MaxTokens).unwrap()
                 );
                 assert_eq!(
                     anthropic::encode_request(request, "m", true).unwrap(),

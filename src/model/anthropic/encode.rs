@@ -5,26 +5,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::request::{
-    DEFAULT_MAX_TOKENS, attachment, output_tool_name, system_prompt, tool_choice,
-};
+use super::request::{attachment, output_tool_name, system_prompt, tool_choice};
 use crate::model::encoded::Resume;
-use crate::model::{Encoded, Message, ModelError, ModelRequest, Part, Role};
+use crate::model::{DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Role};
 
 /// The description of the forced output tool (as in the `Value` builder).
 pub(super) const OUTPUT_TOOL_DESCRIPTION: &str =
     "Give your final answer by calling this tool; its input is the answer.";
-
-/// The body as one serde struct: what debug builds check the cached encoding against.
-#[cfg(debug_assertions)]
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(flatten)]
-    head: &'a Head<'a>,
-    messages: Vec<Turn<'a>>,
-    #[serde(flatten)]
-    tail: &'a Tail<'a>,
-}
 
 /// The fields before `messages`.
 #[derive(Serialize)]
@@ -87,22 +74,6 @@ struct Thinking {
     #[serde(rename = "type")]
     kind: &'static str,
     budget_tokens: u32,
-}
-
-#[cfg(debug_assertions)]
-#[derive(Serialize)]
-struct Turn<'a> {
-    role: &'static str,
-    content: Vec<Cached<'a>>,
-}
-
-/// A content block, with a cache breakpoint on the last block of the conversation.
-#[derive(Serialize)]
-struct Cached<'a> {
-    #[serde(flatten)]
-    block: Block<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cache_control: Option<Ephemeral>,
 }
 
 #[derive(Serialize)]
@@ -217,8 +188,6 @@ pub fn encode_request(
         thinking,
         stream: stream.then_some(true),
     };
-    let encoding =
-        |e: serde_json::Error| ModelError::Other(format!("cannot encode the request: {e}"));
     let head_bytes = serde_json::to_vec(&head).map_err(encoding)?;
     let tail_bytes = serde_json::to_vec(&tail).map_err(encoding)?;
     let mut start = head_bytes[..head_bytes.len() - 1].to_vec();
@@ -231,32 +200,16 @@ pub fn encode_request(
         end.push(b'}');
     }
     let cache = request.cache;
-    let out = request.messages.kept_body(
+    request.messages.kept_body(
         "anthropic",
         encode_message,
         (&start, true, &end),
         |buf, from, messages, encoded| write_turns(buf, from, messages, encoded, cache),
-    )?;
-    #[cfg(debug_assertions)]
-    {
-        let mut messages = turns(&request.messages)?;
-        if request.cache
-            && let Some(block) = messages.last_mut().and_then(|t| t.content.last_mut())
-        {
-            block.cache_control = Some(EPHEMERAL);
-        }
-        let body = Body {
-            head: &head,
-            messages,
-            tail: &tail,
-        };
-        debug_assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&serde_json::to_vec(&body).map_err(encoding)?),
-            "the cached encoding differs from a fresh one"
-        );
-    }
-    Ok(out)
+    )
+}
+
+fn encoding(e: serde_json::Error) -> ModelError {
+    ModelError::Other(format!("cannot encode the request: {e}"))
 }
 
 /// One message's blocks (tool results first), each encoded on its own.
@@ -269,20 +222,14 @@ fn encode_message(message: &Message) -> Result<Encoded, ModelError> {
             .count(),
     );
     for block in blocks {
-        let cached = Cached {
-            block,
-            cache_control: None,
-        };
-        serde_json::to_writer(&mut encoded.bytes, &cached)
-            .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))?;
+        serde_json::to_writer(&mut encoded.bytes, &block).map_err(encoding)?;
         encoded.ends.push(encoded.bytes.len());
     }
     Ok(encoded)
 }
 
 /// The turns of the `messages` array from encoded messages, continuing at `from`:
-/// consecutive messages of one role merge into one turn, tool results first (as [`turns`]
-/// does); with `cache`, the last block carries a cache breakpoint. Returns where the last
+/// consecutive messages of one role merge into one turn, tool results first; with `cache`, the last block carries a cache breakpoint. Returns where the last
 /// turn starts: a later message of its role merges into it and the breakpoint moves on, so
 /// a later turn rewrites it (everything before it stays).
 fn write_turns(
@@ -348,49 +295,6 @@ fn write_turns(
         out.extend_from_slice(b"]}");
     }
     resume
-}
-
-#[cfg(debug_assertions)]
-/// Messages as turns; consecutive messages of one role merge, tool results first.
-fn turns(messages: &[Message]) -> Result<Vec<Turn<'_>>, ModelError> {
-    let mut out: Vec<(Role, Vec<Block<'_>>)> = Vec::new();
-    for message in messages {
-        let blocks = blocks(message)?;
-        if blocks.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((role, existing)) if *role == message.role => {
-                let results = existing
-                    .iter()
-                    .take_while(|b| matches!(b, Block::ToolResult { .. }))
-                    .count();
-                let (new_results, rest): (Vec<_>, Vec<_>) = blocks
-                    .into_iter()
-                    .partition(|b| matches!(b, Block::ToolResult { .. }));
-                existing.splice(results..results, new_results);
-                existing.extend(rest);
-            }
-            _ => out.push((message.role, blocks)),
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|(role, content)| Turn {
-            role: if role == Role::User {
-                "user"
-            } else {
-                "assistant"
-            },
-            content: content
-                .into_iter()
-                .map(|block| Cached {
-                    block,
-                    cache_control: None,
-                })
-                .collect(),
-        })
-        .collect())
 }
 
 fn blocks(message: &Message) -> Result<Vec<Block<'_>>, ModelError> {

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 pub use encode::encode_request;
-pub use request::{DEFAULT_MAX_TOKENS, build_request, output_tool_name};
+use request::output_tool_name;
 pub use response::{StreamState, parse_response};
 
 use super::http::{Endpoint, Failure};

@@ -7,9 +7,6 @@ use serde_json::{Value, json};
 
 use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
 
-/// `max_tokens` is required by the Messages API: a request without one (the run loop always
-/// sets it) gets the default of every wire.
-pub use crate::model::DEFAULT_MAX_TOKENS;
 /// Name of the tool that carries a structured answer.
 const OUTPUT_TOOL: &str = "final_result";
 
@@ -23,18 +20,6 @@ pub fn output_tool_name(request: &ModelRequest) -> Option<String> {
     } else {
         OUTPUT_TOOL.to_owned()
     })
-}
-
-/// The JSON body of `POST /v1/messages` as a value (the bytes sent are
-/// [`super::encode_request`]; this decodes them, for tests and inspection).
-pub fn build_request(
-    request: &ModelRequest,
-    model: &str,
-    stream: bool,
-) -> Result<Value, ModelError> {
-    let bytes = super::encode_request(request, model, stream)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
 }
 
 pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {

@@ -1,7 +1,14 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::model::DEFAULT_MAX_TOKENS;
 use crate::model::{Message, Part, Role, ToolCall, ToolDef, ToolResult};
+
+/// The JSON body of `POST /v1/messages` as a value: the bytes sent, decoded.
+fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
+    let bytes = super::super::encode_request(request, model, stream)?;
+    Ok(serde_json::from_slice(&bytes).unwrap())
+}
 
 fn tool(name: &str) -> ToolDef {
     ToolDef {

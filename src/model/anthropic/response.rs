@@ -13,6 +13,7 @@ use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
 
 /// Parses a non-streamed `message` object. `output_tool` names the structured-output tool.
+/// Its content blocks go through the stream's [`StreamState`], as if each had just started.
 pub fn parse_response(
     body: &Value,
     provider: &str,
@@ -25,52 +26,23 @@ pub fn parse_response(
         .get("content")
         .and_then(Value::as_array)
         .ok_or_else(|| protocol(provider, "the response has no `content`"))?;
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    let mut thinking = Vec::new();
-    for block in content {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(
-                block
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-            ),
-            Some("tool_use") => calls.push(ToolCall {
-                id: str_field(block, "id"),
-                name: str_field(block, "name"),
-                arguments: block
-                    .get("input")
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
-            }),
-            Some(THINKING | REDACTED_THINKING) => thinking.push(block.clone()),
-            _ => {}
-        }
+    let mut state = StreamState::new(provider, output_tool.map(str::to_owned));
+    for (index, block) in (0..).zip(content) {
+        state.block_start(index, block, &mut Vec::new());
     }
-    let mut usage = Usage::default();
-    add_usage(&mut usage, body.get("usage"));
-    let stop = body.get("stop_reason").and_then(Value::as_str);
-    let reply = Reply {
-        text,
-        calls,
-        thinking,
-    };
-    finish(reply, stop, usage, output_tool, provider)
+    add_usage(&mut state.usage, body.get("usage"));
+    state.stop = body
+        .get("stop_reason")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    state.done = true;
+    state.finish()
 }
 
 /// The block types of extended thinking. With tools, the API wants an assistant turn's thinking
 /// blocks sent back unchanged (signature included) in the requests that follow it.
 const THINKING: &str = "thinking";
 const REDACTED_THINKING: &str = "redacted_thinking";
-
-/// What a reply's content blocks hold.
-struct Reply {
-    text: String,
-    calls: Vec<ToolCall>,
-    /// `thinking` and `redacted_thinking` blocks as the API sent them.
-    thinking: Vec<Value>,
-}
 
 fn str_field(value: &Value, key: &str) -> String {
     value
@@ -98,74 +70,6 @@ fn add_usage(usage: &mut Usage, value: Option<&Value>) {
     if let Some(output) = count("output_tokens") {
         usage.output_tokens = output;
     }
-}
-
-/// The reply from its parts: a structured answer when the output tool was called, an error
-/// when `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
-/// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
-fn finish(
-    Reply {
-        text,
-        calls,
-        thinking,
-    }: Reply,
-    stop: Option<&str>,
-    usage: Usage,
-    output_tool: Option<&str>,
-    provider: &str,
-) -> Result<ModelResponse, Failure> {
-    if stop == Some("max_tokens") {
-        if let Some(call) = calls.last() {
-            // A cut-off structured answer is a cut-off answer (the run loop says so, naming
-            // the worker's `max_tokens`); a cut-off call of a real tool is an error here.
-            if output_tool == Some(call.name.as_str()) {
-                let text = match &call.arguments {
-                    Value::String(raw) => raw.clone(),
-                    whole => whole.to_string(),
-                };
-                return Ok(ModelResponse {
-                    text,
-                    thinking,
-                    usage,
-                    finish: FinishReason::Length,
-                    ..ModelResponse::default()
-                });
-            }
-            return Err(truncated_tool_call(provider, &call.name).into());
-        }
-    }
-    if stop == Some("tool_use") && calls.is_empty() {
-        return Err(protocol(
-            provider,
-            "stop_reason is `tool_use` but the reply has no `tool_use` content block",
-        ));
-    }
-    if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
-        let text = serde_json::to_string(&answer.arguments).unwrap_or_default();
-        return Ok(ModelResponse {
-            text,
-            tool_calls: Vec::new(),
-            thinking,
-            usage,
-            finish: FinishReason::Stop,
-            fallbacks: Vec::new(),
-        });
-    }
-    let finish = match stop {
-        Some("max_tokens") => FinishReason::Length,
-        Some("tool_use") => FinishReason::ToolCalls,
-        _ if !calls.is_empty() => FinishReason::ToolCalls,
-        None | Some("end_turn" | "stop_sequence") => FinishReason::Stop,
-        Some(other) => FinishReason::Other(other.to_owned()),
-    };
-    Ok(ModelResponse {
-        text,
-        tool_calls: calls,
-        thinking,
-        usage,
-        finish,
-        fallbacks: Vec::new(),
-    })
 }
 
 /// An `error` event or body: overload, rate limits and API errors are retryable.
@@ -258,10 +162,17 @@ impl StreamState {
                 if self.output_tool.as_deref() != Some(name.as_str()) {
                     out.push(StreamEvent::ToolCallStart { name: name.clone() });
                 }
+                // A non-streamed block holds its whole `input`; a streamed one starts with
+                // `{}` and gets it as `input_json_delta`s.
+                let json = match block.get("input") {
+                    Some(Value::Object(map)) if map.is_empty() => String::new(),
+                    Some(input) => input.to_string(),
+                    None => String::new(),
+                };
                 Block::Tool {
                     id: str_field(block, "id"),
                     name,
-                    json: String::new(),
+                    json,
                 }
             }
             Some(THINKING | REDACTED_THINKING) => Block::Thinking(block.clone()),
@@ -362,36 +273,70 @@ impl SseHandler for StreamState {
         Ok(Flow::Continue)
     }
 
+    /// The reply: a structured answer when the output tool was called, an error when
+    /// `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
+    /// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
     fn finish(self) -> Result<ModelResponse, Failure> {
+        let provider = self.provider.as_str();
         if !self.done {
             return Err(protocol(
-                &self.provider,
+                provider,
                 "stream ended early (no `message_stop`); the connection was probably cut",
             ));
         }
-        let mut reply = Reply {
-            text: self.text,
-            calls: Vec::new(),
-            thinking: Vec::new(),
-        };
+        let (mut calls, mut thinking) = (Vec::new(), Vec::new());
         for block in self.blocks.into_values() {
             match block {
-                Block::Tool { id, name, json } => reply.calls.push(ToolCall {
+                Block::Tool { id, name, json } => calls.push(ToolCall {
                     id,
                     name,
                     arguments: parse_arguments(&json),
                 }),
-                Block::Thinking(block) => reply.thinking.push(block),
+                Block::Thinking(block) => thinking.push(block),
                 Block::Text | Block::Other => {}
             }
         }
-        finish(
-            reply,
-            self.stop.as_deref(),
-            self.usage,
-            self.output_tool.as_deref(),
-            &self.provider,
-        )
+        let (stop, output_tool) = (self.stop.as_deref(), self.output_tool.as_deref());
+        let reply = |text, tool_calls, finish| ModelResponse {
+            text,
+            tool_calls,
+            thinking,
+            usage: self.usage,
+            finish,
+            fallbacks: Vec::new(),
+        };
+        if stop == Some("max_tokens")
+            && let Some(call) = calls.last()
+        {
+            // A cut-off structured answer is a cut-off answer (the run loop says so, naming
+            // the worker's `max_tokens`); a cut-off call of a real tool is an error here.
+            if output_tool == Some(call.name.as_str()) {
+                let text = match &call.arguments {
+                    Value::String(raw) => raw.clone(),
+                    whole => whole.to_string(),
+                };
+                return Ok(reply(text, Vec::new(), FinishReason::Length));
+            }
+            return Err(truncated_tool_call(provider, &call.name).into());
+        }
+        if stop == Some("tool_use") && calls.is_empty() {
+            return Err(protocol(
+                provider,
+                "stop_reason is `tool_use` but the reply has no `tool_use` content block",
+            ));
+        }
+        if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
+            let text = serde_json::to_string(&answer.arguments).unwrap_or_default();
+            return Ok(reply(text, Vec::new(), FinishReason::Stop));
+        }
+        let finish = match stop {
+            Some("max_tokens") => FinishReason::Length,
+            Some("tool_use") => FinishReason::ToolCalls,
+            _ if !calls.is_empty() => FinishReason::ToolCalls,
+            None | Some("end_turn" | "stop_sequence") => FinishReason::Stop,
+            Some(other) => FinishReason::Other(other.to_owned()),
+        };
+        Ok(reply(self.text, calls, finish))
     }
 }
 

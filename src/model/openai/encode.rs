@@ -12,16 +12,6 @@ use super::request::{attachment, tool_choice};
 use crate::model::wire::identifier;
 use crate::model::{Encoded, Message, ModelRequest, Part, Role, ToolChoice};
 
-/// The body as one serde struct: what debug builds check the cached encoding against.
-#[cfg(debug_assertions)]
-#[derive(Serialize)]
-struct Body<'a> {
-    model: &'a str,
-    messages: Vec<Msg<'a>>,
-    #[serde(flatten)]
-    rest: &'a Rest<'a>,
-}
-
 /// The fields after `messages`, in the order they are sent.
 #[derive(Serialize)]
 struct Rest<'a> {
@@ -120,17 +110,6 @@ struct StreamOptions {
     include_usage: bool,
 }
 
-/// The bytes of `POST /chat/completions` for `request`. Each message's bytes, and the last
-/// body, are kept in the request's [`Messages`](crate::model::Messages): a turn encodes only
-/// what it appends, and writes it over the last body's tail.
-pub fn encode_request(
-    request: &ModelRequest,
-    model: &str,
-    stream: bool,
-) -> Result<bytes::Bytes, serde_json::Error> {
-    encode_request_with(request, model, stream, LengthField::MaxTokens)
-}
-
 /// Which field carries a reply's length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LengthField {
@@ -153,8 +132,11 @@ impl LengthField {
     }
 }
 
-/// [`encode_request`] with the length limit in `field`.
-pub fn encode_request_with(
+/// The bytes of `POST /chat/completions` for `request`, the length limit in `field`. Each
+/// message's bytes, and the last body, are kept in the request's
+/// [`Messages`](crate::model::Messages): a turn encodes only what it appends, and writes it
+/// over the last body's tail.
+pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
@@ -217,26 +199,12 @@ pub fn encode_request_with(
         tail.push(b'}');
     }
     let empty = system.is_none();
-    let out = request.messages.kept_body(
+    request.messages.kept_body(
         "openai",
         encode_message,
         (&head, empty, &tail),
         crate::model::encoded::join,
-    )?;
-    #[cfg(debug_assertions)]
-    {
-        let body = Body {
-            model,
-            messages: messages(request),
-            rest: &rest,
-        };
-        debug_assert_eq!(
-            String::from_utf8_lossy(&out),
-            String::from_utf8_lossy(&serde_json::to_vec(&body)?),
-            "the cached encoding differs from a fresh one"
-        );
-    }
-    Ok(out)
+    )
 }
 
 /// The schema of the answer, when `response_format` is sent: always without tools, and with
@@ -287,19 +255,6 @@ fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
         serde_json::to_writer(&mut bytes, entry)?;
     }
     Ok(Encoded::fragment(bytes))
-}
-
-#[cfg(debug_assertions)]
-fn messages(request: &ModelRequest) -> Vec<Msg<'_>> {
-    let mut out = Vec::with_capacity(request.messages.len() + 1);
-    out.extend(system(request));
-    for message in &request.messages {
-        match message.role {
-            Role::User => user(message, &mut out),
-            Role::Assistant => out.push(assistant(message)),
-        }
-    }
-    out
 }
 
 /// A message's text: borrowed when it is a single part.

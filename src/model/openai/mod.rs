@@ -11,7 +11,6 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::Value;
 
 pub use encode::{LengthField, encode_request};
-pub use request::build_request;
 pub use response::{StreamState, parse_response};
 
 use super::http::{Endpoint, Failure};
@@ -45,7 +44,7 @@ impl WireFormat for OpenAiWire {
         stream: bool,
         endpoint: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError> {
-        encode::encode_request_with(request, model, stream, LengthField::of(&endpoint.provider))
+        encode_request(request, model, stream, LengthField::of(&endpoint.provider))
             .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
     }
 

@@ -2,20 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
-
-/// The JSON body of `POST /chat/completions` as a value (the bytes sent are
-/// [`super::encode_request`]; this decodes them, for tests and inspection).
-pub fn build_request(
-    request: &ModelRequest,
-    model: &str,
-    stream: bool,
-) -> Result<Value, ModelError> {
-    let bytes = super::encode_request(request, model, stream)
-        .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
-}
+use crate::model::{Attachment, ToolChoice};
 
 pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
     match choice {
@@ -39,7 +26,14 @@ pub(super) fn attachment(a: &Attachment) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Message, Part, Role, ToolCall, ToolDef, ToolResult};
+    use crate::model::openai::LengthField;
+    use crate::model::{Message, ModelError, ModelRequest, Part, Role, ToolCall, ToolDef, ToolResult};
+
+    /// The JSON body of `POST /chat/completions` as a value: the bytes sent, decoded.
+    fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
+        let bytes = super::super::encode_request(request, model, stream, LengthField::MaxTokens).unwrap();
+        Ok(serde_json::from_slice(&bytes).unwrap())
+    }
 
     fn request() -> ModelRequest {
         ModelRequest {
@@ -151,9 +145,8 @@ mod tests {
 
     #[test]
     fn the_length_limit_field_depends_on_the_provider() {
-        use super::super::encode::{LengthField, encode_request_with};
         let body = |field| -> Value {
-            serde_json::from_slice(&encode_request_with(&request(), "m", false, field).unwrap())
+            serde_json::from_slice(&super::super::encode_request(&request(), "m", false, field).unwrap())
                 .unwrap()
         };
         let openai = body(LengthField::of("openai"));
