@@ -44,6 +44,7 @@ pub trait WireFormat: Send + Sync + 'static {
 }
 
 /// A model reached over HTTP through wire format `W`.
+#[derive(Debug)]
 pub struct HttpModel<W> {
     id: String,
     name: String,
@@ -54,16 +55,6 @@ pub struct HttpModel<W> {
     /// The provider's rate limits, shared with every model of that provider.
     limiter: Option<Arc<Limiter>>,
     wire: PhantomData<fn() -> W>,
-}
-
-impl<W> std::fmt::Debug for HttpModel<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpModel")
-            .field("id", &self.id)
-            .field("endpoint", &self.endpoint)
-            .field("stream", &self.stream)
-            .finish_non_exhaustive()
-    }
 }
 
 impl<W: WireFormat> HttpModel<W> {

@@ -1,6 +1,7 @@
 //! The Anthropic Messages wire format (`POST {base}/v1/messages`), used for `anthropic:` and
 //! Anthropic-compatible endpoints. Request building and reply parsing are pure functions in
-//! the submodules; [`AnthropicWire`] plugs them into the shared [`HttpModel`].
+//! the submodules; [`AnthropicWire`] plugs them into the shared
+//! [`HttpModel`](super::http_model::HttpModel).
 
 mod encode;
 mod request;
@@ -14,14 +15,11 @@ use request::output_tool_name;
 pub use response::{StreamState, parse_response};
 
 use super::http::{Endpoint, Failure};
-use super::http_model::{HttpModel, WireFormat};
+use super::http_model::WireFormat;
 use super::{ModelError, ModelRequest, ModelResponse};
 
 /// The API version this wire code speaks.
 pub const API_VERSION: &str = "2023-06-01";
-
-/// A model reached through an Anthropic-compatible Messages endpoint.
-pub type AnthropicModel = HttpModel<AnthropicWire>;
 
 /// The Messages wire format. The context is the name of the forced output tool, when the
 /// request asks for structured output.

@@ -12,7 +12,8 @@ use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
 
-/// Parses a non-streamed `chat.completion` object.
+/// Parses a non-streamed `chat.completion` object: its message goes through the stream's
+/// [`StreamState`], each tool call as one whole delta.
 pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
     if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
         return Err(body_error(error, provider));
@@ -25,43 +26,21 @@ pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Fai
         .get("message")
         .filter(|m| m.is_object())
         .ok_or_else(|| no_message(choice, provider))?;
-    let mut text = content_text(message.get("content"));
-    if text.is_empty() {
-        if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
-            text = refusal.to_owned();
-        }
+    let mut state = StreamState::new(provider);
+    state.text = content_text(message.get("content"));
+    if state.text.is_empty()
+        && let Some(refusal) = message.get("refusal").and_then(Value::as_str)
+    {
+        refusal.clone_into(&mut state.text);
     }
-    let tool_calls: Vec<ToolCall> = message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .map(|calls| {
-            calls
-                .iter()
-                .enumerate()
-                .map(|(i, call)| ToolCall {
-                    id: str_at(call, &["id"]).map_or_else(|| format!("call_{i}"), str::to_owned),
-                    name: str_at(call, &["function", "name"])
-                        .unwrap_or_default()
-                        .to_owned(),
-                    arguments: parse_arguments(
-                        str_at(call, &["function", "arguments"]).unwrap_or_default(),
-                    ),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let finish = finish_reason(
-        choice.get("finish_reason").and_then(Value::as_str),
-        !tool_calls.is_empty(),
-    );
-    check_truncation(&finish, tool_calls.last(), provider)?;
-    Ok(ModelResponse {
-        text,
-        tool_calls,
-        usage: usage(body.get("usage")),
-        finish,
-        ..ModelResponse::default()
-    })
+    let calls = message.get("tool_calls").and_then(Value::as_array);
+    for (index, call) in (0..).zip(calls.into_iter().flatten()) {
+        state.tool_delta(index, call, &mut Vec::new());
+    }
+    state.usage = usage(body.get("usage"));
+    state.finish = str_at(choice, "/finish_reason").map(str::to_owned);
+    (state.done, state.saw_choice) = (true, true);
+    state.finish()
 }
 
 /// A choice whose `message` is `null` or missing: an empty reply is not an answer.
@@ -76,8 +55,9 @@ fn no_message(choice: &Value, provider: &str) -> Failure {
     )
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+/// The string at JSON pointer `path` of `value`.
+fn str_at<'a>(value: &'a Value, path: &str) -> Option<&'a str> {
+    value.pointer(path)?.as_str()
 }
 
 /// Message content as text: a string, `null`, or an array of `{type: text, text}` parts.
@@ -144,11 +124,11 @@ fn check_truncation(
 pub fn body_error(error: &Value, provider: &str) -> Failure {
     let message = match error {
         Value::String(s) => s.clone(),
-        _ => str_at(error, &["message"])
+        _ => str_at(error, "/message")
             .unwrap_or("unknown error")
             .to_owned(),
     };
-    let kind = [str_at(error, &["type"]), str_at(error, &["code"])]
+    let kind = [str_at(error, "/type"), str_at(error, "/code")]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
@@ -216,23 +196,29 @@ impl StreamState {
         }
     }
 
-    fn on_tool_delta(&mut self, position: usize, delta: &Value, out: &mut Vec<StreamEvent>) {
-        let id = str_at(delta, &["id"]).filter(|id| !id.is_empty());
-        let index = match delta.get("index").and_then(Value::as_u64) {
-            Some(index) => index,
-            // No index: a new id starts a new call, otherwise continue the latest one.
-            None => match (id, self.calls.last_key_value()) {
+    /// Where a streamed tool-call delta goes: its `index`; without one, a new id starts a new
+    /// call and anything else continues the latest one.
+    fn delta_index(&self, position: usize, delta: &Value) -> u64 {
+        let id = str_at(delta, "/id").filter(|id| !id.is_empty());
+        delta
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| match (id, self.calls.last_key_value()) {
                 (None, Some((last, _))) => *last,
                 (Some(id), Some((last, call))) if call.id == id => *last,
                 (_, Some((last, _))) => last + 1,
                 (_, None) => position as u64,
-            },
-        };
+            })
+    }
+
+    /// Adds a delta (or a whole call) to the tool call at `index`.
+    fn tool_delta(&mut self, index: u64, delta: &Value, out: &mut Vec<StreamEvent>) {
+        let id = str_at(delta, "/id").filter(|id| !id.is_empty());
         let call = self.calls.entry(index).or_default();
         if let Some(id) = id {
             call.id = id.to_owned();
         }
-        if let Some(name) = str_at(delta, &["function", "name"]).filter(|n| !n.is_empty()) {
+        if let Some(name) = str_at(delta, "/function/name").filter(|n| !n.is_empty()) {
             // The name arrives whole in the first delta; some servers repeat it later.
             if call.name.is_empty() {
                 call.name = name.to_owned();
@@ -294,7 +280,7 @@ impl SseHandler for StreamState {
         }
         if let Some(deltas) = delta.get("tool_calls").and_then(Value::as_array) {
             for (position, d) in deltas.iter().enumerate() {
-                self.on_tool_delta(position, d, out);
+                self.tool_delta(self.delta_index(position, d), d, out);
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
