@@ -23,14 +23,6 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// An empty encoding whose first `results` blocks will be tool results.
-    pub fn with_results(results: usize) -> Self {
-        Encoded {
-            results,
-            ..Encoded::default()
-        }
-    }
-
     /// A message encoded as one fragment (no block structure).
     pub fn fragment(bytes: Vec<u8>) -> Self {
         let ends = vec![bytes.len()];
@@ -143,7 +135,18 @@ impl Messages {
         let Ok(mut kept) = self.encoded.try_lock() else {
             return Ok(fresh(&encode_all()?));
         };
-        self.encode_new(&mut kept, wire, &encode)?;
+        // Encode the messages not kept yet (all of them for another wire).
+        if kept.wire != wire {
+            *kept = Kept {
+                wire,
+                ..Kept::default()
+            };
+        }
+        let done = kept.messages.len();
+        debug_assert!(done <= self.list.len(), "more encodings kept than messages");
+        for message in &self.list[done..] {
+            kept.messages.push(encode(message)?);
+        }
         let last = kept.body.take().filter(|b| {
             b.resume.count <= kept.messages.len()
                 && b.head == head.len()
@@ -175,28 +178,26 @@ impl Messages {
         });
         Ok(bytes)
     }
+}
 
-    /// Encode the messages not kept yet (all of them for another wire).
-    fn encode_new<E>(
-        &self,
-        kept: &mut Kept,
-        wire: &'static str,
-        encode: impl Fn(&Message) -> Result<Encoded, E>,
-    ) -> Result<(), E> {
-        if kept.wire != wire {
-            *kept = Kept {
-                wire,
-                ..Kept::default()
-            };
-        }
-        let done = kept.messages.len();
-        debug_assert!(done <= self.list.len(), "more encodings kept than messages");
-        for message in &self.list[done..] {
-            let encoded = encode(message)?;
-            kept.messages.push(encoded);
-        }
-        Ok(())
+/// The bytes of a JSON object around its `messages` array: the fields of `head` (an object)
+/// then `"messages":[`, and `]` then the fields of `tail` (an object, maybe empty) and `}`.
+pub(crate) fn frame(
+    head: &impl serde::Serialize,
+    tail: &impl serde::Serialize,
+) -> serde_json::Result<(Vec<u8>, Vec<u8>)> {
+    let mut start = serde_json::to_vec(head)?;
+    start.pop();
+    start.extend_from_slice(b",\"messages\":[");
+    let fields = serde_json::to_vec(tail)?;
+    let mut end = b"]".to_vec();
+    if fields.len() > 2 {
+        end.push(b',');
+        end.extend_from_slice(&fields[1..]);
+    } else {
+        end.push(b'}');
     }
+    Ok((start, end))
 }
 
 /// A [`Messages::kept_body`] writer for wires whose messages are a plain comma-separated

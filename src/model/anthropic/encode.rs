@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::request::{attachment, output_tool_name, system_prompt, tool_choice};
-use crate::model::encoded::Resume;
+use crate::model::encoded::{Resume, frame};
 use crate::model::{DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Role};
 
 /// The description of the forced output tool (as in the `Value` builder).
@@ -154,23 +154,13 @@ pub fn encode_request(
         budget_tokens: r.budget_tokens(),
     });
     let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let mut choice = (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref()));
-    if let Some(t) = &thinking {
-        // The API wants `max_tokens` above the thinking budget, no temperature, and only
-        // `auto`/`none` tool choices while thinking (the system prompt still asks for the
-        // output tool).
-        if max_tokens <= t.budget_tokens {
-            max_tokens = t.budget_tokens + DEFAULT_MAX_TOKENS;
-        }
-        if let Some(c) = &mut choice {
-            if matches!(c["type"].as_str(), Some("any" | "tool")) {
-                let parallel = c.get("disable_parallel_tool_use").cloned();
-                *c = serde_json::json!({"type": "auto"});
-                if let Some(p) = parallel {
-                    c["disable_parallel_tool_use"] = p;
-                }
-            }
-        }
+    let choice = (!tools.is_empty())
+        .then(|| tool_choice(request, output_tool.as_deref(), thinking.is_some()));
+    // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
+    if let Some(t) = &thinking
+        && max_tokens <= t.budget_tokens
+    {
+        max_tokens = t.budget_tokens + DEFAULT_MAX_TOKENS;
     }
     let head = Head {
         model,
@@ -188,17 +178,7 @@ pub fn encode_request(
         thinking,
         stream: stream.then_some(true),
     };
-    let head_bytes = serde_json::to_vec(&head).map_err(encoding)?;
-    let tail_bytes = serde_json::to_vec(&tail).map_err(encoding)?;
-    let mut start = head_bytes[..head_bytes.len() - 1].to_vec();
-    start.extend_from_slice(b",\"messages\":[");
-    let mut end = b"]".to_vec();
-    if tail_bytes.len() > 2 {
-        end.push(b',');
-        end.extend_from_slice(&tail_bytes[1..]);
-    } else {
-        end.push(b'}');
-    }
+    let (start, end) = frame(&head, &tail).map_err(encoding)?;
     let cache = request.cache;
     request.messages.kept_body(
         "anthropic",
@@ -215,12 +195,14 @@ fn encoding(e: serde_json::Error) -> ModelError {
 /// One message's blocks (tool results first), each encoded on its own.
 fn encode_message(message: &Message) -> Result<Encoded, ModelError> {
     let blocks = blocks(message)?;
-    let mut encoded = Encoded::with_results(
-        blocks
-            .iter()
-            .take_while(|b| matches!(b, Block::ToolResult { .. }))
-            .count(),
-    );
+    let results = blocks
+        .iter()
+        .take_while(|b| matches!(b, Block::ToolResult { .. }))
+        .count();
+    let mut encoded = Encoded {
+        results,
+        ..Encoded::default()
+    };
     for block in blocks {
         serde_json::to_writer(&mut encoded.bytes, &block).map_err(encoding)?;
         encoded.ends.push(encoded.bytes.len());

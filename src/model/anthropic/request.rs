@@ -39,15 +39,18 @@ pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     }
 }
 
-pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> Value {
+/// The `tool_choice` of a request that offers tools. While `thinking`, the API takes only
+/// `auto` and `none` (the system prompt still asks for the output tool).
+pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>, thinking: bool) -> Value {
     let mut choice = match (&request.tool_choice, output_tool) {
+        (ToolChoice::None, None) => return json!({"type": "none"}),
+        _ if thinking => json!({"type": "auto"}),
         (ToolChoice::Tool(name), _) => json!({"type": "tool", "name": name}),
         // The answer must come through the output tool: no real tools, or none allowed.
         (ToolChoice::None, Some(out)) => json!({"type": "tool", "name": out}),
         (_, Some(out)) if request.tools.is_empty() => json!({"type": "tool", "name": out}),
         (ToolChoice::Auto, Some(_)) | (ToolChoice::Required, _) => json!({"type": "any"}),
         (ToolChoice::Auto, None) => json!({"type": "auto"}),
-        (ToolChoice::None, None) => return json!({"type": "none"}),
     };
     if request.parallel_tool_calls == Some(false) {
         choice["disable_parallel_tool_use"] = json!(true);

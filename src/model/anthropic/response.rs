@@ -44,12 +44,9 @@ pub fn parse_response(
 const THINKING: &str = "thinking";
 const REDACTED_THINKING: &str = "redacted_thinking";
 
-fn str_field(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+/// The string `value[key]`, empty when absent.
+fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Takes the counts present in a `usage` object (`message_start` carries the input side,
@@ -148,17 +145,11 @@ impl StreamState {
     fn block_start(&mut self, index: u64, block: &Value, out: &mut Vec<StreamEvent>) {
         let entry = match block.get("type").and_then(Value::as_str) {
             Some("text") => {
-                self.push_text(
-                    block
-                        .get("text")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    out,
-                );
+                self.push_text(str_at(block, "text"), out);
                 Block::Text
             }
             Some("tool_use") => {
-                let name = str_field(block, "name");
+                let name = str_at(block, "name").to_owned();
                 if self.output_tool.as_deref() != Some(name.as_str()) {
                     out.push(StreamEvent::ToolCallStart { name: name.clone() });
                 }
@@ -170,7 +161,7 @@ impl StreamState {
                     None => String::new(),
                 };
                 Block::Tool {
-                    id: str_field(block, "id"),
+                    id: str_at(block, "id").to_owned(),
                     name,
                     json,
                 }
@@ -183,21 +174,10 @@ impl StreamState {
 
     fn block_delta(&mut self, index: u64, delta: &Value, out: &mut Vec<StreamEvent>) {
         match delta.get("type").and_then(Value::as_str) {
-            Some("text_delta") => self.push_text(
-                delta
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                out,
-            ),
+            Some("text_delta") => self.push_text(str_at(delta, "text"), out),
             Some("input_json_delta") => {
                 if let Some(Block::Tool { json, .. }) = self.blocks.get_mut(&index) {
-                    json.push_str(
-                        delta
-                            .get("partial_json")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    );
+                    json.push_str(str_at(delta, "partial_json"));
                 }
             }
             Some(kind @ ("thinking_delta" | "signature_delta")) => {

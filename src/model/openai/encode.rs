@@ -4,13 +4,15 @@
 //! was most of llm-do's CPU per round trip (docs/performance.md).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::request::{attachment, tool_choice};
+use crate::model::encoded::frame;
 use crate::model::wire::identifier;
-use crate::model::{Encoded, Message, ModelRequest, Part, Role, ToolChoice};
+use crate::model::{Encoded, Message, ModelRequest, Part, Role, ToolChoice, ToolDef};
 
 /// The fields after `messages`, in the order they are sent.
 #[derive(Serialize)]
@@ -77,18 +79,12 @@ struct CallFn<'a> {
     arguments: Cow<'a, str>,
 }
 
+/// A tool as `{"type": "function", "function": {name, description, parameters}}`.
 #[derive(Serialize)]
 struct Tool<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    function: ToolFn<'a>,
-}
-
-#[derive(Serialize)]
-struct ToolFn<'a> {
-    name: &'a str,
-    description: &'a str,
-    parameters: &'a Value,
+    function: &'a ToolDef,
 }
 
 #[derive(Serialize)]
@@ -147,13 +143,9 @@ pub fn encode_request(
         tools: request
             .tools
             .iter()
-            .map(|t| Tool {
+            .map(|function| Tool {
                 kind: "function",
-                function: ToolFn {
-                    name: &t.name,
-                    description: &t.description,
-                    parameters: &t.parameters,
-                },
+                function,
             })
             .collect(),
         tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
@@ -180,23 +172,10 @@ pub fn encode_request(
             include_usage: true,
         }),
     };
-    let fields = serde_json::to_vec(&rest)?;
-    let mut head = Vec::new();
-    head.extend_from_slice(b"{\"model\":");
-    serde_json::to_writer(&mut head, model)?;
-    head.extend_from_slice(b",\"messages\":[");
+    let (mut head, tail) = frame(&BTreeMap::from([("model", model)]), &rest)?;
     let system = system(request);
     if let Some(system) = &system {
         serde_json::to_writer(&mut head, system)?;
-    }
-    // `]` then the fields after `messages` (`fields` is an object: `{...}` or `{}`).
-    let mut tail = Vec::with_capacity(fields.len() + 1);
-    tail.push(b']');
-    if fields.len() > 2 {
-        tail.push(b',');
-        tail.extend_from_slice(&fields[1..]);
-    } else {
-        tail.push(b'}');
     }
     let empty = system.is_none();
     request.messages.kept_body(
