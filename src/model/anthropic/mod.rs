@@ -8,27 +8,24 @@ mod request;
 mod response;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
 
 pub use encode::encode_request;
 use request::output_tool_name;
-pub use response::{StreamState, parse_response};
+pub use response::StreamState;
 
-use super::http::{Endpoint, Failure};
+use super::http::Endpoint;
 use super::http_model::WireFormat;
-use super::{ModelError, ModelRequest, ModelResponse};
+use super::{ModelError, ModelRequest};
 
 /// The API version this wire code speaks.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// The Messages wire format. The context is the name of the forced output tool, when the
-/// request asks for structured output.
+/// The Messages wire format.
 #[derive(Debug)]
 pub struct AnthropicWire;
 
 impl WireFormat for AnthropicWire {
-    type Context = Option<String>;
-    type Stream = StreamState;
+    type Reply = StreamState;
 
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError> {
         let mut headers = HeaderMap::new();
@@ -51,19 +48,9 @@ impl WireFormat for AnthropicWire {
         encode_request(request, model, stream)
     }
 
-    fn context(request: &ModelRequest) -> Option<String> {
-        output_tool_name(request)
-    }
-
-    fn parse(
-        body: &Value,
-        provider: &str,
-        output_tool: &Option<String>,
-    ) -> Result<ModelResponse, Failure> {
-        parse_response(body, provider, output_tool.as_deref())
-    }
-
-    fn stream(provider: &str, output_tool: &Option<String>) -> StreamState {
-        StreamState::new(provider, output_tool.clone())
+    /// The parser knows the name of the forced output tool, when the request asks for
+    /// structured output.
+    fn reply(provider: &str, request: &ModelRequest) -> StreamState {
+        StreamState::new(provider, output_tool_name(request))
     }
 }

@@ -12,33 +12,6 @@ use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
 
-/// Parses a non-streamed `message` object. `output_tool` names the structured-output tool.
-/// Its content blocks go through the stream's [`StreamState`], as if each had just started.
-pub fn parse_response(
-    body: &Value,
-    provider: &str,
-    output_tool: Option<&str>,
-) -> Result<ModelResponse, Failure> {
-    if body.get("type").and_then(Value::as_str) == Some("error") {
-        return Err(error_event(body, provider));
-    }
-    let content = body
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or_else(|| protocol(provider, "the response has no `content`"))?;
-    let mut state = StreamState::new(provider, output_tool.map(str::to_owned));
-    for (index, block) in (0..).zip(content) {
-        state.block_start(index, block, &mut Vec::new());
-    }
-    add_usage(&mut state.usage, body.get("usage"));
-    state.stop = body
-        .get("stop_reason")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    state.done = true;
-    state.finish()
-}
-
 /// The block types of extended thinking. With tools, the API wants an assistant turn's thinking
 /// blocks sent back unchanged (signature included) in the requests that follow it.
 const THINKING: &str = "thinking";
@@ -251,6 +224,28 @@ impl SseHandler for StreamState {
             _ => {}
         }
         Ok(Flow::Continue)
+    }
+
+    /// Parses a non-streamed `message` object: its content blocks go through
+    /// [`StreamState::block_start`], as if each had just started.
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+        if body.get("type").and_then(Value::as_str) == Some("error") {
+            return Err(error_event(body, &self.provider));
+        }
+        let content = body
+            .get("content")
+            .and_then(Value::as_array)
+            .ok_or_else(|| protocol(&self.provider, "the response has no `content`"))?;
+        for (index, block) in (0..).zip(content) {
+            self.block_start(index, block, &mut Vec::new());
+        }
+        add_usage(&mut self.usage, body.get("usage"));
+        self.stop = body
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.done = true;
+        self.finish()
     }
 
     /// The reply: a structured answer when the output tool was called, an error when

@@ -4,6 +4,14 @@ use serde_json::json;
 use super::*;
 use crate::model::sse::{drive, ragged_chunks};
 
+fn parse_response(
+    body: &Value,
+    provider: &str,
+    output_tool: Option<&str>,
+) -> Result<ModelResponse, Failure> {
+    StreamState::new(provider, output_tool.map(str::to_owned)).whole(body)
+}
+
 #[test]
 fn parses_text_tool_calls_and_usage() {
     let body = json!({

@@ -1,5 +1,5 @@
-//! Parses Chat Completions replies: a whole JSON response, or an SSE stream of chunks
-//! accumulated by [`StreamState`]. Tolerates what OpenAI-compatible servers (llama.cpp,
+//! Parses Chat Completions replies: an SSE stream of chunks accumulated by [`StreamState`], or
+//! a whole JSON response read through the same state. Tolerates what OpenAI-compatible servers (llama.cpp,
 //! vLLM, Ollama, LiteLLM) do differently: `content: null`, extra fields such as `timings`,
 //! a usage-only chunk with empty `choices`, tool-call deltas without an `index`.
 
@@ -11,37 +11,6 @@ use crate::model::http::Failure;
 use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
-
-/// Parses a non-streamed `chat.completion` object: its message goes through the stream's
-/// [`StreamState`], each tool call as one whole delta.
-pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
-    if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
-        return Err(body_error(error, provider));
-    }
-    let choice = body
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .ok_or_else(|| protocol(provider, "the response has no `choices`"))?;
-    let message = choice
-        .get("message")
-        .filter(|m| m.is_object())
-        .ok_or_else(|| no_message(choice, provider))?;
-    let mut state = StreamState::new(provider);
-    state.text = content_text(message.get("content"));
-    if state.text.is_empty()
-        && let Some(refusal) = message.get("refusal").and_then(Value::as_str)
-    {
-        refusal.clone_into(&mut state.text);
-    }
-    let calls = message.get("tool_calls").and_then(Value::as_array);
-    for (index, call) in (0..).zip(calls.into_iter().flatten()) {
-        state.tool_delta(index, call, &mut Vec::new());
-    }
-    state.usage = usage(body.get("usage"));
-    state.finish = str_at(choice, "/finish_reason").map(str::to_owned);
-    (state.done, state.saw_choice) = (true, true);
-    state.finish()
-}
 
 /// A choice whose `message` is `null` or missing: an empty reply is not an answer.
 fn no_message(choice: &Value, provider: &str) -> Failure {
@@ -287,6 +256,37 @@ impl SseHandler for StreamState {
             self.finish = Some(reason.to_owned());
         }
         Ok(Flow::Continue)
+    }
+
+    /// Parses a non-streamed `chat.completion` object: its message goes through the same
+    /// state, each tool call as one whole delta.
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+        let provider = self.provider.clone();
+        if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
+            return Err(body_error(error, &provider));
+        }
+        let choice = body
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .ok_or_else(|| protocol(&provider, "the response has no `choices`"))?;
+        let message = choice
+            .get("message")
+            .filter(|m| m.is_object())
+            .ok_or_else(|| no_message(choice, &provider))?;
+        self.text = content_text(message.get("content"));
+        if self.text.is_empty()
+            && let Some(refusal) = message.get("refusal").and_then(Value::as_str)
+        {
+            refusal.clone_into(&mut self.text);
+        }
+        let calls = message.get("tool_calls").and_then(Value::as_array);
+        for (index, call) in (0..).zip(calls.into_iter().flatten()) {
+            self.tool_delta(index, call, &mut Vec::new());
+        }
+        self.usage = usage(body.get("usage"));
+        self.finish = str_at(choice, "/finish_reason").map(str::to_owned);
+        (self.done, self.saw_choice) = (true, true);
+        self.finish()
     }
 
     fn finish(self) -> Result<ModelResponse, Failure> {

@@ -4,6 +4,10 @@ use serde_json::json;
 use super::*;
 use crate::model::sse::{drive, ragged_chunks};
 
+fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
+    StreamState::new(provider).whole(body)
+}
+
 #[test]
 fn parses_text_tool_calls_and_usage() {
     let body = json!({
