@@ -49,10 +49,12 @@ impl Encoded {
 /// Reading is through the slice it derefs to; appending ([`push`](Messages::push)) keeps every
 /// kept encoding, [`split_off`](Messages::split_off) keeps those before the split, and any
 /// other change goes through [`edit`](Messages::edit), which drops them all.
-#[derive(Default)]
+#[derive(Default, serde::Serialize)]
+#[serde(transparent)]
 pub struct Messages {
     list: Vec<Message>,
     /// Encodings of the first messages of `list`, never more than `list` holds.
+    #[serde(skip)]
     encoded: Mutex<Kept>,
 }
 
@@ -233,15 +235,6 @@ impl Deref for Messages {
     }
 }
 
-impl<'a> IntoIterator for &'a Messages {
-    type Item = &'a Message;
-    type IntoIter = std::slice::Iter<'a, Message>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
-    }
-}
-
 impl From<Vec<Message>> for Messages {
     fn from(list: Vec<Message>) -> Self {
         Messages {
@@ -268,12 +261,6 @@ impl PartialEq for Messages {
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.list.fmt(f)
-    }
-}
-
-impl serde::Serialize for Messages {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.list.serialize(serializer)
     }
 }
 

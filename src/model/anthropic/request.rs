@@ -60,15 +60,12 @@ pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>, thi
 
 pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {
     let media = a.media_type.as_str();
+    let base64 = |kind| json!({"type": kind, "source": {"type": "base64", "media_type": media, "data": a.data_base64}});
     if media.starts_with("image/") {
-        return Ok(
-            json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": a.data_base64}}),
-        );
+        return Ok(base64("image"));
     }
     if media == "application/pdf" {
-        return Ok(
-            json!({"type": "document", "source": {"type": "base64", "media_type": media, "data": a.data_base64}}),
-        );
+        return Ok(base64("document"));
     }
     if media.starts_with("text/") {
         let bytes = base64::engine::general_purpose::STANDARD
