@@ -26,19 +26,16 @@ fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
 /// `message_delta` the output); cache reads and writes are kept apart from input.
 fn add_usage(usage: &mut Usage, value: Option<&Value>) {
     let Some(value) = value else { return };
-    let count = |key: &str| value.get(key).and_then(Value::as_u64).filter(|n| *n > 0);
-    if let Some(n) = count("input_tokens") {
-        usage.input_tokens = n;
-    }
-    if let Some(n) = count("cache_read_input_tokens") {
-        usage.cache_read_tokens = n;
-    }
-    if let Some(n) = count("cache_creation_input_tokens") {
-        usage.cache_write_tokens = n;
-    }
-    // `output_tokens` is cumulative in `message_delta`, so it replaces.
-    if let Some(output) = count("output_tokens") {
-        usage.output_tokens = output;
+    // `output_tokens` is cumulative in `message_delta`, so it replaces too.
+    for (key, count) in [
+        ("input_tokens", &mut usage.input_tokens),
+        ("cache_read_input_tokens", &mut usage.cache_read_tokens),
+        ("cache_creation_input_tokens", &mut usage.cache_write_tokens),
+        ("output_tokens", &mut usage.output_tokens),
+    ] {
+        if let Some(n) = value.get(key).and_then(Value::as_u64).filter(|n| *n > 0) {
+            *count = n;
+        }
     }
 }
 

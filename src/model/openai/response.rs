@@ -72,22 +72,6 @@ fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
-/// A reply cut off by `max_tokens` is an error only when its last tool call's arguments are
-/// not a whole JSON object. llama.cpp, for one, finishes a complete tool call and then keeps
-/// generating text until `length`: those calls are intact and are kept.
-fn check_truncation(
-    finish: &FinishReason,
-    last_call: Option<&ToolCall>,
-    provider: &str,
-) -> Result<(), Failure> {
-    match (finish, last_call) {
-        (FinishReason::Length, Some(call)) if !call.arguments.is_object() => {
-            Err(truncated_tool_call(provider, &call.name).into())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// An `error` object inside a 200 response or a stream. Rate limits, overload and server
 /// errors are retryable; anything else is reported as is.
 pub fn body_error(error: &Value, provider: &str) -> Failure {
@@ -316,7 +300,14 @@ impl SseHandler for StreamState {
             })
             .collect();
         let finish = finish_reason(self.finish.as_deref(), !tool_calls.is_empty());
-        check_truncation(&finish, tool_calls.last(), &self.provider)?;
+        // Cut off by `max_tokens`, a reply is an error only when its last tool call's
+        // arguments are not a whole JSON object. llama.cpp, for one, finishes a complete tool
+        // call and then keeps generating text until `length`: those calls are intact and kept.
+        if let (FinishReason::Length, Some(call)) = (&finish, tool_calls.last())
+            && !call.arguments.is_object()
+        {
+            return Err(truncated_tool_call(&self.provider, &call.name).into());
+        }
         Ok(ModelResponse {
             text: self.text,
             tool_calls,
