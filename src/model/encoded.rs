@@ -361,8 +361,10 @@ mod tests {
             let check = |request: &ModelRequest| {
                 let fresh = request.clone();
                 assert_eq!(
-                    openai::encode_request(request, "m", false, openai::LengthField::MaxTokens).unwrap(),
-                    openai::encode_request(&fresh, "m", false, openai::LengthField::MaxTokens).unwrap()
+                    openai::encode_request(request, "m", false, openai::LengthField::MaxTokens)
+                        .unwrap(),
+                    openai::encode_request(&fresh, "m", false, openai::LengthField::MaxTokens)
+                        .unwrap()
                 );
                 assert_eq!(
                     anthropic::encode_request(request, "m", true).unwrap(),

@@ -150,7 +150,11 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
         (_, Some(config)) if !BUILTIN.contains(&provider) => (
             config.wire.unwrap_or(Wire::Openai),
             config.base_url.clone(),
-            config.api_key_env.as_deref().map(|var| settings.key(var)).transpose()?,
+            config
+                .api_key_env
+                .as_deref()
+                .map(|var| settings.key(var))
+                .transpose()?,
             Some(format!(
                 "set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`"
             )),

@@ -144,7 +144,9 @@ pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError
             response.finish = FinishReason::ToolCalls;
         }
         Value::Object(map) if map.contains_key("text") => response.text = text_of(&map["text"]),
-        Value::Object(map) if map.contains_key("output") => response.text = map["output"].to_string(),
+        Value::Object(map) if map.contains_key("output") => {
+            response.text = map["output"].to_string()
+        }
         Value::Null => {
             return Err(ModelError::Other(
                 "the script model returned nothing".into(),

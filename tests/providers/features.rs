@@ -1,7 +1,6 @@
 //! Issue 20 on the wire: prompt-cache breakpoints and cache-token accounting, reasoning
 //! fields, and fallback chains (which errors move on, which stop), for both wire formats.
 
-
 use llm_do::model::fallback::FallbackModel;
 use llm_do::model::{Message, ModelRequest, Reasoning, SharedModel, Usage};
 use serde_json::{Value, json};

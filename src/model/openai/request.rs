@@ -27,11 +27,18 @@ pub(super) fn attachment(a: &Attachment) -> Value {
 mod tests {
     use super::*;
     use crate::model::openai::LengthField;
-    use crate::model::{Message, ModelError, ModelRequest, Part, Role, ToolCall, ToolDef, ToolResult};
+    use crate::model::{
+        Message, ModelError, ModelRequest, Part, Role, ToolCall, ToolDef, ToolResult,
+    };
 
     /// The JSON body of `POST /chat/completions` as a value: the bytes sent, decoded.
-    fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
-        let bytes = super::super::encode_request(request, model, stream, LengthField::MaxTokens).unwrap();
+    fn build_request(
+        request: &ModelRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<Value, ModelError> {
+        let bytes =
+            super::super::encode_request(request, model, stream, LengthField::MaxTokens).unwrap();
         Ok(serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -146,8 +153,10 @@ mod tests {
     #[test]
     fn the_length_limit_field_depends_on_the_provider() {
         let body = |field| -> Value {
-            serde_json::from_slice(&super::super::encode_request(&request(), "m", false, field).unwrap())
-                .unwrap()
+            serde_json::from_slice(
+                &super::super::encode_request(&request(), "m", false, field).unwrap(),
+            )
+            .unwrap()
         };
         let openai = body(LengthField::of("openai"));
         assert_eq!(
