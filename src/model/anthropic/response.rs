@@ -80,7 +80,7 @@ enum Block {
 }
 
 /// Accumulates a streamed reply.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StreamState {
     provider: String,
     output_tool: Option<String>,
@@ -97,11 +97,7 @@ impl StreamState {
         Self {
             provider: provider.to_owned(),
             output_tool,
-            text: String::new(),
-            blocks: BTreeMap::new(),
-            usage: Usage::default(),
-            stop: None,
-            done: false,
+            ..Self::default()
         }
     }
 

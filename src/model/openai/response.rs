@@ -42,20 +42,12 @@ fn content_text(content: Option<&Value>) -> String {
 }
 
 fn usage(value: Option<&Value>) -> Usage {
-    let count = |key: &str| {
-        value
-            .and_then(|u| u.get(key))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
+    let count = |path| value.and_then(|u| u.pointer(path)?.as_u64()).unwrap_or(0);
     // `prompt_tokens` includes the cached ones, reported in `prompt_tokens_details`.
-    let cached = value
-        .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let cached = count("/prompt_tokens_details/cached_tokens");
     Usage {
-        input_tokens: count("prompt_tokens").saturating_sub(cached),
-        output_tokens: count("completion_tokens"),
+        input_tokens: count("/prompt_tokens").saturating_sub(cached),
+        output_tokens: count("/completion_tokens"),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
     }
@@ -123,7 +115,7 @@ struct PartialCall {
 }
 
 /// Accumulates a streamed reply (text deltas, tool-call deltas by `index`, usage, finish).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StreamState {
     provider: String,
     text: String,
@@ -140,12 +132,7 @@ impl StreamState {
     pub fn new(provider: &str) -> Self {
         Self {
             provider: provider.to_owned(),
-            text: String::new(),
-            calls: BTreeMap::new(),
-            usage: Usage::default(),
-            finish: None,
-            done: false,
-            saw_choice: false,
+            ..Self::default()
         }
     }
 
