@@ -41,28 +41,33 @@ struct Rest<'a> {
     stream_options: Option<StreamOptions>,
 }
 
+/// One entry of `messages`, tagged by its `role`.
 #[derive(Serialize)]
-#[serde(untagged)]
+#[serde(tag = "role", rename_all = "lowercase")]
 enum Msg<'a> {
     Tool {
-        role: &'static str,
         tool_call_id: &'a str,
         content: &'a str,
     },
     Assistant {
-        role: &'static str,
         content: Option<Cow<'a, str>>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<Call<'a>>,
     },
-    Text {
-        role: &'static str,
+    System {
         content: Cow<'a, str>,
     },
-    Parts {
-        role: &'static str,
-        content: Vec<Value>,
+    /// Text alone, or text and attachments as content parts.
+    User {
+        content: Content<'a>,
     },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Value>),
 }
 
 #[derive(Serialize)]
@@ -213,10 +218,7 @@ fn system(request: &ModelRequest) -> Option<Msg<'_>> {
         _ if request.system.is_empty() => return None,
         _ => Cow::Borrowed(request.system.as_str()),
     };
-    Some(Msg::Text {
-        role: "system",
-        content,
-    })
+    Some(Msg::System { content })
 }
 
 /// One message's entries (a user message with tool results is several), comma-separated.
@@ -255,7 +257,6 @@ fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
     for part in &message.parts {
         match part {
             Part::ToolResult(r) => out.push(Msg::Tool {
-                role: "tool",
                 tool_call_id: &r.call_id,
                 content: &r.content,
             }),
@@ -274,14 +275,12 @@ fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
                 _ => None,
             })
             .collect();
-        out.push(Msg::Parts {
-            role: "user",
-            content,
+        out.push(Msg::User {
+            content: Content::Parts(content),
         });
     } else if has_text {
-        out.push(Msg::Text {
-            role: "user",
-            content: text(message),
+        out.push(Msg::User {
+            content: Content::Text(text(message)),
         });
     }
 }
@@ -312,7 +311,6 @@ fn assistant(message: &Message) -> Msg<'_> {
         Some(text)
     };
     Msg::Assistant {
-        role: "assistant",
         content,
         tool_calls,
     }
