@@ -262,19 +262,18 @@ fn write_turns(
             Role::User => b"{\"role\":\"user\",\"content\":[",
             Role::Assistant => b"{\"role\":\"assistant\",\"content\":[",
         });
-        let last_block = blocks.len().saturating_sub(1);
         for (i, block) in blocks.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b",");
             }
-            if cache && t == last_turn && i == last_block {
-                out.extend_from_slice(&block[..block.len() - 1]);
-                out.extend_from_slice(b",\"cache_control\":{\"type\":\"ephemeral\"}}");
-            } else {
-                out.extend_from_slice(block);
-            }
+            out.extend_from_slice(block);
         }
         out.extend_from_slice(b"]}");
+    }
+    if cache && !turns.is_empty() {
+        // The last block (an object) takes the breakpoint: `}]}` ends it and its turn.
+        out.truncate(out.len() - 3);
+        out.extend_from_slice(b",\"cache_control\":{\"type\":\"ephemeral\"}}]}");
     }
     resume
 }
