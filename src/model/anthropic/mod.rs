@@ -3,13 +3,12 @@
 //! the submodules; [`AnthropicWire`] plugs them into the shared
 //! [`HttpModel`](super::http_model::HttpModel).
 
-mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-pub use encode::encode_request;
+pub use request::encode_request;
 use request::output_tool_name;
 pub use response::StreamState;
 

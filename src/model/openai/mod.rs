@@ -3,13 +3,12 @@
 //! OpenRouter). Request building and reply parsing are pure functions in the submodules;
 //! [`OpenAiWire`] plugs them into the shared [`HttpModel`].
 
-mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 
-pub use encode::{LengthField, encode_request};
+pub use request::{LengthField, encode_request};
 pub use response::StreamState;
 
 use super::http::Endpoint;
