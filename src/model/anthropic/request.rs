@@ -29,7 +29,7 @@ pub fn output_tool_name(request: &ModelRequest) -> Option<String> {
     })
 }
 
-pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
+fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     match output_tool {
         None => system.to_owned(),
         Some(tool) => {
@@ -48,7 +48,7 @@ pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
 
 /// The `tool_choice` of a request that offers tools. While `thinking`, the API takes only
 /// `auto` and `none` (the system prompt still asks for the output tool).
-pub(super) fn tool_choice(
+fn tool_choice(
     request: &ModelRequest,
     output_tool: Option<&str>,
     thinking: bool,
@@ -69,7 +69,7 @@ pub(super) fn tool_choice(
     choice
 }
 
-pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {
+fn attachment(a: &Attachment) -> Result<Value, ModelError> {
     let media = a.media_type.as_str();
     let base64 = |kind| json!({"type": kind, "source": {"type": "base64", "media_type": media, "data": a.data_base64}});
     if media.starts_with("image/") {

@@ -315,7 +315,7 @@ fn assistant(message: &Message) -> Msg<'_> {
     }
 }
 
-pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
+fn tool_choice(choice: &ToolChoice) -> Value {
     match choice {
         ToolChoice::Auto => json!("auto"),
         ToolChoice::Required => json!("required"),
@@ -324,7 +324,7 @@ pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
     }
 }
 
-pub(super) fn attachment(a: &Attachment) -> Value {
+fn attachment(a: &Attachment) -> Value {
     let data_url = format!("data:{};base64,{}", a.media_type, a.data_base64);
     if a.media_type.starts_with("image/") {
         json!({"type": "image_url", "image_url": {"url": data_url}})
