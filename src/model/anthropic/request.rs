@@ -48,11 +48,7 @@ fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
 
 /// The `tool_choice` of a request that offers tools. While `thinking`, the API takes only
 /// `auto` and `none` (the system prompt still asks for the output tool).
-fn tool_choice(
-    request: &ModelRequest,
-    output_tool: Option<&str>,
-    thinking: bool,
-) -> Value {
+fn tool_choice(request: &ModelRequest, output_tool: Option<&str>, thinking: bool) -> Value {
     let mut choice = match (&request.tool_choice, output_tool) {
         (ToolChoice::None, None) => return json!({"type": "none"}),
         _ if thinking => json!({"type": "auto"}),
