@@ -49,9 +49,6 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024 - 1;
 /// Bytes of a stdio server's stderr kept (its last ones) for error messages.
 pub const STDERR_TAIL: usize = 2048;
 
-/// Longest tool name providers accept.
-const MAX_TOOL_NAME: usize = 64;
-
 /// Why an MCP server or one of its tools could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
@@ -272,17 +269,7 @@ pub fn parse_ref(name: &str) -> Option<(&str, Option<&str>)> {
 /// and length every provider accepts.
 #[must_use]
 pub fn model_tool_name(server: &str, tool: &str) -> String {
-    format!("{server}_{tool}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(MAX_TOOL_NAME)
-        .collect()
+    crate::model::wire::sanitized(&format!("{server}_{tool}"))
 }
 
 impl McpClients {
@@ -599,7 +586,7 @@ mod tests {
     fn model_names_are_provider_safe() {
         assert_eq!(model_tool_name("gh", "list-issues"), "gh_list-issues");
         assert_eq!(model_tool_name("fs", "read.file/x"), "fs_read_file_x");
-        assert_eq!(model_tool_name("s", &"x".repeat(100)).len(), MAX_TOOL_NAME);
+        assert_eq!(model_tool_name("s", &"x".repeat(100)).len(), 64);
     }
 
     #[test]

@@ -67,18 +67,16 @@ struct Slot {
 
 /// A cassette being recorded or replayed.
 #[derive(Debug)]
-pub struct Cassette(Mode);
+pub struct Cassette {
+    path: PathBuf,
+    mode: Mode,
+}
 
 #[derive(Debug)]
 enum Mode {
-    Record {
-        path: PathBuf,
-        exchanges: Mutex<Vec<Exchange>>,
-    },
-    Replay {
-        path: PathBuf,
-        state: Mutex<Replay>,
-    },
+    /// The exchanges recorded so far.
+    Record(Mutex<Vec<Exchange>>),
+    Replay(Mutex<Replay>),
 }
 
 /// What a replay has served so far.
@@ -92,10 +90,10 @@ struct Replay {
 impl Cassette {
     /// An empty cassette to be written to `path` by [`Cassette::save`].
     pub fn record(path: &Path) -> Self {
-        Cassette(Mode::Record {
+        Cassette {
             path: path.to_path_buf(),
-            exchanges: Mutex::new(Vec::new()),
-        })
+            mode: Mode::Record(Mutex::default()),
+        }
     }
 
     /// Load `path` for replay.
@@ -125,25 +123,26 @@ impl Cassette {
                 used: false,
             })
             .collect();
-        Ok(Cassette(Mode::Replay {
+        Ok(Cassette {
             path: path.to_path_buf(),
-            state: Mutex::new(Replay {
+            mode: Mode::Replay(Mutex::new(Replay {
                 slots,
                 made: HashMap::new(),
-            }),
-        }))
+            })),
+        })
     }
 
     /// Whether this cassette answers requests itself (no provider needed).
     pub fn is_replay(&self) -> bool {
-        matches!(self.0, Mode::Replay { .. })
+        matches!(self.mode, Mode::Replay(_))
     }
 
     /// Write a recorded cassette atomically (nothing to do when replaying).
     pub fn save(&self) -> Result<(), CassetteError> {
-        let Mode::Record { path, exchanges } = &self.0 else {
+        let Mode::Record(exchanges) = &self.mode else {
             return Ok(());
         };
+        let path = &self.path;
         let exchanges = crate::sync::lock(exchanges).clone();
         let file = CassetteFile {
             version: CASSETTE_VERSION,
@@ -167,7 +166,7 @@ impl Cassette {
     }
 
     fn serve(&self, worker: &str, request: &Value) -> Result<ModelResponse, ModelError> {
-        let Mode::Replay { path, state } = &self.0 else {
+        let (path, Mode::Replay(state)) = (&self.path, &self.mode) else {
             return Err(ModelError::Other("the cassette is not replaying".into()));
         };
         let key = key_of(request);
@@ -289,8 +288,8 @@ impl Model for CassetteModel {
             let worker = request.output_name.clone().unwrap_or_default();
             let json =
                 serde_json::to_value(request).map_err(|e| ModelError::Other(e.to_string()))?;
-            match (&self.cassette.0, &self.inner) {
-                (Mode::Record { exchanges, .. }, Some(inner)) => {
+            match (&self.cassette.mode, &self.inner) {
+                (Mode::Record(exchanges), Some(inner)) => {
                     let response = inner.complete(request, sink).await?;
                     crate::sync::lock(exchanges).push(Exchange {
                         worker,
@@ -376,10 +375,7 @@ mod tests {
         let e = block(m.complete(&request("c"), None))
             .unwrap_err()
             .to_string();
-        let path = match &c.0 {
-            Mode::Replay { path, .. } => path.display().to_string(),
-            Mode::Record { .. } => unreachable!(),
-        };
+        let path = c.path.display().to_string();
         assert_eq!(
             e,
             format!(

@@ -23,14 +23,6 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// An empty encoding whose first `results` blocks will be tool results.
-    pub fn with_results(results: usize) -> Self {
-        Encoded {
-            results,
-            ..Encoded::default()
-        }
-    }
-
     /// A message encoded as one fragment (no block structure).
     pub fn fragment(bytes: Vec<u8>) -> Self {
         let ends = vec![bytes.len()];
@@ -57,10 +49,12 @@ impl Encoded {
 /// Reading is through the slice it derefs to; appending ([`push`](Messages::push)) keeps every
 /// kept encoding, [`split_off`](Messages::split_off) keeps those before the split, and any
 /// other change goes through [`edit`](Messages::edit), which drops them all.
-#[derive(Default)]
+#[derive(Default, serde::Serialize)]
+#[serde(transparent)]
 pub struct Messages {
     list: Vec<Message>,
     /// Encodings of the first messages of `list`, never more than `list` holds.
+    #[serde(skip)]
     encoded: Mutex<Kept>,
 }
 
@@ -132,19 +126,29 @@ impl Messages {
             end: head.len(),
             empty,
         };
-        let fresh_buf = || {
-            let mut buf = bytes::BytesMut::new();
-            buf.extend_from_slice(head);
-            buf
-        };
-        let Ok(mut kept) = self.encoded.try_lock() else {
-            let fresh = self.fresh(&encode)?;
-            let mut buf = fresh_buf();
-            write(&mut buf, start, &self.list, &fresh);
+        // The whole body written from `encoded`, one encoding per message.
+        let fresh = |encoded: &[Encoded]| {
+            let mut buf = bytes::BytesMut::from(head);
+            write(&mut buf, start, &self.list, encoded);
             buf.extend_from_slice(tail);
-            return Ok(buf.freeze());
+            buf.freeze()
         };
-        self.encode_new(&mut kept, wire, &encode)?;
+        let encode_all = || self.list.iter().map(&encode).collect::<Result<Vec<_>, E>>();
+        let Ok(mut kept) = self.encoded.try_lock() else {
+            return Ok(fresh(&encode_all()?));
+        };
+        // Encode the messages not kept yet (all of them for another wire).
+        if kept.wire != wire {
+            *kept = Kept {
+                wire,
+                ..Kept::default()
+            };
+        }
+        let done = kept.messages.len();
+        debug_assert!(done <= self.list.len(), "more encodings kept than messages");
+        for message in &self.list[done..] {
+            kept.messages.push(encode(message)?);
+        }
         let last = kept.body.take().filter(|b| {
             b.resume.count <= kept.messages.len()
                 && b.head == head.len()
@@ -155,12 +159,17 @@ impl Messages {
                 buf.truncate(resume.end);
                 (buf, resume)
             }
-            _ => (fresh_buf(), start),
+            _ => (bytes::BytesMut::from(head), start),
         };
         let n = from.count;
         let resume = write(&mut buf, from, &self.list[n..], &kept.messages[n..]);
         buf.extend_from_slice(tail);
         let bytes = buf.freeze();
+        debug_assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&fresh(&encode_all()?)),
+            "the cached encoding differs from a fresh one"
+        );
         kept.body = Some(KeptBody {
             bytes: bytes.clone(),
             head: head.len(),
@@ -171,33 +180,26 @@ impl Messages {
         });
         Ok(bytes)
     }
+}
 
-    /// Every message encoded for this call only (the kept encodings are held elsewhere).
-    fn fresh<E>(&self, encode: impl Fn(&Message) -> Result<Encoded, E>) -> Result<Vec<Encoded>, E> {
-        self.list.iter().map(encode).collect()
+/// The bytes of a JSON object around its `messages` array: the fields of `head` (an object)
+/// then `"messages":[`, and `]` then the fields of `tail` (an object, maybe empty) and `}`.
+pub(crate) fn frame(
+    head: &impl serde::Serialize,
+    tail: &impl serde::Serialize,
+) -> serde_json::Result<(Vec<u8>, Vec<u8>)> {
+    let mut start = serde_json::to_vec(head)?;
+    start.pop();
+    start.extend_from_slice(b",\"messages\":[");
+    let fields = serde_json::to_vec(tail)?;
+    let mut end = b"]".to_vec();
+    if fields.len() > 2 {
+        end.push(b',');
+        end.extend_from_slice(&fields[1..]);
+    } else {
+        end.push(b'}');
     }
-
-    /// Encode the messages not kept yet (all of them for another wire).
-    fn encode_new<E>(
-        &self,
-        kept: &mut Kept,
-        wire: &'static str,
-        encode: impl Fn(&Message) -> Result<Encoded, E>,
-    ) -> Result<(), E> {
-        if kept.wire != wire {
-            *kept = Kept {
-                wire,
-                ..Kept::default()
-            };
-        }
-        let done = kept.messages.len();
-        debug_assert!(done <= self.list.len(), "more encodings kept than messages");
-        for message in &self.list[done..] {
-            let encoded = encode(message)?;
-            kept.messages.push(encoded);
-        }
-        Ok(())
-    }
+    Ok((start, end))
 }
 
 /// A [`Messages::kept_body`] writer for wires whose messages are a plain comma-separated
@@ -233,15 +235,6 @@ impl Deref for Messages {
     }
 }
 
-impl<'a> IntoIterator for &'a Messages {
-    type Item = &'a Message;
-    type IntoIter = std::slice::Iter<'a, Message>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
-    }
-}
-
 impl From<Vec<Message>> for Messages {
     fn from(list: Vec<Message>) -> Self {
         Messages {
@@ -268,12 +261,6 @@ impl PartialEq for Messages {
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.list.fmt(f)
-    }
-}
-
-impl serde::Serialize for Messages {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.list.serialize(serializer)
     }
 }
 
@@ -374,8 +361,10 @@ mod tests {
             let check = |request: &ModelRequest| {
                 let fresh = request.clone();
                 assert_eq!(
-                    openai::encode_request(request, "m", false).unwrap(),
-                    openai::encode_request(&fresh, "m", false).unwrap()
+                    openai::encode_request(request, "m", false, openai::LengthField::MaxTokens)
+                        .unwrap(),
+                    openai::encode_request(&fresh, "m", false, openai::LengthField::MaxTokens)
+                        .unwrap()
                 );
                 assert_eq!(
                     anthropic::encode_request(request, "m", true).unwrap(),

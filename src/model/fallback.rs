@@ -13,23 +13,12 @@ pub struct FallbackModel {
 }
 
 impl FallbackModel {
-    /// A chain of at least two models; `None` for fewer (use the one model itself).
-    #[must_use]
-    pub fn new(models: Vec<SharedModel>) -> Option<Self> {
-        (models.len() > 1).then_some(Self { models })
-    }
-
     /// `models` as one model: the only one, or a chain of them; `None` for none.
     pub fn shared(mut models: Vec<SharedModel>) -> Option<SharedModel> {
         match models.len() {
             0 | 1 => models.pop(),
             _ => Some(std::sync::Arc::new(Self { models })),
         }
-    }
-
-    /// The ids of the members, in order.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.models.iter().map(|m| m.id())
     }
 }
 
@@ -194,8 +183,8 @@ mod tests {
         }
     }
 
-    fn chain(models: &[&Arc<Fake>]) -> FallbackModel {
-        FallbackModel::new(models.iter().map(|m| (*m).clone() as SharedModel).collect()).unwrap()
+    fn chain(models: &[&Arc<Fake>]) -> SharedModel {
+        FallbackModel::shared(models.iter().map(|m| (*m).clone() as SharedModel).collect()).unwrap()
     }
 
     fn request() -> ModelRequest {

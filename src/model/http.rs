@@ -149,34 +149,15 @@ impl Endpoint {
         if let Ok(url) = reqwest::Url::parse(&self.url)
             && let Some(password) = url.password()
         {
-            let decoded = percent_decode(password);
+            let decode = |s| percent_encoding::percent_decode_str(s).decode_utf8_lossy();
+            let decoded = decode(password).into_owned();
             let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{decoded}", percent_decode(url.username())));
+                .encode(format!("{}:{decoded}", decode(url.username())));
             secrets.extend([password.to_owned(), decoded, basic]);
         }
         secrets.retain(|s| !s.is_empty());
         secrets
     }
-}
-
-/// `%XX` escapes decoded (invalid ones kept as written).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        let (byte, len) = match (bytes[i], hex) {
-            (b'%', Some(byte)) => (byte, 3),
-            (byte, _) => (byte, 1),
-        };
-        out.push(byte);
-        i += len;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `tracing` target of `-vvv` HTTP events (request bodies, statuses, response bodies).
@@ -375,14 +356,6 @@ pub fn provider_message(body: &str) -> String {
     crate::output::clip(&text, MAX_DETAIL_CHARS)
 }
 
-/// `text` with every occurrence of `secret` replaced by `<redacted>`.
-pub fn redact(text: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "<redacted>"),
-        _ => text.to_owned(),
-    }
-}
-
 /// `text` with every occurrence of each of `secrets` replaced by `<redacted>`, longest first
 /// (so a secret containing another is hidden whole).
 pub fn redact_all(text: &str, secrets: &[String]) -> String {
@@ -398,7 +371,8 @@ pub fn redact_all(text: &str, secrets: &[String]) -> String {
 /// request, auth header included), whatever path built the message.
 pub fn redact_error(mut error: ModelError, secret: Option<&str>) -> ModelError {
     fn redact_in(error: &mut ModelError, secret: Option<&str>) {
-        let clean = |text: &mut String| *text = redact(text, secret);
+        let secrets: Vec<String> = secret.iter().map(|s| (*s).to_owned()).collect();
+        let clean = |text: &mut String| *text = redact_all(text, &secrets);
         match error {
             ModelError::Http { message, .. }
             | ModelError::Protocol { message, .. }

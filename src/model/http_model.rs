@@ -17,14 +17,10 @@ use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink};
 
 /// The parts of a wire format that differ between provider families. All pure.
 pub trait WireFormat: Send + Sync + 'static {
-    /// Per-request state of the reply parser (e.g. Anthropic's forced output tool name).
-    type Context: Send + Sync;
-    /// Incremental SSE parser.
-    type Stream: SseHandler + Send;
+    /// The reply parser: a streamed reply's events, or a whole JSON body.
+    type Reply: SseHandler + Send;
     /// Auth and version headers.
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError>;
-    /// What the parser needs to know about this request.
-    fn context(request: &ModelRequest) -> Self::Context;
     /// The request body (JSON bytes) for `endpoint`, encoded straight from the request: a
     /// tool loop resends the whole conversation every turn.
     fn encode(
@@ -33,17 +29,12 @@ pub trait WireFormat: Send + Sync + 'static {
         stream: bool,
         endpoint: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError>;
-    /// A non-streamed reply.
-    fn parse(
-        body: &Value,
-        provider: &str,
-        context: &Self::Context,
-    ) -> Result<ModelResponse, Failure>;
-    /// A parser for a streamed reply.
-    fn stream(provider: &str, context: &Self::Context) -> Self::Stream;
+    /// A parser for the reply from `provider` to `request`.
+    fn reply(provider: &str, request: &ModelRequest) -> Self::Reply;
 }
 
 /// A model reached over HTTP through wire format `W`.
+#[derive(Debug)]
 pub struct HttpModel<W> {
     id: String,
     name: String,
@@ -54,16 +45,6 @@ pub struct HttpModel<W> {
     /// The provider's rate limits, shared with every model of that provider.
     limiter: Option<Arc<Limiter>>,
     wire: PhantomData<fn() -> W>,
-}
-
-impl<W> std::fmt::Debug for HttpModel<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpModel")
-            .field("id", &self.id)
-            .field("endpoint", &self.endpoint)
-            .field("stream", &self.stream)
-            .finish_non_exhaustive()
-    }
 }
 
 impl<W: WireFormat> HttpModel<W> {
@@ -101,10 +82,11 @@ impl<W: WireFormat> HttpModel<W> {
         &self,
         body: &bytes::Bytes,
         model: &str,
-        context: &W::Context,
+        request: &ModelRequest,
         sink: Option<StreamSink<'_>>,
     ) -> Result<ModelResponse, Failure> {
         let provider = self.endpoint.provider.as_str();
+        let reply = W::reply(provider, request);
         // Held until the reply is read (or the stream ends).
         let _slot = OptionFuture::from(self.limiter.as_ref().map(|l| l.acquire())).await;
         let response = http::post(
@@ -120,13 +102,7 @@ impl<W: WireFormat> HttpModel<W> {
             let bytes = response
                 .bytes_stream()
                 .map_err(|e| http::transport_error(&e, &self.endpoint, &self.retry));
-            return sse::drive(
-                Box::pin(bytes),
-                W::stream(provider, context),
-                sink,
-                provider,
-            )
-            .await;
+            return sse::drive(Box::pin(bytes), reply, sink, provider).await;
         }
         let bytes = response
             .bytes()
@@ -140,7 +116,7 @@ impl<W: WireFormat> HttpModel<W> {
                 format!("the response is not JSON ({e}): {excerpt}"),
             )
         })?;
-        W::parse(&json, provider, context)
+        reply.whole(&json)
     }
 }
 
@@ -162,9 +138,8 @@ impl<W: WireFormat> Model for HttpModel<W> {
                 request.model.as_str()
             };
             let body = W::encode(request, model, self.stream, &self.endpoint)?;
-            let context = W::context(request);
             let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
-            http::send_with_retries(&self.retry, || self.attempt(&body, model, &context, sink))
+            http::send_with_retries(&self.retry, || self.attempt(&body, model, request, sink))
                 .await
                 .map_err(|e| http::redact_error(e, secret))
         })

@@ -20,11 +20,6 @@ pub struct Limiter {
     next_start: Mutex<Option<Instant>>,
 }
 
-/// Held while a request is in flight.
-pub struct Slot<'a> {
-    _permit: Option<SemaphorePermit<'a>>,
-}
-
 impl Limiter {
     /// A limiter, or `None` when neither limit is set.
     #[must_use]
@@ -36,8 +31,9 @@ impl Limiter {
         })
     }
 
-    /// Waits for a start time and a free slot; the slot frees when dropped.
-    pub async fn acquire(&self) -> Slot<'_> {
+    /// Waits for a start time and a free slot (held while a request is in flight, freed when
+    /// dropped; `None` without a concurrency limit).
+    pub async fn acquire(&self) -> Option<SemaphorePermit<'_>> {
         if let Some(interval) = self.interval {
             let start = {
                 let mut next = crate::sync::lock(&self.next_start);
@@ -50,9 +46,7 @@ impl Limiter {
         }
         // The semaphore is never closed.
         let permit = OptionFuture::from(self.concurrent.as_ref().map(Semaphore::acquire)).await;
-        Slot {
-            _permit: permit.and_then(Result::ok),
-        }
+        permit.and_then(Result::ok)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::suggest::did_you_mean;
 
 use super::anthropic::AnthropicWire;
 use super::http::{ApiKey, Endpoint, RetryPolicy};
-use super::http_model::{HttpModel, WireFormat};
+use super::http_model::HttpModel;
 use super::limit::Limiter;
 use super::openai::OpenAiWire;
 use super::wire::join_url;
@@ -138,33 +138,66 @@ impl fmt::Debug for ProviderSettings {
     }
 }
 
-/// Resolves `provider:model` to a model. Errors: an id without a provider or model, an unknown
-/// provider (with a "did you mean"), or a missing API key (naming its variable).
+/// Resolves `provider:model` to a model speaking its provider's wire, sharing the process's
+/// client and its provider's rate limits (a built-in provider's table holds only those).
+/// Errors: an id without a provider or model, an unknown provider (with a "did you mean"), or
+/// a missing API key (naming its variable).
 pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, ModelError> {
     let (provider, name) = split_id(id)?;
     let config = settings.providers.get(provider);
-    if let Some(config) = config.filter(|_| !BUILTIN.contains(&provider)) {
-        return named(id, provider, name, config, settings);
-    }
     let base = |var: &str, default: &str| settings.var(var).unwrap_or_else(|| default.to_owned());
-    let (wire, base, key) = match provider {
-        "anthropic" => {
-            let key = settings.key(env_vars::ANTHROPIC_API_KEY)?;
-            let base = base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE);
-            (Wire::Anthropic, base, Some(key))
-        }
-        "openai" => {
-            let key = settings.key(env_vars::OPENAI_API_KEY)?;
-            let base = base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE);
-            (Wire::Openai, base, Some(key))
-        }
-        "ollama" => {
+    let (wire, base, key, keyless_hint) = match (provider, config) {
+        (_, Some(config)) if !BUILTIN.contains(&provider) => (
+            config.wire.unwrap_or(Wire::Openai),
+            config.base_url.clone(),
+            config
+                .api_key_env
+                .as_deref()
+                .map(|var| settings.key(var))
+                .transpose()?,
+            Some(format!(
+                "set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`"
+            )),
+        ),
+        ("anthropic", _) => (
+            Wire::Anthropic,
+            base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE),
+            Some(settings.key(env_vars::ANTHROPIC_API_KEY)?),
+            None,
+        ),
+        ("openai", _) => (
+            Wire::Openai,
+            base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
+            Some(settings.key(env_vars::OPENAI_API_KEY)?),
+            None,
+        ),
+        ("ollama", _) => {
             let host = ollama_host(&base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST));
-            (Wire::Openai, join_url(&host, "v1"), None)
+            (Wire::Openai, join_url(&host, "v1"), None, None)
         }
         _ => return Err(unknown_provider(id, provider, settings)),
     };
-    Ok(http_model(wire, id, name, &base, key, None, settings))
+    let endpoint = Endpoint {
+        provider: provider.to_owned(),
+        url: match wire {
+            Wire::Openai => join_url(&base, "chat/completions"),
+            Wire::Anthropic => anthropic_url(&base),
+        },
+        key,
+        keyless_hint,
+    };
+    let limiter = config.and_then(|c| settings.limiter(provider, c));
+    let (client, retry, stream) = (settings.client.clone(), settings.retry, settings.stream);
+    Ok(match wire {
+        Wire::Openai => Arc::new(
+            HttpModel::<OpenAiWire>::new(id, name, client, endpoint, retry, stream)
+                .with_limiter(limiter),
+        ),
+        Wire::Anthropic => Arc::new(
+            HttpModel::<AnthropicWire>::new(id, name, client, endpoint, retry, stream)
+                .with_limiter(limiter),
+        ),
+    })
 }
 
 /// Splits `provider:model` at the first colon (model names may hold colons: `ollama:qwen3:8b`).
@@ -180,71 +213,6 @@ fn split_id(id: &str) -> Result<(&str, &str), ModelError> {
             "model id `{id}` names no provider; write it as `provider:model`, e.g. `openai:{}`",
             id.trim_start_matches(':')
         ))),
-    }
-}
-
-fn named(
-    id: &str,
-    provider: &str,
-    name: &str,
-    config: &ProviderConfig,
-    settings: &ProviderSettings,
-) -> Result<SharedModel, ModelError> {
-    let key = config
-        .api_key_env
-        .as_deref()
-        .map(|var| settings.key(var))
-        .transpose()?;
-    let hint = format!("set `api_key_env` under `[providers.{provider}]` in `llm-do.toml`");
-    let wire = config.wire.unwrap_or(Wire::Openai);
-    Ok(http_model(
-        wire,
-        id,
-        name,
-        &config.base_url,
-        key,
-        Some(hint),
-        settings,
-    ))
-}
-
-/// A model speaking `wire` to the API at `base`, sharing the process's client and its
-/// provider's rate limits (a built-in provider's table holds only those).
-fn http_model(
-    wire: Wire,
-    id: &str,
-    name: &str,
-    base: &str,
-    key: Option<ApiKey>,
-    keyless_hint: Option<String>,
-    s: &ProviderSettings,
-) -> SharedModel {
-    fn make<W: WireFormat>(
-        id: &str,
-        name: &str,
-        e: Endpoint,
-        s: &ProviderSettings,
-    ) -> HttpModel<W> {
-        HttpModel::new(id, name, s.client.clone(), e, s.retry, s.stream)
-    }
-    let provider = id.split_once(':').map_or(id, |(p, _)| p).to_owned();
-    let limiter = s
-        .providers
-        .get(&provider)
-        .and_then(|c| s.limiter(&provider, c));
-    let url = match wire {
-        Wire::Openai => join_url(base, "chat/completions"),
-        Wire::Anthropic => anthropic_url(base),
-    };
-    let e = Endpoint {
-        provider,
-        url,
-        key,
-        keyless_hint,
-    };
-    match wire {
-        Wire::Openai => Arc::new(make::<OpenAiWire>(id, name, e, s).with_limiter(limiter)),
-        Wire::Anthropic => Arc::new(make::<AnthropicWire>(id, name, e, s).with_limiter(limiter)),
     }
 }
 

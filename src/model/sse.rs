@@ -16,7 +16,8 @@ pub enum Flow {
     Done,
 }
 
-/// A wire format's stream state machine: pure, fed one decoded event at a time.
+/// A wire format's reply parser: pure, fed one decoded event at a time, or a whole
+/// non-streamed body.
 pub trait SseHandler {
     /// Handles one event (`event` is the SSE event name, `message` when absent). Events for the
     /// sink go into `out`.
@@ -28,6 +29,8 @@ pub trait SseHandler {
     ) -> Result<Flow, Failure>;
     /// The reply once the byte stream ended; errors when the stream was cut short.
     fn finish(self) -> Result<ModelResponse, Failure>;
+    /// The reply from a whole non-streamed JSON body.
+    fn whole(self, body: &serde_json::Value) -> Result<ModelResponse, Failure>;
 }
 
 /// Reads `bytes` to the end (or to the handler's terminal event) and returns the reply.
@@ -114,6 +117,9 @@ mod tests {
             out.push(StreamEvent::TextDelta(data.to_owned()));
             self.0.push(format!("{event}:{data}"));
             Ok(Flow::Continue)
+        }
+        fn whole(self, _: &serde_json::Value) -> Result<ModelResponse, Failure> {
+            self.finish()
         }
         fn finish(self) -> Result<ModelResponse, Failure> {
             if !self.1 {

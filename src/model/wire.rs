@@ -14,21 +14,19 @@ pub fn parse_arguments(raw: &str) -> Value {
     serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()))
 }
 
-/// `name` reduced to `[A-Za-z0-9_-]`, at most 64 characters, or `fallback` when nothing is left
-/// (tool and schema names must match `^[a-zA-Z0-9_-]{1,64}$` on both APIs).
-pub fn identifier(name: Option<&str>, fallback: &str) -> String {
-    let cleaned: String = name
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+/// `name` reduced to `[A-Za-z0-9_-]` (others become `_`) and at most 64 characters: tool and
+/// schema names must match `^[a-zA-Z0-9_-]{1,64}$` on every provider's API.
+pub fn sanitized(name: &str) -> String {
+    let keep = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    name.chars()
+        .map(|c| if keep(c) { c } else { '_' })
         .take(64)
-        .collect();
+        .collect()
+}
+
+/// [`sanitized`] `name`, or `fallback` when nothing but underscores is left.
+pub fn identifier(name: Option<&str>, fallback: &str) -> String {
+    let cleaned = sanitized(name.unwrap_or_default());
     if cleaned.trim_matches('_').is_empty() {
         fallback.to_owned()
     } else {

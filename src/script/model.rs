@@ -114,16 +114,14 @@ pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    let mut response = ModelResponse::default();
     match reply {
-        Value::String(text) => Ok(ModelResponse {
-            text,
-            ..Default::default()
-        }),
+        Value::String(text) => response.text = text,
         Value::Object(map) if map.contains_key("tool_calls") => {
             let calls = map["tool_calls"]
                 .as_array()
                 .ok_or_else(|| ModelError::Other("`tool_calls` must be an array".into()))?;
-            let tool_calls = calls
+            response.tool_calls = calls
                 .iter()
                 .enumerate()
                 .map(|(i, c)| {
@@ -142,28 +140,19 @@ pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError
                     })
                 })
                 .collect::<Result<Vec<_>, ModelError>>()?;
-            let text = map.get("text").map(text_of).unwrap_or_default();
-            Ok(ModelResponse {
-                text,
-                tool_calls,
-                finish: FinishReason::ToolCalls,
-                ..Default::default()
-            })
+            response.text = map.get("text").map(text_of).unwrap_or_default();
+            response.finish = FinishReason::ToolCalls;
         }
-        Value::Object(map) if map.contains_key("text") => Ok(ModelResponse {
-            text: text_of(&map["text"]),
-            ..Default::default()
-        }),
-        Value::Object(map) if map.contains_key("output") => Ok(ModelResponse {
-            text: map["output"].to_string(),
-            ..Default::default()
-        }),
-        Value::Null => Err(ModelError::Other(
-            "the script model returned nothing".into(),
-        )),
-        other => Ok(ModelResponse {
-            text: other.to_string(),
-            ..Default::default()
-        }),
+        Value::Object(map) if map.contains_key("text") => response.text = text_of(&map["text"]),
+        Value::Object(map) if map.contains_key("output") => {
+            response.text = map["output"].to_string()
+        }
+        Value::Null => {
+            return Err(ModelError::Other(
+                "the script model returned nothing".into(),
+            ));
+        }
+        other => response.text = other.to_string(),
     }
+    Ok(response)
 }

@@ -1,7 +1,7 @@
 //! `-vvv`: HTTP request bodies and response statuses/bodies from the providers' HTTP layer,
 //! emitted as `tracing` events at TRACE level under the [`TARGET`] target and written to
 //! stderr only when `-vvv` installs the subscriber. Headers are never logged and every body
-//! passes through [`crate::model::http::redact`] first, so API keys do not appear.
+//! passes through [`crate::model::http::redact_all`] first, so API keys do not appear.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;

@@ -1,10 +1,8 @@
 //! Issue 20 on the wire: prompt-cache breakpoints and cache-token accounting, reasoning
 //! fields, and fallback chains (which errors move on, which stop), for both wire formats.
 
-use std::sync::Arc;
-
 use llm_do::model::fallback::FallbackModel;
-use llm_do::model::{Message, Model, ModelRequest, Reasoning, SharedModel, Usage};
+use llm_do::model::{Message, ModelRequest, Reasoning, SharedModel, Usage};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -190,7 +188,7 @@ async fn reasoning_on_both_wires() {
 }
 
 /// `anthropic:` always answers `status` on one server; `openai:` answers on another.
-async fn chain_after(status: u16) -> (MockServer, MockServer, FallbackModel) {
+async fn chain_after(status: u16) -> (MockServer, MockServer, SharedModel) {
     let first = MockServer::start().await;
     mount(
         &first,
@@ -211,7 +209,7 @@ async fn chain_after(status: u16) -> (MockServer, MockServer, FallbackModel) {
         model("anthropic:claude-haiku-4-5", &first, false),
         model("openai:gpt-4.1", &second, false),
     ];
-    (first, second, FallbackModel::new(models).unwrap())
+    (first, second, FallbackModel::shared(models).unwrap())
 }
 
 fn request() -> ModelRequest {
@@ -249,7 +247,6 @@ async fn fallback_moves_on_after_retries_at_overload_and_5xx() {
 async fn fallback_stops_at_400_and_401() {
     for status in [400, 401] {
         let (first, second, chain) = chain_after(status).await;
-        let chain: Arc<dyn Model> = Arc::new(chain);
         let err = chain.complete(&request(), None).await.unwrap_err();
         assert!(err.to_string().contains(&status.to_string()), "{err}");
         assert_eq!(first.received_requests().await.unwrap().len(), 1);
@@ -276,7 +273,7 @@ async fn fallback_moves_on_when_a_server_is_unreachable() {
         llm_do::model::providers::resolve("anthropic:claude-haiku-4-5", &s).unwrap(),
         llm_do::model::providers::resolve("openai:gpt-4.1", &s).unwrap(),
     ];
-    let chain = FallbackModel::new(models).unwrap();
+    let chain = FallbackModel::shared(models).unwrap();
     let req = request();
     let (_, served) = chain.complete_served(&req, None).await.unwrap();
     assert_eq!(served, "openai:gpt-4.1");

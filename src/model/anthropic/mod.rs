@@ -1,36 +1,30 @@
 //! The Anthropic Messages wire format (`POST {base}/v1/messages`), used for `anthropic:` and
 //! Anthropic-compatible endpoints. Request building and reply parsing are pure functions in
-//! the submodules; [`AnthropicWire`] plugs them into the shared [`HttpModel`].
+//! the submodules; [`AnthropicWire`] plugs them into the shared
+//! [`HttpModel`](super::http_model::HttpModel).
 
-mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
 
-pub use encode::encode_request;
-pub use request::{DEFAULT_MAX_TOKENS, build_request, output_tool_name};
-pub use response::{StreamState, parse_response};
+pub use request::encode_request;
+use request::output_tool_name;
+pub use response::StreamState;
 
-use super::http::{Endpoint, Failure};
-use super::http_model::{HttpModel, WireFormat};
-use super::{ModelError, ModelRequest, ModelResponse};
+use super::http::Endpoint;
+use super::http_model::WireFormat;
+use super::{ModelError, ModelRequest};
 
 /// The API version this wire code speaks.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// A model reached through an Anthropic-compatible Messages endpoint.
-pub type AnthropicModel = HttpModel<AnthropicWire>;
-
-/// The Messages wire format. The context is the name of the forced output tool, when the
-/// request asks for structured output.
+/// The Messages wire format.
 #[derive(Debug)]
 pub struct AnthropicWire;
 
 impl WireFormat for AnthropicWire {
-    type Context = Option<String>;
-    type Stream = StreamState;
+    type Reply = StreamState;
 
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError> {
         let mut headers = HeaderMap::new();
@@ -53,19 +47,9 @@ impl WireFormat for AnthropicWire {
         encode_request(request, model, stream)
     }
 
-    fn context(request: &ModelRequest) -> Option<String> {
-        output_tool_name(request)
-    }
-
-    fn parse(
-        body: &Value,
-        provider: &str,
-        output_tool: &Option<String>,
-    ) -> Result<ModelResponse, Failure> {
-        parse_response(body, provider, output_tool.as_deref())
-    }
-
-    fn stream(provider: &str, output_tool: &Option<String>) -> StreamState {
-        StreamState::new(provider, output_tool.clone())
+    /// The parser knows the name of the forced output tool, when the request asks for
+    /// structured output.
+    fn reply(provider: &str, request: &ModelRequest) -> StreamState {
+        StreamState::new(provider, output_tool_name(request))
     }
 }

@@ -1,15 +1,19 @@
-//! Builds the Messages API request body from a [`ModelRequest`]. Structured output uses a
+//! Builds the Messages API request body from a [`ModelRequest`], written from borrowed, typed
+//! blocks straight into bytes, so a long tool loop does not rebuild (and drop) a
+//! `serde_json::Value` tree of the whole conversation every turn. Structured output uses a
 //! forced tool: the schema becomes the `input_schema` of an extra tool the model must call
 //! with its final answer.
 
 use base64::Engine as _;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
+use crate::model::encoded::{Resume, frame};
+use crate::model::{
+    Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Role,
+    ToolChoice,
+};
 
-/// `max_tokens` is required by the Messages API: a request without one (the run loop always
-/// sets it) gets the default of every wire.
-pub use crate::model::DEFAULT_MAX_TOKENS;
 /// Name of the tool that carries a structured answer.
 const OUTPUT_TOOL: &str = "final_result";
 
@@ -25,19 +29,7 @@ pub fn output_tool_name(request: &ModelRequest) -> Option<String> {
     })
 }
 
-/// The JSON body of `POST /v1/messages` as a value (the bytes sent are
-/// [`super::encode_request`]; this decodes them, for tests and inspection).
-pub fn build_request(
-    request: &ModelRequest,
-    model: &str,
-    stream: bool,
-) -> Result<Value, ModelError> {
-    let bytes = super::encode_request(request, model, stream)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
-}
-
-pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
+fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     match output_tool {
         None => system.to_owned(),
         Some(tool) => {
@@ -54,15 +46,18 @@ pub(super) fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
     }
 }
 
-pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> Value {
+/// The `tool_choice` of a request that offers tools. While `thinking`, the API takes only
+/// `auto` and `none` (the system prompt still asks for the output tool).
+fn tool_choice(request: &ModelRequest, output_tool: Option<&str>, thinking: bool) -> Value {
     let mut choice = match (&request.tool_choice, output_tool) {
+        (ToolChoice::None, None) => return json!({"type": "none"}),
+        _ if thinking => json!({"type": "auto"}),
         (ToolChoice::Tool(name), _) => json!({"type": "tool", "name": name}),
         // The answer must come through the output tool: no real tools, or none allowed.
         (ToolChoice::None, Some(out)) => json!({"type": "tool", "name": out}),
         (_, Some(out)) if request.tools.is_empty() => json!({"type": "tool", "name": out}),
         (ToolChoice::Auto, Some(_)) | (ToolChoice::Required, _) => json!({"type": "any"}),
         (ToolChoice::Auto, None) => json!({"type": "auto"}),
-        (ToolChoice::None, None) => return json!({"type": "none"}),
     };
     if request.parallel_tool_calls == Some(false) {
         choice["disable_parallel_tool_use"] = json!(true);
@@ -70,17 +65,14 @@ pub(super) fn tool_choice(request: &ModelRequest, output_tool: Option<&str>) -> 
     choice
 }
 
-pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {
+fn attachment(a: &Attachment) -> Result<Value, ModelError> {
     let media = a.media_type.as_str();
+    let base64 = |kind| json!({"type": kind, "source": {"type": "base64", "media_type": media, "data": a.data_base64}});
     if media.starts_with("image/") {
-        return Ok(
-            json!({"type": "image", "source": {"type": "base64", "media_type": media, "data": a.data_base64}}),
-        );
+        return Ok(base64("image"));
     }
     if media == "application/pdf" {
-        return Ok(
-            json!({"type": "document", "source": {"type": "base64", "media_type": media, "data": a.data_base64}}),
-        );
+        return Ok(base64("document"));
     }
     if media.starts_with("text/") {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -97,6 +89,309 @@ pub(super) fn attachment(a: &Attachment) -> Result<Value, ModelError> {
         "attachment `{}` has type `{media}`, which the Anthropic API does not accept; attach PDFs, images or text files",
         a.path
     )))
+}
+
+/// The description of the forced output tool.
+const OUTPUT_TOOL_DESCRIPTION: &str =
+    "Give your final answer by calling this tool; its input is the answer.";
+
+/// The fields before `messages`.
+#[derive(Serialize)]
+struct Head<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "System::is_empty")]
+    system: System,
+}
+
+/// The fields after `messages`.
+#[derive(Serialize)]
+struct Tail<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Thinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+}
+
+/// The system prompt: a plain string, or one text block carrying a cache breakpoint.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum System {
+    Plain(String),
+    Blocks([SystemBlock; 1]),
+}
+
+impl System {
+    fn is_empty(&self) -> bool {
+        matches!(self, System::Plain(s) if s.is_empty())
+    }
+}
+
+#[derive(Serialize)]
+struct SystemBlock {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: String,
+    cache_control: Ephemeral,
+}
+
+/// `{"type": "ephemeral"}`: a prompt-cache breakpoint; everything up to and including the
+/// block that carries it is cached.
+#[derive(Serialize, Clone, Copy)]
+struct Ephemeral {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+const EPHEMERAL: Ephemeral = Ephemeral { kind: "ephemeral" };
+
+#[derive(Serialize)]
+struct Thinking {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    budget_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'a str,
+    description: &'a str,
+    input_schema: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<Ephemeral>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    ToolResult {
+        tool_use_id: &'a str,
+        content: &'a str,
+        is_error: bool,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: &'a Value,
+    },
+    #[serde(untagged)]
+    Raw(Value),
+}
+
+static EMPTY_OBJECT: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
+
+/// The bytes of `POST /v1/messages` for `request`.
+pub fn encode_request(
+    request: &ModelRequest,
+    model: &str,
+    stream: bool,
+) -> Result<bytes::Bytes, ModelError> {
+    let output_tool = output_tool_name(request);
+    let mut tools: Vec<Tool<'_>> = request
+        .tools
+        .iter()
+        .map(|t| Tool {
+            name: &t.name,
+            description: &t.description,
+            input_schema: &t.parameters,
+            cache_control: None,
+        })
+        .collect();
+    if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
+        tools.push(Tool {
+            name,
+            description: OUTPUT_TOOL_DESCRIPTION,
+            input_schema: schema,
+            cache_control: None,
+        });
+    }
+    let system = system_prompt(&request.system, output_tool.as_deref());
+    let system = if request.cache && !system.is_empty() {
+        System::Blocks([SystemBlock {
+            kind: "text",
+            text: system,
+            cache_control: EPHEMERAL,
+        }])
+    } else {
+        System::Plain(system)
+    };
+    if request.cache {
+        // Three of the four breakpoints the API allows: system, tools, conversation so far.
+        if let Some(tool) = tools.last_mut() {
+            tool.cache_control = Some(EPHEMERAL);
+        }
+    }
+    let thinking = request.reasoning.map(|r| Thinking {
+        kind: "enabled",
+        budget_tokens: r.budget_tokens(),
+    });
+    let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    let choice = (!tools.is_empty())
+        .then(|| tool_choice(request, output_tool.as_deref(), thinking.is_some()));
+    // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
+    if let Some(t) = &thinking
+        && max_tokens <= t.budget_tokens
+    {
+        max_tokens = t.budget_tokens + DEFAULT_MAX_TOKENS;
+    }
+    let head = Head {
+        model,
+        max_tokens,
+        system,
+    };
+    let tail = Tail {
+        tool_choice: choice,
+        tools,
+        temperature: if thinking.is_some() {
+            None
+        } else {
+            request.temperature
+        },
+        thinking,
+        stream: stream.then_some(true),
+    };
+    let (start, end) = frame(&head, &tail).map_err(encoding)?;
+    let cache = request.cache;
+    request.messages.kept_body(
+        "anthropic",
+        encode_message,
+        (&start, true, &end),
+        |buf, from, messages, encoded| write_turns(buf, from, messages, encoded, cache),
+    )
+}
+
+fn encoding(e: serde_json::Error) -> ModelError {
+    ModelError::Other(format!("cannot encode the request: {e}"))
+}
+
+/// One message's blocks (tool results first), each encoded on its own.
+fn encode_message(message: &Message) -> Result<Encoded, ModelError> {
+    let blocks = blocks(message)?;
+    let results = blocks
+        .iter()
+        .take_while(|b| matches!(b, Block::ToolResult { .. }))
+        .count();
+    let mut encoded = Encoded {
+        results,
+        ..Encoded::default()
+    };
+    for block in blocks {
+        serde_json::to_writer(&mut encoded.bytes, &block).map_err(encoding)?;
+        encoded.ends.push(encoded.bytes.len());
+    }
+    Ok(encoded)
+}
+
+/// The turns of the `messages` array from encoded messages, continuing at `from`:
+/// consecutive messages of one role merge into one turn, tool results first; with `cache`, the last block carries a cache breakpoint. Returns where the last
+/// turn starts: a later message of its role merges into it and the breakpoint moves on, so
+/// a later turn rewrites it (everything before it stays).
+fn write_turns(
+    out: &mut bytes::BytesMut,
+    from: Resume,
+    messages: &[Message],
+    encoded: &[Encoded],
+    cache: bool,
+) -> Resume {
+    let size: usize = encoded.iter().map(|e| e.bytes.len() + 32).sum();
+    out.reserve(size + 64);
+    // Each turn: its role, its first message (index into `messages`) and its blocks.
+    let mut turns: Vec<(Role, usize, Vec<&[u8]>)> = Vec::new();
+    let mut results_in_turn = 0;
+    for (i, (message, e)) in messages.iter().zip(encoded).enumerate() {
+        if e.ends.is_empty() {
+            continue;
+        }
+        let same = matches!(turns.last(), Some((role, _, _)) if *role == message.role);
+        if !same {
+            turns.push((message.role, i, Vec::new()));
+            results_in_turn = 0;
+        }
+        let Some((_, _, blocks)) = turns.last_mut() else {
+            continue;
+        };
+        let mut all = e.blocks();
+        let results: Vec<&[u8]> = all.by_ref().take(e.results).collect();
+        let n = results.len();
+        blocks.splice(results_in_turn..results_in_turn, results);
+        results_in_turn += n;
+        blocks.extend(all);
+    }
+    let mut resume = Resume { count: 0, ..from };
+    let last_turn = turns.len().saturating_sub(1);
+    for (t, (role, first, blocks)) in turns.iter().enumerate() {
+        if t == last_turn {
+            resume = Resume {
+                count: *first,
+                end: out.len(),
+                empty: from.empty && t == 0,
+            };
+        }
+        if t > 0 || !from.empty {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(match role {
+            Role::User => b"{\"role\":\"user\",\"content\":[",
+            Role::Assistant => b"{\"role\":\"assistant\",\"content\":[",
+        });
+        for (i, block) in blocks.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",");
+            }
+            out.extend_from_slice(block);
+        }
+        out.extend_from_slice(b"]}");
+    }
+    if cache && !turns.is_empty() {
+        // The last block (an object) takes the breakpoint: `}]}` ends it and its turn.
+        out.truncate(out.len() - 3);
+        out.extend_from_slice(b",\"cache_control\":{\"type\":\"ephemeral\"}}]}");
+    }
+    resume
+}
+
+fn blocks(message: &Message) -> Result<Vec<Block<'_>>, ModelError> {
+    let mut results = Vec::new();
+    let mut rest = Vec::new();
+    for part in &message.parts {
+        match part {
+            // The API rejects empty text blocks.
+            Part::Text(text) if text.is_empty() => {}
+            Part::Text(text) => rest.push(Block::Text { text }),
+            Part::ToolCall(c) => {
+                let input = if c.arguments.is_object() {
+                    &c.arguments
+                } else {
+                    &*EMPTY_OBJECT
+                };
+                rest.push(Block::ToolUse {
+                    id: &c.id,
+                    name: &c.name,
+                    input,
+                });
+            }
+            Part::ToolResult(r) => results.push(Block::ToolResult {
+                tool_use_id: &r.call_id,
+                content: &r.content,
+                is_error: r.is_error,
+            }),
+            Part::Attachment(a) => rest.push(Block::Raw(attachment(a)?)),
+            // Sent back as the API sent it, signature included, before the turn's text.
+            Part::Thinking(block) => rest.push(Block::Raw(block.clone())),
+        }
+    }
+    results.extend(rest);
+    Ok(results)
 }
 
 #[cfg(test)]

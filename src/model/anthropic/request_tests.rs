@@ -1,7 +1,14 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::model::DEFAULT_MAX_TOKENS;
 use crate::model::{Message, Part, Role, ToolCall, ToolDef, ToolResult};
+
+/// The JSON body of `POST /v1/messages` as a value: the bytes sent, decoded.
+fn build_request(request: &ModelRequest, model: &str, stream: bool) -> Result<Value, ModelError> {
+    let bytes = encode_request(request, model, stream)?;
+    Ok(serde_json::from_slice(&bytes).unwrap())
+}
 
 fn tool(name: &str) -> ToolDef {
     ToolDef {
@@ -325,12 +332,7 @@ fn cache_breakpoints_mark_system_last_tool_and_last_block() {
         cache: false,
         ..request
     };
-    let bytes = String::from_utf8(
-        super::super::encode_request(&plain, "m", false)
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
+    let bytes = String::from_utf8(encode_request(&plain, "m", false).unwrap().to_vec()).unwrap();
     assert!(!bytes.contains("cache_control"), "{bytes}");
 }
 

@@ -12,160 +12,31 @@ use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
 
-/// Parses a non-streamed `message` object. `output_tool` names the structured-output tool.
-pub fn parse_response(
-    body: &Value,
-    provider: &str,
-    output_tool: Option<&str>,
-) -> Result<ModelResponse, Failure> {
-    if body.get("type").and_then(Value::as_str) == Some("error") {
-        return Err(error_event(body, provider));
-    }
-    let content = body
-        .get("content")
-        .and_then(Value::as_array)
-        .ok_or_else(|| protocol(provider, "the response has no `content`"))?;
-    let mut text = String::new();
-    let mut calls = Vec::new();
-    let mut thinking = Vec::new();
-    for block in content {
-        match block.get("type").and_then(Value::as_str) {
-            Some("text") => text.push_str(
-                block
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-            ),
-            Some("tool_use") => calls.push(ToolCall {
-                id: str_field(block, "id"),
-                name: str_field(block, "name"),
-                arguments: block
-                    .get("input")
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(serde_json::Map::new())),
-            }),
-            Some(THINKING | REDACTED_THINKING) => thinking.push(block.clone()),
-            _ => {}
-        }
-    }
-    let mut usage = Usage::default();
-    add_usage(&mut usage, body.get("usage"));
-    let stop = body.get("stop_reason").and_then(Value::as_str);
-    let reply = Reply {
-        text,
-        calls,
-        thinking,
-    };
-    finish(reply, stop, usage, output_tool, provider)
-}
-
 /// The block types of extended thinking. With tools, the API wants an assistant turn's thinking
 /// blocks sent back unchanged (signature included) in the requests that follow it.
 const THINKING: &str = "thinking";
 const REDACTED_THINKING: &str = "redacted_thinking";
 
-/// What a reply's content blocks hold.
-struct Reply {
-    text: String,
-    calls: Vec<ToolCall>,
-    /// `thinking` and `redacted_thinking` blocks as the API sent them.
-    thinking: Vec<Value>,
-}
-
-fn str_field(value: &Value, key: &str) -> String {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+/// The string `value[key]`, empty when absent.
+fn str_at<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 /// Takes the counts present in a `usage` object (`message_start` carries the input side,
 /// `message_delta` the output); cache reads and writes are kept apart from input.
 fn add_usage(usage: &mut Usage, value: Option<&Value>) {
     let Some(value) = value else { return };
-    let count = |key: &str| value.get(key).and_then(Value::as_u64).filter(|n| *n > 0);
-    if let Some(n) = count("input_tokens") {
-        usage.input_tokens = n;
-    }
-    if let Some(n) = count("cache_read_input_tokens") {
-        usage.cache_read_tokens = n;
-    }
-    if let Some(n) = count("cache_creation_input_tokens") {
-        usage.cache_write_tokens = n;
-    }
-    // `output_tokens` is cumulative in `message_delta`, so it replaces.
-    if let Some(output) = count("output_tokens") {
-        usage.output_tokens = output;
-    }
-}
-
-/// The reply from its parts: a structured answer when the output tool was called, an error
-/// when `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
-/// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
-fn finish(
-    Reply {
-        text,
-        calls,
-        thinking,
-    }: Reply,
-    stop: Option<&str>,
-    usage: Usage,
-    output_tool: Option<&str>,
-    provider: &str,
-) -> Result<ModelResponse, Failure> {
-    if stop == Some("max_tokens") {
-        if let Some(call) = calls.last() {
-            // A cut-off structured answer is a cut-off answer (the run loop says so, naming
-            // the worker's `max_tokens`); a cut-off call of a real tool is an error here.
-            if output_tool == Some(call.name.as_str()) {
-                let text = match &call.arguments {
-                    Value::String(raw) => raw.clone(),
-                    whole => whole.to_string(),
-                };
-                return Ok(ModelResponse {
-                    text,
-                    thinking,
-                    usage,
-                    finish: FinishReason::Length,
-                    ..ModelResponse::default()
-                });
-            }
-            return Err(truncated_tool_call(provider, &call.name).into());
+    // `output_tokens` is cumulative in `message_delta`, so it replaces too.
+    for (key, count) in [
+        ("input_tokens", &mut usage.input_tokens),
+        ("cache_read_input_tokens", &mut usage.cache_read_tokens),
+        ("cache_creation_input_tokens", &mut usage.cache_write_tokens),
+        ("output_tokens", &mut usage.output_tokens),
+    ] {
+        if let Some(n) = value.get(key).and_then(Value::as_u64).filter(|n| *n > 0) {
+            *count = n;
         }
     }
-    if stop == Some("tool_use") && calls.is_empty() {
-        return Err(protocol(
-            provider,
-            "stop_reason is `tool_use` but the reply has no `tool_use` content block",
-        ));
-    }
-    if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
-        let text = serde_json::to_string(&answer.arguments).unwrap_or_default();
-        return Ok(ModelResponse {
-            text,
-            tool_calls: Vec::new(),
-            thinking,
-            usage,
-            finish: FinishReason::Stop,
-            fallbacks: Vec::new(),
-        });
-    }
-    let finish = match stop {
-        Some("max_tokens") => FinishReason::Length,
-        Some("tool_use") => FinishReason::ToolCalls,
-        _ if !calls.is_empty() => FinishReason::ToolCalls,
-        None | Some("end_turn" | "stop_sequence") => FinishReason::Stop,
-        Some(other) => FinishReason::Other(other.to_owned()),
-    };
-    Ok(ModelResponse {
-        text,
-        tool_calls: calls,
-        thinking,
-        usage,
-        finish,
-        fallbacks: Vec::new(),
-    })
 }
 
 /// An `error` event or body: overload, rate limits and API errors are retryable.
@@ -209,7 +80,7 @@ enum Block {
 }
 
 /// Accumulates a streamed reply.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StreamState {
     provider: String,
     output_tool: Option<String>,
@@ -226,11 +97,7 @@ impl StreamState {
         Self {
             provider: provider.to_owned(),
             output_tool,
-            text: String::new(),
-            blocks: BTreeMap::new(),
-            usage: Usage::default(),
-            stop: None,
-            done: false,
+            ..Self::default()
         }
     }
 
@@ -244,24 +111,25 @@ impl StreamState {
     fn block_start(&mut self, index: u64, block: &Value, out: &mut Vec<StreamEvent>) {
         let entry = match block.get("type").and_then(Value::as_str) {
             Some("text") => {
-                self.push_text(
-                    block
-                        .get("text")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default(),
-                    out,
-                );
+                self.push_text(str_at(block, "text"), out);
                 Block::Text
             }
             Some("tool_use") => {
-                let name = str_field(block, "name");
+                let name = str_at(block, "name").to_owned();
                 if self.output_tool.as_deref() != Some(name.as_str()) {
                     out.push(StreamEvent::ToolCallStart { name: name.clone() });
                 }
+                // A non-streamed block holds its whole `input`; a streamed one starts with
+                // `{}` and gets it as `input_json_delta`s.
+                let json = match block.get("input") {
+                    Some(Value::Object(map)) if map.is_empty() => String::new(),
+                    Some(input) => input.to_string(),
+                    None => String::new(),
+                };
                 Block::Tool {
-                    id: str_field(block, "id"),
+                    id: str_at(block, "id").to_owned(),
                     name,
-                    json: String::new(),
+                    json,
                 }
             }
             Some(THINKING | REDACTED_THINKING) => Block::Thinking(block.clone()),
@@ -272,21 +140,10 @@ impl StreamState {
 
     fn block_delta(&mut self, index: u64, delta: &Value, out: &mut Vec<StreamEvent>) {
         match delta.get("type").and_then(Value::as_str) {
-            Some("text_delta") => self.push_text(
-                delta
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                out,
-            ),
+            Some("text_delta") => self.push_text(str_at(delta, "text"), out),
             Some("input_json_delta") => {
                 if let Some(Block::Tool { json, .. }) = self.blocks.get_mut(&index) {
-                    json.push_str(
-                        delta
-                            .get("partial_json")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default(),
-                    );
+                    json.push_str(str_at(delta, "partial_json"));
                 }
             }
             Some(kind @ ("thinking_delta" | "signature_delta")) => {
@@ -362,36 +219,92 @@ impl SseHandler for StreamState {
         Ok(Flow::Continue)
     }
 
+    /// Parses a non-streamed `message` object: its content blocks go through
+    /// [`StreamState::block_start`], as if each had just started.
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+        if body.get("type").and_then(Value::as_str) == Some("error") {
+            return Err(error_event(body, &self.provider));
+        }
+        let content = body
+            .get("content")
+            .and_then(Value::as_array)
+            .ok_or_else(|| protocol(&self.provider, "the response has no `content`"))?;
+        for (index, block) in (0..).zip(content) {
+            self.block_start(index, block, &mut Vec::new());
+        }
+        add_usage(&mut self.usage, body.get("usage"));
+        self.stop = body
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.done = true;
+        self.finish()
+    }
+
+    /// The reply: a structured answer when the output tool was called, an error when
+    /// `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
+    /// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
     fn finish(self) -> Result<ModelResponse, Failure> {
+        let provider = self.provider.as_str();
         if !self.done {
             return Err(protocol(
-                &self.provider,
+                provider,
                 "stream ended early (no `message_stop`); the connection was probably cut",
             ));
         }
-        let mut reply = Reply {
-            text: self.text,
-            calls: Vec::new(),
-            thinking: Vec::new(),
-        };
+        let (mut calls, mut thinking) = (Vec::new(), Vec::new());
         for block in self.blocks.into_values() {
             match block {
-                Block::Tool { id, name, json } => reply.calls.push(ToolCall {
+                Block::Tool { id, name, json } => calls.push(ToolCall {
                     id,
                     name,
                     arguments: parse_arguments(&json),
                 }),
-                Block::Thinking(block) => reply.thinking.push(block),
+                Block::Thinking(block) => thinking.push(block),
                 Block::Text | Block::Other => {}
             }
         }
-        finish(
-            reply,
-            self.stop.as_deref(),
-            self.usage,
-            self.output_tool.as_deref(),
-            &self.provider,
-        )
+        let (stop, output_tool) = (self.stop.as_deref(), self.output_tool.as_deref());
+        let reply = |text, tool_calls, finish| ModelResponse {
+            text,
+            tool_calls,
+            thinking,
+            usage: self.usage,
+            finish,
+            fallbacks: Vec::new(),
+        };
+        if stop == Some("max_tokens")
+            && let Some(call) = calls.last()
+        {
+            // A cut-off structured answer is a cut-off answer (the run loop says so, naming
+            // the worker's `max_tokens`); a cut-off call of a real tool is an error here.
+            if output_tool == Some(call.name.as_str()) {
+                let text = match &call.arguments {
+                    Value::String(raw) => raw.clone(),
+                    whole => whole.to_string(),
+                };
+                return Ok(reply(text, Vec::new(), FinishReason::Length));
+            }
+            return Err(truncated_tool_call(provider, &call.name).into());
+        }
+        if stop == Some("tool_use") && calls.is_empty() {
+            return Err(protocol(
+                provider,
+                "stop_reason is `tool_use` but the reply has no `tool_use` content block",
+            ));
+        }
+        if let Some(answer) = output_tool.and_then(|name| calls.iter().find(|c| c.name == name)) {
+            let text = serde_json::to_string(&answer.arguments).unwrap_or_default();
+            return Ok(reply(text, Vec::new(), FinishReason::Stop));
+        }
+        let finish = match stop {
+            Some("max_tokens") => FinishReason::Length,
+            Some("tool_use") => FinishReason::ToolCalls,
+            _ if !calls.is_empty() => FinishReason::ToolCalls,
+            None | Some("end_turn" | "stop_sequence") => FinishReason::Stop,
+            Some(other) => FinishReason::Other(other.to_owned()),
+        };
+        Ok(reply(self.text, calls, finish))
     }
 }
 

@@ -4,6 +4,14 @@ use serde_json::json;
 use super::*;
 use crate::model::sse::{drive, ragged_chunks};
 
+fn parse_response(
+    body: &Value,
+    provider: &str,
+    output_tool: Option<&str>,
+) -> Result<ModelResponse, Failure> {
+    StreamState::new(provider, output_tool.map(str::to_owned)).whole(body)
+}
+
 #[test]
 fn parses_text_tool_calls_and_usage() {
     let body = json!({
@@ -240,4 +248,33 @@ async fn a_streamed_thinking_block_gathers_its_text_and_signature() {
             .any(|e| matches!(e, StreamEvent::TextDelta(_))),
         "{events:?}"
     );
+}
+
+/// A whole reply's blocks go through the stream's block state: a `tool_use` input arrives whole
+/// (kept as it is, an empty or missing one as `{}`); a streamed block that starts with its
+/// whole input and gets no deltas keeps it too.
+#[tokio::test]
+async fn tool_inputs_arrive_whole_or_as_deltas() {
+    let body = json!({
+        "type": "message",
+        "content": [
+            {"type": "tool_use", "id": "t1", "name": "add", "input": {"a": 1, "b": [2]}},
+            {"type": "tool_use", "id": "t2", "name": "now", "input": {}},
+            {"type": "tool_use", "id": "t3", "name": "now"},
+        ],
+        "stop_reason": "tool_use",
+    });
+    let reply = parse_response(&body, "anthropic", None).unwrap();
+    let arguments: Vec<Value> = reply.tool_calls.into_iter().map(|c| c.arguments).collect();
+    assert_eq!(
+        arguments,
+        vec![json!({"a": 1, "b": [2]}), json!({}), json!({})]
+    );
+    let stream = concat!(
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"add\",\"input\":{\"a\":1}}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let (reply, _) = run(stream, None).await;
+    assert_eq!(reply.unwrap().tool_calls[0].arguments, json!({"a": 1}));
 }

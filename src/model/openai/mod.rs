@@ -3,20 +3,17 @@
 //! OpenRouter). Request building and reply parsing are pure functions in the submodules;
 //! [`OpenAiWire`] plugs them into the shared [`HttpModel`].
 
-mod encode;
 mod request;
 mod response;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
-use serde_json::Value;
 
-pub use encode::{LengthField, encode_request};
-pub use request::build_request;
-pub use response::{StreamState, parse_response};
+pub use request::{LengthField, encode_request};
+pub use response::StreamState;
 
-use super::http::{Endpoint, Failure};
+use super::http::Endpoint;
 use super::http_model::{HttpModel, WireFormat};
-use super::{ModelError, ModelRequest, ModelResponse};
+use super::{ModelError, ModelRequest};
 
 /// A model reached through an OpenAI-compatible Chat Completions endpoint.
 pub type OpenAiModel = HttpModel<OpenAiWire>;
@@ -26,8 +23,7 @@ pub type OpenAiModel = HttpModel<OpenAiWire>;
 pub struct OpenAiWire;
 
 impl WireFormat for OpenAiWire {
-    type Context = ();
-    type Stream = StreamState;
+    type Reply = StreamState;
 
     fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError> {
         let mut headers = HeaderMap::new();
@@ -37,23 +33,17 @@ impl WireFormat for OpenAiWire {
         Ok(headers)
     }
 
-    fn context(_: &ModelRequest) {}
-
     fn encode(
         request: &ModelRequest,
         model: &str,
         stream: bool,
         endpoint: &Endpoint,
     ) -> Result<bytes::Bytes, ModelError> {
-        encode::encode_request_with(request, model, stream, LengthField::of(&endpoint.provider))
+        encode_request(request, model, stream, LengthField::of(&endpoint.provider))
             .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
     }
 
-    fn parse(body: &Value, provider: &str, (): &()) -> Result<ModelResponse, Failure> {
-        parse_response(body, provider)
-    }
-
-    fn stream(provider: &str, (): &()) -> StreamState {
+    fn reply(provider: &str, _: &ModelRequest) -> StreamState {
         StreamState::new(provider)
     }
 }

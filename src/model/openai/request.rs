@@ -1,23 +1,321 @@
-//! Builds the Chat Completions request body from a [`ModelRequest`].
+//! Builds the Chat Completions request body from a [`ModelRequest`], written from borrowed,
+//! typed structs straight into bytes. A tool loop resends the whole conversation every turn;
+//! building a `serde_json::Value` tree for it first (allocating and dropping every message)
+//! was most of llm-do's CPU per round trip (docs/performance.md).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::{Attachment, ModelError, ModelRequest, ToolChoice};
+use crate::model::encoded::frame;
+use crate::model::wire::identifier;
+use crate::model::{Attachment, Encoded, Message, ModelRequest, Part, Role, ToolChoice, ToolDef};
 
-/// The JSON body of `POST /chat/completions` as a value (the bytes sent are
-/// [`super::encode_request`]; this decodes them, for tests and inspection).
-pub fn build_request(
+/// The fields after `messages`, in the order they are sent.
+#[derive(Serialize)]
+struct Rest<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+/// One entry of `messages`, tagged by its `role`.
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum Msg<'a> {
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+    Assistant {
+        content: Option<Cow<'a, str>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<Call<'a>>,
+    },
+    System {
+        content: Cow<'a, str>,
+    },
+    /// Text alone, or text and attachments as content parts.
+    User {
+        content: Content<'a>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Value>),
+}
+
+#[derive(Serialize)]
+struct Call<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: CallFn<'a>,
+}
+
+#[derive(Serialize)]
+struct CallFn<'a> {
+    name: &'a str,
+    arguments: Cow<'a, str>,
+}
+
+/// A tool as `{"type": "function", "function": {name, description, parameters}}`.
+#[derive(Serialize)]
+struct Tool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: &'a ToolDef,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchema<'a> {
+    name: String,
+    schema: &'a Value,
+    strict: bool,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// Which field carries a reply's length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthField {
+    /// `max_tokens`: what OpenAI-compatible servers (llama-server, Ollama, vLLM) read.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's own API, whose reasoning models reject `max_tokens`.
+    MaxCompletionTokens,
+}
+
+impl LengthField {
+    /// The field for provider `provider`: `max_completion_tokens` for `openai`, else
+    /// `max_tokens`.
+    #[must_use]
+    pub fn of(provider: &str) -> Self {
+        if provider == "openai" {
+            LengthField::MaxCompletionTokens
+        } else {
+            LengthField::MaxTokens
+        }
+    }
+}
+
+/// The bytes of `POST /chat/completions` for `request`, the length limit in `field`. Each
+/// message's bytes, and the last body, are kept in the request's
+/// [`Messages`](crate::model::Messages): a turn encodes only what it appends, and writes it
+/// over the last body's tail.
+pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
-) -> Result<Value, ModelError> {
-    let bytes = super::encode_request(request, model, stream)
-        .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ModelError::Other(format!("cannot decode the request: {e}")))
+    field: LengthField,
+) -> Result<bytes::Bytes, serde_json::Error> {
+    let has_tools = !request.tools.is_empty();
+    let rest = Rest {
+        tools: request
+            .tools
+            .iter()
+            .map(|function| Tool {
+                kind: "function",
+                function,
+            })
+            .collect(),
+        tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
+        parallel_tool_calls: request.parallel_tool_calls.filter(|_| has_tools),
+        response_format: format_sent(request).map(|schema| ResponseFormat {
+            kind: "json_schema",
+            json_schema: JsonSchema {
+                name: identifier(request.output_name.as_deref(), "output"),
+                schema,
+                strict: false,
+            },
+        }),
+        temperature: request.temperature,
+        max_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxTokens),
+        max_completion_tokens: request
+            .max_tokens
+            .filter(|_| field == LengthField::MaxCompletionTokens),
+        seed: request.seed,
+        reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(StreamOptions {
+            include_usage: true,
+        }),
+    };
+    let (mut head, tail) = frame(&BTreeMap::from([("model", model)]), &rest)?;
+    let system = system(request);
+    if let Some(system) = &system {
+        serde_json::to_writer(&mut head, system)?;
+    }
+    let empty = system.is_none();
+    request.messages.kept_body(
+        "openai",
+        encode_message,
+        (&head, empty, &tail),
+        crate::model::encoded::join,
+    )
 }
 
-pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
+/// The schema of the answer, when `response_format` is sent: always without tools, and with
+/// tools only on a turn that offers none (`tool_choice: none`). Servers whose `response_format`
+/// is a grammar (llama-server) never call a tool while it is there; the run loop turns to
+/// `tool_choice: none` for the answer once the model has answered without a tool call.
+fn format_sent(request: &ModelRequest) -> Option<&Value> {
+    let schema = request.output_schema.as_ref()?;
+    (request.tools.is_empty() || request.tool_choice == ToolChoice::None).then_some(schema)
+}
+
+/// The system message: the worker's prompt and, when tools and an output schema meet (the
+/// schema is then not always in `response_format`), the schema of the answer.
+fn system(request: &ModelRequest) -> Option<Msg<'_>> {
+    let content = match &request.output_schema {
+        Some(schema) if !request.tools.is_empty() => {
+            let instruction = format!(
+                "When you have your final answer, reply with only a JSON value matching this \
+                 JSON Schema:\n{schema}"
+            );
+            Cow::Owned(if request.system.is_empty() {
+                instruction
+            } else {
+                format!("{}\n\n{instruction}", request.system)
+            })
+        }
+        _ if request.system.is_empty() => return None,
+        _ => Cow::Borrowed(request.system.as_str()),
+    };
+    Some(Msg::System { content })
+}
+
+/// One message's entries (a user message with tool results is several), comma-separated.
+fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
+    let mut entries = Vec::new();
+    match message.role {
+        Role::User => user(message, &mut entries),
+        Role::Assistant => entries.push(assistant(message)),
+    }
+    let mut bytes = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        serde_json::to_writer(&mut bytes, entry)?;
+    }
+    Ok(Encoded::fragment(bytes))
+}
+
+/// A message's text: borrowed when it is a single part.
+fn text(message: &Message) -> Cow<'_, str> {
+    let mut texts = message.parts.iter().filter_map(|p| match p {
+        Part::Text(t) => Some(t.as_str()),
+        _ => None,
+    });
+    match (texts.next(), texts.next()) {
+        (None, _) => Cow::Borrowed(""),
+        (Some(one), None) => Cow::Borrowed(one),
+        _ => Cow::Owned(message.text()),
+    }
+}
+
+fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
+    let mut has_text = false;
+    let mut has_attachment = false;
+    for part in &message.parts {
+        match part {
+            Part::ToolResult(r) => out.push(Msg::Tool {
+                tool_call_id: &r.call_id,
+                content: &r.content,
+            }),
+            Part::Text(_) => has_text = true,
+            Part::Attachment(_) => has_attachment = true,
+            Part::ToolCall(_) | Part::Thinking(_) => {}
+        }
+    }
+    if has_attachment {
+        let content = message
+            .parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text(t) => Some(json!({"type": "text", "text": t})),
+                Part::Attachment(a) => Some(attachment(a)),
+                _ => None,
+            })
+            .collect();
+        out.push(Msg::User {
+            content: Content::Parts(content),
+        });
+    } else if has_text {
+        out.push(Msg::User {
+            content: Content::Text(text(message)),
+        });
+    }
+}
+
+fn assistant(message: &Message) -> Msg<'_> {
+    let tool_calls: Vec<Call<'_>> = message
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolCall(c) => Some(Call {
+                id: &c.id,
+                kind: "function",
+                function: CallFn {
+                    name: &c.name,
+                    arguments: match &c.arguments {
+                        Value::String(raw) => Cow::Borrowed(raw.as_str()),
+                        other => Cow::Owned(other.to_string()),
+                    },
+                },
+            }),
+            _ => None,
+        })
+        .collect();
+    let text = text(message);
+    let content = if text.is_empty() && !tool_calls.is_empty() {
+        None
+    } else {
+        Some(text)
+    };
+    Msg::Assistant {
+        content,
+        tool_calls,
+    }
+}
+
+fn tool_choice(choice: &ToolChoice) -> Value {
     match choice {
         ToolChoice::Auto => json!("auto"),
         ToolChoice::Required => json!("required"),
@@ -26,7 +324,7 @@ pub(super) fn tool_choice(choice: &ToolChoice) -> Value {
     }
 }
 
-pub(super) fn attachment(a: &Attachment) -> Value {
+fn attachment(a: &Attachment) -> Value {
     let data_url = format!("data:{};base64,{}", a.media_type, a.data_base64);
     if a.media_type.starts_with("image/") {
         json!({"type": "image_url", "image_url": {"url": data_url}})
@@ -39,7 +337,19 @@ pub(super) fn attachment(a: &Attachment) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Message, Part, Role, ToolCall, ToolDef, ToolResult};
+    use crate::model::{
+        Message, ModelError, ModelRequest, Part, Role, ToolCall, ToolDef, ToolResult,
+    };
+
+    /// The JSON body of `POST /chat/completions` as a value: the bytes sent, decoded.
+    fn build_request(
+        request: &ModelRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<Value, ModelError> {
+        let bytes = encode_request(request, model, stream, LengthField::MaxTokens).unwrap();
+        Ok(serde_json::from_slice(&bytes).unwrap())
+    }
 
     fn request() -> ModelRequest {
         ModelRequest {
@@ -151,10 +461,8 @@ mod tests {
 
     #[test]
     fn the_length_limit_field_depends_on_the_provider() {
-        use super::super::encode::{LengthField, encode_request_with};
         let body = |field| -> Value {
-            serde_json::from_slice(&encode_request_with(&request(), "m", false, field).unwrap())
-                .unwrap()
+            serde_json::from_slice(&encode_request(&request(), "m", false, field).unwrap()).unwrap()
         };
         let openai = body(LengthField::of("openai"));
         assert_eq!(

@@ -1,5 +1,5 @@
-//! Parses Chat Completions replies: a whole JSON response, or an SSE stream of chunks
-//! accumulated by [`StreamState`]. Tolerates what OpenAI-compatible servers (llama.cpp,
+//! Parses Chat Completions replies: an SSE stream of chunks accumulated by [`StreamState`], or
+//! a whole JSON response read through the same state. Tolerates what OpenAI-compatible servers (llama.cpp,
 //! vLLM, Ollama, LiteLLM) do differently: `content: null`, extra fields such as `timings`,
 //! a usage-only chunk with empty `choices`, tool-call deltas without an `index`.
 
@@ -11,58 +11,6 @@ use crate::model::http::Failure;
 use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
-
-/// Parses a non-streamed `chat.completion` object.
-pub fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
-    if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
-        return Err(body_error(error, provider));
-    }
-    let choice = body
-        .get("choices")
-        .and_then(|c| c.get(0))
-        .ok_or_else(|| protocol(provider, "the response has no `choices`"))?;
-    let message = choice
-        .get("message")
-        .filter(|m| m.is_object())
-        .ok_or_else(|| no_message(choice, provider))?;
-    let mut text = content_text(message.get("content"));
-    if text.is_empty() {
-        if let Some(refusal) = message.get("refusal").and_then(Value::as_str) {
-            text = refusal.to_owned();
-        }
-    }
-    let tool_calls: Vec<ToolCall> = message
-        .get("tool_calls")
-        .and_then(Value::as_array)
-        .map(|calls| {
-            calls
-                .iter()
-                .enumerate()
-                .map(|(i, call)| ToolCall {
-                    id: str_at(call, &["id"]).map_or_else(|| format!("call_{i}"), str::to_owned),
-                    name: str_at(call, &["function", "name"])
-                        .unwrap_or_default()
-                        .to_owned(),
-                    arguments: parse_arguments(
-                        str_at(call, &["function", "arguments"]).unwrap_or_default(),
-                    ),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let finish = finish_reason(
-        choice.get("finish_reason").and_then(Value::as_str),
-        !tool_calls.is_empty(),
-    );
-    check_truncation(&finish, tool_calls.last(), provider)?;
-    Ok(ModelResponse {
-        text,
-        tool_calls,
-        usage: usage(body.get("usage")),
-        finish,
-        ..ModelResponse::default()
-    })
-}
 
 /// A choice whose `message` is `null` or missing: an empty reply is not an answer.
 fn no_message(choice: &Value, provider: &str) -> Failure {
@@ -76,8 +24,9 @@ fn no_message(choice: &Value, provider: &str) -> Failure {
     )
 }
 
-fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
+/// The string at JSON pointer `path` of `value`.
+fn str_at<'a>(value: &'a Value, path: &str) -> Option<&'a str> {
+    value.pointer(path)?.as_str()
 }
 
 /// Message content as text: a string, `null`, or an array of `{type: text, text}` parts.
@@ -93,20 +42,12 @@ fn content_text(content: Option<&Value>) -> String {
 }
 
 fn usage(value: Option<&Value>) -> Usage {
-    let count = |key: &str| {
-        value
-            .and_then(|u| u.get(key))
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
+    let count = |path| value.and_then(|u| u.pointer(path)?.as_u64()).unwrap_or(0);
     // `prompt_tokens` includes the cached ones, reported in `prompt_tokens_details`.
-    let cached = value
-        .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let cached = count("/prompt_tokens_details/cached_tokens");
     Usage {
-        input_tokens: count("prompt_tokens").saturating_sub(cached),
-        output_tokens: count("completion_tokens"),
+        input_tokens: count("/prompt_tokens").saturating_sub(cached),
+        output_tokens: count("/completion_tokens"),
         cache_read_tokens: cached,
         cache_write_tokens: 0,
     }
@@ -123,32 +64,16 @@ fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
     }
 }
 
-/// A reply cut off by `max_tokens` is an error only when its last tool call's arguments are
-/// not a whole JSON object. llama.cpp, for one, finishes a complete tool call and then keeps
-/// generating text until `length`: those calls are intact and are kept.
-fn check_truncation(
-    finish: &FinishReason,
-    last_call: Option<&ToolCall>,
-    provider: &str,
-) -> Result<(), Failure> {
-    match (finish, last_call) {
-        (FinishReason::Length, Some(call)) if !call.arguments.is_object() => {
-            Err(truncated_tool_call(provider, &call.name).into())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// An `error` object inside a 200 response or a stream. Rate limits, overload and server
 /// errors are retryable; anything else is reported as is.
 pub fn body_error(error: &Value, provider: &str) -> Failure {
     let message = match error {
         Value::String(s) => s.clone(),
-        _ => str_at(error, &["message"])
+        _ => str_at(error, "/message")
             .unwrap_or("unknown error")
             .to_owned(),
     };
-    let kind = [str_at(error, &["type"]), str_at(error, &["code"])]
+    let kind = [str_at(error, "/type"), str_at(error, "/code")]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
@@ -190,7 +115,7 @@ struct PartialCall {
 }
 
 /// Accumulates a streamed reply (text deltas, tool-call deltas by `index`, usage, finish).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct StreamState {
     provider: String,
     text: String,
@@ -207,32 +132,33 @@ impl StreamState {
     pub fn new(provider: &str) -> Self {
         Self {
             provider: provider.to_owned(),
-            text: String::new(),
-            calls: BTreeMap::new(),
-            usage: Usage::default(),
-            finish: None,
-            done: false,
-            saw_choice: false,
+            ..Self::default()
         }
     }
 
-    fn on_tool_delta(&mut self, position: usize, delta: &Value, out: &mut Vec<StreamEvent>) {
-        let id = str_at(delta, &["id"]).filter(|id| !id.is_empty());
-        let index = match delta.get("index").and_then(Value::as_u64) {
-            Some(index) => index,
-            // No index: a new id starts a new call, otherwise continue the latest one.
-            None => match (id, self.calls.last_key_value()) {
+    /// Where a streamed tool-call delta goes: its `index`; without one, a new id starts a new
+    /// call and anything else continues the latest one.
+    fn delta_index(&self, position: usize, delta: &Value) -> u64 {
+        let id = str_at(delta, "/id").filter(|id| !id.is_empty());
+        delta
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| match (id, self.calls.last_key_value()) {
                 (None, Some((last, _))) => *last,
                 (Some(id), Some((last, call))) if call.id == id => *last,
                 (_, Some((last, _))) => last + 1,
                 (_, None) => position as u64,
-            },
-        };
+            })
+    }
+
+    /// Adds a delta (or a whole call) to the tool call at `index`.
+    fn tool_delta(&mut self, index: u64, delta: &Value, out: &mut Vec<StreamEvent>) {
+        let id = str_at(delta, "/id").filter(|id| !id.is_empty());
         let call = self.calls.entry(index).or_default();
         if let Some(id) = id {
             call.id = id.to_owned();
         }
-        if let Some(name) = str_at(delta, &["function", "name"]).filter(|n| !n.is_empty()) {
+        if let Some(name) = str_at(delta, "/function/name").filter(|n| !n.is_empty()) {
             // The name arrives whole in the first delta; some servers repeat it later.
             if call.name.is_empty() {
                 call.name = name.to_owned();
@@ -294,13 +220,44 @@ impl SseHandler for StreamState {
         }
         if let Some(deltas) = delta.get("tool_calls").and_then(Value::as_array) {
             for (position, d) in deltas.iter().enumerate() {
-                self.on_tool_delta(position, d, out);
+                self.tool_delta(self.delta_index(position, d), d, out);
             }
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish = Some(reason.to_owned());
         }
         Ok(Flow::Continue)
+    }
+
+    /// Parses a non-streamed `chat.completion` object: its message goes through the same
+    /// state, each tool call as one whole delta.
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+        let provider = self.provider.clone();
+        if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
+            return Err(body_error(error, &provider));
+        }
+        let choice = body
+            .get("choices")
+            .and_then(|c| c.get(0))
+            .ok_or_else(|| protocol(&provider, "the response has no `choices`"))?;
+        let message = choice
+            .get("message")
+            .filter(|m| m.is_object())
+            .ok_or_else(|| no_message(choice, &provider))?;
+        self.text = content_text(message.get("content"));
+        if self.text.is_empty()
+            && let Some(refusal) = message.get("refusal").and_then(Value::as_str)
+        {
+            refusal.clone_into(&mut self.text);
+        }
+        let calls = message.get("tool_calls").and_then(Value::as_array);
+        for (index, call) in (0..).zip(calls.into_iter().flatten()) {
+            self.tool_delta(index, call, &mut Vec::new());
+        }
+        self.usage = usage(body.get("usage"));
+        self.finish = str_at(choice, "/finish_reason").map(str::to_owned);
+        (self.done, self.saw_choice) = (true, true);
+        self.finish()
     }
 
     fn finish(self) -> Result<ModelResponse, Failure> {
@@ -330,7 +287,14 @@ impl SseHandler for StreamState {
             })
             .collect();
         let finish = finish_reason(self.finish.as_deref(), !tool_calls.is_empty());
-        check_truncation(&finish, tool_calls.last(), &self.provider)?;
+        // Cut off by `max_tokens`, a reply is an error only when its last tool call's
+        // arguments are not a whole JSON object. llama.cpp, for one, finishes a complete tool
+        // call and then keeps generating text until `length`: those calls are intact and kept.
+        if let (FinishReason::Length, Some(call)) = (&finish, tool_calls.last())
+            && !call.arguments.is_object()
+        {
+            return Err(truncated_tool_call(&self.provider, &call.name).into());
+        }
         Ok(ModelResponse {
             text: self.text,
             tool_calls,

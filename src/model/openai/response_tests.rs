@@ -4,6 +4,10 @@ use serde_json::json;
 use super::*;
 use crate::model::sse::{drive, ragged_chunks};
 
+fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
+    StreamState::new(provider).whole(body)
+}
+
 #[test]
 fn parses_text_tool_calls_and_usage() {
     let body = json!({
@@ -240,4 +244,33 @@ async fn a_stream_without_choices_is_an_error() {
         message,
         "invalid response from openai: the stream has no `choices`: no text, no tool calls, no finish_reason"
     );
+}
+
+/// A whole reply's tool calls go through the stream's call state: arguments sent as an object
+/// (not a JSON string) are kept, and a call without an id gets one by its position.
+#[test]
+fn whole_reply_tool_calls_read_like_streamed_ones() {
+    let body = json!({
+        "choices": [{"message": {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "", "type": "function", "function": {"name": "add", "arguments": {"a": 1}}},
+            {"type": "function", "function": {"name": "mul", "arguments": null}},
+        ]}, "finish_reason": "tool_calls"}],
+    });
+    let reply = parse_response(&body, "local").unwrap();
+    assert_eq!(
+        reply.tool_calls,
+        vec![
+            ToolCall {
+                id: "call_0".into(),
+                name: "add".into(),
+                arguments: json!({"a": 1}),
+            },
+            ToolCall {
+                id: "call_1".into(),
+                name: "mul".into(),
+                arguments: json!({}),
+            },
+        ]
+    );
+    assert_eq!(reply.finish, FinishReason::ToolCalls);
 }
