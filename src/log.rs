@@ -31,7 +31,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use writer::{Batch, End, Writer};
@@ -319,6 +319,11 @@ pub struct ApprovalRow {
 /// A count or id as SQLite stores it.
 fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count SQLite stored, back (a negative one as 0).
+fn sql_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// The path of the run log of the project at `root`.
@@ -813,40 +818,10 @@ fn checkpoint_if_grown(conn: &Connection, db: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Delete runs (and their calls and approvals) that started more than `days` days ago.
-fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
-    let cutoff = SystemTime::now()
-        .checked_sub(std::time::Duration::from_secs(u64::from(days) * 86_400))
-        .unwrap_or(UNIX_EPOCH);
-    let cutoff = format_time(cutoff);
-    conn.execute_batch("BEGIN")?;
-    let done = (|| -> Result<(), LogError> {
-        doom(conn)?;
-        conn.execute(
-            "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
-            [&cutoff],
-        )?;
-        delete_doomed(conn)
-    })();
-    finish_tx(conn, done)
-}
-
-/// Commit when `done` is fine, else roll back and return its error.
-fn finish_tx(conn: &Connection, done: Result<(), LogError>) -> Result<(), LogError> {
-    match done {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-/// An empty temp table `doomed` of run ids to delete.
-fn doom(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
-    )
+/// The log's time text of `secs` seconds ago.
+fn ago(secs: u64) -> String {
+    let then = SystemTime::now().checked_sub(std::time::Duration::from_secs(secs));
+    format_time(then.unwrap_or(UNIX_EPOCH))
 }
 
 /// The tables holding rows of a run (a `run` column): pruning deletes a run from all of them,
@@ -860,25 +835,35 @@ const RUN_TABLES: &[&str] = &[
     "run_volumes",
 ];
 
-/// Delete the runs in `doomed` with their rows in every [`RUN_TABLES`] table, and rebuild the
-/// aggregates of the names that lost calls (inside the caller's transaction).
-fn delete_doomed(conn: &Connection) -> Result<(), LogError> {
-    let touched = aggregate::touched_by(conn, "SELECT id FROM doomed")?;
+/// Delete the runs whose ids `select` (a `SELECT` of run ids) picks, each whole (its rows in
+/// every [`RUN_TABLES`] table), in one transaction, and rebuild the aggregates of the names
+/// that lost calls. Returns how many runs it deleted.
+fn delete_runs(
+    conn: &Connection,
+    behavior: TransactionBehavior,
+    select: &str,
+    values: impl rusqlite::Params,
+) -> Result<usize, LogError> {
+    let tx = Transaction::new_unchecked(conn, behavior)?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
+    )?;
+    let n = tx.execute(&format!("INSERT INTO doomed {select}"), values)?;
+    let touched = aggregate::touched_by(&tx, "SELECT id FROM doomed")?;
     if !touched.is_empty() {
         // The names not rebuilt keep what they have: calls not folded in yet are, first.
-        aggregate::catch_up(conn)?;
+        aggregate::catch_up(&tx)?;
     }
     for table in RUN_TABLES {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
-            [],
-        )?;
+        let sql = format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)");
+        tx.execute(&sql, [])?;
     }
-    conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
+    tx.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
     if !touched.is_empty() {
-        aggregate::rebuild(conn, Some(&touched))?;
+        aggregate::rebuild(&tx, Some(&touched))?;
     }
-    Ok(())
+    tx.commit()?;
+    Ok(n)
 }
 
 /// Per-name figures of the switch events within `window`.
@@ -897,7 +882,7 @@ pub fn switch_figures_within(
          GROUP BY name ORDER BY name",
     )?;
     let rows = stmt.query_map(params![window.since, window.until], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        let n = |i| r.get(i).map(sql_count);
         Ok(SwitchFigures {
             name: r.get(0)?,
             mode: r.get(1)?,
@@ -941,8 +926,8 @@ pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, L
         rusqlite::params_from_iter(values),
         |r| {
             Ok(Volume {
-                calls: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                tokens: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                calls: sql_count(r.get(0)?),
+                tokens: sql_count(r.get(1)?),
                 cost: r.get(2)?,
                 first: r.get(3)?,
                 last: r.get(4)?,
@@ -1082,27 +1067,35 @@ fn select_runs(
 
 /// Keep the call counts of ended runs (`run_counts`), which no longer change, so that the next
 /// `logs --runs` reads them instead of counting again: the count is the reader's work, and
-/// writing a run costs nothing more. Best effort: a log busy with writers is left as it is.
+/// writing a run costs nothing more.
 fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
     if counts.is_empty() {
         return;
     }
-    // Never wait for a writer's lock (the connection would wait `BUSY_TIMEOUT`): the reader
-    // already has its answer, and the counts can be kept next time.
-    let _ = conn.busy_timeout(std::time::Duration::ZERO);
-    let _ = (|| -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+    keep_if_free(conn, |tx| {
         let mut insert =
-            conn.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
+            tx.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
         for (run, n) in counts {
-            if let Err(e) = insert.execute(params![run, n]) {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+            insert.execute(params![run, n])?;
         }
-        conn.execute_batch("COMMIT")
-    })();
-    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        Ok(())
+    });
+}
+
+/// Run `write` in one transaction, best effort, never waiting for another process's write
+/// lock (the connection's own wait is put back after): what a reader keeps for next time
+/// (`run_counts`, `run_volumes`) can be kept then when the log is busy now.
+pub(crate) fn keep_if_free(conn: &Connection, write: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
+    let wait: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+        .unwrap_or(0);
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    let _ = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).and_then(|tx| {
+        write(&tx)?;
+        tx.commit()
+    });
+    let wait = std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+    let _ = conn.busy_timeout(wait);
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -1293,11 +1286,7 @@ pub fn used_bytes(conn: &Connection) -> Result<u64, LogError> {
 /// a day ago may still be writing, and is never deleted here. Each step deletes about as many
 /// runs as the excess holds at the log's mean run size, in one transaction, and measures again.
 fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
-    let recent = format_time(
-        SystemTime::now()
-            .checked_sub(std::time::Duration::from_secs(86_400))
-            .unwrap_or(UNIX_EPOCH),
-    );
+    let recent = ago(86_400);
     loop {
         let used = used_bytes(conn)?;
         if used <= max_bytes {
@@ -1309,19 +1298,10 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
         }
         let mean = used / u64::try_from(runs).unwrap_or(1).max(1);
         let take = sql_int(((used - max_bytes) / mean.max(1)).max(1));
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let mut n = 0;
-        let done = (|| -> Result<(), LogError> {
-            doom(conn)?;
-            n = conn.execute(
-                "INSERT INTO doomed SELECT id FROM runs
-                 WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
-                params![recent, take],
-            )?;
-            delete_doomed(conn)
-        })();
-        finish_tx(conn, done)?;
-        if n == 0 {
+        let select = "SELECT id FROM runs WHERE ended IS NOT NULL OR started < ?1
+                      ORDER BY started, id LIMIT ?2";
+        let immediate = TransactionBehavior::Immediate;
+        if delete_runs(conn, immediate, select, params![recent, take])? == 0 {
             return Ok(());
         }
     }
@@ -1330,7 +1310,10 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
 /// Apply `retention` to the log (as a run opens it).
 fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
     if let Some(days) = retention.days {
-        prune(conn, days)?;
+        // Runs that started more than `days` days ago.
+        let cutoff = ago(u64::from(days) * 86_400);
+        let select = "SELECT id FROM runs WHERE started < ?1";
+        delete_runs(conn, TransactionBehavior::Deferred, select, [&cutoff])?;
     }
     if let Some(mb) = retention.max_mb {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
@@ -464,19 +464,13 @@ fn when_current<T>(
     conn: &Connection,
     read: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Option<T>> {
-    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+    let Ok(tx) = Transaction::new_unchecked(conn, TransactionBehavior::Immediate) else {
         return Ok(None);
-    }
-    match catch_up(conn).and_then(|()| read()) {
-        Ok(v) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(Some(v))
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    };
+    // An error drops `tx`: rolled back.
+    let value = catch_up(&tx).and_then(|()| read())?;
+    tx.commit()?;
+    Ok(Some(value))
 }
 
 /// The figures of one (name, kind), as `stats` shows them (`stats::Row`).
@@ -519,7 +513,7 @@ impl NameFigures {
 }
 
 /// The 1-based nearest rank of quantile `q` among `n` values (as `stats::percentile`).
-fn rank(q: f64, n: u64) -> u64 {
+pub(crate) fn rank(q: f64, n: u64) -> u64 {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
