@@ -321,6 +321,33 @@ fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Run statements of `sql(per)` over `items`, `per` rows to a run (`run` binds and runs one),
+/// then the rest one by one with `sql(1)`: a statement's run costs about as much as a row, and
+/// there are two statements to compile and keep, whatever the number of items.
+fn per_statement<T>(
+    conn: &Connection,
+    items: &[T],
+    per: usize,
+    sql: impl Fn(usize) -> String,
+    mut run: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[T]) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let chunks = items.chunks_exact(per);
+    let rest = chunks.remainder();
+    if chunks.len() > 0 {
+        let mut stmt = conn.prepare_cached(&sql(per))?;
+        for chunk in chunks {
+            run(&mut stmt, chunk)?;
+        }
+    }
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(&sql(1))?;
+        for one in rest.chunks(1) {
+            run(&mut stmt, one)?;
+        }
+    }
+    Ok(())
+}
+
 /// A count SQLite stored, back (a negative one as 0).
 fn sql_count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)

@@ -26,6 +26,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
+use super::per_statement;
 
 /// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
@@ -206,24 +207,12 @@ impl Pending {
         }
         if !self.outputs.is_empty() {
             let pairs: Vec<_> = self.outputs.drain().collect();
-            let chunks = pairs.chunks_exact(PER_STATEMENT);
-            let rest = chunks.remainder();
-            if chunks.len() > 0 {
-                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(PER_STATEMENT))?;
-                for chunk in chunks {
-                    for (i, pair) in chunk.iter().enumerate() {
-                        bind_pair(&mut upsert, i * PAIR_COLUMNS, pair)?;
-                    }
-                    upsert.raw_execute()?;
+            per_statement(conn, &pairs, PER_STATEMENT, upsert_pairs_sql, |upsert, rows| {
+                for (i, pair) in rows.iter().enumerate() {
+                    bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
                 }
-            }
-            if !rest.is_empty() {
-                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(1))?;
-                for pair in rest {
-                    bind_pair(&mut upsert, 0, pair)?;
-                    upsert.raw_execute()?;
-                }
-            }
+                upsert.raw_execute().map(drop)
+            })?;
             // Per name and kind, per input touched: the calls this batch adds to it.
             let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
             for ((name, kind, input_key, _), o) in &pairs {
@@ -250,8 +239,7 @@ impl Pending {
     }
 }
 
-/// Rows one statement upserts or reads at most: a statement's run costs about as much as a
-/// row, so a batch's pairs go 32 to a statement (the rest one by one).
+/// Rows one statement upserts or reads at most ([`per_statement`]).
 const PER_STATEMENT: usize = 32;
 
 /// Columns of a row of `agg_outputs`, in the order [`bind_pair`] binds them.
@@ -319,10 +307,7 @@ fn count_inputs(
     let keys: Vec<&str> = added.keys().copied().collect();
     // New distinct inputs, new repeated inputs, most outputs of one input.
     let (mut distinct, mut repeated, mut most) = (0_i64, 0_i64, 0_i64);
-    let chunks = keys.chunks_exact(PER_STATEMENT);
-    let rest = chunks.remainder();
-    let mut read = |size: usize, chunk: &[&str]| -> rusqlite::Result<()> {
-        let mut stmt = conn.prepare_cached(&read_inputs_sql(size))?;
+    per_statement(conn, &keys, PER_STATEMENT, read_inputs_sql, |stmt, chunk| {
         let mut values: Vec<&str> = vec![name, kind];
         values.extend_from_slice(chunk);
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
@@ -335,13 +320,7 @@ fn count_inputs(
             most = most.max(outputs);
         }
         Ok(())
-    };
-    for chunk in chunks {
-        read(PER_STATEMENT, chunk)?;
-    }
-    for key in rest {
-        read(1, std::slice::from_ref(key))?;
-    }
+    })?;
     conn.prepare_cached(
         "UPDATE agg_names SET distinct_inputs = distinct_inputs + ?3,
          repeated_inputs = repeated_inputs + ?4, max_outputs = max(max_outputs, ?5)
