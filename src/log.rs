@@ -321,20 +321,23 @@ fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Run statements of `sql(per)` over `items`, `per` rows to a run (`run` binds and runs one),
-/// then the rest one by one with `sql(1)`: a statement's run costs about as much as a row, and
-/// there are two statements to compile and keep, whatever the number of items.
+/// Rows one statement inserts, upserts or reads at most ([`per_statement`]): a batch of 512
+/// calls runs 16 statements, not 512 (each run of a statement costs about as much as a row).
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// Run statements of `sql(ROWS_PER_STATEMENT)` over `items`, that many to a run (`run` binds
+/// and runs one), then the rest one by one with `sql(1)`: two statements to compile and keep,
+/// whatever the number of items.
 fn per_statement<T>(
     conn: &Connection,
     items: &[T],
-    per: usize,
     sql: impl Fn(usize) -> String,
     mut run: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[T]) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
-    let chunks = items.chunks_exact(per);
+    let chunks = items.chunks_exact(ROWS_PER_STATEMENT);
     let rest = chunks.remainder();
     if chunks.len() > 0 {
-        let mut stmt = conn.prepare_cached(&sql(per))?;
+        let mut stmt = conn.prepare_cached(&sql(ROWS_PER_STATEMENT))?;
         for chunk in chunks {
             run(&mut stmt, chunk)?;
         }
@@ -560,10 +563,8 @@ pub struct RunLog {
     dropped: AtomicU64,
     /// Calls started and not yet ended.
     open: Mutex<std::collections::HashMap<u64, CallRow>>,
-    done: Mutex<Vec<CallRow>>,
-    approvals: Mutex<Vec<ApprovalRow>>,
-    switches: Mutex<Vec<SwitchEvent>>,
-    turns: Mutex<Vec<chat::TurnRows>>,
+    /// Rows ended and not yet handed to the writer.
+    pending: Mutex<Batch>,
     /// The first failure to write a chat turn (waited for, unlike the other batches).
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
@@ -600,10 +601,7 @@ impl RunLog {
             symbolic: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             open: Mutex::default(),
-            done: Mutex::default(),
-            approvals: Mutex::default(),
-            switches: Mutex::default(),
-            turns: Mutex::default(),
+            pending: Mutex::default(),
             failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
             max_value: kib(DEFAULT_MAX_VALUE_KB),
@@ -630,20 +628,14 @@ impl RunLog {
 
     /// The rows buffered so far, taken.
     fn take_batch(&self) -> Batch {
-        Batch {
-            calls: std::mem::take(&mut *crate::sync::lock(&self.done)),
-            approvals: std::mem::take(&mut *crate::sync::lock(&self.approvals)),
-            switches: std::mem::take(&mut *crate::sync::lock(&self.switches)),
-            turns: std::mem::take(&mut *crate::sync::lock(&self.turns)),
-            end: None,
-        }
+        std::mem::take(&mut *crate::sync::lock(&self.pending))
     }
 
     fn keep(&self, row: CallRow) {
         let full = {
-            let mut done = crate::sync::lock(&self.done);
-            done.push(row);
-            done.len() >= FLUSH_EVERY
+            let calls = &mut crate::sync::lock(&self.pending).calls;
+            calls.push(row);
+            calls.len() >= FLUSH_EVERY
         };
         let due = {
             let mut last = crate::sync::lock(&self.last_write);
@@ -663,7 +655,7 @@ impl RunLog {
         event.input = self.cap(std::mem::take(&mut event.input));
         event.worker_output = event.worker_output.map(|v| self.cap(v));
         event.code_output = event.code_output.map(|v| self.cap(v));
-        crate::sync::lock(&self.switches).push(event);
+        crate::sync::lock(&self.pending).switches.push(event);
     }
 
     /// Record one ended turn of conversation `conversation` with `worker`, written now: a
@@ -675,7 +667,7 @@ impl RunLog {
         place: crate::call::TurnPlace,
         messages: &[crate::model::Message],
     ) {
-        crate::sync::lock(&self.turns).push(chat::TurnRows {
+        crate::sync::lock(&self.pending).turns.push(chat::TurnRows {
             conversation: conversation.to_string(),
             worker: worker.to_string(),
             place,
@@ -788,19 +780,21 @@ impl Observer for RunLog {
             return;
         }
         let (decision, reason) = crate::trace::decision(verdict);
-        crate::sync::lock(&self.approvals).push(ApprovalRow {
-            parent: e.parent.map(sql_int),
-            tool: e.tool.to_string(),
-            input: self.cap(e.input.clone()),
-            decision: decision.into(),
-            reason: reason.map(str::to_owned),
-            decided_by: Some(verdict.decided_by.as_str().into()),
-            rule: verdict
-                .decided_by
-                .rule()
-                .and_then(|i| i64::try_from(i).ok()),
-            time: now(),
-        });
+        crate::sync::lock(&self.pending)
+            .approvals
+            .push(ApprovalRow {
+                parent: e.parent.map(sql_int),
+                tool: e.tool.to_string(),
+                input: self.cap(e.input.clone()),
+                decision: decision.into(),
+                reason: reason.map(str::to_owned),
+                decided_by: Some(verdict.decided_by.as_str().into()),
+                rule: verdict
+                    .decided_by
+                    .rule()
+                    .and_then(|i| i64::try_from(i).ok()),
+                time: now(),
+            });
     }
 
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
@@ -1112,7 +1106,10 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
 /// Run `write` in one transaction, best effort, never waiting for another process's write
 /// lock (the connection's own wait is put back after): what a reader keeps for next time
 /// (`run_counts`, `run_volumes`) can be kept then when the log is busy now.
-pub(crate) fn keep_if_free(conn: &Connection, write: impl FnOnce(&Connection) -> rusqlite::Result<()>) {
+pub(crate) fn keep_if_free(
+    conn: &Connection,
+    write: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) {
     let wait: i64 = conn
         .pragma_query_value(None, "busy_timeout", |r| r.get(0))
         .unwrap_or(0);

@@ -8,8 +8,8 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Value, json};
 
 use crate::call::normalize_input;
-pub use crate::log::aggregate::{input_key_text, output_key, output_key_text};
 use crate::log::aggregate::rank;
+pub use crate::log::aggregate::{input_key_text, output_key, output_key_text};
 use crate::trace::read::CallRecord;
 
 /// The figures of one name.

@@ -207,7 +207,7 @@ impl Pending {
         }
         if !self.outputs.is_empty() {
             let pairs: Vec<_> = self.outputs.drain().collect();
-            per_statement(conn, &pairs, PER_STATEMENT, upsert_pairs_sql, |upsert, rows| {
+            per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
                 for (i, pair) in rows.iter().enumerate() {
                     bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
                 }
@@ -238,9 +238,6 @@ impl Pending {
         Ok(())
     }
 }
-
-/// Rows one statement upserts or reads at most ([`per_statement`]).
-const PER_STATEMENT: usize = 32;
 
 /// Columns of a row of `agg_outputs`, in the order [`bind_pair`] binds them.
 const PAIR_COLUMNS: usize = 10;
@@ -307,7 +304,7 @@ fn count_inputs(
     let keys: Vec<&str> = added.keys().copied().collect();
     // New distinct inputs, new repeated inputs, most outputs of one input.
     let (mut distinct, mut repeated, mut most) = (0_i64, 0_i64, 0_i64);
-    per_statement(conn, &keys, PER_STATEMENT, read_inputs_sql, |stmt, chunk| {
+    per_statement(conn, &keys, read_inputs_sql, |stmt, chunk| {
         let mut values: Vec<&str> = vec![name, kind];
         values.extend_from_slice(chunk);
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;

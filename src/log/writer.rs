@@ -204,10 +204,6 @@ fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Re
 /// Columns of a call row, in the order [`bind_call`] binds them.
 const CALL_COLUMNS: usize = 19;
 
-/// Call rows one statement inserts at most: a batch of 512 runs 16 statements, not 512 (each
-/// run of a statement costs about as much as a row).
-const CALLS_PER_INSERT: usize = 32;
-
 /// The statement that inserts `rows` call rows.
 fn insert_calls_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; CALL_COLUMNS].join(", "));
@@ -219,9 +215,9 @@ fn insert_calls_sql(rows: usize) -> String {
     )
 }
 
-/// Insert `calls` of run `run`, [`CALLS_PER_INSERT`] rows to a statement.
+/// Insert `calls` of run `run`, a few rows to a statement ([`per_statement`]).
 fn insert_calls(tx: &rusqlite::Transaction, run: &str, calls: &[CallRow]) -> rusqlite::Result<()> {
-    per_statement(tx, calls, CALLS_PER_INSERT, insert_calls_sql, |insert, rows| {
+    per_statement(tx, calls, insert_calls_sql, |insert, rows| {
         for (i, c) in rows.iter().enumerate() {
             bind_call(insert, i * CALL_COLUMNS, run, c)?;
         }

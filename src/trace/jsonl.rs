@@ -83,7 +83,8 @@ impl JsonlObserver {
 
 /// The fields every event starts with.
 fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Map<String, Value> {
-    let head = json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth});
+    let head =
+        json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth});
     match head {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -133,7 +134,10 @@ impl Observer for JsonlObserver {
             );
         }
         let event = head("call_start", id, s.parent, s.depth);
-        self.emit(event, json!({"kind": s.kind.as_str(), "name": s.name, "input": s.input}));
+        self.emit(
+            event,
+            json!({"kind": s.kind.as_str(), "name": s.name, "input": s.input}),
+        );
         id
     }
 

@@ -152,23 +152,28 @@ tr.differs td{background:#fdeaea}del{background:#fbd0d0}ins{background:#d4f4d4;t
 
 /// The time filter: a form that reloads the page with `since` (no script needed).
 pub(super) fn since_form(path: &str, ask: &Ask) -> String {
-    let option = |value: &str, label: &str| {
-        let selected = if ask.since.unwrap_or("") == value {
-            " selected"
-        } else {
-            ""
-        };
-        format!("<option value=\"{value}\"{selected}>{label}</option>")
-    };
+    let choices = [
+        ("", "all"),
+        ("1h", "1 hour"),
+        ("1d", "1 day"),
+        ("7d", "7 days"),
+        ("30d", "30 days"),
+    ];
+    let options: String = choices
+        .into_iter()
+        .map(|(value, label)| {
+            let selected = if ask.since.unwrap_or("") == value {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{value}\"{selected}>{label}</option>")
+        })
+        .collect();
     format!(
         "<form method=\"get\" action=\"{path}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <label>since <select name=\"since\">{}{}{}{}{}</select></label> <button>show</button></form>",
+         <label>since <select name=\"since\">{options}</select></label> <button>show</button></form>",
         esc(ask.token),
-        option("", "all"),
-        option("1h", "1 hour"),
-        option("1d", "1 day"),
-        option("7d", "7 days"),
-        option("30d", "30 days"),
     )
 }
 
