@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -207,24 +208,14 @@ pub fn candidates(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
-/// The text report: a table, then the candidates.
+/// The text report: a table (names and kinds left-aligned, figures right-aligned), then the
+/// candidates.
 pub fn render_text(rows: &[Row]) -> String {
-    let header = [
-        "name",
-        "kind",
-        "calls",
-        "errors",
-        "tokens in",
-        "tokens out",
-        "p50 ms",
-        "p90 ms",
-        "max ms",
-        "inputs",
-        "outputs/input",
-    ];
-    let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_string()).collect()];
-    for r in rows {
-        table.push(vec![
+    let header =
+        "name|kind|calls|errors|tokens in|tokens out|p50 ms|p90 ms|max ms|inputs|outputs/input";
+    let mut table: Vec<Vec<String>> = vec![header.split('|').map(str::to_owned).collect()];
+    table.extend(rows.iter().map(|r| {
+        vec![
             r.name.clone(),
             r.kind.clone(),
             r.calls.to_string(),
@@ -236,40 +227,27 @@ pub fn render_text(rows: &[Row]) -> String {
             format!("{:.1}", r.max_ms),
             r.distinct_inputs.to_string(),
             r.max_outputs_per_input.to_string(),
-        ]);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            table
-                .iter()
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+        ]
+    }));
+    let width = |i: usize| table.iter().map(|r| r[i].chars().count()).max();
+    let widths: Vec<usize> = (0..table[0].len()).map(|i| width(i).unwrap_or(0)).collect();
     let mut out = String::new();
     for r in &table {
-        let cells: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 2 {
-                    format!("{c:<w$}", w = widths[i])
-                } else {
-                    format!("{c:>w$}", w = widths[i])
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+        let cells = r.iter().zip(&widths).enumerate().map(|(i, (c, &w))| {
+            if i < 2 {
+                format!("{c:<w$}")
+            } else {
+                format!("{c:>w$}")
+            }
+        });
+        out.push_str(cells.collect::<Vec<_>>().join("  ").trim_end());
         out.push('\n');
     }
     let hints = candidates(rows);
     if !hints.is_empty() {
         out.push_str("\nstabilization candidates:\n");
         for h in hints {
-            out.push_str("  ");
-            out.push_str(&h);
-            out.push('\n');
+            let _ = writeln!(out, "  {h}");
         }
     }
     out

@@ -310,15 +310,12 @@ impl<W: Write + Send> Observer for Tree<W> {
         }
         let text = match &e.result {
             Ok(r) => {
-                let mut parts: Vec<String> = Vec::new();
-                if !r.text.is_empty() {
-                    parts.push(r.text.clone());
-                }
-                parts.extend(
-                    r.tool_calls
-                        .iter()
-                        .map(|c| format!("{}({})", c.name, c.arguments)),
-                );
+                let text = Some(r.text.clone()).filter(|t| !t.is_empty());
+                let calls = r
+                    .tool_calls
+                    .iter()
+                    .map(|c| format!("{}({})", c.name, c.arguments));
+                let parts: Vec<String> = text.into_iter().chain(calls).collect();
                 format!(
                     "{} [stop: {}]",
                     excerpt(&Value::String(parts.join(" "))),
