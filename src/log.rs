@@ -1181,37 +1181,23 @@ impl<'a> CallFilter<'a> {
     /// that are set take part, so SQLite picks the index that fits (`name`, `time`, `run`).
     pub(crate) fn clause(&self) -> (String, Vec<rusqlite::types::Value>) {
         use rusqlite::types::Value as V;
-        let mut terms: Vec<&str> = Vec::new();
-        let mut values: Vec<V> = Vec::new();
         let text = |s: &str| V::Text(s.to_string());
-        let mut add = |term, value| {
-            terms.push(term);
-            values.push(value);
-        };
-        if let Some(n) = self.name {
-            add("name = ?", text(n));
-        }
-        if let Some(r) = self.run {
-            add("run = ?", text(r));
-        }
-        if let Some(i) = self.id {
-            add("id = ?", V::Integer(i));
-        }
-        if let Some(s) = self.since {
-            add("time >= ?", text(s));
-        }
-        if let Some(u) = self.until {
-            add("time < ?", text(u));
-        }
-        if let Some(m) = self.model {
-            add("model = ?", text(m));
-        }
-        if let Some(q) = self.text {
-            add(
+        let set = [
+            ("name = ?", self.name.map(text)),
+            ("run = ?", self.run.map(text)),
+            ("id = ?", self.id.map(V::Integer)),
+            ("time >= ?", self.since.map(text)),
+            ("time < ?", self.until.map(text)),
+            ("model = ?", self.model.map(text)),
+            (
                 "rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)",
-                text(&search::match_expr(q)),
-            );
-        }
+                self.text.map(|q| V::Text(search::match_expr(q))),
+            ),
+        ];
+        let (terms, values): (Vec<&str>, Vec<V>) = set
+            .into_iter()
+            .filter_map(|(term, value)| Some((term, value?)))
+            .unzip();
         let clause = if terms.is_empty() {
             String::new()
         } else {

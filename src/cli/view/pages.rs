@@ -363,26 +363,20 @@ fn call_html(
             ""
         },
     );
-    let _ = write!(
-        html,
-        "<p>call {} · started {}</p><p>input</p><pre class=\"input\">{}</pre>",
-        c.id,
-        esc(&c.time),
-        esc(&shown(&c.input))
-    );
-    if let Some(output) = &c.output {
-        let _ = write!(
-            html,
-            "<p>output</p><pre class=\"output\">{}</pre>",
-            esc(&shown(output))
-        );
-    }
-    if let Some(error) = &c.error {
-        let _ = write!(
-            html,
-            "<p>error</p><pre class=\"error\">{}</pre>",
-            esc(error)
-        );
+    let _ = write!(html, "<p>call {} · started {}</p>", c.id, esc(&c.time));
+    let parts = [
+        ("input", Some(shown(&c.input))),
+        ("output", c.output.as_ref().map(shown)),
+        ("error", c.error.clone()),
+    ];
+    for (part, text) in parts {
+        if let Some(text) = text {
+            let _ = write!(
+                html,
+                "<p>{part}</p><pre class=\"{part}\">{}</pre>",
+                esc(&text)
+            );
+        }
     }
     if let Some(stop) = &c.stop {
         let cut = if stop == "length" {
