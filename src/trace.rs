@@ -344,20 +344,19 @@ impl<W: Write + Send> Tree<W> {
                 u += *x;
                 (c + n, u)
             });
-        let mut lines = vec![format!(
-            "total: {}, {} in / {} out tokens",
-            crate::output::count(calls, "model call"),
-            usage.input_tokens,
-            usage.output_tokens
-        )];
-        for (worker, (n, u)) in totals.iter() {
-            lines.push(format!(
-                "  {worker}: {}, {} in / {} out tokens",
-                crate::output::count(*n, "model call"),
-                u.input_tokens,
-                u.output_tokens
-            ));
-        }
+        let line = |who: &str, n: u64, u: &Usage| {
+            let calls = crate::output::count(n, "model call");
+            format!(
+                "{who}: {calls}, {} in / {} out tokens",
+                u.input_tokens, u.output_tokens
+            )
+        };
+        let mut lines = vec![line("total", calls, &usage)];
+        lines.extend(
+            totals
+                .iter()
+                .map(|(w, (n, u))| line(&format!("  {w}"), *n, u)),
+        );
         lines
     }
 }

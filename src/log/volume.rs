@@ -123,15 +123,14 @@ pub fn per_run(
     conn: &Connection,
     runs: &[(&str, bool)],
 ) -> rusqlite::Result<HashMap<String, Volume>> {
-    let mut out = HashMap::with_capacity(runs.len());
-    for &(run, ended) in runs {
+    let total = |&(run, ended): &(&str, bool)| {
         let mut total = Sums::default();
-        for s in of_run(conn, run, ended)?.values() {
-            total.add(s);
-        }
-        out.insert(run.to_string(), total.volume());
-    }
-    Ok(out)
+        of_run(conn, run, ended)?
+            .values()
+            .for_each(|s| total.add(s));
+        Ok((run.to_string(), total.volume()))
+    };
+    runs.iter().map(total).collect()
 }
 
 /// The worker volume of each worker name over the whole log: what the names page shows as
