@@ -806,13 +806,10 @@ impl Observer for RunLog {
             }
             if let Ok(reply) = &e.result {
                 row.stop = Some(reply.finish.as_str().to_owned());
-                for f in &reply.fallbacks {
-                    let moved = format!("{} → {}: {}", f.from, f.to, f.reason);
-                    row.fallback = Some(match row.fallback.take() {
-                        Some(before) => format!("{before}; {moved}"),
-                        None => moved,
-                    });
-                }
+                let moves = reply.fallbacks.iter();
+                let moves = moves.map(|f| format!("{} → {}: {}", f.from, f.to, f.reason));
+                let all: Vec<String> = row.fallback.take().into_iter().chain(moves).collect();
+                row.fallback = (!all.is_empty()).then(|| all.join("; "));
             }
         }
     }
