@@ -780,21 +780,20 @@ impl Observer for RunLog {
             return;
         }
         let (decision, reason) = crate::trace::decision(verdict);
-        crate::sync::lock(&self.pending)
-            .approvals
-            .push(ApprovalRow {
-                parent: e.parent.map(sql_int),
-                tool: e.tool.to_string(),
-                input: self.cap(e.input.clone()),
-                decision: decision.into(),
-                reason: reason.map(str::to_owned),
-                decided_by: Some(verdict.decided_by.as_str().into()),
-                rule: verdict
-                    .decided_by
-                    .rule()
-                    .and_then(|i| i64::try_from(i).ok()),
-                time: now(),
-            });
+        let row = ApprovalRow {
+            parent: e.parent.map(sql_int),
+            tool: e.tool.to_string(),
+            input: self.cap(e.input.clone()),
+            decision: decision.into(),
+            reason: reason.map(str::to_owned),
+            decided_by: Some(verdict.decided_by.as_str().into()),
+            rule: verdict
+                .decided_by
+                .rule()
+                .and_then(|i| i64::try_from(i).ok()),
+            time: now(),
+        };
+        crate::sync::lock(&self.pending).approvals.push(row);
     }
 
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
