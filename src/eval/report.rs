@@ -13,18 +13,12 @@ use crate::runtime::grade::FieldResult;
 
 /// The text report of one name.
 pub fn text(r: &NameReport) -> String {
-    let mut out = format!(
-        "`{}` ({}): {} case{}{}\n",
-        r.name,
-        r.kind,
-        r.cases.len(),
-        if r.cases.len() == 1 { "" } else { "s" },
-        if r.repeat > 1 {
-            format!(", {} runs each", r.repeat)
-        } else {
-            String::new()
-        }
-    );
+    let cases = crate::output::count(r.cases.len() as u64, "case");
+    let mut out = format!("`{}` ({}): {cases}", r.name, r.kind);
+    if r.repeat > 1 {
+        let _ = write!(out, ", {} runs each", r.repeat);
+    }
+    out.push('\n');
     let width = r
         .cases
         .iter()
