@@ -479,9 +479,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         };
         let switch = switches.get(&r.name).map_or_else(String::new, |s| {
             let agreement = if s.compared > 0 {
-                #[allow(clippy::cast_precision_loss)]
-                let share = s.agreed as f64 / s.compared as f64 * 100.0;
-                format!(" · agreed {}/{} ({share:.1}%)", s.agreed, s.compared)
+                format!(" · agreed {}", super::chart::of(s.agreed, s.compared))
             } else {
                 String::new()
             };
