@@ -1066,16 +1066,14 @@ fn select_runs(
     let mut out = Vec::with_capacity(rows.len());
     let mut ended = Vec::new();
     for (mut run, known) in rows {
-        run.calls = match known {
-            Some(n) => n,
-            None => {
-                let n = count.query_row([&run.id], |r| r.get(0))?;
-                if run.status.is_some() {
-                    ended.push((run.id.clone(), n));
-                }
-                n
+        if let Some(n) = known {
+            run.calls = n;
+        } else {
+            run.calls = count.query_row([&run.id], |r| r.get(0))?;
+            if run.status.is_some() {
+                ended.push((run.id.clone(), run.calls));
             }
-        };
+        }
         out.push(run);
     }
     remember_counts(conn, &ended);
