@@ -20,7 +20,6 @@
 //! pruning, rebuild them from the calls ([`rebuild`]).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
@@ -162,24 +161,18 @@ impl Pending {
             output_key_text(output).into_owned(),
         );
         let first = || (c.time.to_string(), c.run.to_string(), c.id);
-        match self.outputs.entry(key) {
-            Entry::Occupied(mut e) => {
-                let o = e.get_mut();
-                o.calls += 1;
-                if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
-                    o.first = first();
-                    o.input = c.input.to_string();
-                    o.output = output.to_string();
-                }
-            }
-            Entry::Vacant(e) => {
-                e.insert(OutputSums {
-                    calls: 1,
-                    first: first(),
-                    input: c.input.to_string(),
-                    output: output.to_string(),
-                });
-            }
+        let o = self.outputs.entry(key).or_insert_with(|| OutputSums {
+            calls: 0,
+            first: first(),
+            input: c.input.to_string(),
+            output: output.to_string(),
+        });
+        o.calls += 1;
+        // An earlier call of the pair (a batch written late) takes the place of the one kept.
+        if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
+            o.first = first();
+            o.input = c.input.to_string();
+            o.output = output.to_string();
         }
     }
 
