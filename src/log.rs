@@ -351,6 +351,11 @@ fn per_statement<T>(
     Ok(())
 }
 
+/// JSON text the log stored, parsed; `None` for none, or for text that is not JSON of a `T`.
+fn parsed<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+    text.and_then(|s| serde_json::from_str(&s).ok())
+}
+
 /// A count SQLite stored, back (a negative one as 0).
 fn sql_count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
@@ -978,13 +983,10 @@ pub fn approvals(conn: &Connection, run: &str, parent: i64) -> Result<Vec<Approv
          FROM approvals WHERE run = ?1 AND parent = ?2 ORDER BY rowid",
     )?;
     let rows = stmt.query_map(params![run, parent], |r| {
-        let input: Option<String> = r.get(2)?;
         Ok(ApprovalRow {
             parent: r.get(0)?,
             tool: r.get(1)?,
-            input: input
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(Value::Null),
+            input: parsed(r.get(2)?).unwrap_or(Value::Null),
             decision: r.get(3)?,
             reason: r.get(4)?,
             decided_by: r.get(5)?,
@@ -1237,7 +1239,6 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
     values.push(rusqlite::types::Value::Integer(
         i64::try_from(filter.limit).unwrap_or(i64::MAX),
     ));
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
             run: r.get(0)?,
@@ -1246,8 +1247,8 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
             depth: r.get(3)?,
             kind: r.get(4)?,
             name: r.get(5)?,
-            input: json(r.get(6)?).unwrap_or(Value::Null),
-            output: json(r.get(7)?),
+            input: parsed(r.get(6)?).unwrap_or(Value::Null),
+            output: parsed(r.get(7)?),
             error: r.get(8)?,
             model: r.get(9)?,
             tokens_in: r.get(10)?,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::time::now;
 use super::window::Window;
-use super::{sql_count, sql_int};
+use super::{parsed, sql_count, sql_int};
 
 /// What schema 7 adds: the results of `llm-do test` (one row per name tested), and an index
 /// that lets one name's switch events be read without a scan of every name's.
@@ -198,17 +198,14 @@ pub fn disputes(
          ORDER BY time DESC, rowid DESC LIMIT ?4"
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt.query_map(params![name, window.since, window.until, limit], |r| {
         Ok(Dispute {
             run: r.get(0)?,
             time: r.get(1)?,
-            input: json(r.get(2)?).unwrap_or(Value::Null),
-            worker_output: json(r.get(3)?),
-            code_output: json(r.get(4)?),
-            fields: json(r.get(5)?)
-                .and_then(|v: Value| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
+            input: parsed(r.get(2)?).unwrap_or(Value::Null),
+            worker_output: parsed(r.get(3)?),
+            code_output: parsed(r.get(4)?),
+            fields: parsed(r.get(5)?).unwrap_or_default(),
         })
     })?;
     Ok((
