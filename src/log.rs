@@ -16,6 +16,7 @@ pub mod agreement;
 pub mod chat;
 mod marker;
 pub mod search;
+mod sql;
 mod time;
 pub mod volume;
 pub mod window;
@@ -34,6 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+use sql::{keep_if_free, parsed, sql_count, sql_int};
 use writer::{Batch, End, Writer};
 
 pub use volume::Volume;
@@ -314,51 +316,6 @@ pub struct ApprovalRow {
     /// The 0-based index of the `[[approvals]]` rule that decided.
     pub rule: Option<i64>,
     pub time: String,
-}
-
-/// A count or id as SQLite stores it.
-fn sql_int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// Rows one statement inserts, upserts or reads at most ([`per_statement`]): a batch of 512
-/// calls runs 16 statements, not 512 (each run of a statement costs about as much as a row).
-const ROWS_PER_STATEMENT: usize = 32;
-
-/// Run statements of `sql(ROWS_PER_STATEMENT)` over `items`, that many to a run (`run` binds
-/// and runs one), then the rest one by one with `sql(1)`: two statements to compile and keep,
-/// whatever the number of items.
-fn per_statement<T>(
-    conn: &Connection,
-    items: &[T],
-    sql: impl Fn(usize) -> String,
-    mut run: impl FnMut(&mut rusqlite::CachedStatement<'_>, &[T]) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
-    let chunks = items.chunks_exact(ROWS_PER_STATEMENT);
-    let rest = chunks.remainder();
-    if chunks.len() > 0 {
-        let mut stmt = conn.prepare_cached(&sql(ROWS_PER_STATEMENT))?;
-        for chunk in chunks {
-            run(&mut stmt, chunk)?;
-        }
-    }
-    if !rest.is_empty() {
-        let mut stmt = conn.prepare_cached(&sql(1))?;
-        for one in rest.chunks(1) {
-            run(&mut stmt, one)?;
-        }
-    }
-    Ok(())
-}
-
-/// JSON text the log stored, parsed; `None` for none, or for text that is not JSON of a `T`.
-fn parsed<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
-    text.and_then(|s| serde_json::from_str(&s).ok())
-}
-
-/// A count SQLite stored, back (a negative one as 0).
-fn sql_count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// The path of the run log of the project at `root`.
@@ -1097,25 +1054,6 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
         }
         Ok(())
     });
-}
-
-/// Run `write` in one transaction, best effort, never waiting for another process's write
-/// lock (the connection's own wait is put back after): what a reader keeps for next time
-/// (`run_counts`, `run_volumes`) can be kept then when the log is busy now.
-pub(crate) fn keep_if_free(
-    conn: &Connection,
-    write: impl FnOnce(&Connection) -> rusqlite::Result<()>,
-) {
-    let wait: i64 = conn
-        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
-        .unwrap_or(0);
-    let _ = conn.busy_timeout(std::time::Duration::ZERO);
-    let _ = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).and_then(|tx| {
-        write(&tx)?;
-        tx.commit()
-    });
-    let wait = std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-    let _ = conn.busy_timeout(wait);
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.

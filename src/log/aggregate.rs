@@ -25,7 +25,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
-use super::per_statement;
+use super::sql::per_statement;
 
 /// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "

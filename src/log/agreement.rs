@@ -7,9 +7,9 @@
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use super::sql::{parsed, sql_count, sql_int};
 use super::time::now;
 use super::window::Window;
-use super::{parsed, sql_count, sql_int};
 
 /// What schema 7 adds: the results of `llm-do test` (one row per name tested), and an index
 /// that lets one name's switch events be read without a scan of every name's.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
-use super::{sql_count as count, sql_int};
+use super::sql::{keep_if_free, sql_count as count, sql_int};
 
 /// The table of schema 7: per ended run and worker name, its calls, tokens, the calls that
 /// had a cost and the sum of those costs. A row with the name `''` marks a run whose sums are
@@ -97,9 +97,9 @@ fn of_run(conn: &Connection, run: &str, ended: bool) -> rusqlite::Result<HashMap
     Ok(sums)
 }
 
-/// Keep an ended run's sums (best effort: see [`super::keep_if_free`]).
+/// Keep an ended run's sums (best effort: see [`keep_if_free`]).
 fn remember(conn: &Connection, run: &str, sums: &HashMap<String, Sums>) {
-    super::keep_if_free(conn, |tx| {
+    keep_if_free(conn, |tx| {
         let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO run_volumes (run, name, calls, tokens, costed, cost)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

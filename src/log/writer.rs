@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::{ApprovalRow, CallRow, LogError, SwitchEvent, chat, now, per_statement, sql_int};
+use super::sql::{per_statement, sql_int};
+use super::{ApprovalRow, CallRow, LogError, SwitchEvent, chat, now};
 
 /// Rows of one run to write in one transaction.
 #[derive(Default)]
