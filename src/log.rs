@@ -16,6 +16,7 @@ pub mod agreement;
 pub mod chat;
 mod marker;
 pub mod search;
+mod sql;
 mod time;
 pub mod volume;
 pub mod window;
@@ -31,9 +32,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+use sql::{keep_if_free, parsed, sql_count, sql_int};
 use writer::{Batch, End, Writer};
 
 pub use volume::Volume;
@@ -316,11 +318,6 @@ pub struct ApprovalRow {
     pub time: String,
 }
 
-/// A count or id as SQLite stores it.
-fn sql_int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// The path of the run log of the project at `root`.
 pub fn path_in(root: &Path) -> PathBuf {
     root.join(STATE_DIR).join(LOG_FILE)
@@ -528,10 +525,8 @@ pub struct RunLog {
     dropped: AtomicU64,
     /// Calls started and not yet ended.
     open: Mutex<std::collections::HashMap<u64, CallRow>>,
-    done: Mutex<Vec<CallRow>>,
-    approvals: Mutex<Vec<ApprovalRow>>,
-    switches: Mutex<Vec<SwitchEvent>>,
-    turns: Mutex<Vec<chat::TurnRows>>,
+    /// Rows ended and not yet handed to the writer.
+    pending: Mutex<Batch>,
     /// The first failure to write a chat turn (waited for, unlike the other batches).
     failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
@@ -568,10 +563,7 @@ impl RunLog {
             symbolic: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             open: Mutex::default(),
-            done: Mutex::default(),
-            approvals: Mutex::default(),
-            switches: Mutex::default(),
-            turns: Mutex::default(),
+            pending: Mutex::default(),
             failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
             max_value: kib(DEFAULT_MAX_VALUE_KB),
@@ -598,20 +590,14 @@ impl RunLog {
 
     /// The rows buffered so far, taken.
     fn take_batch(&self) -> Batch {
-        Batch {
-            calls: std::mem::take(&mut *crate::sync::lock(&self.done)),
-            approvals: std::mem::take(&mut *crate::sync::lock(&self.approvals)),
-            switches: std::mem::take(&mut *crate::sync::lock(&self.switches)),
-            turns: std::mem::take(&mut *crate::sync::lock(&self.turns)),
-            end: None,
-        }
+        std::mem::take(&mut *crate::sync::lock(&self.pending))
     }
 
     fn keep(&self, row: CallRow) {
         let full = {
-            let mut done = crate::sync::lock(&self.done);
-            done.push(row);
-            done.len() >= FLUSH_EVERY
+            let calls = &mut crate::sync::lock(&self.pending).calls;
+            calls.push(row);
+            calls.len() >= FLUSH_EVERY
         };
         let due = {
             let mut last = crate::sync::lock(&self.last_write);
@@ -631,7 +617,7 @@ impl RunLog {
         event.input = self.cap(std::mem::take(&mut event.input));
         event.worker_output = event.worker_output.map(|v| self.cap(v));
         event.code_output = event.code_output.map(|v| self.cap(v));
-        crate::sync::lock(&self.switches).push(event);
+        crate::sync::lock(&self.pending).switches.push(event);
     }
 
     /// Record one ended turn of conversation `conversation` with `worker`, written now: a
@@ -643,7 +629,7 @@ impl RunLog {
         place: crate::call::TurnPlace,
         messages: &[crate::model::Message],
     ) {
-        crate::sync::lock(&self.turns).push(chat::TurnRows {
+        crate::sync::lock(&self.pending).turns.push(chat::TurnRows {
             conversation: conversation.to_string(),
             worker: worker.to_string(),
             place,
@@ -756,7 +742,7 @@ impl Observer for RunLog {
             return;
         }
         let (decision, reason) = crate::trace::decision(verdict);
-        crate::sync::lock(&self.approvals).push(ApprovalRow {
+        let row = ApprovalRow {
             parent: e.parent.map(sql_int),
             tool: e.tool.to_string(),
             input: self.cap(e.input.clone()),
@@ -768,7 +754,8 @@ impl Observer for RunLog {
                 .rule()
                 .and_then(|i| i64::try_from(i).ok()),
             time: now(),
-        });
+        };
+        crate::sync::lock(&self.pending).approvals.push(row);
     }
 
     fn model_response(&self, _id: u64, e: &ModelResponseEvent) {
@@ -780,13 +767,10 @@ impl Observer for RunLog {
             }
             if let Ok(reply) = &e.result {
                 row.stop = Some(reply.finish.as_str().to_owned());
-                for f in &reply.fallbacks {
-                    let moved = format!("{} → {}: {}", f.from, f.to, f.reason);
-                    row.fallback = Some(match row.fallback.take() {
-                        Some(before) => format!("{before}; {moved}"),
-                        None => moved,
-                    });
-                }
+                let moves = reply.fallbacks.iter();
+                let moves = moves.map(|f| format!("{} → {}: {}", f.from, f.to, f.reason));
+                let all: Vec<String> = row.fallback.take().into_iter().chain(moves).collect();
+                row.fallback = (!all.is_empty()).then(|| all.join("; "));
             }
         }
     }
@@ -813,40 +797,10 @@ fn checkpoint_if_grown(conn: &Connection, db: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Delete runs (and their calls and approvals) that started more than `days` days ago.
-fn prune(conn: &Connection, days: u32) -> Result<(), LogError> {
-    let cutoff = SystemTime::now()
-        .checked_sub(std::time::Duration::from_secs(u64::from(days) * 86_400))
-        .unwrap_or(UNIX_EPOCH);
-    let cutoff = format_time(cutoff);
-    conn.execute_batch("BEGIN")?;
-    let done = (|| -> Result<(), LogError> {
-        doom(conn)?;
-        conn.execute(
-            "INSERT INTO doomed SELECT id FROM runs WHERE started < ?1",
-            [&cutoff],
-        )?;
-        delete_doomed(conn)
-    })();
-    finish_tx(conn, done)
-}
-
-/// Commit when `done` is fine, else roll back and return its error.
-fn finish_tx(conn: &Connection, done: Result<(), LogError>) -> Result<(), LogError> {
-    match done {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-/// An empty temp table `doomed` of run ids to delete.
-fn doom(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
-    )
+/// The log's time text of `secs` seconds ago.
+fn ago(secs: u64) -> String {
+    let then = SystemTime::now().checked_sub(std::time::Duration::from_secs(secs));
+    format_time(then.unwrap_or(UNIX_EPOCH))
 }
 
 /// The tables holding rows of a run (a `run` column): pruning deletes a run from all of them,
@@ -860,25 +814,35 @@ const RUN_TABLES: &[&str] = &[
     "run_volumes",
 ];
 
-/// Delete the runs in `doomed` with their rows in every [`RUN_TABLES`] table, and rebuild the
-/// aggregates of the names that lost calls (inside the caller's transaction).
-fn delete_doomed(conn: &Connection) -> Result<(), LogError> {
-    let touched = aggregate::touched_by(conn, "SELECT id FROM doomed")?;
+/// Delete the runs whose ids `select` (a `SELECT` of run ids) picks, each whole (its rows in
+/// every [`RUN_TABLES`] table), in one transaction, and rebuild the aggregates of the names
+/// that lost calls. Returns how many runs it deleted.
+fn delete_runs(
+    conn: &Connection,
+    behavior: TransactionBehavior,
+    select: &str,
+    values: impl rusqlite::Params,
+) -> Result<usize, LogError> {
+    let tx = Transaction::new_unchecked(conn, behavior)?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
+    )?;
+    let n = tx.execute(&format!("INSERT INTO doomed {select}"), values)?;
+    let touched = aggregate::touched_by(&tx, "SELECT id FROM doomed")?;
     if !touched.is_empty() {
         // The names not rebuilt keep what they have: calls not folded in yet are, first.
-        aggregate::catch_up(conn)?;
+        aggregate::catch_up(&tx)?;
     }
     for table in RUN_TABLES {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)"),
-            [],
-        )?;
+        let sql = format!("DELETE FROM {table} WHERE run IN (SELECT id FROM doomed)");
+        tx.execute(&sql, [])?;
     }
-    conn.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
+    tx.execute("DELETE FROM runs WHERE id IN (SELECT id FROM doomed)", [])?;
     if !touched.is_empty() {
-        aggregate::rebuild(conn, Some(&touched))?;
+        aggregate::rebuild(&tx, Some(&touched))?;
     }
-    Ok(())
+    tx.commit()?;
+    Ok(n)
 }
 
 /// Per-name figures of the switch events within `window`.
@@ -897,7 +861,7 @@ pub fn switch_figures_within(
          GROUP BY name ORDER BY name",
     )?;
     let rows = stmt.query_map(params![window.since, window.until], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        let n = |i| r.get(i).map(sql_count);
         Ok(SwitchFigures {
             name: r.get(0)?,
             mode: r.get(1)?,
@@ -941,8 +905,8 @@ pub fn worker_volume(conn: &Connection, filter: &CallFilter) -> Result<Volume, L
         rusqlite::params_from_iter(values),
         |r| {
             Ok(Volume {
-                calls: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                tokens: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                calls: sql_count(r.get(0)?),
+                tokens: sql_count(r.get(1)?),
                 cost: r.get(2)?,
                 first: r.get(3)?,
                 last: r.get(4)?,
@@ -976,13 +940,10 @@ pub fn approvals(conn: &Connection, run: &str, parent: i64) -> Result<Vec<Approv
          FROM approvals WHERE run = ?1 AND parent = ?2 ORDER BY rowid",
     )?;
     let rows = stmt.query_map(params![run, parent], |r| {
-        let input: Option<String> = r.get(2)?;
         Ok(ApprovalRow {
             parent: r.get(0)?,
             tool: r.get(1)?,
-            input: input
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(Value::Null),
+            input: parsed(r.get(2)?).unwrap_or(Value::Null),
             decision: r.get(3)?,
             reason: r.get(4)?,
             decided_by: r.get(5)?,
@@ -1064,16 +1025,14 @@ fn select_runs(
     let mut out = Vec::with_capacity(rows.len());
     let mut ended = Vec::new();
     for (mut run, known) in rows {
-        run.calls = match known {
-            Some(n) => n,
-            None => {
-                let n = count.query_row([&run.id], |r| r.get(0))?;
-                if run.status.is_some() {
-                    ended.push((run.id.clone(), n));
-                }
-                n
+        if let Some(n) = known {
+            run.calls = n;
+        } else {
+            run.calls = count.query_row([&run.id], |r| r.get(0))?;
+            if run.status.is_some() {
+                ended.push((run.id.clone(), run.calls));
             }
-        };
+        }
         out.push(run);
     }
     remember_counts(conn, &ended);
@@ -1082,27 +1041,19 @@ fn select_runs(
 
 /// Keep the call counts of ended runs (`run_counts`), which no longer change, so that the next
 /// `logs --runs` reads them instead of counting again: the count is the reader's work, and
-/// writing a run costs nothing more. Best effort: a log busy with writers is left as it is.
+/// writing a run costs nothing more.
 fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
     if counts.is_empty() {
         return;
     }
-    // Never wait for a writer's lock (the connection would wait `BUSY_TIMEOUT`): the reader
-    // already has its answer, and the counts can be kept next time.
-    let _ = conn.busy_timeout(std::time::Duration::ZERO);
-    let _ = (|| -> rusqlite::Result<()> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+    keep_if_free(conn, |tx| {
         let mut insert =
-            conn.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
+            tx.prepare_cached("INSERT OR REPLACE INTO run_counts (run, calls) VALUES (?1, ?2)")?;
         for (run, n) in counts {
-            if let Err(e) = insert.execute(params![run, n]) {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+            insert.execute(params![run, n])?;
         }
-        conn.execute_batch("COMMIT")
-    })();
-    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        Ok(())
+    });
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
@@ -1164,37 +1115,23 @@ impl<'a> CallFilter<'a> {
     /// that are set take part, so SQLite picks the index that fits (`name`, `time`, `run`).
     pub(crate) fn clause(&self) -> (String, Vec<rusqlite::types::Value>) {
         use rusqlite::types::Value as V;
-        let mut terms: Vec<&str> = Vec::new();
-        let mut values: Vec<V> = Vec::new();
         let text = |s: &str| V::Text(s.to_string());
-        let mut add = |term, value| {
-            terms.push(term);
-            values.push(value);
-        };
-        if let Some(n) = self.name {
-            add("name = ?", text(n));
-        }
-        if let Some(r) = self.run {
-            add("run = ?", text(r));
-        }
-        if let Some(i) = self.id {
-            add("id = ?", V::Integer(i));
-        }
-        if let Some(s) = self.since {
-            add("time >= ?", text(s));
-        }
-        if let Some(u) = self.until {
-            add("time < ?", text(u));
-        }
-        if let Some(m) = self.model {
-            add("model = ?", text(m));
-        }
-        if let Some(q) = self.text {
-            add(
+        let set = [
+            ("name = ?", self.name.map(text)),
+            ("run = ?", self.run.map(text)),
+            ("id = ?", self.id.map(V::Integer)),
+            ("time >= ?", self.since.map(text)),
+            ("time < ?", self.until.map(text)),
+            ("model = ?", self.model.map(text)),
+            (
                 "rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)",
-                text(&search::match_expr(q)),
-            );
-        }
+                self.text.map(|q| V::Text(search::match_expr(q))),
+            ),
+        ];
+        let (terms, values): (Vec<&str>, Vec<V>) = set
+            .into_iter()
+            .filter_map(|(term, value)| Some((term, value?)))
+            .unzip();
         let clause = if terms.is_empty() {
             String::new()
         } else {
@@ -1240,7 +1177,6 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
     values.push(rusqlite::types::Value::Integer(
         i64::try_from(filter.limit).unwrap_or(i64::MAX),
     ));
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
             run: r.get(0)?,
@@ -1249,8 +1185,8 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
             depth: r.get(3)?,
             kind: r.get(4)?,
             name: r.get(5)?,
-            input: json(r.get(6)?).unwrap_or(Value::Null),
-            output: json(r.get(7)?),
+            input: parsed(r.get(6)?).unwrap_or(Value::Null),
+            output: parsed(r.get(7)?),
             error: r.get(8)?,
             model: r.get(9)?,
             tokens_in: r.get(10)?,
@@ -1293,11 +1229,7 @@ pub fn used_bytes(conn: &Connection) -> Result<u64, LogError> {
 /// a day ago may still be writing, and is never deleted here. Each step deletes about as many
 /// runs as the excess holds at the log's mean run size, in one transaction, and measures again.
 fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
-    let recent = format_time(
-        SystemTime::now()
-            .checked_sub(std::time::Duration::from_secs(86_400))
-            .unwrap_or(UNIX_EPOCH),
-    );
+    let recent = ago(86_400);
     loop {
         let used = used_bytes(conn)?;
         if used <= max_bytes {
@@ -1309,19 +1241,10 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
         }
         let mean = used / u64::try_from(runs).unwrap_or(1).max(1);
         let take = sql_int(((used - max_bytes) / mean.max(1)).max(1));
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let mut n = 0;
-        let done = (|| -> Result<(), LogError> {
-            doom(conn)?;
-            n = conn.execute(
-                "INSERT INTO doomed SELECT id FROM runs
-                 WHERE ended IS NOT NULL OR started < ?1 ORDER BY started, id LIMIT ?2",
-                params![recent, take],
-            )?;
-            delete_doomed(conn)
-        })();
-        finish_tx(conn, done)?;
-        if n == 0 {
+        let select = "SELECT id FROM runs WHERE ended IS NOT NULL OR started < ?1
+                      ORDER BY started, id LIMIT ?2";
+        let immediate = TransactionBehavior::Immediate;
+        if delete_runs(conn, immediate, select, params![recent, take])? == 0 {
             return Ok(());
         }
     }
@@ -1330,7 +1253,10 @@ fn prune_to_size(conn: &Connection, max_bytes: u64) -> Result<(), LogError> {
 /// Apply `retention` to the log (as a run opens it).
 fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
     if let Some(days) = retention.days {
-        prune(conn, days)?;
+        // Runs that started more than `days` days ago.
+        let cutoff = ago(u64::from(days) * 86_400);
+        let select = "SELECT id FROM runs WHERE started < ?1";
+        delete_runs(conn, TransactionBehavior::Deferred, select, [&cutoff])?;
     }
     if let Some(mb) = retention.max_mb {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -2,11 +2,14 @@
 //! calls, tokens, latency, error rate, and how many distinct outputs equal inputs produced. A
 //! worker that always answers the same for equal inputs is a candidate for a Rhai fn.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
 use crate::call::normalize_input;
+use crate::log::aggregate::rank;
 pub use crate::log::aggregate::{input_key_text, output_key, output_key_text};
 use crate::trace::read::CallRecord;
 
@@ -20,69 +23,31 @@ pub fn input_key(input: &Value) -> String {
 
 /// Nearest-rank percentile `q` (0 to 1) of sorted values; 0 when empty.
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    let n = sorted.len() as u64;
+    #[allow(clippy::cast_possible_truncation)]
+    sorted.get(rank(q, n) as usize - 1).copied().unwrap_or(0.0)
 }
 
 /// Figures per name and kind, sorted by name (then kind). A worker and the fn that shadows it
 /// under `[stabilize] NAME` share a name but are two rows: the fn's outputs must not count as
 /// the worker's (they would hide that the worker answers each input one way).
 pub fn summarize(calls: &[CallRecord]) -> Vec<Row> {
-    let mut by_name: BTreeMap<(&str, &str), Vec<&CallRecord>> = BTreeMap::new();
+    let mut by_name: Tallies = HashMap::new();
     for c in calls {
-        by_name
-            .entry((c.name.as_str(), c.kind.as_str()))
-            .or_default()
-            .push(c);
-    }
-    by_name
-        .into_iter()
-        .map(|((name, _), calls)| row(name, &calls))
-        .collect()
-}
-
-fn row(name: &str, calls: &[&CallRecord]) -> Row {
-    let mut ms: Vec<f64> = calls.iter().map(|c| c.ms).collect();
-    ms.sort_by(f64::total_cmp);
-    // input → (times seen, distinct outputs)
-    let mut seen: BTreeMap<String, (usize, BTreeMap<String, ()>)> = BTreeMap::new();
-    for c in calls {
-        if let Ok(out) = &c.result {
-            // A value too long to log equals nothing: it says nothing of consistency.
-            if crate::log::is_truncated(&c.input) || crate::log::is_truncated(out) {
-                continue;
-            }
-            let entry = seen.entry(input_key(&c.input)).or_default();
-            entry.0 += 1;
-            entry.1.insert(output_key(out), ());
+        let tally = Tally::of(&mut by_name, &c.name, &c.kind);
+        tally.call(c.ms, c.tokens_in, c.tokens_out, c.result.is_ok());
+        // A value too long to log equals nothing: it says nothing of consistency.
+        if let Ok(out) = &c.result
+            && !crate::log::is_truncated(&c.input)
+            && !crate::log::is_truncated(out)
+        {
+            tally.pair(input_key(&c.input).into(), output_key(out).into());
         }
     }
-    Row {
-        name: name.to_string(),
-        kind: calls.first().map(|c| c.kind.clone()).unwrap_or_default(),
-        calls: calls.len(),
-        errors: calls.iter().filter(|c| c.result.is_err()).count(),
-        tokens_in: calls.iter().map(|c| c.tokens_in).sum(),
-        tokens_out: calls.iter().map(|c| c.tokens_out).sum(),
-        p50_ms: percentile(&ms, 0.5),
-        p90_ms: percentile(&ms, 0.9),
-        max_ms: ms.last().copied().unwrap_or(0.0),
-        distinct_inputs: seen.len(),
-        repeated_inputs: seen.values().filter(|(n, _)| *n > 1).count(),
-        max_outputs_per_input: seen.values().map(|(_, o)| o.len()).max().unwrap_or(0),
-    }
+    into_rows(by_name)
 }
 
-/// What [`from_log`] gathers of one name: inputs and outputs keyed from the log's JSON text,
-/// which is not parsed (see [`input_key_text`]).
+/// What [`summarize`] and [`from_calls`] gather of one name and kind.
 #[derive(Default)]
 struct Tally {
     kind: String,
@@ -91,16 +56,49 @@ struct Tally {
     tokens_in: u64,
     tokens_out: u64,
     ms: Vec<f64>,
-    /// Input key → (successful calls, distinct output keys), from the texts
-    /// ([`input_key_text`], [`output_key_text`]).
+    /// Input key → (successful calls, distinct output keys).
     seen: HashMap<String, (usize, HashSet<String>)>,
 }
 
+/// Tallies by name and kind.
+type Tallies = HashMap<(String, String), Tally>;
+
 impl Tally {
+    /// The tally of `name` and `kind` in `by_name`, started when missing.
+    fn of<'a>(by_name: &'a mut Tallies, name: &str, kind: &str) -> &'a mut Tally {
+        by_name
+            .entry((name.to_string(), kind.to_string()))
+            .or_insert_with(|| Tally {
+                kind: kind.to_string(),
+                ..Tally::default()
+            })
+    }
+
+    /// Count one call: its latency, its tokens and whether it succeeded.
+    fn call(&mut self, ms: f64, tokens_in: u64, tokens_out: u64, ok: bool) {
+        self.calls += 1;
+        self.ms.push(ms);
+        self.tokens_in += tokens_in;
+        self.tokens_out += tokens_out;
+        self.errors += usize::from(!ok);
+    }
+
+    /// Count a successful call's input and output, by their keys.
+    fn pair(&mut self, input: Cow<'_, str>, output: Cow<'_, str>) {
+        let entry = match self.seen.get_mut(input.as_ref()) {
+            Some(e) => e,
+            None => self.seen.entry(input.into_owned()).or_default(),
+        };
+        entry.0 += 1;
+        if !entry.1.contains(output.as_ref()) {
+            entry.1.insert(output.into_owned());
+        }
+    }
+
     /// The name's figures.
     fn row(mut self, name: String) -> Row {
         self.ms.sort_by(f64::total_cmp);
-        let merged = self.seen;
+        let seen = self.seen;
         Row {
             name,
             kind: self.kind,
@@ -111,11 +109,22 @@ impl Tally {
             p50_ms: percentile(&self.ms, 0.5),
             p90_ms: percentile(&self.ms, 0.9),
             max_ms: self.ms.last().copied().unwrap_or(0.0),
-            distinct_inputs: merged.len(),
-            repeated_inputs: merged.values().filter(|(n, _)| *n > 1).count(),
-            max_outputs_per_input: merged.values().map(|(_, o)| o.len()).max().unwrap_or(0),
+            distinct_inputs: seen.len(),
+            repeated_inputs: seen.values().filter(|(n, _)| *n > 1).count(),
+            max_outputs_per_input: seen.values().map(|(_, o)| o.len()).max().unwrap_or(0),
         }
     }
+}
+
+/// The rows of `by_name`, sorted by name, then kind.
+fn into_rows(by_name: Tallies) -> Vec<Row> {
+    sorted(by_name.into_iter().map(|((n, _), t)| t.row(n)).collect())
+}
+
+/// `rows` sorted by name, then kind.
+fn sorted(mut rows: Vec<Row>) -> Vec<Row> {
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
+    rows
 }
 
 /// Figures per name, sorted by name, of the calls in the run log that `filter` selects (its
@@ -132,23 +141,14 @@ pub fn from_log(
 ) -> Result<Vec<Row>, crate::log::LogError> {
     if filter.is_whole_history() && filter.name.is_none() {
         if let Some(figures) = crate::log::aggregate::name_figures(conn)? {
-            return Ok(from_figures(figures));
+            let rows = figures.into_iter().map(|f| Row {
+                kind: trace_kind(&f.kind),
+                ..f
+            });
+            return Ok(sorted(rows.collect()));
         }
     }
     from_calls(conn, filter)
-}
-
-/// The rows of the aggregates' figures, sorted as [`from_calls`] sorts them.
-fn from_figures(figures: Vec<Row>) -> Vec<Row> {
-    let mut out: Vec<Row> = figures
-        .into_iter()
-        .map(|f| Row {
-            kind: trace_kind(&f.kind),
-            ..f
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
-    out
 }
 
 /// [`from_log`] read from the calls `filter` selects, in one pass without parsing each call's
@@ -168,47 +168,21 @@ pub fn from_calls(
     ))?;
     let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
     // Keyed by name and kind: a worker and the fn shadowing it are two rows (see [`summarize`]).
-    let mut by_name: HashMap<(String, String), Tally> = HashMap::new();
+    let mut by_name: Tallies = HashMap::new();
     while let Some(r) = rows.next()? {
         let name = r.get_ref(0)?.as_str().unwrap_or_default();
-        let kind = trace_kind(
-            r.get_ref(1)
-                .ok()
-                .and_then(|v| v.as_str().ok())
-                .unwrap_or(""),
-        );
-        let tally = by_name
-            .entry((name.to_string(), kind.clone()))
-            .or_insert_with(|| Tally {
-                kind,
-                ..Tally::default()
-            });
-        tally.calls += 1;
-        tally.ms.push(r.get::<_, Option<f64>>(5)?.unwrap_or(0.0));
-        tally.tokens_in += u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0);
-        tally.tokens_out += u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0);
-        if !r.get::<_, bool>(4)? {
-            tally.errors += 1;
-            continue;
-        }
+        let kind = trace_kind(r.get_ref(1)?.as_str().unwrap_or_default());
+        let tally = Tally::of(&mut by_name, name, &kind);
+        let tokens = |i| r.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+        let ms = r.get::<_, Option<f64>>(5)?.unwrap_or(0.0);
+        let ok = r.get::<_, bool>(4)?;
+        tally.call(ms, tokens(6)?, tokens(7)?, ok);
         // A value too long to log equals nothing: it says nothing of consistency.
-        let Some((input, output)) = crate::log::logged_pair(r, 2)? else {
-            continue;
-        };
-        let input = input_key_text(input);
-        let output = output_key_text(output);
-        let entry = match tally.seen.get_mut(input.as_ref()) {
-            Some(e) => e,
-            None => tally.seen.entry(input.into_owned()).or_default(),
-        };
-        entry.0 += 1;
-        if !entry.1.contains(output.as_ref()) {
-            entry.1.insert(output.into_owned());
+        if ok && let Some((input, output)) = crate::log::logged_pair(r, 2)? {
+            tally.pair(input_key_text(input), output_key_text(output));
         }
     }
-    let mut out: Vec<Row> = by_name.into_iter().map(|((n, _), t)| t.row(n)).collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.kind.cmp(&b.kind)));
-    Ok(out)
+    Ok(into_rows(by_name))
 }
 
 /// A kind as the log writes it (`worker`, `fn`), as traces name it (`neural`, `symbolic`).
@@ -234,24 +208,14 @@ pub fn candidates(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
-/// The text report: a table, then the candidates.
+/// The text report: a table (names and kinds left-aligned, figures right-aligned), then the
+/// candidates.
 fn render_text(rows: &[Row]) -> String {
-    let header = [
-        "name",
-        "kind",
-        "calls",
-        "errors",
-        "tokens in",
-        "tokens out",
-        "p50 ms",
-        "p90 ms",
-        "max ms",
-        "inputs",
-        "outputs/input",
-    ];
-    let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_string()).collect()];
-    for r in rows {
-        table.push(vec![
+    let header =
+        "name|kind|calls|errors|tokens in|tokens out|p50 ms|p90 ms|max ms|inputs|outputs/input";
+    let mut table: Vec<Vec<String>> = vec![header.split('|').map(str::to_owned).collect()];
+    table.extend(rows.iter().map(|r| {
+        vec![
             r.name.clone(),
             r.kind.clone(),
             r.calls.to_string(),
@@ -263,16 +227,14 @@ fn render_text(rows: &[Row]) -> String {
             format!("{:.1}", r.max_ms),
             r.distinct_inputs.to_string(),
             r.max_outputs_per_input.to_string(),
-        ]);
-    }
+        ]
+    }));
     let mut out = crate::output::table(&table, 2);
     let hints = candidates(rows);
     if !hints.is_empty() {
         out.push_str("\nstabilization candidates:\n");
         for h in hints {
-            out.push_str("  ");
-            out.push_str(&h);
-            out.push('\n');
+            let _ = writeln!(out, "  {h}");
         }
     }
     out

@@ -310,15 +310,12 @@ impl<W: Write + Send> Observer for Tree<W> {
         }
         let text = match &e.result {
             Ok(r) => {
-                let mut parts: Vec<String> = Vec::new();
-                if !r.text.is_empty() {
-                    parts.push(r.text.clone());
-                }
-                parts.extend(
-                    r.tool_calls
-                        .iter()
-                        .map(|c| format!("{}({})", c.name, c.arguments)),
-                );
+                let text = Some(r.text.clone()).filter(|t| !t.is_empty());
+                let calls = r
+                    .tool_calls
+                    .iter()
+                    .map(|c| format!("{}({})", c.name, c.arguments));
+                let parts: Vec<String> = text.into_iter().chain(calls).collect();
                 format!(
                     "{} [stop: {}]",
                     excerpt(&Value::String(parts.join(" "))),
@@ -347,20 +344,19 @@ impl<W: Write + Send> Tree<W> {
                 u += *x;
                 (c + n, u)
             });
-        let mut lines = vec![format!(
-            "total: {}, {} in / {} out tokens",
-            crate::output::count(calls, "model call"),
-            usage.input_tokens,
-            usage.output_tokens
-        )];
-        for (worker, (n, u)) in totals.iter() {
-            lines.push(format!(
-                "  {worker}: {}, {} in / {} out tokens",
-                crate::output::count(*n, "model call"),
-                u.input_tokens,
-                u.output_tokens
-            ));
-        }
+        let line = |who: &str, n: u64, u: &Usage| {
+            let calls = crate::output::count(n, "model call");
+            format!(
+                "{who}: {calls}, {} in / {} out tokens",
+                u.input_tokens, u.output_tokens
+            )
+        };
+        let mut lines = vec![line("total", calls, &usage)];
+        lines.extend(
+            totals
+                .iter()
+                .map(|(w, (n, u))| line(&format!("  {w}"), *n, u)),
+        );
         lines
     }
 }

@@ -121,12 +121,15 @@ async fn answer(
             "this page only reads the run log",
         )));
     }
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let token = query.iter().find(|(k, _)| k == "token").map(|(_, v)| v);
-    if !token.is_some_and(|t| same_secret(t, &state.token)) {
+    let query = form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes());
+    let param = |k: &str| {
+        query
+            .clone()
+            .find(|(q, _)| q == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let since = param("since").filter(|s| !s.is_empty());
+    if !param("token").is_some_and(|t| same_secret(&t, &state.token)) {
         return Ok(respond(pages::refused(
             StatusCode::FORBIDDEN,
             "this page needs the token of the URL `llm-do view` printed",
@@ -134,10 +137,9 @@ async fn answer(
     }
     let path = req.uri().path().to_string();
     let page = tokio::task::spawn_blocking(move || {
-        let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
         let ask = pages::Ask {
             token: &state.token,
-            since: param("since").filter(|s| !s.is_empty()),
+            since: since.as_deref(),
         };
         pages::page(&state.log, &path, &ask)
     })

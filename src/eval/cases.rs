@@ -117,16 +117,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Case>, Box<Located>> {
             });
             return Err(at(whole, format!("unknown key `{key}` in case"), &help));
         }
-        let disputed = match map.get("disputed") {
-            None | Some(Value::Bool(false)) => false,
-            Some(Value::Bool(true)) => true,
-            Some(_) => {
-                return Err(at(
-                    whole,
-                    "`disputed` must be `true` or `false`".into(),
-                    SHAPE,
-                ));
-            }
+        let Some(disputed) = map.get("disputed").map_or(Some(false), Value::as_bool) else {
+            let message = "`disputed` must be `true` or `false`".into();
+            return Err(at(whole, message, SHAPE));
         };
         let (Some(input), Some(expected)) = (map.get("input"), map.get("expected")) else {
             let missing = if map.contains_key("input") {

@@ -18,13 +18,11 @@ pub struct Entry {
 impl Entry {
     /// The most frequent output (the first seen among equals).
     pub fn expected(&self) -> &str {
-        let mut best = &self.outputs[0];
-        for o in &self.outputs[1..] {
-            if o.1 > best.1 {
-                best = o;
-            }
-        }
-        &best.0
+        let best = self
+            .outputs
+            .iter()
+            .reduce(|best, o| if o.1 > best.1 { o } else { best });
+        best.map_or("null", |(output, _)| output)
     }
 
     pub fn disputed(&self) -> bool {

@@ -13,18 +13,12 @@ use crate::runtime::grade::FieldResult;
 
 /// The text report of one name.
 pub fn text(r: &NameReport) -> String {
-    let mut out = format!(
-        "`{}` ({}): {} case{}{}\n",
-        r.name,
-        r.kind,
-        r.cases.len(),
-        if r.cases.len() == 1 { "" } else { "s" },
-        if r.repeat > 1 {
-            format!(", {} runs each", r.repeat)
-        } else {
-            String::new()
-        }
-    );
+    let cases = crate::output::count(r.cases.len() as u64, "case");
+    let mut out = format!("`{}` ({}): {cases}", r.name, r.kind);
+    if r.repeat > 1 {
+        let _ = write!(out, ", {} runs each", r.repeat);
+    }
+    out.push('\n');
     let width = r
         .cases
         .iter()
@@ -165,15 +159,7 @@ pub fn json(reports: &[NameReport]) -> Value {
 /// failed with errors is an `error`, any other failing case a `failure`.
 pub fn junit(reports: &[NameReport]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let count = |f: &dyn Fn(&CaseReport) -> bool| -> usize {
-        reports
-            .iter()
-            .flat_map(|r| &r.cases)
-            .filter(|c| f(c))
-            .count()
-    };
-    let (tests, errors) = (count(&|_| true), count(&is_error));
-    let failures = count(&|c| !c.pass && !is_error(c));
+    let (tests, failures, errors) = counts(reports.iter().flat_map(|r| &r.cases));
     let time = |cases: &[CaseReport]| -> f64 {
         cases
             .iter()
@@ -188,13 +174,11 @@ pub fn junit(reports: &[NameReport]) -> String {
         "<testsuites name=\"llm-do test\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{total:.3}\">"
     );
     for r in reports {
-        let errors = r.cases.iter().filter(|c| is_error(c)).count();
-        let failures = r.cases.iter().filter(|c| !c.pass).count() - errors;
+        let (tests, failures, errors) = counts(r.cases.iter());
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{:.3}\">",
             escape(&r.name),
-            r.cases.len(),
             time(&r.cases)
         );
         out.push_str("    <properties>\n");
@@ -261,6 +245,20 @@ pub fn junit(reports: &[NameReport]) -> String {
     }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// Cases, failing cases and cases in error (see [`is_error`]) of `cases`, as JUnit counts
+/// them: a case in error is not also a failure.
+fn counts<'a>(cases: impl Iterator<Item = &'a CaseReport>) -> (usize, usize, usize) {
+    cases.fold((0, 0, 0), |(n, failures, errors), c| {
+        let error = is_error(c);
+        let failure = !c.pass && !error;
+        (
+            n + 1,
+            failures + usize::from(failure),
+            errors + usize::from(error),
+        )
+    })
 }
 
 /// Every run of the case failed with an error (not a disagreement).

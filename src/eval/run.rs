@@ -2,6 +2,7 @@
 //! scoring the outputs: per case, per field, enum confusion, overall agreement and — with
 //! repeats — self-agreement, the noise floor a replacement is judged against.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -101,21 +102,21 @@ pub async fn run(
         .iter()
         .map(|(f, values)| Confusion::new(f, values))
         .collect();
-    let mut fields: Vec<(String, usize, usize)> = Vec::new();
+    let mut fields: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut reports = Vec::with_capacity(cases.len());
     for case in cases {
         let mut runs = Vec::new();
         for _ in 0..opts.repeat.max(1) {
             let run = run_once(rt, name, &grader, &case).await?;
             tally(&mut fields, &case.expected, &run);
+            let expected = compare::fields(&case.expected);
+            let actual = run.output.as_ref().map(compare::fields);
             for c in &mut confusion {
-                let exp = compare::fields(&case.expected);
-                let act = run.output.as_ref().map(compare::fields);
-                let actual = match &act {
-                    Some(a) => label(a.get(&c.field)),
-                    None => "(error)".to_owned(),
-                };
-                c.add(label(exp.get(&c.field)), actual);
+                let got = actual.as_ref().map(|a| label(a.get(&c.field)));
+                c.add(
+                    label(expected.get(&c.field)),
+                    got.unwrap_or_else(|| "(error)".into()),
+                );
             }
             runs.push(run);
         }
@@ -152,7 +153,7 @@ pub async fn run(
         cases: reports,
         fields: fields
             .into_iter()
-            .map(|(field, k, n)| FieldStat {
+            .map(|(field, (k, n))| FieldStat {
                 comparator: grader.kind_of(&field),
                 field,
                 rate: Rate::new(k, n),
@@ -200,18 +201,13 @@ async fn run_once(
 
 /// Count each field of a run: agreed unless it is among the differences (an error counts
 /// every expected field as disagreeing).
-fn tally(fields: &mut Vec<(String, usize, usize)>, expected: &Value, run: &RunReport) {
+fn tally(fields: &mut BTreeMap<String, (usize, usize)>, expected: &Value, run: &RunReport) {
     for field in compare::field_names(expected, run.output.as_ref()) {
         let agreed = run.output.is_some() && !run.differences.iter().any(|d| d.field == field);
-        match fields.iter_mut().find(|(f, _, _)| *f == field) {
-            Some(entry) => {
-                entry.1 += usize::from(agreed);
-                entry.2 += 1;
-            }
-            None => fields.push((field, usize::from(agreed), 1)),
-        }
+        let (k, n) = fields.entry(field).or_default();
+        *k += usize::from(agreed);
+        *n += 1;
     }
-    fields.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
 /// Pairs of runs whose outputs agree with each other under the comparators (a failed run

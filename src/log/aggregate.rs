@@ -20,12 +20,12 @@
 //! pruning, rebuild them from the calls ([`rebuild`]).
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
+use super::sql::per_statement;
 
 /// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
@@ -161,24 +161,18 @@ impl Pending {
             output_key_text(output).into_owned(),
         );
         let first = || (c.time.to_string(), c.run.to_string(), c.id);
-        match self.outputs.entry(key) {
-            Entry::Occupied(mut e) => {
-                let o = e.get_mut();
-                o.calls += 1;
-                if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
-                    o.first = first();
-                    o.input = c.input.to_string();
-                    o.output = output.to_string();
-                }
-            }
-            Entry::Vacant(e) => {
-                e.insert(OutputSums {
-                    calls: 1,
-                    first: first(),
-                    input: c.input.to_string(),
-                    output: output.to_string(),
-                });
-            }
+        let o = self.outputs.entry(key).or_insert_with(|| OutputSums {
+            calls: 0,
+            first: first(),
+            input: c.input.to_string(),
+            output: output.to_string(),
+        });
+        o.calls += 1;
+        // An earlier call of the pair (a batch written late) takes the place of the one kept.
+        if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
+            o.first = first();
+            o.input = c.input.to_string();
+            o.output = output.to_string();
         }
     }
 
@@ -206,24 +200,12 @@ impl Pending {
         }
         if !self.outputs.is_empty() {
             let pairs: Vec<_> = self.outputs.drain().collect();
-            let chunks = pairs.chunks_exact(PER_STATEMENT);
-            let rest = chunks.remainder();
-            if chunks.len() > 0 {
-                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(PER_STATEMENT))?;
-                for chunk in chunks {
-                    for (i, pair) in chunk.iter().enumerate() {
-                        bind_pair(&mut upsert, i * PAIR_COLUMNS, pair)?;
-                    }
-                    upsert.raw_execute()?;
+            per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
+                for (i, pair) in rows.iter().enumerate() {
+                    bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
                 }
-            }
-            if !rest.is_empty() {
-                let mut upsert = conn.prepare_cached(&upsert_pairs_sql(1))?;
-                for pair in rest {
-                    bind_pair(&mut upsert, 0, pair)?;
-                    upsert.raw_execute()?;
-                }
-            }
+                upsert.raw_execute().map(drop)
+            })?;
             // Per name and kind, per input touched: the calls this batch adds to it.
             let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
             for ((name, kind, input_key, _), o) in &pairs {
@@ -249,10 +231,6 @@ impl Pending {
         Ok(())
     }
 }
-
-/// Rows one statement upserts or reads at most: a statement's run costs about as much as a
-/// row, so a batch's pairs go 32 to a statement (the rest one by one).
-const PER_STATEMENT: usize = 32;
 
 /// Columns of a row of `agg_outputs`, in the order [`bind_pair`] binds them.
 const PAIR_COLUMNS: usize = 10;
@@ -319,10 +297,7 @@ fn count_inputs(
     let keys: Vec<&str> = added.keys().copied().collect();
     // New distinct inputs, new repeated inputs, most outputs of one input.
     let (mut distinct, mut repeated, mut most) = (0_i64, 0_i64, 0_i64);
-    let chunks = keys.chunks_exact(PER_STATEMENT);
-    let rest = chunks.remainder();
-    let mut read = |size: usize, chunk: &[&str]| -> rusqlite::Result<()> {
-        let mut stmt = conn.prepare_cached(&read_inputs_sql(size))?;
+    per_statement(conn, &keys, read_inputs_sql, |stmt, chunk| {
         let mut values: Vec<&str> = vec![name, kind];
         values.extend_from_slice(chunk);
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
@@ -335,13 +310,7 @@ fn count_inputs(
             most = most.max(outputs);
         }
         Ok(())
-    };
-    for chunk in chunks {
-        read(PER_STATEMENT, chunk)?;
-    }
-    for key in rest {
-        read(1, std::slice::from_ref(key))?;
-    }
+    })?;
     conn.prepare_cached(
         "UPDATE agg_names SET distinct_inputs = distinct_inputs + ?3,
          repeated_inputs = repeated_inputs + ?4, max_outputs = max(max_outputs, ?5)
@@ -464,19 +433,13 @@ fn when_current<T>(
     conn: &Connection,
     read: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Option<T>> {
-    if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+    let Ok(tx) = Transaction::new_unchecked(conn, TransactionBehavior::Immediate) else {
         return Ok(None);
-    }
-    match catch_up(conn).and_then(|()| read()) {
-        Ok(v) => {
-            conn.execute_batch("COMMIT")?;
-            Ok(Some(v))
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    };
+    // An error drops `tx`: rolled back.
+    let value = catch_up(&tx).and_then(|()| read())?;
+    tx.commit()?;
+    Ok(Some(value))
 }
 
 /// The figures of one (name, kind), as `stats` shows them (`stats::Row`).
@@ -519,7 +482,7 @@ impl NameFigures {
 }
 
 /// The 1-based nearest rank of quantile `q` among `n` values (as `stats::percentile`).
-fn rank(q: f64, n: u64) -> u64 {
+pub(crate) fn rank(q: f64, n: u64) -> u64 {
     #[allow(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,

@@ -2,12 +2,12 @@
 //! agreement of shadow comparisons run by run, the disputed inputs with both outputs, and the
 //! worker's own noise floor, kept from `llm-do test` runs as rows of their own (`test_results`,
 //! schema 7). `llm-do view`'s page of one name reads these; `test` writes the last. Like
-//! `aggregate`, it imports nothing of `log.rs` (which creates its table), so errors are
-//! SQLite's.
+//! `aggregate`, its errors are SQLite's (`log.rs` creates its table).
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
+use super::sql::{parsed, sql_count, sql_int};
 use super::time::now;
 use super::window::Window;
 
@@ -55,11 +55,6 @@ pub fn share(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
 }
 
-/// A count as SQLite stores it.
-fn int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 /// Keep `results` in the log, timed now, in one transaction.
 ///
 /// # Errors
@@ -79,11 +74,11 @@ pub fn record_tests(conn: &Connection, results: &[TestResult]) -> rusqlite::Resu
                 r.kind,
                 time,
                 r.repeat,
-                int(r.cases),
-                int(r.runs),
-                int(r.agreed),
-                r.self_agreement.map(|(_, n)| int(n)),
-                r.self_agreement.map(|(k, _)| int(k)),
+                sql_int(r.cases),
+                sql_int(r.runs),
+                sql_int(r.agreed),
+                r.self_agreement.map(|(_, n)| sql_int(n)),
+                r.self_agreement.map(|(k, _)| sql_int(k)),
             ])?;
         }
     }
@@ -102,10 +97,9 @@ pub fn noise_floor(conn: &Connection, name: &str) -> rusqlite::Result<Option<Tes
          FROM test_results WHERE name = ?1 AND self_pairs > 0 ORDER BY time DESC LIMIT 1",
     )?;
     let mut rows = stmt.query_map([name], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        let n = |i| r.get(i).map(sql_count);
         let pairs: Option<i64> = r.get(7)?;
         let agreed: Option<i64> = r.get(8)?;
-        let count = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(TestResult {
             name: r.get(0)?,
             kind: r.get(1)?,
@@ -114,7 +108,7 @@ pub fn noise_floor(conn: &Connection, name: &str) -> rusqlite::Result<Option<Tes
             cases: n(4)?,
             runs: n(5)?,
             agreed: n(6)?,
-            self_agreement: pairs.zip(agreed).map(|(p, k)| (count(k), count(p))),
+            self_agreement: pairs.zip(agreed).map(|(p, k)| (sql_count(k), sql_count(p))),
         })
     })?;
     rows.next().transpose()
@@ -153,7 +147,7 @@ pub fn agreement_by_run(
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![name, window.since, window.until, limit], |r| {
-        let n = |i| r.get::<_, i64>(i).map(|v| u64::try_from(v).unwrap_or(0));
+        let n = |i| r.get(i).map(sql_count);
         Ok(RunAgreement {
             run: r.get(0)?,
             first: r.get(1)?,
@@ -204,17 +198,14 @@ pub fn disputes(
          ORDER BY time DESC, rowid DESC LIMIT ?4"
     ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
     let rows = stmt.query_map(params![name, window.since, window.until, limit], |r| {
         Ok(Dispute {
             run: r.get(0)?,
             time: r.get(1)?,
-            input: json(r.get(2)?).unwrap_or(Value::Null),
-            worker_output: json(r.get(3)?),
-            code_output: json(r.get(4)?),
-            fields: json(r.get(5)?)
-                .and_then(|v: Value| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
+            input: parsed(r.get(2)?).unwrap_or(Value::Null),
+            worker_output: parsed(r.get(3)?),
+            code_output: parsed(r.get(4)?),
+            fields: parsed(r.get(5)?).unwrap_or_default(),
         })
     })?;
     Ok((

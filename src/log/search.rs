@@ -11,7 +11,7 @@
 //! newest calls were deleted too (or the file was `VACUUM`ed): the state keeps the run and id
 //! of its last indexed call, and when that row is no longer there, the index is built again.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 /// Calls indexed per write transaction.
 pub const CHUNK: i64 = 20_000;
@@ -39,20 +39,12 @@ pub fn match_expr(text: &str) -> String {
 pub fn catch_up(conn: &Connection) -> rusqlite::Result<u64> {
     let mut indexed = 0;
     loop {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let step = chunk(conn);
-        match step {
-            Ok(n) => {
-                conn.execute_batch("COMMIT")?;
-                indexed += n;
-                if n < u64::try_from(CHUNK).unwrap_or(0) {
-                    return Ok(indexed);
-                }
-            }
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let n = chunk(&tx)?;
+        tx.commit()?;
+        indexed += n;
+        if n < u64::try_from(CHUNK).unwrap_or(0) {
+            return Ok(indexed);
         }
     }
 }

@@ -3,12 +3,14 @@
 //! calls no longer change, so its sums are read from its calls once, and then from here.
 //! `llm-do view`'s runs page (tokens and cost per run) and names page (cost per worker over
 //! the whole history) read these instead of summing a million calls on every page. Writing a
-//! run costs nothing more. Like `aggregate`, it imports nothing of `log.rs` (which creates
-//! its table), so errors are SQLite's.
+//! run costs nothing more. Like `aggregate`, its errors are SQLite's (`log.rs` creates its
+//! table).
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
+
+use super::sql::{keep_if_free, sql_count as count, sql_int};
 
 /// The table of schema 7: per ended run and worker name, its calls, tokens, the calls that
 /// had a cost and the sum of those costs. A row with the name `''` marks a run whose sums are
@@ -60,10 +62,6 @@ impl Sums {
     }
 }
 
-fn count(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 /// A row of `name, calls, tokens, costed, cost`.
 fn named_sums(r: &rusqlite::Row) -> rusqlite::Result<(String, Sums)> {
     let sums = Sums {
@@ -99,38 +97,20 @@ fn of_run(conn: &Connection, run: &str, ended: bool) -> rusqlite::Result<HashMap
     Ok(sums)
 }
 
-/// Keep an ended run's sums, without waiting for another process's write lock (the
-/// connection's own wait is put back after).
+/// Keep an ended run's sums (best effort: see [`keep_if_free`]).
 fn remember(conn: &Connection, run: &str, sums: &HashMap<String, Sums>) {
-    let wait: i64 = conn
-        .pragma_query_value(None, "busy_timeout", |r| r.get(0))
-        .unwrap_or(0);
-    let _ = conn.busy_timeout(std::time::Duration::ZERO);
-    let _ = (|| -> rusqlite::Result<()> {
-        let tx = conn.unchecked_transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO run_volumes (run, name, calls, tokens, costed, cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-            insert.execute(params![run, "", 0, 0, 0, 0.0])?;
-            for (name, s) in sums {
-                insert.execute(params![
-                    run,
-                    name,
-                    int(s.calls),
-                    int(s.tokens),
-                    int(s.costed),
-                    s.cost
-                ])?;
-            }
+    keep_if_free(conn, |tx| {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO run_volumes (run, name, calls, tokens, costed, cost)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        insert.execute(params![run, "", 0, 0, 0, 0.0])?;
+        for (name, s) in sums {
+            let (calls, tokens, costed) = (sql_int(s.calls), sql_int(s.tokens), sql_int(s.costed));
+            insert.execute(params![run, name, calls, tokens, costed, s.cost])?;
         }
-        tx.commit()
-    })();
-    let _ = conn.busy_timeout(std::time::Duration::from_millis(
-        u64::try_from(wait).unwrap_or(0),
-    ));
+        Ok(())
+    });
 }
 
 /// The worker volume of each of `runs` (id, and whether it has ended), summed over names:
@@ -143,15 +123,14 @@ pub fn per_run(
     conn: &Connection,
     runs: &[(&str, bool)],
 ) -> rusqlite::Result<HashMap<String, Volume>> {
-    let mut out = HashMap::with_capacity(runs.len());
-    for &(run, ended) in runs {
+    let total = |&(run, ended): &(&str, bool)| {
         let mut total = Sums::default();
-        for s in of_run(conn, run, ended)?.values() {
-            total.add(s);
-        }
-        out.insert(run.to_string(), total.volume());
-    }
-    Ok(out)
+        of_run(conn, run, ended)?
+            .values()
+            .for_each(|s| total.add(s));
+        Ok((run.to_string(), total.volume()))
+    };
+    runs.iter().map(total).collect()
 }
 
 /// The worker volume of each worker name over the whole log: what the names page shows as

@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
-use super::{ApprovalRow, CallRow, LogError, SwitchEvent, chat, now, sql_int};
+use super::sql::{per_statement, sql_int};
+use super::{ApprovalRow, CallRow, LogError, SwitchEvent, chat, now};
 
 /// Rows of one run to write in one transaction.
 #[derive(Default)]
@@ -204,10 +205,6 @@ fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Re
 /// Columns of a call row, in the order [`bind_call`] binds them.
 const CALL_COLUMNS: usize = 19;
 
-/// Call rows one statement inserts at most: a batch of 512 runs 16 statements, not 512 (each
-/// run of a statement costs about as much as a row).
-const CALLS_PER_INSERT: usize = 32;
-
 /// The statement that inserts `rows` call rows.
 fn insert_calls_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; CALL_COLUMNS].join(", "));
@@ -219,28 +216,14 @@ fn insert_calls_sql(rows: usize) -> String {
     )
 }
 
-/// Insert `calls` of run `run`: in statements of [`CALLS_PER_INSERT`] rows, the rest one by one
-/// (two statements to compile and keep, whatever the batch's size).
+/// Insert `calls` of run `run`, a few rows to a statement ([`per_statement`]).
 fn insert_calls(tx: &rusqlite::Transaction, run: &str, calls: &[CallRow]) -> rusqlite::Result<()> {
-    let chunks = calls.chunks_exact(CALLS_PER_INSERT);
-    let rest = chunks.remainder();
-    if chunks.len() > 0 {
-        let mut insert = tx.prepare_cached(&insert_calls_sql(CALLS_PER_INSERT))?;
-        for chunk in chunks {
-            for (i, c) in chunk.iter().enumerate() {
-                bind_call(&mut insert, i * CALL_COLUMNS, run, c)?;
-            }
-            insert.raw_execute()?;
+    per_statement(tx, calls, insert_calls_sql, |insert, rows| {
+        for (i, c) in rows.iter().enumerate() {
+            bind_call(insert, i * CALL_COLUMNS, run, c)?;
         }
-    }
-    if !rest.is_empty() {
-        let mut insert = tx.prepare_cached(&insert_calls_sql(1))?;
-        for c in rest {
-            bind_call(&mut insert, 0, run, c)?;
-            insert.raw_execute()?;
-        }
-    }
-    Ok(())
+        insert.raw_execute().map(drop)
+    })
 }
 
 /// Bind call row `c` of run `run` to the parameters after `at`.

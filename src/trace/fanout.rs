@@ -133,16 +133,10 @@ impl Observer for Fanout {
         });
     }
 
+    /// Flushes every child; the first failure is returned.
     fn flush(&self) -> std::io::Result<()> {
-        let mut first = Ok(());
-        for c in &self.children {
-            if let Err(e) = c.flush()
-                && first.is_ok()
-            {
-                first = Err(e);
-            }
-        }
-        first
+        let flushed: Vec<std::io::Result<()>> = self.children.iter().map(|c| c.flush()).collect();
+        flushed.into_iter().collect()
     }
 }
 

@@ -1,14 +1,11 @@
 //! `-vvv`: HTTP request bodies and response statuses/bodies from the providers' HTTP layer,
-//! emitted as `tracing` events at TRACE level under the [`TARGET`] target and written to
+//! emitted as `tracing` events at TRACE level under the [`crate::model::http::LOG_TARGET`] target and written to
 //! stderr only when `-vvv` installs the subscriber. Headers are never logged and every body
 //! passes through [`crate::model::http::redact_all`] first, so API keys do not appear.
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-
-/// The `tracing` target of HTTP events.
-pub const TARGET: &str = crate::model::http::LOG_TARGET;
 
 /// Stderr through [`crate::output::escape`]: bodies hold what models wrote. The formatter
 /// writes each event whole, so no character is split between writes.

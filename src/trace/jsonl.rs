@@ -62,8 +62,12 @@ impl JsonlObserver {
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn emit(&self, event: &Map<String, Value>) {
-        let mut line = Value::Object(event.clone()).to_string();
+    /// Write `event` (its [`head`]) with the fields of `body` (an object) after it.
+    fn emit(&self, mut event: Map<String, Value>, body: Value) {
+        if let Value::Object(fields) = body {
+            event.extend(fields);
+        }
+        let mut line = Value::Object(event).to_string();
         line.push('\n');
         let result = match self.out.lock() {
             Ok(mut out) => out.write_all(line.as_bytes()),
@@ -79,13 +83,12 @@ impl JsonlObserver {
 
 /// The fields every event starts with.
 fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("v".into(), json!(FORMAT_VERSION));
-    m.insert("event".into(), json!(event));
-    m.insert("id".into(), json!(id));
-    m.insert("parent".into(), json!(parent));
-    m.insert("depth".into(), json!(depth));
-    m
+    let head =
+        json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth});
+    match head {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 fn ms(d: Duration) -> Value {
@@ -102,6 +105,11 @@ fn tokens(u: Usage) -> Value {
         t["cache_write"] = json!(u.cache_write_tokens);
     }
     t
+}
+
+/// `v` as JSON; `null` should it fail to serialize (a trace never stops a run).
+fn lossy(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// How a verdict is recorded: `approved`, `denied` (with its reason) or `aborted`.
@@ -125,96 +133,73 @@ impl Observer for JsonlObserver {
                 },
             );
         }
-        let mut m = head("call_start", id, s.parent, s.depth);
-        m.insert("kind".into(), json!(s.kind.as_str()));
-        m.insert("name".into(), json!(s.name));
-        m.insert("input".into(), s.input.clone());
-        self.emit(&m);
+        let event = head("call_start", id, s.parent, s.depth);
+        self.emit(
+            event,
+            json!({"kind": s.kind.as_str(), "name": s.name, "input": s.input}),
+        );
         id
     }
 
     fn call_end(&self, id: u64, e: &CallEnd) {
         let open = self.open.lock().ok().and_then(|mut o| o.remove(&id));
-        let mut m = head("call_end", id, open.and_then(|o| o.parent), e.depth);
+        let mut event = head("call_end", id, open.and_then(|o| o.parent), e.depth);
         if let Some(o) = open {
-            m.insert("kind".into(), json!(o.kind.as_str()));
+            event.insert("kind".into(), json!(o.kind.as_str()));
         }
-        m.insert("name".into(), json!(e.name));
-        match &e.result {
-            Ok(v) => m.insert("output".into(), (*v).clone()),
-            Err(msg) => m.insert("error".into(), json!(msg)),
+        let mut body = match &e.result {
+            Ok(v) => json!({"name": e.name, "output": v}),
+            Err(msg) => json!({"name": e.name, "error": msg}),
         };
-        m.insert("ms".into(), ms(e.elapsed));
-        m.insert("tokens".into(), tokens(e.usage));
+        body["ms"] = ms(e.elapsed);
+        body["tokens"] = tokens(e.usage);
         if let Some(cost) = e.cost {
-            m.insert("cost_usd".into(), json!(cost));
+            body["cost_usd"] = json!(cost);
         }
-        self.emit(&m);
+        self.emit(event, body);
     }
 
     fn approval_event(&self, e: &ApprovalEvent) {
-        let mut m = head("approval", self.id(), e.parent, e.depth);
-        m.insert("name".into(), json!(e.tool));
-        m.insert("input".into(), e.input.clone());
         let (what, reason) = decision(e.verdict);
-        m.insert("decision".into(), json!(what));
+        let mut body = json!({"name": e.tool, "input": e.input, "decision": what});
         if let Some(r) = reason {
-            m.insert("reason".into(), json!(r));
+            body["reason"] = json!(r);
         }
-        m.insert("decided_by".into(), json!(e.verdict.decided_by.as_str()));
+        body["decided_by"] = json!(e.verdict.decided_by.as_str());
         if let Some(i) = e.verdict.decided_by.rule() {
-            m.insert("rule".into(), json!(i));
+            body["rule"] = json!(i);
         }
-        self.emit(&m);
+        self.emit(head("approval", self.id(), e.parent, e.depth), body);
     }
 
     fn tool_call(&self, e: &ToolCallEvent) {
-        let mut m = head("tool_call", self.id(), e.parent, e.depth);
-        m.insert("name".into(), json!(e.name));
-        m.insert("call_id".into(), json!(e.call_id));
-        m.insert("input".into(), e.input.clone());
-        self.emit(&m);
+        let body = json!({"name": e.name, "call_id": e.call_id, "input": e.input});
+        self.emit(head("tool_call", self.id(), e.parent, e.depth), body);
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {
         let id = self.id();
-        let mut m = head("model_request", id, e.parent, e.depth);
-        m.insert("name".into(), json!(e.worker));
-        m.insert("model".into(), json!(e.model));
-        m.insert("turn".into(), json!(e.turn));
-        m.insert(
-            "request".into(),
-            serde_json::to_value(e.request).unwrap_or(Value::Null),
-        );
-        self.emit(&m);
+        let request = lossy(e.request);
+        let body = json!({"name": e.worker, "model": e.model, "turn": e.turn, "request": request});
+        self.emit(head("model_request", id, e.parent, e.depth), body);
         id
     }
 
     fn model_response(&self, id: u64, e: &ModelResponseEvent) {
-        let mut m = head("model_response", id, e.parent, e.depth);
-        m.insert("name".into(), json!(e.worker));
-        m.insert("model".into(), json!(e.model));
+        let mut body = json!({"name": e.worker, "model": e.model});
         match &e.result {
             Ok(r) => {
-                m.insert(
-                    "output".into(),
-                    serde_json::to_value(r).unwrap_or(Value::Null),
-                );
-                m.insert("tokens".into(), tokens(r.usage));
-                m.insert("stop".into(), json!(r.finish.as_str()));
+                body["output"] = lossy(r);
+                body["tokens"] = tokens(r.usage);
+                body["stop"] = json!(r.finish.as_str());
                 if !r.fallbacks.is_empty() {
-                    m.insert(
-                        "fallback".into(),
-                        serde_json::to_value(&r.fallbacks).unwrap_or(Value::Null),
-                    );
+                    body["fallback"] = lossy(&r.fallbacks);
                 }
             }
-            Err(msg) => {
-                m.insert("error".into(), json!(msg));
-            }
+            Err(msg) => body["error"] = json!(msg),
         }
-        m.insert("ms".into(), ms(e.elapsed));
-        self.emit(&m);
+        body["ms"] = ms(e.elapsed);
+        self.emit(head("model_response", id, e.parent, e.depth), body);
     }
 
     fn flush(&self) -> std::io::Result<()> {

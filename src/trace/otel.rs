@@ -312,26 +312,19 @@ fn plain_http_client() -> Result<reqwest::blocking::Client, OtelError> {
 
 /// The attributes of a call's span as it starts.
 fn call_attributes(s: &CallStart) -> (String, Vec<KeyValue>) {
-    let mut attrs = vec![
+    let (operation, name_key, oi_kind) = match s.kind {
+        Kind::Neural => ("invoke_agent", attr::AGENT_NAME, "AGENT"),
+        Kind::Symbolic | Kind::Builtin => ("execute_tool", attr::TOOL_NAME, "TOOL"),
+    };
+    let attrs = vec![
         KeyValue::new(attr::NAME, s.name.to_owned()),
         KeyValue::new(attr::KIND, s.kind.log_name()),
         KeyValue::new(attr::DEPTH, i64::from(s.depth)),
+        KeyValue::new(attr::OPERATION, operation),
+        KeyValue::new(name_key, s.name.to_owned()),
+        KeyValue::new(attr::OI_KIND, oi_kind),
     ];
-    let name = match s.kind {
-        Kind::Neural => {
-            attrs.push(KeyValue::new(attr::OPERATION, "invoke_agent"));
-            attrs.push(KeyValue::new(attr::AGENT_NAME, s.name.to_owned()));
-            attrs.push(KeyValue::new(attr::OI_KIND, "AGENT"));
-            format!("invoke_agent {}", s.name)
-        }
-        Kind::Symbolic | Kind::Builtin => {
-            attrs.push(KeyValue::new(attr::OPERATION, "execute_tool"));
-            attrs.push(KeyValue::new(attr::TOOL_NAME, s.name.to_owned()));
-            attrs.push(KeyValue::new(attr::OI_KIND, "TOOL"));
-            format!("execute_tool {}", s.name)
-        }
-    };
-    (name, attrs)
+    (format!("{operation} {}", s.name), attrs)
 }
 
 /// Token counts as GenAI and OpenInference attributes (cache counts only when there are any).
@@ -347,18 +340,12 @@ fn usage_attributes(u: &Usage) -> Vec<KeyValue> {
             n(u.input_tokens.saturating_add(u.output_tokens)),
         ),
     ];
-    if u.cache_read_tokens > 0 {
-        attrs.push(KeyValue::new(
-            attr::CACHE_READ_TOKENS,
-            n(u.cache_read_tokens),
-        ));
-    }
-    if u.cache_write_tokens > 0 {
-        attrs.push(KeyValue::new(
-            attr::CACHE_WRITE_TOKENS,
-            n(u.cache_write_tokens),
-        ));
-    }
+    let cache = [
+        (attr::CACHE_READ_TOKENS, u.cache_read_tokens),
+        (attr::CACHE_WRITE_TOKENS, u.cache_write_tokens),
+    ];
+    let cache = cache.into_iter().filter(|&(_, count)| count > 0);
+    attrs.extend(cache.map(|(key, count)| KeyValue::new(key, n(count))));
     attrs
 }
 
@@ -426,14 +413,12 @@ impl Observer for OtelObserver {
         match &e.result {
             Ok(r) => {
                 span.set_attributes(usage_attributes(&r.usage));
+                let reasons = vec![opentelemetry::StringValue::from(
+                    r.finish.as_str().to_owned(),
+                )];
                 span.set_attribute(KeyValue::new(
                     attr::FINISH_REASONS,
-                    Value::Array(
-                        vec![opentelemetry::StringValue::from(
-                            r.finish.as_str().to_owned(),
-                        )]
-                        .into(),
-                    ),
+                    Value::Array(reasons.into()),
                 ));
             }
             Err(msg) => span.set_status(Status::error(msg.clone())),

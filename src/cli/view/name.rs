@@ -111,8 +111,8 @@ fn figures_table(rows: &[crate::stats::Row]) -> String {
 }
 
 /// The noise floor as a sentence: the self-agreement of the newest `test --repeat`.
-fn floor_text(floor: Option<&TestResult>) -> String {
-    match floor {
+fn floor_line(floor: Option<&TestResult>) -> String {
+    let text = match floor {
         Some(t) => {
             let (k, n) = t.self_agreement.unwrap_or_default();
             format!(
@@ -126,11 +126,8 @@ fn floor_text(floor: Option<&TestResult>) -> String {
             )
         }
         None => "no noise floor yet: run <code>llm-do test NAME --repeat 3</code>".into(),
-    }
-}
-
-fn floor_line(floor: Option<&TestResult>) -> String {
-    format!("<p id=\"floor\">{}</p>", floor_text(floor))
+    };
+    format!("<p id=\"floor\">{text}</p>")
 }
 
 /// The switch's mode, live agreement, deferred share and noise floor.
@@ -232,29 +229,35 @@ fn side_by_side(worker: Option<&Value>, code: Option<&Value>, fields: &[String])
             html
         }
         (Some(Value::String(w)), Some(Value::String(c))) => format!(
-            "<table class=\"sides\"><tr><th>worker</th><th>fn</th></tr><tr>\
-             <td><pre class=\"worker\">{}</pre></td><td><pre class=\"fn\">{}</pre></td></tr></table>\
-             <p>diff</p><pre class=\"diff\">{}</pre>",
-            esc(&crate::output::clip(w, super::pages::MAX_VALUE)),
-            esc(&crate::output::clip(c, super::pages::MAX_VALUE)),
+            "{}<p>diff</p><pre class=\"diff\">{}</pre>",
+            columns(&compact(worker), &compact(code)),
             word_diff(w, c)
         ),
-        (w, c) => format!(
-            "<table class=\"sides\"><tr><th>worker</th><th>fn</th></tr><tr>\
-             <td><pre class=\"worker\">{}</pre></td><td><pre class=\"fn\">{}</pre></td></tr></table>",
-            esc(&w.map_or_else(|| "(no output)".into(), shown)),
-            esc(&c.map_or_else(|| "(no output)".into(), shown)),
+        (w, c) => columns(
+            &w.map_or_else(|| "(no output)".into(), shown),
+            &c.map_or_else(|| "(no output)".into(), shown),
         ),
     }
 }
 
+/// The worker's and the fn's output texts in two columns.
+fn columns(worker: &str, code: &str) -> String {
+    format!(
+        "<table class=\"sides\"><tr><th>worker</th><th>fn</th></tr><tr>\
+         <td><pre class=\"worker\">{}</pre></td><td><pre class=\"fn\">{}</pre></td></tr></table>",
+        esc(worker),
+        esc(code)
+    )
+}
+
 /// A value in one line of JSON (a string without its quotes); `-` when missing.
 fn compact(v: Option<&Value>) -> String {
-    match v {
-        None => "-".into(),
-        Some(Value::String(s)) => crate::output::clip(s, super::pages::MAX_VALUE),
-        Some(other) => crate::output::clip(&other.to_string(), super::pages::MAX_VALUE),
-    }
+    let text = match v {
+        None => return "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    crate::output::clip(&text, super::pages::MAX_VALUE)
 }
 
 /// The words the worker wrote and the fn did not as `<del>`, the fn's own as `<ins>`

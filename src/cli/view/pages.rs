@@ -152,23 +152,28 @@ tr.differs td{background:#fdeaea}del{background:#fbd0d0}ins{background:#d4f4d4;t
 
 /// The time filter: a form that reloads the page with `since` (no script needed).
 pub(super) fn since_form(path: &str, ask: &Ask) -> String {
-    let option = |value: &str, label: &str| {
-        let selected = if ask.since.unwrap_or("") == value {
-            " selected"
-        } else {
-            ""
-        };
-        format!("<option value=\"{value}\"{selected}>{label}</option>")
-    };
+    let choices = [
+        ("", "all"),
+        ("1h", "1 hour"),
+        ("1d", "1 day"),
+        ("7d", "7 days"),
+        ("30d", "30 days"),
+    ];
+    let options: String = choices
+        .into_iter()
+        .map(|(value, label)| {
+            let selected = if ask.since.unwrap_or("") == value {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option value=\"{value}\"{selected}>{label}</option>")
+        })
+        .collect();
     format!(
         "<form method=\"get\" action=\"{path}\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <label>since <select name=\"since\">{}{}{}{}{}</select></label> <button>show</button></form>",
+         <label>since <select name=\"since\">{options}</select></label> <button>show</button></form>",
         esc(ask.token),
-        option("", "all"),
-        option("1h", "1 hour"),
-        option("1d", "1 day"),
-        option("7d", "7 days"),
-        option("30d", "30 days"),
     )
 }
 
@@ -358,26 +363,20 @@ fn call_html(
             ""
         },
     );
-    let _ = write!(
-        html,
-        "<p>call {} · started {}</p><p>input</p><pre class=\"input\">{}</pre>",
-        c.id,
-        esc(&c.time),
-        esc(&shown(&c.input))
-    );
-    if let Some(output) = &c.output {
-        let _ = write!(
-            html,
-            "<p>output</p><pre class=\"output\">{}</pre>",
-            esc(&shown(output))
-        );
-    }
-    if let Some(error) = &c.error {
-        let _ = write!(
-            html,
-            "<p>error</p><pre class=\"error\">{}</pre>",
-            esc(error)
-        );
+    let _ = write!(html, "<p>call {} · started {}</p>", c.id, esc(&c.time));
+    let parts = [
+        ("input", Some(shown(&c.input))),
+        ("output", c.output.as_ref().map(shown)),
+        ("error", c.error.clone()),
+    ];
+    for (part, text) in parts {
+        if let Some(text) = text {
+            let _ = write!(
+                html,
+                "<p>{part}</p><pre class=\"{part}\">{}</pre>",
+                esc(&text)
+            );
+        }
     }
     if let Some(stop) = &c.stop {
         let cut = if stop == "length" {
@@ -480,9 +479,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         };
         let switch = switches.get(&r.name).map_or_else(String::new, |s| {
             let agreement = if s.compared > 0 {
-                #[allow(clippy::cast_precision_loss)]
-                let share = s.agreed as f64 / s.compared as f64 * 100.0;
-                format!(" · agreed {}/{} ({share:.1}%)", s.agreed, s.compared)
+                format!(" · agreed {}", super::chart::of(s.agreed, s.compared))
             } else {
                 String::new()
             };
