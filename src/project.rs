@@ -84,7 +84,7 @@ impl From<Box<Located>> for ProjectError {
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
     let path = root.join(CONFIG_FILE);
-    let text = read_optional(&path, &mut Vec::new(), &Overlay::new())?;
+    let text = read_optional(&path, &Overlay::new())?;
     let config = match &text {
         Some(text) => config::parse_config(Path::new(CONFIG_FILE), text)?,
         None => Config::default(),
@@ -171,8 +171,6 @@ pub struct Project {
     /// The untrusted drafts' fns (`scripts/drafts/`, marked): run only in the restricted
     /// engine ([`script::untrusted`]).
     pub drafts: Arc<AST>,
-    /// Files the project was loaded from, with their modification times (for hot reload).
-    pub files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
 }
 
 /// The stabilize switch of one name (DESIGN §14).
@@ -218,9 +216,8 @@ impl Project {
         hosts: &[Arc<HostFn>],
     ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
-        let mut files = Vec::new();
         let config_path = root.join(CONFIG_FILE);
-        let text = read_collect(&config_path, &mut files, &mut errors, overlay);
+        let text = read_collect(&config_path, &mut errors, overlay);
         let config_rel = relative(root, &config_path);
         let config = match &text {
             Some(text) => config::parse_config(&config_rel, text).unwrap_or_else(|e| {
@@ -235,7 +232,7 @@ impl Project {
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();
         for path in list_dir(&root.join(WORKERS_DIR), "worker", &mut errors, overlay) {
-            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
+            let Some(text) = read_collect(&path, &mut errors, overlay) else {
                 continue;
             };
             match parse_worker(&relative(root, &path), &text) {
@@ -273,7 +270,7 @@ impl Project {
             }
         }
         for path in script_paths {
-            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
+            let Some(text) = read_collect(&path, &mut errors, overlay) else {
                 continue;
             };
             let shown = relative(root, &path);
@@ -348,7 +345,6 @@ impl Project {
             modules,
             library: Arc::new(library),
             drafts: Arc::new(drafts),
-            files,
         };
         errors.extend(project.check_toolsets());
         errors.extend(project.check_stabilize());
@@ -635,19 +631,12 @@ fn list_dir(
     paths
 }
 
-fn read_optional(
-    path: &Path,
-    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
-    overlay: &Overlay,
-) -> Result<Option<Arc<str>>, ProjectError> {
+fn read_optional(path: &Path, overlay: &Overlay) -> Result<Option<Arc<str>>, ProjectError> {
     if let Some(changed) = overlay.get(path) {
         return Ok(changed.clone());
     }
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            files.push((path.to_path_buf(), mtime(path)));
-            Ok(Some(Arc::from(text)))
-        }
+        Ok(text) => Ok(Some(Arc::from(text))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ProjectError::io(path, e)),
     }
@@ -655,17 +644,12 @@ fn read_optional(
 
 fn read_collect(
     path: &Path,
-    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
     errors: &mut Vec<ProjectError>,
     overlay: &Overlay,
 ) -> Option<Arc<str>> {
-    read_optional(path, files, overlay).unwrap_or_else(|e| {
+    read_optional(path, overlay).unwrap_or_else(|e| {
         errors.push(e);
         None
     })
 }
 
-/// Modification time of a file, if it can be read.
-pub fn mtime(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}

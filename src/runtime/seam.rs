@@ -25,7 +25,7 @@ use crate::trace::{CallEnd, CallStart};
 use super::Runtime;
 use super::callee::{Callee, Invocation, positional_json};
 
-pub use super::evaluator::{BLOCKING_THREADS, MAX_EVAL_THREADS};
+pub use super::evaluator::BLOCKING_THREADS;
 
 impl Runtime {
     /// Resolve `name` in the one namespace: project fns, workers, builtins, then

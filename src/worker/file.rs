@@ -37,12 +37,6 @@ impl From<(String, Range<usize>)> for NameRef {
     }
 }
 
-/// A toolset name of `toolsets:`.
-pub type ToolsetRef = NameRef;
-
-/// One entry of a worker's `model:` (a model id or a `[models]` alias).
-pub type ModelRef = NameRef;
-
 /// A few-shot example: sent as a prior user/assistant turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -59,7 +53,7 @@ pub struct WorkerSpec {
     /// The first entry of `model:` (a model id or an alias).
     pub model: Option<String>,
     /// Every entry of `model:` in fallback order (`model: [a, b]`); one for a plain string.
-    pub models: Vec<ModelRef>,
+    pub models: Vec<NameRef>,
     /// `cache:` Anthropic prompt caching; unset: on when the prompt and tools are long.
     pub cache: Option<bool>,
     /// `reasoning:` thinking effort or token budget.
@@ -71,7 +65,7 @@ pub struct WorkerSpec {
     /// `keep_cut_off: true`: a text answer cut off at `max_tokens` is returned as it is
     /// (default: it is an error). Structured output cut off is always an error.
     pub keep_cut_off: bool,
-    pub toolsets: Vec<ToolsetRef>,
+    pub toolsets: Vec<NameRef>,
     /// Input JSON Schema (shorthand already expanded). Default: `{input: string}`.
     pub input: Value,
     /// Output JSON Schema (shorthand already expanded), when the worker returns structured data.
@@ -349,7 +343,7 @@ fn identifier_like(s: &str) -> String {
 
 /// `model:` as a string or a list (a fallback chain); each entry a model id or an alias name
 /// (resolved against `[models]` when the project loads).
-fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
+fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
     let entries = match fields.get("model") {
         None => return Ok(Vec::new()),
         Some(Yaml::String(s)) => vec![(s.clone(), fields.value_span("model"))],
