@@ -106,7 +106,9 @@ impl Runtime {
         self.job_deferring(ctx, callee, input, false)
     }
 
-    /// [`Runtime::job_for`]; `may_defer` for one side of a switch (see [`Runtime::invoke_side`]).
+    /// [`Runtime::job_for`]; `may_defer` for the fn side of a `[stabilize]` switch: its
+    /// `defer()` comes back as [`Deferred`] for the switch to hand the call to the worker
+    /// (anywhere else it is an error).
     pub(super) fn job_deferring(
         &self,
         ctx: &CallCtx,
@@ -164,20 +166,8 @@ impl Runtime {
         out
     }
 
-    /// Invoke one side of a `[stabilize]` switch: the fn's `defer()` comes back as
-    /// [`Deferred`] for the switch to hand the call to the worker (anywhere else it is an error).
-    pub(super) async fn invoke_side(
-        self: &Arc<Self>,
-        ctx: &CallCtx,
-        callee: &Callee,
-        input: Input,
-    ) -> Result<Dynamic, CallError> {
-        let invocation = callee.clone().prepare(self, ctx, input)?;
-        self.run_traced(ctx, invocation, true).await
-    }
-
     /// Run a prepared call inside its trace span; `may_defer` when a switch asked (see
-    /// [`Runtime::invoke_side`]).
+    /// [`Runtime::job_deferring`]).
     async fn run_traced(
         self: &Arc<Self>,
         ctx: &CallCtx,

@@ -25,6 +25,7 @@ pub struct BuiltinEnv {
 type BuiltinFn = fn(&BuiltinEnv, Vec<Dynamic>) -> Result<Dynamic, String>;
 
 /// A Rust-native function in the project namespace.
+#[derive(Debug)]
 pub struct Builtin {
     pub name: &'static str,
     pub params: &'static [&'static str],
@@ -32,14 +33,6 @@ pub struct Builtin {
     pub required: usize,
     pub summary: &'static str,
     pub run: BuiltinFn,
-}
-
-impl std::fmt::Debug for Builtin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builtin")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Every builtin, in the order `llm-do list` shows them: name, parameters, how many of them
