@@ -83,18 +83,27 @@ impl From<Box<Located>> for ProjectError {
 /// A located error when either file is invalid; an I/O error when one cannot be read.
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
-    let path = root.join(CONFIG_FILE);
-    let text = read_optional(&path, &Overlay::new())?;
-    let config = match &text {
-        Some(text) => config::parse_config(Path::new(CONFIG_FILE), text)?,
-        None => Config::default(),
-    };
-    let project = text.as_deref().map(|t| (Path::new(CONFIG_FILE), t));
-    let config = with_user_config(config, project, &mut errors);
-    match errors.pop() {
+    let config = read_config(root, &Overlay::new(), &mut errors);
+    match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(config),
     }
+}
+
+/// The config of the project at `root` (its `llm-do.toml` as `overlay` leaves it; none:
+/// defaults) over the user config. What is wrong with either is pushed to `errors`, the
+/// project's first.
+fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Config {
+    let text = read_collect(&root.join(CONFIG_FILE), errors, overlay);
+    let path = Path::new(CONFIG_FILE);
+    let config = match &text {
+        Some(text) => config::parse_config(path, text).unwrap_or_else(|e| {
+            errors.push(ProjectError::from(e));
+            Config::default()
+        }),
+        None => Config::default(),
+    };
+    with_user_config(config, text.as_deref().map(|t| (path, t)), errors)
 }
 
 /// The hook that puts the user config (DESIGN §16) under a project's config (`project`: the
@@ -216,18 +225,7 @@ impl Project {
         hosts: &[Arc<HostFn>],
     ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
-        let config_path = root.join(CONFIG_FILE);
-        let text = read_collect(&config_path, &mut errors, overlay);
-        let config_rel = relative(root, &config_path);
-        let config = match &text {
-            Some(text) => config::parse_config(&config_rel, text).unwrap_or_else(|e| {
-                errors.push(ProjectError::from(e));
-                Config::default()
-            }),
-            None => Config::default(),
-        };
-        let project = text.as_deref().map(|t| (config_rel.as_path(), t));
-        let config = with_user_config(config, project, &mut errors);
+        let config = read_config(root, overlay, &mut errors);
 
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();
@@ -460,12 +458,7 @@ impl Project {
     /// Workers and fns may not take the name of a builtin, a builtin toolset or tool, and a
     /// worker may not be called `approve` (the policy fn's name): they would shadow them.
     fn check_reserved_names(&self) -> Vec<ProjectError> {
-        let reserved = |name: &str| {
-            script::builtins::find(name).is_some()
-                || crate::tools::TOOLSET_NAMES.contains(&name)
-                || crate::tools::TOOL_NAMES.contains(&name)
-                || name == crate::script::DEFER_FN
-        };
+        let reserved = script::is_reserved;
         let mut errors = Vec::new();
         for w in self.workers.values() {
             if (reserved(&w.name) || w.name == "approve")
@@ -631,25 +624,23 @@ fn list_dir(
     paths
 }
 
-fn read_optional(path: &Path, overlay: &Overlay) -> Result<Option<Arc<str>>, ProjectError> {
-    if let Some(changed) = overlay.get(path) {
-        return Ok(changed.clone());
-    }
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(Arc::from(text))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ProjectError::io(path, e)),
-    }
-}
-
+/// The text of `path` as `overlay` leaves it; `None` when there is no such file (or it cannot
+/// be read: that error is pushed to `errors`).
 fn read_collect(
     path: &Path,
     errors: &mut Vec<ProjectError>,
     overlay: &Overlay,
 ) -> Option<Arc<str>> {
-    read_optional(path, overlay).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    })
+    if let Some(changed) = overlay.get(path) {
+        return changed.clone();
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Arc::from(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            errors.push(ProjectError::io(path, e));
+            None
+        }
+    }
 }
 

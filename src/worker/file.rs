@@ -262,25 +262,22 @@ fn to_u32(n: i64) -> u32 {
 fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
-    let located = match e {
-        SplitError::MissingOpen(span) => Located::new(
-            path,
-            text,
-            (span.start, span.len()),
+    let (span, message, label, help) = match e {
+        SplitError::MissingOpen(span) => (
+            span,
             "missing frontmatter in worker file",
-        )
-        .label("expected `---` here")
-        .help(SHAPE),
-        SplitError::MissingClose(span) => Located::new(
-            path,
-            text,
-            (span.start, span.len()),
+            "expected `---` here",
+            SHAPE,
+        ),
+        SplitError::MissingClose(span) => (
+            span,
             "unclosed frontmatter in worker file",
-        )
-        .label("expected a closing `---` line before the end")
-        .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
+            "expected a closing `---` line before the end",
+            "end the frontmatter with a line holding only `---`, then write the system prompt",
+        ),
     };
-    Box::new(located)
+    let at = (span.start, span.len());
+    Box::new(Located::new(path, text, at, message).label(label).help(help))
 }
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
