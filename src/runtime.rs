@@ -519,12 +519,6 @@ impl Runtime {
         self.set_project(project)
     }
 
-    /// The AST closures of the running script live in (the project library when no script
-    /// runs, e.g. `llm-do run`).
-    pub fn script_ast(&self) -> Arc<rhai::AST> {
-        self.rhai.script_ast(&self.project())
-    }
-
     /// The run log, if one is kept.
     pub fn run_log(&self) -> Option<&Arc<crate::log::RunLog>> {
         self.run.log.as_ref()

@@ -140,7 +140,8 @@ impl Doc<'_> {
         let (message, help) = if root.is_some() {
             rewrite(e.message(), &context, &file)
         } else {
-            (invalid_toml(e.message()), None)
+            let syntax = e.message().replace('\n', "; ");
+            (format!("invalid TOML: {syntax}"), None)
         };
         Box::new(self.located(span, message).help_opt(help))
     }
@@ -296,11 +297,6 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
         None => message,
     };
     (message, None)
-}
-
-/// A TOML syntax error.
-fn invalid_toml(message: &str) -> String {
-    format!("invalid TOML: {}", message.replace('\n', "; "))
 }
 
 /// Serde's type names in plain words.

@@ -581,7 +581,7 @@ impl Invocation {
                 rt.rhai
                     .evaluate(move || {
                         let ast = if session {
-                            inner.script_ast()
+                            inner.rhai.script_ast(&inner.project())
                         } else {
                             inner.project().library.clone()
                         };

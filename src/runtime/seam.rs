@@ -67,7 +67,7 @@ impl Runtime {
         if self.project().fns.contains_key(name) {
             return None;
         }
-        let ast = self.script_ast();
+        let ast = self.rhai.script_ast(&self.project());
         ast.iter_functions()
             .find(|f| f.name == name && f.params.len() <= MAX_SESSION_PARAMS)
             .map(|f| f.params.iter().map(|p| (*p).to_string()).collect())
