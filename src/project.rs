@@ -423,16 +423,11 @@ impl Project {
                 let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
                 let start = w.text.find("tool_choice").unwrap_or(0);
-                let err = Located::new(
-                    &w.path.clone().unwrap_or_default(),
-                    &w.text,
-                    (start, "tool_choice".len()),
-                    format!(
-                        "`tool_choice: {choice}` in worker `{}` names no tool it has",
-                        w.name
-                    ),
-                )
-                .label("not among the worker's tools")
+                let message =
+                    format!("`tool_choice: {choice}` in worker `{}` names no tool it has", w.name);
+                let err = w
+                    .error_at((start, "tool_choice".len()), message)
+                    .label("not among the worker's tools")
                 .help(hint);
                 errors.push(ProjectError::Located(err));
             }
@@ -461,15 +456,9 @@ impl Project {
         let reserved = script::is_reserved;
         let mut errors = Vec::new();
         for w in self.workers.values() {
-            if (reserved(&w.name) || w.name == "approve")
-                && let Some(path) = &w.path
-            {
-                let err = Located::new(
-                        path,
-                        &w.text,
-                        w.name_span,
-                        format!("a worker cannot be named `{}`", w.name),
-                    )
+            if (reserved(&w.name) || w.name == "approve") && w.path.is_some() {
+                let err = w
+                    .error_at(w.name_span, format!("a worker cannot be named `{}`", w.name))
                     .label("a reserved name")
                     .help("builtins, builtin toolsets and tools, `defer` and `approve` (the approval policy fn) keep their names; rename the worker");
                 errors.push(ProjectError::Located(err));
@@ -513,17 +502,13 @@ impl Project {
         let mut errors = Vec::new();
         for w in self.workers.values() {
             for t in w.toolsets.iter().filter(|t| !self.is_toolset(&t.name)) {
-                let path = w.path.clone().unwrap_or_default();
                 let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
                     format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
                 });
-                let err = Located::new(
-                    &path,
-                    &w.text,
-                    t.span,
-                    format!("unknown toolset `{}` in worker `{}`", t.name, w.name),
-                )
-                .label("not a builtin set, fn, module or worker")
+                let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
+                let err = w
+                    .error_at(t.span, message)
+                    .label("not a builtin set, fn, module or worker")
                 .help(hint);
                 errors.push(ProjectError::Located(err));
             }

@@ -94,6 +94,14 @@ pub struct WorkerSpec {
     pub name_span: (usize, usize),
 }
 
+impl WorkerSpec {
+    /// An error at `span` of the worker's file (its text, shown under its path).
+    pub fn error_at(&self, span: (usize, usize), message: impl Into<String>) -> Located {
+        let path = self.path.clone().unwrap_or_default();
+        Located::new(&path, &self.text, span, message)
+    }
+}
+
 /// Model round trips per run when the frontmatter sets no `max_turns`.
 pub const DEFAULT_MAX_TURNS: u32 = 20;
 
@@ -375,7 +383,6 @@ fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
 /// entry (checked when the project loads, so `check` reports them before a run fails).
 #[must_use]
 pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
-    let path = spec.path.clone().unwrap_or_default();
     let mut errors = Vec::new();
     for m in &spec.models {
         let message = match config.expand_model(&m.name) {
@@ -389,7 +396,7 @@ pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Lo
             },
         };
         errors.push(
-            Located::new(&path, &spec.text, m.span, format!("{message} (worker `{}`)", spec.name))
+            spec.error_at(m.span, format!("{message} (worker `{}`)", spec.name))
                 .label("not a known model")
                 .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
         );
