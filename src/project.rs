@@ -423,12 +423,14 @@ impl Project {
                 let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
                 let start = w.text.find("tool_choice").unwrap_or(0);
-                let message =
-                    format!("`tool_choice: {choice}` in worker `{}` names no tool it has", w.name);
+                let message = format!(
+                    "`tool_choice: {choice}` in worker `{}` names no tool it has",
+                    w.name
+                );
                 let err = w
                     .error_at((start, "tool_choice".len()), message)
                     .label("not among the worker's tools")
-                .help(hint);
+                    .help(hint);
                 errors.push(ProjectError::Located(err));
             }
         }
@@ -509,7 +511,7 @@ impl Project {
                 let err = w
                     .error_at(t.span, message)
                     .label("not a builtin set, fn, module or worker")
-                .help(hint);
+                    .help(hint);
                 errors.push(ProjectError::Located(err));
             }
         }
@@ -628,4 +630,3 @@ fn read_collect(
         }
     }
 }
-

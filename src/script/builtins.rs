@@ -59,7 +59,13 @@ const fn builtin(
     run: BuiltinFn,
     summary: &'static str,
 ) -> Builtin {
-    Builtin { name, params, required, summary, run }
+    Builtin {
+        name,
+        params,
+        required,
+        summary,
+        run,
+    }
 }
 
 /// The builtin called `name`.

@@ -164,10 +164,10 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         .into_iter()
         .map(NameRef::from)
         .collect();
-    let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
     let models = found.take(models(&fields));
-    let int = Yaml::as_i64;
+    let (int, uint) = (Yaml::as_i64, Yaml::as_u64);
+    let uint32 = |v: &Yaml| v.as_u64().and_then(|n| u32::try_from(n).ok());
     let spec = WorkerSpec {
         name,
         description: found.take(fields.string("description")),
@@ -181,9 +181,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
             0.0..=2.0,
             "a number from 0 to 2",
         )),
-        max_tokens: found
-            .take(fields.in_range("max_tokens", int, 1..=u32_max, positive))
-            .map(to_u32),
+        max_tokens: found.take(fields.in_range("max_tokens", uint32, 1..=u32::MAX, positive)),
         keep_cut_off,
         toolsets,
         input,
@@ -192,8 +190,8 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         compare,
         attachments,
         max_turns: found
-            .take(fields.in_range("max_turns", int, 1..=u32_max, positive))
-            .map_or(DEFAULT_MAX_TURNS, to_u32),
+            .take(fields.in_range("max_turns", uint32, 1..=u32::MAX, positive))
+            .unwrap_or(DEFAULT_MAX_TURNS),
         tool_choice: found.take(tool_choice(&fields)),
         seed: found.take(fields.in_range("seed", int, i64::MIN..=i64::MAX, "an integer")),
         parallel_tool_calls: found.take(fields.boolean("parallel_tool_calls")),
@@ -204,12 +202,8 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
                 0.0..=f64::MAX,
                 "a number of dollars",
             )),
-            max_requests: found
-                .take(fields.in_range("max_requests", int, 1..=i64::MAX, positive))
-                .and_then(|n| u64::try_from(n).ok()),
-            max_tokens: found
-                .take(fields.in_range("max_run_tokens", int, 1..=i64::MAX, positive))
-                .and_then(|n| u64::try_from(n).ok()),
+            max_requests: found.take(fields.in_range("max_requests", uint, 1..=u64::MAX, positive)),
+            max_tokens: found.take(fields.in_range("max_run_tokens", uint, 1..=u64::MAX, positive)),
         },
         instructions: instructions(&text[sections.body]),
         path: Some(path.to_path_buf()),
@@ -262,11 +256,6 @@ pub struct WorkerBudget {
     pub max_tokens: Option<u64>,
 }
 
-/// Values already checked to be in `1..=u32::MAX`.
-fn to_u32(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
@@ -285,7 +274,11 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
         ),
     };
     let at = (span.start, span.len());
-    Box::new(Located::new(path, text, at, message).label(label).help(help))
+    Box::new(
+        Located::new(path, text, at, message)
+            .label(label)
+            .help(help),
+    )
 }
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
