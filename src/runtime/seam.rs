@@ -47,19 +47,7 @@ impl Runtime {
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
     /// a worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
     pub fn resolve_worker(&self, name: &str) -> Result<Callee, CallError> {
-        let project = self.project();
-        match self.resolve(name) {
-            Ok(callee) => callee.into_conversing(&project),
-            Err(CallError::Unknown { .. }) => Err(CallError::NotAWorker {
-                name: name.to_string(),
-                is: None,
-                help: crate::suggest::did_you_mean(
-                    name,
-                    project.workers.keys().map(String::as_str),
-                ),
-            }),
-            Err(e) => Err(e),
-        }
+        Callee::conversing(self.resolve(name), name, &self.project())
     }
 
     /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
