@@ -141,11 +141,8 @@ fn bound(map: &Map<String, Value>, key: &str) -> Option<usize> {
 /// schema's bounds rounded inwards), else 1 kept under the upper bound.
 fn least(map: &Map<String, Value>, integer: bool) -> f64 {
     let get = |key: &str| map.get(key).and_then(Value::as_f64);
-    let (up, down): (fn(f64) -> f64, fn(f64) -> f64) = if integer {
-        (f64::ceil, f64::floor)
-    } else {
-        (|x| x, |x| x)
-    };
+    let up = |x: f64| if integer { x.ceil() } else { x };
+    let down = |x: f64| if integer { x.floor() } else { x };
     let lower = get("minimum")
         .map(up)
         .or_else(|| get("exclusiveMinimum").map(|m| down(m) + 1.0));
