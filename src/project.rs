@@ -43,6 +43,10 @@ pub enum ProjectError {
     NotFound { start: String },
     #[error("cannot read `{path}`: {message}")]
     Io { path: String, message: String },
+    /// A file that reads but breaks a rule no single place in it shows (a `[stabilize]` entry
+    /// without both sides, a reserved fn name, a shell rule that can never match).
+    #[error("`{path}`: {message}")]
+    Invalid { path: String, message: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Located(Located),
@@ -64,6 +68,14 @@ impl ProjectError {
     /// A problem with file `path` (or the config file), described by `message`.
     pub(crate) fn io(path: impl AsRef<Path>, message: impl ToString) -> Self {
         ProjectError::Io {
+            path: path.as_ref().display().to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// File `path` (or the config file) reads but is invalid, as `message` says.
+    pub(crate) fn invalid(path: impl AsRef<Path>, message: impl ToString) -> Self {
+        ProjectError::Invalid {
             path: path.as_ref().display().to_string(),
             message: message.to_string(),
         }
@@ -443,7 +455,7 @@ impl Project {
         crate::tools::shell::rule_problems(&self.config.shell)
             .into_iter()
             .map(|(i, why)| {
-                ProjectError::io(CONFIG_FILE, format!(
+                ProjectError::invalid(CONFIG_FILE, format!(
                     "`[shell] allow` rule #{} (prefix `{}`) can never match: {why}; fix or remove it (commands are matched word by word, without a shell)",
                     i + 1,
                     self.config.shell.allow[i].prefix
@@ -467,7 +479,7 @@ impl Project {
             }
         }
         let fns = self.fns.values().filter(|f| reserved(&f.name));
-        errors.extend(fns.map(|f| ProjectError::io(&f.path, format!(
+        errors.extend(fns.map(|f| ProjectError::invalid(&f.path, format!(
             "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
             f.name
         ))));
@@ -492,7 +504,7 @@ impl Project {
                     .or_else(|| suggest::did_you_mean(name, self.workers.keys().map(String::as_str)))
                     .map(|d| format!("; {d}"))
                     .unwrap_or_default();
-                ProjectError::io(CONFIG_FILE, format!(
+                ProjectError::invalid(CONFIG_FILE, format!(
                     "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}{close}"
                 ))
             })
@@ -572,7 +584,7 @@ fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, Script
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     script::untrusted::check(&ast, &stem, None).map_err(|rule| {
-        ProjectError::io(
+        ProjectError::invalid(
             shown,
             format!("an untrusted draft is one fn named after its file: {rule}"),
         )

@@ -29,7 +29,7 @@ pub(super) struct GateInputs<'a> {
 /// terminal prompt, never when serving MCP clients).
 pub(super) fn build(project: &Project, inputs: GateInputs<'_>) -> Result<Gate, ProjectError> {
     let mut gate = Gate::new(inputs.mode, &project.config.approvals)
-        .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
+        .map_err(|e| ProjectError::invalid(crate::project::CONFIG_FILE, e))?;
     if project.fns.contains_key(POLICY_FN) {
         let caller = inputs.caller;
         gate = gate.with_policy(Box::new(move |req| policy(&caller, req)));
