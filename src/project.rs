@@ -467,7 +467,7 @@ impl Project {
     /// Workers and fns may not take the name of a builtin, a builtin toolset or tool, and a
     /// worker may not be called `approve` (the policy fn's name): they would shadow them.
     fn check_reserved_names(&self) -> Vec<ProjectError> {
-        let reserved = script::is_reserved;
+        let reserved = script::builtins::is_reserved;
         let mut errors = Vec::new();
         for w in self.workers.values() {
             if (reserved(&w.name) || w.name == "approve") && w.path.is_some() {

@@ -73,6 +73,15 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
 
+/// Whether no worker or fn may take `name`, as it would shadow what has it: a builtin, a builtin
+/// toolset or tool, or `defer`.
+pub fn is_reserved(name: &str) -> bool {
+    find(name).is_some()
+        || crate::tools::TOOLSET_NAMES.contains(&name)
+        || crate::tools::TOOL_NAMES.contains(&name)
+        || name == crate::script::DEFER_FN
+}
+
 /// Register every builtin as a native Rhai function (one overload per accepted arity).
 ///
 /// Rhai's packages define some of the same names (`sleep(seconds)`, `parse_json`,

@@ -36,15 +36,6 @@ pub struct Deferred;
 /// The Rhai name of [`Deferred`]'s constructor.
 pub const DEFER_FN: &str = "defer";
 
-/// Whether no worker or fn may take `name`, as it would shadow what has it: a builtin, a builtin
-/// toolset or tool, or `defer`.
-pub fn is_reserved(name: &str) -> bool {
-    builtins::find(name).is_some()
-        || crate::tools::TOOLSET_NAMES.contains(&name)
-        || crate::tools::TOOL_NAMES.contains(&name)
-        || name == DEFER_FN
-}
-
 /// A JSON Schema type name a doc comment may give a parameter.
 const PARAM_TYPES: &[&str] = &[
     "string", "integer", "number", "boolean", "array", "object", "any",

@@ -71,7 +71,7 @@ pub fn without_mark(text: &str) -> String {
 /// Names a draft may not take: builtins, builtin toolsets and tools, `defer`, `approve`, and
 /// `main` (what running a script file calls, in the full engine).
 pub fn reserved(name: &str) -> bool {
-    name == "main" || name == POLICY_FN || crate::script::is_reserved(name)
+    name == "main" || name == POLICY_FN || crate::script::builtins::is_reserved(name)
 }
 
 /// Compile `code` as a draft of `fn name` in the restricted engine.
