@@ -138,17 +138,6 @@ pub struct Gate {
     prompting: Mutex<()>,
 }
 
-impl std::fmt::Debug for Gate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gate")
-            .field("mode", &self.mode)
-            .field("policy", &self.policy.is_some())
-            .field("rules", &self.rules.len())
-            .field("prompter", &self.prompter.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Gate {
     /// A gate with `mode` and the `[[approvals]]` `rules`, no policy and no prompter.
     pub fn new(mode: Mode, rules: &[ApprovalRule]) -> Result<Self, RuleError> {

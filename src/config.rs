@@ -133,12 +133,6 @@ impl AliasTarget {
     }
 }
 
-impl PartialEq<&str> for AliasTarget {
-    fn eq(&self, other: &&str) -> bool {
-        matches!(self, AliasTarget::One(id) if id == other)
-    }
-}
-
 /// Why a model name could not be expanded through `[models]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AliasError {

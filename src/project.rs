@@ -43,6 +43,10 @@ pub enum ProjectError {
     NotFound { start: String },
     #[error("cannot read `{path}`: {message}")]
     Io { path: String, message: String },
+    /// A file that reads but breaks a rule no single place in it shows (a `[stabilize]` entry
+    /// without both sides, a reserved fn name, a shell rule that can never match).
+    #[error("`{path}`: {message}")]
+    Invalid { path: String, message: String },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Located(Located),
@@ -68,6 +72,14 @@ impl ProjectError {
             message: message.to_string(),
         }
     }
+
+    /// File `path` (or the config file) reads but is invalid, as `message` says.
+    pub(crate) fn invalid(path: impl AsRef<Path>, message: impl ToString) -> Self {
+        ProjectError::Invalid {
+            path: path.as_ref().display().to_string(),
+            message: message.to_string(),
+        }
+    }
 }
 
 impl From<Box<Located>> for ProjectError {
@@ -83,18 +95,27 @@ impl From<Box<Located>> for ProjectError {
 /// A located error when either file is invalid; an I/O error when one cannot be read.
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
-    let path = root.join(CONFIG_FILE);
-    let text = read_optional(&path, &mut Vec::new(), &Overlay::new())?;
-    let config = match &text {
-        Some(text) => config::parse_config(Path::new(CONFIG_FILE), text)?,
-        None => Config::default(),
-    };
-    let project = text.as_deref().map(|t| (Path::new(CONFIG_FILE), t));
-    let config = with_user_config(config, project, &mut errors);
-    match errors.pop() {
+    let config = read_config(root, &Overlay::new(), &mut errors);
+    match errors.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(config),
     }
+}
+
+/// The config of the project at `root` (its `llm-do.toml` as `overlay` leaves it; none:
+/// defaults) over the user config. What is wrong with either is pushed to `errors`, the
+/// project's first.
+fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Config {
+    let text = read_collect(&root.join(CONFIG_FILE), errors, overlay);
+    let path = Path::new(CONFIG_FILE);
+    let config = match &text {
+        Some(text) => config::parse_config(path, text).unwrap_or_else(|e| {
+            errors.push(ProjectError::from(e));
+            Config::default()
+        }),
+        None => Config::default(),
+    };
+    with_user_config(config, text.as_deref().map(|t| (path, t)), errors)
 }
 
 /// The hook that puts the user config (DESIGN §16) under a project's config (`project`: the
@@ -171,8 +192,6 @@ pub struct Project {
     /// The untrusted drafts' fns (`scripts/drafts/`, marked): run only in the restricted
     /// engine ([`script::untrusted`]).
     pub drafts: Arc<AST>,
-    /// Files the project was loaded from, with their modification times (for hot reload).
-    pub files: Vec<(PathBuf, Option<std::time::SystemTime>)>,
 }
 
 /// The stabilize switch of one name (DESIGN §14).
@@ -218,24 +237,12 @@ impl Project {
         hosts: &[Arc<HostFn>],
     ) -> Result<Project, ProjectError> {
         let mut errors = Vec::new();
-        let mut files = Vec::new();
-        let config_path = root.join(CONFIG_FILE);
-        let text = read_collect(&config_path, &mut files, &mut errors, overlay);
-        let config_rel = relative(root, &config_path);
-        let config = match &text {
-            Some(text) => config::parse_config(&config_rel, text).unwrap_or_else(|e| {
-                errors.push(ProjectError::from(e));
-                Config::default()
-            }),
-            None => Config::default(),
-        };
-        let project = text.as_deref().map(|t| (config_rel.as_path(), t));
-        let config = with_user_config(config, project, &mut errors);
+        let config = read_config(root, overlay, &mut errors);
 
         let mut defs: BTreeMap<String, Definition> = BTreeMap::new();
         let mut workers = BTreeMap::new();
         for path in list_dir(&root.join(WORKERS_DIR), "worker", &mut errors, overlay) {
-            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
+            let Some(text) = read_collect(&path, &mut errors, overlay) else {
                 continue;
             };
             match parse_worker(&relative(root, &path), &text) {
@@ -273,7 +280,7 @@ impl Project {
             }
         }
         for path in script_paths {
-            let Some(text) = read_collect(&path, &mut files, &mut errors, overlay) else {
+            let Some(text) = read_collect(&path, &mut errors, overlay) else {
                 continue;
             };
             let shown = relative(root, &path);
@@ -348,7 +355,6 @@ impl Project {
             modules,
             library: Arc::new(library),
             drafts: Arc::new(drafts),
-            files,
         };
         errors.extend(project.check_toolsets());
         errors.extend(project.check_stabilize());
@@ -429,17 +435,14 @@ impl Project {
                 let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
                     .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
                 let start = w.text.find("tool_choice").unwrap_or(0);
-                let err = Located::new(
-                    &w.path.clone().unwrap_or_default(),
-                    &w.text,
-                    (start, "tool_choice".len()),
-                    format!(
-                        "`tool_choice: {choice}` in worker `{}` names no tool it has",
-                        w.name
-                    ),
-                )
-                .label("not among the worker's tools")
-                .help(hint);
+                let message = format!(
+                    "`tool_choice: {choice}` in worker `{}` names no tool it has",
+                    w.name
+                );
+                let err = w
+                    .error_at((start, "tool_choice".len()), message)
+                    .label("not among the worker's tools")
+                    .help(hint);
                 errors.push(ProjectError::Located(err));
             }
         }
@@ -452,7 +455,7 @@ impl Project {
         crate::tools::shell::rule_problems(&self.config.shell)
             .into_iter()
             .map(|(i, why)| {
-                ProjectError::io(CONFIG_FILE, format!(
+                ProjectError::invalid(CONFIG_FILE, format!(
                     "`[shell] allow` rule #{} (prefix `{}`) can never match: {why}; fix or remove it (commands are matched word by word, without a shell)",
                     i + 1,
                     self.config.shell.allow[i].prefix
@@ -464,30 +467,19 @@ impl Project {
     /// Workers and fns may not take the name of a builtin, a builtin toolset or tool, and a
     /// worker may not be called `approve` (the policy fn's name): they would shadow them.
     fn check_reserved_names(&self) -> Vec<ProjectError> {
-        let reserved = |name: &str| {
-            script::builtins::find(name).is_some()
-                || crate::tools::TOOLSET_NAMES.contains(&name)
-                || crate::tools::TOOL_NAMES.contains(&name)
-                || name == crate::script::DEFER_FN
-        };
+        let reserved = script::builtins::is_reserved;
         let mut errors = Vec::new();
         for w in self.workers.values() {
-            if (reserved(&w.name) || w.name == "approve")
-                && let Some(path) = &w.path
-            {
-                let err = Located::new(
-                        path,
-                        &w.text,
-                        w.name_span,
-                        format!("a worker cannot be named `{}`", w.name),
-                    )
+            if (reserved(&w.name) || w.name == "approve") && w.path.is_some() {
+                let err = w
+                    .error_at(w.name_span, format!("a worker cannot be named `{}`", w.name))
                     .label("a reserved name")
                     .help("builtins, builtin toolsets and tools, `defer` and `approve` (the approval policy fn) keep their names; rename the worker");
                 errors.push(ProjectError::Located(err));
             }
         }
         let fns = self.fns.values().filter(|f| reserved(&f.name));
-        errors.extend(fns.map(|f| ProjectError::io(&f.path, format!(
+        errors.extend(fns.map(|f| ProjectError::invalid(&f.path, format!(
             "a fn cannot be named `{}`: builtins, builtin toolsets and tools and `defer` keep their names; rename it",
             f.name
         ))));
@@ -512,7 +504,7 @@ impl Project {
                     .or_else(|| suggest::did_you_mean(name, self.workers.keys().map(String::as_str)))
                     .map(|d| format!("; {d}"))
                     .unwrap_or_default();
-                ProjectError::io(CONFIG_FILE, format!(
+                ProjectError::invalid(CONFIG_FILE, format!(
                     "`[stabilize] {name}` switches between a worker and a fn of that name, but {missing}{close}"
                 ))
             })
@@ -524,18 +516,14 @@ impl Project {
         let mut errors = Vec::new();
         for w in self.workers.values() {
             for t in w.toolsets.iter().filter(|t| !self.is_toolset(&t.name)) {
-                let path = w.path.clone().unwrap_or_default();
                 let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
                     format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
                 });
-                let err = Located::new(
-                    &path,
-                    &w.text,
-                    t.span,
-                    format!("unknown toolset `{}` in worker `{}`", t.name, w.name),
-                )
-                .label("not a builtin set, fn, module or worker")
-                .help(hint);
+                let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
+                let err = w
+                    .error_at(t.span, message)
+                    .label("not a builtin set, fn, module or worker")
+                    .help(hint);
                 errors.push(ProjectError::Located(err));
             }
         }
@@ -596,7 +584,7 @@ fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, Script
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     script::untrusted::check(&ast, &stem, None).map_err(|rule| {
-        ProjectError::io(
+        ProjectError::invalid(
             shown,
             format!("an untrusted draft is one fn named after its file: {rule}"),
         )
@@ -635,37 +623,22 @@ fn list_dir(
     paths
 }
 
-fn read_optional(
-    path: &Path,
-    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
-    overlay: &Overlay,
-) -> Result<Option<Arc<str>>, ProjectError> {
-    if let Some(changed) = overlay.get(path) {
-        return Ok(changed.clone());
-    }
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            files.push((path.to_path_buf(), mtime(path)));
-            Ok(Some(Arc::from(text)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ProjectError::io(path, e)),
-    }
-}
-
+/// The text of `path` as `overlay` leaves it; `None` when there is no such file (or it cannot
+/// be read: that error is pushed to `errors`).
 fn read_collect(
     path: &Path,
-    files: &mut Vec<(PathBuf, Option<std::time::SystemTime>)>,
     errors: &mut Vec<ProjectError>,
     overlay: &Overlay,
 ) -> Option<Arc<str>> {
-    read_optional(path, files, overlay).unwrap_or_else(|e| {
-        errors.push(e);
-        None
-    })
-}
-
-/// Modification time of a file, if it can be read.
-pub fn mtime(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    if let Some(changed) = overlay.get(path) {
+        return changed.clone();
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(Arc::from(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            errors.push(ProjectError::io(path, e));
+            None
+        }
+    }
 }

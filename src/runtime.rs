@@ -177,30 +177,20 @@ impl RuntimeBuilder {
     ///
     /// The project does not load, or its approval rules do not compile.
     pub fn build(self) -> Result<Arc<Runtime>, ProjectError> {
-        let RuntimeBuilder {
-            settings,
-            handle,
-            observer,
-            live,
-            entry,
-            cassette,
-            run_log,
-            prompter,
-            hosts,
-        } = self;
         let sandbox = Arc::new(
-            Sandbox::new(&settings.root).map_err(|e| ProjectError::io(&settings.root, e))?,
+            Sandbox::new(&self.settings.root)
+                .map_err(|e| ProjectError::io(&self.settings.root, e))?,
         );
-        let observer = match &run_log {
-            Some(log) => Fanout::of(vec![observer, log.clone()]),
-            None => observer,
+        let observer = match &self.run_log {
+            Some(log) => Fanout::of(vec![self.observer, log.clone()]),
+            None => self.observer,
         };
         let cancel = Arc::new(Cancel::default());
-        let limits = EngineLimits::of(&settings);
+        let limits = EngineLimits::of(&self.settings);
         let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
-            let engine = if settings.load_only {
+            let engine = if self.settings.load_only {
                 engine::build_for_parsing(caller, limits)
             } else {
                 engine::build(
@@ -208,14 +198,20 @@ impl RuntimeBuilder {
                     cancel.clone(),
                     sandbox.clone(),
                     limits,
-                    settings.quiet,
+                    self.settings.quiet,
                 )
             };
             let none = Overlay::new();
-            let loaded = Project::load(&engine, &settings.root, entry.as_deref(), &none, &hosts);
+            let loaded = Project::load(
+                &engine,
+                &self.settings.root,
+                self.entry.as_deref(),
+                &none,
+                &self.hosts,
+            );
             let project = loaded.unwrap_or_else(|e| {
                 failure = Some(e);
-                Project::empty(&settings.root)
+                Project::empty(&self.settings.root)
             });
             let loaded = Loaded {
                 project: Arc::new(project),
@@ -227,21 +223,21 @@ impl RuntimeBuilder {
                     loaded: RwLock::new(Arc::new(loaded)),
                     generation: AtomicU64::new(next_generation()),
                     session: SessionState::default(),
-                    hosts: RwLock::new(hosts),
+                    hosts: RwLock::new(self.hosts),
                     weak: weak.clone(),
                 },
                 rhai: Evaluator::new(engine, cancel.clone(), limits),
-                models: Models::new(cassette, live),
+                models: Models::new(self.cassette, self.live),
                 run: RunParts {
-                    budget: budget::Budget::new(settings.budget),
-                    log: run_log,
+                    budget: budget::Budget::new(self.settings.budget),
+                    log: self.run_log,
                     mcp: crate::mcp::McpClients::default(),
-                    prompter,
+                    prompter: self.prompter,
                     sandbox,
                     beside: Mutex::default(),
                 },
-                settings,
-                handle,
+                settings: self.settings,
+                handle: self.handle,
                 cancel,
                 observer,
             }
@@ -517,12 +513,6 @@ impl Runtime {
         *slot = hosts;
         drop(slot);
         self.set_project(project)
-    }
-
-    /// The AST closures of the running script live in (the project library when no script
-    /// runs, e.g. `llm-do run`).
-    pub fn script_ast(&self) -> Arc<rhai::AST> {
-        self.rhai.script_ast(&self.project())
     }
 
     /// The run log, if one is kept.

@@ -725,7 +725,7 @@ fn mistyped_names_get_a_suggestion_in_dataset_test_and_stabilize() {
     out.status(2);
     assert_eq!(
         out.stderr,
-        "error: cannot read `llm-do.toml`: `[stabilize] greter` switches between a worker and a \
+        "error: `llm-do.toml`: `[stabilize] greter` switches between a worker and a \
          fn of that name, but there is neither a worker nor a fn `greter`; did you mean `greeter`?\n"
     );
 }

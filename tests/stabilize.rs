@@ -144,7 +144,7 @@ fn a_switch_naming_a_missing_side_is_a_project_error() {
         .script("lib", "fn lonely(x) { x }\n");
     let out = t.run_with(&["check"]);
     out.status(2);
-    insta::assert_snapshot!(out.stderr, @"error: cannot read `llm-do.toml`: `[stabilize] lonely` switches between a worker and a fn of that name, but there is no worker `lonely` in workers/");
+    insta::assert_snapshot!(out.stderr, @"error: `llm-do.toml`: `[stabilize] lonely` switches between a worker and a fn of that name, but there is no worker `lonely` in workers/");
     let out = Test::new()
         .config("[stabilize]\nx = \"sometimes\"\n")
         .run_with(&["check"]);
@@ -484,7 +484,7 @@ fn a_draft_file_with_an_approval_policy_does_not_load() {
     out.status(2);
     assert_eq!(
         out.stderr,
-        "error: cannot read `scripts/drafts/approve.rhai`: an untrusted draft is one fn named after its file: a draft cannot define `fn approve`: the name is reserved\n"
+        "error: `scripts/drafts/approve.rhai`: an untrusted draft is one fn named after its file: a draft cannot define `fn approve`: the name is reserved\n"
     );
 }
 

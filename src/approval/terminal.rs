@@ -22,12 +22,6 @@ pub struct TerminalPrompter {
     io: Mutex<(Box<dyn BufRead + Send>, Box<dyn Write + Send>)>,
 }
 
-impl std::fmt::Debug for TerminalPrompter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TerminalPrompter").finish_non_exhaustive()
-    }
-}
-
 impl TerminalPrompter {
     /// A prompter on the controlling terminal (`/dev/tty`), else on stdin/stderr when stdin is
     /// a terminal; `None` when there is no terminal (CI, pipes): prompts then become denials.

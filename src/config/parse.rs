@@ -32,10 +32,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
     let text: Arc<str> = Arc::from(text);
     let doc = Doc { path, text: &text };
     let config: Config = toml::from_str(&text).map_err(|e| doc.serde_error(&e))?;
-    // Parsing succeeded above, so the spanned parse cannot fail; an empty table is harmless.
-    let root = DeTable::parse(&text)
-        .map(Spanned::into_inner)
-        .unwrap_or_default();
+    let root = table(&text);
     super::checks::check(&config, &|segs, message, help| {
         doc.at(&root, segs, message, help)
     })?;
@@ -53,9 +50,7 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
 pub fn check_merged(path: &Path, text: &str, merged: &Config) -> Result<(), Box<Located>> {
     let text: Arc<str> = Arc::from(text);
     let doc = Doc { path, text: &text };
-    let root = DeTable::parse(&text)
-        .map(Spanned::into_inner)
-        .unwrap_or_default();
+    let root = table(&text);
     super::checks::shell(merged, &|segs, message, help| {
         doc.at(&root, segs, message, help)
     })
@@ -78,9 +73,7 @@ pub fn parse_user_config(path: &Path, text: &str) -> Result<Config, Box<Located>
         path,
         text: &shared,
     };
-    let root = DeTable::parse(text)
-        .map(Spanned::into_inner)
-        .unwrap_or_default();
+    let root = table(text);
     for (key, _) in &root {
         let name = key.get_ref();
         if !USER_SECTIONS.contains(&name.as_ref()) {
@@ -97,6 +90,14 @@ pub fn parse_user_config(path: &Path, text: &str) -> Result<Config, Box<Located>
         }
     }
     Ok(config)
+}
+
+/// The spanned table of `text`, already parsed successfully by serde (so this cannot fail;
+/// an empty table would be harmless).
+fn table(text: &str) -> DeTable<'_> {
+    DeTable::parse(text)
+        .map(Spanned::into_inner)
+        .unwrap_or_default()
 }
 
 struct Doc<'a> {
@@ -139,7 +140,8 @@ impl Doc<'_> {
         let (message, help) = if root.is_some() {
             rewrite(e.message(), &context, &file)
         } else {
-            (invalid_toml(e.message()), None)
+            let syntax = e.message().replace('\n', "; ");
+            (format!("invalid TOML: {syntax}"), None)
         };
         Box::new(self.located(span, message).help_opt(help))
     }
@@ -295,11 +297,6 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
         None => message,
     };
     (message, None)
-}
-
-/// A TOML syntax error.
-fn invalid_toml(message: &str) -> String {
-    format!("invalid TOML: {}", message.replace('\n', "; "))
 }
 
 /// Serde's type names in plain words.

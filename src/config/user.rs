@@ -124,8 +124,9 @@ mod tests {
         assert_eq!(merged.defaults.model.as_deref(), Some("test"));
         assert_eq!(merged.limits.max_depth, Some(9));
         assert_eq!(merged.limits.max_parallel, Some(2));
-        assert_eq!(merged.models["fast"], "openai:c");
-        assert_eq!(merged.models["smart"], "openai:b");
+        let one = |id: &str| crate::config::AliasTarget::One(id.into());
+        assert_eq!(merged.models["fast"], one("openai:c"));
+        assert_eq!(merged.models["smart"], one("openai:b"));
     }
 
     #[test]

@@ -232,26 +232,7 @@ impl Budget {
     }
 
     fn check_spent(&self) -> Result<(), CallError> {
-        let spent = self.spent();
-        if let Some(max) = self.limits.max_tokens
-            && spent.usage.total() > max
-        {
-            return Err(exceeded(
-                "max_tokens",
-                max.to_string(),
-                spent.usage.total().to_string(),
-            ));
-        }
-        if let Some(max) = self.limits.max_cost_usd
-            && spent.cost > max
-        {
-            return Err(exceeded(
-                "max_cost_usd",
-                crate::model::prices::dollars(max),
-                crate::model::prices::dollars(spent.cost),
-            ));
-        }
-        Ok(())
+        passed(&self.limits, &self.spent(), (0, 0.0), None).map_or(Ok(()), Err)
     }
 
     /// What the run has used so far (settled requests only, not reservations).
@@ -265,34 +246,49 @@ impl Budget {
 /// Whether a request with `estimate` fits `limits` beside what `ledger` has spent and
 /// reserved. What it reports as used is what was spent, never the reservations.
 fn verdict(limits: &Limits, ledger: &Ledger, estimate: Estimate) -> Verdict {
-    let spent = &ledger.spent;
-    let mut over = None;
-    if let Some(max) = limits.max_tokens
-        && spent.usage.total() + ledger.reserved_tokens + estimate.tokens > max
-    {
-        over = Some(CallError::Budget {
-            limit: "max_tokens",
-            max: max.to_string(),
-            used: spent.usage.total().to_string(),
-            next: Some(format!("{} tokens", estimate.tokens)),
-        });
-    }
-    if over.is_none()
-        && let (Some(max), Some(cost)) = (limits.max_cost_usd, estimate.cost)
-        && spent.cost + ledger.reserved_cost + cost > max
-    {
-        over = Some(CallError::Budget {
-            limit: "max_cost_usd",
-            max: crate::model::prices::dollars(max),
-            used: crate::model::prices::dollars(spent.cost),
-            next: Some(crate::model::prices::dollars(cost)),
-        });
-    }
-    match over {
+    let ahead = (
+        ledger.reserved_tokens + estimate.tokens,
+        ledger.reserved_cost + estimate.cost.unwrap_or(0.0),
+    );
+    match passed(limits, &ledger.spent, ahead, Some(estimate)) {
         None => Verdict::Send,
         Some(_) if ledger.in_flight > 0 => Verdict::Wait,
         Some(e) => Verdict::Refuse(e),
     }
+}
+
+/// The first of `max_tokens` and `max_cost_usd` that `spent` passes with `ahead` more tokens
+/// and dollars (reserved, and the request `next` about to be sent, which the error names; its
+/// cost is not checked when its model has no price).
+fn passed(
+    limits: &Limits,
+    spent: &Spent,
+    ahead: (u64, f64),
+    next: Option<Estimate>,
+) -> Option<CallError> {
+    use crate::model::prices::dollars;
+    if let Some(max) = limits.max_tokens
+        && spent.usage.total() + ahead.0 > max
+    {
+        return Some(CallError::Budget {
+            limit: "max_tokens",
+            max: max.to_string(),
+            used: spent.usage.total().to_string(),
+            next: next.map(|e| format!("{} tokens", e.tokens)),
+        });
+    }
+    if let Some(max) = limits.max_cost_usd
+        && next.is_none_or(|e| e.cost.is_some())
+        && spent.cost + ahead.1 > max
+    {
+        return Some(CallError::Budget {
+            limit: "max_cost_usd",
+            max: dollars(max),
+            used: dollars(spent.cost),
+            next: next.and_then(|e| e.cost).map(dollars),
+        });
+    }
+    None
 }
 
 fn exceeded(limit: &'static str, max: String, used: String) -> CallError {

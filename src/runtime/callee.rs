@@ -117,24 +117,28 @@ impl Callee {
         resolved
     }
 
-    /// This callee as the worker a conversation is held with (`llm-do chat`, `chat()`): a
-    /// worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
-    pub fn into_conversing(self, project: &Project) -> Result<Callee, CallError> {
-        match self {
-            Callee::Worker(_) => Ok(self),
-            Callee::Switch(s) => Ok(Callee::Worker(s.worker.clone())),
-            other => Err(CallError::NotAWorker {
-                name: other.name().to_string(),
-                is: Some(match other {
-                    Callee::Mcp { .. } => "MCP tool",
-                    _ => other.kind_label(),
-                }),
-                help: crate::suggest::did_you_mean(
-                    other.name(),
-                    project.workers.keys().map(String::as_str),
-                ),
-            }),
-        }
+    /// What `name` resolved to (`resolved`) as the worker a conversation is held with
+    /// (`llm-do chat`, `chat()`): a worker, or the worker side of a `[stabilize]` switch (a fn
+    /// cannot converse); otherwise an error saying what `name` is, with the workers close to it.
+    pub fn conversing(
+        resolved: Result<Callee, CallError>,
+        name: &str,
+        project: &Project,
+    ) -> Result<Callee, CallError> {
+        let is = match resolved {
+            Ok(callee @ Callee::Worker(_)) => return Ok(callee),
+            Ok(Callee::Switch(s)) => return Ok(Callee::Worker(s.worker.clone())),
+            Ok(Callee::Mcp { .. }) => Some("MCP tool"),
+            Ok(other) => Some(other.kind_label()),
+            Err(CallError::Unknown { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let workers = project.workers.keys().map(String::as_str);
+        Err(CallError::NotAWorker {
+            name: name.to_string(),
+            is,
+            help: crate::suggest::did_you_mean(name, workers),
+        })
     }
 
     /// The callee a `call()` site keeps: `Some` for a project fn or a builtin (they do not
@@ -581,7 +585,7 @@ impl Invocation {
                 rt.rhai
                     .evaluate(move || {
                         let ast = if session {
-                            inner.script_ast()
+                            inner.rhai.script_ast(&inner.project())
                         } else {
                             inner.project().library.clone()
                         };

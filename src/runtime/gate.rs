@@ -6,6 +6,8 @@
 use std::io::IsTerminal;
 use std::sync::{Arc, Weak};
 
+use serde::Deserialize;
+
 use crate::approval::{Gate, Mode, Prompter, Request, TerminalPrompter};
 use crate::config::Decision;
 use crate::project::{Project, ProjectError};
@@ -27,7 +29,7 @@ pub(super) struct GateInputs<'a> {
 /// terminal prompt, never when serving MCP clients).
 pub(super) fn build(project: &Project, inputs: GateInputs<'_>) -> Result<Gate, ProjectError> {
     let mut gate = Gate::new(inputs.mode, &project.config.approvals)
-        .map_err(|e| ProjectError::io(crate::project::CONFIG_FILE, e))?;
+        .map_err(|e| ProjectError::invalid(crate::project::CONFIG_FILE, e))?;
     if project.fns.contains_key(POLICY_FN) {
         let caller = inputs.caller;
         gate = gate.with_policy(Box::new(move |req| policy(&caller, req)));
@@ -45,7 +47,7 @@ pub(super) fn build(project: &Project, inputs: GateInputs<'_>) -> Result<Gate, P
 }
 
 /// The Rhai fn that decides approvals when defined (DESIGN §6).
-pub const POLICY_FN: &str = "approve";
+pub use crate::script::untrusted::POLICY_FN;
 
 /// Ask the project's `fn approve(request)` about a tool call.
 fn policy(caller: &Weak<dyn Caller>, req: &Request) -> Result<Option<Decision>, String> {
@@ -54,13 +56,10 @@ fn policy(caller: &Weak<dyn Caller>, req: &Request) -> Result<Option<Decision>, 
     let answer = caller
         .run_fn(POLICY_FN, vec![request])
         .map_err(|e| e.to_string())?;
-    match answer.as_str() {
-        Some("approve") => Ok(Some(Decision::Approve)),
-        Some("reject") => Ok(Some(Decision::Reject)),
-        Some("prompt") => Ok(Some(Decision::Prompt)),
-        None if answer.is_null() => Ok(None),
-        _ => Err(format!(
-            "`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}"
-        )),
+    if answer.is_null() {
+        return Ok(None);
     }
+    Decision::deserialize(&answer).map(Some).map_err(|_| {
+        format!("`{POLICY_FN}` must return \"approve\", \"reject\" or \"prompt\", not {answer}")
+    })
 }

@@ -40,16 +40,6 @@ pub(super) struct Models {
     live: Option<Arc<dyn LiveText>>,
 }
 
-impl Models {
-    pub(super) fn new(cassette: Option<Arc<Cassette>>, live: Option<Arc<dyn LiveText>>) -> Models {
-        Models {
-            http: OnceLock::new(),
-            cassette,
-            live,
-        }
-    }
-}
-
 /// The models of one loaded project (replaced with it on reload): its HTTP provider settings,
 /// built on first use, and the models made from them, per id.
 #[derive(Clone, Default)]
@@ -67,6 +57,14 @@ pub(super) struct Where<'a> {
 }
 
 impl Models {
+    pub(super) fn new(cassette: Option<Arc<Cassette>>, live: Option<Arc<dyn LiveText>>) -> Models {
+        Models {
+            http: OnceLock::new(),
+            cassette,
+            live,
+        }
+    }
+
     /// The cassette of `--record` / `--replay`, if any.
     pub fn cassette(&self) -> Option<&Arc<Cassette>> {
         self.cassette.as_ref()

@@ -25,7 +25,7 @@ use crate::trace::{CallEnd, CallStart};
 use super::Runtime;
 use super::callee::{Callee, Invocation, positional_json};
 
-pub use super::evaluator::{BLOCKING_THREADS, MAX_EVAL_THREADS};
+pub use super::evaluator::BLOCKING_THREADS;
 
 impl Runtime {
     /// Resolve `name` in the one namespace: project fns, workers, builtins, then
@@ -47,19 +47,7 @@ impl Runtime {
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
     /// a worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
     pub fn resolve_worker(&self, name: &str) -> Result<Callee, CallError> {
-        let project = self.project();
-        match self.resolve(name) {
-            Ok(callee) => callee.into_conversing(&project),
-            Err(CallError::Unknown { .. }) => Err(CallError::NotAWorker {
-                name: name.to_string(),
-                is: None,
-                help: crate::suggest::did_you_mean(
-                    name,
-                    project.workers.keys().map(String::as_str),
-                ),
-            }),
-            Err(e) => Err(e),
-        }
+        Callee::conversing(self.resolve(name), name, &self.project())
     }
 
     /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
@@ -67,7 +55,7 @@ impl Runtime {
         if self.project().fns.contains_key(name) {
             return None;
         }
-        let ast = self.script_ast();
+        let ast = self.rhai.script_ast(&self.project());
         ast.iter_functions()
             .find(|f| f.name == name && f.params.len() <= MAX_SESSION_PARAMS)
             .map(|f| f.params.iter().map(|p| (*p).to_string()).collect())
@@ -106,7 +94,9 @@ impl Runtime {
         self.job_deferring(ctx, callee, input, false)
     }
 
-    /// [`Runtime::job_for`]; `may_defer` for one side of a switch (see [`Runtime::invoke_side`]).
+    /// [`Runtime::job_for`]; `may_defer` for the fn side of a `[stabilize]` switch: its
+    /// `defer()` comes back as [`Deferred`] for the switch to hand the call to the worker
+    /// (anywhere else it is an error).
     pub(super) fn job_deferring(
         &self,
         ctx: &CallCtx,
@@ -164,20 +154,8 @@ impl Runtime {
         out
     }
 
-    /// Invoke one side of a `[stabilize]` switch: the fn's `defer()` comes back as
-    /// [`Deferred`] for the switch to hand the call to the worker (anywhere else it is an error).
-    pub(super) async fn invoke_side(
-        self: &Arc<Self>,
-        ctx: &CallCtx,
-        callee: &Callee,
-        input: Input,
-    ) -> Result<Dynamic, CallError> {
-        let invocation = callee.clone().prepare(self, ctx, input)?;
-        self.run_traced(ctx, invocation, true).await
-    }
-
     /// Run a prepared call inside its trace span; `may_defer` when a switch asked (see
-    /// [`Runtime::invoke_side`]).
+    /// [`Runtime::job_deferring`]).
     async fn run_traced(
         self: &Arc<Self>,
         ctx: &CallCtx,

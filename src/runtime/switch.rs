@@ -33,39 +33,36 @@ impl Runtime {
         input: Value,
     ) -> Result<Dynamic, CallError> {
         let worker = switch.worker_side();
-        let code = switch.code_side();
-        let name = switch.worker.name.clone();
         let mut event = SwitchEvent {
-            name: name.clone(),
+            name: switch.worker.name.clone(),
             mode: switch.mode.to_string(),
             input: input.clone(),
             ..SwitchEvent::default()
         };
-        let out = match switch.mode {
-            Stabilize::Worker => {
-                event.served = "worker".into();
-                self.invoke(ctx, &worker, Input::Json(input)).await
-            }
-            Stabilize::Canary(p) if !canary_takes(&input, p) => {
-                event.served = "worker".into();
-                self.invoke(ctx, &worker, Input::Json(input)).await
-            }
-            Stabilize::Code | Stabilize::Canary(_) => {
-                event.served = "code".into();
-                let out = self
-                    .invoke_side(ctx, &code, Input::Json(input.clone()))
-                    .await?;
-                if out.is::<Deferred>() {
-                    event.deferred = true;
-                    event.served = "worker".into();
-                    self.invoke(ctx, &worker, Input::Json(input)).await
-                } else {
-                    Ok(out)
-                }
-            }
+        let to_code = match switch.mode {
+            Stabilize::Worker => false,
+            Stabilize::Code => true,
+            Stabilize::Canary(p) => canary_takes(&input, p),
             Stabilize::Shadow | Stabilize::ShadowCode => {
                 return self.serve_shadowed(ctx, switch, event, input).await;
             }
+        };
+        event.served = "worker".into();
+        let out = if to_code {
+            let code = Input::Json(input.clone());
+            let code = self.job_deferring(ctx, switch.code_side(), code, true)?;
+            match code.await? {
+                out if out.is::<Deferred>() => {
+                    event.deferred = true;
+                    self.invoke(ctx, &worker, Input::Json(input)).await
+                }
+                out => {
+                    event.served = "code".into();
+                    Ok(out)
+                }
+            }
+        } else {
+            self.invoke(ctx, &worker, Input::Json(input)).await
         };
         self.switch_served(ctx.parent, event);
         out
@@ -109,8 +106,10 @@ impl Runtime {
         let (hand_back, handed) = tokio::sync::oneshot::channel();
         self.shadow_beside(ctx.parent, event, shadow, heard, hand_back);
         let served = if serve_code {
-            let code = switch.code_side();
-            self.invoke_side(ctx, &code, Input::Json(input)).await
+            match self.job_deferring(ctx, switch.code_side(), Input::Json(input), true) {
+                Ok(code) => code.await,
+                Err(e) => Err(e),
+            }
         } else {
             let worker = switch.worker_side();
             self.invoke(ctx, &worker, Input::Json(input)).await

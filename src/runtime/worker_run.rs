@@ -245,32 +245,31 @@ async fn converse(
         };
         match parse_output(&response.text).and_then(|v| validator.validate(&v).map(|()| v)) {
             Ok(value) => return Ok((value, response.text)),
-            Err(errors) if reasks >= MAX_REASKS => {
-                // A fallback chain moves on: the next model gets the conversation so far.
-                let Some(next) = model.next_in_chain() else {
-                    return Err(CallError::Output {
-                        worker: spec.name.clone(),
-                        attempts: reasks + 1,
-                        errors,
-                    });
-                };
-                moved = Some(Fallback {
-                    from: served,
-                    to: next.id().to_owned(),
-                    reason: format!(
-                        "{} answers did not match the output schema: {}",
-                        reasks + 1,
-                        errors.join("; ")
-                    ),
-                });
-                model = next;
-                answering = !request.tools.is_empty();
-                request.model = api_name(model.id()).to_owned();
-                reasks = 0;
-                push_reask(request, response.text, &errors);
-            }
             Err(errors) => {
-                reasks += 1;
+                if reasks < MAX_REASKS {
+                    reasks += 1;
+                } else {
+                    // A fallback chain moves on: the next model gets the conversation so far.
+                    let Some(next) = model.next_in_chain() else {
+                        return Err(CallError::Output {
+                            worker: spec.name.clone(),
+                            attempts: reasks + 1,
+                            errors,
+                        });
+                    };
+                    moved = Some(Fallback {
+                        from: served,
+                        to: next.id().to_owned(),
+                        reason: format!(
+                            "{} answers did not match the output schema: {}",
+                            reasks + 1,
+                            errors.join("; ")
+                        ),
+                    });
+                    model = next;
+                    request.model = api_name(model.id()).to_owned();
+                    reasks = 0;
+                }
                 // With tools, the answer turn offers none: on a server whose `response_format`
                 // is a grammar (llama-server) that is the turn the schema is enforced on.
                 answering = !request.tools.is_empty();

@@ -51,8 +51,8 @@ fn sample(schema: &Value, text: &str, depth: usize) -> Value {
     match type_of(map) {
         "null" => Value::Null,
         "boolean" => Value::Bool(true),
-        "integer" => integer(map),
-        "number" => number(map),
+        "integer" => integer(least(map, true)),
+        "number" => json!(least(map, false)),
         "array" => array(map, text, depth),
         "object" => object(map, text, depth),
         _ => string(map, text),
@@ -137,52 +137,29 @@ fn bound(map: &Map<String, Value>, key: &str) -> Option<usize> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-fn integer(map: &Map<String, Value>) -> Value {
-    let lower = map
-        .get("minimum")
-        .and_then(Value::as_f64)
-        .map(f64::ceil)
-        .or_else(|| {
-            map.get("exclusiveMinimum")
-                .and_then(Value::as_f64)
-                .map(|m| m.floor() + 1.0)
-        });
-    let upper = map
-        .get("maximum")
-        .and_then(Value::as_f64)
-        .map(f64::floor)
-        .or_else(|| {
-            map.get("exclusiveMaximum")
-                .and_then(Value::as_f64)
-                .map(|m| m.ceil() - 1.0)
-        });
-    let value = pick(lower, upper, 1.0);
+/// The least value the schema's bounds allow (`minimum`, `exclusiveMinimum`; an integer
+/// schema's bounds rounded inwards), else 1 kept under the upper bound.
+fn least(map: &Map<String, Value>, integer: bool) -> f64 {
+    let get = |key: &str| map.get(key).and_then(Value::as_f64);
+    let up = |x: f64| if integer { x.ceil() } else { x };
+    let down = |x: f64| if integer { x.floor() } else { x };
+    let lower = get("minimum")
+        .map(up)
+        .or_else(|| get("exclusiveMinimum").map(|m| down(m) + 1.0));
+    let upper = get("maximum")
+        .map(down)
+        .or_else(|| get("exclusiveMaximum").map(|m| up(m) - 1.0));
+    match (lower, upper) {
+        (Some(lo), _) => lo,
+        (None, Some(hi)) => hi.min(1.0),
+        (None, None) => 1.0,
+    }
+}
+
+fn integer(value: f64) -> Value {
     #[allow(clippy::cast_possible_truncation)] // clamped to the i64 range first
     let n = value.clamp(i64::MIN as f64, i64::MAX as f64) as i64;
     json!(n)
-}
-
-fn number(map: &Map<String, Value>) -> Value {
-    let lower = map.get("minimum").and_then(Value::as_f64).or_else(|| {
-        map.get("exclusiveMinimum")
-            .and_then(Value::as_f64)
-            .map(|m| m + 1.0)
-    });
-    let upper = map.get("maximum").and_then(Value::as_f64).or_else(|| {
-        map.get("exclusiveMaximum")
-            .and_then(Value::as_f64)
-            .map(|m| m - 1.0)
-    });
-    json!(pick(lower, upper, 1.0))
-}
-
-/// The lower bound if any, else `default` kept under the upper bound.
-fn pick(lower: Option<f64>, upper: Option<f64>, default: f64) -> f64 {
-    match (lower, upper) {
-        (Some(lo), _) => lo,
-        (None, Some(hi)) => default.min(hi),
-        (None, None) => default,
-    }
 }
 
 fn array(map: &Map<String, Value>, text: &str, depth: usize) -> Value {

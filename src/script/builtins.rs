@@ -25,6 +25,7 @@ pub struct BuiltinEnv {
 type BuiltinFn = fn(&BuiltinEnv, Vec<Dynamic>) -> Result<Dynamic, String>;
 
 /// A Rust-native function in the project namespace.
+#[derive(Debug)]
 pub struct Builtin {
     pub name: &'static str,
     pub params: &'static [&'static str],
@@ -34,98 +35,51 @@ pub struct Builtin {
     pub run: BuiltinFn,
 }
 
-impl std::fmt::Debug for Builtin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builtin")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
+/// Every builtin, in the order `llm-do list` shows them: name, parameters, how many of them
+/// are required, implementation, summary.
+#[rustfmt::skip]
+pub static BUILTINS: &[Builtin] = &[
+    builtin("read_text", &["path"], 1, read_text, "Read a text file under the project root."),
+    builtin("write_text", &["path", "text"], 2, write_text, "Write a file atomically under the project root (creates folders)."),
+    builtin("list_files", &["dir", "glob"], 0, list_files, "Sorted file paths under `dir` matching `glob` (default `**/*`)."),
+    builtin("exists", &["path"], 1, exists, "Whether a path exists under the project root."),
+    builtin("parse_json", &["text"], 1, parse_json, "Parse JSON text into a Rhai value."),
+    builtin("to_json", &["value"], 1, to_json, "Serialize a value as JSON text."),
+    builtin("env", &["name"], 1, env, "An environment variable, or () when unset."),
+    builtin("log", &["message"], 1, log, "Print a message to stderr."),
+    builtin("now", &[], 0, now, "The current UTC time as an RFC 3339 string."),
+    builtin("sleep", &["ms"], 1, sleep, "Pause for `ms` milliseconds."),
+    builtin("ask", &["question"], 1, ask, "Ask the user a question on the terminal; returns the answer."),
+];
+
+const fn builtin(
+    name: &'static str,
+    params: &'static [&'static str],
+    required: usize,
+    run: BuiltinFn,
+    summary: &'static str,
+) -> Builtin {
+    Builtin {
+        name,
+        params,
+        required,
+        summary,
+        run,
     }
 }
-
-/// Every builtin, in the order `llm-do list` shows them.
-pub static BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "read_text",
-        params: &["path"],
-        required: 1,
-        summary: "Read a text file under the project root.",
-        run: read_text,
-    },
-    Builtin {
-        name: "write_text",
-        params: &["path", "text"],
-        required: 2,
-        summary: "Write a file atomically under the project root (creates folders).",
-        run: write_text,
-    },
-    Builtin {
-        name: "list_files",
-        params: &["dir", "glob"],
-        required: 0,
-        summary: "Sorted file paths under `dir` matching `glob` (default `**/*`).",
-        run: list_files,
-    },
-    Builtin {
-        name: "exists",
-        params: &["path"],
-        required: 1,
-        summary: "Whether a path exists under the project root.",
-        run: exists,
-    },
-    Builtin {
-        name: "parse_json",
-        params: &["text"],
-        required: 1,
-        summary: "Parse JSON text into a Rhai value.",
-        run: parse_json,
-    },
-    Builtin {
-        name: "to_json",
-        params: &["value"],
-        required: 1,
-        summary: "Serialize a value as JSON text.",
-        run: to_json,
-    },
-    Builtin {
-        name: "env",
-        params: &["name"],
-        required: 1,
-        summary: "An environment variable, or () when unset.",
-        run: env,
-    },
-    Builtin {
-        name: "log",
-        params: &["message"],
-        required: 1,
-        summary: "Print a message to stderr.",
-        run: log,
-    },
-    Builtin {
-        name: "now",
-        params: &[],
-        required: 0,
-        summary: "The current UTC time as an RFC 3339 string.",
-        run: now,
-    },
-    Builtin {
-        name: "sleep",
-        params: &["ms"],
-        required: 1,
-        summary: "Pause for `ms` milliseconds.",
-        run: sleep,
-    },
-    Builtin {
-        name: "ask",
-        params: &["question"],
-        required: 1,
-        summary: "Ask the user a question on the terminal; returns the answer.",
-        run: ask,
-    },
-];
 
 /// The builtin called `name`.
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// Whether no worker or fn may take `name`, as it would shadow what has it: a builtin, a builtin
+/// toolset or tool, or `defer`.
+pub fn is_reserved(name: &str) -> bool {
+    find(name).is_some()
+        || crate::tools::TOOLSET_NAMES.contains(&name)
+        || crate::tools::TOOL_NAMES.contains(&name)
+        || name == crate::script::DEFER_FN
 }
 
 /// Register every builtin as a native Rhai function (one overload per accepted arity).

@@ -66,25 +66,17 @@ fn set_limits(engine: &mut Engine, limits: EngineLimits) {
     engine.set_max_map_size(limits.max_map_size);
 }
 
-/// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
-/// scripts (checked by `on_progress`).
-pub fn build(
-    rt: Weak<dyn Caller>,
+/// The `on_progress` hook of an engine that runs scripts: stop on Ctrl-C (`cancel`), when the
+/// thread's fan-out scope is cancelled (a failed sibling), or past `max_cpu` of CPU time (work
+/// the operation count does not see). The last two are checked every 256 operations, to keep
+/// the hot path to one atomic load.
+pub fn progress(
     cancel: Arc<Cancel>,
-    sandbox: Arc<Sandbox>,
-    limits: EngineLimits,
-    quiet: bool,
-) -> Engine {
-    let mut engine = Engine::new();
-    set_limits(&mut engine, limits);
-    let flag = cancel.clone();
-    let max_cpu = limits.max_cpu;
-    engine.on_progress(move |ops| {
-        // A failed fan-out sibling cancels this thread's scope, and the CPU limit bounds work
-        // the operation count does not see; both are checked every 256 operations to keep the
-        // hot path to one atomic load.
-        use crate::script::errors::{CANCELLED, CPU_LIMIT};
-        if flag.is_cancelled() {
+    max_cpu: std::time::Duration,
+) -> impl Fn(u64) -> Option<rhai::Dynamic> + Send + Sync + 'static {
+    use crate::script::errors::{CANCELLED, CPU_LIMIT};
+    move |ops| {
+        if cancel.is_cancelled() {
             return Some(rhai::Dynamic::from(CANCELLED));
         }
         if ops % 256 != 0 {
@@ -97,7 +89,21 @@ pub fn build(
         } else {
             None
         }
-    });
+    }
+}
+
+/// The engine for a runtime. `rt` is filled once the runtime exists; `cancel` stops running
+/// scripts (checked by `on_progress`).
+pub fn build(
+    rt: Weak<dyn Caller>,
+    cancel: Arc<Cancel>,
+    sandbox: Arc<Sandbox>,
+    limits: EngineLimits,
+    quiet: bool,
+) -> Engine {
+    let mut engine = Engine::new();
+    set_limits(&mut engine, limits);
+    engine.on_progress(progress(cancel.clone(), limits.max_cpu));
     let stop = cancel.clone();
     engine.on_print(move |s| {
         if !crate::output::script_line(s) {

@@ -83,20 +83,12 @@ pub fn spec_from(map: &Value) -> Result<WorkerSpec, String> {
 /// Worker-file text for `fields`: every key but `instructions` as a frontmatter line whose
 /// value is JSON (valid YAML), then the instructions as the body.
 fn render(fields: &serde_json::Map<String, Value>, instructions: &str) -> String {
-    let mut text = String::from("---\n");
-    for (key, v) in fields {
-        if key == "instructions" {
-            continue;
-        }
-        text.push_str(key);
-        text.push_str(": ");
-        text.push_str(&v.to_string());
-        text.push('\n');
-    }
-    text.push_str("---\n");
-    text.push_str(instructions);
-    text.push('\n');
-    text
+    let frontmatter: String = fields
+        .iter()
+        .filter(|(key, _)| *key != "instructions")
+        .map(|(key, v)| format!("{key}: {v}\n"))
+        .collect();
+    format!("---\n{frontmatter}---\n{instructions}\n")
 }
 
 #[cfg(test)]

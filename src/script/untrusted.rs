@@ -18,7 +18,6 @@ use rhai::{AST, Dynamic, Engine, Scope};
 
 use crate::cancel::Cancel;
 use crate::script::engine::EngineLimits;
-use crate::script::errors::{CANCELLED, CPU_LIMIT};
 
 /// The line that marks a script as an untrusted draft. Removing it is one way to accept it.
 pub const MARK: &str = "// llm-do: untrusted draft";
@@ -72,12 +71,7 @@ pub fn without_mark(text: &str) -> String {
 /// Names a draft may not take: builtins, builtin toolsets and tools, `defer`, `approve`, and
 /// `main` (what running a script file calls, in the full engine).
 pub fn reserved(name: &str) -> bool {
-    name == "main"
-        || crate::script::builtins::find(name).is_some()
-        || crate::tools::TOOLSET_NAMES.contains(&name)
-        || crate::tools::TOOL_NAMES.contains(&name)
-        || name == crate::script::DEFER_FN
-        || name == POLICY_FN
+    name == "main" || name == POLICY_FN || crate::script::builtins::is_reserved(name)
 }
 
 /// Compile `code` as a draft of `fn name` in the restricted engine.
@@ -160,22 +154,7 @@ pub fn engine(cancel: Arc<Cancel>, limits: EngineLimits) -> Engine {
     });
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
-    let max_cpu = limits.max_cpu;
-    engine.on_progress(move |ops| {
-        if cancel.is_cancelled() {
-            return Some(Dynamic::from(CANCELLED));
-        }
-        if ops % 256 != 0 {
-            return None;
-        }
-        if crate::cancel::current_is_cancelled() {
-            Some(Dynamic::from(CANCELLED))
-        } else if super::clock::over(max_cpu) {
-            Some(Dynamic::from(CPU_LIMIT))
-        } else {
-            None
-        }
-    });
+    engine.on_progress(super::engine::progress(cancel, limits.max_cpu));
     engine
 }
 
@@ -281,7 +260,7 @@ mod tests {
         let ast = e.compile("fn f() { loop {} }").unwrap();
         let err = call(&e, &ast, "f", vec![]).unwrap_err();
         assert!(
-            matches!(&*err, rhai::EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().ok().as_deref() == Some(CPU_LIMIT)),
+            matches!(&*err, rhai::EvalAltResult::ErrorTerminated(v, _) if v.clone().into_string().ok().as_deref() == Some(crate::script::errors::CPU_LIMIT)),
             "{err}"
         );
     }

@@ -24,8 +24,8 @@ pub mod shell;
 mod security_tests;
 
 pub use error::ToolError;
-pub use sandbox::{Sandbox, SandboxError, write_atomic};
-pub use shell::{ShellConfig, ShellMatch, ShellRule, check_command, rule_problems};
+pub use sandbox::Sandbox;
+pub use shell::ShellConfig;
 
 /// Names of the builtin toolsets, for validation and "did you mean".
 pub const TOOLSET_NAMES: &[&str] = &["fs_ro", "fs", "shell"];
@@ -84,11 +84,6 @@ pub fn tool(name: &str) -> Option<BuiltinTool> {
         "shell" => Some(shell_tool()),
         _ => None,
     }
-}
-
-/// Whether `name` is a builtin tool (not a toolset).
-pub fn is_builtin_tool(name: &str) -> bool {
-    TOOL_NAMES.contains(&name)
 }
 
 fn read_file_tool() -> BuiltinTool {
@@ -260,12 +255,12 @@ mod tests {
         assert!(toolset("fs_rw").is_none());
         for set in TOOLSET_NAMES {
             for t in toolset(set).unwrap() {
-                assert!(is_builtin_tool(t.name));
+                assert!(TOOL_NAMES.contains(&t.name));
                 assert_eq!(t.parameters["type"], "object");
                 assert_eq!(tool(t.name).as_ref(), Some(&t));
             }
         }
-        assert!(!is_builtin_tool("fs"));
+        assert!(!TOOL_NAMES.contains(&"fs"));
     }
 
     #[tokio::test]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{ShellConfig, ShellRule};
+use super::ShellConfig;
+use super::shell::ShellRule;
 use super::{ToolEnv, ToolError, run};
 use crate::approval::{Gate, Mode, Outcome, Request};
 use crate::tools::Sandbox;

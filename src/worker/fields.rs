@@ -13,27 +13,11 @@ use crate::error::Located;
 use crate::schema;
 
 /// Every key a worker's frontmatter may hold.
+#[rustfmt::skip]
 pub const KEYS: [&str; 21] = [
-    "name",
-    "description",
-    "model",
-    "temperature",
-    "max_tokens",
-    "keep_cut_off",
-    "toolsets",
-    "input",
-    "output",
-    "examples",
-    "attachments",
-    "max_turns",
-    "tool_choice",
-    "seed",
-    "parallel_tool_calls",
-    "compare",
-    "cache",
-    "reasoning",
-    "max_cost_usd",
-    "max_requests",
+    "name", "description", "model", "temperature", "max_tokens", "keep_cut_off", "toolsets",
+    "input", "output", "examples", "attachments", "max_turns", "tool_choice", "seed",
+    "parallel_tool_calls", "compare", "cache", "reasoning", "max_cost_usd", "max_requests",
     "max_run_tokens",
 ];
 

@@ -37,12 +37,6 @@ impl From<(String, Range<usize>)> for NameRef {
     }
 }
 
-/// A toolset name of `toolsets:`.
-pub type ToolsetRef = NameRef;
-
-/// One entry of a worker's `model:` (a model id or a `[models]` alias).
-pub type ModelRef = NameRef;
-
 /// A few-shot example: sent as a prior user/assistant turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -59,7 +53,7 @@ pub struct WorkerSpec {
     /// The first entry of `model:` (a model id or an alias).
     pub model: Option<String>,
     /// Every entry of `model:` in fallback order (`model: [a, b]`); one for a plain string.
-    pub models: Vec<ModelRef>,
+    pub models: Vec<NameRef>,
     /// `cache:` Anthropic prompt caching; unset: on when the prompt and tools are long.
     pub cache: Option<bool>,
     /// `reasoning:` thinking effort or token budget.
@@ -71,7 +65,7 @@ pub struct WorkerSpec {
     /// `keep_cut_off: true`: a text answer cut off at `max_tokens` is returned as it is
     /// (default: it is an error). Structured output cut off is always an error.
     pub keep_cut_off: bool,
-    pub toolsets: Vec<ToolsetRef>,
+    pub toolsets: Vec<NameRef>,
     /// Input JSON Schema (shorthand already expanded). Default: `{input: string}`.
     pub input: Value,
     /// Output JSON Schema (shorthand already expanded), when the worker returns structured data.
@@ -98,6 +92,14 @@ pub struct WorkerSpec {
     pub text: Arc<str>,
     /// Byte span of the `name` value (or of the frontmatter start), for duplicate-name errors.
     pub name_span: (usize, usize),
+}
+
+impl WorkerSpec {
+    /// An error at `span` of the worker's file (its text, shown under its path).
+    pub fn error_at(&self, span: (usize, usize), message: impl Into<String>) -> Located {
+        let path = self.path.clone().unwrap_or_default();
+        Located::new(&path, &self.text, span, message)
+    }
 }
 
 /// Model round trips per run when the frontmatter sets no `max_turns`.
@@ -162,10 +164,10 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         .into_iter()
         .map(NameRef::from)
         .collect();
-    let u32_max = i64::from(u32::MAX);
     let positive = "a positive integer";
     let models = found.take(models(&fields));
-    let int = Yaml::as_i64;
+    let (int, uint) = (Yaml::as_i64, Yaml::as_u64);
+    let uint32 = |v: &Yaml| v.as_u64().and_then(|n| u32::try_from(n).ok());
     let spec = WorkerSpec {
         name,
         description: found.take(fields.string("description")),
@@ -179,9 +181,7 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
             0.0..=2.0,
             "a number from 0 to 2",
         )),
-        max_tokens: found
-            .take(fields.in_range("max_tokens", int, 1..=u32_max, positive))
-            .map(to_u32),
+        max_tokens: found.take(fields.in_range("max_tokens", uint32, 1..=u32::MAX, positive)),
         keep_cut_off,
         toolsets,
         input,
@@ -190,8 +190,8 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         compare,
         attachments,
         max_turns: found
-            .take(fields.in_range("max_turns", int, 1..=u32_max, positive))
-            .map_or(DEFAULT_MAX_TURNS, to_u32),
+            .take(fields.in_range("max_turns", uint32, 1..=u32::MAX, positive))
+            .unwrap_or(DEFAULT_MAX_TURNS),
         tool_choice: found.take(tool_choice(&fields)),
         seed: found.take(fields.in_range("seed", int, i64::MIN..=i64::MAX, "an integer")),
         parallel_tool_calls: found.take(fields.boolean("parallel_tool_calls")),
@@ -202,12 +202,8 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
                 0.0..=f64::MAX,
                 "a number of dollars",
             )),
-            max_requests: found
-                .take(fields.in_range("max_requests", int, 1..=i64::MAX, positive))
-                .and_then(|n| u64::try_from(n).ok()),
-            max_tokens: found
-                .take(fields.in_range("max_run_tokens", int, 1..=i64::MAX, positive))
-                .and_then(|n| u64::try_from(n).ok()),
+            max_requests: found.take(fields.in_range("max_requests", uint, 1..=u64::MAX, positive)),
+            max_tokens: found.take(fields.in_range("max_run_tokens", uint, 1..=u64::MAX, positive)),
         },
         instructions: instructions(&text[sections.body]),
         path: Some(path.to_path_buf()),
@@ -260,33 +256,29 @@ pub struct WorkerBudget {
     pub max_tokens: Option<u64>,
 }
 
-/// Values already checked to be in `1..=u32::MAX`.
-fn to_u32(n: i64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
-    let located = match e {
-        SplitError::MissingOpen(span) => Located::new(
-            path,
-            text,
-            (span.start, span.len()),
+    let (span, message, label, help) = match e {
+        SplitError::MissingOpen(span) => (
+            span,
             "missing frontmatter in worker file",
-        )
-        .label("expected `---` here")
-        .help(SHAPE),
-        SplitError::MissingClose(span) => Located::new(
-            path,
-            text,
-            (span.start, span.len()),
+            "expected `---` here",
+            SHAPE,
+        ),
+        SplitError::MissingClose(span) => (
+            span,
             "unclosed frontmatter in worker file",
-        )
-        .label("expected a closing `---` line before the end")
-        .help("end the frontmatter with a line holding only `---`, then write the system prompt"),
+            "expected a closing `---` line before the end",
+            "end the frontmatter with a line holding only `---`, then write the system prompt",
+        ),
     };
-    Box::new(located)
+    let at = (span.start, span.len());
+    Box::new(
+        Located::new(path, text, at, message)
+            .label(label)
+            .help(help),
+    )
 }
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
@@ -349,7 +341,7 @@ fn identifier_like(s: &str) -> String {
 
 /// `model:` as a string or a list (a fallback chain); each entry a model id or an alias name
 /// (resolved against `[models]` when the project loads).
-fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
+fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
     let entries = match fields.get("model") {
         None => return Ok(Vec::new()),
         Some(Yaml::String(s)) => vec![(s.clone(), fields.value_span("model"))],
@@ -384,7 +376,6 @@ fn models(fields: &Fields) -> Result<Vec<ModelRef>, Box<Located>> {
 /// entry (checked when the project loads, so `check` reports them before a run fails).
 #[must_use]
 pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
-    let path = spec.path.clone().unwrap_or_default();
     let mut errors = Vec::new();
     for m in &spec.models {
         let message = match config.expand_model(&m.name) {
@@ -398,7 +389,7 @@ pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Lo
             },
         };
         errors.push(
-            Located::new(&path, &spec.text, m.span, format!("{message} (worker `{}`)", spec.name))
+            spec.error_at(m.span, format!("{message} (worker `{}`)", spec.name))
                 .label("not a known model")
                 .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
         );

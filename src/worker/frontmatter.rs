@@ -124,7 +124,7 @@ pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<K
         (Some(first), Some(last)) => {
             let s = &fm[first.clone()];
             first.start + (s.len() - s.trim_start().len())
-                ..last.end - trailing_ws(&fm[last.clone()])
+                ..last.start + fm[last.clone()].trim_end().len()
         }
         _ => key_span.clone(),
     };
@@ -132,10 +132,6 @@ pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<K
         key: key_span,
         value,
     })
-}
-
-fn trailing_ws(s: &str) -> usize {
-    s.len() - s.trim_end().len()
 }
 
 /// If `line` starts with `key` (optionally quoted) then `:`, the key's length and the colon's index.

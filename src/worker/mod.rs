@@ -7,4 +7,4 @@ pub mod file;
 pub mod frontmatter;
 pub mod input;
 
-pub use file::{Example, ModelRef, ToolsetRef, WorkerSpec, check_models, parse_worker};
+pub use file::{Example, WorkerSpec, check_models, parse_worker};
