@@ -21,7 +21,7 @@ use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
-use crate::report::{Error, out_line};
+use crate::report::Error;
 use crate::session::{Closings, Session, spent_figures};
 use crate::settings::Settings;
 
@@ -186,7 +186,7 @@ pub async fn run(
     session.end(closings, result.map_err(Error::Call))?;
     ordered?;
     if settings.json {
-        out_line(&serde_json::to_string(&summary).unwrap_or_default())
+        crate::report::show_value(&serde_json::to_value(&summary).unwrap_or_default(), true)
     } else if settings.quiet {
         Ok(())
     } else {
