@@ -524,7 +524,10 @@ fn models_at_the_prompt_prints_what_llm_do_models_prints() {
     let shown = p.exp_string(PROMPT).unwrap();
     // What follows the text is the prompt's terminal codes (the text never holds an ESC).
     let text = shown.split('\x1b').next().unwrap_or_default();
-    assert_eq!(format!("providers:{}", utf8(text).replace('\r', "")), out.stdout);
+    assert_eq!(
+        format!("providers:{}", utf8(text).replace('\r', "")),
+        out.stdout
+    );
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
@@ -548,6 +551,9 @@ fn models_at_the_prompt_with_json_prints_the_json_of_llm_do_models() {
 /// What rexpect read as text: it turns each byte into one char, so UTF-8 (the `→` of an alias
 /// that names an alias) comes back as its bytes and is decoded here.
 fn utf8(read: &str) -> String {
-    let bytes: Vec<u8> = read.chars().map(|c| u8::try_from(c).expect("a byte")).collect();
+    let bytes: Vec<u8> = read
+        .chars()
+        .map(|c| u8::try_from(c).expect("a byte"))
+        .collect();
     String::from_utf8(bytes).expect("UTF-8")
 }
