@@ -18,6 +18,7 @@ use crate::worker::WorkerSpec;
 use crate::worker::file::parse_worker;
 
 pub mod listing;
+pub mod models;
 mod toolset;
 
 pub use toolset::{Member, Toolset};

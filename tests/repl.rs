@@ -497,3 +497,63 @@ fn list_at_the_prompt_with_json_prints_the_json_of_llm_do_list() {
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+/// A project with an alias naming an alias, a provider of its own and a price override, so
+/// each part of `llm-do models` shows something of the project.
+fn with_models() -> Test {
+    Test::new().config(
+        "[models]\nfast = \"test\"\nsmart = [\"fast\", \"openai:gpt-4.1\"]\n\n\
+         [providers.local]\nbase_url = \"http://localhost:8000/v1\"\napi_key_env = \"LOCAL_KEY\"\nwire = \"openai\"\n\n\
+         [prices.\"openai:gpt-4.1\"]\ninput = 1.0\noutput = 2.0\n\n[prices.\"local:m\"]\ninput = 0.5\noutput = 0.5\n",
+    )
+}
+
+/// `llm-do models` and the REPL's `:models` are one listing: the same data through the same
+/// printer (issue 32: REPL meta-commands call the same functions as the commands).
+#[test]
+fn models_at_the_prompt_prints_what_llm_do_models_prints() {
+    let t = with_models();
+    let out = t.run_with(&["models"]);
+    out.status(0);
+    assert_eq!(out.stderr, "");
+    assert!(out.stdout.starts_with("providers:\n"), "{}", out.stdout);
+    let mut p = repl(&t);
+    p.send_line(":models").unwrap();
+    // Rustyline redraws the typed line; the listing starts on a line of its own.
+    p.exp_string("\nproviders:").unwrap();
+    let shown = p.exp_string(PROMPT).unwrap();
+    // What follows the text is the prompt's terminal codes (the text never holds an ESC).
+    let text = shown.split('\x1b').next().unwrap_or_default();
+    assert_eq!(
+        format!("providers:{}", utf8(text).replace('\r', "")),
+        out.stdout
+    );
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// With `--json`, `:models` prints what `llm-do models --json` prints.
+#[test]
+fn models_at_the_prompt_with_json_prints_the_json_of_llm_do_models() {
+    let t = with_models();
+    let out = t.run_with(&["models", "--json"]);
+    out.status(0);
+    let mut p = repl_with(&t, &["--json"]);
+    p.send_line(":models").unwrap();
+    p.exp_string("\n{").unwrap();
+    let body = p.exp_string("\n}").unwrap();
+    let shown = format!("{{{}\n}}\n", utf8(&body).replace('\r', ""));
+    assert_eq!(shown, out.stdout);
+    p.send_line(":quit").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// What rexpect read as text: it turns each byte into one char, so UTF-8 (the `→` of an alias
+/// that names an alias) comes back as its bytes and is decoded here.
+fn utf8(read: &str) -> String {
+    let bytes: Vec<u8> = read
+        .chars()
+        .map(|c| u8::try_from(c).expect("a byte"))
+        .collect();
+    String::from_utf8(bytes).expect("UTF-8")
+}

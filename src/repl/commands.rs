@@ -37,6 +37,12 @@ pub static COMMANDS: &[Command] = &[
     Command::new("help", "", "show this help", help),
     Command::new("list", "", "list workers, fns and builtins", list),
     Command::new(
+        "models",
+        "",
+        "list providers, `[models]` aliases and prices (like `llm-do models`)",
+        models,
+    ),
+    Command::new(
         "reload",
         "",
         "reload the project now (it also reloads by itself when files change)",
@@ -126,6 +132,14 @@ fn list(session: &mut Session, _: &str) -> Result<Flow, String> {
         .collect();
     let rows = listing::Listing(listing::rows(&session.rt.project(), session_fns));
     crate::report::show(&rows, session.json).map_err(|e| e.to_string())?;
+    Ok(Flow::Continue)
+}
+
+/// What `llm-do models` prints, from the project as last (re)loaded: the same data, the same
+/// printer.
+fn models(session: &mut Session, _: &str) -> Result<Flow, String> {
+    let models = crate::project::models::Models::from_env(&session.rt.project().config);
+    crate::report::show(&models, session.json).map_err(|e| e.to_string())?;
     Ok(Flow::Continue)
 }
 

@@ -1,0 +1,237 @@
+//! What `llm-do models` and the REPL's `:models` show: the providers (built in and
+//! `[providers.NAME]`, with base URL and key variable, never a key), the `[models]` aliases and
+//! the price table with `[prices]` overrides marked, as data ([`Models`]), and its rendering as
+//! text (shown by the one printer, which also writes it as `--json`). Both faces call these;
+//! neither builds rows of its own.
+
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Wire};
+use crate::env_vars;
+use crate::model::prices::{self, Price};
+use crate::model::providers::{ANTHROPIC_DEFAULT_BASE, OLLAMA_DEFAULT_HOST, OPENAI_DEFAULT_BASE};
+use crate::output::table;
+
+/// What `models` shows: providers, aliases and prices.
+#[derive(Debug, serde::Serialize)]
+pub struct Models {
+    providers: Vec<Provider>,
+    /// Each alias: as written (`value`) and the models it finally names (`models`).
+    aliases: BTreeMap<String, Alias>,
+    prices: Vec<PriceRow>,
+    prices_date: &'static str,
+}
+
+/// One `[models]` alias.
+#[derive(Debug, serde::Serialize)]
+struct Alias {
+    value: Vec<String>,
+    models: Vec<String>,
+}
+
+/// One model's price, USD per million tokens (cache prices default to the input price).
+#[derive(Debug, serde::Serialize)]
+struct PriceRow {
+    model: String,
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+    /// Set by `[prices]` in the config.
+    #[serde(rename = "override")]
+    overridden: bool,
+}
+
+/// One provider row (as `--json` shows it).
+#[derive(Debug, serde::Serialize)]
+struct Provider {
+    name: String,
+    wire: &'static str,
+    base_url: String,
+    key_env: Option<String>,
+    key_set: bool,
+    builtin: bool,
+    requests_per_minute: Option<u32>,
+    max_concurrent: Option<u32>,
+}
+
+impl Models {
+    /// What `config` and this process's environment say about providers, aliases and prices
+    /// (a variable set to blanks counts as unset).
+    pub fn from_env(config: &Config) -> Models {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Models::of(config, &env)
+    }
+
+    /// What `config` (and the environment `env` reads) says about providers, aliases, prices.
+    pub fn of(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Models {
+        let aliases = config
+            .models
+            .iter()
+            .map(|(alias, target)| {
+                let value = target.entries().to_vec();
+                let models = config.expand_model(alias).unwrap_or_default();
+                (alias.clone(), Alias { value, models })
+            })
+            .collect();
+        Models {
+            providers: providers(config, env),
+            aliases,
+            prices: price_rows(config),
+            prices_date: prices::TABLE_DATE,
+        }
+    }
+}
+
+fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
+    let limits = |name: &str| {
+        config
+            .providers
+            .get(name)
+            .map_or((None, None), |p| (p.requests_per_minute, p.max_concurrent))
+    };
+    let builtin = |name: &str, wire, base_var: &str, default: &str, key: Option<&str>| {
+        let (requests_per_minute, max_concurrent) = limits(name);
+        Provider {
+            name: name.to_owned(),
+            wire,
+            base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
+            key_env: key.map(str::to_owned),
+            key_set: key.is_some_and(|v| env(v).is_some()),
+            builtin: true,
+            requests_per_minute,
+            max_concurrent,
+        }
+    };
+    let mut rows = vec![
+        builtin(
+            "anthropic",
+            "anthropic",
+            env_vars::ANTHROPIC_BASE_URL,
+            ANTHROPIC_DEFAULT_BASE,
+            Some(env_vars::ANTHROPIC_API_KEY),
+        ),
+        builtin(
+            "openai",
+            "openai",
+            env_vars::OPENAI_BASE_URL,
+            OPENAI_DEFAULT_BASE,
+            Some(env_vars::OPENAI_API_KEY),
+        ),
+        builtin(
+            "ollama",
+            "openai",
+            env_vars::OLLAMA_HOST,
+            OLLAMA_DEFAULT_HOST,
+            None,
+        ),
+    ];
+    let named = config
+        .providers
+        .iter()
+        .filter(|(name, _)| !crate::config::BUILTIN_PROVIDERS.contains(&name.as_str()));
+    rows.extend(named.map(|(name, p)| Provider {
+        name: name.clone(),
+        wire: match p.wire {
+            Some(Wire::Anthropic) => "anthropic",
+            _ => "openai",
+        },
+        base_url: p.base_url.clone(),
+        key_env: p.api_key_env.clone(),
+        key_set: p.api_key_env.as_deref().is_some_and(|v| env(v).is_some()),
+        builtin: false,
+        requests_per_minute: p.requests_per_minute,
+        max_concurrent: p.max_concurrent,
+    }));
+    rows
+}
+
+/// The shipped table, then overrides and additions.
+fn price_rows(config: &Config) -> Vec<PriceRow> {
+    let row = |model: &str, p: &Price, overridden| PriceRow {
+        model: model.to_owned(),
+        input: p.input,
+        output: p.output,
+        cache_read: p.cache_read.unwrap_or(p.input),
+        cache_write: p.cache_write.unwrap_or(p.input),
+        overridden,
+    };
+    let shipped = prices::TABLE.iter().map(|(id, p)| {
+        let over = config.prices.get(*id);
+        row(id, over.unwrap_or(p), over.is_some())
+    });
+    let added = config
+        .prices
+        .iter()
+        .filter(|(id, _)| !prices::TABLE.iter().any(|(m, _)| m == id))
+        .map(|(id, p)| row(id, p, true));
+    shipped.chain(added).collect()
+}
+
+fn key_state(p: &Provider) -> String {
+    match &p.key_env {
+        Some(var) if p.key_set => format!("key `{var}` (set)"),
+        Some(var) => format!("key `{var}` (not set)"),
+        None => "no key".to_owned(),
+    }
+}
+
+impl crate::output::Show for Models {
+    fn text(&self) -> String {
+        let mut providers: Vec<Vec<String>> = self.providers.iter().map(provider_line).collect();
+        providers.push(vec![
+            String::new(),
+            "test".into(),
+            "offline, deterministic".into(),
+        ]);
+        let mut text = format!("providers:\n{}aliases:\n", table(&providers, 3));
+        if self.aliases.is_empty() {
+            text.push_str("  (none; add them under `[models]` in `llm-do.toml`)\n");
+        }
+        for (alias, a) in &self.aliases {
+            let (written, expanded) = (a.value.join(", "), a.models.join(", "));
+            // What the alias finally names, when it names other aliases.
+            if expanded.is_empty() || expanded == written {
+                text.push_str(&format!("  {alias} = {written}\n"));
+            } else {
+                text.push_str(&format!("  {alias} = {written}  (→ {expanded})\n"));
+            }
+        }
+        text.push_str(&format!(
+            "prices (USD per million tokens: input, output, cache read, cache write; table of {}, * = `[prices]`):\n",
+            self.prices_date
+        ));
+        let money = |n: f64| format!("{n:>7.3}");
+        let prices: Vec<Vec<String>> = self
+            .prices
+            .iter()
+            .map(|p| {
+                let marker = if p.overridden { "*" } else { " " };
+                let cells = [p.input, p.output, p.cache_read, p.cache_write].map(money);
+                [format!("{marker} {}", p.model)]
+                    .into_iter()
+                    .chain(cells)
+                    .collect()
+            })
+            .collect();
+        text.push_str(&table(&prices, 1));
+        text
+    }
+}
+
+/// A provider's row: indent, name, then where it is, its wire, its key and its limits.
+fn provider_line(p: &Provider) -> Vec<String> {
+    let limits = [
+        p.requests_per_minute.map(|n| format!(", {n}/min")),
+        p.max_concurrent.map(|n| format!(", {n} at once")),
+    ];
+    let about = format!(
+        "{} ({} wire{}, {}{})",
+        p.base_url,
+        p.wire,
+        if p.builtin { ", built in" } else { "" },
+        key_state(p),
+        limits.into_iter().flatten().collect::<String>(),
+    );
+    vec![String::new(), p.name.clone(), about]
+}
