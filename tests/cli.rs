@@ -680,21 +680,17 @@ fn small_costs_and_counts_of_one_read_right() {
     out.status(0);
     assert_eq!(out.stdout, "ok: 1 worker, 1 fn in `[PROJECT]`\n");
     let t = t.config("[prices.test]\ninput = 1.0\noutput = 1.0\n");
-    let out = t.run_with(&["run", "greeter", "Ada", "-v"]);
-    out.status(0);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        lines[2..],
-        [
-            "total: 1 model call, 3 in / 4 out tokens",
-            "  greeter: 1 model call, 3 in / 4 out tokens"
-        ]
-    );
+    t.filter(r"\b\d+\.\d+ ms\b", "[T] ms")
+        .args(&["run", "greeter", "Ada", "-v"])
+        .stdout("test reply: Ada\n")
+        .stderr(
+            "▶ neural greeter
+✓ greeter [T] ms, 3 in / 4 out tokens, $0.0000070
+total: 1 model call, 3 in / 4 out tokens
+  greeter: 1 model call, 3 in / 4 out tokens
+",
+        )
+        .run();
 }
 
 /// `chat` refuses up front a worker whose input is not one string (issue 30: it failed on the

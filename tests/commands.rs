@@ -268,7 +268,9 @@ fn a_mistyped_command_gets_did_you_mean() {
     Test::new()
         .args(&["nothing.rhai"])
         .status(2)
-        .stderr("error: cannot read script `nothing.rhai`: No such file or directory (os error 2)\n")
+        .stderr(
+            "error: cannot read script `nothing.rhai`: No such file or directory (os error 2)\n",
+        )
         .run();
 }
 

@@ -93,8 +93,16 @@ fn body(html: &str, token: &str, ids: &[String]) -> String {
         text = text.replace(id.as_str(), &format!("[RUN {i}]"));
     }
     for tag in [
-        "</tr>", "</p>", "</h1>", "</h2>", "</nav>", "</form>", "</table>", "</summary>",
-        "</details>", "</div>",
+        "</tr>",
+        "</p>",
+        "</h1>",
+        "</h2>",
+        "</nav>",
+        "</form>",
+        "</table>",
+        "</summary>",
+        "</details>",
+        "</div>",
     ] {
         text = text.replace(tag, &format!("{tag}\n"));
     }
@@ -370,7 +378,11 @@ async fn a_switch_page_draws_live_agreement_against_the_noise_floor_and_the_disp
         "{html}"
     );
     assert_eq!(count(&html, "slow page"), 2);
-    assert_eq!(count(&html, "it crashes"), 0, "agreed inputs are no disputes");
+    assert_eq!(
+        count(&html, "it crashes"),
+        0,
+        "agreed inputs are no disputes"
+    );
     // A window with none of its events has nothing to draw.
     let (status, html) = server.page("/name/triage?since=2999-01-01").await;
     assert_eq!(status, 200);
