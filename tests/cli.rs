@@ -10,31 +10,34 @@ const GREETER: &str =
 
 #[test]
 fn bundled_example_runs_offline_with_the_test_model() {
-    let t = Test::new()
+    // The `test` model answers a structured output with the first choice of each field.
+    Test::new()
         .cwd(&repo())
-        .args(&["scripts/main.rhai", "--model", "test"]);
-    let out = t.run();
-    out.status(0);
-    let v = out.json();
-    assert_eq!(v["sanitized"], "q3_report_final_v2.pdf");
-    assert_eq!(v["total"], 42);
-    assert_eq!(v["greeting"], "test reply: Ada");
-    assert!(
-        ["bug", "billing", "question", "other"]
-            .contains(&v["ticket"]["category"].as_str().unwrap())
-    );
-    assert_eq!(v["suggested"], "meeting_notes_2024-03_draft.docx");
+        .args(&["scripts/main.rhai", "--model", "test"])
+        .stdout(
+            r#"{
+  "greeting": "test reply: Ada",
+  "sanitized": "q3_report_final_v2.pdf",
+  "suggested": "meeting_notes_2024-03_draft.docx",
+  "ticket": {
+    "category": "bug",
+    "summary": "The export button crashes the app",
+    "urgent": true
+  },
+  "total": 42
+}
+"#,
+        )
+        .run();
 }
 
 #[test]
 fn check_passes_on_the_repository() {
-    let out = Test::new().cwd(&repo()).args(&["check"]).run();
-    out.status(0);
-    assert!(
-        out.stdout.starts_with("ok: 3 workers, 2 fns"),
-        "{}",
-        out.stdout
-    );
+    Test::new()
+        .cwd(&repo())
+        .args(&["check"])
+        .stdout(&format!("ok: 3 workers, 2 fns in `{}`\n", repo().display()))
+        .run();
 }
 
 #[test]
@@ -62,30 +65,38 @@ fn call_reaches_a_rhai_fn_by_parameter_name() {
 
 #[test]
 fn missing_and_extra_arguments_name_the_parameters() {
-    let out = Test::new()
+    Test::new()
         .script("math", ADD)
         .file("main.rhai", r#"call("add", #{a: 1})"#)
         .args(&["main.rhai"])
+        .status(1)
+        .stderr(
+            "  x bad arguments for `add`: missing argument `b`; `add` takes (`a`, `b`)
+   ,-[main.rhai:1:6]
+ 1 | call(\"add\", #{a: 1})
+   :      |
+   :      `-- here
+   `----
+
+",
+        )
         .run();
-    out.status(1);
-    assert!(
-        out.stderr.contains("missing argument `b`")
-            && out.stderr.contains("`add` takes (`a`, `b`)"),
-        "{}",
-        out.stderr
-    );
-    let out = Test::new()
+    Test::new()
         .script("math", ADD)
         .file("main.rhai", r#"call("add", #{a: 1, b: 2, c: 3})"#)
         .args(&["main.rhai"])
+        .status(1)
+        .stderr(
+            "  x bad arguments for `add`: unknown argument `c`; `add` takes (`a`, `b`)
+   ,-[main.rhai:1:6]
+ 1 | call(\"add\", #{a: 1, b: 2, c: 3})
+   :      |
+   :      `-- here
+   `----
+
+",
+        )
         .run();
-    out.status(1);
-    assert!(
-        out.stderr.contains("unknown argument `c`")
-            && out.stderr.contains("`add` takes (`a`, `b`)"),
-        "{}",
-        out.stderr
-    );
 }
 
 #[test]
@@ -190,25 +201,23 @@ fn json_flag_prints_strings_as_json() {
 #[test]
 fn a_worker_uses_a_fn_as_a_tool_and_structured_output_is_a_map() {
     let worker = "---\ntoolsets: [add]\noutput:\n  total: integer\n  note: string\n---\nAdd.\n";
-    let out = Test::new()
+    Test::new()
         .worker("adder", worker)
         .script("math", ADD)
         .args(&["run", "adder", "x", "--model", "test", "-v"])
+        .filter(r"\b\d+\.\d+ ms\b", "[T] ms")
+        .stdout("{\n  \"note\": \"x\",\n  \"total\": 1\n}\n")
+        .stderr(
+            "▶ neural adder
+  ? add approved (by default)
+  ▶ symbolic add
+  ✓ add [T] ms
+✓ adder [T] ms, 4 in / 9 out tokens
+total: 2 model calls, 4 in / 9 out tokens
+  adder: 2 model calls, 4 in / 9 out tokens
+",
+        )
         .run();
-    out.status(0);
-    assert!(out.stderr.contains("▶ symbolic add"), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("total: 2 model calls"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("  adder: 2 model calls"),
-        "{}",
-        out.stderr
-    );
-    let v = out.json();
-    assert!(v["total"].is_i64() && v["note"].is_string(), "{v}");
 }
 
 #[test]
@@ -237,8 +246,13 @@ fn writes_need_approval_headless_and_the_model_sees_the_denial() {
     let before = tree(t.path());
     let out = t.run_with(&["run", "writer", "output/summary.md", "--model", "test"]);
     out.status(0);
-    assert!(out.stdout.starts_with("denied: "), "{}", out.stdout);
-    assert!(out.stdout.contains("--approve-all"), "{}", out.stdout);
+    assert_eq!(
+        out.stdout,
+        "denied: `write_file` requires approval and there is no terminal to ask; rerun with \
+         `--approve-all` or add an `[[approvals]]` rule in `llm-do.toml`, e.g. \
+         `tool = \"write_file\"` with `decision = \"approve\"`\n"
+    );
+    assert_eq!(out.stderr, "");
     assert_eq!(
         tree(t.path()),
         before,
@@ -286,7 +300,12 @@ fn a_policy_fn_decides_approvals() {
         .worker("writer", worker)
         .script("policy", policy);
     let out = t.run_with(&["run", "writer", "notes.md", "--model", "test"]);
-    assert!(out.stdout.starts_with("denied"), "{}", out.stdout);
+    out.status(0);
+    assert_eq!(
+        out.stdout,
+        "denied: rejected by the approval policy `fn approve`\n"
+    );
+    assert_eq!(out.stderr, "");
     assert!(!t.path().join("notes.md").exists());
 }
 
@@ -380,16 +399,21 @@ fn ask_reads_answers_from_piped_stdin_and_fails_clearly_without_one() {
         t.stdin("Ada\n36\n").run_with(&["main.rhai"]).stdout,
         "Ada is 36\n"
     );
-    let out = Test::new()
+    Test::new()
         .file("main.rhai", "ask(\"name?\")")
         .args(&["main.rhai"])
+        .status(1)
+        .stderr(
+            "  x ask(`name?`): no answer (stdin is closed)
+   ,-[main.rhai:1:1]
+ 1 | ask(\"name?\")
+   : |
+   : `-- here
+   `----
+
+",
+        )
         .run();
-    out.status(1);
-    assert!(
-        out.stderr.contains("no answer (stdin is closed)"),
-        "{}",
-        out.stderr
-    );
 }
 
 #[test]
@@ -425,7 +449,7 @@ fn a_closed_stdout_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "");
 }
 
 /// Printing to a full disk is a clear error (exit 1), never a panic.
@@ -445,11 +469,10 @@ fn a_full_disk_on_stdout_is_a_clear_error() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(
-            stderr.contains("error: cannot write to stdout: No space left on device"),
-            "{args:?}: {stderr}"
+        assert_eq!(
+            stderr, "error: cannot write to stdout: No space left on device (os error 28)\n",
+            "{args:?}"
         );
-        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
 
@@ -465,9 +488,9 @@ fn a_diagnostic_on_a_very_long_line_does_not_panic() {
     );
     let out = t.run_with(&["check"]);
     out.status(2);
-    assert!(out.stderr.contains("workers/w.worker:3:"), "{}", out.stderr);
-    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
     assert!(out.stderr.len() < 5_000, "the snippet is cut");
+    insta::assert_snapshot!("diagnostic_on_a_very_long_line", out.stderr);
 }
 
 /// Run options before the command name reach every command that runs calls, `batch` and
@@ -657,21 +680,17 @@ fn small_costs_and_counts_of_one_read_right() {
     out.status(0);
     assert_eq!(out.stdout, "ok: 1 worker, 1 fn in `[PROJECT]`\n");
     let t = t.config("[prices.test]\ninput = 1.0\noutput = 1.0\n");
-    let out = t.run_with(&["run", "greeter", "Ada", "-v"]);
-    out.status(0);
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert!(
-        lines[1].ends_with(" ms, 3 in / 4 out tokens, $0.0000070"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        lines[2..],
-        [
-            "total: 1 model call, 3 in / 4 out tokens",
-            "  greeter: 1 model call, 3 in / 4 out tokens"
-        ]
-    );
+    t.filter(r"\b\d+\.\d+ ms\b", "[T] ms")
+        .args(&["run", "greeter", "Ada", "-v"])
+        .stdout("test reply: Ada\n")
+        .stderr(
+            "▶ neural greeter
+✓ greeter [T] ms, 3 in / 4 out tokens, $0.0000070
+total: 1 model call, 3 in / 4 out tokens
+  greeter: 1 model call, 3 in / 4 out tokens
+",
+        )
+        .run();
 }
 
 /// `chat` refuses up front a worker whose input is not one string (issue 30: it failed on the
