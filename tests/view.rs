@@ -201,6 +201,13 @@ async fn the_runs_page_lists_each_run_newest_first_with_a_link_to_it() {
     assert_eq!(status, 200);
     assert_eq!(count(&html, "<tr class=\"run\">"), 0);
     insta::assert_snapshot!("runs_page_none_since", body(&html, &server.token, &ids));
+    // The names page says the same of its calls, in words a reader can say aloud.
+    let (status, html) = server.page("/names?since=2999-01-01").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        count(&html, "<p>No calls since 2999-01-01T00:00:00.000Z.</p>"),
+        1
+    );
     let (status, _) = server.page("/runs?since=7d").await;
     assert_eq!(status, 200);
     let (status, html) = server.page("/runs?since=soon").await;

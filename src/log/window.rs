@@ -46,13 +46,21 @@ impl Window {
         self.since.is_none() && self.until.is_none()
     }
 
-    /// How a report names the window: `all of the run log`, `since T`, `until T`, `T to U`.
+    /// How a report names the window: `all of the run log`, `calls since T`, `calls before U`,
+    /// `calls from T to U`.
     pub fn describe(&self) -> String {
+        self.bounds()
+            .map_or_else(|| "all of the run log".into(), |b| format!("calls {b}"))
+    }
+
+    /// The window's bounds as words (`since T`, `before U`, `from T to U`); `None`: the whole
+    /// log.
+    pub fn bounds(&self) -> Option<String> {
         match (&self.since, &self.until) {
-            (None, None) => "all of the run log".into(),
-            (Some(s), None) => format!("calls since {s}"),
-            (None, Some(u)) => format!("calls before {u}"),
-            (Some(s), Some(u)) => format!("calls from {s} to {u}"),
+            (None, None) => None,
+            (Some(s), None) => Some(format!("since {s}")),
+            (None, Some(u)) => Some(format!("before {u}")),
+            (Some(s), Some(u)) => Some(format!("from {s} to {u}")),
         }
     }
 }

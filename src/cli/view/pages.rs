@@ -193,13 +193,19 @@ fn run_header(r: &log::RunSummary) -> String {
     )
 }
 
+/// The line of a page that found no `what` in `window`.
+fn nothing_in(what: &str, window: &Window) -> String {
+    let bounds = window.bounds().unwrap_or_else(|| "in the run log".into());
+    format!("<p>No {what} {}.</p>", esc(&bounds))
+}
+
 /// `/runs`: the newest runs in the window, with how each ended, how long it took, its calls,
 /// and its workers' tokens and cost.
 fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, log::LogError> {
     let runs = log::runs(conn, window, MAX_RUNS)?;
     let mut body = since_form("/runs", ask);
     if runs.is_empty() {
-        let _ = write!(body, "<p>No runs {}.</p>", esc(&window.describe()));
+        body.push_str(&nothing_in("runs", window));
     }
     body.push_str(
         "<table id=\"runs\"><tr><th>started</th><th>run</th><th>command</th><th>status</th>\
@@ -458,7 +464,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         .collect();
     let mut body = since_form("/names", ask);
     if rows.is_empty() {
-        let _ = write!(body, "<p>No calls {}.</p>", esc(&window.describe()));
+        body.push_str(&nothing_in("calls", window));
     }
     body.push_str(
         "<table id=\"names\"><tr><th>name</th><th>kind</th><th>calls</th><th>errors</th>\
