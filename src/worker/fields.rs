@@ -179,22 +179,26 @@ impl<'a> Fields<'a> {
         .into()
     }
 
+    /// An optional value that `read` accepts (`None` from it is the error naming `expected`).
+    pub fn read<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        read: impl Fn(&Yaml) -> Option<T>,
+    ) -> Result<Option<T>, Box<Located>> {
+        self.get(key)
+            .map(|v| read(v).ok_or_else(|| self.wrong(key, expected, v)))
+            .transpose()
+    }
+
     /// An optional string field.
     pub fn string(&self, key: &str) -> Result<Option<String>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Yaml::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.wrong(key, "a string", other)),
-        }
+        self.read(key, "a string", |v| v.as_str().map(str::to_owned))
     }
 
     /// An optional boolean.
     pub fn boolean(&self, key: &str) -> Result<Option<bool>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Yaml::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.wrong(key, "`true` or `false`", other)),
-        }
+        self.read(key, "`true` or `false`", Yaml::as_bool)
     }
 
     /// An optional number (`Yaml::as_i64`, `Yaml::as_f64`, as `read` says) in `range`.
@@ -205,13 +209,7 @@ impl<'a> Fields<'a> {
         range: std::ops::RangeInclusive<T>,
         expected: &str,
     ) -> Result<Option<T>, Box<Located>> {
-        self.get(key)
-            .map(|v| {
-                read(v)
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| self.wrong(key, expected, v))
-            })
-            .transpose()
+        self.read(key, expected, |v| read(v).filter(|n| range.contains(n)))
     }
 
     /// An optional list of strings, each with its span in the file.
