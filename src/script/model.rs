@@ -87,8 +87,7 @@ pub fn request_value(req: &ModelRequest) -> Value {
                     _ => {}
                 }
             }
-            let role = if m.role == Role::User { "user" } else { "assistant" };
-            json!({"role": role, "text": m.text(), "tool_calls": calls, "tool_results": results})
+            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results})
         })
         .collect();
     let turn = req
