@@ -297,21 +297,17 @@ impl<'a> Fields<'a> {
 
 /// The span of `field:` inside a schema's region (the line of a nested key).
 fn find_field(text: &str, region: &Range<usize>, field: &str) -> Option<Range<usize>> {
-    let hay = text.get(region.clone())?;
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(field) {
-        let start = from + i;
-        let rest = hay[start + field.len()..].trim_start_matches(['"', '\'']);
-        let before_ok = hay[..start]
+    let start = frontmatter::find_bounded(text.get(region.clone())?, field, |before, after| {
+        before
             .chars()
             .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        if before_ok && rest.trim_start_matches([' ', '\t']).starts_with(':') {
-            return Some(region.start + start..region.start + start + field.len());
-        }
-        from = start + field.len();
-    }
-    None
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            && after
+                .trim_start_matches(['"', '\''])
+                .trim_start_matches([' ', '\t'])
+                .starts_with(':')
+    })?;
+    Some(region.start + start..region.start + start + field.len())
 }
 
 /// A short description of a YAML value for "found ..." messages.
