@@ -135,9 +135,8 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let ast = untrusted::compile(rt.rhai.untrusted_engine(), &attempt.code, &worker.name)
-        .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
-    let ast = match ast {
+    let engine = rt.rhai.untrusted_engine();
+    let ast = match untrusted::compile(engine, &attempt.code, &worker.name, Some(params)) {
         Ok(ast) => Arc::new(ast),
         Err(rule) => {
             attempt.error = Some(rule.to_string());
