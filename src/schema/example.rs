@@ -29,7 +29,11 @@ fn sample(schema: &Value, text: &str, depth: usize) -> Value {
     if let Some(c) = map.get("const") {
         return c.clone();
     }
-    let first = |key: &str| map.get(key).and_then(Value::as_array).and_then(|a| a.first());
+    let first = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+    };
     if let Some(first) = first("enum") {
         return first.clone();
     }

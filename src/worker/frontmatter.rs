@@ -211,9 +211,9 @@ pub(super) fn find_bounded(
     word: &str,
     fits: impl Fn(&str, &str) -> bool,
 ) -> Option<usize> {
-    hay.char_indices().map(|(i, _)| i).find(|&i| {
-        hay[i..].starts_with(word) && fits(&hay[..i], &hay[i + word.len()..])
-    })
+    hay.char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| hay[i..].starts_with(word) && fits(&hay[..i], &hay[i + word.len()..]))
 }
 
 #[cfg(test)]
