@@ -224,10 +224,8 @@ pub fn params_of(worker: &WorkerSpec) -> Vec<String> {
 
 /// The code in a drafter reply: `{code}` or a bare string, fences removed.
 fn code_of(reply: &Value) -> String {
-    let text = match reply.get("code").filter(|c| c.is_string()).unwrap_or(reply) {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let text =
+        crate::output::plain_text(reply.get("code").filter(|c| c.is_string()).unwrap_or(reply));
     let t = text.trim();
     let t = t
         .strip_prefix("```rhai")
