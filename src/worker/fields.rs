@@ -58,17 +58,16 @@ impl<'a> Fields<'a> {
             Yaml::Mapping(map) => map,
             other => {
                 let span = fields.range.start..fields.range.end;
-                return Err(Box::new(
-                    fields
-                        .error(
-                            span,
-                            format!(
-                                "worker frontmatter must be a map of keys, found {}",
-                                describe(&other)
-                            ),
-                        )
-                        .help("write `key: value` lines, e.g. `description: Summarise a text`"),
-                ));
+                return Err(fields
+                    .error(
+                        span,
+                        format!(
+                            "worker frontmatter must be a map of keys, found {}",
+                            describe(&other)
+                        ),
+                    )
+                    .help("write `key: value` lines, e.g. `description: Summarise a text`")
+                    .into());
             }
         };
         fields.check_keys()?;
@@ -123,9 +122,9 @@ impl<'a> Fields<'a> {
                 .into_iter()
                 .find(|(k, _)| *k == shown)
                 .map_or(self.open.clone(), |(_, span)| span);
-            return Err(Box::new(
-                self.error(span, format!("frontmatter key `{shown}` is not a name")),
-            ));
+            return Err(self
+                .error(span, format!("frontmatter key `{shown}` is not a name"))
+                .into());
         };
         if KEYS.contains(&name) {
             return Ok(());
@@ -133,11 +132,11 @@ impl<'a> Fields<'a> {
         let help = crate::suggest::did_you_mean(name, KEYS)
             .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
         let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
-        Err(Box::new(
-            self.error(span, format!("unknown key `{name}` in worker frontmatter"))
-                .label("unknown key")
-                .help(help),
-        ))
+        Err(self
+            .error(span, format!("unknown key `{name}` in worker frontmatter"))
+            .label("unknown key")
+            .help(help)
+            .into())
     }
 
     /// A located error in this file.
@@ -232,13 +231,13 @@ impl<'a> Fields<'a> {
                     let shown = display_scalar(other);
                     let region = self.value_span(key);
                     let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
-                    return Err(Box::new(
-                        self.error(
+                    return Err(self
+                        .error(
                             span,
                             format!("`{key}` entries must be names, found {}", describe(other)),
                         )
-                        .label("expected a name"),
-                    ));
+                        .label("expected a name")
+                        .into());
                 }
             }
         }
