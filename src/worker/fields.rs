@@ -81,16 +81,17 @@ impl<'a> Fields<'a> {
             self.range.start + crate::error::offset_of(yaml, loc.line(), loc.column())
         });
         if let Some((key, span)) = self.duplicate_key(&message) {
-            return Box::new(
-                self.error(span, format!("duplicate key `{key}` in worker frontmatter"))
-                    .label("written again here")
-                    .help("keep one of them"),
-            );
+            return self
+                .error(span, format!("duplicate key `{key}` in worker frontmatter"))
+                .label("written again here")
+                .help("keep one of them")
+                .into();
         }
-        Box::new(self.error(
+        self.error(
             at..at,
             format!("invalid YAML in worker frontmatter: {message}"),
-        ))
+        )
+        .into()
     }
 
     /// For libyaml's `duplicate entry with key "k"` (reported at the map's start), the key and
