@@ -115,6 +115,14 @@ pub fn clip(text: &str, max_chars: usize) -> String {
     }
 }
 
+/// A JSON value as plain text: a string as it is (no quotes), anything else as compact JSON.
+pub fn plain_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Write `text` to stdout and flush. A closed pipe exits the process quietly (status 0).
 ///
 /// # Errors

@@ -150,21 +150,18 @@ fn property_schema(
     map: &Map<String, Value>,
     path: &[String],
 ) -> Result<(Value, bool), ExpandError> {
-    let Some(Value::String(ty)) = map.get("type") else {
-        return Ok((Value::Object(map.clone()), false));
+    let ty = match map.get("type").and_then(Value::as_str) {
+        Some(ty) if !TYPE_NAMES.contains(&ty) => ty,
+        _ => return Ok((Value::Object(map.clone()), false)),
     };
-    if TYPE_NAMES.contains(&ty.as_str()) {
-        return Ok((Value::Object(map.clone()), false));
-    }
+    // The shorthand's schema (always a map), with the map's other keywords over it.
     let (expanded, optional) = type_spec(ty, path)?;
-    let mut schema = map.clone();
-    schema.remove("type");
-    let Value::Object(base) = expanded else {
-        return Ok((Value::Object(schema), optional));
-    };
-    // `{type: string[], description: d}` keeps `description` on the array, not the items.
-    let mut merged = base;
-    merged.extend(schema);
+    let mut merged = expanded.as_object().cloned().unwrap_or_default();
+    merged.extend(
+        map.iter()
+            .filter(|(k, _)| *k != "type")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     Ok((Value::Object(merged), optional))
 }
 

@@ -219,11 +219,7 @@ impl<W: Write + Send> Tree<W> {
 }
 
 fn excerpt(v: &Value) -> String {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    crate::output::clip(&s.replace('\n', "⏎"), 200)
+    crate::output::clip(&crate::output::plain_text(v).replace('\n', "⏎"), 200)
 }
 
 impl<W: Write + Send> Observer for Tree<W> {

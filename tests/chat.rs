@@ -237,13 +237,18 @@ async fn rhai_chat_keeps_its_history_across_sends() {
     let t = project(&server.uri()).file(
         "main.rhai",
         "let c = chat(\"helper\");\nlet a = c.send(\"hi, I am Ada\");\nlet b = c.send(\"who am I?\");\n\
-         #{a: a, b: b, turns: c.turns, worker: c.worker, history: c.history.len()}\n",
+         #{a: a, b: b, turns: c.turns, worker: c.worker, history: c.history}\n",
     );
     let (t, out) = run(t, &["main.rhai"]).await;
     out.status(0);
     assert_eq!(
         out.json(),
-        json!({"a": "Hello, Ada.", "b": "You are Ada.", "turns": 2, "worker": "helper", "history": 4})
+        json!({"a": "Hello, Ada.", "b": "You are Ada.", "turns": 2, "worker": "helper", "history": [
+            {"role": "user", "text": "hi, I am Ada"},
+            {"role": "assistant", "text": "Hello, Ada."},
+            {"role": "user", "text": "who am I?"},
+            {"role": "assistant", "text": "You are Ada."},
+        ]})
     );
     let bodies = bodies(&server).await;
     assert_eq!(messages(&bodies[1]), ada_second_turn());

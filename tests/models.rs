@@ -364,3 +364,21 @@ async fn anthropic_thinking_goes_back_with_the_tool_calls_it_led_to() {
     );
     assert!(second["thinking"].is_object(), "{second}");
 }
+
+/// A `script:` model receives every message with its role, `user` or `assistant` (a worker's
+/// `examples:` are prior turns, then the input).
+#[test]
+fn a_script_model_sees_each_message_with_its_role() {
+    Test::new()
+        .worker(
+            "w",
+            "---\nmodel: script:roles\nexamples:\n  - {input: a, output: b}\n---\nSay.\n",
+        )
+        .script(
+            "models",
+            "fn roles(request) { to_json(request.messages.map(|m| m.role + \":\" + m.text)) }\n",
+        )
+        .args(&["run", "w", "hi"])
+        .stdout("[\"user:a\",\"assistant:b\",\"user:hi\"]\n")
+        .run();
+}

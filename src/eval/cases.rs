@@ -61,12 +61,13 @@ pub fn load(root: &Path, name: &str, examples: &[Example]) -> Result<Vec<Case>, 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
             let text: Arc<str> = Arc::from("");
-            return Err(Box::new(Located::new(
+            return Err(Located::new(
                 &shown,
                 &text,
                 (0, 0),
                 format!("cannot read `{}`: {e}", shown.display()),
-            )));
+            )
+            .into());
         }
     };
     cases.extend(examples.iter().enumerate().map(|(i, ex)| Case {

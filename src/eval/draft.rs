@@ -135,9 +135,8 @@ async fn try_draft(
         total: cases.len(),
         failures: Vec::new(),
     };
-    let ast = untrusted::compile(rt.rhai.untrusted_engine(), &attempt.code, &worker.name)
-        .and_then(|ast| untrusted::check(&ast, &worker.name, Some(params)).map(|()| ast));
-    let ast = match ast {
+    let engine = rt.rhai.untrusted_engine();
+    let ast = match untrusted::compile(engine, &attempt.code, &worker.name, Some(params)) {
         Ok(ast) => Arc::new(ast),
         Err(rule) => {
             attempt.error = Some(rule.to_string());
@@ -225,10 +224,8 @@ pub fn params_of(worker: &WorkerSpec) -> Vec<String> {
 
 /// The code in a drafter reply: `{code}` or a bare string, fences removed.
 fn code_of(reply: &Value) -> String {
-    let text = match reply.get("code").filter(|c| c.is_string()).unwrap_or(reply) {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
+    let text =
+        crate::output::plain_text(reply.get("code").filter(|c| c.is_string()).unwrap_or(reply));
     let t = text.trim();
     let t = t
         .strip_prefix("```rhai")

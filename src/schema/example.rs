@@ -29,19 +29,16 @@ fn sample(schema: &Value, text: &str, depth: usize) -> Value {
     if let Some(c) = map.get("const") {
         return c.clone();
     }
-    if let Some(first) = map
-        .get("enum")
-        .and_then(Value::as_array)
-        .and_then(|e| e.first())
-    {
+    let first = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+    };
+    if let Some(first) = first("enum") {
         return first.clone();
     }
     for key in ["anyOf", "oneOf"] {
-        if let Some(first) = map
-            .get(key)
-            .and_then(Value::as_array)
-            .and_then(|b| b.first())
-        {
+        if let Some(first) = first(key) {
             return sample(first, text, depth + 1);
         }
     }

@@ -82,7 +82,8 @@ pub fn is_reserved(name: &str) -> bool {
         || name == crate::script::DEFER_FN
 }
 
-/// Register every builtin as a native Rhai function (one overload per accepted arity).
+/// Register every builtin of `table` ([`BUILTINS`]; the tests register stand-ins) as a native
+/// Rhai function against `env` (one overload per accepted arity).
 ///
 /// Rhai's packages define some of the same names (`sleep(seconds)`, `parse_json`,
 /// `to_json(map)`, `log(x)`), and Rhai prefers an exact parameter-type match over a `Dynamic`
@@ -90,22 +91,7 @@ pub fn is_reserved(name: &str) -> bool {
 /// registered with the exact parameter types of every package function it collides with
 /// ([`collisions`]): our global namespace is searched before the packages, so a direct call
 /// always reaches the builtin, whatever the argument types.
-pub fn register(
-    engine: &mut Engine,
-    sandbox: Arc<Sandbox>,
-    quiet: bool,
-    cancel: Arc<crate::cancel::Cancel>,
-) {
-    let env = BuiltinEnv {
-        sandbox,
-        quiet,
-        cancel,
-    };
-    register_table(engine, BUILTINS, &env);
-}
-
-/// Register `table` against `env` (the tests register a table of stand-ins).
-fn register_table(engine: &mut Engine, table: &[Builtin], env: &BuiltinEnv) {
+pub fn register(engine: &mut Engine, table: &[Builtin], env: &BuiltinEnv) {
     for b in table {
         for arity in b.required..=b.params.len() {
             let mut signatures = vec![vec![TypeId::of::<Dynamic>(); arity]];

@@ -59,7 +59,7 @@ fn engine_with_stand_ins() -> Engine {
     };
     // The same engine as the runtime's: every standard package is loaded.
     let mut engine = Engine::new();
-    register_table(&mut engine, &stand_ins, &env);
+    register(&mut engine, &stand_ins, &env);
     engine
 }
 

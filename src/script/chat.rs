@@ -6,10 +6,9 @@
 
 use std::sync::Weak;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, NativeCallContext};
 
 use crate::call::Conversation;
-use crate::model::Role;
 use crate::script::call::{call_error, ctx_of, upgrade};
 use crate::script::caller::Caller;
 use crate::script::value;
@@ -78,17 +77,8 @@ fn history(conversation: &Conversation) -> Array {
         .iter()
         .filter_map(|m| {
             let text = m.text();
-            if text.is_empty() {
-                return None;
-            }
-            let role = match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            let mut map = Map::new();
-            map.insert("role".into(), role.into());
-            map.insert("text".into(), text.into());
-            Some(Dynamic::from_map(map))
+            (!text.is_empty())
+                .then(|| value::to_dynamic(&serde_json::json!({"role": m.role, "text": text})))
         })
         .collect()
 }
@@ -104,7 +94,7 @@ mod tests {
         c.append(&[Message::user("hi"), Message::assistant("hello")]);
         let h = history(&c);
         assert_eq!(h.len(), 2);
-        let first = h[0].clone().cast::<Map>();
+        let first = h[0].clone().cast::<rhai::Map>();
         assert_eq!(first["role"].clone().into_string().unwrap(), "user");
         assert_eq!(first["text"].clone().into_string().unwrap(), "hi");
     }

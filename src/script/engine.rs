@@ -119,7 +119,12 @@ pub fn build(
         }
     });
     engine.set_module_resolver(stdlib::Resolver::new(sandbox.clone()));
-    builtins::register(&mut engine, sandbox, quiet, cancel);
+    let env = builtins::BuiltinEnv {
+        sandbox,
+        quiet,
+        cancel,
+    };
+    builtins::register(&mut engine, builtins::BUILTINS, &env);
     inline::register(&mut engine, rt.clone());
     engine.register_fn(super::DEFER_FN, || rhai::Dynamic::from(super::Deferred));
     call::register(&mut engine, rt.clone());

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::model::{
     FinishReason, Model, ModelError, ModelRequest, ModelResponse, Part, Role, StreamSink, ToolCall,
 };
+use crate::output::plain_text;
 use crate::script::caller::Caller;
 
 /// A model backed by a Rhai fn of the project.
@@ -87,8 +88,7 @@ pub fn request_value(req: &ModelRequest) -> Value {
                     _ => {}
                 }
             }
-            let role = if m.role == Role::User { "user" } else { "assistant" };
-            json!({"role": role, "text": m.text(), "tool_calls": calls, "tool_results": results})
+            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results})
         })
         .collect();
     let turn = req
@@ -110,10 +110,6 @@ pub fn request_value(req: &ModelRequest) -> Value {
 
 /// Interpret the fn's return value as a model reply.
 pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError> {
-    let text_of = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     let mut response = ModelResponse::default();
     match reply {
         Value::String(text) => response.text = text,
@@ -140,10 +136,10 @@ pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError
                     })
                 })
                 .collect::<Result<Vec<_>, ModelError>>()?;
-            response.text = map.get("text").map(text_of).unwrap_or_default();
+            response.text = map.get("text").map(plain_text).unwrap_or_default();
             response.finish = FinishReason::ToolCalls;
         }
-        Value::Object(map) if map.contains_key("text") => response.text = text_of(&map["text"]),
+        Value::Object(map) if map.contains_key("text") => response.text = plain_text(&map["text"]),
         Value::Object(map) if map.contains_key("output") => {
             response.text = map["output"].to_string()
         }

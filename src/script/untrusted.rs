@@ -74,16 +74,22 @@ pub fn reserved(name: &str) -> bool {
     name == "main" || name == POLICY_FN || crate::script::builtins::is_reserved(name)
 }
 
-/// Compile `code` as a draft of `fn name` in the restricted engine.
+/// Compile `code` as a draft of `fn name` (taking `params`, when given) in the restricted
+/// engine.
 ///
 /// # Errors
 ///
 /// The code does not parse, or breaks a rule of [`check`].
-pub fn compile(engine: &Engine, code: &str, name: &str) -> Result<AST, DraftRule> {
+pub fn compile(
+    engine: &Engine,
+    code: &str,
+    name: &str,
+    params: Option<&[String]>,
+) -> Result<AST, DraftRule> {
     let ast = engine
         .compile(code)
         .map_err(|e| DraftRule::Syntax(e.to_string()))?;
-    check(&ast, name, None)?;
+    check(&ast, name, params)?;
     Ok(ast)
 }
 
@@ -196,7 +202,7 @@ mod tests {
     #[test]
     fn a_draft_is_one_fn_and_nothing_else() {
         let e = restricted();
-        let f = |code: &str| compile(&e, code, "f").map(|_| ());
+        let f = |code: &str| compile(&e, code, "f", None).map(|_| ());
         assert_eq!(f("fn f(x) { let g = |y| y + 1; g.call(x) }"), Ok(()));
         assert_eq!(f("// nothing"), Err(DraftRule::Missing("f".into())));
         assert!(matches!(f("fn g(x) { x }"), Err(DraftRule::OtherFn { .. })));
@@ -222,7 +228,7 @@ mod tests {
         );
         assert!(matches!(f("fn f(x) {"), Err(DraftRule::Syntax(_))));
         assert_eq!(
-            compile(&e, "fn read_text(p) { p }", "read_text").map(|_| ()),
+            compile(&e, "fn read_text(p) { p }", "read_text", None).map(|_| ()),
             Err(DraftRule::Reserved("read_text".into()))
         );
     }

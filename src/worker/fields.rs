@@ -58,17 +58,16 @@ impl<'a> Fields<'a> {
             Yaml::Mapping(map) => map,
             other => {
                 let span = fields.range.start..fields.range.end;
-                return Err(Box::new(
-                    fields
-                        .error(
-                            span,
-                            format!(
-                                "worker frontmatter must be a map of keys, found {}",
-                                describe(&other)
-                            ),
-                        )
-                        .help("write `key: value` lines, e.g. `description: Summarise a text`"),
-                ));
+                return Err(fields
+                    .error(
+                        span,
+                        format!(
+                            "worker frontmatter must be a map of keys, found {}",
+                            describe(&other)
+                        ),
+                    )
+                    .help("write `key: value` lines, e.g. `description: Summarise a text`")
+                    .into());
             }
         };
         fields.check_keys()?;
@@ -82,16 +81,17 @@ impl<'a> Fields<'a> {
             self.range.start + crate::error::offset_of(yaml, loc.line(), loc.column())
         });
         if let Some((key, span)) = self.duplicate_key(&message) {
-            return Box::new(
-                self.error(span, format!("duplicate key `{key}` in worker frontmatter"))
-                    .label("written again here")
-                    .help("keep one of them"),
-            );
+            return self
+                .error(span, format!("duplicate key `{key}` in worker frontmatter"))
+                .label("written again here")
+                .help("keep one of them")
+                .into();
         }
-        Box::new(self.error(
+        self.error(
             at..at,
             format!("invalid YAML in worker frontmatter: {message}"),
-        ))
+        )
+        .into()
     }
 
     /// For libyaml's `duplicate entry with key "k"` (reported at the map's start), the key and
@@ -123,9 +123,9 @@ impl<'a> Fields<'a> {
                 .into_iter()
                 .find(|(k, _)| *k == shown)
                 .map_or(self.open.clone(), |(_, span)| span);
-            return Err(Box::new(
-                self.error(span, format!("frontmatter key `{shown}` is not a name")),
-            ));
+            return Err(self
+                .error(span, format!("frontmatter key `{shown}` is not a name"))
+                .into());
         };
         if KEYS.contains(&name) {
             return Ok(());
@@ -133,11 +133,11 @@ impl<'a> Fields<'a> {
         let help = crate::suggest::did_you_mean(name, KEYS)
             .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
         let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
-        Err(Box::new(
-            self.error(span, format!("unknown key `{name}` in worker frontmatter"))
-                .label("unknown key")
-                .help(help),
-        ))
+        Err(self
+            .error(span, format!("unknown key `{name}` in worker frontmatter"))
+            .label("unknown key")
+            .help(help)
+            .into())
     }
 
     /// A located error in this file.
@@ -179,22 +179,26 @@ impl<'a> Fields<'a> {
         .into()
     }
 
+    /// An optional value that `read` accepts (`None` from it is the error naming `expected`).
+    pub fn read<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        read: impl Fn(&Yaml) -> Option<T>,
+    ) -> Result<Option<T>, Box<Located>> {
+        self.get(key)
+            .map(|v| read(v).ok_or_else(|| self.wrong(key, expected, v)))
+            .transpose()
+    }
+
     /// An optional string field.
     pub fn string(&self, key: &str) -> Result<Option<String>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Yaml::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(self.wrong(key, "a string", other)),
-        }
+        self.read(key, "a string", |v| v.as_str().map(str::to_owned))
     }
 
     /// An optional boolean.
     pub fn boolean(&self, key: &str) -> Result<Option<bool>, Box<Located>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Yaml::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.wrong(key, "`true` or `false`", other)),
-        }
+        self.read(key, "`true` or `false`", Yaml::as_bool)
     }
 
     /// An optional number (`Yaml::as_i64`, `Yaml::as_f64`, as `read` says) in `range`.
@@ -205,13 +209,7 @@ impl<'a> Fields<'a> {
         range: std::ops::RangeInclusive<T>,
         expected: &str,
     ) -> Result<Option<T>, Box<Located>> {
-        self.get(key)
-            .map(|v| {
-                read(v)
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| self.wrong(key, expected, v))
-            })
-            .transpose()
+        self.read(key, expected, |v| read(v).filter(|n| range.contains(n)))
     }
 
     /// An optional list of strings, each with its span in the file.
@@ -234,13 +232,13 @@ impl<'a> Fields<'a> {
                     let shown = display_scalar(other);
                     let region = self.value_span(key);
                     let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
-                    return Err(Box::new(
-                        self.error(
+                    return Err(self
+                        .error(
                             span,
                             format!("`{key}` entries must be names, found {}", describe(other)),
                         )
-                        .label("expected a name"),
-                    ));
+                        .label("expected a name")
+                        .into());
                 }
             }
         }
@@ -299,21 +297,17 @@ impl<'a> Fields<'a> {
 
 /// The span of `field:` inside a schema's region (the line of a nested key).
 fn find_field(text: &str, region: &Range<usize>, field: &str) -> Option<Range<usize>> {
-    let hay = text.get(region.clone())?;
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(field) {
-        let start = from + i;
-        let rest = hay[start + field.len()..].trim_start_matches(['"', '\'']);
-        let before_ok = hay[..start]
+    let start = frontmatter::find_bounded(text.get(region.clone())?, field, |before, after| {
+        before
             .chars()
             .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        if before_ok && rest.trim_start_matches([' ', '\t']).starts_with(':') {
-            return Some(region.start + start..region.start + start + field.len());
-        }
-        from = start + field.len();
-    }
-    None
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            && after
+                .trim_start_matches(['"', '\''])
+                .trim_start_matches([' ', '\t'])
+                .starts_with(':')
+    })?;
+    Some(region.start + start..region.start + start + field.len())
 }
 
 /// A short description of a YAML value for "found ..." messages.

@@ -144,10 +144,10 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     let output = found.take(fields.schema("output"));
     let keep_cut_off = found.take(fields.boolean("keep_cut_off")).unwrap_or(false);
     if keep_cut_off && output.is_some() {
-        found.take::<()>(Err(Box::new(fields.error(
+        found.take::<()>(Err(fields.error(
             fields.key_span("keep_cut_off"),
             "`keep_cut_off` keeps a cut-off text answer; a cut-off structured answer (`output:`) is never valid",
-        ))));
+        ).into()));
     }
     // Examples and attachments are checked against the schemas: only valid ones.
     let (examples, attachments, compare) = if found.count() == before {
@@ -241,7 +241,7 @@ impl Gather {
             None => Ok(value),
             Some(mut first) => {
                 first.related.extend(all);
-                Err(Box::new(first))
+                Err(first.into())
             }
         }
     }
@@ -288,15 +288,14 @@ fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
                 "use letters, digits and `_`, e.g. `{}`",
                 identifier_like(&name)
             );
-            return Err(Box::new(
-                fields
-                    .error(
-                        fields.value_span("name"),
-                        format!("invalid worker name `{name}`"),
-                    )
-                    .label("not a valid name")
-                    .help(hint),
-            ));
+            return Err(fields
+                .error(
+                    fields.value_span("name"),
+                    format!("invalid worker name `{name}`"),
+                )
+                .label("not a valid name")
+                .help(hint)
+                .into());
         }
         return Ok(name);
     }
@@ -311,14 +310,13 @@ fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
         "rename the file or add `name: {}` to the frontmatter",
         identifier_like(&stem)
     );
-    Err(Box::new(
-        fields
-            .error(
-                fields.open(),
-                format!("worker file name `{stem}` is not a valid worker name"),
-            )
-            .help(hint),
-    ))
+    Err(fields
+        .error(
+            fields.open(),
+            format!("worker file name `{stem}` is not a valid worker name"),
+        )
+        .help(hint)
+        .into())
 }
 
 /// `s` turned into an identifier, for hints.
@@ -349,12 +347,11 @@ fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
         Some(other) => return Err(fields.wrong("model", "a model id or a list of them", other)),
     };
     if entries.is_empty() {
-        return Err(Box::new(
-            fields
-                .error(fields.value_span("model"), "`model` is an empty list")
-                .label("expected at least one model id")
-                .help("write `model: [anthropic:claude-haiku-4-5, openai:gpt-4.1-mini]`"),
-        ));
+        return Err(fields
+            .error(fields.value_span("model"), "`model` is an empty list")
+            .label("expected at least one model id")
+            .help("write `model: [anthropic:claude-haiku-4-5, openai:gpt-4.1-mini]`")
+            .into());
     }
     entries
         .into_iter()
@@ -362,12 +359,10 @@ fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
             if crate::config::is_model_id(&name) || is_identifier(&name) {
                 return Ok(NameRef::from((name, span)));
             }
-            Err(Box::new(
-                fields
+            Err(fields
                     .error(span, format!("invalid model id `{name}`"))
                     .label("expected `provider:model` or an alias")
-                    .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`; aliases are keys of `[models]` in `llm-do.toml`"),
-            ))
+                    .help("model ids look like `anthropic:claude-haiku-4-5` or `openai:gpt-4.1-mini`; aliases are keys of `[models]` in `llm-do.toml`").into())
         })
         .collect()
 }
@@ -422,11 +417,10 @@ fn tool_choice(fields: &Fields) -> Result<ToolChoice, Box<Located>> {
         Some("none") => ToolChoice::None,
         Some(tool) if !tool.trim().is_empty() => ToolChoice::Tool(tool.to_owned()),
         Some(_) => {
-            return Err(Box::new(
-                fields
-                    .error(fields.value_span("tool_choice"), "`tool_choice` is empty")
-                    .help("use `auto`, `required`, `none` or a tool name"),
-            ));
+            return Err(fields
+                .error(fields.value_span("tool_choice"), "`tool_choice` is empty")
+                .help("use `auto`, `required`, `none` or a tool name")
+                .into());
         }
     })
 }
@@ -437,11 +431,9 @@ fn input_schema(fields: &Fields) -> Result<Value, Box<Located>> {
     };
     match schema.get("type").and_then(Value::as_str) {
         Some("object") | None => Ok(schema),
-        Some(other) => Err(Box::new(
-            fields
+        Some(other) => Err(fields
                 .error(fields.value_span("input"), format!("worker input must be an object schema, not `{other}`"))
-                .help("name the fields, e.g. `input: {text: string}`; without `input:` a worker takes `{input: string}`"),
-        )),
+                .help("name the fields, e.g. `input: {text: string}`; without `input:` a worker takes `{input: string}`").into()),
     }
 }
 
@@ -458,15 +450,14 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
                 .unwrap_or_else(|| {
                     "attachments name fields of the `input` schema that hold file paths".to_owned()
                 });
-            return Err(Box::new(
-                fields
-                    .error(
-                        span,
-                        format!("attachment `{name}` is not a field of the worker input"),
-                    )
-                    .label("not an input field")
-                    .help(help),
-            ));
+            return Err(fields
+                .error(
+                    span,
+                    format!("attachment `{name}` is not a field of the worker input"),
+                )
+                .label("not an input field")
+                .help(help)
+                .into());
         }
         names.push(name);
     }
@@ -494,15 +485,14 @@ fn compare(
                 .unwrap_or_else(|| {
                     format!("the output fields are {}", crate::suggest::quoted(&known))
                 });
-            return Err(Box::new(
-                fields
-                    .error(
-                        span,
-                        format!("`compare` names `{field}`, which is not an output field"),
-                    )
-                    .label("not an output field")
-                    .help(help),
-            ));
+            return Err(fields
+                .error(
+                    span,
+                    format!("`compare` names `{field}`, which is not an output field"),
+                )
+                .label("not an output field")
+                .help(help)
+                .into());
         }
         let comparator = Comparator::parse(&spec).map_err(|e| {
             Box::new(

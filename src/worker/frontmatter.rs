@@ -193,23 +193,27 @@ pub fn locate_items(text: &str, region: &Range<usize>, items: &[&str]) -> Vec<Ra
 }
 
 fn find_word(text: &str, region: Range<usize>, word: &str) -> Option<Range<usize>> {
-    if word.is_empty() || region.start > region.end {
+    if word.is_empty() {
         return None;
     }
-    let hay = text.get(region.clone())?;
     let is_word = |c: char| c.is_alphanumeric() || "_-./:@".contains(c);
-    let mut from = 0;
-    while let Some(i) = hay[from..].find(word) {
-        let start = from + i;
-        let end = start + word.len();
-        let before = hay[..start].chars().next_back().is_none_or(|c| !is_word(c));
-        let after = hay[end..].chars().next().is_none_or(|c| !is_word(c));
-        if before && after {
-            return Some(region.start + start..region.start + end);
-        }
-        from = start + hay[start..].chars().next().map_or(1, char::len_utf8);
-    }
-    None
+    let start = find_bounded(text.get(region.clone())?, word, |before, after| {
+        before.chars().next_back().is_none_or(|c| !is_word(c))
+            && after.chars().next().is_none_or(|c| !is_word(c))
+    })?;
+    Some(region.start + start..region.start + start + word.len())
+}
+
+/// The offset of the first (possibly overlapping) occurrence of `word` in `hay` that `fits`
+/// the text before and after it.
+pub(super) fn find_bounded(
+    hay: &str,
+    word: &str,
+    fits: impl Fn(&str, &str) -> bool,
+) -> Option<usize> {
+    hay.char_indices()
+        .map(|(i, _)| i)
+        .find(|&i| hay[i..].starts_with(word) && fits(&hay[..i], &hay[i + word.len()..]))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::call::{CallError, normalize_input};
 use crate::model::{Attachment, Message, Part, Role};
+use crate::output::plain_text;
 use crate::tools::sandbox::Sandbox;
 use crate::worker::WorkerSpec;
 
@@ -15,11 +16,10 @@ pub fn examples(spec: &WorkerSpec) -> Vec<Message> {
         .iter()
         .flat_map(|ex| {
             let input = render(&normalize_input(ex.input.clone()));
-            let output = match &ex.output {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            [Message::user(input), Message::assistant(output)]
+            [
+                Message::user(input),
+                Message::assistant(plain_text(&ex.output)),
+            ]
         })
         .collect()
 }
@@ -51,10 +51,7 @@ pub fn user_message(
 /// (multi-line values on their own lines, non-strings as JSON).
 pub fn render(input: &Value) -> String {
     let Some(map) = input.as_object() else {
-        return match input {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        return plain_text(input);
     };
     if map.len() == 1
         && let Some(Value::String(s)) = map.values().next()
