@@ -485,14 +485,20 @@ fn with_error_format_json_failed_lines_are_json_objects() {
 /// With `--json`, `:list` prints what `llm-do list --json` prints.
 #[test]
 fn list_at_the_prompt_with_json_prints_the_json_of_llm_do_list() {
-    let t = listed();
-    let out = t.run_with(&["list", "--json"]);
+    json_at_the_prompt_is_the_commands(&listed(), "list", ('[', ']'));
+}
+
+/// `:NAME` in a REPL started with `--json` prints what `llm-do NAME --json` prints: one JSON
+/// document opened and closed by `brackets`.
+fn json_at_the_prompt_is_the_commands(t: &Test, name: &str, brackets: (char, char)) {
+    let out = t.run_with(&[name, "--json"]);
     out.status(0);
-    let mut p = repl_with(&t, &["--json"]);
-    p.send_line(":list").unwrap();
-    p.exp_string("\n[").unwrap();
-    let body = p.exp_string("\n]").unwrap();
-    let shown = format!("[{}\n]\n", body.replace('\r', ""));
+    let (open, close) = brackets;
+    let mut p = repl_with(t, &["--json"]);
+    p.send_line(&format!(":{name}")).unwrap();
+    p.exp_string(&format!("\n{open}")).unwrap();
+    let body = p.exp_string(&format!("\n{close}")).unwrap();
+    let shown = format!("{open}{}\n{close}\n", utf8(&body).replace('\r', ""));
     assert_eq!(shown, out.stdout);
     p.send_line(":quit").unwrap();
     p.exp_eof().unwrap();
@@ -535,17 +541,7 @@ fn models_at_the_prompt_prints_what_llm_do_models_prints() {
 /// With `--json`, `:models` prints what `llm-do models --json` prints.
 #[test]
 fn models_at_the_prompt_with_json_prints_the_json_of_llm_do_models() {
-    let t = with_models();
-    let out = t.run_with(&["models", "--json"]);
-    out.status(0);
-    let mut p = repl_with(&t, &["--json"]);
-    p.send_line(":models").unwrap();
-    p.exp_string("\n{").unwrap();
-    let body = p.exp_string("\n}").unwrap();
-    let shown = format!("{{{}\n}}\n", utf8(&body).replace('\r', ""));
-    assert_eq!(shown, out.stdout);
-    p.send_line(":quit").unwrap();
-    p.exp_eof().unwrap();
+    json_at_the_prompt_is_the_commands(&with_models(), "models", ('{', '}'));
 }
 
 /// What rexpect read as text: it turns each byte into one char, so UTF-8 (the `→` of an alias
