@@ -186,7 +186,7 @@ pub async fn run(
     session.end(closings, result.map_err(Error::Call))?;
     ordered?;
     if settings.json {
-        crate::report::show_value(&serde_json::to_value(&summary).unwrap_or_default(), true)
+        crate::report::show(&serde_json::to_value(&summary).unwrap_or_default(), true)
     } else if settings.quiet {
         Ok(())
     } else {
