@@ -21,6 +21,7 @@
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use cap_std::fs::Dir;
 
@@ -67,12 +68,12 @@ pub enum SandboxError {
 }
 
 /// The project root and the rules for resolving paths against it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sandbox {
     /// Canonical (symlink-free, absolute) root.
     root: PathBuf,
     /// The root, opened once: every file operation is resolved beneath it.
-    dir: Dir,
+    dir: Arc<Dir>,
 }
 
 /// A path the sandbox checked: inside the root, with every symlink that existed at the check
@@ -131,7 +132,10 @@ impl Sandbox {
             ));
         }
         let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority())?;
-        Ok(Self { root, dir })
+        Ok(Self {
+            root,
+            dir: Arc::new(dir),
+        })
     }
 
     /// The canonical project root.
