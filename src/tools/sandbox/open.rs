@@ -20,7 +20,8 @@ impl Sandbox {
     /// follows a symlink.
     pub fn open(&self, at: &Resolved) -> io::Result<fs::File> {
         let (parent, name) = parent_and_name(&at.rel);
-        let dir = self.open_dirs(parent, false)?;
+        let opened = self.open_dirs(parent, false)?;
+        let dir = opened.as_ref().unwrap_or(&self.dir);
         let mut options = OpenOptions::new();
         options
             .read(true)
@@ -28,7 +29,7 @@ impl Sandbox {
             .nonblock(true);
         dir.open_with(name, &options)
             .map(cap_std::fs::File::into_std)
-            .map_err(|e| swapped(&dir, &at.rel, e))
+            .map_err(|e| swapped(dir, &at.rel, e))
     }
 
     /// The folder `at` names, opened for listing as [`Sandbox::open`] opens it. `Ok(None)` when
@@ -68,8 +69,8 @@ impl Sandbox {
     /// folder's handle.
     pub fn write(&self, at: &Writable, bytes: &[u8]) -> io::Result<()> {
         let (parent, name) = parent_and_name(&at.0.rel);
-        let dir = self.open_dirs(parent, true)?;
-        crate::atomic::write_in(&dir, Path::new(name), bytes)
+        let opened = self.open_dirs(parent, true)?;
+        crate::atomic::write_in(opened.as_ref().unwrap_or(&self.dir), Path::new(name), bytes)
     }
 
     /// Whether `path` names something under the root (a symlink counts when it resolves inside).
@@ -85,11 +86,13 @@ impl Sandbox {
     }
 
     /// The folder `rel` (relative to the root, `.` or empty for the root), walked one component
-    /// at a time without following a symlink; with `create`, missing folders are made.
-    fn open_dirs(&self, rel: &Path, create: bool) -> io::Result<Dir> {
-        let mut dir = self.dir.try_clone()?;
+    /// at a time without following a symlink; with `create`, missing folders are made. `None`
+    /// for the root itself (the root's own handle serves).
+    fn open_dirs(&self, rel: &Path, create: bool) -> io::Result<Option<Dir>> {
+        let mut opened: Option<Dir> = None;
         let mut walked = PathBuf::new();
         for part in rel.iter().filter(|p| *p != OsStr::new(".")) {
+            let dir = opened.as_ref().unwrap_or(&self.dir);
             walked.push(part);
             if create
                 && let Err(e) = dir.create_dir(part)
@@ -97,11 +100,12 @@ impl Sandbox {
             {
                 return Err(e);
             }
-            dir = dir
+            let next = dir
                 .open_dir_nofollow(part)
-                .map_err(|e| swapped(&dir, &walked, e))?;
+                .map_err(|e| swapped(dir, &walked, e))?;
+            opened = Some(next);
         }
-        Ok(dir)
+        Ok(opened)
     }
 }
 
