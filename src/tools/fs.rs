@@ -47,8 +47,12 @@ pub fn read_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> {
     let at = sandbox.resolve(path)?;
     let shown = at.shown();
     // Opened without blocking and checked on the handle: a FIFO would block the tool forever.
-    let file = sandbox.open(&at).map_err(|e| io_error("reading", &shown, e))?;
-    let meta = file.metadata().map_err(|e| io_error("reading", &shown, e))?;
+    let file = sandbox
+        .open(&at)
+        .map_err(|e| io_error("reading", &shown, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error("reading", &shown, e))?;
     if meta.is_dir() {
         return Err(ToolError::IsADirectory { path: shown });
     }

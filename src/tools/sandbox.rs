@@ -329,7 +329,10 @@ mod tests {
         let (_dir, sb) = setup();
         let expected = sb.root().join("sub/a.txt");
         let at = sb.resolve("sub/a.txt").unwrap();
-        assert_eq!((at.abs(), at.shown().as_str()), (expected.as_path(), "sub/a.txt"));
+        assert_eq!(
+            (at.abs(), at.shown().as_str()),
+            (expected.as_path(), "sub/a.txt")
+        );
         assert_eq!(sb.resolve("./sub/../sub/a.txt").unwrap(), at);
         let abs = expected.to_str().unwrap();
         assert_eq!(sb.resolve(abs).unwrap(), at);

@@ -23,10 +23,7 @@ impl Sandbox {
         let opened = self.open_dirs(parent, false)?;
         let dir = opened.as_ref().unwrap_or(&self.dir);
         let mut options = OpenOptions::new();
-        options
-            .read(true)
-            .follow(FollowSymlinks::No)
-            .nonblock(true);
+        options.read(true).follow(FollowSymlinks::No).nonblock(true);
         dir.open_with(name, &options)
             .map(cap_std::fs::File::into_std)
             .map_err(|e| swapped(dir, &at.rel, e))
@@ -36,10 +33,7 @@ impl Sandbox {
     /// it is not a folder.
     pub fn open_dir(&self, at: &Resolved) -> io::Result<Option<Dir>> {
         let file = self.open(at)?;
-        Ok(file
-            .metadata()?
-            .is_dir()
-            .then(|| Dir::from_std_file(file)))
+        Ok(file.metadata()?.is_dir().then(|| Dir::from_std_file(file)))
     }
 
     /// The whole content of the regular file `at` names.
