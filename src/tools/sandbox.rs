@@ -12,11 +12,10 @@
 //! The file operation then happens through a `cap_std` [`Dir`] opened once on the root
 //! ([`Sandbox::open`], [`Sandbox::write`], in `sandbox/open.rs`): the kernel resolves every
 //! open beneath it (Linux's `openat2` with `RESOLVE_BENEATH`), one component at a time without
-//! following a symlink. A folder swapped
-//! for a symlink between the check and the operation (by a `shell` call running beside it, by
-//! any process) is refused, wherever the link points; no path, however it changes, leads a read
-//! or a write outside the root. `confine.rs` reads shell arguments with [`Sandbox::resolve`]
-//! alone: it opens nothing.
+//! following a symlink. A folder swapped for a symlink between the check and the operation (by
+//! a `shell` call running beside it, by any process) is refused, wherever the link points; no
+//! path, however it changes, leads a read or a write outside the root. `confine.rs` reads shell
+//! arguments with [`Sandbox::resolve`] alone: it opens nothing.
 
 use std::fs;
 use std::io;

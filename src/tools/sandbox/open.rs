@@ -36,7 +36,8 @@ impl Sandbox {
         Ok(file.metadata()?.is_dir().then(|| Dir::from_std_file(file)))
     }
 
-    /// The whole content of the regular file `at` names.
+    /// The whole content of the file `at` names. A FIFO, socket or device (swapped in since the
+    /// check) is refused; a folder fails as reading one does.
     pub fn read(&self, at: &Resolved) -> io::Result<Vec<u8>> {
         let file = self.open(at)?;
         let kind = file.metadata()?.file_type();
