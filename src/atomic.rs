@@ -5,48 +5,76 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically: parent directories are created, the data goes to a
-/// temporary file in the same directory, is flushed to disk, and is renamed over `path`.
-/// Readers see the old content or the new one, never a mix; on error no temporary file is
-/// left behind. An existing file keeps its permissions.
+use cap_std::fs::{Dir, OpenOptions};
+
+/// Write `bytes` to `path` atomically: parent directories are created, then [`write_in`]
+/// writes the file in its folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{}` names no file", path.display()),
+        )
+    })?;
     fs::create_dir_all(dir)?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".llm-do-").suffix(".tmp");
-    let existing = fs::metadata(path).ok().map(|m| m.permissions());
-    if let Some(permissions) = existing.clone() {
-        builder.permissions(permissions);
-    } else {
-        default_permissions(&mut builder);
+    let dir = Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
+    write_in(&dir, Path::new(name), bytes)
+}
+
+/// Write `bytes` to the file `name` of the open folder `dir` atomically: the data goes to a
+/// temporary file in `dir`, is flushed to disk, and is renamed over `name`, both through `dir`
+/// (so a symlink swapped in for a folder on the way cannot redirect either). Readers see the
+/// old content or the new one, never a mix; on error no temporary file is left behind. An
+/// existing file keeps its permissions; a new one gets the usual `rw-r--r--`.
+pub fn write_in(dir: &Dir, name: &Path, bytes: &[u8]) -> io::Result<()> {
+    let existing = dir
+        .symlink_metadata(name)
+        .ok()
+        .filter(cap_std::fs::Metadata::is_file)
+        .map(|m| m.permissions());
+    let (temp, mut file) = create_temp(dir)?;
+    let written = (|| {
+        if let Some(permissions) = existing {
+            file.set_permissions(permissions)?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        dir.rename(&temp, dir, name)
+    })();
+    if written.is_err() {
+        let _ = dir.remove_file(&temp);
     }
-    let mut file = builder.tempfile_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
+    written?;
     sync_dir(dir);
     Ok(())
 }
 
-/// New files get the usual `rw-r--r--` instead of the temp file's private `rw-------`.
-#[cfg(unix)]
-fn default_permissions(builder: &mut tempfile::Builder<'_, '_>) {
-    use std::os::unix::fs::PermissionsExt;
-    builder.permissions(fs::Permissions::from_mode(0o644));
+/// A new temporary file `.llm-do-RANDOM.tmp` in `dir`, and its name.
+fn create_temp(dir: &Dir) -> io::Result<(String, cap_std::fs::File)> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use cap_std::fs::OpenOptionsExt as _;
+        options.mode(0o644);
+    }
+    let mut tries = 0;
+    loop {
+        let name = format!(".llm-do-{:016x}.tmp", rand::random::<u64>());
+        match dir.open_with(&name, &options) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 8 => tries += 1,
+            opened => return opened.map(|file| (name, file)),
+        }
+    }
 }
 
-#[cfg(not(unix))]
-fn default_permissions(_builder: &mut tempfile::Builder<'_, '_>) {}
-
 /// Best effort: make the rename durable. Failure only weakens durability, not atomicity.
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(handle) = fs::File::open(dir) {
+fn sync_dir(dir: &Dir) {
+    if let Ok(handle) = dir.open(".") {
         let _ = handle.sync_all();
     }
-    #[cfg(not(unix))]
-    let _ = dir;
 }

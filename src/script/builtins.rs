@@ -10,7 +10,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
 use crate::script::errors::CANCELLED;
 use crate::script::value;
-use crate::tools::sandbox::{self, Sandbox};
+use crate::tools::sandbox::Sandbox;
 
 /// What builtins need from their surroundings.
 #[derive(Clone)]
@@ -174,8 +174,9 @@ fn optional_str(args: &[Dynamic], i: usize, name: &str) -> Result<Option<String>
 
 fn read_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
-    let abs = env.sandbox.resolve(&path).map_err(|e| e.to_string())?;
-    std::fs::read_to_string(&abs)
+    let at = env.sandbox.resolve(&path).map_err(|e| e.to_string())?;
+    env.sandbox
+        .read_to_string(&at)
         .map(Dynamic::from)
         .map_err(|e| format!("cannot read `{path}`: {e}"))
 }
@@ -187,13 +188,14 @@ fn write_text(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
         Some(v) => value::render(&value::to_json(v), false).unwrap_or_default(),
         None => return Err("missing argument `text`".into()),
     };
-    let abs = env
+    let target = env
         .sandbox
         .resolve_for_write(&path)
         .map_err(|e| e.to_string())?;
-    sandbox::write_atomic(&abs, text.as_bytes())
+    env.sandbox
+        .write(&target, text.as_bytes())
         .map_err(|e| format!("cannot write `{path}`: {e}"))?;
-    Ok(Dynamic::from(env.sandbox.relative(&abs)))
+    Ok(Dynamic::from(target.resolved().shown()))
 }
 
 fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
@@ -208,9 +210,7 @@ fn list_files(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 fn exists(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     let path = arg_str(&args, 0, "path")?;
-    Ok(Dynamic::from_bool(
-        env.sandbox.resolve(&path).is_ok_and(|p| p.exists()),
-    ))
+    Ok(Dynamic::from_bool(env.sandbox.exists(&path)))
 }
 
 fn parse_json(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {

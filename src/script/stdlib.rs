@@ -50,11 +50,11 @@ impl Resolver {
         } else {
             format!("{path}.rhai")
         };
-        let abs = self
+        let at = self
             .sandbox
             .resolve(&file)
             .map_err(|e| cannot_import(path, &e.to_string(), pos))?;
-        let text = std::fs::read_to_string(&abs).map_err(|e| {
+        let text = self.sandbox.read_to_string(&at).map_err(|e| {
             let why = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("there is no file `{file}` under the project root")
             } else {

@@ -58,8 +58,8 @@ pub fn protected_path(sandbox: &Sandbox, words: &[String]) -> Option<Protected> 
         word.split_whitespace()
             .flat_map(readings)
             .find_map(|reading| {
-                let abs = sandbox.resolve(reading).ok()?;
-                protected_entry(&sandbox.relative(&abs))
+                let at = sandbox.resolve(reading).ok()?;
+                protected_entry(&at.shown())
             })
             .map(|entry| Protected {
                 arg: word.clone(),
@@ -117,7 +117,7 @@ fn leaves_root(sandbox: &Sandbox, path: &str) -> bool {
 }
 
 fn is_project_dir(sandbox: &Sandbox, path: &str) -> bool {
-    sandbox.resolve(path).is_ok_and(|p| p.is_dir())
+    sandbox.resolve(path).is_ok_and(|at| at.abs().is_dir())
 }
 
 #[cfg(test)]

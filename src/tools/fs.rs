@@ -1,20 +1,22 @@
 //! The file tools of the `fs_ro` and `fs` sets: `read_file`, `list_files`, `write_file`.
 //!
 //! Each takes the call's JSON arguments and returns the text handed back to the model. Every
-//! path goes through the [`Sandbox`]; results are bounded (characters read, entries listed) so
-//! one call cannot flood the model's context.
+//! path is checked by the [`Sandbox`] and every file opened through it (beneath the project
+//! root, no symlink swapped in since the check followed); results are bounded (characters
+//! read, entries listed) so one call cannot flood the model's context.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::path::Path;
 
+use cap_fs_ext::DirExt as _;
+use cap_std::fs::Dir;
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde_json::Value;
 
 use super::args::Args;
 use super::error::ToolError;
-use super::sandbox::{Sandbox, write_atomic};
+use super::sandbox::{Resolved, Sandbox};
 
 /// Default `max_chars` of `read_file`.
 pub const DEFAULT_MAX_CHARS: u64 = 20_000;
@@ -42,14 +44,19 @@ pub fn read_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> {
         });
     }
     let offset = args.optional_uint("offset")?.unwrap_or(0);
-    let abs = sandbox.resolve(path)?;
-    let shown = sandbox.relative(&abs);
-    let meta = fs::metadata(&abs).map_err(|e| io_error("reading", &shown, e))?;
+    let at = sandbox.resolve(path)?;
+    let shown = at.shown();
+    // Opened without blocking and checked on the handle: a FIFO would block the tool forever.
+    let file = sandbox
+        .open(&at)
+        .map_err(|e| io_error("reading", &shown, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error("reading", &shown, e))?;
     if meta.is_dir() {
         return Err(ToolError::IsADirectory { path: shown });
     }
     if !meta.is_file() {
-        // Reading a FIFO would block the tool forever.
         return Err(ToolError::NotARegularFile { path: shown });
     }
     if meta.len() > MAX_READ_BYTES {
@@ -59,7 +66,10 @@ pub fn read_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> {
             limit: MAX_READ_BYTES,
         });
     }
-    let bytes = read_regular(&abs, &shown)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_READ_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error("reading", &shown, e))?;
     if let Some(why) = binary_reason(&bytes) {
         return Err(ToolError::Binary { path: shown, why });
     }
@@ -78,7 +88,7 @@ pub fn list_files(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
     let path = args.optional_str("path")?.unwrap_or(".");
     let pattern = args.optional_str("pattern")?.unwrap_or("**/*");
     let found = matching_files(sandbox, path, pattern)?;
-    let shown = sandbox.relative(&sandbox.resolve(path)?);
+    let shown = sandbox.resolve(path)?.shown();
     Ok(render_listing(found, pattern, &shown))
 }
 
@@ -91,16 +101,17 @@ pub fn matching_files(
     pattern: &str,
 ) -> Result<Vec<String>, ToolError> {
     let matcher = compile_glob(pattern)?;
-    let dir = sandbox.resolve(path)?;
-    let shown = sandbox.relative(&dir);
-    let meta = fs::metadata(&dir).map_err(|e| io_error("listing", &shown, e))?;
-    if !meta.is_dir() {
+    let at = sandbox.resolve(path)?;
+    let shown = at.shown();
+    let Some(dir) = sandbox
+        .open_dir(&at)
+        .map_err(|e| io_error("listing", &shown, e))?
+    else {
         return Err(ToolError::NotADirectory { path: shown });
-    }
+    };
     let mut found = Vec::new();
-    walk(sandbox, &dir, &mut |file| {
-        let under_dir = file.strip_prefix(&dir).unwrap_or(file);
-        let under_root = sandbox.relative(file);
+    walk(sandbox, &dir, &at, Path::new(""), &mut |under_dir| {
+        let under_root = at.below(under_dir);
         if matcher.is_match(under_dir) || matcher.is_match(&under_root) {
             found.push(under_root);
         }
@@ -115,38 +126,12 @@ pub fn write_file(sandbox: &Sandbox, args: &Value) -> Result<String, ToolError> 
     let args = Args::parse("write_file", args, &["path", "content"])?;
     let path = args.required_str("path")?;
     let content = args.required_str("content")?;
-    let abs = sandbox.resolve_for_write(path)?;
-    let shown = sandbox.relative(&abs);
-    write_atomic(&abs, content.as_bytes()).map_err(|e| io_error("writing", &shown, e))?;
+    let target = sandbox.resolve_for_write(path)?;
+    let shown = target.resolved().shown();
+    sandbox
+        .write(&target, content.as_bytes())
+        .map_err(|e| io_error("writing", &shown, e))?;
     Ok(format!("wrote {} bytes to `{shown}`", content.len()))
-}
-
-/// Read a file that was checked to be regular, refusing it if it was swapped for a FIFO or a
-/// device since: it is opened without blocking (opening a FIFO with no writer would wait
-/// forever) and checked again on the open handle. At most [`MAX_READ_BYTES`] are read.
-fn read_regular(abs: &Path, shown: &str) -> Result<Vec<u8>, ToolError> {
-    use std::io::Read as _;
-    let mut options = fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
-    }
-    let file = options
-        .open(abs)
-        .map_err(|e| io_error("reading", shown, e))?;
-    let meta = file.metadata().map_err(|e| io_error("reading", shown, e))?;
-    if !meta.is_file() {
-        return Err(ToolError::NotARegularFile {
-            path: shown.to_owned(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_READ_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_error("reading", shown, e))?;
-    Ok(bytes)
 }
 
 /// Why `bytes` is not text, judged on its first 8 KB: NUL bytes or invalid UTF-8 (a multibyte
@@ -204,29 +189,32 @@ fn compile_glob(pattern: &str) -> Result<GlobMatcher, ToolError> {
         })
 }
 
-/// Visit every file under `dir`. Skips `.git`/`target` directories, does not descend into
-/// symlinked directories (no loops, no escapes), and reports symlinked files only when they
-/// resolve inside the root. Unreadable subdirectories are skipped; an unreadable `dir` is an
-/// error.
-fn walk(sandbox: &Sandbox, dir: &Path, visit: &mut dyn FnMut(&Path)) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
+/// Visit every file under the open folder `dir` (at `under`, relative to the listed folder,
+/// which is `base`), by handle: each subfolder is opened beneath its
+/// parent without following a symlink. Skips `.git`/`target` directories, does not descend
+/// into symlinked directories (no loops, no escapes), and reports symlinked files only when
+/// they resolve to a file inside the root. Unreadable subdirectories are skipped; an
+/// unreadable `dir` is an error.
+fn walk(
+    sandbox: &Sandbox,
+    dir: &Dir,
+    base: &Resolved,
+    under: &Path,
+    visit: &mut dyn FnMut(&Path),
+) -> io::Result<()> {
+    for entry in dir.entries()? {
         let entry = entry?;
-        let path = entry.path();
+        let name = entry.file_name();
+        let path = under.join(&name);
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            let name = entry.file_name();
-            if !SKIPPED_DIRS.iter().any(|s| name == *s) {
+            if !SKIPPED_DIRS.iter().any(|s| name == *s)
+                && let Ok(sub) = dir.open_dir_nofollow(&name)
+            {
                 // A subdirectory we cannot read is left out rather than failing the listing.
-                let _ = walk(sandbox, &path, visit);
+                let _ = walk(sandbox, &sub, base, &path, visit);
             }
-        } else if kind.is_symlink() {
-            let inside = path
-                .canonicalize()
-                .is_ok_and(|t| t.starts_with(sandbox.root()) && t.is_file());
-            if inside {
-                visit(&path);
-            }
-        } else {
+        } else if !kind.is_symlink() || sandbox.is_file(&base.below(&path)) {
             visit(&path);
         }
     }
@@ -272,6 +260,7 @@ fn to_usize(n: u64) -> usize {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs;
 
     fn project() -> (tempfile::TempDir, Sandbox) {
         let dir = tempfile::tempdir().unwrap();
@@ -342,9 +331,6 @@ mod tests {
             err.to_string(),
             "`pipe` is a FIFO (named pipe), not a regular file or folder"
         );
-        // The last line of defence, for a file swapped for a FIFO after the check.
-        let err = read_regular(&fifo, "pipe").unwrap_err();
-        assert!(matches!(err, ToolError::NotARegularFile { .. }), "{err}");
     }
 
     #[test]

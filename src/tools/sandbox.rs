@@ -1,20 +1,30 @@
 //! Path confinement: every path an LLM tool or a script builtin touches resolves inside the
-//! project root.
+//! project root, and every file it opens is opened beneath the root.
 //!
-//! A path is checked twice. First lexically: it is joined to the root, `.` and `..` are
-//! folded, and the result must still lie under the root (this refuses `../x`, `a/../../x` and
-//! absolute paths elsewhere without touching the disk). Then physically: the deepest part of
-//! the path that exists is canonicalized, which follows every symlink, and must also lie under
-//! the root, so a symlink pointing out of the project is refused. The components below that
-//! part do not exist yet and cannot be symlinks.
+//! A path is first checked, to refuse it with a message that says why. Lexically: it is joined
+//! to the root, `.` and `..` are folded, and the result must still lie under the root (this
+//! refuses `../x`, `a/../../x` and absolute paths elsewhere without touching the disk). Then
+//! physically: the deepest part of the path that exists is canonicalized, which follows every
+//! symlink, and must also lie under the root, so a symlink pointing out of the project is
+//! refused. The check gives a [`Resolved`] path: relative to the root, free of symlinks when it
+//! was made.
 //!
-//! The check and the later file operation are not atomic: a process that swaps a directory
-//! for a symlink in between could still redirect the access. The sandbox guards against a
-//! model's arguments, not against a hostile process already running on the machine.
+//! The file operation then happens through a `cap_std` [`Dir`] opened once on the root
+//! ([`Sandbox::open`], [`Sandbox::write`], in `sandbox/open.rs`): the kernel resolves every
+//! open beneath it (Linux's `openat2` with `RESOLVE_BENEATH`), one component at a time without
+//! following a symlink. A folder swapped for a symlink between the check and the operation (by
+//! a `shell` call running beside it, by any process) is refused, wherever the link points; no
+//! path, however it changes, leads a read or a write outside the root. `confine.rs` reads shell
+//! arguments with [`Sandbox::resolve`] alone: it opens nothing.
 
 use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::fs::Dir;
+
+mod open;
 
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +71,57 @@ pub enum SandboxError {
 pub struct Sandbox {
     /// Canonical (symlink-free, absolute) root.
     root: PathBuf,
+    /// The root, opened once: every file operation is resolved beneath it.
+    dir: Arc<Dir>,
+}
+
+/// A path the sandbox checked: inside the root, with every symlink that existed at the check
+/// resolved. Only [`Sandbox::resolve`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Absolute, under the canonical root.
+    abs: PathBuf,
+    /// Relative to the root; `.` for the root itself.
+    rel: PathBuf,
+}
+
+impl Resolved {
+    /// The absolute path, for reading what is there without opening it (confinement checks).
+    pub fn abs(&self) -> &Path {
+        &self.abs
+    }
+
+    /// The path relative to the root with forward slashes (`.` for the root): what messages
+    /// and approval rules show.
+    pub fn shown(&self) -> String {
+        slash_path(&self.rel)
+    }
+
+    /// `rel`, a path below this one, relative to the root with forward slashes.
+    pub fn below(&self, rel: &Path) -> String {
+        if self.rel == Path::new(".") {
+            slash_path(rel)
+        } else {
+            slash_path(&self.rel.join(rel))
+        }
+    }
+}
+
+/// A path checked for writing a file: a [`Resolved`] path that is no folder and not inside
+/// `.git/`. Only [`Sandbox::resolve_for_write`] makes one; [`Sandbox::write`] takes only this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writable(Resolved);
+
+impl Writable {
+    /// The checked path.
+    pub fn resolved(&self) -> &Resolved {
+        &self.0
+    }
 }
 
 impl Sandbox {
-    /// A sandbox rooted at `root`, which must be an existing directory.
+    /// A sandbox rooted at `root`, which must be an existing directory. The root is opened
+    /// here, once.
     pub fn new(root: &Path) -> io::Result<Self> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
@@ -73,7 +130,11 @@ impl Sandbox {
                 format!("project root `{}` is not a directory", root.display()),
             ));
         }
-        Ok(Self { root })
+        let dir = Dir::open_ambient_dir(&root, cap_std::ambient_authority())?;
+        Ok(Self {
+            root,
+            dir: Arc::new(dir),
+        })
     }
 
     /// The canonical project root.
@@ -82,8 +143,13 @@ impl Sandbox {
     }
 
     /// Resolve `path` (relative to the root, or absolute inside it) for reading. The result is
-    /// absolute and inside the root; it need not exist.
-    pub fn resolve(&self, path: &str) -> Result<PathBuf, SandboxError> {
+    /// inside the root; it need not exist.
+    pub fn resolve(&self, path: &str) -> Result<Resolved, SandboxError> {
+        self.resolve_abs(path).map(|abs| self.resolved(abs))
+    }
+
+    /// [`Sandbox::resolve`] as an absolute path.
+    fn resolve_abs(&self, path: &str) -> Result<PathBuf, SandboxError> {
         let lexical = self.lexical(path)?;
         let (existing, rest) = split_existing(&lexical);
         let canonical = existing
@@ -112,15 +178,15 @@ impl Sandbox {
 
     /// Resolve `path` for writing a file that may not exist yet: as [`Sandbox::resolve`], and
     /// also refuse directories and anything inside a `.git` directory.
-    pub fn resolve_for_write(&self, path: &str) -> Result<PathBuf, SandboxError> {
+    pub fn resolve_for_write(&self, path: &str) -> Result<Writable, SandboxError> {
         let resolved = self.resolve(path)?;
-        if resolved.is_dir() {
+        if resolved.abs.is_dir() {
             return Err(SandboxError::IsDirectory {
                 path: path.to_owned(),
             });
         }
-        let inside = resolved.strip_prefix(&self.root).unwrap_or(&resolved);
-        if inside
+        if resolved
+            .rel
             .components()
             .any(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
         {
@@ -128,23 +194,22 @@ impl Sandbox {
                 path: path.to_owned(),
             });
         }
-        Ok(resolved)
+        Ok(Writable(resolved))
     }
 
     /// The real path `path` names, relative to the root with forward slashes (`.` for the
     /// root): what approval rules match. Resolved as [`Sandbox::resolve`] does.
     pub fn canonical(&self, path: &str) -> Result<String, SandboxError> {
-        self.resolve(path).map(|abs| self.relative(&abs))
+        self.resolve(path).map(|at| at.shown())
     }
 
-    /// `abs` relative to the root with forward slashes (`.` for the root itself); paths
-    /// outside the root are shown whole.
-    pub fn relative(&self, abs: &Path) -> String {
-        match abs.strip_prefix(&self.root) {
-            Ok(rel) if rel.as_os_str().is_empty() => String::from("."),
-            Ok(rel) => slash_path(rel),
-            Err(_) => slash_path(abs),
-        }
+    /// `abs` (absolute, under the root) as a [`Resolved`] path.
+    fn resolved(&self, abs: PathBuf) -> Resolved {
+        let rel = match abs.strip_prefix(&self.root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Resolved { abs, rel }
     }
 
     /// Join `path` to the root and fold `.`/`..` without touching the disk.
@@ -246,8 +311,6 @@ fn slash_path(path: &Path) -> String {
     }
 }
 
-pub use crate::atomic::write_atomic;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,20 +327,23 @@ mod tests {
     fn resolves_relative_and_inside_absolute_paths() {
         let (_dir, sb) = setup();
         let expected = sb.root().join("sub/a.txt");
-        assert_eq!(sb.resolve("sub/a.txt").unwrap(), expected);
-        assert_eq!(sb.resolve("./sub/../sub/a.txt").unwrap(), expected);
+        let at = sb.resolve("sub/a.txt").unwrap();
+        assert_eq!(
+            (at.abs(), at.shown().as_str()),
+            (expected.as_path(), "sub/a.txt")
+        );
+        assert_eq!(sb.resolve("./sub/../sub/a.txt").unwrap(), at);
         let abs = expected.to_str().unwrap();
-        assert_eq!(sb.resolve(abs).unwrap(), expected);
-        assert_eq!(sb.resolve(".").unwrap(), sb.root());
+        assert_eq!(sb.resolve(abs).unwrap(), at);
+        let root = sb.resolve(".").unwrap();
+        assert_eq!((root.abs(), root.shown().as_str()), (sb.root(), "."));
     }
 
     #[test]
     fn resolves_missing_paths_under_existing_dirs() {
         let (_dir, sb) = setup();
-        assert_eq!(
-            sb.resolve_for_write("sub/new/deep.txt").unwrap(),
-            sb.root().join("sub/new/deep.txt")
-        );
+        let target = sb.resolve_for_write("sub/new/deep.txt").unwrap();
+        assert_eq!(target.resolved().abs(), sb.root().join("sub/new/deep.txt"));
     }
 
     #[test]
@@ -310,12 +376,11 @@ mod tests {
         let (_dir, sb) = setup();
         std::os::unix::fs::symlink("sub", sb.root().join("alias")).unwrap();
         let expected = sb.root().join("sub/a.txt");
-        assert_eq!(sb.resolve("alias/a.txt").unwrap(), expected);
-        assert_eq!(sb.resolve_for_write("alias/a.txt").unwrap(), expected);
-        assert_eq!(
-            sb.resolve_for_write("alias/new.txt").unwrap(),
-            sb.root().join("sub/new.txt")
-        );
+        assert_eq!(sb.resolve("alias/a.txt").unwrap().abs(), expected);
+        let target = sb.resolve_for_write("alias/a.txt").unwrap();
+        assert_eq!(target.resolved().abs(), expected);
+        let target = sb.resolve_for_write("alias/new.txt").unwrap();
+        assert_eq!(target.resolved().abs(), sb.root().join("sub/new.txt"));
     }
 
     #[cfg(unix)]
@@ -355,41 +420,5 @@ mod tests {
             std::os::unix::fs::symlink("sub/a.txt", sb.root().join("file_alias")).unwrap();
             assert_eq!(sb.canonical("file_alias").unwrap(), "sub/a.txt");
         }
-    }
-
-    #[test]
-    fn relative_uses_forward_slashes() {
-        let (_dir, sb) = setup();
-        assert_eq!(
-            sb.relative(&sb.root().join("sub").join("a.txt")),
-            "sub/a.txt"
-        );
-        assert_eq!(sb.relative(sb.root()), ".");
-    }
-
-    #[test]
-    fn write_atomic_creates_parents_and_leaves_no_temp_files() {
-        let (_dir, sb) = setup();
-        let target = sb.root().join("out/nested/file.txt");
-        write_atomic(&target, b"one").unwrap();
-        write_atomic(&target, b"two").unwrap();
-        assert_eq!(fs::read_to_string(&target).unwrap(), "two");
-        let names: Vec<_> = fs::read_dir(target.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("file.txt")]);
-    }
-
-    #[test]
-    fn write_atomic_onto_directory_fails_without_leftovers() {
-        let (_dir, sb) = setup();
-        let target = sb.root().join("sub");
-        assert!(write_atomic(&target, b"x").is_err());
-        let names: Vec<_> = fs::read_dir(&target)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
     }
 }

@@ -87,10 +87,12 @@ fn attachment(sandbox: &Sandbox, spec: &WorkerSpec, path: &str) -> Result<Attach
         message,
     };
     let media = media_type(path).ok_or_else(|| fail(format!("cannot attach `{path}`: unsupported file type (PDF, PNG, JPEG, GIF and WebP are supported)")))?;
-    let abs = sandbox
+    let at = sandbox
         .resolve(path)
         .map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
-    let bytes = std::fs::read(&abs).map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
+    let bytes = sandbox
+        .read(&at)
+        .map_err(|e| fail(format!("cannot attach `{path}`: {e}")))?;
     Ok(Attachment {
         path: path.to_string(),
         media_type: media.to_string(),
