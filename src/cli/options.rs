@@ -8,10 +8,10 @@
 //!   [`Command::output_flags`]. After the command name clap refuses any other flag.
 //! - Any of these given before the command name (`llm-do --model test batch ...`,
 //!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
-//!   command does not take it ([`settle`]).
+//!   command does not take it; [`settle`] returns what they resolved to ([`OutputFlags`]).
 
 use super::command_name;
-use super::{Command, ConfigAction, Global, Json, McpAction, Quiet, RunOptions, ScriptArgs};
+use super::{Command, ConfigAction, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
 impl Command {
@@ -73,29 +73,44 @@ impl Command {
     }
 }
 
-/// Resolve the output flags into `global`.
-///
-/// # Errors
-///
-/// `-q` with `-v`: a usage error.
-pub fn output(global: &mut Global, json: bool, quiet: bool, verbose: u8) -> Result<(), Error> {
-    if quiet && verbose > 0 {
-        return Err(Error::usage("`--quiet` cannot be used with `--verbose`")
-            .with_help("leave one out: `-q` prints only results, `-v` adds the call tree"));
+/// What a command's `--json`, `-q` and `-v` resolved to, wherever on the line they were
+/// written: the command reads this, not clap's structs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFlags {
+    /// `--json`: results as JSON.
+    pub json: bool,
+    /// `-q`: nothing but results and errors.
+    pub quiet: bool,
+    /// `-v`, counted: the call tree on stderr and more.
+    pub verbose: u8,
+}
+
+impl OutputFlags {
+    /// The flags, checked against each other.
+    ///
+    /// # Errors
+    ///
+    /// `-q` with `-v`: a usage error.
+    pub fn new(json: bool, quiet: bool, verbose: u8) -> Result<OutputFlags, Error> {
+        if quiet && verbose > 0 {
+            return Err(Error::usage("`--quiet` cannot be used with `--verbose`")
+                .with_help("leave one out: `-q` prints only results, `-v` adds the call tree"));
+        }
+        Ok(OutputFlags {
+            json,
+            quiet,
+            verbose,
+        })
     }
-    global.json = json;
-    global.quiet = quiet;
-    global.verbose = verbose;
-    Ok(())
 }
 
 /// Merge the flags written before the command name (`outer`) into the command's own, refuse
-/// any the command does not take, and resolve its output flags into `global`.
+/// any the command does not take, and resolve its output flags.
 ///
 /// # Errors
 ///
 /// A usage error naming the first flag the command does not take.
-pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) -> Result<(), Error> {
+pub fn settle(command: &mut Command, outer: &ScriptArgs) -> Result<OutputFlags, Error> {
     let outer_run = outer.run.first_set();
     let (json, quiet) = command.output_flags();
     let json = json.map(|j| j.json || outer.out.json.json);
@@ -120,7 +135,7 @@ pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) ->
         );
     }
     let (json, quiet) = (json.unwrap_or(false), quiet.unwrap_or(false));
-    output(global, json, quiet, run.unwrap_or(0))
+    OutputFlags::new(json, quiet, run.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -130,11 +145,11 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    fn settled(argv: &[&str]) -> Result<(Command, Global), String> {
+    fn settled(argv: &[&str]) -> Result<(Command, OutputFlags), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())?;
-        let (mut command, mut global) = (cli.command.expect("a command"), cli.global);
-        settle(&mut command, &cli.script, &mut global).map_err(|e| e.to_string())?;
-        Ok((command, global))
+        let mut command = cli.command.expect("a command");
+        let out = settle(&mut command, &cli.script).map_err(|e| e.to_string())?;
+        Ok((command, out))
     }
 
     #[test]
@@ -166,12 +181,12 @@ mod tests {
 
     #[test]
     fn output_flags_before_the_name_are_the_commands_own() {
-        let (_, g) = settled(&["llm-do", "--json", "-v", "run", "x"]).unwrap();
-        assert_eq!((g.json, g.quiet, g.verbose), (true, false, 1));
-        let (_, g) = settled(&["llm-do", "-q", "check"]).unwrap();
-        assert_eq!((g.json, g.quiet, g.verbose), (false, true, 0));
-        let (_, g) = settled(&["llm-do", "config", "path", "--json"]).unwrap();
-        assert!(g.json);
+        let (_, out) = settled(&["llm-do", "--json", "-v", "run", "x"]).unwrap();
+        assert_eq!((out.json, out.quiet, out.verbose), (true, false, 1));
+        let (_, out) = settled(&["llm-do", "-q", "check"]).unwrap();
+        assert_eq!((out.json, out.quiet, out.verbose), (false, true, 0));
+        let (_, out) = settled(&["llm-do", "config", "path", "--json"]).unwrap();
+        assert!(out.json);
     }
 
     #[test]
