@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::log::agreement::share;
 use crate::report::{Error, show};
 use crate::stats::Names;
 use crate::trace::read::{CallRecord, read_calls};
@@ -159,14 +160,14 @@ struct Saving {
 
 impl Saving {
     fn line(&self) -> String {
-        let f = &self.figures;
+        let (f, c) = (&self.figures, &self.figures.counts);
         let agreement = self.agreement.map_or_else(
             || "no shadow comparisons".to_string(),
             |a| {
                 format!(
                     "live agreement {}/{} ({:.1}%)",
-                    f.agreed,
-                    f.compared,
+                    c.agreed,
+                    c.compared,
                     a * 100.0
                 )
             },
@@ -179,7 +180,7 @@ impl Saving {
             "  {} ({}): {}, {agreement}, deferred {:.1}%; switching to code saves ~{:.0} tokens/week{cost} at the observed volume",
             f.name,
             f.mode,
-            crate::output::count(f.calls, "call"),
+            crate::output::count(c.calls, "call"),
             self.deferred_share * 100.0,
             self.tokens_per_week * (1.0 - self.deferred_share),
         )
@@ -197,17 +198,11 @@ fn saving(f: &crate::log::SwitchFigures, v: &crate::log::Volume) -> Saving {
     let weeks = span.max(86_400.0) / (7.0 * 86_400.0);
     #[allow(clippy::cast_precision_loss)]
     let (n, tokens) = (v.calls as f64, v.tokens as f64);
-    #[allow(clippy::cast_precision_loss)]
-    let (calls, deferred, compared, agreed) = (
-        f.calls as f64,
-        f.deferred as f64,
-        f.compared as f64,
-        f.agreed as f64,
-    );
+    let c = f.counts;
     Saving {
         figures: f.clone(),
-        deferred_share: if calls > 0.0 { deferred / calls } else { 0.0 },
-        agreement: (compared > 0.0).then(|| agreed / compared),
+        deferred_share: share(c.deferred, c.calls).unwrap_or(0.0),
+        agreement: share(c.agreed, c.compared),
         worker_calls_per_week: n / weeks,
         tokens_per_week: tokens / weeks,
         cost_per_week: v.cost.map(|c| c / weeks),

@@ -132,11 +132,12 @@ fn floor_line(floor: Option<&TestResult>) -> String {
 
 /// The switch's mode, live agreement, deferred share and noise floor.
 fn switch_summary(s: &SwitchFigures, floor: Option<&TestResult>) -> String {
+    let c = s.counts;
     format!(
         "<p id=\"switch\"><span class=\"mode\">{}</span> · live agreement {} · deferred {}</p>{}",
         esc(&s.mode),
-        of(s.agreed, s.compared),
-        of(s.deferred, s.calls),
+        of(c.agreed, c.compared),
+        of(c.deferred, c.calls),
         floor_line(floor)
     )
 }
@@ -149,12 +150,12 @@ fn projected_saving(s: &SwitchFigures, volume: &Volume) -> Option<f64> {
     #[allow(clippy::cast_precision_loss)]
     let per_call = cost / (volume.calls as f64);
     #[allow(clippy::cast_precision_loss)]
-    let served = s.calls.saturating_sub(s.deferred) as f64;
+    let served = s.counts.calls.saturating_sub(s.counts.deferred) as f64;
     (volume.calls > 0).then_some(per_call * served)
 }
 
 fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
-    let served = s.calls.saturating_sub(s.deferred);
+    let served = s.counts.calls.saturating_sub(s.counts.deferred);
     #[allow(clippy::cast_precision_loss)]
     let per_call = volume.cost.map(|c| c / volume.calls as f64);
     match projected_saving(s, volume) {
@@ -313,8 +314,11 @@ mod tests {
     #[test]
     fn the_saving_is_the_workers_average_cost_times_the_calls_not_deferred() {
         let s = SwitchFigures {
-            calls: 10,
-            deferred: 2,
+            counts: crate::log::agreement::SwitchCounts {
+                calls: 10,
+                deferred: 2,
+                ..Default::default()
+            },
             ..SwitchFigures::default()
         };
         let volume = |cost| Volume {
