@@ -749,12 +749,31 @@ async fn dispatch(
     }
 }
 
-/// The name of `command` as typed: clap names a command after its variant, lowercased (each
-/// is one word), and `Debug` starts with the variant's name.
-fn command_name(command: &Command) -> String {
-    let debug = format!("{command:?}");
-    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
-    variant.unwrap_or_default().to_lowercase()
+impl Command {
+    /// The command's name as typed (clap's: the variant's, lowercased).
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run { .. } => "run",
+            Command::Check(_) => "check",
+            Command::List(_) => "list",
+            Command::Stats { .. } => "stats",
+            Command::Shadow { .. } => "shadow",
+            Command::Test { .. } => "test",
+            Command::Stabilize { .. } => "stabilize",
+            Command::Batch { .. } => "batch",
+            Command::Dataset { .. } => "dataset",
+            Command::Models(_) => "models",
+            Command::Chat { .. } => "chat",
+            Command::Repl { .. } => "repl",
+            Command::View { .. } => "view",
+            Command::Logs { .. } => "logs",
+            Command::Init { .. } => "init",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
+            Command::Mcp { .. } => "mcp",
+            Command::Config { .. } => "config",
+        }
+    }
 }
 
 /// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.

@@ -10,7 +10,6 @@
 //!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
 //!   command does not take it; [`settle`] returns what they resolved to ([`OutputFlags`]).
 
-use super::command_name;
 use super::{Command, ConfigAction, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
@@ -128,7 +127,7 @@ pub fn settle(command: &mut Command, outer: &ScriptArgs) -> Result<OutputFlags, 
     .find_map(|(set, flag)| set.then_some(flag))
     .or(run.map_or(outer_run, |_| None));
     if let Some(flag) = misplaced {
-        let name = command_name(command);
+        let name = command.name();
         return Err(
             Error::usage(format!("`{flag}` does not apply to `llm-do {name}`"))
                 .with_help(format!("`llm-do {name} --help` lists its options")),
