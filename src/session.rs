@@ -94,10 +94,7 @@ impl Session {
         hosts: Vec<Arc<HostFn>>,
         prompter: Option<Arc<dyn crate::approval::Prompter>>,
     ) -> Result<Session, Error> {
-        let start = start
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", start.display())))?;
-        let mut settings = settings(None, &start, true)?;
+        let mut settings = settings(None, start, true)?;
         settings.model_override.clone_from(&options.model);
         settings.quiet = true;
         settings.log &= options.log;

@@ -20,8 +20,9 @@ use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
 /// The settings of the project found from `start` (`project`: the one named by `--project`;
-/// `required` makes a missing project an error, else `start` is the root): the environment
-/// over `llm-do.toml` over the user config over defaults. A face sets its flags over them.
+/// `required` makes a missing project, or a `start` that does not exist, an error, else
+/// `start` is the root): the environment over `llm-do.toml` over the user config over
+/// defaults. A face sets its flags over them.
 ///
 /// # Errors
 ///
@@ -56,14 +57,22 @@ pub fn settings(project: Option<&Path>, start: &Path, required: bool) -> Result<
     Ok(s)
 }
 
-/// The project root: `project` as given, or discovered upward from `start`.
+/// The project root: `project` as given, or discovered upward from `start`. Each is made
+/// absolute here, the one place (a `start` that does not exist is used as given unless
+/// `required`).
 fn root(project: Option<&Path>, start: &Path, required: bool) -> Result<PathBuf, Error> {
+    let absolute = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())))
+    };
     if let Some(p) = project {
-        return p
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())));
+        return absolute(p);
     }
-    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    let start = match absolute(start) {
+        Ok(start) => start,
+        Err(e) if required => return Err(e),
+        Err(_) => start.to_path_buf(),
+    };
     match project::discover(&start) {
         Some(r) => Ok(r),
         None if !required => Ok(start),
