@@ -98,10 +98,7 @@ impl Session {
         settings.model_override.clone_from(&options.model);
         settings.quiet = true;
         settings.log &= options.log;
-        Session::of(&settings)
-            .hosts(hosts)
-            .prompter(prompter)
-            .open()
+        Session::of(&settings).open_with(|runtime| runtime.hosts(hosts).prompter(prompter))
     }
 
     /// The runtime (for what this API does not cover).

@@ -235,8 +235,7 @@ async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log()
     let mut settings = llm_do::session::settings(None, a.path(), true).expect("settings");
     settings.model_override = Some("test".into());
     let first = Session::of(&settings)
-        .hosts(vec![shout(Arc::default())])
-        .open()
+        .open_with(|runtime| runtime.hosts(vec![shout(Arc::default())]))
         .expect("opens");
     let logged = OpenOptions {
         model: Some("test".into()),

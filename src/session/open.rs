@@ -1,7 +1,7 @@
 //! Opening a [`Session`]: the settings of a project (its config under the flags a face sets),
 //! and its runtime built from them with what the face adds — the observer of `-v`/`--trace`,
 //! the cassette of `--record`/`--replay`, live model text, the run log, OpenTelemetry export,
-//! the face's prompter and host fns.
+//! and what the face sets on the runtime's builder itself (a prompter, host fns).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,13 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LOG_HINT, Session};
-use crate::approval::Prompter;
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::project::{self, ProjectError};
 use crate::report::Error;
-use crate::runtime::{LiveText, Runtime};
-use crate::script::host::HostFn;
+use crate::runtime::{LiveText, Runtime, RuntimeBuilder};
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
@@ -83,7 +81,7 @@ fn root(project: Option<&Path>, start: &Path, required: bool) -> Result<PathBuf,
 }
 
 /// How a session is opened: [`Session::of`] the settings, what the face changes, then
-/// [`Opening::open`].
+/// [`Opening::open`] (or [`Opening::open_with`] what the face sets on the runtime itself).
 #[must_use]
 pub struct Opening {
     settings: Settings,
@@ -93,8 +91,6 @@ pub struct Opening {
     /// `None`: the `-v` printer on a terminal.
     live: Option<Option<Arc<dyn LiveText>>>,
     command: Option<String>,
-    prompter: Option<Arc<dyn Prompter>>,
-    hosts: Vec<Arc<HostFn>>,
     spent_line: bool,
 }
 
@@ -107,8 +103,6 @@ impl Opening {
             observer: None,
             live: None,
             command: None,
-            prompter: None,
-            hosts: Vec::new(),
             spent_line: true,
         }
     }
@@ -153,18 +147,6 @@ impl Opening {
         self
     }
 
-    /// Approvals are asked of `prompter` (`None`: the terminal).
-    pub fn prompter(mut self, prompter: Option<Arc<dyn Prompter>>) -> Self {
-        self.prompter = prompter;
-        self
-    }
-
-    /// The embedding program's host fns join the namespace.
-    pub fn hosts(mut self, hosts: Vec<Arc<HostFn>>) -> Self {
-        self.hosts = hosts;
-        self
-    }
-
     /// No spent line at the end: the face's own summary says it (`batch`).
     pub fn no_spent_line(mut self) -> Self {
         self.spent_line = false;
@@ -175,9 +157,23 @@ impl Opening {
     ///
     /// # Errors
     ///
+    /// As [`Opening::open_with`].
+    pub fn open(self) -> Result<Session, Error> {
+        self.open_with(|runtime| runtime)
+    }
+
+    /// Load the project into a runtime on the caller's tokio runtime, with what `face` sets
+    /// on its builder once the settings have set theirs (the embedding program's
+    /// [`RuntimeBuilder::hosts`], the [`RuntimeBuilder::prompter`] of `mcp serve`'s client).
+    ///
+    /// # Errors
+    ///
     /// The trace file, OpenTelemetry endpoint, run log or cassette cannot be used, or the
     /// project does not load.
-    pub fn open(self) -> Result<Session, Error> {
+    pub fn open_with(
+        self,
+        face: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+    ) -> Result<Session, Error> {
         let s = &self.settings;
         let trace = s.trace.as_deref().filter(|_| self.trace_file);
         let observer = match self.observer {
@@ -198,14 +194,12 @@ impl Opening {
                 .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>)
         });
         // The builder adds the run log to the observers itself.
-        let rt = Runtime::builder(s.clone(), tokio::runtime::Handle::current(), observer)
+        let builder = Runtime::builder(s.clone(), tokio::runtime::Handle::current(), observer)
             .live(live)
             .entry(self.entry.as_deref())
             .cassette(cassette(s.record.as_deref(), s.replay.as_deref())?)
-            .run_log(run_log)
-            .prompter(self.prompter)
-            .hosts(self.hosts)
-            .build()?;
+            .run_log(run_log);
+        let rt = face(builder).build()?;
         Ok(Session {
             rt,
             trace: trace.map(Path::to_path_buf),
