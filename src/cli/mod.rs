@@ -146,7 +146,7 @@ impl LogScope {
 }
 
 /// Flags of the commands that run calls: the script form and each command whose variant
-/// carries them ([`Command::run_options`]).
+/// carries them (`Command::takes` in `options`).
 #[derive(Debug, Default, Clone, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
@@ -722,9 +722,11 @@ async fn dispatch(
             let input = run::read_input(input, input_json, input_file)?;
             run::run(project(&run)?, &name, input, closings).await
         }
-        Command::Init { dir, .. } => {
-            init::run(dir.as_deref().unwrap_or(Path::new(".")), out.quiet, out.json)
-        }
+        Command::Init { dir, .. } => init::run(
+            dir.as_deref().unwrap_or(Path::new(".")),
+            out.quiet,
+            out.json,
+        ),
         Command::Mcp {
             action:
                 McpAction::Serve {
@@ -746,33 +748,6 @@ async fn dispatch(
         Command::Config {
             action: ConfigAction::Show(_),
         } => config::show_config(&anywhere(&none)?),
-    }
-}
-
-impl Command {
-    /// The command's name as typed (clap's: the variant's, lowercased).
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Run { .. } => "run",
-            Command::Check(_) => "check",
-            Command::List(_) => "list",
-            Command::Stats { .. } => "stats",
-            Command::Shadow { .. } => "shadow",
-            Command::Test { .. } => "test",
-            Command::Stabilize { .. } => "stabilize",
-            Command::Batch { .. } => "batch",
-            Command::Dataset { .. } => "dataset",
-            Command::Models(_) => "models",
-            Command::Chat { .. } => "chat",
-            Command::Repl { .. } => "repl",
-            Command::View { .. } => "view",
-            Command::Logs { .. } => "logs",
-            Command::Init { .. } => "init",
-            Command::Completions { .. } => "completions",
-            Command::Man { .. } => "man",
-            Command::Mcp { .. } => "mcp",
-            Command::Config { .. } => "config",
-        }
     }
 }
 

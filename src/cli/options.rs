@@ -3,9 +3,9 @@
 //! where they did nothing).
 //!
 //! - Run options ([`RunOptions`]: model, approvals, traces, cassettes, `-v`) belong to exactly
-//!   the commands whose clap variant carries them: [`Command::run_options`] is the one list.
+//!   the commands whose clap variant carries them: [`Command::takes`] is the one list.
 //! - `--json` ([`Json`]) and `-q` ([`Quiet`]) belong to the variants that carry them:
-//!   [`Command::output_flags`]. After the command name clap refuses any other flag.
+//!   [`Command::takes`] too. After the command name clap refuses any other flag.
 //! - Any of these given before the command name (`llm-do --model test batch ...`,
 //!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
 //!   command does not take it; [`settle`] returns what they resolved to ([`OutputFlags`]).
@@ -13,61 +13,46 @@
 use super::{Command, ConfigAction, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
-impl Command {
-    /// This command's run options, when it runs calls (the one place that says which do).
-    pub fn run_options(&mut self) -> Option<&mut RunOptions> {
-        match self {
-            Command::Run { run, .. }
-            | Command::Shadow { run, .. }
-            | Command::Test { run, .. }
-            | Command::Stabilize { run, .. }
-            | Command::Batch { run, .. }
-            | Command::Chat { run, .. }
-            | Command::Repl { run, .. }
-            | Command::Mcp {
-                action: McpAction::Serve { run, .. },
-            } => Some(run),
-            Command::Check(_)
-            | Command::List(_)
-            | Command::Stats { .. }
-            | Command::Dataset { .. }
-            | Command::Models(_)
-            | Command::Logs { .. }
-            | Command::View { .. }
-            | Command::Init { .. }
-            | Command::Completions { .. }
-            | Command::Man { .. }
-            | Command::Config { .. } => None,
-        }
-    }
+/// What a command takes of the shared options, as its variant carries them: its name as
+/// typed, its run options (when it runs calls), and its `--json` and `-q`.
+pub(super) type Takes<'a> = (
+    &'static str,
+    Option<&'a mut RunOptions>,
+    Option<Json>,
+    Option<Quiet>,
+);
 
-    /// This command's `--json` and `-q`, where its variant carries them.
-    pub fn output_flags(&mut self) -> (Option<&mut Json>, Option<&mut Quiet>) {
+impl Command {
+    /// What this command takes (the one place that says it, a row per command).
+    pub(super) fn takes(&mut self) -> Takes<'_> {
         match self {
-            Command::Run { out, .. }
-            | Command::Check(out)
-            | Command::Shadow { out, .. }
-            | Command::Test { out, .. }
-            | Command::Batch { out, .. }
-            | Command::Chat { out, .. }
-            | Command::Repl { out, .. }
-            | Command::Init { out, .. } => (Some(&mut out.json), Some(&mut out.quiet)),
-            Command::List(json)
-            | Command::Stats { json, .. }
-            | Command::Models(json)
-            | Command::Logs { json, .. }
-            | Command::Mcp {
-                action: McpAction::Serve { json, .. },
+            Command::Run { run, out, .. } => ("run", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Check(out) => ("check", None, Some(out.json), Some(out.quiet)),
+            Command::List(json) => ("list", None, Some(*json), None),
+            Command::Stats { json, .. } => ("stats", None, Some(*json), None),
+            Command::Shadow { run, out, .. } => {
+                ("shadow", Some(run), Some(out.json), Some(out.quiet))
             }
-            | Command::Config {
+            Command::Test { run, out, .. } => ("test", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Stabilize { run, quiet, .. } => ("stabilize", Some(run), None, Some(*quiet)),
+            Command::Batch { run, out, .. } => {
+                ("batch", Some(run), Some(out.json), Some(out.quiet))
+            }
+            Command::Dataset { quiet, .. } => ("dataset", None, None, Some(*quiet)),
+            Command::Models(json) => ("models", None, Some(*json), None),
+            Command::Chat { run, out, .. } => ("chat", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Repl { run, out } => ("repl", Some(run), Some(out.json), Some(out.quiet)),
+            Command::View { .. } => ("view", None, None, None),
+            Command::Logs { json, .. } => ("logs", None, Some(*json), None),
+            Command::Init { out, .. } => ("init", None, Some(out.json), Some(out.quiet)),
+            Command::Completions { .. } => ("completions", None, None, None),
+            Command::Man { .. } => ("man", None, None, None),
+            Command::Mcp {
+                action: McpAction::Serve { run, json, .. },
+            } => ("mcp", Some(run), Some(*json), None),
+            Command::Config {
                 action: ConfigAction::Path(json) | ConfigAction::Show(json),
-            } => (Some(json), None),
-            Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => {
-                (None, Some(quiet))
-            }
-            Command::View { .. } | Command::Completions { .. } | Command::Man { .. } => {
-                (None, None)
-            }
+            } => ("config", None, Some(*json), None),
         }
     }
 }
@@ -111,10 +96,10 @@ impl OutputFlags {
 /// A usage error naming the first flag the command does not take.
 pub fn settle(command: &mut Command, outer: &ScriptArgs) -> Result<OutputFlags, Error> {
     let outer_run = outer.run.first_set();
-    let (json, quiet) = command.output_flags();
+    let (name, run, json, quiet) = command.takes();
     let json = json.map(|j| j.json || outer.out.json.json);
     let quiet = quiet.map(|q| q.quiet || outer.out.quiet.quiet);
-    let run = command.run_options().map(|run| {
+    let run = run.map(|run| {
         *run = std::mem::take(run).or(outer.run.clone());
         run.verbose
     });
@@ -127,7 +112,6 @@ pub fn settle(command: &mut Command, outer: &ScriptArgs) -> Result<OutputFlags, 
     .find_map(|(set, flag)| set.then_some(flag))
     .or(run.map_or(outer_run, |_| None));
     if let Some(flag) = misplaced {
-        let name = command.name();
         return Err(
             Error::usage(format!("`{flag}` does not apply to `llm-do {name}`"))
                 .with_help(format!("`llm-do {name} --help` lists its options")),
@@ -165,7 +149,7 @@ mod tests {
             &["llm-do", "--model", "test", "repl"],
         ] {
             let (mut command, _) = settled(argv).unwrap();
-            let run = command.run_options().expect("runs calls");
+            let run = command.takes().1.expect("runs calls");
             assert_eq!(run.model.as_deref(), Some("test"), "{argv:?}");
         }
     }
