@@ -23,9 +23,11 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     show(&Names(crate::stats::summarize(&read_all(traces)?)), json)
 }
 
-/// Which calls `stats` and `dataset` read from the run log: a window and a model.
-#[derive(Debug, Clone, Default)]
+/// Which calls `stats` and `dataset` read from the run log: a window and a model (as JSON:
+/// `since`, `until` and `model`, `null` for no bound).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Scope {
+    #[serde(flatten)]
     pub window: crate::log::Window,
     pub model: Option<String>,
 }
@@ -77,31 +79,21 @@ pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(
 
 /// What the run log says over `scope`: per-name figures and each switch's saving.
 #[derive(Debug, serde::Serialize)]
-struct LogReport {
-    /// What was read: `null` for no bound.
-    window: WindowShown,
+struct LogReport<'a> {
+    /// What was read.
+    #[serde(rename = "window")]
+    scope: &'a Scope,
     names: Names,
     switches: Vec<Saving>,
-    /// How the text names what was read, when it is not the whole log.
-    #[serde(skip)]
-    scope: Option<String>,
 }
 
-/// The window and model a report read.
-#[derive(Debug, serde::Serialize)]
-struct WindowShown {
-    since: Option<String>,
-    until: Option<String>,
-    model: Option<String>,
-}
-
-impl crate::output::Show for LogReport {
+impl crate::output::Show for LogReport<'_> {
     fn text(&self) -> String {
-        let mut text = self
-            .scope
-            .as_ref()
-            .map(|s| format!("{s}\n\n"))
-            .unwrap_or_default();
+        let mut text = if self.scope.is_all() {
+            String::new()
+        } else {
+            format!("{}\n\n", self.scope.describe())
+        };
         text.push_str(&self.names.text());
         if !self.switches.is_empty() {
             text.push_str("\nstabilize switches:\n");
@@ -113,7 +105,10 @@ impl crate::output::Show for LogReport {
     }
 }
 
-fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<LogReport, Error> {
+fn log_report<'a>(
+    settings: &crate::settings::Settings,
+    scope: &'a Scope,
+) -> Result<LogReport<'a>, Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.exists() {
         return Err(Error::usage(format!(
@@ -132,14 +127,9 @@ fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<Log
         })
         .collect::<Result<Vec<Saving>, _>>()?;
     Ok(LogReport {
-        window: WindowShown {
-            since: scope.window.since.clone(),
-            until: scope.window.until.clone(),
-            model: scope.model.clone(),
-        },
+        scope,
         names: Names(summary),
         switches,
-        scope: (!scope.is_all()).then(|| scope.describe()),
     })
 }
 
