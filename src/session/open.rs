@@ -86,7 +86,6 @@ fn root(project: Option<&Path>, start: &Path, required: bool) -> Result<PathBuf,
 pub struct Opening {
     settings: Settings,
     entry: Option<PathBuf>,
-    trace_file: bool,
     observer: Option<Arc<dyn Observer>>,
     /// `None`: the `-v` printer on a terminal.
     live: Option<Option<Arc<dyn LiveText>>>,
@@ -99,7 +98,6 @@ impl Opening {
         Opening {
             settings: settings.clone(),
             entry: None,
-            trace_file: true,
             observer: None,
             live: None,
             command: None,
@@ -121,13 +119,7 @@ impl Opening {
         self
     }
 
-    /// `--trace` is not this session's trace to write (`shadow` reads it).
-    pub fn no_trace_file(mut self) -> Self {
-        self.trace_file = false;
-        self
-    }
-
-    /// Events go to `observer` instead of what `-v`/`--trace` select.
+    /// Events go to `observer` instead of what `-v`/`--trace` select (no trace file is written).
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
         self
@@ -175,10 +167,10 @@ impl Opening {
         face: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
     ) -> Result<Session, Error> {
         let s = &self.settings;
-        let trace = s.trace.as_deref().filter(|_| self.trace_file);
-        let observer = match self.observer {
-            Some(o) => o,
-            None => observer(s.verbosity, trace)?,
+        // The `--trace` file is written by the observer of `-v`/`--trace` only.
+        let (observer, trace) = match self.observer {
+            Some(o) => (o, None),
+            None => (observer(s.verbosity, s.trace.as_deref())?, s.trace.as_deref()),
         };
         // Before the run log opens: a malformed endpoint stops the command before anything starts.
         let observer = match otel_observer(s, self.entry.as_deref())? {
