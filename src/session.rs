@@ -29,7 +29,6 @@ use crate::runtime::budget::Spent;
 use crate::runtime::callee::Callee;
 use crate::script::host::HostFn;
 use crate::script::{errors, value};
-use crate::settings::Settings;
 
 pub use open::{LivePrinter, Opening, observer, settings};
 
@@ -76,11 +75,6 @@ impl Closings {
 }
 
 impl Session {
-    /// How to open a session on `settings` (the CLI's faces).
-    pub fn of(settings: &Settings) -> Opening {
-        Opening::new(settings)
-    }
-
     /// Open the project at (or above) `start` on the tokio runtime of the caller (this must
     /// run inside it), with `hosts` in its namespace and approvals asked of `prompter`.
     /// Settings come from `llm-do.toml`, the user config and the environment as for the CLI.

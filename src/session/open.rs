@@ -93,8 +93,9 @@ pub struct Opening {
     spent_line: bool,
 }
 
-impl Opening {
-    pub(super) fn new(settings: &Settings) -> Opening {
+impl Session {
+    /// How to open a session on `settings` (the CLI's faces).
+    pub fn of(settings: &Settings) -> Opening {
         Opening {
             settings: settings.clone(),
             entry: None,
@@ -104,7 +105,9 @@ impl Opening {
             spent_line: true,
         }
     }
+}
 
+impl Opening {
     /// Calls that are not live traffic (`check`, `list`, `test`, `stabilize`): out of the run
     /// log and out of OpenTelemetry export.
     pub fn unlogged(mut self) -> Self {
