@@ -1,4 +1,4 @@
-//! One session: a project's runtime opened from [`Settings`] with what the face opening it adds
+//! One session: a project's runtime opened from [`Settings`](crate::settings::Settings) with what the face opening it adds
 //! ([`Session::of`], then [`Opening`]), the work run in it (Ctrl-C cancels the call tree), and its end
 //! (the trace flushed, the run log closed with how the run ended, a recorded cassette saved,
 //! the spent line). Every face that runs calls goes through it: each `llm-do` command reads
