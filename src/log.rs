@@ -35,8 +35,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
-use sql::{keep_if_free, parsed, sql_count, sql_int};
 use agreement::SwitchCounts;
+use sql::{keep_if_free, parsed, sql_count, sql_int};
 use writer::{Batch, End, Writer};
 
 pub use volume::Volume;

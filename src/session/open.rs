@@ -171,9 +171,10 @@ impl Opening {
     ) -> Result<Session, Error> {
         let s = &self.settings;
         // The `--trace` file is written by the observer of `-v`/`--trace` only.
+        let trace = s.trace.as_deref();
         let (observer, trace) = match self.observer {
             Some(o) => (o, None),
-            None => (observer(s.verbosity, s.trace.as_deref())?, s.trace.as_deref()),
+            None => (observer(s.verbosity, trace)?, trace),
         };
         // Before the run log opens: a malformed endpoint stops the command before anything starts.
         let observer = match otel_observer(s, self.entry.as_deref())? {
