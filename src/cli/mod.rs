@@ -140,8 +140,15 @@ pub struct LogScope {
 }
 
 impl LogScope {
+    /// The scope these flags name (bounds read now).
     fn resolve(self) -> Result<stats::Scope, Error> {
-        stats::Scope::parse(self.since.as_deref(), self.until.as_deref(), self.model)
+        let (since, until) = (self.since.as_deref(), self.until.as_deref());
+        let window = crate::log::Window::parse(since, until, std::time::SystemTime::now())
+            .map_err(|e| Error::usage(e.to_string()))?;
+        Ok(stats::Scope {
+            window,
+            model: self.model,
+        })
     }
 }
 

@@ -33,21 +33,6 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The scope of `--since`, `--until` and `--model`.
-    ///
-    /// # Errors
-    ///
-    /// A bound is not a time.
-    pub fn parse(
-        since: Option<&str>,
-        until: Option<&str>,
-        model: Option<String>,
-    ) -> Result<Scope, Error> {
-        let window = crate::log::Window::parse(since, until, std::time::SystemTime::now())
-            .map_err(|e| Error::usage(e.to_string()))?;
-        Ok(Scope { window, model })
-    }
-
     /// The filter of this scope (and `name`).
     pub fn filter<'a>(&'a self, name: Option<&'a str>) -> crate::log::CallFilter<'a> {
         crate::log::CallFilter {
