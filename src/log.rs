@@ -35,6 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+use agreement::SwitchCounts;
 use sql::{keep_if_free, parsed, sql_count, sql_int};
 use writer::{Batch, End, Writer};
 
@@ -288,15 +289,13 @@ pub struct SwitchEvent {
     pub code_output: Option<Value>,
 }
 
-/// Per-name figures of switch events: calls, deferred, shadow comparisons and agreements.
+/// Per-name figures of switch events: the mode last logged and the counts.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SwitchFigures {
     pub name: String,
     pub mode: String,
-    pub calls: u64,
-    pub deferred: u64,
-    pub compared: u64,
-    pub agreed: u64,
+    #[serde(flatten)]
+    pub counts: SwitchCounts,
 }
 
 /// A decision of the approval gate, as logged.
@@ -854,21 +853,18 @@ pub fn switch_figures_within(
     conn: &Connection,
     window: &Window,
 ) -> Result<Vec<SwitchFigures>, LogError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT name, (SELECT mode FROM switch_events s2 WHERE s2.name = s.name ORDER BY time DESC LIMIT 1),
-                COUNT(*), SUM(deferred), COUNT(agreed), COALESCE(SUM(agreed), 0)
+                {}
          FROM switch_events s WHERE (?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)
          GROUP BY name ORDER BY name",
-    )?;
+        SwitchCounts::COLUMNS
+    ))?;
     let rows = stmt.query_map(params![window.since, window.until], |r| {
-        let n = |i| r.get(i).map(sql_count);
         Ok(SwitchFigures {
             name: r.get(0)?,
             mode: r.get(1)?,
-            calls: n(2)?,
-            deferred: n(3)?,
-            compared: n(4)?,
-            agreed: n(5)?,
+            counts: SwitchCounts::read(r, 2)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1,4 +1,4 @@
-//! One session: a project's runtime opened from [`Settings`] with what the face opening it adds
+//! One session: a project's runtime opened from [`Settings`](crate::settings::Settings) with what the face opening it adds
 //! ([`Session::of`], then [`Opening`]), the work run in it (Ctrl-C cancels the call tree), and its end
 //! (the trace flushed, the run log closed with how the run ended, a recorded cassette saved,
 //! the spent line). Every face that runs calls goes through it: each `llm-do` command reads
@@ -29,7 +29,6 @@ use crate::runtime::budget::Spent;
 use crate::runtime::callee::Callee;
 use crate::script::host::HostFn;
 use crate::script::{errors, value};
-use crate::settings::Settings;
 
 pub use open::{LivePrinter, Opening, observer, settings};
 
@@ -76,11 +75,6 @@ impl Closings {
 }
 
 impl Session {
-    /// How to open a session on `settings` (the CLI's faces).
-    pub fn of(settings: &Settings) -> Opening {
-        Opening::new(settings)
-    }
-
     /// Open the project at (or above) `start` on the tokio runtime of the caller (this must
     /// run inside it), with `hosts` in its namespace and approvals asked of `prompter`.
     /// Settings come from `llm-do.toml`, the user config and the environment as for the CLI.
@@ -94,17 +88,11 @@ impl Session {
         hosts: Vec<Arc<HostFn>>,
         prompter: Option<Arc<dyn crate::approval::Prompter>>,
     ) -> Result<Session, Error> {
-        let start = start
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", start.display())))?;
-        let mut settings = settings(None, &start, true)?;
+        let mut settings = settings(None, start, true)?;
         settings.model_override.clone_from(&options.model);
         settings.quiet = true;
         settings.log &= options.log;
-        Session::of(&settings)
-            .hosts(hosts)
-            .prompter(prompter)
-            .open()
+        Session::of(&settings).open_with(|runtime| runtime.hosts(hosts).prompter(prompter))
     }
 
     /// The runtime (for what this API does not cover).

@@ -164,6 +164,23 @@ async fn a_host_fn_may_not_take_a_workers_name_outside_stabilize() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_start_folder_that_does_not_exist_is_a_usage_error_naming_it() {
+    let dir = project(&[("llm-do.toml", "")]);
+    let missing = dir.path().join("missing");
+    let err = Session::open(&missing, &OpenOptions::default(), Vec::new(), None)
+        .err()
+        .expect("there is no such folder");
+    let error = format!(
+        "cannot use project `{}`: No such file or directory (os error 2)",
+        missing.display()
+    );
+    assert_eq!(
+        llm_do::report::error_json(&err),
+        json!({"error": error, "code": 2})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failing_host_fn_is_a_call_error_naming_it() {
     let dir = project(&[("llm-do.toml", "")]);
     let broken = HostFn::blocking(
@@ -235,8 +252,7 @@ async fn two_sessions_in_one_process_each_close_their_own_run_in_their_own_log()
     let mut settings = llm_do::session::settings(None, a.path(), true).expect("settings");
     settings.model_override = Some("test".into());
     let first = Session::of(&settings)
-        .hosts(vec![shout(Arc::default())])
-        .open()
+        .open_with(|runtime| runtime.hosts(vec![shout(Arc::default())]))
         .expect("opens");
     let logged = OpenOptions {
         model: Some("test".into()),

@@ -79,7 +79,7 @@ pub fn run(settings: &Settings) -> Result<(), Error> {
         load_only: true,
         ..settings.clone()
     };
-    let session = Session::of(settings).unlogged().no_trace_file().open()?;
+    let session = Session::of(settings).unlogged().open()?;
     let rt = session.runtime();
     if settings.quiet && !settings.json {
         return Ok(());

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 
 /// Print one row per name (`--json`: an array of `{kind, name, description, source}`).
 pub fn run(settings: &Settings) -> Result<(), Error> {
-    let session = Session::of(settings).unlogged().no_trace_file().open()?;
+    let session = Session::of(settings).unlogged().open()?;
     show(
         &Listing(rows(&session.runtime().project(), Vec::new())),
         settings.json,

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use self::options::OutputFlags;
 use crate::approval::Mode;
 use crate::report::{Color, Error, ErrorFormat, ExitCode};
 use crate::session::Closings;
@@ -108,22 +109,13 @@ pub struct Quiet {
     pub quiet: bool,
 }
 
-/// Flags every command accepts, and what the command's own output flags resolved to.
+/// Flags every command accepts.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Project root (default: nearest folder upward holding llm-do.toml or workers/).
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// `--json` of the command (set from its [`Json`], not parsed here).
-    #[arg(skip)]
-    pub json: bool,
-    /// `-v` of the command (set from its [`RunOptions`], not parsed here).
-    #[arg(skip)]
-    pub verbose: u8,
-    /// `-q` of the command (set from its [`Quiet`], not parsed here).
-    #[arg(skip)]
-    pub quiet: bool,
     /// When to colour diagnostics (`auto`: on a terminal without `NO_COLOR`).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: Color,
@@ -148,13 +140,20 @@ pub struct LogScope {
 }
 
 impl LogScope {
+    /// The scope these flags name (bounds read now).
     fn resolve(self) -> Result<stats::Scope, Error> {
-        stats::Scope::parse(self.since.as_deref(), self.until.as_deref(), self.model)
+        let (since, until) = (self.since.as_deref(), self.until.as_deref());
+        let window = crate::log::Window::parse(since, until, std::time::SystemTime::now())
+            .map_err(|e| Error::usage(e.to_string()))?;
+        Ok(stats::Scope {
+            window,
+            model: self.model,
+        })
     }
 }
 
 /// Flags of the commands that run calls: the script form and each command whose variant
-/// carries them ([`Command::run_options`]).
+/// carries them (`Command::takes` in `options`).
 #[derive(Debug, Default, Clone, Args)]
 #[command(next_help_heading = "Run options")]
 pub struct RunOptions {
@@ -583,32 +582,37 @@ fn early_flags(argv: &[std::ffi::OsString]) -> (Color, ErrorFormat) {
 /// Run a parsed command line; the run logs of the sessions it ends are left closing in
 /// `closings`.
 pub async fn run(cli: Cli, closings: &Closings) -> Result<(), Error> {
-    let (mut g, outer) = (cli.global, &cli.script);
+    let (g, outer) = (cli.global, &cli.script);
     if cli.version {
         return version(outer.run.verbose);
     }
-    let command = match cli.command {
+    let (command, out) = match cli.command {
         // Flags before the command name belong to it when it takes them.
-        Some(mut command) => options::settle(&mut command, outer, &mut g).map(|()| Some(command)),
+        Some(mut command) => options::settle(&mut command, outer).map(|out| (Some(command), out)),
         None => {
             let (json, quiet) = (outer.out.json.json, outer.out.quiet.quiet);
-            options::output(&mut g, json, quiet, outer.run.verbose).map(|()| None)
+            OutputFlags::new(json, quiet, outer.run.verbose).map(|out| (None, out))
         }
     }?;
-    if g.verbose >= 3 {
+    if out.verbose >= 3 {
         crate::trace::http_log::install();
     }
     match command {
-        Some(command) => dispatch(command, &g, closings).await,
-        None => script_form(cli.script, &g, closings).await,
+        Some(command) => dispatch(command, &g, out, closings).await,
+        None => script_form(cli.script, &g, out, closings).await,
     }
 }
 
 /// Hand one command's arguments to its file (settings resolved here, the rest there).
-async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(), Error> {
+async fn dispatch(
+    command: Command,
+    g: &Global,
+    out: OutputFlags,
+    closings: &Closings,
+) -> Result<(), Error> {
     let none = RunOptions::default();
-    let project = |run: &RunOptions| settings_for(g, run, Path::new("."), true);
-    let anywhere = |run: &RunOptions| settings_for(g, run, Path::new("."), false);
+    let project = |run: &RunOptions| settings_for(g, out, run, Path::new("."), true);
+    let anywhere = |run: &RunOptions| settings_for(g, out, run, Path::new("."), false);
     match command {
         Command::Stats { traces, scope, .. } if traces.is_empty() => {
             stats::from_log(&project(&none)?, &scope.resolve()?)
@@ -619,7 +623,7 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
                     "`--since`, `--until` and `--model` read the run log, not trace files",
                 ));
             }
-            stats::run(&traces, g.json)
+            stats::run(&traces, out.json)
         }
         Command::Shadow { name, run, .. } => shadow::run(&project(&run)?, &name, closings).await,
         Command::Check(_) => check::run(&project(&none)?),
@@ -725,9 +729,11 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
             let input = run::read_input(input, input_json, input_file)?;
             run::run(project(&run)?, &name, input, closings).await
         }
-        Command::Init { dir, .. } => {
-            init::run(dir.as_deref().unwrap_or(Path::new(".")), g.quiet, g.json)
-        }
+        Command::Init { dir, .. } => init::run(
+            dir.as_deref().unwrap_or(Path::new(".")),
+            out.quiet,
+            out.json,
+        ),
         Command::Mcp {
             action:
                 McpAction::Serve {
@@ -745,23 +751,20 @@ async fn dispatch(command: Command, g: &Global, closings: &Closings) -> Result<(
         Command::Man { command } => completions::man(command.as_deref()),
         Command::Config {
             action: ConfigAction::Path(_),
-        } => config::path(g.json),
+        } => config::path(out.json),
         Command::Config {
             action: ConfigAction::Show(_),
         } => config::show_config(&anywhere(&none)?),
     }
 }
 
-/// The name of `command` as typed: clap names a command after its variant, lowercased (each
-/// is one word), and `Debug` starts with the variant's name.
-fn command_name(command: &Command) -> String {
-    let debug = format!("{command:?}");
-    let variant = debug.split(|c: char| !c.is_alphanumeric()).next();
-    variant.unwrap_or_default().to_lowercase()
-}
-
 /// `llm-do [OPTIONS] SCRIPT [ARGS]...`, or the REPL on a terminal when no script is given.
-async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(), Error> {
+async fn script_form(
+    s: ScriptArgs,
+    g: &Global,
+    out: OutputFlags,
+    closings: &Closings,
+) -> Result<(), Error> {
     let here = Path::new(".");
     let Some(script) = s.script else {
         if s.watch {
@@ -769,7 +772,7 @@ async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(
                 .with_help("usage: `llm-do SCRIPT.rhai --watch`"));
         }
         if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            return repl::run(settings_for(g, &s.run, here, false)?, closings).await;
+            return repl::run(settings_for(g, out, &s.run, here, false)?, closings).await;
         }
         return Err(Error::usage("no script given")
             .with_help("usage: `llm-do SCRIPT.rhai [ARGS]`, or `llm-do --help` for commands"));
@@ -781,7 +784,7 @@ async fn script_form(s: ScriptArgs, g: &Global, closings: &Closings) -> Result<(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let settings = settings_for(g, &s.run, &start, false)?;
+    let settings = settings_for(g, out, &s.run, &start, false)?;
     if s.watch {
         script::watch(settings, &script, s.args, closings).await
     } else {
@@ -829,9 +832,10 @@ pub fn command() -> clap::Command {
 
 /// The settings of a command run from `start`: the project's ([`crate::session::settings`];
 /// `--project`, or discovered upward; `required` makes a missing project an error) with the
-/// flags over them.
-pub fn settings_for(
+/// flags over them (`out`: the command's resolved output flags).
+fn settings_for(
     global: &Global,
+    out: OutputFlags,
     run: &RunOptions,
     start: &Path,
     required: bool,
@@ -846,9 +850,9 @@ pub fn settings_for(
     } else {
         Mode::Normal
     };
-    s.json = global.json;
-    s.verbosity = global.verbose;
-    s.quiet = global.quiet;
+    s.json = out.json;
+    s.verbosity = out.verbose;
+    s.quiet = out.quiet;
     s.trace.clone_from(&run.trace);
     s.record.clone_from(&run.record);
     s.replay.clone_from(&run.replay);

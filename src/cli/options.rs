@@ -3,104 +3,103 @@
 //! where they did nothing).
 //!
 //! - Run options ([`RunOptions`]: model, approvals, traces, cassettes, `-v`) belong to exactly
-//!   the commands whose clap variant carries them: [`Command::run_options`] is the one list.
+//!   the commands whose clap variant carries them: [`Command::takes`] is the one list.
 //! - `--json` ([`Json`]) and `-q` ([`Quiet`]) belong to the variants that carry them:
-//!   [`Command::output_flags`]. After the command name clap refuses any other flag.
+//!   [`Command::takes`] too. After the command name clap refuses any other flag.
 //! - Any of these given before the command name (`llm-do --model test batch ...`,
 //!   `llm-do --json run x`) merges into the command's own, and is a usage error when the
-//!   command does not take it ([`settle`]).
+//!   command does not take it; [`settle`] returns what they resolved to ([`OutputFlags`]).
 
-use super::command_name;
-use super::{Command, ConfigAction, Global, Json, McpAction, Quiet, RunOptions, ScriptArgs};
+use super::{Command, ConfigAction, Json, McpAction, Quiet, RunOptions, ScriptArgs};
 use crate::report::Error;
 
-impl Command {
-    /// This command's run options, when it runs calls (the one place that says which do).
-    pub fn run_options(&mut self) -> Option<&mut RunOptions> {
-        match self {
-            Command::Run { run, .. }
-            | Command::Shadow { run, .. }
-            | Command::Test { run, .. }
-            | Command::Stabilize { run, .. }
-            | Command::Batch { run, .. }
-            | Command::Chat { run, .. }
-            | Command::Repl { run, .. }
-            | Command::Mcp {
-                action: McpAction::Serve { run, .. },
-            } => Some(run),
-            Command::Check(_)
-            | Command::List(_)
-            | Command::Stats { .. }
-            | Command::Dataset { .. }
-            | Command::Models(_)
-            | Command::Logs { .. }
-            | Command::View { .. }
-            | Command::Init { .. }
-            | Command::Completions { .. }
-            | Command::Man { .. }
-            | Command::Config { .. } => None,
-        }
-    }
+/// What a command takes of the shared options, as its variant carries them: its name as
+/// typed, its run options (when it runs calls), and its `--json` and `-q`.
+pub(super) type Takes<'a> = (
+    &'static str,
+    Option<&'a mut RunOptions>,
+    Option<Json>,
+    Option<Quiet>,
+);
 
-    /// This command's `--json` and `-q`, where its variant carries them.
-    pub fn output_flags(&mut self) -> (Option<&mut Json>, Option<&mut Quiet>) {
+impl Command {
+    /// What this command takes (the one place that says it, a row per command).
+    pub(super) fn takes(&mut self) -> Takes<'_> {
         match self {
-            Command::Run { out, .. }
-            | Command::Check(out)
-            | Command::Shadow { out, .. }
-            | Command::Test { out, .. }
-            | Command::Batch { out, .. }
-            | Command::Chat { out, .. }
-            | Command::Repl { out, .. }
-            | Command::Init { out, .. } => (Some(&mut out.json), Some(&mut out.quiet)),
-            Command::List(json)
-            | Command::Stats { json, .. }
-            | Command::Models(json)
-            | Command::Logs { json, .. }
-            | Command::Mcp {
-                action: McpAction::Serve { json, .. },
+            Command::Run { run, out, .. } => ("run", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Check(out) => ("check", None, Some(out.json), Some(out.quiet)),
+            Command::List(json) => ("list", None, Some(*json), None),
+            Command::Stats { json, .. } => ("stats", None, Some(*json), None),
+            Command::Shadow { run, out, .. } => {
+                ("shadow", Some(run), Some(out.json), Some(out.quiet))
             }
-            | Command::Config {
+            Command::Test { run, out, .. } => ("test", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Stabilize { run, quiet, .. } => ("stabilize", Some(run), None, Some(*quiet)),
+            Command::Batch { run, out, .. } => {
+                ("batch", Some(run), Some(out.json), Some(out.quiet))
+            }
+            Command::Dataset { quiet, .. } => ("dataset", None, None, Some(*quiet)),
+            Command::Models(json) => ("models", None, Some(*json), None),
+            Command::Chat { run, out, .. } => ("chat", Some(run), Some(out.json), Some(out.quiet)),
+            Command::Repl { run, out } => ("repl", Some(run), Some(out.json), Some(out.quiet)),
+            Command::View { .. } => ("view", None, None, None),
+            Command::Logs { json, .. } => ("logs", None, Some(*json), None),
+            Command::Init { out, .. } => ("init", None, Some(out.json), Some(out.quiet)),
+            Command::Completions { .. } => ("completions", None, None, None),
+            Command::Man { .. } => ("man", None, None, None),
+            Command::Mcp {
+                action: McpAction::Serve { run, json, .. },
+            } => ("mcp", Some(run), Some(*json), None),
+            Command::Config {
                 action: ConfigAction::Path(json) | ConfigAction::Show(json),
-            } => (Some(json), None),
-            Command::Stabilize { quiet, .. } | Command::Dataset { quiet, .. } => {
-                (None, Some(quiet))
-            }
-            Command::View { .. } | Command::Completions { .. } | Command::Man { .. } => {
-                (None, None)
-            }
+            } => ("config", None, Some(*json), None),
         }
     }
 }
 
-/// Resolve the output flags into `global`.
-///
-/// # Errors
-///
-/// `-q` with `-v`: a usage error.
-pub fn output(global: &mut Global, json: bool, quiet: bool, verbose: u8) -> Result<(), Error> {
-    if quiet && verbose > 0 {
-        return Err(Error::usage("`--quiet` cannot be used with `--verbose`")
-            .with_help("leave one out: `-q` prints only results, `-v` adds the call tree"));
+/// What a command's `--json`, `-q` and `-v` resolved to, wherever on the line they were
+/// written: the command reads this, not clap's structs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFlags {
+    /// `--json`: results as JSON.
+    pub json: bool,
+    /// `-q`: nothing but results and errors.
+    pub quiet: bool,
+    /// `-v`, counted: the call tree on stderr and more.
+    pub verbose: u8,
+}
+
+impl OutputFlags {
+    /// The flags, checked against each other.
+    ///
+    /// # Errors
+    ///
+    /// `-q` with `-v`: a usage error.
+    pub fn new(json: bool, quiet: bool, verbose: u8) -> Result<OutputFlags, Error> {
+        if quiet && verbose > 0 {
+            return Err(Error::usage("`--quiet` cannot be used with `--verbose`")
+                .with_help("leave one out: `-q` prints only results, `-v` adds the call tree"));
+        }
+        Ok(OutputFlags {
+            json,
+            quiet,
+            verbose,
+        })
     }
-    global.json = json;
-    global.quiet = quiet;
-    global.verbose = verbose;
-    Ok(())
 }
 
 /// Merge the flags written before the command name (`outer`) into the command's own, refuse
-/// any the command does not take, and resolve its output flags into `global`.
+/// any the command does not take, and resolve its output flags.
 ///
 /// # Errors
 ///
 /// A usage error naming the first flag the command does not take.
-pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) -> Result<(), Error> {
+pub fn settle(command: &mut Command, outer: &ScriptArgs) -> Result<OutputFlags, Error> {
     let outer_run = outer.run.first_set();
-    let (json, quiet) = command.output_flags();
+    let (name, run, json, quiet) = command.takes();
     let json = json.map(|j| j.json || outer.out.json.json);
     let quiet = quiet.map(|q| q.quiet || outer.out.quiet.quiet);
-    let run = command.run_options().map(|run| {
+    let run = run.map(|run| {
         *run = std::mem::take(run).or(outer.run.clone());
         run.verbose
     });
@@ -113,14 +112,13 @@ pub fn settle(command: &mut Command, outer: &ScriptArgs, global: &mut Global) ->
     .find_map(|(set, flag)| set.then_some(flag))
     .or(run.map_or(outer_run, |_| None));
     if let Some(flag) = misplaced {
-        let name = command_name(command);
         return Err(
             Error::usage(format!("`{flag}` does not apply to `llm-do {name}`"))
                 .with_help(format!("`llm-do {name} --help` lists its options")),
         );
     }
     let (json, quiet) = (json.unwrap_or(false), quiet.unwrap_or(false));
-    output(global, json, quiet, run.unwrap_or(0))
+    OutputFlags::new(json, quiet, run.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -130,11 +128,11 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
 
-    fn settled(argv: &[&str]) -> Result<(Command, Global), String> {
+    fn settled(argv: &[&str]) -> Result<(Command, OutputFlags), String> {
         let cli = Cli::try_parse_from(argv).map_err(|e| e.kind().to_string())?;
-        let (mut command, mut global) = (cli.command.expect("a command"), cli.global);
-        settle(&mut command, &cli.script, &mut global).map_err(|e| e.to_string())?;
-        Ok((command, global))
+        let mut command = cli.command.expect("a command");
+        let out = settle(&mut command, &cli.script).map_err(|e| e.to_string())?;
+        Ok((command, out))
     }
 
     #[test]
@@ -151,7 +149,7 @@ mod tests {
             &["llm-do", "--model", "test", "repl"],
         ] {
             let (mut command, _) = settled(argv).unwrap();
-            let run = command.run_options().expect("runs calls");
+            let run = command.takes().1.expect("runs calls");
             assert_eq!(run.model.as_deref(), Some("test"), "{argv:?}");
         }
     }
@@ -166,12 +164,12 @@ mod tests {
 
     #[test]
     fn output_flags_before_the_name_are_the_commands_own() {
-        let (_, g) = settled(&["llm-do", "--json", "-v", "run", "x"]).unwrap();
-        assert_eq!((g.json, g.quiet, g.verbose), (true, false, 1));
-        let (_, g) = settled(&["llm-do", "-q", "check"]).unwrap();
-        assert_eq!((g.json, g.quiet, g.verbose), (false, true, 0));
-        let (_, g) = settled(&["llm-do", "config", "path", "--json"]).unwrap();
-        assert!(g.json);
+        let (_, out) = settled(&["llm-do", "--json", "-v", "run", "x"]).unwrap();
+        assert_eq!((out.json, out.quiet, out.verbose), (true, false, 1));
+        let (_, out) = settled(&["llm-do", "-q", "check"]).unwrap();
+        assert_eq!((out.json, out.quiet, out.verbose), (false, true, 0));
+        let (_, out) = settled(&["llm-do", "config", "path", "--json"]).unwrap();
+        assert!(out.json);
     }
 
     #[test]

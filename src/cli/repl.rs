@@ -12,10 +12,7 @@ use crate::trace::{Toggle, Tree};
 pub async fn run(settings: Settings, closings: &Closings) -> Result<(), Error> {
     let tree = Arc::new(Tree::new(std::io::stderr(), settings.verbosity.max(1)));
     let toggle = Arc::new(Toggle::new(tree, settings.verbosity > 0));
-    let session = Session::of(&settings)
-        .no_trace_file()
-        .observer(toggle.clone())
-        .open()?;
+    let session = Session::of(&settings).observer(toggle.clone()).open()?;
     let rt = session.runtime();
     let lines = crate::repl::rhai_line::Session::new(rt.clone(), toggle, settings.json);
     let result = crate::repl::run(rt.clone(), lines).await;

@@ -14,7 +14,12 @@ pub async fn run(settings: &Settings, name: &str, closings: &Closings) -> Result
         return Err(Error::usage("`shadow` needs the trace to read")
             .with_help(format!("usage: `llm-do shadow {name} --trace FILE`")));
     };
-    let session = Session::of(settings).no_trace_file().open()?;
+    // `--trace` is the trace to read here, not one to write.
+    let session = Session::of(&Settings {
+        trace: None,
+        ..settings.clone()
+    })
+    .open()?;
     let report = compare(session.runtime(), name, &trace, settings.json);
     session.run(closings, report).await
 }

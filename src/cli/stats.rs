@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::log::agreement::share;
 use crate::report::{Error, show};
 use crate::stats::Names;
 use crate::trace::read::{CallRecord, read_calls};
@@ -22,29 +23,16 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     show(&Names(crate::stats::summarize(&read_all(traces)?)), json)
 }
 
-/// Which calls `stats` and `dataset` read from the run log: a window and a model.
-#[derive(Debug, Clone, Default)]
+/// Which calls `stats` and `dataset` read from the run log: a window and a model (as JSON:
+/// `since`, `until` and `model`, `null` for no bound).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Scope {
+    #[serde(flatten)]
     pub window: crate::log::Window,
     pub model: Option<String>,
 }
 
 impl Scope {
-    /// The scope of `--since`, `--until` and `--model`.
-    ///
-    /// # Errors
-    ///
-    /// A bound is not a time.
-    pub fn parse(
-        since: Option<&str>,
-        until: Option<&str>,
-        model: Option<String>,
-    ) -> Result<Scope, Error> {
-        let window = crate::log::Window::parse(since, until, std::time::SystemTime::now())
-            .map_err(|e| Error::usage(e.to_string()))?;
-        Ok(Scope { window, model })
-    }
-
     /// The filter of this scope (and `name`).
     pub fn filter<'a>(&'a self, name: Option<&'a str>) -> crate::log::CallFilter<'a> {
         crate::log::CallFilter {
@@ -76,31 +64,21 @@ pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(
 
 /// What the run log says over `scope`: per-name figures and each switch's saving.
 #[derive(Debug, serde::Serialize)]
-struct LogReport {
-    /// What was read: `null` for no bound.
-    window: WindowShown,
+struct LogReport<'a> {
+    /// What was read.
+    #[serde(rename = "window")]
+    scope: &'a Scope,
     names: Names,
     switches: Vec<Saving>,
-    /// How the text names what was read, when it is not the whole log.
-    #[serde(skip)]
-    scope: Option<String>,
 }
 
-/// The window and model a report read.
-#[derive(Debug, serde::Serialize)]
-struct WindowShown {
-    since: Option<String>,
-    until: Option<String>,
-    model: Option<String>,
-}
-
-impl crate::output::Show for LogReport {
+impl crate::output::Show for LogReport<'_> {
     fn text(&self) -> String {
-        let mut text = self
-            .scope
-            .as_ref()
-            .map(|s| format!("{s}\n\n"))
-            .unwrap_or_default();
+        let mut text = if self.scope.is_all() {
+            String::new()
+        } else {
+            format!("{}\n\n", self.scope.describe())
+        };
         text.push_str(&self.names.text());
         if !self.switches.is_empty() {
             text.push_str("\nstabilize switches:\n");
@@ -112,7 +90,10 @@ impl crate::output::Show for LogReport {
     }
 }
 
-fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<LogReport, Error> {
+fn log_report<'a>(
+    settings: &crate::settings::Settings,
+    scope: &'a Scope,
+) -> Result<LogReport<'a>, Error> {
     let path = crate::log::path_in(&settings.root);
     if !path.exists() {
         return Err(Error::usage(format!(
@@ -131,14 +112,9 @@ fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<Log
         })
         .collect::<Result<Vec<Saving>, _>>()?;
     Ok(LogReport {
-        window: WindowShown {
-            since: scope.window.since.clone(),
-            until: scope.window.until.clone(),
-            model: scope.model.clone(),
-        },
+        scope,
         names: Names(summary),
         switches,
-        scope: (!scope.is_all()).then(|| scope.describe()),
     })
 }
 
@@ -159,14 +135,14 @@ struct Saving {
 
 impl Saving {
     fn line(&self) -> String {
-        let f = &self.figures;
+        let (f, c) = (&self.figures, &self.figures.counts);
         let agreement = self.agreement.map_or_else(
             || "no shadow comparisons".to_string(),
             |a| {
                 format!(
                     "live agreement {}/{} ({:.1}%)",
-                    f.agreed,
-                    f.compared,
+                    c.agreed,
+                    c.compared,
                     a * 100.0
                 )
             },
@@ -179,7 +155,7 @@ impl Saving {
             "  {} ({}): {}, {agreement}, deferred {:.1}%; switching to code saves ~{:.0} tokens/week{cost} at the observed volume",
             f.name,
             f.mode,
-            crate::output::count(f.calls, "call"),
+            crate::output::count(c.calls, "call"),
             self.deferred_share * 100.0,
             self.tokens_per_week * (1.0 - self.deferred_share),
         )
@@ -197,17 +173,11 @@ fn saving(f: &crate::log::SwitchFigures, v: &crate::log::Volume) -> Saving {
     let weeks = span.max(86_400.0) / (7.0 * 86_400.0);
     #[allow(clippy::cast_precision_loss)]
     let (n, tokens) = (v.calls as f64, v.tokens as f64);
-    #[allow(clippy::cast_precision_loss)]
-    let (calls, deferred, compared, agreed) = (
-        f.calls as f64,
-        f.deferred as f64,
-        f.compared as f64,
-        f.agreed as f64,
-    );
+    let c = f.counts;
     Saving {
         figures: f.clone(),
-        deferred_share: if calls > 0.0 { deferred / calls } else { 0.0 },
-        agreement: (compared > 0.0).then(|| agreed / compared),
+        deferred_share: share(c.deferred, c.calls).unwrap_or(0.0),
+        agreement: share(c.agreed, c.compared),
         worker_calls_per_week: n / weeks,
         tokens_per_week: tokens / weeks,
         cost_per_week: v.cost.map(|c| c / weeks),

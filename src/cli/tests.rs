@@ -134,9 +134,9 @@ fn every_command_is_named_as_typed() {
         &["logs"],
         &["view"],
     ];
-    let names: Vec<String> = typed
+    let names: Vec<&str> = typed
         .iter()
-        .map(|argv| command_name(&parse(argv).unwrap().command.unwrap()))
+        .map(|argv| parse(argv).unwrap().command.unwrap().takes().0)
         .collect();
     let mut clap_names: Vec<String> = Cli::command()
         .get_subcommands()
@@ -146,5 +146,10 @@ fn every_command_is_named_as_typed() {
     sorted.sort();
     clap_names.sort();
     assert_eq!(sorted, clap_names);
-    assert!(typed.iter().zip(&names).all(|(argv, name)| argv[0] == name));
+    assert!(
+        typed
+            .iter()
+            .zip(&names)
+            .all(|(argv, name)| argv[0] == *name)
+    );
 }

@@ -114,16 +114,42 @@ pub fn noise_floor(conn: &Connection, name: &str) -> rusqlite::Result<Option<Tes
     rows.next().transpose()
 }
 
-/// One run's switch events of one name: how many, deferred, compared and agreed.
+/// How a group of switch events went (one name's, or one run's of a name): calls, those the
+/// fn deferred, shadow comparisons and those in which both sides agreed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SwitchCounts {
+    pub calls: u64,
+    pub deferred: u64,
+    pub compared: u64,
+    pub agreed: u64,
+}
+
+impl SwitchCounts {
+    /// What a query over `switch_events` selects for the counts of a group, in the order
+    /// [`SwitchCounts::read`] reads them.
+    pub(super) const COLUMNS: &str =
+        "count(*), sum(deferred), count(agreed), coalesce(sum(agreed), 0)";
+
+    /// The counts [`SwitchCounts::COLUMNS`] selected, from column `at` of `row` on.
+    pub(super) fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<SwitchCounts> {
+        let n = |i: usize| row.get(at + i).map(sql_count);
+        Ok(SwitchCounts {
+            calls: n(0)?,
+            deferred: n(1)?,
+            compared: n(2)?,
+            agreed: n(3)?,
+        })
+    }
+}
+
+/// One run's switch events of one name.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunAgreement {
     pub run: String,
     /// When the run's first event of the name was logged.
     pub first: String,
-    pub calls: u64,
-    pub deferred: u64,
-    pub compared: u64,
-    pub agreed: u64,
+    #[serde(flatten)]
+    pub counts: SwitchCounts,
 }
 
 /// The newest `limit` runs that called switch `name` within `window`, oldest first (the
@@ -138,23 +164,19 @@ pub fn agreement_by_run(
     window: &Window,
     limit: usize,
 ) -> rusqlite::Result<Vec<RunAgreement>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT run, min(time) AS first, count(*), sum(deferred), count(agreed),
-                coalesce(sum(agreed), 0)
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT run, min(time) AS first, {}
          FROM switch_events WHERE name = ?1 AND (?2 IS NULL OR time >= ?2)
            AND (?3 IS NULL OR time < ?3)
          GROUP BY run ORDER BY first DESC LIMIT ?4",
-    )?;
+        SwitchCounts::COLUMNS
+    ))?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = stmt.query_map(params![name, window.since, window.until, limit], |r| {
-        let n = |i| r.get(i).map(sql_count);
         Ok(RunAgreement {
             run: r.get(0)?,
             first: r.get(1)?,
-            calls: n(2)?,
-            deferred: n(3)?,
-            compared: n(4)?,
-            agreed: n(5)?,
+            counts: SwitchCounts::read(r, 2)?,
         })
     })?;
     let mut out: Vec<RunAgreement> = rows.collect::<rusqlite::Result<_>>()?;
@@ -264,7 +286,10 @@ mod tests {
         let runs = agreement_by_run(&conn, "triage", &Window::default(), 10).unwrap();
         let figures: Vec<_> = runs
             .iter()
-            .map(|r| (r.run.as_str(), r.calls, r.deferred, r.compared, r.agreed))
+            .map(|r| {
+                let c = r.counts;
+                (r.run.as_str(), c.calls, c.deferred, c.compared, c.agreed)
+            })
             .collect();
         assert_eq!(figures, [("r1", 2, 0, 2, 1), ("r2", 2, 1, 1, 0)]);
         // The newest runs when limited, still oldest first.

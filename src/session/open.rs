@@ -1,7 +1,7 @@
 //! Opening a [`Session`]: the settings of a project (its config under the flags a face sets),
 //! and its runtime built from them with what the face adds — the observer of `-v`/`--trace`,
 //! the cassette of `--record`/`--replay`, live model text, the run log, OpenTelemetry export,
-//! the face's prompter and host fns.
+//! and what the face sets on the runtime's builder itself (a prompter, host fns).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,19 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LOG_HINT, Session};
-use crate::approval::Prompter;
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::project::{self, ProjectError};
 use crate::report::Error;
-use crate::runtime::{LiveText, Runtime};
-use crate::script::host::HostFn;
+use crate::runtime::{LiveText, Runtime, RuntimeBuilder};
 use crate::settings::Settings;
 use crate::trace::{Fanout, JsonlObserver, Observer, Tree};
 
 /// The settings of the project found from `start` (`project`: the one named by `--project`;
-/// `required` makes a missing project an error, else `start` is the root): the environment
-/// over `llm-do.toml` over the user config over defaults. A face sets its flags over them.
+/// `required` makes a missing project, or a `start` that does not exist, an error, else
+/// `start` is the root): the environment over `llm-do.toml` over the user config over
+/// defaults. A face sets its flags over them.
 ///
 /// # Errors
 ///
@@ -56,14 +55,22 @@ pub fn settings(project: Option<&Path>, start: &Path, required: bool) -> Result<
     Ok(s)
 }
 
-/// The project root: `project` as given, or discovered upward from `start`.
+/// The project root: `project` as given, or discovered upward from `start`. Each is made
+/// absolute here, the one place (a `start` that does not exist is used as given unless
+/// `required`).
 fn root(project: Option<&Path>, start: &Path, required: bool) -> Result<PathBuf, Error> {
+    let absolute = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())))
+    };
     if let Some(p) = project {
-        return p
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("cannot use project `{}`: {e}", p.display())));
+        return absolute(p);
     }
-    let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
+    let start = match absolute(start) {
+        Ok(start) => start,
+        Err(e) if required => return Err(e),
+        Err(_) => start.to_path_buf(),
+    };
     match project::discover(&start) {
         Some(r) => Ok(r),
         None if !required => Ok(start),
@@ -74,36 +81,33 @@ fn root(project: Option<&Path>, start: &Path, required: bool) -> Result<PathBuf,
 }
 
 /// How a session is opened: [`Session::of`] the settings, what the face changes, then
-/// [`Opening::open`].
+/// [`Opening::open`] (or [`Opening::open_with`] what the face sets on the runtime itself).
 #[must_use]
 pub struct Opening {
     settings: Settings,
     entry: Option<PathBuf>,
-    trace_file: bool,
     observer: Option<Arc<dyn Observer>>,
     /// `None`: the `-v` printer on a terminal.
     live: Option<Option<Arc<dyn LiveText>>>,
     command: Option<String>,
-    prompter: Option<Arc<dyn Prompter>>,
-    hosts: Vec<Arc<HostFn>>,
     spent_line: bool,
 }
 
-impl Opening {
-    pub(super) fn new(settings: &Settings) -> Opening {
+impl Session {
+    /// How to open a session on `settings` (the CLI's faces).
+    pub fn of(settings: &Settings) -> Opening {
         Opening {
             settings: settings.clone(),
             entry: None,
-            trace_file: true,
             observer: None,
             live: None,
             command: None,
-            prompter: None,
-            hosts: Vec::new(),
             spent_line: true,
         }
     }
+}
 
+impl Opening {
     /// Calls that are not live traffic (`check`, `list`, `test`, `stabilize`): out of the run
     /// log and out of OpenTelemetry export.
     pub fn unlogged(mut self) -> Self {
@@ -118,13 +122,7 @@ impl Opening {
         self
     }
 
-    /// `--trace` is not this session's trace to write (`shadow` reads it).
-    pub fn no_trace_file(mut self) -> Self {
-        self.trace_file = false;
-        self
-    }
-
-    /// Events go to `observer` instead of what `-v`/`--trace` select.
+    /// Events go to `observer` instead of what `-v`/`--trace` select (no trace file is written).
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
         self
@@ -144,18 +142,6 @@ impl Opening {
         self
     }
 
-    /// Approvals are asked of `prompter` (`None`: the terminal).
-    pub fn prompter(mut self, prompter: Option<Arc<dyn Prompter>>) -> Self {
-        self.prompter = prompter;
-        self
-    }
-
-    /// The embedding program's host fns join the namespace.
-    pub fn hosts(mut self, hosts: Vec<Arc<HostFn>>) -> Self {
-        self.hosts = hosts;
-        self
-    }
-
     /// No spent line at the end: the face's own summary says it (`batch`).
     pub fn no_spent_line(mut self) -> Self {
         self.spent_line = false;
@@ -166,14 +152,29 @@ impl Opening {
     ///
     /// # Errors
     ///
+    /// As [`Opening::open_with`].
+    pub fn open(self) -> Result<Session, Error> {
+        self.open_with(|runtime| runtime)
+    }
+
+    /// Load the project into a runtime on the caller's tokio runtime, with what `face` sets
+    /// on its builder once the settings have set theirs (the embedding program's
+    /// [`RuntimeBuilder::hosts`], the [`RuntimeBuilder::prompter`] of `mcp serve`'s client).
+    ///
+    /// # Errors
+    ///
     /// The trace file, OpenTelemetry endpoint, run log or cassette cannot be used, or the
     /// project does not load.
-    pub fn open(self) -> Result<Session, Error> {
+    pub fn open_with(
+        self,
+        face: impl FnOnce(RuntimeBuilder) -> RuntimeBuilder,
+    ) -> Result<Session, Error> {
         let s = &self.settings;
-        let trace = s.trace.as_deref().filter(|_| self.trace_file);
-        let observer = match self.observer {
-            Some(o) => o,
-            None => observer(s.verbosity, trace)?,
+        // The `--trace` file is written by the observer of `-v`/`--trace` only.
+        let trace = s.trace.as_deref();
+        let (observer, trace) = match self.observer {
+            Some(o) => (o, None),
+            None => (observer(s.verbosity, trace)?, trace),
         };
         // Before the run log opens: a malformed endpoint stops the command before anything starts.
         let observer = match otel_observer(s, self.entry.as_deref())? {
@@ -189,14 +190,12 @@ impl Opening {
                 .then(|| Arc::new(LivePrinter::default()) as Arc<dyn LiveText>)
         });
         // The builder adds the run log to the observers itself.
-        let rt = Runtime::builder(s.clone(), tokio::runtime::Handle::current(), observer)
+        let builder = Runtime::builder(s.clone(), tokio::runtime::Handle::current(), observer)
             .live(live)
             .entry(self.entry.as_deref())
             .cassette(cassette(s.record.as_deref(), s.replay.as_deref())?)
-            .run_log(run_log)
-            .prompter(self.prompter)
-            .hosts(self.hosts)
-            .build()?;
+            .run_log(run_log);
+        let rt = face(builder).build()?;
         Ok(Session {
             rt,
             trace: trace.map(Path::to_path_buf),

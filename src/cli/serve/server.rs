@@ -65,8 +65,7 @@ impl Server {
             .observer(observer)
             .live(None)
             .logged_as(command)
-            .prompter(prompter)
-            .open();
+            .open_with(|runtime| runtime.prompter(prompter));
         let session = match opened {
             Ok(session) => session,
             Err(e) => return failure(e),

@@ -30,7 +30,7 @@ fn y_of(share: f64) -> f64 {
 pub(super) fn chart(runs: &[RunAgreement], floor: Option<f64>, ask: &Ask) -> String {
     let points: Vec<(&RunAgreement, f64)> = runs
         .iter()
-        .filter_map(|r| Some((r, agreement::share(r.agreed, r.compared)?)))
+        .filter_map(|r| Some((r, agreement::share(r.counts.agreed, r.counts.compared)?)))
         .collect();
     if points.is_empty() {
         return "<p id=\"no-chart\">No shadow comparisons in this window to draw.</p>".into();
@@ -87,7 +87,7 @@ pub(super) fn chart(runs: &[RunAgreement], floor: Option<f64>, ask: &Ask) -> Str
             x_of(i),
             y_of(*s),
             esc(&r.run),
-            of(r.agreed, r.compared)
+            of(r.counts.agreed, r.counts.compared)
         );
     }
     let day = |r: &RunAgreement| esc(r.first.get(..10).unwrap_or(&r.first));
@@ -125,10 +125,12 @@ mod tests {
         let run = |id: &str, compared, agreed| RunAgreement {
             run: id.into(),
             first: "2026-01-01T00:00:00.000Z".into(),
-            calls: 4,
-            deferred: 1,
-            compared,
-            agreed,
+            counts: agreement::SwitchCounts {
+                calls: 4,
+                deferred: 1,
+                compared,
+                agreed,
+            },
         };
         let ask = Ask {
             token: "t",

@@ -132,39 +132,31 @@ fn floor_line(floor: Option<&TestResult>) -> String {
 
 /// The switch's mode, live agreement, deferred share and noise floor.
 fn switch_summary(s: &SwitchFigures, floor: Option<&TestResult>) -> String {
+    let c = s.counts;
     format!(
         "<p id=\"switch\"><span class=\"mode\">{}</span> · live agreement {} · deferred {}</p>{}",
         esc(&s.mode),
-        of(s.agreed, s.compared),
-        of(s.deferred, s.calls),
+        of(c.agreed, c.compared),
+        of(c.deferred, c.calls),
         floor_line(floor)
     )
 }
 
-/// The worker's average cost per call times the calls the fn served or would serve (those
-/// it did not defer): what serving by code would have saved on the window's calls. `None`
+/// What serving by code would have saved on the window's calls: the worker's average cost
+/// per call times the calls the fn served or would serve (those it did not defer); unknown
 /// without a worker call with a cost.
-fn projected_saving(s: &SwitchFigures, volume: &Volume) -> Option<f64> {
-    let cost = volume.cost?;
-    #[allow(clippy::cast_precision_loss)]
-    let per_call = cost / (volume.calls as f64);
-    #[allow(clippy::cast_precision_loss)]
-    let served = s.calls.saturating_sub(s.deferred) as f64;
-    (volume.calls > 0).then_some(per_call * served)
-}
-
+#[allow(clippy::cast_precision_loss)]
 fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
-    let served = s.calls.saturating_sub(s.deferred);
-    #[allow(clippy::cast_precision_loss)]
-    let per_call = volume.cost.map(|c| c / volume.calls as f64);
-    match projected_saving(s, volume) {
-        Some(usd) => format!(
+    let served = s.counts.calls.saturating_sub(s.counts.deferred);
+    let per_call = volume.cost.filter(|_| volume.calls > 0);
+    match per_call.map(|cost| cost / volume.calls as f64) {
+        Some(per_call) => format!(
             "<p id=\"saving\">Projected saving: {} — the worker's {} over {} \
              (about {} a call) for each of the {} the fn did not defer.</p>",
-            dollars(Some(usd)),
+            dollars(Some(per_call * served as f64)),
             dollars(volume.cost),
             crate::output::count(volume.calls, "call"),
-            dollars(per_call),
+            dollars(Some(per_call)),
             crate::output::count(served, "call"),
         ),
         None => format!(
@@ -313,8 +305,11 @@ mod tests {
     #[test]
     fn the_saving_is_the_workers_average_cost_times_the_calls_not_deferred() {
         let s = SwitchFigures {
-            calls: 10,
-            deferred: 2,
+            counts: crate::log::agreement::SwitchCounts {
+                calls: 10,
+                deferred: 2,
+                ..Default::default()
+            },
             ..SwitchFigures::default()
         };
         let volume = |cost| Volume {
@@ -322,11 +317,22 @@ mod tests {
             cost,
             ..Volume::default()
         };
-        assert_eq!(projected_saving(&s, &volume(Some(0.2))), Some(0.4));
-        assert_eq!(projected_saving(&s, &volume(None)), None);
         assert_eq!(
-            projected_saving(&s, &Volume::default()),
-            None,
+            saving("t", &s, &volume(Some(0.2))),
+            "<p id=\"saving\">Projected saving: $0.4000 — the worker's $0.2000 over 4 calls \
+             (about $0.0500 a call) for each of the 8 calls the fn did not defer.</p>"
+        );
+        let unknown = "<p id=\"saving\">Projected saving: unknown — no worker call of \
+             <code>t</code> with a cost in this window (a model without a price), over the 8 calls \
+             the fn did not defer.</p>";
+        assert_eq!(saving("t", &s, &volume(None)), unknown);
+        let no_calls = Volume {
+            cost: Some(0.2),
+            ..Volume::default()
+        };
+        assert_eq!(
+            saving("t", &s, &no_calls),
+            unknown,
             "no worker calls: no average"
         );
     }

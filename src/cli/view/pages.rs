@@ -484,16 +484,17 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
             ""
         };
         let switch = switches.get(&r.name).map_or_else(String::new, |s| {
-            let agreement = if s.compared > 0 {
-                format!(" · agreed {}", super::chart::of(s.agreed, s.compared))
+            let c = s.counts;
+            let agreement = if c.compared > 0 {
+                format!(" · agreed {}", super::chart::of(c.agreed, c.compared))
             } else {
                 String::new()
             };
             format!(
                 "<span class=\"mode\">{}</span>{agreement} · deferred {}/{}",
                 esc(&s.mode),
-                s.deferred,
-                s.calls
+                c.deferred,
+                c.calls
             )
         });
         let per_input = per_input(r);
