@@ -304,6 +304,15 @@ pub struct ModelResponse {
     pub fallbacks: Vec<Fallback>,
 }
 
+impl ModelResponse {
+    /// The id of the model that served this reply from `model`: the last member a fallback
+    /// chain moved on to, else `model` itself.
+    #[must_use]
+    pub fn served<'a>(&'a self, model: &'a dyn Model) -> &'a str {
+        self.fallbacks.last().map_or(model.id(), |f| f.to.as_str())
+    }
+}
+
 /// Incremental output while a reply streams in; passed to a [`StreamSink`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -372,16 +381,6 @@ pub trait Model: Send + Sync {
         request: &'a ModelRequest,
         sink: Option<StreamSink<'a>>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
-
-    /// [`Model::complete`], also naming the model that served the reply (a member of a
-    /// fallback chain; else this model).
-    fn complete_served<'a>(
-        &'a self,
-        request: &'a ModelRequest,
-        sink: Option<StreamSink<'a>>,
-    ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
-        Box::pin(async move { Ok((self.complete(request, sink).await?, self.id())) })
-    }
 
     /// What to try after this model when its answers keep failing the output schema: the
     /// rest of a fallback chain.
