@@ -143,7 +143,7 @@ impl Endpoint {
 
     /// Every secret a server could echo back: the key, and a password in the URL (as written,
     /// percent-decoded, and inside the basic-auth header value it becomes).
-    fn secrets(&self) -> Vec<String> {
+    pub fn secrets(&self) -> Vec<String> {
         use base64::Engine as _;
         let mut secrets: Vec<String> = self.key.iter().map(|k| k.expose().to_owned()).collect();
         if let Ok(url) = reqwest::Url::parse(&self.url)
@@ -366,29 +366,24 @@ pub fn redact_all(text: &str, secrets: &[String]) -> String {
     })
 }
 
-/// `error` with every occurrence of `secret` in its messages replaced by `<redacted>`: the last
-/// line of defence for bodies and stream chunks a server echoes back (some echo the whole
-/// request, auth header included), whatever path built the message.
-pub fn redact_error(mut error: ModelError, secret: Option<&str>) -> ModelError {
-    fn redact_in(error: &mut ModelError, secret: Option<&str>) {
-        let secrets: Vec<String> = secret.iter().map(|s| (*s).to_owned()).collect();
-        let clean = |text: &mut String| *text = redact_all(text, &secrets);
-        match error {
-            ModelError::Http { message, .. }
-            | ModelError::Protocol { message, .. }
-            | ModelError::Other(message) => clean(message),
-            ModelError::Connect { url, message, .. } => {
-                clean(url);
-                clean(message);
-            }
-            ModelError::Fallback { last, .. } | ModelError::RetriesExhausted { last, .. } => {
-                redact_in(last, secret);
-            }
-            ModelError::MissingKey { .. } | ModelError::Timeout { .. } => {}
+/// `error` with every occurrence of each of `secrets` in its messages replaced by
+/// `<redacted>`: the last line of defence for bodies and stream chunks a server echoes back
+/// (some echo the whole request, auth header included), whatever path built the message.
+pub fn redact_error(error: &mut ModelError, secrets: &[String]) {
+    let clean = |text: &mut String| *text = redact_all(text, secrets);
+    match error {
+        ModelError::Http { message, .. }
+        | ModelError::Protocol { message, .. }
+        | ModelError::Other(message) => clean(message),
+        ModelError::Connect { url, message, .. } => {
+            clean(url);
+            clean(message);
         }
+        ModelError::Fallback { last, .. } | ModelError::RetriesExhausted { last, .. } => {
+            redact_error(last, secrets);
+        }
+        ModelError::MissingKey { .. } | ModelError::Timeout { .. } => {}
     }
-    redact_in(&mut error, secret);
-    error
 }
 
 #[cfg(test)]
@@ -418,22 +413,24 @@ mod tests {
 
     #[test]
     fn errors_are_scrubbed_of_the_key_wherever_it_hides() {
-        let secret = Some("sk-x");
+        let secrets = ["sk-x".to_owned()];
         let inner = ModelError::Protocol {
             provider: "p".into(),
             message: "malformed stream chunk: {\"auth\":\"Bearer sk-x\"}".into(),
         };
-        let error = ModelError::RetriesExhausted {
+        let mut error = ModelError::RetriesExhausted {
             attempts: 2,
             last: Box::new(inner),
         };
-        let text = redact_error(error, secret).to_string();
+        redact_error(&mut error, &secrets);
+        let text = error.to_string();
         assert!(
             !text.contains("sk-x") && text.contains("Bearer <redacted>"),
             "{text}"
         );
-        let text = redact_error(ModelError::Other("sk-x".into()), None).to_string();
-        assert_eq!(text, "sk-x");
+        let mut error = ModelError::Other("sk-x".into());
+        redact_error(&mut error, &[]);
+        assert_eq!(error.to_string(), "sk-x");
     }
 
     #[test]

@@ -146,10 +146,12 @@ impl Model for HttpModel {
                 request.model.as_str()
             };
             let body = self.encode(request, model)?;
-            let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
-            http::send_with_retries(&self.retry, || self.attempt(&body, model, request, sink))
-                .await
-                .map_err(|e| http::redact_error(e, secret))
+            let reply =
+                http::send_with_retries(&self.retry, || self.attempt(&body, model, request, sink));
+            reply.await.map_err(|mut e| {
+                http::redact_error(&mut e, &self.endpoint.secrets());
+                e
+            })
         })
     }
 }
