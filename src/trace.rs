@@ -279,12 +279,12 @@ impl<W: Write + Send> Observer for Tree<W> {
     }
 
     fn model_response(&self, _: u64, e: &ModelResponseEvent) {
-        if let (Ok(r), Ok(mut totals)) = (&e.result, self.totals.lock()) {
-            let entry = totals.entry(e.worker.to_string()).or_default();
-            entry.0 += 1;
-            entry.1 += r.usage;
-        }
         if let Ok(r) = &e.result {
+            if let Ok(mut totals) = self.totals.lock() {
+                let entry = totals.entry(e.worker.to_string()).or_default();
+                entry.0 += 1;
+                entry.1 += r.usage;
+            }
             for f in &r.fallbacks {
                 self.line(
                     e.depth,
@@ -331,15 +331,6 @@ impl<W: Write + Send> Tree<W> {
         let Ok(totals) = self.totals.lock() else {
             return Vec::new();
         };
-        if totals.is_empty() {
-            return Vec::new();
-        }
-        let (calls, usage) = totals
-            .values()
-            .fold((0, Usage::default()), |(c, mut u), (n, x)| {
-                u += *x;
-                (c + n, u)
-            });
         let line = |who: &str, n: u64, u: &Usage| {
             let calls = crate::output::count(n, "model call");
             format!(
@@ -347,12 +338,18 @@ impl<W: Write + Send> Tree<W> {
                 u.input_tokens, u.output_tokens
             )
         };
-        let mut lines = vec![line("total", calls, &usage)];
-        lines.extend(
-            totals
-                .iter()
-                .map(|(w, (n, u))| line(&format!("  {w}"), *n, u)),
-        );
+        let mut all = (0, Usage::default());
+        let mut lines: Vec<String> = totals
+            .iter()
+            .map(|(w, (n, u))| {
+                all.0 += n;
+                all.1 += *u;
+                line(&format!("  {w}"), *n, u)
+            })
+            .collect();
+        if !lines.is_empty() {
+            lines.insert(0, line("total", all.0, &all.1));
+        }
         lines
     }
 }
