@@ -175,6 +175,7 @@ mod tests {
             status,
             message: "m".into(),
             retryable: status == 429 || status >= 500,
+            retry_after: None,
         }
     }
 

@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::ModelError;
-pub use super::retry::{Failure, RetryPolicy, retry_after, send_with_retries};
+pub use super::retry::{RetryPolicy, retry_after, send_with_retries};
 
 /// How long to wait for a TCP/TLS connection before giving up on one attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,7 +184,7 @@ pub async fn post(
     body: &bytes::Bytes,
     model: &str,
     policy: &RetryPolicy,
-) -> Result<reqwest::Response, Failure> {
+) -> Result<reqwest::Response, ModelError> {
     log_body(endpoint, "POST", body);
     let response = client
         .post(&endpoint.url)
@@ -211,9 +211,7 @@ pub async fn post(
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let text = response.text().await.unwrap_or_default();
     log_body(endpoint, "error body from", text.as_bytes());
-    let mut failure = classify_status(status, &text, endpoint, model);
-    failure.retry_after = retry_after;
-    Err(failure)
+    Err(classify_status(status, &text, endpoint, model, retry_after))
 }
 
 /// Maps a `reqwest` transport error (connect, timeout, broken body) to a [`ModelError`].
@@ -221,9 +219,9 @@ pub fn transport_error(
     error: &reqwest::Error,
     endpoint: &Endpoint,
     policy: &RetryPolicy,
-) -> Failure {
+) -> ModelError {
     // A connect timeout is a connection problem, not the request timeout: check it first.
-    let error = if error.is_timeout() && !error.is_connect() {
+    if error.is_timeout() && !error.is_connect() {
         ModelError::Timeout {
             provider: endpoint.provider.clone(),
             secs: policy.request_timeout.as_secs(),
@@ -239,13 +237,12 @@ pub fn transport_error(
             url: endpoint.shown_url(),
             message: redact_all(&message, &endpoint.secrets()),
         }
-    };
-    error.into()
+    }
 }
 
 /// A redirect the client did not follow (to another origin, or a 3xx without a usable
 /// `Location`): not retryable, and it says which URL to configure instead.
-fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> Failure {
+fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> ModelError {
     ModelError::Http {
         provider: endpoint.provider.clone(),
         status,
@@ -254,8 +251,8 @@ fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> Failure {
             endpoint.shown_url()
         ),
         retryable: false,
+        retry_after: None,
     }
-    .into()
 }
 
 /// An error and its sources joined with `: ` (reqwest's own message is terse).
@@ -273,8 +270,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Classifies a non-success HTTP status into an error that says what to do.
-pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str) -> Failure {
+/// Classifies a non-success HTTP status into an error that says what to do (`retry_after`:
+/// the server's hint).
+pub fn classify_status(
+    status: u16,
+    body: &str,
+    endpoint: &Endpoint,
+    model: &str,
+    retry_after: Option<Duration>,
+) -> ModelError {
     let detail = redact_all(&provider_message(body), &endpoint.secrets());
     let overloaded = status == 529 || detail.to_lowercase().contains("overloaded");
     let (message, retryable) = match status {
@@ -303,8 +307,8 @@ pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str
         status,
         message,
         retryable,
+        retry_after,
     }
-    .into()
 }
 
 fn auth_message(detail: &str, endpoint: &Endpoint) -> String {
@@ -399,8 +403,8 @@ mod tests {
         }
     }
 
-    fn http(failure: Failure) -> (u16, String, bool) {
-        match failure.error {
+    fn http(error: ModelError) -> (u16, String, bool) {
+        match error {
             ModelError::Http {
                 status,
                 message,
@@ -460,6 +464,7 @@ mod tests {
             body,
             &endpoint(Some(key.clone())),
             "gpt",
+            None,
         ));
         assert_eq!(status, 401);
         assert!(!retryable);
@@ -483,12 +488,12 @@ mod tests {
             ..endpoint(Some(ApiKey::new("sk-k", "K")))
         };
         let body = "bad p%40ss p@ss sk-k bWU6cEBzcw== at https://me:p%40ss@h/v1";
-        let (_, message, _) = http(classify_status(400, body, &ep, "m"));
+        let (_, message, _) = http(classify_status(400, body, &ep, "m", None));
         assert_eq!(
             message,
             "bad <redacted> <redacted> <redacted> <redacted> at https://me:<redacted>@h/v1"
         );
-        let (_, message, _) = http(classify_status(404, "{}", &ep, "m"));
+        let (_, message, _) = http(classify_status(404, "{}", &ep, "m", None));
         assert!(
             message.contains("at `https://<redacted>@h/v1/chat/completions`"),
             "{message}"
@@ -498,22 +503,28 @@ mod tests {
     #[test]
     fn statuses_are_classified() {
         let ep = endpoint(None);
-        assert!(http(classify_status(429, "{}", &ep, "m")).2);
-        assert!(http(classify_status(503, "", &ep, "m")).2);
+        assert!(http(classify_status(429, "{}", &ep, "m", None)).2);
+        assert!(http(classify_status(503, "", &ep, "m", None)).2);
         assert!(
             http(classify_status(
                 529,
                 r#"{"error":{"type":"overloaded_error","message":"Overloaded"}}"#,
                 &ep,
-                "m"
+                "m",
+                None
             ))
             .2
         );
-        let (_, message, retryable) =
-            http(classify_status(404, r#"{"error":"nope"}"#, &ep, "gpt-9"));
+        let (_, message, retryable) = http(classify_status(
+            404,
+            r#"{"error":"nope"}"#,
+            &ep,
+            "gpt-9",
+            None,
+        ));
         assert!(!retryable && message.contains("`gpt-9`"), "{message}");
         let body = r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
-        let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4"));
+        let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4", None));
         assert!(
             message.starts_with("the conversation is too long"),
             "{message}"
@@ -523,6 +534,7 @@ mod tests {
             r#"{"error":{"message":"bad schema"}}"#,
             &ep,
             "m",
+            None,
         ));
         assert_eq!((message.as_str(), retryable), ("bad schema", false));
     }

@@ -9,7 +9,7 @@ use futures_util::future::{BoxFuture, OptionFuture};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::http::{self, Endpoint, Failure, RetryPolicy};
+use super::http::{self, Endpoint, RetryPolicy};
 use super::limit::Limiter;
 use super::providers::Wire;
 use super::sse::{self, SseHandler};
@@ -76,7 +76,7 @@ impl HttpModel {
         model: &str,
         request: &ModelRequest,
         sink: Option<StreamSink<'_>>,
-    ) -> Result<ModelResponse, Failure> {
+    ) -> Result<ModelResponse, ModelError> {
         let provider = self.endpoint.provider.as_str();
         // Held until the reply is read (or the stream ends).
         let _slot = OptionFuture::from(self.limiter.as_ref().map(|l| l.acquire())).await;
@@ -104,7 +104,7 @@ impl HttpModel {
         response: reqwest::Response,
         reply: impl SseHandler,
         sink: Option<StreamSink<'_>>,
-    ) -> Result<ModelResponse, Failure> {
+    ) -> Result<ModelResponse, ModelError> {
         let provider = self.endpoint.provider.as_str();
         if self.stream && !is_plain_json(response.headers()) {
             let bytes = response

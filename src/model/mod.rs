@@ -334,6 +334,8 @@ pub enum ModelError {
         status: u16,
         message: String,
         retryable: bool,
+        /// The server's `retry-after` hint, if it sent one.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("could not reach {provider} at {url}: {message}")]
     Connect {
@@ -366,6 +368,14 @@ impl ModelError {
             ModelError::Http { retryable, .. } => *retryable,
             ModelError::Connect { .. } | ModelError::Timeout { .. } => true,
             _ => false,
+        }
+    }
+
+    /// The server's `retry-after` hint of an HTTP error.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ModelError::Http { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
