@@ -82,7 +82,9 @@ pub fn shown_url(url: &str) -> String {
 /// An API key read from an environment variable. Its `Debug` output is redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The secret: read only for the auth header and for redaction, in this module.
     value: String,
+    /// The environment variable the key came from.
     var: String,
 }
 
@@ -93,14 +95,6 @@ impl ApiKey {
             value: value.into(),
             var: var.into(),
         }
-    }
-    /// The secret itself, for building the auth header.
-    pub fn expose(&self) -> &str {
-        &self.value
-    }
-    /// The environment variable the key came from.
-    pub fn var(&self) -> &str {
-        &self.var
     }
     /// A header value holding `prefix` + the key, marked sensitive so `Debug` hides it.
     pub fn header(&self, prefix: &str) -> Result<HeaderValue, ModelError> {
@@ -145,7 +139,7 @@ impl Endpoint {
     /// percent-decoded, and inside the basic-auth header value it becomes).
     pub fn secrets(&self) -> Vec<String> {
         use base64::Engine as _;
-        let mut secrets: Vec<String> = self.key.iter().map(|k| k.expose().to_owned()).collect();
+        let mut secrets: Vec<String> = self.key.iter().map(|k| k.value.clone()).collect();
         if let Ok(url) = reqwest::Url::parse(&self.url)
             && let Some(password) = url.password()
         {
@@ -315,7 +309,7 @@ fn auth_message(detail: &str, endpoint: &Endpoint) -> String {
     match (&endpoint.key, &endpoint.keyless_hint) {
         (Some(key), _) => format!(
             "authentication failed ({detail}); check the API key in `{}`",
-            key.var()
+            key.var
         ),
         (None, Some(hint)) => format!("authentication failed ({detail}); {hint}"),
         (None, None) => format!("authentication failed ({detail})"),
