@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::encoded::{Resume, frame};
+use crate::model::wire::with_instruction;
 use crate::model::{
     Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Reasoning,
     Role, ToolChoice,
@@ -37,11 +38,7 @@ fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
                 "When you have your final answer, call the `{tool}` tool with it as the input. \
                  Do not give the final answer as plain text."
             );
-            if system.is_empty() {
-                instruction
-            } else {
-                format!("{system}\n\n{instruction}")
-            }
+            with_instruction(system, instruction)
         }
     }
 }

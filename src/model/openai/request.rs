@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::encoded::frame;
-use crate::model::wire::identifier;
+use crate::model::wire::{identifier, with_instruction};
 use crate::model::{Attachment, Encoded, Message, ModelRequest, Part, Role, ToolChoice, ToolDef};
 
 /// The fields after `messages`, in the order they are sent.
@@ -183,11 +183,7 @@ fn system(request: &ModelRequest) -> Option<Msg<'_>> {
                 "When you have your final answer, reply with only a JSON value matching this \
                  JSON Schema:\n{schema}"
             );
-            Cow::Owned(if request.system.is_empty() {
-                instruction
-            } else {
-                format!("{}\n\n{instruction}", request.system)
-            })
+            Cow::Owned(with_instruction(&request.system, instruction))
         }
         _ if request.system.is_empty() => return None,
         _ => Cow::Borrowed(request.system.as_str()),
