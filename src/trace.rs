@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::approval::Verdict;
+use crate::sync::lock;
 use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
@@ -210,11 +211,9 @@ impl<W: Write + Send> Tree<W> {
     }
 
     fn line(&self, depth: u32, text: &str) {
-        if let Ok(mut out) = self.out.lock() {
-            // Names, inputs and outputs come from models and files: never raw controls.
-            let text = crate::output::escape(text, crate::output::Escaped::Text);
-            let _ = writeln!(out, "{}{text}", "  ".repeat(depth as usize));
-        }
+        // Names, inputs and outputs come from models and files: never raw controls.
+        let text = crate::output::escape(text, crate::output::Escaped::Text);
+        let _ = writeln!(lock(&self.out), "{}{text}", "  ".repeat(depth as usize));
     }
 }
 
@@ -280,11 +279,11 @@ impl<W: Write + Send> Observer for Tree<W> {
 
     fn model_response(&self, _: u64, e: &ModelResponseEvent) {
         if let Ok(r) = &e.result {
-            if let Ok(mut totals) = self.totals.lock() {
-                let entry = totals.entry(e.worker.to_string()).or_default();
-                entry.0 += 1;
-                entry.1 += r.usage;
-            }
+            let mut totals = lock(&self.totals);
+            let entry = totals.entry(e.worker.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += r.usage;
+            drop(totals);
             for f in &r.fallbacks {
                 self.line(
                     e.depth,
@@ -328,9 +327,7 @@ impl<W: Write + Send> Observer for Tree<W> {
 impl<W: Write + Send> Tree<W> {
     /// The per-run token summary: one line in all, then one per worker.
     fn summary(&self) -> Vec<String> {
-        let Ok(totals) = self.totals.lock() else {
-            return Vec::new();
-        };
+        let totals = lock(&self.totals);
         let line = |who: &str, n: u64, u: &Usage| {
             let calls = crate::output::count(n, "model call");
             format!(
