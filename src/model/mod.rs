@@ -352,7 +352,10 @@ pub enum ModelError {
         attempts: u32,
         last: Box<ModelError>,
     },
-    #[error("every model of the fallback chain failed ({}); the last: {last}", tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))]
+    #[error(
+        "every model of the fallback chain failed ({}); the last: {last}",
+        crate::suggest::quoted(tried)
+    )]
     Fallback {
         tried: Vec<String>,
         last: Box<ModelError>,

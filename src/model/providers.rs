@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::env_vars;
-use crate::suggest::did_you_mean;
+use crate::suggest::{did_you_mean, quoted};
 
 use super::http::{ApiKey, Endpoint, RetryPolicy};
 use super::http_model::HttpModel;
@@ -237,16 +237,8 @@ fn unknown_provider(id: &str, provider: &str, settings: &ProviderSettings) -> Mo
     known.extend(settings.providers.keys().map(String::as_str));
     known.sort_unstable();
     known.dedup();
-    let hint = did_you_mean(provider, known.iter().copied()).unwrap_or_else(|| {
-        format!(
-            "known providers: {}",
-            known
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    });
+    let hint = did_you_mean(provider, known.iter().copied())
+        .unwrap_or_else(|| format!("known providers: {}", quoted(&known)));
     ModelError::Other(format!(
         "unknown provider `{provider}` in model id `{id}`; {hint} (add others as `[providers.NAME]` in `llm-do.toml`)"
     ))
