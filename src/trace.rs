@@ -22,8 +22,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::approval::Verdict;
-use crate::sync::lock;
 use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
+use crate::sync::lock;
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

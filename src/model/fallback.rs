@@ -206,7 +206,10 @@ mod tests {
             ..request()
         };
         let reply = f.complete(&req, None).await.unwrap();
-        assert_eq!((reply.text.as_str(), reply.served(&*f)), ("q:b as b", "q:b"));
+        assert_eq!(
+            (reply.text.as_str(), reply.served(&*f)),
+            ("q:b as b", "q:b")
+        );
         assert_eq!(
             reply.fallbacks,
             vec![crate::model::Fallback {

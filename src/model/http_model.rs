@@ -80,9 +80,8 @@ impl HttpModel {
         let provider = self.endpoint.provider.as_str();
         // Held until the reply is read (or the stream ends).
         let _slot = OptionFuture::from(self.limiter.as_ref().map(|l| l.acquire())).await;
-        let headers = self.headers()?;
-        let response = http::post(&self.client, &self.endpoint, headers, body, model, &self.retry);
-        let response = response.await?;
+        let (client, endpoint, retry) = (&self.client, &self.endpoint, &self.retry);
+        let response = http::post(client, endpoint, self.headers()?, body, model, retry).await?;
         match self.wire {
             Wire::Anthropic => {
                 // The parser knows the name of the forced output tool, when the request asks

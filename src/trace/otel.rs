@@ -71,12 +71,10 @@ pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<
 /// What calls the warning of a failed export (once per run).
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The exporter behind a [`Warned`]: OTLP over HTTP with protobuf bodies.
-type Otlp = opentelemetry_otlp::SpanExporter;
-
 /// An exporter that reports its first failure through `warn` and stays quiet afterwards.
 struct Warned {
-    inner: Otlp,
+    /// OTLP over HTTP with protobuf bodies.
+    inner: opentelemetry_otlp::SpanExporter,
     warned: AtomicBool,
     warn: Warn,
 }
@@ -270,7 +268,10 @@ fn usage_attributes(u: &Usage) -> Vec<KeyValue> {
     ];
     let cache = [
         ("gen_ai.usage.cache_read.input_tokens", u.cache_read_tokens),
-        ("gen_ai.usage.cache_creation.input_tokens", u.cache_write_tokens),
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            u.cache_write_tokens,
+        ),
     ];
     let cache = cache.into_iter().filter(|&(_, count)| count > 0);
     attrs.extend(cache.map(|(key, count)| KeyValue::new(key, n(count))));

@@ -196,8 +196,8 @@ pub fn encode_request(
     }
     let budget = request.reasoning.map(Reasoning::budget_tokens);
     let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let choice = (!tools.is_empty())
-        .then(|| tool_choice(request, output_tool.as_deref(), budget.is_some()));
+    let choice =
+        (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref(), budget.is_some()));
     // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
     if let Some(budget) = budget
         && max_tokens <= budget

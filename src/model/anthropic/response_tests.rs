@@ -57,7 +57,6 @@ fn max_tokens_with_pending_tool_is_an_error() {
     let body = json!({"content": [{"type": "tool_use", "id": "t", "name": "write", "input": {}}], "stop_reason": "max_tokens"});
     let message = parse_response(&body, "anthropic", None)
         .unwrap_err()
-        
         .to_string();
     assert!(
         message.contains("`write`") && message.contains("`max_tokens`"),

@@ -55,10 +55,7 @@ fn truncated_tool_arguments_are_an_error() {
     let body = json!({"choices": [{"message": {"tool_calls": [
         {"id": "a", "function": {"name": "write", "arguments": "{\"con"}}
     ]}, "finish_reason": "length"}]});
-    let err = parse_response(&body, "openai")
-        .unwrap_err()
-        
-        .to_string();
+    let err = parse_response(&body, "openai").unwrap_err().to_string();
     assert!(
         err.contains("`max_tokens`") && err.contains("`write`"),
         "{err}"
