@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
@@ -64,11 +64,11 @@ impl JsonlObserver {
     }
 
     /// Write `event` (its [`head`]) with the fields of `body` (an object) after it.
-    fn emit(&self, mut event: Map<String, Value>, body: Value) {
-        if let Value::Object(fields) = body {
+    fn emit(&self, mut event: Value, body: Value) {
+        if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), body) {
             event.extend(fields);
         }
-        let mut line = Value::Object(event).to_string();
+        let mut line = event.to_string();
         line.push('\n');
         if let Err(e) = lock(&self.out).write_all(line.as_bytes()) {
             lock(&self.failed).get_or_insert(e);
@@ -77,13 +77,8 @@ impl JsonlObserver {
 }
 
 /// The fields every event starts with.
-fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Map<String, Value> {
-    let head =
-        json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth});
-    match head {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Value {
+    json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth})
 }
 
 fn ms(d: Duration) -> Value {
@@ -136,7 +131,7 @@ impl Observer for JsonlObserver {
         let open = lock(&self.open).remove(&id);
         let mut event = head("call_end", id, open.and_then(|o| o.parent), e.depth);
         if let Some(o) = open {
-            event.insert("kind".into(), json!(o.kind.as_str()));
+            event["kind"] = json!(o.kind.as_str());
         }
         let mut body = match &e.result {
             Ok(v) => json!({"name": e.name, "output": v}),
