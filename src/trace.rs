@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::approval::Verdict;
 use crate::model::{FinishReason, ModelRequest, ModelResponse, Usage};
+use crate::sync::lock;
 
 /// Neural (a model runs), symbolic (a Rhai fn) or builtin (Rust-native).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,11 +211,9 @@ impl<W: Write + Send> Tree<W> {
     }
 
     fn line(&self, depth: u32, text: &str) {
-        if let Ok(mut out) = self.out.lock() {
-            // Names, inputs and outputs come from models and files: never raw controls.
-            let text = crate::output::escape(text, crate::output::Escaped::Text);
-            let _ = writeln!(out, "{}{text}", "  ".repeat(depth as usize));
-        }
+        // Names, inputs and outputs come from models and files: never raw controls.
+        let text = crate::output::escape(text, crate::output::Escaped::Text);
+        let _ = writeln!(lock(&self.out), "{}{text}", "  ".repeat(depth as usize));
     }
 }
 
@@ -279,12 +278,12 @@ impl<W: Write + Send> Observer for Tree<W> {
     }
 
     fn model_response(&self, _: u64, e: &ModelResponseEvent) {
-        if let (Ok(r), Ok(mut totals)) = (&e.result, self.totals.lock()) {
+        if let Ok(r) = &e.result {
+            let mut totals = lock(&self.totals);
             let entry = totals.entry(e.worker.to_string()).or_default();
             entry.0 += 1;
             entry.1 += r.usage;
-        }
-        if let Ok(r) = &e.result {
+            drop(totals);
             for f in &r.fallbacks {
                 self.line(
                     e.depth,
@@ -328,18 +327,7 @@ impl<W: Write + Send> Observer for Tree<W> {
 impl<W: Write + Send> Tree<W> {
     /// The per-run token summary: one line in all, then one per worker.
     fn summary(&self) -> Vec<String> {
-        let Ok(totals) = self.totals.lock() else {
-            return Vec::new();
-        };
-        if totals.is_empty() {
-            return Vec::new();
-        }
-        let (calls, usage) = totals
-            .values()
-            .fold((0, Usage::default()), |(c, mut u), (n, x)| {
-                u += *x;
-                (c + n, u)
-            });
+        let totals = lock(&self.totals);
         let line = |who: &str, n: u64, u: &Usage| {
             let calls = crate::output::count(n, "model call");
             format!(
@@ -347,12 +335,18 @@ impl<W: Write + Send> Tree<W> {
                 u.input_tokens, u.output_tokens
             )
         };
-        let mut lines = vec![line("total", calls, &usage)];
-        lines.extend(
-            totals
-                .iter()
-                .map(|(w, (n, u))| line(&format!("  {w}"), *n, u)),
-        );
+        let mut all = (0, Usage::default());
+        let mut lines: Vec<String> = totals
+            .iter()
+            .map(|(w, (n, u))| {
+                all.0 += n;
+                all.1 += *u;
+                line(&format!("  {w}"), *n, u)
+            })
+            .collect();
+        if !lines.is_empty() {
+            lines.insert(0, line("total", all.0, &all.1));
+        }
         lines
     }
 }

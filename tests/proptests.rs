@@ -12,9 +12,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use llm_do::config::{ShellConfig, ShellRule, parse_config};
-use llm_do::model::http::Failure;
 use llm_do::model::sse::{SseHandler, drive};
-use llm_do::model::{ModelResponse, ToolCall, anthropic, openai};
+use llm_do::model::{ModelError, ModelResponse, ToolCall, anthropic, openai};
 use llm_do::tools::{Sandbox, ToolEnv};
 
 /// Cases per property: enough to find shallow bugs, small enough for every `cargo test`.
@@ -220,7 +219,7 @@ proptest! {
         let before_finish = text.len();
         text.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
         let bytes = text.as_bytes();
-        let reply = run_openai(&chunked(bytes, &cuts)).map_err(|f| f.error.to_string());
+        let reply = run_openai(&chunked(bytes, &cuts)).map_err(|f| f.to_string());
         prop_assert_eq!(reply.map(|r| r.text), Ok(pieces.concat()));
         // Cut short before the finish: an error, never a silently partial answer.
         let cut = before_finish * keep / 100;
@@ -233,7 +232,7 @@ proptest! {
         let text = anthropic_stream();
         let cut = text.rfind("event: message_stop").unwrap() * keep / 100;
         prop_assert!(run_anthropic(&chunked(&text.as_bytes()[..cut], &cuts)).is_err());
-        let reply = run_anthropic(&chunked(text.as_bytes(), &cuts)).map_err(|f| f.error.to_string());
+        let reply = run_anthropic(&chunked(text.as_bytes(), &cuts)).map_err(|f| f.to_string());
         prop_assert_eq!(reply.map(|r| r.text), Ok("Hello world".to_owned()));
     }
 
@@ -285,16 +284,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn drive_with<H: SseHandler>(chunks: &[Vec<u8>], handler: H) -> Result<ModelResponse, Failure> {
-    let owned = chunks.iter().cloned().map(Ok::<_, Failure>);
+fn drive_with<H: SseHandler>(chunks: &[Vec<u8>], handler: H) -> Result<ModelResponse, ModelError> {
+    let owned = chunks.iter().cloned().map(Ok::<_, ModelError>);
     runtime().block_on(drive(stream::iter(owned), handler, None, "p"))
 }
 
-fn run_openai(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
+fn run_openai(chunks: &[Vec<u8>]) -> Result<ModelResponse, ModelError> {
     drive_with(chunks, openai::StreamState::new("p"))
 }
 
-fn run_anthropic(chunks: &[Vec<u8>]) -> Result<ModelResponse, Failure> {
+fn run_anthropic(chunks: &[Vec<u8>]) -> Result<ModelResponse, ModelError> {
     drive_with(
         chunks,
         anthropic::StreamState::new("p", Some("final_result".into())),

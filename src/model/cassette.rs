@@ -233,14 +233,14 @@ fn mismatch(
     if unused.is_empty() || made > recorded {
         return format!(
             "replay: cassette `{shown}` has {} for worker `{worker}`; request {made} has no recording (this run makes more model calls than the recorded one did); {hint}",
-            plural(recorded, "recorded exchange")
+            crate::output::count(recorded as u64, "recorded exchange")
         );
     }
     let same = mine.iter().filter(|s| s.key == key).count();
     if same > 0 {
         return format!(
             "replay: worker `{worker}` repeats a request that cassette `{shown}` recorded {} and that was already replayed; {hint}",
-            plural(same, "time")
+            crate::output::count(same as u64, "time")
         );
     }
     let now = pretty(request);
@@ -256,15 +256,6 @@ fn mismatch(
         "replay: the request of worker `{worker}` differs from cassette `{shown}` (- recorded, + now):\n{}{hint}",
         diff::render(&old, &now)
     )
-}
-
-/// `n` and `noun`, plural when `n` is not 1.
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
 }
 
 /// The decorator: records around `inner`, or replays from the cassette.

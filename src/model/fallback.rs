@@ -70,19 +70,13 @@ impl Model for FallbackModel {
         self.models[0].id()
     }
 
+    /// Each member in turn; the reply lists the members skipped before it
+    /// ([`ModelResponse::served`] names the one that answered).
     fn complete<'a>(
         &'a self,
         request: &'a ModelRequest,
         sink: Option<StreamSink<'a>>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>> {
-        Box::pin(async move { self.complete_served(request, sink).await.map(|(r, _)| r) })
-    }
-
-    fn complete_served<'a>(
-        &'a self,
-        request: &'a ModelRequest,
-        sink: Option<StreamSink<'a>>,
-    ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
         Box::pin(async move {
             let mut tried = Vec::new();
             let mut last: Option<ModelError> = None;
@@ -98,20 +92,21 @@ impl Model for FallbackModel {
                 }
                 let name = api_name(model.id());
                 // The request names the first member; the others get their own name.
-                let result = if request.model.is_empty() || request.model == name {
-                    model.complete_served(request, sink).await
+                let renamed;
+                let sent = if request.model.is_empty() || request.model == name {
+                    request
                 } else {
-                    let own = ModelRequest {
+                    renamed = ModelRequest {
                         model: name.to_owned(),
                         ..request.clone()
                     };
-                    model.complete(&own, sink).await.map(|r| (r, model.id()))
+                    &renamed
                 };
-                match result {
-                    Ok((mut reply, served)) => {
+                match model.complete(sent, sink).await {
+                    Ok(mut reply) => {
                         skipped.append(&mut reply.fallbacks);
                         reply.fallbacks = skipped;
-                        return Ok((reply, served));
+                        return Ok(reply);
                     }
                     Err(e) if moves_on(&e) => {
                         tried.push(model.id().to_owned());
@@ -180,6 +175,7 @@ mod tests {
             status,
             message: "m".into(),
             retryable: status == 429 || status >= 500,
+            retry_after: None,
         }
     }
 
@@ -209,8 +205,11 @@ mod tests {
             model: "a".into(),
             ..request()
         };
-        let (reply, served) = f.complete_served(&req, None).await.unwrap();
-        assert_eq!((reply.text.as_str(), served), ("q:b as b", "q:b"));
+        let reply = f.complete(&req, None).await.unwrap();
+        assert_eq!(
+            (reply.text.as_str(), reply.served(&*f)),
+            ("q:b as b", "q:b")
+        );
         assert_eq!(
             reply.fallbacks,
             vec![crate::model::Fallback {

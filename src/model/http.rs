@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::ModelError;
-pub use super::retry::{Failure, RetryPolicy, retry_after, send_with_retries};
+pub use super::retry::{RetryPolicy, retry_after, send_with_retries};
 
 /// How long to wait for a TCP/TLS connection before giving up on one attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,7 +82,9 @@ pub fn shown_url(url: &str) -> String {
 /// An API key read from an environment variable. Its `Debug` output is redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The secret: read only for the auth header and for redaction, in this module.
     value: String,
+    /// The environment variable the key came from.
     var: String,
 }
 
@@ -93,14 +95,6 @@ impl ApiKey {
             value: value.into(),
             var: var.into(),
         }
-    }
-    /// The secret itself, for building the auth header.
-    pub fn expose(&self) -> &str {
-        &self.value
-    }
-    /// The environment variable the key came from.
-    pub fn var(&self) -> &str {
-        &self.var
     }
     /// A header value holding `prefix` + the key, marked sensitive so `Debug` hides it.
     pub fn header(&self, prefix: &str) -> Result<HeaderValue, ModelError> {
@@ -143,9 +137,9 @@ impl Endpoint {
 
     /// Every secret a server could echo back: the key, and a password in the URL (as written,
     /// percent-decoded, and inside the basic-auth header value it becomes).
-    fn secrets(&self) -> Vec<String> {
+    pub fn secrets(&self) -> Vec<String> {
         use base64::Engine as _;
-        let mut secrets: Vec<String> = self.key.iter().map(|k| k.expose().to_owned()).collect();
+        let mut secrets: Vec<String> = self.key.iter().map(|k| k.value.clone()).collect();
         if let Ok(url) = reqwest::Url::parse(&self.url)
             && let Some(password) = url.password()
         {
@@ -184,7 +178,7 @@ pub async fn post(
     body: &bytes::Bytes,
     model: &str,
     policy: &RetryPolicy,
-) -> Result<reqwest::Response, Failure> {
+) -> Result<reqwest::Response, ModelError> {
     log_body(endpoint, "POST", body);
     let response = client
         .post(&endpoint.url)
@@ -211,9 +205,7 @@ pub async fn post(
     let retry_after = retry_after(response.headers(), SystemTime::now());
     let text = response.text().await.unwrap_or_default();
     log_body(endpoint, "error body from", text.as_bytes());
-    let mut failure = classify_status(status, &text, endpoint, model);
-    failure.retry_after = retry_after;
-    Err(failure)
+    Err(classify_status(status, &text, endpoint, model, retry_after))
 }
 
 /// Maps a `reqwest` transport error (connect, timeout, broken body) to a [`ModelError`].
@@ -221,9 +213,9 @@ pub fn transport_error(
     error: &reqwest::Error,
     endpoint: &Endpoint,
     policy: &RetryPolicy,
-) -> Failure {
+) -> ModelError {
     // A connect timeout is a connection problem, not the request timeout: check it first.
-    let error = if error.is_timeout() && !error.is_connect() {
+    if error.is_timeout() && !error.is_connect() {
         ModelError::Timeout {
             provider: endpoint.provider.clone(),
             secs: policy.request_timeout.as_secs(),
@@ -239,13 +231,12 @@ pub fn transport_error(
             url: endpoint.shown_url(),
             message: redact_all(&message, &endpoint.secrets()),
         }
-    };
-    error.into()
+    }
 }
 
 /// A redirect the client did not follow (to another origin, or a 3xx without a usable
 /// `Location`): not retryable, and it says which URL to configure instead.
-fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> Failure {
+fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> ModelError {
     ModelError::Http {
         provider: endpoint.provider.clone(),
         status,
@@ -254,8 +245,8 @@ fn redirect_error(status: u16, location: &str, endpoint: &Endpoint) -> Failure {
             endpoint.shown_url()
         ),
         retryable: false,
+        retry_after: None,
     }
-    .into()
 }
 
 /// An error and its sources joined with `: ` (reqwest's own message is terse).
@@ -273,8 +264,15 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Classifies a non-success HTTP status into an error that says what to do.
-pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str) -> Failure {
+/// Classifies a non-success HTTP status into an error that says what to do (`retry_after`:
+/// the server's hint).
+pub fn classify_status(
+    status: u16,
+    body: &str,
+    endpoint: &Endpoint,
+    model: &str,
+    retry_after: Option<Duration>,
+) -> ModelError {
     let detail = redact_all(&provider_message(body), &endpoint.secrets());
     let overloaded = status == 529 || detail.to_lowercase().contains("overloaded");
     let (message, retryable) = match status {
@@ -303,15 +301,15 @@ pub fn classify_status(status: u16, body: &str, endpoint: &Endpoint, model: &str
         status,
         message,
         retryable,
+        retry_after,
     }
-    .into()
 }
 
 fn auth_message(detail: &str, endpoint: &Endpoint) -> String {
     match (&endpoint.key, &endpoint.keyless_hint) {
         (Some(key), _) => format!(
             "authentication failed ({detail}); check the API key in `{}`",
-            key.var()
+            key.var
         ),
         (None, Some(hint)) => format!("authentication failed ({detail}); {hint}"),
         (None, None) => format!("authentication failed ({detail})"),
@@ -366,29 +364,24 @@ pub fn redact_all(text: &str, secrets: &[String]) -> String {
     })
 }
 
-/// `error` with every occurrence of `secret` in its messages replaced by `<redacted>`: the last
-/// line of defence for bodies and stream chunks a server echoes back (some echo the whole
-/// request, auth header included), whatever path built the message.
-pub fn redact_error(mut error: ModelError, secret: Option<&str>) -> ModelError {
-    fn redact_in(error: &mut ModelError, secret: Option<&str>) {
-        let secrets: Vec<String> = secret.iter().map(|s| (*s).to_owned()).collect();
-        let clean = |text: &mut String| *text = redact_all(text, &secrets);
-        match error {
-            ModelError::Http { message, .. }
-            | ModelError::Protocol { message, .. }
-            | ModelError::Other(message) => clean(message),
-            ModelError::Connect { url, message, .. } => {
-                clean(url);
-                clean(message);
-            }
-            ModelError::Fallback { last, .. } | ModelError::RetriesExhausted { last, .. } => {
-                redact_in(last, secret);
-            }
-            ModelError::MissingKey { .. } | ModelError::Timeout { .. } => {}
+/// `error` with every occurrence of each of `secrets` in its messages replaced by
+/// `<redacted>`: the last line of defence for bodies and stream chunks a server echoes back
+/// (some echo the whole request, auth header included), whatever path built the message.
+pub fn redact_error(error: &mut ModelError, secrets: &[String]) {
+    let clean = |text: &mut String| *text = redact_all(text, secrets);
+    match error {
+        ModelError::Http { message, .. }
+        | ModelError::Protocol { message, .. }
+        | ModelError::Other(message) => clean(message),
+        ModelError::Connect { url, message, .. } => {
+            clean(url);
+            clean(message);
         }
+        ModelError::Fallback { last, .. } | ModelError::RetriesExhausted { last, .. } => {
+            redact_error(last, secrets);
+        }
+        ModelError::MissingKey { .. } | ModelError::Timeout { .. } => {}
     }
-    redact_in(&mut error, secret);
-    error
 }
 
 #[cfg(test)]
@@ -404,8 +397,8 @@ mod tests {
         }
     }
 
-    fn http(failure: Failure) -> (u16, String, bool) {
-        match failure.error {
+    fn http(error: ModelError) -> (u16, String, bool) {
+        match error {
             ModelError::Http {
                 status,
                 message,
@@ -418,22 +411,24 @@ mod tests {
 
     #[test]
     fn errors_are_scrubbed_of_the_key_wherever_it_hides() {
-        let secret = Some("sk-x");
+        let secrets = ["sk-x".to_owned()];
         let inner = ModelError::Protocol {
             provider: "p".into(),
             message: "malformed stream chunk: {\"auth\":\"Bearer sk-x\"}".into(),
         };
-        let error = ModelError::RetriesExhausted {
+        let mut error = ModelError::RetriesExhausted {
             attempts: 2,
             last: Box::new(inner),
         };
-        let text = redact_error(error, secret).to_string();
+        redact_error(&mut error, &secrets);
+        let text = error.to_string();
         assert!(
             !text.contains("sk-x") && text.contains("Bearer <redacted>"),
             "{text}"
         );
-        let text = redact_error(ModelError::Other("sk-x".into()), None).to_string();
-        assert_eq!(text, "sk-x");
+        let mut error = ModelError::Other("sk-x".into());
+        redact_error(&mut error, &[]);
+        assert_eq!(error.to_string(), "sk-x");
     }
 
     #[test]
@@ -463,6 +458,7 @@ mod tests {
             body,
             &endpoint(Some(key.clone())),
             "gpt",
+            None,
         ));
         assert_eq!(status, 401);
         assert!(!retryable);
@@ -486,12 +482,12 @@ mod tests {
             ..endpoint(Some(ApiKey::new("sk-k", "K")))
         };
         let body = "bad p%40ss p@ss sk-k bWU6cEBzcw== at https://me:p%40ss@h/v1";
-        let (_, message, _) = http(classify_status(400, body, &ep, "m"));
+        let (_, message, _) = http(classify_status(400, body, &ep, "m", None));
         assert_eq!(
             message,
             "bad <redacted> <redacted> <redacted> <redacted> at https://me:<redacted>@h/v1"
         );
-        let (_, message, _) = http(classify_status(404, "{}", &ep, "m"));
+        let (_, message, _) = http(classify_status(404, "{}", &ep, "m", None));
         assert!(
             message.contains("at `https://<redacted>@h/v1/chat/completions`"),
             "{message}"
@@ -501,22 +497,28 @@ mod tests {
     #[test]
     fn statuses_are_classified() {
         let ep = endpoint(None);
-        assert!(http(classify_status(429, "{}", &ep, "m")).2);
-        assert!(http(classify_status(503, "", &ep, "m")).2);
+        assert!(http(classify_status(429, "{}", &ep, "m", None)).2);
+        assert!(http(classify_status(503, "", &ep, "m", None)).2);
         assert!(
             http(classify_status(
                 529,
                 r#"{"error":{"type":"overloaded_error","message":"Overloaded"}}"#,
                 &ep,
-                "m"
+                "m",
+                None
             ))
             .2
         );
-        let (_, message, retryable) =
-            http(classify_status(404, r#"{"error":"nope"}"#, &ep, "gpt-9"));
+        let (_, message, retryable) = http(classify_status(
+            404,
+            r#"{"error":"nope"}"#,
+            &ep,
+            "gpt-9",
+            None,
+        ));
         assert!(!retryable && message.contains("`gpt-9`"), "{message}");
         let body = r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#;
-        let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4"));
+        let (_, message, _) = http(classify_status(400, body, &ep, "gpt-4", None));
         assert!(
             message.starts_with("the conversation is too long"),
             "{message}"
@@ -526,6 +528,7 @@ mod tests {
             r#"{"error":{"message":"bad schema"}}"#,
             &ep,
             "m",
+            None,
         ));
         assert_eq!((message.as_str(), retryable), ("bad schema", false));
     }

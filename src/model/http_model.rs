@@ -1,81 +1,73 @@
 //! One HTTP model type for every wire family: request body in, retries, then either an SSE
 //! stream or a JSON body out. What differs between Anthropic and OpenAI (headers, body
-//! building, reply parsing, stream state) is a [`WireFormat`].
+//! building, reply parsing) is chosen by the provider's [`Wire`].
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use futures_util::future::{BoxFuture, OptionFuture};
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::http::{self, Endpoint, Failure, RetryPolicy};
+use super::http::{self, Endpoint, RetryPolicy};
 use super::limit::Limiter;
+use super::providers::Wire;
 use super::sse::{self, SseHandler};
-use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink};
+use super::{Model, ModelError, ModelRequest, ModelResponse, StreamSink, anthropic, openai};
 
-/// The parts of a wire format that differ between provider families. All pure.
-pub trait WireFormat: Send + Sync + 'static {
-    /// The reply parser: a streamed reply's events, or a whole JSON body.
-    type Reply: SseHandler + Send;
-    /// Auth and version headers.
-    fn headers(endpoint: &Endpoint) -> Result<HeaderMap, ModelError>;
-    /// The request body (JSON bytes) for `endpoint`, encoded straight from the request: a
-    /// tool loop resends the whole conversation every turn.
-    fn encode(
-        request: &ModelRequest,
-        model: &str,
-        stream: bool,
-        endpoint: &Endpoint,
-    ) -> Result<bytes::Bytes, ModelError>;
-    /// A parser for the reply from `provider` to `request`.
-    fn reply(provider: &str, request: &ModelRequest) -> Self::Reply;
-}
-
-/// A model reached over HTTP through wire format `W`.
+/// A model reached over HTTP, speaking `wire`.
 #[derive(Debug)]
-pub struct HttpModel<W> {
-    id: String,
-    name: String,
-    client: reqwest::Client,
-    endpoint: Endpoint,
-    retry: RetryPolicy,
-    stream: bool,
+pub struct HttpModel {
+    /// The full id, e.g. `openai:gpt-4o`.
+    pub(super) id: String,
+    /// The API name, used when a request names no model.
+    pub(super) name: String,
+    pub(super) client: reqwest::Client,
+    /// The full request URL and its credentials.
+    pub(super) endpoint: Endpoint,
+    pub(super) retry: RetryPolicy,
+    /// Request SSE streams: text deltas go to the sink as they arrive.
+    pub(super) stream: bool,
     /// The provider's rate limits, shared with every model of that provider.
-    limiter: Option<Arc<Limiter>>,
-    wire: PhantomData<fn() -> W>,
+    pub(super) limiter: Option<Arc<Limiter>>,
+    pub(super) wire: Wire,
 }
 
-impl<W: WireFormat> HttpModel<W> {
-    /// A model with full id `id` (e.g. `openai:gpt-4o`) whose API name is `name`, sending to
-    /// `endpoint` (the full request URL). With `stream`, replies are requested as SSE and text
-    /// deltas go to the sink as they arrive.
-    pub fn new(
-        id: impl Into<String>,
-        name: impl Into<String>,
-        client: reqwest::Client,
-        endpoint: Endpoint,
-        retry: RetryPolicy,
-        stream: bool,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
-            client,
-            endpoint,
-            retry,
-            stream,
-            limiter: None,
-            wire: PhantomData,
+impl HttpModel {
+    /// Auth and version headers of the wire.
+    fn headers(&self) -> Result<HeaderMap, ModelError> {
+        let mut headers = HeaderMap::new();
+        let key = self.endpoint.key.as_ref();
+        match self.wire {
+            Wire::Anthropic => {
+                headers.insert(
+                    HeaderName::from_static("anthropic-version"),
+                    HeaderValue::from_static(anthropic::API_VERSION),
+                );
+                if let Some(key) = key {
+                    headers.insert(HeaderName::from_static("x-api-key"), key.header("")?);
+                }
+            }
+            Wire::Openai => {
+                if let Some(key) = key {
+                    headers.insert(AUTHORIZATION, key.header("Bearer ")?);
+                }
+            }
         }
+        Ok(headers)
     }
 
-    /// Every attempt of this model waits for a slot of `limiter`.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
-        self.limiter = limiter;
-        self
+    /// The request body (JSON bytes), encoded straight from the request: a tool loop resends
+    /// the whole conversation every turn.
+    fn encode(&self, request: &ModelRequest, model: &str) -> Result<bytes::Bytes, ModelError> {
+        match self.wire {
+            Wire::Anthropic => anthropic::encode_request(request, model, self.stream),
+            Wire::Openai => {
+                let field = openai::LengthField::of(&self.endpoint.provider);
+                openai::encode_request(request, model, self.stream, field)
+                    .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
+            }
+        }
     }
 
     async fn attempt(
@@ -84,20 +76,35 @@ impl<W: WireFormat> HttpModel<W> {
         model: &str,
         request: &ModelRequest,
         sink: Option<StreamSink<'_>>,
-    ) -> Result<ModelResponse, Failure> {
+    ) -> Result<ModelResponse, ModelError> {
         let provider = self.endpoint.provider.as_str();
-        let reply = W::reply(provider, request);
         // Held until the reply is read (or the stream ends).
         let _slot = OptionFuture::from(self.limiter.as_ref().map(|l| l.acquire())).await;
-        let response = http::post(
-            &self.client,
-            &self.endpoint,
-            W::headers(&self.endpoint)?,
-            body,
-            model,
-            &self.retry,
-        )
-        .await?;
+        let (client, endpoint, retry) = (&self.client, &self.endpoint, &self.retry);
+        let response = http::post(client, endpoint, self.headers()?, body, model, retry).await?;
+        match self.wire {
+            Wire::Anthropic => {
+                // The parser knows the name of the forced output tool, when the request asks
+                // for structured output.
+                let tool = anthropic::output_tool_name(request);
+                let reply = anthropic::StreamState::new(provider, tool);
+                self.read(response, reply, sink).await
+            }
+            Wire::Openai => {
+                let reply = openai::StreamState::new(provider);
+                self.read(response, reply, sink).await
+            }
+        }
+    }
+
+    /// The reply in `response`, parsed by `reply`: an SSE stream, or a whole JSON body.
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        reply: impl SseHandler,
+        sink: Option<StreamSink<'_>>,
+    ) -> Result<ModelResponse, ModelError> {
+        let provider = self.endpoint.provider.as_str();
         if self.stream && !is_plain_json(response.headers()) {
             let bytes = response
                 .bytes_stream()
@@ -120,7 +127,7 @@ impl<W: WireFormat> HttpModel<W> {
     }
 }
 
-impl<W: WireFormat> Model for HttpModel<W> {
+impl Model for HttpModel {
     fn id(&self) -> &str {
         &self.id
     }
@@ -137,11 +144,13 @@ impl<W: WireFormat> Model for HttpModel<W> {
             } else {
                 request.model.as_str()
             };
-            let body = W::encode(request, model, self.stream, &self.endpoint)?;
-            let secret = self.endpoint.key.as_ref().map(http::ApiKey::expose);
-            http::send_with_retries(&self.retry, || self.attempt(&body, model, request, sink))
-                .await
-                .map_err(|e| http::redact_error(e, secret))
+            let body = self.encode(request, model)?;
+            let reply =
+                http::send_with_retries(&self.retry, || self.attempt(&body, model, request, sink));
+            reply.await.map_err(|mut e| {
+                http::redact_error(&mut e, &self.endpoint.secrets());
+                e
+            })
         })
     }
 }

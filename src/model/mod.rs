@@ -304,6 +304,15 @@ pub struct ModelResponse {
     pub fallbacks: Vec<Fallback>,
 }
 
+impl ModelResponse {
+    /// The id of the model that served this reply from `model`: the last member a fallback
+    /// chain moved on to, else `model` itself.
+    #[must_use]
+    pub fn served<'a>(&'a self, model: &'a dyn Model) -> &'a str {
+        self.fallbacks.last().map_or(model.id(), |f| f.to.as_str())
+    }
+}
+
 /// Incremental output while a reply streams in; passed to a [`StreamSink`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
@@ -325,6 +334,8 @@ pub enum ModelError {
         status: u16,
         message: String,
         retryable: bool,
+        /// The server's `retry-after` hint, if it sent one.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("could not reach {provider} at {url}: {message}")]
     Connect {
@@ -341,7 +352,10 @@ pub enum ModelError {
         attempts: u32,
         last: Box<ModelError>,
     },
-    #[error("every model of the fallback chain failed ({}); the last: {last}", tried.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))]
+    #[error(
+        "every model of the fallback chain failed ({}); the last: {last}",
+        crate::suggest::quoted(tried)
+    )]
     Fallback {
         tried: Vec<String>,
         last: Box<ModelError>,
@@ -359,6 +373,14 @@ impl ModelError {
             _ => false,
         }
     }
+
+    /// The server's `retry-after` hint of an HTTP error.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ModelError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// A chat model. Implementations: the offline `test` model, `script:` models, and HTTP
@@ -372,16 +394,6 @@ pub trait Model: Send + Sync {
         request: &'a ModelRequest,
         sink: Option<StreamSink<'a>>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
-
-    /// [`Model::complete`], also naming the model that served the reply (a member of a
-    /// fallback chain; else this model).
-    fn complete_served<'a>(
-        &'a self,
-        request: &'a ModelRequest,
-        sink: Option<StreamSink<'a>>,
-    ) -> BoxFuture<'a, Result<(ModelResponse, &'a str), ModelError>> {
-        Box::pin(async move { Ok((self.complete(request, sink).await?, self.id())) })
-    }
 
     /// What to try after this model when its answers keep failing the output schema: the
     /// rest of a fallback chain.

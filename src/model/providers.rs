@@ -12,13 +12,11 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::env_vars;
-use crate::suggest::did_you_mean;
+use crate::suggest::{did_you_mean, quoted};
 
-use super::anthropic::AnthropicWire;
 use super::http::{ApiKey, Endpoint, RetryPolicy};
 use super::http_model::HttpModel;
 use super::limit::Limiter;
-use super::openai::OpenAiWire;
 use super::wire::join_url;
 use super::{ModelError, SharedModel};
 
@@ -186,18 +184,16 @@ pub fn resolve(id: &str, settings: &ProviderSettings) -> Result<SharedModel, Mod
         key,
         keyless_hint,
     };
-    let limiter = config.and_then(|c| settings.limiter(provider, c));
-    let (client, retry, stream) = (settings.client.clone(), settings.retry, settings.stream);
-    Ok(match wire {
-        Wire::Openai => Arc::new(
-            HttpModel::<OpenAiWire>::new(id, name, client, endpoint, retry, stream)
-                .with_limiter(limiter),
-        ),
-        Wire::Anthropic => Arc::new(
-            HttpModel::<AnthropicWire>::new(id, name, client, endpoint, retry, stream)
-                .with_limiter(limiter),
-        ),
-    })
+    Ok(Arc::new(HttpModel {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        client: settings.client.clone(),
+        endpoint,
+        retry: settings.retry,
+        stream: settings.stream,
+        limiter: config.and_then(|c| settings.limiter(provider, c)),
+        wire,
+    }))
 }
 
 /// Splits `provider:model` at the first colon (model names may hold colons: `ollama:qwen3:8b`).
@@ -241,16 +237,8 @@ fn unknown_provider(id: &str, provider: &str, settings: &ProviderSettings) -> Mo
     known.extend(settings.providers.keys().map(String::as_str));
     known.sort_unstable();
     known.dedup();
-    let hint = did_you_mean(provider, known.iter().copied()).unwrap_or_else(|| {
-        format!(
-            "known providers: {}",
-            known
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    });
+    let hint = did_you_mean(provider, known.iter().copied())
+        .unwrap_or_else(|| format!("known providers: {}", quoted(&known)));
     ModelError::Other(format!(
         "unknown provider `{provider}` in model id `{id}`; {hint} (add others as `[providers.NAME]` in `llm-do.toml`)"
     ))
@@ -362,19 +350,21 @@ mod tests {
     fn debug_output_hides_the_environment() {
         let s = settings(&[("OPENAI_API_KEY", "sk-very-secret")]);
         assert!(!format!("{s:?}").contains("sk-very-secret"));
-        let model = crate::model::openai::OpenAiModel::new(
-            "openai:m",
-            "m",
-            s.client.clone(),
-            Endpoint {
+        let model = HttpModel {
+            id: "openai:m".into(),
+            name: "m".into(),
+            client: s.client.clone(),
+            endpoint: Endpoint {
                 provider: "openai".into(),
                 url: "u".into(),
                 key: Some(s.key("OPENAI_API_KEY").unwrap()),
                 keyless_hint: None,
             },
-            s.retry,
-            false,
-        );
+            retry: s.retry,
+            stream: false,
+            limiter: None,
+            wire: Wire::Openai,
+        };
         assert!(!format!("{model:?}").contains("sk-very-secret"));
     }
 }

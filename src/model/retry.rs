@@ -73,22 +73,6 @@ impl RetryPolicy {
     }
 }
 
-/// A failed attempt: the error plus the server's `retry-after` hint, if any.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: ModelError,
-    pub retry_after: Option<Duration>,
-}
-
-impl From<ModelError> for Failure {
-    fn from(error: ModelError) -> Self {
-        Self {
-            error,
-            retry_after: None,
-        }
-    }
-}
-
 /// Runs `attempt` until it succeeds, fails with a non-retryable error, or `policy.max_attempts`
 /// is reached (then [`ModelError::RetriesExhausted`] wraps the last error).
 ///
@@ -97,15 +81,15 @@ impl From<ModelError> for Failure {
 pub async fn send_with_retries<T, F, Fut>(policy: &RetryPolicy, attempt: F) -> Result<T, ModelError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Failure>>,
+    Fut: Future<Output = Result<T, ModelError>>,
 {
     let max_attempts = policy.max_attempts.max(1);
     attempt
         .retry(policy.backoff())
-        .when(|f| f.error.is_retryable())
-        .adjust(|f, next| next.map(|d| policy.delay(d, f.retry_after)))
+        .when(ModelError::is_retryable)
+        .adjust(|e, next| next.map(|d| policy.delay(d, e.retry_after())))
         .await
-        .map_err(|f| match f.error {
+        .map_err(|e| match e {
             last if last.is_retryable() && max_attempts > 1 => ModelError::RetriesExhausted {
                 attempts: max_attempts,
                 last: Box::new(last),
@@ -221,12 +205,13 @@ mod tests {
             status: 500,
             message: "x".into(),
             retryable: true,
+            retry_after: None,
         };
         let mut calls = 0;
         let result = send_with_retries(&policy, || {
             calls += 1;
             let outcome = if calls < 3 {
-                Err(Failure::from(retryable()))
+                Err(retryable())
             } else {
                 Ok(calls)
             };
@@ -238,7 +223,7 @@ mod tests {
         let mut calls = 0;
         let result: Result<(), _> = send_with_retries(&policy, || {
             calls += 1;
-            async { Err(Failure::from(retryable())) }
+            async { Err(retryable()) }
         })
         .await;
         assert!(matches!(
@@ -250,7 +235,7 @@ mod tests {
         let mut calls = 0;
         let result: Result<(), _> = send_with_retries(&policy, || {
             calls += 1;
-            async { Err(Failure::from(ModelError::Other("fatal".into()))) }
+            async { Err(ModelError::Other("fatal".into())) }
         })
         .await;
         assert!(matches!(result, Err(ModelError::Other(_))));

@@ -5,7 +5,6 @@
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 
-use super::http::Failure;
 use super::{ModelError, ModelResponse, StreamEvent, StreamSink};
 
 /// Whether a handler wants more events.
@@ -26,11 +25,11 @@ pub trait SseHandler {
         event: &str,
         data: &str,
         out: &mut Vec<StreamEvent>,
-    ) -> Result<Flow, Failure>;
+    ) -> Result<Flow, ModelError>;
     /// The reply once the byte stream ended; errors when the stream was cut short.
-    fn finish(self) -> Result<ModelResponse, Failure>;
+    fn finish(self) -> Result<ModelResponse, ModelError>;
     /// The reply from a whole non-streamed JSON body.
-    fn whole(self, body: &serde_json::Value) -> Result<ModelResponse, Failure>;
+    fn whole(self, body: &serde_json::Value) -> Result<ModelResponse, ModelError>;
 }
 
 /// Reads `bytes` to the end (or to the handler's terminal event) and returns the reply.
@@ -39,9 +38,9 @@ pub async fn drive<S, B, H>(
     mut handler: H,
     sink: Option<StreamSink<'_>>,
     provider: &str,
-) -> Result<ModelResponse, Failure>
+) -> Result<ModelResponse, ModelError>
 where
-    S: Stream<Item = Result<B, Failure>> + Unpin,
+    S: Stream<Item = Result<B, ModelError>> + Unpin,
     B: AsRef<[u8]>,
     H: SseHandler,
 {
@@ -62,7 +61,7 @@ where
     handler.finish()
 }
 
-fn decode_error(error: EventStreamError<Failure>, provider: &str) -> Failure {
+fn decode_error(error: EventStreamError<ModelError>, provider: &str) -> ModelError {
     match error {
         EventStreamError::Transport(failure) => failure,
         EventStreamError::Utf8(e) => protocol(provider, format!("stream is not valid UTF-8: {e}")),
@@ -71,17 +70,16 @@ fn decode_error(error: EventStreamError<Failure>, provider: &str) -> Failure {
 }
 
 /// A non-retryable [`ModelError::Protocol`] failure.
-pub fn protocol(provider: &str, message: impl Into<String>) -> Failure {
+pub fn protocol(provider: &str, message: impl Into<String>) -> ModelError {
     ModelError::Protocol {
         provider: provider.to_owned(),
         message: message.into(),
     }
-    .into()
 }
 
 /// Splits `bytes` into chunks of 1..=7 bytes (cycling), for tests of boundary handling.
 #[cfg(test)]
-pub fn ragged_chunks(bytes: &[u8]) -> Vec<Result<Vec<u8>, Failure>> {
+pub fn ragged_chunks(bytes: &[u8]) -> Vec<Result<Vec<u8>, ModelError>> {
     let mut chunks = Vec::new();
     let mut rest = bytes;
     let mut size = 1;
@@ -109,7 +107,7 @@ mod tests {
             event: &str,
             data: &str,
             out: &mut Vec<StreamEvent>,
-        ) -> Result<Flow, Failure> {
+        ) -> Result<Flow, ModelError> {
             if data == "[DONE]" {
                 self.1 = true;
                 return Ok(Flow::Done);
@@ -118,10 +116,10 @@ mod tests {
             self.0.push(format!("{event}:{data}"));
             Ok(Flow::Continue)
         }
-        fn whole(self, _: &serde_json::Value) -> Result<ModelResponse, Failure> {
+        fn whole(self, _: &serde_json::Value) -> Result<ModelResponse, ModelError> {
             self.finish()
         }
-        fn finish(self) -> Result<ModelResponse, Failure> {
+        fn finish(self) -> Result<ModelResponse, ModelError> {
             if !self.1 {
                 return Err(protocol("p", "stream ended early"));
             }
@@ -151,14 +149,14 @@ mod tests {
 
     #[tokio::test]
     async fn transport_errors_and_early_ends_surface() {
-        let chunks: Vec<Result<Vec<u8>, Failure>> = vec![
+        let chunks: Vec<Result<Vec<u8>, ModelError>> = vec![
             Ok(b"data: 1\n\n".to_vec()),
-            Err(ModelError::Other("reset".into()).into()),
+            Err(ModelError::Other("reset".into())),
         ];
         let err = drive(stream::iter(chunks), Echo::default(), None, "p")
             .await
             .unwrap_err();
-        assert!(matches!(err.error, ModelError::Other(m) if m == "reset"));
+        assert!(matches!(err, ModelError::Other(m) if m == "reset"));
         let err = drive(
             stream::iter(ragged_chunks(b"data: 1\n\n")),
             Echo::default(),
@@ -167,6 +165,6 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(err.error.to_string().contains("stream ended early"));
+        assert!(err.to_string().contains("stream ended early"));
     }
 }

@@ -1,5 +1,5 @@
 //! Small pure helpers shared by the wire formats (tool-argument parsing, identifier
-//! sanitising, URL joining, truncation errors).
+//! sanitising, URL joining, a system prompt with an instruction added, truncation errors).
 
 use serde_json::Value;
 
@@ -31,6 +31,15 @@ pub fn identifier(name: Option<&str>, fallback: &str) -> String {
         fallback.to_owned()
     } else {
         cleaned
+    }
+}
+
+/// `system` with `instruction` after it (a blank line between), or the instruction alone.
+pub fn with_instruction(system: &str, instruction: String) -> String {
+    if system.is_empty() {
+        instruction
+    } else {
+        format!("{system}\n\n{instruction}")
     }
 }
 

@@ -376,7 +376,7 @@ async fn complete(
         biased;
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
-        r = model.complete_served(request, live.map(|_| &sink as StreamSink)) => r.map(|(reply, served)| (reply, served.to_owned())).map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map(|reply| { let served = reply.served(model).to_owned(); (reply, served) }).map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
     };
     if let Some(live) = live {
         live.end();

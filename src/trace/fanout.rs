@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::sync::lock;
+
 use super::{
     ApprovalEvent, CallEnd, CallStart, ModelRequestEvent, ModelResponseEvent, Observer,
     SwitchServed, ToolCallEvent,
@@ -22,15 +24,6 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    /// Feed `children`.
-    pub fn new(children: Vec<Arc<dyn Observer>>) -> Self {
-        Self {
-            children,
-            next: AtomicU64::new(1),
-            ids: Mutex::new(HashMap::new()),
-        }
-    }
-
     /// One observer for `observers`: those that want no events are left out, a single one
     /// is used as it is (no id translation on every call), several are fanned out to.
     pub fn of(mut observers: Vec<Arc<dyn Observer>>) -> Arc<dyn Observer> {
@@ -38,15 +31,17 @@ impl Fanout {
         match observers.len() {
             0 => Arc::new(super::Silent),
             1 => observers.remove(0),
-            _ => Arc::new(Fanout::new(observers)),
+            _ => Arc::new(Fanout {
+                children: observers,
+                next: AtomicU64::new(1),
+                ids: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
     /// The id child `i` knows `parent` by.
     fn parent_for(&self, parent: Option<u64>, i: usize) -> Option<u64> {
-        let parent = parent?;
-        let ids = self.ids.lock().ok()?;
-        ids.get(&parent).and_then(|v| v.get(i)).copied()
+        lock(&self.ids).get(&parent?)?.get(i).copied()
     }
 
     /// `f` on each child, with `parent` as that child knows it.
@@ -63,18 +58,12 @@ impl Fanout {
 
     fn open(&self, child_ids: Vec<u64>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut ids) = self.ids.lock() {
-            ids.insert(id, child_ids);
-        }
+        lock(&self.ids).insert(id, child_ids);
         id
     }
 
     fn close(&self, id: u64) -> Vec<u64> {
-        self.ids
-            .lock()
-            .ok()
-            .and_then(|mut ids| ids.remove(&id))
-            .unwrap_or_default()
+        lock(&self.ids).remove(&id).unwrap_or_default()
     }
 }
 
@@ -169,7 +158,7 @@ mod tests {
     #[test]
     fn children_see_parents_in_their_own_id_space() {
         let a = Arc::new(Rec::default());
-        let f = Fanout::new(vec![a.clone(), Arc::new(crate::trace::Silent)]);
+        let f = Fanout::of(vec![a.clone(), Arc::new(Rec::default())]);
         let input = json!(null);
         let start = |parent| CallStart {
             depth: 0,

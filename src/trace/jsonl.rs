@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{
     ApprovalEvent, CallEnd, CallStart, Kind, ModelRequestEvent, ModelResponseEvent, Observer,
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::approval::{Outcome, Verdict};
 use crate::model::Usage;
+use crate::sync::lock;
 
 /// Version of the trace format, written as `v` in every event. Bumped only on incompatible
 /// changes; new optional fields do not bump it.
@@ -63,32 +64,21 @@ impl JsonlObserver {
     }
 
     /// Write `event` (its [`head`]) with the fields of `body` (an object) after it.
-    fn emit(&self, mut event: Map<String, Value>, body: Value) {
-        if let Value::Object(fields) = body {
+    fn emit(&self, mut event: Value, body: Value) {
+        if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), body) {
             event.extend(fields);
         }
-        let mut line = Value::Object(event).to_string();
+        let mut line = event.to_string();
         line.push('\n');
-        let result = match self.out.lock() {
-            Ok(mut out) => out.write_all(line.as_bytes()),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = result
-            && let Ok(mut failed) = self.failed.lock()
-        {
-            failed.get_or_insert(e);
+        if let Err(e) = lock(&self.out).write_all(line.as_bytes()) {
+            lock(&self.failed).get_or_insert(e);
         }
     }
 }
 
 /// The fields every event starts with.
-fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Map<String, Value> {
-    let head =
-        json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth});
-    match head {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+fn head(event: &str, id: u64, parent: Option<u64>, depth: u32) -> Value {
+    json!({"v": FORMAT_VERSION, "event": event, "id": id, "parent": parent, "depth": depth})
 }
 
 fn ms(d: Duration) -> Value {
@@ -124,15 +114,11 @@ pub fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
 impl Observer for JsonlObserver {
     fn call_start(&self, s: &CallStart) -> u64 {
         let id = self.id();
-        if let Ok(mut open) = self.open.lock() {
-            open.insert(
-                id,
-                Open {
-                    parent: s.parent,
-                    kind: s.kind,
-                },
-            );
-        }
+        let open = Open {
+            parent: s.parent,
+            kind: s.kind,
+        };
+        lock(&self.open).insert(id, open);
         let event = head("call_start", id, s.parent, s.depth);
         self.emit(
             event,
@@ -142,10 +128,10 @@ impl Observer for JsonlObserver {
     }
 
     fn call_end(&self, id: u64, e: &CallEnd) {
-        let open = self.open.lock().ok().and_then(|mut o| o.remove(&id));
+        let open = lock(&self.open).remove(&id);
         let mut event = head("call_end", id, open.and_then(|o| o.parent), e.depth);
         if let Some(o) = open {
-            event.insert("kind".into(), json!(o.kind.as_str()));
+            event["kind"] = json!(o.kind.as_str());
         }
         let mut body = match &e.result {
             Ok(v) => json!({"name": e.name, "output": v}),
@@ -203,13 +189,10 @@ impl Observer for JsonlObserver {
     }
 
     fn flush(&self) -> std::io::Result<()> {
-        if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
+        if let Some(e) = lock(&self.failed).take() {
             return Err(e);
         }
-        match self.out.lock() {
-            Ok(mut out) => out.flush(),
-            Err(_) => Ok(()),
-        }
+        lock(&self.out).flush()
     }
 }
 

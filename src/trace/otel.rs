@@ -5,8 +5,8 @@
 //! Built only when export is configured ([`crate::settings::OtelSettings`]): without it there
 //! is no exporter, no thread and no observer. Spans carry the GenAI semantic conventions
 //! (`gen_ai.*`), OpenInference's names for the same figures (what Arize Phoenix shows) and
-//! llm-do's own (`llm_do.*`); they carry names, models, token counts, cost, stop reasons and
-//! approval decisions, never inputs, outputs or tool arguments (those stay in the run log), so
+//! llm-do's own (`llm_do.*`), each attribute tabled in docs/observability.md; they carry
+//! names, models, token counts, cost, stop reasons and approval decisions, never inputs, outputs or tool arguments (those stay in the run log), so
 //! no secret a call handles reaches a collector. Errors are messages the providers already
 //! redact.
 //!
@@ -20,14 +20,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
-    Tracer as _, TracerProvider as _,
+    SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
 };
@@ -38,55 +39,6 @@ use super::{
 };
 use crate::model::Usage;
 use crate::settings::OtelSettings;
-
-/// Attribute names: the GenAI semantic conventions, OpenInference (Phoenix) and llm-do's own.
-pub mod attr {
-    /// `chat`, `invoke_agent` or `execute_tool`.
-    pub const OPERATION: &str = "gen_ai.operation.name";
-    /// The provider of a model exchange (`anthropic`, `openai`, `test`, ...).
-    pub const PROVIDER: &str = "gen_ai.provider.name";
-    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
-    /// The model that answered (with a fallback chain, not always the one asked).
-    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
-    pub const FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
-    pub const INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
-    pub const OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
-    pub const CACHE_READ_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
-    pub const CACHE_WRITE_TOKENS: &str = "gen_ai.usage.cache_creation.input_tokens";
-    pub const AGENT_NAME: &str = "gen_ai.agent.name";
-    pub const TOOL_NAME: &str = "gen_ai.tool.name";
-    /// OpenInference's span kind: `CHAIN` (the run), `AGENT`, `TOOL`, `LLM`.
-    pub const OI_KIND: &str = "openinference.span.kind";
-    pub const OI_MODEL: &str = "llm.model_name";
-    pub const OI_PROVIDER: &str = "llm.provider";
-    pub const OI_PROMPT_TOKENS: &str = "llm.token_count.prompt";
-    pub const OI_COMPLETION_TOKENS: &str = "llm.token_count.completion";
-    pub const OI_TOTAL_TOKENS: &str = "llm.token_count.total";
-    /// The name called (worker, fn, builtin, tool).
-    pub const NAME: &str = "llm_do.name";
-    /// `worker`, `fn` or `builtin` (as in the run log).
-    pub const KIND: &str = "llm_do.kind";
-    /// Worker runs enclosing the call.
-    pub const DEPTH: &str = "llm_do.depth";
-    /// US dollars of the model use inside a call, when every model used has a price.
-    pub const COST: &str = "llm_do.cost_usd";
-    /// A model exchange's round trip within its worker run, from 0.
-    pub const TURN: &str = "llm_do.turn";
-    /// The span event of a `[stabilize]` switch's call (on the span of the call enclosing
-    /// it), and its attributes: the mode, the side that served (`worker` or `code`), whether
-    /// the fn deferred and, in shadow modes, whether both sides agreed.
-    pub const STABILIZE_EVENT: &str = "llm_do.stabilize";
-    pub const STABILIZE_MODE: &str = "llm_do.stabilize.mode";
-    pub const STABILIZE_SERVED: &str = "llm_do.stabilize.served";
-    pub const STABILIZE_DEFERRED: &str = "llm_do.stabilize.deferred";
-    pub const STABILIZE_AGREED: &str = "llm_do.stabilize.agreed";
-    /// The span event of an approval decision, and its attributes.
-    pub const APPROVAL_EVENT: &str = "llm_do.approval";
-    pub const TOOL: &str = "llm_do.tool";
-    pub const DECISION: &str = "llm_do.decision";
-    pub const DECIDED_BY: &str = "llm_do.decided_by";
-    pub const REASON: &str = "llm_do.reason";
-}
 
 /// How long one export may take before it is given up (`OTEL_EXPORTER_OTLP_TIMEOUT` does not
 /// apply: a slow collector must not hold a run's exit for the SDK's 10 s).
@@ -101,54 +53,28 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 #[error("cannot set up OpenTelemetry export: {0}")]
 pub struct OtelError(String);
 
-/// A W3C trace context (`TRACEPARENT`, with `TRACESTATE`) as the remote parent of a run.
+/// A W3C trace context (`TRACEPARENT`, with `TRACESTATE`) as the remote parent of a run, read
+/// by the SDK's W3C propagator.
 ///
 /// Returns `None` for a value that is not a valid `traceparent` (the run then starts a trace
 /// of its own).
 pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<SpanContext> {
-    let parts: Vec<&str> = traceparent.trim().split('-').collect();
-    let [version, trace, span, flags, rest @ ..] = parts.as_slice() else {
-        return None;
-    };
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    // Version ff is invalid; version 00 has exactly four fields, later ones may add more.
-    if !hex(version, 2) || *version == "ff" || (*version == "00" && !rest.is_empty()) {
-        return None;
+    let mut headers = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    if let Some(state) = tracestate {
+        headers.insert("tracestate".to_owned(), state.to_owned());
     }
-    if !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
-        return None;
-    }
-    let trace_id = TraceId::from_hex(trace).ok()?;
-    let span_id = SpanId::from_hex(span).ok()?;
-    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
-        return None;
-    }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    let state = tracestate
-        .and_then(|s| s.parse::<TraceState>().ok())
-        .unwrap_or_default();
-    Some(SpanContext::new(
-        trace_id,
-        span_id,
-        TraceFlags::new(flags & TraceFlags::SAMPLED.to_u8()),
-        true,
-        state,
-    ))
+    let cx = TraceContextPropagator::new().extract(&headers);
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then_some(sc)
 }
 
 /// What calls the warning of a failed export (once per run).
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The exporter behind a [`Warned`]: OTLP over HTTP with protobuf bodies.
-type Otlp = opentelemetry_otlp::SpanExporter;
-
 /// An exporter that reports its first failure through `warn` and stays quiet afterwards.
 struct Warned {
-    inner: Otlp,
+    /// OTLP over HTTP with protobuf bodies.
+    inner: opentelemetry_otlp::SpanExporter,
     warned: AtomicBool,
     warn: Warn,
 }
@@ -255,7 +181,7 @@ impl OtelObserver {
         let root = tracer
             .span_builder(format!("llm-do {label}"))
             .with_kind(SpanKind::Internal)
-            .with_attributes([KeyValue::new(attr::OI_KIND, "CHAIN")])
+            .with_attributes([KeyValue::new("openinference.span.kind", "CHAIN")])
             .start_with_context(&tracer, &parent);
         let root_cx = parent.with_span(root);
         Ok(Self {
@@ -313,16 +239,16 @@ fn plain_http_client() -> Result<reqwest::blocking::Client, OtelError> {
 /// The attributes of a call's span as it starts.
 fn call_attributes(s: &CallStart) -> (String, Vec<KeyValue>) {
     let (operation, name_key, oi_kind) = match s.kind {
-        Kind::Neural => ("invoke_agent", attr::AGENT_NAME, "AGENT"),
-        Kind::Symbolic | Kind::Builtin => ("execute_tool", attr::TOOL_NAME, "TOOL"),
+        Kind::Neural => ("invoke_agent", "gen_ai.agent.name", "AGENT"),
+        Kind::Symbolic | Kind::Builtin => ("execute_tool", "gen_ai.tool.name", "TOOL"),
     };
     let attrs = vec![
-        KeyValue::new(attr::NAME, s.name.to_owned()),
-        KeyValue::new(attr::KIND, s.kind.log_name()),
-        KeyValue::new(attr::DEPTH, i64::from(s.depth)),
-        KeyValue::new(attr::OPERATION, operation),
+        KeyValue::new("llm_do.name", s.name.to_owned()),
+        KeyValue::new("llm_do.kind", s.kind.log_name()),
+        KeyValue::new("llm_do.depth", i64::from(s.depth)),
+        KeyValue::new("gen_ai.operation.name", operation),
         KeyValue::new(name_key, s.name.to_owned()),
-        KeyValue::new(attr::OI_KIND, oi_kind),
+        KeyValue::new("openinference.span.kind", oi_kind),
     ];
     (format!("{operation} {}", s.name), attrs)
 }
@@ -331,18 +257,21 @@ fn call_attributes(s: &CallStart) -> (String, Vec<KeyValue>) {
 fn usage_attributes(u: &Usage) -> Vec<KeyValue> {
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let mut attrs = vec![
-        KeyValue::new(attr::INPUT_TOKENS, n(u.input_tokens)),
-        KeyValue::new(attr::OUTPUT_TOKENS, n(u.output_tokens)),
-        KeyValue::new(attr::OI_PROMPT_TOKENS, n(u.input_tokens)),
-        KeyValue::new(attr::OI_COMPLETION_TOKENS, n(u.output_tokens)),
+        KeyValue::new("gen_ai.usage.input_tokens", n(u.input_tokens)),
+        KeyValue::new("gen_ai.usage.output_tokens", n(u.output_tokens)),
+        KeyValue::new("llm.token_count.prompt", n(u.input_tokens)),
+        KeyValue::new("llm.token_count.completion", n(u.output_tokens)),
         KeyValue::new(
-            attr::OI_TOTAL_TOKENS,
+            "llm.token_count.total",
             n(u.input_tokens.saturating_add(u.output_tokens)),
         ),
     ];
     let cache = [
-        (attr::CACHE_READ_TOKENS, u.cache_read_tokens),
-        (attr::CACHE_WRITE_TOKENS, u.cache_write_tokens),
+        ("gen_ai.usage.cache_read.input_tokens", u.cache_read_tokens),
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            u.cache_write_tokens,
+        ),
     ];
     let cache = cache.into_iter().filter(|&(_, count)| count > 0);
     attrs.extend(cache.map(|(key, count)| KeyValue::new(key, n(count))));
@@ -367,7 +296,7 @@ impl Observer for OtelObserver {
             span.set_attributes(usage_attributes(&e.usage));
         }
         if let Some(cost) = e.cost {
-            span.set_attribute(KeyValue::new(attr::COST, cost));
+            span.set_attribute(KeyValue::new("llm_do.cost_usd", cost));
         }
         if let Err(msg) = &e.result {
             span.set_status(Status::error(msg.clone()));
@@ -378,28 +307,28 @@ impl Observer for OtelObserver {
     fn approval_event(&self, e: &ApprovalEvent) {
         let (decision, reason) = super::decision(e.verdict);
         let mut attrs = vec![
-            KeyValue::new(attr::TOOL, e.tool.to_owned()),
-            KeyValue::new(attr::DECISION, decision),
-            KeyValue::new(attr::DECIDED_BY, e.verdict.decided_by.as_str()),
+            KeyValue::new("llm_do.tool", e.tool.to_owned()),
+            KeyValue::new("llm_do.decision", decision),
+            KeyValue::new("llm_do.decided_by", e.verdict.decided_by.as_str()),
         ];
         if let Some(reason) = reason {
-            attrs.push(KeyValue::new(attr::REASON, reason.to_owned()));
+            attrs.push(KeyValue::new("llm_do.reason", reason.to_owned()));
         }
         self.parent_cx(e.parent)
             .span()
-            .add_event(attr::APPROVAL_EVENT, attrs);
+            .add_event("llm_do.approval", attrs);
     }
 
     fn model_request(&self, e: &ModelRequestEvent) -> u64 {
         let (provider, model) = split_model(e.model);
         let attrs = vec![
-            KeyValue::new(attr::OPERATION, "chat"),
-            KeyValue::new(attr::PROVIDER, provider.to_owned()),
-            KeyValue::new(attr::REQUEST_MODEL, model.to_owned()),
-            KeyValue::new(attr::NAME, e.worker.to_owned()),
-            KeyValue::new(attr::TURN, i64::from(e.turn)),
-            KeyValue::new(attr::OI_KIND, "LLM"),
-            KeyValue::new(attr::OI_PROVIDER, provider.to_owned()),
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.provider.name", provider.to_owned()),
+            KeyValue::new("gen_ai.request.model", model.to_owned()),
+            KeyValue::new("llm_do.name", e.worker.to_owned()),
+            KeyValue::new("llm_do.turn", i64::from(e.turn)),
+            KeyValue::new("openinference.span.kind", "LLM"),
+            KeyValue::new("llm.provider", provider.to_owned()),
         ];
         self.open(format!("chat {model}"), e.parent, attrs)
     }
@@ -408,8 +337,8 @@ impl Observer for OtelObserver {
         let Some(cx) = self.take(id) else { return };
         let span = cx.span();
         let (_, model) = split_model(e.model);
-        span.set_attribute(KeyValue::new(attr::RESPONSE_MODEL, model.to_owned()));
-        span.set_attribute(KeyValue::new(attr::OI_MODEL, model.to_owned()));
+        span.set_attribute(KeyValue::new("gen_ai.response.model", model.to_owned()));
+        span.set_attribute(KeyValue::new("llm.model_name", model.to_owned()));
         match &e.result {
             Ok(r) => {
                 span.set_attributes(usage_attributes(&r.usage));
@@ -417,7 +346,7 @@ impl Observer for OtelObserver {
                     r.finish.as_str().to_owned(),
                 )];
                 span.set_attribute(KeyValue::new(
-                    attr::FINISH_REASONS,
+                    "gen_ai.response.finish_reasons",
                     Value::Array(reasons.into()),
                 ));
             }
@@ -428,17 +357,17 @@ impl Observer for OtelObserver {
 
     fn switch_served(&self, e: &SwitchServed) {
         let mut attrs = vec![
-            KeyValue::new(attr::NAME, e.name.to_owned()),
-            KeyValue::new(attr::STABILIZE_MODE, e.mode.to_owned()),
-            KeyValue::new(attr::STABILIZE_SERVED, e.served.to_owned()),
-            KeyValue::new(attr::STABILIZE_DEFERRED, e.deferred),
+            KeyValue::new("llm_do.name", e.name.to_owned()),
+            KeyValue::new("llm_do.stabilize.mode", e.mode.to_owned()),
+            KeyValue::new("llm_do.stabilize.served", e.served.to_owned()),
+            KeyValue::new("llm_do.stabilize.deferred", e.deferred),
         ];
         if let Some(agreed) = e.agreed {
-            attrs.push(KeyValue::new(attr::STABILIZE_AGREED, agreed));
+            attrs.push(KeyValue::new("llm_do.stabilize.agreed", agreed));
         }
         self.parent_cx(e.parent)
             .span()
-            .add_event(attr::STABILIZE_EVENT, attrs);
+            .add_event("llm_do.stabilize", attrs);
     }
 
     /// End what is still open (an interrupted run's calls), then the root, and wait (bounded)
@@ -473,6 +402,7 @@ impl Drop for OtelObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::{SpanId, TraceId};
 
     #[test]
     fn traceparent_is_parsed_strictly() {

@@ -226,8 +226,11 @@ async fn fallback_moves_on_after_retries_at_overload_and_5xx() {
     for status in [429, 529, 500, 503] {
         let (first, second, chain) = chain_after(status).await;
         let req = request();
-        let (reply, served) = chain.complete_served(&req, None).await.unwrap();
-        assert_eq!((reply.text.as_str(), served), ("done", "openai:gpt-4.1"));
+        let reply = chain.complete(&req, None).await.unwrap();
+        assert_eq!(
+            (reply.text.as_str(), reply.served(&*chain)),
+            ("done", "openai:gpt-4.1")
+        );
         // The settings retry three times before the chain moves on.
         assert_eq!(
             first.received_requests().await.unwrap().len(),
@@ -275,6 +278,6 @@ async fn fallback_moves_on_when_a_server_is_unreachable() {
     ];
     let chain = FallbackModel::shared(models).unwrap();
     let req = request();
-    let (_, served) = chain.complete_served(&req, None).await.unwrap();
-    assert_eq!(served, "openai:gpt-4.1");
+    let reply = chain.complete(&req, None).await.unwrap();
+    assert_eq!(reply.served(&*chain), "openai:gpt-4.1");
 }

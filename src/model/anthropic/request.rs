@@ -9,9 +9,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::encoded::{Resume, frame};
+use crate::model::wire::with_instruction;
 use crate::model::{
-    Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Role,
-    ToolChoice,
+    Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Reasoning,
+    Role, ToolChoice,
 };
 
 /// Name of the tool that carries a structured answer.
@@ -37,11 +38,7 @@ fn system_prompt(system: &str, output_tool: Option<&str>) -> String {
                 "When you have your final answer, call the `{tool}` tool with it as the input. \
                  Do not give the final answer as plain text."
             );
-            if system.is_empty() {
-                instruction
-            } else {
-                format!("{system}\n\n{instruction}")
-            }
+            with_instruction(system, instruction)
         }
     }
 }
@@ -100,8 +97,9 @@ const OUTPUT_TOOL_DESCRIPTION: &str =
 struct Head<'a> {
     model: &'a str,
     max_tokens: u32,
-    #[serde(skip_serializing_if = "System::is_empty")]
-    system: System,
+    /// A plain string, or one text block carrying a cache breakpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<Value>,
 }
 
 /// The fields after `messages`.
@@ -114,48 +112,15 @@ struct Tail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    thinking: Option<Thinking>,
+    thinking: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
 }
 
-/// The system prompt: a plain string, or one text block carrying a cache breakpoint.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum System {
-    Plain(String),
-    Blocks([SystemBlock; 1]),
-}
-
-impl System {
-    fn is_empty(&self) -> bool {
-        matches!(self, System::Plain(s) if s.is_empty())
-    }
-}
-
-#[derive(Serialize)]
-struct SystemBlock {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: String,
-    cache_control: Ephemeral,
-}
-
 /// `{"type": "ephemeral"}`: a prompt-cache breakpoint; everything up to and including the
 /// block that carries it is cached.
-#[derive(Serialize, Clone, Copy)]
-struct Ephemeral {
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-const EPHEMERAL: Ephemeral = Ephemeral { kind: "ephemeral" };
-
-#[derive(Serialize)]
-struct Thinking {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    budget_tokens: u32,
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
 }
 
 #[derive(Serialize)]
@@ -164,7 +129,7 @@ struct Tool<'a> {
     description: &'a str,
     input_schema: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cache_control: Option<Ephemeral>,
+    cache_control: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -216,33 +181,28 @@ pub fn encode_request(
         });
     }
     let system = system_prompt(&request.system, output_tool.as_deref());
-    let system = if request.cache && !system.is_empty() {
-        System::Blocks([SystemBlock {
-            kind: "text",
-            text: system,
-            cache_control: EPHEMERAL,
-        }])
+    let system = if system.is_empty() {
+        None
+    } else if request.cache {
+        Some(json!([{"type": "text", "text": system, "cache_control": ephemeral()}]))
     } else {
-        System::Plain(system)
+        Some(Value::String(system))
     };
     if request.cache {
         // Three of the four breakpoints the API allows: system, tools, conversation so far.
         if let Some(tool) = tools.last_mut() {
-            tool.cache_control = Some(EPHEMERAL);
+            tool.cache_control = Some(ephemeral());
         }
     }
-    let thinking = request.reasoning.map(|r| Thinking {
-        kind: "enabled",
-        budget_tokens: r.budget_tokens(),
-    });
+    let budget = request.reasoning.map(Reasoning::budget_tokens);
     let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let choice = (!tools.is_empty())
-        .then(|| tool_choice(request, output_tool.as_deref(), thinking.is_some()));
+    let choice =
+        (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref(), budget.is_some()));
     // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
-    if let Some(t) = &thinking
-        && max_tokens <= t.budget_tokens
+    if let Some(budget) = budget
+        && max_tokens <= budget
     {
-        max_tokens = t.budget_tokens + DEFAULT_MAX_TOKENS;
+        max_tokens = budget + DEFAULT_MAX_TOKENS;
     }
     let head = Head {
         model,
@@ -252,12 +212,8 @@ pub fn encode_request(
     let tail = Tail {
         tool_choice: choice,
         tools,
-        temperature: if thinking.is_some() {
-            None
-        } else {
-            request.temperature
-        },
-        thinking,
+        temperature: request.temperature.filter(|_| budget.is_none()),
+        thinking: budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
         stream: stream.then_some(true),
     };
     let (start, end) = frame(&head, &tail).map_err(encoding)?;

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::model::http::Failure;
 use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
@@ -40,7 +39,7 @@ fn add_usage(usage: &mut Usage, value: Option<&Value>) {
 }
 
 /// An `error` event or body: overload, rate limits and API errors are retryable.
-pub fn error_event(body: &Value, provider: &str) -> Failure {
+pub fn error_event(body: &Value, provider: &str) -> ModelError {
     let error = body.get("error").unwrap_or(body);
     let kind = error.get("type").and_then(Value::as_str).unwrap_or("error");
     let message = error
@@ -60,8 +59,8 @@ pub fn error_event(body: &Value, provider: &str) -> Failure {
         status,
         message: format!("{kind}: {message}"),
         retryable: true,
+        retry_after: None,
     }
-    .into()
 }
 
 /// One content block being assembled.
@@ -176,7 +175,7 @@ impl SseHandler for StreamState {
         event: &str,
         data: &str,
         out: &mut Vec<StreamEvent>,
-    ) -> Result<Flow, Failure> {
+    ) -> Result<Flow, ModelError> {
         let json: Value = serde_json::from_str(data).map_err(|e| {
             protocol(
                 &self.provider,
@@ -221,7 +220,7 @@ impl SseHandler for StreamState {
 
     /// Parses a non-streamed `message` object: its content blocks go through
     /// [`StreamState::block_start`], as if each had just started.
-    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, ModelError> {
         if body.get("type").and_then(Value::as_str) == Some("error") {
             return Err(error_event(body, &self.provider));
         }
@@ -244,7 +243,7 @@ impl SseHandler for StreamState {
     /// The reply: a structured answer when the output tool was called, an error when
     /// `max_tokens` cut a tool call short or when the reply says it stopped to use tools but
     /// holds no `tool_use` block (taken as an empty answer, that would end the run silently).
-    fn finish(self) -> Result<ModelResponse, Failure> {
+    fn finish(self) -> Result<ModelResponse, ModelError> {
         let provider = self.provider.as_str();
         if !self.done {
             return Err(protocol(
@@ -285,7 +284,7 @@ impl SseHandler for StreamState {
                 };
                 return Ok(reply(text, Vec::new(), FinishReason::Length));
             }
-            return Err(truncated_tool_call(provider, &call.name).into());
+            return Err(truncated_tool_call(provider, &call.name));
         }
         if stop == Some("tool_use") && calls.is_empty() {
             return Err(protocol(

@@ -8,7 +8,7 @@ fn parse_response(
     body: &Value,
     provider: &str,
     output_tool: Option<&str>,
-) -> Result<ModelResponse, Failure> {
+) -> Result<ModelResponse, ModelError> {
     StreamState::new(provider, output_tool.map(str::to_owned)).whole(body)
 }
 
@@ -57,7 +57,6 @@ fn max_tokens_with_pending_tool_is_an_error() {
     let body = json!({"content": [{"type": "tool_use", "id": "t", "name": "write", "input": {}}], "stop_reason": "max_tokens"});
     let message = parse_response(&body, "anthropic", None)
         .unwrap_err()
-        .error
         .to_string();
     assert!(
         message.contains("`write`") && message.contains("`max_tokens`"),
@@ -92,7 +91,7 @@ pub const ANTHROPIC_STREAM: &str = concat!(
 async fn run(
     text: &str,
     output_tool: Option<&str>,
-) -> (Result<ModelResponse, Failure>, Vec<StreamEvent>) {
+) -> (Result<ModelResponse, ModelError>, Vec<StreamEvent>) {
     let seen = std::sync::Mutex::new(Vec::new());
     let sink = |e: StreamEvent| seen.lock().unwrap().push(e);
     let state = StreamState::new("anthropic", output_tool.map(str::to_owned));
@@ -155,7 +154,7 @@ async fn streamed_output_tool_is_the_answer() {
 #[tokio::test]
 async fn cut_streams_and_overload_errors_are_reported() {
     let cut = &ANTHROPIC_STREAM[..ANTHROPIC_STREAM.find("event: message_delta").unwrap()];
-    let message = run(cut, None).await.0.unwrap_err().error.to_string();
+    let message = run(cut, None).await.0.unwrap_err().to_string();
     assert!(message.contains("stream ended early"), "{message}");
 
     let text = concat!(
@@ -163,10 +162,10 @@ async fn cut_streams_and_overload_errors_are_reported() {
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
     );
     let failure = run(text, None).await.0.unwrap_err();
-    assert!(failure.error.is_retryable());
-    assert!(failure.error.to_string().contains("Overloaded"));
+    assert!(failure.is_retryable());
+    assert!(failure.to_string().contains("Overloaded"));
     let text = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"bad\"}}\n\n";
-    assert!(!run(text, None).await.0.unwrap_err().error.is_retryable());
+    assert!(!run(text, None).await.0.unwrap_err().is_retryable());
 }
 
 #[test]
@@ -176,7 +175,7 @@ fn tool_use_without_a_tool_use_block_is_an_error() {
         json!([{"type": "text", "text": "I'll call a tool."}]),
     ] {
         let body = json!({"content": content, "stop_reason": "tool_use"});
-        let err = parse_response(&body, "anthropic", None).unwrap_err().error;
+        let err = parse_response(&body, "anthropic", None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid response from anthropic: stop_reason is `tool_use` but the reply has no `tool_use` content block"
@@ -195,7 +194,7 @@ async fn a_streamed_tool_use_without_a_tool_use_block_is_an_error() {
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":2}}\n\n",
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
-    let message = run(text, None).await.0.unwrap_err().error.to_string();
+    let message = run(text, None).await.0.unwrap_err().to_string();
     assert!(message.contains("no `tool_use` content block"), "{message}");
 }
 

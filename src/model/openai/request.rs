@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::model::encoded::frame;
-use crate::model::wire::identifier;
+use crate::model::wire::{identifier, with_instruction};
 use crate::model::{Attachment, Encoded, Message, ModelRequest, Part, Role, ToolChoice, ToolDef};
 
 /// The fields after `messages`, in the order they are sent.
@@ -23,7 +23,7 @@ struct Rest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<ResponseFormat<'a>>,
+    response_format: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +37,7 @@ struct Rest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     stream: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    stream_options: Option<StreamOptions>,
+    stream_options: Option<Value>,
 }
 
 /// One entry of `messages`, tagged by its `role`.
@@ -91,25 +91,6 @@ struct Tool<'a> {
     function: &'a ToolDef,
 }
 
-#[derive(Serialize)]
-struct ResponseFormat<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    json_schema: JsonSchema<'a>,
-}
-
-#[derive(Serialize)]
-struct JsonSchema<'a> {
-    name: String,
-    schema: &'a Value,
-    strict: bool,
-}
-
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
-}
-
 /// Which field carries a reply's length limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LengthField {
@@ -154,13 +135,9 @@ pub fn encode_request(
             .collect(),
         tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
         parallel_tool_calls: request.parallel_tool_calls.filter(|_| has_tools),
-        response_format: format_sent(request).map(|schema| ResponseFormat {
-            kind: "json_schema",
-            json_schema: JsonSchema {
-                name: identifier(request.output_name.as_deref(), "output"),
-                schema,
-                strict: false,
-            },
+        response_format: format_sent(request).map(|schema| {
+            let name = identifier(request.output_name.as_deref(), "output");
+            json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}})
         }),
         temperature: request.temperature,
         max_tokens: request
@@ -172,9 +149,7 @@ pub fn encode_request(
         seed: request.seed,
         reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
         stream: stream.then_some(true),
-        stream_options: stream.then_some(StreamOptions {
-            include_usage: true,
-        }),
+        stream_options: stream.then(|| json!({"include_usage": true})),
     };
     let (mut head, tail) = frame(&BTreeMap::from([("model", model)]), &rest)?;
     let system = system(request);
@@ -208,11 +183,7 @@ fn system(request: &ModelRequest) -> Option<Msg<'_>> {
                 "When you have your final answer, reply with only a JSON value matching this \
                  JSON Schema:\n{schema}"
             );
-            Cow::Owned(if request.system.is_empty() {
-                instruction
-            } else {
-                format!("{}\n\n{instruction}", request.system)
-            })
+            Cow::Owned(with_instruction(&request.system, instruction))
         }
         _ if request.system.is_empty() => return None,
         _ => Cow::Borrowed(request.system.as_str()),

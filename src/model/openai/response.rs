@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::model::http::Failure;
 use crate::model::sse::{Flow, SseHandler, protocol};
 use crate::model::wire::{parse_arguments, truncated_tool_call};
 use crate::model::{FinishReason, ModelError, ModelResponse, StreamEvent, ToolCall, Usage};
 
 /// A choice whose `message` is `null` or missing: an empty reply is not an answer.
-fn no_message(choice: &Value, provider: &str) -> Failure {
+fn no_message(choice: &Value, provider: &str) -> ModelError {
     let reason = match choice.get("finish_reason").and_then(Value::as_str) {
         Some(reason) => format!(" (finish_reason `{reason}`)"),
         None => String::new(),
@@ -66,7 +65,7 @@ fn finish_reason(reason: Option<&str>, has_calls: bool) -> FinishReason {
 
 /// An `error` object inside a 200 response or a stream. Rate limits, overload and server
 /// errors are retryable; anything else is reported as is.
-pub fn body_error(error: &Value, provider: &str) -> Failure {
+pub fn body_error(error: &Value, provider: &str) -> ModelError {
     let message = match error {
         Value::String(s) => s.clone(),
         _ => str_at(error, "/message")
@@ -100,8 +99,8 @@ pub fn body_error(error: &Value, provider: &str) -> Failure {
             status,
             message,
             retryable: status == 429 || status >= 500,
-        }
-        .into(),
+            retry_after: None,
+        },
         None => protocol(provider, format!("the server reported an error: {message}")),
     }
 }
@@ -184,7 +183,7 @@ impl SseHandler for StreamState {
         _event: &str,
         data: &str,
         out: &mut Vec<StreamEvent>,
-    ) -> Result<Flow, Failure> {
+    ) -> Result<Flow, ModelError> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -231,7 +230,7 @@ impl SseHandler for StreamState {
 
     /// Parses a non-streamed `chat.completion` object: its message goes through the same
     /// state, each tool call as one whole delta.
-    fn whole(mut self, body: &Value) -> Result<ModelResponse, Failure> {
+    fn whole(mut self, body: &Value) -> Result<ModelResponse, ModelError> {
         let provider = self.provider.clone();
         if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
             return Err(body_error(error, &provider));
@@ -260,7 +259,7 @@ impl SseHandler for StreamState {
         self.finish()
     }
 
-    fn finish(self) -> Result<ModelResponse, Failure> {
+    fn finish(self) -> Result<ModelResponse, ModelError> {
         if !self.done && self.finish.is_none() {
             return Err(protocol(
                 &self.provider,
@@ -293,7 +292,7 @@ impl SseHandler for StreamState {
         if let (FinishReason::Length, Some(call)) = (&finish, tool_calls.last())
             && !call.arguments.is_object()
         {
-            return Err(truncated_tool_call(&self.provider, &call.name).into());
+            return Err(truncated_tool_call(&self.provider, &call.name));
         }
         Ok(ModelResponse {
             text: self.text,

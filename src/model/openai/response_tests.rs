@@ -4,7 +4,7 @@ use serde_json::json;
 use super::*;
 use crate::model::sse::{drive, ragged_chunks};
 
-fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, Failure> {
+fn parse_response(body: &Value, provider: &str) -> Result<ModelResponse, ModelError> {
     StreamState::new(provider).whole(body)
 }
 
@@ -55,10 +55,7 @@ fn truncated_tool_arguments_are_an_error() {
     let body = json!({"choices": [{"message": {"tool_calls": [
         {"id": "a", "function": {"name": "write", "arguments": "{\"con"}}
     ]}, "finish_reason": "length"}]});
-    let err = parse_response(&body, "openai")
-        .unwrap_err()
-        .error
-        .to_string();
+    let err = parse_response(&body, "openai").unwrap_err().to_string();
     assert!(
         err.contains("`max_tokens`") && err.contains("`write`"),
         "{err}"
@@ -72,14 +69,14 @@ fn body_errors_are_classified() {
         "p",
     )
     .unwrap_err();
-    assert!(err.error.is_retryable());
+    assert!(err.is_retryable());
     let err = parse_response(
         &json!({"error": {"message": "bad", "type": "invalid_request_error"}}),
         "p",
     )
     .unwrap_err();
-    assert!(!err.error.is_retryable());
-    assert!(err.error.to_string().contains("bad"));
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("bad"));
     assert!(parse_response(&json!({"object": "x"}), "p").is_err());
 }
 
@@ -100,7 +97,7 @@ pub const OPENAI_STREAM: &str = concat!(
     "data: [DONE]\n\n",
 );
 
-async fn run(text: &str) -> (Result<ModelResponse, Failure>, Vec<StreamEvent>) {
+async fn run(text: &str) -> (Result<ModelResponse, ModelError>, Vec<StreamEvent>) {
     let seen = std::sync::Mutex::new(Vec::new());
     let sink = |e: StreamEvent| seen.lock().unwrap().push(e);
     let reply = drive(
@@ -175,14 +172,14 @@ async fn llama_cpp_quirks_are_tolerated() {
 async fn cut_streams_and_stream_errors_are_reported() {
     let cut = &OPENAI_STREAM[..OPENAI_STREAM.find("\"index\":1").unwrap()];
     let (reply, _) = run(cut).await;
-    let message = reply.unwrap_err().error.to_string();
+    let message = reply.unwrap_err().to_string();
     assert!(message.contains("stream ended early"), "{message}");
 
     let text = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"error\":{\"message\":\"upstream overloaded\",\"code\":502}}\n\n";
     let (reply, _) = run(text).await;
     let failure = reply.unwrap_err();
-    assert!(failure.error.is_retryable());
-    assert!(failure.error.to_string().contains("upstream overloaded"));
+    assert!(failure.is_retryable());
+    assert!(failure.to_string().contains("upstream overloaded"));
 }
 
 #[tokio::test]
@@ -199,7 +196,7 @@ async fn stream_without_indexes_and_length_with_pending_call() {
     assert_eq!(reply.tool_calls[1].arguments, json!({"b": 2}));
 
     let text = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"f\",\"arguments\":\"{\"}}]},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n";
-    let message = run(text).await.0.unwrap_err().error.to_string();
+    let message = run(text).await.0.unwrap_err().to_string();
     assert!(message.contains("`max_tokens`"), "{message}");
 }
 
@@ -209,7 +206,7 @@ fn a_null_or_missing_message_is_an_error_not_an_empty_reply() {
         json!({"choices": [{"message": null, "finish_reason": "stop"}]}),
         json!({"choices": [{"index": 0, "finish_reason": "stop"}]}),
     ] {
-        let err = parse_response(&body, "openai").unwrap_err().error;
+        let err = parse_response(&body, "openai").unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid response from openai: the reply has no message: `choices[0].message` is null or missing (finish_reason `stop`)"
@@ -225,7 +222,7 @@ fn a_reply_without_choices_is_an_error() {
         json!({"choices": null}),
         json!({"id": "x", "usage": {"prompt_tokens": 1}}),
     ] {
-        let err = parse_response(&body, "openai").unwrap_err().error;
+        let err = parse_response(&body, "openai").unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid response from openai: the response has no `choices`"
@@ -239,7 +236,7 @@ async fn a_stream_without_choices_is_an_error() {
         "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":0}}\n\n",
         "data: [DONE]\n\n",
     );
-    let message = run(text).await.0.unwrap_err().error.to_string();
+    let message = run(text).await.0.unwrap_err().to_string();
     assert_eq!(
         message,
         "invalid response from openai: the stream has no `choices`: no text, no tool calls, no finish_reason"
