@@ -24,7 +24,7 @@ mod writer;
 
 pub use time::{format_time, now, seconds_of};
 
-pub use marker::{TRUNCATED, is_truncated_text, logged_pair};
+pub use marker::{TRUNCATED, logged_pair};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
@@ -669,16 +669,6 @@ impl RunLog {
             None => closing,
         })
     }
-
-    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written.
-    ///
-    /// # Errors
-    ///
-    /// The first failure to open or write the log in this run.
-    pub fn finish(&self, ok: bool) -> Result<(), LogError> {
-        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
-        self.close_as(status).map_or(Ok(()), Closing::wait)
-    }
 }
 
 impl Observer for RunLog {
@@ -1265,6 +1255,16 @@ fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
     Ok(())
 }
 
+#[cfg(test)]
+impl RunLog {
+    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written (for the tests
+    /// of the log's modules).
+    pub(crate) fn finish(&self, ok: bool) -> Result<(), LogError> {
+        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
+        self.close_as(status).map_or(Ok(()), Closing::wait)
+    }
+}
+
 /// A fresh run log in a temporary folder (for the tests of the log's modules).
 #[cfg(test)]
 pub(crate) fn temp_log() -> (tempfile::TempDir, Connection) {
@@ -1275,6 +1275,7 @@ pub(crate) fn temp_log() -> (tempfile::TempDir, Connection) {
 
 #[cfg(test)]
 mod tests {
+    use super::marker::is_truncated_text;
     use super::*;
     use crate::model::Usage;
     use serde_json::json;

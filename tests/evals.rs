@@ -486,7 +486,8 @@ fn log_calls(dir: &std::path::Path, name: &str, calls: &[(Value, Value)]) {
             },
         );
     }
-    log.finish(true).unwrap();
+    let closing = log.close_as(llm_do::log::RunStatus::Ok);
+    closing.map(llm_do::log::Closing::wait).unwrap().unwrap();
 }
 
 #[test]
