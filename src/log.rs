@@ -764,11 +764,6 @@ impl Observer for RunLog {
             }
         }
     }
-
-    /// The last batch is written at [`RunLog::close`], with the run's status.
-    fn flush(&self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Checkpoint the WAL once it passes [`WAL_CHECKPOINT_BYTES`], without waiting for other
@@ -1047,7 +1042,7 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CallFilter<'a> {
     pub name: Option<&'a str>,
     pub run: Option<&'a str>,
@@ -1062,22 +1057,8 @@ pub struct CallFilter<'a> {
     /// Calls whose input or output has every word of this text ([`search`]; its index must be
     /// caught up first with [`search::catch_up`]).
     pub text: Option<&'a str>,
-    pub limit: usize,
-}
-
-impl Default for CallFilter<'_> {
-    fn default() -> Self {
-        Self {
-            name: None,
-            run: None,
-            id: None,
-            since: None,
-            until: None,
-            model: None,
-            text: None,
-            limit: usize::MAX,
-        }
-    }
+    /// The newest this many calls at most (`None`: every call).
+    pub limit: Option<usize>,
 }
 
 impl<'a> CallFilter<'a> {
@@ -1165,7 +1146,9 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
          FROM {from} {clause} ORDER BY time DESC, id DESC LIMIT ?"
     ))?;
     values.push(rusqlite::types::Value::Integer(
-        i64::try_from(filter.limit).unwrap_or(i64::MAX),
+        filter
+            .limit
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX)),
     ));
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
@@ -1347,7 +1330,7 @@ mod tests {
             &conn,
             &CallFilter {
                 name: Some("w"),
-                limit: 10,
+                limit: Some(10),
                 ..CallFilter::default()
             },
         )
