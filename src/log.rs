@@ -527,8 +527,6 @@ pub struct RunLog {
     open: Mutex<std::collections::HashMap<u64, CallRow>>,
     /// Rows ended and not yet handed to the writer.
     pending: Mutex<Batch>,
-    /// The first failure to write a chat turn (waited for, unlike the other batches).
-    failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
     /// Bytes of JSON past which an input or output is stored as a marker ([`capped`]).
     max_value: usize,
@@ -564,7 +562,6 @@ impl RunLog {
             dropped: AtomicU64::new(0),
             open: Mutex::default(),
             pending: Mutex::default(),
-            failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
             max_value: kib(DEFAULT_MAX_VALUE_KB),
         })
@@ -644,12 +641,8 @@ impl RunLog {
     /// output line), so that a process killed next leaves no result the log lacks. A failure
     /// is reported when the run closes.
     pub fn commit(&self) {
-        let written = match crate::sync::lock(&self.writer).as_ref() {
-            Some(w) => w.write_now(self.take_batch()),
-            None => Ok(()),
-        };
-        if let Err(e) = written {
-            crate::sync::lock(&self.failure).get_or_insert(e);
+        if let Some(w) = crate::sync::lock(&self.writer).as_ref() {
+            w.write_now(self.take_batch());
         }
     }
 
@@ -663,11 +656,7 @@ impl RunLog {
             status: status.as_str(),
             calls_dropped: self.dropped.load(Ordering::Relaxed),
         });
-        let closing = writer.close(last);
-        Some(match crate::sync::lock(&self.failure).take() {
-            Some(e) => closing.failed(e),
-            None => closing,
-        })
+        Some(writer.close(last))
     }
 }
 
