@@ -980,26 +980,20 @@ fn select_runs(
          ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![window.since, window.until, limit, id], |r| {
-        Ok((
-            RunSummary {
-                id: r.get(0)?,
-                started: r.get(1)?,
-                ended: r.get(2)?,
-                status: r.get(3)?,
-                command: r.get(4)?,
-                calls_dropped: r.get(5)?,
-                calls: 0,
-            },
-            r.get::<_, Option<i64>>(6)?,
-        ))
-    })?;
-    let rows: Vec<(RunSummary, Option<i64>)> = rows.collect::<Result<_, _>>()?;
+    // A run whose count is not kept is counted now; an ended one's count is kept after.
     let mut count = conn.prepare_cached("SELECT count(*) FROM calls WHERE run = ?1")?;
-    let mut out = Vec::with_capacity(rows.len());
     let mut ended = Vec::new();
-    for (mut run, known) in rows {
-        if let Some(n) = known {
+    let rows = stmt.query_map(params![window.since, window.until, limit, id], |r| {
+        let mut run = RunSummary {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            ended: r.get(2)?,
+            status: r.get(3)?,
+            command: r.get(4)?,
+            calls_dropped: r.get(5)?,
+            calls: 0,
+        };
+        if let Some(n) = r.get(6)? {
             run.calls = n;
         } else {
             run.calls = count.query_row([&run.id], |r| r.get(0))?;
@@ -1007,8 +1001,9 @@ fn select_runs(
                 ended.push((run.id.clone(), run.calls));
             }
         }
-        out.push(run);
-    }
+        Ok(run)
+    })?;
+    let out = rows.collect::<Result<Vec<_>, _>>()?;
     remember_counts(conn, &ended);
     Ok(out)
 }
