@@ -658,6 +658,17 @@ impl RunLog {
         });
         Some(writer.close(last))
     }
+
+    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written (what the
+    /// benchmarks and tests that write a log directly do).
+    ///
+    /// # Errors
+    ///
+    /// The first failure to open or write the log in this run.
+    pub fn finish(&self, ok: bool) -> Result<(), LogError> {
+        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
+        self.close_as(status).map_or(Ok(()), Closing::wait)
+    }
 }
 
 impl Observer for RunLog {
@@ -1220,16 +1231,6 @@ fn retain(conn: &Connection, retention: Retention) -> Result<(), LogError> {
         prune_to_size(conn, (mb.max(0.0) * 1e6) as u64)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-impl RunLog {
-    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written (for the tests
-    /// of the log's modules).
-    pub(crate) fn finish(&self, ok: bool) -> Result<(), LogError> {
-        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
-        self.close_as(status).map_or(Ok(()), Closing::wait)
-    }
 }
 
 /// A fresh run log in a temporary folder (for the tests of the log's modules).

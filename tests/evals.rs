@@ -486,8 +486,7 @@ fn log_calls(dir: &std::path::Path, name: &str, calls: &[(Value, Value)]) {
             },
         );
     }
-    let closing = log.close_as(llm_do::log::RunStatus::Ok);
-    closing.map(llm_do::log::Closing::wait).unwrap().unwrap();
+    log.finish(true).unwrap();
 }
 
 #[test]
