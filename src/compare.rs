@@ -103,16 +103,15 @@ impl Comparator {
             ("set", None) => Ok(Comparator::Set),
             ("text", None) => Ok(Comparator::Text),
             ("number", Some(Value::Object(t))) if t.len() == 1 => {
-                let Some((which, x)) = t.iter().next() else {
-                    return Err(bad("`number` needs one tolerance", SHAPES));
-                };
+                let next = t.iter().next().map(|(which, x)| (which.as_str(), x));
+                let (which, x) = next.unwrap_or_default();
                 let Some(x) = x.as_f64().filter(|x| *x >= 0.0 && x.is_finite()) else {
                     return Err(bad(
                         format!("the `number` tolerance `{which}` must be a number of 0 or more"),
                         "e.g. `{number: {abs: 0.01}}`",
                     ));
                 };
-                match which.as_str() {
+                match which {
                     "abs" => Ok(Comparator::Number(Tolerance::Abs(x))),
                     "rel" => Ok(Comparator::Number(Tolerance::Rel(x))),
                     other => Err(bad(

@@ -24,7 +24,7 @@ mod writer;
 
 pub use time::{format_time, now, seconds_of};
 
-pub use marker::{TRUNCATED, is_truncated_text, logged_pair};
+pub use marker::{TRUNCATED, logged_pair};
 pub use writer::Closing;
 
 use std::path::{Path, PathBuf};
@@ -526,8 +526,6 @@ pub struct RunLog {
     open: Mutex<std::collections::HashMap<u64, CallRow>>,
     /// Rows ended and not yet handed to the writer.
     pending: Mutex<Batch>,
-    /// The first failure to write a chat turn (waited for, unlike the other batches).
-    failure: Mutex<Option<LogError>>,
     last_write: Mutex<std::time::Instant>,
     /// Bytes of JSON past which an input or output is stored as a marker ([`capped`]).
     max_value: usize,
@@ -563,7 +561,6 @@ impl RunLog {
             dropped: AtomicU64::new(0),
             open: Mutex::default(),
             pending: Mutex::default(),
-            failure: Mutex::default(),
             last_write: Mutex::new(std::time::Instant::now()),
             max_value: kib(DEFAULT_MAX_VALUE_KB),
         })
@@ -643,12 +640,8 @@ impl RunLog {
     /// output line), so that a process killed next leaves no result the log lacks. A failure
     /// is reported when the run closes.
     pub fn commit(&self) {
-        let written = match crate::sync::lock(&self.writer).as_ref() {
-            Some(w) => w.write_now(self.take_batch()),
-            None => Ok(()),
-        };
-        if let Err(e) = written {
-            crate::sync::lock(&self.failure).get_or_insert(e);
+        if let Some(w) = crate::sync::lock(&self.writer).as_ref() {
+            w.write_now(self.take_batch());
         }
     }
 
@@ -662,14 +655,11 @@ impl RunLog {
             status: status.as_str(),
             calls_dropped: self.dropped.load(Ordering::Relaxed),
         });
-        let closing = writer.close(last);
-        Some(match crate::sync::lock(&self.failure).take() {
-            Some(e) => closing.failed(e),
-            None => closing,
-        })
+        Some(writer.close(last))
     }
 
-    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written.
+    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written (what the
+    /// benchmarks and tests that write a log directly do).
     ///
     /// # Errors
     ///
@@ -772,11 +762,6 @@ impl Observer for RunLog {
                 row.fallback = (!all.is_empty()).then(|| all.join("; "));
             }
         }
-    }
-
-    /// The last batch is written at [`RunLog::close`], with the run's status.
-    fn flush(&self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -1002,26 +987,20 @@ fn select_runs(
          ORDER BY r.started DESC, r.id DESC LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![window.since, window.until, limit, id], |r| {
-        Ok((
-            RunSummary {
-                id: r.get(0)?,
-                started: r.get(1)?,
-                ended: r.get(2)?,
-                status: r.get(3)?,
-                command: r.get(4)?,
-                calls_dropped: r.get(5)?,
-                calls: 0,
-            },
-            r.get::<_, Option<i64>>(6)?,
-        ))
-    })?;
-    let rows: Vec<(RunSummary, Option<i64>)> = rows.collect::<Result<_, _>>()?;
+    // A run whose count is not kept is counted now; an ended one's count is kept after.
     let mut count = conn.prepare_cached("SELECT count(*) FROM calls WHERE run = ?1")?;
-    let mut out = Vec::with_capacity(rows.len());
     let mut ended = Vec::new();
-    for (mut run, known) in rows {
-        if let Some(n) = known {
+    let rows = stmt.query_map(params![window.since, window.until, limit, id], |r| {
+        let mut run = RunSummary {
+            id: r.get(0)?,
+            started: r.get(1)?,
+            ended: r.get(2)?,
+            status: r.get(3)?,
+            command: r.get(4)?,
+            calls_dropped: r.get(5)?,
+            calls: 0,
+        };
+        if let Some(n) = r.get(6)? {
             run.calls = n;
         } else {
             run.calls = count.query_row([&run.id], |r| r.get(0))?;
@@ -1029,8 +1008,9 @@ fn select_runs(
                 ended.push((run.id.clone(), run.calls));
             }
         }
-        out.push(run);
-    }
+        Ok(run)
+    })?;
+    let out = rows.collect::<Result<Vec<_>, _>>()?;
     remember_counts(conn, &ended);
     Ok(out)
 }
@@ -1053,7 +1033,7 @@ fn remember_counts(conn: &Connection, counts: &[(String, i64)]) {
 }
 
 /// Which calls [`calls`] reads: every filter left `None` matches everything.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CallFilter<'a> {
     pub name: Option<&'a str>,
     pub run: Option<&'a str>,
@@ -1068,22 +1048,8 @@ pub struct CallFilter<'a> {
     /// Calls whose input or output has every word of this text ([`search`]; its index must be
     /// caught up first with [`search::catch_up`]).
     pub text: Option<&'a str>,
-    pub limit: usize,
-}
-
-impl Default for CallFilter<'_> {
-    fn default() -> Self {
-        Self {
-            name: None,
-            run: None,
-            id: None,
-            since: None,
-            until: None,
-            model: None,
-            text: None,
-            limit: usize::MAX,
-        }
-    }
+    /// The newest this many calls at most (`None`: every call).
+    pub limit: Option<usize>,
 }
 
 impl<'a> CallFilter<'a> {
@@ -1171,7 +1137,9 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallRow>, Log
          FROM {from} {clause} ORDER BY time DESC, id DESC LIMIT ?"
     ))?;
     values.push(rusqlite::types::Value::Integer(
-        i64::try_from(filter.limit).unwrap_or(i64::MAX),
+        filter
+            .limit
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX)),
     ));
     let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
         Ok(CallRow {
@@ -1271,6 +1239,7 @@ pub(crate) fn temp_log() -> (tempfile::TempDir, Connection) {
 
 #[cfg(test)]
 mod tests {
+    use super::marker::is_truncated_text;
     use super::*;
     use crate::model::Usage;
     use serde_json::json;
@@ -1342,7 +1311,7 @@ mod tests {
             &conn,
             &CallFilter {
                 name: Some("w"),
-                limit: 10,
+                limit: Some(10),
                 ..CallFilter::default()
             },
         )

@@ -1,44 +1,24 @@
 //! `llm-do shadow NAME --trace TRACE`: the "verify" step of stabilizing (DESIGN §8). The inputs
 //! `NAME` saw in a trace run again through the current implementation of `NAME` (typically the
 //! Rhai fn that replaced a worker, or a worker that replaced a fn, with `--model`), and the
-//! outputs are compared with the recorded ones under the same comparators as `llm-do test`
-//! (the worker's `compare:`, `judge`, a `compare_NAME` fn; see [`crate::runtime::grade`]).
+//! outputs are compared with the recorded ones: each recorded call is a case of `llm-do test`
+//! whose expected output is the recorded one, run and graded by the same runner
+//! ([`crate::eval::run`]: the worker's `compare:`, `judge`, a `compare_NAME` fn).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::call::{CallCtx, CallError};
+use crate::call::CallError;
+use crate::eval::cases::Case;
+use crate::eval::run::{CaseReport, Options, RunReport};
 use crate::runtime::Runtime;
-use crate::runtime::grade::{FieldResult, Grader};
 use crate::stats::{input_key, output_key};
 use crate::trace::read::CallRecord;
 
-/// One recorded input and the output it gave.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Case {
-    pub input: Value,
-    pub recorded: Value,
-}
-
-/// A case and what the current implementation answers now.
-#[derive(Debug)]
-pub struct Outcome {
-    pub case: Case,
-    pub now: Result<Value, String>,
-    /// The fields where the answer now disagrees with the recorded one.
-    pub differences: Vec<FieldResult>,
-}
-
-impl Outcome {
-    /// Whether the answer now agrees with the recorded one under the comparators.
-    pub fn agrees(&self) -> bool {
-        self.now.is_ok() && self.differences.is_empty()
-    }
-}
-
-/// The successful calls of `name`, each distinct (input, output) pair once, in trace order.
+/// The successful calls of `name`, each distinct (input, output) pair once, in trace order:
+/// cases whose expected output is the recorded one (labelled `call N`).
 pub fn cases(calls: &[CallRecord], name: &str) -> Vec<Case> {
     let mut seen = BTreeSet::new();
     calls
@@ -46,46 +26,33 @@ pub fn cases(calls: &[CallRecord], name: &str) -> Vec<Case> {
         .filter(|c| c.name == name)
         .filter_map(|c| c.result.as_ref().ok().map(|out| (c, out)))
         .filter(|(c, out)| seen.insert((input_key(&c.input), output_key(out))))
-        .map(|(c, out)| Case {
+        .enumerate()
+        .map(|(i, (c, out))| Case {
+            label: format!("call {}", i + 1),
             input: c.input.clone(),
-            recorded: out.clone(),
+            expected: out.clone(),
+            disputed: false,
         })
         .collect()
 }
 
-/// Run every case through `name` as it is defined now, one after the other. Interrupts and
-/// approval aborts stop the run, as do failures of the judge model or `compare_NAME`; other
-/// failures are answers that disagree.
+/// Run every case once through `name` as it is defined now, one after the other, as `llm-do
+/// test` runs them: interrupts, approval aborts, an unknown name and failures of the judge
+/// model or `compare_NAME` stop the run; other failures are answers that disagree.
+///
+/// # Errors
+///
+/// As above.
 pub async fn run(
     rt: &Arc<Runtime>,
     name: &str,
     cases: Vec<Case>,
-) -> Result<Vec<Outcome>, CallError> {
-    let grader = Grader::for_name(rt, name);
-    let mut out = Vec::with_capacity(cases.len());
-    for case in cases {
-        let now = match rt.call(&CallCtx::default(), name, case.input.clone()).await {
-            Ok(v) => Ok(v),
-            Err(e @ (CallError::Aborted | CallError::Cancelled)) => return Err(e),
-            Err(e @ CallError::Unknown { .. }) => return Err(e),
-            Err(e) => Err(crate::call::chain(&e)),
-        };
-        let differences = match &now {
-            Ok(v) => grader
-                .grade(&case.recorded, v)
-                .await?
-                .into_iter()
-                .filter(|f| !f.pass)
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        out.push(Outcome {
-            case,
-            now,
-            differences,
-        });
-    }
-    Ok(out)
+) -> Result<Vec<CaseReport>, CallError> {
+    let once = Options {
+        repeat: 1,
+        min_agreement: None,
+    };
+    Ok(crate::eval::run::run(rt, name, cases, once).await?.cases)
 }
 
 /// What `llm-do shadow` reports about `name`: agreement `k/n` and each disagreeing case; as
@@ -93,20 +60,26 @@ pub async fn run(
 #[derive(Debug)]
 pub struct Report<'a> {
     pub name: &'a str,
-    pub outcomes: &'a [Outcome],
+    pub outcomes: &'a [CaseReport],
+}
+
+impl Report<'_> {
+    /// The cases that disagree, each with its one run.
+    fn disagreements(&self) -> impl Iterator<Item = (&Case, &RunReport)> {
+        let failed = self.outcomes.iter().filter(|o| !o.pass);
+        failed.filter_map(|o| Some((&o.case, o.runs.first()?)))
+    }
 }
 
 impl serde::Serialize for Report<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let disagreements: Vec<Value> = self
-            .outcomes
-            .iter()
-            .filter(|o| !o.agrees())
-            .map(|o| {
-                let mut v = serde_json::json!({"input": o.case.input, "recorded": o.case.recorded});
-                match &o.now {
-                    Ok(now) => v["now"] = now.clone(),
-                    Err(e) => v["error"] = serde_json::json!(e),
+            .disagreements()
+            .map(|(case, run)| {
+                let mut v = serde_json::json!({"input": case.input, "recorded": case.expected});
+                match (&run.output, &run.error) {
+                    (_, Some(e)) => v["error"] = serde_json::json!(e),
+                    (now, None) => v["now"] = serde_json::json!(now),
                 }
                 v
             })
@@ -122,42 +95,36 @@ impl serde::Serialize for Report<'_> {
 }
 
 impl crate::output::Show for Report<'_> {
+    /// Agreement `k/n`, then each disagreeing case.
     fn text(&self) -> String {
-        render(self.name, self.outcomes)
-    }
-}
-
-/// The report: agreement `k/n`, then each disagreeing case.
-fn render(name: &str, outcomes: &[Outcome]) -> String {
-    let agreed = outcomes.iter().filter(|o| o.agrees()).count();
-    let mut out = format!("`{name}`: {agreed}/{} agree\n", outcomes.len());
-    for (i, o) in outcomes.iter().filter(|o| !o.agrees()).enumerate() {
-        let now = match &o.now {
-            Ok(v) => v.to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        out.push_str(&format!(
-            "\ndisagreement {}:\n  input:    {}\n  recorded: {}\n  now:      {now}\n",
-            i + 1,
-            o.case.input,
-            o.case.recorded
-        ));
-        // Which fields differ, when the outputs have several.
-        if o.differences.len() > 1
-            || o.differences
-                .iter()
-                .any(|d| d.field != crate::compare::VALUE_FIELD)
-        {
-            let fields: Vec<&str> = o.differences.iter().map(|d| d.field.as_str()).collect();
-            out.push_str(&format!("  fields:   {}\n", fields.join(", ")));
+        let agreed = self.outcomes.iter().filter(|o| o.pass).count();
+        let mut out = format!("`{}`: {agreed}/{} agree\n", self.name, self.outcomes.len());
+        for (i, (case, run)) in self.disagreements().enumerate() {
+            let now = match (&run.output, &run.error) {
+                (_, Some(e)) => format!("error: {e}"),
+                (now, None) => serde_json::json!(now).to_string(),
+            };
+            out.push_str(&format!(
+                "\ndisagreement {}:\n  input:    {}\n  recorded: {}\n  now:      {now}\n",
+                i + 1,
+                case.input,
+                case.expected
+            ));
+            // Which fields differ, when the outputs have several.
+            let fields: Vec<&str> = run.differences.iter().map(|d| d.field.as_str()).collect();
+            if fields.len() > 1 || fields.iter().any(|f| *f != crate::compare::VALUE_FIELD) {
+                out.push_str(&format!("  fields:   {}\n", fields.join(", ")));
+            }
         }
+        out
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Show;
+    use crate::runtime::grade::FieldResult;
     use serde_json::json;
 
     fn rec(input: Value, out: Result<Value, String>) -> CallRecord {
@@ -183,36 +150,53 @@ mod tests {
         let got = cases(&calls, "f");
         assert_eq!(got.len(), 2);
         assert_eq!(got[1].input, json!({"name": "c"}));
+        assert_eq!(got[1].expected, json!("z"));
         assert!(cases(&calls, "other").is_empty());
     }
 
     #[test]
     fn the_report_lists_disagreements() {
-        let case = |i: &str, r: &str| Case {
-            input: json!({"name": i}),
-            recorded: json!(r),
+        let outcome = |i: &str, r: &str, now: &str, differences: Vec<FieldResult>| CaseReport {
+            case: Case {
+                label: format!("call {i}"),
+                input: json!({"name": i}),
+                expected: json!(r),
+                disputed: false,
+            },
+            pass: differences.is_empty(),
+            runs: vec![RunReport {
+                output: Some(json!(now)),
+                error: None,
+                pass: differences.is_empty(),
+                differences,
+                ms: 1.0,
+            }],
+            self_agreement: None,
+        };
+        let differ = FieldResult {
+            field: "value".into(),
+            pass: false,
+            expected: Some(json!("y")),
+            actual: Some(json!("z")),
+            reason: None,
         };
         let outcomes = vec![
-            Outcome {
-                case: case("a", "x"),
-                now: Ok(json!("x")),
-                differences: Vec::new(),
-            },
-            Outcome {
-                case: case("b", "y"),
-                now: Ok(json!("z")),
-                differences: vec![FieldResult {
-                    field: "value".into(),
-                    pass: false,
-                    expected: Some(json!("y")),
-                    actual: Some(json!("z")),
-                    reason: None,
-                }],
-            },
+            outcome("a", "x", "x", Vec::new()),
+            outcome("b", "y", "z", vec![differ]),
         ];
+        let report = Report {
+            name: "f",
+            outcomes: &outcomes,
+        };
         assert_eq!(
-            render("f", &outcomes),
+            report.text(),
             "`f`: 1/2 agree\n\ndisagreement 1:\n  input:    {\"name\":\"b\"}\n  recorded: \"y\"\n  now:      \"z\"\n"
+        );
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            json!({"name": "f", "agreed": 1, "total": 2, "disagreements": [
+                {"input": {"name": "b"}, "recorded": "y", "now": "z"}
+            ]})
         );
     }
 }

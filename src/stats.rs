@@ -195,19 +195,6 @@ pub fn trace_kind(kind: &str) -> String {
     .to_string()
 }
 
-/// The stabilization hints, one line per candidate.
-pub fn candidates(rows: &[Row]) -> Vec<String> {
-    rows.iter()
-        .filter(|r| r.is_candidate())
-        .map(|r| {
-            format!(
-                "`{}`: {} calls, {} distinct inputs, always the same output per input → candidate for a Rhai fn",
-                r.name, r.calls, r.distinct_inputs
-            )
-        })
-        .collect()
-}
-
 /// The text report: a table (names and kinds left-aligned, figures right-aligned), then the
 /// candidates.
 fn render_text(rows: &[Row]) -> String {
@@ -230,12 +217,15 @@ fn render_text(rows: &[Row]) -> String {
         ]
     }));
     let mut out = crate::output::table(&table, 2);
-    let hints = candidates(rows);
-    if !hints.is_empty() {
-        out.push_str("\nstabilization candidates:\n");
-        for h in hints {
-            let _ = writeln!(out, "  {h}");
+    for (i, r) in rows.iter().filter(|r| r.is_candidate()).enumerate() {
+        if i == 0 {
+            out.push_str("\nstabilization candidates:\n");
         }
+        let _ = writeln!(
+            out,
+            "  `{}`: {} calls, {} distinct inputs, always the same output per input → candidate for a Rhai fn",
+            r.name, r.calls, r.distinct_inputs
+        );
     }
     out
 }
@@ -244,9 +234,24 @@ fn render_text(rows: &[Row]) -> String {
 #[derive(Debug, Clone)]
 pub struct Names(pub Vec<Row>);
 
+/// As JSON: one object per name.
 impl serde::Serialize for Names {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serde::Serialize::serialize(&to_json(&self.0), s)
+        s.collect_seq(self.0.iter().map(|r| {
+            json!({
+                "name": r.name,
+                "kind": r.kind,
+                "calls": r.calls,
+                "errors": r.errors,
+                "error_rate": r.error_rate(),
+                "tokens": {"in": r.tokens_in, "out": r.tokens_out},
+                "latency_ms": {"p50": r.p50_ms, "p90": r.p90_ms, "max": r.max_ms},
+                "distinct_inputs": r.distinct_inputs,
+                "repeated_inputs": r.repeated_inputs,
+                "max_outputs_per_input": r.max_outputs_per_input,
+                "candidate": r.is_candidate(),
+            })
+        }))
     }
 }
 
@@ -254,29 +259,6 @@ impl crate::output::Show for Names {
     fn text(&self) -> String {
         render_text(&self.0)
     }
-}
-
-/// The JSON report: one object per name.
-fn to_json(rows: &[Row]) -> Value {
-    Value::Array(
-        rows.iter()
-            .map(|r| {
-                json!({
-                    "name": r.name,
-                    "kind": r.kind,
-                    "calls": r.calls,
-                    "errors": r.errors,
-                    "error_rate": r.error_rate(),
-                    "tokens": {"in": r.tokens_in, "out": r.tokens_out},
-                    "latency_ms": {"p50": r.p50_ms, "p90": r.p90_ms, "max": r.max_ms},
-                    "distinct_inputs": r.distinct_inputs,
-                    "repeated_inputs": r.repeated_inputs,
-                    "max_outputs_per_input": r.max_outputs_per_input,
-                    "candidate": r.is_candidate(),
-                })
-            })
-            .collect(),
-    )
 }
 
 #[cfg(test)]
@@ -349,12 +331,9 @@ mod tests {
         assert!(w.is_candidate());
         assert!(!rows[0].is_candidate());
         assert_eq!(rows[0].max_outputs_per_input, 2);
-        assert_eq!(
-            candidates(&rows),
-            vec![
-                "`w`: 4 calls, 2 distinct inputs, always the same output per input → candidate for a Rhai fn"
-            ]
-        );
+        assert!(render_text(&rows).ends_with(
+            "\nstabilization candidates:\n  `w`: 4 calls, 2 distinct inputs, always the same output per input → candidate for a Rhai fn\n"
+        ));
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub fn run(settings: &Settings, query: Query) -> Result<(), Error> {
             let filter = log::CallFilter {
                 run: run.as_deref(),
                 text: text.as_deref(),
-                limit,
+                limit: Some(limit),
                 ..scope.filter(name.as_deref())
             };
             let rows = log::calls(&conn, &filter)?;

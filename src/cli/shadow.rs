@@ -56,7 +56,7 @@ async fn compare(
         outcomes: &outcomes,
     };
     show(&report, json)?;
-    let agreed = outcomes.iter().filter(|o| o.agrees()).count();
+    let agreed = outcomes.iter().filter(|o| o.pass).count();
     if agreed == outcomes.len() {
         Ok(())
     } else {

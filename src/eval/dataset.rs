@@ -8,12 +8,7 @@ use crate::stats::{input_key_text, output_key_text};
 
 /// One distinct input, its outputs and how often each came, as compact JSON text (the log's
 /// own: a case line is written from it without parsing it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub input: String,
-    /// Distinct outputs with counts, in the order first seen.
-    pub outputs: Vec<(String, usize)>,
-}
+pub use crate::log::aggregate::InputOutputs as Entry;
 
 impl Entry {
     /// The most frequent output (the first seen among equals).
@@ -106,15 +101,9 @@ pub fn from_log(
 ) -> Result<Vec<Entry>, crate::log::LogError> {
     if filter.is_whole_history()
         && let Some(name) = filter.name
-        && let Some(inputs) = crate::log::aggregate::inputs_of(conn, name)?
+        && let Some(entries) = crate::log::aggregate::inputs_of(conn, name)?
     {
-        return Ok(inputs
-            .into_iter()
-            .map(|i| Entry {
-                input: i.input,
-                outputs: i.outputs,
-            })
-            .collect());
+        return Ok(entries);
     }
     from_calls(conn, filter)
 }

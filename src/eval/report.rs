@@ -108,25 +108,22 @@ fn difference(d: &FieldResult) -> String {
 
 /// A confusion matrix: rows expected, columns actual.
 fn confusion(c: &Confusion) -> String {
-    let mut out = format!(
-        "confusion of `{}` (rows: expected, columns: actual):\n",
-        c.field
-    );
-    let header = ["", ""]
-        .into_iter()
-        .chain(c.labels.iter().map(String::as_str));
-    let mut rows = vec![header.map(str::to_owned).collect::<Vec<_>>()];
-    for (label, row) in c.labels.iter().zip(&c.counts) {
-        let counts = row.iter().map(ToString::to_string);
-        rows.push(
-            [String::new(), label.clone()]
-                .into_iter()
-                .chain(counts)
-                .collect(),
-        );
+    // Two columns before the counts: an empty one (the indent) and the expected labels.
+    let row = |label: &str, cells: Vec<String>| -> Vec<String> {
+        [String::new(), label.to_owned()]
+            .into_iter()
+            .chain(cells)
+            .collect()
+    };
+    let mut rows = vec![row("", c.labels.clone())];
+    for (label, counts) in c.labels.iter().zip(&c.counts) {
+        rows.push(row(label, counts.iter().map(ToString::to_string).collect()));
     }
-    out.push_str(&crate::output::table(&rows, 2));
-    out
+    format!(
+        "confusion of `{}` (rows: expected, columns: actual):\n{}",
+        c.field,
+        crate::output::table(&rows, 2)
+    )
 }
 
 /// The reports of one `llm-do test`: each name's text, blank-line apart, or as JSON

@@ -86,22 +86,6 @@ pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// One call as the aggregates see it (texts as the log stores them).
-struct Call<'a> {
-    pub name: &'a str,
-    pub kind: &'a str,
-    pub run: &'a str,
-    pub id: i64,
-    pub time: &'a str,
-    pub input: &'a str,
-    /// `None` for a failed call (an error, or no output).
-    pub output: Option<&'a str>,
-    pub tokens_in: i64,
-    pub tokens_out: i64,
-    /// Latency in ms (a missing one as 0).
-    pub ms: f64,
-}
-
 /// Sums of one (name, kind).
 #[derive(Default)]
 struct NameSums {
@@ -133,47 +117,56 @@ struct Pending {
 }
 
 impl Pending {
-    /// Count `c`.
-    fn add(&mut self, c: &Call) {
+    /// Count one call, a row of [`SELECT_CALLS`] (texts as the log stores them).
+    fn add(&mut self, r: &rusqlite::Row) -> rusqlite::Result<()> {
+        let text = |i| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+        let (name, kind) = (text(0).unwrap_or_default(), text(1).unwrap_or_default());
+        let (time, run, id) = (
+            text(4).unwrap_or_default(),
+            text(2).unwrap_or_default(),
+            r.get(3)?,
+        );
+        let ms: f64 = r.get(9)?;
         let sums = self
             .names
-            .entry((c.name.to_string(), c.kind.to_string()))
+            .entry((name.to_string(), kind.to_string()))
             .or_default();
         sums.calls += 1;
-        sums.tokens_in += c.tokens_in;
-        sums.tokens_out += c.tokens_out;
+        sums.tokens_in += r.get::<_, i64>(7)?;
+        sums.tokens_out += r.get::<_, i64>(8)?;
         *self
             .latency
-            .entry((c.name.to_string(), c.kind.to_string(), c.ms.to_bits()))
+            .entry((name.to_string(), kind.to_string(), ms.to_bits()))
             .or_default() += 1;
-        let Some(output) = c.output else {
+        let (input, Some(output)) = (text(5).unwrap_or("null"), text(6)) else {
             sums.errors += 1;
-            return;
+            return Ok(());
         };
         // A value too long to log equals nothing: it says nothing of consistency.
-        if is_truncated_text(c.input) || is_truncated_text(output) {
-            return;
+        if is_truncated_text(input) || is_truncated_text(output) {
+            return Ok(());
         }
         let key = (
-            c.name.to_string(),
-            c.kind.to_string(),
-            input_key_text(c.input).into_owned(),
+            name.to_string(),
+            kind.to_string(),
+            input_key_text(input).into_owned(),
             output_key_text(output).into_owned(),
         );
-        let first = || (c.time.to_string(), c.run.to_string(), c.id);
+        let first = || (time.to_string(), run.to_string(), id);
         let o = self.outputs.entry(key).or_insert_with(|| OutputSums {
             calls: 0,
             first: first(),
-            input: c.input.to_string(),
+            input: input.to_string(),
             output: output.to_string(),
         });
         o.calls += 1;
         // An earlier call of the pair (a batch written late) takes the place of the one kept.
-        if (c.time, c.run, c.id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
+        if (time, run, id) < (o.first.0.as_str(), o.first.1.as_str(), o.first.2) {
             o.first = first();
-            o.input = c.input.to_string();
+            o.input = input.to_string();
             o.output = output.to_string();
         }
+        Ok(())
     }
 
     /// Upsert what was added into the aggregates (inside the caller's transaction). Leaves
@@ -334,7 +327,9 @@ fn mark_current(conn: &Connection) -> rusqlite::Result<()> {
 /// large log takes).
 const REBUILD_CHUNK: usize = 100_000;
 
-/// The calls as the aggregates read them (see [`Call`]).
+/// The calls as the aggregates read them: name, kind, run, id, time, input (`null` when
+/// missing), output (`NULL` for a failed call: an error, or no output), tokens in and out,
+/// latency in ms (a missing one as 0).
 const SELECT_CALLS: &str = "SELECT name, kind, run, id, time, coalesce(input, 'null'),
     CASE WHEN error IS NULL THEN output END, tokens_in, tokens_out, coalesce(ms, 0.0)
     FROM calls";
@@ -346,19 +341,7 @@ fn fold(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> rusqlite
     let mut pending = Pending::default();
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let text = |i| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
-        pending.add(&Call {
-            name: text(0).unwrap_or_default(),
-            kind: text(1).unwrap_or_default(),
-            run: text(2).unwrap_or_default(),
-            id: r.get(3)?,
-            time: text(4).unwrap_or_default(),
-            input: text(5).unwrap_or("null"),
-            output: text(6),
-            tokens_in: r.get(7)?,
-            tokens_out: r.get(8)?,
-            ms: r.get(9)?,
-        });
+        pending.add(r)?;
         n += 1;
         if n % REBUILD_CHUNK == 0 {
             pending.write(conn)?;
@@ -551,13 +534,12 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
     })
 }
 
-/// One distinct input of a name's successful calls, as `dataset` makes a case of it.
+/// One distinct input of a name's successful calls and its outputs, as compact JSON text
+/// (the log's own): what `dataset` makes a case of (`eval::dataset::Entry`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputOutputs {
     /// The input's text in its first call.
     pub input: String,
-    /// The input's first call: time, run, id.
-    pub first: (String, String, i64),
     /// Its distinct outputs (by key), in the order first seen, each with the text it was
     /// first seen with and how many calls gave it.
     pub outputs: Vec<(String, usize)>,
@@ -592,7 +574,8 @@ pub fn inputs_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<I
              ORDER BY input_key, first_time, first_run, first_id"
         ))?;
         let mut rows = stmt.query([name])?;
-        let mut out: Vec<InputOutputs> = Vec::new();
+        // Each input with its first call (time, run, id), to sort by.
+        let mut out: Vec<(First, InputOutputs)> = Vec::new();
         let mut key = String::new();
         // The current input's output keys and kinds: pairs of two kinds may share an output.
         let mut seen: Vec<(String, String)> = Vec::new();
@@ -606,13 +589,17 @@ pub fn inputs_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<I
                 key.clear();
                 key.push_str(input_key);
                 seen.clear();
-                out.push(InputOutputs {
-                    input: text(r.get_ref(3)?),
-                    first: (text(r.get_ref(5)?), text(r.get_ref(6)?), r.get(7)?),
-                    outputs: Vec::new(),
-                });
+                let first = (text(r.get_ref(5)?), text(r.get_ref(6)?), r.get(7)?);
+                let input = text(r.get_ref(3)?);
+                out.push((
+                    first,
+                    InputOutputs {
+                        input,
+                        outputs: Vec::new(),
+                    },
+                ));
             }
-            let Some(entry) = out.last_mut() else {
+            let Some((_, entry)) = out.last_mut() else {
                 continue;
             };
             // Within one kind an output key comes once; across kinds, the earlier text stays.
@@ -631,7 +618,7 @@ pub fn inputs_of(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<I
                 }
             }
         }
-        out.sort_unstable_by(|a, b| a.first.cmp(&b.first));
-        Ok(out)
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out.into_iter().map(|(_, entry)| entry).collect())
     })
 }

@@ -56,34 +56,29 @@ fn chunk(conn: &Connection) -> rusqlite::Result<u64> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    let last = match state {
-        None => {
-            conn.execute("INSERT INTO calls_fts_state (last) VALUES (0)", [])?;
-            0
+    if state.is_none() {
+        conn.execute("INSERT INTO calls_fts_state (last) VALUES (0)", [])?;
+    }
+    let (mut last, run, id) = state.unwrap_or((0, None, None));
+    if last > 0 {
+        let same: Option<(String, i64)> = conn
+            .query_row("SELECT run, id FROM calls WHERE rowid = ?1", [last], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if same.is_none() || same != run.zip(id) {
+            // Its last indexed call is gone: rowids may be reused, start over.
+            conn.execute(
+                "INSERT INTO calls_fts (calls_fts) VALUES ('delete-all')",
+                [],
+            )?;
+            conn.execute(
+                "UPDATE calls_fts_state SET last = 0, run = NULL, id = NULL",
+                [],
+            )?;
+            last = 0;
         }
-        Some((0, _, _)) => 0,
-        Some((last, run, id)) => {
-            let same: Option<(String, i64)> = conn
-                .query_row("SELECT run, id FROM calls WHERE rowid = ?1", [last], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            if same.is_some() && same == run.zip(id) {
-                last
-            } else {
-                // Its last indexed call is gone: rowids may be reused, start over.
-                conn.execute(
-                    "INSERT INTO calls_fts (calls_fts) VALUES ('delete-all')",
-                    [],
-                )?;
-                conn.execute(
-                    "UPDATE calls_fts_state SET last = 0, run = NULL, id = NULL",
-                    [],
-                )?;
-                0
-            }
-        }
-    };
+    }
     let n = conn.execute(
         "INSERT INTO calls_fts (rowid, input, output)
          SELECT rowid, input, coalesce(output, error) FROM calls

@@ -56,8 +56,7 @@ impl Sums {
             calls: self.calls,
             tokens: self.tokens,
             cost: (self.costed == self.calls).then_some(self.cost),
-            first: None,
-            last: None,
+            ..Volume::default()
         }
     }
 }

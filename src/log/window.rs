@@ -76,19 +76,12 @@ fn moment(text: &str, now: SystemTime) -> Result<String, BadTime> {
     timestamp(t).map(super::time::text).ok_or_else(bad)
 }
 
-/// `N` followed by one unit: `s`, `m`, `h`, `d` or `w`.
+/// A duration as `jiff` reads one (`90s`, `15m`, `3h`, `7d`, `2w`, also `1h30m`), with days
+/// of 24 hours and weeks of 7 days; months and years, which have no fixed length, are none.
 fn duration(t: &str) -> Option<Duration> {
-    let unit = t.chars().last()?;
-    let n: u64 = t.get(..t.len() - unit.len_utf8())?.parse().ok()?;
-    let secs = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return None,
-    };
-    Some(Duration::from_secs(n.checked_mul(secs)?))
+    let span: jiff::Span = t.parse().ok()?;
+    let fixed = span.to_duration(jiff::SpanRelativeTo::days_are_24_hours());
+    Duration::try_from(fixed.ok()?).ok()
 }
 
 /// The moment of `YYYY-MM-DD` (midnight UTC), or of RFC 3339 `YYYY-MM-DDTHH:MM[:SS[.fff]]`
@@ -114,9 +107,12 @@ mod tests {
         let w = Window::parse(Some("3h"), Some("90s"), now).unwrap();
         assert_eq!(w.since.as_deref(), Some("2026-12-01T18:02:34.038Z"));
         assert_eq!(w.until.as_deref(), Some("2026-12-01T21:01:04.038Z"));
-        let w = Window::parse(Some("7d"), None, now).unwrap();
+        let w = Window::parse(Some("7d"), Some("1h30m"), now).unwrap();
         assert_eq!(w.since.as_deref(), Some("2026-11-24T21:02:34.038Z"));
-        assert_eq!(w.describe(), "calls since 2026-11-24T21:02:34.038Z");
+        assert_eq!(w.until.as_deref(), Some("2026-12-01T19:32:34.038Z"));
+        let w = Window::parse(Some("2w"), None, now).unwrap();
+        assert_eq!(w.since.as_deref(), Some("2026-11-17T21:02:34.038Z"));
+        assert_eq!(w.describe(), "calls since 2026-11-17T21:02:34.038Z");
         assert!(Window::parse(None, None, now).unwrap().is_all());
     }
 
@@ -149,6 +145,8 @@ mod tests {
             "2026-12-01T25:00Z",
             "2026-12-01T09:30",
             "",
+            "-3h",
+            "1mo",
         ] {
             assert_eq!(one(bad), Err(BadTime(bad.into())), "{bad}");
         }

@@ -53,7 +53,7 @@ pub(super) struct RunRow {
 /// A batch, and where to say that it is written (a chat turn waits for that).
 struct Job {
     batch: Batch,
-    written: Option<mpsc::SyncSender<Result<(), LogError>>>,
+    written: Option<mpsc::SyncSender<()>>,
 }
 
 /// The sending side of a run's writer thread.
@@ -106,23 +106,17 @@ impl Writer {
         });
     }
 
-    /// Write `batch` and wait until it is committed.
-    ///
-    /// # Errors
-    ///
-    /// The batch cannot be written. (A log that could not be opened at all is reported once,
-    /// by [`Closing::wait`].)
-    pub fn write_now(&self, batch: Batch) -> Result<(), LogError> {
+    /// Write `batch` and wait until it is committed, or failed: like every failure of the
+    /// run, that is returned by [`Closing::wait`]. (A thread that ended before the batch
+    /// failed to open the log, and says why there too.)
+    pub fn write_now(&self, batch: Batch) {
         let (written, wait) = mpsc::sync_channel(1);
-        let sent = self.jobs.send(Job {
+        let job = Job {
             batch,
             written: Some(written),
-        });
-        match (sent, wait.recv()) {
-            (Ok(()), Ok(result)) => result,
-            // The thread ended before the batch: it failed to open the log, and says why at
-            // `Closing::wait`.
-            _ => Ok(()),
+        };
+        if self.jobs.send(job).is_ok() {
+            let _ = wait.recv();
         }
     }
 
@@ -130,10 +124,7 @@ impl Writer {
     pub fn close(self, last: Batch) -> Closing {
         self.send(last);
         drop(self.jobs);
-        Closing {
-            done: self.done,
-            failure: None,
-        }
+        Closing { done: self.done }
     }
 }
 
@@ -141,19 +132,9 @@ impl Writer {
 #[must_use = "the last batch is only known to be written once waited for"]
 pub struct Closing {
     done: mpsc::Receiver<Result<(), LogError>>,
-    /// A failure known before the close (a chat turn's), returned first.
-    failure: Option<LogError>,
 }
 
 impl Closing {
-    /// This closing, failing with `e` (a failure the run saw before it closed).
-    pub(super) fn failed(self, e: LogError) -> Closing {
-        Closing {
-            failure: Some(e),
-            ..self
-        }
-    }
-
     /// Wait until the run's last batch is committed.
     ///
     /// # Errors
@@ -161,13 +142,13 @@ impl Closing {
     /// The first failure to open the log or to write a batch of the run.
     pub fn wait(self) -> Result<(), LogError> {
         // Nothing said: the thread panicked.
-        let written = self.done.recv().unwrap_or(Err(LogError::Lost));
-        self.failure.map_or(written, Err)
+        self.done.recv().unwrap_or(Err(LogError::Lost))
     }
 }
 
-/// Write each queued batch until the channel closes; the first failure of a batch nobody waits
-/// for is returned at the end (later batches are still tried: they may be fine).
+/// Write each queued batch until the channel closes, saying when one is written to whoever
+/// waits for it; the first failure is returned at the end (later batches are still tried: they
+/// may be fine).
 ///
 /// An empty batch announces the run's first call: the run's row is written then, with no end
 /// and no status, so that a run killed before its first batch is in the log all the same —
@@ -188,15 +169,11 @@ fn serve(conn: &mut Connection, run: &RunRow, queue: &mpsc::Receiver<Job>) -> Re
         }
         let result = write(conn, run, &job.batch, run_written);
         run_written |= result.is_ok();
-        match job.written {
-            Some(reply) => {
-                let _ = reply.send(result);
-            }
-            None => {
-                if let Err(e) = result {
-                    failure.get_or_insert(e);
-                }
-            }
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
+        if let Some(reply) = job.written {
+            let _ = reply.send(());
         }
     }
     failure.map_or(Ok(()), Err)

@@ -85,7 +85,7 @@ fn known(conn: &Connection, name: &str) -> Result<bool, log::LogError> {
         conn,
         &CallFilter {
             name: Some(name),
-            limit: 1,
+            limit: Some(1),
             ..CallFilter::default()
         },
     )?

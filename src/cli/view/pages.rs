@@ -270,7 +270,7 @@ fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, lo
         conn,
         &CallFilter {
             run: Some(&id),
-            limit: MAX_CALLS + 1,
+            limit: Some(MAX_CALLS + 1),
             ..CallFilter::default()
         },
     )?;
