@@ -89,6 +89,15 @@ impl From<Box<Located>> for ProjectError {
     }
 }
 
+impl From<config::user::UserConfigError> for ProjectError {
+    fn from(e: config::user::UserConfigError) -> Self {
+        match e {
+            config::user::UserConfigError::Io { path, message } => ProjectError::io(path, message),
+            config::user::UserConfigError::Invalid(e) => ProjectError::from(e),
+        }
+    }
+}
+
 /// The project's `llm-do.toml` at `root` (none: defaults) over the user config.
 ///
 /// # Errors
@@ -104,8 +113,8 @@ pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
 }
 
 /// The config of the project at `root` (its `llm-do.toml` as `overlay` leaves it; none:
-/// defaults) over the user config. What is wrong with either is pushed to `errors`, the
-/// project's first.
+/// defaults) over the user config (DESIGN §16), the project's file checked again against the
+/// merge. What is wrong with either is pushed to `errors`, the project's first.
 fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Config {
     let text = read_collect(&root.join(CONFIG_FILE), errors, overlay);
     let path = Path::new(CONFIG_FILE);
@@ -116,37 +125,18 @@ fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -
         }),
         None => Config::default(),
     };
-    with_user_config(config, text.as_deref().map(|t| (path, t)), errors)
-}
-
-/// The hook that puts the user config (DESIGN §16) under a project's config (`project`: the
-/// path and text of its `llm-do.toml`, checked again against the merged config); its errors
-/// join the project's.
-fn with_user_config(
-    config: Config,
-    project: Option<(&Path, &str)>,
-    errors: &mut Vec<ProjectError>,
-) -> Config {
-    match config::user::load() {
-        Ok(Some(user)) => {
-            let merged = config.over(&user);
-            if let Some((path, text)) = project
-                && let Err(e) = config::check_merged(path, text, &merged)
-            {
-                errors.push(ProjectError::from(e));
-            }
-            merged
-        }
-        Ok(None) => config,
-        Err(config::user::UserConfigError::Io { path, message }) => {
-            errors.push(ProjectError::io(path, message));
-            config
-        }
-        Err(config::user::UserConfigError::Invalid(e)) => {
-            errors.push(ProjectError::from(e));
-            config
-        }
+    let user = config::user::load().unwrap_or_else(|e| {
+        errors.push(ProjectError::from(e));
+        None
+    });
+    let Some(user) = user else { return config };
+    let merged = config.over(&user);
+    if let Some(text) = &text
+        && let Err(e) = config::check_merged(path, text, &merged)
+    {
+        errors.push(ProjectError::from(e));
     }
+    merged
 }
 
 /// Find the project root: the nearest directory from `start` upward holding `llm-do.toml` or
@@ -291,36 +281,32 @@ impl Project {
                 span: f.span,
                 kind: "fn",
             };
-            if script::untrusted::is_draft(&text) {
-                match load_draft(&path, &shown, &text) {
-                    Ok((ast, f)) => {
-                        if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
-                            fns.insert(f.name.clone(), Arc::new(f));
-                            drafts.combine(ast.clone_functions_only());
-                        }
-                    }
-                    Err(e) => errors.push(e),
+            let draft = script::untrusted::is_draft(&text);
+            let loaded = if draft {
+                load_draft(&path, &shown, &text)
+            } else {
+                script::compile_file(engine, &shown, &text).map_err(ProjectError::from)
+            };
+            let (ast, file_fns) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
                 }
-                continue;
+            };
+            let mut names = Vec::new();
+            for f in file_fns {
+                if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
+                    names.push(f.name.clone());
+                    fns.insert(f.name.clone(), Arc::new(f));
+                }
             }
-            match script::compile_file(engine, &shown, &text) {
-                Ok((ast, file_fns)) => {
-                    let stem = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let mut names = Vec::new();
-                    for f in file_fns {
-                        if !claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
-                            continue;
-                        }
-                        names.push(f.name.clone());
-                        fns.insert(f.name.clone(), Arc::new(f));
-                    }
-                    modules.insert(stem, names);
-                    library.combine(ast.clone_functions_only());
-                }
-                Err(e) => errors.push(ProjectError::from(e)),
+            // A draft is no module, and runs only in the restricted engine.
+            if draft {
+                drafts.combine(ast.clone_functions_only());
+            } else {
+                modules.insert(file_stem(&path), names);
+                library.combine(ast.clone_functions_only());
             }
         }
 
@@ -574,25 +560,33 @@ pub fn relative(root: &Path, path: &Path) -> PathBuf {
 }
 
 /// Load an untrusted draft (a script holding [`script::untrusted::MARK`]): parsed as the
-/// restricted engine parses (no `call()` syntax), exactly one fn named after the file.
-fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, ScriptFn), ProjectError> {
+/// restricted engine parses (no `call()` syntax), exactly one fn named after the file, marked
+/// untrusted.
+fn load_draft(
+    path: &Path,
+    shown: &Path,
+    text: &Arc<str>,
+) -> Result<(AST, Vec<ScriptFn>), ProjectError> {
     let mut parser = Engine::new_raw();
     parser.set_max_expr_depths(256, 128);
     parser.disable_symbol("eval");
     let (ast, mut fns) = script::compile_file(&parser, shown, text)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    script::untrusted::check(&ast, &stem, None).map_err(|rule| {
+    script::untrusted::check(&ast, &file_stem(path), None).map_err(|rule| {
         ProjectError::invalid(
             shown,
             format!("an untrusted draft is one fn named after its file: {rule}"),
         )
     })?;
-    let mut f = fns.remove(0);
-    f.untrusted = true;
-    Ok((ast, f))
+    fns.truncate(1);
+    fns.iter_mut().for_each(|f| f.untrusted = true);
+    Ok((ast, fns))
+}
+
+/// The file name of `path` without its extension (a script module's name).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn list_dir(

@@ -131,25 +131,17 @@ fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
+/// `[[approvals]]` globs, compiled as the gate compiles them when a run starts.
 fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
-    for (i, rule) in config.approvals.iter().enumerate() {
-        let fields = [
-            ("tool", Some(&rule.tool)),
-            ("path", rule.path.as_ref()),
-            ("command", rule.command.as_ref()),
-        ];
-        for (field, glob) in fields {
-            let Some(glob) = glob else { continue };
-            if let Err(e) = globset::Glob::new(glob) {
-                return Err(at(
-                    &[key("approvals"), Seg::Index(i), key(field)],
-                    format!("invalid glob `{glob}` in `{field}`: {}", e.kind()),
-                    Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`"),
-                ));
-            }
-        }
-    }
-    Ok(())
+    let Err(e) = crate::approval::Gate::new(crate::approval::Mode::Normal, &config.approvals)
+    else {
+        return Ok(());
+    };
+    Err(at(
+        &[key("approvals"), Seg::Index(e.number - 1), key(e.field)],
+        format!("invalid glob `{}` in `{}`: {}", e.glob, e.field, e.message),
+        Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`"),
+    ))
 }
 
 /// `[shell]`: allow rules, the variables `env` passes (never a secret of `config`, which is

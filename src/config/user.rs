@@ -2,9 +2,10 @@
 //! holds a default model, model aliases, provider tables and limits for every project. It
 //! sits under the project's `llm-do.toml`, which wins key by key ([`Config::over`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use etcetera::BaseStrategy;
+use serde_json::{Map, Value};
 
 use super::{Config, parse_user_config};
 use crate::env_vars::LLM_DO_CONFIG;
@@ -37,76 +38,58 @@ pub fn path() -> Option<PathBuf> {
 /// `LLM_DO_CONFIG` names a file that does not exist.
 pub fn load() -> Result<Option<Config>, UserConfigError> {
     let named = std::env::var_os(LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
-    match path() {
-        // A file named on purpose must be there: a typo in the variable is not ignored.
-        Some(p) if named && !p.exists() => Err(UserConfigError::Io {
-            path: p,
-            message: format!("no such file (named by `{LLM_DO_CONFIG}`)"),
-        }),
-        Some(p) => load_from(&p),
-        None => Ok(None),
-    }
-}
-
-/// The user config at `path`, if the file exists.
-///
-/// # Errors
-///
-/// As [`load`].
-pub fn load_from(path: &Path) -> Result<Option<Config>, UserConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(UserConfigError::Io {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            });
-        }
+    let Some(path) = path() else { return Ok(None) };
+    let io = |message| UserConfigError::Io {
+        path: path.clone(),
+        message,
     };
-    parse_user_config(path, &text)
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        // A file named on purpose must be there: a typo in the variable is not ignored.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && named => {
+            return Err(io(format!("no such file (named by `{LLM_DO_CONFIG}`)")));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e.to_string())),
+    };
+    parse_user_config(&path, &text)
         .map(Some)
         .map_err(UserConfigError::Invalid)
 }
 
 impl Config {
     /// This (project) config over `user`: every key set here wins, the rest comes from
-    /// `user`. Aliases and provider tables merge by name (a project table replaces the user's
-    /// table of the same name whole).
+    /// `user`. The keys of `[defaults]`, `[limits]` and `[otel]` merge one by one, aliases and
+    /// provider tables by name (a project table replaces the user's table of the same name
+    /// whole): one rule, two levels deep, for every section a user config may hold.
     #[must_use]
-    pub fn over(mut self, user: &Config) -> Config {
-        self.defaults.model = self.defaults.model.or_else(|| user.defaults.model.clone());
-        self.defaults.max_tokens = self.defaults.max_tokens.or(user.defaults.max_tokens);
-        let l = &mut self.limits;
-        l.max_depth = l.max_depth.or(user.limits.max_depth);
-        l.max_parallel = l.max_parallel.or(user.limits.max_parallel);
-        l.max_operations = l.max_operations.or(user.limits.max_operations);
-        l.max_cpu_seconds = l.max_cpu_seconds.or(user.limits.max_cpu_seconds);
-        l.max_cost_usd = l.max_cost_usd.or(user.limits.max_cost_usd);
-        l.max_tokens = l.max_tokens.or(user.limits.max_tokens);
-        l.max_requests = l.max_requests.or(user.limits.max_requests);
-        l.max_worker_runs = l.max_worker_runs.or(user.limits.max_worker_runs);
-        let o = &mut self.otel;
-        o.endpoint = o.endpoint.take().or_else(|| user.otel.endpoint.clone());
-        o.service_name = o
-            .service_name
-            .take()
-            .or_else(|| user.otel.service_name.clone());
-        for (k, v) in &user.prices {
-            self.prices.entry(k.clone()).or_insert(*v);
+    pub fn over(self, user: &Config) -> Config {
+        let (Ok(Value::Object(mut merged)), Ok(Value::Object(user))) =
+            (serde_json::to_value(&self), serde_json::to_value(user))
+        else {
+            return self;
+        };
+        for (section, table) in user {
+            let Value::Object(table) = table else {
+                continue;
+            };
+            let into = merged.entry(section).or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(into) = into else { continue };
+            for (key, value) in table {
+                if into.get(&key).is_none_or(Value::is_null) {
+                    into.insert(key, value);
+                }
+            }
         }
-        for (k, v) in &user.models {
-            self.models.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        for (k, v) in &user.providers {
-            self.providers.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        self
+        // Both sides are configs, so their merge is one too.
+        serde_json::from_value(Value::Object(merged)).unwrap_or(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn parse(text: &str) -> Config {
