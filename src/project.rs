@@ -343,9 +343,8 @@ impl Project {
             library: Arc::new(library),
             drafts: Arc::new(drafts),
         };
-        errors.extend(project.check_toolsets());
+        errors.extend(project.check_worker_tools());
         errors.extend(project.check_stabilize());
-        errors.extend(project.check_tool_choices());
         errors.extend(project.check_shell_rules());
         errors.extend(project.check_reserved_names());
         let workers = project.workers.values();
@@ -390,50 +389,64 @@ impl Project {
             .chain(self.modules.keys().map(String::as_str))
     }
 
-    /// The names of the tools a worker's `toolsets` give its model, or `None` when an MCP
-    /// toolset's are known only once its server runs. An unknown entry (reported apart) stands
-    /// for its own name.
-    fn tool_names(&self, w: &WorkerSpec) -> Option<Vec<String>> {
-        let mut names = Vec::new();
-        for t in &w.toolsets {
-            match self.toolset(&t.name) {
-                Some(Toolset::Tools(members)) => {
-                    names.extend(members.iter().map(|m| m.name().to_owned()))
-                }
-                Some(Toolset::Mcp { .. }) => return None,
-                None => names.push(t.name.clone()),
-            }
-        }
-        Some(names)
-    }
-
-    /// A worker's `tool_choice: NAME` must name one of the tools its `toolsets` give (MCP
-    /// toolsets are listed only when their server runs, so a worker with one is not checked).
-    fn check_tool_choices(&self) -> Vec<ProjectError> {
+    /// Each worker's `toolsets:` entries must name something (an unknown one is pointed at, and
+    /// stands for its own name below), and its `tool_choice: NAME` one of the tools they give
+    /// (not checked beside an MCP toolset: its tools are known only once its server runs).
+    fn check_worker_tools(&self) -> Vec<ProjectError> {
         let mut errors = Vec::new();
         for w in self.workers.values() {
+            let mut tools = Some(Vec::new());
+            for t in &w.toolsets {
+                let names = match self.toolset(&t.name) {
+                    Some(Toolset::Tools(members)) => {
+                        members.iter().map(|m| m.name().to_owned()).collect()
+                    }
+                    Some(Toolset::Mcp { .. }) => {
+                        tools = None;
+                        continue;
+                    }
+                    None => {
+                        errors.push(self.unknown_toolset(w, t));
+                        vec![t.name.clone()]
+                    }
+                };
+                tools
+                    .iter_mut()
+                    .for_each(|tools| tools.extend_from_slice(&names));
+            }
             let crate::model::ToolChoice::Tool(choice) = &w.tool_choice else {
                 continue;
             };
-            let Some(tools) = self.tool_names(w) else {
+            let Some(tools) = tools.filter(|tools| !tools.contains(choice)) else {
                 continue;
             };
-            if !tools.contains(choice) {
-                let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
-                    .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
-                let start = w.text.find("tool_choice").unwrap_or(0);
-                let message = format!(
-                    "`tool_choice: {choice}` in worker `{}` names no tool it has",
-                    w.name
-                );
-                let err = w
-                    .error_at((start, "tool_choice".len()), message)
-                    .label("not among the worker's tools")
-                    .help(hint);
-                errors.push(ProjectError::Located(err));
-            }
+            let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
+            let start = w.text.find("tool_choice").unwrap_or(0);
+            let message = format!(
+                "`tool_choice: {choice}` in worker `{}` names no tool it has",
+                w.name
+            );
+            let err = w
+                .error_at((start, "tool_choice".len()), message)
+                .label("not among the worker's tools")
+                .help(hint);
+            errors.push(ProjectError::Located(err));
         }
         errors
+    }
+
+    /// The error at a `toolsets:` entry `t` of worker `w` that names nothing.
+    fn unknown_toolset(&self, w: &WorkerSpec, t: &crate::worker::file::NameRef) -> ProjectError {
+        let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
+            format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
+        });
+        let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
+        let err = w
+            .error_at(t.span, message)
+            .label("not a builtin set, fn, module or worker")
+            .help(hint);
+        ProjectError::Located(err)
     }
 
     /// `[shell] allow` rules that can never match a command (`run` and `check` refuse them
@@ -496,25 +509,6 @@ impl Project {
                 ))
             })
             .collect()
-    }
-
-    /// Unknown toolset entries in workers, each pointing at the entry.
-    fn check_toolsets(&self) -> Vec<ProjectError> {
-        let mut errors = Vec::new();
-        for w in self.workers.values() {
-            for t in w.toolsets.iter().filter(|t| !self.is_toolset(&t.name)) {
-                let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
-                    format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
-                });
-                let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
-                let err = w
-                    .error_at(t.span, message)
-                    .label("not a builtin set, fn, module or worker")
-                    .help(hint);
-                errors.push(ProjectError::Located(err));
-            }
-        }
-        errors
     }
 }
 

@@ -73,7 +73,9 @@ impl Config {
             let Value::Object(table) = table else {
                 continue;
             };
-            let into = merged.entry(section).or_insert_with(|| Value::Object(Map::new()));
+            let into = merged
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()));
             let Value::Object(into) = into else { continue };
             for (key, value) in table {
                 if into.get(&key).is_none_or(Value::is_null) {

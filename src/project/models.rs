@@ -88,20 +88,29 @@ impl Models {
 fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
     let base = |var: &str, default: &str| env(var).unwrap_or_else(|| default.to_owned());
     let key = |var: &str| Some(var.to_owned());
+    // (name, wire, base URL, key variable, built in)
     let builtin = [
         (
             "anthropic",
             "anthropic",
             base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE),
             key(env_vars::ANTHROPIC_API_KEY),
+            true,
         ),
         (
             "openai",
             "openai",
             base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
             key(env_vars::OPENAI_API_KEY),
+            true,
         ),
-        ("ollama", "openai", base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST), None),
+        (
+            "ollama",
+            "openai",
+            base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST),
+            None,
+            true,
+        ),
     ];
     let named = config
         .providers
@@ -112,10 +121,11 @@ fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provi
                 Some(Wire::Anthropic) => "anthropic",
                 _ => "openai",
             };
-            ((name.as_str(), wire, p.base_url.clone(), p.api_key_env.clone()), false)
+            let (url, key) = (p.base_url.clone(), p.api_key_env.clone());
+            (name.as_str(), wire, url, key, false)
         });
-    let rows = builtin.into_iter().map(|row| (row, true)).chain(named);
-    rows.map(|((name, wire, base_url, key_env), builtin)| {
+    let rows = builtin.into_iter().chain(named);
+    rows.map(|(name, wire, base_url, key_env, builtin)| {
         let table = config.providers.get(name);
         Provider {
             name: name.to_owned(),
