@@ -56,15 +56,8 @@ struct Provider {
 }
 
 impl Models {
-    /// What `config` and this process's environment say about providers, aliases and prices
-    /// (a variable set to blanks counts as unset).
+    /// What `config` and this process's environment say about providers, aliases and prices.
     pub fn from_env(config: &Config) -> Models {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Models::of(config, &env)
-    }
-
-    /// What `config` (and the environment `env` reads) says about providers, aliases, prices.
-    pub fn of(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Models {
         let aliases = config
             .models
             .iter()
@@ -75,7 +68,7 @@ impl Models {
             })
             .collect();
         Models {
-            providers: providers(config, env),
+            providers: providers(config),
             aliases,
             prices: price_rows(config),
             prices_date: prices::TABLE_DATE,
@@ -84,8 +77,10 @@ impl Models {
 }
 
 /// The built-in providers (where the environment puts them), then the `[providers.NAME]`
-/// endpoints; each with the limits its `[providers.NAME]` table sets.
-fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
+/// endpoints; each with the limits its `[providers.NAME]` table sets. A variable set to blanks
+/// counts as unset.
+fn providers(config: &Config) -> Vec<Provider> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let base = |var: &str, default: &str| env(var).unwrap_or_else(|| default.to_owned());
     let key = |var: &str| Some(var.to_owned());
     // (name, wire, base URL, key variable, built in)
