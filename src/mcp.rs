@@ -301,14 +301,14 @@ impl McpClients {
         args: Value,
     ) -> Result<McpOutput, McpError> {
         let secrets = secrets(config, &|var| std::env::var(var).ok());
-        match self.call_raw(name, config, tool, args).await {
-            Ok(out) if out.is_error => Ok(McpOutput {
-                text: redact_all(&out.text, &secrets),
-                is_error: true,
-            }),
-            Ok(out) => Ok(out),
-            Err(e) => Err(e.scrubbed(&secrets)),
+        let mut out = self
+            .call_raw(name, config, tool, args)
+            .await
+            .map_err(|e| e.scrubbed(&secrets))?;
+        if out.is_error {
+            out.text = redact_all(&out.text, &secrets);
         }
+        Ok(out)
     }
 
     async fn call_raw(
