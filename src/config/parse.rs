@@ -186,8 +186,9 @@ fn span_in_value(value: &Spanned<DeValue>, segs: &[Seg]) -> Option<Range<usize>>
     }
 }
 
-/// The dotted name of a table path, e.g. `[providers.local]`, `[[approvals]]`.
-fn table_name(path: &[Seg]) -> String {
+/// Where `path` is, in words: its dotted table name (`[providers.local]`, `[[approvals]]`), or
+/// the `file` for the top level.
+fn place(path: &[Seg], file: &str) -> String {
     let keys: Vec<&str> = path
         .iter()
         .filter_map(|s| match s {
@@ -195,10 +196,10 @@ fn table_name(path: &[Seg]) -> String {
             Seg::Index(_) => None,
         })
         .collect();
-    if matches!(path.last(), Some(Seg::Index(_))) {
-        format!("`[[{}]]`", keys.join("."))
-    } else {
-        format!("`[{}]`", keys.join("."))
+    match path.last() {
+        None => format!("`{file}`"),
+        Some(Seg::Index(_)) => format!("`[[{}]]`", keys.join(".")),
+        Some(Seg::Key(_)) => format!("`[{}]`", keys.join(".")),
     }
 }
 
@@ -211,14 +212,9 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
     };
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (name, expected) = split_expected(rest);
-        let place = if parent.is_empty() {
-            format!("`{file}`")
-        } else {
-            table_name(parent)
-        };
         let what = if parent.is_empty() { "section" } else { "key" };
         return (
-            format!("unknown {what} `{name}` in {place}"),
+            format!("unknown {what} `{name}` in {}", place(parent, file)),
             Some(suggest(&name, &expected, what)),
         );
     }
@@ -231,14 +227,9 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
         );
     }
     if let Some(rest) = message.strip_prefix("missing field ") {
-        let place = if context.is_empty() {
-            format!("`{file}`")
-        } else {
-            table_name(context)
-        };
         let name = rest.trim_matches('`');
         return (
-            format!("missing key `{name}` in {place}"),
+            format!("missing key `{name}` in {}", place(context, file)),
             Some(format!("add `{name} = ...`")),
         );
     }
@@ -266,7 +257,7 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
     let message = message.replace('\n', "; ");
     let message = match key {
         Some(k) if parent.is_empty() => format!("bad value for `{k}`: {message}"),
-        Some(k) => format!("bad value for `{k}` in {}: {message}", table_name(parent)),
+        Some(k) => format!("bad value for `{k}` in {}: {message}", place(parent, file)),
         None => message,
     };
     (message, None)
