@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rhai::{AST, Engine};
 
 use crate::config::{self, Config};
+use crate::env_vars;
 use crate::error::Located;
 use crate::script::host::HostFn;
 use crate::script::{self, ScriptFn};
@@ -89,15 +90,6 @@ impl From<Box<Located>> for ProjectError {
     }
 }
 
-impl From<config::user::UserConfigError> for ProjectError {
-    fn from(e: config::user::UserConfigError) -> Self {
-        match e {
-            config::user::UserConfigError::Io { path, message } => ProjectError::io(path, message),
-            config::user::UserConfigError::Invalid(e) => ProjectError::from(e),
-        }
-    }
-}
-
 /// The project's `llm-do.toml` at `root` (none: defaults) over the user config.
 ///
 /// # Errors
@@ -125,11 +117,9 @@ fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -
         }),
         None => Config::default(),
     };
-    let user = config::user::load().unwrap_or_else(|e| {
-        errors.push(ProjectError::from(e));
-        None
-    });
-    let Some(user) = user else { return config };
+    let Some(user) = read_user_config(overlay, errors) else {
+        return config;
+    };
     let merged = config.over(&user);
     if let Some(text) = &text
         && let Err(e) = config::check_merged(path, text, &merged)
@@ -137,6 +127,26 @@ fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -
         errors.push(ProjectError::from(e));
     }
     merged
+}
+
+/// The user config (DESIGN §16), if its file exists; a file named by `LLM_DO_CONFIG` must (a
+/// typo in the variable is not ignored). What is wrong with it is pushed to `errors`.
+fn read_user_config(overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Option<Config> {
+    let path = config::user::path()?;
+    let named = std::env::var_os(env_vars::LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
+    if named && !path.exists() {
+        let why = format!("no such file (named by `{}`)", env_vars::LLM_DO_CONFIG);
+        errors.push(ProjectError::io(path, why));
+        return None;
+    }
+    let text = read_collect(&path, errors, overlay)?;
+    match config::parse_user_config(&path, &text) {
+        Ok(user) => Some(user),
+        Err(e) => {
+            errors.push(ProjectError::from(e));
+            None
+        }
+    }
 }
 
 /// Find the project root: the nearest directory from `start` upward holding `llm-do.toml` or

@@ -1,24 +1,15 @@
 //! The user config (DESIGN §16): `$XDG_CONFIG_HOME/llm-do/config.toml` (or `LLM_DO_CONFIG`)
-//! holds a default model, model aliases, provider tables and limits for every project. It
-//! sits under the project's `llm-do.toml`, which wins key by key ([`Config::over`]).
+//! holds a default model, model aliases, provider tables and limits for every project. Where
+//! it lives ([`path`]) and how it sits under the project's `llm-do.toml`, which wins key by key
+//! ([`Config::over`]); `project` reads it beside the project's files.
 
 use std::path::PathBuf;
 
 use etcetera::BaseStrategy;
 use serde_json::{Map, Value};
 
-use super::{Config, parse_user_config};
+use super::Config;
 use crate::env_vars::LLM_DO_CONFIG;
-use crate::error::Located;
-
-/// Why the user config could not be used.
-#[derive(Debug)]
-pub enum UserConfigError {
-    /// The file exists but cannot be read.
-    Io { path: PathBuf, message: String },
-    /// It does not parse or fails a check.
-    Invalid(Box<Located>),
-}
 
 /// Where the user config lives: `LLM_DO_CONFIG`, else `llm-do/config.toml` in the XDG config
 /// folder (`$XDG_CONFIG_HOME`, default `~/.config`). `None` when there is no home folder.
@@ -28,33 +19,6 @@ pub fn path() -> Option<PathBuf> {
     }
     let xdg = etcetera::base_strategy::Xdg::new().ok()?;
     Some(xdg.config_dir().join("llm-do").join("config.toml"))
-}
-
-/// The user config, if its file exists.
-///
-/// # Errors
-///
-/// [`UserConfigError`] when the file exists but cannot be read or is invalid, or when
-/// `LLM_DO_CONFIG` names a file that does not exist.
-pub fn load() -> Result<Option<Config>, UserConfigError> {
-    let named = std::env::var_os(LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
-    let Some(path) = path() else { return Ok(None) };
-    let io = |message| UserConfigError::Io {
-        path: path.clone(),
-        message,
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        // A file named on purpose must be there: a typo in the variable is not ignored.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && named => {
-            return Err(io(format!("no such file (named by `{LLM_DO_CONFIG}`)")));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e.to_string())),
-    };
-    parse_user_config(&path, &text)
-        .map(Some)
-        .map_err(UserConfigError::Invalid)
 }
 
 impl Config {
@@ -93,6 +57,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::config::parse_user_config;
 
     fn parse(text: &str) -> Config {
         super::super::parse_config(Path::new("x.toml"), text).unwrap()
