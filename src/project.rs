@@ -387,18 +387,6 @@ impl Project {
             .chain(script::builtins::BUILTINS.iter().map(|b| b.name))
     }
 
-    /// A "did you mean" hint for an unknown name.
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        suggest::did_you_mean(name, self.names())
-    }
-
-    /// Names a worker's `toolsets` entry may take besides fns and workers.
-    fn toolset_names(&self) -> impl Iterator<Item = &str> {
-        self.names()
-            .chain(crate::tools::TOOLSET_NAMES.iter().copied())
-            .chain(self.modules.keys().map(String::as_str))
-    }
-
     /// Each worker's `toolsets:` entries must name something (an unknown one is pointed at, and
     /// stands for its own name below), and its `tool_choice: NAME` one of the tools they give
     /// (not checked beside an MCP toolset: its tools are known only once its server runs).
@@ -448,7 +436,13 @@ impl Project {
 
     /// The error at a `toolsets:` entry `t` of worker `w` that names nothing.
     fn unknown_toolset(&self, w: &WorkerSpec, t: &crate::worker::file::NameRef) -> ProjectError {
-        let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
+        // What an entry may name besides fns and workers: builtin sets and script modules.
+        let sets = crate::tools::TOOLSET_NAMES.iter().copied();
+        let names = self
+            .names()
+            .chain(sets)
+            .chain(self.modules.keys().map(String::as_str));
+        let hint = suggest::did_you_mean(&t.name, names).unwrap_or_else(|| {
             format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
         });
         let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
