@@ -234,22 +234,22 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
         );
     }
     for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some((found, expected)) = rest.split_once(", expected ") {
-                let subject = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
-                let found = found.strip_prefix("string ").map_or_else(
-                    || {
-                        found
-                            .split_once(' ')
-                            .map_or(found.to_owned(), |(_, v)| v.to_owned())
-                    },
-                    |s| format!("the string {s}"),
-                );
-                return (
-                    format!("{subject} must be {}, found {found}", plain(expected)),
-                    None,
-                );
-            }
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((found, expected)) = rest.split_once(", expected ")
+        {
+            let subject = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
+            let found = found.strip_prefix("string ").map_or_else(
+                || {
+                    found
+                        .split_once(' ')
+                        .map_or(found.to_owned(), |(_, v)| v.to_owned())
+                },
+                |s| format!("the string {s}"),
+            );
+            return (
+                format!("{subject} must be {}, found {found}", plain(expected)),
+                None,
+            );
         }
     }
     // The TOML is valid (syntax errors never reach here): a value a key does not accept,
