@@ -122,45 +122,40 @@ impl<'a> Doc<'a> {
 
 /// The path of the deepest key whose key or value span contains `offset`.
 fn path_at(table: &DeTable, offset: usize) -> Vec<Seg> {
-    for (key, value) in table {
-        if key.span().contains(&offset) {
-            return vec![Seg::Key(key.get_ref().to_string())];
+    let key = |k: &str, inner| prefixed(Seg::Key(k.to_owned()), inner);
+    for (k, value) in table {
+        if k.span().contains(&offset) {
+            return key(k.get_ref(), Vec::new());
         }
         let span = value.span();
         if span.contains(&offset) || span.start == offset {
-            let mut path = vec![Seg::Key(key.get_ref().to_string())];
-            path.extend(path_in_value(value.get_ref(), offset));
-            return path;
+            return key(k.get_ref(), path_in_value(value.get_ref(), offset));
         }
     }
     // A header's table spans only the header line: search the children too.
-    for (key, value) in table {
-        let inner = path_in_value(value.get_ref(), offset);
-        if !inner.is_empty() {
-            let mut path = vec![Seg::Key(key.get_ref().to_string())];
-            path.extend(inner);
-            return path;
-        }
-    }
-    Vec::new()
+    let in_child = table.iter().find_map(|(k, v)| {
+        let inner = path_in_value(v.get_ref(), offset);
+        (!inner.is_empty()).then(|| key(k.get_ref(), inner))
+    });
+    in_child.unwrap_or_default()
 }
 
 fn path_in_value(value: &DeValue, offset: usize) -> Vec<Seg> {
     match value {
-        DeValue::Table(t) => path_at(t, offset),
-        DeValue::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let inner = path_in_value(item.get_ref(), offset);
-                if item.span().contains(&offset) || !inner.is_empty() {
-                    let mut path = vec![Seg::Index(i)];
-                    path.extend(inner);
-                    return path;
-                }
-            }
-            Vec::new()
-        }
-        _ => Vec::new(),
+        DeValue::Table(t) => Some(path_at(t, offset)),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let inner = path_in_value(item.get_ref(), offset);
+            let here = item.span().contains(&offset) || !inner.is_empty();
+            here.then(|| prefixed(Seg::Index(i), inner))
+        }),
+        _ => None,
     }
+    .unwrap_or_default()
+}
+
+/// `first` followed by `rest`.
+fn prefixed(first: Seg, rest: Vec<Seg>) -> Vec<Seg> {
+    std::iter::once(first).chain(rest).collect()
 }
 
 /// The span of the value under `segs`; a trailing key that names a table points at the key.
