@@ -80,6 +80,34 @@ mod tests {
     }
 
     #[test]
+    fn every_user_section_merges_by_the_same_rule() {
+        let user = parse(
+            "[limits]\nmax_worker_runs = 7\nmax_cost_usd = 0.5\n\
+             [otel]\nendpoint = \"http://u\"\nservice_name = \"user\"\n\
+             [providers.local]\nbase_url = \"http://u/v1\"\nwire = \"openai\"\nmax_concurrent = 2\n\
+             [providers.other]\nbase_url = \"http://o/v1\"\nwire = \"anthropic\"\n",
+        );
+        let project = parse(
+            "[otel]\nservice_name = \"project\"\n\
+             [providers.local]\nbase_url = \"http://p/v1\"\nwire = \"openai\"\n\
+             [[approvals]]\ntool = \"*\"\ndecision = \"reject\"\n",
+        );
+        let merged = project.clone().over(&user);
+        // Keys of a section one by one, whatever the section.
+        assert_eq!(merged.limits.max_worker_runs, Some(7));
+        assert_eq!(merged.limits.max_cost_usd, Some(0.5));
+        assert_eq!(merged.otel.endpoint.as_deref(), Some("http://u"));
+        assert_eq!(merged.otel.service_name.as_deref(), Some("project"));
+        // A provider table of the project replaces the user's whole; others join.
+        assert_eq!(merged.providers["local"], project.providers["local"]);
+        assert_eq!(merged.providers["other"], user.providers["other"]);
+        // What only a project holds stays as it is.
+        assert_eq!(merged.approvals, project.approvals);
+        // An empty user config changes nothing.
+        assert_eq!(project.clone().over(&Config::default()), project);
+    }
+
+    #[test]
     fn a_user_config_cannot_grant_powers() {
         let e = parse_user_config(
             Path::new("config.toml"),
