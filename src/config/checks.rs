@@ -4,6 +4,7 @@
 
 use super::parse::{BUILTIN_PROVIDERS, Seg};
 use super::{Config, Limits};
+use crate::env_vars;
 use crate::error::Located;
 
 /// Builds the located error for the value at a path, with a message and an optional hint.
@@ -278,9 +279,9 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
 /// The environment variable that moves a built-in provider, for hints.
 fn base_url_variable(provider: &str) -> Option<&'static str> {
     match provider {
-        "anthropic" => Some("ANTHROPIC_BASE_URL"),
-        "openai" => Some("OPENAI_BASE_URL"),
-        "ollama" => Some("OLLAMA_HOST"),
+        "anthropic" => Some(env_vars::ANTHROPIC_BASE_URL),
+        "openai" => Some(env_vars::OPENAI_BASE_URL),
+        "ollama" => Some(env_vars::OLLAMA_HOST),
         _ => None,
     }
 }
