@@ -181,11 +181,9 @@ impl Gate {
     /// Decide `req`. `needs_approval` is the tool's default (DESIGN §5), used when no flag,
     /// policy or rule answers.
     pub fn check(&self, req: &Request, needs_approval: bool) -> Verdict {
-        let (answer, source) = self.decide(req, needs_approval);
-        match answer {
-            Answer::Approve => verdict(Outcome::Approved, source),
-            Answer::Reject(reason) => verdict(Outcome::Denied(reason), source),
-            Answer::Prompt => self.prompt(req, source),
+        match self.decide(req, needs_approval) {
+            (Some(outcome), source) => verdict(outcome, source),
+            (None, source) => self.prompt(req, source),
         }
     }
 
@@ -199,41 +197,37 @@ impl Gate {
             && (self.policy.is_some() || (self.prompter.is_some() && may_prompt))
     }
 
-    /// The first source that answers, and which one it was.
-    fn decide(&self, req: &Request, needs_approval: bool) -> (Answer, DecidedBy) {
+    /// The first source that answers, and which one it was; no outcome when it says "prompt".
+    fn decide(&self, req: &Request, needs_approval: bool) -> (Option<Outcome>, DecidedBy) {
         if let Some(reason) = self.protected_denial(req) {
-            return (Answer::Reject(reason), DecidedBy::Default);
+            return (Some(Outcome::Denied(reason)), DecidedBy::Default);
         }
         match self.mode {
-            Mode::ApproveAll => return (Answer::Approve, DecidedBy::Flag),
+            Mode::ApproveAll => return (Some(Outcome::Approved), DecidedBy::Flag),
             Mode::RejectAll => {
                 let reason = String::from("rejected by `--reject-all`");
-                return (Answer::Reject(reason), DecidedBy::Flag);
+                return (Some(Outcome::Denied(reason)), DecidedBy::Flag);
             }
             Mode::Normal => {}
         }
         if let Some(policy) = &self.policy {
             let reject = || String::from("rejected by the approval policy `fn approve`");
             match policy(req) {
-                Ok(Some(decision)) => return (Answer::from(decision, reject), DecidedBy::Policy),
+                Ok(Some(decision)) => return (decided(decision, reject), DecidedBy::Policy),
                 Ok(None) => {}
                 // Fail closed: a broken policy must not let calls through.
                 Err(e) => {
                     let reason = format!("the approval policy `fn approve` failed: {e}");
-                    return (Answer::Reject(reason), DecidedBy::Policy);
+                    return (Some(Outcome::Denied(reason)), DecidedBy::Policy);
                 }
             }
         }
         if let Some(i) = self.rules.iter().position(|r| r.matches(req)) {
             let rule = &self.rules[i];
             let reject = || format!("rejected by {}", rule.describe);
-            return (Answer::from(rule.decision, reject), DecidedBy::Rule(i));
+            return (decided(rule.decision, reject), DecidedBy::Rule(i));
         }
-        let default = if needs_approval {
-            Answer::Prompt
-        } else {
-            Answer::Approve
-        };
+        let default = (!needs_approval).then_some(Outcome::Approved);
         (default, DecidedBy::Default)
     }
 
@@ -282,20 +276,13 @@ impl Gate {
     }
 }
 
-/// A source's answer, with the denial reason when it rejects.
-enum Answer {
-    Approve,
-    Reject(String),
-    Prompt,
-}
-
-impl Answer {
-    fn from(decision: Decision, reason: impl FnOnce() -> String) -> Self {
-        match decision {
-            Decision::Approve => Answer::Approve,
-            Decision::Reject => Answer::Reject(reason()),
-            Decision::Prompt => Answer::Prompt,
-        }
+/// What a source's `decision` comes to, with the denial `reason` when it rejects; none when
+/// it says "prompt".
+fn decided(decision: Decision, reason: impl FnOnce() -> String) -> Option<Outcome> {
+    match decision {
+        Decision::Approve => Some(Outcome::Approved),
+        Decision::Reject => Some(Outcome::Denied(reason())),
+        Decision::Prompt => None,
     }
 }
 

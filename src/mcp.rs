@@ -157,6 +157,15 @@ struct Conn {
     process: Option<ServerProcess>,
 }
 
+impl Conn {
+    /// Kill the server's whole process group now (nothing to do for an HTTP server).
+    fn kill(&self) {
+        if let Some(p) = &self.process {
+            p.kill();
+        }
+    }
+}
+
 /// A stdio server's process: its group (killed whole when this drops), the child itself, the
 /// tail of its stderr and whether it sent an oversized message.
 struct ServerProcess {
@@ -301,14 +310,14 @@ impl McpClients {
         args: Value,
     ) -> Result<McpOutput, McpError> {
         let secrets = secrets(config, &|var| std::env::var(var).ok());
-        match self.call_raw(name, config, tool, args).await {
-            Ok(out) if out.is_error => Ok(McpOutput {
-                text: redact_all(&out.text, &secrets),
-                is_error: true,
-            }),
-            Ok(out) => Ok(out),
-            Err(e) => Err(e.scrubbed(&secrets)),
+        let mut out = self
+            .call_raw(name, config, tool, args)
+            .await
+            .map_err(|e| e.scrubbed(&secrets))?;
+        if out.is_error {
+            out.text = redact_all(&out.text, &secrets);
         }
+        Ok(out)
     }
 
     async fn call_raw(
@@ -339,10 +348,8 @@ impl McpClients {
             }),
             Err(e) => {
                 self.forget(name, &conn).await;
+                conn.kill();
                 let process = conn.process.as_ref();
-                if let Some(p) = process {
-                    p.kill();
-                }
                 if process.is_some_and(|p| p.oversized.load(Ordering::Relaxed)) {
                     return Err(McpError::TooLarge {
                         name: name.to_owned(),
@@ -375,11 +382,7 @@ impl McpClients {
                     }
                 }
                 // A call still holds it (it was cancelled): no waiting for it.
-                Err(conn) => {
-                    if let Some(p) = &conn.process {
-                        p.kill();
-                    }
-                }
+                Err(conn) => conn.kill(),
             }
         }
     }
@@ -387,10 +390,8 @@ impl McpClients {
     /// Stop server `name` now (a call to it timed out): its whole process group is killed and
     /// its next use starts it again.
     pub async fn stop(&self, name: &str) {
-        if let Some(conn) = self.conns.lock().await.remove(name)
-            && let Some(p) = &conn.process
-        {
-            p.kill();
+        if let Some(conn) = self.conns.lock().await.remove(name) {
+            conn.kill();
         }
     }
 
@@ -402,11 +403,7 @@ impl McpClients {
     /// Drop every connection without waiting, killing each server's process group.
     pub fn drop_all(&self) {
         if let Ok(mut conns) = self.conns.try_lock() {
-            for conn in conns.values() {
-                if let Some(p) = &conn.process {
-                    p.kill();
-                }
-            }
+            conns.values().for_each(|conn| conn.kill());
             conns.clear();
         }
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rhai::{AST, Engine};
 
 use crate::config::{self, Config};
+use crate::env_vars;
 use crate::error::Located;
 use crate::script::host::HostFn;
 use crate::script::{self, ScriptFn};
@@ -104,8 +105,8 @@ pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
 }
 
 /// The config of the project at `root` (its `llm-do.toml` as `overlay` leaves it; none:
-/// defaults) over the user config. What is wrong with either is pushed to `errors`, the
-/// project's first.
+/// defaults) over the user config (DESIGN §16), the project's file checked again against the
+/// merge. What is wrong with either is pushed to `errors`, the project's first.
 fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Config {
     let text = read_collect(&root.join(CONFIG_FILE), errors, overlay);
     let path = Path::new(CONFIG_FILE);
@@ -116,35 +117,34 @@ fn read_config(root: &Path, overlay: &Overlay, errors: &mut Vec<ProjectError>) -
         }),
         None => Config::default(),
     };
-    with_user_config(config, text.as_deref().map(|t| (path, t)), errors)
+    let Some(user) = read_user_config(overlay, errors) else {
+        return config;
+    };
+    let merged = config.over(&user);
+    if let Some(text) = &text
+        && let Err(e) = config::check_merged(path, text, &merged)
+    {
+        errors.push(ProjectError::from(e));
+    }
+    merged
 }
 
-/// The hook that puts the user config (DESIGN §16) under a project's config (`project`: the
-/// path and text of its `llm-do.toml`, checked again against the merged config); its errors
-/// join the project's.
-fn with_user_config(
-    config: Config,
-    project: Option<(&Path, &str)>,
-    errors: &mut Vec<ProjectError>,
-) -> Config {
-    match config::user::load() {
-        Ok(Some(user)) => {
-            let merged = config.over(&user);
-            if let Some((path, text)) = project
-                && let Err(e) = config::check_merged(path, text, &merged)
-            {
-                errors.push(ProjectError::from(e));
-            }
-            merged
-        }
-        Ok(None) => config,
-        Err(config::user::UserConfigError::Io { path, message }) => {
-            errors.push(ProjectError::io(path, message));
-            config
-        }
-        Err(config::user::UserConfigError::Invalid(e)) => {
+/// The user config (DESIGN §16), if its file exists; a file named by `LLM_DO_CONFIG` must (a
+/// typo in the variable is not ignored). What is wrong with it is pushed to `errors`.
+fn read_user_config(overlay: &Overlay, errors: &mut Vec<ProjectError>) -> Option<Config> {
+    let path = config::user::path()?;
+    let named = std::env::var_os(env_vars::LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
+    if named && !path.exists() {
+        let why = format!("no such file (named by `{}`)", env_vars::LLM_DO_CONFIG);
+        errors.push(ProjectError::io(path, why));
+        return None;
+    }
+    let text = read_collect(&path, errors, overlay)?;
+    match config::parse_user_config(&path, &text) {
+        Ok(user) => Some(user),
+        Err(e) => {
             errors.push(ProjectError::from(e));
-            config
+            None
         }
     }
 }
@@ -291,36 +291,32 @@ impl Project {
                 span: f.span,
                 kind: "fn",
             };
-            if script::untrusted::is_draft(&text) {
-                match load_draft(&path, &shown, &text) {
-                    Ok((ast, f)) => {
-                        if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
-                            fns.insert(f.name.clone(), Arc::new(f));
-                            drafts.combine(ast.clone_functions_only());
-                        }
-                    }
-                    Err(e) => errors.push(e),
+            let draft = script::untrusted::is_draft(&text);
+            let loaded = if draft {
+                load_draft(&path, &shown, &text)
+            } else {
+                script::compile_file(engine, &shown, &text).map_err(ProjectError::from)
+            };
+            let (ast, file_fns) = match loaded {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
                 }
-                continue;
+            };
+            let mut names = Vec::new();
+            for f in file_fns {
+                if claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
+                    names.push(f.name.clone());
+                    fns.insert(f.name.clone(), Arc::new(f));
+                }
             }
-            match script::compile_file(engine, &shown, &text) {
-                Ok((ast, file_fns)) => {
-                    let stem = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let mut names = Vec::new();
-                    for f in file_fns {
-                        if !claim(&mut defs, &mut errors, &config, &f.name, def(&f)) {
-                            continue;
-                        }
-                        names.push(f.name.clone());
-                        fns.insert(f.name.clone(), Arc::new(f));
-                    }
-                    modules.insert(stem, names);
-                    library.combine(ast.clone_functions_only());
-                }
-                Err(e) => errors.push(ProjectError::from(e)),
+            // A draft is no module, and runs only in the restricted engine.
+            if draft {
+                drafts.combine(ast.clone_functions_only());
+            } else {
+                modules.insert(file_stem(&path), names);
+                library.combine(ast.clone_functions_only());
             }
         }
 
@@ -357,9 +353,8 @@ impl Project {
             library: Arc::new(library),
             drafts: Arc::new(drafts),
         };
-        errors.extend(project.check_toolsets());
+        errors.extend(project.check_worker_tools());
         errors.extend(project.check_stabilize());
-        errors.extend(project.check_tool_choices());
         errors.extend(project.check_shell_rules());
         errors.extend(project.check_reserved_names());
         let workers = project.workers.values();
@@ -392,62 +387,70 @@ impl Project {
             .chain(script::builtins::BUILTINS.iter().map(|b| b.name))
     }
 
-    /// A "did you mean" hint for an unknown name.
-    pub fn suggest(&self, name: &str) -> Option<String> {
-        suggest::did_you_mean(name, self.names())
-    }
-
-    /// Names a worker's `toolsets` entry may take besides fns and workers.
-    fn toolset_names(&self) -> impl Iterator<Item = &str> {
-        self.names()
-            .chain(crate::tools::TOOLSET_NAMES.iter().copied())
-            .chain(self.modules.keys().map(String::as_str))
-    }
-
-    /// The names of the tools a worker's `toolsets` give its model, or `None` when an MCP
-    /// toolset's are known only once its server runs. An unknown entry (reported apart) stands
-    /// for its own name.
-    fn tool_names(&self, w: &WorkerSpec) -> Option<Vec<String>> {
-        let mut names = Vec::new();
-        for t in &w.toolsets {
-            match self.toolset(&t.name) {
-                Some(Toolset::Tools(members)) => {
-                    names.extend(members.iter().map(|m| m.name().to_owned()))
-                }
-                Some(Toolset::Mcp { .. }) => return None,
-                None => names.push(t.name.clone()),
-            }
-        }
-        Some(names)
-    }
-
-    /// A worker's `tool_choice: NAME` must name one of the tools its `toolsets` give (MCP
-    /// toolsets are listed only when their server runs, so a worker with one is not checked).
-    fn check_tool_choices(&self) -> Vec<ProjectError> {
+    /// Each worker's `toolsets:` entries must name something (an unknown one is pointed at, and
+    /// stands for its own name below), and its `tool_choice: NAME` one of the tools they give
+    /// (not checked beside an MCP toolset: its tools are known only once its server runs).
+    fn check_worker_tools(&self) -> Vec<ProjectError> {
         let mut errors = Vec::new();
         for w in self.workers.values() {
+            let mut tools = Some(Vec::new());
+            for t in &w.toolsets {
+                let names = match self.toolset(&t.name) {
+                    Some(Toolset::Tools(members)) => {
+                        members.iter().map(|m| m.name().to_owned()).collect()
+                    }
+                    Some(Toolset::Mcp { .. }) => {
+                        tools = None;
+                        continue;
+                    }
+                    None => {
+                        errors.push(self.unknown_toolset(w, t));
+                        vec![t.name.clone()]
+                    }
+                };
+                tools
+                    .iter_mut()
+                    .for_each(|tools| tools.extend_from_slice(&names));
+            }
             let crate::model::ToolChoice::Tool(choice) = &w.tool_choice else {
                 continue;
             };
-            let Some(tools) = self.tool_names(w) else {
+            let Some(tools) = tools.filter(|tools| !tools.contains(choice)) else {
                 continue;
             };
-            if !tools.contains(choice) {
-                let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
-                    .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
-                let start = w.text.find("tool_choice").unwrap_or(0);
-                let message = format!(
-                    "`tool_choice: {choice}` in worker `{}` names no tool it has",
-                    w.name
-                );
-                let err = w
-                    .error_at((start, "tool_choice".len()), message)
-                    .label("not among the worker's tools")
-                    .help(hint);
-                errors.push(ProjectError::Located(err));
-            }
+            let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
+                .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
+            let start = w.text.find("tool_choice").unwrap_or(0);
+            let message = format!(
+                "`tool_choice: {choice}` in worker `{}` names no tool it has",
+                w.name
+            );
+            let err = w
+                .error_at((start, "tool_choice".len()), message)
+                .label("not among the worker's tools")
+                .help(hint);
+            errors.push(ProjectError::Located(err));
         }
         errors
+    }
+
+    /// The error at a `toolsets:` entry `t` of worker `w` that names nothing.
+    fn unknown_toolset(&self, w: &WorkerSpec, t: &crate::worker::file::NameRef) -> ProjectError {
+        // What an entry may name besides fns and workers: builtin sets and script modules.
+        let sets = crate::tools::TOOLSET_NAMES.iter().copied();
+        let names = self
+            .names()
+            .chain(sets)
+            .chain(self.modules.keys().map(String::as_str));
+        let hint = suggest::did_you_mean(&t.name, names).unwrap_or_else(|| {
+            format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
+        });
+        let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
+        let err = w
+            .error_at(t.span, message)
+            .label("not a builtin set, fn, module or worker")
+            .help(hint);
+        ProjectError::Located(err)
     }
 
     /// `[shell] allow` rules that can never match a command (`run` and `check` refuse them
@@ -511,25 +514,6 @@ impl Project {
             })
             .collect()
     }
-
-    /// Unknown toolset entries in workers, each pointing at the entry.
-    fn check_toolsets(&self) -> Vec<ProjectError> {
-        let mut errors = Vec::new();
-        for w in self.workers.values() {
-            for t in w.toolsets.iter().filter(|t| !self.is_toolset(&t.name)) {
-                let hint = suggest::did_you_mean(&t.name, self.toolset_names()).unwrap_or_else(|| {
-                    format!("toolsets are builtin sets ({}), Rhai fns, script modules, workers or `mcp.NAME` servers from `llm-do.toml`", crate::tools::TOOLSET_NAMES.join(", "))
-                });
-                let message = format!("unknown toolset `{}` in worker `{}`", t.name, w.name);
-                let err = w
-                    .error_at(t.span, message)
-                    .label("not a builtin set, fn, module or worker")
-                    .help(hint);
-                errors.push(ProjectError::Located(err));
-            }
-        }
-        errors
-    }
 }
 
 /// Record a definition; a second definition of the same name is an error showing both,
@@ -574,25 +558,33 @@ pub fn relative(root: &Path, path: &Path) -> PathBuf {
 }
 
 /// Load an untrusted draft (a script holding [`script::untrusted::MARK`]): parsed as the
-/// restricted engine parses (no `call()` syntax), exactly one fn named after the file.
-fn load_draft(path: &Path, shown: &Path, text: &Arc<str>) -> Result<(AST, ScriptFn), ProjectError> {
+/// restricted engine parses (no `call()` syntax), exactly one fn named after the file, marked
+/// untrusted.
+fn load_draft(
+    path: &Path,
+    shown: &Path,
+    text: &Arc<str>,
+) -> Result<(AST, Vec<ScriptFn>), ProjectError> {
     let mut parser = Engine::new_raw();
     parser.set_max_expr_depths(256, 128);
     parser.disable_symbol("eval");
     let (ast, mut fns) = script::compile_file(&parser, shown, text)?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    script::untrusted::check(&ast, &stem, None).map_err(|rule| {
+    script::untrusted::check(&ast, &file_stem(path), None).map_err(|rule| {
         ProjectError::invalid(
             shown,
             format!("an untrusted draft is one fn named after its file: {rule}"),
         )
     })?;
-    let mut f = fns.remove(0);
-    f.untrusted = true;
-    Ok((ast, f))
+    fns.truncate(1);
+    fns.iter_mut().for_each(|f| f.untrusted = true);
+    Ok((ast, fns))
+}
+
+/// The file name of `path` without its extension (a script module's name).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn list_dir(

@@ -75,16 +75,10 @@ fn path_prefix(path: &[String]) -> String {
 /// An [`ExpandError`] (its path, and a "did you mean" where one fits) for unknown type names
 /// and values that are neither a type name, a list of one type, nor a map.
 pub fn expand(v: &Value) -> Result<Value, ExpandError> {
-    let mut path = Vec::new();
-    match v {
-        Value::String(s) => {
-            let (schema, optional) = type_spec(s, &path)?;
-            if optional {
-                return Err(err(&path, "`?` only marks optional properties", None));
-            }
-            Ok(schema)
-        }
-        _ => property(v, &mut path).map(|(schema, _)| schema),
+    match property(v, &mut Vec::new())? {
+        // A bare type name is no property, so it cannot be optional.
+        (_, true) if v.is_string() => Err(err(&[], "`?` only marks optional properties", None)),
+        (schema, _) => Ok(schema),
     }
 }
 

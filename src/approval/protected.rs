@@ -57,15 +57,13 @@ pub(super) fn names_entry(glob: &str, entry: &str) -> bool {
 
 /// The denial a model receives for a write into the protected set.
 pub(super) fn denial(tool: &str, path: &str, entry: &str) -> String {
-    let what = if entry.ends_with('/') {
-        format!("the protected folder `{entry}`")
+    let (what, example) = if entry.ends_with('/') {
+        (
+            format!("the protected folder `{entry}`"),
+            format!("{entry}**"),
+        )
     } else {
-        format!("the protected file `{entry}`")
-    };
-    let example = if entry.ends_with('/') {
-        format!("{entry}**")
-    } else {
-        entry.to_owned()
+        (format!("the protected file `{entry}`"), entry.to_owned())
     };
     format!(
         "`{tool}` to `{path}` is refused: it is in {what} (project code, configuration and state are not written by models); to allow it, add an `[[approvals]]` rule in `llm-do.toml` whose `path` names it, e.g. `tool = \"{tool}\"`, `path = \"{example}\"`, `decision = \"prompt\"`"

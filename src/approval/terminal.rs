@@ -27,10 +27,10 @@ impl TerminalPrompter {
     /// a terminal; `None` when there is no terminal (CI, pipes): prompts then become denials.
     pub fn detect() -> Option<Self> {
         let tty = OpenOptions::new().read(true).write(true).open("/dev/tty");
-        if let Ok(tty) = tty {
-            if let Ok(out) = tty.try_clone() {
-                return Some(Self::new(BufReader::new(tty), out));
-            }
+        if let Ok(tty) = tty
+            && let Ok(out) = tty.try_clone()
+        {
+            return Some(Self::new(BufReader::new(tty), out));
         }
         io::stdin()
             .is_terminal()

@@ -4,6 +4,7 @@
 
 use super::parse::{BUILTIN_PROVIDERS, Seg};
 use super::{Config, Limits};
+use crate::env_vars;
 use crate::error::Located;
 
 /// Builds the located error for the value at a path, with a message and an optional hint.
@@ -131,25 +132,17 @@ fn limits(limits: &Limits, at: At) -> Result<(), Box<Located>> {
     Ok(())
 }
 
+/// `[[approvals]]` globs, compiled as the gate compiles them when a run starts.
 fn approvals(config: &Config, at: At) -> Result<(), Box<Located>> {
-    for (i, rule) in config.approvals.iter().enumerate() {
-        let fields = [
-            ("tool", Some(&rule.tool)),
-            ("path", rule.path.as_ref()),
-            ("command", rule.command.as_ref()),
-        ];
-        for (field, glob) in fields {
-            let Some(glob) = glob else { continue };
-            if let Err(e) = globset::Glob::new(glob) {
-                return Err(at(
-                    &[key("approvals"), Seg::Index(i), key(field)],
-                    format!("invalid glob `{glob}` in `{field}`: {}", e.kind()),
-                    Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`"),
-                ));
-            }
-        }
-    }
-    Ok(())
+    let Err(e) = crate::approval::Gate::new(crate::approval::Mode::Normal, &config.approvals)
+    else {
+        return Ok(());
+    };
+    Err(at(
+        &[key("approvals"), Seg::Index(e.number - 1), key(e.field)],
+        format!("invalid glob `{}` in `{}`: {}", e.glob, e.field, e.message),
+        Some("globs use `*`, `**`, `?`, `[abc]` and `{a,b}`"),
+    ))
 }
 
 /// `[shell]`: allow rules, the variables `env` passes (never a secret of `config`, which is
@@ -286,9 +279,9 @@ fn providers(config: &Config, at: At) -> Result<(), Box<Located>> {
 /// The environment variable that moves a built-in provider, for hints.
 fn base_url_variable(provider: &str) -> Option<&'static str> {
     match provider {
-        "anthropic" => Some("ANTHROPIC_BASE_URL"),
-        "openai" => Some("OPENAI_BASE_URL"),
-        "ollama" => Some("OLLAMA_HOST"),
+        "anthropic" => Some(env_vars::ANTHROPIC_BASE_URL),
+        "openai" => Some(env_vars::OPENAI_BASE_URL),
+        "ollama" => Some(env_vars::OLLAMA_HOST),
         _ => None,
     }
 }

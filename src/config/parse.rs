@@ -29,13 +29,9 @@ pub enum Seg {
 /// A [`Located`] diagnostic for TOML syntax errors, unknown keys (with a "did you mean"),
 /// values of the wrong type, and invalid limits, globs, provider names or URLs.
 pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
-    let text: Arc<str> = Arc::from(text);
-    let doc = Doc { path, text: &text };
-    let config: Config = toml::from_str(&text).map_err(|e| doc.serde_error(&e))?;
-    let root = table(&text);
-    super::checks::check(&config, &|segs, message, help| {
-        doc.at(&root, segs, message, help)
-    })?;
+    let doc = Doc::new(path, text);
+    let config: Config = toml::from_str(text).map_err(|e| doc.serde_error(&e))?;
+    super::checks::check(&config, &|segs, message, help| doc.at(segs, message, help))?;
     Ok(config)
 }
 
@@ -48,12 +44,8 @@ pub fn parse_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
 ///
 /// A located error at the `[shell] env` entry naming a secret.
 pub fn check_merged(path: &Path, text: &str, merged: &Config) -> Result<(), Box<Located>> {
-    let text: Arc<str> = Arc::from(text);
-    let doc = Doc { path, text: &text };
-    let root = table(&text);
-    super::checks::shell(merged, &|segs, message, help| {
-        doc.at(&root, segs, message, help)
-    })
+    let doc = Doc::new(path, text);
+    super::checks::shell(merged, &|segs, message, help| doc.at(segs, message, help))
 }
 
 /// The sections a user config (`config.toml`) may hold; approvals, the shell allowlist and
@@ -68,130 +60,106 @@ pub const USER_SECTIONS: [&str; 5] = ["defaults", "models", "providers", "limits
 /// As [`parse_config`], and a located error at a section a user config may not hold.
 pub fn parse_user_config(path: &Path, text: &str) -> Result<Config, Box<Located>> {
     let config = parse_config(path, text)?;
-    let shared: Arc<str> = Arc::from(text);
-    let doc = Doc {
-        path,
-        text: &shared,
-    };
-    let root = table(text);
-    for (key, _) in &root {
+    let doc = Doc::new(path, text);
+    let mut root = doc.root.iter().flatten();
+    if let Some((key, _)) = root.find(|(k, _)| !USER_SECTIONS.contains(&k.get_ref().as_ref())) {
         let name = key.get_ref();
-        if !USER_SECTIONS.contains(&name.as_ref()) {
-            return Err(Box::new(
-                doc.located(
-                    key.span(),
-                    format!("`[{name}]` cannot be set in the user config"),
-                )
-                .help(format!(
-                    "the user config holds only {}; put `[{name}]` in the project's `llm-do.toml`",
-                    USER_SECTIONS.map(|s| format!("`[{s}]`")).join(", ")
-                )),
-            ));
-        }
+        let message = format!("`[{name}]` cannot be set in the user config");
+        return Err(Box::new(doc.located(key.span(), message).help(format!(
+            "the user config holds only {}; put `[{name}]` in the project's `llm-do.toml`",
+            USER_SECTIONS.map(|s| format!("`[{s}]`")).join(", ")
+        ))));
     }
     Ok(config)
 }
 
-/// The spanned table of `text`, already parsed successfully by serde (so this cannot fail;
-/// an empty table would be harmless).
-fn table(text: &str) -> DeTable<'_> {
-    DeTable::parse(text)
-        .map(Spanned::into_inner)
-        .unwrap_or_default()
-}
-
+/// A `llm-do.toml` (or user config) being read: its path, text and spanned table (`None` when
+/// the text is not valid TOML), to point errors at keys and values.
 struct Doc<'a> {
     path: &'a Path,
-    text: &'a Arc<str>,
+    text: Arc<str>,
+    root: Option<DeTable<'a>>,
 }
 
-impl Doc<'_> {
+impl<'a> Doc<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        let root = DeTable::parse(text).map(Spanned::into_inner).ok();
+        Doc {
+            path,
+            text: Arc::from(text),
+            root,
+        }
+    }
+
     fn located(&self, span: Range<usize>, message: impl Into<String>) -> Located {
-        Located::new(self.path, self.text, (span.start, span.len()), message)
+        Located::new(self.path, &self.text, (span.start, span.len()), message)
     }
 
     /// A located error at the value under `segs` (or its key when `segs` ends in a key whose
     /// name is the problem, which callers signal by passing a trailing `Seg::Key` of a table).
-    fn at(
-        &self,
-        root: &DeTable,
-        segs: &[Seg],
-        message: String,
-        help: Option<&str>,
-    ) -> Box<Located> {
-        let span = value_span(root, segs).unwrap_or(0..0);
-        Box::new(
-            self.located(span, message)
-                .help_opt(help.map(str::to_owned)),
-        )
+    fn at(&self, segs: &[Seg], message: String, help: Option<&str>) -> Box<Located> {
+        let span = self.root.as_ref().and_then(|root| value_span(root, segs));
+        let located = self.located(span.unwrap_or(0..0), message);
+        Box::new(located.help_opt(help.map(str::to_owned)))
     }
 
     fn serde_error(&self, e: &toml::de::Error) -> Box<Located> {
         let span = e.span().unwrap_or(0..0);
-        let root = DeTable::parse(self.text).map(Spanned::into_inner).ok();
-        let context = root
-            .as_ref()
-            .map(|r| path_at(r, span.start))
-            .unwrap_or_default();
         let file = self.path.file_name().map_or_else(
             || self.path.display().to_string(),
             |f| f.to_string_lossy().into_owned(),
         );
-        let (message, help) = if root.is_some() {
-            rewrite(e.message(), &context, &file)
-        } else {
-            let syntax = e.message().replace('\n', "; ");
-            (format!("invalid TOML: {syntax}"), None)
+        let (message, help) = match &self.root {
+            Some(root) => rewrite(e.message(), &path_at(root, span.start), &file),
+            None => {
+                let syntax = e.message().replace('\n', "; ");
+                (format!("invalid TOML: {syntax}"), None)
+            }
         };
         Box::new(self.located(span, message).help_opt(help))
     }
 }
 
 /// The path of the deepest key whose key or value span contains `offset`.
-pub fn path_at(table: &DeTable, offset: usize) -> Vec<Seg> {
-    for (key, value) in table {
-        if key.span().contains(&offset) {
-            return vec![Seg::Key(key.get_ref().to_string())];
+fn path_at(table: &DeTable, offset: usize) -> Vec<Seg> {
+    let key = |k: &str, inner| prefixed(Seg::Key(k.to_owned()), inner);
+    for (k, value) in table {
+        if k.span().contains(&offset) {
+            return key(k.get_ref(), Vec::new());
         }
         let span = value.span();
         if span.contains(&offset) || span.start == offset {
-            let mut path = vec![Seg::Key(key.get_ref().to_string())];
-            path.extend(path_in_value(value.get_ref(), offset));
-            return path;
+            return key(k.get_ref(), path_in_value(value.get_ref(), offset));
         }
     }
     // A header's table spans only the header line: search the children too.
-    for (key, value) in table {
-        let inner = path_in_value(value.get_ref(), offset);
-        if !inner.is_empty() {
-            let mut path = vec![Seg::Key(key.get_ref().to_string())];
-            path.extend(inner);
-            return path;
-        }
-    }
-    Vec::new()
+    let in_child = table.iter().find_map(|(k, v)| {
+        let inner = path_in_value(v.get_ref(), offset);
+        (!inner.is_empty()).then(|| key(k.get_ref(), inner))
+    });
+    in_child.unwrap_or_default()
 }
 
 fn path_in_value(value: &DeValue, offset: usize) -> Vec<Seg> {
     match value {
-        DeValue::Table(t) => path_at(t, offset),
-        DeValue::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                let inner = path_in_value(item.get_ref(), offset);
-                if item.span().contains(&offset) || !inner.is_empty() {
-                    let mut path = vec![Seg::Index(i)];
-                    path.extend(inner);
-                    return path;
-                }
-            }
-            Vec::new()
-        }
-        _ => Vec::new(),
+        DeValue::Table(t) => Some(path_at(t, offset)),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let inner = path_in_value(item.get_ref(), offset);
+            let here = item.span().contains(&offset) || !inner.is_empty();
+            here.then(|| prefixed(Seg::Index(i), inner))
+        }),
+        _ => None,
     }
+    .unwrap_or_default()
+}
+
+/// `first` followed by `rest`.
+fn prefixed(first: Seg, rest: Vec<Seg>) -> Vec<Seg> {
+    std::iter::once(first).chain(rest).collect()
 }
 
 /// The span of the value under `segs`; a trailing key that names a table points at the key.
-pub fn value_span(root: &DeTable, segs: &[Seg]) -> Option<Range<usize>> {
+fn value_span(root: &DeTable, segs: &[Seg]) -> Option<Range<usize>> {
     let (first, rest) = segs.split_first()?;
     let Seg::Key(name) = first else { return None };
     let (key, value) = root.get_key_value(name.as_str())?;
@@ -213,8 +181,9 @@ fn span_in_value(value: &Spanned<DeValue>, segs: &[Seg]) -> Option<Range<usize>>
     }
 }
 
-/// The dotted name of a table path, e.g. `[providers.local]`, `[[approvals]]`.
-fn table_name(path: &[Seg]) -> String {
+/// Where `path` is, in words: its dotted table name (`[providers.local]`, `[[approvals]]`), or
+/// the `file` for the top level.
+fn place(path: &[Seg], file: &str) -> String {
     let keys: Vec<&str> = path
         .iter()
         .filter_map(|s| match s {
@@ -222,10 +191,10 @@ fn table_name(path: &[Seg]) -> String {
             Seg::Index(_) => None,
         })
         .collect();
-    if matches!(path.last(), Some(Seg::Index(_))) {
-        format!("`[[{}]]`", keys.join("."))
-    } else {
-        format!("`[{}]`", keys.join("."))
+    match path.last() {
+        None => format!("`{file}`"),
+        Some(Seg::Index(_)) => format!("`[[{}]]`", keys.join(".")),
+        Some(Seg::Key(_)) => format!("`[{}]`", keys.join(".")),
     }
 }
 
@@ -238,14 +207,9 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
     };
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let (name, expected) = split_expected(rest);
-        let place = if parent.is_empty() {
-            format!("`{file}`")
-        } else {
-            table_name(parent)
-        };
         let what = if parent.is_empty() { "section" } else { "key" };
         return (
-            format!("unknown {what} `{name}` in {place}"),
+            format!("unknown {what} `{name}` in {}", place(parent, file)),
             Some(suggest(&name, &expected, what)),
         );
     }
@@ -258,34 +222,29 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
         );
     }
     if let Some(rest) = message.strip_prefix("missing field ") {
-        let place = if context.is_empty() {
-            format!("`{file}`")
-        } else {
-            table_name(context)
-        };
         let name = rest.trim_matches('`');
         return (
-            format!("missing key `{name}` in {place}"),
+            format!("missing key `{name}` in {}", place(context, file)),
             Some(format!("add `{name} = ...`")),
         );
     }
     for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            if let Some((found, expected)) = rest.split_once(", expected ") {
-                let subject = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
-                let found = found.strip_prefix("string ").map_or_else(
-                    || {
-                        found
-                            .split_once(' ')
-                            .map_or(found.to_owned(), |(_, v)| v.to_owned())
-                    },
-                    |s| format!("the string {s}"),
-                );
-                return (
-                    format!("{subject} must be {}, found {found}", plain(expected)),
-                    None,
-                );
-            }
+        if let Some(rest) = message.strip_prefix(prefix)
+            && let Some((found, expected)) = rest.split_once(", expected ")
+        {
+            let subject = key.map_or_else(|| "the value".to_owned(), |k| format!("`{k}`"));
+            let found = found.strip_prefix("string ").map_or_else(
+                || {
+                    found
+                        .split_once(' ')
+                        .map_or(found.to_owned(), |(_, v)| v.to_owned())
+                },
+                |s| format!("the string {s}"),
+            );
+            return (
+                format!("{subject} must be {}, found {found}", plain(expected)),
+                None,
+            );
         }
     }
     // The TOML is valid (syntax errors never reach here): a value a key does not accept,
@@ -293,7 +252,7 @@ fn rewrite(message: &str, context: &[Seg], file: &str) -> (String, Option<String
     let message = message.replace('\n', "; ");
     let message = match key {
         Some(k) if parent.is_empty() => format!("bad value for `{k}`: {message}"),
-        Some(k) => format!("bad value for `{k}` in {}: {message}", table_name(parent)),
+        Some(k) => format!("bad value for `{k}` in {}: {message}", place(parent, file)),
         None => message,
     };
     (message, None)

@@ -1,23 +1,15 @@
 //! The user config (DESIGN §16): `$XDG_CONFIG_HOME/llm-do/config.toml` (or `LLM_DO_CONFIG`)
-//! holds a default model, model aliases, provider tables and limits for every project. It
-//! sits under the project's `llm-do.toml`, which wins key by key ([`Config::over`]).
+//! holds a default model, model aliases, provider tables and limits for every project. Where
+//! it lives ([`path`]) and how it sits under the project's `llm-do.toml`, which wins key by key
+//! ([`Config::over`]); `project` reads it beside the project's files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use etcetera::BaseStrategy;
+use serde_json::{Map, Value};
 
-use super::{Config, parse_user_config};
+use super::Config;
 use crate::env_vars::LLM_DO_CONFIG;
-use crate::error::Located;
-
-/// Why the user config could not be used.
-#[derive(Debug)]
-pub enum UserConfigError {
-    /// The file exists but cannot be read.
-    Io { path: PathBuf, message: String },
-    /// It does not parse or fails a check.
-    Invalid(Box<Located>),
-}
 
 /// Where the user config lives: `LLM_DO_CONFIG`, else `llm-do/config.toml` in the XDG config
 /// folder (`$XDG_CONFIG_HOME`, default `~/.config`). `None` when there is no home folder.
@@ -29,85 +21,43 @@ pub fn path() -> Option<PathBuf> {
     Some(xdg.config_dir().join("llm-do").join("config.toml"))
 }
 
-/// The user config, if its file exists.
-///
-/// # Errors
-///
-/// [`UserConfigError`] when the file exists but cannot be read or is invalid, or when
-/// `LLM_DO_CONFIG` names a file that does not exist.
-pub fn load() -> Result<Option<Config>, UserConfigError> {
-    let named = std::env::var_os(LLM_DO_CONFIG).is_some_and(|p| !p.is_empty());
-    match path() {
-        // A file named on purpose must be there: a typo in the variable is not ignored.
-        Some(p) if named && !p.exists() => Err(UserConfigError::Io {
-            path: p,
-            message: format!("no such file (named by `{LLM_DO_CONFIG}`)"),
-        }),
-        Some(p) => load_from(&p),
-        None => Ok(None),
-    }
-}
-
-/// The user config at `path`, if the file exists.
-///
-/// # Errors
-///
-/// As [`load`].
-pub fn load_from(path: &Path) -> Result<Option<Config>, UserConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(UserConfigError::Io {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            });
-        }
-    };
-    parse_user_config(path, &text)
-        .map(Some)
-        .map_err(UserConfigError::Invalid)
-}
-
 impl Config {
     /// This (project) config over `user`: every key set here wins, the rest comes from
-    /// `user`. Aliases and provider tables merge by name (a project table replaces the user's
-    /// table of the same name whole).
+    /// `user`. The keys of `[defaults]`, `[limits]` and `[otel]` merge one by one, aliases and
+    /// provider tables by name (a project table replaces the user's table of the same name
+    /// whole): one rule, two levels deep, for every section a user config may hold.
     #[must_use]
-    pub fn over(mut self, user: &Config) -> Config {
-        self.defaults.model = self.defaults.model.or_else(|| user.defaults.model.clone());
-        self.defaults.max_tokens = self.defaults.max_tokens.or(user.defaults.max_tokens);
-        let l = &mut self.limits;
-        l.max_depth = l.max_depth.or(user.limits.max_depth);
-        l.max_parallel = l.max_parallel.or(user.limits.max_parallel);
-        l.max_operations = l.max_operations.or(user.limits.max_operations);
-        l.max_cpu_seconds = l.max_cpu_seconds.or(user.limits.max_cpu_seconds);
-        l.max_cost_usd = l.max_cost_usd.or(user.limits.max_cost_usd);
-        l.max_tokens = l.max_tokens.or(user.limits.max_tokens);
-        l.max_requests = l.max_requests.or(user.limits.max_requests);
-        l.max_worker_runs = l.max_worker_runs.or(user.limits.max_worker_runs);
-        let o = &mut self.otel;
-        o.endpoint = o.endpoint.take().or_else(|| user.otel.endpoint.clone());
-        o.service_name = o
-            .service_name
-            .take()
-            .or_else(|| user.otel.service_name.clone());
-        for (k, v) in &user.prices {
-            self.prices.entry(k.clone()).or_insert(*v);
+    pub fn over(self, user: &Config) -> Config {
+        let (Ok(Value::Object(mut merged)), Ok(Value::Object(user))) =
+            (serde_json::to_value(&self), serde_json::to_value(user))
+        else {
+            return self;
+        };
+        for (section, table) in user {
+            let Value::Object(table) = table else {
+                continue;
+            };
+            let into = merged
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(into) = into else { continue };
+            for (key, value) in table {
+                if into.get(&key).is_none_or(Value::is_null) {
+                    into.insert(key, value);
+                }
+            }
         }
-        for (k, v) in &user.models {
-            self.models.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        for (k, v) in &user.providers {
-            self.providers.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        self
+        // Both sides are configs, so their merge is one too.
+        serde_json::from_value(Value::Object(merged)).unwrap_or(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::config::parse_user_config;
 
     fn parse(text: &str) -> Config {
         super::super::parse_config(Path::new("x.toml"), text).unwrap()
@@ -127,6 +77,34 @@ mod tests {
         let one = |id: &str| crate::config::AliasTarget::One(id.into());
         assert_eq!(merged.models["fast"], one("openai:c"));
         assert_eq!(merged.models["smart"], one("openai:b"));
+    }
+
+    #[test]
+    fn every_user_section_merges_by_the_same_rule() {
+        let user = parse(
+            "[limits]\nmax_worker_runs = 7\nmax_cost_usd = 0.5\n\
+             [otel]\nendpoint = \"http://u\"\nservice_name = \"user\"\n\
+             [providers.local]\nbase_url = \"http://u/v1\"\nwire = \"openai\"\nmax_concurrent = 2\n\
+             [providers.other]\nbase_url = \"http://o/v1\"\nwire = \"anthropic\"\n",
+        );
+        let project = parse(
+            "[otel]\nservice_name = \"project\"\n\
+             [providers.local]\nbase_url = \"http://p/v1\"\nwire = \"openai\"\n\
+             [[approvals]]\ntool = \"*\"\ndecision = \"reject\"\n",
+        );
+        let merged = project.clone().over(&user);
+        // Keys of a section one by one, whatever the section.
+        assert_eq!(merged.limits.max_worker_runs, Some(7));
+        assert_eq!(merged.limits.max_cost_usd, Some(0.5));
+        assert_eq!(merged.otel.endpoint.as_deref(), Some("http://u"));
+        assert_eq!(merged.otel.service_name.as_deref(), Some("project"));
+        // A provider table of the project replaces the user's whole; others join.
+        assert_eq!(merged.providers["local"], project.providers["local"]);
+        assert_eq!(merged.providers["other"], user.providers["other"]);
+        // What only a project holds stays as it is.
+        assert_eq!(merged.approvals, project.approvals);
+        // An empty user config changes nothing.
+        assert_eq!(project.clone().over(&Config::default()), project);
     }
 
     #[test]

@@ -77,95 +77,77 @@ impl Row {
 /// Every name of `project`, in order: workers, the project's fns, then `session_fns` (fns
 /// typed at the REPL prompt), `[stabilize]` switches, builtins and builtin toolsets.
 pub fn rows(project: &Project, session_fns: Vec<Row>) -> Vec<Row> {
-    let mut rows = workers(project);
-    rows.extend(fns(project));
-    rows.extend(session_fns);
-    rows.extend(switches(project));
-    rows.extend(builtins());
-    rows.extend(toolsets());
-    rows
-}
-
-fn workers(p: &Project) -> Vec<Row> {
-    p.workers
-        .values()
-        .map(|w| {
-            let source = w
-                .path
-                .as_ref()
-                .map_or_else(|| "inline".into(), |p| p.display().to_string());
-            let description = w.description.clone().unwrap_or_default();
-            Row::new(Kind::Worker, w.name.clone(), description, source)
-        })
+    workers(project)
+        .chain(fns(project))
+        .chain(session_fns)
+        .chain(switches(project))
+        .chain(builtins())
+        .chain(toolsets())
         .collect()
 }
 
-fn fns(p: &Project) -> Vec<Row> {
-    p.fns
-        .values()
-        .map(|f| {
-            let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
-            let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
-            let summary = if f.untrusted {
-                format!("untrusted draft: {}", f.summary())
-            } else {
-                f.summary().to_string()
-            };
-            let name = format!("{}({})", f.name, f.params.join(", "));
-            Row {
-                untrusted: f.untrusted,
-                ..Row::new(
-                    Kind::Fn,
-                    name,
-                    summary,
-                    format!("{}:{line}", f.path.display()),
-                )
-            }
-        })
-        .collect()
+fn workers(p: &Project) -> impl Iterator<Item = Row> + '_ {
+    p.workers.values().map(|w| {
+        let source = w
+            .path
+            .as_ref()
+            .map_or_else(|| "inline".into(), |p| p.display().to_string());
+        let description = w.description.clone().unwrap_or_default();
+        Row::new(Kind::Worker, w.name.clone(), description, source)
+    })
 }
 
-fn switches(p: &Project) -> Vec<Row> {
-    p.config
-        .stabilize
-        .iter()
-        .map(|(name, mode)| {
-            let description = match p.switch(name).and_then(|s| s.untrusted_side()) {
-                Some(side) => format!(
-                    "served by {}; the {side} is an untrusted draft",
-                    serves(*mode)
-                ),
-                None => format!("served by {}", serves(*mode)),
-            };
-            let source = "llm-do.toml [stabilize]".into();
-            Row::new(Kind::Switch, name.clone(), description, source)
-        })
-        .collect()
+fn fns(p: &Project) -> impl Iterator<Item = Row> + '_ {
+    p.fns.values().map(|f| {
+        let text = std::fs::read_to_string(p.root.join(&f.path)).unwrap_or_default();
+        let line = text[..f.span.0.min(text.len())].matches('\n').count() + 1;
+        let summary = if f.untrusted {
+            format!("untrusted draft: {}", f.summary())
+        } else {
+            f.summary().to_string()
+        };
+        let name = format!("{}({})", f.name, f.params.join(", "));
+        Row {
+            untrusted: f.untrusted,
+            ..Row::new(
+                Kind::Fn,
+                name,
+                summary,
+                format!("{}:{line}", f.path.display()),
+            )
+        }
+    })
 }
 
-fn builtins() -> Vec<Row> {
-    crate::script::builtins::BUILTINS
-        .iter()
-        .map(|b| {
-            let name = format!("{}({})", b.name, b.params.join(", "));
-            Row::new(Kind::Builtin, name, b.summary.into(), "built-in".into())
-        })
-        .collect()
+fn switches(p: &Project) -> impl Iterator<Item = Row> + '_ {
+    p.config.stabilize.iter().map(|(name, mode)| {
+        let served = format!("served by {}", serves(*mode));
+        let description = match p.switch(name).and_then(|s| s.untrusted_side()) {
+            Some(side) => format!("{served}; the {side} is an untrusted draft"),
+            None => served,
+        };
+        let source = "llm-do.toml [stabilize]".into();
+        Row::new(Kind::Switch, name.clone(), description, source)
+    })
 }
 
-fn toolsets() -> Vec<Row> {
-    crate::tools::TOOLSET_NAMES
-        .iter()
-        .map(|set| {
-            let tools: Vec<&str> = crate::tools::toolset(set)
-                .unwrap_or_default()
-                .iter()
-                .map(|t| t.name)
-                .collect();
-            let description = format!("LLM tools: {}", tools.join(", "));
-            Row::new(Kind::Toolset, (*set).into(), description, "built-in".into())
-        })
-        .collect()
+fn builtins() -> impl Iterator<Item = Row> {
+    crate::script::builtins::BUILTINS.iter().map(|b| {
+        let name = format!("{}({})", b.name, b.params.join(", "));
+        Row::new(Kind::Builtin, name, b.summary.into(), "built-in".into())
+    })
+}
+
+fn toolsets() -> impl Iterator<Item = Row> {
+    crate::tools::TOOLSET_NAMES.iter().map(|set| {
+        let tools: Vec<&str> = crate::tools::toolset(set)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        let description = format!("LLM tools: {}", tools.join(", "));
+        Row::new(Kind::Toolset, (*set).into(), description, "built-in".into())
+    })
 }
 
 /// Which side serves under `mode`, in words.

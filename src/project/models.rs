@@ -56,15 +56,8 @@ struct Provider {
 }
 
 impl Models {
-    /// What `config` and this process's environment say about providers, aliases and prices
-    /// (a variable set to blanks counts as unset).
+    /// What `config` and this process's environment say about providers, aliases and prices.
     pub fn from_env(config: &Config) -> Models {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Models::of(config, &env)
-    }
-
-    /// What `config` (and the environment `env` reads) says about providers, aliases, prices.
-    pub fn of(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Models {
         let aliases = config
             .models
             .iter()
@@ -75,7 +68,7 @@ impl Models {
             })
             .collect();
         Models {
-            providers: providers(config, env),
+            providers: providers(config),
             aliases,
             prices: price_rows(config),
             prices_date: prices::TABLE_DATE,
@@ -83,67 +76,64 @@ impl Models {
     }
 }
 
-fn providers(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Provider> {
-    let limits = |name: &str| {
-        config
-            .providers
-            .get(name)
-            .map_or((None, None), |p| (p.requests_per_minute, p.max_concurrent))
-    };
-    let builtin = |name: &str, wire, base_var: &str, default: &str, key: Option<&str>| {
-        let (requests_per_minute, max_concurrent) = limits(name);
-        Provider {
-            name: name.to_owned(),
-            wire,
-            base_url: env(base_var).unwrap_or_else(|| default.to_owned()),
-            key_env: key.map(str::to_owned),
-            key_set: key.is_some_and(|v| env(v).is_some()),
-            builtin: true,
-            requests_per_minute,
-            max_concurrent,
-        }
-    };
-    let mut rows = vec![
-        builtin(
+/// The built-in providers (where the environment puts them), then the `[providers.NAME]`
+/// endpoints; each with the limits its `[providers.NAME]` table sets. A variable set to blanks
+/// counts as unset.
+fn providers(config: &Config) -> Vec<Provider> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let base = |var: &str, default: &str| env(var).unwrap_or_else(|| default.to_owned());
+    let key = |var: &str| Some(var.to_owned());
+    // (name, wire, base URL, key variable, built in)
+    let builtin = [
+        (
             "anthropic",
             "anthropic",
-            env_vars::ANTHROPIC_BASE_URL,
-            ANTHROPIC_DEFAULT_BASE,
-            Some(env_vars::ANTHROPIC_API_KEY),
+            base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE),
+            key(env_vars::ANTHROPIC_API_KEY),
+            true,
         ),
-        builtin(
+        (
             "openai",
             "openai",
-            env_vars::OPENAI_BASE_URL,
-            OPENAI_DEFAULT_BASE,
-            Some(env_vars::OPENAI_API_KEY),
+            base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
+            key(env_vars::OPENAI_API_KEY),
+            true,
         ),
-        builtin(
+        (
             "ollama",
             "openai",
-            env_vars::OLLAMA_HOST,
-            OLLAMA_DEFAULT_HOST,
+            base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST),
             None,
+            true,
         ),
     ];
     let named = config
         .providers
         .iter()
-        .filter(|(name, _)| !crate::config::BUILTIN_PROVIDERS.contains(&name.as_str()));
-    rows.extend(named.map(|(name, p)| Provider {
-        name: name.clone(),
-        wire: match p.wire {
-            Some(Wire::Anthropic) => "anthropic",
-            _ => "openai",
-        },
-        base_url: p.base_url.clone(),
-        key_env: p.api_key_env.clone(),
-        key_set: p.api_key_env.as_deref().is_some_and(|v| env(v).is_some()),
-        builtin: false,
-        requests_per_minute: p.requests_per_minute,
-        max_concurrent: p.max_concurrent,
-    }));
-    rows
+        .filter(|(name, _)| !crate::config::BUILTIN_PROVIDERS.contains(&name.as_str()))
+        .map(|(name, p)| {
+            let wire = match p.wire {
+                Some(Wire::Anthropic) => "anthropic",
+                _ => "openai",
+            };
+            let (url, key) = (p.base_url.clone(), p.api_key_env.clone());
+            (name.as_str(), wire, url, key, false)
+        });
+    let rows = builtin.into_iter().chain(named);
+    rows.map(|(name, wire, base_url, key_env, builtin)| {
+        let table = config.providers.get(name);
+        Provider {
+            name: name.to_owned(),
+            wire,
+            base_url,
+            key_set: key_env.as_deref().is_some_and(|v| env(v).is_some()),
+            key_env,
+            builtin,
+            requests_per_minute: table.and_then(|p| p.requests_per_minute),
+            max_concurrent: table.and_then(|p| p.max_concurrent),
+        }
+    })
+    .collect()
 }
 
 /// The shipped table, then overrides and additions.
@@ -166,14 +156,6 @@ fn price_rows(config: &Config) -> Vec<PriceRow> {
         .filter(|(id, _)| !prices::TABLE.iter().any(|(m, _)| m == id))
         .map(|(id, p)| row(id, p, true));
     shipped.chain(added).collect()
-}
-
-fn key_state(p: &Provider) -> String {
-    match &p.key_env {
-        Some(var) if p.key_set => format!("key `{var}` (set)"),
-        Some(var) => format!("key `{var}` (not set)"),
-        None => "no key".to_owned(),
-    }
 }
 
 impl crate::output::Show for Models {
@@ -225,12 +207,16 @@ fn provider_line(p: &Provider) -> Vec<String> {
         p.requests_per_minute.map(|n| format!(", {n}/min")),
         p.max_concurrent.map(|n| format!(", {n} at once")),
     ];
+    let key = match &p.key_env {
+        Some(var) if p.key_set => format!("key `{var}` (set)"),
+        Some(var) => format!("key `{var}` (not set)"),
+        None => "no key".to_owned(),
+    };
     let about = format!(
-        "{} ({} wire{}, {}{})",
+        "{} ({} wire{}, {key}{})",
         p.base_url,
         p.wire,
         if p.builtin { ", built in" } else { "" },
-        key_state(p),
         limits.into_iter().flatten().collect::<String>(),
     );
     vec![String::new(), p.name.clone(), about]

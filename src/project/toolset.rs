@@ -80,11 +80,6 @@ impl Project {
             config,
         })
     }
-
-    /// Whether `entry` is a valid `toolsets:` entry.
-    pub fn is_toolset(&self, entry: &str) -> bool {
-        self.toolset(entry).is_some()
-    }
 }
 
 #[cfg(test)]
@@ -146,7 +141,6 @@ mod tests {
         );
         for unknown in ["nope", "mcp.other", "mcp.", "fs_rw"] {
             assert_eq!(names(p.toolset(unknown)), ["none"], "{unknown}");
-            assert!(!p.is_toolset(unknown));
         }
     }
 

@@ -221,7 +221,7 @@ fn resolve_in(project: &Project, name: &str) -> Result<Callee, CallError> {
     }
     Err(CallError::Unknown {
         name: name.to_string(),
-        help: project.suggest(name),
+        help: crate::suggest::did_you_mean(name, project.names()),
     })
 }
 

@@ -69,7 +69,7 @@ impl Runtime {
             });
         }
         for t in &spec.toolsets {
-            if !project.is_toolset(&t.name) && t.name != spec.name {
+            if project.toolset(&t.name).is_none() && t.name != spec.name {
                 let hint = crate::suggest::did_you_mean(&t.name, project.names())
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
