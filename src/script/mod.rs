@@ -80,18 +80,15 @@ impl ScriptFn {
         }
         let mut props = serde_json::Map::new();
         for (param, doc) in self.params.iter().zip(&self.param_docs) {
-            let ty = doc.ty.as_deref().unwrap_or("string");
-            let mut p = serde_json::Map::new();
-            if is_enum(ty) {
-                p.insert("type".into(), json!("string"));
-                p.insert("enum".into(), json!(ty.split('|').collect::<Vec<_>>()));
-            } else if ty != "any" {
-                p.insert("type".into(), json!(ty));
-            }
+            let mut p = match doc.ty.as_deref().unwrap_or("string") {
+                "any" => json!({}),
+                ty if is_enum(ty) => json!({"type": "string", "enum": ty.split('|').collect::<Vec<_>>()}),
+                ty => json!({"type": ty}),
+            };
             if let Some(d) = &doc.description {
-                p.insert("description".into(), json!(d));
+                p["description"] = json!(d);
             }
-            props.insert(param.clone(), Value::Object(p));
+            props.insert(param.clone(), p);
         }
         json!({"type": "object", "properties": props, "required": self.params, "additionalProperties": false})
     }

@@ -103,7 +103,7 @@ pub fn request_value(req: &ModelRequest) -> Value {
         "system": req.system,
         "turn": turn,
         "messages": messages,
-        "tools": req.tools.iter().map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters})).collect::<Vec<_>>(),
+        "tools": req.tools,
         "output_schema": req.output_schema,
     })
 }

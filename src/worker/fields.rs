@@ -248,11 +248,6 @@ impl<'a> Fields<'a> {
         Ok(names.into_iter().zip(spans).collect())
     }
 
-    /// An optional value converted to JSON (for schemas and examples).
-    pub fn json(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
-        self.get(key).map(|v| self.to_json(key, v)).transpose()
-    }
-
     /// Convert a YAML value under `key` to JSON.
     pub fn to_json(&self, key: &str, v: &Yaml) -> Result<Json, Box<Located>> {
         serde_json::to_value(v).map_err(|e| {
@@ -273,7 +268,7 @@ impl<'a> Fields<'a> {
 
     /// An optional schema (shorthand or full), expanded and checked to compile.
     pub fn schema(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
-        let Some(raw) = self.json(key)? else {
+        let Some(raw) = self.get(key).map(|v| self.to_json(key, v)).transpose()? else {
             return Ok(None);
         };
         let expanded = schema::expand(&raw).map_err(|e| {

@@ -18,6 +18,7 @@ use crate::compare::Comparator;
 use crate::config::is_identifier;
 use crate::error::Located;
 use crate::model::{Reasoning, ToolChoice};
+use crate::schema::Validator;
 
 /// A name as written in the frontmatter, with its byte span in the file (for errors such as
 /// an unknown toolset or alias).
@@ -394,20 +395,18 @@ pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Lo
 
 /// `reasoning: low|medium|high` or a token budget.
 fn reasoning(fields: &Fields) -> Result<Option<Reasoning>, Box<Located>> {
-    const EXPECTED: &str = "`low`, `medium`, `high` or a token budget of at least 1024";
-    match fields.get("reasoning") {
-        None => Ok(None),
-        Some(Yaml::String(s)) => match s.as_str() {
-            "low" => Ok(Some(Reasoning::Low)),
-            "medium" => Ok(Some(Reasoning::Medium)),
-            "high" => Ok(Some(Reasoning::High)),
-            _ => Err(fields.wrong("reasoning", EXPECTED, &Yaml::String(s.clone()))),
-        },
-        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1024 => Ok(Some(Reasoning::Tokens(n))),
-            _ => Err(fields.wrong("reasoning", EXPECTED, v)),
-        },
-    }
+    let expected = "`low`, `medium`, `high` or a token budget of at least 1024";
+    fields.read("reasoning", expected, |v| match v.as_str() {
+        Some("low") => Some(Reasoning::Low),
+        Some("medium") => Some(Reasoning::Medium),
+        Some("high") => Some(Reasoning::High),
+        Some(_) => None,
+        None => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1024)
+            .map(Reasoning::Tokens),
+    })
 }
 
 fn tool_choice(fields: &Fields) -> Result<ToolChoice, Box<Located>> {
@@ -520,62 +519,41 @@ fn examples(
     let Yaml::Sequence(items) = value else {
         return Err(fields.wrong("examples", "a list of `{input, output}` pairs", value));
     };
-    let span = fields.value_span("examples");
-    let bad = |i: usize, message: String| {
-        Box::new(fields.error(span.clone(), format!("example {}: {message}", i + 1)))
+    let checks = [Some(input), output].map(|s| s.and_then(|s| Validator::new(s).ok()));
+    let at = |i: usize, message: String| {
+        let span = fields.value_span("examples");
+        Box::new(fields.error(span, format!("example {}: {message}", i + 1)))
     };
-    let input_check = crate::schema::Validator::new(input).ok();
-    let output_check = output.and_then(|o| crate::schema::Validator::new(o).ok());
-    let mut examples = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(pair) = fields.to_json("examples", item)? else {
-            return Err(bad(
-                i,
-                "expected a map with `input` and `output`".to_owned(),
-            ));
-        };
-        if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
-            return Err(bad(
-                i,
-                format!("unknown key `{extra}`; an example has only `input` and `output`"),
-            ));
-        }
-        let (Some(ex_in), Some(ex_out)) = (pair.get("input"), pair.get("output")) else {
-            return Err(bad(
-                i,
-                "an example needs both `input` and `output`".to_owned(),
-            ));
-        };
-        check_example(&bad, i, "input", ex_in, input_check.as_ref())?;
-        check_example(&bad, i, "output", ex_out, output_check.as_ref())?;
-        examples.push(Example {
-            input: ex_in.clone(),
-            output: ex_out.clone(),
-        });
-    }
-    Ok(examples)
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| example(fields.to_json("examples", item)?, &checks).map_err(|m| at(i, m)))
+        .collect()
 }
 
-/// Maps (and non-strings) must match the schema; strings are text and are sent as they are.
-fn check_example(
-    bad: &dyn Fn(usize, String) -> Box<Located>,
-    i: usize,
-    which: &str,
-    value: &Value,
-    validator: Option<&crate::schema::Validator>,
-) -> Result<(), Box<Located>> {
-    match (value, validator) {
-        (Value::String(_), _) | (_, None) => Ok(()),
-        (v, Some(validator)) => validator.validate(v).map_err(|errors| {
-            bad(
-                i,
-                format!(
-                    "`{which}` does not match the worker's {which} schema: {}",
-                    errors.join("; ")
-                ),
-            )
-        }),
+/// One `{input, output}` pair. Maps (and non-strings) must match the schema checked by
+/// `checks` (the input's, then the output's); strings are text and are sent as they are.
+fn example(item: Value, checks: &[Option<Validator>; 2]) -> Result<Example, String> {
+    let Value::Object(mut pair) = item else {
+        return Err("expected a map with `input` and `output`".to_owned());
+    };
+    if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
+        return Err(format!(
+            "unknown key `{extra}`; an example has only `input` and `output`"
+        ));
     }
+    let (Some(input), Some(output)) = (pair.remove("input"), pair.remove("output")) else {
+        return Err("an example needs both `input` and `output`".to_owned());
+    };
+    for (which, value, check) in [("input", &input, &checks[0]), ("output", &output, &checks[1])] {
+        if let (false, Some(check)) = (value.is_string(), check) {
+            check.validate(value).map_err(|errors| {
+                let errors = errors.join("; ");
+                format!("`{which}` does not match the worker's {which} schema: {errors}")
+            })?;
+        }
+    }
+    Ok(Example { input, output })
 }
 
 /// The body as the system prompt: leading blank lines and trailing whitespace dropped, line
