@@ -244,17 +244,8 @@ fn env(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 fn log(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     if !env.quiet {
-        let msg = args
-            .first()
-            .map(|m| {
-                if m.is_string() {
-                    m.to_string()
-                } else {
-                    value::to_json(m).to_string()
-                }
-            })
-            .unwrap_or_default();
-        eprintln!("[log] {msg}");
+        let msg = args.first().map(value::to_json).unwrap_or_default();
+        eprintln!("[log] {}", crate::output::plain_text(&msg));
     }
     Ok(Dynamic::UNIT)
 }

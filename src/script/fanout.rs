@@ -89,30 +89,25 @@ fn call_items(
     let mut names = Vec::with_capacity(items.len());
     let mut jobs = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        // `try_call_all` never throws for one bad item: it becomes that item's error.
-        let job = parse_item(fn_name, index, item)
-            .map_err(CallError::Script)
-            .and_then(|(name, input)| {
+        let (name, job) = match parse_item(fn_name, index, item) {
+            Ok((name, input)) => {
                 let job = rt.job(&call_ctx, &name, Input::Rhai(input));
-                names.push(name);
-                job
-            });
+                (name, job)
+            }
+            Err(m) if on_error == OnError::Collect => (String::new(), Err(CallError::Script(m))),
+            Err(m) => return Err(runtime_error(m, pos)),
+        };
         match job {
             Ok(job) => jobs.push(job),
-            Err(e) if on_error == OnError::Collect => {
-                names.resize(index + 1, String::new());
-                jobs.push(Box::pin(std::future::ready(Err(e))));
-            }
-            Err(CallError::Script(m)) if names.len() == index => {
-                return Err(runtime_error(m, pos));
-            }
+            // `try_call_all` never throws for one bad item: it becomes that item's error.
+            Err(e) if on_error == OnError::Collect => jobs.push(Box::pin(std::future::ready(Err(e)))),
             Err(e) => {
-                let name = &names[index];
                 return Err(describe(e, pos, |m| {
                     format!("`{fn_name}` item {index} (`{name}`): {m}")
                 }));
             }
         }
+        names.push(name);
     }
     let results = rt.run_jobs(&call_ctx, jobs, on_error).map_err(|s| {
         let name = &names[s.index];

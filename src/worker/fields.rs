@@ -132,9 +132,8 @@ impl<'a> Fields<'a> {
         }
         let help = crate::suggest::did_you_mean(name, KEYS)
             .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
-        let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
         Err(self
-            .error(span, format!("unknown key `{name}` in worker frontmatter"))
+            .error(self.key_span(name), format!("unknown key `{name}` in worker frontmatter"))
             .label("unknown key")
             .help(help)
             .into())

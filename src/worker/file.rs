@@ -260,23 +260,17 @@ pub struct WorkerBudget {
 fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
-    let (span, message, label, help) = match e {
-        SplitError::MissingOpen(span) => (
-            span,
-            "missing frontmatter in worker file",
-            "expected `---` here",
-            SHAPE,
-        ),
+    let (span, label, help) = match &e {
+        SplitError::MissingOpen(span) => (span, "expected `---` here", SHAPE),
         SplitError::MissingClose(span) => (
             span,
-            "unclosed frontmatter in worker file",
             "expected a closing `---` line before the end",
             "end the frontmatter with a line holding only `---`, then write the system prompt",
         ),
     };
     let at = (span.start, span.len());
     Box::new(
-        Located::new(path, text, at, message)
+        Located::new(path, text, at, e.to_string())
             .label(label)
             .help(help),
     )

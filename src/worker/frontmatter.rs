@@ -20,11 +20,13 @@ pub struct Sections {
 }
 
 /// Why a file could not be split into frontmatter and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
     /// The first line is not `---`; carries the span of that line.
+    #[error("missing frontmatter in worker file")]
     MissingOpen(Range<usize>),
     /// No closing `---` line; carries an empty span at the end of the text.
+    #[error("unclosed frontmatter in worker file")]
     MissingClose(Range<usize>),
 }
 
