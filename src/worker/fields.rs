@@ -223,28 +223,16 @@ impl<'a> Fields<'a> {
                 _ => err,
             });
         };
-        let mut names = Vec::with_capacity(items.len());
-        for item in items {
-            match item {
-                Yaml::String(s) => names.push(s.clone()),
-                other => {
-                    let shown = display_scalar(other);
-                    let region = self.value_span(key);
-                    let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
-                    return Err(self
-                        .error(
-                            span,
-                            format!("`{key}` entries must be names, found {}", describe(other)),
-                        )
-                        .label("expected a name")
-                        .into());
-                }
-            }
-        }
-        let region = self.value_span(key);
+        let names: Vec<String> = items.iter().map(display_scalar).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let spans = frontmatter::locate_items(self.text, &region, &refs);
-        Ok(names.into_iter().zip(spans).collect())
+        let spans = frontmatter::locate_items(self.text, &self.value_span(key), &refs);
+        let found = |item: &Yaml| format!("`{key}` entries must be names, found {}", describe(item));
+        (items.iter().zip(names).zip(spans))
+            .map(|((item, name), span)| match item {
+                Yaml::String(_) => Ok((name, span)),
+                other => Err(self.error(span, found(other)).label("expected a name").into()),
+            })
+            .collect()
     }
 
     /// Convert a YAML value under `key` to JSON.
