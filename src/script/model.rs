@@ -75,29 +75,22 @@ impl Model for ScriptModel {
 
 /// The request as the map the Rhai fn receives.
 pub fn request_value(req: &ModelRequest) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let mut calls = Vec::new();
-            let mut results = Vec::new();
-            for p in &m.parts {
-                match p {
-                    Part::ToolCall(c) => calls.push(json!({"id": c.id, "name": c.name, "args": c.arguments})),
-                    Part::ToolResult(r) => results.push(json!({"id": r.call_id, "name": r.name, "content": r.content, "is_error": r.is_error})),
-                    _ => {}
-                }
+    // The turn: how many times the model has asked for tools so far.
+    let mut turn = 0;
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for m in req.messages.iter() {
+        let mut calls = Vec::new();
+        let mut results = Vec::new();
+        for p in &m.parts {
+            match p {
+                Part::ToolCall(c) => calls.push(json!({"id": c.id, "name": c.name, "args": c.arguments})),
+                Part::ToolResult(r) => results.push(json!({"id": r.call_id, "name": r.name, "content": r.content, "is_error": r.is_error})),
+                _ => {}
             }
-            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results})
-        })
-        .collect();
-    let turn = req
-        .messages
-        .iter()
-        .filter(|m| {
-            m.role == Role::Assistant && m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)))
-        })
-        .count();
+        }
+        turn += usize::from(m.role == Role::Assistant && !calls.is_empty());
+        messages.push(json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results}));
+    }
     json!({
         "model": req.model,
         "system": req.system,

@@ -278,58 +278,48 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
     if let Some(name) = fields.string("name")? {
-        if !is_identifier(&name) {
-            let hint = format!(
-                "use letters, digits and `_`, e.g. `{}`",
-                identifier_like(&name)
-            );
-            return Err(fields
-                .error(
-                    fields.value_span("name"),
-                    format!("invalid worker name `{name}`"),
-                )
-                .label("not a valid name")
-                .help(hint)
-                .into());
+        if is_identifier(&name) {
+            return Ok(name);
         }
-        return Ok(name);
+        let like = identifier_like(&name);
+        return Err(fields
+            .error(
+                fields.value_span("name"),
+                format!("invalid worker name `{name}`"),
+            )
+            .label("not a valid name")
+            .help(format!("use letters, digits and `_`, e.g. `{like}`"))
+            .into());
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     if is_identifier(&stem) {
-        return Ok(stem);
+        return Ok(stem.into_owned());
     }
-    let hint = format!(
-        "rename the file or add `name: {}` to the frontmatter",
-        identifier_like(&stem)
-    );
+    let like = identifier_like(&stem);
     Err(fields
         .error(
             fields.open(),
             format!("worker file name `{stem}` is not a valid worker name"),
         )
-        .help(hint)
+        .help(format!(
+            "rename the file or add `name: {like}` to the frontmatter"
+        ))
         .into())
 }
 
 /// `s` turned into an identifier, for hints.
 fn identifier_like(s: &str) -> String {
-    let mut out: String = s
+    let out: String = s
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => c.to_ascii_lowercase(),
+            _ => '_',
         })
         .collect();
-    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        out.insert(0, '_');
+    match out.chars().next() {
+        Some('a'..='z' | '_') => out,
+        _ => format!("_{out}"),
     }
-    out
 }
 
 /// `model:` as a string or a list (a fallback chain); each entry a model id or an alias name
