@@ -119,12 +119,8 @@ impl<'a> Fields<'a> {
     fn check_key(&self, key: &Yaml) -> Result<(), Box<Located>> {
         let Some(name) = key.as_str() else {
             let shown = display_scalar(key);
-            let span = frontmatter::top_level_keys(self.text, &self.range)
-                .into_iter()
-                .find(|(k, _)| *k == shown)
-                .map_or(self.open.clone(), |(_, span)| span);
             return Err(self
-                .error(span, format!("frontmatter key `{shown}` is not a name"))
+                .error(self.key_span(&shown), format!("frontmatter key `{shown}` is not a name"))
                 .into());
         };
         if KEYS.contains(&name) {

@@ -142,7 +142,7 @@ fn strip_comment(s: &str) -> &str {
 }
 
 /// Every top-level key written in the frontmatter, in order, with its span. Used to point at
-/// keys that `locate_key` cannot name (e.g. non-string keys).
+/// a key written twice (`locate_key` finds the first).
 pub fn top_level_keys(text: &str, frontmatter: &Range<usize>) -> Vec<(String, Range<usize>)> {
     lines(&text[..frontmatter.end], frontmatter.start)
         .filter_map(|(line, _)| {
