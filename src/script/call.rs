@@ -177,20 +177,15 @@ fn parse(
             "("
         }
         Some("(" | ",") => "$expr$",
-        Some("$expr$") => match look_ahead {
-            "," => ",",
-            ")" => ")",
-            _ => {
-                let msg = "expected `,` or `)` in call(...)".to_string();
-                return Err(ParseError(
-                    Box::new(ParseErrorType::BadInput(LexError::ImproperSymbol(
-                        look_ahead.into(),
-                        msg,
-                    ))),
-                    Position::NONE,
-                ));
-            }
-        },
+        Some("$expr$") if matches!(look_ahead, "," | ")") => look_ahead,
+        Some("$expr$") => {
+            let msg = "expected `,` or `)` in call(...)".to_string();
+            let error = LexError::ImproperSymbol(look_ahead.into(), msg);
+            return Err(ParseError(
+                Box::new(ParseErrorType::BadInput(error)),
+                Position::NONE,
+            ));
+        }
         _ => return Ok(None),
     };
     Ok(Some(next.into()))
