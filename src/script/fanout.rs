@@ -54,26 +54,18 @@ fn parse_item(
     index: usize,
     item: Dynamic,
 ) -> Result<(String, Option<Dynamic>), String> {
+    let type_name = item.type_name();
     let shape = || {
-        format!(
-            "`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {}",
-            item.type_name()
-        )
+        format!("`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {type_name}")
     };
-    let Some(mut parts) = item.clone().try_cast::<Array>() else {
+    let mut parts = item.try_cast::<Array>().ok_or_else(shape)?.into_iter();
+    let (Some(name), input, None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(shape());
     };
-    if parts.is_empty() || parts.len() > 2 {
-        return Err(shape());
-    }
-    let input = (parts.len() == 2).then(|| parts.remove(1));
-    let name = parts.remove(0);
-    match name.into_immutable_string() {
-        Ok(name) => Ok((name.to_string(), input)),
-        Err(t) => Err(format!(
-            "`{fn_name}` item {index}: the name must be a string, not {t}"
-        )),
-    }
+    let name = name
+        .into_immutable_string()
+        .map_err(|t| format!("`{fn_name}` item {index}: the name must be a string, not {t}"))?;
+    Ok((name.to_string(), input))
 }
 
 fn call_items(

@@ -212,12 +212,10 @@ fn describe_value(v: &Dynamic) -> String {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    let text = json.to_string();
-    match text.char_indices().nth(40) {
-        Some((cut, _)) => format!("{kind} ({}…)", &text[..cut]),
-        None if json.is_null() => kind.to_string(),
-        None => format!("{kind} ({text})"),
+    if json.is_null() {
+        return kind.to_string();
     }
+    format!("{kind} ({})", crate::output::clip(&json.to_string(), 40))
 }
 
 /// A doc-comment type of the form `a|b|c`: a string that must be one of the listed values.
