@@ -356,25 +356,21 @@ fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
 /// entry (checked when the project loads, so `check` reports them before a run fails).
 #[must_use]
 pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
-    let mut errors = Vec::new();
-    for m in &spec.models {
-        let message = match config.expand_model(&m.name) {
-            Err(e) => e.to_string(),
-            Ok(ids) => match ids
-                .iter()
-                .find_map(|id| crate::config::unknown_provider(config, id))
-            {
-                Some(message) => message,
-                None => continue,
-            },
-        };
-        errors.push(
+    let unknown = |name: &str| match config.expand_model(name) {
+        Err(e) => Some(e.to_string()),
+        Ok(ids) => ids
+            .iter()
+            .find_map(|id| crate::config::unknown_provider(config, id)),
+    };
+    spec.models
+        .iter()
+        .filter_map(|m| Some((m, unknown(&m.name)?)))
+        .map(|(m, message)| {
             spec.error_at(m.span, format!("{message} (worker `{}`)", spec.name))
                 .label("not a known model")
-                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
-        );
-    }
-    errors
+                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`")
+        })
+        .collect()
 }
 
 /// `reasoning: low|medium|high` or a token budget.
