@@ -2,7 +2,10 @@ use super::*;
 
 #[test]
 fn now_is_utc_in_whole_seconds() {
-    let now = now(&env_with(Arc::default()), vec![]).unwrap().into_string().unwrap();
+    let now = now(&env_with(Arc::default()), vec![])
+        .unwrap()
+        .into_string()
+        .unwrap();
     let shape = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$").unwrap();
     assert!(shape.is_match(&now), "{now}");
 }

@@ -219,9 +219,8 @@ fn eval(
             }
             let type_name = first.type_name();
             evaluated = first.into_immutable_string().map_err(|_| {
-                let message = format!(
-                    "call() takes a name (string) or a fn pointer first, not {type_name}"
-                );
+                let message =
+                    format!("call() takes a name (string) or a fn pointer first, not {type_name}");
                 runtime_error(message, pos)
             })?;
             &evaluated
@@ -254,7 +253,12 @@ fn eval(
             .call_direct(target, DirectArgs::Mapped(args), &mut InEval { ctx, pos })
             .map_err(|e| call_error(e, pos));
     }
-    let input = Input::Rhai(inputs.get(1).map(|e| ctx.eval_expression_tree(e)).transpose()?);
+    let input = Input::Rhai(
+        inputs
+            .get(1)
+            .map(|e| ctx.eval_expression_tree(e))
+            .transpose()?,
+    );
     let mut here = InEval { ctx, pos };
     match target {
         Some((target, _)) => rt.call_direct(target, DirectArgs::Input(input), &mut here),

@@ -92,7 +92,9 @@ fn call_items(
         match job {
             Ok(job) => jobs.push(job),
             // `try_call_all` never throws for one bad item: it becomes that item's error.
-            Err(e) if on_error == OnError::Collect => jobs.push(Box::pin(std::future::ready(Err(e)))),
+            Err(e) if on_error == OnError::Collect => {
+                jobs.push(Box::pin(std::future::ready(Err(e))))
+            }
             Err(e) => {
                 return Err(describe(e, pos, |m| {
                     format!("`{fn_name}` item {index} (`{name}`): {m}")

@@ -129,8 +129,7 @@ mod tests {
                 .unwrap_err()
                 .contains("`instructions`")
         );
-        let err =
-            spec(json!({"name": "a", "instructions": "x", "modle": "x:y"})).unwrap_err();
+        let err = spec(json!({"name": "a", "instructions": "x", "modle": "x:y"})).unwrap_err();
         assert!(err.contains("modle"), "{err}");
     }
 }

@@ -82,7 +82,9 @@ impl ScriptFn {
         for (param, doc) in self.params.iter().zip(&self.param_docs) {
             let mut p = match doc.ty.as_deref().unwrap_or("string") {
                 "any" => json!({}),
-                ty if is_enum(ty) => json!({"type": "string", "enum": ty.split('|').collect::<Vec<_>>()}),
+                ty if is_enum(ty) => {
+                    json!({"type": "string", "enum": ty.split('|').collect::<Vec<_>>()})
+                }
                 ty => json!({"type": ty}),
             };
             if let Some(d) = &doc.description {

@@ -89,7 +89,9 @@ pub fn request_value(req: &ModelRequest) -> Value {
             }
         }
         turn += usize::from(m.role == Role::Assistant && !calls.is_empty());
-        messages.push(json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results}));
+        messages.push(
+            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results}),
+        );
     }
     json!({
         "model": req.model,

@@ -120,7 +120,10 @@ impl<'a> Fields<'a> {
         let Some(name) = key.as_str() else {
             let shown = display_scalar(key);
             return Err(self
-                .error(self.key_span(&shown), format!("frontmatter key `{shown}` is not a name"))
+                .error(
+                    self.key_span(&shown),
+                    format!("frontmatter key `{shown}` is not a name"),
+                )
                 .into());
         };
         if KEYS.contains(&name) {
@@ -129,7 +132,10 @@ impl<'a> Fields<'a> {
         let help = crate::suggest::did_you_mean(name, KEYS)
             .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
         Err(self
-            .error(self.key_span(name), format!("unknown key `{name}` in worker frontmatter"))
+            .error(
+                self.key_span(name),
+                format!("unknown key `{name}` in worker frontmatter"),
+            )
             .label("unknown key")
             .help(help)
             .into())
@@ -222,11 +228,15 @@ impl<'a> Fields<'a> {
         let names: Vec<String> = items.iter().map(display_scalar).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let spans = frontmatter::locate_items(self.text, &self.value_span(key), &refs);
-        let found = |item: &Yaml| format!("`{key}` entries must be names, found {}", describe(item));
+        let found =
+            |item: &Yaml| format!("`{key}` entries must be names, found {}", describe(item));
         (items.iter().zip(names).zip(spans))
             .map(|((item, name), span)| match item {
                 Yaml::String(_) => Ok((name, span)),
-                other => Err(self.error(span, found(other)).label("expected a name").into()),
+                other => Err(self
+                    .error(span, found(other))
+                    .label("expected a name")
+                    .into()),
             })
             .collect()
     }

@@ -525,7 +525,10 @@ fn example(item: Value, checks: &[Option<Validator>; 2]) -> Result<Example, Stri
     let (Some(input), Some(output)) = (pair.remove("input"), pair.remove("output")) else {
         return Err("an example needs both `input` and `output`".to_owned());
     };
-    for (which, value, check) in [("input", &input, &checks[0]), ("output", &output, &checks[1])] {
+    for (which, value, check) in [
+        ("input", &input, &checks[0]),
+        ("output", &output, &checks[1]),
+    ] {
         if let (false, Some(check)) = (value.is_string(), check) {
             check.validate(value).map_err(|errors| {
                 let errors = errors.join("; ");
