@@ -228,15 +228,14 @@ impl<'a> Fields<'a> {
         let names: Vec<String> = items.iter().map(display_scalar).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let spans = frontmatter::locate_items(self.text, &self.value_span(key), &refs);
-        let found =
-            |item: &Yaml| format!("`{key}` entries must be names, found {}", describe(item));
         (items.iter().zip(names).zip(spans))
             .map(|((item, name), span)| match item {
                 Yaml::String(_) => Ok((name, span)),
-                other => Err(self
-                    .error(span, found(other))
-                    .label("expected a name")
-                    .into()),
+                other => {
+                    let message =
+                        format!("`{key}` entries must be names, found {}", describe(other));
+                    Err(self.error(span, message).label("expected a name").into())
+                }
             })
             .collect()
     }
