@@ -51,7 +51,7 @@ pub struct ParamDoc {
 }
 
 /// A top-level `fn` of a project script, with what its doc comments say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ScriptFn {
     pub name: String,
     pub params: Vec<String>,
