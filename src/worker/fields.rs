@@ -1,5 +1,6 @@
 //! Validation of worker frontmatter, key by key: each field's type and range, with errors
-//! located at the offending key or value in the file (DESIGN §3).
+//! located at the offending key or value in the file (DESIGN §3), all of a file's errors kept
+//! together ([`Gather`]).
 
 use std::ops::Range;
 use std::path::Path;
@@ -109,7 +110,7 @@ impl<'a> Fields<'a> {
 
     /// Every key is a known name; all unknown ones are reported together.
     fn check_keys(&self) -> Result<(), Box<Located>> {
-        let mut found = super::file::Gather::default();
+        let mut found = Gather::default();
         for key in self.map.keys() {
             found.take(self.check_key(key));
         }
@@ -279,6 +280,40 @@ impl<'a> Fields<'a> {
             Box::new(self.error(self.key_span(key), format!("invalid `{key}` schema: {e}")))
         })?;
         Ok(Some(expanded))
+    }
+}
+
+/// The errors found in one file: the first is reported, the rest ride along as related
+/// errors (each located), so a file's every mistake is shown at once.
+#[derive(Default)]
+pub(super) struct Gather(Vec<Located>);
+
+impl Gather {
+    /// The value of `checked`, or its type's default with the error kept.
+    pub(super) fn take<T: Default>(&mut self, checked: Result<T, Box<Located>>) -> T {
+        checked.unwrap_or_else(|e| {
+            self.0.push(*e);
+            T::default()
+        })
+    }
+
+    /// How many errors so far.
+    pub(super) fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `value` when nothing was found, else the first error in the file with the others (in
+    /// the order they appear) related.
+    pub(super) fn finish<T>(mut self, value: T) -> Result<T, Box<Located>> {
+        self.0.sort_by_key(|e| e.span.offset());
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(value),
+            Some(mut first) => {
+                first.related.extend(all);
+                Err(first.into())
+            }
+        }
     }
 }
 

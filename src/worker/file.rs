@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
 
-use super::fields::Fields;
+use super::fields::{Fields, Gather};
 use super::frontmatter::{self, SplitError};
 use crate::compare::Comparator;
 use crate::config::is_identifier;
@@ -212,40 +212,6 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
         name_span: (name_span.start, name_span.len()),
     };
     found.finish(spec)
-}
-
-/// The errors found in one file: the first is reported, the rest ride along as related
-/// errors (each located), so a file's every mistake is shown at once.
-#[derive(Default)]
-pub(crate) struct Gather(Vec<Located>);
-
-impl Gather {
-    /// The value of `checked`, or its type's default with the error kept.
-    pub(crate) fn take<T: Default>(&mut self, checked: Result<T, Box<Located>>) -> T {
-        checked.unwrap_or_else(|e| {
-            self.0.push(*e);
-            T::default()
-        })
-    }
-
-    /// How many errors so far.
-    pub(crate) fn count(&self) -> usize {
-        self.0.len()
-    }
-
-    /// `value` when nothing was found, else the first error in the file with the others (in
-    /// the order they appear) related.
-    pub(crate) fn finish<T>(mut self, value: T) -> Result<T, Box<Located>> {
-        self.0.sort_by_key(|e| e.span.offset());
-        let mut all = self.0.into_iter();
-        match all.next() {
-            None => Ok(value),
-            Some(mut first) => {
-                first.related.extend(all);
-                Err(first.into())
-            }
-        }
-    }
 }
 
 /// Budgets of one run of a worker, from its frontmatter: `max_cost_usd`, `max_requests` and
