@@ -4,7 +4,7 @@
 use std::any::TypeId;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Position};
 
@@ -244,26 +244,17 @@ fn env(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
 
 fn log(env: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
     if !env.quiet {
-        let msg = args
-            .first()
-            .map(|m| {
-                if m.is_string() {
-                    m.to_string()
-                } else {
-                    value::to_json(m).to_string()
-                }
-            })
-            .unwrap_or_default();
-        eprintln!("[log] {msg}");
+        let msg = args.first().map(value::to_json).unwrap_or_default();
+        eprintln!("[log] {}", crate::output::plain_text(&msg));
     }
     Ok(Dynamic::UNIT)
 }
 
+/// `now()`: whole seconds, e.g. `2025-11-24T16:00:00Z`.
 fn now(_: &BuiltinEnv, _: Vec<Dynamic>) -> Result<Dynamic, String> {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    Ok(Dynamic::from(rfc3339(since)))
+    let second = jiff::Timestamp::now().as_second();
+    let now = jiff::Timestamp::from_second(second).map_err(|e| e.to_string())?;
+    Ok(Dynamic::from(now.to_string()))
 }
 
 /// Slice of a `sleep` between checks for Ctrl-C and a cancelled fan-out scope.
@@ -343,14 +334,6 @@ fn ask(_: &BuiltinEnv, args: Vec<Dynamic>) -> Result<Dynamic, String> {
         )),
         Err(e) => Err(format!("ask(`{question}`): {e}")),
     }
-}
-
-/// `since` the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339(since: Duration) -> String {
-    let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-    jiff::Timestamp::from_second(secs)
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .to_string()
 }
 
 #[cfg(test)]

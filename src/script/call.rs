@@ -177,20 +177,15 @@ fn parse(
             "("
         }
         Some("(" | ",") => "$expr$",
-        Some("$expr$") => match look_ahead {
-            "," => ",",
-            ")" => ")",
-            _ => {
-                let msg = "expected `,` or `)` in call(...)".to_string();
-                return Err(ParseError(
-                    Box::new(ParseErrorType::BadInput(LexError::ImproperSymbol(
-                        look_ahead.into(),
-                        msg,
-                    ))),
-                    Position::NONE,
-                ));
-            }
-        },
+        Some("$expr$") if matches!(look_ahead, "," | ")") => look_ahead,
+        Some("$expr$") => {
+            let msg = "expected `,` or `)` in call(...)".to_string();
+            let error = LexError::ImproperSymbol(look_ahead.into(), msg);
+            return Err(ParseError(
+                Box::new(ParseErrorType::BadInput(error)),
+                Position::NONE,
+            ));
+        }
         _ => return Ok(None),
     };
     Ok(Some(next.into()))
@@ -209,32 +204,27 @@ fn eval(
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let pos = inputs[0].position();
     // A constant name (the usual case) is read from the script, not evaluated into a value.
-    let evaluated;
-    let name: &str = if let rhai::Expr::StringConstant(name, _) = &*inputs[0] {
-        name
-    } else {
-        let first = ctx.eval_expression_tree(&inputs[0])?;
-        if first.is_fnptr() {
-            let args: rhai::Array = inputs[1..]
-                .iter()
-                .map(|e| ctx.eval_expression_tree(e))
-                .collect::<Result<_, _>>()?;
-            return ctx.call_fn_raw(
-                FP_CALL,
-                false,
-                false,
-                &mut [&mut first.clone(), &mut Dynamic::from_array(args)],
-            );
+    let evaluated: ImmutableString;
+    let name: &str = match &*inputs[0] {
+        rhai::Expr::StringConstant(name, _) => name,
+        _ => {
+            let mut first = ctx.eval_expression_tree(&inputs[0])?;
+            if first.is_fnptr() {
+                let args: rhai::Array = inputs[1..]
+                    .iter()
+                    .map(|e| ctx.eval_expression_tree(e))
+                    .collect::<Result<_, _>>()?;
+                let mut args = Dynamic::from_array(args);
+                return ctx.call_fn_raw(FP_CALL, false, false, &mut [&mut first, &mut args]);
+            }
+            let type_name = first.type_name();
+            evaluated = first.into_immutable_string().map_err(|_| {
+                let message =
+                    format!("call() takes a name (string) or a fn pointer first, not {type_name}");
+                runtime_error(message, pos)
+            })?;
+            &evaluated
         }
-        let type_name = first.type_name();
-        let Ok(name) = first.into_immutable_string() else {
-            return Err(runtime_error(
-                format!("call() takes a name (string) or a fn pointer first, not {type_name}"),
-                pos,
-            ));
-        };
-        evaluated = name;
-        &evaluated
     };
     if inputs.len() > 2 {
         return Err(runtime_error(
@@ -247,40 +237,34 @@ fn eval(
         .as_int()
         .ok()
         .and_then(|site| site_target(site, rt.as_ref(), name, inputs.get(1)));
-    if let Some(Kept {
-        target: Some(target),
-        order,
-        ..
-    }) = kept.as_deref()
+    // The kept fn or builtin, with where a map literal's values go when it maps onto it.
+    let target = kept
+        .as_deref()
+        .and_then(|k| Some((k.target.as_ref()?, k.order.as_ref())));
+    // A map literal of a kept fn's parameters: its values go straight to their places.
+    if let (Some((target, Some(order))), Some(rhai::Expr::Map(map, _))) =
+        (target, inputs.get(1).map(|e| &**e))
     {
-        // A map literal of the fn's parameters: its values go straight to their places.
-        let args = match (order, inputs.get(1).map(|e| &**e)) {
-            (Some(order), Some(rhai::Expr::Map(map, _))) => {
-                let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.count);
-                for ((_, value), &i) in map.0.iter().zip(&order.slots) {
-                    args[i] = ctx.eval_expression_tree(&value.into())?;
-                }
-                DirectArgs::Mapped(args)
-            }
-            _ => DirectArgs::Input(Input::Rhai(
-                inputs
-                    .get(1)
-                    .map(|e| ctx.eval_expression_tree(e))
-                    .transpose()?,
-            )),
-        };
-        let mut here = InEval { ctx, pos };
+        let mut args = rhai::StaticVec::from_elem(Dynamic::UNIT, order.count);
+        for ((_, value), &i) in map.0.iter().zip(&order.slots) {
+            args[i] = ctx.eval_expression_tree(&value.into())?;
+        }
         return rt
-            .call_direct(target, args, &mut here)
+            .call_direct(target, DirectArgs::Mapped(args), &mut InEval { ctx, pos })
             .map_err(|e| call_error(e, pos));
     }
-    let input = inputs
-        .get(1)
-        .map(|e| ctx.eval_expression_tree(e))
-        .transpose()?;
+    let input = Input::Rhai(
+        inputs
+            .get(1)
+            .map(|e| ctx.eval_expression_tree(e))
+            .transpose()?,
+    );
     let mut here = InEval { ctx, pos };
-    rt.call_here(name, Input::Rhai(input), &mut here)
-        .map_err(|e| call_error(e, pos))
+    match target {
+        Some((target, _)) => rt.call_direct(target, DirectArgs::Input(input), &mut here),
+        None => rt.call_here(name, input, &mut here),
+    }
+    .map_err(|e| call_error(e, pos))
 }
 
 /// The running evaluation as the seam sees it.

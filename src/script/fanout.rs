@@ -54,26 +54,18 @@ fn parse_item(
     index: usize,
     item: Dynamic,
 ) -> Result<(String, Option<Dynamic>), String> {
+    let type_name = item.type_name();
     let shape = || {
-        format!(
-            "`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {}",
-            item.type_name()
-        )
+        format!("`{fn_name}` takes an array of `[name, input]` pairs; item {index} is {type_name}")
     };
-    let Some(mut parts) = item.clone().try_cast::<Array>() else {
+    let mut parts = item.try_cast::<Array>().ok_or_else(shape)?.into_iter();
+    let (Some(name), input, None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(shape());
     };
-    if parts.is_empty() || parts.len() > 2 {
-        return Err(shape());
-    }
-    let input = (parts.len() == 2).then(|| parts.remove(1));
-    let name = parts.remove(0);
-    match name.into_immutable_string() {
-        Ok(name) => Ok((name.to_string(), input)),
-        Err(t) => Err(format!(
-            "`{fn_name}` item {index}: the name must be a string, not {t}"
-        )),
-    }
+    let name = name
+        .into_immutable_string()
+        .map_err(|t| format!("`{fn_name}` item {index}: the name must be a string, not {t}"))?;
+    Ok((name.to_string(), input))
 }
 
 fn call_items(
@@ -89,30 +81,27 @@ fn call_items(
     let mut names = Vec::with_capacity(items.len());
     let mut jobs = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        // `try_call_all` never throws for one bad item: it becomes that item's error.
-        let job = parse_item(fn_name, index, item)
-            .map_err(CallError::Script)
-            .and_then(|(name, input)| {
+        let (name, job) = match parse_item(fn_name, index, item) {
+            Ok((name, input)) => {
                 let job = rt.job(&call_ctx, &name, Input::Rhai(input));
-                names.push(name);
-                job
-            });
+                (name, job)
+            }
+            Err(m) if on_error == OnError::Collect => (String::new(), Err(CallError::Script(m))),
+            Err(m) => return Err(runtime_error(m, pos)),
+        };
         match job {
             Ok(job) => jobs.push(job),
+            // `try_call_all` never throws for one bad item: it becomes that item's error.
             Err(e) if on_error == OnError::Collect => {
-                names.resize(index + 1, String::new());
-                jobs.push(Box::pin(std::future::ready(Err(e))));
-            }
-            Err(CallError::Script(m)) if names.len() == index => {
-                return Err(runtime_error(m, pos));
+                jobs.push(Box::pin(std::future::ready(Err(e))))
             }
             Err(e) => {
-                let name = &names[index];
                 return Err(describe(e, pos, |m| {
                     format!("`{fn_name}` item {index} (`{name}`): {m}")
                 }));
             }
         }
+        names.push(name);
     }
     let results = rt.run_jobs(&call_ctx, jobs, on_error).map_err(|s| {
         let name = &names[s.index];

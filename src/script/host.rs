@@ -44,13 +44,6 @@ impl fmt::Debug for HostFn {
     }
 }
 
-/// Two host fns are the same when they share their handler.
-impl PartialEq for HostFn {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && Arc::ptr_eq(&self.handler, &other.handler)
-    }
-}
-
 /// Where a host fn says it was defined (listings, `stabilize` messages).
 pub const HOST_PATH: &str = "<host>";
 

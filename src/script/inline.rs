@@ -24,8 +24,11 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
         WORKER_FN,
         move |ctx: NativeCallContext, map: rhai::Map| -> Result<Dynamic, Box<EvalAltResult>> {
             let pos = ctx.call_position();
-            let spec = spec_from(&value::to_json(&Dynamic::from_map(map)))
-                .map_err(|m| runtime_error(m, pos))?;
+            let fields = map
+                .iter()
+                .map(|(key, v)| (key.to_string(), value::to_json(v)))
+                .collect();
+            let spec = spec_from(&fields).map_err(|m| runtime_error(m, pos))?;
             let name = spec.name.clone();
             crate::script::call::upgrade(&rt, pos)?
                 .add_inline_worker(spec)
@@ -41,13 +44,7 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
 ///
 /// A message when `name` or `instructions` is missing or not a string, or when the worker
 /// file the map stands for is invalid (unknown key, bad schema, ...).
-pub fn spec_from(map: &Value) -> Result<WorkerSpec, String> {
-    let Value::Object(fields) = map else {
-        return Err(
-            "worker(...) takes a map, e.g. worker(#{name: \"haiku\", instructions: \"...\"})"
-                .into(),
-        );
-    };
+pub fn spec_from(fields: &serde_json::Map<String, Value>) -> Result<WorkerSpec, String> {
     let name = match fields.get("name") {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
         Some(_) => return Err("worker(#{...}): `name` must be a non-empty string".into()),
@@ -96,9 +93,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn spec(map: Value) -> Result<WorkerSpec, String> {
+        spec_from(map.as_object().expect("a map"))
+    }
+
     #[test]
     fn a_map_becomes_a_worker() {
-        let spec = spec_from(&json!({
+        let spec = spec(json!({
             "name": "haiku",
             "instructions": "Write a haiku.\n---\nAbout: anything",
             "model": "openai:gpt-4.1-mini",
@@ -119,17 +120,16 @@ mod tests {
     #[test]
     fn missing_fields_and_unknown_keys_are_errors() {
         assert!(
-            spec_from(&json!({"instructions": "x"}))
+            spec(json!({"instructions": "x"}))
                 .unwrap_err()
                 .contains("`name`")
         );
         assert!(
-            spec_from(&json!({"name": "a"}))
+            spec(json!({"name": "a"}))
                 .unwrap_err()
                 .contains("`instructions`")
         );
-        let err =
-            spec_from(&json!({"name": "a", "instructions": "x", "modle": "x:y"})).unwrap_err();
+        let err = spec(json!({"name": "a", "instructions": "x", "modle": "x:y"})).unwrap_err();
         assert!(err.contains("modle"), "{err}");
     }
 }

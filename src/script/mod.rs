@@ -51,7 +51,7 @@ pub struct ParamDoc {
 }
 
 /// A top-level `fn` of a project script, with what its doc comments say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ScriptFn {
     pub name: String,
     pub params: Vec<String>,
@@ -80,18 +80,17 @@ impl ScriptFn {
         }
         let mut props = serde_json::Map::new();
         for (param, doc) in self.params.iter().zip(&self.param_docs) {
-            let ty = doc.ty.as_deref().unwrap_or("string");
-            let mut p = serde_json::Map::new();
-            if is_enum(ty) {
-                p.insert("type".into(), json!("string"));
-                p.insert("enum".into(), json!(ty.split('|').collect::<Vec<_>>()));
-            } else if ty != "any" {
-                p.insert("type".into(), json!(ty));
-            }
+            let mut p = match doc.ty.as_deref().unwrap_or("string") {
+                "any" => json!({}),
+                ty if is_enum(ty) => {
+                    json!({"type": "string", "enum": ty.split('|').collect::<Vec<_>>()})
+                }
+                ty => json!({"type": ty}),
+            };
             if let Some(d) = &doc.description {
-                p.insert("description".into(), json!(d));
+                p["description"] = json!(d);
             }
-            props.insert(param.clone(), Value::Object(p));
+            props.insert(param.clone(), p);
         }
         json!({"type": "object", "properties": props, "required": self.params, "additionalProperties": false})
     }
@@ -215,12 +214,10 @@ fn describe_value(v: &Dynamic) -> String {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    let text = json.to_string();
-    match text.char_indices().nth(40) {
-        Some((cut, _)) => format!("{kind} ({}…)", &text[..cut]),
-        None if json.is_null() => kind.to_string(),
-        None => format!("{kind} ({text})"),
+    if json.is_null() {
+        return kind.to_string();
     }
+    format!("{kind} ({})", crate::output::clip(&json.to_string(), 40))
 }
 
 /// A doc-comment type of the form `a|b|c`: a string that must be one of the listed values.

@@ -75,35 +75,30 @@ impl Model for ScriptModel {
 
 /// The request as the map the Rhai fn receives.
 pub fn request_value(req: &ModelRequest) -> Value {
-    let messages: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let mut calls = Vec::new();
-            let mut results = Vec::new();
-            for p in &m.parts {
-                match p {
-                    Part::ToolCall(c) => calls.push(json!({"id": c.id, "name": c.name, "args": c.arguments})),
-                    Part::ToolResult(r) => results.push(json!({"id": r.call_id, "name": r.name, "content": r.content, "is_error": r.is_error})),
-                    _ => {}
-                }
+    // The turn: how many times the model has asked for tools so far.
+    let mut turn = 0;
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for m in req.messages.iter() {
+        let mut calls = Vec::new();
+        let mut results = Vec::new();
+        for p in &m.parts {
+            match p {
+                Part::ToolCall(c) => calls.push(json!({"id": c.id, "name": c.name, "args": c.arguments})),
+                Part::ToolResult(r) => results.push(json!({"id": r.call_id, "name": r.name, "content": r.content, "is_error": r.is_error})),
+                _ => {}
             }
-            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results})
-        })
-        .collect();
-    let turn = req
-        .messages
-        .iter()
-        .filter(|m| {
-            m.role == Role::Assistant && m.parts.iter().any(|p| matches!(p, Part::ToolCall(_)))
-        })
-        .count();
+        }
+        turn += usize::from(m.role == Role::Assistant && !calls.is_empty());
+        messages.push(
+            json!({"role": m.role, "text": m.text(), "tool_calls": calls, "tool_results": results}),
+        );
+    }
     json!({
         "model": req.model,
         "system": req.system,
         "turn": turn,
         "messages": messages,
-        "tools": req.tools.iter().map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters})).collect::<Vec<_>>(),
+        "tools": req.tools,
         "output_schema": req.output_schema,
     })
 }
@@ -111,44 +106,46 @@ pub fn request_value(req: &ModelRequest) -> Value {
 /// Interpret the fn's return value as a model reply.
 pub fn response_from(reply: Value, n: usize) -> Result<ModelResponse, ModelError> {
     let mut response = ModelResponse::default();
-    match reply {
-        Value::String(text) => response.text = text,
-        Value::Object(map) if map.contains_key("tool_calls") => {
-            let calls = map["tool_calls"]
-                .as_array()
-                .ok_or_else(|| ModelError::Other("`tool_calls` must be an array".into()))?;
-            response.tool_calls = calls
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    let name = c
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| ModelError::Other("each tool call needs a `name`".into()))?;
-                    let id = c
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("call_{n}_{i}"), str::to_string);
-                    Ok(ToolCall {
-                        id,
-                        name: name.to_string(),
-                        arguments: c.get("args").cloned().unwrap_or(json!({})),
-                    })
-                })
-                .collect::<Result<Vec<_>, ModelError>>()?;
-            response.text = map.get("text").map(plain_text).unwrap_or_default();
-            response.finish = FinishReason::ToolCalls;
-        }
-        Value::Object(map) if map.contains_key("text") => response.text = plain_text(&map["text"]),
-        Value::Object(map) if map.contains_key("output") => {
-            response.text = map["output"].to_string()
-        }
+    let text = match reply {
         Value::Null => {
             return Err(ModelError::Other(
                 "the script model returned nothing".into(),
             ));
         }
-        other => response.text = other.to_string(),
-    }
-    Ok(response)
+        Value::Object(map) if map.contains_key("tool_calls") => {
+            response.tool_calls = tool_calls(&map["tool_calls"], n)?;
+            response.finish = FinishReason::ToolCalls;
+            map.get("text").map(plain_text).unwrap_or_default()
+        }
+        Value::Object(map) if map.contains_key("text") => plain_text(&map["text"]),
+        Value::Object(map) if map.contains_key("output") => map["output"].to_string(),
+        other => plain_text(&other),
+    };
+    Ok(ModelResponse { text, ..response })
+}
+
+/// `tool_calls: [#{name, args, id?}]`; a call without an id is `call_N_I` (after `n` messages).
+fn tool_calls(calls: &Value, n: usize) -> Result<Vec<ToolCall>, ModelError> {
+    let calls = calls
+        .as_array()
+        .ok_or_else(|| ModelError::Other("`tool_calls` must be an array".into()))?;
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ModelError::Other("each tool call needs a `name`".into()))?;
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("call_{n}_{i}"), str::to_string);
+            Ok(ToolCall {
+                id,
+                name: name.to_string(),
+                arguments: c.get("args").cloned().unwrap_or(json!({})),
+            })
+        })
+        .collect()
 }

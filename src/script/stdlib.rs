@@ -8,9 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope};
 
-/// A compiled module shared between imports.
-type SharedModule = Arc<Module>;
-
 use crate::tools::sandbox::Sandbox;
 
 /// The embedded standard library: (name, source).
@@ -23,7 +20,7 @@ pub const MODULES: &[(&str, &str)] = &[
 /// Resolves `import` paths; compiled `std/` modules are cached for the process.
 pub struct Resolver {
     sandbox: Arc<Sandbox>,
-    cache: Mutex<HashMap<String, SharedModule>>,
+    cache: Mutex<HashMap<String, Arc<Module>>>,
 }
 
 impl Resolver {
@@ -91,7 +88,7 @@ impl ModuleResolver for Resolver {
         _source: Option<&str>,
         path: &str,
         pos: Position,
-    ) -> Result<SharedModule, Box<EvalAltResult>> {
+    ) -> Result<Arc<Module>, Box<EvalAltResult>> {
         let is_std = path.starts_with("std/");
         if is_std && let Some(m) = self.cache.lock().ok().and_then(|c| c.get(path).cloned()) {
             return Ok(m);
@@ -102,7 +99,7 @@ impl ModuleResolver for Resolver {
         };
         let mut ast = engine.compile(&text).map_err(|e| wrap(e.into()))?;
         ast.set_source(name);
-        let module: SharedModule = Module::eval_ast_as_new(Scope::new(), &ast, engine)
+        let module: Arc<Module> = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(wrap)?
             .into();
         if is_std && let Ok(mut c) = self.cache.lock() {

@@ -11,23 +11,8 @@ pub fn to_json(v: &Dynamic) -> Value {
 
 /// A JSON value as a Rhai value (objects become maps, arrays arrays, numbers ints or floats).
 pub fn to_dynamic(v: &Value) -> Dynamic {
-    match v {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => n.as_i64().map_or_else(
-            || Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
-            Dynamic::from_int,
-        ),
-        Value::String(s) => Dynamic::from(s.clone()),
-        Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic).collect()),
-        Value::Object(o) => {
-            let map: rhai::Map = o
-                .iter()
-                .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
-                .collect();
-            Dynamic::from_map(map)
-        }
-    }
+    // Cannot fail: every JSON value has a Rhai form (an integer past `INT` becomes a float).
+    rhai::serde::to_dynamic(v).unwrap_or(Dynamic::UNIT)
 }
 
 /// How a result is printed: strings raw, unit as nothing, everything else as pretty JSON.

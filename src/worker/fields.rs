@@ -1,5 +1,6 @@
 //! Validation of worker frontmatter, key by key: each field's type and range, with errors
-//! located at the offending key or value in the file (DESIGN §3).
+//! located at the offending key or value in the file (DESIGN §3), all of a file's errors kept
+//! together ([`Gather`]).
 
 use std::ops::Range;
 use std::path::Path;
@@ -109,7 +110,7 @@ impl<'a> Fields<'a> {
 
     /// Every key is a known name; all unknown ones are reported together.
     fn check_keys(&self) -> Result<(), Box<Located>> {
-        let mut found = super::file::Gather::default();
+        let mut found = Gather::default();
         for key in self.map.keys() {
             found.take(self.check_key(key));
         }
@@ -119,12 +120,11 @@ impl<'a> Fields<'a> {
     fn check_key(&self, key: &Yaml) -> Result<(), Box<Located>> {
         let Some(name) = key.as_str() else {
             let shown = display_scalar(key);
-            let span = frontmatter::top_level_keys(self.text, &self.range)
-                .into_iter()
-                .find(|(k, _)| *k == shown)
-                .map_or(self.open.clone(), |(_, span)| span);
             return Err(self
-                .error(span, format!("frontmatter key `{shown}` is not a name"))
+                .error(
+                    self.key_span(&shown),
+                    format!("frontmatter key `{shown}` is not a name"),
+                )
                 .into());
         };
         if KEYS.contains(&name) {
@@ -132,9 +132,11 @@ impl<'a> Fields<'a> {
         }
         let help = crate::suggest::did_you_mean(name, KEYS)
             .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
-        let span = self.key_spans(name).map_or(self.open.clone(), |s| s.key);
         Err(self
-            .error(span, format!("unknown key `{name}` in worker frontmatter"))
+            .error(
+                self.key_span(name),
+                format!("unknown key `{name}` in worker frontmatter"),
+            )
             .label("unknown key")
             .help(help)
             .into())
@@ -224,33 +226,19 @@ impl<'a> Fields<'a> {
                 _ => err,
             });
         };
-        let mut names = Vec::with_capacity(items.len());
-        for item in items {
-            match item {
-                Yaml::String(s) => names.push(s.clone()),
-                other => {
-                    let shown = display_scalar(other);
-                    let region = self.value_span(key);
-                    let span = frontmatter::locate_items(self.text, &region, &[&shown]).remove(0);
-                    return Err(self
-                        .error(
-                            span,
-                            format!("`{key}` entries must be names, found {}", describe(other)),
-                        )
-                        .label("expected a name")
-                        .into());
-                }
-            }
-        }
-        let region = self.value_span(key);
+        let names: Vec<String> = items.iter().map(display_scalar).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let spans = frontmatter::locate_items(self.text, &region, &refs);
-        Ok(names.into_iter().zip(spans).collect())
-    }
-
-    /// An optional value converted to JSON (for schemas and examples).
-    pub fn json(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
-        self.get(key).map(|v| self.to_json(key, v)).transpose()
+        let spans = frontmatter::locate_items(self.text, &self.value_span(key), &refs);
+        (items.iter().zip(names).zip(spans))
+            .map(|((item, name), span)| match item {
+                Yaml::String(_) => Ok((name, span)),
+                other => {
+                    let message =
+                        format!("`{key}` entries must be names, found {}", describe(other));
+                    Err(self.error(span, message).label("expected a name").into())
+                }
+            })
+            .collect()
     }
 
     /// Convert a YAML value under `key` to JSON.
@@ -273,7 +261,7 @@ impl<'a> Fields<'a> {
 
     /// An optional schema (shorthand or full), expanded and checked to compile.
     pub fn schema(&self, key: &str) -> Result<Option<Json>, Box<Located>> {
-        let Some(raw) = self.json(key)? else {
+        let Some(raw) = self.get(key).map(|v| self.to_json(key, v)).transpose()? else {
             return Ok(None);
         };
         let expanded = schema::expand(&raw).map_err(|e| {
@@ -292,6 +280,40 @@ impl<'a> Fields<'a> {
             Box::new(self.error(self.key_span(key), format!("invalid `{key}` schema: {e}")))
         })?;
         Ok(Some(expanded))
+    }
+}
+
+/// The errors found in one file: the first is reported, the rest ride along as related
+/// errors (each located), so a file's every mistake is shown at once.
+#[derive(Default)]
+pub(super) struct Gather(Vec<Located>);
+
+impl Gather {
+    /// The value of `checked`, or its type's default with the error kept.
+    pub(super) fn take<T: Default>(&mut self, checked: Result<T, Box<Located>>) -> T {
+        checked.unwrap_or_else(|e| {
+            self.0.push(*e);
+            T::default()
+        })
+    }
+
+    /// How many errors so far.
+    pub(super) fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `value` when nothing was found, else the first error in the file with the others (in
+    /// the order they appear) related.
+    pub(super) fn finish<T>(mut self, value: T) -> Result<T, Box<Located>> {
+        self.0.sort_by_key(|e| e.span.offset());
+        let mut all = self.0.into_iter();
+        match all.next() {
+            None => Ok(value),
+            Some(mut first) => {
+                first.related.extend(all);
+                Err(first.into())
+            }
+        }
     }
 }
 

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
 
-use super::fields::Fields;
+use super::fields::{Fields, Gather};
 use super::frontmatter::{self, SplitError};
 use crate::compare::Comparator;
 use crate::config::is_identifier;
 use crate::error::Located;
 use crate::model::{Reasoning, ToolChoice};
+use crate::schema::Validator;
 
 /// A name as written in the frontmatter, with its byte span in the file (for errors such as
 /// an unknown toolset or alias).
@@ -213,40 +214,6 @@ pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>>
     found.finish(spec)
 }
 
-/// The errors found in one file: the first is reported, the rest ride along as related
-/// errors (each located), so a file's every mistake is shown at once.
-#[derive(Default)]
-pub(crate) struct Gather(Vec<Located>);
-
-impl Gather {
-    /// The value of `checked`, or its type's default with the error kept.
-    pub(crate) fn take<T: Default>(&mut self, checked: Result<T, Box<Located>>) -> T {
-        checked.unwrap_or_else(|e| {
-            self.0.push(*e);
-            T::default()
-        })
-    }
-
-    /// How many errors so far.
-    pub(crate) fn count(&self) -> usize {
-        self.0.len()
-    }
-
-    /// `value` when nothing was found, else the first error in the file with the others (in
-    /// the order they appear) related.
-    pub(crate) fn finish<T>(mut self, value: T) -> Result<T, Box<Located>> {
-        self.0.sort_by_key(|e| e.span.offset());
-        let mut all = self.0.into_iter();
-        match all.next() {
-            None => Ok(value),
-            Some(mut first) => {
-                first.related.extend(all);
-                Err(first.into())
-            }
-        }
-    }
-}
-
 /// Budgets of one run of a worker, from its frontmatter: `max_cost_usd`, `max_requests` and
 /// `max_run_tokens` (not `max_tokens`, which is the length of one reply).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -259,23 +226,17 @@ pub struct WorkerBudget {
 fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
     const SHAPE: &str = "a worker file starts with YAML frontmatter between `---` lines, then \
                          the system prompt:\n---\ndescription: Summarise a text\n---\nYou summarise texts.";
-    let (span, message, label, help) = match e {
-        SplitError::MissingOpen(span) => (
-            span,
-            "missing frontmatter in worker file",
-            "expected `---` here",
-            SHAPE,
-        ),
+    let (span, label, help) = match &e {
+        SplitError::MissingOpen(span) => (span, "expected `---` here", SHAPE),
         SplitError::MissingClose(span) => (
             span,
-            "unclosed frontmatter in worker file",
             "expected a closing `---` line before the end",
             "end the frontmatter with a line holding only `---`, then write the system prompt",
         ),
     };
     let at = (span.start, span.len());
     Box::new(
-        Located::new(path, text, at, message)
+        Located::new(path, text, at, e.to_string())
             .label(label)
             .help(help),
     )
@@ -283,58 +244,48 @@ fn split_error(path: &Path, text: &Arc<str>, e: SplitError) -> Box<Located> {
 
 fn worker_name(fields: &Fields, path: &Path) -> Result<String, Box<Located>> {
     if let Some(name) = fields.string("name")? {
-        if !is_identifier(&name) {
-            let hint = format!(
-                "use letters, digits and `_`, e.g. `{}`",
-                identifier_like(&name)
-            );
-            return Err(fields
-                .error(
-                    fields.value_span("name"),
-                    format!("invalid worker name `{name}`"),
-                )
-                .label("not a valid name")
-                .help(hint)
-                .into());
+        if is_identifier(&name) {
+            return Ok(name);
         }
-        return Ok(name);
+        let like = identifier_like(&name);
+        return Err(fields
+            .error(
+                fields.value_span("name"),
+                format!("invalid worker name `{name}`"),
+            )
+            .label("not a valid name")
+            .help(format!("use letters, digits and `_`, e.g. `{like}`"))
+            .into());
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     if is_identifier(&stem) {
-        return Ok(stem);
+        return Ok(stem.into_owned());
     }
-    let hint = format!(
-        "rename the file or add `name: {}` to the frontmatter",
-        identifier_like(&stem)
-    );
+    let like = identifier_like(&stem);
     Err(fields
         .error(
             fields.open(),
             format!("worker file name `{stem}` is not a valid worker name"),
         )
-        .help(hint)
+        .help(format!(
+            "rename the file or add `name: {like}` to the frontmatter"
+        ))
         .into())
 }
 
 /// `s` turned into an identifier, for hints.
 fn identifier_like(s: &str) -> String {
-    let mut out: String = s
+    let out: String = s
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => c.to_ascii_lowercase(),
+            _ => '_',
         })
         .collect();
-    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        out.insert(0, '_');
+    match out.chars().next() {
+        Some('a'..='z' | '_') => out,
+        _ => format!("_{out}"),
     }
-    out
 }
 
 /// `model:` as a string or a list (a fallback chain); each entry a model id or an alias name
@@ -371,43 +322,37 @@ fn models(fields: &Fields) -> Result<Vec<NameRef>, Box<Located>> {
 /// entry (checked when the project loads, so `check` reports them before a run fails).
 #[must_use]
 pub fn check_models(spec: &WorkerSpec, config: &crate::config::Config) -> Vec<Located> {
-    let mut errors = Vec::new();
-    for m in &spec.models {
-        let message = match config.expand_model(&m.name) {
-            Err(e) => e.to_string(),
-            Ok(ids) => match ids
-                .iter()
-                .find_map(|id| crate::config::unknown_provider(config, id))
-            {
-                Some(message) => message,
-                None => continue,
-            },
-        };
-        errors.push(
+    let unknown = |name: &str| match config.expand_model(name) {
+        Err(e) => Some(e.to_string()),
+        Ok(ids) => ids
+            .iter()
+            .find_map(|id| crate::config::unknown_provider(config, id)),
+    };
+    spec.models
+        .iter()
+        .filter_map(|m| Some((m, unknown(&m.name)?)))
+        .map(|(m, message)| {
             spec.error_at(m.span, format!("{message} (worker `{}`)", spec.name))
                 .label("not a known model")
-                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`"),
-        );
-    }
-    errors
+                .help("models are `provider:model` ids of a built-in provider (`anthropic`, `openai`, `ollama`), of `[providers.NAME]`, or aliases from `[models]` in `llm-do.toml`")
+        })
+        .collect()
 }
 
 /// `reasoning: low|medium|high` or a token budget.
 fn reasoning(fields: &Fields) -> Result<Option<Reasoning>, Box<Located>> {
-    const EXPECTED: &str = "`low`, `medium`, `high` or a token budget of at least 1024";
-    match fields.get("reasoning") {
-        None => Ok(None),
-        Some(Yaml::String(s)) => match s.as_str() {
-            "low" => Ok(Some(Reasoning::Low)),
-            "medium" => Ok(Some(Reasoning::Medium)),
-            "high" => Ok(Some(Reasoning::High)),
-            _ => Err(fields.wrong("reasoning", EXPECTED, &Yaml::String(s.clone()))),
-        },
-        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
-            Some(n) if n >= 1024 => Ok(Some(Reasoning::Tokens(n))),
-            _ => Err(fields.wrong("reasoning", EXPECTED, v)),
-        },
-    }
+    let expected = "`low`, `medium`, `high` or a token budget of at least 1024";
+    fields.read("reasoning", expected, |v| match v.as_str() {
+        Some("low") => Some(Reasoning::Low),
+        Some("medium") => Some(Reasoning::Medium),
+        Some("high") => Some(Reasoning::High),
+        Some(_) => None,
+        None => v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n >= 1024)
+            .map(Reasoning::Tokens),
+    })
 }
 
 fn tool_choice(fields: &Fields) -> Result<ToolChoice, Box<Located>> {
@@ -520,62 +465,44 @@ fn examples(
     let Yaml::Sequence(items) = value else {
         return Err(fields.wrong("examples", "a list of `{input, output}` pairs", value));
     };
-    let span = fields.value_span("examples");
-    let bad = |i: usize, message: String| {
-        Box::new(fields.error(span.clone(), format!("example {}: {message}", i + 1)))
+    let checks = [Some(input), output].map(|s| s.and_then(|s| Validator::new(s).ok()));
+    let at = |i: usize, message: String| {
+        let span = fields.value_span("examples");
+        Box::new(fields.error(span, format!("example {}: {message}", i + 1)))
     };
-    let input_check = crate::schema::Validator::new(input).ok();
-    let output_check = output.and_then(|o| crate::schema::Validator::new(o).ok());
-    let mut examples = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(pair) = fields.to_json("examples", item)? else {
-            return Err(bad(
-                i,
-                "expected a map with `input` and `output`".to_owned(),
-            ));
-        };
-        if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
-            return Err(bad(
-                i,
-                format!("unknown key `{extra}`; an example has only `input` and `output`"),
-            ));
-        }
-        let (Some(ex_in), Some(ex_out)) = (pair.get("input"), pair.get("output")) else {
-            return Err(bad(
-                i,
-                "an example needs both `input` and `output`".to_owned(),
-            ));
-        };
-        check_example(&bad, i, "input", ex_in, input_check.as_ref())?;
-        check_example(&bad, i, "output", ex_out, output_check.as_ref())?;
-        examples.push(Example {
-            input: ex_in.clone(),
-            output: ex_out.clone(),
-        });
-    }
-    Ok(examples)
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| example(fields.to_json("examples", item)?, &checks).map_err(|m| at(i, m)))
+        .collect()
 }
 
-/// Maps (and non-strings) must match the schema; strings are text and are sent as they are.
-fn check_example(
-    bad: &dyn Fn(usize, String) -> Box<Located>,
-    i: usize,
-    which: &str,
-    value: &Value,
-    validator: Option<&crate::schema::Validator>,
-) -> Result<(), Box<Located>> {
-    match (value, validator) {
-        (Value::String(_), _) | (_, None) => Ok(()),
-        (v, Some(validator)) => validator.validate(v).map_err(|errors| {
-            bad(
-                i,
-                format!(
-                    "`{which}` does not match the worker's {which} schema: {}",
-                    errors.join("; ")
-                ),
-            )
-        }),
+/// One `{input, output}` pair. Maps (and non-strings) must match the schema checked by
+/// `checks` (the input's, then the output's); strings are text and are sent as they are.
+fn example(item: Value, checks: &[Option<Validator>; 2]) -> Result<Example, String> {
+    let Value::Object(mut pair) = item else {
+        return Err("expected a map with `input` and `output`".to_owned());
+    };
+    if let Some(extra) = pair.keys().find(|k| *k != "input" && *k != "output") {
+        return Err(format!(
+            "unknown key `{extra}`; an example has only `input` and `output`"
+        ));
     }
+    let (Some(input), Some(output)) = (pair.remove("input"), pair.remove("output")) else {
+        return Err("an example needs both `input` and `output`".to_owned());
+    };
+    for (which, value, check) in [
+        ("input", &input, &checks[0]),
+        ("output", &output, &checks[1]),
+    ] {
+        if let (false, Some(check)) = (value.is_string(), check) {
+            check.validate(value).map_err(|errors| {
+                let errors = errors.join("; ");
+                format!("`{which}` does not match the worker's {which} schema: {errors}")
+            })?;
+        }
+    }
+    Ok(Example { input, output })
 }
 
 /// The body as the system prompt: leading blank lines and trailing whitespace dropped, line

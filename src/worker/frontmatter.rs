@@ -4,6 +4,9 @@
 //! the text itself: top-level keys start at column 0, which is all error messages need.
 
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 /// Where the parts of a worker file are, as byte ranges of the whole text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,11 +20,13 @@ pub struct Sections {
 }
 
 /// Why a file could not be split into frontmatter and body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
     /// The first line is not `---`; carries the span of that line.
+    #[error("missing frontmatter in worker file")]
     MissingOpen(Range<usize>),
     /// No closing `---` line; carries an empty span at the end of the text.
+    #[error("unclosed frontmatter in worker file")]
     MissingClose(Range<usize>),
 }
 
@@ -67,23 +72,9 @@ pub fn split(text: &str) -> Result<Sections, SplitError> {
 
 /// Remove libyaml's ` at line N column M` position suffixes (the span shows the position).
 pub fn clean_yaml_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(i) = rest.find(" at line ") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + " at line ".len()..];
-        let digits = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let tail = &after[digits..];
-        if digits > 0 && tail.starts_with(" column ") {
-            let tail = &tail[" column ".len()..];
-            rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
-        } else {
-            out.push_str(" at line ");
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+    static POSITION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(" at line [0-9]+ column [0-9]+").expect("a valid pattern"));
+    POSITION.replace_all(message, "").into_owned()
 }
 
 /// The span of a top-level key and of its value in the frontmatter.
@@ -98,10 +89,10 @@ pub struct KeySpans {
 pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<KeySpans> {
     let fm = &text[..frontmatter.end];
     let mut found = lines(fm, frontmatter.start)
-        .skip_while(|(line, _)| key_at(&fm[line.clone()], key).is_none());
+        .skip_while(|(line, _)| top_level_key(&fm[line.clone()]).is_none_or(|(k, _)| k != key));
     let (line, _) = found.next()?;
-    let (key_len, colon) = key_at(&fm[line.clone()], key)?;
-    let key_span = line.start..line.start + key_len;
+    let (_, colon) = top_level_key(&fm[line.clone()])?;
+    let key_span = line.start..line.start + fm[line.start..line.start + colon].trim_end().len();
     let after = line.start + colon + 1;
     let inline = strip_comment(&fm[after..line.end]);
     let lead = inline.len() - inline.trim_start().len();
@@ -134,43 +125,28 @@ pub fn locate_key(text: &str, frontmatter: &Range<usize>, key: &str) -> Option<K
     })
 }
 
-/// If `line` starts with `key` (optionally quoted) then `:`, the key's length and the colon's index.
-fn key_at(line: &str, key: &str) -> Option<(usize, usize)> {
-    let (len, rest) = if let Some(r) = line.strip_prefix(key) {
-        (key.len(), r)
-    } else {
-        let quote = line.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let r = line[1..].strip_prefix(key)?.strip_prefix(quote)?;
-        (key.len() + 2, r)
-    };
-    let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
-    let after = &rest[spaces..];
-    let ok = after.starts_with(':') && (after.len() == 1 || after[1..].starts_with([' ', '\t']));
-    ok.then_some((len, len + spaces))
+/// The key a top-level `key: value` line starts with (unquoted), and its colon's index.
+fn top_level_key(line: &str) -> Option<(&str, usize)> {
+    if line.starts_with([' ', '\t', '-', '#']) {
+        return None;
+    }
+    let colon = line.find(':')?;
+    Some((line[..colon].trim_end().trim_matches(['"', '\'']), colon))
 }
 
 /// `value # comment` → `value` (a `#` only starts a comment after whitespace).
 fn strip_comment(s: &str) -> &str {
-    let bytes = s.as_bytes();
-    for (i, b) in bytes.iter().enumerate() {
-        if *b == b'#' && (i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t') {
-            return &s[..i];
-        }
-    }
-    s
+    s.match_indices('#')
+        .find(|(i, _)| *i == 0 || s[..*i].ends_with([' ', '\t']))
+        .map_or(s, |(i, _)| &s[..i])
 }
 
 /// Every top-level key written in the frontmatter, in order, with its span. Used to point at
-/// keys that `locate_key` cannot name (e.g. non-string keys).
+/// a key written twice (`locate_key` finds the first).
 pub fn top_level_keys(text: &str, frontmatter: &Range<usize>) -> Vec<(String, Range<usize>)> {
     lines(&text[..frontmatter.end], frontmatter.start)
         .filter_map(|(line, _)| {
-            let s = &text[line.clone()];
-            if s.starts_with([' ', '\t', '-', '#']) {
-                return None;
-            }
-            let colon = s.find(':')?;
-            let key = s[..colon].trim_end().trim_matches(['"', '\'']);
+            let (key, colon) = top_level_key(&text[line.clone()])?;
             Some((key.to_owned(), line.start..line.start + colon))
         })
         .collect()

@@ -136,6 +136,13 @@ fn duplicate_key_points_at_the_second() {
 }
 
 #[test]
+fn a_key_that_is_not_a_name_is_pointed_at() {
+    let (msg, at, _) = fail("---\nname: a\n3: y\n---\n");
+    assert_eq!(msg, "frontmatter key `3` is not a name");
+    assert_eq!(at, "3:1");
+}
+
+#[test]
 fn unknown_key_with_suggestion() {
     let (msg, at, help) = fail("---\nname: a\nmodle: anthropic:x\n---\n");
     assert_eq!(msg, "unknown key `modle` in worker frontmatter");
