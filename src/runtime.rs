@@ -48,7 +48,7 @@ pub use models::LiveText;
 pub use session::SessionState;
 
 use evaluator::Evaluator;
-use models::{ModelCache, Models, Where};
+use models::{ModelCache, Models};
 
 /// How long an MCP tool call may take before it fails (from a script or a model alike) unless
 /// `[mcp.NAME] timeout_secs` says otherwise.
@@ -191,10 +191,10 @@ impl RuntimeBuilder {
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
             let engine = if self.settings.load_only {
-                engine::build_for_parsing(caller, limits)
+                engine::build_for_parsing(caller.clone(), limits)
             } else {
                 engine::build(
-                    caller,
+                    caller.clone(),
                     cancel.clone(),
                     sandbox.clone(),
                     limits,
@@ -227,7 +227,7 @@ impl RuntimeBuilder {
                     weak: weak.clone(),
                 },
                 rhai: Evaluator::new(engine, cancel.clone(), limits),
-                models: Models::new(self.cassette, self.live),
+                models: Models::new(self.cassette, self.live, caller),
                 run: RunParts {
                     budget: budget::Budget::new(self.settings.budget),
                     log: self.run_log,
@@ -269,23 +269,6 @@ impl Runtime {
             prompter: None,
             hosts: Vec::new(),
         }
-    }
-
-    /// Load the project at `settings.root` and build the runtime. `entry` is the script about
-    /// to run (its fns join the namespace).
-    ///
-    /// # Errors
-    ///
-    /// As [`RuntimeBuilder::build`].
-    pub fn new(
-        settings: Settings,
-        handle: Handle,
-        observer: Arc<dyn Observer>,
-        entry: Option<&Path>,
-    ) -> Result<Arc<Runtime>, ProjectError> {
-        Self::builder(settings, handle, observer)
-            .entry(entry)
-            .build()
     }
 
     /// The state in force now.
@@ -381,15 +364,12 @@ impl Runtime {
 
     /// The approval gate for `project` under the mode in force ([`gate`]).
     fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
-        let caller: Weak<dyn crate::script::caller::Caller> = self.state.weak.clone();
         gate::build(
             project,
-            gate::GateInputs {
-                mode: self.approval_mode(),
-                prompter: self.run.prompter.as_ref(),
-                serving: self.settings.serving,
-                caller,
-            },
+            self.approval_mode(),
+            self.run.prompter.as_ref(),
+            self.settings.serving,
+            self.state.weak.clone(),
         )
     }
 
@@ -406,23 +386,19 @@ impl Runtime {
     /// No model is chosen, an alias is unknown, or the first model cannot be made.
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let loaded = self.loaded();
-        let at = Where {
-            project: &loaded.project,
-            cache: &loaded.models,
-            caller: self.state.weak.clone(),
-        };
-        self.models
-            .model_for(&at, self.session_model(), &self.settings, spec)
+        let session = self.session_model();
+        (self.models).model_for(
+            &loaded.project,
+            &loaded.models,
+            session,
+            &self.settings,
+            spec,
+        )
     }
 
     /// The cassette of `--record` / `--replay`, if any.
     pub fn cassette(&self) -> Option<&Arc<Cassette>> {
-        self.models.cassette()
-    }
-
-    /// Where streamed model text goes as it arrives (`-v` on a terminal); `None`: no streaming.
-    pub fn live(&self) -> Option<&Arc<dyn LiveText>> {
-        self.models.live()
+        self.models.cassette.as_ref()
     }
 
     /// Build the HTTP client on a blocking thread now, so that loading the system's root
@@ -459,28 +435,6 @@ impl Runtime {
         args: Vec<String>,
     ) -> Result<rhai::Dynamic, Box<rhai::EvalAltResult>> {
         self.rhai.eval_script(&self.project(), ast, args)
-    }
-
-    /// Call a project Rhai fn with positional JSON args on this (blocking) thread, untraced
-    /// (machinery: the policy fn, the `script:` model).
-    ///
-    /// # Errors
-    ///
-    /// The fn failed.
-    pub fn call_fn_blocking(
-        &self,
-        ctx: &crate::call::CallCtx,
-        name: &str,
-        args: Vec<Value>,
-    ) -> Result<Value, CallError> {
-        // A host fn (the embedding program's policy fn) runs its own body.
-        if let Some(host) = self.project().fns.get(name).and_then(|f| f.host.clone()) {
-            return self
-                .handle
-                .block_on(host.call(args))
-                .map_err(CallError::Tool);
-        }
-        self.rhai.call_fn_blocking(&self.project(), ctx, name, args)
     }
 
     /// Load the project from disk again, with the host fns (hot reload).

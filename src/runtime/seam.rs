@@ -31,17 +31,7 @@ impl Runtime {
     /// Resolve `name` in the one namespace: project fns, workers, builtins, then
     /// `mcp.SERVER.TOOL` (DESIGN §4). Unknown names get a "did you mean".
     pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
-        self.resolve_with(name, |_| None)
-    }
-
-    /// Like [`Runtime::resolve`], where `session` finds fns visible to the calling evaluation
-    /// only (they shadow a worker of the same name, never a project fn or builtin).
-    pub fn resolve_with(
-        &self,
-        name: &str,
-        session: impl FnOnce(&str) -> Option<Vec<String>>,
-    ) -> Result<Callee, CallError> {
-        Callee::resolve(&self.loaded().project, name, session)
+        Callee::resolve(&self.loaded().project, name, |_| None)
     }
 
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
@@ -84,20 +74,11 @@ impl Runtime {
         Ok(value::to_json(&out))
     }
 
-    /// A lazy job invoking `callee` (prepared now: a bad input fails before the job runs).
+    /// A lazy job invoking `callee` (prepared now: a bad input fails before the job runs);
+    /// `may_defer` for the fn side of a `[stabilize]` switch: its `defer()` comes back as
+    /// [`Deferred`] for the switch to hand the call to the worker (anywhere else it is an
+    /// error).
     pub(crate) fn job_for(
-        &self,
-        ctx: &CallCtx,
-        callee: Callee,
-        input: Input,
-    ) -> Result<crate::fanout::Job, CallError> {
-        self.job_deferring(ctx, callee, input, false)
-    }
-
-    /// [`Runtime::job_for`]; `may_defer` for the fn side of a `[stabilize]` switch: its
-    /// `defer()` comes back as [`Deferred`] for the switch to hand the call to the worker
-    /// (anywhere else it is an error).
-    pub(super) fn job_deferring(
         &self,
         ctx: &CallCtx,
         callee: Callee,
@@ -155,7 +136,7 @@ impl Runtime {
     }
 
     /// Run a prepared call inside its trace span; `may_defer` when a switch asked (see
-    /// [`Runtime::job_deferring`]).
+    /// [`Runtime::job_for`]).
     async fn run_traced(
         self: &Arc<Self>,
         ctx: &CallCtx,

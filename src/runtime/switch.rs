@@ -50,7 +50,7 @@ impl Runtime {
         event.served = "worker".into();
         let out = if to_code {
             let code = Input::Json(input.clone());
-            let code = self.job_deferring(ctx, switch.code_side(), code, true)?;
+            let code = self.job_for(ctx, switch.code_side(), code, true)?;
             match code.await? {
                 out if out.is::<Deferred>() => {
                     event.deferred = true;
@@ -98,15 +98,15 @@ impl Runtime {
         let serve_code = switch.mode == Stabilize::ShadowCode;
         event.served = if serve_code { "code" } else { "worker" }.into();
         let shadow = if serve_code {
-            self.job_for(ctx, switch.worker_side(), Input::Json(input.clone()))
+            self.job_for(ctx, switch.worker_side(), Input::Json(input.clone()), false)
         } else {
-            self.job_deferring(ctx, switch.code_side(), Input::Json(input.clone()), true)
+            self.job_for(ctx, switch.code_side(), Input::Json(input.clone()), true)
         };
         let (tell, heard) = tokio::sync::oneshot::channel();
         let (hand_back, handed) = tokio::sync::oneshot::channel();
         self.shadow_beside(ctx.parent, event, shadow, heard, hand_back);
         let served = if serve_code {
-            match self.job_deferring(ctx, switch.code_side(), Input::Json(input), true) {
+            match self.job_for(ctx, switch.code_side(), Input::Json(input), true) {
                 Ok(code) => code.await,
                 Err(e) => Err(e),
             }

@@ -366,7 +366,7 @@ async fn complete(
         turn,
         request,
     });
-    let live = rt.live().map(|l| &**l).filter(|l| l.wants(ctx.depth));
+    let live = rt.models.live.as_deref().filter(|l| l.wants(ctx.depth));
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
             live.delta(&text);
