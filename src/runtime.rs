@@ -4,14 +4,13 @@
 //! ([`models`])), the Rhai evaluator ([`evaluator`]), and what one run owns ([`RunParts`]:
 //! budgets, run log, MCP servers, sandbox). Built once with [`RuntimeBuilder`]. Every call
 //! reaches a name through the one seam in [`seam`] and what it resolves to ([`callee`]); the
-//! worker run loop ([`worker_run`]) and its tools ([`toolbox`], [`tool_batch`]) live here
+//! worker run loop ([`worker_run`]) and its tools ([`toolbox`]) live here
 //! because they call back into it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use serde_json::Value;
 use tokio::runtime::Handle;
 
 use crate::approval::{Gate, Mode, Prompter};
@@ -39,7 +38,6 @@ mod models;
 pub mod seam;
 mod session;
 mod switch;
-pub mod tool_batch;
 pub mod toolbox;
 pub mod worker_run;
 
@@ -49,10 +47,6 @@ pub use session::SessionState;
 
 use evaluator::Evaluator;
 use models::{ModelCache, Models};
-
-/// How long an MCP tool call may take before it fails (from a script or a model alike) unless
-/// `[mcp.NAME] timeout_secs` says otherwise.
-pub const MCP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a reload replaces, swapped as one unit so no part is ever stale against another:
 /// the project (with its config), the approval gate built from it, and the models made from
@@ -493,38 +487,6 @@ impl Runtime {
             for task in all {
                 // A task that panicked has nothing left to log.
                 let _ = task.await;
-            }
-        }
-    }
-
-    /// Call the MCP tool `TOOL` of `server` (no approval here: a model's calls passed the
-    /// gate before the seam), bounded by [`MCP_CALL_TIMEOUT`].
-    pub async fn call_mcp(
-        &self,
-        server: &str,
-        tool: &str,
-        input: Value,
-    ) -> Result<crate::mcp::McpOutput, CallError> {
-        let Some(config) = self.project().config.mcp.get(server).cloned() else {
-            let e = crate::mcp::McpError::UnknownServer {
-                name: server.to_owned(),
-            };
-            return Err(CallError::Tool(e.to_string()));
-        };
-        let limit = config
-            .timeout_secs
-            .map_or(MCP_CALL_TIMEOUT, std::time::Duration::from_secs);
-        let call = self.run.mcp.call(server, &config, tool, input);
-        match tokio::time::timeout(limit, call).await {
-            Ok(out) => out.map_err(|e| CallError::Tool(e.to_string())),
-            Err(_) => {
-                // A server that does not answer is in an unknown state: stop it whole.
-                self.run.mcp.stop(server).await;
-                Err(CallError::Tool(format!(
-                    "`{}{server}.{tool}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`); the server was stopped",
-                    crate::mcp::PREFIX,
-                    limit.as_secs()
-                )))
             }
         }
     }

@@ -10,6 +10,7 @@
 //! [`Callee::resolve`], its arm in [`Callee::prepare`] and in [`Invocation::execute`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::Dynamic;
 use serde_json::Value;
@@ -28,6 +29,10 @@ use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 
 use super::Runtime;
+
+/// How long an MCP tool call may take before it fails (from a script or a model alike) unless
+/// `[mcp.NAME] timeout_secs` says otherwise.
+pub const MCP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builtin tools that only read, so a model's batch of them may run concurrently.
 pub const READ_ONLY_TOOLS: &[&str] = &["read_file", "list_files"];
@@ -529,11 +534,6 @@ impl Callee {
 }
 
 impl Invocation {
-    /// The callee being invoked.
-    pub fn callee(&self) -> &Callee {
-        &self.callee
-    }
-
     /// The input as the named JSON object a trace shows.
     pub(super) fn input_json(&self) -> Value {
         match &self.args {
@@ -615,8 +615,23 @@ impl Invocation {
                     },
                 }
             }
+            // No approval here: a model's calls passed the gate before the seam.
             (Callee::Mcp { full, server, tool }, Args::Json(args, _)) => {
-                let out = rt.call_mcp(&server, &tool, args).await?;
+                let Some(config) = rt.project().config.mcp.get(&server).cloned() else {
+                    let e = crate::mcp::McpError::UnknownServer { name: server };
+                    return Err(CallError::Tool(e.to_string()));
+                };
+                let limit = (config.timeout_secs).map_or(MCP_CALL_TIMEOUT, Duration::from_secs);
+                let call = rt.run.mcp.call(&server, &config, &tool, args);
+                let Ok(out) = tokio::time::timeout(limit, call).await else {
+                    // A server that does not answer is in an unknown state: stop it whole.
+                    rt.run.mcp.stop(&server).await;
+                    return Err(CallError::Tool(format!(
+                        "`{full}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`); the server was stopped",
+                        limit.as_secs()
+                    )));
+                };
+                let out = out.map_err(|e| CallError::Tool(e.to_string()))?;
                 if out.is_error {
                     return Err(CallError::Tool(format!("`{full}` failed: {}", out.text)));
                 }

@@ -147,7 +147,7 @@ impl Runtime {
         if let Some((switch, input)) = invocation.switch() {
             return Box::pin(self.run_switch(ctx, &switch, input)).await;
         }
-        let callee = invocation.callee().clone();
+        let callee = invocation.callee.clone();
         let span = Span::open(self, ctx, &callee, || invocation.input_json());
         let inner = span
             .as_ref()
