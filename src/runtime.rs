@@ -280,15 +280,8 @@ impl Runtime {
         *slot = Arc::new(next(&slot)?);
         self.state
             .generation
-            .store(next_generation(), std::sync::atomic::Ordering::Release);
+            .store(next_generation(), Ordering::Release);
         Ok(())
-    }
-
-    /// The generation of the state in force.
-    pub(crate) fn generation(&self) -> u64 {
-        self.state
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// What builtin tools run against.
@@ -381,7 +374,7 @@ impl Runtime {
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let loaded = self.loaded();
         let session = self.session_model();
-        (self.models).model_for(
+        self.models.model_for(
             &loaded.project,
             &loaded.models,
             session,

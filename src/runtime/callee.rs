@@ -531,6 +531,32 @@ impl Callee {
             _ => here.call_fn(inner, self.name(), &mut args),
         }
     }
+
+    /// Run a fn, session fn or builtin on this blocking thread in `ctx`, outside any calling
+    /// evaluation (a fan-out branch, a model's tool call, `llm-do run`).
+    fn evaluate(
+        &self,
+        rt: &Runtime,
+        ctx: &CallCtx,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        // A failed sibling's scope reaches a long builtin (`sleep`) or a draft on this thread.
+        let _entered = crate::cancel::enter(ctx.cancel.clone());
+        let project = rt.project();
+        match self {
+            Callee::Builtin(b) => (b.run)(&rt.builtin_env(), args).map_err(builtins::call_error),
+            Callee::Fn(f) if f.untrusted => rt.rhai.call_untrusted(&project, &f.name, args),
+            Callee::Fn(f) => rt.rhai.call_in_ast(ctx, &project.library, &f.name, args),
+            Callee::SessionFn { name, .. } => {
+                let ast = rt.rhai.script_ast(&project);
+                rt.rhai.call_in_ast(ctx, &ast, name, args)
+            }
+            other => Err(CallError::Script(format!(
+                "internal: `{}` does not evaluate Rhai",
+                other.name()
+            ))),
+        }
+    }
 }
 
 impl Invocation {
@@ -569,38 +595,11 @@ impl Invocation {
             (Callee::Fn(f), Args::Positional(args)) if f.host.is_some() => {
                 run_host(rt, ctx, &f, args).await
             }
-            (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
-                let (inner, name, scope) = (rt.clone(), f.name.clone(), ctx.cancel.clone());
-                rt.rhai
-                    .evaluate(move || {
-                        let _entered = crate::cancel::enter(scope);
-                        inner.rhai.call_untrusted(&inner.project(), &name, args)
-                    })
-                    .await
-            }
-            (callee @ (Callee::Fn(_) | Callee::SessionFn { .. }), Args::Positional(args)) => {
+            // Fns, session fns and builtins evaluate on a blocking thread of their own.
+            (callee, Args::Positional(args)) => {
                 let (inner, ctx) = (rt.clone(), ctx.clone());
-                let session = matches!(callee, Callee::SessionFn { .. });
-                let name = callee.name().to_string();
                 rt.rhai
-                    .evaluate(move || {
-                        let ast = if session {
-                            inner.rhai.script_ast(&inner.project())
-                        } else {
-                            inner.project().library.clone()
-                        };
-                        inner.rhai.call_in_ast(&ctx, &ast, &name, args)
-                    })
-                    .await
-            }
-            (Callee::Builtin(b), Args::Positional(args)) => {
-                let (env, run, scope) = (rt.builtin_env(), b.run, ctx.cancel.clone());
-                rt.rhai
-                    .evaluate(move || {
-                        // A failed sibling's scope reaches a long builtin (`sleep`) on its thread.
-                        let _entered = crate::cancel::enter(scope);
-                        run(&env, args).map_err(builtins::call_error)
-                    })
+                    .evaluate(move || callee.evaluate(&inner, &ctx, args))
                     .await
             }
             (Callee::Tool(name), Args::Json(args, _)) => {
@@ -621,7 +620,9 @@ impl Invocation {
                     let e = crate::mcp::McpError::UnknownServer { name: server };
                     return Err(CallError::Tool(e.to_string()));
                 };
-                let limit = (config.timeout_secs).map_or(MCP_CALL_TIMEOUT, Duration::from_secs);
+                let limit = config
+                    .timeout_secs
+                    .map_or(MCP_CALL_TIMEOUT, Duration::from_secs);
                 let call = rt.run.mcp.call(&server, &config, &tool, args);
                 let Ok(out) = tokio::time::timeout(limit, call).await else {
                     // A server that does not answer is in an unknown state: stop it whole.

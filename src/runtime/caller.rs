@@ -87,7 +87,7 @@ impl Caller for Runtime {
                 .block_on(host.call(args))
                 .map_err(CallError::Tool);
         }
-        (self.rhai).call_fn_blocking(&self.project(), &CallCtx::default(), name, args)
+        self.rhai.call_fn_blocking(&self.project(), name, args)
     }
 
     fn fn_names(&self) -> Vec<String> {
@@ -95,7 +95,9 @@ impl Caller for Runtime {
     }
 
     fn generation(&self) -> u64 {
-        Runtime::generation(self)
+        self.state
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn direct(&self, name: &str) -> Option<Direct> {

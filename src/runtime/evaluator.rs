@@ -62,9 +62,12 @@ impl Evaluator {
         f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static,
     ) -> Result<Dynamic, CallError> {
         let permit =
-            (self.evaluating.clone().try_acquire_owned()).map_err(|_| CallError::Threads {
-                active: MAX_EVAL_THREADS,
-            })?;
+            self.evaluating
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| CallError::Threads {
+                    active: MAX_EVAL_THREADS,
+                })?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()
@@ -110,12 +113,11 @@ impl Evaluator {
     pub fn call_fn_blocking(
         &self,
         project: &Project,
-        ctx: &CallCtx,
         name: &str,
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
-        self.call_in_ast(ctx, &project.library, name, args)
+        self.call_in_ast(&CallCtx::default(), &project.library, name, args)
             .map(|d| value::to_json(&d))
             .map_err(|e| match e {
                 CallError::Rhai(e) => CallError::Script(describe(project, &e)),
