@@ -103,12 +103,8 @@ impl Runtime {
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
         if !callee.runs_here() {
-            let ctx = here.ctx();
-            let invocation = callee.clone().prepare(self, &ctx, input)?;
-            let rt = self.arc();
-            return self
-                .handle
-                .block_on(async move { rt.run_traced(&ctx, invocation, false).await });
+            let job = self.job_for(&here.ctx(), callee.clone(), input, false)?;
+            return self.handle.block_on(job);
         }
         let args = callee.positional(input)?;
         self.run_here(callee, rhai::StaticVec::from_vec(args), here)
