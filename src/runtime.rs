@@ -181,7 +181,6 @@ impl RuntimeBuilder {
         };
         let cancel = Arc::new(Cancel::default());
         let limits = EngineLimits::of(&self.settings);
-        let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
             let engine = if self.settings.load_only {
@@ -195,20 +194,9 @@ impl RuntimeBuilder {
                     self.settings.quiet,
                 )
             };
-            let none = Overlay::new();
-            let loaded = Project::load(
-                &engine,
-                &self.settings.root,
-                self.entry.as_deref(),
-                &none,
-                &self.hosts,
-            );
-            let project = loaded.unwrap_or_else(|e| {
-                failure = Some(e);
-                Project::empty(&self.settings.root)
-            });
+            // Replaced below by the project, once the engine that loads it is in place.
             let loaded = Loaded {
-                project: Arc::new(project),
+                project: Arc::new(Project::empty(&self.settings.root)),
                 gate: Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules")),
                 models: ModelCache::default(),
             };
@@ -217,7 +205,7 @@ impl RuntimeBuilder {
                     loaded: RwLock::new(Arc::new(loaded)),
                     generation: AtomicU64::new(next_generation()),
                     session: SessionState::default(),
-                    hosts: RwLock::new(self.hosts),
+                    hosts: RwLock::new(self.hosts.clone()),
                     weak: weak.clone(),
                 },
                 rhai: Evaluator::new(engine, cancel.clone(), limits),
@@ -236,10 +224,7 @@ impl RuntimeBuilder {
                 observer,
             }
         });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        rt.rebuild_gate()?;
+        rt.set_project(rt.load(self.entry.as_deref(), &self.hosts)?)?;
         Ok(rt)
     }
 }
@@ -430,12 +415,13 @@ impl Runtime {
     ///
     /// The project no longer loads.
     pub fn load_project(&self) -> Result<Project, ProjectError> {
-        self.load_with_hosts(&crate::sync::read(&self.state.hosts))
+        self.load(None, &crate::sync::read(&self.state.hosts))
     }
 
-    fn load_with_hosts(&self, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
+    /// Load the project from disk with `entry`'s fns and the host fns `hosts`.
+    fn load(&self, entry: Option<&Path>, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
         let root = &self.settings.root;
-        Project::load(&self.rhai.engine, root, None, &Overlay::new(), hosts)
+        Project::load(&self.rhai.engine, root, entry, &Overlay::new(), hosts)
     }
 
     /// Add (or replace) the host fn `f` and reload the project with it: it is callable at
@@ -450,7 +436,7 @@ impl Runtime {
         let mut hosts = slot.clone();
         hosts.retain(|h| h.name != f.name);
         hosts.push(Arc::new(f));
-        let project = self.load_with_hosts(&hosts)?;
+        let project = self.load(None, &hosts)?;
         *slot = hosts;
         drop(slot);
         self.set_project(project)

@@ -175,16 +175,17 @@ impl Runtime {
     }
 }
 
-/// A call's trace span: opened before the callee runs, closed with its result. Only exists
-/// when the observer listens (building the JSON input costs more than a fn call). Dropped
-/// without [`Span::close`] (a cancelled future), it still ends the call, as interrupted.
+/// A call's trace span: opened before the callee runs, ended when dropped. Only exists when
+/// the observer listens (building the JSON input costs more than a fn call). Dropped without
+/// [`Span::close`] (a cancelled future), it ends the call as interrupted.
 struct Span {
     observer: Arc<dyn crate::trace::Observer>,
     id: u64,
     depth: u32,
     name: String,
     started: Instant,
-    closed: bool,
+    /// What the call spent and its output (or error text), once [`Span::close`] said.
+    outcome: Option<(Spend, Result<Value, String>)>,
 }
 
 impl Span {
@@ -211,10 +212,11 @@ impl Span {
             depth: ctx.depth,
             name,
             started: Instant::now(),
-            closed: false,
+            outcome: None,
         })
     }
 
+    /// End `span` (if any) with the call's result `out`.
     fn close(span: Option<Span>, rt: &Runtime, spend: Spend, out: &Result<Dynamic, CallError>) {
         let Some(mut span) = span else { return };
         let output = match out {
@@ -223,11 +225,16 @@ impl Span {
             Ok(v) => Ok(value::to_json(v)),
             Err(e) => Err(rt.error_text(e)),
         };
-        span.end(spend, output.as_ref().map_err(Clone::clone));
-        span.closed = true;
+        span.outcome = Some((spend, output));
     }
+}
 
-    fn end(&self, spend: Spend, result: Result<&Value, String>) {
+impl Drop for Span {
+    fn drop(&mut self) {
+        let (spend, result) = self.outcome.take().unwrap_or_else(|| {
+            let interrupted = CallError::Cancelled.to_string();
+            (Spend::default(), Err(interrupted))
+        });
         self.observer.call_end(
             self.id,
             &CallEnd {
@@ -236,17 +243,9 @@ impl Span {
                 elapsed: self.started.elapsed(),
                 usage: spend.usage,
                 cost: spend.cost,
-                result,
+                result: result.as_ref().map_err(Clone::clone),
             },
         );
-    }
-}
-
-impl Drop for Span {
-    fn drop(&mut self) {
-        if !self.closed {
-            self.end(Spend::default(), Err(CallError::Cancelled.to_string()));
-        }
     }
 }
 
