@@ -47,14 +47,9 @@ impl Caller for Runtime {
         jobs: Vec<Job>,
         on_error: OnError,
     ) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
-        let limit = usize::try_from(self.settings.max_parallel).unwrap_or(usize::MAX);
-        self.handle.block_on(run_ordered(
-            jobs,
-            limit,
-            on_error,
-            &ctx.cancel,
-            &self.cancel,
-        ))
+        let limit = self.settings.max_parallel;
+        let all = run_ordered(jobs, limit, on_error, &ctx.cancel, &self.cancel);
+        self.handle.block_on(all)
     }
 
     fn chat_worker(&self, name: &str) -> Result<(), CallError> {

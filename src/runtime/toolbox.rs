@@ -124,7 +124,7 @@ impl Toolbox {
             }
             let inner = ctx.within(ctx.cancel.child());
             let jobs: Vec<_> = group.iter().map(|c| self.run(rt, &inner, c)).collect();
-            let limit = usize::try_from(rt.settings.max_parallel).unwrap_or(usize::MAX);
+            let limit = rt.settings.max_parallel;
             let on_error = OnError::CancelSiblings;
             let done = run_ordered(jobs, limit, on_error, &inner.cancel, &rt.cancel).await;
             results.extend(
