@@ -458,8 +458,7 @@ impl Callee {
             Callee::Worker(spec) => {
                 let max = rt.settings.max_depth;
                 if ctx.depth >= max {
-                    let mut chain = (*ctx.chain).clone();
-                    chain.push(spec.name.clone());
+                    let chain = (*ctx.enter(&spec.name).chain).clone();
                     return Err(CallError::Depth {
                         name: spec.name.clone(),
                         max,

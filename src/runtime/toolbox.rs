@@ -201,11 +201,12 @@ impl Toolbox {
             name: &call.name,
             input: &args,
         });
-        let needs = tool.callee.needs_approval(&rt.tool_env(), &args);
+        let env = rt.tool_env();
+        let needs = tool.callee.needs_approval(&env, &args);
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
         let request = Request {
             tool: tool.callee.name().to_string(),
-            args: rt.tool_env().canonical_args(&call.name, &args),
+            args: env.canonical_args(&call.name, &args),
             chain: (*ctx.chain).clone(),
         };
         let gate = rt.gate();
