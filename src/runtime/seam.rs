@@ -40,11 +40,9 @@ impl Runtime {
         Callee::conversing(self.resolve(name), name, &self.project())
     }
 
-    /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
+    /// Parameters of a fn of the running script (or REPL session); [`Callee::resolve`] asks
+    /// only for a name that is no project fn.
     pub(crate) fn script_session_fn(&self, name: &str) -> Option<Vec<String>> {
-        if self.project().fns.contains_key(name) {
-            return None;
-        }
         let ast = self.rhai.script_ast(&self.project());
         ast.iter_functions()
             .find(|f| f.name == name && f.params.len() <= MAX_SESSION_PARAMS)
