@@ -30,12 +30,12 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(dir.path().join("workers")).unwrap();
     std::fs::write(dir.path().join("scripts/lib.rhai"), LIB).unwrap();
     let tokio = tokio::runtime::Runtime::new().unwrap();
-    let rt = Runtime::new(
+    let rt = Runtime::builder(
         Settings::new(dir.path().to_path_buf()),
         tokio.handle().clone(),
         Arc::new(Silent),
-        None,
     )
+    .build()
     .unwrap();
     Fixture {
         _dir: dir,

@@ -21,12 +21,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Loads llm-do.toml, every worker and every script (errors are located, like `check`).
     // `Settings` fields (limits, approval mode) are yours to set: the CLI fills them from flags.
-    let rt = Runtime::new(
+    let rt = Runtime::builder(
         settings,
         tokio::runtime::Handle::current(),
         Arc::new(Silent),
-        None,
-    )?;
+    )
+    .build()?;
     let ctx = CallCtx::default();
 
     // A Rhai fn and a worker, reached by name with JSON input.

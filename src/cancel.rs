@@ -92,20 +92,19 @@ thread_local! {
 
 /// Restores the previous thread scope when dropped.
 #[must_use = "the scope is left when the guard drops"]
-pub struct Entered(Option<CancelScope>);
+pub struct Entered(CancelScope);
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        if let Some(prev) = self.0.take() {
-            CURRENT.with(|c| *c.borrow_mut() = prev);
-        }
+        let prev = std::mem::take(&mut self.0);
+        CURRENT.with(|c| *c.borrow_mut() = prev);
     }
 }
 
 /// Make `scope` the current thread's scope (for Rhai evaluation on this blocking thread) until
 /// the guard drops.
 pub fn enter(scope: CancelScope) -> Entered {
-    Entered(Some(CURRENT.with(|c| c.replace(scope))))
+    Entered(CURRENT.with(|c| c.replace(scope)))
 }
 
 /// Whether the current thread's scope was cancelled (polled by the engine's progress hook).

@@ -53,7 +53,7 @@ pub fn is_fatal(e: &CallError) -> bool {
 /// [`OnError::CancelSiblings`] every returned result is `Ok`.
 pub async fn run_ordered<T, F>(
     jobs: Vec<F>,
-    limit: usize,
+    limit: u32,
     on_error: OnError,
     scope: &CancelScope,
     process: &Cancel,
@@ -65,7 +65,7 @@ where
     // `buffer_unordered` starts the jobs in input order, at most `limit` in flight.
     let mut running = stream::iter(jobs.into_iter().enumerate())
         .map(|(index, job)| async move { (index, job.await) })
-        .buffer_unordered(limit.max(1));
+        .buffer_unordered(usize::try_from(limit).unwrap_or(usize::MAX).max(1));
     let mut results: Vec<Option<Result<T, CallError>>> = (0..n).map(|_| None).collect();
     loop {
         let next = tokio::select! {

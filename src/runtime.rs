@@ -4,14 +4,13 @@
 //! ([`models`])), the Rhai evaluator ([`evaluator`]), and what one run owns ([`RunParts`]:
 //! budgets, run log, MCP servers, sandbox). Built once with [`RuntimeBuilder`]. Every call
 //! reaches a name through the one seam in [`seam`] and what it resolves to ([`callee`]); the
-//! worker run loop ([`worker_run`]) and its tools ([`toolbox`], [`tool_batch`]) live here
+//! worker run loop ([`worker_run`]) and its tools ([`toolbox`]) live here
 //! because they call back into it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
-use serde_json::Value;
 use tokio::runtime::Handle;
 
 use crate::approval::{Gate, Mode, Prompter};
@@ -39,7 +38,6 @@ mod models;
 pub mod seam;
 mod session;
 mod switch;
-pub mod tool_batch;
 pub mod toolbox;
 pub mod worker_run;
 
@@ -48,11 +46,7 @@ pub use models::LiveText;
 pub use session::SessionState;
 
 use evaluator::Evaluator;
-use models::{ModelCache, Models, Where};
-
-/// How long an MCP tool call may take before it fails (from a script or a model alike) unless
-/// `[mcp.NAME] timeout_secs` says otherwise.
-pub const MCP_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+use models::{ModelCache, Models};
 
 /// What a reload replaces, swapped as one unit so no part is ever stale against another:
 /// the project (with its config), the approval gate built from it, and the models made from
@@ -187,34 +181,22 @@ impl RuntimeBuilder {
         };
         let cancel = Arc::new(Cancel::default());
         let limits = EngineLimits::of(&self.settings);
-        let mut failure = None;
         let rt = Arc::new_cyclic(|weak: &Weak<Runtime>| {
             let caller: Weak<dyn crate::script::caller::Caller> = weak.clone();
             let engine = if self.settings.load_only {
-                engine::build_for_parsing(caller, limits)
+                engine::build_for_parsing(caller.clone(), limits)
             } else {
                 engine::build(
-                    caller,
+                    caller.clone(),
                     cancel.clone(),
                     sandbox.clone(),
                     limits,
                     self.settings.quiet,
                 )
             };
-            let none = Overlay::new();
-            let loaded = Project::load(
-                &engine,
-                &self.settings.root,
-                self.entry.as_deref(),
-                &none,
-                &self.hosts,
-            );
-            let project = loaded.unwrap_or_else(|e| {
-                failure = Some(e);
-                Project::empty(&self.settings.root)
-            });
+            // Replaced below by the project, once the engine that loads it is in place.
             let loaded = Loaded {
-                project: Arc::new(project),
+                project: Arc::new(Project::empty(&self.settings.root)),
                 gate: Arc::new(Gate::new(Mode::RejectAll, &[]).expect("no rules")),
                 models: ModelCache::default(),
             };
@@ -223,11 +205,11 @@ impl RuntimeBuilder {
                     loaded: RwLock::new(Arc::new(loaded)),
                     generation: AtomicU64::new(next_generation()),
                     session: SessionState::default(),
-                    hosts: RwLock::new(self.hosts),
+                    hosts: RwLock::new(self.hosts.clone()),
                     weak: weak.clone(),
                 },
                 rhai: Evaluator::new(engine, cancel.clone(), limits),
-                models: Models::new(self.cassette, self.live),
+                models: Models::new(self.cassette, self.live, caller),
                 run: RunParts {
                     budget: budget::Budget::new(self.settings.budget),
                     log: self.run_log,
@@ -242,10 +224,7 @@ impl RuntimeBuilder {
                 observer,
             }
         });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        rt.rebuild_gate()?;
+        rt.set_project(rt.load(self.entry.as_deref(), &self.hosts)?)?;
         Ok(rt)
     }
 }
@@ -271,23 +250,6 @@ impl Runtime {
         }
     }
 
-    /// Load the project at `settings.root` and build the runtime. `entry` is the script about
-    /// to run (its fns join the namespace).
-    ///
-    /// # Errors
-    ///
-    /// As [`RuntimeBuilder::build`].
-    pub fn new(
-        settings: Settings,
-        handle: Handle,
-        observer: Arc<dyn Observer>,
-        entry: Option<&Path>,
-    ) -> Result<Arc<Runtime>, ProjectError> {
-        Self::builder(settings, handle, observer)
-            .entry(entry)
-            .build()
-    }
-
     /// The state in force now.
     fn loaded(&self) -> Arc<Loaded> {
         crate::sync::read(&self.state.loaded).clone()
@@ -303,15 +265,8 @@ impl Runtime {
         *slot = Arc::new(next(&slot)?);
         self.state
             .generation
-            .store(next_generation(), std::sync::atomic::Ordering::Release);
+            .store(next_generation(), Ordering::Release);
         Ok(())
-    }
-
-    /// The generation of the state in force.
-    pub(crate) fn generation(&self) -> u64 {
-        self.state
-            .generation
-            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// What builtin tools run against.
@@ -381,15 +336,12 @@ impl Runtime {
 
     /// The approval gate for `project` under the mode in force ([`gate`]).
     fn build_gate(&self, project: &Project) -> Result<Gate, ProjectError> {
-        let caller: Weak<dyn crate::script::caller::Caller> = self.state.weak.clone();
         gate::build(
             project,
-            gate::GateInputs {
-                mode: self.approval_mode(),
-                prompter: self.run.prompter.as_ref(),
-                serving: self.settings.serving,
-                caller,
-            },
+            self.approval_mode(),
+            self.run.prompter.as_ref(),
+            self.settings.serving,
+            self.state.weak.clone(),
         )
     }
 
@@ -406,23 +358,19 @@ impl Runtime {
     /// No model is chosen, an alias is unknown, or the first model cannot be made.
     pub fn model_for(&self, spec: &WorkerSpec) -> Result<SharedModel, CallError> {
         let loaded = self.loaded();
-        let at = Where {
-            project: &loaded.project,
-            cache: &loaded.models,
-            caller: self.state.weak.clone(),
-        };
-        self.models
-            .model_for(&at, self.session_model(), &self.settings, spec)
+        let session = self.session_model();
+        self.models.model_for(
+            &loaded.project,
+            &loaded.models,
+            session,
+            &self.settings,
+            spec,
+        )
     }
 
     /// The cassette of `--record` / `--replay`, if any.
     pub fn cassette(&self) -> Option<&Arc<Cassette>> {
-        self.models.cassette()
-    }
-
-    /// Where streamed model text goes as it arrives (`-v` on a terminal); `None`: no streaming.
-    pub fn live(&self) -> Option<&Arc<dyn LiveText>> {
-        self.models.live()
+        self.models.cassette.as_ref()
     }
 
     /// Build the HTTP client on a blocking thread now, so that loading the system's root
@@ -461,40 +409,19 @@ impl Runtime {
         self.rhai.eval_script(&self.project(), ast, args)
     }
 
-    /// Call a project Rhai fn with positional JSON args on this (blocking) thread, untraced
-    /// (machinery: the policy fn, the `script:` model).
-    ///
-    /// # Errors
-    ///
-    /// The fn failed.
-    pub fn call_fn_blocking(
-        &self,
-        ctx: &crate::call::CallCtx,
-        name: &str,
-        args: Vec<Value>,
-    ) -> Result<Value, CallError> {
-        // A host fn (the embedding program's policy fn) runs its own body.
-        if let Some(host) = self.project().fns.get(name).and_then(|f| f.host.clone()) {
-            return self
-                .handle
-                .block_on(host.call(args))
-                .map_err(CallError::Tool);
-        }
-        self.rhai.call_fn_blocking(&self.project(), ctx, name, args)
-    }
-
     /// Load the project from disk again, with the host fns (hot reload).
     ///
     /// # Errors
     ///
     /// The project no longer loads.
     pub fn load_project(&self) -> Result<Project, ProjectError> {
-        self.load_with_hosts(&crate::sync::read(&self.state.hosts))
+        self.load(None, &crate::sync::read(&self.state.hosts))
     }
 
-    fn load_with_hosts(&self, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
+    /// Load the project from disk with `entry`'s fns and the host fns `hosts`.
+    fn load(&self, entry: Option<&Path>, hosts: &[Arc<HostFn>]) -> Result<Project, ProjectError> {
         let root = &self.settings.root;
-        Project::load(&self.rhai.engine, root, None, &Overlay::new(), hosts)
+        Project::load(&self.rhai.engine, root, entry, &Overlay::new(), hosts)
     }
 
     /// Add (or replace) the host fn `f` and reload the project with it: it is callable at
@@ -509,7 +436,7 @@ impl Runtime {
         let mut hosts = slot.clone();
         hosts.retain(|h| h.name != f.name);
         hosts.push(Arc::new(f));
-        let project = self.load_with_hosts(&hosts)?;
+        let project = self.load(None, &hosts)?;
         *slot = hosts;
         drop(slot);
         self.set_project(project)
@@ -539,38 +466,6 @@ impl Runtime {
             for task in all {
                 // A task that panicked has nothing left to log.
                 let _ = task.await;
-            }
-        }
-    }
-
-    /// Call the MCP tool `TOOL` of `server` (no approval here: a model's calls passed the
-    /// gate before the seam), bounded by [`MCP_CALL_TIMEOUT`].
-    pub async fn call_mcp(
-        &self,
-        server: &str,
-        tool: &str,
-        input: Value,
-    ) -> Result<crate::mcp::McpOutput, CallError> {
-        let Some(config) = self.project().config.mcp.get(server).cloned() else {
-            let e = crate::mcp::McpError::UnknownServer {
-                name: server.to_owned(),
-            };
-            return Err(CallError::Tool(e.to_string()));
-        };
-        let limit = config
-            .timeout_secs
-            .map_or(MCP_CALL_TIMEOUT, std::time::Duration::from_secs);
-        let call = self.run.mcp.call(server, &config, tool, input);
-        match tokio::time::timeout(limit, call).await {
-            Ok(out) => out.map_err(|e| CallError::Tool(e.to_string())),
-            Err(_) => {
-                // A server that does not answer is in an unknown state: stop it whole.
-                self.run.mcp.stop(server).await;
-                Err(CallError::Tool(format!(
-                    "`{}{server}.{tool}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`); the server was stopped",
-                    crate::mcp::PREFIX,
-                    limit.as_secs()
-                )))
             }
         }
     }

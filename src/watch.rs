@@ -36,12 +36,8 @@ where
         let (result, interrupted) = run_once(&mut signals, once()).await;
         match result {
             _ if interrupted => return Err(Error::Call(CallError::Cancelled)),
-            Err(Error::Call(CallError::Cancelled)) => {
-                return Err(Error::Call(CallError::Cancelled));
-            }
-            Err(e) => {
-                crate::report::render(e);
-            }
+            cancelled @ Err(Error::Call(CallError::Cancelled)) => return cancelled,
+            Err(e) => _ = crate::report::render(e),
             Ok(()) => {}
         }
         let changed = tokio::select! {

@@ -469,12 +469,12 @@ fn toolbox_call(call: &ToolCall) -> Result<llm_do::model::ToolResult, String> {
         settings.approval = llm_do::approval::Mode::ApproveAll;
         settings.quiet = true;
         let _guard = runtime().enter();
-        Runtime::new(
+        Runtime::builder(
             settings,
             runtime().handle().clone(),
             Arc::new(llm_do::trace::Silent),
-            None,
         )
+        .build()
         .unwrap()
     });
     let spec = llm_do::worker::parse_worker(
@@ -836,12 +836,12 @@ fn run_draft(code: &str) -> Result<(bool, String), String> {
     settings.max_operations = 20_000;
     let rt = {
         let _guard = runtime().enter();
-        Runtime::new(
+        Runtime::builder(
             settings,
             runtime().handle().clone(),
             Arc::new(llm_do::trace::Silent),
-            None,
         )
+        .build()
     };
     let Ok(rt) = rt else {
         // Refused at load: nothing of it ran.

@@ -84,16 +84,6 @@ struct Ledger {
     in_flight: u64,
 }
 
-/// Whether a request with `estimate` may be sent now.
-#[derive(Debug)]
-enum Verdict {
-    Send,
-    /// It fits once requests in flight settle (they may use less than they reserved).
-    Wait,
-    /// It cannot fit: nothing is in flight to free a reservation.
-    Refuse(CallError),
-}
-
 /// The counters of one run against its limits.
 #[derive(Debug, Default)]
 pub struct Budget {
@@ -188,8 +178,13 @@ impl Budget {
             notified.as_mut().enable();
             {
                 let mut ledger = crate::sync::lock(&self.ledger);
-                match verdict(&self.limits, &ledger, estimate) {
-                    Verdict::Send => {
+                let ahead = (
+                    ledger.reserved_tokens + estimate.tokens,
+                    ledger.reserved_cost + estimate.cost.unwrap_or(0.0),
+                );
+                // What it reports as used is what was spent, never the reservations.
+                match passed(&self.limits, &ledger.spent, ahead, Some(estimate)) {
+                    None => {
                         ledger.reserved_tokens += estimate.tokens;
                         ledger.reserved_cost += estimate.cost.unwrap_or(0.0);
                         ledger.in_flight += 1;
@@ -198,8 +193,10 @@ impl Budget {
                             estimate,
                         });
                     }
-                    Verdict::Refuse(e) => return Err(e),
-                    Verdict::Wait => {}
+                    // It cannot fit: nothing is in flight to free a reservation.
+                    Some(e) if ledger.in_flight == 0 => return Err(e),
+                    // It fits once requests in flight settle (they may use less than reserved).
+                    Some(_) => {}
                 }
             }
             notified.await;
@@ -240,20 +237,6 @@ impl Budget {
         let mut spent = crate::sync::lock(&self.ledger).spent;
         spent.worker_runs = self.worker_runs.load(Ordering::Relaxed);
         spent
-    }
-}
-
-/// Whether a request with `estimate` fits `limits` beside what `ledger` has spent and
-/// reserved. What it reports as used is what was spent, never the reservations.
-fn verdict(limits: &Limits, ledger: &Ledger, estimate: Estimate) -> Verdict {
-    let ahead = (
-        ledger.reserved_tokens + estimate.tokens,
-        ledger.reserved_cost + estimate.cost.unwrap_or(0.0),
-    );
-    match passed(limits, &ledger.spent, ahead, Some(estimate)) {
-        None => Verdict::Send,
-        Some(_) if ledger.in_flight > 0 => Verdict::Wait,
-        Some(e) => Verdict::Refuse(e),
     }
 }
 
@@ -303,6 +286,7 @@ fn exceeded(limit: &'static str, max: String, used: String) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
 
     fn usage(input: u64, output: u64) -> Usage {
         Usage {
@@ -392,28 +376,20 @@ mod tests {
             max_cost_usd: Some(0.5),
             ..Limits::default()
         };
-        let mut ledger = Ledger::default();
-        assert!(matches!(
-            verdict(&limits, &ledger, est(1, 0.2)),
-            Verdict::Send
-        ));
-        ledger.reserved_cost = 0.4;
-        ledger.in_flight = 2;
-        // Room for $0.10 while two requests are in flight: wait for them.
-        assert!(matches!(
-            verdict(&limits, &ledger, est(1, 0.2)),
-            Verdict::Wait
-        ));
-        assert!(matches!(
-            verdict(&limits, &ledger, est(1, 0.1)),
-            Verdict::Send
-        ));
+        let b = Budget::new(limits);
+        let now = |e| b.reserve(e).now_or_never().map(Result::unwrap);
+        assert!(now(est(1, 0.2)).is_some());
+        let held = (now(est(1, 0.2)), now(est(1, 0.2)));
+        // Room for $0.10 while two requests hold $0.40: wait for them.
+        assert!(now(est(1, 0.2)).is_none());
+        assert!(now(est(1, 0.1)).is_some());
         // A model without a price reserves no dollars.
         let unpriced = Estimate {
             tokens: 1,
             cost: None,
         };
-        assert!(matches!(verdict(&limits, &ledger, unpriced), Verdict::Send));
+        assert!(now(unpriced).is_some());
+        drop(held);
         let b = Budget::new(limits);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()

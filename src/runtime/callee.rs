@@ -10,6 +10,7 @@
 //! [`Callee::resolve`], its arm in [`Callee::prepare`] and in [`Invocation::execute`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::Dynamic;
 use serde_json::Value;
@@ -28,6 +29,10 @@ use crate::trace::Kind;
 use crate::worker::WorkerSpec;
 
 use super::Runtime;
+
+/// How long an MCP tool call may take before it fails (from a script or a model alike) unless
+/// `[mcp.NAME] timeout_secs` says otherwise.
+pub const MCP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builtin tools that only read, so a model's batch of them may run concurrently.
 pub const READ_ONLY_TOOLS: &[&str] = &["read_file", "list_files"];
@@ -453,8 +458,7 @@ impl Callee {
             Callee::Worker(spec) => {
                 let max = rt.settings.max_depth;
                 if ctx.depth >= max {
-                    let mut chain = (*ctx.chain).clone();
-                    chain.push(spec.name.clone());
+                    let chain = (*ctx.enter(&spec.name).chain).clone();
                     return Err(CallError::Depth {
                         name: spec.name.clone(),
                         max,
@@ -526,14 +530,35 @@ impl Callee {
             _ => here.call_fn(inner, self.name(), &mut args),
         }
     }
+
+    /// Run a fn, session fn or builtin on this blocking thread in `ctx`, outside any calling
+    /// evaluation (a fan-out branch, a model's tool call, `llm-do run`).
+    fn evaluate(
+        &self,
+        rt: &Runtime,
+        ctx: &CallCtx,
+        args: Vec<Dynamic>,
+    ) -> Result<Dynamic, CallError> {
+        // A failed sibling's scope reaches a long builtin (`sleep`) or a draft on this thread.
+        let _entered = crate::cancel::enter(ctx.cancel.clone());
+        let project = rt.project();
+        match self {
+            Callee::Builtin(b) => (b.run)(&rt.builtin_env(), args).map_err(builtins::call_error),
+            Callee::Fn(f) if f.untrusted => rt.rhai.call_untrusted(&project, &f.name, args),
+            Callee::Fn(f) => rt.rhai.call_in_ast(ctx, &project.library, &f.name, args),
+            Callee::SessionFn { name, .. } => {
+                let ast = rt.rhai.script_ast(&project);
+                rt.rhai.call_in_ast(ctx, &ast, name, args)
+            }
+            other => Err(CallError::Script(format!(
+                "internal: `{}` does not evaluate Rhai",
+                other.name()
+            ))),
+        }
+    }
 }
 
 impl Invocation {
-    /// The callee being invoked.
-    pub fn callee(&self) -> &Callee {
-        &self.callee
-    }
-
     /// The input as the named JSON object a trace shows.
     pub(super) fn input_json(&self) -> Value {
         match &self.args {
@@ -569,38 +594,11 @@ impl Invocation {
             (Callee::Fn(f), Args::Positional(args)) if f.host.is_some() => {
                 run_host(rt, ctx, &f, args).await
             }
-            (Callee::Fn(f), Args::Positional(args)) if f.untrusted => {
-                let (inner, name, scope) = (rt.clone(), f.name.clone(), ctx.cancel.clone());
-                rt.rhai
-                    .evaluate(move || {
-                        let _entered = crate::cancel::enter(scope);
-                        inner.rhai.call_untrusted(&inner.project(), &name, args)
-                    })
-                    .await
-            }
-            (callee @ (Callee::Fn(_) | Callee::SessionFn { .. }), Args::Positional(args)) => {
+            // Fns, session fns and builtins evaluate on a blocking thread of their own.
+            (callee, Args::Positional(args)) => {
                 let (inner, ctx) = (rt.clone(), ctx.clone());
-                let session = matches!(callee, Callee::SessionFn { .. });
-                let name = callee.name().to_string();
                 rt.rhai
-                    .evaluate(move || {
-                        let ast = if session {
-                            inner.rhai.script_ast(&inner.project())
-                        } else {
-                            inner.project().library.clone()
-                        };
-                        inner.rhai.call_in_ast(&ctx, &ast, &name, args)
-                    })
-                    .await
-            }
-            (Callee::Builtin(b), Args::Positional(args)) => {
-                let (env, run, scope) = (rt.builtin_env(), b.run, ctx.cancel.clone());
-                rt.rhai
-                    .evaluate(move || {
-                        // A failed sibling's scope reaches a long builtin (`sleep`) on its thread.
-                        let _entered = crate::cancel::enter(scope);
-                        run(&env, args).map_err(builtins::call_error)
-                    })
+                    .evaluate(move || callee.evaluate(&inner, &ctx, args))
                     .await
             }
             (Callee::Tool(name), Args::Json(args, _)) => {
@@ -615,8 +613,25 @@ impl Invocation {
                     },
                 }
             }
+            // No approval here: a model's calls passed the gate before the seam.
             (Callee::Mcp { full, server, tool }, Args::Json(args, _)) => {
-                let out = rt.call_mcp(&server, &tool, args).await?;
+                let Some(config) = rt.project().config.mcp.get(&server).cloned() else {
+                    let e = crate::mcp::McpError::UnknownServer { name: server };
+                    return Err(CallError::Tool(e.to_string()));
+                };
+                let limit = config
+                    .timeout_secs
+                    .map_or(MCP_CALL_TIMEOUT, Duration::from_secs);
+                let call = rt.run.mcp.call(&server, &config, &tool, args);
+                let Ok(out) = tokio::time::timeout(limit, call).await else {
+                    // A server that does not answer is in an unknown state: stop it whole.
+                    rt.run.mcp.stop(&server).await;
+                    return Err(CallError::Tool(format!(
+                        "`{full}` did not answer within {} s (`timeout_secs` in `[mcp.{server}]`); the server was stopped",
+                        limit.as_secs()
+                    )));
+                };
+                let out = out.map_err(|e| CallError::Tool(e.to_string()))?;
                 if out.is_error {
                     return Err(CallError::Tool(format!("`{full}` failed: {}", out.text)));
                 }

@@ -18,13 +18,13 @@ impl Caller for Runtime {
         input: Input,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
-        let callee = self.resolve_with(name, |n| here.session_fn(n))?;
+        let callee = Callee::resolve(&self.loaded().project, name, |n| here.session_fn(n))?;
         self.invoke_here(&callee, input, here)
     }
 
     fn job(&self, ctx: &CallCtx, name: &str, input: Input) -> Result<Job, CallError> {
-        let callee = self.resolve_with(name, |n| self.script_session_fn(n))?;
-        self.job_for(ctx, callee, input)
+        let callee = Callee::resolve(&self.loaded().project, name, |n| self.script_session_fn(n))?;
+        self.job_for(ctx, callee, input, false)
     }
 
     fn closure_job(&self, ctx: &CallCtx, closure: rhai::FnPtr) -> Job {
@@ -47,14 +47,9 @@ impl Caller for Runtime {
         jobs: Vec<Job>,
         on_error: OnError,
     ) -> Result<Vec<Result<Dynamic, CallError>>, Stopped> {
-        let limit = usize::try_from(self.settings.max_parallel).unwrap_or(usize::MAX);
-        self.handle.block_on(run_ordered(
-            jobs,
-            limit,
-            on_error,
-            &ctx.cancel,
-            &self.cancel,
-        ))
+        let limit = self.settings.max_parallel;
+        let all = run_ordered(jobs, limit, on_error, &ctx.cancel, &self.cancel);
+        self.handle.block_on(all)
     }
 
     fn chat_worker(&self, name: &str) -> Result<(), CallError> {
@@ -80,7 +75,14 @@ impl Caller for Runtime {
     }
 
     fn run_fn(&self, name: &str, args: Vec<Value>) -> Result<Value, CallError> {
-        self.call_fn_blocking(&CallCtx::default(), name, args)
+        // A host fn (the embedding program's policy fn) runs its own body.
+        if let Some(host) = self.project().fns.get(name).and_then(|f| f.host.clone()) {
+            return self
+                .handle
+                .block_on(host.call(args))
+                .map_err(CallError::Tool);
+        }
+        self.rhai.call_fn_blocking(&self.project(), name, args)
     }
 
     fn fn_names(&self) -> Vec<String> {
@@ -88,7 +90,9 @@ impl Caller for Runtime {
     }
 
     fn generation(&self) -> u64 {
-        Runtime::generation(self)
+        self.state
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn direct(&self, name: &str) -> Option<Direct> {

@@ -3,7 +3,6 @@
 //! the bound on threads evaluating Rhai at once; calling fns, fn pointers and scripts on a
 //! blocking thread, and describing Rhai errors with their file and line.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use rhai::{CallFnOptions, Dynamic, Scope};
@@ -32,8 +31,9 @@ pub struct Evaluator {
     untrusted: OnceLock<rhai::Engine>,
     /// The running script merged with the project library: where `parallel` closures live.
     script_ast: RwLock<Option<Arc<rhai::AST>>>,
-    /// Threads evaluating Rhai for fan-out branches now (see [`MAX_EVAL_THREADS`]).
-    evaluating: Arc<AtomicUsize>,
+    /// One permit per thread that may evaluate Rhai for a fan-out branch
+    /// ([`MAX_EVAL_THREADS`]), held while it evaluates.
+    evaluating: Arc<tokio::sync::Semaphore>,
     /// Ctrl-C and the limits, for the restricted engine.
     cancel: Arc<Cancel>,
     limits: EngineLimits,
@@ -50,7 +50,7 @@ impl Evaluator {
             engine,
             untrusted: OnceLock::new(),
             script_ast: RwLock::new(None),
-            evaluating: Arc::default(),
+            evaluating: Arc::new(tokio::sync::Semaphore::new(MAX_EVAL_THREADS)),
             cancel,
             limits,
         }
@@ -61,9 +61,15 @@ impl Evaluator {
         &self,
         f: impl FnOnce() -> Result<Dynamic, CallError> + Send + 'static,
     ) -> Result<Dynamic, CallError> {
-        let slot = EvalSlot::take(self)?;
+        let permit =
+            self.evaluating
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| CallError::Threads {
+                    active: MAX_EVAL_THREADS,
+                })?;
         tokio::task::spawn_blocking(move || {
-            let _slot = slot;
+            let _permit = permit;
             f()
         })
         .await
@@ -107,12 +113,11 @@ impl Evaluator {
     pub fn call_fn_blocking(
         &self,
         project: &Project,
-        ctx: &CallCtx,
         name: &str,
         args: Vec<Value>,
     ) -> Result<Value, CallError> {
         let args: Vec<Dynamic> = args.iter().map(value::to_dynamic).collect();
-        self.call_in_ast(ctx, &project.library, name, args)
+        self.call_in_ast(&CallCtx::default(), &project.library, name, args)
             .map(|d| value::to_json(&d))
             .map_err(|e| match e {
                 CallError::Rhai(e) => CallError::Script(describe(project, &e)),
@@ -168,12 +173,6 @@ impl Evaluator {
             .unwrap_or_else(|| project.library.clone())
     }
 
-    /// Record the AST of the running script (merged with the project library) so fan-out
-    /// branches on other threads can call its closures. The REPL sets its accumulated AST.
-    pub fn set_script_ast(&self, ast: Arc<rhai::AST>) {
-        *crate::sync::write(&self.script_ast) = Some(ast);
-    }
-
     /// Evaluate a script's top-level statements (and `fn main(args)` when defined) on this
     /// blocking thread.
     pub fn eval_script(
@@ -184,7 +183,8 @@ impl Evaluator {
     ) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
         let _clock = crate::script::clock::evaluation();
         let merged = Arc::new(project.library.merge(ast));
-        self.set_script_ast(merged.clone());
+        // Fan-out branches on other threads call the script's closures in it.
+        *crate::sync::write(&self.script_ast) = Some(merged.clone());
         let mut scope = Scope::new();
         let args: rhai::Array = args.into_iter().map(Dynamic::from).collect();
         scope.push("args", args.clone());
@@ -236,26 +236,5 @@ pub fn error_text(project: &Project, e: &CallError) -> String {
     match e {
         CallError::Rhai(e) => describe(project, e),
         other => other.one_line(),
-    }
-}
-
-/// One blocking thread evaluating Rhai for a fan-out branch; released on drop.
-struct EvalSlot(Arc<AtomicUsize>);
-
-impl EvalSlot {
-    fn take(evaluator: &Evaluator) -> Result<EvalSlot, CallError> {
-        let counter = evaluator.evaluating.clone();
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_EVAL_THREADS).then_some(n + 1)
-            })
-            .map_err(|active| CallError::Threads { active })?;
-        Ok(EvalSlot(counter))
-    }
-}
-
-impl Drop for EvalSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -13,30 +13,24 @@ use crate::config::Decision;
 use crate::project::{Project, ProjectError};
 use crate::script::caller::Caller;
 
-/// What a gate is built from besides the project.
-pub(super) struct GateInputs<'a> {
-    /// The approval mode in force (the session's, else the command line's).
-    pub mode: Mode,
-    /// Who approvals are asked of, when a face said.
-    pub prompter: Option<&'a Arc<dyn Prompter>>,
-    /// Serving MCP clients: never the terminal.
-    pub serving: bool,
-    /// Where the policy fn is called.
-    pub caller: Weak<dyn Caller>,
-}
-
-/// The approval gate for `project`: the mode, its rules and policy fn, the prompter (or the
-/// terminal prompt, never when serving MCP clients).
-pub(super) fn build(project: &Project, inputs: GateInputs<'_>) -> Result<Gate, ProjectError> {
-    let mut gate = Gate::new(inputs.mode, &project.config.approvals)
+/// The approval gate for `project` under `mode` (the session's, else the command line's):
+/// its rules and policy fn (called through `caller`), asking `prompter` when a face gave one,
+/// else the terminal, never when `serving` MCP clients.
+pub(super) fn build(
+    project: &Project,
+    mode: Mode,
+    prompter: Option<&Arc<dyn Prompter>>,
+    serving: bool,
+    caller: Weak<dyn Caller>,
+) -> Result<Gate, ProjectError> {
+    let mut gate = Gate::new(mode, &project.config.approvals)
         .map_err(|e| ProjectError::invalid(crate::project::CONFIG_FILE, e))?;
     if project.fns.contains_key(POLICY_FN) {
-        let caller = inputs.caller;
         gate = gate.with_policy(Box::new(move |req| policy(&caller, req)));
     }
-    if let Some(prompter) = inputs.prompter {
+    if let Some(prompter) = prompter {
         gate = gate.with_prompter(Box::new(prompter.clone()));
-    } else if inputs.serving {
+    } else if serving {
         gate = gate.with_headless(crate::approval::Headless::McpClient);
     } else if std::io::stderr().is_terminal()
         && let Some(prompter) = TerminalPrompter::detect()

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::call::{CallCtx, CallError, Input};
 use crate::compare::{self, Check, Comparator};
+use crate::output;
 use crate::runtime::Runtime;
 use crate::worker::WorkerSpec;
 
@@ -124,11 +125,7 @@ impl Grader {
             .get_or_init(|| judge_spec(self.rt.project().config.eval.judge_model.as_deref()))
             .clone()
             .map_err(|e| CallError::Script(format!("cannot build the judge: {e}")))?;
-        let text = |v: Option<&Value>| match v {
-            Some(Value::String(s)) => s.clone(),
-            Some(v) => v.to_string(),
-            None => "(missing)".to_owned(),
-        };
+        let text = |v: Option<&Value>| v.map_or_else(|| "(missing)".into(), output::plain_text);
         let input = json!({
             "rubric": rubric,
             "field": field,

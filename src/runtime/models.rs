@@ -35,9 +35,11 @@ pub(super) struct Models {
     /// across reloads.
     http: OnceLock<reqwest::Client>,
     /// `--record` / `--replay`: wraps (or replaces) every model.
-    cassette: Option<Arc<Cassette>>,
+    pub(super) cassette: Option<Arc<Cassette>>,
     /// Where streamed model text goes as it arrives; `None`: no streaming.
-    live: Option<Arc<dyn LiveText>>,
+    pub(super) live: Option<Arc<dyn LiveText>>,
+    /// What `script:` models call their fn through.
+    caller: Weak<dyn Caller>,
 }
 
 /// The models of one loaded project (replaced with it on reload): its HTTP provider settings,
@@ -48,31 +50,23 @@ pub(super) struct ModelCache {
     models: Arc<Mutex<HashMap<String, SharedModel>>>,
 }
 
-/// Where a model is made: the loaded project, its cache, and the caller `script:` models
-/// call their fn through.
-pub(super) struct Where<'a> {
-    pub project: &'a Project,
-    pub cache: &'a ModelCache,
-    pub caller: Weak<dyn Caller>,
-}
-
 impl Models {
-    pub(super) fn new(cassette: Option<Arc<Cassette>>, live: Option<Arc<dyn LiveText>>) -> Models {
+    pub(super) fn new(
+        cassette: Option<Arc<Cassette>>,
+        live: Option<Arc<dyn LiveText>>,
+        caller: Weak<dyn Caller>,
+    ) -> Models {
         Models {
             http: OnceLock::new(),
             cassette,
             live,
+            caller,
         }
     }
 
-    /// The cassette of `--record` / `--replay`, if any.
-    pub fn cassette(&self) -> Option<&Arc<Cassette>> {
-        self.cassette.as_ref()
-    }
-
-    /// Where streamed model text goes as it arrives (`-v` on a terminal); `None`: no streaming.
-    pub fn live(&self) -> Option<&Arc<dyn LiveText>> {
-        self.live.as_ref()
+    /// The cassette being replayed (`--replay`), if any.
+    fn replay(&self) -> Option<&Arc<Cassette>> {
+        self.cassette.as_ref().filter(|c| c.is_replay())
     }
 
     /// Whether no HTTP provider can be used: `--model` names the `test` or a `script:` model,
@@ -82,7 +76,7 @@ impl Models {
             .model_override
             .as_deref()
             .is_some_and(|m| m == crate::model::test::TEST_MODEL_ID || m.starts_with("script:"))
-            || self.cassette().is_some_and(|c| c.is_replay())
+            || self.replay().is_some()
     }
 
     /// The one HTTP client of the process, built now if it was not.
@@ -107,15 +101,15 @@ impl Models {
 
     /// The model `spec` runs on (DESIGN §7 resolution order: `session`'s choice, then
     /// `settings`' `--model`, the worker's `models:`, `LLM_DO_MODEL`, the project's default, a
-    /// replayed cassette), made once per id in `cache`.
+    /// replayed cassette), made once per id in `project`'s `cache`.
     pub(super) fn model_for(
         &self,
-        at: &Where<'_>,
+        project: &Project,
+        cache: &ModelCache,
         session: Option<String>,
         settings: &Settings,
         spec: &WorkerSpec,
     ) -> Result<SharedModel, CallError> {
-        let project = at.project;
         let chosen = session
             .or_else(|| settings.model_override.clone())
             .map(|id| vec![id])
@@ -125,11 +119,7 @@ impl Models {
             })
             .or_else(|| settings.env_model.clone().map(|id| vec![id]))
             .or_else(|| project.config.defaults.model.clone().map(|id| vec![id]))
-            .or_else(|| {
-                self.cassette()
-                    .filter(|c| c.is_replay())
-                    .map(|_| vec!["replay".to_string()])
-            })
+            .or_else(|| self.replay().map(|_| vec!["replay".to_string()]))
             .ok_or_else(|| CallError::NoModel {
                 worker: spec.name.clone(),
             })?;
@@ -139,7 +129,7 @@ impl Models {
             source: crate::model::ModelError::Other(e.to_string()),
         })?;
         let chain = ids.into_iter().enumerate().map(|(i, id)| {
-            match self.model_by_id(at, spec, id.clone()) {
+            match self.model_by_id(project, cache, spec, id.clone()) {
                 // A later member is made when the chain reaches it: a missing key for a
                 // fallback does not stop the members before it from serving.
                 Err(CallError::Model { source, .. }) if i > 0 => Ok(Arc::new(
@@ -156,34 +146,36 @@ impl Models {
     /// The model of one concrete id, made once per id and cached.
     fn model_by_id(
         &self,
-        at: &Where<'_>,
+        project: &Project,
+        cache: &ModelCache,
         spec: &WorkerSpec,
         id: String,
     ) -> Result<SharedModel, CallError> {
-        let mut models = crate::sync::lock(&at.cache.models);
+        let mut models = crate::sync::lock(&cache.models);
         if let Some(m) = models.get(&id) {
             return Ok(m.clone());
         }
-        let model: SharedModel = if let Some(c) = self.cassette().filter(|c| c.is_replay()) {
+        let model: SharedModel = if let Some(c) = self.replay() {
             // Replay is offline: no provider is resolved, so no key is needed.
             c.wrap(&id, None)
         } else if id == crate::model::test::TEST_MODEL_ID {
             Arc::new(TestModel)
         } else if let Some(f) = id.strip_prefix("script:") {
             Arc::new(crate::script::model::ScriptModel::new(
-                at.caller.clone(),
+                self.caller.clone(),
                 f,
                 &id,
             ))
         } else {
-            crate::model::providers::resolve(&id, &self.providers_of(at.cache, at.project))
-                .map_err(|source| CallError::Model {
+            crate::model::providers::resolve(&id, &self.providers_of(cache, project)).map_err(
+                |source| CallError::Model {
                     worker: spec.name.clone(),
                     model: id.clone(),
                     source,
-                })?
+                },
+            )?
         };
-        let model = match self.cassette().filter(|c| !c.is_replay()) {
+        let model = match self.cassette.as_ref().filter(|c| !c.is_replay()) {
             Some(c) => c.wrap(&id, Some(model)),
             None => model,
         };

@@ -31,17 +31,7 @@ impl Runtime {
     /// Resolve `name` in the one namespace: project fns, workers, builtins, then
     /// `mcp.SERVER.TOOL` (DESIGN §4). Unknown names get a "did you mean".
     pub fn resolve(&self, name: &str) -> Result<Callee, CallError> {
-        self.resolve_with(name, |_| None)
-    }
-
-    /// Like [`Runtime::resolve`], where `session` finds fns visible to the calling evaluation
-    /// only (they shadow a worker of the same name, never a project fn or builtin).
-    pub fn resolve_with(
-        &self,
-        name: &str,
-        session: impl FnOnce(&str) -> Option<Vec<String>>,
-    ) -> Result<Callee, CallError> {
-        Callee::resolve(&self.loaded().project, name, session)
+        Callee::resolve(&self.loaded().project, name, |_| None)
     }
 
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
@@ -50,11 +40,9 @@ impl Runtime {
         Callee::conversing(self.resolve(name), name, &self.project())
     }
 
-    /// Parameters of a fn of the running script (or REPL session) that is not a project fn.
+    /// Parameters of a fn of the running script (or REPL session); [`Callee::resolve`] asks
+    /// only for a name that is no project fn.
     pub(crate) fn script_session_fn(&self, name: &str) -> Option<Vec<String>> {
-        if self.project().fns.contains_key(name) {
-            return None;
-        }
         let ast = self.rhai.script_ast(&self.project());
         ast.iter_functions()
             .find(|f| f.name == name && f.params.len() <= MAX_SESSION_PARAMS)
@@ -84,20 +72,11 @@ impl Runtime {
         Ok(value::to_json(&out))
     }
 
-    /// A lazy job invoking `callee` (prepared now: a bad input fails before the job runs).
+    /// A lazy job invoking `callee` (prepared now: a bad input fails before the job runs);
+    /// `may_defer` for the fn side of a `[stabilize]` switch: its `defer()` comes back as
+    /// [`Deferred`] for the switch to hand the call to the worker (anywhere else it is an
+    /// error).
     pub(crate) fn job_for(
-        &self,
-        ctx: &CallCtx,
-        callee: Callee,
-        input: Input,
-    ) -> Result<crate::fanout::Job, CallError> {
-        self.job_deferring(ctx, callee, input, false)
-    }
-
-    /// [`Runtime::job_for`]; `may_defer` for the fn side of a `[stabilize]` switch: its
-    /// `defer()` comes back as [`Deferred`] for the switch to hand the call to the worker
-    /// (anywhere else it is an error).
-    pub(super) fn job_deferring(
         &self,
         ctx: &CallCtx,
         callee: Callee,
@@ -122,12 +101,8 @@ impl Runtime {
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
         if !callee.runs_here() {
-            let ctx = here.ctx();
-            let invocation = callee.clone().prepare(self, &ctx, input)?;
-            let rt = self.arc();
-            return self
-                .handle
-                .block_on(async move { rt.run_traced(&ctx, invocation, false).await });
+            let job = self.job_for(&here.ctx(), callee.clone(), input, false)?;
+            return self.handle.block_on(job);
         }
         let args = callee.positional(input)?;
         self.run_here(callee, rhai::StaticVec::from_vec(args), here)
@@ -155,7 +130,7 @@ impl Runtime {
     }
 
     /// Run a prepared call inside its trace span; `may_defer` when a switch asked (see
-    /// [`Runtime::job_deferring`]).
+    /// [`Runtime::job_for`]).
     async fn run_traced(
         self: &Arc<Self>,
         ctx: &CallCtx,
@@ -166,7 +141,7 @@ impl Runtime {
         if let Some((switch, input)) = invocation.switch() {
             return Box::pin(self.run_switch(ctx, &switch, input)).await;
         }
-        let callee = invocation.callee().clone();
+        let callee = invocation.callee.clone();
         let span = Span::open(self, ctx, &callee, || invocation.input_json());
         let inner = span
             .as_ref()
@@ -198,16 +173,17 @@ impl Runtime {
     }
 }
 
-/// A call's trace span: opened before the callee runs, closed with its result. Only exists
-/// when the observer listens (building the JSON input costs more than a fn call). Dropped
-/// without [`Span::close`] (a cancelled future), it still ends the call, as interrupted.
+/// A call's trace span: opened before the callee runs, ended when dropped. Only exists when
+/// the observer listens (building the JSON input costs more than a fn call). Dropped without
+/// [`Span::close`] (a cancelled future), it ends the call as interrupted.
 struct Span {
     observer: Arc<dyn crate::trace::Observer>,
     id: u64,
     depth: u32,
     name: String,
     started: Instant,
-    closed: bool,
+    /// What the call spent and its output (or error text), once [`Span::close`] said.
+    outcome: Option<(Spend, Result<Value, String>)>,
 }
 
 impl Span {
@@ -234,10 +210,11 @@ impl Span {
             depth: ctx.depth,
             name,
             started: Instant::now(),
-            closed: false,
+            outcome: None,
         })
     }
 
+    /// End `span` (if any) with the call's result `out`.
     fn close(span: Option<Span>, rt: &Runtime, spend: Spend, out: &Result<Dynamic, CallError>) {
         let Some(mut span) = span else { return };
         let output = match out {
@@ -246,11 +223,16 @@ impl Span {
             Ok(v) => Ok(value::to_json(v)),
             Err(e) => Err(rt.error_text(e)),
         };
-        span.end(spend, output.as_ref().map_err(Clone::clone));
-        span.closed = true;
+        span.outcome = Some((spend, output));
     }
+}
 
-    fn end(&self, spend: Spend, result: Result<&Value, String>) {
+impl Drop for Span {
+    fn drop(&mut self) {
+        let (spend, result) = self.outcome.take().unwrap_or_else(|| {
+            let interrupted = CallError::Cancelled.to_string();
+            (Spend::default(), Err(interrupted))
+        });
         self.observer.call_end(
             self.id,
             &CallEnd {
@@ -259,17 +241,9 @@ impl Span {
                 elapsed: self.started.elapsed(),
                 usage: spend.usage,
                 cost: spend.cost,
-                result,
+                result: result.as_ref().map_err(Clone::clone),
             },
         );
-    }
-}
-
-impl Drop for Span {
-    fn drop(&mut self) {
-        if !self.closed {
-            self.end(Spend::default(), Err(CallError::Cancelled.to_string()));
-        }
     }
 }
 

@@ -50,7 +50,7 @@ impl Runtime {
         event.served = "worker".into();
         let out = if to_code {
             let code = Input::Json(input.clone());
-            let code = self.job_deferring(ctx, switch.code_side(), code, true)?;
+            let code = self.job_for(ctx, switch.code_side(), code, true)?;
             match code.await? {
                 out if out.is::<Deferred>() => {
                     event.deferred = true;
@@ -97,22 +97,19 @@ impl Runtime {
     ) -> Result<Dynamic, CallError> {
         let serve_code = switch.mode == Stabilize::ShadowCode;
         event.served = if serve_code { "code" } else { "worker" }.into();
-        let shadow = if serve_code {
-            self.job_for(ctx, switch.worker_side(), Input::Json(input.clone()))
+        let (served, shadow) = if serve_code {
+            (switch.code_side(), switch.worker_side())
         } else {
-            self.job_deferring(ctx, switch.code_side(), Input::Json(input.clone()), true)
+            (switch.worker_side(), switch.code_side())
         };
+        // Only the fn side may `defer()`.
+        let shadow = self.job_for(ctx, shadow, Input::Json(input.clone()), !serve_code);
         let (tell, heard) = tokio::sync::oneshot::channel();
         let (hand_back, handed) = tokio::sync::oneshot::channel();
         self.shadow_beside(ctx.parent, event, shadow, heard, hand_back);
-        let served = if serve_code {
-            match self.job_deferring(ctx, switch.code_side(), Input::Json(input), true) {
-                Ok(code) => code.await,
-                Err(e) => Err(e),
-            }
-        } else {
-            let worker = switch.worker_side();
-            self.invoke(ctx, &worker, Input::Json(input)).await
+        let served = match self.job_for(ctx, served, Input::Json(input), serve_code) {
+            Ok(job) => job.await,
+            Err(e) => Err(e),
         };
         let outcome = Outcome::of(self, &served);
         let deferred = outcome == Outcome::Deferred;

@@ -2,6 +2,14 @@
 //! the approval gate first, then the one seam ([`Runtime::invoke`]) as for a script's `call()`.
 //! Tool failures and denials go back to the model as tool results; only aborts, interrupts and
 //! runaway depth end the run.
+//!
+//! The tool calls a model asked for in one turn ([`Toolbox::run_turn`]): calls that may run
+//! concurrently ([`Callee::runs_concurrently`]: workers, read-only tools, Rhai fns without
+//! `@approval`) run together, bounded by `limits.max_parallel`; any other call (a write, a
+//! shell command, an approval-gated fn) is a barrier: everything before it finishes first, it
+//! runs alone, and what follows starts after it. Results keep the model's order. A run-ending
+//! error (abort at a prompt, interrupt, runaway depth) from any call cancels the rest of its
+//! group and ends the turn.
 
 use std::sync::Arc;
 
@@ -9,6 +17,7 @@ use serde_json::Value;
 
 use crate::approval::{Outcome, Request};
 use crate::call::{CallCtx, CallError, Input};
+use crate::fanout::{OnError, run_ordered};
 use crate::model::{ToolCall, ToolDef, ToolResult};
 use crate::project::Toolset;
 use crate::runtime::Runtime;
@@ -99,10 +108,38 @@ impl Toolbox {
         Ok(self)
     }
 
+    /// Run the tool calls of one model turn in `ctx` (the calling worker's context); results
+    /// in the model's order.
+    pub async fn run_turn(
+        &self,
+        rt: &Arc<Runtime>,
+        ctx: &CallCtx,
+        calls: &[ToolCall],
+    ) -> Result<Vec<ToolResult>, CallError> {
+        let mut results = Vec::with_capacity(calls.len());
+        for group in groups(calls, |c| self.runs_concurrently(&c.name)) {
+            if let [call] = group {
+                results.push(self.run(rt, ctx, call).await?);
+                continue;
+            }
+            let inner = ctx.within(ctx.cancel.child());
+            let jobs: Vec<_> = group.iter().map(|c| self.run(rt, &inner, c)).collect();
+            let limit = rt.settings.max_parallel;
+            let on_error = OnError::CancelSiblings;
+            let done = run_ordered(jobs, limit, on_error, &inner.cancel, &rt.cancel).await;
+            results.extend(
+                done.map_err(|s| s.error)?
+                    .into_iter()
+                    .filter_map(Result::ok),
+            );
+        }
+        Ok(results)
+    }
+
     /// Whether a call of `name` may run concurrently with its neighbours in one model turn
     /// (as its callee's `runs_concurrently` says). Unknown tools are answered at once with an
     /// error, so they never need ordering.
-    pub fn runs_concurrently(&self, name: &str) -> bool {
+    fn runs_concurrently(&self, name: &str) -> bool {
         self.tools
             .iter()
             .find(|t| t.def.name == name)
@@ -164,11 +201,12 @@ impl Toolbox {
             name: &call.name,
             input: &args,
         });
-        let needs = tool.callee.needs_approval(&rt.tool_env(), &args);
+        let env = rt.tool_env();
+        let needs = tool.callee.needs_approval(&env, &args);
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
         let request = Request {
             tool: tool.callee.name().to_string(),
-            args: rt.tool_env().canonical_args(&call.name, &args),
+            args: env.canonical_args(&call.name, &args),
             chain: (*ctx.chain).clone(),
         };
         let gate = rt.gate();
@@ -193,7 +231,7 @@ impl Toolbox {
             Outcome::Abort => return Err(CallError::Aborted),
         }
         match Box::pin(rt.invoke(ctx, &tool.callee, Input::Json(args))).await {
-            Ok(v) => Ok(result(truncate(as_text(value::to_json(&v))), false)),
+            Ok(v) => Ok(result(truncate(as_text(&value::to_json(&v))), false)),
             Err(
                 e @ (CallError::Aborted
                 | CallError::Cancelled
@@ -207,11 +245,10 @@ impl Toolbox {
 }
 
 /// A tool's return value as the text the model sees: strings raw, the rest as JSON.
-fn as_text(v: Value) -> String {
+fn as_text(v: &Value) -> String {
     match v {
-        Value::String(s) => s,
         Value::Null => String::from("(no result)"),
-        other => other.to_string(),
+        other => crate::output::plain_text(other),
     }
 }
 
@@ -223,5 +260,44 @@ fn truncate(s: String) -> String {
             s.chars().count()
         ),
         None => s,
+    }
+}
+
+/// Split `items` into maximal runs of concurrent items, with every other item alone.
+fn groups<T>(items: &[T], concurrent: impl Fn(&T) -> bool) -> Vec<&[T]> {
+    items
+        .chunk_by(|a, b| concurrent(a) && concurrent(b))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_split_the_batch_and_keep_their_place() {
+        let calls = ["r1", "r2", "w", "r3", "w", "w", "r4"];
+        let got: Vec<Vec<&str>> = groups(&calls, |c| c.starts_with('r'))
+            .into_iter()
+            .map(<[&str]>::to_vec)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                vec!["r1", "r2"],
+                vec!["w"],
+                vec!["r3"],
+                vec!["w"],
+                vec!["w"],
+                vec!["r4"]
+            ]
+        );
+    }
+
+    #[test]
+    fn all_concurrent_or_none_is_one_group_or_singletons() {
+        assert_eq!(groups(&[1, 2, 3], |_| true).len(), 1);
+        assert_eq!(groups(&[1, 2, 3], |_| false).len(), 3);
+        assert!(groups::<i32>(&[], |_| true).is_empty());
     }
 }

@@ -209,8 +209,7 @@ async fn converse(
                 role: Role::Assistant,
                 parts,
             });
-            let results =
-                super::tool_batch::run_tool_calls(toolbox, rt, ctx, &response.tool_calls).await?;
+            let results = toolbox.run_turn(rt, ctx, &response.tool_calls).await?;
             request.messages.push(Message {
                 role: Role::User,
                 parts: results.into_iter().map(Part::ToolResult).collect(),
@@ -366,7 +365,7 @@ async fn complete(
         turn,
         request,
     });
-    let live = rt.live().map(|l| &**l).filter(|l| l.wants(ctx.depth));
+    let live = rt.models.live.as_deref().filter(|l| l.wants(ctx.depth));
     let sink = |event: StreamEvent| {
         if let (Some(live), StreamEvent::TextDelta(text)) = (live, event) {
             live.delta(&text);
