@@ -19,7 +19,10 @@ use crate::session::Session;
 use crate::settings::Settings;
 use crate::trace::{CallEnd, CallStart, ModelResponseEvent, Observer};
 
-use super::{AbortOnDrop, Offered, Tools};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
+
+use super::{Offered, Tools};
 
 /// The MCP server: what it offers and how each call's run is set up.
 #[derive(Clone)]
@@ -72,13 +75,16 @@ impl Server {
             Err(e) => return failure(e),
         };
         let cancel = session.runtime().cancel.clone();
-        let _running = self.running.enter(cancel.clone());
-        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
-        let watcher = tokio::spawn(async move {
-            cancelled.await;
+        let stopping = self.running.stopping.clone();
+        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run; so
+        // does the server stopping.
+        let _watching = AbortOnDropHandle::new(tokio::spawn(async move {
+            tokio::select! {
+                () = cancelled => {}
+                () = stopping.cancelled() => {}
+            }
             cancel.cancel();
-        });
-        let _watching = AbortOnDrop(watcher);
+        }));
         let scope = crate::cancel::CancelScope::default();
         let out = session.call(tool.name(), Value::Object(args), scope).await;
         let finished = session.close(out.is_ok()).await;
@@ -166,7 +172,7 @@ impl ServerHandler for Server {
         // so it still ends in the run log once cancelled.
         let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
         let cancelled = async move { ct.cancelled().await };
-        let run = tokio::spawn(async move {
+        let run = self.running.tasks.spawn(async move {
             server
                 .call(&tool, args, &client, ask, progress, cancelled)
                 .await
@@ -220,56 +226,23 @@ fn question(req: &Request) -> String {
     )
 }
 
-/// The calls running now: cancelled together when the client goes away, then waited for, so
+/// The calls running now: cancelled together when the clients are gone, then waited for, so
 /// that every run ends (in the run log too) before the process does.
 #[derive(Default)]
 pub(super) struct Running {
-    calls: std::sync::Mutex<Vec<(u64, Arc<crate::cancel::Cancel>)>>,
-    next: std::sync::atomic::AtomicU64,
-    idle: tokio::sync::Notify,
+    /// Each call's task, from the request on.
+    tasks: TaskTracker,
+    /// Cancelled by [`Running::stop`]: each call's watcher cancels its run then.
+    stopping: CancellationToken,
 }
 
 impl Running {
-    /// Count a call whose run is cancelled through `cancel`, until the guard drops.
-    fn enter(self: &Arc<Self>, cancel: Arc<crate::cancel::Cancel>) -> RunningGuard {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::sync::lock(&self.calls).push((id, cancel));
-        RunningGuard {
-            running: self.clone(),
-            id,
-        }
-    }
-
-    /// Cancel every running call and wait until all have ended.
+    /// Cancel every running call (and any that starts from now on) and wait until all have
+    /// ended.
     pub(super) async fn stop(&self) {
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            {
-                let calls = crate::sync::lock(&self.calls);
-                if calls.is_empty() {
-                    return;
-                }
-                for (_, cancel) in calls.iter() {
-                    cancel.cancel();
-                }
-            }
-            idle.await;
-        }
-    }
-}
-
-/// One running call, counted in [`Running`] while alive.
-struct RunningGuard {
-    running: Arc<Running>,
-    id: u64,
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        crate::sync::lock(&self.running.calls).retain(|(id, _)| *id != self.id);
-        self.running.idle.notify_waiters();
+        self.stopping.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
