@@ -75,7 +75,7 @@ pub(super) fn page(
             esc(&window.describe())
         );
     }
-    Ok(Some(document(&format!("Name {name}"), Some(ask), &body)))
+    Ok(Some(document(&format!("Name {name}"), Some(ask), "", &body)))
 }
 
 /// Whether the log has any call of `name` at all (outside the window too): a name seen once
@@ -141,30 +141,21 @@ fn switch_summary(s: &SwitchFigures, floor: Option<&TestResult>) -> String {
     )
 }
 
-/// The worker's average cost per call times the calls the fn served or would serve (those
-/// it did not defer): what serving by code would have saved on the window's calls. `None`
-/// without a worker call with a cost.
-fn projected_saving(s: &SwitchFigures, volume: &Volume) -> Option<f64> {
-    let cost = volume.cost?;
-    #[allow(clippy::cast_precision_loss)]
-    let per_call = cost / (volume.calls as f64);
-    #[allow(clippy::cast_precision_loss)]
-    let served = s.calls.saturating_sub(s.deferred) as f64;
-    (volume.calls > 0).then_some(per_call * served)
-}
-
+/// What serving by code would have saved on the window's calls: the worker's average cost per
+/// call times the calls the fn served or would serve (those it did not defer); unknown without
+/// a worker call with a cost.
+#[allow(clippy::cast_precision_loss)]
 fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
     let served = s.calls.saturating_sub(s.deferred);
-    #[allow(clippy::cast_precision_loss)]
-    let per_call = volume.cost.map(|c| c / volume.calls as f64);
-    match projected_saving(s, volume) {
-        Some(usd) => format!(
+    let per_call = volume.cost.filter(|_| volume.calls > 0).map(|c| c / volume.calls as f64);
+    match per_call {
+        Some(each) => format!(
             "<p id=\"saving\">Projected saving: {} — the worker's {} over {} \
              (about {} a call) for each of the {} the fn did not defer.</p>",
-            dollars(Some(usd)),
+            dollars(Some(each * served as f64)),
             dollars(volume.cost),
             crate::output::count(volume.calls, "call"),
-            dollars(per_call),
+            dollars(Some(each)),
             crate::output::count(served, "call"),
         ),
         None => format!(
@@ -322,11 +313,18 @@ mod tests {
             cost,
             ..Volume::default()
         };
-        assert_eq!(projected_saving(&s, &volume(Some(0.2))), Some(0.4));
-        assert_eq!(projected_saving(&s, &volume(None)), None);
         assert_eq!(
-            projected_saving(&s, &Volume::default()),
-            None,
+            saving("triage", &s, &volume(Some(0.2))),
+            "<p id=\"saving\">Projected saving: $0.4000 — the worker's $0.2000 over 4 calls \
+             (about $0.0500 a call) for each of the 8 calls the fn did not defer.</p>"
+        );
+        let unknown = "<p id=\"saving\">Projected saving: unknown — no worker call of \
+             <code>triage</code> with a cost in this window (a model without a price), over the \
+             8 calls the fn did not defer.</p>";
+        assert_eq!(saving("triage", &s, &volume(None)), unknown);
+        assert_eq!(
+            saving("triage", &s, &Volume::default()),
+            unknown,
             "no worker calls: no average"
         );
     }

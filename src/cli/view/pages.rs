@@ -64,6 +64,7 @@ pub fn refused(status: StatusCode, why: &str) -> Page {
         html: document(
             status.canonical_reason().unwrap_or("error"),
             None,
+            "",
             &format!("<p class=\"error\">{}</p>", esc(why)),
         ),
     }
@@ -115,13 +116,9 @@ pub(super) fn link(path: &str, ask: &Ask, keep_since: bool) -> String {
     esc(&url)
 }
 
-/// The whole document: title, style, navigation (when asked), body.
-pub(super) fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
-    document_with(title, ask, "", body)
-}
-
-/// [`document`] with `head` (trusted markup drawn here) added to its `<head>`.
-fn document_with(title: &str, ask: Option<&Ask>, head: &str, body: &str) -> String {
+/// The whole document: title, `head` (trusted markup drawn here, added to its `<head>`),
+/// style, navigation (when asked), body.
+pub(super) fn document(title: &str, ask: Option<&Ask>, head: &str, body: &str) -> String {
     let nav = ask.map_or_else(String::new, |ask| {
         format!(
             "<nav><a href=\"{}\">Runs</a> · <a href=\"{}\">Names</a></nav>",
@@ -255,7 +252,7 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
     } else {
         String::new()
     };
-    Ok(document_with("Runs", Some(ask), &head, &body))
+    Ok(document("Runs", Some(ask), &head, &body))
 }
 
 /// `/run/ID`: one run's calls as a tree (parents before their children, in the order they
@@ -303,7 +300,7 @@ fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, lo
         body.push_str(&call_html(conn, c, start, span)?);
     }
     body.push_str("</div>");
-    Ok(Some(document(&format!("Run {id}"), Some(ask), &body)))
+    Ok(Some(document(&format!("Run {id}"), Some(ask), "", &body)))
 }
 
 /// A path segment as it was before the link encoded it.
@@ -508,7 +505,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         );
     }
     body.push_str("</table>");
-    Ok(document("Names", Some(ask), &body))
+    Ok(document("Names", Some(ask), "", &body))
 }
 
 /// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
