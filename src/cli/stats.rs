@@ -22,9 +22,11 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     show(&Names(crate::stats::summarize(&read_all(traces)?)), json)
 }
 
-/// Which calls `stats` and `dataset` read from the run log: a window and a model.
-#[derive(Debug, Clone, Default)]
+/// Which calls `stats` and `dataset` read from the run log: a window and a model (as JSON,
+/// `since`, `until` and `model`: `null` for no bound).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Scope {
+    #[serde(flatten)]
     pub window: crate::log::Window,
     pub model: Option<String>,
 }
@@ -77,30 +79,19 @@ pub fn from_log(settings: &crate::settings::Settings, scope: &Scope) -> Result<(
 /// What the run log says over `scope`: per-name figures and each switch's saving.
 #[derive(Debug, serde::Serialize)]
 struct LogReport {
-    /// What was read: `null` for no bound.
-    window: WindowShown,
+    /// What was read.
+    window: Scope,
     names: Names,
     switches: Vec<Saving>,
-    /// How the text names what was read, when it is not the whole log.
-    #[serde(skip)]
-    scope: Option<String>,
-}
-
-/// The window and model a report read.
-#[derive(Debug, serde::Serialize)]
-struct WindowShown {
-    since: Option<String>,
-    until: Option<String>,
-    model: Option<String>,
 }
 
 impl crate::output::Show for LogReport {
+    /// What was read when it is not the whole log, then the names and the switches.
     fn text(&self) -> String {
-        let mut text = self
-            .scope
-            .as_ref()
-            .map(|s| format!("{s}\n\n"))
-            .unwrap_or_default();
+        let mut text = String::new();
+        if !self.window.is_all() {
+            text = format!("{}\n\n", self.window.describe());
+        }
         text.push_str(&self.names.text());
         if !self.switches.is_empty() {
             text.push_str("\nstabilize switches:\n");
@@ -131,14 +122,9 @@ fn log_report(settings: &crate::settings::Settings, scope: &Scope) -> Result<Log
         })
         .collect::<Result<Vec<Saving>, _>>()?;
     Ok(LogReport {
-        window: WindowShown {
-            since: scope.window.since.clone(),
-            until: scope.window.until.clone(),
-            model: scope.model.clone(),
-        },
+        window: scope.clone(),
         names: Names(summary),
         switches,
-        scope: (!scope.is_all()).then(|| scope.describe()),
     })
 }
 

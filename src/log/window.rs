@@ -15,7 +15,7 @@ use jiff::Timestamp;
 pub struct BadTime(pub String);
 
 /// Which calls a reader sees, by the time each started: `since <= time < until`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Window {
     /// Inclusive lower bound, as the log writes times.
     pub since: Option<String>,
