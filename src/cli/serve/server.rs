@@ -38,29 +38,29 @@ pub(super) struct Server {
 }
 
 impl Server {
-    /// Call `tool` with `args` for `client` (asked about approvals through `ask`, when it can
-    /// be), as one run.
+    /// Call `tool` with `args` for the client of `request` (asked about approvals by
+    /// elicitation when it offers it, sent progress when it asked for it), as one run.
     async fn call(
         &self,
         tool: &Offered,
         args: JsonObject,
-        client: &str,
-        ask: Option<Peer<RoleServer>>,
-        progress: Option<(ProgressToken, Peer<RoleServer>)>,
-        cancelled: impl std::future::Future<Output = ()> + Send + 'static,
+        request: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let info = request.peer.peer_info();
+        let client = info.as_ref().map_or("an MCP client", |i| i.client_info.name.as_str());
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
-        let (observer, reporting) = match progress {
-            Some((token, peer)) => {
-                let (progress, task) = Progress::start(token, peer);
+        let (observer, reporting) = match request.meta.get_progress_token() {
+            Some(token) => {
+                let (progress, task) = Progress::start(token, request.peer.clone());
                 let both = crate::trace::Fanout::of(vec![self.observer.clone(), progress.clone()]);
                 (both, Some((progress, task)))
             }
             None => (self.observer.clone(), None),
         };
-        let prompter = ask.map(|peer| {
+        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
+        let prompter = elicits.then(|| {
             Arc::new(Elicit {
-                peer,
+                peer: request.peer.clone(),
                 handle: tokio::runtime::Handle::current(),
             }) as Arc<dyn crate::approval::Prompter>
         });
@@ -75,12 +75,12 @@ impl Server {
             Err(e) => return failure(e),
         };
         let cancel = session.runtime().cancel.clone();
-        let stopping = self.running.stopping.clone();
+        let (cancelled, stopping) = (request.ct.clone(), self.running.stopping.clone());
         // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run; so
         // does the server stopping.
         let _watching = AbortOnDropHandle::new(tokio::spawn(async move {
             tokio::select! {
-                () = cancelled => {}
+                () = cancelled.cancelled() => {}
                 () = stopping.cancelled() => {}
             }
             cancel.cancel();
@@ -156,27 +156,14 @@ impl ServerHandler for Server {
             }
             return Err(ErrorData::invalid_params(message, None));
         };
-        let info = context.peer.peer_info();
-        let client = info.as_ref().map_or_else(
-            || "an MCP client".to_string(),
-            |i| i.client_info.name.clone(),
-        );
-        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
-        let ask = elicits.then(|| context.peer.clone());
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| (token, context.peer.clone()));
         let args = request.arguments.unwrap_or_default();
         // The run goes on in its own task when the request is dropped (the client went away),
         // so it still ends in the run log once cancelled.
-        let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
-        let cancelled = async move { ct.cancelled().await };
-        let run = self.running.tasks.spawn(async move {
-            server
-                .call(&tool, args, &client, ask, progress, cancelled)
-                .await
-        });
+        let (server, tool) = (self.clone(), tool.clone());
+        let run = self
+            .running
+            .tasks
+            .spawn(async move { server.call(&tool, args, context).await });
         let result = run.await.unwrap_or_else(|e| {
             failure(Error::failed(format!(
                 "internal: the call ended abnormally: {e}"
