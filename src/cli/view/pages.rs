@@ -10,7 +10,7 @@ use std::path::Path;
 use hyper::StatusCode;
 use rusqlite::Connection;
 
-use crate::cli::logs::{status_of, took};
+use crate::cli::logs::{dropped, status_of, to_second, took};
 use crate::log::{self, CallFilter, CallRow, Window};
 
 /// A drawn page and the status it is answered with.
@@ -217,21 +217,17 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         let volume = volumes.get(&r.id).cloned().unwrap_or_default();
         let status = status_of(r);
         let took = took(r);
-        let dropped = if r.calls_dropped > 0 {
-            format!(" (+{} not logged)", r.calls_dropped)
-        } else {
-            String::new()
-        };
         let _ = write!(
             body,
             "<tr class=\"run\"><td class=\"when\">{}</td><td><a href=\"{}\">{}</a></td><td><code>{}</code></td>\
              <td class=\"status-{status}\">{status}</td><td class=\"n\">{took}</td>\
-             <td class=\"n\">{}{dropped}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&r.started.get(..19).unwrap_or(&r.started).replace('T', " ")),
+             <td class=\"n\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&to_second(&r.started).replace('T', " ")),
             link(&format!("/run/{}", url_part(&r.id)), ask, false),
             esc(&r.id),
             esc(&crate::output::clip(&r.command, 120)),
             r.calls,
+            dropped(r),
             volume.tokens,
             dollars(volume.cost.filter(|_| volume.calls > 0)),
         );
