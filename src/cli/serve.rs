@@ -19,9 +19,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
-use tokio_util::task::AbortOnDropHandle;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::report::Error;
 use crate::runtime::Runtime;

@@ -47,7 +47,9 @@ impl Server {
         request: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let info = request.peer.peer_info();
-        let client = info.as_ref().map_or("an MCP client", |i| i.client_info.name.as_str());
+        let client = info
+            .as_ref()
+            .map_or("an MCP client", |i| i.client_info.name.as_str());
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
         let (observer, reporting) = match request.meta.get_progress_token() {
             Some(token) => {

@@ -75,7 +75,8 @@ pub(super) fn page(
             esc(&window.describe())
         );
     }
-    Ok(Some(document(&format!("Name {name}"), Some(ask), "", &body)))
+    let title = format!("Name {name}");
+    Ok(Some(document(&title, Some(ask), "", &body)))
 }
 
 /// Whether the log has any call of `name` at all (outside the window too): a name seen once
@@ -147,7 +148,10 @@ fn switch_summary(s: &SwitchFigures, floor: Option<&TestResult>) -> String {
 #[allow(clippy::cast_precision_loss)]
 fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
     let served = s.calls.saturating_sub(s.deferred);
-    let per_call = volume.cost.filter(|_| volume.calls > 0).map(|c| c / volume.calls as f64);
+    let per_call = volume
+        .cost
+        .filter(|_| volume.calls > 0)
+        .map(|c| c / volume.calls as f64);
     match per_call {
         Some(each) => format!(
             "<p id=\"saving\">Projected saving: {} — the worker's {} over {} \
