@@ -183,17 +183,11 @@ fn saving(f: &crate::log::SwitchFigures, v: &crate::log::Volume) -> Saving {
     let weeks = span.max(86_400.0) / (7.0 * 86_400.0);
     #[allow(clippy::cast_precision_loss)]
     let (n, tokens) = (v.calls as f64, v.tokens as f64);
-    #[allow(clippy::cast_precision_loss)]
-    let (calls, deferred, compared, agreed) = (
-        f.calls as f64,
-        f.deferred as f64,
-        f.compared as f64,
-        f.agreed as f64,
-    );
+    let share = crate::log::agreement::share;
     Saving {
         figures: f.clone(),
-        deferred_share: if calls > 0.0 { deferred / calls } else { 0.0 },
-        agreement: (compared > 0.0).then(|| agreed / compared),
+        deferred_share: share(f.deferred, f.calls).unwrap_or(0.0),
+        agreement: share(f.agreed, f.compared),
         worker_calls_per_week: n / weeks,
         tokens_per_week: tokens / weeks,
         cost_per_week: v.cost.map(|c| c / weeks),
