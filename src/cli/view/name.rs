@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::chart::of;
 use super::pages::{Ask, document, dollars, esc, shown, since_form, url_part};
+use crate::cli::stats::of;
 use crate::log::agreement::{self, Dispute, TestResult};
 use crate::log::{self, CallFilter, SwitchFigures, Volume, Window};
 

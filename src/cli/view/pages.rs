@@ -478,7 +478,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         };
         let switch = switches.get(&r.name).map_or_else(String::new, |s| {
             let agreement = if s.compared > 0 {
-                format!(" · agreed {}", super::chart::of(s.agreed, s.compared))
+                format!(" · agreed {}", crate::cli::stats::of(s.agreed, s.compared))
             } else {
                 String::new()
             };
