@@ -27,7 +27,7 @@ use crate::settings::Settings;
 
 mod files;
 
-use files::{Line, OutputError, input_lines, open_output, put_in_order, read_input, resume};
+use files::{Line, input_lines, open_output, put_in_order, read_input, resume, usable};
 
 /// What a batch did.
 #[derive(Debug, Default, serde::Serialize)]
@@ -53,13 +53,9 @@ pub async fn run(
 ) -> Result<(), Error> {
     let (bytes, input_id) = read_input(inputs)?;
     let lines = input_lines(&bytes);
-    let existing_file = match open_output(out, input_id, false) {
-        Err(OutputError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => None,
-        opened => Some(opened?),
-    };
-    let existing = match existing_file {
-        Some(mut file) => Some(resume(&mut file, out)?),
-        None => None,
+    let existing = match open_output(out, false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        opened => Some(resume(&mut usable(opened, out, input_id)?, out)?),
     };
     let had = existing
         .as_ref()
@@ -78,7 +74,7 @@ pub async fn run(
     let session = Session::of(&settings).no_spent_line().open()?;
     let rt = session.runtime();
     let callee = rt.resolve(name).map_err(Error::of_named_call)?;
-    let mut file = open_output(out, input_id, true)?;
+    let mut file = usable(open_output(out, true), out, input_id)?;
     let mut summary = Summary {
         inputs: lines.len(),
         skipped: lines.len() - pending.len(),

@@ -55,9 +55,8 @@ pub fn run(
                 .map_err(|e| Error::failed(format!("cannot write `{}`: {e}", file.display())))?;
             if !settings.quiet {
                 note(&format!(
-                    "wrote {} case{} to `{}` ({disputed} disputed)",
-                    entries.len(),
-                    if entries.len() == 1 { "" } else { "s" },
+                    "wrote {} to `{}` ({disputed} disputed)",
+                    crate::output::count(entries.len() as u64, "case"),
                     file.display()
                 ));
             }

@@ -57,17 +57,19 @@ let who = if args.len() > 0 { args[0] } else { "World" };
 /// Create the project in `dir` (created when missing) and say what was made (`json`: as
 /// `{"created": [paths], "next": command}`).
 pub fn run(dir: &Path, quiet: bool, json: bool) -> Result<(), Error> {
-    let at = |rel: &str| {
-        if dir == Path::new(".") {
-            PathBuf::from(rel)
-        } else {
-            dir.join(rel)
-        }
+    // Paths are shown as given: `workers/greeter.worker` in the current folder, not `./...`.
+    let base = if dir == Path::new(".") {
+        PathBuf::new()
+    } else {
+        dir.to_path_buf()
     };
-    let targets: Vec<(PathBuf, &str)> = FILES.iter().map(|(rel, text)| (at(rel), *text)).collect();
+    let targets: Vec<(PathBuf, &str)> = FILES
+        .iter()
+        .map(|(rel, text)| (base.join(rel), *text))
+        .collect();
     let existing: Vec<String> = FILES
         .iter()
-        .flat_map(|(rel, _)| in_the_way(dir, rel))
+        .flat_map(|(rel, _)| in_the_way(&base, rel))
         .collect();
     if !existing.is_empty() {
         return Err(Error::usage(format!(
@@ -132,13 +134,7 @@ impl crate::output::Show for Made {
 /// on the way that is a symlink or not a folder (writing through one would put files outside
 /// the project, or fail half-way). Checked for every file before any is written.
 fn in_the_way(dir: &Path, rel: &str) -> Vec<String> {
-    let shown = |p: &Path| {
-        if dir == Path::new(".") {
-            p.strip_prefix(".").unwrap_or(p).display().to_string()
-        } else {
-            p.display().to_string()
-        }
-    };
+    let shown = |p: &Path| p.display().to_string();
     let mut found = Vec::new();
     let mut path = dir.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();

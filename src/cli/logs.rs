@@ -198,7 +198,7 @@ fn summary(row: &CallRow) -> String {
     };
     format!(
         "{}  {}:{}  {:<7} {}  {:.1} ms{tokens}  {}",
-        row.time.get(..19).unwrap_or(&row.time),
+        to_second(&row.time),
         short_run(&row.run),
         row.id,
         row.kind,
@@ -225,20 +225,30 @@ pub(super) fn took(r: &log::RunSummary) -> String {
     )
 }
 
-/// One line per run: when, id, how it ended, how long it took, calls logged, command.
-fn run_line(r: &log::RunSummary) -> String {
-    let dropped = if r.calls_dropped > 0 {
+/// The calls a run could not log, when there were any (` (+3 not logged)`).
+pub(super) fn dropped(r: &log::RunSummary) -> String {
+    if r.calls_dropped > 0 {
         format!(" (+{} not logged)", r.calls_dropped)
     } else {
         String::new()
-    };
+    }
+}
+
+/// A logged time to the second (`2026-12-01T09:30:00`).
+pub(super) fn to_second(time: &str) -> &str {
+    time.get(..19).unwrap_or(time)
+}
+
+/// One line per run: when, id, how it ended, how long it took, calls logged, command.
+fn run_line(r: &log::RunSummary) -> String {
     format!(
-        "{}  {}  {:<10} {:>9}  {}{dropped}  {}",
-        r.started.get(..19).unwrap_or(&r.started),
+        "{}  {}  {:<10} {:>9}  {}{}  {}",
+        to_second(&r.started),
         short_run(&r.id),
         status_of(r),
         took(r),
         crate::output::count(u64::try_from(r.calls).unwrap_or(0), "call"),
+        dropped(r),
         crate::output::clip(&r.command, 80)
     )
 }

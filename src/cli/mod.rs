@@ -14,6 +14,7 @@ mod check;
 mod completions;
 mod config;
 mod dataset;
+mod http;
 mod init;
 mod list;
 mod logs;

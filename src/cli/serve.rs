@@ -21,6 +21,7 @@ use std::sync::Arc;
 use rmcp::ServiceExt;
 use rmcp::model::{JsonObject, Tool};
 use serde_json::Value;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::report::Error;
 use crate::runtime::Runtime;
@@ -112,7 +113,7 @@ pub async fn run(settings: Settings, list: bool, transport: Transport) -> Result
         peers: Arc::default(),
     };
     let _reload = match changes {
-        Ok(changes) => Some(AbortOnDrop(tokio::spawn(hot_reload(
+        Ok(changes) => Some(AbortOnDropHandle::new(tokio::spawn(hot_reload(
             server.clone(),
             changes,
         )))),
@@ -206,15 +207,6 @@ impl Tools {
             .eq(tools.iter().map(|o| &o.tool));
         *now = Arc::new(tools);
         !same
-    }
-}
-
-/// Stops a task when dropped.
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

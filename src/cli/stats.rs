@@ -23,8 +23,13 @@ pub fn run(traces: &[PathBuf], json: bool) -> Result<(), Error> {
     show(&Names(crate::stats::summarize(&read_all(traces)?)), json)
 }
 
-/// Which calls `stats` and `dataset` read from the run log: a window and a model (as JSON:
-/// `since`, `until` and `model`, `null` for no bound).
+/// `k/n (P%)`, or `-` of nothing: an agreement or a share as `stats` and the view show it.
+pub(super) fn of(k: u64, n: u64) -> String {
+    share(k, n).map_or_else(|| "-".into(), |s| format!("{k}/{n} ({:.1}%)", s * 100.0))
+}
+
+/// Which calls `stats` and `dataset` read from the run log: a window and a model (as JSON,
+/// `since`, `until` and `model`: `null` for no bound).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Scope {
     #[serde(flatten)]
@@ -136,17 +141,10 @@ struct Saving {
 impl Saving {
     fn line(&self) -> String {
         let (f, c) = (&self.figures, &self.figures.counts);
-        let agreement = self.agreement.map_or_else(
-            || "no shadow comparisons".to_string(),
-            |a| {
-                format!(
-                    "live agreement {}/{} ({:.1}%)",
-                    c.agreed,
-                    c.compared,
-                    a * 100.0
-                )
-            },
-        );
+        let agreement = match c.compared {
+            0 => "no shadow comparisons".to_string(),
+            n => format!("live agreement {}", of(c.agreed, n)),
+        };
         let cost = self
             .cost_per_week
             .map(|c| format!(", {}/week", crate::model::prices::dollars(c)))

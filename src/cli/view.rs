@@ -64,23 +64,9 @@ pub async fn run(settings: &Settings, port: u16, host: Option<IpAddr>) -> Result
         }
     }));
     let state = Arc::new(State { log, token });
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                // A connection that failed before it was accepted is the client's business.
-                Err(_) => continue,
-            },
-            _ = signals.next() => return Ok(()),
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| answer(Arc::clone(&state), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let page = move |req| answer(Arc::clone(&state), req);
+    super::http::serve(listener, &mut signals, page).await;
+    Ok(())
 }
 
 /// 128 random bits as hex: the token every URL of the page carries.

@@ -13,36 +13,9 @@ use serde_json::Value;
 
 use crate::report::Error;
 
-/// Why OUT cannot be used; nothing in it has been changed.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum OutputError {
-    #[error("`{0}` is the input file: its results would be appended to its own inputs")]
-    IsInput(String),
-    #[error(
-        "`{0}` is not a regular file (a pipe, a terminal or a device): batch reads its output back to resume"
-    )]
-    NotAFile(String),
-    #[error("`{path}` line {line} is not a result of `llm-do batch`")]
-    Foreign { path: String, line: usize },
-    #[error("cannot use `{0}`: {1}")]
-    Io(String, #[source] std::io::Error),
-}
-
-impl From<OutputError> for Error {
-    fn from(e: OutputError) -> Error {
-        let message = e.to_string();
-        match e {
-            OutputError::IsInput(_) => Error::usage(message)
-                .with_help("name another file for the results, e.g. `-o results.jsonl`"),
-            OutputError::NotAFile(_) => Error::usage(message).with_help(
-                "write to a file and read it from there: `-o out.jsonl && cat out.jsonl`",
-            ),
-            OutputError::Foreign { .. } => Error::usage(message).with_help(
-                "batch appends only to its own results: name a new file, or fix that line",
-            ),
-            OutputError::Io(..) => Error::failed(message),
-        }
-    }
+/// The error of a file batch cannot read or write.
+fn cannot(path: &Path) -> impl Fn(std::io::Error) -> Error + Copy + '_ {
+    move |e| Error::failed(format!("cannot use `{}`: {e}", path.display()))
 }
 
 /// The identity of a file (device and inode): two paths naming one file have the same.
@@ -61,8 +34,7 @@ fn file_id(_: &std::fs::Metadata) -> Option<FileId> {
 
 /// The bytes of INPUTS and the identity of the file they came from.
 pub(super) fn read_input(inputs: &Path) -> Result<(Vec<u8>, Option<FileId>), Error> {
-    let cannot =
-        |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", inputs.display()));
+    let cannot = cannot(inputs);
     let mut file = File::open(inputs).map_err(cannot)?;
     let id = file.metadata().map_err(cannot)?;
     let mut bytes = Vec::new();
@@ -95,17 +67,10 @@ pub(super) fn input_lines(bytes: &[u8]) -> Vec<(usize, Line)> {
         .collect()
 }
 
-/// Open OUT to read it back and append to it (`create`: also when it does not exist yet);
-/// refused, before anything is read or written, when it is not a regular file or is INPUTS.
-///
-/// It is opened non-blocking, so that a pipe with no reader does not stop the open itself;
-/// its type is then checked on the open file, not on the path.
-pub(super) fn open_output(
-    out: &Path,
-    input: Option<FileId>,
-    create: bool,
-) -> Result<File, OutputError> {
-    let name = || out.display().to_string();
+/// Open OUT to read it back and append to it (`create`: also when it does not exist yet),
+/// non-blocking, so that a pipe with no reader does not stop the open itself; [`usable`] then
+/// checks the open file.
+pub(super) fn open_output(out: &Path, create: bool) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).append(true).create(create);
     #[cfg(unix)]
@@ -113,13 +78,31 @@ pub(super) fn open_output(
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
     }
-    let file = options.open(out).map_err(|e| OutputError::Io(name(), e))?;
-    let meta = file.metadata().map_err(|e| OutputError::Io(name(), e))?;
+    options.open(out)
+}
+
+/// OUT as [`open_output`] `opened` it, refused, before anything is read or written, when it
+/// is not a regular file or is INPUTS (its type checked on the open file, not on the path).
+pub(super) fn usable(
+    opened: std::io::Result<File>,
+    out: &Path,
+    input: Option<FileId>,
+) -> Result<File, Error> {
+    let file = opened.map_err(cannot(out))?;
+    let meta = file.metadata().map_err(cannot(out))?;
     if !meta.is_file() {
-        return Err(OutputError::NotAFile(name()));
+        return Err(Error::usage(format!(
+            "`{}` is not a regular file (a pipe, a terminal or a device): batch reads its output back to resume",
+            out.display()
+        ))
+        .with_help("write to a file and read it from there: `-o out.jsonl && cat out.jsonl`"));
     }
     if input.is_some() && file_id(&meta) == input {
-        return Err(OutputError::IsInput(name()));
+        return Err(Error::usage(format!(
+            "`{}` is the input file: its results would be appended to its own inputs",
+            out.display()
+        ))
+        .with_help("name another file for the results, e.g. `-o results.jsonl`"));
     }
     Ok(file)
 }
@@ -213,13 +196,16 @@ fn existing(bytes: &[u8]) -> Result<Existing, usize> {
 
 /// Read OUT back to resume: cut a result cut off mid-write, end a last line that has no
 /// newline; refused when OUT is not batch's own (nothing changed then).
-pub(super) fn resume(file: &mut File, out: &Path) -> Result<Existing, OutputError> {
-    let io = |e| OutputError::Io(out.display().to_string(), e);
+pub(super) fn resume(file: &mut File, out: &Path) -> Result<Existing, Error> {
+    let io = cannot(out);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io)?;
-    let found = existing(&bytes).map_err(|line| OutputError::Foreign {
-        path: out.display().to_string(),
-        line,
+    let found = existing(&bytes).map_err(|line| {
+        Error::usage(format!(
+            "`{}` line {line} is not a result of `llm-do batch`",
+            out.display()
+        ))
+        .with_help("batch appends only to its own results: name a new file, or fix that line")
     })?;
     if found.keep < bytes.len() {
         file.set_len(found.keep as u64).map_err(io)?;
@@ -250,7 +236,7 @@ fn in_order(bytes: &[u8]) -> Option<String> {
 
 /// Rewrite OUT in input order (atomically) when this run appended out of order.
 pub(super) fn put_in_order(file: &mut File, out: &Path) -> Result<(), Error> {
-    let cannot = |e: std::io::Error| Error::failed(format!("cannot use `{}`: {e}", out.display()));
+    let cannot = cannot(out);
     let mut bytes = Vec::new();
     file.rewind().map_err(cannot)?;
     file.read_to_end(&mut bytes).map_err(cannot)?;

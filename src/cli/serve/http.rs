@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use tower_service::Service as _;
@@ -43,23 +42,8 @@ pub(super) async fn serve(server: Server, addr: SocketAddr) -> Result<(), Error>
         "llm-do mcp serve: listening on http://{local}/mcp"
     ));
     let mut signals = crate::interrupt::Signals::install();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let service = service.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    watch_disconnect(service.clone(), req)
-                });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            true = signals.next() => break,
-        }
-    }
+    let answer = move |req| watch_disconnect(service.clone(), req);
+    crate::cli::http::serve(listener, &mut signals, answer).await;
     stop.cancel();
     Ok(())
 }

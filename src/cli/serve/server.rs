@@ -19,7 +19,10 @@ use crate::session::Session;
 use crate::settings::Settings;
 use crate::trace::{CallEnd, CallStart, ModelResponseEvent, Observer};
 
-use super::{AbortOnDrop, Offered, Tools};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
+
+use super::{Offered, Tools};
 
 /// The MCP server: what it offers and how each call's run is set up.
 #[derive(Clone)]
@@ -35,29 +38,31 @@ pub(super) struct Server {
 }
 
 impl Server {
-    /// Call `tool` with `args` for `client` (asked about approvals through `ask`, when it can
-    /// be), as one run.
+    /// Call `tool` with `args` for the client of `request` (asked about approvals by
+    /// elicitation when it offers it, sent progress when it asked for it), as one run.
     async fn call(
         &self,
         tool: &Offered,
         args: JsonObject,
-        client: &str,
-        ask: Option<Peer<RoleServer>>,
-        progress: Option<(ProgressToken, Peer<RoleServer>)>,
-        cancelled: impl std::future::Future<Output = ()> + Send + 'static,
+        request: RequestContext<RoleServer>,
     ) -> CallToolResult {
+        let info = request.peer.peer_info();
+        let client = info
+            .as_ref()
+            .map_or("an MCP client", |i| i.client_info.name.as_str());
         let command = format!("llm-do mcp serve: {client} called {}", tool.name());
-        let (observer, reporting) = match progress {
-            Some((token, peer)) => {
-                let (progress, task) = Progress::start(token, peer);
+        let (observer, reporting) = match request.meta.get_progress_token() {
+            Some(token) => {
+                let (progress, task) = Progress::start(token, request.peer.clone());
                 let both = crate::trace::Fanout::of(vec![self.observer.clone(), progress.clone()]);
                 (both, Some((progress, task)))
             }
             None => (self.observer.clone(), None),
         };
-        let prompter = ask.map(|peer| {
+        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
+        let prompter = elicits.then(|| {
             Arc::new(Elicit {
-                peer,
+                peer: request.peer.clone(),
                 handle: tokio::runtime::Handle::current(),
             }) as Arc<dyn crate::approval::Prompter>
         });
@@ -71,13 +76,16 @@ impl Server {
             Err(e) => return failure(e),
         };
         let cancel = session.runtime().cancel.clone();
-        let _running = self.running.enter(cancel.clone());
-        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run.
-        let watcher = tokio::spawn(async move {
-            cancelled.await;
+        let (cancelled, stopping) = (request.ct.clone(), self.running.stopping.clone());
+        // The client's `notifications/cancelled` cancels the call tree, like Ctrl-C a run; so
+        // does the server stopping.
+        let _watching = AbortOnDropHandle::new(tokio::spawn(async move {
+            tokio::select! {
+                () = cancelled.cancelled() => {}
+                () = stopping.cancelled() => {}
+            }
             cancel.cancel();
-        });
-        let _watching = AbortOnDrop(watcher);
+        }));
         let scope = crate::cancel::CancelScope::default();
         let out = session.call(tool.name(), Value::Object(args), scope).await;
         let finished = session.close(out.is_ok()).await;
@@ -149,27 +157,14 @@ impl ServerHandler for Server {
             }
             return Err(ErrorData::invalid_params(message, None));
         };
-        let info = context.peer.peer_info();
-        let client = info.as_ref().map_or_else(
-            || "an MCP client".to_string(),
-            |i| i.client_info.name.clone(),
-        );
-        let elicits = info.is_some_and(|i| i.capabilities.elicitation.is_some());
-        let ask = elicits.then(|| context.peer.clone());
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| (token, context.peer.clone()));
         let args = request.arguments.unwrap_or_default();
         // The run goes on in its own task when the request is dropped (the client went away),
         // so it still ends in the run log once cancelled.
-        let (server, tool, ct) = (self.clone(), tool.clone(), context.ct.clone());
-        let cancelled = async move { ct.cancelled().await };
-        let run = tokio::spawn(async move {
-            server
-                .call(&tool, args, &client, ask, progress, cancelled)
-                .await
-        });
+        let (server, tool) = (self.clone(), tool.clone());
+        let run = self
+            .running
+            .tasks
+            .spawn(async move { server.call(&tool, args, context).await });
         let result = run.await.unwrap_or_else(|e| {
             failure(Error::failed(format!(
                 "internal: the call ended abnormally: {e}"
@@ -219,56 +214,23 @@ fn question(req: &Request) -> String {
     )
 }
 
-/// The calls running now: cancelled together when the client goes away, then waited for, so
+/// The calls running now: cancelled together when the clients are gone, then waited for, so
 /// that every run ends (in the run log too) before the process does.
 #[derive(Default)]
 pub(super) struct Running {
-    calls: std::sync::Mutex<Vec<(u64, Arc<crate::cancel::Cancel>)>>,
-    next: std::sync::atomic::AtomicU64,
-    idle: tokio::sync::Notify,
+    /// Each call's task, from the request on.
+    tasks: TaskTracker,
+    /// Cancelled by [`Running::stop`]: each call's watcher cancels its run then.
+    stopping: CancellationToken,
 }
 
 impl Running {
-    /// Count a call whose run is cancelled through `cancel`, until the guard drops.
-    fn enter(self: &Arc<Self>, cancel: Arc<crate::cancel::Cancel>) -> RunningGuard {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::sync::lock(&self.calls).push((id, cancel));
-        RunningGuard {
-            running: self.clone(),
-            id,
-        }
-    }
-
-    /// Cancel every running call and wait until all have ended.
+    /// Cancel every running call (and any that starts from now on) and wait until all have
+    /// ended.
     pub(super) async fn stop(&self) {
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            {
-                let calls = crate::sync::lock(&self.calls);
-                if calls.is_empty() {
-                    return;
-                }
-                for (_, cancel) in calls.iter() {
-                    cancel.cancel();
-                }
-            }
-            idle.await;
-        }
-    }
-}
-
-/// One running call, counted in [`Running`] while alive.
-struct RunningGuard {
-    running: Arc<Running>,
-    id: u64,
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        crate::sync::lock(&self.running.calls).retain(|(id, _)| *id != self.id);
-        self.running.idle.notify_waiters();
+        self.stopping.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 

@@ -5,12 +5,8 @@
 use std::fmt::Write as _;
 
 use super::pages::{Ask, esc, link, url_part};
+use crate::cli::stats::of;
 use crate::log::agreement::{self, RunAgreement};
-
-/// `k/n (P%)`, or `-` of nothing.
-pub(super) fn of(k: u64, n: u64) -> String {
-    agreement::share(k, n).map_or_else(|| "-".into(), |s| format!("{k}/{n} ({:.1}%)", s * 100.0))
-}
 
 /// Width and height of the chart, and its margins (left for the axis labels, bottom for the
 /// dates).

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use super::chart::of;
 use super::pages::{Ask, document, dollars, esc, shown, since_form, url_part};
+use crate::cli::stats::of;
 use crate::log::agreement::{self, Dispute, TestResult};
 use crate::log::{self, CallFilter, SwitchFigures, Volume, Window};
 
@@ -75,7 +75,8 @@ pub(super) fn page(
             esc(&window.describe())
         );
     }
-    Ok(Some(document(&format!("Name {name}"), Some(ask), &body)))
+    let title = format!("Name {name}");
+    Ok(Some(document(&title, Some(ask), "", &body)))
 }
 
 /// Whether the log has any call of `name` at all (outside the window too): a name seen once
@@ -142,21 +143,24 @@ fn switch_summary(s: &SwitchFigures, floor: Option<&TestResult>) -> String {
     )
 }
 
-/// What serving by code would have saved on the window's calls: the worker's average cost
-/// per call times the calls the fn served or would serve (those it did not defer); unknown
-/// without a worker call with a cost.
+/// What serving by code would have saved on the window's calls: the worker's average cost per
+/// call times the calls the fn served or would serve (those it did not defer); unknown without
+/// a worker call with a cost.
 #[allow(clippy::cast_precision_loss)]
 fn saving(name: &str, s: &SwitchFigures, volume: &Volume) -> String {
     let served = s.counts.calls.saturating_sub(s.counts.deferred);
-    let per_call = volume.cost.filter(|_| volume.calls > 0);
-    match per_call.map(|cost| cost / volume.calls as f64) {
-        Some(per_call) => format!(
+    let per_call = volume
+        .cost
+        .filter(|_| volume.calls > 0)
+        .map(|c| c / volume.calls as f64);
+    match per_call {
+        Some(each) => format!(
             "<p id=\"saving\">Projected saving: {} — the worker's {} over {} \
              (about {} a call) for each of the {} the fn did not defer.</p>",
-            dollars(Some(per_call * served as f64)),
+            dollars(Some(each * served as f64)),
             dollars(volume.cost),
             crate::output::count(volume.calls, "call"),
-            dollars(Some(per_call)),
+            dollars(Some(each)),
             crate::output::count(served, "call"),
         ),
         None => format!(

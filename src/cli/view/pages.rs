@@ -10,7 +10,7 @@ use std::path::Path;
 use hyper::StatusCode;
 use rusqlite::Connection;
 
-use crate::cli::logs::{status_of, took};
+use crate::cli::logs::{dropped, status_of, to_second, took};
 use crate::log::{self, CallFilter, CallRow, Window};
 
 /// A drawn page and the status it is answered with.
@@ -64,6 +64,7 @@ pub fn refused(status: StatusCode, why: &str) -> Page {
         html: document(
             status.canonical_reason().unwrap_or("error"),
             None,
+            "",
             &format!("<p class=\"error\">{}</p>", esc(why)),
         ),
     }
@@ -115,13 +116,9 @@ pub(super) fn link(path: &str, ask: &Ask, keep_since: bool) -> String {
     esc(&url)
 }
 
-/// The whole document: title, style, navigation (when asked), body.
-pub(super) fn document(title: &str, ask: Option<&Ask>, body: &str) -> String {
-    document_with(title, ask, "", body)
-}
-
-/// [`document`] with `head` (trusted markup drawn here) added to its `<head>`.
-fn document_with(title: &str, ask: Option<&Ask>, head: &str, body: &str) -> String {
+/// The whole document: title, `head` (trusted markup drawn here, added to its `<head>`),
+/// style, navigation (when asked), body.
+pub(super) fn document(title: &str, ask: Option<&Ask>, head: &str, body: &str) -> String {
     let nav = ask.map_or_else(String::new, |ask| {
         format!(
             "<nav><a href=\"{}\">Runs</a> · <a href=\"{}\">Names</a></nav>",
@@ -220,21 +217,17 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
         let volume = volumes.get(&r.id).cloned().unwrap_or_default();
         let status = status_of(r);
         let took = took(r);
-        let dropped = if r.calls_dropped > 0 {
-            format!(" (+{} not logged)", r.calls_dropped)
-        } else {
-            String::new()
-        };
         let _ = write!(
             body,
             "<tr class=\"run\"><td class=\"when\">{}</td><td><a href=\"{}\">{}</a></td><td><code>{}</code></td>\
              <td class=\"status-{status}\">{status}</td><td class=\"n\">{took}</td>\
-             <td class=\"n\">{}{dropped}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&r.started.get(..19).unwrap_or(&r.started).replace('T', " ")),
+             <td class=\"n\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&to_second(&r.started).replace('T', " ")),
             link(&format!("/run/{}", url_part(&r.id)), ask, false),
             esc(&r.id),
             esc(&crate::output::clip(&r.command, 120)),
             r.calls,
+            dropped(r),
             volume.tokens,
             dollars(volume.cost.filter(|_| volume.calls > 0)),
         );
@@ -255,7 +248,7 @@ fn runs_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, lo
     } else {
         String::new()
     };
-    Ok(document_with("Runs", Some(ask), &head, &body))
+    Ok(document("Runs", Some(ask), &head, &body))
 }
 
 /// `/run/ID`: one run's calls as a tree (parents before their children, in the order they
@@ -303,7 +296,7 @@ fn run_page(conn: &Connection, id: &str, ask: &Ask) -> Result<Option<String>, lo
         body.push_str(&call_html(conn, c, start, span)?);
     }
     body.push_str("</div>");
-    Ok(Some(document(&format!("Run {id}"), Some(ask), &body)))
+    Ok(Some(document(&format!("Run {id}"), Some(ask), "", &body)))
 }
 
 /// A path segment as it was before the link encoded it.
@@ -486,7 +479,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         let switch = switches.get(&r.name).map_or_else(String::new, |s| {
             let c = s.counts;
             let agreement = if c.compared > 0 {
-                format!(" · agreed {}", super::chart::of(c.agreed, c.compared))
+                format!(" · agreed {}", crate::cli::stats::of(c.agreed, c.compared))
             } else {
                 String::new()
             };
@@ -509,7 +502,7 @@ fn names_page(conn: &Connection, window: &Window, ask: &Ask) -> Result<String, l
         );
     }
     body.push_str("</table>");
-    Ok(document("Names", Some(ask), &body))
+    Ok(document("Names", Some(ask), "", &body))
 }
 
 /// A name's distinct outputs per input, as the pages show it (`≤2 over 3 inputs`).
