@@ -119,6 +119,29 @@ fn the_terminal_prompt_approves_once_with_y() {
     );
 }
 
+/// The gate approves the real path at the time it asks. A folder on the way swapped for a
+/// symlink while the person decides (here `output/` for a link to the protected `scripts/`)
+/// must not carry the approved write into `scripts/`.
+#[cfg(unix)]
+#[test]
+fn a_folder_swapped_for_a_symlink_while_the_prompt_waits_is_refused() {
+    let t = project().file("output/keep.md", "kept");
+    let mut p = spawn_on_pty(&t);
+    p.exp_string("approve?").unwrap();
+    let output = t.path().join("output");
+    std::fs::rename(&output, t.path().join("output.old")).unwrap();
+    std::os::unix::fs::symlink("scripts", &output).unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string(
+        "write result: denied: `output/summary.md` was approved, but the path no longer leads \
+         there (a folder on the way changed while the approval was decided); nothing was done",
+    )
+    .unwrap();
+    p.exp_eof().unwrap();
+    assert!(!t.path().join("scripts/summary.md").exists());
+    assert!(!t.path().join("output.old/summary.md").exists());
+}
+
 #[test]
 fn the_terminal_prompt_denies_with_a_reason() {
     let t = project();

@@ -204,9 +204,10 @@ impl Toolbox {
         let env = rt.tool_env();
         let needs = tool.callee.needs_approval(&env, &args);
         // MCP tools are gated under their full name, so rules can match `mcp.NAME.*`.
+        let approved = env.canonical_args(&call.name, &args);
         let request = Request {
             tool: tool.callee.name().to_string(),
-            args: env.canonical_args(&call.name, &args),
+            args: approved.clone(),
             chain: (*ctx.chain).clone(),
         };
         let gate = rt.gate();
@@ -230,6 +231,13 @@ impl Toolbox {
             Outcome::Denied(reason) => return Ok(result(format!("denied: {reason}"), true)),
             Outcome::Abort => return Err(CallError::Aborted),
         }
+        // What was approved is the real path at the time of asking. A folder on the way swapped
+        // for a symlink while a prompt or the policy fn was deciding would take the call
+        // somewhere else (into `scripts/`, say): refuse instead. (The sandbox's no-follow walk
+        // covers the time after the tool's own check.)
+        if env.canonical_args(&call.name, &args) != approved {
+            return Ok(result(moved_after_approval(&approved), true));
+        }
         match Box::pin(rt.invoke(ctx, &tool.callee, Input::Json(args))).await {
             Ok(v) => Ok(result(truncate(as_text(&value::to_json(&v))), false)),
             Err(
@@ -242,6 +250,18 @@ impl Toolbox {
             Err(e) => Ok(result(format!("error: {}", rt.error_text(&e)), true)),
         }
     }
+}
+
+/// What the model sees when the path it was approved for leads elsewhere by the time it runs.
+fn moved_after_approval(approved: &Value) -> String {
+    let path = approved
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    format!(
+        "denied: `{path}` was approved, but the path no longer leads there (a folder on the way \
+         changed while the approval was decided); nothing was done"
+    )
 }
 
 /// A tool's return value as the text the model sees: strings raw, the rest as JSON.
