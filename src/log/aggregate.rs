@@ -191,26 +191,25 @@ impl Pending {
                 ])?;
             }
         }
-        if !self.outputs.is_empty() {
-            let pairs: Vec<_> = self.outputs.drain().collect();
-            per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
-                for (i, pair) in rows.iter().enumerate() {
-                    bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
-                }
-                upsert.raw_execute().map(drop)
-            })?;
-            // Per name and kind, per input touched: the calls this batch adds to it.
-            let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
-            for ((name, kind, input_key, _), o) in &pairs {
-                *inputs
-                    .entry((name, kind))
-                    .or_default()
-                    .entry(input_key)
-                    .or_default() += o.calls;
+        // No pairs compile no statement (`per_statement`) and touch no input.
+        let pairs: Vec<_> = self.outputs.drain().collect();
+        per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
+            for (i, pair) in rows.iter().enumerate() {
+                bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
             }
-            for ((name, kind), added) in inputs {
-                count_inputs(conn, name, kind, &added)?;
-            }
+            upsert.raw_execute().map(drop)
+        })?;
+        // Per name and kind, per input touched: the calls this batch adds to it.
+        let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
+        for ((name, kind, input_key, _), o) in &pairs {
+            *inputs
+                .entry((name, kind))
+                .or_default()
+                .entry(input_key)
+                .or_default() += o.calls;
+        }
+        for ((name, kind), added) in inputs {
+            count_inputs(conn, name, kind, &added)?;
         }
         if !self.latency.is_empty() {
             let mut upsert = conn.prepare_cached(
@@ -402,10 +401,9 @@ pub(super) fn rebuild(
 
 /// The (name, kind) pairs that have calls in the runs of temp table `doomed` (pruning): the
 /// ones to [`rebuild`] once they are deleted.
-pub(super) fn touched_by(conn: &Connection, runs: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT DISTINCT name, kind FROM calls WHERE run IN ({runs})"
-    ))?;
+pub(super) fn touched_by_doomed(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT name, kind FROM calls WHERE run IN (SELECT id FROM doomed)")?;
     let pairs = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     pairs.collect()
 }
