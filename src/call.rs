@@ -305,14 +305,11 @@ impl CallError {
 
 /// An error with its sources, `: `-joined.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+    let causes = std::iter::successors(Some(e), |c| c.source());
+    causes
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn not_a_worker(name: &str, is: Option<&str>) -> String {

@@ -861,10 +861,8 @@ pub fn switch_figures_within(
 /// When the log cannot be read.
 pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
     let mut stmt = conn.prepare("SELECT DISTINCT name FROM calls ORDER BY name")?;
-    let names = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(names)
+    let names = stmt.query_map([], |r| r.get(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
 }
 
 /// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.

@@ -19,13 +19,14 @@
 //! made a run write 7 times the WAL of its call rows (docs/performance.md). A migration, and
 //! pruning, rebuild them from the calls ([`rebuild`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
-use super::sql::per_statement;
+use super::sql::{per_statement, sql_count as count};
 
 /// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
@@ -59,8 +60,7 @@ pub fn output_key(output: &Value) -> String {
 /// The canonical key of an input given as compact JSON text (as the run log keeps it), without
 /// parsing it: an object is its own key, `null` is `{}`, and any other value `v` is
 /// `{"input":v}` (a lone value and `{input: v}` are the same input).
-pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
+pub fn input_key_text(json: &str) -> Cow<'_, str> {
     if json.starts_with('{') {
         Cow::Borrowed(json)
     } else if json == "null" {
@@ -72,8 +72,7 @@ pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
 
 /// [`output_key`] of an output given as compact JSON text, parsed only when it is a string
 /// that may begin or end with white space (or an escape).
-pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
+pub fn output_key_text(json: &str) -> Cow<'_, str> {
     let b = json.as_bytes();
     let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
     let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
@@ -314,12 +313,10 @@ fn count_inputs(
 
 /// Say that the aggregates cover the calls as they stand now.
 fn mark_current(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM agg_state", [])?;
-    conn.execute(
-        "INSERT INTO agg_state (last) SELECT coalesce(max(rowid), 0) FROM calls",
-        [],
-    )?;
-    Ok(())
+    conn.execute_batch(
+        "DELETE FROM agg_state;
+         INSERT INTO agg_state (last) SELECT coalesce(max(rowid), 0) FROM calls;",
+    )
 }
 
 /// Calls summed in memory before an upsert while rebuilding (bounds the memory a rebuild of a
@@ -489,7 +486,6 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
         let mut latency = conn.prepare(
             "SELECT ms, calls FROM agg_latency WHERE name = ?1 AND kind = ?2 ORDER BY ms",
         )?;
-        let count = |v: i64| u64::try_from(v).unwrap_or(0);
         let size = |v: i64| usize::try_from(v).unwrap_or(0);
         let mut out = Vec::new();
         let mut rows = names.query([])?;
