@@ -490,26 +490,11 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
         let mut out = Vec::new();
         let mut rows = names.query([])?;
         while let Some(r) = rows.next()? {
-            let calls: i64 = r.get(2)?;
-            let mut f = NameFigures {
-                name: r.get(0)?,
-                kind: r.get(1)?,
-                calls: size(calls),
-                errors: size(r.get(3)?),
-                tokens_in: count(r.get(4)?),
-                tokens_out: count(r.get(5)?),
-                p50_ms: 0.0,
-                p90_ms: 0.0,
-                max_ms: 0.0,
-                distinct_inputs: size(r.get(6)?),
-                repeated_inputs: size(r.get(7)?),
-                max_outputs_per_input: size(r.get(8)?),
-            };
+            let (name, kind, calls): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             // Nearest ranks, found in one pass over the distinct latencies.
             let (r50, r90) = (rank(0.5, count(calls)), rank(0.9, count(calls)));
-            let (mut p50_ms, mut p90_ms) = (None, None);
-            let mut seen = 0_u64;
-            let mut latencies = latency.query([&f.name, &f.kind])?;
+            let (mut p50_ms, mut p90_ms, mut max_ms, mut seen) = (None, None, 0.0, 0_u64);
+            let mut latencies = latency.query([&name, &kind])?;
             while let Some(l) = latencies.next()? {
                 let ms: f64 = l.get(0)?;
                 seen += count(l.get(1)?);
@@ -519,10 +504,22 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
                 if seen >= r90 {
                     p90_ms.get_or_insert(ms);
                 }
-                f.max_ms = ms;
+                max_ms = ms;
             }
-            (f.p50_ms, f.p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
-            out.push(f);
+            out.push(NameFigures {
+                name,
+                kind,
+                calls: size(calls),
+                errors: size(r.get(3)?),
+                tokens_in: count(r.get(4)?),
+                tokens_out: count(r.get(5)?),
+                p50_ms: p50_ms.unwrap_or_default(),
+                p90_ms: p90_ms.unwrap_or_default(),
+                max_ms,
+                distinct_inputs: size(r.get(6)?),
+                repeated_inputs: size(r.get(7)?),
+                max_outputs_per_input: size(r.get(8)?),
+            });
         }
         Ok(out)
     })
