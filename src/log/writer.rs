@@ -111,11 +111,8 @@ impl Writer {
     /// failed to open the log, and says why there too.)
     pub fn write_now(&self, batch: Batch) {
         let (written, wait) = mpsc::sync_channel(1);
-        let job = Job {
-            batch,
-            written: Some(written),
-        };
-        if self.jobs.send(job).is_ok() {
+        let written = Some(written);
+        if self.jobs.send(Job { batch, written }).is_ok() {
             let _ = wait.recv();
         }
     }
