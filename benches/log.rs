@@ -62,7 +62,7 @@ fn tool_loop_cpu() {
 fn one_run(path: &std::path::Path) {
     let log = RunLog::start(path, "run greeter Ada", Retention::default()).unwrap();
     one_call(&log);
-    log.finish(true).unwrap();
+    log.finish().unwrap();
 }
 
 /// One worker call, logged.
@@ -175,7 +175,7 @@ fn tool_loop(path: &std::path::Path) {
         log.call_end(id, &end("noop", &one));
     }
     log.call_end(worker, &end("looper", &one));
-    log.finish(true).unwrap();
+    log.finish().unwrap();
 }
 
 /// The log's work for a 1,000-call tool loop, on a database 20 such runs wrote.

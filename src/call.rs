@@ -52,11 +52,6 @@ impl Default for Conversation {
 }
 
 impl Conversation {
-    /// A new, empty conversation with a fresh id.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// The conversation `id` as kept so far: `turns` ended turns holding `messages`.
     pub fn resume(id: String, turns: u32, messages: Vec<Message>) -> Self {
         Self(Arc::new(Mutex::new(Turns {
@@ -310,14 +305,11 @@ impl CallError {
 
 /// An error with its sources, `: `-joined.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
+    let causes = std::iter::successors(Some(e), |c| c.source());
+    causes
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn not_a_worker(name: &str, is: Option<&str>) -> String {
@@ -326,6 +318,15 @@ fn not_a_worker(name: &str, is: Option<&str>) -> String {
         Some(kind) => {
             format!("`{name}` is a {kind}, not a worker; only a worker holds a conversation")
         }
+    }
+}
+
+/// [`CallError::Args`] of `name`, whose parameters are `params`.
+fn args_error<P: AsRef<str>>(name: &str, params: &[P], message: String) -> CallError {
+    CallError::Args {
+        name: name.to_string(),
+        message,
+        params: params.iter().map(|p| p.as_ref().to_string()).collect(),
     }
 }
 
@@ -385,11 +386,7 @@ pub fn mapping<K: AsRef<str>, P: AsRef<str>>(
     required: usize,
     keys: &[K],
 ) -> Result<Mapping, CallError> {
-    let err = |message: String| CallError::Args {
-        name: name.to_string(),
-        message,
-        params: params.iter().map(|p| p.as_ref().to_string()).collect(),
-    };
+    let err = |message| args_error(name, params, message);
     // `{input: v}` for a one-parameter fn whose parameter has another name: v is its argument.
     if let ([only], [key]) = (params, keys)
         && key.as_ref() == "input"
@@ -440,16 +437,12 @@ pub fn map_args<K: AsRef<str>, P: AsRef<str>, T: Default>(
     lone: Option<T>,
 ) -> Result<Vec<T>, CallError> {
     if let Some(v) = lone {
-        let err = |message: &str| CallError::Args {
-            name: name.to_string(),
-            message: message.to_string(),
-            params: params.iter().map(|p| p.as_ref().to_string()).collect(),
+        let message = match params.len() {
+            1 => return Ok(vec![v]),
+            0 => "it takes no input",
+            _ => "pass a map of named arguments",
         };
-        return match params.len() {
-            1 => Ok(vec![v]),
-            0 => Err(err("it takes no input")),
-            _ => Err(err("pass a map of named arguments")),
-        };
+        return Err(args_error(name, params, message.to_string()));
     }
     let (keys, values): (Vec<K>, Vec<T>) = args.into_iter().unzip();
     Ok(mapping(name, params, required, &keys)?.place(values))

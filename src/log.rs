@@ -658,15 +658,14 @@ impl RunLog {
         Some(writer.close(last))
     }
 
-    /// [`RunLog::close_as`] `ok` or `error`, and wait for the log to be written (what the
-    /// benchmarks and tests that write a log directly do).
+    /// [`RunLog::close_as`] `ok`, and wait for the log to be written (what the benchmarks and
+    /// tests that write a log directly do).
     ///
     /// # Errors
     ///
     /// The first failure to open or write the log in this run.
-    pub fn finish(&self, ok: bool) -> Result<(), LogError> {
-        let status = if ok { RunStatus::Ok } else { RunStatus::Error };
-        self.close_as(status).map_or(Ok(()), Closing::wait)
+    pub fn finish(&self) -> Result<(), LogError> {
+        self.close_as(RunStatus::Ok).map_or(Ok(()), Closing::wait)
     }
 }
 
@@ -812,7 +811,7 @@ fn delete_runs(
         "CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY); DELETE FROM doomed",
     )?;
     let n = tx.execute(&format!("INSERT INTO doomed {select}"), values)?;
-    let touched = aggregate::touched_by(&tx, "SELECT id FROM doomed")?;
+    let touched = aggregate::touched_by_doomed(&tx)?;
     if !touched.is_empty() {
         // The names not rebuilt keep what they have: calls not folded in yet are, first.
         aggregate::catch_up(&tx)?;
@@ -862,10 +861,8 @@ pub fn switch_figures_within(
 /// When the log cannot be read.
 pub fn call_names(conn: &Connection) -> Result<Vec<String>, LogError> {
     let mut stmt = conn.prepare("SELECT DISTINCT name FROM calls ORDER BY name")?;
-    let names = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(names)
+    let names = stmt.query_map([], |r| r.get(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
 }
 
 /// [`Volume`] of the worker calls `filter` selects (by name, in a window), summed by SQLite.
@@ -1305,7 +1302,7 @@ mod tests {
                 result: Ok(&json!("hello")),
             },
         );
-        log.finish(true).unwrap();
+        log.finish().unwrap();
         let conn = open(&path).unwrap();
         let rows = calls(
             &conn,
@@ -1356,7 +1353,7 @@ mod tests {
                 },
             );
         }
-        log.finish(true).unwrap();
+        log.finish().unwrap();
         let conn = open(&path).unwrap();
         let mut rows = calls(&conn, &CallFilter::default()).unwrap();
         rows.sort_by_key(|r| r.id);
@@ -1406,7 +1403,7 @@ mod tests {
             Outcome::Denied("no".into()),
             DecidedBy::Default,
         );
-        log.finish(true).unwrap();
+        log.finish().unwrap();
         let conn = open(&path).unwrap();
         let mut stmt = conn
             .prepare("SELECT tool, decision FROM approvals ORDER BY rowid")
@@ -1441,7 +1438,7 @@ mod tests {
         let log = RunLog::start(&path, "llm-do run w", Retention::default()).unwrap();
         approval(&log, "write_file", Outcome::Approved, DecidedBy::Rule(2));
         approval(&log, "shell", Outcome::Denied("no".into()), DecidedBy::User);
-        log.finish(true).unwrap();
+        log.finish().unwrap();
         let conn = open(&path).unwrap();
         let got = approvals(&conn, log.run_id(), 7).unwrap();
         let who: Vec<_> = got
@@ -1552,7 +1549,7 @@ mod tests {
                     result: Ok(&big),
                 },
             );
-            log.finish(true).unwrap();
+            log.finish().unwrap();
             drop(log);
             largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
         }

@@ -486,7 +486,7 @@ fn log_calls(dir: &std::path::Path, name: &str, calls: &[(Value, Value)]) {
             },
         );
     }
-    log.finish(true).unwrap();
+    log.finish().unwrap();
 }
 
 #[test]

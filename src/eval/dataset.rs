@@ -293,7 +293,7 @@ mod tests {
                     },
                 );
             }
-            log.finish(true).unwrap();
+            log.finish().unwrap();
         }
     }
 

@@ -19,13 +19,14 @@
 //! made a run write 7 times the WAL of its call rows (docs/performance.md). A migration, and
 //! pruning, rebuild them from the calls ([`rebuild`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::marker::is_truncated_text;
-use super::sql::per_statement;
+use super::sql::{per_statement, sql_count as count};
 
 /// The tables of schema 6 (docs/log-schema.md).
 pub(super) const SCHEMA_6: &str = "
@@ -59,8 +60,7 @@ pub fn output_key(output: &Value) -> String {
 /// The canonical key of an input given as compact JSON text (as the run log keeps it), without
 /// parsing it: an object is its own key, `null` is `{}`, and any other value `v` is
 /// `{"input":v}` (a lone value and `{input: v}` are the same input).
-pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
+pub fn input_key_text(json: &str) -> Cow<'_, str> {
     if json.starts_with('{') {
         Cow::Borrowed(json)
     } else if json == "null" {
@@ -72,8 +72,7 @@ pub fn input_key_text(json: &str) -> std::borrow::Cow<'_, str> {
 
 /// [`output_key`] of an output given as compact JSON text, parsed only when it is a string
 /// that may begin or end with white space (or an escape).
-pub fn output_key_text(json: &str) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow;
+pub fn output_key_text(json: &str) -> Cow<'_, str> {
     let b = json.as_bytes();
     let plain = |c: u8| c.is_ascii_graphic() && c != b'\\';
     let trimmed = b.len() >= 3 && plain(b[1]) && plain(b[b.len() - 2]) && b[b.len() - 3] != b'\\';
@@ -191,26 +190,25 @@ impl Pending {
                 ])?;
             }
         }
-        if !self.outputs.is_empty() {
-            let pairs: Vec<_> = self.outputs.drain().collect();
-            per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
-                for (i, pair) in rows.iter().enumerate() {
-                    bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
-                }
-                upsert.raw_execute().map(drop)
-            })?;
-            // Per name and kind, per input touched: the calls this batch adds to it.
-            let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
-            for ((name, kind, input_key, _), o) in &pairs {
-                *inputs
-                    .entry((name, kind))
-                    .or_default()
-                    .entry(input_key)
-                    .or_default() += o.calls;
+        // No pairs compile no statement (`per_statement`) and touch no input.
+        let pairs: Vec<_> = self.outputs.drain().collect();
+        per_statement(conn, &pairs, upsert_pairs_sql, |upsert, rows| {
+            for (i, pair) in rows.iter().enumerate() {
+                bind_pair(upsert, i * PAIR_COLUMNS, pair)?;
             }
-            for ((name, kind), added) in inputs {
-                count_inputs(conn, name, kind, &added)?;
-            }
+            upsert.raw_execute().map(drop)
+        })?;
+        // Per name and kind, per input touched: the calls this batch adds to it.
+        let mut inputs: HashMap<(&str, &str), HashMap<&str, i64>> = HashMap::new();
+        for ((name, kind, input_key, _), o) in &pairs {
+            *inputs
+                .entry((name, kind))
+                .or_default()
+                .entry(input_key)
+                .or_default() += o.calls;
+        }
+        for ((name, kind), added) in inputs {
+            count_inputs(conn, name, kind, &added)?;
         }
         if !self.latency.is_empty() {
             let mut upsert = conn.prepare_cached(
@@ -315,12 +313,10 @@ fn count_inputs(
 
 /// Say that the aggregates cover the calls as they stand now.
 fn mark_current(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM agg_state", [])?;
-    conn.execute(
-        "INSERT INTO agg_state (last) SELECT coalesce(max(rowid), 0) FROM calls",
-        [],
-    )?;
-    Ok(())
+    conn.execute_batch(
+        "DELETE FROM agg_state;
+         INSERT INTO agg_state (last) SELECT coalesce(max(rowid), 0) FROM calls;",
+    )
 }
 
 /// Calls summed in memory before an upsert while rebuilding (bounds the memory a rebuild of a
@@ -402,10 +398,9 @@ pub(super) fn rebuild(
 
 /// The (name, kind) pairs that have calls in the runs of temp table `doomed` (pruning): the
 /// ones to [`rebuild`] once they are deleted.
-pub(super) fn touched_by(conn: &Connection, runs: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT DISTINCT name, kind FROM calls WHERE run IN ({runs})"
-    ))?;
+pub(super) fn touched_by_doomed(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT name, kind FROM calls WHERE run IN (SELECT id FROM doomed)")?;
     let pairs = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     pairs.collect()
 }
@@ -491,31 +486,15 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
         let mut latency = conn.prepare(
             "SELECT ms, calls FROM agg_latency WHERE name = ?1 AND kind = ?2 ORDER BY ms",
         )?;
-        let count = |v: i64| u64::try_from(v).unwrap_or(0);
         let size = |v: i64| usize::try_from(v).unwrap_or(0);
         let mut out = Vec::new();
         let mut rows = names.query([])?;
         while let Some(r) = rows.next()? {
-            let calls: i64 = r.get(2)?;
-            let mut f = NameFigures {
-                name: r.get(0)?,
-                kind: r.get(1)?,
-                calls: size(calls),
-                errors: size(r.get(3)?),
-                tokens_in: count(r.get(4)?),
-                tokens_out: count(r.get(5)?),
-                p50_ms: 0.0,
-                p90_ms: 0.0,
-                max_ms: 0.0,
-                distinct_inputs: size(r.get(6)?),
-                repeated_inputs: size(r.get(7)?),
-                max_outputs_per_input: size(r.get(8)?),
-            };
+            let (name, kind, calls): (String, String, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             // Nearest ranks, found in one pass over the distinct latencies.
             let (r50, r90) = (rank(0.5, count(calls)), rank(0.9, count(calls)));
-            let (mut p50_ms, mut p90_ms) = (None, None);
-            let mut seen = 0_u64;
-            let mut latencies = latency.query([&f.name, &f.kind])?;
+            let (mut p50_ms, mut p90_ms, mut max_ms, mut seen) = (None, None, 0.0, 0_u64);
+            let mut latencies = latency.query([&name, &kind])?;
             while let Some(l) = latencies.next()? {
                 let ms: f64 = l.get(0)?;
                 seen += count(l.get(1)?);
@@ -525,10 +504,22 @@ pub fn name_figures(conn: &Connection) -> rusqlite::Result<Option<Vec<NameFigure
                 if seen >= r90 {
                     p90_ms.get_or_insert(ms);
                 }
-                f.max_ms = ms;
+                max_ms = ms;
             }
-            (f.p50_ms, f.p90_ms) = (p50_ms.unwrap_or_default(), p90_ms.unwrap_or_default());
-            out.push(f);
+            out.push(NameFigures {
+                name,
+                kind,
+                calls: size(calls),
+                errors: size(r.get(3)?),
+                tokens_in: count(r.get(4)?),
+                tokens_out: count(r.get(5)?),
+                p50_ms: p50_ms.unwrap_or_default(),
+                p90_ms: p90_ms.unwrap_or_default(),
+                max_ms,
+                distinct_inputs: size(r.get(6)?),
+                repeated_inputs: size(r.get(7)?),
+                max_outputs_per_input: size(r.get(8)?),
+            });
         }
         Ok(out)
     })

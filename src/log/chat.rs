@@ -125,7 +125,7 @@ mod tests {
         log.chat_turn("c1", "w", TurnPlace { turn: 1, first: 0 }, &first);
         log.chat_turn("c1", "w", TurnPlace { turn: 2, first: 2 }, &second);
         log.chat_turn("c2", "other", TurnPlace { turn: 1, first: 0 }, &first);
-        log.finish(true).unwrap();
+        log.finish().unwrap();
         let conn = open(&path).unwrap();
         let saved = latest(&conn, "w").unwrap().unwrap();
         assert_eq!(saved.id, "c1");

@@ -122,14 +122,15 @@ pub fn per_run(
     conn: &Connection,
     runs: &[(&str, bool)],
 ) -> rusqlite::Result<HashMap<String, Volume>> {
-    let total = |&(run, ended): &(&str, bool)| {
+    let mut out = HashMap::new();
+    for &(run, ended) in runs {
         let mut total = Sums::default();
         of_run(conn, run, ended)?
             .values()
             .for_each(|s| total.add(s));
-        Ok((run.to_string(), total.volume()))
-    };
-    runs.iter().map(total).collect()
+        out.insert(run.to_string(), total.volume());
+    }
+    Ok(out)
 }
 
 /// The worker volume of each worker name over the whole log: what the names page shows as

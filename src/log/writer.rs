@@ -111,11 +111,8 @@ impl Writer {
     /// failed to open the log, and says why there too.)
     pub fn write_now(&self, batch: Batch) {
         let (written, wait) = mpsc::sync_channel(1);
-        let job = Job {
-            batch,
-            written: Some(written),
-        };
-        if self.jobs.send(job).is_ok() {
+        let written = Some(written);
+        if self.jobs.send(Job { batch, written }).is_ok() {
             let _ = wait.recv();
         }
     }
@@ -193,16 +190,6 @@ fn insert_calls_sql(rows: usize) -> String {
     )
 }
 
-/// Insert `calls` of run `run`, a few rows to a statement ([`per_statement`]).
-fn insert_calls(tx: &rusqlite::Transaction, run: &str, calls: &[CallRow]) -> rusqlite::Result<()> {
-    per_statement(tx, calls, insert_calls_sql, |insert, rows| {
-        for (i, c) in rows.iter().enumerate() {
-            bind_call(insert, i * CALL_COLUMNS, run, c)?;
-        }
-        insert.raw_execute().map(drop)
-    })
-}
-
 /// Bind call row `c` of run `run` to the parameters after `at`.
 fn bind_call(
     stmt: &mut rusqlite::CachedStatement<'_>,
@@ -262,10 +249,13 @@ fn write(
 ) -> Result<(), LogError> {
     let tx = conn.transaction()?;
     // A statement is compiled only when there are rows for it (a short run has none of most
-    // kinds, and each compile is a parse of its SQL).
-    if !batch.calls.is_empty() {
-        insert_calls(&tx, &run.id, &batch.calls)?;
-    }
+    // kinds, and each compile is a parse of its SQL; `per_statement` compiles none for none).
+    per_statement(&tx, &batch.calls, insert_calls_sql, |insert, rows| {
+        for (i, c) in rows.iter().enumerate() {
+            bind_call(insert, i * CALL_COLUMNS, &run.id, c)?;
+        }
+        insert.raw_execute().map(drop)
+    })?;
     if !batch.approvals.is_empty() {
         let mut insert = tx.prepare_cached(
             "INSERT INTO approvals (run, parent, tool, input, decision, reason, decided_by, rule,

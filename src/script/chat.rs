@@ -36,7 +36,7 @@ pub fn register(engine: &mut Engine, rt: Weak<dyn Caller>) {
                 .map_err(|e| call_error(e, pos))?;
             Ok(Chat {
                 worker: name.to_string(),
-                conversation: Conversation::new(),
+                conversation: Conversation::default(),
             })
         },
     );
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn history_keeps_the_text_messages() {
-        let c = Conversation::new();
+        let c = Conversation::default();
         c.append(&[Message::user("hi"), Message::assistant("hello")]);
         let h = history(&c);
         assert_eq!(h.len(), 2);
