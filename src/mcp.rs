@@ -288,10 +288,7 @@ impl McpClients {
     ///
     /// [`McpError::Start`] or [`McpError::List`] naming the server.
     pub async fn tools(&self, name: &str, config: &McpServer) -> Result<Vec<McpTool>, McpError> {
-        match self.conn(name, config).await {
-            Ok(conn) => Ok(conn.tools.clone()),
-            Err(e) => Err(e.scrubbed(&secrets(config, &|var| std::env::var(var).ok()))),
-        }
+        Ok(self.conn(name, config).await?.tools.clone())
     }
 
     /// Call `tool` of server `name` with JSON object `args`. Errors, and results the server
@@ -420,7 +417,9 @@ impl McpClients {
         if let Some(c) = conns.get(name) {
             return Ok(c.clone());
         }
-        let conn = tokio::time::timeout(START_TIMEOUT, start(name, config))
+        let secrets = secrets(config, &|var| std::env::var(var).ok());
+        let started = tokio::time::timeout(START_TIMEOUT, start(name, config));
+        let conn = started
             .await
             .map_err(|_| McpError::Start {
                 name: name.to_owned(),
@@ -433,7 +432,8 @@ impl McpClients {
                         .or(config.url.as_deref())
                         .unwrap_or("it")
                 ),
-            })??;
+            })?
+            .map_err(|e| e.scrubbed(&secrets))?;
         let conn = Arc::new(conn);
         conns.insert(name.to_owned(), conn.clone());
         Ok(conn)
