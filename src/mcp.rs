@@ -306,24 +306,6 @@ impl McpClients {
         tool: &str,
         args: Value,
     ) -> Result<McpOutput, McpError> {
-        let secrets = secrets(config, &|var| std::env::var(var).ok());
-        let mut out = self
-            .call_raw(name, config, tool, args)
-            .await
-            .map_err(|e| e.scrubbed(&secrets))?;
-        if out.is_error {
-            out.text = redact_all(&out.text, &secrets);
-        }
-        Ok(out)
-    }
-
-    async fn call_raw(
-        &self,
-        name: &str,
-        config: &McpServer,
-        tool: &str,
-        args: Value,
-    ) -> Result<McpOutput, McpError> {
         let conn = self.conn(name, config).await?;
         if !conn.tools.iter().any(|t| t.name == tool) {
             return Err(McpError::UnknownTool {
@@ -336,12 +318,19 @@ impl McpClients {
         if let Value::Object(map) = args {
             params = params.with_arguments(map);
         }
+        let secrets = secrets(config, &|var| std::env::var(var).ok());
         match conn.service.call_tool(params).await {
-            Ok(result) => Ok(output(result)),
+            Ok(result) => {
+                let mut out = output(result);
+                if out.is_error {
+                    out.text = redact_all(&out.text, &secrets);
+                }
+                Ok(out)
+            }
             Err(ServiceError::McpError(e)) => Err(McpError::Rejected {
                 name: name.to_owned(),
                 tool: tool.to_owned(),
-                message: e.message.to_string(),
+                message: redact_all(&e.message, &secrets),
             }),
             Err(e) => {
                 self.forget(name, &conn).await;
@@ -353,13 +342,11 @@ impl McpClients {
                         tool: tool.to_owned(),
                     });
                 }
+                let tail = process.map(ServerProcess::stderr_tail).unwrap_or_default();
                 Err(McpError::Stopped {
                     name: name.to_owned(),
                     tool: tool.to_owned(),
-                    message: format!(
-                        "{e}{}",
-                        process.map(ServerProcess::stderr_tail).unwrap_or_default()
-                    ),
+                    message: redact_all(&format!("{e}{tail}"), &secrets),
                 })
             }
         }
