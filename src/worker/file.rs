@@ -387,15 +387,19 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
         if properties.contains(&name.as_str()) {
             return Ok(name);
         }
-        let help = crate::suggest::did_you_mean(&name, properties.iter().copied())
-            .unwrap_or_else(|| {
+        let help =
+            crate::suggest::did_you_mean(&name, properties.iter().copied()).unwrap_or_else(|| {
                 "attachments name fields of the `input` schema that hold file paths".to_owned()
             });
         let message = format!("attachment `{name}` is not a field of the worker input");
         let err = fields.error(span, message).label("not an input field");
         Err(Box::new(err.help(help)))
     };
-    fields.string_list("attachments")?.into_iter().map(check).collect()
+    fields
+        .string_list("attachments")?
+        .into_iter()
+        .map(check)
+        .collect()
 }
 
 /// `compare:` — a map of output field → comparator; fields must be output fields (`value` for
