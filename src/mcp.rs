@@ -94,21 +94,6 @@ pub enum McpError {
     BadName(String),
 }
 
-impl McpError {
-    /// The error with each of `secrets` in its messages replaced by `<redacted>`.
-    #[must_use]
-    pub fn scrubbed(mut self, secrets: &[String]) -> Self {
-        if let McpError::Start { message, .. }
-        | McpError::List { message, .. }
-        | McpError::Stopped { message, .. }
-        | McpError::Rejected { message, .. } = &mut self
-        {
-            *message = redact_all(message, secrets);
-        }
-        self
-    }
-}
-
 /// The secrets of a server that it could echo back: the value of each `headers_env` variable
 /// as `env` reads it, and, for a value like `Bearer TOKEN`, the token alone too.
 #[must_use]
@@ -404,9 +389,7 @@ impl McpClients {
         if let Some(c) = conns.get(name) {
             return Ok(c.clone());
         }
-        let secrets = secrets(config, &|var| std::env::var(var).ok());
-        let started = tokio::time::timeout(START_TIMEOUT, start(name, config));
-        let conn = started
+        let conn = tokio::time::timeout(START_TIMEOUT, start(name, config))
             .await
             .map_err(|_| McpError::Start {
                 name: name.to_owned(),
@@ -419,18 +402,20 @@ impl McpClients {
                         .or(config.url.as_deref())
                         .unwrap_or("it")
                 ),
-            })?
-            .map_err(|e| e.scrubbed(&secrets))?;
+            })??;
         let conn = Arc::new(conn);
         conns.insert(name.to_owned(), conn.clone());
         Ok(conn)
     }
 }
 
+/// Start server `name` and list its tools. What it says when that fails is scrubbed of its
+/// secrets.
 async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
+    let secrets = secrets(config, &|var| std::env::var(var).ok());
     let fail = |message: String| McpError::Start {
         name: name.to_owned(),
-        message,
+        message: redact_all(&message, &secrets),
     };
     let (service, process) = match (&config.command, &config.url) {
         (Some(command), _) => {
@@ -483,7 +468,7 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
         .await
         .map_err(|e| McpError::List {
             name: name.to_owned(),
-            message: e.to_string(),
+            message: redact_all(&e.to_string(), &secrets),
         })?
         .into_iter()
         .map(|t| McpTool {
@@ -611,14 +596,10 @@ mod tests {
             secrets,
             ["ghp-SECRET-1234", "Bearer ghp-SECRET-1234", "abc"]
         );
-        let e = McpError::Rejected {
-            name: "gh".into(),
-            tool: "t".into(),
-            message: "bad token ghp-SECRET-1234 (header was `Bearer ghp-SECRET-1234`)".into(),
-        };
+        let message = "bad token ghp-SECRET-1234 (header was `Bearer ghp-SECRET-1234`)";
         assert_eq!(
-            e.scrubbed(&secrets).to_string(),
-            "mcp server `gh` rejected the call of `t`: bad token <redacted> (header was `<redacted>`)"
+            redact_all(message, &secrets),
+            "bad token <redacted> (header was `<redacted>`)"
         );
     }
 
