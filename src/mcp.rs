@@ -94,21 +94,6 @@ pub enum McpError {
     BadName(String),
 }
 
-impl McpError {
-    /// The error with each of `secrets` in its messages replaced by `<redacted>`.
-    #[must_use]
-    pub fn scrubbed(mut self, secrets: &[String]) -> Self {
-        if let McpError::Start { message, .. }
-        | McpError::List { message, .. }
-        | McpError::Stopped { message, .. }
-        | McpError::Rejected { message, .. } = &mut self
-        {
-            *message = redact_all(message, secrets);
-        }
-        self
-    }
-}
-
 /// The secrets of a server that it could echo back: the value of each `headers_env` variable
 /// as `env` reads it, and, for a value like `Bearer TOKEN`, the token alone too.
 #[must_use]
@@ -288,10 +273,7 @@ impl McpClients {
     ///
     /// [`McpError::Start`] or [`McpError::List`] naming the server.
     pub async fn tools(&self, name: &str, config: &McpServer) -> Result<Vec<McpTool>, McpError> {
-        match self.conn(name, config).await {
-            Ok(conn) => Ok(conn.tools.clone()),
-            Err(e) => Err(e.scrubbed(&secrets(config, &|var| std::env::var(var).ok()))),
-        }
+        Ok(self.conn(name, config).await?.tools.clone())
     }
 
     /// Call `tool` of server `name` with JSON object `args`. Errors, and results the server
@@ -303,24 +285,6 @@ impl McpClients {
     /// A start failure, an unknown tool, a protocol error, or [`McpError::Stopped`] when the
     /// connection broke (the server is then restarted on its next use).
     pub async fn call(
-        &self,
-        name: &str,
-        config: &McpServer,
-        tool: &str,
-        args: Value,
-    ) -> Result<McpOutput, McpError> {
-        let secrets = secrets(config, &|var| std::env::var(var).ok());
-        let mut out = self
-            .call_raw(name, config, tool, args)
-            .await
-            .map_err(|e| e.scrubbed(&secrets))?;
-        if out.is_error {
-            out.text = redact_all(&out.text, &secrets);
-        }
-        Ok(out)
-    }
-
-    async fn call_raw(
         &self,
         name: &str,
         config: &McpServer,
@@ -339,12 +303,19 @@ impl McpClients {
         if let Value::Object(map) = args {
             params = params.with_arguments(map);
         }
+        let secrets = secrets(config, &|var| std::env::var(var).ok());
         match conn.service.call_tool(params).await {
-            Ok(result) => Ok(output(result)),
+            Ok(result) => {
+                let mut out = output(result);
+                if out.is_error {
+                    out.text = redact_all(&out.text, &secrets);
+                }
+                Ok(out)
+            }
             Err(ServiceError::McpError(e)) => Err(McpError::Rejected {
                 name: name.to_owned(),
                 tool: tool.to_owned(),
-                message: e.message.to_string(),
+                message: redact_all(&e.message, &secrets),
             }),
             Err(e) => {
                 self.forget(name, &conn).await;
@@ -356,13 +327,11 @@ impl McpClients {
                         tool: tool.to_owned(),
                     });
                 }
+                let tail = process.map(ServerProcess::stderr_tail).unwrap_or_default();
                 Err(McpError::Stopped {
                     name: name.to_owned(),
                     tool: tool.to_owned(),
-                    message: format!(
-                        "{e}{}",
-                        process.map(ServerProcess::stderr_tail).unwrap_or_default()
-                    ),
+                    message: redact_all(&format!("{e}{tail}"), &secrets),
                 })
             }
         }
@@ -440,10 +409,13 @@ impl McpClients {
     }
 }
 
+/// Start server `name` and list its tools. What it says when that fails is scrubbed of its
+/// secrets.
 async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
+    let secrets = secrets(config, &|var| std::env::var(var).ok());
     let fail = |message: String| McpError::Start {
         name: name.to_owned(),
-        message,
+        message: redact_all(&message, &secrets),
     };
     let (service, process) = match (&config.command, &config.url) {
         (Some(command), _) => {
@@ -496,7 +468,7 @@ async fn start(name: &str, config: &McpServer) -> Result<Conn, McpError> {
         .await
         .map_err(|e| McpError::List {
             name: name.to_owned(),
-            message: e.to_string(),
+            message: redact_all(&e.to_string(), &secrets),
         })?
         .into_iter()
         .map(|t| McpTool {
@@ -624,14 +596,10 @@ mod tests {
             secrets,
             ["ghp-SECRET-1234", "Bearer ghp-SECRET-1234", "abc"]
         );
-        let e = McpError::Rejected {
-            name: "gh".into(),
-            tool: "t".into(),
-            message: "bad token ghp-SECRET-1234 (header was `Bearer ghp-SECRET-1234`)".into(),
-        };
+        let message = "bad token ghp-SECRET-1234 (header was `Bearer ghp-SECRET-1234`)";
         assert_eq!(
-            e.scrubbed(&secrets).to_string(),
-            "mcp server `gh` rejected the call of `t`: bad token <redacted> (header was `<redacted>`)"
+            redact_all(message, &secrets),
+            "bad token <redacted> (header was `<redacted>`)"
         );
     }
 

@@ -98,10 +98,7 @@ impl From<Box<Located>> for ProjectError {
 pub fn load_config(root: &Path) -> Result<Config, ProjectError> {
     let mut errors = Vec::new();
     let config = read_config(root, &Overlay::new(), &mut errors);
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(config),
-    }
+    errors.into_iter().next().map_or(Ok(config), Err)
 }
 
 /// The config of the project at `root` (its `llm-do.toml` as `overlay` leaves it; none:
@@ -246,18 +243,18 @@ impl Project {
             let Some(text) = read_collect(&path, &mut errors, overlay) else {
                 continue;
             };
-            match parse_worker(&relative(root, &path), &text) {
+            let shown = relative(root, &path);
+            match parse_worker(&shown, &text) {
                 Ok(spec) => {
                     let def = Definition {
-                        path: relative(root, &path),
+                        path: shown,
                         text: spec.text.clone(),
                         span: spec.name_span,
                         kind: "worker",
                     };
-                    if !claim(&mut defs, &mut errors, &config, &spec.name, def) {
-                        continue;
+                    if claim(&mut defs, &mut errors, &config, &spec.name, def) {
+                        workers.insert(spec.name.clone(), Arc::new(spec));
                     }
-                    workers.insert(spec.name.clone(), Arc::new(spec));
                 }
                 Err(e) => errors.push(ProjectError::from(e)),
             }
@@ -327,20 +324,8 @@ impl Project {
                 span: (0, 0),
                 kind: "fn",
             };
-            match defs.get(&h.name) {
-                Some(first)
-                    if !(config.stabilize.contains_key(&h.name) && first.kind == "worker") =>
-                {
-                    errors.push(ProjectError::HostName {
-                        name: h.name.clone(),
-                        kind: first.kind,
-                        path: first.path.display().to_string(),
-                    });
-                }
-                _ => {
-                    defs.insert(h.name.clone(), def);
-                    fns.insert(h.name.clone(), Arc::new(h.script_fn()));
-                }
+            if claim(&mut defs, &mut errors, &config, &h.name, def) {
+                fns.insert(h.name.clone(), Arc::new(h.script_fn()));
             }
         }
 
@@ -393,31 +378,25 @@ impl Project {
     fn check_worker_tools(&self) -> Vec<ProjectError> {
         let mut errors = Vec::new();
         for w in self.workers.values() {
-            let mut tools = Some(Vec::new());
+            let (mut tools, mut mcp) = (Vec::new(), false);
             for t in &w.toolsets {
-                let names = match self.toolset(&t.name) {
+                match self.toolset(&t.name) {
                     Some(Toolset::Tools(members)) => {
-                        members.iter().map(|m| m.name().to_owned()).collect()
+                        tools.extend(members.iter().map(|m| m.name().to_owned()));
                     }
-                    Some(Toolset::Mcp { .. }) => {
-                        tools = None;
-                        continue;
-                    }
+                    Some(Toolset::Mcp { .. }) => mcp = true,
                     None => {
                         errors.push(self.unknown_toolset(w, t));
-                        vec![t.name.clone()]
+                        tools.push(t.name.clone());
                     }
-                };
-                tools
-                    .iter_mut()
-                    .for_each(|tools| tools.extend_from_slice(&names));
+                }
             }
             let crate::model::ToolChoice::Tool(choice) = &w.tool_choice else {
                 continue;
             };
-            let Some(tools) = tools.filter(|tools| !tools.contains(choice)) else {
+            if mcp || tools.contains(choice) {
                 continue;
-            };
+            }
             let hint = suggest::did_you_mean(choice, tools.iter().map(String::as_str))
                 .unwrap_or_else(|| format!("its tools are: {}", tools.join(", ")));
             let start = w.text.find("tool_choice").unwrap_or(0);
@@ -516,8 +495,8 @@ impl Project {
     }
 }
 
-/// Record a definition; a second definition of the same name is an error showing both,
-/// pushed to `errors` (and `false` returned).
+/// Record a definition; a second definition of the same name is an error showing both (for a
+/// host fn: naming the first), pushed to `errors` (and `false` returned).
 fn claim(
     defs: &mut BTreeMap<String, Definition>,
     errors: &mut Vec<ProjectError>,
@@ -529,6 +508,14 @@ fn claim(
         // `[stabilize] NAME` lets one worker and one fn share NAME.
         if config.stabilize.contains_key(name) && first.kind != def.kind {
             return true;
+        }
+        if def.path == Path::new(script::host::HOST_PATH) {
+            errors.push(ProjectError::HostName {
+                name: name.to_owned(),
+                kind: first.kind,
+                path: first.path.display().to_string(),
+            });
+            return false;
         }
         let kind = def.kind;
         let err = Located::new(

@@ -30,8 +30,7 @@ pub fn check(config: &Config, at: At) -> Result<(), Box<Located>> {
         }
     }
     for (alias, target) in &config.models {
-        let entries = target.entries();
-        for (i, entry) in entries.iter().enumerate() {
+        for (i, entry) in target.entries().iter().enumerate() {
             let mut path = vec![key("models"), key(alias)];
             if matches!(target, super::AliasTarget::Chain(_)) {
                 path.push(Seg::Index(i));

@@ -83,28 +83,25 @@ fn providers(config: &Config) -> Vec<Provider> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let base = |var: &str, default: &str| env(var).unwrap_or_else(|| default.to_owned());
     let key = |var: &str| Some(var.to_owned());
-    // (name, wire, base URL, key variable, built in)
+    // (name, wire, base URL, key variable)
     let builtin = [
         (
             "anthropic",
             "anthropic",
             base(env_vars::ANTHROPIC_BASE_URL, ANTHROPIC_DEFAULT_BASE),
             key(env_vars::ANTHROPIC_API_KEY),
-            true,
         ),
         (
             "openai",
             "openai",
             base(env_vars::OPENAI_BASE_URL, OPENAI_DEFAULT_BASE),
             key(env_vars::OPENAI_API_KEY),
-            true,
         ),
         (
             "ollama",
             "openai",
             base(env_vars::OLLAMA_HOST, OLLAMA_DEFAULT_HOST),
             None,
-            true,
         ),
     ];
     let named = config
@@ -117,10 +114,10 @@ fn providers(config: &Config) -> Vec<Provider> {
                 _ => "openai",
             };
             let (url, key) = (p.base_url.clone(), p.api_key_env.clone());
-            (name.as_str(), wire, url, key, false)
+            (name.as_str(), wire, url, key)
         });
     let rows = builtin.into_iter().chain(named);
-    rows.map(|(name, wire, base_url, key_env, builtin)| {
+    rows.map(|(name, wire, base_url, key_env)| {
         let table = config.providers.get(name);
         Provider {
             name: name.to_owned(),
@@ -128,7 +125,7 @@ fn providers(config: &Config) -> Vec<Provider> {
             base_url,
             key_set: key_env.as_deref().is_some_and(|v| env(v).is_some()),
             key_env,
-            builtin,
+            builtin: crate::config::BUILTIN_PROVIDERS.contains(&name),
             requests_per_minute: table.and_then(|p| p.requests_per_minute),
             max_concurrent: table.and_then(|p| p.max_concurrent),
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value as Yaml};
 
-use super::frontmatter::{self, KeySpans};
+use super::frontmatter::{self, KeySpans, Sections};
 use crate::error::Located;
 use crate::schema;
 
@@ -33,7 +33,8 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    /// Parse the YAML in `range` of `text` and check that it is a map of known keys.
+    /// Parse the frontmatter YAML of `text` (split into `sections`) and check that it is a map
+    /// of known keys.
     ///
     /// # Errors
     ///
@@ -42,14 +43,13 @@ impl<'a> Fields<'a> {
     pub fn parse(
         path: &'a Path,
         text: &'a Arc<str>,
-        range: Range<usize>,
-        open: Range<usize>,
+        sections: &Sections,
     ) -> Result<Self, Box<Located>> {
         let mut fields = Self {
             path,
             text,
-            range,
-            open,
+            range: sections.frontmatter.clone(),
+            open: sections.open.clone(),
             map: Mapping::new(),
         };
         let yaml = &text[fields.range.clone()];
@@ -112,34 +112,25 @@ impl<'a> Fields<'a> {
     fn check_keys(&self) -> Result<(), Box<Located>> {
         let mut found = Gather::default();
         for key in self.map.keys() {
-            found.take(self.check_key(key));
+            let err = match key.as_str() {
+                Some(name) if KEYS.contains(&name) => continue,
+                Some(name) => {
+                    let help = crate::suggest::did_you_mean(name, KEYS).unwrap_or_else(|| {
+                        format!("valid keys are {}", crate::suggest::quoted(KEYS))
+                    });
+                    let message = format!("unknown key `{name}` in worker frontmatter");
+                    let err = self.error(self.key_span(name), message);
+                    err.label("unknown key").help(help)
+                }
+                None => {
+                    let shown = display_scalar(key);
+                    let message = format!("frontmatter key `{shown}` is not a name");
+                    self.error(self.key_span(&shown), message)
+                }
+            };
+            found.take::<()>(Err(err.into()));
         }
         found.finish(())
-    }
-
-    fn check_key(&self, key: &Yaml) -> Result<(), Box<Located>> {
-        let Some(name) = key.as_str() else {
-            let shown = display_scalar(key);
-            return Err(self
-                .error(
-                    self.key_span(&shown),
-                    format!("frontmatter key `{shown}` is not a name"),
-                )
-                .into());
-        };
-        if KEYS.contains(&name) {
-            return Ok(());
-        }
-        let help = crate::suggest::did_you_mean(name, KEYS)
-            .unwrap_or_else(|| format!("valid keys are {}", crate::suggest::quoted(KEYS)));
-        Err(self
-            .error(
-                self.key_span(name),
-                format!("unknown key `{name}` in worker frontmatter"),
-            )
-            .label("unknown key")
-            .help(help)
-            .into())
     }
 
     /// A located error in this file.

@@ -126,12 +126,7 @@ pub fn default_input_schema() -> Value {
 pub fn parse_worker(path: &Path, text: &str) -> Result<WorkerSpec, Box<Located>> {
     let text: Arc<str> = Arc::from(text);
     let sections = frontmatter::split(&text).map_err(|e| split_error(path, &text, e))?;
-    let fields = Fields::parse(
-        path,
-        &text,
-        sections.frontmatter.clone(),
-        sections.open.clone(),
-    )?;
+    let fields = Fields::parse(path, &text, &sections)?;
     // Every field is checked, so that one report holds every mistake in the file.
     let mut found = Gather::default();
     let name = found.take(worker_name(&fields, path));
@@ -388,25 +383,23 @@ fn attachments(fields: &Fields, input: &Value) -> Result<Vec<String>, Box<Locate
         .and_then(Value::as_object)
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    let mut names = Vec::new();
-    for (name, span) in fields.string_list("attachments")? {
-        if !properties.contains(&name.as_str()) {
-            let help = crate::suggest::did_you_mean(&name, properties.iter().copied())
-                .unwrap_or_else(|| {
-                    "attachments name fields of the `input` schema that hold file paths".to_owned()
-                });
-            return Err(fields
-                .error(
-                    span,
-                    format!("attachment `{name}` is not a field of the worker input"),
-                )
-                .label("not an input field")
-                .help(help)
-                .into());
+    let check = |(name, span): (String, Range<usize>)| {
+        if properties.contains(&name.as_str()) {
+            return Ok(name);
         }
-        names.push(name);
-    }
-    Ok(names)
+        let help =
+            crate::suggest::did_you_mean(&name, properties.iter().copied()).unwrap_or_else(|| {
+                "attachments name fields of the `input` schema that hold file paths".to_owned()
+            });
+        let message = format!("attachment `{name}` is not a field of the worker input");
+        let err = fields.error(span, message).label("not an input field");
+        Err(Box::new(err.help(help)))
+    };
+    fields
+        .string_list("attachments")?
+        .into_iter()
+        .map(check)
+        .collect()
 }
 
 /// `compare:` — a map of output field → comparator; fields must be output fields (`value` for
@@ -422,36 +415,24 @@ fn compare(
         return Err(fields.wrong("compare", "a map of output field to comparator", value));
     };
     let known = crate::compare::schema_fields(output);
-    let mut out = BTreeMap::new();
-    for (field, spec) in map {
+    let check = |(field, spec): (String, Value)| {
         let span = fields.nested_span("compare", &field);
         if !known.contains(&field) {
             let help = crate::suggest::did_you_mean(&field, known.iter().map(String::as_str))
                 .unwrap_or_else(|| {
                     format!("the output fields are {}", crate::suggest::quoted(&known))
                 });
-            return Err(fields
-                .error(
-                    span,
-                    format!("`compare` names `{field}`, which is not an output field"),
-                )
-                .label("not an output field")
-                .help(help)
-                .into());
+            let message = format!("`compare` names `{field}`, which is not an output field");
+            let err = fields.error(span, message).label("not an output field");
+            return Err(Box::new(err.help(help)));
         }
         let comparator = Comparator::parse(&spec).map_err(|e| {
-            Box::new(
-                fields
-                    .error(
-                        span.clone(),
-                        format!("invalid comparator for `{field}`: {}", e.message),
-                    )
-                    .help_opt(e.help),
-            )
+            let message = format!("invalid comparator for `{field}`: {}", e.message);
+            Box::new(fields.error(span, message).help_opt(e.help))
         })?;
-        out.insert(field, comparator);
-    }
-    Ok(out)
+        Ok((field, comparator))
+    };
+    map.into_iter().map(check).collect()
 }
 
 fn examples(
