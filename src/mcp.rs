@@ -393,14 +393,17 @@ impl McpClients {
             .await
             .map_err(|_| McpError::Start {
                 name: name.to_owned(),
-                message: format!(
-                    "no answer within {} seconds; is `{}` an MCP server?",
-                    START_TIMEOUT.as_secs(),
-                    config
-                        .command
-                        .as_deref()
-                        .or(config.url.as_deref())
-                        .unwrap_or("it")
+                message: redact_all(
+                    &format!(
+                        "no answer within {} seconds; is `{}` an MCP server?",
+                        START_TIMEOUT.as_secs(),
+                        config
+                            .command
+                            .as_deref()
+                            .or(config.url.as_deref())
+                            .unwrap_or("it")
+                    ),
+                    &secrets(config, &|var| std::env::var(var).ok()),
                 ),
             })??;
         let conn = Arc::new(conn);
