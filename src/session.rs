@@ -32,9 +32,6 @@ use crate::script::{errors, value};
 
 pub use open::{LivePrinter, Opening, observer, settings};
 
-/// The way out of a run log that cannot be written.
-const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";
-
 /// An open project: one runtime (and one run of the run log) until it ends.
 pub struct Session {
     rt: Arc<Runtime>,
@@ -238,10 +235,7 @@ impl Session {
     ///
     /// The call failed (an unknown name is a usage error with its "did you mean").
     pub async fn call(&self, name: &str, input: Value, scope: CancelScope) -> Result<Value, Error> {
-        let ctx = CallCtx {
-            cancel: scope,
-            ..CallCtx::default()
-        };
+        let ctx = CallCtx::default().within(scope);
         self.rt
             .call(&ctx, name, input)
             .await
@@ -270,7 +264,7 @@ impl Session {
         let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let shown = project::relative(&self.rt.settings.root, &abs);
         let (ast, _) = crate::script::compile_file(&self.rt.rhai.engine, &shown, &text)
-            .map_err(|e| Error::Project(ProjectError::from(e)))?;
+            .map_err(ProjectError::from)?;
         let ast = Arc::new(ast);
         Ok(Compiled { shown, text, ast })
     }
@@ -329,8 +323,8 @@ impl Session {
             .get(name)
             .map(|w| w.examples.clone())
             .unwrap_or_default();
-        let cases = crate::eval::cases::load(&project.root, name, &examples)
-            .map_err(|e| Error::Project(ProjectError::from(e)))?;
+        let cases =
+            crate::eval::cases::load(&project.root, name, &examples).map_err(ProjectError::from)?;
         if cases.is_empty() {
             let known = project.workers.contains_key(name) || project.fns.contains_key(name);
             let names = project.workers.keys().chain(project.fns.keys());
@@ -368,7 +362,6 @@ impl Session {
     }
 }
 
-/// A run log that could not be written, with the way out.
 /// The run log of the project at `root`, for the commands that read it (`logs`, `view`).
 ///
 /// # Errors
@@ -383,8 +376,10 @@ pub fn run_log_path(root: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// A run log that could not be opened or written, with the way out.
 fn log_error(e: crate::log::LogError) -> Error {
-    Error::failed(e.to_string()).with_help(LOG_HINT)
+    Error::failed(e.to_string())
+        .with_help("pass `--no-log`, or set `[log] enabled = false` in llm-do.toml")
 }
 
 /// What a run spent on models (worker runs, requests, tokens, cost), when it used a model:
@@ -482,11 +477,7 @@ impl Chat {
     ///
     /// The turn failed (it is not part of the conversation then).
     pub async fn send(&self, text: &str, scope: CancelScope) -> Result<Value, Error> {
-        let ctx = CallCtx {
-            cancel: scope,
-            ..CallCtx::default()
-        };
-        Ok(self.turn(&ctx, text).await?)
+        Ok(self.turn(&CallCtx::default().within(scope), text).await?)
     }
 
     /// Hold the next turn, `text`, as a call in `ctx`.

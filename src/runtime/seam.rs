@@ -115,14 +115,11 @@ impl Runtime {
         args: rhai::StaticVec<Dynamic>,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
-        let (span, inner) = if self.observer.wants(callee.kind()) {
-            let ctx = here.ctx();
-            let span = Span::open(self, &ctx, callee, || positional_json(callee, &args));
-            let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
-            (span, inner)
-        } else {
-            (None, None)
-        };
+        // The calling context is built only for a span.
+        let ctx = self.observer.wants(callee.kind()).then(|| here.ctx());
+        let span = (ctx.as_ref())
+            .and_then(|ctx| Span::open(self, ctx, callee, || positional_json(callee, &args)));
+        let inner = ctx.zip(span.as_ref()).map(|(ctx, s)| ctx.with_parent(s.id));
         let out = callee.run_here(self, args, here, inner.as_ref());
         let out = self.refuse_deferred(callee, out);
         Span::close(span, self, Spend::default(), &out);
@@ -164,10 +161,14 @@ impl Runtime {
         out: Result<Dynamic, CallError>,
     ) -> Result<Dynamic, CallError> {
         match out {
-            Ok(v) if v.is::<Deferred>() => Err(CallError::Script(deferred_outside_a_switch(
-                callee,
-                &self.project().root,
-            ))),
+            Ok(v) if v.is::<Deferred>() => {
+                let (name, at) = (callee.name(), callee.defined_at(&self.project().root));
+                Err(CallError::Script(format!(
+                    "fn `{name}`{at} returned `defer()`, which means something only under \
+                     `[stabilize] {name} = \"code\"` or `\"canary:P\"`: it hands the call to the \
+                     worker `{name}`"
+                )))
+            }
             other => other,
         }
     }
@@ -249,14 +250,3 @@ impl Drop for Span {
 
 /// How a fn's call that deferred is recorded (traces, the run log): no output of its own.
 const DEFERRED: &str = "deferred to the worker (`defer()`)";
-
-/// The error of a fn that returned `defer()` where no switch can hand its call to a worker.
-fn deferred_outside_a_switch(callee: &Callee, root: &std::path::Path) -> String {
-    let name = callee.name();
-    let at = callee.defined_at(root);
-    format!(
-        "fn `{name}`{at} returned `defer()`, which means something only under \
-         `[stabilize] {name} = \"code\"` or `\"canary:P\"`: it hands the call to the worker \
-         `{name}`"
-    )
-}
