@@ -35,8 +35,9 @@ pub use open::{LivePrinter, Opening, observer, settings};
 /// An open project: one runtime (and one run of the run log) until it ends.
 pub struct Session {
     rt: Arc<Runtime>,
-    /// The trace file this session writes (for the message when it cannot be written).
-    trace: Option<PathBuf>,
+    /// The trace file this session writes, as shown (for the message when it cannot be
+    /// written; empty when there is none).
+    trace: String,
     /// Whether ending says what was spent.
     spent_line: bool,
 }
@@ -153,10 +154,12 @@ impl Session {
     ///
     /// The trace or the cassette could not be written (first), else `result`'s error.
     pub fn end<T>(&self, closings: &Closings, result: Result<T, Error>) -> Result<T, Error> {
-        if self.spent_line && !self.rt.settings.quiet && std::io::stderr().is_terminal() {
-            if let Some(figures) = spent_figures(&self.rt.run.budget.spent()) {
-                crate::report::note(&format!("llm-do: {figures}"));
-            }
+        if self.spent_line
+            && !self.rt.settings.quiet
+            && std::io::stderr().is_terminal()
+            && let Some(figures) = spent_figures(&self.rt.run.budget.spent())
+        {
+            crate::report::note(&format!("llm-do: {figures}"));
         }
         let (closing, done) = self.closing(result.is_ok());
         if let Some(c) = closing {
@@ -198,11 +201,8 @@ impl Session {
             false => RunStatus::Error,
         };
         let closing = rt.run_log().and_then(|log| log.close_as(status));
-        let flushed = rt.observer.flush().map_err(|e| {
-            let trace = self.trace.as_deref().map(Path::display);
-            let trace = trace.map(|p| p.to_string()).unwrap_or_default();
-            Error::failed(format!("cannot write trace `{trace}`: {e}"))
-        });
+        let flushed = (rt.observer.flush())
+            .map_err(|e| Error::failed(format!("cannot write trace `{}`: {e}", self.trace)));
         let saved = rt.cassette().map_or(Ok(()), |c| {
             c.save().map_err(|e| Error::failed(e.to_string()))
         });

@@ -23,7 +23,7 @@ use crate::script::{Deferred, value};
 use crate::trace::{CallEnd, CallStart};
 
 use super::Runtime;
-use super::callee::{Callee, Invocation, positional_json};
+use super::callee::{Args, Callee, Invocation, positional_json};
 
 pub use super::evaluator::BLOCKING_THREADS;
 
@@ -37,7 +37,7 @@ impl Runtime {
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
     /// a worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
     pub fn resolve_worker(&self, name: &str) -> Result<Callee, CallError> {
-        Callee::conversing(self.resolve(name), name, &self.project())
+        Callee::conversing(&self.project(), name)
     }
 
     /// Parameters of a fn of the running script (or REPL session); [`Callee::resolve`] asks
@@ -135,8 +135,10 @@ impl Runtime {
         may_defer: bool,
     ) -> Result<Dynamic, CallError> {
         // A switch is not a call of its own: the side(s) it runs are.
-        if let Some((switch, input)) = invocation.switch() {
-            return Box::pin(self.run_switch(ctx, &switch, input)).await;
+        if let (Callee::Switch(switch), Args::Json(input, _)) =
+            (&invocation.callee, &invocation.args)
+        {
+            return Box::pin(self.run_switch(ctx, switch, input.clone())).await;
         }
         let callee = invocation.callee.clone();
         let span = Span::open(self, ctx, &callee, || invocation.input_json());

@@ -198,7 +198,7 @@ impl Opening {
         let rt = face(builder).build()?;
         Ok(Session {
             rt,
-            trace: trace.map(Path::to_path_buf),
+            trace: trace.map(|p| p.display().to_string()).unwrap_or_default(),
             spent_line: self.spent_line,
         })
     }
