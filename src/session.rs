@@ -224,8 +224,7 @@ impl Session {
     ///
     /// The project no longer loads (the one loaded before stays in force).
     pub fn reload(&self) -> Result<(), Error> {
-        let project = self.rt.load_project()?;
-        self.rt.set_project(project).map_err(Error::Project)
+        Ok(self.rt.set_project(self.rt.load_project()?)?)
     }
 
     /// Call `name` with `input` through the seam, as `llm-do run` does; cancelling `scope`
@@ -495,12 +494,10 @@ impl Chat {
 /// A worker whose input is not one string cannot take a chat line as its input: say so before
 /// the first turn, not with a schema error after it.
 fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
-    let Some(spec) = callee.worker_spec() else {
+    let takes_text = crate::runtime::callee::takes_text;
+    let Some(spec) = callee.worker_spec().filter(|spec| !takes_text(spec)) else {
         return Ok(());
     };
-    if crate::runtime::callee::takes_text(spec) {
-        return Ok(());
-    }
     let fields: Vec<&str> = spec
         .input
         .get("properties")

@@ -108,11 +108,10 @@ async fn run(
     // Where this turn's messages start.
     let first = messages.len();
     messages.push(input::user_message(&rt.run.sandbox, spec, &input)?);
-    let model_name = api_name(model.id()).to_owned();
     let (max_tokens, _) = max_tokens(spec, &rt.project().config.defaults);
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
-        model: model_name,
+        model: api_name(model.id()).to_owned(),
         system: spec.instructions.clone(),
         messages: messages.into(),
         tools: toolbox.definitions(),
