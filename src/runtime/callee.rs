@@ -519,9 +519,7 @@ impl Callee {
             }
             Callee::Fn(f) if f.host.is_some() => {
                 let ctx = inner.cloned().unwrap_or_else(|| here.ctx());
-                let (owner, f) = (rt.arc(), f.clone());
-                rt.handle
-                    .block_on(async move { run_host(&owner, &ctx, &f, args.into_vec()).await })
+                rt.handle.block_on(run_host(rt, &ctx, f, args.into_vec()))
             }
             _ => here.call_fn(inner, self.name(), &mut args),
         }
