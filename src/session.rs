@@ -32,14 +32,12 @@ use crate::script::{errors, value};
 
 pub use open::{LivePrinter, Opening, observer, settings};
 
-/// The way out of a run log that cannot be written.
-const LOG_HINT: &str = "pass `--no-log`, or set `[log] enabled = false` in llm-do.toml";
-
 /// An open project: one runtime (and one run of the run log) until it ends.
 pub struct Session {
     rt: Arc<Runtime>,
-    /// The trace file this session writes (for the message when it cannot be written).
-    trace: Option<PathBuf>,
+    /// The trace file this session writes, as shown (for the message when it cannot be
+    /// written; empty when there is none).
+    trace: String,
     /// Whether ending says what was spent.
     spent_line: bool,
 }
@@ -156,10 +154,12 @@ impl Session {
     ///
     /// The trace or the cassette could not be written (first), else `result`'s error.
     pub fn end<T>(&self, closings: &Closings, result: Result<T, Error>) -> Result<T, Error> {
-        if self.spent_line && !self.rt.settings.quiet && std::io::stderr().is_terminal() {
-            if let Some(figures) = spent_figures(&self.rt.run.budget.spent()) {
-                crate::report::note(&format!("llm-do: {figures}"));
-            }
+        if self.spent_line
+            && !self.rt.settings.quiet
+            && std::io::stderr().is_terminal()
+            && let Some(figures) = spent_figures(&self.rt.run.budget.spent())
+        {
+            crate::report::note(&format!("llm-do: {figures}"));
         }
         let (closing, done) = self.closing(result.is_ok());
         if let Some(c) = closing {
@@ -201,11 +201,8 @@ impl Session {
             false => RunStatus::Error,
         };
         let closing = rt.run_log().and_then(|log| log.close_as(status));
-        let flushed = rt.observer.flush().map_err(|e| {
-            let trace = self.trace.as_deref().map(Path::display);
-            let trace = trace.map(|p| p.to_string()).unwrap_or_default();
-            Error::failed(format!("cannot write trace `{trace}`: {e}"))
-        });
+        let flushed = (rt.observer.flush())
+            .map_err(|e| Error::failed(format!("cannot write trace `{}`: {e}", self.trace)));
         let saved = rt.cassette().map_or(Ok(()), |c| {
             c.save().map_err(|e| Error::failed(e.to_string()))
         });
@@ -227,8 +224,7 @@ impl Session {
     ///
     /// The project no longer loads (the one loaded before stays in force).
     pub fn reload(&self) -> Result<(), Error> {
-        let project = self.rt.load_project()?;
-        self.rt.set_project(project).map_err(Error::Project)
+        Ok(self.rt.set_project(self.rt.load_project()?)?)
     }
 
     /// Call `name` with `input` through the seam, as `llm-do run` does; cancelling `scope`
@@ -238,10 +234,7 @@ impl Session {
     ///
     /// The call failed (an unknown name is a usage error with its "did you mean").
     pub async fn call(&self, name: &str, input: Value, scope: CancelScope) -> Result<Value, Error> {
-        let ctx = CallCtx {
-            cancel: scope,
-            ..CallCtx::default()
-        };
+        let ctx = CallCtx::default().within(scope);
         self.rt
             .call(&ctx, name, input)
             .await
@@ -270,7 +263,7 @@ impl Session {
         let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let shown = project::relative(&self.rt.settings.root, &abs);
         let (ast, _) = crate::script::compile_file(&self.rt.rhai.engine, &shown, &text)
-            .map_err(|e| Error::Project(ProjectError::from(e)))?;
+            .map_err(ProjectError::from)?;
         let ast = Arc::new(ast);
         Ok(Compiled { shown, text, ast })
     }
@@ -329,8 +322,8 @@ impl Session {
             .get(name)
             .map(|w| w.examples.clone())
             .unwrap_or_default();
-        let cases = crate::eval::cases::load(&project.root, name, &examples)
-            .map_err(|e| Error::Project(ProjectError::from(e)))?;
+        let cases =
+            crate::eval::cases::load(&project.root, name, &examples).map_err(ProjectError::from)?;
         if cases.is_empty() {
             let known = project.workers.contains_key(name) || project.fns.contains_key(name);
             let names = project.workers.keys().chain(project.fns.keys());
@@ -368,7 +361,6 @@ impl Session {
     }
 }
 
-/// A run log that could not be written, with the way out.
 /// The run log of the project at `root`, for the commands that read it (`logs`, `view`).
 ///
 /// # Errors
@@ -383,8 +375,10 @@ pub fn run_log_path(root: &Path) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
+/// A run log that could not be opened or written, with the way out.
 fn log_error(e: crate::log::LogError) -> Error {
-    Error::failed(e.to_string()).with_help(LOG_HINT)
+    Error::failed(e.to_string())
+        .with_help("pass `--no-log`, or set `[log] enabled = false` in llm-do.toml")
 }
 
 /// What a run spent on models (worker runs, requests, tokens, cost), when it used a model:
@@ -482,11 +476,7 @@ impl Chat {
     ///
     /// The turn failed (it is not part of the conversation then).
     pub async fn send(&self, text: &str, scope: CancelScope) -> Result<Value, Error> {
-        let ctx = CallCtx {
-            cancel: scope,
-            ..CallCtx::default()
-        };
-        Ok(self.turn(&ctx, text).await?)
+        Ok(self.turn(&CallCtx::default().within(scope), text).await?)
     }
 
     /// Hold the next turn, `text`, as a call in `ctx`.
@@ -504,12 +494,10 @@ impl Chat {
 /// A worker whose input is not one string cannot take a chat line as its input: say so before
 /// the first turn, not with a schema error after it.
 fn refuse_structured_input(callee: &Callee) -> Result<(), Error> {
-    let Some(spec) = callee.worker_spec() else {
+    let takes_text = crate::runtime::callee::takes_text;
+    let Some(spec) = callee.worker_spec().filter(|spec| !takes_text(spec)) else {
         return Ok(());
     };
-    if crate::runtime::callee::takes_text(spec) {
-        return Ok(());
-    }
     let fields: Vec<&str> = spec
         .input
         .get("properties")

@@ -122,15 +122,11 @@ impl Callee {
         resolved
     }
 
-    /// What `name` resolved to (`resolved`) as the worker a conversation is held with
-    /// (`llm-do chat`, `chat()`): a worker, or the worker side of a `[stabilize]` switch (a fn
-    /// cannot converse); otherwise an error saying what `name` is, with the workers close to it.
-    pub fn conversing(
-        resolved: Result<Callee, CallError>,
-        name: &str,
-        project: &Project,
-    ) -> Result<Callee, CallError> {
-        let is = match resolved {
+    /// `name` in `project` as the worker a conversation is held with (`llm-do chat`,
+    /// `chat()`): a worker, or the worker side of a `[stabilize]` switch (a fn cannot
+    /// converse); otherwise an error saying what `name` is, with the workers close to it.
+    pub fn conversing(project: &Project, name: &str) -> Result<Callee, CallError> {
+        let is = match resolve_in(project, name) {
             Ok(callee @ Callee::Worker(_)) => return Ok(callee),
             Ok(Callee::Switch(s)) => return Ok(Callee::Worker(s.worker.clone())),
             Ok(Callee::Mcp { .. }) => Some("MCP tool"),
@@ -523,9 +519,7 @@ impl Callee {
             }
             Callee::Fn(f) if f.host.is_some() => {
                 let ctx = inner.cloned().unwrap_or_else(|| here.ctx());
-                let (owner, f) = (rt.arc(), f.clone());
-                rt.handle
-                    .block_on(async move { run_host(&owner, &ctx, &f, args.into_vec()).await })
+                rt.handle.block_on(run_host(rt, &ctx, f, args.into_vec()))
             }
             _ => here.call_fn(inner, self.name(), &mut args),
         }
@@ -564,14 +558,6 @@ impl Invocation {
         match &self.args {
             Args::Positional(a) => positional_json(&self.callee, a),
             Args::Json(v, _) => v.clone(),
-        }
-    }
-
-    /// The switch and its input, when this invokes a `[stabilize]` switch.
-    pub(super) fn switch(&self) -> Option<(Arc<Switch>, Value)> {
-        match (&self.callee, &self.args) {
-            (Callee::Switch(s), Args::Json(input, _)) => Some((s.clone(), input.clone())),
-            _ => None,
         }
     }
 

@@ -23,7 +23,7 @@ use crate::script::{Deferred, value};
 use crate::trace::{CallEnd, CallStart};
 
 use super::Runtime;
-use super::callee::{Callee, Invocation, positional_json};
+use super::callee::{Args, Callee, Invocation, positional_json};
 
 pub use super::evaluator::BLOCKING_THREADS;
 
@@ -37,7 +37,7 @@ impl Runtime {
     /// Resolve `name` as the worker a conversation is held with (`llm-do chat`, `chat()`):
     /// a worker, or the worker side of a `[stabilize]` switch (a fn cannot converse).
     pub fn resolve_worker(&self, name: &str) -> Result<Callee, CallError> {
-        Callee::conversing(self.resolve(name), name, &self.project())
+        Callee::conversing(&self.project(), name)
     }
 
     /// Parameters of a fn of the running script (or REPL session); [`Callee::resolve`] asks
@@ -115,14 +115,11 @@ impl Runtime {
         args: rhai::StaticVec<Dynamic>,
         here: &mut dyn Here,
     ) -> Result<Dynamic, CallError> {
-        let (span, inner) = if self.observer.wants(callee.kind()) {
-            let ctx = here.ctx();
-            let span = Span::open(self, &ctx, callee, || positional_json(callee, &args));
-            let inner = span.as_ref().map(|s| ctx.with_parent(s.id));
-            (span, inner)
-        } else {
-            (None, None)
-        };
+        // The calling context is built only for a span.
+        let ctx = self.observer.wants(callee.kind()).then(|| here.ctx());
+        let span = (ctx.as_ref())
+            .and_then(|ctx| Span::open(self, ctx, callee, || positional_json(callee, &args)));
+        let inner = ctx.zip(span.as_ref()).map(|(ctx, s)| ctx.with_parent(s.id));
         let out = callee.run_here(self, args, here, inner.as_ref());
         let out = self.refuse_deferred(callee, out);
         Span::close(span, self, Spend::default(), &out);
@@ -138,8 +135,10 @@ impl Runtime {
         may_defer: bool,
     ) -> Result<Dynamic, CallError> {
         // A switch is not a call of its own: the side(s) it runs are.
-        if let Some((switch, input)) = invocation.switch() {
-            return Box::pin(self.run_switch(ctx, &switch, input)).await;
+        if let (Callee::Switch(switch), Args::Json(input, _)) =
+            (&invocation.callee, &invocation.args)
+        {
+            return Box::pin(self.run_switch(ctx, switch, input.clone())).await;
         }
         let callee = invocation.callee.clone();
         let span = Span::open(self, ctx, &callee, || invocation.input_json());
@@ -164,10 +163,14 @@ impl Runtime {
         out: Result<Dynamic, CallError>,
     ) -> Result<Dynamic, CallError> {
         match out {
-            Ok(v) if v.is::<Deferred>() => Err(CallError::Script(deferred_outside_a_switch(
-                callee,
-                &self.project().root,
-            ))),
+            Ok(v) if v.is::<Deferred>() => {
+                let (name, at) = (callee.name(), callee.defined_at(&self.project().root));
+                Err(CallError::Script(format!(
+                    "fn `{name}`{at} returned `defer()`, which means something only under \
+                     `[stabilize] {name} = \"code\"` or `\"canary:P\"`: it hands the call to the \
+                     worker `{name}`"
+                )))
+            }
             other => other,
         }
     }
@@ -249,14 +252,3 @@ impl Drop for Span {
 
 /// How a fn's call that deferred is recorded (traces, the run log): no output of its own.
 const DEFERRED: &str = "deferred to the worker (`defer()`)";
-
-/// The error of a fn that returned `defer()` where no switch can hand its call to a worker.
-fn deferred_outside_a_switch(callee: &Callee, root: &std::path::Path) -> String {
-    let name = callee.name();
-    let at = callee.defined_at(root);
-    format!(
-        "fn `{name}`{at} returned `defer()`, which means something only under \
-         `[stabilize] {name} = \"code\"` or `\"canary:P\"`: it hands the call to the worker \
-         `{name}`"
-    )
-}

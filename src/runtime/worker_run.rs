@@ -64,19 +64,15 @@ impl Future for RunTask {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|out| match out {
-                Ok(out) => out,
-                Err(e) => match e.try_into_panic() {
-                    Ok(panic) => std::panic::resume_unwind(panic),
-                    // Aborted only by this handle's drop, or by the runtime shutting down.
-                    Err(e) => (
-                        Err(CallError::Script(format!("a worker run ended: {e}"))),
-                        Spend::default(),
-                    ),
-                },
-            })
+        let out = std::task::ready!(std::pin::Pin::new(&mut self.0).poll(cx));
+        std::task::Poll::Ready(out.unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Aborted only by this handle's drop, or by the runtime shutting down.
+            Err(e) => {
+                let ended = CallError::Script(format!("a worker run ended: {e}"));
+                (Err(ended), Spend::default())
+            }
+        }))
     }
 }
 
@@ -112,11 +108,10 @@ async fn run(
     // Where this turn's messages start.
     let first = messages.len();
     messages.push(input::user_message(&rt.run.sandbox, spec, &input)?);
-    let model_name = api_name(model.id()).to_owned();
     let (max_tokens, _) = max_tokens(spec, &rt.project().config.defaults);
     // One request grows turn by turn: no per-turn copy of the whole conversation.
     let mut request = ModelRequest {
-        model: model_name,
+        model: api_name(model.id()).to_owned(),
         system: spec.instructions.clone(),
         messages: messages.into(),
         tools: toolbox.definitions(),
@@ -226,7 +221,7 @@ async fn converse(
                 structured: output.is_some(),
             });
         }
-        if let Some(choice) = forced(&request.tool_choice) {
+        if let Some((choice, which)) = forced(&request.tool_choice) {
             missed += 1;
             if missed > MAX_TOOL_REASKS {
                 return Err(CallError::ToolNotCalled {
@@ -236,7 +231,9 @@ async fn converse(
                     attempts: missed,
                 });
             }
-            push_tool_reask(request, response.text);
+            let ask =
+                format!("{TOOL_REASK_PREFIX} but this step must call a tool. Call {which} now.");
+            push_reask(request, response.text, ask);
             continue;
         }
         let Some(validator) = output else {
@@ -272,7 +269,11 @@ async fn converse(
                 // With tools, the answer turn offers none: on a server whose `response_format`
                 // is a grammar (llama-server) that is the turn the schema is enforced on.
                 answering = !request.tools.is_empty();
-                push_reask(request, response.text, &errors);
+                let ask = format!(
+                    "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
+                    errors.join("\n- ")
+                );
+                push_reask(request, response.text, ask);
             }
         }
     }
@@ -282,35 +283,21 @@ async fn converse(
     })
 }
 
-/// The model's failing answer and the request to correct it.
-fn push_reask(request: &mut ModelRequest, answer: String, errors: &[String]) {
+/// The model's answer (failing the output schema, or without the tool call `tool_choice`
+/// forces) and `ask`, the request to correct it.
+fn push_reask(request: &mut ModelRequest, answer: String, ask: String) {
     request.messages.push(Message::assistant(answer));
-    request.messages.push(Message::user(format!(
-        "{REASK_PREFIX} the required output schema:\n- {}\nReply again with only the corrected JSON.",
-        errors.join("\n- ")
-    )));
+    request.messages.push(Message::user(ask));
 }
 
 /// What `choice` forces the model to call, as the frontmatter says it (`required` or the tool's
-/// name); `None` when it forces nothing.
-fn forced(choice: &ToolChoice) -> Option<&str> {
+/// name) and as the re-ask names it; `None` when it forces nothing.
+fn forced(choice: &ToolChoice) -> Option<(&str, String)> {
     match choice {
-        ToolChoice::Required => Some("required"),
-        ToolChoice::Tool(name) => Some(name),
+        ToolChoice::Required => Some(("required", "one of your tools".to_owned())),
+        ToolChoice::Tool(name) => Some((name, format!("the tool `{name}`"))),
         ToolChoice::Auto | ToolChoice::None => None,
     }
-}
-
-/// The answer without a tool call, and the request to call one (`tool_choice` forces it).
-fn push_tool_reask(request: &mut ModelRequest, answer: String) {
-    let which = match &request.tool_choice {
-        ToolChoice::Tool(name) => format!("the tool `{name}`"),
-        _ => "one of your tools".to_owned(),
-    };
-    request.messages.push(Message::assistant(answer));
-    request.messages.push(Message::user(format!(
-        "{TOOL_REASK_PREFIX} but this step must call a tool. Call {which} now."
-    )));
 }
 
 /// Text that starts the re-ask after an answer without the tool call `tool_choice` forces.
@@ -371,21 +358,25 @@ async fn complete(
             live.delta(&text);
         }
     };
-    let result = tokio::select! {
+    let mut result = tokio::select! {
         biased;
         () = rt.cancel.cancelled() => Err(CallError::Cancelled),
         () = ctx.cancel.cancelled() => Err(CallError::Cancelled),
-        r = model.complete(request, live.map(|_| &sink as StreamSink)) => r.map(|reply| { let served = reply.served(model).to_owned(); (reply, served) }).map_err(|source| CallError::Model { worker: spec.name.clone(), model: model.id().to_string(), source }),
+        r = model.complete(request, live.map(|_| &sink as StreamSink)) => {
+            r.map_err(|source| CallError::Model {
+                worker: spec.name.clone(),
+                model: model.id().to_string(),
+                source,
+            })
+        }
     };
     if let Some(live) = live {
         live.end();
     }
-    let result = result.map(|(mut reply, served)| {
-        if let Some(moved) = moved {
-            reply.fallbacks.insert(0, moved);
-        }
-        (reply, served)
-    });
+    // `moved.to` is `model` itself: the model that served is still the last one moved to.
+    if let (Ok(reply), Some(moved)) = (&mut result, moved) {
+        reply.fallbacks.insert(0, moved);
+    }
     rt.observer.model_response(
         id,
         &ModelResponseEvent {
@@ -395,15 +386,13 @@ async fn complete(
             // The model that served: a member of a fallback chain.
             model: result
                 .as_ref()
-                .map_or(model.id(), |(_, served)| served.as_str()),
+                .map_or(model.id(), |reply| reply.served(model)),
             elapsed: started.elapsed(),
-            result: result
-                .as_ref()
-                .map(|(reply, _)| reply)
-                .map_err(|e| crate::call::chain(e)),
+            result: result.as_ref().map_err(|e| crate::call::chain(e)),
         },
     );
-    let (reply, served) = result?;
+    let reply = result?;
+    let served = reply.served(model).to_owned();
     let cost = crate::model::prices::lookup(&served, &rt.project().config.prices)
         .map(|p| crate::model::prices::cost(&reply.usage, &p));
     reservation.settle(reply.usage, cost)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{LOG_HINT, Session};
+use super::{Session, log_error};
 use crate::log::RunLog;
 use crate::model::cassette::Cassette;
 use crate::project::{self, ProjectError};
@@ -198,7 +198,7 @@ impl Opening {
         let rt = face(builder).build()?;
         Ok(Session {
             rt,
-            trace: trace.map(Path::to_path_buf),
+            trace: trace.map(|p| p.display().to_string()).unwrap_or_default(),
             spent_line: self.spent_line,
         })
     }
@@ -210,8 +210,8 @@ fn run_log(s: &Settings, command: &str) -> Result<Arc<RunLog>, Error> {
         days: s.log_retain_days,
         max_mb: s.log_max_mb,
     };
-    let log = RunLog::start(&crate::log::path_in(&s.root), command, retention)
-        .map_err(|e| Error::failed(e.to_string()).with_help(LOG_HINT))?;
+    let log =
+        RunLog::start(&crate::log::path_in(&s.root), command, retention).map_err(log_error)?;
     Ok(Arc::new(log.with_max_value_kb(s.log_max_value_kb)))
 }
 
