@@ -215,6 +215,31 @@ impl<W: Write + Send> Tree<W> {
         let text = crate::output::escape(text, crate::output::Escaped::Text);
         let _ = writeln!(lock(&self.out), "{}{text}", "  ".repeat(depth as usize));
     }
+
+    /// The per-run token summary: one line in all, then one per worker.
+    fn summary(&self) -> Vec<String> {
+        let totals = lock(&self.totals);
+        let line = |who: &str, n: u64, u: &Usage| {
+            let calls = crate::output::count(n, "model call");
+            format!(
+                "{who}: {calls}, {} in / {} out tokens",
+                u.input_tokens, u.output_tokens
+            )
+        };
+        let mut all = (0, Usage::default());
+        let mut lines: Vec<String> = totals
+            .iter()
+            .map(|(w, (n, u))| {
+                all.0 += n;
+                all.1 += *u;
+                line(&format!("  {w}"), *n, u)
+            })
+            .collect();
+        if !lines.is_empty() {
+            lines.insert(0, line("total", all.0, &all.1));
+        }
+        lines
+    }
 }
 
 fn excerpt(v: &Value) -> String {
@@ -321,33 +346,6 @@ impl<W: Write + Send> Observer for Tree<W> {
         };
         // The model that answered: with a fallback chain, not always the one asked.
         self.line(e.depth, &format!("← {}: {text}", e.model));
-    }
-}
-
-impl<W: Write + Send> Tree<W> {
-    /// The per-run token summary: one line in all, then one per worker.
-    fn summary(&self) -> Vec<String> {
-        let totals = lock(&self.totals);
-        let line = |who: &str, n: u64, u: &Usage| {
-            let calls = crate::output::count(n, "model call");
-            format!(
-                "{who}: {calls}, {} in / {} out tokens",
-                u.input_tokens, u.output_tokens
-            )
-        };
-        let mut all = (0, Usage::default());
-        let mut lines: Vec<String> = totals
-            .iter()
-            .map(|(w, (n, u))| {
-                all.0 += n;
-                all.1 += *u;
-                line(&format!("  {w}"), *n, u)
-            })
-            .collect();
-        if !lines.is_empty() {
-            lines.insert(0, line("total", all.0, &all.1));
-        }
-        lines
     }
 }
 
