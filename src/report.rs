@@ -175,9 +175,7 @@ pub fn render(error: Error) -> ExitCode {
     };
     let code = error.exit_code();
     if FORMAT.get() == Some(&ErrorFormat::Json) {
-        let v = error_json(&error);
-        let line = escape(&v.to_string(), Escaped::Json).into_owned();
-        let _ = writeln!(io::stderr().lock(), "{line}");
+        note(&escape(&error_json(&error).to_string(), Escaped::Json));
         return code;
     }
     let _ = io::stderr().lock().write_all(text(error).as_bytes());

@@ -263,7 +263,9 @@ impl<W: Write + Send> Observer for Tree<W> {
         let tokens = if e.usage == Usage::default() {
             String::new()
         } else {
-            format!(", {}{}", usage_text(&e.usage), cost_text(e.cost))
+            let cost = e.cost.map(crate::model::prices::dollars);
+            let cost = cost.map(|c| format!(", {c}")).unwrap_or_default();
+            format!(", {}{cost}", usage_text(&e.usage))
         };
         match &e.result {
             Ok(v) if self.verbosity >= 2 => self.line(
@@ -363,12 +365,6 @@ pub fn usage_text(u: &Usage) -> String {
         "{} in / {} out tokens{cache}",
         u.input_tokens, u.output_tokens
     )
-}
-
-/// `, $0.0012` for a known cost; nothing otherwise.
-pub fn cost_text(cost: Option<f64>) -> String {
-    cost.map(|c| format!(", {}", crate::model::prices::dollars(c)))
-        .unwrap_or_default()
 }
 
 /// The readable text of one message: text, tool calls, tool results and attachment paths.

@@ -269,7 +269,7 @@ mod tests {
     use super::*;
 
     fn encode(m: &Message) -> Result<Encoded, ()> {
-        Ok(Encoded::fragment(m.text().into_bytes()))
+        Ok(Encoded::fragment(m.text().into_owned().into_bytes()))
     }
 
     /// The messages' kept (or fresh) encodings for `wire`, comma-joined.

@@ -208,19 +208,6 @@ fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
     Ok(Encoded::fragment(bytes))
 }
 
-/// A message's text: borrowed when it is a single part.
-fn text(message: &Message) -> Cow<'_, str> {
-    let mut texts = message.parts.iter().filter_map(|p| match p {
-        Part::Text(t) => Some(t.as_str()),
-        _ => None,
-    });
-    match (texts.next(), texts.next()) {
-        (None, _) => Cow::Borrowed(""),
-        (Some(one), None) => Cow::Borrowed(one),
-        _ => Cow::Owned(message.text()),
-    }
-}
-
 fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
     let mut has_text = false;
     let mut has_attachment = false;
@@ -250,7 +237,7 @@ fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
         });
     } else if has_text {
         out.push(Msg::User {
-            content: Content::Text(text(message)),
+            content: Content::Text(message.text()),
         });
     }
 }
@@ -274,7 +261,7 @@ fn assistant(message: &Message) -> Msg<'_> {
             _ => None,
         })
         .collect();
-    let text = text(message);
+    let text = message.text();
     let content = if text.is_empty() && !tool_calls.is_empty() {
         None
     } else {
