@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::encoded::{Resume, frame};
+use crate::model::encoded::{Resume, encoding, frame};
 use crate::model::wire::with_instruction;
 use crate::model::{
     Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Reasoning,
@@ -152,24 +152,20 @@ pub fn encode_request(
     stream: bool,
 ) -> Result<bytes::Bytes, ModelError> {
     let output_tool = output_tool_name(request);
+    // The real tools, then the output tool.
+    let output = output_tool.as_deref().zip(request.output_schema.as_ref());
     let mut tools: Vec<Tool<'_>> = request
         .tools
         .iter()
-        .map(|t| Tool {
-            name: &t.name,
-            description: &t.description,
-            input_schema: &t.parameters,
+        .map(|t| (t.name.as_str(), t.description.as_str(), &t.parameters))
+        .chain(output.map(|(name, schema)| (name, OUTPUT_TOOL_DESCRIPTION, schema)))
+        .map(|(name, description, input_schema)| Tool {
+            name,
+            description,
+            input_schema,
             cache_control: None,
         })
         .collect();
-    if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
-        tools.push(Tool {
-            name,
-            description: OUTPUT_TOOL_DESCRIPTION,
-            input_schema: schema,
-            cache_control: None,
-        });
-    }
     // Three of the four breakpoints the API allows: system, tools, conversation so far.
     if request.cache
         && let Some(tool) = tools.last_mut()
@@ -210,10 +206,6 @@ pub fn encode_request(
         (&start, true, &end),
         |buf, from, messages, encoded| write_turns(buf, from, messages, encoded, cache),
     )
-}
-
-fn encoding(e: serde_json::Error) -> ModelError {
-    ModelError::Other(format!("cannot encode the request: {e}"))
 }
 
 /// One message's blocks (tool results first), each encoded on its own.
