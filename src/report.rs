@@ -185,10 +185,9 @@ pub fn render(error: Error) -> ExitCode {
 /// `error` as `--error-format json` writes it: `error`, `causes`, `help`, `location`,
 /// `related` (see `to_json`) and the exit `code` (embedding programs raise it as data).
 pub fn error_json(error: &Error) -> Value {
+    // `to_json` makes an object.
     let mut v = to_json(error);
-    if let Value::Object(m) = &mut v {
-        m.insert("code".into(), json!(error.exit_code() as i32));
-    }
+    v["code"] = json!(error.exit_code() as i32);
     v
 }
 

@@ -139,8 +139,7 @@ impl serde::Serialize for Reports<'_> {
 
 impl crate::output::Show for Reports<'_> {
     fn text(&self) -> String {
-        let texts: Vec<String> = self.0.iter().map(text).collect();
-        texts.join("\n")
+        self.0.iter().map(text).collect::<Vec<_>>().join("\n")
     }
 }
 
