@@ -175,9 +175,7 @@ pub fn render(error: Error) -> ExitCode {
     };
     let code = error.exit_code();
     if FORMAT.get() == Some(&ErrorFormat::Json) {
-        let v = error_json(&error);
-        let line = escape(&v.to_string(), Escaped::Json).into_owned();
-        let _ = writeln!(io::stderr().lock(), "{line}");
+        note(&escape(&error_json(&error).to_string(), Escaped::Json));
         return code;
     }
     let _ = io::stderr().lock().write_all(text(error).as_bytes());
@@ -187,10 +185,9 @@ pub fn render(error: Error) -> ExitCode {
 /// `error` as `--error-format json` writes it: `error`, `causes`, `help`, `location`,
 /// `related` (see `to_json`) and the exit `code` (embedding programs raise it as data).
 pub fn error_json(error: &Error) -> Value {
+    // `to_json` makes an object.
     let mut v = to_json(error);
-    if let Value::Object(m) = &mut v {
-        m.insert("code".into(), json!(error.exit_code() as i32));
-    }
+    v["code"] = json!(error.exit_code() as i32);
     v
 }
 

@@ -215,6 +215,31 @@ impl<W: Write + Send> Tree<W> {
         let text = crate::output::escape(text, crate::output::Escaped::Text);
         let _ = writeln!(lock(&self.out), "{}{text}", "  ".repeat(depth as usize));
     }
+
+    /// The per-run token summary: one line in all, then one per worker.
+    fn summary(&self) -> Vec<String> {
+        let totals = lock(&self.totals);
+        let line = |who: &str, n: u64, u: &Usage| {
+            let calls = crate::output::count(n, "model call");
+            format!(
+                "{who}: {calls}, {} in / {} out tokens",
+                u.input_tokens, u.output_tokens
+            )
+        };
+        let mut all = (0, Usage::default());
+        let mut lines: Vec<String> = totals
+            .iter()
+            .map(|(w, (n, u))| {
+                all.0 += n;
+                all.1 += *u;
+                line(&format!("  {w}"), *n, u)
+            })
+            .collect();
+        if !lines.is_empty() {
+            lines.insert(0, line("total", all.0, &all.1));
+        }
+        lines
+    }
 }
 
 fn excerpt(v: &Value) -> String {
@@ -238,7 +263,9 @@ impl<W: Write + Send> Observer for Tree<W> {
         let tokens = if e.usage == Usage::default() {
             String::new()
         } else {
-            format!(", {}{}", usage_text(&e.usage), cost_text(e.cost))
+            let cost = e.cost.map(crate::model::prices::dollars);
+            let cost = cost.map(|c| format!(", {c}")).unwrap_or_default();
+            format!(", {}{cost}", usage_text(&e.usage))
         };
         match &e.result {
             Ok(v) if self.verbosity >= 2 => self.line(
@@ -324,33 +351,6 @@ impl<W: Write + Send> Observer for Tree<W> {
     }
 }
 
-impl<W: Write + Send> Tree<W> {
-    /// The per-run token summary: one line in all, then one per worker.
-    fn summary(&self) -> Vec<String> {
-        let totals = lock(&self.totals);
-        let line = |who: &str, n: u64, u: &Usage| {
-            let calls = crate::output::count(n, "model call");
-            format!(
-                "{who}: {calls}, {} in / {} out tokens",
-                u.input_tokens, u.output_tokens
-            )
-        };
-        let mut all = (0, Usage::default());
-        let mut lines: Vec<String> = totals
-            .iter()
-            .map(|(w, (n, u))| {
-                all.0 += n;
-                all.1 += *u;
-                line(&format!("  {w}"), *n, u)
-            })
-            .collect();
-        if !lines.is_empty() {
-            lines.insert(0, line("total", all.0, &all.1));
-        }
-        lines
-    }
-}
-
 /// Tokens as the `-v` tree and the end-of-run line show them.
 pub fn usage_text(u: &Usage) -> String {
     let cache = if u.cache_read_tokens + u.cache_write_tokens > 0 {
@@ -365,12 +365,6 @@ pub fn usage_text(u: &Usage) -> String {
         "{} in / {} out tokens{cache}",
         u.input_tokens, u.output_tokens
     )
-}
-
-/// `, $0.0012` for a known cost; nothing otherwise.
-pub fn cost_text(cost: Option<f64>) -> String {
-    cost.map(|c| format!(", {}", crate::model::prices::dollars(c)))
-        .unwrap_or_default()
 }
 
 /// The readable text of one message: text, tool calls, tool results and attachment paths.

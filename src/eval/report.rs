@@ -139,8 +139,7 @@ impl serde::Serialize for Reports<'_> {
 
 impl crate::output::Show for Reports<'_> {
     fn text(&self) -> String {
-        let texts: Vec<String> = self.0.iter().map(text).collect();
-        texts.join("\n")
+        self.0.iter().map(text).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -157,14 +156,7 @@ pub fn json(reports: &[NameReport]) -> Value {
 pub fn junit(reports: &[NameReport]) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let (tests, failures, errors) = counts(reports.iter().flat_map(|r| &r.cases));
-    let time = |cases: &[CaseReport]| -> f64 {
-        cases
-            .iter()
-            .flat_map(|c| &c.runs)
-            .map(|r| r.ms)
-            .sum::<f64>()
-            / 1000.0
-    };
+    let time = |cases: &[CaseReport]| -> f64 { cases.iter().map(seconds).sum() };
     let total: f64 = reports.iter().map(|r| time(&r.cases)).sum();
     let _ = writeln!(
         out,
@@ -204,7 +196,7 @@ pub fn junit(reports: &[NameReport]) -> String {
                 "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
                 escape(&c.case.label),
                 escape(&r.name),
-                c.runs.iter().map(|x| x.ms).sum::<f64>() / 1000.0
+                seconds(c)
             );
             if c.pass {
                 out.push_str("/>\n");
@@ -256,6 +248,11 @@ fn counts<'a>(cases: impl Iterator<Item = &'a CaseReport>) -> (usize, usize, usi
             errors + usize::from(error),
         )
     })
+}
+
+/// The time of all the case's runs, in seconds.
+fn seconds(c: &CaseReport) -> f64 {
+    c.runs.iter().map(|r| r.ms).sum::<f64>() / 1000.0
 }
 
 /// Every run of the case failed with an error (not a disagreement).

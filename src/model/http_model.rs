@@ -63,9 +63,7 @@ impl HttpModel {
         match self.wire {
             Wire::Anthropic => anthropic::encode_request(request, model, self.stream),
             Wire::Openai => {
-                let field = openai::LengthField::of(&self.endpoint.provider);
-                openai::encode_request(request, model, self.stream, field)
-                    .map_err(|e| ModelError::Other(format!("cannot encode the request: {e}")))
+                openai::encode_request(request, model, self.stream, &self.endpoint.provider)
             }
         }
     }

@@ -5,6 +5,7 @@
 //! response (or SSE stream) back into a [`ModelResponse`]. They never print, never read global
 //! state and never execute tools; the worker run loop does that.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -59,15 +60,18 @@ impl Message {
             parts: vec![Part::Text(text.into())],
         }
     }
-    /// The concatenated text parts of this message.
-    pub fn text(&self) -> String {
-        self.parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Text(t) => Some(t.as_str()),
-                _ => None,
-            })
-            .collect()
+    /// The concatenated text parts of this message: borrowed when there is at most one (a
+    /// tool loop reads every message's text every turn).
+    pub fn text(&self) -> Cow<'_, str> {
+        let mut texts = self.parts.iter().filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        });
+        match (texts.next(), texts.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(one), None) => Cow::Borrowed(one),
+            (Some(a), Some(b)) => Cow::Owned([a, b].into_iter().chain(texts).collect()),
+        }
     }
 }
 

@@ -108,6 +108,7 @@ fn input_text(req: &ModelRequest) -> String {
         .map(crate::model::Message::text)
         .find(|t| !t.is_empty() && !t.starts_with(REASK_PREFIX))
         .unwrap_or_default()
+        .into_owned()
 }
 
 fn last_tool_result(req: &ModelRequest) -> Option<String> {

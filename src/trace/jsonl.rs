@@ -24,18 +24,12 @@ use crate::sync::lock;
 /// changes; new optional fields do not bump it.
 pub const FORMAT_VERSION: u64 = 1;
 
-/// What `call_end` needs from the matching `call_start`.
-#[derive(Debug, Clone, Copy)]
-struct Open {
-    parent: Option<u64>,
-    kind: Kind,
-}
-
 /// Writes events as JSON lines.
 pub struct JsonlObserver {
     out: Mutex<Box<dyn Write + Send>>,
     next: AtomicU64,
-    open: Mutex<HashMap<u64, Open>>,
+    /// What `call_end` needs from the matching `call_start`: its parent and kind.
+    open: Mutex<HashMap<u64, (Option<u64>, Kind)>>,
     /// The first write error, reported by [`Observer::flush`].
     failed: Mutex<Option<std::io::Error>>,
 }
@@ -114,11 +108,7 @@ pub fn decision(v: &Verdict) -> (&'static str, Option<&str>) {
 impl Observer for JsonlObserver {
     fn call_start(&self, s: &CallStart) -> u64 {
         let id = self.id();
-        let open = Open {
-            parent: s.parent,
-            kind: s.kind,
-        };
-        lock(&self.open).insert(id, open);
+        lock(&self.open).insert(id, (s.parent, s.kind));
         let event = head("call_start", id, s.parent, s.depth);
         self.emit(
             event,
@@ -129,9 +119,9 @@ impl Observer for JsonlObserver {
 
     fn call_end(&self, id: u64, e: &CallEnd) {
         let open = lock(&self.open).remove(&id);
-        let mut event = head("call_end", id, open.and_then(|o| o.parent), e.depth);
-        if let Some(o) = open {
-            event["kind"] = json!(o.kind.as_str());
+        let mut event = head("call_end", id, open.and_then(|(parent, _)| parent), e.depth);
+        if let Some((_, kind)) = open {
+            event["kind"] = json!(kind.as_str());
         }
         let mut body = match &e.result {
             Ok(v) => json!({"name": e.name, "output": v}),

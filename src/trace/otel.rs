@@ -236,23 +236,6 @@ fn plain_http_client() -> Result<reqwest::blocking::Client, OtelError> {
     .map_err(|e| OtelError(e.to_string()))
 }
 
-/// The attributes of a call's span as it starts.
-fn call_attributes(s: &CallStart) -> (String, Vec<KeyValue>) {
-    let (operation, name_key, oi_kind) = match s.kind {
-        Kind::Neural => ("invoke_agent", "gen_ai.agent.name", "AGENT"),
-        Kind::Symbolic | Kind::Builtin => ("execute_tool", "gen_ai.tool.name", "TOOL"),
-    };
-    let attrs = vec![
-        KeyValue::new("llm_do.name", s.name.to_owned()),
-        KeyValue::new("llm_do.kind", s.kind.log_name()),
-        KeyValue::new("llm_do.depth", i64::from(s.depth)),
-        KeyValue::new("gen_ai.operation.name", operation),
-        KeyValue::new(name_key, s.name.to_owned()),
-        KeyValue::new("openinference.span.kind", oi_kind),
-    ];
-    (format!("{operation} {}", s.name), attrs)
-}
-
 /// Token counts as GenAI and OpenInference attributes (cache counts only when there are any).
 fn usage_attributes(u: &Usage) -> Vec<KeyValue> {
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -284,9 +267,21 @@ fn split_model(id: &str) -> (&str, &str) {
 }
 
 impl Observer for OtelObserver {
+    /// A call's span, named and tagged as the GenAI and OpenInference conventions want.
     fn call_start(&self, s: &CallStart) -> u64 {
-        let (name, attrs) = call_attributes(s);
-        self.open(name, s.parent, attrs)
+        let (operation, name_key, oi_kind) = match s.kind {
+            Kind::Neural => ("invoke_agent", "gen_ai.agent.name", "AGENT"),
+            Kind::Symbolic | Kind::Builtin => ("execute_tool", "gen_ai.tool.name", "TOOL"),
+        };
+        let attrs = vec![
+            KeyValue::new("llm_do.name", s.name.to_owned()),
+            KeyValue::new("llm_do.kind", s.kind.log_name()),
+            KeyValue::new("llm_do.depth", i64::from(s.depth)),
+            KeyValue::new("gen_ai.operation.name", operation),
+            KeyValue::new(name_key, s.name.to_owned()),
+            KeyValue::new("openinference.span.kind", oi_kind),
+        ];
+        self.open(format!("{operation} {}", s.name), s.parent, attrs)
     }
 
     fn call_end(&self, id: u64, e: &CallEnd) {

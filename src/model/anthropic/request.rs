@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::encoded::{Resume, frame};
+use crate::model::encoded::{Resume, encoding, frame};
 use crate::model::wire::with_instruction;
 use crate::model::{
     Attachment, DEFAULT_MAX_TOKENS, Encoded, Message, ModelError, ModelRequest, Part, Reasoning,
@@ -92,16 +92,6 @@ fn attachment(a: &Attachment) -> Result<Value, ModelError> {
 const OUTPUT_TOOL_DESCRIPTION: &str =
     "Give your final answer by calling this tool; its input is the answer.";
 
-/// The fields before `messages`.
-#[derive(Serialize)]
-struct Head<'a> {
-    model: &'a str,
-    max_tokens: u32,
-    /// A plain string, or one text block carrying a cache breakpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<Value>,
-}
-
 /// The fields after `messages`.
 #[derive(Serialize)]
 struct Tail<'a> {
@@ -162,53 +152,45 @@ pub fn encode_request(
     stream: bool,
 ) -> Result<bytes::Bytes, ModelError> {
     let output_tool = output_tool_name(request);
+    // The real tools, then the output tool.
+    let output = output_tool.as_deref().zip(request.output_schema.as_ref());
     let mut tools: Vec<Tool<'_>> = request
         .tools
         .iter()
-        .map(|t| Tool {
-            name: &t.name,
-            description: &t.description,
-            input_schema: &t.parameters,
+        .map(|t| (t.name.as_str(), t.description.as_str(), &t.parameters))
+        .chain(output.map(|(name, schema)| (name, OUTPUT_TOOL_DESCRIPTION, schema)))
+        .map(|(name, description, input_schema)| Tool {
+            name,
+            description,
+            input_schema,
             cache_control: None,
         })
         .collect();
-    if let (Some(name), Some(schema)) = (&output_tool, &request.output_schema) {
-        tools.push(Tool {
-            name,
-            description: OUTPUT_TOOL_DESCRIPTION,
-            input_schema: schema,
-            cache_control: None,
-        });
-    }
-    let system = system_prompt(&request.system, output_tool.as_deref());
-    let system = if system.is_empty() {
-        None
-    } else if request.cache {
-        Some(json!([{"type": "text", "text": system, "cache_control": ephemeral()}]))
-    } else {
-        Some(Value::String(system))
-    };
-    if request.cache {
-        // Three of the four breakpoints the API allows: system, tools, conversation so far.
-        if let Some(tool) = tools.last_mut() {
-            tool.cache_control = Some(ephemeral());
-        }
+    // Three of the four breakpoints the API allows: system, tools, conversation so far.
+    if request.cache
+        && let Some(tool) = tools.last_mut()
+    {
+        tool.cache_control = Some(ephemeral());
     }
     let budget = request.reasoning.map(Reasoning::budget_tokens);
-    let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
+    let max_tokens = match (request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), budget) {
+        (n, Some(budget)) if n <= budget => budget + DEFAULT_MAX_TOKENS,
+        (n, _) => n,
+    };
     let choice =
         (!tools.is_empty()).then(|| tool_choice(request, output_tool.as_deref(), budget.is_some()));
-    // While thinking the API wants `max_tokens` above the thinking budget and no temperature.
-    if let Some(budget) = budget
-        && max_tokens <= budget
-    {
-        max_tokens = budget + DEFAULT_MAX_TOKENS;
+    // The fields before `messages`; the system prompt is a plain string, or one text block
+    // carrying a cache breakpoint.
+    let mut head = json!({"model": model, "max_tokens": max_tokens});
+    let system = system_prompt(&request.system, output_tool.as_deref());
+    if !system.is_empty() {
+        head["system"] = if request.cache {
+            json!([{"type": "text", "text": system, "cache_control": ephemeral()}])
+        } else {
+            Value::String(system)
+        };
     }
-    let head = Head {
-        model,
-        max_tokens,
-        system,
-    };
     let tail = Tail {
         tool_choice: choice,
         tools,
@@ -224,10 +206,6 @@ pub fn encode_request(
         (&start, true, &end),
         |buf, from, messages, encoded| write_turns(buf, from, messages, encoded, cache),
     )
-}
-
-fn encoding(e: serde_json::Error) -> ModelError {
-    ModelError::Other(format!("cannot encode the request: {e}"))
 }
 
 /// One message's blocks (tool results first), each encoded on its own.

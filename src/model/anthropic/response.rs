@@ -145,12 +145,10 @@ impl StreamState {
                     json.push_str(str_at(delta, "partial_json"));
                 }
             }
+            // A `thinking_delta` extends the block's `thinking`, a `signature_delta` its
+            // `signature`.
             Some(kind @ ("thinking_delta" | "signature_delta")) => {
-                let key = if kind == "thinking_delta" {
-                    "thinking"
-                } else {
-                    "signature"
-                };
+                let key = kind.trim_end_matches("_delta");
                 if let (Some(Block::Thinking(Value::Object(block))), Some(part)) = (
                     self.blocks.get_mut(&index),
                     delta.get(key).and_then(Value::as_str),

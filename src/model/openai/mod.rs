@@ -6,5 +6,5 @@
 mod request;
 mod response;
 
-pub use request::{LengthField, encode_request};
+pub use request::encode_request;
 pub use response::StreamState;

@@ -9,9 +9,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::model::encoded::frame;
+use crate::model::encoded::{encoding, frame};
 use crate::model::wire::{identifier, with_instruction};
-use crate::model::{Attachment, Encoded, Message, ModelRequest, Part, Role, ToolChoice, ToolDef};
+use crate::model::{
+    Attachment, Encoded, Message, ModelError, ModelRequest, Part, Role, ToolChoice, ToolDef,
+};
 
 /// The fields after `messages`, in the order they are sent.
 #[derive(Serialize)]
@@ -91,38 +93,20 @@ struct Tool<'a> {
     function: &'a ToolDef,
 }
 
-/// Which field carries a reply's length limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LengthField {
-    /// `max_tokens`: what OpenAI-compatible servers (llama-server, Ollama, vLLM) read.
-    MaxTokens,
-    /// `max_completion_tokens`: OpenAI's own API, whose reasoning models reject `max_tokens`.
-    MaxCompletionTokens,
-}
-
-impl LengthField {
-    /// The field for provider `provider`: `max_completion_tokens` for `openai`, else
-    /// `max_tokens`.
-    #[must_use]
-    pub fn of(provider: &str) -> Self {
-        if provider == "openai" {
-            LengthField::MaxCompletionTokens
-        } else {
-            LengthField::MaxTokens
-        }
-    }
-}
-
-/// The bytes of `POST /chat/completions` for `request`, the length limit in `field`. Each
-/// message's bytes, and the last body, are kept in the request's
-/// [`Messages`](crate::model::Messages): a turn encodes only what it appends, and writes it
-/// over the last body's tail.
+/// The bytes of `POST /chat/completions` for `request` to `provider`. Each message's bytes,
+/// and the last body, are kept in the request's [`Messages`](crate::model::Messages): a turn
+/// encodes only what it appends, and writes it over the last body's tail.
+///
+/// The length limit goes in `max_completion_tokens` for `openai` (OpenAI's own API, whose
+/// reasoning models reject `max_tokens`), else in `max_tokens`: what OpenAI-compatible
+/// servers (llama-server, Ollama, vLLM) read.
 pub fn encode_request(
     request: &ModelRequest,
     model: &str,
     stream: bool,
-    field: LengthField,
-) -> Result<bytes::Bytes, serde_json::Error> {
+    provider: &str,
+) -> Result<bytes::Bytes, ModelError> {
+    let completion_field = provider == "openai";
     let has_tools = !request.tools.is_empty();
     let rest = Rest {
         tools: request
@@ -140,29 +124,28 @@ pub fn encode_request(
             json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}})
         }),
         temperature: request.temperature,
-        max_tokens: request
-            .max_tokens
-            .filter(|_| field == LengthField::MaxTokens),
-        max_completion_tokens: request
-            .max_tokens
-            .filter(|_| field == LengthField::MaxCompletionTokens),
+        max_tokens: request.max_tokens.filter(|_| !completion_field),
+        max_completion_tokens: request.max_tokens.filter(|_| completion_field),
         seed: request.seed,
         reasoning_effort: request.reasoning.map(crate::model::Reasoning::effort),
         stream: stream.then_some(true),
         stream_options: stream.then(|| json!({"include_usage": true})),
     };
-    let (mut head, tail) = frame(&BTreeMap::from([("model", model)]), &rest)?;
+    let (mut head, tail) = frame(&BTreeMap::from([("model", model)]), &rest).map_err(encoding)?;
     let system = system(request);
     if let Some(system) = &system {
-        serde_json::to_writer(&mut head, system)?;
+        serde_json::to_writer(&mut head, system).map_err(encoding)?;
     }
     let empty = system.is_none();
-    request.messages.kept_body(
-        "openai",
-        encode_message,
-        (&head, empty, &tail),
-        crate::model::encoded::join,
-    )
+    request
+        .messages
+        .kept_body(
+            "openai",
+            encode_message,
+            (&head, empty, &tail),
+            crate::model::encoded::join,
+        )
+        .map_err(encoding)
 }
 
 /// The schema of the answer, when `response_format` is sent: always without tools, and with
@@ -208,19 +191,6 @@ fn encode_message(message: &Message) -> Result<Encoded, serde_json::Error> {
     Ok(Encoded::fragment(bytes))
 }
 
-/// A message's text: borrowed when it is a single part.
-fn text(message: &Message) -> Cow<'_, str> {
-    let mut texts = message.parts.iter().filter_map(|p| match p {
-        Part::Text(t) => Some(t.as_str()),
-        _ => None,
-    });
-    match (texts.next(), texts.next()) {
-        (None, _) => Cow::Borrowed(""),
-        (Some(one), None) => Cow::Borrowed(one),
-        _ => Cow::Owned(message.text()),
-    }
-}
-
 fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
     let mut has_text = false;
     let mut has_attachment = false;
@@ -250,7 +220,7 @@ fn user<'a>(message: &'a Message, out: &mut Vec<Msg<'a>>) {
         });
     } else if has_text {
         out.push(Msg::User {
-            content: Content::Text(text(message)),
+            content: Content::Text(message.text()),
         });
     }
 }
@@ -274,7 +244,7 @@ fn assistant(message: &Message) -> Msg<'_> {
             _ => None,
         })
         .collect();
-    let text = text(message);
+    let text = message.text();
     let content = if text.is_empty() && !tool_calls.is_empty() {
         None
     } else {
@@ -318,7 +288,7 @@ mod tests {
         model: &str,
         stream: bool,
     ) -> Result<Value, ModelError> {
-        let bytes = encode_request(request, model, stream, LengthField::MaxTokens).unwrap();
+        let bytes = encode_request(request, model, stream, "ollama").unwrap();
         Ok(serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -432,15 +402,16 @@ mod tests {
 
     #[test]
     fn the_length_limit_field_depends_on_the_provider() {
-        let body = |field| -> Value {
-            serde_json::from_slice(&encode_request(&request(), "m", false, field).unwrap()).unwrap()
+        let body = |provider| -> Value {
+            serde_json::from_slice(&encode_request(&request(), "m", false, provider).unwrap())
+                .unwrap()
         };
-        let openai = body(LengthField::of("openai"));
+        let openai = body("openai");
         assert_eq!(
             (openai.get("max_tokens"), &openai["max_completion_tokens"]),
             (None, &json!(100))
         );
-        let local = body(LengthField::of("ollama"));
+        let local = body("ollama");
         assert_eq!(
             (&local["max_tokens"], local.get("max_completion_tokens")),
             (&json!(100), None)
