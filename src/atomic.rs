@@ -78,3 +78,52 @@ fn sync_dir(dir: &Dir) {
         let _ = handle.sync_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn write_atomic_creates_parents_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out/nested/file.txt");
+        write_atomic(&target, b"one").unwrap();
+        write_atomic(&target, b"two").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "two");
+        assert_eq!(names(target.parent().unwrap()), ["file.txt"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("kept.sh");
+        fs::write(&kept, "old").unwrap();
+        fs::set_permissions(&kept, fs::Permissions::from_mode(0o755)).unwrap();
+        write_atomic(&kept, b"new").unwrap();
+        let mode = fs::metadata(&kept).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (fs::read_to_string(&kept).unwrap().as_str(), mode),
+            ("new", 0o755)
+        );
+    }
+
+    #[test]
+    fn a_write_onto_a_folder_or_naming_no_file_fails_without_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("sub/a")).unwrap();
+        assert!(write_atomic(&dir.path().join("sub/a"), b"x").is_err());
+        assert!(write_atomic(&dir.path().join("sub/.."), b"x").is_err());
+        assert_eq!(names(&dir.path().join("sub")), ["a"]);
+    }
+}
